@@ -17,3 +17,8 @@ export class RecipeError extends UserError {
     super(`${file}${line ? `:${line}` : ''}: ${detail}`);
   }
 }
+
+/** Something a server sent that we did not ask for or cannot store safely; refused, never written. */
+export class HostileServerError extends Error {
+  override name = 'HostileServerError';
+}

@@ -12,8 +12,12 @@ export function checkLocalPath(local: string): { ok: true; path: string } | { ok
   const parts = local.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) return { ok: false, why: 'climbs out of the data folder with ".."' };
   if (parts.length === 0) return { ok: false, why: 'is empty (it would be the whole data folder)' };
+  if (parts[0] === META_DIR) return { ok: false, why: `uses the reserved name ${META_DIR} (the manifest's folder)` };
   return { ok: true, path: parts.join('/') };
 }
+
+/** Folder in each domain's data folder that holds the manifest; no recipe may store into it. */
+export const META_DIR = '.remote-files';
 
 /** Normalises a remote path: absolute, no "..", no trailing slash (a trailing slash means nothing). */
 export function checkRemotePath(remote: string): { ok: true; path: string } | { ok: false; why: string } {

@@ -1,0 +1,346 @@
+// A real OpenSSH server for integration tests: one private sshd per call on 127.0.0.1, with fresh host
+// keys, its own config and temp folder, and three local test accounts. Tests run as root (locally and in
+// CI), which sshd, useradd and chroot need.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+
+export type HostKeyType = 'ed25519' | 'ecdsa' | 'rsa';
+export const HOST_KEY_TYPES: readonly HostKeyType[] = ['ed25519', 'ecdsa', 'rsa'];
+
+export const SSHD = '/usr/sbin/sshd';
+/**
+ * Instance folders live here, not in /tmp: sshd refuses a ChrootDirectory with any group- or
+ * world-writable component on its path, and /tmp is world-writable.
+ */
+const BASE = '/var/lib/rf-test-sshd';
+const ACCOUNTS_LOCK = '/run/lock/rf-test-accounts.lock';
+export const PASSWORD = 'rf-Test-pass-1';
+export const PASSPHRASE = 'rf test passphrase';
+
+export interface KeyFiles {
+  path: string;
+  privateKey: string;
+  publicKey: string;
+}
+
+export interface Sshd {
+  host: '127.0.0.1';
+  port: number;
+  /** The listening sshd; each connection is served by child processes of it. */
+  pid: number;
+  /** The instance's temp folder (root-owned, 0755). */
+  dir: string;
+  /** Public key lines (`type base64`) of the host keys this instance has. */
+  hostKeys: Partial<Record<HostKeyType, string>>;
+  /** `[127.0.0.1]:port type base64`, as ssh-keyscan prints it. */
+  knownHostsLine(type?: HostKeyType): string;
+  /** `SHA256:…` as `ssh-keygen -lf` prints it. */
+  fingerprint(type: HostKeyType): string;
+  /** Authorized for every account. */
+  key: KeyFiles;
+  /** Encrypted with PASSPHRASE; authorized for every account. */
+  encryptedKey: KeyFiles & { passphrase: string };
+  /** rf-shell's password (password authentication is on). */
+  password: string;
+  users: {
+    /** Bash, home folder, passwordless sudo. The home is shared by all instances: use `scratch`. */
+    shell: { username: 'rf-shell'; home: string; scratch: string };
+    /** Owns files rf-shell must not be able to read. */
+    other: { username: 'rf-other'; home: string };
+    /** internal-sftp only, chrooted to `chroot`; `data` is its writable folder, `/data` inside the chroot. */
+    sftp: { username: 'rf-sftp'; chroot: string; data: string; dataInChroot: '/data' };
+  };
+  /** What sshd logged so far (stderr, -e), for failing tests. */
+  log(): string;
+  /** SIGSTOP sshd and every session process: the server goes silent without closing anything. */
+  freeze(): void;
+  thaw(): void;
+  /** SIGKILL the session processes (not the listener): every open connection drops. */
+  killSessions(): void;
+  /** Kills sshd and its sessions, removes the temp folder. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface SshdOptions {
+  /** Host key types the server has (default: all three). */
+  hostKeyTypes?: readonly HostKeyType[];
+  /** sshd_config lines added before the Match block. */
+  extraConfig?: string;
+}
+
+/** Runs a shell command on the "server" — this machine — as root; returns stdout, throws with stderr. */
+export function rootSh(script: string, input?: string): string {
+  const r = spawnSync('sh', ['-c', script], { input, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`rootSh failed (exit ${r.status ?? r.signal}): ${script}\n${r.stderr}`);
+  return r.stdout;
+}
+
+export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
+  ensureAccounts();
+  mkdirSync(BASE, { recursive: true, mode: 0o755 });
+  const dir = mkdtempSync(join(BASE, 'i-'));
+  try {
+    // sshd reads authorized_keys as the user, so the folder must be traversable by everyone.
+    chmodSync(dir, 0o755);
+    return await launch(dir, opts);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function launch(dir: string, opts: SshdOptions): Promise<Sshd> {
+  const types = opts.hostKeyTypes ?? HOST_KEY_TYPES;
+  const hostKeys = Object.fromEntries(types.map((t) => [t, makeKey(join(dir, `host_${t}`), t, '')])) as Partial<Record<HostKeyType, KeyFiles>>;
+  const fingerprints = Object.fromEntries(types.map((t) => [t, fingerprintOfFile(`${hostKeys[t]!.path}.pub`)]));
+  const key = makeKey(join(dir, 'client_ed25519'), 'ed25519', '');
+  const encryptedKey = { ...makeKey(join(dir, 'client_encrypted'), 'ed25519', PASSPHRASE), passphrase: PASSPHRASE };
+  const users = prepareUsers(dir, `${key.publicKey}\n${encryptedKey.publicKey}\n`);
+  const config = join(dir, 'sshd_config');
+  const has = (t: HostKeyType): HostKeyType => {
+    if (!hostKeys[t]) throw new Error(`this sshd has no ${t} host key`);
+    return t;
+  };
+
+  const { child, port, log } = await spawnListening(config, (p) => sshdConfig(dir, p, types, opts.extraConfig ?? ''));
+  const pid = child.pid!;
+  let stopped = false;
+  return {
+    host: '127.0.0.1',
+    port,
+    pid,
+    dir,
+    hostKeys: Object.fromEntries(types.map((t) => [t, hostKeys[t]!.publicKey])),
+    knownHostsLine: (t = 'ed25519') => `[127.0.0.1]:${port} ${hostKeys[has(t)]!.publicKey}`,
+    fingerprint: (t) => fingerprints[has(t)]!,
+    key,
+    encryptedKey,
+    password: PASSWORD,
+    users,
+    log,
+    freeze: () => signalTree(pid, 'SIGSTOP', true),
+    thaw: () => signalTree(pid, 'SIGCONT', true),
+    killSessions: () => signalTree(pid, 'SIGKILL', false),
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      signalTree(pid, 'SIGKILL', false);
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((done) => child.once('exit', done));
+        child.kill('SIGKILL');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function sshdConfig(dir: string, port: number, types: readonly HostKeyType[], extra: string): string {
+  return [
+    `Port ${port}`,
+    'ListenAddress 127.0.0.1',
+    ...types.map((t) => `HostKey ${join(dir, `host_${t}`)}`),
+    `PidFile ${join(dir, 'sshd.pid')}`,
+    `AuthorizedKeysFile ${join(dir, 'authorized_keys', '%u')}`,
+    'UsePAM no',
+    'StrictModes no',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication yes',
+    'KbdInteractiveAuthentication no',
+    'PermitRootLogin no',
+    'AllowTcpForwarding yes',
+    'X11Forwarding no',
+    // Tests open many connections and channels at once; the defaults (10 unauthenticated, 10 sessions)
+    // would drop some at random.
+    'MaxStartups 200',
+    'MaxSessions 100',
+    'MaxAuthTries 20',
+    'LogLevel VERBOSE',
+    'Subsystem sftp internal-sftp',
+    // OpenSSH 9.8+ locks out a source address after failed logins: tests fail logins on purpose.
+    ...(opensshVersion() >= 9.8 ? ['PerSourcePenalties no'] : []),
+    extra,
+    'Match User rf-sftp',
+    `  ChrootDirectory ${join(dir, 'sftp-root')}`,
+    '  ForceCommand internal-sftp -d /data',
+    '  AllowTcpForwarding no',
+    '',
+  ].join('\n');
+}
+
+let version: number | undefined;
+function opensshVersion(): number {
+  if (version === undefined) {
+    const r = spawnSync(SSHD, ['-V'], { encoding: 'utf8' });
+    const m = /OpenSSH_(\d+)\.(\d+)/.exec(`${r.stdout}${r.stderr}`);
+    version = m ? Number(m[1]) + Number(m[2]) / 10 : 0;
+  }
+  return version;
+}
+
+/** Picks a free port and starts sshd on it; another process may grab the port in between, so retry. */
+async function spawnListening(config: string, configFor: (port: number) => string): Promise<{ child: ChildProcess; port: number; log: () => string }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    writeFileSync(config, configFor(port), { mode: 0o644 });
+    let output = '';
+    const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.on('data', (d: Buffer) => {
+      output = (output + d.toString('utf8')).slice(-200_000);
+    });
+    const exited = new Promise<void>((done) => child.once('exit', () => done()));
+    const up = await Promise.race([waitForPort(port, 10_000).then(() => true), exited.then(() => false)]);
+    if (up) return { child, port, log: () => output };
+    if (attempt < 5 && /Address already in use/.test(output)) continue;
+    child.kill('SIGKILL');
+    throw new Error(`sshd did not start:\n${output}`);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await canConnect(port))) {
+    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** ssh-keygen writes `path` and `path.pub`. RSA at 2048 bits and few KDF rounds keep tests fast. */
+function makeKey(path: string, type: HostKeyType, passphrase: string): KeyFiles {
+  const args = ['-q', '-t', type, '-N', passphrase, '-C', '', '-f', path];
+  if (type === 'rsa') args.push('-b', '2048');
+  if (passphrase) args.push('-a', '4');
+  execFileSync('ssh-keygen', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  return { path, privateKey: readFileSync(path, 'utf8'), publicKey: readFileSync(`${path}.pub`, 'utf8').trim() };
+}
+
+function fingerprintOfFile(pubPath: string): string {
+  const out = execFileSync('ssh-keygen', ['-lf', pubPath], { encoding: 'utf8' });
+  const fp = out.split(/\s+/)[1];
+  if (!fp?.startsWith('SHA256:')) throw new Error(`unexpected ssh-keygen -lf output: ${out}`);
+  return fp;
+}
+
+function prepareUsers(dir: string, authorized: string): Sshd['users'] {
+  const keysDir = join(dir, 'authorized_keys');
+  mkdirSync(keysDir, { mode: 0o755 });
+  for (const user of ['rf-shell', 'rf-other', 'rf-sftp']) writeFileSync(join(keysDir, user), authorized, { mode: 0o644 });
+
+  const shell = passwdEntry('rf-shell');
+  const scratch = join(dir, 'scratch');
+  mkdirSync(scratch, { mode: 0o755 });
+  chownSync(scratch, shell.uid, shell.gid);
+
+  // The chroot must be root-owned and not writable by others; the account writes only below data/.
+  const sftp = passwdEntry('rf-sftp');
+  const chroot = join(dir, 'sftp-root');
+  const data = join(chroot, 'data');
+  mkdirSync(data, { recursive: true, mode: 0o755 });
+  chmodSync(chroot, 0o755);
+  chownSync(data, sftp.uid, sftp.gid);
+
+  return {
+    shell: { username: 'rf-shell', home: shell.home, scratch },
+    other: { username: 'rf-other', home: passwdEntry('rf-other').home },
+    sftp: { username: 'rf-sftp', chroot, data, dataInChroot: '/data' },
+  };
+}
+
+function passwdEntry(name: string): { uid: number; gid: number; home: string } {
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`));
+  const f = line?.split(':');
+  if (!f || f.length < 7) throw new Error(`no account ${name} in /etc/passwd`);
+  return { uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+}
+
+let accountsReady = false;
+
+/**
+ * Creates the test accounts if absent. Test files run in parallel processes, and useradd fails when
+ * another useradd holds /etc/passwd, so all of it runs under one flock.
+ */
+function ensureAccounts(): void {
+  if (accountsReady) return;
+  const script = `
+    set -e
+    mkdir -p /run/sshd && chmod 0755 /run/sshd
+    id -u rf-shell >/dev/null 2>&1 || useradd -m -s /bin/bash rf-shell
+    id -u rf-other >/dev/null 2>&1 || useradd -m -s /bin/bash rf-other
+    id -u rf-sftp >/dev/null 2>&1 || useradd -M -d /data -s /usr/sbin/nologin rf-sftp
+    echo "rf-shell:$RF_PASSWORD" | chpasswd
+    # "!" (useradd's default) marks an account locked, and sshd then refuses even key logins.
+    usermod -p '*' rf-other
+    usermod -p '*' rf-sftp
+    mkdir -p /etc/sudoers.d
+    # sudo skips files whose name contains a dot, so the temp file is never read half-written.
+    printf 'rf-shell ALL=(ALL) NOPASSWD: ALL\\n' > /etc/sudoers.d/rf-shell.tmp
+    chmod 0440 /etc/sudoers.d/rf-shell.tmp
+    mv /etc/sudoers.d/rf-shell.tmp /etc/sudoers.d/rf-shell
+  `;
+  mkdirSync('/run/lock', { recursive: true });
+  execFileSync('flock', [ACCOUNTS_LOCK, 'sh', '-c', script], { env: { ...process.env, RF_PASSWORD: PASSWORD }, stdio: ['ignore', 'ignore', 'pipe'] });
+  accountsReady = true;
+}
+
+/** Sends a signal to `pid`'s descendants (found through /proc), and to `pid` itself if asked. */
+function signalTree(pid: number, signal: NodeJS.Signals, includeRoot: boolean): void {
+  const targets = [...(includeRoot ? [pid] : []), ...descendants(pid)];
+  for (const p of targets) {
+    try {
+      process.kill(p, signal);
+    } catch {
+      // Gone between listing and signalling: nothing left to do for it.
+    }
+  }
+}
+
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // Field 4 is the parent pid; the command name (field 2) may contain spaces, so count from its ")".
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+  }
+  const found: number[] = [];
+  const walk = (p: number): void => {
+    for (const c of children.get(p) ?? []) {
+      found.push(c);
+      walk(c);
+    }
+  };
+  walk(root);
+  return found;
+}

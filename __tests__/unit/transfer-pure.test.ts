@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { applyExcludes, makeExcludeTest } from '../../src/transfer/excludes.js';
+import { parseListing } from '../../src/transfer/listing.js';
+import { serializeManifest, emptyManifest } from '../../src/transfer/manifest.js';
+import { shCommand, shQuote } from '../../src/transfer/remote-scripts.js';
+
+test('excludes follow rsync: no slash = name at any depth, slash = anchored, trailing slash = folders only', () => {
+  const skip = makeExcludeTest(['lock', '/tmp/', 'cache/', '*.log', 'a/b']);
+  assert.equal(skip('lock', false), true);
+  assert.equal(skip('x/y/lock', false), true);
+  assert.equal(skip('tmp', true), true);
+  assert.equal(skip('x/tmp', true), false, 'anchored at the top of the transfer');
+  assert.equal(skip('tmp', false), false, 'trailing slash: folders only');
+  assert.equal(skip('deep/cache', true), true);
+  assert.equal(skip('deep/cache', false), false);
+  assert.equal(skip('d/app.log', false), true);
+  assert.equal(skip('a/b', false), true);
+  assert.equal(skip('x/a/b', false), false);
+  const files = [{ rel: '', type: 'dir' }, { rel: 'tmp', type: 'dir' }, { rel: 'tmp/f', type: 'file' }, { rel: 'keep', type: 'file' }];
+  assert.deepEqual(applyExcludes(files, skip).map((f) => f.rel), ['', 'keep']);
+});
+
+test('listing parser: records, missing, denied; a truncated listing is an error', () => {
+  const rec = (flag: string, type: string, rel: string, extra = '') => [flag, type, '12', '1700000000.5', '640', '1000', '1000', 'u', 'g', rel, extra].join('\0') + '\0';
+  const out = Buffer.from('E\0' + rec('R', 'd', '') + rec('R', 'f', 'a b\nc') + rec('R', 'l', 'ln', '../x') + rec('U', 'd', 'secret') + 'E\0M\0E\0D\0');
+  const [ok, missing, denied] = parseListing(out, 3);
+  assert.ok(ok && ok.status === 'ok');
+  assert.deepEqual(ok.files.map((f) => [f.rel, f.type, f.readable]), [['', 'dir', true], ['a b\nc', 'file', true], ['ln', 'symlink', true], ['secret', 'dir', false]]);
+  assert.equal(ok.files[1]!.mtime, 1700000000);
+  assert.equal(ok.files[1]!.mode, 0o640);
+  assert.equal(ok.files[2]!.target, '../x');
+  assert.equal(missing!.status, 'missing');
+  assert.equal(denied!.status, 'denied');
+  assert.throws(() => parseListing(Buffer.from('E\0R\0f\0'), 1), /truncated/);
+  assert.throws(() => parseListing(Buffer.from('E\0M\0'), 2), /expected 2/);
+  const unreadableRoot = parseListing(Buffer.from('E\0' + rec('U', 'd', '')), 1);
+  assert.equal(unreadableRoot[0]!.status, 'denied');
+});
+
+test('shell quoting survives quotes, spaces and newlines', () => {
+  assert.equal(shQuote("it's"), `'it'\\''s'`);
+  assert.equal(shCommand('echo "$1"', ['a b'], true), `sudo -n 'sh' '-c' 'echo "$1"' 'sh' 'a b'`);
+});
+
+test('manifest serialisation is sorted, one line per file', () => {
+  const m = emptyManifest('d');
+  m.files['b'] = { type: 'file', size: 1, mtime: 2, mode: '0644', uid: 0, gid: 0, user: 'root', group: 'root' };
+  m.files['a'] = { type: 'dir', size: 0, mtime: 2, mode: '0755', uid: 0, gid: 0, user: 'root', group: 'root' };
+  const text = serializeManifest(m);
+  assert.ok(text.indexOf('"a"') < text.indexOf('"b"'));
+  assert.deepEqual(JSON.parse(text), m);
+  assert.equal(text.split('\n').filter((l) => l.includes('"mode"')).length, 2);
+});

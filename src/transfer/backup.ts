@@ -1,0 +1,224 @@
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { safeText } from '../report/reporter.js';
+import { excludeRel, remotePathOf, type Entry } from './entries.js';
+import { applyExcludes, makeExcludeTest } from './excludes.js';
+import { LocalTree, TEMP_MARK } from './local-tree.js';
+import { entryPaths, manifestPath, serializeManifest, storedPath, toManifestFile, type Manifest, type ManifestFile } from './manifest.js';
+import type { EntryOutcome } from './outcome.js';
+import type { EntryListing, RemoteFile, Transport } from './types.js';
+
+export interface BackupOptions {
+  checksum: boolean;
+  delete: boolean;
+  dryRun: boolean;
+}
+
+export interface BackupResult {
+  outcomes: EntryOutcome[];
+  manifest: Manifest;
+  /** Did the stored copy change (files or manifest)? */
+  changed: boolean;
+}
+
+/** What to do for one entry, decided from the listing and the manifest before any byte moves. */
+interface EntryPlan {
+  entry: Entry;
+  outcome: EntryOutcome;
+  listing: EntryListing;
+  rootIsDir: boolean;
+  /** Records for the new manifest that need no transfer (folders, links, unchanged files, kept ones). */
+  records: Map<string, ManifestFile>;
+  fetch: Array<{ path: string; file: RemoteFile }>;
+  links: Array<{ path: string; target: string }>;
+  dirs: string[];
+  deletions: string[];
+}
+
+/**
+ * Salvages every entry into the domain folder: list → decide → fetch changed files (one archive for
+ * all entries) → mirror deletions → write the manifest last. A missing or unreadable entry (or
+ * folder, or file) keeps what was stored for it.
+ */
+export async function backup(entries: Entry[], transport: Transport, tree: LocalTree, old: Manifest, opts: BackupOptions): Promise<BackupResult> {
+  const listings = await transport.list(entries.map((e) => e.remote));
+  const plans = entries.map((entry, i) => decideEntry(entry, listings[i]!, old, tree, opts));
+  if (opts.checksum) await confirmByChecksum(plans, transport, old);
+  if (opts.dryRun) return { outcomes: plans.map(dryRunOutcome), manifest: old, changed: plans.some((p) => p.fetch.length + p.deletions.length > 0) };
+
+  const byRemote = new Map(plans.flatMap((p) => p.fetch.map((f) => [remotePathOf(p.entry.remote, f.file.rel), { plan: p, ...f }] as const)));
+  for (const p of plans) for (const d of p.dirs) tree.ensureDir(d);
+  const fetched = await transport.fetch([...byRemote.keys()], async (incoming) => {
+    const target = byRemote.get(incoming.remote)!;
+    const written = await tree.writeFile(target.path, incoming.stream, incoming.size, target.file.mode, incoming.mtime);
+    target.plan.records.set(target.path, toManifestFile({ ...target.file, size: written.size, mtime: incoming.mtime }, written.sha256));
+    target.plan.outcome.files++;
+    target.plan.outcome.bytes += written.size;
+  });
+  for (const remote of fetched.notSent) keepNotSent(byRemote.get(remote)!, old, fetched.message);
+  for (const p of plans) {
+    for (const l of p.links) tree.writeSymlink(l.path, l.target);
+    for (const d of p.deletions) tree.remove(d);
+    finishOutcome(p);
+  }
+  const manifest = nextManifest(old, plans);
+  const changed = serializeManifest(manifest) !== serializeManifest(old) || plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0);
+  if (changed) writeManifest(tree.root, manifest);
+  return { outcomes: plans.map((p) => p.outcome), manifest, changed };
+}
+
+function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: LocalTree, opts: BackupOptions): EntryPlan {
+  const outcome: EntryOutcome = { recipe: entry.recipe, remote: entry.remote, local: entry.local, status: 'unchanged', files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
+  const plan: EntryPlan = { entry, outcome, listing, rootIsDir: false, records: new Map(), fetch: [], links: [], dirs: [], deletions: [] };
+  if (listing.status === 'missing') {
+    outcome.status = 'missing';
+    return plan;
+  }
+  if (listing.status === 'denied') {
+    outcome.status = 'denied';
+    outcome.notes.push(listing.reason);
+    return plan;
+  }
+  const root = listing.files.find((f) => f.rel === '');
+  plan.rootIsDir = root?.type === 'dir';
+  const skip = makeExcludeTest(entry.skip);
+  const files = applyExcludes(listing.files, skip, (f) => excludeRel(entry.remote, f.rel, plan.rootIsDir));
+  const protectedPaths: string[] = [];
+  for (const f of files) {
+    const path = storedPath(entry.local, f.rel);
+    if (!f.readable) {
+      // Unreadable: keep whatever we stored for it (and, for a folder, for everything below it).
+      outcome.denied.push(path);
+      protectedPaths.push(path);
+      if (f.type === 'dir') {
+        plan.records.set(path, toManifestFile(f));
+        plan.dirs.push(path);
+      }
+      continue;
+    }
+    if (f.type === 'dir') {
+      plan.dirs.push(path);
+      plan.records.set(path, toManifestFile(f));
+    } else if (f.type === 'symlink') {
+      const prev = old.files[path];
+      if (!(prev?.type === 'symlink' && prev.target === f.target && tree.exists(path)?.type === 'symlink')) plan.links.push({ path, target: f.target ?? '' });
+      plan.records.set(path, toManifestFile(f));
+    } else if (f.type === 'file') {
+      const prev = old.files[path];
+      const have = tree.exists(path);
+      const same = prev?.type === 'file' && prev.size === f.size && have?.type === 'file' && have.size === f.size && (opts.checksum || prev.mtime === f.mtime);
+      if (same) {
+        plan.records.set(path, toManifestFile(f, prev.sha256));
+        outcome.unchanged++;
+      } else plan.fetch.push({ path, file: f });
+    } else {
+      outcome.notes.push(`${f.rel || entry.remote}: a ${f.type} (device, fifo or socket) is recorded, not copied`);
+      plan.records.set(path, toManifestFile(f));
+    }
+  }
+  decideDeletions(plan, old, tree, opts, protectedPaths, skip);
+  return plan;
+}
+
+/**
+ * Stored paths the server no longer has are deleted (with `delete`), except those below something
+ * unreadable or excluded, which keep their stored copy and record.
+ */
+function decideDeletions(plan: EntryPlan, old: Manifest, tree: LocalTree, opts: BackupOptions, protectedPaths: string[], skip: ReturnType<typeof makeExcludeTest>): void {
+  const { entry } = plan;
+  const live = new Set([...plan.records.keys(), ...plan.fetch.map((f) => f.path), ...plan.links.map((l) => l.path)]);
+  const isProtected = (p: string) => protectedPaths.some((q) => p === q || p.startsWith(q + '/'));
+  const relOf = (p: string) => (p === entry.local ? '' : p.slice(entry.local.length + 1));
+  const excluded = (p: string) => relOf(p).split('/').some((_, i, parts) => skip(parts.slice(0, i + 1).join('/'), i < parts.length - 1 || old.files[p]?.type === 'dir'));
+  // A root that turned from folder into file cannot keep children, whatever `delete` says.
+  const rootBecameFile = !plan.rootIsDir;
+  for (const p of entryPaths(old, entry.local)) {
+    if (live.has(p) || isProtected(p)) continue;
+    if (!rootBecameFile && (!opts.delete || excluded(p))) {
+      plan.records.set(p, old.files[p]!);
+      continue;
+    }
+    if (!plan.deletions.some((d) => p.startsWith(d + '/'))) plan.deletions.push(p);
+  }
+  if (!opts.delete) return;
+  // Leftovers not in the manifest (an interrupted run's temp files, files put there by hand).
+  const liveFolders = new Set([...live].flatMap(ancestors));
+  for (const p of tree.walk(entry.local)) {
+    const name = p.slice(p.lastIndexOf('/') + 1);
+    if (live.has(p) || liveFolders.has(p) || isProtected(p) || plan.records.has(p) || plan.deletions.some((d) => p === d || p.startsWith(d + '/'))) continue;
+    if (!name.startsWith(TEMP_MARK) && excluded(p)) continue;
+    plan.deletions.push(p);
+  }
+}
+
+/** With `checksum`, a file is unchanged only when its SHA-256 on the server equals the stored one. */
+async function confirmByChecksum(plans: EntryPlan[], transport: Transport, old: Manifest): Promise<void> {
+  const candidates = plans.flatMap((p) =>
+    [...p.records.entries()].filter(([path, r]) => r.type === 'file' && old.files[path]?.sha256 && p.listing.status === 'ok').map(([path]) => ({ p, path })),
+  );
+  const remoteOf = (p: EntryPlan, path: string) => remotePathOf(p.entry.remote, path === p.entry.local ? '' : path.slice(p.entry.local.length + 1));
+  const sums = await transport.checksums(candidates.map((c) => remoteOf(c.p, c.path)));
+  for (const { p, path } of candidates) {
+    if (sums.get(remoteOf(p, path)) === old.files[path]!.sha256) continue;
+    const rel = path === p.entry.local ? '' : path.slice(p.entry.local.length + 1);
+    const file = p.listing.status === 'ok' ? p.listing.files.find((f) => f.rel === rel) : undefined;
+    if (!file) continue;
+    p.records.delete(path);
+    p.outcome.unchanged--;
+    p.fetch.push({ path, file });
+  }
+}
+
+function keepNotSent(target: { plan: EntryPlan; path: string }, old: Manifest, message: string): void {
+  const prev = old.files[target.path];
+  if (prev) target.plan.records.set(target.path, prev);
+  const denied = /Permission denied/.test(message);
+  if (denied) target.plan.outcome.denied.push(target.path);
+  else target.plan.outcome.notes.push(`${target.path}: not sent by the server (${safeText(message.split('\n')[0] ?? 'no reason given')}); stored copy kept`);
+}
+
+/** "a/b/c" → ["a", "a/b"]. */
+function ancestors(path: string): string[] {
+  const parts = path.split('/');
+  return parts.slice(1).map((_, i) => parts.slice(0, i + 1).join('/'));
+}
+
+function finishOutcome(p: EntryPlan): void {
+  const o = p.outcome;
+  o.deleted = p.deletions.length;
+  if (o.status === 'missing' || o.status === 'denied') return;
+  if (o.denied.length > 0) o.status = 'partial';
+  else o.status = o.files > 0 || p.deletions.length > 0 || p.links.length > 0 ? 'changed' : 'unchanged';
+}
+
+function dryRunOutcome(p: EntryPlan): EntryOutcome {
+  const o = p.outcome;
+  if (o.status === 'missing' || o.status === 'denied') return o;
+  o.files = p.fetch.length;
+  o.bytes = p.fetch.reduce((n, f) => n + f.file.size, 0);
+  o.deleted = p.deletions.length;
+  o.status = o.denied.length > 0 ? 'partial' : o.files + o.deleted + p.links.length > 0 ? 'changed' : 'unchanged';
+  o.notes.push('dry run: nothing was written');
+  return o;
+}
+
+/** The manifest after this run: entries that were listed are replaced, the others kept as they were. */
+function nextManifest(old: Manifest, plans: EntryPlan[]): Manifest {
+  const files = { ...old.files };
+  const entries = { ...old.entries };
+  for (const p of plans) {
+    if (p.listing.status !== 'ok') continue;
+    for (const path of entryPaths(old, p.entry.local)) delete files[path];
+    for (const [path, record] of p.records) files[path] = record;
+    entries[p.entry.local] = { remote: p.entry.remote, recipe: p.entry.recipe, type: files[p.entry.local]?.type ?? 'dir' };
+  }
+  return { version: 1, domain: old.domain, entries, files };
+}
+
+function writeManifest(domainDir: string, m: Manifest): void {
+  const path = manifestPath(domainDir);
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${TEMP_MARK}${process.pid}`;
+  writeFileSync(tmp, serializeManifest(m));
+  renameSync(tmp, path);
+}

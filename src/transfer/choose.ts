@@ -1,0 +1,46 @@
+import { UserError } from '../errors.js';
+import type { Settings } from '../inputs.js';
+import { safeText } from '../report/reporter.js';
+import { PROBE_SCRIPT, shCommand } from './remote-scripts.js';
+import { SftpTransport } from './sftp-transport.js';
+import { TarTransport, type ShellRunner } from './tar-transport.js';
+import type { Transport } from './types.js';
+import type { SFTPWrapper } from 'ssh2';
+
+export interface Session extends ShellRunner {
+  sftp(): Promise<SFTPWrapper>;
+}
+
+export interface Chosen {
+  transport: Transport;
+  /** uid the server side runs as (0 with sudo); -1 when unknown (SFTP). */
+  uid: number;
+}
+
+/**
+ * `tar` needs a shell with GNU find and GNU tar; `sftp` needs only the SFTP subsystem. `auto` asks the
+ * server which it has: an SFTP-only account (ForceCommand internal-sftp) answers the probe with
+ * nothing usable, so it gets SFTP.
+ */
+export async function chooseTransport(session: Session, s: Settings): Promise<Chosen> {
+  if (s.transport === 'sftp') return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency }), uid: -1 };
+  const probe = await session.exec(PROBE_SCRIPT, { stdin: '' }).catch(() => null);
+  const text = probe?.stdout.toString('utf8') ?? '';
+  const gnu = /GNU findutils/.test(text) && /GNU tar/.test(text);
+  if (!gnu) {
+    if (s.transport === 'tar') {
+      throw new UserError(`transport: tar needs a shell with GNU find and GNU tar on the server, and the probe found ${probe ? `"${safeText(text.trim() || probe.stderr.trim())}"` : 'no shell'}; use transport: sftp`);
+    }
+    if (s.sudo) throw new UserError('input `sudo`: true needs a shell with GNU find and tar on the server; this account has none (SFTP only?)');
+    return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency }), uid: -1 };
+  }
+  const uid = Number(text.trim().split('\n').at(-1));
+  if (s.sudo) {
+    const check = await session.exec(shCommand('id -u', [], true));
+    if (check.code !== 0 || check.stdout.toString().trim() !== '0') {
+      throw new UserError(`input \`sudo\`: \`sudo -n\` failed for ${s.ssh.username} (${safeText(check.stderr.trim() || 'no output')}); it needs passwordless sudo`);
+    }
+    return { transport: new TarTransport(session, true), uid: 0 };
+  }
+  return { transport: new TarTransport(session, false), uid };
+}

@@ -1,0 +1,59 @@
+import type { EntryListing, RemoteFile } from './types.js';
+
+const TYPES: Record<string, RemoteFile['type']> = { f: 'file', d: 'dir', l: 'symlink' };
+const FIELD_COUNT = 11;
+
+/**
+ * Parses LIST_SCRIPT's output: NUL-terminated tokens, `E` opening each entry, then `M`, `D` or
+ * records of 11 fields (flag, type, size, mtime, mode, uid, gid, user, group, rel, link target).
+ * Throws on anything else: a listing we cannot read exactly is not one to act on.
+ */
+export function parseListing(out: Buffer, expected: number): EntryListing[] {
+  const tokens = out.toString('utf8').split('\0');
+  if (tokens.at(-1) === '') tokens.pop();
+  const result: EntryListing[] = [];
+  let i = 0;
+  while (i < tokens.length) {
+    if (tokens[i++] !== 'E') throw new Error(`unexpected server listing near token ${i}`);
+    const head = tokens[i];
+    if (head === 'M' || head === 'D') {
+      i++;
+      result.push(head === 'M' ? { status: 'missing' } : { status: 'denied', reason: 'permission denied on a parent folder' });
+      continue;
+    }
+    const files: RemoteFile[] = [];
+    while (i < tokens.length && tokens[i] !== 'E') {
+      const f = tokens.slice(i, i + FIELD_COUNT);
+      if (f.length < FIELD_COUNT || (f[0] !== 'R' && f[0] !== 'U')) throw new Error(`truncated server listing near token ${i}`);
+      i += FIELD_COUNT;
+      files.push(toRemoteFile(f));
+    }
+    result.push(rootDenied(files) ?? { status: 'ok', files });
+  }
+  if (result.length !== expected) throw new Error(`server listing has ${result.length} entries, expected ${expected}`);
+  return result;
+}
+
+function toRemoteFile(f: string[]): RemoteFile {
+  const type = TYPES[f[1]!] ?? 'other';
+  return {
+    rel: f[9]!,
+    type,
+    size: Number(f[2]),
+    mtime: Math.floor(Number(f[3])),
+    mode: parseInt(f[4]!, 8),
+    uid: Number(f[5]),
+    gid: Number(f[6]),
+    user: f[7]!,
+    group: f[8]!,
+    ...(type === 'symlink' && { target: f[10]! }),
+    readable: f[0] === 'R',
+  };
+}
+
+/** An entry whose root is an unreadable file is denied as a whole; an unreadable root folder too. */
+function rootDenied(files: RemoteFile[]): EntryListing | null {
+  const root = files.find((f) => f.rel === '');
+  if (root && !root.readable) return { status: 'denied', reason: root.type === 'dir' ? 'folder not readable' : 'file not readable' };
+  return null;
+}

@@ -1,0 +1,139 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, chmodSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { HostileServerError } from '../errors.js';
+import { safeJoin } from '../plan/paths.js';
+
+/** Files up to this size are collected in memory and written with one call: far fewer syscalls. */
+const SMALL_FILE = 1 << 20;
+export const TEMP_MARK = '.rf-tmp-';
+
+/**
+ * The domain's data folder, written only through these methods: every path is checked to stay inside
+ * it, no symlink already in it is ever followed, and every file is written to a temp name and renamed,
+ * so a run cut off at any point leaves each file at its old or its new content.
+ */
+export class LocalTree {
+  constructor(readonly root: string) {}
+
+  /** Absolute path of a domain-relative path, refused if it could leave the folder. */
+  resolve(rel: string): string {
+    const abs = safeJoin(this.root, rel);
+    if (abs === null) throw new HostileServerError(`refusing to write "${rel}": it would land outside the data folder`);
+    return abs;
+  }
+
+  /**
+   * Creates a folder and its parents. A stored symlink or file where a folder must now be is stale
+   * (the server changed it) and is removed rather than followed.
+   */
+  ensureDir(rel: string): void {
+    let current = this.root;
+    mkdirSync(current, { recursive: true });
+    for (const part of rel.split('/').filter(Boolean)) {
+      current = join(current, part);
+      const st = lstatSync(current, { throwIfNoEntry: false });
+      if (st?.isDirectory()) continue;
+      if (st) rmSync(current, { force: true });
+      mkdirSync(current);
+    }
+  }
+
+  /** Writes a file atomically with mode and mtime; returns its SHA-256 and size. */
+  async writeFile(rel: string, content: Readable, size: number, mode: number, mtime: number): Promise<{ sha256: string; size: number }> {
+    const abs = this.resolve(rel);
+    this.ensureDir(parentOf(rel));
+    this.clearForFile(abs);
+    const tmp = tempName(abs);
+    const hash = createHash('sha256');
+    let written = 0;
+    try {
+      if (size <= SMALL_FILE) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of content) {
+          chunks.push(chunk as Buffer);
+          written += (chunk as Buffer).length;
+        }
+        const data = Buffer.concat(chunks);
+        hash.update(data);
+        writeFileSync(tmp, data, { mode: localMode(mode) });
+      } else {
+        const out = createWriteStream(tmp, { mode: localMode(mode) });
+        await pipeline(content, async function* (source) {
+          for await (const chunk of source) {
+            hash.update(chunk as Buffer);
+            written += (chunk as Buffer).length;
+            yield chunk;
+          }
+        }, out);
+      }
+      if (written !== size) throw new Error(`"${rel}": received ${written} bytes, the archive announced ${size}`);
+      chmodSync(tmp, localMode(mode));
+      utimesSync(tmp, mtime, mtime);
+      renameSync(tmp, abs);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+    return { sha256: hash.digest('hex'), size: written };
+  }
+
+  /** Stores a symlink as a symlink (never followed), atomically replacing what was there. */
+  writeSymlink(rel: string, target: string): void {
+    const abs = this.resolve(rel);
+    this.ensureDir(parentOf(rel));
+    this.clearForFile(abs);
+    const tmp = tempName(abs);
+    symlinkSync(target, tmp);
+    renameSync(tmp, abs);
+  }
+
+  /** Removes a stored path (a folder with everything in it); symlinks are removed, not followed. */
+  remove(rel: string): void {
+    rmSync(this.resolve(rel), { recursive: true, force: true });
+  }
+
+  exists(rel: string): { type: 'file' | 'dir' | 'symlink' | 'other'; size: number } | null {
+    const st = lstatSync(this.resolve(rel), { throwIfNoEntry: false });
+    if (!st) return null;
+    return { type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other', size: st.size };
+  }
+
+  /** Every path below `rel` (pre-order, relative to the tree), for mirroring deletions. */
+  walk(rel: string): string[] {
+    const out: string[] = [];
+    const visit = (r: string) => {
+      for (const e of readdirSync(this.resolve(r), { withFileTypes: true })) {
+        const child = `${r}/${e.name}`;
+        out.push(child);
+        if (e.isDirectory()) visit(child);
+      }
+    };
+    if (this.exists(rel)?.type === 'dir') visit(rel);
+    return out;
+  }
+
+  /** A folder where a file must go is stale: remove it (rename would fail on it). */
+  private clearForFile(abs: string): void {
+    const st = lstatSync(abs, { throwIfNoEntry: false });
+    if (st?.isDirectory()) rmSync(abs, { recursive: true, force: true });
+  }
+}
+
+function parentOf(rel: string): string {
+  const i = rel.lastIndexOf('/');
+  return i < 0 ? '' : rel.slice(0, i);
+}
+
+function tempName(abs: string): string {
+  const i = abs.lastIndexOf('/');
+  return `${abs.slice(0, i + 1)}${TEMP_MARK}${randomBytes(6).toString('hex')}`;
+}
+
+/** Stored files keep the server's permission bits, and stay readable and writable by us. */
+function localMode(mode: number): number {
+  return (mode & 0o777) | 0o600;
+}
+

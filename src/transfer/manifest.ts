@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../errors.js';
+import { META_DIR } from '../plan/paths.js';
+import type { RemoteFile } from './types.js';
+
+/**
+ * The manifest keeps what git and zip lose: type, size, mtime, mode, owner, group, link target and
+ * SHA-256 of every stored file, keyed by its path in the domain's data folder. Restore and verify
+ * work from it; backup compares the server against it to move only what changed.
+ */
+export interface ManifestFile {
+  type: RemoteFile['type'];
+  size: number;
+  mtime: number;
+  /** Octal, four digits ("0640"): readable in a diff. */
+  mode: string;
+  uid: number;
+  gid: number;
+  user: string;
+  group: string;
+  target?: string;
+  sha256?: string;
+}
+
+export interface ManifestEntry {
+  remote: string;
+  recipe: string;
+  type: RemoteFile['type'];
+}
+
+export interface Manifest {
+  version: 1;
+  domain: string;
+  entries: Record<string, ManifestEntry>;
+  files: Record<string, ManifestFile>;
+}
+
+export const MANIFEST_NAME = 'manifest.json';
+
+export function manifestPath(domainDir: string): string {
+  return join(domainDir, META_DIR, MANIFEST_NAME);
+}
+
+export function emptyManifest(domain: string): Manifest {
+  return { version: 1, domain, entries: {}, files: {} };
+}
+
+/** Reads the manifest of a domain folder; none yet is an empty one, a corrupt one is an error. */
+export function readManifest(domainDir: string, domain: string): Manifest {
+  const path = manifestPath(domainDir);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyManifest(domain);
+    throw err;
+  }
+  let data: Manifest;
+  try {
+    data = JSON.parse(text) as Manifest;
+  } catch (err) {
+    throw new UserError(`${path}: the manifest is not valid JSON (${(err as Error).message}); restore it from the store's history`);
+  }
+  if (data.version !== 1 || typeof data.files !== 'object' || typeof data.entries !== 'object') {
+    throw new UserError(`${path}: not a remote-files manifest of version 1`);
+  }
+  return data;
+}
+
+/**
+ * Serialises with sorted keys and one line per file, so a commit of the data folder shows a
+ * readable, minimal diff of the manifest.
+ */
+export function serializeManifest(m: Manifest): string {
+  const block = (rec: Record<string, object>) =>
+    Object.keys(rec)
+      .sort()
+      .map((k) => `    ${JSON.stringify(k)}: ${JSON.stringify(rec[k])}`)
+      .join(',\n');
+  return `{\n  "version": 1,\n  "domain": ${JSON.stringify(m.domain)},\n  "entries": {\n${block(m.entries)}\n  },\n  "files": {\n${block(m.files)}\n  }\n}\n`;
+}
+
+export function toManifestFile(f: RemoteFile, sha256?: string): ManifestFile {
+  return {
+    type: f.type,
+    size: f.type === 'file' ? f.size : 0,
+    mtime: f.mtime,
+    mode: f.mode.toString(8).padStart(4, '0'),
+    uid: f.uid,
+    gid: f.gid,
+    user: f.user,
+    group: f.group,
+    ...(f.target !== undefined && { target: f.target }),
+    ...(sha256 !== undefined && { sha256 }),
+  };
+}
+
+/** Domain-relative path of a file of an entry: the entry's local path, then its rel below the root. */
+export function storedPath(local: string, rel: string): string {
+  return rel === '' ? local : `${local}/${rel}`;
+}
+
+/** Every manifest path of one entry (its root and everything below). */
+export function entryPaths(m: Manifest, local: string): string[] {
+  return Object.keys(m.files).filter((p) => p === local || p.startsWith(local + '/'));
+}

@@ -1,0 +1,174 @@
+import { UserError } from '../errors.js';
+import type { PlanRestore } from '../plan/plan.js';
+import { safeText } from '../report/reporter.js';
+import { remotePathOf, type Entry } from './entries.js';
+import type { LocalTree } from './local-tree.js';
+import { entryPaths, type Manifest, type ManifestFile } from './manifest.js';
+import type { EntryOutcome } from './outcome.js';
+import type { EntryListing, OutgoingItem, RemoteFile, Transport } from './types.js';
+
+export interface RestoreOptions {
+  conflict: 'overwrite' | 'keep' | 'fail';
+  dryRun: boolean;
+  /** Owners can be set (the login is root, or sudo is on). */
+  chown: boolean;
+  loginUid: number;
+  /** Where replaced files are kept on the server ("~/" = the login's home). */
+  previousDir: string;
+}
+
+export interface RestoreResult {
+  outcomes: EntryOutcome[];
+  changed: boolean;
+  /** Server paths whose previous content was kept, and where. */
+  keptPrevious: { dir: string; paths: string[] };
+  /** Server paths whose owner/group could not be set. */
+  ownerNotSet: string[];
+}
+
+export interface NamedRestore extends PlanRestore {
+  recipe: string;
+}
+
+/**
+ * Puts each stored entry back at its server path, then applies the recipes' `restores` with the
+ * framework's rule: never over live state, never from an empty salvage.
+ */
+export async function restore(entries: Entry[], restores: NamedRestore[], transport: Transport, tree: LocalTree, m: Manifest, opts: RestoreOptions): Promise<RestoreResult> {
+  const result: RestoreResult = { outcomes: [], changed: false, keptPrevious: { dir: opts.previousDir, paths: [] }, ownerNotSet: [] };
+  const listings = await transport.list([...entries.map((e) => e.remote), ...restores.map((r) => r.to)]);
+  const jobs = entries.map((e, i) => planEntryRestore(e, listings[i]!, tree, m, opts));
+  const conflicts = jobs.flatMap((j) => j.conflicts);
+  if (opts.conflict === 'fail' && conflicts.length > 0) {
+    throw new UserError(`conflict: fail — ${conflicts.length} file(s) on the server differ from the stored copy, nothing was restored: ${conflicts.slice(0, 10).map(safeText).join(', ')}${conflicts.length > 10 ? ', …' : ''}`);
+  }
+  for (const job of jobs) await runJob(job, transport, opts, result);
+  restores.forEach((r, i) => {
+    const job = planCopyRestore(r, listings[entries.length + i]!, tree, m);
+    jobs.push(job);
+  });
+  for (const job of jobs.slice(entries.length)) await runJob(job, transport, opts, result);
+  result.outcomes = jobs.map((j) => j.outcome);
+  return result;
+}
+
+interface Job {
+  outcome: EntryOutcome;
+  root: string;
+  rootType: 'file' | 'dir';
+  items: OutgoingItem[];
+  keepPrevious: string[];
+  conflicts: string[];
+}
+
+function newOutcome(recipe: string, remote: string, local: string): EntryOutcome {
+  return { recipe, remote, local, status: 'unchanged', files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
+}
+
+function storedItems(local: string, m: Manifest, tree: LocalTree): OutgoingItem[] {
+  return entryPaths(m, local).sort().map((path) => {
+    const r = m.files[path]!;
+    const rel = path === local ? '' : path.slice(local.length + 1);
+    return toItem(rel, r, r.type === 'file' ? tree.resolve(path) : undefined);
+  }).filter((i): i is OutgoingItem => i !== null);
+}
+
+function toItem(rel: string, r: ManifestFile, source: string | undefined): OutgoingItem | null {
+  if (r.type === 'other') return null;
+  return { rel, type: r.type, size: r.size, mtime: r.mtime, mode: parseInt(r.mode, 8), uid: r.uid, gid: r.gid, user: r.user, group: r.group, ...(r.target !== undefined && { target: r.target }), ...(source && { source }) };
+}
+
+function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: Manifest, opts: RestoreOptions): Job {
+  const outcome = newOutcome(e.recipe, e.remote, e.local);
+  const stored = storedItems(e.local, m, tree);
+  const root = stored.find((i) => i.rel === '');
+  const job: Job = { outcome, root: e.remote, rootType: root?.type === 'file' ? 'file' : 'dir', items: [], keepPrevious: [], conflicts: [] };
+  if (!root) {
+    outcome.status = 'missing';
+    outcome.notes.push('nothing stored for this entry');
+    return job;
+  }
+  if (listing.status === 'denied') {
+    outcome.status = 'denied';
+    outcome.denied.push(e.remote);
+    return job;
+  }
+  const onServer = new Map<string, RemoteFile>(listing.status === 'ok' ? listing.files.map((f) => [f.rel, f]) : []);
+  for (const item of stored) {
+    const there = onServer.get(item.rel);
+    if (item.type === 'dir') {
+      job.items.push(item);
+      continue;
+    }
+    if (!there) {
+      job.items.push(item);
+      continue;
+    }
+    if (sameContent(item, there)) {
+      outcome.unchanged++;
+      continue;
+    }
+    job.conflicts.push(remotePathOf(e.remote, item.rel));
+    if (opts.conflict === 'keep') {
+      outcome.notes.push(`kept the server's ${remotePathOf(e.remote, item.rel)} (differs from the stored copy; conflict: keep)`);
+      continue;
+    }
+    job.items.push(item);
+    if (there.type === 'file' || there.type === 'symlink') job.keepPrevious.push(item.rel);
+  }
+  if (!job.items.some((i) => i.type !== 'dir')) job.items = [];
+  return job;
+}
+
+/** Unchanged means same type and size and mtime (files) or target (links); folders are always refreshed. */
+function sameContent(item: OutgoingItem, there: RemoteFile): boolean {
+  if (item.type !== there.type) return false;
+  if (item.type === 'symlink') return item.target === there.target;
+  return item.size === there.size && item.mtime === there.mtime;
+}
+
+/**
+ * A `restores` entry copies the stored `local` to `to` with the recipe's owner and mode, unless
+ * nothing (or an empty folder) was salvaged, or `to` already holds state: the framework's rule, so a
+ * re-provision never overwrites live state with a partial copy.
+ */
+function planCopyRestore(r: NamedRestore, listing: EntryListing, tree: LocalTree, m: Manifest): Job {
+  const outcome = newOutcome(r.recipe, r.to, r.local);
+  const stored = storedItems(r.local, m, tree);
+  const root = stored.find((i) => i.rel === '');
+  const job: Job = { outcome, root: r.to, rootType: root?.type === 'file' ? 'file' : 'dir', items: [], keepPrevious: [], conflicts: [] };
+  if (!root || (root.type === 'dir' && stored.length === 1)) {
+    outcome.notes.push(`restores: nothing salvaged in ${r.local}; ${r.to} left as it is`);
+    return job;
+  }
+  const live = listing.status === 'denied' || (listing.status === 'ok' && (listing.files.length > 1 || listing.files[0]?.type !== 'dir'));
+  if (live) {
+    outcome.notes.push(`restores: ${r.to} already holds state; left as it is`);
+    return job;
+  }
+  const [user, group] = (r.owner ?? '').split(':');
+  job.items = stored.map((i) => ({
+    ...i,
+    // Names win over ids when the server knows them (GNU tar's rule); the ids stay as the fallback.
+    ...(user && { user }),
+    ...(group !== undefined ? { group } : user ? { group: user } : {}),
+    ...(i.rel === '' && r.mode && { mode: parseInt(r.mode, 8) }),
+  }));
+  return job;
+}
+
+async function runJob(job: Job, transport: Transport, opts: RestoreOptions, result: RestoreResult): Promise<void> {
+  const files = job.items.filter((i) => i.type !== 'dir');
+  if (job.outcome.status !== 'unchanged' || files.length === 0) return;
+  job.outcome.files = files.length;
+  job.outcome.bytes = files.reduce((n, i) => n + (i.type === 'file' ? i.size : 0), 0);
+  job.outcome.status = 'changed';
+  if (opts.dryRun) {
+    job.outcome.notes.push('dry run: nothing was written');
+    return;
+  }
+  await transport.upload({ root: job.root, rootType: job.rootType, items: job.items, keepPrevious: job.keepPrevious, previousDir: opts.previousDir, chown: opts.chown });
+  result.changed = true;
+  result.keptPrevious.paths.push(...job.keepPrevious.map((rel) => remotePathOf(job.root, rel)));
+  if (!opts.chown) result.ownerNotSet.push(...job.items.filter((i) => i.uid !== opts.loginUid).map((i) => remotePathOf(job.root, i.rel)));
+}

@@ -1,0 +1,180 @@
+import { createReadStream, statSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import tar from 'tar-stream';
+import { HostileServerError } from '../errors.js';
+import { safeText } from '../report/reporter.js';
+import { parseListing } from './listing.js';
+import {
+  CHECKSUM_SCRIPT,
+  FETCH_SCRIPT,
+  KEEP_PREVIOUS_SCRIPT,
+  LIST_SCRIPT,
+  shCommand,
+  UPLOAD_SCRIPT,
+} from './remote-scripts.js';
+import type { EntryListing, FetchResult, IncomingFile, OutgoingItem, Transport, UploadRequest, UploadResult } from './types.js';
+
+/** The part of an SSH session the tar transport needs. */
+export interface ShellChannel extends Readable {
+  stderr: Readable;
+  end(data?: Buffer | string): this;
+  on(event: 'exit', listener: (code: number | null, signal?: string) => void): this;
+  on(event: string, listener: (...args: never[]) => void): this;
+}
+export interface ShellRunner {
+  exec(command: string, opts?: { stdin?: Buffer | string }): Promise<{ code: number | null; stdout: Buffer; stderr: string }>;
+  execStream(command: string): Promise<ShellChannel & Writable>;
+}
+
+/**
+ * The fast path: each operation is one command over an exec channel; file contents travel as one tar
+ * stream, parsed here with tar-stream and checked member by member.
+ */
+export class TarTransport implements Transport {
+  readonly name = 'tar' as const;
+  readonly canRunCommands = true;
+
+  constructor(
+    private readonly shell: ShellRunner,
+    private readonly sudo: boolean,
+  ) {}
+
+  async list(remotes: string[]): Promise<EntryListing[]> {
+    if (remotes.length === 0) return [];
+    const r = await this.shell.exec(shCommand(LIST_SCRIPT, remotes, this.sudo));
+    if (r.code !== 0 && r.stdout.length === 0) throw new Error(`listing on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
+    return parseListing(r.stdout, remotes.length);
+  }
+
+  async checksums(remotes: string[]): Promise<Map<string, string>> {
+    const sums = new Map<string, string>();
+    if (remotes.length === 0) return sums;
+    const r = await this.shell.exec(shCommand(CHECKSUM_SCRIPT, [], this.sudo), { stdin: nulList(remotes) });
+    for (const line of r.stdout.toString('utf8').split('\n')) {
+      // sha256sum escapes a name holding "\" or a newline and marks that line with a leading "\".
+      const m = /^(\\?)([0-9a-f]{64}) [ *](.*)$/s.exec(line);
+      if (!m) continue;
+      const name = m[1] ? m[3]!.replace(/\\(\\|n)/g, (_x, c: string) => (c === 'n' ? '\n' : '\\')) : m[3]!;
+      sums.set(name, m[2]!);
+    }
+    return sums;
+  }
+
+  async fetch(remotes: string[], onFile: (file: IncomingFile) => Promise<void>): Promise<FetchResult> {
+    if (remotes.length === 0) return { notSent: [], message: '' };
+    const channel = await this.shell.execStream(shCommand(FETCH_SCRIPT, [], this.sudo));
+    let stderr = '';
+    channel.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const exited = new Promise<number | null>((done) => channel.on('exit', (code: number | null) => done(code)));
+    channel.end(nulList(remotes));
+    const wanted = new Set(remotes);
+    const extract = tar.extract();
+    channel.on('error', (err: Error) => extract.destroy(err));
+    channel.pipe(extract as unknown as Writable);
+    for await (const entry of extract) {
+      const h = entry.header;
+      // We asked for exact absolute names: anything else (other names, "..", links, devices, a second
+      // copy) is refused before a byte of it is written.
+      if (!wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}", which was not requested; refusing the archive`);
+      if (h.type !== 'file' && h.type !== 'contiguous-file') {
+        throw new HostileServerError(`the server sent "${safeText(h.name)}" as a ${h.type ?? 'unknown'} entry where a regular file was requested; refusing the archive`);
+      }
+      wanted.delete(h.name);
+      await onFile({ remote: h.name, size: h.size ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), stream: entry as unknown as Readable });
+      entry.resume();
+    }
+    const code = await exited;
+    if (code !== 0 && code !== 1 && wanted.size === 0) throw new Error(`tar on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
+    return { notSent: [...wanted], message: stderr.trim() };
+  }
+
+  async upload(req: UploadRequest): Promise<UploadResult> {
+    if (req.keepPrevious.length > 0) {
+      const kept = await this.shell.exec(shCommand(KEEP_PREVIOUS_SCRIPT, [req.previousDir, req.root], this.sudo), { stdin: nulList(req.keepPrevious) });
+      if (kept.code !== 0) throw new Error(`could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`);
+    }
+    const channel = await this.shell.execStream(shCommand(UPLOAD_SCRIPT, [req.root, req.rootType, req.chown ? '1' : '0'], this.sudo));
+    let stderr = '';
+    channel.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    channel.resume();
+    const exited = new Promise<number | null>((done) => channel.on('exit', (code: number | null) => done(code)));
+    const pack = tar.pack();
+    const sent = new Promise<void>((done, fail) => {
+      (pack as unknown as Readable).on('error', fail);
+      channel.on('error', fail);
+      channel.on('finish', () => done());
+    });
+    (pack as unknown as Readable).pipe(channel);
+    if (req.rootType === 'dir') await addEntry(pack, { name: '.rf-dirs.tar', type: 'file', mode: 0o600 }, await dirsArchive(req.items));
+    for (const item of req.items) await addItem(pack, item);
+    pack.finalize();
+    await sent;
+    const code = await exited;
+    if (code !== 0) throw new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
+    return { ownerNotSet: [] };
+  }
+
+  async run(command: string): Promise<{ code: number | null; output: string }> {
+    const r = await this.shell.exec(shCommand(command, [], this.sudo));
+    return { code: r.code, output: (r.stdout.toString('utf8') + r.stderr).trim() };
+  }
+}
+
+function nulList(paths: string[]): Buffer {
+  return Buffer.from(paths.map((p) => p + '\0').join(''), 'utf8');
+}
+
+type MemberHeader = Partial<tar.Header> & { name: string };
+
+function header(item: OutgoingItem, name: string): MemberHeader {
+  return {
+    name,
+    mode: item.mode,
+    mtime: new Date(item.mtime * 1000),
+    uid: item.uid,
+    gid: item.gid,
+    uname: item.user,
+    gname: item.group,
+  };
+}
+
+/** Member name of an item inside the upload archive: the root is "r". */
+function memberName(rel: string): string {
+  return rel === '' ? 'r' : `r/${rel}`;
+}
+
+async function addItem(pack: tar.Pack, item: OutgoingItem): Promise<void> {
+  const name = memberName(item.rel);
+  if (item.type === 'dir') return addEntry(pack, { ...header(item, name), type: 'directory' });
+  if (item.type === 'symlink') return addEntry(pack, { ...header(item, name), type: 'symlink', linkname: item.target ?? '' });
+  // The stored file's real size, not the manifest's: tar needs the exact byte count it will read.
+  const size = statSync(item.source!).size;
+  await new Promise<void>((done, fail) => {
+    const sink = pack.entry({ ...header(item, name), type: 'file', size } as tar.Header, (err) => (err ? fail(err) : done()));
+    const source = createReadStream(item.source!);
+    source.on('error', fail);
+    source.pipe(sink as unknown as Writable);
+  });
+}
+
+function addEntry(pack: tar.Pack, h: MemberHeader, content?: Buffer): Promise<void> {
+  return new Promise((done, fail) => {
+    const cb = (err?: Error | null) => (err ? fail(err) : done());
+    if (content === undefined) pack.entry(h as tar.Header, cb);
+    else pack.entry({ ...h, size: content.length } as tar.Header, content, cb);
+  });
+}
+
+/** A small archive of the folders alone, unpacked over the destination last to set their metadata. */
+async function dirsArchive(items: OutgoingItem[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  (pack as unknown as Readable).on('data', (c: Buffer) => chunks.push(c));
+  const ended = new Promise((done) => (pack as unknown as Readable).on('end', done));
+  for (const item of items.filter((i) => i.type === 'dir')) {
+    await addEntry(pack, { ...header(item, item.rel === '' ? '.' : item.rel), type: 'directory' });
+  }
+  pack.finalize();
+  await ended;
+  return Buffer.concat(chunks);
+}

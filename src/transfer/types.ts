@@ -1,0 +1,98 @@
+import type { Readable } from 'node:stream';
+
+/** What a server says about one path below a planned entry (its root included, as rel ''). */
+export interface RemoteFile {
+  /** Path relative to the entry root, POSIX; '' is the root itself. */
+  rel: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  size: number;
+  /** Whole seconds: what both tar and SFTP can carry. */
+  mtime: number;
+  /** Permission bits, setuid/setgid/sticky included (0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  user: string;
+  group: string;
+  /** Symlink target, as stored in the link. */
+  target?: string;
+  /** False when the login user may not read it (for a folder: list and enter it). */
+  readable: boolean;
+}
+
+export type EntryListing =
+  | { status: 'ok'; files: RemoteFile[] }
+  | { status: 'missing' }
+  | { status: 'denied'; reason: string };
+
+/** One file's content as it arrives. `stream` must be consumed before the next file arrives. */
+export interface IncomingFile {
+  remote: string;
+  size: number;
+  mtime: number;
+  stream: Readable;
+}
+
+export interface FetchResult {
+  notSent: string[];
+  /** What the server said about them (stderr), for the log. */
+  message: string;
+}
+
+/** A file, folder or link to create on the server during a restore, with the metadata to apply. */
+export interface OutgoingItem {
+  rel: string;
+  type: 'file' | 'dir' | 'symlink';
+  size: number;
+  mtime: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  user: string;
+  group: string;
+  target?: string;
+  /** Local file with the content (files only). */
+  source?: string;
+}
+
+export interface UploadRequest {
+  /** Server path of the entry root. */
+  root: string;
+  /** Root's own type: a file entry uploads one item with rel ''. */
+  rootType: 'file' | 'dir';
+  items: OutgoingItem[];
+  /** Rels whose current server content must be kept aside before being replaced. */
+  keepPrevious: string[];
+  /** Server folder where previous contents are kept (created as needed). */
+  previousDir: string;
+  /** Try to set owner and group (works as root or via sudo). */
+  chown: boolean;
+}
+
+export interface UploadResult {
+  /** Rels whose owner/group could not be set. */
+  ownerNotSet: string[];
+}
+
+/**
+ * How bytes move. `tar` streams one archive over an exec channel; `sftp` works for accounts with no
+ * shell. The engine (backup, restore, verify) only sees this interface.
+ */
+export interface Transport {
+  readonly name: 'tar' | 'sftp';
+  /** False when the account has no shell (prepare commands cannot run). */
+  readonly canRunCommands: boolean;
+  /** Lists each entry recursively (symlinks not followed), in the order given. */
+  list(remotes: string[]): Promise<EntryListing[]>;
+  /** SHA-256 (hex) of each readable file; a file that cannot be read is absent from the map. */
+  checksums(remotes: string[]): Promise<Map<string, string>>;
+  /**
+   * Streams the content of the given files; each arrives at most once, in any order. Files that could
+   * not be sent (vanished, unreadable) are returned with the server's explanation.
+   */
+  fetch(remotes: string[], onFile: (file: IncomingFile) => Promise<void>): Promise<FetchResult>;
+  /** Writes items below `root`, each to a temp name beside its place, then renamed. */
+  upload(request: UploadRequest): Promise<UploadResult>;
+  /** Runs a shell command (as root with sudo); never throws for a non-zero exit. */
+  run(command: string): Promise<{ code: number | null; output: string }>;
+}
