@@ -9,7 +9,7 @@ import {
   UserError,
   readSettings,
   run
-} from "./chunks/chunk-AQ2WBTVO.js";
+} from "./chunks/chunk-4Y5DR7IM.js";
 
 // src/cli.ts
 import { readFileSync } from "node:fs";

@@ -12,7 +12,7 @@ import {
   __toESM,
   readSettings,
   run
-} from "./chunks/chunk-AQ2WBTVO.js";
+} from "./chunks/chunk-4Y5DR7IM.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({

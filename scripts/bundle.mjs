@@ -11,6 +11,8 @@ import { join } from 'node:path';
 
 const check = process.argv.includes('--check');
 const outdir = check ? mkdtempSync(join(tmpdir(), 'remote-files-dist-')) : 'dist';
+// Chunk names carry a content hash: clear old ones, or dist/ keeps files nothing loads.
+if (!check) rmSync(join(outdir, 'chunks'), { recursive: true, force: true });
 
 // ESM output still meets CommonJS dependencies that call require() or read __dirname.
 const banner = [

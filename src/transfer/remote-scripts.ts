@@ -89,5 +89,5 @@ fi
 mkdir -p -- "$root"
 cd "$stage/r"
 find . -type d -exec sh -c 'for d do [ -d "$0/$d" ] || mkdir -p -- "$0/$d"; done' "$root" {} +
-find . -type d -exec sh -c 'for d do find "$d" -mindepth 1 -maxdepth 1 ! -type d -exec mv -f -t "$0/$d" {} +; done' "$root" {} +
+find . -type d -exec sh -c 'for d do find "$d" -mindepth 1 -maxdepth 1 ! -type d -print0 | xargs -0 -r mv -f -t "$0/$d"; done' "$root" {} +
 tar -x -p $own -f "$stage/.rf-dirs.tar" -C "$root"`;

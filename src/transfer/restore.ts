@@ -167,8 +167,11 @@ async function runJob(job: Job, transport: Transport, opts: RestoreOptions, resu
     job.outcome.notes.push('dry run: nothing was written');
     return;
   }
-  await transport.upload({ root: job.root, rootType: job.rootType, items: job.items, keepPrevious: job.keepPrevious, previousDir: opts.previousDir, chown: opts.chown });
+  // With an unknown login uid (SFTP) owners are attempted and the server says which it refused.
+  const tryChown = opts.chown || opts.loginUid < 0;
+  const uploaded = await transport.upload({ root: job.root, rootType: job.rootType, items: job.items, keepPrevious: job.keepPrevious, previousDir: opts.previousDir, chown: tryChown });
   result.changed = true;
   result.keptPrevious.paths.push(...job.keepPrevious.map((rel) => remotePathOf(job.root, rel)));
-  if (!opts.chown) result.ownerNotSet.push(...job.items.filter((i) => i.uid !== opts.loginUid).map((i) => remotePathOf(job.root, i.rel)));
+  const refused = tryChown ? uploaded.ownerNotSet : job.items.filter((i) => i.uid !== opts.loginUid).map((i) => i.rel);
+  result.ownerNotSet.push(...refused.map((rel) => remotePathOf(job.root, rel)));
 }

@@ -42525,7 +42525,7 @@ fi
 mkdir -p -- "$root"
 cd "$stage/r"
 find . -type d -exec sh -c 'for d do [ -d "$0/$d" ] || mkdir -p -- "$0/$d"; done' "$root" {} +
-find . -type d -exec sh -c 'for d do find "$d" -mindepth 1 -maxdepth 1 ! -type d -exec mv -f -t "$0/$d" {} +; done' "$root" {} +
+find . -type d -exec sh -c 'for d do find "$d" -mindepth 1 -maxdepth 1 ! -type d -print0 | xargs -0 -r mv -f -t "$0/$d"; done' "$root" {} +
 tar -x -p $own -f "$stage/.rf-dirs.tar" -C "$root"`;
 
 // src/transfer/sftp-transport.ts
@@ -43480,10 +43480,12 @@ async function runJob(job, transport, opts, result) {
     job.outcome.notes.push("dry run: nothing was written");
     return;
   }
-  await transport.upload({ root: job.root, rootType: job.rootType, items: job.items, keepPrevious: job.keepPrevious, previousDir: opts.previousDir, chown: opts.chown });
+  const tryChown = opts.chown || opts.loginUid < 0;
+  const uploaded = await transport.upload({ root: job.root, rootType: job.rootType, items: job.items, keepPrevious: job.keepPrevious, previousDir: opts.previousDir, chown: tryChown });
   result.changed = true;
   result.keptPrevious.paths.push(...job.keepPrevious.map((rel) => remotePathOf(job.root, rel)));
-  if (!opts.chown) result.ownerNotSet.push(...job.items.filter((i) => i.uid !== opts.loginUid).map((i) => remotePathOf(job.root, i.rel)));
+  const refused = tryChown ? uploaded.ownerNotSet : job.items.filter((i) => i.uid !== opts.loginUid).map((i) => i.rel);
+  result.ownerNotSet.push(...refused.map((rel) => remotePathOf(job.root, rel)));
 }
 
 // src/run.ts
