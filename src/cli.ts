@@ -1,39 +1,208 @@
 #!/usr/bin/env node
 // The same engine outside Actions: `remote-files <mode> --domain x --install-dir /srv ...`.
 // Flags are named like the action's inputs; `--key-file` / `--known-hosts-file` read a file instead.
+// Output is for a person: plain lines, warnings and errors on stderr, never a `::` workflow command.
 import { readFileSync } from 'node:fs';
 import { UserError } from './errors.js';
-import { readSettings } from './inputs.js';
+import { MODES, readSettings } from './inputs.js';
+import { formatBytes } from './report/outcome-report.js';
 import type { Reporter } from './report/reporter.js';
 import { run } from './run.js';
 
-const USAGE = `usage: remote-files plan|backup|restore|verify [--input-name value ...]
-  Flags are the action's inputs (see README), e.g. --domain example.com --install-dir /srv --recipes lib/Provisioner/Recipe
-  --key-file PATH, --known-hosts-file PATH read those inputs from files.
-exit codes: 0 success, 1 the run failed, 2 bad usage or input`;
+/**
+ * Every action input but `mode` (the first argument here), by kind: a `bool` may be given bare
+ * (`--dry-run`), a `list` may be repeated (values joined by newlines, as the action takes them).
+ * Kept in step with action.yml by a test.
+ */
+const FLAGS: Record<string, 'value' | 'bool' | 'list'> = {
+  recipes: 'list',
+  only: 'list',
+  distro: 'value',
+  domain: 'value',
+  'install-dir': 'value',
+  'data-dir': 'value',
+  vars: 'list',
+  host: 'value',
+  port: 'value',
+  username: 'value',
+  key: 'value',
+  passphrase: 'value',
+  password: 'value',
+  timeout: 'value',
+  retries: 'value',
+  'known-hosts': 'list',
+  'host-fingerprint': 'list',
+  'insecure-ignore-host-key': 'bool',
+  'proxy-host': 'value',
+  'proxy-port': 'value',
+  'proxy-username': 'value',
+  'proxy-key': 'value',
+  'proxy-password': 'value',
+  exclude: 'list',
+  prepare: 'bool',
+  checksum: 'bool',
+  delete: 'bool',
+  'if-missing': 'value',
+  'allow-denied': 'bool',
+  transport: 'value',
+  sudo: 'bool',
+  concurrency: 'value',
+  conflict: 'value',
+  'dry-run': 'bool',
+  store: 'list',
+  'commit-message': 'value',
+  'commit-user-name': 'value',
+  'commit-user-email': 'value',
+  'commit-branch': 'value',
+  push: 'bool',
+  'push-attempts': 'value',
+  'artifact-name': 'value',
+  'retention-days': 'value',
+  'artifact-run-id': 'value',
+  'github-token': 'value',
+  'cache-key': 'value',
+  'age-recipients': 'list',
+  'age-identity': 'list',
+  'fail-on-drift': 'bool',
+};
 
-/** Parses argv into input values. Exported for tests. */
-export function parseArgs(argv: string[]): Map<string, string> {
-  const values = new Map<string, string>();
+/** `--<input>-file PATH` reads these inputs from a file: keys and secrets stay out of `ps` and shell history. */
+const FILE_FLAGS = ['key', 'known-hosts', 'proxy-key', 'age-identity', 'password', 'passphrase', 'proxy-password'];
+
+const USAGE = `usage: remote-files plan|backup|restore|verify [--flag value ...]
+
+Runs the remote-files action's engine from a shell. The current folder is the workspace (recipes are
+found and data-dir is written there). Each flag is the action input of the same name (see action.yml);
+--flag=value also works, true/false flags may be given bare (--dry-run), list flags may be repeated.
+
+  plan      read the recipes and print what would move; connects to nothing
+  backup    salvage the planned files from the server into <data-dir>/<domain>/
+  restore   put the stored copy back onto the server
+  verify    compare the server with the stored copy; changes neither
+
+Required: --domain NAME --install-dir /PATH; for backup, restore and verify also
+  --host HOST --username USER and --key-file PATH (or --password-file PATH).
+
+Files instead of values (keep secrets out of the process list and shell history):
+  --key-file, --known-hosts-file, --proxy-key-file, --passphrase-file, --password-file,
+  --proxy-password-file, --age-identity-file
+
+Recipes:      --recipes --only --distro --vars --data-dir --exclude
+Server:       --host --port --username --key --passphrase --password --timeout --retries
+Host keys:    --known-hosts --host-fingerprint --insecure-ignore-host-key
+Jump host:    --proxy-host --proxy-port --proxy-username --proxy-key --proxy-password
+Transfer:     --transport --sudo --concurrency --prepare --checksum --delete --if-missing
+              --allow-denied --dry-run --conflict --fail-on-drift
+Store:        --store (default commit: commits and pushes <data-dir>/<domain>; --store none keeps
+              the workspace only) --commit-message --commit-user-name --commit-user-email
+              --commit-branch --push --push-attempts --artifact-name --retention-days
+              --artifact-run-id --github-token --cache-key
+Encryption:   --age-recipients --age-identity
+
+Set REMOTE_FILES_DEBUG=1 for debug lines. A transfer shows its progress on stderr.
+
+Exit codes: 0 success; 1 the run failed (connection, host key, a missing or denied path
+that is an error, drift with --fail-on-drift); 2 bad usage or input.`;
+
+/** Bad command line or input: exit 2, with the usage hint. */
+class UsageError extends Error {}
+
+const HELP = Symbol('help');
+
+/** Parses argv (after the node and script names) into input values, as the action's `getInput` would return them. */
+function parseArgs(argv: string[]): Map<string, string> | typeof HELP {
+  if (argv.includes('--help') || argv.includes('-h')) return HELP;
   const [mode, ...rest] = argv;
-  if (!mode || mode.startsWith('-')) throw new UserError(USAGE);
-  values.set('mode', mode);
+  if (!mode) throw new UsageError('no mode given');
+  if (!(MODES as readonly string[]).includes(mode)) throw new UsageError(`unknown mode "${mode}" (plan, backup, restore or verify)`);
+  const values = new Map<string, string>([['mode', mode]]);
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
-    if (!m) throw new UserError(`unexpected argument "${arg}"\n${USAGE}`);
+    if (!m) throw new UsageError(`unexpected argument "${arg}"`);
+    const flag = m[1]!;
+    const fileOf = flag.endsWith('-file') ? flag.slice(0, -'-file'.length) : undefined;
+    const name = fileOf !== undefined && FILE_FLAGS.includes(fileOf) ? fileOf : flag;
+    const kind = FLAGS[name];
+    if (flag === 'mode') throw new UsageError('the mode is the first argument, not a flag');
+    if (!kind) throw new UsageError(`unknown flag --${flag}`);
     let value = m[2];
     if (value === undefined) {
       const next = rest[i + 1];
-      if (next === undefined || next.startsWith('--')) value = 'true';
+      // A bare true/false flag is "true"; every other flag takes the next argument, whatever it looks like.
+      if (kind === 'bool' && name === flag && (next === undefined || next.startsWith('--'))) value = 'true';
+      else if (next === undefined) throw new UsageError(`--${flag} needs a value`);
       else value = rest[++i]!;
     }
-    const fileFlag = /^(key|known-hosts|proxy-key|age-identity)-file$/.exec(m[1]!);
-    if (fileFlag) values.set(fileFlag[1]!, readFileSync(value, 'utf8'));
-    else values.set(m[1]!, value);
+    if (name !== flag) value = readInputFile(flag, value);
+    if (values.has(name) && kind !== 'list') throw new UsageError(`--${name} given twice`);
+    values.set(name, values.has(name) ? `${values.get(name)}\n${value}` : value);
   }
   return values;
 }
+
+function readInputFile(flag: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--${flag}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/**
+ * The groups of run.ts that move file contents over SSH, and the /proc/self/io counter that grows with
+ * them: bytes read (backup: the archive arriving) or written (restore: the files leaving). The counter
+ * is the whole process's, so it is an estimate: that is why it needs no hook in the engine.
+ */
+const TRANSFERS: Record<string, { counter: 'rchar' | 'wchar'; verb: string }> = {
+  Salvage: { counter: 'rchar', verb: 'received' },
+  Restore: { counter: 'wchar', verb: 'sent' },
+};
+
+function ioCounter(name: 'rchar' | 'wchar'): number | undefined {
+  try {
+    const m = new RegExp(`^${name}: (\\d+)$`, 'm').exec(readFileSync('/proc/self/io', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined; // Not Linux (or no procfs): no progress line.
+  }
+}
+
+/**
+ * Runs one group's body with a progress line on stderr: rewritten in place every second on a terminal,
+ * one line every 30 s in a log (REMOTE_FILES_PROGRESS_MS overrides the period). A short transfer
+ * finishes before the first tick and prints nothing.
+ */
+async function withProgress<T>(title: string, body: () => Promise<T>): Promise<T> {
+  const transfer = TRANSFERS[title];
+  const start = transfer && ioCounter(transfer.counter);
+  if (!transfer || start === undefined) return body();
+  const tty = process.stderr.isTTY === true;
+  const period = Number(process.env.REMOTE_FILES_PROGRESS_MS) || (tty ? 1000 : 30_000);
+  const t0 = Date.now();
+  let shown = false;
+  const timer = setInterval(() => {
+    const bytes = (ioCounter(transfer.counter) ?? start) - start;
+    const secs = Math.max(1, Math.round((Date.now() - t0) / 1000));
+    const line = `  ${title}: ~${formatBytes(bytes)} ${transfer.verb} in ${clock(secs)} (~${formatBytes(Math.round(bytes / secs))}/s)`;
+    process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
+    shown = true;
+  }, period);
+  try {
+    return await body();
+  } finally {
+    clearInterval(timer);
+    if (tty && shown) process.stderr.write('\r\x1b[K');
+  }
+}
+
+function clock(secs: number): string {
+  return `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, '0')}`;
+}
+
+/** Outputs worth showing a person at the end; the plan and the path lists are in the log already. */
+const outputs = new Map<string, string>();
+const QUIET_OUTPUTS = new Set(['plan', 'added', 'removed', 'changed-files']);
 
 const cliReporter: Reporter = {
   info: (m) => console.log(m),
@@ -43,23 +212,45 @@ const cliReporter: Reporter = {
   },
   group: async (title, body) => {
     console.log(`== ${title}`);
-    return body();
+    return withProgress(title, body);
   },
-  setOutput: () => {},
+  setOutput: (name, value) => {
+    if (!QUIET_OUTPUTS.has(name)) outputs.set(name, String(value));
+  },
+  // The summary is Markdown for the Actions page; here the log lines already said the same.
   summary: async () => {},
 };
 
 async function main(): Promise<number> {
-  let values: Map<string, string>;
+  let settings: ReturnType<typeof readSettings>;
   try {
-    values = parseArgs(process.argv.slice(2));
-    const settings = readSettings((name) => values.get(name) ?? '', process.cwd());
+    const values = parseArgs(process.argv.slice(2));
+    if (values === HELP) {
+      console.log(USAGE);
+      return 0;
+    }
+    settings = readSettings((name) => values.get(name) ?? '', process.cwd());
+  } catch (err) {
+    if (err instanceof UsageError) console.error(`error: ${err.message}\n\n${USAGE}`);
+    else console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    return 2;
+  }
+  try {
     await run(settings, cliReporter);
+    printOutputs(settings.mode);
     return 0;
   } catch (err) {
+    // A failed run may still have set outputs (the report's path, what drifted): show them before the error.
+    printOutputs(settings.mode);
     console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-    return err instanceof UserError ? 2 : 1;
+    if (!(err instanceof UserError) && err instanceof Error && process.env.REMOTE_FILES_DEBUG) console.error(err.stack);
+    return 1;
   }
+}
+
+function printOutputs(mode: string): void {
+  if (mode === 'plan' || outputs.size === 0) return;
+  console.log(['== Outputs', ...[...outputs].map(([k, v]) => `${k}: ${v}`)].join('\n'));
 }
 
 process.exitCode = await main();

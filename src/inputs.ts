@@ -13,7 +13,8 @@ export const MODES = ['backup', 'restore', 'verify', 'plan'] as const;
 export const TRANSPORTS = ['auto', 'tar', 'sftp'] as const;
 export const IF_MISSING = ['warn', 'error', 'ignore'] as const;
 export const CONFLICTS = ['overwrite', 'keep', 'fail'] as const;
-export const STORES = ['none'] as const;
+export const STORES = ['commit', 'artifact', 'cache', 'none'] as const;
+export type StoreName = Exclude<(typeof STORES)[number], 'none'>;
 
 export interface SshSettings {
   host: string;
@@ -53,11 +54,18 @@ export interface Settings {
   concurrency: number;
   conflict: (typeof CONFLICTS)[number];
   dryRun: boolean;
-  store: (typeof STORES)[number][];
+  /** Where the salvage is persisted (backup) and loaded from (restore, verify); empty = `none`. */
+  store: StoreName[];
+  commit: { message: string; userName: string; userEmail: string; branch: string; push: boolean; pushAttempts: number };
+  artifact: { name: string; retentionDays: number | undefined; githubToken: string; runId: number | undefined };
+  cache: { key: string };
+  /** age encryption at rest: recipients (public keys) encrypt, identities (secret) decrypt. Raw text. */
+  age: { recipients: string; identity: string };
+  failOnDrift: boolean;
 }
 
 /** Inputs whose values are secrets: masked (line by line) before anything else runs. */
-export const SECRET_INPUTS = ['key', 'passphrase', 'password', 'proxy-key', 'proxy-password'];
+export const SECRET_INPUTS = ['key', 'passphrase', 'password', 'proxy-key', 'proxy-password', 'age-identity', 'github-token'];
 
 export function readSettings(get: InputGetter, workspace: string): Settings {
   const mode = oneOf(get, 'mode', MODES, 'backup');
@@ -86,12 +94,47 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
     concurrency: int(get, 'concurrency', 8, 1, 64),
     conflict: oneOf(get, 'conflict', CONFLICTS, 'overwrite'),
     dryRun: bool(get, 'dry-run', false),
-    store: list(get('store') || 'none').map((s) => checkEnum('store', s, STORES)),
+    store: storeInput(get),
+    commit: {
+      message: get('commit-message').trim(),
+      userName: get('commit-user-name').trim(),
+      userEmail: get('commit-user-email').trim(),
+      branch: get('commit-branch').trim(),
+      push: bool(get, 'push', true),
+      pushAttempts: int(get, 'push-attempts', 5, 1, 50),
+    },
+    artifact: {
+      name: artifactNameInput(get),
+      retentionDays: get('retention-days').trim() === '' ? undefined : int(get, 'retention-days', 0, 1, 90),
+      githubToken: get('github-token').trim(),
+      runId: get('artifact-run-id').trim() === '' ? undefined : int(get, 'artifact-run-id', 0, 1, Number.MAX_SAFE_INTEGER),
+    },
+    cache: { key: get('cache-key').trim() },
+    age: { recipients: get('age-recipients'), identity: get('age-identity') },
+    failOnDrift: bool(get, 'fail-on-drift', false),
   };
   if (settings.sudo && settings.transport === 'sftp') {
     throw new UserError('input `sudo`: true needs a shell on the server, but `transport` is sftp (SFTP cannot run commands as root); use transport: tar or auto');
   }
   return settings;
+}
+
+/** `commit` by default; `none` alone turns persisting off; several stores may be combined. */
+function storeInput(get: InputGetter): StoreName[] {
+  const names = list(get('store') || 'commit').map((s) => checkEnum('store', s, STORES));
+  if (names.includes('none')) {
+    if (names.length > 1) throw new UserError('input `store`: `none` cannot be combined with other stores');
+    return [];
+  }
+  return [...new Set(names)] as StoreName[];
+}
+
+function artifactNameInput(get: InputGetter): string {
+  const name = get('artifact-name').trim();
+  if (/[":<>|*?\\/\r\n]/.test(name)) {
+    throw new UserError(`input \`artifact-name\`: "${name}" holds a character artifact names cannot have (" : < > | * ? \\ / or a line break)`);
+  }
+  return name;
 }
 
 /** Comma- or newline-separated list, blanks dropped. */

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from './errors.js';
@@ -10,11 +10,16 @@ import { outcomeLine, outcomesMarkdown } from './report/outcome-report.js';
 import { planLogLines, planMarkdown } from './report/plan-report.js';
 import { safeText, type Reporter } from './report/reporter.js';
 import { connect } from './ssh/connect.js';
+import { backupEncryption, restoreSource } from './store/encryption.js';
+import { loadFromStores, makeStores, saveToStores, storeContext } from './store/index.js';
 import { backup } from './transfer/backup.js';
 import { chooseTransport } from './transfer/choose.js';
 import { planEntries } from './transfer/entries.js';
 import { LocalTree } from './transfer/local-tree.js';
-import { readManifest } from './transfer/manifest.js';
+import { manifestPath, readManifest, type Manifest } from './transfer/manifest.js';
+import type { Entry } from './transfer/entries.js';
+import { judgeVerify, verify } from './transfer/verify.js';
+import { verifyLogLines, verifyMarkdown, verifyOutputs } from './report/verify-report.js';
 import { totals, type EntryOutcome, type RunTotals } from './transfer/outcome.js';
 import { restore } from './transfer/restore.js';
 import type { Transport } from './transfer/types.js';
@@ -46,7 +51,6 @@ export async function run(s: Settings, out: Reporter): Promise<void> {
     await out.summary(planMarkdown(plan));
     return;
   }
-  if (s.mode === 'verify') throw new UserError('mode `verify` is not available in this version');
   await runServerMode(s, plan, out);
 }
 
@@ -58,8 +62,17 @@ interface ModeResult {
 
 async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<void> {
   const entries = planEntries(plan, s.exclude);
-  const tree = new LocalTree(join(s.workspace, s.dataDir, s.domain));
-  const manifest = readManifest(tree.root, s.domain);
+  const domainDir = join(s.workspace, s.dataDir, s.domain);
+  const stores = makeStores(s);
+  const ctx = storeContext(s, domainDir, out);
+  const encryption = s.mode === 'backup' ? backupEncryption(s.age.recipients) : undefined;
+  // Restore needs the stored copy; a backup with an artifact or cache store starts from the last one
+  // (incremental, and deletions mirrored) unless the checkout already holds it.
+  const loaded =
+    s.mode === 'restore' || s.mode === 'verify' || (s.mode === 'backup' && stores.some((x) => x.name !== 'commit') && !existsSync(manifestPath(domainDir)))
+      ? await out.group('Load the stored copy', () => loadFromStores(stores, ctx, s.mode !== 'backup'))
+      : { from: null, outputs: {}, summary: [] };
+  const manifest = readManifest(domainDir, s.domain);
   const session = await connect({
     target: endpoint(s.ssh),
     ...(s.ssh.proxy && { proxy: { host: s.ssh.proxy.host, port: s.ssh.proxy.port, username: s.ssh.proxy.username, ...secrets(s.ssh.proxy.key, s.ssh.passphrase, s.ssh.proxy.password) } }),
@@ -73,37 +86,75 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
   try {
     const { transport, uid } = await chooseTransport(session, s);
     out.info(`Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? ' (sudo)' : ''}`);
+    if (s.mode === 'verify') return await runVerify(s, entries, transport, manifest, loaded.summary, out);
     if (s.mode === 'backup') {
       await runPrepare(plan, transport, s, out);
-      const r = await out.group('Salvage', () => backup(entries, transport, tree, manifest, { checksum: s.checksum, delete: s.delete, dryRun: s.dryRun }));
-      if (!s.dryRun) for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
-      result = { outcomes: r.outcomes, changed: r.changed, extra: [] };
-    } else {
-      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-      const restores = plan.recipes.flatMap((r) => r.restores.map((x) => ({ ...x, recipe: r.name })));
-      const r = await out.group('Restore', () =>
-        restore(entries, restores, transport, tree, manifest, {
-          conflict: s.conflict,
-          dryRun: s.dryRun,
-          chown: uid === 0,
-          loginUid: uid,
-          previousDir: `~/.remote-files/previous/${s.domain}/${stamp}`,
-        }),
-      );
-      const extra: string[] = [];
-      if (r.keptPrevious.paths.length) extra.push(`Previous content of ${r.keptPrevious.paths.length} replaced file(s) kept on the server in ${r.keptPrevious.dir}`);
-      if (r.ownerNotSet.length) {
-        const msg = `owner/group not set (log in as root or use sudo: true) for ${r.ownerNotSet.length} path(s): ${r.ownerNotSet.slice(0, 10).map(safeText).join(', ')}${r.ownerNotSet.length > 10 ? ', …' : ''}`;
-        out.warning(msg);
-        extra.push(msg);
+      const tag = encryption?.tag ?? '';
+      let baseline = manifest;
+      if ((manifest.encryption ?? '') !== tag && Object.keys(manifest.files).length > 0) {
+        out.info(tag ? 'age-recipients changed or newly set: every file is salvaged and encrypted again' : 'age-recipients removed: every file is salvaged again, unencrypted');
+        baseline = { ...manifest, files: {} };
       }
-      for (const line of extra.slice(0, 1)) out.info(line);
-      result = { outcomes: r.outcomes, changed: r.changed, extra };
+      const tree = new LocalTree(domainDir, encryption && { encrypt: encryption.encrypt });
+      const r = await out.group('Salvage', () => backup(entries, transport, tree, baseline, { checksum: s.checksum, delete: s.delete, dryRun: s.dryRun, ...(encryption && { encryption: encryption.tag }) }));
+      if (!s.dryRun) for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
+      result = { outcomes: r.outcomes, changed: r.changed, extra: [...loaded.summary] };
+    } else {
+      const source = await restoreSource(domainDir, manifest, s.age.identity);
+      try {
+        result = await runRestore(s, plan, entries, transport, new LocalTree(source.root), manifest, uid, out);
+        result.extra.unshift(...loaded.summary);
+      } finally {
+        source.cleanup();
+      }
     }
   } finally {
     session.close();
   }
+  const problems = judge(s, result, out);
+  // No partial salvage ever reaches a store: a backup that failed persists nothing.
+  const saved = s.mode === 'backup' && !s.dryRun && problems.length === 0 && stores.length > 0 ? await out.group('Store', () => saveToStores(stores, ctx, result.changed)) : { outputs: {}, summary: [] };
+  if (s.mode === 'backup' && problems.length > 0 && stores.length > 0) result.extra.push(`Nothing was stored (${stores.map((x) => x.name).join(', ')}): the backup failed`);
+  result.extra.push(...saved.summary);
+  for (const [name, value] of Object.entries({ ...loaded.outputs, ...saved.outputs })) out.setOutput(name, value);
   await report(s, result, out);
+  if (problems.length) throw new UserError(problems.length === 1 ? problems[0]! : `${problems.length} problems: ${problems.join('; ')}`);
+}
+
+async function runVerify(s: Settings, entries: Entry[], transport: Transport, manifest: Manifest, extra: string[], out: Reporter): Promise<void> {
+  const r = await out.group('Verify', () => verify(entries, transport, manifest, { checksum: s.checksum }));
+  for (const line of verifyLogLines(r)) out.info(line);
+  for (const line of extra) out.info(line);
+  for (const [name, value] of Object.entries(verifyOutputs(r))) out.setOutput(name, value);
+  const reportPath = join(process.env.RUNNER_TEMP || tmpdir(), `remote-files-${s.domain}-verify-report.json`);
+  writeFileSync(reportPath, JSON.stringify({ mode: 'verify', domain: s.domain, checksum: s.checksum, ...r, notes: extra }, null, 2) + '\n');
+  out.setOutput('report', reportPath);
+  const { problems, warnings } = judgeVerify(r, { ifMissing: s.ifMissing, allowDenied: s.allowDenied, failOnDrift: s.failOnDrift, username: s.ssh.username });
+  for (const w of warnings) out.warning(w);
+  await out.summary(verifyMarkdown(`remote-files verify of \`${s.domain}\``, r) + extra.map((x) => `${safeText(x)}\n`).join(''));
+  if (problems.length) throw new UserError(problems.length === 1 ? problems[0]! : `${problems.length} problems: ${problems.join('; ')}`);
+}
+
+async function runRestore(s: Settings, plan: Plan, entries: Entry[], transport: Transport, tree: LocalTree, manifest: Manifest, uid: number, out: Reporter): Promise<ModeResult> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const restores = plan.recipes.flatMap((r) => r.restores.map((x) => ({ ...x, recipe: r.name })));
+  const r = await out.group('Restore', () =>
+    restore(entries, restores, transport, tree, manifest, {
+      conflict: s.conflict,
+      dryRun: s.dryRun,
+      chown: uid === 0,
+      loginUid: uid,
+      previousDir: `~/.remote-files/previous/${s.domain}/${stamp}`,
+    }),
+  );
+  const extra: string[] = [];
+  if (r.keptPrevious.paths.length) extra.push(`Previous content of ${r.keptPrevious.paths.length} replaced file(s) kept on the server in ${r.keptPrevious.dir}`);
+  if (r.ownerNotSet.length) {
+    const msg = `owner/group not set (log in as root or use sudo: true) for ${r.ownerNotSet.length} path(s): ${r.ownerNotSet.slice(0, 10).map(safeText).join(', ')}${r.ownerNotSet.length > 10 ? ', …' : ''}`;
+    out.warning(msg);
+    extra.push(msg);
+  }
+  return { outcomes: r.outcomes, changed: r.changed, extra };
 }
 
 function endpoint(ssh: Settings['ssh']) {
@@ -135,17 +186,21 @@ async function runPrepare(plan: Plan, transport: Transport, s: Settings, out: Re
   });
 }
 
-/** Outputs, log lines, step summary, JSON report; then fail if the outcomes say so. */
+/** Outputs, log lines, step summary and the JSON report of a backup or restore. */
 async function report(s: Settings, r: ModeResult, out: Reporter): Promise<void> {
   const t: RunTotals = totals(r.outcomes, r.changed);
   for (const o of r.outcomes) out.info(outcomeLine(o));
+  for (const line of r.extra) out.info(line);
   const reportPath = join(process.env.RUNNER_TEMP || tmpdir(), `remote-files-${s.domain}-${s.mode}-report.json`);
   writeFileSync(reportPath, JSON.stringify({ mode: s.mode, domain: s.domain, dryRun: s.dryRun, totals: t, entries: r.outcomes, notes: r.extra }, null, 2) + '\n');
   for (const [name, value] of Object.entries(t)) out.setOutput(name, value);
   out.setOutput('report', reportPath);
   const title = `remote-files ${s.mode}${s.dryRun ? ' (dry run)' : ''} of \`${s.domain}\``;
   await out.summary(outcomesMarkdown(title, r.outcomes, t, r.extra));
+}
 
+/** What makes the run fail (missing with if-missing: error, denied without allow-denied); warns the rest. */
+function judge(s: Settings, r: ModeResult, out: Reporter): string[] {
   const problems: string[] = [];
   for (const o of r.outcomes.filter((x) => x.status === 'missing')) {
     const msg = `${o.recipe}: ${safeText(o.remote)} is missing${s.mode === 'backup' ? ' on the server; the stored copy is kept' : ''}`;
@@ -158,5 +213,5 @@ async function report(s: Settings, r: ModeResult, out: Reporter): Promise<void> 
     if (s.allowDenied) out.warning(msg);
     else problems.push(msg);
   }
-  if (problems.length) throw new UserError(problems.length === 1 ? problems[0]! : `${problems.length} problems: ${problems.join('; ')}`);
+  return problems;
 }

@@ -42,6 +42,7 @@ function baseInputs(extra: Record<string, string> = {}): Record<string, string> 
     domain: DOMAIN,
     'install-dir': srv,
     timeout: '20',
+    store: 'none',
     ...extra,
   };
 }

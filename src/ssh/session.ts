@@ -73,6 +73,11 @@ export class SshSession {
     return this.sftpSession;
   }
 
+  /** Why the connection is gone ("connection to host:port lost (cause)"), or undefined while it is up. */
+  lostError(): Error | undefined {
+    return this.lost;
+  }
+
   /** Called once when the connection ends: with the error if it was lost, undefined after close(). */
   onClose(listener: (err: Error | undefined) => void): void {
     if (this.lost) queueMicrotask(() => listener(this.closing ? undefined : this.lost));
@@ -116,6 +121,9 @@ export class SshSession {
 }
 
 /** Collects a command's output; resolves on 'close', after the last byte and the exit status. */
+/** How long to wait for an exit status that arrives after the channel closed. */
+export const EXIT_GRACE_MS = 2000;
+
 function collect(channel: ClientChannel, stdin: Buffer | string): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const stdout: Buffer[] = [];
@@ -125,9 +133,15 @@ function collect(channel: ClientChannel, stdin: Buffer | string): Promise<ExecRe
     channel.stderr.on('data', (d: Buffer) => stderr.push(d));
     channel.on('exit', (code: number | null, signal?: string) => (exit = { code: code ?? null, ...(signal && { signal }) }));
     channel.once('error', reject);
+    let closed = false;
+    const finish = () => resolve({ code: null, ...exit, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') });
+    channel.on('exit', () => closed && finish());
+    // OpenSSH sends EOF before the exit status, and the stream may close on EOF: give the status a
+    // moment to arrive rather than report a failing command's exit as unknown.
     channel.once('close', () => {
-      const out = { stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') };
-      resolve({ code: null, ...exit, ...out });
+      closed = true;
+      if (exit) finish();
+      else setTimeout(finish, EXIT_GRACE_MS).unref();
     });
     channel.end(stdin);
   });

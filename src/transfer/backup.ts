@@ -12,6 +12,8 @@ export interface BackupOptions {
   checksum: boolean;
   delete: boolean;
   dryRun: boolean;
+  /** Contents are stored encrypted with this tag (see store/encryption.ts): stored sizes are not plaintext sizes. */
+  encryption?: string;
 }
 
 export interface BackupResult {
@@ -48,20 +50,31 @@ export async function backup(entries: Entry[], transport: Transport, tree: Local
 
   const byRemote = new Map(plans.flatMap((p) => p.fetch.map((f) => [remotePathOf(p.entry.remote, f.file.rel), { plan: p, ...f }] as const)));
   for (const p of plans) for (const d of p.dirs) tree.ensureDir(d);
-  const fetched = await transport.fetch([...byRemote.keys()], async (incoming) => {
-    const target = byRemote.get(incoming.remote)!;
-    const written = await tree.writeFile(target.path, incoming.stream, incoming.size, target.file.mode, incoming.mtime);
-    target.plan.records.set(target.path, toManifestFile({ ...target.file, size: written.size, mtime: incoming.mtime }, written.sha256));
-    target.plan.outcome.files++;
-    target.plan.outcome.bytes += written.size;
-  });
+  const stored = new Map<string, ManifestFile>();
+  const fetched = await transport
+    .fetch([...byRemote.keys()], async (incoming) => {
+      const target = byRemote.get(incoming.remote)!;
+      const written = await tree.writeFile(target.path, incoming.stream, incoming.size, target.file.mode, incoming.mtime);
+      const record = toManifestFile({ ...target.file, size: written.size, mtime: incoming.mtime }, written.sha256);
+      target.plan.records.set(target.path, record);
+      stored.set(target.path, record);
+      target.plan.outcome.files++;
+      target.plan.outcome.bytes += written.size;
+    })
+    .catch((err: unknown) => {
+      // Cut off mid-archive (the connection lost): the files already renamed into place hold the
+      // server's new content, and the old manifest would vouch for the old. Record them, so the manifest
+      // always describes what the folder holds (a restore would pair new bytes with old metadata).
+      if (stored.size > 0) writeManifest(tree.root, withStored(old, stored, opts.encryption));
+      throw err;
+    });
   for (const remote of fetched.notSent) keepNotSent(byRemote.get(remote)!, old, fetched.message);
   for (const p of plans) {
     for (const l of p.links) tree.writeSymlink(l.path, l.target);
     for (const d of p.deletions) tree.remove(d);
     finishOutcome(p);
   }
-  const manifest = nextManifest(old, plans);
+  const manifest = nextManifest(old, plans, opts.encryption);
   const changed = serializeManifest(manifest) !== serializeManifest(old) || plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0);
   if (changed) writeManifest(tree.root, manifest);
   return { outcomes: plans.map((p) => p.outcome), manifest, changed };
@@ -106,7 +119,7 @@ function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: L
     } else if (f.type === 'file') {
       const prev = old.files[path];
       const have = tree.exists(path);
-      const same = prev?.type === 'file' && prev.size === f.size && have?.type === 'file' && have.size === f.size && (opts.checksum || prev.mtime === f.mtime);
+      const same = prev?.type === 'file' && prev.size === f.size && have?.type === 'file' && (opts.encryption !== undefined || have.size === f.size) && (opts.checksum || prev.mtime === f.mtime);
       if (same) {
         plan.records.set(path, toManifestFile(f, prev.sha256));
         outcome.unchanged++;
@@ -133,7 +146,12 @@ function decideDeletions(plan: EntryPlan, old: Manifest, tree: LocalTree, opts: 
   // A root that turned from folder into file cannot keep children, whatever `delete` says.
   const rootBecameFile = !plan.rootIsDir;
   for (const p of entryPaths(old, entry.local)) {
-    if (live.has(p) || isProtected(p)) continue;
+    if (live.has(p)) continue;
+    if (isProtected(p)) {
+      // Unreadable now: the stored copy stays, and so must its record, or a restore would skip it.
+      if (old.files[p] && !plan.records.has(p)) plan.records.set(p, old.files[p]);
+      continue;
+    }
     if (!rootBecameFile && (!opts.delete || excluded(p))) {
       plan.records.set(p, old.files[p]!);
       continue;
@@ -203,7 +221,7 @@ function dryRunOutcome(p: EntryPlan): EntryOutcome {
 }
 
 /** The manifest after this run: entries that were listed are replaced, the others kept as they were. */
-function nextManifest(old: Manifest, plans: EntryPlan[]): Manifest {
+function nextManifest(old: Manifest, plans: EntryPlan[], encryption: string | undefined): Manifest {
   const files = { ...old.files };
   const entries = { ...old.entries };
   for (const p of plans) {
@@ -212,7 +230,16 @@ function nextManifest(old: Manifest, plans: EntryPlan[]): Manifest {
     for (const [path, record] of p.records) files[path] = record;
     entries[p.entry.local] = { remote: p.entry.remote, recipe: p.entry.recipe, type: files[p.entry.local]?.type ?? 'dir' };
   }
-  return { version: 1, domain: old.domain, entries, files };
+  return { version: 1, domain: old.domain, ...(encryption && { encryption }), entries, files };
+}
+
+/** The old manifest with the records of files written before a failure (and nothing stale below them). */
+function withStored(old: Manifest, stored: Map<string, ManifestFile>, encryption: string | undefined): Manifest {
+  // A file written where a folder was stored replaced that folder and everything in it.
+  const replaced = [...stored.keys()].filter((p) => old.files[p]?.type === 'dir');
+  const files = Object.fromEntries(Object.entries(old.files).filter(([p]) => !replaced.some((d) => p.startsWith(d + '/'))));
+  for (const [path, record] of stored) files[path] = record;
+  return { version: 1, domain: old.domain, ...(encryption && { encryption }), entries: old.entries, files };
 }
 
 function writeManifest(domainDir: string, m: Manifest): void {

@@ -9,6 +9,8 @@ import type { SFTPWrapper } from 'ssh2';
 
 export interface Session extends ShellRunner {
   sftp(): Promise<SFTPWrapper>;
+  /** Why the connection is gone, once it is (names host and cause). */
+  lostError?(): Error | undefined;
 }
 
 export interface Chosen {
@@ -23,7 +25,7 @@ export interface Chosen {
  * nothing usable, so it gets SFTP.
  */
 export async function chooseTransport(session: Session, s: Settings): Promise<Chosen> {
-  if (s.transport === 'sftp') return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency }), uid: -1 };
+  if (s.transport === 'sftp') return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency, lost: () => session.lostError?.() }), uid: -1 };
   const probe = await session.exec(PROBE_SCRIPT, { stdin: '' }).catch(() => null);
   const text = probe?.stdout.toString('utf8') ?? '';
   const gnu = /GNU findutils/.test(text) && /GNU tar/.test(text);
@@ -32,7 +34,7 @@ export async function chooseTransport(session: Session, s: Settings): Promise<Ch
       throw new UserError(`transport: tar needs a shell with GNU find and GNU tar on the server, and the probe found ${probe ? `"${safeText(text.trim() || probe.stderr.trim())}"` : 'no shell'}; use transport: sftp`);
     }
     if (s.sudo) throw new UserError('input `sudo`: true needs a shell with GNU find and tar on the server; this account has none (SFTP only?)');
-    return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency }), uid: -1 };
+    return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency, lost: () => session.lostError?.() }), uid: -1 };
   }
   const uid = Number(text.trim().split('\n').at(-1));
   if (s.sudo) {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, chmodSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HostileServerError } from '../errors.js';
 import { safeJoin } from '../plan/paths.js';
@@ -16,7 +16,14 @@ export const TEMP_MARK = '.rf-tmp-';
  * so a run cut off at any point leaves each file at its old or its new content.
  */
 export class LocalTree {
-  constructor(readonly root: string) {}
+  /**
+   * `encrypt` turns each file's content into what is stored (age ciphertext); the hash and size that
+   * writeFile returns stay the plaintext's, so the manifest compares content, not ciphertext.
+   */
+  constructor(
+    readonly root: string,
+    private readonly options: { encrypt?: (plain: Readable) => Readable } = {},
+  ) {}
 
   /** Absolute path of a domain-relative path, refused if it could leave the folder. */
   resolve(rel: string): string {
@@ -58,16 +65,20 @@ export class LocalTree {
         }
         const data = Buffer.concat(chunks);
         hash.update(data);
-        writeFileSync(tmp, data, { mode: localMode(mode) });
+        writeFileSync(tmp, this.options.encrypt ? Buffer.concat(await this.options.encrypt(Readable.from([data])).toArray()) : data, { mode: localMode(mode) });
       } else {
         const out = createWriteStream(tmp, { mode: localMode(mode) });
-        await pipeline(content, async function* (source) {
+        // Hashed and counted before the transform: what is checked and returned is the plaintext.
+        const counted = async function* (source: AsyncIterable<Buffer>) {
           for await (const chunk of source) {
-            hash.update(chunk as Buffer);
-            written += (chunk as Buffer).length;
+            hash.update(chunk);
+            written += chunk.length;
             yield chunk;
           }
-        }, out);
+        };
+        const encrypt = this.options.encrypt;
+        if (encrypt) await pipeline(content, counted, (plain: AsyncIterable<Buffer>) => encrypt(Readable.from(plain)), out);
+        else await pipeline(content, counted, out);
       }
       if (written !== size) throw new Error(`"${rel}": received ${written} bytes, the archive announced ${size}`);
       chmodSync(tmp, localMode(mode));

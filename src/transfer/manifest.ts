@@ -32,6 +32,8 @@ export interface ManifestEntry {
 export interface Manifest {
   version: 1;
   domain: string;
+  /** Set when file contents are encrypted at rest (`age:<recipients digest>`); sizes and hashes stay plaintext's. */
+  encryption?: string;
   entries: Record<string, ManifestEntry>;
   files: Record<string, ManifestFile>;
 }
@@ -78,7 +80,8 @@ export function serializeManifest(m: Manifest): string {
       .sort()
       .map((k) => `    ${JSON.stringify(k)}: ${JSON.stringify(rec[k])}`)
       .join(',\n');
-  return `{\n  "version": 1,\n  "domain": ${JSON.stringify(m.domain)},\n  "entries": {\n${block(m.entries)}\n  },\n  "files": {\n${block(m.files)}\n  }\n}\n`;
+  const encryption = m.encryption ? `  "encryption": ${JSON.stringify(m.encryption)},\n` : '';
+  return `{\n  "version": 1,\n  "domain": ${JSON.stringify(m.domain)},\n${encryption}  "entries": {\n${block(m.entries)}\n  },\n  "files": {\n${block(m.files)}\n  }\n}\n`;
 }
 
 export function toManifestFile(f: RemoteFile, sha256?: string): ManifestFile {

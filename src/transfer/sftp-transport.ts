@@ -39,8 +39,9 @@ export class SftpTransport implements Transport {
   /** Bytes each download may read ahead of its consumer: the fetch memory shared by the files in flight. */
   private readonly window: number;
 
-  constructor(sftp: SFTPWrapper, opts: { concurrency: number }) {
-    this.io = new Sftp(sftp);
+  /** `lost`: the connection's loss once it is gone, to report instead of ssh2's "No response from server". */
+  constructor(sftp: SFTPWrapper, opts: { concurrency: number; lost?: () => Error | undefined }) {
+    this.io = new Sftp(sftp, opts.lost);
     this.concurrency = Math.max(1, Math.floor(opts.concurrency));
     this.window = Math.max(CHUNK, Math.floor(FETCH_MEMORY / this.concurrency) - STREAM_BUFFER);
   }
@@ -682,7 +683,11 @@ type Cb<T> = (err?: Error | null, value?: T) => void;
 class Sftp {
   private lost: Error | undefined;
 
-  constructor(private readonly raw: SFTPWrapper) {
+  constructor(
+    private readonly raw: SFTPWrapper,
+    /** The connection's loss, which names host and cause, once the session knows of it. */
+    private readonly connectionLost: () => Error | undefined = () => undefined,
+  ) {
     const onLost = () => (this.lost ??= new Error('the SFTP connection closed'));
     raw.once('end', onLost);
     raw.once('close', onLost);
@@ -726,8 +731,11 @@ class Sftp {
   }
 
   private call<T>(start: (cb: Cb<T>) => void): Promise<T> {
-    if (this.lost) return Promise.reject(this.lost);
-    return new Promise<T>((done, fail) => start((err, value) => (err ? fail(err) : done(value as T))));
+    if (this.lost) return Promise.reject(this.connectionLost() ?? this.lost);
+    // A request the dead connection left unanswered fails with ssh2's "No response from server",
+    // which names neither host nor cause: report the loss instead. A server's status answer stays.
+    const explain = (err: Error) => (statusOf(err) === undefined ? (this.connectionLost() ?? err) : err);
+    return new Promise<T>((done, fail) => start((err, value) => (err ? fail(explain(err)) : done(value as T))));
   }
 
   /** ssh2 throws at once when the server lacks an extension; that is the server's "unsupported" answer. */

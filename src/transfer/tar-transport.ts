@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import tar from 'tar-stream';
 import { HostileServerError } from '../errors.js';
 import { safeText } from '../report/reporter.js';
+import { EXIT_GRACE_MS } from '../ssh/session.js';
 import { parseListing } from './listing.js';
 import {
   CHECKSUM_SCRIPT,
@@ -65,7 +66,7 @@ export class TarTransport implements Transport {
     const channel = await this.shell.execStream(shCommand(FETCH_SCRIPT, [], this.sudo));
     let stderr = '';
     channel.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const exited = new Promise<number | null>((done) => channel.on('exit', (code: number | null) => done(code)));
+    const exited = exitOf(channel);
     channel.end(nulList(remotes));
     const wanted = new Set(remotes);
     const extract = tar.extract();
@@ -97,13 +98,16 @@ export class TarTransport implements Transport {
     let stderr = '';
     channel.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
     channel.resume();
-    const exited = new Promise<number | null>((done) => channel.on('exit', (code: number | null) => done(code)));
+    const exited = exitOf(channel);
     const pack = tar.pack();
     const sent = new Promise<void>((done, fail) => {
       (pack as unknown as Readable).on('error', fail);
       channel.on('error', fail);
       channel.on('finish', () => done());
     });
+    // Awaited once the archive is written; a failure before then (the connection lost) also fails the
+    // entry being written, which is what reports it, so this one must not count as unhandled meanwhile.
+    sent.catch(() => undefined);
     (pack as unknown as Readable).pipe(channel);
     if (req.rootType === 'dir') await addEntry(pack, { name: '.rf-dirs.tar', type: 'file', mode: 0o600 }, await dirsArchive(req.items));
     for (const item of req.items) await addItem(pack, item);
@@ -118,6 +122,23 @@ export class TarTransport implements Transport {
     const r = await this.shell.exec(shCommand(command, [], this.sudo));
     return { code: r.code, output: (r.stdout.toString('utf8') + r.stderr).trim() };
   }
+}
+
+/**
+ * The command's exit status. A connection lost before it arrives fails the channel instead (see
+ * SshSession), and a channel closed without one gives null: either way this settles, where waiting
+ * for 'exit' alone would wait forever (and Node would end the run with no message at all).
+ */
+function exitOf(channel: ShellChannel): Promise<number | null> {
+  const exited = new Promise<number | null>((done, fail) => {
+    channel.on('exit', (code: number | null) => done(code));
+    channel.on('error', fail);
+    // The exit status may arrive just after the stream closed (see EXIT_GRACE_MS).
+    channel.on('close', () => setTimeout(() => done(null), EXIT_GRACE_MS).unref());
+  });
+  // Awaited only once the stream is done; a loss before then is reported by the stream it broke.
+  exited.catch(() => undefined);
+  return exited;
 }
 
 function nulList(paths: string[]): Buffer {
@@ -153,6 +174,12 @@ async function addItem(pack: tar.Pack, item: OutgoingItem): Promise<void> {
     const sink = pack.entry({ ...header(item, name), type: 'file', size } as tar.Header, (err) => (err ? fail(err) : done()));
     const source = createReadStream(item.source!);
     source.on('error', fail);
+    // The pack destroyed (the channel failed) destroys this entry with the error: the callback above
+    // reports it; without a listener the 'error' event would kill the process.
+    sink.on('error', (err: Error) => {
+      source.destroy();
+      fail(err);
+    });
     source.pipe(sink as unknown as Writable);
   });
 }
@@ -160,8 +187,9 @@ async function addItem(pack: tar.Pack, item: OutgoingItem): Promise<void> {
 function addEntry(pack: tar.Pack, h: MemberHeader, content?: Buffer): Promise<void> {
   return new Promise((done, fail) => {
     const cb = (err?: Error | null) => (err ? fail(err) : done());
-    if (content === undefined) pack.entry(h as tar.Header, cb);
-    else pack.entry({ ...h, size: content.length } as tar.Header, content, cb);
+    const sink = content === undefined ? pack.entry(h as tar.Header, cb) : pack.entry({ ...h, size: content.length } as tar.Header, content, cb);
+    // Destroyed with the pack (the channel failed): the callback reports it, the event must not crash.
+    sink.on('error', fail);
   });
 }
 

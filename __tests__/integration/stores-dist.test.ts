@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { generateIdentity, identityToRecipient } from 'age-encryption';
+import { isAgeFile } from '../../src/store/age.js';
+import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
+import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+
+// Stores and encryption at rest through the committed bundle, run as the runner runs it, against a real
+// sshd and a real git remote (a bare repository).
+
+let server: Sshd;
+let srv: string;
+const DOMAIN = 'stores.example';
+
+before(async () => {
+  server = await startSshd();
+  srv = server.users.shell.scratch;
+  rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, `mkdir -p '${srv}/site/keys' && printf 'db' > '${srv}/site/db.sqlite' && printf 'secret key' > '${srv}/site/keys/k' && chmod 600 '${srv}/site/keys/k' && ln -s keys/k '${srv}/site/current'`);
+});
+after(async () => {
+  await server?.stop();
+});
+
+const RECIPE = `version: 1\nrecipes:\n  Site:\n    remote_files:\n      "\${install_dir}/site": site\n`;
+
+function inputs(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    host: '127.0.0.1',
+    port: String(server.port),
+    username: 'rf-shell',
+    key: server.key.privateKey,
+    'known-hosts': server.knownHostsLine('ed25519'),
+    domain: DOMAIN,
+    'install-dir': srv,
+    ...extra,
+  };
+}
+
+function ok(r: ActionResult): ActionResult {
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-C', cwd, ...args], { encoding: 'utf8' }).trim();
+
+/** A bare origin with the recipe committed, and a clone of it as the workspace (as actions/checkout leaves it). */
+function repository(): { origin: string; clone: () => string } {
+  const base = mkdtempSync(join(tmpdir(), 'rf-store-'));
+  const origin = join(base, 'origin.git');
+  execFileSync('git', ['init', '-q', '--bare', '-b', 'main', origin]);
+  let n = 0;
+  const clone = () => {
+    const dir = join(base, `clone-${n++}`);
+    execFileSync('git', ['clone', '-q', origin, dir], { stdio: 'ignore' });
+    return dir;
+  };
+  const first = clone();
+  writeFileSync(join(first, 'remote-files.yml'), RECIPE);
+  git(first, 'checkout', '-q', '-b', 'main');
+  git(first, 'add', '.');
+  git(first, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'recipes');
+  git(first, 'push', '-q', 'origin', 'main');
+  return { origin, clone };
+}
+
+describe('store: commit (the default) through dist/', () => {
+  test('backup commits and pushes the domain folder; a fresh checkout restores from it', async () => {
+    const { origin, clone } = repository();
+    const ws = clone();
+    const r = ok(await runAction(inputs(), { workspace: ws }));
+    assert.match(r.outputs['commit-sha']!, /^[0-9a-f]{40}$/);
+    assert.equal(r.outputs.pushed, 'true');
+    assert.equal(git(origin, 'rev-parse', 'main'), r.outputs['commit-sha']);
+    assert.match(git(origin, 'log', '-1', '--format=%s%n%an', 'main'), /stores\.example.*\[skip ci\]\ngithub-actions\[bot\]/);
+    assert.match(git(origin, 'ls-tree', '-r', '--name-only', 'main'), /data\/stores\.example\/site\/db\.sqlite/);
+
+    const again = ok(await runAction(inputs(), { workspace: ws }));
+    assert.equal(again.outputs['commit-sha'], '', 'nothing changed: no commit');
+
+    rootSh(`rm -rf '${srv}/site'`);
+    const fresh = clone();
+    ok(await runAction(inputs({ mode: 'restore' }), { workspace: fresh }));
+    assert.equal(readFileSync(join(srv, 'site/keys/k'), 'utf8'), 'secret key');
+    assert.equal(statSync(join(srv, 'site/keys/k')).mode & 0o777, 0o600, 'the mode git cannot keep comes from the manifest');
+  });
+
+  test('a failed backup commits nothing; a file over 100 MB is refused naming it', async () => {
+    const { origin, clone } = repository();
+    const ws = clone();
+    const tip = git(origin, 'rev-parse', 'main');
+    rootSh(`mkdir -p '${srv}/locked' && chown rf-other: '${srv}/locked' && chmod 700 '${srv}/locked'`);
+    writeFileSync(join(ws, 'remote-files.yml'), RECIPE + `      "\${install_dir}/locked": locked\n`);
+    const denied = await runAction(inputs(), { workspace: ws });
+    assert.equal(denied.code, 1);
+    assert.match(denied.summary, /Nothing was stored \(commit\)/);
+    assert.equal(git(origin, 'rev-parse', 'main'), tip, 'nothing pushed');
+
+    rootSh(`cd / && su -s /bin/sh rf-shell -c 'truncate -s 101M ${srv}/site/huge.bin'`);
+    writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
+    const big = await runAction(inputs(), { workspace: ws });
+    rootSh(`rm -f '${srv}/site/huge.bin'`);
+    assert.equal(big.code, 1, big.stdout);
+    assert.match(big.stdout, /::error::.*data\/stores\.example\/site\/huge\.bin.*(store: artifact|exclude)/);
+    assert.equal(git(origin, 'rev-parse', 'main'), tip, 'nothing pushed');
+  });
+});
+
+describe('encryption at rest (age) through dist/', () => {
+  for (const node of NODES) {
+    test(`encrypted round trip, no churn, wrong or missing identity (${node.name})`, async () => {
+      const identity = await generateIdentity();
+      const recipient = await identityToRecipient(identity);
+      const other = await generateIdentity();
+      const ws = mkdtempSync(join(tmpdir(), 'rf-age-'));
+      writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
+      const stored = join(ws, 'data', DOMAIN, 'site', 'keys', 'k');
+      const run = (extra: Record<string, string>) => runAction(inputs({ store: 'none', ...extra }), { workspace: ws, node: node.path });
+
+      ok(await run({ 'age-recipients': `# ops team\n${recipient}\n` }));
+      assert.ok(isAgeFile(stored), 'stored content is ciphertext');
+      assert.ok(!readFileSync(stored).includes('secret key'));
+      assert.match(readFileSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'), 'utf8'), /"encryption": "age:/);
+      const before = statSync(stored).mtimeMs;
+      const again = ok(await run({ 'age-recipients': recipient }));
+      assert.equal(again.outputs.bytes, '0');
+      assert.equal(statSync(stored).mtimeMs, before, 'unchanged files are not re-encrypted');
+
+      rootSh(`rm -rf '${srv}/site'`);
+      const missing = await run({ mode: 'restore' });
+      assert.equal(missing.code, 1);
+      assert.match(missing.stdout, /::error::.*encrypted \(age\); set the `age-identity` input/);
+      const wrong = await run({ mode: 'restore', 'age-identity': other });
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stdout, /::error::.*age-identity/);
+      assert.ok(!wrong.stdout.replace(/^::add-mask::.*$/gm, '').includes(other), 'the identity never reaches the log');
+      assert.ok(!existsSync(join(srv, 'site/keys/k')), 'nothing restored without the right identity');
+
+      ok(await run({ mode: 'restore', 'age-identity': identity }));
+      assert.equal(readFileSync(join(srv, 'site/keys/k'), 'utf8'), 'secret key');
+      assert.equal(readFileSync(join(srv, 'site/db.sqlite'), 'utf8'), 'db');
+      rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, `mkdir -p '${srv}/site'`);
+    });
+  }
+});
+
+describe('mode: verify through dist/', () => {
+  test('no drift, then each kind of drift; fail-on-drift fails; neither side changes', async () => {
+    const ws = mkdtempSync(join(tmpdir(), 'rf-verify-'));
+    writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
+    ok(await runAction(inputs({ store: 'none' }), { workspace: ws }));
+    const same = ok(await runAction(inputs({ store: 'none', mode: 'verify', 'fail-on-drift': 'true' }), { workspace: ws }));
+    assert.equal(same.outputs.drift, 'false');
+
+    rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, `printf new > '${srv}/site/added.txt' && printf 'db2' > '${srv}/site/db.sqlite' && mv '${srv}/site/current' '${srv}/site/current.off'`);
+    const manifestBefore = readFileSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'), 'utf8');
+    const drift = ok(await runAction(inputs({ store: 'none', mode: 'verify' }), { workspace: ws }));
+    assert.equal(drift.outputs.drift, 'true');
+    assert.match(drift.outputs.added!, /added\.txt/);
+    assert.match(drift.outputs.removed!, /site\/current"/);
+    assert.match(drift.outputs['changed-files']!, /db\.sqlite/);
+    assert.match(drift.summary, /added\.txt/);
+    const failing = await runAction(inputs({ store: 'none', mode: 'verify', 'fail-on-drift': 'true' }), { workspace: ws });
+    assert.equal(failing.code, 1);
+    assert.match(failing.stdout, /::error::.*drift/i);
+    assert.equal(readFileSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'), 'utf8'), manifestBefore, 'the stored copy is untouched');
+    assert.ok(existsSync(join(srv, 'site/added.txt')), 'the server is untouched');
+    rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, `rm '${srv}/site/added.txt' && printf db > '${srv}/site/db.sqlite' && mv '${srv}/site/current.off' '${srv}/site/current'`);
+  });
+});

@@ -1,0 +1,117 @@
+import * as cache from '@actions/cache';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../errors.js';
+import { tempRoot } from './artifact.js';
+import { describeStats, packSnapshot, restoreSnapshot, withProcessEnv } from './snapshot.js';
+import type { LoadResult, SaveResult, Store, StoreContext } from './types.js';
+
+export interface CacheStoreOptions {
+  /** Key to save under; '' = `remote-files-<domain>-<GITHUB_RUN_ID>-<GITHUB_RUN_ATTEMPT>` (unique per run). */
+  key: string;
+}
+
+/**
+ * What the cache holds: the snapshot file, alone, at this path relative to a private temp folder.
+ * The toolkit derives the cache "version" from the path strings it is given, so the same relative
+ * path must be used by every run; it archives relative to GITHUB_WORKSPACE and extracts there.
+ */
+const SNAPSHOT_FILE = 'remote-files.snapshot.tar';
+
+/**
+ * Keeps the domain folder in the Actions cache. The cache holds a snapshot tar rather than the folder
+ * itself: GNU tar would restore the folder in place, merged with what is there and with the umask
+ * applied to modes, and without the unpacker's checks. Restoring into a private temp folder and then
+ * swapping the domain folder never leaves it half replaced.
+ */
+export class CacheStore implements Store {
+  readonly name = 'cache' as const;
+
+  constructor(private readonly opts: CacheStoreOptions) {}
+
+  /** Every key this store writes for a domain starts with it: restores take the newest. */
+  static prefix(domain: string): string {
+    return `remote-files-${domain}-`;
+  }
+
+  key(domain: string): string {
+    if (this.opts.key !== '') return checkKey(this.opts.key);
+    const run = process.env.GITHUB_RUN_ID;
+    const attempt = process.env.GITHUB_RUN_ATTEMPT || '1';
+    if (!run) throw new UserError('GITHUB_RUN_ID is not set: the cache store only works in a GitHub Actions job (or set `cache-key`)');
+    return checkKey(`${CacheStore.prefix(domain)}${run}-${attempt}`);
+  }
+
+  async save(ctx: StoreContext, _changed: boolean): Promise<SaveResult> {
+    // Saved even when nothing changed: an entry nobody writes is evicted after a week unused, and
+    // keys are per run anyway.
+    requireService();
+    const key = this.key(ctx.domain);
+    const work = mkdtempSync(join(tempRoot(), 'remote-files-cache-'));
+    try {
+      const stats = await packSnapshot(ctx.domainDir, join(work, SNAPSHOT_FILE), (rel, why) => ctx.warning(`not stored in the cache: ${rel} (${why})`));
+      const id = await inFolder(work, () => cache.saveCache([SNAPSHOT_FILE], key));
+      if (id <= 0) {
+        // saveCache reports its failures as log lines and returns -1; say which one it was.
+        const taken = (await inFolder(work, () => cache.restoreCache([SNAPSHOT_FILE], key, [], { lookupOnly: true }))) === key;
+        if (taken) {
+          throw new UserError(`cache key "${key}" already exists and cache entries cannot be overwritten: make \`cache-key\` unique per run (e.g. with \${{ github.run_id }}) or leave it empty`);
+        }
+        throw new Error(`saving the cache under "${key}" failed (the messages above say why)`);
+      }
+      return { outputs: { 'cache-key': key }, summary: `saved cache ${key} (${describeStats(stats)})` };
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
+
+  async load(ctx: StoreContext): Promise<LoadResult> {
+    requireService();
+    const key = this.key(ctx.domain);
+    const prefix = CacheStore.prefix(ctx.domain);
+    const work = mkdtempSync(join(tempRoot(), 'remote-files-cache-'));
+    try {
+      // The exact key first (this run's own save), then the newest entry of this domain.
+      const matched = await inFolder(work, () => cache.restoreCache([SNAPSHOT_FILE], key, [prefix]));
+      if (matched === undefined) {
+        // restoreCache turns a failed download into a miss with a warning: a miss must really be one.
+        const present = await inFolder(work, () => cache.restoreCache([SNAPSHOT_FILE], key, [prefix], { lookupOnly: true }));
+        if (present !== undefined) throw new Error(`cache entry "${present}" exists but could not be restored (the warning above says why)`);
+        return { found: false, outputs: { 'cache-hit': 'false' }, summary: `no cache entry ${key} or ${prefix}*` };
+      }
+      const file = join(work, SNAPSHOT_FILE);
+      if (!existsSync(file)) throw new Error(`cache entry "${matched}" holds no remote-files snapshot`);
+      const stats = await restoreSnapshot(file, ctx.domainDir);
+      const exact = matched === key;
+      return {
+        found: true,
+        outputs: { 'cache-key': matched, 'cache-hit': String(exact) },
+        summary: `restored cache ${matched}${exact ? '' : ` (newest for ${prefix}*)`} (${describeStats(stats)})`,
+      };
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * Runs a toolkit call with `dir` as both GITHUB_WORKSPACE and working directory: the toolkit resolves
+ * the relative snapshot path against the working directory and archives/extracts relative to
+ * GITHUB_WORKSPACE, so the archive holds exactly one relative member and restores only into `dir`.
+ */
+function inFolder<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  return withProcessEnv({ GITHUB_WORKSPACE: dir }, dir, fn);
+}
+
+/** The toolkit's own rules, checked up front so the message names the input. */
+function checkKey(key: string): string {
+  if (key.length > 512) throw new UserError(`input \`cache-key\`: longer than 512 characters`);
+  if (key.includes(',')) throw new UserError(`input \`cache-key\`: "${key}" contains a comma, which cache keys cannot`);
+  return key;
+}
+
+function requireService(): void {
+  if (!cache.isFeatureAvailable() || !process.env.ACTIONS_RUNTIME_TOKEN) {
+    throw new UserError('store: cache needs the Actions cache service (ACTIONS_RESULTS_URL or ACTIONS_CACHE_URL and ACTIONS_RUNTIME_TOKEN are not set): it only works in a GitHub Actions job');
+  }
+}

@@ -1,0 +1,399 @@
+import { execFile } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { UserError } from '../errors.js';
+import { manifestPath } from '../transfer/manifest.js';
+import type { LoadResult, SaveResult, Store, StoreContext } from './types.js';
+
+export interface CommitOptions {
+  /** '' = `remote-files: salvage of <domain> [skip ci]`. */
+  message: string;
+  /** '' = github-actions[bot]. */
+  userName: string;
+  /** '' = the github-actions bot's noreply address. */
+  userEmail: string;
+  /** '' = the checked-out branch; in a detached checkout the workflow's branch (GITHUB_HEAD_REF, else GITHUB_REF_NAME). */
+  branch: string;
+  push: boolean;
+  /** >= 1. */
+  pushAttempts: number;
+  /** Where the GITHUB_* variables are read from; process.env when absent. */
+  env?: NodeJS.ProcessEnv;
+}
+
+const BOT_NAME = 'github-actions[bot]';
+const BOT_EMAIL = '41898282+github-actions[bot]@users.noreply.github.com';
+
+const MiB = 1024 * 1024;
+// GitHub rejects a push holding a file larger than 100 MiB and warns above 50 MiB.
+const REFUSE_BYTES = 100 * MiB;
+const WARN_BYTES = 50 * MiB;
+
+/**
+ * The files in the domain folder GitHub would refuse (`refuse`) or warn about (`warn`), as
+ * `<path relative to the workspace> (<size>)`. Symlinks are not followed: git stores a link, not its target.
+ */
+export function checkCommitSizes(domainDir: string, workspace: string): { refuse: string[]; warn: string[] } {
+  const refuse: string[] = [];
+  const warn: string[] = [];
+  const visit = (dir: string): void => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const name of names.sort()) {
+      const path = join(dir, name);
+      const st = lstatSync(path);
+      if (st.isDirectory()) visit(path);
+      else if (st.isFile() && st.size > WARN_BYTES) {
+        (st.size > REFUSE_BYTES ? refuse : warn).push(`${toPosix(relative(workspace, path))} (${(st.size / MiB).toFixed(1)} MiB)`);
+      }
+    }
+  };
+  visit(domainDir);
+  return { refuse, warn };
+}
+
+/**
+ * Persists the domain folder as a commit on a branch and pushes it. Only `<data-dir>/<domain>` is ever
+ * staged or committed; a push that loses a race is re-applied on the new remote tip, replacing just that
+ * folder, so parallel jobs salvaging different domains into one branch all land.
+ */
+export class CommitStore implements Store {
+  readonly name = 'commit' as const;
+
+  constructor(private readonly opts: CommitOptions) {}
+
+  async save(ctx: StoreContext, _changed: boolean): Promise<SaveResult> {
+    const sizes = checkCommitSizes(ctx.domainDir, ctx.workspace);
+    if (sizes.refuse.length > 0) {
+      throw new UserError(
+        `store: commit cannot push files over GitHub's 100 MiB limit:\n${sizes.refuse.map((f) => `  ${f}`).join('\n')}\n` +
+          'Use `store: artifact` or `store: cache` for this domain, or leave these files out with the `exclude` input.',
+      );
+    }
+    if (sizes.warn.length > 0) {
+      ctx.warning(`GitHub warns about files over 50 MiB, and every version stays in the repository's history: ${sizes.warn.join(', ')}. Consider \`store: artifact\` or \`store: cache\`, or the \`exclude\` input.`);
+    }
+
+    const repo = await openRepo(ctx.workspace);
+    const path = repoPath(repo.top, ctx.workspace, ctx.domainDir);
+    const branch = await this.resolveBranch(repo);
+    const local = `refs/heads/${branch}`;
+    const onBranch = repo.headRef === local;
+    const git = repo.git;
+
+    // Where the commit goes on top of, and which local ref then points at it. A checkout of the branch
+    // builds on HEAD, so commits earlier steps made are pushed with ours. Anything else builds on the
+    // branch itself: in a pull request's detached merge checkout, building on HEAD would push the merge.
+    let base = repo.head;
+    let localRef = 'HEAD';
+    let localOld = repo.head;
+    if (!onBranch) {
+      const localTip = await git.revParse(local);
+      const remoteTip = this.opts.push ? await fetchTip(git, branch).catch(asUserError(`could not fetch ${branch} from origin`)) : null;
+      base = remoteTip ?? localTip ?? repo.head;
+      if (repo.headRef !== null) {
+        localRef = local;
+        localOld = localTip;
+      }
+    }
+    // Moving HEAD keeps the user's files; only the index learns our folder, so `git status` stays clean for it.
+    const moveLocal = async (sha: string) => {
+      await git.run(['update-ref', ...(localRef === 'HEAD' && !onBranch ? ['--no-deref'] : []), '-m', 'remote-files: salvage', localRef, sha, localOld ?? '']);
+      if (localRef === 'HEAD') await stageFolder(git, path, ctx);
+    };
+
+    const tmp = mkdtempSync(join(process.env.RUNNER_TEMP || tmpdir(), 'remote-files-commit-'));
+    try {
+      const index = join(tmp, 'index');
+      const snapshot = existsSync(ctx.domainDir) ? await snapshotTree(git, path, index) : null;
+      const tree = await treeWith(git, base, path, snapshot, index);
+      // Compared with the base rather than trusting `changed`: the folder can differ from the branch without
+      // this backup changing it (it came from another store, or from a run that never committed it).
+      if (base !== null ? tree === (await git.run(['rev-parse', `${base}^{tree}`])).trim() : snapshot === null) {
+        return { outputs: { 'commit-sha': '', pushed: 'false' }, summary: `nothing to commit: ${path} is unchanged on ${branch}` };
+      }
+      const commit = (c: string | null, t: string) => this.commitTree(git, ctx.domain, c, t);
+      const sha = await commit(base, tree);
+
+      if (!this.opts.push) {
+        await moveLocal(sha);
+        return { outputs: { 'commit-sha': sha, pushed: 'false' }, summary: `committed ${sha.slice(0, 7)} to ${branch} (not pushed: \`push\` is false)` };
+      }
+
+      const pushed = await pushConverging(git, ctx, branch, path, snapshot, index, sha, Math.max(1, this.opts.pushAttempts), commit);
+      try {
+        await moveLocal(pushed.sha);
+      } catch (err) {
+        if (!(err instanceof GitError)) throw err;
+        // The data is on the remote already; a checkout that moved under us is not worth failing the run.
+        ctx.warning(`pushed to ${branch}, but could not move the local ${localRef} to ${pushed.sha.slice(0, 7)}: ${err.detail}`);
+      }
+      if (pushed.alreadyThere) {
+        return { outputs: { 'commit-sha': '', pushed: 'false' }, summary: `nothing to push: ${branch} on origin already holds this snapshot of ${path}` };
+      }
+      const tries = pushed.attempt > 1 ? ` (attempt ${pushed.attempt})` : '';
+      return { outputs: { 'commit-sha': pushed.sha, pushed: 'true' }, summary: `committed ${pushed.sha.slice(0, 7)} and pushed to ${branch}${tries}` };
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
+  async load(ctx: StoreContext): Promise<LoadResult> {
+    const found = existsSync(manifestPath(ctx.domainDir));
+    const folder = toPosix(relative(ctx.workspace, ctx.domainDir));
+    return { found, outputs: {}, summary: found ? `using the committed copy in ${folder}` : `no committed copy in ${folder}` };
+  }
+
+  private async resolveBranch(repo: Repo): Promise<string> {
+    const env = this.opts.env ?? process.env;
+    let branch = this.opts.branch.replace(/^refs\/heads\//, '');
+    if (!branch && repo.headRef?.startsWith('refs/heads/')) branch = repo.headRef.slice('refs/heads/'.length);
+    if (!branch) branch = env.GITHUB_HEAD_REF || (env.GITHUB_REF?.startsWith('refs/heads/') ? env.GITHUB_REF_NAME || env.GITHUB_REF.slice('refs/heads/'.length) : '');
+    if (!branch) {
+      throw new UserError(
+        `store: commit: the checkout is detached and the workflow's ref${env.GITHUB_REF ? ` (${env.GITHUB_REF})` : ''} is not a branch: set \`commit-branch\` to the branch to commit to`,
+      );
+    }
+    try {
+      await repo.git.run(['check-ref-format', `refs/heads/${branch}`]);
+    } catch (err) {
+      if (err instanceof GitError) throw new UserError(`store: commit: "${branch}" is not a valid branch name (\`commit-branch\`)`);
+      throw err;
+    }
+    return branch;
+  }
+
+  private async commitTree(git: Git, domain: string, parent: string | null, tree: string): Promise<string> {
+    const message = this.opts.message || `remote-files: salvage of ${domain} [skip ci]`;
+    const out = await git.run(['commit-tree', tree, ...(parent ? ['-p', parent] : []), '-m', message], {
+      config: [`user.name=${this.opts.userName || BOT_NAME}`, `user.email=${this.opts.userEmail || BOT_EMAIL}`],
+    });
+    return out.trim();
+  }
+}
+
+/**
+ * Pushes `sha`; when that fails (usually someone pushed first), fetches the branch and re-applies the
+ * snapshot on its tip, replacing only `<path>`, until a push lands or the attempts run out.
+ */
+async function pushConverging(
+  git: Git,
+  ctx: StoreContext,
+  branch: string,
+  path: string,
+  snapshot: string | null,
+  index: string,
+  first: string,
+  attempts: number,
+  commit: (parent: string | null, tree: string) => Promise<string>,
+): Promise<{ sha: string; attempt: number; alreadyThere: boolean }> {
+  let sha = first;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await git.run(['push', '-q', 'origin', `${sha}:refs/heads/${branch}`]);
+      return { sha, attempt, alreadyThere: false };
+    } catch (err) {
+      if (!(err instanceof GitError)) throw err;
+      if (attempt >= attempts) {
+        throw new UserError(`store: commit could not push ${path} to ${branch} after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${err.detail}`);
+      }
+      ctx.info(`Push to ${branch} failed (attempt ${attempt} of ${attempts}), re-applying ${path} on the branch's tip: ${err.detail}`);
+    }
+    await sleep(backoffMs(attempt));
+    let tip: string | null;
+    try {
+      tip = await fetchTip(git, branch);
+    } catch (err) {
+      if (!(err instanceof GitError)) throw err;
+      continue; // the next push reports whatever is wrong with the remote
+    }
+    if (tip === null) continue; // the branch is gone: pushing the same commit recreates it
+    const tree = await treeWith(git, tip, path, snapshot, index);
+    if (tree === (await git.run(['rev-parse', `${tip}^{tree}`])).trim()) {
+      // Another writer already pushed exactly this snapshot of the folder.
+      return { sha: tip, attempt, alreadyThere: true };
+    }
+    sha = await commit(tip, tree);
+  }
+}
+
+/** Full jitter that grows with the attempt: racing writers spread out instead of colliding again. */
+function backoffMs(attempt: number): number {
+  return randomInt(200, 1000) * Math.min(2 ** (attempt - 1), 4);
+}
+
+/**
+ * The tree of `<path>` as it is on disk, through a private index so the user's staged changes are never
+ * mixed in. Forced: salvaged files the repository ignores (`.env`, `*.log`) are part of the salvage.
+ */
+async function snapshotTree(git: Git, path: string, index: string): Promise<string | null> {
+  rmSync(index, { force: true });
+  const env = { GIT_INDEX_FILE: index };
+  await git.run(['add', '-A', '-f', '--', path], { env });
+  const tree = (await git.run(['write-tree'], { env })).trim();
+  return git.revParse(`${tree}:${path}`);
+}
+
+/** `base`'s tree with `<path>` replaced by `snapshot` (removed when null); everything else as it is in `base`. */
+async function treeWith(git: Git, base: string | null, path: string, snapshot: string | null, index: string): Promise<string> {
+  rmSync(index, { force: true });
+  const env = { GIT_INDEX_FILE: index };
+  if (base !== null) {
+    await git.run(['read-tree', base], { env });
+    await git.run(['rm', '-r', '-q', '-f', '--cached', '--ignore-unmatch', '--', path], { env });
+  }
+  if (snapshot !== null) await git.run(['read-tree', `--prefix=${path}/`, snapshot], { env });
+  return (await git.run(['write-tree'], { env })).trim();
+}
+
+async function stageFolder(git: Git, path: string, ctx: StoreContext): Promise<void> {
+  try {
+    await git.run(['add', '-A', '-f', '--', path]);
+  } catch (err) {
+    if (!(err instanceof GitError)) throw err;
+    ctx.warning(`committed ${path}, but could not stage it in the checkout's index: ${err.detail}`);
+  }
+}
+
+/** The branch's tip on origin (fetched), or null when origin has no such branch. */
+async function fetchTip(git: Git, branch: string): Promise<string | null> {
+  try {
+    await git.run(['fetch', '-q', '--no-tags', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`]);
+  } catch (err) {
+    if (!(err instanceof GitError)) throw err;
+    // Asked after the fact, so a failure for any other reason keeps git's own message.
+    const missing = await git.run(['ls-remote', '--exit-code', '--heads', 'origin', `refs/heads/${branch}`]).then(
+      () => false,
+      (e: unknown) => e instanceof GitError && e.code === 2,
+    );
+    if (missing) return null;
+    throw err;
+  }
+  return git.revParse(`refs/remotes/origin/${branch}`);
+}
+
+interface Repo {
+  top: string;
+  git: Git;
+  /** `refs/heads/<name>`, or null when HEAD is detached. */
+  headRef: string | null;
+  /** Null on an unborn branch. */
+  head: string | null;
+}
+
+async function openRepo(workspace: string): Promise<Repo> {
+  let top: string;
+  try {
+    top = (await new Git(workspace).run(['rev-parse', '--show-toplevel'])).trim();
+  } catch (err) {
+    if (err instanceof GitError) throw new UserError(`store: commit needs a git checkout in the workspace (actions/checkout): ${err.detail}`);
+    throw err;
+  }
+  const git = new Git(top);
+  const url = await git.run(['remote', 'get-url', 'origin']).catch(() => '');
+  if (url.trim()) git.hide(url.trim());
+  const headRef = await git.orNull(['symbolic-ref', '-q', 'HEAD']);
+  return { top, git, headRef, head: await git.revParse('HEAD^{commit}') };
+}
+
+/** `<data-dir>/<domain>` relative to the repository's top, with `/`: the form git's trees and pathspecs take. */
+function repoPath(top: string, workspace: string, domainDir: string): string {
+  // Through the real workspace path: the folder itself may not exist yet, and tmp dirs are often symlinked.
+  const rel = relative(realpathSync(top), join(realpathSync(workspace), relative(workspace, domainDir)));
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+    throw new UserError(`store: commit: the data folder ${domainDir} is not inside the repository at ${top}`);
+  }
+  return toPosix(rel);
+}
+
+function toPosix(p: string): string {
+  return sep === '/' ? p : p.split(sep).join('/');
+}
+
+/** A failed git command; `detail` is git's stderr, cleaned by `Git.redact`. */
+class GitError extends Error {
+  override name = 'GitError';
+  constructor(
+    command: string,
+    readonly code: number | null,
+    readonly detail: string,
+  ) {
+    super(`git ${command} failed${code !== null ? ` (exit ${code})` : ''}: ${detail}`);
+  }
+}
+
+function asUserError(what: string): (err: unknown) => never {
+  return (err) => {
+    if (err instanceof GitError) throw new UserError(`store: commit ${what}: ${err.detail}`);
+    throw err;
+  };
+}
+
+
+// Identity and index come from our arguments only: a workflow's GIT_AUTHOR_* would override `-c user.*`,
+// and a GIT_DIR or GIT_INDEX_FILE inherited from a hook would point git at another repository or index.
+const SCRUBBED = ['GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL', 'GIT_INDEX_FILE', 'GIT_DIR', 'GIT_WORK_TREE', 'GIT_PREFIX'];
+
+class Git {
+  /** Remote URLs, shown as `origin` in messages. */
+  private readonly hidden: string[] = [];
+
+  constructor(readonly cwd: string) {}
+
+  /** Keeps `url` (as configured, and as git prints it without its userinfo) out of every message. */
+  hide(url: string): void {
+    const bare = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
+    this.hidden.push(...new Set([url, bare].filter((u) => u.length > 0)));
+  }
+
+  /**
+   * git's stderr fit for a log: a remote URL can hold a token, so the remote's URL becomes `origin` and
+   * userinfo in any other URL is masked; `To <url>` and `hint:` lines (advice to pull, which this store
+   * does itself) are dropped.
+   */
+  private redact(text: string): string {
+    let out = text
+      .split('\n')
+      .filter((line) => !/^(To |hint:)/.test(line))
+      .join('\n');
+    for (const url of [...this.hidden].sort((a, b) => b.length - a.length)) out = out.split(url).join('origin');
+    return out.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@').trim() || 'no output';
+  }
+
+  run(args: string[], opts: { env?: Record<string, string>; config?: string[] } = {}): Promise<string> {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const k of SCRUBBED) delete env[k];
+    // Never wait for a password nobody will type; data folder names are paths, never glob patterns.
+    Object.assign(env, { GIT_TERMINAL_PROMPT: '0', GIT_LITERAL_PATHSPECS: '1' }, opts.env);
+    const config = ['core.quotepath=off', ...(opts.config ?? [])].flatMap((c) => ['-c', c]);
+    return new Promise((resolve, reject) => {
+      execFile('git', [...config, ...args], { cwd: this.cwd, env, encoding: 'utf8', maxBuffer: 64 * MiB }, (err, stdout, stderr) => {
+        if (!err) return resolve(stdout);
+        if (err.code === 'ENOENT') return reject(new UserError('store: commit needs git, and git is not on the PATH'));
+        reject(new GitError(args[0] ?? '', typeof err.code === 'number' ? err.code : null, this.redact(stderr || err.message)));
+      });
+    });
+  }
+
+  /** Null when git exits 1: the `-q` "no such thing" of rev-parse --verify and symbolic-ref. */
+  async orNull(args: string[]): Promise<string | null> {
+    try {
+      return (await this.run(args)).trim();
+    } catch (err) {
+      if (err instanceof GitError && err.code === 1) return null;
+      throw err;
+    }
+  }
+
+  revParse(rev: string): Promise<string | null> {
+    return this.orNull(['rev-parse', '-q', '--verify', rev]);
+  }
+}

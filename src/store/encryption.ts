@@ -1,0 +1,43 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Manifest } from '../transfer/manifest.js';
+import { decryptTree, encryptStream, parseIdentities, parseRecipients, requireIdentity } from './age.js';
+
+/** How a backup encrypts: the transform for new content, and the tag the manifest records. */
+export interface Encryption {
+  encrypt: (plain: Readable) => Readable;
+  /** `age:` + a digest of the recipients: a change of recipients re-encrypts everything once. */
+  tag: string;
+}
+
+export function backupEncryption(recipientsText: string): Encryption | undefined {
+  if (recipientsText.trim() === '') return undefined;
+  const recipients = parseRecipients(recipientsText);
+  const digest = createHash('sha256').update([...recipients].sort().join('\n')).digest('hex').slice(0, 16);
+  return { encrypt: (plain) => encryptStream(plain, recipients), tag: `age:${digest}` };
+}
+
+/**
+ * The folder a restore uploads from: the domain folder itself, or for an encrypted copy a plaintext
+ * mirror in a private temp folder (removed by `cleanup`), so the transports never see ciphertext.
+ */
+export async function restoreSource(domainDir: string, m: Manifest, identityText: string): Promise<{ root: string; cleanup: () => void }> {
+  if (!m.encryption) return { root: domainDir, cleanup: () => undefined };
+  const identities = identityText.trim() === '' ? [] : parseIdentities(identityText);
+  requireIdentity(identities, m.domain);
+  const root = mkdtempSync(join(process.env.RUNNER_TEMP || tmpdir(), 'remote-files-plain-'));
+  const cleanup = () => rmSync(root, { recursive: true, force: true });
+  try {
+    const files = Object.entries(m.files)
+      .filter(([, f]) => f.type === 'file')
+      .map(([rel, f]) => ({ rel, mode: parseInt(f.mode, 8), mtime: f.mtime }));
+    await decryptTree(domainDir, files, identities, root);
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+  return { root, cleanup };
+}

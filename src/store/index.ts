@@ -1,0 +1,64 @@
+import { UserError } from '../errors.js';
+import type { Settings, StoreName } from '../inputs.js';
+import type { Reporter } from '../report/reporter.js';
+import { ArtifactStore } from './artifact.js';
+import { CacheStore } from './cache.js';
+import { CommitStore } from './commit.js';
+import type { Store, StoreContext } from './types.js';
+
+/** The stores the `store` input names, in its order (restore loads from the first that has a copy). */
+export function makeStores(s: Settings): Store[] {
+  return s.store.map((name: StoreName): Store => {
+    switch (name) {
+      case 'commit':
+        return new CommitStore(s.commit);
+      case 'artifact':
+        return new ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
+      case 'cache':
+        return new CacheStore({ key: s.cache.key });
+    }
+  });
+}
+
+export function storeContext(s: Settings, domainDir: string, out: Reporter): StoreContext {
+  return { workspace: s.workspace, dataDir: s.dataDir, domain: s.domain, domainDir, info: (m) => out.info(m), warning: (m) => out.warning(m) };
+}
+
+export interface Loaded {
+  from: Store | null;
+  outputs: Record<string, string>;
+  summary: string[];
+}
+
+/**
+ * Brings the stored copy into the workspace from the first store that has one. `required` (restore,
+ * verify) makes "nothing stored anywhere" an error; a backup only uses it as its incremental baseline.
+ */
+export async function loadFromStores(stores: Store[], ctx: StoreContext, required: boolean): Promise<Loaded> {
+  const loaded: Loaded = { from: null, outputs: {}, summary: [] };
+  for (const store of stores) {
+    const r = await store.load(ctx);
+    Object.assign(loaded.outputs, r.outputs);
+    if (r.summary) loaded.summary.push(r.summary);
+    if (r.found) {
+      loaded.from = store;
+      return loaded;
+    }
+  }
+  if (required && stores.length > 0) {
+    throw new UserError(`no stored copy of ${ctx.domain} in store ${stores.map((x) => x.name).join(', ')}: run a backup first (or check \`store\`, \`data-dir\` and \`domain\`)`);
+  }
+  return loaded;
+}
+
+/** Persists the domain folder in every store; the first failure stops the run with its message. */
+export async function saveToStores(stores: Store[], ctx: StoreContext, changed: boolean): Promise<{ outputs: Record<string, string>; summary: string[] }> {
+  const outputs: Record<string, string> = {};
+  const summary: string[] = [];
+  for (const store of stores) {
+    const r = await store.save(ctx, changed);
+    Object.assign(outputs, r.outputs);
+    if (r.summary) summary.push(r.summary);
+  }
+  return { outputs, summary };
+}
