@@ -11,7 +11,7 @@ import {
   formatBytes,
   readSettings,
   run
-} from "./chunks/chunk-Z2QS3SOS.js";
+} from "./chunks/chunk-HRALYV54.js";
 
 // src/cli.ts
 import { readFileSync } from "node:fs";

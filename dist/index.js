@@ -18,7 +18,7 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-Z2QS3SOS.js";
+} from "./chunks/chunk-HRALYV54.js";
 
 // src/main.ts
 function maskSecrets(get) {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { isAgeFile } from '../../src/store/age.js';
+import { startActionsServices, type ActionsServices } from '../helpers/actions-services.js';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
@@ -169,5 +170,45 @@ describe('mode: verify through dist/', () => {
     assert.equal(readFileSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'), 'utf8'), manifestBefore, 'the stored copy is untouched');
     assert.ok(existsSync(join(srv, 'site/added.txt')), 'the server is untouched');
     rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, `rm '${srv}/site/added.txt' && printf db > '${srv}/site/db.sqlite' && mv '${srv}/site/current.off' '${srv}/site/current'`);
+  });
+});
+
+describe('store: artifact and cache through dist/ (real clients, Azurite and a results-service double)', () => {
+  let svc: ActionsServices;
+  before(async () => {
+    svc = await startActionsServices({ firstRunId: 9100 });
+  });
+  after(async () => {
+    await svc?.stop();
+  });
+
+  for (const store of ['artifact', 'cache'] as const) {
+    test(`${store}: backup in one run, restore in a later run on a fresh workspace`, async () => {
+      const ws = mkdtempSync(join(tmpdir(), `rf-${store}-`));
+      writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
+      const saved = ok(await runAction(inputs({ store, 'github-token': svc.githubToken }), { workspace: ws, env: svc.runEnv(store === 'artifact' ? 9101 : 9201) }));
+      if (store === 'artifact') assert.match(saved.outputs['artifact-id']!, /^\d+$/);
+      else assert.equal(saved.outputs['cache-key'], 'remote-files-stores.example-9201-1');
+
+      rootSh(`rm -rf '${srv}/site'`);
+      const later = mkdtempSync(join(tmpdir(), `rf-${store}-later-`));
+      writeFileSync(join(later, 'remote-files.yml'), RECIPE);
+      const restored = ok(await runAction(inputs({ store, mode: 'restore', 'github-token': svc.githubToken }), { workspace: later, env: svc.runEnv(store === 'artifact' ? 9102 : 9202) }));
+      if (store === 'cache') {
+        assert.equal(restored.outputs['cache-hit'], 'false', 'a prefix hit, not the exact key of this run');
+        assert.equal(restored.outputs['cache-key'], 'remote-files-stores.example-9201-1');
+      } else assert.equal(restored.outputs['artifact-id'], saved.outputs['artifact-id']);
+      assert.equal(readFileSync(join(srv, 'site/keys/k'), 'utf8'), 'secret key');
+      assert.equal(statSync(join(srv, 'site/keys/k')).mode & 0o777, 0o600);
+      assert.equal(readFileSync(join(srv, 'site/db.sqlite'), 'utf8'), 'db');
+    });
+  }
+
+  test('restore with nothing stored fails with one clear message', async () => {
+    const ws = mkdtempSync(join(tmpdir(), 'rf-nothing-'));
+    writeFileSync(join(ws, 'remote-files.yml'), RECIPE.replace('Site', 'Other'));
+    const r = await runAction(inputs({ store: 'cache', mode: 'restore', domain: 'never.example' }), { workspace: ws, env: svc.runEnv(9300) });
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /::error::no stored copy of never\.example in store cache/);
   });
 });

@@ -76,7 +76,7 @@ export class ArtifactStore implements Store {
       const work = mkdtempSync(join(tempRoot(), 'remote-files-artifact-'));
       try {
         const file = join(work, name);
-        const stats = await packSnapshot(ctx.domainDir, file, (rel, why) => ctx.warning(`not stored in the artifact: ${rel} (${why})`));
+        const stats = await packSnapshot(ctx.domainDir, file, (rel, why) => ctx.warning(`not stored in the artifact: ${JSON.stringify(rel)} (${why})`));
         const client = new DefaultArtifactClient();
         // One name per run: a re-run of this job (or a second backup in it) would be refused with 409.
         // The older copy of this run goes; earlier runs keep theirs.

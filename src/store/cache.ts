@@ -49,7 +49,7 @@ export class CacheStore implements Store {
     const key = this.key(ctx.domain);
     const work = mkdtempSync(join(tempRoot(), 'remote-files-cache-'));
     try {
-      const stats = await packSnapshot(ctx.domainDir, join(work, SNAPSHOT_FILE), (rel, why) => ctx.warning(`not stored in the cache: ${rel} (${why})`));
+      const stats = await packSnapshot(ctx.domainDir, join(work, SNAPSHOT_FILE), (rel, why) => ctx.warning(`not stored in the cache: ${JSON.stringify(rel)} (${why})`));
       const id = await inFolder(work, () => cache.saveCache([SNAPSHOT_FILE], key));
       if (id <= 0) {
         // saveCache reports its failures as log lines and returns -1; say which one it was.
