@@ -11,7 +11,7 @@ import {
   formatBytes,
   readSettings,
   run
-} from "./chunks/chunk-HRALYV54.js";
+} from "./chunks/chunk-WFI7UWM6.js";
 
 // src/cli.ts
 import { readFileSync } from "node:fs";

@@ -18,7 +18,7 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-HRALYV54.js";
+} from "./chunks/chunk-WFI7UWM6.js";
 
 // src/main.ts
 function maskSecrets(get) {

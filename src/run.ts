@@ -6,7 +6,7 @@ import type { Settings } from './inputs.js';
 import { buildPlan, type Plan } from './plan/plan.js';
 import { loadRecipes } from './recipes/index.js';
 import { templateValues } from './recipes/template.js';
-import { outcomeLine, outcomesMarkdown } from './report/outcome-report.js';
+import { formatBytes, outcomeLine, outcomesMarkdown } from './report/outcome-report.js';
 import { planLogLines, planMarkdown } from './report/plan-report.js';
 import { safeText, type Reporter } from './report/reporter.js';
 import { connect } from './ssh/connect.js';
@@ -189,7 +189,13 @@ async function runPrepare(plan: Plan, transport: Transport, s: Settings, out: Re
 /** Outputs, log lines, step summary and the JSON report of a backup or restore. */
 async function report(s: Settings, r: ModeResult, out: Reporter): Promise<void> {
   const t: RunTotals = totals(r.outcomes, r.changed);
-  for (const o of r.outcomes) out.info(outcomeLine(o));
+  // One log group per recipe, one line per entry; the totals and notes stay visible outside the groups.
+  for (const recipe of new Set(r.outcomes.map((o) => o.recipe))) {
+    await out.group(recipe, async () => {
+      for (const o of r.outcomes.filter((x) => x.recipe === recipe)) out.info(outcomeLine(o));
+    });
+  }
+  out.info(`${s.mode}${s.dryRun ? ' (dry run)' : ''}: ${t.files} file(s), ${formatBytes(t.bytes)} moved, ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied`);
   for (const line of r.extra) out.info(line);
   const reportPath = join(process.env.RUNNER_TEMP || tmpdir(), `remote-files-${s.domain}-${s.mode}-report.json`);
   writeFileSync(reportPath, JSON.stringify({ mode: s.mode, domain: s.domain, dryRun: s.dryRun, totals: t, entries: r.outcomes, notes: r.extra }, null, 2) + '\n');

@@ -1,3 +1,5 @@
+import { HostileServerError } from '../errors.js';
+import { safeText } from '../report/reporter.js';
 import type { EntryListing, RemoteFile } from './types.js';
 
 const TYPES: Record<string, RemoteFile['type']> = { f: 'file', d: 'dir', l: 'symlink' };
@@ -22,16 +24,37 @@ export function parseListing(out: Buffer, expected: number): EntryListing[] {
       continue;
     }
     const files: RemoteFile[] = [];
+    const seen = new Map<string, RemoteFile['type']>();
     while (i < tokens.length && tokens[i] !== 'E') {
       const f = tokens.slice(i, i + FIELD_COUNT);
       if (f.length < FIELD_COUNT || (f[0] !== 'R' && f[0] !== 'U')) throw new Error(`truncated server listing near token ${i}`);
       i += FIELD_COUNT;
-      files.push(toRemoteFile(f));
+      files.push(checkShape(toRemoteFile(f), seen));
     }
     result.push(rootDenied(files) ?? { status: 'ok', files });
   }
   if (result.length !== expected) throw new Error(`server listing has ${result.length} entries, expected ${expected}`);
   return result;
+}
+
+/**
+ * What find prints, and nothing else: the root first (rel ''), then plain relative names, each once,
+ * each inside a folder listed before it. Rels become paths in the data folder, so a crafted one ("..",
+ * absolute, or below a link) could write outside it, or store a file that later reads through a link.
+ */
+function checkShape(f: RemoteFile, seen: Map<string, RemoteFile['type']>): RemoteFile {
+  const refuse = (why: string) => {
+    throw new HostileServerError(`the server listed "${safeText(f.rel)}", ${why}; refusing the listing`);
+  };
+  if (seen.size === 0 && f.rel !== '') refuse('where the entry itself was expected first');
+  if (seen.size > 0) {
+    const parts = f.rel.split('/');
+    if (parts.some((p) => p === '' || p === '.' || p === '..')) refuse('which is not a plain relative path');
+    if (seen.has(f.rel)) refuse('twice');
+    if (seen.get(parts.slice(0, -1).join('/')) !== 'dir') refuse('which is not inside a folder listed before it');
+  }
+  seen.set(f.rel, f.type);
+  return f;
 }
 
 function toRemoteFile(f: string[]): RemoteFile {

@@ -157,7 +157,11 @@ export class SftpTransport implements Transport {
     try {
       const entries = (await this.io.readdir(dir)).filter((e) => isChildName(e.filename, dir));
       if (entries.length === 0) await this.io.stat(`${dir === '/' ? '' : dir}/.`);
-      return entries.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
+      entries.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
+      // A name listed twice (say, a link to /tmp and a folder with files) would store files below a link.
+      const twice = entries.find((e, i) => i > 0 && entries[i - 1]!.filename === e.filename);
+      if (twice) throw new HostileServerError(`the server listed "${safeText(twice.filename)}" twice in ${safeText(dir)}; refusing the listing`);
+      return entries;
     } catch (err) {
       if (statusOf(err) !== undefined) return null;
       throw err;

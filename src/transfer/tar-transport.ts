@@ -69,6 +69,7 @@ export class TarTransport implements Transport {
     const exited = exitOf(channel);
     channel.end(nulList(remotes));
     const wanted = new Set(remotes);
+    const received = new Set<string>();
     const extract = tar.extract();
     channel.on('error', (err: Error) => extract.destroy(err));
     channel.pipe(extract as unknown as Writable);
@@ -76,11 +77,13 @@ export class TarTransport implements Transport {
       const h = entry.header;
       // We asked for exact absolute names: anything else (other names, "..", links, devices, a second
       // copy) is refused before a byte of it is written.
+      if (received.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}" twice; refusing the archive`);
       if (!wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}", which was not requested; refusing the archive`);
       if (h.type !== 'file' && h.type !== 'contiguous-file') {
         throw new HostileServerError(`the server sent "${safeText(h.name)}" as a ${h.type ?? 'unknown'} entry where a regular file was requested; refusing the archive`);
       }
       wanted.delete(h.name);
+      received.add(h.name);
       await onFile({ remote: h.name, size: h.size ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), stream: entry as unknown as Readable });
       entry.resume();
     }
