@@ -11,7 +11,7 @@ import {
   formatBytes,
   readSettings,
   run
-} from "./chunks/chunk-WFI7UWM6.js";
+} from "./chunks/chunk-TBFGSYQN.js";
 
 // src/cli.ts
 import { readFileSync } from "node:fs";

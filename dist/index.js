@@ -18,7 +18,7 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-WFI7UWM6.js";
+} from "./chunks/chunk-TBFGSYQN.js";
 
 // src/main.ts
 function maskSecrets(get) {
