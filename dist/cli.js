@@ -11,7 +11,7 @@ import {
   formatBytes,
   readSettings,
   run
-} from "./chunks/chunk-TBFGSYQN.js";
+} from "./chunks/chunk-QSTEKBHP.js";
 
 // src/cli.ts
 import { readFileSync } from "node:fs";

@@ -18,7 +18,7 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-TBFGSYQN.js";
+} from "./chunks/chunk-QSTEKBHP.js";
 
 // src/main.ts
 function maskSecrets(get) {
@@ -51,7 +51,14 @@ async function main() {
     setFailed(err instanceof Error ? err.message : String(err));
   }
 }
+var finished = false;
+process.once("exit", (code) => {
+  if (finished) return;
+  setFailed(`remote-files stopped before finishing (exit ${code}): an operation never completed. This is a bug; the stored copy was not changed past the last completed file.`);
+  process.exitCode = 1;
+});
 await main();
+finished = true;
 export {
   maskSecrets
 };

@@ -126,7 +126,12 @@ recipes:
   console.error(`\ndemo failed: ${err.message}`);
   process.exitCode = 1;
 } finally {
-  sshd?.kill('SIGTERM');
+  if (sshd && sshd.exitCode === null) {
+    // Wait for sshd to go: it removes its pid file on the way out, which would race the cleanup below.
+    const gone = new Promise((done) => sshd.once('exit', done));
+    sshd.kill('SIGTERM');
+    await gone;
+  }
   if (keep) console.log(`\nkept ${tmp}`);
   else rmSync(tmp, { recursive: true, force: true });
 }

@@ -39,4 +39,13 @@ async function main(): Promise<void> {
   }
 }
 
+// A promise that never settles (a stalled stream the engine forgot to fail) would end the process
+// with code 13 and no message at all; say so instead. Writes to a pipe are synchronous on Linux.
+let finished = false;
+process.once('exit', (code) => {
+  if (finished) return;
+  core.setFailed(`remote-files stopped before finishing (exit ${code}): an operation never completed. This is a bug; the stored copy was not changed past the last completed file.`);
+  process.exitCode = 1;
+});
 await main();
+finished = true;

@@ -26,7 +26,11 @@ export interface Chosen {
  */
 export async function chooseTransport(session: Session, s: Settings): Promise<Chosen> {
   if (s.transport === 'sftp') return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency, lost: () => session.lostError?.() }), uid: -1 };
-  const probe = await session.exec(PROBE_SCRIPT, { stdin: '' }).catch(() => null);
+  // A refused exec means no shell; a connection lost meanwhile means nothing about the account.
+  const probe = await session.exec(PROBE_SCRIPT, { stdin: '' }).catch((err: unknown) => {
+    if (session.lostError?.()) throw err;
+    return null;
+  });
   const text = probe?.stdout.toString('utf8') ?? '';
   const gnu = /GNU findutils/.test(text) && /GNU tar/.test(text);
   if (!gnu) {

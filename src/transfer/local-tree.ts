@@ -37,6 +37,7 @@ export class LocalTree {
    * (the server changed it) and is removed rather than followed.
    */
   ensureDir(rel: string): void {
+    this.resolve(rel); // refuses a path that would leave the folder, before anything is created
     let current = this.root;
     mkdirSync(current, { recursive: true });
     for (const part of rel.split('/').filter(Boolean)) {

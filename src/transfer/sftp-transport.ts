@@ -686,17 +686,27 @@ type Cb<T> = (err?: Error | null, value?: T) => void;
  */
 class Sftp {
   private lost: Error | undefined;
+  /** The rejecters of the requests still waiting for an answer. */
+  private readonly pending = new Set<(err: Error) => void>();
 
   constructor(
     private readonly raw: SFTPWrapper,
     /** The connection's loss, which names host and cause, once the session knows of it. */
     private readonly connectionLost: () => Error | undefined = () => undefined,
   ) {
-    const onLost = () => (this.lost ??= new Error('the SFTP connection closed'));
-    raw.once('end', onLost);
-    raw.once('close', onLost);
+    const onLost = (err?: Error) => {
+      this.lost ??= err ?? new Error('the SFTP connection closed');
+      // ssh2 fails the requests in flight when the channel ends, but the follow-ups its own callbacks
+      // send meanwhile (readdir closing its handle after a failed read) are never answered: fail
+      // whatever still waits, or the run would wait forever.
+      const loss = this.connectionLost() ?? this.lost;
+      for (const fail of [...this.pending]) fail(loss);
+      this.pending.clear();
+    };
+    raw.once('end', () => onLost());
+    raw.once('close', () => onLost());
     // Without a listener a protocol error would crash the process; the calls in flight fail instead.
-    raw.on('error', (err: Error) => (this.lost ??= err));
+    raw.on('error', (err: Error) => onLost(err));
   }
 
   lstat = (path: string) => this.call<Stats>((cb) => this.raw.lstat(path, cb));
@@ -739,7 +749,14 @@ class Sftp {
     // A request the dead connection left unanswered fails with ssh2's "No response from server",
     // which names neither host nor cause: report the loss instead. A server's status answer stays.
     const explain = (err: Error) => (statusOf(err) === undefined ? (this.connectionLost() ?? err) : err);
-    return new Promise<T>((done, fail) => start((err, value) => (err ? fail(explain(err)) : done(value as T))));
+    return new Promise<T>((done, fail) => {
+      this.pending.add(fail);
+      start((err, value) => {
+        this.pending.delete(fail);
+        if (err) fail(explain(err));
+        else done(value as T);
+      });
+    });
   }
 
   /** ssh2 throws at once when the server lacks an extension; that is the server's "unsupported" answer. */

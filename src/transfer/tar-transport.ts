@@ -71,21 +71,39 @@ export class TarTransport implements Transport {
     const wanted = new Set(remotes);
     const received = new Set<string>();
     const extract = tar.extract();
-    channel.on('error', (err: Error) => extract.destroy(err));
+    let lost: Error | undefined;
+    let parseError: Error | undefined;
+    let member: string | undefined;
+    channel.on('error', (err: Error) => {
+      lost ??= err;
+      extract.destroy(err);
+    });
+    extract.on('error', (err: Error) => (parseError ??= err));
     channel.pipe(extract as unknown as Writable);
-    for await (const entry of extract) {
-      const h = entry.header;
-      // We asked for exact absolute names: anything else (other names, "..", links, devices, a second
-      // copy) is refused before a byte of it is written.
-      if (received.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}" twice; refusing the archive`);
-      if (!wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}", which was not requested; refusing the archive`);
-      if (h.type !== 'file' && h.type !== 'contiguous-file') {
-        throw new HostileServerError(`the server sent "${safeText(h.name)}" as a ${h.type ?? 'unknown'} entry where a regular file was requested; refusing the archive`);
+    try {
+      for await (const entry of extract) {
+        const h = entry.header;
+        // We asked for exact absolute names: anything else (other names, "..", links, devices, a second
+        // copy) is refused before a byte of it is written.
+        if (received.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}" twice; refusing the archive`);
+        if (!wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}", which was not requested; refusing the archive`);
+        if (h.type !== 'file' && h.type !== 'contiguous-file') {
+          throw new HostileServerError(`the server sent "${safeText(h.name)}" as a ${h.type ?? 'unknown'} entry where a regular file was requested; refusing the archive`);
+        }
+        wanted.delete(h.name);
+        received.add(h.name);
+        member = h.name;
+        await onFile({ remote: h.name, size: h.size ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), stream: entry as unknown as Readable });
+        entry.resume();
+        member = undefined;
       }
-      wanted.delete(h.name);
-      received.add(h.name);
-      await onFile({ remote: h.name, size: h.size ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), stream: entry as unknown as Readable });
-      entry.resume();
+    } catch (err) {
+      // The connection's loss explains whatever broke after it. tar-stream's own errors ("Unexpected
+      // end of data", "Invalid tar header") name neither the server nor the file: say which.
+      if (lost) throw lost;
+      if (!parseError || err !== parseError) throw err;
+      const said = stderr.trim() ? ` (the server said: ${safeText(stderr.trim())})` : '';
+      throw new HostileServerError(`the archive the server sent is broken${member ? ` in "${safeText(member)}"` : ''}: ${parseError.message}${said}; refusing it`);
     }
     const code = await exited;
     if (code !== 0 && code !== 1 && wanted.size === 0) throw new Error(`tar on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
