@@ -1,24 +1,30 @@
 import { createRequire as __rfCreateRequire } from 'node:module';
 import { fileURLToPath as __rfFileURLToPath } from 'node:url';
 import { dirname as __rfDirname } from 'node:path';
-const require = __rfCreateRequire(import.meta.url);
-const __filename = __rfFileURLToPath(import.meta.url);
-const __dirname = __rfDirname(__filename);
+var require = __rfCreateRequire(import.meta.url);
+var __filename = __rfFileURLToPath(import.meta.url);
+var __dirname = __rfDirname(__filename);
 import {
   SECRET_INPUTS,
-  UserError,
+  readSettings,
+  run
+} from "./chunks/chunk-KTW27UOB.js";
+import "./chunks/chunk-6ULM6T2Q.js";
+import {
   debug,
   getInput,
   group,
   info,
-  readSettings,
-  run,
   setFailed,
   setOutput,
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-QSTEKBHP.js";
+} from "./chunks/chunk-AQZU7JLI.js";
+import "./chunks/chunk-AFJFKI5A.js";
+import {
+  UserError
+} from "./chunks/chunk-AZGC3HDP.js";
 
 // src/main.ts
 function maskSecrets(get) {

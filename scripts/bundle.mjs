@@ -15,13 +15,15 @@ const outdir = check ? mkdtempSync(join(tmpdir(), 'remote-files-dist-')) : 'dist
 if (!check) rmSync(join(outdir, 'chunks'), { recursive: true, force: true });
 
 // ESM output still meets CommonJS dependencies that call require() or read __dirname.
+// `var`, not `const`: some ESM dependencies (@azure/storage-common) declare `var __filename` at their
+// top level, and a `const` of the same name in the chunk is a SyntaxError at load time.
 const banner = [
   "import { createRequire as __rfCreateRequire } from 'node:module';",
   "import { fileURLToPath as __rfFileURLToPath } from 'node:url';",
   "import { dirname as __rfDirname } from 'node:path';",
-  'const require = __rfCreateRequire(import.meta.url);',
-  'const __filename = __rfFileURLToPath(import.meta.url);',
-  'const __dirname = __rfDirname(__filename);',
+  'var require = __rfCreateRequire(import.meta.url);',
+  'var __filename = __rfFileURLToPath(import.meta.url);',
+  'var __dirname = __rfDirname(__filename);',
 ].join('\n');
 
 await build({

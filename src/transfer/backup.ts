@@ -66,6 +66,8 @@ export async function backup(entries: Entry[], transport: Transport, tree: Local
       // server's new content, and the old manifest would vouch for the old. Record them, so the manifest
       // always describes what the folder holds (a restore would pair new bytes with old metadata).
       if (stored.size > 0) writeManifest(tree.root, withStored(old, stored, opts.encryption));
+      // Files still arriving when the transfer failed will never finish: drop their temp files now.
+      tree.abandonWrites();
       throw err;
     });
   for (const remote of fetched.notSent) keepNotSent(byRemote.get(remote)!, old, fetched.message);

@@ -16,6 +16,9 @@ export const TEMP_MARK = '.rf-tmp-';
  * so a run cut off at any point leaves each file at its old or its new content.
  */
 export class LocalTree {
+  /** Temp files of writes in progress (see abandonWrites). */
+  private readonly inFlight = new Set<string>();
+
   /**
    * `encrypt` turns each file's content into what is stored (age ciphertext); the hash and size that
    * writeFile returns stay the plaintext's, so the manifest compares content, not ciphertext.
@@ -57,6 +60,7 @@ export class LocalTree {
     const tmp = tempName(abs);
     const hash = createHash('sha256');
     let written = 0;
+    this.inFlight.add(tmp);
     try {
       if (size <= SMALL_FILE) {
         const chunks: Buffer[] = [];
@@ -88,8 +92,19 @@ export class LocalTree {
     } catch (err) {
       rmSync(tmp, { force: true });
       throw err;
+    } finally {
+      this.inFlight.delete(tmp);
     }
     return { sha256: hash.digest('hex'), size: written };
+  }
+
+  /**
+   * Removes the temp files of writes still in progress. A transfer that failed may leave a write
+   * waiting forever on a stream that will neither end nor fail; its temp file must not outlive the run.
+   */
+  abandonWrites(): void {
+    for (const tmp of this.inFlight) rmSync(tmp, { force: true });
+    this.inFlight.clear();
   }
 
   /** Stores a symlink as a symlink (never followed), atomically replacing what was there. */

@@ -1,0 +1,86 @@
+import { createRequire as __rfCreateRequire } from 'node:module';
+import { fileURLToPath as __rfFileURLToPath } from 'node:url';
+import { dirname as __rfDirname } from 'node:path';
+var require = __rfCreateRequire(import.meta.url);
+var __filename = __rfFileURLToPath(import.meta.url);
+var __dirname = __rfDirname(__filename);
+import {
+  META_DIR,
+  UserError
+} from "./chunk-AZGC3HDP.js";
+
+// src/transfer/manifest.ts
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+var MANIFEST_NAME = "manifest.json";
+function manifestPath(domainDir) {
+  return join(domainDir, META_DIR, MANIFEST_NAME);
+}
+function emptyManifest(domain) {
+  return { version: 1, domain, entries: {}, files: {} };
+}
+function readManifest(domainDir, domain) {
+  const path = manifestPath(domainDir);
+  let text;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    if (err.code === "ENOENT") return emptyManifest(domain);
+    throw err;
+  }
+  let data;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new UserError(`${path}: the manifest is not valid JSON (${err.message}); restore it from the store's history`);
+  }
+  if (data.version !== 1 || typeof data.files !== "object" || typeof data.entries !== "object") {
+    throw new UserError(`${path}: not a remote-files manifest of version 1`);
+  }
+  return data;
+}
+function serializeManifest(m) {
+  const block = (rec) => Object.keys(rec).sort().map((k) => `    ${JSON.stringify(k)}: ${JSON.stringify(rec[k])}`).join(",\n");
+  const encryption = m.encryption ? `  "encryption": ${JSON.stringify(m.encryption)},
+` : "";
+  return `{
+  "version": 1,
+  "domain": ${JSON.stringify(m.domain)},
+${encryption}  "entries": {
+${block(m.entries)}
+  },
+  "files": {
+${block(m.files)}
+  }
+}
+`;
+}
+function toManifestFile(f, sha256) {
+  return {
+    type: f.type,
+    size: f.type === "file" ? f.size : 0,
+    mtime: f.mtime,
+    mode: f.mode.toString(8).padStart(4, "0"),
+    uid: f.uid,
+    gid: f.gid,
+    user: f.user,
+    group: f.group,
+    ...f.target !== void 0 && { target: f.target },
+    ...sha256 !== void 0 && { sha256 }
+  };
+}
+function storedPath(local, rel) {
+  return rel === "" ? local : `${local}/${rel}`;
+}
+function entryPaths(m, local) {
+  return Object.keys(m.files).filter((p) => p === local || p.startsWith(local + "/"));
+}
+
+export {
+  manifestPath,
+  readManifest,
+  serializeManifest,
+  toManifestFile,
+  storedPath,
+  entryPaths
+};

@@ -1,0 +1,313 @@
+import { createRequire as __rfCreateRequire } from 'node:module';
+import { fileURLToPath as __rfFileURLToPath } from 'node:url';
+import { dirname as __rfDirname } from 'node:path';
+var require = __rfCreateRequire(import.meta.url);
+var __filename = __rfFileURLToPath(import.meta.url);
+var __dirname = __rfDirname(__filename);
+import {
+  manifestPath
+} from "./chunk-6ULM6T2Q.js";
+import {
+  UserError
+} from "./chunk-AZGC3HDP.js";
+
+// src/store/commit.ts
+import { execFile } from "node:child_process";
+import { randomInt } from "node:crypto";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, realpathSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { isAbsolute, join, relative, sep } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+var BOT_NAME = "github-actions[bot]";
+var BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com";
+var MiB = 1024 * 1024;
+var REFUSE_BYTES = 100 * MiB;
+var WARN_BYTES = 50 * MiB;
+function checkCommitSizes(domainDir, workspace) {
+  const refuse = [];
+  const warn = [];
+  const visit = (dir) => {
+    let names;
+    try {
+      names = readdirSync(dir);
+    } catch (err) {
+      if (err.code === "ENOENT") return;
+      throw err;
+    }
+    for (const name of names.sort()) {
+      const path = join(dir, name);
+      const st = lstatSync(path);
+      if (st.isDirectory()) visit(path);
+      else if (st.isFile() && st.size > WARN_BYTES) {
+        (st.size > REFUSE_BYTES ? refuse : warn).push(`${toPosix(relative(workspace, path))} (${(st.size / MiB).toFixed(1)} MiB)`);
+      }
+    }
+  };
+  visit(domainDir);
+  return { refuse, warn };
+}
+var CommitStore = class {
+  constructor(opts) {
+    this.opts = opts;
+  }
+  opts;
+  name = "commit";
+  async save(ctx, _changed) {
+    const sizes = checkCommitSizes(ctx.domainDir, ctx.workspace);
+    if (sizes.refuse.length > 0) {
+      throw new UserError(
+        `store: commit cannot push files over GitHub's 100 MiB limit:
+${sizes.refuse.map((f) => `  ${f}`).join("\n")}
+Use \`store: artifact\` or \`store: cache\` for this domain, or leave these files out with the \`exclude\` input.`
+      );
+    }
+    if (sizes.warn.length > 0) {
+      ctx.warning(`GitHub warns about files over 50 MiB, and every version stays in the repository's history: ${sizes.warn.join(", ")}. Consider \`store: artifact\` or \`store: cache\`, or the \`exclude\` input.`);
+    }
+    const repo = await openRepo(ctx.workspace);
+    const path = repoPath(repo.top, ctx.workspace, ctx.domainDir);
+    const branch = await this.resolveBranch(repo);
+    const local = `refs/heads/${branch}`;
+    const onBranch = repo.headRef === local;
+    const git = repo.git;
+    let base = repo.head;
+    let localRef = "HEAD";
+    let localOld = repo.head;
+    if (!onBranch) {
+      const localTip = await git.revParse(local);
+      const remoteTip = this.opts.push ? await fetchTip(git, branch).catch(asUserError(`could not fetch ${branch} from origin`)) : null;
+      base = remoteTip ?? localTip ?? repo.head;
+      if (repo.headRef !== null) {
+        localRef = local;
+        localOld = localTip;
+      }
+    }
+    const moveLocal = async (sha) => {
+      await git.run(["update-ref", ...localRef === "HEAD" && !onBranch ? ["--no-deref"] : [], "-m", "remote-files: salvage", localRef, sha, localOld ?? ""]);
+      if (localRef === "HEAD") await stageFolder(git, path, ctx);
+    };
+    const tmp = mkdtempSync(join(process.env.RUNNER_TEMP || tmpdir(), "remote-files-commit-"));
+    try {
+      const index = join(tmp, "index");
+      const snapshot = existsSync(ctx.domainDir) ? await snapshotTree(git, path, index) : null;
+      const tree = await treeWith(git, base, path, snapshot, index);
+      if (base !== null ? tree === (await git.run(["rev-parse", `${base}^{tree}`])).trim() : snapshot === null) {
+        return { outputs: { "commit-sha": "", pushed: "false" }, summary: `nothing to commit: ${path} is unchanged on ${branch}` };
+      }
+      const commit = (c, t) => this.commitTree(git, ctx.domain, c, t);
+      const sha = await commit(base, tree);
+      if (!this.opts.push) {
+        await moveLocal(sha);
+        return { outputs: { "commit-sha": sha, pushed: "false" }, summary: `committed ${sha.slice(0, 7)} to ${branch} (not pushed: \`push\` is false)` };
+      }
+      const pushed = await pushConverging(git, ctx, branch, path, snapshot, index, sha, Math.max(1, this.opts.pushAttempts), commit);
+      try {
+        await moveLocal(pushed.sha);
+      } catch (err) {
+        if (!(err instanceof GitError)) throw err;
+        ctx.warning(`pushed to ${branch}, but could not move the local ${localRef} to ${pushed.sha.slice(0, 7)}: ${err.detail}`);
+      }
+      if (pushed.alreadyThere) {
+        return { outputs: { "commit-sha": "", pushed: "false" }, summary: `nothing to push: ${branch} on origin already holds this snapshot of ${path}` };
+      }
+      const tries = pushed.attempt > 1 ? ` (attempt ${pushed.attempt})` : "";
+      return { outputs: { "commit-sha": pushed.sha, pushed: "true" }, summary: `committed ${pushed.sha.slice(0, 7)} and pushed to ${branch}${tries}` };
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  async load(ctx) {
+    const found = existsSync(manifestPath(ctx.domainDir));
+    const folder = toPosix(relative(ctx.workspace, ctx.domainDir));
+    return { found, outputs: {}, summary: found ? `using the committed copy in ${folder}` : `no committed copy in ${folder}` };
+  }
+  async resolveBranch(repo) {
+    const env = this.opts.env ?? process.env;
+    let branch = this.opts.branch.replace(/^refs\/heads\//, "");
+    if (!branch && repo.headRef?.startsWith("refs/heads/")) branch = repo.headRef.slice("refs/heads/".length);
+    if (!branch) branch = env.GITHUB_HEAD_REF || (env.GITHUB_REF?.startsWith("refs/heads/") ? env.GITHUB_REF_NAME || env.GITHUB_REF.slice("refs/heads/".length) : "");
+    if (!branch) {
+      throw new UserError(
+        `store: commit: the checkout is detached and the workflow's ref${env.GITHUB_REF ? ` (${env.GITHUB_REF})` : ""} is not a branch: set \`commit-branch\` to the branch to commit to`
+      );
+    }
+    try {
+      await repo.git.run(["check-ref-format", `refs/heads/${branch}`]);
+    } catch (err) {
+      if (err instanceof GitError) throw new UserError(`store: commit: "${branch}" is not a valid branch name (\`commit-branch\`)`);
+      throw err;
+    }
+    return branch;
+  }
+  async commitTree(git, domain, parent, tree) {
+    const message = this.opts.message || `remote-files: salvage of ${domain} [skip ci]`;
+    const out = await git.run(["commit-tree", tree, ...parent ? ["-p", parent] : [], "-m", message], {
+      config: [`user.name=${this.opts.userName || BOT_NAME}`, `user.email=${this.opts.userEmail || BOT_EMAIL}`]
+    });
+    return out.trim();
+  }
+};
+async function pushConverging(git, ctx, branch, path, snapshot, index, first, attempts, commit) {
+  let sha = first;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await git.run(["push", "-q", "origin", `${sha}:refs/heads/${branch}`]);
+      return { sha, attempt, alreadyThere: false };
+    } catch (err) {
+      if (!(err instanceof GitError)) throw err;
+      if (attempt >= attempts) {
+        throw new UserError(`store: commit could not push ${path} to ${branch} after ${attempts} attempt${attempts === 1 ? "" : "s"}: ${err.detail}`);
+      }
+      ctx.info(`Push to ${branch} failed (attempt ${attempt} of ${attempts}), re-applying ${path} on the branch's tip: ${err.detail}`);
+    }
+    await sleep(backoffMs(attempt));
+    let tip;
+    try {
+      tip = await fetchTip(git, branch);
+    } catch (err) {
+      if (!(err instanceof GitError)) throw err;
+      continue;
+    }
+    if (tip === null) continue;
+    const tree = await treeWith(git, tip, path, snapshot, index);
+    if (tree === (await git.run(["rev-parse", `${tip}^{tree}`])).trim()) {
+      return { sha: tip, attempt, alreadyThere: true };
+    }
+    sha = await commit(tip, tree);
+  }
+}
+function backoffMs(attempt) {
+  return randomInt(200, 1e3) * Math.min(2 ** (attempt - 1), 4);
+}
+async function snapshotTree(git, path, index) {
+  rmSync(index, { force: true });
+  const env = { GIT_INDEX_FILE: index };
+  await git.run(["add", "-A", "-f", "--", path], { env });
+  const tree = (await git.run(["write-tree"], { env })).trim();
+  return git.revParse(`${tree}:${path}`);
+}
+async function treeWith(git, base, path, snapshot, index) {
+  rmSync(index, { force: true });
+  const env = { GIT_INDEX_FILE: index };
+  if (base !== null) {
+    await git.run(["read-tree", base], { env });
+    await git.run(["rm", "-r", "-q", "-f", "--cached", "--ignore-unmatch", "--", path], { env });
+  }
+  if (snapshot !== null) await git.run(["read-tree", `--prefix=${path}/`, snapshot], { env });
+  return (await git.run(["write-tree"], { env })).trim();
+}
+async function stageFolder(git, path, ctx) {
+  try {
+    await git.run(["add", "-A", "-f", "--", path]);
+  } catch (err) {
+    if (!(err instanceof GitError)) throw err;
+    ctx.warning(`committed ${path}, but could not stage it in the checkout's index: ${err.detail}`);
+  }
+}
+async function fetchTip(git, branch) {
+  try {
+    await git.run(["fetch", "-q", "--no-tags", "origin", `+refs/heads/${branch}:refs/remotes/origin/${branch}`]);
+  } catch (err) {
+    if (!(err instanceof GitError)) throw err;
+    const missing = await git.run(["ls-remote", "--exit-code", "--heads", "origin", `refs/heads/${branch}`]).then(
+      () => false,
+      (e) => e instanceof GitError && e.code === 2
+    );
+    if (missing) return null;
+    throw err;
+  }
+  return git.revParse(`refs/remotes/origin/${branch}`);
+}
+async function openRepo(workspace) {
+  let top;
+  try {
+    top = (await new Git(workspace).run(["rev-parse", "--show-toplevel"])).trim();
+  } catch (err) {
+    if (err instanceof GitError) throw new UserError(`store: commit needs a git checkout in the workspace (actions/checkout): ${err.detail}`);
+    throw err;
+  }
+  const git = new Git(top);
+  const url = await git.run(["remote", "get-url", "origin"]).catch(() => "");
+  if (url.trim()) git.hide(url.trim());
+  const headRef = await git.orNull(["symbolic-ref", "-q", "HEAD"]);
+  return { top, git, headRef, head: await git.revParse("HEAD^{commit}") };
+}
+function repoPath(top, workspace, domainDir) {
+  const rel = relative(realpathSync(top), join(realpathSync(workspace), relative(workspace, domainDir)));
+  if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) {
+    throw new UserError(`store: commit: the data folder ${domainDir} is not inside the repository at ${top}`);
+  }
+  return toPosix(rel);
+}
+function toPosix(p) {
+  return sep === "/" ? p : p.split(sep).join("/");
+}
+var GitError = class extends Error {
+  constructor(command, code, detail) {
+    super(`git ${command} failed${code !== null ? ` (exit ${code})` : ""}: ${detail}`);
+    this.code = code;
+    this.detail = detail;
+  }
+  code;
+  detail;
+  name = "GitError";
+};
+function asUserError(what) {
+  return (err) => {
+    if (err instanceof GitError) throw new UserError(`store: commit ${what}: ${err.detail}`);
+    throw err;
+  };
+}
+var SCRUBBED = ["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_INDEX_FILE", "GIT_DIR", "GIT_WORK_TREE", "GIT_PREFIX"];
+var Git = class {
+  constructor(cwd) {
+    this.cwd = cwd;
+  }
+  cwd;
+  /** Remote URLs, shown as `origin` in messages. */
+  hidden = [];
+  /** Keeps `url` (as configured, and as git prints it without its userinfo) out of every message. */
+  hide(url) {
+    const bare = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1");
+    this.hidden.push(...new Set([url, bare].filter((u) => u.length > 0)));
+  }
+  /**
+   * git's stderr fit for a log: a remote URL can hold a token, so the remote's URL becomes `origin` and
+   * userinfo in any other URL is masked; `To <url>` and `hint:` lines (advice to pull, which this store
+   * does itself) are dropped.
+   */
+  redact(text) {
+    let out = text.split("\n").filter((line) => !/^(To |hint:)/.test(line)).join("\n");
+    for (const url of [...this.hidden].sort((a, b) => b.length - a.length)) out = out.split(url).join("origin");
+    return out.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, "$1***@").trim() || "no output";
+  }
+  run(args, opts = {}) {
+    const env = { ...process.env };
+    for (const k of SCRUBBED) delete env[k];
+    Object.assign(env, { GIT_TERMINAL_PROMPT: "0", GIT_LITERAL_PATHSPECS: "1" }, opts.env);
+    const config = ["core.quotepath=off", ...opts.config ?? []].flatMap((c) => ["-c", c]);
+    return new Promise((resolve, reject) => {
+      execFile("git", [...config, ...args], { cwd: this.cwd, env, encoding: "utf8", maxBuffer: 64 * MiB }, (err, stdout, stderr) => {
+        if (!err) return resolve(stdout);
+        if (err.code === "ENOENT") return reject(new UserError("store: commit needs git, and git is not on the PATH"));
+        reject(new GitError(args[0] ?? "", typeof err.code === "number" ? err.code : null, this.redact(stderr || err.message)));
+      });
+    });
+  }
+  /** Null when git exits 1: the `-q` "no such thing" of rev-parse --verify and symbolic-ref. */
+  async orNull(args) {
+    try {
+      return (await this.run(args)).trim();
+    } catch (err) {
+      if (err instanceof GitError && err.code === 1) return null;
+      throw err;
+    }
+  }
+  revParse(rev) {
+    return this.orNull(["rev-parse", "-q", "--verify", rev]);
+  }
+};
+export {
+  CommitStore,
+  checkCommitSizes
+};
