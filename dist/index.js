@@ -8,7 +8,7 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-KTW27UOB.js";
+} from "./chunks/chunk-WMYJCNHB.js";
 import "./chunks/chunk-6ULM6T2Q.js";
 import {
   debug,

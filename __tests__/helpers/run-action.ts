@@ -15,6 +15,8 @@ export interface ActionResult {
   stderr: string;
   outputs: Record<string, string>;
   summary: string;
+  /** Peak resident memory of the action's process in bytes (Linux VmHWM, sampled until it exits). */
+  peakRss: number;
 }
 
 /**
@@ -42,8 +44,21 @@ export async function runAction(inputs: Record<string, string>, opts: { node?: s
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d));
   child.stderr.on('data', (d: Buffer) => (stderr += d));
+  // VmHWM is the kernel's own high-water mark, so sampling it cannot miss a peak between samples;
+  // only growth in the last interval before exit can go unseen.
+  let peakRss = 0;
+  const sample = () => {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (m) peakRss = Math.max(peakRss, Number(m[1]) * 1024);
+    } catch {
+      // Already gone.
+    }
+  };
+  const sampler = setInterval(sample, 25);
   const code = await new Promise<number | null>((done) => child.on('close', done));
-  return { code, stdout, stderr, outputs: parseOutputs(readFileSync(outputFile, 'utf8')), summary: readFileSync(summaryFile, 'utf8') };
+  clearInterval(sampler);
+  return { code, stdout, stderr, outputs: parseOutputs(readFileSync(outputFile, 'utf8')), summary: readFileSync(summaryFile, 'utf8'), peakRss };
 }
 
 /** GITHUB_OUTPUT holds `name<<DELIMITER\nvalue\nDELIMITER` blocks. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { applyExcludes, makeExcludeTest } from '../../src/transfer/excludes.js';
+import { OWN_TEMP_PATTERNS } from '../../src/transfer/entries.js';
 import { parseListing } from '../../src/transfer/listing.js';
 import { serializeManifest, emptyManifest } from '../../src/transfer/manifest.js';
 import { shCommand, shQuote } from '../../src/transfer/remote-scripts.js';
@@ -51,4 +52,12 @@ test('manifest serialisation is sorted, one line per file', () => {
   assert.ok(text.indexOf('"a"') < text.indexOf('"b"'));
   assert.deepEqual(JSON.parse(text), m);
   assert.equal(text.split('\n').filter((l) => l.includes('"mode"')).length, 2);
+});
+
+test('our own leftovers (SFTP temp files, tar staging folders) are never salvaged; look-alikes are', () => {
+  const skip = makeExcludeTest(OWN_TEMP_PATTERNS);
+  assert.equal(skip('d/.remote-files-0123456789ab.tmp', false), true);
+  assert.equal(skip('.remote-files-Ab12Cd', true), true);
+  assert.equal(skip('.remote-files-Ab12Cd', false), false, 'a file of that name is data');
+  assert.equal(skip('.remote-files-notes.txt', false), false);
 });

@@ -8,6 +8,12 @@ export interface Entry {
   skip: string[];
 }
 
+/**
+ * Our own leftovers on a server (an SFTP upload's temp file, a tar restore's staging folder, both cut
+ * off mid-run) are never salvaged as data, nor reported as drift.
+ */
+export const OWN_TEMP_PATTERNS = ['.remote-files-*.tmp', '.remote-files-??????/'];
+
 /** The plan's entries, each (remote, local) pair once: two recipes may name the same path. */
 export function planEntries(plan: Plan, extraExcludes: string[]): Entry[] {
   const seen = new Set<string>();
@@ -17,7 +23,7 @@ export function planEntries(plan: Plan, extraExcludes: string[]): Entry[] {
       const key = `${f.remote}\0${f.local}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      entries.push({ recipe: r.name, remote: f.remote, local: f.local, skip: [...r.skip, ...extraExcludes] });
+      entries.push({ recipe: r.name, remote: f.remote, local: f.local, skip: [...r.skip, ...extraExcludes, ...OWN_TEMP_PATTERNS] });
     }
   }
   return entries;

@@ -39700,6 +39700,7 @@ import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname as dirname3 } from "node:path";
 
 // src/transfer/entries.ts
+var OWN_TEMP_PATTERNS = [".remote-files-*.tmp", ".remote-files-??????/"];
 function planEntries(plan, extraExcludes) {
   const seen = /* @__PURE__ */ new Set();
   const entries = [];
@@ -39708,7 +39709,7 @@ function planEntries(plan, extraExcludes) {
       const key = `${f.remote}\0${f.local}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      entries.push({ recipe: r.name, remote: f.remote, local: f.local, skip: [...r.skip, ...extraExcludes] });
+      entries.push({ recipe: r.name, remote: f.remote, local: f.local, skip: [...r.skip, ...extraExcludes, ...OWN_TEMP_PATTERNS] });
     }
   }
   return entries;
@@ -39784,7 +39785,7 @@ async function backup(entries, transport, tree, old, opts) {
     finishOutcome(p);
   }
   const manifest = nextManifest(old, plans, opts.encryption);
-  const changed = serializeManifest(manifest) !== serializeManifest(old) || plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0);
+  const changed = plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || serializeManifest(manifest) !== serializeManifest(old);
   if (changed) writeManifest(tree.root, manifest);
   return { outcomes: plans.map((p) => p.outcome), manifest, changed };
 }
