@@ -10,7 +10,7 @@ import {
   formatBytes,
   readSettings,
   run
-} from "./chunks/chunk-WMYJCNHB.js";
+} from "./chunks/chunk-UW5RVSKE.js";
 import "./chunks/chunk-6ULM6T2Q.js";
 import "./chunks/chunk-AFJFKI5A.js";
 import {

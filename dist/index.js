@@ -8,7 +8,7 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-WMYJCNHB.js";
+} from "./chunks/chunk-UW5RVSKE.js";
 import "./chunks/chunk-6ULM6T2Q.js";
 import {
   debug,

@@ -72,6 +72,7 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
     s.mode === 'restore' || s.mode === 'verify' || (s.mode === 'backup' && stores.some((x) => x.name !== 'commit') && !existsSync(manifestPath(domainDir)))
       ? await out.group('Load the stored copy', () => loadFromStores(stores, ctx, s.mode !== 'backup'))
       : { from: null, outputs: {}, summary: [] };
+  for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
   const manifest = readManifest(domainDir, s.domain);
   const session = await connect({
     target: endpoint(s.ssh),
@@ -116,7 +117,7 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
   const saved = s.mode === 'backup' && !s.dryRun && problems.length === 0 && stores.length > 0 ? await out.group('Store', () => saveToStores(stores, ctx, result.changed)) : { outputs: {}, summary: [] };
   if (s.mode === 'backup' && problems.length > 0 && stores.length > 0) result.extra.push(`Nothing was stored (${stores.map((x) => x.name).join(', ')}): the backup failed`);
   result.extra.push(...saved.summary);
-  for (const [name, value] of Object.entries({ ...loaded.outputs, ...saved.outputs })) out.setOutput(name, value);
+  for (const [name, value] of Object.entries(saved.outputs)) out.setOutput(name, value);
   await report(s, result, out);
   if (problems.length) throw new UserError(problems.length === 1 ? problems[0]! : `${problems.length} problems: ${problems.join('; ')}`);
 }

@@ -41252,6 +41252,7 @@ async function runServerMode(s, plan, out) {
   const ctx = storeContext(s, domainDir, out);
   const encryption = s.mode === "backup" ? await backupEncryption(s.age.recipients) : void 0;
   const loaded = s.mode === "restore" || s.mode === "verify" || s.mode === "backup" && stores.some((x) => x.name !== "commit") && !existsSync2(manifestPath(domainDir)) ? await out.group("Load the stored copy", () => loadFromStores(stores, ctx, s.mode !== "backup")) : { from: null, outputs: {}, summary: [] };
+  for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
   const manifest = readManifest(domainDir, s.domain);
   const session = await connect({
     target: endpoint(s.ssh),
@@ -41295,7 +41296,7 @@ async function runServerMode(s, plan, out) {
   const saved = s.mode === "backup" && !s.dryRun && problems.length === 0 && stores.length > 0 ? await out.group("Store", () => saveToStores(stores, ctx, result.changed)) : { outputs: {}, summary: [] };
   if (s.mode === "backup" && problems.length > 0 && stores.length > 0) result.extra.push(`Nothing was stored (${stores.map((x) => x.name).join(", ")}): the backup failed`);
   result.extra.push(...saved.summary);
-  for (const [name, value] of Object.entries({ ...loaded.outputs, ...saved.outputs })) out.setOutput(name, value);
+  for (const [name, value] of Object.entries(saved.outputs)) out.setOutput(name, value);
   await report2(s, result, out);
   if (problems.length) throw new UserError(problems.length === 1 ? problems[0] : `${problems.length} problems: ${problems.join("; ")}`);
 }
