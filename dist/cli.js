@@ -10,9 +10,9 @@ import {
   formatBytes,
   readSettings,
   run
-} from "./chunks/chunk-UW5RVSKE.js";
+} from "./chunks/chunk-WKA3QKTK.js";
 import "./chunks/chunk-6ULM6T2Q.js";
-import "./chunks/chunk-AFJFKI5A.js";
+import "./chunks/chunk-BX324FB7.js";
 import {
   UserError
 } from "./chunks/chunk-AZGC3HDP.js";

@@ -8,7 +8,7 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-UW5RVSKE.js";
+} from "./chunks/chunk-WKA3QKTK.js";
 import "./chunks/chunk-6ULM6T2Q.js";
 import {
   debug,
@@ -21,7 +21,7 @@ import {
   summary,
   warning
 } from "./chunks/chunk-AQZU7JLI.js";
-import "./chunks/chunk-AFJFKI5A.js";
+import "./chunks/chunk-BX324FB7.js";
 import {
   UserError
 } from "./chunks/chunk-AZGC3HDP.js";

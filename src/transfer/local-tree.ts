@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, chmodSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
+import { createWriteStream, openSync, chmodSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -72,7 +72,8 @@ export class LocalTree {
         hash.update(data);
         writeFileSync(tmp, this.options.encrypt ? Buffer.concat(await this.options.encrypt(Readable.from([data])).toArray()) : data, { mode: localMode(mode) });
       } else {
-        const out = createWriteStream(tmp, { mode: localMode(mode) });
+        // Opened now, not lazily: abandonWrites() must find the file to remove it, not race its creation.
+        const out = createWriteStream(tmp, { fd: openSync(tmp, 'w', localMode(mode)) });
         // Hashed and counted before the transform: what is checked and returned is the plaintext.
         const counted = async function* (source: AsyncIterable<Buffer>) {
           for await (const chunk of source) {

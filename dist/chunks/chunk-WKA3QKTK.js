@@ -16,7 +16,7 @@ import {
   LocalTree,
   TEMP_MARK,
   require_tar_stream
-} from "./chunk-AFJFKI5A.js";
+} from "./chunk-BX324FB7.js";
 import {
   HostileServerError,
   RecipeError,
@@ -39658,9 +39658,9 @@ async function makeStores(s) {
         case "commit":
           return new (await import("./commit-KF32YTOP.js")).CommitStore(s.commit);
         case "artifact":
-          return new (await import("./artifact-3YLF7M4F.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
+          return new (await import("./artifact-IJWBGRYO.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
         case "cache":
-          return new (await import("./cache-56PD5HUM.js")).CacheStore({ key: s.cache.key });
+          return new (await import("./cache-75PBQVMW.js")).CacheStore({ key: s.cache.key });
       }
     })
   );

@@ -8,9 +8,9 @@ import {
   ArtifactStore,
   defaultArtifactName,
   tempRoot
-} from "./chunk-P6CM7ATO.js";
+} from "./chunk-4AZMLS3B.js";
 import "./chunk-AQZU7JLI.js";
-import "./chunk-AFJFKI5A.js";
+import "./chunk-BX324FB7.js";
 import "./chunk-AZGC3HDP.js";
 export {
   ArtifactStore,

@@ -43,7 +43,7 @@ import {
   stringifyXML,
   tempRoot,
   withProcessEnv
-} from "./chunk-P6CM7ATO.js";
+} from "./chunk-4AZMLS3B.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -60,7 +60,7 @@ import {
   warning,
   which
 } from "./chunk-AQZU7JLI.js";
-import "./chunk-AFJFKI5A.js";
+import "./chunk-BX324FB7.js";
 import {
   UserError,
   __commonJS,

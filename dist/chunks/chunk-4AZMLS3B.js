@@ -19,7 +19,7 @@ import {
 import {
   TEMP_MARK,
   require_tar_stream
-} from "./chunk-AFJFKI5A.js";
+} from "./chunk-BX324FB7.js";
 import {
   UserError,
   __commonJS,

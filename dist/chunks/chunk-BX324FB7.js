@@ -2439,7 +2439,7 @@ var require_tar_stream = __commonJS({
 
 // src/transfer/local-tree.ts
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream, chmodSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, readdirSync } from "node:fs";
+import { createWriteStream, openSync, chmodSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -2500,7 +2500,7 @@ var LocalTree = class {
         hash.update(data);
         writeFileSync(tmp, this.options.encrypt ? Buffer.concat(await this.options.encrypt(Readable.from([data])).toArray()) : data, { mode: localMode(mode) });
       } else {
-        const out = createWriteStream(tmp, { mode: localMode(mode) });
+        const out = createWriteStream(tmp, { fd: openSync(tmp, "w", localMode(mode)) });
         const counted = async function* (source) {
           for await (const chunk of source) {
             hash.update(chunk);
