@@ -7,12 +7,14 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   MODES,
-  formatBytes,
   readSettings,
   run
-} from "./chunks/chunk-WKA3QKTK.js";
+} from "./chunks/chunk-TJE7GOQX.js";
 import "./chunks/chunk-6ULM6T2Q.js";
-import "./chunks/chunk-BX324FB7.js";
+import {
+  formatBytes
+} from "./chunks/chunk-45MBQJAA.js";
+import "./chunks/chunk-L65NQ3GR.js";
 import {
   UserError
 } from "./chunks/chunk-AZGC3HDP.js";

@@ -8,7 +8,7 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-WKA3QKTK.js";
+} from "./chunks/chunk-TJE7GOQX.js";
 import "./chunks/chunk-6ULM6T2Q.js";
 import {
   debug,
@@ -21,7 +21,8 @@ import {
   summary,
   warning
 } from "./chunks/chunk-AQZU7JLI.js";
-import "./chunks/chunk-BX324FB7.js";
+import "./chunks/chunk-45MBQJAA.js";
+import "./chunks/chunk-L65NQ3GR.js";
 import {
   UserError
 } from "./chunks/chunk-AZGC3HDP.js";

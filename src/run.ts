@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from './errors.js';
+import { tempRoot } from './temp.js';
 import type { Settings } from './inputs.js';
 import { buildPlan, type Plan } from './plan/plan.js';
 import { loadRecipes } from './recipes/index.js';
@@ -127,9 +127,7 @@ async function runVerify(s: Settings, entries: Entry[], transport: Transport, ma
   for (const line of verifyLogLines(r)) out.info(line);
   for (const line of extra) out.info(line);
   for (const [name, value] of Object.entries(verifyOutputs(r))) out.setOutput(name, value);
-  const reportPath = join(process.env.RUNNER_TEMP || tmpdir(), `remote-files-${s.domain}-verify-report.json`);
-  writeFileSync(reportPath, JSON.stringify({ mode: 'verify', domain: s.domain, checksum: s.checksum, ...r, notes: extra }, null, 2) + '\n');
-  out.setOutput('report', reportPath);
+  writeReport(s, { mode: 'verify', domain: s.domain, checksum: s.checksum, ...r, notes: extra }, out);
   const { problems, warnings } = judgeVerify(r, { ifMissing: s.ifMissing, allowDenied: s.allowDenied, failOnDrift: s.failOnDrift, username: s.ssh.username });
   for (const w of warnings) out.warning(w);
   await out.summary(verifyMarkdown(`remote-files verify of \`${s.domain}\``, r) + extra.map((x) => `${safeText(x)}\n`).join(''));
@@ -198,12 +196,17 @@ async function report(s: Settings, r: ModeResult, out: Reporter): Promise<void> 
   }
   out.info(`${s.mode}${s.dryRun ? ' (dry run)' : ''}: ${t.files} file(s), ${formatBytes(t.bytes)} moved, ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied`);
   for (const line of r.extra) out.info(line);
-  const reportPath = join(process.env.RUNNER_TEMP || tmpdir(), `remote-files-${s.domain}-${s.mode}-report.json`);
-  writeFileSync(reportPath, JSON.stringify({ mode: s.mode, domain: s.domain, dryRun: s.dryRun, totals: t, entries: r.outcomes, notes: r.extra }, null, 2) + '\n');
+  writeReport(s, { mode: s.mode, domain: s.domain, dryRun: s.dryRun, totals: t, entries: r.outcomes, notes: r.extra }, out);
   for (const [name, value] of Object.entries(t)) out.setOutput(name, value);
-  out.setOutput('report', reportPath);
   const title = `remote-files ${s.mode}${s.dryRun ? ' (dry run)' : ''} of \`${s.domain}\``;
   await out.summary(outcomesMarkdown(title, r.outcomes, t, r.extra));
+}
+
+/** The JSON report of the run, in the runner's temp folder; its path is the `report` output. */
+function writeReport(s: Settings, data: object, out: Reporter): void {
+  const path = join(tempRoot(), `remote-files-${s.domain}-${s.mode}-report.json`);
+  writeFileSync(path, JSON.stringify(data, null, 2) + '\n');
+  out.setOutput('report', path);
 }
 
 /** What makes the run fail (missing with if-missing: error, denied without allow-denied); warns the rest. */

@@ -1,11 +1,11 @@
 import { DefaultArtifactClient } from '@actions/artifact';
 import { HttpClient, type HttpClientResponse } from '@actions/http-client';
 import { createHash } from 'node:crypto';
-import { createWriteStream, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createWriteStream, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
+import { tempRoot } from '../temp.js';
 import { describeStats, packSnapshot, restoreSnapshot, withProcessEnv } from './snapshot.js';
 import type { LoadResult, SaveResult, Store, StoreContext } from './types.js';
 
@@ -287,9 +287,3 @@ function requireRuntime(): void {
   }
 }
 
-/** Where snapshots are made and downloaded: the runner's temp folder (emptied after each job). */
-export function tempRoot(): string {
-  const root = process.env.RUNNER_TEMP || tmpdir();
-  mkdirSync(root, { recursive: true });
-  return root;
-}

@@ -2,7 +2,7 @@ import * as cache from '@actions/cache';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { tempRoot } from './artifact.js';
+import { tempRoot } from '../temp.js';
 import { describeStats, packSnapshot, restoreSnapshot, withProcessEnv } from './snapshot.js';
 import type { LoadResult, SaveResult, Store, StoreContext } from './types.js';
 

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../errors.js';
+import { tempRoot } from '../temp.js';
 import { manifestPath } from '../transfer/manifest.js';
 import type { LoadResult, SaveResult, Store, StoreContext } from './types.js';
 
@@ -110,7 +110,7 @@ export class CommitStore implements Store {
       if (localRef === 'HEAD') await stageFolder(git, path, ctx);
     };
 
-    const tmp = mkdtempSync(join(process.env.RUNNER_TEMP || tmpdir(), 'remote-files-commit-'));
+    const tmp = mkdtempSync(join(tempRoot(), 'remote-files-commit-'));
     try {
       const index = join(tmp, 'index');
       const snapshot = existsSync(ctx.domainDir) ? await snapshotTree(git, path, index) : null;

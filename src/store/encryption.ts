@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tempRoot } from '../temp.js';
 import type { Readable } from 'node:stream';
 import type { Manifest } from '../transfer/manifest.js';
 
@@ -30,7 +30,7 @@ export async function restoreSource(domainDir: string, m: Manifest, identityText
   const { decryptTree, parseIdentities, requireIdentity } = await import('./age.js');
   const identities = identityText.trim() === '' ? [] : parseIdentities(identityText);
   requireIdentity(identities, m.domain);
-  const root = mkdtempSync(join(process.env.RUNNER_TEMP || tmpdir(), 'remote-files-plain-'));
+  const root = mkdtempSync(join(tempRoot(), 'remote-files-plain-'));
   const cleanup = () => rmSync(root, { recursive: true, force: true });
   try {
     const files = Object.entries(m.files)

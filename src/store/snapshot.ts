@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar, { type Header, type Pack } from 'tar-stream';
 import { TEMP_MARK } from '../transfer/local-tree.js';
+import { formatBytes } from '../report/outcome-report.js';
 
 /**
  * A store keeps the domain folder as ONE tar file (its "snapshot") rather than as a zip or a tree of
@@ -313,17 +314,6 @@ export function describeStats(s: SnapshotStats): string {
   return `${n(s.files, 'file', 'files')}, ${n(s.dirs, 'folder', 'folders')}, ${n(s.symlinks, 'symlink', 'symlinks')}, ${formatBytes(s.bytes)}`;
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
-}
 
 /**
  * The toolkit clients read their configuration from process.env (and @actions/cache also from the

@@ -2437,6 +2437,84 @@ var require_tar_stream = __commonJS({
   }
 });
 
+// src/report/reporter.ts
+function safeText(text) {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`).replace(/\n/g, "\\n").replace(/^::/, ": :");
+}
+
+// src/report/plan-report.ts
+function planLogLines(plan) {
+  const lines = [`Plan for ${plan.domain} (install dir ${plan.installDir}, stored under ${plan.dataDir}/${plan.domain}/)`];
+  for (const r of plan.recipes) {
+    lines.push(`${r.name} (${r.file})`);
+    const width = Math.max(0, ...r.files.map((f) => f.remote.length));
+    for (const f of r.files) lines.push(`  ${safeText(f.remote.padEnd(width))}  ->  ${safeText(f.path)}`);
+    if (r.skip.length) lines.push(`  skip: ${r.skip.map(safeText).join(", ")}`);
+    if (r.prepare.length) lines.push(`  prepare: ${r.prepare.map(safeText).join(" ; ")}`);
+    if (r.datadirs.length) lines.push(`  datadirs: ${r.datadirs.map(safeText).join(", ")}`);
+    for (const x of r.restores) lines.push(`  restores ${safeText(x.to)} from ${safeText(x.from)}${x.owner ? ` owner ${x.owner}` : ""}${x.mode ? ` mode ${x.mode}` : ""}`);
+  }
+  if (plan.recipes.length === 0) lines.push("No recipe declares remote files.");
+  return lines;
+}
+function planMarkdown(plan) {
+  const out = [`### remote-files plan for \`${md(plan.domain)}\``, ""];
+  if (plan.recipes.length === 0) return out.concat("No recipe declares remote files.", "").join("\n");
+  out.push("| Recipe | Server path | Stored at | Skip | Prepare |", "| --- | --- | --- | --- | --- |");
+  for (const r of plan.recipes) {
+    for (const f of r.files) {
+      out.push(`| ${md(r.name)} | \`${md(f.remote)}\` | \`${md(f.path)}\` | ${r.skip.map((s) => `\`${md(s)}\``).join(" ")} | ${r.prepare.length} |`);
+    }
+  }
+  const restores = plan.recipes.flatMap((r) => r.restores.map((x) => ({ r, x })));
+  if (restores.length) {
+    out.push("", "| Recipe | Restore to | From | Owner | Mode |", "| --- | --- | --- | --- | --- |");
+    for (const { r, x } of restores) out.push(`| ${md(r.name)} | \`${md(x.to)}\` | \`${md(x.from)}\` | ${md(x.owner ?? "")} | ${x.mode ?? ""} |`);
+  }
+  return out.concat("").join("\n");
+}
+function md(text) {
+  return safeText(text).replace(/\|/g, "\\|").replace(/`/g, "'");
+}
+
+// src/report/outcome-report.ts
+var ICON = {
+  changed: "\u2705 changed",
+  unchanged: "\u23F8\uFE0F unchanged",
+  missing: "\u26A0\uFE0F missing",
+  denied: "\u26D4 denied",
+  partial: "\u26D4 partly denied"
+};
+function outcomeLine(o) {
+  const parts = [`${o.status.padEnd(9)} ${safeText(o.remote)} -> ${safeText(o.local)}`];
+  if (o.files) parts.push(`${o.files} file(s), ${formatBytes(o.bytes)}`);
+  if (o.unchanged) parts.push(`${o.unchanged} unchanged`);
+  if (o.deleted) parts.push(`${o.deleted} deleted`);
+  if (o.denied.length) parts.push(`${o.denied.length} denied`);
+  return parts.join(", ");
+}
+function outcomesMarkdown(title, outcomes, t, extra) {
+  const out = [`### ${title}`, "", "| Recipe | Server path | Stored at | Outcome | Files | Bytes | Unchanged | Deleted | Notes |", "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |"];
+  for (const o of outcomes) {
+    const notes = [...o.denied.slice(0, 5).map((d) => `denied: \`${md(d)}\``), ...o.notes.map(md)];
+    if (o.denied.length > 5) notes.push(`\u2026and ${o.denied.length - 5} more denied`);
+    out.push(`| ${md(o.recipe)} | \`${md(o.remote)}\` | \`${md(o.local)}\` | ${ICON[o.status]} | ${o.files} | ${formatBytes(o.bytes)} | ${o.unchanged} | ${o.deleted} | ${notes.join("<br>")} |`);
+  }
+  out.push("", `**${t.files}** file(s), **${formatBytes(t.bytes)}** moved; ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied; stored copy ${t.changed ? "changed" : "unchanged"}.`);
+  return out.concat(extra.map(md), "").join("\n");
+}
+function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let u = -1;
+  do {
+    v /= 1024;
+    u++;
+  } while (v >= 1024 && u < units.length - 1);
+  return `${v.toFixed(1)} ${units[u]}`;
+}
+
 // src/transfer/local-tree.ts
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream, openSync, chmodSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, readdirSync } from "node:fs";
@@ -2582,6 +2660,13 @@ function localMode(mode) {
 }
 
 export {
+  safeText,
+  planLogLines,
+  planMarkdown,
+  md,
+  outcomeLine,
+  outcomesMarkdown,
+  formatBytes,
   require_tar_stream,
   TEMP_MARK,
   LocalTree

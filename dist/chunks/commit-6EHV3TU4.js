@@ -8,6 +8,9 @@ import {
   manifestPath
 } from "./chunk-6ULM6T2Q.js";
 import {
+  tempRoot
+} from "./chunk-L65NQ3GR.js";
+import {
   UserError
 } from "./chunk-AZGC3HDP.js";
 
@@ -15,7 +18,6 @@ import {
 import { execFile } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { existsSync, lstatSync, mkdtempSync, readdirSync, realpathSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { isAbsolute, join, relative, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 var BOT_NAME = "github-actions[bot]";
@@ -86,7 +88,7 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
       await git.run(["update-ref", ...localRef === "HEAD" && !onBranch ? ["--no-deref"] : [], "-m", "remote-files: salvage", localRef, sha, localOld ?? ""]);
       if (localRef === "HEAD") await stageFolder(git, path, ctx);
     };
-    const tmp = mkdtempSync(join(process.env.RUNNER_TEMP || tmpdir(), "remote-files-commit-"));
+    const tmp = mkdtempSync(join(tempRoot(), "remote-files-commit-"));
     try {
       const index = join(tmp, "index");
       const snapshot = existsSync(ctx.domainDir) ? await snapshotTree(git, path, index) : null;

@@ -15,8 +15,18 @@ import {
 import {
   LocalTree,
   TEMP_MARK,
-  require_tar_stream
-} from "./chunk-BX324FB7.js";
+  formatBytes,
+  md,
+  outcomeLine,
+  outcomesMarkdown,
+  planLogLines,
+  planMarkdown,
+  require_tar_stream,
+  safeText
+} from "./chunk-45MBQJAA.js";
+import {
+  tempRoot
+} from "./chunk-L65NQ3GR.js";
 import {
   HostileServerError,
   RecipeError,
@@ -37165,87 +37175,8 @@ function sshInputs(get, required) {
   };
 }
 
-// src/report/reporter.ts
-function safeText(text) {
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`).replace(/\n/g, "\\n").replace(/^::/, ": :");
-}
-
-// src/report/plan-report.ts
-function planLogLines(plan) {
-  const lines = [`Plan for ${plan.domain} (install dir ${plan.installDir}, stored under ${plan.dataDir}/${plan.domain}/)`];
-  for (const r of plan.recipes) {
-    lines.push(`${r.name} (${r.file})`);
-    const width = Math.max(0, ...r.files.map((f) => f.remote.length));
-    for (const f of r.files) lines.push(`  ${safeText(f.remote.padEnd(width))}  ->  ${safeText(f.path)}`);
-    if (r.skip.length) lines.push(`  skip: ${r.skip.map(safeText).join(", ")}`);
-    if (r.prepare.length) lines.push(`  prepare: ${r.prepare.map(safeText).join(" ; ")}`);
-    if (r.datadirs.length) lines.push(`  datadirs: ${r.datadirs.map(safeText).join(", ")}`);
-    for (const x of r.restores) lines.push(`  restores ${safeText(x.to)} from ${safeText(x.from)}${x.owner ? ` owner ${x.owner}` : ""}${x.mode ? ` mode ${x.mode}` : ""}`);
-  }
-  if (plan.recipes.length === 0) lines.push("No recipe declares remote files.");
-  return lines;
-}
-function planMarkdown(plan) {
-  const out = [`### remote-files plan for \`${md(plan.domain)}\``, ""];
-  if (plan.recipes.length === 0) return out.concat("No recipe declares remote files.", "").join("\n");
-  out.push("| Recipe | Server path | Stored at | Skip | Prepare |", "| --- | --- | --- | --- | --- |");
-  for (const r of plan.recipes) {
-    for (const f of r.files) {
-      out.push(`| ${md(r.name)} | \`${md(f.remote)}\` | \`${md(f.path)}\` | ${r.skip.map((s) => `\`${md(s)}\``).join(" ")} | ${r.prepare.length} |`);
-    }
-  }
-  const restores2 = plan.recipes.flatMap((r) => r.restores.map((x) => ({ r, x })));
-  if (restores2.length) {
-    out.push("", "| Recipe | Restore to | From | Owner | Mode |", "| --- | --- | --- | --- | --- |");
-    for (const { r, x } of restores2) out.push(`| ${md(r.name)} | \`${md(x.to)}\` | \`${md(x.from)}\` | ${md(x.owner ?? "")} | ${x.mode ?? ""} |`);
-  }
-  return out.concat("").join("\n");
-}
-function md(text) {
-  return safeText(text).replace(/\|/g, "\\|").replace(/`/g, "'");
-}
-
-// src/report/outcome-report.ts
-var ICON = {
-  changed: "\u2705 changed",
-  unchanged: "\u23F8\uFE0F unchanged",
-  missing: "\u26A0\uFE0F missing",
-  denied: "\u26D4 denied",
-  partial: "\u26D4 partly denied"
-};
-function outcomeLine(o) {
-  const parts = [`${o.status.padEnd(9)} ${safeText(o.remote)} -> ${safeText(o.local)}`];
-  if (o.files) parts.push(`${o.files} file(s), ${formatBytes(o.bytes)}`);
-  if (o.unchanged) parts.push(`${o.unchanged} unchanged`);
-  if (o.deleted) parts.push(`${o.deleted} deleted`);
-  if (o.denied.length) parts.push(`${o.denied.length} denied`);
-  return parts.join(", ");
-}
-function outcomesMarkdown(title, outcomes, t, extra) {
-  const out = [`### ${title}`, "", "| Recipe | Server path | Stored at | Outcome | Files | Bytes | Unchanged | Deleted | Notes |", "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |"];
-  for (const o of outcomes) {
-    const notes = [...o.denied.slice(0, 5).map((d) => `denied: \`${md(d)}\``), ...o.notes.map(md)];
-    if (o.denied.length > 5) notes.push(`\u2026and ${o.denied.length - 5} more denied`);
-    out.push(`| ${md(o.recipe)} | \`${md(o.remote)}\` | \`${md(o.local)}\` | ${ICON[o.status]} | ${o.files} | ${formatBytes(o.bytes)} | ${o.unchanged} | ${o.deleted} | ${notes.join("<br>")} |`);
-  }
-  out.push("", `**${t.files}** file(s), **${formatBytes(t.bytes)}** moved; ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied; stored copy ${t.changed ? "changed" : "unchanged"}.`);
-  return out.concat(extra.map(md), "").join("\n");
-}
-function formatBytes(n) {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let u = -1;
-  do {
-    v /= 1024;
-    u++;
-  } while (v >= 1024 && u < units.length - 1);
-  return `${v.toFixed(1)} ${units[u]}`;
-}
-
 // src/run.ts
 import { existsSync as existsSync2, writeFileSync as writeFileSync2 } from "node:fs";
-import { tmpdir as tmpdir2 } from "node:os";
 import { join as join3 } from "node:path";
 
 // src/plan/plan.ts
@@ -39624,7 +39555,6 @@ function networkCause(err, timeoutMs) {
 // src/store/encryption.ts
 import { createHash as createHash2 } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join as join2 } from "node:path";
 async function backupEncryption(recipientsText) {
   if (recipientsText.trim() === "") return void 0;
@@ -39638,7 +39568,7 @@ async function restoreSource(domainDir, m, identityText) {
   const { decryptTree, parseIdentities, requireIdentity } = await import("./age-MARO6ED7.js");
   const identities = identityText.trim() === "" ? [] : parseIdentities(identityText);
   requireIdentity(identities, m.domain);
-  const root = mkdtempSync(join2(process.env.RUNNER_TEMP || tmpdir(), "remote-files-plain-"));
+  const root = mkdtempSync(join2(tempRoot(), "remote-files-plain-"));
   const cleanup = () => rmSync(root, { recursive: true, force: true });
   try {
     const files = Object.entries(m.files).filter(([, f]) => f.type === "file").map(([rel, f]) => ({ rel, mode: parseInt(f.mode, 8), mtime: f.mtime }));
@@ -39656,11 +39586,11 @@ async function makeStores(s) {
     s.store.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-KF32YTOP.js")).CommitStore(s.commit);
+          return new (await import("./commit-6EHV3TU4.js")).CommitStore(s.commit);
         case "artifact":
-          return new (await import("./artifact-IJWBGRYO.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
+          return new (await import("./artifact-UT3QGF66.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
         case "cache":
-          return new (await import("./cache-75PBQVMW.js")).CacheStore({ key: s.cache.key });
+          return new (await import("./cache-NSTAMHB2.js")).CacheStore({ key: s.cache.key });
       }
     })
   );
@@ -41016,7 +40946,7 @@ function collapse(paths) {
 }
 
 // src/report/verify-report.ts
-var ICON2 = {
+var ICON = {
   same: "\u2705 same",
   drift: "\u26A0\uFE0F drift",
   missing: "\u26A0\uFE0F missing",
@@ -41039,7 +40969,7 @@ function verifyMarkdown(title, r, limit = 10) {
   const out = [`### ${title}`, "", "| Recipe | Server path | Stored at | Result | Added | Removed | Changed | Notes |", "| --- | --- | --- | --- | ---: | ---: | ---: | --- |"];
   for (const e of r.entries) {
     const notes = [...e.denied.length ? [`${e.denied.length} not readable`] : [], ...e.notes.map(md)];
-    out.push(`| ${md(e.recipe)} | \`${md(e.remote)}\` | \`${md(e.local)}\` | ${ICON2[e.status]} | ${e.added.length} | ${e.removed.length} | ${e.changed.length} | ${notes.join("<br>")} |`);
+    out.push(`| ${md(e.recipe)} | \`${md(e.remote)}\` | \`${md(e.local)}\` | ${ICON[e.status]} | ${e.added.length} | ${e.removed.length} | ${e.changed.length} | ${notes.join("<br>")} |`);
   }
   out.push("", totalLine(r).replace(/^(\w+)/, "**$1**"));
   for (const e of r.entries.filter((x) => kinds(x).length > 0)) {
@@ -41305,9 +41235,7 @@ async function runVerify(s, entries, transport, manifest, extra, out) {
   for (const line of verifyLogLines(r)) out.info(line);
   for (const line of extra) out.info(line);
   for (const [name, value] of Object.entries(verifyOutputs(r))) out.setOutput(name, value);
-  const reportPath = join3(process.env.RUNNER_TEMP || tmpdir2(), `remote-files-${s.domain}-verify-report.json`);
-  writeFileSync2(reportPath, JSON.stringify({ mode: "verify", domain: s.domain, checksum: s.checksum, ...r, notes: extra }, null, 2) + "\n");
-  out.setOutput("report", reportPath);
+  writeReport(s, { mode: "verify", domain: s.domain, checksum: s.checksum, ...r, notes: extra }, out);
   const { problems, warnings } = judgeVerify(r, { ifMissing: s.ifMissing, allowDenied: s.allowDenied, failOnDrift: s.failOnDrift, username: s.ssh.username });
   for (const w of warnings) out.warning(w);
   await out.summary(verifyMarkdown(`remote-files verify of \`${s.domain}\``, r) + extra.map((x) => `${safeText(x)}
@@ -41371,12 +41299,15 @@ async function report2(s, r, out) {
   }
   out.info(`${s.mode}${s.dryRun ? " (dry run)" : ""}: ${t.files} file(s), ${formatBytes(t.bytes)} moved, ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied`);
   for (const line of r.extra) out.info(line);
-  const reportPath = join3(process.env.RUNNER_TEMP || tmpdir2(), `remote-files-${s.domain}-${s.mode}-report.json`);
-  writeFileSync2(reportPath, JSON.stringify({ mode: s.mode, domain: s.domain, dryRun: s.dryRun, totals: t, entries: r.outcomes, notes: r.extra }, null, 2) + "\n");
+  writeReport(s, { mode: s.mode, domain: s.domain, dryRun: s.dryRun, totals: t, entries: r.outcomes, notes: r.extra }, out);
   for (const [name, value] of Object.entries(t)) out.setOutput(name, value);
-  out.setOutput("report", reportPath);
   const title = `remote-files ${s.mode}${s.dryRun ? " (dry run)" : ""} of \`${s.domain}\``;
   await out.summary(outcomesMarkdown(title, r.outcomes, t, r.extra));
+}
+function writeReport(s, data, out) {
+  const path = join3(tempRoot(), `remote-files-${s.domain}-${s.mode}-report.json`);
+  writeFileSync2(path, JSON.stringify(data, null, 2) + "\n");
+  out.setOutput("report", path);
 }
 function judge(s, r, out) {
   const problems = [];
@@ -41398,6 +41329,5 @@ export {
   MODES,
   SECRET_INPUTS,
   readSettings,
-  formatBytes,
   run
 };

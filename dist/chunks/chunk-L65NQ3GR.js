@@ -4,16 +4,16 @@ import { dirname as __rfDirname } from 'node:path';
 var require = __rfCreateRequire(import.meta.url);
 var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
-import {
-  ArtifactStore,
-  defaultArtifactName,
-  tempRoot
-} from "./chunk-4AZMLS3B.js";
-import "./chunk-AQZU7JLI.js";
-import "./chunk-BX324FB7.js";
-import "./chunk-AZGC3HDP.js";
+
+// src/temp.ts
+import { mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+function tempRoot() {
+  const root = process.env.RUNNER_TEMP || tmpdir();
+  mkdirSync(root, { recursive: true });
+  return root;
+}
+
 export {
-  ArtifactStore,
-  defaultArtifactName,
   tempRoot
 };

@@ -41,9 +41,8 @@ import {
   storageRetryPolicy,
   storageSharedKeyCredentialPolicy,
   stringifyXML,
-  tempRoot,
   withProcessEnv
-} from "./chunk-4AZMLS3B.js";
+} from "./chunk-7GJFU42C.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -60,7 +59,10 @@ import {
   warning,
   which
 } from "./chunk-AQZU7JLI.js";
-import "./chunk-BX324FB7.js";
+import "./chunk-45MBQJAA.js";
+import {
+  tempRoot
+} from "./chunk-L65NQ3GR.js";
 import {
   UserError,
   __commonJS,
