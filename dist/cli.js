@@ -9,8 +9,8 @@ import {
   MODES,
   readSettings,
   run
-} from "./chunks/chunk-TJE7GOQX.js";
-import "./chunks/chunk-6ULM6T2Q.js";
+} from "./chunks/chunk-O57MSHPS.js";
+import "./chunks/chunk-5LYR63Q3.js";
 import {
   formatBytes
 } from "./chunks/chunk-45MBQJAA.js";

@@ -2,6 +2,7 @@
 // The same engine outside Actions: `remote-files <mode> --domain x --install-dir /srv ...`.
 // Flags are named like the action's inputs; `--key-file` / `--known-hosts-file` read a file instead.
 // Output is for a person: plain lines, warnings and errors on stderr, never a `::` workflow command.
+import './memory.js';
 import { readFileSync } from 'node:fs';
 import { UserError } from './errors.js';
 import { MODES, readSettings } from './inputs.js';

@@ -1,4 +1,5 @@
 // The action's entry point (dist/index.js): GitHub runs it with inputs in INPUT_* variables.
+import './memory.js';
 import * as core from '@actions/core';
 import { UserError } from './errors.js';
 import { readSettings, SECRET_INPUTS } from './inputs.js';

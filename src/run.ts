@@ -191,7 +191,10 @@ async function report(s: Settings, r: ModeResult, out: Reporter): Promise<void> 
   // One log group per recipe, one line per entry; the totals and notes stay visible outside the groups.
   for (const recipe of new Set(r.outcomes.map((o) => o.recipe))) {
     await out.group(recipe, async () => {
-      for (const o of r.outcomes.filter((x) => x.recipe === recipe)) out.info(outcomeLine(o));
+      for (const o of r.outcomes.filter((x) => x.recipe === recipe)) {
+        out.info(outcomeLine(o));
+        for (const note of o.notes) out.info(`  note: ${safeText(note)}`);
+      }
     });
   }
   out.info(`${s.mode}${s.dryRun ? ' (dry run)' : ''}: ${t.files} file(s), ${formatBytes(t.bytes)} moved, ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied`);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { applyExcludes, makeExcludeTest } from '../../src/transfer/excludes.js';
 import { OWN_TEMP_PATTERNS } from '../../src/transfer/entries.js';
 import { parseListing } from '../../src/transfer/listing.js';
-import { serializeManifest, emptyManifest } from '../../src/transfer/manifest.js';
+import { emptyManifest, manifestChunks, sameManifest, serializeManifest } from '../../src/transfer/manifest.js';
 import { shCommand, shQuote } from '../../src/transfer/remote-scripts.js';
 
 test('excludes follow rsync: no slash = name at any depth, slash = anchored, trailing slash = folders only', () => {
@@ -60,4 +60,43 @@ test('our own leftovers (SFTP temp files, tar staging folders) are never salvage
   assert.equal(skip('.remote-files-Ab12Cd', true), true);
   assert.equal(skip('.remote-files-Ab12Cd', false), false, 'a file of that name is data');
   assert.equal(skip('.remote-files-notes.txt', false), false);
+});
+
+test('a large manifest is written in pieces that join to the same JSON, one line per file, keys sorted', () => {
+  const m = emptyManifest('big.example');
+  // Over 1 MB of lines, so more than one piece; inserted in reverse to check the sort.
+  for (let i = 12_000; i > 0; i--) m.files[`d/f${String(i).padStart(6, '0')}`] = { type: 'file', size: i, mtime: 1700000000, mode: '0644', uid: 1000, gid: 1000, user: 'app', group: 'app', sha256: 'a'.repeat(64) };
+  const pieces = [...manifestChunks(m)];
+  assert.ok(pieces.length > 3, `${pieces.length} pieces`);
+  const text = pieces.join('');
+  assert.equal(text, serializeManifest(m));
+  assert.deepEqual(JSON.parse(text), m);
+  const lines = text.split('\n').filter((l) => l.startsWith('    "d/'));
+  assert.equal(lines.length, 12_000);
+  assert.ok(lines[0]!.startsWith('    "d/f000001"'), lines[0]);
+});
+
+test('sameManifest: property order does not matter; a changed, added or removed record does', () => {
+  const record = { type: 'file' as const, size: 1, mtime: 2, mode: '0644', uid: 0, gid: 0, user: 'root', group: 'root', sha256: 'b'.repeat(64) };
+  const a = emptyManifest('x');
+  a.files['f'] = record;
+  const b = JSON.parse(JSON.stringify(a)) as typeof a;
+  b.files['f'] = { sha256: record.sha256, group: 'root', user: 'root', gid: 0, uid: 0, mode: '0644', mtime: 2, size: 1, type: 'file' };
+  assert.equal(sameManifest(a, b), true);
+  assert.equal(sameManifest(a, { ...b, files: { f: { ...record, mtime: 3 } } }), false);
+  assert.equal(sameManifest(a, { ...b, files: { ...b.files, g: record } }), false);
+  assert.equal(sameManifest(a, { ...b, files: {} }), false);
+  assert.equal(sameManifest(a, { ...b, encryption: 'age:x' }), false);
+  assert.equal(sameManifest(a, { ...b, entries: { e: { remote: '/e', recipe: 'R', type: 'dir' } } }), false);
+});
+
+test('listing tokens read one at a time: every field of every record, and a missing final NUL still ends the last token', () => {
+  const rec = (rel: string, type: string) => ['R', type, '4', '1700000000.5', '644', '1000', '1000', 'app', 'app', rel, ''];
+  const tokens = ['E', ...rec('', 'd'), ...rec('a', 'f'), ...rec('b', 'f'), 'E', 'M'];
+  const [first, second] = parseListing(Buffer.from(tokens.join('\0'), 'utf8'), 2);
+  assert.equal(second!.status, 'missing');
+  assert.equal(first!.status, 'ok');
+  const files = first!.status === 'ok' ? first!.files : [];
+  assert.deepEqual(files.map((f) => [f.rel, f.type, f.mtime, f.mode, f.user]), [['', 'dir', 1700000000, 0o644, 'app'], ['a', 'file', 1700000000, 0o644, 'app'], ['b', 'file', 1700000000, 0o644, 'app']]);
+  assert.throws(() => parseListing(Buffer.from(['E', ...rec('', 'd').slice(0, 5)].join('\0')), 1), /truncated server listing/);
 });

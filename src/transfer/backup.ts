@@ -1,10 +1,10 @@
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { safeText } from '../report/reporter.js';
 import { excludeRel, remotePathOf, type Entry } from './entries.js';
 import { applyExcludes, makeExcludeTest } from './excludes.js';
 import { LocalTree, TEMP_MARK } from './local-tree.js';
-import { entryPaths, manifestPath, serializeManifest, storedPath, toManifestFile, type Manifest, type ManifestFile } from './manifest.js';
+import { entryPaths, manifestChunks, manifestPath, sameManifest, storedPath, toManifestFile, type Manifest, type ManifestFile } from './manifest.js';
 import type { EntryOutcome } from './outcome.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
 
@@ -77,8 +77,7 @@ export async function backup(entries: Entry[], transport: Transport, tree: Local
     finishOutcome(p);
   }
   const manifest = nextManifest(old, plans, opts.encryption);
-  // Moved bytes settle it without serialising two manifests (tens of MB at 50,000 files).
-  const changed = plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || serializeManifest(manifest) !== serializeManifest(old);
+  const changed = plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || !sameManifest(manifest, old);
   if (changed) writeManifest(tree.root, manifest);
   return { outcomes: plans.map((p) => p.outcome), manifest, changed };
 }
@@ -148,6 +147,7 @@ function decideDeletions(plan: EntryPlan, old: Manifest, tree: LocalTree, opts: 
   const excluded = (p: string) => relOf(p).split('/').some((_, i, parts) => skip(parts.slice(0, i + 1).join('/'), i < parts.length - 1 || old.files[p]?.type === 'dir'));
   // A root that turned from folder into file cannot keep children, whatever `delete` says.
   const rootBecameFile = !plan.rootIsDir;
+  const deleted = new Set<string>();
   for (const p of entryPaths(old, entry.local)) {
     if (live.has(p)) continue;
     if (isProtected(p)) {
@@ -159,16 +159,21 @@ function decideDeletions(plan: EntryPlan, old: Manifest, tree: LocalTree, opts: 
       plan.records.set(p, old.files[p]!);
       continue;
     }
-    if (!plan.deletions.some((d) => p.startsWith(d + '/'))) plan.deletions.push(p);
+    if (!below(p, deleted)) {
+      plan.deletions.push(p);
+      deleted.add(p);
+    }
   }
   if (!opts.delete) return;
   // Leftovers not in the manifest (an interrupted run's temp files, files put there by hand).
-  const liveFolders = new Set([...live].flatMap(ancestors));
+  const liveFolders = new Set<string>();
+  for (const p of live) for (let q = parentOf(p); q !== '' && !liveFolders.has(q); q = parentOf(q)) liveFolders.add(q);
   for (const p of tree.walk(entry.local)) {
     const name = p.slice(p.lastIndexOf('/') + 1);
-    if (live.has(p) || liveFolders.has(p) || isProtected(p) || plan.records.has(p) || plan.deletions.some((d) => p === d || p.startsWith(d + '/'))) continue;
+    if (live.has(p) || liveFolders.has(p) || isProtected(p) || plan.records.has(p) || deleted.has(p) || below(p, deleted)) continue;
     if (!name.startsWith(TEMP_MARK) && excluded(p)) continue;
     plan.deletions.push(p);
+    deleted.add(p);
   }
 }
 
@@ -198,10 +203,17 @@ function keepNotSent(target: { plan: EntryPlan; path: string }, old: Manifest, m
   else target.plan.outcome.notes.push(`${target.path}: not sent by the server (${safeText(message.split('\n')[0] ?? 'no reason given')}); stored copy kept`);
 }
 
-/** "a/b/c" → ["a", "a/b"]. */
-function ancestors(path: string): string[] {
-  const parts = path.split('/');
-  return parts.slice(1).map((_, i) => parts.slice(0, i + 1).join('/'));
+/** "a/b/c" → "a/b"; "a" → "". */
+function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '' : path.slice(0, i);
+}
+
+/** Is some folder above `path` in `folders`? (A walk up the path: a scan of the set would be quadratic.) */
+function below(path: string, folders: Set<string>): boolean {
+  if (folders.size === 0) return false;
+  for (let q = parentOf(path); q !== ''; q = parentOf(q)) if (folders.has(q)) return true;
+  return false;
 }
 
 function finishOutcome(p: EntryPlan): void {
@@ -249,6 +261,11 @@ function writeManifest(domainDir: string, m: Manifest): void {
   const path = manifestPath(domainDir);
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${TEMP_MARK}${process.pid}`;
-  writeFileSync(tmp, serializeManifest(m));
+  const fd = openSync(tmp, 'w');
+  try {
+    for (const chunk of manifestChunks(m)) writeSync(fd, chunk);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, path);
 }

@@ -11,30 +11,66 @@ const FIELD_COUNT = 11;
  * Throws on anything else: a listing we cannot read exactly is not one to act on.
  */
 export function parseListing(out: Buffer, expected: number): EntryListing[] {
-  const tokens = out.toString('utf8').split('\0');
-  if (tokens.at(-1) === '') tokens.pop();
+  const tokens = new Tokens(out);
   const result: EntryListing[] = [];
-  let i = 0;
-  while (i < tokens.length) {
-    if (tokens[i++] !== 'E') throw new Error(`unexpected server listing near token ${i}`);
-    const head = tokens[i];
+  while (!tokens.done()) {
+    if (tokens.next() !== 'E') throw new Error(`unexpected server listing near token ${tokens.count}`);
+    const head = tokens.peek();
     if (head === 'M' || head === 'D') {
-      i++;
+      tokens.next();
       result.push(head === 'M' ? { status: 'missing' } : { status: 'denied', reason: 'permission denied on a parent folder' });
       continue;
     }
     const files: RemoteFile[] = [];
     const seen = new Map<string, RemoteFile['type']>();
-    while (i < tokens.length && tokens[i] !== 'E') {
-      const f = tokens.slice(i, i + FIELD_COUNT);
-      if (f.length < FIELD_COUNT || (f[0] !== 'R' && f[0] !== 'U')) throw new Error(`truncated server listing near token ${i}`);
-      i += FIELD_COUNT;
+    while (!tokens.done() && tokens.peek() !== 'E') {
+      const at = tokens.count;
+      const f: string[] = [];
+      for (let k = 0; k < FIELD_COUNT && !tokens.done(); k++) f.push(tokens.next(k === 7 || k === 8));
+      if (f.length < FIELD_COUNT || (f[0] !== 'R' && f[0] !== 'U')) throw new Error(`truncated server listing near token ${at}`);
       files.push(checkShape(toRemoteFile(f), seen));
     }
     result.push(rootDenied(files) ?? { status: 'ok', files });
   }
   if (result.length !== expected) throw new Error(`server listing has ${result.length} entries, expected ${expected}`);
   return result;
+}
+
+/**
+ * NUL-terminated tokens read one at a time from the buffer: splitting 50,000 files' listing at once
+ * made 550,000 strings live together. Owner and group names repeat on every line: one string each.
+ */
+class Tokens {
+  count = 0;
+  private at = 0;
+  private readonly end: number;
+  private readonly names = new Map<string, string>();
+  constructor(private readonly buf: Buffer) {
+    // A missing last NUL still ends the last token (as split did).
+    this.end = buf.length;
+  }
+  done(): boolean {
+    return this.at >= this.end;
+  }
+  peek(): string {
+    const stop = this.stop();
+    return this.buf.toString('utf8', this.at, stop);
+  }
+  next(shared = false): string {
+    const stop = this.stop();
+    const token = this.buf.toString('utf8', this.at, stop);
+    this.at = stop + 1;
+    this.count++;
+    if (!shared) return token;
+    const known = this.names.get(token);
+    if (known !== undefined) return known;
+    this.names.set(token, token);
+    return token;
+  }
+  private stop(): number {
+    const i = this.buf.indexOf(0, this.at);
+    return i < 0 ? this.end : i;
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import { UserError } from '../errors.js';
 import type { PlanRestore } from '../plan/plan.js';
 import { safeText } from '../report/reporter.js';
-import { remotePathOf, type Entry } from './entries.js';
+import { remotePathOf, UPLOAD_TEMP_NAME, type Entry } from './entries.js';
 import type { LocalTree } from './local-tree.js';
 import { entryPaths, type Manifest, type ManifestFile } from './manifest.js';
 import type { EntryOutcome } from './outcome.js';
@@ -36,7 +36,12 @@ export interface NamedRestore extends PlanRestore {
  */
 export async function restore(entries: Entry[], restores: NamedRestore[], transport: Transport, tree: LocalTree, m: Manifest, opts: RestoreOptions): Promise<RestoreResult> {
   const result: RestoreResult = { outcomes: [], changed: false, keptPrevious: { dir: opts.previousDir, paths: [] }, ownerNotSet: [] };
-  const listings = await transport.list([...entries.map((e) => e.remote), ...restores.map((r) => r.to)]);
+  const roots = [...entries.map((e) => e.remote), ...restores.map((r) => r.to)];
+  const listed = await transport.list(roots);
+  // Temp files an interrupted SFTP restore left beside their places: never state (neither a conflict
+  // nor "live state" that would block a `restores` copy), so they are set aside here and removed.
+  const stale = listed.map((l, i) => staleTemps(l, roots[i]!));
+  const listings = listed.map(withoutStaleTemps);
   const jobs = entries.map((e, i) => planEntryRestore(e, listings[i]!, tree, m, opts));
   const conflicts = jobs.flatMap((j) => j.conflicts);
   if (opts.conflict === 'fail' && conflicts.length > 0) {
@@ -48,8 +53,34 @@ export async function restore(entries: Entry[], restores: NamedRestore[], transp
     jobs.push(job);
   });
   for (const job of jobs.slice(entries.length)) await runJob(job, transport, opts, result);
+  if (!opts.dryRun) await removeStaleTemps(stale, jobs, transport);
   result.outcomes = jobs.map((j) => j.outcome);
   return result;
+}
+
+/** A file or link (SFTP writes both under a temp name) named as an upload's temp. */
+function isUploadTemp(f: RemoteFile): boolean {
+  return (f.type === 'file' || f.type === 'symlink') && UPLOAD_TEMP_NAME.test(f.rel.slice(f.rel.lastIndexOf('/') + 1));
+}
+
+function staleTemps(listing: EntryListing, root: string): string[] {
+  return listing.status === 'ok' ? listing.files.filter(isUploadTemp).map((f) => remotePathOf(root, f.rel)) : [];
+}
+
+function withoutStaleTemps(listing: EntryListing): EntryListing {
+  return listing.status === 'ok' ? { status: 'ok', files: listing.files.filter((f) => !isUploadTemp(f)) } : listing;
+}
+
+/** After the uploads, so a cut now costs nothing new; a refusal is reported, not fatal (they hold no state). */
+async function removeStaleTemps(stale: string[][], jobs: Job[], transport: Transport): Promise<void> {
+  for (const [i, paths] of stale.entries()) {
+    if (paths.length === 0) continue;
+    const notes = jobs[i]!.outcome.notes;
+    await transport.removeFiles(paths).then(
+      () => notes.push(`removed ${paths.length} temp file(s) an interrupted restore left`),
+      (err: unknown) => notes.push(`could not remove ${paths.length} temp file(s) an interrupted restore left: ${safeText((err as Error).message)}`),
+    );
+  }
 }
 
 interface Job {

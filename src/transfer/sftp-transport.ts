@@ -100,6 +100,14 @@ export class SftpTransport implements Transport {
     return new UploadJob(this.io, req, this.concurrency, this.window).run();
   }
 
+  async removeFiles(paths: string[]): Promise<void> {
+    await forEachLimited(paths, this.concurrency, (path) =>
+      this.io.unlink(path).catch((err: unknown) => {
+        if (statusOf(err) !== NO_SUCH_FILE) throw err;
+      }),
+    );
+  }
+
   run(): Promise<{ code: number | null; output: string }> {
     return Promise.reject(
       new UserError('this account only offers SFTP (no shell), so commands cannot run on the server; run them from an account with a shell, or go without'),

@@ -1,6 +1,4 @@
 import { createReadStream, readFileSync, statSync } from 'node:fs';
-
-const SMALL_FILE = 1 << 20;
 import type { Readable, Writable } from 'node:stream';
 import tar from 'tar-stream';
 import { HostileServerError } from '../errors.js';
@@ -16,6 +14,8 @@ import {
   UPLOAD_SCRIPT,
 } from './remote-scripts.js';
 import type { EntryListing, FetchResult, IncomingFile, OutgoingItem, Transport, UploadRequest, UploadResult } from './types.js';
+
+const SMALL_FILE = 1 << 20;
 
 /** The part of an SSH session the tar transport needs. */
 export interface ShellChannel extends Readable {
@@ -70,8 +70,9 @@ export class TarTransport implements Transport {
     channel.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
     const exited = exitOf(channel);
     channel.end(nulList(remotes));
+    const requested = new Set(remotes);
+    // What is still to come: a requested name no longer in it was already received.
     const wanted = new Set(remotes);
-    const received = new Set<string>();
     const extract = tar.extract();
     let lost: Error | undefined;
     let parseError: Error | undefined;
@@ -87,13 +88,12 @@ export class TarTransport implements Transport {
         const h = entry.header;
         // We asked for exact absolute names: anything else (other names, "..", links, devices, a second
         // copy) is refused before a byte of it is written.
-        if (received.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}" twice; refusing the archive`);
+        if (requested.has(h.name) && !wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}" twice; refusing the archive`);
         if (!wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}", which was not requested; refusing the archive`);
         if (h.type !== 'file' && h.type !== 'contiguous-file') {
           throw new HostileServerError(`the server sent "${safeText(h.name)}" as a ${h.type ?? 'unknown'} entry where a regular file was requested; refusing the archive`);
         }
         wanted.delete(h.name);
-        received.add(h.name);
         member = h.name;
         await onFile({ remote: h.name, size: h.size ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), stream: entry as unknown as Readable });
         entry.resume();
@@ -139,6 +139,12 @@ export class TarTransport implements Transport {
     const code = await exited;
     if (code !== 0) throw new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
     return { ownerNotSet: [] };
+  }
+
+  async removeFiles(paths: string[]): Promise<void> {
+    if (paths.length === 0) return;
+    const r = await this.shell.exec(shCommand('xargs -0 rm -f --', [], this.sudo), { stdin: nulList(paths) });
+    if (r.code !== 0) throw new Error(`rm on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
   }
 
   async run(command: string): Promise<{ code: number | null; output: string }> {

@@ -93,6 +93,8 @@ export interface Transport {
   fetch(remotes: string[], onFile: (file: IncomingFile) => Promise<void>): Promise<FetchResult>;
   /** Writes items below `root`, each to a temp name beside its place, then renamed. */
   upload(request: UploadRequest): Promise<UploadResult>;
+  /** Removes these server files (never folders; a missing one is no error). */
+  removeFiles(paths: string[]): Promise<void>;
   /** Runs a shell command (as root with sudo); never throws for a non-zero exit. */
   run(command: string): Promise<{ code: number | null; output: string }>;
 }

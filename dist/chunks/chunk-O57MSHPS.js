@@ -6,12 +6,13 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   entryPaths,
+  manifestChunks,
   manifestPath,
   readManifest,
-  serializeManifest,
+  sameManifest,
   storedPath,
   toManifestFile
-} from "./chunk-6ULM6T2Q.js";
+} from "./chunk-5LYR63Q3.js";
 import {
   LocalTree,
   TEMP_MARK,
@@ -36171,6 +36172,10 @@ var require_lib2 = __commonJS({
   }
 });
 
+// src/memory.ts
+import { setFlagsFromString } from "node:v8";
+setFlagsFromString("--semi-space-growth-factor=1");
+
 // src/inputs.ts
 import { posix as posix2 } from "node:path";
 
@@ -37176,7 +37181,7 @@ function sshInputs(get, required) {
 }
 
 // src/run.ts
-import { existsSync as existsSync2, writeFileSync as writeFileSync2 } from "node:fs";
+import { existsSync as existsSync2, writeFileSync } from "node:fs";
 import { join as join3 } from "node:path";
 
 // src/plan/plan.ts
@@ -39586,7 +39591,7 @@ async function makeStores(s) {
     s.store.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-6EHV3TU4.js")).CommitStore(s.commit);
+          return new (await import("./commit-6T6A3NZP.js")).CommitStore(s.commit);
         case "artifact":
           return new (await import("./artifact-UT3QGF66.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
         case "cache":
@@ -39626,11 +39631,12 @@ async function saveToStores(stores, ctx, changed) {
 }
 
 // src/transfer/backup.ts
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
 import { dirname as dirname3 } from "node:path";
 
 // src/transfer/entries.ts
 var OWN_TEMP_PATTERNS = [".remote-files-*.tmp", ".remote-files-??????/"];
+var UPLOAD_TEMP_NAME = /^\.remote-files-[0-9a-f]{12}\.tmp$/;
 function planEntries(plan, extraExcludes) {
   const seen = /* @__PURE__ */ new Set();
   const entries = [];
@@ -39715,7 +39721,7 @@ async function backup(entries, transport, tree, old, opts) {
     finishOutcome(p);
   }
   const manifest = nextManifest(old, plans, opts.encryption);
-  const changed = plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || serializeManifest(manifest) !== serializeManifest(old);
+  const changed = plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || !sameManifest(manifest, old);
   if (changed) writeManifest(tree.root, manifest);
   return { outcomes: plans.map((p) => p.outcome), manifest, changed };
 }
@@ -39777,6 +39783,7 @@ function decideDeletions(plan, old, tree, opts, protectedPaths, skip) {
   const relOf2 = (p) => p === entry.local ? "" : p.slice(entry.local.length + 1);
   const excluded = (p) => relOf2(p).split("/").some((_, i, parts) => skip(parts.slice(0, i + 1).join("/"), i < parts.length - 1 || old.files[p]?.type === "dir"));
   const rootBecameFile = !plan.rootIsDir;
+  const deleted = /* @__PURE__ */ new Set();
   for (const p of entryPaths(old, entry.local)) {
     if (live.has(p)) continue;
     if (isProtected(p)) {
@@ -39787,15 +39794,20 @@ function decideDeletions(plan, old, tree, opts, protectedPaths, skip) {
       plan.records.set(p, old.files[p]);
       continue;
     }
-    if (!plan.deletions.some((d) => p.startsWith(d + "/"))) plan.deletions.push(p);
+    if (!below(p, deleted)) {
+      plan.deletions.push(p);
+      deleted.add(p);
+    }
   }
   if (!opts.delete) return;
-  const liveFolders = new Set([...live].flatMap(ancestors));
+  const liveFolders = /* @__PURE__ */ new Set();
+  for (const p of live) for (let q = parentOf(p); q !== "" && !liveFolders.has(q); q = parentOf(q)) liveFolders.add(q);
   for (const p of tree.walk(entry.local)) {
     const name = p.slice(p.lastIndexOf("/") + 1);
-    if (live.has(p) || liveFolders.has(p) || isProtected(p) || plan.records.has(p) || plan.deletions.some((d) => p === d || p.startsWith(d + "/"))) continue;
+    if (live.has(p) || liveFolders.has(p) || isProtected(p) || plan.records.has(p) || deleted.has(p) || below(p, deleted)) continue;
     if (!name.startsWith(TEMP_MARK) && excluded(p)) continue;
     plan.deletions.push(p);
+    deleted.add(p);
   }
 }
 async function confirmByChecksum(plans, transport, old) {
@@ -39821,9 +39833,14 @@ function keepNotSent(target, old, message) {
   if (denied) target.plan.outcome.denied.push(target.path);
   else target.plan.outcome.notes.push(`${target.path}: not sent by the server (${safeText(message.split("\n")[0] ?? "no reason given")}); stored copy kept`);
 }
-function ancestors(path) {
-  const parts = path.split("/");
-  return parts.slice(1).map((_, i) => parts.slice(0, i + 1).join("/"));
+function parentOf(path) {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "" : path.slice(0, i);
+}
+function below(path, folders) {
+  if (folders.size === 0) return false;
+  for (let q = parentOf(path); q !== ""; q = parentOf(q)) if (folders.has(q)) return true;
+  return false;
 }
 function finishOutcome(p) {
   const o = p.outcome;
@@ -39863,7 +39880,12 @@ function writeManifest(domainDir, m) {
   const path = manifestPath(domainDir);
   mkdirSync(dirname3(path), { recursive: true });
   const tmp = `${path}.${TEMP_MARK}${process.pid}`;
-  writeFileSync(tmp, serializeManifest(m));
+  const fd = openSync(tmp, "w");
+  try {
+    for (const chunk of manifestChunks(m)) writeSync(fd, chunk);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, path);
 }
 
@@ -39998,6 +40020,15 @@ var SftpTransport = class {
   upload(req) {
     return new UploadJob(this.io, req, this.concurrency, this.window).run();
   }
+  async removeFiles(paths) {
+    await forEachLimited(
+      paths,
+      this.concurrency,
+      (path) => this.io.unlink(path).catch((err) => {
+        if (statusOf(err) !== NO_SUCH_FILE) throw err;
+      })
+    );
+  }
   run() {
     return Promise.reject(
       new UserError("this account only offers SFTP (no shell), so commands cannot run on the server; run them from an account with a shell, or go without")
@@ -40016,9 +40047,9 @@ var SftpTransport = class {
     if (record.type === "file") record.readable = await ctx.limit.run(() => this.canOpen(root));
     if (!record.readable) return { status: "denied", reason: record.type === "dir" ? "folder not readable" : "file not readable" };
     if (record.type !== "dir") return { status: "ok", files: [record] };
-    const below = await this.walk(root, "", ctx);
-    if (below === null) return { status: "denied", reason: "folder not readable" };
-    return { status: "ok", files: [record, ...below] };
+    const below2 = await this.walk(root, "", ctx);
+    if (below2 === null) return { status: "denied", reason: "folder not readable" };
+    return { status: "ok", files: [record, ...below2] };
   }
   /**
    * The records below a folder, pre-order (each folder before its contents), its subfolders read in
@@ -40035,9 +40066,9 @@ var SftpTransport = class {
         ctx.names.learn(entry);
         const record = await this.describe(childPath, childRel, entry.attrs, ctx);
         if (record.type !== "dir") return [record];
-        const below = await this.walk(childPath, childRel, ctx);
-        record.readable = below !== null;
-        return [record, ...below ?? []];
+        const below2 = await this.walk(childPath, childRel, ctx);
+        record.readable = below2 !== null;
+        return [record, ...below2 ?? []];
       })
     );
     return nested.flat();
@@ -40569,24 +40600,23 @@ import { createReadStream as createReadStream2, readFileSync as readFileSync3, s
 var TYPES2 = { f: "file", d: "dir", l: "symlink" };
 var FIELD_COUNT = 11;
 function parseListing(out, expected) {
-  const tokens = out.toString("utf8").split("\0");
-  if (tokens.at(-1) === "") tokens.pop();
+  const tokens = new Tokens(out);
   const result = [];
-  let i = 0;
-  while (i < tokens.length) {
-    if (tokens[i++] !== "E") throw new Error(`unexpected server listing near token ${i}`);
-    const head = tokens[i];
+  while (!tokens.done()) {
+    if (tokens.next() !== "E") throw new Error(`unexpected server listing near token ${tokens.count}`);
+    const head = tokens.peek();
     if (head === "M" || head === "D") {
-      i++;
+      tokens.next();
       result.push(head === "M" ? { status: "missing" } : { status: "denied", reason: "permission denied on a parent folder" });
       continue;
     }
     const files = [];
     const seen = /* @__PURE__ */ new Map();
-    while (i < tokens.length && tokens[i] !== "E") {
-      const f = tokens.slice(i, i + FIELD_COUNT);
-      if (f.length < FIELD_COUNT || f[0] !== "R" && f[0] !== "U") throw new Error(`truncated server listing near token ${i}`);
-      i += FIELD_COUNT;
+    while (!tokens.done() && tokens.peek() !== "E") {
+      const at = tokens.count;
+      const f = [];
+      for (let k = 0; k < FIELD_COUNT && !tokens.done(); k++) f.push(tokens.next(k === 7 || k === 8));
+      if (f.length < FIELD_COUNT || f[0] !== "R" && f[0] !== "U") throw new Error(`truncated server listing near token ${at}`);
       files.push(checkShape(toRemoteFile(f), seen));
     }
     result.push(rootDenied(files) ?? { status: "ok", files });
@@ -40594,6 +40624,39 @@ function parseListing(out, expected) {
   if (result.length !== expected) throw new Error(`server listing has ${result.length} entries, expected ${expected}`);
   return result;
 }
+var Tokens = class {
+  constructor(buf) {
+    this.buf = buf;
+    this.end = buf.length;
+  }
+  buf;
+  count = 0;
+  at = 0;
+  end;
+  names = /* @__PURE__ */ new Map();
+  done() {
+    return this.at >= this.end;
+  }
+  peek() {
+    const stop = this.stop();
+    return this.buf.toString("utf8", this.at, stop);
+  }
+  next(shared = false) {
+    const stop = this.stop();
+    const token = this.buf.toString("utf8", this.at, stop);
+    this.at = stop + 1;
+    this.count++;
+    if (!shared) return token;
+    const known = this.names.get(token);
+    if (known !== void 0) return known;
+    this.names.set(token, token);
+    return token;
+  }
+  stop() {
+    const i = this.buf.indexOf(0, this.at);
+    return i < 0 ? this.end : i;
+  }
+};
 function checkShape(f, seen) {
   const refuse = (why) => {
     throw new HostileServerError(`the server listed "${safeText(f.rel)}", ${why}; refusing the listing`);
@@ -40666,8 +40729,8 @@ var TarTransport = class {
     channel.stderr.on("data", (d) => stderr += d.toString("utf8"));
     const exited = exitOf(channel);
     channel.end(nulList(remotes));
+    const requested = new Set(remotes);
     const wanted = new Set(remotes);
-    const received = /* @__PURE__ */ new Set();
     const extract = import_tar_stream.default.extract();
     let lost;
     let parseError;
@@ -40681,13 +40744,12 @@ var TarTransport = class {
     try {
       for await (const entry of extract) {
         const h = entry.header;
-        if (received.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}" twice; refusing the archive`);
+        if (requested.has(h.name) && !wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}" twice; refusing the archive`);
         if (!wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}", which was not requested; refusing the archive`);
         if (h.type !== "file" && h.type !== "contiguous-file") {
           throw new HostileServerError(`the server sent "${safeText(h.name)}" as a ${h.type ?? "unknown"} entry where a regular file was requested; refusing the archive`);
         }
         wanted.delete(h.name);
-        received.add(h.name);
         member = h.name;
         await onFile({ remote: h.name, size: h.size ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1e3), stream: entry });
         entry.resume();
@@ -40728,6 +40790,11 @@ var TarTransport = class {
     const code = await exited;
     if (code !== 0) throw new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
     return { ownerNotSet: [] };
+  }
+  async removeFiles(paths) {
+    if (paths.length === 0) return;
+    const r = await this.shell.exec(shCommand("xargs -0 rm -f --", [], this.sudo), { stdin: nulList(paths) });
+    if (r.code !== 0) throw new Error(`rm on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
   }
   async run(command) {
     const r = await this.shell.exec(shCommand(command, [], this.sudo));
@@ -41031,7 +41098,10 @@ function totals(outcomes, changed) {
 // src/transfer/restore.ts
 async function restore(entries, restores2, transport, tree, m, opts) {
   const result = { outcomes: [], changed: false, keptPrevious: { dir: opts.previousDir, paths: [] }, ownerNotSet: [] };
-  const listings = await transport.list([...entries.map((e) => e.remote), ...restores2.map((r) => r.to)]);
+  const roots = [...entries.map((e) => e.remote), ...restores2.map((r) => r.to)];
+  const listed = await transport.list(roots);
+  const stale = listed.map((l, i) => staleTemps(l, roots[i]));
+  const listings = listed.map(withoutStaleTemps);
   const jobs = entries.map((e, i) => planEntryRestore(e, listings[i], tree, m, opts));
   const conflicts = jobs.flatMap((j) => j.conflicts);
   if (opts.conflict === "fail" && conflicts.length > 0) {
@@ -41043,8 +41113,28 @@ async function restore(entries, restores2, transport, tree, m, opts) {
     jobs.push(job);
   });
   for (const job of jobs.slice(entries.length)) await runJob(job, transport, opts, result);
+  if (!opts.dryRun) await removeStaleTemps(stale, jobs, transport);
   result.outcomes = jobs.map((j) => j.outcome);
   return result;
+}
+function isUploadTemp(f) {
+  return (f.type === "file" || f.type === "symlink") && UPLOAD_TEMP_NAME.test(f.rel.slice(f.rel.lastIndexOf("/") + 1));
+}
+function staleTemps(listing, root) {
+  return listing.status === "ok" ? listing.files.filter(isUploadTemp).map((f) => remotePathOf(root, f.rel)) : [];
+}
+function withoutStaleTemps(listing) {
+  return listing.status === "ok" ? { status: "ok", files: listing.files.filter((f) => !isUploadTemp(f)) } : listing;
+}
+async function removeStaleTemps(stale, jobs, transport) {
+  for (const [i, paths] of stale.entries()) {
+    if (paths.length === 0) continue;
+    const notes = jobs[i].outcome.notes;
+    await transport.removeFiles(paths).then(
+      () => notes.push(`removed ${paths.length} temp file(s) an interrupted restore left`),
+      (err) => notes.push(`could not remove ${paths.length} temp file(s) an interrupted restore left: ${safeText(err.message)}`)
+    );
+  }
 }
 function newOutcome(recipe, remote, local) {
   return { recipe, remote, local, status: "unchanged", files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
@@ -41294,7 +41384,10 @@ async function report2(s, r, out) {
   const t = totals(r.outcomes, r.changed);
   for (const recipe of new Set(r.outcomes.map((o) => o.recipe))) {
     await out.group(recipe, async () => {
-      for (const o of r.outcomes.filter((x) => x.recipe === recipe)) out.info(outcomeLine(o));
+      for (const o of r.outcomes.filter((x) => x.recipe === recipe)) {
+        out.info(outcomeLine(o));
+        for (const note of o.notes) out.info(`  note: ${safeText(note)}`);
+      }
     });
   }
   out.info(`${s.mode}${s.dryRun ? " (dry run)" : ""}: ${t.files} file(s), ${formatBytes(t.bytes)} moved, ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied`);
@@ -41306,7 +41399,7 @@ async function report2(s, r, out) {
 }
 function writeReport(s, data, out) {
   const path = join3(tempRoot(), `remote-files-${s.domain}-${s.mode}-report.json`);
-  writeFileSync2(path, JSON.stringify(data, null, 2) + "\n");
+  writeFileSync(path, JSON.stringify(data, null, 2) + "\n");
   out.setOutput("report", path);
 }
 function judge(s, r, out) {

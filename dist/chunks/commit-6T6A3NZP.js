@@ -6,7 +6,7 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   manifestPath
-} from "./chunk-6ULM6T2Q.js";
+} from "./chunk-5LYR63Q3.js";
 import {
   tempRoot
 } from "./chunk-L65NQ3GR.js";

@@ -39,21 +39,46 @@ function readManifest(domainDir, domain) {
   }
   return data;
 }
-function serializeManifest(m) {
-  const block = (rec) => Object.keys(rec).sort().map((k) => `    ${JSON.stringify(k)}: ${JSON.stringify(rec[k])}`).join(",\n");
+function* manifestChunks(m) {
   const encryption = m.encryption ? `  "encryption": ${JSON.stringify(m.encryption)},
 ` : "";
-  return `{
+  yield `{
   "version": 1,
   "domain": ${JSON.stringify(m.domain)},
 ${encryption}  "entries": {
-${block(m.entries)}
-  },
-  "files": {
-${block(m.files)}
-  }
-}
 `;
+  yield* block(m.entries);
+  yield '\n  },\n  "files": {\n';
+  yield* block(m.files);
+  yield "\n  }\n}\n";
+}
+function* block(rec) {
+  let chunk = "";
+  let first = true;
+  for (const k of Object.keys(rec).sort()) {
+    chunk += `${first ? "" : ",\n"}    ${JSON.stringify(k)}: ${JSON.stringify(rec[k])}`;
+    first = false;
+    if (chunk.length >= 1 << 20) {
+      yield chunk;
+      chunk = "";
+    }
+  }
+  if (chunk) yield chunk;
+}
+function sameManifest(a, b) {
+  return a.domain === b.domain && a.encryption === b.encryption && sameRecords(a.entries, b.entries) && sameRecords(a.files, b.files);
+}
+function sameRecords(a, b) {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) {
+    const x = a[k];
+    const y = b[k];
+    if (!y) return false;
+    const fields = Object.keys(x);
+    if (fields.length !== Object.keys(y).length || fields.some((f) => x[f] !== y[f])) return false;
+  }
+  return true;
 }
 function toManifestFile(f, sha256) {
   return {
@@ -79,7 +104,8 @@ function entryPaths(m, local) {
 export {
   manifestPath,
   readManifest,
-  serializeManifest,
+  manifestChunks,
+  sameManifest,
   toManifestFile,
   storedPath,
   entryPaths
