@@ -9,11 +9,11 @@ import {
   MODES,
   readSettings,
   run
-} from "./chunks/chunk-O57MSHPS.js";
+} from "./chunks/chunk-Y6UEHE4C.js";
 import "./chunks/chunk-5LYR63Q3.js";
 import {
   formatBytes
-} from "./chunks/chunk-45MBQJAA.js";
+} from "./chunks/chunk-NO62TEAB.js";
 import "./chunks/chunk-L65NQ3GR.js";
 import {
   UserError

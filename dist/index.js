@@ -8,7 +8,7 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-O57MSHPS.js";
+} from "./chunks/chunk-Y6UEHE4C.js";
 import "./chunks/chunk-5LYR63Q3.js";
 import {
   debug,
@@ -20,8 +20,8 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-AQZU7JLI.js";
-import "./chunks/chunk-45MBQJAA.js";
+} from "./chunks/chunk-DGNZUNIK.js";
+import "./chunks/chunk-NO62TEAB.js";
 import "./chunks/chunk-L65NQ3GR.js";
 import {
   UserError

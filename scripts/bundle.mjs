@@ -6,8 +6,9 @@
 // falls back to its pure-JS paths, so dist/ never carries a binary built for one machine's Node.
 import { build } from 'esbuild';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 const check = process.argv.includes('--check');
 const outdir = check ? mkdtempSync(join(tmpdir(), 'remote-files-dist-')) : 'dist';
@@ -26,6 +27,27 @@ const banner = [
   'var __dirname = __rfDirname(__filename);',
 ].join('\n');
 
+// @actions/core imports @actions/http-client, whose first line imports undici (96 modules) for the one
+// case of an HTTP proxy. Evaluating undici cost every run ~50 ms of startup, in the step that needs
+// no HTTP at all (backup to a commit store). Here that import becomes a require() made when a proxy
+// agent is first built; esbuild still bundles undici, and evaluates it only then.
+const UNDICI_IMPORT = "import { ProxyAgent } from 'undici';";
+const lazyUndici = {
+  name: 'lazy-undici',
+  setup(b) {
+    // The copy @actions/core uses; the older one below @actions/github loads only with the artifact store.
+    const target = resolve('node_modules/@actions/http-client/lib/index.js');
+    b.onLoad({ filter: /[\\/]@actions[\\/]http-client[\\/]lib[\\/]index\.js$/ }, async (args) => {
+      if (args.path !== target) return undefined;
+      const text = await readFile(args.path, 'utf8');
+      // A newer http-client that changed this line must be looked at again, not bundled blindly.
+      if (!text.includes(UNDICI_IMPORT)) throw new Error(`${args.path}: expected "${UNDICI_IMPORT}" (see lazyUndici in scripts/bundle.mjs)`);
+      const lazy = 'let __rfUndici; function ProxyAgent(options) { __rfUndici ??= require("undici"); return new __rfUndici.ProxyAgent(options); }';
+      return { contents: text.replace(UNDICI_IMPORT, lazy), loader: 'js' };
+    });
+  },
+};
+
 await build({
   entryPoints: { index: 'src/main.ts', cli: 'src/cli.ts' },
   outdir,
@@ -38,6 +60,7 @@ await build({
   banner: { js: banner },
   external: ['*.node', 'cpu-features'],
   legalComments: 'none',
+  plugins: [lazyUndici],
   logLevel: 'warning',
 });
 

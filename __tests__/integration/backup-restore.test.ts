@@ -186,6 +186,24 @@ describe('backup and restore over tar (shell account)', () => {
     assert.equal(readManifest(ws).files['app/ünï cödé/file with spaces.txt'], undefined);
   });
 
+  test('a folder the server turned into a file, and a file turned into a folder, are stored as their new type', async () => {
+    asShell(`set -e; mkdir -p '${app}/shape1/sub'; printf old > '${app}/shape1/sub/f'; printf old > '${app}/shape2'`);
+    ok(await act(ws, baseInputs({ prepare: 'false' })));
+    assert.equal(readFileSync(stored(ws, 'app/shape1/sub/f'), 'utf8'), 'old');
+    asShell(`set -e; rm -r '${app}/shape1' '${app}/shape2'; printf 'now a file' > '${app}/shape1'; mkdir '${app}/shape2'; printf inner > '${app}/shape2/inner'`);
+    ok(await act(ws, baseInputs({ prepare: 'false' })));
+    assert.equal(readFileSync(stored(ws, 'app/shape1'), 'utf8'), 'now a file');
+    assert.equal(readFileSync(stored(ws, 'app/shape2/inner'), 'utf8'), 'inner');
+    const m = readManifest(ws);
+    assert.equal(m.files['app/shape1']?.type, 'file');
+    assert.equal(m.files['app/shape1/sub/f'], undefined);
+    assert.equal(m.files['app/shape2']?.type, 'dir');
+    assert.deepEqual(readdirSync(stored(ws, 'app')).filter((n) => n.startsWith('.rf-tmp-')), []);
+    asShell(`rm -r '${app}/shape1' '${app}/shape2'`);
+    ok(await act(ws, baseInputs({ prepare: 'false' })));
+    assert.ok(!existsSync(stored(ws, 'app/shape1')) && !existsSync(stored(ws, 'app/shape2')));
+  });
+
   test('a missing entry keeps what was stored for it; if-missing: error fails naming it', async () => {
     mkdirSync(stored(ws, 'nope'), { recursive: true });
     writeFileSync(stored(ws, 'nope/old.txt'), 'old');

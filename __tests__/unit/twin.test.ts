@@ -58,3 +58,9 @@ test('the JSON Schema in the repository is the one enforced', () => {
   const schema = JSON.parse(readFileSync('schema/remote-files.schema.json', 'utf8'));
   assert.deepEqual(Object.keys(schema.definitions.recipe.properties).sort(), ['datadirs', 'remote_files', 'remote_prepare', 'remote_skip', 'restores']);
 });
+
+test('the committed validator is what the schema compiles to (npm run gen-validator after a schema edit)', async () => {
+  // @ts-expect-error: a plain .mjs script, no types
+  const { TARGET, validatorSource } = (await import('../../scripts/gen-validator.mjs')) as { TARGET: string; validatorSource: () => string };
+  assert.equal(readFileSync(TARGET, 'utf8'), validatorSource(), `${TARGET} is stale: run npm run gen-validator`);
+});

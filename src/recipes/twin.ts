@@ -1,12 +1,11 @@
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isNode } from 'yaml';
-import schema from '../../schema/remote-files.schema.json' with { type: 'json' };
 import { RecipeError } from '../errors.js';
+// schema/remote-files.schema.json, compiled ahead of time (scripts/gen-validator.mjs).
+import validate from './twin-validator.generated.js';
 import type { RawRecipe, RestoreSpec } from './types.js';
 
 // The YAML/JSON "twin" of Perl recipes. JSON is YAML, so one parser reads both and gives line numbers.
-
-const validate = new Ajv({ allErrors: false, strict: true }).compile(schema);
 
 interface TwinRecipe {
   remote_files?: Record<string, string>;

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, openSync, chmodSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
+import { createWriteStream, openSync, chmodSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, readdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -18,6 +18,14 @@ export const TEMP_MARK = '.rf-tmp-';
 export class LocalTree {
   /** Temp files of writes in progress (see abandonWrites). */
   private readonly inFlight = new Set<string>();
+  /**
+   * Folders this run created or checked to be real folders (not links), so each is checked once and
+   * not once per file written in it. Only this run writes the tree; whatever removes a folder drops it.
+   */
+  private readonly knownDirs = new Set<string>();
+  /** Temp names: unguessable per run, then counted (a random name per file cost a syscall each). */
+  private readonly tempPrefix = `${TEMP_MARK}${randomBytes(6).toString('hex')}-`;
+  private tempCount = 0;
 
   /**
    * `encrypt` turns each file's content into what is stored (age ciphertext); the hash and size that
@@ -40,15 +48,21 @@ export class LocalTree {
    * (the server changed it) and is removed rather than followed.
    */
   ensureDir(rel: string): void {
+    if (this.knownDirs.has(rel)) return;
     this.resolve(rel); // refuses a path that would leave the folder, before anything is created
-    let current = this.root;
-    mkdirSync(current, { recursive: true });
+    if (!this.knownDirs.has('')) {
+      mkdirSync(this.root, { recursive: true });
+      this.knownDirs.add('');
+    }
+    let current = '';
     for (const part of rel.split('/').filter(Boolean)) {
-      current = join(current, part);
-      const st = lstatSync(current, { throwIfNoEntry: false });
-      if (st?.isDirectory()) continue;
-      if (st) rmSync(current, { force: true });
-      mkdirSync(current);
+      current = current === '' ? part : `${current}/${part}`;
+      if (this.knownDirs.has(current)) continue;
+      const abs = join(this.root, current);
+      const st = lstatSync(abs, { throwIfNoEntry: false });
+      if (st && !st.isDirectory()) rmSync(abs, { force: true });
+      if (!st?.isDirectory()) mkdirSync(abs);
+      this.knownDirs.add(current);
     }
   }
 
@@ -56,8 +70,7 @@ export class LocalTree {
   async writeFile(rel: string, content: Readable, size: number, mode: number, mtime: number): Promise<{ sha256: string; size: number }> {
     const abs = this.resolve(rel);
     this.ensureDir(parentOf(rel));
-    this.clearForFile(abs);
-    const tmp = tempName(abs);
+    const tmp = this.tempName(abs);
     const hash = createHash('sha256');
     let written = 0;
     this.inFlight.add(tmp);
@@ -70,10 +83,11 @@ export class LocalTree {
         }
         const data = Buffer.concat(chunks);
         hash.update(data);
-        writeFileSync(tmp, this.options.encrypt ? Buffer.concat(await this.options.encrypt(Readable.from([data])).toArray()) : data, { mode: localMode(mode) });
+        // "wx": a name that exists (even as a link) fails rather than being written through.
+        writeFileSync(tmp, this.options.encrypt ? Buffer.concat(await this.options.encrypt(Readable.from([data])).toArray()) : data, { mode: localMode(mode), flag: 'wx' });
       } else {
         // Opened now, not lazily: abandonWrites() must find the file to remove it, not race its creation.
-        const out = createWriteStream(tmp, { fd: openSync(tmp, 'w', localMode(mode)) });
+        const out = createWriteStream(tmp, { fd: openSync(tmp, 'wx', localMode(mode)) });
         // Hashed and counted before the transform: what is checked and returned is the plaintext.
         const counted = async function* (source: AsyncIterable<Buffer>) {
           for await (const chunk of source) {
@@ -89,7 +103,7 @@ export class LocalTree {
       if (written !== size) throw new Error(`"${rel}": received ${written} bytes, the archive announced ${size}`);
       chmodSync(tmp, localMode(mode));
       utimesSync(tmp, mtime, mtime);
-      renameSync(tmp, abs);
+      this.renameOver(tmp, rel, abs);
     } catch (err) {
       rmSync(tmp, { force: true });
       throw err;
@@ -112,19 +126,31 @@ export class LocalTree {
   writeSymlink(rel: string, target: string): void {
     const abs = this.resolve(rel);
     this.ensureDir(parentOf(rel));
-    this.clearForFile(abs);
-    const tmp = tempName(abs);
+    const tmp = this.tempName(abs);
     symlinkSync(target, tmp);
-    renameSync(tmp, abs);
+    this.renameOver(tmp, rel, abs);
   }
 
   /** Removes a stored path (a folder with everything in it); symlinks are removed, not followed. */
   remove(rel: string): void {
-    rmSync(this.resolve(rel), { recursive: true, force: true });
+    try {
+      rmSync(this.resolve(rel), { recursive: true, force: true });
+    } catch (err) {
+      // Below a file (a folder the server turned into a file, already written): gone with the folder.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
+    }
+    this.forgetDirs(rel);
   }
 
   exists(rel: string): { type: 'file' | 'dir' | 'symlink' | 'other'; size: number } | null {
-    const st = lstatSync(this.resolve(rel), { throwIfNoEntry: false });
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(this.resolve(rel), { throwIfNoEntry: false });
+    } catch (err) {
+      // A file stored where the server now has a folder: nothing below it exists here yet.
+      if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      throw err;
+    }
     if (!st) return null;
     return { type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other', size: st.size };
   }
@@ -143,21 +169,36 @@ export class LocalTree {
     return out;
   }
 
-  /** A folder where a file must go is stale: remove it (rename would fail on it). */
-  private clearForFile(abs: string): void {
-    const st = lstatSync(abs, { throwIfNoEntry: false });
-    if (st?.isDirectory()) rmSync(abs, { recursive: true, force: true });
+  /**
+   * Renames a finished temp file or link into place. A folder there is stale (the server turned it
+   * into a file): rename cannot replace a folder with a file, so the folder goes and the rename is
+   * retried. Trying first costs nothing in the usual case, where a check first would cost a syscall.
+   */
+  private renameOver(tmp: string, rel: string, abs: string): void {
+    try {
+      renameSync(tmp, abs);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+      rmSync(abs, { recursive: true, force: true });
+      this.forgetDirs(rel);
+      renameSync(tmp, abs);
+    }
+  }
+
+  private forgetDirs(rel: string): void {
+    if (!this.knownDirs.has(rel)) return;
+    for (const d of this.knownDirs) if (d === rel || d.startsWith(rel + '/')) this.knownDirs.delete(d);
+  }
+
+  private tempName(abs: string): string {
+    return `${abs.slice(0, abs.lastIndexOf('/') + 1)}${this.tempPrefix}${++this.tempCount}`;
   }
 }
 
 function parentOf(rel: string): string {
   const i = rel.lastIndexOf('/');
   return i < 0 ? '' : rel.slice(0, i);
-}
-
-function tempName(abs: string): string {
-  const i = abs.lastIndexOf('/');
-  return `${abs.slice(0, i + 1)}${TEMP_MARK}${randomBytes(6).toString('hex')}`;
 }
 
 /** Stored files keep the server's permission bits, and stay readable and writable by us. */

@@ -46,7 +46,7 @@ import {
   structuredMessageDecodingStream,
   structuredMessageEncoding,
   withProcessEnv
-} from "./chunk-7GJFU42C.js";
+} from "./chunk-ECNE6SEW.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -58,10 +58,10 @@ import {
   require_undici,
   setSecret,
   warning
-} from "./chunk-AQZU7JLI.js";
+} from "./chunk-DGNZUNIK.js";
 import {
   require_tar_stream
-} from "./chunk-45MBQJAA.js";
+} from "./chunk-NO62TEAB.js";
 import {
   tempRoot
 } from "./chunk-L65NQ3GR.js";

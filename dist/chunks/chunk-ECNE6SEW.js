@@ -8,7 +8,7 @@ import {
   TEMP_MARK,
   formatBytes,
   require_tar_stream
-} from "./chunk-45MBQJAA.js";
+} from "./chunk-NO62TEAB.js";
 import {
   __commonJS,
   __require,

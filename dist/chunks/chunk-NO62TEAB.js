@@ -2536,6 +2536,14 @@ var LocalTree = class {
   options;
   /** Temp files of writes in progress (see abandonWrites). */
   inFlight = /* @__PURE__ */ new Set();
+  /**
+   * Folders this run created or checked to be real folders (not links), so each is checked once and
+   * not once per file written in it. Only this run writes the tree; whatever removes a folder drops it.
+   */
+  knownDirs = /* @__PURE__ */ new Set();
+  /** Temp names: unguessable per run, then counted (a random name per file cost a syscall each). */
+  tempPrefix = `${TEMP_MARK}${randomBytes(6).toString("hex")}-`;
+  tempCount = 0;
   /** Absolute path of a domain-relative path, refused if it could leave the folder. */
   resolve(rel) {
     const abs = safeJoin(this.root, rel);
@@ -2547,23 +2555,28 @@ var LocalTree = class {
    * (the server changed it) and is removed rather than followed.
    */
   ensureDir(rel) {
+    if (this.knownDirs.has(rel)) return;
     this.resolve(rel);
-    let current = this.root;
-    mkdirSync(current, { recursive: true });
+    if (!this.knownDirs.has("")) {
+      mkdirSync(this.root, { recursive: true });
+      this.knownDirs.add("");
+    }
+    let current = "";
     for (const part of rel.split("/").filter(Boolean)) {
-      current = join(current, part);
-      const st = lstatSync(current, { throwIfNoEntry: false });
-      if (st?.isDirectory()) continue;
-      if (st) rmSync(current, { force: true });
-      mkdirSync(current);
+      current = current === "" ? part : `${current}/${part}`;
+      if (this.knownDirs.has(current)) continue;
+      const abs = join(this.root, current);
+      const st = lstatSync(abs, { throwIfNoEntry: false });
+      if (st && !st.isDirectory()) rmSync(abs, { force: true });
+      if (!st?.isDirectory()) mkdirSync(abs);
+      this.knownDirs.add(current);
     }
   }
   /** Writes a file atomically with mode and mtime; returns its SHA-256 and size. */
   async writeFile(rel, content, size, mode, mtime) {
     const abs = this.resolve(rel);
     this.ensureDir(parentOf(rel));
-    this.clearForFile(abs);
-    const tmp = tempName(abs);
+    const tmp = this.tempName(abs);
     const hash = createHash("sha256");
     let written = 0;
     this.inFlight.add(tmp);
@@ -2576,9 +2589,9 @@ var LocalTree = class {
         }
         const data = Buffer.concat(chunks);
         hash.update(data);
-        writeFileSync(tmp, this.options.encrypt ? Buffer.concat(await this.options.encrypt(Readable.from([data])).toArray()) : data, { mode: localMode(mode) });
+        writeFileSync(tmp, this.options.encrypt ? Buffer.concat(await this.options.encrypt(Readable.from([data])).toArray()) : data, { mode: localMode(mode), flag: "wx" });
       } else {
-        const out = createWriteStream(tmp, { fd: openSync(tmp, "w", localMode(mode)) });
+        const out = createWriteStream(tmp, { fd: openSync(tmp, "wx", localMode(mode)) });
         const counted = async function* (source) {
           for await (const chunk of source) {
             hash.update(chunk);
@@ -2593,7 +2606,7 @@ var LocalTree = class {
       if (written !== size) throw new Error(`"${rel}": received ${written} bytes, the archive announced ${size}`);
       chmodSync(tmp, localMode(mode));
       utimesSync(tmp, mtime, mtime);
-      renameSync(tmp, abs);
+      this.renameOver(tmp, rel, abs);
     } catch (err) {
       rmSync(tmp, { force: true });
       throw err;
@@ -2614,17 +2627,27 @@ var LocalTree = class {
   writeSymlink(rel, target) {
     const abs = this.resolve(rel);
     this.ensureDir(parentOf(rel));
-    this.clearForFile(abs);
-    const tmp = tempName(abs);
+    const tmp = this.tempName(abs);
     symlinkSync(target, tmp);
-    renameSync(tmp, abs);
+    this.renameOver(tmp, rel, abs);
   }
   /** Removes a stored path (a folder with everything in it); symlinks are removed, not followed. */
   remove(rel) {
-    rmSync(this.resolve(rel), { recursive: true, force: true });
+    try {
+      rmSync(this.resolve(rel), { recursive: true, force: true });
+    } catch (err) {
+      if (err.code !== "ENOTDIR") throw err;
+    }
+    this.forgetDirs(rel);
   }
   exists(rel) {
-    const st = lstatSync(this.resolve(rel), { throwIfNoEntry: false });
+    let st;
+    try {
+      st = lstatSync(this.resolve(rel), { throwIfNoEntry: false });
+    } catch (err) {
+      if (err.code === "ENOTDIR") return null;
+      throw err;
+    }
     if (!st) return null;
     return { type: st.isFile() ? "file" : st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : "other", size: st.size };
   }
@@ -2641,19 +2664,33 @@ var LocalTree = class {
     if (this.exists(rel)?.type === "dir") visit(rel);
     return out;
   }
-  /** A folder where a file must go is stale: remove it (rename would fail on it). */
-  clearForFile(abs) {
-    const st = lstatSync(abs, { throwIfNoEntry: false });
-    if (st?.isDirectory()) rmSync(abs, { recursive: true, force: true });
+  /**
+   * Renames a finished temp file or link into place. A folder there is stale (the server turned it
+   * into a file): rename cannot replace a folder with a file, so the folder goes and the rename is
+   * retried. Trying first costs nothing in the usual case, where a check first would cost a syscall.
+   */
+  renameOver(tmp, rel, abs) {
+    try {
+      renameSync(tmp, abs);
+    } catch (err) {
+      const code = err.code;
+      if (code !== "EISDIR" && code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+      rmSync(abs, { recursive: true, force: true });
+      this.forgetDirs(rel);
+      renameSync(tmp, abs);
+    }
+  }
+  forgetDirs(rel) {
+    if (!this.knownDirs.has(rel)) return;
+    for (const d of this.knownDirs) if (d === rel || d.startsWith(rel + "/")) this.knownDirs.delete(d);
+  }
+  tempName(abs) {
+    return `${abs.slice(0, abs.lastIndexOf("/") + 1)}${this.tempPrefix}${++this.tempCount}`;
   }
 };
 function parentOf(rel) {
   const i = rel.lastIndexOf("/");
   return i < 0 ? "" : rel.slice(0, i);
-}
-function tempName(abs) {
-  const i = abs.lastIndexOf("/");
-  return `${abs.slice(0, i + 1)}${TEMP_MARK}${randomBytes(6).toString("hex")}`;
 }
 function localMode(mode) {
   return mode & 511 | 384;

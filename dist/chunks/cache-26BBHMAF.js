@@ -42,7 +42,7 @@ import {
   storageSharedKeyCredentialPolicy,
   stringifyXML,
   withProcessEnv
-} from "./chunk-7GJFU42C.js";
+} from "./chunk-ECNE6SEW.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -58,8 +58,8 @@ import {
   setSecret,
   warning,
   which
-} from "./chunk-AQZU7JLI.js";
-import "./chunk-45MBQJAA.js";
+} from "./chunk-DGNZUNIK.js";
+import "./chunk-NO62TEAB.js";
 import {
   tempRoot
 } from "./chunk-L65NQ3GR.js";
