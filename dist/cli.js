@@ -9,7 +9,7 @@ import {
   MODES,
   readSettings,
   run
-} from "./chunks/chunk-Y6UEHE4C.js";
+} from "./chunks/chunk-6GMWFXR6.js";
 import "./chunks/chunk-5LYR63Q3.js";
 import {
   formatBytes

@@ -8,7 +8,7 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-Y6UEHE4C.js";
+} from "./chunks/chunk-6GMWFXR6.js";
 import "./chunks/chunk-5LYR63Q3.js";
 import {
   debug,

@@ -72,6 +72,9 @@ done' sh "$prev" "$root"`;
  * folder beside the destination (same filesystem), then each file is renamed into place (mv -f is
  * rename(2) there). Folders' modes, owners and times are applied last, from a second archive
  * (.rf-dirs.tar) carried inside the first, because moving files into a folder changes its mtime.
+ * Where nothing is at the destination yet (or an empty folder: a rebuilt server), the whole staged
+ * tree is renamed into place at once instead (mv -T fails rather than nest it, should a folder with
+ * contents appear meanwhile); file by file cost a find, xargs and mv per folder.
  * $1 root, $2 root type (file|dir), $3 1 to keep owners (root or sudo).
  */
 export const UPLOAD_SCRIPT = `set -e; LC_ALL=C; export LC_ALL
@@ -86,8 +89,12 @@ if [ "$kind" = file ]; then
   mv -f -- "$stage/r" "$root"
   exit 0
 fi
-mkdir -p -- "$root"
-cd "$stage/r"
-find . -type d -exec sh -c 'for d do [ -d "$0/$d" ] || mkdir -p -- "$0/$d"; done' "$root" {} +
-find . -type d -exec sh -c 'for d do find "$d" -mindepth 1 -maxdepth 1 ! -type d -print0 | xargs -0 -r mv -f -t "$0/$d"; done' "$root" {} +
+if { [ ! -e "$root" ] && [ ! -L "$root" ]; } || rmdir -- "$root" 2>/dev/null; then
+  mv -T -- "$stage/r" "$root"
+else
+  mkdir -p -- "$root"
+  cd "$stage/r"
+  find . -type d -exec sh -c 'for d do [ -d "$0/$d" ] || mkdir -p -- "$0/$d"; done' "$root" {} +
+  find . -type d -exec sh -c 'for d do find "$d" -mindepth 1 -maxdepth 1 ! -type d -print0 | xargs -0 -r mv -f -t "$0/$d"; done' "$root" {} +
+fi
 tar -x -p $own -f "$stage/.rf-dirs.tar" -C "$root"`;

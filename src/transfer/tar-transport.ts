@@ -1,5 +1,5 @@
 import { createReadStream, readFileSync, statSync } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { HostileServerError } from '../errors.js';
 import { safeText } from '../report/reporter.js';
@@ -131,9 +131,9 @@ export class TarTransport implements Transport {
     // Awaited once the archive is written; a failure before then (the connection lost) also fails the
     // entry being written, which is what reports it, so this one must not count as unhandled meanwhile.
     sent.catch(() => undefined);
-    (pack as unknown as Readable).pipe(channel);
+    (pack as unknown as Readable).pipe(new Coalescer(channel));
     if (req.rootType === 'dir') await addEntry(pack, { name: '.rf-dirs.tar', type: 'file', mode: 0o600 }, await dirsArchive(req.items));
-    for (const item of req.items) await addItem(pack, item);
+    await addItems(pack, req.items);
     pack.finalize();
     await sent;
     const code = await exited;
@@ -170,6 +170,57 @@ function exitOf(channel: ShellChannel): Promise<number | null> {
   return exited;
 }
 
+/** Writes to the channel gather until this many bytes (or the end of the current turn). */
+const GATHER = 64 << 10;
+
+/**
+ * Sits between the archive and the channel and joins its small writes. tar-stream emits every member
+ * as header, content and padding, and each channel write costs ssh2 a packet of its own: 9 MB sent in
+ * 4.6 KB writes took 280 ms, in 64 KB writes 120 ms.
+ */
+class Coalescer extends Writable {
+  private parts: Buffer[] = [];
+  private size = 0;
+  private scheduled = false;
+
+  constructor(private readonly channel: Writable) {
+    super({ highWaterMark: 1 << 20 });
+    // The channel's failure is reported by the upload (see `sent`); here it only stops the writes.
+    channel.on('error', (err: Error) => this.destroy(err));
+    this.on('error', () => undefined);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.parts.push(chunk);
+    this.size += chunk.length;
+    if (this.size >= GATHER) return this.flush(done);
+    // What is left at the end of this turn goes out then, so a slow source is not held back.
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        if (this.size > 0 && !this.destroyed) this.flush(() => undefined);
+      });
+    }
+    done();
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    if (this.size > 0) this.flush(() => undefined);
+    this.channel.end();
+    done();
+  }
+
+  /** Sends what gathered; `done` waits for the channel to drain when it says it is full. */
+  private flush(done: () => void): void {
+    const data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+    this.parts = [];
+    this.size = 0;
+    if (this.channel.write(data)) done();
+    else this.channel.once('drain', done);
+  }
+}
+
 function nulList(paths: string[]): Buffer {
   return Buffer.from(paths.map((p) => p + '\0').join(''), 'utf8');
 }
@@ -193,12 +244,47 @@ function memberName(rel: string): string {
   return rel === '' ? 'r' : `r/${rel}`;
 }
 
-async function addItem(pack: tar.Pack, item: OutgoingItem): Promise<void> {
+/** Bytes of small files handed to the archive ahead of the network. */
+const AHEAD = 16 << 20;
+
+/**
+ * Hands members to the archive without waiting for each to be sent: tar-stream queues them in order,
+ * and waiting member by member cost a turn of the event loop each (2,000 small files: ~0.9 s of the
+ * upload spent idle). Small files are read ahead up to AHEAD bytes; a large one streams alone.
+ */
+async function addItems(pack: tar.Pack, items: OutgoingItem[]): Promise<void> {
+  let ahead: Array<{ added: Promise<void>; bytes: number }> = [];
+  let bytes = 0;
+  const settle = async (limit: number) => {
+    while (ahead.length > 0 && bytes > limit) {
+      const first = ahead.shift()!;
+      bytes -= first.bytes;
+      await first.added;
+    }
+  };
+  for (const item of items) {
+    const size = item.type === 'file' ? statSync(item.source!).size : 0;
+    if (size > SMALL_FILE) {
+      await settle(-1);
+      await addItem(pack, item, size);
+      continue;
+    }
+    const added = addItem(pack, item, size);
+    // Awaited in order by settle(); a failure meanwhile must not count as unhandled.
+    added.catch(() => undefined);
+    ahead.push({ added, bytes: size + 512 });
+    bytes += size + 512;
+    await settle(AHEAD);
+  }
+  await settle(-1);
+  ahead = [];
+}
+
+async function addItem(pack: tar.Pack, item: OutgoingItem, size: number): Promise<void> {
   const name = memberName(item.rel);
   if (item.type === 'dir') return addEntry(pack, { ...header(item, name), type: 'directory' });
   if (item.type === 'symlink') return addEntry(pack, { ...header(item, name), type: 'symlink', linkname: item.target ?? '' });
-  // The stored file's real size, not the manifest's: tar needs the exact byte count it will read.
-  const size = statSync(item.source!).size;
+  // `size` is the stored file's real size, not the manifest's: tar needs the exact byte count it reads.
   // Small files in one read: a stream per file costs more than the file (2,000 files: 550 → 100 ms).
   if (size <= SMALL_FILE) return addEntry(pack, { ...header(item, name), type: 'file' }, readFileSync(item.source!));
   await new Promise<void>((done, fail) => {

@@ -33462,10 +33462,14 @@ if [ "$kind" = file ]; then
   mv -f -- "$stage/r" "$root"
   exit 0
 fi
-mkdir -p -- "$root"
-cd "$stage/r"
-find . -type d -exec sh -c 'for d do [ -d "$0/$d" ] || mkdir -p -- "$0/$d"; done' "$root" {} +
-find . -type d -exec sh -c 'for d do find "$d" -mindepth 1 -maxdepth 1 ! -type d -print0 | xargs -0 -r mv -f -t "$0/$d"; done' "$root" {} +
+if { [ ! -e "$root" ] && [ ! -L "$root" ]; } || rmdir -- "$root" 2>/dev/null; then
+  mv -T -- "$stage/r" "$root"
+else
+  mkdir -p -- "$root"
+  cd "$stage/r"
+  find . -type d -exec sh -c 'for d do [ -d "$0/$d" ] || mkdir -p -- "$0/$d"; done' "$root" {} +
+  find . -type d -exec sh -c 'for d do find "$d" -mindepth 1 -maxdepth 1 ! -type d -print0 | xargs -0 -r mv -f -t "$0/$d"; done' "$root" {} +
+fi
 tar -x -p $own -f "$stage/.rf-dirs.tar" -C "$root"`;
 
 // src/transfer/sftp-transport.ts
@@ -34119,6 +34123,7 @@ var Sftp = class {
 // src/transfer/tar-transport.ts
 var import_tar_stream = __toESM(require_tar_stream(), 1);
 import { createReadStream as createReadStream2, readFileSync as readFileSync3, statSync as statSync3 } from "node:fs";
+import { Writable } from "node:stream";
 
 // src/transfer/listing.ts
 var TYPES2 = { f: "file", d: "dir", l: "symlink" };
@@ -34306,9 +34311,9 @@ var TarTransport = class {
       channel.on("finish", () => done());
     });
     sent.catch(() => void 0);
-    pack.pipe(channel);
+    pack.pipe(new Coalescer(channel));
     if (req.rootType === "dir") await addEntry(pack, { name: ".rf-dirs.tar", type: "file", mode: 384 }, await dirsArchive(req.items));
-    for (const item of req.items) await addItem(pack, item);
+    await addItems(pack, req.items);
     pack.finalize();
     await sent;
     const code = await exited;
@@ -34334,6 +34339,45 @@ function exitOf(channel) {
   exited.catch(() => void 0);
   return exited;
 }
+var GATHER = 64 << 10;
+var Coalescer = class extends Writable {
+  constructor(channel) {
+    super({ highWaterMark: 1 << 20 });
+    this.channel = channel;
+    channel.on("error", (err) => this.destroy(err));
+    this.on("error", () => void 0);
+  }
+  channel;
+  parts = [];
+  size = 0;
+  scheduled = false;
+  _write(chunk, _encoding, done) {
+    this.parts.push(chunk);
+    this.size += chunk.length;
+    if (this.size >= GATHER) return this.flush(done);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        if (this.size > 0 && !this.destroyed) this.flush(() => void 0);
+      });
+    }
+    done();
+  }
+  _final(done) {
+    if (this.size > 0) this.flush(() => void 0);
+    this.channel.end();
+    done();
+  }
+  /** Sends what gathered; `done` waits for the channel to drain when it says it is full. */
+  flush(done) {
+    const data = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts);
+    this.parts = [];
+    this.size = 0;
+    if (this.channel.write(data)) done();
+    else this.channel.once("drain", done);
+  }
+};
 function nulList(paths) {
   return Buffer.from(paths.map((p) => p + "\0").join(""), "utf8");
 }
@@ -34351,11 +34395,37 @@ function header(item, name) {
 function memberName(rel) {
   return rel === "" ? "r" : `r/${rel}`;
 }
-async function addItem(pack, item) {
+var AHEAD = 16 << 20;
+async function addItems(pack, items) {
+  let ahead = [];
+  let bytes = 0;
+  const settle = async (limit) => {
+    while (ahead.length > 0 && bytes > limit) {
+      const first = ahead.shift();
+      bytes -= first.bytes;
+      await first.added;
+    }
+  };
+  for (const item of items) {
+    const size = item.type === "file" ? statSync3(item.source).size : 0;
+    if (size > SMALL_FILE) {
+      await settle(-1);
+      await addItem(pack, item, size);
+      continue;
+    }
+    const added = addItem(pack, item, size);
+    added.catch(() => void 0);
+    ahead.push({ added, bytes: size + 512 });
+    bytes += size + 512;
+    await settle(AHEAD);
+  }
+  await settle(-1);
+  ahead = [];
+}
+async function addItem(pack, item, size) {
   const name = memberName(item.rel);
   if (item.type === "dir") return addEntry(pack, { ...header(item, name), type: "directory" });
   if (item.type === "symlink") return addEntry(pack, { ...header(item, name), type: "symlink", linkname: item.target ?? "" });
-  const size = statSync3(item.source).size;
   if (size <= SMALL_FILE) return addEntry(pack, { ...header(item, name), type: "file" }, readFileSync3(item.source));
   await new Promise((done, fail2) => {
     const sink = pack.entry({ ...header(item, name), type: "file", size }, (err) => err ? fail2(err) : done());
