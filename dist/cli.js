@@ -9,15 +9,15 @@ import {
   MODES,
   readSettings,
   run
-} from "./chunks/chunk-6GMWFXR6.js";
-import "./chunks/chunk-5LYR63Q3.js";
+} from "./chunks/chunk-PRIYIQCS.js";
+import "./chunks/chunk-2RJRP2DH.js";
 import {
   formatBytes
-} from "./chunks/chunk-NO62TEAB.js";
+} from "./chunks/chunk-CKFJA7PR.js";
 import "./chunks/chunk-L65NQ3GR.js";
 import {
   UserError
-} from "./chunks/chunk-AZGC3HDP.js";
+} from "./chunks/chunk-54LAV4R3.js";
 
 // src/cli.ts
 import { readFileSync } from "node:fs";

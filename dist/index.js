@@ -8,8 +8,8 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-6GMWFXR6.js";
-import "./chunks/chunk-5LYR63Q3.js";
+} from "./chunks/chunk-PRIYIQCS.js";
+import "./chunks/chunk-2RJRP2DH.js";
 import {
   debug,
   getInput,
@@ -20,12 +20,12 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-DGNZUNIK.js";
-import "./chunks/chunk-NO62TEAB.js";
+} from "./chunks/chunk-LJFDTPLQ.js";
+import "./chunks/chunk-CKFJA7PR.js";
 import "./chunks/chunk-L65NQ3GR.js";
 import {
   UserError
-} from "./chunks/chunk-AZGC3HDP.js";
+} from "./chunks/chunk-54LAV4R3.js";
 
 // src/main.ts
 function maskSecrets(get) {

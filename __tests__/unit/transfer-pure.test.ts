@@ -100,3 +100,13 @@ test('listing tokens read one at a time: every field of every record, and a miss
   assert.deepEqual(files.map((f) => [f.rel, f.type, f.mtime, f.mode, f.user]), [['', 'dir', 1700000000, 0o644, 'app'], ['a', 'file', 1700000000, 0o644, 'app'], ['b', 'file', 1700000000, 0o644, 'app']]);
   assert.throws(() => parseListing(Buffer.from(['E', ...rec('', 'd').slice(0, 5)].join('\0')), 1), /truncated server listing/);
 });
+
+test('owner and group names come once per id after the records; an id without a name keeps its number', () => {
+  const rec = (rel: string, uid: string, gid: string) => ['R', rel === '' ? 'd' : 'f', '1', '1700000000', '644', uid, gid, '', '', rel, ''];
+  const tokens = ['E', ...rec('', '0', '0'), ...rec('a', '1000', '1001'), ...rec('b', '4242', '1001'), 'N', 'u', '0', 'root', 'u', '1000', 'app', 'u', '4242', '', 'g', '0', 'root', 'g', '1001', 'staff'];
+  const [only] = parseListing(Buffer.from(tokens.join('\0') + '\0', 'utf8'), 1);
+  const files = only!.status === 'ok' ? only!.files : [];
+  assert.deepEqual(files.map((f) => [f.rel, f.user, f.group]), [['', 'root', 'root'], ['a', 'app', 'staff'], ['b', '4242', 'staff']]);
+  assert.throws(() => parseListing(Buffer.from([...tokens.slice(0, 12), 'N', 'u', 'x', 'root'].join('\0')), 1), /truncated owner names/);
+  assert.throws(() => parseListing(Buffer.from([...tokens.slice(0, 12), 'N', 'u', '0'].join('\0')), 1), /truncated owner names/);
+});

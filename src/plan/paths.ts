@@ -33,11 +33,17 @@ export function isWithin(outer: string, inner: string): boolean {
   return inner === outer || inner.startsWith(outer.endsWith('/') ? outer : outer + '/');
 }
 
+/** A name that needs the careful path below: NUL, absolute, empty or "." or ".." parts, a trailing slash. */
+const ODD_NAME = /\0|^\/|\/\/|\/$|(^|\/)\.\.?(\/|$)/;
+
 /**
  * Joins a relative member name (from an archive or a listing) below `base` and refuses anything that
  * would land outside it. Returns null for a refused name.
  */
 export function safeJoin(base: string, member: string): string | null {
+  // The usual name (plain parts, nothing to normalise) is joined as it is: this runs per file, and
+  // splitting and re-joining every name cost more than the rest of deciding that a file is unchanged.
+  if (member !== '' && !ODD_NAME.test(member)) return base === '' || base.endsWith('/') ? base + member : `${base}/${member}`;
   if (member.includes('\0') || member.startsWith('/')) return null;
   const parts = member.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) return null;

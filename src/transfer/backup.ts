@@ -237,11 +237,13 @@ function dryRunOutcome(p: EntryPlan): EntryOutcome {
 
 /** The manifest after this run: entries that were listed are replaced, the others kept as they were. */
 function nextManifest(old: Manifest, plans: EntryPlan[], encryption: string | undefined): Manifest {
-  const files = { ...old.files };
+  const listed = plans.filter((p) => p.listing.status === 'ok');
+  // Built afresh rather than copied and pruned: deleting keys one by one from an object of 20,000
+  // was a visible part of a run with nothing to do.
+  const files: Record<string, ManifestFile> = {};
+  for (const path in old.files) if (!listed.some((p) => path === p.entry.local || path.startsWith(p.entry.local + '/'))) files[path] = old.files[path]!;
   const entries = { ...old.entries };
-  for (const p of plans) {
-    if (p.listing.status !== 'ok') continue;
-    for (const path of entryPaths(old, p.entry.local)) delete files[path];
+  for (const p of listed) {
     for (const [path, record] of p.records) files[path] = record;
     entries[p.entry.local] = { remote: p.entry.remote, recipe: p.entry.recipe, type: files[p.entry.local]?.type ?? 'dir' };
   }

@@ -7,23 +7,30 @@ const FIELD_COUNT = 11;
 
 /**
  * Parses LIST_SCRIPT's output: NUL-terminated tokens, `E` opening each entry, then `M`, `D` or
- * records of 11 fields (flag, type, size, mtime, mode, uid, gid, user, group, rel, link target).
+ * records of 11 fields (flag, type, size, mtime, mode, uid, gid, user, group, rel, link target), and
+ * last the `N` section naming owners and groups by id (the records leave names empty).
  * Throws on anything else: a listing we cannot read exactly is not one to act on.
  */
 export function parseListing(out: Buffer, expected: number): EntryListing[] {
   const tokens = new Tokens(out);
   const result: EntryListing[] = [];
+  let names = { users: new Map<number, string>(), groups: new Map<number, string>() };
   while (!tokens.done()) {
-    if (tokens.next() !== 'E') throw new Error(`unexpected server listing near token ${tokens.count}`);
-    const head = tokens.peek();
-    if (head === 'M' || head === 'D') {
+    const head = tokens.next();
+    if (head === 'N') {
+      names = readNames(tokens);
+      break;
+    }
+    if (head !== 'E') throw new Error(`unexpected server listing near token ${tokens.count}`);
+    const kind = tokens.peek();
+    if (kind === 'M' || kind === 'D') {
       tokens.next();
-      result.push(head === 'M' ? { status: 'missing' } : { status: 'denied', reason: 'permission denied on a parent folder' });
+      result.push(kind === 'M' ? { status: 'missing' } : { status: 'denied', reason: 'permission denied on a parent folder' });
       continue;
     }
     const files: RemoteFile[] = [];
     const seen = new Map<string, RemoteFile['type']>();
-    while (!tokens.done() && tokens.peek() !== 'E') {
+    while (!tokens.done() && tokens.peek() !== 'E' && tokens.peek() !== 'N') {
       const at = tokens.count;
       const f: string[] = [];
       for (let k = 0; k < FIELD_COUNT && !tokens.done(); k++) f.push(tokens.next(k === 7 || k === 8));
@@ -33,7 +40,34 @@ export function parseListing(out: Buffer, expected: number): EntryListing[] {
     result.push(rootDenied(files) ?? { status: 'ok', files });
   }
   if (result.length !== expected) throw new Error(`server listing has ${result.length} entries, expected ${expected}`);
+  nameOwners(result, names);
   return result;
+}
+
+/** The `N` section: `u` or `g`, an id, its name (empty when the server has none), to the end. */
+function readNames(tokens: Tokens): { users: Map<number, string>; groups: Map<number, string> } {
+  const users = new Map<number, string>();
+  const groups = new Map<number, string>();
+  while (!tokens.done()) {
+    const at = tokens.count;
+    const kind = tokens.next();
+    const id = tokens.done() ? '' : tokens.next();
+    if ((kind !== 'u' && kind !== 'g') || !/^\d+$/.test(id) || tokens.done()) throw new Error(`truncated owner names in the server listing near token ${at}`);
+    const name = tokens.next(true);
+    if (name !== '') (kind === 'u' ? users : groups).set(Number(id), name);
+  }
+  return { users, groups };
+}
+
+/** Fills in owner and group names the records left empty; an id with no name keeps its number. */
+function nameOwners(listings: EntryListing[], names: { users: Map<number, string>; groups: Map<number, string> }): void {
+  for (const l of listings) {
+    if (l.status !== 'ok') continue;
+    for (const f of l.files) {
+      if (f.user === '') f.user = names.users.get(f.uid) ?? String(f.uid);
+      if (f.group === '') f.group = names.groups.get(f.gid) ?? String(f.gid);
+    }
+  }
 }
 
 /**

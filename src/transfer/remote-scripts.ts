@@ -16,27 +16,39 @@ export function shCommand(script: string, args: string[], sudo: boolean): string
   return sudo ? `sudo -n ${words}` : words;
 }
 
-// One record per path: readable flag, then find's fields; every field ends in NUL.
-const FIELDS = '%y\\0%s\\0%T@\\0%m\\0%U\\0%G\\0%u\\0%g\\0%P\\0%l\\0';
+// One record per path: readable flag, then find's fields; every field ends in NUL. Owner and group
+// names are left empty here (find looks each one up per file: 20,000 files took 0.4 s) and come once
+// per id at the end, see LIST_SCRIPT.
+const FIELDS = '%y\\0%s\\0%T@\\0%m\\0%U\\0%G\\0\\0\\0%P\\0%l\\0';
+const IDS = `-fprintf "$u" '%U\\n' -fprintf "$g" '%G\\n'`;
 
 /**
  * Lists each argument recursively (symlinks not followed). Per argument: `E`, then `M` (missing),
  * `D` (denied) or records. Unreadable folders are listed but pruned, unreadable files flagged, so a
- * denied part never looks like a deletion.
+ * denied part never looks like a deletion. Then `N` and, per owner and group id seen, `u` or `g`, the
+ * id and its name (empty when the server has none). Without a temp folder the names stay empty.
  */
 export const LIST_SCRIPT = `LC_ALL=C; export LC_ALL
+if ids=$(mktemp -d 2>/dev/null); then trap 'rm -rf -- "$ids"' EXIT; else ids=; fi
+n=0
 for p do
   printf 'E\\0'
+  n=$((n + 1))
+  if [ -n "$ids" ]; then u=$ids/u$n g=$ids/g$n; else u=/dev/null g=/dev/null; fi
   if [ -e "$p" ] || [ -L "$p" ]; then
-    find "$p" \\( -type d \\( ! -readable -o ! -executable \\) -printf 'U\\0${FIELDS}' -prune \\) \\
-      -o \\( ! -type d ! -type l ! -readable -printf 'U\\0${FIELDS}' \\) \\
-      -o -printf 'R\\0${FIELDS}'
+    find "$p" \\( -type d \\( ! -readable -o ! -executable \\) -printf 'U\\0${FIELDS}' ${IDS} -prune \\) \\
+      -o \\( ! -type d ! -type l ! -readable -printf 'U\\0${FIELDS}' ${IDS} \\) \\
+      -o -printf 'R\\0${FIELDS}' ${IDS}
   elif ls -d -- "$p" 2>&1 | grep -q 'Permission denied'; then
     printf 'D\\0'
   else
     printf 'M\\0'
   fi
-done`;
+done
+printf 'N\\0'
+[ -n "$ids" ] || exit 0
+for id in $(cat "$ids"/u* 2>/dev/null | sort -un); do printf 'u\\0%s\\0%s\\0' "$id" "$(getent passwd "$id" | cut -d: -f1)"; done
+for id in $(cat "$ids"/g* 2>/dev/null | sort -un); do printf 'g\\0%s\\0%s\\0' "$id" "$(getent group "$id" | cut -d: -f1)"; done`;
 
 /** SHA-256 of the NUL-separated paths on stdin (unreadable ones are skipped with a message). */
 export const CHECKSUM_SCRIPT = `LC_ALL=C; export LC_ALL; xargs -0 -r sha256sum --`;

@@ -46,7 +46,7 @@ import {
   structuredMessageDecodingStream,
   structuredMessageEncoding,
   withProcessEnv
-} from "./chunk-ECNE6SEW.js";
+} from "./chunk-WHA4CASM.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -58,10 +58,10 @@ import {
   require_undici,
   setSecret,
   warning
-} from "./chunk-DGNZUNIK.js";
+} from "./chunk-LJFDTPLQ.js";
 import {
   require_tar_stream
-} from "./chunk-NO62TEAB.js";
+} from "./chunk-CKFJA7PR.js";
 import {
   tempRoot
 } from "./chunk-L65NQ3GR.js";
@@ -71,7 +71,7 @@ import {
   __export,
   __require,
   __toESM
-} from "./chunk-AZGC3HDP.js";
+} from "./chunk-54LAV4R3.js";
 
 // node_modules/@actions/artifact/package.json
 var require_package = __commonJS({

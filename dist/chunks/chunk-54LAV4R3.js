@@ -84,7 +84,9 @@ function checkRemotePath(remote) {
 function isWithin(outer, inner) {
   return inner === outer || inner.startsWith(outer.endsWith("/") ? outer : outer + "/");
 }
+var ODD_NAME = /\0|^\/|\/\/|\/$|(^|\/)\.\.?(\/|$)/;
 function safeJoin(base, member) {
+  if (member !== "" && !ODD_NAME.test(member)) return base === "" || base.endsWith("/") ? base + member : `${base}/${member}`;
   if (member.includes("\0") || member.startsWith("/")) return null;
   const parts = member.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.includes("..")) return null;

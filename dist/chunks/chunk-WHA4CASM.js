@@ -8,12 +8,12 @@ import {
   TEMP_MARK,
   formatBytes,
   require_tar_stream
-} from "./chunk-NO62TEAB.js";
+} from "./chunk-CKFJA7PR.js";
 import {
   __commonJS,
   __require,
   __toESM
-} from "./chunk-AZGC3HDP.js";
+} from "./chunk-54LAV4R3.js";
 
 // node_modules/@protobuf-ts/runtime/build/commonjs/json-typings.js
 var require_json_typings = __commonJS({

@@ -7,7 +7,7 @@ var __dirname = __rfDirname(__filename);
 import {
   META_DIR,
   UserError
-} from "./chunk-AZGC3HDP.js";
+} from "./chunk-54LAV4R3.js";
 
 // src/transfer/manifest.ts
 import { readFileSync } from "node:fs";

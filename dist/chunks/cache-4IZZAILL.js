@@ -42,7 +42,7 @@ import {
   storageSharedKeyCredentialPolicy,
   stringifyXML,
   withProcessEnv
-} from "./chunk-ECNE6SEW.js";
+} from "./chunk-WHA4CASM.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -58,8 +58,8 @@ import {
   setSecret,
   warning,
   which
-} from "./chunk-DGNZUNIK.js";
-import "./chunk-NO62TEAB.js";
+} from "./chunk-LJFDTPLQ.js";
+import "./chunk-CKFJA7PR.js";
 import {
   tempRoot
 } from "./chunk-L65NQ3GR.js";
@@ -68,7 +68,7 @@ import {
   __commonJS,
   __export,
   __toESM
-} from "./chunk-AZGC3HDP.js";
+} from "./chunk-54LAV4R3.js";
 
 // node_modules/semver/internal/constants.js
 var require_constants = __commonJS({

@@ -9,7 +9,7 @@ import {
   __commonJS,
   __require,
   safeJoin
-} from "./chunk-AZGC3HDP.js";
+} from "./chunk-54LAV4R3.js";
 
 // node_modules/events-universal/default.js
 var require_default = __commonJS({

@@ -6,13 +6,13 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   manifestPath
-} from "./chunk-5LYR63Q3.js";
+} from "./chunk-2RJRP2DH.js";
 import {
   tempRoot
 } from "./chunk-L65NQ3GR.js";
 import {
   UserError
-} from "./chunk-AZGC3HDP.js";
+} from "./chunk-54LAV4R3.js";
 
 // src/store/commit.ts
 import { execFile } from "node:child_process";

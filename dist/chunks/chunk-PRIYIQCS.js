@@ -12,7 +12,7 @@ import {
   sameManifest,
   storedPath,
   toManifestFile
-} from "./chunk-5LYR63Q3.js";
+} from "./chunk-2RJRP2DH.js";
 import {
   LocalTree,
   TEMP_MARK,
@@ -24,7 +24,7 @@ import {
   planMarkdown,
   require_tar_stream,
   safeText
-} from "./chunk-NO62TEAB.js";
+} from "./chunk-CKFJA7PR.js";
 import {
   tempRoot
 } from "./chunk-L65NQ3GR.js";
@@ -39,7 +39,7 @@ import {
   checkRemotePath,
   isWithin,
   safeJoin
-} from "./chunk-AZGC3HDP.js";
+} from "./chunk-54LAV4R3.js";
 
 // node_modules/picomatch/lib/constants.js
 var require_constants = __commonJS({
@@ -32907,7 +32907,7 @@ var SshSession = class {
     for (const listener of this.closeListeners.splice(0)) listener(this.closing ? void 0 : this.lost);
   }
 };
-var EXIT_GRACE_MS = 2e3;
+var EXIT_GRACE_MS = 5e3;
 function collect(channel, stdin) {
   return new Promise((resolve5, reject) => {
     const stdout = [];
@@ -33087,14 +33087,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { join as join2 } from "node:path";
 async function backupEncryption(recipientsText) {
   if (recipientsText.trim() === "") return void 0;
-  const { encryptStream, parseRecipients } = await import("./age-MARO6ED7.js");
+  const { encryptStream, parseRecipients } = await import("./age-CRUNM55W.js");
   const recipients = parseRecipients(recipientsText);
   const digest = createHash2("sha256").update([...recipients].sort().join("\n")).digest("hex").slice(0, 16);
   return { encrypt: (plain) => encryptStream(plain, recipients), tag: `age:${digest}` };
 }
 async function restoreSource(domainDir, m, identityText) {
   if (!m.encryption) return { root: domainDir, cleanup: () => void 0 };
-  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-MARO6ED7.js");
+  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-CRUNM55W.js");
   const identities = identityText.trim() === "" ? [] : parseIdentities(identityText);
   requireIdentity(identities, m.domain);
   const root = mkdtempSync(join2(tempRoot(), "remote-files-plain-"));
@@ -33115,11 +33115,11 @@ async function makeStores(s) {
     s.store.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-6T6A3NZP.js")).CommitStore(s.commit);
+          return new (await import("./commit-53SDRTJW.js")).CommitStore(s.commit);
         case "artifact":
-          return new (await import("./artifact-HQ2ILASI.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
+          return new (await import("./artifact-E3UOJGZT.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
         case "cache":
-          return new (await import("./cache-26BBHMAF.js")).CacheStore({ key: s.cache.key });
+          return new (await import("./cache-4IZZAILL.js")).CacheStore({ key: s.cache.key });
       }
     })
   );
@@ -33384,11 +33384,11 @@ function dryRunOutcome(p) {
   return o;
 }
 function nextManifest(old, plans, encryption) {
-  const files = { ...old.files };
+  const listed = plans.filter((p) => p.listing.status === "ok");
+  const files = {};
+  for (const path in old.files) if (!listed.some((p) => path === p.entry.local || path.startsWith(p.entry.local + "/"))) files[path] = old.files[path];
   const entries = { ...old.entries };
-  for (const p of plans) {
-    if (p.listing.status !== "ok") continue;
-    for (const path of entryPaths(old, p.entry.local)) delete files[path];
+  for (const p of listed) {
     for (const [path, record] of p.records) files[path] = record;
     entries[p.entry.local] = { remote: p.entry.remote, recipe: p.entry.recipe, type: files[p.entry.local]?.type ?? "dir" };
   }
@@ -33421,20 +33421,29 @@ function shCommand(script, args, sudo) {
   const words = ["sh", "-c", script, "sh", ...args].map(shQuote).join(" ");
   return sudo ? `sudo -n ${words}` : words;
 }
-var FIELDS = "%y\\0%s\\0%T@\\0%m\\0%U\\0%G\\0%u\\0%g\\0%P\\0%l\\0";
+var FIELDS = "%y\\0%s\\0%T@\\0%m\\0%U\\0%G\\0\\0\\0%P\\0%l\\0";
+var IDS = `-fprintf "$u" '%U\\n' -fprintf "$g" '%G\\n'`;
 var LIST_SCRIPT = `LC_ALL=C; export LC_ALL
+if ids=$(mktemp -d 2>/dev/null); then trap 'rm -rf -- "$ids"' EXIT; else ids=; fi
+n=0
 for p do
   printf 'E\\0'
+  n=$((n + 1))
+  if [ -n "$ids" ]; then u=$ids/u$n g=$ids/g$n; else u=/dev/null g=/dev/null; fi
   if [ -e "$p" ] || [ -L "$p" ]; then
-    find "$p" \\( -type d \\( ! -readable -o ! -executable \\) -printf 'U\\0${FIELDS}' -prune \\) \\
-      -o \\( ! -type d ! -type l ! -readable -printf 'U\\0${FIELDS}' \\) \\
-      -o -printf 'R\\0${FIELDS}'
+    find "$p" \\( -type d \\( ! -readable -o ! -executable \\) -printf 'U\\0${FIELDS}' ${IDS} -prune \\) \\
+      -o \\( ! -type d ! -type l ! -readable -printf 'U\\0${FIELDS}' ${IDS} \\) \\
+      -o -printf 'R\\0${FIELDS}' ${IDS}
   elif ls -d -- "$p" 2>&1 | grep -q 'Permission denied'; then
     printf 'D\\0'
   else
     printf 'M\\0'
   fi
-done`;
+done
+printf 'N\\0'
+[ -n "$ids" ] || exit 0
+for id in $(cat "$ids"/u* 2>/dev/null | sort -un); do printf 'u\\0%s\\0%s\\0' "$id" "$(getent passwd "$id" | cut -d: -f1)"; done
+for id in $(cat "$ids"/g* 2>/dev/null | sort -un); do printf 'g\\0%s\\0%s\\0' "$id" "$(getent group "$id" | cut -d: -f1)"; done`;
 var CHECKSUM_SCRIPT = `LC_ALL=C; export LC_ALL; xargs -0 -r sha256sum --`;
 var FETCH_SCRIPT = `LC_ALL=C; export LC_ALL; exec tar -c -f - -P --hard-dereference --no-recursion --null -T -`;
 var PROBE_SCRIPT = `find --version 2>/dev/null | head -n 1; tar --version 2>/dev/null | head -n 1; id -u`;
@@ -34131,17 +34140,23 @@ var FIELD_COUNT = 11;
 function parseListing(out, expected) {
   const tokens = new Tokens(out);
   const result = [];
+  let names = { users: /* @__PURE__ */ new Map(), groups: /* @__PURE__ */ new Map() };
   while (!tokens.done()) {
-    if (tokens.next() !== "E") throw new Error(`unexpected server listing near token ${tokens.count}`);
-    const head = tokens.peek();
-    if (head === "M" || head === "D") {
+    const head = tokens.next();
+    if (head === "N") {
+      names = readNames(tokens);
+      break;
+    }
+    if (head !== "E") throw new Error(`unexpected server listing near token ${tokens.count}`);
+    const kind = tokens.peek();
+    if (kind === "M" || kind === "D") {
       tokens.next();
-      result.push(head === "M" ? { status: "missing" } : { status: "denied", reason: "permission denied on a parent folder" });
+      result.push(kind === "M" ? { status: "missing" } : { status: "denied", reason: "permission denied on a parent folder" });
       continue;
     }
     const files = [];
     const seen = /* @__PURE__ */ new Map();
-    while (!tokens.done() && tokens.peek() !== "E") {
+    while (!tokens.done() && tokens.peek() !== "E" && tokens.peek() !== "N") {
       const at = tokens.count;
       const f = [];
       for (let k = 0; k < FIELD_COUNT && !tokens.done(); k++) f.push(tokens.next(k === 7 || k === 8));
@@ -34151,7 +34166,30 @@ function parseListing(out, expected) {
     result.push(rootDenied(files) ?? { status: "ok", files });
   }
   if (result.length !== expected) throw new Error(`server listing has ${result.length} entries, expected ${expected}`);
+  nameOwners(result, names);
   return result;
+}
+function readNames(tokens) {
+  const users = /* @__PURE__ */ new Map();
+  const groups = /* @__PURE__ */ new Map();
+  while (!tokens.done()) {
+    const at = tokens.count;
+    const kind = tokens.next();
+    const id = tokens.done() ? "" : tokens.next();
+    if (kind !== "u" && kind !== "g" || !/^\d+$/.test(id) || tokens.done()) throw new Error(`truncated owner names in the server listing near token ${at}`);
+    const name = tokens.next(true);
+    if (name !== "") (kind === "u" ? users : groups).set(Number(id), name);
+  }
+  return { users, groups };
+}
+function nameOwners(listings, names) {
+  for (const l of listings) {
+    if (l.status !== "ok") continue;
+    for (const f of l.files) {
+      if (f.user === "") f.user = names.users.get(f.uid) ?? String(f.uid);
+      if (f.group === "") f.group = names.groups.get(f.gid) ?? String(f.gid);
+    }
+  }
 }
 var Tokens = class {
   constructor(buf) {

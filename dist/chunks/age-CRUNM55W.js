@@ -7,7 +7,7 @@ var __dirname = __rfDirname(__filename);
 import {
   UserError,
   safeJoin
-} from "./chunk-AZGC3HDP.js";
+} from "./chunk-54LAV4R3.js";
 
 // src/store/age.ts
 import { chmodSync, closeSync, constants, createReadStream, createWriteStream, lstatSync, mkdirSync, openSync, readSync, utimesSync } from "node:fs";
