@@ -9,11 +9,11 @@ import {
   MODES,
   readSettings,
   run
-} from "./chunks/chunk-PRIYIQCS.js";
+} from "./chunks/chunk-GVF737JC.js";
 import "./chunks/chunk-2RJRP2DH.js";
 import {
   formatBytes
-} from "./chunks/chunk-CKFJA7PR.js";
+} from "./chunks/chunk-I2Y3J5NT.js";
 import "./chunks/chunk-L65NQ3GR.js";
 import {
   UserError

@@ -8,7 +8,7 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-PRIYIQCS.js";
+} from "./chunks/chunk-GVF737JC.js";
 import "./chunks/chunk-2RJRP2DH.js";
 import {
   debug,
@@ -21,7 +21,7 @@ import {
   summary,
   warning
 } from "./chunks/chunk-LJFDTPLQ.js";
-import "./chunks/chunk-CKFJA7PR.js";
+import "./chunks/chunk-I2Y3J5NT.js";
 import "./chunks/chunk-L65NQ3GR.js";
 import {
   UserError

@@ -87,7 +87,9 @@ export class LocalTree {
         writeFileSync(tmp, this.options.encrypt ? Buffer.concat(await this.options.encrypt(Readable.from([data])).toArray()) : data, { mode: localMode(mode), flag: 'wx' });
       } else {
         // Opened now, not lazily: abandonWrites() must find the file to remove it, not race its creation.
-        const out = createWriteStream(tmp, { fd: openSync(tmp, 'wx', localMode(mode)) });
+        // A deep buffer: chunks that pile up while one write is in flight go out in one writev, so a
+        // large file is written in a few big calls instead of one per 32 KB packet.
+        const out = createWriteStream(tmp, { fd: openSync(tmp, 'wx', localMode(mode)), highWaterMark: 1 << 20 });
         // Hashed and counted before the transform: what is checked and returned is the plaintext.
         const counted = async function* (source: AsyncIterable<Buffer>) {
           for await (const chunk of source) {

@@ -8,7 +8,7 @@ import {
   TEMP_MARK,
   formatBytes,
   require_tar_stream
-} from "./chunk-CKFJA7PR.js";
+} from "./chunk-I2Y3J5NT.js";
 import {
   __commonJS,
   __require,

@@ -2591,7 +2591,7 @@ var LocalTree = class {
         hash.update(data);
         writeFileSync(tmp, this.options.encrypt ? Buffer.concat(await this.options.encrypt(Readable.from([data])).toArray()) : data, { mode: localMode(mode), flag: "wx" });
       } else {
-        const out = createWriteStream(tmp, { fd: openSync(tmp, "wx", localMode(mode)) });
+        const out = createWriteStream(tmp, { fd: openSync(tmp, "wx", localMode(mode)), highWaterMark: 1 << 20 });
         const counted = async function* (source) {
           for await (const chunk of source) {
             hash.update(chunk);

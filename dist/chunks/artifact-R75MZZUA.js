@@ -46,7 +46,7 @@ import {
   structuredMessageDecodingStream,
   structuredMessageEncoding,
   withProcessEnv
-} from "./chunk-WHA4CASM.js";
+} from "./chunk-D3G47Z46.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -61,7 +61,7 @@ import {
 } from "./chunk-LJFDTPLQ.js";
 import {
   require_tar_stream
-} from "./chunk-CKFJA7PR.js";
+} from "./chunk-I2Y3J5NT.js";
 import {
   tempRoot
 } from "./chunk-L65NQ3GR.js";

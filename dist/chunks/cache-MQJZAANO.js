@@ -42,7 +42,7 @@ import {
   storageSharedKeyCredentialPolicy,
   stringifyXML,
   withProcessEnv
-} from "./chunk-WHA4CASM.js";
+} from "./chunk-D3G47Z46.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -59,7 +59,7 @@ import {
   warning,
   which
 } from "./chunk-LJFDTPLQ.js";
-import "./chunk-CKFJA7PR.js";
+import "./chunk-I2Y3J5NT.js";
 import {
   tempRoot
 } from "./chunk-L65NQ3GR.js";

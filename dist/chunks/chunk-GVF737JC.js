@@ -24,7 +24,7 @@ import {
   planMarkdown,
   require_tar_stream,
   safeText
-} from "./chunk-CKFJA7PR.js";
+} from "./chunk-I2Y3J5NT.js";
 import {
   tempRoot
 } from "./chunk-L65NQ3GR.js";
@@ -33117,9 +33117,9 @@ async function makeStores(s) {
         case "commit":
           return new (await import("./commit-53SDRTJW.js")).CommitStore(s.commit);
         case "artifact":
-          return new (await import("./artifact-E3UOJGZT.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
+          return new (await import("./artifact-R75MZZUA.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
         case "cache":
-          return new (await import("./cache-4IZZAILL.js")).CacheStore({ key: s.cache.key });
+          return new (await import("./cache-MQJZAANO.js")).CacheStore({ key: s.cache.key });
       }
     })
   );
