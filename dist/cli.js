@@ -9,7 +9,7 @@ import {
   MODES,
   readSettings,
   run
-} from "./chunks/chunk-GVF737JC.js";
+} from "./chunks/chunk-D34NEGKX.js";
 import "./chunks/chunk-2RJRP2DH.js";
 import {
   formatBytes

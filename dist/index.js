@@ -8,7 +8,7 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-GVF737JC.js";
+} from "./chunks/chunk-D34NEGKX.js";
 import "./chunks/chunk-2RJRP2DH.js";
 import {
   debug,

@@ -1,5 +1,6 @@
 // Opens the SSH connection a run works over: host key verified, credentials tried in a sensible order,
 // network failures retried with backoff, optionally through a jump host.
+import { Socket } from 'node:net';
 import { Client, type AuthenticationType, type AuthHandlerMiddleware, type CipherAlgorithm, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { UserError } from '../errors.js';
 import { endpointLabel, makeHostVerifier, type HostKeyPolicy, type HostVerifier } from './hostkeys.js';
@@ -140,6 +141,8 @@ async function handshake(ep: SshEndpoint, keys: HostVerifier, via: Via | undefin
       // ssh2 leaves Nagle's algorithm on: every small request (SFTP, channel opens) then waits for the
       // previous ACK. Measured: SFTP over 2,000 files 34 s → 2.8 s, connect 0.3 s → 0.08 s.
       client.setNoDelay(true);
+      const own = (client as unknown as { _sock?: unknown })._sock;
+      if (own instanceof Socket) batchWrites(own);
     } catch (err) {
       settled = true;
       // ssh2 parses the private key here; its messages name the problem, never the key's content.
@@ -166,6 +169,29 @@ function clientConfig(ep: SshEndpoint, keys: HostVerifier, auth: AuthLog, opts: 
     keepaliveCountMax: 2,
     algorithms: { serverHostKey: keys.algorithms(), cipher: CIPHERS },
   };
+}
+
+/**
+ * Whatever ssh2 writes in one turn of the event loop leaves in one system call (cork, then uncork on
+ * the next tick, before any I/O). ssh2 writes every packet on its own, and with Nagle off each is a
+ * syscall and a TCP segment: SFTP over 2,000 files made some 16,000 of them. Reached through ssh2's
+ * private `_sock` (a plain TCP connection; a jump host's channel is left alone): if a future ssh2
+ * renames it, this simply does nothing.
+ */
+function batchWrites(sock: Socket): void {
+  const write = sock.write.bind(sock) as (...args: unknown[]) => boolean;
+  let corked = false;
+  sock.write = ((...args: unknown[]) => {
+    if (!corked) {
+      corked = true;
+      sock.cork();
+      process.nextTick(() => {
+        corked = false;
+        sock.uncork();
+      });
+    }
+    return write(...args);
+  }) as Socket['write'];
 }
 
 /** ssh2 stops trying when the handler gives `false`; @types/ssh2 leaves that value out. */

@@ -14586,7 +14586,7 @@ var require_crypto = __commonJS({
         this.outSeqno = enc.seqno;
         this._onWrite = enc.onWrite;
         this._encSSLName = enc.cipherInfo.sslName;
-        this._encKey = enc.cipherKey;
+        this._encKey = __require("crypto").createSecretKey(enc.cipherKey);
         this._encIV = enc.cipherIV;
         this._dead = false;
       }
@@ -15060,7 +15060,7 @@ var require_crypto = __commonJS({
         this._onPayload = dec.onPayload;
         this._decipherInstance = null;
         this._decipherSSLName = dec.decipherInfo.sslName;
-        this._decipherKey = dec.decipherKey;
+        this._decipherKey = __require("crypto").createSecretKey(dec.decipherKey);
         this._decipherIV = dec.decipherIV;
         this._len = 0;
         this._lenBytes = 0;
@@ -16918,7 +16918,7 @@ ${formatted}-----END ${type} KEY-----`;
 var require_agent = __commonJS({
   "node_modules/ssh2/lib/agent.js"(exports, module) {
     "use strict";
-    var { Socket } = __require("net");
+    var { Socket: Socket2 } = __require("net");
     var { Duplex } = __require("stream");
     var { resolve: resolve5 } = __require("path");
     var { readFile } = __require("fs");
@@ -16966,7 +16966,7 @@ var require_agent = __commonJS({
       }
       getStream(cb) {
         cb = once(cb);
-        const sock = new Socket();
+        const sock = new Socket2();
         sock.on("connect", () => {
           cb(null, sock);
         });
@@ -17209,7 +17209,7 @@ var require_agent = __commonJS({
               cb(new Error("Problem negotiating cygwin unix socket security"));
             }
             function tryConnect() {
-              sock = new Socket();
+              sock = new Socket2();
               sock.on("connect", _onconnect);
               sock.on("data", _ondata);
               sock.on("error", onFail);
@@ -25775,7 +25775,7 @@ var require_client = __commonJS({
       getHashes,
       randomFillSync
     } = __require("crypto");
-    var { Socket } = __require("net");
+    var { Socket: Socket2 } = __require("net");
     var { lookup: dnsLookup } = __require("dns");
     var EventEmitter = __require("events");
     var HASHES = getHashes();
@@ -25999,7 +25999,7 @@ var require_client = __commonJS({
               verify2(ret);
           };
         }
-        const sock = this._sock = cfg.sock || new Socket();
+        const sock = this._sock = cfg.sock || new Socket2();
         let ready = false;
         let sawHeader = false;
         if (this._protocol)
@@ -32591,6 +32591,7 @@ function findOnPath(command) {
 
 // src/ssh/connect.ts
 var import_ssh2 = __toESM(require_lib2(), 1);
+import { Socket } from "node:net";
 
 // src/ssh/hostkeys.ts
 import { createHash, createHmac } from "node:crypto";
@@ -33008,6 +33009,8 @@ async function handshake(ep, keys, via, opts) {
     try {
       client.connect(clientConfig(ep, keys, auth, opts, sock));
       client.setNoDelay(true);
+      const own = client._sock;
+      if (own instanceof Socket) batchWrites(own);
     } catch (err) {
       settled = true;
       reject(new UserError(`The private key for ${ep.username}@${label(ep)} cannot be used: ${err.message}`));
@@ -33032,6 +33035,21 @@ function clientConfig(ep, keys, auth, opts, sock) {
     keepaliveCountMax: 2,
     algorithms: { serverHostKey: keys.algorithms(), cipher: CIPHERS }
   };
+}
+function batchWrites(sock) {
+  const write = sock.write.bind(sock);
+  let corked = false;
+  sock.write = ((...args) => {
+    if (!corked) {
+      corked = true;
+      sock.cork();
+      process.nextTick(() => {
+        corked = false;
+        sock.uncork();
+      });
+    }
+    return write(...args);
+  });
 }
 var NO_MORE_METHODS = false;
 function authHandler(ep, log2) {
