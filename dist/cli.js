@@ -9,7 +9,7 @@ import {
   MODES,
   readSettings,
   run
-} from "./chunks/chunk-D34NEGKX.js";
+} from "./chunks/chunk-TUWMJRTK.js";
 import "./chunks/chunk-2RJRP2DH.js";
 import {
   formatBytes

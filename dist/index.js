@@ -8,7 +8,7 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-D34NEGKX.js";
+} from "./chunks/chunk-TUWMJRTK.js";
 import "./chunks/chunk-2RJRP2DH.js";
 import {
   debug,

@@ -85,7 +85,7 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
   });
   let result: ModeResult;
   try {
-    const { transport, uid } = await chooseTransport(session, s);
+    const { transport, uid } = await chooseTransport(session, s, listedFirst(s, plan, entries));
     out.info(`Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? ' (sudo)' : ''}`);
     if (s.mode === 'verify') return await runVerify(s, entries, transport, manifest, loaded.summary, out);
     if (s.mode === 'backup') {
@@ -120,6 +120,16 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
   for (const [name, value] of Object.entries(saved.outputs)) out.setOutput(name, value);
   await report(s, result, out);
   if (problems.length) throw new UserError(problems.length === 1 ? problems[0]! : `${problems.length} problems: ${problems.join('; ')}`);
+}
+
+/**
+ * The paths whose listing can be made together with the transport probe: what a backup or verify lists
+ * first, unless `remote_prepare` commands must run before (they may write the files to salvage).
+ */
+function listedFirst(s: Settings, plan: Plan, entries: Entry[]): string[] | undefined {
+  if (entries.length === 0) return undefined;
+  const prepares = s.prepare && !s.dryRun && plan.recipes.some((r) => r.prepare.length > 0);
+  return s.mode === 'verify' || (s.mode === 'backup' && !prepares) ? entries.map((e) => e.remote) : undefined;
 }
 
 async function runVerify(s: Settings, entries: Entry[], transport: Transport, manifest: Manifest, extra: string[], out: Reporter): Promise<void> {

@@ -40,11 +40,16 @@ export class TarTransport implements Transport {
   constructor(
     private readonly shell: ShellRunner,
     private readonly sudo: boolean,
+    /** A listing already made together with the probe (see chooseTransport); used once, for the same paths. */
+    private prefetched?: { remotes: string[]; stdout: Buffer; code: number | null; stderr: string },
   ) {}
 
   async list(remotes: string[]): Promise<EntryListing[]> {
     if (remotes.length === 0) return [];
-    const r = await this.shell.exec(shCommand(LIST_SCRIPT, remotes, this.sudo));
+    const ready = this.prefetched;
+    this.prefetched = undefined;
+    const same = ready && ready.remotes.length === remotes.length && ready.remotes.every((r, i) => r === remotes[i]);
+    const r = same ? ready : await this.shell.exec(shCommand(LIST_SCRIPT, remotes, this.sudo));
     if (r.code !== 0 && r.stdout.length === 0) throw new Error(`listing on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
     return parseListing(r.stdout, remotes.length);
   }

@@ -34281,17 +34281,22 @@ function rootDenied(files) {
 // src/transfer/tar-transport.ts
 var SMALL_FILE = 1 << 20;
 var TarTransport = class {
-  constructor(shell, sudo) {
+  constructor(shell, sudo, prefetched) {
     this.shell = shell;
     this.sudo = sudo;
+    this.prefetched = prefetched;
   }
   shell;
   sudo;
+  prefetched;
   name = "tar";
   canRunCommands = true;
   async list(remotes) {
     if (remotes.length === 0) return [];
-    const r = await this.shell.exec(shCommand(LIST_SCRIPT, remotes, this.sudo));
+    const ready = this.prefetched;
+    this.prefetched = void 0;
+    const same = ready && ready.remotes.length === remotes.length && ready.remotes.every((r2, i) => r2 === remotes[i]);
+    const r = same ? ready : await this.shell.exec(shCommand(LIST_SCRIPT, remotes, this.sudo));
     if (r.code !== 0 && r.stdout.length === 0) throw new Error(`listing on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
     return parseListing(r.stdout, remotes.length);
   }
@@ -34515,13 +34520,18 @@ async function dirsArchive(items) {
 }
 
 // src/transfer/choose.ts
-async function chooseTransport(session, s) {
+async function chooseTransport(session, s, prefetch) {
   if (s.transport === "sftp") return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency, lost: () => session.lostError?.() }), uid: -1 };
-  const probe = await session.exec(PROBE_SCRIPT, { stdin: "" }).catch((err) => {
+  const ahead = prefetch && !s.sudo ? prefetch : void 0;
+  const command = ahead ? shCommand(`${PROBE_SCRIPT}
+printf '${LISTING_MARK}'
+${LIST_SCRIPT}`, ahead, false) : PROBE_SCRIPT;
+  const probe = await session.exec(command, { stdin: "" }).catch((err) => {
     if (session.lostError?.()) throw err;
     return null;
   });
-  const text = probe?.stdout.toString("utf8") ?? "";
+  const mark = probe ? probe.stdout.indexOf(LISTING_MARK) : -1;
+  const text = probe ? probe.stdout.subarray(0, mark < 0 ? void 0 : mark).toString("utf8") : "";
   const gnu = /GNU findutils/.test(text) && /GNU tar/.test(text);
   if (!gnu) {
     if (s.transport === "tar") {
@@ -34538,8 +34548,10 @@ async function chooseTransport(session, s) {
     }
     return { transport: new TarTransport(session, true), uid: 0 };
   }
-  return { transport: new TarTransport(session, false), uid };
+  const listed = ahead && probe && mark >= 0 ? { remotes: ahead, stdout: probe.stdout.subarray(mark + LISTING_MARK.length), code: probe.code, stderr: probe.stderr } : void 0;
+  return { transport: new TarTransport(session, false, listed), uid };
 }
+var LISTING_MARK = "\nremote-files listing:\n";
 
 // src/transfer/verify.ts
 async function verify(entries, transport, manifest, opts) {
@@ -34935,7 +34947,7 @@ async function runServerMode(s, plan, out) {
   });
   let result;
   try {
-    const { transport, uid } = await chooseTransport(session, s);
+    const { transport, uid } = await chooseTransport(session, s, listedFirst(s, plan, entries));
     out.info(`Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? " (sudo)" : ""}`);
     if (s.mode === "verify") return await runVerify(s, entries, transport, manifest, loaded.summary, out);
     if (s.mode === "backup") {
@@ -34969,6 +34981,11 @@ async function runServerMode(s, plan, out) {
   for (const [name, value] of Object.entries(saved.outputs)) out.setOutput(name, value);
   await report2(s, result, out);
   if (problems.length) throw new UserError(problems.length === 1 ? problems[0] : `${problems.length} problems: ${problems.join("; ")}`);
+}
+function listedFirst(s, plan, entries) {
+  if (entries.length === 0) return void 0;
+  const prepares = s.prepare && !s.dryRun && plan.recipes.some((r) => r.prepare.length > 0);
+  return s.mode === "verify" || s.mode === "backup" && !prepares ? entries.map((e) => e.remote) : void 0;
 }
 async function runVerify(s, entries, transport, manifest, extra, out) {
   const r = await out.group("Verify", () => verify(entries, transport, manifest, { checksum: s.checksum }));
