@@ -32908,7 +32908,7 @@ var SshSession = class {
     for (const listener of this.closeListeners.splice(0)) listener(this.closing ? void 0 : this.lost);
   }
 };
-var EXIT_GRACE_MS = 5e3;
+var EXIT_GRACE_MS = 2e3;
 function collect(channel, stdin) {
   return new Promise((resolve5, reject) => {
     const stdout = [];
