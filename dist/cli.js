@@ -9,7 +9,7 @@ import {
   MODES,
   readSettings,
   run
-} from "./chunks/chunk-C7K2GQOD.js";
+} from "./chunks/chunk-UVWO7GAU.js";
 import "./chunks/chunk-2RJRP2DH.js";
 import {
   formatBytes

@@ -8,7 +8,7 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-C7K2GQOD.js";
+} from "./chunks/chunk-UVWO7GAU.js";
 import "./chunks/chunk-2RJRP2DH.js";
 import {
   debug,

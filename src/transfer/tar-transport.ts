@@ -258,7 +258,7 @@ const AHEAD = 16 << 20;
  * upload spent idle). Small files are read ahead up to AHEAD bytes; a large one streams alone.
  */
 async function addItems(pack: tar.Pack, items: OutgoingItem[]): Promise<void> {
-  let ahead: Array<{ added: Promise<void>; bytes: number }> = [];
+  const ahead: Array<{ added: Promise<void>; bytes: number }> = [];
   let bytes = 0;
   const settle = async (limit: number) => {
     while (ahead.length > 0 && bytes > limit) {
@@ -282,7 +282,6 @@ async function addItems(pack: tar.Pack, items: OutgoingItem[]): Promise<void> {
     await settle(AHEAD);
   }
   await settle(-1);
-  ahead = [];
 }
 
 async function addItem(pack: tar.Pack, item: OutgoingItem, size: number): Promise<void> {

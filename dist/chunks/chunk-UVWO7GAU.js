@@ -34458,7 +34458,7 @@ function memberName(rel) {
 }
 var AHEAD = 16 << 20;
 async function addItems(pack, items) {
-  let ahead = [];
+  const ahead = [];
   let bytes = 0;
   const settle = async (limit) => {
     while (ahead.length > 0 && bytes > limit) {
@@ -34481,7 +34481,6 @@ async function addItems(pack, items) {
     await settle(AHEAD);
   }
   await settle(-1);
-  ahead = [];
 }
 async function addItem(pack, item, size) {
   const name = memberName(item.rel);
