@@ -9,18 +9,21 @@ import {
   MODES,
   readSettings,
   run
-} from "./chunks/chunk-UVWO7GAU.js";
-import "./chunks/chunk-2RJRP2DH.js";
+} from "./chunks/chunk-Q5BQZGDY.js";
+import "./chunks/chunk-LTPCGLD5.js";
 import {
   formatBytes
-} from "./chunks/chunk-I2Y3J5NT.js";
-import "./chunks/chunk-L65NQ3GR.js";
+} from "./chunks/chunk-5UBWPZ3Q.js";
+import "./chunks/chunk-F7NAIOVD.js";
+import "./chunks/chunk-CTX6X67X.js";
 import {
-  UserError
-} from "./chunks/chunk-54LAV4R3.js";
+  UserError,
+  __toESM,
+  require_fs
+} from "./chunks/chunk-AVJ33FCR.js";
 
 // src/cli.ts
-import { readFileSync } from "node:fs";
+var import_node_fs = __toESM(require_fs(), 1);
 var FLAGS = {
   recipes: "list",
   only: "list",
@@ -142,7 +145,7 @@ ${value}` : value);
 }
 function readInputFile(flag, path) {
   try {
-    return readFileSync(path, "utf8");
+    return (0, import_node_fs.readFileSync)(path, "utf8");
   } catch (err) {
     throw new UsageError(`--${flag}: cannot read ${path} (${err.code ?? err.message})`);
   }
@@ -153,7 +156,7 @@ var TRANSFERS = {
 };
 function ioCounter(name) {
   try {
-    const m = new RegExp(`^${name}: (\\d+)$`, "m").exec(readFileSync("/proc/self/io", "utf8"));
+    const m = new RegExp(`^${name}: (\\d+)$`, "m").exec((0, import_node_fs.readFileSync)("/proc/self/io", "utf8"));
     return m ? Number(m[1]) : void 0;
   } catch {
     return void 0;

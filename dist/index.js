@@ -8,8 +8,8 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-UVWO7GAU.js";
-import "./chunks/chunk-2RJRP2DH.js";
+} from "./chunks/chunk-Q5BQZGDY.js";
+import "./chunks/chunk-LTPCGLD5.js";
 import {
   debug,
   getInput,
@@ -20,12 +20,13 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-LJFDTPLQ.js";
-import "./chunks/chunk-I2Y3J5NT.js";
-import "./chunks/chunk-L65NQ3GR.js";
+} from "./chunks/chunk-RFRMZWUY.js";
+import "./chunks/chunk-5UBWPZ3Q.js";
+import "./chunks/chunk-F7NAIOVD.js";
+import "./chunks/chunk-CTX6X67X.js";
 import {
   UserError
-} from "./chunks/chunk-54LAV4R3.js";
+} from "./chunks/chunk-AVJ33FCR.js";
 
 // src/main.ts
 function maskSecrets(get) {

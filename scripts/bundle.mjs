@@ -5,6 +5,7 @@
 // ssh2's optional native helpers (`*.node`, cpu-features) stay external: ssh2 loads them in try/catch and
 // falls back to its pure-JS paths, so dist/ never carries a binary built for one machine's Node.
 import { build } from 'esbuild';
+import { builtinModules } from 'node:module';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,11 +28,16 @@ const banner = [
   'var __dirname = __rfDirname(__filename);',
 ].join('\n');
 
-// @actions/core imports @actions/http-client, whose first line imports undici (96 modules) for the one
-// case of an HTTP proxy. Evaluating undici cost every run ~50 ms of startup, in the step that needs
-// no HTTP at all (backup to a commit store). Here that import becomes a require() made when a proxy
-// agent is first built; esbuild still bundles undici, and evaluates it only then.
+// @actions/core imports @actions/http-client, whose first line imports undici (96 modules, 790 KB) for
+// the one case of an HTTP proxy. Evaluating undici cost every run ~50 ms of startup, and even unevaluated
+// its source is a third of what the step parses, in the step that needs no HTTP at all (a backup to a
+// commit store). So undici is bundled on its own, as dist/chunks/undici.cjs (UNDICI_FILE), and:
+//  - core's http-client requires it when a proxy agent is first built (its import line is replaced);
+//  - @actions/github (artifact store only) gets it from that file too, so dist/ holds one copy.
+const UNDICI_FILE = 'undici.cjs';
 const UNDICI_IMPORT = "import { ProxyAgent } from 'undici';";
+const UNDICI_REQUIRE = `require("./${UNDICI_FILE}")`;
+const LAZY_IMPORTS = [["import * as http from 'http';", 'http'], ["import * as https from 'https';", 'https'], ["import * as tunnel from 'tunnel';", 'tunnel']];
 const lazyUndici = {
   name: 'lazy-undici',
   setup(b) {
@@ -42,8 +48,29 @@ const lazyUndici = {
       const text = await readFile(args.path, 'utf8');
       // A newer http-client that changed this line must be looked at again, not bundled blindly.
       if (!text.includes(UNDICI_IMPORT)) throw new Error(`${args.path}: expected "${UNDICI_IMPORT}" (see lazyUndici in scripts/bundle.mjs)`);
-      const lazy = 'let __rfUndici; function ProxyAgent(options) { __rfUndici ??= require("undici"); return new __rfUndici.ProxyAgent(options); }';
-      return { contents: text.replace(UNDICI_IMPORT, lazy), loader: 'js' };
+      const lazy = `let __rfUndici; function ProxyAgent(options) { __rfUndici ??= ${UNDICI_REQUIRE}; return new __rfUndici.ProxyAgent(options); }`;
+      let contents = text.replace(UNDICI_IMPORT, lazy);
+      // Likewise http, https and tunnel (which loads tls): the client only reads their members when a
+      // request is made, so each becomes an object that loads the module on its first member read.
+      // Saves ~10 ms of built-ins every run loads and no run without HTTP uses.
+      contents = `const __rfLazy = (load) => { let m; return new Proxy({}, { get: (_, key) => (m ??= load())[key] }); };\n${contents}`;
+      for (const [line, name] of LAZY_IMPORTS) {
+        if (!contents.includes(line)) throw new Error(`${args.path}: expected "${line}" (see lazyUndici in scripts/bundle.mjs)`);
+        contents = contents.replace(line, `const ${name} = __rfLazy(() => require('${name}'));`);
+      }
+      return { contents, loader: 'js' };
+    });
+    b.onResolve({ filter: /^undici$/ }, () => ({ path: 'undici', namespace: 'undici-file' }));
+    b.onLoad({ filter: /.*/, namespace: 'undici-file' }, () => ({ contents: `module.exports = ${UNDICI_REQUIRE};`, loader: 'js' }));
+    // The require above is relative to the chunk it lands in (the banner's createRequire), so it must
+    // land in chunks/, beside the file.
+    b.onResolve({ filter: new RegExp(`^\\./${UNDICI_FILE.replace('.', '\\.')}$`) }, (args) => ({ path: args.path, external: true }));
+    b.onEnd((result) => {
+      for (const file of Object.keys(result.metafile?.outputs ?? {})) {
+        if (!file.includes('/chunks/') && readFileSync(file, 'utf8').includes(UNDICI_REQUIRE)) {
+          throw new Error(`${file} requires ./${UNDICI_FILE} but is not in chunks/ (see lazyUndici in scripts/bundle.mjs)`);
+        }
+      }
     });
   },
 };
@@ -68,6 +95,29 @@ const gcmKeyObjects = {
   },
 };
 
+// An ESM `import ... from "http"` makes Node build a module facade for the built-in, and the facade
+// reads every export once. On Node 24 that read is what loads Node's own undici (http's lazy WebSocket
+// and friends, ~25 ms) and crypto's webcrypto (~6 ms): about 40 ms of every run's startup, for exports
+// nothing here uses. A CommonJS require() of the same built-in returns the same object without the
+// facade. So static imports of built-ins, in our sources and in bundled packages alike, become a
+// require() through the banner's `require`; named imports read the same properties at use time.
+const BUILTINS = new Set(builtinModules.filter((m) => !m.startsWith('_')));
+const builtinsByRequire = {
+  name: 'builtins-by-require',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z0-9_/]+$/ }, (args) => {
+      if (args.kind !== 'import-statement') return undefined;
+      const name = args.path.replace(/^node:/, '');
+      if (!BUILTINS.has(name)) return undefined;
+      return { path: name, namespace: 'builtin-by-require' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'builtin-by-require' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify('node:' + args.path)});`,
+      loader: 'js',
+    }));
+  },
+};
+
 await build({
   entryPoints: { index: 'src/main.ts', cli: 'src/cli.ts' },
   outdir,
@@ -80,7 +130,21 @@ await build({
   banner: { js: banner },
   external: ['*.node', 'cpu-features'],
   legalComments: 'none',
-  plugins: [lazyUndici, gcmKeyObjects],
+  plugins: [builtinsByRequire, lazyUndici, gcmKeyObjects],
+  metafile: true,
+  logLevel: 'warning',
+});
+
+// undici on its own (see lazyUndici): CommonJS, as the package is, required only when needed.
+await build({
+  entryPoints: { [`chunks/${UNDICI_FILE.replace(/\.cjs$/, '')}`]: 'undici' },
+  outExtension: { '.js': '.cjs' },
+  outdir,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  legalComments: 'none',
   logLevel: 'warning',
 });
 

@@ -156,6 +156,20 @@ describe('backup and restore over tar (shell account)', () => {
     assert.equal(statSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json')).mtimeMs, before);
   });
 
+  test('a stored file removed, or replaced by another type, is fetched again though the server did not change', async () => {
+    rmSync(stored(ws, 'app/secret.key'));
+    rmSync(stored(ws, 'app/empty'));
+    mkdirSync(stored(ws, 'app/empty'));
+    rmSync(stored(ws, 'app/link'));
+    writeFileSync(stored(ws, 'app/link'), 'not a link');
+    const r = ok(await act(ws, baseInputs({ prepare: 'false' })));
+    assert.equal(r.outputs.files, '2', 'secret.key and empty');
+    assert.equal(r.outputs.unchanged, '5');
+    assert.equal(readFileSync(stored(ws, 'app/secret.key'), 'utf8'), 'key');
+    assert.ok(statSync(stored(ws, 'app/empty')).isFile());
+    assert.equal(readlinkSync(stored(ws, 'app/link')), 'secret.key');
+  });
+
   test('checksum: true confirms by SHA-256 a change that keeps size and mtime', async () => {
     asShell(`printf SQLITE > '${srv}/db.sqlite.new' && touch -r '${srv}/db.sqlite' '${srv}/db.sqlite.new' && mv '${srv}/db.sqlite.new' '${srv}/db.sqlite'`);
     const quick = ok(await act(ws, baseInputs({ prepare: 'false' })));

@@ -1,7 +1,10 @@
 // Opens the SSH connection a run works over: host key verified, credentials tried in a sensible order,
 // network failures retried with backoff, optionally through a jump host.
 import { Socket } from 'node:net';
-import { Client, type AuthenticationType, type AuthHandlerMiddleware, type CipherAlgorithm, type ClientChannel, type ConnectConfig } from 'ssh2';
+import type { AuthenticationType, AuthHandlerMiddleware, CipherAlgorithm, Client, ClientChannel, ConnectConfig } from 'ssh2';
+// The client alone, not ssh2's index: the index also loads its SSH server, key generator and HTTP(S)
+// agents (http, https, tls), ~10 ms of every run's startup for code a client never runs.
+import SshClient from 'ssh2/lib/client.js';
 import { UserError } from '../errors.js';
 import { endpointLabel, makeHostVerifier, type HostKeyPolicy, type HostVerifier } from './hostkeys.js';
 import { SshSession } from './session.js';
@@ -119,7 +122,7 @@ interface AuthLog {
 async function handshake(ep: SshEndpoint, keys: HostVerifier, via: Via | undefined, opts: ConnectOptions): Promise<Client> {
   const sock = via ? await forward(via.client, ep) : undefined;
   return new Promise<Client>((resolve, reject) => {
-    const client = new Client();
+    const client = new SshClient();
     const auth: AuthLog = { tried: [] };
     let settled = false;
     const fail = (err: Error & { level?: string; code?: string }) => {

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { safeText } from '../report/reporter.js';
 import { excludeRel, remotePathOf, type Entry } from './entries.js';
 import { applyExcludes, makeExcludeTest } from './excludes.js';
-import { LocalTree, TEMP_MARK } from './local-tree.js';
+import { LocalTree, TEMP_MARK, type LocalType } from './local-tree.js';
 import { entryPaths, manifestChunks, manifestPath, sameManifest, storedPath, toManifestFile, type Manifest, type ManifestFile } from './manifest.js';
 import type { EntryOutcome } from './outcome.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
@@ -99,6 +99,10 @@ function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: L
   const skip = makeExcludeTest(entry.skip);
   const files = applyExcludes(listing.files, skip, (f) => excludeRel(entry.remote, f.rel, plan.rootIsDir));
   const protectedPaths: string[] = [];
+  // What the data folder holds for this entry, read once. A file counts as unchanged when its record
+  // matches the server and a file is stored under its name; the stored bytes are not stat'ed one by
+  // one (20,000 lstat calls were the largest cost of a backup where nothing changed).
+  const stored = tree.walk(entry.local);
   for (const f of files) {
     const path = storedPath(entry.local, f.rel);
     if (!f.readable) {
@@ -116,12 +120,11 @@ function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: L
       plan.records.set(path, toManifestFile(f));
     } else if (f.type === 'symlink') {
       const prev = old.files[path];
-      if (!(prev?.type === 'symlink' && prev.target === f.target && tree.exists(path)?.type === 'symlink')) plan.links.push({ path, target: f.target ?? '' });
+      if (!(prev?.type === 'symlink' && prev.target === f.target && stored.get(path) === 'symlink')) plan.links.push({ path, target: f.target ?? '' });
       plan.records.set(path, toManifestFile(f));
     } else if (f.type === 'file') {
       const prev = old.files[path];
-      const have = tree.exists(path);
-      const same = prev?.type === 'file' && prev.size === f.size && have?.type === 'file' && (opts.encryption !== undefined || have.size === f.size) && (opts.checksum || prev.mtime === f.mtime);
+      const same = prev?.type === 'file' && prev.size === f.size && (opts.checksum || prev.mtime === f.mtime) && stored.get(path) === 'file';
       if (same) {
         plan.records.set(path, toManifestFile(f, prev.sha256));
         outcome.unchanged++;
@@ -131,7 +134,7 @@ function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: L
       plan.records.set(path, toManifestFile(f));
     }
   }
-  decideDeletions(plan, old, tree, opts, protectedPaths, skip);
+  decideDeletions(plan, old, stored, opts, protectedPaths, skip);
   return plan;
 }
 
@@ -139,7 +142,7 @@ function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: L
  * Stored paths the server no longer has are deleted (with `delete`), except those below something
  * unreadable or excluded, which keep their stored copy and record.
  */
-function decideDeletions(plan: EntryPlan, old: Manifest, tree: LocalTree, opts: BackupOptions, protectedPaths: string[], skip: ReturnType<typeof makeExcludeTest>): void {
+function decideDeletions(plan: EntryPlan, old: Manifest, stored: Map<string, LocalType>, opts: BackupOptions, protectedPaths: string[], skip: ReturnType<typeof makeExcludeTest>): void {
   const { entry } = plan;
   const live = new Set([...plan.records.keys(), ...plan.fetch.map((f) => f.path), ...plan.links.map((l) => l.path)]);
   const isProtected = (p: string) => protectedPaths.some((q) => p === q || p.startsWith(q + '/'));
@@ -168,7 +171,8 @@ function decideDeletions(plan: EntryPlan, old: Manifest, tree: LocalTree, opts: 
   // Leftovers not in the manifest (an interrupted run's temp files, files put there by hand).
   const liveFolders = new Set<string>();
   for (const p of live) for (let q = parentOf(p); q !== '' && !liveFolders.has(q); q = parentOf(q)) liveFolders.add(q);
-  for (const p of tree.walk(entry.local)) {
+  for (const p of stored.keys()) {
+    if (p === entry.local) continue;
     const name = p.slice(p.lastIndexOf('/') + 1);
     if (live.has(p) || liveFolders.has(p) || isProtected(p) || plan.records.has(p) || deleted.has(p) || below(p, deleted)) continue;
     if (!name.startsWith(TEMP_MARK) && excluded(p)) continue;

@@ -10,6 +10,8 @@ import { safeJoin } from '../plan/paths.js';
 const SMALL_FILE = 1 << 20;
 export const TEMP_MARK = '.rf-tmp-';
 
+export type LocalType = 'file' | 'dir' | 'symlink' | 'other';
+
 /**
  * The domain's data folder, written only through these methods: every path is checked to stay inside
  * it, no symlink already in it is ever followed, and every file is written to a temp name and renamed,
@@ -144,7 +146,7 @@ export class LocalTree {
     this.forgetDirs(rel);
   }
 
-  exists(rel: string): { type: 'file' | 'dir' | 'symlink' | 'other'; size: number } | null {
+  exists(rel: string): { type: LocalType; size: number } | null {
     let st: Stats | undefined;
     try {
       st = lstatSync(this.resolve(rel), { throwIfNoEntry: false });
@@ -157,17 +159,23 @@ export class LocalTree {
     return { type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other', size: st.size };
   }
 
-  /** Every path below `rel` (pre-order, relative to the tree), for mirroring deletions. */
-  walk(rel: string): string[] {
-    const out: string[] = [];
+  /**
+   * What is stored at `rel` and below it: each path (pre-order, relative to the tree) with its type.
+   * One readdir per folder, no stat per file: a backup's cost must not grow with what did not change.
+   */
+  walk(rel: string): Map<string, LocalType> {
+    const out = new Map<string, LocalType>();
+    const root = this.exists(rel);
+    if (!root) return out;
+    out.set(rel, root.type);
     const visit = (r: string) => {
       for (const e of readdirSync(this.resolve(r), { withFileTypes: true })) {
         const child = `${r}/${e.name}`;
-        out.push(child);
+        out.set(child, e.isFile() ? 'file' : e.isDirectory() ? 'dir' : e.isSymbolicLink() ? 'symlink' : 'other');
         if (e.isDirectory()) visit(child);
       }
     };
-    if (this.exists(rel)?.type === 'dir') visit(rel);
+    if (root.type === 'dir') visit(rel);
     return out;
   }
 

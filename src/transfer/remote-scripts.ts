@@ -20,7 +20,7 @@ export function shCommand(script: string, args: string[], sudo: boolean): string
 // names are left empty here (find looks each one up per file: 20,000 files took 0.4 s) and come once
 // per id at the end, see LIST_SCRIPT.
 const FIELDS = '%y\\0%s\\0%T@\\0%m\\0%U\\0%G\\0\\0\\0%P\\0%l\\0';
-const IDS = `-fprintf "$u" '%U\\n' -fprintf "$g" '%G\\n'`;
+const IDS = `-fprintf "$i" '%U %G\\n'`;
 
 /**
  * Lists each argument recursively (symlinks not followed). Per argument: `E`, then `M` (missing),
@@ -34,7 +34,7 @@ n=0
 for p do
   printf 'E\\0'
   n=$((n + 1))
-  if [ -n "$ids" ]; then u=$ids/u$n g=$ids/g$n; else u=/dev/null g=/dev/null; fi
+  if [ -n "$ids" ]; then i=$ids/i$n; else i=/dev/null; fi
   if [ -e "$p" ] || [ -L "$p" ]; then
     find "$p" \\( -type d \\( ! -readable -o ! -executable \\) -printf 'U\\0${FIELDS}' ${IDS} -prune \\) \\
       -o \\( ! -type d ! -type l ! -readable -printf 'U\\0${FIELDS}' ${IDS} \\) \\
@@ -47,8 +47,9 @@ for p do
 done
 printf 'N\\0'
 [ -n "$ids" ] || exit 0
-for id in $(cat "$ids"/u* 2>/dev/null | sort -un); do printf 'u\\0%s\\0%s\\0' "$id" "$(getent passwd "$id" | cut -d: -f1)"; done
-for id in $(cat "$ids"/g* 2>/dev/null | sort -un); do printf 'g\\0%s\\0%s\\0' "$id" "$(getent group "$id" | cut -d: -f1)"; done`;
+cat "$ids"/i* 2>/dev/null | sort -u > "$ids/pairs"
+for id in $(cut -d ' ' -f 1 "$ids/pairs" | sort -un); do printf 'u\\0%s\\0%s\\0' "$id" "$(getent passwd "$id" | cut -d: -f1)"; done
+for id in $(cut -d ' ' -f 2 "$ids/pairs" | sort -un); do printf 'g\\0%s\\0%s\\0' "$id" "$(getent group "$id" | cut -d: -f1)"; done`;
 
 /** SHA-256 of the NUL-separated paths on stdin (unreadable ones are skipped with a message). */
 export const CHECKSUM_SCRIPT = `LC_ALL=C; export LC_ALL; xargs -0 -r sha256sum --`;

@@ -6,20 +6,34 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   manifestPath
-} from "./chunk-2RJRP2DH.js";
+} from "./chunk-LTPCGLD5.js";
 import {
+  require_child_process,
+  require_crypto,
   tempRoot
-} from "./chunk-L65NQ3GR.js";
+} from "./chunk-CTX6X67X.js";
 import {
-  UserError
-} from "./chunk-54LAV4R3.js";
+  UserError,
+  __commonJS,
+  __require,
+  __toESM,
+  require_fs,
+  require_path
+} from "./chunk-AVJ33FCR.js";
+
+// builtin-by-require:timers/promises
+var require_promises = __commonJS({
+  "builtin-by-require:timers/promises"(exports, module) {
+    module.exports = __require("node:timers/promises");
+  }
+});
 
 // src/store/commit.ts
-import { execFile } from "node:child_process";
-import { randomInt } from "node:crypto";
-import { existsSync, lstatSync, mkdtempSync, readdirSync, realpathSync, rmSync } from "node:fs";
-import { isAbsolute, join, relative, sep } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+var import_node_child_process = __toESM(require_child_process(), 1);
+var import_node_crypto = __toESM(require_crypto(), 1);
+var import_node_fs = __toESM(require_fs(), 1);
+var import_node_path = __toESM(require_path(), 1);
+var import_promises = __toESM(require_promises(), 1);
 var BOT_NAME = "github-actions[bot]";
 var BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com";
 var MiB = 1024 * 1024;
@@ -31,17 +45,17 @@ function checkCommitSizes(domainDir, workspace) {
   const visit = (dir) => {
     let names;
     try {
-      names = readdirSync(dir);
+      names = (0, import_node_fs.readdirSync)(dir);
     } catch (err) {
       if (err.code === "ENOENT") return;
       throw err;
     }
     for (const name of names.sort()) {
-      const path = join(dir, name);
-      const st = lstatSync(path);
+      const path = (0, import_node_path.join)(dir, name);
+      const st = (0, import_node_fs.lstatSync)(path);
       if (st.isDirectory()) visit(path);
       else if (st.isFile() && st.size > WARN_BYTES) {
-        (st.size > REFUSE_BYTES ? refuse : warn).push(`${toPosix(relative(workspace, path))} (${(st.size / MiB).toFixed(1)} MiB)`);
+        (st.size > REFUSE_BYTES ? refuse : warn).push(`${toPosix((0, import_node_path.relative)(workspace, path))} (${(st.size / MiB).toFixed(1)} MiB)`);
       }
     }
   };
@@ -88,10 +102,10 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
       await git.run(["update-ref", ...localRef === "HEAD" && !onBranch ? ["--no-deref"] : [], "-m", "remote-files: salvage", localRef, sha, localOld ?? ""]);
       if (localRef === "HEAD") await stageFolder(git, path, ctx);
     };
-    const tmp = mkdtempSync(join(tempRoot(), "remote-files-commit-"));
+    const tmp = (0, import_node_fs.mkdtempSync)((0, import_node_path.join)(tempRoot(), "remote-files-commit-"));
     try {
-      const index = join(tmp, "index");
-      const snapshot = existsSync(ctx.domainDir) ? await snapshotTree(git, path, index) : null;
+      const index = (0, import_node_path.join)(tmp, "index");
+      const snapshot = (0, import_node_fs.existsSync)(ctx.domainDir) ? await snapshotTree(git, path, index) : null;
       const tree = await treeWith(git, base, path, snapshot, index);
       if (base !== null ? tree === (await git.run(["rev-parse", `${base}^{tree}`])).trim() : snapshot === null) {
         return { outputs: { "commit-sha": "", pushed: "false" }, summary: `nothing to commit: ${path} is unchanged on ${branch}` };
@@ -115,12 +129,12 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
       const tries = pushed.attempt > 1 ? ` (attempt ${pushed.attempt})` : "";
       return { outputs: { "commit-sha": pushed.sha, pushed: "true" }, summary: `committed ${pushed.sha.slice(0, 7)} and pushed to ${branch}${tries}` };
     } finally {
-      rmSync(tmp, { recursive: true, force: true });
+      (0, import_node_fs.rmSync)(tmp, { recursive: true, force: true });
     }
   }
   async load(ctx) {
-    const found = existsSync(manifestPath(ctx.domainDir));
-    const folder = toPosix(relative(ctx.workspace, ctx.domainDir));
+    const found = (0, import_node_fs.existsSync)(manifestPath(ctx.domainDir));
+    const folder = toPosix((0, import_node_path.relative)(ctx.workspace, ctx.domainDir));
     return { found, outputs: {}, summary: found ? `using the committed copy in ${folder}` : `no committed copy in ${folder}` };
   }
   async resolveBranch(repo) {
@@ -162,7 +176,7 @@ async function pushConverging(git, ctx, branch, path, snapshot, index, first, at
       }
       ctx.info(`Push to ${branch} failed (attempt ${attempt} of ${attempts}), re-applying ${path} on the branch's tip: ${err.detail}`);
     }
-    await sleep(backoffMs(attempt));
+    await (0, import_promises.setTimeout)(backoffMs(attempt));
     let tip;
     try {
       tip = await fetchTip(git, branch);
@@ -179,17 +193,17 @@ async function pushConverging(git, ctx, branch, path, snapshot, index, first, at
   }
 }
 function backoffMs(attempt) {
-  return randomInt(200, 1e3) * Math.min(2 ** (attempt - 1), 4);
+  return (0, import_node_crypto.randomInt)(200, 1e3) * Math.min(2 ** (attempt - 1), 4);
 }
 async function snapshotTree(git, path, index) {
-  rmSync(index, { force: true });
+  (0, import_node_fs.rmSync)(index, { force: true });
   const env = { GIT_INDEX_FILE: index };
   await git.run(["add", "-A", "-f", "--", path], { env });
   const tree = (await git.run(["write-tree"], { env })).trim();
   return git.revParse(`${tree}:${path}`);
 }
 async function treeWith(git, base, path, snapshot, index) {
-  rmSync(index, { force: true });
+  (0, import_node_fs.rmSync)(index, { force: true });
   const env = { GIT_INDEX_FILE: index };
   if (base !== null) {
     await git.run(["read-tree", base], { env });
@@ -235,14 +249,14 @@ async function openRepo(workspace) {
   return { top, git, headRef, head: await git.revParse("HEAD^{commit}") };
 }
 function repoPath(top, workspace, domainDir) {
-  const rel = relative(realpathSync(top), join(realpathSync(workspace), relative(workspace, domainDir)));
-  if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) {
+  const rel = (0, import_node_path.relative)((0, import_node_fs.realpathSync)(top), (0, import_node_path.join)((0, import_node_fs.realpathSync)(workspace), (0, import_node_path.relative)(workspace, domainDir)));
+  if (rel === "" || rel.startsWith("..") || (0, import_node_path.isAbsolute)(rel)) {
     throw new UserError(`store: commit: the data folder ${domainDir} is not inside the repository at ${top}`);
   }
   return toPosix(rel);
 }
 function toPosix(p) {
-  return sep === "/" ? p : p.split(sep).join("/");
+  return import_node_path.sep === "/" ? p : p.split(import_node_path.sep).join("/");
 }
 var GitError = class extends Error {
   constructor(command, code, detail) {
@@ -289,7 +303,7 @@ var Git = class {
     Object.assign(env, { GIT_TERMINAL_PROMPT: "0", GIT_LITERAL_PATHSPECS: "1" }, opts.env);
     const config = ["core.quotepath=off", ...opts.config ?? []].flatMap((c) => ["-c", c]);
     return new Promise((resolve, reject) => {
-      execFile("git", [...config, ...args], { cwd: this.cwd, env, encoding: "utf8", maxBuffer: 64 * MiB }, (err, stdout, stderr) => {
+      (0, import_node_child_process.execFile)("git", [...config, ...args], { cwd: this.cwd, env, encoding: "utf8", maxBuffer: 64 * MiB }, (err, stdout, stderr) => {
         if (!err) return resolve(stdout);
         if (err.code === "ENOENT") return reject(new UserError("store: commit needs git, and git is not on the PATH"));
         reject(new GitError(args[0] ?? "", typeof err.code === "number" ? err.code : null, this.redact(stderr || err.message)));

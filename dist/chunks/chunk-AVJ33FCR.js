@@ -44,6 +44,20 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
   mod
 ));
 
+// builtin-by-require:fs
+var require_fs = __commonJS({
+  "builtin-by-require:fs"(exports, module) {
+    module.exports = __require("node:fs");
+  }
+});
+
+// builtin-by-require:path
+var require_path = __commonJS({
+  "builtin-by-require:path"(exports, module) {
+    module.exports = __require("node:path");
+  }
+});
+
 // src/errors.ts
 var UserError = class extends Error {
   name = "UserError";
@@ -63,7 +77,7 @@ var HostileServerError = class extends Error {
 };
 
 // src/plan/paths.ts
-import { posix } from "node:path";
+var import_node_path = __toESM(require_path(), 1);
 function checkLocalPath(local) {
   if (local.includes("\0")) return { ok: false, why: "contains a NUL byte" };
   if (local.startsWith("/")) return { ok: false, why: "is absolute (local paths are relative to the domain data folder)" };
@@ -90,7 +104,7 @@ function safeJoin(base, member) {
   if (member.includes("\0") || member.startsWith("/")) return null;
   const parts = member.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.includes("..")) return null;
-  return parts.length === 0 ? base : posix.join(base, ...parts);
+  return parts.length === 0 ? base : import_node_path.posix.join(base, ...parts);
 }
 
 export {
@@ -98,6 +112,8 @@ export {
   __commonJS,
   __export,
   __toESM,
+  require_fs,
+  require_path,
   UserError,
   RecipeError,
   HostileServerError,

@@ -5,15 +5,37 @@ var require = __rfCreateRequire(import.meta.url);
 var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
+  require_events
+} from "./chunk-RFRMZWUY.js";
+import {
   TEMP_MARK,
   formatBytes,
-  require_tar_stream
-} from "./chunk-I2Y3J5NT.js";
+  require_module,
+  require_tar_stream,
+  require_url
+} from "./chunk-5UBWPZ3Q.js";
+import {
+  require_promises,
+  require_stream
+} from "./chunk-F7NAIOVD.js";
+import {
+  require_crypto,
+  require_os
+} from "./chunk-CTX6X67X.js";
 import {
   __commonJS,
   __require,
-  __toESM
-} from "./chunk-54LAV4R3.js";
+  __toESM,
+  require_fs,
+  require_path
+} from "./chunk-AVJ33FCR.js";
+
+// builtin-by-require:util
+var require_util = __commonJS({
+  "builtin-by-require:util"(exports2, module) {
+    module.exports = __require("node:util");
+  }
+});
 
 // node_modules/@protobuf-ts/runtime/build/commonjs/json-typings.js
 var require_json_typings = __commonJS({
@@ -3086,6 +3108,13 @@ var require_commonjs = __commonJS({
   }
 });
 
+// builtin-by-require:buffer
+var require_buffer = __commonJS({
+  "builtin-by-require:buffer"(exports2, module) {
+    module.exports = __require("node:buffer");
+  }
+});
+
 // node_modules/@protobuf-ts/runtime-rpc/build/commonjs/reflection-info.js
 var require_reflection_info2 = __commonJS({
   "node_modules/@protobuf-ts/runtime-rpc/build/commonjs/reflection-info.js"(exports2) {
@@ -4241,6 +4270,13 @@ var require_commonjs2 = __commonJS({
   }
 });
 
+// builtin-by-require:process
+var require_process = __commonJS({
+  "builtin-by-require:process"(exports2, module) {
+    module.exports = __require("node:process");
+  }
+});
+
 // node_modules/ms/index.js
 var require_ms = __commonJS({
   "node_modules/ms/index.js"(exports2, module) {
@@ -4721,7 +4757,7 @@ var require_has_flag = __commonJS({
 var require_supports_color = __commonJS({
   "node_modules/supports-color/index.js"(exports2, module) {
     "use strict";
-    var os2 = __require("os");
+    var os4 = __require("os");
     var tty = __require("tty");
     var hasFlag = require_has_flag();
     var { env } = process;
@@ -4769,7 +4805,7 @@ var require_supports_color = __commonJS({
         return min;
       }
       if (process.platform === "win32") {
-        const osRelease = os2.release().split(".");
+        const osRelease = os4.release().split(".");
         if (Number(osRelease[0]) >= 10 && Number(osRelease[2]) >= 10586) {
           return Number(osRelease[2]) >= 14931 ? 3 : 2;
         }
@@ -5606,6 +5642,27 @@ var require_dist3 = __commonJS({
   }
 });
 
+// builtin-by-require:http
+var require_http = __commonJS({
+  "builtin-by-require:http"(exports2, module) {
+    module.exports = __require("node:http");
+  }
+});
+
+// builtin-by-require:https
+var require_https = __commonJS({
+  "builtin-by-require:https"(exports2, module) {
+    module.exports = __require("node:https");
+  }
+});
+
+// builtin-by-require:zlib
+var require_zlib = __commonJS({
+  "builtin-by-require:zlib"(exports2, module) {
+    module.exports = __require("node:zlib");
+  }
+});
+
 // node_modules/@azure/core-tracing/dist/commonjs/state.js
 var require_state = __commonJS({
   "node_modules/@azure/core-tracing/dist/commonjs/state.js"(exports2) {
@@ -5631,41 +5688,41 @@ var require_state_cjs = __commonJS({
 });
 
 // src/store/snapshot.ts
+var import_node_crypto = __toESM(require_crypto(), 1);
+var import_node_fs = __toESM(require_fs(), 1);
+var import_node_path = __toESM(require_path(), 1);
+var import_promises = __toESM(require_promises(), 1);
 var import_tar_stream = __toESM(require_tar_stream(), 1);
-import { randomBytes } from "node:crypto";
-import { constants, createReadStream, createWriteStream, closeSync, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, chmodSync, utimesSync, lutimesSync, readSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { pipeline } from "node:stream/promises";
 var UnsafeSnapshotError = class extends Error {
   name = "UnsafeSnapshotError";
 };
 var BLOCK = 512;
 var END_OF_ARCHIVE = 2 * BLOCK;
 async function packSnapshot(dir, outFile, onSkip = () => void 0) {
-  const st = lstatSync(dir, { throwIfNoEntry: false });
+  const st = (0, import_node_fs.lstatSync)(dir, { throwIfNoEntry: false });
   if (!st?.isDirectory()) throw new Error(`${dir}: nothing to store (the folder does not exist)`);
   const stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
   const pack = import_tar_stream.default.pack();
-  const written = pipeline(pack, createWriteStream(outFile, { flags: "wx", mode: 384 }));
+  const written = (0, import_promises.pipeline)(pack, (0, import_node_fs.createWriteStream)(outFile, { flags: "wx", mode: 384 }));
   const add = (header, content) => new Promise((resolve, reject) => {
     const cb = (err) => err ? reject(err) : resolve();
     if (content) pack.entry(header, content, cb);
     else pack.entry(header, cb);
   });
   const visit = async (rel) => {
-    const abs = rel === "" ? dir : join(dir, rel);
-    for (const name of readdirSync(abs).sort()) {
+    const abs = rel === "" ? dir : (0, import_node_path.join)(dir, rel);
+    for (const name of (0, import_node_fs.readdirSync)(abs).sort()) {
       const childRel = rel === "" ? name : `${rel}/${name}`;
       if (name.startsWith(TEMP_MARK)) continue;
-      const childAbs = join(abs, name);
-      const cst = lstatSync(childAbs);
+      const childAbs = (0, import_node_path.join)(abs, name);
+      const cst = (0, import_node_fs.lstatSync)(childAbs);
       const base = { mode: cst.mode & 511, mtime: wholeSeconds(cst.mtimeMs) };
       if (cst.isDirectory()) {
         await add({ ...base, name: `${childRel}/`, type: "directory" });
         stats.dirs++;
         await visit(childRel);
       } else if (cst.isSymbolicLink()) {
-        await add({ ...base, name: childRel, type: "symlink", linkname: readlinkSync(childAbs) });
+        await add({ ...base, name: childRel, type: "symlink", linkname: (0, import_node_fs.readlinkSync)(childAbs) });
         stats.symlinks++;
       } else if (cst.isFile()) {
         stats.bytes += await addFile(pack, childAbs, childRel);
@@ -5681,17 +5738,17 @@ async function packSnapshot(dir, outFile, onSkip = () => void 0) {
   } catch (err) {
     pack.destroy(err);
     await written.catch(() => void 0);
-    rmSync(outFile, { force: true });
+    (0, import_node_fs.rmSync)(outFile, { force: true });
     throw err;
   }
   await written;
   return stats;
 }
 async function addFile(pack, abs, rel) {
-  const fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const fd = (0, import_node_fs.openSync)(abs, import_node_fs.constants.O_RDONLY | import_node_fs.constants.O_NOFOLLOW);
   let closed = false;
   try {
-    const st = fstatSync(fd);
+    const st = (0, import_node_fs.fstatSync)(fd);
     if (!st.isFile()) throw new Error(`${abs}: changed while it was being stored`);
     let settle = () => void 0;
     const done = new Promise((resolve, reject) => {
@@ -5700,7 +5757,7 @@ async function addFile(pack, abs, rel) {
     const entry = pack.entry({ name: rel, type: "file", size: st.size, mode: st.mode & 511, mtime: wholeSeconds(st.mtimeMs) }, (err) => settle(err));
     entry.on("error", () => void 0);
     closed = true;
-    const input = createReadStream("", { fd, autoClose: true });
+    const input = (0, import_node_fs.createReadStream)("", { fd, autoClose: true });
     for await (const chunk of input) {
       if (!entry.write(chunk)) await Promise.race([new Promise((resolve) => entry.once("drain", () => resolve())), done]);
     }
@@ -5708,21 +5765,21 @@ async function addFile(pack, abs, rel) {
     await done;
     return st.size;
   } finally {
-    if (!closed) closeSync(fd);
+    if (!closed) (0, import_node_fs.closeSync)(fd);
   }
 }
 function wholeSeconds(ms) {
   return new Date(Math.max(0, Math.floor(ms / 1e3)) * 1e3);
 }
 async function unpackSnapshot(tarFile, destDir) {
-  mkdirSync(destDir, { recursive: true });
-  if (readdirSync(destDir).length > 0) throw new Error(`${destDir}: a snapshot is only unpacked into an empty folder`);
+  (0, import_node_fs.mkdirSync)(destDir, { recursive: true });
+  if ((0, import_node_fs.readdirSync)(destDir).length > 0) throw new Error(`${destDir}: a snapshot is only unpacked into an empty folder`);
   const stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
   const seen = /* @__PURE__ */ new Map([["", "dir"]]);
   const dirs = [];
   let dataEnd = 0;
   const extract = import_tar_stream.default.extract();
-  const source = createReadStream(tarFile);
+  const source = (0, import_node_fs.createReadStream)(tarFile);
   source.on("error", (err) => extract.destroy(err));
   source.pipe(extract);
   for await (const entry of extract) {
@@ -5748,25 +5805,25 @@ async function unpackSnapshot(tarFile, destDir) {
     const offset = h.byteOffset;
     if (typeof offset !== "number") throw new Error("tar-stream did not report the offset of an archive member");
     dataEnd = Math.max(dataEnd, offset + Math.ceil(size / BLOCK) * BLOCK);
-    const abs = join(destDir, ...name.split("/"));
+    const abs = (0, import_node_path.join)(destDir, ...name.split("/"));
     seen.set(name, type);
     if (type === "dir") {
       entry.resume();
-      mkdirSync(abs, { mode: 448 });
+      (0, import_node_fs.mkdirSync)(abs, { mode: 448 });
       dirs.push({ abs, mode: mode | 448, mtime });
       stats.dirs++;
     } else if (type === "symlink") {
       entry.resume();
       const target = h.linkname ?? "";
       if (target === "" || target.includes("\0")) refuse("a symlink needs a target without NUL bytes");
-      symlinkSync(target, abs);
-      lutimesSync(abs, mtime, mtime);
+      (0, import_node_fs.symlinkSync)(target, abs);
+      (0, import_node_fs.lutimesSync)(abs, mtime, mtime);
       stats.symlinks++;
     } else {
-      const tmp = join(dirname(abs), `${TEMP_MARK}${randomBytes(6).toString("hex")}`);
+      const tmp = (0, import_node_path.join)((0, import_node_path.dirname)(abs), `${TEMP_MARK}${(0, import_node_crypto.randomBytes)(6).toString("hex")}`);
       let got = 0;
       try {
-        await pipeline(
+        await (0, import_promises.pipeline)(
           entry,
           async function* (chunks) {
             for await (const c of chunks) {
@@ -5776,14 +5833,14 @@ async function unpackSnapshot(tarFile, destDir) {
               yield chunk;
             }
           },
-          createWriteStream(tmp, { flags: "wx", mode: 384 })
+          (0, import_node_fs.createWriteStream)(tmp, { flags: "wx", mode: 384 })
         );
         if (got !== size) throw new UnsafeSnapshotError(`${tarFile}: member "${printable(name)}" holds ${got} bytes, its header declares ${size}`);
-        chmodSync(tmp, mode | 384);
-        utimesSync(tmp, mtime, mtime);
-        renameSync(tmp, abs);
+        (0, import_node_fs.chmodSync)(tmp, mode | 384);
+        (0, import_node_fs.utimesSync)(tmp, mtime, mtime);
+        (0, import_node_fs.renameSync)(tmp, abs);
       } catch (err) {
-        rmSync(tmp, { force: true });
+        (0, import_node_fs.rmSync)(tmp, { force: true });
         extract.destroy();
         source.destroy();
         throw err;
@@ -5794,26 +5851,26 @@ async function unpackSnapshot(tarFile, destDir) {
   }
   checkComplete(tarFile, dataEnd);
   for (const d of dirs.reverse()) {
-    chmodSync(d.abs, d.mode);
-    utimesSync(d.abs, d.mtime, d.mtime);
+    (0, import_node_fs.chmodSync)(d.abs, d.mode);
+    (0, import_node_fs.utimesSync)(d.abs, d.mtime, d.mtime);
   }
   return stats;
 }
 function checkComplete(tarFile, dataEnd) {
-  const size = statSync(tarFile).size;
+  const size = (0, import_node_fs.statSync)(tarFile).size;
   const tail = size - dataEnd;
   if (tail < END_OF_ARCHIVE) throw new UnsafeSnapshotError(`${tarFile}: the snapshot is truncated (no end-of-archive marker after its last member)`);
-  const fd = openSync(tarFile, "r");
+  const fd = (0, import_node_fs.openSync)(tarFile, "r");
   try {
     const buf = Buffer.alloc(Math.min(tail, 1 << 20));
     for (let pos = dataEnd; pos < size; ) {
-      const n = readSync(fd, buf, 0, Math.min(buf.length, size - pos), pos);
+      const n = (0, import_node_fs.readSync)(fd, buf, 0, Math.min(buf.length, size - pos), pos);
       if (n <= 0) break;
       if (buf.subarray(0, n).some((b) => b !== 0)) throw new UnsafeSnapshotError(`${tarFile}: unexpected data after the end of the snapshot`);
       pos += n;
     }
   } finally {
-    closeSync(fd);
+    (0, import_node_fs.closeSync)(fd);
   }
 }
 function canonicalName(raw, isDir) {
@@ -5829,31 +5886,31 @@ function printable(s) {
   return JSON.stringify(s ?? "").slice(1, -1).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 async function restoreSnapshot(tarFile, domainDir) {
-  const parent = dirname(domainDir);
-  const base = basename(domainDir);
-  mkdirSync(parent, { recursive: true });
-  const fresh = mkdtempSync(join(parent, `.${base}.rf-new-`));
+  const parent = (0, import_node_path.dirname)(domainDir);
+  const base = (0, import_node_path.basename)(domainDir);
+  (0, import_node_fs.mkdirSync)(parent, { recursive: true });
+  const fresh = (0, import_node_fs.mkdtempSync)((0, import_node_path.join)(parent, `.${base}.rf-new-`));
   let stats;
   try {
     stats = await unpackSnapshot(tarFile, fresh);
-    const old = lstatSync(domainDir, { throwIfNoEntry: false });
-    chmodSync(fresh, old?.isDirectory() ? old.mode & 511 : 493);
+    const old = (0, import_node_fs.lstatSync)(domainDir, { throwIfNoEntry: false });
+    (0, import_node_fs.chmodSync)(fresh, old?.isDirectory() ? old.mode & 511 : 493);
     if (!old) {
-      renameSync(fresh, domainDir);
+      (0, import_node_fs.renameSync)(fresh, domainDir);
       return stats;
     }
-    const aside = join(parent, `.${base}.rf-old-${randomBytes(6).toString("hex")}`);
-    renameSync(domainDir, aside);
+    const aside = (0, import_node_path.join)(parent, `.${base}.rf-old-${(0, import_node_crypto.randomBytes)(6).toString("hex")}`);
+    (0, import_node_fs.renameSync)(domainDir, aside);
     try {
-      renameSync(fresh, domainDir);
+      (0, import_node_fs.renameSync)(fresh, domainDir);
     } catch (err) {
-      renameSync(aside, domainDir);
+      (0, import_node_fs.renameSync)(aside, domainDir);
       throw err;
     }
-    rmSync(aside, { recursive: true, force: true });
+    (0, import_node_fs.rmSync)(aside, { recursive: true, force: true });
     return stats;
   } catch (err) {
-    rmSync(fresh, { recursive: true, force: true });
+    (0, import_node_fs.rmSync)(fresh, { recursive: true, force: true });
     throw err;
   }
 }
@@ -5913,18 +5970,21 @@ function isError(e) {
   return false;
 }
 
+// node_modules/@typespec/ts-http-runtime/dist/esm/util/sha256.js
+var import_node_crypto2 = __toESM(require_crypto(), 1);
+
 // node_modules/@typespec/ts-http-runtime/dist/esm/util/uuidUtils.js
 function randomUUID() {
   return crypto.randomUUID();
 }
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/env.js
-import process2 from "node:process";
+var import_node_process = __toESM(require_process(), 1);
 function getEnvironmentVariable(name) {
-  return process2.env[name];
+  return import_node_process.default.env[name];
 }
-var isDeno = typeof process2.versions.deno === "string" && process2.versions.deno.length > 0;
-var isBun = typeof process2.versions.bun === "string" && process2.versions.bun.length > 0;
+var isDeno = typeof import_node_process.default.versions.deno === "string" && import_node_process.default.versions.deno.length > 0;
+var isBun = typeof import_node_process.default.versions.bun === "string" && import_node_process.default.versions.bun.length > 0;
 var isNodeLike = true;
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/util/bytesEncoding.js
@@ -6319,8 +6379,8 @@ function isSystemError(err) {
 }
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/util/inspect.js
-import { inspect } from "node:util";
-var custom = inspect.custom;
+var import_node_util = __toESM(require_util(), 1);
+var custom = import_node_util.inspect.custom;
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/restError.js
 var errorSanitizer = new Sanitizer();
@@ -6391,11 +6451,11 @@ function isRestError(e) {
 }
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/logger/log.js
-import { EOL } from "node:os";
-import util from "node:util";
-import process3 from "node:process";
+var import_node_os = __toESM(require_os(), 1);
+var import_node_util2 = __toESM(require_util(), 1);
+var import_node_process2 = __toESM(require_process(), 1);
 function log(message, ...args) {
-  process3.stderr.write(`${util.format(message, ...args)}${EOL}`);
+  import_node_process2.default.stderr.write(`${import_node_util2.default.format(message, ...args)}${import_node_os.EOL}`);
 }
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/logger/debug.js
@@ -6941,13 +7001,16 @@ function logPolicy(options = {}) {
   };
 }
 
+// node_modules/@typespec/ts-http-runtime/dist/esm/util/typeGuards-node.js
+var import_stream = __toESM(require_stream(), 1);
+
 // node_modules/@typespec/ts-http-runtime/dist/esm/util/typeGuards.js
 function isBlob(x) {
   return x instanceof Blob;
 }
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/util/concat.js
-import { Readable } from "stream";
+var import_stream2 = __toESM(require_stream(), 1);
 async function* streamAsyncIterator() {
   const reader = this.getReader();
   try {
@@ -6973,14 +7036,14 @@ function makeAsyncIterable(webStream) {
 function ensureNodeStream(stream) {
   if (stream instanceof ReadableStream) {
     makeAsyncIterable(stream);
-    return Readable.fromWeb(stream);
+    return import_stream2.Readable.fromWeb(stream);
   } else {
     return stream;
   }
 }
 function toStream(source) {
   if (source instanceof Uint8Array) {
-    return Readable.from(Buffer.from(source));
+    return import_stream2.Readable.from(Buffer.from(source));
   } else if (isBlob(source)) {
     return ensureNodeStream(source.stream());
   } else {
@@ -6990,7 +7053,7 @@ function toStream(source) {
 async function concat(sources) {
   return function() {
     const streams = sources.map((x) => typeof x === "function" ? x() : x).map(toStream);
-    return Readable.from((async function* () {
+    return import_stream2.Readable.from((async function* () {
       for (const stream of streams) {
         for await (const chunk of stream) {
           yield chunk;
@@ -7289,6 +7352,8 @@ function tlsPolicy(tlsSettings) {
 }
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/util/userAgentPlatform.js
+var import_node_os2 = __toESM(require_os(), 1);
+var import_node_process3 = __toESM(require_process(), 1);
 function getHeaderName() {
   return "User-Agent";
 }
@@ -7538,10 +7603,10 @@ function createEmptyPipeline() {
 }
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/nodeHttpClient.js
-import http from "node:http";
-import https from "node:https";
-import zlib from "node:zlib";
-import { Transform } from "node:stream";
+var import_node_http = __toESM(require_http(), 1);
+var import_node_https = __toESM(require_https(), 1);
+var import_node_zlib = __toESM(require_zlib(), 1);
+var import_node_stream = __toESM(require_stream(), 1);
 var DEFAULT_TLS_SETTINGS = {};
 function isReadableStream(body) {
   return body && typeof body.pipe === "function";
@@ -7565,7 +7630,7 @@ function isStreamComplete(stream) {
 function isArrayBuffer(body) {
   return body && typeof body.byteLength === "number";
 }
-var ReportTransform = class extends Transform {
+var ReportTransform = class extends import_node_stream.Transform {
   loadedBytes = 0;
   progressCallback;
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -7708,7 +7773,7 @@ var NodeHttpClient = class {
       ...request.requestOverrides
     };
     return new Promise((resolve, reject) => {
-      const req = isInsecure ? http.request(options, resolve) : https.request(options, resolve);
+      const req = isInsecure ? import_node_http.default.request(options, resolve) : import_node_https.default.request(options, resolve);
       req.once("error", (err) => {
         reject(new RestError(err.message, { code: err.code ?? RestError.REQUEST_SEND_ERROR, request }));
       });
@@ -7737,15 +7802,15 @@ var NodeHttpClient = class {
     const disableKeepAlive = request.disableKeepAlive;
     if (isInsecure) {
       if (disableKeepAlive) {
-        return http.globalAgent;
+        return import_node_http.default.globalAgent;
       }
       if (!this.cachedHttpAgent) {
-        this.cachedHttpAgent = new http.Agent({ keepAlive: true });
+        this.cachedHttpAgent = new import_node_http.default.Agent({ keepAlive: true });
       }
       return this.cachedHttpAgent;
     } else {
       if (disableKeepAlive && !request.tlsSettings) {
-        return https.globalAgent;
+        return import_node_https.default.globalAgent;
       }
       const tlsSettings = request.tlsSettings ?? DEFAULT_TLS_SETTINGS;
       let agent = this.cachedHttpsAgents.get(tlsSettings);
@@ -7753,7 +7818,7 @@ var NodeHttpClient = class {
         return agent;
       }
       logger.info("No cached TLS Agent exist, creating a new Agent");
-      agent = new https.Agent({
+      agent = new import_node_https.default.Agent({
         // keepAlive is true if disableKeepAlive is false.
         keepAlive: !disableKeepAlive,
         // Since we are spreading, if no tslSettings were provided, nothing is added to the agent options.
@@ -7781,11 +7846,11 @@ function getResponseHeaders(res) {
 function getDecodedResponseStream(stream, headers) {
   const contentEncoding = headers.get("Content-Encoding");
   if (contentEncoding === "gzip") {
-    const unzip = zlib.createGunzip();
+    const unzip = import_node_zlib.default.createGunzip();
     stream.pipe(unzip);
     return unzip;
   } else if (contentEncoding === "deflate") {
-    const inflate = zlib.createInflate();
+    const inflate = import_node_zlib.default.createInflate();
     stream.pipe(inflate);
     return inflate;
   }
@@ -7878,15 +7943,15 @@ function redirectPolicy2(options = {}) {
 }
 
 // node_modules/@azure/core-rest-pipeline/dist/esm/util/userAgentPlatform.js
-import os from "node:os";
-import process4 from "node:process";
+var import_node_os3 = __toESM(require_os(), 1);
+var import_node_process4 = __toESM(require_process(), 1);
 function getHeaderName2() {
   return "User-Agent";
 }
 async function setPlatformSpecificData2(map) {
-  if (process4 && process4.versions) {
-    const osInfo = `${os.type()} ${os.release()}; ${os.arch()}`;
-    const versions = process4.versions;
+  if (import_node_process4.default && import_node_process4.default.versions) {
+    const osInfo = `${import_node_os3.default.type()} ${import_node_os3.default.release()}; ${import_node_os3.default.arch()}`;
+    const versions = import_node_process4.default.versions;
     if (versions.bun) {
       map.set("Bun", `${versions.bun} (${osInfo})`);
     } else if (versions.deno) {
@@ -8632,11 +8697,11 @@ function isTokenCredential(credential) {
 }
 
 // node_modules/@azure/storage-common/dist/esm/BufferScheduler.js
-import { EventEmitter } from "events";
+var import_events = __toESM(require_events(), 1);
 
 // node_modules/@azure/storage-common/dist/esm/BuffersStream.js
-import { Readable as Readable2 } from "node:stream";
-var BuffersStream = class extends Readable2 {
+var import_node_stream2 = __toESM(require_stream(), 1);
+var BuffersStream = class extends import_node_stream2.Readable {
   buffers;
   byteLength;
   /**
@@ -8720,8 +8785,8 @@ var BuffersStream = class extends Readable2 {
 };
 
 // node_modules/@azure/storage-common/dist/esm/PooledBuffer.js
-import buffer from "node:buffer";
-var maxBufferLength = buffer.constants.MAX_LENGTH;
+var import_node_buffer = __toESM(require_buffer(), 1);
+var maxBufferLength = import_node_buffer.default.constants.MAX_LENGTH;
 var PooledBuffer = class {
   /**
    * Internal buffers used to keep the data.
@@ -8822,7 +8887,7 @@ var BufferScheduler = class {
   /**
    * An internal event emitter.
    */
-  emitter = new EventEmitter();
+  emitter = new import_events.EventEmitter();
   /**
    * Concurrency of executing outgoingHandlers. (0 lesser than concurrency lesser than or equal to maxBuffers)
    */
@@ -9044,17 +9109,17 @@ var BufferScheduler = class {
 };
 
 // node_modules/@azure/storage-common/dist/esm/crc64.js
-import { createRequire } from "node:module";
-import { dirname as dirname2 } from "node:path";
-import { fileURLToPath } from "node:url";
+var import_node_module = __toESM(require_module(), 1);
+var import_node_path2 = __toESM(require_path(), 1);
+var import_node_url = __toESM(require_url(), 1);
 var __isNode__ = typeof process === "object" && typeof process.versions === "object" && typeof process.versions.node === "string";
 var require2;
 var __filename;
 var __dirname;
 if (__isNode__) {
-  require2 = createRequire(import.meta.url);
-  __filename = fileURLToPath(import.meta.url);
-  __dirname = dirname2(__filename);
+  require2 = (0, import_node_module.createRequire)(import.meta.url);
+  __filename = (0, import_node_url.fileURLToPath)(import.meta.url);
+  __dirname = (0, import_node_path2.dirname)(__filename);
 }
 var NativeCRC64 = (() => {
   var _scriptDir = typeof document !== "undefined" && document.currentScript ? document.currentScript.src : void 0;
@@ -11355,7 +11420,7 @@ var StorageCRC64Calculator = class _StorageCRC64Calculator {
 };
 
 // node_modules/@azure/storage-common/dist/esm/StructuredMessageDecodingStream.js
-import { Readable as Readable3 } from "node:stream";
+var import_node_stream3 = __toESM(require_stream(), 1);
 
 // node_modules/@azure/storage-common/dist/esm/StructuredMessageDecoding.js
 var MESSAGE_VERSION = 1;
@@ -11544,7 +11609,7 @@ async function structuredMessageDecodingBrowser(source) {
 function structuredMessageDecodingStream(source, options) {
   return new StructuredMessageDecodingStream(source, options);
 }
-var StructuredMessageDecodingStream = class extends Readable3 {
+var StructuredMessageDecodingStream = class extends import_node_stream3.Readable {
   source;
   decodingMethods;
   constructor(source, options) {
@@ -11764,6 +11829,8 @@ var HeaderConstants = {
 var logger3 = createClientLogger2("core-rest-pipeline");
 
 // node_modules/@azure/storage-common/node_modules/@azure/core-rest-pipeline/dist/esm/util/userAgentPlatform.js
+var import_node_os4 = __toESM(require_os(), 1);
+var import_node_process5 = __toESM(require_process(), 1);
 function getHeaderName3() {
   return "User-Agent";
 }
@@ -12465,7 +12532,7 @@ ${key}:${decodeURIComponent(lowercaseQueries[key])}`;
 };
 
 // node_modules/@azure/storage-common/dist/esm/credentials/StorageSharedKeyCredential.js
-import { createHmac } from "node:crypto";
+var import_node_crypto3 = __toESM(require_crypto(), 1);
 var StorageSharedKeyCredential = class extends Credential {
   /**
    * Azure Storage account name; readonly.
@@ -12500,7 +12567,7 @@ var StorageSharedKeyCredential = class extends Credential {
    * @param stringToSign -
    */
   computeHMACSHA256(stringToSign) {
-    return createHmac("sha256", this.accountKey).update(stringToSign, "utf8").digest("base64");
+    return (0, import_node_crypto3.createHmac)("sha256", this.accountKey).update(stringToSign, "utf8").digest("base64");
   }
 };
 
@@ -12703,7 +12770,7 @@ var StorageRetryPolicyFactory = class {
 };
 
 // node_modules/@azure/storage-common/dist/esm/StructuredMessageEncodingStream.js
-import Stream, { Readable as Readable4 } from "node:stream";
+var import_node_stream4 = __toESM(require_stream(), 1);
 
 // node_modules/@azure/storage-common/dist/esm/streamHelpers.js
 function signalStreamEnd(pushData) {
@@ -12844,7 +12911,7 @@ var StructuredMessageEncoding = class {
 
 // node_modules/@azure/storage-common/dist/esm/StructuredMessageEncodingStream.js
 function isNodeReadableStream2(source) {
-  return source !== null && source instanceof Stream && typeof source._read === "function" && typeof source._readableState === "object" && typeof source.pipe === "function";
+  return source !== null && source instanceof import_node_stream4.default && typeof source._read === "function" && typeof source._readableState === "object" && typeof source.pipe === "function";
 }
 async function structuredMessageEncoding(source, contentLength) {
   if (source === null) {
@@ -12875,7 +12942,7 @@ async function structuredMessageEncoding(source, contentLength) {
     };
   }
   if (typeof source === "string") {
-    const s = new Readable4();
+    const s = new import_node_stream4.Readable();
     s._read = () => {
     };
     s.push(source);
@@ -12888,7 +12955,7 @@ async function structuredMessageEncoding(source, contentLength) {
     };
   }
   if (source instanceof ArrayBuffer) {
-    const stream = Readable4.from(Buffer.from(source));
+    const stream = import_node_stream4.Readable.from(Buffer.from(source));
     const encodingMessage = await new StructuredMessageEncodingStream(stream, contentLength, {});
     return {
       body: encodingMessage,
@@ -12896,7 +12963,7 @@ async function structuredMessageEncoding(source, contentLength) {
     };
   }
   if (source instanceof Buffer) {
-    const stream = Readable4.from(source);
+    const stream = import_node_stream4.Readable.from(source);
     const encodingMessage = await new StructuredMessageEncodingStream(stream, contentLength, {});
     return {
       body: encodingMessage,
@@ -12904,7 +12971,7 @@ async function structuredMessageEncoding(source, contentLength) {
     };
   }
   if (ArrayBuffer.isView(source)) {
-    const stream = Readable4.from(Buffer.from(source.buffer, source.byteOffset, source.byteLength));
+    const stream = import_node_stream4.Readable.from(Buffer.from(source.buffer, source.byteOffset, source.byteLength));
     const encodingMessage = await new StructuredMessageEncodingStream(stream, contentLength, {});
     return {
       body: encodingMessage,
@@ -12945,7 +13012,7 @@ async function BrowserStream(source, contentLength) {
     encodedContentLength: encodingStream.messageLength
   };
 }
-var StructuredMessageEncodingStream = class extends Readable4 {
+var StructuredMessageEncodingStream = class extends import_node_stream4.Readable {
   source;
   encodingMethods;
   constructor(source, contentLength, options) {
@@ -13170,7 +13237,7 @@ function storageRetryPolicy(options = {}) {
 }
 
 // node_modules/@azure/storage-common/dist/esm/policies/StorageSharedKeyCredentialPolicyV2.js
-import { createHmac as createHmac2 } from "node:crypto";
+var import_node_crypto4 = __toESM(require_crypto(), 1);
 var storageSharedKeyCredentialPolicyName = "storageSharedKeyCredentialPolicy";
 function storageSharedKeyCredentialPolicy(options) {
   function signRequest(request) {
@@ -13192,7 +13259,7 @@ function storageSharedKeyCredentialPolicy(options) {
       getHeaderValueToSign(request, HeaderConstants.IF_UNMODIFIED_SINCE),
       getHeaderValueToSign(request, HeaderConstants.RANGE)
     ].join("\n") + "\n" + getCanonicalizedHeadersString(request) + getCanonicalizedResourceString(request);
-    const signature = createHmac2("sha256", options.accountKey).update(stringToSign, "utf8").digest("base64");
+    const signature = (0, import_node_crypto4.createHmac)("sha256", options.accountKey).update(stringToSign, "utf8").digest("base64");
     request.headers.set(HeaderConstants.AUTHORIZATION, `SharedKey ${options.accountName}:${signature}`);
   }
   function getHeaderValueToSign(request, headerName) {
@@ -13282,7 +13349,7 @@ function storageRequestFailureDetailsParserPolicy() {
 }
 
 // node_modules/@azure/storage-common/dist/esm/credentials/UserDelegationKeyCredential.js
-import { createHmac as createHmac3 } from "node:crypto";
+var import_node_crypto5 = __toESM(require_crypto(), 1);
 var UserDelegationKeyCredential = class {
   /**
    * Azure Storage account name; readonly.
@@ -13312,7 +13379,7 @@ var UserDelegationKeyCredential = class {
    * @param stringToSign -
    */
   computeHMACSHA256(stringToSign) {
-    return createHmac3("sha256", this.key).update(stringToSign, "utf8").digest("base64");
+    return (0, import_node_crypto5.createHmac)("sha256", this.key).update(stringToSign, "utf8").digest("base64");
   }
 };
 
@@ -20738,6 +20805,7 @@ var logger6 = createClientLogger2("core-lro");
 export {
   require_commonjs,
   require_commonjs2,
+  require_util,
   createClientLogger2 as createClientLogger,
   AbortError,
   delay,
@@ -20756,6 +20824,7 @@ export {
   convertHttpClient,
   stringifyXML,
   parseXML,
+  require_buffer,
   BufferScheduler,
   StorageCRC64Calculator,
   structuredMessageEncoding,

@@ -5,15 +5,22 @@ var require = __rfCreateRequire(import.meta.url);
 var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
+  require_promises,
+  require_stream
+} from "./chunk-F7NAIOVD.js";
+import {
   UserError,
+  __toESM,
+  require_fs,
+  require_path,
   safeJoin
-} from "./chunk-54LAV4R3.js";
+} from "./chunk-AVJ33FCR.js";
 
 // src/store/age.ts
-import { chmodSync, closeSync, constants, createReadStream, createWriteStream, lstatSync, mkdirSync, openSync, readSync, utimesSync } from "node:fs";
-import { dirname } from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+var import_node_fs = __toESM(require_fs(), 1);
+var import_node_path = __toESM(require_path(), 1);
+var import_node_stream = __toESM(require_stream(), 1);
+var import_promises = __toESM(require_promises(), 1);
 
 // node_modules/@noble/hashes/utils.js
 function isBytes(a) {
@@ -8982,31 +8989,31 @@ function decryptStream(cipher, identities, what = "a stored file") {
 }
 async function decryptTree(srcRoot, files, identities, destRoot) {
   requireIdentity(identities, "the data folder");
-  mkdirSync(destRoot, { recursive: true, mode: 448 });
-  chmodSync(destRoot, 448);
+  (0, import_node_fs.mkdirSync)(destRoot, { recursive: true, mode: 448 });
+  (0, import_node_fs.chmodSync)(destRoot, 448);
   for (const f of files) {
     const src = safeJoin(srcRoot, f.rel);
     const dest = safeJoin(destRoot, f.rel);
     if (src === null || dest === null || dest === destRoot) throw new UserError(`the manifest lists "${f.rel}", a path outside the data folder`);
-    const st = lstatSync(src, { throwIfNoEntry: false });
+    const st = (0, import_node_fs.lstatSync)(src, { throwIfNoEntry: false });
     if (!st?.isFile()) throw new UserError(`the data folder has no stored file "${f.rel}", which its manifest lists: the stored copy is incomplete`);
-    mkdirSync(dirname(dest), { recursive: true, mode: 448 });
-    const input = createReadStream(src, { fd: openSync(src, constants.O_RDONLY | constants.O_NOFOLLOW) });
-    await pipeline(decryptStream(input, identities, `"${f.rel}"`), createWriteStream(dest, { flags: "wx", mode: 384 }));
-    chmodSync(dest, f.mode & 511 | 384);
-    utimesSync(dest, f.mtime, f.mtime);
+    (0, import_node_fs.mkdirSync)((0, import_node_path.dirname)(dest), { recursive: true, mode: 448 });
+    const input = (0, import_node_fs.createReadStream)(src, { fd: (0, import_node_fs.openSync)(src, import_node_fs.constants.O_RDONLY | import_node_fs.constants.O_NOFOLLOW) });
+    await (0, import_promises.pipeline)(decryptStream(input, identities, `"${f.rel}"`), (0, import_node_fs.createWriteStream)(dest, { flags: "wx", mode: 384 }));
+    (0, import_node_fs.chmodSync)(dest, f.mode & 511 | 384);
+    (0, import_node_fs.utimesSync)(dest, f.mtime, f.mtime);
   }
 }
 function isAgeFile(path) {
-  const st = lstatSync(path, { throwIfNoEntry: false });
+  const st = (0, import_node_fs.lstatSync)(path, { throwIfNoEntry: false });
   if (!st?.isFile() || st.size < MAGIC.length) return false;
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const fd = (0, import_node_fs.openSync)(path, import_node_fs.constants.O_RDONLY | import_node_fs.constants.O_NOFOLLOW);
   try {
     const head = Buffer.alloc(MAGIC.length);
-    const n = readSync(fd, head, 0, head.length, 0);
+    const n = (0, import_node_fs.readSync)(fd, head, 0, head.length, 0);
     return n === head.length && head.toString("latin1") === MAGIC;
   } finally {
-    closeSync(fd);
+    (0, import_node_fs.closeSync)(fd);
   }
 }
 function pullFrom(r) {
@@ -9050,7 +9057,7 @@ function pushTo(make, mapError, release) {
       release();
     }
   }
-  return Readable.from(chunks(), { objectMode: false });
+  return import_node_stream.Readable.from(chunks(), { objectMode: false });
 }
 export {
   decryptStream,

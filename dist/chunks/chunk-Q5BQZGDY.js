@@ -12,7 +12,7 @@ import {
   sameManifest,
   storedPath,
   toManifestFile
-} from "./chunk-2RJRP2DH.js";
+} from "./chunk-LTPCGLD5.js";
 import {
   LocalTree,
   TEMP_MARK,
@@ -22,12 +22,20 @@ import {
   outcomesMarkdown,
   planLogLines,
   planMarkdown,
+  require_module,
   require_tar_stream,
+  require_url,
   safeText
-} from "./chunk-I2Y3J5NT.js";
+} from "./chunk-5UBWPZ3Q.js";
 import {
+  require_promises,
+  require_stream
+} from "./chunk-F7NAIOVD.js";
+import {
+  require_child_process,
+  require_crypto,
   tempRoot
-} from "./chunk-L65NQ3GR.js";
+} from "./chunk-CTX6X67X.js";
 import {
   HostileServerError,
   RecipeError,
@@ -38,8 +46,17 @@ import {
   checkLocalPath,
   checkRemotePath,
   isWithin,
+  require_fs,
+  require_path,
   safeJoin
-} from "./chunk-54LAV4R3.js";
+} from "./chunk-AVJ33FCR.js";
+
+// builtin-by-require:v8
+var require_v8 = __commonJS({
+  "builtin-by-require:v8"(exports, module) {
+    module.exports = __require("node:v8");
+  }
+});
 
 // node_modules/picomatch/lib/constants.js
 var require_constants = __commonJS({
@@ -9173,6 +9190,13 @@ var require_ucs2length = __commonJS({
   }
 });
 
+// builtin-by-require:net
+var require_net = __commonJS({
+  "builtin-by-require:net"(exports, module) {
+    module.exports = __require("node:net");
+  }
+});
+
 // node_modules/asn1/lib/ber/errors.js
 var require_errors2 = __commonJS({
   "node_modules/asn1/lib/ber/errors.js"(exports, module) {
@@ -9736,6 +9760,2467 @@ var require_lib = __commonJS({
       BerReader: Ber.Reader,
       BerWriter: Ber.Writer
     };
+  }
+});
+
+// node_modules/ssh2/lib/protocol/utils.js
+var require_utils2 = __commonJS({
+  "node_modules/ssh2/lib/protocol/utils.js"(exports, module) {
+    "use strict";
+    var Ber = require_lib().Ber;
+    var DISCONNECT_REASON;
+    var FastBuffer = Buffer[Symbol.species];
+    var TypedArrayFill = Object.getPrototypeOf(Uint8Array.prototype).fill;
+    function readUInt32BE(buf, offset) {
+      return buf[offset++] * 16777216 + buf[offset++] * 65536 + buf[offset++] * 256 + buf[offset];
+    }
+    function bufferCopy(src, dest, srcStart, srcEnd, destStart) {
+      if (!destStart)
+        destStart = 0;
+      if (srcEnd > src.length)
+        srcEnd = src.length;
+      let nb = srcEnd - srcStart;
+      const destLeft = dest.length - destStart;
+      if (nb > destLeft)
+        nb = destLeft;
+      dest.set(
+        new Uint8Array(src.buffer, src.byteOffset + srcStart, nb),
+        destStart
+      );
+      return nb;
+    }
+    function bufferSlice(buf, start, end) {
+      if (end === void 0)
+        end = buf.length;
+      return new FastBuffer(buf.buffer, buf.byteOffset + start, end - start);
+    }
+    function makeBufferParser() {
+      let pos = 0;
+      let buffer;
+      const self2 = {
+        init: (buf, start) => {
+          buffer = buf;
+          pos = typeof start === "number" ? start : 0;
+        },
+        pos: () => pos,
+        length: () => buffer ? buffer.length : 0,
+        avail: () => buffer && pos < buffer.length ? buffer.length - pos : 0,
+        clear: () => {
+          buffer = void 0;
+        },
+        readUInt32BE: () => {
+          if (!buffer || pos + 3 >= buffer.length)
+            return;
+          return buffer[pos++] * 16777216 + buffer[pos++] * 65536 + buffer[pos++] * 256 + buffer[pos++];
+        },
+        readUInt64BE: (behavior) => {
+          if (!buffer || pos + 7 >= buffer.length)
+            return;
+          switch (behavior) {
+            case "always":
+              return BigInt(`0x${buffer.hexSlice(pos, pos += 8)}`);
+            case "maybe":
+              if (buffer[pos] > 31)
+                return BigInt(`0x${buffer.hexSlice(pos, pos += 8)}`);
+            // FALLTHROUGH
+            default:
+              return buffer[pos++] * 72057594037927940 + buffer[pos++] * 281474976710656 + buffer[pos++] * 1099511627776 + buffer[pos++] * 4294967296 + buffer[pos++] * 16777216 + buffer[pos++] * 65536 + buffer[pos++] * 256 + buffer[pos++];
+          }
+        },
+        skip: (n) => {
+          if (buffer && n > 0)
+            pos += n;
+        },
+        skipString: () => {
+          const len = self2.readUInt32BE();
+          if (len === void 0)
+            return;
+          pos += len;
+          return pos <= buffer.length ? len : void 0;
+        },
+        readByte: () => {
+          if (buffer && pos < buffer.length)
+            return buffer[pos++];
+        },
+        readBool: () => {
+          if (buffer && pos < buffer.length)
+            return !!buffer[pos++];
+        },
+        readList: () => {
+          const list2 = self2.readString(true);
+          if (list2 === void 0)
+            return;
+          return list2 ? list2.split(",") : [];
+        },
+        readString: (dest, maxLen) => {
+          if (typeof dest === "number") {
+            maxLen = dest;
+            dest = void 0;
+          }
+          const len = self2.readUInt32BE();
+          if (len === void 0)
+            return;
+          if (buffer.length - pos < len || typeof maxLen === "number" && len > maxLen) {
+            return;
+          }
+          if (dest) {
+            if (Buffer.isBuffer(dest))
+              return bufferCopy(buffer, dest, pos, pos += len);
+            return buffer.utf8Slice(pos, pos += len);
+          }
+          return bufferSlice(buffer, pos, pos += len);
+        },
+        readRaw: (len) => {
+          if (!buffer)
+            return;
+          if (typeof len !== "number")
+            return bufferSlice(buffer, pos, pos += buffer.length - pos);
+          if (buffer.length - pos >= len)
+            return bufferSlice(buffer, pos, pos += len);
+        }
+      };
+      return self2;
+    }
+    function makeError(msg, level, fatal) {
+      const err = new Error(msg);
+      if (typeof level === "boolean") {
+        fatal = level;
+        err.level = "protocol";
+      } else {
+        err.level = level || "protocol";
+      }
+      err.fatal = !!fatal;
+      return err;
+    }
+    function writeUInt32BE(buf, value, offset) {
+      buf[offset++] = value >>> 24;
+      buf[offset++] = value >>> 16;
+      buf[offset++] = value >>> 8;
+      buf[offset++] = value;
+      return offset;
+    }
+    var utilBufferParser = makeBufferParser();
+    module.exports = {
+      bufferCopy,
+      bufferSlice,
+      FastBuffer,
+      bufferFill: (buf, value, start, end) => {
+        return TypedArrayFill.call(buf, value, start, end);
+      },
+      makeError,
+      doFatalError: (protocol, msg, level, reason) => {
+        let err;
+        if (DISCONNECT_REASON === void 0)
+          ({ DISCONNECT_REASON } = require_constants2());
+        if (msg instanceof Error) {
+          err = msg;
+          if (typeof level !== "number")
+            reason = DISCONNECT_REASON.PROTOCOL_ERROR;
+          else
+            reason = level;
+        } else {
+          err = makeError(msg, level, true);
+        }
+        if (typeof reason !== "number")
+          reason = DISCONNECT_REASON.PROTOCOL_ERROR;
+        protocol.disconnect(reason);
+        protocol._destruct();
+        protocol._onError(err);
+        return Infinity;
+      },
+      readUInt32BE,
+      writeUInt32BE,
+      writeUInt32LE: (buf, value, offset) => {
+        buf[offset++] = value;
+        buf[offset++] = value >>> 8;
+        buf[offset++] = value >>> 16;
+        buf[offset++] = value >>> 24;
+        return offset;
+      },
+      makeBufferParser,
+      bufferParser: makeBufferParser(),
+      readString: (buffer, start, dest, maxLen) => {
+        if (typeof dest === "number") {
+          maxLen = dest;
+          dest = void 0;
+        }
+        if (start === void 0)
+          start = 0;
+        const left = buffer.length - start;
+        if (start < 0 || start >= buffer.length || left < 4)
+          return;
+        const len = readUInt32BE(buffer, start);
+        if (left < 4 + len || typeof maxLen === "number" && len > maxLen)
+          return;
+        start += 4;
+        const end = start + len;
+        buffer._pos = end;
+        if (dest) {
+          if (Buffer.isBuffer(dest))
+            return bufferCopy(buffer, dest, start, end);
+          return buffer.utf8Slice(start, end);
+        }
+        return bufferSlice(buffer, start, end);
+      },
+      sigSSHToASN1: (sig, type) => {
+        switch (type) {
+          case "ssh-dss": {
+            if (sig.length > 40)
+              return sig;
+            const asnWriter = new Ber.Writer();
+            asnWriter.startSequence();
+            let r = sig.slice(0, 20);
+            let s = sig.slice(20);
+            if (r[0] & 128) {
+              const rNew = Buffer.allocUnsafe(21);
+              rNew[0] = 0;
+              r.copy(rNew, 1);
+              r = rNew;
+            } else if (r[0] === 0 && !(r[1] & 128)) {
+              r = r.slice(1);
+            }
+            if (s[0] & 128) {
+              const sNew = Buffer.allocUnsafe(21);
+              sNew[0] = 0;
+              s.copy(sNew, 1);
+              s = sNew;
+            } else if (s[0] === 0 && !(s[1] & 128)) {
+              s = s.slice(1);
+            }
+            asnWriter.writeBuffer(r, Ber.Integer);
+            asnWriter.writeBuffer(s, Ber.Integer);
+            asnWriter.endSequence();
+            return asnWriter.buffer;
+          }
+          case "ecdsa-sha2-nistp256":
+          case "ecdsa-sha2-nistp384":
+          case "ecdsa-sha2-nistp521": {
+            utilBufferParser.init(sig, 0);
+            const r = utilBufferParser.readString();
+            const s = utilBufferParser.readString();
+            utilBufferParser.clear();
+            if (r === void 0 || s === void 0)
+              return;
+            const asnWriter = new Ber.Writer();
+            asnWriter.startSequence();
+            asnWriter.writeBuffer(r, Ber.Integer);
+            asnWriter.writeBuffer(s, Ber.Integer);
+            asnWriter.endSequence();
+            return asnWriter.buffer;
+          }
+          default:
+            return sig;
+        }
+      },
+      convertSignature: (signature, keyType) => {
+        switch (keyType) {
+          case "ssh-dss": {
+            if (signature.length <= 40)
+              return signature;
+            const asnReader = new Ber.Reader(signature);
+            asnReader.readSequence();
+            let r = asnReader.readString(Ber.Integer, true);
+            let s = asnReader.readString(Ber.Integer, true);
+            let rOffset = 0;
+            let sOffset = 0;
+            if (r.length < 20) {
+              const rNew = Buffer.allocUnsafe(20);
+              rNew.set(r, 1);
+              r = rNew;
+              r[0] = 0;
+            }
+            if (s.length < 20) {
+              const sNew = Buffer.allocUnsafe(20);
+              sNew.set(s, 1);
+              s = sNew;
+              s[0] = 0;
+            }
+            if (r.length > 20 && r[0] === 0)
+              rOffset = 1;
+            if (s.length > 20 && s[0] === 0)
+              sOffset = 1;
+            const newSig = Buffer.allocUnsafe(r.length - rOffset + (s.length - sOffset));
+            bufferCopy(r, newSig, rOffset, r.length, 0);
+            bufferCopy(s, newSig, sOffset, s.length, r.length - rOffset);
+            return newSig;
+          }
+          case "ecdsa-sha2-nistp256":
+          case "ecdsa-sha2-nistp384":
+          case "ecdsa-sha2-nistp521": {
+            if (signature[0] === 0)
+              return signature;
+            const asnReader = new Ber.Reader(signature);
+            asnReader.readSequence();
+            const r = asnReader.readString(Ber.Integer, true);
+            const s = asnReader.readString(Ber.Integer, true);
+            if (r === null || s === null)
+              return;
+            const newSig = Buffer.allocUnsafe(4 + r.length + 4 + s.length);
+            writeUInt32BE(newSig, r.length, 0);
+            newSig.set(r, 4);
+            writeUInt32BE(newSig, s.length, 4 + r.length);
+            newSig.set(s, 4 + 4 + r.length);
+            return newSig;
+          }
+        }
+        return signature;
+      },
+      sendPacket: (proto, packet, bypass) => {
+        if (!bypass && proto._kexinit !== void 0) {
+          if (proto._queue === void 0)
+            proto._queue = [];
+          proto._queue.push(packet);
+          proto._debug && proto._debug("Outbound: ... packet queued");
+          return false;
+        }
+        proto._cipher.encrypt(packet);
+        return true;
+      }
+    };
+  }
+});
+
+// node_modules/ssh2/lib/protocol/crypto/poly1305.js
+var require_poly1305 = __commonJS({
+  "node_modules/ssh2/lib/protocol/crypto/poly1305.js"(exports, module) {
+    var createPoly1305 = (function() {
+      var _scriptDir = typeof document !== "undefined" && document.currentScript ? document.currentScript.src : void 0;
+      if (typeof __filename !== "undefined") _scriptDir = _scriptDir || __filename;
+      return (function(createPoly13052) {
+        createPoly13052 = createPoly13052 || {};
+        var b;
+        b || (b = typeof createPoly13052 !== "undefined" ? createPoly13052 : {});
+        var q, r;
+        b.ready = new Promise(function(a, c) {
+          q = a;
+          r = c;
+        });
+        var u = {}, w;
+        for (w in b) b.hasOwnProperty(w) && (u[w] = b[w]);
+        var x = "object" === typeof window, y = "function" === typeof importScripts, z = "object" === typeof process && "object" === typeof process.versions && "string" === typeof process.versions.node, B = "", C, D, E, F, G;
+        if (z) B = y ? __require("path").dirname(B) + "/" : __dirname + "/", C = function(a, c) {
+          var d = H(a);
+          if (d) return c ? d : d.toString();
+          F || (F = __require("fs"));
+          G || (G = __require("path"));
+          a = G.normalize(a);
+          return F.readFileSync(a, c ? null : "utf8");
+        }, E = function(a) {
+          a = C(a, true);
+          a.buffer || (a = new Uint8Array(a));
+          assert(a.buffer);
+          return a;
+        }, D = function(a, c, d) {
+          var e = H(a);
+          e && c(e);
+          F || (F = __require("fs"));
+          G || (G = __require("path"));
+          a = G.normalize(a);
+          F.readFile(a, function(f, l) {
+            f ? d(f) : c(l.buffer);
+          });
+        }, 1 < process.argv.length && process.argv[1].replace(/\\/g, "/"), process.argv.slice(2), b.inspect = function() {
+          return "[Emscripten Module object]";
+        };
+        else if (x || y) y ? B = self.location.href : "undefined" !== typeof document && document.currentScript && (B = document.currentScript.src), _scriptDir && (B = _scriptDir), 0 !== B.indexOf("blob:") ? B = B.substr(0, B.lastIndexOf("/") + 1) : B = "", C = function(a) {
+          try {
+            var c = new XMLHttpRequest();
+            c.open("GET", a, false);
+            c.send(null);
+            return c.responseText;
+          } catch (f) {
+            if (a = H(a)) {
+              c = [];
+              for (var d = 0; d < a.length; d++) {
+                var e = a[d];
+                255 < e && (ba && assert(false, "Character code " + e + " (" + String.fromCharCode(e) + ")  at offset " + d + " not in 0x00-0xFF."), e &= 255);
+                c.push(String.fromCharCode(e));
+              }
+              return c.join("");
+            }
+            throw f;
+          }
+        }, y && (E = function(a) {
+          try {
+            var c = new XMLHttpRequest();
+            c.open("GET", a, false);
+            c.responseType = "arraybuffer";
+            c.send(null);
+            return new Uint8Array(c.response);
+          } catch (d) {
+            if (a = H(a)) return a;
+            throw d;
+          }
+        }), D = function(a, c, d) {
+          var e = new XMLHttpRequest();
+          e.open("GET", a, true);
+          e.responseType = "arraybuffer";
+          e.onload = function() {
+            if (200 == e.status || 0 == e.status && e.response) c(e.response);
+            else {
+              var f = H(a);
+              f ? c(f.buffer) : d();
+            }
+          };
+          e.onerror = d;
+          e.send(null);
+        };
+        b.print || console.log.bind(console);
+        var I = b.printErr || console.warn.bind(console);
+        for (w in u) u.hasOwnProperty(w) && (b[w] = u[w]);
+        u = null;
+        var J;
+        b.wasmBinary && (J = b.wasmBinary);
+        var noExitRuntime = b.noExitRuntime || true;
+        "object" !== typeof WebAssembly && K("no native wasm support detected");
+        var L, M = false;
+        function assert(a, c) {
+          a || K("Assertion failed: " + c);
+        }
+        function N(a) {
+          var c = b["_" + a];
+          assert(c, "Cannot call unknown function " + a + ", make sure it is exported");
+          return c;
+        }
+        function ca(a, c, d, e) {
+          var f = { string: function(g) {
+            var p = 0;
+            if (null !== g && void 0 !== g && 0 !== g) {
+              var n = (g.length << 2) + 1;
+              p = O(n);
+              var k = p, h = P;
+              if (0 < n) {
+                n = k + n - 1;
+                for (var v = 0; v < g.length; ++v) {
+                  var m = g.charCodeAt(v);
+                  if (55296 <= m && 57343 >= m) {
+                    var oa = g.charCodeAt(++v);
+                    m = 65536 + ((m & 1023) << 10) | oa & 1023;
+                  }
+                  if (127 >= m) {
+                    if (k >= n) break;
+                    h[k++] = m;
+                  } else {
+                    if (2047 >= m) {
+                      if (k + 1 >= n) break;
+                      h[k++] = 192 | m >> 6;
+                    } else {
+                      if (65535 >= m) {
+                        if (k + 2 >= n) break;
+                        h[k++] = 224 | m >> 12;
+                      } else {
+                        if (k + 3 >= n) break;
+                        h[k++] = 240 | m >> 18;
+                        h[k++] = 128 | m >> 12 & 63;
+                      }
+                      h[k++] = 128 | m >> 6 & 63;
+                    }
+                    h[k++] = 128 | m & 63;
+                  }
+                }
+                h[k] = 0;
+              }
+            }
+            return p;
+          }, array: function(g) {
+            var p = O(g.length);
+            Q.set(g, p);
+            return p;
+          } }, l = N(a), A = [];
+          a = 0;
+          if (e) for (var t = 0; t < e.length; t++) {
+            var aa = f[d[t]];
+            aa ? (0 === a && (a = da()), A[t] = aa(e[t])) : A[t] = e[t];
+          }
+          d = l.apply(null, A);
+          d = (function(g) {
+            if ("string" === c) if (g) {
+              for (var p = P, n = g + NaN, k = g; p[k] && !(k >= n); ) ++k;
+              if (16 < k - g && p.subarray && ea) g = ea.decode(p.subarray(g, k));
+              else {
+                for (n = ""; g < k; ) {
+                  var h = p[g++];
+                  if (h & 128) {
+                    var v = p[g++] & 63;
+                    if (192 == (h & 224)) n += String.fromCharCode((h & 31) << 6 | v);
+                    else {
+                      var m = p[g++] & 63;
+                      h = 224 == (h & 240) ? (h & 15) << 12 | v << 6 | m : (h & 7) << 18 | v << 12 | m << 6 | p[g++] & 63;
+                      65536 > h ? n += String.fromCharCode(h) : (h -= 65536, n += String.fromCharCode(55296 | h >> 10, 56320 | h & 1023));
+                    }
+                  } else n += String.fromCharCode(h);
+                }
+                g = n;
+              }
+            } else g = "";
+            else g = "boolean" === c ? !!g : g;
+            return g;
+          })(d);
+          0 !== a && fa(a);
+          return d;
+        }
+        var ea = "undefined" !== typeof TextDecoder ? new TextDecoder("utf8") : void 0, ha, Q, P;
+        function ia() {
+          var a = L.buffer;
+          ha = a;
+          b.HEAP8 = Q = new Int8Array(a);
+          b.HEAP16 = new Int16Array(a);
+          b.HEAP32 = new Int32Array(a);
+          b.HEAPU8 = P = new Uint8Array(a);
+          b.HEAPU16 = new Uint16Array(a);
+          b.HEAPU32 = new Uint32Array(a);
+          b.HEAPF32 = new Float32Array(a);
+          b.HEAPF64 = new Float64Array(a);
+        }
+        var R, ja = [], ka = [], la = [];
+        function ma() {
+          var a = b.preRun.shift();
+          ja.unshift(a);
+        }
+        var S = 0, T = null, U = null;
+        b.preloadedImages = {};
+        b.preloadedAudios = {};
+        function K(a) {
+          if (b.onAbort) b.onAbort(a);
+          I(a);
+          M = true;
+          a = new WebAssembly.RuntimeError("abort(" + a + "). Build with -s ASSERTIONS=1 for more info.");
+          r(a);
+          throw a;
+        }
+        var V = "data:application/octet-stream;base64,", W;
+        W = "data:application/octet-stream;base64,AGFzbQEAAAABIAZgAX8Bf2ADf39/AGABfwBgAABgAAF/YAZ/f39/f38AAgcBAWEBYQAAAwsKAAEDAQAAAgQFAgQFAXABAQEFBwEBgAKAgAIGCQF/AUGAjMACCwclCQFiAgABYwADAWQACQFlAAgBZgAHAWcABgFoAAUBaQAKAWoBAAqGTQpPAQJ/QYAIKAIAIgEgAEEDakF8cSICaiEAAkAgAkEAIAAgAU0bDQAgAD8AQRB0SwRAIAAQAEUNAQtBgAggADYCACABDwtBhAhBMDYCAEF/C4wFAg5+Cn8gACgCJCEUIAAoAiAhFSAAKAIcIREgACgCGCESIAAoAhQhEyACQRBPBEAgAC0ATEVBGHQhFyAAKAIEIhZBBWytIQ8gACgCCCIYQQVsrSENIAAoAgwiGUEFbK0hCyAAKAIQIhpBBWytIQkgADUCACEIIBqtIRAgGa0hDiAYrSEMIBatIQoDQCASIAEtAAMiEiABLQAEQQh0ciABLQAFQRB0ciABLQAGIhZBGHRyQQJ2Qf///x9xaq0iAyAOfiABLwAAIAEtAAJBEHRyIBNqIBJBGHRBgICAGHFqrSIEIBB+fCARIAEtAAdBCHQgFnIgAS0ACEEQdHIgAS0ACSIRQRh0ckEEdkH///8fcWqtIgUgDH58IAEtAApBCHQgEXIgAS0AC0EQdHIgAS0ADEEYdHJBBnYgFWqtIgYgCn58IBQgF2ogAS8ADSABLQAPQRB0cmqtIgcgCH58IAMgDH4gBCAOfnwgBSAKfnwgBiAIfnwgByAJfnwgAyAKfiAEIAx+fCAFIAh+fCAGIAl+fCAHIAt+fCADIAh+IAQgCn58IAUgCX58IAYgC358IAcgDX58IAMgCX4gBCAIfnwgBSALfnwgBiANfnwgByAPfnwiA0IaiEL/////D4N8IgRCGohC/////w+DfCIFQhqIQv////8Pg3wiBkIaiEL/////D4N8IgdCGoinQQVsIAOnQf///x9xaiITQRp2IASnQf///x9xaiESIAWnQf///x9xIREgBqdB////H3EhFSAHp0H///8fcSEUIBNB////H3EhEyABQRBqIQEgAkEQayICQQ9LDQALCyAAIBQ2AiQgACAVNgIgIAAgETYCHCAAIBI2AhggACATNgIUCwMAAQu2BAEGfwJAIAAoAjgiBARAIABBPGohBQJAIAJBECAEayIDIAIgA0kbIgZFDQAgBkEDcSEHAkAgBkEBa0EDSQRAQQAhAwwBCyAGQXxxIQhBACEDA0AgBSADIARqaiABIANqLQAAOgAAIAUgA0EBciIEIAAoAjhqaiABIARqLQAAOgAAIAUgA0ECciIEIAAoAjhqaiABIARqLQAAOgAAIAUgA0EDciIEIAAoAjhqaiABIARqLQAAOgAAIANBBGohAyAAKAI4IQQgCEEEayIIDQALCyAHRQ0AA0AgBSADIARqaiABIANqLQAAOgAAIANBAWohAyAAKAI4IQQgB0EBayIHDQALCyAAIAQgBmoiAzYCOCADQRBJDQEgACAFQRAQAiAAQQA2AjggAiAGayECIAEgBmohAQsgAkEQTwRAIAAgASACQXBxIgMQAiACQQ9xIQIgASADaiEBCyACRQ0AIAJBA3EhBCAAQTxqIQVBACEDIAJBAWtBA08EQCACQXxxIQcDQCAFIAAoAjggA2pqIAEgA2otAAA6AAAgBSADQQFyIgYgACgCOGpqIAEgBmotAAA6AAAgBSADQQJyIgYgACgCOGpqIAEgBmotAAA6AAAgBSADQQNyIgYgACgCOGpqIAEgBmotAAA6AAAgA0EEaiEDIAdBBGsiBw0ACwsgBARAA0AgBSAAKAI4IANqaiABIANqLQAAOgAAIANBAWohAyAEQQFrIgQNAAsLIAAgACgCOCACajYCOAsLoS0BDH8jAEEQayIMJAACQAJAAkACQAJAAkACQAJAAkACQAJAAkAgAEH0AU0EQEGICCgCACIFQRAgAEELakF4cSAAQQtJGyIIQQN2IgJ2IgFBA3EEQCABQX9zQQFxIAJqIgNBA3QiAUG4CGooAgAiBEEIaiEAAkAgBCgCCCICIAFBsAhqIgFGBEBBiAggBUF+IAN3cTYCAAwBCyACIAE2AgwgASACNgIICyAEIANBA3QiAUEDcjYCBCABIARqIgEgASgCBEEBcjYCBAwNCyAIQZAIKAIAIgpNDQEgAQRAAkBBAiACdCIAQQAgAGtyIAEgAnRxIgBBACAAa3FBAWsiACAAQQx2QRBxIgJ2IgFBBXZBCHEiACACciABIAB2IgFBAnZBBHEiAHIgASAAdiIBQQF2QQJxIgByIAEgAHYiAUEBdkEBcSIAciABIAB2aiIDQQN0IgBBuAhqKAIAIgQoAggiASAAQbAIaiIARgRAQYgIIAVBfiADd3EiBTYCAAwBCyABIAA2AgwgACABNgIICyAEQQhqIQAgBCAIQQNyNgIEIAQgCGoiAiADQQN0IgEgCGsiA0EBcjYCBCABIARqIAM2AgAgCgRAIApBA3YiAUEDdEGwCGohB0GcCCgCACEEAn8gBUEBIAF0IgFxRQRAQYgIIAEgBXI2AgAgBwwBCyAHKAIICyEBIAcgBDYCCCABIAQ2AgwgBCAHNgIMIAQgATYCCAtBnAggAjYCAEGQCCADNgIADA0LQYwIKAIAIgZFDQEgBkEAIAZrcUEBayIAIABBDHZBEHEiAnYiAUEFdkEIcSIAIAJyIAEgAHYiAUECdkEEcSIAciABIAB2IgFBAXZBAnEiAHIgASAAdiIBQQF2QQFxIgByIAEgAHZqQQJ0QbgKaigCACIBKAIEQXhxIAhrIQMgASECA0ACQCACKAIQIgBFBEAgAigCFCIARQ0BCyAAKAIEQXhxIAhrIgIgAyACIANJIgIbIQMgACABIAIbIQEgACECDAELCyABIAhqIgkgAU0NAiABKAIYIQsgASABKAIMIgRHBEAgASgCCCIAQZgIKAIASRogACAENgIMIAQgADYCCAwMCyABQRRqIgIoAgAiAEUEQCABKAIQIgBFDQQgAUEQaiECCwNAIAIhByAAIgRBFGoiAigCACIADQAgBEEQaiECIAQoAhAiAA0ACyAHQQA2AgAMCwtBfyEIIABBv39LDQAgAEELaiIAQXhxIQhBjAgoAgAiCUUNAEEAIAhrIQMCQAJAAkACf0EAIAhBgAJJDQAaQR8gCEH///8HSw0AGiAAQQh2IgAgAEGA/j9qQRB2QQhxIgJ0IgAgAEGA4B9qQRB2QQRxIgF0IgAgAEGAgA9qQRB2QQJxIgB0QQ92IAEgAnIgAHJrIgBBAXQgCCAAQRVqdkEBcXJBHGoLIgVBAnRBuApqKAIAIgJFBEBBACEADAELQQAhACAIQQBBGSAFQQF2ayAFQR9GG3QhAQNAAkAgAigCBEF4cSAIayIHIANPDQAgAiEEIAciAw0AQQAhAyACIQAMAwsgACACKAIUIgcgByACIAFBHXZBBHFqKAIQIgJGGyAAIAcbIQAgAUEBdCEBIAINAAsLIAAgBHJFBEBBACEEQQIgBXQiAEEAIABrciAJcSIARQ0DIABBACAAa3FBAWsiACAAQQx2QRBxIgJ2IgFBBXZBCHEiACACciABIAB2IgFBAnZBBHEiAHIgASAAdiIBQQF2QQJxIgByIAEgAHYiAUEBdkEBcSIAciABIAB2akECdEG4CmooAgAhAAsgAEUNAQsDQCAAKAIEQXhxIAhrIgEgA0khAiABIAMgAhshAyAAIAQgAhshBCAAKAIQIgEEfyABBSAAKAIUCyIADQALCyAERQ0AIANBkAgoAgAgCGtPDQAgBCAIaiIGIARNDQEgBCgCGCEFIAQgBCgCDCIBRwRAIAQoAggiAEGYCCgCAEkaIAAgATYCDCABIAA2AggMCgsgBEEUaiICKAIAIgBFBEAgBCgCECIARQ0EIARBEGohAgsDQCACIQcgACIBQRRqIgIoAgAiAA0AIAFBEGohAiABKAIQIgANAAsgB0EANgIADAkLIAhBkAgoAgAiAk0EQEGcCCgCACEDAkAgAiAIayIBQRBPBEBBkAggATYCAEGcCCADIAhqIgA2AgAgACABQQFyNgIEIAIgA2ogATYCACADIAhBA3I2AgQMAQtBnAhBADYCAEGQCEEANgIAIAMgAkEDcjYCBCACIANqIgAgACgCBEEBcjYCBAsgA0EIaiEADAsLIAhBlAgoAgAiBkkEQEGUCCAGIAhrIgE2AgBBoAhBoAgoAgAiAiAIaiIANgIAIAAgAUEBcjYCBCACIAhBA3I2AgQgAkEIaiEADAsLQQAhACAIQS9qIgkCf0HgCygCAARAQegLKAIADAELQewLQn83AgBB5AtCgKCAgICABDcCAEHgCyAMQQxqQXBxQdiq1aoFczYCAEH0C0EANgIAQcQLQQA2AgBBgCALIgFqIgVBACABayIHcSICIAhNDQpBwAsoAgAiBARAQbgLKAIAIgMgAmoiASADTQ0LIAEgBEsNCwtBxAstAABBBHENBQJAAkBBoAgoAgAiAwRAQcgLIQADQCADIAAoAgAiAU8EQCABIAAoAgRqIANLDQMLIAAoAggiAA0ACwtBABABIgFBf0YNBiACIQVB5AsoAgAiA0EBayIAIAFxBEAgAiABayAAIAFqQQAgA2txaiEFCyAFIAhNDQYgBUH+////B0sNBkHACygCACIEBEBBuAsoAgAiAyAFaiIAIANNDQcgACAESw0HCyAFEAEiACABRw0BDAgLIAUgBmsgB3EiBUH+////B0sNBSAFEAEiASAAKAIAIAAoAgRqRg0EIAEhAAsCQCAAQX9GDQAgCEEwaiAFTQ0AQegLKAIAIgEgCSAFa2pBACABa3EiAUH+////B0sEQCAAIQEMCAsgARABQX9HBEAgASAFaiEFIAAhAQwIC0EAIAVrEAEaDAULIAAiAUF/Rw0GDAQLAAtBACEEDAcLQQAhAQwFCyABQX9HDQILQcQLQcQLKAIAQQRyNgIACyACQf7///8HSw0BIAIQASEBQQAQASEAIAFBf0YNASAAQX9GDQEgACABTQ0BIAAgAWsiBSAIQShqTQ0BC0G4C0G4CygCACAFaiIANgIAQbwLKAIAIABJBEBBvAsgADYCAAsCQAJAAkBBoAgoAgAiBwRAQcgLIQADQCABIAAoAgAiAyAAKAIEIgJqRg0CIAAoAggiAA0ACwwCC0GYCCgCACIAQQAgACABTRtFBEBBmAggATYCAAtBACEAQcwLIAU2AgBByAsgATYCAEGoCEF/NgIAQawIQeALKAIANgIAQdQLQQA2AgADQCAAQQN0IgNBuAhqIANBsAhqIgI2AgAgA0G8CGogAjYCACAAQQFqIgBBIEcNAAtBlAggBUEoayIDQXggAWtBB3FBACABQQhqQQdxGyIAayICNgIAQaAIIAAgAWoiADYCACAAIAJBAXI2AgQgASADakEoNgIEQaQIQfALKAIANgIADAILIAAtAAxBCHENACADIAdLDQAgASAHTQ0AIAAgAiAFajYCBEGgCCAHQXggB2tBB3FBACAHQQhqQQdxGyIAaiICNgIAQZQIQZQIKAIAIAVqIgEgAGsiADYCACACIABBAXI2AgQgASAHakEoNgIEQaQIQfALKAIANgIADAELQZgIKAIAIAFLBEBBmAggATYCAAsgASAFaiECQcgLIQACQAJAAkACQAJAAkADQCACIAAoAgBHBEAgACgCCCIADQEMAgsLIAAtAAxBCHFFDQELQcgLIQADQCAHIAAoAgAiAk8EQCACIAAoAgRqIgQgB0sNAwsgACgCCCEADAALAAsgACABNgIAIAAgACgCBCAFajYCBCABQXggAWtBB3FBACABQQhqQQdxG2oiCSAIQQNyNgIEIAJBeCACa0EHcUEAIAJBCGpBB3EbaiIFIAggCWoiBmshAiAFIAdGBEBBoAggBjYCAEGUCEGUCCgCACACaiIANgIAIAYgAEEBcjYCBAwDCyAFQZwIKAIARgRAQZwIIAY2AgBBkAhBkAgoAgAgAmoiADYCACAGIABBAXI2AgQgACAGaiAANgIADAMLIAUoAgQiAEEDcUEBRgRAIABBeHEhBwJAIABB/wFNBEAgBSgCCCIDIABBA3YiAEEDdEGwCGpGGiADIAUoAgwiAUYEQEGICEGICCgCAEF+IAB3cTYCAAwCCyADIAE2AgwgASADNgIIDAELIAUoAhghCAJAIAUgBSgCDCIBRwRAIAUoAggiACABNgIMIAEgADYCCAwBCwJAIAVBFGoiACgCACIDDQAgBUEQaiIAKAIAIgMNAEEAIQEMAQsDQCAAIQQgAyIBQRRqIgAoAgAiAw0AIAFBEGohACABKAIQIgMNAAsgBEEANgIACyAIRQ0AAkAgBSAFKAIcIgNBAnRBuApqIgAoAgBGBEAgACABNgIAIAENAUGMCEGMCCgCAEF+IAN3cTYCAAwCCyAIQRBBFCAIKAIQIAVGG2ogATYCACABRQ0BCyABIAg2AhggBSgCECIABEAgASAANgIQIAAgATYCGAsgBSgCFCIARQ0AIAEgADYCFCAAIAE2AhgLIAUgB2ohBSACIAdqIQILIAUgBSgCBEF+cTYCBCAGIAJBAXI2AgQgAiAGaiACNgIAIAJB/wFNBEAgAkEDdiIAQQN0QbAIaiECAn9BiAgoAgAiAUEBIAB0IgBxRQRAQYgIIAAgAXI2AgAgAgwBCyACKAIICyEAIAIgBjYCCCAAIAY2AgwgBiACNgIMIAYgADYCCAwDC0EfIQAgAkH///8HTQRAIAJBCHYiACAAQYD+P2pBEHZBCHEiA3QiACAAQYDgH2pBEHZBBHEiAXQiACAAQYCAD2pBEHZBAnEiAHRBD3YgASADciAAcmsiAEEBdCACIABBFWp2QQFxckEcaiEACyAGIAA2AhwgBkIANwIQIABBAnRBuApqIQQCQEGMCCgCACIDQQEgAHQiAXFFBEBBjAggASADcjYCACAEIAY2AgAgBiAENgIYDAELIAJBAEEZIABBAXZrIABBH0YbdCEAIAQoAgAhAQNAIAEiAygCBEF4cSACRg0DIABBHXYhASAAQQF0IQAgAyABQQRxaiIEKAIQIgENAAsgBCAGNgIQIAYgAzYCGAsgBiAGNgIMIAYgBjYCCAwCC0GUCCAFQShrIgNBeCABa0EHcUEAIAFBCGpBB3EbIgBrIgI2AgBBoAggACABaiIANgIAIAAgAkEBcjYCBCABIANqQSg2AgRBpAhB8AsoAgA2AgAgByAEQScgBGtBB3FBACAEQSdrQQdxG2pBL2siACAAIAdBEGpJGyICQRs2AgQgAkHQCykCADcCECACQcgLKQIANwIIQdALIAJBCGo2AgBBzAsgBTYCAEHICyABNgIAQdQLQQA2AgAgAkEYaiEAA0AgAEEHNgIEIABBCGohASAAQQRqIQAgASAESQ0ACyACIAdGDQMgAiACKAIEQX5xNgIEIAcgAiAHayIEQQFyNgIEIAIgBDYCACAEQf8BTQRAIARBA3YiAEEDdEGwCGohAgJ/QYgIKAIAIgFBASAAdCIAcUUEQEGICCAAIAFyNgIAIAIMAQsgAigCCAshACACIAc2AgggACAHNgIMIAcgAjYCDCAHIAA2AggMBAtBHyEAIAdCADcCECAEQf///wdNBEAgBEEIdiIAIABBgP4/akEQdkEIcSICdCIAIABBgOAfakEQdkEEcSIBdCIAIABBgIAPakEQdkECcSIAdEEPdiABIAJyIAByayIAQQF0IAQgAEEVanZBAXFyQRxqIQALIAcgADYCHCAAQQJ0QbgKaiEDAkBBjAgoAgAiAkEBIAB0IgFxRQRAQYwIIAEgAnI2AgAgAyAHNgIAIAcgAzYCGAwBCyAEQQBBGSAAQQF2ayAAQR9GG3QhACADKAIAIQEDQCABIgIoAgRBeHEgBEYNBCAAQR12IQEgAEEBdCEAIAIgAUEEcWoiAygCECIBDQALIAMgBzYCECAHIAI2AhgLIAcgBzYCDCAHIAc2AggMAwsgAygCCCIAIAY2AgwgAyAGNgIIIAZBADYCGCAGIAM2AgwgBiAANgIICyAJQQhqIQAMBQsgAigCCCIAIAc2AgwgAiAHNgIIIAdBADYCGCAHIAI2AgwgByAANgIIC0GUCCgCACIAIAhNDQBBlAggACAIayIBNgIAQaAIQaAIKAIAIgIgCGoiADYCACAAIAFBAXI2AgQgAiAIQQNyNgIEIAJBCGohAAwDC0GECEEwNgIAQQAhAAwCCwJAIAVFDQACQCAEKAIcIgJBAnRBuApqIgAoAgAgBEYEQCAAIAE2AgAgAQ0BQYwIIAlBfiACd3EiCTYCAAwCCyAFQRBBFCAFKAIQIARGG2ogATYCACABRQ0BCyABIAU2AhggBCgCECIABEAgASAANgIQIAAgATYCGAsgBCgCFCIARQ0AIAEgADYCFCAAIAE2AhgLAkAgA0EPTQRAIAQgAyAIaiIAQQNyNgIEIAAgBGoiACAAKAIEQQFyNgIEDAELIAQgCEEDcjYCBCAGIANBAXI2AgQgAyAGaiADNgIAIANB/wFNBEAgA0EDdiIAQQN0QbAIaiECAn9BiAgoAgAiAUEBIAB0IgBxRQRAQYgIIAAgAXI2AgAgAgwBCyACKAIICyEAIAIgBjYCCCAAIAY2AgwgBiACNgIMIAYgADYCCAwBC0EfIQAgA0H///8HTQRAIANBCHYiACAAQYD+P2pBEHZBCHEiAnQiACAAQYDgH2pBEHZBBHEiAXQiACAAQYCAD2pBEHZBAnEiAHRBD3YgASACciAAcmsiAEEBdCADIABBFWp2QQFxckEcaiEACyAGIAA2AhwgBkIANwIQIABBAnRBuApqIQICQAJAIAlBASAAdCIBcUUEQEGMCCABIAlyNgIAIAIgBjYCACAGIAI2AhgMAQsgA0EAQRkgAEEBdmsgAEEfRht0IQAgAigCACEIA0AgCCIBKAIEQXhxIANGDQIgAEEddiECIABBAXQhACABIAJBBHFqIgIoAhAiCA0ACyACIAY2AhAgBiABNgIYCyAGIAY2AgwgBiAGNgIIDAELIAEoAggiACAGNgIMIAEgBjYCCCAGQQA2AhggBiABNgIMIAYgADYCCAsgBEEIaiEADAELAkAgC0UNAAJAIAEoAhwiAkECdEG4CmoiACgCACABRgRAIAAgBDYCACAEDQFBjAggBkF+IAJ3cTYCAAwCCyALQRBBFCALKAIQIAFGG2ogBDYCACAERQ0BCyAEIAs2AhggASgCECIABEAgBCAANgIQIAAgBDYCGAsgASgCFCIARQ0AIAQgADYCFCAAIAQ2AhgLAkAgA0EPTQRAIAEgAyAIaiIAQQNyNgIEIAAgAWoiACAAKAIEQQFyNgIEDAELIAEgCEEDcjYCBCAJIANBAXI2AgQgAyAJaiADNgIAIAoEQCAKQQN2IgBBA3RBsAhqIQRBnAgoAgAhAgJ/QQEgAHQiACAFcUUEQEGICCAAIAVyNgIAIAQMAQsgBCgCCAshACAEIAI2AgggACACNgIMIAIgBDYCDCACIAA2AggLQZwIIAk2AgBBkAggAzYCAAsgAUEIaiEACyAMQRBqJAAgAAsQACMAIABrQXBxIgAkACAACwYAIAAkAAsEACMAC4AJAgh/BH4jAEGQAWsiBiQAIAYgBS0AA0EYdEGAgIAYcSAFLwAAIAUtAAJBEHRycjYCACAGIAUoAANBAnZBg/7/H3E2AgQgBiAFKAAGQQR2Qf+B/x9xNgIIIAYgBSgACUEGdkH//8AfcTYCDCAFLwANIQggBS0ADyEJIAZCADcCFCAGQgA3AhwgBkEANgIkIAYgCCAJQRB0QYCAPHFyNgIQIAYgBSgAEDYCKCAGIAUoABQ2AiwgBiAFKAAYNgIwIAUoABwhBSAGQQA6AEwgBkEANgI4IAYgBTYCNCAGIAEgAhAEIAQEQCAGIAMgBBAECyAGKAI4IgEEQCAGQTxqIgIgAWpBAToAACABQQFqQQ9NBEAgASAGakE9aiEEAkBBDyABayIDRQ0AIAMgBGoiAUEBa0EAOgAAIARBADoAACADQQNJDQAgAUECa0EAOgAAIARBADoAASABQQNrQQA6AAAgBEEAOgACIANBB0kNACABQQRrQQA6AAAgBEEAOgADIANBCUkNACAEQQAgBGtBA3EiAWoiBEEANgIAIAQgAyABa0F8cSIBaiIDQQRrQQA2AgAgAUEJSQ0AIARBADYCCCAEQQA2AgQgA0EIa0EANgIAIANBDGtBADYCACABQRlJDQAgBEEANgIYIARBADYCFCAEQQA2AhAgBEEANgIMIANBEGtBADYCACADQRRrQQA2AgAgA0EYa0EANgIAIANBHGtBADYCACABIARBBHFBGHIiAWsiA0EgSQ0AIAEgBGohAQNAIAFCADcDGCABQgA3AxAgAUIANwMIIAFCADcDACABQSBqIQEgA0EgayIDQR9LDQALCwsgBkEBOgBMIAYgAkEQEAILIAY1AjQhECAGNQIwIREgBjUCLCEOIAAgBjUCKCAGKAIkIAYoAiAgBigCHCAGKAIYIgNBGnZqIgJBGnZqIgFBGnZqIgtBgICAYHIgAUH///8fcSINIAJB////H3EiCCAGKAIUIAtBGnZBBWxqIgFB////H3EiCUEFaiIFQRp2IANB////H3EgAUEadmoiA2oiAUEadmoiAkEadmoiBEEadmoiDEEfdSIHIANxIAEgDEEfdkEBayIDQf///x9xIgpxciIBQRp0IAUgCnEgByAJcXJyrXwiDzwAACAAIA9CGIg8AAMgACAPQhCIPAACIAAgD0IIiDwAASAAIA4gByAIcSACIApxciICQRR0IAFBBnZyrXwgD0IgiHwiDjwABCAAIA5CGIg8AAcgACAOQhCIPAAGIAAgDkIIiDwABSAAIBEgByANcSAEIApxciIBQQ50IAJBDHZyrXwgDkIgiHwiDjwACCAAIA5CGIg8AAsgACAOQhCIPAAKIAAgDkIIiDwACSAAIBAgAyAMcSAHIAtxckEIdCABQRJ2cq18IA5CIIh8Ig48AAwgACAOQhiIPAAPIAAgDkIQiDwADiAAIA5CCIg8AA0gBkIANwIwIAZCADcCKCAGQgA3AiAgBkIANwIYIAZCADcCECAGQgA3AgggBkIANwIAIAZBkAFqJAALpwwBB38CQCAARQ0AIABBCGsiAyAAQQRrKAIAIgFBeHEiAGohBQJAIAFBAXENACABQQNxRQ0BIAMgAygCACIBayIDQZgIKAIASQ0BIAAgAWohACADQZwIKAIARwRAIAFB/wFNBEAgAygCCCICIAFBA3YiBEEDdEGwCGpGGiACIAMoAgwiAUYEQEGICEGICCgCAEF+IAR3cTYCAAwDCyACIAE2AgwgASACNgIIDAILIAMoAhghBgJAIAMgAygCDCIBRwRAIAMoAggiAiABNgIMIAEgAjYCCAwBCwJAIANBFGoiAigCACIEDQAgA0EQaiICKAIAIgQNAEEAIQEMAQsDQCACIQcgBCIBQRRqIgIoAgAiBA0AIAFBEGohAiABKAIQIgQNAAsgB0EANgIACyAGRQ0BAkAgAyADKAIcIgJBAnRBuApqIgQoAgBGBEAgBCABNgIAIAENAUGMCEGMCCgCAEF+IAJ3cTYCAAwDCyAGQRBBFCAGKAIQIANGG2ogATYCACABRQ0CCyABIAY2AhggAygCECICBEAgASACNgIQIAIgATYCGAsgAygCFCICRQ0BIAEgAjYCFCACIAE2AhgMAQsgBSgCBCIBQQNxQQNHDQBBkAggADYCACAFIAFBfnE2AgQgAyAAQQFyNgIEIAAgA2ogADYCAA8LIAMgBU8NACAFKAIEIgFBAXFFDQACQCABQQJxRQRAIAVBoAgoAgBGBEBBoAggAzYCAEGUCEGUCCgCACAAaiIANgIAIAMgAEEBcjYCBCADQZwIKAIARw0DQZAIQQA2AgBBnAhBADYCAA8LIAVBnAgoAgBGBEBBnAggAzYCAEGQCEGQCCgCACAAaiIANgIAIAMgAEEBcjYCBCAAIANqIAA2AgAPCyABQXhxIABqIQACQCABQf8BTQRAIAUoAggiAiABQQN2IgRBA3RBsAhqRhogAiAFKAIMIgFGBEBBiAhBiAgoAgBBfiAEd3E2AgAMAgsgAiABNgIMIAEgAjYCCAwBCyAFKAIYIQYCQCAFIAUoAgwiAUcEQCAFKAIIIgJBmAgoAgBJGiACIAE2AgwgASACNgIIDAELAkAgBUEUaiICKAIAIgQNACAFQRBqIgIoAgAiBA0AQQAhAQwBCwNAIAIhByAEIgFBFGoiAigCACIEDQAgAUEQaiECIAEoAhAiBA0ACyAHQQA2AgALIAZFDQACQCAFIAUoAhwiAkECdEG4CmoiBCgCAEYEQCAEIAE2AgAgAQ0BQYwIQYwIKAIAQX4gAndxNgIADAILIAZBEEEUIAYoAhAgBUYbaiABNgIAIAFFDQELIAEgBjYCGCAFKAIQIgIEQCABIAI2AhAgAiABNgIYCyAFKAIUIgJFDQAgASACNgIUIAIgATYCGAsgAyAAQQFyNgIEIAAgA2ogADYCACADQZwIKAIARw0BQZAIIAA2AgAPCyAFIAFBfnE2AgQgAyAAQQFyNgIEIAAgA2ogADYCAAsgAEH/AU0EQCAAQQN2IgFBA3RBsAhqIQACf0GICCgCACICQQEgAXQiAXFFBEBBiAggASACcjYCACAADAELIAAoAggLIQIgACADNgIIIAIgAzYCDCADIAA2AgwgAyACNgIIDwtBHyECIANCADcCECAAQf///wdNBEAgAEEIdiIBIAFBgP4/akEQdkEIcSIBdCICIAJBgOAfakEQdkEEcSICdCIEIARBgIAPakEQdkECcSIEdEEPdiABIAJyIARyayIBQQF0IAAgAUEVanZBAXFyQRxqIQILIAMgAjYCHCACQQJ0QbgKaiEBAkACQAJAQYwIKAIAIgRBASACdCIHcUUEQEGMCCAEIAdyNgIAIAEgAzYCACADIAE2AhgMAQsgAEEAQRkgAkEBdmsgAkEfRht0IQIgASgCACEBA0AgASIEKAIEQXhxIABGDQIgAkEddiEBIAJBAXQhAiAEIAFBBHFqIgdBEGooAgAiAQ0ACyAHIAM2AhAgAyAENgIYCyADIAM2AgwgAyADNgIIDAELIAQoAggiACADNgIMIAQgAzYCCCADQQA2AhggAyAENgIMIAMgADYCCAtBqAhBqAgoAgBBAWsiAEF/IAAbNgIACwsLCQEAQYEICwIGUA==";
+        if (!W.startsWith(V)) {
+          var na = W;
+          W = b.locateFile ? b.locateFile(na, B) : B + na;
+        }
+        function pa() {
+          var a = W;
+          try {
+            if (a == W && J) return new Uint8Array(J);
+            var c = H(a);
+            if (c) return c;
+            if (E) return E(a);
+            throw "both async and sync fetching of the wasm failed";
+          } catch (d) {
+            K(d);
+          }
+        }
+        function qa() {
+          if (!J && (x || y)) {
+            if ("function" === typeof fetch && !W.startsWith("file://")) return fetch(W, { credentials: "same-origin" }).then(function(a) {
+              if (!a.ok) throw "failed to load wasm binary file at '" + W + "'";
+              return a.arrayBuffer();
+            }).catch(function() {
+              return pa();
+            });
+            if (D) return new Promise(function(a, c) {
+              D(W, function(d) {
+                a(new Uint8Array(d));
+              }, c);
+            });
+          }
+          return Promise.resolve().then(function() {
+            return pa();
+          });
+        }
+        function X(a) {
+          for (; 0 < a.length; ) {
+            var c = a.shift();
+            if ("function" == typeof c) c(b);
+            else {
+              var d = c.m;
+              "number" === typeof d ? void 0 === c.l ? R.get(d)() : R.get(d)(c.l) : d(void 0 === c.l ? null : c.l);
+            }
+          }
+        }
+        var ba = false, ra = "function" === typeof atob ? atob : function(a) {
+          var c = "", d = 0;
+          a = a.replace(/[^A-Za-z0-9\+\/=]/g, "");
+          do {
+            var e = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=".indexOf(a.charAt(d++));
+            var f = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=".indexOf(a.charAt(d++));
+            var l = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=".indexOf(a.charAt(d++));
+            var A = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=".indexOf(a.charAt(d++));
+            e = e << 2 | f >> 4;
+            f = (f & 15) << 4 | l >> 2;
+            var t = (l & 3) << 6 | A;
+            c += String.fromCharCode(e);
+            64 !== l && (c += String.fromCharCode(f));
+            64 !== A && (c += String.fromCharCode(t));
+          } while (d < a.length);
+          return c;
+        };
+        function H(a) {
+          if (a.startsWith(V)) {
+            a = a.slice(V.length);
+            if ("boolean" === typeof z && z) {
+              var c = Buffer.from(a, "base64");
+              c = new Uint8Array(c.buffer, c.byteOffset, c.byteLength);
+            } else try {
+              var d = ra(a), e = new Uint8Array(d.length);
+              for (a = 0; a < d.length; ++a) e[a] = d.charCodeAt(a);
+              c = e;
+            } catch (f) {
+              throw Error("Converting base64 string to bytes failed.");
+            }
+            return c;
+          }
+        }
+        var sa = { a: function(a) {
+          var c = P.length;
+          a >>>= 0;
+          if (2147483648 < a) return false;
+          for (var d = 1; 4 >= d; d *= 2) {
+            var e = c * (1 + 0.2 / d);
+            e = Math.min(e, a + 100663296);
+            e = Math.max(a, e);
+            0 < e % 65536 && (e += 65536 - e % 65536);
+            a: {
+              try {
+                L.grow(Math.min(2147483648, e) - ha.byteLength + 65535 >>> 16);
+                ia();
+                var f = 1;
+                break a;
+              } catch (l) {
+              }
+              f = void 0;
+            }
+            if (f) return true;
+          }
+          return false;
+        } };
+        (function() {
+          function a(f) {
+            b.asm = f.exports;
+            L = b.asm.b;
+            ia();
+            R = b.asm.j;
+            ka.unshift(b.asm.c);
+            S--;
+            b.monitorRunDependencies && b.monitorRunDependencies(S);
+            0 == S && (null !== T && (clearInterval(T), T = null), U && (f = U, U = null, f()));
+          }
+          function c(f) {
+            a(f.instance);
+          }
+          function d(f) {
+            return qa().then(function(l) {
+              return WebAssembly.instantiate(l, e);
+            }).then(f, function(l) {
+              I("failed to asynchronously prepare wasm: " + l);
+              K(l);
+            });
+          }
+          var e = { a: sa };
+          S++;
+          b.monitorRunDependencies && b.monitorRunDependencies(S);
+          if (b.instantiateWasm) try {
+            return b.instantiateWasm(
+              e,
+              a
+            );
+          } catch (f) {
+            return I("Module.instantiateWasm callback failed with error: " + f), false;
+          }
+          (function() {
+            return J || "function" !== typeof WebAssembly.instantiateStreaming || W.startsWith(V) || W.startsWith("file://") || "function" !== typeof fetch ? d(c) : fetch(W, { credentials: "same-origin" }).then(function(f) {
+              return WebAssembly.instantiateStreaming(f, e).then(c, function(l) {
+                I("wasm streaming compile failed: " + l);
+                I("falling back to ArrayBuffer instantiation");
+                return d(c);
+              });
+            });
+          })().catch(r);
+          return {};
+        })();
+        b.___wasm_call_ctors = function() {
+          return (b.___wasm_call_ctors = b.asm.c).apply(null, arguments);
+        };
+        b._poly1305_auth = function() {
+          return (b._poly1305_auth = b.asm.d).apply(null, arguments);
+        };
+        var da = b.stackSave = function() {
+          return (da = b.stackSave = b.asm.e).apply(null, arguments);
+        }, fa = b.stackRestore = function() {
+          return (fa = b.stackRestore = b.asm.f).apply(null, arguments);
+        }, O = b.stackAlloc = function() {
+          return (O = b.stackAlloc = b.asm.g).apply(null, arguments);
+        };
+        b._malloc = function() {
+          return (b._malloc = b.asm.h).apply(null, arguments);
+        };
+        b._free = function() {
+          return (b._free = b.asm.i).apply(null, arguments);
+        };
+        b.cwrap = function(a, c, d, e) {
+          d = d || [];
+          var f = d.every(function(l) {
+            return "number" === l;
+          });
+          return "string" !== c && f && !e ? N(a) : function() {
+            return ca(a, c, d, arguments);
+          };
+        };
+        var Y;
+        U = function ta() {
+          Y || Z();
+          Y || (U = ta);
+        };
+        function Z() {
+          function a() {
+            if (!Y && (Y = true, b.calledRun = true, !M)) {
+              X(ka);
+              q(b);
+              if (b.onRuntimeInitialized) b.onRuntimeInitialized();
+              if (b.postRun) for ("function" == typeof b.postRun && (b.postRun = [b.postRun]); b.postRun.length; ) {
+                var c = b.postRun.shift();
+                la.unshift(c);
+              }
+              X(la);
+            }
+          }
+          if (!(0 < S)) {
+            if (b.preRun) for ("function" == typeof b.preRun && (b.preRun = [b.preRun]); b.preRun.length; ) ma();
+            X(ja);
+            0 < S || (b.setStatus ? (b.setStatus("Running..."), setTimeout(function() {
+              setTimeout(function() {
+                b.setStatus("");
+              }, 1);
+              a();
+            }, 1)) : a());
+          }
+        }
+        b.run = Z;
+        if (b.preInit) for ("function" == typeof b.preInit && (b.preInit = [b.preInit]); 0 < b.preInit.length; ) b.preInit.pop()();
+        Z();
+        return createPoly13052.ready;
+      });
+    })();
+    if (typeof exports === "object" && typeof module === "object")
+      module.exports = createPoly1305;
+    else if (typeof define === "function" && define["amd"])
+      define([], function() {
+        return createPoly1305;
+      });
+    else if (typeof exports === "object")
+      exports["createPoly1305"] = createPoly1305;
+  }
+});
+
+// node_modules/ssh2/lib/protocol/crypto.js
+var require_crypto2 = __commonJS({
+  "node_modules/ssh2/lib/protocol/crypto.js"(exports, module) {
+    "use strict";
+    var {
+      createCipheriv,
+      createDecipheriv,
+      createHmac: createHmac2,
+      randomFillSync,
+      timingSafeEqual
+    } = __require("crypto");
+    var { readUInt32BE, writeUInt32BE } = require_utils2();
+    var FastBuffer = Buffer[Symbol.species];
+    var MAX_SEQNO = 2 ** 32 - 1;
+    var EMPTY_BUFFER = Buffer.alloc(0);
+    var BUF_INT = Buffer.alloc(4);
+    var DISCARD_CACHE = /* @__PURE__ */ new Map();
+    var MAX_PACKET_SIZE = 35e3;
+    var binding;
+    var AESGCMCipher;
+    var ChaChaPolyCipher;
+    var GenericCipher;
+    var AESGCMDecipher;
+    var ChaChaPolyDecipher;
+    var GenericDecipher;
+    try {
+      binding = __require("./crypto/build/Release/sshcrypto.node");
+      ({
+        AESGCMCipher,
+        ChaChaPolyCipher,
+        GenericCipher,
+        AESGCMDecipher,
+        ChaChaPolyDecipher,
+        GenericDecipher
+      } = binding);
+    } catch {
+    }
+    var CIPHER_STREAM = 1 << 0;
+    var CIPHER_INFO = (() => {
+      function info(sslName, blockLen, keyLen, ivLen, authLen, discardLen, flags) {
+        return {
+          sslName,
+          blockLen,
+          keyLen,
+          ivLen: ivLen !== 0 || flags & CIPHER_STREAM ? ivLen : blockLen,
+          authLen,
+          discardLen,
+          stream: !!(flags & CIPHER_STREAM)
+        };
+      }
+      return {
+        "chacha20-poly1305@openssh.com": info("chacha20", 8, 64, 0, 16, 0, CIPHER_STREAM),
+        "aes128-gcm": info("aes-128-gcm", 16, 16, 12, 16, 0, CIPHER_STREAM),
+        "aes256-gcm": info("aes-256-gcm", 16, 32, 12, 16, 0, CIPHER_STREAM),
+        "aes128-gcm@openssh.com": info("aes-128-gcm", 16, 16, 12, 16, 0, CIPHER_STREAM),
+        "aes256-gcm@openssh.com": info("aes-256-gcm", 16, 32, 12, 16, 0, CIPHER_STREAM),
+        "aes128-cbc": info("aes-128-cbc", 16, 16, 0, 0, 0, 0),
+        "aes192-cbc": info("aes-192-cbc", 16, 24, 0, 0, 0, 0),
+        "aes256-cbc": info("aes-256-cbc", 16, 32, 0, 0, 0, 0),
+        "rijndael-cbc@lysator.liu.se": info("aes-256-cbc", 16, 32, 0, 0, 0, 0),
+        "3des-cbc": info("des-ede3-cbc", 8, 24, 0, 0, 0, 0),
+        "blowfish-cbc": info("bf-cbc", 8, 16, 0, 0, 0, 0),
+        "idea-cbc": info("idea-cbc", 8, 16, 0, 0, 0, 0),
+        "cast128-cbc": info("cast-cbc", 8, 16, 0, 0, 0, 0),
+        "aes128-ctr": info("aes-128-ctr", 16, 16, 16, 0, 0, CIPHER_STREAM),
+        "aes192-ctr": info("aes-192-ctr", 16, 24, 16, 0, 0, CIPHER_STREAM),
+        "aes256-ctr": info("aes-256-ctr", 16, 32, 16, 0, 0, CIPHER_STREAM),
+        "3des-ctr": info("des-ede3", 8, 24, 8, 0, 0, CIPHER_STREAM),
+        "blowfish-ctr": info("bf-ecb", 8, 16, 8, 0, 0, CIPHER_STREAM),
+        "cast128-ctr": info("cast5-ecb", 8, 16, 8, 0, 0, CIPHER_STREAM),
+        /* The "arcfour128" algorithm is the RC4 cipher, as described in
+               [SCHNEIER], using a 128-bit key.  The first 1536 bytes of keystream
+               generated by the cipher MUST be discarded, and the first byte of the
+               first encrypted packet MUST be encrypted using the 1537th byte of
+               keystream.
+        
+               -- http://tools.ietf.org/html/rfc4345#section-4 */
+        "arcfour": info("rc4", 8, 16, 0, 0, 1536, CIPHER_STREAM),
+        "arcfour128": info("rc4", 8, 16, 0, 0, 1536, CIPHER_STREAM),
+        "arcfour256": info("rc4", 8, 32, 0, 0, 1536, CIPHER_STREAM),
+        "arcfour512": info("rc4", 8, 64, 0, 0, 1536, CIPHER_STREAM)
+      };
+    })();
+    var MAC_INFO = (() => {
+      function info(sslName, len, actualLen, isETM) {
+        return {
+          sslName,
+          len,
+          actualLen,
+          isETM
+        };
+      }
+      return {
+        "hmac-md5": info("md5", 16, 16, false),
+        "hmac-md5-96": info("md5", 16, 12, false),
+        "hmac-ripemd160": info("ripemd160", 20, 20, false),
+        "hmac-sha1": info("sha1", 20, 20, false),
+        "hmac-sha1-etm@openssh.com": info("sha1", 20, 20, true),
+        "hmac-sha1-96": info("sha1", 20, 12, false),
+        "hmac-sha2-256": info("sha256", 32, 32, false),
+        "hmac-sha2-256-etm@openssh.com": info("sha256", 32, 32, true),
+        "hmac-sha2-256-96": info("sha256", 32, 12, false),
+        "hmac-sha2-512": info("sha512", 64, 64, false),
+        "hmac-sha2-512-etm@openssh.com": info("sha512", 64, 64, true),
+        "hmac-sha2-512-96": info("sha512", 64, 12, false)
+      };
+    })();
+    var NullCipher = class {
+      constructor(seqno, onWrite) {
+        this.outSeqno = seqno;
+        this._onWrite = onWrite;
+        this._dead = false;
+      }
+      free() {
+        this._dead = true;
+      }
+      allocPacket(payloadLen) {
+        let pktLen = 4 + 1 + payloadLen;
+        let padLen = 8 - (pktLen & 8 - 1);
+        if (padLen < 4)
+          padLen += 8;
+        pktLen += padLen;
+        const packet = Buffer.allocUnsafe(pktLen);
+        writeUInt32BE(packet, pktLen - 4, 0);
+        packet[4] = padLen;
+        randomFillSync(packet, 5 + payloadLen, padLen);
+        return packet;
+      }
+      encrypt(packet) {
+        if (this._dead)
+          return;
+        this._onWrite(packet);
+        this.outSeqno = this.outSeqno + 1 >>> 0;
+      }
+    };
+    var POLY1305_ZEROS = Buffer.alloc(32);
+    var POLY1305_OUT_COMPUTE = Buffer.alloc(16);
+    var POLY1305_WASM_MODULE;
+    var POLY1305_RESULT_MALLOC;
+    var poly1305_auth;
+    var ChaChaPolyCipherNative = class {
+      constructor(config) {
+        const enc = config.outbound;
+        this.outSeqno = enc.seqno;
+        this._onWrite = enc.onWrite;
+        this._encKeyMain = enc.cipherKey.slice(0, 32);
+        this._encKeyPktLen = enc.cipherKey.slice(32);
+        this._dead = false;
+      }
+      free() {
+        this._dead = true;
+      }
+      allocPacket(payloadLen) {
+        let pktLen = 4 + 1 + payloadLen;
+        let padLen = 8 - (pktLen - 4 & 8 - 1);
+        if (padLen < 4)
+          padLen += 8;
+        pktLen += padLen;
+        const packet = Buffer.allocUnsafe(pktLen);
+        writeUInt32BE(packet, pktLen - 4, 0);
+        packet[4] = padLen;
+        randomFillSync(packet, 5 + payloadLen, padLen);
+        return packet;
+      }
+      encrypt(packet) {
+        if (this._dead)
+          return;
+        POLY1305_OUT_COMPUTE[0] = 0;
+        writeUInt32BE(POLY1305_OUT_COMPUTE, this.outSeqno, 12);
+        const polyKey = createCipheriv("chacha20", this._encKeyMain, POLY1305_OUT_COMPUTE).update(POLY1305_ZEROS);
+        const pktLenEnc = createCipheriv("chacha20", this._encKeyPktLen, POLY1305_OUT_COMPUTE).update(packet.slice(0, 4));
+        this._onWrite(pktLenEnc);
+        POLY1305_OUT_COMPUTE[0] = 1;
+        const payloadEnc = createCipheriv("chacha20", this._encKeyMain, POLY1305_OUT_COMPUTE).update(packet.slice(4));
+        this._onWrite(payloadEnc);
+        poly1305_auth(
+          POLY1305_RESULT_MALLOC,
+          pktLenEnc,
+          pktLenEnc.length,
+          payloadEnc,
+          payloadEnc.length,
+          polyKey
+        );
+        const mac = Buffer.allocUnsafe(16);
+        mac.set(
+          new Uint8Array(
+            POLY1305_WASM_MODULE.HEAPU8.buffer,
+            POLY1305_RESULT_MALLOC,
+            16
+          ),
+          0
+        );
+        this._onWrite(mac);
+        this.outSeqno = this.outSeqno + 1 >>> 0;
+      }
+    };
+    var ChaChaPolyCipherBinding = class {
+      constructor(config) {
+        const enc = config.outbound;
+        this.outSeqno = enc.seqno;
+        this._onWrite = enc.onWrite;
+        this._instance = new ChaChaPolyCipher(enc.cipherKey);
+        this._dead = false;
+      }
+      free() {
+        this._dead = true;
+        this._instance.free();
+      }
+      allocPacket(payloadLen) {
+        let pktLen = 4 + 1 + payloadLen;
+        let padLen = 8 - (pktLen - 4 & 8 - 1);
+        if (padLen < 4)
+          padLen += 8;
+        pktLen += padLen;
+        const packet = Buffer.allocUnsafe(
+          pktLen + 16
+          /* MAC */
+        );
+        writeUInt32BE(packet, pktLen - 4, 0);
+        packet[4] = padLen;
+        randomFillSync(packet, 5 + payloadLen, padLen);
+        return packet;
+      }
+      encrypt(packet) {
+        if (this._dead)
+          return;
+        this._instance.encrypt(packet, this.outSeqno);
+        this._onWrite(packet);
+        this.outSeqno = this.outSeqno + 1 >>> 0;
+      }
+    };
+    var AESGCMCipherNative = class {
+      constructor(config) {
+        const enc = config.outbound;
+        this.outSeqno = enc.seqno;
+        this._onWrite = enc.onWrite;
+        this._encSSLName = enc.cipherInfo.sslName;
+        this._encKey = __require("crypto").createSecretKey(enc.cipherKey);
+        this._encIV = enc.cipherIV;
+        this._dead = false;
+      }
+      free() {
+        this._dead = true;
+      }
+      allocPacket(payloadLen) {
+        let pktLen = 4 + 1 + payloadLen;
+        let padLen = 16 - (pktLen - 4 & 16 - 1);
+        if (padLen < 4)
+          padLen += 16;
+        pktLen += padLen;
+        const packet = Buffer.allocUnsafe(pktLen);
+        writeUInt32BE(packet, pktLen - 4, 0);
+        packet[4] = padLen;
+        randomFillSync(packet, 5 + payloadLen, padLen);
+        return packet;
+      }
+      encrypt(packet) {
+        if (this._dead)
+          return;
+        const cipher = createCipheriv(this._encSSLName, this._encKey, this._encIV);
+        cipher.setAutoPadding(false);
+        const lenData = packet.slice(0, 4);
+        cipher.setAAD(lenData);
+        this._onWrite(lenData);
+        const encrypted = cipher.update(packet.slice(4));
+        this._onWrite(encrypted);
+        const final = cipher.final();
+        if (final.length)
+          this._onWrite(final);
+        const tag = cipher.getAuthTag();
+        this._onWrite(tag);
+        ivIncrement(this._encIV);
+        this.outSeqno = this.outSeqno + 1 >>> 0;
+      }
+    };
+    var AESGCMCipherBinding = class {
+      constructor(config) {
+        const enc = config.outbound;
+        this.outSeqno = enc.seqno;
+        this._onWrite = enc.onWrite;
+        this._instance = new AESGCMCipher(
+          enc.cipherInfo.sslName,
+          enc.cipherKey,
+          enc.cipherIV
+        );
+        this._dead = false;
+      }
+      free() {
+        this._dead = true;
+        this._instance.free();
+      }
+      allocPacket(payloadLen) {
+        let pktLen = 4 + 1 + payloadLen;
+        let padLen = 16 - (pktLen - 4 & 16 - 1);
+        if (padLen < 4)
+          padLen += 16;
+        pktLen += padLen;
+        const packet = Buffer.allocUnsafe(
+          pktLen + 16
+          /* authTag */
+        );
+        writeUInt32BE(packet, pktLen - 4, 0);
+        packet[4] = padLen;
+        randomFillSync(packet, 5 + payloadLen, padLen);
+        return packet;
+      }
+      encrypt(packet) {
+        if (this._dead)
+          return;
+        this._instance.encrypt(packet);
+        this._onWrite(packet);
+        this.outSeqno = this.outSeqno + 1 >>> 0;
+      }
+    };
+    var GenericCipherNative = class {
+      constructor(config) {
+        const enc = config.outbound;
+        this.outSeqno = enc.seqno;
+        this._onWrite = enc.onWrite;
+        this._encBlockLen = enc.cipherInfo.blockLen;
+        this._cipherInstance = createCipheriv(
+          enc.cipherInfo.sslName,
+          enc.cipherKey,
+          enc.cipherIV
+        );
+        this._macSSLName = enc.macInfo.sslName;
+        this._macKey = enc.macKey;
+        this._macActualLen = enc.macInfo.actualLen;
+        this._macETM = enc.macInfo.isETM;
+        this._aadLen = this._macETM ? 4 : 0;
+        this._dead = false;
+        const discardLen = enc.cipherInfo.discardLen;
+        if (discardLen) {
+          let discard = DISCARD_CACHE.get(discardLen);
+          if (discard === void 0) {
+            discard = Buffer.alloc(discardLen);
+            DISCARD_CACHE.set(discardLen, discard);
+          }
+          this._cipherInstance.update(discard);
+        }
+      }
+      free() {
+        this._dead = true;
+      }
+      allocPacket(payloadLen) {
+        const blockLen = this._encBlockLen;
+        let pktLen = 4 + 1 + payloadLen;
+        let padLen = blockLen - (pktLen - this._aadLen & blockLen - 1);
+        if (padLen < 4)
+          padLen += blockLen;
+        pktLen += padLen;
+        const packet = Buffer.allocUnsafe(pktLen);
+        writeUInt32BE(packet, pktLen - 4, 0);
+        packet[4] = padLen;
+        randomFillSync(packet, 5 + payloadLen, padLen);
+        return packet;
+      }
+      encrypt(packet) {
+        if (this._dead)
+          return;
+        let mac;
+        if (this._macETM) {
+          const lenBytes = new Uint8Array(packet.buffer, packet.byteOffset, 4);
+          const encrypted = this._cipherInstance.update(
+            new Uint8Array(
+              packet.buffer,
+              packet.byteOffset + 4,
+              packet.length - 4
+            )
+          );
+          this._onWrite(lenBytes);
+          this._onWrite(encrypted);
+          mac = createHmac2(this._macSSLName, this._macKey);
+          writeUInt32BE(BUF_INT, this.outSeqno, 0);
+          mac.update(BUF_INT);
+          mac.update(lenBytes);
+          mac.update(encrypted);
+        } else {
+          const encrypted = this._cipherInstance.update(packet);
+          this._onWrite(encrypted);
+          mac = createHmac2(this._macSSLName, this._macKey);
+          writeUInt32BE(BUF_INT, this.outSeqno, 0);
+          mac.update(BUF_INT);
+          mac.update(packet);
+        }
+        let digest = mac.digest();
+        if (digest.length > this._macActualLen)
+          digest = digest.slice(0, this._macActualLen);
+        this._onWrite(digest);
+        this.outSeqno = this.outSeqno + 1 >>> 0;
+      }
+    };
+    var GenericCipherBinding = class {
+      constructor(config) {
+        const enc = config.outbound;
+        this.outSeqno = enc.seqno;
+        this._onWrite = enc.onWrite;
+        this._encBlockLen = enc.cipherInfo.blockLen;
+        this._macLen = enc.macInfo.len;
+        this._macActualLen = enc.macInfo.actualLen;
+        this._aadLen = enc.macInfo.isETM ? 4 : 0;
+        this._instance = new GenericCipher(
+          enc.cipherInfo.sslName,
+          enc.cipherKey,
+          enc.cipherIV,
+          enc.macInfo.sslName,
+          enc.macKey,
+          enc.macInfo.isETM
+        );
+        this._dead = false;
+      }
+      free() {
+        this._dead = true;
+        this._instance.free();
+      }
+      allocPacket(payloadLen) {
+        const blockLen = this._encBlockLen;
+        let pktLen = 4 + 1 + payloadLen;
+        let padLen = blockLen - (pktLen - this._aadLen & blockLen - 1);
+        if (padLen < 4)
+          padLen += blockLen;
+        pktLen += padLen;
+        const packet = Buffer.allocUnsafe(pktLen + this._macLen);
+        writeUInt32BE(packet, pktLen - 4, 0);
+        packet[4] = padLen;
+        randomFillSync(packet, 5 + payloadLen, padLen);
+        return packet;
+      }
+      encrypt(packet) {
+        if (this._dead)
+          return;
+        this._instance.encrypt(packet, this.outSeqno);
+        if (this._macActualLen < this._macLen) {
+          packet = new FastBuffer(
+            packet.buffer,
+            packet.byteOffset,
+            packet.length - (this._macLen - this._macActualLen)
+          );
+        }
+        this._onWrite(packet);
+        this.outSeqno = this.outSeqno + 1 >>> 0;
+      }
+    };
+    var NullDecipher = class {
+      constructor(seqno, onPayload) {
+        this.inSeqno = seqno;
+        this._onPayload = onPayload;
+        this._len = 0;
+        this._lenBytes = 0;
+        this._packet = null;
+        this._packetPos = 0;
+      }
+      free() {
+      }
+      decrypt(data, p, dataLen) {
+        while (p < dataLen) {
+          if (this._lenBytes < 4) {
+            let nb = Math.min(4 - this._lenBytes, dataLen - p);
+            this._lenBytes += nb;
+            while (nb--)
+              this._len = (this._len << 8) + data[p++];
+            if (this._lenBytes < 4)
+              return;
+            if (this._len > MAX_PACKET_SIZE || this._len < 8 || (4 + this._len & 7) !== 0) {
+              throw new Error("Bad packet length");
+            }
+            if (p >= dataLen)
+              return;
+          }
+          if (this._packetPos < this._len) {
+            const nb = Math.min(this._len - this._packetPos, dataLen - p);
+            let chunk;
+            if (p !== 0 || nb !== dataLen)
+              chunk = new Uint8Array(data.buffer, data.byteOffset + p, nb);
+            else
+              chunk = data;
+            if (nb === this._len) {
+              this._packet = chunk;
+            } else {
+              if (!this._packet)
+                this._packet = Buffer.allocUnsafe(this._len);
+              this._packet.set(chunk, this._packetPos);
+            }
+            p += nb;
+            this._packetPos += nb;
+            if (this._packetPos < this._len)
+              return;
+          }
+          const payload = !this._packet ? EMPTY_BUFFER : new FastBuffer(
+            this._packet.buffer,
+            this._packet.byteOffset + 1,
+            this._packet.length - this._packet[0] - 1
+          );
+          this.inSeqno = this.inSeqno + 1 >>> 0;
+          this._len = 0;
+          this._lenBytes = 0;
+          this._packet = null;
+          this._packetPos = 0;
+          {
+            const ret = this._onPayload(payload);
+            if (ret !== void 0)
+              return ret === false ? p : ret;
+          }
+        }
+      }
+    };
+    var ChaChaPolyDecipherNative = class {
+      constructor(config) {
+        const dec = config.inbound;
+        this.inSeqno = dec.seqno;
+        this._onPayload = dec.onPayload;
+        this._decKeyMain = dec.decipherKey.slice(0, 32);
+        this._decKeyPktLen = dec.decipherKey.slice(32);
+        this._len = 0;
+        this._lenBuf = Buffer.alloc(4);
+        this._lenPos = 0;
+        this._packet = null;
+        this._pktLen = 0;
+        this._mac = Buffer.allocUnsafe(16);
+        this._calcMac = Buffer.allocUnsafe(16);
+        this._macPos = 0;
+      }
+      free() {
+      }
+      decrypt(data, p, dataLen) {
+        while (p < dataLen) {
+          if (this._lenPos < 4) {
+            let nb = Math.min(4 - this._lenPos, dataLen - p);
+            while (nb--)
+              this._lenBuf[this._lenPos++] = data[p++];
+            if (this._lenPos < 4)
+              return;
+            POLY1305_OUT_COMPUTE[0] = 0;
+            writeUInt32BE(POLY1305_OUT_COMPUTE, this.inSeqno, 12);
+            const decLenBytes = createDecipheriv("chacha20", this._decKeyPktLen, POLY1305_OUT_COMPUTE).update(this._lenBuf);
+            this._len = readUInt32BE(decLenBytes, 0);
+            if (this._len > MAX_PACKET_SIZE || this._len < 8 || (this._len & 7) !== 0) {
+              throw new Error("Bad packet length");
+            }
+          }
+          if (this._pktLen < this._len) {
+            if (p >= dataLen)
+              return;
+            const nb = Math.min(this._len - this._pktLen, dataLen - p);
+            let encrypted;
+            if (p !== 0 || nb !== dataLen)
+              encrypted = new Uint8Array(data.buffer, data.byteOffset + p, nb);
+            else
+              encrypted = data;
+            if (nb === this._len) {
+              this._packet = encrypted;
+            } else {
+              if (!this._packet)
+                this._packet = Buffer.allocUnsafe(this._len);
+              this._packet.set(encrypted, this._pktLen);
+            }
+            p += nb;
+            this._pktLen += nb;
+            if (this._pktLen < this._len || p >= dataLen)
+              return;
+          }
+          {
+            const nb = Math.min(16 - this._macPos, dataLen - p);
+            if (p !== 0 || nb !== dataLen) {
+              this._mac.set(
+                new Uint8Array(data.buffer, data.byteOffset + p, nb),
+                this._macPos
+              );
+            } else {
+              this._mac.set(data, this._macPos);
+            }
+            p += nb;
+            this._macPos += nb;
+            if (this._macPos < 16)
+              return;
+          }
+          POLY1305_OUT_COMPUTE[0] = 0;
+          writeUInt32BE(POLY1305_OUT_COMPUTE, this.inSeqno, 12);
+          const polyKey = createCipheriv("chacha20", this._decKeyMain, POLY1305_OUT_COMPUTE).update(POLY1305_ZEROS);
+          poly1305_auth(
+            POLY1305_RESULT_MALLOC,
+            this._lenBuf,
+            4,
+            this._packet,
+            this._packet.length,
+            polyKey
+          );
+          this._calcMac.set(
+            new Uint8Array(
+              POLY1305_WASM_MODULE.HEAPU8.buffer,
+              POLY1305_RESULT_MALLOC,
+              16
+            ),
+            0
+          );
+          if (!timingSafeEqual(this._calcMac, this._mac))
+            throw new Error("Invalid MAC");
+          POLY1305_OUT_COMPUTE[0] = 1;
+          const packet = createDecipheriv("chacha20", this._decKeyMain, POLY1305_OUT_COMPUTE).update(this._packet);
+          const payload = new FastBuffer(
+            packet.buffer,
+            packet.byteOffset + 1,
+            packet.length - packet[0] - 1
+          );
+          this.inSeqno = this.inSeqno + 1 >>> 0;
+          this._len = 0;
+          this._lenPos = 0;
+          this._packet = null;
+          this._pktLen = 0;
+          this._macPos = 0;
+          {
+            const ret = this._onPayload(payload);
+            if (ret !== void 0)
+              return ret === false ? p : ret;
+          }
+        }
+      }
+    };
+    var ChaChaPolyDecipherBinding = class {
+      constructor(config) {
+        const dec = config.inbound;
+        this.inSeqno = dec.seqno;
+        this._onPayload = dec.onPayload;
+        this._instance = new ChaChaPolyDecipher(dec.decipherKey);
+        this._len = 0;
+        this._lenBuf = Buffer.alloc(4);
+        this._lenPos = 0;
+        this._packet = null;
+        this._pktLen = 0;
+        this._mac = Buffer.allocUnsafe(16);
+        this._macPos = 0;
+      }
+      free() {
+        this._instance.free();
+      }
+      decrypt(data, p, dataLen) {
+        while (p < dataLen) {
+          if (this._lenPos < 4) {
+            let nb = Math.min(4 - this._lenPos, dataLen - p);
+            while (nb--)
+              this._lenBuf[this._lenPos++] = data[p++];
+            if (this._lenPos < 4)
+              return;
+            this._len = this._instance.decryptLen(this._lenBuf, this.inSeqno);
+            if (this._len > MAX_PACKET_SIZE || this._len < 8 || (this._len & 7) !== 0) {
+              throw new Error("Bad packet length");
+            }
+            if (p >= dataLen)
+              return;
+          }
+          if (this._pktLen < this._len) {
+            const nb = Math.min(this._len - this._pktLen, dataLen - p);
+            let encrypted;
+            if (p !== 0 || nb !== dataLen)
+              encrypted = new Uint8Array(data.buffer, data.byteOffset + p, nb);
+            else
+              encrypted = data;
+            if (nb === this._len) {
+              this._packet = encrypted;
+            } else {
+              if (!this._packet)
+                this._packet = Buffer.allocUnsafe(this._len);
+              this._packet.set(encrypted, this._pktLen);
+            }
+            p += nb;
+            this._pktLen += nb;
+            if (this._pktLen < this._len || p >= dataLen)
+              return;
+          }
+          {
+            const nb = Math.min(16 - this._macPos, dataLen - p);
+            if (p !== 0 || nb !== dataLen) {
+              this._mac.set(
+                new Uint8Array(data.buffer, data.byteOffset + p, nb),
+                this._macPos
+              );
+            } else {
+              this._mac.set(data, this._macPos);
+            }
+            p += nb;
+            this._macPos += nb;
+            if (this._macPos < 16)
+              return;
+          }
+          this._instance.decrypt(this._packet, this._mac, this.inSeqno);
+          const payload = new FastBuffer(
+            this._packet.buffer,
+            this._packet.byteOffset + 1,
+            this._packet.length - this._packet[0] - 1
+          );
+          this.inSeqno = this.inSeqno + 1 >>> 0;
+          this._len = 0;
+          this._lenPos = 0;
+          this._packet = null;
+          this._pktLen = 0;
+          this._macPos = 0;
+          {
+            const ret = this._onPayload(payload);
+            if (ret !== void 0)
+              return ret === false ? p : ret;
+          }
+        }
+      }
+    };
+    var AESGCMDecipherNative = class {
+      constructor(config) {
+        const dec = config.inbound;
+        this.inSeqno = dec.seqno;
+        this._onPayload = dec.onPayload;
+        this._decipherInstance = null;
+        this._decipherSSLName = dec.decipherInfo.sslName;
+        this._decipherKey = __require("crypto").createSecretKey(dec.decipherKey);
+        this._decipherIV = dec.decipherIV;
+        this._len = 0;
+        this._lenBytes = 0;
+        this._packet = null;
+        this._packetPos = 0;
+        this._pktLen = 0;
+        this._tag = Buffer.allocUnsafe(16);
+        this._tagPos = 0;
+      }
+      free() {
+      }
+      decrypt(data, p, dataLen) {
+        while (p < dataLen) {
+          if (this._lenBytes < 4) {
+            let nb = Math.min(4 - this._lenBytes, dataLen - p);
+            this._lenBytes += nb;
+            while (nb--)
+              this._len = (this._len << 8) + data[p++];
+            if (this._lenBytes < 4)
+              return;
+            if (this._len + 20 > MAX_PACKET_SIZE || this._len < 16 || (this._len & 15) !== 0) {
+              throw new Error("Bad packet length");
+            }
+            this._decipherInstance = createDecipheriv(
+              this._decipherSSLName,
+              this._decipherKey,
+              this._decipherIV
+            );
+            this._decipherInstance.setAutoPadding(false);
+            this._decipherInstance.setAAD(intToBytes(this._len));
+          }
+          if (this._pktLen < this._len) {
+            if (p >= dataLen)
+              return;
+            const nb = Math.min(this._len - this._pktLen, dataLen - p);
+            let decrypted;
+            if (p !== 0 || nb !== dataLen) {
+              decrypted = this._decipherInstance.update(
+                new Uint8Array(data.buffer, data.byteOffset + p, nb)
+              );
+            } else {
+              decrypted = this._decipherInstance.update(data);
+            }
+            if (decrypted.length) {
+              if (nb === this._len) {
+                this._packet = decrypted;
+              } else {
+                if (!this._packet)
+                  this._packet = Buffer.allocUnsafe(this._len);
+                this._packet.set(decrypted, this._packetPos);
+              }
+              this._packetPos += decrypted.length;
+            }
+            p += nb;
+            this._pktLen += nb;
+            if (this._pktLen < this._len || p >= dataLen)
+              return;
+          }
+          {
+            const nb = Math.min(16 - this._tagPos, dataLen - p);
+            if (p !== 0 || nb !== dataLen) {
+              this._tag.set(
+                new Uint8Array(data.buffer, data.byteOffset + p, nb),
+                this._tagPos
+              );
+            } else {
+              this._tag.set(data, this._tagPos);
+            }
+            p += nb;
+            this._tagPos += nb;
+            if (this._tagPos < 16)
+              return;
+          }
+          {
+            this._decipherInstance.setAuthTag(this._tag);
+            const decrypted = this._decipherInstance.final();
+            if (decrypted.length) {
+              if (this._packet)
+                this._packet.set(decrypted, this._packetPos);
+              else
+                this._packet = decrypted;
+            }
+          }
+          const payload = !this._packet ? EMPTY_BUFFER : new FastBuffer(
+            this._packet.buffer,
+            this._packet.byteOffset + 1,
+            this._packet.length - this._packet[0] - 1
+          );
+          this.inSeqno = this.inSeqno + 1 >>> 0;
+          ivIncrement(this._decipherIV);
+          this._len = 0;
+          this._lenBytes = 0;
+          this._packet = null;
+          this._packetPos = 0;
+          this._pktLen = 0;
+          this._tagPos = 0;
+          {
+            const ret = this._onPayload(payload);
+            if (ret !== void 0)
+              return ret === false ? p : ret;
+          }
+        }
+      }
+    };
+    var AESGCMDecipherBinding = class {
+      constructor(config) {
+        const dec = config.inbound;
+        this.inSeqno = dec.seqno;
+        this._onPayload = dec.onPayload;
+        this._instance = new AESGCMDecipher(
+          dec.decipherInfo.sslName,
+          dec.decipherKey,
+          dec.decipherIV
+        );
+        this._len = 0;
+        this._lenBytes = 0;
+        this._packet = null;
+        this._pktLen = 0;
+        this._tag = Buffer.allocUnsafe(16);
+        this._tagPos = 0;
+      }
+      free() {
+      }
+      decrypt(data, p, dataLen) {
+        while (p < dataLen) {
+          if (this._lenBytes < 4) {
+            let nb = Math.min(4 - this._lenBytes, dataLen - p);
+            this._lenBytes += nb;
+            while (nb--)
+              this._len = (this._len << 8) + data[p++];
+            if (this._lenBytes < 4)
+              return;
+            if (this._len + 20 > MAX_PACKET_SIZE || this._len < 16 || (this._len & 15) !== 0) {
+              throw new Error(`Bad packet length: ${this._len}`);
+            }
+          }
+          if (this._pktLen < this._len) {
+            if (p >= dataLen)
+              return;
+            const nb = Math.min(this._len - this._pktLen, dataLen - p);
+            let encrypted;
+            if (p !== 0 || nb !== dataLen)
+              encrypted = new Uint8Array(data.buffer, data.byteOffset + p, nb);
+            else
+              encrypted = data;
+            if (nb === this._len) {
+              this._packet = encrypted;
+            } else {
+              if (!this._packet)
+                this._packet = Buffer.allocUnsafe(this._len);
+              this._packet.set(encrypted, this._pktLen);
+            }
+            p += nb;
+            this._pktLen += nb;
+            if (this._pktLen < this._len || p >= dataLen)
+              return;
+          }
+          {
+            const nb = Math.min(16 - this._tagPos, dataLen - p);
+            if (p !== 0 || nb !== dataLen) {
+              this._tag.set(
+                new Uint8Array(data.buffer, data.byteOffset + p, nb),
+                this._tagPos
+              );
+            } else {
+              this._tag.set(data, this._tagPos);
+            }
+            p += nb;
+            this._tagPos += nb;
+            if (this._tagPos < 16)
+              return;
+          }
+          this._instance.decrypt(this._packet, this._len, this._tag);
+          const payload = new FastBuffer(
+            this._packet.buffer,
+            this._packet.byteOffset + 1,
+            this._packet.length - this._packet[0] - 1
+          );
+          this.inSeqno = this.inSeqno + 1 >>> 0;
+          this._len = 0;
+          this._lenBytes = 0;
+          this._packet = null;
+          this._pktLen = 0;
+          this._tagPos = 0;
+          {
+            const ret = this._onPayload(payload);
+            if (ret !== void 0)
+              return ret === false ? p : ret;
+          }
+        }
+      }
+    };
+    var GenericDecipherNative = class {
+      constructor(config) {
+        const dec = config.inbound;
+        this.inSeqno = dec.seqno;
+        this._onPayload = dec.onPayload;
+        this._decipherInstance = createDecipheriv(
+          dec.decipherInfo.sslName,
+          dec.decipherKey,
+          dec.decipherIV
+        );
+        this._decipherInstance.setAutoPadding(false);
+        this._block = Buffer.allocUnsafe(
+          dec.macInfo.isETM ? 4 : dec.decipherInfo.blockLen
+        );
+        this._blockSize = dec.decipherInfo.blockLen;
+        this._blockPos = 0;
+        this._len = 0;
+        this._packet = null;
+        this._packetPos = 0;
+        this._pktLen = 0;
+        this._mac = Buffer.allocUnsafe(dec.macInfo.actualLen);
+        this._macPos = 0;
+        this._macSSLName = dec.macInfo.sslName;
+        this._macKey = dec.macKey;
+        this._macActualLen = dec.macInfo.actualLen;
+        this._macETM = dec.macInfo.isETM;
+        this._macInstance = null;
+        const discardLen = dec.decipherInfo.discardLen;
+        if (discardLen) {
+          let discard = DISCARD_CACHE.get(discardLen);
+          if (discard === void 0) {
+            discard = Buffer.alloc(discardLen);
+            DISCARD_CACHE.set(discardLen, discard);
+          }
+          this._decipherInstance.update(discard);
+        }
+      }
+      free() {
+      }
+      decrypt(data, p, dataLen) {
+        while (p < dataLen) {
+          if (this._blockPos < this._block.length) {
+            const nb = Math.min(this._block.length - this._blockPos, dataLen - p);
+            if (p !== 0 || nb !== dataLen || nb < data.length) {
+              this._block.set(
+                new Uint8Array(data.buffer, data.byteOffset + p, nb),
+                this._blockPos
+              );
+            } else {
+              this._block.set(data, this._blockPos);
+            }
+            p += nb;
+            this._blockPos += nb;
+            if (this._blockPos < this._block.length)
+              return;
+            let decrypted;
+            let need;
+            if (this._macETM) {
+              this._len = need = readUInt32BE(this._block, 0);
+            } else {
+              decrypted = this._decipherInstance.update(this._block);
+              this._len = readUInt32BE(decrypted, 0);
+              need = 4 + this._len - this._blockSize;
+            }
+            if (this._len > MAX_PACKET_SIZE || this._len < 5 || (need & this._blockSize - 1) !== 0) {
+              throw new Error("Bad packet length");
+            }
+            this._macInstance = createHmac2(this._macSSLName, this._macKey);
+            writeUInt32BE(BUF_INT, this.inSeqno, 0);
+            this._macInstance.update(BUF_INT);
+            if (this._macETM) {
+              this._macInstance.update(this._block);
+            } else {
+              this._macInstance.update(new Uint8Array(
+                decrypted.buffer,
+                decrypted.byteOffset,
+                4
+              ));
+              this._pktLen = decrypted.length - 4;
+              this._packetPos = this._pktLen;
+              this._packet = Buffer.allocUnsafe(this._len);
+              this._packet.set(
+                new Uint8Array(
+                  decrypted.buffer,
+                  decrypted.byteOffset + 4,
+                  this._packetPos
+                ),
+                0
+              );
+            }
+            if (p >= dataLen)
+              return;
+          }
+          if (this._pktLen < this._len) {
+            const nb = Math.min(this._len - this._pktLen, dataLen - p);
+            let encrypted;
+            if (p !== 0 || nb !== dataLen)
+              encrypted = new Uint8Array(data.buffer, data.byteOffset + p, nb);
+            else
+              encrypted = data;
+            if (this._macETM)
+              this._macInstance.update(encrypted);
+            const decrypted = this._decipherInstance.update(encrypted);
+            if (decrypted.length) {
+              if (nb === this._len) {
+                this._packet = decrypted;
+              } else {
+                if (!this._packet)
+                  this._packet = Buffer.allocUnsafe(this._len);
+                this._packet.set(decrypted, this._packetPos);
+              }
+              this._packetPos += decrypted.length;
+            }
+            p += nb;
+            this._pktLen += nb;
+            if (this._pktLen < this._len || p >= dataLen)
+              return;
+          }
+          {
+            const nb = Math.min(this._macActualLen - this._macPos, dataLen - p);
+            if (p !== 0 || nb !== dataLen) {
+              this._mac.set(
+                new Uint8Array(data.buffer, data.byteOffset + p, nb),
+                this._macPos
+              );
+            } else {
+              this._mac.set(data, this._macPos);
+            }
+            p += nb;
+            this._macPos += nb;
+            if (this._macPos < this._macActualLen)
+              return;
+          }
+          if (!this._macETM)
+            this._macInstance.update(this._packet);
+          let calculated = this._macInstance.digest();
+          if (this._macActualLen < calculated.length) {
+            calculated = new Uint8Array(
+              calculated.buffer,
+              calculated.byteOffset,
+              this._macActualLen
+            );
+          }
+          if (!timingSafeEquals(calculated, this._mac))
+            throw new Error("Invalid MAC");
+          const payload = new FastBuffer(
+            this._packet.buffer,
+            this._packet.byteOffset + 1,
+            this._packet.length - this._packet[0] - 1
+          );
+          this.inSeqno = this.inSeqno + 1 >>> 0;
+          this._blockPos = 0;
+          this._len = 0;
+          this._packet = null;
+          this._packetPos = 0;
+          this._pktLen = 0;
+          this._macPos = 0;
+          this._macInstance = null;
+          {
+            const ret = this._onPayload(payload);
+            if (ret !== void 0)
+              return ret === false ? p : ret;
+          }
+        }
+      }
+    };
+    var GenericDecipherBinding = class {
+      constructor(config) {
+        const dec = config.inbound;
+        this.inSeqno = dec.seqno;
+        this._onPayload = dec.onPayload;
+        this._instance = new GenericDecipher(
+          dec.decipherInfo.sslName,
+          dec.decipherKey,
+          dec.decipherIV,
+          dec.macInfo.sslName,
+          dec.macKey,
+          dec.macInfo.isETM,
+          dec.macInfo.actualLen
+        );
+        this._block = Buffer.allocUnsafe(
+          dec.macInfo.isETM || dec.decipherInfo.stream ? 4 : dec.decipherInfo.blockLen
+        );
+        this._blockPos = 0;
+        this._len = 0;
+        this._packet = null;
+        this._pktLen = 0;
+        this._mac = Buffer.allocUnsafe(dec.macInfo.actualLen);
+        this._macPos = 0;
+        this._macActualLen = dec.macInfo.actualLen;
+        this._macETM = dec.macInfo.isETM;
+      }
+      free() {
+        this._instance.free();
+      }
+      decrypt(data, p, dataLen) {
+        while (p < dataLen) {
+          if (this._blockPos < this._block.length) {
+            const nb = Math.min(this._block.length - this._blockPos, dataLen - p);
+            if (p !== 0 || nb !== dataLen || nb < data.length) {
+              this._block.set(
+                new Uint8Array(data.buffer, data.byteOffset + p, nb),
+                this._blockPos
+              );
+            } else {
+              this._block.set(data, this._blockPos);
+            }
+            p += nb;
+            this._blockPos += nb;
+            if (this._blockPos < this._block.length)
+              return;
+            let need;
+            if (this._macETM) {
+              this._len = need = readUInt32BE(this._block, 0);
+            } else {
+              this._instance.decryptBlock(this._block);
+              this._len = readUInt32BE(this._block, 0);
+              need = 4 + this._len - this._block.length;
+            }
+            if (this._len > MAX_PACKET_SIZE || this._len < 5 || (need & this._block.length - 1) !== 0) {
+              throw new Error("Bad packet length");
+            }
+            if (!this._macETM) {
+              this._pktLen = this._block.length - 4;
+              if (this._pktLen) {
+                this._packet = Buffer.allocUnsafe(this._len);
+                this._packet.set(
+                  new Uint8Array(
+                    this._block.buffer,
+                    this._block.byteOffset + 4,
+                    this._pktLen
+                  ),
+                  0
+                );
+              }
+            }
+            if (p >= dataLen)
+              return;
+          }
+          if (this._pktLen < this._len) {
+            const nb = Math.min(this._len - this._pktLen, dataLen - p);
+            let encrypted;
+            if (p !== 0 || nb !== dataLen)
+              encrypted = new Uint8Array(data.buffer, data.byteOffset + p, nb);
+            else
+              encrypted = data;
+            if (nb === this._len) {
+              this._packet = encrypted;
+            } else {
+              if (!this._packet)
+                this._packet = Buffer.allocUnsafe(this._len);
+              this._packet.set(encrypted, this._pktLen);
+            }
+            p += nb;
+            this._pktLen += nb;
+            if (this._pktLen < this._len || p >= dataLen)
+              return;
+          }
+          {
+            const nb = Math.min(this._macActualLen - this._macPos, dataLen - p);
+            if (p !== 0 || nb !== dataLen) {
+              this._mac.set(
+                new Uint8Array(data.buffer, data.byteOffset + p, nb),
+                this._macPos
+              );
+            } else {
+              this._mac.set(data, this._macPos);
+            }
+            p += nb;
+            this._macPos += nb;
+            if (this._macPos < this._macActualLen)
+              return;
+          }
+          this._instance.decrypt(
+            this._packet,
+            this.inSeqno,
+            this._block,
+            this._mac
+          );
+          const payload = new FastBuffer(
+            this._packet.buffer,
+            this._packet.byteOffset + 1,
+            this._packet.length - this._packet[0] - 1
+          );
+          this.inSeqno = this.inSeqno + 1 >>> 0;
+          this._blockPos = 0;
+          this._len = 0;
+          this._packet = null;
+          this._pktLen = 0;
+          this._macPos = 0;
+          this._macInstance = null;
+          {
+            const ret = this._onPayload(payload);
+            if (ret !== void 0)
+              return ret === false ? p : ret;
+          }
+        }
+      }
+    };
+    function ivIncrement(iv) {
+      ++iv[11] >>> 8 && ++iv[10] >>> 8 && ++iv[9] >>> 8 && ++iv[8] >>> 8 && ++iv[7] >>> 8 && ++iv[6] >>> 8 && ++iv[5] >>> 8 && ++iv[4] >>> 8;
+    }
+    var intToBytes = (() => {
+      const ret = Buffer.alloc(4);
+      return (n) => {
+        ret[0] = n >>> 24;
+        ret[1] = n >>> 16;
+        ret[2] = n >>> 8;
+        ret[3] = n;
+        return ret;
+      };
+    })();
+    function timingSafeEquals(a, b) {
+      if (a.length !== b.length) {
+        timingSafeEqual(a, a);
+        return false;
+      }
+      return timingSafeEqual(a, b);
+    }
+    function createCipher(config) {
+      if (typeof config !== "object" || config === null)
+        throw new Error("Invalid config");
+      if (typeof config.outbound !== "object" || config.outbound === null)
+        throw new Error("Invalid outbound");
+      const outbound = config.outbound;
+      if (typeof outbound.onWrite !== "function")
+        throw new Error("Invalid outbound.onWrite");
+      if (typeof outbound.cipherInfo !== "object" || outbound.cipherInfo === null)
+        throw new Error("Invalid outbound.cipherInfo");
+      if (!Buffer.isBuffer(outbound.cipherKey) || outbound.cipherKey.length !== outbound.cipherInfo.keyLen) {
+        throw new Error("Invalid outbound.cipherKey");
+      }
+      if (outbound.cipherInfo.ivLen && (!Buffer.isBuffer(outbound.cipherIV) || outbound.cipherIV.length !== outbound.cipherInfo.ivLen)) {
+        throw new Error("Invalid outbound.cipherIV");
+      }
+      if (typeof outbound.seqno !== "number" || outbound.seqno < 0 || outbound.seqno > MAX_SEQNO) {
+        throw new Error("Invalid outbound.seqno");
+      }
+      const forceNative = !!outbound.forceNative;
+      switch (outbound.cipherInfo.sslName) {
+        case "aes-128-gcm":
+        case "aes-256-gcm":
+          return AESGCMCipher && !forceNative ? new AESGCMCipherBinding(config) : new AESGCMCipherNative(config);
+        case "chacha20":
+          return ChaChaPolyCipher && !forceNative ? new ChaChaPolyCipherBinding(config) : new ChaChaPolyCipherNative(config);
+        default: {
+          if (typeof outbound.macInfo !== "object" || outbound.macInfo === null)
+            throw new Error("Invalid outbound.macInfo");
+          if (!Buffer.isBuffer(outbound.macKey) || outbound.macKey.length !== outbound.macInfo.len) {
+            throw new Error("Invalid outbound.macKey");
+          }
+          return GenericCipher && !forceNative ? new GenericCipherBinding(config) : new GenericCipherNative(config);
+        }
+      }
+    }
+    function createDecipher(config) {
+      if (typeof config !== "object" || config === null)
+        throw new Error("Invalid config");
+      if (typeof config.inbound !== "object" || config.inbound === null)
+        throw new Error("Invalid inbound");
+      const inbound = config.inbound;
+      if (typeof inbound.onPayload !== "function")
+        throw new Error("Invalid inbound.onPayload");
+      if (typeof inbound.decipherInfo !== "object" || inbound.decipherInfo === null) {
+        throw new Error("Invalid inbound.decipherInfo");
+      }
+      if (!Buffer.isBuffer(inbound.decipherKey) || inbound.decipherKey.length !== inbound.decipherInfo.keyLen) {
+        throw new Error("Invalid inbound.decipherKey");
+      }
+      if (inbound.decipherInfo.ivLen && (!Buffer.isBuffer(inbound.decipherIV) || inbound.decipherIV.length !== inbound.decipherInfo.ivLen)) {
+        throw new Error("Invalid inbound.decipherIV");
+      }
+      if (typeof inbound.seqno !== "number" || inbound.seqno < 0 || inbound.seqno > MAX_SEQNO) {
+        throw new Error("Invalid inbound.seqno");
+      }
+      const forceNative = !!inbound.forceNative;
+      switch (inbound.decipherInfo.sslName) {
+        case "aes-128-gcm":
+        case "aes-256-gcm":
+          return AESGCMDecipher && !forceNative ? new AESGCMDecipherBinding(config) : new AESGCMDecipherNative(config);
+        case "chacha20":
+          return ChaChaPolyDecipher && !forceNative ? new ChaChaPolyDecipherBinding(config) : new ChaChaPolyDecipherNative(config);
+        default: {
+          if (typeof inbound.macInfo !== "object" || inbound.macInfo === null)
+            throw new Error("Invalid inbound.macInfo");
+          if (!Buffer.isBuffer(inbound.macKey) || inbound.macKey.length !== inbound.macInfo.len) {
+            throw new Error("Invalid inbound.macKey");
+          }
+          return GenericDecipher && !forceNative ? new GenericDecipherBinding(config) : new GenericDecipherNative(config);
+        }
+      }
+    }
+    module.exports = {
+      CIPHER_INFO,
+      MAC_INFO,
+      bindingAvailable: !!binding,
+      init: (() => {
+        return new Promise(async (resolve5, reject) => {
+          try {
+            POLY1305_WASM_MODULE = await require_poly1305()();
+            POLY1305_RESULT_MALLOC = POLY1305_WASM_MODULE._malloc(16);
+            poly1305_auth = POLY1305_WASM_MODULE.cwrap(
+              "poly1305_auth",
+              null,
+              ["number", "array", "number", "array", "number", "array"]
+            );
+          } catch (ex) {
+            return reject(ex);
+          }
+          resolve5();
+        });
+      })(),
+      NullCipher,
+      createCipher,
+      NullDecipher,
+      createDecipher
+    };
+  }
+});
+
+// node_modules/ssh2/lib/protocol/constants.js
+var require_constants2 = __commonJS({
+  "node_modules/ssh2/lib/protocol/constants.js"(exports, module) {
+    "use strict";
+    var crypto = __require("crypto");
+    var cpuInfo;
+    try {
+      cpuInfo = __require("cpu-features")();
+    } catch {
+    }
+    var { bindingAvailable, CIPHER_INFO, MAC_INFO } = require_crypto2();
+    var eddsaSupported = (() => {
+      if (typeof crypto.sign === "function" && typeof crypto.verify === "function") {
+        const key = "-----BEGIN PRIVATE KEY-----\r\nMC4CAQAwBQYDK2VwBCIEIHKj+sVa9WcD/q2DJUJaf43Kptc8xYuUQA4bOFj9vC8T\r\n-----END PRIVATE KEY-----";
+        const data = Buffer.from("a");
+        let sig;
+        let verified;
+        try {
+          sig = crypto.sign(null, data, key);
+          verified = crypto.verify(null, data, key, sig);
+        } catch {
+        }
+        return Buffer.isBuffer(sig) && sig.length === 64 && verified === true;
+      }
+      return false;
+    })();
+    var curve25519Supported = typeof crypto.diffieHellman === "function" && typeof crypto.generateKeyPairSync === "function" && typeof crypto.createPublicKey === "function";
+    var DEFAULT_KEX = [
+      // https://tools.ietf.org/html/rfc5656#section-10.1
+      "ecdh-sha2-nistp256",
+      "ecdh-sha2-nistp384",
+      "ecdh-sha2-nistp521",
+      // https://tools.ietf.org/html/rfc4419#section-4
+      "diffie-hellman-group-exchange-sha256",
+      // https://tools.ietf.org/html/rfc8268
+      "diffie-hellman-group14-sha256",
+      "diffie-hellman-group15-sha512",
+      "diffie-hellman-group16-sha512",
+      "diffie-hellman-group17-sha512",
+      "diffie-hellman-group18-sha512"
+    ];
+    if (curve25519Supported) {
+      DEFAULT_KEX.unshift("curve25519-sha256");
+      DEFAULT_KEX.unshift("curve25519-sha256@libssh.org");
+    }
+    var SUPPORTED_KEX = DEFAULT_KEX.concat([
+      // https://tools.ietf.org/html/rfc4419#section-4
+      "diffie-hellman-group-exchange-sha1",
+      "diffie-hellman-group14-sha1",
+      // REQUIRED
+      "diffie-hellman-group1-sha1"
+      // REQUIRED
+    ]);
+    var DEFAULT_SERVER_HOST_KEY = [
+      "ecdsa-sha2-nistp256",
+      "ecdsa-sha2-nistp384",
+      "ecdsa-sha2-nistp521",
+      "rsa-sha2-512",
+      // RFC 8332
+      "rsa-sha2-256",
+      // RFC 8332
+      "ssh-rsa"
+    ];
+    if (eddsaSupported)
+      DEFAULT_SERVER_HOST_KEY.unshift("ssh-ed25519");
+    var SUPPORTED_SERVER_HOST_KEY = DEFAULT_SERVER_HOST_KEY.concat([
+      "ssh-dss"
+    ]);
+    var canUseCipher = (() => {
+      const ciphers = crypto.getCiphers();
+      return (name) => ciphers.includes(CIPHER_INFO[name].sslName);
+    })();
+    var DEFAULT_CIPHER = [
+      // http://tools.ietf.org/html/rfc5647
+      "aes128-gcm@openssh.com",
+      "aes256-gcm@openssh.com",
+      // http://tools.ietf.org/html/rfc4344#section-4
+      "aes128-ctr",
+      "aes192-ctr",
+      "aes256-ctr"
+    ];
+    if (cpuInfo && cpuInfo.flags && !cpuInfo.flags.aes) {
+      if (bindingAvailable)
+        DEFAULT_CIPHER.unshift("chacha20-poly1305@openssh.com");
+      else
+        DEFAULT_CIPHER.push("chacha20-poly1305@openssh.com");
+    } else if (bindingAvailable && cpuInfo && cpuInfo.arch === "x86") {
+      DEFAULT_CIPHER.splice(4, 0, "chacha20-poly1305@openssh.com");
+    } else {
+      DEFAULT_CIPHER.push("chacha20-poly1305@openssh.com");
+    }
+    DEFAULT_CIPHER = DEFAULT_CIPHER.filter(canUseCipher);
+    var SUPPORTED_CIPHER = DEFAULT_CIPHER.concat([
+      "aes256-cbc",
+      "aes192-cbc",
+      "aes128-cbc",
+      "blowfish-cbc",
+      "3des-cbc",
+      "aes128-gcm",
+      "aes256-gcm",
+      // http://tools.ietf.org/html/rfc4345#section-4:
+      "arcfour256",
+      "arcfour128",
+      "cast128-cbc",
+      "arcfour"
+    ].filter(canUseCipher));
+    var canUseMAC = (() => {
+      const hashes = crypto.getHashes();
+      return (name) => hashes.includes(MAC_INFO[name].sslName);
+    })();
+    var DEFAULT_MAC = [
+      "hmac-sha2-256-etm@openssh.com",
+      "hmac-sha2-512-etm@openssh.com",
+      "hmac-sha1-etm@openssh.com",
+      "hmac-sha2-256",
+      "hmac-sha2-512",
+      "hmac-sha1"
+    ].filter(canUseMAC);
+    var SUPPORTED_MAC = DEFAULT_MAC.concat([
+      "hmac-md5",
+      "hmac-sha2-256-96",
+      // first 96 bits of HMAC-SHA256
+      "hmac-sha2-512-96",
+      // first 96 bits of HMAC-SHA512
+      "hmac-ripemd160",
+      "hmac-sha1-96",
+      // first 96 bits of HMAC-SHA1
+      "hmac-md5-96"
+      // first 96 bits of HMAC-MD5
+    ].filter(canUseMAC));
+    var DEFAULT_COMPRESSION = [
+      "none",
+      "zlib@openssh.com",
+      // ZLIB (LZ77) compression, except
+      // compression/decompression does not start until after
+      // successful user authentication
+      "zlib"
+      // ZLIB (LZ77) compression
+    ];
+    var SUPPORTED_COMPRESSION = DEFAULT_COMPRESSION.concat([]);
+    var COMPAT = {
+      BAD_DHGEX: 1 << 0,
+      OLD_EXIT: 1 << 1,
+      DYN_RPORT_BUG: 1 << 2,
+      BUG_DHGEX_LARGE: 1 << 3,
+      IMPLY_RSA_SHA2_SIGALGS: 1 << 4
+    };
+    module.exports = {
+      MESSAGE: {
+        // Transport layer protocol -- generic (1-19)
+        DISCONNECT: 1,
+        IGNORE: 2,
+        UNIMPLEMENTED: 3,
+        DEBUG: 4,
+        SERVICE_REQUEST: 5,
+        SERVICE_ACCEPT: 6,
+        EXT_INFO: 7,
+        // RFC 8308
+        // Transport layer protocol -- algorithm negotiation (20-29)
+        KEXINIT: 20,
+        NEWKEYS: 21,
+        // Transport layer protocol -- key exchange method-specific (30-49)
+        KEXDH_INIT: 30,
+        KEXDH_REPLY: 31,
+        KEXDH_GEX_GROUP: 31,
+        KEXDH_GEX_INIT: 32,
+        KEXDH_GEX_REPLY: 33,
+        KEXDH_GEX_REQUEST: 34,
+        KEXECDH_INIT: 30,
+        KEXECDH_REPLY: 31,
+        // User auth protocol -- generic (50-59)
+        USERAUTH_REQUEST: 50,
+        USERAUTH_FAILURE: 51,
+        USERAUTH_SUCCESS: 52,
+        USERAUTH_BANNER: 53,
+        // User auth protocol -- user auth method-specific (60-79)
+        USERAUTH_PASSWD_CHANGEREQ: 60,
+        USERAUTH_PK_OK: 60,
+        USERAUTH_INFO_REQUEST: 60,
+        USERAUTH_INFO_RESPONSE: 61,
+        // Connection protocol -- generic (80-89)
+        GLOBAL_REQUEST: 80,
+        REQUEST_SUCCESS: 81,
+        REQUEST_FAILURE: 82,
+        // Connection protocol -- channel-related (90-127)
+        CHANNEL_OPEN: 90,
+        CHANNEL_OPEN_CONFIRMATION: 91,
+        CHANNEL_OPEN_FAILURE: 92,
+        CHANNEL_WINDOW_ADJUST: 93,
+        CHANNEL_DATA: 94,
+        CHANNEL_EXTENDED_DATA: 95,
+        CHANNEL_EOF: 96,
+        CHANNEL_CLOSE: 97,
+        CHANNEL_REQUEST: 98,
+        CHANNEL_SUCCESS: 99,
+        CHANNEL_FAILURE: 100
+        // Reserved for client protocols (128-191)
+        // Local extensions (192-155)
+      },
+      DISCONNECT_REASON: {
+        HOST_NOT_ALLOWED_TO_CONNECT: 1,
+        PROTOCOL_ERROR: 2,
+        KEY_EXCHANGE_FAILED: 3,
+        RESERVED: 4,
+        MAC_ERROR: 5,
+        COMPRESSION_ERROR: 6,
+        SERVICE_NOT_AVAILABLE: 7,
+        PROTOCOL_VERSION_NOT_SUPPORTED: 8,
+        HOST_KEY_NOT_VERIFIABLE: 9,
+        CONNECTION_LOST: 10,
+        BY_APPLICATION: 11,
+        TOO_MANY_CONNECTIONS: 12,
+        AUTH_CANCELED_BY_USER: 13,
+        NO_MORE_AUTH_METHODS_AVAILABLE: 14,
+        ILLEGAL_USER_NAME: 15
+      },
+      DISCONNECT_REASON_STR: void 0,
+      CHANNEL_OPEN_FAILURE: {
+        ADMINISTRATIVELY_PROHIBITED: 1,
+        CONNECT_FAILED: 2,
+        UNKNOWN_CHANNEL_TYPE: 3,
+        RESOURCE_SHORTAGE: 4
+      },
+      TERMINAL_MODE: {
+        TTY_OP_END: 0,
+        // Indicates end of options.
+        VINTR: 1,
+        // Interrupt character; 255 if none. Similarly for the
+        //  other characters.  Not all of these characters are
+        //  supported on all systems.
+        VQUIT: 2,
+        // The quit character (sends SIGQUIT signal on POSIX
+        //  systems).
+        VERASE: 3,
+        // Erase the character to left of the cursor.
+        VKILL: 4,
+        // Kill the current input line.
+        VEOF: 5,
+        // End-of-file character (sends EOF from the
+        //  terminal).
+        VEOL: 6,
+        // End-of-line character in addition to carriage
+        //  return and/or linefeed.
+        VEOL2: 7,
+        // Additional end-of-line character.
+        VSTART: 8,
+        // Continues paused output (normally control-Q).
+        VSTOP: 9,
+        // Pauses output (normally control-S).
+        VSUSP: 10,
+        // Suspends the current program.
+        VDSUSP: 11,
+        // Another suspend character.
+        VREPRINT: 12,
+        // Reprints the current input line.
+        VWERASE: 13,
+        // Erases a word left of cursor.
+        VLNEXT: 14,
+        // Enter the next character typed literally, even if
+        //  it is a special character
+        VFLUSH: 15,
+        // Character to flush output.
+        VSWTCH: 16,
+        // Switch to a different shell layer.
+        VSTATUS: 17,
+        // Prints system status line (load, command, pid,
+        //  etc).
+        VDISCARD: 18,
+        // Toggles the flushing of terminal output.
+        IGNPAR: 30,
+        // The ignore parity flag.  The parameter SHOULD be 0
+        //  if this flag is FALSE, and 1 if it is TRUE.
+        PARMRK: 31,
+        // Mark parity and framing errors.
+        INPCK: 32,
+        // Enable checking of parity errors.
+        ISTRIP: 33,
+        // Strip 8th bit off characters.
+        INLCR: 34,
+        // Map NL into CR on input.
+        IGNCR: 35,
+        // Ignore CR on input.
+        ICRNL: 36,
+        // Map CR to NL on input.
+        IUCLC: 37,
+        // Translate uppercase characters to lowercase.
+        IXON: 38,
+        // Enable output flow control.
+        IXANY: 39,
+        // Any char will restart after stop.
+        IXOFF: 40,
+        // Enable input flow control.
+        IMAXBEL: 41,
+        // Ring bell on input queue full.
+        ISIG: 50,
+        // Enable signals INTR, QUIT, [D]SUSP.
+        ICANON: 51,
+        // Canonicalize input lines.
+        XCASE: 52,
+        // Enable input and output of uppercase characters by
+        //  preceding their lowercase equivalents with "\".
+        ECHO: 53,
+        // Enable echoing.
+        ECHOE: 54,
+        // Visually erase chars.
+        ECHOK: 55,
+        // Kill character discards current line.
+        ECHONL: 56,
+        // Echo NL even if ECHO is off.
+        NOFLSH: 57,
+        // Don't flush after interrupt.
+        TOSTOP: 58,
+        // Stop background jobs from output.
+        IEXTEN: 59,
+        // Enable extensions.
+        ECHOCTL: 60,
+        // Echo control characters as ^(Char).
+        ECHOKE: 61,
+        // Visual erase for line kill.
+        PENDIN: 62,
+        // Retype pending input.
+        OPOST: 70,
+        // Enable output processing.
+        OLCUC: 71,
+        // Convert lowercase to uppercase.
+        ONLCR: 72,
+        // Map NL to CR-NL.
+        OCRNL: 73,
+        // Translate carriage return to newline (output).
+        ONOCR: 74,
+        // Translate newline to carriage return-newline
+        //  (output).
+        ONLRET: 75,
+        // Newline performs a carriage return (output).
+        CS7: 90,
+        // 7 bit mode.
+        CS8: 91,
+        // 8 bit mode.
+        PARENB: 92,
+        // Parity enable.
+        PARODD: 93,
+        // Odd parity, else even.
+        TTY_OP_ISPEED: 128,
+        // Specifies the input baud rate in bits per second.
+        TTY_OP_OSPEED: 129
+        // Specifies the output baud rate in bits per second.
+      },
+      CHANNEL_EXTENDED_DATATYPE: {
+        STDERR: 1
+      },
+      SIGNALS: [
+        "ABRT",
+        "ALRM",
+        "FPE",
+        "HUP",
+        "ILL",
+        "INT",
+        "QUIT",
+        "SEGV",
+        "TERM",
+        "USR1",
+        "USR2",
+        "KILL",
+        "PIPE"
+      ].reduce((cur, val) => ({ ...cur, [val]: 1 }), {}),
+      COMPAT,
+      COMPAT_CHECKS: [
+        ["Cisco-1.25", COMPAT.BAD_DHGEX],
+        [/^Cisco-1[.]/, COMPAT.BUG_DHGEX_LARGE],
+        [/^[0-9.]+$/, COMPAT.OLD_EXIT],
+        // old SSH.com implementations
+        [/^OpenSSH_5[.][0-9]+/, COMPAT.DYN_RPORT_BUG],
+        [/^OpenSSH_7[.]4/, COMPAT.IMPLY_RSA_SHA2_SIGALGS]
+      ],
+      // KEX proposal-related
+      DEFAULT_KEX,
+      SUPPORTED_KEX,
+      DEFAULT_SERVER_HOST_KEY,
+      SUPPORTED_SERVER_HOST_KEY,
+      DEFAULT_CIPHER,
+      SUPPORTED_CIPHER,
+      DEFAULT_MAC,
+      SUPPORTED_MAC,
+      DEFAULT_COMPRESSION,
+      SUPPORTED_COMPRESSION,
+      curve25519Supported,
+      eddsaSupported
+    };
+    module.exports.DISCONNECT_REASON_BY_VALUE = Array.from(Object.entries(module.exports.DISCONNECT_REASON)).reduce((obj, [key, value]) => ({ ...obj, [value]: key }), {});
   }
 });
 
@@ -13212,2467 +15697,6 @@ var require_bcrypt_pbkdf = __commonJS({
   }
 });
 
-// node_modules/ssh2/lib/protocol/constants.js
-var require_constants2 = __commonJS({
-  "node_modules/ssh2/lib/protocol/constants.js"(exports, module) {
-    "use strict";
-    var crypto = __require("crypto");
-    var cpuInfo;
-    try {
-      cpuInfo = __require("cpu-features")();
-    } catch {
-    }
-    var { bindingAvailable, CIPHER_INFO, MAC_INFO } = require_crypto();
-    var eddsaSupported = (() => {
-      if (typeof crypto.sign === "function" && typeof crypto.verify === "function") {
-        const key = "-----BEGIN PRIVATE KEY-----\r\nMC4CAQAwBQYDK2VwBCIEIHKj+sVa9WcD/q2DJUJaf43Kptc8xYuUQA4bOFj9vC8T\r\n-----END PRIVATE KEY-----";
-        const data = Buffer.from("a");
-        let sig;
-        let verified;
-        try {
-          sig = crypto.sign(null, data, key);
-          verified = crypto.verify(null, data, key, sig);
-        } catch {
-        }
-        return Buffer.isBuffer(sig) && sig.length === 64 && verified === true;
-      }
-      return false;
-    })();
-    var curve25519Supported = typeof crypto.diffieHellman === "function" && typeof crypto.generateKeyPairSync === "function" && typeof crypto.createPublicKey === "function";
-    var DEFAULT_KEX = [
-      // https://tools.ietf.org/html/rfc5656#section-10.1
-      "ecdh-sha2-nistp256",
-      "ecdh-sha2-nistp384",
-      "ecdh-sha2-nistp521",
-      // https://tools.ietf.org/html/rfc4419#section-4
-      "diffie-hellman-group-exchange-sha256",
-      // https://tools.ietf.org/html/rfc8268
-      "diffie-hellman-group14-sha256",
-      "diffie-hellman-group15-sha512",
-      "diffie-hellman-group16-sha512",
-      "diffie-hellman-group17-sha512",
-      "diffie-hellman-group18-sha512"
-    ];
-    if (curve25519Supported) {
-      DEFAULT_KEX.unshift("curve25519-sha256");
-      DEFAULT_KEX.unshift("curve25519-sha256@libssh.org");
-    }
-    var SUPPORTED_KEX = DEFAULT_KEX.concat([
-      // https://tools.ietf.org/html/rfc4419#section-4
-      "diffie-hellman-group-exchange-sha1",
-      "diffie-hellman-group14-sha1",
-      // REQUIRED
-      "diffie-hellman-group1-sha1"
-      // REQUIRED
-    ]);
-    var DEFAULT_SERVER_HOST_KEY = [
-      "ecdsa-sha2-nistp256",
-      "ecdsa-sha2-nistp384",
-      "ecdsa-sha2-nistp521",
-      "rsa-sha2-512",
-      // RFC 8332
-      "rsa-sha2-256",
-      // RFC 8332
-      "ssh-rsa"
-    ];
-    if (eddsaSupported)
-      DEFAULT_SERVER_HOST_KEY.unshift("ssh-ed25519");
-    var SUPPORTED_SERVER_HOST_KEY = DEFAULT_SERVER_HOST_KEY.concat([
-      "ssh-dss"
-    ]);
-    var canUseCipher = (() => {
-      const ciphers = crypto.getCiphers();
-      return (name) => ciphers.includes(CIPHER_INFO[name].sslName);
-    })();
-    var DEFAULT_CIPHER = [
-      // http://tools.ietf.org/html/rfc5647
-      "aes128-gcm@openssh.com",
-      "aes256-gcm@openssh.com",
-      // http://tools.ietf.org/html/rfc4344#section-4
-      "aes128-ctr",
-      "aes192-ctr",
-      "aes256-ctr"
-    ];
-    if (cpuInfo && cpuInfo.flags && !cpuInfo.flags.aes) {
-      if (bindingAvailable)
-        DEFAULT_CIPHER.unshift("chacha20-poly1305@openssh.com");
-      else
-        DEFAULT_CIPHER.push("chacha20-poly1305@openssh.com");
-    } else if (bindingAvailable && cpuInfo && cpuInfo.arch === "x86") {
-      DEFAULT_CIPHER.splice(4, 0, "chacha20-poly1305@openssh.com");
-    } else {
-      DEFAULT_CIPHER.push("chacha20-poly1305@openssh.com");
-    }
-    DEFAULT_CIPHER = DEFAULT_CIPHER.filter(canUseCipher);
-    var SUPPORTED_CIPHER = DEFAULT_CIPHER.concat([
-      "aes256-cbc",
-      "aes192-cbc",
-      "aes128-cbc",
-      "blowfish-cbc",
-      "3des-cbc",
-      "aes128-gcm",
-      "aes256-gcm",
-      // http://tools.ietf.org/html/rfc4345#section-4:
-      "arcfour256",
-      "arcfour128",
-      "cast128-cbc",
-      "arcfour"
-    ].filter(canUseCipher));
-    var canUseMAC = (() => {
-      const hashes = crypto.getHashes();
-      return (name) => hashes.includes(MAC_INFO[name].sslName);
-    })();
-    var DEFAULT_MAC = [
-      "hmac-sha2-256-etm@openssh.com",
-      "hmac-sha2-512-etm@openssh.com",
-      "hmac-sha1-etm@openssh.com",
-      "hmac-sha2-256",
-      "hmac-sha2-512",
-      "hmac-sha1"
-    ].filter(canUseMAC);
-    var SUPPORTED_MAC = DEFAULT_MAC.concat([
-      "hmac-md5",
-      "hmac-sha2-256-96",
-      // first 96 bits of HMAC-SHA256
-      "hmac-sha2-512-96",
-      // first 96 bits of HMAC-SHA512
-      "hmac-ripemd160",
-      "hmac-sha1-96",
-      // first 96 bits of HMAC-SHA1
-      "hmac-md5-96"
-      // first 96 bits of HMAC-MD5
-    ].filter(canUseMAC));
-    var DEFAULT_COMPRESSION = [
-      "none",
-      "zlib@openssh.com",
-      // ZLIB (LZ77) compression, except
-      // compression/decompression does not start until after
-      // successful user authentication
-      "zlib"
-      // ZLIB (LZ77) compression
-    ];
-    var SUPPORTED_COMPRESSION = DEFAULT_COMPRESSION.concat([]);
-    var COMPAT = {
-      BAD_DHGEX: 1 << 0,
-      OLD_EXIT: 1 << 1,
-      DYN_RPORT_BUG: 1 << 2,
-      BUG_DHGEX_LARGE: 1 << 3,
-      IMPLY_RSA_SHA2_SIGALGS: 1 << 4
-    };
-    module.exports = {
-      MESSAGE: {
-        // Transport layer protocol -- generic (1-19)
-        DISCONNECT: 1,
-        IGNORE: 2,
-        UNIMPLEMENTED: 3,
-        DEBUG: 4,
-        SERVICE_REQUEST: 5,
-        SERVICE_ACCEPT: 6,
-        EXT_INFO: 7,
-        // RFC 8308
-        // Transport layer protocol -- algorithm negotiation (20-29)
-        KEXINIT: 20,
-        NEWKEYS: 21,
-        // Transport layer protocol -- key exchange method-specific (30-49)
-        KEXDH_INIT: 30,
-        KEXDH_REPLY: 31,
-        KEXDH_GEX_GROUP: 31,
-        KEXDH_GEX_INIT: 32,
-        KEXDH_GEX_REPLY: 33,
-        KEXDH_GEX_REQUEST: 34,
-        KEXECDH_INIT: 30,
-        KEXECDH_REPLY: 31,
-        // User auth protocol -- generic (50-59)
-        USERAUTH_REQUEST: 50,
-        USERAUTH_FAILURE: 51,
-        USERAUTH_SUCCESS: 52,
-        USERAUTH_BANNER: 53,
-        // User auth protocol -- user auth method-specific (60-79)
-        USERAUTH_PASSWD_CHANGEREQ: 60,
-        USERAUTH_PK_OK: 60,
-        USERAUTH_INFO_REQUEST: 60,
-        USERAUTH_INFO_RESPONSE: 61,
-        // Connection protocol -- generic (80-89)
-        GLOBAL_REQUEST: 80,
-        REQUEST_SUCCESS: 81,
-        REQUEST_FAILURE: 82,
-        // Connection protocol -- channel-related (90-127)
-        CHANNEL_OPEN: 90,
-        CHANNEL_OPEN_CONFIRMATION: 91,
-        CHANNEL_OPEN_FAILURE: 92,
-        CHANNEL_WINDOW_ADJUST: 93,
-        CHANNEL_DATA: 94,
-        CHANNEL_EXTENDED_DATA: 95,
-        CHANNEL_EOF: 96,
-        CHANNEL_CLOSE: 97,
-        CHANNEL_REQUEST: 98,
-        CHANNEL_SUCCESS: 99,
-        CHANNEL_FAILURE: 100
-        // Reserved for client protocols (128-191)
-        // Local extensions (192-155)
-      },
-      DISCONNECT_REASON: {
-        HOST_NOT_ALLOWED_TO_CONNECT: 1,
-        PROTOCOL_ERROR: 2,
-        KEY_EXCHANGE_FAILED: 3,
-        RESERVED: 4,
-        MAC_ERROR: 5,
-        COMPRESSION_ERROR: 6,
-        SERVICE_NOT_AVAILABLE: 7,
-        PROTOCOL_VERSION_NOT_SUPPORTED: 8,
-        HOST_KEY_NOT_VERIFIABLE: 9,
-        CONNECTION_LOST: 10,
-        BY_APPLICATION: 11,
-        TOO_MANY_CONNECTIONS: 12,
-        AUTH_CANCELED_BY_USER: 13,
-        NO_MORE_AUTH_METHODS_AVAILABLE: 14,
-        ILLEGAL_USER_NAME: 15
-      },
-      DISCONNECT_REASON_STR: void 0,
-      CHANNEL_OPEN_FAILURE: {
-        ADMINISTRATIVELY_PROHIBITED: 1,
-        CONNECT_FAILED: 2,
-        UNKNOWN_CHANNEL_TYPE: 3,
-        RESOURCE_SHORTAGE: 4
-      },
-      TERMINAL_MODE: {
-        TTY_OP_END: 0,
-        // Indicates end of options.
-        VINTR: 1,
-        // Interrupt character; 255 if none. Similarly for the
-        //  other characters.  Not all of these characters are
-        //  supported on all systems.
-        VQUIT: 2,
-        // The quit character (sends SIGQUIT signal on POSIX
-        //  systems).
-        VERASE: 3,
-        // Erase the character to left of the cursor.
-        VKILL: 4,
-        // Kill the current input line.
-        VEOF: 5,
-        // End-of-file character (sends EOF from the
-        //  terminal).
-        VEOL: 6,
-        // End-of-line character in addition to carriage
-        //  return and/or linefeed.
-        VEOL2: 7,
-        // Additional end-of-line character.
-        VSTART: 8,
-        // Continues paused output (normally control-Q).
-        VSTOP: 9,
-        // Pauses output (normally control-S).
-        VSUSP: 10,
-        // Suspends the current program.
-        VDSUSP: 11,
-        // Another suspend character.
-        VREPRINT: 12,
-        // Reprints the current input line.
-        VWERASE: 13,
-        // Erases a word left of cursor.
-        VLNEXT: 14,
-        // Enter the next character typed literally, even if
-        //  it is a special character
-        VFLUSH: 15,
-        // Character to flush output.
-        VSWTCH: 16,
-        // Switch to a different shell layer.
-        VSTATUS: 17,
-        // Prints system status line (load, command, pid,
-        //  etc).
-        VDISCARD: 18,
-        // Toggles the flushing of terminal output.
-        IGNPAR: 30,
-        // The ignore parity flag.  The parameter SHOULD be 0
-        //  if this flag is FALSE, and 1 if it is TRUE.
-        PARMRK: 31,
-        // Mark parity and framing errors.
-        INPCK: 32,
-        // Enable checking of parity errors.
-        ISTRIP: 33,
-        // Strip 8th bit off characters.
-        INLCR: 34,
-        // Map NL into CR on input.
-        IGNCR: 35,
-        // Ignore CR on input.
-        ICRNL: 36,
-        // Map CR to NL on input.
-        IUCLC: 37,
-        // Translate uppercase characters to lowercase.
-        IXON: 38,
-        // Enable output flow control.
-        IXANY: 39,
-        // Any char will restart after stop.
-        IXOFF: 40,
-        // Enable input flow control.
-        IMAXBEL: 41,
-        // Ring bell on input queue full.
-        ISIG: 50,
-        // Enable signals INTR, QUIT, [D]SUSP.
-        ICANON: 51,
-        // Canonicalize input lines.
-        XCASE: 52,
-        // Enable input and output of uppercase characters by
-        //  preceding their lowercase equivalents with "\".
-        ECHO: 53,
-        // Enable echoing.
-        ECHOE: 54,
-        // Visually erase chars.
-        ECHOK: 55,
-        // Kill character discards current line.
-        ECHONL: 56,
-        // Echo NL even if ECHO is off.
-        NOFLSH: 57,
-        // Don't flush after interrupt.
-        TOSTOP: 58,
-        // Stop background jobs from output.
-        IEXTEN: 59,
-        // Enable extensions.
-        ECHOCTL: 60,
-        // Echo control characters as ^(Char).
-        ECHOKE: 61,
-        // Visual erase for line kill.
-        PENDIN: 62,
-        // Retype pending input.
-        OPOST: 70,
-        // Enable output processing.
-        OLCUC: 71,
-        // Convert lowercase to uppercase.
-        ONLCR: 72,
-        // Map NL to CR-NL.
-        OCRNL: 73,
-        // Translate carriage return to newline (output).
-        ONOCR: 74,
-        // Translate newline to carriage return-newline
-        //  (output).
-        ONLRET: 75,
-        // Newline performs a carriage return (output).
-        CS7: 90,
-        // 7 bit mode.
-        CS8: 91,
-        // 8 bit mode.
-        PARENB: 92,
-        // Parity enable.
-        PARODD: 93,
-        // Odd parity, else even.
-        TTY_OP_ISPEED: 128,
-        // Specifies the input baud rate in bits per second.
-        TTY_OP_OSPEED: 129
-        // Specifies the output baud rate in bits per second.
-      },
-      CHANNEL_EXTENDED_DATATYPE: {
-        STDERR: 1
-      },
-      SIGNALS: [
-        "ABRT",
-        "ALRM",
-        "FPE",
-        "HUP",
-        "ILL",
-        "INT",
-        "QUIT",
-        "SEGV",
-        "TERM",
-        "USR1",
-        "USR2",
-        "KILL",
-        "PIPE"
-      ].reduce((cur, val) => ({ ...cur, [val]: 1 }), {}),
-      COMPAT,
-      COMPAT_CHECKS: [
-        ["Cisco-1.25", COMPAT.BAD_DHGEX],
-        [/^Cisco-1[.]/, COMPAT.BUG_DHGEX_LARGE],
-        [/^[0-9.]+$/, COMPAT.OLD_EXIT],
-        // old SSH.com implementations
-        [/^OpenSSH_5[.][0-9]+/, COMPAT.DYN_RPORT_BUG],
-        [/^OpenSSH_7[.]4/, COMPAT.IMPLY_RSA_SHA2_SIGALGS]
-      ],
-      // KEX proposal-related
-      DEFAULT_KEX,
-      SUPPORTED_KEX,
-      DEFAULT_SERVER_HOST_KEY,
-      SUPPORTED_SERVER_HOST_KEY,
-      DEFAULT_CIPHER,
-      SUPPORTED_CIPHER,
-      DEFAULT_MAC,
-      SUPPORTED_MAC,
-      DEFAULT_COMPRESSION,
-      SUPPORTED_COMPRESSION,
-      curve25519Supported,
-      eddsaSupported
-    };
-    module.exports.DISCONNECT_REASON_BY_VALUE = Array.from(Object.entries(module.exports.DISCONNECT_REASON)).reduce((obj, [key, value]) => ({ ...obj, [value]: key }), {});
-  }
-});
-
-// node_modules/ssh2/lib/protocol/utils.js
-var require_utils2 = __commonJS({
-  "node_modules/ssh2/lib/protocol/utils.js"(exports, module) {
-    "use strict";
-    var Ber = require_lib().Ber;
-    var DISCONNECT_REASON;
-    var FastBuffer = Buffer[Symbol.species];
-    var TypedArrayFill = Object.getPrototypeOf(Uint8Array.prototype).fill;
-    function readUInt32BE(buf, offset) {
-      return buf[offset++] * 16777216 + buf[offset++] * 65536 + buf[offset++] * 256 + buf[offset];
-    }
-    function bufferCopy(src, dest, srcStart, srcEnd, destStart) {
-      if (!destStart)
-        destStart = 0;
-      if (srcEnd > src.length)
-        srcEnd = src.length;
-      let nb = srcEnd - srcStart;
-      const destLeft = dest.length - destStart;
-      if (nb > destLeft)
-        nb = destLeft;
-      dest.set(
-        new Uint8Array(src.buffer, src.byteOffset + srcStart, nb),
-        destStart
-      );
-      return nb;
-    }
-    function bufferSlice(buf, start, end) {
-      if (end === void 0)
-        end = buf.length;
-      return new FastBuffer(buf.buffer, buf.byteOffset + start, end - start);
-    }
-    function makeBufferParser() {
-      let pos = 0;
-      let buffer;
-      const self2 = {
-        init: (buf, start) => {
-          buffer = buf;
-          pos = typeof start === "number" ? start : 0;
-        },
-        pos: () => pos,
-        length: () => buffer ? buffer.length : 0,
-        avail: () => buffer && pos < buffer.length ? buffer.length - pos : 0,
-        clear: () => {
-          buffer = void 0;
-        },
-        readUInt32BE: () => {
-          if (!buffer || pos + 3 >= buffer.length)
-            return;
-          return buffer[pos++] * 16777216 + buffer[pos++] * 65536 + buffer[pos++] * 256 + buffer[pos++];
-        },
-        readUInt64BE: (behavior) => {
-          if (!buffer || pos + 7 >= buffer.length)
-            return;
-          switch (behavior) {
-            case "always":
-              return BigInt(`0x${buffer.hexSlice(pos, pos += 8)}`);
-            case "maybe":
-              if (buffer[pos] > 31)
-                return BigInt(`0x${buffer.hexSlice(pos, pos += 8)}`);
-            // FALLTHROUGH
-            default:
-              return buffer[pos++] * 72057594037927940 + buffer[pos++] * 281474976710656 + buffer[pos++] * 1099511627776 + buffer[pos++] * 4294967296 + buffer[pos++] * 16777216 + buffer[pos++] * 65536 + buffer[pos++] * 256 + buffer[pos++];
-          }
-        },
-        skip: (n) => {
-          if (buffer && n > 0)
-            pos += n;
-        },
-        skipString: () => {
-          const len = self2.readUInt32BE();
-          if (len === void 0)
-            return;
-          pos += len;
-          return pos <= buffer.length ? len : void 0;
-        },
-        readByte: () => {
-          if (buffer && pos < buffer.length)
-            return buffer[pos++];
-        },
-        readBool: () => {
-          if (buffer && pos < buffer.length)
-            return !!buffer[pos++];
-        },
-        readList: () => {
-          const list2 = self2.readString(true);
-          if (list2 === void 0)
-            return;
-          return list2 ? list2.split(",") : [];
-        },
-        readString: (dest, maxLen) => {
-          if (typeof dest === "number") {
-            maxLen = dest;
-            dest = void 0;
-          }
-          const len = self2.readUInt32BE();
-          if (len === void 0)
-            return;
-          if (buffer.length - pos < len || typeof maxLen === "number" && len > maxLen) {
-            return;
-          }
-          if (dest) {
-            if (Buffer.isBuffer(dest))
-              return bufferCopy(buffer, dest, pos, pos += len);
-            return buffer.utf8Slice(pos, pos += len);
-          }
-          return bufferSlice(buffer, pos, pos += len);
-        },
-        readRaw: (len) => {
-          if (!buffer)
-            return;
-          if (typeof len !== "number")
-            return bufferSlice(buffer, pos, pos += buffer.length - pos);
-          if (buffer.length - pos >= len)
-            return bufferSlice(buffer, pos, pos += len);
-        }
-      };
-      return self2;
-    }
-    function makeError(msg, level, fatal) {
-      const err = new Error(msg);
-      if (typeof level === "boolean") {
-        fatal = level;
-        err.level = "protocol";
-      } else {
-        err.level = level || "protocol";
-      }
-      err.fatal = !!fatal;
-      return err;
-    }
-    function writeUInt32BE(buf, value, offset) {
-      buf[offset++] = value >>> 24;
-      buf[offset++] = value >>> 16;
-      buf[offset++] = value >>> 8;
-      buf[offset++] = value;
-      return offset;
-    }
-    var utilBufferParser = makeBufferParser();
-    module.exports = {
-      bufferCopy,
-      bufferSlice,
-      FastBuffer,
-      bufferFill: (buf, value, start, end) => {
-        return TypedArrayFill.call(buf, value, start, end);
-      },
-      makeError,
-      doFatalError: (protocol, msg, level, reason) => {
-        let err;
-        if (DISCONNECT_REASON === void 0)
-          ({ DISCONNECT_REASON } = require_constants2());
-        if (msg instanceof Error) {
-          err = msg;
-          if (typeof level !== "number")
-            reason = DISCONNECT_REASON.PROTOCOL_ERROR;
-          else
-            reason = level;
-        } else {
-          err = makeError(msg, level, true);
-        }
-        if (typeof reason !== "number")
-          reason = DISCONNECT_REASON.PROTOCOL_ERROR;
-        protocol.disconnect(reason);
-        protocol._destruct();
-        protocol._onError(err);
-        return Infinity;
-      },
-      readUInt32BE,
-      writeUInt32BE,
-      writeUInt32LE: (buf, value, offset) => {
-        buf[offset++] = value;
-        buf[offset++] = value >>> 8;
-        buf[offset++] = value >>> 16;
-        buf[offset++] = value >>> 24;
-        return offset;
-      },
-      makeBufferParser,
-      bufferParser: makeBufferParser(),
-      readString: (buffer, start, dest, maxLen) => {
-        if (typeof dest === "number") {
-          maxLen = dest;
-          dest = void 0;
-        }
-        if (start === void 0)
-          start = 0;
-        const left = buffer.length - start;
-        if (start < 0 || start >= buffer.length || left < 4)
-          return;
-        const len = readUInt32BE(buffer, start);
-        if (left < 4 + len || typeof maxLen === "number" && len > maxLen)
-          return;
-        start += 4;
-        const end = start + len;
-        buffer._pos = end;
-        if (dest) {
-          if (Buffer.isBuffer(dest))
-            return bufferCopy(buffer, dest, start, end);
-          return buffer.utf8Slice(start, end);
-        }
-        return bufferSlice(buffer, start, end);
-      },
-      sigSSHToASN1: (sig, type) => {
-        switch (type) {
-          case "ssh-dss": {
-            if (sig.length > 40)
-              return sig;
-            const asnWriter = new Ber.Writer();
-            asnWriter.startSequence();
-            let r = sig.slice(0, 20);
-            let s = sig.slice(20);
-            if (r[0] & 128) {
-              const rNew = Buffer.allocUnsafe(21);
-              rNew[0] = 0;
-              r.copy(rNew, 1);
-              r = rNew;
-            } else if (r[0] === 0 && !(r[1] & 128)) {
-              r = r.slice(1);
-            }
-            if (s[0] & 128) {
-              const sNew = Buffer.allocUnsafe(21);
-              sNew[0] = 0;
-              s.copy(sNew, 1);
-              s = sNew;
-            } else if (s[0] === 0 && !(s[1] & 128)) {
-              s = s.slice(1);
-            }
-            asnWriter.writeBuffer(r, Ber.Integer);
-            asnWriter.writeBuffer(s, Ber.Integer);
-            asnWriter.endSequence();
-            return asnWriter.buffer;
-          }
-          case "ecdsa-sha2-nistp256":
-          case "ecdsa-sha2-nistp384":
-          case "ecdsa-sha2-nistp521": {
-            utilBufferParser.init(sig, 0);
-            const r = utilBufferParser.readString();
-            const s = utilBufferParser.readString();
-            utilBufferParser.clear();
-            if (r === void 0 || s === void 0)
-              return;
-            const asnWriter = new Ber.Writer();
-            asnWriter.startSequence();
-            asnWriter.writeBuffer(r, Ber.Integer);
-            asnWriter.writeBuffer(s, Ber.Integer);
-            asnWriter.endSequence();
-            return asnWriter.buffer;
-          }
-          default:
-            return sig;
-        }
-      },
-      convertSignature: (signature, keyType) => {
-        switch (keyType) {
-          case "ssh-dss": {
-            if (signature.length <= 40)
-              return signature;
-            const asnReader = new Ber.Reader(signature);
-            asnReader.readSequence();
-            let r = asnReader.readString(Ber.Integer, true);
-            let s = asnReader.readString(Ber.Integer, true);
-            let rOffset = 0;
-            let sOffset = 0;
-            if (r.length < 20) {
-              const rNew = Buffer.allocUnsafe(20);
-              rNew.set(r, 1);
-              r = rNew;
-              r[0] = 0;
-            }
-            if (s.length < 20) {
-              const sNew = Buffer.allocUnsafe(20);
-              sNew.set(s, 1);
-              s = sNew;
-              s[0] = 0;
-            }
-            if (r.length > 20 && r[0] === 0)
-              rOffset = 1;
-            if (s.length > 20 && s[0] === 0)
-              sOffset = 1;
-            const newSig = Buffer.allocUnsafe(r.length - rOffset + (s.length - sOffset));
-            bufferCopy(r, newSig, rOffset, r.length, 0);
-            bufferCopy(s, newSig, sOffset, s.length, r.length - rOffset);
-            return newSig;
-          }
-          case "ecdsa-sha2-nistp256":
-          case "ecdsa-sha2-nistp384":
-          case "ecdsa-sha2-nistp521": {
-            if (signature[0] === 0)
-              return signature;
-            const asnReader = new Ber.Reader(signature);
-            asnReader.readSequence();
-            const r = asnReader.readString(Ber.Integer, true);
-            const s = asnReader.readString(Ber.Integer, true);
-            if (r === null || s === null)
-              return;
-            const newSig = Buffer.allocUnsafe(4 + r.length + 4 + s.length);
-            writeUInt32BE(newSig, r.length, 0);
-            newSig.set(r, 4);
-            writeUInt32BE(newSig, s.length, 4 + r.length);
-            newSig.set(s, 4 + 4 + r.length);
-            return newSig;
-          }
-        }
-        return signature;
-      },
-      sendPacket: (proto, packet, bypass) => {
-        if (!bypass && proto._kexinit !== void 0) {
-          if (proto._queue === void 0)
-            proto._queue = [];
-          proto._queue.push(packet);
-          proto._debug && proto._debug("Outbound: ... packet queued");
-          return false;
-        }
-        proto._cipher.encrypt(packet);
-        return true;
-      }
-    };
-  }
-});
-
-// node_modules/ssh2/lib/protocol/crypto/poly1305.js
-var require_poly1305 = __commonJS({
-  "node_modules/ssh2/lib/protocol/crypto/poly1305.js"(exports, module) {
-    var createPoly1305 = (function() {
-      var _scriptDir = typeof document !== "undefined" && document.currentScript ? document.currentScript.src : void 0;
-      if (typeof __filename !== "undefined") _scriptDir = _scriptDir || __filename;
-      return (function(createPoly13052) {
-        createPoly13052 = createPoly13052 || {};
-        var b;
-        b || (b = typeof createPoly13052 !== "undefined" ? createPoly13052 : {});
-        var q, r;
-        b.ready = new Promise(function(a, c) {
-          q = a;
-          r = c;
-        });
-        var u = {}, w;
-        for (w in b) b.hasOwnProperty(w) && (u[w] = b[w]);
-        var x = "object" === typeof window, y = "function" === typeof importScripts, z = "object" === typeof process && "object" === typeof process.versions && "string" === typeof process.versions.node, B = "", C, D, E, F, G;
-        if (z) B = y ? __require("path").dirname(B) + "/" : __dirname + "/", C = function(a, c) {
-          var d = H(a);
-          if (d) return c ? d : d.toString();
-          F || (F = __require("fs"));
-          G || (G = __require("path"));
-          a = G.normalize(a);
-          return F.readFileSync(a, c ? null : "utf8");
-        }, E = function(a) {
-          a = C(a, true);
-          a.buffer || (a = new Uint8Array(a));
-          assert(a.buffer);
-          return a;
-        }, D = function(a, c, d) {
-          var e = H(a);
-          e && c(e);
-          F || (F = __require("fs"));
-          G || (G = __require("path"));
-          a = G.normalize(a);
-          F.readFile(a, function(f, l) {
-            f ? d(f) : c(l.buffer);
-          });
-        }, 1 < process.argv.length && process.argv[1].replace(/\\/g, "/"), process.argv.slice(2), b.inspect = function() {
-          return "[Emscripten Module object]";
-        };
-        else if (x || y) y ? B = self.location.href : "undefined" !== typeof document && document.currentScript && (B = document.currentScript.src), _scriptDir && (B = _scriptDir), 0 !== B.indexOf("blob:") ? B = B.substr(0, B.lastIndexOf("/") + 1) : B = "", C = function(a) {
-          try {
-            var c = new XMLHttpRequest();
-            c.open("GET", a, false);
-            c.send(null);
-            return c.responseText;
-          } catch (f) {
-            if (a = H(a)) {
-              c = [];
-              for (var d = 0; d < a.length; d++) {
-                var e = a[d];
-                255 < e && (ba && assert(false, "Character code " + e + " (" + String.fromCharCode(e) + ")  at offset " + d + " not in 0x00-0xFF."), e &= 255);
-                c.push(String.fromCharCode(e));
-              }
-              return c.join("");
-            }
-            throw f;
-          }
-        }, y && (E = function(a) {
-          try {
-            var c = new XMLHttpRequest();
-            c.open("GET", a, false);
-            c.responseType = "arraybuffer";
-            c.send(null);
-            return new Uint8Array(c.response);
-          } catch (d) {
-            if (a = H(a)) return a;
-            throw d;
-          }
-        }), D = function(a, c, d) {
-          var e = new XMLHttpRequest();
-          e.open("GET", a, true);
-          e.responseType = "arraybuffer";
-          e.onload = function() {
-            if (200 == e.status || 0 == e.status && e.response) c(e.response);
-            else {
-              var f = H(a);
-              f ? c(f.buffer) : d();
-            }
-          };
-          e.onerror = d;
-          e.send(null);
-        };
-        b.print || console.log.bind(console);
-        var I = b.printErr || console.warn.bind(console);
-        for (w in u) u.hasOwnProperty(w) && (b[w] = u[w]);
-        u = null;
-        var J;
-        b.wasmBinary && (J = b.wasmBinary);
-        var noExitRuntime = b.noExitRuntime || true;
-        "object" !== typeof WebAssembly && K("no native wasm support detected");
-        var L, M = false;
-        function assert(a, c) {
-          a || K("Assertion failed: " + c);
-        }
-        function N(a) {
-          var c = b["_" + a];
-          assert(c, "Cannot call unknown function " + a + ", make sure it is exported");
-          return c;
-        }
-        function ca(a, c, d, e) {
-          var f = { string: function(g) {
-            var p = 0;
-            if (null !== g && void 0 !== g && 0 !== g) {
-              var n = (g.length << 2) + 1;
-              p = O(n);
-              var k = p, h = P;
-              if (0 < n) {
-                n = k + n - 1;
-                for (var v = 0; v < g.length; ++v) {
-                  var m = g.charCodeAt(v);
-                  if (55296 <= m && 57343 >= m) {
-                    var oa = g.charCodeAt(++v);
-                    m = 65536 + ((m & 1023) << 10) | oa & 1023;
-                  }
-                  if (127 >= m) {
-                    if (k >= n) break;
-                    h[k++] = m;
-                  } else {
-                    if (2047 >= m) {
-                      if (k + 1 >= n) break;
-                      h[k++] = 192 | m >> 6;
-                    } else {
-                      if (65535 >= m) {
-                        if (k + 2 >= n) break;
-                        h[k++] = 224 | m >> 12;
-                      } else {
-                        if (k + 3 >= n) break;
-                        h[k++] = 240 | m >> 18;
-                        h[k++] = 128 | m >> 12 & 63;
-                      }
-                      h[k++] = 128 | m >> 6 & 63;
-                    }
-                    h[k++] = 128 | m & 63;
-                  }
-                }
-                h[k] = 0;
-              }
-            }
-            return p;
-          }, array: function(g) {
-            var p = O(g.length);
-            Q.set(g, p);
-            return p;
-          } }, l = N(a), A = [];
-          a = 0;
-          if (e) for (var t = 0; t < e.length; t++) {
-            var aa = f[d[t]];
-            aa ? (0 === a && (a = da()), A[t] = aa(e[t])) : A[t] = e[t];
-          }
-          d = l.apply(null, A);
-          d = (function(g) {
-            if ("string" === c) if (g) {
-              for (var p = P, n = g + NaN, k = g; p[k] && !(k >= n); ) ++k;
-              if (16 < k - g && p.subarray && ea) g = ea.decode(p.subarray(g, k));
-              else {
-                for (n = ""; g < k; ) {
-                  var h = p[g++];
-                  if (h & 128) {
-                    var v = p[g++] & 63;
-                    if (192 == (h & 224)) n += String.fromCharCode((h & 31) << 6 | v);
-                    else {
-                      var m = p[g++] & 63;
-                      h = 224 == (h & 240) ? (h & 15) << 12 | v << 6 | m : (h & 7) << 18 | v << 12 | m << 6 | p[g++] & 63;
-                      65536 > h ? n += String.fromCharCode(h) : (h -= 65536, n += String.fromCharCode(55296 | h >> 10, 56320 | h & 1023));
-                    }
-                  } else n += String.fromCharCode(h);
-                }
-                g = n;
-              }
-            } else g = "";
-            else g = "boolean" === c ? !!g : g;
-            return g;
-          })(d);
-          0 !== a && fa(a);
-          return d;
-        }
-        var ea = "undefined" !== typeof TextDecoder ? new TextDecoder("utf8") : void 0, ha, Q, P;
-        function ia() {
-          var a = L.buffer;
-          ha = a;
-          b.HEAP8 = Q = new Int8Array(a);
-          b.HEAP16 = new Int16Array(a);
-          b.HEAP32 = new Int32Array(a);
-          b.HEAPU8 = P = new Uint8Array(a);
-          b.HEAPU16 = new Uint16Array(a);
-          b.HEAPU32 = new Uint32Array(a);
-          b.HEAPF32 = new Float32Array(a);
-          b.HEAPF64 = new Float64Array(a);
-        }
-        var R, ja = [], ka = [], la = [];
-        function ma() {
-          var a = b.preRun.shift();
-          ja.unshift(a);
-        }
-        var S = 0, T = null, U = null;
-        b.preloadedImages = {};
-        b.preloadedAudios = {};
-        function K(a) {
-          if (b.onAbort) b.onAbort(a);
-          I(a);
-          M = true;
-          a = new WebAssembly.RuntimeError("abort(" + a + "). Build with -s ASSERTIONS=1 for more info.");
-          r(a);
-          throw a;
-        }
-        var V = "data:application/octet-stream;base64,", W;
-        W = "data:application/octet-stream;base64,AGFzbQEAAAABIAZgAX8Bf2ADf39/AGABfwBgAABgAAF/YAZ/f39/f38AAgcBAWEBYQAAAwsKAAEDAQAAAgQFAgQFAXABAQEFBwEBgAKAgAIGCQF/AUGAjMACCwclCQFiAgABYwADAWQACQFlAAgBZgAHAWcABgFoAAUBaQAKAWoBAAqGTQpPAQJ/QYAIKAIAIgEgAEEDakF8cSICaiEAAkAgAkEAIAAgAU0bDQAgAD8AQRB0SwRAIAAQAEUNAQtBgAggADYCACABDwtBhAhBMDYCAEF/C4wFAg5+Cn8gACgCJCEUIAAoAiAhFSAAKAIcIREgACgCGCESIAAoAhQhEyACQRBPBEAgAC0ATEVBGHQhFyAAKAIEIhZBBWytIQ8gACgCCCIYQQVsrSENIAAoAgwiGUEFbK0hCyAAKAIQIhpBBWytIQkgADUCACEIIBqtIRAgGa0hDiAYrSEMIBatIQoDQCASIAEtAAMiEiABLQAEQQh0ciABLQAFQRB0ciABLQAGIhZBGHRyQQJ2Qf///x9xaq0iAyAOfiABLwAAIAEtAAJBEHRyIBNqIBJBGHRBgICAGHFqrSIEIBB+fCARIAEtAAdBCHQgFnIgAS0ACEEQdHIgAS0ACSIRQRh0ckEEdkH///8fcWqtIgUgDH58IAEtAApBCHQgEXIgAS0AC0EQdHIgAS0ADEEYdHJBBnYgFWqtIgYgCn58IBQgF2ogAS8ADSABLQAPQRB0cmqtIgcgCH58IAMgDH4gBCAOfnwgBSAKfnwgBiAIfnwgByAJfnwgAyAKfiAEIAx+fCAFIAh+fCAGIAl+fCAHIAt+fCADIAh+IAQgCn58IAUgCX58IAYgC358IAcgDX58IAMgCX4gBCAIfnwgBSALfnwgBiANfnwgByAPfnwiA0IaiEL/////D4N8IgRCGohC/////w+DfCIFQhqIQv////8Pg3wiBkIaiEL/////D4N8IgdCGoinQQVsIAOnQf///x9xaiITQRp2IASnQf///x9xaiESIAWnQf///x9xIREgBqdB////H3EhFSAHp0H///8fcSEUIBNB////H3EhEyABQRBqIQEgAkEQayICQQ9LDQALCyAAIBQ2AiQgACAVNgIgIAAgETYCHCAAIBI2AhggACATNgIUCwMAAQu2BAEGfwJAIAAoAjgiBARAIABBPGohBQJAIAJBECAEayIDIAIgA0kbIgZFDQAgBkEDcSEHAkAgBkEBa0EDSQRAQQAhAwwBCyAGQXxxIQhBACEDA0AgBSADIARqaiABIANqLQAAOgAAIAUgA0EBciIEIAAoAjhqaiABIARqLQAAOgAAIAUgA0ECciIEIAAoAjhqaiABIARqLQAAOgAAIAUgA0EDciIEIAAoAjhqaiABIARqLQAAOgAAIANBBGohAyAAKAI4IQQgCEEEayIIDQALCyAHRQ0AA0AgBSADIARqaiABIANqLQAAOgAAIANBAWohAyAAKAI4IQQgB0EBayIHDQALCyAAIAQgBmoiAzYCOCADQRBJDQEgACAFQRAQAiAAQQA2AjggAiAGayECIAEgBmohAQsgAkEQTwRAIAAgASACQXBxIgMQAiACQQ9xIQIgASADaiEBCyACRQ0AIAJBA3EhBCAAQTxqIQVBACEDIAJBAWtBA08EQCACQXxxIQcDQCAFIAAoAjggA2pqIAEgA2otAAA6AAAgBSADQQFyIgYgACgCOGpqIAEgBmotAAA6AAAgBSADQQJyIgYgACgCOGpqIAEgBmotAAA6AAAgBSADQQNyIgYgACgCOGpqIAEgBmotAAA6AAAgA0EEaiEDIAdBBGsiBw0ACwsgBARAA0AgBSAAKAI4IANqaiABIANqLQAAOgAAIANBAWohAyAEQQFrIgQNAAsLIAAgACgCOCACajYCOAsLoS0BDH8jAEEQayIMJAACQAJAAkACQAJAAkACQAJAAkACQAJAAkAgAEH0AU0EQEGICCgCACIFQRAgAEELakF4cSAAQQtJGyIIQQN2IgJ2IgFBA3EEQCABQX9zQQFxIAJqIgNBA3QiAUG4CGooAgAiBEEIaiEAAkAgBCgCCCICIAFBsAhqIgFGBEBBiAggBUF+IAN3cTYCAAwBCyACIAE2AgwgASACNgIICyAEIANBA3QiAUEDcjYCBCABIARqIgEgASgCBEEBcjYCBAwNCyAIQZAIKAIAIgpNDQEgAQRAAkBBAiACdCIAQQAgAGtyIAEgAnRxIgBBACAAa3FBAWsiACAAQQx2QRBxIgJ2IgFBBXZBCHEiACACciABIAB2IgFBAnZBBHEiAHIgASAAdiIBQQF2QQJxIgByIAEgAHYiAUEBdkEBcSIAciABIAB2aiIDQQN0IgBBuAhqKAIAIgQoAggiASAAQbAIaiIARgRAQYgIIAVBfiADd3EiBTYCAAwBCyABIAA2AgwgACABNgIICyAEQQhqIQAgBCAIQQNyNgIEIAQgCGoiAiADQQN0IgEgCGsiA0EBcjYCBCABIARqIAM2AgAgCgRAIApBA3YiAUEDdEGwCGohB0GcCCgCACEEAn8gBUEBIAF0IgFxRQRAQYgIIAEgBXI2AgAgBwwBCyAHKAIICyEBIAcgBDYCCCABIAQ2AgwgBCAHNgIMIAQgATYCCAtBnAggAjYCAEGQCCADNgIADA0LQYwIKAIAIgZFDQEgBkEAIAZrcUEBayIAIABBDHZBEHEiAnYiAUEFdkEIcSIAIAJyIAEgAHYiAUECdkEEcSIAciABIAB2IgFBAXZBAnEiAHIgASAAdiIBQQF2QQFxIgByIAEgAHZqQQJ0QbgKaigCACIBKAIEQXhxIAhrIQMgASECA0ACQCACKAIQIgBFBEAgAigCFCIARQ0BCyAAKAIEQXhxIAhrIgIgAyACIANJIgIbIQMgACABIAIbIQEgACECDAELCyABIAhqIgkgAU0NAiABKAIYIQsgASABKAIMIgRHBEAgASgCCCIAQZgIKAIASRogACAENgIMIAQgADYCCAwMCyABQRRqIgIoAgAiAEUEQCABKAIQIgBFDQQgAUEQaiECCwNAIAIhByAAIgRBFGoiAigCACIADQAgBEEQaiECIAQoAhAiAA0ACyAHQQA2AgAMCwtBfyEIIABBv39LDQAgAEELaiIAQXhxIQhBjAgoAgAiCUUNAEEAIAhrIQMCQAJAAkACf0EAIAhBgAJJDQAaQR8gCEH///8HSw0AGiAAQQh2IgAgAEGA/j9qQRB2QQhxIgJ0IgAgAEGA4B9qQRB2QQRxIgF0IgAgAEGAgA9qQRB2QQJxIgB0QQ92IAEgAnIgAHJrIgBBAXQgCCAAQRVqdkEBcXJBHGoLIgVBAnRBuApqKAIAIgJFBEBBACEADAELQQAhACAIQQBBGSAFQQF2ayAFQR9GG3QhAQNAAkAgAigCBEF4cSAIayIHIANPDQAgAiEEIAciAw0AQQAhAyACIQAMAwsgACACKAIUIgcgByACIAFBHXZBBHFqKAIQIgJGGyAAIAcbIQAgAUEBdCEBIAINAAsLIAAgBHJFBEBBACEEQQIgBXQiAEEAIABrciAJcSIARQ0DIABBACAAa3FBAWsiACAAQQx2QRBxIgJ2IgFBBXZBCHEiACACciABIAB2IgFBAnZBBHEiAHIgASAAdiIBQQF2QQJxIgByIAEgAHYiAUEBdkEBcSIAciABIAB2akECdEG4CmooAgAhAAsgAEUNAQsDQCAAKAIEQXhxIAhrIgEgA0khAiABIAMgAhshAyAAIAQgAhshBCAAKAIQIgEEfyABBSAAKAIUCyIADQALCyAERQ0AIANBkAgoAgAgCGtPDQAgBCAIaiIGIARNDQEgBCgCGCEFIAQgBCgCDCIBRwRAIAQoAggiAEGYCCgCAEkaIAAgATYCDCABIAA2AggMCgsgBEEUaiICKAIAIgBFBEAgBCgCECIARQ0EIARBEGohAgsDQCACIQcgACIBQRRqIgIoAgAiAA0AIAFBEGohAiABKAIQIgANAAsgB0EANgIADAkLIAhBkAgoAgAiAk0EQEGcCCgCACEDAkAgAiAIayIBQRBPBEBBkAggATYCAEGcCCADIAhqIgA2AgAgACABQQFyNgIEIAIgA2ogATYCACADIAhBA3I2AgQMAQtBnAhBADYCAEGQCEEANgIAIAMgAkEDcjYCBCACIANqIgAgACgCBEEBcjYCBAsgA0EIaiEADAsLIAhBlAgoAgAiBkkEQEGUCCAGIAhrIgE2AgBBoAhBoAgoAgAiAiAIaiIANgIAIAAgAUEBcjYCBCACIAhBA3I2AgQgAkEIaiEADAsLQQAhACAIQS9qIgkCf0HgCygCAARAQegLKAIADAELQewLQn83AgBB5AtCgKCAgICABDcCAEHgCyAMQQxqQXBxQdiq1aoFczYCAEH0C0EANgIAQcQLQQA2AgBBgCALIgFqIgVBACABayIHcSICIAhNDQpBwAsoAgAiBARAQbgLKAIAIgMgAmoiASADTQ0LIAEgBEsNCwtBxAstAABBBHENBQJAAkBBoAgoAgAiAwRAQcgLIQADQCADIAAoAgAiAU8EQCABIAAoAgRqIANLDQMLIAAoAggiAA0ACwtBABABIgFBf0YNBiACIQVB5AsoAgAiA0EBayIAIAFxBEAgAiABayAAIAFqQQAgA2txaiEFCyAFIAhNDQYgBUH+////B0sNBkHACygCACIEBEBBuAsoAgAiAyAFaiIAIANNDQcgACAESw0HCyAFEAEiACABRw0BDAgLIAUgBmsgB3EiBUH+////B0sNBSAFEAEiASAAKAIAIAAoAgRqRg0EIAEhAAsCQCAAQX9GDQAgCEEwaiAFTQ0AQegLKAIAIgEgCSAFa2pBACABa3EiAUH+////B0sEQCAAIQEMCAsgARABQX9HBEAgASAFaiEFIAAhAQwIC0EAIAVrEAEaDAULIAAiAUF/Rw0GDAQLAAtBACEEDAcLQQAhAQwFCyABQX9HDQILQcQLQcQLKAIAQQRyNgIACyACQf7///8HSw0BIAIQASEBQQAQASEAIAFBf0YNASAAQX9GDQEgACABTQ0BIAAgAWsiBSAIQShqTQ0BC0G4C0G4CygCACAFaiIANgIAQbwLKAIAIABJBEBBvAsgADYCAAsCQAJAAkBBoAgoAgAiBwRAQcgLIQADQCABIAAoAgAiAyAAKAIEIgJqRg0CIAAoAggiAA0ACwwCC0GYCCgCACIAQQAgACABTRtFBEBBmAggATYCAAtBACEAQcwLIAU2AgBByAsgATYCAEGoCEF/NgIAQawIQeALKAIANgIAQdQLQQA2AgADQCAAQQN0IgNBuAhqIANBsAhqIgI2AgAgA0G8CGogAjYCACAAQQFqIgBBIEcNAAtBlAggBUEoayIDQXggAWtBB3FBACABQQhqQQdxGyIAayICNgIAQaAIIAAgAWoiADYCACAAIAJBAXI2AgQgASADakEoNgIEQaQIQfALKAIANgIADAILIAAtAAxBCHENACADIAdLDQAgASAHTQ0AIAAgAiAFajYCBEGgCCAHQXggB2tBB3FBACAHQQhqQQdxGyIAaiICNgIAQZQIQZQIKAIAIAVqIgEgAGsiADYCACACIABBAXI2AgQgASAHakEoNgIEQaQIQfALKAIANgIADAELQZgIKAIAIAFLBEBBmAggATYCAAsgASAFaiECQcgLIQACQAJAAkACQAJAAkADQCACIAAoAgBHBEAgACgCCCIADQEMAgsLIAAtAAxBCHFFDQELQcgLIQADQCAHIAAoAgAiAk8EQCACIAAoAgRqIgQgB0sNAwsgACgCCCEADAALAAsgACABNgIAIAAgACgCBCAFajYCBCABQXggAWtBB3FBACABQQhqQQdxG2oiCSAIQQNyNgIEIAJBeCACa0EHcUEAIAJBCGpBB3EbaiIFIAggCWoiBmshAiAFIAdGBEBBoAggBjYCAEGUCEGUCCgCACACaiIANgIAIAYgAEEBcjYCBAwDCyAFQZwIKAIARgRAQZwIIAY2AgBBkAhBkAgoAgAgAmoiADYCACAGIABBAXI2AgQgACAGaiAANgIADAMLIAUoAgQiAEEDcUEBRgRAIABBeHEhBwJAIABB/wFNBEAgBSgCCCIDIABBA3YiAEEDdEGwCGpGGiADIAUoAgwiAUYEQEGICEGICCgCAEF+IAB3cTYCAAwCCyADIAE2AgwgASADNgIIDAELIAUoAhghCAJAIAUgBSgCDCIBRwRAIAUoAggiACABNgIMIAEgADYCCAwBCwJAIAVBFGoiACgCACIDDQAgBUEQaiIAKAIAIgMNAEEAIQEMAQsDQCAAIQQgAyIBQRRqIgAoAgAiAw0AIAFBEGohACABKAIQIgMNAAsgBEEANgIACyAIRQ0AAkAgBSAFKAIcIgNBAnRBuApqIgAoAgBGBEAgACABNgIAIAENAUGMCEGMCCgCAEF+IAN3cTYCAAwCCyAIQRBBFCAIKAIQIAVGG2ogATYCACABRQ0BCyABIAg2AhggBSgCECIABEAgASAANgIQIAAgATYCGAsgBSgCFCIARQ0AIAEgADYCFCAAIAE2AhgLIAUgB2ohBSACIAdqIQILIAUgBSgCBEF+cTYCBCAGIAJBAXI2AgQgAiAGaiACNgIAIAJB/wFNBEAgAkEDdiIAQQN0QbAIaiECAn9BiAgoAgAiAUEBIAB0IgBxRQRAQYgIIAAgAXI2AgAgAgwBCyACKAIICyEAIAIgBjYCCCAAIAY2AgwgBiACNgIMIAYgADYCCAwDC0EfIQAgAkH///8HTQRAIAJBCHYiACAAQYD+P2pBEHZBCHEiA3QiACAAQYDgH2pBEHZBBHEiAXQiACAAQYCAD2pBEHZBAnEiAHRBD3YgASADciAAcmsiAEEBdCACIABBFWp2QQFxckEcaiEACyAGIAA2AhwgBkIANwIQIABBAnRBuApqIQQCQEGMCCgCACIDQQEgAHQiAXFFBEBBjAggASADcjYCACAEIAY2AgAgBiAENgIYDAELIAJBAEEZIABBAXZrIABBH0YbdCEAIAQoAgAhAQNAIAEiAygCBEF4cSACRg0DIABBHXYhASAAQQF0IQAgAyABQQRxaiIEKAIQIgENAAsgBCAGNgIQIAYgAzYCGAsgBiAGNgIMIAYgBjYCCAwCC0GUCCAFQShrIgNBeCABa0EHcUEAIAFBCGpBB3EbIgBrIgI2AgBBoAggACABaiIANgIAIAAgAkEBcjYCBCABIANqQSg2AgRBpAhB8AsoAgA2AgAgByAEQScgBGtBB3FBACAEQSdrQQdxG2pBL2siACAAIAdBEGpJGyICQRs2AgQgAkHQCykCADcCECACQcgLKQIANwIIQdALIAJBCGo2AgBBzAsgBTYCAEHICyABNgIAQdQLQQA2AgAgAkEYaiEAA0AgAEEHNgIEIABBCGohASAAQQRqIQAgASAESQ0ACyACIAdGDQMgAiACKAIEQX5xNgIEIAcgAiAHayIEQQFyNgIEIAIgBDYCACAEQf8BTQRAIARBA3YiAEEDdEGwCGohAgJ/QYgIKAIAIgFBASAAdCIAcUUEQEGICCAAIAFyNgIAIAIMAQsgAigCCAshACACIAc2AgggACAHNgIMIAcgAjYCDCAHIAA2AggMBAtBHyEAIAdCADcCECAEQf///wdNBEAgBEEIdiIAIABBgP4/akEQdkEIcSICdCIAIABBgOAfakEQdkEEcSIBdCIAIABBgIAPakEQdkECcSIAdEEPdiABIAJyIAByayIAQQF0IAQgAEEVanZBAXFyQRxqIQALIAcgADYCHCAAQQJ0QbgKaiEDAkBBjAgoAgAiAkEBIAB0IgFxRQRAQYwIIAEgAnI2AgAgAyAHNgIAIAcgAzYCGAwBCyAEQQBBGSAAQQF2ayAAQR9GG3QhACADKAIAIQEDQCABIgIoAgRBeHEgBEYNBCAAQR12IQEgAEEBdCEAIAIgAUEEcWoiAygCECIBDQALIAMgBzYCECAHIAI2AhgLIAcgBzYCDCAHIAc2AggMAwsgAygCCCIAIAY2AgwgAyAGNgIIIAZBADYCGCAGIAM2AgwgBiAANgIICyAJQQhqIQAMBQsgAigCCCIAIAc2AgwgAiAHNgIIIAdBADYCGCAHIAI2AgwgByAANgIIC0GUCCgCACIAIAhNDQBBlAggACAIayIBNgIAQaAIQaAIKAIAIgIgCGoiADYCACAAIAFBAXI2AgQgAiAIQQNyNgIEIAJBCGohAAwDC0GECEEwNgIAQQAhAAwCCwJAIAVFDQACQCAEKAIcIgJBAnRBuApqIgAoAgAgBEYEQCAAIAE2AgAgAQ0BQYwIIAlBfiACd3EiCTYCAAwCCyAFQRBBFCAFKAIQIARGG2ogATYCACABRQ0BCyABIAU2AhggBCgCECIABEAgASAANgIQIAAgATYCGAsgBCgCFCIARQ0AIAEgADYCFCAAIAE2AhgLAkAgA0EPTQRAIAQgAyAIaiIAQQNyNgIEIAAgBGoiACAAKAIEQQFyNgIEDAELIAQgCEEDcjYCBCAGIANBAXI2AgQgAyAGaiADNgIAIANB/wFNBEAgA0EDdiIAQQN0QbAIaiECAn9BiAgoAgAiAUEBIAB0IgBxRQRAQYgIIAAgAXI2AgAgAgwBCyACKAIICyEAIAIgBjYCCCAAIAY2AgwgBiACNgIMIAYgADYCCAwBC0EfIQAgA0H///8HTQRAIANBCHYiACAAQYD+P2pBEHZBCHEiAnQiACAAQYDgH2pBEHZBBHEiAXQiACAAQYCAD2pBEHZBAnEiAHRBD3YgASACciAAcmsiAEEBdCADIABBFWp2QQFxckEcaiEACyAGIAA2AhwgBkIANwIQIABBAnRBuApqIQICQAJAIAlBASAAdCIBcUUEQEGMCCABIAlyNgIAIAIgBjYCACAGIAI2AhgMAQsgA0EAQRkgAEEBdmsgAEEfRht0IQAgAigCACEIA0AgCCIBKAIEQXhxIANGDQIgAEEddiECIABBAXQhACABIAJBBHFqIgIoAhAiCA0ACyACIAY2AhAgBiABNgIYCyAGIAY2AgwgBiAGNgIIDAELIAEoAggiACAGNgIMIAEgBjYCCCAGQQA2AhggBiABNgIMIAYgADYCCAsgBEEIaiEADAELAkAgC0UNAAJAIAEoAhwiAkECdEG4CmoiACgCACABRgRAIAAgBDYCACAEDQFBjAggBkF+IAJ3cTYCAAwCCyALQRBBFCALKAIQIAFGG2ogBDYCACAERQ0BCyAEIAs2AhggASgCECIABEAgBCAANgIQIAAgBDYCGAsgASgCFCIARQ0AIAQgADYCFCAAIAQ2AhgLAkAgA0EPTQRAIAEgAyAIaiIAQQNyNgIEIAAgAWoiACAAKAIEQQFyNgIEDAELIAEgCEEDcjYCBCAJIANBAXI2AgQgAyAJaiADNgIAIAoEQCAKQQN2IgBBA3RBsAhqIQRBnAgoAgAhAgJ/QQEgAHQiACAFcUUEQEGICCAAIAVyNgIAIAQMAQsgBCgCCAshACAEIAI2AgggACACNgIMIAIgBDYCDCACIAA2AggLQZwIIAk2AgBBkAggAzYCAAsgAUEIaiEACyAMQRBqJAAgAAsQACMAIABrQXBxIgAkACAACwYAIAAkAAsEACMAC4AJAgh/BH4jAEGQAWsiBiQAIAYgBS0AA0EYdEGAgIAYcSAFLwAAIAUtAAJBEHRycjYCACAGIAUoAANBAnZBg/7/H3E2AgQgBiAFKAAGQQR2Qf+B/x9xNgIIIAYgBSgACUEGdkH//8AfcTYCDCAFLwANIQggBS0ADyEJIAZCADcCFCAGQgA3AhwgBkEANgIkIAYgCCAJQRB0QYCAPHFyNgIQIAYgBSgAEDYCKCAGIAUoABQ2AiwgBiAFKAAYNgIwIAUoABwhBSAGQQA6AEwgBkEANgI4IAYgBTYCNCAGIAEgAhAEIAQEQCAGIAMgBBAECyAGKAI4IgEEQCAGQTxqIgIgAWpBAToAACABQQFqQQ9NBEAgASAGakE9aiEEAkBBDyABayIDRQ0AIAMgBGoiAUEBa0EAOgAAIARBADoAACADQQNJDQAgAUECa0EAOgAAIARBADoAASABQQNrQQA6AAAgBEEAOgACIANBB0kNACABQQRrQQA6AAAgBEEAOgADIANBCUkNACAEQQAgBGtBA3EiAWoiBEEANgIAIAQgAyABa0F8cSIBaiIDQQRrQQA2AgAgAUEJSQ0AIARBADYCCCAEQQA2AgQgA0EIa0EANgIAIANBDGtBADYCACABQRlJDQAgBEEANgIYIARBADYCFCAEQQA2AhAgBEEANgIMIANBEGtBADYCACADQRRrQQA2AgAgA0EYa0EANgIAIANBHGtBADYCACABIARBBHFBGHIiAWsiA0EgSQ0AIAEgBGohAQNAIAFCADcDGCABQgA3AxAgAUIANwMIIAFCADcDACABQSBqIQEgA0EgayIDQR9LDQALCwsgBkEBOgBMIAYgAkEQEAILIAY1AjQhECAGNQIwIREgBjUCLCEOIAAgBjUCKCAGKAIkIAYoAiAgBigCHCAGKAIYIgNBGnZqIgJBGnZqIgFBGnZqIgtBgICAYHIgAUH///8fcSINIAJB////H3EiCCAGKAIUIAtBGnZBBWxqIgFB////H3EiCUEFaiIFQRp2IANB////H3EgAUEadmoiA2oiAUEadmoiAkEadmoiBEEadmoiDEEfdSIHIANxIAEgDEEfdkEBayIDQf///x9xIgpxciIBQRp0IAUgCnEgByAJcXJyrXwiDzwAACAAIA9CGIg8AAMgACAPQhCIPAACIAAgD0IIiDwAASAAIA4gByAIcSACIApxciICQRR0IAFBBnZyrXwgD0IgiHwiDjwABCAAIA5CGIg8AAcgACAOQhCIPAAGIAAgDkIIiDwABSAAIBEgByANcSAEIApxciIBQQ50IAJBDHZyrXwgDkIgiHwiDjwACCAAIA5CGIg8AAsgACAOQhCIPAAKIAAgDkIIiDwACSAAIBAgAyAMcSAHIAtxckEIdCABQRJ2cq18IA5CIIh8Ig48AAwgACAOQhiIPAAPIAAgDkIQiDwADiAAIA5CCIg8AA0gBkIANwIwIAZCADcCKCAGQgA3AiAgBkIANwIYIAZCADcCECAGQgA3AgggBkIANwIAIAZBkAFqJAALpwwBB38CQCAARQ0AIABBCGsiAyAAQQRrKAIAIgFBeHEiAGohBQJAIAFBAXENACABQQNxRQ0BIAMgAygCACIBayIDQZgIKAIASQ0BIAAgAWohACADQZwIKAIARwRAIAFB/wFNBEAgAygCCCICIAFBA3YiBEEDdEGwCGpGGiACIAMoAgwiAUYEQEGICEGICCgCAEF+IAR3cTYCAAwDCyACIAE2AgwgASACNgIIDAILIAMoAhghBgJAIAMgAygCDCIBRwRAIAMoAggiAiABNgIMIAEgAjYCCAwBCwJAIANBFGoiAigCACIEDQAgA0EQaiICKAIAIgQNAEEAIQEMAQsDQCACIQcgBCIBQRRqIgIoAgAiBA0AIAFBEGohAiABKAIQIgQNAAsgB0EANgIACyAGRQ0BAkAgAyADKAIcIgJBAnRBuApqIgQoAgBGBEAgBCABNgIAIAENAUGMCEGMCCgCAEF+IAJ3cTYCAAwDCyAGQRBBFCAGKAIQIANGG2ogATYCACABRQ0CCyABIAY2AhggAygCECICBEAgASACNgIQIAIgATYCGAsgAygCFCICRQ0BIAEgAjYCFCACIAE2AhgMAQsgBSgCBCIBQQNxQQNHDQBBkAggADYCACAFIAFBfnE2AgQgAyAAQQFyNgIEIAAgA2ogADYCAA8LIAMgBU8NACAFKAIEIgFBAXFFDQACQCABQQJxRQRAIAVBoAgoAgBGBEBBoAggAzYCAEGUCEGUCCgCACAAaiIANgIAIAMgAEEBcjYCBCADQZwIKAIARw0DQZAIQQA2AgBBnAhBADYCAA8LIAVBnAgoAgBGBEBBnAggAzYCAEGQCEGQCCgCACAAaiIANgIAIAMgAEEBcjYCBCAAIANqIAA2AgAPCyABQXhxIABqIQACQCABQf8BTQRAIAUoAggiAiABQQN2IgRBA3RBsAhqRhogAiAFKAIMIgFGBEBBiAhBiAgoAgBBfiAEd3E2AgAMAgsgAiABNgIMIAEgAjYCCAwBCyAFKAIYIQYCQCAFIAUoAgwiAUcEQCAFKAIIIgJBmAgoAgBJGiACIAE2AgwgASACNgIIDAELAkAgBUEUaiICKAIAIgQNACAFQRBqIgIoAgAiBA0AQQAhAQwBCwNAIAIhByAEIgFBFGoiAigCACIEDQAgAUEQaiECIAEoAhAiBA0ACyAHQQA2AgALIAZFDQACQCAFIAUoAhwiAkECdEG4CmoiBCgCAEYEQCAEIAE2AgAgAQ0BQYwIQYwIKAIAQX4gAndxNgIADAILIAZBEEEUIAYoAhAgBUYbaiABNgIAIAFFDQELIAEgBjYCGCAFKAIQIgIEQCABIAI2AhAgAiABNgIYCyAFKAIUIgJFDQAgASACNgIUIAIgATYCGAsgAyAAQQFyNgIEIAAgA2ogADYCACADQZwIKAIARw0BQZAIIAA2AgAPCyAFIAFBfnE2AgQgAyAAQQFyNgIEIAAgA2ogADYCAAsgAEH/AU0EQCAAQQN2IgFBA3RBsAhqIQACf0GICCgCACICQQEgAXQiAXFFBEBBiAggASACcjYCACAADAELIAAoAggLIQIgACADNgIIIAIgAzYCDCADIAA2AgwgAyACNgIIDwtBHyECIANCADcCECAAQf///wdNBEAgAEEIdiIBIAFBgP4/akEQdkEIcSIBdCICIAJBgOAfakEQdkEEcSICdCIEIARBgIAPakEQdkECcSIEdEEPdiABIAJyIARyayIBQQF0IAAgAUEVanZBAXFyQRxqIQILIAMgAjYCHCACQQJ0QbgKaiEBAkACQAJAQYwIKAIAIgRBASACdCIHcUUEQEGMCCAEIAdyNgIAIAEgAzYCACADIAE2AhgMAQsgAEEAQRkgAkEBdmsgAkEfRht0IQIgASgCACEBA0AgASIEKAIEQXhxIABGDQIgAkEddiEBIAJBAXQhAiAEIAFBBHFqIgdBEGooAgAiAQ0ACyAHIAM2AhAgAyAENgIYCyADIAM2AgwgAyADNgIIDAELIAQoAggiACADNgIMIAQgAzYCCCADQQA2AhggAyAENgIMIAMgADYCCAtBqAhBqAgoAgBBAWsiAEF/IAAbNgIACwsLCQEAQYEICwIGUA==";
-        if (!W.startsWith(V)) {
-          var na = W;
-          W = b.locateFile ? b.locateFile(na, B) : B + na;
-        }
-        function pa() {
-          var a = W;
-          try {
-            if (a == W && J) return new Uint8Array(J);
-            var c = H(a);
-            if (c) return c;
-            if (E) return E(a);
-            throw "both async and sync fetching of the wasm failed";
-          } catch (d) {
-            K(d);
-          }
-        }
-        function qa() {
-          if (!J && (x || y)) {
-            if ("function" === typeof fetch && !W.startsWith("file://")) return fetch(W, { credentials: "same-origin" }).then(function(a) {
-              if (!a.ok) throw "failed to load wasm binary file at '" + W + "'";
-              return a.arrayBuffer();
-            }).catch(function() {
-              return pa();
-            });
-            if (D) return new Promise(function(a, c) {
-              D(W, function(d) {
-                a(new Uint8Array(d));
-              }, c);
-            });
-          }
-          return Promise.resolve().then(function() {
-            return pa();
-          });
-        }
-        function X(a) {
-          for (; 0 < a.length; ) {
-            var c = a.shift();
-            if ("function" == typeof c) c(b);
-            else {
-              var d = c.m;
-              "number" === typeof d ? void 0 === c.l ? R.get(d)() : R.get(d)(c.l) : d(void 0 === c.l ? null : c.l);
-            }
-          }
-        }
-        var ba = false, ra = "function" === typeof atob ? atob : function(a) {
-          var c = "", d = 0;
-          a = a.replace(/[^A-Za-z0-9\+\/=]/g, "");
-          do {
-            var e = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=".indexOf(a.charAt(d++));
-            var f = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=".indexOf(a.charAt(d++));
-            var l = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=".indexOf(a.charAt(d++));
-            var A = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=".indexOf(a.charAt(d++));
-            e = e << 2 | f >> 4;
-            f = (f & 15) << 4 | l >> 2;
-            var t = (l & 3) << 6 | A;
-            c += String.fromCharCode(e);
-            64 !== l && (c += String.fromCharCode(f));
-            64 !== A && (c += String.fromCharCode(t));
-          } while (d < a.length);
-          return c;
-        };
-        function H(a) {
-          if (a.startsWith(V)) {
-            a = a.slice(V.length);
-            if ("boolean" === typeof z && z) {
-              var c = Buffer.from(a, "base64");
-              c = new Uint8Array(c.buffer, c.byteOffset, c.byteLength);
-            } else try {
-              var d = ra(a), e = new Uint8Array(d.length);
-              for (a = 0; a < d.length; ++a) e[a] = d.charCodeAt(a);
-              c = e;
-            } catch (f) {
-              throw Error("Converting base64 string to bytes failed.");
-            }
-            return c;
-          }
-        }
-        var sa = { a: function(a) {
-          var c = P.length;
-          a >>>= 0;
-          if (2147483648 < a) return false;
-          for (var d = 1; 4 >= d; d *= 2) {
-            var e = c * (1 + 0.2 / d);
-            e = Math.min(e, a + 100663296);
-            e = Math.max(a, e);
-            0 < e % 65536 && (e += 65536 - e % 65536);
-            a: {
-              try {
-                L.grow(Math.min(2147483648, e) - ha.byteLength + 65535 >>> 16);
-                ia();
-                var f = 1;
-                break a;
-              } catch (l) {
-              }
-              f = void 0;
-            }
-            if (f) return true;
-          }
-          return false;
-        } };
-        (function() {
-          function a(f) {
-            b.asm = f.exports;
-            L = b.asm.b;
-            ia();
-            R = b.asm.j;
-            ka.unshift(b.asm.c);
-            S--;
-            b.monitorRunDependencies && b.monitorRunDependencies(S);
-            0 == S && (null !== T && (clearInterval(T), T = null), U && (f = U, U = null, f()));
-          }
-          function c(f) {
-            a(f.instance);
-          }
-          function d(f) {
-            return qa().then(function(l) {
-              return WebAssembly.instantiate(l, e);
-            }).then(f, function(l) {
-              I("failed to asynchronously prepare wasm: " + l);
-              K(l);
-            });
-          }
-          var e = { a: sa };
-          S++;
-          b.monitorRunDependencies && b.monitorRunDependencies(S);
-          if (b.instantiateWasm) try {
-            return b.instantiateWasm(
-              e,
-              a
-            );
-          } catch (f) {
-            return I("Module.instantiateWasm callback failed with error: " + f), false;
-          }
-          (function() {
-            return J || "function" !== typeof WebAssembly.instantiateStreaming || W.startsWith(V) || W.startsWith("file://") || "function" !== typeof fetch ? d(c) : fetch(W, { credentials: "same-origin" }).then(function(f) {
-              return WebAssembly.instantiateStreaming(f, e).then(c, function(l) {
-                I("wasm streaming compile failed: " + l);
-                I("falling back to ArrayBuffer instantiation");
-                return d(c);
-              });
-            });
-          })().catch(r);
-          return {};
-        })();
-        b.___wasm_call_ctors = function() {
-          return (b.___wasm_call_ctors = b.asm.c).apply(null, arguments);
-        };
-        b._poly1305_auth = function() {
-          return (b._poly1305_auth = b.asm.d).apply(null, arguments);
-        };
-        var da = b.stackSave = function() {
-          return (da = b.stackSave = b.asm.e).apply(null, arguments);
-        }, fa = b.stackRestore = function() {
-          return (fa = b.stackRestore = b.asm.f).apply(null, arguments);
-        }, O = b.stackAlloc = function() {
-          return (O = b.stackAlloc = b.asm.g).apply(null, arguments);
-        };
-        b._malloc = function() {
-          return (b._malloc = b.asm.h).apply(null, arguments);
-        };
-        b._free = function() {
-          return (b._free = b.asm.i).apply(null, arguments);
-        };
-        b.cwrap = function(a, c, d, e) {
-          d = d || [];
-          var f = d.every(function(l) {
-            return "number" === l;
-          });
-          return "string" !== c && f && !e ? N(a) : function() {
-            return ca(a, c, d, arguments);
-          };
-        };
-        var Y;
-        U = function ta() {
-          Y || Z();
-          Y || (U = ta);
-        };
-        function Z() {
-          function a() {
-            if (!Y && (Y = true, b.calledRun = true, !M)) {
-              X(ka);
-              q(b);
-              if (b.onRuntimeInitialized) b.onRuntimeInitialized();
-              if (b.postRun) for ("function" == typeof b.postRun && (b.postRun = [b.postRun]); b.postRun.length; ) {
-                var c = b.postRun.shift();
-                la.unshift(c);
-              }
-              X(la);
-            }
-          }
-          if (!(0 < S)) {
-            if (b.preRun) for ("function" == typeof b.preRun && (b.preRun = [b.preRun]); b.preRun.length; ) ma();
-            X(ja);
-            0 < S || (b.setStatus ? (b.setStatus("Running..."), setTimeout(function() {
-              setTimeout(function() {
-                b.setStatus("");
-              }, 1);
-              a();
-            }, 1)) : a());
-          }
-        }
-        b.run = Z;
-        if (b.preInit) for ("function" == typeof b.preInit && (b.preInit = [b.preInit]); 0 < b.preInit.length; ) b.preInit.pop()();
-        Z();
-        return createPoly13052.ready;
-      });
-    })();
-    if (typeof exports === "object" && typeof module === "object")
-      module.exports = createPoly1305;
-    else if (typeof define === "function" && define["amd"])
-      define([], function() {
-        return createPoly1305;
-      });
-    else if (typeof exports === "object")
-      exports["createPoly1305"] = createPoly1305;
-  }
-});
-
-// node_modules/ssh2/lib/protocol/crypto.js
-var require_crypto = __commonJS({
-  "node_modules/ssh2/lib/protocol/crypto.js"(exports, module) {
-    "use strict";
-    var {
-      createCipheriv,
-      createDecipheriv,
-      createHmac: createHmac2,
-      randomFillSync,
-      timingSafeEqual
-    } = __require("crypto");
-    var { readUInt32BE, writeUInt32BE } = require_utils2();
-    var FastBuffer = Buffer[Symbol.species];
-    var MAX_SEQNO = 2 ** 32 - 1;
-    var EMPTY_BUFFER = Buffer.alloc(0);
-    var BUF_INT = Buffer.alloc(4);
-    var DISCARD_CACHE = /* @__PURE__ */ new Map();
-    var MAX_PACKET_SIZE = 35e3;
-    var binding;
-    var AESGCMCipher;
-    var ChaChaPolyCipher;
-    var GenericCipher;
-    var AESGCMDecipher;
-    var ChaChaPolyDecipher;
-    var GenericDecipher;
-    try {
-      binding = __require("./crypto/build/Release/sshcrypto.node");
-      ({
-        AESGCMCipher,
-        ChaChaPolyCipher,
-        GenericCipher,
-        AESGCMDecipher,
-        ChaChaPolyDecipher,
-        GenericDecipher
-      } = binding);
-    } catch {
-    }
-    var CIPHER_STREAM = 1 << 0;
-    var CIPHER_INFO = (() => {
-      function info(sslName, blockLen, keyLen, ivLen, authLen, discardLen, flags) {
-        return {
-          sslName,
-          blockLen,
-          keyLen,
-          ivLen: ivLen !== 0 || flags & CIPHER_STREAM ? ivLen : blockLen,
-          authLen,
-          discardLen,
-          stream: !!(flags & CIPHER_STREAM)
-        };
-      }
-      return {
-        "chacha20-poly1305@openssh.com": info("chacha20", 8, 64, 0, 16, 0, CIPHER_STREAM),
-        "aes128-gcm": info("aes-128-gcm", 16, 16, 12, 16, 0, CIPHER_STREAM),
-        "aes256-gcm": info("aes-256-gcm", 16, 32, 12, 16, 0, CIPHER_STREAM),
-        "aes128-gcm@openssh.com": info("aes-128-gcm", 16, 16, 12, 16, 0, CIPHER_STREAM),
-        "aes256-gcm@openssh.com": info("aes-256-gcm", 16, 32, 12, 16, 0, CIPHER_STREAM),
-        "aes128-cbc": info("aes-128-cbc", 16, 16, 0, 0, 0, 0),
-        "aes192-cbc": info("aes-192-cbc", 16, 24, 0, 0, 0, 0),
-        "aes256-cbc": info("aes-256-cbc", 16, 32, 0, 0, 0, 0),
-        "rijndael-cbc@lysator.liu.se": info("aes-256-cbc", 16, 32, 0, 0, 0, 0),
-        "3des-cbc": info("des-ede3-cbc", 8, 24, 0, 0, 0, 0),
-        "blowfish-cbc": info("bf-cbc", 8, 16, 0, 0, 0, 0),
-        "idea-cbc": info("idea-cbc", 8, 16, 0, 0, 0, 0),
-        "cast128-cbc": info("cast-cbc", 8, 16, 0, 0, 0, 0),
-        "aes128-ctr": info("aes-128-ctr", 16, 16, 16, 0, 0, CIPHER_STREAM),
-        "aes192-ctr": info("aes-192-ctr", 16, 24, 16, 0, 0, CIPHER_STREAM),
-        "aes256-ctr": info("aes-256-ctr", 16, 32, 16, 0, 0, CIPHER_STREAM),
-        "3des-ctr": info("des-ede3", 8, 24, 8, 0, 0, CIPHER_STREAM),
-        "blowfish-ctr": info("bf-ecb", 8, 16, 8, 0, 0, CIPHER_STREAM),
-        "cast128-ctr": info("cast5-ecb", 8, 16, 8, 0, 0, CIPHER_STREAM),
-        /* The "arcfour128" algorithm is the RC4 cipher, as described in
-               [SCHNEIER], using a 128-bit key.  The first 1536 bytes of keystream
-               generated by the cipher MUST be discarded, and the first byte of the
-               first encrypted packet MUST be encrypted using the 1537th byte of
-               keystream.
-        
-               -- http://tools.ietf.org/html/rfc4345#section-4 */
-        "arcfour": info("rc4", 8, 16, 0, 0, 1536, CIPHER_STREAM),
-        "arcfour128": info("rc4", 8, 16, 0, 0, 1536, CIPHER_STREAM),
-        "arcfour256": info("rc4", 8, 32, 0, 0, 1536, CIPHER_STREAM),
-        "arcfour512": info("rc4", 8, 64, 0, 0, 1536, CIPHER_STREAM)
-      };
-    })();
-    var MAC_INFO = (() => {
-      function info(sslName, len, actualLen, isETM) {
-        return {
-          sslName,
-          len,
-          actualLen,
-          isETM
-        };
-      }
-      return {
-        "hmac-md5": info("md5", 16, 16, false),
-        "hmac-md5-96": info("md5", 16, 12, false),
-        "hmac-ripemd160": info("ripemd160", 20, 20, false),
-        "hmac-sha1": info("sha1", 20, 20, false),
-        "hmac-sha1-etm@openssh.com": info("sha1", 20, 20, true),
-        "hmac-sha1-96": info("sha1", 20, 12, false),
-        "hmac-sha2-256": info("sha256", 32, 32, false),
-        "hmac-sha2-256-etm@openssh.com": info("sha256", 32, 32, true),
-        "hmac-sha2-256-96": info("sha256", 32, 12, false),
-        "hmac-sha2-512": info("sha512", 64, 64, false),
-        "hmac-sha2-512-etm@openssh.com": info("sha512", 64, 64, true),
-        "hmac-sha2-512-96": info("sha512", 64, 12, false)
-      };
-    })();
-    var NullCipher = class {
-      constructor(seqno, onWrite) {
-        this.outSeqno = seqno;
-        this._onWrite = onWrite;
-        this._dead = false;
-      }
-      free() {
-        this._dead = true;
-      }
-      allocPacket(payloadLen) {
-        let pktLen = 4 + 1 + payloadLen;
-        let padLen = 8 - (pktLen & 8 - 1);
-        if (padLen < 4)
-          padLen += 8;
-        pktLen += padLen;
-        const packet = Buffer.allocUnsafe(pktLen);
-        writeUInt32BE(packet, pktLen - 4, 0);
-        packet[4] = padLen;
-        randomFillSync(packet, 5 + payloadLen, padLen);
-        return packet;
-      }
-      encrypt(packet) {
-        if (this._dead)
-          return;
-        this._onWrite(packet);
-        this.outSeqno = this.outSeqno + 1 >>> 0;
-      }
-    };
-    var POLY1305_ZEROS = Buffer.alloc(32);
-    var POLY1305_OUT_COMPUTE = Buffer.alloc(16);
-    var POLY1305_WASM_MODULE;
-    var POLY1305_RESULT_MALLOC;
-    var poly1305_auth;
-    var ChaChaPolyCipherNative = class {
-      constructor(config) {
-        const enc = config.outbound;
-        this.outSeqno = enc.seqno;
-        this._onWrite = enc.onWrite;
-        this._encKeyMain = enc.cipherKey.slice(0, 32);
-        this._encKeyPktLen = enc.cipherKey.slice(32);
-        this._dead = false;
-      }
-      free() {
-        this._dead = true;
-      }
-      allocPacket(payloadLen) {
-        let pktLen = 4 + 1 + payloadLen;
-        let padLen = 8 - (pktLen - 4 & 8 - 1);
-        if (padLen < 4)
-          padLen += 8;
-        pktLen += padLen;
-        const packet = Buffer.allocUnsafe(pktLen);
-        writeUInt32BE(packet, pktLen - 4, 0);
-        packet[4] = padLen;
-        randomFillSync(packet, 5 + payloadLen, padLen);
-        return packet;
-      }
-      encrypt(packet) {
-        if (this._dead)
-          return;
-        POLY1305_OUT_COMPUTE[0] = 0;
-        writeUInt32BE(POLY1305_OUT_COMPUTE, this.outSeqno, 12);
-        const polyKey = createCipheriv("chacha20", this._encKeyMain, POLY1305_OUT_COMPUTE).update(POLY1305_ZEROS);
-        const pktLenEnc = createCipheriv("chacha20", this._encKeyPktLen, POLY1305_OUT_COMPUTE).update(packet.slice(0, 4));
-        this._onWrite(pktLenEnc);
-        POLY1305_OUT_COMPUTE[0] = 1;
-        const payloadEnc = createCipheriv("chacha20", this._encKeyMain, POLY1305_OUT_COMPUTE).update(packet.slice(4));
-        this._onWrite(payloadEnc);
-        poly1305_auth(
-          POLY1305_RESULT_MALLOC,
-          pktLenEnc,
-          pktLenEnc.length,
-          payloadEnc,
-          payloadEnc.length,
-          polyKey
-        );
-        const mac = Buffer.allocUnsafe(16);
-        mac.set(
-          new Uint8Array(
-            POLY1305_WASM_MODULE.HEAPU8.buffer,
-            POLY1305_RESULT_MALLOC,
-            16
-          ),
-          0
-        );
-        this._onWrite(mac);
-        this.outSeqno = this.outSeqno + 1 >>> 0;
-      }
-    };
-    var ChaChaPolyCipherBinding = class {
-      constructor(config) {
-        const enc = config.outbound;
-        this.outSeqno = enc.seqno;
-        this._onWrite = enc.onWrite;
-        this._instance = new ChaChaPolyCipher(enc.cipherKey);
-        this._dead = false;
-      }
-      free() {
-        this._dead = true;
-        this._instance.free();
-      }
-      allocPacket(payloadLen) {
-        let pktLen = 4 + 1 + payloadLen;
-        let padLen = 8 - (pktLen - 4 & 8 - 1);
-        if (padLen < 4)
-          padLen += 8;
-        pktLen += padLen;
-        const packet = Buffer.allocUnsafe(
-          pktLen + 16
-          /* MAC */
-        );
-        writeUInt32BE(packet, pktLen - 4, 0);
-        packet[4] = padLen;
-        randomFillSync(packet, 5 + payloadLen, padLen);
-        return packet;
-      }
-      encrypt(packet) {
-        if (this._dead)
-          return;
-        this._instance.encrypt(packet, this.outSeqno);
-        this._onWrite(packet);
-        this.outSeqno = this.outSeqno + 1 >>> 0;
-      }
-    };
-    var AESGCMCipherNative = class {
-      constructor(config) {
-        const enc = config.outbound;
-        this.outSeqno = enc.seqno;
-        this._onWrite = enc.onWrite;
-        this._encSSLName = enc.cipherInfo.sslName;
-        this._encKey = __require("crypto").createSecretKey(enc.cipherKey);
-        this._encIV = enc.cipherIV;
-        this._dead = false;
-      }
-      free() {
-        this._dead = true;
-      }
-      allocPacket(payloadLen) {
-        let pktLen = 4 + 1 + payloadLen;
-        let padLen = 16 - (pktLen - 4 & 16 - 1);
-        if (padLen < 4)
-          padLen += 16;
-        pktLen += padLen;
-        const packet = Buffer.allocUnsafe(pktLen);
-        writeUInt32BE(packet, pktLen - 4, 0);
-        packet[4] = padLen;
-        randomFillSync(packet, 5 + payloadLen, padLen);
-        return packet;
-      }
-      encrypt(packet) {
-        if (this._dead)
-          return;
-        const cipher = createCipheriv(this._encSSLName, this._encKey, this._encIV);
-        cipher.setAutoPadding(false);
-        const lenData = packet.slice(0, 4);
-        cipher.setAAD(lenData);
-        this._onWrite(lenData);
-        const encrypted = cipher.update(packet.slice(4));
-        this._onWrite(encrypted);
-        const final = cipher.final();
-        if (final.length)
-          this._onWrite(final);
-        const tag = cipher.getAuthTag();
-        this._onWrite(tag);
-        ivIncrement(this._encIV);
-        this.outSeqno = this.outSeqno + 1 >>> 0;
-      }
-    };
-    var AESGCMCipherBinding = class {
-      constructor(config) {
-        const enc = config.outbound;
-        this.outSeqno = enc.seqno;
-        this._onWrite = enc.onWrite;
-        this._instance = new AESGCMCipher(
-          enc.cipherInfo.sslName,
-          enc.cipherKey,
-          enc.cipherIV
-        );
-        this._dead = false;
-      }
-      free() {
-        this._dead = true;
-        this._instance.free();
-      }
-      allocPacket(payloadLen) {
-        let pktLen = 4 + 1 + payloadLen;
-        let padLen = 16 - (pktLen - 4 & 16 - 1);
-        if (padLen < 4)
-          padLen += 16;
-        pktLen += padLen;
-        const packet = Buffer.allocUnsafe(
-          pktLen + 16
-          /* authTag */
-        );
-        writeUInt32BE(packet, pktLen - 4, 0);
-        packet[4] = padLen;
-        randomFillSync(packet, 5 + payloadLen, padLen);
-        return packet;
-      }
-      encrypt(packet) {
-        if (this._dead)
-          return;
-        this._instance.encrypt(packet);
-        this._onWrite(packet);
-        this.outSeqno = this.outSeqno + 1 >>> 0;
-      }
-    };
-    var GenericCipherNative = class {
-      constructor(config) {
-        const enc = config.outbound;
-        this.outSeqno = enc.seqno;
-        this._onWrite = enc.onWrite;
-        this._encBlockLen = enc.cipherInfo.blockLen;
-        this._cipherInstance = createCipheriv(
-          enc.cipherInfo.sslName,
-          enc.cipherKey,
-          enc.cipherIV
-        );
-        this._macSSLName = enc.macInfo.sslName;
-        this._macKey = enc.macKey;
-        this._macActualLen = enc.macInfo.actualLen;
-        this._macETM = enc.macInfo.isETM;
-        this._aadLen = this._macETM ? 4 : 0;
-        this._dead = false;
-        const discardLen = enc.cipherInfo.discardLen;
-        if (discardLen) {
-          let discard = DISCARD_CACHE.get(discardLen);
-          if (discard === void 0) {
-            discard = Buffer.alloc(discardLen);
-            DISCARD_CACHE.set(discardLen, discard);
-          }
-          this._cipherInstance.update(discard);
-        }
-      }
-      free() {
-        this._dead = true;
-      }
-      allocPacket(payloadLen) {
-        const blockLen = this._encBlockLen;
-        let pktLen = 4 + 1 + payloadLen;
-        let padLen = blockLen - (pktLen - this._aadLen & blockLen - 1);
-        if (padLen < 4)
-          padLen += blockLen;
-        pktLen += padLen;
-        const packet = Buffer.allocUnsafe(pktLen);
-        writeUInt32BE(packet, pktLen - 4, 0);
-        packet[4] = padLen;
-        randomFillSync(packet, 5 + payloadLen, padLen);
-        return packet;
-      }
-      encrypt(packet) {
-        if (this._dead)
-          return;
-        let mac;
-        if (this._macETM) {
-          const lenBytes = new Uint8Array(packet.buffer, packet.byteOffset, 4);
-          const encrypted = this._cipherInstance.update(
-            new Uint8Array(
-              packet.buffer,
-              packet.byteOffset + 4,
-              packet.length - 4
-            )
-          );
-          this._onWrite(lenBytes);
-          this._onWrite(encrypted);
-          mac = createHmac2(this._macSSLName, this._macKey);
-          writeUInt32BE(BUF_INT, this.outSeqno, 0);
-          mac.update(BUF_INT);
-          mac.update(lenBytes);
-          mac.update(encrypted);
-        } else {
-          const encrypted = this._cipherInstance.update(packet);
-          this._onWrite(encrypted);
-          mac = createHmac2(this._macSSLName, this._macKey);
-          writeUInt32BE(BUF_INT, this.outSeqno, 0);
-          mac.update(BUF_INT);
-          mac.update(packet);
-        }
-        let digest = mac.digest();
-        if (digest.length > this._macActualLen)
-          digest = digest.slice(0, this._macActualLen);
-        this._onWrite(digest);
-        this.outSeqno = this.outSeqno + 1 >>> 0;
-      }
-    };
-    var GenericCipherBinding = class {
-      constructor(config) {
-        const enc = config.outbound;
-        this.outSeqno = enc.seqno;
-        this._onWrite = enc.onWrite;
-        this._encBlockLen = enc.cipherInfo.blockLen;
-        this._macLen = enc.macInfo.len;
-        this._macActualLen = enc.macInfo.actualLen;
-        this._aadLen = enc.macInfo.isETM ? 4 : 0;
-        this._instance = new GenericCipher(
-          enc.cipherInfo.sslName,
-          enc.cipherKey,
-          enc.cipherIV,
-          enc.macInfo.sslName,
-          enc.macKey,
-          enc.macInfo.isETM
-        );
-        this._dead = false;
-      }
-      free() {
-        this._dead = true;
-        this._instance.free();
-      }
-      allocPacket(payloadLen) {
-        const blockLen = this._encBlockLen;
-        let pktLen = 4 + 1 + payloadLen;
-        let padLen = blockLen - (pktLen - this._aadLen & blockLen - 1);
-        if (padLen < 4)
-          padLen += blockLen;
-        pktLen += padLen;
-        const packet = Buffer.allocUnsafe(pktLen + this._macLen);
-        writeUInt32BE(packet, pktLen - 4, 0);
-        packet[4] = padLen;
-        randomFillSync(packet, 5 + payloadLen, padLen);
-        return packet;
-      }
-      encrypt(packet) {
-        if (this._dead)
-          return;
-        this._instance.encrypt(packet, this.outSeqno);
-        if (this._macActualLen < this._macLen) {
-          packet = new FastBuffer(
-            packet.buffer,
-            packet.byteOffset,
-            packet.length - (this._macLen - this._macActualLen)
-          );
-        }
-        this._onWrite(packet);
-        this.outSeqno = this.outSeqno + 1 >>> 0;
-      }
-    };
-    var NullDecipher = class {
-      constructor(seqno, onPayload) {
-        this.inSeqno = seqno;
-        this._onPayload = onPayload;
-        this._len = 0;
-        this._lenBytes = 0;
-        this._packet = null;
-        this._packetPos = 0;
-      }
-      free() {
-      }
-      decrypt(data, p, dataLen) {
-        while (p < dataLen) {
-          if (this._lenBytes < 4) {
-            let nb = Math.min(4 - this._lenBytes, dataLen - p);
-            this._lenBytes += nb;
-            while (nb--)
-              this._len = (this._len << 8) + data[p++];
-            if (this._lenBytes < 4)
-              return;
-            if (this._len > MAX_PACKET_SIZE || this._len < 8 || (4 + this._len & 7) !== 0) {
-              throw new Error("Bad packet length");
-            }
-            if (p >= dataLen)
-              return;
-          }
-          if (this._packetPos < this._len) {
-            const nb = Math.min(this._len - this._packetPos, dataLen - p);
-            let chunk;
-            if (p !== 0 || nb !== dataLen)
-              chunk = new Uint8Array(data.buffer, data.byteOffset + p, nb);
-            else
-              chunk = data;
-            if (nb === this._len) {
-              this._packet = chunk;
-            } else {
-              if (!this._packet)
-                this._packet = Buffer.allocUnsafe(this._len);
-              this._packet.set(chunk, this._packetPos);
-            }
-            p += nb;
-            this._packetPos += nb;
-            if (this._packetPos < this._len)
-              return;
-          }
-          const payload = !this._packet ? EMPTY_BUFFER : new FastBuffer(
-            this._packet.buffer,
-            this._packet.byteOffset + 1,
-            this._packet.length - this._packet[0] - 1
-          );
-          this.inSeqno = this.inSeqno + 1 >>> 0;
-          this._len = 0;
-          this._lenBytes = 0;
-          this._packet = null;
-          this._packetPos = 0;
-          {
-            const ret = this._onPayload(payload);
-            if (ret !== void 0)
-              return ret === false ? p : ret;
-          }
-        }
-      }
-    };
-    var ChaChaPolyDecipherNative = class {
-      constructor(config) {
-        const dec = config.inbound;
-        this.inSeqno = dec.seqno;
-        this._onPayload = dec.onPayload;
-        this._decKeyMain = dec.decipherKey.slice(0, 32);
-        this._decKeyPktLen = dec.decipherKey.slice(32);
-        this._len = 0;
-        this._lenBuf = Buffer.alloc(4);
-        this._lenPos = 0;
-        this._packet = null;
-        this._pktLen = 0;
-        this._mac = Buffer.allocUnsafe(16);
-        this._calcMac = Buffer.allocUnsafe(16);
-        this._macPos = 0;
-      }
-      free() {
-      }
-      decrypt(data, p, dataLen) {
-        while (p < dataLen) {
-          if (this._lenPos < 4) {
-            let nb = Math.min(4 - this._lenPos, dataLen - p);
-            while (nb--)
-              this._lenBuf[this._lenPos++] = data[p++];
-            if (this._lenPos < 4)
-              return;
-            POLY1305_OUT_COMPUTE[0] = 0;
-            writeUInt32BE(POLY1305_OUT_COMPUTE, this.inSeqno, 12);
-            const decLenBytes = createDecipheriv("chacha20", this._decKeyPktLen, POLY1305_OUT_COMPUTE).update(this._lenBuf);
-            this._len = readUInt32BE(decLenBytes, 0);
-            if (this._len > MAX_PACKET_SIZE || this._len < 8 || (this._len & 7) !== 0) {
-              throw new Error("Bad packet length");
-            }
-          }
-          if (this._pktLen < this._len) {
-            if (p >= dataLen)
-              return;
-            const nb = Math.min(this._len - this._pktLen, dataLen - p);
-            let encrypted;
-            if (p !== 0 || nb !== dataLen)
-              encrypted = new Uint8Array(data.buffer, data.byteOffset + p, nb);
-            else
-              encrypted = data;
-            if (nb === this._len) {
-              this._packet = encrypted;
-            } else {
-              if (!this._packet)
-                this._packet = Buffer.allocUnsafe(this._len);
-              this._packet.set(encrypted, this._pktLen);
-            }
-            p += nb;
-            this._pktLen += nb;
-            if (this._pktLen < this._len || p >= dataLen)
-              return;
-          }
-          {
-            const nb = Math.min(16 - this._macPos, dataLen - p);
-            if (p !== 0 || nb !== dataLen) {
-              this._mac.set(
-                new Uint8Array(data.buffer, data.byteOffset + p, nb),
-                this._macPos
-              );
-            } else {
-              this._mac.set(data, this._macPos);
-            }
-            p += nb;
-            this._macPos += nb;
-            if (this._macPos < 16)
-              return;
-          }
-          POLY1305_OUT_COMPUTE[0] = 0;
-          writeUInt32BE(POLY1305_OUT_COMPUTE, this.inSeqno, 12);
-          const polyKey = createCipheriv("chacha20", this._decKeyMain, POLY1305_OUT_COMPUTE).update(POLY1305_ZEROS);
-          poly1305_auth(
-            POLY1305_RESULT_MALLOC,
-            this._lenBuf,
-            4,
-            this._packet,
-            this._packet.length,
-            polyKey
-          );
-          this._calcMac.set(
-            new Uint8Array(
-              POLY1305_WASM_MODULE.HEAPU8.buffer,
-              POLY1305_RESULT_MALLOC,
-              16
-            ),
-            0
-          );
-          if (!timingSafeEqual(this._calcMac, this._mac))
-            throw new Error("Invalid MAC");
-          POLY1305_OUT_COMPUTE[0] = 1;
-          const packet = createDecipheriv("chacha20", this._decKeyMain, POLY1305_OUT_COMPUTE).update(this._packet);
-          const payload = new FastBuffer(
-            packet.buffer,
-            packet.byteOffset + 1,
-            packet.length - packet[0] - 1
-          );
-          this.inSeqno = this.inSeqno + 1 >>> 0;
-          this._len = 0;
-          this._lenPos = 0;
-          this._packet = null;
-          this._pktLen = 0;
-          this._macPos = 0;
-          {
-            const ret = this._onPayload(payload);
-            if (ret !== void 0)
-              return ret === false ? p : ret;
-          }
-        }
-      }
-    };
-    var ChaChaPolyDecipherBinding = class {
-      constructor(config) {
-        const dec = config.inbound;
-        this.inSeqno = dec.seqno;
-        this._onPayload = dec.onPayload;
-        this._instance = new ChaChaPolyDecipher(dec.decipherKey);
-        this._len = 0;
-        this._lenBuf = Buffer.alloc(4);
-        this._lenPos = 0;
-        this._packet = null;
-        this._pktLen = 0;
-        this._mac = Buffer.allocUnsafe(16);
-        this._macPos = 0;
-      }
-      free() {
-        this._instance.free();
-      }
-      decrypt(data, p, dataLen) {
-        while (p < dataLen) {
-          if (this._lenPos < 4) {
-            let nb = Math.min(4 - this._lenPos, dataLen - p);
-            while (nb--)
-              this._lenBuf[this._lenPos++] = data[p++];
-            if (this._lenPos < 4)
-              return;
-            this._len = this._instance.decryptLen(this._lenBuf, this.inSeqno);
-            if (this._len > MAX_PACKET_SIZE || this._len < 8 || (this._len & 7) !== 0) {
-              throw new Error("Bad packet length");
-            }
-            if (p >= dataLen)
-              return;
-          }
-          if (this._pktLen < this._len) {
-            const nb = Math.min(this._len - this._pktLen, dataLen - p);
-            let encrypted;
-            if (p !== 0 || nb !== dataLen)
-              encrypted = new Uint8Array(data.buffer, data.byteOffset + p, nb);
-            else
-              encrypted = data;
-            if (nb === this._len) {
-              this._packet = encrypted;
-            } else {
-              if (!this._packet)
-                this._packet = Buffer.allocUnsafe(this._len);
-              this._packet.set(encrypted, this._pktLen);
-            }
-            p += nb;
-            this._pktLen += nb;
-            if (this._pktLen < this._len || p >= dataLen)
-              return;
-          }
-          {
-            const nb = Math.min(16 - this._macPos, dataLen - p);
-            if (p !== 0 || nb !== dataLen) {
-              this._mac.set(
-                new Uint8Array(data.buffer, data.byteOffset + p, nb),
-                this._macPos
-              );
-            } else {
-              this._mac.set(data, this._macPos);
-            }
-            p += nb;
-            this._macPos += nb;
-            if (this._macPos < 16)
-              return;
-          }
-          this._instance.decrypt(this._packet, this._mac, this.inSeqno);
-          const payload = new FastBuffer(
-            this._packet.buffer,
-            this._packet.byteOffset + 1,
-            this._packet.length - this._packet[0] - 1
-          );
-          this.inSeqno = this.inSeqno + 1 >>> 0;
-          this._len = 0;
-          this._lenPos = 0;
-          this._packet = null;
-          this._pktLen = 0;
-          this._macPos = 0;
-          {
-            const ret = this._onPayload(payload);
-            if (ret !== void 0)
-              return ret === false ? p : ret;
-          }
-        }
-      }
-    };
-    var AESGCMDecipherNative = class {
-      constructor(config) {
-        const dec = config.inbound;
-        this.inSeqno = dec.seqno;
-        this._onPayload = dec.onPayload;
-        this._decipherInstance = null;
-        this._decipherSSLName = dec.decipherInfo.sslName;
-        this._decipherKey = __require("crypto").createSecretKey(dec.decipherKey);
-        this._decipherIV = dec.decipherIV;
-        this._len = 0;
-        this._lenBytes = 0;
-        this._packet = null;
-        this._packetPos = 0;
-        this._pktLen = 0;
-        this._tag = Buffer.allocUnsafe(16);
-        this._tagPos = 0;
-      }
-      free() {
-      }
-      decrypt(data, p, dataLen) {
-        while (p < dataLen) {
-          if (this._lenBytes < 4) {
-            let nb = Math.min(4 - this._lenBytes, dataLen - p);
-            this._lenBytes += nb;
-            while (nb--)
-              this._len = (this._len << 8) + data[p++];
-            if (this._lenBytes < 4)
-              return;
-            if (this._len + 20 > MAX_PACKET_SIZE || this._len < 16 || (this._len & 15) !== 0) {
-              throw new Error("Bad packet length");
-            }
-            this._decipherInstance = createDecipheriv(
-              this._decipherSSLName,
-              this._decipherKey,
-              this._decipherIV
-            );
-            this._decipherInstance.setAutoPadding(false);
-            this._decipherInstance.setAAD(intToBytes(this._len));
-          }
-          if (this._pktLen < this._len) {
-            if (p >= dataLen)
-              return;
-            const nb = Math.min(this._len - this._pktLen, dataLen - p);
-            let decrypted;
-            if (p !== 0 || nb !== dataLen) {
-              decrypted = this._decipherInstance.update(
-                new Uint8Array(data.buffer, data.byteOffset + p, nb)
-              );
-            } else {
-              decrypted = this._decipherInstance.update(data);
-            }
-            if (decrypted.length) {
-              if (nb === this._len) {
-                this._packet = decrypted;
-              } else {
-                if (!this._packet)
-                  this._packet = Buffer.allocUnsafe(this._len);
-                this._packet.set(decrypted, this._packetPos);
-              }
-              this._packetPos += decrypted.length;
-            }
-            p += nb;
-            this._pktLen += nb;
-            if (this._pktLen < this._len || p >= dataLen)
-              return;
-          }
-          {
-            const nb = Math.min(16 - this._tagPos, dataLen - p);
-            if (p !== 0 || nb !== dataLen) {
-              this._tag.set(
-                new Uint8Array(data.buffer, data.byteOffset + p, nb),
-                this._tagPos
-              );
-            } else {
-              this._tag.set(data, this._tagPos);
-            }
-            p += nb;
-            this._tagPos += nb;
-            if (this._tagPos < 16)
-              return;
-          }
-          {
-            this._decipherInstance.setAuthTag(this._tag);
-            const decrypted = this._decipherInstance.final();
-            if (decrypted.length) {
-              if (this._packet)
-                this._packet.set(decrypted, this._packetPos);
-              else
-                this._packet = decrypted;
-            }
-          }
-          const payload = !this._packet ? EMPTY_BUFFER : new FastBuffer(
-            this._packet.buffer,
-            this._packet.byteOffset + 1,
-            this._packet.length - this._packet[0] - 1
-          );
-          this.inSeqno = this.inSeqno + 1 >>> 0;
-          ivIncrement(this._decipherIV);
-          this._len = 0;
-          this._lenBytes = 0;
-          this._packet = null;
-          this._packetPos = 0;
-          this._pktLen = 0;
-          this._tagPos = 0;
-          {
-            const ret = this._onPayload(payload);
-            if (ret !== void 0)
-              return ret === false ? p : ret;
-          }
-        }
-      }
-    };
-    var AESGCMDecipherBinding = class {
-      constructor(config) {
-        const dec = config.inbound;
-        this.inSeqno = dec.seqno;
-        this._onPayload = dec.onPayload;
-        this._instance = new AESGCMDecipher(
-          dec.decipherInfo.sslName,
-          dec.decipherKey,
-          dec.decipherIV
-        );
-        this._len = 0;
-        this._lenBytes = 0;
-        this._packet = null;
-        this._pktLen = 0;
-        this._tag = Buffer.allocUnsafe(16);
-        this._tagPos = 0;
-      }
-      free() {
-      }
-      decrypt(data, p, dataLen) {
-        while (p < dataLen) {
-          if (this._lenBytes < 4) {
-            let nb = Math.min(4 - this._lenBytes, dataLen - p);
-            this._lenBytes += nb;
-            while (nb--)
-              this._len = (this._len << 8) + data[p++];
-            if (this._lenBytes < 4)
-              return;
-            if (this._len + 20 > MAX_PACKET_SIZE || this._len < 16 || (this._len & 15) !== 0) {
-              throw new Error(`Bad packet length: ${this._len}`);
-            }
-          }
-          if (this._pktLen < this._len) {
-            if (p >= dataLen)
-              return;
-            const nb = Math.min(this._len - this._pktLen, dataLen - p);
-            let encrypted;
-            if (p !== 0 || nb !== dataLen)
-              encrypted = new Uint8Array(data.buffer, data.byteOffset + p, nb);
-            else
-              encrypted = data;
-            if (nb === this._len) {
-              this._packet = encrypted;
-            } else {
-              if (!this._packet)
-                this._packet = Buffer.allocUnsafe(this._len);
-              this._packet.set(encrypted, this._pktLen);
-            }
-            p += nb;
-            this._pktLen += nb;
-            if (this._pktLen < this._len || p >= dataLen)
-              return;
-          }
-          {
-            const nb = Math.min(16 - this._tagPos, dataLen - p);
-            if (p !== 0 || nb !== dataLen) {
-              this._tag.set(
-                new Uint8Array(data.buffer, data.byteOffset + p, nb),
-                this._tagPos
-              );
-            } else {
-              this._tag.set(data, this._tagPos);
-            }
-            p += nb;
-            this._tagPos += nb;
-            if (this._tagPos < 16)
-              return;
-          }
-          this._instance.decrypt(this._packet, this._len, this._tag);
-          const payload = new FastBuffer(
-            this._packet.buffer,
-            this._packet.byteOffset + 1,
-            this._packet.length - this._packet[0] - 1
-          );
-          this.inSeqno = this.inSeqno + 1 >>> 0;
-          this._len = 0;
-          this._lenBytes = 0;
-          this._packet = null;
-          this._pktLen = 0;
-          this._tagPos = 0;
-          {
-            const ret = this._onPayload(payload);
-            if (ret !== void 0)
-              return ret === false ? p : ret;
-          }
-        }
-      }
-    };
-    var GenericDecipherNative = class {
-      constructor(config) {
-        const dec = config.inbound;
-        this.inSeqno = dec.seqno;
-        this._onPayload = dec.onPayload;
-        this._decipherInstance = createDecipheriv(
-          dec.decipherInfo.sslName,
-          dec.decipherKey,
-          dec.decipherIV
-        );
-        this._decipherInstance.setAutoPadding(false);
-        this._block = Buffer.allocUnsafe(
-          dec.macInfo.isETM ? 4 : dec.decipherInfo.blockLen
-        );
-        this._blockSize = dec.decipherInfo.blockLen;
-        this._blockPos = 0;
-        this._len = 0;
-        this._packet = null;
-        this._packetPos = 0;
-        this._pktLen = 0;
-        this._mac = Buffer.allocUnsafe(dec.macInfo.actualLen);
-        this._macPos = 0;
-        this._macSSLName = dec.macInfo.sslName;
-        this._macKey = dec.macKey;
-        this._macActualLen = dec.macInfo.actualLen;
-        this._macETM = dec.macInfo.isETM;
-        this._macInstance = null;
-        const discardLen = dec.decipherInfo.discardLen;
-        if (discardLen) {
-          let discard = DISCARD_CACHE.get(discardLen);
-          if (discard === void 0) {
-            discard = Buffer.alloc(discardLen);
-            DISCARD_CACHE.set(discardLen, discard);
-          }
-          this._decipherInstance.update(discard);
-        }
-      }
-      free() {
-      }
-      decrypt(data, p, dataLen) {
-        while (p < dataLen) {
-          if (this._blockPos < this._block.length) {
-            const nb = Math.min(this._block.length - this._blockPos, dataLen - p);
-            if (p !== 0 || nb !== dataLen || nb < data.length) {
-              this._block.set(
-                new Uint8Array(data.buffer, data.byteOffset + p, nb),
-                this._blockPos
-              );
-            } else {
-              this._block.set(data, this._blockPos);
-            }
-            p += nb;
-            this._blockPos += nb;
-            if (this._blockPos < this._block.length)
-              return;
-            let decrypted;
-            let need;
-            if (this._macETM) {
-              this._len = need = readUInt32BE(this._block, 0);
-            } else {
-              decrypted = this._decipherInstance.update(this._block);
-              this._len = readUInt32BE(decrypted, 0);
-              need = 4 + this._len - this._blockSize;
-            }
-            if (this._len > MAX_PACKET_SIZE || this._len < 5 || (need & this._blockSize - 1) !== 0) {
-              throw new Error("Bad packet length");
-            }
-            this._macInstance = createHmac2(this._macSSLName, this._macKey);
-            writeUInt32BE(BUF_INT, this.inSeqno, 0);
-            this._macInstance.update(BUF_INT);
-            if (this._macETM) {
-              this._macInstance.update(this._block);
-            } else {
-              this._macInstance.update(new Uint8Array(
-                decrypted.buffer,
-                decrypted.byteOffset,
-                4
-              ));
-              this._pktLen = decrypted.length - 4;
-              this._packetPos = this._pktLen;
-              this._packet = Buffer.allocUnsafe(this._len);
-              this._packet.set(
-                new Uint8Array(
-                  decrypted.buffer,
-                  decrypted.byteOffset + 4,
-                  this._packetPos
-                ),
-                0
-              );
-            }
-            if (p >= dataLen)
-              return;
-          }
-          if (this._pktLen < this._len) {
-            const nb = Math.min(this._len - this._pktLen, dataLen - p);
-            let encrypted;
-            if (p !== 0 || nb !== dataLen)
-              encrypted = new Uint8Array(data.buffer, data.byteOffset + p, nb);
-            else
-              encrypted = data;
-            if (this._macETM)
-              this._macInstance.update(encrypted);
-            const decrypted = this._decipherInstance.update(encrypted);
-            if (decrypted.length) {
-              if (nb === this._len) {
-                this._packet = decrypted;
-              } else {
-                if (!this._packet)
-                  this._packet = Buffer.allocUnsafe(this._len);
-                this._packet.set(decrypted, this._packetPos);
-              }
-              this._packetPos += decrypted.length;
-            }
-            p += nb;
-            this._pktLen += nb;
-            if (this._pktLen < this._len || p >= dataLen)
-              return;
-          }
-          {
-            const nb = Math.min(this._macActualLen - this._macPos, dataLen - p);
-            if (p !== 0 || nb !== dataLen) {
-              this._mac.set(
-                new Uint8Array(data.buffer, data.byteOffset + p, nb),
-                this._macPos
-              );
-            } else {
-              this._mac.set(data, this._macPos);
-            }
-            p += nb;
-            this._macPos += nb;
-            if (this._macPos < this._macActualLen)
-              return;
-          }
-          if (!this._macETM)
-            this._macInstance.update(this._packet);
-          let calculated = this._macInstance.digest();
-          if (this._macActualLen < calculated.length) {
-            calculated = new Uint8Array(
-              calculated.buffer,
-              calculated.byteOffset,
-              this._macActualLen
-            );
-          }
-          if (!timingSafeEquals(calculated, this._mac))
-            throw new Error("Invalid MAC");
-          const payload = new FastBuffer(
-            this._packet.buffer,
-            this._packet.byteOffset + 1,
-            this._packet.length - this._packet[0] - 1
-          );
-          this.inSeqno = this.inSeqno + 1 >>> 0;
-          this._blockPos = 0;
-          this._len = 0;
-          this._packet = null;
-          this._packetPos = 0;
-          this._pktLen = 0;
-          this._macPos = 0;
-          this._macInstance = null;
-          {
-            const ret = this._onPayload(payload);
-            if (ret !== void 0)
-              return ret === false ? p : ret;
-          }
-        }
-      }
-    };
-    var GenericDecipherBinding = class {
-      constructor(config) {
-        const dec = config.inbound;
-        this.inSeqno = dec.seqno;
-        this._onPayload = dec.onPayload;
-        this._instance = new GenericDecipher(
-          dec.decipherInfo.sslName,
-          dec.decipherKey,
-          dec.decipherIV,
-          dec.macInfo.sslName,
-          dec.macKey,
-          dec.macInfo.isETM,
-          dec.macInfo.actualLen
-        );
-        this._block = Buffer.allocUnsafe(
-          dec.macInfo.isETM || dec.decipherInfo.stream ? 4 : dec.decipherInfo.blockLen
-        );
-        this._blockPos = 0;
-        this._len = 0;
-        this._packet = null;
-        this._pktLen = 0;
-        this._mac = Buffer.allocUnsafe(dec.macInfo.actualLen);
-        this._macPos = 0;
-        this._macActualLen = dec.macInfo.actualLen;
-        this._macETM = dec.macInfo.isETM;
-      }
-      free() {
-        this._instance.free();
-      }
-      decrypt(data, p, dataLen) {
-        while (p < dataLen) {
-          if (this._blockPos < this._block.length) {
-            const nb = Math.min(this._block.length - this._blockPos, dataLen - p);
-            if (p !== 0 || nb !== dataLen || nb < data.length) {
-              this._block.set(
-                new Uint8Array(data.buffer, data.byteOffset + p, nb),
-                this._blockPos
-              );
-            } else {
-              this._block.set(data, this._blockPos);
-            }
-            p += nb;
-            this._blockPos += nb;
-            if (this._blockPos < this._block.length)
-              return;
-            let need;
-            if (this._macETM) {
-              this._len = need = readUInt32BE(this._block, 0);
-            } else {
-              this._instance.decryptBlock(this._block);
-              this._len = readUInt32BE(this._block, 0);
-              need = 4 + this._len - this._block.length;
-            }
-            if (this._len > MAX_PACKET_SIZE || this._len < 5 || (need & this._block.length - 1) !== 0) {
-              throw new Error("Bad packet length");
-            }
-            if (!this._macETM) {
-              this._pktLen = this._block.length - 4;
-              if (this._pktLen) {
-                this._packet = Buffer.allocUnsafe(this._len);
-                this._packet.set(
-                  new Uint8Array(
-                    this._block.buffer,
-                    this._block.byteOffset + 4,
-                    this._pktLen
-                  ),
-                  0
-                );
-              }
-            }
-            if (p >= dataLen)
-              return;
-          }
-          if (this._pktLen < this._len) {
-            const nb = Math.min(this._len - this._pktLen, dataLen - p);
-            let encrypted;
-            if (p !== 0 || nb !== dataLen)
-              encrypted = new Uint8Array(data.buffer, data.byteOffset + p, nb);
-            else
-              encrypted = data;
-            if (nb === this._len) {
-              this._packet = encrypted;
-            } else {
-              if (!this._packet)
-                this._packet = Buffer.allocUnsafe(this._len);
-              this._packet.set(encrypted, this._pktLen);
-            }
-            p += nb;
-            this._pktLen += nb;
-            if (this._pktLen < this._len || p >= dataLen)
-              return;
-          }
-          {
-            const nb = Math.min(this._macActualLen - this._macPos, dataLen - p);
-            if (p !== 0 || nb !== dataLen) {
-              this._mac.set(
-                new Uint8Array(data.buffer, data.byteOffset + p, nb),
-                this._macPos
-              );
-            } else {
-              this._mac.set(data, this._macPos);
-            }
-            p += nb;
-            this._macPos += nb;
-            if (this._macPos < this._macActualLen)
-              return;
-          }
-          this._instance.decrypt(
-            this._packet,
-            this.inSeqno,
-            this._block,
-            this._mac
-          );
-          const payload = new FastBuffer(
-            this._packet.buffer,
-            this._packet.byteOffset + 1,
-            this._packet.length - this._packet[0] - 1
-          );
-          this.inSeqno = this.inSeqno + 1 >>> 0;
-          this._blockPos = 0;
-          this._len = 0;
-          this._packet = null;
-          this._pktLen = 0;
-          this._macPos = 0;
-          this._macInstance = null;
-          {
-            const ret = this._onPayload(payload);
-            if (ret !== void 0)
-              return ret === false ? p : ret;
-          }
-        }
-      }
-    };
-    function ivIncrement(iv) {
-      ++iv[11] >>> 8 && ++iv[10] >>> 8 && ++iv[9] >>> 8 && ++iv[8] >>> 8 && ++iv[7] >>> 8 && ++iv[6] >>> 8 && ++iv[5] >>> 8 && ++iv[4] >>> 8;
-    }
-    var intToBytes = (() => {
-      const ret = Buffer.alloc(4);
-      return (n) => {
-        ret[0] = n >>> 24;
-        ret[1] = n >>> 16;
-        ret[2] = n >>> 8;
-        ret[3] = n;
-        return ret;
-      };
-    })();
-    function timingSafeEquals(a, b) {
-      if (a.length !== b.length) {
-        timingSafeEqual(a, a);
-        return false;
-      }
-      return timingSafeEqual(a, b);
-    }
-    function createCipher(config) {
-      if (typeof config !== "object" || config === null)
-        throw new Error("Invalid config");
-      if (typeof config.outbound !== "object" || config.outbound === null)
-        throw new Error("Invalid outbound");
-      const outbound = config.outbound;
-      if (typeof outbound.onWrite !== "function")
-        throw new Error("Invalid outbound.onWrite");
-      if (typeof outbound.cipherInfo !== "object" || outbound.cipherInfo === null)
-        throw new Error("Invalid outbound.cipherInfo");
-      if (!Buffer.isBuffer(outbound.cipherKey) || outbound.cipherKey.length !== outbound.cipherInfo.keyLen) {
-        throw new Error("Invalid outbound.cipherKey");
-      }
-      if (outbound.cipherInfo.ivLen && (!Buffer.isBuffer(outbound.cipherIV) || outbound.cipherIV.length !== outbound.cipherInfo.ivLen)) {
-        throw new Error("Invalid outbound.cipherIV");
-      }
-      if (typeof outbound.seqno !== "number" || outbound.seqno < 0 || outbound.seqno > MAX_SEQNO) {
-        throw new Error("Invalid outbound.seqno");
-      }
-      const forceNative = !!outbound.forceNative;
-      switch (outbound.cipherInfo.sslName) {
-        case "aes-128-gcm":
-        case "aes-256-gcm":
-          return AESGCMCipher && !forceNative ? new AESGCMCipherBinding(config) : new AESGCMCipherNative(config);
-        case "chacha20":
-          return ChaChaPolyCipher && !forceNative ? new ChaChaPolyCipherBinding(config) : new ChaChaPolyCipherNative(config);
-        default: {
-          if (typeof outbound.macInfo !== "object" || outbound.macInfo === null)
-            throw new Error("Invalid outbound.macInfo");
-          if (!Buffer.isBuffer(outbound.macKey) || outbound.macKey.length !== outbound.macInfo.len) {
-            throw new Error("Invalid outbound.macKey");
-          }
-          return GenericCipher && !forceNative ? new GenericCipherBinding(config) : new GenericCipherNative(config);
-        }
-      }
-    }
-    function createDecipher(config) {
-      if (typeof config !== "object" || config === null)
-        throw new Error("Invalid config");
-      if (typeof config.inbound !== "object" || config.inbound === null)
-        throw new Error("Invalid inbound");
-      const inbound = config.inbound;
-      if (typeof inbound.onPayload !== "function")
-        throw new Error("Invalid inbound.onPayload");
-      if (typeof inbound.decipherInfo !== "object" || inbound.decipherInfo === null) {
-        throw new Error("Invalid inbound.decipherInfo");
-      }
-      if (!Buffer.isBuffer(inbound.decipherKey) || inbound.decipherKey.length !== inbound.decipherInfo.keyLen) {
-        throw new Error("Invalid inbound.decipherKey");
-      }
-      if (inbound.decipherInfo.ivLen && (!Buffer.isBuffer(inbound.decipherIV) || inbound.decipherIV.length !== inbound.decipherInfo.ivLen)) {
-        throw new Error("Invalid inbound.decipherIV");
-      }
-      if (typeof inbound.seqno !== "number" || inbound.seqno < 0 || inbound.seqno > MAX_SEQNO) {
-        throw new Error("Invalid inbound.seqno");
-      }
-      const forceNative = !!inbound.forceNative;
-      switch (inbound.decipherInfo.sslName) {
-        case "aes-128-gcm":
-        case "aes-256-gcm":
-          return AESGCMDecipher && !forceNative ? new AESGCMDecipherBinding(config) : new AESGCMDecipherNative(config);
-        case "chacha20":
-          return ChaChaPolyDecipher && !forceNative ? new ChaChaPolyDecipherBinding(config) : new ChaChaPolyDecipherNative(config);
-        default: {
-          if (typeof inbound.macInfo !== "object" || inbound.macInfo === null)
-            throw new Error("Invalid inbound.macInfo");
-          if (!Buffer.isBuffer(inbound.macKey) || inbound.macKey.length !== inbound.macInfo.len) {
-            throw new Error("Invalid inbound.macKey");
-          }
-          return GenericDecipher && !forceNative ? new GenericDecipherBinding(config) : new GenericDecipherNative(config);
-        }
-      }
-    }
-    module.exports = {
-      CIPHER_INFO,
-      MAC_INFO,
-      bindingAvailable: !!binding,
-      init: (() => {
-        return new Promise(async (resolve5, reject) => {
-          try {
-            POLY1305_WASM_MODULE = await require_poly1305()();
-            POLY1305_RESULT_MALLOC = POLY1305_WASM_MODULE._malloc(16);
-            poly1305_auth = POLY1305_WASM_MODULE.cwrap(
-              "poly1305_auth",
-              null,
-              ["number", "array", "number", "array", "number", "array"]
-            );
-          } catch (ex) {
-            return reject(ex);
-          }
-          resolve5();
-        });
-      })(),
-      NullCipher,
-      createCipher,
-      NullDecipher,
-      createDecipher
-    };
-  }
-});
-
 // node_modules/ssh2/lib/protocol/keyParser.js
 var require_keyParser = __commonJS({
   "node_modules/ssh2/lib/protocol/keyParser.js"(exports, module) {
@@ -15691,7 +15715,7 @@ var require_keyParser = __commonJS({
     var supportedOpenSSLCiphers = getCiphers();
     var { Ber } = require_lib();
     var bcrypt_pbkdf = require_bcrypt_pbkdf().pbkdf;
-    var { CIPHER_INFO } = require_crypto();
+    var { CIPHER_INFO } = require_crypto2();
     var { eddsaSupported, SUPPORTED_CIPHER } = require_constants2();
     var {
       bufferSlice,
@@ -16914,834 +16938,6 @@ ${formatted}-----END ${type} KEY-----`;
   }
 });
 
-// node_modules/ssh2/lib/agent.js
-var require_agent = __commonJS({
-  "node_modules/ssh2/lib/agent.js"(exports, module) {
-    "use strict";
-    var { Socket: Socket2 } = __require("net");
-    var { Duplex } = __require("stream");
-    var { resolve: resolve5 } = __require("path");
-    var { readFile } = __require("fs");
-    var { execFile, spawn: spawn2 } = __require("child_process");
-    var { isParsedKey, parseKey } = require_keyParser();
-    var {
-      makeBufferParser,
-      readUInt32BE,
-      writeUInt32BE,
-      writeUInt32LE
-    } = require_utils2();
-    function once(cb) {
-      let called = false;
-      return (...args) => {
-        if (called)
-          return;
-        called = true;
-        cb(...args);
-      };
-    }
-    function concat(buf1, buf2) {
-      const combined = Buffer.allocUnsafe(buf1.length + buf2.length);
-      buf1.copy(combined, 0);
-      buf2.copy(combined, buf1.length);
-      return combined;
-    }
-    function noop() {
-    }
-    var EMPTY_BUF = Buffer.alloc(0);
-    var binaryParser = makeBufferParser();
-    var BaseAgent = class {
-      getIdentities(cb) {
-        cb(new Error("Missing getIdentities() implementation"));
-      }
-      sign(pubKey, data, options, cb) {
-        if (typeof options === "function")
-          cb = options;
-        cb(new Error("Missing sign() implementation"));
-      }
-    };
-    var OpenSSHAgent = class extends BaseAgent {
-      constructor(socketPath) {
-        super();
-        this.socketPath = socketPath;
-      }
-      getStream(cb) {
-        cb = once(cb);
-        const sock = new Socket2();
-        sock.on("connect", () => {
-          cb(null, sock);
-        });
-        sock.on("close", onFail).on("end", onFail).on("error", onFail);
-        sock.connect(this.socketPath);
-        function onFail() {
-          try {
-            sock.destroy();
-          } catch {
-          }
-          cb(new Error("Failed to connect to agent"));
-        }
-      }
-      getIdentities(cb) {
-        cb = once(cb);
-        this.getStream((err, stream) => {
-          function onFail(err2) {
-            if (stream) {
-              try {
-                stream.destroy();
-              } catch {
-              }
-            }
-            if (!err2)
-              err2 = new Error("Failed to retrieve identities from agent");
-            cb(err2);
-          }
-          if (err)
-            return onFail(err);
-          const protocol = new AgentProtocol(true);
-          protocol.on("error", onFail);
-          protocol.pipe(stream).pipe(protocol);
-          stream.on("close", onFail).on("end", onFail).on("error", onFail);
-          protocol.getIdentities((err2, keys) => {
-            if (err2)
-              return onFail(err2);
-            try {
-              stream.destroy();
-            } catch {
-            }
-            cb(null, keys);
-          });
-        });
-      }
-      sign(pubKey, data, options, cb) {
-        if (typeof options === "function") {
-          cb = options;
-          options = void 0;
-        } else if (typeof options !== "object" || options === null) {
-          options = void 0;
-        }
-        cb = once(cb);
-        this.getStream((err, stream) => {
-          function onFail(err2) {
-            if (stream) {
-              try {
-                stream.destroy();
-              } catch {
-              }
-            }
-            if (!err2)
-              err2 = new Error("Failed to sign data with agent");
-            cb(err2);
-          }
-          if (err)
-            return onFail(err);
-          const protocol = new AgentProtocol(true);
-          protocol.on("error", onFail);
-          protocol.pipe(stream).pipe(protocol);
-          stream.on("close", onFail).on("end", onFail).on("error", onFail);
-          protocol.sign(pubKey, data, options, (err2, sig) => {
-            if (err2)
-              return onFail(err2);
-            try {
-              stream.destroy();
-            } catch {
-            }
-            cb(null, sig);
-          });
-        });
-      }
-    };
-    var PageantAgent = (() => {
-      const RET_ERR_BADARGS = 10;
-      const RET_ERR_UNAVAILABLE = 11;
-      const RET_ERR_NOMAP = 12;
-      const RET_ERR_BINSTDIN = 13;
-      const RET_ERR_BINSTDOUT = 14;
-      const RET_ERR_BADLEN = 15;
-      const EXEPATH = resolve5(__dirname, "..", "util/pagent.exe");
-      const ERROR = {
-        [RET_ERR_BADARGS]: new Error("Invalid pagent.exe arguments"),
-        [RET_ERR_UNAVAILABLE]: new Error("Pageant is not running"),
-        [RET_ERR_NOMAP]: new Error("pagent.exe could not create an mmap"),
-        [RET_ERR_BINSTDIN]: new Error("pagent.exe could not set mode for stdin"),
-        [RET_ERR_BINSTDOUT]: new Error("pagent.exe could not set mode for stdout"),
-        [RET_ERR_BADLEN]: new Error("pagent.exe did not get expected input payload")
-      };
-      function destroy(stream) {
-        stream.buffer = null;
-        if (stream.proc) {
-          stream.proc.kill();
-          stream.proc = void 0;
-        }
-      }
-      class PageantSocket extends Duplex {
-        constructor() {
-          super();
-          this.proc = void 0;
-          this.buffer = null;
-        }
-        _read(n) {
-        }
-        _write(data, encoding, cb) {
-          if (this.buffer === null) {
-            this.buffer = data;
-          } else {
-            const newBuffer = Buffer.allocUnsafe(this.buffer.length + data.length);
-            this.buffer.copy(newBuffer, 0);
-            data.copy(newBuffer, this.buffer.length);
-            this.buffer = newBuffer;
-          }
-          if (this.buffer.length < 4)
-            return cb();
-          const len = readUInt32BE(this.buffer, 0);
-          if (this.buffer.length - 4 < len)
-            return cb();
-          data = this.buffer.slice(0, 4 + len);
-          if (this.buffer.length > 4 + len)
-            return cb(new Error("Unexpected multiple agent requests"));
-          this.buffer = null;
-          let error;
-          const proc = this.proc = spawn2(EXEPATH, [data.length]);
-          proc.stdout.on("data", (data2) => {
-            this.push(data2);
-          });
-          proc.on("error", (err) => {
-            error = err;
-            cb(error);
-          });
-          proc.on("close", (code) => {
-            this.proc = void 0;
-            if (!error) {
-              if (error = ERROR[code])
-                return cb(error);
-              cb();
-            }
-          });
-          proc.stdin.end(data);
-        }
-        _final(cb) {
-          destroy(this);
-          cb();
-        }
-        _destroy(err, cb) {
-          destroy(this);
-          cb();
-        }
-      }
-      return class PageantAgent extends OpenSSHAgent {
-        getStream(cb) {
-          cb(null, new PageantSocket());
-        }
-      };
-    })();
-    var CygwinAgent = /* @__PURE__ */ (() => {
-      const RE_CYGWIN_SOCK = /^!<socket >(\d+) s ([A-Z0-9]{8}-[A-Z0-9]{8}-[A-Z0-9]{8}-[A-Z0-9]{8})/;
-      return class CygwinAgent extends OpenSSHAgent {
-        getStream(cb) {
-          cb = once(cb);
-          let socketPath = this.socketPath;
-          let triedCygpath = false;
-          readFile(socketPath, function readCygsocket(err, data) {
-            if (err) {
-              if (triedCygpath)
-                return cb(new Error("Invalid cygwin unix socket path"));
-              execFile("cygpath", ["-w", socketPath], (err2, stdout, stderr) => {
-                if (err2 || stdout.length === 0)
-                  return cb(new Error("Invalid cygwin unix socket path"));
-                triedCygpath = true;
-                socketPath = stdout.toString().replace(/[\r\n]/g, "");
-                readFile(socketPath, readCygsocket);
-              });
-              return;
-            }
-            const m = RE_CYGWIN_SOCK.exec(data.toString("ascii"));
-            if (!m)
-              return cb(new Error("Malformed cygwin unix socket file"));
-            let state;
-            let bc = 0;
-            let isRetrying = false;
-            const inBuf = [];
-            let sock;
-            let credsBuf = Buffer.alloc(12);
-            const port = parseInt(m[1], 10);
-            const secret = m[2].replace(/-/g, "");
-            const secretBuf = Buffer.allocUnsafe(16);
-            for (let i = 0, j = 0; j < 32; ++i, j += 2)
-              secretBuf[i] = parseInt(secret.substring(j, j + 2), 16);
-            for (let i = 0; i < 16; i += 4)
-              writeUInt32LE(secretBuf, readUInt32BE(secretBuf, i), i);
-            tryConnect();
-            function _onconnect() {
-              bc = 0;
-              state = "secret";
-              sock.write(secretBuf);
-            }
-            function _ondata(data2) {
-              bc += data2.length;
-              if (state === "secret") {
-                if (bc === 16) {
-                  bc = 0;
-                  state = "creds";
-                  sock.write(credsBuf);
-                }
-                return;
-              }
-              if (state === "creds") {
-                if (!isRetrying)
-                  inBuf.push(data2);
-                if (bc === 12) {
-                  sock.removeListener("connect", _onconnect);
-                  sock.removeListener("data", _ondata);
-                  sock.removeListener("error", onFail);
-                  sock.removeListener("end", onFail);
-                  sock.removeListener("close", onFail);
-                  if (isRetrying)
-                    return cb(null, sock);
-                  isRetrying = true;
-                  credsBuf = Buffer.concat(inBuf);
-                  writeUInt32LE(credsBuf, process.pid, 0);
-                  sock.on("error", () => {
-                  });
-                  sock.destroy();
-                  tryConnect();
-                }
-              }
-            }
-            function onFail() {
-              cb(new Error("Problem negotiating cygwin unix socket security"));
-            }
-            function tryConnect() {
-              sock = new Socket2();
-              sock.on("connect", _onconnect);
-              sock.on("data", _ondata);
-              sock.on("error", onFail);
-              sock.on("end", onFail);
-              sock.on("close", onFail);
-              sock.connect(port);
-            }
-          });
-        }
-      };
-    })();
-    var WINDOWS_PIPE_REGEX = /^[/\\][/\\]\.[/\\]pipe[/\\].+/;
-    function createAgent(path) {
-      if (process.platform === "win32" && !WINDOWS_PIPE_REGEX.test(path)) {
-        return path === "pageant" ? new PageantAgent() : new CygwinAgent(path);
-      }
-      return new OpenSSHAgent(path);
-    }
-    var AgentProtocol = (() => {
-      const SSH_AGENTC_REQUEST_IDENTITIES = 11;
-      const SSH_AGENTC_SIGN_REQUEST = 13;
-      const SSH_AGENT_FAILURE = 5;
-      const SSH_AGENT_IDENTITIES_ANSWER = 12;
-      const SSH_AGENT_SIGN_RESPONSE = 14;
-      const SSH_AGENT_RSA_SHA2_256 = 1 << 1;
-      const SSH_AGENT_RSA_SHA2_512 = 1 << 2;
-      const ROLE_CLIENT = 0;
-      const ROLE_SERVER = 1;
-      function processResponses(protocol) {
-        let ret;
-        while (protocol[SYM_REQS].length) {
-          const nextResponse = protocol[SYM_REQS][0][SYM_RESP];
-          if (nextResponse === void 0)
-            break;
-          protocol[SYM_REQS].shift();
-          ret = protocol.push(nextResponse);
-        }
-        return ret;
-      }
-      const SYM_TYPE = /* @__PURE__ */ Symbol("Inbound Request Type");
-      const SYM_RESP = /* @__PURE__ */ Symbol("Inbound Request Response");
-      const SYM_CTX = /* @__PURE__ */ Symbol("Inbound Request Context");
-      class AgentInboundRequest {
-        constructor(type, ctx) {
-          this[SYM_TYPE] = type;
-          this[SYM_RESP] = void 0;
-          this[SYM_CTX] = ctx;
-        }
-        hasResponded() {
-          return this[SYM_RESP] !== void 0;
-        }
-        getType() {
-          return this[SYM_TYPE];
-        }
-        getContext() {
-          return this[SYM_CTX];
-        }
-      }
-      function respond(protocol, req, data) {
-        req[SYM_RESP] = data;
-        return processResponses(protocol);
-      }
-      function cleanup(protocol) {
-        protocol[SYM_BUFFER] = null;
-        if (protocol[SYM_MODE] === ROLE_CLIENT) {
-          const reqs = protocol[SYM_REQS];
-          if (reqs && reqs.length) {
-            protocol[SYM_REQS] = [];
-            for (const req of reqs)
-              req.cb(new Error("No reply from server"));
-          }
-        }
-        try {
-          protocol.end();
-        } catch {
-        }
-        setImmediate(() => {
-          if (!protocol[SYM_ENDED])
-            protocol.emit("end");
-          if (!protocol[SYM_CLOSED])
-            protocol.emit("close");
-        });
-      }
-      function onClose() {
-        this[SYM_CLOSED] = true;
-      }
-      function onEnd() {
-        this[SYM_ENDED] = true;
-      }
-      const SYM_REQS = /* @__PURE__ */ Symbol("Requests");
-      const SYM_MODE = /* @__PURE__ */ Symbol("Agent Protocol Role");
-      const SYM_BUFFER = /* @__PURE__ */ Symbol("Agent Protocol Buffer");
-      const SYM_MSGLEN = /* @__PURE__ */ Symbol("Agent Protocol Current Message Length");
-      const SYM_CLOSED = /* @__PURE__ */ Symbol("Agent Protocol Closed");
-      const SYM_ENDED = /* @__PURE__ */ Symbol("Agent Protocol Ended");
-      return class AgentProtocol extends Duplex {
-        /*
-            Notes:
-              - `constraint` type consists of:
-                   byte                    constraint_type
-                   byte[]                  constraint_data
-                where `constraint_type` is one of:
-                  * SSH_AGENT_CONSTRAIN_LIFETIME
-                    - `constraint_data` consists of:
-                         uint32                  seconds
-                  * SSH_AGENT_CONSTRAIN_CONFIRM
-                    - `constraint_data` N/A
-                  * SSH_AGENT_CONSTRAIN_EXTENSION
-                    - `constraint_data` consists of:
-                         string                  extension name
-                         byte[]                  extension-specific details
-        */
-        constructor(isClient) {
-          super({ autoDestroy: true, emitClose: false });
-          this[SYM_MODE] = isClient ? ROLE_CLIENT : ROLE_SERVER;
-          this[SYM_REQS] = [];
-          this[SYM_BUFFER] = null;
-          this[SYM_MSGLEN] = -1;
-          this.once("end", onEnd);
-          this.once("close", onClose);
-        }
-        _read(n) {
-        }
-        _write(data, encoding, cb) {
-          if (this[SYM_BUFFER] === null)
-            this[SYM_BUFFER] = data;
-          else
-            this[SYM_BUFFER] = concat(this[SYM_BUFFER], data);
-          let buffer = this[SYM_BUFFER];
-          let bufferLen = buffer.length;
-          let p = 0;
-          while (p < bufferLen) {
-            if (bufferLen < 5)
-              break;
-            if (this[SYM_MSGLEN] === -1)
-              this[SYM_MSGLEN] = readUInt32BE(buffer, p);
-            if (bufferLen < 4 + this[SYM_MSGLEN])
-              break;
-            const msgType = buffer[p += 4];
-            ++p;
-            if (this[SYM_MODE] === ROLE_CLIENT) {
-              if (this[SYM_REQS].length === 0)
-                return cb(new Error("Received unexpected message from server"));
-              const req = this[SYM_REQS].shift();
-              switch (msgType) {
-                case SSH_AGENT_FAILURE:
-                  req.cb(new Error("Agent responded with failure"));
-                  break;
-                case SSH_AGENT_IDENTITIES_ANSWER: {
-                  if (req.type !== SSH_AGENTC_REQUEST_IDENTITIES)
-                    return cb(new Error("Agent responded with wrong message type"));
-                  binaryParser.init(buffer, p);
-                  const numKeys = binaryParser.readUInt32BE();
-                  if (numKeys === void 0) {
-                    binaryParser.clear();
-                    return cb(new Error("Malformed agent response"));
-                  }
-                  const keys = [];
-                  for (let i = 0; i < numKeys; ++i) {
-                    let pubKey = binaryParser.readString();
-                    if (pubKey === void 0) {
-                      binaryParser.clear();
-                      return cb(new Error("Malformed agent response"));
-                    }
-                    const comment = binaryParser.readString(true);
-                    if (comment === void 0) {
-                      binaryParser.clear();
-                      return cb(new Error("Malformed agent response"));
-                    }
-                    pubKey = parseKey(pubKey);
-                    if (pubKey instanceof Error)
-                      continue;
-                    pubKey.comment = pubKey.comment || comment;
-                    keys.push(pubKey);
-                  }
-                  p = binaryParser.pos();
-                  binaryParser.clear();
-                  req.cb(null, keys);
-                  break;
-                }
-                case SSH_AGENT_SIGN_RESPONSE: {
-                  if (req.type !== SSH_AGENTC_SIGN_REQUEST)
-                    return cb(new Error("Agent responded with wrong message type"));
-                  binaryParser.init(buffer, p);
-                  let signature = binaryParser.readString();
-                  p = binaryParser.pos();
-                  binaryParser.clear();
-                  if (signature === void 0)
-                    return cb(new Error("Malformed agent response"));
-                  binaryParser.init(signature, 0);
-                  binaryParser.readString(true);
-                  signature = binaryParser.readString();
-                  binaryParser.clear();
-                  if (signature === void 0)
-                    return cb(new Error("Malformed OpenSSH signature format"));
-                  req.cb(null, signature);
-                  break;
-                }
-                default:
-                  return cb(
-                    new Error("Agent responded with unsupported message type")
-                  );
-              }
-            } else {
-              switch (msgType) {
-                case SSH_AGENTC_REQUEST_IDENTITIES: {
-                  const req = new AgentInboundRequest(msgType);
-                  this[SYM_REQS].push(req);
-                  this.emit("identities", req);
-                  break;
-                }
-                case SSH_AGENTC_SIGN_REQUEST: {
-                  binaryParser.init(buffer, p);
-                  let pubKey = binaryParser.readString();
-                  const data2 = binaryParser.readString();
-                  const flagsVal = binaryParser.readUInt32BE();
-                  p = binaryParser.pos();
-                  binaryParser.clear();
-                  if (flagsVal === void 0) {
-                    const req2 = new AgentInboundRequest(msgType);
-                    this[SYM_REQS].push(req2);
-                    return this.failureReply(req2);
-                  }
-                  pubKey = parseKey(pubKey);
-                  if (pubKey instanceof Error) {
-                    const req2 = new AgentInboundRequest(msgType);
-                    this[SYM_REQS].push(req2);
-                    return this.failureReply(req2);
-                  }
-                  const flags = {
-                    hash: void 0
-                  };
-                  let ctx;
-                  if (pubKey.type === "ssh-rsa") {
-                    if (flagsVal & SSH_AGENT_RSA_SHA2_256) {
-                      ctx = "rsa-sha2-256";
-                      flags.hash = "sha256";
-                    } else if (flagsVal & SSH_AGENT_RSA_SHA2_512) {
-                      ctx = "rsa-sha2-512";
-                      flags.hash = "sha512";
-                    }
-                  }
-                  if (ctx === void 0)
-                    ctx = pubKey.type;
-                  const req = new AgentInboundRequest(msgType, ctx);
-                  this[SYM_REQS].push(req);
-                  this.emit("sign", req, pubKey, data2, flags);
-                  break;
-                }
-                default: {
-                  const req = new AgentInboundRequest(msgType);
-                  this[SYM_REQS].push(req);
-                  this.failureReply(req);
-                }
-              }
-            }
-            this[SYM_MSGLEN] = -1;
-            if (p === bufferLen) {
-              this[SYM_BUFFER] = null;
-              break;
-            } else {
-              this[SYM_BUFFER] = buffer = buffer.slice(p);
-              bufferLen = buffer.length;
-              p = 0;
-            }
-          }
-          cb();
-        }
-        _destroy(err, cb) {
-          cleanup(this);
-          cb();
-        }
-        _final(cb) {
-          cleanup(this);
-          cb();
-        }
-        // Client->Server messages =================================================
-        sign(pubKey, data, options, cb) {
-          if (this[SYM_MODE] !== ROLE_CLIENT)
-            throw new Error("Client-only method called with server role");
-          if (typeof options === "function") {
-            cb = options;
-            options = void 0;
-          } else if (typeof options !== "object" || options === null) {
-            options = void 0;
-          }
-          let flags = 0;
-          pubKey = parseKey(pubKey);
-          if (pubKey instanceof Error)
-            throw new Error("Invalid public key argument");
-          if (pubKey.type === "ssh-rsa" && options) {
-            switch (options.hash) {
-              case "sha256":
-                flags = SSH_AGENT_RSA_SHA2_256;
-                break;
-              case "sha512":
-                flags = SSH_AGENT_RSA_SHA2_512;
-                break;
-            }
-          }
-          pubKey = pubKey.getPublicSSH();
-          const type = SSH_AGENTC_SIGN_REQUEST;
-          const keyLen = pubKey.length;
-          const dataLen = data.length;
-          let p = 0;
-          const buf = Buffer.allocUnsafe(4 + 1 + 4 + keyLen + 4 + dataLen + 4);
-          writeUInt32BE(buf, buf.length - 4, p);
-          buf[p += 4] = type;
-          writeUInt32BE(buf, keyLen, ++p);
-          pubKey.copy(buf, p += 4);
-          writeUInt32BE(buf, dataLen, p += keyLen);
-          data.copy(buf, p += 4);
-          writeUInt32BE(buf, flags, p += dataLen);
-          if (typeof cb !== "function")
-            cb = noop;
-          this[SYM_REQS].push({ type, cb });
-          return this.push(buf);
-        }
-        getIdentities(cb) {
-          if (this[SYM_MODE] !== ROLE_CLIENT)
-            throw new Error("Client-only method called with server role");
-          const type = SSH_AGENTC_REQUEST_IDENTITIES;
-          let p = 0;
-          const buf = Buffer.allocUnsafe(4 + 1);
-          writeUInt32BE(buf, buf.length - 4, p);
-          buf[p += 4] = type;
-          if (typeof cb !== "function")
-            cb = noop;
-          this[SYM_REQS].push({ type, cb });
-          return this.push(buf);
-        }
-        // Server->Client messages =================================================
-        failureReply(req) {
-          if (this[SYM_MODE] !== ROLE_SERVER)
-            throw new Error("Server-only method called with client role");
-          if (!(req instanceof AgentInboundRequest))
-            throw new Error("Wrong request argument");
-          if (req.hasResponded())
-            return true;
-          let p = 0;
-          const buf = Buffer.allocUnsafe(4 + 1);
-          writeUInt32BE(buf, buf.length - 4, p);
-          buf[p += 4] = SSH_AGENT_FAILURE;
-          return respond(this, req, buf);
-        }
-        getIdentitiesReply(req, keys) {
-          if (this[SYM_MODE] !== ROLE_SERVER)
-            throw new Error("Server-only method called with client role");
-          if (!(req instanceof AgentInboundRequest))
-            throw new Error("Wrong request argument");
-          if (req.hasResponded())
-            return true;
-          if (req.getType() !== SSH_AGENTC_REQUEST_IDENTITIES)
-            throw new Error("Invalid response to request");
-          if (!Array.isArray(keys))
-            throw new Error("Keys argument must be an array");
-          let totalKeysLen = 4;
-          const newKeys = [];
-          for (let i = 0; i < keys.length; ++i) {
-            const entry = keys[i];
-            if (typeof entry !== "object" || entry === null)
-              throw new Error(`Invalid key entry: ${entry}`);
-            let pubKey;
-            let comment;
-            if (isParsedKey(entry)) {
-              pubKey = entry;
-            } else if (isParsedKey(entry.pubKey)) {
-              pubKey = entry.pubKey;
-            } else {
-              if (typeof entry.pubKey !== "object" || entry.pubKey === null)
-                continue;
-              ({ pubKey, comment } = entry.pubKey);
-              pubKey = parseKey(pubKey);
-              if (pubKey instanceof Error)
-                continue;
-            }
-            comment = pubKey.comment || comment;
-            pubKey = pubKey.getPublicSSH();
-            totalKeysLen += 4 + pubKey.length;
-            if (comment && typeof comment === "string")
-              comment = Buffer.from(comment);
-            else if (!Buffer.isBuffer(comment))
-              comment = EMPTY_BUF;
-            totalKeysLen += 4 + comment.length;
-            newKeys.push({ pubKey, comment });
-          }
-          let p = 0;
-          const buf = Buffer.allocUnsafe(4 + 1 + totalKeysLen);
-          writeUInt32BE(buf, buf.length - 4, p);
-          buf[p += 4] = SSH_AGENT_IDENTITIES_ANSWER;
-          writeUInt32BE(buf, newKeys.length, ++p);
-          p += 4;
-          for (let i = 0; i < newKeys.length; ++i) {
-            const { pubKey, comment } = newKeys[i];
-            writeUInt32BE(buf, pubKey.length, p);
-            pubKey.copy(buf, p += 4);
-            writeUInt32BE(buf, comment.length, p += pubKey.length);
-            p += 4;
-            if (comment.length) {
-              comment.copy(buf, p);
-              p += comment.length;
-            }
-          }
-          return respond(this, req, buf);
-        }
-        signReply(req, signature) {
-          if (this[SYM_MODE] !== ROLE_SERVER)
-            throw new Error("Server-only method called with client role");
-          if (!(req instanceof AgentInboundRequest))
-            throw new Error("Wrong request argument");
-          if (req.hasResponded())
-            return true;
-          if (req.getType() !== SSH_AGENTC_SIGN_REQUEST)
-            throw new Error("Invalid response to request");
-          if (!Buffer.isBuffer(signature))
-            throw new Error("Signature argument must be a Buffer");
-          if (signature.length === 0)
-            throw new Error("Signature argument must be non-empty");
-          let p = 0;
-          const sigFormat = req.getContext();
-          const sigFormatLen = Buffer.byteLength(sigFormat);
-          const buf = Buffer.allocUnsafe(
-            4 + 1 + 4 + 4 + sigFormatLen + 4 + signature.length
-          );
-          writeUInt32BE(buf, buf.length - 4, p);
-          buf[p += 4] = SSH_AGENT_SIGN_RESPONSE;
-          writeUInt32BE(buf, 4 + sigFormatLen + 4 + signature.length, ++p);
-          writeUInt32BE(buf, sigFormatLen, p += 4);
-          buf.utf8Write(sigFormat, p += 4, sigFormatLen);
-          writeUInt32BE(buf, signature.length, p += sigFormatLen);
-          signature.copy(buf, p += 4);
-          return respond(this, req, buf);
-        }
-      };
-    })();
-    var SYM_AGENT = /* @__PURE__ */ Symbol("Agent");
-    var SYM_AGENT_KEYS = /* @__PURE__ */ Symbol("Agent Keys");
-    var SYM_AGENT_KEYS_IDX = /* @__PURE__ */ Symbol("Agent Keys Index");
-    var SYM_AGENT_CBS = /* @__PURE__ */ Symbol("Agent Init Callbacks");
-    var AgentContext = class {
-      constructor(agent) {
-        if (typeof agent === "string")
-          agent = createAgent(agent);
-        else if (!isAgent(agent))
-          throw new Error("Invalid agent argument");
-        this[SYM_AGENT] = agent;
-        this[SYM_AGENT_KEYS] = null;
-        this[SYM_AGENT_KEYS_IDX] = -1;
-        this[SYM_AGENT_CBS] = null;
-      }
-      init(cb) {
-        if (typeof cb !== "function")
-          cb = noop;
-        if (this[SYM_AGENT_KEYS] === null) {
-          if (this[SYM_AGENT_CBS] === null) {
-            this[SYM_AGENT_CBS] = [cb];
-            const doCbs = (...args) => {
-              process.nextTick(() => {
-                const cbs = this[SYM_AGENT_CBS];
-                this[SYM_AGENT_CBS] = null;
-                for (const cb2 of cbs)
-                  cb2(...args);
-              });
-            };
-            this[SYM_AGENT].getIdentities(once((err, keys) => {
-              if (err)
-                return doCbs(err);
-              if (!Array.isArray(keys)) {
-                return doCbs(new Error(
-                  "Agent implementation failed to provide keys"
-                ));
-              }
-              const newKeys = [];
-              for (let key of keys) {
-                key = parseKey(key);
-                if (key instanceof Error) {
-                  continue;
-                }
-                newKeys.push(key);
-              }
-              this[SYM_AGENT_KEYS] = newKeys;
-              this[SYM_AGENT_KEYS_IDX] = -1;
-              doCbs();
-            }));
-          } else {
-            this[SYM_AGENT_CBS].push(cb);
-          }
-        } else {
-          process.nextTick(cb);
-        }
-      }
-      nextKey() {
-        if (this[SYM_AGENT_KEYS] === null || ++this[SYM_AGENT_KEYS_IDX] >= this[SYM_AGENT_KEYS].length) {
-          return false;
-        }
-        return this[SYM_AGENT_KEYS][this[SYM_AGENT_KEYS_IDX]];
-      }
-      currentKey() {
-        if (this[SYM_AGENT_KEYS] === null || this[SYM_AGENT_KEYS_IDX] >= this[SYM_AGENT_KEYS].length) {
-          return null;
-        }
-        return this[SYM_AGENT_KEYS][this[SYM_AGENT_KEYS_IDX]];
-      }
-      pos() {
-        if (this[SYM_AGENT_KEYS] === null || this[SYM_AGENT_KEYS_IDX] >= this[SYM_AGENT_KEYS].length) {
-          return -1;
-        }
-        return this[SYM_AGENT_KEYS_IDX];
-      }
-      reset() {
-        this[SYM_AGENT_KEYS_IDX] = -1;
-      }
-      sign(...args) {
-        this[SYM_AGENT].sign(...args);
-      }
-    };
-    function isAgent(val) {
-      return val instanceof BaseAgent;
-    }
-    module.exports = {
-      AgentContext,
-      AgentProtocol,
-      BaseAgent,
-      createAgent,
-      CygwinAgent,
-      isAgent,
-      OpenSSHAgent,
-      PageantAgent
-    };
-  }
-});
-
 // node_modules/ssh2/lib/protocol/zlib.js
 var require_zlib = __commonJS({
   "node_modules/ssh2/lib/protocol/zlib.js"(exports, module) {
@@ -18923,7 +18119,7 @@ var require_kex = __commonJS({
       createCipher,
       createDecipher,
       MAC_INFO
-    } = require_crypto();
+    } = require_crypto2();
     var { parseDERKey } = require_keyParser();
     var {
       bufferFill,
@@ -20539,7 +19735,7 @@ var require_Protocol = __commonJS({
   "node_modules/ssh2/lib/protocol/Protocol.js"(exports, module) {
     "use strict";
     var { inspect } = __require("util");
-    var { bindingAvailable, NullCipher, NullDecipher } = require_crypto();
+    var { bindingAvailable, NullCipher, NullDecipher } = require_crypto2();
     var {
       COMPAT_CHECKS,
       DISCONNECT_REASON,
@@ -25250,6 +24446,834 @@ var require_SFTP = __commonJS({
   }
 });
 
+// node_modules/ssh2/lib/agent.js
+var require_agent = __commonJS({
+  "node_modules/ssh2/lib/agent.js"(exports, module) {
+    "use strict";
+    var { Socket: Socket2 } = __require("net");
+    var { Duplex } = __require("stream");
+    var { resolve: resolve5 } = __require("path");
+    var { readFile } = __require("fs");
+    var { execFile, spawn: spawn2 } = __require("child_process");
+    var { isParsedKey, parseKey } = require_keyParser();
+    var {
+      makeBufferParser,
+      readUInt32BE,
+      writeUInt32BE,
+      writeUInt32LE
+    } = require_utils2();
+    function once(cb) {
+      let called = false;
+      return (...args) => {
+        if (called)
+          return;
+        called = true;
+        cb(...args);
+      };
+    }
+    function concat(buf1, buf2) {
+      const combined = Buffer.allocUnsafe(buf1.length + buf2.length);
+      buf1.copy(combined, 0);
+      buf2.copy(combined, buf1.length);
+      return combined;
+    }
+    function noop() {
+    }
+    var EMPTY_BUF = Buffer.alloc(0);
+    var binaryParser = makeBufferParser();
+    var BaseAgent = class {
+      getIdentities(cb) {
+        cb(new Error("Missing getIdentities() implementation"));
+      }
+      sign(pubKey, data, options, cb) {
+        if (typeof options === "function")
+          cb = options;
+        cb(new Error("Missing sign() implementation"));
+      }
+    };
+    var OpenSSHAgent = class extends BaseAgent {
+      constructor(socketPath) {
+        super();
+        this.socketPath = socketPath;
+      }
+      getStream(cb) {
+        cb = once(cb);
+        const sock = new Socket2();
+        sock.on("connect", () => {
+          cb(null, sock);
+        });
+        sock.on("close", onFail).on("end", onFail).on("error", onFail);
+        sock.connect(this.socketPath);
+        function onFail() {
+          try {
+            sock.destroy();
+          } catch {
+          }
+          cb(new Error("Failed to connect to agent"));
+        }
+      }
+      getIdentities(cb) {
+        cb = once(cb);
+        this.getStream((err, stream) => {
+          function onFail(err2) {
+            if (stream) {
+              try {
+                stream.destroy();
+              } catch {
+              }
+            }
+            if (!err2)
+              err2 = new Error("Failed to retrieve identities from agent");
+            cb(err2);
+          }
+          if (err)
+            return onFail(err);
+          const protocol = new AgentProtocol(true);
+          protocol.on("error", onFail);
+          protocol.pipe(stream).pipe(protocol);
+          stream.on("close", onFail).on("end", onFail).on("error", onFail);
+          protocol.getIdentities((err2, keys) => {
+            if (err2)
+              return onFail(err2);
+            try {
+              stream.destroy();
+            } catch {
+            }
+            cb(null, keys);
+          });
+        });
+      }
+      sign(pubKey, data, options, cb) {
+        if (typeof options === "function") {
+          cb = options;
+          options = void 0;
+        } else if (typeof options !== "object" || options === null) {
+          options = void 0;
+        }
+        cb = once(cb);
+        this.getStream((err, stream) => {
+          function onFail(err2) {
+            if (stream) {
+              try {
+                stream.destroy();
+              } catch {
+              }
+            }
+            if (!err2)
+              err2 = new Error("Failed to sign data with agent");
+            cb(err2);
+          }
+          if (err)
+            return onFail(err);
+          const protocol = new AgentProtocol(true);
+          protocol.on("error", onFail);
+          protocol.pipe(stream).pipe(protocol);
+          stream.on("close", onFail).on("end", onFail).on("error", onFail);
+          protocol.sign(pubKey, data, options, (err2, sig) => {
+            if (err2)
+              return onFail(err2);
+            try {
+              stream.destroy();
+            } catch {
+            }
+            cb(null, sig);
+          });
+        });
+      }
+    };
+    var PageantAgent = (() => {
+      const RET_ERR_BADARGS = 10;
+      const RET_ERR_UNAVAILABLE = 11;
+      const RET_ERR_NOMAP = 12;
+      const RET_ERR_BINSTDIN = 13;
+      const RET_ERR_BINSTDOUT = 14;
+      const RET_ERR_BADLEN = 15;
+      const EXEPATH = resolve5(__dirname, "..", "util/pagent.exe");
+      const ERROR = {
+        [RET_ERR_BADARGS]: new Error("Invalid pagent.exe arguments"),
+        [RET_ERR_UNAVAILABLE]: new Error("Pageant is not running"),
+        [RET_ERR_NOMAP]: new Error("pagent.exe could not create an mmap"),
+        [RET_ERR_BINSTDIN]: new Error("pagent.exe could not set mode for stdin"),
+        [RET_ERR_BINSTDOUT]: new Error("pagent.exe could not set mode for stdout"),
+        [RET_ERR_BADLEN]: new Error("pagent.exe did not get expected input payload")
+      };
+      function destroy(stream) {
+        stream.buffer = null;
+        if (stream.proc) {
+          stream.proc.kill();
+          stream.proc = void 0;
+        }
+      }
+      class PageantSocket extends Duplex {
+        constructor() {
+          super();
+          this.proc = void 0;
+          this.buffer = null;
+        }
+        _read(n) {
+        }
+        _write(data, encoding, cb) {
+          if (this.buffer === null) {
+            this.buffer = data;
+          } else {
+            const newBuffer = Buffer.allocUnsafe(this.buffer.length + data.length);
+            this.buffer.copy(newBuffer, 0);
+            data.copy(newBuffer, this.buffer.length);
+            this.buffer = newBuffer;
+          }
+          if (this.buffer.length < 4)
+            return cb();
+          const len = readUInt32BE(this.buffer, 0);
+          if (this.buffer.length - 4 < len)
+            return cb();
+          data = this.buffer.slice(0, 4 + len);
+          if (this.buffer.length > 4 + len)
+            return cb(new Error("Unexpected multiple agent requests"));
+          this.buffer = null;
+          let error;
+          const proc = this.proc = spawn2(EXEPATH, [data.length]);
+          proc.stdout.on("data", (data2) => {
+            this.push(data2);
+          });
+          proc.on("error", (err) => {
+            error = err;
+            cb(error);
+          });
+          proc.on("close", (code) => {
+            this.proc = void 0;
+            if (!error) {
+              if (error = ERROR[code])
+                return cb(error);
+              cb();
+            }
+          });
+          proc.stdin.end(data);
+        }
+        _final(cb) {
+          destroy(this);
+          cb();
+        }
+        _destroy(err, cb) {
+          destroy(this);
+          cb();
+        }
+      }
+      return class PageantAgent extends OpenSSHAgent {
+        getStream(cb) {
+          cb(null, new PageantSocket());
+        }
+      };
+    })();
+    var CygwinAgent = /* @__PURE__ */ (() => {
+      const RE_CYGWIN_SOCK = /^!<socket >(\d+) s ([A-Z0-9]{8}-[A-Z0-9]{8}-[A-Z0-9]{8}-[A-Z0-9]{8})/;
+      return class CygwinAgent extends OpenSSHAgent {
+        getStream(cb) {
+          cb = once(cb);
+          let socketPath = this.socketPath;
+          let triedCygpath = false;
+          readFile(socketPath, function readCygsocket(err, data) {
+            if (err) {
+              if (triedCygpath)
+                return cb(new Error("Invalid cygwin unix socket path"));
+              execFile("cygpath", ["-w", socketPath], (err2, stdout, stderr) => {
+                if (err2 || stdout.length === 0)
+                  return cb(new Error("Invalid cygwin unix socket path"));
+                triedCygpath = true;
+                socketPath = stdout.toString().replace(/[\r\n]/g, "");
+                readFile(socketPath, readCygsocket);
+              });
+              return;
+            }
+            const m = RE_CYGWIN_SOCK.exec(data.toString("ascii"));
+            if (!m)
+              return cb(new Error("Malformed cygwin unix socket file"));
+            let state;
+            let bc = 0;
+            let isRetrying = false;
+            const inBuf = [];
+            let sock;
+            let credsBuf = Buffer.alloc(12);
+            const port = parseInt(m[1], 10);
+            const secret = m[2].replace(/-/g, "");
+            const secretBuf = Buffer.allocUnsafe(16);
+            for (let i = 0, j = 0; j < 32; ++i, j += 2)
+              secretBuf[i] = parseInt(secret.substring(j, j + 2), 16);
+            for (let i = 0; i < 16; i += 4)
+              writeUInt32LE(secretBuf, readUInt32BE(secretBuf, i), i);
+            tryConnect();
+            function _onconnect() {
+              bc = 0;
+              state = "secret";
+              sock.write(secretBuf);
+            }
+            function _ondata(data2) {
+              bc += data2.length;
+              if (state === "secret") {
+                if (bc === 16) {
+                  bc = 0;
+                  state = "creds";
+                  sock.write(credsBuf);
+                }
+                return;
+              }
+              if (state === "creds") {
+                if (!isRetrying)
+                  inBuf.push(data2);
+                if (bc === 12) {
+                  sock.removeListener("connect", _onconnect);
+                  sock.removeListener("data", _ondata);
+                  sock.removeListener("error", onFail);
+                  sock.removeListener("end", onFail);
+                  sock.removeListener("close", onFail);
+                  if (isRetrying)
+                    return cb(null, sock);
+                  isRetrying = true;
+                  credsBuf = Buffer.concat(inBuf);
+                  writeUInt32LE(credsBuf, process.pid, 0);
+                  sock.on("error", () => {
+                  });
+                  sock.destroy();
+                  tryConnect();
+                }
+              }
+            }
+            function onFail() {
+              cb(new Error("Problem negotiating cygwin unix socket security"));
+            }
+            function tryConnect() {
+              sock = new Socket2();
+              sock.on("connect", _onconnect);
+              sock.on("data", _ondata);
+              sock.on("error", onFail);
+              sock.on("end", onFail);
+              sock.on("close", onFail);
+              sock.connect(port);
+            }
+          });
+        }
+      };
+    })();
+    var WINDOWS_PIPE_REGEX = /^[/\\][/\\]\.[/\\]pipe[/\\].+/;
+    function createAgent(path) {
+      if (process.platform === "win32" && !WINDOWS_PIPE_REGEX.test(path)) {
+        return path === "pageant" ? new PageantAgent() : new CygwinAgent(path);
+      }
+      return new OpenSSHAgent(path);
+    }
+    var AgentProtocol = (() => {
+      const SSH_AGENTC_REQUEST_IDENTITIES = 11;
+      const SSH_AGENTC_SIGN_REQUEST = 13;
+      const SSH_AGENT_FAILURE = 5;
+      const SSH_AGENT_IDENTITIES_ANSWER = 12;
+      const SSH_AGENT_SIGN_RESPONSE = 14;
+      const SSH_AGENT_RSA_SHA2_256 = 1 << 1;
+      const SSH_AGENT_RSA_SHA2_512 = 1 << 2;
+      const ROLE_CLIENT = 0;
+      const ROLE_SERVER = 1;
+      function processResponses(protocol) {
+        let ret;
+        while (protocol[SYM_REQS].length) {
+          const nextResponse = protocol[SYM_REQS][0][SYM_RESP];
+          if (nextResponse === void 0)
+            break;
+          protocol[SYM_REQS].shift();
+          ret = protocol.push(nextResponse);
+        }
+        return ret;
+      }
+      const SYM_TYPE = /* @__PURE__ */ Symbol("Inbound Request Type");
+      const SYM_RESP = /* @__PURE__ */ Symbol("Inbound Request Response");
+      const SYM_CTX = /* @__PURE__ */ Symbol("Inbound Request Context");
+      class AgentInboundRequest {
+        constructor(type, ctx) {
+          this[SYM_TYPE] = type;
+          this[SYM_RESP] = void 0;
+          this[SYM_CTX] = ctx;
+        }
+        hasResponded() {
+          return this[SYM_RESP] !== void 0;
+        }
+        getType() {
+          return this[SYM_TYPE];
+        }
+        getContext() {
+          return this[SYM_CTX];
+        }
+      }
+      function respond(protocol, req, data) {
+        req[SYM_RESP] = data;
+        return processResponses(protocol);
+      }
+      function cleanup(protocol) {
+        protocol[SYM_BUFFER] = null;
+        if (protocol[SYM_MODE] === ROLE_CLIENT) {
+          const reqs = protocol[SYM_REQS];
+          if (reqs && reqs.length) {
+            protocol[SYM_REQS] = [];
+            for (const req of reqs)
+              req.cb(new Error("No reply from server"));
+          }
+        }
+        try {
+          protocol.end();
+        } catch {
+        }
+        setImmediate(() => {
+          if (!protocol[SYM_ENDED])
+            protocol.emit("end");
+          if (!protocol[SYM_CLOSED])
+            protocol.emit("close");
+        });
+      }
+      function onClose() {
+        this[SYM_CLOSED] = true;
+      }
+      function onEnd() {
+        this[SYM_ENDED] = true;
+      }
+      const SYM_REQS = /* @__PURE__ */ Symbol("Requests");
+      const SYM_MODE = /* @__PURE__ */ Symbol("Agent Protocol Role");
+      const SYM_BUFFER = /* @__PURE__ */ Symbol("Agent Protocol Buffer");
+      const SYM_MSGLEN = /* @__PURE__ */ Symbol("Agent Protocol Current Message Length");
+      const SYM_CLOSED = /* @__PURE__ */ Symbol("Agent Protocol Closed");
+      const SYM_ENDED = /* @__PURE__ */ Symbol("Agent Protocol Ended");
+      return class AgentProtocol extends Duplex {
+        /*
+            Notes:
+              - `constraint` type consists of:
+                   byte                    constraint_type
+                   byte[]                  constraint_data
+                where `constraint_type` is one of:
+                  * SSH_AGENT_CONSTRAIN_LIFETIME
+                    - `constraint_data` consists of:
+                         uint32                  seconds
+                  * SSH_AGENT_CONSTRAIN_CONFIRM
+                    - `constraint_data` N/A
+                  * SSH_AGENT_CONSTRAIN_EXTENSION
+                    - `constraint_data` consists of:
+                         string                  extension name
+                         byte[]                  extension-specific details
+        */
+        constructor(isClient) {
+          super({ autoDestroy: true, emitClose: false });
+          this[SYM_MODE] = isClient ? ROLE_CLIENT : ROLE_SERVER;
+          this[SYM_REQS] = [];
+          this[SYM_BUFFER] = null;
+          this[SYM_MSGLEN] = -1;
+          this.once("end", onEnd);
+          this.once("close", onClose);
+        }
+        _read(n) {
+        }
+        _write(data, encoding, cb) {
+          if (this[SYM_BUFFER] === null)
+            this[SYM_BUFFER] = data;
+          else
+            this[SYM_BUFFER] = concat(this[SYM_BUFFER], data);
+          let buffer = this[SYM_BUFFER];
+          let bufferLen = buffer.length;
+          let p = 0;
+          while (p < bufferLen) {
+            if (bufferLen < 5)
+              break;
+            if (this[SYM_MSGLEN] === -1)
+              this[SYM_MSGLEN] = readUInt32BE(buffer, p);
+            if (bufferLen < 4 + this[SYM_MSGLEN])
+              break;
+            const msgType = buffer[p += 4];
+            ++p;
+            if (this[SYM_MODE] === ROLE_CLIENT) {
+              if (this[SYM_REQS].length === 0)
+                return cb(new Error("Received unexpected message from server"));
+              const req = this[SYM_REQS].shift();
+              switch (msgType) {
+                case SSH_AGENT_FAILURE:
+                  req.cb(new Error("Agent responded with failure"));
+                  break;
+                case SSH_AGENT_IDENTITIES_ANSWER: {
+                  if (req.type !== SSH_AGENTC_REQUEST_IDENTITIES)
+                    return cb(new Error("Agent responded with wrong message type"));
+                  binaryParser.init(buffer, p);
+                  const numKeys = binaryParser.readUInt32BE();
+                  if (numKeys === void 0) {
+                    binaryParser.clear();
+                    return cb(new Error("Malformed agent response"));
+                  }
+                  const keys = [];
+                  for (let i = 0; i < numKeys; ++i) {
+                    let pubKey = binaryParser.readString();
+                    if (pubKey === void 0) {
+                      binaryParser.clear();
+                      return cb(new Error("Malformed agent response"));
+                    }
+                    const comment = binaryParser.readString(true);
+                    if (comment === void 0) {
+                      binaryParser.clear();
+                      return cb(new Error("Malformed agent response"));
+                    }
+                    pubKey = parseKey(pubKey);
+                    if (pubKey instanceof Error)
+                      continue;
+                    pubKey.comment = pubKey.comment || comment;
+                    keys.push(pubKey);
+                  }
+                  p = binaryParser.pos();
+                  binaryParser.clear();
+                  req.cb(null, keys);
+                  break;
+                }
+                case SSH_AGENT_SIGN_RESPONSE: {
+                  if (req.type !== SSH_AGENTC_SIGN_REQUEST)
+                    return cb(new Error("Agent responded with wrong message type"));
+                  binaryParser.init(buffer, p);
+                  let signature = binaryParser.readString();
+                  p = binaryParser.pos();
+                  binaryParser.clear();
+                  if (signature === void 0)
+                    return cb(new Error("Malformed agent response"));
+                  binaryParser.init(signature, 0);
+                  binaryParser.readString(true);
+                  signature = binaryParser.readString();
+                  binaryParser.clear();
+                  if (signature === void 0)
+                    return cb(new Error("Malformed OpenSSH signature format"));
+                  req.cb(null, signature);
+                  break;
+                }
+                default:
+                  return cb(
+                    new Error("Agent responded with unsupported message type")
+                  );
+              }
+            } else {
+              switch (msgType) {
+                case SSH_AGENTC_REQUEST_IDENTITIES: {
+                  const req = new AgentInboundRequest(msgType);
+                  this[SYM_REQS].push(req);
+                  this.emit("identities", req);
+                  break;
+                }
+                case SSH_AGENTC_SIGN_REQUEST: {
+                  binaryParser.init(buffer, p);
+                  let pubKey = binaryParser.readString();
+                  const data2 = binaryParser.readString();
+                  const flagsVal = binaryParser.readUInt32BE();
+                  p = binaryParser.pos();
+                  binaryParser.clear();
+                  if (flagsVal === void 0) {
+                    const req2 = new AgentInboundRequest(msgType);
+                    this[SYM_REQS].push(req2);
+                    return this.failureReply(req2);
+                  }
+                  pubKey = parseKey(pubKey);
+                  if (pubKey instanceof Error) {
+                    const req2 = new AgentInboundRequest(msgType);
+                    this[SYM_REQS].push(req2);
+                    return this.failureReply(req2);
+                  }
+                  const flags = {
+                    hash: void 0
+                  };
+                  let ctx;
+                  if (pubKey.type === "ssh-rsa") {
+                    if (flagsVal & SSH_AGENT_RSA_SHA2_256) {
+                      ctx = "rsa-sha2-256";
+                      flags.hash = "sha256";
+                    } else if (flagsVal & SSH_AGENT_RSA_SHA2_512) {
+                      ctx = "rsa-sha2-512";
+                      flags.hash = "sha512";
+                    }
+                  }
+                  if (ctx === void 0)
+                    ctx = pubKey.type;
+                  const req = new AgentInboundRequest(msgType, ctx);
+                  this[SYM_REQS].push(req);
+                  this.emit("sign", req, pubKey, data2, flags);
+                  break;
+                }
+                default: {
+                  const req = new AgentInboundRequest(msgType);
+                  this[SYM_REQS].push(req);
+                  this.failureReply(req);
+                }
+              }
+            }
+            this[SYM_MSGLEN] = -1;
+            if (p === bufferLen) {
+              this[SYM_BUFFER] = null;
+              break;
+            } else {
+              this[SYM_BUFFER] = buffer = buffer.slice(p);
+              bufferLen = buffer.length;
+              p = 0;
+            }
+          }
+          cb();
+        }
+        _destroy(err, cb) {
+          cleanup(this);
+          cb();
+        }
+        _final(cb) {
+          cleanup(this);
+          cb();
+        }
+        // Client->Server messages =================================================
+        sign(pubKey, data, options, cb) {
+          if (this[SYM_MODE] !== ROLE_CLIENT)
+            throw new Error("Client-only method called with server role");
+          if (typeof options === "function") {
+            cb = options;
+            options = void 0;
+          } else if (typeof options !== "object" || options === null) {
+            options = void 0;
+          }
+          let flags = 0;
+          pubKey = parseKey(pubKey);
+          if (pubKey instanceof Error)
+            throw new Error("Invalid public key argument");
+          if (pubKey.type === "ssh-rsa" && options) {
+            switch (options.hash) {
+              case "sha256":
+                flags = SSH_AGENT_RSA_SHA2_256;
+                break;
+              case "sha512":
+                flags = SSH_AGENT_RSA_SHA2_512;
+                break;
+            }
+          }
+          pubKey = pubKey.getPublicSSH();
+          const type = SSH_AGENTC_SIGN_REQUEST;
+          const keyLen = pubKey.length;
+          const dataLen = data.length;
+          let p = 0;
+          const buf = Buffer.allocUnsafe(4 + 1 + 4 + keyLen + 4 + dataLen + 4);
+          writeUInt32BE(buf, buf.length - 4, p);
+          buf[p += 4] = type;
+          writeUInt32BE(buf, keyLen, ++p);
+          pubKey.copy(buf, p += 4);
+          writeUInt32BE(buf, dataLen, p += keyLen);
+          data.copy(buf, p += 4);
+          writeUInt32BE(buf, flags, p += dataLen);
+          if (typeof cb !== "function")
+            cb = noop;
+          this[SYM_REQS].push({ type, cb });
+          return this.push(buf);
+        }
+        getIdentities(cb) {
+          if (this[SYM_MODE] !== ROLE_CLIENT)
+            throw new Error("Client-only method called with server role");
+          const type = SSH_AGENTC_REQUEST_IDENTITIES;
+          let p = 0;
+          const buf = Buffer.allocUnsafe(4 + 1);
+          writeUInt32BE(buf, buf.length - 4, p);
+          buf[p += 4] = type;
+          if (typeof cb !== "function")
+            cb = noop;
+          this[SYM_REQS].push({ type, cb });
+          return this.push(buf);
+        }
+        // Server->Client messages =================================================
+        failureReply(req) {
+          if (this[SYM_MODE] !== ROLE_SERVER)
+            throw new Error("Server-only method called with client role");
+          if (!(req instanceof AgentInboundRequest))
+            throw new Error("Wrong request argument");
+          if (req.hasResponded())
+            return true;
+          let p = 0;
+          const buf = Buffer.allocUnsafe(4 + 1);
+          writeUInt32BE(buf, buf.length - 4, p);
+          buf[p += 4] = SSH_AGENT_FAILURE;
+          return respond(this, req, buf);
+        }
+        getIdentitiesReply(req, keys) {
+          if (this[SYM_MODE] !== ROLE_SERVER)
+            throw new Error("Server-only method called with client role");
+          if (!(req instanceof AgentInboundRequest))
+            throw new Error("Wrong request argument");
+          if (req.hasResponded())
+            return true;
+          if (req.getType() !== SSH_AGENTC_REQUEST_IDENTITIES)
+            throw new Error("Invalid response to request");
+          if (!Array.isArray(keys))
+            throw new Error("Keys argument must be an array");
+          let totalKeysLen = 4;
+          const newKeys = [];
+          for (let i = 0; i < keys.length; ++i) {
+            const entry = keys[i];
+            if (typeof entry !== "object" || entry === null)
+              throw new Error(`Invalid key entry: ${entry}`);
+            let pubKey;
+            let comment;
+            if (isParsedKey(entry)) {
+              pubKey = entry;
+            } else if (isParsedKey(entry.pubKey)) {
+              pubKey = entry.pubKey;
+            } else {
+              if (typeof entry.pubKey !== "object" || entry.pubKey === null)
+                continue;
+              ({ pubKey, comment } = entry.pubKey);
+              pubKey = parseKey(pubKey);
+              if (pubKey instanceof Error)
+                continue;
+            }
+            comment = pubKey.comment || comment;
+            pubKey = pubKey.getPublicSSH();
+            totalKeysLen += 4 + pubKey.length;
+            if (comment && typeof comment === "string")
+              comment = Buffer.from(comment);
+            else if (!Buffer.isBuffer(comment))
+              comment = EMPTY_BUF;
+            totalKeysLen += 4 + comment.length;
+            newKeys.push({ pubKey, comment });
+          }
+          let p = 0;
+          const buf = Buffer.allocUnsafe(4 + 1 + totalKeysLen);
+          writeUInt32BE(buf, buf.length - 4, p);
+          buf[p += 4] = SSH_AGENT_IDENTITIES_ANSWER;
+          writeUInt32BE(buf, newKeys.length, ++p);
+          p += 4;
+          for (let i = 0; i < newKeys.length; ++i) {
+            const { pubKey, comment } = newKeys[i];
+            writeUInt32BE(buf, pubKey.length, p);
+            pubKey.copy(buf, p += 4);
+            writeUInt32BE(buf, comment.length, p += pubKey.length);
+            p += 4;
+            if (comment.length) {
+              comment.copy(buf, p);
+              p += comment.length;
+            }
+          }
+          return respond(this, req, buf);
+        }
+        signReply(req, signature) {
+          if (this[SYM_MODE] !== ROLE_SERVER)
+            throw new Error("Server-only method called with client role");
+          if (!(req instanceof AgentInboundRequest))
+            throw new Error("Wrong request argument");
+          if (req.hasResponded())
+            return true;
+          if (req.getType() !== SSH_AGENTC_SIGN_REQUEST)
+            throw new Error("Invalid response to request");
+          if (!Buffer.isBuffer(signature))
+            throw new Error("Signature argument must be a Buffer");
+          if (signature.length === 0)
+            throw new Error("Signature argument must be non-empty");
+          let p = 0;
+          const sigFormat = req.getContext();
+          const sigFormatLen = Buffer.byteLength(sigFormat);
+          const buf = Buffer.allocUnsafe(
+            4 + 1 + 4 + 4 + sigFormatLen + 4 + signature.length
+          );
+          writeUInt32BE(buf, buf.length - 4, p);
+          buf[p += 4] = SSH_AGENT_SIGN_RESPONSE;
+          writeUInt32BE(buf, 4 + sigFormatLen + 4 + signature.length, ++p);
+          writeUInt32BE(buf, sigFormatLen, p += 4);
+          buf.utf8Write(sigFormat, p += 4, sigFormatLen);
+          writeUInt32BE(buf, signature.length, p += sigFormatLen);
+          signature.copy(buf, p += 4);
+          return respond(this, req, buf);
+        }
+      };
+    })();
+    var SYM_AGENT = /* @__PURE__ */ Symbol("Agent");
+    var SYM_AGENT_KEYS = /* @__PURE__ */ Symbol("Agent Keys");
+    var SYM_AGENT_KEYS_IDX = /* @__PURE__ */ Symbol("Agent Keys Index");
+    var SYM_AGENT_CBS = /* @__PURE__ */ Symbol("Agent Init Callbacks");
+    var AgentContext = class {
+      constructor(agent) {
+        if (typeof agent === "string")
+          agent = createAgent(agent);
+        else if (!isAgent(agent))
+          throw new Error("Invalid agent argument");
+        this[SYM_AGENT] = agent;
+        this[SYM_AGENT_KEYS] = null;
+        this[SYM_AGENT_KEYS_IDX] = -1;
+        this[SYM_AGENT_CBS] = null;
+      }
+      init(cb) {
+        if (typeof cb !== "function")
+          cb = noop;
+        if (this[SYM_AGENT_KEYS] === null) {
+          if (this[SYM_AGENT_CBS] === null) {
+            this[SYM_AGENT_CBS] = [cb];
+            const doCbs = (...args) => {
+              process.nextTick(() => {
+                const cbs = this[SYM_AGENT_CBS];
+                this[SYM_AGENT_CBS] = null;
+                for (const cb2 of cbs)
+                  cb2(...args);
+              });
+            };
+            this[SYM_AGENT].getIdentities(once((err, keys) => {
+              if (err)
+                return doCbs(err);
+              if (!Array.isArray(keys)) {
+                return doCbs(new Error(
+                  "Agent implementation failed to provide keys"
+                ));
+              }
+              const newKeys = [];
+              for (let key of keys) {
+                key = parseKey(key);
+                if (key instanceof Error) {
+                  continue;
+                }
+                newKeys.push(key);
+              }
+              this[SYM_AGENT_KEYS] = newKeys;
+              this[SYM_AGENT_KEYS_IDX] = -1;
+              doCbs();
+            }));
+          } else {
+            this[SYM_AGENT_CBS].push(cb);
+          }
+        } else {
+          process.nextTick(cb);
+        }
+      }
+      nextKey() {
+        if (this[SYM_AGENT_KEYS] === null || ++this[SYM_AGENT_KEYS_IDX] >= this[SYM_AGENT_KEYS].length) {
+          return false;
+        }
+        return this[SYM_AGENT_KEYS][this[SYM_AGENT_KEYS_IDX]];
+      }
+      currentKey() {
+        if (this[SYM_AGENT_KEYS] === null || this[SYM_AGENT_KEYS_IDX] >= this[SYM_AGENT_KEYS].length) {
+          return null;
+        }
+        return this[SYM_AGENT_KEYS][this[SYM_AGENT_KEYS_IDX]];
+      }
+      pos() {
+        if (this[SYM_AGENT_KEYS] === null || this[SYM_AGENT_KEYS_IDX] >= this[SYM_AGENT_KEYS].length) {
+          return -1;
+        }
+        return this[SYM_AGENT_KEYS_IDX];
+      }
+      reset() {
+        this[SYM_AGENT_KEYS_IDX] = -1;
+      }
+      sign(...args) {
+        this[SYM_AGENT].sign(...args);
+      }
+    };
+    function isAgent(val) {
+      return val instanceof BaseAgent;
+    }
+    module.exports = {
+      AgentContext,
+      AgentProtocol,
+      BaseAgent,
+      createAgent,
+      CygwinAgent,
+      isAgent,
+      OpenSSHAgent,
+      PageantAgent
+    };
+  }
+});
+
 // node_modules/ssh2/lib/Channel.js
 var require_Channel = __commonJS({
   "node_modules/ssh2/lib/Channel.js"(exports, module) {
@@ -25796,7 +25820,7 @@ var require_client = __commonJS({
       SUPPORTED_MAC,
       SUPPORTED_SERVER_HOST_KEY
     } = require_constants2();
-    var { init: cryptoInit } = require_crypto();
+    var { init: cryptoInit } = require_crypto2();
     var Protocol = require_Protocol();
     var { parseKey } = require_keyParser();
     var { SFTP } = require_SFTP();
@@ -25828,7 +25852,7 @@ var require_client = __commonJS({
     var RE_OPENSSH = /^OpenSSH_(?:(?![0-4])\d)|(?:\d{2,})/;
     var noop = (err) => {
     };
-    var Client2 = class extends EventEmitter {
+    var Client = class extends EventEmitter {
       constructor() {
         super();
         this.config = {
@@ -27571,1752 +27595,34 @@ var require_client = __commonJS({
           return [["ssh-rsa", "sha1"]];
       }
     }
-    module.exports = Client2;
-  }
-});
-
-// node_modules/ssh2/lib/http-agents.js
-var require_http_agents = __commonJS({
-  "node_modules/ssh2/lib/http-agents.js"(exports) {
-    "use strict";
-    var { Agent: HttpAgent } = __require("http");
-    var { Agent: HttpsAgent } = __require("https");
-    var { connect: tlsConnect } = __require("tls");
-    var Client2;
-    for (const ctor of [HttpAgent, HttpsAgent]) {
-      class SSHAgent extends ctor {
-        constructor(connectCfg, agentOptions) {
-          super(agentOptions);
-          this._connectCfg = connectCfg;
-          this._defaultSrcIP = agentOptions && agentOptions.srcIP || "localhost";
-        }
-        createConnection(options, cb) {
-          const srcIP = options && options.localAddress || this._defaultSrcIP;
-          const srcPort = options && options.localPort || 0;
-          const dstIP = options.host;
-          const dstPort = options.port;
-          if (Client2 === void 0)
-            Client2 = require_client();
-          const client = new Client2();
-          let triedForward = false;
-          client.on("ready", () => {
-            client.forwardOut(srcIP, srcPort, dstIP, dstPort, (err, stream) => {
-              triedForward = true;
-              if (err) {
-                client.end();
-                return cb(err);
-              }
-              stream.once("close", () => client.end());
-              cb(null, decorateStream(stream, ctor, options));
-            });
-          }).on("error", cb).on("close", () => {
-            if (!triedForward)
-              cb(new Error("Unexpected connection close"));
-          }).connect(this._connectCfg);
-        }
-      }
-      exports[ctor === HttpAgent ? "SSHTTPAgent" : "SSHTTPSAgent"] = SSHAgent;
-    }
-    function noop() {
-    }
-    function decorateStream(stream, ctor, options) {
-      if (ctor === HttpAgent) {
-        stream.setKeepAlive = noop;
-        stream.setNoDelay = noop;
-        stream.setTimeout = noop;
-        stream.ref = noop;
-        stream.unref = noop;
-        stream.destroySoon = stream.destroy;
-        return stream;
-      }
-      options.socket = stream;
-      const wrapped = tlsConnect(options);
-      const onClose = /* @__PURE__ */ (() => {
-        let called = false;
-        return () => {
-          if (called)
-            return;
-          called = true;
-          if (stream.isPaused())
-            stream.resume();
-        };
-      })();
-      wrapped.on("end", onClose).on("close", onClose);
-      return wrapped;
-    }
-  }
-});
-
-// node_modules/ssh2/lib/server.js
-var require_server = __commonJS({
-  "node_modules/ssh2/lib/server.js"(exports, module) {
-    "use strict";
-    var { Server: netServer } = __require("net");
-    var EventEmitter = __require("events");
-    var { listenerCount } = EventEmitter;
-    var {
-      CHANNEL_OPEN_FAILURE,
-      DEFAULT_CIPHER,
-      DEFAULT_COMPRESSION,
-      DEFAULT_KEX,
-      DEFAULT_MAC,
-      DEFAULT_SERVER_HOST_KEY,
-      DISCONNECT_REASON,
-      DISCONNECT_REASON_BY_VALUE,
-      SUPPORTED_CIPHER,
-      SUPPORTED_COMPRESSION,
-      SUPPORTED_KEX,
-      SUPPORTED_MAC,
-      SUPPORTED_SERVER_HOST_KEY
-    } = require_constants2();
-    var { init: cryptoInit } = require_crypto();
-    var { KexInit } = require_kex();
-    var { parseKey } = require_keyParser();
-    var Protocol = require_Protocol();
-    var { SFTP } = require_SFTP();
-    var { writeUInt32BE } = require_utils2();
-    var {
-      Channel,
-      MAX_WINDOW,
-      PACKET_SIZE,
-      windowAdjust,
-      WINDOW_THRESHOLD
-    } = require_Channel();
-    var {
-      ChannelManager,
-      generateAlgorithmList,
-      isWritable,
-      onChannelOpenFailure,
-      onCHANNEL_CLOSE
-    } = require_utils3();
-    var MAX_PENDING_AUTHS = 10;
-    var AuthContext = class extends EventEmitter {
-      constructor(protocol, username, service, method, cb) {
-        super();
-        this.username = this.user = username;
-        this.service = service;
-        this.method = method;
-        this._initialResponse = false;
-        this._finalResponse = false;
-        this._multistep = false;
-        this._cbfinal = (allowed, methodsLeft, isPartial) => {
-          if (!this._finalResponse) {
-            this._finalResponse = true;
-            cb(this, allowed, methodsLeft, isPartial);
-          }
-        };
-        this._protocol = protocol;
-      }
-      accept() {
-        this._cleanup && this._cleanup();
-        this._initialResponse = true;
-        this._cbfinal(true);
-      }
-      reject(methodsLeft, isPartial) {
-        this._cleanup && this._cleanup();
-        this._initialResponse = true;
-        this._cbfinal(false, methodsLeft, isPartial);
-      }
-    };
-    var KeyboardAuthContext = class extends AuthContext {
-      constructor(protocol, username, service, method, submethods, cb) {
-        super(protocol, username, service, method, cb);
-        this._multistep = true;
-        this._cb = void 0;
-        this._onInfoResponse = (responses) => {
-          const callback2 = this._cb;
-          if (callback2) {
-            this._cb = void 0;
-            callback2(responses);
-          }
-        };
-        this.submethods = submethods;
-        this.on("abort", () => {
-          this._cb && this._cb(new Error("Authentication request aborted"));
-        });
-      }
-      prompt(prompts, title, instructions, cb) {
-        if (!Array.isArray(prompts))
-          prompts = [prompts];
-        if (typeof title === "function") {
-          cb = title;
-          title = instructions = void 0;
-        } else if (typeof instructions === "function") {
-          cb = instructions;
-          instructions = void 0;
-        } else if (typeof cb !== "function") {
-          cb = void 0;
-        }
-        for (let i = 0; i < prompts.length; ++i) {
-          if (typeof prompts[i] === "string") {
-            prompts[i] = {
-              prompt: prompts[i],
-              echo: true
-            };
-          }
-        }
-        this._cb = cb;
-        this._initialResponse = true;
-        this._protocol.authInfoReq(title, instructions, prompts);
-      }
-    };
-    var PKAuthContext = class extends AuthContext {
-      constructor(protocol, username, service, method, pkInfo, cb) {
-        super(protocol, username, service, method, cb);
-        this.key = { algo: pkInfo.keyAlgo, data: pkInfo.key };
-        this.hashAlgo = pkInfo.hashAlgo;
-        this.signature = pkInfo.signature;
-        this.blob = pkInfo.blob;
-      }
-      accept() {
-        if (!this.signature) {
-          this._initialResponse = true;
-          this._protocol.authPKOK(this.key.algo, this.key.data);
-        } else {
-          AuthContext.prototype.accept.call(this);
-        }
-      }
-    };
-    var HostbasedAuthContext = class extends AuthContext {
-      constructor(protocol, username, service, method, pkInfo, cb) {
-        super(protocol, username, service, method, cb);
-        this.key = { algo: pkInfo.keyAlgo, data: pkInfo.key };
-        this.hashAlgo = pkInfo.hashAlgo;
-        this.signature = pkInfo.signature;
-        this.blob = pkInfo.blob;
-        this.localHostname = pkInfo.localHostname;
-        this.localUsername = pkInfo.localUsername;
-      }
-    };
-    var PwdAuthContext = class extends AuthContext {
-      constructor(protocol, username, service, method, password, cb) {
-        super(protocol, username, service, method, cb);
-        this.password = password;
-        this._changeCb = void 0;
-      }
-      requestChange(prompt, cb) {
-        if (this._changeCb)
-          throw new Error("Change request already in progress");
-        if (typeof prompt !== "string")
-          throw new Error("prompt argument must be a string");
-        if (typeof cb !== "function")
-          throw new Error("Callback argument must be a function");
-        this._changeCb = cb;
-        this._protocol.authPasswdChg(prompt);
-      }
-    };
-    var Session = class extends EventEmitter {
-      constructor(client, info, localChan) {
-        super();
-        this.type = "session";
-        this.subtype = void 0;
-        this.server = true;
-        this._ending = false;
-        this._channel = void 0;
-        this._chanInfo = {
-          type: "session",
-          incoming: {
-            id: localChan,
-            window: MAX_WINDOW,
-            packetSize: PACKET_SIZE,
-            state: "open"
-          },
-          outgoing: {
-            id: info.sender,
-            window: info.window,
-            packetSize: info.packetSize,
-            state: "open"
-          }
-        };
-      }
-    };
-    var Server = class extends EventEmitter {
-      constructor(cfg, listener) {
-        super();
-        if (typeof cfg !== "object" || cfg === null)
-          throw new Error("Missing configuration object");
-        const hostKeys = /* @__PURE__ */ Object.create(null);
-        const hostKeyAlgoOrder = [];
-        const hostKeys_ = cfg.hostKeys;
-        if (!Array.isArray(hostKeys_))
-          throw new Error("hostKeys must be an array");
-        const cfgAlgos = typeof cfg.algorithms === "object" && cfg.algorithms !== null ? cfg.algorithms : {};
-        const hostKeyAlgos = generateAlgorithmList(
-          cfgAlgos.serverHostKey,
-          DEFAULT_SERVER_HOST_KEY,
-          SUPPORTED_SERVER_HOST_KEY
-        );
-        for (let i = 0; i < hostKeys_.length; ++i) {
-          let privateKey;
-          if (Buffer.isBuffer(hostKeys_[i]) || typeof hostKeys_[i] === "string")
-            privateKey = parseKey(hostKeys_[i]);
-          else
-            privateKey = parseKey(hostKeys_[i].key, hostKeys_[i].passphrase);
-          if (privateKey instanceof Error)
-            throw new Error(`Cannot parse privateKey: ${privateKey.message}`);
-          if (Array.isArray(privateKey)) {
-            privateKey = privateKey[0];
-          }
-          if (privateKey.getPrivatePEM() === null)
-            throw new Error("privateKey value contains an invalid private key");
-          if (hostKeyAlgoOrder.includes(privateKey.type))
-            continue;
-          if (privateKey.type === "ssh-rsa") {
-            let sha1Pos = hostKeyAlgos.indexOf("ssh-rsa");
-            const sha256Pos = hostKeyAlgos.indexOf("rsa-sha2-256");
-            const sha512Pos = hostKeyAlgos.indexOf("rsa-sha2-512");
-            if (sha1Pos === -1) {
-              sha1Pos = Infinity;
-            }
-            [sha1Pos, sha256Pos, sha512Pos].sort(compareNumbers).forEach((pos) => {
-              if (pos === -1)
-                return;
-              let type;
-              switch (pos) {
-                case sha1Pos:
-                  type = "ssh-rsa";
-                  break;
-                case sha256Pos:
-                  type = "rsa-sha2-256";
-                  break;
-                case sha512Pos:
-                  type = "rsa-sha2-512";
-                  break;
-                default:
-                  return;
-              }
-              hostKeys[type] = privateKey;
-              hostKeyAlgoOrder.push(type);
-            });
-          } else {
-            hostKeys[privateKey.type] = privateKey;
-            hostKeyAlgoOrder.push(privateKey.type);
-          }
-        }
-        const algorithms = {
-          kex: generateAlgorithmList(
-            cfgAlgos.kex,
-            DEFAULT_KEX,
-            SUPPORTED_KEX
-          ).concat(["kex-strict-s-v00@openssh.com"]),
-          serverHostKey: hostKeyAlgoOrder,
-          cs: {
-            cipher: generateAlgorithmList(
-              cfgAlgos.cipher,
-              DEFAULT_CIPHER,
-              SUPPORTED_CIPHER
-            ),
-            mac: generateAlgorithmList(cfgAlgos.hmac, DEFAULT_MAC, SUPPORTED_MAC),
-            compress: generateAlgorithmList(
-              cfgAlgos.compress,
-              DEFAULT_COMPRESSION,
-              SUPPORTED_COMPRESSION
-            ),
-            lang: []
-          },
-          sc: void 0
-        };
-        algorithms.sc = algorithms.cs;
-        if (typeof listener === "function")
-          this.on("connection", listener);
-        const origDebug = typeof cfg.debug === "function" ? cfg.debug : void 0;
-        const ident = cfg.ident ? Buffer.from(cfg.ident) : void 0;
-        const offer = new KexInit(algorithms);
-        this._srv = new netServer((socket) => {
-          if (this._connections >= this.maxConnections) {
-            socket.destroy();
-            return;
-          }
-          ++this._connections;
-          socket.once("close", () => {
-            --this._connections;
-          });
-          let debug;
-          if (origDebug) {
-            const debugPrefix = `[${process.hrtime().join(".")}] `;
-            debug = (msg) => {
-              origDebug(`${debugPrefix}${msg}`);
-            };
-          }
-          new Client2(socket, hostKeys, ident, offer, debug, this, cfg);
-        }).on("error", (err) => {
-          this.emit("error", err);
-        }).on("listening", () => {
-          this.emit("listening");
-        }).on("close", () => {
-          this.emit("close");
-        });
-        this._connections = 0;
-        this.maxConnections = Infinity;
-      }
-      injectSocket(socket) {
-        this._srv.emit("connection", socket);
-      }
-      listen(...args) {
-        this._srv.listen(...args);
-        return this;
-      }
-      address() {
-        return this._srv.address();
-      }
-      getConnections(cb) {
-        this._srv.getConnections(cb);
-        return this;
-      }
-      close(cb) {
-        this._srv.close(cb);
-        return this;
-      }
-      ref() {
-        this._srv.ref();
-        return this;
-      }
-      unref() {
-        this._srv.unref();
-        return this;
-      }
-    };
-    Server.KEEPALIVE_CLIENT_INTERVAL = 15e3;
-    Server.KEEPALIVE_CLIENT_COUNT_MAX = 3;
-    var Client2 = class extends EventEmitter {
-      constructor(socket, hostKeys, ident, offer, debug, server, srvCfg) {
-        super();
-        let exchanges = 0;
-        let acceptedAuthSvc = false;
-        let pendingAuths = [];
-        let authCtx;
-        let kaTimer;
-        let onPacket;
-        const unsentGlobalRequestsReplies = [];
-        this._sock = socket;
-        this._chanMgr = new ChannelManager(this);
-        this._debug = debug;
-        this.noMoreSessions = false;
-        this.authenticated = false;
-        function onClientPreHeaderError(err) {
-        }
-        this.on("error", onClientPreHeaderError);
-        const DEBUG_HANDLER = !debug ? void 0 : (p, display, msg) => {
-          debug(`Debug output from client: ${JSON.stringify(msg)}`);
-        };
-        const kaIntvl = typeof srvCfg.keepaliveInterval === "number" && isFinite(srvCfg.keepaliveInterval) && srvCfg.keepaliveInterval > 0 ? srvCfg.keepaliveInterval : typeof Server.KEEPALIVE_CLIENT_INTERVAL === "number" && isFinite(Server.KEEPALIVE_CLIENT_INTERVAL) && Server.KEEPALIVE_CLIENT_INTERVAL > 0 ? Server.KEEPALIVE_CLIENT_INTERVAL : -1;
-        const kaCountMax = typeof srvCfg.keepaliveCountMax === "number" && isFinite(srvCfg.keepaliveCountMax) && srvCfg.keepaliveCountMax >= 0 ? srvCfg.keepaliveCountMax : typeof Server.KEEPALIVE_CLIENT_COUNT_MAX === "number" && isFinite(Server.KEEPALIVE_CLIENT_COUNT_MAX) && Server.KEEPALIVE_CLIENT_COUNT_MAX >= 0 ? Server.KEEPALIVE_CLIENT_COUNT_MAX : -1;
-        let kaCurCount = 0;
-        if (kaIntvl !== -1 && kaCountMax !== -1) {
-          this.once("ready", () => {
-            const onClose = () => {
-              clearInterval(kaTimer);
-            };
-            this.on("close", onClose).on("end", onClose);
-            kaTimer = setInterval(() => {
-              if (++kaCurCount > kaCountMax) {
-                clearInterval(kaTimer);
-                const err = new Error("Keepalive timeout");
-                err.level = "client-timeout";
-                this.emit("error", err);
-                this.end();
-              } else {
-                proto.ping();
-              }
-            }, kaIntvl);
-          });
-          onPacket = () => {
-            kaTimer && kaTimer.refresh();
-            kaCurCount = 0;
-          };
-        }
-        const proto = this._protocol = new Protocol({
-          server: true,
-          hostKeys,
-          ident,
-          offer,
-          onPacket,
-          greeting: srvCfg.greeting,
-          banner: srvCfg.banner,
-          onWrite: (data) => {
-            if (isWritable(socket))
-              socket.write(data);
-          },
-          onError: (err) => {
-            if (!proto._destruct)
-              socket.removeAllListeners("data");
-            this.emit("error", err);
-            try {
-              socket.end();
-            } catch {
-            }
-          },
-          onHeader: (header2) => {
-            this.removeListener("error", onClientPreHeaderError);
-            const info = {
-              ip: socket.remoteAddress,
-              family: socket.remoteFamily,
-              port: socket.remotePort,
-              header: header2
-            };
-            if (!server.emit("connection", this, info)) {
-              proto.disconnect(DISCONNECT_REASON.BY_APPLICATION);
-              socket.end();
-              return;
-            }
-            if (header2.greeting)
-              this.emit("greeting", header2.greeting);
-          },
-          onHandshakeComplete: (negotiated) => {
-            if (++exchanges > 1)
-              this.emit("rekey");
-            this.emit("handshake", negotiated);
-          },
-          debug,
-          messageHandlers: {
-            DEBUG: DEBUG_HANDLER,
-            DISCONNECT: (p, reason, desc) => {
-              if (reason !== DISCONNECT_REASON.BY_APPLICATION) {
-                if (!desc) {
-                  desc = DISCONNECT_REASON_BY_VALUE[reason];
-                  if (desc === void 0)
-                    desc = `Unexpected disconnection reason: ${reason}`;
-                }
-                const err = new Error(desc);
-                err.code = reason;
-                this.emit("error", err);
-              }
-              socket.end();
-            },
-            CHANNEL_OPEN: (p, info) => {
-              if (info.type === "session" && this.noMoreSessions || !this.authenticated) {
-                const reasonCode = CHANNEL_OPEN_FAILURE.ADMINISTRATIVELY_PROHIBITED;
-                return proto.channelOpenFail(info.sender, reasonCode);
-              }
-              let localChan = -1;
-              let reason;
-              let replied = false;
-              let accept;
-              const reject = () => {
-                if (replied)
-                  return;
-                replied = true;
-                if (reason === void 0) {
-                  if (localChan === -1)
-                    reason = CHANNEL_OPEN_FAILURE.RESOURCE_SHORTAGE;
-                  else
-                    reason = CHANNEL_OPEN_FAILURE.CONNECT_FAILED;
-                }
-                if (localChan !== -1)
-                  this._chanMgr.remove(localChan);
-                proto.channelOpenFail(info.sender, reason, "");
-              };
-              const reserveChannel = () => {
-                localChan = this._chanMgr.add();
-                if (localChan === -1) {
-                  reason = CHANNEL_OPEN_FAILURE.RESOURCE_SHORTAGE;
-                  if (debug) {
-                    debug("Automatic rejection of incoming channel open: no channels available");
-                  }
-                }
-                return localChan !== -1;
-              };
-              const data = info.data;
-              switch (info.type) {
-                case "session":
-                  if (listenerCount(this, "session") && reserveChannel()) {
-                    accept = () => {
-                      if (replied)
-                        return;
-                      replied = true;
-                      const instance = new Session(this, info, localChan);
-                      this._chanMgr.update(localChan, instance);
-                      proto.channelOpenConfirm(
-                        info.sender,
-                        localChan,
-                        MAX_WINDOW,
-                        PACKET_SIZE
-                      );
-                      return instance;
-                    };
-                    this.emit("session", accept, reject);
-                    return;
-                  }
-                  break;
-                case "direct-tcpip":
-                  if (listenerCount(this, "tcpip") && reserveChannel()) {
-                    accept = () => {
-                      if (replied)
-                        return;
-                      replied = true;
-                      const chanInfo = {
-                        type: void 0,
-                        incoming: {
-                          id: localChan,
-                          window: MAX_WINDOW,
-                          packetSize: PACKET_SIZE,
-                          state: "open"
-                        },
-                        outgoing: {
-                          id: info.sender,
-                          window: info.window,
-                          packetSize: info.packetSize,
-                          state: "open"
-                        }
-                      };
-                      const stream = new Channel(this, chanInfo, { server: true });
-                      this._chanMgr.update(localChan, stream);
-                      proto.channelOpenConfirm(
-                        info.sender,
-                        localChan,
-                        MAX_WINDOW,
-                        PACKET_SIZE
-                      );
-                      return stream;
-                    };
-                    this.emit("tcpip", accept, reject, data);
-                    return;
-                  }
-                  break;
-                case "direct-streamlocal@openssh.com":
-                  if (listenerCount(this, "openssh.streamlocal") && reserveChannel()) {
-                    accept = () => {
-                      if (replied)
-                        return;
-                      replied = true;
-                      const chanInfo = {
-                        type: void 0,
-                        incoming: {
-                          id: localChan,
-                          window: MAX_WINDOW,
-                          packetSize: PACKET_SIZE,
-                          state: "open"
-                        },
-                        outgoing: {
-                          id: info.sender,
-                          window: info.window,
-                          packetSize: info.packetSize,
-                          state: "open"
-                        }
-                      };
-                      const stream = new Channel(this, chanInfo, { server: true });
-                      this._chanMgr.update(localChan, stream);
-                      proto.channelOpenConfirm(
-                        info.sender,
-                        localChan,
-                        MAX_WINDOW,
-                        PACKET_SIZE
-                      );
-                      return stream;
-                    };
-                    this.emit("openssh.streamlocal", accept, reject, data);
-                    return;
-                  }
-                  break;
-                default:
-                  reason = CHANNEL_OPEN_FAILURE.UNKNOWN_CHANNEL_TYPE;
-                  if (debug) {
-                    debug(`Automatic rejection of unsupported incoming channel open type: ${info.type}`);
-                  }
-              }
-              if (reason === void 0) {
-                reason = CHANNEL_OPEN_FAILURE.ADMINISTRATIVELY_PROHIBITED;
-                if (debug) {
-                  debug(`Automatic rejection of unexpected incoming channel open for: ${info.type}`);
-                }
-              }
-              reject();
-            },
-            CHANNEL_OPEN_CONFIRMATION: (p, info) => {
-              const channel = this._chanMgr.get(info.recipient);
-              if (typeof channel !== "function")
-                return;
-              const chanInfo = {
-                type: channel.type,
-                incoming: {
-                  id: info.recipient,
-                  window: MAX_WINDOW,
-                  packetSize: PACKET_SIZE,
-                  state: "open"
-                },
-                outgoing: {
-                  id: info.sender,
-                  window: info.window,
-                  packetSize: info.packetSize,
-                  state: "open"
-                }
-              };
-              const instance = new Channel(this, chanInfo, { server: true });
-              this._chanMgr.update(info.recipient, instance);
-              channel(void 0, instance);
-            },
-            CHANNEL_OPEN_FAILURE: (p, recipient, reason, description) => {
-              const channel = this._chanMgr.get(recipient);
-              if (typeof channel !== "function")
-                return;
-              const info = { reason, description };
-              onChannelOpenFailure(this, recipient, info, channel);
-            },
-            CHANNEL_DATA: (p, recipient, data) => {
-              let channel = this._chanMgr.get(recipient);
-              if (typeof channel !== "object" || channel === null)
-                return;
-              if (channel.constructor === Session) {
-                channel = channel._channel;
-                if (!channel)
-                  return;
-              }
-              if (channel.incoming.window === 0)
-                return;
-              channel.incoming.window -= data.length;
-              if (channel.push(data) === false) {
-                channel._waitChanDrain = true;
-                return;
-              }
-              if (channel.incoming.window <= WINDOW_THRESHOLD)
-                windowAdjust(channel);
-            },
-            CHANNEL_EXTENDED_DATA: (p, recipient, data, type) => {
-            },
-            CHANNEL_WINDOW_ADJUST: (p, recipient, amount) => {
-              let channel = this._chanMgr.get(recipient);
-              if (typeof channel !== "object" || channel === null)
-                return;
-              if (channel.constructor === Session) {
-                channel = channel._channel;
-                if (!channel)
-                  return;
-              }
-              channel.outgoing.window += amount;
-              if (channel._waitWindow) {
-                channel._waitWindow = false;
-                if (channel._chunk) {
-                  channel._write(channel._chunk, null, channel._chunkcb);
-                } else if (channel._chunkcb) {
-                  channel._chunkcb();
-                } else if (channel._chunkErr) {
-                  channel.stderr._write(
-                    channel._chunkErr,
-                    null,
-                    channel._chunkcbErr
-                  );
-                } else if (channel._chunkcbErr) {
-                  channel._chunkcbErr();
-                }
-              }
-            },
-            CHANNEL_SUCCESS: (p, recipient) => {
-              let channel = this._chanMgr.get(recipient);
-              if (typeof channel !== "object" || channel === null)
-                return;
-              if (channel.constructor === Session) {
-                channel = channel._channel;
-                if (!channel)
-                  return;
-              }
-              if (channel._callbacks.length)
-                channel._callbacks.shift()(false);
-            },
-            CHANNEL_FAILURE: (p, recipient) => {
-              let channel = this._chanMgr.get(recipient);
-              if (typeof channel !== "object" || channel === null)
-                return;
-              if (channel.constructor === Session) {
-                channel = channel._channel;
-                if (!channel)
-                  return;
-              }
-              if (channel._callbacks.length)
-                channel._callbacks.shift()(true);
-            },
-            CHANNEL_REQUEST: (p, recipient, type, wantReply, data) => {
-              const session = this._chanMgr.get(recipient);
-              if (typeof session !== "object" || session === null)
-                return;
-              let replied = false;
-              let accept;
-              let reject;
-              if (session.constructor !== Session) {
-                if (wantReply)
-                  proto.channelFailure(session.outgoing.id);
-                return;
-              }
-              if (wantReply) {
-                if (type !== "shell" && type !== "exec" && type !== "subsystem") {
-                  accept = () => {
-                    if (replied || session._ending || session._channel)
-                      return;
-                    replied = true;
-                    proto.channelSuccess(session._chanInfo.outgoing.id);
-                  };
-                }
-                reject = () => {
-                  if (replied || session._ending || session._channel)
-                    return;
-                  replied = true;
-                  proto.channelFailure(session._chanInfo.outgoing.id);
-                };
-              }
-              if (session._ending) {
-                reject && reject();
-                return;
-              }
-              switch (type) {
-                // "pre-real session start" requests
-                case "env":
-                  if (listenerCount(session, "env")) {
-                    session.emit("env", accept, reject, {
-                      key: data.name,
-                      val: data.value
-                    });
-                    return;
-                  }
-                  break;
-                case "pty-req":
-                  if (listenerCount(session, "pty")) {
-                    session.emit("pty", accept, reject, data);
-                    return;
-                  }
-                  break;
-                case "window-change":
-                  if (listenerCount(session, "window-change"))
-                    session.emit("window-change", accept, reject, data);
-                  else
-                    reject && reject();
-                  break;
-                case "x11-req":
-                  if (listenerCount(session, "x11")) {
-                    session.emit("x11", accept, reject, data);
-                    return;
-                  }
-                  break;
-                // "post-real session start" requests
-                case "signal":
-                  if (listenerCount(session, "signal")) {
-                    session.emit("signal", accept, reject, {
-                      name: data
-                    });
-                    return;
-                  }
-                  break;
-                // XXX: is `auth-agent-req@openssh.com` really "post-real session
-                // start"?
-                case "auth-agent-req@openssh.com":
-                  if (listenerCount(session, "auth-agent")) {
-                    session.emit("auth-agent", accept, reject);
-                    return;
-                  }
-                  break;
-                // "real session start" requests
-                case "shell":
-                  if (listenerCount(session, "shell")) {
-                    accept = () => {
-                      if (replied || session._ending || session._channel)
-                        return;
-                      replied = true;
-                      if (wantReply)
-                        proto.channelSuccess(session._chanInfo.outgoing.id);
-                      const channel = new Channel(
-                        this,
-                        session._chanInfo,
-                        { server: true }
-                      );
-                      channel.subtype = session.subtype = type;
-                      session._channel = channel;
-                      return channel;
-                    };
-                    session.emit("shell", accept, reject);
-                    return;
-                  }
-                  break;
-                case "exec":
-                  if (listenerCount(session, "exec")) {
-                    accept = () => {
-                      if (replied || session._ending || session._channel)
-                        return;
-                      replied = true;
-                      if (wantReply)
-                        proto.channelSuccess(session._chanInfo.outgoing.id);
-                      const channel = new Channel(
-                        this,
-                        session._chanInfo,
-                        { server: true }
-                      );
-                      channel.subtype = session.subtype = type;
-                      session._channel = channel;
-                      return channel;
-                    };
-                    session.emit("exec", accept, reject, {
-                      command: data
-                    });
-                    return;
-                  }
-                  break;
-                case "subsystem": {
-                  let useSFTP = data === "sftp";
-                  accept = () => {
-                    if (replied || session._ending || session._channel)
-                      return;
-                    replied = true;
-                    if (wantReply)
-                      proto.channelSuccess(session._chanInfo.outgoing.id);
-                    let instance;
-                    if (useSFTP) {
-                      instance = new SFTP(this, session._chanInfo, {
-                        server: true,
-                        debug
-                      });
-                    } else {
-                      instance = new Channel(
-                        this,
-                        session._chanInfo,
-                        { server: true }
-                      );
-                      instance.subtype = session.subtype = `${type}:${data}`;
-                    }
-                    session._channel = instance;
-                    return instance;
-                  };
-                  if (data === "sftp") {
-                    if (listenerCount(session, "sftp")) {
-                      session.emit("sftp", accept, reject);
-                      return;
-                    }
-                    useSFTP = false;
-                  }
-                  if (listenerCount(session, "subsystem")) {
-                    session.emit("subsystem", accept, reject, {
-                      name: data
-                    });
-                    return;
-                  }
-                  break;
-                }
-              }
-              debug && debug(
-                `Automatic rejection of incoming channel request: ${type}`
-              );
-              reject && reject();
-            },
-            CHANNEL_EOF: (p, recipient) => {
-              let channel = this._chanMgr.get(recipient);
-              if (typeof channel !== "object" || channel === null)
-                return;
-              if (channel.constructor === Session) {
-                if (!channel._ending) {
-                  channel._ending = true;
-                  channel.emit("eof");
-                  channel.emit("end");
-                }
-                channel = channel._channel;
-                if (!channel)
-                  return;
-              }
-              if (channel.incoming.state !== "open")
-                return;
-              channel.incoming.state = "eof";
-              if (channel.readable)
-                channel.push(null);
-            },
-            CHANNEL_CLOSE: (p, recipient) => {
-              let channel = this._chanMgr.get(recipient);
-              if (typeof channel !== "object" || channel === null)
-                return;
-              if (channel.constructor === Session) {
-                channel._ending = true;
-                channel.emit("close");
-                channel = channel._channel;
-                if (!channel)
-                  return;
-              }
-              onCHANNEL_CLOSE(this, recipient, channel);
-            },
-            // Begin service/auth-related ==========================================
-            SERVICE_REQUEST: (p, service) => {
-              if (exchanges === 0 || acceptedAuthSvc || this.authenticated || service !== "ssh-userauth") {
-                proto.disconnect(DISCONNECT_REASON.SERVICE_NOT_AVAILABLE);
-                socket.end();
-                return;
-              }
-              acceptedAuthSvc = true;
-              proto.serviceAccept(service);
-            },
-            USERAUTH_REQUEST: (p, username, service, method, methodData) => {
-              if (exchanges === 0 || this.authenticated || authCtx && (authCtx.username !== username || authCtx.service !== service) || method !== "password" && method !== "publickey" && method !== "hostbased" && method !== "keyboard-interactive" && method !== "none" || pendingAuths.length === MAX_PENDING_AUTHS) {
-                proto.disconnect(DISCONNECT_REASON.PROTOCOL_ERROR);
-                socket.end();
-                return;
-              } else if (service !== "ssh-connection") {
-                proto.disconnect(DISCONNECT_REASON.SERVICE_NOT_AVAILABLE);
-                socket.end();
-                return;
-              }
-              let ctx;
-              switch (method) {
-                case "keyboard-interactive":
-                  ctx = new KeyboardAuthContext(
-                    proto,
-                    username,
-                    service,
-                    method,
-                    methodData,
-                    onAuthDecide
-                  );
-                  break;
-                case "publickey":
-                  ctx = new PKAuthContext(
-                    proto,
-                    username,
-                    service,
-                    method,
-                    methodData,
-                    onAuthDecide
-                  );
-                  break;
-                case "hostbased":
-                  ctx = new HostbasedAuthContext(
-                    proto,
-                    username,
-                    service,
-                    method,
-                    methodData,
-                    onAuthDecide
-                  );
-                  break;
-                case "password":
-                  if (authCtx && authCtx instanceof PwdAuthContext && authCtx._changeCb) {
-                    const cb = authCtx._changeCb;
-                    authCtx._changeCb = void 0;
-                    cb(methodData.newPassword);
-                    return;
-                  }
-                  ctx = new PwdAuthContext(
-                    proto,
-                    username,
-                    service,
-                    method,
-                    methodData,
-                    onAuthDecide
-                  );
-                  break;
-                case "none":
-                  ctx = new AuthContext(
-                    proto,
-                    username,
-                    service,
-                    method,
-                    onAuthDecide
-                  );
-                  break;
-              }
-              if (authCtx) {
-                if (!authCtx._initialResponse) {
-                  return pendingAuths.push(ctx);
-                } else if (authCtx._multistep && !authCtx._finalResponse) {
-                  authCtx._cleanup && authCtx._cleanup();
-                  authCtx.emit("abort");
-                }
-              }
-              authCtx = ctx;
-              if (listenerCount(this, "authentication"))
-                this.emit("authentication", authCtx);
-              else
-                authCtx.reject();
-            },
-            USERAUTH_INFO_RESPONSE: (p, responses) => {
-              if (authCtx && authCtx instanceof KeyboardAuthContext)
-                authCtx._onInfoResponse(responses);
-            },
-            // End service/auth-related ============================================
-            GLOBAL_REQUEST: (p, name, wantReply, data) => {
-              const reply = {
-                type: null,
-                buf: null
-              };
-              function setReply(type, buf) {
-                reply.type = type;
-                reply.buf = buf;
-                sendReplies();
-              }
-              if (wantReply)
-                unsentGlobalRequestsReplies.push(reply);
-              if ((name === "tcpip-forward" || name === "cancel-tcpip-forward" || name === "no-more-sessions@openssh.com" || name === "streamlocal-forward@openssh.com" || name === "cancel-streamlocal-forward@openssh.com") && listenerCount(this, "request") && this.authenticated) {
-                let accept;
-                let reject;
-                if (wantReply) {
-                  let replied = false;
-                  accept = (chosenPort) => {
-                    if (replied)
-                      return;
-                    replied = true;
-                    let bufPort;
-                    if (name === "tcpip-forward" && data.bindPort === 0 && typeof chosenPort === "number") {
-                      bufPort = Buffer.allocUnsafe(4);
-                      writeUInt32BE(bufPort, chosenPort, 0);
-                    }
-                    setReply("SUCCESS", bufPort);
-                  };
-                  reject = () => {
-                    if (replied)
-                      return;
-                    replied = true;
-                    setReply("FAILURE");
-                  };
-                }
-                if (name === "no-more-sessions@openssh.com") {
-                  this.noMoreSessions = true;
-                  accept && accept();
-                  return;
-                }
-                this.emit("request", accept, reject, name, data);
-              } else if (wantReply) {
-                setReply("FAILURE");
-              }
-            }
-          }
-        });
-        socket.pause();
-        cryptoInit.then(() => {
-          proto.start();
-          socket.on("data", (data) => {
-            try {
-              proto.parse(data, 0, data.length);
-            } catch (ex) {
-              this.emit("error", ex);
-              try {
-                if (isWritable(socket))
-                  socket.end();
-              } catch {
-              }
-            }
-          });
-          socket.resume();
-        }).catch((err) => {
-          this.emit("error", err);
-          try {
-            if (isWritable(socket))
-              socket.end();
-          } catch {
-          }
-        });
-        socket.on("error", (err) => {
-          err.level = "socket";
-          this.emit("error", err);
-        }).once("end", () => {
-          debug && debug("Socket ended");
-          proto.cleanup();
-          this.emit("end");
-        }).once("close", () => {
-          debug && debug("Socket closed");
-          proto.cleanup();
-          this.emit("close");
-          const err = new Error("No response from server");
-          this._chanMgr.cleanup(err);
-        });
-        const onAuthDecide = (ctx, allowed, methodsLeft, isPartial) => {
-          if (authCtx === ctx && !this.authenticated) {
-            if (allowed) {
-              authCtx = void 0;
-              this.authenticated = true;
-              proto.authSuccess();
-              pendingAuths = [];
-              this.emit("ready");
-            } else {
-              proto.authFailure(methodsLeft, isPartial);
-              if (pendingAuths.length) {
-                authCtx = pendingAuths.pop();
-                if (listenerCount(this, "authentication"))
-                  this.emit("authentication", authCtx);
-                else
-                  authCtx.reject();
-              }
-            }
-          }
-        };
-        function sendReplies() {
-          while (unsentGlobalRequestsReplies.length > 0 && unsentGlobalRequestsReplies[0].type) {
-            const reply = unsentGlobalRequestsReplies.shift();
-            if (reply.type === "SUCCESS")
-              proto.requestSuccess(reply.buf);
-            if (reply.type === "FAILURE")
-              proto.requestFailure();
-          }
-        }
-      }
-      end() {
-        if (this._sock && isWritable(this._sock)) {
-          this._protocol.disconnect(DISCONNECT_REASON.BY_APPLICATION);
-          this._sock.end();
-        }
-        return this;
-      }
-      x11(originAddr, originPort, cb) {
-        const opts = { originAddr, originPort };
-        openChannel(this, "x11", opts, cb);
-        return this;
-      }
-      forwardOut(boundAddr, boundPort, remoteAddr, remotePort, cb) {
-        const opts = { boundAddr, boundPort, remoteAddr, remotePort };
-        openChannel(this, "forwarded-tcpip", opts, cb);
-        return this;
-      }
-      openssh_forwardOutStreamLocal(socketPath, cb) {
-        const opts = { socketPath };
-        openChannel(this, "forwarded-streamlocal@openssh.com", opts, cb);
-        return this;
-      }
-      rekey(cb) {
-        let error;
-        try {
-          this._protocol.rekey();
-        } catch (ex) {
-          error = ex;
-        }
-        if (typeof cb === "function") {
-          if (error)
-            process.nextTick(cb, error);
-          else
-            this.once("rekey", cb);
-        }
-      }
-      setNoDelay(noDelay) {
-        if (this._sock && typeof this._sock.setNoDelay === "function")
-          this._sock.setNoDelay(noDelay);
-        return this;
-      }
-    };
-    function openChannel(self2, type, opts, cb) {
-      const initWindow = MAX_WINDOW;
-      const maxPacket = PACKET_SIZE;
-      if (typeof opts === "function") {
-        cb = opts;
-        opts = {};
-      }
-      const wrapper = (err, stream) => {
-        cb(err, stream);
-      };
-      wrapper.type = type;
-      const localChan = self2._chanMgr.add(wrapper);
-      if (localChan === -1) {
-        cb(new Error("No free channels available"));
-        return;
-      }
-      switch (type) {
-        case "forwarded-tcpip":
-          self2._protocol.forwardedTcpip(localChan, initWindow, maxPacket, opts);
-          break;
-        case "x11":
-          self2._protocol.x11(localChan, initWindow, maxPacket, opts);
-          break;
-        case "forwarded-streamlocal@openssh.com":
-          self2._protocol.openssh_forwardedStreamLocal(
-            localChan,
-            initWindow,
-            maxPacket,
-            opts
-          );
-          break;
-        default:
-          throw new Error(`Unsupported channel type: ${type}`);
-      }
-    }
-    function compareNumbers(a, b) {
-      return a - b;
-    }
-    module.exports = Server;
-    module.exports.IncomingClient = Client2;
-  }
-});
-
-// node_modules/ssh2/lib/keygen.js
-var require_keygen = __commonJS({
-  "node_modules/ssh2/lib/keygen.js"(exports, module) {
-    "use strict";
-    var {
-      createCipheriv,
-      generateKeyPair: generateKeyPair_,
-      generateKeyPairSync: generateKeyPairSync_,
-      getCurves,
-      randomBytes: randomBytes2
-    } = __require("crypto");
-    var { Ber } = require_lib();
-    var bcrypt_pbkdf = require_bcrypt_pbkdf().pbkdf;
-    var { CIPHER_INFO } = require_crypto();
-    var SALT_LEN = 16;
-    var DEFAULT_ROUNDS = 16;
-    var curves = getCurves();
-    var ciphers = new Map(Object.entries(CIPHER_INFO));
-    function makeArgs(type, opts) {
-      if (typeof type !== "string")
-        throw new TypeError("Key type must be a string");
-      const publicKeyEncoding = { type: "spki", format: "der" };
-      const privateKeyEncoding = { type: "pkcs8", format: "der" };
-      switch (type.toLowerCase()) {
-        case "rsa": {
-          if (typeof opts !== "object" || opts === null)
-            throw new TypeError("Missing options object for RSA key");
-          const modulusLength = opts.bits;
-          if (!Number.isInteger(modulusLength))
-            throw new TypeError("RSA bits must be an integer");
-          if (modulusLength <= 0 || modulusLength > 16384)
-            throw new RangeError("RSA bits must be non-zero and <= 16384");
-          return ["rsa", { modulusLength, publicKeyEncoding, privateKeyEncoding }];
-        }
-        case "ecdsa": {
-          if (typeof opts !== "object" || opts === null)
-            throw new TypeError("Missing options object for ECDSA key");
-          if (!Number.isInteger(opts.bits))
-            throw new TypeError("ECDSA bits must be an integer");
-          let namedCurve;
-          switch (opts.bits) {
-            case 256:
-              namedCurve = "prime256v1";
-              break;
-            case 384:
-              namedCurve = "secp384r1";
-              break;
-            case 521:
-              namedCurve = "secp521r1";
-              break;
-            default:
-              throw new Error("ECDSA bits must be 256, 384, or 521");
-          }
-          if (!curves.includes(namedCurve))
-            throw new Error("Unsupported ECDSA bits value");
-          return ["ec", { namedCurve, publicKeyEncoding, privateKeyEncoding }];
-        }
-        case "ed25519":
-          return ["ed25519", { publicKeyEncoding, privateKeyEncoding }];
-        default:
-          throw new Error(`Unsupported key type: ${type}`);
-      }
-    }
-    function parseDERs(keyType, pub, priv) {
-      switch (keyType) {
-        case "rsa": {
-          let reader = new Ber.Reader(priv);
-          reader.readSequence();
-          if (reader.readInt() !== 0)
-            throw new Error("Unsupported version in RSA private key");
-          reader.readSequence();
-          if (reader.readOID() !== "1.2.840.113549.1.1.1")
-            throw new Error("Bad RSA private OID");
-          if (reader.readByte() !== Ber.Null)
-            throw new Error("Malformed RSA private key (expected null)");
-          if (reader.readByte() !== 0) {
-            throw new Error(
-              "Malformed RSA private key (expected zero-length null)"
-            );
-          }
-          reader = new Ber.Reader(reader.readString(Ber.OctetString, true));
-          reader.readSequence();
-          if (reader.readInt() !== 0)
-            throw new Error("Unsupported version in RSA private key");
-          const n = reader.readString(Ber.Integer, true);
-          const e = reader.readString(Ber.Integer, true);
-          const d = reader.readString(Ber.Integer, true);
-          const p = reader.readString(Ber.Integer, true);
-          const q = reader.readString(Ber.Integer, true);
-          reader.readString(Ber.Integer, true);
-          reader.readString(Ber.Integer, true);
-          const iqmp = reader.readString(Ber.Integer, true);
-          const keyName = Buffer.from("ssh-rsa");
-          const privBuf = Buffer.allocUnsafe(
-            4 + keyName.length + 4 + n.length + 4 + e.length + 4 + d.length + 4 + iqmp.length + 4 + p.length + 4 + q.length
-          );
-          let pos = 0;
-          privBuf.writeUInt32BE(keyName.length, pos += 0);
-          privBuf.set(keyName, pos += 4);
-          privBuf.writeUInt32BE(n.length, pos += keyName.length);
-          privBuf.set(n, pos += 4);
-          privBuf.writeUInt32BE(e.length, pos += n.length);
-          privBuf.set(e, pos += 4);
-          privBuf.writeUInt32BE(d.length, pos += e.length);
-          privBuf.set(d, pos += 4);
-          privBuf.writeUInt32BE(iqmp.length, pos += d.length);
-          privBuf.set(iqmp, pos += 4);
-          privBuf.writeUInt32BE(p.length, pos += iqmp.length);
-          privBuf.set(p, pos += 4);
-          privBuf.writeUInt32BE(q.length, pos += p.length);
-          privBuf.set(q, pos += 4);
-          const pubBuf = Buffer.allocUnsafe(
-            4 + keyName.length + 4 + e.length + 4 + n.length
-          );
-          pos = 0;
-          pubBuf.writeUInt32BE(keyName.length, pos += 0);
-          pubBuf.set(keyName, pos += 4);
-          pubBuf.writeUInt32BE(e.length, pos += keyName.length);
-          pubBuf.set(e, pos += 4);
-          pubBuf.writeUInt32BE(n.length, pos += e.length);
-          pubBuf.set(n, pos += 4);
-          return { sshName: keyName.toString(), priv: privBuf, pub: pubBuf };
-        }
-        case "ec": {
-          let reader = new Ber.Reader(pub);
-          reader.readSequence();
-          reader.readSequence();
-          if (reader.readOID() !== "1.2.840.10045.2.1")
-            throw new Error("Bad ECDSA public OID");
-          reader.readOID();
-          let pubBin = reader.readString(Ber.BitString, true);
-          {
-            let i = 0;
-            for (; i < pubBin.length && pubBin[i] === 0; ++i) ;
-            if (i > 0)
-              pubBin = pubBin.slice(i);
-          }
-          reader = new Ber.Reader(priv);
-          reader.readSequence();
-          if (reader.readInt() !== 0)
-            throw new Error("Unsupported version in ECDSA private key");
-          reader.readSequence();
-          if (reader.readOID() !== "1.2.840.10045.2.1")
-            throw new Error("Bad ECDSA private OID");
-          const curveOID = reader.readOID();
-          let sshCurveName;
-          switch (curveOID) {
-            case "1.2.840.10045.3.1.7":
-              sshCurveName = "nistp256";
-              break;
-            case "1.3.132.0.34":
-              sshCurveName = "nistp384";
-              break;
-            case "1.3.132.0.35":
-              sshCurveName = "nistp521";
-              break;
-            default:
-              throw new Error("Unsupported curve in ECDSA private key");
-          }
-          reader = new Ber.Reader(reader.readString(Ber.OctetString, true));
-          reader.readSequence();
-          if (reader.readInt() !== 1)
-            throw new Error("Unsupported version in ECDSA private key");
-          const privBin = Buffer.concat([
-            Buffer.from([0]),
-            reader.readString(Ber.OctetString, true)
-          ]);
-          const keyName = Buffer.from(`ecdsa-sha2-${sshCurveName}`);
-          sshCurveName = Buffer.from(sshCurveName);
-          const privBuf = Buffer.allocUnsafe(
-            4 + keyName.length + 4 + sshCurveName.length + 4 + pubBin.length + 4 + privBin.length
-          );
-          let pos = 0;
-          privBuf.writeUInt32BE(keyName.length, pos += 0);
-          privBuf.set(keyName, pos += 4);
-          privBuf.writeUInt32BE(sshCurveName.length, pos += keyName.length);
-          privBuf.set(sshCurveName, pos += 4);
-          privBuf.writeUInt32BE(pubBin.length, pos += sshCurveName.length);
-          privBuf.set(pubBin, pos += 4);
-          privBuf.writeUInt32BE(privBin.length, pos += pubBin.length);
-          privBuf.set(privBin, pos += 4);
-          const pubBuf = Buffer.allocUnsafe(
-            4 + keyName.length + 4 + sshCurveName.length + 4 + pubBin.length
-          );
-          pos = 0;
-          pubBuf.writeUInt32BE(keyName.length, pos += 0);
-          pubBuf.set(keyName, pos += 4);
-          pubBuf.writeUInt32BE(sshCurveName.length, pos += keyName.length);
-          pubBuf.set(sshCurveName, pos += 4);
-          pubBuf.writeUInt32BE(pubBin.length, pos += sshCurveName.length);
-          pubBuf.set(pubBin, pos += 4);
-          return { sshName: keyName.toString(), priv: privBuf, pub: pubBuf };
-        }
-        case "ed25519": {
-          let reader = new Ber.Reader(pub);
-          reader.readSequence();
-          reader.readSequence();
-          if (reader.readOID() !== "1.3.101.112")
-            throw new Error("Bad ED25519 public OID");
-          let pubBin = reader.readString(Ber.BitString, true);
-          {
-            let i = 0;
-            for (; i < pubBin.length && pubBin[i] === 0; ++i) ;
-            if (i > 0)
-              pubBin = pubBin.slice(i);
-          }
-          reader = new Ber.Reader(priv);
-          reader.readSequence();
-          if (reader.readInt() !== 0)
-            throw new Error("Unsupported version in ED25519 private key");
-          reader.readSequence();
-          if (reader.readOID() !== "1.3.101.112")
-            throw new Error("Bad ED25519 private OID");
-          reader = new Ber.Reader(reader.readString(Ber.OctetString, true));
-          const privBin = reader.readString(Ber.OctetString, true);
-          const keyName = Buffer.from("ssh-ed25519");
-          const privBuf = Buffer.allocUnsafe(
-            4 + keyName.length + 4 + pubBin.length + 4 + (privBin.length + pubBin.length)
-          );
-          let pos = 0;
-          privBuf.writeUInt32BE(keyName.length, pos += 0);
-          privBuf.set(keyName, pos += 4);
-          privBuf.writeUInt32BE(pubBin.length, pos += keyName.length);
-          privBuf.set(pubBin, pos += 4);
-          privBuf.writeUInt32BE(
-            privBin.length + pubBin.length,
-            pos += pubBin.length
-          );
-          privBuf.set(privBin, pos += 4);
-          privBuf.set(pubBin, pos += privBin.length);
-          const pubBuf = Buffer.allocUnsafe(
-            4 + keyName.length + 4 + pubBin.length
-          );
-          pos = 0;
-          pubBuf.writeUInt32BE(keyName.length, pos += 0);
-          pubBuf.set(keyName, pos += 4);
-          pubBuf.writeUInt32BE(pubBin.length, pos += keyName.length);
-          pubBuf.set(pubBin, pos += 4);
-          return { sshName: keyName.toString(), priv: privBuf, pub: pubBuf };
-        }
-      }
-    }
-    function convertKeys(keyType, pub, priv, opts) {
-      let format = "new";
-      let encrypted;
-      let comment = "";
-      if (typeof opts === "object" && opts !== null) {
-        if (typeof opts.comment === "string" && opts.comment)
-          comment = opts.comment;
-        if (typeof opts.format === "string" && opts.format)
-          format = opts.format;
-        if (opts.passphrase) {
-          let passphrase;
-          if (typeof opts.passphrase === "string")
-            passphrase = Buffer.from(opts.passphrase);
-          else if (Buffer.isBuffer(opts.passphrase))
-            passphrase = opts.passphrase;
-          else
-            throw new Error("Invalid passphrase");
-          if (opts.cipher === void 0)
-            throw new Error("Missing cipher name");
-          const cipher = ciphers.get(opts.cipher);
-          if (cipher === void 0)
-            throw new Error("Invalid cipher name");
-          if (format === "new") {
-            let rounds = DEFAULT_ROUNDS;
-            if (opts.rounds !== void 0) {
-              if (!Number.isInteger(opts.rounds))
-                throw new TypeError("rounds must be an integer");
-              if (opts.rounds > 0)
-                rounds = opts.rounds;
-            }
-            const gen = Buffer.allocUnsafe(cipher.keyLen + cipher.ivLen);
-            const salt = randomBytes2(SALT_LEN);
-            const r = bcrypt_pbkdf(
-              passphrase,
-              passphrase.length,
-              salt,
-              salt.length,
-              gen,
-              gen.length,
-              rounds
-            );
-            if (r !== 0)
-              return new Error("Failed to generate information to encrypt key");
-            const kdfOptions = Buffer.allocUnsafe(4 + salt.length + 4);
-            {
-              let pos = 0;
-              kdfOptions.writeUInt32BE(salt.length, pos += 0);
-              kdfOptions.set(salt, pos += 4);
-              kdfOptions.writeUInt32BE(rounds, pos += salt.length);
-            }
-            encrypted = {
-              cipher,
-              cipherName: opts.cipher,
-              kdfName: "bcrypt",
-              kdfOptions,
-              key: gen.slice(0, cipher.keyLen),
-              iv: gen.slice(cipher.keyLen)
-            };
-          }
-        }
-      }
-      switch (format) {
-        case "new": {
-          let privateB64 = "-----BEGIN OPENSSH PRIVATE KEY-----\n";
-          let publicB64;
-          const cipherName = Buffer.from(encrypted ? encrypted.cipherName : "none");
-          const kdfName = Buffer.from(encrypted ? encrypted.kdfName : "none");
-          const kdfOptions = encrypted ? encrypted.kdfOptions : Buffer.alloc(0);
-          const blockLen = encrypted ? encrypted.cipher.blockLen : 8;
-          const parsed = parseDERs(keyType, pub, priv);
-          const checkInt = randomBytes2(4);
-          const commentBin = Buffer.from(comment);
-          const privBlobLen = 4 + 4 + parsed.priv.length + 4 + commentBin.length;
-          let padding = [];
-          for (let i = 1; (privBlobLen + padding.length) % blockLen; ++i)
-            padding.push(i & 255);
-          padding = Buffer.from(padding);
-          let privBlob = Buffer.allocUnsafe(privBlobLen + padding.length);
-          let extra;
-          {
-            let pos = 0;
-            privBlob.set(checkInt, pos += 0);
-            privBlob.set(checkInt, pos += 4);
-            privBlob.set(parsed.priv, pos += 4);
-            privBlob.writeUInt32BE(commentBin.length, pos += parsed.priv.length);
-            privBlob.set(commentBin, pos += 4);
-            privBlob.set(padding, pos += commentBin.length);
-          }
-          if (encrypted) {
-            const options = { authTagLength: encrypted.cipher.authLen };
-            const cipher = createCipheriv(
-              encrypted.cipher.sslName,
-              encrypted.key,
-              encrypted.iv,
-              options
-            );
-            cipher.setAutoPadding(false);
-            privBlob = Buffer.concat([cipher.update(privBlob), cipher.final()]);
-            if (encrypted.cipher.authLen > 0)
-              extra = cipher.getAuthTag();
-            else
-              extra = Buffer.alloc(0);
-            encrypted.key.fill(0);
-            encrypted.iv.fill(0);
-          } else {
-            extra = Buffer.alloc(0);
-          }
-          const magicBytes = Buffer.from("openssh-key-v1\0");
-          const privBin = Buffer.allocUnsafe(
-            magicBytes.length + 4 + cipherName.length + 4 + kdfName.length + 4 + kdfOptions.length + 4 + 4 + parsed.pub.length + 4 + privBlob.length + extra.length
-          );
-          {
-            let pos = 0;
-            privBin.set(magicBytes, pos += 0);
-            privBin.writeUInt32BE(cipherName.length, pos += magicBytes.length);
-            privBin.set(cipherName, pos += 4);
-            privBin.writeUInt32BE(kdfName.length, pos += cipherName.length);
-            privBin.set(kdfName, pos += 4);
-            privBin.writeUInt32BE(kdfOptions.length, pos += kdfName.length);
-            privBin.set(kdfOptions, pos += 4);
-            privBin.writeUInt32BE(1, pos += kdfOptions.length);
-            privBin.writeUInt32BE(parsed.pub.length, pos += 4);
-            privBin.set(parsed.pub, pos += 4);
-            privBin.writeUInt32BE(privBlob.length, pos += parsed.pub.length);
-            privBin.set(privBlob, pos += 4);
-            privBin.set(extra, pos += privBlob.length);
-          }
-          {
-            const b64 = privBin.base64Slice(0, privBin.length);
-            let formatted = b64.replace(/.{64}/g, "$&\n");
-            if (b64.length & 63)
-              formatted += "\n";
-            privateB64 += formatted;
-          }
-          {
-            const b64 = parsed.pub.base64Slice(0, parsed.pub.length);
-            publicB64 = `${parsed.sshName} ${b64}${comment ? ` ${comment}` : ""}`;
-          }
-          privateB64 += "-----END OPENSSH PRIVATE KEY-----\n";
-          return {
-            private: privateB64,
-            public: publicB64
-          };
-        }
-        default:
-          throw new Error("Invalid output key format");
-      }
-    }
-    function noop() {
-    }
-    module.exports = {
-      generateKeyPair: (keyType, opts, cb) => {
-        if (typeof opts === "function") {
-          cb = opts;
-          opts = void 0;
-        }
-        if (typeof cb !== "function")
-          cb = noop;
-        const args = makeArgs(keyType, opts);
-        generateKeyPair_(...args, (err, pub, priv) => {
-          if (err)
-            return cb(err);
-          let ret;
-          try {
-            ret = convertKeys(args[0], pub, priv, opts);
-          } catch (ex) {
-            return cb(ex);
-          }
-          cb(null, ret);
-        });
-      },
-      generateKeyPairSync: (keyType, opts) => {
-        const args = makeArgs(keyType, opts);
-        const { publicKey: pub, privateKey: priv } = generateKeyPairSync_(...args);
-        return convertKeys(args[0], pub, priv, opts);
-      }
-    };
-  }
-});
-
-// node_modules/ssh2/lib/index.js
-var require_lib2 = __commonJS({
-  "node_modules/ssh2/lib/index.js"(exports, module) {
-    "use strict";
-    var {
-      AgentProtocol,
-      BaseAgent,
-      createAgent,
-      CygwinAgent,
-      OpenSSHAgent,
-      PageantAgent
-    } = require_agent();
-    var {
-      SSHTTPAgent: HTTPAgent,
-      SSHTTPSAgent: HTTPSAgent
-    } = require_http_agents();
-    var { parseKey } = require_keyParser();
-    var {
-      flagsToString,
-      OPEN_MODE,
-      STATUS_CODE,
-      stringToFlags
-    } = require_SFTP();
-    module.exports = {
-      AgentProtocol,
-      BaseAgent,
-      createAgent,
-      Client: require_client(),
-      CygwinAgent,
-      HTTPAgent,
-      HTTPSAgent,
-      OpenSSHAgent,
-      PageantAgent,
-      Server: require_server(),
-      utils: {
-        parseKey,
-        ...require_keygen(),
-        sftp: {
-          flagsToString,
-          OPEN_MODE,
-          STATUS_CODE,
-          stringToFlags
-        }
-      }
-    };
+    module.exports = Client;
   }
 });
 
 // src/memory.ts
-import { setFlagsFromString } from "node:v8";
-setFlagsFromString("--semi-space-growth-factor=1");
+var import_node_v8 = __toESM(require_v8(), 1);
+(0, import_node_v8.setFlagsFromString)("--semi-space-growth-factor=1");
 
 // src/inputs.ts
-import { posix as posix2 } from "node:path";
+var import_node_path2 = __toESM(require_path(), 1);
 
 // src/recipes/discover.ts
-import { statSync as statSync2 } from "node:fs";
-import { basename as basename2, dirname as dirname2, relative as relative2, resolve as resolve3, sep as sep2 } from "node:path";
+var import_node_fs = __toESM(require_fs(), 1);
+var import_node_path = __toESM(require_path(), 1);
 
 // node_modules/tinyglobby/dist/index.mjs
-import { readdir, readdirSync, realpath, realpathSync, stat, statSync } from "fs";
-import { isAbsolute, posix, resolve as resolve2 } from "path";
-import { fileURLToPath } from "url";
+var import_fs = __toESM(require_fs(), 1);
+var import_path2 = __toESM(require_path(), 1);
+var import_url = __toESM(require_url(), 1);
 
 // node_modules/fdir/dist/index.mjs
-import { createRequire } from "module";
-import { basename, dirname, normalize, relative, resolve, sep } from "path";
-import * as nativeFs from "fs";
-var __require2 = /* @__PURE__ */ createRequire(import.meta.url);
+var import_module = __toESM(require_module(), 1);
+var import_path = __toESM(require_path(), 1);
+var nativeFs = __toESM(require_fs(), 1);
+var __require2 = /* @__PURE__ */ (0, import_module.createRequire)(import.meta.url);
 function cleanPath(path) {
-  let normalized = normalize(path);
-  if (normalized.length > 1 && normalized[normalized.length - 1] === sep) normalized = normalized.substring(0, normalized.length - 1);
+  let normalized = (0, import_path.normalize)(path);
+  if (normalized.length > 1 && normalized[normalized.length - 1] === import_path.sep) normalized = normalized.substring(0, normalized.length - 1);
   return normalized;
 }
 var SLASHES_REGEX = /[\\/]/g;
@@ -29330,7 +27636,7 @@ function isRootDirectory(path) {
 function normalizePath(path, options) {
   const { resolvePaths, normalizePath: normalizePath$1, pathSeparator } = options;
   const pathNeedsCleaning = process.platform === "win32" && path.includes("/") || path.startsWith(".");
-  if (resolvePaths) path = resolve(path);
+  if (resolvePaths) path = (0, import_path.resolve)(path);
   if (normalizePath$1 || pathNeedsCleaning) path = cleanPath(path);
   if (path === ".") return "";
   const needsSeperator = path[path.length - 1] !== pathSeparator;
@@ -29343,7 +27649,7 @@ function joinPathWithRelativePath(root, options) {
   return function(filename, directoryPath) {
     const sameRoot = directoryPath.startsWith(root);
     if (sameRoot) return directoryPath.slice(root.length) + filename;
-    else return convertSlashes(relative(root, directoryPath), options.pathSeparator) + options.pathSeparator + filename;
+    else return convertSlashes((0, import_path.relative)(root, directoryPath), options.pathSeparator) + options.pathSeparator + filename;
   };
 }
 function joinPath(filename) {
@@ -29455,13 +27761,13 @@ function build$2(options, isSynchronous) {
 }
 function isRecursive(path, resolved, state) {
   if (state.options.useRealPaths) return isRecursiveUsingRealPaths(resolved, state);
-  let parent = dirname(path);
+  let parent = (0, import_path.dirname)(path);
   let depth = 1;
   while (parent !== state.root && depth < 2) {
     const resolvedPath = state.symlinks.get(parent);
     const isSameRoot = !!resolvedPath && (resolvedPath === resolved || resolvedPath.startsWith(resolved) || resolved.startsWith(resolvedPath));
     if (isSameRoot) depth++;
-    else parent = dirname(parent);
+    else parent = (0, import_path.dirname)(parent);
   }
   state.symlinks.set(path, resolved);
   return depth > 1;
@@ -29648,8 +27954,8 @@ var Walker = class {
             this.walkDirectory(this.state, resolvedPath, useRealPaths ? resolvedPath : path + pathSeparator, depth - 1, this.walk);
           } else {
             resolvedPath = useRealPaths ? resolvedPath : path;
-            const filename = basename(resolvedPath);
-            const directoryPath$1 = normalizePath(dirname(resolvedPath), this.state.options);
+            const filename = (0, import_path.basename)(resolvedPath);
+            const directoryPath$1 = normalizePath((0, import_path.dirname)(resolvedPath), this.state.options);
             resolvedPath = this.joinPath(filename, directoryPath$1);
             this.pushFile(resolvedPath, files, this.state.counts, filters);
           }
@@ -29701,7 +28007,7 @@ var Builder = class {
   options = {
     maxDepth: Infinity,
     suppressErrors: true,
-    pathSeparator: sep,
+    pathSeparator: import_path.sep,
     filters: []
   };
   globFunction;
@@ -29875,8 +28181,8 @@ function buildFormat(cwd, root, absolute) {
     };
     return (p, isDir) => isDir && p !== "." ? p.slice(0, -1) : p;
   }
-  if (absolute) return (p) => posix.relative(cwd, p) || ".";
-  return (p) => posix.relative(cwd, `${root}/${p}`) || ".";
+  if (absolute) return (p) => import_path2.posix.relative(cwd, p) || ".";
+  return (p) => import_path2.posix.relative(cwd, `${root}/${p}`) || ".";
 }
 function buildRelative(cwd, root) {
   if (root.startsWith(`${cwd}/`)) {
@@ -29884,7 +28190,7 @@ function buildRelative(cwd, root) {
     return (p) => `${prefix}/${p}`;
   }
   return (p) => {
-    const result = posix.relative(cwd, `${root}/${p}`);
+    const result = import_path2.posix.relative(cwd, `${root}/${p}`);
     return p[p.length - 1] === "/" && result !== "" ? `${result}/` : result || ".";
   };
 }
@@ -29922,7 +28228,7 @@ function normalizePattern(pattern, opts, props, isIgnore) {
   if (pattern[pattern.length - 1] === "/") result = pattern.slice(0, -1);
   if (result[result.length - 1] !== "*" && opts.expandDirectories) result += "/**";
   const escapedCwd = escapePath(cwd);
-  result = isAbsolute(result.replace(ESCAPING_BACKSLASHES, "")) ? posix.relative(escapedCwd, result) : posix.normalize(result);
+  result = (0, import_path2.isAbsolute)(result.replace(ESCAPING_BACKSLASHES, "")) ? import_path2.posix.relative(escapedCwd, result) : import_path2.posix.normalize(result);
   const parentDir = (_PARENT_DIRECTORY$exe = PARENT_DIRECTORY.exec(result)) === null || _PARENT_DIRECTORY$exe === void 0 ? void 0 : _PARENT_DIRECTORY$exe[0];
   const parts = splitPattern(result);
   if (parentDir) {
@@ -29933,7 +28239,7 @@ function normalizePattern(pattern, opts, props, isIgnore) {
       result = result.slice(0, (n - i - 1) * 3) + result.slice((n - i) * 3 + parts[i + n].length + 1) || ".";
       i++;
     }
-    const potentialRoot = posix.join(cwd, parentDir.slice(i * 3));
+    const potentialRoot = import_path2.posix.join(cwd, parentDir.slice(i * 3));
     if (potentialRoot[0] !== "." && props.root.length > potentialRoot.length) {
       props.root = ensureNonDriveRelativePath(potentialRoot);
       props.depthOffset = -n + i;
@@ -29955,7 +28261,7 @@ function normalizePattern(pattern, opts, props, isIgnore) {
     }
     props.depthOffset = newCommonPath.length;
     props.commonPath = newCommonPath;
-    props.root = ensureNonDriveRelativePath(newCommonPath.length > 0 ? posix.join(cwd, ...newCommonPath) : cwd);
+    props.root = ensureNonDriveRelativePath(newCommonPath.length > 0 ? import_path2.posix.join(cwd, ...newCommonPath) : cwd);
   }
   return result;
 }
@@ -30052,15 +28358,15 @@ var defaultOptions = {
 function getOptions(options) {
   const opts = Object.assign({}, options);
   for (const key in defaultOptions) if (opts[key] === void 0) Object.assign(opts, { [key]: defaultOptions[key] });
-  opts.cwd = (opts.cwd instanceof URL ? fileURLToPath(opts.cwd) : resolve2(opts.cwd || process.cwd())).replace(BACKSLASHES, "/");
+  opts.cwd = (opts.cwd instanceof URL ? (0, import_url.fileURLToPath)(opts.cwd) : (0, import_path2.resolve)(opts.cwd || process.cwd())).replace(BACKSLASHES, "/");
   opts.ignore = ensureStringArray(opts.ignore);
   opts.fs && (opts.fs = {
-    readdir: opts.fs.readdir || readdir,
-    readdirSync: opts.fs.readdirSync || readdirSync,
-    realpath: opts.fs.realpath || realpath,
-    realpathSync: opts.fs.realpathSync || realpathSync,
-    stat: opts.fs.stat || stat,
-    statSync: opts.fs.statSync || statSync
+    readdir: opts.fs.readdir || import_fs.readdir,
+    readdirSync: opts.fs.readdirSync || import_fs.readdirSync,
+    realpath: opts.fs.realpath || import_fs.realpath,
+    realpathSync: opts.fs.realpathSync || import_fs.realpathSync,
+    stat: opts.fs.stat || import_fs.stat,
+    statSync: opts.fs.statSync || import_fs.statSync
   });
   if (opts.debug) log("globbing with options:", opts);
   return opts;
@@ -30086,7 +28392,7 @@ function discoverRecipeFiles(sources, workspace, isDefault) {
   for (const source of sources) {
     const matches = expandSource(source, workspace);
     if (matches.length === 0 && !isDefault) {
-      throw new UserError(`input \`recipes\`: "${source}" matches no recipe file (looked for *.pm, *.yml, *.yaml, *.json in ${resolve3(workspace, source)})`);
+      throw new UserError(`input \`recipes\`: "${source}" matches no recipe file (looked for *.pm, *.yml, *.yaml, *.json in ${(0, import_node_path.resolve)(workspace, source)})`);
     }
     for (const abs of matches) found.set(abs, { abs, rel: toRel(workspace, abs), kind: abs.endsWith(".pm") ? "perl" : "twin" });
   }
@@ -30094,22 +28400,22 @@ function discoverRecipeFiles(sources, workspace, isDefault) {
 }
 function expandSource(source, workspace) {
   if (isDynamicPattern(source)) {
-    return globSync(source, { cwd: workspace, absolute: true, onlyFiles: true, dot: false }).filter((f) => f.endsWith(".pm") || TWIN.test(f)).map((f) => resolve3(f));
+    return globSync(source, { cwd: workspace, absolute: true, onlyFiles: true, dot: false }).filter((f) => f.endsWith(".pm") || TWIN.test(f)).map((f) => (0, import_node_path.resolve)(f));
   }
-  const abs = resolve3(workspace, source);
-  const stat2 = statSync2(abs, { throwIfNoEntry: false });
+  const abs = (0, import_node_path.resolve)(workspace, source);
+  const stat2 = (0, import_node_fs.statSync)(abs, { throwIfNoEntry: false });
   if (!stat2) return [];
   if (stat2.isFile()) return [abs];
-  return globSync(["**/*.pm", "**/*.yml", "**/*.yaml", "**/*.json"], { cwd: abs, absolute: true, onlyFiles: true }).map((f) => resolve3(f));
+  return globSync(["**/*.pm", "**/*.yml", "**/*.yaml", "**/*.json"], { cwd: abs, absolute: true, onlyFiles: true }).map((f) => (0, import_node_path.resolve)(f));
 }
 function toRel(workspace, abs) {
-  return relative2(workspace, abs).split(sep2).join("/");
+  return (0, import_node_path.relative)(workspace, abs).split(import_node_path.sep).join("/");
 }
 function perlRecipeName(file) {
-  return basename2(file.abs, ".pm");
+  return (0, import_node_path.basename)(file.abs, ".pm");
 }
 function folderOf(file) {
-  return dirname2(file.rel);
+  return (0, import_node_path.dirname)(file.rel);
 }
 
 // src/recipes/template.ts
@@ -30262,7 +28568,7 @@ function installDirInput(get) {
 }
 function dataDirInput(get) {
   const raw = get("data-dir").trim() || "data";
-  const norm = posix2.normalize(raw.replace(/\\/g, "/")).replace(/\/+$/, "");
+  const norm = import_node_path2.posix.normalize(raw.replace(/\\/g, "/")).replace(/\/+$/, "");
   if (norm.startsWith("/") || norm === ".." || norm.startsWith("../") || norm === "." || norm === "") {
     throw new UserError(`input \`data-dir\`: "${raw}" must be a folder inside the workspace (relative, without "..")`);
   }
@@ -30302,11 +28608,11 @@ function sshInputs(get, required) {
 }
 
 // src/run.ts
-import { existsSync as existsSync2, writeFileSync } from "node:fs";
-import { join as join3 } from "node:path";
+var import_node_fs8 = __toESM(require_fs(), 1);
+var import_node_path9 = __toESM(require_path(), 1);
 
 // src/plan/plan.ts
-import { posix as posix3 } from "node:path";
+var import_node_path3 = __toESM(require_path(), 1);
 function buildPlan(recipes, s) {
   const planned = recipes.map((r) => planRecipe(r, s));
   rejectOverlaps(planned);
@@ -30324,13 +28630,13 @@ function planRecipe(r, s) {
     if (!checked.ok) throw new RecipeError(r.file, void 0, `recipe ${r.name}: ${what} "${text}" ${checked.why}`);
     return checked.path;
   };
-  const salvageRoot = posix3.join(s.installDir, s.domain);
+  const salvageRoot = import_node_path3.posix.join(s.installDir, s.domain);
   return {
     name: r.name,
     file: r.file,
     files: (r.remoteFiles ?? []).map(([rem, loc]) => {
       const l = local(loc, "local path");
-      return { remote: remote(rem, "remote path"), local: l, path: posix3.join(s.dataDir, s.domain, l) };
+      return { remote: remote(rem, "remote path"), local: l, path: import_node_path3.posix.join(s.dataDir, s.domain, l) };
     }),
     datadirs: r.datadirs.map((d) => local(d, "datadir")),
     skip: r.skip.map(fill),
@@ -30370,15 +28676,15 @@ function consistent(outer, inner) {
 }
 
 // src/recipes/index.ts
-import { accessSync, constants, readFileSync as readFileSync2 } from "node:fs";
-import { delimiter, join } from "node:path";
+var import_node_fs3 = __toESM(require_fs(), 1);
+var import_node_path5 = __toESM(require_path(), 1);
 
 // src/recipes/perl.ts
-import { existsSync, readFileSync } from "node:fs";
-import { basename as basename3 } from "node:path";
+var import_node_fs2 = __toESM(require_fs(), 1);
+var import_node_path4 = __toESM(require_path(), 1);
 
 // src/recipes/perl-eval.ts
-import { spawn } from "node:child_process";
+var import_node_child_process = __toESM(require_child_process(), 1);
 var DRIVER = String.raw`
 use strict; use warnings; use B (); use JSON::PP (); use version ();
 binmode STDIN;
@@ -30525,7 +28831,7 @@ async function runPerl(perl, job, timeoutMs = 3e4) {
 }
 function spawnDriver(perl, job, timeoutMs) {
   return new Promise((resolve5) => {
-    const child = spawn(perl, ["-e", DRIVER], { stdio: ["pipe", "pipe", "pipe"] });
+    const child = (0, import_node_child_process.spawn)(perl, ["-e", DRIVER], { stdio: ["pipe", "pipe", "pipe"] });
     const out = [];
     const err = [];
     let timedOut = false;
@@ -31820,7 +30126,7 @@ function load(file, index) {
   }
   const slashed = file.abs.split("\\").join("/");
   const cut = slashed.lastIndexOf("/Provisioner/Recipe/");
-  if (cut < 0) return { file, mod, pkg: mod.pkg.name, lib: null, key: `RemoteFiles/Given${index}/${basename3(file.abs)}` };
+  if (cut < 0) return { file, mod, pkg: mod.pkg.name, lib: null, key: `RemoteFiles/Given${index}/${(0, import_node_path4.basename)(file.abs)}` };
   const key = slashed.slice(cut + 1);
   const relLib = file.rel.endsWith(`/${key}`) ? file.rel.slice(0, -key.length - 1) : file.rel === key ? "." : slashed.slice(0, cut);
   return { file, mod, pkg: mod.pkg.name, lib: { abs: slashed.slice(0, cut), rel: relLib }, key };
@@ -31835,7 +30141,7 @@ function rejectSharedPackages(loaded) {
 }
 function readSource(abs, rel) {
   try {
-    return readFileSync(abs, "utf8");
+    return (0, import_node_fs2.readFileSync)(abs, "utf8");
   } catch (e) {
     throw new RecipeError(rel, void 0, `cannot read: ${e.message}`);
   }
@@ -31868,7 +30174,7 @@ var ParentFinder = class {
       const abs = `${lib.abs}/${tail}`;
       const hit = this.cache.get(abs);
       if (hit) return hit;
-      if (!existsSync(abs)) continue;
+      if (!(0, import_node_fs2.existsSync)(abs)) continue;
       const rel = `${lib.rel}/${tail}`;
       const parsed = { mod: parsePerlModule(readSource(abs, rel)), rel };
       this.cache.set(abs, parsed);
@@ -32534,7 +30840,7 @@ async function loadRecipes(sel, ctx) {
     ctx,
     { perl: findOnPath("perl") }
   );
-  const twins = files.filter((f) => f.kind === "twin").flatMap((f) => readTwinRecipes(readFileSync2(f.abs, "utf8"), f.rel));
+  const twins = files.filter((f) => f.kind === "twin").flatMap((f) => readTwinRecipes((0, import_node_fs3.readFileSync)(f.abs, "utf8"), f.rel));
   const all = [...perl, ...twins];
   rejectDuplicateNames(all);
   return selectRecipes(all, sel.only);
@@ -32577,11 +30883,11 @@ function selectRecipes(recipes, only) {
   return only.map((n) => known.get(n));
 }
 function findOnPath(command) {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+  for (const dir of (process.env.PATH ?? "").split(import_node_path5.delimiter)) {
     if (!dir) continue;
-    const candidate = join(dir, command);
+    const candidate = (0, import_node_path5.join)(dir, command);
     try {
-      accessSync(candidate, constants.X_OK);
+      (0, import_node_fs3.accessSync)(candidate, import_node_fs3.constants.X_OK);
       return candidate;
     } catch {
     }
@@ -32590,11 +30896,11 @@ function findOnPath(command) {
 }
 
 // src/ssh/connect.ts
-var import_ssh2 = __toESM(require_lib2(), 1);
-import { Socket } from "node:net";
+var import_node_net = __toESM(require_net(), 1);
+var import_client = __toESM(require_client(), 1);
 
 // src/ssh/hostkeys.ts
-import { createHash, createHmac } from "node:crypto";
+var import_node_crypto = __toESM(require_crypto(), 1);
 var ALGORITHMS_BY_KEY_TYPE = {
   "ssh-ed25519": ["ssh-ed25519"],
   "ecdsa-sha2-nistp256": ["ecdsa-sha2-nistp256"],
@@ -32605,7 +30911,7 @@ var ALGORITHMS_BY_KEY_TYPE = {
 };
 var DEFAULT_ALGORITHMS = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
 function fingerprintOf(key) {
-  return "SHA256:" + createHash("sha256").update(key).digest("base64").replace(/=+$/, "");
+  return "SHA256:" + (0, import_node_crypto.createHash)("sha256").update(key).digest("base64").replace(/=+$/, "");
 }
 function keyTypeOf(blob) {
   if (blob.length < 4) return void 0;
@@ -32680,7 +30986,7 @@ function hashedMatcher(hosts, line) {
   if (!salt || !hash || salt.length !== 20 || hash.length !== 20) {
     throw knownHostsError(line, "malformed hashed host (expected |1|salt|hash, as ssh-keygen -H writes)");
   }
-  return (name) => createHmac("sha1", salt).update(name.toLowerCase()).digest().equals(hash);
+  return (name) => (0, import_node_crypto.createHmac)("sha1", salt).update(name.toLowerCase()).digest().equals(hash);
 }
 function fingerprintError(detail) {
   return new UserError(`input \`host-fingerprint\`: ${detail}`);
@@ -32991,7 +31297,7 @@ async function negotiateHostKey(ep, keys, via, opts) {
 async function handshake(ep, keys, via, opts) {
   const sock = via ? await forward(via.client, ep) : void 0;
   return new Promise((resolve5, reject) => {
-    const client = new import_ssh2.Client();
+    const client = new import_client.default();
     const auth = { tried: [] };
     let settled = false;
     const fail2 = (err) => {
@@ -33010,7 +31316,7 @@ async function handshake(ep, keys, via, opts) {
       client.connect(clientConfig(ep, keys, auth, opts, sock));
       client.setNoDelay(true);
       const own = client._sock;
-      if (own instanceof Socket) batchWrites(own);
+      if (own instanceof import_node_net.Socket) batchWrites(own);
     } catch (err) {
       settled = true;
       reject(new UserError(`The private key for ${ep.username}@${label(ep)} cannot be used: ${err.message}`));
@@ -33100,23 +31406,23 @@ function networkCause(err, timeoutMs) {
 }
 
 // src/store/encryption.ts
-import { createHash as createHash2 } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { join as join2 } from "node:path";
+var import_node_crypto2 = __toESM(require_crypto(), 1);
+var import_node_fs4 = __toESM(require_fs(), 1);
+var import_node_path6 = __toESM(require_path(), 1);
 async function backupEncryption(recipientsText) {
   if (recipientsText.trim() === "") return void 0;
-  const { encryptStream, parseRecipients } = await import("./age-CRUNM55W.js");
+  const { encryptStream, parseRecipients } = await import("./age-W7J6JQYD.js");
   const recipients = parseRecipients(recipientsText);
-  const digest = createHash2("sha256").update([...recipients].sort().join("\n")).digest("hex").slice(0, 16);
+  const digest = (0, import_node_crypto2.createHash)("sha256").update([...recipients].sort().join("\n")).digest("hex").slice(0, 16);
   return { encrypt: (plain) => encryptStream(plain, recipients), tag: `age:${digest}` };
 }
 async function restoreSource(domainDir, m, identityText) {
   if (!m.encryption) return { root: domainDir, cleanup: () => void 0 };
-  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-CRUNM55W.js");
+  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-W7J6JQYD.js");
   const identities = identityText.trim() === "" ? [] : parseIdentities(identityText);
   requireIdentity(identities, m.domain);
-  const root = mkdtempSync(join2(tempRoot(), "remote-files-plain-"));
-  const cleanup = () => rmSync(root, { recursive: true, force: true });
+  const root = (0, import_node_fs4.mkdtempSync)((0, import_node_path6.join)(tempRoot(), "remote-files-plain-"));
+  const cleanup = () => (0, import_node_fs4.rmSync)(root, { recursive: true, force: true });
   try {
     const files = Object.entries(m.files).filter(([, f]) => f.type === "file").map(([rel, f]) => ({ rel, mode: parseInt(f.mode, 8), mtime: f.mtime }));
     await decryptTree(domainDir, files, identities, root);
@@ -33133,11 +31439,11 @@ async function makeStores(s) {
     s.store.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-53SDRTJW.js")).CommitStore(s.commit);
+          return new (await import("./commit-ZCR3FAWJ.js")).CommitStore(s.commit);
         case "artifact":
-          return new (await import("./artifact-R75MZZUA.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
+          return new (await import("./artifact-WKTSER7B.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
         case "cache":
-          return new (await import("./cache-MQJZAANO.js")).CacheStore({ key: s.cache.key });
+          return new (await import("./cache-SHLM5I3O.js")).CacheStore({ key: s.cache.key });
       }
     })
   );
@@ -33173,8 +31479,8 @@ async function saveToStores(stores, ctx, changed) {
 }
 
 // src/transfer/backup.ts
-import { closeSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
-import { dirname as dirname3 } from "node:path";
+var import_node_fs5 = __toESM(require_fs(), 1);
+var import_node_path7 = __toESM(require_path(), 1);
 
 // src/transfer/entries.ts
 var OWN_TEMP_PATTERNS = [".remote-files-*.tmp", ".remote-files-??????/"];
@@ -33284,6 +31590,7 @@ function decideEntry(entry, listing, old, tree, opts) {
   const skip = makeExcludeTest(entry.skip);
   const files = applyExcludes(listing.files, skip, (f) => excludeRel(entry.remote, f.rel, plan.rootIsDir));
   const protectedPaths = [];
+  const stored = tree.walk(entry.local);
   for (const f of files) {
     const path = storedPath(entry.local, f.rel);
     if (!f.readable) {
@@ -33300,12 +31607,11 @@ function decideEntry(entry, listing, old, tree, opts) {
       plan.records.set(path, toManifestFile(f));
     } else if (f.type === "symlink") {
       const prev = old.files[path];
-      if (!(prev?.type === "symlink" && prev.target === f.target && tree.exists(path)?.type === "symlink")) plan.links.push({ path, target: f.target ?? "" });
+      if (!(prev?.type === "symlink" && prev.target === f.target && stored.get(path) === "symlink")) plan.links.push({ path, target: f.target ?? "" });
       plan.records.set(path, toManifestFile(f));
     } else if (f.type === "file") {
       const prev = old.files[path];
-      const have = tree.exists(path);
-      const same = prev?.type === "file" && prev.size === f.size && have?.type === "file" && (opts.encryption !== void 0 || have.size === f.size) && (opts.checksum || prev.mtime === f.mtime);
+      const same = prev?.type === "file" && prev.size === f.size && (opts.checksum || prev.mtime === f.mtime) && stored.get(path) === "file";
       if (same) {
         plan.records.set(path, toManifestFile(f, prev.sha256));
         outcome.unchanged++;
@@ -33315,10 +31621,10 @@ function decideEntry(entry, listing, old, tree, opts) {
       plan.records.set(path, toManifestFile(f));
     }
   }
-  decideDeletions(plan, old, tree, opts, protectedPaths, skip);
+  decideDeletions(plan, old, stored, opts, protectedPaths, skip);
   return plan;
 }
-function decideDeletions(plan, old, tree, opts, protectedPaths, skip) {
+function decideDeletions(plan, old, stored, opts, protectedPaths, skip) {
   const { entry } = plan;
   const live = /* @__PURE__ */ new Set([...plan.records.keys(), ...plan.fetch.map((f) => f.path), ...plan.links.map((l) => l.path)]);
   const isProtected = (p) => protectedPaths.some((q) => p === q || p.startsWith(q + "/"));
@@ -33344,7 +31650,8 @@ function decideDeletions(plan, old, tree, opts, protectedPaths, skip) {
   if (!opts.delete) return;
   const liveFolders = /* @__PURE__ */ new Set();
   for (const p of live) for (let q = parentOf(p); q !== "" && !liveFolders.has(q); q = parentOf(q)) liveFolders.add(q);
-  for (const p of tree.walk(entry.local)) {
+  for (const p of stored.keys()) {
+    if (p === entry.local) continue;
     const name = p.slice(p.lastIndexOf("/") + 1);
     if (live.has(p) || liveFolders.has(p) || isProtected(p) || plan.records.has(p) || deleted.has(p) || below(p, deleted)) continue;
     if (!name.startsWith(TEMP_MARK) && excluded(p)) continue;
@@ -33420,15 +31727,15 @@ function withStored(old, stored, encryption) {
 }
 function writeManifest(domainDir, m) {
   const path = manifestPath(domainDir);
-  mkdirSync(dirname3(path), { recursive: true });
+  (0, import_node_fs5.mkdirSync)((0, import_node_path7.dirname)(path), { recursive: true });
   const tmp = `${path}.${TEMP_MARK}${process.pid}`;
-  const fd = openSync(tmp, "w");
+  const fd = (0, import_node_fs5.openSync)(tmp, "w");
   try {
-    for (const chunk of manifestChunks(m)) writeSync(fd, chunk);
+    for (const chunk of manifestChunks(m)) (0, import_node_fs5.writeSync)(fd, chunk);
   } finally {
-    closeSync(fd);
+    (0, import_node_fs5.closeSync)(fd);
   }
-  renameSync(tmp, path);
+  (0, import_node_fs5.renameSync)(tmp, path);
 }
 
 // src/transfer/remote-scripts.ts
@@ -33440,14 +31747,14 @@ function shCommand(script, args, sudo) {
   return sudo ? `sudo -n ${words}` : words;
 }
 var FIELDS = "%y\\0%s\\0%T@\\0%m\\0%U\\0%G\\0\\0\\0%P\\0%l\\0";
-var IDS = `-fprintf "$u" '%U\\n' -fprintf "$g" '%G\\n'`;
+var IDS = `-fprintf "$i" '%U %G\\n'`;
 var LIST_SCRIPT = `LC_ALL=C; export LC_ALL
 if ids=$(mktemp -d 2>/dev/null); then trap 'rm -rf -- "$ids"' EXIT; else ids=; fi
 n=0
 for p do
   printf 'E\\0'
   n=$((n + 1))
-  if [ -n "$ids" ]; then u=$ids/u$n g=$ids/g$n; else u=/dev/null g=/dev/null; fi
+  if [ -n "$ids" ]; then i=$ids/i$n; else i=/dev/null; fi
   if [ -e "$p" ] || [ -L "$p" ]; then
     find "$p" \\( -type d \\( ! -readable -o ! -executable \\) -printf 'U\\0${FIELDS}' ${IDS} -prune \\) \\
       -o \\( ! -type d ! -type l ! -readable -printf 'U\\0${FIELDS}' ${IDS} \\) \\
@@ -33460,8 +31767,9 @@ for p do
 done
 printf 'N\\0'
 [ -n "$ids" ] || exit 0
-for id in $(cat "$ids"/u* 2>/dev/null | sort -un); do printf 'u\\0%s\\0%s\\0' "$id" "$(getent passwd "$id" | cut -d: -f1)"; done
-for id in $(cat "$ids"/g* 2>/dev/null | sort -un); do printf 'g\\0%s\\0%s\\0' "$id" "$(getent group "$id" | cut -d: -f1)"; done`;
+cat "$ids"/i* 2>/dev/null | sort -u > "$ids/pairs"
+for id in $(cut -d ' ' -f 1 "$ids/pairs" | sort -un); do printf 'u\\0%s\\0%s\\0' "$id" "$(getent passwd "$id" | cut -d: -f1)"; done
+for id in $(cut -d ' ' -f 2 "$ids/pairs" | sort -un); do printf 'g\\0%s\\0%s\\0' "$id" "$(getent group "$id" | cut -d: -f1)"; done`;
 var CHECKSUM_SCRIPT = `LC_ALL=C; export LC_ALL; xargs -0 -r sha256sum --`;
 var FETCH_SCRIPT = `LC_ALL=C; export LC_ALL; exec tar -c -f - -P --hard-dereference --no-recursion --null -T -`;
 var PROBE_SCRIPT = `find --version 2>/dev/null | head -n 1; tar --version 2>/dev/null | head -n 1; id -u`;
@@ -33500,11 +31808,11 @@ fi
 tar -x -p $own -f "$stage/.rf-dirs.tar" -C "$root"`;
 
 // src/transfer/sftp-transport.ts
-import { createHash as createHash3, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { posix as posix4 } from "node:path";
-import { Readable } from "node:stream";
-import { finished } from "node:stream/promises";
+var import_node_crypto3 = __toESM(require_crypto(), 1);
+var import_node_fs6 = __toESM(require_fs(), 1);
+var import_node_path8 = __toESM(require_path(), 1);
+var import_node_stream = __toESM(require_stream(), 1);
+var import_promises = __toESM(require_promises(), 1);
 var CHUNK = 32 * 1024;
 var REQUESTS_PER_FILE = 64;
 var FETCH_MEMORY = 64 * 1024 * 1024;
@@ -33536,7 +31844,7 @@ var SftpTransport = class {
   async checksums(remotes) {
     const sums = /* @__PURE__ */ new Map();
     await this.fetch(remotes, async (file) => {
-      const hash = createHash3("sha256");
+      const hash = (0, import_node_crypto3.createHash)("sha256");
       for await (const chunk of file.stream) hash.update(chunk);
       sums.set(file.remote, hash.digest("hex"));
     });
@@ -33564,7 +31872,7 @@ var SftpTransport = class {
         }
         await onFile(file);
         file.stream.resume();
-        await finished(file.stream);
+        await (0, import_promises.finished)(file.stream);
       }
     } finally {
       for (const d of live) d.abort();
@@ -33721,7 +32029,7 @@ var Download = class {
     this.io = io;
     this.remote = remote;
     this.window = window2;
-    this.stream = new Readable({
+    this.stream = new import_node_stream.Readable({
       highWaterMark: STREAM_BUFFER,
       read: () => {
         this.wanted = true;
@@ -33862,7 +32170,7 @@ var UploadJob = class {
   async run() {
     const { req } = this;
     await this.keepPrevious();
-    await this.makeDir(req.rootType === "dir" ? req.root : posix4.dirname(req.root));
+    await this.makeDir(req.rootType === "dir" ? req.root : import_node_path8.posix.dirname(req.root));
     const levels = byDepth(req.items.filter((i) => i.type === "dir"));
     for (const level of levels) await this.each(level.filter((d) => d.rel !== ""), (d) => this.makeDir(this.place(d.rel)));
     await this.each(req.items.filter((i) => i.type !== "dir"), (item) => this.putItem(item));
@@ -33883,9 +32191,9 @@ var UploadJob = class {
     const dir = await this.expandHome(this.req.previousDir);
     await this.each(this.req.keepPrevious, async (rel) => {
       const from = this.place(rel);
-      const to = posix4.join(dir, from);
+      const to = import_node_path8.posix.join(dir, from);
       try {
-        await this.makeDir(posix4.dirname(to));
+        await this.makeDir(import_node_path8.posix.dirname(to));
         await this.io.hardlink(from, to).catch((err) => {
           if (statusOf(err) === void 0) throw err;
           return this.copy(from, to);
@@ -33898,7 +32206,7 @@ var UploadJob = class {
   /** "~/" is where the SFTP session starts: the home, or the start folder of a chroot. */
   async expandHome(dir) {
     if (!dir.startsWith("~/")) return dir;
-    return posix4.join(await this.io.realpath("."), dir.slice(2));
+    return import_node_path8.posix.join(await this.io.realpath("."), dir.slice(2));
   }
   /** `cp -p` over SFTP: a link is made anew; a file's bytes come down and go back up with its mode and mtime. */
   async copy(from, to) {
@@ -33921,7 +32229,7 @@ var UploadJob = class {
     } catch (err) {
       if (await this.isDir(path)) return;
       if (statusOf(err) !== NO_SUCH_FILE || path === "/") throw new Error(`cannot create the folder ${safeText(path)}: ${safeText(messageOf(err))}`);
-      await this.makeDir(posix4.dirname(path));
+      await this.makeDir(import_node_path8.posix.dirname(path));
       await this.io.mkdir(path).catch(async (again) => {
         if (!await this.isDir(path)) throw again;
       });
@@ -33938,7 +32246,7 @@ var UploadJob = class {
   async putItem(item) {
     const dest = this.place(item.rel);
     if (item.type === "symlink") return this.putSymlink(dest, item.target ?? "", item);
-    await this.putContent(dest, () => createReadStream(item.source, { highWaterMark: 8 * CHUNK }), item, item);
+    await this.putContent(dest, () => (0, import_node_fs6.createReadStream)(item.source, { highWaterMark: 8 * CHUNK }), item, item);
   }
   /**
    * Content to a temp file beside `dest`, then owner, mode, mtime, then renamed over `dest` atomically.
@@ -33999,7 +32307,7 @@ function byDepth(dirs) {
   return levels.filter((l) => l !== void 0);
 }
 function tempBeside(path) {
-  return posix4.join(posix4.dirname(path), `.remote-files-${randomBytes(6).toString("hex")}.tmp`);
+  return import_node_path8.posix.join(import_node_path8.posix.dirname(path), `.remote-files-${(0, import_node_crypto3.randomBytes)(6).toString("hex")}.tmp`);
 }
 async function writeAll(io, handle, content) {
   const pending = /* @__PURE__ */ new Set();
@@ -34148,9 +32456,9 @@ var Sftp = class {
 };
 
 // src/transfer/tar-transport.ts
+var import_node_fs7 = __toESM(require_fs(), 1);
+var import_node_stream2 = __toESM(require_stream(), 1);
 var import_tar_stream = __toESM(require_tar_stream(), 1);
-import { createReadStream as createReadStream2, readFileSync as readFileSync3, statSync as statSync3 } from "node:fs";
-import { Writable } from "node:stream";
 
 // src/transfer/listing.ts
 var TYPES2 = { f: "file", d: "dir", l: "symlink" };
@@ -34401,7 +32709,7 @@ function exitOf(channel) {
   return exited;
 }
 var GATHER = 64 << 10;
-var Coalescer = class extends Writable {
+var Coalescer = class extends import_node_stream2.Writable {
   constructor(channel) {
     super({ highWaterMark: 1 << 20 });
     this.channel = channel;
@@ -34468,7 +32776,7 @@ async function addItems(pack, items) {
     }
   };
   for (const item of items) {
-    const size = item.type === "file" ? statSync3(item.source).size : 0;
+    const size = item.type === "file" ? (0, import_node_fs7.statSync)(item.source).size : 0;
     if (size > SMALL_FILE) {
       await settle(-1);
       await addItem(pack, item, size);
@@ -34486,10 +32794,10 @@ async function addItem(pack, item, size) {
   const name = memberName(item.rel);
   if (item.type === "dir") return addEntry(pack, { ...header(item, name), type: "directory" });
   if (item.type === "symlink") return addEntry(pack, { ...header(item, name), type: "symlink", linkname: item.target ?? "" });
-  if (size <= SMALL_FILE) return addEntry(pack, { ...header(item, name), type: "file" }, readFileSync3(item.source));
+  if (size <= SMALL_FILE) return addEntry(pack, { ...header(item, name), type: "file" }, (0, import_node_fs7.readFileSync)(item.source));
   await new Promise((done, fail2) => {
     const sink = pack.entry({ ...header(item, name), type: "file", size }, (err) => err ? fail2(err) : done());
-    const source = createReadStream2(item.source);
+    const source = (0, import_node_fs7.createReadStream)(item.source);
     source.on("error", fail2);
     sink.on("error", (err) => {
       source.destroy();
@@ -34928,11 +33236,11 @@ async function run(s, out) {
 }
 async function runServerMode(s, plan, out) {
   const entries = planEntries(plan, s.exclude);
-  const domainDir = join3(s.workspace, s.dataDir, s.domain);
+  const domainDir = (0, import_node_path9.join)(s.workspace, s.dataDir, s.domain);
   const stores = await makeStores(s);
   const ctx = storeContext(s, domainDir, out);
   const encryption = s.mode === "backup" ? await backupEncryption(s.age.recipients) : void 0;
-  const loaded = s.mode === "restore" || s.mode === "verify" || s.mode === "backup" && stores.some((x) => x.name !== "commit") && !existsSync2(manifestPath(domainDir)) ? await out.group("Load the stored copy", () => loadFromStores(stores, ctx, s.mode !== "backup")) : { from: null, outputs: {}, summary: [] };
+  const loaded = s.mode === "restore" || s.mode === "verify" || s.mode === "backup" && stores.some((x) => x.name !== "commit") && !(0, import_node_fs8.existsSync)(manifestPath(domainDir)) ? await out.group("Load the stored copy", () => loadFromStores(stores, ctx, s.mode !== "backup")) : { from: null, outputs: {}, summary: [] };
   for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
   const manifest = readManifest(domainDir, s.domain);
   const session = await connect({
@@ -35064,8 +33372,8 @@ async function report2(s, r, out) {
   await out.summary(outcomesMarkdown(title, r.outcomes, t, r.extra));
 }
 function writeReport(s, data, out) {
-  const path = join3(tempRoot(), `remote-files-${s.domain}-${s.mode}-report.json`);
-  writeFileSync(path, JSON.stringify(data, null, 2) + "\n");
+  const path = (0, import_node_path9.join)(tempRoot(), `remote-files-${s.domain}-${s.mode}-report.json`);
+  (0, import_node_fs8.writeFileSync)(path, JSON.stringify(data, null, 2) + "\n");
   out.setOutput("report", path);
 }
 function judge(s, r, out) {

@@ -5,11 +5,21 @@ var require = __rfCreateRequire(import.meta.url);
 var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
+  require_promises,
+  require_stream
+} from "./chunk-F7NAIOVD.js";
+import {
+  require_crypto
+} from "./chunk-CTX6X67X.js";
+import {
   HostileServerError,
   __commonJS,
   __require,
+  __toESM,
+  require_fs,
+  require_path,
   safeJoin
-} from "./chunk-54LAV4R3.js";
+} from "./chunk-AVJ33FCR.js";
 
 // node_modules/events-universal/default.js
 var require_default = __commonJS({
@@ -2437,6 +2447,20 @@ var require_tar_stream = __commonJS({
   }
 });
 
+// builtin-by-require:url
+var require_url = __commonJS({
+  "builtin-by-require:url"(exports, module) {
+    module.exports = __require("node:url");
+  }
+});
+
+// builtin-by-require:module
+var require_module = __commonJS({
+  "builtin-by-require:module"(exports, module) {
+    module.exports = __require("node:module");
+  }
+});
+
 // src/report/reporter.ts
 function safeText(text) {
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`).replace(/\n/g, "\\n").replace(/^::/, ": :");
@@ -2516,11 +2540,11 @@ function formatBytes(n) {
 }
 
 // src/transfer/local-tree.ts
-import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream, openSync, chmodSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+var import_node_crypto = __toESM(require_crypto(), 1);
+var import_node_fs = __toESM(require_fs(), 1);
+var import_node_path = __toESM(require_path(), 1);
+var import_node_stream = __toESM(require_stream(), 1);
+var import_promises = __toESM(require_promises(), 1);
 var SMALL_FILE = 1 << 20;
 var TEMP_MARK = ".rf-tmp-";
 var LocalTree = class {
@@ -2542,7 +2566,7 @@ var LocalTree = class {
    */
   knownDirs = /* @__PURE__ */ new Set();
   /** Temp names: unguessable per run, then counted (a random name per file cost a syscall each). */
-  tempPrefix = `${TEMP_MARK}${randomBytes(6).toString("hex")}-`;
+  tempPrefix = `${TEMP_MARK}${(0, import_node_crypto.randomBytes)(6).toString("hex")}-`;
   tempCount = 0;
   /** Absolute path of a domain-relative path, refused if it could leave the folder. */
   resolve(rel) {
@@ -2558,17 +2582,17 @@ var LocalTree = class {
     if (this.knownDirs.has(rel)) return;
     this.resolve(rel);
     if (!this.knownDirs.has("")) {
-      mkdirSync(this.root, { recursive: true });
+      (0, import_node_fs.mkdirSync)(this.root, { recursive: true });
       this.knownDirs.add("");
     }
     let current = "";
     for (const part of rel.split("/").filter(Boolean)) {
       current = current === "" ? part : `${current}/${part}`;
       if (this.knownDirs.has(current)) continue;
-      const abs = join(this.root, current);
-      const st = lstatSync(abs, { throwIfNoEntry: false });
-      if (st && !st.isDirectory()) rmSync(abs, { force: true });
-      if (!st?.isDirectory()) mkdirSync(abs);
+      const abs = (0, import_node_path.join)(this.root, current);
+      const st = (0, import_node_fs.lstatSync)(abs, { throwIfNoEntry: false });
+      if (st && !st.isDirectory()) (0, import_node_fs.rmSync)(abs, { force: true });
+      if (!st?.isDirectory()) (0, import_node_fs.mkdirSync)(abs);
       this.knownDirs.add(current);
     }
   }
@@ -2577,7 +2601,7 @@ var LocalTree = class {
     const abs = this.resolve(rel);
     this.ensureDir(parentOf(rel));
     const tmp = this.tempName(abs);
-    const hash = createHash("sha256");
+    const hash = (0, import_node_crypto.createHash)("sha256");
     let written = 0;
     this.inFlight.add(tmp);
     try {
@@ -2589,9 +2613,9 @@ var LocalTree = class {
         }
         const data = Buffer.concat(chunks);
         hash.update(data);
-        writeFileSync(tmp, this.options.encrypt ? Buffer.concat(await this.options.encrypt(Readable.from([data])).toArray()) : data, { mode: localMode(mode), flag: "wx" });
+        (0, import_node_fs.writeFileSync)(tmp, this.options.encrypt ? Buffer.concat(await this.options.encrypt(import_node_stream.Readable.from([data])).toArray()) : data, { mode: localMode(mode), flag: "wx" });
       } else {
-        const out = createWriteStream(tmp, { fd: openSync(tmp, "wx", localMode(mode)), highWaterMark: 1 << 20 });
+        const out = (0, import_node_fs.createWriteStream)(tmp, { fd: (0, import_node_fs.openSync)(tmp, "wx", localMode(mode)), highWaterMark: 1 << 20 });
         const counted = async function* (source) {
           for await (const chunk of source) {
             hash.update(chunk);
@@ -2600,15 +2624,15 @@ var LocalTree = class {
           }
         };
         const encrypt = this.options.encrypt;
-        if (encrypt) await pipeline(content, counted, (plain) => encrypt(Readable.from(plain)), out);
-        else await pipeline(content, counted, out);
+        if (encrypt) await (0, import_promises.pipeline)(content, counted, (plain) => encrypt(import_node_stream.Readable.from(plain)), out);
+        else await (0, import_promises.pipeline)(content, counted, out);
       }
       if (written !== size) throw new Error(`"${rel}": received ${written} bytes, the archive announced ${size}`);
-      chmodSync(tmp, localMode(mode));
-      utimesSync(tmp, mtime, mtime);
+      (0, import_node_fs.chmodSync)(tmp, localMode(mode));
+      (0, import_node_fs.utimesSync)(tmp, mtime, mtime);
       this.renameOver(tmp, rel, abs);
     } catch (err) {
-      rmSync(tmp, { force: true });
+      (0, import_node_fs.rmSync)(tmp, { force: true });
       throw err;
     } finally {
       this.inFlight.delete(tmp);
@@ -2620,7 +2644,7 @@ var LocalTree = class {
    * waiting forever on a stream that will neither end nor fail; its temp file must not outlive the run.
    */
   abandonWrites() {
-    for (const tmp of this.inFlight) rmSync(tmp, { force: true });
+    for (const tmp of this.inFlight) (0, import_node_fs.rmSync)(tmp, { force: true });
     this.inFlight.clear();
   }
   /** Stores a symlink as a symlink (never followed), atomically replacing what was there. */
@@ -2628,13 +2652,13 @@ var LocalTree = class {
     const abs = this.resolve(rel);
     this.ensureDir(parentOf(rel));
     const tmp = this.tempName(abs);
-    symlinkSync(target, tmp);
+    (0, import_node_fs.symlinkSync)(target, tmp);
     this.renameOver(tmp, rel, abs);
   }
   /** Removes a stored path (a folder with everything in it); symlinks are removed, not followed. */
   remove(rel) {
     try {
-      rmSync(this.resolve(rel), { recursive: true, force: true });
+      (0, import_node_fs.rmSync)(this.resolve(rel), { recursive: true, force: true });
     } catch (err) {
       if (err.code !== "ENOTDIR") throw err;
     }
@@ -2643,7 +2667,7 @@ var LocalTree = class {
   exists(rel) {
     let st;
     try {
-      st = lstatSync(this.resolve(rel), { throwIfNoEntry: false });
+      st = (0, import_node_fs.lstatSync)(this.resolve(rel), { throwIfNoEntry: false });
     } catch (err) {
       if (err.code === "ENOTDIR") return null;
       throw err;
@@ -2651,17 +2675,23 @@ var LocalTree = class {
     if (!st) return null;
     return { type: st.isFile() ? "file" : st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : "other", size: st.size };
   }
-  /** Every path below `rel` (pre-order, relative to the tree), for mirroring deletions. */
+  /**
+   * What is stored at `rel` and below it: each path (pre-order, relative to the tree) with its type.
+   * One readdir per folder, no stat per file: a backup's cost must not grow with what did not change.
+   */
   walk(rel) {
-    const out = [];
+    const out = /* @__PURE__ */ new Map();
+    const root = this.exists(rel);
+    if (!root) return out;
+    out.set(rel, root.type);
     const visit = (r) => {
-      for (const e of readdirSync(this.resolve(r), { withFileTypes: true })) {
+      for (const e of (0, import_node_fs.readdirSync)(this.resolve(r), { withFileTypes: true })) {
         const child = `${r}/${e.name}`;
-        out.push(child);
+        out.set(child, e.isFile() ? "file" : e.isDirectory() ? "dir" : e.isSymbolicLink() ? "symlink" : "other");
         if (e.isDirectory()) visit(child);
       }
     };
-    if (this.exists(rel)?.type === "dir") visit(rel);
+    if (root.type === "dir") visit(rel);
     return out;
   }
   /**
@@ -2671,13 +2701,13 @@ var LocalTree = class {
    */
   renameOver(tmp, rel, abs) {
     try {
-      renameSync(tmp, abs);
+      (0, import_node_fs.renameSync)(tmp, abs);
     } catch (err) {
       const code = err.code;
       if (code !== "EISDIR" && code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
-      rmSync(abs, { recursive: true, force: true });
+      (0, import_node_fs.rmSync)(abs, { recursive: true, force: true });
       this.forgetDirs(rel);
-      renameSync(tmp, abs);
+      (0, import_node_fs.renameSync)(tmp, abs);
     }
   }
   forgetDirs(rel) {
@@ -2697,6 +2727,8 @@ function localMode(mode) {
 }
 
 export {
+  require_url,
+  require_module,
   safeText,
   planLogLines,
   planMarkdown,

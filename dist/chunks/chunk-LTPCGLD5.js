@@ -6,15 +6,18 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   META_DIR,
-  UserError
-} from "./chunk-54LAV4R3.js";
+  UserError,
+  __toESM,
+  require_fs,
+  require_path
+} from "./chunk-AVJ33FCR.js";
 
 // src/transfer/manifest.ts
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+var import_node_fs = __toESM(require_fs(), 1);
+var import_node_path = __toESM(require_path(), 1);
 var MANIFEST_NAME = "manifest.json";
 function manifestPath(domainDir) {
-  return join(domainDir, META_DIR, MANIFEST_NAME);
+  return (0, import_node_path.join)(domainDir, META_DIR, MANIFEST_NAME);
 }
 function emptyManifest(domain) {
   return { version: 1, domain, entries: {}, files: {} };
@@ -23,7 +26,7 @@ function readManifest(domainDir, domain) {
   const path = manifestPath(domainDir);
   let text;
   try {
-    text = readFileSync(path, "utf8");
+    text = (0, import_node_fs.readFileSync)(path, "utf8");
   } catch (err) {
     if (err.code === "ENOENT") return emptyManifest(domain);
     throw err;

@@ -32,8 +32,10 @@ import {
   packSnapshot,
   parseXML,
   randomUUID,
+  require_buffer,
   require_commonjs,
   require_commonjs2,
+  require_util,
   restoreSnapshot,
   storageBrowserPolicy,
   storageCorrectContentLengthPolicy,
@@ -42,7 +44,7 @@ import {
   storageSharedKeyCredentialPolicy,
   stringifyXML,
   withProcessEnv
-} from "./chunk-D3G47Z46.js";
+} from "./chunk-QVY3QY2R.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -54,21 +56,32 @@ import {
   info,
   isDebug,
   mkdirP,
+  require_assert,
+  require_events,
   rmRF,
   setSecret,
   warning,
   which
-} from "./chunk-LJFDTPLQ.js";
-import "./chunk-I2Y3J5NT.js";
+} from "./chunk-RFRMZWUY.js";
 import {
+  require_url
+} from "./chunk-5UBWPZ3Q.js";
+import {
+  require_stream
+} from "./chunk-F7NAIOVD.js";
+import {
+  require_crypto,
+  require_os,
   tempRoot
-} from "./chunk-L65NQ3GR.js";
+} from "./chunk-CTX6X67X.js";
 import {
   UserError,
   __commonJS,
   __export,
-  __toESM
-} from "./chunk-54LAV4R3.js";
+  __toESM,
+  require_fs,
+  require_path
+} from "./chunk-AVJ33FCR.js";
 
 // node_modules/semver/internal/constants.js
 var require_constants = __commonJS({
@@ -2364,10 +2377,10 @@ var require_package_version = __commonJS({
 });
 
 // node_modules/@actions/cache/lib/cache.js
-import * as path8 from "path";
+var path9 = __toESM(require_path(), 1);
 
 // node_modules/@actions/glob/lib/internal-globber.js
-import * as fs from "fs";
+var fs = __toESM(require_fs(), 1);
 
 // node_modules/@actions/glob/lib/internal-glob-options-helper.js
 function getOptions(copy) {
@@ -2404,11 +2417,11 @@ function getOptions(copy) {
 }
 
 // node_modules/@actions/glob/lib/internal-globber.js
-import * as path5 from "path";
+var path5 = __toESM(require_path(), 1);
 
 // node_modules/@actions/glob/lib/internal-path-helper.js
-import * as path from "path";
-import assert from "assert";
+var path = __toESM(require_path(), 1);
+var import_assert = __toESM(require_assert(), 1);
 var IS_WINDOWS = process.platform === "win32";
 function dirname2(p) {
   p = safeTrimTrailingSeparator(p);
@@ -2422,15 +2435,15 @@ function dirname2(p) {
   return result;
 }
 function ensureAbsoluteRoot(root, itemPath) {
-  assert(root, `ensureAbsoluteRoot parameter 'root' must not be empty`);
-  assert(itemPath, `ensureAbsoluteRoot parameter 'itemPath' must not be empty`);
+  (0, import_assert.default)(root, `ensureAbsoluteRoot parameter 'root' must not be empty`);
+  (0, import_assert.default)(itemPath, `ensureAbsoluteRoot parameter 'itemPath' must not be empty`);
   if (hasAbsoluteRoot(itemPath)) {
     return itemPath;
   }
   if (IS_WINDOWS) {
     if (itemPath.match(/^[A-Z]:[^\\/]|^[A-Z]:$/i)) {
       let cwd = process.cwd();
-      assert(cwd.match(/^[A-Z]:\\/i), `Expected current directory to start with an absolute drive root. Actual '${cwd}'`);
+      (0, import_assert.default)(cwd.match(/^[A-Z]:\\/i), `Expected current directory to start with an absolute drive root. Actual '${cwd}'`);
       if (itemPath[0].toUpperCase() === cwd[0].toUpperCase()) {
         if (itemPath.length === 2) {
           return `${itemPath[0]}:\\${cwd.substr(3)}`;
@@ -2445,11 +2458,11 @@ function ensureAbsoluteRoot(root, itemPath) {
       }
     } else if (normalizeSeparators(itemPath).match(/^\\$|^\\[^\\]/)) {
       const cwd = process.cwd();
-      assert(cwd.match(/^[A-Z]:\\/i), `Expected current directory to start with an absolute drive root. Actual '${cwd}'`);
+      (0, import_assert.default)(cwd.match(/^[A-Z]:\\/i), `Expected current directory to start with an absolute drive root. Actual '${cwd}'`);
       return `${cwd[0]}:\\${itemPath.substr(1)}`;
     }
   }
-  assert(hasAbsoluteRoot(root), `ensureAbsoluteRoot parameter 'root' must have an absolute root`);
+  (0, import_assert.default)(hasAbsoluteRoot(root), `ensureAbsoluteRoot parameter 'root' must have an absolute root`);
   if (root.endsWith("/") || IS_WINDOWS && root.endsWith("\\")) {
   } else {
     root += path.sep;
@@ -2457,7 +2470,7 @@ function ensureAbsoluteRoot(root, itemPath) {
   return root + itemPath;
 }
 function hasAbsoluteRoot(itemPath) {
-  assert(itemPath, `hasAbsoluteRoot parameter 'itemPath' must not be empty`);
+  (0, import_assert.default)(itemPath, `hasAbsoluteRoot parameter 'itemPath' must not be empty`);
   itemPath = normalizeSeparators(itemPath);
   if (IS_WINDOWS) {
     return itemPath.startsWith("\\\\") || /^[A-Z]:\\/i.test(itemPath);
@@ -2465,7 +2478,7 @@ function hasAbsoluteRoot(itemPath) {
   return itemPath.startsWith("/");
 }
 function hasRoot(itemPath) {
-  assert(itemPath, `isRooted parameter 'itemPath' must not be empty`);
+  (0, import_assert.default)(itemPath, `isRooted parameter 'itemPath' must not be empty`);
   itemPath = normalizeSeparators(itemPath);
   if (IS_WINDOWS) {
     return itemPath.startsWith("\\") || /^[A-Z]:/i.test(itemPath);
@@ -2556,9 +2569,9 @@ function partialMatch(patterns, itemPath) {
 }
 
 // node_modules/@actions/glob/lib/internal-pattern.js
-import * as os from "os";
-import * as path4 from "path";
-import assert3 from "assert";
+var os = __toESM(require_os(), 1);
+var path4 = __toESM(require_path(), 1);
+var import_assert3 = __toESM(require_assert(), 1);
 
 // node_modules/balanced-match/dist/esm/index.js
 var range = (a, b, str) => {
@@ -4525,8 +4538,8 @@ minimatch.escape = escape;
 minimatch.unescape = unescape;
 
 // node_modules/@actions/glob/lib/internal-path.js
-import * as path3 from "path";
-import assert2 from "assert";
+var path3 = __toESM(require_path(), 1);
+var import_assert2 = __toESM(require_assert(), 1);
 var IS_WINDOWS3 = process.platform === "win32";
 var Path = class {
   /**
@@ -4536,7 +4549,7 @@ var Path = class {
   constructor(itemPath) {
     this.segments = [];
     if (typeof itemPath === "string") {
-      assert2(itemPath, `Parameter 'itemPath' must not be empty`);
+      (0, import_assert2.default)(itemPath, `Parameter 'itemPath' must not be empty`);
       itemPath = safeTrimTrailingSeparator(itemPath);
       if (!hasRoot(itemPath)) {
         this.segments = itemPath.split(path3.sep);
@@ -4552,17 +4565,17 @@ var Path = class {
         this.segments.unshift(remaining);
       }
     } else {
-      assert2(itemPath.length > 0, `Parameter 'itemPath' must not be an empty array`);
+      (0, import_assert2.default)(itemPath.length > 0, `Parameter 'itemPath' must not be an empty array`);
       for (let i = 0; i < itemPath.length; i++) {
         let segment = itemPath[i];
-        assert2(segment, `Parameter 'itemPath' must not contain any empty segments`);
+        (0, import_assert2.default)(segment, `Parameter 'itemPath' must not contain any empty segments`);
         segment = normalizeSeparators(itemPath[i]);
         if (i === 0 && hasRoot(segment)) {
           segment = safeTrimTrailingSeparator(segment);
-          assert2(segment === dirname2(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
+          (0, import_assert2.default)(segment === dirname2(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
           this.segments.push(segment);
         } else {
-          assert2(!segment.includes(path3.sep), `Parameter 'itemPath' contains unexpected path separators`);
+          (0, import_assert2.default)(!segment.includes(path3.sep), `Parameter 'itemPath' contains unexpected path separators`);
           this.segments.push(segment);
         }
       }
@@ -4596,9 +4609,9 @@ var Pattern = class _Pattern {
       pattern = patternOrNegate.trim();
     } else {
       segments = segments || [];
-      assert3(segments.length, `Parameter 'segments' must not empty`);
+      (0, import_assert3.default)(segments.length, `Parameter 'segments' must not empty`);
       const root = _Pattern.getLiteral(segments[0]);
-      assert3(root && hasAbsoluteRoot(root), `Parameter 'segments' first element must be a root path`);
+      (0, import_assert3.default)(root && hasAbsoluteRoot(root), `Parameter 'segments' first element must be a root path`);
       pattern = new Path(segments).toString().trim();
       if (patternOrNegate) {
         pattern = `!${pattern}`;
@@ -4665,17 +4678,17 @@ var Pattern = class _Pattern {
    * Normalizes slashes and ensures absolute root
    */
   static fixupPattern(pattern, homedir2) {
-    assert3(pattern, "pattern cannot be empty");
+    (0, import_assert3.default)(pattern, "pattern cannot be empty");
     const literalSegments = new Path(pattern).segments.map((x) => _Pattern.getLiteral(x));
-    assert3(literalSegments.every((x, i) => (x !== "." || i === 0) && x !== ".."), `Invalid pattern '${pattern}'. Relative pathing '.' and '..' is not allowed.`);
-    assert3(!hasRoot(pattern) || literalSegments[0], `Invalid pattern '${pattern}'. Root segment must not contain globs.`);
+    (0, import_assert3.default)(literalSegments.every((x, i) => (x !== "." || i === 0) && x !== ".."), `Invalid pattern '${pattern}'. Relative pathing '.' and '..' is not allowed.`);
+    (0, import_assert3.default)(!hasRoot(pattern) || literalSegments[0], `Invalid pattern '${pattern}'. Root segment must not contain globs.`);
     pattern = normalizeSeparators(pattern);
     if (pattern === "." || pattern.startsWith(`.${path4.sep}`)) {
       pattern = _Pattern.globEscape(process.cwd()) + pattern.substr(1);
     } else if (pattern === "~" || pattern.startsWith(`~${path4.sep}`)) {
       homedir2 = homedir2 || os.homedir();
-      assert3(homedir2, "Unable to determine HOME directory");
-      assert3(hasAbsoluteRoot(homedir2), `Expected HOME directory to be a rooted path. Actual '${homedir2}'`);
+      (0, import_assert3.default)(homedir2, "Unable to determine HOME directory");
+      (0, import_assert3.default)(hasAbsoluteRoot(homedir2), `Expected HOME directory to be a rooted path. Actual '${homedir2}'`);
       pattern = _Pattern.globEscape(homedir2) + pattern.substr(1);
     } else if (IS_WINDOWS4 && (pattern.match(/^[A-Z]:$/i) || pattern.match(/^[A-Z]:[^\\]/i))) {
       let root = ensureAbsoluteRoot("C:\\dummy-root", pattern.substr(0, 2));
@@ -4748,8 +4761,8 @@ var Pattern = class _Pattern {
 
 // node_modules/@actions/glob/lib/internal-search-state.js
 var SearchState = class {
-  constructor(path9, level) {
-    this.path = path9;
+  constructor(path10, level) {
+    this.path = path10;
     this.level = level;
   }
 };
@@ -4991,6 +5004,13 @@ var DefaultGlobber = class _DefaultGlobber {
   }
 };
 
+// node_modules/@actions/glob/lib/internal-hash-files.js
+var crypto = __toESM(require_crypto(), 1);
+var fs2 = __toESM(require_fs(), 1);
+var stream = __toESM(require_stream(), 1);
+var util = __toESM(require_util(), 1);
+var path6 = __toESM(require_path(), 1);
+
 // node_modules/@actions/glob/lib/glob.js
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
@@ -5026,11 +5046,11 @@ function create(patterns, options) {
 }
 
 // node_modules/@actions/cache/lib/internal/cacheUtils.js
+var crypto2 = __toESM(require_crypto(), 1);
+var fs3 = __toESM(require_fs(), 1);
+var path7 = __toESM(require_path(), 1);
 var semver = __toESM(require_semver2(), 1);
-import * as crypto from "crypto";
-import * as fs2 from "fs";
-import * as path6 from "path";
-import * as util from "util";
+var util2 = __toESM(require_util(), 1);
 
 // node_modules/@actions/cache/lib/internal/constants.js
 var CacheFilename;
@@ -5122,15 +5142,15 @@ function createTempDirectory() {
           baseLocation = "/home";
         }
       }
-      tempDirectory = path6.join(baseLocation, "actions", "temp");
+      tempDirectory = path7.join(baseLocation, "actions", "temp");
     }
-    const dest = path6.join(tempDirectory, crypto.randomUUID());
+    const dest = path7.join(tempDirectory, crypto2.randomUUID());
     yield mkdirP(dest);
     return dest;
   });
 }
 function getArchiveFileSizeInBytes(filePath) {
-  return fs2.statSync(filePath).size;
+  return fs3.statSync(filePath).size;
 }
 function resolvePaths(patterns) {
   return __awaiter3(this, void 0, void 0, function* () {
@@ -5146,7 +5166,7 @@ function resolvePaths(patterns) {
         _c = _g.value;
         _e = false;
         const file = _c;
-        const relativeFile = path6.relative(workspace, file).replace(new RegExp(`\\${path6.sep}`, "g"), "/");
+        const relativeFile = path7.relative(workspace, file).replace(new RegExp(`\\${path7.sep}`, "g"), "/");
         debug(`Matched: ${relativeFile}`);
         if (relativeFile === "") {
           paths.push(".");
@@ -5168,7 +5188,7 @@ function resolvePaths(patterns) {
 }
 function unlinkFile(filePath) {
   return __awaiter3(this, void 0, void 0, function* () {
-    return util.promisify(fs2.unlink)(filePath);
+    return util2.promisify(fs3.unlink)(filePath);
   });
 }
 function getVersion(app_1) {
@@ -5210,7 +5230,7 @@ function getCacheFileName(compressionMethod) {
 }
 function getGnuTarPathOnWindows() {
   return __awaiter3(this, void 0, void 0, function* () {
-    if (fs2.existsSync(GnuTarPathOnWindows)) {
+    if (fs3.existsSync(GnuTarPathOnWindows)) {
       return GnuTarPathOnWindows;
     }
     const versionOutput = yield getVersion("tar");
@@ -5232,7 +5252,7 @@ function getCacheVersion(paths, compressionMethod, enableCrossOsArchive = false)
     components.push("windows-only");
   }
   components.push(versionSalt);
-  return crypto.createHash("sha256").update(components.join("|")).digest("hex");
+  return crypto2.createHash("sha256").update(components.join("|")).digest("hex");
 }
 function getRuntimeToken() {
   const token = process.env["ACTIONS_RUNTIME_TOKEN"];
@@ -5243,8 +5263,8 @@ function getRuntimeToken() {
 }
 
 // node_modules/@actions/cache/lib/internal/cacheHttpClient.js
-import * as fs5 from "fs";
-import { URL as URL2 } from "url";
+var fs6 = __toESM(require_fs(), 1);
+var import_url = __toESM(require_url(), 1);
 
 // node_modules/@actions/cache/node_modules/@azure/storage-blob/dist/esm/log.js
 var logger = createClientLogger("storage-blob");
@@ -5434,11 +5454,11 @@ var PathStylePorts = [
 ];
 
 // node_modules/@actions/cache/node_modules/@azure/storage-blob/dist/esm/Pipeline.js
-function isPipelineLike(pipeline2) {
-  if (!pipeline2 || typeof pipeline2 !== "object") {
+function isPipelineLike(pipeline3) {
+  if (!pipeline3 || typeof pipeline3 !== "object") {
     return false;
   }
-  const castPipeline = pipeline2;
+  const castPipeline = pipeline3;
   return Array.isArray(castPipeline.factories) && typeof castPipeline.options === "object" && typeof castPipeline.toServiceClientOptions === "function";
 }
 var Pipeline = class {
@@ -5477,11 +5497,11 @@ function newPipeline(credential, pipelineOptions = {}) {
   if (!credential) {
     credential = new AnonymousCredential();
   }
-  const pipeline2 = new Pipeline([], pipelineOptions);
-  pipeline2._credential = credential;
-  return pipeline2;
+  const pipeline3 = new Pipeline([], pipelineOptions);
+  pipeline3._credential = credential;
+  return pipeline3;
 }
-function processDownlevelPipeline(pipeline2) {
+function processDownlevelPipeline(pipeline3) {
   const knownFactoryFunctions = [
     isAnonymousCredential,
     isStorageSharedKeyCredential,
@@ -5491,8 +5511,8 @@ function processDownlevelPipeline(pipeline2) {
     isStorageTelemetryPolicyFactory,
     isCoreHttpPolicyFactory
   ];
-  if (pipeline2.factories.length) {
-    const novelFactories = pipeline2.factories.filter((factory) => {
+  if (pipeline3.factories.length) {
+    const novelFactories = pipeline3.factories.filter((factory) => {
       return !knownFactoryFunctions.some((knownFactory) => knownFactory(factory));
     });
     if (novelFactories.length) {
@@ -5505,14 +5525,14 @@ function processDownlevelPipeline(pipeline2) {
   }
   return void 0;
 }
-function getCoreClientOptions(pipeline2) {
-  const { httpClient: v1Client, ...restOptions } = pipeline2.options;
-  let httpClient = pipeline2._coreHttpClient;
+function getCoreClientOptions(pipeline3) {
+  const { httpClient: v1Client, ...restOptions } = pipeline3.options;
+  let httpClient = pipeline3._coreHttpClient;
   if (!httpClient) {
     httpClient = v1Client ? convertHttpClient(v1Client) : getCachedDefaultHttpClient();
-    pipeline2._coreHttpClient = httpClient;
+    pipeline3._coreHttpClient = httpClient;
   }
-  let corePipeline = pipeline2._corePipeline;
+  let corePipeline = pipeline3._corePipeline;
   if (!corePipeline) {
     const packageDetails = `azsdk-js-azure-storage-blob/${SDK_VERSION}`;
     const userAgentPrefix = restOptions.userAgentOptions && restOptions.userAgentOptions.userAgentPrefix ? `${restOptions.userAgentOptions.userAgentPrefix} ${packageDetails}` : `${packageDetails}`;
@@ -5553,11 +5573,11 @@ function getCoreClientOptions(pipeline2) {
     corePipeline.addPolicy(storageRetryPolicy(restOptions.retryOptions), { phase: "Retry" });
     corePipeline.addPolicy(storageRequestFailureDetailsParserPolicy());
     corePipeline.addPolicy(storageBrowserPolicy());
-    const downlevelResults = processDownlevelPipeline(pipeline2);
+    const downlevelResults = processDownlevelPipeline(pipeline3);
     if (downlevelResults) {
       corePipeline.addPolicy(downlevelResults.wrappedPolicies, downlevelResults.afterRetry ? { afterPhase: "Retry" } : void 0);
     }
-    const credential = getCredentialFromPipeline(pipeline2);
+    const credential = getCredentialFromPipeline(pipeline3);
     if (isTokenCredential(credential)) {
       corePipeline.addPolicy(bearerTokenAuthenticationPolicy({
         credential,
@@ -5570,7 +5590,7 @@ function getCoreClientOptions(pipeline2) {
         accountKey: credential.accountKey
       }), { phase: "Sign" });
     }
-    pipeline2._corePipeline = corePipeline;
+    pipeline3._corePipeline = corePipeline;
   }
   return {
     ...restOptions,
@@ -5579,12 +5599,12 @@ function getCoreClientOptions(pipeline2) {
     pipeline: corePipeline
   };
 }
-function getCredentialFromPipeline(pipeline2) {
-  if (pipeline2._credential) {
-    return pipeline2._credential;
+function getCredentialFromPipeline(pipeline3) {
+  if (pipeline3._credential) {
+    return pipeline3._credential;
   }
   let credential = new AnonymousCredential();
-  for (const factory of pipeline2.factories) {
+  for (const factory of pipeline3.factories) {
     if (isTokenCredential(factory.credential)) {
       credential = factory.credential;
     } else if (isStorageSharedKeyCredential(factory)) {
@@ -19105,10 +19125,10 @@ var StorageContextClient = class extends StorageClient {
 // node_modules/@actions/cache/node_modules/@azure/storage-blob/dist/esm/utils/utils.common.js
 function escapeURLPath(url2) {
   const urlParsed = new URL(url2);
-  let path9 = urlParsed.pathname;
-  path9 = path9 || "/";
-  path9 = escape2(path9);
-  urlParsed.pathname = path9;
+  let path10 = urlParsed.pathname;
+  path10 = path10 || "/";
+  path10 = escape2(path10);
+  urlParsed.pathname = path10;
   return urlParsed.toString();
 }
 function getProxyUriFromDevConnString(connectionString) {
@@ -19193,9 +19213,9 @@ function escape2(text) {
 }
 function appendToURLPath(url2, name) {
   const urlParsed = new URL(url2);
-  let path9 = urlParsed.pathname;
-  path9 = path9 ? path9.endsWith("/") ? `${path9}${name}` : `${path9}/${name}` : name;
-  urlParsed.pathname = path9;
+  let path10 = urlParsed.pathname;
+  path10 = path10 ? path10.endsWith("/") ? `${path10}${name}` : `${path10}/${name}` : name;
+  urlParsed.pathname = path10;
   return urlParsed.toString();
 }
 function setURLParameter(url2, name, value) {
@@ -19494,13 +19514,13 @@ var StorageClient2 = class {
    * @param url - url to resource
    * @param pipeline - request policy pipeline.
    */
-  constructor(url2, pipeline2) {
+  constructor(url2, pipeline3) {
     this.url = escapeURLPath(url2);
     this.accountName = getAccountNameFromUrl(url2);
-    this.pipeline = pipeline2;
-    this.storageClientContext = new StorageContextClient(this.url, getCoreClientOptions(pipeline2));
+    this.pipeline = pipeline3;
+    this.storageClientContext = new StorageContextClient(this.url, getCoreClientOptions(pipeline3));
     this.isHttps = iEqual(getURLScheme(this.url) || "", "https");
-    this.credential = getCredentialFromPipeline(pipeline2);
+    this.credential = getCredentialFromPipeline(pipeline3);
     const storageClientContext = this.storageClientContext;
     storageClientContext.requestContentType = void 0;
   }
@@ -20889,8 +20909,8 @@ var BlobLeaseClient = class {
 };
 
 // node_modules/@actions/cache/node_modules/@azure/storage-blob/dist/esm/utils/RetriableReadableStream.js
-import { Readable } from "node:stream";
-var RetriableReadableStream = class extends Readable {
+var import_node_stream = __toESM(require_stream(), 1);
+var RetriableReadableStream = class extends import_node_stream.Readable {
   start;
   offset;
   end;
@@ -21442,7 +21462,7 @@ var BlobDownloadResponse = class {
 };
 
 // node_modules/@actions/cache/node_modules/@azure/storage-blob/dist/esm/utils/BlobQuickQueryStream.js
-import { Readable as Readable2 } from "node:stream";
+var import_node_stream2 = __toESM(require_stream(), 1);
 
 // node_modules/@actions/cache/node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroConstants.js
 var AVRO_SYNC_MARKER_SIZE = 16;
@@ -21459,8 +21479,8 @@ var AvroParser = class _AvroParser {
    * @param length -
    * @param options -
    */
-  static async readFixedBytes(stream2, length, options = {}) {
-    const bytes = await stream2.read(length, { abortSignal: options.abortSignal });
+  static async readFixedBytes(stream3, length, options = {}) {
+    const bytes = await stream3.read(length, { abortSignal: options.abortSignal });
     if (bytes.length !== length) {
       throw new Error("Hit stream end.");
     }
@@ -21472,19 +21492,19 @@ var AvroParser = class _AvroParser {
    * @param stream -
    * @param options -
    */
-  static async readByte(stream2, options = {}) {
-    const buf = await _AvroParser.readFixedBytes(stream2, 1, options);
+  static async readByte(stream3, options = {}) {
+    const buf = await _AvroParser.readFixedBytes(stream3, 1, options);
     return buf[0];
   }
   // int and long are stored in variable-length zig-zag coding.
   // variable-length: https://lucene.apache.org/core/3_5_0/fileformats.html#VInt
   // zig-zag: https://developers.google.com/protocol-buffers/docs/encoding?csw=1#types
-  static async readZigZagLong(stream2, options = {}) {
+  static async readZigZagLong(stream3, options = {}) {
     let zigZagEncoded = 0;
     let significanceInBit = 0;
     let byte, haveMoreByte, significanceInFloat;
     do {
-      byte = await _AvroParser.readByte(stream2, options);
+      byte = await _AvroParser.readByte(stream3, options);
       haveMoreByte = byte & 128;
       zigZagEncoded |= (byte & 127) << significanceInBit;
       significanceInBit += 7;
@@ -21493,7 +21513,7 @@ var AvroParser = class _AvroParser {
       zigZagEncoded = zigZagEncoded;
       significanceInFloat = 268435456;
       do {
-        byte = await _AvroParser.readByte(stream2, options);
+        byte = await _AvroParser.readByte(stream3, options);
         zigZagEncoded += (byte & 127) * significanceInFloat;
         significanceInFloat *= 128;
       } while (byte & 128);
@@ -21505,17 +21525,17 @@ var AvroParser = class _AvroParser {
     }
     return zigZagEncoded >> 1 ^ -(zigZagEncoded & 1);
   }
-  static async readLong(stream2, options = {}) {
-    return _AvroParser.readZigZagLong(stream2, options);
+  static async readLong(stream3, options = {}) {
+    return _AvroParser.readZigZagLong(stream3, options);
   }
-  static async readInt(stream2, options = {}) {
-    return _AvroParser.readZigZagLong(stream2, options);
+  static async readInt(stream3, options = {}) {
+    return _AvroParser.readZigZagLong(stream3, options);
   }
   static async readNull() {
     return null;
   }
-  static async readBoolean(stream2, options = {}) {
-    const b = await _AvroParser.readByte(stream2, options);
+  static async readBoolean(stream3, options = {}) {
+    const b = await _AvroParser.readByte(stream3, options);
     if (b === 1) {
       return true;
     } else if (b === 0) {
@@ -21524,53 +21544,53 @@ var AvroParser = class _AvroParser {
       throw new Error("Byte was not a boolean.");
     }
   }
-  static async readFloat(stream2, options = {}) {
-    const u8arr = await _AvroParser.readFixedBytes(stream2, 4, options);
+  static async readFloat(stream3, options = {}) {
+    const u8arr = await _AvroParser.readFixedBytes(stream3, 4, options);
     const view = new DataView(u8arr.buffer, u8arr.byteOffset, u8arr.byteLength);
     return view.getFloat32(0, true);
   }
-  static async readDouble(stream2, options = {}) {
-    const u8arr = await _AvroParser.readFixedBytes(stream2, 8, options);
+  static async readDouble(stream3, options = {}) {
+    const u8arr = await _AvroParser.readFixedBytes(stream3, 8, options);
     const view = new DataView(u8arr.buffer, u8arr.byteOffset, u8arr.byteLength);
     return view.getFloat64(0, true);
   }
-  static async readBytes(stream2, options = {}) {
-    const size = await _AvroParser.readLong(stream2, options);
+  static async readBytes(stream3, options = {}) {
+    const size = await _AvroParser.readLong(stream3, options);
     if (size < 0) {
       throw new Error("Bytes size was negative.");
     }
-    return stream2.read(size, { abortSignal: options.abortSignal });
+    return stream3.read(size, { abortSignal: options.abortSignal });
   }
-  static async readString(stream2, options = {}) {
-    const u8arr = await _AvroParser.readBytes(stream2, options);
+  static async readString(stream3, options = {}) {
+    const u8arr = await _AvroParser.readBytes(stream3, options);
     const utf8decoder = new TextDecoder();
     return utf8decoder.decode(u8arr);
   }
-  static async readMapPair(stream2, readItemMethod, options = {}) {
-    const key = await _AvroParser.readString(stream2, options);
-    const value = await readItemMethod(stream2, options);
+  static async readMapPair(stream3, readItemMethod, options = {}) {
+    const key = await _AvroParser.readString(stream3, options);
+    const value = await readItemMethod(stream3, options);
     return { key, value };
   }
-  static async readMap(stream2, readItemMethod, options = {}) {
+  static async readMap(stream3, readItemMethod, options = {}) {
     const readPairMethod = (s, opts = {}) => {
       return _AvroParser.readMapPair(s, readItemMethod, opts);
     };
-    const pairs = await _AvroParser.readArray(stream2, readPairMethod, options);
+    const pairs = await _AvroParser.readArray(stream3, readPairMethod, options);
     const dict = {};
     for (const pair of pairs) {
       dict[pair.key] = pair.value;
     }
     return dict;
   }
-  static async readArray(stream2, readItemMethod, options = {}) {
+  static async readArray(stream3, readItemMethod, options = {}) {
     const items = [];
-    for (let count = await _AvroParser.readLong(stream2, options); count !== 0; count = await _AvroParser.readLong(stream2, options)) {
+    for (let count = await _AvroParser.readLong(stream3, options); count !== 0; count = await _AvroParser.readLong(stream3, options)) {
       if (count < 0) {
-        await _AvroParser.readLong(stream2, options);
+        await _AvroParser.readLong(stream3, options);
         count = -count;
       }
       while (count--) {
-        const item = await readItemMethod(stream2, options);
+        const item = await readItemMethod(stream3, options);
         items.push(item);
       }
     }
@@ -21680,24 +21700,24 @@ var AvroPrimitiveType = class extends AvroType {
     this._primitive = primitive;
   }
   // eslint-disable-next-line @typescript-eslint/no-wrapper-object-types
-  read(stream2, options = {}) {
+  read(stream3, options = {}) {
     switch (this._primitive) {
       case AvroPrimitive.NULL:
         return AvroParser.readNull();
       case AvroPrimitive.BOOLEAN:
-        return AvroParser.readBoolean(stream2, options);
+        return AvroParser.readBoolean(stream3, options);
       case AvroPrimitive.INT:
-        return AvroParser.readInt(stream2, options);
+        return AvroParser.readInt(stream3, options);
       case AvroPrimitive.LONG:
-        return AvroParser.readLong(stream2, options);
+        return AvroParser.readLong(stream3, options);
       case AvroPrimitive.FLOAT:
-        return AvroParser.readFloat(stream2, options);
+        return AvroParser.readFloat(stream3, options);
       case AvroPrimitive.DOUBLE:
-        return AvroParser.readDouble(stream2, options);
+        return AvroParser.readDouble(stream3, options);
       case AvroPrimitive.BYTES:
-        return AvroParser.readBytes(stream2, options);
+        return AvroParser.readBytes(stream3, options);
       case AvroPrimitive.STRING:
-        return AvroParser.readString(stream2, options);
+        return AvroParser.readString(stream3, options);
       default:
         throw new Error("Unknown Avro Primitive");
     }
@@ -21710,8 +21730,8 @@ var AvroEnumType = class extends AvroType {
     this._symbols = symbols;
   }
   // eslint-disable-next-line @typescript-eslint/no-wrapper-object-types
-  async read(stream2, options = {}) {
-    const value = await AvroParser.readInt(stream2, options);
+  async read(stream3, options = {}) {
+    const value = await AvroParser.readInt(stream3, options);
     return this._symbols[value];
   }
 };
@@ -21721,9 +21741,9 @@ var AvroUnionType = class extends AvroType {
     super();
     this._types = types2;
   }
-  async read(stream2, options = {}) {
-    const typeIndex = await AvroParser.readInt(stream2, options);
-    return this._types[typeIndex].read(stream2, options);
+  async read(stream3, options = {}) {
+    const typeIndex = await AvroParser.readInt(stream3, options);
+    return this._types[typeIndex].read(stream3, options);
   }
 };
 var AvroMapType = class extends AvroType {
@@ -21733,11 +21753,11 @@ var AvroMapType = class extends AvroType {
     this._itemType = itemType;
   }
   // eslint-disable-next-line @typescript-eslint/no-wrapper-object-types
-  read(stream2, options = {}) {
+  read(stream3, options = {}) {
     const readItemMethod = (s, opts) => {
       return this._itemType.read(s, opts);
     };
-    return AvroParser.readMap(stream2, readItemMethod, options);
+    return AvroParser.readMap(stream3, readItemMethod, options);
   }
 };
 var AvroRecordType = class extends AvroType {
@@ -21749,12 +21769,12 @@ var AvroRecordType = class extends AvroType {
     this._name = name;
   }
   // eslint-disable-next-line @typescript-eslint/no-wrapper-object-types
-  async read(stream2, options = {}) {
+  async read(stream3, options = {}) {
     const record = {};
     record["$schema"] = this._name;
     for (const key in this._fields) {
       if (Object.prototype.hasOwnProperty.call(this._fields, key)) {
-        record[key] = await this._fields[key].read(stream2, options);
+        record[key] = await this._fields[key].read(stream3, options);
       }
     }
     return record;
@@ -21882,14 +21902,14 @@ var AvroReadable = class {
 };
 
 // node_modules/@actions/cache/node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroReadableFromStream.js
-import { Buffer as Buffer2 } from "buffer";
+var import_buffer = __toESM(require_buffer(), 1);
 var ABORT_ERROR = new AbortError("Reading from the avro stream was aborted.");
 var AvroReadableFromStream = class extends AvroReadable {
   _position;
   _readable;
   toUint8Array(data) {
     if (typeof data === "string") {
-      return Buffer2.from(data);
+      return import_buffer.Buffer.from(data);
     }
     return data;
   }
@@ -21958,7 +21978,7 @@ var AvroReadableFromStream = class extends AvroReadable {
 };
 
 // node_modules/@actions/cache/node_modules/@azure/storage-blob/dist/esm/utils/BlobQuickQueryStream.js
-var BlobQuickQueryStream = class extends Readable2 {
+var BlobQuickQueryStream = class extends import_node_stream2.Readable {
   source;
   avroReader;
   avroIter;
@@ -22596,7 +22616,7 @@ function rangeToString(iRange) {
 }
 
 // node_modules/@actions/cache/node_modules/@azure/storage-blob/dist/esm/utils/Batch.js
-import { EventEmitter } from "events";
+var import_events = __toESM(require_events(), 1);
 var BatchStates;
 (function(BatchStates2) {
   BatchStates2[BatchStates2["Good"] = 0] = "Good";
@@ -22641,7 +22661,7 @@ var Batch = class {
       throw new RangeError("concurrency must be larger than 0");
     }
     this.concurrency = concurrency;
-    this.emitter = new EventEmitter();
+    this.emitter = new import_events.EventEmitter();
   }
   /**
    * Add a operation into queue.
@@ -22713,20 +22733,20 @@ var Batch = class {
 };
 
 // node_modules/@actions/cache/node_modules/@azure/storage-blob/dist/esm/utils/utils.js
-import fs3 from "node:fs";
-import util2 from "node:util";
-async function streamToBuffer(stream2, buffer2, offset, end, encoding) {
+var import_node_fs = __toESM(require_fs(), 1);
+var import_node_util = __toESM(require_util(), 1);
+async function streamToBuffer(stream3, buffer2, offset, end, encoding) {
   let pos = 0;
   const count = end - offset;
   return new Promise((resolve2, reject) => {
     const timeout = setTimeout(() => reject(new Error(`The operation cannot be completed in timeout.`)), REQUEST_TIMEOUT);
-    stream2.on("readable", () => {
+    stream3.on("readable", () => {
       if (pos >= count) {
         clearTimeout(timeout);
         resolve2();
         return;
       }
-      let chunk = stream2.read();
+      let chunk = stream3.read();
       if (!chunk) {
         return;
       }
@@ -22737,14 +22757,14 @@ async function streamToBuffer(stream2, buffer2, offset, end, encoding) {
       buffer2.fill(chunk.slice(0, chunkLength), offset + pos, offset + pos + chunkLength);
       pos += chunkLength;
     });
-    stream2.on("end", () => {
+    stream3.on("end", () => {
       clearTimeout(timeout);
       if (pos < count) {
         reject(new Error(`Stream drains before getting enough data needed. Data read: ${pos}, data need: ${count}`));
       }
       resolve2();
     });
-    stream2.on("error", (msg) => {
+    stream3.on("error", (msg) => {
       clearTimeout(timeout);
       reject(msg);
     });
@@ -22752,7 +22772,7 @@ async function streamToBuffer(stream2, buffer2, offset, end, encoding) {
 }
 async function readStreamToLocalFile(rs, file) {
   return new Promise((resolve2, reject) => {
-    const ws = fs3.createWriteStream(file);
+    const ws = import_node_fs.default.createWriteStream(file);
     rs.on("error", (err) => {
       reject(err);
     });
@@ -22763,8 +22783,8 @@ async function readStreamToLocalFile(rs, file) {
     rs.pipe(ws);
   });
 }
-var fsStat = util2.promisify(fs3.stat);
-var fsCreateReadStream = fs3.createReadStream;
+var fsStat = import_node_util.default.promisify(import_node_fs.default.stat);
+var fsCreateReadStream = import_node_fs.default.createReadStream;
 
 // node_modules/@actions/cache/node_modules/@azure/storage-blob/dist/esm/Clients.js
 var BlobClient = class _BlobClient extends StorageClient2 {
@@ -22790,21 +22810,21 @@ var BlobClient = class _BlobClient extends StorageClient2 {
   }
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
     options = options || {};
-    let pipeline2;
+    let pipeline3;
     let url2;
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline2 = credentialOrPipelineOrContainerName;
+      pipeline3 = credentialOrPipelineOrContainerName;
     } else if (isNodeLike && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline2 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       if (blobNameOrOptions && typeof blobNameOrOptions !== "string") {
         options = blobNameOrOptions;
       }
-      pipeline2 = newPipeline(new AnonymousCredential(), options);
+      pipeline3 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -22816,20 +22836,20 @@ var BlobClient = class _BlobClient extends StorageClient2 {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings(extractedCreds.proxyUri);
           }
-          pipeline2 = newPipeline(sharedKeyCredential, options);
+          pipeline3 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline2 = newPipeline(new AnonymousCredential(), options);
+        pipeline3 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline2);
+    super(url2, pipeline3);
     ({ blobName: this._name, containerName: this._containerName } = this.getBlobAndContainerNamesFromUrl());
     this.blobContext = this.storageClientContext.blob;
     this._snapshot = getURLParameter(this.url, URLConstants.Parameters.SNAPSHOT);
@@ -23546,8 +23566,8 @@ var BlobClient = class _BlobClient extends StorageClient2 {
             customerProvidedKey: options.customerProvidedKey,
             tracingOptions: updatedOptions.tracingOptions
           });
-          const stream2 = response.readableStreamBody;
-          await streamToBuffer(stream2, buffer2, off - offset, chunkEnd - offset);
+          const stream3 = response.readableStreamBody;
+          await streamToBuffer(stream3, buffer2, off - offset, chunkEnd - offset);
           transferProgress += chunkEnd - off;
           if (options.onProgress) {
             options.onProgress({ loadedBytes: transferProgress });
@@ -23816,19 +23836,19 @@ var AppendBlobClient = class _AppendBlobClient extends BlobClient {
    */
   appendBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline2;
+    let pipeline3;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline2 = credentialOrPipelineOrContainerName;
+      pipeline3 = credentialOrPipelineOrContainerName;
     } else if (isNodeLike && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline2 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
-      pipeline2 = newPipeline(new AnonymousCredential(), options);
+      pipeline3 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -23840,20 +23860,20 @@ var AppendBlobClient = class _AppendBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings(extractedCreds.proxyUri);
           }
-          pipeline2 = newPipeline(sharedKeyCredential, options);
+          pipeline3 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline2 = newPipeline(new AnonymousCredential(), options);
+        pipeline3 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline2);
+    super(url2, pipeline3);
     this.appendBlobContext = this.storageClientContext.appendBlob;
   }
   /**
@@ -24088,22 +24108,22 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
    */
   blockBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline2;
+    let pipeline3;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline2 = credentialOrPipelineOrContainerName;
+      pipeline3 = credentialOrPipelineOrContainerName;
     } else if (isNodeLike && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline2 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       if (blobNameOrOptions && typeof blobNameOrOptions !== "string") {
         options = blobNameOrOptions;
       }
-      pipeline2 = newPipeline(new AnonymousCredential(), options);
+      pipeline3 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -24115,20 +24135,20 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings(extractedCreds.proxyUri);
           }
-          pipeline2 = newPipeline(sharedKeyCredential, options);
+          pipeline3 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline2 = newPipeline(new AnonymousCredential(), options);
+        pipeline3 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline2);
+    super(url2, pipeline3);
     this.blockBlobContext = this.storageClientContext.blockBlob;
     this._blobContext = this.storageClientContext.blob;
   }
@@ -24648,7 +24668,7 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
    * @param options - Options to Upload Stream to Block Blob operation.
    * @returns Response data for the Blob Upload operation.
    */
-  async uploadStream(stream2, bufferSize = DEFAULT_BLOCK_BUFFER_SIZE_BYTES, maxConcurrency = 5, options = {}) {
+  async uploadStream(stream3, bufferSize = DEFAULT_BLOCK_BUFFER_SIZE_BYTES, maxConcurrency = 5, options = {}) {
     if (!options.blobHTTPHeaders) {
       options.blobHTTPHeaders = {};
     }
@@ -24661,7 +24681,7 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
       let transferProgress = 0;
       const blockList = [];
       const scheduler = new BufferScheduler(
-        stream2,
+        stream3,
         bufferSize,
         maxConcurrency,
         async (body2, length) => {
@@ -24699,19 +24719,19 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    */
   pageBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline2;
+    let pipeline3;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline2 = credentialOrPipelineOrContainerName;
+      pipeline3 = credentialOrPipelineOrContainerName;
     } else if (isNodeLike && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline2 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
-      pipeline2 = newPipeline(new AnonymousCredential(), options);
+      pipeline3 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -24723,20 +24743,20 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings(extractedCreds.proxyUri);
           }
-          pipeline2 = newPipeline(sharedKeyCredential, options);
+          pipeline3 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline2 = newPipeline(new AnonymousCredential(), options);
+        pipeline3 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline2);
+    super(url2, pipeline3);
     this.pageBlobContext = this.storageClientContext.pageBlob;
   }
   /**
@@ -25622,10 +25642,10 @@ function uploadCacheArchiveSDK(signedUploadURL, archivePath, options) {
 }
 
 // node_modules/@actions/cache/lib/internal/downloadUtils.js
-import * as buffer from "buffer";
-import * as fs4 from "fs";
-import * as stream from "stream";
-import * as util3 from "util";
+var buffer = __toESM(require_buffer(), 1);
+var fs5 = __toESM(require_fs(), 1);
+var stream2 = __toESM(require_stream(), 1);
+var util4 = __toESM(require_util(), 1);
 
 // node_modules/@actions/cache/lib/internal/requestUtils.js
 var __awaiter5 = function(thisArg, _arguments, P, generator) {
@@ -25782,8 +25802,8 @@ var __awaiter6 = function(thisArg, _arguments, P, generator) {
 };
 function pipeResponseToStream(response, output) {
   return __awaiter6(this, void 0, void 0, function* () {
-    const pipeline2 = util3.promisify(stream.pipeline);
-    yield pipeline2(response.message, output);
+    const pipeline3 = util4.promisify(stream2.pipeline);
+    yield pipeline3(response.message, output);
   });
 }
 var DownloadProgress = class {
@@ -25883,7 +25903,7 @@ var DownloadProgress = class {
 };
 function downloadCacheHttpClient(archiveLocation, archivePath) {
   return __awaiter6(this, void 0, void 0, function* () {
-    const writeStream = fs4.createWriteStream(archivePath);
+    const writeStream = fs5.createWriteStream(archivePath);
     const httpClient = new HttpClient("actions/cache");
     const downloadResponse = yield retryHttpClientResponse("downloadCache", () => __awaiter6(this, void 0, void 0, function* () {
       return httpClient.get(archiveLocation);
@@ -25908,7 +25928,7 @@ function downloadCacheHttpClient(archiveLocation, archivePath) {
 function downloadCacheHttpClientConcurrent(archiveLocation, archivePath, options) {
   return __awaiter6(this, void 0, void 0, function* () {
     var _a2;
-    const archiveDescriptor = yield fs4.promises.open(archivePath, "w");
+    const archiveDescriptor = yield fs5.promises.open(archivePath, "w");
     const httpClient = new HttpClient("actions/cache", void 0, {
       socketTimeout: options.timeoutInMs,
       keepAlive: true
@@ -26024,7 +26044,7 @@ function downloadCacheStorageSDK(archiveLocation, archivePath, options) {
     } else {
       const maxSegmentSize = Math.min(134217728, buffer.constants.MAX_LENGTH);
       const downloadProgress = new DownloadProgress(contentLength2);
-      const fd = fs4.openSync(archivePath, "w");
+      const fd = fs5.openSync(archivePath, "w");
       try {
         downloadProgress.startDisplayTimer();
         const controller = new AbortController();
@@ -26042,12 +26062,12 @@ function downloadCacheStorageSDK(archiveLocation, archivePath, options) {
             controller.abort();
             throw new Error("Aborting cache download as the download time exceeded the timeout.");
           } else if (Buffer.isBuffer(result)) {
-            fs4.writeFileSync(fd, result);
+            fs5.writeFileSync(fd, result);
           }
         }
       } finally {
         downloadProgress.stopDisplayTimer();
-        fs4.closeSync(fd);
+        fs5.closeSync(fd);
       }
     }
   });
@@ -26283,7 +26303,7 @@ Other caches with similar key:`);
 }
 function downloadCache(archiveLocation, archivePath, options) {
   return __awaiter7(this, void 0, void 0, function* () {
-    const archiveUrl = new URL2(archiveLocation);
+    const archiveUrl = new import_url.URL(archiveLocation);
     const downloadOptions = getDownloadOptions(options);
     if (archiveUrl.hostname.endsWith(".blob.core.windows.net")) {
       if (downloadOptions.useAzureSdk) {
@@ -26335,7 +26355,7 @@ function uploadFile(httpClient, cacheId, archivePath, options) {
   return __awaiter7(this, void 0, void 0, function* () {
     const fileSize = getArchiveFileSizeInBytes(archivePath);
     const resourceUrl = getCacheApiUrl(`caches/${cacheId.toString()}`);
-    const fd = fs5.openSync(archivePath, "r");
+    const fd = fs6.openSync(archivePath, "r");
     const uploadOptions = getUploadOptions(options);
     const concurrency = assertDefined("uploadConcurrency", uploadOptions.uploadConcurrency);
     const maxChunkSize = assertDefined("uploadChunkSize", uploadOptions.uploadChunkSize);
@@ -26349,7 +26369,7 @@ function uploadFile(httpClient, cacheId, archivePath, options) {
           const start = offset;
           const end = offset + chunkSize - 1;
           offset += maxChunkSize;
-          yield uploadChunk(httpClient, resourceUrl, () => fs5.createReadStream(archivePath, {
+          yield uploadChunk(httpClient, resourceUrl, () => fs6.createReadStream(archivePath, {
             fd,
             start,
             end,
@@ -26360,7 +26380,7 @@ function uploadFile(httpClient, cacheId, archivePath, options) {
         }
       })));
     } finally {
-      fs5.closeSync(fd);
+      fs6.closeSync(fd);
     }
     return;
   });
@@ -27246,8 +27266,8 @@ function internalCacheTwirpClient(options) {
 }
 
 // node_modules/@actions/cache/lib/internal/tar.js
-import { existsSync as existsSync2, writeFileSync as writeFileSync2 } from "fs";
-import * as path7 from "path";
+var import_fs = __toESM(require_fs(), 1);
+var path8 = __toESM(require_path(), 1);
 var __awaiter9 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve2) {
@@ -27284,7 +27304,7 @@ function getTarPath() {
         const systemTar = SystemTarPathOnWindows;
         if (gnuTar) {
           return { path: gnuTar, type: ArchiveToolType.GNU };
-        } else if (existsSync2(systemTar)) {
+        } else if ((0, import_fs.existsSync)(systemTar)) {
           return { path: systemTar, type: ArchiveToolType.BSD };
         }
         break;
@@ -27318,13 +27338,13 @@ function getTarArgs(tarPath_1, compressionMethod_1, type_1) {
     const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS6;
     switch (type) {
       case "create":
-        args.push("--posix", "-cf", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path7.sep}`, "g"), "/"), "--exclude", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path7.sep}`, "g"), "/"), "-P", "-C", workingDirectory.replace(new RegExp(`\\${path7.sep}`, "g"), "/"), "--files-from", ManifestFilename);
+        args.push("--posix", "-cf", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path8.sep}`, "g"), "/"), "--exclude", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path8.sep}`, "g"), "/"), "-P", "-C", workingDirectory.replace(new RegExp(`\\${path8.sep}`, "g"), "/"), "--files-from", ManifestFilename);
         break;
       case "extract":
-        args.push("-xf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path7.sep}`, "g"), "/"), "-P", "-C", BSD_TAR_ZSTD ? quoteAbsolutePath(workingDirectory) : workingDirectory.replace(new RegExp(`\\${path7.sep}`, "g"), "/"));
+        args.push("-xf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path8.sep}`, "g"), "/"), "-P", "-C", BSD_TAR_ZSTD ? quoteAbsolutePath(workingDirectory) : workingDirectory.replace(new RegExp(`\\${path8.sep}`, "g"), "/"));
         break;
       case "list":
-        args.push("-tf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path7.sep}`, "g"), "/"), "-P");
+        args.push("-tf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path8.sep}`, "g"), "/"), "-P");
         break;
     }
     if (tarPath.type === ArchiveToolType.GNU) {
@@ -27363,7 +27383,7 @@ function getWorkingDirectory() {
   return (_a2 = process.env["GITHUB_WORKSPACE"]) !== null && _a2 !== void 0 ? _a2 : process.cwd();
 }
 function quoteAbsolutePath(filePath) {
-  return `"${path7.resolve(filePath).replace(new RegExp(`\\${path7.sep}`, "g"), "/")}"`;
+  return `"${path8.resolve(filePath).replace(new RegExp(`\\${path8.sep}`, "g"), "/")}"`;
 }
 function getDecompressionProgram(tarPath, compressionMethod, archivePath) {
   return __awaiter9(this, void 0, void 0, function* () {
@@ -27393,7 +27413,7 @@ function getCompressionProgram(tarPath, compressionMethod) {
       case CompressionMethod.Zstd:
         return BSD_TAR_ZSTD ? [
           "zstd -T0 --long=30 --force -o",
-          cacheFileName.replace(new RegExp(`\\${path7.sep}`, "g"), "/"),
+          cacheFileName.replace(new RegExp(`\\${path8.sep}`, "g"), "/"),
           TarFilename
         ] : [
           "--use-compress-program",
@@ -27402,7 +27422,7 @@ function getCompressionProgram(tarPath, compressionMethod) {
       case CompressionMethod.ZstdWithoutLong:
         return BSD_TAR_ZSTD ? [
           "zstd -T0 --force -o",
-          cacheFileName.replace(new RegExp(`\\${path7.sep}`, "g"), "/"),
+          cacheFileName.replace(new RegExp(`\\${path8.sep}`, "g"), "/"),
           TarFilename
         ] : ["--use-compress-program", IS_WINDOWS6 ? '"zstd -T0"' : "zstdmt"];
       default:
@@ -27455,7 +27475,7 @@ function extractTar(archivePath, compressionMethod) {
 }
 function createTar(archiveFolder, sourceDirectories, compressionMethod) {
   return __awaiter9(this, void 0, void 0, function* () {
-    writeFileSync2(path7.join(archiveFolder, ManifestFilename), sourceDirectories.join("\n"));
+    (0, import_fs.writeFileSync)(path8.join(archiveFolder, ManifestFilename), sourceDirectories.join("\n"));
     const { commands } = yield getCommands(compressionMethod, "create");
     yield execCommands(commands, archiveFolder);
   });
@@ -27606,7 +27626,7 @@ function restoreCacheV1(paths_1, primaryKey_1, restoreKeys_1, options_1) {
         info("Lookup only - skipping download");
         return cacheEntry.cacheKey;
       }
-      archivePath = path8.join(yield createTempDirectory(), getCacheFileName(compressionMethod));
+      archivePath = path9.join(yield createTempDirectory(), getCacheFileName(compressionMethod));
       debug(`Archive Path: ${archivePath}`);
       yield downloadCache(cacheEntry.archiveLocation, archivePath, options);
       if (isDebug()) {
@@ -27685,7 +27705,7 @@ function restoreCacheV2(paths_1, primaryKey_1, restoreKeys_1, options_1) {
         info("Lookup only - skipping download");
         return response.matchedKey;
       }
-      archivePath = path8.join(yield createTempDirectory(), getCacheFileName(compressionMethod));
+      archivePath = path9.join(yield createTempDirectory(), getCacheFileName(compressionMethod));
       debug(`Archive path: ${archivePath}`);
       debug(`Starting download of archive to: ${archivePath}`);
       yield downloadCache(response.signedDownloadUrl, archivePath, options);
@@ -27753,7 +27773,7 @@ function saveCacheV1(paths_1, key_1, options_1) {
       throw new Error(`Path Validation Error: Path(s) specified in the action for caching do(es) not exist, hence no cache is being saved.`);
     }
     const archiveFolder = yield createTempDirectory();
-    const archivePath = path8.join(archiveFolder, getCacheFileName(compressionMethod));
+    const archivePath = path9.join(archiveFolder, getCacheFileName(compressionMethod));
     debug(`Archive Path: ${archivePath}`);
     try {
       yield createTar(archiveFolder, cachePaths, compressionMethod);
@@ -27822,7 +27842,7 @@ function saveCacheV2(paths_1, key_1, options_1) {
       throw new Error(`Path Validation Error: Path(s) specified in the action for caching do(es) not exist, hence no cache is being saved.`);
     }
     const archiveFolder = yield createTempDirectory();
-    const archivePath = path8.join(archiveFolder, getCacheFileName(compressionMethod));
+    const archivePath = path9.join(archiveFolder, getCacheFileName(compressionMethod));
     debug(`Archive Path: ${archivePath}`);
     try {
       yield createTar(archiveFolder, cachePaths, compressionMethod);
@@ -27899,8 +27919,8 @@ function saveCacheV2(paths_1, key_1, options_1) {
 }
 
 // src/store/cache.ts
-import { existsSync as existsSync3, mkdtempSync, rmSync } from "node:fs";
-import { join as join5 } from "node:path";
+var import_node_fs2 = __toESM(require_fs(), 1);
+var import_node_path = __toESM(require_path(), 1);
 var SNAPSHOT_FILE = "remote-files.snapshot.tar";
 var CacheStore = class _CacheStore {
   constructor(opts) {
@@ -27922,9 +27942,9 @@ var CacheStore = class _CacheStore {
   async save(ctx, _changed) {
     requireService();
     const key = this.key(ctx.domain);
-    const work = mkdtempSync(join5(tempRoot(), "remote-files-cache-"));
+    const work = (0, import_node_fs2.mkdtempSync)((0, import_node_path.join)(tempRoot(), "remote-files-cache-"));
     try {
-      const stats = await packSnapshot(ctx.domainDir, join5(work, SNAPSHOT_FILE), (rel, why) => ctx.warning(`not stored in the cache: ${JSON.stringify(rel)} (${why})`));
+      const stats = await packSnapshot(ctx.domainDir, (0, import_node_path.join)(work, SNAPSHOT_FILE), (rel, why) => ctx.warning(`not stored in the cache: ${JSON.stringify(rel)} (${why})`));
       const id = await inFolder(work, () => saveCache2([SNAPSHOT_FILE], key));
       if (id <= 0) {
         const taken = await inFolder(work, () => restoreCache([SNAPSHOT_FILE], key, [], { lookupOnly: true })) === key;
@@ -27935,14 +27955,14 @@ var CacheStore = class _CacheStore {
       }
       return { outputs: { "cache-key": key }, summary: `saved cache ${key} (${describeStats(stats)})` };
     } finally {
-      rmSync(work, { recursive: true, force: true });
+      (0, import_node_fs2.rmSync)(work, { recursive: true, force: true });
     }
   }
   async load(ctx) {
     requireService();
     const key = this.key(ctx.domain);
     const prefix2 = _CacheStore.prefix(ctx.domain);
-    const work = mkdtempSync(join5(tempRoot(), "remote-files-cache-"));
+    const work = (0, import_node_fs2.mkdtempSync)((0, import_node_path.join)(tempRoot(), "remote-files-cache-"));
     try {
       const matched = await inFolder(work, () => restoreCache([SNAPSHOT_FILE], key, [prefix2]));
       if (matched === void 0) {
@@ -27950,8 +27970,8 @@ var CacheStore = class _CacheStore {
         if (present !== void 0) throw new Error(`cache entry "${present}" exists but could not be restored (the warning above says why)`);
         return { found: false, outputs: { "cache-hit": "false" }, summary: `no cache entry ${key} or ${prefix2}*` };
       }
-      const file = join5(work, SNAPSHOT_FILE);
-      if (!existsSync3(file)) throw new Error(`cache entry "${matched}" holds no remote-files snapshot`);
+      const file = (0, import_node_path.join)(work, SNAPSHOT_FILE);
+      if (!(0, import_node_fs2.existsSync)(file)) throw new Error(`cache entry "${matched}" holds no remote-files snapshot`);
       const stats = await restoreSnapshot(file, ctx.domainDir);
       const exact = matched === key;
       return {
@@ -27960,7 +27980,7 @@ var CacheStore = class _CacheStore {
         summary: `restored cache ${matched}${exact ? "" : ` (newest for ${prefix2}*)`} (${describeStats(stats)})`
       };
     } finally {
-      rmSync(work, { recursive: true, force: true });
+      (0, import_node_fs2.rmSync)(work, { recursive: true, force: true });
     }
   }
 };

@@ -33,8 +33,10 @@ import {
   packSnapshot,
   parseXML,
   randomUUID,
+  require_buffer,
   require_commonjs,
   require_commonjs2,
+  require_util,
   restoreSnapshot,
   storageBrowserPolicy,
   storageCorrectContentLengthPolicy,
@@ -46,7 +48,7 @@ import {
   structuredMessageDecodingStream,
   structuredMessageEncoding,
   withProcessEnv
-} from "./chunk-D3G47Z46.js";
+} from "./chunk-QVY3QY2R.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -54,24 +56,32 @@ import {
   debug,
   error,
   info,
+  require_events,
   require_tunnel,
-  require_undici,
   setSecret,
   warning
-} from "./chunk-LJFDTPLQ.js";
+} from "./chunk-RFRMZWUY.js";
 import {
   require_tar_stream
-} from "./chunk-I2Y3J5NT.js";
+} from "./chunk-5UBWPZ3Q.js";
 import {
+  require_promises,
+  require_stream
+} from "./chunk-F7NAIOVD.js";
+import {
+  require_crypto,
+  require_os,
   tempRoot
-} from "./chunk-L65NQ3GR.js";
+} from "./chunk-CTX6X67X.js";
 import {
   UserError,
   __commonJS,
   __export,
   __require,
-  __toESM
-} from "./chunk-54LAV4R3.js";
+  __toESM,
+  require_fs,
+  require_path
+} from "./chunk-AVJ33FCR.js";
 
 // node_modules/@actions/artifact/package.json
 var require_package = __commonJS({
@@ -163,8 +173,15 @@ var require_package_version = __commonJS({
   }
 });
 
+// builtin-by-require:fs/promises
+var require_promises2 = __commonJS({
+  "builtin-by-require:fs/promises"(exports, module) {
+    module.exports = __require("node:fs/promises");
+  }
+});
+
 // node_modules/readdir-glob/node_modules/minimatch/lib/path.js
-var require_path = __commonJS({
+var require_path2 = __commonJS({
   "node_modules/readdir-glob/node_modules/minimatch/lib/path.js"(exports, module) {
     var isWindows = typeof process === "object" && process && process.platform === "win32";
     module.exports = isWindows ? { sep: "\\" } : { sep: "/" };
@@ -635,7 +652,7 @@ var require_minimatch = __commonJS({
       return new Minimatch(pattern, options).match(p);
     };
     module.exports = minimatch;
-    var path4 = require_path();
+    var path4 = require_path2();
     minimatch.sep = path4.sep;
     var GLOBSTAR = /* @__PURE__ */ Symbol("globstar **");
     minimatch.GLOBSTAR = GLOBSTAR;
@@ -4205,7 +4222,7 @@ var require_isarray = __commonJS({
 });
 
 // node_modules/lazystream/node_modules/readable-stream/lib/internal/streams/stream.js
-var require_stream = __commonJS({
+var require_stream2 = __commonJS({
   "node_modules/lazystream/node_modules/readable-stream/lib/internal/streams/stream.js"(exports, module) {
     module.exports = __require("stream");
   }
@@ -4269,7 +4286,7 @@ var require_safe_buffer = __commonJS({
 });
 
 // node_modules/core-util-is/lib/util.js
-var require_util = __commonJS({
+var require_util2 = __commonJS({
   "node_modules/core-util-is/lib/util.js"(exports) {
     function isArray(arg) {
       if (Array.isArray) {
@@ -4555,12 +4572,12 @@ var require_stream_writable = __commonJS({
     var asyncWrite = !process.browser && ["v0.10", "v0.9."].indexOf(process.version.slice(0, 5)) > -1 ? setImmediate : pna.nextTick;
     var Duplex;
     Writable.WritableState = WritableState;
-    var util2 = Object.create(require_util());
+    var util2 = Object.create(require_util2());
     util2.inherits = require_inherits();
     var internalUtil = {
       deprecate: require_node()
     };
-    var Stream = require_stream();
+    var Stream = require_stream2();
     var Buffer3 = require_safe_buffer().Buffer;
     var OurUint8Array = (typeof global !== "undefined" ? global : typeof window !== "undefined" ? window : typeof self !== "undefined" ? self : {}).Uint8Array || function() {
     };
@@ -4991,7 +5008,7 @@ var require_stream_duplex = __commonJS({
       return keys2;
     };
     module.exports = Duplex;
-    var util2 = Object.create(require_util());
+    var util2 = Object.create(require_util2());
     util2.inherits = require_inherits();
     var Readable3 = require_stream_readable();
     var Writable = require_stream_writable();
@@ -5306,7 +5323,7 @@ var require_stream_readable = __commonJS({
     var EElistenerCount = function(emitter, type) {
       return emitter.listeners(type).length;
     };
-    var Stream = require_stream();
+    var Stream = require_stream2();
     var Buffer3 = require_safe_buffer().Buffer;
     var OurUint8Array = (typeof global !== "undefined" ? global : typeof window !== "undefined" ? window : typeof self !== "undefined" ? self : {}).Uint8Array || function() {
     };
@@ -5316,7 +5333,7 @@ var require_stream_readable = __commonJS({
     function _isUint8Array(obj) {
       return Buffer3.isBuffer(obj) || obj instanceof OurUint8Array;
     }
-    var util2 = Object.create(require_util());
+    var util2 = Object.create(require_util2());
     util2.inherits = require_inherits();
     var debugUtil = __require("util");
     var debug2 = void 0;
@@ -5985,7 +6002,7 @@ var require_stream_transform = __commonJS({
     "use strict";
     module.exports = Transform2;
     var Duplex = require_stream_duplex();
-    var util2 = Object.create(require_util());
+    var util2 = Object.create(require_util2());
     util2.inherits = require_inherits();
     util2.inherits(Transform2, Duplex);
     function afterTransform(er, data) {
@@ -6085,7 +6102,7 @@ var require_stream_passthrough = __commonJS({
     "use strict";
     module.exports = PassThrough3;
     var Transform2 = require_stream_transform();
-    var util2 = Object.create(require_util());
+    var util2 = Object.create(require_util2());
     util2.inherits = require_inherits();
     util2.inherits(PassThrough3, Transform2);
     function PassThrough3(options) {
@@ -8094,7 +8111,7 @@ var require_abort_controller = __commonJS({
 });
 
 // node_modules/readable-stream/lib/ours/util.js
-var require_util2 = __commonJS({
+var require_util3 = __commonJS({
   "node_modules/readable-stream/lib/ours/util.js"(exports, module) {
     "use strict";
     var bufferModule = __require("buffer");
@@ -8256,8 +8273,8 @@ var require_validators = __commonJS({
       hideStackFrames,
       codes: { ERR_SOCKET_BAD_PORT, ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE, ERR_UNKNOWN_SIGNAL }
     } = require_errors();
-    var { normalizeEncoding } = require_util2();
-    var { isAsyncFunction, isArrayBufferView } = require_util2().types;
+    var { normalizeEncoding } = require_util3();
+    var { isAsyncFunction, isArrayBufferView } = require_util3().types;
     var signals = {};
     function isInt32(value) {
       return value === (value | 0);
@@ -8742,7 +8759,7 @@ var require_end_of_stream = __commonJS({
     var process2 = require_process2();
     var { AbortError: AbortError2, codes } = require_errors();
     var { ERR_INVALID_ARG_TYPE, ERR_STREAM_PREMATURE_CLOSE } = codes;
-    var { kEmptyObject, once } = require_util2();
+    var { kEmptyObject, once } = require_util3();
     var { validateAbortSignal, validateFunction, validateObject, validateBoolean } = require_validators();
     var { Promise: Promise2, PromisePrototypeThen, SymbolDispose } = require_primordials();
     var {
@@ -8915,7 +8932,7 @@ var require_end_of_stream = __commonJS({
         if (options.signal.aborted) {
           process2.nextTick(abort);
         } else {
-          addAbortListener = addAbortListener || require_util2().addAbortListener;
+          addAbortListener = addAbortListener || require_util3().addAbortListener;
           const disposable = addAbortListener(options.signal, abort);
           const originalCallback = callback;
           callback = once((...args) => {
@@ -8942,7 +8959,7 @@ var require_end_of_stream = __commonJS({
         if (options.signal.aborted) {
           process2.nextTick(abort);
         } else {
-          addAbortListener = addAbortListener || require_util2().addAbortListener;
+          addAbortListener = addAbortListener || require_util3().addAbortListener;
           const disposable = addAbortListener(options.signal, abort);
           const originalCallback = callback;
           callback = once((...args) => {
@@ -9373,7 +9390,7 @@ var require_add_abort_signal = __commonJS({
       if (signal.aborted) {
         onAbort();
       } else {
-        addAbortListener = addAbortListener || require_util2().addAbortListener;
+        addAbortListener = addAbortListener || require_util3().addAbortListener;
         const disposable = addAbortListener(signal, onAbort);
         eos(stream4, disposable[SymbolDispose]);
       }
@@ -9388,7 +9405,7 @@ var require_buffer_list = __commonJS({
     "use strict";
     var { StringPrototypeSlice, SymbolIterator, TypedArrayPrototypeSet, Uint8Array: Uint8Array2 } = require_primordials();
     var { Buffer: Buffer3 } = __require("buffer");
-    var { inspect } = require_util2();
+    var { inspect } = require_util3();
     module.exports = class BufferList {
       constructor() {
         this.head = null;
@@ -9996,7 +10013,7 @@ var require_readable2 = __commonJS({
     var { Buffer: Buffer3 } = __require("buffer");
     var { addAbortSignal } = require_add_abort_signal();
     var eos = require_end_of_stream();
-    var debug2 = require_util2().debuglog("stream", (fn) => {
+    var debug2 = require_util3().debuglog("stream", (fn) => {
       debug2 = fn;
     });
     var BufferList = require_buffer_list();
@@ -11582,7 +11599,7 @@ var require_duplexify = __commonJS({
     var Duplex = require_duplex();
     var Readable3 = require_readable2();
     var Writable = require_writable();
-    var { createDeferredPromise } = require_util2();
+    var { createDeferredPromise } = require_util3();
     var from = require_from();
     var Blob2 = globalThis.Blob || bufferModule.Blob;
     var isBlob = typeof Blob2 !== "undefined" ? function isBlob2(b) {
@@ -12148,7 +12165,7 @@ var require_pipeline = __commonJS({
     var process2 = require_process2();
     var { ArrayIsArray, Promise: Promise2, SymbolAsyncIterator, SymbolDispose } = require_primordials();
     var eos = require_end_of_stream();
-    var { once } = require_util2();
+    var { once } = require_util3();
     var destroyImpl = require_destroy2();
     var Duplex = require_duplex();
     var {
@@ -12317,7 +12334,7 @@ var require_pipeline = __commonJS({
       function abort() {
         finishImpl(new AbortError2());
       }
-      addAbortListener = addAbortListener || require_util2().addAbortListener;
+      addAbortListener = addAbortListener || require_util3().addAbortListener;
       let disposable;
       if (outerSignal) {
         disposable = addAbortListener(outerSignal, abort);
@@ -12779,7 +12796,7 @@ var require_operators = __commonJS({
     var staticCompose = require_compose();
     var { addAbortSignalNoValidate } = require_add_abort_signal();
     var { isWritable, isNodeStream } = require_utils();
-    var { deprecate } = require_util2();
+    var { deprecate } = require_util3();
     var {
       ArrayPrototypePush,
       Boolean: Boolean2,
@@ -12832,7 +12849,7 @@ var require_operators = __commonJS({
       validateInteger(highWaterMark, "options.highWaterMark", 0);
       highWaterMark += concurrency;
       return async function* map2() {
-        const signal = require_util2().AbortSignalAny(
+        const signal = require_util3().AbortSignalAny(
           [options === null || options === void 0 ? void 0 : options.signal].filter(Boolean2)
         );
         const stream4 = this;
@@ -13169,14 +13186,14 @@ var require_operators = __commonJS({
 });
 
 // node_modules/readable-stream/lib/stream/promises.js
-var require_promises = __commonJS({
+var require_promises3 = __commonJS({
   "node_modules/readable-stream/lib/stream/promises.js"(exports, module) {
     "use strict";
     var { ArrayPrototypePop, Promise: Promise2 } = require_primordials();
     var { isIterable, isNodeStream, isWebStream } = require_utils();
     var { pipelineImpl: pl } = require_pipeline();
     var { finished } = require_end_of_stream();
-    require_stream2();
+    require_stream3();
     function pipeline2(...streams) {
       return new Promise2((resolve2, reject) => {
         let signal;
@@ -13211,14 +13228,14 @@ var require_promises = __commonJS({
 });
 
 // node_modules/readable-stream/lib/stream.js
-var require_stream2 = __commonJS({
+var require_stream3 = __commonJS({
   "node_modules/readable-stream/lib/stream.js"(exports, module) {
     "use strict";
     var { Buffer: Buffer3 } = __require("buffer");
     var { ObjectDefineProperty, ObjectKeys, ReflectApply } = require_primordials();
     var {
       promisify: { custom: customPromisify }
-    } = require_util2();
+    } = require_util3();
     var { streamReturningOperators, promiseReturningOperators } = require_operators();
     var {
       codes: { ERR_ILLEGAL_CONSTRUCTOR }
@@ -13228,7 +13245,7 @@ var require_stream2 = __commonJS({
     var { pipeline: pipeline2 } = require_pipeline();
     var { destroyer } = require_destroy2();
     var eos = require_end_of_stream();
-    var promises2 = require_promises();
+    var promises2 = require_promises3();
     var utils = require_utils();
     var Stream = module.exports = require_legacy().Stream;
     Stream.isDestroyed = utils.isDestroyed;
@@ -13360,8 +13377,8 @@ var require_ours = __commonJS({
       });
       module.exports.Stream = Stream.Stream;
     } else {
-      const CustomStream = require_stream2();
-      const promises2 = require_promises();
+      const CustomStream = require_stream3();
+      const promises2 = require_promises3();
       const originalDestroy = CustomStream.Readable.destroy;
       module.exports = CustomStream.Readable;
       module.exports._uint8ArrayToBuffer = CustomStream._uint8ArrayToBuffer;
@@ -22316,7 +22333,7 @@ var require_archive_entry = __commonJS({
 });
 
 // node_modules/compress-commons/lib/archivers/zip/util.js
-var require_util3 = __commonJS({
+var require_util4 = __commonJS({
   "node_modules/compress-commons/lib/archivers/zip/util.js"(exports, module) {
     var util2 = module.exports = {};
     util2.dateToDos = function(d, forceLocalTime) {
@@ -22374,7 +22391,7 @@ var require_util3 = __commonJS({
 // node_modules/compress-commons/lib/archivers/zip/general-purpose-bit.js
 var require_general_purpose_bit = __commonJS({
   "node_modules/compress-commons/lib/archivers/zip/general-purpose-bit.js"(exports, module) {
-    var zipUtil = require_util3();
+    var zipUtil = require_util4();
     var DATA_DESCRIPTOR_FLAG = 1 << 3;
     var ENCRYPTION_FLAG = 1 << 0;
     var NUMBER_OF_SHANNON_FANO_TREES_FLAG = 1 << 2;
@@ -22586,7 +22603,7 @@ var require_zip_archive_entry = __commonJS({
     var GeneralPurposeBit = require_general_purpose_bit();
     var UnixStat = require_unix_stat();
     var constants = require_constants();
-    var zipUtil = require_util3();
+    var zipUtil = require_util4();
     var ZipArchiveEntry = module.exports = function(name) {
       if (!(this instanceof ZipArchiveEntry)) {
         return new ZipArchiveEntry(name);
@@ -22753,7 +22770,7 @@ var require_zip_archive_entry = __commonJS({
 });
 
 // node_modules/compress-commons/lib/util/index.js
-var require_util4 = __commonJS({
+var require_util5 = __commonJS({
   "node_modules/compress-commons/lib/util/index.js"(exports, module) {
     var Stream = __require("stream").Stream;
     var PassThrough3 = require_ours().PassThrough;
@@ -22781,7 +22798,7 @@ var require_archive_output_stream = __commonJS({
     var isStream = require_is_stream();
     var Transform2 = require_ours().Transform;
     var ArchiveEntry = require_archive_entry();
-    var util2 = require_util4();
+    var util2 = require_util5();
     var ArchiveOutputStream = module.exports = function(options) {
       if (!(this instanceof ArchiveOutputStream)) {
         return new ArchiveOutputStream(options);
@@ -23065,8 +23082,8 @@ var require_zip_archive_output_stream = __commonJS({
     var ZipArchiveEntry = require_zip_archive_entry();
     var GeneralPurposeBit = require_general_purpose_bit();
     var constants = require_constants();
-    var util2 = require_util4();
-    var zipUtil = require_util3();
+    var util2 = require_util5();
+    var zipUtil = require_util4();
     var ZipArchiveOutputStream = module.exports = function(options) {
       if (!(this instanceof ZipArchiveOutputStream)) {
         return new ZipArchiveOutputStream(options);
@@ -24055,6 +24072,13 @@ var require_proxy = __commonJS({
         return this._decodedPassword;
       }
     };
+  }
+});
+
+// undici-file:undici
+var require_undici = __commonJS({
+  "undici-file:undici"(exports, module) {
+    module.exports = __require("./undici.cjs");
   }
 });
 
@@ -34493,7 +34517,7 @@ var require_light = __commonJS({
 });
 
 // node_modules/@actions/artifact/lib/internal/shared/config.js
-import os from "os";
+var import_os = __toESM(require_os(), 1);
 function getUploadChunkSize() {
   return 8 * 1024 * 1024;
 }
@@ -34527,7 +34551,7 @@ function getGitHubWorkspaceDir() {
   return ghWorkspaceDir;
 }
 function getConcurrency() {
-  const numCPUs = os.cpus().length;
+  const numCPUs = import_os.default.cpus().length;
   let concurrencyCap = 32;
   if (numCPUs > 4) {
     const concurrency = 16 * numCPUs;
@@ -34569,8 +34593,8 @@ function getMaxArtifactListCount() {
 }
 
 // node_modules/@actions/artifact/lib/internal/upload/upload-artifact.js
-import * as fs4 from "fs";
-import * as path2 from "path";
+var fs4 = __toESM(require_fs(), 1);
+var path2 = __toESM(require_path(), 1);
 
 // node_modules/@actions/artifact/lib/generated/google/protobuf/timestamp.js
 var import_runtime = __toESM(require_commonjs(), 1);
@@ -36608,8 +36632,8 @@ function internalArtifactTwirpClient(options) {
 }
 
 // node_modules/@actions/artifact/lib/internal/upload/upload-zip-specification.js
-import * as fs from "fs";
-import { normalize, resolve } from "path";
+var fs = __toESM(require_fs(), 1);
+var import_path = __toESM(require_path(), 1);
 function validateRootDirectory(rootDirectory) {
   if (!fs.existsSync(rootDirectory)) {
     throw new Error(`The provided rootDirectory ${rootDirectory} does not exist`);
@@ -36621,16 +36645,16 @@ function validateRootDirectory(rootDirectory) {
 }
 function getUploadZipSpecification(filesToZip, rootDirectory) {
   const specification = [];
-  rootDirectory = normalize(rootDirectory);
-  rootDirectory = resolve(rootDirectory);
+  rootDirectory = (0, import_path.normalize)(rootDirectory);
+  rootDirectory = (0, import_path.resolve)(rootDirectory);
   for (let file of filesToZip) {
     const stats = fs.lstatSync(file, { throwIfNoEntry: false });
     if (!stats) {
       throw new Error(`File ${file} does not exist`);
     }
     if (!stats.isDirectory()) {
-      file = normalize(file);
-      file = resolve(file);
+      file = (0, import_path.normalize)(file);
+      file = (0, import_path.resolve)(file);
       if (!file.startsWith(rootDirectory)) {
         throw new Error(`The rootDirectory: ${rootDirectory} is not a parent directory of the file: ${file}`);
       }
@@ -52612,8 +52636,8 @@ var BlobLeaseClient = class {
 };
 
 // node_modules/@azure/storage-blob/dist/esm/utils/RetriableReadableStream.js
-import { Readable } from "node:stream";
-var RetriableReadableStream = class extends Readable {
+var import_node_stream = __toESM(require_stream(), 1);
+var RetriableReadableStream = class extends import_node_stream.Readable {
   start;
   offset;
   end;
@@ -53169,7 +53193,7 @@ var BlobDownloadResponse = class {
 };
 
 // node_modules/@azure/storage-blob/dist/esm/utils/BlobQuickQueryStream.js
-import { Readable as Readable2 } from "node:stream";
+var import_node_stream2 = __toESM(require_stream(), 1);
 
 // node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroConstants.js
 var AVRO_SYNC_MARKER_SIZE = 16;
@@ -53609,14 +53633,14 @@ var AvroReadable = class {
 };
 
 // node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroReadableFromStream.js
-import { Buffer as Buffer2 } from "buffer";
+var import_buffer = __toESM(require_buffer(), 1);
 var ABORT_ERROR = new AbortError("Reading from the avro stream was aborted.");
 var AvroReadableFromStream = class extends AvroReadable {
   _position;
   _readable;
   toUint8Array(data) {
     if (typeof data === "string") {
-      return Buffer2.from(data);
+      return import_buffer.Buffer.from(data);
     }
     return data;
   }
@@ -53685,7 +53709,7 @@ var AvroReadableFromStream = class extends AvroReadable {
 };
 
 // node_modules/@azure/storage-blob/dist/esm/utils/BlobQuickQueryStream.js
-var BlobQuickQueryStream = class extends Readable2 {
+var BlobQuickQueryStream = class extends import_node_stream2.Readable {
   source;
   avroReader;
   avroIter;
@@ -54323,7 +54347,7 @@ function rangeToString(iRange) {
 }
 
 // node_modules/@azure/storage-blob/dist/esm/utils/Batch.js
-import { EventEmitter } from "events";
+var import_events = __toESM(require_events(), 1);
 var BatchStates;
 (function(BatchStates2) {
   BatchStates2[BatchStates2["Good"] = 0] = "Good";
@@ -54368,7 +54392,7 @@ var Batch = class {
       throw new RangeError("concurrency must be larger than 0");
     }
     this.concurrency = concurrency;
-    this.emitter = new EventEmitter();
+    this.emitter = new import_events.EventEmitter();
   }
   /**
    * Add a operation into queue.
@@ -54440,8 +54464,8 @@ var Batch = class {
 };
 
 // node_modules/@azure/storage-blob/dist/esm/utils/utils.js
-import fs2 from "node:fs";
-import util from "node:util";
+var import_node_fs = __toESM(require_fs(), 1);
+var import_node_util = __toESM(require_util(), 1);
 async function streamToBuffer(stream4, buffer, offset, end, encoding) {
   let pos = 0;
   const count = end - offset;
@@ -54483,7 +54507,7 @@ async function streamToBuffer(stream4, buffer, offset, end, encoding) {
 }
 async function readStreamToLocalFile(rs, file) {
   return new Promise((resolve2, reject) => {
-    const ws = fs2.createWriteStream(file);
+    const ws = import_node_fs.default.createWriteStream(file);
     rs.on("error", (err) => {
       reject(err);
     });
@@ -54494,8 +54518,8 @@ async function readStreamToLocalFile(rs, file) {
     rs.pipe(ws);
   });
 }
-var fsStat = util.promisify(fs2.stat);
-var fsCreateReadStream = fs2.createReadStream;
+var fsStat = import_node_util.default.promisify(import_node_fs.default.stat);
+var fsCreateReadStream = import_node_fs.default.createReadStream;
 
 // node_modules/@azure/storage-blob/dist/esm/Clients.js
 var BlobClient = class _BlobClient extends StorageClient2 {
@@ -57232,8 +57256,8 @@ var KnownEncryptionAlgorithmType2;
 })(KnownEncryptionAlgorithmType2 || (KnownEncryptionAlgorithmType2 = {}));
 
 // node_modules/@actions/artifact/lib/internal/upload/blob-upload.js
-import * as crypto from "crypto";
-import * as stream from "stream";
+var crypto = __toESM(require_crypto(), 1);
+var stream = __toESM(require_stream(), 1);
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve2) {
@@ -57328,13 +57352,13 @@ function uploadToBlobStorage(authenticatedUploadURL, uploadStream, contentType2)
 }
 
 // node_modules/@actions/artifact/lib/internal/upload/zip.js
+var import_promises2 = __toESM(require_promises2(), 1);
 var import_archiver = __toESM(require_archiver(), 1);
-import { realpath as realpath2 } from "fs/promises";
 
 // node_modules/@actions/artifact/lib/internal/upload/stream.js
-import * as stream2 from "stream";
-import * as fs3 from "fs";
-import { realpath } from "fs/promises";
+var stream2 = __toESM(require_stream(), 1);
+var fs3 = __toESM(require_fs(), 1);
+var import_promises = __toESM(require_promises2(), 1);
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve2) {
@@ -57381,7 +57405,7 @@ function createRawFileUploadStream(filePath) {
     let sourcePath = filePath;
     const stats = yield fs3.promises.lstat(filePath);
     if (stats.isSymbolicLink()) {
-      sourcePath = yield realpath(filePath);
+      sourcePath = yield (0, import_promises.realpath)(filePath);
     }
     const fileStream = fs3.createReadStream(sourcePath, {
       highWaterMark: bufferSize
@@ -57440,7 +57464,7 @@ function createZipUploadStream(uploadSpecification_1) {
       if (file.sourcePath !== null) {
         let sourcePath = file.sourcePath;
         if (file.stats.isSymbolicLink()) {
-          sourcePath = yield realpath2(file.sourcePath);
+          sourcePath = yield (0, import_promises2.realpath)(file.sourcePath);
         }
         zip.file(sourcePath, {
           name: file.destinationPath
@@ -57480,7 +57504,7 @@ var zipEndCallback = () => {
 };
 
 // node_modules/@actions/artifact/lib/internal/upload/types.js
-import * as path from "path";
+var path = __toESM(require_path(), 1);
 var mimeTypes = {
   // Text
   ".txt": "text/plain",
@@ -57651,15 +57675,15 @@ function uploadArtifact(name, files, rootDirectory, options) {
 }
 
 // node_modules/@actions/artifact/lib/internal/download/download-artifact.js
-import fs5 from "fs/promises";
-import * as fsSync from "fs";
-import * as crypto2 from "crypto";
-import * as stream3 from "stream";
-import * as path3 from "path";
+var import_promises3 = __toESM(require_promises2(), 1);
+var fsSync = __toESM(require_fs(), 1);
+var crypto2 = __toESM(require_crypto(), 1);
+var stream3 = __toESM(require_stream(), 1);
+var path3 = __toESM(require_path(), 1);
 
 // node_modules/@actions/github/lib/context.js
-import { readFileSync, existsSync as existsSync3 } from "fs";
-import { EOL } from "os";
+var import_fs = __toESM(require_fs(), 1);
+var import_os2 = __toESM(require_os(), 1);
 var Context = class {
   /**
    * Hydrate the context from the environment
@@ -57668,11 +57692,11 @@ var Context = class {
     var _a, _b, _c;
     this.payload = {};
     if (process.env.GITHUB_EVENT_PATH) {
-      if (existsSync3(process.env.GITHUB_EVENT_PATH)) {
-        this.payload = JSON.parse(readFileSync(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
+      if ((0, import_fs.existsSync)(process.env.GITHUB_EVENT_PATH)) {
+        this.payload = JSON.parse((0, import_fs.readFileSync)(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
       } else {
         const path4 = process.env.GITHUB_EVENT_PATH;
-        process.stdout.write(`GITHUB_EVENT_PATH ${path4} does not exist${EOL}`);
+        process.stdout.write(`GITHUB_EVENT_PATH ${path4} does not exist${import_os2.EOL}`);
       }
     }
     this.eventName = process.env.GITHUB_EVENT_NAME;
@@ -61859,7 +61883,7 @@ var scrubQueryParameters = (url2) => {
 function exists(path4) {
   return __awaiter7(this, void 0, void 0, function* () {
     try {
-      yield fs5.access(path4);
+      yield import_promises3.default.access(path4);
       return true;
     } catch (error2) {
       if (error2.code === "ENOENT") {
@@ -62034,7 +62058,7 @@ function resolveOrCreateDirectory() {
   return __awaiter7(this, arguments, void 0, function* (downloadPath = getGitHubWorkspaceDir()) {
     if (!(yield exists(downloadPath))) {
       debug(`Artifact destination folder does not exist, creating: ${downloadPath}`);
-      yield fs5.mkdir(downloadPath, { recursive: true });
+      yield import_promises3.default.mkdir(downloadPath, { recursive: true });
     } else {
       debug(`Artifact destination folder already exists: ${downloadPath}`);
     }
@@ -62634,10 +62658,10 @@ If the error persists, please check whether Actions and API requests are operati
 var client = new DefaultArtifactClient();
 
 // src/store/artifact.ts
-import { createHash as createHash3 } from "node:crypto";
-import { createWriteStream as createWriteStream2, lstatSync as lstatSync2, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { join as join2 } from "node:path";
-import { pipeline } from "node:stream/promises";
+var import_node_crypto = __toESM(require_crypto(), 1);
+var import_node_fs2 = __toESM(require_fs(), 1);
+var import_node_path = __toESM(require_path(), 1);
+var import_promises4 = __toESM(require_promises(), 1);
 var BAD_NAME_CHAR = /[":<>|*?\\/\r\n\0]/;
 function defaultArtifactName(domain) {
   return `remote-files-${domain}`.replace(new RegExp(BAD_NAME_CHAR.source, "g"), "-");
@@ -62659,9 +62683,9 @@ var ArtifactStore = class {
     return this.inEnv(async () => {
       requireRuntime();
       const name = this.artifactName(ctx.domain);
-      const work = mkdtempSync(join2(tempRoot(), "remote-files-artifact-"));
+      const work = (0, import_node_fs2.mkdtempSync)((0, import_node_path.join)(tempRoot(), "remote-files-artifact-"));
       try {
-        const file = join2(work, name);
+        const file = (0, import_node_path.join)(work, name);
         const stats = await packSnapshot(ctx.domainDir, file, (rel, why) => ctx.warning(`not stored in the artifact: ${JSON.stringify(rel)} (${why})`));
         const client2 = new DefaultArtifactClient();
         const older = await thisRunArtifact(client2, name);
@@ -62676,7 +62700,7 @@ var ArtifactStore = class {
         if (up.id === void 0) throw new Error(`artifact ${name}: the upload finished without an artifact id`);
         return { outputs: { "artifact-id": String(up.id) }, summary: `uploaded artifact ${name} (id ${up.id}: ${describeStats(stats)})` };
       } finally {
-        rmSync(work, { recursive: true, force: true });
+        (0, import_node_fs2.rmSync)(work, { recursive: true, force: true });
       }
     });
   }
@@ -62694,7 +62718,7 @@ var ArtifactStore = class {
         found = lookup.found;
         where2 = `run ${found.runId}`;
       }
-      const work = mkdtempSync(join2(tempRoot(), "remote-files-artifact-"));
+      const work = (0, import_node_fs2.mkdtempSync)((0, import_node_path.join)(tempRoot(), "remote-files-artifact-"));
       try {
         let file;
         if (found.runId === void 0) {
@@ -62707,7 +62731,7 @@ var ArtifactStore = class {
         const stats = await restoreSnapshot(file, ctx.domainDir);
         return { found: true, outputs: { "artifact-id": String(found.id) }, summary: `restored artifact ${name} (id ${found.id}, ${where2}: ${describeStats(stats)})` };
       } finally {
-        rmSync(work, { recursive: true, force: true });
+        (0, import_node_fs2.rmSync)(work, { recursive: true, force: true });
       }
     });
   }
@@ -62753,9 +62777,9 @@ var ArtifactStore = class {
       await blob.readBody();
       throw new Error(`downloading artifact ${name} (id ${found.id}): blob storage answered HTTP ${blobStatus}`);
     }
-    const file = join2(dir, name);
-    const hash = createHash3("sha256");
-    await pipeline(
+    const file = (0, import_node_path.join)(dir, name);
+    const hash = (0, import_node_crypto.createHash)("sha256");
+    await (0, import_promises4.pipeline)(
       blob.message,
       async function* (chunks) {
         for await (const chunk of chunks) {
@@ -62763,7 +62787,7 @@ var ArtifactStore = class {
           yield chunk;
         }
       },
-      createWriteStream2(file, { flags: "wx", mode: 384 })
+      (0, import_node_fs2.createWriteStream)(file, { flags: "wx", mode: 384 })
     );
     const digest = `sha256:${hash.digest("hex")}`;
     if (found.digest && found.digest !== digest) throw new Error(`artifact ${name} (id ${found.id}): the download does not match the artifact's digest`);
@@ -62826,9 +62850,9 @@ function pick(list, name, runId) {
   return { found: { id: live.id, runId: run, digest: live.digest ?? void 0 }, expired };
 }
 function downloadedFile(dir, name) {
-  const names = readdirSync(dir);
-  const only = names.length === 1 ? join2(dir, names[0]) : null;
-  if (!only || !lstatSync2(only).isFile()) {
+  const names = (0, import_node_fs2.readdirSync)(dir);
+  const only = names.length === 1 ? (0, import_node_path.join)(dir, names[0]) : null;
+  if (!only || !(0, import_node_fs2.lstatSync)(only).isFile()) {
     throw new Error(`artifact ${name}: expected one snapshot file in the download, found ${names.length === 0 ? "nothing" : names.join(", ")} (was it uploaded by remote-files?)`);
   }
   return only;
