@@ -9,8 +9,8 @@ import {
   MODES,
   readSettings,
   run
-} from "./chunks/chunk-Q5BQZGDY.js";
-import "./chunks/chunk-LTPCGLD5.js";
+} from "./chunks/chunk-QTS2XOUV.js";
+import "./chunks/chunk-37RMCINB.js";
 import {
   formatBytes
 } from "./chunks/chunk-5UBWPZ3Q.js";

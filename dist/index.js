@@ -8,8 +8,8 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-Q5BQZGDY.js";
-import "./chunks/chunk-LTPCGLD5.js";
+} from "./chunks/chunk-QTS2XOUV.js";
+import "./chunks/chunk-37RMCINB.js";
 import {
   debug,
   getInput,

@@ -73,7 +73,10 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
       ? await out.group('Load the stored copy', () => loadFromStores(stores, ctx, s.mode !== 'backup'))
       : { from: null, outputs: {}, summary: [] };
   for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
-  const manifest = readManifest(domainDir, s.domain);
+  const stored = storedManifest(domainDir, s.domain);
+  const prefetch = listedFirst(s, plan, entries);
+  // Without a listing to wait for, a manifest that cannot be read fails the run before it connects.
+  if (!prefetch) stored.read();
   const session = await connect({
     target: endpoint(s.ssh),
     ...(s.ssh.proxy && { proxy: { host: s.ssh.proxy.host, port: s.ssh.proxy.port, username: s.ssh.proxy.username, ...secrets(s.ssh.proxy.key, s.ssh.passphrase, s.ssh.proxy.password) } }),
@@ -85,7 +88,8 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
   });
   let result: ModeResult;
   try {
-    const { transport, uid } = await chooseTransport(session, s, listedFirst(s, plan, entries));
+    const { transport, uid } = await chooseTransport(session, s, prefetch, stored.read);
+    const manifest = stored.get();
     out.info(`Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? ' (sudo)' : ''}`);
     if (s.mode === 'verify') return await runVerify(s, entries, transport, manifest, loaded.summary, out);
     if (s.mode === 'backup') {
@@ -120,6 +124,31 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
   for (const [name, value] of Object.entries(saved.outputs)) out.setOutput(name, value);
   await report(s, result, out);
   if (problems.length) throw new UserError(problems.length === 1 ? problems[0]! : `${problems.length} problems: ${problems.join('; ')}`);
+}
+
+/**
+ * The stored manifest, read once, when asked: during the server's listing where there is one. A
+ * manifest that cannot be read is reported by get(), so read() can run inside a callback that must
+ * not throw.
+ */
+function storedManifest(domainDir: string, domain: string): { read: () => void; get: () => Manifest } {
+  let result: { manifest: Manifest } | { error: unknown } | undefined;
+  const read = () => {
+    if (result) return;
+    try {
+      result = { manifest: readManifest(domainDir, domain) };
+    } catch (error) {
+      result = { error };
+    }
+  };
+  return {
+    read,
+    get: () => {
+      read();
+      if ('error' in result!) throw result.error;
+      return result!.manifest;
+    },
+  };
 }
 
 /**

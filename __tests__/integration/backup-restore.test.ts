@@ -170,6 +170,21 @@ describe('backup and restore over tar (shell account)', () => {
     assert.equal(readlinkSync(stored(ws, 'app/link')), 'secret.key');
   });
 
+  test('a manifest that is not valid JSON fails the backup and the restore, naming it; nothing is written', async () => {
+    const path = join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json');
+    const good = readFileSync(path);
+    writeFileSync(path, '{"version": 1, "files": {');
+    try {
+      const before = walk(join(ws, 'data'));
+      // Backup reads it while the server lists; restore before it connects.
+      failed(await act(ws, baseInputs({ prepare: 'false' })), /manifest\.json: the manifest is not valid JSON/);
+      failed(await act(ws, baseInputs({ mode: 'restore' })), /manifest\.json: the manifest is not valid JSON/);
+      assert.deepEqual(walk(join(ws, 'data')), before);
+    } finally {
+      writeFileSync(path, good);
+    }
+  });
+
   test('checksum: true confirms by SHA-256 a change that keeps size and mtime', async () => {
     asShell(`printf SQLITE > '${srv}/db.sqlite.new' && touch -r '${srv}/db.sqlite' '${srv}/db.sqlite.new' && mv '${srv}/db.sqlite.new' '${srv}/db.sqlite'`);
     const quick = ok(await act(ws, baseInputs({ prepare: 'false' })));

@@ -110,3 +110,18 @@ test('owner and group names come once per id after the records; an id without a 
   assert.throws(() => parseListing(Buffer.from([...tokens.slice(0, 12), 'N', 'u', 'x', 'root'].join('\0')), 1), /truncated owner names/);
   assert.throws(() => parseListing(Buffer.from([...tokens.slice(0, 12), 'N', 'u', '0'].join('\0')), 1), /truncated owner names/);
 });
+
+test('listing numbers are read from their digits: times round down (before 1970 too), anything else is refused', () => {
+  const listing = (size: string, mtime: string, mode = '644', uid = '0') => Buffer.from(['E', 'R', 'f', size, mtime, mode, uid, '0', 'u', 'g', '', ''].join('\0') + '\0');
+  const file = (b: Buffer) => {
+    const [only] = parseListing(b, 1);
+    return only!.status === 'ok' ? only!.files[0]! : undefined;
+  };
+  assert.deepEqual([file(listing('9007199254740991', '1700000000.9999999999'))!.size, file(listing('0', '1700000000'))!.mtime], [2 ** 53 - 1, 1700000000]);
+  assert.equal(file(listing('1', '-1.5'))!.mtime, -2, 'as Math.floor');
+  assert.equal(file(listing('1', '-2.0000000000'))!.mtime, -2);
+  assert.equal(file(listing('1', '5', '4755'))!.mode, 0o4755);
+  for (const bad of [listing('1e3', '1'), listing('', '1'), listing('-1', '1'), listing('1', '1.5x'), listing('1', '1', '648'), listing('1', '1', '644', '+1'), listing(' 1', '1')]) {
+    assert.throws(() => parseListing(bad, 1), /unexpected server listing/);
+  }
+});

@@ -45,10 +45,16 @@ export class SshSession {
     proxy?.client.on('close', () => this.markLost(`jump host ${proxy.label} closed the connection`));
   }
 
-  /** Runs `command`, feeds it `stdin` (or an immediate EOF) and collects its output and exit status. */
-  async exec(command: string, opts: { stdin?: Buffer | string } = {}): Promise<ExecResult> {
+  /**
+   * Runs `command`, feeds it `stdin` (or an immediate EOF) and collects its output and exit status.
+   * `started` runs once the server has started the command and its input is sent: work done there
+   * overlaps the command's (its output waits in the socket meanwhile). It must not throw.
+   */
+  async exec(command: string, opts: { stdin?: Buffer | string; started?: () => void } = {}): Promise<ExecResult> {
     const channel = await this.execStream(command);
-    return this.guard(() => collect(channel, opts.stdin ?? ''));
+    const result = this.guard(() => collect(channel, opts.stdin ?? ''));
+    opts.started?.();
+    return result;
   }
 
   /** The raw channel of `command`, for streaming; the caller writes, ends and reads it. */

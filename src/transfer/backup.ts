@@ -4,7 +4,7 @@ import { safeText } from '../report/reporter.js';
 import { excludeRel, remotePathOf, type Entry } from './entries.js';
 import { applyExcludes, makeExcludeTest } from './excludes.js';
 import { LocalTree, TEMP_MARK, type LocalType } from './local-tree.js';
-import { entryPaths, manifestChunks, manifestPath, sameManifest, storedPath, toManifestFile, type Manifest, type ManifestFile } from './manifest.js';
+import { entryPaths, manifestChunks, manifestPath, recordOf, sameManifest, storedPath, toManifestFile, type Manifest, type ManifestFile } from './manifest.js';
 import type { EntryOutcome } from './outcome.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
 
@@ -110,28 +110,28 @@ function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: L
       outcome.denied.push(path);
       protectedPaths.push(path);
       if (f.type === 'dir') {
-        plan.records.set(path, toManifestFile(f));
+        plan.records.set(path, recordOf(f, old.files[path]));
         plan.dirs.push(path);
       }
       continue;
     }
     if (f.type === 'dir') {
       plan.dirs.push(path);
-      plan.records.set(path, toManifestFile(f));
+      plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === 'symlink') {
       const prev = old.files[path];
       if (!(prev?.type === 'symlink' && prev.target === f.target && stored.get(path) === 'symlink')) plan.links.push({ path, target: f.target ?? '' });
-      plan.records.set(path, toManifestFile(f));
+      plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === 'file') {
       const prev = old.files[path];
       const same = prev?.type === 'file' && prev.size === f.size && (opts.checksum || prev.mtime === f.mtime) && stored.get(path) === 'file';
       if (same) {
-        plan.records.set(path, toManifestFile(f, prev.sha256));
+        plan.records.set(path, recordOf(f, prev, prev.sha256));
         outcome.unchanged++;
       } else plan.fetch.push({ path, file: f });
     } else {
       outcome.notes.push(`${f.rel || entry.remote}: a ${f.type} (device, fifo or socket) is recorded, not copied`);
-      plan.records.set(path, toManifestFile(f));
+      plan.records.set(path, recordOf(f, old.files[path]));
     }
   }
   decideDeletions(plan, old, stored, opts, protectedPaths, skip);

@@ -24,7 +24,7 @@ export interface Chosen {
  * server which it has: an SFTP-only account (ForceCommand internal-sftp) answers the probe with
  * nothing usable, so it gets SFTP.
  */
-export async function chooseTransport(session: Session, s: Settings, prefetch?: string[]): Promise<Chosen> {
+export async function chooseTransport(session: Session, s: Settings, prefetch?: string[], whileListing?: () => void): Promise<Chosen> {
   if (s.transport === 'sftp') return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency, lost: () => session.lostError?.() }), uid: -1 };
   // With `prefetch`, the listing of those paths rides along with the probe: one command, not two (on a
   // link with 10 ms each way, one exec costs about 60 ms of round trips). Never with sudo, whose
@@ -34,7 +34,9 @@ export async function chooseTransport(session: Session, s: Settings, prefetch?: 
 printf '${LISTING_MARK}'
 ${LIST_SCRIPT}`, ahead, false) : PROBE_SCRIPT;
   // A refused exec means no shell; a connection lost meanwhile means nothing about the account.
-  const probe = await session.exec(command, { stdin: '' }).catch((err: unknown) => {
+  // `whileListing` (reading the stored manifest) runs while the server lists: a listing of 20,000
+  // files takes the server ~80 ms, and this side would only wait for it.
+  const probe = await session.exec(command, { stdin: '', ...(ahead && whileListing && { started: whileListing }) }).catch((err: unknown) => {
     if (session.lostError?.()) throw err;
     return null;
   });

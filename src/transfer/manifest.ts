@@ -113,6 +113,7 @@ function sameRecords(a: Record<string, object>, b: Record<string, object>): bool
   for (const k of keys) {
     const x = a[k] as Record<string, unknown>;
     const y = b[k] as Record<string, unknown> | undefined;
+    if (x === y) continue;
     if (!y) return false;
     const fields = Object.keys(x);
     if (fields.length !== Object.keys(y).length || fields.some((f) => x[f] !== y[f])) return false;
@@ -125,7 +126,7 @@ export function toManifestFile(f: RemoteFile, sha256?: string): ManifestFile {
     type: f.type,
     size: f.type === 'file' ? f.size : 0,
     mtime: f.mtime,
-    mode: f.mode.toString(8).padStart(4, '0'),
+    mode: modeText(f.mode),
     uid: f.uid,
     gid: f.gid,
     user: f.user,
@@ -133,6 +134,33 @@ export function toManifestFile(f: RemoteFile, sha256?: string): ManifestFile {
     ...(f.target !== undefined && { target: f.target }),
     ...(sha256 !== undefined && { sha256 }),
   };
+}
+
+/**
+ * The record of `f`: the previous one itself when it already says exactly this, so a run where nothing
+ * changed builds no new records and compares them by identity (sameManifest).
+ */
+export function recordOf(f: RemoteFile, prev: ManifestFile | undefined, sha256?: string): ManifestFile {
+  if (
+    prev !== undefined &&
+    prev.type === f.type &&
+    prev.size === (f.type === 'file' ? f.size : 0) &&
+    prev.mtime === f.mtime &&
+    prev.uid === f.uid &&
+    prev.gid === f.gid &&
+    prev.user === f.user &&
+    prev.group === f.group &&
+    prev.target === f.target &&
+    prev.sha256 === sha256 &&
+    prev.mode === modeText(f.mode)
+  ) {
+    return prev;
+  }
+  return toManifestFile(f, sha256);
+}
+
+function modeText(mode: number): string {
+  return mode.toString(8).padStart(4, '0');
 }
 
 /** Domain-relative path of a file of an entry: the entry's local path, then its rel below the root. */

@@ -25,7 +25,8 @@ export interface ShellChannel extends Readable {
   on(event: string, listener: (...args: never[]) => void): this;
 }
 export interface ShellRunner {
-  exec(command: string, opts?: { stdin?: Buffer | string }): Promise<{ code: number | null; stdout: Buffer; stderr: string }>;
+  /** `started` is called once the server has started the command, while its output is still to come. */
+  exec(command: string, opts?: { stdin?: Buffer | string; started?: () => void }): Promise<{ code: number | null; stdout: Buffer; stderr: string }>;
   execStream(command: string): Promise<ShellChannel & Writable>;
 }
 

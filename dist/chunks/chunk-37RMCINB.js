@@ -77,6 +77,7 @@ function sameRecords(a, b) {
   for (const k of keys) {
     const x = a[k];
     const y = b[k];
+    if (x === y) continue;
     if (!y) return false;
     const fields = Object.keys(x);
     if (fields.length !== Object.keys(y).length || fields.some((f) => x[f] !== y[f])) return false;
@@ -88,7 +89,7 @@ function toManifestFile(f, sha256) {
     type: f.type,
     size: f.type === "file" ? f.size : 0,
     mtime: f.mtime,
-    mode: f.mode.toString(8).padStart(4, "0"),
+    mode: modeText(f.mode),
     uid: f.uid,
     gid: f.gid,
     user: f.user,
@@ -96,6 +97,15 @@ function toManifestFile(f, sha256) {
     ...f.target !== void 0 && { target: f.target },
     ...sha256 !== void 0 && { sha256 }
   };
+}
+function recordOf(f, prev, sha256) {
+  if (prev !== void 0 && prev.type === f.type && prev.size === (f.type === "file" ? f.size : 0) && prev.mtime === f.mtime && prev.uid === f.uid && prev.gid === f.gid && prev.user === f.user && prev.group === f.group && prev.target === f.target && prev.sha256 === sha256 && prev.mode === modeText(f.mode)) {
+    return prev;
+  }
+  return toManifestFile(f, sha256);
+}
+function modeText(mode) {
+  return mode.toString(8).padStart(4, "0");
 }
 function storedPath(local, rel) {
   return rel === "" ? local : `${local}/${rel}`;
@@ -110,6 +120,7 @@ export {
   manifestChunks,
   sameManifest,
   toManifestFile,
+  recordOf,
   storedPath,
   entryPaths
 };

@@ -9,10 +9,11 @@ import {
   manifestChunks,
   manifestPath,
   readManifest,
+  recordOf,
   sameManifest,
   storedPath,
   toManifestFile
-} from "./chunk-LTPCGLD5.js";
+} from "./chunk-37RMCINB.js";
 import {
   LocalTree,
   TEMP_MARK,
@@ -10097,7 +10098,7 @@ var require_poly1305 = __commonJS({
         });
         var u = {}, w;
         for (w in b) b.hasOwnProperty(w) && (u[w] = b[w]);
-        var x = "object" === typeof window, y = "function" === typeof importScripts, z = "object" === typeof process && "object" === typeof process.versions && "string" === typeof process.versions.node, B = "", C, D, E, F, G;
+        var x = "object" === typeof window, y = "function" === typeof importScripts, z = "object" === typeof process && "object" === typeof process.versions && "string" === typeof process.versions.node, B = "", C, D2, E2, F, G;
         if (z) B = y ? __require("path").dirname(B) + "/" : __dirname + "/", C = function(a, c) {
           var d = H(a);
           if (d) return c ? d : d.toString();
@@ -10105,12 +10106,12 @@ var require_poly1305 = __commonJS({
           G || (G = __require("path"));
           a = G.normalize(a);
           return F.readFileSync(a, c ? null : "utf8");
-        }, E = function(a) {
+        }, E2 = function(a) {
           a = C(a, true);
           a.buffer || (a = new Uint8Array(a));
           assert(a.buffer);
           return a;
-        }, D = function(a, c, d) {
+        }, D2 = function(a, c, d) {
           var e = H(a);
           e && c(e);
           F || (F = __require("fs"));
@@ -10140,7 +10141,7 @@ var require_poly1305 = __commonJS({
             }
             throw f;
           }
-        }, y && (E = function(a) {
+        }, y && (E2 = function(a) {
           try {
             var c = new XMLHttpRequest();
             c.open("GET", a, false);
@@ -10151,7 +10152,7 @@ var require_poly1305 = __commonJS({
             if (a = H(a)) return a;
             throw d;
           }
-        }), D = function(a, c, d) {
+        }), D2 = function(a, c, d) {
           var e = new XMLHttpRequest();
           e.open("GET", a, true);
           e.responseType = "arraybuffer";
@@ -10173,11 +10174,11 @@ var require_poly1305 = __commonJS({
         b.wasmBinary && (J = b.wasmBinary);
         var noExitRuntime = b.noExitRuntime || true;
         "object" !== typeof WebAssembly && K("no native wasm support detected");
-        var L, M = false;
+        var L, M2 = false;
         function assert(a, c) {
           a || K("Assertion failed: " + c);
         }
-        function N(a) {
+        function N2(a) {
           var c = b["_" + a];
           assert(c, "Cannot call unknown function " + a + ", make sure it is exported");
           return c;
@@ -10226,7 +10227,7 @@ var require_poly1305 = __commonJS({
             var p = O(g.length);
             Q.set(g, p);
             return p;
-          } }, l = N(a), A = [];
+          } }, l = N2(a), A = [];
           a = 0;
           if (e) for (var t = 0; t < e.length; t++) {
             var aa = f[d[t]];
@@ -10272,18 +10273,18 @@ var require_poly1305 = __commonJS({
           b.HEAPF32 = new Float32Array(a);
           b.HEAPF64 = new Float64Array(a);
         }
-        var R, ja = [], ka = [], la = [];
+        var R2, ja = [], ka = [], la = [];
         function ma() {
           var a = b.preRun.shift();
           ja.unshift(a);
         }
-        var S = 0, T = null, U = null;
+        var S = 0, T = null, U2 = null;
         b.preloadedImages = {};
         b.preloadedAudios = {};
         function K(a) {
           if (b.onAbort) b.onAbort(a);
           I(a);
-          M = true;
+          M2 = true;
           a = new WebAssembly.RuntimeError("abort(" + a + "). Build with -s ASSERTIONS=1 for more info.");
           r(a);
           throw a;
@@ -10300,7 +10301,7 @@ var require_poly1305 = __commonJS({
             if (a == W && J) return new Uint8Array(J);
             var c = H(a);
             if (c) return c;
-            if (E) return E(a);
+            if (E2) return E2(a);
             throw "both async and sync fetching of the wasm failed";
           } catch (d) {
             K(d);
@@ -10314,8 +10315,8 @@ var require_poly1305 = __commonJS({
             }).catch(function() {
               return pa();
             });
-            if (D) return new Promise(function(a, c) {
-              D(W, function(d) {
+            if (D2) return new Promise(function(a, c) {
+              D2(W, function(d) {
                 a(new Uint8Array(d));
               }, c);
             });
@@ -10330,7 +10331,7 @@ var require_poly1305 = __commonJS({
             if ("function" == typeof c) c(b);
             else {
               var d = c.m;
-              "number" === typeof d ? void 0 === c.l ? R.get(d)() : R.get(d)(c.l) : d(void 0 === c.l ? null : c.l);
+              "number" === typeof d ? void 0 === c.l ? R2.get(d)() : R2.get(d)(c.l) : d(void 0 === c.l ? null : c.l);
             }
           }
         }
@@ -10395,11 +10396,11 @@ var require_poly1305 = __commonJS({
             b.asm = f.exports;
             L = b.asm.b;
             ia();
-            R = b.asm.j;
+            R2 = b.asm.j;
             ka.unshift(b.asm.c);
             S--;
             b.monitorRunDependencies && b.monitorRunDependencies(S);
-            0 == S && (null !== T && (clearInterval(T), T = null), U && (f = U, U = null, f()));
+            0 == S && (null !== T && (clearInterval(T), T = null), U2 && (f = U2, U2 = null, f()));
           }
           function c(f) {
             a(f.instance);
@@ -10458,18 +10459,18 @@ var require_poly1305 = __commonJS({
           var f = d.every(function(l) {
             return "number" === l;
           });
-          return "string" !== c && f && !e ? N(a) : function() {
+          return "string" !== c && f && !e ? N2(a) : function() {
             return ca(a, c, d, arguments);
           };
         };
         var Y;
-        U = function ta() {
+        U2 = function ta() {
           Y || Z();
-          Y || (U = ta);
+          Y || (U2 = ta);
         };
         function Z() {
           function a() {
-            if (!Y && (Y = true, b.calledRun = true, !M)) {
+            if (!Y && (Y = true, b.calledRun = true, !M2)) {
               X(ka);
               q(b);
               if (b.onRuntimeInitialized) b.onRuntimeInitialized();
@@ -12240,7 +12241,7 @@ var require_nacl_fast = __commonJS({
       var _0 = new Uint8Array(16);
       var _9 = new Uint8Array(32);
       _9[0] = 9;
-      var gf0 = gf(), gf1 = gf([1]), _121665 = gf([56129, 1]), D = gf([30883, 4953, 19914, 30187, 55467, 16705, 2637, 112, 59544, 30585, 16505, 36039, 65139, 11119, 27886, 20995]), D2 = gf([61785, 9906, 39828, 60374, 45398, 33411, 5274, 224, 53552, 61171, 33010, 6542, 64743, 22239, 55772, 9222]), X = gf([54554, 36645, 11616, 51542, 42930, 38181, 51040, 26924, 56412, 64982, 57905, 49316, 21502, 52590, 14035, 8553]), Y = gf([26200, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214]), I = gf([41136, 18958, 6951, 50414, 58488, 44335, 6150, 12099, 55207, 15867, 153, 11085, 57099, 20417, 9344, 11139]);
+      var gf0 = gf(), gf1 = gf([1]), _121665 = gf([56129, 1]), D2 = gf([30883, 4953, 19914, 30187, 55467, 16705, 2637, 112, 59544, 30585, 16505, 36039, 65139, 11119, 27886, 20995]), D22 = gf([61785, 9906, 39828, 60374, 45398, 33411, 5274, 224, 53552, 61171, 33010, 6542, 64743, 22239, 55772, 9222]), X = gf([54554, 36645, 11616, 51542, 42930, 38181, 51040, 26924, 56412, 64982, 57905, 49316, 21502, 52590, 14035, 8553]), Y = gf([26200, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214, 26214]), I = gf([41136, 18958, 6951, 50414, 58488, 44335, 6150, 12099, 55207, 15867, 153, 11085, 57099, 20417, 9344, 11139]);
       function ts64(x, i, h, l) {
         x[i] = h >> 24 & 255;
         x[i + 1] = h >> 16 & 255;
@@ -13013,7 +13014,7 @@ var require_nacl_fast = __commonJS({
       function Z(o, a, b) {
         for (var i = 0; i < 16; i++) o[i] = a[i] - b[i];
       }
-      function M(o, a, b) {
+      function M2(o, a, b) {
         var v, c, t0 = 0, t1 = 0, t2 = 0, t3 = 0, t4 = 0, t5 = 0, t6 = 0, t7 = 0, t8 = 0, t9 = 0, t10 = 0, t11 = 0, t12 = 0, t13 = 0, t14 = 0, t15 = 0, t16 = 0, t17 = 0, t18 = 0, t19 = 0, t20 = 0, t21 = 0, t22 = 0, t23 = 0, t24 = 0, t25 = 0, t26 = 0, t27 = 0, t28 = 0, t29 = 0, t30 = 0, b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3], b4 = b[4], b5 = b[5], b6 = b[6], b7 = b[7], b8 = b[8], b9 = b[9], b10 = b[10], b11 = b[11], b12 = b[12], b13 = b[13], b14 = b[14], b15 = b[15];
         v = a[0];
         t0 += v * b0;
@@ -13420,7 +13421,7 @@ var require_nacl_fast = __commonJS({
         o[15] = t15;
       }
       function S(o, a) {
-        M(o, a, a);
+        M2(o, a, a);
       }
       function inv25519(o, i) {
         var c = gf();
@@ -13428,7 +13429,7 @@ var require_nacl_fast = __commonJS({
         for (a = 0; a < 16; a++) c[a] = i[a];
         for (a = 253; a >= 0; a--) {
           S(c, c);
-          if (a !== 2 && a !== 4) M(c, c, i);
+          if (a !== 2 && a !== 4) M2(c, c, i);
         }
         for (a = 0; a < 16; a++) o[a] = c[a];
       }
@@ -13438,7 +13439,7 @@ var require_nacl_fast = __commonJS({
         for (a = 0; a < 16; a++) c[a] = i[a];
         for (a = 250; a >= 0; a--) {
           S(c, c);
-          if (a !== 1) M(c, c, i);
+          if (a !== 1) M2(c, c, i);
         }
         for (a = 0; a < 16; a++) o[a] = c[a];
       }
@@ -13465,17 +13466,17 @@ var require_nacl_fast = __commonJS({
           Z(b, b, d);
           S(d, e);
           S(f, a);
-          M(a, c, a);
-          M(c, b, e);
+          M2(a, c, a);
+          M2(c, b, e);
           A(e, a, c);
           Z(a, a, c);
           S(b, a);
           Z(c, d, f);
-          M(a, c, _121665);
+          M2(a, c, _121665);
           A(a, a, d);
-          M(c, c, a);
-          M(a, d, f);
-          M(d, b, x);
+          M2(c, c, a);
+          M2(a, d, f);
+          M2(d, b, x);
           S(b, e);
           sel25519(a, b, r);
           sel25519(c, d, r);
@@ -13489,7 +13490,7 @@ var require_nacl_fast = __commonJS({
         var x32 = x.subarray(32);
         var x16 = x.subarray(16);
         inv25519(x32, x32);
-        M(x16, x16, x32);
+        M2(x16, x16, x32);
         pack25519(q, x16);
         return 0;
       }
@@ -14009,22 +14010,22 @@ var require_nacl_fast = __commonJS({
         var a = gf(), b = gf(), c = gf(), d = gf(), e = gf(), f = gf(), g = gf(), h = gf(), t = gf();
         Z(a, p[1], p[0]);
         Z(t, q[1], q[0]);
-        M(a, a, t);
+        M2(a, a, t);
         A(b, p[0], p[1]);
         A(t, q[0], q[1]);
-        M(b, b, t);
-        M(c, p[3], q[3]);
-        M(c, c, D2);
-        M(d, p[2], q[2]);
+        M2(b, b, t);
+        M2(c, p[3], q[3]);
+        M2(c, c, D22);
+        M2(d, p[2], q[2]);
         A(d, d, d);
         Z(e, b, a);
         Z(f, d, c);
         A(g, d, c);
         A(h, b, a);
-        M(p[0], e, f);
-        M(p[1], h, g);
-        M(p[2], g, f);
-        M(p[3], e, h);
+        M2(p[0], e, f);
+        M2(p[1], h, g);
+        M2(p[2], g, f);
+        M2(p[3], e, h);
       }
       function cswap(p, q, b) {
         var i;
@@ -14035,8 +14036,8 @@ var require_nacl_fast = __commonJS({
       function pack(r, p) {
         var tx = gf(), ty = gf(), zi = gf();
         inv25519(zi, p[2]);
-        M(tx, p[0], zi);
-        M(ty, p[1], zi);
+        M2(tx, p[0], zi);
+        M2(ty, p[1], zi);
         pack25519(r, ty);
         r[31] ^= par25519(tx) << 7;
       }
@@ -14059,7 +14060,7 @@ var require_nacl_fast = __commonJS({
         set25519(q[0], X);
         set25519(q[1], Y);
         set25519(q[2], gf1);
-        M(q[3], X, Y);
+        M2(q[3], X, Y);
         scalarmult(p, q, s);
       }
       function crypto_sign_keypair(pk, sk, seeded) {
@@ -14140,27 +14141,27 @@ var require_nacl_fast = __commonJS({
         set25519(r[2], gf1);
         unpack25519(r[1], p);
         S(num, r[1]);
-        M(den, num, D);
+        M2(den, num, D2);
         Z(num, num, r[2]);
         A(den, r[2], den);
         S(den2, den);
         S(den4, den2);
-        M(den6, den4, den2);
-        M(t, den6, num);
-        M(t, t, den);
+        M2(den6, den4, den2);
+        M2(t, den6, num);
+        M2(t, t, den);
         pow2523(t, t);
-        M(t, t, num);
-        M(t, t, den);
-        M(t, t, den);
-        M(r[0], t, den);
+        M2(t, t, num);
+        M2(t, t, den);
+        M2(t, t, den);
+        M2(r[0], t, den);
         S(chk, r[0]);
-        M(chk, chk, den);
-        if (neq25519(chk, num)) M(r[0], r[0], I);
+        M2(chk, chk, den);
+        if (neq25519(chk, num)) M2(r[0], r[0], I);
         S(chk, r[0]);
-        M(chk, chk, den);
+        M2(chk, chk, den);
         if (neq25519(chk, num)) return -1;
         if (par25519(r[0]) === p[31] >> 7) Z(r[0], gf0, r[0]);
-        M(r[3], r[0], r[1]);
+        M2(r[3], r[0], r[1]);
         return 0;
       }
       function crypto_sign_open(m, sm, n, pk) {
@@ -31150,10 +31151,16 @@ var SshSession = class {
   closeListeners = [];
   sftpSession;
   closing = false;
-  /** Runs `command`, feeds it `stdin` (or an immediate EOF) and collects its output and exit status. */
+  /**
+   * Runs `command`, feeds it `stdin` (or an immediate EOF) and collects its output and exit status.
+   * `started` runs once the server has started the command and its input is sent: work done there
+   * overlaps the command's (its output waits in the socket meanwhile). It must not throw.
+   */
   async exec(command, opts = {}) {
     const channel = await this.execStream(command);
-    return this.guard(() => collect(channel, opts.stdin ?? ""));
+    const result = this.guard(() => collect(channel, opts.stdin ?? ""));
+    opts.started?.();
+    return result;
   }
   /** The raw channel of `command`, for streaming; the caller writes, ends and reads it. */
   async execStream(command) {
@@ -31439,7 +31446,7 @@ async function makeStores(s) {
     s.store.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-ZCR3FAWJ.js")).CommitStore(s.commit);
+          return new (await import("./commit-L2AVTKBL.js")).CommitStore(s.commit);
         case "artifact":
           return new (await import("./artifact-WKTSER7B.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
         case "cache":
@@ -31597,28 +31604,28 @@ function decideEntry(entry, listing, old, tree, opts) {
       outcome.denied.push(path);
       protectedPaths.push(path);
       if (f.type === "dir") {
-        plan.records.set(path, toManifestFile(f));
+        plan.records.set(path, recordOf(f, old.files[path]));
         plan.dirs.push(path);
       }
       continue;
     }
     if (f.type === "dir") {
       plan.dirs.push(path);
-      plan.records.set(path, toManifestFile(f));
+      plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === "symlink") {
       const prev = old.files[path];
       if (!(prev?.type === "symlink" && prev.target === f.target && stored.get(path) === "symlink")) plan.links.push({ path, target: f.target ?? "" });
-      plan.records.set(path, toManifestFile(f));
+      plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === "file") {
       const prev = old.files[path];
       const same = prev?.type === "file" && prev.size === f.size && (opts.checksum || prev.mtime === f.mtime) && stored.get(path) === "file";
       if (same) {
-        plan.records.set(path, toManifestFile(f, prev.sha256));
+        plan.records.set(path, recordOf(f, prev, prev.sha256));
         outcome.unchanged++;
       } else plan.fetch.push({ path, file: f });
     } else {
       outcome.notes.push(`${f.rel || entry.remote}: a ${f.type} (device, fifo or socket) is recorded, not copied`);
-      plan.records.set(path, toManifestFile(f));
+      plan.records.set(path, recordOf(f, old.files[path]));
     }
   }
   decideDeletions(plan, old, stored, opts, protectedPaths, skip);
@@ -32462,38 +32469,52 @@ var import_tar_stream = __toESM(require_tar_stream(), 1);
 
 // src/transfer/listing.ts
 var TYPES2 = { f: "file", d: "dir", l: "symlink" };
-var FIELD_COUNT = 11;
 function parseListing(out, expected) {
   const tokens = new Tokens(out);
   const result = [];
   let names = { users: /* @__PURE__ */ new Map(), groups: /* @__PURE__ */ new Map() };
   while (!tokens.done()) {
-    const head = tokens.next();
-    if (head === "N") {
+    if (tokens.peekIs(N)) {
+      tokens.skip();
       names = readNames(tokens);
       break;
     }
-    if (head !== "E") throw new Error(`unexpected server listing near token ${tokens.count}`);
-    const kind = tokens.peek();
-    if (kind === "M" || kind === "D") {
-      tokens.next();
-      result.push(kind === "M" ? { status: "missing" } : { status: "denied", reason: "permission denied on a parent folder" });
+    if (!tokens.peekIs(E)) throw new Error(`unexpected server listing near token ${tokens.count}`);
+    tokens.skip();
+    if (tokens.peekIs(M) || tokens.peekIs(D)) {
+      result.push(tokens.peekIs(M) ? { status: "missing" } : { status: "denied", reason: "permission denied on a parent folder" });
+      tokens.skip();
       continue;
     }
     const files = [];
     const seen = /* @__PURE__ */ new Map();
-    while (!tokens.done() && tokens.peek() !== "E" && tokens.peek() !== "N") {
-      const at = tokens.count;
-      const f = [];
-      for (let k = 0; k < FIELD_COUNT && !tokens.done(); k++) f.push(tokens.next(k === 7 || k === 8));
-      if (f.length < FIELD_COUNT || f[0] !== "R" && f[0] !== "U") throw new Error(`truncated server listing near token ${at}`);
-      files.push(checkShape(toRemoteFile(f), seen));
-    }
+    while (!tokens.done() && !tokens.peekIs(E) && !tokens.peekIs(N)) files.push(checkShape(readRecord(tokens), seen));
     result.push(rootDenied(files) ?? { status: "ok", files });
   }
   if (result.length !== expected) throw new Error(`server listing has ${result.length} entries, expected ${expected}`);
   nameOwners(result, names);
   return result;
+}
+var [E, N, M, D, R, U] = ["E", "N", "M", "D", "R", "U"].map((c) => c.charCodeAt(0));
+function readRecord(tokens) {
+  const at = tokens.count;
+  const truncated = () => new Error(`truncated server listing near token ${at}`);
+  const flag = tokens.peekIs(R) ? R : tokens.peekIs(U) ? U : -1;
+  if (flag < 0) throw truncated();
+  tokens.skip();
+  const type = TYPES2[tokens.next()] ?? "other";
+  const size = tokens.number(10);
+  const mtime = tokens.number(10, true);
+  const mode = tokens.number(8);
+  const uid = tokens.number(10);
+  const gid = tokens.number(10);
+  const user = tokens.next(true);
+  const group = tokens.next(true);
+  const rel = tokens.next();
+  const target = type === "symlink" ? tokens.next() : (tokens.skip(), void 0);
+  if (tokens.overrun) throw truncated();
+  if (Number.isNaN(size + mtime + mode + uid + gid)) throw new Error(`unexpected server listing near token ${at}`);
+  return { rel, type, size, mtime, mode, uid, gid, user, group, ...target !== void 0 && { target }, readable: flag === R };
 }
 function readNames(tokens) {
   const users = /* @__PURE__ */ new Map();
@@ -32527,12 +32548,18 @@ var Tokens = class {
   at = 0;
   end;
   names = /* @__PURE__ */ new Map();
+  /** Set once a token was asked for past the end: a record cut short. */
+  overrun = false;
   done() {
     return this.at >= this.end;
   }
-  peek() {
-    const stop = this.stop();
-    return this.buf.toString("utf8", this.at, stop);
+  /** Is the next token exactly the one character `code`? */
+  peekIs(code) {
+    return this.buf[this.at] === code && (this.at + 1 >= this.end || this.buf[this.at + 1] === 0);
+  }
+  skip() {
+    this.at = this.stop() + 1;
+    this.count++;
   }
   next(shared = false) {
     const stop = this.stop();
@@ -32545,40 +32572,54 @@ var Tokens = class {
     this.names.set(token, token);
     return token;
   }
+  /**
+   * The next token as a whole number in `base`, read from its bytes; NaN unless it is digits only (with
+   * `seconds`: an optional sign and fraction, rounded down, as %T@ prints times).
+   */
+  number(base, seconds = false) {
+    const stop = this.stop();
+    let i = this.at;
+    const negative = seconds && this.buf[i] === 45;
+    if (negative) i++;
+    let value = i < stop ? 0 : NaN;
+    for (; i < stop; i++) {
+      const digit = this.buf[i] - 48;
+      if (digit < 0 || digit >= base) break;
+      value = value * base + digit;
+    }
+    let fraction = false;
+    if (seconds && i < stop && this.buf[i] === 46) {
+      for (i++; i < stop; i++) {
+        const digit = this.buf[i] - 48;
+        if (digit < 0 || digit > 9) break;
+        if (digit > 0) fraction = true;
+      }
+    }
+    if (i !== stop) value = NaN;
+    this.at = stop + 1;
+    this.count++;
+    return negative ? -value - (fraction ? 1 : 0) : value;
+  }
   stop() {
+    if (this.at >= this.end) this.overrun = true;
     const i = this.buf.indexOf(0, this.at);
     return i < 0 ? this.end : i;
   }
 };
+var PLAIN_REL = /^(?!\.\.?(?:\/|$))[^/]+(?:\/(?!\.\.?(?:\/|$))[^/]+)*$/;
 function checkShape(f, seen) {
   const refuse = (why) => {
     throw new HostileServerError(`the server listed "${safeText(f.rel)}", ${why}; refusing the listing`);
   };
   if (seen.size === 0 && f.rel !== "") refuse("where the entry itself was expected first");
   if (seen.size > 0) {
-    const parts = f.rel.split("/");
-    if (parts.some((p) => p === "" || p === "." || p === "..")) refuse("which is not a plain relative path");
+    if (!PLAIN_REL.test(f.rel)) refuse("which is not a plain relative path");
     if (seen.has(f.rel)) refuse("twice");
-    if (seen.get(parts.slice(0, -1).join("/")) !== "dir") refuse("which is not inside a folder listed before it");
+    const slash = f.rel.lastIndexOf("/");
+    if (seen.get(slash < 0 ? "" : f.rel.slice(0, slash)) !== "dir") refuse("which is not inside a folder listed before it");
   }
   seen.set(f.rel, f.type);
   return f;
-}
-function toRemoteFile(f) {
-  const type = TYPES2[f[1]] ?? "other";
-  return {
-    rel: f[9],
-    type,
-    size: Number(f[2]),
-    mtime: Math.floor(Number(f[3])),
-    mode: parseInt(f[4], 8),
-    uid: Number(f[5]),
-    gid: Number(f[6]),
-    user: f[7],
-    group: f[8],
-    ...type === "symlink" && { target: f[10] },
-    readable: f[0] === "R"
-  };
 }
 function rootDenied(files) {
   const root = files.find((f) => f.rel === "");
@@ -32827,13 +32868,13 @@ async function dirsArchive(items) {
 }
 
 // src/transfer/choose.ts
-async function chooseTransport(session, s, prefetch) {
+async function chooseTransport(session, s, prefetch, whileListing) {
   if (s.transport === "sftp") return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency, lost: () => session.lostError?.() }), uid: -1 };
   const ahead = prefetch && !s.sudo ? prefetch : void 0;
   const command = ahead ? shCommand(`${PROBE_SCRIPT}
 printf '${LISTING_MARK}'
 ${LIST_SCRIPT}`, ahead, false) : PROBE_SCRIPT;
-  const probe = await session.exec(command, { stdin: "" }).catch((err) => {
+  const probe = await session.exec(command, { stdin: "", ...ahead && whileListing && { started: whileListing } }).catch((err) => {
     if (session.lostError?.()) throw err;
     return null;
   });
@@ -33242,7 +33283,9 @@ async function runServerMode(s, plan, out) {
   const encryption = s.mode === "backup" ? await backupEncryption(s.age.recipients) : void 0;
   const loaded = s.mode === "restore" || s.mode === "verify" || s.mode === "backup" && stores.some((x) => x.name !== "commit") && !(0, import_node_fs8.existsSync)(manifestPath(domainDir)) ? await out.group("Load the stored copy", () => loadFromStores(stores, ctx, s.mode !== "backup")) : { from: null, outputs: {}, summary: [] };
   for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
-  const manifest = readManifest(domainDir, s.domain);
+  const stored = storedManifest(domainDir, s.domain);
+  const prefetch = listedFirst(s, plan, entries);
+  if (!prefetch) stored.read();
   const session = await connect({
     target: endpoint(s.ssh),
     ...s.ssh.proxy && { proxy: { host: s.ssh.proxy.host, port: s.ssh.proxy.port, username: s.ssh.proxy.username, ...secrets(s.ssh.proxy.key, s.ssh.passphrase, s.ssh.proxy.password) } },
@@ -33254,7 +33297,8 @@ async function runServerMode(s, plan, out) {
   });
   let result;
   try {
-    const { transport, uid } = await chooseTransport(session, s, listedFirst(s, plan, entries));
+    const { transport, uid } = await chooseTransport(session, s, prefetch, stored.read);
+    const manifest = stored.get();
     out.info(`Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? " (sudo)" : ""}`);
     if (s.mode === "verify") return await runVerify(s, entries, transport, manifest, loaded.summary, out);
     if (s.mode === "backup") {
@@ -33288,6 +33332,25 @@ async function runServerMode(s, plan, out) {
   for (const [name, value] of Object.entries(saved.outputs)) out.setOutput(name, value);
   await report2(s, result, out);
   if (problems.length) throw new UserError(problems.length === 1 ? problems[0] : `${problems.length} problems: ${problems.join("; ")}`);
+}
+function storedManifest(domainDir, domain) {
+  let result;
+  const read = () => {
+    if (result) return;
+    try {
+      result = { manifest: readManifest(domainDir, domain) };
+    } catch (error) {
+      result = { error };
+    }
+  };
+  return {
+    read,
+    get: () => {
+      read();
+      if ("error" in result) throw result.error;
+      return result.manifest;
+    }
+  };
 }
 function listedFirst(s, plan, entries) {
   if (entries.length === 0) return void 0;
