@@ -9,8 +9,8 @@ import {
   MODES,
   readSettings,
   run
-} from "./chunks/chunk-QTS2XOUV.js";
-import "./chunks/chunk-37RMCINB.js";
+} from "./chunks/chunk-FRQZAB6G.js";
+import "./chunks/chunk-V2FVOMME.js";
 import {
   formatBytes
 } from "./chunks/chunk-5UBWPZ3Q.js";

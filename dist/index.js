@@ -8,8 +8,8 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-QTS2XOUV.js";
-import "./chunks/chunk-37RMCINB.js";
+} from "./chunks/chunk-FRQZAB6G.js";
+import "./chunks/chunk-V2FVOMME.js";
 import {
   debug,
   getInput,

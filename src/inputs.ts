@@ -91,7 +91,7 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
     allowDenied: bool(get, 'allow-denied', false),
     transport: oneOf(get, 'transport', TRANSPORTS, 'auto'),
     sudo: bool(get, 'sudo', false),
-    concurrency: int(get, 'concurrency', 8, 1, 64),
+    concurrency: int(get, 'concurrency', 32, 1, 64),
     conflict: oneOf(get, 'conflict', CONFLICTS, 'overwrite'),
     dryRun: bool(get, 'dry-run', false),
     store: storeInput(get),

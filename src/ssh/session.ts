@@ -60,7 +60,15 @@ export class SshSession {
   /** The raw channel of `command`, for streaming; the caller writes, ends and reads it. */
   async execStream(command: string): Promise<ClientChannel> {
     const channel = await this.guard(
-      () => new Promise<ClientChannel>((resolve, reject) => this.client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch)))),
+      () =>
+        new Promise<ClientChannel>((resolve, reject) =>
+          this.client.exec(command, (err, ch) => {
+            if (err) return reject(err);
+            // Listening from the first moment: see exitAlreadySent().
+            ch.once('exit', (code: number | null, signal?: string) => EARLY_EXITS.set(ch, { code: code ?? null, ...(signal && { signal }) }));
+            resolve(ch);
+          }),
+        ),
     );
     this.track(channel);
     return channel;
@@ -126,10 +134,24 @@ export class SshSession {
   }
 }
 
+const EARLY_EXITS = new WeakMap<object, { code: number | null; signal?: string }>();
+
 /**
- * How long to wait for an exit status that arrives after the channel closed. Through the fault tests'
- * proxy the probe's status sometimes never comes and every such run waits this long, so it stays short
- * (5 s pushed a frozen-server failure to 8.3 s); under heavy load 2 s was once too short for a signal.
+ * The exit status of an `execStream` channel if it has come already. ssh2 can parse the reply to the
+ * exec request and the exit status from one read of the socket: the status event then fires before
+ * the caller awaiting the channel resumes and listens, and without this it is lost (a command that
+ * fails at once, or `kill -TERM $$`, looked like one that sent no status, after a wait of
+ * EXIT_GRACE_MS). Callers attach their 'exit' listener, then ask this.
+ */
+export function exitAlreadySent(channel: object): { code: number | null; signal?: string } | undefined {
+  return EARLY_EXITS.get(channel);
+}
+
+/**
+ * How long to wait for an exit status that arrives after the channel closed. Statuses that seemed
+ * never to come (through the fault tests' proxy, and `kill -TERM $$` under load) had come before
+ * anyone listened; exitAlreadySent() keeps them now. Short all the same: a server that really sends
+ * none costs each command this long (5 s pushed a frozen-server failure to 8.3 s of its 10 s bound).
  */
 export const EXIT_GRACE_MS = 2000;
 
@@ -143,6 +165,7 @@ function collect(channel: ClientChannel, stdin: Buffer | string): Promise<ExecRe
     channel.on('data', (d: Buffer) => stdout.push(d));
     channel.stderr.on('data', (d: Buffer) => stderr.push(d));
     channel.on('exit', (code: number | null, signal?: string) => (exit = { code: code ?? null, ...(signal && { signal }) }));
+    exit ??= exitAlreadySent(channel);
     channel.once('error', reject);
     let closed = false;
     const finish = () => resolve({ code: null, ...exit, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') });

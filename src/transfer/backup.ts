@@ -35,6 +35,8 @@ interface EntryPlan {
   links: Array<{ path: string; target: string }>;
   dirs: string[];
   deletions: string[];
+  /** How many paths the old manifest has for this entry. */
+  oldCount: number;
 }
 
 /**
@@ -76,7 +78,7 @@ export async function backup(entries: Entry[], transport: Transport, tree: Local
     for (const d of p.deletions) tree.remove(d);
     finishOutcome(p);
   }
-  const manifest = nextManifest(old, plans, opts.encryption);
+  const manifest = (nothingChanged(old, plans, opts.encryption) ? old : undefined) ?? nextManifest(old, plans, opts.encryption);
   const changed = plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || !sameManifest(manifest, old);
   if (changed) writeManifest(tree.root, manifest);
   return { outcomes: plans.map((p) => p.outcome), manifest, changed };
@@ -84,7 +86,7 @@ export async function backup(entries: Entry[], transport: Transport, tree: Local
 
 function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: LocalTree, opts: BackupOptions): EntryPlan {
   const outcome: EntryOutcome = { recipe: entry.recipe, remote: entry.remote, local: entry.local, status: 'unchanged', files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
-  const plan: EntryPlan = { entry, outcome, listing, rootIsDir: false, records: new Map(), fetch: [], links: [], dirs: [], deletions: [] };
+  const plan: EntryPlan = { entry, outcome, listing, rootIsDir: false, records: new Map(), fetch: [], links: [], dirs: [], deletions: [], oldCount: 0 };
   if (listing.status === 'missing') {
     outcome.status = 'missing';
     return plan;
@@ -151,7 +153,9 @@ function decideDeletions(plan: EntryPlan, old: Manifest, stored: Map<string, Loc
   // A root that turned from folder into file cannot keep children, whatever `delete` says.
   const rootBecameFile = !plan.rootIsDir;
   const deleted = new Set<string>();
-  for (const p of entryPaths(old, entry.local)) {
+  const oldPaths = entryPaths(old, entry.local);
+  plan.oldCount = oldPaths.length;
+  for (const p of oldPaths) {
     if (live.has(p)) continue;
     if (isProtected(p)) {
       // Unreadable now: the stored copy stays, and so must its record, or a restore would skip it.
@@ -240,6 +244,23 @@ function dryRunOutcome(p: EntryPlan): EntryOutcome {
 }
 
 /** The manifest after this run: entries that were listed are replaced, the others kept as they were. */
+/**
+ * True when the run changes nothing the manifest says: every listed entry kept exactly its old records
+ * (the same objects, see recordOf), all of them, and its entry record. Then the old manifest is the
+ * new one, and a run over 20,000 unchanged files neither rebuilds nor compares it.
+ */
+function nothingChanged(old: Manifest, plans: EntryPlan[], encryption: string | undefined): boolean {
+  if ((old.encryption ?? undefined) !== (encryption || undefined)) return false;
+  for (const p of plans) {
+    if (p.listing.status !== 'ok') continue;
+    if (p.fetch.length + p.links.length + p.deletions.length > 0 || p.records.size !== p.oldCount) return false;
+    for (const [path, record] of p.records) if (old.files[path] !== record) return false;
+    const e = old.entries[p.entry.local];
+    if (!e || e.remote !== p.entry.remote || e.recipe !== p.entry.recipe || e.type !== (p.records.get(p.entry.local)?.type ?? 'dir')) return false;
+  }
+  return true;
+}
+
 function nextManifest(old: Manifest, plans: EntryPlan[], encryption: string | undefined): Manifest {
   const listed = plans.filter((p) => p.listing.status === 'ok');
   // Built afresh rather than copied and pruned: deleting keys one by one from an object of 20,000

@@ -104,7 +104,7 @@ export function serializeManifest(m: Manifest): string {
 
 /** Same content (property order aside), compared without serialising either. */
 export function sameManifest(a: Manifest, b: Manifest): boolean {
-  return a.domain === b.domain && a.encryption === b.encryption && sameRecords(a.entries, b.entries) && sameRecords(a.files, b.files);
+  return a === b || a.domain === b.domain && a.encryption === b.encryption && sameRecords(a.entries, b.entries) && sameRecords(a.files, b.files);
 }
 
 function sameRecords(a: Record<string, object>, b: Record<string, object>): boolean {

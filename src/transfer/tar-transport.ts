@@ -3,7 +3,7 @@ import { Writable, type Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { HostileServerError } from '../errors.js';
 import { safeText } from '../report/reporter.js';
-import { EXIT_GRACE_MS } from '../ssh/session.js';
+import { EXIT_GRACE_MS, exitAlreadySent } from '../ssh/session.js';
 import { parseListing } from './listing.js';
 import {
   CHECKSUM_SCRIPT,
@@ -167,6 +167,8 @@ export class TarTransport implements Transport {
 function exitOf(channel: ShellChannel): Promise<number | null> {
   const exited = new Promise<number | null>((done, fail) => {
     channel.on('exit', (code: number | null) => done(code));
+    const early = exitAlreadySent(channel);
+    if (early) done(early.code);
     channel.on('error', fail);
     // The exit status may arrive just after the stream closed (see EXIT_GRACE_MS).
     channel.on('close', () => setTimeout(() => done(null), EXIT_GRACE_MS).unref());

@@ -13,7 +13,7 @@ import {
   sameManifest,
   storedPath,
   toManifestFile
-} from "./chunk-37RMCINB.js";
+} from "./chunk-V2FVOMME.js";
 import {
   LocalTree,
   TEMP_MARK,
@@ -28480,7 +28480,7 @@ function readSettings(get, workspace) {
     allowDenied: bool(get, "allow-denied", false),
     transport: oneOf(get, "transport", TRANSPORTS, "auto"),
     sudo: bool(get, "sudo", false),
-    concurrency: int(get, "concurrency", 8, 1, 64),
+    concurrency: int(get, "concurrency", 32, 1, 64),
     conflict: oneOf(get, "conflict", CONFLICTS, "overwrite"),
     dryRun: bool(get, "dry-run", false),
     store: storeInput(get),
@@ -31165,7 +31165,13 @@ var SshSession = class {
   /** The raw channel of `command`, for streaming; the caller writes, ends and reads it. */
   async execStream(command) {
     const channel = await this.guard(
-      () => new Promise((resolve5, reject) => this.client.exec(command, (err, ch) => err ? reject(err) : resolve5(ch)))
+      () => new Promise(
+        (resolve5, reject) => this.client.exec(command, (err, ch) => {
+          if (err) return reject(err);
+          ch.once("exit", (code, signal) => EARLY_EXITS.set(ch, { code: code ?? null, ...signal && { signal } }));
+          resolve5(ch);
+        })
+      )
     );
     this.track(channel);
     return channel;
@@ -31221,6 +31227,10 @@ var SshSession = class {
     for (const listener of this.closeListeners.splice(0)) listener(this.closing ? void 0 : this.lost);
   }
 };
+var EARLY_EXITS = /* @__PURE__ */ new WeakMap();
+function exitAlreadySent(channel) {
+  return EARLY_EXITS.get(channel);
+}
 var EXIT_GRACE_MS = 2e3;
 function collect(channel, stdin) {
   return new Promise((resolve5, reject) => {
@@ -31230,6 +31240,7 @@ function collect(channel, stdin) {
     channel.on("data", (d) => stdout.push(d));
     channel.stderr.on("data", (d) => stderr.push(d));
     channel.on("exit", (code, signal) => exit = { code: code ?? null, ...signal && { signal } });
+    exit ??= exitAlreadySent(channel);
     channel.once("error", reject);
     let closed = false;
     const finish = () => resolve5({ code: null, ...exit, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString("utf8") });
@@ -31446,7 +31457,7 @@ async function makeStores(s) {
     s.store.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-L2AVTKBL.js")).CommitStore(s.commit);
+          return new (await import("./commit-BDK6ZDTP.js")).CommitStore(s.commit);
         case "artifact":
           return new (await import("./artifact-WKTSER7B.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
         case "cache":
@@ -31575,14 +31586,14 @@ async function backup(entries, transport, tree, old, opts) {
     for (const d of p.deletions) tree.remove(d);
     finishOutcome(p);
   }
-  const manifest = nextManifest(old, plans, opts.encryption);
+  const manifest = (nothingChanged(old, plans, opts.encryption) ? old : void 0) ?? nextManifest(old, plans, opts.encryption);
   const changed = plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || !sameManifest(manifest, old);
   if (changed) writeManifest(tree.root, manifest);
   return { outcomes: plans.map((p) => p.outcome), manifest, changed };
 }
 function decideEntry(entry, listing, old, tree, opts) {
   const outcome = { recipe: entry.recipe, remote: entry.remote, local: entry.local, status: "unchanged", files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
-  const plan = { entry, outcome, listing, rootIsDir: false, records: /* @__PURE__ */ new Map(), fetch: [], links: [], dirs: [], deletions: [] };
+  const plan = { entry, outcome, listing, rootIsDir: false, records: /* @__PURE__ */ new Map(), fetch: [], links: [], dirs: [], deletions: [], oldCount: 0 };
   if (listing.status === "missing") {
     outcome.status = "missing";
     return plan;
@@ -31639,7 +31650,9 @@ function decideDeletions(plan, old, stored, opts, protectedPaths, skip) {
   const excluded = (p) => relOf2(p).split("/").some((_, i, parts) => skip(parts.slice(0, i + 1).join("/"), i < parts.length - 1 || old.files[p]?.type === "dir"));
   const rootBecameFile = !plan.rootIsDir;
   const deleted = /* @__PURE__ */ new Set();
-  for (const p of entryPaths(old, entry.local)) {
+  const oldPaths = entryPaths(old, entry.local);
+  plan.oldCount = oldPaths.length;
+  for (const p of oldPaths) {
     if (live.has(p)) continue;
     if (isProtected(p)) {
       if (old.files[p] && !plan.records.has(p)) plan.records.set(p, old.files[p]);
@@ -31714,6 +31727,17 @@ function dryRunOutcome(p) {
   o.status = o.denied.length > 0 ? "partial" : o.files + o.deleted + p.links.length > 0 ? "changed" : "unchanged";
   o.notes.push("dry run: nothing was written");
   return o;
+}
+function nothingChanged(old, plans, encryption) {
+  if ((old.encryption ?? void 0) !== (encryption || void 0)) return false;
+  for (const p of plans) {
+    if (p.listing.status !== "ok") continue;
+    if (p.fetch.length + p.links.length + p.deletions.length > 0 || p.records.size !== p.oldCount) return false;
+    for (const [path, record] of p.records) if (old.files[path] !== record) return false;
+    const e = old.entries[p.entry.local];
+    if (!e || e.remote !== p.entry.remote || e.recipe !== p.entry.recipe || e.type !== (p.records.get(p.entry.local)?.type ?? "dir")) return false;
+  }
+  return true;
 }
 function nextManifest(old, plans, encryption) {
   const listed = plans.filter((p) => p.listing.status === "ok");
@@ -32743,6 +32767,8 @@ var TarTransport = class {
 function exitOf(channel) {
   const exited = new Promise((done, fail2) => {
     channel.on("exit", (code) => done(code));
+    const early = exitAlreadySent(channel);
+    if (early) done(early.code);
     channel.on("error", fail2);
     channel.on("close", () => setTimeout(() => done(null), EXIT_GRACE_MS).unref());
   });

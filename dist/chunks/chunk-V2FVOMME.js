@@ -69,7 +69,7 @@ function* block(rec) {
   if (chunk) yield chunk;
 }
 function sameManifest(a, b) {
-  return a.domain === b.domain && a.encryption === b.encryption && sameRecords(a.entries, b.entries) && sameRecords(a.files, b.files);
+  return a === b || a.domain === b.domain && a.encryption === b.encryption && sameRecords(a.entries, b.entries) && sameRecords(a.files, b.files);
 }
 function sameRecords(a, b) {
   const keys = Object.keys(a);
