@@ -9,11 +9,11 @@ import {
   MODES,
   readSettings,
   run
-} from "./chunks/chunk-FRQZAB6G.js";
+} from "./chunks/chunk-L6JVLA3Q.js";
 import "./chunks/chunk-V2FVOMME.js";
 import {
   formatBytes
-} from "./chunks/chunk-5UBWPZ3Q.js";
+} from "./chunks/chunk-FHJN2IGK.js";
 import "./chunks/chunk-F7NAIOVD.js";
 import "./chunks/chunk-CTX6X67X.js";
 import {

@@ -8,7 +8,7 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-FRQZAB6G.js";
+} from "./chunks/chunk-L6JVLA3Q.js";
 import "./chunks/chunk-V2FVOMME.js";
 import {
   debug,
@@ -21,7 +21,7 @@ import {
   summary,
   warning
 } from "./chunks/chunk-RFRMZWUY.js";
-import "./chunks/chunk-5UBWPZ3Q.js";
+import "./chunks/chunk-FHJN2IGK.js";
 import "./chunks/chunk-F7NAIOVD.js";
 import "./chunks/chunk-CTX6X67X.js";
 import {

@@ -156,15 +156,17 @@ describe('backup and restore over tar (shell account)', () => {
     assert.equal(statSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json')).mtimeMs, before);
   });
 
-  test('a stored file removed, or replaced by another type, is fetched again though the server did not change', async () => {
+  test('a stored file removed, damaged, or replaced by another type, is fetched again though the server did not change', async () => {
+    writeFileSync(stored(ws, 'db/db.sqlite'), 'version https://git-lfs.github.com/spec/v1\n'); // what a checkout without LFS leaves
     rmSync(stored(ws, 'app/secret.key'));
     rmSync(stored(ws, 'app/empty'));
     mkdirSync(stored(ws, 'app/empty'));
     rmSync(stored(ws, 'app/link'));
     writeFileSync(stored(ws, 'app/link'), 'not a link');
     const r = ok(await act(ws, baseInputs({ prepare: 'false' })));
-    assert.equal(r.outputs.files, '2', 'secret.key and empty');
-    assert.equal(r.outputs.unchanged, '5');
+    assert.equal(r.outputs.files, '3', 'db.sqlite, secret.key and empty');
+    assert.equal(r.outputs.unchanged, '4');
+    assert.equal(readFileSync(stored(ws, 'db/db.sqlite'), 'utf8'), 'sqlite');
     assert.equal(readFileSync(stored(ws, 'app/secret.key'), 'utf8'), 'key');
     assert.ok(statSync(stored(ws, 'app/empty')).isFile());
     assert.equal(readlinkSync(stored(ws, 'app/link')), 'secret.key');

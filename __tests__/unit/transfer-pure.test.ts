@@ -24,7 +24,7 @@ test('excludes follow rsync: no slash = name at any depth, slash = anchored, tra
 
 test('listing parser: records, missing, denied; a truncated listing is an error', () => {
   const rec = (flag: string, type: string, rel: string, extra = '') => [flag, type, '12', '1700000000.5', '640', '1000', '1000', 'u', 'g', rel, extra].join('\0') + '\0';
-  const out = Buffer.from('E\0' + rec('R', 'd', '') + rec('R', 'f', 'a b\nc') + rec('R', 'l', 'ln', '../x') + rec('U', 'd', 'secret') + 'E\0M\0E\0D\0');
+  const out = Buffer.from('E\0' + rec('R', 'd', '') + rec('R', 'f', 'a b\nc') + rec('R', 'l', 'ln', '../x') + rec('U', 'd', 'secret') + 'E\0M\0E\0D\0N\0');
   const [ok, missing, denied] = parseListing(out, 3);
   assert.ok(ok && ok.status === 'ok');
   assert.deepEqual(ok.files.map((f) => [f.rel, f.type, f.readable]), [['', 'dir', true], ['a b\nc', 'file', true], ['ln', 'symlink', true], ['secret', 'dir', false]]);
@@ -35,7 +35,7 @@ test('listing parser: records, missing, denied; a truncated listing is an error'
   assert.equal(denied!.status, 'denied');
   assert.throws(() => parseListing(Buffer.from('E\0R\0f\0'), 1), /truncated/);
   assert.throws(() => parseListing(Buffer.from('E\0M\0'), 2), /expected 2/);
-  const unreadableRoot = parseListing(Buffer.from('E\0' + rec('U', 'd', '')), 1);
+  const unreadableRoot = parseListing(Buffer.from('E\0' + rec('U', 'd', '') + 'N\0'), 1);
   assert.equal(unreadableRoot[0]!.status, 'denied');
 });
 
@@ -92,7 +92,7 @@ test('sameManifest: property order does not matter; a changed, added or removed 
 
 test('listing tokens read one at a time: every field of every record, and a missing final NUL still ends the last token', () => {
   const rec = (rel: string, type: string) => ['R', type, '4', '1700000000.5', '644', '1000', '1000', 'app', 'app', rel, ''];
-  const tokens = ['E', ...rec('', 'd'), ...rec('a', 'f'), ...rec('b', 'f'), 'E', 'M'];
+  const tokens = ['E', ...rec('', 'd'), ...rec('a', 'f'), ...rec('b', 'f'), 'E', 'M', 'N'];
   const [first, second] = parseListing(Buffer.from(tokens.join('\0'), 'utf8'), 2);
   assert.equal(second!.status, 'missing');
   assert.equal(first!.status, 'ok');
@@ -112,7 +112,7 @@ test('owner and group names come once per id after the records; an id without a 
 });
 
 test('listing numbers are read from their digits: times round down (before 1970 too), anything else is refused', () => {
-  const listing = (size: string, mtime: string, mode = '644', uid = '0') => Buffer.from(['E', 'R', 'f', size, mtime, mode, uid, '0', 'u', 'g', '', ''].join('\0') + '\0');
+  const listing = (size: string, mtime: string, mode = '644', uid = '0') => Buffer.from(['E', 'R', 'f', size, mtime, mode, uid, '0', 'u', 'g', '', '', 'N'].join('\0') + '\0');
   const file = (b: Buffer) => {
     const [only] = parseListing(b, 1);
     return only!.status === 'ok' ? only!.files[0]! : undefined;
@@ -121,7 +121,21 @@ test('listing numbers are read from their digits: times round down (before 1970 
   assert.equal(file(listing('1', '-1.5'))!.mtime, -2, 'as Math.floor');
   assert.equal(file(listing('1', '-2.0000000000'))!.mtime, -2);
   assert.equal(file(listing('1', '5', '4755'))!.mode, 0o4755);
-  for (const bad of [listing('1e3', '1'), listing('', '1'), listing('-1', '1'), listing('1', '1.5x'), listing('1', '1', '648'), listing('1', '1', '644', '+1'), listing(' 1', '1')]) {
+  for (const bad of [listing('9'.repeat(400), '1'), listing('1', '1', '644', '9007199254740993'), listing('1e3', '1'), listing('', '1'), listing('-1', '1'), listing('1', '1.5x'), listing('1', '1', '648'), listing('1', '1', '644', '+1'), listing(' 1', '1')]) {
     assert.throws(() => parseListing(bad, 1), /unexpected server listing/);
   }
+});
+
+test('a listing is refused without its end; an entry find printed nothing for is denied, never empty', () => {
+  const rec = (rel: string, type = 'd') => ['R', type, '0', '1700000000', '755', '0', '0', '', '', rel, ''].join('\0') + '\0';
+  // Cut at a record boundary: the missing records would read as files deleted on the server.
+  assert.throws(() => parseListing(Buffer.from('E\0' + rec('') + rec('a', 'f')), 1), /its end \(the owner names section\) is missing/);
+  const [vanished, after] = parseListing(Buffer.from('E\0E\0' + rec('') + 'N\0'), 2);
+  assert.deepEqual(vanished, { status: 'denied', reason: 'the server listed nothing for it (it vanished, or find failed on it)' });
+  assert.equal(after!.status, 'ok');
+  const [last] = parseListing(Buffer.from('E\0N\0'), 1);
+  assert.equal(last!.status, 'denied');
+  // Type letters are looked up as own keys only.
+  const [odd] = parseListing(Buffer.from('E\0' + rec('') + rec('x', '__proto__') + rec('y', 'constructor') + 'N\0'), 1);
+  assert.deepEqual(odd!.status === 'ok' && odd!.files.map((f) => f.type), ['dir', 'other', 'other']);
 });

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { safeText } from '../report/reporter.js';
 import { excludeRel, remotePathOf, type Entry } from './entries.js';
 import { applyExcludes, makeExcludeTest } from './excludes.js';
-import { LocalTree, TEMP_MARK, type LocalType } from './local-tree.js';
+import { LocalTree, TEMP_MARK, type StoredItem } from './local-tree.js';
 import { entryPaths, manifestChunks, manifestPath, recordOf, sameManifest, storedPath, toManifestFile, type Manifest, type ManifestFile } from './manifest.js';
 import type { EntryOutcome } from './outcome.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
@@ -101,9 +101,9 @@ function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: L
   const skip = makeExcludeTest(entry.skip);
   const files = applyExcludes(listing.files, skip, (f) => excludeRel(entry.remote, f.rel, plan.rootIsDir));
   const protectedPaths: string[] = [];
-  // What the data folder holds for this entry, read once. A file counts as unchanged when its record
-  // matches the server and a file is stored under its name; the stored bytes are not stat'ed one by
-  // one (20,000 lstat calls were the largest cost of a backup where nothing changed).
+  // What the data folder holds for this entry, read once (usually ahead, while the server listed). A
+  // file is unchanged when its record matches the server and the stored file has the recorded size:
+  // a stored copy that is gone, or damaged (emptied, an LFS pointer), is fetched again.
   const stored = tree.walk(entry.local);
   for (const f of files) {
     const path = storedPath(entry.local, f.rel);
@@ -122,11 +122,13 @@ function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: L
       plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === 'symlink') {
       const prev = old.files[path];
-      if (!(prev?.type === 'symlink' && prev.target === f.target && stored.get(path) === 'symlink')) plan.links.push({ path, target: f.target ?? '' });
+      if (!(prev?.type === 'symlink' && prev.target === f.target && stored.get(path)?.type === 'symlink')) plan.links.push({ path, target: f.target ?? '' });
       plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === 'file') {
       const prev = old.files[path];
-      const same = prev?.type === 'file' && prev.size === f.size && (opts.checksum || prev.mtime === f.mtime) && stored.get(path) === 'file';
+      const have = stored.get(path);
+      // Encrypted, the stored size is the ciphertext's and cannot be compared.
+      const same = prev?.type === 'file' && prev.size === f.size && (opts.checksum || prev.mtime === f.mtime) && have?.type === 'file' && (opts.encryption !== undefined || have.size === f.size);
       if (same) {
         plan.records.set(path, recordOf(f, prev, prev.sha256));
         outcome.unchanged++;
@@ -144,7 +146,7 @@ function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: L
  * Stored paths the server no longer has are deleted (with `delete`), except those below something
  * unreadable or excluded, which keep their stored copy and record.
  */
-function decideDeletions(plan: EntryPlan, old: Manifest, stored: Map<string, LocalType>, opts: BackupOptions, protectedPaths: string[], skip: ReturnType<typeof makeExcludeTest>): void {
+function decideDeletions(plan: EntryPlan, old: Manifest, stored: Map<string, StoredItem>, opts: BackupOptions, protectedPaths: string[], skip: ReturnType<typeof makeExcludeTest>): void {
   const { entry } = plan;
   const live = new Set([...plan.records.keys(), ...plan.fetch.map((f) => f.path), ...plan.links.map((l) => l.path)]);
   const isProtected = (p: string) => protectedPaths.some((q) => p === q || p.startsWith(q + '/'));

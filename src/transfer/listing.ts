@@ -13,7 +13,7 @@ const TYPES: Record<string, RemoteFile['type']> = { f: 'file', d: 'dir', l: 'sym
 export function parseListing(out: Buffer, expected: number): EntryListing[] {
   const tokens = new Tokens(out);
   const result: EntryListing[] = [];
-  let names = { users: new Map<number, string>(), groups: new Map<number, string>() };
+  let names: { users: Map<number, string>; groups: Map<number, string> } | undefined;
   while (!tokens.done()) {
     if (tokens.peekIs(N)) {
       tokens.skip();
@@ -30,9 +30,15 @@ export function parseListing(out: Buffer, expected: number): EntryListing[] {
     const files: RemoteFile[] = [];
     const seen = new Map<string, RemoteFile['type']>();
     while (!tokens.done() && !tokens.peekIs(E) && !tokens.peekIs(N)) files.push(checkShape(readRecord(tokens), seen));
-    result.push(rootDenied(files) ?? { status: 'ok', files });
+    // The path existed, yet find printed nothing for it (gone in between, or an I/O error): nothing
+    // is known, so nothing may be concluded, least of all that everything below it was deleted.
+    if (files.length === 0) result.push({ status: 'denied', reason: 'the server listed nothing for it (it vanished, or find failed on it)' });
+    else result.push(rootDenied(files) ?? { status: 'ok', files });
   }
   if (result.length !== expected) throw new Error(`server listing has ${result.length} entries, expected ${expected}`);
+  // LIST_SCRIPT ends with the names section: a listing cut short at a record boundary would read as
+  // files deleted on the server.
+  if (!names) throw new Error('truncated server listing: its end (the owner names section) is missing');
   nameOwners(result, names);
   return result;
 }
@@ -50,7 +56,8 @@ function readRecord(tokens: Tokens): RemoteFile {
   const flag = tokens.peekIs(R) ? R : tokens.peekIs(U) ? U : -1;
   if (flag < 0) throw truncated();
   tokens.skip();
-  const type = TYPES[tokens.next()] ?? 'other';
+  const letter = tokens.next();
+  const type = Object.hasOwn(TYPES, letter) ? TYPES[letter]! : 'other';
   const size = tokens.number(10);
   const mtime = tokens.number(10, true);
   const mode = tokens.number(8);
@@ -61,8 +68,8 @@ function readRecord(tokens: Tokens): RemoteFile {
   const rel = tokens.next();
   const target = type === 'symlink' ? tokens.next() : (tokens.skip(), undefined);
   if (tokens.overrun) throw truncated();
-  // NaN in any of them makes the sum NaN.
-  if (Number.isNaN(size + mtime + mode + uid + gid)) throw new Error(`unexpected server listing near token ${at}`);
+  // Digits only, and few enough to be exact (400 digits would read as Infinity).
+  if (!(Number.isSafeInteger(size) && Number.isSafeInteger(mtime) && Number.isSafeInteger(mode) && Number.isSafeInteger(uid) && Number.isSafeInteger(gid))) throw new Error(`unexpected server listing near token ${at}`);
   return { rel, type, size, mtime, mode, uid, gid, user, group, ...(target !== undefined && { target }), readable: flag === R };
 }
 

@@ -27,7 +27,7 @@ import {
   require_tar_stream,
   require_url,
   safeText
-} from "./chunk-5UBWPZ3Q.js";
+} from "./chunk-FHJN2IGK.js";
 import {
   require_promises,
   require_stream
@@ -31459,9 +31459,9 @@ async function makeStores(s) {
         case "commit":
           return new (await import("./commit-BDK6ZDTP.js")).CommitStore(s.commit);
         case "artifact":
-          return new (await import("./artifact-WKTSER7B.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
+          return new (await import("./artifact-WBPGR7QO.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
         case "cache":
-          return new (await import("./cache-SHLM5I3O.js")).CacheStore({ key: s.cache.key });
+          return new (await import("./cache-BBHRXGCO.js")).CacheStore({ key: s.cache.key });
       }
     })
   );
@@ -31625,11 +31625,12 @@ function decideEntry(entry, listing, old, tree, opts) {
       plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === "symlink") {
       const prev = old.files[path];
-      if (!(prev?.type === "symlink" && prev.target === f.target && stored.get(path) === "symlink")) plan.links.push({ path, target: f.target ?? "" });
+      if (!(prev?.type === "symlink" && prev.target === f.target && stored.get(path)?.type === "symlink")) plan.links.push({ path, target: f.target ?? "" });
       plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === "file") {
       const prev = old.files[path];
-      const same = prev?.type === "file" && prev.size === f.size && (opts.checksum || prev.mtime === f.mtime) && stored.get(path) === "file";
+      const have = stored.get(path);
+      const same = prev?.type === "file" && prev.size === f.size && (opts.checksum || prev.mtime === f.mtime) && have?.type === "file" && (opts.encryption !== void 0 || have.size === f.size);
       if (same) {
         plan.records.set(path, recordOf(f, prev, prev.sha256));
         outcome.unchanged++;
@@ -32496,7 +32497,7 @@ var TYPES2 = { f: "file", d: "dir", l: "symlink" };
 function parseListing(out, expected) {
   const tokens = new Tokens(out);
   const result = [];
-  let names = { users: /* @__PURE__ */ new Map(), groups: /* @__PURE__ */ new Map() };
+  let names;
   while (!tokens.done()) {
     if (tokens.peekIs(N)) {
       tokens.skip();
@@ -32513,9 +32514,11 @@ function parseListing(out, expected) {
     const files = [];
     const seen = /* @__PURE__ */ new Map();
     while (!tokens.done() && !tokens.peekIs(E) && !tokens.peekIs(N)) files.push(checkShape(readRecord(tokens), seen));
-    result.push(rootDenied(files) ?? { status: "ok", files });
+    if (files.length === 0) result.push({ status: "denied", reason: "the server listed nothing for it (it vanished, or find failed on it)" });
+    else result.push(rootDenied(files) ?? { status: "ok", files });
   }
   if (result.length !== expected) throw new Error(`server listing has ${result.length} entries, expected ${expected}`);
+  if (!names) throw new Error("truncated server listing: its end (the owner names section) is missing");
   nameOwners(result, names);
   return result;
 }
@@ -32526,7 +32529,8 @@ function readRecord(tokens) {
   const flag = tokens.peekIs(R) ? R : tokens.peekIs(U) ? U : -1;
   if (flag < 0) throw truncated();
   tokens.skip();
-  const type = TYPES2[tokens.next()] ?? "other";
+  const letter = tokens.next();
+  const type = Object.hasOwn(TYPES2, letter) ? TYPES2[letter] : "other";
   const size = tokens.number(10);
   const mtime = tokens.number(10, true);
   const mode = tokens.number(8);
@@ -32537,7 +32541,7 @@ function readRecord(tokens) {
   const rel = tokens.next();
   const target = type === "symlink" ? tokens.next() : (tokens.skip(), void 0);
   if (tokens.overrun) throw truncated();
-  if (Number.isNaN(size + mtime + mode + uid + gid)) throw new Error(`unexpected server listing near token ${at}`);
+  if (!(Number.isSafeInteger(size) && Number.isSafeInteger(mtime) && Number.isSafeInteger(mode) && Number.isSafeInteger(uid) && Number.isSafeInteger(gid))) throw new Error(`unexpected server listing near token ${at}`);
   return { rel, type, size, mtime, mode, uid, gid, user, group, ...target !== void 0 && { target }, readable: flag === R };
 }
 function readNames(tokens) {
@@ -33323,7 +33327,12 @@ async function runServerMode(s, plan, out) {
   });
   let result;
   try {
-    const { transport, uid } = await chooseTransport(session, s, prefetch, stored.read);
+    const tree = s.mode === "backup" ? new LocalTree(domainDir, encryption && { encrypt: encryption.encrypt }) : void 0;
+    const whileListing = () => {
+      stored.read();
+      tree?.prewalk(entries.map((e) => e.local));
+    };
+    const { transport, uid } = await chooseTransport(session, s, prefetch, whileListing);
     const manifest = stored.get();
     out.info(`Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? " (sudo)" : ""}`);
     if (s.mode === "verify") return await runVerify(s, entries, transport, manifest, loaded.summary, out);
@@ -33335,7 +33344,6 @@ async function runServerMode(s, plan, out) {
         out.info(tag ? "age-recipients changed or newly set: every file is salvaged and encrypted again" : "age-recipients removed: every file is salvaged again, unencrypted");
         baseline = { ...manifest, files: {} };
       }
-      const tree = new LocalTree(domainDir, encryption && { encrypt: encryption.encrypt });
       const r = await out.group("Salvage", () => backup(entries, transport, tree, baseline, { checksum: s.checksum, delete: s.delete, dryRun: s.dryRun, ...encryption && { encryption: encryption.tag } }));
       if (!s.dryRun) for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
       result = { outcomes: r.outcomes, changed: r.changed, extra: [...loaded.summary] };

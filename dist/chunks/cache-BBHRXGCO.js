@@ -44,7 +44,7 @@ import {
   storageSharedKeyCredentialPolicy,
   stringifyXML,
   withProcessEnv
-} from "./chunk-QVY3QY2R.js";
+} from "./chunk-QRVDXNBT.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -65,7 +65,7 @@ import {
 } from "./chunk-RFRMZWUY.js";
 import {
   require_url
-} from "./chunk-5UBWPZ3Q.js";
+} from "./chunk-FHJN2IGK.js";
 import {
   require_stream
 } from "./chunk-F7NAIOVD.js";

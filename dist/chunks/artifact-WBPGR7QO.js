@@ -48,7 +48,7 @@ import {
   structuredMessageDecodingStream,
   structuredMessageEncoding,
   withProcessEnv
-} from "./chunk-QVY3QY2R.js";
+} from "./chunk-QRVDXNBT.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -63,7 +63,7 @@ import {
 } from "./chunk-RFRMZWUY.js";
 import {
   require_tar_stream
-} from "./chunk-5UBWPZ3Q.js";
+} from "./chunk-FHJN2IGK.js";
 import {
   require_promises,
   require_stream

@@ -13,7 +13,7 @@ import {
   require_module,
   require_tar_stream,
   require_url
-} from "./chunk-5UBWPZ3Q.js";
+} from "./chunk-FHJN2IGK.js";
 import {
   require_promises,
   require_stream
