@@ -9,8 +9,8 @@ import {
   MODES,
   readSettings,
   run
-} from "./chunks/chunk-L6JVLA3Q.js";
-import "./chunks/chunk-V2FVOMME.js";
+} from "./chunks/chunk-I3YVPWVS.js";
+import "./chunks/chunk-427XP4RB.js";
 import {
   formatBytes
 } from "./chunks/chunk-FHJN2IGK.js";

@@ -8,8 +8,8 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-L6JVLA3Q.js";
-import "./chunks/chunk-V2FVOMME.js";
+} from "./chunks/chunk-I3YVPWVS.js";
+import "./chunks/chunk-427XP4RB.js";
 import {
   debug,
   getInput,

@@ -148,7 +148,10 @@ function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: L
  */
 function decideDeletions(plan: EntryPlan, old: Manifest, stored: Map<string, StoredItem>, opts: BackupOptions, protectedPaths: string[], skip: ReturnType<typeof makeExcludeTest>): void {
   const { entry } = plan;
-  const live = new Set([...plan.records.keys(), ...plan.fetch.map((f) => f.path), ...plan.links.map((l) => l.path)]);
+  // In the new plan: a record, a fetch or a link (records are by far the most: no combined copy).
+  const fetched = new Set(plan.fetch.map((f) => f.path));
+  const linked = new Set(plan.links.map((l) => l.path));
+  const live = { has: (p: string) => plan.records.has(p) || fetched.has(p) || linked.has(p) };
   const isProtected = (p: string) => protectedPaths.some((q) => p === q || p.startsWith(q + '/'));
   const relOf = (p: string) => (p === entry.local ? '' : p.slice(entry.local.length + 1));
   const excluded = (p: string) => relOf(p).split('/').some((_, i, parts) => skip(parts.slice(0, i + 1).join('/'), i < parts.length - 1 || old.files[p]?.type === 'dir'));
@@ -176,11 +179,12 @@ function decideDeletions(plan: EntryPlan, old: Manifest, stored: Map<string, Sto
   if (!opts.delete) return;
   // Leftovers not in the manifest (an interrupted run's temp files, files put there by hand).
   const liveFolders = new Set<string>();
-  for (const p of live) for (let q = parentOf(p); q !== '' && !liveFolders.has(q); q = parentOf(q)) liveFolders.add(q);
+  for (const paths of [plan.records.keys(), fetched, linked]) {
+    for (const p of paths) for (let q = parentOf(p); q !== '' && !liveFolders.has(q); q = parentOf(q)) liveFolders.add(q);
+  }
   for (const p of stored.keys()) {
-    if (p === entry.local) continue;
+    if (p === entry.local || live.has(p) || liveFolders.has(p) || isProtected(p) || deleted.has(p) || below(p, deleted)) continue;
     const name = p.slice(p.lastIndexOf('/') + 1);
-    if (live.has(p) || liveFolders.has(p) || isProtected(p) || plan.records.has(p) || deleted.has(p) || below(p, deleted)) continue;
     if (!name.startsWith(TEMP_MARK) && excluded(p)) continue;
     plan.deletions.push(p);
     deleted.add(p);

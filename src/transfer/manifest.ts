@@ -152,7 +152,9 @@ export function recordOf(f: RemoteFile, prev: ManifestFile | undefined, sha256?:
     prev.group === f.group &&
     prev.target === f.target &&
     prev.sha256 === sha256 &&
-    prev.mode === modeText(f.mode)
+    // As modeText() writes it (four octal digits), compared without making the text.
+    prev.mode.length === 4 &&
+    parseInt(prev.mode, 8) === f.mode
   ) {
     return prev;
   }

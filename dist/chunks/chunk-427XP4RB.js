@@ -99,7 +99,8 @@ function toManifestFile(f, sha256) {
   };
 }
 function recordOf(f, prev, sha256) {
-  if (prev !== void 0 && prev.type === f.type && prev.size === (f.type === "file" ? f.size : 0) && prev.mtime === f.mtime && prev.uid === f.uid && prev.gid === f.gid && prev.user === f.user && prev.group === f.group && prev.target === f.target && prev.sha256 === sha256 && prev.mode === modeText(f.mode)) {
+  if (prev !== void 0 && prev.type === f.type && prev.size === (f.type === "file" ? f.size : 0) && prev.mtime === f.mtime && prev.uid === f.uid && prev.gid === f.gid && prev.user === f.user && prev.group === f.group && prev.target === f.target && prev.sha256 === sha256 && // As modeText() writes it (four octal digits), compared without making the text.
+  prev.mode.length === 4 && parseInt(prev.mode, 8) === f.mode) {
     return prev;
   }
   return toManifestFile(f, sha256);

@@ -13,7 +13,7 @@ import {
   sameManifest,
   storedPath,
   toManifestFile
-} from "./chunk-V2FVOMME.js";
+} from "./chunk-427XP4RB.js";
 import {
   LocalTree,
   TEMP_MARK,
@@ -31457,7 +31457,7 @@ async function makeStores(s) {
     s.store.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-BDK6ZDTP.js")).CommitStore(s.commit);
+          return new (await import("./commit-POY344JA.js")).CommitStore(s.commit);
         case "artifact":
           return new (await import("./artifact-WBPGR7QO.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
         case "cache":
@@ -31645,7 +31645,9 @@ function decideEntry(entry, listing, old, tree, opts) {
 }
 function decideDeletions(plan, old, stored, opts, protectedPaths, skip) {
   const { entry } = plan;
-  const live = /* @__PURE__ */ new Set([...plan.records.keys(), ...plan.fetch.map((f) => f.path), ...plan.links.map((l) => l.path)]);
+  const fetched = new Set(plan.fetch.map((f) => f.path));
+  const linked = new Set(plan.links.map((l) => l.path));
+  const live = { has: (p) => plan.records.has(p) || fetched.has(p) || linked.has(p) };
   const isProtected = (p) => protectedPaths.some((q) => p === q || p.startsWith(q + "/"));
   const relOf2 = (p) => p === entry.local ? "" : p.slice(entry.local.length + 1);
   const excluded = (p) => relOf2(p).split("/").some((_, i, parts) => skip(parts.slice(0, i + 1).join("/"), i < parts.length - 1 || old.files[p]?.type === "dir"));
@@ -31670,11 +31672,12 @@ function decideDeletions(plan, old, stored, opts, protectedPaths, skip) {
   }
   if (!opts.delete) return;
   const liveFolders = /* @__PURE__ */ new Set();
-  for (const p of live) for (let q = parentOf(p); q !== "" && !liveFolders.has(q); q = parentOf(q)) liveFolders.add(q);
+  for (const paths of [plan.records.keys(), fetched, linked]) {
+    for (const p of paths) for (let q = parentOf(p); q !== "" && !liveFolders.has(q); q = parentOf(q)) liveFolders.add(q);
+  }
   for (const p of stored.keys()) {
-    if (p === entry.local) continue;
+    if (p === entry.local || live.has(p) || liveFolders.has(p) || isProtected(p) || deleted.has(p) || below(p, deleted)) continue;
     const name = p.slice(p.lastIndexOf("/") + 1);
-    if (live.has(p) || liveFolders.has(p) || isProtected(p) || plan.records.has(p) || deleted.has(p) || below(p, deleted)) continue;
     if (!name.startsWith(TEMP_MARK) && excluded(p)) continue;
     plan.deletions.push(p);
     deleted.add(p);

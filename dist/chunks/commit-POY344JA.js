@@ -6,7 +6,7 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   manifestPath
-} from "./chunk-V2FVOMME.js";
+} from "./chunk-427XP4RB.js";
 import {
   require_child_process,
   require_crypto,
