@@ -187,6 +187,26 @@ describe('backup and restore over tar (shell account)', () => {
     }
   });
 
+  test('a restore from a damaged stored copy is refused before anything is uploaded', async () => {
+    const path = stored(ws, 'db/db.sqlite');
+    const good = readFileSync(path);
+    writeFileSync(path, 'version https://git-lfs.github.com/spec/v1\n');
+    rmSync(stored(ws, 'app/deep/er/file'));
+    const serverState = () => rootSh(`cd '${srv}' && find . -printf '%p %y %s %T@\\n' | sort | md5sum`);
+    const serverBefore = serverState();
+    try {
+      const r = failed(await act(ws, baseInputs({ mode: 'restore' })), /the stored copy is damaged, nothing was restored: /);
+      assert.match(r.stdout, /app\/deep\/er\/file \(missing\)/);
+      assert.match(r.stdout, /db\/db\.sqlite \(43 bytes, the manifest records 6\)/);
+      assert.match(r.stdout, /lfs: true/);
+      assert.equal(serverState(), serverBefore, 'nothing on the server changed');
+    } finally {
+      writeFileSync(path, good);
+      mkdirSync(stored(ws, 'app/deep/er'), { recursive: true });
+      writeFileSync(stored(ws, 'app/deep/er/file'), 'deep');
+    }
+  });
+
   test('checksum: true confirms by SHA-256 a change that keeps size and mtime', async () => {
     asShell(`printf SQLITE > '${srv}/db.sqlite.new' && touch -r '${srv}/db.sqlite' '${srv}/db.sqlite.new' && mv '${srv}/db.sqlite.new' '${srv}/db.sqlite'`);
     const quick = ok(await act(ws, baseInputs({ prepare: 'false' })));

@@ -42,6 +42,7 @@ export async function restore(entries: Entry[], restores: NamedRestore[], transp
   // nor "live state" that would block a `restores` copy), so they are set aside here and removed.
   const stale = listed.map((l, i) => staleTemps(l, roots[i]!));
   const listings = listed.map(withoutStaleTemps);
+  refuseDamagedCopy(entries, tree, m);
   const jobs = entries.map((e, i) => planEntryRestore(e, listings[i]!, tree, m, opts));
   const conflicts = jobs.flatMap((j) => j.conflicts);
   if (opts.conflict === 'fail' && conflicts.length > 0) {
@@ -56,6 +57,29 @@ export async function restore(entries: Entry[], restores: NamedRestore[], transp
   if (!opts.dryRun) await removeStaleTemps(stale, jobs, transport);
   result.outcomes = jobs.map((j) => j.outcome);
   return result;
+}
+
+/**
+ * Every stored file must be there with the size its record gives, before anything is uploaded: a
+ * stored copy damaged since its backup (emptied, half copied, an LFS pointer from a checkout without
+ * LFS) would otherwise be put on the server as if it were the salvage.
+ */
+function refuseDamagedCopy(entries: Entry[], tree: LocalTree, m: Manifest): void {
+  const damaged: string[] = [];
+  for (const e of entries) {
+    for (const path of entryPaths(m, e.local)) {
+      const r = m.files[path]!;
+      if (r.type !== 'file') continue;
+      const have = tree.exists(path);
+      if (have?.type !== 'file') damaged.push(`${path} (missing)`);
+      else if (have.size !== r.size) damaged.push(`${path} (${have.size} bytes, the manifest records ${r.size})`);
+    }
+  }
+  if (damaged.length === 0) return;
+  throw new UserError(
+    `the stored copy is damaged, nothing was restored: ${damaged.slice(0, 10).map(safeText).join(', ')}${damaged.length > 10 ? `, and ${damaged.length - 10} more` : ''}. ` +
+      'A backup from the old server fetches these again; or take the data folder from the store’s history (with Git LFS, check out with `lfs: true`).',
+  );
 }
 
 /** A file or link (SFTP writes both under a temp name) named as an upload's temp. */

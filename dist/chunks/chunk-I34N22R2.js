@@ -33145,6 +33145,7 @@ async function restore(entries, restores2, transport, tree, m, opts) {
   const listed = await transport.list(roots);
   const stale = listed.map((l, i) => staleTemps(l, roots[i]));
   const listings = listed.map(withoutStaleTemps);
+  refuseDamagedCopy(entries, tree, m);
   const jobs = entries.map((e, i) => planEntryRestore(e, listings[i], tree, m, opts));
   const conflicts = jobs.flatMap((j) => j.conflicts);
   if (opts.conflict === "fail" && conflicts.length > 0) {
@@ -33159,6 +33160,22 @@ async function restore(entries, restores2, transport, tree, m, opts) {
   if (!opts.dryRun) await removeStaleTemps(stale, jobs, transport);
   result.outcomes = jobs.map((j) => j.outcome);
   return result;
+}
+function refuseDamagedCopy(entries, tree, m) {
+  const damaged = [];
+  for (const e of entries) {
+    for (const path of entryPaths(m, e.local)) {
+      const r = m.files[path];
+      if (r.type !== "file") continue;
+      const have = tree.exists(path);
+      if (have?.type !== "file") damaged.push(`${path} (missing)`);
+      else if (have.size !== r.size) damaged.push(`${path} (${have.size} bytes, the manifest records ${r.size})`);
+    }
+  }
+  if (damaged.length === 0) return;
+  throw new UserError(
+    `the stored copy is damaged, nothing was restored: ${damaged.slice(0, 10).map(safeText).join(", ")}${damaged.length > 10 ? `, and ${damaged.length - 10} more` : ""}. A backup from the old server fetches these again; or take the data folder from the store\u2019s history (with Git LFS, check out with \`lfs: true\`).`
+  );
 }
 function isUploadTemp(f) {
   return (f.type === "file" || f.type === "symlink") && UPLOAD_TEMP_NAME.test(f.rel.slice(f.rel.lastIndexOf("/") + 1));
