@@ -8,7 +8,7 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-I34N22R2.js";
+} from "./chunks/chunk-YLS7TPRQ.js";
 import "./chunks/chunk-427XP4RB.js";
 import {
   debug,

@@ -88,11 +88,12 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
   });
   let result: ModeResult;
   try {
-    // A backup's data folder is walked while the server lists too (one lstat per stored file).
-    const tree = s.mode === 'backup' ? new LocalTree(domainDir, encryption && { encrypt: encryption.encrypt }) : undefined;
+    // The backup's view of the data folder (encryption is set for backups only). It is walked while the
+    // server lists too: one lstat per stored file.
+    const tree = new LocalTree(domainDir, encryption && { encrypt: encryption.encrypt });
     const whileListing = () => {
       stored.read();
-      tree?.prewalk(entries.map((e) => e.local));
+      if (s.mode === 'backup') tree.prewalk(entries.map((e) => e.local));
     };
     const { transport, uid } = await chooseTransport(session, s, prefetch, whileListing);
     const manifest = stored.get();
@@ -106,8 +107,8 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
         out.info(tag ? 'age-recipients changed or newly set: every file is salvaged and encrypted again' : 'age-recipients removed: every file is salvaged again, unencrypted');
         baseline = { ...manifest, files: {} };
       }
-      const r = await out.group('Salvage', () => backup(entries, transport, tree!, baseline, { checksum: s.checksum, delete: s.delete, dryRun: s.dryRun, ...(encryption && { encryption: encryption.tag }) }));
-      if (!s.dryRun) for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree!.ensureDir(d);
+      const r = await out.group('Salvage', () => backup(entries, transport, tree, baseline, { checksum: s.checksum, delete: s.delete, dryRun: s.dryRun, ...(encryption && { encryption: encryption.tag }) }));
+      if (!s.dryRun) for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
       result = { outcomes: r.outcomes, changed: r.changed, extra: [...loaded.summary] };
     } else {
       const source = await restoreSource(domainDir, manifest, s.age.identity);

@@ -33347,10 +33347,10 @@ async function runServerMode(s, plan, out) {
   });
   let result;
   try {
-    const tree = s.mode === "backup" ? new LocalTree(domainDir, encryption && { encrypt: encryption.encrypt }) : void 0;
+    const tree = new LocalTree(domainDir, encryption && { encrypt: encryption.encrypt });
     const whileListing = () => {
       stored.read();
-      tree?.prewalk(entries.map((e) => e.local));
+      if (s.mode === "backup") tree.prewalk(entries.map((e) => e.local));
     };
     const { transport, uid } = await chooseTransport(session, s, prefetch, whileListing);
     const manifest = stored.get();
