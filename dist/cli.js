@@ -9,7 +9,7 @@ import {
   MODES,
   readSettings,
   run
-} from "./chunks/chunk-YLS7TPRQ.js";
+} from "./chunks/chunk-Y3IWTDZ7.js";
 import "./chunks/chunk-427XP4RB.js";
 import {
   formatBytes

@@ -8,7 +8,7 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-YLS7TPRQ.js";
+} from "./chunks/chunk-Y3IWTDZ7.js";
 import "./chunks/chunk-427XP4RB.js";
 import {
   debug,

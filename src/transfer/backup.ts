@@ -4,7 +4,7 @@ import { safeText } from '../report/reporter.js';
 import { excludeRel, remotePathOf, type Entry } from './entries.js';
 import { applyExcludes, makeExcludeTest } from './excludes.js';
 import { LocalTree, TEMP_MARK, type StoredItem } from './local-tree.js';
-import { entryPaths, manifestChunks, manifestPath, recordOf, sameManifest, storedPath, toManifestFile, type Manifest, type ManifestFile } from './manifest.js';
+import { entryPaths, manifestChunks, manifestPath, recordOf, sameManifest, storedPath, toManifestFile, type Manifest, type ManifestEntry, type ManifestFile } from './manifest.js';
 import type { EntryOutcome } from './outcome.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
 
@@ -262,9 +262,15 @@ function nothingChanged(old: Manifest, plans: EntryPlan[], encryption: string | 
     if (p.fetch.length + p.links.length + p.deletions.length > 0 || p.records.size !== p.oldCount) return false;
     for (const [path, record] of p.records) if (old.files[path] !== record) return false;
     const e = old.entries[p.entry.local];
-    if (!e || e.remote !== p.entry.remote || e.recipe !== p.entry.recipe || e.type !== (p.records.get(p.entry.local)?.type ?? 'dir')) return false;
+    const want = entryRecord(p, p.records.get(p.entry.local));
+    if (!e || e.remote !== want.remote || e.recipe !== want.recipe || e.type !== want.type) return false;
   }
   return true;
+}
+
+/** The manifest's record of a listed entry, from the record of its root (a folder when it has none). */
+function entryRecord(p: EntryPlan, root: ManifestFile | undefined): ManifestEntry {
+  return { remote: p.entry.remote, recipe: p.entry.recipe, type: root?.type ?? 'dir' };
 }
 
 function nextManifest(old: Manifest, plans: EntryPlan[], encryption: string | undefined): Manifest {
@@ -276,7 +282,7 @@ function nextManifest(old: Manifest, plans: EntryPlan[], encryption: string | un
   const entries = { ...old.entries };
   for (const p of listed) {
     for (const [path, record] of p.records) files[path] = record;
-    entries[p.entry.local] = { remote: p.entry.remote, recipe: p.entry.recipe, type: files[p.entry.local]?.type ?? 'dir' };
+    entries[p.entry.local] = entryRecord(p, files[p.entry.local]);
   }
   return { version: 1, domain: old.domain, ...(encryption && { encryption }), entries, files };
 }

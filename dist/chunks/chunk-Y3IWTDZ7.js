@@ -31739,9 +31739,13 @@ function nothingChanged(old, plans, encryption) {
     if (p.fetch.length + p.links.length + p.deletions.length > 0 || p.records.size !== p.oldCount) return false;
     for (const [path, record] of p.records) if (old.files[path] !== record) return false;
     const e = old.entries[p.entry.local];
-    if (!e || e.remote !== p.entry.remote || e.recipe !== p.entry.recipe || e.type !== (p.records.get(p.entry.local)?.type ?? "dir")) return false;
+    const want = entryRecord(p, p.records.get(p.entry.local));
+    if (!e || e.remote !== want.remote || e.recipe !== want.recipe || e.type !== want.type) return false;
   }
   return true;
+}
+function entryRecord(p, root) {
+  return { remote: p.entry.remote, recipe: p.entry.recipe, type: root?.type ?? "dir" };
 }
 function nextManifest(old, plans, encryption) {
   const listed = plans.filter((p) => p.listing.status === "ok");
@@ -31750,7 +31754,7 @@ function nextManifest(old, plans, encryption) {
   const entries = { ...old.entries };
   for (const p of listed) {
     for (const [path, record] of p.records) files[path] = record;
-    entries[p.entry.local] = { remote: p.entry.remote, recipe: p.entry.recipe, type: files[p.entry.local]?.type ?? "dir" };
+    entries[p.entry.local] = entryRecord(p, files[p.entry.local]);
   }
   return { version: 1, domain: old.domain, ...encryption && { encryption }, entries, files };
 }
