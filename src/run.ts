@@ -17,6 +17,9 @@ import { chooseTransport } from './transfer/choose.js';
 import { planEntries } from './transfer/entries.js';
 import { LocalTree } from './transfer/local-tree.js';
 import { manifestPath, readManifest, type Manifest } from './transfer/manifest.js';
+import { migrateStoredNames } from './transfer/migrate-names.js';
+import { GIT_SAFE_NAMES } from './transfer/stored-names.js';
+import { checkDataFolder, writeDataAttributes } from './store/data-folder.js';
 import type { Entry } from './transfer/entries.js';
 import { judgeVerify, verify } from './transfer/verify.js';
 import { verifyLogLines, verifyMarkdown, verifyOutputs } from './report/verify-report.js';
@@ -73,7 +76,8 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
       ? await out.group('Load the stored copy', () => loadFromStores(stores, ctx, s.mode !== 'backup'))
       : { from: null, outputs: {}, summary: [] };
   for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
-  const stored = storedManifest(domainDir, s.domain);
+  checkDataFolder(s.workspace, s.dataDir, s.domain);
+  const stored = storedManifest(domainDir, s.domain, s.mode === 'backup' && !s.dryRun);
   const prefetch = listedFirst(s, plan, entries);
   // Without a listing to wait for, a manifest that cannot be read fails the run before it connects.
   if (!prefetch) stored.read();
@@ -107,13 +111,18 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
         out.info(tag ? 'age-recipients changed or newly set: every file is salvaged and encrypted again' : 'age-recipients removed: every file is salvaged again, unencrypted');
         baseline = { ...manifest, files: {} };
       }
+      for (const note of stored.notes) out.info(note);
       const r = await out.group('Salvage', () => backup(entries, transport, tree, baseline, { checksum: s.checksum, delete: s.delete, dryRun: s.dryRun, ...(encryption && { encryption: encryption.tag }) }));
-      if (!s.dryRun) for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
-      result = { outcomes: r.outcomes, changed: r.changed, extra: [...loaded.summary] };
+      if (!s.dryRun) {
+        for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
+        writeDataAttributes(domainDir);
+      }
+      result = { outcomes: r.outcomes, changed: r.changed, extra: [...loaded.summary, ...stored.notes] };
     } else {
       const source = await restoreSource(domainDir, manifest, s.age.identity);
       try {
-        result = await runRestore(s, plan, entries, transport, new LocalTree(source.root), manifest, uid, out);
+        const storedTree = new LocalTree(source.root, { rawNames: manifest.names !== GIT_SAFE_NAMES });
+        result = await runRestore(s, plan, entries, transport, storedTree, manifest, uid, out);
         result.extra.unshift(...loaded.summary);
       } finally {
         source.cleanup();
@@ -135,20 +144,28 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
 /**
  * The stored manifest, read once, when asked: during the server's listing where there is one. A
  * manifest that cannot be read is reported by get(), so read() can run inside a callback that must
- * not throw.
+ * not throw. For a backup, a data folder an older version wrote is first moved to git-safe names.
  */
-function storedManifest(domainDir: string, domain: string): { read: () => void; get: () => Manifest } {
+function storedManifest(domainDir: string, domain: string, migrate: boolean): { read: () => void; get: () => Manifest; notes: string[] } {
   let result: { manifest: Manifest } | { error: unknown } | undefined;
+  const notes: string[] = [];
   const read = () => {
     if (result) return;
     try {
-      result = { manifest: readManifest(domainDir, domain) };
+      const m = readManifest(domainDir, domain);
+      if (!migrate) result = { manifest: m };
+      else {
+        const migrated = migrateStoredNames(domainDir, m);
+        notes.push(...migrated.notes);
+        result = { manifest: migrated.manifest };
+      }
     } catch (error) {
       result = { error };
     }
   };
   return {
     read,
+    notes,
     get: () => {
       read();
       if ('error' in result!) throw result.error;

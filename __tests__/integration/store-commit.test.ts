@@ -315,7 +315,7 @@ describe('commit store: file sizes', () => {
     writeFiles(dir, { 'small.txt': 'small\n', 'media/big.bin': '' });
     truncateSync(join(dir, 'media/big.bin'), 101 * MiB); // sparse: no 100 MiB actually written
     symlinkSync('big.bin', join(dir, 'media/link-to-big'));
-    assert.deepEqual(checkCommitSizes(dir, ws), { refuse: ['data/example.com/media/big.bin (101.0 MiB)'], warn: [] }, 'the link is not followed');
+    assert.deepEqual(checkCommitSizes(dir, ws), { refuse: ['data/example.com/media/big.bin (101.0 MiB)'], warn: [], gitNames: [] }, 'the link is not followed');
 
     const before = git(ws, 'rev-parse', 'HEAD');
     await assert.rejects(store().save(context(ws), true), (err: Error) => {

@@ -1,5 +1,5 @@
-import { chmodSync, closeSync, constants, createReadStream, createWriteStream, lstatSync, mkdirSync, openSync, readSync, utimesSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, closeSync, constants, createReadStream, createWriteStream, lstatSync, mkdirSync, openSync, readSync, realpathSync, utimesSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Decrypter, Encrypter } from 'age-encryption';
@@ -125,11 +125,19 @@ export async function decryptTree(srcRoot: string, files: Array<{ rel: string; m
   mkdirSync(destRoot, { recursive: true, mode: 0o700 });
   // mkdir keeps an existing folder's mode (mkdtemp already makes 0700, but nothing else may rely on it).
   chmodSync(destRoot, 0o700);
+  const realRoot = realpathSync(srcRoot);
   for (const f of files) {
     const src = safeJoin(srcRoot, f.rel);
     const dest = safeJoin(destRoot, f.rel);
     // The manifest comes from a store; a path that climbs out of the folder is refused, never read or written.
     if (src === null || dest === null || dest === destRoot) throw new UserError(`the manifest lists "${f.rel}", a path outside the data folder`);
+    // No folder on the way may be a link: the data folder is input, and `www -> /proc/self` would make
+    // us read (and upload) the runner's own files.
+    const parent = dirname(f.rel);
+    const realParent = realOrUndefined(dirname(src));
+    if (realParent !== undefined && realParent !== (parent === '.' ? realRoot : join(realRoot, parent))) {
+      throw new UserError(`the data folder reaches "${f.rel}" through a symbolic link: remote-files never reads through links in the data folder; replace the link with the stored folder`);
+    }
     const st = lstatSync(src, { throwIfNoEntry: false });
     if (!st?.isFile()) throw new UserError(`the data folder has no stored file "${f.rel}", which its manifest lists: the stored copy is incomplete`);
     mkdirSync(dirname(dest), { recursive: true, mode: 0o700 });
@@ -139,6 +147,15 @@ export async function decryptTree(srcRoot: string, files: Array<{ rel: string; m
     await pipeline(decryptStream(input, identities, `"${f.rel}"`), createWriteStream(dest, { flags: 'wx', mode: 0o600 }));
     chmodSync(dest, (f.mode & 0o777) | 0o600);
     utimesSync(dest, f.mtime, f.mtime);
+  }
+}
+
+function realOrUndefined(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw err;
   }
 }
 

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
@@ -6,6 +5,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../errors.js';
 import { tempRoot } from '../temp.js';
 import { manifestPath } from '../transfer/manifest.js';
+import { isUnescapedGitName } from '../transfer/stored-names.js';
+import { ATTRIBUTES_NAME } from './data-folder.js';
+import { Git, GitError } from './git.js';
 import type { LoadResult, SaveResult, Store, StoreContext } from './types.js';
 
 export interface CommitOptions {
@@ -34,11 +36,14 @@ const WARN_BYTES = 50 * MiB;
 
 /**
  * The files in the domain folder GitHub would refuse (`refuse`) or warn about (`warn`), as
- * `<path relative to the workspace> (<size>)`. Symlinks are not followed: git stores a link, not its target.
+ * `<path relative to the workspace> (<size>)`, and the names git would interpret (`gitNames`: a live
+ * `.git`, `.gitattributes`, …; this version stores them escaped, so one here was put there by someone
+ * else, and staging it would let git act on it). Symlinks are not followed: git stores a link, not its target.
  */
-export function checkCommitSizes(domainDir: string, workspace: string): { refuse: string[]; warn: string[] } {
+export function checkCommitSizes(domainDir: string, workspace: string): { refuse: string[]; warn: string[]; gitNames: string[] } {
   const refuse: string[] = [];
   const warn: string[] = [];
+  const gitNames: string[] = [];
   const visit = (dir: string): void => {
     let names: string[];
     try {
@@ -49,6 +54,10 @@ export function checkCommitSizes(domainDir: string, workspace: string): { refuse
     }
     for (const name of names.sort()) {
       const path = join(dir, name);
+      if (isUnescapedGitName(name) && !(dir === domainDir && name === ATTRIBUTES_NAME)) {
+        gitNames.push(toPosix(relative(workspace, path)));
+        continue;
+      }
       const st = lstatSync(path);
       if (st.isDirectory()) visit(path);
       else if (st.isFile() && st.size > WARN_BYTES) {
@@ -57,7 +66,7 @@ export function checkCommitSizes(domainDir: string, workspace: string): { refuse
     }
   };
   visit(domainDir);
-  return { refuse, warn };
+  return { refuse, warn, gitNames };
 }
 
 /**
@@ -72,6 +81,12 @@ export class CommitStore implements Store {
 
   async save(ctx: StoreContext, _changed: boolean): Promise<SaveResult> {
     const sizes = checkCommitSizes(ctx.domainDir, ctx.workspace);
+    if (sizes.gitNames.length > 0) {
+      throw new UserError(
+        `store: commit refuses to stage names git would act on, which remote-files never writes: ${sizes.gitNames.slice(0, 10).join(', ')}${sizes.gitNames.length > 10 ? ', …' : ''}. ` +
+          'They did not come from a backup of this version (salvaged names like these are stored escaped, see README "What the data folder looks like"); remove them from the data folder.',
+      );
+    }
     if (sizes.refuse.length > 0) {
       throw new UserError(
         `store: commit cannot push files over GitHub's 100 MiB limit:\n${sizes.refuse.map((f) => `  ${f}`).join('\n')}\n` +
@@ -318,82 +333,9 @@ function toPosix(p: string): string {
   return sep === '/' ? p : p.split(sep).join('/');
 }
 
-/** A failed git command; `detail` is git's stderr, cleaned by `Git.redact`. */
-class GitError extends Error {
-  override name = 'GitError';
-  constructor(
-    command: string,
-    readonly code: number | null,
-    readonly detail: string,
-  ) {
-    super(`git ${command} failed${code !== null ? ` (exit ${code})` : ''}: ${detail}`);
-  }
-}
-
 function asUserError(what: string): (err: unknown) => never {
   return (err) => {
     if (err instanceof GitError) throw new UserError(`store: commit ${what}: ${err.detail}`);
     throw err;
   };
-}
-
-
-// Identity and index come from our arguments only: a workflow's GIT_AUTHOR_* would override `-c user.*`,
-// and a GIT_DIR or GIT_INDEX_FILE inherited from a hook would point git at another repository or index.
-const SCRUBBED = ['GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL', 'GIT_INDEX_FILE', 'GIT_DIR', 'GIT_WORK_TREE', 'GIT_PREFIX'];
-
-class Git {
-  /** Remote URLs, shown as `origin` in messages. */
-  private readonly hidden: string[] = [];
-
-  constructor(readonly cwd: string) {}
-
-  /** Keeps `url` (as configured, and as git prints it without its userinfo) out of every message. */
-  hide(url: string): void {
-    const bare = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
-    this.hidden.push(...new Set([url, bare].filter((u) => u.length > 0)));
-  }
-
-  /**
-   * git's stderr fit for a log: a remote URL can hold a token, so the remote's URL becomes `origin` and
-   * userinfo in any other URL is masked; `To <url>` and `hint:` lines (advice to pull, which this store
-   * does itself) are dropped.
-   */
-  private redact(text: string): string {
-    let out = text
-      .split('\n')
-      .filter((line) => !/^(To |hint:)/.test(line))
-      .join('\n');
-    for (const url of [...this.hidden].sort((a, b) => b.length - a.length)) out = out.split(url).join('origin');
-    return out.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@').trim() || 'no output';
-  }
-
-  run(args: string[], opts: { env?: Record<string, string>; config?: string[] } = {}): Promise<string> {
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const k of SCRUBBED) delete env[k];
-    // Never wait for a password nobody will type; data folder names are paths, never glob patterns.
-    Object.assign(env, { GIT_TERMINAL_PROMPT: '0', GIT_LITERAL_PATHSPECS: '1' }, opts.env);
-    const config = ['core.quotepath=off', ...(opts.config ?? [])].flatMap((c) => ['-c', c]);
-    return new Promise((resolve, reject) => {
-      execFile('git', [...config, ...args], { cwd: this.cwd, env, encoding: 'utf8', maxBuffer: 64 * MiB }, (err, stdout, stderr) => {
-        if (!err) return resolve(stdout);
-        if (err.code === 'ENOENT') return reject(new UserError('store: commit needs git, and git is not on the PATH'));
-        reject(new GitError(args[0] ?? '', typeof err.code === 'number' ? err.code : null, this.redact(stderr || err.message)));
-      });
-    });
-  }
-
-  /** Null when git exits 1: the `-q` "no such thing" of rev-parse --verify and symbolic-ref. */
-  async orNull(args: string[]): Promise<string | null> {
-    try {
-      return (await this.run(args)).trim();
-    } catch (err) {
-      if (err instanceof GitError && err.code === 1) return null;
-      throw err;
-    }
-  }
-
-  revParse(rev: string): Promise<string | null> {
-    return this.orNull(['rev-parse', '-q', '--verify', rev]);
-  }
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { tempRoot } from '../temp.js';
 import type { Readable } from 'node:stream';
 import type { Manifest } from '../transfer/manifest.js';
+import { escapePath, GIT_SAFE_NAMES } from '../transfer/stored-names.js';
 
 /** How a backup encrypts: the transform for new content, and the tag the manifest records. */
 export interface Encryption {
@@ -35,7 +36,8 @@ export async function restoreSource(domainDir: string, m: Manifest, identityText
   try {
     const files = Object.entries(m.files)
       .filter(([, f]) => f.type === 'file')
-      .map(([rel, f]) => ({ rel, mode: parseInt(f.mode, 8), mtime: f.mtime }));
+      // Read and written under the stored (escaped) names: the restore reads the mirror as it would the folder.
+      .map(([rel, f]) => ({ rel: m.names === GIT_SAFE_NAMES ? escapePath(rel) : rel, mode: parseInt(f.mode, 8), mtime: f.mtime }));
     await decryptTree(domainDir, files, identities, root);
   } catch (err) {
     cleanup();

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { safeText } from '../report/reporter.js';
 import { excludeRel, remotePathOf, type Entry } from './entries.js';
 import { applyExcludes, makeExcludeTest } from './excludes.js';
+import { GIT_SAFE_NAMES } from './stored-names.js';
 import { LocalTree, TEMP_MARK, type StoredItem } from './local-tree.js';
 import { entryPaths, manifestChunks, manifestPath, recordOf, sameManifest, storedPath, toManifestFile, type Manifest, type ManifestEntry, type ManifestFile } from './manifest.js';
 import type { EntryOutcome } from './outcome.js';
@@ -284,7 +285,7 @@ function nextManifest(old: Manifest, plans: EntryPlan[], encryption: string | un
     for (const [path, record] of p.records) files[path] = record;
     entries[p.entry.local] = entryRecord(p, files[p.entry.local]);
   }
-  return { version: 1, domain: old.domain, ...(encryption && { encryption }), entries, files };
+  return { version: 1, domain: old.domain, ...(encryption && { encryption }), names: GIT_SAFE_NAMES, entries, files };
 }
 
 /** The old manifest with the records of files written before a failure (and nothing stale below them). */
@@ -293,10 +294,10 @@ function withStored(old: Manifest, stored: Map<string, ManifestFile>, encryption
   const replaced = [...stored.keys()].filter((p) => old.files[p]?.type === 'dir');
   const files = Object.fromEntries(Object.entries(old.files).filter(([p]) => !replaced.some((d) => p.startsWith(d + '/'))));
   for (const [path, record] of stored) files[path] = record;
-  return { version: 1, domain: old.domain, ...(encryption && { encryption }), entries: old.entries, files };
+  return { version: 1, domain: old.domain, ...(encryption && { encryption }), names: GIT_SAFE_NAMES, entries: old.entries, files };
 }
 
-function writeManifest(domainDir: string, m: Manifest): void {
+export function writeManifest(domainDir: string, m: Manifest): void {
   const path = manifestPath(domainDir);
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${TEMP_MARK}${process.pid}`;

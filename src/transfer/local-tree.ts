@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, openSync, chmodSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, readdirSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HostileServerError } from '../errors.js';
 import { safeJoin } from '../plan/paths.js';
+import { escapePath, isUnescapedGitName, unescapeName } from './stored-names.js';
 
 /** Files up to this size are collected in memory and written with one call: far fewer syscalls. */
 const SMALL_FILE = 1 << 20;
@@ -40,12 +40,16 @@ export class LocalTree {
    */
   constructor(
     readonly root: string,
-    private readonly options: { encrypt?: (plain: Readable) => Readable } = {},
+    private readonly options: { encrypt?: (plain: Readable) => Readable; rawNames?: boolean } = {},
   ) {}
 
-  /** Absolute path of a domain-relative path, refused if it could leave the folder. */
+  /**
+   * Absolute path of a domain-relative path (as the server names it), refused if it could leave the
+   * folder. Names git would interpret are escaped on disk (stored-names.ts), unless this tree is one an
+   * older version wrote (`rawNames`), which is only ever read.
+   */
   resolve(rel: string): string {
-    const abs = safeJoin(this.root, rel);
+    const abs = safeJoin(this.root, this.options.rawNames ? rel : escapePath(rel));
     if (abs === null) throw new HostileServerError(`refusing to write "${rel}": it would land outside the data folder`);
     return abs;
   }
@@ -65,7 +69,7 @@ export class LocalTree {
     for (const part of rel.split('/').filter(Boolean)) {
       current = current === '' ? part : `${current}/${part}`;
       if (this.knownDirs.has(current)) continue;
-      const abs = join(this.root, current);
+      const abs = this.resolve(current);
       const st = lstatSync(abs, { throwIfNoEntry: false });
       if (st && !st.isDirectory()) rmSync(abs, { force: true });
       if (!st?.isDirectory()) mkdirSync(abs);
@@ -165,6 +169,29 @@ export class LocalTree {
   }
 
   /**
+   * What is stored at `rel`, checked component by component from the tree's root, for a restore that
+   * is about to read it: `through` names the first folder on the way that is a link or not a folder
+   * (the stored item is then not read at all), so a data folder that someone crafted with
+   * `www -> /proc/self` can never make us read outside the tree.
+   */
+  inspect(rel: string): { item: StoredItem | null; through?: string } {
+    const parts = rel.split('/');
+    let current = '';
+    for (const part of parts.slice(0, -1)) {
+      current = current === '' ? part : `${current}/${part}`;
+      if (this.checkedDirs.has(current)) continue;
+      const st = lstatSync(this.resolve(current), { throwIfNoEntry: false });
+      if (!st) return { item: null };
+      if (!st.isDirectory()) return { item: null, through: current };
+      this.checkedDirs.add(current);
+    }
+    return { item: this.exists(rel) };
+  }
+
+  /** Folders inspect() found to be real folders. */
+  private readonly checkedDirs = new Set<string>();
+
+  /**
    * What is stored at `rel` and below it: each path (pre-order, relative to the tree) with its type,
    * and for files their size (one readdir per folder, one lstat per file). A walk made ahead by
    * prewalk() is handed out once.
@@ -197,10 +224,13 @@ export class LocalTree {
     const root = this.exists(rel);
     if (!root) return out;
     out.set(rel, root);
+    const raw = this.options.rawNames === true;
     const visit = (r: string) => {
       const abs = this.resolve(r);
       for (const e of readdirSync(abs, { withFileTypes: true })) {
-        const child = `${r}/${e.name}`;
+        // A live `.git` or `.gitattributes` is never one of ours (ours are escaped): not part of the copy.
+        if (!raw && isUnescapedGitName(e.name)) continue;
+        const child = `${r}/${raw ? e.name : unescapeName(e.name)}`;
         if (e.isFile()) out.set(child, { type: 'file', size: lstatSync(`${abs}/${e.name}`, { throwIfNoEntry: false })?.size ?? -1 });
         else out.set(child, { type: e.isDirectory() ? 'dir' : e.isSymbolicLink() ? 'symlink' : 'other', size: 0 });
         if (e.isDirectory()) visit(child);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { META_DIR } from '../plan/paths.js';
+import { GIT_SAFE_NAMES } from './stored-names.js';
 import type { RemoteFile } from './types.js';
 
 /**
@@ -34,6 +35,11 @@ export interface Manifest {
   domain: string;
   /** Set when file contents are encrypted at rest (`age:<recipients digest>`); sizes and hashes stay plaintext's. */
   encryption?: string;
+  /**
+   * `git-safe-1`: names git would interpret are stored escaped (stored-names.ts). Absent in a folder an
+   * older version wrote, whose names are as the server gave them; the next backup migrates it.
+   */
+  names?: typeof GIT_SAFE_NAMES;
   entries: Record<string, ManifestEntry>;
   files: Record<string, ManifestFile>;
 }
@@ -45,7 +51,7 @@ export function manifestPath(domainDir: string): string {
 }
 
 export function emptyManifest(domain: string): Manifest {
-  return { version: 1, domain, entries: {}, files: {} };
+  return { version: 1, domain, names: GIT_SAFE_NAMES, entries: {}, files: {} };
 }
 
 /** Reads the manifest of a domain folder; none yet is an empty one, a corrupt one is an error. */
@@ -77,7 +83,8 @@ export function readManifest(domainDir: string, domain: string): Manifest {
  */
 export function* manifestChunks(m: Manifest): Generator<string> {
   const encryption = m.encryption ? `  "encryption": ${JSON.stringify(m.encryption)},\n` : '';
-  yield `{\n  "version": 1,\n  "domain": ${JSON.stringify(m.domain)},\n${encryption}  "entries": {\n`;
+  const names = m.names ? `  "names": ${JSON.stringify(m.names)},\n` : '';
+  yield `{\n  "version": 1,\n  "domain": ${JSON.stringify(m.domain)},\n${encryption}${names}  "entries": {\n`;
   yield* block(m.entries);
   yield '\n  },\n  "files": {\n';
   yield* block(m.files);
@@ -104,7 +111,7 @@ export function serializeManifest(m: Manifest): string {
 
 /** Same content (property order aside), compared without serialising either. */
 export function sameManifest(a: Manifest, b: Manifest): boolean {
-  return a === b || a.domain === b.domain && a.encryption === b.encryption && sameRecords(a.entries, b.entries) && sameRecords(a.files, b.files);
+  return a === b || a.domain === b.domain && a.encryption === b.encryption && a.names === b.names && sameRecords(a.entries, b.entries) && sameRecords(a.files, b.files);
 }
 
 function sameRecords(a: Record<string, object>, b: Record<string, object>): boolean {

@@ -66,14 +66,27 @@ export async function restore(entries: Entry[], restores: NamedRestore[], transp
  */
 function refuseDamagedCopy(entries: Entry[], tree: LocalTree, m: Manifest): void {
   const damaged: string[] = [];
+  const linked = new Set<string>();
   for (const e of entries) {
     for (const path of entryPaths(m, e.local)) {
       const r = m.files[path]!;
-      if (r.type !== 'file') continue;
-      const have = tree.exists(path);
-      if (have?.type !== 'file') damaged.push(`${path} (missing)`);
+      if (r.type !== 'file' && r.type !== 'dir') continue;
+      // Checked component by component: the data folder is input (anyone who can push writes it), and a
+      // link in it (`www -> /proc/self`) would make the upload read the runner's own files.
+      const { item: have, through } = tree.inspect(path);
+      if (through !== undefined) linked.add(through);
+      else if (have?.type === 'symlink') linked.add(path);
+      else if (r.type === 'dir') continue;
+      else if (have?.type !== 'file') damaged.push(`${path} (missing)`);
       else if (have.size !== r.size) damaged.push(`${path} (${have.size} bytes, the manifest records ${r.size})`);
     }
+  }
+  if (linked.size > 0) {
+    const names = [...linked].sort();
+    throw new UserError(
+      `the stored copy holds symbolic links where its manifest records files or folders, nothing was restored: ${names.slice(0, 10).map(safeText).join(', ')}${names.length > 10 ? `, and ${names.length - 10} more` : ''}. ` +
+        'remote-files never reads through a link in the data folder. Replace them with the stored files (a backup from the old server fetches them again), or take the data folder from the store’s history.',
+    );
   }
   if (damaged.length === 0) return;
   throw new UserError(

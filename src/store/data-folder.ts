@@ -1,0 +1,49 @@
+import { lstatSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import { UserError } from '../errors.js';
+
+/**
+ * The attributes file each domain folder carries. Salvaged files are bytes, not source: whatever the
+ * repository's own attributes say (`* text=auto`, `*.sql filter=lfs`, `eol=crlf`), a runner's
+ * `core.autocrlf=true`, or a salvaged `.gitattributes` (stored escaped, so never read) — none of them
+ * may change what a commit stores or what a checkout writes. An attributes file deeper in the tree
+ * overrides those above it, so this one wins for everything in the domain folder.
+ */
+export const DATA_ATTRIBUTES =
+  '# Written by remote-files. These files are salvaged bytes and must come back exactly as they were:\n' +
+  '# no line-ending conversion, no filters (LFS included), no $Id$ expansion, no re-encoding.\n' +
+  '* -text -eol -crlf -ident -filter -working-tree-encoding -export-subst\n';
+
+export const ATTRIBUTES_NAME = '.gitattributes';
+
+/** Writes (atomically, only when it differs) the domain folder's own `.gitattributes`. */
+export function writeDataAttributes(domainDir: string): void {
+  const path = join(domainDir, ATTRIBUTES_NAME);
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (st?.isFile() && readFileSync(path, 'utf8') === DATA_ATTRIBUTES) return;
+  const tmp = `${path}.rf-tmp-${process.pid}`;
+  writeFileSync(tmp, DATA_ATTRIBUTES, { flag: 'wx', mode: 0o644 });
+  // rename replaces a link or file that was there; it never writes through it.
+  renameSync(tmp, path);
+}
+
+/**
+ * Refuses a data folder reached through a link: `<data-dir>` and `<data-dir>/<domain>` come from the
+ * repository (anyone who can push writes them), and `data/example.com -> /proc/self` would make a
+ * restore read the runner's own files, or a backup write outside the workspace. Every component below
+ * the workspace must be a real folder, or not exist yet.
+ */
+export function checkDataFolder(workspace: string, dataDir: string, domain: string): void {
+  const rel = relative(workspace, join(workspace, dataDir, domain));
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return; // validated with the inputs
+  let current = workspace;
+  for (const part of rel.split(sep)) {
+    current = join(current, part);
+    const st = lstatSync(current, { throwIfNoEntry: false });
+    if (!st) return;
+    if (!st.isDirectory()) {
+      const what = st.isSymbolicLink() ? 'a symbolic link' : 'not a folder';
+      throw new UserError(`the data folder ${relative(workspace, current)} is ${what}: remote-files reads and writes only real folders in the workspace. Replace it with a folder (the data-dir and domain inputs name it).`);
+    }
+  }
+}
