@@ -60,6 +60,7 @@ const FLAGS: Record<string, 'value' | 'bool' | 'list'> = {
   'artifact-name': 'value',
   'retention-days': 'value',
   'artifact-run-id': 'value',
+  'artifact-branch': 'value',
   'github-token': 'value',
   'cache-key': 'value',
   'age-recipients': 'list',
@@ -97,7 +98,7 @@ Transfer:     --transport --sudo --concurrency --prepare --checksum --delete --i
 Store:        --store (default commit: commits and pushes <data-dir>/<domain>; --store none keeps
               the workspace only) --commit-message --commit-user-name --commit-user-email
               --commit-branch --push --push-attempts --artifact-name --retention-days
-              --artifact-run-id --github-token --cache-key
+              --artifact-run-id --artifact-branch --github-token --cache-key
 Encryption:   --age-recipients --age-identity
 
 Set REMOTE_FILES_DEBUG=1 for debug lines. A transfer shows its progress on stderr.

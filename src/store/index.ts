@@ -15,7 +15,7 @@ export async function makeStores(s: Settings): Promise<Store[]> {
         case 'commit':
           return new (await import('./commit.js')).CommitStore(s.commit);
         case 'artifact':
-          return new (await import('./artifact.js')).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
+          return new (await import('./artifact.js')).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId, branch: s.artifact.branch });
         case 'cache':
           return new (await import('./cache.js')).CacheStore({ key: s.cache.key });
       }
