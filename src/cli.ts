@@ -50,6 +50,7 @@ const FLAGS: Record<string, 'value' | 'bool' | 'list'> = {
   concurrency: 'value',
   conflict: 'value',
   'dry-run': 'bool',
+  'special-bits': 'bool',
   store: 'list',
   'commit-message': 'value',
   'commit-user-name': 'value',
@@ -94,7 +95,7 @@ Server:       --host --port --username --key --passphrase --password --timeout -
 Host keys:    --known-hosts --host-fingerprint --insecure-ignore-host-key
 Jump host:    --proxy-host --proxy-port --proxy-username --proxy-key --proxy-password
 Transfer:     --transport --sudo --concurrency --prepare --checksum --delete --if-missing
-              --allow-denied --dry-run --conflict --fail-on-drift
+              --allow-denied --dry-run --conflict --fail-on-drift --special-bits
 Store:        --store (default commit: commits and pushes <data-dir>/<domain>; --store none keeps
               the workspace only) --commit-message --commit-user-name --commit-user-email
               --commit-branch --push --push-attempts --artifact-name --retention-days

@@ -54,6 +54,8 @@ export interface Settings {
   concurrency: number;
   conflict: (typeof CONFLICTS)[number];
   dryRun: boolean;
+  /** Restore setuid, setgid and sticky bits as the manifest records them. */
+  specialBits: boolean;
   /** Where the salvage is persisted (backup) and loaded from (restore, verify); empty = `none`. */
   store: StoreName[];
   commit: { message: string; userName: string; userEmail: string; branch: string; push: boolean; pushAttempts: number };
@@ -94,6 +96,7 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
     concurrency: int(get, 'concurrency', 32, 1, 64),
     conflict: oneOf(get, 'conflict', CONFLICTS, 'overwrite'),
     dryRun: bool(get, 'dry-run', false),
+    specialBits: bool(get, 'special-bits', false),
     store: storeInput(get),
     commit: {
       message: get('commit-message').trim(),

@@ -206,10 +206,17 @@ async function runRestore(s: Settings, plan: Plan, entries: Entry[], transport: 
       chown: uid === 0,
       loginUid: uid,
       previousDir: `~/.remote-files/previous/${s.domain}/${stamp}`,
+      specialBits: s.specialBits,
     }),
   );
   const extra: string[] = [];
   if (r.keptPrevious.paths.length) extra.push(`Previous content of ${r.keptPrevious.paths.length} replaced file(s) kept on the server in ${r.keptPrevious.dir}`);
+  if (r.specialBitsDropped.length) {
+    const n = r.specialBitsDropped.length;
+    const msg = `setuid, setgid or sticky bit not restored on ${n} path(s) (set special-bits: true to restore them as recorded): ${r.specialBitsDropped.slice(0, 10).map(safeText).join(', ')}${n > 10 ? ', …' : ''}`;
+    out.warning(msg);
+    extra.push(msg);
+  }
   if (r.ownerNotSet.length) {
     const msg = `owner/group not set (log in as root or use sudo: true) for ${r.ownerNotSet.length} path(s): ${r.ownerNotSet.slice(0, 10).map(safeText).join(', ')}${r.ownerNotSet.length > 10 ? ', …' : ''}`;
     out.warning(msg);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import ssh2, { type Attributes, type SFTPWrapper } from 'ssh2';
+import { escapeName } from '../../src/transfer/stored-names.js';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
@@ -119,7 +120,8 @@ function assertContained(ws: string, before: Tree, allowed: (rel: string) => boo
   const outside = (t: Tree) => new Map([...t].filter(([p]) => p !== 'data' && !p.startsWith('data/')));
   assert.deepEqual(outside(tree(ws)), outside(before), `${context}: the workspace outside the data folder changed`);
   for (const p of ESCAPES) assert.ok(!existsSync(p), `${context}: ${p} was written`);
-  const stored = [...tree(join(ws, 'data', DOMAIN)).keys()].filter((p) => !p.startsWith('.remote-files'));
+  // The manifest's folder and the domain folder's own .gitattributes are ours.
+  const stored = [...tree(join(ws, 'data', DOMAIN)).keys()].filter((p) => !p.startsWith('.remote-files') && p !== '.gitattributes');
   assert.deepEqual(stored.filter((p) => !allowed(p)), [], `${context}: unexpected paths in the data folder`);
 }
 
@@ -535,7 +537,8 @@ describe('file names that look like workflow commands, on a real server', () => 
 
   function assertSalvaged(ws: string): void {
     const stored = join(ws, 'data', DOMAIN, 'evil');
-    for (const name of EVIL_NAMES) assert.equal(readFileSync(join(stored, name), 'utf8'), `content of ${JSON.stringify(name)}`, JSON.stringify(name));
+    // Stored under git-safe names (a leading % is escaped with another).
+    for (const name of EVIL_NAMES) assert.equal(readFileSync(join(stored, escapeName(name)), 'utf8'), `content of ${JSON.stringify(name)}`, JSON.stringify(name));
     assert.equal(readFileSync(join(stored, EVIL_DIR, EVIL_NAMES[0]!), 'utf8'), 'nested');
   }
 

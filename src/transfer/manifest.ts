@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { META_DIR } from '../plan/paths.js';
+import { checkManifest } from './manifest-check.js';
 import { GIT_SAFE_NAMES } from './stored-names.js';
 import type { RemoteFile } from './types.js';
 
@@ -64,16 +65,13 @@ export function readManifest(domainDir: string, domain: string): Manifest {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyManifest(domain);
     throw err;
   }
-  let data: Manifest;
+  let data: unknown;
   try {
-    data = JSON.parse(text) as Manifest;
+    data = JSON.parse(text);
   } catch (err) {
     throw new UserError(`${path}: the manifest is not valid JSON (${(err as Error).message}); restore it from the store's history`);
   }
-  if (data.version !== 1 || typeof data.files !== 'object' || typeof data.entries !== 'object') {
-    throw new UserError(`${path}: not a remote-files manifest of version 1`);
-  }
-  return data;
+  return checkManifest(data, path);
 }
 
 /**

@@ -15,6 +15,8 @@ export interface RestoreOptions {
   loginUid: number;
   /** Where replaced files are kept on the server ("~/" = the login's home). */
   previousDir: string;
+  /** Restore setuid, setgid and sticky bits as recorded (input `special-bits`); otherwise they are dropped. */
+  specialBits: boolean;
 }
 
 export interface RestoreResult {
@@ -24,6 +26,8 @@ export interface RestoreResult {
   keptPrevious: { dir: string; paths: string[] };
   /** Server paths whose owner/group could not be set. */
   ownerNotSet: string[];
+  /** Stored paths whose setuid, setgid or sticky bit was not restored. */
+  specialBitsDropped: string[];
 }
 
 export interface NamedRestore extends PlanRestore {
@@ -34,8 +38,9 @@ export interface NamedRestore extends PlanRestore {
  * Puts each stored entry back at its server path, then applies the recipes' `restores` with the
  * framework's rule: never over live state, never from an empty salvage.
  */
-export async function restore(entries: Entry[], restores: NamedRestore[], transport: Transport, tree: LocalTree, m: Manifest, opts: RestoreOptions): Promise<RestoreResult> {
-  const result: RestoreResult = { outcomes: [], changed: false, keptPrevious: { dir: opts.previousDir, paths: [] }, ownerNotSet: [] };
+export async function restore(entries: Entry[], restores: NamedRestore[], transport: Transport, tree: LocalTree, stored: Manifest, opts: RestoreOptions): Promise<RestoreResult> {
+  const { manifest: m, dropped } = opts.specialBits ? { manifest: stored, dropped: [] } : withoutSpecialBits(stored);
+  const result: RestoreResult = { outcomes: [], changed: false, keptPrevious: { dir: opts.previousDir, paths: [] }, ownerNotSet: [], specialBitsDropped: dropped };
   const roots = [...entries.map((e) => e.remote), ...restores.map((r) => r.to)];
   const listed = await transport.list(roots);
   // Temp files an interrupted SFTP restore left beside their places: never state (neither a conflict
@@ -57,6 +62,25 @@ export async function restore(entries: Entry[], restores: NamedRestore[], transp
   if (!opts.dryRun) await removeStaleTemps(stale, jobs, transport);
   result.outcomes = jobs.map((j) => j.outcome);
   return result;
+}
+
+/**
+ * The manifest with setuid, setgid and sticky bits cleared. The manifest is input (anyone who can push
+ * edits it): `6755` with uid 0 would make a setuid-root file on the server. Those bits come back only
+ * when the workflow asks for them.
+ */
+function withoutSpecialBits(m: Manifest): { manifest: Manifest; dropped: string[] } {
+  const dropped: string[] = [];
+  const files: Record<string, ManifestFile> = {};
+  for (const [path, r] of Object.entries(m.files)) {
+    const mode = parseInt(r.mode, 8);
+    if ((mode & 0o7000) === 0) files[path] = r;
+    else {
+      dropped.push(path);
+      files[path] = { ...r, mode: (mode & 0o777).toString(8).padStart(4, '0') };
+    }
+  }
+  return { manifest: dropped.length ? { ...m, files } : m, dropped };
 }
 
 /**

@@ -1,0 +1,83 @@
+import { UserError } from '../errors.js';
+import { checkLocalPath, checkRemotePath, isWithin } from '../plan/paths.js';
+import type { Manifest } from './manifest.js';
+import { GIT_SAFE_NAMES } from './stored-names.js';
+
+/**
+ * The manifest is input: whoever can push to the repository, or a poisoned artifact or cache entry,
+ * writes it. Before anything acts on it, every field is checked for type and range, every path for
+ * staying inside its entry, so a crafted manifest can neither point a restore outside the data folder
+ * nor smuggle text into a command. The first problem fails with one message naming the field.
+ */
+
+const TYPES = new Set(['file', 'dir', 'symlink', 'other']);
+const MODE = /^[0-7]{4}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+const ENCRYPTION = /^age:[0-9a-f]{16}$/;
+/** An account name as the server reports it, or its number when it has none; empty when unknown. */
+const ACCOUNT = /^([A-Za-z0-9_][A-Za-z0-9._-]{0,63}\$?)?$/;
+const MAX_ID = 0xffffffff;
+
+export function checkManifest(data: unknown, path: string): Manifest {
+  const fail = (where: string, what: string): never => {
+    throw new UserError(`${path}: ${where} ${what}. The manifest may have been edited by hand or by someone else; take it from the store's history, or run a backup from the old server.`);
+  };
+  if (!isObject(data) || data.version !== 1 || !isObject(data.files) || !isObject(data.entries)) {
+    throw new UserError(`${path}: not a remote-files manifest of version 1`);
+  }
+  if (typeof data.domain !== 'string') fail('"domain"', 'is not a string');
+  if (data.encryption !== undefined && (typeof data.encryption !== 'string' || !ENCRYPTION.test(data.encryption))) fail('"encryption"', 'is not age:<16 hex digits>');
+  if (data.names !== undefined && data.names !== GIT_SAFE_NAMES) fail('"names"', `is ${JSON.stringify(data.names)}, not "${GIT_SAFE_NAMES}" (written by a newer version?)`);
+
+  const locals: string[] = [];
+  for (const [local, e] of Object.entries(data.entries)) {
+    const where = `entries[${JSON.stringify(local)}]`;
+    checkKey(local, where, fail);
+    if (!isObject(e)) fail(where, 'is not an object');
+    const entry = e as Record<string, unknown>;
+    if (typeof entry.remote !== 'string' || !isCanonicalRemote(entry.remote)) fail(`${where}.remote`, 'is not an absolute, normalised server path');
+    if (typeof entry.recipe !== 'string') fail(`${where}.recipe`, 'is not a string');
+    if (typeof entry.type !== 'string' || !TYPES.has(entry.type)) fail(`${where}.type`, 'is not file, dir, symlink or other');
+    locals.push(local);
+  }
+
+  for (const [key, f] of Object.entries(data.files)) {
+    const where = `files[${JSON.stringify(key)}]`;
+    checkKey(key, where, fail);
+    if (!locals.some((l) => isWithin(l, key))) fail(where, 'lies in no entry the manifest lists');
+    if (!isObject(f)) fail(where, 'is not an object');
+    const r = f as Record<string, unknown>;
+    if (typeof r.type !== 'string' || !TYPES.has(r.type)) fail(`${where}.type`, 'is not file, dir, symlink or other');
+    if (!isCount(r.size, Number.MAX_SAFE_INTEGER) || (r.type !== 'file' && r.size !== 0)) fail(`${where}.size`, 'is not a byte count (0 for anything but a file)');
+    if (typeof r.mtime !== 'number' || !Number.isInteger(r.mtime) || Math.abs(r.mtime) > 1e13) fail(`${where}.mtime`, 'is not whole seconds');
+    if (typeof r.mode !== 'string' || !MODE.test(r.mode)) fail(`${where}.mode`, 'is not four octal digits');
+    if (!isCount(r.uid, MAX_ID)) fail(`${where}.uid`, 'is not a user id');
+    if (!isCount(r.gid, MAX_ID)) fail(`${where}.gid`, 'is not a group id');
+    if (typeof r.user !== 'string' || !ACCOUNT.test(r.user)) fail(`${where}.user`, 'is not an account name');
+    if (typeof r.group !== 'string' || !ACCOUNT.test(r.group)) fail(`${where}.group`, 'is not a group name');
+    if (r.target !== undefined && (typeof r.target !== 'string' || r.target.includes('\0') || r.target === '')) fail(`${where}.target`, 'is not a link target');
+    if (r.type === 'symlink' && r.target === undefined) fail(`${where}.target`, 'is missing (the record is a symlink)');
+    if (r.type !== 'symlink' && r.target !== undefined) fail(`${where}.target`, 'is set on a record that is not a symlink');
+    if (r.sha256 !== undefined && (typeof r.sha256 !== 'string' || !SHA256.test(r.sha256))) fail(`${where}.sha256`, 'is not 64 hex digits');
+  }
+  return data as unknown as Manifest;
+}
+
+function checkKey(key: string, where: string, fail: (where: string, what: string) => never): void {
+  const c = checkLocalPath(key);
+  if (!c.ok) fail(where, `is not a path inside the data folder: it ${c.why}`);
+  else if (c.path !== key) fail(where, 'is not a normalised path');
+}
+
+function isCanonicalRemote(remote: string): boolean {
+  const c = checkRemotePath(remote);
+  return c.ok && c.path === remote;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isCount(v: unknown, max: number): boolean {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+}
