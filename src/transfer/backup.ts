@@ -1,7 +1,8 @@
 import { closeSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { HostileServerError } from '../errors.js';
 import { safeText } from '../report/reporter.js';
-import { excludeRel, remotePathOf, type Entry } from './entries.js';
+import { excludeRel, nestedIn, remotePathOf, type Entry } from './entries.js';
 import { applyExcludes, makeExcludeTest } from './excludes.js';
 import { GIT_SAFE_NAMES } from './stored-names.js';
 import { LocalTree, TEMP_MARK, type StoredItem } from './local-tree.js';
@@ -36,8 +37,17 @@ interface EntryPlan {
   links: Array<{ path: string; target: string }>;
   dirs: string[];
   deletions: string[];
-  /** How many paths the old manifest has for this entry. */
+  /** How many paths the old manifest has for this entry (its own: ceded ones aside). */
   oldCount: number;
+  /** Entries whose local path lies strictly inside this one's. */
+  nested: Entry[];
+  /**
+   * Local paths of nested entries this entry's listing does not reach (below one of its links, or not
+   * there at all): theirs alone. This entry neither records, deletes nor drops anything at or below them.
+   */
+  ceded: string[];
+  /** The type of every path it listed (excludes applied), kept only for an entry that nests or is nested. */
+  types: Map<string, RemoteFile['type']> | undefined;
 }
 
 /**
@@ -47,7 +57,10 @@ interface EntryPlan {
  */
 export async function backup(entries: Entry[], transport: Transport, tree: LocalTree, old: Manifest, opts: BackupOptions): Promise<BackupResult> {
   const listings = await transport.list(entries.map((e) => e.remote));
-  const plans = entries.map((entry, i) => decideEntry(entry, listings[i]!, old, tree, opts));
+  const nesting = entries.map((e) => nestedIn(e, entries));
+  const involved = new Set([...nesting.flat(), ...entries.filter((_, i) => nesting[i]!.length > 0)]);
+  const plans = entries.map((entry, i) => decideEntry(entry, listings[i]!, old, tree, opts, nesting[i]!, involved.has(entry)));
+  refuseInconsistentNesting(plans);
   if (opts.checksum) await confirmByChecksum(plans, transport, old);
   if (opts.dryRun) return { outcomes: plans.map(dryRunOutcome), manifest: old, changed: plans.some((p) => p.fetch.length + p.deletions.length > 0) };
 
@@ -81,13 +94,16 @@ export async function backup(entries: Entry[], transport: Transport, tree: Local
   }
   const manifest = (nothingChanged(old, plans, opts.encryption) ? old : undefined) ?? nextManifest(old, plans, opts.encryption);
   const changed = plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || !sameManifest(manifest, old);
-  if (changed) writeManifest(tree.root, manifest);
+  if (changed) {
+    assertNoRecordBelowLink(tree, manifest);
+    writeManifest(tree.root, manifest);
+  }
   return { outcomes: plans.map((p) => p.outcome), manifest, changed };
 }
 
-function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: LocalTree, opts: BackupOptions): EntryPlan {
+function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: LocalTree, opts: BackupOptions, nested: Entry[], involved: boolean): EntryPlan {
   const outcome: EntryOutcome = { recipe: entry.recipe, remote: entry.remote, local: entry.local, status: 'unchanged', files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
-  const plan: EntryPlan = { entry, outcome, listing, rootIsDir: false, records: new Map(), fetch: [], links: [], dirs: [], deletions: [], oldCount: 0 };
+  const plan: EntryPlan = { entry, outcome, listing, rootIsDir: false, records: new Map(), fetch: [], links: [], dirs: [], deletions: [], oldCount: 0, nested, ceded: [], types: undefined };
   if (listing.status === 'missing') {
     outcome.status = 'missing';
     return plan;
@@ -102,10 +118,21 @@ function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: L
   const skip = makeExcludeTest(entry.skip);
   const files = applyExcludes(listing.files, skip, (f) => excludeRel(entry.remote, f.rel, plan.rootIsDir));
   const protectedPaths: string[] = [];
+  if (involved) plan.types = new Map(files.map((f) => [storedPath(entry.local, f.rel), f.type] as const));
+  plan.ceded = nested.map((n) => n.local).filter((l) => !plan.types!.has(l));
+  // A link above a nested entry's local path (the honest Capistrano case: `site/shared` a link here,
+  // the nested entry's files listed through it) is recorded but never written: in the data folder that
+  // path is a real folder holding the nested entry's files. Written, the link would replace the folder
+  // and its files (their records left describing nothing), and a later restore would read through it.
+  const shadows = (path: string) => nested.some((n) => n.local.startsWith(path + '/'));
   // What the data folder holds for this entry, read once (usually ahead, while the server listed). A
   // file is unchanged when its record matches the server and the stored file has the recorded size:
   // a stored copy that is gone, or damaged (emptied, an LFS pointer), is fetched again.
-  const stored = tree.walk(entry.local);
+  // Read through a link above the entry (a data folder an older version left with a nested entry's
+  // folder replaced by the outer one's link), the walk would describe another place: nothing is
+  // stored here then, and the folder is made real again before anything is written (ensureDir).
+  const walked = tree.walk(entry.local);
+  const stored = linkAbove(tree, entry.local) ? new Map<string, StoredItem>() : walked;
   for (const f of files) {
     const path = storedPath(entry.local, f.rel);
     if (!f.readable) {
@@ -123,7 +150,7 @@ function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: L
       plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === 'symlink') {
       const prev = old.files[path];
-      if (!(prev?.type === 'symlink' && prev.target === f.target && stored.get(path)?.type === 'symlink')) plan.links.push({ path, target: f.target ?? '' });
+      if (!shadows(path) && !(prev?.type === 'symlink' && prev.target === f.target && stored.get(path)?.type === 'symlink')) plan.links.push({ path, target: f.target ?? '' });
       plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === 'file') {
       const prev = old.files[path];
@@ -159,7 +186,10 @@ function decideDeletions(plan: EntryPlan, old: Manifest, stored: Map<string, Sto
   // A root that turned from folder into file cannot keep children, whatever `delete` says.
   const rootBecameFile = !plan.rootIsDir;
   const deleted = new Set<string>();
-  const oldPaths = entryPaths(old, entry.local);
+  // Ceded paths are a nested entry's; the folders above them hold its files, whatever this entry lists.
+  const ceded = (p: string) => plan.ceded.some((c) => p === c || p.startsWith(c + '/'));
+  const holdsCeded = (p: string) => plan.ceded.some((c) => c.startsWith(p + '/'));
+  const oldPaths = plan.ceded.length === 0 ? entryPaths(old, entry.local) : entryPaths(old, entry.local).filter((p) => !ceded(p));
   plan.oldCount = oldPaths.length;
   for (const p of oldPaths) {
     if (live.has(p)) continue;
@@ -172,6 +202,7 @@ function decideDeletions(plan: EntryPlan, old: Manifest, stored: Map<string, Sto
       plan.records.set(p, old.files[p]!);
       continue;
     }
+    if (holdsCeded(p)) continue; // its record goes, the folder stays
     if (!below(p, deleted)) {
       plan.deletions.push(p);
       deleted.add(p);
@@ -185,11 +216,79 @@ function decideDeletions(plan: EntryPlan, old: Manifest, stored: Map<string, Sto
   }
   for (const p of stored.keys()) {
     if (p === entry.local || live.has(p) || liveFolders.has(p) || isProtected(p) || deleted.has(p) || below(p, deleted)) continue;
+    if (plan.ceded.length > 0 && (ceded(p) || holdsCeded(p))) continue;
     const name = p.slice(p.lastIndexOf('/') + 1);
     if (!name.startsWith(TEMP_MARK) && excluded(p)) continue;
     plan.deletions.push(p);
     deleted.add(p);
   }
+}
+
+/**
+ * Entries that nest must agree on every path both of them reach, before anything is written: a path
+ * one lists as a link (or a file) and the other as a folder, or one that holds a nested entry's files
+ * yet is a file in the outer one's listing, cannot be stored as both. Written in turn, the second
+ * would replace the first with its records left behind: files the manifest vouches for, gone, or a
+ * link planted where the manifest says files are, which a later restore would read through. The one
+ * honest difference, a link above a nested entry's path, is not refused: see `shadows` in decideEntry.
+ */
+function refuseInconsistentNesting(plans: EntryPlan[]): void {
+  const byEntry = new Map(plans.map((p) => [p.entry, p] as const));
+  const name = (e: Entry) => `recipe ${e.recipe} (${e.remote} => ${e.local})`;
+  const kind = (t: RemoteFile['type']) => (t === 'dir' ? 'a folder' : t === 'symlink' ? 'a symlink' : t === 'file' ? 'a file' : 'a device, fifo or socket');
+  const refuse = (path: string, outer: Entry, outerSays: string, inner: Entry, innerSays: string) => {
+    throw new HostileServerError(
+      `entries that nest disagree about "${safeText(path)}": ${outerSays} for ${safeText(name(outer))}, ${innerSays} for ${safeText(name(inner))}; ` +
+        'the server changed meanwhile, or is not honest. Nothing was written',
+    );
+  };
+  for (const outer of plans) {
+    if (!outer.types) continue;
+    for (const entry of outer.nested) {
+      // Folders above the nested entry: a folder or a link (which it reaches through) will do; a file cannot hold it.
+      for (let q = entry.local.slice(0, entry.local.lastIndexOf('/')); ; q = q.slice(0, q.lastIndexOf('/'))) {
+        const t = outer.types.get(q);
+        if (t === 'symlink') break;
+        if (t !== undefined && t !== 'dir') refuse(q, outer.entry, kind(t), entry, `a folder holding its files`);
+        if (q === outer.entry.local) break;
+      }
+      const inner = byEntry.get(entry)!;
+      if (!inner.types || outer.ceded.includes(entry.local)) continue;
+      // Both reach the nested entry's paths: each path the same kind of thing for both.
+      for (const [path, t] of inner.types) {
+        const u = outer.types.get(path);
+        if (u !== undefined && u !== t) refuse(path, outer.entry, kind(u), entry, kind(t));
+      }
+    }
+  }
+}
+
+/**
+ * The invariant the steps above keep, checked before the manifest vouches for it: no recorded path
+ * lies below a symlink in the data folder. A restore reads stored files by their paths, and one read
+ * through a link would upload whatever the link points at. Fails the run rather than store that.
+ */
+export function assertNoRecordBelowLink(tree: LocalTree, m: Manifest): void {
+  const linkFree = new Map<string, boolean>([['', true]]);
+  const check = (dir: string): boolean => {
+    let known = linkFree.get(dir);
+    if (known === undefined) {
+      known = check(parentOf(dir)) && tree.exists(dir)?.type !== 'symlink';
+      linkFree.set(dir, known);
+    }
+    return known;
+  };
+  const bad = Object.keys(m.files).filter((path) => !check(parentOf(path)));
+  if (bad.length === 0) return;
+  const link = (path: string) => {
+    let q = parentOf(path);
+    while (!check(parentOf(q))) q = parentOf(q);
+    return q;
+  };
+  throw new Error(
+    `refusing to write the manifest: ${bad.length} recorded path(s) lie below a symlink in the data folder (${bad.slice(0, 5).map((p) => `${safeText(p)} below ${safeText(link(p))}`).join(', ')}${bad.length > 5 ? ', …' : ''}); ` +
+      'this is a bug, please report it. The previous manifest was kept',
+  );
 }
 
 /** With `checksum`, a file is unchanged only when its SHA-256 on the server equals the stored one. */
@@ -216,6 +315,12 @@ function keepNotSent(target: { plan: EntryPlan; path: string }, old: Manifest, m
   const denied = /Permission denied/.test(message);
   if (denied) target.plan.outcome.denied.push(target.path);
   else target.plan.outcome.notes.push(`${target.path}: not sent by the server (${safeText(message.split('\n')[0] ?? 'no reason given')}); stored copy kept`);
+}
+
+/** Is a folder above `path` a symlink in the data folder? */
+function linkAbove(tree: LocalTree, path: string): boolean {
+  for (let q = parentOf(path); q !== ''; q = parentOf(q)) if (tree.exists(q)?.type === 'symlink') return true;
+  return false;
 }
 
 /** "a/b/c" → "a/b"; "a" → "". */
@@ -279,7 +384,9 @@ function nextManifest(old: Manifest, plans: EntryPlan[], encryption: string | un
   // Built afresh rather than copied and pruned: deleting keys one by one from an object of 20,000
   // was a visible part of a run with nothing to do.
   const files: Record<string, ManifestFile> = {};
-  for (const path in old.files) if (!listed.some((p) => path === p.entry.local || path.startsWith(p.entry.local + '/'))) files[path] = old.files[path]!;
+  // An old record stays unless a listed entry owns its path (a path it ceded stays its nested entry's).
+  const owns = (p: EntryPlan, path: string) => (path === p.entry.local || path.startsWith(p.entry.local + '/')) && !p.ceded.some((c) => path === c || path.startsWith(c + '/'));
+  for (const path in old.files) if (!listed.some((p) => owns(p, path))) files[path] = old.files[path]!;
   const entries = { ...old.entries };
   for (const p of listed) {
     for (const [path, record] of p.records) files[path] = record;

@@ -1,7 +1,7 @@
 import { UserError } from '../errors.js';
 import type { PlanRestore } from '../plan/plan.js';
 import { safeText } from '../report/reporter.js';
-import { remotePathOf, UPLOAD_TEMP_NAME, type Entry } from './entries.js';
+import { ownPaths, remotePathOf, UPLOAD_TEMP_NAME, type Entry } from './entries.js';
 import type { LocalTree } from './local-tree.js';
 import { entryPaths, type Manifest, type ManifestFile } from './manifest.js';
 import type { EntryOutcome } from './outcome.js';
@@ -157,8 +157,15 @@ function newOutcome(recipe: string, remote: string, local: string): EntryOutcome
   return { recipe, remote, local, status: 'unchanged', files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
 }
 
-function storedItems(local: string, m: Manifest, tree: LocalTree): OutgoingItem[] {
-  return entryPaths(m, local).sort().map((path) => {
+/**
+ * What an entry puts back: its own records (see ownPaths: a nested entry's files below a link this
+ * entry recorded are that entry's to restore), without such a link, which would stand where they go.
+ */
+function storedItems(local: string, m: Manifest, tree: LocalTree, notes?: string[]): OutgoingItem[] {
+  const own = ownPaths(m, local);
+  for (const link of own.shadowed) notes?.push(`${safeText(link)} was stored as a link to ${safeText(m.files[link]!.target ?? '')} holding another entry's files; not recreated: that entry restores them through whatever the server has there`);
+  const shadowed = new Set(own.shadowed);
+  return own.paths.filter((p) => !shadowed.has(p)).sort().map((path) => {
     const r = m.files[path]!;
     const rel = path === local ? '' : path.slice(local.length + 1);
     return toItem(rel, r, r.type === 'file' ? tree.resolve(path) : undefined);
@@ -172,7 +179,7 @@ function toItem(rel: string, r: ManifestFile, source: string | undefined): Outgo
 
 function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: Manifest, opts: RestoreOptions): Job {
   const outcome = newOutcome(e.recipe, e.remote, e.local);
-  const stored = storedItems(e.local, m, tree);
+  const stored = storedItems(e.local, m, tree, outcome.notes);
   const root = stored.find((i) => i.rel === '');
   const job: Job = { outcome, root: e.remote, rootType: root?.type === 'file' ? 'file' : 'dir', items: [], keepPrevious: [], conflicts: [] };
   if (!root) {

@@ -1,7 +1,7 @@
 import { safeText } from '../report/reporter.js';
-import { excludeRel, remotePathOf, type Entry } from './entries.js';
+import { excludeRel, ownPaths, remotePathOf, type Entry } from './entries.js';
 import { applyExcludes, makeExcludeTest, type ExcludeTest } from './excludes.js';
-import { entryPaths, storedPath, type Manifest, type ManifestFile } from './manifest.js';
+import { storedPath, type Manifest, type ManifestFile } from './manifest.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
 
 /**
@@ -124,7 +124,8 @@ export function compareEntry(entry: Entry, listing: EntryListing, manifest: Mani
     }
   }
   const storedExcluded = storedExcludeTest(entry, manifest, skip);
-  for (const path of entryPaths(manifest, entry.local)) {
+  // Its own paths: a nested entry's files below a link it recorded are that entry's to compare.
+  for (const path of ownPaths(manifest, entry.local).paths) {
     if (server.has(path) || isHidden(path) || storedExcluded(path)) continue;
     removed.push(path);
   }
