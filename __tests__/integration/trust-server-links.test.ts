@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,7 +43,21 @@ function plantSite(): void {
     printf upload > '${srv}/site/uploads/a.txt'
     printf cached > '${srv}/site/uploads/cache/c.txt'
     printf '<?php' > '${srv}/conf.php'
+    chmod 0750 '${srv}/site/uploads'
+    chmod 0700 '${srv}/site/uploads/cache'
+    touch -d '2020-01-02 03:04:05' '${srv}/site/uploads/cache'
   `);
+}
+
+const CACHE_MTIME = new Date('2020-01-02T03:04:05').getTime();
+
+/** A folder the restore made where a link was: real, with the stored mode, owner and (cache) time. */
+function assertRestoredFolder(path: string, mode: number, mtime?: number): void {
+  const st = lstatSync(path);
+  assert.ok(st.isDirectory(), `${path} is a real folder`);
+  assert.equal((st.mode & 0o7777).toString(8), mode.toString(8), `${path}: mode`);
+  assert.equal(st.uid, Number(rootSh('id -u rf-shell').trim()), `${path}: owner`);
+  if (mtime !== undefined) assert.equal(st.mtimeMs, mtime, `${path}: mtime`);
 }
 
 /** The server side changed since the backup: the stored copy now differs, so a restore writes. */
@@ -154,7 +169,8 @@ for (const { name, extra } of transports) {
       const r = ok(await act({ ...extra, mode: 'restore' }), name);
       assertVictimIntact(before, name);
       const uploads = join(srv, 'site/uploads');
-      assert.ok(lstatSync(uploads).isDirectory() && !lstatSync(uploads).isSymbolicLink(), 'uploads is a real folder now');
+      assertRestoredFolder(uploads, 0o750);
+      assertRestoredFolder(join(uploads, 'cache'), 0o700, CACHE_MTIME);
       assert.equal(read(join(uploads, 'a.txt')), 'upload');
       assert.equal(read(join(uploads, 'cache/c.txt')), 'cached');
       assert.equal(read(join(srv, 'site/top.txt')), 'top');
@@ -169,7 +185,7 @@ for (const { name, extra } of transports) {
       ok(await act({ ...extra, mode: 'restore' }), name);
       assertVictimIntact(before, name);
       const cache = join(srv, 'site/uploads/cache');
-      assert.ok(!lstatSync(cache).isSymbolicLink() && lstatSync(cache).isDirectory(), 'cache is a real folder now');
+      assertRestoredFolder(cache, 0o700, CACHE_MTIME);
       assert.equal(read(join(cache, 'c.txt')), 'cached');
       assert.equal(read(join(srv, 'site/uploads/a.txt')), 'upload');
     });
@@ -216,6 +232,31 @@ for (const { name, extra } of transports) {
     });
   });
 }
+
+describe('a link swapped in while a restore runs (tar as root)', () => {
+  test('uploads flipping between a real folder and a link to the victim: every folder is checked after entering it', async () => {
+    const stop = join(ws, 'stop-flipping');
+    for (let round = 0; round < 5; round++) {
+      plantSite();
+      editSite();
+      const before = victimBefore();
+      const up = `${srv}/site/uploads`;
+      // Runs as root for the whole restore; ended through its stop file, then awaited by its own exit.
+      const flipper = spawn('sh', ['-c', `while [ ! -e '${stop}' ]; do mv '${up}' '${up}.real' 2>/dev/null; ln -s '${victim}' '${up}' 2>/dev/null; rm -f '${up}' 2>/dev/null; mv '${up}.real' '${up}' 2>/dev/null; done`], { stdio: 'ignore' });
+      const exited = new Promise((done) => flipper.on('exit', done));
+      try {
+        const r = await act({ transport: 'tar', sudo: 'true', mode: 'restore' });
+        // Either the restore won every check, or it refused a folder that was a link when entered.
+        if (r.code !== 0) refused(r, /is not a real folder on the server \(a link, or replaced meanwhile\)|writing .* on the server failed/, `round ${round}`);
+      } finally {
+        writeFileSync(stop, '');
+        await exited;
+        rmSync(stop, { force: true });
+      }
+      assertVictimIntact(before, `round ${round}`);
+    }
+  });
+});
 
 describe('the root link rule, as root', () => {
   test('a root link root owns, in a folder another account owns, is refused naming that folder', async () => {

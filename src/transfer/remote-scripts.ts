@@ -139,23 +139,24 @@ xargs -0 -r sh -c "$per_file" sh "$prev" "$rootp" "$asked"`;
 /**
  * Receives a tar on stdin and puts it in place atomically per file: it is unpacked into a private
  * staging folder (mktemp -d, 0700) beside the destination (same filesystem), then each file is renamed
- * into place (mv -f is rename(2) there). Folders' modes, owners and times are applied last, from a
- * second archive (.rf-dirs.tar) carried inside the first, because moving files into a folder changes
- * its mtime. Where nothing is at the destination yet (or an empty folder: a rebuilt server), the whole
- * staged tree is renamed into place at once instead (mv -T fails rather than nest it, should a folder
- * with contents appear meanwhile); file by file cost a find, xargs and mv per folder.
+ * into place (mv -f is rename(2) there). Where nothing is at the destination yet (or an empty folder:
+ * a rebuilt server), the whole staged tree, its folders' metadata set by tar, is renamed into place at
+ * once instead (mv -T fails rather than nest it, should a folder with contents appear meanwhile); file
+ * by file cost a find, xargs and mv per folder. Otherwise folders' modes, owners and times are applied
+ * last, deepest first, because moving files into a folder changes its mtime: a second archive
+ * (.rf-dirs.tar) carried inside the first is unpacked into a skeleton of the folders (m/), whose
+ * metadata is copied onto each destination folder (chown -h/chmod/touch -h --reference, on ".").
  * $1 root, $2 root type (file|dir), $3 1 to keep owners (root or sudo).
  *
  * Links below the root are never followed (see FUNCTIONS): the staging folder is pinned by a
- * descriptor (/proc/$$/fd/3) and every destination folder is entered and checked before its files
- * are renamed into it with mv -t (a link at a file's name is replaced, a folder there makes mv fail);
- * a link where a folder goes is removed and a real folder made in its place, as rsync does. The last
- * pass is GNU tar's own, without -h and without --keep-directory-symlink: it too replaces a link where
- * a folder member goes with a real folder (never chmods or chowns through it) and checks each folder's
- * device and inode before setting its metadata. A file root where the server now has a folder is refused.
- * The race that remains: between GNU tar's check of a folder and its chmod/chown/utimes of it (a
- * window of microseconds, inside tar). Without /proc the staging folder is reached by its path, which
- * the owner of the root's parent folder could swap.
+ * descriptor (/proc/$$/fd/3), and every destination folder is entered and checked before anything is
+ * done in it, relative to it: files are renamed in with mv -t (a link at a file's name is replaced, a
+ * folder there makes mv fail), a link where a subfolder goes is removed and a real folder made in its
+ * place, as rsync does, and owner, mode and times are set on "." itself. A file root where the server
+ * now has a folder is refused. A link swapped in below the root at any moment is thus either replaced
+ * or refused; no race is left there. What remains: without /proc, the staging folder is reached by its
+ * path, which the owner of the root's parent folder could swap; and the root's parent folders are
+ * above the root, so followed (they are the admin's).
  */
 export const UPLOAD_SCRIPT = `set -e; LC_ALL=C; export LC_ALL
 root=$1; kind=$2; owners=$3
@@ -178,9 +179,10 @@ if [ "$kind" = file ]; then
 fi
 if { [ ! -e "$name" ] && [ ! -L "$name" ]; } || rmdir -- "$name" 2>/dev/null; then
   mv -T -- "$src/r" "$name"
-else
-  [ -d "$name" ] && [ ! -L "$name" ] || refuse "$root is not a folder on the server: nothing was written"
-  per_dir='root=$1; src=$2; shift 2; fail=0
+  exit 0
+fi
+[ -d "$name" ] && [ ! -L "$name" ] || refuse "$root is not a folder on the server: nothing was written"
+per_dir='root=$1; src=$2; shift 2; fail=0
 ${FUNCTIONS}
 for d do
   d=\${d#.}; d=\${d#/}
@@ -197,8 +199,21 @@ for d do
   find "$src/$d" -mindepth 1 -maxdepth 1 ! -type d -print0 | xargs -0 -r mv -f -t . -- || fail=1
 done
 exit $fail'
-  cd "$src/r"
-  find . -type d -exec sh -c "$per_dir" sh "$rootp" "$src/r" {} +
-fi
-enter "$rootp"
-tar -x -p $own -f "$src/.rf-dirs.tar"`;
+cd "$src"
+mkdir m
+tar -x -p $own -f .rf-dirs.tar -C m
+cd r
+find . -type d -exec sh -c "$per_dir" sh "$rootp" "$src/r" {} +
+per_meta='root=$1; src=$2; owners=$3; shift 3; fail=0
+${FUNCTIONS}
+for d do
+  d=\${d#.}; d=\${d#/}
+  if [ -n "$d" ]; then t=$root/$d; else t=$root; fi
+  enter "$t"
+  if [ "$owners" = 1 ]; then chown -h --reference="$src/$d" . || fail=1; fi
+  chmod --reference="$src/$d" . || fail=1
+  touch -h -r "$src/$d" . || fail=1
+done
+exit $fail'
+cd "$src/m"
+find . -depth -type d -exec sh -c "$per_meta" sh "$rootp" "$src/m" "$owners" {} +`;
