@@ -64,50 +64,156 @@ export const FETCH_SCRIPT = `LC_ALL=C; export LC_ALL; exec tar -c -f - -P --hard
 export const PROBE_SCRIPT = `find --version 2>/dev/null | head -n 1; tar --version 2>/dev/null | head -n 1; id -u`;
 
 /**
+ * Shell functions of the restore scripts, which run as root with `sudo: true` or a root login: a
+ * folder below a destination's root may belong to another account (www-data owns `uploads/`), which
+ * can replace it with a link to `/etc/x` at any moment. So nothing below a root is ever followed:
+ * - `follow_root` resolves the root itself only while it is a link that the login user (SUDO_UID
+ *   under sudo) or root owns, in folders they own (a provisioner pointing /var/lib/mysql at a data
+ *   disk, as rsync follows its transfer root); anything else is refused naming the link and its target.
+ * - `enter` goes into a folder and checks, after the fact, that the folder the shell is in has the
+ *   physical path expected: `cd -P` followed whatever was on the way, so a link swapped in at any
+ *   moment before shows as another path and is refused. What follows is done relative to that
+ *   folder (the current directory pins it), with names that are never followed (mv -t/-T renames
+ *   over a link, `ln` and `cp -P` link or copy the link itself).
+ * Plain text without single quotes: it is also embedded in the single-quoted inner scripts.
+ */
+const FUNCTIONS = `me=\${SUDO_UID:-$(id -u)}
+refuse() { printf "remote-files refused: %s\\n" "$*" >&2; exit 3; }
+enter() { cd -P -- "$1" 2>/dev/null && [ "$(pwd -P)" = "$1" ] || refuse "$1 is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it"; }
+follow_root() {
+  hops=0
+  while [ -L "$root" ]; do
+    hops=$((hops + 1))
+    target=$(readlink -- "$root")
+    [ "$hops" -le 8 ] || refuse "refusing to restore through $root: too many links ($target)"
+    up=$root
+    while [ -n "$up" ]; do
+      u=$(stat -c %u -- "$up")
+      if [ "$u" != 0 ] && [ "$u" != "$me" ]; then
+        who=$(stat -c %U -- "$up")
+        if [ "$up" = "$root" ]; then what="the link belongs to $who"; else what="$up, a folder above it, belongs to $who"; fi
+        refuse "refusing to restore through $root: it is a link to $target and $what; a destination that is a link is followed only when the link and every folder above it belong to root or the login user"
+      fi
+      up=\${up%/*}
+    done
+    case $target in /*) root=$target;; *) root=\${root%/*}/$target;; esac
+    while [ "$root" != / ] && [ "\${root%/}" != "$root" ]; do root=\${root%/}; done
+  done
+}`;
+
+/** Sets $parentp (the root's folder, physical) and $rootp (the root's physical path) from $root. */
+const ROOT_PATHS = `name=\${root##*/}; parent=\${root%/*}; [ -n "$parent" ] || parent=/
+mkdir -p -- "$parent"
+cd -P -- "$parent"; parentp=$(pwd -P)
+case $parentp in /) rootp=/$name;; *) rootp=$parentp/$name;; esac`;
+
+/**
  * Keeps the current content of files about to be replaced: each NUL-separated rel on stdin, below
- * root $2, is hard-linked (or copied) to $1 + its absolute path. $1 starting with ~/ means the home.
+ * root $2 (of type $3), is hard-linked (or copied) to $1 + its absolute path. $1 starting with ~/
+ * means the home. A file reached only through a link below the root is not kept (it is not the
+ * destination's: the restore puts a real folder in that link's place); a link is kept as a link.
  */
 export const KEEP_PREVIOUS_SCRIPT = `set -e; LC_ALL=C; export LC_ALL
-prev=$1; root=$2
+prev=$1; root=$2; kind=$3; asked=$2
+${FUNCTIONS}
 case "$prev" in "~/"*) prev="$HOME/\${prev#\\~/}";; esac
 mkdir -p -- "$prev"
 printf '%s\\n' "$prev"
-xargs -0 -r sh -c 'prev=$1; root=$2; shift 2
+[ "$kind" = file ] || follow_root
+${ROOT_PATHS}
+per_file='prev=$1; rootp=$2; root=$3; shift 3
 for rel do
-  if [ -z "$rel" ]; then src=$root; else src=$root/$rel; fi
-  dst=$prev$src
-  mkdir -p -- "\${dst%/*}"
-  ln -- "$src" "$dst" 2>/dev/null || cp -p -- "$src" "$dst"
-done' sh "$prev" "$root"`;
+  if [ -z "$rel" ]; then dir=\${rootp%/*}; n=\${rootp##*/}; dst=$prev$root
+  else
+    case $rel in */*) dir=$rootp/\${rel%/*};; *) dir=$rootp;; esac
+    n=\${rel##*/}; dst=$prev$root/$rel
+  fi
+  [ -n "$dir" ] || dir=/
+  if cd -P -- "$dir" 2>/dev/null && [ "$(pwd -P)" = "$dir" ]; then
+    mkdir -p -- "\${dst%/*}"
+    ln -- "$n" "$dst" 2>/dev/null || cp -P -p -- "$n" "$dst"
+  fi
+done'
+xargs -0 -r sh -c "$per_file" sh "$prev" "$rootp" "$asked"`;
 
 /**
- * Receives a tar on stdin and puts it in place atomically per file: it is unpacked into a staging
- * folder beside the destination (same filesystem), then each file is renamed into place (mv -f is
- * rename(2) there). Folders' modes, owners and times are applied last, from a second archive
- * (.rf-dirs.tar) carried inside the first, because moving files into a folder changes its mtime.
- * Where nothing is at the destination yet (or an empty folder: a rebuilt server), the whole staged
- * tree is renamed into place at once instead (mv -T fails rather than nest it, should a folder with
- * contents appear meanwhile); file by file cost a find, xargs and mv per folder.
+ * Receives a tar on stdin and puts it in place atomically per file: it is unpacked into a private
+ * staging folder (mktemp -d, 0700) beside the destination (same filesystem), then each file is renamed
+ * into place (mv -f is rename(2) there). Where nothing is at the destination yet (or an empty folder:
+ * a rebuilt server), the whole staged tree, its folders' metadata set by tar, is renamed into place at
+ * once instead (mv -T fails rather than nest it, should a folder with contents appear meanwhile); file
+ * by file cost a find, xargs and mv per folder. Otherwise folders' modes, owners and times are applied
+ * last, deepest first, because moving files into a folder changes its mtime: a second archive
+ * (.rf-dirs.tar) carried inside the first is unpacked into a skeleton of the folders (m/), whose
+ * metadata is copied onto each destination folder (chown -h/chmod/touch -h --reference, on ".").
  * $1 root, $2 root type (file|dir), $3 1 to keep owners (root or sudo).
+ *
+ * Links below the root are never followed (see FUNCTIONS): the staging folder is pinned by a
+ * descriptor (/proc/$$/fd/3), and every destination folder is entered and checked before anything is
+ * done in it, relative to it: files are renamed in with mv -t (a link at a file's name is replaced, a
+ * folder there makes mv fail), a link where a subfolder goes is removed and a real folder made in its
+ * place, as rsync does, and owner, mode and times are set on "." itself. A file root where the server
+ * now has a folder is refused. A link swapped in below the root at any moment is thus either replaced
+ * or refused; no race is left there. What remains: without /proc, the staging folder is reached by its
+ * path, which the owner of the root's parent folder could swap; and the root's parent folders are
+ * above the root, so followed (they are the admin's).
  */
 export const UPLOAD_SCRIPT = `set -e; LC_ALL=C; export LC_ALL
 root=$1; kind=$2; owners=$3
-parent=\${root%/*}; [ -n "$parent" ] || parent=/
-mkdir -p -- "$parent"
-stage=$(mktemp -d "$parent/.remote-files-XXXXXX")
+${FUNCTIONS}
+[ "$kind" = file ] || follow_root
+${ROOT_PATHS}
+stage=$(mktemp -d "$parentp/.remote-files-XXXXXX")
 trap 'rm -rf -- "$stage"' EXIT
+enter "$stage"
+exec 3<.
+src=/proc/$$/fd/3
+[ -d "$src/" ] || src=$stage
 if [ "$owners" = 1 ]; then own=--same-owner; else own=--no-same-owner; fi
-tar -x -p $own -f - -C "$stage"
+tar -x -p $own -f -
+enter "$parentp"
 if [ "$kind" = file ]; then
-  mv -f -- "$stage/r" "$root"
+  if [ -d "$name" ] && [ ! -L "$name" ]; then refuse "$root is a folder on the server where the stored copy has a file: nothing was written in it"; fi
+  mv -fT -- "$src/r" "$name"
   exit 0
 fi
-if { [ ! -e "$root" ] && [ ! -L "$root" ]; } || rmdir -- "$root" 2>/dev/null; then
-  mv -T -- "$stage/r" "$root"
-else
-  mkdir -p -- "$root"
-  cd "$stage/r"
-  find . -type d -exec sh -c 'for d do [ -d "$0/$d" ] || mkdir -p -- "$0/$d"; done' "$root" {} +
-  find . -type d -exec sh -c 'for d do find "$d" -mindepth 1 -maxdepth 1 ! -type d -print0 | xargs -0 -r mv -f -t "$0/$d"; done' "$root" {} +
+if { [ ! -e "$name" ] && [ ! -L "$name" ]; } || rmdir -- "$name" 2>/dev/null; then
+  mv -T -- "$src/r" "$name"
+  exit 0
 fi
-tar -x -p $own -f "$stage/.rf-dirs.tar" -C "$root"`;
+[ -d "$name" ] && [ ! -L "$name" ] || refuse "$root is not a folder on the server: nothing was written"
+per_dir='root=$1; src=$2; shift 2; fail=0
+${FUNCTIONS}
+for d do
+  d=\${d#.}; d=\${d#/}
+  if [ -n "$d" ]; then
+    t=$root/$d
+    enter "\${t%/*}"
+    n=\${t##*/}
+    if [ -L "$n" ]; then rm -f -- "$n"; fi
+    [ -d "$n" ] || mkdir -- "$n" || fail=1
+  else
+    t=$root
+  fi
+  enter "$t"
+  find "$src/$d" -mindepth 1 -maxdepth 1 ! -type d -print0 | xargs -0 -r mv -f -t . -- || fail=1
+done
+exit $fail'
+cd "$src"
+mkdir m
+tar -x -p $own -f .rf-dirs.tar -C m
+cd r
+find . -type d -exec sh -c "$per_dir" sh "$rootp" "$src/r" {} +
+per_meta='root=$1; src=$2; owners=$3; shift 3; fail=0
+${FUNCTIONS}
+for d do
+  d=\${d#.}; d=\${d#/}
+  if [ -n "$d" ]; then t=$root/$d; else t=$root; fi
+  enter "$t"
+  if [ "$owners" = 1 ]; then chown -h --reference="$src/$d" . || fail=1; fi
+  chmod --reference="$src/$d" . || fail=1
+  touch -h -r "$src/$d" . || fail=1
+done
+exit $fail'
+cd "$src/m"
+find . -depth -type d -exec sh -c "$per_meta" sh "$rootp" "$src/m" "$owners" {} +`;

@@ -53,6 +53,13 @@ export async function restore(entries: Entry[], restores: NamedRestore[], transp
   if (opts.conflict === 'fail' && conflicts.length > 0) {
     throw new UserError(`conflict: fail — ${conflicts.length} file(s) on the server differ from the stored copy, nothing was restored: ${conflicts.slice(0, 10).map(safeText).join(', ')}${conflicts.length > 10 ? ', …' : ''}`);
   }
+  // A file written over a folder would land inside it (or fail half way): refused before anything moves.
+  const folders = jobs.flatMap((j) => j.folderInTheWay);
+  if (folders.length > 0) {
+    throw new UserError(
+      `the server has a folder where the stored copy has a file, nothing was restored: ${folders.slice(0, 10).map(safeText).join(', ')}${folders.length > 10 ? ', …' : ''}. Move the folder away, or restore with conflict: keep`,
+    );
+  }
   for (const job of jobs) await runJob(job, transport, opts, result);
   restores.forEach((r, i) => {
     const job = planCopyRestore(r, listings[entries.length + i]!, tree, m);
@@ -151,6 +158,8 @@ interface Job {
   items: OutgoingItem[];
   keepPrevious: string[];
   conflicts: string[];
+  /** Server paths of stored files (or links) where the server now has a folder. */
+  folderInTheWay: string[];
 }
 
 function newOutcome(recipe: string, remote: string, local: string): EntryOutcome {
@@ -181,7 +190,7 @@ function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: M
   const outcome = newOutcome(e.recipe, e.remote, e.local);
   const stored = storedItems(e.local, m, tree, outcome.notes);
   const root = stored.find((i) => i.rel === '');
-  const job: Job = { outcome, root: e.remote, rootType: root?.type === 'file' ? 'file' : 'dir', items: [], keepPrevious: [], conflicts: [] };
+  const job: Job = { outcome, root: e.remote, rootType: root?.type === 'file' ? 'file' : 'dir', items: [], keepPrevious: [], conflicts: [], folderInTheWay: [] };
   if (!root) {
     outcome.status = 'missing';
     outcome.notes.push('nothing stored for this entry');
@@ -212,6 +221,7 @@ function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: M
       outcome.notes.push(`kept the server's ${remotePathOf(e.remote, item.rel)} (differs from the stored copy; conflict: keep)`);
       continue;
     }
+    if (there.type === 'dir') job.folderInTheWay.push(remotePathOf(e.remote, item.rel));
     job.items.push(item);
     if (there.type === 'file' || there.type === 'symlink') job.keepPrevious.push(item.rel);
   }
@@ -235,7 +245,7 @@ function planCopyRestore(r: NamedRestore, listing: EntryListing, tree: LocalTree
   const outcome = newOutcome(r.recipe, r.to, r.local);
   const stored = storedItems(r.local, m, tree);
   const root = stored.find((i) => i.rel === '');
-  const job: Job = { outcome, root: r.to, rootType: root?.type === 'file' ? 'file' : 'dir', items: [], keepPrevious: [], conflicts: [] };
+  const job: Job = { outcome, root: r.to, rootType: root?.type === 'file' ? 'file' : 'dir', items: [], keepPrevious: [], conflicts: [], folderInTheWay: [] };
   if (!root || (root.type === 'dir' && stored.length === 1)) {
     outcome.notes.push(`restores: nothing salvaged in ${r.local}; ${r.to} left as it is`);
     return job;

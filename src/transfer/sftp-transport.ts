@@ -424,23 +424,42 @@ function track(live: Set<Download>, d: Download): Download {
  * One `upload` request: the previous contents kept aside, folders made (parents first), files and
  * links written to temp names beside their place and renamed over it (many at once), then the
  * folders' owners, modes and mtimes, which writing into them would have disturbed.
+ *
+ * Nothing below the root is followed, as on the tar side: a link where a folder goes is removed and a
+ * real folder made (rsync's way), a file or link is renamed over whatever link holds its name, a
+ * file root where the server has a folder is refused, and folders' owners, modes and times are set
+ * with lsetstat (never through a link). The root itself, when it is a link, is followed only when the
+ * link and every folder above it belong to root or the login user (see resolveRoot). SFTP works by
+ * path only, so races remain with an account that swaps a folder below the root for a link at the
+ * very moment: between a folder made or checked here and a file written into it, and, where the
+ * server lacks lsetstat or refuses it for a mode (a chroot without /proc), between a folder's check
+ * and its setstat.
  */
 class UploadJob {
   private readonly ownerNotSet: string[] = [];
+  /** The root written to: the request's, or where the admin's link it is points (see resolveRoot). */
+  private root: string;
 
   constructor(
     private readonly io: Sftp,
     private readonly req: UploadRequest,
     private readonly concurrency: number,
     private readonly window: number,
-  ) {}
+  ) {
+    this.root = req.root;
+  }
 
   async run(): Promise<UploadResult> {
     const { req } = this;
+    if (req.rootType === 'dir') this.root = await this.resolveRoot(req.root);
     await this.keepPrevious();
-    await this.makeDir(req.rootType === 'dir' ? req.root : posix.dirname(req.root));
+    await this.makeDir(posix.dirname(this.root));
+    if (req.rootType === 'dir') await this.makeRealDir(this.root);
+    else if ((await this.lstatOrNull(this.root))?.isDirectory()) {
+      throw new UserError(`${safeText(this.root)} is a folder on the server where the stored copy has a file: nothing was written in it`);
+    }
     const levels = byDepth(req.items.filter((i) => i.type === 'dir'));
-    for (const level of levels) await this.each(level.filter((d) => d.rel !== ''), (d) => this.makeDir(this.place(d.rel)));
+    for (const level of levels) await this.each(level.filter((d) => d.rel !== ''), (d) => this.makeRealDir(this.place(d.rel)));
     await this.each(req.items.filter((i) => i.type !== 'dir'), (item) => this.putItem(item));
     // Deepest first: a parent made read-only or unsearchable would block its children's changes.
     for (const level of levels.reverse()) await this.each(level, (d) => this.finishDir(d));
@@ -452,18 +471,96 @@ class UploadJob {
   }
 
   private place(rel: string): string {
-    const path = safeJoin(this.req.root, rel);
-    if (path === null) throw new Error(`refusing to write "${safeText(rel)}": it would land outside ${safeText(this.req.root)}`);
+    const path = safeJoin(this.root, rel);
+    if (path === null) throw new Error(`refusing to write "${safeText(rel)}": it would land outside ${safeText(this.root)}`);
     return path;
   }
 
-  /** Each file or link about to be replaced goes to previousDir + its absolute path, linked if possible. */
+  /**
+   * The root as followed: while it is a link, the link must belong to root or the login user, and so
+   * must every folder above it (else anyone who may write there could point it anywhere); a
+   * provisioner's /var/lib/mysql -> /data/mysql is followed, as rsync follows its transfer root.
+   */
+  private async resolveRoot(root: string): Promise<string> {
+    let trusted: Set<number> | undefined;
+    for (let hops = 0; ; hops++) {
+      const st = await this.lstatOrNull(root);
+      if (!st?.isSymbolicLink()) return root;
+      const target = await this.io.readlink(root);
+      const through = `refusing to restore through ${safeText(root)}: it is a link to ${safeText(target)}`;
+      if (hops >= 8) throw new UserError(`${through}, one link too many`);
+      trusted ??= await this.trustedOwners();
+      for (let up = root; up !== '/' && up !== '.'; up = posix.dirname(up)) {
+        const owner = up === root ? st.uid : (await this.io.lstat(up)).uid;
+        if (trusted.has(owner)) continue;
+        const what = up === root ? 'the link belongs to' : `${safeText(up)}, a folder above it, belongs to`;
+        throw new UserError(`${through} and ${what} uid ${owner}; a destination that is a link is followed only when the link and every folder above it belong to root or the login user`);
+      }
+      root = (target.startsWith('/') ? posix.normalize(target) : posix.join(posix.dirname(root), target)).replace(/(.)\/+$/, '$1');
+    }
+  }
+
+  /**
+   * Root and the login user. SFTP does not say who the login is: the owner of the folder the session
+   * starts in (the home) stands for it; in a chroot that is root, which only trusts less.
+   */
+  private async trustedOwners(): Promise<Set<number>> {
+    return new Set([0, (await this.io.stat('.')).uid]);
+  }
+
+  private async lstatOrNull(path: string): Promise<Stats | null> {
+    try {
+      return await this.io.lstat(path);
+    } catch (err) {
+      if (statusOf(err) !== NO_SUCH_FILE) throw err;
+      return null;
+    }
+  }
+
+  /**
+   * A real folder at `path` (the root or below it): a link there is removed, never followed, and a
+   * folder made in its place, as rsync does; anything else in the way is an error.
+   */
+  private async makeRealDir(path: string): Promise<void> {
+    const st = await this.lstatOrNull(path);
+    if (st?.isDirectory()) return;
+    try {
+      if (st?.isSymbolicLink()) await this.io.unlink(path);
+      await this.io.mkdir(path);
+    } catch (err) {
+      // Another task may create it meanwhile.
+      if ((await this.lstatOrNull(path))?.isDirectory()) return;
+      throw new Error(`cannot create the folder ${safeText(path)}: ${safeText(messageOf(err))}`);
+    }
+  }
+
+  /** A folder about to be changed by path must still be one (not a link swapped in since). */
+  private async mustBeRealDir(path: string): Promise<void> {
+    if ((await this.lstatOrNull(path))?.isDirectory()) return;
+    throw new UserError(`${safeText(path)} is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it`);
+  }
+
+  /** True when every folder from the root down to `rel`'s is a real folder, not a link. */
+  private async reachedWithoutLinks(rel: string): Promise<boolean> {
+    let path = this.root;
+    for (const part of rel.split('/').slice(0, -1)) {
+      path = posix.join(path, part);
+      if (!(await this.lstatOrNull(path))?.isDirectory()) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Each file or link about to be replaced goes to previousDir + its absolute path, linked if possible.
+   * One reached only through a link below the root is not the destination's: it is not kept.
+   */
   private async keepPrevious(): Promise<void> {
     if (this.req.keepPrevious.length === 0) return;
     const dir = await this.expandHome(this.req.previousDir);
     await this.each(this.req.keepPrevious, async (rel) => {
       const from = this.place(rel);
-      const to = posix.join(dir, from);
+      const to = posix.join(dir, remotePathOf(this.req.root, rel));
+      if (!(await this.reachedWithoutLinks(rel))) return;
       try {
         await this.makeDir(posix.dirname(to));
         // A hard link costs nothing; across filesystems, or where the server refuses it, copy.
@@ -566,10 +663,28 @@ class UploadJob {
     }
   }
 
+  /**
+   * lsetstat never follows a link (OpenSSH: lchown, and fchmodat and utimensat with
+   * AT_SYMLINK_NOFOLLOW), so a link swapped in since the folder was made is left alone. Where the
+   * server lacks it or refuses it, the folder is checked first and changed by path.
+   */
   private async finishDir(item: OutgoingItem): Promise<void> {
     const path = this.place(item.rel);
-    await this.setOwner(item, (uid, gid) => this.io.chown(path, uid, gid));
-    await this.io.setstat(path, { mode: item.mode, atime: item.mtime, mtime: item.mtime });
+    await this.setOwner(item, (uid, gid) =>
+      this.io.lsetstat(path, { uid, gid }).catch(async (err: unknown) => {
+        if (statusOf(err) !== OP_UNSUPPORTED) throw err;
+        await this.mustBeRealDir(path);
+        await this.io.chown(path, uid, gid);
+      }),
+    );
+    const attrs = { mode: item.mode, atime: item.mtime, mtime: item.mtime };
+    try {
+      await this.io.lsetstat(path, attrs);
+    } catch (err) {
+      if (statusOf(err) === undefined) throw err;
+      await this.mustBeRealDir(path);
+      await this.io.setstat(path, attrs);
+    }
   }
 
   /** Owner and group when asked for; a refusal (the login is not root) is reported, not fatal. */

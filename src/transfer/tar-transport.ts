@@ -1,7 +1,7 @@
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { Writable, type Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { HostileServerError } from '../errors.js';
+import { HostileServerError, UserError } from '../errors.js';
 import { safeText } from '../report/reporter.js';
 import { EXIT_GRACE_MS, exitAlreadySent } from '../ssh/session.js';
 import { parseListing } from './listing.js';
@@ -120,8 +120,8 @@ export class TarTransport implements Transport {
 
   async upload(req: UploadRequest): Promise<UploadResult> {
     if (req.keepPrevious.length > 0) {
-      const kept = await this.shell.exec(shCommand(KEEP_PREVIOUS_SCRIPT, [req.previousDir, req.root], this.sudo), { stdin: nulList(req.keepPrevious) });
-      if (kept.code !== 0) throw new Error(`could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`);
+      const kept = await this.shell.exec(shCommand(KEEP_PREVIOUS_SCRIPT, [req.previousDir, req.root, req.rootType], this.sudo), { stdin: nulList(req.keepPrevious) });
+      if (kept.code !== 0) throw refusal(kept.stderr) ?? new Error(`could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`);
     }
     const channel = await this.shell.execStream(shCommand(UPLOAD_SCRIPT, [req.root, req.rootType, req.chown ? '1' : '0'], this.sudo));
     let stderr = '';
@@ -143,7 +143,7 @@ export class TarTransport implements Transport {
     pack.finalize();
     await sent;
     const code = await exited;
-    if (code !== 0) throw new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
+    if (code !== 0) throw refusal(stderr) ?? new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
     return { ownerNotSet: [] };
   }
 
@@ -227,6 +227,15 @@ class Coalescer extends Writable {
     if (this.channel.write(data)) done();
     else this.channel.once('drain', done);
   }
+}
+
+/**
+ * What the restore scripts refuse (a link they will not follow, a folder where a file goes) is said
+ * on a line of its own; it is the user's to fix, so it is reported alone.
+ */
+function refusal(stderr: string): UserError | undefined {
+  const m = /^remote-files refused: (.*)$/m.exec(stderr);
+  return m ? new UserError(safeText(m[1]!)) : undefined;
 }
 
 function nulList(paths: string[]): Buffer {
