@@ -57,7 +57,7 @@ function fillDomain(dir: string, variant: string): void {
   chmodSync(join(dir, 'etc/app/keys'), 0o750);
   const m = emptyManifest('x');
   m.entries['etc/app'] = { remote: '/etc/app', recipe: 'App', type: 'dir' };
-  m.files['etc/app/run.sh'] = { type: 'file', size: 18, mtime: 1_600_000_000, mode: '0750', uid: 0, gid: 0, user: 'root', group: 'root', sha256: variant };
+  m.files['etc/app/run.sh'] = { type: 'file', size: 18, mtime: 1_600_000_000, mode: '0750', uid: 0, gid: 0, user: 'root', group: 'root', sha256: createHash('sha256').update(variant).digest('hex') };
   mkdirSync(join(dir, '.remote-files'));
   writeFileSync(manifestPath(dir), serializeManifest(m));
   for (const f of ['etc/app/keys/dkim.key', 'etc/app/run.sh', 'etc/app/big.bin']) utimesSync(join(dir, f), 1_600_000_000, 1_600_000_000);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream, openSync } from 'node:fs';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -622,7 +622,7 @@ class UploadJob {
   private async putItem(item: OutgoingItem): Promise<void> {
     const dest = this.place(item.rel);
     if (item.type === 'symlink') return this.putSymlink(dest, item.target ?? '', item);
-    await this.putContent(dest, () => createReadStream(item.source!, { highWaterMark: 8 * CHUNK }), item, item);
+    await this.putContent(dest, () => createReadStream('', { fd: openSync(item.source!, constants.O_RDONLY | constants.O_NOFOLLOW), highWaterMark: 8 * CHUNK }), item, item);
   }
 
   /**
