@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { Duplex, PassThrough } from 'node:stream';
 import { test } from 'node:test';
+import type { Client } from 'ssh2';
 import { RecipeError, UserError } from '../../src/errors.js';
 import { checkDomain, checkInstallDir, readSettings } from '../../src/inputs.js';
 import { buildPlan } from '../../src/plan/plan.js';
 import { resolveCommand, shellQuote, templateValues } from '../../src/recipes/template.js';
 import type { RawRecipe } from '../../src/recipes/types.js';
+import { OUTPUT_CAP, SshSession, TRUNCATED_NOTE } from '../../src/ssh/session.js';
 
 // Values are not code: `domain` and `install-dir` are validated to characters the shell gives no
 // meaning, and a placeholder's value put into a remote_prepare command is quoted where that is safe and
-// refused where it is not.
+// refused where it is not. Plus the pure parts of "bounded against a hostile server".
 
 const read = (over: Record<string, string>) => readSettings((n) => ({ mode: 'plan', domain: 'example.com', 'install-dir': '/srv', ...over })[n] ?? '', '/ws');
 const fails = (over: Record<string, string>, re: RegExp) => assert.throws(() => read(over), (e: unknown) => e instanceof UserError && re.test(e.message), JSON.stringify(over));
@@ -132,4 +136,76 @@ test('the plan runs remote_prepare through the rule; paths keep their own (value
   assert.deepEqual(plan.recipes[0]!.prepare, [`dump ${shellQuote("x;touch /tmp/canary-unit'\"$(id)`id`")}`]);
   assert.equal(plan.recipes[0]!.files[0]!.remote, '/srv/my db');
   assert.throws(() => buildPlan([recipe(['dump "[% evil %]"'])], settings), /recipe Shop: remote_prepare command .* refused/);
+});
+
+/** A fake ssh2 client whose one command writes `stdout` and `stderr` bytes, then exits 0. */
+function flooding(stdoutBytes: number, stderrBytes: number): Client {
+  const client = new EventEmitter();
+  const exec = (_command: string, cb: (err: Error | undefined, ch: unknown) => void) => {
+    // Readable side: the command's stdout; writable side: its stdin (ignored).
+    const ch = Object.assign(new Duplex({ read: () => undefined, write: (_c, _e, done) => done() }), { stderr: new PassThrough() });
+    cb(undefined, ch);
+    setImmediate(() => {
+      const chunk = Buffer.alloc(64 * 1024, 'y');
+      for (let n = 0; n < stdoutBytes; n += chunk.length) ch.push(chunk);
+      for (let n = 0; n < stderrBytes; n += chunk.length) ch.stderr.write(chunk);
+      ch.emit('exit', 0);
+      let ended = 0;
+      const closeAfterBoth = () => ++ended === 2 && ch.emit('close');
+      ch.once('end', closeAfterBoth);
+      ch.stderr.once('end', closeAfterBoth);
+      ch.stderr.end();
+      ch.push(null);
+    });
+    return client;
+  };
+  return Object.assign(client, { exec }) as unknown as Client;
+}
+
+test('a flood of output is cut at OUTPUT_CAP with a note: stderr always, stdout where asked', async () => {
+  const r = await new SshSession(flooding(5 * OUTPUT_CAP, 5 * OUTPUT_CAP), 'test:22').exec('yes', { maxStdout: OUTPUT_CAP });
+  assert.equal(r.stdout.length, OUTPUT_CAP + Buffer.byteLength(TRUNCATED_NOTE));
+  assert.ok(r.stdout.toString().endsWith(TRUNCATED_NOTE));
+  assert.equal(Buffer.byteLength(r.stderr), OUTPUT_CAP + Buffer.byteLength(TRUNCATED_NOTE));
+  assert.ok(r.stderr.endsWith(TRUNCATED_NOTE));
+  // Stdout that is data (a listing) is the caller's: all of it unless a cap is asked for.
+  const all = await new SshSession(flooding(3 * OUTPUT_CAP, 0), 'test:22').exec('find');
+  assert.ok(all.stdout.length >= 3 * OUTPUT_CAP);
+  assert.ok(!all.stdout.includes(TRUNCATED_NOTE));
+});
+
+/** A fake ssh2 client whose commands start and then say nothing, ever; destroy() is recorded. */
+function silent(): Client & { destroyed: boolean } {
+  const client = Object.assign(new EventEmitter(), { destroyed: false });
+  const exec = (_command: string, cb: (err: Error | undefined, ch: unknown) => void) => {
+    const ch = Object.assign(new Duplex({ read: () => undefined, write: (_c, _e, done) => done() }), { stderr: new PassThrough(), outgoing: { window: 2 << 20 } });
+    cb(undefined, ch);
+    return client;
+  };
+  const destroy = () => {
+    client.destroyed = true;
+    client.emit('close');
+  };
+  return Object.assign(client, { exec, destroy, end: destroy }) as unknown as Client & { destroyed: boolean };
+}
+
+test('idle watchdog: a command that makes no progress for idleMs fails naming the host and `timeout`; an unwatched one does not', async () => {
+  const client = silent();
+  const session = new SshSession(client, 'stall.example:22', undefined, { idleMs: 400 });
+  const t0 = Date.now();
+  const quiet = session.exec('sleep 1000', { unwatched: true });
+  quiet.catch(() => undefined);
+  await assert.rejects(session.exec('tar -c big'), /^ConnectionLostError: connection to stall\.example:22 lost \(no progress for 0\.4 s: the server sent nothing and acknowledged nothing of ours .*the `timeout` input \(0\.4 s\) bounds this\)$/);
+  const took = Date.now() - t0;
+  assert.ok(took >= 400 && took < 1500, `took ${took} ms`);
+  assert.equal(client.destroyed, true, 'the connection was dropped');
+  // The loss reaches everything waiting on the connection, the unwatched command too.
+  await assert.rejects(quiet, /lost \(no progress/);
+
+  // Only unwatched commands pending: no stall is declared.
+  const calm = new SshSession(silent(), 'calm:22', undefined, { idleMs: 200 });
+  const dump = calm.exec('pg_dump > /srv/dump.sql', { unwatched: true });
+  const outcome = await Promise.race([dump.then(() => 'settled', () => 'rejected'), new Promise((r) => setTimeout(() => r('still running'), 800))]);
+  assert.equal(outcome, 'still running');
+  calm.close();
 });

@@ -23,7 +23,7 @@ export interface ConnectOptions {
   /** Jump host: the target is reached through a channel forwarded by it. */
   proxy?: SshEndpoint;
   hostKeys: HostKeyPolicy;
-  /** Limit for connecting (TCP, handshake and login) and for an established connection gone silent. */
+  /** Limit for connecting (TCP, handshake and login), for an established connection gone silent, and for an operation that makes no progress (see SessionOptions.idleMs). */
   timeoutMs: number;
   /** Extra attempts after a network failure (refused, reset, timed out). */
   retries: number;
@@ -53,7 +53,7 @@ export async function connect(opts: ConnectOptions): Promise<SshSession> {
   const via = opts.proxy && proxyKeys ? { client: await reach(opts.proxy, proxyKeys, undefined, opts), ep: opts.proxy } : undefined;
   try {
     const client = await reach(opts.target, targetKeys, via, opts);
-    return new SshSession(client, label(opts.target), via && { client: via.client, label: label(via.ep) });
+    return new SshSession(client, label(opts.target), via && { client: via.client, label: label(via.ep) }, { idleMs: opts.timeoutMs });
   } catch (err) {
     via?.client.end();
     throw err;
