@@ -28,7 +28,8 @@ export interface SshSettings {
   knownHosts: string;
   fingerprints: string;
   insecure: boolean;
-  proxy: { host: string; port: number; username: string; key: string; password: string } | null;
+  /** The jump host; `fingerprints` pins its key (`proxy-fingerprint`), never the target's. */
+  proxy: { host: string; port: number; username: string; key: string; password: string; fingerprints: string } | null;
 }
 
 export interface Settings {
@@ -246,6 +247,9 @@ function sshInputs(get: InputGetter, required: boolean): SshSettings {
   const username = get('username').trim();
   if (required && username === '') throw new UserError('input `username` is required for backup, restore and verify');
   const proxyHost = get('proxy-host').trim();
+  if (proxyHost === '' && get('proxy-fingerprint').trim() !== '') {
+    throw new UserError('input `proxy-fingerprint` pins the jump host\'s key, but `proxy-host` is not set; pin the server itself with `host-fingerprint`');
+  }
   const key = get('key');
   const password = get('password');
   if (required && key.trim() === '' && password === '') {
@@ -272,6 +276,7 @@ function sshInputs(get: InputGetter, required: boolean): SshSettings {
             username: get('proxy-username').trim() || username,
             key: get('proxy-key') || key,
             password: get('proxy-password'),
+            fingerprints: get('proxy-fingerprint'),
           },
   };
 }

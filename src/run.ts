@@ -80,7 +80,7 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
   const session = await connect({
     target: endpoint(s.ssh),
     ...(s.ssh.proxy && { proxy: { host: s.ssh.proxy.host, port: s.ssh.proxy.port, username: s.ssh.proxy.username, ...secrets(s.ssh.proxy.key, s.ssh.passphrase, s.ssh.proxy.password) } }),
-    hostKeys: { knownHosts: s.ssh.knownHosts, fingerprints: s.ssh.fingerprints, insecure: s.ssh.insecure },
+    hostKeys: { knownHosts: s.ssh.knownHosts, fingerprints: s.ssh.fingerprints, proxyFingerprints: s.ssh.proxy?.fingerprints ?? '', insecure: s.ssh.insecure },
     timeoutMs: s.ssh.timeoutMs,
     retries: s.ssh.retries,
     onWarning: (m) => out.warning(m),

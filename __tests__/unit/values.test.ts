@@ -9,6 +9,7 @@ import { checkDomain, checkInstallDir, readSettings } from '../../src/inputs.js'
 import { buildPlan } from '../../src/plan/plan.js';
 import { resolveCommand, shellQuote, templateValues } from '../../src/recipes/template.js';
 import type { RawRecipe } from '../../src/recipes/types.js';
+import { makeHostVerifier } from '../../src/ssh/hostkeys.js';
 import { OUTPUT_CAP, SshSession, TRUNCATED_NOTE } from '../../src/ssh/session.js';
 
 // Values are not code: `domain` and `install-dir` are validated to characters the shell gives no
@@ -136,6 +137,27 @@ test('the plan runs remote_prepare through the rule; paths keep their own (value
   assert.deepEqual(plan.recipes[0]!.prepare, [`dump ${shellQuote("x;touch /tmp/canary-unit'\"$(id)`id`")}`]);
   assert.equal(plan.recipes[0]!.files[0]!.remote, '/srv/my db');
   assert.throws(() => buildPlan([recipe(['dump "[% evil %]"'])], settings), /recipe Shop: remote_prepare command .* refused/);
+});
+
+test('proxy-fingerprint pins the jump host only; host-fingerprint the target only', () => {
+  const key = execFileSync('sh', ['-c', 'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -C "" -f $d/k && cat $d/k.pub && rm -r $d'], { encoding: 'utf8' }).trim();
+  const blob = Buffer.from(key.split(' ')[1]!, 'base64');
+  const fp = execFileSync('ssh-keygen', ['-lf', '-'], { input: key, encoding: 'utf8' }).split(' ')[1]!;
+  const policy = (fingerprints: string, proxyFingerprints: string) => ({ knownHosts: '', fingerprints, proxyFingerprints, insecure: false });
+  assert.equal(makeHostVerifier(policy(fp, ''), 'target', 22).verify(blob), true);
+  assert.equal(makeHostVerifier(policy('', fp), 'jump', 22, 'proxy').verify(blob), true);
+  // Crossed over: refused, and the refusal says which input pins which host.
+  const jump = makeHostVerifier(policy(fp, ''), 'jump', 22, 'proxy');
+  assert.equal(jump.verify(blob), false);
+  assert.match(jump.refusal!, /^Host key of jump host jump:22 is not verified\. Pin it with `known-hosts` .* or `proxy-fingerprint` .*Its fingerprint is in `host-fingerprint`, which pins the target server only; the jump host's key goes in `proxy-fingerprint`/);
+  const target = makeHostVerifier(policy('', fp), 'target', 22);
+  assert.equal(target.verify(blob), false);
+  assert.match(target.refusal!, /Its fingerprint is in `proxy-fingerprint`, which pins the jump host only; the target server's key goes in `host-fingerprint`/);
+  // A malformed proxy-fingerprint names its input.
+  assert.throws(() => makeHostVerifier(policy('', 'SHA256:short'), 'jump', 22, 'proxy'), /^Error: input `proxy-fingerprint`: "SHA256:short" is not a SHA256 fingerprint|input `proxy-fingerprint`/);
+  // The input: only with a jump host.
+  assert.equal(read({ 'proxy-host': 'jump', 'proxy-fingerprint': fp }).ssh.proxy!.fingerprints, fp);
+  fails({ 'proxy-fingerprint': fp }, /^input `proxy-fingerprint` pins the jump host's key, but `proxy-host` is not set/);
 });
 
 /** A fake ssh2 client whose one command writes `stdout` and `stderr` bytes, then exits 0. */

@@ -46,7 +46,9 @@ class HostKeyRefused extends UserError {}
 export async function connect(opts: ConnectOptions): Promise<SshSession> {
   // Both inputs are parsed here, so a malformed one fails before any connection is made.
   const targetKeys = makeHostVerifier(opts.hostKeys, opts.target.host, opts.target.port);
-  const proxyKeys = opts.proxy && makeHostVerifier(opts.hostKeys, opts.proxy.host, opts.proxy.port);
+  // Each host is pinned by its own fingerprints: `host-fingerprint` never authenticates the jump host,
+  // `proxy-fingerprint` never the target (known_hosts lines name their host, so they are shared).
+  const proxyKeys = opts.proxy && makeHostVerifier(opts.hostKeys, opts.proxy.host, opts.proxy.port, 'proxy');
   for (const note of targetKeys.notes) opts.onInfo?.(note);
   for (const ep of [opts.target, ...(opts.proxy ? [opts.proxy] : [])]) requireCredentials(ep);
 
