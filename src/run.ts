@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from './errors.js';
-import { tempRoot } from './temp.js';
+import { privateTempDir } from './temp.js';
 import type { Settings } from './inputs.js';
 import { buildPlan, type Plan } from './plan/plan.js';
 import { loadRecipes } from './recipes/index.js';
@@ -250,10 +250,14 @@ async function report(s: Settings, r: ModeResult, out: Reporter): Promise<void> 
   await out.summary(outcomesMarkdown(title, r.outcomes, t, r.extra));
 }
 
-/** The JSON report of the run, in the runner's temp folder; its path is the `report` output. */
+/**
+ * The JSON report of the run, in a private folder of the temp folder (see privateTempDir), created
+ * exclusively (`wx`: never through a link, never over a file) and readable by us alone; its path is the
+ * `report` output.
+ */
 function writeReport(s: Settings, data: object, out: Reporter): void {
-  const path = join(tempRoot(), `remote-files-${s.domain}-${s.mode}-report.json`);
-  writeFileSync(path, JSON.stringify(data, null, 2) + '\n');
+  const path = join(privateTempDir('remote-files-report-'), `remote-files-${s.domain}-${s.mode}-report.json`);
+  writeFileSync(path, JSON.stringify(data, null, 2) + '\n', { flag: 'wx', mode: 0o600 });
   out.setOutput('report', path);
 }
 
