@@ -204,7 +204,7 @@ export function checkInstallDir(dir: string): string | undefined {
   if (!dir.startsWith('/')) return 'must be an absolute server path (starting with /)';
   const bad = unsafeChars(dir, /[A-Za-z0-9._/+@:-]/);
   if (bad) return `holds ${bad}: only letters, digits and . _ / + @ : - are allowed (it is put into the recipes' shell commands as it is)`;
-  if (dir.split('/').includes('..')) return 'contains ".."';
+  if (dir.split('/').includes('..')) return 'must be an absolute server path without ".."';
   return undefined;
 }
 
