@@ -33,6 +33,7 @@ const FLAGS: Record<string, 'value' | 'bool' | 'list'> = {
   retries: 'value',
   'known-hosts': 'list',
   'host-fingerprint': 'list',
+  'proxy-fingerprint': 'list',
   'insecure-ignore-host-key': 'bool',
   'proxy-host': 'value',
   'proxy-port': 'value',
@@ -94,6 +95,7 @@ Recipes:      --recipes --only --distro --vars --data-dir --exclude
 Server:       --host --port --username --key --passphrase --password --timeout --retries
 Host keys:    --known-hosts --host-fingerprint --insecure-ignore-host-key
 Jump host:    --proxy-host --proxy-port --proxy-username --proxy-key --proxy-password
+              --proxy-fingerprint (pins the jump host; --host-fingerprint pins the server only)
 Transfer:     --transport --sudo --concurrency --prepare --checksum --delete --if-missing
               --allow-denied --dry-run --conflict --fail-on-drift --special-bits
 Store:        --store (default commit: commits and pushes <data-dir>/<domain>; --store none keeps

@@ -28,7 +28,8 @@ export interface SshSettings {
   knownHosts: string;
   fingerprints: string;
   insecure: boolean;
-  proxy: { host: string; port: number; username: string; key: string; password: string } | null;
+  /** The jump host; `fingerprints` pins its key (`proxy-fingerprint`), never the target's. */
+  proxy: { host: string; port: number; username: string; key: string; password: string; fingerprints: string } | null;
 }
 
 export interface Settings {
@@ -177,21 +178,61 @@ function int(get: InputGetter, name: string, fallback: number, min: number, max:
   return Number(raw);
 }
 
+/**
+ * `domain` names a folder under data-dir and is the recipes' `$domain`, which Perl recipes interpolate
+ * into `remote_prepare` commands as code: so it must be a plain DNS name. Labels of letters, digits,
+ * hyphens (not first or last) and underscores (DNS allows them, some internal names use them, and
+ * the shell gives them no meaning), 1–63 characters, separated by dots, 253 at most. No wildcard `*.`,
+ * no trailing dot.
+ */
+export function checkDomain(domain: string): string | undefined {
+  if (domain.length > 253) return `is ${domain.length} characters long; a domain name has 253 at most`;
+  if (domain.startsWith('*.')) return 'is a wildcard; give the one domain this run salvages (e.g. shop.example.com)';
+  if (domain.endsWith('.')) return 'ends with a dot; drop the trailing dot';
+  const bad = unsafeChars(domain, /[A-Za-z0-9._-]/);
+  if (bad) return `holds ${bad}: only letters, digits, "-", "_" and "." are allowed`;
+  for (const label of domain.split('.')) {
+    if (label === '') return 'has an empty label (two dots in a row, or a leading dot)';
+    if (label.length > 63) return `has a label of ${label.length} characters ("${label.slice(0, 20)}…"); a label has 63 at most`;
+    if (label.startsWith('-') || label.endsWith('-')) return `has a label that starts or ends with "-" ("${label}")`;
+  }
+  return undefined;
+}
+
+/**
+ * `install-dir` is the recipes' `$install_dir`, interpolated into `remote_prepare` commands as code:
+ * an absolute path of characters the shell gives no meaning (letters, digits and . _ / + @ : -),
+ * without "..".
+ */
+export function checkInstallDir(dir: string): string | undefined {
+  if (!dir.startsWith('/')) return 'must be an absolute server path (starting with /)';
+  const bad = unsafeChars(dir, /[A-Za-z0-9._/+@:-]/);
+  if (bad) return `holds ${bad}: only letters, digits and . _ / + @ : - are allowed (it is put into the recipes' shell commands as it is)`;
+  if (dir.split('/').includes('..')) return 'must be an absolute server path without ".."';
+  return undefined;
+}
+
+/** The distinct characters of `text` outside `allowed`, shown readably ("; " and a space), or undefined. */
+function unsafeChars(text: string, allowed: RegExp): string | undefined {
+  const bad = [...new Set([...text].filter((c) => !allowed.test(c)))];
+  if (bad.length === 0) return undefined;
+  const show = (c: string) => (c === ' ' ? 'a space' : c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : `"${c}"`);
+  return bad.slice(0, 8).map(show).join(', ') + (bad.length > 8 ? ', …' : '');
+}
+
 function domainInput(get: InputGetter): string {
   const domain = get('domain').trim();
   if (domain === '') throw new UserError('input `domain` is required: the fully qualified domain whose data this run moves');
-  if (!/^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$/.test(domain) || domain.includes('..')) {
-    throw new UserError(`input \`domain\`: "${domain}" is not a domain name (letters, digits, ".", "-", "_"); it names a folder under data-dir`);
-  }
+  const why = checkDomain(domain);
+  if (why) throw new UserError(`input \`domain\`: ${JSON.stringify(domain)} is not a domain name: it ${why}. Give the site's DNS name, e.g. shop.example.com`);
   return domain;
 }
 
 function installDirInput(get: InputGetter): string {
   const dir = get('install-dir').trim();
   if (dir === '') throw new UserError('input `install-dir` is required: the folder on the server where the domain is installed (the recipes\' $install_dir)');
-  if (!dir.startsWith('/') || dir.split('/').includes('..')) {
-    throw new UserError(`input \`install-dir\`: "${dir}" must be an absolute server path without ".."`);
-  }
+  const why = checkInstallDir(dir);
+  if (why) throw new UserError(`input \`install-dir\`: ${JSON.stringify(dir)} ${why}. Give the server folder where the domain is installed, e.g. /srv (a folder with other characters: point a symlink at it)`);
   return dir.length > 1 ? dir.replace(/\/+$/, '') : dir;
 }
 
@@ -210,6 +251,9 @@ function sshInputs(get: InputGetter, required: boolean): SshSettings {
   const username = get('username').trim();
   if (required && username === '') throw new UserError('input `username` is required for backup, restore and verify');
   const proxyHost = get('proxy-host').trim();
+  if (proxyHost === '' && get('proxy-fingerprint').trim() !== '') {
+    throw new UserError('input `proxy-fingerprint` pins the jump host\'s key, but `proxy-host` is not set; pin the server itself with `host-fingerprint`');
+  }
   const key = get('key');
   const password = get('password');
   if (required && key.trim() === '' && password === '') {
@@ -236,6 +280,7 @@ function sshInputs(get: InputGetter, required: boolean): SshSettings {
             username: get('proxy-username').trim() || username,
             key: get('proxy-key') || key,
             password: get('proxy-password'),
+            fingerprints: get('proxy-fingerprint'),
           },
   };
 }

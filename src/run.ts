@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from './errors.js';
-import { tempRoot } from './temp.js';
+import { privateTempDir } from './temp.js';
 import type { Settings } from './inputs.js';
 import { buildPlan, type Plan } from './plan/plan.js';
 import { loadRecipes } from './recipes/index.js';
@@ -84,7 +84,7 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
   const session = await connect({
     target: endpoint(s.ssh),
     ...(s.ssh.proxy && { proxy: { host: s.ssh.proxy.host, port: s.ssh.proxy.port, username: s.ssh.proxy.username, ...secrets(s.ssh.proxy.key, s.ssh.passphrase, s.ssh.proxy.password) } }),
-    hostKeys: { knownHosts: s.ssh.knownHosts, fingerprints: s.ssh.fingerprints, insecure: s.ssh.insecure },
+    hostKeys: { knownHosts: s.ssh.knownHosts, fingerprints: s.ssh.fingerprints, proxyFingerprints: s.ssh.proxy?.fingerprints ?? '', insecure: s.ssh.insecure },
     timeoutMs: s.ssh.timeoutMs,
     retries: s.ssh.retries,
     onWarning: (m) => out.warning(m),
@@ -274,10 +274,14 @@ async function report(s: Settings, r: ModeResult, out: Reporter): Promise<void> 
   await out.summary(outcomesMarkdown(title, r.outcomes, t, r.extra));
 }
 
-/** The JSON report of the run, in the runner's temp folder; its path is the `report` output. */
+/**
+ * The JSON report of the run, in a private folder of the temp folder (see privateTempDir), created
+ * exclusively (`wx`: never through a link, never over a file) and readable by us alone; its path is the
+ * `report` output.
+ */
 function writeReport(s: Settings, data: object, out: Reporter): void {
-  const path = join(tempRoot(), `remote-files-${s.domain}-${s.mode}-report.json`);
-  writeFileSync(path, JSON.stringify(data, null, 2) + '\n');
+  const path = join(privateTempDir('remote-files-report-'), `remote-files-${s.domain}-${s.mode}-report.json`);
+  writeFileSync(path, JSON.stringify(data, null, 2) + '\n', { flag: 'wx', mode: 0o600 });
   out.setOutput('report', path);
 }
 

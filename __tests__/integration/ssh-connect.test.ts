@@ -197,6 +197,39 @@ test('jump host: the target is reached through the proxy, both host keys verifie
   );
 });
 
+test('jump host by fingerprints: host-fingerprint pins the target only, proxy-fingerprint the jump host only', async () => {
+  const proxy = { host: sshd.host, port: sshd.port, username: 'rf-shell', privateKey: sshd.key.privateKey };
+  const target = { host: victim.host, port: victim.port, username: 'rf-other', privateKey: victim.key.privateKey };
+  const pins = (fingerprints: string, proxyFingerprints: string) => ({ knownHosts: '', fingerprints, proxyFingerprints, insecure: false });
+  const log = newLog();
+  await withSession(options(victim, { target, proxy, hostKeys: pins(victim.fingerprint('ed25519'), sshd.fingerprint('ed25519')) }, log), async (s) => {
+    assert.equal(await whoami(s), 'rf-other');
+  });
+  assert.equal(log.info.filter((m) => m.includes('verified')).length, 2, log.info.join('\n'));
+  // Both in host-fingerprint (one list for both, as before proxy-fingerprint): the jump host is refused.
+  await rejectsWith(
+    connect(options(victim, { target, proxy, hostKeys: pins(`${victim.fingerprint('ed25519')}\n${sshd.fingerprint('ed25519')}`, '') })),
+    new RegExp(`^Host key of jump host 127\\.0\\.0\\.1:${sshd.port} is not verified\\. .*Its fingerprint is in \`host-fingerprint\`, which pins the target server only`),
+  );
+  // Both in proxy-fingerprint: the jump host is reached, the target refused.
+  await rejectsWith(
+    connect(options(victim, { target, proxy, hostKeys: pins('', `${victim.fingerprint('ed25519')}\n${sshd.fingerprint('ed25519')}`) })),
+    new RegExp(`^Host key of 127\\.0\\.0\\.1:${victim.port} is not verified\\. .*Its fingerprint is in \`proxy-fingerprint\`, which pins the jump host only`),
+  );
+});
+
+test('a command that stalls while the server still answers keepalives: ended by the idle watchdog within about the timeout', async () => {
+  await withSession(options(victim, { timeoutMs: 1500 }), async (s) => {
+    // Unwatched (a remote_prepare command): silence is allowed, the keepalive alone watches it.
+    const quiet = await s.exec('sleep 2.5; echo done', { unwatched: true });
+    assert.equal(quiet.stdout.toString(), 'done\n');
+    const t0 = Date.now();
+    await rejectsWith(s.exec('echo start; sleep 30'), /^connection to 127\.0\.0\.1:\d+ lost \(no progress for 1\.5 s: .*the `timeout` input \(1\.5 s\) bounds this\)$/, Error);
+    const took = Date.now() - t0;
+    assert.ok(took >= 1400 && took < 3500, `took ${took} ms`);
+  });
+});
+
 test('sftp: one cached session per connection, chrooted account', async () => {
   const target = { host: sshd.host, port: sshd.port, username: 'rf-sftp', privateKey: sshd.key.privateKey };
   await withSession(options(sshd, { target }), async (s) => {
@@ -211,8 +244,10 @@ test('a server gone silent mid-session: pending operations fail within about the
   const session = await connect(options(victim, { timeoutMs: 1200 }));
   const closed = new Promise<Error | undefined>((r) => session.onClose(r));
   try {
-    const pending = session.exec('sleep 30');
-    const stream = await session.execStream('sleep 30');
+    // Unwatched (as remote_prepare commands are), so the idle watchdog stays out of it: the keepalive
+    // alone bounds a silent command on a server gone silent.
+    const pending = session.exec('sleep 30', { unwatched: true });
+    const stream = await session.execStream('sleep 30', { unwatched: true });
     const streamError = new Promise<Error>((r) => stream.on('error', r));
     await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { RecipeError, UserError } from '../errors.js';
-import { resolveTemplate, type TemplateValues } from '../recipes/template.js';
+import { resolveCommand, resolveTemplate, type TemplateValues } from '../recipes/template.js';
 import type { RawRecipe } from '../recipes/types.js';
 import { checkLocalPath, checkRemotePath, isWithin } from './paths.js';
 
@@ -75,7 +75,8 @@ function planRecipe(r: RawRecipe, s: PlanSettings): PlanRecipe {
     }),
     datadirs: r.datadirs.map((d) => local(d, 'datadir')),
     skip: r.skip.map(fill),
-    prepare: r.prepare.map(fill),
+    // Commands: placeholder values are quoted for the shell, or refused where quoting cannot work.
+    prepare: r.prepare.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)),
     restores: r.restores.map((spec) => {
       const from = remote(spec.from, 'restores "from"');
       if (!isWithin(salvageRoot, from) || from === salvageRoot) {

@@ -41,3 +41,122 @@ export function parseVars(text: string, inputName = 'vars'): Map<string, string>
   });
   return vars;
 }
+
+/**
+ * A value that goes into a shell command as it is, wherever it stands: none of these characters means
+ * anything to the shell (`domain` and `install-dir` are validated to a subset of them).
+ */
+const PLAIN_VALUE = /^[A-Za-z0-9._/+@:,=%-]*$/;
+
+/** `'…'` with each `'` written `'\''`: the shell reads back exactly `value`, as one word (part). */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Where a placeholder stands in a command's shell text, as far as quoting goes. */
+export type CommandContext = 'plain' | 'single-quotes' | 'double-quotes' | 'ansi-quotes' | 'backquotes' | 'comment' | 'heredoc' | 'nested' | 'backslash';
+
+const CONTEXT_WORDS: Record<Exclude<CommandContext, 'plain'>, string> = {
+  'single-quotes': "inside '…' quotes",
+  'double-quotes': 'inside "…" quotes',
+  'ansi-quotes': "inside $'…' quotes",
+  backquotes: 'inside `…` backquotes',
+  comment: 'in a # comment',
+  heredoc: 'after a << here-document',
+  nested: 'after a command substitution opened inside "…" quotes',
+  backslash: 'right after a backslash',
+};
+
+/**
+ * Fills the placeholders of a `remote_prepare` command. The recipe's own text is code and runs as
+ * written; a placeholder's value is data and must never become code. The rule, decided on the
+ * command text as written (before any value is put in):
+ *
+ * - A value of only letters, digits and `. _ / + @ : , = % -` goes in as it is, anywhere.
+ * - Any other value (spaces, `;`, quotes, `$`, …) is single-quoted (`'` written `'\''`) where the
+ *   placeholder stands unquoted in the command — outside quotes, backquotes, comments and here-documents,
+ *   and not after a backslash —, so the shell reads it back as one literal word (or word part).
+ * - Anywhere else quoting would change what the command means (a `'` inside "…" is a literal
+ *   character; a here-document or comment ends at a newline whatever quotes say), so such a value is
+ *   refused with an error naming the recipe, the file and the value.
+ *
+ * This guards the shell that runs the command. A command that evaluates its arguments again (`eval`,
+ * `sh -c`, `ssh host …`) is the recipe's own code: it gets the literal value, and what it does with it
+ * is as written.
+ */
+export function resolveCommand(text: string, values: TemplateValues, file: string, dollarBraces: boolean, recipe: string): string {
+  const placeholder = dollarBraces ? /\[%\s*([A-Za-z_][A-Za-z0-9_]*)\s*%\]|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/y : /\[%\s*([A-Za-z_][A-Za-z0-9_]*)\s*%\]/y;
+  let out = '';
+  let state: CommandContext = 'plain';
+  let escaped = false;
+  for (let i = 0; i < text.length; ) {
+    placeholder.lastIndex = i;
+    const m = placeholder.exec(text);
+    if (m) {
+      const name = (m[1] ?? m[2])!;
+      const value = values.get(name);
+      if (value === undefined) {
+        const known = [...values.keys()].sort().join(', ');
+        throw new RecipeError(file, undefined, `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`);
+      }
+      const context: CommandContext = escaped ? 'backslash' : state;
+      escaped = false;
+      if (context === 'plain') out += value !== '' && PLAIN_VALUE.test(value) ? value : shellQuote(value);
+      else if (PLAIN_VALUE.test(value)) out += value;
+      else throw refusal(file, recipe, text, m[0], name, value, context);
+      i += m[0].length;
+      continue;
+    }
+    const c = text[i]!;
+    out += c;
+    i++;
+    if (escaped) {
+      escaped = false;
+      continue;
+    }
+    switch (state) {
+      case 'plain':
+        if (c === '\\') escaped = true;
+        else if (c === "'") state = text[i - 2] === '$' ? 'ansi-quotes' : 'single-quotes';
+        else if (c === '"') state = 'double-quotes';
+        else if (c === '`') state = 'backquotes';
+        else if (c === '#' && (i === 1 || /[\s;&|()<>]/.test(text[i - 2]!))) state = 'comment';
+        else if (c === '<' && text[i] === '<') state = 'heredoc';
+        break;
+      case 'single-quotes':
+        if (c === "'") state = 'plain';
+        break;
+      case 'double-quotes':
+        // Quotes nest again inside `$(…)` or `…` within "…": not followed here, so nothing after
+        // it counts as unquoted.
+        if (c === '`' || (c === '$' && text[i] === '(')) state = 'nested';
+        else if (c === '\\') escaped = true;
+        else if (c === '"') state = 'plain';
+        break;
+      case 'ansi-quotes':
+      case 'backquotes':
+        if (c === '\\') escaped = true;
+        else if (c === (state === 'backquotes' ? '`' : "'")) state = 'plain';
+        break;
+      case 'comment':
+        if (c === '\n') state = 'plain';
+        break;
+      case 'heredoc':
+      case 'nested':
+        break;
+    }
+  }
+  return out;
+}
+
+function refusal(file: string, recipe: string, text: string, shown: string, name: string, value: string, context: Exclude<CommandContext, 'plain'>): RecipeError {
+  const input = name === 'domain' ? 'input `domain`' : name === 'install_dir' ? 'input `install-dir`' : 'input `vars`';
+  const odd = [...new Set([...value].filter((c) => !PLAIN_VALUE.test(c)))].map((c) => (c === ' ' ? 'a space' : JSON.stringify(c))).join(', ');
+  return new RecipeError(
+    file,
+    undefined,
+    `recipe ${recipe}: remote_prepare command ${JSON.stringify(text)}: ${shown} stands ${CONTEXT_WORDS[context]}, and its value from ${input}, ${JSON.stringify(value)}, holds ${odd}. ` +
+      `There it could run as code, and quoting it would change the command: refused, nothing was run. ` +
+      `Write the placeholder unquoted in the recipe (the value is then quoted for the shell), or set \`${name}\` to letters, digits and . _ / + @ : , = % - only`,
+  );
+}

@@ -23,7 +23,7 @@ export interface ConnectOptions {
   /** Jump host: the target is reached through a channel forwarded by it. */
   proxy?: SshEndpoint;
   hostKeys: HostKeyPolicy;
-  /** Limit for connecting (TCP, handshake and login) and for an established connection gone silent. */
+  /** Limit for connecting (TCP, handshake and login), for an established connection gone silent, and for an operation that makes no progress (see SessionOptions.idleMs). */
   timeoutMs: number;
   /** Extra attempts after a network failure (refused, reset, timed out). */
   retries: number;
@@ -46,14 +46,16 @@ class HostKeyRefused extends UserError {}
 export async function connect(opts: ConnectOptions): Promise<SshSession> {
   // Both inputs are parsed here, so a malformed one fails before any connection is made.
   const targetKeys = makeHostVerifier(opts.hostKeys, opts.target.host, opts.target.port);
-  const proxyKeys = opts.proxy && makeHostVerifier(opts.hostKeys, opts.proxy.host, opts.proxy.port);
+  // Each host is pinned by its own fingerprints: `host-fingerprint` never authenticates the jump host,
+  // `proxy-fingerprint` never the target (known_hosts lines name their host, so they are shared).
+  const proxyKeys = opts.proxy && makeHostVerifier(opts.hostKeys, opts.proxy.host, opts.proxy.port, 'proxy');
   for (const note of targetKeys.notes) opts.onInfo?.(note);
   for (const ep of [opts.target, ...(opts.proxy ? [opts.proxy] : [])]) requireCredentials(ep);
 
   const via = opts.proxy && proxyKeys ? { client: await reach(opts.proxy, proxyKeys, undefined, opts), ep: opts.proxy } : undefined;
   try {
     const client = await reach(opts.target, targetKeys, via, opts);
-    return new SshSession(client, label(opts.target), via && { client: via.client, label: label(via.ep) });
+    return new SshSession(client, label(opts.target), via && { client: via.client, label: label(via.ep) }, { idleMs: opts.timeoutMs });
   } catch (err) {
     via?.client.end();
     throw err;

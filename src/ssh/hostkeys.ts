@@ -6,9 +6,18 @@ import { UserError } from '../errors.js';
 
 export interface HostKeyPolicy {
   knownHosts: string;
+  /** `host-fingerprint`: pins the target only. */
   fingerprints: string;
+  /** `proxy-fingerprint`: pins the jump host only. A fingerprint never crosses over to the other host. */
+  proxyFingerprints?: string;
   insecure: boolean;
 }
+
+/** Which server a verifier is for; each has its own fingerprint input. */
+export type HostRole = 'target' | 'proxy';
+
+/** The input that pins fingerprints for each role. */
+export const FINGERPRINT_INPUT: Record<HostRole, string> = { target: 'host-fingerprint', proxy: 'proxy-fingerprint' };
 
 /** A key a server offered: its type as the key blob names it (`ssh-rsa`, not `rsa-sha2-512`). */
 export interface OfferedKey {
@@ -29,6 +38,8 @@ interface HostPins {
   pinned: KnownHostsEntry[];
   revoked: KnownHostsEntry[];
   fingerprints: PinnedFingerprint[];
+  /** Fingerprints given for the other host (target ↔ jump host): never accepted here, only named in a refusal. */
+  otherFingerprints: string[];
   /** known-hosts has lines, just none for this host: the refusal then says so. */
   knownHostsForOthers: boolean;
 }
@@ -152,15 +163,15 @@ function hashedMatcher(hosts: string, line: number): (name: string) => boolean {
   return (name) => createHmac('sha1', salt).update(name.toLowerCase()).digest().equals(hash);
 }
 
-function fingerprintError(detail: string): UserError {
-  return new UserError(`input \`host-fingerprint\`: ${detail}`);
+function fingerprintError(input: string, detail: string): UserError {
+  return new UserError(`input \`${input}\`: ${detail}`);
 }
 
 /** `ssh-keygen -lf` output: `256 SHA256:… comment (ED25519)`. */
 const KEYGEN_LINE = /^(\d+)\s+(\S+)\s.*\(([A-Z0-9-]+)\)$/;
 
 /** Fingerprints separated by newlines, commas or spaces, or whole `ssh-keygen -lf` lines. */
-export function parseFingerprints(text: string): PinnedFingerprint[] {
+export function parseFingerprints(text: string, input = FINGERPRINT_INPUT.target): PinnedFingerprint[] {
   const pins: PinnedFingerprint[] = [];
   for (const raw of text.split(/\r?\n/)) {
     const line = raw.trim();
@@ -168,22 +179,22 @@ export function parseFingerprints(text: string): PinnedFingerprint[] {
     const keygen = KEYGEN_LINE.exec(line);
     if (keygen) {
       const keyType = keyTypeFromKeygen(keygen[3]!, keygen[1]!);
-      pins.push({ fingerprint: parseFingerprint(keygen[2]!), ...(keyType && { keyType }) });
+      pins.push({ fingerprint: parseFingerprint(keygen[2]!, input), ...(keyType && { keyType }) });
       continue;
     }
-    for (const token of line.split(/[\s,]+/).filter(Boolean)) pins.push({ fingerprint: parseFingerprint(token) });
+    for (const token of line.split(/[\s,]+/).filter(Boolean)) pins.push({ fingerprint: parseFingerprint(token, input) });
   }
   return pins;
 }
 
-function parseFingerprint(token: string): string {
+function parseFingerprint(token: string, input: string): string {
   const m = /^SHA256:([A-Za-z0-9+/]{43})=?$/.exec(token);
   if (m) return `SHA256:${m[1]}`;
   const shown = token.length > 60 ? `${token.slice(0, 60)}…` : token;
   if (/^MD5:/i.test(token) || /^([0-9a-f]{2}:){15}[0-9a-f]{2}$/i.test(token)) {
-    throw fingerprintError(`"${shown}" is an MD5 fingerprint; give the SHA256 one (ssh-keygen -lf prints it)`);
+    throw fingerprintError(input, `"${shown}" is an MD5 fingerprint; give the SHA256 one (ssh-keygen -lf prints it)`);
   }
-  throw fingerprintError(`"${shown}" is not a SHA256 fingerprint (expected SHA256: and 43 base64 characters, as ssh-keygen -lf prints)`);
+  throw fingerprintError(input, `"${shown}" is not a SHA256 fingerprint (expected SHA256: and 43 base64 characters, as ssh-keygen -lf prints)`);
 }
 
 function keyTypeFromKeygen(name: string, bits: string): string | undefined {
@@ -205,9 +216,9 @@ function describe(k: OfferedKey): string {
   return `${k.type} ${k.fingerprint}`;
 }
 
-function pinCommands(host: string, port: number): string {
+function pinCommands(host: string, port: number, role: HostRole): string {
   const scan = `ssh-keyscan -p ${port} ${host}`;
-  return `\`known-hosts\` (output of: ${scan}) or \`host-fingerprint\` (output of: ${scan} | ssh-keygen -lf -)`;
+  return `\`known-hosts\` (output of: ${scan}) or \`${FINGERPRINT_INPUT[role]}\` (output of: ${scan} | ssh-keygen -lf -)`;
 }
 
 /**
@@ -236,15 +247,16 @@ export class HostVerifier {
     private readonly pins: HostPins,
     /** Remarks about the inputs (ignored lines), for the log. */
     readonly notes: string[],
+    private readonly role: HostRole = 'target',
   ) {
-    this.label = endpointLabel(host, port);
+    this.label = `${role === 'proxy' ? 'jump host ' : ''}${endpointLabel(host, port)}`;
   }
 
   readonly verify = (key: Buffer): boolean => {
     const offered = { type: keyTypeOf(key) ?? 'unknown', fingerprint: fingerprintOf(key) };
     if (!this.offered.some((k) => k.fingerprint === offered.fingerprint)) this.offered.push(offered);
     if (this.insecure) {
-      this.warning = `Host key of ${this.label} is NOT verified (insecure-ignore-host-key: true); the server offered ${describe(offered)}. Pin it with ${pinCommands(this.host, this.port)}.`;
+      this.warning = `Host key of ${this.label} is NOT verified (insecure-ignore-host-key: true); the server offered ${describe(offered)}. Pin it with ${pinCommands(this.host, this.port, this.role)}.`;
       this.accepted = offered;
       return true;
     }
@@ -255,7 +267,7 @@ export class HostVerifier {
       return true;
     }
     this.refusedTypes.add(offered.type);
-    this.refusal = reason;
+    this.refusal = reason + this.crossedOver(offered);
     return false;
   };
 
@@ -281,11 +293,18 @@ export class HostVerifier {
     return this.mismatchMessage();
   }
 
+  /** A refused key that is pinned for the other host: say which input pins what. */
+  private crossedOver(offered: OfferedKey): string {
+    if (!this.pins.otherFingerprints.includes(offered.fingerprint)) return '';
+    const other: HostRole = this.role === 'target' ? 'proxy' : 'target';
+    return ` Its fingerprint is in \`${FINGERPRINT_INPUT[other]}\`, which pins the ${other === 'proxy' ? 'jump host' : 'target server'} only; the ${this.role === 'proxy' ? 'jump host' : 'target server'}'s key goes in \`${FINGERPRINT_INPUT[this.role]}\` (or \`known-hosts\`).`;
+  }
+
   private unpinnedMessage(offered: OfferedKey): string {
     const why = this.pins.knownHostsForOthers
       ? `is not pinned: \`known-hosts\` has no line for ${hostPortName(this.host, this.port)} (a port other than 22 is written [host]:port).`
       : 'is not verified.';
-    return `Host key of ${this.label} ${why} Pin it with ${pinCommands(this.host, this.port)} — the server offered ${describe(offered)}. Only set insecure-ignore-host-key: true for throwaway servers.`;
+    return `Host key of ${this.label} ${why} Pin it with ${pinCommands(this.host, this.port, this.role)} — the server offered ${describe(offered)}. Only set insecure-ignore-host-key: true for throwaway servers.`;
   }
 
   private mismatchMessage(): string {
@@ -297,18 +316,28 @@ export class HostVerifier {
     return (
       `Host key of ${this.label} does not match: the server offered ${this.offered.map(describe).join(', ')}, ` +
       `which differs from the pinned key(s): ${shown.join(', ')}. ` +
-      `If the server was rebuilt, pin its new key with ${pinCommands(this.host, this.port)}.`
+      `If the server was rebuilt, pin its new key with ${pinCommands(this.host, this.port, this.role)}.`
     );
   }
 }
 
 /**
- * The verifier for one server. Parses both inputs (a malformed one is a UserError naming it), keeps the
- * known_hosts entries for this host:port and all fingerprints (they name no host).
+ * The verifier for one server. Parses the inputs (a malformed one is a UserError naming it), keeps the
+ * known_hosts entries for this host:port and the fingerprints of this server's role: `host-fingerprint`
+ * for the target, `proxy-fingerprint` for the jump host. Fingerprints name no host, so one list for
+ * both would let a key pinned for the jump host authenticate the target (and the reverse).
  */
-export function makeHostVerifier(policy: HostKeyPolicy, host: string, port: number): HostVerifier {
+export function makeHostVerifier(policy: HostKeyPolicy, host: string, port: number, role: HostRole = 'target'): HostVerifier {
   const { entries, notes } = parseKnownHosts(policy.knownHosts);
-  const fingerprints = parseFingerprints(policy.fingerprints);
+  const texts: Record<HostRole, string> = { target: policy.fingerprints, proxy: policy.proxyFingerprints ?? '' };
+  const fingerprints = parseFingerprints(texts[role], FINGERPRINT_INPUT[role]);
+  const other: HostRole = role === 'target' ? 'proxy' : 'target';
+  let otherFingerprints: string[] = [];
+  try {
+    otherFingerprints = parseFingerprints(texts[other], FINGERPRINT_INPUT[other]).map((f) => f.fingerprint);
+  } catch {
+    // Malformed: the other host's verifier reports it; here it only feeds a hint.
+  }
   const name = hostPortName(host, port);
   const forHost = entries.filter((e) => e.matches(name));
   const pinned = forHost.filter((e) => !e.revoked);
@@ -316,7 +345,8 @@ export function makeHostVerifier(policy: HostKeyPolicy, host: string, port: numb
     pinned,
     revoked: forHost.filter((e) => e.revoked),
     fingerprints,
+    otherFingerprints,
     knownHostsForOthers: pinned.length === 0 && entries.some((e) => !e.revoked),
   };
-  return new HostVerifier(host, port, policy.insecure, pins, notes);
+  return new HostVerifier(host, port, policy.insecure, pins, notes, role);
 }

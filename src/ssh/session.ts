@@ -1,5 +1,39 @@
 // One established SSH connection (possibly through a jump host) and the operations the transports use.
+import type { Readable } from 'node:stream';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
+
+/**
+ * Most bytes of a server's messages kept: a command's stderr (always) and its stdout where the caller
+ * asks (`maxStdout`: a remote_prepare command's output, the probe). What comes beyond is read and
+ * dropped, so a server that floods cannot fill this process's memory; the text kept ends with
+ * TRUNCATED_NOTE. Stdout that is data (a listing, checksums, an archive) is the caller's to bound.
+ */
+export const OUTPUT_CAP = 1 << 20;
+export const TRUNCATED_NOTE = '\n…output truncated';
+
+export interface ExecOptions {
+  /** Fed to the command, then EOF (default: an immediate EOF). */
+  stdin?: Buffer | string;
+  /** Runs once the server has started the command and its input is sent. It must not throw. */
+  started?: () => void;
+  /** Keep at most this many bytes of stdout (then TRUNCATED_NOTE); default: all of it. */
+  maxStdout?: number;
+  /**
+   * Not ended by the idle watchdog: for a command that may rightly run silent for long (a
+   * remote_prepare database dump). A server that dies meanwhile is still caught by the keepalive.
+   */
+  unwatched?: boolean;
+}
+
+export interface SessionOptions {
+  /**
+   * The idle watchdog (the `timeout` input): an operation in progress — a command's channel open, SFTP
+   * requests outstanding — that receives no byte and gets none of ours acknowledged for this long
+   * ends the connection with an error naming the host and the input. The keepalive alone does not
+   * catch a server that answers keepalives while its transfer stalls or trickles nothing. 0: off.
+   */
+  idleMs?: number;
+}
 
 export interface ExecResult {
   /** null when the command died from a signal, or the server sent no exit status. */
@@ -29,13 +63,20 @@ export class SshSession {
   private readonly closeListeners: Array<(err: Error | undefined) => void> = [];
   private sftpSession: Promise<SFTPWrapper> | undefined;
   private closing = false;
+  private readonly idleMs: number;
+  /** What the idle watchdog watches: per channel (or SFTP session), when it last moved, and whether it is waited on. */
+  private readonly watched = new Map<object, Watch>();
+  private watchdog: NodeJS.Timeout | undefined;
+  private lastCheck = 0;
 
   constructor(
     private readonly client: Client,
     /** host:port of the target, for messages. */
     readonly label: string,
     private readonly proxy?: { client: Client; label: string },
+    opts: SessionOptions = {},
   ) {
+    this.idleMs = opts.idleMs ?? 0;
     this.lostSignal = new Promise<never>((_, reject) => (this.rejectLost = reject));
     // Only ever observed through Promise.race in guard(); unobserved it must not count as unhandled.
     this.lostSignal.catch(() => undefined);
@@ -50,15 +91,18 @@ export class SshSession {
    * `started` runs once the server has started the command and its input is sent: work done there
    * overlaps the command's (its output waits in the socket meanwhile). It must not throw.
    */
-  async exec(command: string, opts: { stdin?: Buffer | string; started?: () => void } = {}): Promise<ExecResult> {
-    const channel = await this.execStream(command);
-    const result = this.guard(() => collect(channel, opts.stdin ?? ''));
+  async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const channel = await this.execStream(command, opts);
+    const result = this.guard(() => collect(channel, opts.stdin ?? '', opts.maxStdout ?? Infinity));
     opts.started?.();
     return result;
   }
 
-  /** The raw channel of `command`, for streaming; the caller writes, ends and reads it. */
-  async execStream(command: string): Promise<ClientChannel> {
+  /**
+   * The raw channel of `command`, for streaming; the caller writes, ends and reads it. Its stderr is
+   * capped at OUTPUT_CAP; it is watched for progress unless `unwatched`.
+   */
+  async execStream(command: string, opts: { unwatched?: boolean } = {}): Promise<ClientChannel> {
     const channel = await this.guard(
       () =>
         new Promise<ClientChannel>((resolve, reject) =>
@@ -71,6 +115,8 @@ export class SshSession {
         ),
     );
     this.track(channel);
+    capStderr(channel.stderr);
+    if (!opts.unwatched) this.watch(channel as unknown as Watchable, () => true);
     return channel;
   }
 
@@ -81,7 +127,13 @@ export class SshSession {
       const forget = () => {
         if (this.sftpSession === opening) this.sftpSession = undefined;
       };
-      opening.then((s) => s.once('close', forget), forget);
+      opening.then((s) => {
+        s.once('close', forget);
+        // Waited on while requests are outstanding (ssh2 keeps them in `_requests`; if a later ssh2
+        // renames it, the SFTP session is simply not watched).
+        const requests = () => (s as unknown as { _requests?: object })._requests;
+        this.watch(s as unknown as Watchable, () => Object.keys(requests() ?? {}).length > 0);
+      }, forget);
       this.sftpSession = opening;
     }
     return this.sftpSession;
@@ -101,6 +153,7 @@ export class SshSession {
   /** Ends the target connection, then the jump host's. */
   close(): void {
     this.closing = true;
+    this.stopWatchdog();
     this.client.end();
     this.proxy?.client.end();
   }
@@ -126,12 +179,121 @@ export class SshSession {
 
   private markLost(cause: string): void {
     if (this.lost) return;
+    this.stopWatchdog();
     this.lost = new ConnectionLostError(this.closing ? `connection to ${this.label} closed` : `connection to ${this.label} lost (${cause})`);
     this.rejectLost(this.lost);
     for (const channel of this.channels) channel.emit('error', this.lost);
     this.channels.clear();
     for (const listener of this.closeListeners.splice(0)) listener(this.closing ? undefined : this.lost);
   }
+
+  /**
+   * Watches a channel (or the SFTP session) for progress: a byte received (stdout, stderr, SFTP
+   * replies), or its outgoing window changing (our bytes sent, or the server acknowledging them with a
+   * window adjustment). While `busy()` and not held up by us (a reader that stopped reading), a channel
+   * still for idleMs ends the connection. Hooks ssh2's channel objects (`push`, `outgoing.window`,
+   * `_waitChanDrain`), which ssh2 1.x has for exec channels and SFTP alike.
+   */
+  private watch(channel: Watchable, busy: () => boolean): void {
+    if (this.idleMs <= 0 || this.lost) return;
+    const w: Watch = { last: Date.now(), busy, heldByUs: () => channel._waitChanDrain === true };
+    const touch = () => (w.last = Date.now());
+    onPush(channel, touch);
+    if (channel.stderr) onPush(channel.stderr, touch);
+    const outgoing = channel.outgoing;
+    if (outgoing && typeof outgoing.window === 'number') {
+      let window = outgoing.window;
+      Object.defineProperty(outgoing, 'window', {
+        configurable: true,
+        enumerable: true,
+        get: () => window,
+        set: (v: number) => {
+          if (v !== window) touch();
+          window = v;
+        },
+      });
+    }
+    this.watched.set(channel, w);
+    channel.once('close', () => this.watched.delete(channel));
+    if (!this.watchdog) {
+      this.lastCheck = Date.now();
+      this.watchdog = setInterval(() => this.checkIdle(), this.checkPeriod());
+      this.watchdog.unref();
+    }
+  }
+
+  private checkIdle(): void {
+    const now = Date.now();
+    // This process was busy (a long synchronous step) and could not read what may be waiting in the
+    // socket: not the server's stall. Count from now.
+    const late = now - this.lastCheck > 2 * this.checkPeriod();
+    this.lastCheck = now;
+    for (const w of this.watched.values()) {
+      if (late || !w.busy() || w.heldByUs()) w.last = now;
+      else if (now - w.last >= this.idleMs) return this.stalled();
+    }
+  }
+
+  private checkPeriod(): number {
+    return Math.min(1000, Math.max(100, this.idleMs / 5));
+  }
+
+  /** A transfer stalled: fail everything waiting with one message, and drop the connection. */
+  private stalled(): void {
+    const secs = this.idleMs / 1000;
+    this.markLost(`no progress for ${secs} s: the server sent nothing and acknowledged nothing of ours while an operation waited on it; the \`timeout\` input (${secs} s) bounds this`);
+    this.client.destroy();
+    this.proxy?.client.destroy();
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = undefined;
+    this.watched.clear();
+  }
+}
+
+interface Watch {
+  last: number;
+  busy: () => boolean;
+  heldByUs: () => boolean;
+}
+
+/** The parts of ssh2's Channel and SFTP objects the watchdog hooks. */
+interface Watchable {
+  push(chunk: unknown, encoding?: BufferEncoding): boolean;
+  stderr?: Readable;
+  outgoing?: { window: number };
+  _waitChanDrain?: boolean;
+  once(event: 'close', listener: () => void): unknown;
+}
+
+/** Calls `seen` whenever ssh2 hands the stream a chunk (or its end). */
+function onPush(stream: { push(chunk: unknown, encoding?: BufferEncoding): boolean }, seen: () => void): void {
+  const push = stream.push;
+  stream.push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding) {
+    seen();
+    return push.call(this, chunk, encoding);
+  };
+}
+
+/** Keeps the first OUTPUT_CAP bytes of a stderr stream, then TRUNCATED_NOTE; the rest is read and dropped. */
+function capStderr(stream: Readable): void {
+  const push = stream.push;
+  let kept = 0;
+  let truncated = false;
+  stream.push = function (this: Readable, chunk: unknown, encoding?: BufferEncoding) {
+    if (!Buffer.isBuffer(chunk)) return push.call(this, chunk, encoding);
+    if (truncated) return true;
+    if (kept + chunk.length <= OUTPUT_CAP) {
+      kept += chunk.length;
+      return push.call(this, chunk, encoding);
+    }
+    truncated = true;
+    const part = chunk.subarray(0, OUTPUT_CAP - kept);
+    kept = OUTPUT_CAP;
+    return push.call(this, Buffer.concat([part, Buffer.from(TRUNCATED_NOTE)]), encoding);
+  };
 }
 
 const EARLY_EXITS = new WeakMap<object, { code: number | null; signal?: string }>();
@@ -157,12 +319,24 @@ export const EXIT_GRACE_MS = 2000;
 
 /** Collects a command's output; resolves on 'close', after the last byte and the exit status. */
 
-function collect(channel: ClientChannel, stdin: Buffer | string): Promise<ExecResult> {
+function collect(channel: ClientChannel, stdin: Buffer | string, maxStdout: number): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let exit: { code: number | null; signal?: string } | undefined;
-    channel.on('data', (d: Buffer) => stdout.push(d));
+    let room = maxStdout;
+    let truncated = false;
+    channel.on('data', (d: Buffer) => {
+      // Beyond the cap the output is still read (the server must not block on it), not kept.
+      if (truncated) return;
+      if (d.length <= room) {
+        room -= d.length;
+        stdout.push(d);
+        return;
+      }
+      truncated = true;
+      stdout.push(d.subarray(0, room), Buffer.from(TRUNCATED_NOTE));
+    });
     channel.stderr.on('data', (d: Buffer) => stderr.push(d));
     channel.on('exit', (code: number | null, signal?: string) => (exit = { code: code ?? null, ...(signal && { signal }) }));
     exit ??= exitAlreadySent(channel);

@@ -1,6 +1,7 @@
 import { UserError } from '../errors.js';
 import type { Settings } from '../inputs.js';
 import { safeText } from '../report/reporter.js';
+import { OUTPUT_CAP } from '../ssh/session.js';
 import { LIST_SCRIPT, PROBE_SCRIPT, shCommand } from './remote-scripts.js';
 import { SftpTransport } from './sftp-transport.js';
 import { TarTransport, type ShellRunner } from './tar-transport.js';
@@ -36,7 +37,9 @@ ${LIST_SCRIPT}`, ahead, false) : PROBE_SCRIPT;
   // A refused exec means no shell; a connection lost meanwhile means nothing about the account.
   // `whileListing` (reading the stored manifest) runs while the server lists: a listing of 20,000
   // files takes the server ~80 ms, and this side would only wait for it.
-  const probe = await session.exec(command, { stdin: '', ...(ahead && whileListing && { started: whileListing }) }).catch((err: unknown) => {
+  // The probe's own answer is a few lines: a server that floods it is cut at OUTPUT_CAP (a listing
+  // riding along is data, and bounded by what was asked).
+  const probe = await session.exec(command, { stdin: '', ...(ahead ? whileListing && { started: whileListing } : { maxStdout: OUTPUT_CAP }) }).catch((err: unknown) => {
     if (session.lostError?.()) throw err;
     return null;
   });
@@ -52,7 +55,7 @@ ${LIST_SCRIPT}`, ahead, false) : PROBE_SCRIPT;
   }
   const uid = Number(text.trim().split('\n').at(-1));
   if (s.sudo) {
-    const check = await session.exec(shCommand('id -u', [], true));
+    const check = await session.exec(shCommand('id -u', [], true), { maxStdout: OUTPUT_CAP });
     if (check.code !== 0 || check.stdout.toString().trim() !== '0') {
       throw new UserError(`input \`sudo\`: \`sudo -n\` failed for ${s.ssh.username} (${safeText(check.stderr.trim() || 'no output')}); it needs passwordless sudo`);
     }

@@ -26,7 +26,7 @@ export interface ShellChannel extends Readable {
 }
 export interface ShellRunner {
   /** `started` is called once the server has started the command, while its output is still to come. */
-  exec(command: string, opts?: { stdin?: Buffer | string; started?: () => void }): Promise<{ code: number | null; stdout: Buffer; stderr: string }>;
+  exec(command: string, opts?: { stdin?: Buffer | string; started?: () => void; maxStdout?: number; unwatched?: boolean }): Promise<{ code: number | null; stdout: Buffer; stderr: string }>;
   execStream(command: string): Promise<ShellChannel & Writable>;
 }
 
@@ -154,7 +154,7 @@ export class TarTransport implements Transport {
   }
 
   async run(command: string): Promise<{ code: number | null; output: string }> {
-    const r = await this.shell.exec(shCommand(command, [], this.sudo));
+    const r = await this.shell.exec(shCommand(command, [], this.sudo), { maxStdout: 1 << 20, unwatched: true }); // a dump may run silent for long; output capped (session.ts)
     return { code: r.code, output: (r.stdout.toString('utf8') + r.stderr).trim() };
   }
 }
