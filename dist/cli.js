@@ -9,13 +9,13 @@ import {
   MODES,
   readSettings,
   run
-} from "./chunks/chunk-Y3IWTDZ7.js";
-import "./chunks/chunk-427XP4RB.js";
+} from "./chunks/chunk-P6A35GAK.js";
+import "./chunks/chunk-P4ODU3D2.js";
 import {
   formatBytes
-} from "./chunks/chunk-FHJN2IGK.js";
+} from "./chunks/chunk-OZH7E2VM.js";
 import "./chunks/chunk-F7NAIOVD.js";
-import "./chunks/chunk-CTX6X67X.js";
+import "./chunks/chunk-RBHUNC33.js";
 import {
   UserError,
   __toESM,
@@ -42,6 +42,7 @@ var FLAGS = {
   retries: "value",
   "known-hosts": "list",
   "host-fingerprint": "list",
+  "proxy-fingerprint": "list",
   "insecure-ignore-host-key": "bool",
   "proxy-host": "value",
   "proxy-port": "value",
@@ -59,6 +60,7 @@ var FLAGS = {
   concurrency: "value",
   conflict: "value",
   "dry-run": "bool",
+  "special-bits": "bool",
   store: "list",
   "commit-message": "value",
   "commit-user-name": "value",
@@ -69,6 +71,7 @@ var FLAGS = {
   "artifact-name": "value",
   "retention-days": "value",
   "artifact-run-id": "value",
+  "artifact-branch": "value",
   "github-token": "value",
   "cache-key": "value",
   "age-recipients": "list",
@@ -98,12 +101,13 @@ Recipes:      --recipes --only --distro --vars --data-dir --exclude
 Server:       --host --port --username --key --passphrase --password --timeout --retries
 Host keys:    --known-hosts --host-fingerprint --insecure-ignore-host-key
 Jump host:    --proxy-host --proxy-port --proxy-username --proxy-key --proxy-password
+              --proxy-fingerprint (pins the jump host; --host-fingerprint pins the server only)
 Transfer:     --transport --sudo --concurrency --prepare --checksum --delete --if-missing
-              --allow-denied --dry-run --conflict --fail-on-drift
+              --allow-denied --dry-run --conflict --fail-on-drift --special-bits
 Store:        --store (default commit: commits and pushes <data-dir>/<domain>; --store none keeps
               the workspace only) --commit-message --commit-user-name --commit-user-email
               --commit-branch --push --push-attempts --artifact-name --retention-days
-              --artifact-run-id --github-token --cache-key
+              --artifact-run-id --artifact-branch --github-token --cache-key
 Encryption:   --age-recipients --age-identity
 
 Set REMOTE_FILES_DEBUG=1 for debug lines. A transfer shows its progress on stderr.

@@ -8,8 +8,8 @@ import {
   SECRET_INPUTS,
   readSettings,
   run
-} from "./chunks/chunk-Y3IWTDZ7.js";
-import "./chunks/chunk-427XP4RB.js";
+} from "./chunks/chunk-P6A35GAK.js";
+import "./chunks/chunk-P4ODU3D2.js";
 import {
   debug,
   getInput,
@@ -20,10 +20,10 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-RFRMZWUY.js";
-import "./chunks/chunk-FHJN2IGK.js";
+} from "./chunks/chunk-6YQJ6KNG.js";
+import "./chunks/chunk-OZH7E2VM.js";
 import "./chunks/chunk-F7NAIOVD.js";
-import "./chunks/chunk-CTX6X67X.js";
+import "./chunks/chunk-RBHUNC33.js";
 import {
   UserError
 } from "./chunks/chunk-AVJ33FCR.js";

@@ -8991,10 +8991,16 @@ async function decryptTree(srcRoot, files, identities, destRoot) {
   requireIdentity(identities, "the data folder");
   (0, import_node_fs.mkdirSync)(destRoot, { recursive: true, mode: 448 });
   (0, import_node_fs.chmodSync)(destRoot, 448);
+  const realRoot = (0, import_node_fs.realpathSync)(srcRoot);
   for (const f of files) {
     const src = safeJoin(srcRoot, f.rel);
     const dest = safeJoin(destRoot, f.rel);
     if (src === null || dest === null || dest === destRoot) throw new UserError(`the manifest lists "${f.rel}", a path outside the data folder`);
+    const parent = (0, import_node_path.dirname)(f.rel);
+    const realParent = realOrUndefined((0, import_node_path.dirname)(src));
+    if (realParent !== void 0 && realParent !== (parent === "." ? realRoot : (0, import_node_path.join)(realRoot, parent))) {
+      throw new UserError(`the data folder reaches "${f.rel}" through a symbolic link: remote-files never reads through links in the data folder; replace the link with the stored folder`);
+    }
     const st = (0, import_node_fs.lstatSync)(src, { throwIfNoEntry: false });
     if (!st?.isFile()) throw new UserError(`the data folder has no stored file "${f.rel}", which its manifest lists: the stored copy is incomplete`);
     (0, import_node_fs.mkdirSync)((0, import_node_path.dirname)(dest), { recursive: true, mode: 448 });
@@ -9002,6 +9008,14 @@ async function decryptTree(srcRoot, files, identities, destRoot) {
     await (0, import_promises.pipeline)(decryptStream(input, identities, `"${f.rel}"`), (0, import_node_fs.createWriteStream)(dest, { flags: "wx", mode: 384 }));
     (0, import_node_fs.chmodSync)(dest, f.mode & 511 | 384);
     (0, import_node_fs.utimesSync)(dest, f.mtime, f.mtime);
+  }
+}
+function realOrUndefined(path) {
+  try {
+    return (0, import_node_fs.realpathSync)(path);
+  } catch (err) {
+    if (err.code === "ENOENT" || err.code === "ENOTDIR") return void 0;
+    throw err;
   }
 }
 function isAgeFile(path) {

@@ -5,6 +5,7 @@ var require = __rfCreateRequire(import.meta.url);
 var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
+  checkDataFolder,
   entryPaths,
   manifestChunks,
   manifestPath,
@@ -12,8 +13,9 @@ import {
   recordOf,
   sameManifest,
   storedPath,
-  toManifestFile
-} from "./chunk-427XP4RB.js";
+  toManifestFile,
+  writeDataAttributes
+} from "./chunk-P4ODU3D2.js";
 import {
   LocalTree,
   TEMP_MARK,
@@ -27,16 +29,20 @@ import {
   require_tar_stream,
   require_url,
   safeText
-} from "./chunk-FHJN2IGK.js";
+} from "./chunk-OZH7E2VM.js";
 import {
   require_promises,
   require_stream
 } from "./chunk-F7NAIOVD.js";
 import {
+  GIT_SAFE_NAMES,
+  escapeName,
+  escapePath,
+  privateTempDir,
   require_child_process,
   require_crypto,
   tempRoot
-} from "./chunk-CTX6X67X.js";
+} from "./chunk-RBHUNC33.js";
 import {
   HostileServerError,
   RecipeError,
@@ -667,7 +673,7 @@ var require_scan = __commonJS({
 var require_parse = __commonJS({
   "node_modules/picomatch/lib/parse.js"(exports, module) {
     "use strict";
-    var constants2 = require_constants();
+    var constants4 = require_constants();
     var utils = require_utils();
     var {
       MAX_LENGTH,
@@ -675,7 +681,7 @@ var require_parse = __commonJS({
       REGEX_NON_SPECIAL_CHARS,
       REGEX_SPECIAL_CHARS_BACKREF,
       REPLACEMENTS
-    } = constants2;
+    } = constants4;
     var expandRange = (args, options) => {
       if (typeof options.expandRange === "function") {
         return options.expandRange(...args, options);
@@ -884,7 +890,7 @@ var require_parse = __commonJS({
       if (options.maxExtglobRecursion === false) {
         return { risky: false };
       }
-      const max = typeof options.maxExtglobRecursion === "number" ? options.maxExtglobRecursion : constants2.DEFAULT_MAX_EXTGLOB_RECURSION;
+      const max = typeof options.maxExtglobRecursion === "number" ? options.maxExtglobRecursion : constants4.DEFAULT_MAX_EXTGLOB_RECURSION;
       const branches = splitTopLevel(body).map((branch) => branch.trim());
       if (branches.length > 1) {
         if (branches.some((branch) => branch === "") || branches.some((branch) => /^[*?]+$/.test(branch)) || hasRepeatedCharPrefixOverlap(branches)) {
@@ -930,8 +936,8 @@ var require_parse = __commonJS({
       const bos = { type: "bos", value: "", output: opts.prepend || "" };
       const tokens = [bos];
       const capture = opts.capture ? "" : "?:";
-      const PLATFORM_CHARS = constants2.globChars(opts.windows);
-      const EXTGLOB_CHARS = constants2.extglobChars(PLATFORM_CHARS);
+      const PLATFORM_CHARS = constants4.globChars(opts.windows);
+      const EXTGLOB_CHARS = constants4.extglobChars(PLATFORM_CHARS);
       const {
         DOT_LITERAL,
         PLUS_LITERAL,
@@ -1627,7 +1633,7 @@ var require_parse = __commonJS({
         NO_DOTS_SLASH,
         STAR,
         START_ANCHOR
-      } = constants2.globChars(opts.windows);
+      } = constants4.globChars(opts.windows);
       const nodot = opts.dot ? NO_DOTS : NO_DOT;
       const slashDot = opts.dot ? NO_DOTS_SLASH : NO_DOT;
       const capture = opts.capture ? "" : "?:";
@@ -1685,7 +1691,7 @@ var require_picomatch = __commonJS({
     var scan = require_scan();
     var parse = require_parse();
     var utils = require_utils();
-    var constants2 = require_constants();
+    var constants4 = require_constants();
     var isObject = (val) => val && typeof val === "object" && !Array.isArray(val);
     var picomatch3 = (glob, options, returnState = false) => {
       if (Array.isArray(glob)) {
@@ -1813,7 +1819,7 @@ var require_picomatch = __commonJS({
         return /$^/;
       }
     };
-    picomatch3.constants = constants2;
+    picomatch3.constants = constants4;
     module.exports = picomatch3;
   }
 });
@@ -21399,7 +21405,7 @@ var require_SFTP = __commonJS({
     "use strict";
     var EventEmitter = __require("events");
     var fs = __require("fs");
-    var { constants: constants2 } = fs;
+    var { constants: constants4 } = fs;
     var {
       Readable: ReadableStream,
       Writable: WritableStream
@@ -23254,25 +23260,25 @@ var require_SFTP = __commonJS({
         this.extended = initial && initial.extended;
       }
       isDirectory() {
-        return (this.mode & constants2.S_IFMT) === constants2.S_IFDIR;
+        return (this.mode & constants4.S_IFMT) === constants4.S_IFDIR;
       }
       isFile() {
-        return (this.mode & constants2.S_IFMT) === constants2.S_IFREG;
+        return (this.mode & constants4.S_IFMT) === constants4.S_IFREG;
       }
       isBlockDevice() {
-        return (this.mode & constants2.S_IFMT) === constants2.S_IFBLK;
+        return (this.mode & constants4.S_IFMT) === constants4.S_IFBLK;
       }
       isCharacterDevice() {
-        return (this.mode & constants2.S_IFMT) === constants2.S_IFCHR;
+        return (this.mode & constants4.S_IFMT) === constants4.S_IFCHR;
       }
       isSymbolicLink() {
-        return (this.mode & constants2.S_IFMT) === constants2.S_IFLNK;
+        return (this.mode & constants4.S_IFMT) === constants4.S_IFLNK;
       }
       isFIFO() {
-        return (this.mode & constants2.S_IFMT) === constants2.S_IFIFO;
+        return (this.mode & constants4.S_IFMT) === constants4.S_IFIFO;
       }
       isSocket() {
-        return (this.mode & constants2.S_IFMT) === constants2.S_IFSOCK;
+        return (this.mode & constants4.S_IFMT) === constants4.S_IFSOCK;
       }
     };
     function attrsToBytes(attrs) {
@@ -28208,7 +28214,7 @@ var POSIX_UNESCAPED_GLOB_SYMBOLS = /(?<!\\)([()[\]{}*?|]|^!|[!+@](?=\()|\\(?![()
 var WIN32_UNESCAPED_GLOB_SYMBOLS = /(?<!\\)([()[\]{}]|^!|[!+@](?=\())/g;
 var escapePosixPath = (path) => path.replace(POSIX_UNESCAPED_GLOB_SYMBOLS, "\\$&");
 var escapeWin32Path = (path) => path.replace(WIN32_UNESCAPED_GLOB_SYMBOLS, "\\$&");
-var escapePath = isWin ? escapeWin32Path : escapePosixPath;
+var escapePath2 = isWin ? escapeWin32Path : escapePosixPath;
 function isDynamicPattern(pattern, options) {
   if ((options === null || options === void 0 ? void 0 : options.caseSensitiveMatch) === false) return true;
   const scan = import_picomatch.default.scan(pattern);
@@ -28228,7 +28234,7 @@ function normalizePattern(pattern, opts, props, isIgnore) {
   let result = pattern;
   if (pattern[pattern.length - 1] === "/") result = pattern.slice(0, -1);
   if (result[result.length - 1] !== "*" && opts.expandDirectories) result += "/**";
-  const escapedCwd = escapePath(cwd);
+  const escapedCwd = escapePath2(cwd);
   result = (0, import_path2.isAbsolute)(result.replace(ESCAPING_BACKSLASHES, "")) ? import_path2.posix.relative(escapedCwd, result) : import_path2.posix.normalize(result);
   const parentDir = (_PARENT_DIRECTORY$exe = PARENT_DIRECTORY.exec(result)) === null || _PARENT_DIRECTORY$exe === void 0 ? void 0 : _PARENT_DIRECTORY$exe[0];
   const parts = splitPattern(result);
@@ -28448,6 +28454,91 @@ function parseVars(text, inputName = "vars") {
   });
   return vars;
 }
+var PLAIN_VALUE = /^[A-Za-z0-9._/+@:,=%-]*$/;
+function shellQuote(value) {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+var CONTEXT_WORDS = {
+  "single-quotes": "inside '\u2026' quotes",
+  "double-quotes": 'inside "\u2026" quotes',
+  "ansi-quotes": "inside $'\u2026' quotes",
+  backquotes: "inside `\u2026` backquotes",
+  comment: "in a # comment",
+  heredoc: "after a << here-document",
+  nested: 'after a command substitution opened inside "\u2026" quotes',
+  backslash: "right after a backslash"
+};
+function resolveCommand(text, values, file, dollarBraces, recipe) {
+  const placeholder = dollarBraces ? /\[%\s*([A-Za-z_][A-Za-z0-9_]*)\s*%\]|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/y : /\[%\s*([A-Za-z_][A-Za-z0-9_]*)\s*%\]/y;
+  let out = "";
+  let state = "plain";
+  let escaped = false;
+  for (let i = 0; i < text.length; ) {
+    placeholder.lastIndex = i;
+    const m = placeholder.exec(text);
+    if (m) {
+      const name = m[1] ?? m[2];
+      const value = values.get(name);
+      if (value === void 0) {
+        const known = [...values.keys()].sort().join(", ");
+        throw new RecipeError(file, void 0, `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`);
+      }
+      const context = escaped ? "backslash" : state;
+      escaped = false;
+      if (context === "plain") out += value !== "" && PLAIN_VALUE.test(value) ? value : shellQuote(value);
+      else if (PLAIN_VALUE.test(value)) out += value;
+      else throw refusal(file, recipe, text, m[0], name, value, context);
+      i += m[0].length;
+      continue;
+    }
+    const c = text[i];
+    out += c;
+    i++;
+    if (escaped) {
+      escaped = false;
+      continue;
+    }
+    switch (state) {
+      case "plain":
+        if (c === "\\") escaped = true;
+        else if (c === "'") state = text[i - 2] === "$" ? "ansi-quotes" : "single-quotes";
+        else if (c === '"') state = "double-quotes";
+        else if (c === "`") state = "backquotes";
+        else if (c === "#" && (i === 1 || /[\s;&|()<>]/.test(text[i - 2]))) state = "comment";
+        else if (c === "<" && text[i] === "<") state = "heredoc";
+        break;
+      case "single-quotes":
+        if (c === "'") state = "plain";
+        break;
+      case "double-quotes":
+        if (c === "`" || c === "$" && text[i] === "(") state = "nested";
+        else if (c === "\\") escaped = true;
+        else if (c === '"') state = "plain";
+        break;
+      case "ansi-quotes":
+      case "backquotes":
+        if (c === "\\") escaped = true;
+        else if (c === (state === "backquotes" ? "`" : "'")) state = "plain";
+        break;
+      case "comment":
+        if (c === "\n") state = "plain";
+        break;
+      case "heredoc":
+      case "nested":
+        break;
+    }
+  }
+  return out;
+}
+function refusal(file, recipe, text, shown, name, value, context) {
+  const input = name === "domain" ? "input `domain`" : name === "install_dir" ? "input `install-dir`" : "input `vars`";
+  const odd = [...new Set([...value].filter((c) => !PLAIN_VALUE.test(c)))].map((c) => c === " " ? "a space" : JSON.stringify(c)).join(", ");
+  return new RecipeError(
+    file,
+    void 0,
+    `recipe ${recipe}: remote_prepare command ${JSON.stringify(text)}: ${shown} stands ${CONTEXT_WORDS[context]}, and its value from ${input}, ${JSON.stringify(value)}, holds ${odd}. There it could run as code, and quoting it would change the command: refused, nothing was run. Write the placeholder unquoted in the recipe (the value is then quoted for the shell), or set \`${name}\` to letters, digits and . _ / + @ : , = % - only`
+  );
+}
 
 // src/inputs.ts
 var MODES = ["backup", "restore", "verify", "plan"];
@@ -28483,6 +28574,7 @@ function readSettings(get, workspace) {
     concurrency: int(get, "concurrency", 32, 1, 64),
     conflict: oneOf(get, "conflict", CONFLICTS, "overwrite"),
     dryRun: bool(get, "dry-run", false),
+    specialBits: bool(get, "special-bits", false),
     store: storeInput(get),
     commit: {
       message: get("commit-message").trim(),
@@ -28496,7 +28588,8 @@ function readSettings(get, workspace) {
       name: artifactNameInput(get),
       retentionDays: get("retention-days").trim() === "" ? void 0 : int(get, "retention-days", 0, 1, 90),
       githubToken: get("github-token").trim(),
-      runId: get("artifact-run-id").trim() === "" ? void 0 : int(get, "artifact-run-id", 0, 1, Number.MAX_SAFE_INTEGER)
+      runId: get("artifact-run-id").trim() === "" ? void 0 : int(get, "artifact-run-id", 0, 1, Number.MAX_SAFE_INTEGER),
+      branch: get("artifact-branch").trim()
     },
     cache: { key: get("cache-key").trim() },
     age: { recipients: get("age-recipients"), identity: get("age-identity") },
@@ -28551,20 +28644,44 @@ function int(get, name, fallback, min, max) {
   }
   return Number(raw);
 }
+function checkDomain(domain) {
+  if (domain.length > 253) return `is ${domain.length} characters long; a domain name has 253 at most`;
+  if (domain.startsWith("*.")) return "is a wildcard; give the one domain this run salvages (e.g. shop.example.com)";
+  if (domain.endsWith(".")) return "ends with a dot; drop the trailing dot";
+  const bad = unsafeChars(domain, /[A-Za-z0-9._-]/);
+  if (bad) return `holds ${bad}: only letters, digits, "-", "_" and "." are allowed`;
+  for (const label2 of domain.split(".")) {
+    if (label2 === "") return "has an empty label (two dots in a row, or a leading dot)";
+    if (label2.length > 63) return `has a label of ${label2.length} characters ("${label2.slice(0, 20)}\u2026"); a label has 63 at most`;
+    if (label2.startsWith("-") || label2.endsWith("-")) return `has a label that starts or ends with "-" ("${label2}")`;
+  }
+  return void 0;
+}
+function checkInstallDir(dir) {
+  if (!dir.startsWith("/")) return "must be an absolute server path (starting with /)";
+  const bad = unsafeChars(dir, /[A-Za-z0-9._/+@:-]/);
+  if (bad) return `holds ${bad}: only letters, digits and . _ / + @ : - are allowed (it is put into the recipes' shell commands as it is)`;
+  if (dir.split("/").includes("..")) return 'must be an absolute server path without ".."';
+  return void 0;
+}
+function unsafeChars(text, allowed) {
+  const bad = [...new Set([...text].filter((c) => !allowed.test(c)))];
+  if (bad.length === 0) return void 0;
+  const show = (c) => c === " " ? "a space" : c.charCodeAt(0) < 32 || c.charCodeAt(0) === 127 ? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}` : `"${c}"`;
+  return bad.slice(0, 8).map(show).join(", ") + (bad.length > 8 ? ", \u2026" : "");
+}
 function domainInput(get) {
   const domain = get("domain").trim();
   if (domain === "") throw new UserError("input `domain` is required: the fully qualified domain whose data this run moves");
-  if (!/^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$/.test(domain) || domain.includes("..")) {
-    throw new UserError(`input \`domain\`: "${domain}" is not a domain name (letters, digits, ".", "-", "_"); it names a folder under data-dir`);
-  }
+  const why = checkDomain(domain);
+  if (why) throw new UserError(`input \`domain\`: ${JSON.stringify(domain)} is not a domain name: it ${why}. Give the site's DNS name, e.g. shop.example.com`);
   return domain;
 }
 function installDirInput(get) {
   const dir = get("install-dir").trim();
   if (dir === "") throw new UserError("input `install-dir` is required: the folder on the server where the domain is installed (the recipes' $install_dir)");
-  if (!dir.startsWith("/") || dir.split("/").includes("..")) {
-    throw new UserError(`input \`install-dir\`: "${dir}" must be an absolute server path without ".."`);
-  }
+  const why = checkInstallDir(dir);
+  if (why) throw new UserError(`input \`install-dir\`: ${JSON.stringify(dir)} ${why}. Give the server folder where the domain is installed, e.g. /srv (a folder with other characters: point a symlink at it)`);
   return dir.length > 1 ? dir.replace(/\/+$/, "") : dir;
 }
 function dataDirInput(get) {
@@ -28581,6 +28698,9 @@ function sshInputs(get, required) {
   const username = get("username").trim();
   if (required && username === "") throw new UserError("input `username` is required for backup, restore and verify");
   const proxyHost = get("proxy-host").trim();
+  if (proxyHost === "" && get("proxy-fingerprint").trim() !== "") {
+    throw new UserError("input `proxy-fingerprint` pins the jump host's key, but `proxy-host` is not set; pin the server itself with `host-fingerprint`");
+  }
   const key = get("key");
   const password = get("password");
   if (required && key.trim() === "" && password === "") {
@@ -28603,14 +28723,15 @@ function sshInputs(get, required) {
       port: int(get, "proxy-port", 22, 1, 65535),
       username: get("proxy-username").trim() || username,
       key: get("proxy-key") || key,
-      password: get("proxy-password")
+      password: get("proxy-password"),
+      fingerprints: get("proxy-fingerprint")
     }
   };
 }
 
 // src/run.ts
-var import_node_fs8 = __toESM(require_fs(), 1);
-var import_node_path9 = __toESM(require_path(), 1);
+var import_node_fs9 = __toESM(require_fs(), 1);
+var import_node_path10 = __toESM(require_path(), 1);
 
 // src/plan/plan.ts
 var import_node_path3 = __toESM(require_path(), 1);
@@ -28641,7 +28762,8 @@ function planRecipe(r, s) {
     }),
     datadirs: r.datadirs.map((d) => local(d, "datadir")),
     skip: r.skip.map(fill),
-    prepare: r.prepare.map(fill),
+    // Commands: placeholder values are quoted for the shell, or refused where quoting cannot work.
+    prepare: r.prepare.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)),
     restores: r.restores.map((spec) => {
       const from = remote(spec.from, 'restores "from"');
       if (!isWithin(salvageRoot, from) || from === salvageRoot) {
@@ -30902,6 +31024,7 @@ var import_client = __toESM(require_client(), 1);
 
 // src/ssh/hostkeys.ts
 var import_node_crypto = __toESM(require_crypto(), 1);
+var FINGERPRINT_INPUT = { target: "host-fingerprint", proxy: "proxy-fingerprint" };
 var ALGORITHMS_BY_KEY_TYPE = {
   "ssh-ed25519": ["ssh-ed25519"],
   "ecdsa-sha2-nistp256": ["ecdsa-sha2-nistp256"],
@@ -30989,11 +31112,11 @@ function hashedMatcher(hosts, line) {
   }
   return (name) => (0, import_node_crypto.createHmac)("sha1", salt).update(name.toLowerCase()).digest().equals(hash);
 }
-function fingerprintError(detail) {
-  return new UserError(`input \`host-fingerprint\`: ${detail}`);
+function fingerprintError(input, detail) {
+  return new UserError(`input \`${input}\`: ${detail}`);
 }
 var KEYGEN_LINE = /^(\d+)\s+(\S+)\s.*\(([A-Z0-9-]+)\)$/;
-function parseFingerprints(text) {
+function parseFingerprints(text, input = FINGERPRINT_INPUT.target) {
   const pins = [];
   for (const raw of text.split(/\r?\n/)) {
     const line = raw.trim();
@@ -31001,21 +31124,21 @@ function parseFingerprints(text) {
     const keygen = KEYGEN_LINE.exec(line);
     if (keygen) {
       const keyType = keyTypeFromKeygen(keygen[3], keygen[1]);
-      pins.push({ fingerprint: parseFingerprint(keygen[2]), ...keyType && { keyType } });
+      pins.push({ fingerprint: parseFingerprint(keygen[2], input), ...keyType && { keyType } });
       continue;
     }
-    for (const token of line.split(/[\s,]+/).filter(Boolean)) pins.push({ fingerprint: parseFingerprint(token) });
+    for (const token of line.split(/[\s,]+/).filter(Boolean)) pins.push({ fingerprint: parseFingerprint(token, input) });
   }
   return pins;
 }
-function parseFingerprint(token) {
+function parseFingerprint(token, input) {
   const m = /^SHA256:([A-Za-z0-9+/]{43})=?$/.exec(token);
   if (m) return `SHA256:${m[1]}`;
   const shown = token.length > 60 ? `${token.slice(0, 60)}\u2026` : token;
   if (/^MD5:/i.test(token) || /^([0-9a-f]{2}:){15}[0-9a-f]{2}$/i.test(token)) {
-    throw fingerprintError(`"${shown}" is an MD5 fingerprint; give the SHA256 one (ssh-keygen -lf prints it)`);
+    throw fingerprintError(input, `"${shown}" is an MD5 fingerprint; give the SHA256 one (ssh-keygen -lf prints it)`);
   }
-  throw fingerprintError(`"${shown}" is not a SHA256 fingerprint (expected SHA256: and 43 base64 characters, as ssh-keygen -lf prints)`);
+  throw fingerprintError(input, `"${shown}" is not a SHA256 fingerprint (expected SHA256: and 43 base64 characters, as ssh-keygen -lf prints)`);
 }
 function keyTypeFromKeygen(name, bits) {
   switch (name) {
@@ -31034,24 +31157,26 @@ function keyTypeFromKeygen(name, bits) {
 function describe(k) {
   return `${k.type} ${k.fingerprint}`;
 }
-function pinCommands(host, port) {
+function pinCommands(host, port, role) {
   const scan = `ssh-keyscan -p ${port} ${host}`;
-  return `\`known-hosts\` (output of: ${scan}) or \`host-fingerprint\` (output of: ${scan} | ssh-keygen -lf -)`;
+  return `\`known-hosts\` (output of: ${scan}) or \`${FINGERPRINT_INPUT[role]}\` (output of: ${scan} | ssh-keygen -lf -)`;
 }
 var HostVerifier = class {
-  constructor(host, port, insecure, pins, notes) {
+  constructor(host, port, insecure, pins, notes, role = "target") {
     this.host = host;
     this.port = port;
     this.insecure = insecure;
     this.pins = pins;
     this.notes = notes;
-    this.label = endpointLabel(host, port);
+    this.role = role;
+    this.label = `${role === "proxy" ? "jump host " : ""}${endpointLabel(host, port)}`;
   }
   host;
   port;
   insecure;
   pins;
   notes;
+  role;
   /** Every distinct key the server offered, in order (several when other key types were tried). */
   offered = [];
   accepted;
@@ -31064,7 +31189,7 @@ var HostVerifier = class {
     const offered = { type: keyTypeOf(key) ?? "unknown", fingerprint: fingerprintOf(key) };
     if (!this.offered.some((k) => k.fingerprint === offered.fingerprint)) this.offered.push(offered);
     if (this.insecure) {
-      this.warning = `Host key of ${this.label} is NOT verified (insecure-ignore-host-key: true); the server offered ${describe(offered)}. Pin it with ${pinCommands(this.host, this.port)}.`;
+      this.warning = `Host key of ${this.label} is NOT verified (insecure-ignore-host-key: true); the server offered ${describe(offered)}. Pin it with ${pinCommands(this.host, this.port, this.role)}.`;
       this.accepted = offered;
       return true;
     }
@@ -31075,7 +31200,7 @@ var HostVerifier = class {
       return true;
     }
     this.refusedTypes.add(offered.type);
-    this.refusal = reason;
+    this.refusal = reason + this.crossedOver(offered);
     return false;
   };
   /** Host key algorithms to offer, pinned types first, without types already refused. */
@@ -31097,9 +31222,15 @@ var HostVerifier = class {
     if (this.pins.pinned.some((e) => e.key.equals(key)) || this.pins.fingerprints.some((f) => f.fingerprint === offered.fingerprint)) return void 0;
     return this.mismatchMessage();
   }
+  /** A refused key that is pinned for the other host: say which input pins what. */
+  crossedOver(offered) {
+    if (!this.pins.otherFingerprints.includes(offered.fingerprint)) return "";
+    const other = this.role === "target" ? "proxy" : "target";
+    return ` Its fingerprint is in \`${FINGERPRINT_INPUT[other]}\`, which pins the ${other === "proxy" ? "jump host" : "target server"} only; the ${this.role === "proxy" ? "jump host" : "target server"}'s key goes in \`${FINGERPRINT_INPUT[this.role]}\` (or \`known-hosts\`).`;
+  }
   unpinnedMessage(offered) {
     const why = this.pins.knownHostsForOthers ? `is not pinned: \`known-hosts\` has no line for ${hostPortName(this.host, this.port)} (a port other than 22 is written [host]:port).` : "is not verified.";
-    return `Host key of ${this.label} ${why} Pin it with ${pinCommands(this.host, this.port)} \u2014 the server offered ${describe(offered)}. Only set insecure-ignore-host-key: true for throwaway servers.`;
+    return `Host key of ${this.label} ${why} Pin it with ${pinCommands(this.host, this.port, this.role)} \u2014 the server offered ${describe(offered)}. Only set insecure-ignore-host-key: true for throwaway servers.`;
   }
   mismatchMessage() {
     const pins = [
@@ -31107,12 +31238,19 @@ var HostVerifier = class {
       ...this.pins.fingerprints.map((f) => f.fingerprint)
     ];
     const shown = pins.length > 6 ? [...pins.slice(0, 6), `\u2026 ${pins.length - 6} more`] : pins;
-    return `Host key of ${this.label} does not match: the server offered ${this.offered.map(describe).join(", ")}, which differs from the pinned key(s): ${shown.join(", ")}. If the server was rebuilt, pin its new key with ${pinCommands(this.host, this.port)}.`;
+    return `Host key of ${this.label} does not match: the server offered ${this.offered.map(describe).join(", ")}, which differs from the pinned key(s): ${shown.join(", ")}. If the server was rebuilt, pin its new key with ${pinCommands(this.host, this.port, this.role)}.`;
   }
 };
-function makeHostVerifier(policy, host, port) {
+function makeHostVerifier(policy, host, port, role = "target") {
   const { entries, notes } = parseKnownHosts(policy.knownHosts);
-  const fingerprints = parseFingerprints(policy.fingerprints);
+  const texts = { target: policy.fingerprints, proxy: policy.proxyFingerprints ?? "" };
+  const fingerprints = parseFingerprints(texts[role], FINGERPRINT_INPUT[role]);
+  const other = role === "target" ? "proxy" : "target";
+  let otherFingerprints = [];
+  try {
+    otherFingerprints = parseFingerprints(texts[other], FINGERPRINT_INPUT[other]).map((f) => f.fingerprint);
+  } catch {
+  }
   const name = hostPortName(host, port);
   const forHost = entries.filter((e) => e.matches(name));
   const pinned = forHost.filter((e) => !e.revoked);
@@ -31120,20 +31258,24 @@ function makeHostVerifier(policy, host, port) {
     pinned,
     revoked: forHost.filter((e) => e.revoked),
     fingerprints,
+    otherFingerprints,
     knownHostsForOthers: pinned.length === 0 && entries.some((e) => !e.revoked)
   };
-  return new HostVerifier(host, port, policy.insecure, pins, notes);
+  return new HostVerifier(host, port, policy.insecure, pins, notes, role);
 }
 
 // src/ssh/session.ts
+var OUTPUT_CAP = 1 << 20;
+var TRUNCATED_NOTE = "\n\u2026output truncated";
 var ConnectionLostError = class extends Error {
   name = "ConnectionLostError";
 };
 var SshSession = class {
-  constructor(client, label2, proxy) {
+  constructor(client, label2, proxy, opts = {}) {
     this.client = client;
     this.label = label2;
     this.proxy = proxy;
+    this.idleMs = opts.idleMs ?? 0;
     this.lostSignal = new Promise((_, reject) => this.rejectLost = reject);
     this.lostSignal.catch(() => void 0);
     client.on("error", (err) => this.markLost(err.message));
@@ -31151,19 +31293,27 @@ var SshSession = class {
   closeListeners = [];
   sftpSession;
   closing = false;
+  idleMs;
+  /** What the idle watchdog watches: per channel (or SFTP session), when it last moved, and whether it is waited on. */
+  watched = /* @__PURE__ */ new Map();
+  watchdog;
+  lastCheck = 0;
   /**
    * Runs `command`, feeds it `stdin` (or an immediate EOF) and collects its output and exit status.
    * `started` runs once the server has started the command and its input is sent: work done there
    * overlaps the command's (its output waits in the socket meanwhile). It must not throw.
    */
   async exec(command, opts = {}) {
-    const channel = await this.execStream(command);
-    const result = this.guard(() => collect(channel, opts.stdin ?? ""));
+    const channel = await this.execStream(command, opts);
+    const result = this.guard(() => collect(channel, opts.stdin ?? "", opts.maxStdout ?? Infinity));
     opts.started?.();
     return result;
   }
-  /** The raw channel of `command`, for streaming; the caller writes, ends and reads it. */
-  async execStream(command) {
+  /**
+   * The raw channel of `command`, for streaming; the caller writes, ends and reads it. Its stderr is
+   * capped at OUTPUT_CAP; it is watched for progress unless `unwatched`.
+   */
+  async execStream(command, opts = {}) {
     const channel = await this.guard(
       () => new Promise(
         (resolve5, reject) => this.client.exec(command, (err, ch) => {
@@ -31174,6 +31324,8 @@ var SshSession = class {
       )
     );
     this.track(channel);
+    capStderr(channel.stderr);
+    if (!opts.unwatched) this.watch(channel, () => true);
     return channel;
   }
   /** One SFTP session per connection, opened on first use and reopened if the server ended it. */
@@ -31183,7 +31335,11 @@ var SshSession = class {
       const forget = () => {
         if (this.sftpSession === opening) this.sftpSession = void 0;
       };
-      opening.then((s) => s.once("close", forget), forget);
+      opening.then((s) => {
+        s.once("close", forget);
+        const requests = () => s._requests;
+        this.watch(s, () => Object.keys(requests() ?? {}).length > 0);
+      }, forget);
       this.sftpSession = opening;
     }
     return this.sftpSession;
@@ -31200,6 +31356,7 @@ var SshSession = class {
   /** Ends the target connection, then the jump host's. */
   close() {
     this.closing = true;
+    this.stopWatchdog();
     this.client.end();
     this.proxy?.client.end();
   }
@@ -31220,24 +31377,118 @@ var SshSession = class {
   }
   markLost(cause) {
     if (this.lost) return;
+    this.stopWatchdog();
     this.lost = new ConnectionLostError(this.closing ? `connection to ${this.label} closed` : `connection to ${this.label} lost (${cause})`);
     this.rejectLost(this.lost);
     for (const channel of this.channels) channel.emit("error", this.lost);
     this.channels.clear();
     for (const listener of this.closeListeners.splice(0)) listener(this.closing ? void 0 : this.lost);
   }
+  /**
+   * Watches a channel (or the SFTP session) for progress: a byte received (stdout, stderr, SFTP
+   * replies), or its outgoing window changing (our bytes sent, or the server acknowledging them with a
+   * window adjustment). While `busy()` and not held up by us (a reader that stopped reading), a channel
+   * still for idleMs ends the connection. Hooks ssh2's channel objects (`push`, `outgoing.window`,
+   * `_waitChanDrain`), which ssh2 1.x has for exec channels and SFTP alike.
+   */
+  watch(channel, busy) {
+    if (this.idleMs <= 0 || this.lost) return;
+    const w = { last: Date.now(), busy, heldByUs: () => channel._waitChanDrain === true };
+    const touch = () => w.last = Date.now();
+    onPush(channel, touch);
+    if (channel.stderr) onPush(channel.stderr, touch);
+    const outgoing = channel.outgoing;
+    if (outgoing && typeof outgoing.window === "number") {
+      let window2 = outgoing.window;
+      Object.defineProperty(outgoing, "window", {
+        configurable: true,
+        enumerable: true,
+        get: () => window2,
+        set: (v) => {
+          if (v !== window2) touch();
+          window2 = v;
+        }
+      });
+    }
+    this.watched.set(channel, w);
+    channel.once("close", () => this.watched.delete(channel));
+    if (!this.watchdog) {
+      this.lastCheck = Date.now();
+      this.watchdog = setInterval(() => this.checkIdle(), this.checkPeriod());
+      this.watchdog.unref();
+    }
+  }
+  checkIdle() {
+    const now = Date.now();
+    const late = now - this.lastCheck > 2 * this.checkPeriod();
+    this.lastCheck = now;
+    for (const w of this.watched.values()) {
+      if (late || !w.busy() || w.heldByUs()) w.last = now;
+      else if (now - w.last >= this.idleMs) return this.stalled();
+    }
+  }
+  checkPeriod() {
+    return Math.min(1e3, Math.max(100, this.idleMs / 5));
+  }
+  /** A transfer stalled: fail everything waiting with one message, and drop the connection. */
+  stalled() {
+    const secs = this.idleMs / 1e3;
+    this.markLost(`no progress for ${secs} s: the server sent nothing and acknowledged nothing of ours while an operation waited on it; the \`timeout\` input (${secs} s) bounds this`);
+    this.client.destroy();
+    this.proxy?.client.destroy();
+  }
+  stopWatchdog() {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = void 0;
+    this.watched.clear();
+  }
 };
+function onPush(stream, seen) {
+  const push = stream.push;
+  stream.push = function(chunk, encoding) {
+    seen();
+    return push.call(this, chunk, encoding);
+  };
+}
+function capStderr(stream) {
+  const push = stream.push;
+  let kept = 0;
+  let truncated = false;
+  stream.push = function(chunk, encoding) {
+    if (!Buffer.isBuffer(chunk)) return push.call(this, chunk, encoding);
+    if (truncated) return true;
+    if (kept + chunk.length <= OUTPUT_CAP) {
+      kept += chunk.length;
+      return push.call(this, chunk, encoding);
+    }
+    truncated = true;
+    const part = chunk.subarray(0, OUTPUT_CAP - kept);
+    kept = OUTPUT_CAP;
+    return push.call(this, Buffer.concat([part, Buffer.from(TRUNCATED_NOTE)]), encoding);
+  };
+}
 var EARLY_EXITS = /* @__PURE__ */ new WeakMap();
 function exitAlreadySent(channel) {
   return EARLY_EXITS.get(channel);
 }
 var EXIT_GRACE_MS = 2e3;
-function collect(channel, stdin) {
+function collect(channel, stdin, maxStdout) {
   return new Promise((resolve5, reject) => {
     const stdout = [];
     const stderr = [];
     let exit;
-    channel.on("data", (d) => stdout.push(d));
+    let room = maxStdout;
+    let truncated = false;
+    channel.on("data", (d) => {
+      if (truncated) return;
+      if (d.length <= room) {
+        room -= d.length;
+        stdout.push(d);
+        return;
+      }
+      truncated = true;
+      stdout.push(d.subarray(0, room), Buffer.from(TRUNCATED_NOTE));
+    });
     channel.stderr.on("data", (d) => stderr.push(d));
     channel.on("exit", (code, signal) => exit = { code: code ?? null, ...signal && { signal } });
     exit ??= exitAlreadySent(channel);
@@ -31263,13 +31514,13 @@ var HostKeyRefused = class extends UserError {
 };
 async function connect(opts) {
   const targetKeys = makeHostVerifier(opts.hostKeys, opts.target.host, opts.target.port);
-  const proxyKeys = opts.proxy && makeHostVerifier(opts.hostKeys, opts.proxy.host, opts.proxy.port);
+  const proxyKeys = opts.proxy && makeHostVerifier(opts.hostKeys, opts.proxy.host, opts.proxy.port, "proxy");
   for (const note of targetKeys.notes) opts.onInfo?.(note);
   for (const ep of [opts.target, ...opts.proxy ? [opts.proxy] : []]) requireCredentials(ep);
   const via = opts.proxy && proxyKeys ? { client: await reach(opts.proxy, proxyKeys, void 0, opts), ep: opts.proxy } : void 0;
   try {
     const client = await reach(opts.target, targetKeys, via, opts);
-    return new SshSession(client, label(opts.target), via && { client: via.client, label: label(via.ep) });
+    return new SshSession(client, label(opts.target), via && { client: via.client, label: label(via.ep) }, { idleMs: opts.timeoutMs });
   } catch (err) {
     via?.client.end();
     throw err;
@@ -31429,20 +31680,20 @@ var import_node_fs4 = __toESM(require_fs(), 1);
 var import_node_path6 = __toESM(require_path(), 1);
 async function backupEncryption(recipientsText) {
   if (recipientsText.trim() === "") return void 0;
-  const { encryptStream, parseRecipients } = await import("./age-W7J6JQYD.js");
+  const { encryptStream, parseRecipients } = await import("./age-E4CV45GX.js");
   const recipients = parseRecipients(recipientsText);
   const digest = (0, import_node_crypto2.createHash)("sha256").update([...recipients].sort().join("\n")).digest("hex").slice(0, 16);
   return { encrypt: (plain) => encryptStream(plain, recipients), tag: `age:${digest}` };
 }
 async function restoreSource(domainDir, m, identityText) {
   if (!m.encryption) return { root: domainDir, cleanup: () => void 0 };
-  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-W7J6JQYD.js");
+  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-E4CV45GX.js");
   const identities = identityText.trim() === "" ? [] : parseIdentities(identityText);
   requireIdentity(identities, m.domain);
   const root = (0, import_node_fs4.mkdtempSync)((0, import_node_path6.join)(tempRoot(), "remote-files-plain-"));
   const cleanup = () => (0, import_node_fs4.rmSync)(root, { recursive: true, force: true });
   try {
-    const files = Object.entries(m.files).filter(([, f]) => f.type === "file").map(([rel, f]) => ({ rel, mode: parseInt(f.mode, 8), mtime: f.mtime }));
+    const files = Object.entries(m.files).filter(([, f]) => f.type === "file").map(([rel, f]) => ({ rel: m.names === GIT_SAFE_NAMES ? escapePath(rel) : rel, mode: parseInt(f.mode, 8), mtime: f.mtime }));
     await decryptTree(domainDir, files, identities, root);
   } catch (err) {
     cleanup();
@@ -31457,11 +31708,11 @@ async function makeStores(s) {
     s.store.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-POY344JA.js")).CommitStore(s.commit);
+          return new (await import("./commit-6PHQNKSG.js")).CommitStore(s.commit);
         case "artifact":
-          return new (await import("./artifact-WBPGR7QO.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId });
+          return new (await import("./artifact-54MUYENE.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId, branch: s.artifact.branch });
         case "cache":
-          return new (await import("./cache-BBHRXGCO.js")).CacheStore({ key: s.cache.key });
+          return new (await import("./cache-IHJZ5NNF.js")).CacheStore({ key: s.cache.key });
       }
     })
   );
@@ -31523,6 +31774,26 @@ function remotePathOf(root, rel) {
 function excludeRel(root, rel, rootIsDir) {
   return rel === "" && !rootIsDir ? root.slice(root.lastIndexOf("/") + 1) : rel;
 }
+function nestedIn(outer, entries) {
+  return entries.filter((e) => e !== outer && e.local.startsWith(outer.local + "/"));
+}
+function ownPaths(m, local) {
+  const all = entryPaths(m, local);
+  const links = new Set(all.filter((p) => m.files[p].type === "symlink"));
+  if (links.size === 0) return { paths: all, shadowed: [] };
+  const shadowed = /* @__PURE__ */ new Set();
+  const paths = all.filter((p) => {
+    for (let q = p.slice(0, Math.max(0, p.lastIndexOf("/"))); q.length >= local.length; q = q.slice(0, Math.max(0, q.lastIndexOf("/")))) {
+      if (links.has(q)) {
+        shadowed.add(q);
+        return false;
+      }
+      if (q === local) break;
+    }
+    return true;
+  });
+  return { paths, shadowed: [...shadowed].sort() };
+}
 
 // src/transfer/excludes.ts
 var import_picomatch2 = __toESM(require_picomatch2(), 1);
@@ -31561,7 +31832,10 @@ function applyExcludes(files, test, relOf2 = (f) => f.rel) {
 // src/transfer/backup.ts
 async function backup(entries, transport, tree, old, opts) {
   const listings = await transport.list(entries.map((e) => e.remote));
-  const plans = entries.map((entry, i) => decideEntry(entry, listings[i], old, tree, opts));
+  const nesting = entries.map((e) => nestedIn(e, entries));
+  const involved = /* @__PURE__ */ new Set([...nesting.flat(), ...entries.filter((_, i) => nesting[i].length > 0)]);
+  const plans = entries.map((entry, i) => decideEntry(entry, listings[i], old, tree, opts, nesting[i], involved.has(entry)));
+  refuseInconsistentNesting(plans);
   if (opts.checksum) await confirmByChecksum(plans, transport, old);
   if (opts.dryRun) return { outcomes: plans.map(dryRunOutcome), manifest: old, changed: plans.some((p) => p.fetch.length + p.deletions.length > 0) };
   const byRemote = new Map(plans.flatMap((p) => p.fetch.map((f) => [remotePathOf(p.entry.remote, f.file.rel), { plan: p, ...f }])));
@@ -31588,12 +31862,15 @@ async function backup(entries, transport, tree, old, opts) {
   }
   const manifest = (nothingChanged(old, plans, opts.encryption) ? old : void 0) ?? nextManifest(old, plans, opts.encryption);
   const changed = plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || !sameManifest(manifest, old);
-  if (changed) writeManifest(tree.root, manifest);
+  if (changed) {
+    assertNoRecordBelowLink(tree, manifest);
+    writeManifest(tree.root, manifest);
+  }
   return { outcomes: plans.map((p) => p.outcome), manifest, changed };
 }
-function decideEntry(entry, listing, old, tree, opts) {
+function decideEntry(entry, listing, old, tree, opts, nested, involved) {
   const outcome = { recipe: entry.recipe, remote: entry.remote, local: entry.local, status: "unchanged", files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
-  const plan = { entry, outcome, listing, rootIsDir: false, records: /* @__PURE__ */ new Map(), fetch: [], links: [], dirs: [], deletions: [], oldCount: 0 };
+  const plan = { entry, outcome, listing, rootIsDir: false, records: /* @__PURE__ */ new Map(), fetch: [], links: [], dirs: [], deletions: [], oldCount: 0, nested, ceded: [], types: void 0 };
   if (listing.status === "missing") {
     outcome.status = "missing";
     return plan;
@@ -31608,7 +31885,11 @@ function decideEntry(entry, listing, old, tree, opts) {
   const skip = makeExcludeTest(entry.skip);
   const files = applyExcludes(listing.files, skip, (f) => excludeRel(entry.remote, f.rel, plan.rootIsDir));
   const protectedPaths = [];
-  const stored = tree.walk(entry.local);
+  if (involved) plan.types = new Map(files.map((f) => [storedPath(entry.local, f.rel), f.type]));
+  plan.ceded = nested.map((n) => n.local).filter((l) => !plan.types.has(l));
+  const shadows = (path) => nested.some((n) => n.local.startsWith(path + "/"));
+  const walked = tree.walk(entry.local);
+  const stored = linkAbove(tree, entry.local) ? /* @__PURE__ */ new Map() : walked;
   for (const f of files) {
     const path = storedPath(entry.local, f.rel);
     if (!f.readable) {
@@ -31625,7 +31906,7 @@ function decideEntry(entry, listing, old, tree, opts) {
       plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === "symlink") {
       const prev = old.files[path];
-      if (!(prev?.type === "symlink" && prev.target === f.target && stored.get(path)?.type === "symlink")) plan.links.push({ path, target: f.target ?? "" });
+      if (!shadows(path) && !(prev?.type === "symlink" && prev.target === f.target && stored.get(path)?.type === "symlink")) plan.links.push({ path, target: f.target ?? "" });
       plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === "file") {
       const prev = old.files[path];
@@ -31653,7 +31934,9 @@ function decideDeletions(plan, old, stored, opts, protectedPaths, skip) {
   const excluded = (p) => relOf2(p).split("/").some((_, i, parts) => skip(parts.slice(0, i + 1).join("/"), i < parts.length - 1 || old.files[p]?.type === "dir"));
   const rootBecameFile = !plan.rootIsDir;
   const deleted = /* @__PURE__ */ new Set();
-  const oldPaths = entryPaths(old, entry.local);
+  const ceded = (p) => plan.ceded.some((c) => p === c || p.startsWith(c + "/"));
+  const holdsCeded = (p) => plan.ceded.some((c) => c.startsWith(p + "/"));
+  const oldPaths = plan.ceded.length === 0 ? entryPaths(old, entry.local) : entryPaths(old, entry.local).filter((p) => !ceded(p));
   plan.oldCount = oldPaths.length;
   for (const p of oldPaths) {
     if (live.has(p)) continue;
@@ -31665,6 +31948,7 @@ function decideDeletions(plan, old, stored, opts, protectedPaths, skip) {
       plan.records.set(p, old.files[p]);
       continue;
     }
+    if (holdsCeded(p)) continue;
     if (!below(p, deleted)) {
       plan.deletions.push(p);
       deleted.add(p);
@@ -31677,11 +31961,60 @@ function decideDeletions(plan, old, stored, opts, protectedPaths, skip) {
   }
   for (const p of stored.keys()) {
     if (p === entry.local || live.has(p) || liveFolders.has(p) || isProtected(p) || deleted.has(p) || below(p, deleted)) continue;
+    if (plan.ceded.length > 0 && (ceded(p) || holdsCeded(p))) continue;
     const name = p.slice(p.lastIndexOf("/") + 1);
     if (!name.startsWith(TEMP_MARK) && excluded(p)) continue;
     plan.deletions.push(p);
     deleted.add(p);
   }
+}
+function refuseInconsistentNesting(plans) {
+  const byEntry = new Map(plans.map((p) => [p.entry, p]));
+  const name = (e) => `recipe ${e.recipe} (${e.remote} => ${e.local})`;
+  const kind = (t) => t === "dir" ? "a folder" : t === "symlink" ? "a symlink" : t === "file" ? "a file" : "a device, fifo or socket";
+  const refuse = (path, outer, outerSays, inner, innerSays) => {
+    throw new HostileServerError(
+      `entries that nest disagree about "${safeText(path)}": ${outerSays} for ${safeText(name(outer))}, ${innerSays} for ${safeText(name(inner))}; the server changed meanwhile, or is not honest. Nothing was written`
+    );
+  };
+  for (const outer of plans) {
+    if (!outer.types) continue;
+    for (const entry of outer.nested) {
+      for (let q = entry.local.slice(0, entry.local.lastIndexOf("/")); ; q = q.slice(0, q.lastIndexOf("/"))) {
+        const t = outer.types.get(q);
+        if (t === "symlink") break;
+        if (t !== void 0 && t !== "dir") refuse(q, outer.entry, kind(t), entry, `a folder holding its files`);
+        if (q === outer.entry.local) break;
+      }
+      const inner = byEntry.get(entry);
+      if (!inner.types || outer.ceded.includes(entry.local)) continue;
+      for (const [path, t] of inner.types) {
+        const u = outer.types.get(path);
+        if (u !== void 0 && u !== t) refuse(path, outer.entry, kind(u), entry, kind(t));
+      }
+    }
+  }
+}
+function assertNoRecordBelowLink(tree, m) {
+  const linkFree = /* @__PURE__ */ new Map([["", true]]);
+  const check = (dir) => {
+    let known = linkFree.get(dir);
+    if (known === void 0) {
+      known = check(parentOf(dir)) && tree.exists(dir)?.type !== "symlink";
+      linkFree.set(dir, known);
+    }
+    return known;
+  };
+  const bad = Object.keys(m.files).filter((path) => !check(parentOf(path)));
+  if (bad.length === 0) return;
+  const link = (path) => {
+    let q = parentOf(path);
+    while (!check(parentOf(q))) q = parentOf(q);
+    return q;
+  };
+  throw new Error(
+    `refusing to write the manifest: ${bad.length} recorded path(s) lie below a symlink in the data folder (${bad.slice(0, 5).map((p) => `${safeText(p)} below ${safeText(link(p))}`).join(", ")}${bad.length > 5 ? ", \u2026" : ""}); this is a bug, please report it. The previous manifest was kept`
+  );
 }
 async function confirmByChecksum(plans, transport, old) {
   const candidates = plans.flatMap(
@@ -31705,6 +32038,10 @@ function keepNotSent(target, old, message) {
   const denied = /Permission denied/.test(message);
   if (denied) target.plan.outcome.denied.push(target.path);
   else target.plan.outcome.notes.push(`${target.path}: not sent by the server (${safeText(message.split("\n")[0] ?? "no reason given")}); stored copy kept`);
+}
+function linkAbove(tree, path) {
+  for (let q = parentOf(path); q !== ""; q = parentOf(q)) if (tree.exists(q)?.type === "symlink") return true;
+  return false;
 }
 function parentOf(path) {
   const i = path.lastIndexOf("/");
@@ -31750,19 +32087,20 @@ function entryRecord(p, root) {
 function nextManifest(old, plans, encryption) {
   const listed = plans.filter((p) => p.listing.status === "ok");
   const files = {};
-  for (const path in old.files) if (!listed.some((p) => path === p.entry.local || path.startsWith(p.entry.local + "/"))) files[path] = old.files[path];
+  const owns = (p, path) => (path === p.entry.local || path.startsWith(p.entry.local + "/")) && !p.ceded.some((c) => path === c || path.startsWith(c + "/"));
+  for (const path in old.files) if (!listed.some((p) => owns(p, path))) files[path] = old.files[path];
   const entries = { ...old.entries };
   for (const p of listed) {
     for (const [path, record] of p.records) files[path] = record;
     entries[p.entry.local] = entryRecord(p, files[p.entry.local]);
   }
-  return { version: 1, domain: old.domain, ...encryption && { encryption }, entries, files };
+  return { version: 1, domain: old.domain, ...encryption && { encryption }, names: GIT_SAFE_NAMES, entries, files };
 }
 function withStored(old, stored, encryption) {
   const replaced = [...stored.keys()].filter((p) => old.files[p]?.type === "dir");
   const files = Object.fromEntries(Object.entries(old.files).filter(([p]) => !replaced.some((d) => p.startsWith(d + "/"))));
   for (const [path, record] of stored) files[path] = record;
-  return { version: 1, domain: old.domain, ...encryption && { encryption }, entries: old.entries, files };
+  return { version: 1, domain: old.domain, ...encryption && { encryption }, names: GIT_SAFE_NAMES, entries: old.entries, files };
 }
 function writeManifest(domainDir, m) {
   const path = manifestPath(domainDir);
@@ -31812,39 +32150,114 @@ for id in $(cut -d ' ' -f 2 "$ids/pairs" | sort -un); do printf 'g\\0%s\\0%s\\0'
 var CHECKSUM_SCRIPT = `LC_ALL=C; export LC_ALL; xargs -0 -r sha256sum --`;
 var FETCH_SCRIPT = `LC_ALL=C; export LC_ALL; exec tar -c -f - -P --hard-dereference --no-recursion --null -T -`;
 var PROBE_SCRIPT = `find --version 2>/dev/null | head -n 1; tar --version 2>/dev/null | head -n 1; id -u`;
+var FUNCTIONS = `me=\${SUDO_UID:-$(id -u)}
+refuse() { printf "remote-files refused: %s\\n" "$*" >&2; exit 3; }
+enter() { cd -P -- "$1" 2>/dev/null && [ "$(pwd -P)" = "$1" ] || refuse "$1 is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it"; }
+follow_root() {
+  hops=0
+  while [ -L "$root" ]; do
+    hops=$((hops + 1))
+    target=$(readlink -- "$root")
+    [ "$hops" -le 8 ] || refuse "refusing to restore through $root: too many links ($target)"
+    up=$root
+    while [ -n "$up" ]; do
+      u=$(stat -c %u -- "$up")
+      if [ "$u" != 0 ] && [ "$u" != "$me" ]; then
+        who=$(stat -c %U -- "$up")
+        if [ "$up" = "$root" ]; then what="the link belongs to $who"; else what="$up, a folder above it, belongs to $who"; fi
+        refuse "refusing to restore through $root: it is a link to $target and $what; a destination that is a link is followed only when the link and every folder above it belong to root or the login user"
+      fi
+      up=\${up%/*}
+    done
+    case $target in /*) root=$target;; *) root=\${root%/*}/$target;; esac
+    while [ "$root" != / ] && [ "\${root%/}" != "$root" ]; do root=\${root%/}; done
+  done
+}`;
+var ROOT_PATHS = `name=\${root##*/}; parent=\${root%/*}; [ -n "$parent" ] || parent=/
+mkdir -p -- "$parent"
+cd -P -- "$parent"; parentp=$(pwd -P)
+case $parentp in /) rootp=/$name;; *) rootp=$parentp/$name;; esac`;
 var KEEP_PREVIOUS_SCRIPT = `set -e; LC_ALL=C; export LC_ALL
-prev=$1; root=$2
+prev=$1; root=$2; kind=$3; asked=$2
+${FUNCTIONS}
 case "$prev" in "~/"*) prev="$HOME/\${prev#\\~/}";; esac
 mkdir -p -- "$prev"
 printf '%s\\n' "$prev"
-xargs -0 -r sh -c 'prev=$1; root=$2; shift 2
+[ "$kind" = file ] || follow_root
+${ROOT_PATHS}
+per_file='prev=$1; rootp=$2; root=$3; shift 3
 for rel do
-  if [ -z "$rel" ]; then src=$root; else src=$root/$rel; fi
-  dst=$prev$src
-  mkdir -p -- "\${dst%/*}"
-  ln -- "$src" "$dst" 2>/dev/null || cp -p -- "$src" "$dst"
-done' sh "$prev" "$root"`;
+  if [ -z "$rel" ]; then dir=\${rootp%/*}; n=\${rootp##*/}; dst=$prev$root
+  else
+    case $rel in */*) dir=$rootp/\${rel%/*};; *) dir=$rootp;; esac
+    n=\${rel##*/}; dst=$prev$root/$rel
+  fi
+  [ -n "$dir" ] || dir=/
+  if cd -P -- "$dir" 2>/dev/null && [ "$(pwd -P)" = "$dir" ]; then
+    mkdir -p -- "\${dst%/*}"
+    ln -- "$n" "$dst" 2>/dev/null || cp -P -p -- "$n" "$dst"
+  fi
+done'
+xargs -0 -r sh -c "$per_file" sh "$prev" "$rootp" "$asked"`;
 var UPLOAD_SCRIPT = `set -e; LC_ALL=C; export LC_ALL
 root=$1; kind=$2; owners=$3
-parent=\${root%/*}; [ -n "$parent" ] || parent=/
-mkdir -p -- "$parent"
-stage=$(mktemp -d "$parent/.remote-files-XXXXXX")
+${FUNCTIONS}
+[ "$kind" = file ] || follow_root
+${ROOT_PATHS}
+stage=$(mktemp -d "$parentp/.remote-files-XXXXXX")
 trap 'rm -rf -- "$stage"' EXIT
+enter "$stage"
+exec 3<.
+src=/proc/$$/fd/3
+[ -d "$src/" ] || src=$stage
 if [ "$owners" = 1 ]; then own=--same-owner; else own=--no-same-owner; fi
-tar -x -p $own -f - -C "$stage"
+tar -x -p $own -f -
+enter "$parentp"
 if [ "$kind" = file ]; then
-  mv -f -- "$stage/r" "$root"
+  if [ -d "$name" ] && [ ! -L "$name" ]; then refuse "$root is a folder on the server where the stored copy has a file: nothing was written in it"; fi
+  mv -fT -- "$src/r" "$name"
   exit 0
 fi
-if { [ ! -e "$root" ] && [ ! -L "$root" ]; } || rmdir -- "$root" 2>/dev/null; then
-  mv -T -- "$stage/r" "$root"
-else
-  mkdir -p -- "$root"
-  cd "$stage/r"
-  find . -type d -exec sh -c 'for d do [ -d "$0/$d" ] || mkdir -p -- "$0/$d"; done' "$root" {} +
-  find . -type d -exec sh -c 'for d do find "$d" -mindepth 1 -maxdepth 1 ! -type d -print0 | xargs -0 -r mv -f -t "$0/$d"; done' "$root" {} +
+if { [ ! -e "$name" ] && [ ! -L "$name" ]; } || rmdir -- "$name" 2>/dev/null; then
+  mv -T -- "$src/r" "$name"
+  exit 0
 fi
-tar -x -p $own -f "$stage/.rf-dirs.tar" -C "$root"`;
+[ -d "$name" ] && [ ! -L "$name" ] || refuse "$root is not a folder on the server: nothing was written"
+per_dir='root=$1; src=$2; shift 2; fail=0
+${FUNCTIONS}
+for d do
+  d=\${d#.}; d=\${d#/}
+  if [ -n "$d" ]; then
+    t=$root/$d
+    enter "\${t%/*}"
+    n=\${t##*/}
+    if [ -L "$n" ]; then rm -f -- "$n"; fi
+    [ -d "$n" ] || mkdir -- "$n" || fail=1
+  else
+    t=$root
+  fi
+  enter "$t"
+  find "$src/$d" -mindepth 1 -maxdepth 1 ! -type d -print0 | xargs -0 -r mv -f -t . -- || fail=1
+done
+exit $fail'
+cd "$src"
+mkdir m
+tar -x -p $own -f .rf-dirs.tar -C m
+cd r
+find . -type d -exec sh -c "$per_dir" sh "$rootp" "$src/r" {} +
+per_meta='root=$1; src=$2; owners=$3; shift 3; fail=0
+${FUNCTIONS}
+for d do
+  d=\${d#.}; d=\${d#/}
+  if [ -n "$d" ]; then t=$root/$d; else t=$root; fi
+  enter "$t"
+  if [ "$owners" = 1 ]; then chown -h --reference="$src/$d" . || fail=1; fi
+  chmod --reference="$src/$d" . || fail=1
+  touch -h -r "$src/$d" . || fail=1
+done
+exit $fail'
+cd "$src/m"
+find . -depth -type d -exec sh -c "$per_meta" sh "$rootp" "$src/m" "$owners" {} +`;
 
 // src/transfer/sftp-transport.ts
 var import_node_crypto3 = __toESM(require_crypto(), 1);
@@ -32200,18 +32613,26 @@ var UploadJob = class {
     this.req = req;
     this.concurrency = concurrency;
     this.window = window2;
+    this.root = req.root;
   }
   io;
   req;
   concurrency;
   window;
   ownerNotSet = [];
+  /** The root written to: the request's, or where the admin's link it is points (see resolveRoot). */
+  root;
   async run() {
     const { req } = this;
+    if (req.rootType === "dir") this.root = await this.resolveRoot(req.root);
     await this.keepPrevious();
-    await this.makeDir(req.rootType === "dir" ? req.root : import_node_path8.posix.dirname(req.root));
+    await this.makeDir(import_node_path8.posix.dirname(this.root));
+    if (req.rootType === "dir") await this.makeRealDir(this.root);
+    else if ((await this.lstatOrNull(this.root))?.isDirectory()) {
+      throw new UserError(`${safeText(this.root)} is a folder on the server where the stored copy has a file: nothing was written in it`);
+    }
     const levels = byDepth(req.items.filter((i) => i.type === "dir"));
-    for (const level of levels) await this.each(level.filter((d) => d.rel !== ""), (d) => this.makeDir(this.place(d.rel)));
+    for (const level of levels) await this.each(level.filter((d) => d.rel !== ""), (d) => this.makeRealDir(this.place(d.rel)));
     await this.each(req.items.filter((i) => i.type !== "dir"), (item) => this.putItem(item));
     for (const level of levels.reverse()) await this.each(level, (d) => this.finishDir(d));
     return { ownerNotSet: this.ownerNotSet };
@@ -32220,17 +32641,88 @@ var UploadJob = class {
     return forEachLimited(items, this.concurrency, task);
   }
   place(rel) {
-    const path = safeJoin(this.req.root, rel);
-    if (path === null) throw new Error(`refusing to write "${safeText(rel)}": it would land outside ${safeText(this.req.root)}`);
+    const path = safeJoin(this.root, rel);
+    if (path === null) throw new Error(`refusing to write "${safeText(rel)}": it would land outside ${safeText(this.root)}`);
     return path;
   }
-  /** Each file or link about to be replaced goes to previousDir + its absolute path, linked if possible. */
+  /**
+   * The root as followed: while it is a link, the link must belong to root or the login user, and so
+   * must every folder above it (else anyone who may write there could point it anywhere); a
+   * provisioner's /var/lib/mysql -> /data/mysql is followed, as rsync follows its transfer root.
+   */
+  async resolveRoot(root) {
+    let trusted;
+    for (let hops = 0; ; hops++) {
+      const st = await this.lstatOrNull(root);
+      if (!st?.isSymbolicLink()) return root;
+      const target = await this.io.readlink(root);
+      const through = `refusing to restore through ${safeText(root)}: it is a link to ${safeText(target)}`;
+      if (hops >= 8) throw new UserError(`${through}, one link too many`);
+      trusted ??= await this.trustedOwners();
+      for (let up = root; up !== "/" && up !== "."; up = import_node_path8.posix.dirname(up)) {
+        const owner = up === root ? st.uid : (await this.io.lstat(up)).uid;
+        if (trusted.has(owner)) continue;
+        const what = up === root ? "the link belongs to" : `${safeText(up)}, a folder above it, belongs to`;
+        throw new UserError(`${through} and ${what} uid ${owner}; a destination that is a link is followed only when the link and every folder above it belong to root or the login user`);
+      }
+      root = (target.startsWith("/") ? import_node_path8.posix.normalize(target) : import_node_path8.posix.join(import_node_path8.posix.dirname(root), target)).replace(/(.)\/+$/, "$1");
+    }
+  }
+  /**
+   * Root and the login user. SFTP does not say who the login is: the owner of the folder the session
+   * starts in (the home) stands for it; in a chroot that is root, which only trusts less.
+   */
+  async trustedOwners() {
+    return /* @__PURE__ */ new Set([0, (await this.io.stat(".")).uid]);
+  }
+  async lstatOrNull(path) {
+    try {
+      return await this.io.lstat(path);
+    } catch (err) {
+      if (statusOf(err) !== NO_SUCH_FILE) throw err;
+      return null;
+    }
+  }
+  /**
+   * A real folder at `path` (the root or below it): a link there is removed, never followed, and a
+   * folder made in its place, as rsync does; anything else in the way is an error.
+   */
+  async makeRealDir(path) {
+    const st = await this.lstatOrNull(path);
+    if (st?.isDirectory()) return;
+    try {
+      if (st?.isSymbolicLink()) await this.io.unlink(path);
+      await this.io.mkdir(path);
+    } catch (err) {
+      if ((await this.lstatOrNull(path))?.isDirectory()) return;
+      throw new Error(`cannot create the folder ${safeText(path)}: ${safeText(messageOf(err))}`);
+    }
+  }
+  /** A folder about to be changed by path must still be one (not a link swapped in since). */
+  async mustBeRealDir(path) {
+    if ((await this.lstatOrNull(path))?.isDirectory()) return;
+    throw new UserError(`${safeText(path)} is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it`);
+  }
+  /** True when every folder from the root down to `rel`'s is a real folder, not a link. */
+  async reachedWithoutLinks(rel) {
+    let path = this.root;
+    for (const part of rel.split("/").slice(0, -1)) {
+      path = import_node_path8.posix.join(path, part);
+      if (!(await this.lstatOrNull(path))?.isDirectory()) return false;
+    }
+    return true;
+  }
+  /**
+   * Each file or link about to be replaced goes to previousDir + its absolute path, linked if possible.
+   * One reached only through a link below the root is not the destination's: it is not kept.
+   */
   async keepPrevious() {
     if (this.req.keepPrevious.length === 0) return;
     const dir = await this.expandHome(this.req.previousDir);
     await this.each(this.req.keepPrevious, async (rel) => {
       const from = this.place(rel);
-      const to = import_node_path8.posix.join(dir, from);
+      const to = import_node_path8.posix.join(dir, remotePathOf(this.req.root, rel));
+      if (!await this.reachedWithoutLinks(rel)) return;
       try {
         await this.makeDir(import_node_path8.posix.dirname(to));
         await this.io.hardlink(from, to).catch((err) => {
@@ -32285,7 +32777,7 @@ var UploadJob = class {
   async putItem(item) {
     const dest = this.place(item.rel);
     if (item.type === "symlink") return this.putSymlink(dest, item.target ?? "", item);
-    await this.putContent(dest, () => (0, import_node_fs6.createReadStream)(item.source, { highWaterMark: 8 * CHUNK }), item, item);
+    await this.putContent(dest, () => (0, import_node_fs6.createReadStream)("", { fd: (0, import_node_fs6.openSync)(item.source, import_node_fs6.constants.O_RDONLY | import_node_fs6.constants.O_NOFOLLOW), highWaterMark: 8 * CHUNK }), item, item);
   }
   /**
    * Content to a temp file beside `dest`, then owner, mode, mtime, then renamed over `dest` atomically.
@@ -32321,10 +32813,29 @@ var UploadJob = class {
       throw err;
     }
   }
+  /**
+   * lsetstat never follows a link (OpenSSH: lchown, and fchmodat and utimensat with
+   * AT_SYMLINK_NOFOLLOW), so a link swapped in since the folder was made is left alone. Where the
+   * server lacks it or refuses it, the folder is checked first and changed by path.
+   */
   async finishDir(item) {
     const path = this.place(item.rel);
-    await this.setOwner(item, (uid, gid) => this.io.chown(path, uid, gid));
-    await this.io.setstat(path, { mode: item.mode, atime: item.mtime, mtime: item.mtime });
+    await this.setOwner(
+      item,
+      (uid, gid) => this.io.lsetstat(path, { uid, gid }).catch(async (err) => {
+        if (statusOf(err) !== OP_UNSUPPORTED) throw err;
+        await this.mustBeRealDir(path);
+        await this.io.chown(path, uid, gid);
+      })
+    );
+    const attrs = { mode: item.mode, atime: item.mtime, mtime: item.mtime };
+    try {
+      await this.io.lsetstat(path, attrs);
+    } catch (err) {
+      if (statusOf(err) === void 0) throw err;
+      await this.mustBeRealDir(path);
+      await this.io.setstat(path, attrs);
+    }
   }
   /** Owner and group when asked for; a refusal (the login is not root) is reported, not fatal. */
   async setOwner(item, apply) {
@@ -32741,8 +33252,8 @@ var TarTransport = class {
   }
   async upload(req) {
     if (req.keepPrevious.length > 0) {
-      const kept = await this.shell.exec(shCommand(KEEP_PREVIOUS_SCRIPT, [req.previousDir, req.root], this.sudo), { stdin: nulList(req.keepPrevious) });
-      if (kept.code !== 0) throw new Error(`could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`);
+      const kept = await this.shell.exec(shCommand(KEEP_PREVIOUS_SCRIPT, [req.previousDir, req.root, req.rootType], this.sudo), { stdin: nulList(req.keepPrevious) });
+      if (kept.code !== 0) throw refusal2(kept.stderr) ?? new Error(`could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`);
     }
     const channel = await this.shell.execStream(shCommand(UPLOAD_SCRIPT, [req.root, req.rootType, req.chown ? "1" : "0"], this.sudo));
     let stderr = "";
@@ -32762,7 +33273,7 @@ var TarTransport = class {
     pack.finalize();
     await sent;
     const code = await exited;
-    if (code !== 0) throw new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
+    if (code !== 0) throw refusal2(stderr) ?? new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
     return { ownerNotSet: [] };
   }
   async removeFiles(paths) {
@@ -32771,7 +33282,7 @@ var TarTransport = class {
     if (r.code !== 0) throw new Error(`rm on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
   }
   async run(command) {
-    const r = await this.shell.exec(shCommand(command, [], this.sudo));
+    const r = await this.shell.exec(shCommand(command, [], this.sudo), { maxStdout: 1 << 20, unwatched: true });
     return { code: r.code, output: (r.stdout.toString("utf8") + r.stderr).trim() };
   }
 };
@@ -32825,6 +33336,10 @@ var Coalescer = class extends import_node_stream2.Writable {
     else this.channel.once("drain", done);
   }
 };
+function refusal2(stderr) {
+  const m = /^remote-files refused: (.*)$/m.exec(stderr);
+  return m ? new UserError(safeText(m[1])) : void 0;
+}
 function nulList(paths) {
   return Buffer.from(paths.map((p) => p + "\0").join(""), "utf8");
 }
@@ -32843,6 +33358,20 @@ function memberName(rel) {
   return rel === "" ? "r" : `r/${rel}`;
 }
 var AHEAD = 16 << 20;
+var NO_FOLLOW = import_node_fs7.constants.O_RDONLY | import_node_fs7.constants.O_NOFOLLOW;
+function readStored(path) {
+  const fd = (0, import_node_fs7.openSync)(path, NO_FOLLOW);
+  try {
+    return (0, import_node_fs7.readFileSync)(fd);
+  } finally {
+    (0, import_node_fs7.closeSync)(fd);
+  }
+}
+function storedFileSize(path) {
+  const st = (0, import_node_fs7.lstatSync)(path);
+  if (!st.isFile()) throw new UserError(`${path} is not a regular file in the data folder (a link or something else was put in its place); nothing more is uploaded`);
+  return st.size;
+}
 async function addItems(pack, items) {
   const ahead = [];
   let bytes = 0;
@@ -32854,7 +33383,7 @@ async function addItems(pack, items) {
     }
   };
   for (const item of items) {
-    const size = item.type === "file" ? (0, import_node_fs7.statSync)(item.source).size : 0;
+    const size = item.type === "file" ? storedFileSize(item.source) : 0;
     if (size > SMALL_FILE) {
       await settle(-1);
       await addItem(pack, item, size);
@@ -32872,10 +33401,10 @@ async function addItem(pack, item, size) {
   const name = memberName(item.rel);
   if (item.type === "dir") return addEntry(pack, { ...header(item, name), type: "directory" });
   if (item.type === "symlink") return addEntry(pack, { ...header(item, name), type: "symlink", linkname: item.target ?? "" });
-  if (size <= SMALL_FILE) return addEntry(pack, { ...header(item, name), type: "file" }, (0, import_node_fs7.readFileSync)(item.source));
+  if (size <= SMALL_FILE) return addEntry(pack, { ...header(item, name), type: "file" }, readStored(item.source));
   await new Promise((done, fail2) => {
     const sink = pack.entry({ ...header(item, name), type: "file", size }, (err) => err ? fail2(err) : done());
-    const source = (0, import_node_fs7.createReadStream)(item.source);
+    const source = (0, import_node_fs7.createReadStream)("", { fd: (0, import_node_fs7.openSync)(item.source, NO_FOLLOW) });
     source.on("error", fail2);
     sink.on("error", (err) => {
       source.destroy();
@@ -32911,7 +33440,7 @@ async function chooseTransport(session, s, prefetch, whileListing) {
   const command = ahead ? shCommand(`${PROBE_SCRIPT}
 printf '${LISTING_MARK}'
 ${LIST_SCRIPT}`, ahead, false) : PROBE_SCRIPT;
-  const probe = await session.exec(command, { stdin: "", ...ahead && whileListing && { started: whileListing } }).catch((err) => {
+  const probe = await session.exec(command, { stdin: "", ...ahead ? whileListing && { started: whileListing } : { maxStdout: OUTPUT_CAP } }).catch((err) => {
     if (session.lostError?.()) throw err;
     return null;
   });
@@ -32927,7 +33456,7 @@ ${LIST_SCRIPT}`, ahead, false) : PROBE_SCRIPT;
   }
   const uid = Number(text.trim().split("\n").at(-1));
   if (s.sudo) {
-    const check = await session.exec(shCommand("id -u", [], true));
+    const check = await session.exec(shCommand("id -u", [], true), { maxStdout: OUTPUT_CAP });
     if (check.code !== 0 || check.stdout.toString().trim() !== "0") {
       throw new UserError(`input \`sudo\`: \`sudo -n\` failed for ${s.ssh.username} (${safeText(check.stderr.trim() || "no output")}); it needs passwordless sudo`);
     }
@@ -32937,6 +33466,48 @@ ${LIST_SCRIPT}`, ahead, false) : PROBE_SCRIPT;
   return { transport: new TarTransport(session, false, listed), uid };
 }
 var LISTING_MARK = "\nremote-files listing:\n";
+
+// src/transfer/migrate-names.ts
+var import_node_fs8 = __toESM(require_fs(), 1);
+var import_node_path9 = __toESM(require_path(), 1);
+function migrateStoredNames(domainDir, m) {
+  if (m.names === GIT_SAFE_NAMES) return { manifest: m, notes: [] };
+  const paths = Object.keys(m.files).sort();
+  const renamed = [];
+  const done = /* @__PURE__ */ new Set();
+  for (const path of paths) {
+    const parts = path.split("/");
+    let disk = "";
+    let logical = "";
+    for (const part of parts) {
+      logical = logical === "" ? part : `${logical}/${part}`;
+      const parent = disk;
+      disk = disk === "" ? escapeName(part) : `${disk}/${escapeName(part)}`;
+      const escaped = escapeName(part);
+      if (escaped === part || done.has(logical)) continue;
+      done.add(logical);
+      const from = (0, import_node_path9.join)(domainDir, parent, part);
+      const to = (0, import_node_path9.join)(domainDir, disk);
+      if ((0, import_node_fs8.lstatSync)(to, { throwIfNoEntry: false }) || !(0, import_node_fs8.lstatSync)(from, { throwIfNoEntry: false })) continue;
+      (0, import_node_fs8.renameSync)(from, to);
+      renamed.push(`${logical} \u2192 ${disk}`);
+    }
+  }
+  const manifest = { ...m, names: GIT_SAFE_NAMES };
+  writeManifest(domainDir, manifest);
+  const notes = [];
+  if (renamed.length > 0) {
+    notes.push(
+      `data folder moved to git-safe names (git would have read them as its own): renamed ${renamed.length} path(s): ${renamed.slice(0, 5).join(", ")}${renamed.length > 5 ? ", \u2026" : ""}`
+    );
+  }
+  const checkouts = paths.filter((p) => /(^|\/)\.git$/i.test(p)).map((p) => p.replace(/\/?\.git$/i, "") || ".");
+  for (const dir of checkouts.slice(0, 5)) {
+    const missing = paths.some((p) => p.startsWith(`${dir}/`) && m.files[p].type === "file" && !(0, import_node_fs8.lstatSync)((0, import_node_path9.join)(domainDir, ...p.split("/").map(escapeName)), { throwIfNoEntry: false }));
+    if (missing) notes.push(`${dir} holds a git checkout, which an earlier version's commit store kept as a gitlink without its files: they are salvaged again`);
+  }
+  return { manifest, notes };
+}
 
 // src/transfer/verify.ts
 async function verify(entries, transport, manifest, opts) {
@@ -32984,7 +33555,7 @@ function compareEntry(entry, listing, manifest, opts) {
     }
   }
   const storedExcluded = storedExcludeTest(entry, manifest, skip);
-  for (const path of entryPaths(manifest, entry.local)) {
+  for (const path of ownPaths(manifest, entry.local).paths) {
     if (server.has(path) || isHidden(path) || storedExcluded(path)) continue;
     removed.push(path);
   }
@@ -33143,8 +33714,9 @@ function totals(outcomes, changed) {
 }
 
 // src/transfer/restore.ts
-async function restore(entries, restores2, transport, tree, m, opts) {
-  const result = { outcomes: [], changed: false, keptPrevious: { dir: opts.previousDir, paths: [] }, ownerNotSet: [] };
+async function restore(entries, restores2, transport, tree, stored, opts) {
+  const { manifest: m, dropped } = opts.specialBits ? { manifest: stored, dropped: [] } : withoutSpecialBits(stored);
+  const result = { outcomes: [], changed: false, keptPrevious: { dir: opts.previousDir, paths: [] }, ownerNotSet: [], specialBitsDropped: dropped };
   const roots = [...entries.map((e) => e.remote), ...restores2.map((r) => r.to)];
   const listed = await transport.list(roots);
   const stale = listed.map((l, i) => staleTemps(l, roots[i]));
@@ -33154,6 +33726,12 @@ async function restore(entries, restores2, transport, tree, m, opts) {
   const conflicts = jobs.flatMap((j) => j.conflicts);
   if (opts.conflict === "fail" && conflicts.length > 0) {
     throw new UserError(`conflict: fail \u2014 ${conflicts.length} file(s) on the server differ from the stored copy, nothing was restored: ${conflicts.slice(0, 10).map(safeText).join(", ")}${conflicts.length > 10 ? ", \u2026" : ""}`);
+  }
+  const folders = jobs.flatMap((j) => j.folderInTheWay);
+  if (folders.length > 0) {
+    throw new UserError(
+      `the server has a folder where the stored copy has a file, nothing was restored: ${folders.slice(0, 10).map(safeText).join(", ")}${folders.length > 10 ? ", \u2026" : ""}. Move the folder away, or restore with conflict: keep`
+    );
   }
   for (const job of jobs) await runJob(job, transport, opts, result);
   restores2.forEach((r, i) => {
@@ -33165,16 +33743,39 @@ async function restore(entries, restores2, transport, tree, m, opts) {
   result.outcomes = jobs.map((j) => j.outcome);
   return result;
 }
+function withoutSpecialBits(m) {
+  const dropped = [];
+  const files = {};
+  for (const [path, r] of Object.entries(m.files)) {
+    const mode = parseInt(r.mode, 8);
+    if ((mode & 3584) === 0) files[path] = r;
+    else {
+      dropped.push(path);
+      files[path] = { ...r, mode: (mode & 511).toString(8).padStart(4, "0") };
+    }
+  }
+  return { manifest: dropped.length ? { ...m, files } : m, dropped };
+}
 function refuseDamagedCopy(entries, tree, m) {
   const damaged = [];
+  const linked = /* @__PURE__ */ new Set();
   for (const e of entries) {
     for (const path of entryPaths(m, e.local)) {
       const r = m.files[path];
-      if (r.type !== "file") continue;
-      const have = tree.exists(path);
-      if (have?.type !== "file") damaged.push(`${path} (missing)`);
+      if (r.type !== "file" && r.type !== "dir") continue;
+      const { item: have, through } = tree.inspect(path);
+      if (through !== void 0) linked.add(through);
+      else if (have?.type === "symlink") linked.add(path);
+      else if (r.type === "dir") continue;
+      else if (have?.type !== "file") damaged.push(`${path} (missing)`);
       else if (have.size !== r.size) damaged.push(`${path} (${have.size} bytes, the manifest records ${r.size})`);
     }
+  }
+  if (linked.size > 0) {
+    const names = [...linked].sort();
+    throw new UserError(
+      `the stored copy holds symbolic links where its manifest records files or folders, nothing was restored: ${names.slice(0, 10).map(safeText).join(", ")}${names.length > 10 ? `, and ${names.length - 10} more` : ""}. remote-files never reads through a link in the data folder. Replace them with the stored files (a backup from the old server fetches them again), or take the data folder from the store\u2019s history.`
+    );
   }
   if (damaged.length === 0) return;
   throw new UserError(
@@ -33203,8 +33804,11 @@ async function removeStaleTemps(stale, jobs, transport) {
 function newOutcome(recipe, remote, local) {
   return { recipe, remote, local, status: "unchanged", files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
 }
-function storedItems(local, m, tree) {
-  return entryPaths(m, local).sort().map((path) => {
+function storedItems(local, m, tree, notes) {
+  const own = ownPaths(m, local);
+  for (const link of own.shadowed) notes?.push(`${safeText(link)} was stored as a link to ${safeText(m.files[link].target ?? "")} holding another entry's files; not recreated: that entry restores them through whatever the server has there`);
+  const shadowed = new Set(own.shadowed);
+  return own.paths.filter((p) => !shadowed.has(p)).sort().map((path) => {
     const r = m.files[path];
     const rel = path === local ? "" : path.slice(local.length + 1);
     return toItem(rel, r, r.type === "file" ? tree.resolve(path) : void 0);
@@ -33216,9 +33820,9 @@ function toItem(rel, r, source) {
 }
 function planEntryRestore(e, listing, tree, m, opts) {
   const outcome = newOutcome(e.recipe, e.remote, e.local);
-  const stored = storedItems(e.local, m, tree);
+  const stored = storedItems(e.local, m, tree, outcome.notes);
   const root = stored.find((i) => i.rel === "");
-  const job = { outcome, root: e.remote, rootType: root?.type === "file" ? "file" : "dir", items: [], keepPrevious: [], conflicts: [] };
+  const job = { outcome, root: e.remote, rootType: root?.type === "file" ? "file" : "dir", items: [], keepPrevious: [], conflicts: [], folderInTheWay: [] };
   if (!root) {
     outcome.status = "missing";
     outcome.notes.push("nothing stored for this entry");
@@ -33249,6 +33853,7 @@ function planEntryRestore(e, listing, tree, m, opts) {
       outcome.notes.push(`kept the server's ${remotePathOf(e.remote, item.rel)} (differs from the stored copy; conflict: keep)`);
       continue;
     }
+    if (there.type === "dir") job.folderInTheWay.push(remotePathOf(e.remote, item.rel));
     job.items.push(item);
     if (there.type === "file" || there.type === "symlink") job.keepPrevious.push(item.rel);
   }
@@ -33264,7 +33869,7 @@ function planCopyRestore(r, listing, tree, m) {
   const outcome = newOutcome(r.recipe, r.to, r.local);
   const stored = storedItems(r.local, m, tree);
   const root = stored.find((i) => i.rel === "");
-  const job = { outcome, root: r.to, rootType: root?.type === "file" ? "file" : "dir", items: [], keepPrevious: [], conflicts: [] };
+  const job = { outcome, root: r.to, rootType: root?.type === "file" ? "file" : "dir", items: [], keepPrevious: [], conflicts: [], folderInTheWay: [] };
   if (!root || root.type === "dir" && stored.length === 1) {
     outcome.notes.push(`restores: nothing salvaged in ${r.local}; ${r.to} left as it is`);
     return job;
@@ -33331,19 +33936,20 @@ async function run(s, out) {
 }
 async function runServerMode(s, plan, out) {
   const entries = planEntries(plan, s.exclude);
-  const domainDir = (0, import_node_path9.join)(s.workspace, s.dataDir, s.domain);
+  const domainDir = (0, import_node_path10.join)(s.workspace, s.dataDir, s.domain);
   const stores = await makeStores(s);
   const ctx = storeContext(s, domainDir, out);
   const encryption = s.mode === "backup" ? await backupEncryption(s.age.recipients) : void 0;
-  const loaded = s.mode === "restore" || s.mode === "verify" || s.mode === "backup" && stores.some((x) => x.name !== "commit") && !(0, import_node_fs8.existsSync)(manifestPath(domainDir)) ? await out.group("Load the stored copy", () => loadFromStores(stores, ctx, s.mode !== "backup")) : { from: null, outputs: {}, summary: [] };
+  const loaded = s.mode === "restore" || s.mode === "verify" || s.mode === "backup" && stores.some((x) => x.name !== "commit") && !(0, import_node_fs9.existsSync)(manifestPath(domainDir)) ? await out.group("Load the stored copy", () => loadFromStores(stores, ctx, s.mode !== "backup")) : { from: null, outputs: {}, summary: [] };
   for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
-  const stored = storedManifest(domainDir, s.domain);
+  checkDataFolder(s.workspace, s.dataDir, s.domain);
+  const stored = storedManifest(domainDir, s.domain, s.mode === "backup" && !s.dryRun);
   const prefetch = listedFirst(s, plan, entries);
   if (!prefetch) stored.read();
   const session = await connect({
     target: endpoint(s.ssh),
     ...s.ssh.proxy && { proxy: { host: s.ssh.proxy.host, port: s.ssh.proxy.port, username: s.ssh.proxy.username, ...secrets(s.ssh.proxy.key, s.ssh.passphrase, s.ssh.proxy.password) } },
-    hostKeys: { knownHosts: s.ssh.knownHosts, fingerprints: s.ssh.fingerprints, insecure: s.ssh.insecure },
+    hostKeys: { knownHosts: s.ssh.knownHosts, fingerprints: s.ssh.fingerprints, proxyFingerprints: s.ssh.proxy?.fingerprints ?? "", insecure: s.ssh.insecure },
     timeoutMs: s.ssh.timeoutMs,
     retries: s.ssh.retries,
     onWarning: (m) => out.warning(m),
@@ -33368,13 +33974,18 @@ async function runServerMode(s, plan, out) {
         out.info(tag ? "age-recipients changed or newly set: every file is salvaged and encrypted again" : "age-recipients removed: every file is salvaged again, unencrypted");
         baseline = { ...manifest, files: {} };
       }
+      for (const note of stored.notes) out.info(note);
       const r = await out.group("Salvage", () => backup(entries, transport, tree, baseline, { checksum: s.checksum, delete: s.delete, dryRun: s.dryRun, ...encryption && { encryption: encryption.tag } }));
-      if (!s.dryRun) for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
-      result = { outcomes: r.outcomes, changed: r.changed, extra: [...loaded.summary] };
+      if (!s.dryRun) {
+        for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
+        writeDataAttributes(domainDir);
+      }
+      result = { outcomes: r.outcomes, changed: r.changed, extra: [...loaded.summary, ...stored.notes] };
     } else {
       const source = await restoreSource(domainDir, manifest, s.age.identity);
       try {
-        result = await runRestore(s, plan, entries, transport, new LocalTree(source.root), manifest, uid, out);
+        const storedTree = new LocalTree(source.root, { rawNames: manifest.names !== GIT_SAFE_NAMES });
+        result = await runRestore(s, plan, entries, transport, storedTree, manifest, uid, out);
         result.extra.unshift(...loaded.summary);
       } finally {
         source.cleanup();
@@ -33391,18 +34002,26 @@ async function runServerMode(s, plan, out) {
   await report2(s, result, out);
   if (problems.length) throw new UserError(problems.length === 1 ? problems[0] : `${problems.length} problems: ${problems.join("; ")}`);
 }
-function storedManifest(domainDir, domain) {
+function storedManifest(domainDir, domain, migrate) {
   let result;
+  const notes = [];
   const read = () => {
     if (result) return;
     try {
-      result = { manifest: readManifest(domainDir, domain) };
+      const m = readManifest(domainDir, domain);
+      if (!migrate) result = { manifest: m };
+      else {
+        const migrated = migrateStoredNames(domainDir, m);
+        notes.push(...migrated.notes);
+        result = { manifest: migrated.manifest };
+      }
     } catch (error) {
       result = { error };
     }
   };
   return {
     read,
+    notes,
     get: () => {
       read();
       if ("error" in result) throw result.error;
@@ -33437,11 +34056,18 @@ async function runRestore(s, plan, entries, transport, tree, manifest, uid, out)
       dryRun: s.dryRun,
       chown: uid === 0,
       loginUid: uid,
-      previousDir: `~/.remote-files/previous/${s.domain}/${stamp}`
+      previousDir: `~/.remote-files/previous/${s.domain}/${stamp}`,
+      specialBits: s.specialBits
     })
   );
   const extra = [];
   if (r.keptPrevious.paths.length) extra.push(`Previous content of ${r.keptPrevious.paths.length} replaced file(s) kept on the server in ${r.keptPrevious.dir}`);
+  if (r.specialBitsDropped.length) {
+    const n = r.specialBitsDropped.length;
+    const msg = `setuid, setgid or sticky bit not restored on ${n} path(s) (set special-bits: true to restore them as recorded): ${r.specialBitsDropped.slice(0, 10).map(safeText).join(", ")}${n > 10 ? ", \u2026" : ""}`;
+    out.warning(msg);
+    extra.push(msg);
+  }
   if (r.ownerNotSet.length) {
     const msg = `owner/group not set (log in as root or use sudo: true) for ${r.ownerNotSet.length} path(s): ${r.ownerNotSet.slice(0, 10).map(safeText).join(", ")}${r.ownerNotSet.length > 10 ? ", \u2026" : ""}`;
     out.warning(msg);
@@ -33493,8 +34119,8 @@ async function report2(s, r, out) {
   await out.summary(outcomesMarkdown(title, r.outcomes, t, r.extra));
 }
 function writeReport(s, data, out) {
-  const path = (0, import_node_path9.join)(tempRoot(), `remote-files-${s.domain}-${s.mode}-report.json`);
-  (0, import_node_fs8.writeFileSync)(path, JSON.stringify(data, null, 2) + "\n");
+  const path = (0, import_node_path10.join)(privateTempDir("remote-files-report-"), `remote-files-${s.domain}-${s.mode}-report.json`);
+  (0, import_node_fs9.writeFileSync)(path, JSON.stringify(data, null, 2) + "\n", { flag: "wx", mode: 384 });
   out.setOutput("report", path);
 }
 function judge(s, r, out) {

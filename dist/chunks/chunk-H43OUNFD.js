@@ -6,14 +6,14 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   require_events
-} from "./chunk-RFRMZWUY.js";
+} from "./chunk-6YQJ6KNG.js";
 import {
   TEMP_MARK,
   formatBytes,
   require_module,
   require_tar_stream,
   require_url
-} from "./chunk-FHJN2IGK.js";
+} from "./chunk-OZH7E2VM.js";
 import {
   require_promises,
   require_stream
@@ -21,7 +21,7 @@ import {
 import {
   require_crypto,
   require_os
-} from "./chunk-CTX6X67X.js";
+} from "./chunk-RBHUNC33.js";
 import {
   __commonJS,
   __require,

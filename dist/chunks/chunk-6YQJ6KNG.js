@@ -8,7 +8,7 @@ import {
   require_child_process,
   require_crypto,
   require_os
-} from "./chunk-CTX6X67X.js";
+} from "./chunk-RBHUNC33.js";
 import {
   __commonJS,
   __require,

@@ -9,15 +9,17 @@ import {
   require_stream
 } from "./chunk-F7NAIOVD.js";
 import {
-  require_crypto
-} from "./chunk-CTX6X67X.js";
+  escapePath,
+  isUnescapedGitName,
+  require_crypto,
+  unescapeName
+} from "./chunk-RBHUNC33.js";
 import {
   HostileServerError,
   __commonJS,
   __require,
   __toESM,
   require_fs,
-  require_path,
   safeJoin
 } from "./chunk-AVJ33FCR.js";
 
@@ -2542,7 +2544,6 @@ function formatBytes(n) {
 // src/transfer/local-tree.ts
 var import_node_crypto = __toESM(require_crypto(), 1);
 var import_node_fs = __toESM(require_fs(), 1);
-var import_node_path = __toESM(require_path(), 1);
 var import_node_stream = __toESM(require_stream(), 1);
 var import_promises = __toESM(require_promises(), 1);
 var SMALL_FILE = 1 << 20;
@@ -2568,9 +2569,13 @@ var LocalTree = class {
   /** Temp names: unguessable per run, then counted (a random name per file cost a syscall each). */
   tempPrefix = `${TEMP_MARK}${(0, import_node_crypto.randomBytes)(6).toString("hex")}-`;
   tempCount = 0;
-  /** Absolute path of a domain-relative path, refused if it could leave the folder. */
+  /**
+   * Absolute path of a domain-relative path (as the server names it), refused if it could leave the
+   * folder. Names git would interpret are escaped on disk (stored-names.ts), unless this tree is one an
+   * older version wrote (`rawNames`), which is only ever read.
+   */
   resolve(rel) {
-    const abs = safeJoin(this.root, rel);
+    const abs = safeJoin(this.root, this.options.rawNames ? rel : escapePath(rel));
     if (abs === null) throw new HostileServerError(`refusing to write "${rel}": it would land outside the data folder`);
     return abs;
   }
@@ -2589,7 +2594,7 @@ var LocalTree = class {
     for (const part of rel.split("/").filter(Boolean)) {
       current = current === "" ? part : `${current}/${part}`;
       if (this.knownDirs.has(current)) continue;
-      const abs = (0, import_node_path.join)(this.root, current);
+      const abs = this.resolve(current);
       const st = (0, import_node_fs.lstatSync)(abs, { throwIfNoEntry: false });
       if (st && !st.isDirectory()) (0, import_node_fs.rmSync)(abs, { force: true });
       if (!st?.isDirectory()) (0, import_node_fs.mkdirSync)(abs);
@@ -2676,6 +2681,27 @@ var LocalTree = class {
     return { type: st.isFile() ? "file" : st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : "other", size: st.size };
   }
   /**
+   * What is stored at `rel`, checked component by component from the tree's root, for a restore that
+   * is about to read it: `through` names the first folder on the way that is a link or not a folder
+   * (the stored item is then not read at all), so a data folder that someone crafted with
+   * `www -> /proc/self` can never make us read outside the tree.
+   */
+  inspect(rel) {
+    const parts = rel.split("/");
+    let current = "";
+    for (const part of parts.slice(0, -1)) {
+      current = current === "" ? part : `${current}/${part}`;
+      if (this.checkedDirs.has(current)) continue;
+      const st = (0, import_node_fs.lstatSync)(this.resolve(current), { throwIfNoEntry: false });
+      if (!st) return { item: null };
+      if (!st.isDirectory()) return { item: null, through: current };
+      this.checkedDirs.add(current);
+    }
+    return { item: this.exists(rel) };
+  }
+  /** Folders inspect() found to be real folders. */
+  checkedDirs = /* @__PURE__ */ new Set();
+  /**
    * What is stored at `rel` and below it: each path (pre-order, relative to the tree) with its type,
    * and for files their size (one readdir per folder, one lstat per file). A walk made ahead by
    * prewalk() is handed out once.
@@ -2704,10 +2730,12 @@ var LocalTree = class {
     const root = this.exists(rel);
     if (!root) return out;
     out.set(rel, root);
+    const raw = this.options.rawNames === true;
     const visit = (r) => {
       const abs = this.resolve(r);
       for (const e of (0, import_node_fs.readdirSync)(abs, { withFileTypes: true })) {
-        const child = `${r}/${e.name}`;
+        if (!raw && isUnescapedGitName(e.name)) continue;
+        const child = `${r}/${raw ? e.name : unescapeName(e.name)}`;
         if (e.isFile()) out.set(child, { type: "file", size: (0, import_node_fs.lstatSync)(`${abs}/${e.name}`, { throwIfNoEntry: false })?.size ?? -1 });
         else out.set(child, { type: e.isDirectory() ? "dir" : e.isSymbolicLink() ? "symlink" : "other", size: 0 });
         if (e.isDirectory()) visit(child);

@@ -5,13 +5,15 @@ var require = __rfCreateRequire(import.meta.url);
 var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
+  ATTRIBUTES_NAME,
   manifestPath
-} from "./chunk-427XP4RB.js";
+} from "./chunk-P4ODU3D2.js";
 import {
+  isUnescapedGitName,
   require_child_process,
   require_crypto,
   tempRoot
-} from "./chunk-CTX6X67X.js";
+} from "./chunk-RBHUNC33.js";
 import {
   UserError,
   __commonJS,
@@ -29,19 +31,100 @@ var require_promises = __commonJS({
 });
 
 // src/store/commit.ts
-var import_node_child_process = __toESM(require_child_process(), 1);
 var import_node_crypto = __toESM(require_crypto(), 1);
 var import_node_fs = __toESM(require_fs(), 1);
 var import_node_path = __toESM(require_path(), 1);
 var import_promises = __toESM(require_promises(), 1);
+
+// src/store/git.ts
+var import_node_child_process = __toESM(require_child_process(), 1);
+var HARDENING = [
+  "core.hooksPath=/dev/null",
+  "core.fsmonitor=false",
+  "core.untrackedCache=false",
+  "core.autocrlf=false",
+  "core.safecrlf=false",
+  "core.quotepath=off",
+  "submodule.recurse=false",
+  "fetch.recurseSubmodules=false",
+  "push.recurseSubmodules=no",
+  "gc.auto=0",
+  "maintenance.auto=false"
+];
+var PASSED = /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TEMP|TMP|SYSTEMROOT|SystemRoot|COMSPEC|ComSpec|PATHEXT|WINDIR|APPDATA|LOCALAPPDATA|USERPROFILE|HOMEDRIVE|HOMEPATH|XDG_CONFIG_HOME|SSH_AUTH_SOCK|GIT_SSH|GIT_SSH_COMMAND|GIT_SSH_VARIANT|GIT_CONFIG_GLOBAL|GIT_CONFIG_NOSYSTEM|GIT_EXEC_PATH|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY|all_proxy|ALL_PROXY)$/;
+function gitEnvironment(from, extra = {}) {
+  const env = {};
+  for (const [k, v] of Object.entries(from)) if (PASSED.test(k) && v !== void 0) env[k] = v;
+  return { ...env, GIT_TERMINAL_PROMPT: "0", GIT_LITERAL_PATHSPECS: "1", ...extra };
+}
+var MiB = 1024 * 1024;
+var GitError = class extends Error {
+  constructor(command, code, detail) {
+    super(`git ${command} failed${code !== null ? ` (exit ${code})` : ""}: ${detail}`);
+    this.code = code;
+    this.detail = detail;
+  }
+  code;
+  detail;
+  name = "GitError";
+};
+var Git = class {
+  constructor(cwd) {
+    this.cwd = cwd;
+  }
+  cwd;
+  /** Remote URLs, shown as `origin` in messages. */
+  hidden = [];
+  /** Keeps `url` (as configured, and as git prints it without its userinfo) out of every message. */
+  hide(url) {
+    const bare = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1");
+    this.hidden.push(...new Set([url, bare].filter((u) => u.length > 0)));
+  }
+  /**
+   * git's stderr fit for a log: a remote URL can hold a token, so the remote's URL becomes `origin` and
+   * userinfo in any other URL is masked; `To <url>` and `hint:` lines (advice to pull, which this store
+   * does itself) are dropped.
+   */
+  redact(text) {
+    let out = text.split("\n").filter((line) => !/^(To |hint:)/.test(line)).join("\n");
+    for (const url of [...this.hidden].sort((a, b) => b.length - a.length)) out = out.split(url).join("origin");
+    return out.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, "$1***@").trim() || "no output";
+  }
+  run(args, opts = {}) {
+    const env = gitEnvironment(process.env, opts.env);
+    const config = [...HARDENING, ...opts.config ?? []].flatMap((c) => ["-c", c]);
+    return new Promise((resolve, reject) => {
+      (0, import_node_child_process.execFile)("git", [...config, ...args], { cwd: this.cwd, env, encoding: "utf8", maxBuffer: 64 * MiB }, (err, stdout, stderr) => {
+        if (!err) return resolve(stdout);
+        if (err.code === "ENOENT") return reject(new UserError("store: commit needs git, and git is not on the PATH"));
+        reject(new GitError(args[0] ?? "", typeof err.code === "number" ? err.code : null, this.redact(stderr || err.message)));
+      });
+    });
+  }
+  /** Null when git exits 1: the `-q` "no such thing" of rev-parse --verify and symbolic-ref. */
+  async orNull(args) {
+    try {
+      return (await this.run(args)).trim();
+    } catch (err) {
+      if (err instanceof GitError && err.code === 1) return null;
+      throw err;
+    }
+  }
+  revParse(rev) {
+    return this.orNull(["rev-parse", "-q", "--verify", rev]);
+  }
+};
+
+// src/store/commit.ts
 var BOT_NAME = "github-actions[bot]";
 var BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com";
-var MiB = 1024 * 1024;
-var REFUSE_BYTES = 100 * MiB;
-var WARN_BYTES = 50 * MiB;
+var MiB2 = 1024 * 1024;
+var REFUSE_BYTES = 100 * MiB2;
+var WARN_BYTES = 50 * MiB2;
 function checkCommitSizes(domainDir, workspace) {
   const refuse = [];
   const warn = [];
+  const gitNames = [];
   const visit = (dir) => {
     let names;
     try {
@@ -52,15 +135,19 @@ function checkCommitSizes(domainDir, workspace) {
     }
     for (const name of names.sort()) {
       const path = (0, import_node_path.join)(dir, name);
+      if (isUnescapedGitName(name) && !(dir === domainDir && name === ATTRIBUTES_NAME)) {
+        gitNames.push(toPosix((0, import_node_path.relative)(workspace, path)));
+        continue;
+      }
       const st = (0, import_node_fs.lstatSync)(path);
       if (st.isDirectory()) visit(path);
       else if (st.isFile() && st.size > WARN_BYTES) {
-        (st.size > REFUSE_BYTES ? refuse : warn).push(`${toPosix((0, import_node_path.relative)(workspace, path))} (${(st.size / MiB).toFixed(1)} MiB)`);
+        (st.size > REFUSE_BYTES ? refuse : warn).push(`${toPosix((0, import_node_path.relative)(workspace, path))} (${(st.size / MiB2).toFixed(1)} MiB)`);
       }
     }
   };
   visit(domainDir);
-  return { refuse, warn };
+  return { refuse, warn, gitNames };
 }
 var CommitStore = class {
   constructor(opts) {
@@ -70,6 +157,11 @@ var CommitStore = class {
   name = "commit";
   async save(ctx, _changed) {
     const sizes = checkCommitSizes(ctx.domainDir, ctx.workspace);
+    if (sizes.gitNames.length > 0) {
+      throw new UserError(
+        `store: commit refuses to stage names git would act on, which remote-files never writes: ${sizes.gitNames.slice(0, 10).join(", ")}${sizes.gitNames.length > 10 ? ", \u2026" : ""}. They did not come from a backup of this version (salvaged names like these are stored escaped, see README "What the data folder looks like"); remove them from the data folder.`
+      );
+    }
     if (sizes.refuse.length > 0) {
       throw new UserError(
         `store: commit cannot push files over GitHub's 100 MiB limit:
@@ -258,71 +350,12 @@ function repoPath(top, workspace, domainDir) {
 function toPosix(p) {
   return import_node_path.sep === "/" ? p : p.split(import_node_path.sep).join("/");
 }
-var GitError = class extends Error {
-  constructor(command, code, detail) {
-    super(`git ${command} failed${code !== null ? ` (exit ${code})` : ""}: ${detail}`);
-    this.code = code;
-    this.detail = detail;
-  }
-  code;
-  detail;
-  name = "GitError";
-};
 function asUserError(what) {
   return (err) => {
     if (err instanceof GitError) throw new UserError(`store: commit ${what}: ${err.detail}`);
     throw err;
   };
 }
-var SCRUBBED = ["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_INDEX_FILE", "GIT_DIR", "GIT_WORK_TREE", "GIT_PREFIX"];
-var Git = class {
-  constructor(cwd) {
-    this.cwd = cwd;
-  }
-  cwd;
-  /** Remote URLs, shown as `origin` in messages. */
-  hidden = [];
-  /** Keeps `url` (as configured, and as git prints it without its userinfo) out of every message. */
-  hide(url) {
-    const bare = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1");
-    this.hidden.push(...new Set([url, bare].filter((u) => u.length > 0)));
-  }
-  /**
-   * git's stderr fit for a log: a remote URL can hold a token, so the remote's URL becomes `origin` and
-   * userinfo in any other URL is masked; `To <url>` and `hint:` lines (advice to pull, which this store
-   * does itself) are dropped.
-   */
-  redact(text) {
-    let out = text.split("\n").filter((line) => !/^(To |hint:)/.test(line)).join("\n");
-    for (const url of [...this.hidden].sort((a, b) => b.length - a.length)) out = out.split(url).join("origin");
-    return out.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, "$1***@").trim() || "no output";
-  }
-  run(args, opts = {}) {
-    const env = { ...process.env };
-    for (const k of SCRUBBED) delete env[k];
-    Object.assign(env, { GIT_TERMINAL_PROMPT: "0", GIT_LITERAL_PATHSPECS: "1" }, opts.env);
-    const config = ["core.quotepath=off", ...opts.config ?? []].flatMap((c) => ["-c", c]);
-    return new Promise((resolve, reject) => {
-      (0, import_node_child_process.execFile)("git", [...config, ...args], { cwd: this.cwd, env, encoding: "utf8", maxBuffer: 64 * MiB }, (err, stdout, stderr) => {
-        if (!err) return resolve(stdout);
-        if (err.code === "ENOENT") return reject(new UserError("store: commit needs git, and git is not on the PATH"));
-        reject(new GitError(args[0] ?? "", typeof err.code === "number" ? err.code : null, this.redact(stderr || err.message)));
-      });
-    });
-  }
-  /** Null when git exits 1: the `-q` "no such thing" of rev-parse --verify and symbolic-ref. */
-  async orNull(args) {
-    try {
-      return (await this.run(args)).trim();
-    } catch (err) {
-      if (err instanceof GitError && err.code === 1) return null;
-      throw err;
-    }
-  }
-  revParse(rev) {
-    return this.orNull(["rev-parse", "-q", "--verify", rev]);
-  }
-};
 export {
   CommitStore,
   checkCommitSizes

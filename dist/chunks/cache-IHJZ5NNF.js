@@ -44,7 +44,7 @@ import {
   storageSharedKeyCredentialPolicy,
   stringifyXML,
   withProcessEnv
-} from "./chunk-QRVDXNBT.js";
+} from "./chunk-H43OUNFD.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -62,10 +62,10 @@ import {
   setSecret,
   warning,
   which
-} from "./chunk-RFRMZWUY.js";
+} from "./chunk-6YQJ6KNG.js";
 import {
   require_url
-} from "./chunk-FHJN2IGK.js";
+} from "./chunk-OZH7E2VM.js";
 import {
   require_stream
 } from "./chunk-F7NAIOVD.js";
@@ -73,7 +73,7 @@ import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-CTX6X67X.js";
+} from "./chunk-RBHUNC33.js";
 import {
   UserError,
   __commonJS,

@@ -48,7 +48,7 @@ import {
   structuredMessageDecodingStream,
   structuredMessageEncoding,
   withProcessEnv
-} from "./chunk-QRVDXNBT.js";
+} from "./chunk-H43OUNFD.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -60,10 +60,10 @@ import {
   require_tunnel,
   setSecret,
   warning
-} from "./chunk-RFRMZWUY.js";
+} from "./chunk-6YQJ6KNG.js";
 import {
   require_tar_stream
-} from "./chunk-FHJN2IGK.js";
+} from "./chunk-OZH7E2VM.js";
 import {
   require_promises,
   require_stream
@@ -72,7 +72,7 @@ import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-CTX6X67X.js";
+} from "./chunk-RBHUNC33.js";
 import {
   UserError,
   __commonJS,
@@ -62662,6 +62662,59 @@ var import_node_crypto = __toESM(require_crypto(), 1);
 var import_node_fs2 = __toESM(require_fs(), 1);
 var import_node_path = __toESM(require_path(), 1);
 var import_promises4 = __toESM(require_promises(), 1);
+
+// src/store/artifact-origin.ts
+function foreignOrigin(run, repository2, repositoryId) {
+  const same = (a, b) => a.toLowerCase() === b.toLowerCase();
+  if (!run.repository || !same(run.repository.fullName, repository2) || repositoryId !== void 0 && run.repository.id !== repositoryId) {
+    return `belongs to ${run.repository?.fullName ?? "an unknown repository"}, not ${repository2}`;
+  }
+  if (!run.headRepository) return `was started from a repository GitHub no longer names (a deleted fork?), event ${run.event || "unknown"}`;
+  if (run.headRepository.id !== run.repository.id || !same(run.headRepository.fullName, run.repository.fullName)) {
+    return `was started from the fork ${run.headRepository.fullName} (event ${run.event || "unknown"})`;
+  }
+  if (run.event === "pull_request_target") return "was started by a pull_request_target event, which any fork can trigger";
+  return null;
+}
+function screenListed(listed, wanted) {
+  if (wanted.repositoryId !== void 0 && listed.repository_id !== void 0 && listed.repository_id !== wanted.repositoryId) return "foreign";
+  if (listed.repository_id !== void 0 && listed.head_repository_id !== void 0 && listed.head_repository_id !== listed.repository_id) return "foreign";
+  if (typeof listed.head_branch === "string" && listed.head_branch !== wanted.branch) return "branch";
+  return null;
+}
+function judgeRun(run, wanted) {
+  if (foreignOrigin(run, wanted.repository, wanted.repositoryId) !== null) return "foreign";
+  const sameWorkflow = wanted.workflowId !== void 0 && run.workflowId !== void 0 ? run.workflowId === wanted.workflowId : run.path !== "" && run.path === wanted.workflowPath;
+  if (!sameWorkflow) return "workflow";
+  if (run.headBranch !== wanted.branch) return "branch";
+  return null;
+}
+function currentBranch(env) {
+  return env.GITHUB_HEAD_REF || env.GITHUB_REF_NAME || "";
+}
+function workflowPathOfRef(ref) {
+  const m = /^[^/]+\/[^/]+\/(.+?)@[^@]*$/.exec(ref ?? "");
+  return m ? m[1] : "";
+}
+function describeSkipped(name, skipped, wanted) {
+  const total = skipped.foreign.length + skipped.workflow.length + skipped.branch.length;
+  if (total === 0) return null;
+  const runs = (ids) => {
+    const unique = [...new Set(ids)];
+    return `run${unique.length > 1 ? "s" : ""} ${unique.slice(0, 5).join(", ")}${unique.length > 5 ? ", \u2026" : ""}`;
+  };
+  const parts = [
+    skipped.foreign.length > 0 && `${skipped.foreign.length} from a fork's or a pull_request_target run (${runs(skipped.foreign)})`,
+    skipped.workflow.length > 0 && `${skipped.workflow.length} from another workflow`,
+    skipped.branch.length > 0 && `${skipped.branch.length} from another branch`
+  ].filter((p) => typeof p === "string");
+  return `artifact ${name}: skipped ${total} not from ${describeWanted(wanted)}: ${parts.join(", ")}`;
+}
+function describeWanted(wanted) {
+  return `${wanted.repository}'s own runs of ${wanted.workflowPath || `workflow ${wanted.workflowId ?? "?"}`} on branch ${wanted.branch || "(none)"}`;
+}
+
+// src/store/artifact.ts
 var BAD_NAME_CHAR = /[":<>|*?\\/\r\n\0]/;
 function defaultArtifactName(domain) {
   return `remote-files-${domain}`.replace(new RegExp(BAD_NAME_CHAR.source, "g"), "-");
@@ -62713,8 +62766,12 @@ var ArtifactStore = class {
       let where2 = "this run";
       if (!found) {
         const repo = repository();
-        const lookup = this.opts.runId !== void 0 ? await this.findInRun(repo, this.opts.runId, name) : await this.findNewest(repo, name);
-        if (!lookup.found) return { found: false, outputs: {}, summary: `no artifact ${name} found ${lookup.why}` };
+        const lookup = this.opts.runId !== void 0 ? await this.findInRun(repo, this.opts.runId, name) : await this.findNewest(repo, name, ctx);
+        if (!lookup.found) {
+          const summary = `no artifact ${name} found ${lookup.why}`;
+          ctx.info(summary);
+          return { found: false, outputs: {}, summary };
+        }
         found = lookup.found;
         where2 = `run ${found.runId}`;
       }
@@ -62738,26 +62795,110 @@ var ArtifactStore = class {
   inEnv(fn) {
     return withProcessEnv(this.opts.env ?? {}, void 0, fn);
   }
-  /** The artifact of that name in one given run (input `artifact-run-id`). */
+  /**
+   * The artifact of that name in one given run (input `artifact-run-id`). Named explicitly, it may be of
+   * another workflow or branch; but a run a fork started is refused like in the search: the id may come
+   * from untrusted data (`github.event.workflow_run.id` of a fork's pull request run is the classic case).
+   */
   async findInRun(repo, runId, name) {
+    const run = await this.runFacts(repo, runId, true);
+    if (!run) return { found: null, why: `in run ${runId}: ${repo.owner}/${repo.repo} has no such run, or the token cannot see it (input \`artifact-run-id\`)` };
+    const foreign = foreignOrigin(run, `${repo.owner}/${repo.repo}`);
+    if (foreign !== null) {
+      throw new UserError(`input \`artifact-run-id\`: run ${runId} ${foreign}; its artifacts are not restored, since such a run can upload any file under any name. Name a run of this repository's own`);
+    }
     const list = await this.rest(repo, `actions/runs/${runId}/artifacts`, { name, per_page: "100" });
     const r = pick(list.artifacts, name, runId);
     return { found: r.found, why: `in run ${runId}${r.expired ? ` (${r.expired} expired)` : ""}` };
   }
   /**
-   * The newest artifact of that name in the repository. GitHub lists newest first; later pages are read
-   * only while every artifact seen so far has expired.
+   * The newest artifact of that name from an eligible run (artifact-origin.ts): this repository's own,
+   * same workflow, same branch. GitHub lists newest first; later pages are read only while nothing
+   * eligible was found. An artifact is judged from the listing first (a fork's, another branch's), and
+   * only then by its run (workflow, event), each run fetched once.
    */
-  async findNewest(repo, name) {
+  async findNewest(repo, name, ctx) {
+    const wanted = await this.wanted(repo);
+    const skipped = { foreign: [], workflow: [], branch: [] };
+    const runs = /* @__PURE__ */ new Map();
     let expired = 0;
-    for (let page = 1; page <= 10; page++) {
+    let found = null;
+    search: for (let page = 1; page <= 10; page++) {
       const list = await this.rest(repo, "actions/artifacts", { name, per_page: "100", page: String(page) });
-      const r = pick(list.artifacts, name);
-      if (r.found) return { found: r.found, why: "" };
-      expired += r.expired;
+      for (const a of list.artifacts.filter((x) => x.name === name).sort((x, y) => y.id - x.id)) {
+        if (a.expired) {
+          expired++;
+          continue;
+        }
+        const runId = a.workflow_run?.id;
+        if (runId === void 0) throw new Error(`artifact ${name} (id ${a.id}): GitHub did not say which run it belongs to`);
+        let refusal = screenListed(a.workflow_run ?? {}, wanted);
+        if (refusal === null) {
+          if (!runs.has(runId)) runs.set(runId, await this.runFacts(repo, runId, true));
+          const run = runs.get(runId);
+          refusal = run ? judgeRun(run, wanted) : "foreign";
+        }
+        if (refusal !== null) {
+          skipped[refusal].push(runId);
+          continue;
+        }
+        found = { id: a.id, runId, digest: a.digest ?? void 0 };
+        break search;
+      }
       if (list.artifacts.length < 100) break;
     }
-    return { found: null, why: `in this run or an earlier one${expired ? ` (${expired} expired)` : ""}` };
+    const line = describeSkipped(name, skipped, wanted);
+    if (line !== null && skipped.foreign.length > 0) ctx.warning(line);
+    else if (line !== null) ctx.info(line);
+    if (found) return { found, why: "" };
+    const notes = [expired > 0 && `${expired} expired`, line !== null && `${skipped.foreign.length + skipped.workflow.length + skipped.branch.length} skipped`].filter((x) => typeof x === "string");
+    return {
+      found: null,
+      why: `in this run or an earlier one of ${describeWanted(wanted)}${notes.length > 0 ? ` (${notes.join(", ")})` : ""}; to restore from another branch set input \`artifact-branch\`, or name a run of this repository with \`artifact-run-id\``
+    };
+  }
+  /** The runs an artifact may come from: this run's workflow (from the API) and branch (or `artifact-branch`). */
+  async wanted(repo) {
+    const runId = Number(process.env.GITHUB_RUN_ID);
+    if (!Number.isSafeInteger(runId) || runId <= 0) throw new UserError("GITHUB_RUN_ID is not set: the artifact store only works in a GitHub Actions job");
+    const me = await this.runFacts(repo, runId);
+    if (!me) throw new Error(`run ${runId} of ${repo.owner}/${repo.repo}: no answer`);
+    const branch = this.opts.branch || currentBranch(process.env);
+    if (branch === "") throw new UserError("which branch to restore the artifact of cannot be told (GITHUB_HEAD_REF and GITHUB_REF_NAME are empty): set input `artifact-branch`");
+    return {
+      repository: `${repo.owner}/${repo.repo}`,
+      repositoryId: me.repository?.id,
+      workflowId: me.workflowId,
+      workflowPath: me.path || workflowPathOfRef(process.env.GITHUB_WORKFLOW_REF),
+      branch
+    };
+  }
+  /**
+   * One run (`GET …/actions/runs/{id}`). `missingOk`: null when the repository has no such run (else a
+   * 404 is the refusal it is for this run's own record: a private repository hides it from a token without
+   * `actions: read`).
+   */
+  async runFacts(repo, runId, missingOk = false) {
+    const res = await this.api(repo, `actions/runs/${runId}`, {}, missingOk);
+    const status = res.message.statusCode ?? 0;
+    const text = await res.readBody();
+    if (status === 404) return null;
+    let run;
+    try {
+      run = JSON.parse(text);
+    } catch {
+    }
+    if (status < 200 || status > 299 || !run || typeof run !== "object") throw new Error(`reading run ${runId} of ${repo.owner}/${repo.repo} failed: HTTP ${status}`);
+    const repoOf = (r) => r && typeof r.id === "number" && typeof r.full_name === "string" ? { id: r.id, fullName: r.full_name } : null;
+    return {
+      id: runId,
+      workflowId: typeof run.workflow_id === "number" ? run.workflow_id : void 0,
+      path: typeof run.path === "string" ? run.path : "",
+      event: typeof run.event === "string" ? run.event : "",
+      headBranch: typeof run.head_branch === "string" ? run.head_branch : "",
+      repository: repoOf(run.repository),
+      headRepository: repoOf(run.head_repository)
+    };
   }
   /**
    * Downloads an artifact of another run: the REST API answers 302 to a signed blob URL, fetched without
@@ -62807,8 +62948,11 @@ var ArtifactStore = class {
     }
     return { artifacts: body2.artifacts };
   }
-  /** One GET of the REST API with the token; a refusal becomes an error that names the permission. */
-  async api(repo, path4, query) {
+  /**
+   * One GET of the REST API with the token; a refusal becomes an error that names the permission.
+   * `notFoundOk`: a 404 is returned to the caller (a run that does not exist) instead.
+   */
+  async api(repo, path4, query, notFoundOk = false) {
     if (this.opts.githubToken === "") {
       throw new UserError("input `github-token` is empty: finding the artifact of an earlier run needs a token with `actions: read` (the default `${{ github.token }}` has it unless `permissions` removes it)");
     }
@@ -62822,7 +62966,7 @@ var ArtifactStore = class {
       "x-github-api-version": "2022-11-28"
     });
     const status = res.message.statusCode ?? 0;
-    if (status === 401 || status === 403 || status === 404) {
+    if (status === 401 || status === 403 || status === 404 && !notFoundOk) {
       let message = "";
       try {
         message = JSON.parse(await res.readBody()).message ?? "";
