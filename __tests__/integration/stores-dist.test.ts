@@ -204,6 +204,26 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
     });
   }
 
+  test("artifact poisoning: a fork's newer artifact of the same name is never restored", async () => {
+    const asShell = (script: string) => rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
+    const ws = mkdtempSync(join(tmpdir(), 'rf-poison-own-'));
+    writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
+    ok(await runAction(inputs({ store: 'artifact', 'github-token': svc.githubToken }), { workspace: ws, env: svc.runEnv(9401) }));
+    // A fork's pull request runs the fork's copy of the workflow in this repository and uploads an
+    // artifact of the same name, holding whatever it likes (here: what its server says).
+    asShell(`printf poison > '${srv}/site/db.sqlite'`);
+    const forkWs = mkdtempSync(join(tmpdir(), 'rf-poison-fork-'));
+    writeFileSync(join(forkWs, 'remote-files.yml'), RECIPE);
+    ok(await runAction(inputs({ store: 'artifact', 'github-token': svc.githubToken }), { workspace: forkWs, env: svc.runEnv(9402, { event: 'pull_request', branch: 'main', fork: 'mallory/remote-files-fixture' }) }));
+
+    rootSh(`rm -rf '${srv}/site'`);
+    const later = mkdtempSync(join(tmpdir(), 'rf-poison-restore-'));
+    writeFileSync(join(later, 'remote-files.yml'), RECIPE);
+    const restored = ok(await runAction(inputs({ store: 'artifact', mode: 'restore', 'github-token': svc.githubToken }), { workspace: later, env: svc.runEnv(9403) }));
+    assert.equal(readFileSync(join(srv, 'site/db.sqlite'), 'utf8'), 'db', "this repository's own salvage, not the fork's");
+    assert.match(restored.stdout, /::warning::.*skipped 1 .*from a fork's or a pull_request_target run \(run 9402\)/);
+  });
+
   test('restore with nothing stored fails with one clear message', async () => {
     const ws = mkdtempSync(join(tmpdir(), 'rf-nothing-'));
     writeFileSync(join(ws, 'remote-files.yml'), RECIPE.replace('Site', 'Other'));
