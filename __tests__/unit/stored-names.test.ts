@@ -47,7 +47,7 @@ test('the manifest is input: each field is checked, the message names it', () =>
     ['a mode that is not octal', (m) => (m.files['www/a'].mode = '6755x'), /files\["www\/a"\]\.mode is not four octal digits/],
     ['a negative size', (m) => (m.files['www/a'].size = -1), /\.size is not a byte count/],
     ['a uid out of range', (m) => (m.files['www/a'].uid = 2 ** 40), /\.uid is not a user id/],
-    ['a user that is shell', (m) => (m.files['www/a'].user = 'root;id'), /\.user is not an account name/],
+    ['a user name with a newline', (m) => (m.files['www/a'].user = 'root\n::error::x'), /\.user is not an account name/],
     ['a link without a target', (m) => delete (m.files['www/l'] as { target?: string }).target, /\.target is missing/],
     ['an unknown type', (m) => (m.files['www/a'].type = 'device'), /\.type is not file, dir, symlink or other/],
     ['a relative entry remote', (m) => (m.entries.www.remote = 'srv/www'), /entries\["www"\]\.remote is not an absolute/],

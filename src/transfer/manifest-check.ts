@@ -14,8 +14,12 @@ const TYPES = new Set(['file', 'dir', 'symlink', 'other']);
 const MODE = /^[0-7]{4}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 const ENCRYPTION = /^age:[0-9a-f]{16}$/;
-/** An account name as the server reports it, or its number when it has none; empty when unknown. */
-const ACCOUNT = /^([A-Za-z0-9_][A-Za-z0-9._-]{0,63}\$?)?$/;
+/**
+ * An account name as the server reports it (or its number when it has none). Names only ever reach tar
+ * headers and SFTP calls, never a shell, and directory services allow `user@domain` or `DOMAIN\\user`:
+ * anything printable of a sane length.
+ */
+const ACCOUNT = /^[^\x00-\x1f\x7f]{0,256}$/;
 const MAX_ID = 0xffffffff;
 
 export function checkManifest(data: unknown, path: string): Manifest {
