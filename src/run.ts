@@ -29,7 +29,7 @@ import type { Transport } from './transfer/types.js';
 
 /** Inputs → plan: the first step of every mode, and all of `mode: plan`. */
 export async function makePlan(s: Settings): Promise<Plan> {
-  const ctx = { installDir: s.installDir, domain: s.domain };
+  const ctx = { installDir: s.installDir, domain: s.domain, vars: s.vars };
   const recipes = await loadRecipes(
     { sources: s.recipes, sourcesAreDefault: s.recipesAreDefault, workspace: s.workspace, distro: s.distro, only: s.only },
     ctx,
