@@ -217,6 +217,10 @@ async function runRestore(s: Settings, plan: Plan, entries: Entry[], transport: 
     out.warning(msg);
     extra.push(msg);
   }
+  for (const w of r.warnings) {
+    out.warning(w);
+    extra.push(w);
+  }
   if (r.ownerNotSet.length) {
     const msg = `owner/group not set (log in as root or use sudo: true) for ${r.ownerNotSet.length} path(s): ${r.ownerNotSet.slice(0, 10).map(safeText).join(', ')}${r.ownerNotSet.length > 10 ? ', …' : ''}`;
     out.warning(msg);
