@@ -29,7 +29,7 @@ import type { Transport } from './transfer/types.js';
 
 /** Inputs → plan: the first step of every mode, and all of `mode: plan`. */
 export async function makePlan(s: Settings): Promise<Plan> {
-  const ctx = { installDir: s.installDir, domain: s.domain };
+  const ctx = { installDir: s.installDir, domain: s.domain, vars: s.vars };
   const recipes = await loadRecipes(
     { sources: s.recipes, sourcesAreDefault: s.recipesAreDefault, workspace: s.workspace, distro: s.distro, only: s.only },
     ctx,
@@ -216,6 +216,10 @@ async function runRestore(s: Settings, plan: Plan, entries: Entry[], transport: 
     const msg = `setuid, setgid or sticky bit not restored on ${n} path(s) (set special-bits: true to restore them as recorded): ${r.specialBitsDropped.slice(0, 10).map(safeText).join(', ')}${n > 10 ? ', …' : ''}`;
     out.warning(msg);
     extra.push(msg);
+  }
+  for (const w of r.warnings) {
+    out.warning(w);
+    extra.push(w);
   }
   if (r.ownerNotSet.length) {
     const msg = `owner/group not set (log in as root or use sudo: true) for ${r.ownerNotSet.length} path(s): ${r.ownerNotSet.slice(0, 10).map(safeText).join(', ')}${r.ownerNotSet.length > 10 ? ', …' : ''}`;

@@ -6,8 +6,8 @@ import { parseListing } from '../../src/transfer/listing.js';
 import { emptyManifest, manifestChunks, sameManifest, serializeManifest } from '../../src/transfer/manifest.js';
 import { shCommand, shQuote } from '../../src/transfer/remote-scripts.js';
 
-test('excludes follow rsync: no slash = name at any depth, slash = anchored, trailing slash = folders only', () => {
-  const skip = makeExcludeTest(['lock', '/tmp/', 'cache/', '*.log', 'a/b']);
+test('excludes follow rsync: no slash = name at any depth, leading slash = anchored, trailing slash = folders only', () => {
+  const skip = makeExcludeTest(['lock', '/tmp/', 'cache/', '*.log', 'a/b', '/c/d']);
   assert.equal(skip('lock', false), true);
   assert.equal(skip('x/y/lock', false), true);
   assert.equal(skip('tmp', true), true);
@@ -17,7 +17,9 @@ test('excludes follow rsync: no slash = name at any depth, slash = anchored, tra
   assert.equal(skip('deep/cache', false), false);
   assert.equal(skip('d/app.log', false), true);
   assert.equal(skip('a/b', false), true);
-  assert.equal(skip('x/a/b', false), false);
+  assert.equal(skip('x/a/b', false), true, 'a slash that is not the first character does not anchor');
+  assert.equal(skip('c/d', false), true);
+  assert.equal(skip('x/c/d', false), false, 'a leading slash anchors at the top of the transfer');
   const files = [{ rel: '', type: 'dir' }, { rel: 'tmp', type: 'dir' }, { rel: 'tmp/f', type: 'file' }, { rel: 'keep', type: 'file' }];
   assert.deepEqual(applyExcludes(files, skip).map((f) => f.rel), ['', 'keep']);
 });

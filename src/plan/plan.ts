@@ -50,6 +50,7 @@ export interface PlanSettings {
 export function buildPlan(recipes: RawRecipe[], s: PlanSettings): Plan {
   const planned = recipes.map((r) => planRecipe(r, s));
   rejectOverlaps(planned);
+  oneSpecPerDestination(planned);
   return { domain: s.domain, installDir: s.installDir, dataDir: s.dataDir, recipes: planned };
 }
 
@@ -85,12 +86,49 @@ function planRecipe(r: RawRecipe, s: PlanSettings): PlanRecipe {
       return {
         to: remote(spec.to, 'restores destination'),
         from,
-        owner: spec.owner ?? null,
+        owner: spec.owner === undefined ? null : restoreOwner(r, spec.owner, fill),
         mode: spec.mode ?? null,
         local: local(from.slice(salvageRoot.length + 1), 'restores "from"'),
       };
     }),
   };
+}
+
+const OWNER = /^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/;
+
+/** A `restores` owner with its placeholders (`[% admin_user %]`, a twin's `${user}`) filled: user or user:group. */
+function restoreOwner(r: RawRecipe, owner: string, fill: (text: string) => string): string {
+  let filled: string;
+  try {
+    filled = fill(owner);
+  } catch (e) {
+    if (e instanceof RecipeError) throw new RecipeError(r.file, undefined, `recipe ${r.name}: restores owner "${owner}": ${e.message.slice(e.message.indexOf(': ') + 2)}`);
+    throw e;
+  }
+  if (!OWNER.test(filled)) throw new RecipeError(r.file, undefined, `recipe ${r.name}: restores owner "${owner}" must be user or user:group, got "${filled}"`);
+  return filled;
+}
+
+/**
+ * The framework refuses two recipes that give one destination different specs; the same spec twice is
+ * one restore (kept with the first recipe that names it).
+ */
+function oneSpecPerDestination(recipes: PlanRecipe[]): void {
+  const seen = new Map<string, { recipe: PlanRecipe; spec: PlanRestore }>();
+  for (const recipe of recipes) {
+    recipe.restores = recipe.restores.filter((spec) => {
+      const other = seen.get(spec.to);
+      if (!other) {
+        seen.set(spec.to, { recipe, spec });
+        return true;
+      }
+      const same = other.spec.from === spec.from && other.spec.owner === spec.owner && other.spec.mode === spec.mode;
+      if (same) return false;
+      const show = (x: { recipe: PlanRecipe; spec: PlanRestore }) =>
+        `recipe ${x.recipe.name} (${x.recipe.file}) gives { from => ${x.spec.from}, owner => ${x.spec.owner ?? 'unset'}, mode => ${x.spec.mode ?? 'unset'} }`;
+      throw new UserError(`restores: two recipes give ${spec.to} different specs: ${show(other)}; ${show({ recipe, spec })}. Make them agree, or drop one`);
+    });
+  }
 }
 
 /**

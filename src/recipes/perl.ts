@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { RecipeError } from '../errors.js';
 import { perlLine, runPerl, type PerlAnswer, type PerlJob } from './perl-eval.js';
-import { evalHook, HOOKS, parsePerlModule, type PerlModule, type PerlValue, type StaticOutcome } from './perl-static.js';
+import { evalHook, hashKeysRead, HOOKS, parsePerlModule, type PerlModule, type PerlValue, type StaticOutcome } from './perl-static.js';
 import type { HookContext, RawRecipe, RestoreSpec } from './types.js';
 
 export interface PerlFile {
@@ -47,10 +47,30 @@ interface Loaded {
 interface Located {
   outcome: StaticOutcome;
   rel: string;
+  /** The module that defines the hook (a parent's for an inherited one). */
+  mod: PerlModule;
 }
 
 /** A hook's final value, with what error messages need. */
-type Resolved = { kind: 'absent' } | { kind: 'list'; values: PerlValue[]; hook: Hook; rel: string; via: string | undefined; line: number | undefined };
+type Resolved =
+  | { kind: 'absent' }
+  | {
+      kind: 'list';
+      values: PerlValue[];
+      hook: Hook;
+      rel: string;
+      via: string | undefined;
+      line: number | undefined;
+      /** `restores` only: what names a key the hook reads that nobody set, should a value be undefined. */
+      unset?: UnsetKeys;
+    };
+
+/** Keys of `%opts` a `restores` reads that the configuration does not hold. */
+interface UnsetKeys {
+  recipe: string;
+  keys: Array<{ hash: string; key: string }>;
+  given: string[];
+}
 
 /** One RawRecipe per file, in input order. Any problem is a RecipeError naming the file and line. */
 export async function readPerlRecipes(files: PerlFile[], ctx: HookContext, opts: PerlOptions): Promise<RawRecipe[]> {
@@ -60,10 +80,11 @@ export async function readPerlRecipes(files: PerlFile[], ctx: HookContext, opts:
   const libs = uniqueLibs(loaded);
   const parents = new ParentFinder(libs, loaded);
   const args = hookArgs(ctx);
+  const given = optsList(ctx).map(([k]) => k);
   const statics = loaded.map((m) => new Map(HOOKS.map((h) => [h, staticHook(m, h, args[h], parents)] as const)));
   const answers = opts.perl ? await askPerl(opts.perl, loaded, libs, statics, args, opts) : null;
   return loaded.map((m, i) => {
-    const get = (h: Hook): Resolved => resolve(m, h, statics[i]!.get(h)!, answers?.[i]!.get(h));
+    const get = (h: Hook): Resolved => resolve(m, h, statics[i]!.get(h)!, answers?.[i]!.get(h), given);
     return toRecipe(m.file, get);
   });
 }
@@ -113,8 +134,18 @@ function hookArgs(ctx: HookContext): Record<Hook, string[]> {
     datadirs: [],
     remote_skip: [],
     remote_prepare: [ctx.installDir, ctx.domain],
-    restores: ['install_dir', ctx.installDir, 'domain', ctx.domain],
+    restores: optsList(ctx).flat(),
   };
+}
+
+/**
+ * `restores(%opts)` gets the whole configuration, as the framework passes its own: every `vars` entry
+ * (admin_user, user, admin_email, ...), then install_dir and domain, which a `vars` entry of the same
+ * name does not replace (as for placeholders, see templateValues). Sorted: a hash has no order anyway.
+ */
+function optsList(ctx: HookContext): Array<[string, string]> {
+  const vars = [...(ctx.vars ?? new Map<string, string>())].filter(([k]) => k !== 'install_dir' && k !== 'domain').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return [...vars, ['install_dir', ctx.installDir], ['domain', ctx.domain]];
 }
 
 /**
@@ -155,20 +186,20 @@ function staticHook(m: Loaded, hook: Hook, args: string[], parents: ParentFinder
 /** The hook as Perl's method resolution finds it: the class itself, then its parents depth first. */
 function lookupHook(mod: PerlModule, rel: string, hook: Hook, invocant: string, args: string[], parents: ParentFinder, seen: Set<string>): Located {
   const own = evalHook(mod, hook, invocant, args);
-  if (own.kind !== 'absent') return { outcome: own, rel };
-  if (mod.parents === null) return { outcome: { kind: 'dynamic', line: mod.parentsLine, construct: '@ISA set up in a way the reader cannot follow' }, rel };
+  if (own.kind !== 'absent') return { outcome: own, rel, mod };
+  if (mod.parents === null) return { outcome: { kind: 'dynamic', line: mod.parentsLine, construct: '@ISA set up in a way the reader cannot follow' }, rel, mod };
   for (const parent of mod.parents) {
     if (seen.has(parent)) continue;
     seen.add(parent);
     const found = parents.find(parent);
     if (found === 'stub') continue;
     if (found === 'unknown') {
-      return { outcome: { kind: 'dynamic', line: mod.parentsLine, construct: `the parent class ${parent}, which is not in the repository` }, rel };
+      return { outcome: { kind: 'dynamic', line: mod.parentsLine, construct: `the parent class ${parent}, which is not in the repository` }, rel, mod };
     }
     const inherited = lookupHook(found.mod, found.rel, hook, invocant, args, parents, seen);
     if (inherited.outcome.kind !== 'absent') return inherited;
   }
-  return { outcome: { kind: 'absent' }, rel };
+  return { outcome: { kind: 'absent' }, rel, mod };
 }
 
 /** Perl compiles every module, and evaluates each hook the static reader did not read to a value. */
@@ -194,12 +225,24 @@ async function askPerl(
   return runPerl(perl, job, opts.timeoutMs);
 }
 
-function resolve(m: Loaded, hook: Hook, located: Located, answer: PerlAnswer | undefined): Resolved {
+function resolve(m: Loaded, hook: Hook, located: Located, answer: PerlAnswer | undefined, given: string[]): Resolved {
   const rel = m.file.rel;
   const subLine = m.mod.subs.get(hook)?.line;
+  const unset = hook === 'restores' ? unsetKeys(m.file.name, located.mod, given) : undefined;
   if (answer?.kind === 'absent') return { kind: 'absent' };
-  if (answer?.kind === 'list') return { kind: 'list', values: answer.values, hook, rel, via: undefined, line: subLine };
-  if (answer?.kind === 'died') throw new RecipeError(rel, perlLine(answer.message, rel) ?? subLine, `${hook} died: ${answer.message}`);
+  if (answer?.kind === 'list') return { kind: 'list', values: answer.values, hook, rel, via: undefined, line: subLine, ...(unset && { unset }) };
+  if (answer?.kind === 'died') {
+    const line = perlLine(answer.message, rel) ?? subLine;
+    // Perl names the element it found undefined: `$opts{"admin_user"}`.
+    const undefKey = /^Use of uninitialized value \$(\w+)\{"([^"]*)"\}/.exec(answer.message);
+    if (hook === 'restores' && undefKey && !given.includes(undefKey[2]!)) {
+      throw missingKeys(rel, line, { recipe: m.file.name, keys: [{ hash: undefKey[1]!, key: undefKey[2]! }], given }, hook);
+    }
+    // Undefined through a lexical (`my $owner = $opts{user} // $opts{admin_user};`): the keys it reads
+    // that nobody set (admin_user here: user has a fallback).
+    if (unset && /^Use of uninitialized value/.test(answer.message)) throw missingKeys(rel, line, unset, hook);
+    throw new RecipeError(rel, line, `${hook} died: ${answer.message}`);
+  }
   const { outcome } = located;
   const via = located.rel === rel ? undefined : rel;
   const label = via ? `${hook} (inherited by ${via})` : hook;
@@ -207,7 +250,7 @@ function resolve(m: Loaded, hook: Hook, located: Located, answer: PerlAnswer | u
     case 'absent':
       return outcome;
     case 'list':
-      return { kind: 'list', values: outcome.values, hook, rel: located.rel, via, line: outcome.line };
+      return { kind: 'list', values: outcome.values, hook, rel: located.rel, via, line: outcome.line, ...(unset && { unset }) };
     case 'error':
       throw new RecipeError(located.rel, outcome.line, `${label}: ${outcome.detail}`);
     case 'dynamic':
@@ -217,6 +260,38 @@ function resolve(m: Loaded, hook: Hook, located: Located, answer: PerlAnswer | u
         `${label}: ${outcome.construct} cannot be read without running the code; this requires perl to evaluate (not found on PATH)`,
       );
   }
+}
+
+/** Keys the hook reads from its `%opts` that the configuration does not hold; undefined when none. */
+function unsetKeys(recipe: string, mod: PerlModule, given: string[]): UnsetKeys | undefined {
+  const read = hashKeysRead(mod, 'restores').filter((k) => !given.includes(k.key));
+  // The keys read without a fallback are the ones to name; if the recipe seems to handle each, all of them.
+  const bare = read.filter((k) => !k.handled);
+  const keys = (bare.length > 0 ? bare : read).map(({ hash, key }) => ({ hash, key }));
+  return keys.length > 0 ? { recipe, keys, given } : undefined;
+}
+
+/**
+ * A `restores` that needs a configuration key nobody set: named with the recipe, the key and the
+ * `vars` input. Only when the hook's value shows it (undefined where a string is needed, or Perl's
+ * "uninitialized" while building a string): a recipe that handles the missing key itself
+ * (`$opts{user} // $opts{admin_user}`, `exists`, `defined`, `||`) works as it does in Perl.
+ */
+function missingKeys(rel: string, line: number | undefined, u: UnsetKeys, hook: string): RecipeError {
+  const named = u.keys.map((k) => `$${k.hash}{${k.key}}`).join(', ');
+  const first = u.keys[0]!;
+  const set = u.given.filter((k) => k !== 'install_dir' && k !== 'domain');
+  return new RecipeError(
+    rel,
+    line,
+    `recipe ${u.recipe}: ${hook} reads ${named}, which ${u.keys.length > 1 ? 'are' : 'is'} not set. ` +
+      `restores(%opts) gets install_dir, domain and every entry of the \`vars\` input (${set.length > 0 ? `set: ${set.join(', ')}` : 'none set'}): ` +
+      `add ${u.keys.map((k) => `${k.key}=VALUE`).join(' and ')} to \`vars\`, or let the recipe handle a missing key ($${first.hash}{${first.key}} // 'root')`,
+  );
+}
+
+function hasUndef(v: PerlValue): boolean {
+  return v.t === 'undef' || (v.t === 'hash' && v.pairs.some(([, x]) => hasUndef(x)));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -249,7 +324,12 @@ function asString(r: ListResolved, v: PerlValue, what: string): string {
 
 function strings(r: Resolved): string[] {
   if (r.kind === 'absent') return [];
-  return r.values.map((v, k) => asString(r, v, `element ${k + 1}`));
+  return r.values.map((v, k) => {
+    if (r.hook === 'remote_skip' && v.t === 'ref' && v.kind === 'Regexp') {
+      throw fail(r, `element ${k + 1} is a qr{} regular expression, which rsync cannot take: remote_skip returns rsync exclude patterns as strings ('*.log', '/cache/', 'tmp/**')`);
+    }
+    return asString(r, v, `element ${k + 1}`);
+  });
 }
 
 /** A flat list read as a hash: declaration order, a repeated key keeps its last value at its first place. */
@@ -268,7 +348,8 @@ function remoteFiles(r: Resolved): Array<[string, string]> | null {
 }
 
 const RESTORE_KEYS = new Set(['from', 'owner', 'mode']);
-const OWNER = /^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/;
+/** user or user:group; a `[% name %]` placeholder is filled (and the result checked) by the plan. */
+const OWNER = /^(?:[A-Za-z0-9_.-]|\[%\s*[A-Za-z_][A-Za-z0-9_]*\s*%\])+(:(?:[A-Za-z0-9_.-]|\[%\s*[A-Za-z_][A-Za-z0-9_]*\s*%\])+)?$/;
 
 /**
  * `restores` returns a flat list or one hashref. A hash has no order in Perl (it changes from run to
@@ -276,6 +357,7 @@ const OWNER = /^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/;
  */
 function restores(r: Resolved): RestoreSpec[] {
   if (r.kind === 'absent') return [];
+  if (r.unset && r.values.some(hasUndef)) throw missingKeys(r.rel, r.line, r.unset, r.hook);
   const only = r.values.length === 1 ? r.values[0]! : null;
   const entries =
     only?.t === 'hash' ? [...new Map(only.pairs)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : [...pairs(r, r.values, 'destination => { from => ... }')];

@@ -27,4 +27,6 @@ export interface RawRecipe {
 export interface HookContext {
   installDir: string;
   domain: string;
+  /** The `vars` input: with install_dir and domain, the configuration `restores(%opts)` receives. */
+  vars?: ReadonlyMap<string, string>;
 }

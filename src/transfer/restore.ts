@@ -2,6 +2,7 @@ import { UserError } from '../errors.js';
 import type { PlanRestore } from '../plan/plan.js';
 import { safeText } from '../report/reporter.js';
 import { ownPaths, remotePathOf, UPLOAD_TEMP_NAME, type Entry } from './entries.js';
+import { shQuote } from './remote-scripts.js';
 import type { LocalTree } from './local-tree.js';
 import { entryPaths, type Manifest, type ManifestFile } from './manifest.js';
 import type { EntryOutcome } from './outcome.js';
@@ -28,6 +29,8 @@ export interface RestoreResult {
   ownerNotSet: string[];
   /** Stored paths whose setuid, setgid or sticky bit was not restored. */
   specialBitsDropped: string[];
+  /** `restores` owners not applied (an account that does not exist yet, or no way to look it up): warnings. */
+  warnings: string[];
 }
 
 export interface NamedRestore extends PlanRestore {
@@ -40,7 +43,9 @@ export interface NamedRestore extends PlanRestore {
  */
 export async function restore(entries: Entry[], restores: NamedRestore[], transport: Transport, tree: LocalTree, stored: Manifest, opts: RestoreOptions): Promise<RestoreResult> {
   const { manifest: m, dropped } = opts.specialBits ? { manifest: stored, dropped: [] } : withoutSpecialBits(stored);
-  const result: RestoreResult = { outcomes: [], changed: false, keptPrevious: { dir: opts.previousDir, paths: [] }, ownerNotSet: [], specialBitsDropped: dropped };
+  const result: RestoreResult = { outcomes: [], changed: false, keptPrevious: { dir: opts.previousDir, paths: [] }, ownerNotSet: [], specialBitsDropped: dropped, warnings: [] };
+  // The framework's restore_state goes through the destinations in sorted order.
+  restores = [...restores].sort((a, b) => (a.to < b.to ? -1 : a.to > b.to ? 1 : 0));
   const roots = [...entries.map((e) => e.remote), ...restores.map((r) => r.to)];
   const listed = await transport.list(roots);
   // Temp files an interrupted SFTP restore left beside their places: never state (neither a conflict
@@ -61,11 +66,14 @@ export async function restore(entries: Entry[], restores: NamedRestore[], transp
     );
   }
   for (const job of jobs) await runJob(job, transport, opts, result);
-  restores.forEach((r, i) => {
-    const job = planCopyRestore(r, listings[entries.length + i]!, tree, m);
+  const owners = await lookUpOwners(restores, transport);
+  for (const [i, r] of restores.entries()) {
+    // Each destination is judged as it is now: an entry or an earlier destination may have filled it.
+    const now = result.changed ? (await transport.list([r.to])).map(withoutStaleTemps)[0]! : listings[entries.length + i]!;
+    const job = planCopyRestore(r, now, tree, m, owners, opts, result.warnings);
     jobs.push(job);
-  });
-  for (const job of jobs.slice(entries.length)) await runJob(job, transport, opts, result);
+    await runJob(job, transport, opts, result);
+  }
   if (!opts.dryRun) await removeStaleTemps(stale, jobs, transport);
   result.outcomes = jobs.map((j) => j.outcome);
   return result;
@@ -236,33 +244,111 @@ function sameContent(item: OutgoingItem, there: RemoteFile): boolean {
   return item.size === there.size && item.mtime === there.mtime;
 }
 
+/** Ids of the owner and group names `restores` use, as the server knows them; null: it cannot be asked. */
+type OwnerIds = { users: Map<string, number | null>; groups: Map<string, number | null> } | null;
+
+/** One look-up on the server (getent, as prepare commands run) for every name the restores give. */
+async function lookUpOwners(restores: NamedRestore[], transport: Transport): Promise<OwnerIds> {
+  const users = new Set<string>();
+  const groups = new Set<string>();
+  for (const r of restores) {
+    if (!r.owner) continue;
+    const [user, group] = r.owner.split(':');
+    if (user && !NUMERIC.test(user)) users.add(user);
+    if (group && !NUMERIC.test(group)) groups.add(group);
+  }
+  if (users.size + groups.size === 0) return { users: new Map(), groups: new Map() };
+  if (!transport.canRunCommands) return null;
+  // Names are user or user:group of [A-Za-z0-9_.-] (checked by the plan), quoted all the same.
+  const words = [...[...users].map((u) => `u:${u}`), ...[...groups].map((g) => `g:${g}`)].map(shQuote).join(' ');
+  const script = `for x in ${words}; do n=\${x#?:}; case $x in u:*) db=passwd;; *) db=group;; esac; printf '%s %s\\n' "$x" "$(getent "$db" "$n" | cut -d: -f3)"; done`;
+  const { code, output } = await transport.run(script);
+  if (code !== 0) return null;
+  const ids: NonNullable<OwnerIds> = { users: new Map(), groups: new Map() };
+  for (const line of output.split('\n')) {
+    const m = /^([ug]):(\S+) ?(\d*)$/.exec(line.trim());
+    if (m) (m[1] === 'u' ? ids.users : ids.groups).set(m[2]!, m[3] ? Number(m[3]) : null);
+  }
+  return ids;
+}
+
+const NUMERIC = /^\d+$/;
+
+/** What `owner` gives a restored item: a name with its id, a bare id, or null (left as salvaged). */
+function ownerPart(name: string | undefined, known: Map<string, number | null> | undefined): { name: string; id: number } | null | undefined {
+  if (!name) return undefined;
+  if (NUMERIC.test(name)) return { name, id: Number(name) };
+  const id = known?.get(name);
+  return id === undefined || id === null ? null : { name, id };
+}
+
 /**
- * A `restores` entry copies the stored `local` to `to` with the recipe's owner and mode, unless
- * nothing (or an empty folder) was salvaged, or `to` already holds state: the framework's rule, so a
- * re-provision never overwrites live state with a partial copy.
+ * A `restores` entry puts the salvage of `local` (a stored entry or a folder inside one) at `to` the
+ * way the framework's restore_state does, in sorted order of destinations:
+ * - nothing happens when nothing was salvaged there, or the salvage is an empty folder or a 0-byte
+ *   file (what an unreadable path looks like), or when `to` already holds anything (a re-provision
+ *   never overwrites live state with a partial copy);
+ * - a folder goes into the (missing or empty) folder `to`, which keeps its own top mode and owner
+ *   when it exists (cp -a salvage/. to/); a file replaces a missing or 0-byte `to` (mv);
+ * - `owner` is applied to everything (chown -R; `user` alone leaves the group as salvaged): an
+ *   account the server does not know yet is a warning and leaves the salvaged owner;
+ * - `mode` is applied to everything but links (chmod -R); setuid, setgid and sticky bits in it are
+ *   given to folders, and to files only with `special-bits: true`.
+ * Nothing below `to` is followed: the transports' rules for every upload.
  */
-function planCopyRestore(r: NamedRestore, listing: EntryListing, tree: LocalTree, m: Manifest): Job {
+function planCopyRestore(r: NamedRestore, listing: EntryListing, tree: LocalTree, m: Manifest, owners: OwnerIds, opts: RestoreOptions, warnings: string[]): Job {
   const outcome = newOutcome(r.recipe, r.to, r.local);
   const stored = storedItems(r.local, m, tree);
   const root = stored.find((i) => i.rel === '');
   const job: Job = { outcome, root: r.to, rootType: root?.type === 'file' ? 'file' : 'dir', items: [], keepPrevious: [], conflicts: [], folderInTheWay: [] };
-  if (!root || (root.type === 'dir' && stored.length === 1)) {
+  if (!root || root.type === 'symlink') {
     outcome.notes.push(`restores: nothing salvaged in ${r.local}; ${r.to} left as it is`);
     return job;
   }
-  const live = listing.status === 'denied' || (listing.status === 'ok' && (listing.files.length > 1 || listing.files[0]?.type !== 'dir'));
-  if (live) {
+  if (root.type === 'dir' && stored.length === 1) {
+    outcome.notes.push(`restores: the salvage ${r.local} is an empty folder; ${r.to} left as it is`);
+    return job;
+  }
+  if (root.type === 'file' && root.size === 0) {
+    outcome.notes.push(`restores: the salvage ${r.local} is an empty file; ${r.to} left as it is`);
+    return job;
+  }
+  const there = listing.status === 'ok' ? listing.files.find((f) => f.rel === '') : undefined;
+  const empty = listing.status === 'missing' || (listing.status === 'ok' && listing.files.length === 1 && ((there?.type === 'dir') || (there?.type === 'file' && there.size === 0)));
+  if (listing.status === 'denied') {
+    outcome.notes.push(`restores: ${r.to} cannot be read by the login, so it may hold state; left as it is`);
+    return job;
+  }
+  if (!empty) {
     outcome.notes.push(`restores: ${r.to} already holds state; left as it is`);
     return job;
   }
-  const [user, group] = (r.owner ?? '').split(':');
-  job.items = stored.map((i) => ({
-    ...i,
-    // Names win over ids when the server knows them (GNU tar's rule); the ids stay as the fallback.
-    ...(user && { user }),
-    ...(group !== undefined ? { group } : user ? { group: user } : {}),
-    ...(i.rel === '' && r.mode && { mode: parseInt(r.mode, 8) }),
-  }));
+  if (there && there.type !== root.type) {
+    outcome.notes.push(`restores: ${r.to} is an empty ${there.type === 'dir' ? 'folder' : 'file'} where the salvage ${r.local} is a ${root.type === 'dir' ? 'folder' : 'file'}; left as it is`);
+    return job;
+  }
+  const [userName, groupName] = (r.owner ?? '').split(':');
+  const user = ownerPart(userName, owners?.users);
+  const group = ownerPart(groupName, owners?.groups);
+  for (const [name, part, kind] of [[userName, user, 'account'], [groupName, group, 'group']] as const) {
+    if (part !== null) continue;
+    warnings.push(
+      owners === null
+        ? `${r.recipe}: restores ${safeText(r.to)}: owner ${kind} "${name}" cannot be looked up (the login has no shell); left as salvaged. Give it as ids ("33:33") to have it set over SFTP`
+        : `${r.recipe}: restores ${safeText(r.to)}: the ${kind} "${name}" does not exist on the server yet; left as salvaged`,
+    );
+  }
+  const mode = r.mode ? parseInt(r.mode, 8) : null;
+  job.items = stored.map((i) => {
+    // An existing empty folder keeps its own top mode and owner, as `cp -a salvage/. to/` leaves them.
+    const base = i.rel === '' && there?.type === 'dir' ? { ...i, mode: there.mode, uid: there.uid, gid: there.gid, user: there.user, group: there.group } : i;
+    return {
+      ...base,
+      ...(user && { user: user.name, uid: user.id }),
+      ...(group && { group: group.name, gid: group.id }),
+      ...(mode !== null && i.type !== 'symlink' && { mode: i.type === 'dir' || opts.specialBits ? mode : mode & 0o777 }),
+    };
+  });
   return job;
 }
 
