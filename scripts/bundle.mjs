@@ -122,7 +122,7 @@ const builtinsByRequire = {
 };
 
 await build({
-  entryPoints: { index: 'src/main.ts', cli: 'src/cli.ts' },
+  entryPoints: { index: 'src/index.ts', cli: 'src/cli.ts' },
   outdir,
   bundle: true,
   platform: 'node',

@@ -1,10 +1,11 @@
-// The action's entry point (dist/index.js): GitHub runs it with inputs in INPUT_* variables.
-import './memory.js';
+// The action's body: run() reads the inputs from INPUT_* variables, does the work and reports. Importing
+// this module does nothing; src/index.ts (bundled as dist/index.js) calls run(), and so does
+// @github/local-action (`npx local-action run . src/main.ts .env`), with its stand-ins for the toolkit.
 import * as core from '@actions/core';
 import { UserError } from './errors.js';
 import { readSettings, SECRET_INPUTS } from './inputs.js';
 import type { Reporter } from './report/reporter.js';
-import { run } from './run.js';
+import { run as runAction } from './run.js';
 
 /** Masks every secret input, line by line: the runner masks a value as one string, so a multi-line key would leak by lines. */
 export function maskSecrets(get: (name: string) => string): void {
@@ -28,25 +29,15 @@ const actionReporter: Reporter = {
   },
 };
 
-async function main(): Promise<void> {
+/** Runs the action once. Never throws: a failure is reported with core.setFailed (exit code 1). */
+export async function run(): Promise<void> {
   const get = (name: string) => core.getInput(name);
   try {
     maskSecrets(get);
     const settings = readSettings(get, process.env.GITHUB_WORKSPACE || process.cwd());
-    await run(settings, actionReporter);
+    await runAction(settings, actionReporter);
   } catch (err) {
     if (!(err instanceof UserError) && err instanceof Error && err.stack) core.debug(err.stack);
     core.setFailed(err instanceof Error ? err.message : String(err));
   }
 }
-
-// A promise that never settles (a stalled stream the engine forgot to fail) would end the process
-// with code 13 and no message at all; say so instead. Writes to a pipe are synchronous on Linux.
-let finished = false;
-process.once('exit', (code) => {
-  if (finished) return;
-  core.setFailed(`remote-files stopped before finishing (exit ${code}): an operation never completed. This is a bug; the stored copy was not changed past the last completed file.`);
-  process.exitCode = 1;
-});
-await main();
-finished = true;

@@ -1,3 +1,4 @@
+import * as toolkit from '@actions/artifact';
 import { DefaultArtifactClient } from '@actions/artifact';
 import { HttpClient, type HttpClientResponse } from '@actions/http-client';
 import { createHash } from 'node:crypto';
@@ -120,8 +121,13 @@ export class ArtifactStore implements Store {
       let found: Found | null = await thisRunArtifact(client, name);
       let where = 'this run';
       if (!found) {
-        const repo = repository();
-        const lookup = this.opts.runId !== undefined ? await this.findInRun(repo, this.opts.runId, name) : await this.findNewest(repo, name, ctx);
+        // local-action's stand-in lists the artifacts of its own process as this run's, and there are no
+        // other runs to search: its artifact list lives in memory (version 7), not in LOCAL_ACTION_ARTIFACT_PATH.
+        const lookup = standIn()
+          ? { found: null, why: 'in this @github/local-action run (it keeps the artifacts of the run that uploaded them only; restore from `store: cache` locally)' }
+          : this.opts.runId !== undefined
+            ? await this.findInRun(repository(), this.opts.runId, name)
+            : await this.findNewest(repository(), name, ctx);
         if (!lookup.found) {
           // Said in the log too: a restore fails right after with "no stored copy", which cannot say why.
           const summary = `no artifact ${name} found ${lookup.why}`;
@@ -395,7 +401,22 @@ function repository(): Repo {
   return { owner, repo };
 }
 
+/**
+ * Whether @actions/artifact is @github/local-action's stand-in, which keeps artifacts as files in
+ * LOCAL_ACTION_ARTIFACT_PATH and needs no runtime: it exports the client alone, none of the toolkit's
+ * error classes.
+ */
+function standIn(): boolean {
+  return typeof (toolkit as Partial<typeof toolkit>).ArtifactNotFoundError !== 'function';
+}
+
 function requireRuntime(): void {
+  if (standIn()) {
+    if (!process.env.LOCAL_ACTION_ARTIFACT_PATH || !process.env.LOCAL_ACTION_WORKSPACE) {
+      throw new UserError('store: artifact under @github/local-action needs LOCAL_ACTION_ARTIFACT_PATH and LOCAL_ACTION_WORKSPACE (existing folders) in its .env file');
+    }
+    return;
+  }
   if (!process.env.ACTIONS_RUNTIME_TOKEN || !process.env.ACTIONS_RESULTS_URL) {
     throw new UserError('store: artifact needs the Actions runtime (ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL are not set): it only works in a GitHub Actions job');
   }

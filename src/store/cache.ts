@@ -51,7 +51,9 @@ export class CacheStore implements Store {
     try {
       const stats = await packSnapshot(ctx.domainDir, join(work, SNAPSHOT_FILE), (rel, why) => ctx.warning(`not stored in the cache: ${JSON.stringify(rel)} (${why})`));
       const id = await inFolder(work, () => cache.saveCache([SNAPSHOT_FILE], key));
-      if (id <= 0) {
+      // The toolkit returns -1 on failure, an entry id > 0 otherwise; the local-action stand-in returns
+      // -1 on failure too, but its ids can be -Infinity (one more than the largest of no entries).
+      if (standIn() ? id === -1 : id <= 0) {
         // saveCache reports its failures as log lines and returns -1; say which one it was.
         const taken = (await inFolder(work, () => cache.restoreCache([SNAPSHOT_FILE], key, [], { lookupOnly: true }))) === key;
         if (taken) {
@@ -110,7 +112,21 @@ function checkKey(key: string): string {
   return key;
 }
 
+/**
+ * Whether @actions/cache is @github/local-action's stand-in, which keeps entries as files in
+ * LOCAL_ACTION_CACHE_PATH: it exports only saveCache and restoreCache, so isFeatureAvailable is missing.
+ */
+function standIn(): boolean {
+  return typeof (cache as Partial<typeof cache>).isFeatureAvailable !== 'function';
+}
+
 function requireService(): void {
+  if (standIn()) {
+    if (!process.env.LOCAL_ACTION_CACHE_PATH || !process.env.LOCAL_ACTION_WORKSPACE) {
+      throw new UserError('store: cache under @github/local-action needs LOCAL_ACTION_CACHE_PATH and LOCAL_ACTION_WORKSPACE (existing folders) in its .env file');
+    }
+    return;
+  }
   if (!cache.isFeatureAvailable() || !process.env.ACTIONS_RUNTIME_TOKEN) {
     throw new UserError('store: cache needs the Actions cache service (ACTIONS_RESULTS_URL or ACTIONS_CACHE_URL and ACTIONS_RUNTIME_TOKEN are not set): it only works in a GitHub Actions job');
   }
