@@ -2,7 +2,7 @@
 import './memory.js';
 import * as core from '@actions/core';
 import { UserError } from './errors.js';
-import { readSettings, SECRET_INPUTS } from './inputs.js';
+import { readSettings, SECRET_INPUTS, unknownInputs } from './inputs.js';
 import type { Reporter } from './report/reporter.js';
 import { run } from './run.js';
 
@@ -32,7 +32,13 @@ async function main(): Promise<void> {
   const get = (name: string) => core.getInput(name);
   try {
     maskSecrets(get);
+    // An input from another action's docs (`proxy_host:`, `timeout_ms:`) would be ignored without a word.
+    for (const u of unknownInputs(process.env)) {
+      core.warning(`input \`${u.name}\` is not an input of remote-files and is ignored${u.nearest ? `: did you mean \`${u.nearest}\`?` : ''}`);
+    }
     const settings = readSettings(get, process.env.GITHUB_WORKSPACE || process.cwd());
+    // A key given as a path was read from its file (inputs.ts): its content is a secret too.
+    maskSecrets((name) => (name === 'key' ? settings.ssh.key : name === 'proxy-key' ? (settings.ssh.proxy?.key ?? '') : ''));
     await run(settings, actionReporter);
   } catch (err) {
     if (!(err instanceof UserError) && err instanceof Error && err.stack) core.debug(err.stack);
