@@ -5,75 +5,24 @@
 import './memory.js';
 import { readFileSync } from 'node:fs';
 import { UserError } from './errors.js';
-import { MODES, readSettings } from './inputs.js';
+import { INPUTS, MODES, readSettings } from './inputs.js';
+import { nearestName } from './nearest.js';
 import { formatBytes } from './report/outcome-report.js';
 import type { Reporter } from './report/reporter.js';
 import { run } from './run.js';
 
 /**
- * Every action input but `mode` (the first argument here), by kind: a `bool` may be given bare
- * (`--dry-run`), a `list` may be repeated (values joined by newlines, as the action takes them).
- * Kept in step with action.yml by a test.
+ * Every action input but `mode` (the first argument here), by kind (see INPUTS in inputs.ts): a `bool`
+ * may be given bare (`--dry-run`), a `list` may be repeated (values joined by newlines, as the action
+ * takes them).
  */
-const FLAGS: Record<string, 'value' | 'bool' | 'list'> = {
-  recipes: 'list',
-  only: 'list',
-  distro: 'value',
-  domain: 'value',
-  'install-dir': 'value',
-  'data-dir': 'value',
-  vars: 'list',
-  host: 'value',
-  port: 'value',
-  username: 'value',
-  key: 'value',
-  passphrase: 'value',
-  password: 'value',
-  timeout: 'value',
-  retries: 'value',
-  'known-hosts': 'list',
-  'host-fingerprint': 'list',
-  'proxy-fingerprint': 'list',
-  'insecure-ignore-host-key': 'bool',
-  'proxy-host': 'value',
-  'proxy-port': 'value',
-  'proxy-username': 'value',
-  'proxy-key': 'value',
-  'proxy-password': 'value',
-  exclude: 'list',
-  prepare: 'bool',
-  checksum: 'bool',
-  delete: 'bool',
-  'if-missing': 'value',
-  'allow-denied': 'bool',
-  transport: 'value',
-  sudo: 'bool',
-  concurrency: 'value',
-  conflict: 'value',
-  'dry-run': 'bool',
-  'special-bits': 'bool',
-  store: 'list',
-  'commit-message': 'value',
-  'commit-user-name': 'value',
-  'commit-user-email': 'value',
-  'commit-branch': 'value',
-  push: 'bool',
-  'push-attempts': 'value',
-  'artifact-name': 'value',
-  'retention-days': 'value',
-  'artifact-run-id': 'value',
-  'artifact-branch': 'value',
-  'github-token': 'value',
-  'cache-key': 'value',
-  'age-recipients': 'list',
-  'age-identity': 'list',
-  'fail-on-drift': 'bool',
-};
+const FLAGS: Record<string, 'value' | 'bool' | 'list'> = Object.fromEntries(Object.entries(INPUTS).filter(([name]) => name !== 'mode'));
 
 /** `--<input>-file PATH` reads these inputs from a file: keys and secrets stay out of `ps` and shell history. */
 const FILE_FLAGS = ['key', 'known-hosts', 'proxy-key', 'age-identity', 'password', 'passphrase', 'proxy-password'];
 
 const USAGE = `usage: remote-files plan|backup|restore|verify [--flag value ...]
+       remote-files --mode plan|backup|restore|verify [--flag value ...]
 
 Runs the remote-files action's engine from a shell. The current folder is the workspace (recipes are
 found and data-dir is written there). Each flag is the action input of the same name (see action.yml);
@@ -96,10 +45,10 @@ Server:       --host --port --username --key --passphrase --password --timeout -
 Host keys:    --known-hosts --host-fingerprint --insecure-ignore-host-key
 Jump host:    --proxy-host --proxy-port --proxy-username --proxy-key --proxy-password
               --proxy-fingerprint (pins the jump host; --host-fingerprint pins the server only)
-Transfer:     --transport --sudo --concurrency --prepare --checksum --delete --if-missing
+Transfer:     --transport --sudo --concurrency --prepare --checksum --delete --max-delete --if-missing
               --allow-denied --dry-run --conflict --fail-on-drift --special-bits
-Store:        --store (default commit: commits and pushes <data-dir>/<domain>; --store none keeps
-              the workspace only) --commit-message --commit-user-name --commit-user-email
+Store:        --store (default here none: the salvage stays in <data-dir>/<domain>; --store commit
+              commits and pushes it) --commit-message --commit-user-name --commit-user-email
               --commit-branch --push --push-attempts --artifact-name --retention-days
               --artifact-run-id --artifact-branch --github-token --cache-key
 Encryption:   --age-recipients --age-identity
@@ -117,10 +66,20 @@ const HELP = Symbol('help');
 /** Parses argv (after the node and script names) into input values, as the action's `getInput` would return them. */
 function parseArgs(argv: string[]): Map<string, string> | typeof HELP {
   if (argv.includes('--help') || argv.includes('-h')) return HELP;
-  const [mode, ...rest] = argv;
-  if (!mode) throw new UsageError('no mode given');
+  let [mode, ...rest] = argv;
+  if (mode?.startsWith('--')) {
+    // `--mode backup` anywhere, instead of the mode as the first argument.
+    rest = [...argv];
+    const i = rest.findIndex((a) => a === '--mode' || a.startsWith('--mode='));
+    const inline = i >= 0 && rest[i]!.startsWith('--mode=');
+    mode = i < 0 ? undefined : inline ? rest[i]!.slice('--mode='.length) : rest[i + 1];
+    if (i >= 0) rest.splice(i, inline ? 1 : 2);
+  }
+  if (!mode || mode.startsWith('--')) throw new UsageError('no mode given: the first argument (or --mode) is plan, backup, restore or verify');
   if (!(MODES as readonly string[]).includes(mode)) throw new UsageError(`unknown mode "${mode}" (plan, backup, restore or verify)`);
-  const values = new Map<string, string>([['mode', mode]]);
+  // From a person's shell, nothing is committed or pushed unless asked: --store commit.
+  const values = new Map<string, string>([['mode', mode], ['store', 'none']]);
+  const given = new Set<string>();
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
@@ -130,7 +89,10 @@ function parseArgs(argv: string[]): Map<string, string> | typeof HELP {
     const name = fileOf !== undefined && FILE_FLAGS.includes(fileOf) ? fileOf : flag;
     const kind = FLAGS[name];
     if (flag === 'mode') throw new UsageError('the mode is the first argument, not a flag');
-    if (!kind) throw new UsageError(`unknown flag --${flag}`);
+    if (!kind) {
+      const near = nearestName(flag, [...Object.keys(FLAGS), ...FILE_FLAGS.map((f) => `${f}-file`)]);
+      throw new UsageError(`unknown flag --${flag}${near ? ` (did you mean --${near}?)` : ''}`);
+    }
     let value = m[2];
     if (value === undefined) {
       const next = rest[i + 1];
@@ -140,8 +102,9 @@ function parseArgs(argv: string[]): Map<string, string> | typeof HELP {
       else value = rest[++i]!;
     }
     if (name !== flag) value = readInputFile(flag, value);
-    if (values.has(name) && kind !== 'list') throw new UsageError(`--${name} given twice`);
-    values.set(name, values.has(name) ? `${values.get(name)}\n${value}` : value);
+    if (given.has(name) && kind !== 'list') throw new UsageError(`--${name} given twice`);
+    values.set(name, given.has(name) ? `${values.get(name)}\n${value}` : value);
+    given.add(name);
   }
   return values;
 }

@@ -1,7 +1,11 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { posix } from 'node:path';
 import { UserError } from './errors.js';
+import { nearestName } from './nearest.js';
 import { DEFAULT_RECIPE_SOURCES } from './recipes/discover.js';
 import { parseVars } from './recipes/template.js';
+import { parseMaxDelete, type MaxDelete } from './transfer/shrink-guard.js';
 
 /**
  * Turns the raw inputs (action `INPUT_*` or CLI flags, both through `get`) into validated settings.
@@ -10,6 +14,84 @@ import { parseVars } from './recipes/template.js';
 export type InputGetter = (name: string) => string;
 
 export const MODES = ['backup', 'restore', 'verify', 'plan'] as const;
+
+/**
+ * Every input of action.yml, by kind (a unit test keeps the two in step): the CLI's flags (a `bool`
+ * may be given bare, a `list` repeated) and the names an unknown `INPUT_*` is compared with.
+ */
+export const INPUTS: Readonly<Record<string, 'value' | 'bool' | 'list'>> = {
+  mode: 'value',
+  recipes: 'list',
+  only: 'list',
+  distro: 'value',
+  domain: 'value',
+  'install-dir': 'value',
+  'data-dir': 'value',
+  vars: 'list',
+  host: 'value',
+  port: 'value',
+  username: 'value',
+  key: 'value',
+  passphrase: 'value',
+  password: 'value',
+  timeout: 'value',
+  retries: 'value',
+  'known-hosts': 'list',
+  'host-fingerprint': 'list',
+  'proxy-fingerprint': 'list',
+  'insecure-ignore-host-key': 'bool',
+  'proxy-host': 'value',
+  'proxy-port': 'value',
+  'proxy-username': 'value',
+  'proxy-key': 'value',
+  'proxy-password': 'value',
+  exclude: 'list',
+  prepare: 'bool',
+  checksum: 'bool',
+  delete: 'bool',
+  'max-delete': 'value',
+  'if-missing': 'value',
+  'allow-denied': 'bool',
+  transport: 'value',
+  sudo: 'bool',
+  concurrency: 'value',
+  conflict: 'value',
+  'dry-run': 'bool',
+  'special-bits': 'bool',
+  store: 'list',
+  'commit-message': 'value',
+  'commit-user-name': 'value',
+  'commit-user-email': 'value',
+  'commit-branch': 'value',
+  push: 'bool',
+  'push-attempts': 'value',
+  'artifact-name': 'value',
+  'retention-days': 'value',
+  'artifact-run-id': 'value',
+  'artifact-branch': 'value',
+  'github-token': 'value',
+  'cache-key': 'value',
+  'age-recipients': 'list',
+  'age-identity': 'list',
+  'fail-on-drift': 'bool',
+};
+
+/**
+ * Inputs the step was given (`INPUT_*` variables, as the runner names them) that the action does not
+ * have, each with the nearest real input: `proxy_host` and `timeout_ms` come from other actions' docs.
+ */
+export function unknownInputs(env: NodeJS.ProcessEnv): Array<{ name: string; nearest: string | undefined }> {
+  const known = Object.keys(INPUTS);
+  const runnerName = (n: string) => n.replace(/ /g, '_').toUpperCase();
+  const names = new Set(known.map(runnerName));
+  return Object.keys(env)
+    .filter((k) => k.startsWith('INPUT_') && !names.has(k.slice('INPUT_'.length)))
+    .sort()
+    .map((k) => {
+      const name = k.slice('INPUT_'.length).toLowerCase();
+      return { name, nearest: nearestName(name, known) };
+    });
+}
 export const TRANSPORTS = ['auto', 'tar', 'sftp'] as const;
 export const IF_MISSING = ['warn', 'error', 'ignore'] as const;
 export const CONFLICTS = ['overwrite', 'keep', 'fail'] as const;
@@ -57,6 +139,8 @@ export interface Settings {
   dryRun: boolean;
   /** Restore setuid, setgid and sticky bits as the manifest records them. */
   specialBits: boolean;
+  /** The shrink guard: how many of an entry's stored files a backup may delete or empty. */
+  maxDelete: MaxDelete;
   /** Where the salvage is persisted (backup) and loaded from (restore, verify); empty = `none`. */
   store: StoreName[];
   commit: { message: string; userName: string; userEmail: string; branch: string; push: boolean; pushAttempts: number };
@@ -71,7 +155,7 @@ export interface Settings {
 export const SECRET_INPUTS = ['key', 'passphrase', 'password', 'proxy-key', 'proxy-password', 'age-identity', 'github-token'];
 
 export function readSettings(get: InputGetter, workspace: string): Settings {
-  const mode = oneOf(get, 'mode', MODES, 'backup');
+  const mode = modeInput(get);
   const recipesRaw = list(get('recipes'));
   const needsServer = mode !== 'plan';
   const settings: Settings = {
@@ -90,6 +174,7 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
     prepare: bool(get, 'prepare', true),
     checksum: bool(get, 'checksum', false),
     delete: bool(get, 'delete', true),
+    maxDelete: parseMaxDelete(get('max-delete')),
     ifMissing: oneOf(get, 'if-missing', IF_MISSING, 'warn'),
     allowDenied: bool(get, 'allow-denied', false),
     transport: oneOf(get, 'transport', TRANSPORTS, 'auto'),
@@ -122,6 +207,55 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
     throw new UserError('input `sudo`: true needs a shell on the server, but `transport` is sftp (SFTP cannot run commands as root); use transport: tar or auto');
   }
   return settings;
+}
+
+/**
+ * No default: a step copied from a backup and left without `mode` after the deploy would otherwise
+ * back up the rebuilt server over the good copy.
+ */
+function modeInput(get: InputGetter): (typeof MODES)[number] {
+  if (get('mode').trim() === '') throw new UserError(`input \`mode\` is required: ${MODES.join(', ')} (backup before the rebuild, restore after it; plan connects to nothing)`);
+  return oneOf(get, 'mode', MODES, 'backup');
+}
+
+/**
+ * Seconds: a plain number, or a duration as other actions take them (`30s`, `5m`, `1h`, `1m30s`).
+ * Undefined when it is neither. Pure.
+ */
+export function parseDuration(raw: string): number | undefined {
+  const v = raw.trim().toLowerCase();
+  if (/^\d+$/.test(v)) return Number(v);
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(v);
+  if (!m || v === '') return undefined;
+  return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+}
+
+function durationInput(get: InputGetter, name: string, fallback: number, min: number, max: number): number {
+  const raw = get(name).trim();
+  if (raw === '') return fallback;
+  const secs = parseDuration(raw);
+  if (secs === undefined || secs < min || secs > max) {
+    throw new UserError(`input \`${name}\`: "${raw}" is not a duration from ${min} to ${max} seconds (seconds, or with a unit: 30s, 5m, 1h)`);
+  }
+  return secs;
+}
+
+/**
+ * A private key given as a file path (`~/.ssh/id_ed25519`, as on a laptop) is read when the file
+ * exists; otherwise the message says the input looks like a path, not a key.
+ */
+export function keyInput(name: string, value: string): string {
+  const v = value.trim();
+  if (v === '' || v.includes('\n') || v.includes('PRIVATE KEY') || !/^(?:~\/|\/|\.\.?\/)/.test(v)) return value;
+  const path = v.startsWith('~/') ? posix.join(homedir(), v.slice(2)) : v;
+  if (existsSync(path)) {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new UserError(`input \`${name}\` looks like a file path, and ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  throw new UserError(`input \`${name}\` looks like a file path ("${v}"), not a private key, and there is no such file on the runner: give the key itself (e.g. \`${name}: \${{ secrets.SSH_KEY }}\`)`);
 }
 
 /** `commit` by default; `none` alone turns persisting off; several stores may be combined. */
@@ -254,7 +388,7 @@ function sshInputs(get: InputGetter, required: boolean): SshSettings {
   if (proxyHost === '' && get('proxy-fingerprint').trim() !== '') {
     throw new UserError('input `proxy-fingerprint` pins the jump host\'s key, but `proxy-host` is not set; pin the server itself with `host-fingerprint`');
   }
-  const key = get('key');
+  const key = keyInput('key', get('key'));
   const password = get('password');
   if (required && key.trim() === '' && password === '') {
     throw new UserError('input `key` or `password` is required to log in to the server');
@@ -266,7 +400,7 @@ function sshInputs(get: InputGetter, required: boolean): SshSettings {
     key,
     passphrase: get('passphrase'),
     password,
-    timeoutMs: int(get, 'timeout', 30, 1, 3600) * 1000,
+    timeoutMs: durationInput(get, 'timeout', 30, 1, 3600) * 1000,
     retries: int(get, 'retries', 3, 0, 20),
     knownHosts: get('known-hosts'),
     fingerprints: get('host-fingerprint'),
@@ -278,7 +412,7 @@ function sshInputs(get: InputGetter, required: boolean): SshSettings {
             host: proxyHost,
             port: int(get, 'proxy-port', 22, 1, 65535),
             username: get('proxy-username').trim() || username,
-            key: get('proxy-key') || key,
+            key: keyInput('proxy-key', get('proxy-key')) || key,
             password: get('proxy-password'),
             fingerprints: get('proxy-fingerprint'),
           },

@@ -3,7 +3,7 @@
 // @github/local-action (`npx local-action run . src/main.ts .env`), with its stand-ins for the toolkit.
 import * as core from '@actions/core';
 import { UserError } from './errors.js';
-import { readSettings, SECRET_INPUTS } from './inputs.js';
+import { readSettings, SECRET_INPUTS, unknownInputs } from './inputs.js';
 import type { Reporter } from './report/reporter.js';
 import { run as runAction } from './run.js';
 
@@ -34,7 +34,13 @@ export async function run(): Promise<void> {
   const get = (name: string) => core.getInput(name);
   try {
     maskSecrets(get);
+    // An input from another action's docs (`proxy_host:`, `timeout_ms:`) would be ignored without a word.
+    for (const u of unknownInputs(process.env)) {
+      core.warning(`input \`${u.name}\` is not an input of remote-files and is ignored${u.nearest ? `: did you mean \`${u.nearest}\`?` : ''}`);
+    }
     const settings = readSettings(get, process.env.GITHUB_WORKSPACE || process.cwd());
+    // A key given as a path was read from its file (inputs.ts): its content is a secret too.
+    maskSecrets((name) => (name === 'key' ? settings.ssh.key : name === 'proxy-key' ? (settings.ssh.proxy?.key ?? '') : ''));
     await runAction(settings, actionReporter);
   } catch (err) {
     if (!(err instanceof UserError) && err instanceof Error && err.stack) core.debug(err.stack);

@@ -11,7 +11,7 @@ import { planLogLines, planMarkdown } from './report/plan-report.js';
 import { safeText, type Reporter } from './report/reporter.js';
 import { connect } from './ssh/connect.js';
 import { backupEncryption, restoreSource } from './store/encryption.js';
-import { loadFromStores, makeStores, saveToStores, storeContext } from './store/index.js';
+import { checkStores, loadFromStores, makeStores, nothingStored, saveToStores, storeContext } from './store/index.js';
 import { backup } from './transfer/backup.js';
 import { chooseTransport } from './transfer/choose.js';
 import { planEntries } from './transfer/entries.js';
@@ -22,6 +22,7 @@ import { GIT_SAFE_NAMES } from './transfer/stored-names.js';
 import { checkDataFolder, writeDataAttributes } from './store/data-folder.js';
 import type { Entry } from './transfer/entries.js';
 import { judgeVerify, verify } from './transfer/verify.js';
+import { judgeEntries } from './transfer/judge.js';
 import { verifyLogLines, verifyMarkdown, verifyOutputs } from './report/verify-report.js';
 import { totals, type EntryOutcome, type RunTotals } from './transfer/outcome.js';
 import { restore } from './transfer/restore.js';
@@ -50,11 +51,27 @@ export async function run(s: Settings, out: Reporter): Promise<void> {
   await out.group('Plan', async () => {
     for (const line of planLogLines(plan)) out.info(line);
   });
+  const nothing = nothingPlanned(s, plan);
+  if (nothing && s.mode === 'plan') out.warning(nothing);
+  else if (nothing) throw new UserError(nothing);
   if (s.mode === 'plan') {
     await out.summary(planMarkdown(plan));
     return;
   }
   await runServerMode(s, plan, out);
+}
+
+/**
+ * A run with nothing to move is a mistake, not a success: most often the recipes are not there (no
+ * actions/checkout before the step). An error for the server modes, a warning for `plan`.
+ */
+function nothingPlanned(s: Settings, plan: Plan): string | undefined {
+  const what = s.mode === 'plan' ? 'nothing would be moved' : `nothing to ${s.mode}`;
+  if (plan.recipes.length === 0) {
+    return `${what}: no recipe that names remote files found in the workspace ${s.workspace} (looked for ${s.recipes.join(', ')}). Is the repository checked out before this step (actions/checkout)? Or set \`recipes\``;
+  }
+  if (planEntries(plan, s.exclude).length === 0) return `${what}: the recipes found (${plan.recipes.map((r) => r.name).join(', ')}) name no remote files`;
+  return undefined;
 }
 
 interface ModeResult {
@@ -68,6 +85,8 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
   const domainDir = join(s.workspace, s.dataDir, s.domain);
   const stores = await makeStores(s);
   const ctx = storeContext(s, domainDir, out);
+  // Before connecting: a store that cannot work here would otherwise fail after the whole transfer.
+  await checkStores(stores, ctx, s.mode === 'backup' && !s.dryRun);
   const encryption = s.mode === 'backup' ? await backupEncryption(s.age.recipients) : undefined;
   // Restore needs the stored copy; a backup with an artifact or cache store starts from the last one
   // (incremental, and deletions mirrored) unless the checkout already holds it.
@@ -77,6 +96,8 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
       : { from: null, outputs: {}, summary: [] };
   for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
   checkDataFolder(s.workspace, s.dataDir, s.domain);
+  // With `store: none` the workspace is the store: the same message as when a store holds nothing.
+  if ((s.mode === 'restore' || s.mode === 'verify') && stores.length === 0 && !existsSync(manifestPath(domainDir))) throw nothingStored(s.domain, []);
   const stored = storedManifest(domainDir, s.domain, s.mode === 'backup' && !s.dryRun);
   const prefetch = listedFirst(s, plan, entries);
   // Without a listing to wait for, a manifest that cannot be read fails the run before it connects.
@@ -112,7 +133,7 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
         baseline = { ...manifest, files: {} };
       }
       for (const note of stored.notes) out.info(note);
-      const r = await out.group('Salvage', () => backup(entries, transport, tree, baseline, { checksum: s.checksum, delete: s.delete, dryRun: s.dryRun, ...(encryption && { encryption: encryption.tag }) }));
+      const r = await out.group('Salvage', () => backup(entries, transport, tree, baseline, { checksum: s.checksum, delete: s.delete, maxDelete: s.maxDelete, dryRun: s.dryRun, ...(encryption && { encryption: encryption.tag }) }));
       if (!s.dryRun) {
         for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
         writeDataAttributes(domainDir);
@@ -133,7 +154,19 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
   }
   const problems = judge(s, result, out);
   // No partial salvage ever reaches a store: a backup that failed persists nothing.
-  const saved = s.mode === 'backup' && !s.dryRun && problems.length === 0 && stores.length > 0 ? await out.group('Store', () => saveToStores(stores, ctx, result.changed)) : { outputs: {}, summary: [] };
+  let saved: { outputs: Record<string, string>; summary: string[] } = { outputs: {}, summary: [] };
+  if (s.mode === 'backup' && !s.dryRun && problems.length === 0 && stores.length > 0) {
+    try {
+      saved = await out.group('Store', () => saveToStores(stores, ctx, result.changed));
+    } catch (err) {
+      // The transfer succeeded: its summary and outputs are still written, and the message says where the salvage is.
+      const where = `the salvage is in the workspace's ${s.dataDir}/${s.domain}, not stored (${stores.map((x) => x.name).join(', ')})`;
+      result.extra.push(`The backup succeeded but storing it failed: ${where}`);
+      await report(s, result, out);
+      const message = err instanceof Error ? err.message : String(err);
+      throw new UserError(`${message.replace(/\.$/, '')}. The backup itself succeeded: ${where}`);
+    }
+  }
   if (s.mode === 'backup' && problems.length > 0 && stores.length > 0) result.extra.push(`Nothing was stored (${stores.map((x) => x.name).join(', ')}): the backup failed`);
   result.extra.push(...saved.summary);
   for (const [name, value] of Object.entries(saved.outputs)) out.setOutput(name, value);
@@ -291,17 +324,13 @@ function writeReport(s: Settings, data: object, out: Reporter): void {
 
 /** What makes the run fail (missing with if-missing: error, denied without allow-denied); warns the rest. */
 function judge(s: Settings, r: ModeResult, out: Reporter): string[] {
-  const problems: string[] = [];
-  for (const o of r.outcomes.filter((x) => x.status === 'missing')) {
-    const msg = `${o.recipe}: ${safeText(o.remote)} is missing${s.mode === 'backup' ? ' on the server; the stored copy is kept' : ''}`;
-    if (s.ifMissing === 'error') problems.push(msg);
-    else if (s.ifMissing === 'warn') out.warning(msg);
-  }
-  const denied = r.outcomes.filter((o) => o.status === 'denied' || o.denied.length > 0);
-  for (const o of denied) {
-    const msg = `${o.recipe}: ${o.status === 'denied' ? safeText(o.remote) : `${o.denied.length} path(s) in ${safeText(o.remote)}`} not readable by ${s.ssh.username}${o.denied.length ? ` (${o.denied.slice(0, 5).map(safeText).join(', ')})` : ''}; stored copy kept. Use sudo: true or allow-denied: true`;
-    if (s.allowDenied) out.warning(msg);
-    else problems.push(msg);
-  }
+  const backup = s.mode === 'backup';
+  const judged = r.outcomes.map((o) => ({ recipe: o.recipe, remote: o.remote, missing: o.status === 'missing', wholeDenied: o.status === 'denied', denied: o.denied }));
+  const { problems, warnings } = judgeEntries(judged, { ifMissing: s.ifMissing, allowDenied: s.allowDenied, username: s.ssh.username }, {
+    missing: backup ? ' on the server; the stored copy is kept' : '',
+    denied: backup ? 'not readable by' : 'not writable by',
+    consequence: backup ? 'stored copy kept' : 'not restored',
+  });
+  for (const w of warnings) out.warning(w);
   return problems;
 }

@@ -39,6 +39,7 @@ function baseInputs(extra: Record<string, string> = {}): Record<string, string> 
     username: server.users.shell.username,
     key: server.key.privateKey,
     'known-hosts': server.knownHostsLine('ed25519'),
+    mode: 'backup',
     domain: DOMAIN,
     'install-dir': srv,
     timeout: '20',

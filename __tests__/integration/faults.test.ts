@@ -117,6 +117,7 @@ function act(site: Site, ws: string, port: number, extra: Record<string, string>
       username: site.username,
       key: site.sshd.key.privateKey,
       'host-fingerprint': site.sshd.fingerprint('ed25519'),
+      mode: 'backup',
       domain: DOMAIN,
       'install-dir': site.installDir,
       transport: site.transport,

@@ -83,6 +83,7 @@ function shellInputs(extra: Record<string, string> = {}): Record<string, string>
     username: 'rf-shell',
     key: sshd.key.privateKey,
     'host-fingerprint': sshd.fingerprint('ed25519'),
+    mode: 'backup',
     domain: DOMAIN,
     'install-dir': srv,
     timeout: '10',
@@ -463,7 +464,7 @@ describe('crafted SFTP listings (an ssh2 server written here)', () => {
         const ws = workspace(`  Victim:\n    remote_files:\n      ${ROOT}: victim\n`);
         const before = tree(ws);
         const r = await runAction(
-          { host: '127.0.0.1', port: String(fake.port), username: 'anyone', password: 'anything', 'host-fingerprint': fake.fingerprint, domain: DOMAIN, 'install-dir': '/srv', transport: 'sftp', timeout: '10', retries: '0', store: 'none' },
+          { host: '127.0.0.1', port: String(fake.port), username: 'anyone', password: 'anything', 'host-fingerprint': fake.fingerprint, mode: 'backup', domain: DOMAIN, 'install-dir': '/srv', transport: 'sftp', timeout: '10', retries: '0', store: 'none' },
           { workspace: ws },
         );
         if (c.expect === 'stored') {

@@ -39,6 +39,7 @@ const inputs = (extra: Record<string, string> = {}) => ({
   username: 'rf-shell',
   key: server.key.privateKey,
   'known-hosts': server.knownHostsLine('ed25519'),
+  mode: 'backup',
   domain: 'load.example',
   'install-dir': srv,
   store: 'none',

@@ -68,6 +68,7 @@ describe('secrets stay out of every log, summary, output and report', () => {
       port: String(server.port),
       username: 'rf-shell',
       'known-hosts': server.knownHostsLine('ed25519'),
+      mode: 'backup',
       domain: DOMAIN,
       'install-dir': srv,
       timeout: '10',
@@ -196,8 +197,8 @@ describe('bad inputs: exit 1 and one ::error:: naming the input', () => {
     ['store (none combined)', { store: 'none, commit' }, /input `store`/],
     // numbers
     ...(['abc', '0', '65536', '22.5', '-1'] as const).map((v): [string, Record<string, string>, RegExp] => [`port ${v}`, { port: v }, /input `port`: ".*" is not a whole number from 1 to 65535/]),
-    ['timeout', { timeout: '0' }, /input `timeout`: "0" is not a whole number/],
-    ['timeout (words)', { timeout: 'ten' }, /input `timeout`: "ten" is not a whole number/],
+    ['timeout', { timeout: '0' }, /input `timeout`: "0" is not a duration from 1 to 3600 seconds/],
+    ['timeout (words)', { timeout: 'ten' }, /input `timeout`: "ten" is not a duration from 1 to 3600 seconds/],
     ['retries', { retries: '-1' }, /input `retries`: "-1" is not a whole number from 0 to 20/],
     ['retries (too many)', { retries: '21' }, /input `retries`: "21"/],
     ['concurrency', { concurrency: '0' }, /input `concurrency`: "0" is not a whole number from 1 to 64/],
@@ -259,7 +260,7 @@ describe('bad inputs: exit 1 and one ::error:: naming the input', () => {
   ];
 
   test(`each of ${serverCases.length} bad host-key inputs fails before connecting`, { timeout: 60_000 }, async () => {
-    const base = { domain: DOMAIN, 'install-dir': '/srv/app', host: '127.0.0.1', port: String(closedPort), username: 'nobody', password: 'unused-password', store: 'none', retries: '0' };
+    const base = { mode: 'backup', domain: DOMAIN, 'install-dir': '/srv/app', host: '127.0.0.1', port: String(closedPort), username: 'nobody', password: 'unused-password', store: 'none', retries: '0' };
     const results = await mapLimited(serverCases, 4, ([, over]) => runAction({ ...base, ...over }, { workspace: planWs }));
     serverCases.forEach(([label, , pattern], i) => {
       const msg = oneError(results[i]!, label);

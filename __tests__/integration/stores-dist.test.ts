@@ -35,6 +35,7 @@ function inputs(extra: Record<string, string> = {}): Record<string, string> {
     username: 'rf-shell',
     key: server.key.privateKey,
     'known-hosts': server.knownHostsLine('ed25519'),
+    mode: 'backup',
     domain: DOMAIN,
     'install-dir': srv,
     ...extra,

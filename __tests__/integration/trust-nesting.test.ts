@@ -67,6 +67,7 @@ function inputs(extra: Record<string, string> = {}): Record<string, string> {
     username: 'rf-shell',
     key: sshd.key.privateKey,
     'host-fingerprint': sshd.fingerprint('ed25519'),
+    mode: 'backup',
     domain: DOMAIN,
     'install-dir': srv,
     timeout: '20',

@@ -77,6 +77,7 @@ function inputs(extra: Record<string, string>): Record<string, string> {
     username: 'rf-shell',
     key: server.key.privateKey,
     'host-fingerprint': server.fingerprint('ed25519'),
+    mode: 'backup',
     domain: DOMAIN,
     'install-dir': srv,
     timeout: '10',

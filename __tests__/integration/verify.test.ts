@@ -37,7 +37,7 @@ after(async () => {
 
 /** A real connection and the transport chooseTransport picks for the account (tar for rf-shell, sftp for rf-sftp). */
 async function open(username: string, transport = 'auto'): Promise<Transport> {
-  const inputs: Record<string, string> = { domain: DOMAIN, 'install-dir': srv, host: server.host, port: String(server.port), username, key: server.key.privateKey, transport };
+  const inputs: Record<string, string> = { mode: 'verify', domain: DOMAIN, 'install-dir': srv, host: server.host, port: String(server.port), username, key: server.key.privateKey, transport };
   const settings = readSettings((name) => inputs[name] ?? '', tmpdir());
   const session = await connect({
     target: { host: server.host, port: server.port, username, privateKey: server.key.privateKey },

@@ -221,6 +221,7 @@ function ours(w: World, ws: string, ep: Endpoint, inputs: Record<string, string>
     username: ep.user,
     key: w.server.key.privateKey,
     'known-hosts': `[127.0.0.1]:${ep.port} ${w.server.hostKeys.ed25519!}`,
+    mode: 'backup',
     domain: DOMAIN,
     'install-dir': ep.user === 'rf-sftp' ? '/data' : w.scratch,
     // Persist nothing (the workspace only). A bundle without the `store` input never reads it.

@@ -83,6 +83,13 @@ export class ArtifactStore implements Store {
     return name;
   }
 
+  async check(ctx: StoreContext, _saving: boolean): Promise<void> {
+    await this.inEnv(async () => {
+      requireRuntime();
+      this.artifactName(ctx.domain);
+    });
+  }
+
   async save(ctx: StoreContext, _changed: boolean): Promise<SaveResult> {
     // Saved even when nothing changed: each run's artifact expires on its own schedule, and the newest
     // must not be one that is about to.

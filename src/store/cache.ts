@@ -67,6 +67,11 @@ export class CacheStore implements Store {
     }
   }
 
+  async check(ctx: StoreContext, _saving: boolean): Promise<void> {
+    requireService();
+    this.key(ctx.domain);
+  }
+
   async load(ctx: StoreContext): Promise<LoadResult> {
     requireService();
     const key = this.key(ctx.domain);

@@ -161,6 +161,17 @@ export class CommitStore implements Store {
     }
   }
 
+  /** A work tree holding the data folder, a branch to commit to and, with `push`, a remote (identity: the bot's by default). */
+  async check(ctx: StoreContext, saving: boolean): Promise<void> {
+    if (!saving) return;
+    const repo = await openRepo(ctx.workspace);
+    repoPath(repo.top, ctx.workspace, ctx.domainDir);
+    await this.resolveBranch(repo);
+    if (this.opts.push && !(await repo.git.run(['remote'])).split('\n').includes('origin')) {
+      throw new UserError(`store: commit has no remote to push to: the repository at ${repo.top} has no \`origin\`. Check out with actions/checkout, set \`push: false\`, or use another \`store\``);
+    }
+  }
+
   async load(ctx: StoreContext): Promise<LoadResult> {
     const found = existsSync(manifestPath(ctx.domainDir));
     const folder = toPosix(relative(ctx.workspace, ctx.domainDir));
@@ -217,8 +228,10 @@ async function pushConverging(
       return { sha, attempt, alreadyThere: false };
     } catch (err) {
       if (!(err instanceof GitError)) throw err;
-      if (attempt >= attempts) {
-        throw new UserError(`store: commit could not push ${path} to ${branch} after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${err.detail}`);
+      // A remote that does not exist or refuses us says so again on every try: no retry.
+      if (attempt >= attempts || cannotSucceed(err.detail)) {
+        const tries = attempt < attempts ? ' (not retried: the remote is missing or refuses us)' : ` after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
+        throw new UserError(`store: commit could not push ${path} to ${branch}${tries}: ${err.detail}`);
       }
       ctx.info(`Push to ${branch} failed (attempt ${attempt} of ${attempts}), re-applying ${path} on the branch's tip: ${err.detail}`);
     }
@@ -238,6 +251,11 @@ async function pushConverging(
     }
     sha = await commit(tip, tree);
   }
+}
+
+/** git's messages for a push that fails the same way however often it is tried. */
+export function cannotSucceed(detail: string): boolean {
+  return /does not appear to be a git repository|repository .*not found|Authentication failed|could not read (Username|Password)|Permission to \S+ denied|returned error: 40[134]|protected branch|GH006|GH013|pre-receive hook declined|No such remote/i.test(detail);
 }
 
 /** Full jitter that grows with the attempt: racing writers spread out instead of colliding again. */

@@ -48,10 +48,23 @@ export async function loadFromStores(stores: Store[], ctx: StoreContext, require
       return loaded;
     }
   }
-  if (required && stores.length > 0) {
-    throw new UserError(`no stored copy of ${ctx.domain} in store ${stores.map((x) => x.name).join(', ')}: run a backup first (or check \`store\`, \`data-dir\` and \`domain\`)`);
-  }
+  if (required && stores.length > 0) throw nothingStored(ctx.domain, stores.map((x) => x.name));
   return loaded;
+}
+
+/** The one message of a restore (or verify) with nothing stored, whatever the store, `none` included. */
+export function nothingStored(domain: string, stores: string[]): UserError {
+  return new UserError(
+    `no stored copy of ${domain} in store ${stores.length ? stores.join(', ') : 'none (the workspace\'s data folder)'}: nothing to restore or compare. Run a backup first (or check \`store\`, \`data-dir\` and \`domain\`)`,
+  );
+}
+
+/**
+ * Each store's preconditions, checked before connecting (a work tree and a remote for commit, the
+ * Actions runtime for artifact and cache): a run that cannot persist must not first do the transfer.
+ */
+export async function checkStores(stores: Store[], ctx: StoreContext, saving: boolean): Promise<void> {
+  for (const store of stores) await store.check?.(ctx, saving);
 }
 
 /** Persists the domain folder in every store; the first failure stops the run with its message. */

@@ -36,6 +36,11 @@ export interface Store {
    * folder; a store may skip work when it did not (a commit), or persist anyway (an artifact per run).
    */
   save(ctx: StoreContext, changed: boolean): Promise<SaveResult>;
+  /**
+   * Fails, before anything connects, when the store cannot work here (`saving`: for a backup's save;
+   * otherwise for a load): no git work tree, no remote to push to, no Actions runtime.
+   */
+  check?(ctx: StoreContext, saving: boolean): Promise<void>;
   /** Replaces the domain folder with the newest stored copy (restore, verify, and a backup's baseline). */
   load(ctx: StoreContext): Promise<LoadResult>;
 }

@@ -9,11 +9,14 @@ import { LocalTree, TEMP_MARK, type StoredItem } from './local-tree.js';
 import { entryPaths, manifestChunks, manifestPath, recordOf, sameManifest, storedPath, toManifestFile, type Manifest, type ManifestEntry, type ManifestFile } from './manifest.js';
 import type { EntryOutcome } from './outcome.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
+import { shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
 
 export interface BackupOptions {
   checksum: boolean;
   delete: boolean;
   dryRun: boolean;
+  /** The shrink guard (input `max-delete`); none: no guard. */
+  maxDelete?: MaxDelete;
   /** Contents are stored encrypted with this tag (see store/encryption.ts): stored sizes are not plaintext sizes. */
   encryption?: string;
 }
@@ -62,6 +65,11 @@ export async function backup(entries: Entry[], transport: Transport, tree: Local
   const plans = entries.map((entry, i) => decideEntry(entry, listings[i]!, old, tree, opts, nesting[i]!, involved.has(entry)));
   refuseInconsistentNesting(plans);
   if (opts.checksum) await confirmByChecksum(plans, transport, old);
+  // The shrink guard decides on the plan alone, before anything is written (a dry run says so too).
+  if (opts.maxDelete) {
+    const problems = shrinkProblems(plans.filter((p) => p.listing.status === 'ok').map((p) => shrinkCounts(p, old)), opts.maxDelete);
+    if (problems.length > 0) throw shrinkError(problems);
+  }
   if (opts.dryRun) return { outcomes: plans.map(dryRunOutcome), manifest: old, changed: plans.some((p) => p.fetch.length + p.deletions.length > 0) };
 
   const byRemote = new Map(plans.flatMap((p) => p.fetch.map((f) => [remotePathOf(p.entry.remote, f.file.rel), { plan: p, ...f }] as const)));
@@ -307,6 +315,25 @@ async function confirmByChecksum(plans: EntryPlan[], transport: Transport, old: 
     p.outcome.unchanged--;
     p.fetch.push({ path, file });
   }
+}
+
+/** What the plan would do to the entry's stored regular files (see shrink-guard.ts). */
+function shrinkCounts(p: EntryPlan, old: Manifest): ShrinkCounts {
+  const ceded = (q: string) => p.ceded.some((c) => q === c || q.startsWith(c + '/'));
+  const fetched = new Map(p.fetch.map((f) => [f.path, f.file] as const));
+  const counts: ShrinkCounts = { entry: `recipe ${safeText(p.entry.recipe)} (${safeText(p.entry.remote)} => ${safeText(p.entry.local)})`, stored: 0, deleted: 0, emptied: 0, left: 0 };
+  for (const path of entryPaths(old, p.entry.local)) {
+    const r = old.files[path]!;
+    if (r.type !== 'file' || ceded(path)) continue;
+    counts.stored++;
+    const incoming = fetched.get(path);
+    if (incoming) {
+      if (incoming.size === 0 && r.size > 0) counts.emptied++;
+    } else if (p.records.get(path)?.type !== 'file') counts.deleted++;
+  }
+  for (const r of p.records.values()) if (r.type === 'file' && r.size > 0) counts.left++;
+  for (const f of p.fetch) if (f.file.size > 0) counts.left++;
+  return counts;
 }
 
 function keepNotSent(target: { plan: EntryPlan; path: string }, old: Manifest, message: string): void {

@@ -6,7 +6,7 @@ import { shQuote } from './remote-scripts.js';
 import type { LocalTree } from './local-tree.js';
 import { entryPaths, type Manifest, type ManifestFile } from './manifest.js';
 import type { EntryOutcome } from './outcome.js';
-import type { EntryListing, OutgoingItem, RemoteFile, Transport } from './types.js';
+import { WriteDeniedError, type EntryListing, type OutgoingItem, type RemoteFile, type Transport } from './types.js';
 
 export interface RestoreOptions {
   conflict: 'overwrite' | 'keep' | 'fail';
@@ -364,7 +364,19 @@ async function runJob(job: Job, transport: Transport, opts: RestoreOptions, resu
   }
   // With an unknown login uid (SFTP) owners are attempted and the server says which it refused.
   const tryChown = opts.chown || opts.loginUid < 0;
-  const uploaded = await transport.upload({ root: job.root, rootType: job.rootType, items: job.items, keepPrevious: job.keepPrevious, previousDir: opts.previousDir, chown: tryChown });
+  let uploaded: Awaited<ReturnType<Transport['upload']>>;
+  try {
+    uploaded = await transport.upload({ root: job.root, rootType: job.rootType, items: job.items, keepPrevious: job.keepPrevious, previousDir: opts.previousDir, chown: tryChown });
+  } catch (err) {
+    if (!(err instanceof WriteDeniedError)) throw err;
+    // The login user may not write there: this entry is denied (judged with allow-denied), the others go on.
+    job.outcome.status = 'denied';
+    job.outcome.files = 0;
+    job.outcome.bytes = 0;
+    job.outcome.denied.push(job.root);
+    job.outcome.notes.push(`not written: ${err.message} (sudo: true writes as root)`);
+    return;
+  }
   result.changed = true;
   result.keptPrevious.paths.push(...job.keepPrevious.map((rel) => remotePathOf(job.root, rel)));
   const refused = tryChown ? uploaded.ownerNotSet : job.items.filter((i) => i.uid !== opts.loginUid).map((i) => i.rel);

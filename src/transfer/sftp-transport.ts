@@ -8,7 +8,7 @@ import { HostileServerError, UserError } from '../errors.js';
 import { safeJoin } from '../plan/paths.js';
 import { safeText } from '../report/reporter.js';
 import { remotePathOf } from './entries.js';
-import type { EntryListing, FetchResult, IncomingFile, OutgoingItem, RemoteFile, Transport, UploadRequest, UploadResult } from './types.js';
+import { deniedLine, WriteDeniedError, type EntryListing, type FetchResult, type IncomingFile, type OutgoingItem, type RemoteFile, type Transport, type UploadRequest, type UploadResult } from './types.js';
 
 /** Bytes per READ/WRITE request: what OpenSSH's own sftp client and ssh2's fastGet use. */
 const CHUNK = 32 * 1024;
@@ -97,7 +97,11 @@ export class SftpTransport implements Transport {
   }
 
   upload(req: UploadRequest): Promise<UploadResult> {
-    return new UploadJob(this.io, req, this.concurrency, this.window).run();
+    return new UploadJob(this.io, req, this.concurrency, this.window).run().catch((err: unknown) => {
+      // A folder or file the login user may not write: that entry is denied, the others go on.
+      const line = statusOf(err) === PERMISSION_DENIED ? `${safeText(req.root)}: ${safeText(messageOf(err))}` : err instanceof Error && !(err instanceof UserError) ? deniedLine(err.message) : undefined;
+      throw line === undefined ? err : new WriteDeniedError(line);
+    });
   }
 
   async removeFiles(paths: string[]): Promise<void> {

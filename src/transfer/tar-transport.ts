@@ -13,7 +13,7 @@ import {
   shCommand,
   UPLOAD_SCRIPT,
 } from './remote-scripts.js';
-import type { EntryListing, FetchResult, IncomingFile, OutgoingItem, Transport, UploadRequest, UploadResult } from './types.js';
+import { deniedLine, WriteDeniedError, type EntryListing, type FetchResult, type IncomingFile, type OutgoingItem, type Transport, type UploadRequest, type UploadResult } from './types.js';
 
 const SMALL_FILE = 1 << 20;
 
@@ -121,7 +121,7 @@ export class TarTransport implements Transport {
   async upload(req: UploadRequest): Promise<UploadResult> {
     if (req.keepPrevious.length > 0) {
       const kept = await this.shell.exec(shCommand(KEEP_PREVIOUS_SCRIPT, [req.previousDir, req.root, req.rootType], this.sudo), { stdin: nulList(req.keepPrevious) });
-      if (kept.code !== 0) throw refusal(kept.stderr) ?? new Error(`could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`);
+      if (kept.code !== 0) throw refusal(kept.stderr) ?? writeDenied(kept.stderr) ?? new Error(`could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`);
     }
     const channel = await this.shell.execStream(shCommand(UPLOAD_SCRIPT, [req.root, req.rootType, req.chown ? '1' : '0'], this.sudo));
     let stderr = '';
@@ -138,12 +138,18 @@ export class TarTransport implements Transport {
     // entry being written, which is what reports it, so this one must not count as unhandled meanwhile.
     sent.catch(() => undefined);
     (pack as unknown as Readable).pipe(new Coalescer(channel));
-    if (req.rootType === 'dir') await addEntry(pack, { name: '.rf-dirs.tar', type: 'file', mode: 0o600 }, await dirsArchive(req.items));
-    await addItems(pack, req.items);
-    pack.finalize();
-    await sent;
+    try {
+      if (req.rootType === 'dir') await addEntry(pack, { name: '.rf-dirs.tar', type: 'file', mode: 0o600 }, await dirsArchive(req.items));
+      await addItems(pack, req.items);
+      pack.finalize();
+      await sent;
+    } catch (err) {
+      // The script may have stopped first (a folder we may not write): its reason beats the broken pipe.
+      if ((await exited.catch(() => null)) !== 0) throw refusal(stderr) ?? writeDenied(stderr) ?? err;
+      throw err;
+    }
     const code = await exited;
-    if (code !== 0) throw refusal(stderr) ?? new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
+    if (code !== 0) throw refusal(stderr) ?? writeDenied(stderr) ?? new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
     return { ownerNotSet: [] };
   }
 
@@ -236,6 +242,12 @@ class Coalescer extends Writable {
 function refusal(stderr: string): UserError | undefined {
   const m = /^remote-files refused: (.*)$/m.exec(stderr);
   return m ? new UserError(safeText(m[1]!)) : undefined;
+}
+
+/** A permission the server refused (mktemp or mkdir beside the destination, a rename): the entry is denied. */
+function writeDenied(stderr: string): WriteDeniedError | undefined {
+  const line = deniedLine(stderr);
+  return line === undefined ? undefined : new WriteDeniedError(safeText(line));
 }
 
 function nulList(paths: string[]): Buffer {

@@ -98,3 +98,16 @@ export interface Transport {
   /** Runs a shell command (as root with sudo); never throws for a non-zero exit. */
   run(command: string): Promise<{ code: number | null; output: string }>;
 }
+
+/**
+ * The server refused a restore's write for lack of permission (the login user may not write there):
+ * the engine reports that entry as `denied` and goes on with the others.
+ */
+export class WriteDeniedError extends Error {
+  override name = 'WriteDeniedError';
+}
+
+/** The line of a server's message that says permission was refused, if any. */
+export function deniedLine(text: string): string | undefined {
+  return text.split('\n').find((l) => /Permission denied|Operation not permitted|Read-only file system/i.test(l))?.trim();
+}

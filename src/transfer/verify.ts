@@ -1,4 +1,4 @@
-import { safeText } from '../report/reporter.js';
+import { judgeEntries } from './judge.js';
 import { excludeRel, ownPaths, remotePathOf, type Entry } from './entries.js';
 import { applyExcludes, makeExcludeTest, type ExcludeTest } from './excludes.js';
 import { storedPath, type Manifest, type ManifestFile } from './manifest.js';
@@ -165,19 +165,8 @@ export function verifyResult(entries: VerifyEntry[]): VerifyResult {
 
 /** What a run should fail on or warn about, by the same rules as backup (if-missing, allow-denied) plus fail-on-drift. Pure. */
 export function judgeVerify(r: VerifyResult, s: { ifMissing: 'warn' | 'error' | 'ignore'; allowDenied: boolean; failOnDrift: boolean; username: string }): { problems: string[]; warnings: string[] } {
-  const problems: string[] = [];
-  const warnings: string[] = [];
-  for (const e of r.entries.filter((x) => x.status === 'missing')) {
-    const msg = `${e.recipe}: ${safeText(e.remote)} is missing on the server`;
-    if (s.ifMissing === 'error') problems.push(msg);
-    else if (s.ifMissing === 'warn') warnings.push(msg);
-  }
-  for (const e of r.entries.filter((x) => x.denied.length > 0)) {
-    const what = e.status === 'denied' && e.denied.length === 1 && e.denied[0] === e.remote ? safeText(e.remote) : `${e.denied.length} path(s) in ${safeText(e.remote)} (${e.denied.slice(0, 5).map(safeText).join(', ')}${e.denied.length > 5 ? ', …' : ''})`;
-    const msg = `${e.recipe}: ${what} not readable by ${safeText(s.username)}; not compared. Use sudo: true or allow-denied: true`;
-    if (s.allowDenied) warnings.push(msg);
-    else problems.push(msg);
-  }
+  const judged = r.entries.map((e) => ({ recipe: e.recipe, remote: e.remote, missing: e.status === 'missing', wholeDenied: e.status === 'denied', denied: e.denied }));
+  const { problems, warnings } = judgeEntries(judged, s, { missing: ' on the server', denied: 'not readable by', consequence: 'not compared' });
   if (r.drift && s.failOnDrift) {
     problems.push(`the server and the stored copy differ: ${r.counts.added} added, ${r.counts.removed} removed, ${r.counts.changed} changed (fail-on-drift: true)`);
   }

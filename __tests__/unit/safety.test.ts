@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parse } from 'yaml';
+import { INPUTS, keyInput, parseDuration, readSettings, unknownInputs } from '../../src/inputs.js';
+import { editDistance, nearestName } from '../../src/nearest.js';
+import { cannotSucceed } from '../../src/store/commit.js';
+import { judgeEntries } from '../../src/transfer/judge.js';
+import { parseMaxDelete, shrinkProblems, type ShrinkCounts } from '../../src/transfer/shrink-guard.js';
+
+const base: Record<string, string> = { mode: 'plan', domain: 'example.com', 'install-dir': '/srv' };
+const read = (over: Record<string, string> = {}) => readSettings((n) => ({ ...base, ...over })[n] ?? '', '/ws');
+
+test('mode has no default: an empty mode fails naming the input and its four values', () => {
+  assert.throws(() => read({ mode: '' }), /^UserError: input `mode` is required: backup, restore, verify, plan/);
+  assert.throws(() => read({ mode: ' ' }), /input `mode` is required/);
+  assert.equal(read({ mode: 'Plan' }).mode, 'plan');
+});
+
+test('INPUTS is action.yml\'s list of inputs, one source for the CLI flags and the unknown-input check', () => {
+  const yml = (parse(readFileSync('action.yml', 'utf8')) as { inputs: Record<string, unknown> }).inputs;
+  assert.deepEqual(Object.keys(INPUTS).sort(), Object.keys(yml).sort());
+});
+
+test('max-delete: a percentage or a count; 100% is off; anything else names the input', () => {
+  assert.deepEqual(parseMaxDelete(''), { kind: 'percent', value: 50 });
+  assert.deepEqual(parseMaxDelete('25%'), { kind: 'percent', value: 25 });
+  assert.deepEqual(parseMaxDelete(' 12.5 % '), { kind: 'percent', value: 12.5 });
+  assert.deepEqual(parseMaxDelete('100'), { kind: 'count', value: 100 });
+  assert.deepEqual(parseMaxDelete('0'), { kind: 'count', value: 0 });
+  for (const bad of ['101%', '-1', 'half', '5 files', '1e3']) assert.throws(() => parseMaxDelete(bad), /input `max-delete`: ".*" is not a percentage from 0% to 100% or a whole number/, bad);
+  assert.deepEqual(read({ 'max-delete': '10' }).maxDelete, { kind: 'count', value: 10 });
+  assert.deepEqual(read().maxDelete, { kind: 'percent', value: 50 });
+});
+
+test('the shrink guard: over the share or count, or nothing with content left, fails naming the entry and the counts', () => {
+  const c = (over: Partial<ShrinkCounts>): ShrinkCounts => ({ entry: 'recipe App (/srv/app => app)', stored: 10, deleted: 0, emptied: 0, left: 10, ...over });
+  const half = parseMaxDelete('50%');
+  assert.deepEqual(shrinkProblems([c({ deleted: 5, left: 5 })], half), [], 'exactly the limit is allowed');
+  assert.deepEqual(shrinkProblems([c({ deleted: 6, left: 4 })], half), ['recipe App (/srv/app => app): the backup would delete 6 of its 10 stored file(s) (max-delete: 50%)']);
+  assert.deepEqual(shrinkProblems([c({ deleted: 3, emptied: 3, left: 4 })], half), ['recipe App (/srv/app => app): the backup would delete 3 and empty 3 of its 10 stored file(s) (max-delete: 50%)']);
+  // An entry left with nothing fails whatever the limit, unless the guard is off.
+  assert.match(shrinkProblems([c({ stored: 1, emptied: 1, left: 0 })], parseMaxDelete('100'))[0]!, /empty 1 of its 1 stored file\(s\), leaving none with content \(max-delete: 100\)/);
+  assert.deepEqual(shrinkProblems([c({ deleted: 10, left: 0 })], parseMaxDelete('100%')), []);
+  // A count: more than that many per entry.
+  assert.equal(shrinkProblems([c({ deleted: 3, left: 7 })], parseMaxDelete('2')).length, 1);
+  assert.equal(shrinkProblems([c({ deleted: 2, left: 8 })], parseMaxDelete('2')).length, 0);
+  assert.equal(shrinkProblems([c({ deleted: 1, left: 9 })], parseMaxDelete('0')).length, 1, '0 allows none');
+  // Nothing stored before, or nothing taken: no opinion.
+  assert.deepEqual(shrinkProblems([c({ stored: 0, left: 0 }), c({ left: 0 })], half), []);
+});
+
+test('timeout: seconds, or a duration as other actions write it', () => {
+  assert.equal(parseDuration('30'), 30);
+  assert.equal(parseDuration('30s'), 30);
+  assert.equal(parseDuration('5m'), 300);
+  assert.equal(parseDuration('1h'), 3600);
+  assert.equal(parseDuration('1m30s'), 90);
+  assert.equal(parseDuration(' 2M '), 120);
+  for (const bad of ['', 's', '30 sec', '1.5m', '-3', '30ms', '1d']) assert.equal(parseDuration(bad), undefined, bad);
+  const ssh = (t: string) => read({ mode: 'backup', host: 'h', username: 'u', key: 'k', timeout: t }).ssh.timeoutMs;
+  assert.equal(ssh('5m'), 300_000);
+  assert.equal(ssh('45'), 45_000);
+  assert.throws(() => ssh('2h'), /input `timeout`: "2h" is not a duration from 1 to 3600 seconds \(seconds, or with a unit: 30s, 5m, 1h\)/);
+  assert.throws(() => ssh('0s'), /input `timeout`/);
+});
+
+test('nearest name: edit distance, with case, _ and - ignored; nothing when nothing is near', () => {
+  assert.equal(editDistance('kitten', 'sitting'), 3);
+  assert.equal(editDistance('', 'abc'), 3);
+  const known = Object.keys(INPUTS);
+  assert.equal(nearestName('proxy_host', known), 'proxy-host');
+  assert.equal(nearestName('PROXY_PORT', known), 'proxy-port');
+  assert.equal(nearestName('stor', known), 'store');
+  assert.equal(nearestName('timeout_ms', known), 'timeout');
+  assert.equal(nearestName('privatekey', ['key', 'port']), 'key');
+  assert.equal(nearestName('zzzzzzzzzz', known), undefined);
+});
+
+test('unknown INPUT_* variables are named with the nearest real input; known ones (any spelling the runner makes) are not', () => {
+  const env = { INPUT_TIMEOUT: '30s', 'INPUT_PROXY-HOST': 'j', INPUT_PROXY_HOST: 'j', INPUT_SCRIPT: 'x', INPUT_MODE: 'backup', PATH: '/bin' };
+  assert.deepEqual(unknownInputs(env), [
+    { name: 'proxy_host', nearest: 'proxy-host' },
+    { name: 'script', nearest: undefined },
+  ]);
+});
+
+test('a key given as a file path is read, or the error says it looks like a path', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rf-key-'));
+  const file = join(dir, 'id_ed25519');
+  writeFileSync(file, '-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n');
+  assert.match(keyInput('key', file), /BEGIN OPENSSH PRIVATE KEY/);
+  assert.throws(() => keyInput('key', '~/.ssh/nope_rf_test'), /input `key` looks like a file path \("~\/\.ssh\/nope_rf_test"\), not a private key, and there is no such file on the runner/);
+  assert.throws(() => read({ mode: 'backup', host: 'h', username: 'u', key: '/nonexistent/id_rsa' }), /input `key` looks like a file path/);
+  assert.equal(keyInput('key', '-----BEGIN KEY-----\n/x\n'), '-----BEGIN KEY-----\n/x\n', 'a key is left alone');
+  assert.equal(read({ mode: 'backup', host: 'h', username: 'u', key: file }).ssh.key.includes('abc'), true);
+});
+
+test('a push that cannot succeed is told apart from one worth retrying', () => {
+  assert.ok(cannotSucceed("fatal: '/tmp/nowhere' does not appear to be a git repository\nfatal: Could not read from remote repository."));
+  assert.ok(cannotSucceed('remote: Repository not found.'));
+  assert.ok(cannotSucceed('remote: Permission to o/r.git denied to github-actions[bot].'));
+  assert.ok(cannotSucceed('The requested URL returned error: 403'));
+  assert.ok(!cannotSucceed(' ! [rejected]        main -> main (fetch first)'));
+  assert.ok(!cannotSucceed('fatal: unable to access \'https://x/\': Could not resolve host: x'));
+});
+
+test('one judge for every mode: if-missing and allow-denied, the wording a parameter', () => {
+  const items = [
+    { recipe: 'App', remote: '/srv/a', missing: true, wholeDenied: false, denied: [] },
+    { recipe: 'App', remote: '/srv/b', missing: false, wholeDenied: true, denied: [] },
+    { recipe: 'App', remote: '/srv/c', missing: false, wholeDenied: false, denied: ['c/1', 'c/2'] },
+  ];
+  const wording = { missing: ' on the server', denied: 'not writable by', consequence: 'not restored' };
+  const strict = judgeEntries(items, { ifMissing: 'error', allowDenied: false, username: 'deploy' }, wording);
+  assert.deepEqual(strict.problems, [
+    'App: /srv/a is missing on the server',
+    'App: /srv/b not writable by deploy; not restored. Use sudo: true or allow-denied: true',
+    'App: 2 path(s) in /srv/c (c/1, c/2) not writable by deploy; not restored. Use sudo: true or allow-denied: true',
+  ]);
+  const lax = judgeEntries(items, { ifMissing: 'ignore', allowDenied: true, username: 'deploy' }, wording);
+  assert.deepEqual(lax.problems, []);
+  assert.equal(lax.warnings.length, 2);
+});
