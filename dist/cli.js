@@ -6,11 +6,13 @@ var require = __rfCreateRequire(import.meta.url);
 var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
+  INPUTS,
   MODES,
+  nearestName,
   readSettings,
   run
-} from "./chunks/chunk-P6A35GAK.js";
-import "./chunks/chunk-P4ODU3D2.js";
+} from "./chunks/chunk-RQOFAPBH.js";
+import "./chunks/chunk-UNHRQFD5.js";
 import {
   formatBytes
 } from "./chunks/chunk-OZH7E2VM.js";
@@ -24,62 +26,10 @@ import {
 
 // src/cli.ts
 var import_node_fs = __toESM(require_fs(), 1);
-var FLAGS = {
-  recipes: "list",
-  only: "list",
-  distro: "value",
-  domain: "value",
-  "install-dir": "value",
-  "data-dir": "value",
-  vars: "list",
-  host: "value",
-  port: "value",
-  username: "value",
-  key: "value",
-  passphrase: "value",
-  password: "value",
-  timeout: "value",
-  retries: "value",
-  "known-hosts": "list",
-  "host-fingerprint": "list",
-  "proxy-fingerprint": "list",
-  "insecure-ignore-host-key": "bool",
-  "proxy-host": "value",
-  "proxy-port": "value",
-  "proxy-username": "value",
-  "proxy-key": "value",
-  "proxy-password": "value",
-  exclude: "list",
-  prepare: "bool",
-  checksum: "bool",
-  delete: "bool",
-  "if-missing": "value",
-  "allow-denied": "bool",
-  transport: "value",
-  sudo: "bool",
-  concurrency: "value",
-  conflict: "value",
-  "dry-run": "bool",
-  "special-bits": "bool",
-  store: "list",
-  "commit-message": "value",
-  "commit-user-name": "value",
-  "commit-user-email": "value",
-  "commit-branch": "value",
-  push: "bool",
-  "push-attempts": "value",
-  "artifact-name": "value",
-  "retention-days": "value",
-  "artifact-run-id": "value",
-  "artifact-branch": "value",
-  "github-token": "value",
-  "cache-key": "value",
-  "age-recipients": "list",
-  "age-identity": "list",
-  "fail-on-drift": "bool"
-};
+var FLAGS = Object.fromEntries(Object.entries(INPUTS).filter(([name]) => name !== "mode"));
 var FILE_FLAGS = ["key", "known-hosts", "proxy-key", "age-identity", "password", "passphrase", "proxy-password"];
 var USAGE = `usage: remote-files plan|backup|restore|verify [--flag value ...]
+       remote-files --mode plan|backup|restore|verify [--flag value ...]
 
 Runs the remote-files action's engine from a shell. The current folder is the workspace (recipes are
 found and data-dir is written there). Each flag is the action input of the same name (see action.yml);
@@ -102,10 +52,10 @@ Server:       --host --port --username --key --passphrase --password --timeout -
 Host keys:    --known-hosts --host-fingerprint --insecure-ignore-host-key
 Jump host:    --proxy-host --proxy-port --proxy-username --proxy-key --proxy-password
               --proxy-fingerprint (pins the jump host; --host-fingerprint pins the server only)
-Transfer:     --transport --sudo --concurrency --prepare --checksum --delete --if-missing
+Transfer:     --transport --sudo --concurrency --prepare --checksum --delete --max-delete --if-missing
               --allow-denied --dry-run --conflict --fail-on-drift --special-bits
-Store:        --store (default commit: commits and pushes <data-dir>/<domain>; --store none keeps
-              the workspace only) --commit-message --commit-user-name --commit-user-email
+Store:        --store (default here none: the salvage stays in <data-dir>/<domain>; --store commit
+              commits and pushes it) --commit-message --commit-user-name --commit-user-email
               --commit-branch --push --push-attempts --artifact-name --retention-days
               --artifact-run-id --artifact-branch --github-token --cache-key
 Encryption:   --age-recipients --age-identity
@@ -119,10 +69,18 @@ var UsageError = class extends Error {
 var HELP = /* @__PURE__ */ Symbol("help");
 function parseArgs(argv) {
   if (argv.includes("--help") || argv.includes("-h")) return HELP;
-  const [mode, ...rest] = argv;
-  if (!mode) throw new UsageError("no mode given");
+  let [mode, ...rest] = argv;
+  if (mode?.startsWith("--")) {
+    rest = [...argv];
+    const i = rest.findIndex((a) => a === "--mode" || a.startsWith("--mode="));
+    const inline = i >= 0 && rest[i].startsWith("--mode=");
+    mode = i < 0 ? void 0 : inline ? rest[i].slice("--mode=".length) : rest[i + 1];
+    if (i >= 0) rest.splice(i, inline ? 1 : 2);
+  }
+  if (!mode || mode.startsWith("--")) throw new UsageError("no mode given: the first argument (or --mode) is plan, backup, restore or verify");
   if (!MODES.includes(mode)) throw new UsageError(`unknown mode "${mode}" (plan, backup, restore or verify)`);
-  const values = /* @__PURE__ */ new Map([["mode", mode]]);
+  const values = /* @__PURE__ */ new Map([["mode", mode], ["store", "none"]]);
+  const given = /* @__PURE__ */ new Set();
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
@@ -132,7 +90,10 @@ function parseArgs(argv) {
     const name = fileOf !== void 0 && FILE_FLAGS.includes(fileOf) ? fileOf : flag;
     const kind = FLAGS[name];
     if (flag === "mode") throw new UsageError("the mode is the first argument, not a flag");
-    if (!kind) throw new UsageError(`unknown flag --${flag}`);
+    if (!kind) {
+      const near = nearestName(flag, [...Object.keys(FLAGS), ...FILE_FLAGS.map((f) => `${f}-file`)]);
+      throw new UsageError(`unknown flag --${flag}${near ? ` (did you mean --${near}?)` : ""}`);
+    }
     let value = m[2];
     if (value === void 0) {
       const next = rest[i + 1];
@@ -141,9 +102,10 @@ function parseArgs(argv) {
       else value = rest[++i];
     }
     if (name !== flag) value = readInputFile(flag, value);
-    if (values.has(name) && kind !== "list") throw new UsageError(`--${name} given twice`);
-    values.set(name, values.has(name) ? `${values.get(name)}
+    if (given.has(name) && kind !== "list") throw new UsageError(`--${name} given twice`);
+    values.set(name, given.has(name) ? `${values.get(name)}
 ${value}` : value);
+    given.add(name);
   }
   return values;
 }

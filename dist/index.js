@@ -7,9 +7,10 @@ var __dirname = __rfDirname(__filename);
 import {
   SECRET_INPUTS,
   readSettings,
-  run
-} from "./chunks/chunk-P6A35GAK.js";
-import "./chunks/chunk-P4ODU3D2.js";
+  run,
+  unknownInputs
+} from "./chunks/chunk-RQOFAPBH.js";
+import "./chunks/chunk-UNHRQFD5.js";
 import {
   debug,
   getInput,
@@ -20,7 +21,7 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-6YQJ6KNG.js";
+} from "./chunks/chunk-Q5VFHCFS.js";
 import "./chunks/chunk-OZH7E2VM.js";
 import "./chunks/chunk-F7NAIOVD.js";
 import "./chunks/chunk-RBHUNC33.js";
@@ -48,25 +49,28 @@ var actionReporter = {
     await summary.addRaw(markdown, true).write();
   }
 };
-async function main() {
+async function run2() {
   const get = (name) => getInput(name);
   try {
     maskSecrets(get);
+    for (const u of unknownInputs(process.env)) {
+      warning(`input \`${u.name}\` is not an input of remote-files and is ignored${u.nearest ? `: did you mean \`${u.nearest}\`?` : ""}`);
+    }
     const settings = readSettings(get, process.env.GITHUB_WORKSPACE || process.cwd());
+    maskSecrets((name) => name === "key" ? settings.ssh.key : name === "proxy-key" ? settings.ssh.proxy?.key ?? "" : "");
     await run(settings, actionReporter);
   } catch (err) {
     if (!(err instanceof UserError) && err instanceof Error && err.stack) debug(err.stack);
     setFailed(err instanceof Error ? err.message : String(err));
   }
 }
+
+// src/index.ts
 var finished = false;
 process.once("exit", (code) => {
   if (finished) return;
   setFailed(`remote-files stopped before finishing (exit ${code}): an operation never completed. This is a bug; the stored copy was not changed past the last completed file.`);
   process.exitCode = 1;
 });
-await main();
+await run2();
 finished = true;
-export {
-  maskSecrets
-};

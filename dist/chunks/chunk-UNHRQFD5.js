@@ -27,7 +27,7 @@ var TYPES = /* @__PURE__ */ new Set(["file", "dir", "symlink", "other"]);
 var MODE = /^[0-7]{4}$/;
 var SHA256 = /^[0-9a-f]{64}$/;
 var ENCRYPTION = /^age:[0-9a-f]{16}$/;
-var ACCOUNT = /^([A-Za-z0-9_][A-Za-z0-9._-]{0,63}\$?)?$/;
+var ACCOUNT = /^[^\x00-\x1f\x7f]{0,256}$/;
 var MAX_ID = 4294967295;
 function checkManifest(data, path) {
   const fail = (where, what) => {

@@ -7,7 +7,7 @@ var __dirname = __rfDirname(__filename);
 import {
   ATTRIBUTES_NAME,
   manifestPath
-} from "./chunk-P4ODU3D2.js";
+} from "./chunk-UNHRQFD5.js";
 import {
   isUnescapedGitName,
   require_child_process,
@@ -224,6 +224,16 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
       (0, import_node_fs.rmSync)(tmp, { recursive: true, force: true });
     }
   }
+  /** A work tree holding the data folder, a branch to commit to and, with `push`, a remote (identity: the bot's by default). */
+  async check(ctx, saving) {
+    if (!saving) return;
+    const repo = await openRepo(ctx.workspace);
+    repoPath(repo.top, ctx.workspace, ctx.domainDir);
+    await this.resolveBranch(repo);
+    if (this.opts.push && !(await repo.git.run(["remote"])).split("\n").includes("origin")) {
+      throw new UserError(`store: commit has no remote to push to: the repository at ${repo.top} has no \`origin\`. Check out with actions/checkout, set \`push: false\`, or use another \`store\``);
+    }
+  }
   async load(ctx) {
     const found = (0, import_node_fs.existsSync)(manifestPath(ctx.domainDir));
     const folder = toPosix((0, import_node_path.relative)(ctx.workspace, ctx.domainDir));
@@ -263,8 +273,9 @@ async function pushConverging(git, ctx, branch, path, snapshot, index, first, at
       return { sha, attempt, alreadyThere: false };
     } catch (err) {
       if (!(err instanceof GitError)) throw err;
-      if (attempt >= attempts) {
-        throw new UserError(`store: commit could not push ${path} to ${branch} after ${attempts} attempt${attempts === 1 ? "" : "s"}: ${err.detail}`);
+      if (attempt >= attempts || cannotSucceed(err.detail)) {
+        const tries = attempt < attempts ? " (not retried: the remote is missing or refuses us)" : ` after ${attempts} attempt${attempts === 1 ? "" : "s"}`;
+        throw new UserError(`store: commit could not push ${path} to ${branch}${tries}: ${err.detail}`);
       }
       ctx.info(`Push to ${branch} failed (attempt ${attempt} of ${attempts}), re-applying ${path} on the branch's tip: ${err.detail}`);
     }
@@ -283,6 +294,9 @@ async function pushConverging(git, ctx, branch, path, snapshot, index, first, at
     }
     sha = await commit(tip, tree);
   }
+}
+function cannotSucceed(detail) {
+  return /does not appear to be a git repository|repository .*not found|Authentication failed|could not read (Username|Password)|Permission to \S+ denied|returned error: 40[134]|protected branch|GH006|GH013|pre-receive hook declined|No such remote/i.test(detail);
 }
 function backoffMs(attempt) {
   return (0, import_node_crypto.randomInt)(200, 1e3) * Math.min(2 ** (attempt - 1), 4);
@@ -358,5 +372,6 @@ function asUserError(what) {
 }
 export {
   CommitStore,
+  cannotSucceed,
   checkCommitSizes
 };

@@ -15,7 +15,7 @@ import {
   storedPath,
   toManifestFile,
   writeDataAttributes
-} from "./chunk-P4ODU3D2.js";
+} from "./chunk-UNHRQFD5.js";
 import {
   LocalTree,
   TEMP_MARK,
@@ -41,6 +41,7 @@ import {
   privateTempDir,
   require_child_process,
   require_crypto,
+  require_os,
   tempRoot
 } from "./chunk-RBHUNC33.js";
 import {
@@ -1693,9 +1694,9 @@ var require_picomatch = __commonJS({
     var utils = require_utils();
     var constants4 = require_constants();
     var isObject = (val) => val && typeof val === "object" && !Array.isArray(val);
-    var picomatch3 = (glob, options, returnState = false) => {
+    var picomatch2 = (glob, options, returnState = false) => {
       if (Array.isArray(glob)) {
-        const fns = glob.map((input) => picomatch3(input, options, returnState));
+        const fns = glob.map((input) => picomatch2(input, options, returnState));
         const arrayMatcher = (str2) => {
           for (const isMatch of fns) {
             const state2 = isMatch(str2);
@@ -1711,16 +1712,16 @@ var require_picomatch = __commonJS({
       }
       const opts = options || {};
       const posix5 = opts.windows;
-      const regex = isState ? picomatch3.compileRe(glob, options) : picomatch3.makeRe(glob, options, false, true);
+      const regex = isState ? picomatch2.compileRe(glob, options) : picomatch2.makeRe(glob, options, false, true);
       const state = regex.state;
       delete regex.state;
       let isIgnored = () => false;
       if (opts.ignore) {
         const ignoreOpts = { ...options, ignore: null, onMatch: null, onResult: null };
-        isIgnored = picomatch3(opts.ignore, ignoreOpts, returnState);
+        isIgnored = picomatch2(opts.ignore, ignoreOpts, returnState);
       }
       const matcher = (input, returnObject = false) => {
-        const { isMatch, match, output } = picomatch3.test(input, regex, options, { glob, posix: posix5 });
+        const { isMatch, match, output } = picomatch2.test(input, regex, options, { glob, posix: posix5 });
         const result = { glob, state, regex, posix: posix5, input, output, match, isMatch };
         if (typeof opts.onResult === "function") {
           opts.onResult(result);
@@ -1746,7 +1747,7 @@ var require_picomatch = __commonJS({
       }
       return matcher;
     };
-    picomatch3.test = (input, regex, options, { glob, posix: posix5 } = {}) => {
+    picomatch2.test = (input, regex, options, { glob, posix: posix5 } = {}) => {
       if (typeof input !== "string") {
         throw new TypeError("Expected input to be a string");
       }
@@ -1763,24 +1764,24 @@ var require_picomatch = __commonJS({
       }
       if (match === false || opts.capture === true) {
         if (opts.matchBase === true || opts.basename === true) {
-          match = picomatch3.matchBase(input, regex, options, posix5);
+          match = picomatch2.matchBase(input, regex, options, posix5);
         } else {
           match = regex.exec(output);
         }
       }
       return { isMatch: Boolean(match), match, output };
     };
-    picomatch3.matchBase = (input, glob, options, posix5 = options && options.windows) => {
-      const regex = glob instanceof RegExp ? glob : picomatch3.makeRe(glob, options);
+    picomatch2.matchBase = (input, glob, options, posix5 = options && options.windows) => {
+      const regex = glob instanceof RegExp ? glob : picomatch2.makeRe(glob, options);
       return regex.test(utils.basename(input, { windows: posix5 }));
     };
-    picomatch3.isMatch = (str2, patterns, options) => picomatch3(patterns, options)(str2);
-    picomatch3.parse = (pattern, options) => {
-      if (Array.isArray(pattern)) return pattern.map((p) => picomatch3.parse(p, options));
+    picomatch2.isMatch = (str2, patterns, options) => picomatch2(patterns, options)(str2);
+    picomatch2.parse = (pattern, options) => {
+      if (Array.isArray(pattern)) return pattern.map((p) => picomatch2.parse(p, options));
       return parse(pattern, { ...options, fastpaths: false });
     };
-    picomatch3.scan = (input, options) => scan(input, options);
-    picomatch3.compileRe = (state, options, returnOutput = false, returnState = false) => {
+    picomatch2.scan = (input, options) => scan(input, options);
+    picomatch2.compileRe = (state, options, returnOutput = false, returnState = false) => {
       if (returnOutput === true) {
         return state.output;
       }
@@ -1791,13 +1792,13 @@ var require_picomatch = __commonJS({
       if (state && state.negated === true) {
         source = `^(?!${source}).*$`;
       }
-      const regex = picomatch3.toRegex(source, options);
+      const regex = picomatch2.toRegex(source, options);
       if (returnState === true) {
         regex.state = state;
       }
       return regex;
     };
-    picomatch3.makeRe = (input, options = {}, returnOutput = false, returnState = false) => {
+    picomatch2.makeRe = (input, options = {}, returnOutput = false, returnState = false) => {
       if (!input || typeof input !== "string") {
         throw new TypeError("Expected a non-empty string");
       }
@@ -1808,9 +1809,9 @@ var require_picomatch = __commonJS({
       if (!parsed.output) {
         parsed = parse(input, options);
       }
-      return picomatch3.compileRe(parsed, options, returnOutput, returnState);
+      return picomatch2.compileRe(parsed, options, returnOutput, returnState);
     };
-    picomatch3.toRegex = (source, options) => {
+    picomatch2.toRegex = (source, options) => {
       try {
         const opts = options || {};
         return new RegExp(source, opts.flags || (opts.nocase ? "i" : ""));
@@ -1819,8 +1820,8 @@ var require_picomatch = __commonJS({
         return /$^/;
       }
     };
-    picomatch3.constants = constants4;
-    module.exports = picomatch3;
+    picomatch2.constants = constants4;
+    module.exports = picomatch2;
   }
 });
 
@@ -1830,14 +1831,14 @@ var require_picomatch2 = __commonJS({
     "use strict";
     var pico = require_picomatch();
     var utils = require_utils();
-    function picomatch3(glob, options, returnState = false) {
+    function picomatch2(glob, options, returnState = false) {
       if (options && (options.windows === null || options.windows === void 0)) {
         options = { ...options, windows: utils.isWindows() };
       }
       return pico(glob, options, returnState);
     }
-    Object.assign(picomatch3, pico);
-    module.exports = picomatch3;
+    Object.assign(picomatch2, pico);
+    module.exports = picomatch2;
   }
 });
 
@@ -9619,40 +9620,40 @@ var require_writer = __commonJS({
         tag = ASN1.OID;
       if (!/^([0-9]+\.){3,}[0-9]+$/.test(s))
         throw new Error("argument is not a valid OID string");
-      function encodeOctet(bytes2, octet) {
+      function encodeOctet(bytes3, octet) {
         if (octet < 128) {
-          bytes2.push(octet);
+          bytes3.push(octet);
         } else if (octet < 16384) {
-          bytes2.push(octet >>> 7 | 128);
-          bytes2.push(octet & 127);
+          bytes3.push(octet >>> 7 | 128);
+          bytes3.push(octet & 127);
         } else if (octet < 2097152) {
-          bytes2.push(octet >>> 14 | 128);
-          bytes2.push((octet >>> 7 | 128) & 255);
-          bytes2.push(octet & 127);
+          bytes3.push(octet >>> 14 | 128);
+          bytes3.push((octet >>> 7 | 128) & 255);
+          bytes3.push(octet & 127);
         } else if (octet < 268435456) {
-          bytes2.push(octet >>> 21 | 128);
-          bytes2.push((octet >>> 14 | 128) & 255);
-          bytes2.push((octet >>> 7 | 128) & 255);
-          bytes2.push(octet & 127);
+          bytes3.push(octet >>> 21 | 128);
+          bytes3.push((octet >>> 14 | 128) & 255);
+          bytes3.push((octet >>> 7 | 128) & 255);
+          bytes3.push(octet & 127);
         } else {
-          bytes2.push((octet >>> 28 | 128) & 255);
-          bytes2.push((octet >>> 21 | 128) & 255);
-          bytes2.push((octet >>> 14 | 128) & 255);
-          bytes2.push((octet >>> 7 | 128) & 255);
-          bytes2.push(octet & 127);
+          bytes3.push((octet >>> 28 | 128) & 255);
+          bytes3.push((octet >>> 21 | 128) & 255);
+          bytes3.push((octet >>> 14 | 128) & 255);
+          bytes3.push((octet >>> 7 | 128) & 255);
+          bytes3.push(octet & 127);
         }
       }
       var tmp = s.split(".");
-      var bytes = [];
-      bytes.push(parseInt(tmp[0], 10) * 40 + parseInt(tmp[1], 10));
+      var bytes2 = [];
+      bytes2.push(parseInt(tmp[0], 10) * 40 + parseInt(tmp[1], 10));
       tmp.slice(2).forEach(function(b) {
-        encodeOctet(bytes, parseInt(b, 10));
+        encodeOctet(bytes2, parseInt(b, 10));
       });
       var self2 = this;
-      this._ensure(2 + bytes.length);
+      this._ensure(2 + bytes2.length);
       this.writeByte(tag);
-      this.writeLength(bytes.length);
-      bytes.forEach(function(b) {
+      this.writeLength(bytes2.length);
+      bytes2.forEach(function(b) {
         self2.writeByte(b);
       });
     };
@@ -12624,13 +12625,13 @@ var require_nacl_fast = __commonJS({
         this.pad[6] = key[28] & 255 | (key[29] & 255) << 8;
         this.pad[7] = key[30] & 255 | (key[31] & 255) << 8;
       };
-      poly1305.prototype.blocks = function(m, mpos, bytes) {
+      poly1305.prototype.blocks = function(m, mpos, bytes2) {
         var hibit = this.fin ? 0 : 1 << 11;
         var t0, t1, t2, t3, t4, t5, t6, t7, c;
         var d0, d1, d2, d3, d4, d5, d6, d7, d8, d9;
         var h0 = this.h[0], h1 = this.h[1], h2 = this.h[2], h3 = this.h[3], h4 = this.h[4], h5 = this.h[5], h6 = this.h[6], h7 = this.h[7], h8 = this.h[8], h9 = this.h[9];
         var r0 = this.r[0], r1 = this.r[1], r2 = this.r[2], r3 = this.r[3], r4 = this.r[4], r5 = this.r[5], r6 = this.r[6], r7 = this.r[7], r8 = this.r[8], r9 = this.r[9];
-        while (bytes >= 16) {
+        while (bytes2 >= 16) {
           t0 = m[mpos + 0] & 255 | (m[mpos + 1] & 255) << 8;
           h0 += t0 & 8191;
           t1 = m[mpos + 2] & 255 | (m[mpos + 3] & 255) << 8;
@@ -12816,7 +12817,7 @@ var require_nacl_fast = __commonJS({
           h8 = d8;
           h9 = d9;
           mpos += 16;
-          bytes -= 16;
+          bytes2 -= 16;
         }
         this.h[0] = h0;
         this.h[1] = h1;
@@ -12897,15 +12898,15 @@ var require_nacl_fast = __commonJS({
         mac[macpos + 14] = this.h[7] >>> 0 & 255;
         mac[macpos + 15] = this.h[7] >>> 8 & 255;
       };
-      poly1305.prototype.update = function(m, mpos, bytes) {
+      poly1305.prototype.update = function(m, mpos, bytes2) {
         var i, want;
         if (this.leftover) {
           want = 16 - this.leftover;
-          if (want > bytes)
-            want = bytes;
+          if (want > bytes2)
+            want = bytes2;
           for (i = 0; i < want; i++)
             this.buffer[this.leftover + i] = m[mpos + i];
-          bytes -= want;
+          bytes2 -= want;
           mpos += want;
           this.leftover += want;
           if (this.leftover < 16)
@@ -12913,16 +12914,16 @@ var require_nacl_fast = __commonJS({
           this.blocks(this.buffer, 0, 16);
           this.leftover = 0;
         }
-        if (bytes >= 16) {
-          want = bytes - bytes % 16;
+        if (bytes2 >= 16) {
+          want = bytes2 - bytes2 % 16;
           this.blocks(m, mpos, want);
           mpos += want;
-          bytes -= want;
+          bytes2 -= want;
         }
-        if (bytes) {
-          for (i = 0; i < bytes; i++)
+        if (bytes2) {
+          for (i = 0; i < bytes2; i++)
             this.buffer[this.leftover + i] = m[mpos + i];
-          this.leftover += bytes;
+          this.leftover += bytes2;
         }
       };
       function crypto_onetimeauth(out, outpos, m, mpos, n, k) {
@@ -21259,7 +21260,7 @@ var require_Protocol = __commonJS({
     }
     function modesToBytes(modes) {
       const keys = Object.keys(modes);
-      const bytes = Buffer.allocUnsafe(5 * keys.length + 1);
+      const bytes2 = Buffer.allocUnsafe(5 * keys.length + 1);
       let b = 0;
       for (let i = 0; i < keys.length; ++i) {
         const key = keys[i];
@@ -21270,17 +21271,17 @@ var require_Protocol = __commonJS({
           continue;
         const val = modes[key];
         if (typeof val === "number" && isFinite(val)) {
-          bytes[b++] = opcode;
-          bytes[b++] = val >>> 24;
-          bytes[b++] = val >>> 16;
-          bytes[b++] = val >>> 8;
-          bytes[b++] = val;
+          bytes2[b++] = opcode;
+          bytes2[b++] = val >>> 24;
+          bytes2[b++] = val >>> 16;
+          bytes2[b++] = val >>> 8;
+          bytes2[b++] = val;
         }
       }
-      bytes[b++] = TERMINAL_MODE.TTY_OP_END;
-      if (b < bytes.length)
-        return bufferSlice(bytes, 0, b);
-      return bytes;
+      bytes2[b++] = TERMINAL_MODE.TTY_OP_END;
+      if (b < bytes2.length)
+        return bufferSlice(bytes2, 0, b);
+      return bytes2;
     }
     function sendExtInfo(proto) {
       let serverSigAlgs = "ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521rsa-sha2-512,rsa-sha2-256,ssh-rsa,ssh-dss";
@@ -22898,14 +22899,14 @@ var require_SFTP = __commonJS({
             nameAttrs = attrsToBytes(name.attrs);
             namesLen += 4 + nameAttrs.nb;
             if (nameAttrs.nb) {
-              let bytes;
+              let bytes2;
               if (nameAttrs.nb === ATTRS_BUF.length) {
-                bytes = new Uint8Array(ATTRS_BUF);
+                bytes2 = new Uint8Array(ATTRS_BUF);
               } else {
-                bytes = new Uint8Array(nameAttrs.nb);
-                bufferCopy(ATTRS_BUF, bytes, 0, nameAttrs.nb, 0);
+                bytes2 = new Uint8Array(nameAttrs.nb);
+                bufferCopy(ATTRS_BUF, bytes2, 0, nameAttrs.nb, 0);
               }
-              nameAttrs.bytes = bytes;
+              nameAttrs.bytes = bytes2;
             }
             attrs.push(nameAttrs);
           } else {
@@ -24384,13 +24385,13 @@ var require_SFTP = __commonJS({
         0,
         data.length,
         this.pos,
-        (er, bytes) => {
+        (er, bytes2) => {
           if (er) {
             if (this.autoClose)
               this.destroy();
             return cb(er);
           }
-          this.bytesWritten += bytes;
+          this.bytesWritten += bytes2;
           cb();
         }
       );
@@ -24405,12 +24406,12 @@ var require_SFTP = __commonJS({
       const sftp = this.sftp;
       const handle = this.handle;
       let writesLeft = data.length;
-      const onwrite = (er, bytes) => {
+      const onwrite = (er, bytes2) => {
         if (er) {
           this.destroy();
           return cb(er);
         }
-        this.bytesWritten += bytes;
+        this.bytesWritten += bytes2;
         if (--writesLeft === 0)
           cb();
       };
@@ -27610,7 +27611,34 @@ var require_client = __commonJS({
 var import_node_v8 = __toESM(require_v8(), 1);
 (0, import_node_v8.setFlagsFromString)("--semi-space-growth-factor=1");
 
+// src/nearest.ts
+function editDistance(a, b) {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
+}
+function nearestName(name, known) {
+  const norm = (s) => s.toLowerCase().replace(/_/g, "-");
+  const n = norm(name);
+  let best;
+  for (const k of known) {
+    const d = editDistance(n, norm(k));
+    if (!best || d < best.d) best = { name: k, d };
+  }
+  if (!best) return void 0;
+  const near = best.d <= Math.max(2, Math.floor(n.length / 3));
+  if (near) return best.name;
+  const containing = known.filter((k) => n.length >= 3 && (norm(k).includes(n) || n.includes(norm(k))));
+  return containing.length === 1 ? containing[0] : void 0;
+}
+
 // src/inputs.ts
+var import_node_fs2 = __toESM(require_fs(), 1);
+var import_node_os = __toESM(require_os(), 1);
 var import_node_path2 = __toESM(require_path(), 1);
 
 // src/recipes/discover.ts
@@ -28540,15 +28568,113 @@ function refusal(file, recipe, text, shown, name, value, context) {
   );
 }
 
+// src/transfer/shrink-guard.ts
+var DEFAULT_MAX_DELETE = { kind: "percent", value: 50 };
+function parseMaxDelete(raw) {
+  const v = raw.trim();
+  if (v === "") return DEFAULT_MAX_DELETE;
+  const pct = /^(\d+(?:\.\d+)?)\s*%$/.exec(v);
+  if (pct && Number(pct[1]) <= 100) return { kind: "percent", value: Number(pct[1]) };
+  if (/^\d+$/.test(v) && Number.isSafeInteger(Number(v))) return { kind: "count", value: Number(v) };
+  throw new UserError(`input \`max-delete\`: "${v}" is not a percentage from 0% to 100% or a whole number of files (e.g. 50% or 100; 100% turns the guard off)`);
+}
+function describeMaxDelete(m) {
+  return m.kind === "percent" ? `${m.value}%` : String(m.value);
+}
+function shrinkProblems(counts2, limit) {
+  if (limit.kind === "percent" && limit.value >= 100) return [];
+  const problems = [];
+  for (const c of counts2) {
+    const affected = c.deleted + c.emptied;
+    if (c.stored === 0 || affected === 0) continue;
+    const over = limit.kind === "percent" ? affected * 100 > c.stored * limit.value : affected > limit.value;
+    const noneLeft = c.left === 0;
+    if (!over && !noneLeft) continue;
+    const what = [c.deleted > 0 && `delete ${c.deleted}`, c.emptied > 0 && `empty ${c.emptied}`].filter(Boolean).join(" and ");
+    problems.push(`${c.entry}: the backup would ${what} of its ${c.stored} stored file(s)${noneLeft ? ", leaving none with content" : ""} (max-delete: ${describeMaxDelete(limit)})`);
+  }
+  return problems;
+}
+function shrinkError(problems) {
+  return new UserError(
+    `refusing the backup, nothing was written and the stored copy is untouched: ${problems.join("; ")}. A rebuilt or emptied server looks like this; back up before the rebuild, or restore. If the files are really gone, raise \`max-delete\` (100% turns the guard off)`
+  );
+}
+
 // src/inputs.ts
 var MODES = ["backup", "restore", "verify", "plan"];
+var INPUTS = {
+  mode: "value",
+  recipes: "list",
+  only: "list",
+  distro: "value",
+  domain: "value",
+  "install-dir": "value",
+  "data-dir": "value",
+  vars: "list",
+  host: "value",
+  port: "value",
+  username: "value",
+  key: "value",
+  passphrase: "value",
+  password: "value",
+  timeout: "value",
+  retries: "value",
+  "known-hosts": "list",
+  "host-fingerprint": "list",
+  "proxy-fingerprint": "list",
+  "insecure-ignore-host-key": "bool",
+  "proxy-host": "value",
+  "proxy-port": "value",
+  "proxy-username": "value",
+  "proxy-key": "value",
+  "proxy-password": "value",
+  exclude: "list",
+  prepare: "bool",
+  checksum: "bool",
+  delete: "bool",
+  "max-delete": "value",
+  "if-missing": "value",
+  "allow-denied": "bool",
+  transport: "value",
+  sudo: "bool",
+  concurrency: "value",
+  conflict: "value",
+  "dry-run": "bool",
+  "special-bits": "bool",
+  store: "list",
+  "commit-message": "value",
+  "commit-user-name": "value",
+  "commit-user-email": "value",
+  "commit-branch": "value",
+  push: "bool",
+  "push-attempts": "value",
+  "artifact-name": "value",
+  "retention-days": "value",
+  "artifact-run-id": "value",
+  "artifact-branch": "value",
+  "github-token": "value",
+  "cache-key": "value",
+  "age-recipients": "list",
+  "age-identity": "list",
+  "fail-on-drift": "bool"
+};
+function unknownInputs(env) {
+  const known = Object.keys(INPUTS);
+  const runnerName = (n) => n.replace(/ /g, "_").toUpperCase();
+  const names = new Set(known.map(runnerName));
+  return Object.keys(env).filter((k) => k.startsWith("INPUT_") && !names.has(k.slice("INPUT_".length))).sort().map((k) => {
+    const name = k.slice("INPUT_".length).toLowerCase();
+    return { name, nearest: nearestName(name, known) };
+  });
+}
 var TRANSPORTS = ["auto", "tar", "sftp"];
 var IF_MISSING = ["warn", "error", "ignore"];
 var CONFLICTS = ["overwrite", "keep", "fail"];
 var STORES = ["commit", "artifact", "cache", "none"];
 var SECRET_INPUTS = ["key", "passphrase", "password", "proxy-key", "proxy-password", "age-identity", "github-token"];
 function readSettings(get, workspace) {
-  const mode = oneOf(get, "mode", MODES, "backup");
+  const mode = modeInput(get);
   const recipesRaw = list(get("recipes"));
   const needsServer = mode !== "plan";
   const settings = {
@@ -28567,6 +28693,7 @@ function readSettings(get, workspace) {
     prepare: bool(get, "prepare", true),
     checksum: bool(get, "checksum", false),
     delete: bool(get, "delete", true),
+    maxDelete: parseMaxDelete(get("max-delete")),
     ifMissing: oneOf(get, "if-missing", IF_MISSING, "warn"),
     allowDenied: bool(get, "allow-denied", false),
     transport: oneOf(get, "transport", TRANSPORTS, "auto"),
@@ -28599,6 +28726,39 @@ function readSettings(get, workspace) {
     throw new UserError("input `sudo`: true needs a shell on the server, but `transport` is sftp (SFTP cannot run commands as root); use transport: tar or auto");
   }
   return settings;
+}
+function modeInput(get) {
+  if (get("mode").trim() === "") throw new UserError(`input \`mode\` is required: ${MODES.join(", ")} (backup before the rebuild, restore after it; plan connects to nothing)`);
+  return oneOf(get, "mode", MODES, "backup");
+}
+function parseDuration(raw) {
+  const v = raw.trim().toLowerCase();
+  if (/^\d+$/.test(v)) return Number(v);
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(v);
+  if (!m || v === "") return void 0;
+  return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+}
+function durationInput(get, name, fallback, min, max) {
+  const raw = get(name).trim();
+  if (raw === "") return fallback;
+  const secs = parseDuration(raw);
+  if (secs === void 0 || secs < min || secs > max) {
+    throw new UserError(`input \`${name}\`: "${raw}" is not a duration from ${min} to ${max} seconds (seconds, or with a unit: 30s, 5m, 1h)`);
+  }
+  return secs;
+}
+function keyInput(name, value) {
+  const v = value.trim();
+  if (v === "" || v.includes("\n") || v.includes("PRIVATE KEY") || !/^(?:~\/|\/|\.\.?\/)/.test(v)) return value;
+  const path = v.startsWith("~/") ? import_node_path2.posix.join((0, import_node_os.homedir)(), v.slice(2)) : v;
+  if ((0, import_node_fs2.existsSync)(path)) {
+    try {
+      return (0, import_node_fs2.readFileSync)(path, "utf8");
+    } catch (err) {
+      throw new UserError(`input \`${name}\` looks like a file path, and ${path} cannot be read (${err.code ?? err.message})`);
+    }
+  }
+  throw new UserError(`input \`${name}\` looks like a file path ("${v}"), not a private key, and there is no such file on the runner: give the key itself (e.g. \`${name}: \${{ secrets.SSH_KEY }}\`)`);
 }
 function storeInput(get) {
   const names = list(get("store") || "commit").map((s) => checkEnum("store", s, STORES));
@@ -28701,7 +28861,7 @@ function sshInputs(get, required) {
   if (proxyHost === "" && get("proxy-fingerprint").trim() !== "") {
     throw new UserError("input `proxy-fingerprint` pins the jump host's key, but `proxy-host` is not set; pin the server itself with `host-fingerprint`");
   }
-  const key = get("key");
+  const key = keyInput("key", get("key"));
   const password = get("password");
   if (required && key.trim() === "" && password === "") {
     throw new UserError("input `key` or `password` is required to log in to the server");
@@ -28713,7 +28873,7 @@ function sshInputs(get, required) {
     key,
     passphrase: get("passphrase"),
     password,
-    timeoutMs: int(get, "timeout", 30, 1, 3600) * 1e3,
+    timeoutMs: durationInput(get, "timeout", 30, 1, 3600) * 1e3,
     retries: int(get, "retries", 3, 0, 20),
     knownHosts: get("known-hosts"),
     fingerprints: get("host-fingerprint"),
@@ -28722,7 +28882,7 @@ function sshInputs(get, required) {
       host: proxyHost,
       port: int(get, "proxy-port", 22, 1, 65535),
       username: get("proxy-username").trim() || username,
-      key: get("proxy-key") || key,
+      key: keyInput("proxy-key", get("proxy-key")) || key,
       password: get("proxy-password"),
       fingerprints: get("proxy-fingerprint")
     }
@@ -28730,7 +28890,7 @@ function sshInputs(get, required) {
 }
 
 // src/run.ts
-var import_node_fs9 = __toESM(require_fs(), 1);
+var import_node_fs10 = __toESM(require_fs(), 1);
 var import_node_path10 = __toESM(require_path(), 1);
 
 // src/plan/plan.ts
@@ -28738,6 +28898,7 @@ var import_node_path3 = __toESM(require_path(), 1);
 function buildPlan(recipes, s) {
   const planned = recipes.map((r) => planRecipe(r, s));
   rejectOverlaps(planned);
+  oneSpecPerDestination(planned);
   return { domain: s.domain, installDir: s.installDir, dataDir: s.dataDir, recipes: planned };
 }
 function planRecipe(r, s) {
@@ -28772,12 +28933,40 @@ function planRecipe(r, s) {
       return {
         to: remote(spec.to, "restores destination"),
         from,
-        owner: spec.owner ?? null,
+        owner: spec.owner === void 0 ? null : restoreOwner(r, spec.owner, fill),
         mode: spec.mode ?? null,
         local: local(from.slice(salvageRoot.length + 1), 'restores "from"')
       };
     })
   };
+}
+var OWNER = /^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/;
+function restoreOwner(r, owner, fill) {
+  let filled;
+  try {
+    filled = fill(owner);
+  } catch (e) {
+    if (e instanceof RecipeError) throw new RecipeError(r.file, void 0, `recipe ${r.name}: restores owner "${owner}": ${e.message.slice(e.message.indexOf(": ") + 2)}`);
+    throw e;
+  }
+  if (!OWNER.test(filled)) throw new RecipeError(r.file, void 0, `recipe ${r.name}: restores owner "${owner}" must be user or user:group, got "${filled}"`);
+  return filled;
+}
+function oneSpecPerDestination(recipes) {
+  const seen = /* @__PURE__ */ new Map();
+  for (const recipe of recipes) {
+    recipe.restores = recipe.restores.filter((spec) => {
+      const other = seen.get(spec.to);
+      if (!other) {
+        seen.set(spec.to, { recipe, spec });
+        return true;
+      }
+      const same = other.spec.from === spec.from && other.spec.owner === spec.owner && other.spec.mode === spec.mode;
+      if (same) return false;
+      const show = (x) => `recipe ${x.recipe.name} (${x.recipe.file}) gives { from => ${x.spec.from}, owner => ${x.spec.owner ?? "unset"}, mode => ${x.spec.mode ?? "unset"} }`;
+      throw new UserError(`restores: two recipes give ${spec.to} different specs: ${show(other)}; ${show({ recipe, spec })}. Make them agree, or drop one`);
+    });
+  }
 }
 function rejectOverlaps(recipes) {
   const entries = recipes.flatMap((r) => r.files.map((f) => ({ recipe: r, file: f })));
@@ -28799,11 +28988,11 @@ function consistent(outer, inner) {
 }
 
 // src/recipes/index.ts
-var import_node_fs3 = __toESM(require_fs(), 1);
+var import_node_fs4 = __toESM(require_fs(), 1);
 var import_node_path5 = __toESM(require_path(), 1);
 
 // src/recipes/perl.ts
-var import_node_fs2 = __toESM(require_fs(), 1);
+var import_node_fs3 = __toESM(require_fs(), 1);
 var import_node_path4 = __toESM(require_path(), 1);
 
 // src/recipes/perl-eval.ts
@@ -29531,6 +29720,7 @@ function parsePerlModule(source) {
   const lexer = new Lexer(source, lineIndex(source));
   lexer.run();
   const mod = {
+    source,
     toks: lexer.toks,
     pkg: null,
     parents: [],
@@ -30225,6 +30415,36 @@ function absentHook(mod, hook) {
   if (imported) return { kind: "dynamic", line: imported.line, construct: `${hook} imported from ${imported.from}` };
   return { kind: "absent" };
 }
+function hashKeysRead(mod, hook) {
+  const sub = mod.subs.get(hook);
+  if (!sub?.body) return [];
+  const from = mod.toks[sub.body[0]]?.pos ?? 0;
+  const to = mod.toks[sub.body[1]]?.pos ?? mod.source.length;
+  const text = mod.source.slice(from, to);
+  const hashes = /* @__PURE__ */ new Set();
+  for (const m of text.matchAll(/\bmy\s*\(([^)]*)\)\s*=\s*@_/g)) for (const h of m[1].matchAll(/%(\w+)/g)) hashes.add(h[1]);
+  for (const m of text.matchAll(/\bmy\s+%(\w+)\s*=\s*@_/g)) hashes.add(m[1]);
+  for (const h of (sub.params?.text ?? "").matchAll(/%(\w+)/g)) hashes.add(h[1]);
+  const out = [];
+  const seen = /* @__PURE__ */ new Set();
+  for (const m of text.matchAll(/\$(\w+)\s*\{\s*(?:(-?[A-Za-z_]\w*)|'([^'\\]*)'|"([^"\\$@]*)")\s*\}/g)) {
+    const hash = m[1];
+    const key = m[2] ?? m[3] ?? m[4];
+    if (hashes.size > 0 && !hashes.has(hash)) continue;
+    if (seen.has(`${hash}\0${key}`)) continue;
+    seen.add(`${hash}\0${key}`);
+    out.push({ hash, key, handled: false });
+  }
+  for (const k of out) {
+    const el = `\\$${k.hash}\\s*\\{\\s*(?:${escapeRe(k.key)}|'${escapeRe(k.key)}'|"${escapeRe(k.key)}")\\s*\\}`;
+    const tested = new RegExp(`(?:\\b(?:exists|defined|if|unless)\\s*\\(?\\s*!?\\s*${el})|(?:${el}\\s*(?:\\/\\/|\\|\\||\\?|&&|\\bor\\b|\\band\\b))|(?:!\\s*${el})`);
+    k.handled = tested.test(text);
+  }
+  return out;
+}
+function escapeRe(text) {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
 
 // src/recipes/perl.ts
 async function readPerlRecipes(files, ctx, opts) {
@@ -30234,10 +30454,11 @@ async function readPerlRecipes(files, ctx, opts) {
   const libs = uniqueLibs(loaded);
   const parents = new ParentFinder(libs, loaded);
   const args = hookArgs(ctx);
+  const given = optsList(ctx).map(([k]) => k);
   const statics = loaded.map((m) => new Map(HOOKS.map((h) => [h, staticHook(m, h, args[h], parents)])));
   const answers = opts.perl ? await askPerl(opts.perl, loaded, libs, statics, args, opts) : null;
   return loaded.map((m, i) => {
-    const get = (h) => resolve4(m, h, statics[i].get(h), answers?.[i].get(h));
+    const get = (h) => resolve4(m, h, statics[i].get(h), answers?.[i].get(h), given);
     return toRecipe(m.file, get);
   });
 }
@@ -30264,7 +30485,7 @@ function rejectSharedPackages(loaded) {
 }
 function readSource(abs, rel) {
   try {
-    return (0, import_node_fs2.readFileSync)(abs, "utf8");
+    return (0, import_node_fs3.readFileSync)(abs, "utf8");
   } catch (e) {
     throw new RecipeError(rel, void 0, `cannot read: ${e.message}`);
   }
@@ -30280,8 +30501,12 @@ function hookArgs(ctx) {
     datadirs: [],
     remote_skip: [],
     remote_prepare: [ctx.installDir, ctx.domain],
-    restores: ["install_dir", ctx.installDir, "domain", ctx.domain]
+    restores: optsList(ctx).flat()
   };
+}
+function optsList(ctx) {
+  const vars = [...ctx.vars ?? /* @__PURE__ */ new Map()].filter(([k]) => k !== "install_dir" && k !== "domain").sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
+  return [...vars, ["install_dir", ctx.installDir], ["domain", ctx.domain]];
 }
 var ParentFinder = class {
   constructor(libs, loaded) {
@@ -30297,7 +30522,7 @@ var ParentFinder = class {
       const abs = `${lib.abs}/${tail}`;
       const hit = this.cache.get(abs);
       if (hit) return hit;
-      if (!(0, import_node_fs2.existsSync)(abs)) continue;
+      if (!(0, import_node_fs3.existsSync)(abs)) continue;
       const rel = `${lib.rel}/${tail}`;
       const parsed = { mod: parsePerlModule(readSource(abs, rel)), rel };
       this.cache.set(abs, parsed);
@@ -30311,20 +30536,20 @@ function staticHook(m, hook, args, parents) {
 }
 function lookupHook(mod, rel, hook, invocant, args, parents, seen) {
   const own = evalHook(mod, hook, invocant, args);
-  if (own.kind !== "absent") return { outcome: own, rel };
-  if (mod.parents === null) return { outcome: { kind: "dynamic", line: mod.parentsLine, construct: "@ISA set up in a way the reader cannot follow" }, rel };
+  if (own.kind !== "absent") return { outcome: own, rel, mod };
+  if (mod.parents === null) return { outcome: { kind: "dynamic", line: mod.parentsLine, construct: "@ISA set up in a way the reader cannot follow" }, rel, mod };
   for (const parent of mod.parents) {
     if (seen.has(parent)) continue;
     seen.add(parent);
     const found = parents.find(parent);
     if (found === "stub") continue;
     if (found === "unknown") {
-      return { outcome: { kind: "dynamic", line: mod.parentsLine, construct: `the parent class ${parent}, which is not in the repository` }, rel };
+      return { outcome: { kind: "dynamic", line: mod.parentsLine, construct: `the parent class ${parent}, which is not in the repository` }, rel, mod };
     }
     const inherited = lookupHook(found.mod, found.rel, hook, invocant, args, parents, seen);
     if (inherited.outcome.kind !== "absent") return inherited;
   }
-  return { outcome: { kind: "absent" }, rel };
+  return { outcome: { kind: "absent" }, rel, mod };
 }
 async function askPerl(perl, loaded, libs, statics, args, opts) {
   const job = {
@@ -30340,12 +30565,21 @@ async function askPerl(perl, loaded, libs, statics, args, opts) {
   };
   return runPerl(perl, job, opts.timeoutMs);
 }
-function resolve4(m, hook, located, answer) {
+function resolve4(m, hook, located, answer, given) {
   const rel = m.file.rel;
   const subLine = m.mod.subs.get(hook)?.line;
+  const unset = hook === "restores" ? unsetKeys(m.file.name, located.mod, given) : void 0;
   if (answer?.kind === "absent") return { kind: "absent" };
-  if (answer?.kind === "list") return { kind: "list", values: answer.values, hook, rel, via: void 0, line: subLine };
-  if (answer?.kind === "died") throw new RecipeError(rel, perlLine(answer.message, rel) ?? subLine, `${hook} died: ${answer.message}`);
+  if (answer?.kind === "list") return { kind: "list", values: answer.values, hook, rel, via: void 0, line: subLine, ...unset && { unset } };
+  if (answer?.kind === "died") {
+    const line = perlLine(answer.message, rel) ?? subLine;
+    const undefKey = /^Use of uninitialized value \$(\w+)\{"([^"]*)"\}/.exec(answer.message);
+    if (hook === "restores" && undefKey && !given.includes(undefKey[2])) {
+      throw missingKeys(rel, line, { recipe: m.file.name, keys: [{ hash: undefKey[1], key: undefKey[2] }], given }, hook);
+    }
+    if (unset && /^Use of uninitialized value/.test(answer.message)) throw missingKeys(rel, line, unset, hook);
+    throw new RecipeError(rel, line, `${hook} died: ${answer.message}`);
+  }
   const { outcome } = located;
   const via = located.rel === rel ? void 0 : rel;
   const label2 = via ? `${hook} (inherited by ${via})` : hook;
@@ -30353,7 +30587,7 @@ function resolve4(m, hook, located, answer) {
     case "absent":
       return outcome;
     case "list":
-      return { kind: "list", values: outcome.values, hook, rel: located.rel, via, line: outcome.line };
+      return { kind: "list", values: outcome.values, hook, rel: located.rel, via, line: outcome.line, ...unset && { unset } };
     case "error":
       throw new RecipeError(located.rel, outcome.line, `${label2}: ${outcome.detail}`);
     case "dynamic":
@@ -30363,6 +30597,25 @@ function resolve4(m, hook, located, answer) {
         `${label2}: ${outcome.construct} cannot be read without running the code; this requires perl to evaluate (not found on PATH)`
       );
   }
+}
+function unsetKeys(recipe, mod, given) {
+  const read = hashKeysRead(mod, "restores").filter((k) => !given.includes(k.key));
+  const bare = read.filter((k) => !k.handled);
+  const keys = (bare.length > 0 ? bare : read).map(({ hash, key }) => ({ hash, key }));
+  return keys.length > 0 ? { recipe, keys, given } : void 0;
+}
+function missingKeys(rel, line, u, hook) {
+  const named = u.keys.map((k) => `$${k.hash}{${k.key}}`).join(", ");
+  const first = u.keys[0];
+  const set = u.given.filter((k) => k !== "install_dir" && k !== "domain");
+  return new RecipeError(
+    rel,
+    line,
+    `recipe ${u.recipe}: ${hook} reads ${named}, which ${u.keys.length > 1 ? "are" : "is"} not set. restores(%opts) gets install_dir, domain and every entry of the \`vars\` input (${set.length > 0 ? `set: ${set.join(", ")}` : "none set"}): add ${u.keys.map((k) => `${k.key}=VALUE`).join(" and ")} to \`vars\`, or let the recipe handle a missing key ($${first.hash}{${first.key}} // 'root')`
+  );
+}
+function hasUndef(v) {
+  return v.t === "undef" || v.t === "hash" && v.pairs.some(([, x]) => hasUndef(x));
 }
 function toRecipe(file, get) {
   return {
@@ -30386,7 +30639,12 @@ function asString(r, v, what) {
 }
 function strings(r) {
   if (r.kind === "absent") return [];
-  return r.values.map((v, k) => asString(r, v, `element ${k + 1}`));
+  return r.values.map((v, k) => {
+    if (r.hook === "remote_skip" && v.t === "ref" && v.kind === "Regexp") {
+      throw fail(r, `element ${k + 1} is a qr{} regular expression, which rsync cannot take: remote_skip returns rsync exclude patterns as strings ('*.log', '/cache/', 'tmp/**')`);
+    }
+    return asString(r, v, `element ${k + 1}`);
+  });
 }
 function pairs(r, values, what) {
   if (values.length % 2 !== 0) {
@@ -30401,9 +30659,10 @@ function remoteFiles(r) {
   return [...pairs(r, r.values, "remote => local")].map(([remote, local]) => [remote, asString(r, local, `the local path for "${remote}"`)]);
 }
 var RESTORE_KEYS = /* @__PURE__ */ new Set(["from", "owner", "mode"]);
-var OWNER = /^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/;
+var OWNER2 = /^(?:[A-Za-z0-9_.-]|\[%\s*[A-Za-z_][A-Za-z0-9_]*\s*%\])+(:(?:[A-Za-z0-9_.-]|\[%\s*[A-Za-z_][A-Za-z0-9_]*\s*%\])+)?$/;
 function restores(r) {
   if (r.kind === "absent") return [];
+  if (r.unset && r.values.some(hasUndef)) throw missingKeys(r.rel, r.line, r.unset, r.hook);
   const only = r.values.length === 1 ? r.values[0] : null;
   const entries = only?.t === "hash" ? [...new Map(only.pairs)].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0) : [...pairs(r, r.values, "destination => { from => ... }")];
   return entries.map(([to, spec]) => restoreSpec(r, to, spec));
@@ -30416,7 +30675,7 @@ function restoreSpec(r, to, spec) {
   if (from === void 0) throw fail(r, `"${to}" has no from (where its salvage was placed)`);
   const owner = fields.get("owner");
   const ownerText = owner === void 0 ? void 0 : asString(r, owner, `the owner of "${to}"`);
-  if (ownerText !== void 0 && !OWNER.test(ownerText)) throw fail(r, `the owner of "${to}" must be user or user:group, got "${ownerText}"`);
+  if (ownerText !== void 0 && !OWNER2.test(ownerText)) throw fail(r, `the owner of "${to}" must be user or user:group, got "${ownerText}"`);
   const mode = fields.get("mode");
   return {
     to,
@@ -30446,7 +30705,7 @@ var import_ucs2length = __toESM(require_ucs2length(), 1);
 var twin_validator_generated_default = validate10;
 var pattern0 = new RegExp("^[A-Za-z_][A-Za-z0-9_:.-]*$", "u");
 var func2 = import_ucs2length.default.default ?? import_ucs2length.default;
-var pattern1 = new RegExp("^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$", "u");
+var pattern1 = new RegExp("^(?:[A-Za-z0-9_.-]|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}|\\[%\\s*[A-Za-z_][A-Za-z0-9_]*\\s*%\\])+(:(?:[A-Za-z0-9_.-]|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}|\\[%\\s*[A-Za-z_][A-Za-z0-9_]*\\s*%\\])+)?$", "u");
 var pattern2 = new RegExp("^0?[0-7]{3,4}$", "u");
 function validate11(data, { instancePath = "", parentData, parentDataProperty, rootData = data } = {}) {
   let vErrors = null;
@@ -30657,7 +30916,7 @@ function validate11(data, { instancePath = "", parentData, parentDataProperty, r
                                     if (errors === _errs31) {
                                       if (typeof data11 === "string") {
                                         if (!pattern1.test(data11)) {
-                                          validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/owner", schemaPath: "#/properties/restores/additionalProperties/properties/owner/pattern", keyword: "pattern", params: { pattern: "^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$" }, message: 'must match pattern "^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$"' }];
+                                          validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/owner", schemaPath: "#/properties/restores/additionalProperties/properties/owner/pattern", keyword: "pattern", params: { pattern: "^(?:[A-Za-z0-9_.-]|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}|\\[%\\s*[A-Za-z_][A-Za-z0-9_]*\\s*%\\])+(:(?:[A-Za-z0-9_.-]|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}|\\[%\\s*[A-Za-z_][A-Za-z0-9_]*\\s*%\\])+)?$" }, message: 'must match pattern "^(?:[A-Za-z0-9_.-]|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}|\\[%\\s*[A-Za-z_][A-Za-z0-9_]*\\s*%\\])+(:(?:[A-Za-z0-9_.-]|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}|\\[%\\s*[A-Za-z_][A-Za-z0-9_]*\\s*%\\])+)?$"' }];
                                           return false;
                                         }
                                       } else {
@@ -30963,7 +31222,7 @@ async function loadRecipes(sel, ctx) {
     ctx,
     { perl: findOnPath("perl") }
   );
-  const twins = files.filter((f) => f.kind === "twin").flatMap((f) => readTwinRecipes((0, import_node_fs3.readFileSync)(f.abs, "utf8"), f.rel));
+  const twins = files.filter((f) => f.kind === "twin").flatMap((f) => readTwinRecipes((0, import_node_fs4.readFileSync)(f.abs, "utf8"), f.rel));
   const all = [...perl, ...twins];
   rejectDuplicateNames(all);
   return selectRecipes(all, sel.only);
@@ -31010,7 +31269,7 @@ function findOnPath(command) {
     if (!dir) continue;
     const candidate = (0, import_node_path5.join)(dir, command);
     try {
-      (0, import_node_fs3.accessSync)(candidate, import_node_fs3.constants.X_OK);
+      (0, import_node_fs4.accessSync)(candidate, import_node_fs4.constants.X_OK);
       return candidate;
     } catch {
     }
@@ -31676,7 +31935,7 @@ function networkCause(err, timeoutMs) {
 
 // src/store/encryption.ts
 var import_node_crypto2 = __toESM(require_crypto(), 1);
-var import_node_fs4 = __toESM(require_fs(), 1);
+var import_node_fs5 = __toESM(require_fs(), 1);
 var import_node_path6 = __toESM(require_path(), 1);
 async function backupEncryption(recipientsText) {
   if (recipientsText.trim() === "") return void 0;
@@ -31690,8 +31949,8 @@ async function restoreSource(domainDir, m, identityText) {
   const { decryptTree, parseIdentities, requireIdentity } = await import("./age-E4CV45GX.js");
   const identities = identityText.trim() === "" ? [] : parseIdentities(identityText);
   requireIdentity(identities, m.domain);
-  const root = (0, import_node_fs4.mkdtempSync)((0, import_node_path6.join)(tempRoot(), "remote-files-plain-"));
-  const cleanup = () => (0, import_node_fs4.rmSync)(root, { recursive: true, force: true });
+  const root = (0, import_node_fs5.mkdtempSync)((0, import_node_path6.join)(tempRoot(), "remote-files-plain-"));
+  const cleanup = () => (0, import_node_fs5.rmSync)(root, { recursive: true, force: true });
   try {
     const files = Object.entries(m.files).filter(([, f]) => f.type === "file").map(([rel, f]) => ({ rel: m.names === GIT_SAFE_NAMES ? escapePath(rel) : rel, mode: parseInt(f.mode, 8), mtime: f.mtime }));
     await decryptTree(domainDir, files, identities, root);
@@ -31708,11 +31967,11 @@ async function makeStores(s) {
     s.store.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-6PHQNKSG.js")).CommitStore(s.commit);
+          return new (await import("./commit-CREUM337.js")).CommitStore(s.commit);
         case "artifact":
-          return new (await import("./artifact-54MUYENE.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId, branch: s.artifact.branch });
+          return new (await import("./artifact-5N2K7KS2.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId, branch: s.artifact.branch });
         case "cache":
-          return new (await import("./cache-IHJZ5NNF.js")).CacheStore({ key: s.cache.key });
+          return new (await import("./cache-MLDUAWQH.js")).CacheStore({ key: s.cache.key });
       }
     })
   );
@@ -31731,10 +31990,16 @@ async function loadFromStores(stores, ctx, required) {
       return loaded;
     }
   }
-  if (required && stores.length > 0) {
-    throw new UserError(`no stored copy of ${ctx.domain} in store ${stores.map((x) => x.name).join(", ")}: run a backup first (or check \`store\`, \`data-dir\` and \`domain\`)`);
-  }
+  if (required && stores.length > 0) throw nothingStored(ctx.domain, stores.map((x) => x.name));
   return loaded;
+}
+function nothingStored(domain, stores) {
+  return new UserError(
+    `no stored copy of ${domain} in store ${stores.length ? stores.join(", ") : "none (the workspace's data folder)"}: nothing to restore or compare. Run a backup first (or check \`store\`, \`data-dir\` and \`domain\`)`
+  );
+}
+async function checkStores(stores, ctx, saving) {
+  for (const store of stores) await store.check?.(ctx, saving);
 }
 async function saveToStores(stores, ctx, changed) {
   const outputs = {};
@@ -31748,7 +32013,7 @@ async function saveToStores(stores, ctx, changed) {
 }
 
 // src/transfer/backup.ts
-var import_node_fs5 = __toESM(require_fs(), 1);
+var import_node_fs6 = __toESM(require_fs(), 1);
 var import_node_path7 = __toESM(require_path(), 1);
 
 // src/transfer/entries.ts
@@ -31796,20 +32061,178 @@ function ownPaths(m, local) {
 }
 
 // src/transfer/excludes.ts
-var import_picomatch2 = __toESM(require_picomatch2(), 1);
-function makeExcludeTest(patterns) {
-  const rules = patterns.map((raw) => {
-    const dirOnly = raw.endsWith("/");
-    const body = raw.replace(/\/+$/, "");
-    const anchored = body.includes("/");
-    const match = (0, import_picomatch2.default)(anchored ? body.replace(/^\/+/, "") : body, { dot: true, nobrace: true, noextglob: true });
-    return { dirOnly, anchored, match };
-  });
-  return (rel, isDir) => {
-    const name = rel.slice(rel.lastIndexOf("/") + 1);
-    return rules.some((r) => (!r.dirOnly || isDir) && (r.anchored ? r.match(rel) : r.match(name)));
+function parseRule(raw) {
+  let pattern = bytes(raw);
+  let dirOnly = false;
+  if (pattern.length > 1 && pattern.endsWith("/")) {
+    pattern = pattern.slice(0, -1);
+    dirOnly = true;
+  }
+  const firstWild = pattern.search(/[*?[]/);
+  const wild = firstWild >= 0;
+  const star2 = wild ? pattern.indexOf("**", firstWild) : -1;
+  const wild2 = star2 >= 0;
+  return {
+    pattern,
+    dirOnly,
+    anchored: pattern.startsWith("/"),
+    wild,
+    wild2,
+    wild2Prefix: star2 === 0,
+    wild3Suffix: wild2 && pattern.endsWith("***"),
+    slashes: [...pattern].filter((c) => c === "/").length
   };
 }
+function makeExcludeTest(patterns) {
+  const rules = patterns.map(parseRule);
+  return (rel, isDir) => {
+    const text = bytes(rel);
+    return rules.some((r) => ruleMatches(r, text, isDir));
+  };
+}
+function bytes(s) {
+  return /^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, "utf8").toString("latin1");
+}
+function ruleMatches(r, rel, isDir) {
+  if (rel === "") return false;
+  let name = rel;
+  let text = rel;
+  if (r.slashes === 0 && !r.wild2) name = text = rel.slice(rel.lastIndexOf("/") + 1);
+  else if (r.wild2Prefix) text = "/" + text;
+  if (isDir) {
+    if (r.wild3Suffix) text += "/";
+  } else if (r.dirOnly) return false;
+  const pattern = r.anchored ? r.pattern.slice(1) : r.pattern;
+  const where = !r.anchored && r.slashes > 0 && !r.wild2 ? r.slashes + 1 : !r.anchored && !r.wild2Prefix && r.wild2 ? -1 : 0;
+  if (r.wild) return wildmatchArray(pattern, text, where);
+  if (r.anchored) return name === pattern;
+  return name === pattern || name.endsWith(pattern) && name[name.length - pattern.length - 1] === "/";
+}
+function wildmatchArray(pattern, text, where) {
+  if (where > 0) {
+    let count = where;
+    for (let at = text.length - 1; at >= 0; at--) {
+      if (text[at] === "/" && --count === 0) return dowild(pattern, 0, text.slice(at + 1), 0) === TRUE;
+    }
+    return count === 1 && dowild(pattern, 0, text, 0) === TRUE;
+  }
+  let matched = dowild(pattern, 0, text, 0);
+  if (matched !== TRUE && where < 0 && matched !== ABORT_ALL) {
+    for (let i = 0; i < text.length; i++) {
+      if (text[i] !== "/") continue;
+      matched = dowild(pattern, 0, text, i + 1);
+      if (matched !== FALSE && matched !== ABORT_TO_STARSTAR) break;
+    }
+  }
+  return matched === TRUE;
+}
+var FALSE = 0;
+var TRUE = 1;
+var ABORT_ALL = -1;
+var ABORT_TO_STARSTAR = -2;
+function dowild(p, pi, text, ti) {
+  for (; pi < p.length; pi++, ti++) {
+    let pc = p[pi];
+    if (ti >= text.length && pc !== "*") return ABORT_ALL;
+    const tc = text[ti];
+    switch (pc) {
+      case "\\":
+        pc = p[++pi];
+        if (tc !== pc) return FALSE;
+        continue;
+      case "?":
+        if (tc === "/") return FALSE;
+        continue;
+      case "*": {
+        let special = false;
+        if (p[pi + 1] === "*") {
+          while (p[pi + 1] === "*") pi++;
+          special = true;
+        }
+        pi++;
+        if (pi >= p.length) {
+          return special || !text.includes("/", ti) ? TRUE : FALSE;
+        }
+        for (; ti < text.length; ti++) {
+          const m = dowild(p, pi, text, ti);
+          if (m !== FALSE) {
+            if (!special || m !== ABORT_TO_STARSTAR) return m;
+          } else if (!special && text[ti] === "/") return ABORT_TO_STARSTAR;
+        }
+        return ABORT_ALL;
+      }
+      case "[": {
+        let k = pi + 1;
+        let negate = false;
+        if (p[k] === "!" || p[k] === "^") {
+          negate = true;
+          k++;
+        }
+        let matched = false;
+        let prev = "";
+        let first = true;
+        for (; first || p[k] !== "]"; first = false, k++) {
+          const c = p[k];
+          if (c === void 0) return ABORT_ALL;
+          if (c === "\\") {
+            const e = p[++k];
+            if (e === void 0) return ABORT_ALL;
+            if (tc === e) matched = true;
+            prev = e;
+            continue;
+          }
+          if (c === "-" && prev !== "" && p[k + 1] !== void 0 && p[k + 1] !== "]") {
+            let hi = p[++k];
+            if (hi === "\\") {
+              hi = p[++k];
+              if (hi === void 0) return ABORT_ALL;
+            }
+            if (tc <= hi && tc >= prev) matched = true;
+            prev = "";
+            continue;
+          }
+          if (c === "[" && p[k + 1] === ":") {
+            const close = p.indexOf("]", k + 2);
+            if (close < 0) return ABORT_ALL;
+            if (close - (k + 2) - 1 < 0 || p[close - 1] !== ":") {
+              if (tc === "[") matched = true;
+              prev = c;
+              continue;
+            }
+            const cls = CLASSES[p.slice(k + 2, close - 1)];
+            if (!cls) return ABORT_ALL;
+            if (cls.test(tc)) matched = true;
+            k = close;
+            prev = "";
+            continue;
+          }
+          if (tc === c) matched = true;
+          prev = c;
+        }
+        pi = k;
+        if (matched === negate || tc === "/") return FALSE;
+        continue;
+      }
+      default:
+        if (tc !== pc) return FALSE;
+    }
+  }
+  return ti >= text.length ? TRUE : FALSE;
+}
+var CLASSES = {
+  alnum: /[A-Za-z0-9]/,
+  alpha: /[A-Za-z]/,
+  blank: /[ \t]/,
+  cntrl: /[\x00-\x1f\x7f]/,
+  digit: /[0-9]/,
+  graph: /[\x21-\x7e]/,
+  lower: /[a-z]/,
+  print: /[\x20-\x7e]/,
+  punct: /[!-/:-@[-`{-~]/,
+  space: /[ \t\n\r\f\v]/,
+  upper: /[A-Z]/,
+  xdigit: /[0-9A-Fa-f]/
+};
 function applyExcludes(files, test, relOf2 = (f) => f.rel) {
   const excludedDirs = [];
   const kept = [];
@@ -31837,6 +32260,10 @@ async function backup(entries, transport, tree, old, opts) {
   const plans = entries.map((entry, i) => decideEntry(entry, listings[i], old, tree, opts, nesting[i], involved.has(entry)));
   refuseInconsistentNesting(plans);
   if (opts.checksum) await confirmByChecksum(plans, transport, old);
+  if (opts.maxDelete) {
+    const problems = shrinkProblems(plans.filter((p) => p.listing.status === "ok").map((p) => shrinkCounts(p, old)), opts.maxDelete);
+    if (problems.length > 0) throw shrinkError(problems);
+  }
   if (opts.dryRun) return { outcomes: plans.map(dryRunOutcome), manifest: old, changed: plans.some((p) => p.fetch.length + p.deletions.length > 0) };
   const byRemote = new Map(plans.flatMap((p) => p.fetch.map((f) => [remotePathOf(p.entry.remote, f.file.rel), { plan: p, ...f }])));
   for (const p of plans) for (const d of p.dirs) tree.ensureDir(d);
@@ -32032,6 +32459,23 @@ async function confirmByChecksum(plans, transport, old) {
     p.fetch.push({ path, file });
   }
 }
+function shrinkCounts(p, old) {
+  const ceded = (q) => p.ceded.some((c) => q === c || q.startsWith(c + "/"));
+  const fetched = new Map(p.fetch.map((f) => [f.path, f.file]));
+  const counts2 = { entry: `recipe ${safeText(p.entry.recipe)} (${safeText(p.entry.remote)} => ${safeText(p.entry.local)})`, stored: 0, deleted: 0, emptied: 0, left: 0 };
+  for (const path of entryPaths(old, p.entry.local)) {
+    const r = old.files[path];
+    if (r.type !== "file" || ceded(path)) continue;
+    counts2.stored++;
+    const incoming = fetched.get(path);
+    if (incoming) {
+      if (incoming.size === 0 && r.size > 0) counts2.emptied++;
+    } else if (p.records.get(path)?.type !== "file") counts2.deleted++;
+  }
+  for (const r of p.records.values()) if (r.type === "file" && r.size > 0) counts2.left++;
+  for (const f of p.fetch) if (f.file.size > 0) counts2.left++;
+  return counts2;
+}
 function keepNotSent(target, old, message) {
   const prev = old.files[target.path];
   if (prev) target.plan.records.set(target.path, prev);
@@ -32104,15 +32548,15 @@ function withStored(old, stored, encryption) {
 }
 function writeManifest(domainDir, m) {
   const path = manifestPath(domainDir);
-  (0, import_node_fs5.mkdirSync)((0, import_node_path7.dirname)(path), { recursive: true });
+  (0, import_node_fs6.mkdirSync)((0, import_node_path7.dirname)(path), { recursive: true });
   const tmp = `${path}.${TEMP_MARK}${process.pid}`;
-  const fd = (0, import_node_fs5.openSync)(tmp, "w");
+  const fd = (0, import_node_fs6.openSync)(tmp, "w");
   try {
-    for (const chunk of manifestChunks(m)) (0, import_node_fs5.writeSync)(fd, chunk);
+    for (const chunk of manifestChunks(m)) (0, import_node_fs6.writeSync)(fd, chunk);
   } finally {
-    (0, import_node_fs5.closeSync)(fd);
+    (0, import_node_fs6.closeSync)(fd);
   }
-  (0, import_node_fs5.renameSync)(tmp, path);
+  (0, import_node_fs6.renameSync)(tmp, path);
 }
 
 // src/transfer/remote-scripts.ts
@@ -32261,10 +32705,20 @@ find . -depth -type d -exec sh -c "$per_meta" sh "$rootp" "$src/m" "$owners" {} 
 
 // src/transfer/sftp-transport.ts
 var import_node_crypto3 = __toESM(require_crypto(), 1);
-var import_node_fs6 = __toESM(require_fs(), 1);
+var import_node_fs7 = __toESM(require_fs(), 1);
 var import_node_path8 = __toESM(require_path(), 1);
 var import_node_stream = __toESM(require_stream(), 1);
 var import_promises = __toESM(require_promises(), 1);
+
+// src/transfer/types.ts
+var WriteDeniedError = class extends Error {
+  name = "WriteDeniedError";
+};
+function deniedLine(text) {
+  return text.split("\n").find((l) => /Permission denied|Operation not permitted|Read-only file system/i.test(l))?.trim();
+}
+
+// src/transfer/sftp-transport.ts
 var CHUNK = 32 * 1024;
 var REQUESTS_PER_FILE = 64;
 var FETCH_MEMORY = 64 * 1024 * 1024;
@@ -32333,7 +32787,10 @@ var SftpTransport = class {
     return { notSent, message: reasons.join("\n") };
   }
   upload(req) {
-    return new UploadJob(this.io, req, this.concurrency, this.window).run();
+    return new UploadJob(this.io, req, this.concurrency, this.window).run().catch((err) => {
+      const line = statusOf(err) === PERMISSION_DENIED ? `${safeText(req.root)}: ${safeText(messageOf(err))}` : err instanceof Error && !(err instanceof UserError) ? deniedLine(err.message) : void 0;
+      throw line === void 0 ? err : new WriteDeniedError(line);
+    });
   }
   async removeFiles(paths) {
     await forEachLimited(
@@ -32777,7 +33234,7 @@ var UploadJob = class {
   async putItem(item) {
     const dest = this.place(item.rel);
     if (item.type === "symlink") return this.putSymlink(dest, item.target ?? "", item);
-    await this.putContent(dest, () => (0, import_node_fs6.createReadStream)("", { fd: (0, import_node_fs6.openSync)(item.source, import_node_fs6.constants.O_RDONLY | import_node_fs6.constants.O_NOFOLLOW), highWaterMark: 8 * CHUNK }), item, item);
+    await this.putContent(dest, () => (0, import_node_fs7.createReadStream)("", { fd: (0, import_node_fs7.openSync)(item.source, import_node_fs7.constants.O_RDONLY | import_node_fs7.constants.O_NOFOLLOW), highWaterMark: 8 * CHUNK }), item, item);
   }
   /**
    * Content to a temp file beside `dest`, then owner, mode, mtime, then renamed over `dest` atomically.
@@ -33006,7 +33463,7 @@ var Sftp = class {
 };
 
 // src/transfer/tar-transport.ts
-var import_node_fs7 = __toESM(require_fs(), 1);
+var import_node_fs8 = __toESM(require_fs(), 1);
 var import_node_stream2 = __toESM(require_stream(), 1);
 var import_tar_stream = __toESM(require_tar_stream(), 1);
 
@@ -33253,7 +33710,7 @@ var TarTransport = class {
   async upload(req) {
     if (req.keepPrevious.length > 0) {
       const kept = await this.shell.exec(shCommand(KEEP_PREVIOUS_SCRIPT, [req.previousDir, req.root, req.rootType], this.sudo), { stdin: nulList(req.keepPrevious) });
-      if (kept.code !== 0) throw refusal2(kept.stderr) ?? new Error(`could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`);
+      if (kept.code !== 0) throw refusal2(kept.stderr) ?? writeDenied(kept.stderr) ?? new Error(`could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`);
     }
     const channel = await this.shell.execStream(shCommand(UPLOAD_SCRIPT, [req.root, req.rootType, req.chown ? "1" : "0"], this.sudo));
     let stderr = "";
@@ -33268,12 +33725,17 @@ var TarTransport = class {
     });
     sent.catch(() => void 0);
     pack.pipe(new Coalescer(channel));
-    if (req.rootType === "dir") await addEntry(pack, { name: ".rf-dirs.tar", type: "file", mode: 384 }, await dirsArchive(req.items));
-    await addItems(pack, req.items);
-    pack.finalize();
-    await sent;
+    try {
+      if (req.rootType === "dir") await addEntry(pack, { name: ".rf-dirs.tar", type: "file", mode: 384 }, await dirsArchive(req.items));
+      await addItems(pack, req.items);
+      pack.finalize();
+      await sent;
+    } catch (err) {
+      if (await exited.catch(() => null) !== 0) throw refusal2(stderr) ?? writeDenied(stderr) ?? err;
+      throw err;
+    }
     const code = await exited;
-    if (code !== 0) throw refusal2(stderr) ?? new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
+    if (code !== 0) throw refusal2(stderr) ?? writeDenied(stderr) ?? new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
     return { ownerNotSet: [] };
   }
   async removeFiles(paths) {
@@ -33340,6 +33802,10 @@ function refusal2(stderr) {
   const m = /^remote-files refused: (.*)$/m.exec(stderr);
   return m ? new UserError(safeText(m[1])) : void 0;
 }
+function writeDenied(stderr) {
+  const line = deniedLine(stderr);
+  return line === void 0 ? void 0 : new WriteDeniedError(safeText(line));
+}
 function nulList(paths) {
   return Buffer.from(paths.map((p) => p + "\0").join(""), "utf8");
 }
@@ -33358,27 +33824,27 @@ function memberName(rel) {
   return rel === "" ? "r" : `r/${rel}`;
 }
 var AHEAD = 16 << 20;
-var NO_FOLLOW = import_node_fs7.constants.O_RDONLY | import_node_fs7.constants.O_NOFOLLOW;
+var NO_FOLLOW = import_node_fs8.constants.O_RDONLY | import_node_fs8.constants.O_NOFOLLOW;
 function readStored(path) {
-  const fd = (0, import_node_fs7.openSync)(path, NO_FOLLOW);
+  const fd = (0, import_node_fs8.openSync)(path, NO_FOLLOW);
   try {
-    return (0, import_node_fs7.readFileSync)(fd);
+    return (0, import_node_fs8.readFileSync)(fd);
   } finally {
-    (0, import_node_fs7.closeSync)(fd);
+    (0, import_node_fs8.closeSync)(fd);
   }
 }
 function storedFileSize(path) {
-  const st = (0, import_node_fs7.lstatSync)(path);
+  const st = (0, import_node_fs8.lstatSync)(path);
   if (!st.isFile()) throw new UserError(`${path} is not a regular file in the data folder (a link or something else was put in its place); nothing more is uploaded`);
   return st.size;
 }
 async function addItems(pack, items) {
   const ahead = [];
-  let bytes = 0;
+  let bytes2 = 0;
   const settle = async (limit) => {
-    while (ahead.length > 0 && bytes > limit) {
+    while (ahead.length > 0 && bytes2 > limit) {
       const first = ahead.shift();
-      bytes -= first.bytes;
+      bytes2 -= first.bytes;
       await first.added;
     }
   };
@@ -33392,7 +33858,7 @@ async function addItems(pack, items) {
     const added = addItem(pack, item, size);
     added.catch(() => void 0);
     ahead.push({ added, bytes: size + 512 });
-    bytes += size + 512;
+    bytes2 += size + 512;
     await settle(AHEAD);
   }
   await settle(-1);
@@ -33404,7 +33870,7 @@ async function addItem(pack, item, size) {
   if (size <= SMALL_FILE) return addEntry(pack, { ...header(item, name), type: "file" }, readStored(item.source));
   await new Promise((done, fail2) => {
     const sink = pack.entry({ ...header(item, name), type: "file", size }, (err) => err ? fail2(err) : done());
-    const source = (0, import_node_fs7.createReadStream)("", { fd: (0, import_node_fs7.openSync)(item.source, NO_FOLLOW) });
+    const source = (0, import_node_fs8.createReadStream)("", { fd: (0, import_node_fs8.openSync)(item.source, NO_FOLLOW) });
     source.on("error", fail2);
     sink.on("error", (err) => {
       source.destroy();
@@ -33468,7 +33934,7 @@ ${LIST_SCRIPT}`, ahead, false) : PROBE_SCRIPT;
 var LISTING_MARK = "\nremote-files listing:\n";
 
 // src/transfer/migrate-names.ts
-var import_node_fs8 = __toESM(require_fs(), 1);
+var import_node_fs9 = __toESM(require_fs(), 1);
 var import_node_path9 = __toESM(require_path(), 1);
 function migrateStoredNames(domainDir, m) {
   if (m.names === GIT_SAFE_NAMES) return { manifest: m, notes: [] };
@@ -33488,8 +33954,8 @@ function migrateStoredNames(domainDir, m) {
       done.add(logical);
       const from = (0, import_node_path9.join)(domainDir, parent, part);
       const to = (0, import_node_path9.join)(domainDir, disk);
-      if ((0, import_node_fs8.lstatSync)(to, { throwIfNoEntry: false }) || !(0, import_node_fs8.lstatSync)(from, { throwIfNoEntry: false })) continue;
-      (0, import_node_fs8.renameSync)(from, to);
+      if ((0, import_node_fs9.lstatSync)(to, { throwIfNoEntry: false }) || !(0, import_node_fs9.lstatSync)(from, { throwIfNoEntry: false })) continue;
+      (0, import_node_fs9.renameSync)(from, to);
       renamed.push(`${logical} \u2192 ${disk}`);
     }
   }
@@ -33503,10 +33969,32 @@ function migrateStoredNames(domainDir, m) {
   }
   const checkouts = paths.filter((p) => /(^|\/)\.git$/i.test(p)).map((p) => p.replace(/\/?\.git$/i, "") || ".");
   for (const dir of checkouts.slice(0, 5)) {
-    const missing = paths.some((p) => p.startsWith(`${dir}/`) && m.files[p].type === "file" && !(0, import_node_fs8.lstatSync)((0, import_node_path9.join)(domainDir, ...p.split("/").map(escapeName)), { throwIfNoEntry: false }));
+    const missing = paths.some((p) => p.startsWith(`${dir}/`) && m.files[p].type === "file" && !(0, import_node_fs9.lstatSync)((0, import_node_path9.join)(domainDir, ...p.split("/").map(escapeName)), { throwIfNoEntry: false }));
     if (missing) notes.push(`${dir} holds a git checkout, which an earlier version's commit store kept as a gitlink without its files: they are salvaged again`);
   }
   return { manifest, notes };
+}
+
+// src/transfer/judge.ts
+function judgeEntries(items, opts, wording) {
+  const problems = [];
+  const warnings = [];
+  for (const e of items.filter((x) => x.missing)) {
+    const msg = `${e.recipe}: ${safeText(e.remote)} is missing${wording.missing}`;
+    if (opts.ifMissing === "error") problems.push(msg);
+    else if (opts.ifMissing === "warn") warnings.push(msg);
+  }
+  for (const e of items.filter((x) => x.wholeDenied || x.denied.length > 0)) {
+    const whole = wholly(e);
+    const what = whole ? safeText(e.remote) : `${e.denied.length} path(s) in ${safeText(e.remote)} (${e.denied.slice(0, 5).map(safeText).join(", ")}${e.denied.length > 5 ? ", \u2026" : ""})`;
+    const msg = `${e.recipe}: ${what} ${wording.denied} ${safeText(opts.username)}; ${wording.consequence}. Use sudo: true or allow-denied: true`;
+    if (opts.allowDenied) warnings.push(msg);
+    else problems.push(msg);
+  }
+  return { problems, warnings };
+}
+function wholly(e) {
+  return e.wholeDenied && (e.denied.length === 0 || e.denied.length === 1 && e.denied[0] === e.remote);
 }
 
 // src/transfer/verify.ts
@@ -33588,19 +34076,8 @@ function verifyResult(entries) {
   return { entries, drift: entries.some((e) => e.status === "drift"), counts: { added: sum("added"), removed: sum("removed"), changed: sum("changed") } };
 }
 function judgeVerify(r, s) {
-  const problems = [];
-  const warnings = [];
-  for (const e of r.entries.filter((x) => x.status === "missing")) {
-    const msg = `${e.recipe}: ${safeText(e.remote)} is missing on the server`;
-    if (s.ifMissing === "error") problems.push(msg);
-    else if (s.ifMissing === "warn") warnings.push(msg);
-  }
-  for (const e of r.entries.filter((x) => x.denied.length > 0)) {
-    const what = e.status === "denied" && e.denied.length === 1 && e.denied[0] === e.remote ? safeText(e.remote) : `${e.denied.length} path(s) in ${safeText(e.remote)} (${e.denied.slice(0, 5).map(safeText).join(", ")}${e.denied.length > 5 ? ", \u2026" : ""})`;
-    const msg = `${e.recipe}: ${what} not readable by ${safeText(s.username)}; not compared. Use sudo: true or allow-denied: true`;
-    if (s.allowDenied) warnings.push(msg);
-    else problems.push(msg);
-  }
+  const judged = r.entries.map((e) => ({ recipe: e.recipe, remote: e.remote, missing: e.status === "missing", wholeDenied: e.status === "denied", denied: e.denied }));
+  const { problems, warnings } = judgeEntries(judged, s, { missing: " on the server", denied: "not readable by", consequence: "not compared" });
   if (r.drift && s.failOnDrift) {
     problems.push(`the server and the stored copy differ: ${r.counts.added} added, ${r.counts.removed} removed, ${r.counts.changed} changed (fail-on-drift: true)`);
   }
@@ -33716,7 +34193,8 @@ function totals(outcomes, changed) {
 // src/transfer/restore.ts
 async function restore(entries, restores2, transport, tree, stored, opts) {
   const { manifest: m, dropped } = opts.specialBits ? { manifest: stored, dropped: [] } : withoutSpecialBits(stored);
-  const result = { outcomes: [], changed: false, keptPrevious: { dir: opts.previousDir, paths: [] }, ownerNotSet: [], specialBitsDropped: dropped };
+  const result = { outcomes: [], changed: false, keptPrevious: { dir: opts.previousDir, paths: [] }, ownerNotSet: [], specialBitsDropped: dropped, warnings: [] };
+  restores2 = [...restores2].sort((a, b) => a.to < b.to ? -1 : a.to > b.to ? 1 : 0);
   const roots = [...entries.map((e) => e.remote), ...restores2.map((r) => r.to)];
   const listed = await transport.list(roots);
   const stale = listed.map((l, i) => staleTemps(l, roots[i]));
@@ -33734,11 +34212,13 @@ async function restore(entries, restores2, transport, tree, stored, opts) {
     );
   }
   for (const job of jobs) await runJob(job, transport, opts, result);
-  restores2.forEach((r, i) => {
-    const job = planCopyRestore(r, listings[entries.length + i], tree, m);
+  const owners = await lookUpOwners(restores2, transport);
+  for (const [i, r] of restores2.entries()) {
+    const now = result.changed ? (await transport.list([r.to])).map(withoutStaleTemps)[0] : listings[entries.length + i];
+    const job = planCopyRestore(r, now, tree, m, owners, opts, result.warnings);
     jobs.push(job);
-  });
-  for (const job of jobs.slice(entries.length)) await runJob(job, transport, opts, result);
+    await runJob(job, transport, opts, result);
+  }
   if (!opts.dryRun) await removeStaleTemps(stale, jobs, transport);
   result.outcomes = jobs.map((j) => j.outcome);
   return result;
@@ -33865,28 +34345,85 @@ function sameContent(item, there) {
   if (item.type === "symlink") return item.target === there.target;
   return item.size === there.size && item.mtime === there.mtime;
 }
-function planCopyRestore(r, listing, tree, m) {
+async function lookUpOwners(restores2, transport) {
+  const users = /* @__PURE__ */ new Set();
+  const groups = /* @__PURE__ */ new Set();
+  for (const r of restores2) {
+    if (!r.owner) continue;
+    const [user, group] = r.owner.split(":");
+    if (user && !NUMERIC.test(user)) users.add(user);
+    if (group && !NUMERIC.test(group)) groups.add(group);
+  }
+  if (users.size + groups.size === 0) return { users: /* @__PURE__ */ new Map(), groups: /* @__PURE__ */ new Map() };
+  if (!transport.canRunCommands) return null;
+  const words = [...[...users].map((u) => `u:${u}`), ...[...groups].map((g) => `g:${g}`)].map(shQuote).join(" ");
+  const script = `for x in ${words}; do n=\${x#?:}; case $x in u:*) db=passwd;; *) db=group;; esac; printf '%s %s\\n' "$x" "$(getent "$db" "$n" | cut -d: -f3)"; done`;
+  const { code, output } = await transport.run(script);
+  if (code !== 0) return null;
+  const ids = { users: /* @__PURE__ */ new Map(), groups: /* @__PURE__ */ new Map() };
+  for (const line of output.split("\n")) {
+    const m = /^([ug]):(\S+) ?(\d*)$/.exec(line.trim());
+    if (m) (m[1] === "u" ? ids.users : ids.groups).set(m[2], m[3] ? Number(m[3]) : null);
+  }
+  return ids;
+}
+var NUMERIC = /^\d+$/;
+function ownerPart(name, known) {
+  if (!name) return void 0;
+  if (NUMERIC.test(name)) return { name, id: Number(name) };
+  const id = known?.get(name);
+  return id === void 0 || id === null ? null : { name, id };
+}
+function planCopyRestore(r, listing, tree, m, owners, opts, warnings) {
   const outcome = newOutcome(r.recipe, r.to, r.local);
   const stored = storedItems(r.local, m, tree);
   const root = stored.find((i) => i.rel === "");
   const job = { outcome, root: r.to, rootType: root?.type === "file" ? "file" : "dir", items: [], keepPrevious: [], conflicts: [], folderInTheWay: [] };
-  if (!root || root.type === "dir" && stored.length === 1) {
+  if (!root || root.type === "symlink") {
     outcome.notes.push(`restores: nothing salvaged in ${r.local}; ${r.to} left as it is`);
     return job;
   }
-  const live = listing.status === "denied" || listing.status === "ok" && (listing.files.length > 1 || listing.files[0]?.type !== "dir");
-  if (live) {
+  if (root.type === "dir" && stored.length === 1) {
+    outcome.notes.push(`restores: the salvage ${r.local} is an empty folder; ${r.to} left as it is`);
+    return job;
+  }
+  if (root.type === "file" && root.size === 0) {
+    outcome.notes.push(`restores: the salvage ${r.local} is an empty file; ${r.to} left as it is`);
+    return job;
+  }
+  const there = listing.status === "ok" ? listing.files.find((f) => f.rel === "") : void 0;
+  const empty2 = listing.status === "missing" || listing.status === "ok" && listing.files.length === 1 && (there?.type === "dir" || there?.type === "file" && there.size === 0);
+  if (listing.status === "denied") {
+    outcome.notes.push(`restores: ${r.to} cannot be read by the login, so it may hold state; left as it is`);
+    return job;
+  }
+  if (!empty2) {
     outcome.notes.push(`restores: ${r.to} already holds state; left as it is`);
     return job;
   }
-  const [user, group] = (r.owner ?? "").split(":");
-  job.items = stored.map((i) => ({
-    ...i,
-    // Names win over ids when the server knows them (GNU tar's rule); the ids stay as the fallback.
-    ...user && { user },
-    ...group !== void 0 ? { group } : user ? { group: user } : {},
-    ...i.rel === "" && r.mode && { mode: parseInt(r.mode, 8) }
-  }));
+  if (there && there.type !== root.type) {
+    outcome.notes.push(`restores: ${r.to} is an empty ${there.type === "dir" ? "folder" : "file"} where the salvage ${r.local} is a ${root.type === "dir" ? "folder" : "file"}; left as it is`);
+    return job;
+  }
+  const [userName, groupName] = (r.owner ?? "").split(":");
+  const user = ownerPart(userName, owners?.users);
+  const group = ownerPart(groupName, owners?.groups);
+  for (const [name, part, kind] of [[userName, user, "account"], [groupName, group, "group"]]) {
+    if (part !== null) continue;
+    warnings.push(
+      owners === null ? `${r.recipe}: restores ${safeText(r.to)}: owner ${kind} "${name}" cannot be looked up (the login has no shell); left as salvaged. Give it as ids ("33:33") to have it set over SFTP` : `${r.recipe}: restores ${safeText(r.to)}: the ${kind} "${name}" does not exist on the server yet; left as salvaged`
+    );
+  }
+  const mode = r.mode ? parseInt(r.mode, 8) : null;
+  job.items = stored.map((i) => {
+    const base = i.rel === "" && there?.type === "dir" ? { ...i, mode: there.mode, uid: there.uid, gid: there.gid, user: there.user, group: there.group } : i;
+    return {
+      ...base,
+      ...user && { user: user.name, uid: user.id },
+      ...group && { group: group.name, gid: group.id },
+      ...mode !== null && i.type !== "symlink" && { mode: i.type === "dir" || opts.specialBits ? mode : mode & 511 }
+    };
+  });
   return job;
 }
 async function runJob(job, transport, opts, result) {
@@ -33900,7 +34437,18 @@ async function runJob(job, transport, opts, result) {
     return;
   }
   const tryChown = opts.chown || opts.loginUid < 0;
-  const uploaded = await transport.upload({ root: job.root, rootType: job.rootType, items: job.items, keepPrevious: job.keepPrevious, previousDir: opts.previousDir, chown: tryChown });
+  let uploaded;
+  try {
+    uploaded = await transport.upload({ root: job.root, rootType: job.rootType, items: job.items, keepPrevious: job.keepPrevious, previousDir: opts.previousDir, chown: tryChown });
+  } catch (err) {
+    if (!(err instanceof WriteDeniedError)) throw err;
+    job.outcome.status = "denied";
+    job.outcome.files = 0;
+    job.outcome.bytes = 0;
+    job.outcome.denied.push(job.root);
+    job.outcome.notes.push(`not written: ${err.message} (sudo: true writes as root)`);
+    return;
+  }
   result.changed = true;
   result.keptPrevious.paths.push(...job.keepPrevious.map((rel) => remotePathOf(job.root, rel)));
   const refused = tryChown ? uploaded.ownerNotSet : job.items.filter((i) => i.uid !== opts.loginUid).map((i) => i.rel);
@@ -33909,7 +34457,7 @@ async function runJob(job, transport, opts, result) {
 
 // src/run.ts
 async function makePlan(s) {
-  const ctx = { installDir: s.installDir, domain: s.domain };
+  const ctx = { installDir: s.installDir, domain: s.domain, vars: s.vars };
   const recipes = await loadRecipes(
     { sources: s.recipes, sourcesAreDefault: s.recipesAreDefault, workspace: s.workspace, distro: s.distro, only: s.only },
     ctx
@@ -33928,21 +34476,34 @@ async function run(s, out) {
   await out.group("Plan", async () => {
     for (const line of planLogLines(plan)) out.info(line);
   });
+  const nothing = nothingPlanned(s, plan);
+  if (nothing && s.mode === "plan") out.warning(nothing);
+  else if (nothing) throw new UserError(nothing);
   if (s.mode === "plan") {
     await out.summary(planMarkdown(plan));
     return;
   }
   await runServerMode(s, plan, out);
 }
+function nothingPlanned(s, plan) {
+  const what = s.mode === "plan" ? "nothing would be moved" : `nothing to ${s.mode}`;
+  if (plan.recipes.length === 0) {
+    return `${what}: no recipe that names remote files found in the workspace ${s.workspace} (looked for ${s.recipes.join(", ")}). Is the repository checked out before this step (actions/checkout)? Or set \`recipes\``;
+  }
+  if (planEntries(plan, s.exclude).length === 0) return `${what}: the recipes found (${plan.recipes.map((r) => r.name).join(", ")}) name no remote files`;
+  return void 0;
+}
 async function runServerMode(s, plan, out) {
   const entries = planEntries(plan, s.exclude);
   const domainDir = (0, import_node_path10.join)(s.workspace, s.dataDir, s.domain);
   const stores = await makeStores(s);
   const ctx = storeContext(s, domainDir, out);
+  await checkStores(stores, ctx, s.mode === "backup" && !s.dryRun);
   const encryption = s.mode === "backup" ? await backupEncryption(s.age.recipients) : void 0;
-  const loaded = s.mode === "restore" || s.mode === "verify" || s.mode === "backup" && stores.some((x) => x.name !== "commit") && !(0, import_node_fs9.existsSync)(manifestPath(domainDir)) ? await out.group("Load the stored copy", () => loadFromStores(stores, ctx, s.mode !== "backup")) : { from: null, outputs: {}, summary: [] };
+  const loaded = s.mode === "restore" || s.mode === "verify" || s.mode === "backup" && stores.some((x) => x.name !== "commit") && !(0, import_node_fs10.existsSync)(manifestPath(domainDir)) ? await out.group("Load the stored copy", () => loadFromStores(stores, ctx, s.mode !== "backup")) : { from: null, outputs: {}, summary: [] };
   for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
   checkDataFolder(s.workspace, s.dataDir, s.domain);
+  if ((s.mode === "restore" || s.mode === "verify") && stores.length === 0 && !(0, import_node_fs10.existsSync)(manifestPath(domainDir))) throw nothingStored(s.domain, []);
   const stored = storedManifest(domainDir, s.domain, s.mode === "backup" && !s.dryRun);
   const prefetch = listedFirst(s, plan, entries);
   if (!prefetch) stored.read();
@@ -33975,7 +34536,7 @@ async function runServerMode(s, plan, out) {
         baseline = { ...manifest, files: {} };
       }
       for (const note of stored.notes) out.info(note);
-      const r = await out.group("Salvage", () => backup(entries, transport, tree, baseline, { checksum: s.checksum, delete: s.delete, dryRun: s.dryRun, ...encryption && { encryption: encryption.tag } }));
+      const r = await out.group("Salvage", () => backup(entries, transport, tree, baseline, { checksum: s.checksum, delete: s.delete, maxDelete: s.maxDelete, dryRun: s.dryRun, ...encryption && { encryption: encryption.tag } }));
       if (!s.dryRun) {
         for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
         writeDataAttributes(domainDir);
@@ -33995,7 +34556,18 @@ async function runServerMode(s, plan, out) {
     session.close();
   }
   const problems = judge(s, result, out);
-  const saved = s.mode === "backup" && !s.dryRun && problems.length === 0 && stores.length > 0 ? await out.group("Store", () => saveToStores(stores, ctx, result.changed)) : { outputs: {}, summary: [] };
+  let saved = { outputs: {}, summary: [] };
+  if (s.mode === "backup" && !s.dryRun && problems.length === 0 && stores.length > 0) {
+    try {
+      saved = await out.group("Store", () => saveToStores(stores, ctx, result.changed));
+    } catch (err) {
+      const where = `the salvage is in the workspace's ${s.dataDir}/${s.domain}, not stored (${stores.map((x) => x.name).join(", ")})`;
+      result.extra.push(`The backup succeeded but storing it failed: ${where}`);
+      await report2(s, result, out);
+      const message = err instanceof Error ? err.message : String(err);
+      throw new UserError(`${message.replace(/\.$/, "")}. The backup itself succeeded: ${where}`);
+    }
+  }
   if (s.mode === "backup" && problems.length > 0 && stores.length > 0) result.extra.push(`Nothing was stored (${stores.map((x) => x.name).join(", ")}): the backup failed`);
   result.extra.push(...saved.summary);
   for (const [name, value] of Object.entries(saved.outputs)) out.setOutput(name, value);
@@ -34068,6 +34640,10 @@ async function runRestore(s, plan, entries, transport, tree, manifest, uid, out)
     out.warning(msg);
     extra.push(msg);
   }
+  for (const w of r.warnings) {
+    out.warning(w);
+    extra.push(w);
+  }
   if (r.ownerNotSet.length) {
     const msg = `owner/group not set (log in as root or use sudo: true) for ${r.ownerNotSet.length} path(s): ${r.ownerNotSet.slice(0, 10).map(safeText).join(", ")}${r.ownerNotSet.length > 10 ? ", \u2026" : ""}`;
     out.warning(msg);
@@ -34120,27 +34696,26 @@ async function report2(s, r, out) {
 }
 function writeReport(s, data, out) {
   const path = (0, import_node_path10.join)(privateTempDir("remote-files-report-"), `remote-files-${s.domain}-${s.mode}-report.json`);
-  (0, import_node_fs9.writeFileSync)(path, JSON.stringify(data, null, 2) + "\n", { flag: "wx", mode: 384 });
+  (0, import_node_fs10.writeFileSync)(path, JSON.stringify(data, null, 2) + "\n", { flag: "wx", mode: 384 });
   out.setOutput("report", path);
 }
 function judge(s, r, out) {
-  const problems = [];
-  for (const o of r.outcomes.filter((x) => x.status === "missing")) {
-    const msg = `${o.recipe}: ${safeText(o.remote)} is missing${s.mode === "backup" ? " on the server; the stored copy is kept" : ""}`;
-    if (s.ifMissing === "error") problems.push(msg);
-    else if (s.ifMissing === "warn") out.warning(msg);
-  }
-  const denied = r.outcomes.filter((o) => o.status === "denied" || o.denied.length > 0);
-  for (const o of denied) {
-    const msg = `${o.recipe}: ${o.status === "denied" ? safeText(o.remote) : `${o.denied.length} path(s) in ${safeText(o.remote)}`} not readable by ${s.ssh.username}${o.denied.length ? ` (${o.denied.slice(0, 5).map(safeText).join(", ")})` : ""}; stored copy kept. Use sudo: true or allow-denied: true`;
-    if (s.allowDenied) out.warning(msg);
-    else problems.push(msg);
-  }
+  const backup2 = s.mode === "backup";
+  const judged = r.outcomes.map((o) => ({ recipe: o.recipe, remote: o.remote, missing: o.status === "missing", wholeDenied: o.status === "denied", denied: o.denied }));
+  const { problems, warnings } = judgeEntries(judged, { ifMissing: s.ifMissing, allowDenied: s.allowDenied, username: s.ssh.username }, {
+    missing: backup2 ? " on the server; the stored copy is kept" : "",
+    denied: backup2 ? "not readable by" : "not writable by",
+    consequence: backup2 ? "stored copy kept" : "not restored"
+  });
+  for (const w of warnings) out.warning(w);
   return problems;
 }
 
 export {
+  nearestName,
   MODES,
+  INPUTS,
+  unknownInputs,
   SECRET_INPUTS,
   readSettings,
   run

@@ -48,7 +48,7 @@ import {
   structuredMessageDecodingStream,
   structuredMessageEncoding,
   withProcessEnv
-} from "./chunk-H43OUNFD.js";
+} from "./chunk-TFAMETI6.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -60,7 +60,7 @@ import {
   require_tunnel,
   setSecret,
   warning
-} from "./chunk-6YQJ6KNG.js";
+} from "./chunk-Q5VFHCFS.js";
 import {
   require_tar_stream
 } from "./chunk-OZH7E2VM.js";
@@ -62732,6 +62732,12 @@ var ArtifactStore = class {
     }
     return name;
   }
+  async check(ctx, _saving) {
+    await this.inEnv(async () => {
+      requireRuntime();
+      this.artifactName(ctx.domain);
+    });
+  }
   async save(ctx, _changed) {
     return this.inEnv(async () => {
       requireRuntime();
@@ -62765,8 +62771,7 @@ var ArtifactStore = class {
       let found = await thisRunArtifact(client2, name);
       let where2 = "this run";
       if (!found) {
-        const repo = repository();
-        const lookup = this.opts.runId !== void 0 ? await this.findInRun(repo, this.opts.runId, name) : await this.findNewest(repo, name, ctx);
+        const lookup = standIn() ? { found: null, why: "in this @github/local-action run (it keeps the artifacts of the run that uploaded them only; restore from `store: cache` locally)" } : this.opts.runId !== void 0 ? await this.findInRun(repository(), this.opts.runId, name) : await this.findNewest(repository(), name, ctx);
         if (!lookup.found) {
           const summary = `no artifact ${name} found ${lookup.why}`;
           ctx.info(summary);
@@ -63006,7 +63011,16 @@ function repository() {
   if (!owner || !repo || rest.length > 0) throw new UserError("GITHUB_REPOSITORY is not set to owner/name: the artifact store only works in a GitHub Actions job");
   return { owner, repo };
 }
+function standIn() {
+  return typeof ArtifactNotFoundError !== "function";
+}
 function requireRuntime() {
+  if (standIn()) {
+    if (!process.env.LOCAL_ACTION_ARTIFACT_PATH || !process.env.LOCAL_ACTION_WORKSPACE) {
+      throw new UserError("store: artifact under @github/local-action needs LOCAL_ACTION_ARTIFACT_PATH and LOCAL_ACTION_WORKSPACE (existing folders) in its .env file");
+    }
+    return;
+  }
   if (!process.env.ACTIONS_RUNTIME_TOKEN || !process.env.ACTIONS_RESULTS_URL) {
     throw new UserError("store: artifact needs the Actions runtime (ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL are not set): it only works in a GitHub Actions job");
   }

@@ -44,7 +44,7 @@ import {
   storageSharedKeyCredentialPolicy,
   stringifyXML,
   withProcessEnv
-} from "./chunk-H43OUNFD.js";
+} from "./chunk-TFAMETI6.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -62,7 +62,7 @@ import {
   setSecret,
   warning,
   which
-} from "./chunk-6YQJ6KNG.js";
+} from "./chunk-Q5VFHCFS.js";
 import {
   require_url
 } from "./chunk-OZH7E2VM.js";
@@ -27946,7 +27946,7 @@ var CacheStore = class _CacheStore {
     try {
       const stats = await packSnapshot(ctx.domainDir, (0, import_node_path.join)(work, SNAPSHOT_FILE), (rel, why) => ctx.warning(`not stored in the cache: ${JSON.stringify(rel)} (${why})`));
       const id = await inFolder(work, () => saveCache2([SNAPSHOT_FILE], key));
-      if (id <= 0) {
+      if (standIn() ? id === -1 : id <= 0) {
         const taken = await inFolder(work, () => restoreCache([SNAPSHOT_FILE], key, [], { lookupOnly: true })) === key;
         if (taken) {
           throw new UserError(`cache key "${key}" already exists and cache entries cannot be overwritten: make \`cache-key\` unique per run (e.g. with \${{ github.run_id }}) or leave it empty`);
@@ -27957,6 +27957,10 @@ var CacheStore = class _CacheStore {
     } finally {
       (0, import_node_fs2.rmSync)(work, { recursive: true, force: true });
     }
+  }
+  async check(ctx, _saving) {
+    requireService();
+    this.key(ctx.domain);
   }
   async load(ctx) {
     requireService();
@@ -27992,7 +27996,16 @@ function checkKey2(key) {
   if (key.includes(",")) throw new UserError(`input \`cache-key\`: "${key}" contains a comma, which cache keys cannot`);
   return key;
 }
+function standIn() {
+  return typeof isFeatureAvailable !== "function";
+}
 function requireService() {
+  if (standIn()) {
+    if (!process.env.LOCAL_ACTION_CACHE_PATH || !process.env.LOCAL_ACTION_WORKSPACE) {
+      throw new UserError("store: cache under @github/local-action needs LOCAL_ACTION_CACHE_PATH and LOCAL_ACTION_WORKSPACE (existing folders) in its .env file");
+    }
+    return;
+  }
   if (!isFeatureAvailable() || !process.env.ACTIONS_RUNTIME_TOKEN) {
     throw new UserError("store: cache needs the Actions cache service (ACTIONS_RESULTS_URL or ACTIONS_CACHE_URL and ACTIONS_RUNTIME_TOKEN are not set): it only works in a GitHub Actions job");
   }

@@ -6,7 +6,7 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   require_events
-} from "./chunk-6YQJ6KNG.js";
+} from "./chunk-Q5VFHCFS.js";
 import {
   TEMP_MARK,
   formatBytes,
