@@ -68,6 +68,8 @@ const FLAGS: Record<string, 'value' | 'bool' | 'list'> = {
   'age-recipients': 'list',
   'age-identity': 'list',
   'fail-on-drift': 'bool',
+  'before-restore': 'list',
+  'after-restore': 'list',
 };
 
 /** `--<input>-file PATH` reads these inputs from a file: keys and secrets stay out of `ps` and shell history. */
@@ -103,6 +105,7 @@ Store:        --store (default commit: commits and pushes <data-dir>/<domain>; -
               --commit-branch --push --push-attempts --artifact-name --retention-days
               --artifact-run-id --artifact-branch --github-token --cache-key
 Encryption:   --age-recipients --age-identity
+Restore:      --before-restore --after-restore (commands run on the server around it; repeatable)
 
 Set REMOTE_FILES_DEBUG=1 for debug lines. A transfer shows its progress on stderr.
 

@@ -62,6 +62,8 @@ interface ModeResult {
   outcomes: EntryOutcome[];
   changed: boolean;
   extra: string[];
+  /** What fails the run once it is reported (an after-restore command that failed). */
+  failed?: string[];
 }
 
 async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<void> {
@@ -132,7 +134,7 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
   } finally {
     session.close();
   }
-  const problems = judge(s, result, out);
+  const problems = [...judge(s, result, out), ...(result.failed ?? [])];
   // No partial salvage ever reaches a store: a backup that failed persists nothing.
   const saved = s.mode === 'backup' && !s.dryRun && problems.length === 0 && stores.length > 0 ? await out.group('Store', () => saveToStores(stores, ctx, result.changed)) : { outputs: {}, summary: [] };
   if (s.mode === 'backup' && problems.length > 0 && stores.length > 0) result.extra.push(`Nothing was stored (${stores.map((x) => x.name).join(', ')}): the backup failed`);
@@ -200,6 +202,9 @@ async function runVerify(s: Settings, entries: Entry[], transport: Transport, ma
 async function runRestore(s: Settings, plan: Plan, entries: Entry[], transport: Transport, tree: LocalTree, manifest: Manifest, uid: number, out: Reporter): Promise<ModeResult> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const restores = plan.recipes.flatMap((r) => r.restores.map((x) => ({ ...x, recipe: r.name })));
+  const around = commandsAroundRestore(s, plan, transport);
+  const ranBefore = await runAround('Before restore', around.before, transport, s, out);
+  if (ranBefore.failed) throw new UserError(`${ranBefore.failed}; nothing was restored (nothing was written)${ranBefore.ran ? `, after ${ranBefore.ran} earlier command(s) had run` : ''}`);
   const r = await out.group('Restore', () =>
     restore(entries, restores, transport, tree, manifest, {
       conflict: s.conflict,
@@ -209,8 +214,13 @@ async function runRestore(s: Settings, plan: Plan, entries: Entry[], transport: 
       previousDir: `~/.remote-files/previous/${s.domain}/${stamp}`,
       specialBits: s.specialBits,
     }),
-  );
+  ).catch((err: unknown) => {
+    if (ranBefore.ran > 0 && err instanceof Error) err.message += `; the ${ranBefore.ran} before-restore command(s) had run, the after-restore commands were not run`;
+    throw err;
+  });
   const extra: string[] = [];
+  const ranAfter = await runAround('After restore', around.after, transport, s, out);
+  if (ranAfter.failed) extra.push(`${ranAfter.failed}. The data is in place: the restore itself finished`);
   if (r.keptPrevious.paths.length) extra.push(`Previous content of ${r.keptPrevious.paths.length} replaced file(s) kept on the server in ${r.keptPrevious.dir}`);
   if (r.specialBitsDropped.length) {
     const n = r.specialBitsDropped.length;
@@ -223,7 +233,60 @@ async function runRestore(s: Settings, plan: Plan, entries: Entry[], transport: 
     out.warning(msg);
     extra.push(msg);
   }
-  return { outcomes: r.outcomes, changed: r.changed, extra };
+  return { outcomes: r.outcomes, changed: r.changed, extra, ...(ranAfter.failed && { failed: [`${ranAfter.failed}. The data is in place: the restore itself finished`] }) };
+}
+
+interface AroundCommand {
+  who: string;
+  command: string;
+}
+
+/**
+ * The commands around a restore: the `before-restore` input, then each recipe's `before_restore`;
+ * after it, each recipe's `after_restore`, then the `after-restore` input (the workflow's own wrap the
+ * recipes'). An account without a shell cannot run them: refused before anything is written.
+ */
+function commandsAroundRestore(s: Settings, plan: Plan, transport: Transport): { before: AroundCommand[]; after: AroundCommand[] } {
+  const before = [
+    ...s.beforeRestore.map((command) => ({ who: 'before-restore', command })),
+    ...plan.recipes.flatMap((r) => (r.beforeRestore ?? []).map((command) => ({ who: `${r.name}: before_restore`, command }))),
+  ];
+  const after = [
+    ...plan.recipes.flatMap((r) => (r.afterRestore ?? []).map((command) => ({ who: `${r.name}: after_restore`, command }))),
+    ...s.afterRestore.map((command) => ({ who: 'after-restore', command })),
+  ];
+  if (before.length + after.length > 0 && !transport.canRunCommands) {
+    const names = [...new Set([...before, ...after].map((c) => c.who))].join(', ');
+    throw new UserError(`commands around the restore are configured (${names}), but this account only offers SFTP (no shell), so they cannot run; nothing was restored. Use an account with a shell, or remove them`);
+  }
+  return { before, after };
+}
+
+/** Runs commands in order until one fails: how many ran (and succeeded), and the failure, if any. */
+async function runAround(title: string, commands: AroundCommand[], transport: Transport, s: Settings, out: Reporter): Promise<{ ran: number; failed?: string }> {
+  if (commands.length === 0) return { ran: 0 };
+  if (s.dryRun) {
+    out.info(`dry run: ${commands.length} ${title.toLowerCase()} command(s) not run`);
+    return { ran: 0 };
+  }
+  return out.group(title, async () => {
+    for (const [i, { who, command }] of commands.entries()) {
+      const r = await transport.run(command);
+      const shown = r.output.trim();
+      if (r.code === 0) {
+        out.info(`${who}: ${safeText(command)} — ok${shown ? `\n${safeText(shown.slice(-2000))}` : ''}`);
+        continue;
+      }
+      const rest = commands.slice(i + 1);
+      return {
+        ran: i,
+        failed:
+          `${who} command failed (exit ${r.code ?? 'unknown'}): ${safeText(command)}${shown ? ` — ${safeText(shown.slice(-2000))}` : ''}` +
+          (rest.length ? `; ${rest.length} later command(s) not run: ${rest.map((c) => safeText(c.command)).join(', ')}` : ''),
+      };
+    }
+    return { ran: commands.length };
+  });
 }
 
 function endpoint(ssh: Settings['ssh']) {
