@@ -25,7 +25,7 @@ import { judgeVerify, verify } from './transfer/verify.js';
 import { verifyLogLines, verifyMarkdown, verifyOutputs } from './report/verify-report.js';
 import { totals, type EntryOutcome, type RunTotals } from './transfer/outcome.js';
 import { restore } from './transfer/restore.js';
-import { parsePrepare, PREPARE_SCRIPT } from './transfer/remote-scripts.js';
+import { NEWEST_SCRIPT, parseNewest, parsePrepare, PREPARE_SCRIPT } from './transfer/remote-scripts.js';
 import type { Transport } from './transfer/types.js';
 
 /** Inputs → plan: the first step of every mode, and all of `mode: plan`. */
@@ -298,11 +298,11 @@ function secrets(key: string, passphrase: string, password: string) {
 }
 
 /**
- * remote_prepare commands run before the fetch, each between two readings of the newest times below
- * its recipe's server paths (PREPARE_SCRIPT, one round trip). A command that fails and changed nothing
- * is a warning: the salvage is as old as the last time, and yesterday's dump beats none. One that fails
- * after changing something left a partial dump: the run stops before anything is fetched, so the
- * stored copy and the data folder stay as they were.
+ * remote_prepare commands run before the fetch, each right after a reading of the newest times below
+ * its recipe's server paths (PREPARE_SCRIPT, one round trip); a command that fails is followed by a
+ * second reading. One that changed nothing is a warning: the salvage is as old as the last time, and
+ * yesterday's dump beats none. One that changed something left a partial dump: the run stops before
+ * anything is fetched, so the stored copy and the data folder stay as they were.
  */
 async function runPrepare(plan: Plan, transport: Transport, s: Settings, out: Reporter): Promise<void> {
   const commands = plan.recipes.flatMap((r) => r.prepare.map((c) => ({ recipe: r.name, command: c, paths: [...new Set(r.files.map((f) => f.remote))] })));
@@ -319,17 +319,19 @@ async function runPrepare(plan: Plan, transport: Transport, s: Settings, out: Re
     for (const { recipe, command, paths } of commands) {
       const r = await transport.run(PREPARE_SCRIPT, [command, ...paths]);
       const answer = parsePrepare(r.output, paths);
-      if (answer?.code === 0) {
+      if (r.code === 0 && answer) {
         out.info(`${recipe}: ${safeText(command)} — ok`);
         continue;
       }
       const shown = (answer ? answer.output : r.output).trim();
-      const status = answer ? `exit ${answer.code}` : r.code === 0 ? 'no answer from the server' : `exit ${r.code}`;
-      if (answer && answer.changed.length === 0) {
+      const status = r.code === null ? 'no exit status' : `exit ${r.code}`;
+      const after = answer ? parseNewest((await transport.run(NEWEST_SCRIPT, paths)).output, paths) : null;
+      const changed = answer && after ? paths.filter((_, i) => answer.before[i] !== after[i]) : null;
+      if (changed?.length === 0) {
         out.warning(`${recipe}: prepare command failed (${status}) and changed nothing under ${paths.map(safeText).join(', ') || 'its paths'}: the salvage is as old as the last time: ${safeText(command)}${shown ? `\n${safeText(shown)}` : ''}`);
         continue;
       }
-      const what = answer ? `after changing ${answer.changed.map(safeText).join(', ')}` : `and whether it changed ${paths.map(safeText).join(', ')} is unknown`;
+      const what = changed ? `after changing ${changed.map(safeText).join(', ')}` : `and whether it changed ${paths.map(safeText).join(', ')} could not be read`;
       throw new UserError(
         `${recipe}: prepare command failed (${status}) ${what}: ${safeText(command)}. That is a partial dump, not a stale one: nothing was fetched, the stored copy and the data folder are as they were${shown ? `. Its output: ${safeText(shown.slice(-2000))}` : ''}`,
       );

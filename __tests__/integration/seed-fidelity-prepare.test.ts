@@ -148,10 +148,10 @@ describe('the partial-dump rule: remote_prepare between two readings of the reci
   });
 
   test('a command that succeeds and changes the dump: the new dump is fetched', async () => {
-    serverFile('prep.sh', `printf 'good dump 3\\n' > ${srv}/db/dumps/shop.sql\n`);
+    serverFile('prep.sh', `printf 'good dump 3, a longer one\\n' > ${srv}/db/dumps/shop.sql\n`);
     const r = ok(await runAction(inputs({ sudo: 'true' }), { workspace: ws }));
     assert.match(r.stdout, /Db: sh [^\n]*prep\.sh — ok/);
-    assert.equal(readFileSync(join(domainDir, 'db/shop.sql'), 'utf8'), 'good dump 3\n');
+    assert.equal(readFileSync(join(domainDir, 'db/shop.sql'), 'utf8'), 'good dump 3, a longer one\n');
   });
 });
 

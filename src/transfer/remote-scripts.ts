@@ -218,19 +218,16 @@ exit $fail'
 cd "$src/m"
 find . -depth -type d -exec sh -c "$per_meta" sh "$rootp" "$src/m" "$owners" {} +`;
 
-/** The first line PREPARE_SCRIPT prints on stdout (the command's own output goes to stderr). */
-export const PREPARE_MARK = 'remote-files prepare: ';
+/** The first line PREPARE_SCRIPT prints on stdout, before the command's own output. */
+export const PREPARE_MARK = 'remote-files prepare:';
 
 /**
- * Runs one `remote_prepare` command (`$1`, through `sh -c` as before, its stdout sent to stderr) and
- * records, right before and right after it, the newest modification and status-change time below each
- * server path that follows (the recipe's `remote_files`), one line per path: `m <time> c <time>`, or
- * `-` when the path does not exist. Then prints PREPARE_MARK and the command's exit status, the lines
- * before, the lines after. One round trip per command. The status-change time catches what a
+ * The newest modification and status-change time below each server path given, one line per path:
+ * `m <time> c <time>`, or `-` when the path does not exist. The status-change time catches what a
  * modification time can hide (a file with an mtime in the future, an `mv` of an old file); a deleted
- * file changes its folder's times. Unreadable folders are left out alike, before and after.
+ * file changes its folder's times. Unreadable folders are left out alike on every reading.
  */
-export const PREPARE_SCRIPT = `newest() {
+const NEWEST = `newest() {
   for p do
     if [ -e "$p" ] || [ -L "$p" ]; then
       LC_ALL=C find "$p" -printf 'm %T@\\nc %C@\\n' 2>/dev/null | LC_ALL=C sort -k1,1 -k2,2n | LC_ALL=C awk '{ last[$1] = $2 } END { print "m " last["m"] " c " last["c"] }'
@@ -238,24 +235,37 @@ export const PREPARE_SCRIPT = `newest() {
       echo -
     fi
   done
-}
-c=$1; shift
-b=$(newest "$@")
-sh -c "$c" >&2
-s=$?
-a=$(newest "$@")
-printf '${PREPARE_MARK}%s\\n' "$s"
-[ $# -eq 0 ] || printf '%s\\n%s\\n' "$b" "$a"`;
+}`;
 
-/** PREPARE_SCRIPT's answer: the command's exit status and the paths whose times changed (or null: no answer). */
-export function parsePrepare(output: string, paths: string[]): { code: number; changed: string[]; output: string } | null {
-  if (!output.startsWith(PREPARE_MARK)) return null;
+/** The paths' newest times now (the reading after a prepare command that failed). */
+export const NEWEST_SCRIPT = `${NEWEST}
+newest "$@"`;
+
+/**
+ * Runs one `remote_prepare` command (`$1`) as before (`sh -c`, its output and exit status its own),
+ * right after reading the newest times below the server paths that follow (the recipe's
+ * `remote_files`): PREPARE_MARK and one line per path come first on stdout. A command that succeeds
+ * needs nothing more (one round trip); one that fails is followed by NEWEST_SCRIPT.
+ */
+export const PREPARE_SCRIPT = `${NEWEST}
+c=$1; shift
+printf '${PREPARE_MARK}\\n'
+newest "$@"
+exec sh -c "$c"`;
+
+const TIMES = /^(-|m [0-9.]+ c [0-9.]+)$/;
+
+/** PREPARE_SCRIPT's answer: the readings before the command and the command's own output (null: no readings). */
+export function parsePrepare(output: string, paths: string[]): { before: string[]; output: string } | null {
   const lines = output.split('\n');
-  const code = Number(lines[0]!.slice(PREPARE_MARK.length));
-  if (!Number.isInteger(code) || lines.length < 1 + 2 * paths.length) return null;
+  if (lines[0] !== PREPARE_MARK || lines.length < 1 + paths.length) return null;
   const before = lines.slice(1, 1 + paths.length);
-  const after = lines.slice(1 + paths.length, 1 + 2 * paths.length);
-  const times = /^(-|m [0-9.]+ c [0-9.]+)$/;
-  if (![...before, ...after].every((l) => times.test(l))) return null;
-  return { code, changed: paths.filter((_, i) => before[i] !== after[i]), output: lines.slice(1 + 2 * paths.length).join('\n').trim() };
+  if (!before.every((l) => TIMES.test(l))) return null;
+  return { before, output: lines.slice(1 + paths.length).join('\n').trim() };
+}
+
+/** NEWEST_SCRIPT's answer, one reading per path (null: not that). */
+export function parseNewest(output: string, paths: string[]): string[] | null {
+  const lines = output.trim() === '' ? [] : output.trim().split('\n');
+  return lines.length === paths.length && lines.every((l) => TIMES.test(l)) ? lines : null;
 }
