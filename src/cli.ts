@@ -52,6 +52,7 @@ Store:        --store (default here none: the salvage stays in <data-dir>/<domai
               --commit-branch --push --push-attempts --artifact-name --retention-days
               --artifact-run-id --artifact-branch --github-token --cache-key
 Encryption:   --age-recipients --age-identity
+Restore:      --before-restore --after-restore (commands run on the server around it; repeatable)
 
 Set REMOTE_FILES_DEBUG=1 for debug lines. A transfer shows its progress on stderr.
 

@@ -58,6 +58,8 @@ export const INPUTS: Readonly<Record<string, 'value' | 'bool' | 'list'>> = {
   conflict: 'value',
   'dry-run': 'bool',
   'special-bits': 'bool',
+  'before-restore': 'list',
+  'after-restore': 'list',
   store: 'list',
   'commit-message': 'value',
   'commit-user-name': 'value',
@@ -149,6 +151,9 @@ export interface Settings {
   /** age encryption at rest: recipients (public keys) encrypt, identities (secret) decrypt. Raw text. */
   age: { recipients: string; identity: string };
   failOnDrift: boolean;
+  /** Restore: shell commands run on the server before anything is written, and after; one per line. */
+  beforeRestore: string[];
+  afterRestore: string[];
 }
 
 /** Inputs whose values are secrets: masked (line by line) before anything else runs. */
@@ -202,6 +207,8 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
     cache: { key: get('cache-key').trim() },
     age: { recipients: get('age-recipients'), identity: get('age-identity') },
     failOnDrift: bool(get, 'fail-on-drift', false),
+    beforeRestore: list(get('before-restore'), /\r?\n/),
+    afterRestore: list(get('after-restore'), /\r?\n/),
   };
   if (settings.sudo && settings.transport === 'sftp') {
     throw new UserError('input `sudo`: true needs a shell on the server, but `transport` is sftp (SFTP cannot run commands as root); use transport: tar or auto');

@@ -26,6 +26,7 @@ import { judgeEntries } from './transfer/judge.js';
 import { verifyLogLines, verifyMarkdown, verifyOutputs } from './report/verify-report.js';
 import { totals, type EntryOutcome, type RunTotals } from './transfer/outcome.js';
 import { restore } from './transfer/restore.js';
+import { NEWEST_SCRIPT, parseNewest, parsePrepare, PREPARE_SCRIPT } from './transfer/remote-scripts.js';
 import type { Transport } from './transfer/types.js';
 
 /** Inputs → plan: the first step of every mode, and all of `mode: plan`. */
@@ -78,6 +79,8 @@ interface ModeResult {
   outcomes: EntryOutcome[];
   changed: boolean;
   extra: string[];
+  /** What fails the run once it is reported (an after-restore command that failed). */
+  failed?: string[];
 }
 
 async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<void> {
@@ -152,7 +155,7 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
   } finally {
     session.close();
   }
-  const problems = judge(s, result, out);
+  const problems = [...judge(s, result, out), ...(result.failed ?? [])];
   // No partial salvage ever reaches a store: a backup that failed persists nothing.
   let saved: { outputs: Record<string, string>; summary: string[] } = { outputs: {}, summary: [] };
   if (s.mode === 'backup' && !s.dryRun && problems.length === 0 && stores.length > 0) {
@@ -232,6 +235,9 @@ async function runVerify(s: Settings, entries: Entry[], transport: Transport, ma
 async function runRestore(s: Settings, plan: Plan, entries: Entry[], transport: Transport, tree: LocalTree, manifest: Manifest, uid: number, out: Reporter): Promise<ModeResult> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const restores = plan.recipes.flatMap((r) => r.restores.map((x) => ({ ...x, recipe: r.name })));
+  const around = commandsAroundRestore(s, plan, transport);
+  const ranBefore = await runAround('Before restore', around.before, transport, s, out);
+  if (ranBefore.failed) throw new UserError(`${ranBefore.failed}; nothing was restored (nothing was written)${ranBefore.ran ? `, after ${ranBefore.ran} earlier command(s) had run` : ''}`);
   const r = await out.group('Restore', () =>
     restore(entries, restores, transport, tree, manifest, {
       conflict: s.conflict,
@@ -241,8 +247,13 @@ async function runRestore(s: Settings, plan: Plan, entries: Entry[], transport: 
       previousDir: `~/.remote-files/previous/${s.domain}/${stamp}`,
       specialBits: s.specialBits,
     }),
-  );
+  ).catch((err: unknown) => {
+    if (ranBefore.ran > 0 && err instanceof Error) err.message += `; the ${ranBefore.ran} before-restore command(s) had run, the after-restore commands were not run`;
+    throw err;
+  });
   const extra: string[] = [];
+  const ranAfter = await runAround('After restore', around.after, transport, s, out);
+  if (ranAfter.failed) extra.push(`${ranAfter.failed}. The data is in place: the restore itself finished`);
   if (r.keptPrevious.paths.length) extra.push(`Previous content of ${r.keptPrevious.paths.length} replaced file(s) kept on the server in ${r.keptPrevious.dir}`);
   if (r.specialBitsDropped.length) {
     const n = r.specialBitsDropped.length;
@@ -259,7 +270,60 @@ async function runRestore(s: Settings, plan: Plan, entries: Entry[], transport: 
     out.warning(msg);
     extra.push(msg);
   }
-  return { outcomes: r.outcomes, changed: r.changed, extra };
+  return { outcomes: r.outcomes, changed: r.changed, extra, ...(ranAfter.failed && { failed: [`${ranAfter.failed}. The data is in place: the restore itself finished`] }) };
+}
+
+interface AroundCommand {
+  who: string;
+  command: string;
+}
+
+/**
+ * The commands around a restore: the `before-restore` input, then each recipe's `before_restore`;
+ * after it, each recipe's `after_restore`, then the `after-restore` input (the workflow's own wrap the
+ * recipes'). An account without a shell cannot run them: refused before anything is written.
+ */
+function commandsAroundRestore(s: Settings, plan: Plan, transport: Transport): { before: AroundCommand[]; after: AroundCommand[] } {
+  const before = [
+    ...s.beforeRestore.map((command) => ({ who: 'before-restore', command })),
+    ...plan.recipes.flatMap((r) => (r.beforeRestore ?? []).map((command) => ({ who: `${r.name}: before_restore`, command }))),
+  ];
+  const after = [
+    ...plan.recipes.flatMap((r) => (r.afterRestore ?? []).map((command) => ({ who: `${r.name}: after_restore`, command }))),
+    ...s.afterRestore.map((command) => ({ who: 'after-restore', command })),
+  ];
+  if (before.length + after.length > 0 && !transport.canRunCommands) {
+    const names = [...new Set([...before, ...after].map((c) => c.who))].join(', ');
+    throw new UserError(`commands around the restore are configured (${names}), but this account only offers SFTP (no shell), so they cannot run; nothing was restored. Use an account with a shell, or remove them`);
+  }
+  return { before, after };
+}
+
+/** Runs commands in order until one fails: how many ran (and succeeded), and the failure, if any. */
+async function runAround(title: string, commands: AroundCommand[], transport: Transport, s: Settings, out: Reporter): Promise<{ ran: number; failed?: string }> {
+  if (commands.length === 0) return { ran: 0 };
+  if (s.dryRun) {
+    out.info(`dry run: ${commands.length} ${title.toLowerCase()} command(s) not run`);
+    return { ran: 0 };
+  }
+  return out.group(title, async () => {
+    for (const [i, { who, command }] of commands.entries()) {
+      const r = await transport.run(command);
+      const shown = r.output.trim();
+      if (r.code === 0) {
+        out.info(`${who}: ${safeText(command)} — ok${shown ? `\n${safeText(shown.slice(-2000))}` : ''}`);
+        continue;
+      }
+      const rest = commands.slice(i + 1);
+      return {
+        ran: i,
+        failed:
+          `${who} command failed (exit ${r.code ?? 'unknown'}): ${safeText(command)}${shown ? ` — ${safeText(shown.slice(-2000))}` : ''}` +
+          (rest.length ? `; ${rest.length} later command(s) not run: ${rest.map((c) => safeText(c.command)).join(', ')}` : ''),
+      };
+    }
+    return { ran: commands.length };
+  });
 }
 
 function endpoint(ssh: Settings['ssh']) {
@@ -270,9 +334,15 @@ function secrets(key: string, passphrase: string, password: string) {
   return { ...(key.trim() && { privateKey: key }), ...(passphrase && { passphrase }), ...(password && { password }) };
 }
 
-/** remote_prepare commands run before the fetch; a failure is a warning: yesterday's dump beats none. */
+/**
+ * remote_prepare commands run before the fetch, each right after a reading of the newest times below
+ * its recipe's server paths (PREPARE_SCRIPT, one round trip); a command that fails is followed by a
+ * second reading. One that changed nothing is a warning: the salvage is as old as the last time, and
+ * yesterday's dump beats none. One that changed something left a partial dump: the run stops before
+ * anything is fetched, so the stored copy and the data folder stay as they were.
+ */
 async function runPrepare(plan: Plan, transport: Transport, s: Settings, out: Reporter): Promise<void> {
-  const commands = plan.recipes.flatMap((r) => r.prepare.map((c) => ({ recipe: r.name, command: c })));
+  const commands = plan.recipes.flatMap((r) => r.prepare.map((c) => ({ recipe: r.name, command: c, paths: [...new Set(r.files.map((f) => f.remote))] })));
   if (commands.length === 0 || !s.prepare) return;
   if (!transport.canRunCommands) {
     out.warning(`${commands.length} remote_prepare command(s) skipped: the account has no shell (SFTP only)`);
@@ -283,10 +353,25 @@ async function runPrepare(plan: Plan, transport: Transport, s: Settings, out: Re
     return;
   }
   await out.group('Prepare', async () => {
-    for (const { recipe, command } of commands) {
-      const r = await transport.run(command);
-      if (r.code === 0) out.info(`${recipe}: ${safeText(command)} — ok`);
-      else out.warning(`${recipe}: prepare command failed (exit ${r.code}): ${safeText(command)}\n${safeText(r.output)}`);
+    for (const { recipe, command, paths } of commands) {
+      const r = await transport.run(PREPARE_SCRIPT, [command, ...paths]);
+      const answer = parsePrepare(r.output, paths);
+      if (r.code === 0 && answer) {
+        out.info(`${recipe}: ${safeText(command)} — ok`);
+        continue;
+      }
+      const shown = (answer ? answer.output : r.output).trim();
+      const status = r.code === null ? 'no exit status' : `exit ${r.code}`;
+      const after = answer ? parseNewest((await transport.run(NEWEST_SCRIPT, paths)).output, paths) : null;
+      const changed = answer && after ? paths.filter((_, i) => answer.before[i] !== after[i]) : null;
+      if (changed?.length === 0) {
+        out.warning(`${recipe}: prepare command failed (${status}) and changed nothing under ${paths.map(safeText).join(', ') || 'its paths'}: the salvage is as old as the last time: ${safeText(command)}${shown ? `\n${safeText(shown)}` : ''}`);
+        continue;
+      }
+      const what = changed ? `after changing ${changed.map(safeText).join(', ')}` : `and whether it changed ${paths.map(safeText).join(', ')} could not be read`;
+      throw new UserError(
+        `${recipe}: prepare command failed (${status}) ${what}: ${safeText(command)}. That is a partial dump, not a stale one: nothing was fetched, the stored copy and the data folder are as they were${shown ? `. Its output: ${safeText(shown.slice(-2000))}` : ''}`,
+      );
     }
   });
 }

@@ -272,3 +272,32 @@ test('a module without a package statement, and an empty file list', async () =>
   assert.match(none.message, /NoPackage\.pm: no `package` statement/);
   assert.deepEqual(await readPerlRecipes([], CTX, { perl: PERL }), []);
 });
+
+test('the optional before_restore and after_restore hooks return command lists, read statically and by perl alike', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rf-perl-around-'));
+  try {
+    const rel = 'lib/Provisioner/Recipe/Svc.pm';
+    mkdirSync(join(dir, 'lib/Provisioner/Recipe'), { recursive: true });
+    writeFileSync(
+      join(dir, rel),
+      [
+        'package Provisioner::Recipe::Svc;',
+        'use strict;',
+        "use parent 'Provisioner::Recipe';",
+        "sub remote_files { my ($self, $install_dir, $domain) = @_; return (\"$install_dir/$domain/svc\" => 'svc') }",
+        "sub before_restore { return ('systemctl stop svc') }",
+        "sub after_restore { my ($self, $install_dir, $domain) = @_; return (\"svc-load $install_dir/$domain/svc/dump\", 'systemctl start svc') }",
+        '1;',
+        '',
+      ].join('\n'),
+    );
+    const file = [{ abs: join(dir, rel), rel, name: 'Svc' }];
+    for (const opts of [{ perl: null }, { perl: PERL, forcePerl: true }]) {
+      const [svc] = await readPerlRecipes(file, CTX, opts);
+      assert.deepEqual(svc!.beforeRestore, ['systemctl stop svc']);
+      assert.deepEqual(svc!.afterRestore, ['svc-load /srv/www/example.com/svc/dump', 'systemctl start svc']);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -40,6 +40,14 @@ test('JSON twins read the same way', () => {
   assert.equal(recipes[0]!.restores[0]!.mode, '0750');
 });
 
+test('before_restore and after_restore are read when given, absent otherwise', () => {
+  const [a, b] = readTwinRecipes('recipes:\n  A:\n    before_restore: ["systemctl stop a"]\n    after_restore: ["a-load /srv/a.sql", "systemctl start a"]\n  B: {}\n', 'r.yml');
+  assert.deepEqual(a!.beforeRestore, ['systemctl stop a']);
+  assert.deepEqual(a!.afterRestore, ['a-load /srv/a.sql', 'systemctl start a']);
+  assert.equal('beforeRestore' in b!, false);
+  assert.throws(() => readTwinRecipes('recipes:\n  A:\n    after_restore: "one string"\n', 'r.yml'), /r\.yml:3: recipes\.A\.after_restore must be array/);
+});
+
 test('schema errors name the file, the line and the key path', () => {
   const bad = 'recipes:\n  A:\n    remote_files:\n      /etc/a: 3\n';
   assert.throws(() => readTwinRecipes(bad, 'r.yml'), /^RecipeError: r\.yml:4: recipes\.A\.remote_files\["\/etc\/a"\] must be string$/m);
@@ -56,7 +64,7 @@ test('malformed YAML names file and line; duplicate keys are refused', () => {
 
 test('the JSON Schema in the repository is the one enforced', () => {
   const schema = JSON.parse(readFileSync('schema/remote-files.schema.json', 'utf8'));
-  assert.deepEqual(Object.keys(schema.definitions.recipe.properties).sort(), ['datadirs', 'remote_files', 'remote_prepare', 'remote_skip', 'restores']);
+  assert.deepEqual(Object.keys(schema.definitions.recipe.properties).sort(), ['after_restore', 'before_restore', 'datadirs', 'remote_files', 'remote_prepare', 'remote_skip', 'restores']);
 });
 
 test('the committed validator is what the schema compiles to (npm run gen-validator after a schema edit)', async () => {

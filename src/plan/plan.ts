@@ -28,6 +28,9 @@ export interface PlanRecipe {
   skip: string[];
   prepare: string[];
   restores: PlanRestore[];
+  /** Shell commands around a restore (placeholders filled and quoted as in `prepare`); absent: none. */
+  beforeRestore?: string[];
+  afterRestore?: string[];
 }
 
 export interface Plan {
@@ -78,6 +81,8 @@ function planRecipe(r: RawRecipe, s: PlanSettings): PlanRecipe {
     skip: r.skip.map(fill),
     // Commands: placeholder values are quoted for the shell, or refused where quoting cannot work.
     prepare: r.prepare.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)),
+    ...(r.beforeRestore?.length && { beforeRestore: r.beforeRestore.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)) }),
+    ...(r.afterRestore?.length && { afterRestore: r.afterRestore.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)) }),
     restores: r.restores.map((spec) => {
       const from = remote(spec.from, 'restores "from"');
       if (!isWithin(salvageRoot, from) || from === salvageRoot) {

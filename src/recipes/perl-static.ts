@@ -554,7 +554,7 @@ const PLAIN_MODULES = new Set([
 ]);
 
 /** The hooks the framework calls, in the order they are read. */
-export const HOOKS = ['remote_files', 'datadirs', 'remote_skip', 'remote_prepare', 'restores'] as const;
+export const HOOKS = ['remote_files', 'datadirs', 'remote_skip', 'remote_prepare', 'restores', 'before_restore', 'after_restore'] as const;
 const HOOK_NAMES = new Set<string>(HOOKS);
 
 /** Tokenizes and scans a module. Never throws: what it cannot read is recorded in `stopped`. */

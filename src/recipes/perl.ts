@@ -133,6 +133,8 @@ function hookArgs(ctx: HookContext): Record<Hook, string[]> {
     remote_files: [ctx.installDir, ctx.domain],
     datadirs: [],
     remote_skip: [],
+    before_restore: [ctx.installDir, ctx.domain],
+    after_restore: [ctx.installDir, ctx.domain],
     remote_prepare: [ctx.installDir, ctx.domain],
     restores: optsList(ctx).flat(),
   };
@@ -305,11 +307,19 @@ function toRecipe(file: PerlFile, get: (h: Hook) => Resolved): RawRecipe {
     datadirs: strings(get('datadirs')),
     skip: strings(get('remote_skip')),
     prepare: strings(get('remote_prepare')),
+    ...optionalStrings('beforeRestore', get('before_restore')),
+    ...optionalStrings('afterRestore', get('after_restore')),
     restores: restores(get('restores')),
   };
 }
 
 type ListResolved = Extract<Resolved, { kind: 'list' }>;
+
+/** The optional command hooks (before_restore, after_restore): a key only when they return commands. */
+function optionalStrings(key: 'beforeRestore' | 'afterRestore', r: Resolved): Partial<RawRecipe> {
+  const values = strings(r);
+  return values.length ? { [key]: values } : {};
+}
 
 function fail(r: ListResolved, detail: string): RecipeError {
   return new RecipeError(r.rel, r.line, `${r.hook}${r.via ? ` (inherited by ${r.via})` : ''}: ${detail}`);

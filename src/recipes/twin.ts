@@ -12,6 +12,8 @@ interface TwinRecipe {
   datadirs?: string[];
   remote_skip?: string[];
   remote_prepare?: string[];
+  before_restore?: string[];
+  after_restore?: string[];
   restores?: Record<string, { from: string; owner?: string; mode?: string | number }>;
 }
 
@@ -41,6 +43,8 @@ export function readTwinRecipes(text: string, rel: string): RawRecipe[] {
     datadirs: r.datadirs ?? [],
     skip: r.remote_skip ?? [],
     prepare: r.remote_prepare ?? [],
+    ...(r.before_restore?.length && { beforeRestore: r.before_restore }),
+    ...(r.after_restore?.length && { afterRestore: r.after_restore }),
     restores: Object.entries(r.restores ?? {}).map(([to, spec]): RestoreSpec => ({
       to,
       from: spec.from,

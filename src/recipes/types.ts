@@ -21,6 +21,9 @@ export interface RawRecipe {
   skip: string[];
   prepare: string[];
   restores: RestoreSpec[];
+  /** Shell commands run on the server before a restore writes anything, and after it (absent: none). */
+  beforeRestore?: string[];
+  afterRestore?: string[];
 }
 
 /** What a recipe hook is called with. */

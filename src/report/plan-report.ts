@@ -10,6 +10,8 @@ export function planLogLines(plan: Plan): string[] {
     for (const f of r.files) lines.push(`  ${safeText(f.remote.padEnd(width))}  ->  ${safeText(f.path)}`);
     if (r.skip.length) lines.push(`  skip: ${r.skip.map(safeText).join(', ')}`);
     if (r.prepare.length) lines.push(`  prepare: ${r.prepare.map(safeText).join(' ; ')}`);
+    if (r.beforeRestore?.length) lines.push(`  before_restore: ${r.beforeRestore.map(safeText).join(' ; ')}`);
+    if (r.afterRestore?.length) lines.push(`  after_restore: ${r.afterRestore.map(safeText).join(' ; ')}`);
     if (r.datadirs.length) lines.push(`  datadirs: ${r.datadirs.map(safeText).join(', ')}`);
     for (const x of r.restores) lines.push(`  restores ${safeText(x.to)} from ${safeText(x.from)}${x.owner ? ` owner ${x.owner}` : ''}${x.mode ? ` mode ${x.mode}` : ''}`);
   }

@@ -1,5 +1,7 @@
 import { closeSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { once } from 'node:events';
+import { PassThrough, type Readable } from 'node:stream';
 import { HostileServerError } from '../errors.js';
 import { safeText } from '../report/reporter.js';
 import { excludeRel, nestedIn, remotePathOf, type Entry } from './entries.js';
@@ -26,6 +28,13 @@ export interface BackupResult {
   manifest: Manifest;
   /** Did the stored copy change (files or manifest)? */
   changed: boolean;
+}
+
+/** A file to fetch for one entry: several entries may want the same server file. */
+interface FetchTarget {
+  plan: EntryPlan;
+  path: string;
+  file: RemoteFile;
 }
 
 /** What to do for one entry, decided from the listing and the manifest before any byte moves. */
@@ -72,18 +81,36 @@ export async function backup(entries: Entry[], transport: Transport, tree: Local
   }
   if (opts.dryRun) return { outcomes: plans.map(dryRunOutcome), manifest: old, changed: plans.some((p) => p.fetch.length + p.deletions.length > 0) };
 
-  const byRemote = new Map(plans.flatMap((p) => p.fetch.map((f) => [remotePathOf(p.entry.remote, f.file.rel), { plan: p, ...f }] as const)));
+  // Several entries may name one server file (two recipes salvaging /etc/app/app.conf, or a file inside
+  // a folder another entry salvages): it arrives once and is stored at each of their local paths.
+  const byRemote = new Map<string, FetchTarget[]>();
+  for (const p of plans) {
+    for (const f of p.fetch) {
+      const remote = remotePathOf(p.entry.remote, f.file.rel);
+      const targets = byRemote.get(remote);
+      if (targets) targets.push({ plan: p, ...f });
+      else byRemote.set(remote, [{ plan: p, ...f }]);
+    }
+  }
   for (const p of plans) for (const d of p.dirs) tree.ensureDir(d);
   const stored = new Map<string, ManifestFile>();
   const fetched = await transport
     .fetch([...byRemote.keys()], async (incoming) => {
-      const target = byRemote.get(incoming.remote)!;
-      const written = await tree.writeFile(target.path, incoming.stream, incoming.size, target.file.mode, incoming.mtime);
-      const record = toManifestFile({ ...target.file, size: written.size, mtime: incoming.mtime }, written.sha256);
-      target.plan.records.set(target.path, record);
-      stored.set(target.path, record);
-      target.plan.outcome.files++;
-      target.plan.outcome.bytes += written.size;
+      const targets = byRemote.get(incoming.remote)!;
+      const paths = [...new Set(targets.map((t) => t.path))];
+      const first = targets[0]!.file;
+      // One stream, one or several writers (each stored path written once, its copy made as it arrives).
+      const copies = paths.length === 1 ? [] : paths.map(() => new PassThrough());
+      const streams = paths.length === 1 ? [incoming.stream] : copies;
+      const [written] = await Promise.all([Promise.all(paths.map((path, i) => tree.writeFile(path, streams[i]!, incoming.size, first.mode, incoming.mtime))), tee(incoming.stream, copies)]);
+      for (const t of targets) {
+        const w = written[paths.indexOf(t.path)]!;
+        const record = toManifestFile({ ...t.file, size: w.size, mtime: incoming.mtime }, w.sha256);
+        t.plan.records.set(t.path, record);
+        stored.set(t.path, record);
+        t.plan.outcome.files++;
+        t.plan.outcome.bytes += w.size;
+      }
     })
     .catch((err: unknown) => {
       // Cut off mid-archive (the connection lost): the files already renamed into place hold the
@@ -94,7 +121,7 @@ export async function backup(entries: Entry[], transport: Transport, tree: Local
       tree.abandonWrites();
       throw err;
     });
-  for (const remote of fetched.notSent) keepNotSent(byRemote.get(remote)!, old, fetched.message);
+  for (const remote of fetched.notSent) for (const target of byRemote.get(remote)!) keepNotSent(target, old, fetched.message);
   for (const p of plans) {
     for (const l of p.links) tree.writeSymlink(l.path, l.target);
     for (const d of p.deletions) tree.remove(d);
@@ -107,6 +134,17 @@ export async function backup(entries: Entry[], transport: Transport, tree: Local
     writeManifest(tree.root, manifest);
   }
   return { outcomes: plans.map((p) => p.outcome), manifest, changed };
+}
+
+/** Copies one stream into several, each at the pace of the slowest (nothing to do without copies). */
+async function tee(source: Readable, copies: PassThrough[]): Promise<void> {
+  if (copies.length === 0) return;
+  try {
+    for await (const chunk of source) await Promise.all(copies.map((c) => (c.write(chunk) ? undefined : once(c, 'drain'))));
+    for (const c of copies) c.end();
+  } catch (err) {
+    for (const c of copies) c.destroy(err as Error);
+  }
 }
 
 function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: LocalTree, opts: BackupOptions, nested: Entry[], involved: boolean): EntryPlan {

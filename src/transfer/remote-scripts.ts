@@ -217,3 +217,55 @@ done
 exit $fail'
 cd "$src/m"
 find . -depth -type d -exec sh -c "$per_meta" sh "$rootp" "$src/m" "$owners" {} +`;
+
+/** The first line PREPARE_SCRIPT prints on stdout, before the command's own output. */
+export const PREPARE_MARK = 'remote-files prepare:';
+
+/**
+ * The newest modification and status-change time below each server path given, one line per path:
+ * `m <time> c <time>`, or `-` when the path does not exist. The status-change time catches what a
+ * modification time can hide (a file with an mtime in the future, an `mv` of an old file); a deleted
+ * file changes its folder's times. Unreadable folders are left out alike on every reading.
+ */
+const NEWEST = `newest() {
+  for p do
+    if [ -e "$p" ] || [ -L "$p" ]; then
+      LC_ALL=C find "$p" -printf 'm %T@\\nc %C@\\n' 2>/dev/null | LC_ALL=C sort -k1,1 -k2,2n | LC_ALL=C awk '{ last[$1] = $2 } END { print "m " last["m"] " c " last["c"] }'
+    else
+      echo -
+    fi
+  done
+}`;
+
+/** The paths' newest times now (the reading after a prepare command that failed). */
+export const NEWEST_SCRIPT = `${NEWEST}
+newest "$@"`;
+
+/**
+ * Runs one `remote_prepare` command (`$1`) as before (`sh -c`, its output and exit status its own),
+ * right after reading the newest times below the server paths that follow (the recipe's
+ * `remote_files`): PREPARE_MARK and one line per path come first on stdout. A command that succeeds
+ * needs nothing more (one round trip); one that fails is followed by NEWEST_SCRIPT.
+ */
+export const PREPARE_SCRIPT = `${NEWEST}
+c=$1; shift
+printf '${PREPARE_MARK}\\n'
+newest "$@"
+exec sh -c "$c"`;
+
+const TIMES = /^(-|m [0-9.]+ c [0-9.]+)$/;
+
+/** PREPARE_SCRIPT's answer: the readings before the command and the command's own output (null: no readings). */
+export function parsePrepare(output: string, paths: string[]): { before: string[]; output: string } | null {
+  const lines = output.split('\n');
+  if (lines[0] !== PREPARE_MARK || lines.length < 1 + paths.length) return null;
+  const before = lines.slice(1, 1 + paths.length);
+  if (!before.every((l) => TIMES.test(l))) return null;
+  return { before, output: lines.slice(1 + paths.length).join('\n').trim() };
+}
+
+/** NEWEST_SCRIPT's answer, one reading per path (null: not that). */
+export function parseNewest(output: string, paths: string[]): string[] | null {
+  const lines = output.trim() === '' ? [] : output.trim().split('\n');
+  return lines.length === paths.length && lines.every((l) => TIMES.test(l)) ? lines : null;
+}

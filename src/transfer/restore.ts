@@ -54,6 +54,7 @@ export async function restore(entries: Entry[], restores: NamedRestore[], transp
   const listings = listed.map(withoutStaleTemps);
   refuseDamagedCopy(entries, tree, m);
   const jobs = entries.map((e, i) => planEntryRestore(e, listings[i]!, tree, m, opts));
+  restoreEachPathOnce(jobs);
   const conflicts = jobs.flatMap((j) => j.conflicts);
   if (opts.conflict === 'fail' && conflicts.length > 0) {
     throw new UserError(`conflict: fail — ${conflicts.length} file(s) on the server differ from the stored copy, nothing was restored: ${conflicts.slice(0, 10).map(safeText).join(', ')}${conflicts.length > 10 ? ', …' : ''}`);
@@ -235,6 +236,34 @@ function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: M
   }
   if (!job.items.some((i) => i.type !== 'dir')) job.items = [];
   return job;
+}
+
+/**
+ * Entries that name one server path (two recipes salvaging /etc/app/app.conf, a file inside a folder
+ * another entry salvages) each stored a copy; it goes back once, by the first entry that puts it, and
+ * is neither written again nor a conflict for the later ones (whose listing, made before, would show
+ * the first one's write as a difference). A later entry whose stored copy differs says so.
+ */
+function restoreEachPathOnce(jobs: Job[]): void {
+  const claimed = new Map<string, { item: OutgoingItem; by: Job }>();
+  for (const job of jobs) {
+    const place = (rel: string) => remotePathOf(job.root, rel);
+    const kept: OutgoingItem[] = [];
+    for (const item of job.items) {
+      const first = item.type === 'dir' ? undefined : claimed.get(place(item.rel));
+      if (!first) {
+        if (item.type !== 'dir') claimed.set(place(item.rel), { item, by: job });
+        kept.push(item);
+        continue;
+      }
+      job.conflicts = job.conflicts.filter((c) => c !== place(item.rel));
+      job.keepPrevious = job.keepPrevious.filter((rel) => rel !== item.rel);
+      const same = first.item.type === item.type && first.item.size === item.size && first.item.mtime === item.mtime && first.item.target === item.target;
+      if (same) job.outcome.unchanged++;
+      job.outcome.notes.push(`${safeText(place(item.rel))} is restored once, from ${safeText(first.by.outcome.local)} (recipe ${first.by.outcome.recipe})${same ? '' : '; the copy stored here differs from it and was not used'}`);
+    }
+    job.items = kept.some((i) => i.type !== 'dir') ? kept : [];
+  }
 }
 
 /** Unchanged means same type and size and mtime (files) or target (links); folders are always refreshed. */

@@ -159,8 +159,8 @@ export class TarTransport implements Transport {
     if (r.code !== 0) throw new Error(`rm on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
   }
 
-  async run(command: string): Promise<{ code: number | null; output: string }> {
-    const r = await this.shell.exec(shCommand(command, [], this.sudo), { maxStdout: 1 << 20, unwatched: true }); // a dump may run silent for long; output capped (session.ts)
+  async run(command: string, args: string[] = []): Promise<{ code: number | null; output: string }> {
+    const r = await this.shell.exec(shCommand(command, args, this.sudo), { maxStdout: 1 << 20, unwatched: true }); // a dump may run silent for long; output capped (session.ts)
     return { code: r.code, output: (r.stdout.toString('utf8') + r.stderr).trim() };
   }
 }

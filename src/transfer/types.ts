@@ -95,8 +95,8 @@ export interface Transport {
   upload(request: UploadRequest): Promise<UploadResult>;
   /** Removes these server files (never folders; a missing one is no error). */
   removeFiles(paths: string[]): Promise<void>;
-  /** Runs a shell command (as root with sudo); never throws for a non-zero exit. */
-  run(command: string): Promise<{ code: number | null; output: string }>;
+  /** Runs a shell command (as root with sudo), `args` as its $1…; never throws for a non-zero exit. */
+  run(command: string, args?: string[]): Promise<{ code: number | null; output: string }>;
 }
 
 /**
