@@ -36,6 +36,7 @@ function workspace(recipes: string): string {
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
   return {
+    mode: 'backup',
     host: '127.0.0.1',
     port: String(sshd.port),
     username: 'rf-shell',
@@ -138,12 +139,13 @@ describe('the partial-dump rule: remote_prepare between two readings of the reci
 
   test('a command that fails and changed nothing is a warning; the backup proceeds', async () => {
     // The dump changed before the run (yesterday's successful dump), the command fails without writing.
-    serverFile('db/dumps/shop.sql', 'good dump 2\n');
+    // Of another size: a change within the same second as the last run must not look unchanged.
+    serverFile('db/dumps/shop.sql', 'good dump 2, newer\n');
     serverFile('prep.sh', `echo 'cannot connect to the database' >&2; exit 2\n`);
     const r = ok(await runAction(inputs(), { workspace: ws }));
     assert.match(r.stdout, /::warning::Db: prepare command failed \(exit 2\) and changed nothing under [^\n]*db\/dumps: the salvage is as old as the last time/);
     assert.match(r.stdout, /cannot connect to the database/);
-    assert.equal(readFileSync(join(domainDir, 'db/shop.sql'), 'utf8'), 'good dump 2\n');
+    assert.equal(readFileSync(join(domainDir, 'db/shop.sql'), 'utf8'), 'good dump 2, newer\n');
     assert.equal(r.outputs.changed, 'true');
   });
 
@@ -314,9 +316,11 @@ describe('commands around a restore', () => {
   });
 
   test('an SFTP-only account with such commands is a clear error before anything is written', async () => {
-    const out = failed(
-      await runAction(inputs({ mode: 'restore', username: 'rf-sftp', 'install-dir': '/data', 'before-restore': 'systemctl stop app' }), { workspace: workspace(recipes) }),
-    );
+    // A stored copy, so that the run gets as far as the server (nothing stored fails before connecting).
+    const ws = workspace(recipes);
+    mkdirSync(join(ws, 'data', DOMAIN, '.remote-files'), { recursive: true });
+    writeFileSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'), JSON.stringify({ version: 1, domain: DOMAIN, names: 'git-safe-1', entries: {}, files: {} }));
+    const out = failed(await runAction(inputs({ mode: 'restore', username: 'rf-sftp', 'install-dir': '/data', 'before-restore': 'systemctl stop app' }), { workspace: ws }));
     assert.match(out, /commands around the restore are configured \(before-restore, Svc: before_restore, Svc: after_restore\), but this account only offers SFTP/);
   });
 });
