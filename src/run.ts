@@ -24,7 +24,7 @@ import type { Entry } from './transfer/entries.js';
 import { judgeVerify, verify } from './transfer/verify.js';
 import { judgeEntries } from './transfer/judge.js';
 import { verifyLogLines, verifyMarkdown, verifyOutputs } from './report/verify-report.js';
-import { totals, type EntryOutcome, type RunTotals } from './transfer/outcome.js';
+import { totals, type EntryOutcome, type RunTotals } from './model/outcome.js';
 import { restore } from './transfer/restore.js';
 import { NEWEST_SCRIPT, parseNewest, parsePrepare, PREPARE_SCRIPT } from './transfer/remote-scripts.js';
 import type { Transport } from './transfer/types.js';
