@@ -86,8 +86,8 @@ interface ModeResult {
 async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<void> {
   const entries = planEntries(plan, s.exclude);
   const domainDir = join(s.workspace, s.dataDir, s.domain);
-  const stores = await makeStores(s);
-  const ctx = storeContext(s, domainDir, out);
+  const stores = await makeStores({ names: s.store, commit: s.commit, artifact: s.artifact, cache: s.cache });
+  const ctx = storeContext({ workspace: s.workspace, dataDir: s.dataDir, domain: s.domain }, domainDir, out);
   // Before connecting: a store that cannot work here would otherwise fail after the whole transfer.
   await checkStores(stores, ctx, s.mode === 'backup' && !s.dryRun);
   const encryption = s.mode === 'backup' ? await backupEncryption(s.age.recipients) : undefined;
@@ -123,7 +123,7 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
       stored.read();
       if (s.mode === 'backup') tree.prewalk(entries.map((e) => e.local));
     };
-    const { transport, uid } = await chooseTransport(session, s, prefetch, whileListing);
+    const { transport, uid } = await chooseTransport(session, { transport: s.transport, sudo: s.sudo, concurrency: s.concurrency, ssh: { username: s.ssh.username } }, prefetch, whileListing);
     const manifest = stored.get();
     out.info(`Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? ' (sudo)' : ''}`);
     if (s.mode === 'verify') return await runVerify(s, entries, transport, manifest, loaded.summary, out);
