@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { RecipeError } from '../../src/errors.js';
-import { readPerlRecipes, type PerlFile } from '../../src/recipes/perl.js';
+import { readPerlRecipes, type PerlFile } from '../../src/recipes/perl/perl.js';
 import type { RawRecipe } from '../../src/recipes/types.js';
 
 const ROOT = join(import.meta.dirname, '..', 'fixtures', 'recipes', 'perl');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { evalHook, parsePerlModule, type PerlValue, type StaticOutcome } from '../../src/recipes/perl-static.js';
+import { evalHook, parsePerlModule, type PerlValue, type StaticOutcome } from '../../src/recipes/perl/static.js';
 
 // Inline modules: two header lines, so the body's first line is line 3 of the module.
 const HEADER = 'package P;\nuse strict;\n';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { RecipeError } from '../../src/errors.js';
 import { buildPlan, type PlanSettings } from '../../src/plan/plan.js';
-import { readPerlRecipes, type PerlFile } from '../../src/recipes/perl.js';
+import { readPerlRecipes, type PerlFile } from '../../src/recipes/perl/perl.js';
 import { templateValues } from '../../src/recipes/template.js';
 import { readTwinRecipes } from '../../src/recipes/twin.js';
 import type { RawRecipe } from '../../src/recipes/types.js';

@@ -2,7 +2,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { discoverRecipeFiles, folderOf, perlRecipeName, type RecipeFile } from './discover.js';
-import { readPerlRecipes } from './perl.js';
+import { readPerlRecipes } from './perl/perl.js';
 import { readTwinRecipes } from './twin.js';
 import type { HookContext, RawRecipe } from './types.js';
 

@@ -1,4 +1,4 @@
-import type { EntryOutcome, RunTotals } from '../transfer/outcome.js';
+import type { EntryOutcome, RunTotals } from '../model/outcome.js';
 import { md } from './plan-report.js';
 import { safeText } from './reporter.js';
 

@@ -1,4 +1,4 @@
-import type { VerifyEntry, VerifyResult } from '../transfer/verify.js';
+import type { VerifyEntry, VerifyResult } from '../model/verify-result.js';
 import { md } from './plan-report.js';
 import { safeText } from './reporter.js';
 

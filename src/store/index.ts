@@ -1,16 +1,34 @@
 import { UserError } from '../errors.js';
-import type { Settings, StoreName } from '../inputs.js';
+import type { StoreName } from '../inputs.js';
 import type { Reporter } from '../report/reporter.js';
+import type { ArtifactStoreOptions } from './artifact.js';
+import type { CacheStoreOptions } from './cache.js';
+import type { CommitOptions } from './commit.js';
 import type { Store, StoreContext } from './types.js';
+
+/** What makeStores needs: the stores the `store` input names, and each one's options. */
+export interface StoresOptions {
+  names: StoreName[];
+  commit: CommitOptions;
+  artifact: ArtifactStoreOptions;
+  cache: CacheStoreOptions;
+}
+
+/** Whose data folder a store works on: `<workspace>/<dataDir>/<domain>`. */
+export interface StoreWhere {
+  workspace: string;
+  dataDir: string;
+  domain: string;
+}
 
 /**
  * The stores the `store` input names, in its order (restore loads from the first that has a copy).
  * Each is imported only when named: the toolkit clients behind them weigh megabytes, and a run
  * without them starts in half the time.
  */
-export async function makeStores(s: Settings): Promise<Store[]> {
+export async function makeStores(s: StoresOptions): Promise<Store[]> {
   return Promise.all(
-    s.store.map(async (name: StoreName): Promise<Store> => {
+    s.names.map(async (name: StoreName): Promise<Store> => {
       switch (name) {
         case 'commit':
           return new (await import('./commit.js')).CommitStore(s.commit);
@@ -23,7 +41,7 @@ export async function makeStores(s: Settings): Promise<Store[]> {
   );
 }
 
-export function storeContext(s: Settings, domainDir: string, out: Reporter): StoreContext {
+export function storeContext(s: StoreWhere, domainDir: string, out: Pick<Reporter, 'info' | 'warning'>): StoreContext {
   return { workspace: s.workspace, dataDir: s.dataDir, domain: s.domain, domainDir, info: (m) => out.info(m), warning: (m) => out.warning(m) };
 }
 

@@ -9,7 +9,7 @@ import { applyExcludes, makeExcludeTest } from './excludes.js';
 import { GIT_SAFE_NAMES } from './stored-names.js';
 import { LocalTree, TEMP_MARK, type StoredItem } from './local-tree.js';
 import { entryPaths, manifestChunks, manifestPath, recordOf, sameManifest, storedPath, toManifestFile, type Manifest, type ManifestEntry, type ManifestFile } from './manifest.js';
-import type { EntryOutcome } from './outcome.js';
+import type { EntryOutcome } from '../model/outcome.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
 import { shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
 

@@ -1,5 +1,4 @@
 import { UserError } from '../errors.js';
-import type { Settings } from '../inputs.js';
 import { safeText } from '../report/reporter.js';
 import { OUTPUT_CAP } from '../ssh/session.js';
 import { LIST_SCRIPT, PROBE_SCRIPT, shCommand } from './remote-scripts.js';
@@ -20,12 +19,22 @@ export interface Chosen {
   uid: number;
 }
 
+/** What the choice depends on (the inputs of the same names). */
+export interface TransportOptions {
+  transport: 'auto' | 'tar' | 'sftp';
+  sudo: boolean;
+  /** SFTP requests in flight. */
+  concurrency: number;
+  /** The login, named when `sudo -n` fails. */
+  ssh: { username: string };
+}
+
 /**
  * `tar` needs a shell with GNU find and GNU tar; `sftp` needs only the SFTP subsystem. `auto` asks the
  * server which it has: an SFTP-only account (ForceCommand internal-sftp) answers the probe with
  * nothing usable, so it gets SFTP.
  */
-export async function chooseTransport(session: Session, s: Settings, prefetch?: string[], whileListing?: () => void): Promise<Chosen> {
+export async function chooseTransport(session: Session, s: TransportOptions, prefetch?: string[], whileListing?: () => void): Promise<Chosen> {
   if (s.transport === 'sftp') return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency, lost: () => session.lostError?.() }), uid: -1 };
   // With `prefetch`, the listing of those paths rides along with the probe: one command, not two (on a
   // link with 10 ms each way, one exec costs about 60 ms of round trips). Never with sudo, whose

@@ -5,7 +5,7 @@ import { ownPaths, remotePathOf, UPLOAD_TEMP_NAME, type Entry } from './entries.
 import { shQuote } from './remote-scripts.js';
 import type { LocalTree } from './local-tree.js';
 import { entryPaths, type Manifest, type ManifestFile } from './manifest.js';
-import type { EntryOutcome } from './outcome.js';
+import type { EntryOutcome } from '../model/outcome.js';
 import { WriteDeniedError, type EntryListing, type OutgoingItem, type RemoteFile, type Transport } from './types.js';
 
 export interface RestoreOptions {

@@ -3,6 +3,7 @@ import { excludeRel, ownPaths, remotePathOf, type Entry } from './entries.js';
 import { applyExcludes, makeExcludeTest, type ExcludeTest } from './excludes.js';
 import { storedPath, type Manifest, type ManifestFile } from './manifest.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
+import type { VerifyCounts, VerifyEntry, VerifyResult } from '../model/verify-result.js';
 
 /**
  * `mode: verify`: compares the server with the stored copy (its manifest) and changes neither. The
@@ -14,46 +15,11 @@ import type { EntryListing, RemoteFile, Transport } from './types.js';
  * names the same file whatever entry or data-dir it is stored under.
  */
 
+export type { VerifyCounts, VerifyEntry, VerifyResult, VerifyStatus } from '../model/verify-result.js';
+
 export interface VerifyOptions {
   /** Also compare SHA-256 of files whose size and mtime match (catches same-size, same-time edits). */
   checksum: boolean;
-}
-
-export type VerifyStatus = 'same' | 'drift' | 'missing' | 'denied';
-
-export interface VerifyEntry {
-  recipe: string;
-  remote: string;
-  local: string;
-  /**
-   * `missing`/`denied`: the entry's root could not be listed (nothing is compared, nothing is drift).
-   * Otherwise `drift` when anything differs, `denied` when nothing differs but some paths could not be
-   * compared (unreadable), else `same`.
-   */
-  status: VerifyStatus;
-  /** On the server, not in the stored copy. */
-  added: string[];
-  /** In the stored copy, gone from the server. */
-  removed: string[];
-  /** Both have it, but size or mtime (files), type, link target or (with checksum) content differ. */
-  changed: string[];
-  /** Paths the login user may not read: their content (for a folder: what is below) was not compared. */
-  denied: string[];
-  /** Why an entry is denied, and the like; plain text from the server, not yet made safe for a log. */
-  notes: string[];
-}
-
-export interface VerifyCounts {
-  added: number;
-  removed: number;
-  changed: number;
-}
-
-export interface VerifyResult {
-  entries: VerifyEntry[];
-  /** True when any entry drifted. Missing and denied entries are not drift: judge them apart (if-missing, allow-denied). */
-  drift: boolean;
-  counts: VerifyCounts;
 }
 
 /** A file that matched by size and mtime and whose content `checksums` must still confirm. */

@@ -1,3 +1,5 @@
+/** What happened to each entry of a backup or restore: computed by transfer/, shown by report/. */
+
 /** What happened to one planned entry. Missing, denied, unchanged and changed are kept apart. */
 export interface EntryOutcome {
   recipe: string;

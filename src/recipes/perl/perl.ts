@@ -4,10 +4,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { RecipeError } from '../errors.js';
+import { RecipeError } from '../../errors.js';
 import { perlLine, runPerl, type PerlAnswer, type PerlJob } from './perl-eval.js';
-import { evalHook, hashKeysRead, HOOKS, parsePerlModule, type PerlModule, type PerlValue, type StaticOutcome } from './perl-static.js';
-import type { HookContext, RawRecipe, RestoreSpec } from './types.js';
+import { evalHook, hashKeysRead, HOOKS, parsePerlModule, type PerlModule, type PerlValue, type StaticOutcome } from './static.js';
+import type { HookContext, RawRecipe, RestoreSpec } from '../types.js';
 
 export interface PerlFile {
   abs: string;

@@ -4,8 +4,8 @@
  * hooks it is asked for, answering in JSON lines.
  */
 import { spawn } from 'node:child_process';
-import { RecipeError } from '../errors.js';
-import type { PerlValue } from './perl-static.js';
+import { RecipeError } from '../../errors.js';
+import type { PerlValue } from './static.js';
 
 export interface PerlJobModule {
   /** The `require` name: `Provisioner/Recipe/Ubuntu/Redis.pm`. */
