@@ -11,13 +11,13 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-RQOFAPBH.js";
-import "./chunks/chunk-UNHRQFD5.js";
+} from "./chunks/chunk-BKL2BHJA.js";
+import "./chunks/chunk-MNAD6UYY.js";
 import {
   formatBytes
-} from "./chunks/chunk-OZH7E2VM.js";
+} from "./chunks/chunk-VWVID3L2.js";
 import "./chunks/chunk-F7NAIOVD.js";
-import "./chunks/chunk-RBHUNC33.js";
+import "./chunks/chunk-VECADJ3N.js";
 import {
   UserError,
   __toESM,
@@ -59,6 +59,7 @@ Store:        --store (default here none: the salvage stays in <data-dir>/<domai
               --commit-branch --push --push-attempts --artifact-name --retention-days
               --artifact-run-id --artifact-branch --github-token --cache-key
 Encryption:   --age-recipients --age-identity
+Restore:      --before-restore --after-restore (commands run on the server around it; repeatable)
 
 Set REMOTE_FILES_DEBUG=1 for debug lines. A transfer shows its progress on stderr.
 

@@ -9,8 +9,8 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-RQOFAPBH.js";
-import "./chunks/chunk-UNHRQFD5.js";
+} from "./chunks/chunk-BKL2BHJA.js";
+import "./chunks/chunk-MNAD6UYY.js";
 import {
   debug,
   getInput,
@@ -21,10 +21,10 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-Q5VFHCFS.js";
-import "./chunks/chunk-OZH7E2VM.js";
+} from "./chunks/chunk-TO2I4IEU.js";
+import "./chunks/chunk-VWVID3L2.js";
 import "./chunks/chunk-F7NAIOVD.js";
-import "./chunks/chunk-RBHUNC33.js";
+import "./chunks/chunk-VECADJ3N.js";
 import {
   UserError
 } from "./chunks/chunk-AVJ33FCR.js";

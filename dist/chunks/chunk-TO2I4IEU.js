@@ -5,10 +5,13 @@ var require = __rfCreateRequire(import.meta.url);
 var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
+  require_events
+} from "./chunk-VWVID3L2.js";
+import {
   require_child_process,
   require_crypto,
   require_os
-} from "./chunk-RBHUNC33.js";
+} from "./chunk-VECADJ3N.js";
 import {
   __commonJS,
   __require,
@@ -258,13 +261,6 @@ var require_tunnel2 = __commonJS({
 var require_string_decoder = __commonJS({
   "builtin-by-require:string_decoder"(exports, module) {
     module.exports = __require("node:string_decoder");
-  }
-});
-
-// builtin-by-require:events
-var require_events = __commonJS({
-  "builtin-by-require:events"(exports, module) {
-    module.exports = __require("node:events");
   }
 });
 
@@ -2291,7 +2287,6 @@ export {
   HttpClient,
   BearerCredentialHandler,
   summary,
-  require_events,
   require_assert,
   rmRF,
   mkdirP,

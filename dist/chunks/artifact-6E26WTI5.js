@@ -48,7 +48,7 @@ import {
   structuredMessageDecodingStream,
   structuredMessageEncoding,
   withProcessEnv
-} from "./chunk-TFAMETI6.js";
+} from "./chunk-PPOQPV6S.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -56,14 +56,14 @@ import {
   debug,
   error,
   info,
-  require_events,
   require_tunnel,
   setSecret,
   warning
-} from "./chunk-Q5VFHCFS.js";
+} from "./chunk-TO2I4IEU.js";
 import {
+  require_events,
   require_tar_stream
-} from "./chunk-OZH7E2VM.js";
+} from "./chunk-VWVID3L2.js";
 import {
   require_promises,
   require_stream
@@ -72,7 +72,7 @@ import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-RBHUNC33.js";
+} from "./chunk-VECADJ3N.js";
 import {
   UserError,
   __commonJS,

@@ -7,13 +7,13 @@ var __dirname = __rfDirname(__filename);
 import {
   ATTRIBUTES_NAME,
   manifestPath
-} from "./chunk-UNHRQFD5.js";
+} from "./chunk-MNAD6UYY.js";
 import {
   isUnescapedGitName,
   require_child_process,
   require_crypto,
   tempRoot
-} from "./chunk-RBHUNC33.js";
+} from "./chunk-VECADJ3N.js";
 import {
   UserError,
   __commonJS,

@@ -13,7 +13,7 @@ import {
   isUnescapedGitName,
   require_crypto,
   unescapeName
-} from "./chunk-RBHUNC33.js";
+} from "./chunk-VECADJ3N.js";
 import {
   HostileServerError,
   __commonJS,
@@ -2456,6 +2456,13 @@ var require_url = __commonJS({
   }
 });
 
+// builtin-by-require:events
+var require_events = __commonJS({
+  "builtin-by-require:events"(exports, module) {
+    module.exports = __require("node:events");
+  }
+});
+
 // builtin-by-require:module
 var require_module = __commonJS({
   "builtin-by-require:module"(exports, module) {
@@ -2477,6 +2484,8 @@ function planLogLines(plan) {
     for (const f of r.files) lines.push(`  ${safeText(f.remote.padEnd(width))}  ->  ${safeText(f.path)}`);
     if (r.skip.length) lines.push(`  skip: ${r.skip.map(safeText).join(", ")}`);
     if (r.prepare.length) lines.push(`  prepare: ${r.prepare.map(safeText).join(" ; ")}`);
+    if (r.beforeRestore?.length) lines.push(`  before_restore: ${r.beforeRestore.map(safeText).join(" ; ")}`);
+    if (r.afterRestore?.length) lines.push(`  after_restore: ${r.afterRestore.map(safeText).join(" ; ")}`);
     if (r.datadirs.length) lines.push(`  datadirs: ${r.datadirs.map(safeText).join(", ")}`);
     for (const x of r.restores) lines.push(`  restores ${safeText(x.to)} from ${safeText(x.from)}${x.owner ? ` owner ${x.owner}` : ""}${x.mode ? ` mode ${x.mode}` : ""}`);
   }
@@ -2777,16 +2786,17 @@ function localMode(mode) {
 }
 
 export {
+  require_events,
   require_url,
   require_module,
   safeText,
+  TEMP_MARK,
+  LocalTree,
+  require_tar_stream,
   planLogLines,
   planMarkdown,
   md,
   outcomeLine,
   outcomesMarkdown,
-  formatBytes,
-  require_tar_stream,
-  TEMP_MARK,
-  LocalTree
+  formatBytes
 };

@@ -15,7 +15,7 @@ import {
   storedPath,
   toManifestFile,
   writeDataAttributes
-} from "./chunk-UNHRQFD5.js";
+} from "./chunk-MNAD6UYY.js";
 import {
   LocalTree,
   TEMP_MARK,
@@ -25,11 +25,12 @@ import {
   outcomesMarkdown,
   planLogLines,
   planMarkdown,
+  require_events,
   require_module,
   require_tar_stream,
   require_url,
   safeText
-} from "./chunk-OZH7E2VM.js";
+} from "./chunk-VWVID3L2.js";
 import {
   require_promises,
   require_stream
@@ -43,7 +44,7 @@ import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-RBHUNC33.js";
+} from "./chunk-VECADJ3N.js";
 import {
   HostileServerError,
   RecipeError,
@@ -24470,7 +24471,7 @@ var require_agent = __commonJS({
       writeUInt32BE,
       writeUInt32LE
     } = require_utils2();
-    function once(cb) {
+    function once2(cb) {
       let called = false;
       return (...args) => {
         if (called)
@@ -24505,7 +24506,7 @@ var require_agent = __commonJS({
         this.socketPath = socketPath;
       }
       getStream(cb) {
-        cb = once(cb);
+        cb = once2(cb);
         const sock = new Socket2();
         sock.on("connect", () => {
           cb(null, sock);
@@ -24521,7 +24522,7 @@ var require_agent = __commonJS({
         }
       }
       getIdentities(cb) {
-        cb = once(cb);
+        cb = once2(cb);
         this.getStream((err, stream) => {
           function onFail(err2) {
             if (stream) {
@@ -24558,7 +24559,7 @@ var require_agent = __commonJS({
         } else if (typeof options !== "object" || options === null) {
           options = void 0;
         }
-        cb = once(cb);
+        cb = once2(cb);
         this.getStream((err, stream) => {
           function onFail(err2) {
             if (stream) {
@@ -24676,7 +24677,7 @@ var require_agent = __commonJS({
       const RE_CYGWIN_SOCK = /^!<socket >(\d+) s ([A-Z0-9]{8}-[A-Z0-9]{8}-[A-Z0-9]{8}-[A-Z0-9]{8})/;
       return class CygwinAgent extends OpenSSHAgent {
         getStream(cb) {
-          cb = once(cb);
+          cb = once2(cb);
           let socketPath = this.socketPath;
           let triedCygpath = false;
           readFile(socketPath, function readCygsocket(err, data) {
@@ -25214,7 +25215,7 @@ var require_agent = __commonJS({
                   cb2(...args);
               });
             };
-            this[SYM_AGENT].getIdentities(once((err, keys) => {
+            this[SYM_AGENT].getIdentities(once2((err, keys) => {
               if (err)
                 return doCbs(err);
               if (!Array.isArray(keys)) {
@@ -28468,8 +28469,8 @@ function resolveTemplate(text, values, file, dollarBraces) {
     }
     return value;
   };
-  const once = text.replace(TT, replace);
-  return dollarBraces ? once.replace(SHELLISH, replace) : once;
+  const once2 = text.replace(TT, replace);
+  return dollarBraces ? once2.replace(SHELLISH, replace) : once2;
 }
 function parseVars(text, inputName = "vars") {
   const vars = /* @__PURE__ */ new Map();
@@ -28642,6 +28643,8 @@ var INPUTS = {
   conflict: "value",
   "dry-run": "bool",
   "special-bits": "bool",
+  "before-restore": "list",
+  "after-restore": "list",
   store: "list",
   "commit-message": "value",
   "commit-user-name": "value",
@@ -28720,7 +28723,9 @@ function readSettings(get, workspace) {
     },
     cache: { key: get("cache-key").trim() },
     age: { recipients: get("age-recipients"), identity: get("age-identity") },
-    failOnDrift: bool(get, "fail-on-drift", false)
+    failOnDrift: bool(get, "fail-on-drift", false),
+    beforeRestore: list(get("before-restore"), /\r?\n/),
+    afterRestore: list(get("after-restore"), /\r?\n/)
   };
   if (settings.sudo && settings.transport === "sftp") {
     throw new UserError("input `sudo`: true needs a shell on the server, but `transport` is sftp (SFTP cannot run commands as root); use transport: tar or auto");
@@ -28889,12 +28894,2499 @@ function sshInputs(get, required) {
   };
 }
 
-// src/run.ts
-var import_node_fs10 = __toESM(require_fs(), 1);
-var import_node_path10 = __toESM(require_path(), 1);
+// src/transfer/backup.ts
+var import_node_fs3 = __toESM(require_fs(), 1);
+var import_node_path3 = __toESM(require_path(), 1);
+var import_node_events = __toESM(require_events(), 1);
+var import_node_stream = __toESM(require_stream(), 1);
+
+// src/transfer/entries.ts
+var OWN_TEMP_PATTERNS = [".remote-files-*.tmp", ".remote-files-??????/"];
+var UPLOAD_TEMP_NAME = /^\.remote-files-[0-9a-f]{12}\.tmp$/;
+function planEntries(plan, extraExcludes) {
+  const seen = /* @__PURE__ */ new Set();
+  const entries = [];
+  for (const r of plan.recipes) {
+    for (const f of r.files) {
+      const key = `${f.remote}\0${f.local}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      entries.push({ recipe: r.name, remote: f.remote, local: f.local, skip: [...r.skip, ...extraExcludes, ...OWN_TEMP_PATTERNS] });
+    }
+  }
+  return entries;
+}
+function remotePathOf(root, rel) {
+  if (rel === "") return root;
+  return root === "/" ? `/${rel}` : `${root}/${rel}`;
+}
+function excludeRel(root, rel, rootIsDir) {
+  return rel === "" && !rootIsDir ? root.slice(root.lastIndexOf("/") + 1) : rel;
+}
+function nestedIn(outer, entries) {
+  return entries.filter((e) => e !== outer && e.local.startsWith(outer.local + "/"));
+}
+function ownPaths(m, local) {
+  const all = entryPaths(m, local);
+  const links = new Set(all.filter((p) => m.files[p].type === "symlink"));
+  if (links.size === 0) return { paths: all, shadowed: [] };
+  const shadowed = /* @__PURE__ */ new Set();
+  const paths = all.filter((p) => {
+    for (let q = p.slice(0, Math.max(0, p.lastIndexOf("/"))); q.length >= local.length; q = q.slice(0, Math.max(0, q.lastIndexOf("/")))) {
+      if (links.has(q)) {
+        shadowed.add(q);
+        return false;
+      }
+      if (q === local) break;
+    }
+    return true;
+  });
+  return { paths, shadowed: [...shadowed].sort() };
+}
+
+// src/transfer/excludes.ts
+function parseRule(raw) {
+  let pattern = bytes(raw);
+  let dirOnly = false;
+  if (pattern.length > 1 && pattern.endsWith("/")) {
+    pattern = pattern.slice(0, -1);
+    dirOnly = true;
+  }
+  const firstWild = pattern.search(/[*?[]/);
+  const wild = firstWild >= 0;
+  const star2 = wild ? pattern.indexOf("**", firstWild) : -1;
+  const wild2 = star2 >= 0;
+  return {
+    pattern,
+    dirOnly,
+    anchored: pattern.startsWith("/"),
+    wild,
+    wild2,
+    wild2Prefix: star2 === 0,
+    wild3Suffix: wild2 && pattern.endsWith("***"),
+    slashes: [...pattern].filter((c) => c === "/").length
+  };
+}
+function makeExcludeTest(patterns) {
+  const rules = patterns.map(parseRule);
+  return (rel, isDir) => {
+    const text = bytes(rel);
+    return rules.some((r) => ruleMatches(r, text, isDir));
+  };
+}
+function bytes(s) {
+  return /^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, "utf8").toString("latin1");
+}
+function ruleMatches(r, rel, isDir) {
+  if (rel === "") return false;
+  let name = rel;
+  let text = rel;
+  if (r.slashes === 0 && !r.wild2) name = text = rel.slice(rel.lastIndexOf("/") + 1);
+  else if (r.wild2Prefix) text = "/" + text;
+  if (isDir) {
+    if (r.wild3Suffix) text += "/";
+  } else if (r.dirOnly) return false;
+  const pattern = r.anchored ? r.pattern.slice(1) : r.pattern;
+  const where = !r.anchored && r.slashes > 0 && !r.wild2 ? r.slashes + 1 : !r.anchored && !r.wild2Prefix && r.wild2 ? -1 : 0;
+  if (r.wild) return wildmatchArray(pattern, text, where);
+  if (r.anchored) return name === pattern;
+  return name === pattern || name.endsWith(pattern) && name[name.length - pattern.length - 1] === "/";
+}
+function wildmatchArray(pattern, text, where) {
+  if (where > 0) {
+    let count = where;
+    for (let at = text.length - 1; at >= 0; at--) {
+      if (text[at] === "/" && --count === 0) return dowild(pattern, 0, text.slice(at + 1), 0) === TRUE;
+    }
+    return count === 1 && dowild(pattern, 0, text, 0) === TRUE;
+  }
+  let matched = dowild(pattern, 0, text, 0);
+  if (matched !== TRUE && where < 0 && matched !== ABORT_ALL) {
+    for (let i = 0; i < text.length; i++) {
+      if (text[i] !== "/") continue;
+      matched = dowild(pattern, 0, text, i + 1);
+      if (matched !== FALSE && matched !== ABORT_TO_STARSTAR) break;
+    }
+  }
+  return matched === TRUE;
+}
+var FALSE = 0;
+var TRUE = 1;
+var ABORT_ALL = -1;
+var ABORT_TO_STARSTAR = -2;
+function dowild(p, pi, text, ti) {
+  for (; pi < p.length; pi++, ti++) {
+    let pc = p[pi];
+    if (ti >= text.length && pc !== "*") return ABORT_ALL;
+    const tc = text[ti];
+    switch (pc) {
+      case "\\":
+        pc = p[++pi];
+        if (tc !== pc) return FALSE;
+        continue;
+      case "?":
+        if (tc === "/") return FALSE;
+        continue;
+      case "*": {
+        let special = false;
+        if (p[pi + 1] === "*") {
+          while (p[pi + 1] === "*") pi++;
+          special = true;
+        }
+        pi++;
+        if (pi >= p.length) {
+          return special || !text.includes("/", ti) ? TRUE : FALSE;
+        }
+        for (; ti < text.length; ti++) {
+          const m = dowild(p, pi, text, ti);
+          if (m !== FALSE) {
+            if (!special || m !== ABORT_TO_STARSTAR) return m;
+          } else if (!special && text[ti] === "/") return ABORT_TO_STARSTAR;
+        }
+        return ABORT_ALL;
+      }
+      case "[": {
+        let k = pi + 1;
+        let negate = false;
+        if (p[k] === "!" || p[k] === "^") {
+          negate = true;
+          k++;
+        }
+        let matched = false;
+        let prev = "";
+        let first = true;
+        for (; first || p[k] !== "]"; first = false, k++) {
+          const c = p[k];
+          if (c === void 0) return ABORT_ALL;
+          if (c === "\\") {
+            const e = p[++k];
+            if (e === void 0) return ABORT_ALL;
+            if (tc === e) matched = true;
+            prev = e;
+            continue;
+          }
+          if (c === "-" && prev !== "" && p[k + 1] !== void 0 && p[k + 1] !== "]") {
+            let hi = p[++k];
+            if (hi === "\\") {
+              hi = p[++k];
+              if (hi === void 0) return ABORT_ALL;
+            }
+            if (tc <= hi && tc >= prev) matched = true;
+            prev = "";
+            continue;
+          }
+          if (c === "[" && p[k + 1] === ":") {
+            const close = p.indexOf("]", k + 2);
+            if (close < 0) return ABORT_ALL;
+            if (close - (k + 2) - 1 < 0 || p[close - 1] !== ":") {
+              if (tc === "[") matched = true;
+              prev = c;
+              continue;
+            }
+            const cls = CLASSES[p.slice(k + 2, close - 1)];
+            if (!cls) return ABORT_ALL;
+            if (cls.test(tc)) matched = true;
+            k = close;
+            prev = "";
+            continue;
+          }
+          if (tc === c) matched = true;
+          prev = c;
+        }
+        pi = k;
+        if (matched === negate || tc === "/") return FALSE;
+        continue;
+      }
+      default:
+        if (tc !== pc) return FALSE;
+    }
+  }
+  return ti >= text.length ? TRUE : FALSE;
+}
+var CLASSES = {
+  alnum: /[A-Za-z0-9]/,
+  alpha: /[A-Za-z]/,
+  blank: /[ \t]/,
+  cntrl: /[\x00-\x1f\x7f]/,
+  digit: /[0-9]/,
+  graph: /[\x21-\x7e]/,
+  lower: /[a-z]/,
+  print: /[\x20-\x7e]/,
+  punct: /[!-/:-@[-`{-~]/,
+  space: /[ \t\n\r\f\v]/,
+  upper: /[A-Z]/,
+  xdigit: /[0-9A-Fa-f]/
+};
+function applyExcludes(files, test, relOf2 = (f) => f.rel) {
+  const excludedDirs = [];
+  const kept = [];
+  for (const f of files) {
+    const rel = relOf2(f);
+    if (rel === "") {
+      kept.push(f);
+      continue;
+    }
+    if (excludedDirs.some((d) => rel.startsWith(d + "/"))) continue;
+    if (test(rel, f.type === "dir")) {
+      if (f.type === "dir") excludedDirs.push(rel);
+      continue;
+    }
+    kept.push(f);
+  }
+  return kept;
+}
+
+// src/transfer/backup.ts
+async function backup(entries, transport, tree, old, opts) {
+  const listings = await transport.list(entries.map((e) => e.remote));
+  const nesting = entries.map((e) => nestedIn(e, entries));
+  const involved = /* @__PURE__ */ new Set([...nesting.flat(), ...entries.filter((_, i) => nesting[i].length > 0)]);
+  const plans = entries.map((entry, i) => decideEntry(entry, listings[i], old, tree, opts, nesting[i], involved.has(entry)));
+  refuseInconsistentNesting(plans);
+  if (opts.checksum) await confirmByChecksum(plans, transport, old);
+  if (opts.maxDelete) {
+    const problems = shrinkProblems(plans.filter((p) => p.listing.status === "ok").map((p) => shrinkCounts(p, old)), opts.maxDelete);
+    if (problems.length > 0) throw shrinkError(problems);
+  }
+  if (opts.dryRun) return { outcomes: plans.map(dryRunOutcome), manifest: old, changed: plans.some((p) => p.fetch.length + p.deletions.length > 0) };
+  const byRemote = /* @__PURE__ */ new Map();
+  for (const p of plans) {
+    for (const f of p.fetch) {
+      const remote = remotePathOf(p.entry.remote, f.file.rel);
+      const targets = byRemote.get(remote);
+      if (targets) targets.push({ plan: p, ...f });
+      else byRemote.set(remote, [{ plan: p, ...f }]);
+    }
+  }
+  for (const p of plans) for (const d of p.dirs) tree.ensureDir(d);
+  const stored = /* @__PURE__ */ new Map();
+  const fetched = await transport.fetch([...byRemote.keys()], async (incoming) => {
+    const targets = byRemote.get(incoming.remote);
+    const paths = [...new Set(targets.map((t) => t.path))];
+    const first = targets[0].file;
+    const copies = paths.length === 1 ? [] : paths.map(() => new import_node_stream.PassThrough());
+    const streams = paths.length === 1 ? [incoming.stream] : copies;
+    const [written] = await Promise.all([Promise.all(paths.map((path, i) => tree.writeFile(path, streams[i], incoming.size, first.mode, incoming.mtime))), tee(incoming.stream, copies)]);
+    for (const t of targets) {
+      const w = written[paths.indexOf(t.path)];
+      const record = toManifestFile({ ...t.file, size: w.size, mtime: incoming.mtime }, w.sha256);
+      t.plan.records.set(t.path, record);
+      stored.set(t.path, record);
+      t.plan.outcome.files++;
+      t.plan.outcome.bytes += w.size;
+    }
+  }).catch((err) => {
+    if (stored.size > 0) writeManifest(tree.root, withStored(old, stored, opts.encryption));
+    tree.abandonWrites();
+    throw err;
+  });
+  for (const remote of fetched.notSent) for (const target of byRemote.get(remote)) keepNotSent(target, old, fetched.message);
+  for (const p of plans) {
+    for (const l of p.links) tree.writeSymlink(l.path, l.target);
+    for (const d of p.deletions) tree.remove(d);
+    finishOutcome(p);
+  }
+  const manifest = (nothingChanged(old, plans, opts.encryption) ? old : void 0) ?? nextManifest(old, plans, opts.encryption);
+  const changed = plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || !sameManifest(manifest, old);
+  if (changed) {
+    assertNoRecordBelowLink(tree, manifest);
+    writeManifest(tree.root, manifest);
+  }
+  return { outcomes: plans.map((p) => p.outcome), manifest, changed };
+}
+async function tee(source, copies) {
+  if (copies.length === 0) return;
+  try {
+    for await (const chunk of source) await Promise.all(copies.map((c) => c.write(chunk) ? void 0 : (0, import_node_events.once)(c, "drain")));
+    for (const c of copies) c.end();
+  } catch (err) {
+    for (const c of copies) c.destroy(err);
+  }
+}
+function decideEntry(entry, listing, old, tree, opts, nested, involved) {
+  const outcome = { recipe: entry.recipe, remote: entry.remote, local: entry.local, status: "unchanged", files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
+  const plan = { entry, outcome, listing, rootIsDir: false, records: /* @__PURE__ */ new Map(), fetch: [], links: [], dirs: [], deletions: [], oldCount: 0, nested, ceded: [], types: void 0 };
+  if (listing.status === "missing") {
+    outcome.status = "missing";
+    return plan;
+  }
+  if (listing.status === "denied") {
+    outcome.status = "denied";
+    outcome.notes.push(listing.reason);
+    return plan;
+  }
+  const root = listing.files.find((f) => f.rel === "");
+  plan.rootIsDir = root?.type === "dir";
+  const skip = makeExcludeTest(entry.skip);
+  const files = applyExcludes(listing.files, skip, (f) => excludeRel(entry.remote, f.rel, plan.rootIsDir));
+  const protectedPaths = [];
+  if (involved) plan.types = new Map(files.map((f) => [storedPath(entry.local, f.rel), f.type]));
+  plan.ceded = nested.map((n) => n.local).filter((l) => !plan.types.has(l));
+  const shadows = (path) => nested.some((n) => n.local.startsWith(path + "/"));
+  const walked = tree.walk(entry.local);
+  const stored = linkAbove(tree, entry.local) ? /* @__PURE__ */ new Map() : walked;
+  for (const f of files) {
+    const path = storedPath(entry.local, f.rel);
+    if (!f.readable) {
+      outcome.denied.push(path);
+      protectedPaths.push(path);
+      if (f.type === "dir") {
+        plan.records.set(path, recordOf(f, old.files[path]));
+        plan.dirs.push(path);
+      }
+      continue;
+    }
+    if (f.type === "dir") {
+      plan.dirs.push(path);
+      plan.records.set(path, recordOf(f, old.files[path]));
+    } else if (f.type === "symlink") {
+      const prev = old.files[path];
+      if (!shadows(path) && !(prev?.type === "symlink" && prev.target === f.target && stored.get(path)?.type === "symlink")) plan.links.push({ path, target: f.target ?? "" });
+      plan.records.set(path, recordOf(f, old.files[path]));
+    } else if (f.type === "file") {
+      const prev = old.files[path];
+      const have = stored.get(path);
+      const same = prev?.type === "file" && prev.size === f.size && (opts.checksum || prev.mtime === f.mtime) && have?.type === "file" && (opts.encryption !== void 0 || have.size === f.size);
+      if (same) {
+        plan.records.set(path, recordOf(f, prev, prev.sha256));
+        outcome.unchanged++;
+      } else plan.fetch.push({ path, file: f });
+    } else {
+      outcome.notes.push(`${f.rel || entry.remote}: a ${f.type} (device, fifo or socket) is recorded, not copied`);
+      plan.records.set(path, recordOf(f, old.files[path]));
+    }
+  }
+  decideDeletions(plan, old, stored, opts, protectedPaths, skip);
+  return plan;
+}
+function decideDeletions(plan, old, stored, opts, protectedPaths, skip) {
+  const { entry } = plan;
+  const fetched = new Set(plan.fetch.map((f) => f.path));
+  const linked = new Set(plan.links.map((l) => l.path));
+  const live = { has: (p) => plan.records.has(p) || fetched.has(p) || linked.has(p) };
+  const isProtected = (p) => protectedPaths.some((q) => p === q || p.startsWith(q + "/"));
+  const relOf2 = (p) => p === entry.local ? "" : p.slice(entry.local.length + 1);
+  const excluded = (p) => relOf2(p).split("/").some((_, i, parts) => skip(parts.slice(0, i + 1).join("/"), i < parts.length - 1 || old.files[p]?.type === "dir"));
+  const rootBecameFile = !plan.rootIsDir;
+  const deleted = /* @__PURE__ */ new Set();
+  const ceded = (p) => plan.ceded.some((c) => p === c || p.startsWith(c + "/"));
+  const holdsCeded = (p) => plan.ceded.some((c) => c.startsWith(p + "/"));
+  const oldPaths = plan.ceded.length === 0 ? entryPaths(old, entry.local) : entryPaths(old, entry.local).filter((p) => !ceded(p));
+  plan.oldCount = oldPaths.length;
+  for (const p of oldPaths) {
+    if (live.has(p)) continue;
+    if (isProtected(p)) {
+      if (old.files[p] && !plan.records.has(p)) plan.records.set(p, old.files[p]);
+      continue;
+    }
+    if (!rootBecameFile && (!opts.delete || excluded(p))) {
+      plan.records.set(p, old.files[p]);
+      continue;
+    }
+    if (holdsCeded(p)) continue;
+    if (!below(p, deleted)) {
+      plan.deletions.push(p);
+      deleted.add(p);
+    }
+  }
+  if (!opts.delete) return;
+  const liveFolders = /* @__PURE__ */ new Set();
+  for (const paths of [plan.records.keys(), fetched, linked]) {
+    for (const p of paths) for (let q = parentOf(p); q !== "" && !liveFolders.has(q); q = parentOf(q)) liveFolders.add(q);
+  }
+  for (const p of stored.keys()) {
+    if (p === entry.local || live.has(p) || liveFolders.has(p) || isProtected(p) || deleted.has(p) || below(p, deleted)) continue;
+    if (plan.ceded.length > 0 && (ceded(p) || holdsCeded(p))) continue;
+    const name = p.slice(p.lastIndexOf("/") + 1);
+    if (!name.startsWith(TEMP_MARK) && excluded(p)) continue;
+    plan.deletions.push(p);
+    deleted.add(p);
+  }
+}
+function refuseInconsistentNesting(plans) {
+  const byEntry = new Map(plans.map((p) => [p.entry, p]));
+  const name = (e) => `recipe ${e.recipe} (${e.remote} => ${e.local})`;
+  const kind = (t) => t === "dir" ? "a folder" : t === "symlink" ? "a symlink" : t === "file" ? "a file" : "a device, fifo or socket";
+  const refuse = (path, outer, outerSays, inner, innerSays) => {
+    throw new HostileServerError(
+      `entries that nest disagree about "${safeText(path)}": ${outerSays} for ${safeText(name(outer))}, ${innerSays} for ${safeText(name(inner))}; the server changed meanwhile, or is not honest. Nothing was written`
+    );
+  };
+  for (const outer of plans) {
+    if (!outer.types) continue;
+    for (const entry of outer.nested) {
+      for (let q = entry.local.slice(0, entry.local.lastIndexOf("/")); ; q = q.slice(0, q.lastIndexOf("/"))) {
+        const t = outer.types.get(q);
+        if (t === "symlink") break;
+        if (t !== void 0 && t !== "dir") refuse(q, outer.entry, kind(t), entry, `a folder holding its files`);
+        if (q === outer.entry.local) break;
+      }
+      const inner = byEntry.get(entry);
+      if (!inner.types || outer.ceded.includes(entry.local)) continue;
+      for (const [path, t] of inner.types) {
+        const u = outer.types.get(path);
+        if (u !== void 0 && u !== t) refuse(path, outer.entry, kind(u), entry, kind(t));
+      }
+    }
+  }
+}
+function assertNoRecordBelowLink(tree, m) {
+  const linkFree = /* @__PURE__ */ new Map([["", true]]);
+  const check = (dir) => {
+    let known = linkFree.get(dir);
+    if (known === void 0) {
+      known = check(parentOf(dir)) && tree.exists(dir)?.type !== "symlink";
+      linkFree.set(dir, known);
+    }
+    return known;
+  };
+  const bad = Object.keys(m.files).filter((path) => !check(parentOf(path)));
+  if (bad.length === 0) return;
+  const link = (path) => {
+    let q = parentOf(path);
+    while (!check(parentOf(q))) q = parentOf(q);
+    return q;
+  };
+  throw new Error(
+    `refusing to write the manifest: ${bad.length} recorded path(s) lie below a symlink in the data folder (${bad.slice(0, 5).map((p) => `${safeText(p)} below ${safeText(link(p))}`).join(", ")}${bad.length > 5 ? ", \u2026" : ""}); this is a bug, please report it. The previous manifest was kept`
+  );
+}
+async function confirmByChecksum(plans, transport, old) {
+  const candidates = plans.flatMap(
+    (p) => [...p.records.entries()].filter(([path, r]) => r.type === "file" && old.files[path]?.sha256 && p.listing.status === "ok").map(([path]) => ({ p, path }))
+  );
+  const remoteOf = (p, path) => remotePathOf(p.entry.remote, path === p.entry.local ? "" : path.slice(p.entry.local.length + 1));
+  const sums = await transport.checksums(candidates.map((c) => remoteOf(c.p, c.path)));
+  for (const { p, path } of candidates) {
+    if (sums.get(remoteOf(p, path)) === old.files[path].sha256) continue;
+    const rel = path === p.entry.local ? "" : path.slice(p.entry.local.length + 1);
+    const file = p.listing.status === "ok" ? p.listing.files.find((f) => f.rel === rel) : void 0;
+    if (!file) continue;
+    p.records.delete(path);
+    p.outcome.unchanged--;
+    p.fetch.push({ path, file });
+  }
+}
+function shrinkCounts(p, old) {
+  const ceded = (q) => p.ceded.some((c) => q === c || q.startsWith(c + "/"));
+  const fetched = new Map(p.fetch.map((f) => [f.path, f.file]));
+  const counts2 = { entry: `recipe ${safeText(p.entry.recipe)} (${safeText(p.entry.remote)} => ${safeText(p.entry.local)})`, stored: 0, deleted: 0, emptied: 0, left: 0 };
+  for (const path of entryPaths(old, p.entry.local)) {
+    const r = old.files[path];
+    if (r.type !== "file" || ceded(path)) continue;
+    counts2.stored++;
+    const incoming = fetched.get(path);
+    if (incoming) {
+      if (incoming.size === 0 && r.size > 0) counts2.emptied++;
+    } else if (p.records.get(path)?.type !== "file") counts2.deleted++;
+  }
+  for (const r of p.records.values()) if (r.type === "file" && r.size > 0) counts2.left++;
+  for (const f of p.fetch) if (f.file.size > 0) counts2.left++;
+  return counts2;
+}
+function keepNotSent(target, old, message) {
+  const prev = old.files[target.path];
+  if (prev) target.plan.records.set(target.path, prev);
+  const denied = /Permission denied/.test(message);
+  if (denied) target.plan.outcome.denied.push(target.path);
+  else target.plan.outcome.notes.push(`${target.path}: not sent by the server (${safeText(message.split("\n")[0] ?? "no reason given")}); stored copy kept`);
+}
+function linkAbove(tree, path) {
+  for (let q = parentOf(path); q !== ""; q = parentOf(q)) if (tree.exists(q)?.type === "symlink") return true;
+  return false;
+}
+function parentOf(path) {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "" : path.slice(0, i);
+}
+function below(path, folders) {
+  if (folders.size === 0) return false;
+  for (let q = parentOf(path); q !== ""; q = parentOf(q)) if (folders.has(q)) return true;
+  return false;
+}
+function finishOutcome(p) {
+  const o = p.outcome;
+  o.deleted = p.deletions.length;
+  if (o.status === "missing" || o.status === "denied") return;
+  if (o.denied.length > 0) o.status = "partial";
+  else o.status = o.files > 0 || p.deletions.length > 0 || p.links.length > 0 ? "changed" : "unchanged";
+}
+function dryRunOutcome(p) {
+  const o = p.outcome;
+  if (o.status === "missing" || o.status === "denied") return o;
+  o.files = p.fetch.length;
+  o.bytes = p.fetch.reduce((n, f) => n + f.file.size, 0);
+  o.deleted = p.deletions.length;
+  o.status = o.denied.length > 0 ? "partial" : o.files + o.deleted + p.links.length > 0 ? "changed" : "unchanged";
+  o.notes.push("dry run: nothing was written");
+  return o;
+}
+function nothingChanged(old, plans, encryption) {
+  if ((old.encryption ?? void 0) !== (encryption || void 0)) return false;
+  for (const p of plans) {
+    if (p.listing.status !== "ok") continue;
+    if (p.fetch.length + p.links.length + p.deletions.length > 0 || p.records.size !== p.oldCount) return false;
+    for (const [path, record] of p.records) if (old.files[path] !== record) return false;
+    const e = old.entries[p.entry.local];
+    const want = entryRecord(p, p.records.get(p.entry.local));
+    if (!e || e.remote !== want.remote || e.recipe !== want.recipe || e.type !== want.type) return false;
+  }
+  return true;
+}
+function entryRecord(p, root) {
+  return { remote: p.entry.remote, recipe: p.entry.recipe, type: root?.type ?? "dir" };
+}
+function nextManifest(old, plans, encryption) {
+  const listed = plans.filter((p) => p.listing.status === "ok");
+  const files = {};
+  const owns = (p, path) => (path === p.entry.local || path.startsWith(p.entry.local + "/")) && !p.ceded.some((c) => path === c || path.startsWith(c + "/"));
+  for (const path in old.files) if (!listed.some((p) => owns(p, path))) files[path] = old.files[path];
+  const entries = { ...old.entries };
+  for (const p of listed) {
+    for (const [path, record] of p.records) files[path] = record;
+    entries[p.entry.local] = entryRecord(p, files[p.entry.local]);
+  }
+  return { version: 1, domain: old.domain, ...encryption && { encryption }, names: GIT_SAFE_NAMES, entries, files };
+}
+function withStored(old, stored, encryption) {
+  const replaced = [...stored.keys()].filter((p) => old.files[p]?.type === "dir");
+  const files = Object.fromEntries(Object.entries(old.files).filter(([p]) => !replaced.some((d) => p.startsWith(d + "/"))));
+  for (const [path, record] of stored) files[path] = record;
+  return { version: 1, domain: old.domain, ...encryption && { encryption }, names: GIT_SAFE_NAMES, entries: old.entries, files };
+}
+function writeManifest(domainDir, m) {
+  const path = manifestPath(domainDir);
+  (0, import_node_fs3.mkdirSync)((0, import_node_path3.dirname)(path), { recursive: true });
+  const tmp = `${path}.${TEMP_MARK}${process.pid}`;
+  const fd = (0, import_node_fs3.openSync)(tmp, "w");
+  try {
+    for (const chunk of manifestChunks(m)) (0, import_node_fs3.writeSync)(fd, chunk);
+  } finally {
+    (0, import_node_fs3.closeSync)(fd);
+  }
+  (0, import_node_fs3.renameSync)(tmp, path);
+}
+
+// src/transfer/remote-scripts.ts
+function shQuote(word) {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+function shCommand(script, args, sudo) {
+  const words = ["sh", "-c", script, "sh", ...args].map(shQuote).join(" ");
+  return sudo ? `sudo -n ${words}` : words;
+}
+var FIELDS = "%y\\0%s\\0%T@\\0%m\\0%U\\0%G\\0\\0\\0%P\\0%l\\0";
+var IDS = `-fprintf "$i" '%U %G\\n'`;
+var LIST_SCRIPT = `LC_ALL=C; export LC_ALL
+if ids=$(mktemp -d 2>/dev/null); then trap 'rm -rf -- "$ids"' EXIT; else ids=; fi
+n=0
+for p do
+  printf 'E\\0'
+  n=$((n + 1))
+  if [ -n "$ids" ]; then i=$ids/i$n; else i=/dev/null; fi
+  if [ -e "$p" ] || [ -L "$p" ]; then
+    find "$p" \\( -type d \\( ! -readable -o ! -executable \\) -printf 'U\\0${FIELDS}' ${IDS} -prune \\) \\
+      -o \\( ! -type d ! -type l ! -readable -printf 'U\\0${FIELDS}' ${IDS} \\) \\
+      -o -printf 'R\\0${FIELDS}' ${IDS}
+  elif ls -d -- "$p" 2>&1 | grep -q 'Permission denied'; then
+    printf 'D\\0'
+  else
+    printf 'M\\0'
+  fi
+done
+printf 'N\\0'
+[ -n "$ids" ] || exit 0
+cat "$ids"/i* 2>/dev/null | sort -u > "$ids/pairs"
+for id in $(cut -d ' ' -f 1 "$ids/pairs" | sort -un); do printf 'u\\0%s\\0%s\\0' "$id" "$(getent passwd "$id" | cut -d: -f1)"; done
+for id in $(cut -d ' ' -f 2 "$ids/pairs" | sort -un); do printf 'g\\0%s\\0%s\\0' "$id" "$(getent group "$id" | cut -d: -f1)"; done`;
+var CHECKSUM_SCRIPT = `LC_ALL=C; export LC_ALL; xargs -0 -r sha256sum --`;
+var FETCH_SCRIPT = `LC_ALL=C; export LC_ALL; exec tar -c -f - -P --hard-dereference --no-recursion --null -T -`;
+var PROBE_SCRIPT = `find --version 2>/dev/null | head -n 1; tar --version 2>/dev/null | head -n 1; id -u`;
+var FUNCTIONS = `me=\${SUDO_UID:-$(id -u)}
+refuse() { printf "remote-files refused: %s\\n" "$*" >&2; exit 3; }
+enter() { cd -P -- "$1" 2>/dev/null && [ "$(pwd -P)" = "$1" ] || refuse "$1 is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it"; }
+follow_root() {
+  hops=0
+  while [ -L "$root" ]; do
+    hops=$((hops + 1))
+    target=$(readlink -- "$root")
+    [ "$hops" -le 8 ] || refuse "refusing to restore through $root: too many links ($target)"
+    up=$root
+    while [ -n "$up" ]; do
+      u=$(stat -c %u -- "$up")
+      if [ "$u" != 0 ] && [ "$u" != "$me" ]; then
+        who=$(stat -c %U -- "$up")
+        if [ "$up" = "$root" ]; then what="the link belongs to $who"; else what="$up, a folder above it, belongs to $who"; fi
+        refuse "refusing to restore through $root: it is a link to $target and $what; a destination that is a link is followed only when the link and every folder above it belong to root or the login user"
+      fi
+      up=\${up%/*}
+    done
+    case $target in /*) root=$target;; *) root=\${root%/*}/$target;; esac
+    while [ "$root" != / ] && [ "\${root%/}" != "$root" ]; do root=\${root%/}; done
+  done
+}`;
+var ROOT_PATHS = `name=\${root##*/}; parent=\${root%/*}; [ -n "$parent" ] || parent=/
+mkdir -p -- "$parent"
+cd -P -- "$parent"; parentp=$(pwd -P)
+case $parentp in /) rootp=/$name;; *) rootp=$parentp/$name;; esac`;
+var KEEP_PREVIOUS_SCRIPT = `set -e; LC_ALL=C; export LC_ALL
+prev=$1; root=$2; kind=$3; asked=$2
+${FUNCTIONS}
+case "$prev" in "~/"*) prev="$HOME/\${prev#\\~/}";; esac
+mkdir -p -- "$prev"
+printf '%s\\n' "$prev"
+[ "$kind" = file ] || follow_root
+${ROOT_PATHS}
+per_file='prev=$1; rootp=$2; root=$3; shift 3
+for rel do
+  if [ -z "$rel" ]; then dir=\${rootp%/*}; n=\${rootp##*/}; dst=$prev$root
+  else
+    case $rel in */*) dir=$rootp/\${rel%/*};; *) dir=$rootp;; esac
+    n=\${rel##*/}; dst=$prev$root/$rel
+  fi
+  [ -n "$dir" ] || dir=/
+  if cd -P -- "$dir" 2>/dev/null && [ "$(pwd -P)" = "$dir" ]; then
+    mkdir -p -- "\${dst%/*}"
+    ln -- "$n" "$dst" 2>/dev/null || cp -P -p -- "$n" "$dst"
+  fi
+done'
+xargs -0 -r sh -c "$per_file" sh "$prev" "$rootp" "$asked"`;
+var UPLOAD_SCRIPT = `set -e; LC_ALL=C; export LC_ALL
+root=$1; kind=$2; owners=$3
+${FUNCTIONS}
+[ "$kind" = file ] || follow_root
+${ROOT_PATHS}
+stage=$(mktemp -d "$parentp/.remote-files-XXXXXX")
+trap 'rm -rf -- "$stage"' EXIT
+enter "$stage"
+exec 3<.
+src=/proc/$$/fd/3
+[ -d "$src/" ] || src=$stage
+if [ "$owners" = 1 ]; then own=--same-owner; else own=--no-same-owner; fi
+tar -x -p $own -f -
+enter "$parentp"
+if [ "$kind" = file ]; then
+  if [ -d "$name" ] && [ ! -L "$name" ]; then refuse "$root is a folder on the server where the stored copy has a file: nothing was written in it"; fi
+  mv -fT -- "$src/r" "$name"
+  exit 0
+fi
+if { [ ! -e "$name" ] && [ ! -L "$name" ]; } || rmdir -- "$name" 2>/dev/null; then
+  mv -T -- "$src/r" "$name"
+  exit 0
+fi
+[ -d "$name" ] && [ ! -L "$name" ] || refuse "$root is not a folder on the server: nothing was written"
+per_dir='root=$1; src=$2; shift 2; fail=0
+${FUNCTIONS}
+for d do
+  d=\${d#.}; d=\${d#/}
+  if [ -n "$d" ]; then
+    t=$root/$d
+    enter "\${t%/*}"
+    n=\${t##*/}
+    if [ -L "$n" ]; then rm -f -- "$n"; fi
+    [ -d "$n" ] || mkdir -- "$n" || fail=1
+  else
+    t=$root
+  fi
+  enter "$t"
+  find "$src/$d" -mindepth 1 -maxdepth 1 ! -type d -print0 | xargs -0 -r mv -f -t . -- || fail=1
+done
+exit $fail'
+cd "$src"
+mkdir m
+tar -x -p $own -f .rf-dirs.tar -C m
+cd r
+find . -type d -exec sh -c "$per_dir" sh "$rootp" "$src/r" {} +
+per_meta='root=$1; src=$2; owners=$3; shift 3; fail=0
+${FUNCTIONS}
+for d do
+  d=\${d#.}; d=\${d#/}
+  if [ -n "$d" ]; then t=$root/$d; else t=$root; fi
+  enter "$t"
+  if [ "$owners" = 1 ]; then chown -h --reference="$src/$d" . || fail=1; fi
+  chmod --reference="$src/$d" . || fail=1
+  touch -h -r "$src/$d" . || fail=1
+done
+exit $fail'
+cd "$src/m"
+find . -depth -type d -exec sh -c "$per_meta" sh "$rootp" "$src/m" "$owners" {} +`;
+var PREPARE_MARK = "remote-files prepare:";
+var NEWEST = `newest() {
+  for p do
+    if [ -e "$p" ] || [ -L "$p" ]; then
+      LC_ALL=C find "$p" -printf 'm %T@\\nc %C@\\n' 2>/dev/null | LC_ALL=C sort -k1,1 -k2,2n | LC_ALL=C awk '{ last[$1] = $2 } END { print "m " last["m"] " c " last["c"] }'
+    else
+      echo -
+    fi
+  done
+}`;
+var NEWEST_SCRIPT = `${NEWEST}
+newest "$@"`;
+var PREPARE_SCRIPT = `${NEWEST}
+c=$1; shift
+printf '${PREPARE_MARK}\\n'
+newest "$@"
+exec sh -c "$c"`;
+var TIMES = /^(-|m [0-9.]+ c [0-9.]+)$/;
+function parsePrepare(output, paths) {
+  const lines = output.split("\n");
+  if (lines[0] !== PREPARE_MARK || lines.length < 1 + paths.length) return null;
+  const before = lines.slice(1, 1 + paths.length);
+  if (!before.every((l) => TIMES.test(l))) return null;
+  return { before, output: lines.slice(1 + paths.length).join("\n").trim() };
+}
+function parseNewest(output, paths) {
+  const lines = output.trim() === "" ? [] : output.trim().split("\n");
+  return lines.length === paths.length && lines.every((l) => TIMES.test(l)) ? lines : null;
+}
+
+// src/modes/prepare.ts
+async function runPrepare(plan, transport, s, out) {
+  const commands = plan.recipes.flatMap((r) => r.prepare.map((c) => ({ recipe: r.name, command: c, paths: [...new Set(r.files.map((f) => f.remote))] })));
+  if (commands.length === 0 || !s.prepare) return;
+  if (!transport.canRunCommands) {
+    out.warning(`${commands.length} remote_prepare command(s) skipped: the account has no shell (SFTP only)`);
+    return;
+  }
+  if (s.dryRun) {
+    out.info(`dry run: ${commands.length} remote_prepare command(s) not run`);
+    return;
+  }
+  await out.group("Prepare", async () => {
+    for (const { recipe, command, paths } of commands) {
+      const r = await transport.run(PREPARE_SCRIPT, [command, ...paths]);
+      const answer = parsePrepare(r.output, paths);
+      if (r.code === 0 && answer) {
+        out.info(`${recipe}: ${safeText(command)} \u2014 ok`);
+        continue;
+      }
+      const shown = (answer ? answer.output : r.output).trim();
+      const status = r.code === null ? "no exit status" : `exit ${r.code}`;
+      const after = answer ? parseNewest((await transport.run(NEWEST_SCRIPT, paths)).output, paths) : null;
+      const changed = answer && after ? paths.filter((_, i) => answer.before[i] !== after[i]) : null;
+      if (changed?.length === 0) {
+        out.warning(`${recipe}: prepare command failed (${status}) and changed nothing under ${paths.map(safeText).join(", ") || "its paths"}: the salvage is as old as the last time: ${safeText(command)}${shown ? `
+${safeText(shown)}` : ""}`);
+        continue;
+      }
+      const what = changed ? `after changing ${changed.map(safeText).join(", ")}` : `and whether it changed ${paths.map(safeText).join(", ")} could not be read`;
+      throw new UserError(
+        `${recipe}: prepare command failed (${status}) ${what}: ${safeText(command)}. That is a partial dump, not a stale one: nothing was fetched, the stored copy and the data folder are as they were${shown ? `. Its output: ${safeText(shown.slice(-2e3))}` : ""}`
+      );
+    }
+  });
+}
+
+// src/modes/server.ts
+var import_node_fs8 = __toESM(require_fs(), 1);
+var import_node_path7 = __toESM(require_path(), 1);
+
+// src/store/encryption.ts
+var import_node_crypto = __toESM(require_crypto(), 1);
+var import_node_fs4 = __toESM(require_fs(), 1);
+var import_node_path4 = __toESM(require_path(), 1);
+async function backupEncryption(recipientsText) {
+  if (recipientsText.trim() === "") return void 0;
+  const { encryptStream, parseRecipients } = await import("./age-E4CV45GX.js");
+  const recipients = parseRecipients(recipientsText);
+  const digest = (0, import_node_crypto.createHash)("sha256").update([...recipients].sort().join("\n")).digest("hex").slice(0, 16);
+  return { encrypt: (plain) => encryptStream(plain, recipients), tag: `age:${digest}` };
+}
+async function restoreSource(domainDir, m, identityText) {
+  if (!m.encryption) return { root: domainDir, cleanup: () => void 0 };
+  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-E4CV45GX.js");
+  const identities = identityText.trim() === "" ? [] : parseIdentities(identityText);
+  requireIdentity(identities, m.domain);
+  const root = (0, import_node_fs4.mkdtempSync)((0, import_node_path4.join)(tempRoot(), "remote-files-plain-"));
+  const cleanup = () => (0, import_node_fs4.rmSync)(root, { recursive: true, force: true });
+  try {
+    const files = Object.entries(m.files).filter(([, f]) => f.type === "file").map(([rel, f]) => ({ rel: m.names === GIT_SAFE_NAMES ? escapePath(rel) : rel, mode: parseInt(f.mode, 8), mtime: f.mtime }));
+    await decryptTree(domainDir, files, identities, root);
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+  return { root, cleanup };
+}
+
+// src/store/index.ts
+async function makeStores(s) {
+  return Promise.all(
+    s.names.map(async (name) => {
+      switch (name) {
+        case "commit":
+          return new (await import("./commit-LJEFEGDH.js")).CommitStore(s.commit);
+        case "artifact":
+          return new (await import("./artifact-6E26WTI5.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId, branch: s.artifact.branch });
+        case "cache":
+          return new (await import("./cache-YU6Y5QRF.js")).CacheStore({ key: s.cache.key });
+      }
+    })
+  );
+}
+function storeContext(s, domainDir, out) {
+  return { workspace: s.workspace, dataDir: s.dataDir, domain: s.domain, domainDir, info: (m) => out.info(m), warning: (m) => out.warning(m) };
+}
+async function loadFromStores(stores, ctx, required) {
+  const loaded = { from: null, outputs: {}, summary: [] };
+  for (const store of stores) {
+    const r = await store.load(ctx);
+    Object.assign(loaded.outputs, r.outputs);
+    if (r.summary) loaded.summary.push(r.summary);
+    if (r.found) {
+      loaded.from = store;
+      return loaded;
+    }
+  }
+  if (required && stores.length > 0) throw nothingStored(ctx.domain, stores.map((x) => x.name));
+  return loaded;
+}
+function nothingStored(domain, stores) {
+  return new UserError(
+    `no stored copy of ${domain} in store ${stores.length ? stores.join(", ") : "none (the workspace's data folder)"}: nothing to restore or compare. Run a backup first (or check \`store\`, \`data-dir\` and \`domain\`)`
+  );
+}
+async function checkStores(stores, ctx, saving) {
+  for (const store of stores) await store.check?.(ctx, saving);
+}
+async function saveToStores(stores, ctx, changed) {
+  const outputs = {};
+  const summary = [];
+  for (const store of stores) {
+    const r = await store.save(ctx, changed);
+    Object.assign(outputs, r.outputs);
+    if (r.summary) summary.push(r.summary);
+  }
+  return { outputs, summary };
+}
+
+// src/ssh/session.ts
+var OUTPUT_CAP = 1 << 20;
+var TRUNCATED_NOTE = "\n\u2026output truncated";
+var ConnectionLostError = class extends Error {
+  name = "ConnectionLostError";
+};
+var SshSession = class {
+  constructor(client, label2, proxy, opts = {}) {
+    this.client = client;
+    this.label = label2;
+    this.proxy = proxy;
+    this.idleMs = opts.idleMs ?? 0;
+    this.lostSignal = new Promise((_, reject) => this.rejectLost = reject);
+    this.lostSignal.catch(() => void 0);
+    client.on("error", (err) => this.markLost(err.message));
+    client.on("close", () => this.markLost("the server closed the connection"));
+    proxy?.client.on("error", (err) => this.markLost(`jump host ${proxy.label}: ${err.message}`));
+    proxy?.client.on("close", () => this.markLost(`jump host ${proxy.label} closed the connection`));
+  }
+  client;
+  label;
+  proxy;
+  lost;
+  lostSignal;
+  rejectLost = () => void 0;
+  channels = /* @__PURE__ */ new Set();
+  closeListeners = [];
+  sftpSession;
+  closing = false;
+  idleMs;
+  /** What the idle watchdog watches: per channel (or SFTP session), when it last moved, and whether it is waited on. */
+  watched = /* @__PURE__ */ new Map();
+  watchdog;
+  lastCheck = 0;
+  /**
+   * Runs `command`, feeds it `stdin` (or an immediate EOF) and collects its output and exit status.
+   * `started` runs once the server has started the command and its input is sent: work done there
+   * overlaps the command's (its output waits in the socket meanwhile). It must not throw.
+   */
+  async exec(command, opts = {}) {
+    const channel = await this.execStream(command, opts);
+    const result = this.guard(() => collect(channel, opts.stdin ?? "", opts.maxStdout ?? Infinity));
+    opts.started?.();
+    return result;
+  }
+  /**
+   * The raw channel of `command`, for streaming; the caller writes, ends and reads it. Its stderr is
+   * capped at OUTPUT_CAP; it is watched for progress unless `unwatched`.
+   */
+  async execStream(command, opts = {}) {
+    const channel = await this.guard(
+      () => new Promise(
+        (resolve5, reject) => this.client.exec(command, (err, ch) => {
+          if (err) return reject(err);
+          ch.once("exit", (code, signal) => EARLY_EXITS.set(ch, { code: code ?? null, ...signal && { signal } }));
+          resolve5(ch);
+        })
+      )
+    );
+    this.track(channel);
+    capStderr(channel.stderr);
+    if (!opts.unwatched) this.watch(channel, () => true);
+    return channel;
+  }
+  /** One SFTP session per connection, opened on first use and reopened if the server ended it. */
+  sftp() {
+    if (!this.sftpSession) {
+      const opening = this.guard(() => new Promise((resolve5, reject) => this.client.sftp((err, s) => err ? reject(err) : resolve5(s))));
+      const forget = () => {
+        if (this.sftpSession === opening) this.sftpSession = void 0;
+      };
+      opening.then((s) => {
+        s.once("close", forget);
+        const requests = () => s._requests;
+        this.watch(s, () => Object.keys(requests() ?? {}).length > 0);
+      }, forget);
+      this.sftpSession = opening;
+    }
+    return this.sftpSession;
+  }
+  /** Why the connection is gone ("connection to host:port lost (cause)"), or undefined while it is up. */
+  lostError() {
+    return this.lost;
+  }
+  /** Called once when the connection ends: with the error if it was lost, undefined after close(). */
+  onClose(listener) {
+    if (this.lost) queueMicrotask(() => listener(this.closing ? void 0 : this.lost));
+    else this.closeListeners.push(listener);
+  }
+  /** Ends the target connection, then the jump host's. */
+  close() {
+    this.closing = true;
+    this.stopWatchdog();
+    this.client.end();
+    this.proxy?.client.end();
+  }
+  /**
+   * Runs `op` unless the connection is already gone, and rejects with the loss as soon as it goes,
+   * whatever `op` is waiting for. Once lost, the loss is the error reported, not ssh2's own
+   * ("Not connected", "No response from server"), which names neither host nor cause.
+   */
+  guard(op) {
+    if (this.lost) return Promise.reject(this.lost);
+    const running = op().catch((err) => Promise.reject(this.lost ?? err));
+    return Promise.race([running, this.lostSignal]);
+  }
+  track(channel) {
+    this.channels.add(channel);
+    channel.once("close", () => this.channels.delete(channel));
+    channel.on("error", () => void 0);
+  }
+  markLost(cause) {
+    if (this.lost) return;
+    this.stopWatchdog();
+    this.lost = new ConnectionLostError(this.closing ? `connection to ${this.label} closed` : `connection to ${this.label} lost (${cause})`);
+    this.rejectLost(this.lost);
+    for (const channel of this.channels) channel.emit("error", this.lost);
+    this.channels.clear();
+    for (const listener of this.closeListeners.splice(0)) listener(this.closing ? void 0 : this.lost);
+  }
+  /**
+   * Watches a channel (or the SFTP session) for progress: a byte received (stdout, stderr, SFTP
+   * replies), or its outgoing window changing (our bytes sent, or the server acknowledging them with a
+   * window adjustment). While `busy()` and not held up by us (a reader that stopped reading), a channel
+   * still for idleMs ends the connection. Hooks ssh2's channel objects (`push`, `outgoing.window`,
+   * `_waitChanDrain`), which ssh2 1.x has for exec channels and SFTP alike.
+   */
+  watch(channel, busy) {
+    if (this.idleMs <= 0 || this.lost) return;
+    const w = { last: Date.now(), busy, heldByUs: () => channel._waitChanDrain === true };
+    const touch = () => w.last = Date.now();
+    onPush(channel, touch);
+    if (channel.stderr) onPush(channel.stderr, touch);
+    const outgoing = channel.outgoing;
+    if (outgoing && typeof outgoing.window === "number") {
+      let window2 = outgoing.window;
+      Object.defineProperty(outgoing, "window", {
+        configurable: true,
+        enumerable: true,
+        get: () => window2,
+        set: (v) => {
+          if (v !== window2) touch();
+          window2 = v;
+        }
+      });
+    }
+    this.watched.set(channel, w);
+    channel.once("close", () => this.watched.delete(channel));
+    if (!this.watchdog) {
+      this.lastCheck = Date.now();
+      this.watchdog = setInterval(() => this.checkIdle(), this.checkPeriod());
+      this.watchdog.unref();
+    }
+  }
+  checkIdle() {
+    const now = Date.now();
+    const late = now - this.lastCheck > 2 * this.checkPeriod();
+    this.lastCheck = now;
+    for (const w of this.watched.values()) {
+      if (late || !w.busy() || w.heldByUs()) w.last = now;
+      else if (now - w.last >= this.idleMs) return this.stalled();
+    }
+  }
+  checkPeriod() {
+    return Math.min(1e3, Math.max(100, this.idleMs / 5));
+  }
+  /** A transfer stalled: fail everything waiting with one message, and drop the connection. */
+  stalled() {
+    const secs = this.idleMs / 1e3;
+    this.markLost(`no progress for ${secs} s: the server sent nothing and acknowledged nothing of ours while an operation waited on it; the \`timeout\` input (${secs} s) bounds this`);
+    this.client.destroy();
+    this.proxy?.client.destroy();
+  }
+  stopWatchdog() {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = void 0;
+    this.watched.clear();
+  }
+};
+function onPush(stream, seen) {
+  const push = stream.push;
+  stream.push = function(chunk, encoding) {
+    seen();
+    return push.call(this, chunk, encoding);
+  };
+}
+function capStderr(stream) {
+  const push = stream.push;
+  let kept = 0;
+  let truncated = false;
+  stream.push = function(chunk, encoding) {
+    if (!Buffer.isBuffer(chunk)) return push.call(this, chunk, encoding);
+    if (truncated) return true;
+    if (kept + chunk.length <= OUTPUT_CAP) {
+      kept += chunk.length;
+      return push.call(this, chunk, encoding);
+    }
+    truncated = true;
+    const part = chunk.subarray(0, OUTPUT_CAP - kept);
+    kept = OUTPUT_CAP;
+    return push.call(this, Buffer.concat([part, Buffer.from(TRUNCATED_NOTE)]), encoding);
+  };
+}
+var EARLY_EXITS = /* @__PURE__ */ new WeakMap();
+function exitAlreadySent(channel) {
+  return EARLY_EXITS.get(channel);
+}
+var EXIT_GRACE_MS = 2e3;
+function collect(channel, stdin, maxStdout) {
+  return new Promise((resolve5, reject) => {
+    const stdout = [];
+    const stderr = [];
+    let exit;
+    let room = maxStdout;
+    let truncated = false;
+    channel.on("data", (d) => {
+      if (truncated) return;
+      if (d.length <= room) {
+        room -= d.length;
+        stdout.push(d);
+        return;
+      }
+      truncated = true;
+      stdout.push(d.subarray(0, room), Buffer.from(TRUNCATED_NOTE));
+    });
+    channel.stderr.on("data", (d) => stderr.push(d));
+    channel.on("exit", (code, signal) => exit = { code: code ?? null, ...signal && { signal } });
+    exit ??= exitAlreadySent(channel);
+    channel.once("error", reject);
+    let closed = false;
+    const finish = () => resolve5({ code: null, ...exit, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString("utf8") });
+    channel.on("exit", () => closed && finish());
+    channel.once("close", () => {
+      closed = true;
+      if (exit) finish();
+      else setTimeout(finish, EXIT_GRACE_MS).unref();
+    });
+    channel.end(stdin);
+  });
+}
+
+// src/transfer/sftp-transport.ts
+var import_node_crypto3 = __toESM(require_crypto(), 1);
+var import_promises = __toESM(require_promises(), 1);
+
+// src/transfer/types.ts
+var WriteDeniedError = class extends Error {
+  name = "WriteDeniedError";
+};
+function deniedLine(text) {
+  return text.split("\n").find((l) => /Permission denied|Operation not permitted|Read-only file system/i.test(l))?.trim();
+}
+
+// src/transfer/sftp-download.ts
+var import_node_stream2 = __toESM(require_stream(), 1);
+
+// src/transfer/sftp-io.ts
+var CHUNK = 32 * 1024;
+var REQUESTS_PER_FILE = 64;
+var FETCH_MEMORY = 64 * 1024 * 1024;
+var STREAM_BUFFER = 2 * CHUNK;
+var NO_SUCH_FILE = 2;
+var PERMISSION_DENIED = 3;
+var OP_UNSUPPORTED = 8;
+var Limiter = class {
+  constructor(size) {
+    this.size = size;
+  }
+  size;
+  active = 0;
+  waiting = [];
+  async run(task) {
+    if (this.active < this.size) this.active++;
+    else await new Promise((go) => this.waiting.push(go));
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+};
+async function forEachLimited(items, limit, task) {
+  let next = 0;
+  let failure;
+  const worker = async () => {
+    while (failure === void 0 && next < items.length) {
+      try {
+        await task(items[next++]);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
+}
+var StatusError = class extends Error {
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+  }
+  code;
+};
+function statusOf(err) {
+  const code = err?.code;
+  return err instanceof Error && typeof code === "number" ? code : void 0;
+}
+function messageOf(err) {
+  return err instanceof Error ? err.message : String(err);
+}
+var Sftp = class {
+  constructor(raw, connectionLost = () => void 0) {
+    this.raw = raw;
+    this.connectionLost = connectionLost;
+    const onLost = (err) => {
+      this.lost ??= err ?? new Error("the SFTP connection closed");
+      const loss = this.connectionLost() ?? this.lost;
+      for (const fail2 of [...this.pending]) fail2(loss);
+      this.pending.clear();
+    };
+    raw.once("end", () => onLost());
+    raw.once("close", () => onLost());
+    raw.on("error", (err) => onLost(err));
+  }
+  raw;
+  connectionLost;
+  lost;
+  /** The rejecters of the requests still waiting for an answer. */
+  pending = /* @__PURE__ */ new Set();
+  lstat = (path) => this.call((cb) => this.raw.lstat(path, cb));
+  stat = (path) => this.call((cb) => this.raw.stat(path, cb));
+  readdir = (path) => this.call((cb) => this.raw.readdir(path, cb));
+  readlink = (path) => this.call((cb) => this.raw.readlink(path, cb));
+  realpath = (path) => this.call((cb) => this.raw.realpath(path, cb));
+  open = (path, flags, attrs = {}) => this.call((cb) => this.raw.open(path, flags, attrs, cb));
+  fstat = (handle) => this.call((cb) => this.raw.fstat(handle, cb));
+  close = (handle) => this.call((cb) => this.raw.close(handle, cb));
+  write = (handle, data, position) => this.call((cb) => this.raw.write(handle, data, 0, data.length, position, cb));
+  fsetstat = (handle, attrs) => this.call((cb) => this.raw.fsetstat(handle, attrs, cb));
+  fchown = (handle, uid, gid) => this.call((cb) => this.raw.fchown(handle, uid, gid, cb));
+  setstat = (path, attrs) => this.call((cb) => this.raw.setstat(path, attrs, cb));
+  chown = (path, uid, gid) => this.call((cb) => this.raw.chown(path, uid, gid, cb));
+  mkdir = (path) => this.call((cb) => this.raw.mkdir(path, cb));
+  symlink = (target, path) => this.call((cb) => this.raw.symlink(target, path, cb));
+  unlink = (path) => this.call((cb) => this.raw.unlink(path, cb));
+  hardlink = (from, to) => this.extension("hardlink@openssh.com", (cb) => this.raw.ext_openssh_hardlink(from, to, cb));
+  lsetstat = (path, attrs) => this.extension("lsetstat@openssh.com", (cb) => this.raw.ext_openssh_lsetstat(path, attrs, cb));
+  /** Bytes from `position` (fewer at the end of the file, none past it). */
+  read(handle, position, length) {
+    const buffer = Buffer.allocUnsafe(length);
+    return this.call((cb) => this.raw.read(handle, buffer, 0, length, position, (err, n) => cb(err, n))).then((n) => buffer.subarray(0, n));
+  }
+  /** Replaces `to` atomically (posix-rename@openssh.com); without the extension a plain rename, which may refuse to replace. */
+  async rename(from, to) {
+    try {
+      await this.extension("posix-rename@openssh.com", (cb) => this.raw.ext_openssh_rename(from, to, cb));
+    } catch (err) {
+      if (statusOf(err) !== OP_UNSUPPORTED) throw err;
+      await this.call((cb) => this.raw.rename(from, to, cb));
+    }
+  }
+  call(start) {
+    if (this.lost) return Promise.reject(this.connectionLost() ?? this.lost);
+    const explain = (err) => statusOf(err) === void 0 ? this.connectionLost() ?? err : err;
+    return new Promise((done, fail2) => {
+      this.pending.add(fail2);
+      start((err, value) => {
+        this.pending.delete(fail2);
+        if (err) fail2(explain(err));
+        else done(value);
+      });
+    });
+  }
+  /** ssh2 throws at once when the server lacks an extension; that is the server's "unsupported" answer. */
+  extension(name, start) {
+    return this.call((cb) => {
+      try {
+        start(cb);
+      } catch {
+        cb(new StatusError(`the server does not support ${name}`, OP_UNSUPPORTED));
+      }
+    });
+  }
+};
+
+// src/transfer/sftp-listing.ts
+var TYPES = { 32768: "file", 16384: "dir", 40960: "symlink" };
+function isChildName(name, dir) {
+  if (name === "." || name === "..") return false;
+  if (name === "" || name.includes("/") || name.includes("\0")) {
+    throw new HostileServerError(`the server listed "${safeText(name)}" in ${safeText(dir)}, which is not a plain file name; refusing the listing`);
+  }
+  return true;
+}
+function typeOf(mode) {
+  return TYPES[mode & 61440] ?? "other";
+}
+function toRecord(rel, a) {
+  const mode = a.mode ?? 0;
+  const uid = a.uid ?? 0;
+  const gid = a.gid ?? 0;
+  return {
+    rel,
+    type: typeOf(mode),
+    size: a.size ?? 0,
+    mtime: Math.floor(a.mtime ?? 0),
+    mode: mode & 4095,
+    uid,
+    gid,
+    user: String(uid),
+    group: String(gid),
+    readable: true
+  };
+}
+var LONGNAME = /^[-a-zA-Z]{10}\S?\s+\d+\s+(\S+)\s+(\S+)\s+(\d+)\s/;
+var OWNER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/;
+var OwnerNames = class {
+  users = /* @__PURE__ */ new Map();
+  groups = /* @__PURE__ */ new Map();
+  learn(entry) {
+    const m = LONGNAME.exec(entry.longname ?? "");
+    if (!m || Number(m[3]) !== entry.attrs.size) return;
+    if (OWNER_NAME.test(m[1])) this.users.set(entry.attrs.uid, m[1]);
+    if (OWNER_NAME.test(m[2])) this.groups.set(entry.attrs.gid, m[2]);
+  }
+  apply(f) {
+    f.user = this.users.get(f.uid) ?? f.user;
+    f.group = this.groups.get(f.gid) ?? f.group;
+  }
+};
+
+// src/transfer/sftp-download.ts
+var Download = class {
+  constructor(io, remote, window2) {
+    this.io = io;
+    this.remote = remote;
+    this.window = window2;
+    this.stream = new import_node_stream2.Readable({
+      highWaterMark: STREAM_BUFFER,
+      read: () => {
+        this.wanted = true;
+        this.pump();
+      }
+    });
+    this.stream.on("error", () => void 0);
+    this.closed = new Promise((done) => this.markClosed = done);
+    this.opened = this.open();
+  }
+  io;
+  remote;
+  window;
+  stream;
+  closed;
+  opened;
+  markClosed;
+  handle;
+  size = 0;
+  mtime = 0;
+  /** Where the content ends: the size fstat gave, lowered if the file turns out shorter. */
+  end = 0;
+  issued = 0;
+  delivered = 0;
+  inFlight = 0;
+  arrived = /* @__PURE__ */ new Map();
+  /** The stream asked for data and has not refused a push since. */
+  wanted = true;
+  ended = false;
+  handed = false;
+  /** No more requests: failed or aborted. */
+  stopped = false;
+  closing = false;
+  failure;
+  fatal;
+  /** The open file for its consumer, or the reason it cannot be sent; throws when the connection is gone. */
+  async handOver() {
+    await this.opened;
+    if (this.fatal) throw this.fatal;
+    if (this.failure !== void 0) return this.failure;
+    this.handed = true;
+    return { remote: this.remote, size: this.size, mtime: this.mtime, stream: this.stream };
+  }
+  abort() {
+    this.stopped = true;
+    this.arrived.clear();
+    this.stream.destroy();
+    this.closeWhenIdle();
+  }
+  async open() {
+    try {
+      this.handle = await this.io.open(this.remote, "r");
+      const st = await this.io.fstat(this.handle);
+      if (typeOf(st.mode) !== "file") throw new StatusError("not a regular file", NO_SUCH_FILE);
+      this.size = this.end = st.size;
+      this.mtime = Math.floor(st.mtime);
+    } catch (err) {
+      this.fail(err);
+    }
+    this.pump();
+  }
+  pump() {
+    while (!this.stopped && this.handle && this.inFlight < REQUESTS_PER_FILE && this.issued < this.end && this.issued - this.delivered < this.window) {
+      const length = Math.min(CHUNK, this.end - this.issued);
+      this.request(this.issued, length);
+      this.issued += length;
+    }
+    this.deliver();
+  }
+  request(position, length) {
+    this.inFlight++;
+    this.io.read(this.handle, position, length).then(
+      (data) => {
+        this.inFlight--;
+        this.arrive(position, length, data);
+      },
+      (err) => {
+        this.inFlight--;
+        this.fail(err);
+      }
+    );
+  }
+  arrive(position, length, data) {
+    if (data.length === 0) this.end = Math.min(this.end, position);
+    else {
+      this.arrived.set(position, data);
+      if (data.length < length && !this.stopped) this.request(position + data.length, length - data.length);
+    }
+    this.pump();
+  }
+  deliver() {
+    if (!this.stopped) {
+      let chunk;
+      while (this.wanted && this.delivered < this.end && (chunk = this.arrived.get(this.delivered))) {
+        this.arrived.delete(this.delivered);
+        this.delivered += chunk.length;
+        this.wanted = this.stream.push(chunk);
+      }
+      if (this.handle && this.delivered >= this.end && !this.ended) {
+        this.ended = true;
+        this.stream.push(null);
+      }
+    }
+    this.closeWhenIdle();
+  }
+  fail(err) {
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (this.handed) this.stream.destroy(error);
+    else if (statusOf(error) !== void 0) this.failure ??= `${safeText(this.remote)}: ${safeText(error.message)}`;
+    else this.fatal ??= error;
+    this.stopped = true;
+    this.closeWhenIdle();
+  }
+  closeWhenIdle() {
+    if (this.closing || this.inFlight > 0 || !(this.stopped || this.ended)) return;
+    this.closing = true;
+    const closing = this.handle ? this.io.close(this.handle).catch(() => void 0) : Promise.resolve();
+    void closing.then(this.markClosed);
+  }
+};
+function track(live, d) {
+  live.add(d);
+  void d.closed.then(() => live.delete(d));
+  return d;
+}
+
+// src/transfer/sftp-upload.ts
+var import_node_crypto2 = __toESM(require_crypto(), 1);
+var import_node_fs5 = __toESM(require_fs(), 1);
+var import_node_path5 = __toESM(require_path(), 1);
+var UploadJob = class {
+  constructor(io, req, concurrency, window2) {
+    this.io = io;
+    this.req = req;
+    this.concurrency = concurrency;
+    this.window = window2;
+    this.root = req.root;
+  }
+  io;
+  req;
+  concurrency;
+  window;
+  ownerNotSet = [];
+  /** The root written to: the request's, or where the admin's link it is points (see resolveRoot). */
+  root;
+  async run() {
+    const { req } = this;
+    if (req.rootType === "dir") this.root = await this.resolveRoot(req.root);
+    await this.keepPrevious();
+    await this.makeDir(import_node_path5.posix.dirname(this.root));
+    if (req.rootType === "dir") await this.makeRealDir(this.root);
+    else if ((await this.lstatOrNull(this.root))?.isDirectory()) {
+      throw new UserError(`${safeText(this.root)} is a folder on the server where the stored copy has a file: nothing was written in it`);
+    }
+    const levels = byDepth(req.items.filter((i) => i.type === "dir"));
+    for (const level of levels) await this.each(level.filter((d) => d.rel !== ""), (d) => this.makeRealDir(this.place(d.rel)));
+    await this.each(req.items.filter((i) => i.type !== "dir"), (item) => this.putItem(item));
+    for (const level of levels.reverse()) await this.each(level, (d) => this.finishDir(d));
+    return { ownerNotSet: this.ownerNotSet };
+  }
+  each(items, task) {
+    return forEachLimited(items, this.concurrency, task);
+  }
+  place(rel) {
+    const path = safeJoin(this.root, rel);
+    if (path === null) throw new Error(`refusing to write "${safeText(rel)}": it would land outside ${safeText(this.root)}`);
+    return path;
+  }
+  /**
+   * The root as followed: while it is a link, the link must belong to root or the login user, and so
+   * must every folder above it (else anyone who may write there could point it anywhere); a
+   * provisioner's /var/lib/mysql -> /data/mysql is followed, as rsync follows its transfer root.
+   */
+  async resolveRoot(root) {
+    let trusted;
+    for (let hops = 0; ; hops++) {
+      const st = await this.lstatOrNull(root);
+      if (!st?.isSymbolicLink()) return root;
+      const target = await this.io.readlink(root);
+      const through = `refusing to restore through ${safeText(root)}: it is a link to ${safeText(target)}`;
+      if (hops >= 8) throw new UserError(`${through}, one link too many`);
+      trusted ??= await this.trustedOwners();
+      for (let up = root; up !== "/" && up !== "."; up = import_node_path5.posix.dirname(up)) {
+        const owner = up === root ? st.uid : (await this.io.lstat(up)).uid;
+        if (trusted.has(owner)) continue;
+        const what = up === root ? "the link belongs to" : `${safeText(up)}, a folder above it, belongs to`;
+        throw new UserError(`${through} and ${what} uid ${owner}; a destination that is a link is followed only when the link and every folder above it belong to root or the login user`);
+      }
+      root = (target.startsWith("/") ? import_node_path5.posix.normalize(target) : import_node_path5.posix.join(import_node_path5.posix.dirname(root), target)).replace(/(.)\/+$/, "$1");
+    }
+  }
+  /**
+   * Root and the login user. SFTP does not say who the login is: the owner of the folder the session
+   * starts in (the home) stands for it; in a chroot that is root, which only trusts less.
+   */
+  async trustedOwners() {
+    return /* @__PURE__ */ new Set([0, (await this.io.stat(".")).uid]);
+  }
+  async lstatOrNull(path) {
+    try {
+      return await this.io.lstat(path);
+    } catch (err) {
+      if (statusOf(err) !== NO_SUCH_FILE) throw err;
+      return null;
+    }
+  }
+  /**
+   * A real folder at `path` (the root or below it): a link there is removed, never followed, and a
+   * folder made in its place, as rsync does; anything else in the way is an error.
+   */
+  async makeRealDir(path) {
+    const st = await this.lstatOrNull(path);
+    if (st?.isDirectory()) return;
+    try {
+      if (st?.isSymbolicLink()) await this.io.unlink(path);
+      await this.io.mkdir(path);
+    } catch (err) {
+      if ((await this.lstatOrNull(path))?.isDirectory()) return;
+      throw new Error(`cannot create the folder ${safeText(path)}: ${safeText(messageOf(err))}`);
+    }
+  }
+  /** A folder about to be changed by path must still be one (not a link swapped in since). */
+  async mustBeRealDir(path) {
+    if ((await this.lstatOrNull(path))?.isDirectory()) return;
+    throw new UserError(`${safeText(path)} is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it`);
+  }
+  /** True when every folder from the root down to `rel`'s is a real folder, not a link. */
+  async reachedWithoutLinks(rel) {
+    let path = this.root;
+    for (const part of rel.split("/").slice(0, -1)) {
+      path = import_node_path5.posix.join(path, part);
+      if (!(await this.lstatOrNull(path))?.isDirectory()) return false;
+    }
+    return true;
+  }
+  /**
+   * Each file or link about to be replaced goes to previousDir + its absolute path, linked if possible.
+   * One reached only through a link below the root is not the destination's: it is not kept.
+   */
+  async keepPrevious() {
+    if (this.req.keepPrevious.length === 0) return;
+    const dir = await this.expandHome(this.req.previousDir);
+    await this.each(this.req.keepPrevious, async (rel) => {
+      const from = this.place(rel);
+      const to = import_node_path5.posix.join(dir, remotePathOf(this.req.root, rel));
+      if (!await this.reachedWithoutLinks(rel)) return;
+      try {
+        await this.makeDir(import_node_path5.posix.dirname(to));
+        await this.io.hardlink(from, to).catch((err) => {
+          if (statusOf(err) === void 0) throw err;
+          return this.copy(from, to);
+        });
+      } catch (err) {
+        throw new Error(`could not keep the previous content of ${safeText(from)} in ${safeText(dir)}: ${safeText(messageOf(err))}`);
+      }
+    });
+  }
+  /** "~/" is where the SFTP session starts: the home, or the start folder of a chroot. */
+  async expandHome(dir) {
+    if (!dir.startsWith("~/")) return dir;
+    return import_node_path5.posix.join(await this.io.realpath("."), dir.slice(2));
+  }
+  /** `cp -p` over SFTP: a link is made anew; a file's bytes come down and go back up with its mode and mtime. */
+  async copy(from, to) {
+    const st = await this.io.lstat(from);
+    if (typeOf(st.mode) === "symlink") return this.putSymlink(to, await this.io.readlink(from));
+    const download = new Download(this.io, from, this.window);
+    try {
+      const file = await download.handOver();
+      if (typeof file === "string") throw new Error(file);
+      await this.putContent(to, () => file.stream, { mode: st.mode & 4095, mtime: st.mtime });
+    } finally {
+      download.abort();
+      await download.closed;
+    }
+  }
+  /** mkdir -p: an existing folder (or a link to one) will do; anything else in the way is an error. */
+  async makeDir(path) {
+    try {
+      await this.io.mkdir(path);
+    } catch (err) {
+      if (await this.isDir(path)) return;
+      if (statusOf(err) !== NO_SUCH_FILE || path === "/") throw new Error(`cannot create the folder ${safeText(path)}: ${safeText(messageOf(err))}`);
+      await this.makeDir(import_node_path5.posix.dirname(path));
+      await this.io.mkdir(path).catch(async (again) => {
+        if (!await this.isDir(path)) throw again;
+      });
+    }
+  }
+  async isDir(path) {
+    try {
+      return typeOf((await this.io.stat(path)).mode) === "dir";
+    } catch (err) {
+      if (statusOf(err) === void 0) throw err;
+      return false;
+    }
+  }
+  async putItem(item) {
+    const dest = this.place(item.rel);
+    if (item.type === "symlink") return this.putSymlink(dest, item.target ?? "", item);
+    await this.putContent(dest, () => (0, import_node_fs5.createReadStream)("", { fd: (0, import_node_fs5.openSync)(item.source, import_node_fs5.constants.O_RDONLY | import_node_fs5.constants.O_NOFOLLOW), highWaterMark: 8 * CHUNK }), item, item);
+  }
+  /**
+   * Content to a temp file beside `dest`, then owner, mode, mtime, then renamed over `dest` atomically.
+   * The content is opened only once the temp file is, so nothing can fail unobserved meanwhile.
+   */
+  async putContent(dest, content, meta, owner) {
+    const temp = tempBeside(dest);
+    try {
+      const handle = await this.io.open(temp, "wx", { mode: 384 });
+      try {
+        await writeAll(this.io, handle, content());
+        await this.setOwner(owner, (uid, gid) => this.io.fchown(handle, uid, gid));
+        await this.io.fsetstat(handle, { mode: meta.mode, atime: meta.mtime, mtime: meta.mtime });
+      } catch (err) {
+        await this.io.close(handle).catch(() => void 0);
+        throw err;
+      }
+      await this.io.close(handle);
+      await this.io.rename(temp, dest);
+    } catch (err) {
+      await this.io.unlink(temp).catch(() => void 0);
+      throw err;
+    }
+  }
+  async putSymlink(dest, target, owner) {
+    const temp = tempBeside(dest);
+    try {
+      await this.io.symlink(target, temp);
+      await this.setOwner(owner, (uid, gid) => this.io.lsetstat(temp, { uid, gid }));
+      await this.io.rename(temp, dest);
+    } catch (err) {
+      await this.io.unlink(temp).catch(() => void 0);
+      throw err;
+    }
+  }
+  /**
+   * lsetstat never follows a link (OpenSSH: lchown, and fchmodat and utimensat with
+   * AT_SYMLINK_NOFOLLOW), so a link swapped in since the folder was made is left alone. Where the
+   * server lacks it or refuses it, the folder is checked first and changed by path.
+   */
+  async finishDir(item) {
+    const path = this.place(item.rel);
+    await this.setOwner(
+      item,
+      (uid, gid) => this.io.lsetstat(path, { uid, gid }).catch(async (err) => {
+        if (statusOf(err) !== OP_UNSUPPORTED) throw err;
+        await this.mustBeRealDir(path);
+        await this.io.chown(path, uid, gid);
+      })
+    );
+    const attrs = { mode: item.mode, atime: item.mtime, mtime: item.mtime };
+    try {
+      await this.io.lsetstat(path, attrs);
+    } catch (err) {
+      if (statusOf(err) === void 0) throw err;
+      await this.mustBeRealDir(path);
+      await this.io.setstat(path, attrs);
+    }
+  }
+  /** Owner and group when asked for; a refusal (the login is not root) is reported, not fatal. */
+  async setOwner(item, apply) {
+    if (!this.req.chown || !item) return;
+    try {
+      await apply(ownerId(item.user, item.uid), ownerId(item.group, item.gid));
+    } catch (err) {
+      if (statusOf(err) === void 0) throw err;
+      this.ownerNotSet.push(item.rel);
+    }
+  }
+};
+function ownerId(name, id) {
+  return /^\d+$/.test(name) ? Number(name) : id;
+}
+function byDepth(dirs) {
+  const levels = [];
+  for (const d of dirs) (levels[d.rel === "" ? 0 : d.rel.split("/").length] ??= []).push(d);
+  return levels.filter((l) => l !== void 0);
+}
+function tempBeside(path) {
+  return import_node_path5.posix.join(import_node_path5.posix.dirname(path), `.remote-files-${(0, import_node_crypto2.randomBytes)(6).toString("hex")}.tmp`);
+}
+async function writeAll(io, handle, content) {
+  const pending = /* @__PURE__ */ new Set();
+  let failure;
+  let position = 0;
+  for await (const data of content) {
+    for (let at = 0; at < data.length; at += CHUNK) {
+      const piece = data.subarray(at, at + CHUNK);
+      const sent = io.write(handle, piece, position).then(
+        () => void pending.delete(sent),
+        (error) => {
+          failure ??= { error };
+          pending.delete(sent);
+        }
+      );
+      pending.add(sent);
+      position += piece.length;
+      if (pending.size >= REQUESTS_PER_FILE) await Promise.race(pending);
+      if (failure) throw failure.error;
+    }
+  }
+  await Promise.all(pending);
+  if (failure) throw failure.error;
+}
+
+// src/transfer/sftp-transport.ts
+var SftpTransport = class {
+  name = "sftp";
+  canRunCommands = false;
+  io;
+  concurrency;
+  /** Bytes each download may read ahead of its consumer: the fetch memory shared by the files in flight. */
+  window;
+  /** `lost`: the connection's loss once it is gone, to report instead of ssh2's "No response from server". */
+  constructor(sftp, opts) {
+    this.io = new Sftp(sftp, opts.lost);
+    this.concurrency = Math.max(1, Math.floor(opts.concurrency));
+    this.window = Math.max(CHUNK, Math.floor(FETCH_MEMORY / this.concurrency) - STREAM_BUFFER);
+  }
+  async list(remotes) {
+    const ctx = { limit: new Limiter(this.concurrency), names: new OwnerNames() };
+    const listings = await Promise.all(remotes.map((root) => this.listRoot(root, ctx)));
+    for (const l of listings) if (l.status === "ok") l.files.forEach((f) => ctx.names.apply(f));
+    return listings;
+  }
+  /** SFTP has no hashing: each file comes down (prefetched like `fetch`) and is hashed here. */
+  async checksums(remotes) {
+    const sums = /* @__PURE__ */ new Map();
+    await this.fetch(remotes, async (file) => {
+      const hash = (0, import_node_crypto3.createHash)("sha256");
+      for await (const chunk of file.stream) hash.update(chunk);
+      sums.set(file.remote, hash.digest("hex"));
+    });
+    return sums;
+  }
+  /**
+   * Files are handed to `onFile` one at a time, in the order asked, while up to `concurrency` of them
+   * (the one being consumed included) are open and reading ahead within the shared memory window.
+   */
+  async fetch(remotes, onFile) {
+    const notSent = [];
+    const reasons = [];
+    const live = /* @__PURE__ */ new Set();
+    const queue = [];
+    let next = 0;
+    try {
+      while (queue.length > 0 || next < remotes.length) {
+        while (next < remotes.length && queue.length < this.concurrency) queue.push(track(live, new Download(this.io, remotes[next++], this.window)));
+        const download = queue.shift();
+        const file = await download.handOver();
+        if (typeof file === "string") {
+          notSent.push(download.remote);
+          reasons.push(file);
+          continue;
+        }
+        await onFile(file);
+        file.stream.resume();
+        await (0, import_promises.finished)(file.stream);
+      }
+    } finally {
+      for (const d of live) d.abort();
+      await Promise.all([...live].map((d) => d.closed));
+    }
+    return { notSent, message: reasons.join("\n") };
+  }
+  upload(req) {
+    return new UploadJob(this.io, req, this.concurrency, this.window).run().catch((err) => {
+      const line = statusOf(err) === PERMISSION_DENIED ? `${safeText(req.root)}: ${safeText(messageOf(err))}` : err instanceof Error && !(err instanceof UserError) ? deniedLine(err.message) : void 0;
+      throw line === void 0 ? err : new WriteDeniedError(line);
+    });
+  }
+  async removeFiles(paths) {
+    await forEachLimited(
+      paths,
+      this.concurrency,
+      (path) => this.io.unlink(path).catch((err) => {
+        if (statusOf(err) !== NO_SUCH_FILE) throw err;
+      })
+    );
+  }
+  run() {
+    return Promise.reject(
+      new UserError("this account only offers SFTP (no shell), so commands cannot run on the server; run them from an account with a shell, or go without")
+    );
+  }
+  async listRoot(root, ctx) {
+    let attrs;
+    try {
+      attrs = await ctx.limit.run(() => this.io.lstat(root));
+    } catch (err) {
+      if (statusOf(err) === PERMISSION_DENIED) return { status: "denied", reason: "permission denied on a parent folder" };
+      if (statusOf(err) !== void 0) return { status: "missing" };
+      throw err;
+    }
+    const record = await this.describe(root, "", attrs, ctx);
+    if (record.type === "file") record.readable = await ctx.limit.run(() => this.canOpen(root));
+    if (!record.readable) return { status: "denied", reason: record.type === "dir" ? "folder not readable" : "file not readable" };
+    if (record.type !== "dir") return { status: "ok", files: [record] };
+    const below2 = await this.walk(root, "", ctx);
+    if (below2 === null) return { status: "denied", reason: "folder not readable" };
+    return { status: "ok", files: [record, ...below2] };
+  }
+  /**
+   * The records below a folder, pre-order (each folder before its contents), its subfolders read in
+   * parallel; null when the folder cannot be listed. An unreadable subfolder is listed, flagged, and
+   * not entered.
+   */
+  async walk(dir, rel, ctx) {
+    const entries = await ctx.limit.run(() => this.readFolder(dir));
+    if (entries === null) return null;
+    const nested = await Promise.all(
+      entries.map(async (entry) => {
+        const childRel = rel === "" ? entry.filename : `${rel}/${entry.filename}`;
+        const childPath = remotePathOf(dir, entry.filename);
+        ctx.names.learn(entry);
+        const record = await this.describe(childPath, childRel, entry.attrs, ctx);
+        if (record.type !== "dir") return [record];
+        const below2 = await this.walk(childPath, childRel, ctx);
+        record.readable = below2 !== null;
+        return [record, ...below2 ?? []];
+      })
+    );
+    return nested.flat();
+  }
+  /**
+   * A folder's entries sorted by name; null when the login may not list it. OpenSSH answers a folder
+   * it may read but not search (r without x) with no entries at all, so an empty answer is confirmed
+   * by a stat of "folder/.", which needs search permission.
+   */
+  async readFolder(dir) {
+    try {
+      const entries = (await this.io.readdir(dir)).filter((e) => isChildName(e.filename, dir));
+      if (entries.length === 0) await this.io.stat(`${dir === "/" ? "" : dir}/.`);
+      entries.sort((a, b) => a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0);
+      const twice = entries.find((e, i) => i > 0 && entries[i - 1].filename === e.filename);
+      if (twice) throw new HostileServerError(`the server listed "${safeText(twice.filename)}" twice in ${safeText(dir)}; refusing the listing`);
+      return entries;
+    } catch (err) {
+      if (statusOf(err) !== void 0) return null;
+      throw err;
+    }
+  }
+  /** A record from a server's attributes; a link's target is read (a link that cannot be read is flagged). */
+  async describe(path, rel, attrs, ctx) {
+    const record = toRecord(rel, attrs);
+    if (record.type !== "symlink") return record;
+    try {
+      record.target = await ctx.limit.run(() => this.io.readlink(path));
+    } catch (err) {
+      if (statusOf(err) === void 0) throw err;
+      record.target = "";
+      record.readable = false;
+    }
+    return record;
+  }
+  /**
+   * Only entry roots are opened to learn whether they are readable (one round trip each, as the tar
+   * side reports a denied root file); files below a folder are found out by `fetch`.
+   */
+  async canOpen(path) {
+    try {
+      await this.io.close(await this.io.open(path, "r"));
+      return true;
+    } catch (err) {
+      if (statusOf(err) === void 0) throw err;
+      return false;
+    }
+  }
+};
+
+// src/transfer/tar-transport.ts
+var import_node_fs6 = __toESM(require_fs(), 1);
+var import_node_stream3 = __toESM(require_stream(), 1);
+var import_tar_stream = __toESM(require_tar_stream(), 1);
+
+// src/transfer/listing.ts
+var TYPES2 = { f: "file", d: "dir", l: "symlink" };
+function parseListing(out, expected) {
+  const tokens = new Tokens(out);
+  const result = [];
+  let names;
+  while (!tokens.done()) {
+    if (tokens.peekIs(N)) {
+      tokens.skip();
+      names = readNames(tokens);
+      break;
+    }
+    if (!tokens.peekIs(E)) throw new Error(`unexpected server listing near token ${tokens.count}`);
+    tokens.skip();
+    if (tokens.peekIs(M) || tokens.peekIs(D)) {
+      result.push(tokens.peekIs(M) ? { status: "missing" } : { status: "denied", reason: "permission denied on a parent folder" });
+      tokens.skip();
+      continue;
+    }
+    const files = [];
+    const seen = /* @__PURE__ */ new Map();
+    while (!tokens.done() && !tokens.peekIs(E) && !tokens.peekIs(N)) files.push(checkShape(readRecord(tokens), seen));
+    if (files.length === 0) result.push({ status: "denied", reason: "the server listed nothing for it (it vanished, or find failed on it)" });
+    else result.push(rootDenied(files) ?? { status: "ok", files });
+  }
+  if (result.length !== expected) throw new Error(`server listing has ${result.length} entries, expected ${expected}`);
+  if (!names) throw new Error("truncated server listing: its end (the owner names section) is missing");
+  nameOwners(result, names);
+  return result;
+}
+var [E, N, M, D, R, U] = ["E", "N", "M", "D", "R", "U"].map((c) => c.charCodeAt(0));
+function readRecord(tokens) {
+  const at = tokens.count;
+  const truncated = () => new Error(`truncated server listing near token ${at}`);
+  const flag = tokens.peekIs(R) ? R : tokens.peekIs(U) ? U : -1;
+  if (flag < 0) throw truncated();
+  tokens.skip();
+  const letter = tokens.next();
+  const type = Object.hasOwn(TYPES2, letter) ? TYPES2[letter] : "other";
+  const size = tokens.number(10);
+  const mtime = tokens.number(10, true);
+  const mode = tokens.number(8);
+  const uid = tokens.number(10);
+  const gid = tokens.number(10);
+  const user = tokens.next(true);
+  const group = tokens.next(true);
+  const rel = tokens.next();
+  const target = type === "symlink" ? tokens.next() : (tokens.skip(), void 0);
+  if (tokens.overrun) throw truncated();
+  if (!(Number.isSafeInteger(size) && Number.isSafeInteger(mtime) && Number.isSafeInteger(mode) && Number.isSafeInteger(uid) && Number.isSafeInteger(gid))) throw new Error(`unexpected server listing near token ${at}`);
+  return { rel, type, size, mtime, mode, uid, gid, user, group, ...target !== void 0 && { target }, readable: flag === R };
+}
+function readNames(tokens) {
+  const users = /* @__PURE__ */ new Map();
+  const groups = /* @__PURE__ */ new Map();
+  while (!tokens.done()) {
+    const at = tokens.count;
+    const kind = tokens.next();
+    const id = tokens.done() ? "" : tokens.next();
+    if (kind !== "u" && kind !== "g" || !/^\d+$/.test(id) || tokens.done()) throw new Error(`truncated owner names in the server listing near token ${at}`);
+    const name = tokens.next(true);
+    if (name !== "") (kind === "u" ? users : groups).set(Number(id), name);
+  }
+  return { users, groups };
+}
+function nameOwners(listings, names) {
+  for (const l of listings) {
+    if (l.status !== "ok") continue;
+    for (const f of l.files) {
+      if (f.user === "") f.user = names.users.get(f.uid) ?? String(f.uid);
+      if (f.group === "") f.group = names.groups.get(f.gid) ?? String(f.gid);
+    }
+  }
+}
+var Tokens = class {
+  constructor(buf) {
+    this.buf = buf;
+    this.end = buf.length;
+  }
+  buf;
+  count = 0;
+  at = 0;
+  end;
+  names = /* @__PURE__ */ new Map();
+  /** Set once a token was asked for past the end: a record cut short. */
+  overrun = false;
+  done() {
+    return this.at >= this.end;
+  }
+  /** Is the next token exactly the one character `code`? */
+  peekIs(code) {
+    return this.buf[this.at] === code && (this.at + 1 >= this.end || this.buf[this.at + 1] === 0);
+  }
+  skip() {
+    this.at = this.stop() + 1;
+    this.count++;
+  }
+  next(shared = false) {
+    const stop = this.stop();
+    const token = this.buf.toString("utf8", this.at, stop);
+    this.at = stop + 1;
+    this.count++;
+    if (!shared) return token;
+    const known = this.names.get(token);
+    if (known !== void 0) return known;
+    this.names.set(token, token);
+    return token;
+  }
+  /**
+   * The next token as a whole number in `base`, read from its bytes; NaN unless it is digits only (with
+   * `seconds`: an optional sign and fraction, rounded down, as %T@ prints times).
+   */
+  number(base, seconds = false) {
+    const stop = this.stop();
+    let i = this.at;
+    const negative = seconds && this.buf[i] === 45;
+    if (negative) i++;
+    let value = i < stop ? 0 : NaN;
+    for (; i < stop; i++) {
+      const digit = this.buf[i] - 48;
+      if (digit < 0 || digit >= base) break;
+      value = value * base + digit;
+    }
+    let fraction = false;
+    if (seconds && i < stop && this.buf[i] === 46) {
+      for (i++; i < stop; i++) {
+        const digit = this.buf[i] - 48;
+        if (digit < 0 || digit > 9) break;
+        if (digit > 0) fraction = true;
+      }
+    }
+    if (i !== stop) value = NaN;
+    this.at = stop + 1;
+    this.count++;
+    return negative ? -value - (fraction ? 1 : 0) : value;
+  }
+  stop() {
+    if (this.at >= this.end) this.overrun = true;
+    const i = this.buf.indexOf(0, this.at);
+    return i < 0 ? this.end : i;
+  }
+};
+var PLAIN_REL = /^(?!\.\.?(?:\/|$))[^/]+(?:\/(?!\.\.?(?:\/|$))[^/]+)*$/;
+function checkShape(f, seen) {
+  const refuse = (why) => {
+    throw new HostileServerError(`the server listed "${safeText(f.rel)}", ${why}; refusing the listing`);
+  };
+  if (seen.size === 0 && f.rel !== "") refuse("where the entry itself was expected first");
+  if (seen.size > 0) {
+    if (!PLAIN_REL.test(f.rel)) refuse("which is not a plain relative path");
+    if (seen.has(f.rel)) refuse("twice");
+    const slash = f.rel.lastIndexOf("/");
+    if (seen.get(slash < 0 ? "" : f.rel.slice(0, slash)) !== "dir") refuse("which is not inside a folder listed before it");
+  }
+  seen.set(f.rel, f.type);
+  return f;
+}
+function rootDenied(files) {
+  const root = files.find((f) => f.rel === "");
+  if (root && !root.readable) return { status: "denied", reason: root.type === "dir" ? "folder not readable" : "file not readable" };
+  return null;
+}
+
+// src/transfer/tar-transport.ts
+var SMALL_FILE = 1 << 20;
+var TarTransport = class {
+  constructor(shell, sudo, prefetched) {
+    this.shell = shell;
+    this.sudo = sudo;
+    this.prefetched = prefetched;
+  }
+  shell;
+  sudo;
+  prefetched;
+  name = "tar";
+  canRunCommands = true;
+  async list(remotes) {
+    if (remotes.length === 0) return [];
+    const ready = this.prefetched;
+    this.prefetched = void 0;
+    const same = ready && ready.remotes.length === remotes.length && ready.remotes.every((r2, i) => r2 === remotes[i]);
+    const r = same ? ready : await this.shell.exec(shCommand(LIST_SCRIPT, remotes, this.sudo));
+    if (r.code !== 0 && r.stdout.length === 0) throw new Error(`listing on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
+    return parseListing(r.stdout, remotes.length);
+  }
+  async checksums(remotes) {
+    const sums = /* @__PURE__ */ new Map();
+    if (remotes.length === 0) return sums;
+    const r = await this.shell.exec(shCommand(CHECKSUM_SCRIPT, [], this.sudo), { stdin: nulList(remotes) });
+    for (const line of r.stdout.toString("utf8").split("\n")) {
+      const m = /^(\\?)([0-9a-f]{64}) [ *](.*)$/s.exec(line);
+      if (!m) continue;
+      const name = m[1] ? m[3].replace(/\\(\\|n)/g, (_x, c) => c === "n" ? "\n" : "\\") : m[3];
+      sums.set(name, m[2]);
+    }
+    return sums;
+  }
+  async fetch(remotes, onFile) {
+    if (remotes.length === 0) return { notSent: [], message: "" };
+    const channel = await this.shell.execStream(shCommand(FETCH_SCRIPT, [], this.sudo));
+    let stderr = "";
+    channel.stderr.on("data", (d) => stderr += d.toString("utf8"));
+    const exited = exitOf(channel);
+    channel.end(nulList(remotes));
+    const requested = new Set(remotes);
+    const wanted = new Set(remotes);
+    const extract = import_tar_stream.default.extract();
+    let lost;
+    let parseError;
+    let member;
+    channel.on("error", (err) => {
+      lost ??= err;
+      extract.destroy(err);
+    });
+    extract.on("error", (err) => parseError ??= err);
+    channel.pipe(extract);
+    try {
+      for await (const entry of extract) {
+        const h = entry.header;
+        if (requested.has(h.name) && !wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}" twice; refusing the archive`);
+        if (!wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}", which was not requested; refusing the archive`);
+        if (h.type !== "file" && h.type !== "contiguous-file") {
+          throw new HostileServerError(`the server sent "${safeText(h.name)}" as a ${h.type ?? "unknown"} entry where a regular file was requested; refusing the archive`);
+        }
+        wanted.delete(h.name);
+        member = h.name;
+        await onFile({ remote: h.name, size: h.size ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1e3), stream: entry });
+        entry.resume();
+        member = void 0;
+      }
+    } catch (err) {
+      if (lost) throw lost;
+      if (!parseError || err !== parseError) throw err;
+      const said = stderr.trim() ? ` (the server said: ${safeText(stderr.trim())})` : "";
+      throw new HostileServerError(`the archive the server sent is broken${member ? ` in "${safeText(member)}"` : ""}: ${parseError.message}${said}; refusing it`);
+    }
+    const code = await exited;
+    if (code !== 0 && code !== 1 && wanted.size === 0) throw new Error(`tar on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
+    return { notSent: [...wanted], message: stderr.trim() };
+  }
+  async upload(req) {
+    if (req.keepPrevious.length > 0) {
+      const kept = await this.shell.exec(shCommand(KEEP_PREVIOUS_SCRIPT, [req.previousDir, req.root, req.rootType], this.sudo), { stdin: nulList(req.keepPrevious) });
+      if (kept.code !== 0) throw refusal2(kept.stderr) ?? writeDenied(kept.stderr) ?? new Error(`could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`);
+    }
+    const channel = await this.shell.execStream(shCommand(UPLOAD_SCRIPT, [req.root, req.rootType, req.chown ? "1" : "0"], this.sudo));
+    let stderr = "";
+    channel.stderr.on("data", (d) => stderr += d.toString("utf8"));
+    channel.resume();
+    const exited = exitOf(channel);
+    const pack = import_tar_stream.default.pack();
+    const sent = new Promise((done, fail2) => {
+      pack.on("error", fail2);
+      channel.on("error", fail2);
+      channel.on("finish", () => done());
+    });
+    sent.catch(() => void 0);
+    pack.pipe(new Coalescer(channel));
+    try {
+      if (req.rootType === "dir") await addEntry(pack, { name: ".rf-dirs.tar", type: "file", mode: 384 }, await dirsArchive(req.items));
+      await addItems(pack, req.items);
+      pack.finalize();
+      await sent;
+    } catch (err) {
+      if (await exited.catch(() => null) !== 0) throw refusal2(stderr) ?? writeDenied(stderr) ?? err;
+      throw err;
+    }
+    const code = await exited;
+    if (code !== 0) throw refusal2(stderr) ?? writeDenied(stderr) ?? new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
+    return { ownerNotSet: [] };
+  }
+  async removeFiles(paths) {
+    if (paths.length === 0) return;
+    const r = await this.shell.exec(shCommand("xargs -0 rm -f --", [], this.sudo), { stdin: nulList(paths) });
+    if (r.code !== 0) throw new Error(`rm on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
+  }
+  async run(command, args = []) {
+    const r = await this.shell.exec(shCommand(command, args, this.sudo), { maxStdout: 1 << 20, unwatched: true });
+    return { code: r.code, output: (r.stdout.toString("utf8") + r.stderr).trim() };
+  }
+};
+function exitOf(channel) {
+  const exited = new Promise((done, fail2) => {
+    channel.on("exit", (code) => done(code));
+    const early = exitAlreadySent(channel);
+    if (early) done(early.code);
+    channel.on("error", fail2);
+    channel.on("close", () => setTimeout(() => done(null), EXIT_GRACE_MS).unref());
+  });
+  exited.catch(() => void 0);
+  return exited;
+}
+var GATHER = 64 << 10;
+var Coalescer = class extends import_node_stream3.Writable {
+  constructor(channel) {
+    super({ highWaterMark: 1 << 20 });
+    this.channel = channel;
+    channel.on("error", (err) => this.destroy(err));
+    this.on("error", () => void 0);
+  }
+  channel;
+  parts = [];
+  size = 0;
+  scheduled = false;
+  _write(chunk, _encoding, done) {
+    this.parts.push(chunk);
+    this.size += chunk.length;
+    if (this.size >= GATHER) return this.flush(done);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        if (this.size > 0 && !this.destroyed) this.flush(() => void 0);
+      });
+    }
+    done();
+  }
+  _final(done) {
+    if (this.size > 0) this.flush(() => void 0);
+    this.channel.end();
+    done();
+  }
+  /** Sends what gathered; `done` waits for the channel to drain when it says it is full. */
+  flush(done) {
+    const data = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts);
+    this.parts = [];
+    this.size = 0;
+    if (this.channel.write(data)) done();
+    else this.channel.once("drain", done);
+  }
+};
+function refusal2(stderr) {
+  const m = /^remote-files refused: (.*)$/m.exec(stderr);
+  return m ? new UserError(safeText(m[1])) : void 0;
+}
+function writeDenied(stderr) {
+  const line = deniedLine(stderr);
+  return line === void 0 ? void 0 : new WriteDeniedError(safeText(line));
+}
+function nulList(paths) {
+  return Buffer.from(paths.map((p) => p + "\0").join(""), "utf8");
+}
+function header(item, name) {
+  return {
+    name,
+    mode: item.mode,
+    mtime: new Date(item.mtime * 1e3),
+    uid: item.uid,
+    gid: item.gid,
+    uname: item.user,
+    gname: item.group
+  };
+}
+function memberName(rel) {
+  return rel === "" ? "r" : `r/${rel}`;
+}
+var AHEAD = 16 << 20;
+var NO_FOLLOW = import_node_fs6.constants.O_RDONLY | import_node_fs6.constants.O_NOFOLLOW;
+function readStored(path) {
+  const fd = (0, import_node_fs6.openSync)(path, NO_FOLLOW);
+  try {
+    return (0, import_node_fs6.readFileSync)(fd);
+  } finally {
+    (0, import_node_fs6.closeSync)(fd);
+  }
+}
+function storedFileSize(path) {
+  const st = (0, import_node_fs6.lstatSync)(path);
+  if (!st.isFile()) throw new UserError(`${path} is not a regular file in the data folder (a link or something else was put in its place); nothing more is uploaded`);
+  return st.size;
+}
+async function addItems(pack, items) {
+  const ahead = [];
+  let bytes2 = 0;
+  const settle = async (limit) => {
+    while (ahead.length > 0 && bytes2 > limit) {
+      const first = ahead.shift();
+      bytes2 -= first.bytes;
+      await first.added;
+    }
+  };
+  for (const item of items) {
+    const size = item.type === "file" ? storedFileSize(item.source) : 0;
+    if (size > SMALL_FILE) {
+      await settle(-1);
+      await addItem(pack, item, size);
+      continue;
+    }
+    const added = addItem(pack, item, size);
+    added.catch(() => void 0);
+    ahead.push({ added, bytes: size + 512 });
+    bytes2 += size + 512;
+    await settle(AHEAD);
+  }
+  await settle(-1);
+}
+async function addItem(pack, item, size) {
+  const name = memberName(item.rel);
+  if (item.type === "dir") return addEntry(pack, { ...header(item, name), type: "directory" });
+  if (item.type === "symlink") return addEntry(pack, { ...header(item, name), type: "symlink", linkname: item.target ?? "" });
+  if (size <= SMALL_FILE) return addEntry(pack, { ...header(item, name), type: "file" }, readStored(item.source));
+  await new Promise((done, fail2) => {
+    const sink = pack.entry({ ...header(item, name), type: "file", size }, (err) => err ? fail2(err) : done());
+    const source = (0, import_node_fs6.createReadStream)("", { fd: (0, import_node_fs6.openSync)(item.source, NO_FOLLOW) });
+    source.on("error", fail2);
+    sink.on("error", (err) => {
+      source.destroy();
+      fail2(err);
+    });
+    source.pipe(sink);
+  });
+}
+function addEntry(pack, h, content) {
+  return new Promise((done, fail2) => {
+    const cb = (err) => err ? fail2(err) : done();
+    const sink = content === void 0 ? pack.entry(h, cb) : pack.entry({ ...h, size: content.length }, content, cb);
+    sink.on("error", fail2);
+  });
+}
+async function dirsArchive(items) {
+  const pack = import_tar_stream.default.pack();
+  const chunks = [];
+  pack.on("data", (c) => chunks.push(c));
+  const ended = new Promise((done) => pack.on("end", done));
+  for (const item of items.filter((i) => i.type === "dir")) {
+    await addEntry(pack, { ...header(item, item.rel === "" ? "." : item.rel), type: "directory" });
+  }
+  pack.finalize();
+  await ended;
+  return Buffer.concat(chunks);
+}
+
+// src/transfer/choose.ts
+async function chooseTransport(session, s, prefetch, whileListing) {
+  if (s.transport === "sftp") return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency, lost: () => session.lostError?.() }), uid: -1 };
+  const ahead = prefetch && !s.sudo ? prefetch : void 0;
+  const command = ahead ? shCommand(`${PROBE_SCRIPT}
+printf '${LISTING_MARK}'
+${LIST_SCRIPT}`, ahead, false) : PROBE_SCRIPT;
+  const probe = await session.exec(command, { stdin: "", ...ahead ? whileListing && { started: whileListing } : { maxStdout: OUTPUT_CAP } }).catch((err) => {
+    if (session.lostError?.()) throw err;
+    return null;
+  });
+  const mark = probe ? probe.stdout.indexOf(LISTING_MARK) : -1;
+  const text = probe ? probe.stdout.subarray(0, mark < 0 ? void 0 : mark).toString("utf8") : "";
+  const gnu = /GNU findutils/.test(text) && /GNU tar/.test(text);
+  if (!gnu) {
+    if (s.transport === "tar") {
+      throw new UserError(`transport: tar needs a shell with GNU find and GNU tar on the server, and the probe found ${probe ? `"${safeText(text.trim() || probe.stderr.trim())}"` : "no shell"}; use transport: sftp`);
+    }
+    if (s.sudo) throw new UserError("input `sudo`: true needs a shell with GNU find and tar on the server; this account has none (SFTP only?)");
+    return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency, lost: () => session.lostError?.() }), uid: -1 };
+  }
+  const uid = Number(text.trim().split("\n").at(-1));
+  if (s.sudo) {
+    const check = await session.exec(shCommand("id -u", [], true), { maxStdout: OUTPUT_CAP });
+    if (check.code !== 0 || check.stdout.toString().trim() !== "0") {
+      throw new UserError(`input \`sudo\`: \`sudo -n\` failed for ${s.ssh.username} (${safeText(check.stderr.trim() || "no output")}); it needs passwordless sudo`);
+    }
+    return { transport: new TarTransport(session, true), uid: 0 };
+  }
+  const listed = ahead && probe && mark >= 0 ? { remotes: ahead, stdout: probe.stdout.subarray(mark + LISTING_MARK.length), code: probe.code, stderr: probe.stderr } : void 0;
+  return { transport: new TarTransport(session, false, listed), uid };
+}
+var LISTING_MARK = "\nremote-files listing:\n";
+
+// src/transfer/migrate-names.ts
+var import_node_fs7 = __toESM(require_fs(), 1);
+var import_node_path6 = __toESM(require_path(), 1);
+function migrateStoredNames(domainDir, m) {
+  if (m.names === GIT_SAFE_NAMES) return { manifest: m, notes: [] };
+  const paths = Object.keys(m.files).sort();
+  const renamed = [];
+  const done = /* @__PURE__ */ new Set();
+  for (const path of paths) {
+    const parts = path.split("/");
+    let disk = "";
+    let logical = "";
+    for (const part of parts) {
+      logical = logical === "" ? part : `${logical}/${part}`;
+      const parent = disk;
+      disk = disk === "" ? escapeName(part) : `${disk}/${escapeName(part)}`;
+      const escaped = escapeName(part);
+      if (escaped === part || done.has(logical)) continue;
+      done.add(logical);
+      const from = (0, import_node_path6.join)(domainDir, parent, part);
+      const to = (0, import_node_path6.join)(domainDir, disk);
+      if ((0, import_node_fs7.lstatSync)(to, { throwIfNoEntry: false }) || !(0, import_node_fs7.lstatSync)(from, { throwIfNoEntry: false })) continue;
+      (0, import_node_fs7.renameSync)(from, to);
+      renamed.push(`${logical} \u2192 ${disk}`);
+    }
+  }
+  const manifest = { ...m, names: GIT_SAFE_NAMES };
+  writeManifest(domainDir, manifest);
+  const notes = [];
+  if (renamed.length > 0) {
+    notes.push(
+      `data folder moved to git-safe names (git would have read them as its own): renamed ${renamed.length} path(s): ${renamed.slice(0, 5).join(", ")}${renamed.length > 5 ? ", \u2026" : ""}`
+    );
+  }
+  const checkouts = paths.filter((p) => /(^|\/)\.git$/i.test(p)).map((p) => p.replace(/\/?\.git$/i, "") || ".");
+  for (const dir of checkouts.slice(0, 5)) {
+    const missing = paths.some((p) => p.startsWith(`${dir}/`) && m.files[p].type === "file" && !(0, import_node_fs7.lstatSync)((0, import_node_path6.join)(domainDir, ...p.split("/").map(escapeName)), { throwIfNoEntry: false }));
+    if (missing) notes.push(`${dir} holds a git checkout, which an earlier version's commit store kept as a gitlink without its files: they are salvaged again`);
+  }
+  return { manifest, notes };
+}
+
+// src/modes/server.ts
+async function prepareJob(s, plan, out) {
+  const entries = planEntries(plan, s.exclude);
+  const domainDir = (0, import_node_path7.join)(s.workspace, s.dataDir, s.domain);
+  const stores = await makeStores({ names: s.store, commit: s.commit, artifact: s.artifact, cache: s.cache });
+  const ctx = storeContext({ workspace: s.workspace, dataDir: s.dataDir, domain: s.domain }, domainDir, out);
+  await checkStores(stores, ctx, s.mode === "backup" && !s.dryRun);
+  const encryption = s.mode === "backup" ? await backupEncryption(s.age.recipients) : void 0;
+  const loaded = s.mode === "restore" || s.mode === "verify" || s.mode === "backup" && stores.some((x) => x.name !== "commit") && !(0, import_node_fs8.existsSync)(manifestPath(domainDir)) ? await out.group("Load the stored copy", () => loadFromStores(stores, ctx, s.mode !== "backup")) : { from: null, outputs: {}, summary: [] };
+  for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
+  checkDataFolder(s.workspace, s.dataDir, s.domain);
+  if ((s.mode === "restore" || s.mode === "verify") && stores.length === 0 && !(0, import_node_fs8.existsSync)(manifestPath(domainDir))) throw nothingStored(s.domain, []);
+  const stored = storedManifest(domainDir, s.domain, s.mode === "backup" && !s.dryRun);
+  const prefetch = listedFirst(s, plan, entries);
+  if (!prefetch) stored.read();
+  return { s, out, plan, entries, domainDir, stores, ctx, loaded, stored, prefetch, encryption };
+}
+function connectOptions(s, out) {
+  return {
+    target: endpoint(s.ssh),
+    ...s.ssh.proxy && { proxy: { host: s.ssh.proxy.host, port: s.ssh.proxy.port, username: s.ssh.proxy.username, ...secrets(s.ssh.proxy.key, s.ssh.passphrase, s.ssh.proxy.password) } },
+    hostKeys: { knownHosts: s.ssh.knownHosts, fingerprints: s.ssh.fingerprints, proxyFingerprints: s.ssh.proxy?.fingerprints ?? "", insecure: s.ssh.insecure },
+    timeoutMs: s.ssh.timeoutMs,
+    retries: s.ssh.retries,
+    onWarning: (m) => out.warning(m),
+    onInfo: (m) => out.info(m)
+  };
+}
+async function openTransport(job, session, whileListing) {
+  const { s, stored, out } = job;
+  const { transport, uid } = await chooseTransport(session, { transport: s.transport, sudo: s.sudo, concurrency: s.concurrency, ssh: { username: s.ssh.username } }, job.prefetch, () => {
+    stored.read();
+    whileListing?.();
+  });
+  const manifest = stored.get();
+  out.info(`Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? " (sudo)" : ""}`);
+  return { transport, uid, manifest };
+}
+function storedManifest(domainDir, domain, migrate) {
+  let result;
+  const notes = [];
+  const read = () => {
+    if (result) return;
+    try {
+      const m = readManifest(domainDir, domain);
+      if (!migrate) result = { manifest: m };
+      else {
+        const migrated = migrateStoredNames(domainDir, m);
+        notes.push(...migrated.notes);
+        result = { manifest: migrated.manifest };
+      }
+    } catch (error) {
+      result = { error };
+    }
+  };
+  return {
+    read,
+    notes,
+    get: () => {
+      read();
+      if ("error" in result) throw result.error;
+      return result.manifest;
+    }
+  };
+}
+function listedFirst(s, plan, entries) {
+  if (entries.length === 0) return void 0;
+  const prepares = s.prepare && !s.dryRun && plan.recipes.some((r) => r.prepare.length > 0);
+  return s.mode === "verify" || s.mode === "backup" && !prepares ? entries.map((e) => e.remote) : void 0;
+}
+function endpoint(ssh) {
+  return { host: ssh.host, port: ssh.port, username: ssh.username, ...secrets(ssh.key, ssh.passphrase, ssh.password) };
+}
+function secrets(key, passphrase, password) {
+  return { ...key.trim() && { privateKey: key }, ...passphrase && { passphrase }, ...password && { password } };
+}
+
+// src/modes/backup.ts
+async function backupMode(job, session) {
+  const { s, plan, entries, domainDir, encryption, stored, loaded, out } = job;
+  const tree = new LocalTree(domainDir, encryption && { encrypt: encryption.encrypt });
+  const { transport, manifest } = await openTransport(job, session, () => tree.prewalk(entries.map((e) => e.local)));
+  await runPrepare(plan, transport, s, out);
+  const baseline = baselineFor(manifest, encryption?.tag ?? "", out);
+  for (const note of stored.notes) out.info(note);
+  const r = await out.group("Salvage", () => backup(entries, transport, tree, baseline, { checksum: s.checksum, delete: s.delete, maxDelete: s.maxDelete, dryRun: s.dryRun, ...encryption && { encryption: encryption.tag } }));
+  if (!s.dryRun) {
+    for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
+    writeDataAttributes(domainDir);
+  }
+  return { outcomes: r.outcomes, changed: r.changed, extra: [...loaded.summary, ...stored.notes] };
+}
+function baselineFor(manifest, tag, out) {
+  let baseline = manifest;
+  if ((manifest.encryption ?? "") !== tag && Object.keys(manifest.files).length > 0) {
+    out.info(tag ? "age-recipients changed or newly set: every file is salvaged and encrypted again" : "age-recipients removed: every file is salvaged again, unencrypted");
+    baseline = { ...manifest, files: {} };
+  }
+  return baseline;
+}
 
 // src/plan/plan.ts
-var import_node_path3 = __toESM(require_path(), 1);
+var import_node_path8 = __toESM(require_path(), 1);
 function buildPlan(recipes, s) {
   const planned = recipes.map((r) => planRecipe(r, s));
   rejectOverlaps(planned);
@@ -28913,18 +31405,20 @@ function planRecipe(r, s) {
     if (!checked.ok) throw new RecipeError(r.file, void 0, `recipe ${r.name}: ${what} "${text}" ${checked.why}`);
     return checked.path;
   };
-  const salvageRoot = import_node_path3.posix.join(s.installDir, s.domain);
+  const salvageRoot = import_node_path8.posix.join(s.installDir, s.domain);
   return {
     name: r.name,
     file: r.file,
     files: (r.remoteFiles ?? []).map(([rem, loc]) => {
       const l = local(loc, "local path");
-      return { remote: remote(rem, "remote path"), local: l, path: import_node_path3.posix.join(s.dataDir, s.domain, l) };
+      return { remote: remote(rem, "remote path"), local: l, path: import_node_path8.posix.join(s.dataDir, s.domain, l) };
     }),
     datadirs: r.datadirs.map((d) => local(d, "datadir")),
     skip: r.skip.map(fill),
     // Commands: placeholder values are quoted for the shell, or refused where quoting cannot work.
     prepare: r.prepare.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)),
+    ...r.beforeRestore?.length && { beforeRestore: r.beforeRestore.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)) },
+    ...r.afterRestore?.length && { afterRestore: r.afterRestore.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)) },
     restores: r.restores.map((spec) => {
       const from = remote(spec.from, 'restores "from"');
       if (!isWithin(salvageRoot, from) || from === salvageRoot) {
@@ -28988,14 +31482,14 @@ function consistent(outer, inner) {
 }
 
 // src/recipes/index.ts
-var import_node_fs4 = __toESM(require_fs(), 1);
-var import_node_path5 = __toESM(require_path(), 1);
+var import_node_fs10 = __toESM(require_fs(), 1);
+var import_node_path10 = __toESM(require_path(), 1);
 
-// src/recipes/perl.ts
-var import_node_fs3 = __toESM(require_fs(), 1);
-var import_node_path4 = __toESM(require_path(), 1);
+// src/recipes/perl/perl.ts
+var import_node_fs9 = __toESM(require_fs(), 1);
+var import_node_path9 = __toESM(require_path(), 1);
 
-// src/recipes/perl-eval.ts
+// src/recipes/perl/perl-eval.ts
 var import_node_child_process = __toESM(require_child_process(), 1);
 var DRIVER = String.raw`
 use strict; use warnings; use B (); use JSON::PP (); use version ();
@@ -29202,7 +31696,7 @@ function lastLines(text) {
   return text.trim().split("\n").slice(-5).join("\n");
 }
 
-// src/recipes/perl-static.ts
+// src/recipes/perl/lexer.ts
 var isOp = (t, v) => t?.k === "op" && t.v === v;
 var isIdent = (t, v) => t?.k === "ident" && t.v === v;
 var isVar = (t, sigil, name) => t?.k === "var" && t.sigil === sigil && t.name === name;
@@ -29680,272 +32174,8 @@ function arrayInString(body, k, line) {
   const why = `an array interpolated into a string ("@${name ?? body[k + 1]}...")`;
   return [name ? { k: "var", sigil: "@", name, line, why } : { k: "dyn", line, why }, k + 1];
 }
-var PLAIN_MODULES = /* @__PURE__ */ new Set([
-  "warnings",
-  "utf8",
-  "lib",
-  "constant",
-  "integer",
-  "bytes",
-  "open",
-  "overload",
-  "Carp",
-  "POSIX",
-  "Cwd",
-  "English",
-  "Exporter",
-  "File::Spec",
-  "File::Spec::Functions",
-  "File::Basename",
-  "File::Path",
-  "File::Temp",
-  "File::Copy",
-  "File::Find",
-  "Data::Dumper",
-  "Scalar::Util",
-  "List::Util",
-  "JSON::PP",
-  "Storable",
-  "Time::Local",
-  "Encode",
-  "Getopt::Long",
-  "IO::File",
-  "IO::Handle",
-  "Sys::Hostname",
-  "FindBin"
-]);
-var HOOKS = ["remote_files", "datadirs", "remote_skip", "remote_prepare", "restores"];
-var HOOK_NAMES = new Set(HOOKS);
-function parsePerlModule(source) {
-  const lexer = new Lexer(source, lineIndex(source));
-  lexer.run();
-  const mod = {
-    source,
-    toks: lexer.toks,
-    pkg: null,
-    parents: [],
-    parentsLine: 0,
-    subs: /* @__PURE__ */ new Map(),
-    runtimeSubs: null,
-    imports: /* @__PURE__ */ new Map(),
-    stopped: lexer.stopped,
-    decls: [],
-    pragmas: []
-  };
-  new Scanner(mod, source).run();
-  return mod;
-}
-var Scanner = class {
-  constructor(mod, source) {
-    this.mod = mod;
-    this.source = source;
-  }
-  mod;
-  source;
-  depth = 0;
-  packages = [];
-  usedParents = [];
-  isaAssigned = null;
-  isaUnknown = false;
-  subs = [];
-  run() {
-    const toks = this.mod.toks;
-    for (let i = 0; i < toks.length; i++) {
-      const t = toks[i];
-      const prev = toks[i - 1];
-      const statementStart = !prev || isOp(prev, ";") || isOp(prev, "{") || isOp(prev, "}");
-      if (isOp(t, "{")) this.depth++;
-      else if (isOp(t, "}")) this.closeBlock();
-      else if (t.k === "ident") this.ident(i, t, statementStart);
-      else if (t.k === "var" && (t.name === "ISA" || t.name.endsWith("::ISA")) && t.sigil === "@") this.isa(i);
-      else if (t.k === "var" && t.sigil === "*" && isOp(toks[i + 1], "=") || t.k === "cast" && t.sigil === "*") {
-        this.runtime(t.line, "a glob assignment");
-      }
-    }
-    this.finish();
-  }
-  closeBlock() {
-    this.depth--;
-    while (this.packages.length > 0 && this.packages.at(-1).depth > this.depth) this.packages.pop();
-  }
-  ident(i, t, statementStart) {
-    const toks = this.mod.toks;
-    if (statementStart && t.v === "package" && toks[i + 1]?.k === "ident") this.packageStatement(i);
-    else if (statementStart && (t.v === "use" || t.v === "no")) this.useStatement(i);
-    else if (statementStart && (t.v === "extends" || t.v === "with")) this.classBuilder(t);
-    else if (t.v === "sub" && toks[i + 1]?.k === "ident" && !isOp(toks[i + 2], "=>")) this.subDefinition(i);
-    else if (t.v === "my" || t.v === "our" || t.v === "state") this.declaration(i);
-    else if (t.v === "eval" && !isOp(toks[i + 1], "{") && !isOp(toks[i + 1], "=>")) this.runtime(t.line, "a string eval");
-  }
-  /** Moose/Moo-style `extends 'Parent'` and `with 'Role'` set up inheritance when the module runs. */
-  classBuilder(t) {
-    this.mod.parentsLine ||= t.line;
-    this.isaUnknown = true;
-  }
-  runtime(line, construct) {
-    this.mod.runtimeSubs ??= { line, construct };
-  }
-  packageStatement(i) {
-    const name = this.mod.toks[i + 1].v;
-    let j = i + 2;
-    if (this.mod.toks[j]?.k === "num" || this.mod.toks[j]?.k === "vstr") j++;
-    if (isOp(this.mod.toks[j], "{")) this.packages.push({ depth: this.depth + 1, name });
-    else {
-      while (this.packages.length > 0 && this.packages.at(-1).depth >= this.depth) this.packages.pop();
-      this.packages.push({ depth: this.depth, name });
-    }
-    this.mod.pkg ??= { name, line: this.mod.toks[i].line };
-  }
-  currentPackage() {
-    return this.packages.at(-1)?.name ?? "main";
-  }
-  statementEnd(from) {
-    const toks = this.mod.toks;
-    let depth = 0;
-    for (let j = from; j < toks.length; j++) {
-      if (isOp(toks[j], "{") || isOp(toks[j], "(") || isOp(toks[j], "[")) depth++;
-      else if (isOp(toks[j], "}") || isOp(toks[j], ")") || isOp(toks[j], "]")) depth--;
-      else if (depth === 0 && isOp(toks[j], ";")) return j;
-    }
-    return toks.length;
-  }
-  useStatement(i) {
-    const toks = this.mod.toks;
-    const use = toks[i].v === "use";
-    const end = this.statementEnd(i + 1);
-    const first = toks[i + 1];
-    if (first?.k === "num" || first?.k === "vstr") {
-      if (use) this.versionPragma(i, first.text);
-      return;
-    }
-    if (first?.k !== "ident") return;
-    let from = i + 2;
-    if (toks[from]?.k === "num" || toks[from]?.k === "vstr") from++;
-    const module = first.v;
-    if (module === "strict") this.strictPragma(i, use, from, end);
-    else if (module === "feature" || module === "experimental") this.featurePragma(i, use, from, end);
-    else if (module === "parent" || module === "base") this.parentPragma(i, from, end);
-    else if (module === "vars") this.varsPragma(i, from, end);
-    else if (!PLAIN_MODULES.has(module)) this.otherModule(i, module, from, end);
-  }
-  list(from, end) {
-    return constantList(this.mod, this.currentPackage(), from, end);
-  }
-  versionPragma(i, text) {
-    const minor = perlMinor(text);
-    if (minor === null || this.depth > 0) return;
-    this.mod.pragmas.push({ at: i, ...minor >= 11 && { strict: "on" }, signatures: minor >= 36 ? "on" : "off" });
-  }
-  strictPragma(i, use, from, end) {
-    const list2 = this.list(from, end);
-    if (this.depth > 0 || list2 && list2.length > 0 && !list2.includes("vars")) return;
-    this.mod.pragmas.push({ at: i, strict: list2 === null ? "maybe" : use ? "on" : "off" });
-  }
-  featurePragma(i, use, from, end) {
-    const list2 = this.list(from, end);
-    if (this.depth > 0) return;
-    const bundle = list2?.map((f) => /^:5\.(\d+)/.exec(f)).find(Boolean);
-    if (list2 === null) this.mod.pragmas.push({ at: i, signatures: "maybe" });
-    else if (list2.includes("signatures") || list2.includes(":all")) this.mod.pragmas.push({ at: i, signatures: use ? "on" : "off" });
-    else if (bundle && use) this.mod.pragmas.push({ at: i, signatures: Number(bundle[1]) >= 36 ? "on" : "off" });
-  }
-  /** `use parent`/`use base` push onto @ISA when the module is compiled. */
-  parentPragma(i, from, end) {
-    const list2 = this.list(from, end);
-    this.mod.parentsLine ||= this.mod.toks[i].line;
-    if (list2 === null) this.isaUnknown = true;
-    else this.usedParents.push(...list2.filter((p) => p !== "-norequire"));
-  }
-  varsPragma(i, from, end) {
-    for (const name of this.list(from, end) ?? []) this.mod.decls.push({ name, at: i });
-  }
-  otherModule(i, module, from, end) {
-    const line = this.mod.toks[i].line;
-    if (this.depth === 0) this.mod.pragmas.push({ at: i, strict: "maybe", signatures: "maybe" });
-    const list2 = from < end ? this.list(from, end) : [];
-    if (list2 === null) return this.runtime(line, `the imports of ${module}`);
-    for (const name of list2) if (HOOK_NAMES.has(name)) this.mod.imports.set(name, { line, from: module });
-  }
-  /** `our @ISA = (...)` runs after every `use parent`, so it decides; anything else is not followed. */
-  isa(i) {
-    const toks = this.mod.toks;
-    this.mod.parentsLine ||= toks[i].line;
-    if (isOp(toks[i + 1], "=")) {
-      const list2 = this.list(i + 2, this.statementEnd(i + 2));
-      if (list2 === null) this.isaUnknown = true;
-      else this.isaAssigned = list2;
-    } else if (!(isOp(toks[i + 1], ";") && isIdent(toks[i - 1], "our"))) this.isaUnknown = true;
-  }
-  declaration(i) {
-    const toks = this.mod.toks;
-    const t = toks[i + 1];
-    if (t?.k === "var") this.mod.decls.push({ name: t.sigil + t.name, at: i });
-    if (!isOp(t, "(")) return;
-    for (let j = i + 2; j < toks.length && !isOp(toks[j], ")"); j++) {
-      const v = toks[j];
-      if (v.k === "var") this.mod.decls.push({ name: v.sigil + v.name, at: i });
-    }
-  }
-  subDefinition(i) {
-    const toks = this.mod.toks;
-    const nameTok = toks[i + 1];
-    let j = i + 2;
-    let params = null;
-    if (isOp(toks[j], "(")) {
-      const close2 = matching(toks, j);
-      if (close2 < 0) return this.addSub(i, nameTok, null, null);
-      params = { range: [j + 1, close2], text: this.source.slice(toks[j].pos + 1, toks[close2].pos) };
-      j = close2 + 1;
-    }
-    while (isOp(toks[j], ":")) {
-      j += toks[j + 1]?.k === "ident" ? 2 : 1;
-      if (isOp(toks[j], "(")) j = matching(toks, j) + 1;
-      if (j <= 0) return;
-    }
-    if (!isOp(toks[j], "{")) return;
-    const close = matching(toks, j);
-    this.addSub(i, nameTok, params, close < 0 ? null : [j + 1, close]);
-  }
-  addSub(i, nameTok, params, body) {
-    const full = nameTok.v;
-    const cut = full.lastIndexOf("::");
-    const name = cut < 0 ? full : full.slice(cut + 2);
-    if (name === "AUTOLOAD") this.runtime(nameTok.line, "an AUTOLOAD sub");
-    this.subs.push({ name, line: nameTok.line, at: i, params, body, pkg: cut < 0 ? this.currentPackage() : full.slice(0, cut) });
-  }
-  finish() {
-    const own = this.mod.pkg?.name;
-    for (const sub of this.subs) if (sub.pkg === own) this.mod.subs.set(sub.name, sub);
-    this.mod.parents = this.isaUnknown ? null : this.isaAssigned ?? this.usedParents;
-  }
-};
-function matching(toks, open) {
-  const o = toks[open].v;
-  const c = PAIRS[o];
-  let depth = 0;
-  for (let j = open; j < toks.length; j++) {
-    if (isOp(toks[j], o)) depth++;
-    else if (isOp(toks[j], c) && --depth === 0) return j;
-  }
-  return -1;
-}
-function perlMinor(text) {
-  const parts = text.replace(/^v/, "").replace(/_/g, "").split(".");
-  if (parts[0] !== "5") return null;
-  if (text.startsWith("v") || parts.length > 2) return Number(parts[1] ?? 0);
-  const fraction = parts[1] ?? "";
-  return Number(fraction.padEnd(Math.ceil(fraction.length / 3) * 3 || 3, "0").slice(0, 3));
-}
-function pragmasAt(mod, at) {
-  const state = { strict: "off", signatures: "off" };
-  const apply = (was, now) => now === "maybe" ? was === "on" ? "on" : "maybe" : now ?? was;
-  for (const p of mod.pragmas) {
-    if (p.at >= at) break;
-    state.strict = apply(state.strict, p.strict);
-    state.signatures = apply(state.signatures, p.signatures);
-  }
-  return state;
-}
+
+// src/recipes/perl/evaluator.ts
 var Unfollowable = class {
   constructor(line, construct) {
     this.line = line;
@@ -30399,6 +32629,16 @@ function evalHook(mod, hook, invocant, args) {
     throw e;
   }
 }
+function pragmasAt(mod, at) {
+  const state = { strict: "off", signatures: "off" };
+  const apply = (was, now) => now === "maybe" ? was === "on" ? "on" : "maybe" : now ?? was;
+  for (const p of mod.pragmas) {
+    if (p.at >= at) break;
+    state.strict = apply(state.strict, p.strict);
+    state.signatures = apply(state.signatures, p.signatures);
+  }
+  return state;
+}
 function bindParams(ev, sub, signatures) {
   const prototype = PROTOTYPE.test(sub.params.text);
   if (signatures === "on") return ev.bindSignature(sub);
@@ -30446,7 +32686,265 @@ function escapeRe(text) {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-// src/recipes/perl.ts
+// src/recipes/perl/scanner.ts
+var PLAIN_MODULES = /* @__PURE__ */ new Set([
+  "warnings",
+  "utf8",
+  "lib",
+  "constant",
+  "integer",
+  "bytes",
+  "open",
+  "overload",
+  "Carp",
+  "POSIX",
+  "Cwd",
+  "English",
+  "Exporter",
+  "File::Spec",
+  "File::Spec::Functions",
+  "File::Basename",
+  "File::Path",
+  "File::Temp",
+  "File::Copy",
+  "File::Find",
+  "Data::Dumper",
+  "Scalar::Util",
+  "List::Util",
+  "JSON::PP",
+  "Storable",
+  "Time::Local",
+  "Encode",
+  "Getopt::Long",
+  "IO::File",
+  "IO::Handle",
+  "Sys::Hostname",
+  "FindBin"
+]);
+var HOOKS = ["remote_files", "datadirs", "remote_skip", "remote_prepare", "restores", "before_restore", "after_restore"];
+var HOOK_NAMES = new Set(HOOKS);
+function parsePerlModule(source) {
+  const lexer = new Lexer(source, lineIndex(source));
+  lexer.run();
+  const mod = {
+    source,
+    toks: lexer.toks,
+    pkg: null,
+    parents: [],
+    parentsLine: 0,
+    subs: /* @__PURE__ */ new Map(),
+    runtimeSubs: null,
+    imports: /* @__PURE__ */ new Map(),
+    stopped: lexer.stopped,
+    decls: [],
+    pragmas: []
+  };
+  new Scanner(mod, source).run();
+  return mod;
+}
+var Scanner = class {
+  constructor(mod, source) {
+    this.mod = mod;
+    this.source = source;
+  }
+  mod;
+  source;
+  depth = 0;
+  packages = [];
+  usedParents = [];
+  isaAssigned = null;
+  isaUnknown = false;
+  subs = [];
+  run() {
+    const toks = this.mod.toks;
+    for (let i = 0; i < toks.length; i++) {
+      const t = toks[i];
+      const prev = toks[i - 1];
+      const statementStart = !prev || isOp(prev, ";") || isOp(prev, "{") || isOp(prev, "}");
+      if (isOp(t, "{")) this.depth++;
+      else if (isOp(t, "}")) this.closeBlock();
+      else if (t.k === "ident") this.ident(i, t, statementStart);
+      else if (t.k === "var" && (t.name === "ISA" || t.name.endsWith("::ISA")) && t.sigil === "@") this.isa(i);
+      else if (t.k === "var" && t.sigil === "*" && isOp(toks[i + 1], "=") || t.k === "cast" && t.sigil === "*") {
+        this.runtime(t.line, "a glob assignment");
+      }
+    }
+    this.finish();
+  }
+  closeBlock() {
+    this.depth--;
+    while (this.packages.length > 0 && this.packages.at(-1).depth > this.depth) this.packages.pop();
+  }
+  ident(i, t, statementStart) {
+    const toks = this.mod.toks;
+    if (statementStart && t.v === "package" && toks[i + 1]?.k === "ident") this.packageStatement(i);
+    else if (statementStart && (t.v === "use" || t.v === "no")) this.useStatement(i);
+    else if (statementStart && (t.v === "extends" || t.v === "with")) this.classBuilder(t);
+    else if (t.v === "sub" && toks[i + 1]?.k === "ident" && !isOp(toks[i + 2], "=>")) this.subDefinition(i);
+    else if (t.v === "my" || t.v === "our" || t.v === "state") this.declaration(i);
+    else if (t.v === "eval" && !isOp(toks[i + 1], "{") && !isOp(toks[i + 1], "=>")) this.runtime(t.line, "a string eval");
+  }
+  /** Moose/Moo-style `extends 'Parent'` and `with 'Role'` set up inheritance when the module runs. */
+  classBuilder(t) {
+    this.mod.parentsLine ||= t.line;
+    this.isaUnknown = true;
+  }
+  runtime(line, construct) {
+    this.mod.runtimeSubs ??= { line, construct };
+  }
+  packageStatement(i) {
+    const name = this.mod.toks[i + 1].v;
+    let j = i + 2;
+    if (this.mod.toks[j]?.k === "num" || this.mod.toks[j]?.k === "vstr") j++;
+    if (isOp(this.mod.toks[j], "{")) this.packages.push({ depth: this.depth + 1, name });
+    else {
+      while (this.packages.length > 0 && this.packages.at(-1).depth >= this.depth) this.packages.pop();
+      this.packages.push({ depth: this.depth, name });
+    }
+    this.mod.pkg ??= { name, line: this.mod.toks[i].line };
+  }
+  currentPackage() {
+    return this.packages.at(-1)?.name ?? "main";
+  }
+  statementEnd(from) {
+    const toks = this.mod.toks;
+    let depth = 0;
+    for (let j = from; j < toks.length; j++) {
+      if (isOp(toks[j], "{") || isOp(toks[j], "(") || isOp(toks[j], "[")) depth++;
+      else if (isOp(toks[j], "}") || isOp(toks[j], ")") || isOp(toks[j], "]")) depth--;
+      else if (depth === 0 && isOp(toks[j], ";")) return j;
+    }
+    return toks.length;
+  }
+  useStatement(i) {
+    const toks = this.mod.toks;
+    const use = toks[i].v === "use";
+    const end = this.statementEnd(i + 1);
+    const first = toks[i + 1];
+    if (first?.k === "num" || first?.k === "vstr") {
+      if (use) this.versionPragma(i, first.text);
+      return;
+    }
+    if (first?.k !== "ident") return;
+    let from = i + 2;
+    if (toks[from]?.k === "num" || toks[from]?.k === "vstr") from++;
+    const module = first.v;
+    if (module === "strict") this.strictPragma(i, use, from, end);
+    else if (module === "feature" || module === "experimental") this.featurePragma(i, use, from, end);
+    else if (module === "parent" || module === "base") this.parentPragma(i, from, end);
+    else if (module === "vars") this.varsPragma(i, from, end);
+    else if (!PLAIN_MODULES.has(module)) this.otherModule(i, module, from, end);
+  }
+  list(from, end) {
+    return constantList(this.mod, this.currentPackage(), from, end);
+  }
+  versionPragma(i, text) {
+    const minor = perlMinor(text);
+    if (minor === null || this.depth > 0) return;
+    this.mod.pragmas.push({ at: i, ...minor >= 11 && { strict: "on" }, signatures: minor >= 36 ? "on" : "off" });
+  }
+  strictPragma(i, use, from, end) {
+    const list2 = this.list(from, end);
+    if (this.depth > 0 || list2 && list2.length > 0 && !list2.includes("vars")) return;
+    this.mod.pragmas.push({ at: i, strict: list2 === null ? "maybe" : use ? "on" : "off" });
+  }
+  featurePragma(i, use, from, end) {
+    const list2 = this.list(from, end);
+    if (this.depth > 0) return;
+    const bundle = list2?.map((f) => /^:5\.(\d+)/.exec(f)).find(Boolean);
+    if (list2 === null) this.mod.pragmas.push({ at: i, signatures: "maybe" });
+    else if (list2.includes("signatures") || list2.includes(":all")) this.mod.pragmas.push({ at: i, signatures: use ? "on" : "off" });
+    else if (bundle && use) this.mod.pragmas.push({ at: i, signatures: Number(bundle[1]) >= 36 ? "on" : "off" });
+  }
+  /** `use parent`/`use base` push onto @ISA when the module is compiled. */
+  parentPragma(i, from, end) {
+    const list2 = this.list(from, end);
+    this.mod.parentsLine ||= this.mod.toks[i].line;
+    if (list2 === null) this.isaUnknown = true;
+    else this.usedParents.push(...list2.filter((p) => p !== "-norequire"));
+  }
+  varsPragma(i, from, end) {
+    for (const name of this.list(from, end) ?? []) this.mod.decls.push({ name, at: i });
+  }
+  otherModule(i, module, from, end) {
+    const line = this.mod.toks[i].line;
+    if (this.depth === 0) this.mod.pragmas.push({ at: i, strict: "maybe", signatures: "maybe" });
+    const list2 = from < end ? this.list(from, end) : [];
+    if (list2 === null) return this.runtime(line, `the imports of ${module}`);
+    for (const name of list2) if (HOOK_NAMES.has(name)) this.mod.imports.set(name, { line, from: module });
+  }
+  /** `our @ISA = (...)` runs after every `use parent`, so it decides; anything else is not followed. */
+  isa(i) {
+    const toks = this.mod.toks;
+    this.mod.parentsLine ||= toks[i].line;
+    if (isOp(toks[i + 1], "=")) {
+      const list2 = this.list(i + 2, this.statementEnd(i + 2));
+      if (list2 === null) this.isaUnknown = true;
+      else this.isaAssigned = list2;
+    } else if (!(isOp(toks[i + 1], ";") && isIdent(toks[i - 1], "our"))) this.isaUnknown = true;
+  }
+  declaration(i) {
+    const toks = this.mod.toks;
+    const t = toks[i + 1];
+    if (t?.k === "var") this.mod.decls.push({ name: t.sigil + t.name, at: i });
+    if (!isOp(t, "(")) return;
+    for (let j = i + 2; j < toks.length && !isOp(toks[j], ")"); j++) {
+      const v = toks[j];
+      if (v.k === "var") this.mod.decls.push({ name: v.sigil + v.name, at: i });
+    }
+  }
+  subDefinition(i) {
+    const toks = this.mod.toks;
+    const nameTok = toks[i + 1];
+    let j = i + 2;
+    let params = null;
+    if (isOp(toks[j], "(")) {
+      const close2 = matching(toks, j);
+      if (close2 < 0) return this.addSub(i, nameTok, null, null);
+      params = { range: [j + 1, close2], text: this.source.slice(toks[j].pos + 1, toks[close2].pos) };
+      j = close2 + 1;
+    }
+    while (isOp(toks[j], ":")) {
+      j += toks[j + 1]?.k === "ident" ? 2 : 1;
+      if (isOp(toks[j], "(")) j = matching(toks, j) + 1;
+      if (j <= 0) return;
+    }
+    if (!isOp(toks[j], "{")) return;
+    const close = matching(toks, j);
+    this.addSub(i, nameTok, params, close < 0 ? null : [j + 1, close]);
+  }
+  addSub(i, nameTok, params, body) {
+    const full = nameTok.v;
+    const cut = full.lastIndexOf("::");
+    const name = cut < 0 ? full : full.slice(cut + 2);
+    if (name === "AUTOLOAD") this.runtime(nameTok.line, "an AUTOLOAD sub");
+    this.subs.push({ name, line: nameTok.line, at: i, params, body, pkg: cut < 0 ? this.currentPackage() : full.slice(0, cut) });
+  }
+  finish() {
+    const own = this.mod.pkg?.name;
+    for (const sub of this.subs) if (sub.pkg === own) this.mod.subs.set(sub.name, sub);
+    this.mod.parents = this.isaUnknown ? null : this.isaAssigned ?? this.usedParents;
+  }
+};
+function matching(toks, open) {
+  const o = toks[open].v;
+  const c = PAIRS[o];
+  let depth = 0;
+  for (let j = open; j < toks.length; j++) {
+    if (isOp(toks[j], o)) depth++;
+    else if (isOp(toks[j], c) && --depth === 0) return j;
+  }
+  return -1;
+}
+function perlMinor(text) {
+  const parts = text.replace(/^v/, "").replace(/_/g, "").split(".");
+  if (parts[0] !== "5") return null;
+  if (text.startsWith("v") || parts.length > 2) return Number(parts[1] ?? 0);
+  const fraction = parts[1] ?? "";
+  return Number(fraction.padEnd(Math.ceil(fraction.length / 3) * 3 || 3, "0").slice(0, 3));
+}
+
+// src/recipes/perl/perl.ts
 async function readPerlRecipes(files, ctx, opts) {
   if (files.length === 0) return [];
   const loaded = files.map((f, i) => load(f, i));
@@ -30470,7 +32968,7 @@ function load(file, index) {
   }
   const slashed = file.abs.split("\\").join("/");
   const cut = slashed.lastIndexOf("/Provisioner/Recipe/");
-  if (cut < 0) return { file, mod, pkg: mod.pkg.name, lib: null, key: `RemoteFiles/Given${index}/${(0, import_node_path4.basename)(file.abs)}` };
+  if (cut < 0) return { file, mod, pkg: mod.pkg.name, lib: null, key: `RemoteFiles/Given${index}/${(0, import_node_path9.basename)(file.abs)}` };
   const key = slashed.slice(cut + 1);
   const relLib = file.rel.endsWith(`/${key}`) ? file.rel.slice(0, -key.length - 1) : file.rel === key ? "." : slashed.slice(0, cut);
   return { file, mod, pkg: mod.pkg.name, lib: { abs: slashed.slice(0, cut), rel: relLib }, key };
@@ -30485,7 +32983,7 @@ function rejectSharedPackages(loaded) {
 }
 function readSource(abs, rel) {
   try {
-    return (0, import_node_fs3.readFileSync)(abs, "utf8");
+    return (0, import_node_fs9.readFileSync)(abs, "utf8");
   } catch (e) {
     throw new RecipeError(rel, void 0, `cannot read: ${e.message}`);
   }
@@ -30500,6 +32998,8 @@ function hookArgs(ctx) {
     remote_files: [ctx.installDir, ctx.domain],
     datadirs: [],
     remote_skip: [],
+    before_restore: [ctx.installDir, ctx.domain],
+    after_restore: [ctx.installDir, ctx.domain],
     remote_prepare: [ctx.installDir, ctx.domain],
     restores: optsList(ctx).flat()
   };
@@ -30522,7 +33022,7 @@ var ParentFinder = class {
       const abs = `${lib.abs}/${tail}`;
       const hit = this.cache.get(abs);
       if (hit) return hit;
-      if (!(0, import_node_fs3.existsSync)(abs)) continue;
+      if (!(0, import_node_fs9.existsSync)(abs)) continue;
       const rel = `${lib.rel}/${tail}`;
       const parsed = { mod: parsePerlModule(readSource(abs, rel)), rel };
       this.cache.set(abs, parsed);
@@ -30625,8 +33125,14 @@ function toRecipe(file, get) {
     datadirs: strings(get("datadirs")),
     skip: strings(get("remote_skip")),
     prepare: strings(get("remote_prepare")),
+    ...optionalStrings("beforeRestore", get("before_restore")),
+    ...optionalStrings("afterRestore", get("after_restore")),
     restores: restores(get("restores"))
   };
+}
+function optionalStrings(key, r) {
+  const values = strings(r);
+  return values.length ? { [key]: values } : {};
 }
 function fail(r, detail) {
   return new RecipeError(r.rel, r.line, `${r.hook}${r.via ? ` (inherited by ${r.via})` : ""}: ${detail}`);
@@ -30714,7 +33220,7 @@ function validate11(data, { instancePath = "", parentData, parentDataProperty, r
     if (data && typeof data == "object" && !Array.isArray(data)) {
       const _errs1 = errors;
       for (const key0 in data) {
-        if (!(key0 === "remote_files" || key0 === "datadirs" || key0 === "remote_skip" || key0 === "remote_prepare" || key0 === "restores")) {
+        if (!(key0 === "remote_files" || key0 === "datadirs" || key0 === "remote_skip" || key0 === "remote_prepare" || key0 === "before_restore" || key0 === "after_restore" || key0 === "restores")) {
           validate11.errors = [{ instancePath, schemaPath: "#/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key0 }, message: "must NOT have additional properties" }];
           return false;
           break;
@@ -30866,191 +33372,265 @@ function validate11(data, { instancePath = "", parentData, parentDataProperty, r
                 var valid0 = true;
               }
               if (valid0) {
-                if (data.restores !== void 0) {
-                  let data8 = data.restores;
+                if (data.before_restore !== void 0) {
+                  let data8 = data.before_restore;
                   const _errs22 = errors;
                   if (errors === _errs22) {
-                    if (data8 && typeof data8 == "object" && !Array.isArray(data8)) {
-                      for (const key2 in data8) {
-                        let data9 = data8[key2];
-                        const _errs25 = errors;
-                        if (errors === _errs25) {
-                          if (data9 && typeof data9 == "object" && !Array.isArray(data9)) {
-                            let missing0;
-                            if (data9.from === void 0 && (missing0 = "from")) {
-                              validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/restores/additionalProperties/required", keyword: "required", params: { missingProperty: missing0 }, message: "must have required property '" + missing0 + "'" }];
+                    if (Array.isArray(data8)) {
+                      var valid8 = true;
+                      const len3 = data8.length;
+                      for (let i3 = 0; i3 < len3; i3++) {
+                        let data9 = data8[i3];
+                        const _errs24 = errors;
+                        if (errors === _errs24) {
+                          if (typeof data9 === "string") {
+                            if (func2(data9) < 1) {
+                              validate11.errors = [{ instancePath: instancePath + "/before_restore/" + i3, schemaPath: "#/properties/before_restore/items/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters" }];
                               return false;
-                            } else {
-                              const _errs27 = errors;
-                              for (const key3 in data9) {
-                                if (!(key3 === "from" || key3 === "owner" || key3 === "mode")) {
-                                  validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/restores/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key3 }, message: "must NOT have additional properties" }];
-                                  return false;
-                                  break;
-                                }
-                              }
-                              if (_errs27 === errors) {
-                                if (data9.from !== void 0) {
-                                  let data10 = data9.from;
-                                  const _errs28 = errors;
-                                  const _errs29 = errors;
-                                  if (errors === _errs29) {
-                                    if (typeof data10 === "string") {
-                                      if (func2(data10) < 1) {
-                                        validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/from", schemaPath: "#/definitions/path/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters" }];
-                                        return false;
-                                      }
-                                    } else {
-                                      validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/from", schemaPath: "#/definitions/path/type", keyword: "type", params: { type: "string" }, message: "must be string" }];
-                                      return false;
-                                    }
-                                  }
-                                  var valid9 = _errs28 === errors;
-                                } else {
-                                  var valid9 = true;
-                                }
-                                if (valid9) {
-                                  if (data9.owner !== void 0) {
-                                    let data11 = data9.owner;
-                                    const _errs31 = errors;
-                                    if (errors === _errs31) {
-                                      if (typeof data11 === "string") {
-                                        if (!pattern1.test(data11)) {
-                                          validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/owner", schemaPath: "#/properties/restores/additionalProperties/properties/owner/pattern", keyword: "pattern", params: { pattern: "^(?:[A-Za-z0-9_.-]|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}|\\[%\\s*[A-Za-z_][A-Za-z0-9_]*\\s*%\\])+(:(?:[A-Za-z0-9_.-]|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}|\\[%\\s*[A-Za-z_][A-Za-z0-9_]*\\s*%\\])+)?$" }, message: 'must match pattern "^(?:[A-Za-z0-9_.-]|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}|\\[%\\s*[A-Za-z_][A-Za-z0-9_]*\\s*%\\])+(:(?:[A-Za-z0-9_.-]|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}|\\[%\\s*[A-Za-z_][A-Za-z0-9_]*\\s*%\\])+)?$"' }];
-                                          return false;
-                                        }
-                                      } else {
-                                        validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/owner", schemaPath: "#/properties/restores/additionalProperties/properties/owner/type", keyword: "type", params: { type: "string" }, message: "must be string" }];
-                                        return false;
-                                      }
-                                    }
-                                    var valid9 = _errs31 === errors;
-                                  } else {
-                                    var valid9 = true;
-                                  }
-                                  if (valid9) {
-                                    if (data9.mode !== void 0) {
-                                      let data12 = data9.mode;
-                                      const _errs33 = errors;
-                                      const _errs34 = errors;
-                                      let valid11 = false;
-                                      let passing0 = null;
-                                      const _errs35 = errors;
-                                      if (errors === _errs35) {
-                                        if (typeof data12 === "string") {
-                                          if (!pattern2.test(data12)) {
-                                            const err0 = { instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/mode", schemaPath: "#/properties/restores/additionalProperties/properties/mode/oneOf/0/pattern", keyword: "pattern", params: { pattern: "^0?[0-7]{3,4}$" }, message: 'must match pattern "^0?[0-7]{3,4}$"' };
-                                            if (vErrors === null) {
-                                              vErrors = [err0];
-                                            } else {
-                                              vErrors.push(err0);
-                                            }
-                                            errors++;
-                                          }
-                                        } else {
-                                          const err1 = { instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/mode", schemaPath: "#/properties/restores/additionalProperties/properties/mode/oneOf/0/type", keyword: "type", params: { type: "string" }, message: "must be string" };
-                                          if (vErrors === null) {
-                                            vErrors = [err1];
-                                          } else {
-                                            vErrors.push(err1);
-                                          }
-                                          errors++;
-                                        }
-                                      }
-                                      var _valid0 = _errs35 === errors;
-                                      if (_valid0) {
-                                        valid11 = true;
-                                        passing0 = 0;
-                                      }
-                                      const _errs37 = errors;
-                                      if (!(typeof data12 == "number" && (!(data12 % 1) && !isNaN(data12)) && isFinite(data12))) {
-                                        const err2 = { instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/mode", schemaPath: "#/properties/restores/additionalProperties/properties/mode/oneOf/1/type", keyword: "type", params: { type: "integer" }, message: "must be integer" };
-                                        if (vErrors === null) {
-                                          vErrors = [err2];
-                                        } else {
-                                          vErrors.push(err2);
-                                        }
-                                        errors++;
-                                      }
-                                      if (errors === _errs37) {
-                                        if (typeof data12 == "number" && isFinite(data12)) {
-                                          if (data12 > 4095 || isNaN(data12)) {
-                                            const err3 = { instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/mode", schemaPath: "#/properties/restores/additionalProperties/properties/mode/oneOf/1/maximum", keyword: "maximum", params: { comparison: "<=", limit: 4095 }, message: "must be <= 4095" };
-                                            if (vErrors === null) {
-                                              vErrors = [err3];
-                                            } else {
-                                              vErrors.push(err3);
-                                            }
-                                            errors++;
-                                          } else {
-                                            if (data12 < 0 || isNaN(data12)) {
-                                              const err4 = { instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/mode", schemaPath: "#/properties/restores/additionalProperties/properties/mode/oneOf/1/minimum", keyword: "minimum", params: { comparison: ">=", limit: 0 }, message: "must be >= 0" };
-                                              if (vErrors === null) {
-                                                vErrors = [err4];
-                                              } else {
-                                                vErrors.push(err4);
-                                              }
-                                              errors++;
-                                            }
-                                          }
-                                        }
-                                      }
-                                      var _valid0 = _errs37 === errors;
-                                      if (_valid0 && valid11) {
-                                        valid11 = false;
-                                        passing0 = [passing0, 1];
-                                      } else {
-                                        if (_valid0) {
-                                          valid11 = true;
-                                          passing0 = 1;
-                                        }
-                                      }
-                                      if (!valid11) {
-                                        const err5 = { instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/mode", schemaPath: "#/properties/restores/additionalProperties/properties/mode/oneOf", keyword: "oneOf", params: { passingSchemas: passing0 }, message: "must match exactly one schema in oneOf" };
-                                        if (vErrors === null) {
-                                          vErrors = [err5];
-                                        } else {
-                                          vErrors.push(err5);
-                                        }
-                                        errors++;
-                                        validate11.errors = vErrors;
-                                        return false;
-                                      } else {
-                                        errors = _errs34;
-                                        if (vErrors !== null) {
-                                          if (_errs34) {
-                                            vErrors.length = _errs34;
-                                          } else {
-                                            vErrors = null;
-                                          }
-                                        }
-                                      }
-                                      var valid9 = _errs33 === errors;
-                                    } else {
-                                      var valid9 = true;
-                                    }
-                                  }
-                                }
-                              }
                             }
                           } else {
-                            validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/restores/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object" }];
+                            validate11.errors = [{ instancePath: instancePath + "/before_restore/" + i3, schemaPath: "#/properties/before_restore/items/type", keyword: "type", params: { type: "string" }, message: "must be string" }];
                             return false;
                           }
                         }
-                        var valid8 = _errs25 === errors;
+                        var valid8 = _errs24 === errors;
                         if (!valid8) {
                           break;
                         }
                       }
                     } else {
-                      validate11.errors = [{ instancePath: instancePath + "/restores", schemaPath: "#/properties/restores/type", keyword: "type", params: { type: "object" }, message: "must be object" }];
+                      validate11.errors = [{ instancePath: instancePath + "/before_restore", schemaPath: "#/properties/before_restore/type", keyword: "type", params: { type: "array" }, message: "must be array" }];
                       return false;
                     }
                   }
                   var valid0 = _errs22 === errors;
                 } else {
                   var valid0 = true;
+                }
+                if (valid0) {
+                  if (data.after_restore !== void 0) {
+                    let data10 = data.after_restore;
+                    const _errs26 = errors;
+                    if (errors === _errs26) {
+                      if (Array.isArray(data10)) {
+                        var valid9 = true;
+                        const len4 = data10.length;
+                        for (let i4 = 0; i4 < len4; i4++) {
+                          let data11 = data10[i4];
+                          const _errs28 = errors;
+                          if (errors === _errs28) {
+                            if (typeof data11 === "string") {
+                              if (func2(data11) < 1) {
+                                validate11.errors = [{ instancePath: instancePath + "/after_restore/" + i4, schemaPath: "#/properties/after_restore/items/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters" }];
+                                return false;
+                              }
+                            } else {
+                              validate11.errors = [{ instancePath: instancePath + "/after_restore/" + i4, schemaPath: "#/properties/after_restore/items/type", keyword: "type", params: { type: "string" }, message: "must be string" }];
+                              return false;
+                            }
+                          }
+                          var valid9 = _errs28 === errors;
+                          if (!valid9) {
+                            break;
+                          }
+                        }
+                      } else {
+                        validate11.errors = [{ instancePath: instancePath + "/after_restore", schemaPath: "#/properties/after_restore/type", keyword: "type", params: { type: "array" }, message: "must be array" }];
+                        return false;
+                      }
+                    }
+                    var valid0 = _errs26 === errors;
+                  } else {
+                    var valid0 = true;
+                  }
+                  if (valid0) {
+                    if (data.restores !== void 0) {
+                      let data12 = data.restores;
+                      const _errs30 = errors;
+                      if (errors === _errs30) {
+                        if (data12 && typeof data12 == "object" && !Array.isArray(data12)) {
+                          for (const key2 in data12) {
+                            let data13 = data12[key2];
+                            const _errs33 = errors;
+                            if (errors === _errs33) {
+                              if (data13 && typeof data13 == "object" && !Array.isArray(data13)) {
+                                let missing0;
+                                if (data13.from === void 0 && (missing0 = "from")) {
+                                  validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/restores/additionalProperties/required", keyword: "required", params: { missingProperty: missing0 }, message: "must have required property '" + missing0 + "'" }];
+                                  return false;
+                                } else {
+                                  const _errs35 = errors;
+                                  for (const key3 in data13) {
+                                    if (!(key3 === "from" || key3 === "owner" || key3 === "mode")) {
+                                      validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/restores/additionalProperties/additionalProperties", keyword: "additionalProperties", params: { additionalProperty: key3 }, message: "must NOT have additional properties" }];
+                                      return false;
+                                      break;
+                                    }
+                                  }
+                                  if (_errs35 === errors) {
+                                    if (data13.from !== void 0) {
+                                      let data14 = data13.from;
+                                      const _errs36 = errors;
+                                      const _errs37 = errors;
+                                      if (errors === _errs37) {
+                                        if (typeof data14 === "string") {
+                                          if (func2(data14) < 1) {
+                                            validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/from", schemaPath: "#/definitions/path/minLength", keyword: "minLength", params: { limit: 1 }, message: "must NOT have fewer than 1 characters" }];
+                                            return false;
+                                          }
+                                        } else {
+                                          validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/from", schemaPath: "#/definitions/path/type", keyword: "type", params: { type: "string" }, message: "must be string" }];
+                                          return false;
+                                        }
+                                      }
+                                      var valid11 = _errs36 === errors;
+                                    } else {
+                                      var valid11 = true;
+                                    }
+                                    if (valid11) {
+                                      if (data13.owner !== void 0) {
+                                        let data15 = data13.owner;
+                                        const _errs39 = errors;
+                                        if (errors === _errs39) {
+                                          if (typeof data15 === "string") {
+                                            if (!pattern1.test(data15)) {
+                                              validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/owner", schemaPath: "#/properties/restores/additionalProperties/properties/owner/pattern", keyword: "pattern", params: { pattern: "^(?:[A-Za-z0-9_.-]|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}|\\[%\\s*[A-Za-z_][A-Za-z0-9_]*\\s*%\\])+(:(?:[A-Za-z0-9_.-]|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}|\\[%\\s*[A-Za-z_][A-Za-z0-9_]*\\s*%\\])+)?$" }, message: 'must match pattern "^(?:[A-Za-z0-9_.-]|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}|\\[%\\s*[A-Za-z_][A-Za-z0-9_]*\\s*%\\])+(:(?:[A-Za-z0-9_.-]|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}|\\[%\\s*[A-Za-z_][A-Za-z0-9_]*\\s*%\\])+)?$"' }];
+                                              return false;
+                                            }
+                                          } else {
+                                            validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/owner", schemaPath: "#/properties/restores/additionalProperties/properties/owner/type", keyword: "type", params: { type: "string" }, message: "must be string" }];
+                                            return false;
+                                          }
+                                        }
+                                        var valid11 = _errs39 === errors;
+                                      } else {
+                                        var valid11 = true;
+                                      }
+                                      if (valid11) {
+                                        if (data13.mode !== void 0) {
+                                          let data16 = data13.mode;
+                                          const _errs41 = errors;
+                                          const _errs42 = errors;
+                                          let valid13 = false;
+                                          let passing0 = null;
+                                          const _errs43 = errors;
+                                          if (errors === _errs43) {
+                                            if (typeof data16 === "string") {
+                                              if (!pattern2.test(data16)) {
+                                                const err0 = { instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/mode", schemaPath: "#/properties/restores/additionalProperties/properties/mode/oneOf/0/pattern", keyword: "pattern", params: { pattern: "^0?[0-7]{3,4}$" }, message: 'must match pattern "^0?[0-7]{3,4}$"' };
+                                                if (vErrors === null) {
+                                                  vErrors = [err0];
+                                                } else {
+                                                  vErrors.push(err0);
+                                                }
+                                                errors++;
+                                              }
+                                            } else {
+                                              const err1 = { instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/mode", schemaPath: "#/properties/restores/additionalProperties/properties/mode/oneOf/0/type", keyword: "type", params: { type: "string" }, message: "must be string" };
+                                              if (vErrors === null) {
+                                                vErrors = [err1];
+                                              } else {
+                                                vErrors.push(err1);
+                                              }
+                                              errors++;
+                                            }
+                                          }
+                                          var _valid0 = _errs43 === errors;
+                                          if (_valid0) {
+                                            valid13 = true;
+                                            passing0 = 0;
+                                          }
+                                          const _errs45 = errors;
+                                          if (!(typeof data16 == "number" && (!(data16 % 1) && !isNaN(data16)) && isFinite(data16))) {
+                                            const err2 = { instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/mode", schemaPath: "#/properties/restores/additionalProperties/properties/mode/oneOf/1/type", keyword: "type", params: { type: "integer" }, message: "must be integer" };
+                                            if (vErrors === null) {
+                                              vErrors = [err2];
+                                            } else {
+                                              vErrors.push(err2);
+                                            }
+                                            errors++;
+                                          }
+                                          if (errors === _errs45) {
+                                            if (typeof data16 == "number" && isFinite(data16)) {
+                                              if (data16 > 4095 || isNaN(data16)) {
+                                                const err3 = { instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/mode", schemaPath: "#/properties/restores/additionalProperties/properties/mode/oneOf/1/maximum", keyword: "maximum", params: { comparison: "<=", limit: 4095 }, message: "must be <= 4095" };
+                                                if (vErrors === null) {
+                                                  vErrors = [err3];
+                                                } else {
+                                                  vErrors.push(err3);
+                                                }
+                                                errors++;
+                                              } else {
+                                                if (data16 < 0 || isNaN(data16)) {
+                                                  const err4 = { instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/mode", schemaPath: "#/properties/restores/additionalProperties/properties/mode/oneOf/1/minimum", keyword: "minimum", params: { comparison: ">=", limit: 0 }, message: "must be >= 0" };
+                                                  if (vErrors === null) {
+                                                    vErrors = [err4];
+                                                  } else {
+                                                    vErrors.push(err4);
+                                                  }
+                                                  errors++;
+                                                }
+                                              }
+                                            }
+                                          }
+                                          var _valid0 = _errs45 === errors;
+                                          if (_valid0 && valid13) {
+                                            valid13 = false;
+                                            passing0 = [passing0, 1];
+                                          } else {
+                                            if (_valid0) {
+                                              valid13 = true;
+                                              passing0 = 1;
+                                            }
+                                          }
+                                          if (!valid13) {
+                                            const err5 = { instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1") + "/mode", schemaPath: "#/properties/restores/additionalProperties/properties/mode/oneOf", keyword: "oneOf", params: { passingSchemas: passing0 }, message: "must match exactly one schema in oneOf" };
+                                            if (vErrors === null) {
+                                              vErrors = [err5];
+                                            } else {
+                                              vErrors.push(err5);
+                                            }
+                                            errors++;
+                                            validate11.errors = vErrors;
+                                            return false;
+                                          } else {
+                                            errors = _errs42;
+                                            if (vErrors !== null) {
+                                              if (_errs42) {
+                                                vErrors.length = _errs42;
+                                              } else {
+                                                vErrors = null;
+                                              }
+                                            }
+                                          }
+                                          var valid11 = _errs41 === errors;
+                                        } else {
+                                          var valid11 = true;
+                                        }
+                                      }
+                                    }
+                                  }
+                                }
+                              } else {
+                                validate11.errors = [{ instancePath: instancePath + "/restores/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"), schemaPath: "#/properties/restores/additionalProperties/type", keyword: "type", params: { type: "object" }, message: "must be object" }];
+                                return false;
+                              }
+                            }
+                            var valid10 = _errs33 === errors;
+                            if (!valid10) {
+                              break;
+                            }
+                          }
+                        } else {
+                          validate11.errors = [{ instancePath: instancePath + "/restores", schemaPath: "#/properties/restores/type", keyword: "type", params: { type: "object" }, message: "must be object" }];
+                          return false;
+                        }
+                      }
+                      var valid0 = _errs30 === errors;
+                    } else {
+                      var valid0 = true;
+                    }
+                  }
                 }
               }
             }
@@ -31187,6 +33767,8 @@ function readTwinRecipes(text, rel) {
     datadirs: r.datadirs ?? [],
     skip: r.remote_skip ?? [],
     prepare: r.remote_prepare ?? [],
+    ...r.before_restore?.length && { beforeRestore: r.before_restore },
+    ...r.after_restore?.length && { afterRestore: r.after_restore },
     restores: Object.entries(r.restores ?? {}).map(([to, spec]) => ({
       to,
       from: spec.from,
@@ -31222,7 +33804,7 @@ async function loadRecipes(sel, ctx) {
     ctx,
     { perl: findOnPath("perl") }
   );
-  const twins = files.filter((f) => f.kind === "twin").flatMap((f) => readTwinRecipes((0, import_node_fs4.readFileSync)(f.abs, "utf8"), f.rel));
+  const twins = files.filter((f) => f.kind === "twin").flatMap((f) => readTwinRecipes((0, import_node_fs10.readFileSync)(f.abs, "utf8"), f.rel));
   const all = [...perl, ...twins];
   rejectDuplicateNames(all);
   return selectRecipes(all, sel.only);
@@ -31265,11 +33847,11 @@ function selectRecipes(recipes, only) {
   return only.map((n) => known.get(n));
 }
 function findOnPath(command) {
-  for (const dir of (process.env.PATH ?? "").split(import_node_path5.delimiter)) {
+  for (const dir of (process.env.PATH ?? "").split(import_node_path10.delimiter)) {
     if (!dir) continue;
-    const candidate = (0, import_node_path5.join)(dir, command);
+    const candidate = (0, import_node_path10.join)(dir, command);
     try {
-      (0, import_node_fs4.accessSync)(candidate, import_node_fs4.constants.X_OK);
+      (0, import_node_fs10.accessSync)(candidate, import_node_fs10.constants.X_OK);
       return candidate;
     } catch {
     }
@@ -31277,12 +33859,730 @@ function findOnPath(command) {
   return null;
 }
 
+// src/modes/plan.ts
+async function makePlan(s) {
+  const ctx = { installDir: s.installDir, domain: s.domain, vars: s.vars };
+  const recipes = await loadRecipes(
+    { sources: s.recipes, sourcesAreDefault: s.recipesAreDefault, workspace: s.workspace, distro: s.distro, only: s.only },
+    ctx
+  );
+  return buildPlan(recipes, {
+    domain: s.domain,
+    installDir: s.installDir,
+    dataDir: s.dataDir,
+    values: templateValues(s.domain, s.installDir, s.vars),
+    dollarBraces: (file) => !file.endsWith(".pm")
+  });
+}
+async function showPlan(s, plan, out) {
+  out.setOutput("plan", JSON.stringify(plan));
+  await out.group("Plan", async () => {
+    for (const line of planLogLines(plan)) out.info(line);
+  });
+  const nothing = nothingPlanned(s, plan);
+  if (nothing && s.mode === "plan") out.warning(nothing);
+  else if (nothing) throw new UserError(nothing);
+}
+async function planMode(plan, out) {
+  await out.summary(planMarkdown(plan));
+}
+function nothingPlanned(s, plan) {
+  const what = s.mode === "plan" ? "nothing would be moved" : `nothing to ${s.mode}`;
+  if (plan.recipes.length === 0) {
+    return `${what}: no recipe that names remote files found in the workspace ${s.workspace} (looked for ${s.recipes.join(", ")}). Is the repository checked out before this step (actions/checkout)? Or set \`recipes\``;
+  }
+  if (planEntries(plan, s.exclude).length === 0) return `${what}: the recipes found (${plan.recipes.map((r) => r.name).join(", ")}) name no remote files`;
+  return void 0;
+}
+
+// src/modes/report.ts
+var import_node_fs11 = __toESM(require_fs(), 1);
+var import_node_path11 = __toESM(require_path(), 1);
+
+// src/model/outcome.ts
+function totals(outcomes, changed) {
+  return {
+    files: outcomes.reduce((n, o) => n + o.files, 0),
+    bytes: outcomes.reduce((n, o) => n + o.bytes, 0),
+    unchanged: outcomes.reduce((n, o) => n + o.unchanged, 0),
+    missing: outcomes.filter((o) => o.status === "missing").length,
+    denied: outcomes.reduce((n, o) => n + (o.status === "denied" ? Math.max(1, o.denied.length) : o.denied.length), 0),
+    changed
+  };
+}
+
+// src/transfer/judge.ts
+function judgeEntries(items, opts, wording) {
+  const problems = [];
+  const warnings = [];
+  for (const e of items.filter((x) => x.missing)) {
+    const msg = `${e.recipe}: ${safeText(e.remote)} is missing${wording.missing}`;
+    if (opts.ifMissing === "error") problems.push(msg);
+    else if (opts.ifMissing === "warn") warnings.push(msg);
+  }
+  for (const e of items.filter((x) => x.wholeDenied || x.denied.length > 0)) {
+    const whole = wholly(e);
+    const what = whole ? safeText(e.remote) : `${e.denied.length} path(s) in ${safeText(e.remote)} (${e.denied.slice(0, 5).map(safeText).join(", ")}${e.denied.length > 5 ? ", \u2026" : ""})`;
+    const msg = `${e.recipe}: ${what} ${wording.denied} ${safeText(opts.username)}; ${wording.consequence}. Use sudo: true or allow-denied: true`;
+    if (opts.allowDenied) warnings.push(msg);
+    else problems.push(msg);
+  }
+  return { problems, warnings };
+}
+function wholly(e) {
+  return e.wholeDenied && (e.denied.length === 0 || e.denied.length === 1 && e.denied[0] === e.remote);
+}
+
+// src/modes/report.ts
+async function report2(s, r, out) {
+  const t = totals(r.outcomes, r.changed);
+  for (const recipe of new Set(r.outcomes.map((o) => o.recipe))) {
+    await out.group(recipe, async () => {
+      for (const o of r.outcomes.filter((x) => x.recipe === recipe)) {
+        out.info(outcomeLine(o));
+        for (const note of o.notes) out.info(`  note: ${safeText(note)}`);
+      }
+    });
+  }
+  out.info(`${s.mode}${s.dryRun ? " (dry run)" : ""}: ${t.files} file(s), ${formatBytes(t.bytes)} moved, ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied`);
+  for (const line of r.extra) out.info(line);
+  writeReport(s, { mode: s.mode, domain: s.domain, dryRun: s.dryRun, totals: t, entries: r.outcomes, notes: r.extra }, out);
+  for (const [name, value] of Object.entries(t)) out.setOutput(name, value);
+  const title = `remote-files ${s.mode}${s.dryRun ? " (dry run)" : ""} of \`${s.domain}\``;
+  await out.summary(outcomesMarkdown(title, r.outcomes, t, r.extra));
+}
+function writeReport(s, data, out) {
+  const path = (0, import_node_path11.join)(privateTempDir("remote-files-report-"), `remote-files-${s.domain}-${s.mode}-report.json`);
+  (0, import_node_fs11.writeFileSync)(path, JSON.stringify(data, null, 2) + "\n", { flag: "wx", mode: 384 });
+  out.setOutput("report", path);
+}
+function judge(s, r, out) {
+  const backup2 = s.mode === "backup";
+  const judged = r.outcomes.map((o) => ({ recipe: o.recipe, remote: o.remote, missing: o.status === "missing", wholeDenied: o.status === "denied", denied: o.denied }));
+  const { problems, warnings } = judgeEntries(judged, { ifMissing: s.ifMissing, allowDenied: s.allowDenied, username: s.ssh.username }, {
+    missing: backup2 ? " on the server; the stored copy is kept" : "",
+    denied: backup2 ? "not readable by" : "not writable by",
+    consequence: backup2 ? "stored copy kept" : "not restored"
+  });
+  for (const w of warnings) out.warning(w);
+  return problems;
+}
+function problemsError(problems) {
+  return problems.length === 1 ? problems[0] : `${problems.length} problems: ${problems.join("; ")}`;
+}
+
+// src/transfer/restore.ts
+async function restore(entries, restores2, transport, tree, stored, opts) {
+  const { manifest: m, dropped } = opts.specialBits ? { manifest: stored, dropped: [] } : withoutSpecialBits(stored);
+  const result = { outcomes: [], changed: false, keptPrevious: { dir: opts.previousDir, paths: [] }, ownerNotSet: [], specialBitsDropped: dropped, warnings: [] };
+  restores2 = [...restores2].sort((a, b) => a.to < b.to ? -1 : a.to > b.to ? 1 : 0);
+  const roots = [...entries.map((e) => e.remote), ...restores2.map((r) => r.to)];
+  const listed = await transport.list(roots);
+  const stale = listed.map((l, i) => staleTemps(l, roots[i]));
+  const listings = listed.map(withoutStaleTemps);
+  refuseDamagedCopy(entries, tree, m);
+  const jobs = entries.map((e, i) => planEntryRestore(e, listings[i], tree, m, opts));
+  restoreEachPathOnce(jobs);
+  const conflicts = jobs.flatMap((j) => j.conflicts);
+  if (opts.conflict === "fail" && conflicts.length > 0) {
+    throw new UserError(`conflict: fail \u2014 ${conflicts.length} file(s) on the server differ from the stored copy, nothing was restored: ${conflicts.slice(0, 10).map(safeText).join(", ")}${conflicts.length > 10 ? ", \u2026" : ""}`);
+  }
+  const folders = jobs.flatMap((j) => j.folderInTheWay);
+  if (folders.length > 0) {
+    throw new UserError(
+      `the server has a folder where the stored copy has a file, nothing was restored: ${folders.slice(0, 10).map(safeText).join(", ")}${folders.length > 10 ? ", \u2026" : ""}. Move the folder away, or restore with conflict: keep`
+    );
+  }
+  for (const job of jobs) await runJob(job, transport, opts, result);
+  const owners = await lookUpOwners(restores2, transport);
+  for (const [i, r] of restores2.entries()) {
+    const now = result.changed ? (await transport.list([r.to])).map(withoutStaleTemps)[0] : listings[entries.length + i];
+    const job = planCopyRestore(r, now, tree, m, owners, opts, result.warnings);
+    jobs.push(job);
+    await runJob(job, transport, opts, result);
+  }
+  if (!opts.dryRun) await removeStaleTemps(stale, jobs, transport);
+  result.outcomes = jobs.map((j) => j.outcome);
+  return result;
+}
+function withoutSpecialBits(m) {
+  const dropped = [];
+  const files = {};
+  for (const [path, r] of Object.entries(m.files)) {
+    const mode = parseInt(r.mode, 8);
+    if ((mode & 3584) === 0) files[path] = r;
+    else {
+      dropped.push(path);
+      files[path] = { ...r, mode: (mode & 511).toString(8).padStart(4, "0") };
+    }
+  }
+  return { manifest: dropped.length ? { ...m, files } : m, dropped };
+}
+function refuseDamagedCopy(entries, tree, m) {
+  const damaged = [];
+  const linked = /* @__PURE__ */ new Set();
+  for (const e of entries) {
+    for (const path of entryPaths(m, e.local)) {
+      const r = m.files[path];
+      if (r.type !== "file" && r.type !== "dir") continue;
+      const { item: have, through } = tree.inspect(path);
+      if (through !== void 0) linked.add(through);
+      else if (have?.type === "symlink") linked.add(path);
+      else if (r.type === "dir") continue;
+      else if (have?.type !== "file") damaged.push(`${path} (missing)`);
+      else if (have.size !== r.size) damaged.push(`${path} (${have.size} bytes, the manifest records ${r.size})`);
+    }
+  }
+  if (linked.size > 0) {
+    const names = [...linked].sort();
+    throw new UserError(
+      `the stored copy holds symbolic links where its manifest records files or folders, nothing was restored: ${names.slice(0, 10).map(safeText).join(", ")}${names.length > 10 ? `, and ${names.length - 10} more` : ""}. remote-files never reads through a link in the data folder. Replace them with the stored files (a backup from the old server fetches them again), or take the data folder from the store\u2019s history.`
+    );
+  }
+  if (damaged.length === 0) return;
+  throw new UserError(
+    `the stored copy is damaged, nothing was restored: ${damaged.slice(0, 10).map(safeText).join(", ")}${damaged.length > 10 ? `, and ${damaged.length - 10} more` : ""}. A backup from the old server fetches these again; or take the data folder from the store\u2019s history (with Git LFS, check out with \`lfs: true\`).`
+  );
+}
+function isUploadTemp(f) {
+  return (f.type === "file" || f.type === "symlink") && UPLOAD_TEMP_NAME.test(f.rel.slice(f.rel.lastIndexOf("/") + 1));
+}
+function staleTemps(listing, root) {
+  return listing.status === "ok" ? listing.files.filter(isUploadTemp).map((f) => remotePathOf(root, f.rel)) : [];
+}
+function withoutStaleTemps(listing) {
+  return listing.status === "ok" ? { status: "ok", files: listing.files.filter((f) => !isUploadTemp(f)) } : listing;
+}
+async function removeStaleTemps(stale, jobs, transport) {
+  for (const [i, paths] of stale.entries()) {
+    if (paths.length === 0) continue;
+    const notes = jobs[i].outcome.notes;
+    await transport.removeFiles(paths).then(
+      () => notes.push(`removed ${paths.length} temp file(s) an interrupted restore left`),
+      (err) => notes.push(`could not remove ${paths.length} temp file(s) an interrupted restore left: ${safeText(err.message)}`)
+    );
+  }
+}
+function newOutcome(recipe, remote, local) {
+  return { recipe, remote, local, status: "unchanged", files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
+}
+function storedItems(local, m, tree, notes) {
+  const own = ownPaths(m, local);
+  for (const link of own.shadowed) notes?.push(`${safeText(link)} was stored as a link to ${safeText(m.files[link].target ?? "")} holding another entry's files; not recreated: that entry restores them through whatever the server has there`);
+  const shadowed = new Set(own.shadowed);
+  return own.paths.filter((p) => !shadowed.has(p)).sort().map((path) => {
+    const r = m.files[path];
+    const rel = path === local ? "" : path.slice(local.length + 1);
+    return toItem(rel, r, r.type === "file" ? tree.resolve(path) : void 0);
+  }).filter((i) => i !== null);
+}
+function toItem(rel, r, source) {
+  if (r.type === "other") return null;
+  return { rel, type: r.type, size: r.size, mtime: r.mtime, mode: parseInt(r.mode, 8), uid: r.uid, gid: r.gid, user: r.user, group: r.group, ...r.target !== void 0 && { target: r.target }, ...source && { source } };
+}
+function planEntryRestore(e, listing, tree, m, opts) {
+  const outcome = newOutcome(e.recipe, e.remote, e.local);
+  const stored = storedItems(e.local, m, tree, outcome.notes);
+  const root = stored.find((i) => i.rel === "");
+  const job = { outcome, root: e.remote, rootType: root?.type === "file" ? "file" : "dir", items: [], keepPrevious: [], conflicts: [], folderInTheWay: [] };
+  if (!root) {
+    outcome.status = "missing";
+    outcome.notes.push("nothing stored for this entry");
+    return job;
+  }
+  if (listing.status === "denied") {
+    outcome.status = "denied";
+    outcome.denied.push(e.remote);
+    return job;
+  }
+  const onServer = new Map(listing.status === "ok" ? listing.files.map((f) => [f.rel, f]) : []);
+  for (const item of stored) {
+    const there = onServer.get(item.rel);
+    if (item.type === "dir") {
+      job.items.push(item);
+      continue;
+    }
+    if (!there) {
+      job.items.push(item);
+      continue;
+    }
+    if (sameContent(item, there)) {
+      outcome.unchanged++;
+      continue;
+    }
+    job.conflicts.push(remotePathOf(e.remote, item.rel));
+    if (opts.conflict === "keep") {
+      outcome.notes.push(`kept the server's ${remotePathOf(e.remote, item.rel)} (differs from the stored copy; conflict: keep)`);
+      continue;
+    }
+    if (there.type === "dir") job.folderInTheWay.push(remotePathOf(e.remote, item.rel));
+    job.items.push(item);
+    if (there.type === "file" || there.type === "symlink") job.keepPrevious.push(item.rel);
+  }
+  if (!job.items.some((i) => i.type !== "dir")) job.items = [];
+  return job;
+}
+function restoreEachPathOnce(jobs) {
+  const claimed = /* @__PURE__ */ new Map();
+  for (const job of jobs) {
+    const place = (rel) => remotePathOf(job.root, rel);
+    const kept = [];
+    for (const item of job.items) {
+      const first = item.type === "dir" ? void 0 : claimed.get(place(item.rel));
+      if (!first) {
+        if (item.type !== "dir") claimed.set(place(item.rel), { item, by: job });
+        kept.push(item);
+        continue;
+      }
+      job.conflicts = job.conflicts.filter((c) => c !== place(item.rel));
+      job.keepPrevious = job.keepPrevious.filter((rel) => rel !== item.rel);
+      const same = first.item.type === item.type && first.item.size === item.size && first.item.mtime === item.mtime && first.item.target === item.target;
+      if (same) job.outcome.unchanged++;
+      job.outcome.notes.push(`${safeText(place(item.rel))} is restored once, from ${safeText(first.by.outcome.local)} (recipe ${first.by.outcome.recipe})${same ? "" : "; the copy stored here differs from it and was not used"}`);
+    }
+    job.items = kept.some((i) => i.type !== "dir") ? kept : [];
+  }
+}
+function sameContent(item, there) {
+  if (item.type !== there.type) return false;
+  if (item.type === "symlink") return item.target === there.target;
+  return item.size === there.size && item.mtime === there.mtime;
+}
+async function lookUpOwners(restores2, transport) {
+  const users = /* @__PURE__ */ new Set();
+  const groups = /* @__PURE__ */ new Set();
+  for (const r of restores2) {
+    if (!r.owner) continue;
+    const [user, group] = r.owner.split(":");
+    if (user && !NUMERIC.test(user)) users.add(user);
+    if (group && !NUMERIC.test(group)) groups.add(group);
+  }
+  if (users.size + groups.size === 0) return { users: /* @__PURE__ */ new Map(), groups: /* @__PURE__ */ new Map() };
+  if (!transport.canRunCommands) return null;
+  const words = [...[...users].map((u) => `u:${u}`), ...[...groups].map((g) => `g:${g}`)].map(shQuote).join(" ");
+  const script = `for x in ${words}; do n=\${x#?:}; case $x in u:*) db=passwd;; *) db=group;; esac; printf '%s %s\\n' "$x" "$(getent "$db" "$n" | cut -d: -f3)"; done`;
+  const { code, output } = await transport.run(script);
+  if (code !== 0) return null;
+  const ids = { users: /* @__PURE__ */ new Map(), groups: /* @__PURE__ */ new Map() };
+  for (const line of output.split("\n")) {
+    const m = /^([ug]):(\S+) ?(\d*)$/.exec(line.trim());
+    if (m) (m[1] === "u" ? ids.users : ids.groups).set(m[2], m[3] ? Number(m[3]) : null);
+  }
+  return ids;
+}
+var NUMERIC = /^\d+$/;
+function ownerPart(name, known) {
+  if (!name) return void 0;
+  if (NUMERIC.test(name)) return { name, id: Number(name) };
+  const id = known?.get(name);
+  return id === void 0 || id === null ? null : { name, id };
+}
+function planCopyRestore(r, listing, tree, m, owners, opts, warnings) {
+  const outcome = newOutcome(r.recipe, r.to, r.local);
+  const stored = storedItems(r.local, m, tree);
+  const root = stored.find((i) => i.rel === "");
+  const job = { outcome, root: r.to, rootType: root?.type === "file" ? "file" : "dir", items: [], keepPrevious: [], conflicts: [], folderInTheWay: [] };
+  if (!root || root.type === "symlink") {
+    outcome.notes.push(`restores: nothing salvaged in ${r.local}; ${r.to} left as it is`);
+    return job;
+  }
+  if (root.type === "dir" && stored.length === 1) {
+    outcome.notes.push(`restores: the salvage ${r.local} is an empty folder; ${r.to} left as it is`);
+    return job;
+  }
+  if (root.type === "file" && root.size === 0) {
+    outcome.notes.push(`restores: the salvage ${r.local} is an empty file; ${r.to} left as it is`);
+    return job;
+  }
+  const there = listing.status === "ok" ? listing.files.find((f) => f.rel === "") : void 0;
+  const empty2 = listing.status === "missing" || listing.status === "ok" && listing.files.length === 1 && (there?.type === "dir" || there?.type === "file" && there.size === 0);
+  if (listing.status === "denied") {
+    outcome.notes.push(`restores: ${r.to} cannot be read by the login, so it may hold state; left as it is`);
+    return job;
+  }
+  if (!empty2) {
+    outcome.notes.push(`restores: ${r.to} already holds state; left as it is`);
+    return job;
+  }
+  if (there && there.type !== root.type) {
+    outcome.notes.push(`restores: ${r.to} is an empty ${there.type === "dir" ? "folder" : "file"} where the salvage ${r.local} is a ${root.type === "dir" ? "folder" : "file"}; left as it is`);
+    return job;
+  }
+  const [userName, groupName] = (r.owner ?? "").split(":");
+  const user = ownerPart(userName, owners?.users);
+  const group = ownerPart(groupName, owners?.groups);
+  for (const [name, part, kind] of [[userName, user, "account"], [groupName, group, "group"]]) {
+    if (part !== null) continue;
+    warnings.push(
+      owners === null ? `${r.recipe}: restores ${safeText(r.to)}: owner ${kind} "${name}" cannot be looked up (the login has no shell); left as salvaged. Give it as ids ("33:33") to have it set over SFTP` : `${r.recipe}: restores ${safeText(r.to)}: the ${kind} "${name}" does not exist on the server yet; left as salvaged`
+    );
+  }
+  const mode = r.mode ? parseInt(r.mode, 8) : null;
+  job.items = stored.map((i) => {
+    const base = i.rel === "" && there?.type === "dir" ? { ...i, mode: there.mode, uid: there.uid, gid: there.gid, user: there.user, group: there.group } : i;
+    return {
+      ...base,
+      ...user && { user: user.name, uid: user.id },
+      ...group && { group: group.name, gid: group.id },
+      ...mode !== null && i.type !== "symlink" && { mode: i.type === "dir" || opts.specialBits ? mode : mode & 511 }
+    };
+  });
+  return job;
+}
+async function runJob(job, transport, opts, result) {
+  const files = job.items.filter((i) => i.type !== "dir");
+  if (job.outcome.status !== "unchanged" || files.length === 0) return;
+  job.outcome.files = files.length;
+  job.outcome.bytes = files.reduce((n, i) => n + (i.type === "file" ? i.size : 0), 0);
+  job.outcome.status = "changed";
+  if (opts.dryRun) {
+    job.outcome.notes.push("dry run: nothing was written");
+    return;
+  }
+  const tryChown = opts.chown || opts.loginUid < 0;
+  let uploaded;
+  try {
+    uploaded = await transport.upload({ root: job.root, rootType: job.rootType, items: job.items, keepPrevious: job.keepPrevious, previousDir: opts.previousDir, chown: tryChown });
+  } catch (err) {
+    if (!(err instanceof WriteDeniedError)) throw err;
+    job.outcome.status = "denied";
+    job.outcome.files = 0;
+    job.outcome.bytes = 0;
+    job.outcome.denied.push(job.root);
+    job.outcome.notes.push(`not written: ${err.message} (sudo: true writes as root)`);
+    return;
+  }
+  result.changed = true;
+  result.keptPrevious.paths.push(...job.keepPrevious.map((rel) => remotePathOf(job.root, rel)));
+  const refused = tryChown ? uploaded.ownerNotSet : job.items.filter((i) => i.uid !== opts.loginUid).map((i) => i.rel);
+  result.ownerNotSet.push(...refused.map((rel) => remotePathOf(job.root, rel)));
+}
+
+// src/modes/restore-commands.ts
+function commandsAroundRestore(s, plan, transport) {
+  const before = [
+    ...s.beforeRestore.map((command) => ({ who: "before-restore", command })),
+    ...plan.recipes.flatMap((r) => (r.beforeRestore ?? []).map((command) => ({ who: `${r.name}: before_restore`, command })))
+  ];
+  const after = [
+    ...plan.recipes.flatMap((r) => (r.afterRestore ?? []).map((command) => ({ who: `${r.name}: after_restore`, command }))),
+    ...s.afterRestore.map((command) => ({ who: "after-restore", command }))
+  ];
+  if (before.length + after.length > 0 && !transport.canRunCommands) {
+    const names = [...new Set([...before, ...after].map((c) => c.who))].join(", ");
+    throw new UserError(`commands around the restore are configured (${names}), but this account only offers SFTP (no shell), so they cannot run; nothing was restored. Use an account with a shell, or remove them`);
+  }
+  return { before, after };
+}
+async function runAround(title, commands, transport, s, out) {
+  if (commands.length === 0) return { ran: 0 };
+  if (s.dryRun) {
+    out.info(`dry run: ${commands.length} ${title.toLowerCase()} command(s) not run`);
+    return { ran: 0 };
+  }
+  return out.group(title, async () => {
+    for (const [i, { who, command }] of commands.entries()) {
+      const r = await transport.run(command);
+      const shown = r.output.trim();
+      if (r.code === 0) {
+        out.info(`${who}: ${safeText(command)} \u2014 ok${shown ? `
+${safeText(shown.slice(-2e3))}` : ""}`);
+        continue;
+      }
+      const rest = commands.slice(i + 1);
+      return {
+        ran: i,
+        failed: `${who} command failed (exit ${r.code ?? "unknown"}): ${safeText(command)}${shown ? ` \u2014 ${safeText(shown.slice(-2e3))}` : ""}` + (rest.length ? `; ${rest.length} later command(s) not run: ${rest.map((c) => safeText(c.command)).join(", ")}` : "")
+      };
+    }
+    return { ran: commands.length };
+  });
+}
+
+// src/modes/restore.ts
+async function restoreMode(job, session) {
+  const { s, plan, entries, domainDir, loaded, out } = job;
+  const { transport, uid, manifest } = await openTransport(job, session);
+  const source = await restoreSource(domainDir, manifest, s.age.identity);
+  try {
+    const storedTree = new LocalTree(source.root, { rawNames: manifest.names !== GIT_SAFE_NAMES });
+    const result = await runRestore(s, plan, entries, transport, storedTree, manifest, uid, out);
+    result.extra.unshift(...loaded.summary);
+    return result;
+  } finally {
+    source.cleanup();
+  }
+}
+async function runRestore(s, plan, entries, transport, tree, manifest, uid, out) {
+  const stamp = (/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-");
+  const restores2 = plan.recipes.flatMap((r2) => r2.restores.map((x) => ({ ...x, recipe: r2.name })));
+  const around = commandsAroundRestore(s, plan, transport);
+  const ranBefore = await runAround("Before restore", around.before, transport, s, out);
+  if (ranBefore.failed) throw new UserError(`${ranBefore.failed}; nothing was restored (nothing was written)${ranBefore.ran ? `, after ${ranBefore.ran} earlier command(s) had run` : ""}`);
+  const r = await out.group(
+    "Restore",
+    () => restore(entries, restores2, transport, tree, manifest, {
+      conflict: s.conflict,
+      dryRun: s.dryRun,
+      chown: uid === 0,
+      loginUid: uid,
+      previousDir: `~/.remote-files/previous/${s.domain}/${stamp}`,
+      specialBits: s.specialBits
+    })
+  ).catch((err) => {
+    if (ranBefore.ran > 0 && err instanceof Error) err.message += `; the ${ranBefore.ran} before-restore command(s) had run, the after-restore commands were not run`;
+    throw err;
+  });
+  const ranAfter = await runAround("After restore", around.after, transport, s, out);
+  const extra = restoreNotes(r, ranAfter.failed, out);
+  return { outcomes: r.outcomes, changed: r.changed, extra, ...ranAfter.failed && { failed: [`${ranAfter.failed}. The data is in place: the restore itself finished`] } };
+}
+function restoreNotes(r, afterFailed, out) {
+  const extra = [];
+  if (afterFailed) extra.push(`${afterFailed}. The data is in place: the restore itself finished`);
+  if (r.keptPrevious.paths.length) extra.push(`Previous content of ${r.keptPrevious.paths.length} replaced file(s) kept on the server in ${r.keptPrevious.dir}`);
+  if (r.specialBitsDropped.length) {
+    const n = r.specialBitsDropped.length;
+    const msg = `setuid, setgid or sticky bit not restored on ${n} path(s) (set special-bits: true to restore them as recorded): ${r.specialBitsDropped.slice(0, 10).map(safeText).join(", ")}${n > 10 ? ", \u2026" : ""}`;
+    out.warning(msg);
+    extra.push(msg);
+  }
+  for (const w of r.warnings) {
+    out.warning(w);
+    extra.push(w);
+  }
+  if (r.ownerNotSet.length) {
+    const msg = `owner/group not set (log in as root or use sudo: true) for ${r.ownerNotSet.length} path(s): ${r.ownerNotSet.slice(0, 10).map(safeText).join(", ")}${r.ownerNotSet.length > 10 ? ", \u2026" : ""}`;
+    out.warning(msg);
+    extra.push(msg);
+  }
+  return extra;
+}
+
+// src/modes/store.ts
+async function storeSalvage(job, result, problems) {
+  const { s, stores, ctx, out } = job;
+  let saved = { outputs: {}, summary: [] };
+  if (s.mode === "backup" && !s.dryRun && problems.length === 0 && stores.length > 0) {
+    try {
+      saved = await out.group("Store", () => saveToStores(stores, ctx, result.changed));
+    } catch (err) {
+      const where = `the salvage is in the workspace's ${s.dataDir}/${s.domain}, not stored (${stores.map((x) => x.name).join(", ")})`;
+      result.extra.push(`The backup succeeded but storing it failed: ${where}`);
+      await report2(s, result, out);
+      const message = err instanceof Error ? err.message : String(err);
+      throw new UserError(`${message.replace(/\.$/, "")}. The backup itself succeeded: ${where}`);
+    }
+  }
+  if (s.mode === "backup" && problems.length > 0 && stores.length > 0) result.extra.push(`Nothing was stored (${stores.map((x) => x.name).join(", ")}): the backup failed`);
+  result.extra.push(...saved.summary);
+  for (const [name, value] of Object.entries(saved.outputs)) out.setOutput(name, value);
+}
+
+// src/report/verify-report.ts
+var ICON = {
+  same: "\u2705 same",
+  drift: "\u26A0\uFE0F drift",
+  missing: "\u26A0\uFE0F missing",
+  denied: "\u26D4 denied"
+};
+function verifyLogLines(r, limit = 20) {
+  const lines = [];
+  for (const e of r.entries) {
+    lines.push(`${e.status.padEnd(7)} ${safeText(e.remote)} -> ${safeText(e.local)}${counts(e)}`);
+    for (const [mark, paths] of kinds(e)) {
+      for (const p of paths.slice(0, limit)) lines.push(`  ${mark} ${safeText(p)}`);
+      if (paths.length > limit) lines.push(`  ${mark} \u2026and ${paths.length - limit} more`);
+    }
+    for (const n of e.notes) lines.push(`  note: ${safeText(n)}`);
+  }
+  lines.push(totalLine(r));
+  return lines;
+}
+function verifyMarkdown(title, r, limit = 10) {
+  const out = [`### ${title}`, "", "| Recipe | Server path | Stored at | Result | Added | Removed | Changed | Notes |", "| --- | --- | --- | --- | ---: | ---: | ---: | --- |"];
+  for (const e of r.entries) {
+    const notes = [...e.denied.length ? [`${e.denied.length} not readable`] : [], ...e.notes.map(md)];
+    out.push(`| ${md(e.recipe)} | \`${md(e.remote)}\` | \`${md(e.local)}\` | ${ICON[e.status]} | ${e.added.length} | ${e.removed.length} | ${e.changed.length} | ${notes.join("<br>")} |`);
+  }
+  out.push("", totalLine(r).replace(/^(\w+)/, "**$1**"));
+  for (const e of r.entries.filter((x) => kinds(x).length > 0)) {
+    out.push("", `<details><summary><code>${html(e.remote)}</code>${html(counts(e))}</summary>`, "");
+    for (const [mark, paths] of kinds(e)) {
+      out.push(`${NAMES[mark]}:`, "");
+      for (const p of paths.slice(0, limit)) out.push(`- \`${md(p)}\``);
+      if (paths.length > limit) out.push(`- \u2026and ${paths.length - limit} more`);
+      out.push("");
+    }
+    out.push("</details>");
+  }
+  return out.concat("").join("\n");
+}
+function verifyOutputs(r) {
+  const all = (k) => JSON.stringify(r.entries.flatMap((e) => e[k]));
+  return { drift: String(r.drift), added: all("added"), removed: all("removed"), "changed-files": all("changed") };
+}
+var NAMES = { "+": "Added on the server", "-": "Removed from the server", "~": "Changed", "!": "Not readable, not compared" };
+function kinds(e) {
+  const all = [
+    ["+", e.added],
+    ["-", e.removed],
+    ["~", e.changed],
+    ["!", e.denied]
+  ];
+  return all.filter(([, paths]) => paths.length > 0);
+}
+function counts(e) {
+  const parts = [
+    e.added.length && `${e.added.length} added`,
+    e.removed.length && `${e.removed.length} removed`,
+    e.changed.length && `${e.changed.length} changed`,
+    e.denied.length && `${e.denied.length} not readable`
+  ].filter(Boolean);
+  return parts.length ? `: ${parts.join(", ")}` : "";
+}
+function totalLine(r) {
+  const n = (s) => r.entries.filter((e) => e.status === s).length;
+  const head = r.drift ? "Drift" : "No drift";
+  return `${head}: ${r.counts.added} added, ${r.counts.removed} removed, ${r.counts.changed} changed; ${n("same")} of ${r.entries.length} entries the same, ${n("missing")} missing, ${n("denied")} denied.`;
+}
+function html(text) {
+  return safeText(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+// src/transfer/verify.ts
+async function verify(entries, transport, manifest, opts) {
+  const listings = entries.length ? await transport.list(entries.map((e) => e.remote)) : [];
+  const compared = entries.map((e, i) => compareEntry(e, listings[i], manifest, opts));
+  const wanted = compared.flatMap((c) => c.confirm.map((x) => x.remote));
+  const sums = wanted.length ? await transport.checksums(wanted) : /* @__PURE__ */ new Map();
+  return verifyResult(compared.map((c) => finishEntry(c, sums)));
+}
+function compareEntry(entry, listing, manifest, opts) {
+  const result = { recipe: entry.recipe, remote: entry.remote, local: entry.local, status: "same", added: [], removed: [], changed: [], denied: [], notes: [] };
+  const cmp = { result, confirm: [] };
+  if (listing.status === "missing") {
+    result.status = "missing";
+    return cmp;
+  }
+  if (listing.status === "denied") {
+    result.status = "denied";
+    result.denied.push(entry.remote);
+    result.notes.push(listing.reason);
+    return cmp;
+  }
+  const rootIsDir = listing.files.find((f) => f.rel === "")?.type === "dir";
+  const skip = makeExcludeTest(entry.skip);
+  const files = applyExcludes(listing.files, skip, (f) => excludeRel(entry.remote, f.rel, rootIsDir));
+  const server = new Map(files.map((f) => [storedPath(entry.local, f.rel), f]));
+  const hidden = files.filter((f) => !f.readable && f.type === "dir").map((f) => storedPath(entry.local, f.rel));
+  const isHidden = (p) => hidden.some((h) => p.startsWith(h + "/"));
+  const remoteOf = (p) => remotePathOf(entry.remote, relOf(entry, p));
+  const added = [];
+  const removed = [];
+  for (const [path, f] of server) {
+    if (!f.readable) result.denied.push(remoteOf(path));
+    const prev = manifest.files[path];
+    if (!prev) {
+      added.push(path);
+      continue;
+    }
+    if (differs(f, prev)) {
+      result.changed.push(remoteOf(path));
+      continue;
+    }
+    if (opts.checksum && f.type === "file" && prev.sha256) {
+      if (f.readable) cmp.confirm.push({ remote: remoteOf(path), sha256: prev.sha256 });
+    }
+  }
+  const storedExcluded = storedExcludeTest(entry, manifest, skip);
+  for (const path of ownPaths(manifest, entry.local).paths) {
+    if (server.has(path) || isHidden(path) || storedExcluded(path)) continue;
+    removed.push(path);
+  }
+  result.added = collapse(added).map(remoteOf);
+  result.removed = collapse(removed).map(remoteOf);
+  return cmp;
+}
+function finishEntry(cmp, sums) {
+  const r = { ...cmp.result, changed: [...cmp.result.changed], denied: [...cmp.result.denied], notes: [...cmp.result.notes] };
+  const unhashed = [];
+  for (const c of cmp.confirm) {
+    const sum = sums.get(c.remote);
+    if (sum === void 0) unhashed.push(c.remote);
+    else if (sum !== c.sha256) r.changed.push(c.remote);
+  }
+  if (unhashed.length) {
+    r.denied.push(...unhashed);
+    r.notes.push(`${unhashed.length} file(s) could not be hashed on the server; their content was not compared`);
+  }
+  r.changed.sort();
+  r.denied.sort();
+  r.added.sort();
+  r.removed.sort();
+  if (r.status === "missing" || r.status === "denied") return r;
+  r.status = r.added.length + r.removed.length + r.changed.length > 0 ? "drift" : r.denied.length > 0 ? "denied" : "same";
+  return r;
+}
+function verifyResult(entries) {
+  const sum = (k) => entries.reduce((n, e) => n + e[k].length, 0);
+  return { entries, drift: entries.some((e) => e.status === "drift"), counts: { added: sum("added"), removed: sum("removed"), changed: sum("changed") } };
+}
+function judgeVerify(r, s) {
+  const judged = r.entries.map((e) => ({ recipe: e.recipe, remote: e.remote, missing: e.status === "missing", wholeDenied: e.status === "denied", denied: e.denied }));
+  const { problems, warnings } = judgeEntries(judged, s, { missing: " on the server", denied: "not readable by", consequence: "not compared" });
+  if (r.drift && s.failOnDrift) {
+    problems.push(`the server and the stored copy differ: ${r.counts.added} added, ${r.counts.removed} removed, ${r.counts.changed} changed (fail-on-drift: true)`);
+  }
+  return { problems, warnings };
+}
+function differs(f, prev) {
+  if (f.type !== prev.type) return true;
+  if (f.type === "file") return f.size !== prev.size || f.mtime !== prev.mtime;
+  if (f.type === "symlink") return (f.target ?? "") !== (prev.target ?? "");
+  return false;
+}
+function relOf(entry, path) {
+  return path === entry.local ? "" : path.slice(entry.local.length + 1);
+}
+function storedExcludeTest(entry, manifest, skip) {
+  const rootIsDir = manifest.files[entry.local]?.type === "dir";
+  return (path) => {
+    const rel = relOf(entry, path);
+    if (rel === "") return !rootIsDir && skip(excludeRel(entry.remote, "", false), false);
+    const parts = rel.split("/");
+    return parts.some((_, i) => skip(parts.slice(0, i + 1).join("/"), i < parts.length - 1 || manifest.files[path]?.type === "dir"));
+  };
+}
+function collapse(paths) {
+  const parents = /* @__PURE__ */ new Set();
+  for (const p of paths) for (let i = p.indexOf("/"); i > 0; i = p.indexOf("/", i + 1)) parents.add(p.slice(0, i));
+  return paths.filter((p) => !parents.has(p));
+}
+
+// src/modes/verify.ts
+async function verifyMode(job, session) {
+  const { s, entries, loaded, out } = job;
+  const extra = loaded.summary;
+  const { transport, manifest } = await openTransport(job, session);
+  const r = await out.group("Verify", () => verify(entries, transport, manifest, { checksum: s.checksum }));
+  for (const line of verifyLogLines(r)) out.info(line);
+  for (const line of extra) out.info(line);
+  for (const [name, value] of Object.entries(verifyOutputs(r))) out.setOutput(name, value);
+  writeReport(s, { mode: "verify", domain: s.domain, checksum: s.checksum, ...r, notes: extra }, out);
+  const { problems, warnings } = judgeVerify(r, { ifMissing: s.ifMissing, allowDenied: s.allowDenied, failOnDrift: s.failOnDrift, username: s.ssh.username });
+  for (const w of warnings) out.warning(w);
+  await out.summary(verifyMarkdown(`remote-files verify of \`${s.domain}\``, r) + extra.map((x) => `${safeText(x)}
+`).join(""));
+  if (problems.length) throw new UserError(problemsError(problems));
+}
+
 // src/ssh/connect.ts
 var import_node_net = __toESM(require_net(), 1);
 var import_client = __toESM(require_client(), 1);
 
 // src/ssh/hostkeys.ts
-var import_node_crypto = __toESM(require_crypto(), 1);
+var import_node_crypto4 = __toESM(require_crypto(), 1);
 var FINGERPRINT_INPUT = { target: "host-fingerprint", proxy: "proxy-fingerprint" };
 var ALGORITHMS_BY_KEY_TYPE = {
   "ssh-ed25519": ["ssh-ed25519"],
@@ -31294,7 +34594,7 @@ var ALGORITHMS_BY_KEY_TYPE = {
 };
 var DEFAULT_ALGORITHMS = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
 function fingerprintOf(key) {
-  return "SHA256:" + (0, import_node_crypto.createHash)("sha256").update(key).digest("base64").replace(/=+$/, "");
+  return "SHA256:" + (0, import_node_crypto4.createHash)("sha256").update(key).digest("base64").replace(/=+$/, "");
 }
 function keyTypeOf(blob) {
   if (blob.length < 4) return void 0;
@@ -31369,7 +34669,7 @@ function hashedMatcher(hosts, line) {
   if (!salt || !hash || salt.length !== 20 || hash.length !== 20) {
     throw knownHostsError(line, "malformed hashed host (expected |1|salt|hash, as ssh-keygen -H writes)");
   }
-  return (name) => (0, import_node_crypto.createHmac)("sha1", salt).update(name.toLowerCase()).digest().equals(hash);
+  return (name) => (0, import_node_crypto4.createHmac)("sha1", salt).update(name.toLowerCase()).digest().equals(hash);
 }
 function fingerprintError(input, detail) {
   return new UserError(`input \`${input}\`: ${detail}`);
@@ -31521,247 +34821,6 @@ function makeHostVerifier(policy, host, port, role = "target") {
     knownHostsForOthers: pinned.length === 0 && entries.some((e) => !e.revoked)
   };
   return new HostVerifier(host, port, policy.insecure, pins, notes, role);
-}
-
-// src/ssh/session.ts
-var OUTPUT_CAP = 1 << 20;
-var TRUNCATED_NOTE = "\n\u2026output truncated";
-var ConnectionLostError = class extends Error {
-  name = "ConnectionLostError";
-};
-var SshSession = class {
-  constructor(client, label2, proxy, opts = {}) {
-    this.client = client;
-    this.label = label2;
-    this.proxy = proxy;
-    this.idleMs = opts.idleMs ?? 0;
-    this.lostSignal = new Promise((_, reject) => this.rejectLost = reject);
-    this.lostSignal.catch(() => void 0);
-    client.on("error", (err) => this.markLost(err.message));
-    client.on("close", () => this.markLost("the server closed the connection"));
-    proxy?.client.on("error", (err) => this.markLost(`jump host ${proxy.label}: ${err.message}`));
-    proxy?.client.on("close", () => this.markLost(`jump host ${proxy.label} closed the connection`));
-  }
-  client;
-  label;
-  proxy;
-  lost;
-  lostSignal;
-  rejectLost = () => void 0;
-  channels = /* @__PURE__ */ new Set();
-  closeListeners = [];
-  sftpSession;
-  closing = false;
-  idleMs;
-  /** What the idle watchdog watches: per channel (or SFTP session), when it last moved, and whether it is waited on. */
-  watched = /* @__PURE__ */ new Map();
-  watchdog;
-  lastCheck = 0;
-  /**
-   * Runs `command`, feeds it `stdin` (or an immediate EOF) and collects its output and exit status.
-   * `started` runs once the server has started the command and its input is sent: work done there
-   * overlaps the command's (its output waits in the socket meanwhile). It must not throw.
-   */
-  async exec(command, opts = {}) {
-    const channel = await this.execStream(command, opts);
-    const result = this.guard(() => collect(channel, opts.stdin ?? "", opts.maxStdout ?? Infinity));
-    opts.started?.();
-    return result;
-  }
-  /**
-   * The raw channel of `command`, for streaming; the caller writes, ends and reads it. Its stderr is
-   * capped at OUTPUT_CAP; it is watched for progress unless `unwatched`.
-   */
-  async execStream(command, opts = {}) {
-    const channel = await this.guard(
-      () => new Promise(
-        (resolve5, reject) => this.client.exec(command, (err, ch) => {
-          if (err) return reject(err);
-          ch.once("exit", (code, signal) => EARLY_EXITS.set(ch, { code: code ?? null, ...signal && { signal } }));
-          resolve5(ch);
-        })
-      )
-    );
-    this.track(channel);
-    capStderr(channel.stderr);
-    if (!opts.unwatched) this.watch(channel, () => true);
-    return channel;
-  }
-  /** One SFTP session per connection, opened on first use and reopened if the server ended it. */
-  sftp() {
-    if (!this.sftpSession) {
-      const opening = this.guard(() => new Promise((resolve5, reject) => this.client.sftp((err, s) => err ? reject(err) : resolve5(s))));
-      const forget = () => {
-        if (this.sftpSession === opening) this.sftpSession = void 0;
-      };
-      opening.then((s) => {
-        s.once("close", forget);
-        const requests = () => s._requests;
-        this.watch(s, () => Object.keys(requests() ?? {}).length > 0);
-      }, forget);
-      this.sftpSession = opening;
-    }
-    return this.sftpSession;
-  }
-  /** Why the connection is gone ("connection to host:port lost (cause)"), or undefined while it is up. */
-  lostError() {
-    return this.lost;
-  }
-  /** Called once when the connection ends: with the error if it was lost, undefined after close(). */
-  onClose(listener) {
-    if (this.lost) queueMicrotask(() => listener(this.closing ? void 0 : this.lost));
-    else this.closeListeners.push(listener);
-  }
-  /** Ends the target connection, then the jump host's. */
-  close() {
-    this.closing = true;
-    this.stopWatchdog();
-    this.client.end();
-    this.proxy?.client.end();
-  }
-  /**
-   * Runs `op` unless the connection is already gone, and rejects with the loss as soon as it goes,
-   * whatever `op` is waiting for. Once lost, the loss is the error reported, not ssh2's own
-   * ("Not connected", "No response from server"), which names neither host nor cause.
-   */
-  guard(op) {
-    if (this.lost) return Promise.reject(this.lost);
-    const running = op().catch((err) => Promise.reject(this.lost ?? err));
-    return Promise.race([running, this.lostSignal]);
-  }
-  track(channel) {
-    this.channels.add(channel);
-    channel.once("close", () => this.channels.delete(channel));
-    channel.on("error", () => void 0);
-  }
-  markLost(cause) {
-    if (this.lost) return;
-    this.stopWatchdog();
-    this.lost = new ConnectionLostError(this.closing ? `connection to ${this.label} closed` : `connection to ${this.label} lost (${cause})`);
-    this.rejectLost(this.lost);
-    for (const channel of this.channels) channel.emit("error", this.lost);
-    this.channels.clear();
-    for (const listener of this.closeListeners.splice(0)) listener(this.closing ? void 0 : this.lost);
-  }
-  /**
-   * Watches a channel (or the SFTP session) for progress: a byte received (stdout, stderr, SFTP
-   * replies), or its outgoing window changing (our bytes sent, or the server acknowledging them with a
-   * window adjustment). While `busy()` and not held up by us (a reader that stopped reading), a channel
-   * still for idleMs ends the connection. Hooks ssh2's channel objects (`push`, `outgoing.window`,
-   * `_waitChanDrain`), which ssh2 1.x has for exec channels and SFTP alike.
-   */
-  watch(channel, busy) {
-    if (this.idleMs <= 0 || this.lost) return;
-    const w = { last: Date.now(), busy, heldByUs: () => channel._waitChanDrain === true };
-    const touch = () => w.last = Date.now();
-    onPush(channel, touch);
-    if (channel.stderr) onPush(channel.stderr, touch);
-    const outgoing = channel.outgoing;
-    if (outgoing && typeof outgoing.window === "number") {
-      let window2 = outgoing.window;
-      Object.defineProperty(outgoing, "window", {
-        configurable: true,
-        enumerable: true,
-        get: () => window2,
-        set: (v) => {
-          if (v !== window2) touch();
-          window2 = v;
-        }
-      });
-    }
-    this.watched.set(channel, w);
-    channel.once("close", () => this.watched.delete(channel));
-    if (!this.watchdog) {
-      this.lastCheck = Date.now();
-      this.watchdog = setInterval(() => this.checkIdle(), this.checkPeriod());
-      this.watchdog.unref();
-    }
-  }
-  checkIdle() {
-    const now = Date.now();
-    const late = now - this.lastCheck > 2 * this.checkPeriod();
-    this.lastCheck = now;
-    for (const w of this.watched.values()) {
-      if (late || !w.busy() || w.heldByUs()) w.last = now;
-      else if (now - w.last >= this.idleMs) return this.stalled();
-    }
-  }
-  checkPeriod() {
-    return Math.min(1e3, Math.max(100, this.idleMs / 5));
-  }
-  /** A transfer stalled: fail everything waiting with one message, and drop the connection. */
-  stalled() {
-    const secs = this.idleMs / 1e3;
-    this.markLost(`no progress for ${secs} s: the server sent nothing and acknowledged nothing of ours while an operation waited on it; the \`timeout\` input (${secs} s) bounds this`);
-    this.client.destroy();
-    this.proxy?.client.destroy();
-  }
-  stopWatchdog() {
-    if (this.watchdog) clearInterval(this.watchdog);
-    this.watchdog = void 0;
-    this.watched.clear();
-  }
-};
-function onPush(stream, seen) {
-  const push = stream.push;
-  stream.push = function(chunk, encoding) {
-    seen();
-    return push.call(this, chunk, encoding);
-  };
-}
-function capStderr(stream) {
-  const push = stream.push;
-  let kept = 0;
-  let truncated = false;
-  stream.push = function(chunk, encoding) {
-    if (!Buffer.isBuffer(chunk)) return push.call(this, chunk, encoding);
-    if (truncated) return true;
-    if (kept + chunk.length <= OUTPUT_CAP) {
-      kept += chunk.length;
-      return push.call(this, chunk, encoding);
-    }
-    truncated = true;
-    const part = chunk.subarray(0, OUTPUT_CAP - kept);
-    kept = OUTPUT_CAP;
-    return push.call(this, Buffer.concat([part, Buffer.from(TRUNCATED_NOTE)]), encoding);
-  };
-}
-var EARLY_EXITS = /* @__PURE__ */ new WeakMap();
-function exitAlreadySent(channel) {
-  return EARLY_EXITS.get(channel);
-}
-var EXIT_GRACE_MS = 2e3;
-function collect(channel, stdin, maxStdout) {
-  return new Promise((resolve5, reject) => {
-    const stdout = [];
-    const stderr = [];
-    let exit;
-    let room = maxStdout;
-    let truncated = false;
-    channel.on("data", (d) => {
-      if (truncated) return;
-      if (d.length <= room) {
-        room -= d.length;
-        stdout.push(d);
-        return;
-      }
-      truncated = true;
-      stdout.push(d.subarray(0, room), Buffer.from(TRUNCATED_NOTE));
-    });
-    channel.stderr.on("data", (d) => stderr.push(d));
-    channel.on("exit", (code, signal) => exit = { code: code ?? null, ...signal && { signal } });
-    exit ??= exitAlreadySent(channel);
-    channel.once("error", reject);
-    let closed = false;
-    const finish = () => resolve5({ code: null, ...exit, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString("utf8") });
-    channel.on("exit", () => closed && finish());
-    channel.once("close", () => {
-      closed = true;
-      if (exit) finish();
-      else setTimeout(finish, EXIT_GRACE_MS).unref();
-    });
-    channel.end(stdin);
-  });
 }
 
 // src/ssh/connect.ts
@@ -31933,2782 +34992,24 @@ function networkCause(err, timeoutMs) {
   return err.message;
 }
 
-// src/store/encryption.ts
-var import_node_crypto2 = __toESM(require_crypto(), 1);
-var import_node_fs5 = __toESM(require_fs(), 1);
-var import_node_path6 = __toESM(require_path(), 1);
-async function backupEncryption(recipientsText) {
-  if (recipientsText.trim() === "") return void 0;
-  const { encryptStream, parseRecipients } = await import("./age-E4CV45GX.js");
-  const recipients = parseRecipients(recipientsText);
-  const digest = (0, import_node_crypto2.createHash)("sha256").update([...recipients].sort().join("\n")).digest("hex").slice(0, 16);
-  return { encrypt: (plain) => encryptStream(plain, recipients), tag: `age:${digest}` };
-}
-async function restoreSource(domainDir, m, identityText) {
-  if (!m.encryption) return { root: domainDir, cleanup: () => void 0 };
-  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-E4CV45GX.js");
-  const identities = identityText.trim() === "" ? [] : parseIdentities(identityText);
-  requireIdentity(identities, m.domain);
-  const root = (0, import_node_fs5.mkdtempSync)((0, import_node_path6.join)(tempRoot(), "remote-files-plain-"));
-  const cleanup = () => (0, import_node_fs5.rmSync)(root, { recursive: true, force: true });
-  try {
-    const files = Object.entries(m.files).filter(([, f]) => f.type === "file").map(([rel, f]) => ({ rel: m.names === GIT_SAFE_NAMES ? escapePath(rel) : rel, mode: parseInt(f.mode, 8), mtime: f.mtime }));
-    await decryptTree(domainDir, files, identities, root);
-  } catch (err) {
-    cleanup();
-    throw err;
-  }
-  return { root, cleanup };
-}
-
-// src/store/index.ts
-async function makeStores(s) {
-  return Promise.all(
-    s.store.map(async (name) => {
-      switch (name) {
-        case "commit":
-          return new (await import("./commit-CREUM337.js")).CommitStore(s.commit);
-        case "artifact":
-          return new (await import("./artifact-5N2K7KS2.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId, branch: s.artifact.branch });
-        case "cache":
-          return new (await import("./cache-MLDUAWQH.js")).CacheStore({ key: s.cache.key });
-      }
-    })
-  );
-}
-function storeContext(s, domainDir, out) {
-  return { workspace: s.workspace, dataDir: s.dataDir, domain: s.domain, domainDir, info: (m) => out.info(m), warning: (m) => out.warning(m) };
-}
-async function loadFromStores(stores, ctx, required) {
-  const loaded = { from: null, outputs: {}, summary: [] };
-  for (const store of stores) {
-    const r = await store.load(ctx);
-    Object.assign(loaded.outputs, r.outputs);
-    if (r.summary) loaded.summary.push(r.summary);
-    if (r.found) {
-      loaded.from = store;
-      return loaded;
-    }
-  }
-  if (required && stores.length > 0) throw nothingStored(ctx.domain, stores.map((x) => x.name));
-  return loaded;
-}
-function nothingStored(domain, stores) {
-  return new UserError(
-    `no stored copy of ${domain} in store ${stores.length ? stores.join(", ") : "none (the workspace's data folder)"}: nothing to restore or compare. Run a backup first (or check \`store\`, \`data-dir\` and \`domain\`)`
-  );
-}
-async function checkStores(stores, ctx, saving) {
-  for (const store of stores) await store.check?.(ctx, saving);
-}
-async function saveToStores(stores, ctx, changed) {
-  const outputs = {};
-  const summary = [];
-  for (const store of stores) {
-    const r = await store.save(ctx, changed);
-    Object.assign(outputs, r.outputs);
-    if (r.summary) summary.push(r.summary);
-  }
-  return { outputs, summary };
-}
-
-// src/transfer/backup.ts
-var import_node_fs6 = __toESM(require_fs(), 1);
-var import_node_path7 = __toESM(require_path(), 1);
-
-// src/transfer/entries.ts
-var OWN_TEMP_PATTERNS = [".remote-files-*.tmp", ".remote-files-??????/"];
-var UPLOAD_TEMP_NAME = /^\.remote-files-[0-9a-f]{12}\.tmp$/;
-function planEntries(plan, extraExcludes) {
-  const seen = /* @__PURE__ */ new Set();
-  const entries = [];
-  for (const r of plan.recipes) {
-    for (const f of r.files) {
-      const key = `${f.remote}\0${f.local}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      entries.push({ recipe: r.name, remote: f.remote, local: f.local, skip: [...r.skip, ...extraExcludes, ...OWN_TEMP_PATTERNS] });
-    }
-  }
-  return entries;
-}
-function remotePathOf(root, rel) {
-  if (rel === "") return root;
-  return root === "/" ? `/${rel}` : `${root}/${rel}`;
-}
-function excludeRel(root, rel, rootIsDir) {
-  return rel === "" && !rootIsDir ? root.slice(root.lastIndexOf("/") + 1) : rel;
-}
-function nestedIn(outer, entries) {
-  return entries.filter((e) => e !== outer && e.local.startsWith(outer.local + "/"));
-}
-function ownPaths(m, local) {
-  const all = entryPaths(m, local);
-  const links = new Set(all.filter((p) => m.files[p].type === "symlink"));
-  if (links.size === 0) return { paths: all, shadowed: [] };
-  const shadowed = /* @__PURE__ */ new Set();
-  const paths = all.filter((p) => {
-    for (let q = p.slice(0, Math.max(0, p.lastIndexOf("/"))); q.length >= local.length; q = q.slice(0, Math.max(0, q.lastIndexOf("/")))) {
-      if (links.has(q)) {
-        shadowed.add(q);
-        return false;
-      }
-      if (q === local) break;
-    }
-    return true;
-  });
-  return { paths, shadowed: [...shadowed].sort() };
-}
-
-// src/transfer/excludes.ts
-function parseRule(raw) {
-  let pattern = bytes(raw);
-  let dirOnly = false;
-  if (pattern.length > 1 && pattern.endsWith("/")) {
-    pattern = pattern.slice(0, -1);
-    dirOnly = true;
-  }
-  const firstWild = pattern.search(/[*?[]/);
-  const wild = firstWild >= 0;
-  const star2 = wild ? pattern.indexOf("**", firstWild) : -1;
-  const wild2 = star2 >= 0;
-  return {
-    pattern,
-    dirOnly,
-    anchored: pattern.startsWith("/"),
-    wild,
-    wild2,
-    wild2Prefix: star2 === 0,
-    wild3Suffix: wild2 && pattern.endsWith("***"),
-    slashes: [...pattern].filter((c) => c === "/").length
-  };
-}
-function makeExcludeTest(patterns) {
-  const rules = patterns.map(parseRule);
-  return (rel, isDir) => {
-    const text = bytes(rel);
-    return rules.some((r) => ruleMatches(r, text, isDir));
-  };
-}
-function bytes(s) {
-  return /^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, "utf8").toString("latin1");
-}
-function ruleMatches(r, rel, isDir) {
-  if (rel === "") return false;
-  let name = rel;
-  let text = rel;
-  if (r.slashes === 0 && !r.wild2) name = text = rel.slice(rel.lastIndexOf("/") + 1);
-  else if (r.wild2Prefix) text = "/" + text;
-  if (isDir) {
-    if (r.wild3Suffix) text += "/";
-  } else if (r.dirOnly) return false;
-  const pattern = r.anchored ? r.pattern.slice(1) : r.pattern;
-  const where = !r.anchored && r.slashes > 0 && !r.wild2 ? r.slashes + 1 : !r.anchored && !r.wild2Prefix && r.wild2 ? -1 : 0;
-  if (r.wild) return wildmatchArray(pattern, text, where);
-  if (r.anchored) return name === pattern;
-  return name === pattern || name.endsWith(pattern) && name[name.length - pattern.length - 1] === "/";
-}
-function wildmatchArray(pattern, text, where) {
-  if (where > 0) {
-    let count = where;
-    for (let at = text.length - 1; at >= 0; at--) {
-      if (text[at] === "/" && --count === 0) return dowild(pattern, 0, text.slice(at + 1), 0) === TRUE;
-    }
-    return count === 1 && dowild(pattern, 0, text, 0) === TRUE;
-  }
-  let matched = dowild(pattern, 0, text, 0);
-  if (matched !== TRUE && where < 0 && matched !== ABORT_ALL) {
-    for (let i = 0; i < text.length; i++) {
-      if (text[i] !== "/") continue;
-      matched = dowild(pattern, 0, text, i + 1);
-      if (matched !== FALSE && matched !== ABORT_TO_STARSTAR) break;
-    }
-  }
-  return matched === TRUE;
-}
-var FALSE = 0;
-var TRUE = 1;
-var ABORT_ALL = -1;
-var ABORT_TO_STARSTAR = -2;
-function dowild(p, pi, text, ti) {
-  for (; pi < p.length; pi++, ti++) {
-    let pc = p[pi];
-    if (ti >= text.length && pc !== "*") return ABORT_ALL;
-    const tc = text[ti];
-    switch (pc) {
-      case "\\":
-        pc = p[++pi];
-        if (tc !== pc) return FALSE;
-        continue;
-      case "?":
-        if (tc === "/") return FALSE;
-        continue;
-      case "*": {
-        let special = false;
-        if (p[pi + 1] === "*") {
-          while (p[pi + 1] === "*") pi++;
-          special = true;
-        }
-        pi++;
-        if (pi >= p.length) {
-          return special || !text.includes("/", ti) ? TRUE : FALSE;
-        }
-        for (; ti < text.length; ti++) {
-          const m = dowild(p, pi, text, ti);
-          if (m !== FALSE) {
-            if (!special || m !== ABORT_TO_STARSTAR) return m;
-          } else if (!special && text[ti] === "/") return ABORT_TO_STARSTAR;
-        }
-        return ABORT_ALL;
-      }
-      case "[": {
-        let k = pi + 1;
-        let negate = false;
-        if (p[k] === "!" || p[k] === "^") {
-          negate = true;
-          k++;
-        }
-        let matched = false;
-        let prev = "";
-        let first = true;
-        for (; first || p[k] !== "]"; first = false, k++) {
-          const c = p[k];
-          if (c === void 0) return ABORT_ALL;
-          if (c === "\\") {
-            const e = p[++k];
-            if (e === void 0) return ABORT_ALL;
-            if (tc === e) matched = true;
-            prev = e;
-            continue;
-          }
-          if (c === "-" && prev !== "" && p[k + 1] !== void 0 && p[k + 1] !== "]") {
-            let hi = p[++k];
-            if (hi === "\\") {
-              hi = p[++k];
-              if (hi === void 0) return ABORT_ALL;
-            }
-            if (tc <= hi && tc >= prev) matched = true;
-            prev = "";
-            continue;
-          }
-          if (c === "[" && p[k + 1] === ":") {
-            const close = p.indexOf("]", k + 2);
-            if (close < 0) return ABORT_ALL;
-            if (close - (k + 2) - 1 < 0 || p[close - 1] !== ":") {
-              if (tc === "[") matched = true;
-              prev = c;
-              continue;
-            }
-            const cls = CLASSES[p.slice(k + 2, close - 1)];
-            if (!cls) return ABORT_ALL;
-            if (cls.test(tc)) matched = true;
-            k = close;
-            prev = "";
-            continue;
-          }
-          if (tc === c) matched = true;
-          prev = c;
-        }
-        pi = k;
-        if (matched === negate || tc === "/") return FALSE;
-        continue;
-      }
-      default:
-        if (tc !== pc) return FALSE;
-    }
-  }
-  return ti >= text.length ? TRUE : FALSE;
-}
-var CLASSES = {
-  alnum: /[A-Za-z0-9]/,
-  alpha: /[A-Za-z]/,
-  blank: /[ \t]/,
-  cntrl: /[\x00-\x1f\x7f]/,
-  digit: /[0-9]/,
-  graph: /[\x21-\x7e]/,
-  lower: /[a-z]/,
-  print: /[\x20-\x7e]/,
-  punct: /[!-/:-@[-`{-~]/,
-  space: /[ \t\n\r\f\v]/,
-  upper: /[A-Z]/,
-  xdigit: /[0-9A-Fa-f]/
-};
-function applyExcludes(files, test, relOf2 = (f) => f.rel) {
-  const excludedDirs = [];
-  const kept = [];
-  for (const f of files) {
-    const rel = relOf2(f);
-    if (rel === "") {
-      kept.push(f);
-      continue;
-    }
-    if (excludedDirs.some((d) => rel.startsWith(d + "/"))) continue;
-    if (test(rel, f.type === "dir")) {
-      if (f.type === "dir") excludedDirs.push(rel);
-      continue;
-    }
-    kept.push(f);
-  }
-  return kept;
-}
-
-// src/transfer/backup.ts
-async function backup(entries, transport, tree, old, opts) {
-  const listings = await transport.list(entries.map((e) => e.remote));
-  const nesting = entries.map((e) => nestedIn(e, entries));
-  const involved = /* @__PURE__ */ new Set([...nesting.flat(), ...entries.filter((_, i) => nesting[i].length > 0)]);
-  const plans = entries.map((entry, i) => decideEntry(entry, listings[i], old, tree, opts, nesting[i], involved.has(entry)));
-  refuseInconsistentNesting(plans);
-  if (opts.checksum) await confirmByChecksum(plans, transport, old);
-  if (opts.maxDelete) {
-    const problems = shrinkProblems(plans.filter((p) => p.listing.status === "ok").map((p) => shrinkCounts(p, old)), opts.maxDelete);
-    if (problems.length > 0) throw shrinkError(problems);
-  }
-  if (opts.dryRun) return { outcomes: plans.map(dryRunOutcome), manifest: old, changed: plans.some((p) => p.fetch.length + p.deletions.length > 0) };
-  const byRemote = new Map(plans.flatMap((p) => p.fetch.map((f) => [remotePathOf(p.entry.remote, f.file.rel), { plan: p, ...f }])));
-  for (const p of plans) for (const d of p.dirs) tree.ensureDir(d);
-  const stored = /* @__PURE__ */ new Map();
-  const fetched = await transport.fetch([...byRemote.keys()], async (incoming) => {
-    const target = byRemote.get(incoming.remote);
-    const written = await tree.writeFile(target.path, incoming.stream, incoming.size, target.file.mode, incoming.mtime);
-    const record = toManifestFile({ ...target.file, size: written.size, mtime: incoming.mtime }, written.sha256);
-    target.plan.records.set(target.path, record);
-    stored.set(target.path, record);
-    target.plan.outcome.files++;
-    target.plan.outcome.bytes += written.size;
-  }).catch((err) => {
-    if (stored.size > 0) writeManifest(tree.root, withStored(old, stored, opts.encryption));
-    tree.abandonWrites();
-    throw err;
-  });
-  for (const remote of fetched.notSent) keepNotSent(byRemote.get(remote), old, fetched.message);
-  for (const p of plans) {
-    for (const l of p.links) tree.writeSymlink(l.path, l.target);
-    for (const d of p.deletions) tree.remove(d);
-    finishOutcome(p);
-  }
-  const manifest = (nothingChanged(old, plans, opts.encryption) ? old : void 0) ?? nextManifest(old, plans, opts.encryption);
-  const changed = plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || !sameManifest(manifest, old);
-  if (changed) {
-    assertNoRecordBelowLink(tree, manifest);
-    writeManifest(tree.root, manifest);
-  }
-  return { outcomes: plans.map((p) => p.outcome), manifest, changed };
-}
-function decideEntry(entry, listing, old, tree, opts, nested, involved) {
-  const outcome = { recipe: entry.recipe, remote: entry.remote, local: entry.local, status: "unchanged", files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
-  const plan = { entry, outcome, listing, rootIsDir: false, records: /* @__PURE__ */ new Map(), fetch: [], links: [], dirs: [], deletions: [], oldCount: 0, nested, ceded: [], types: void 0 };
-  if (listing.status === "missing") {
-    outcome.status = "missing";
-    return plan;
-  }
-  if (listing.status === "denied") {
-    outcome.status = "denied";
-    outcome.notes.push(listing.reason);
-    return plan;
-  }
-  const root = listing.files.find((f) => f.rel === "");
-  plan.rootIsDir = root?.type === "dir";
-  const skip = makeExcludeTest(entry.skip);
-  const files = applyExcludes(listing.files, skip, (f) => excludeRel(entry.remote, f.rel, plan.rootIsDir));
-  const protectedPaths = [];
-  if (involved) plan.types = new Map(files.map((f) => [storedPath(entry.local, f.rel), f.type]));
-  plan.ceded = nested.map((n) => n.local).filter((l) => !plan.types.has(l));
-  const shadows = (path) => nested.some((n) => n.local.startsWith(path + "/"));
-  const walked = tree.walk(entry.local);
-  const stored = linkAbove(tree, entry.local) ? /* @__PURE__ */ new Map() : walked;
-  for (const f of files) {
-    const path = storedPath(entry.local, f.rel);
-    if (!f.readable) {
-      outcome.denied.push(path);
-      protectedPaths.push(path);
-      if (f.type === "dir") {
-        plan.records.set(path, recordOf(f, old.files[path]));
-        plan.dirs.push(path);
-      }
-      continue;
-    }
-    if (f.type === "dir") {
-      plan.dirs.push(path);
-      plan.records.set(path, recordOf(f, old.files[path]));
-    } else if (f.type === "symlink") {
-      const prev = old.files[path];
-      if (!shadows(path) && !(prev?.type === "symlink" && prev.target === f.target && stored.get(path)?.type === "symlink")) plan.links.push({ path, target: f.target ?? "" });
-      plan.records.set(path, recordOf(f, old.files[path]));
-    } else if (f.type === "file") {
-      const prev = old.files[path];
-      const have = stored.get(path);
-      const same = prev?.type === "file" && prev.size === f.size && (opts.checksum || prev.mtime === f.mtime) && have?.type === "file" && (opts.encryption !== void 0 || have.size === f.size);
-      if (same) {
-        plan.records.set(path, recordOf(f, prev, prev.sha256));
-        outcome.unchanged++;
-      } else plan.fetch.push({ path, file: f });
-    } else {
-      outcome.notes.push(`${f.rel || entry.remote}: a ${f.type} (device, fifo or socket) is recorded, not copied`);
-      plan.records.set(path, recordOf(f, old.files[path]));
-    }
-  }
-  decideDeletions(plan, old, stored, opts, protectedPaths, skip);
-  return plan;
-}
-function decideDeletions(plan, old, stored, opts, protectedPaths, skip) {
-  const { entry } = plan;
-  const fetched = new Set(plan.fetch.map((f) => f.path));
-  const linked = new Set(plan.links.map((l) => l.path));
-  const live = { has: (p) => plan.records.has(p) || fetched.has(p) || linked.has(p) };
-  const isProtected = (p) => protectedPaths.some((q) => p === q || p.startsWith(q + "/"));
-  const relOf2 = (p) => p === entry.local ? "" : p.slice(entry.local.length + 1);
-  const excluded = (p) => relOf2(p).split("/").some((_, i, parts) => skip(parts.slice(0, i + 1).join("/"), i < parts.length - 1 || old.files[p]?.type === "dir"));
-  const rootBecameFile = !plan.rootIsDir;
-  const deleted = /* @__PURE__ */ new Set();
-  const ceded = (p) => plan.ceded.some((c) => p === c || p.startsWith(c + "/"));
-  const holdsCeded = (p) => plan.ceded.some((c) => c.startsWith(p + "/"));
-  const oldPaths = plan.ceded.length === 0 ? entryPaths(old, entry.local) : entryPaths(old, entry.local).filter((p) => !ceded(p));
-  plan.oldCount = oldPaths.length;
-  for (const p of oldPaths) {
-    if (live.has(p)) continue;
-    if (isProtected(p)) {
-      if (old.files[p] && !plan.records.has(p)) plan.records.set(p, old.files[p]);
-      continue;
-    }
-    if (!rootBecameFile && (!opts.delete || excluded(p))) {
-      plan.records.set(p, old.files[p]);
-      continue;
-    }
-    if (holdsCeded(p)) continue;
-    if (!below(p, deleted)) {
-      plan.deletions.push(p);
-      deleted.add(p);
-    }
-  }
-  if (!opts.delete) return;
-  const liveFolders = /* @__PURE__ */ new Set();
-  for (const paths of [plan.records.keys(), fetched, linked]) {
-    for (const p of paths) for (let q = parentOf(p); q !== "" && !liveFolders.has(q); q = parentOf(q)) liveFolders.add(q);
-  }
-  for (const p of stored.keys()) {
-    if (p === entry.local || live.has(p) || liveFolders.has(p) || isProtected(p) || deleted.has(p) || below(p, deleted)) continue;
-    if (plan.ceded.length > 0 && (ceded(p) || holdsCeded(p))) continue;
-    const name = p.slice(p.lastIndexOf("/") + 1);
-    if (!name.startsWith(TEMP_MARK) && excluded(p)) continue;
-    plan.deletions.push(p);
-    deleted.add(p);
-  }
-}
-function refuseInconsistentNesting(plans) {
-  const byEntry = new Map(plans.map((p) => [p.entry, p]));
-  const name = (e) => `recipe ${e.recipe} (${e.remote} => ${e.local})`;
-  const kind = (t) => t === "dir" ? "a folder" : t === "symlink" ? "a symlink" : t === "file" ? "a file" : "a device, fifo or socket";
-  const refuse = (path, outer, outerSays, inner, innerSays) => {
-    throw new HostileServerError(
-      `entries that nest disagree about "${safeText(path)}": ${outerSays} for ${safeText(name(outer))}, ${innerSays} for ${safeText(name(inner))}; the server changed meanwhile, or is not honest. Nothing was written`
-    );
-  };
-  for (const outer of plans) {
-    if (!outer.types) continue;
-    for (const entry of outer.nested) {
-      for (let q = entry.local.slice(0, entry.local.lastIndexOf("/")); ; q = q.slice(0, q.lastIndexOf("/"))) {
-        const t = outer.types.get(q);
-        if (t === "symlink") break;
-        if (t !== void 0 && t !== "dir") refuse(q, outer.entry, kind(t), entry, `a folder holding its files`);
-        if (q === outer.entry.local) break;
-      }
-      const inner = byEntry.get(entry);
-      if (!inner.types || outer.ceded.includes(entry.local)) continue;
-      for (const [path, t] of inner.types) {
-        const u = outer.types.get(path);
-        if (u !== void 0 && u !== t) refuse(path, outer.entry, kind(u), entry, kind(t));
-      }
-    }
-  }
-}
-function assertNoRecordBelowLink(tree, m) {
-  const linkFree = /* @__PURE__ */ new Map([["", true]]);
-  const check = (dir) => {
-    let known = linkFree.get(dir);
-    if (known === void 0) {
-      known = check(parentOf(dir)) && tree.exists(dir)?.type !== "symlink";
-      linkFree.set(dir, known);
-    }
-    return known;
-  };
-  const bad = Object.keys(m.files).filter((path) => !check(parentOf(path)));
-  if (bad.length === 0) return;
-  const link = (path) => {
-    let q = parentOf(path);
-    while (!check(parentOf(q))) q = parentOf(q);
-    return q;
-  };
-  throw new Error(
-    `refusing to write the manifest: ${bad.length} recorded path(s) lie below a symlink in the data folder (${bad.slice(0, 5).map((p) => `${safeText(p)} below ${safeText(link(p))}`).join(", ")}${bad.length > 5 ? ", \u2026" : ""}); this is a bug, please report it. The previous manifest was kept`
-  );
-}
-async function confirmByChecksum(plans, transport, old) {
-  const candidates = plans.flatMap(
-    (p) => [...p.records.entries()].filter(([path, r]) => r.type === "file" && old.files[path]?.sha256 && p.listing.status === "ok").map(([path]) => ({ p, path }))
-  );
-  const remoteOf = (p, path) => remotePathOf(p.entry.remote, path === p.entry.local ? "" : path.slice(p.entry.local.length + 1));
-  const sums = await transport.checksums(candidates.map((c) => remoteOf(c.p, c.path)));
-  for (const { p, path } of candidates) {
-    if (sums.get(remoteOf(p, path)) === old.files[path].sha256) continue;
-    const rel = path === p.entry.local ? "" : path.slice(p.entry.local.length + 1);
-    const file = p.listing.status === "ok" ? p.listing.files.find((f) => f.rel === rel) : void 0;
-    if (!file) continue;
-    p.records.delete(path);
-    p.outcome.unchanged--;
-    p.fetch.push({ path, file });
-  }
-}
-function shrinkCounts(p, old) {
-  const ceded = (q) => p.ceded.some((c) => q === c || q.startsWith(c + "/"));
-  const fetched = new Map(p.fetch.map((f) => [f.path, f.file]));
-  const counts2 = { entry: `recipe ${safeText(p.entry.recipe)} (${safeText(p.entry.remote)} => ${safeText(p.entry.local)})`, stored: 0, deleted: 0, emptied: 0, left: 0 };
-  for (const path of entryPaths(old, p.entry.local)) {
-    const r = old.files[path];
-    if (r.type !== "file" || ceded(path)) continue;
-    counts2.stored++;
-    const incoming = fetched.get(path);
-    if (incoming) {
-      if (incoming.size === 0 && r.size > 0) counts2.emptied++;
-    } else if (p.records.get(path)?.type !== "file") counts2.deleted++;
-  }
-  for (const r of p.records.values()) if (r.type === "file" && r.size > 0) counts2.left++;
-  for (const f of p.fetch) if (f.file.size > 0) counts2.left++;
-  return counts2;
-}
-function keepNotSent(target, old, message) {
-  const prev = old.files[target.path];
-  if (prev) target.plan.records.set(target.path, prev);
-  const denied = /Permission denied/.test(message);
-  if (denied) target.plan.outcome.denied.push(target.path);
-  else target.plan.outcome.notes.push(`${target.path}: not sent by the server (${safeText(message.split("\n")[0] ?? "no reason given")}); stored copy kept`);
-}
-function linkAbove(tree, path) {
-  for (let q = parentOf(path); q !== ""; q = parentOf(q)) if (tree.exists(q)?.type === "symlink") return true;
-  return false;
-}
-function parentOf(path) {
-  const i = path.lastIndexOf("/");
-  return i < 0 ? "" : path.slice(0, i);
-}
-function below(path, folders) {
-  if (folders.size === 0) return false;
-  for (let q = parentOf(path); q !== ""; q = parentOf(q)) if (folders.has(q)) return true;
-  return false;
-}
-function finishOutcome(p) {
-  const o = p.outcome;
-  o.deleted = p.deletions.length;
-  if (o.status === "missing" || o.status === "denied") return;
-  if (o.denied.length > 0) o.status = "partial";
-  else o.status = o.files > 0 || p.deletions.length > 0 || p.links.length > 0 ? "changed" : "unchanged";
-}
-function dryRunOutcome(p) {
-  const o = p.outcome;
-  if (o.status === "missing" || o.status === "denied") return o;
-  o.files = p.fetch.length;
-  o.bytes = p.fetch.reduce((n, f) => n + f.file.size, 0);
-  o.deleted = p.deletions.length;
-  o.status = o.denied.length > 0 ? "partial" : o.files + o.deleted + p.links.length > 0 ? "changed" : "unchanged";
-  o.notes.push("dry run: nothing was written");
-  return o;
-}
-function nothingChanged(old, plans, encryption) {
-  if ((old.encryption ?? void 0) !== (encryption || void 0)) return false;
-  for (const p of plans) {
-    if (p.listing.status !== "ok") continue;
-    if (p.fetch.length + p.links.length + p.deletions.length > 0 || p.records.size !== p.oldCount) return false;
-    for (const [path, record] of p.records) if (old.files[path] !== record) return false;
-    const e = old.entries[p.entry.local];
-    const want = entryRecord(p, p.records.get(p.entry.local));
-    if (!e || e.remote !== want.remote || e.recipe !== want.recipe || e.type !== want.type) return false;
-  }
-  return true;
-}
-function entryRecord(p, root) {
-  return { remote: p.entry.remote, recipe: p.entry.recipe, type: root?.type ?? "dir" };
-}
-function nextManifest(old, plans, encryption) {
-  const listed = plans.filter((p) => p.listing.status === "ok");
-  const files = {};
-  const owns = (p, path) => (path === p.entry.local || path.startsWith(p.entry.local + "/")) && !p.ceded.some((c) => path === c || path.startsWith(c + "/"));
-  for (const path in old.files) if (!listed.some((p) => owns(p, path))) files[path] = old.files[path];
-  const entries = { ...old.entries };
-  for (const p of listed) {
-    for (const [path, record] of p.records) files[path] = record;
-    entries[p.entry.local] = entryRecord(p, files[p.entry.local]);
-  }
-  return { version: 1, domain: old.domain, ...encryption && { encryption }, names: GIT_SAFE_NAMES, entries, files };
-}
-function withStored(old, stored, encryption) {
-  const replaced = [...stored.keys()].filter((p) => old.files[p]?.type === "dir");
-  const files = Object.fromEntries(Object.entries(old.files).filter(([p]) => !replaced.some((d) => p.startsWith(d + "/"))));
-  for (const [path, record] of stored) files[path] = record;
-  return { version: 1, domain: old.domain, ...encryption && { encryption }, names: GIT_SAFE_NAMES, entries: old.entries, files };
-}
-function writeManifest(domainDir, m) {
-  const path = manifestPath(domainDir);
-  (0, import_node_fs6.mkdirSync)((0, import_node_path7.dirname)(path), { recursive: true });
-  const tmp = `${path}.${TEMP_MARK}${process.pid}`;
-  const fd = (0, import_node_fs6.openSync)(tmp, "w");
-  try {
-    for (const chunk of manifestChunks(m)) (0, import_node_fs6.writeSync)(fd, chunk);
-  } finally {
-    (0, import_node_fs6.closeSync)(fd);
-  }
-  (0, import_node_fs6.renameSync)(tmp, path);
-}
-
-// src/transfer/remote-scripts.ts
-function shQuote(word) {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-function shCommand(script, args, sudo) {
-  const words = ["sh", "-c", script, "sh", ...args].map(shQuote).join(" ");
-  return sudo ? `sudo -n ${words}` : words;
-}
-var FIELDS = "%y\\0%s\\0%T@\\0%m\\0%U\\0%G\\0\\0\\0%P\\0%l\\0";
-var IDS = `-fprintf "$i" '%U %G\\n'`;
-var LIST_SCRIPT = `LC_ALL=C; export LC_ALL
-if ids=$(mktemp -d 2>/dev/null); then trap 'rm -rf -- "$ids"' EXIT; else ids=; fi
-n=0
-for p do
-  printf 'E\\0'
-  n=$((n + 1))
-  if [ -n "$ids" ]; then i=$ids/i$n; else i=/dev/null; fi
-  if [ -e "$p" ] || [ -L "$p" ]; then
-    find "$p" \\( -type d \\( ! -readable -o ! -executable \\) -printf 'U\\0${FIELDS}' ${IDS} -prune \\) \\
-      -o \\( ! -type d ! -type l ! -readable -printf 'U\\0${FIELDS}' ${IDS} \\) \\
-      -o -printf 'R\\0${FIELDS}' ${IDS}
-  elif ls -d -- "$p" 2>&1 | grep -q 'Permission denied'; then
-    printf 'D\\0'
-  else
-    printf 'M\\0'
-  fi
-done
-printf 'N\\0'
-[ -n "$ids" ] || exit 0
-cat "$ids"/i* 2>/dev/null | sort -u > "$ids/pairs"
-for id in $(cut -d ' ' -f 1 "$ids/pairs" | sort -un); do printf 'u\\0%s\\0%s\\0' "$id" "$(getent passwd "$id" | cut -d: -f1)"; done
-for id in $(cut -d ' ' -f 2 "$ids/pairs" | sort -un); do printf 'g\\0%s\\0%s\\0' "$id" "$(getent group "$id" | cut -d: -f1)"; done`;
-var CHECKSUM_SCRIPT = `LC_ALL=C; export LC_ALL; xargs -0 -r sha256sum --`;
-var FETCH_SCRIPT = `LC_ALL=C; export LC_ALL; exec tar -c -f - -P --hard-dereference --no-recursion --null -T -`;
-var PROBE_SCRIPT = `find --version 2>/dev/null | head -n 1; tar --version 2>/dev/null | head -n 1; id -u`;
-var FUNCTIONS = `me=\${SUDO_UID:-$(id -u)}
-refuse() { printf "remote-files refused: %s\\n" "$*" >&2; exit 3; }
-enter() { cd -P -- "$1" 2>/dev/null && [ "$(pwd -P)" = "$1" ] || refuse "$1 is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it"; }
-follow_root() {
-  hops=0
-  while [ -L "$root" ]; do
-    hops=$((hops + 1))
-    target=$(readlink -- "$root")
-    [ "$hops" -le 8 ] || refuse "refusing to restore through $root: too many links ($target)"
-    up=$root
-    while [ -n "$up" ]; do
-      u=$(stat -c %u -- "$up")
-      if [ "$u" != 0 ] && [ "$u" != "$me" ]; then
-        who=$(stat -c %U -- "$up")
-        if [ "$up" = "$root" ]; then what="the link belongs to $who"; else what="$up, a folder above it, belongs to $who"; fi
-        refuse "refusing to restore through $root: it is a link to $target and $what; a destination that is a link is followed only when the link and every folder above it belong to root or the login user"
-      fi
-      up=\${up%/*}
-    done
-    case $target in /*) root=$target;; *) root=\${root%/*}/$target;; esac
-    while [ "$root" != / ] && [ "\${root%/}" != "$root" ]; do root=\${root%/}; done
-  done
-}`;
-var ROOT_PATHS = `name=\${root##*/}; parent=\${root%/*}; [ -n "$parent" ] || parent=/
-mkdir -p -- "$parent"
-cd -P -- "$parent"; parentp=$(pwd -P)
-case $parentp in /) rootp=/$name;; *) rootp=$parentp/$name;; esac`;
-var KEEP_PREVIOUS_SCRIPT = `set -e; LC_ALL=C; export LC_ALL
-prev=$1; root=$2; kind=$3; asked=$2
-${FUNCTIONS}
-case "$prev" in "~/"*) prev="$HOME/\${prev#\\~/}";; esac
-mkdir -p -- "$prev"
-printf '%s\\n' "$prev"
-[ "$kind" = file ] || follow_root
-${ROOT_PATHS}
-per_file='prev=$1; rootp=$2; root=$3; shift 3
-for rel do
-  if [ -z "$rel" ]; then dir=\${rootp%/*}; n=\${rootp##*/}; dst=$prev$root
-  else
-    case $rel in */*) dir=$rootp/\${rel%/*};; *) dir=$rootp;; esac
-    n=\${rel##*/}; dst=$prev$root/$rel
-  fi
-  [ -n "$dir" ] || dir=/
-  if cd -P -- "$dir" 2>/dev/null && [ "$(pwd -P)" = "$dir" ]; then
-    mkdir -p -- "\${dst%/*}"
-    ln -- "$n" "$dst" 2>/dev/null || cp -P -p -- "$n" "$dst"
-  fi
-done'
-xargs -0 -r sh -c "$per_file" sh "$prev" "$rootp" "$asked"`;
-var UPLOAD_SCRIPT = `set -e; LC_ALL=C; export LC_ALL
-root=$1; kind=$2; owners=$3
-${FUNCTIONS}
-[ "$kind" = file ] || follow_root
-${ROOT_PATHS}
-stage=$(mktemp -d "$parentp/.remote-files-XXXXXX")
-trap 'rm -rf -- "$stage"' EXIT
-enter "$stage"
-exec 3<.
-src=/proc/$$/fd/3
-[ -d "$src/" ] || src=$stage
-if [ "$owners" = 1 ]; then own=--same-owner; else own=--no-same-owner; fi
-tar -x -p $own -f -
-enter "$parentp"
-if [ "$kind" = file ]; then
-  if [ -d "$name" ] && [ ! -L "$name" ]; then refuse "$root is a folder on the server where the stored copy has a file: nothing was written in it"; fi
-  mv -fT -- "$src/r" "$name"
-  exit 0
-fi
-if { [ ! -e "$name" ] && [ ! -L "$name" ]; } || rmdir -- "$name" 2>/dev/null; then
-  mv -T -- "$src/r" "$name"
-  exit 0
-fi
-[ -d "$name" ] && [ ! -L "$name" ] || refuse "$root is not a folder on the server: nothing was written"
-per_dir='root=$1; src=$2; shift 2; fail=0
-${FUNCTIONS}
-for d do
-  d=\${d#.}; d=\${d#/}
-  if [ -n "$d" ]; then
-    t=$root/$d
-    enter "\${t%/*}"
-    n=\${t##*/}
-    if [ -L "$n" ]; then rm -f -- "$n"; fi
-    [ -d "$n" ] || mkdir -- "$n" || fail=1
-  else
-    t=$root
-  fi
-  enter "$t"
-  find "$src/$d" -mindepth 1 -maxdepth 1 ! -type d -print0 | xargs -0 -r mv -f -t . -- || fail=1
-done
-exit $fail'
-cd "$src"
-mkdir m
-tar -x -p $own -f .rf-dirs.tar -C m
-cd r
-find . -type d -exec sh -c "$per_dir" sh "$rootp" "$src/r" {} +
-per_meta='root=$1; src=$2; owners=$3; shift 3; fail=0
-${FUNCTIONS}
-for d do
-  d=\${d#.}; d=\${d#/}
-  if [ -n "$d" ]; then t=$root/$d; else t=$root; fi
-  enter "$t"
-  if [ "$owners" = 1 ]; then chown -h --reference="$src/$d" . || fail=1; fi
-  chmod --reference="$src/$d" . || fail=1
-  touch -h -r "$src/$d" . || fail=1
-done
-exit $fail'
-cd "$src/m"
-find . -depth -type d -exec sh -c "$per_meta" sh "$rootp" "$src/m" "$owners" {} +`;
-
-// src/transfer/sftp-transport.ts
-var import_node_crypto3 = __toESM(require_crypto(), 1);
-var import_node_fs7 = __toESM(require_fs(), 1);
-var import_node_path8 = __toESM(require_path(), 1);
-var import_node_stream = __toESM(require_stream(), 1);
-var import_promises = __toESM(require_promises(), 1);
-
-// src/transfer/types.ts
-var WriteDeniedError = class extends Error {
-  name = "WriteDeniedError";
-};
-function deniedLine(text) {
-  return text.split("\n").find((l) => /Permission denied|Operation not permitted|Read-only file system/i.test(l))?.trim();
-}
-
-// src/transfer/sftp-transport.ts
-var CHUNK = 32 * 1024;
-var REQUESTS_PER_FILE = 64;
-var FETCH_MEMORY = 64 * 1024 * 1024;
-var STREAM_BUFFER = 2 * CHUNK;
-var NO_SUCH_FILE = 2;
-var PERMISSION_DENIED = 3;
-var OP_UNSUPPORTED = 8;
-var TYPES = { 32768: "file", 16384: "dir", 40960: "symlink" };
-var SftpTransport = class {
-  name = "sftp";
-  canRunCommands = false;
-  io;
-  concurrency;
-  /** Bytes each download may read ahead of its consumer: the fetch memory shared by the files in flight. */
-  window;
-  /** `lost`: the connection's loss once it is gone, to report instead of ssh2's "No response from server". */
-  constructor(sftp, opts) {
-    this.io = new Sftp(sftp, opts.lost);
-    this.concurrency = Math.max(1, Math.floor(opts.concurrency));
-    this.window = Math.max(CHUNK, Math.floor(FETCH_MEMORY / this.concurrency) - STREAM_BUFFER);
-  }
-  async list(remotes) {
-    const ctx = { limit: new Limiter(this.concurrency), names: new OwnerNames() };
-    const listings = await Promise.all(remotes.map((root) => this.listRoot(root, ctx)));
-    for (const l of listings) if (l.status === "ok") l.files.forEach((f) => ctx.names.apply(f));
-    return listings;
-  }
-  /** SFTP has no hashing: each file comes down (prefetched like `fetch`) and is hashed here. */
-  async checksums(remotes) {
-    const sums = /* @__PURE__ */ new Map();
-    await this.fetch(remotes, async (file) => {
-      const hash = (0, import_node_crypto3.createHash)("sha256");
-      for await (const chunk of file.stream) hash.update(chunk);
-      sums.set(file.remote, hash.digest("hex"));
-    });
-    return sums;
-  }
-  /**
-   * Files are handed to `onFile` one at a time, in the order asked, while up to `concurrency` of them
-   * (the one being consumed included) are open and reading ahead within the shared memory window.
-   */
-  async fetch(remotes, onFile) {
-    const notSent = [];
-    const reasons = [];
-    const live = /* @__PURE__ */ new Set();
-    const queue = [];
-    let next = 0;
-    try {
-      while (queue.length > 0 || next < remotes.length) {
-        while (next < remotes.length && queue.length < this.concurrency) queue.push(track(live, new Download(this.io, remotes[next++], this.window)));
-        const download = queue.shift();
-        const file = await download.handOver();
-        if (typeof file === "string") {
-          notSent.push(download.remote);
-          reasons.push(file);
-          continue;
-        }
-        await onFile(file);
-        file.stream.resume();
-        await (0, import_promises.finished)(file.stream);
-      }
-    } finally {
-      for (const d of live) d.abort();
-      await Promise.all([...live].map((d) => d.closed));
-    }
-    return { notSent, message: reasons.join("\n") };
-  }
-  upload(req) {
-    return new UploadJob(this.io, req, this.concurrency, this.window).run().catch((err) => {
-      const line = statusOf(err) === PERMISSION_DENIED ? `${safeText(req.root)}: ${safeText(messageOf(err))}` : err instanceof Error && !(err instanceof UserError) ? deniedLine(err.message) : void 0;
-      throw line === void 0 ? err : new WriteDeniedError(line);
-    });
-  }
-  async removeFiles(paths) {
-    await forEachLimited(
-      paths,
-      this.concurrency,
-      (path) => this.io.unlink(path).catch((err) => {
-        if (statusOf(err) !== NO_SUCH_FILE) throw err;
-      })
-    );
-  }
-  run() {
-    return Promise.reject(
-      new UserError("this account only offers SFTP (no shell), so commands cannot run on the server; run them from an account with a shell, or go without")
-    );
-  }
-  async listRoot(root, ctx) {
-    let attrs;
-    try {
-      attrs = await ctx.limit.run(() => this.io.lstat(root));
-    } catch (err) {
-      if (statusOf(err) === PERMISSION_DENIED) return { status: "denied", reason: "permission denied on a parent folder" };
-      if (statusOf(err) !== void 0) return { status: "missing" };
-      throw err;
-    }
-    const record = await this.describe(root, "", attrs, ctx);
-    if (record.type === "file") record.readable = await ctx.limit.run(() => this.canOpen(root));
-    if (!record.readable) return { status: "denied", reason: record.type === "dir" ? "folder not readable" : "file not readable" };
-    if (record.type !== "dir") return { status: "ok", files: [record] };
-    const below2 = await this.walk(root, "", ctx);
-    if (below2 === null) return { status: "denied", reason: "folder not readable" };
-    return { status: "ok", files: [record, ...below2] };
-  }
-  /**
-   * The records below a folder, pre-order (each folder before its contents), its subfolders read in
-   * parallel; null when the folder cannot be listed. An unreadable subfolder is listed, flagged, and
-   * not entered.
-   */
-  async walk(dir, rel, ctx) {
-    const entries = await ctx.limit.run(() => this.readFolder(dir));
-    if (entries === null) return null;
-    const nested = await Promise.all(
-      entries.map(async (entry) => {
-        const childRel = rel === "" ? entry.filename : `${rel}/${entry.filename}`;
-        const childPath = remotePathOf(dir, entry.filename);
-        ctx.names.learn(entry);
-        const record = await this.describe(childPath, childRel, entry.attrs, ctx);
-        if (record.type !== "dir") return [record];
-        const below2 = await this.walk(childPath, childRel, ctx);
-        record.readable = below2 !== null;
-        return [record, ...below2 ?? []];
-      })
-    );
-    return nested.flat();
-  }
-  /**
-   * A folder's entries sorted by name; null when the login may not list it. OpenSSH answers a folder
-   * it may read but not search (r without x) with no entries at all, so an empty answer is confirmed
-   * by a stat of "folder/.", which needs search permission.
-   */
-  async readFolder(dir) {
-    try {
-      const entries = (await this.io.readdir(dir)).filter((e) => isChildName(e.filename, dir));
-      if (entries.length === 0) await this.io.stat(`${dir === "/" ? "" : dir}/.`);
-      entries.sort((a, b) => a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0);
-      const twice = entries.find((e, i) => i > 0 && entries[i - 1].filename === e.filename);
-      if (twice) throw new HostileServerError(`the server listed "${safeText(twice.filename)}" twice in ${safeText(dir)}; refusing the listing`);
-      return entries;
-    } catch (err) {
-      if (statusOf(err) !== void 0) return null;
-      throw err;
-    }
-  }
-  /** A record from a server's attributes; a link's target is read (a link that cannot be read is flagged). */
-  async describe(path, rel, attrs, ctx) {
-    const record = toRecord(rel, attrs);
-    if (record.type !== "symlink") return record;
-    try {
-      record.target = await ctx.limit.run(() => this.io.readlink(path));
-    } catch (err) {
-      if (statusOf(err) === void 0) throw err;
-      record.target = "";
-      record.readable = false;
-    }
-    return record;
-  }
-  /**
-   * Only entry roots are opened to learn whether they are readable (one round trip each, as the tar
-   * side reports a denied root file); files below a folder are found out by `fetch`.
-   */
-  async canOpen(path) {
-    try {
-      await this.io.close(await this.io.open(path, "r"));
-      return true;
-    } catch (err) {
-      if (statusOf(err) === void 0) throw err;
-      return false;
-    }
-  }
-};
-function isChildName(name, dir) {
-  if (name === "." || name === "..") return false;
-  if (name === "" || name.includes("/") || name.includes("\0")) {
-    throw new HostileServerError(`the server listed "${safeText(name)}" in ${safeText(dir)}, which is not a plain file name; refusing the listing`);
-  }
-  return true;
-}
-function typeOf(mode) {
-  return TYPES[mode & 61440] ?? "other";
-}
-function toRecord(rel, a) {
-  const mode = a.mode ?? 0;
-  const uid = a.uid ?? 0;
-  const gid = a.gid ?? 0;
-  return {
-    rel,
-    type: typeOf(mode),
-    size: a.size ?? 0,
-    mtime: Math.floor(a.mtime ?? 0),
-    mode: mode & 4095,
-    uid,
-    gid,
-    user: String(uid),
-    group: String(gid),
-    readable: true
-  };
-}
-var LONGNAME = /^[-a-zA-Z]{10}\S?\s+\d+\s+(\S+)\s+(\S+)\s+(\d+)\s/;
-var OWNER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/;
-var OwnerNames = class {
-  users = /* @__PURE__ */ new Map();
-  groups = /* @__PURE__ */ new Map();
-  learn(entry) {
-    const m = LONGNAME.exec(entry.longname ?? "");
-    if (!m || Number(m[3]) !== entry.attrs.size) return;
-    if (OWNER_NAME.test(m[1])) this.users.set(entry.attrs.uid, m[1]);
-    if (OWNER_NAME.test(m[2])) this.groups.set(entry.attrs.gid, m[2]);
-  }
-  apply(f) {
-    f.user = this.users.get(f.uid) ?? f.user;
-    f.group = this.groups.get(f.gid) ?? f.group;
-  }
-};
-var Download = class {
-  constructor(io, remote, window2) {
-    this.io = io;
-    this.remote = remote;
-    this.window = window2;
-    this.stream = new import_node_stream.Readable({
-      highWaterMark: STREAM_BUFFER,
-      read: () => {
-        this.wanted = true;
-        this.pump();
-      }
-    });
-    this.stream.on("error", () => void 0);
-    this.closed = new Promise((done) => this.markClosed = done);
-    this.opened = this.open();
-  }
-  io;
-  remote;
-  window;
-  stream;
-  closed;
-  opened;
-  markClosed;
-  handle;
-  size = 0;
-  mtime = 0;
-  /** Where the content ends: the size fstat gave, lowered if the file turns out shorter. */
-  end = 0;
-  issued = 0;
-  delivered = 0;
-  inFlight = 0;
-  arrived = /* @__PURE__ */ new Map();
-  /** The stream asked for data and has not refused a push since. */
-  wanted = true;
-  ended = false;
-  handed = false;
-  /** No more requests: failed or aborted. */
-  stopped = false;
-  closing = false;
-  failure;
-  fatal;
-  /** The open file for its consumer, or the reason it cannot be sent; throws when the connection is gone. */
-  async handOver() {
-    await this.opened;
-    if (this.fatal) throw this.fatal;
-    if (this.failure !== void 0) return this.failure;
-    this.handed = true;
-    return { remote: this.remote, size: this.size, mtime: this.mtime, stream: this.stream };
-  }
-  abort() {
-    this.stopped = true;
-    this.arrived.clear();
-    this.stream.destroy();
-    this.closeWhenIdle();
-  }
-  async open() {
-    try {
-      this.handle = await this.io.open(this.remote, "r");
-      const st = await this.io.fstat(this.handle);
-      if (typeOf(st.mode) !== "file") throw new StatusError("not a regular file", NO_SUCH_FILE);
-      this.size = this.end = st.size;
-      this.mtime = Math.floor(st.mtime);
-    } catch (err) {
-      this.fail(err);
-    }
-    this.pump();
-  }
-  pump() {
-    while (!this.stopped && this.handle && this.inFlight < REQUESTS_PER_FILE && this.issued < this.end && this.issued - this.delivered < this.window) {
-      const length = Math.min(CHUNK, this.end - this.issued);
-      this.request(this.issued, length);
-      this.issued += length;
-    }
-    this.deliver();
-  }
-  request(position, length) {
-    this.inFlight++;
-    this.io.read(this.handle, position, length).then(
-      (data) => {
-        this.inFlight--;
-        this.arrive(position, length, data);
-      },
-      (err) => {
-        this.inFlight--;
-        this.fail(err);
-      }
-    );
-  }
-  arrive(position, length, data) {
-    if (data.length === 0) this.end = Math.min(this.end, position);
-    else {
-      this.arrived.set(position, data);
-      if (data.length < length && !this.stopped) this.request(position + data.length, length - data.length);
-    }
-    this.pump();
-  }
-  deliver() {
-    if (!this.stopped) {
-      let chunk;
-      while (this.wanted && this.delivered < this.end && (chunk = this.arrived.get(this.delivered))) {
-        this.arrived.delete(this.delivered);
-        this.delivered += chunk.length;
-        this.wanted = this.stream.push(chunk);
-      }
-      if (this.handle && this.delivered >= this.end && !this.ended) {
-        this.ended = true;
-        this.stream.push(null);
-      }
-    }
-    this.closeWhenIdle();
-  }
-  fail(err) {
-    const error = err instanceof Error ? err : new Error(String(err));
-    if (this.handed) this.stream.destroy(error);
-    else if (statusOf(error) !== void 0) this.failure ??= `${safeText(this.remote)}: ${safeText(error.message)}`;
-    else this.fatal ??= error;
-    this.stopped = true;
-    this.closeWhenIdle();
-  }
-  closeWhenIdle() {
-    if (this.closing || this.inFlight > 0 || !(this.stopped || this.ended)) return;
-    this.closing = true;
-    const closing = this.handle ? this.io.close(this.handle).catch(() => void 0) : Promise.resolve();
-    void closing.then(this.markClosed);
-  }
-};
-function track(live, d) {
-  live.add(d);
-  void d.closed.then(() => live.delete(d));
-  return d;
-}
-var UploadJob = class {
-  constructor(io, req, concurrency, window2) {
-    this.io = io;
-    this.req = req;
-    this.concurrency = concurrency;
-    this.window = window2;
-    this.root = req.root;
-  }
-  io;
-  req;
-  concurrency;
-  window;
-  ownerNotSet = [];
-  /** The root written to: the request's, or where the admin's link it is points (see resolveRoot). */
-  root;
-  async run() {
-    const { req } = this;
-    if (req.rootType === "dir") this.root = await this.resolveRoot(req.root);
-    await this.keepPrevious();
-    await this.makeDir(import_node_path8.posix.dirname(this.root));
-    if (req.rootType === "dir") await this.makeRealDir(this.root);
-    else if ((await this.lstatOrNull(this.root))?.isDirectory()) {
-      throw new UserError(`${safeText(this.root)} is a folder on the server where the stored copy has a file: nothing was written in it`);
-    }
-    const levels = byDepth(req.items.filter((i) => i.type === "dir"));
-    for (const level of levels) await this.each(level.filter((d) => d.rel !== ""), (d) => this.makeRealDir(this.place(d.rel)));
-    await this.each(req.items.filter((i) => i.type !== "dir"), (item) => this.putItem(item));
-    for (const level of levels.reverse()) await this.each(level, (d) => this.finishDir(d));
-    return { ownerNotSet: this.ownerNotSet };
-  }
-  each(items, task) {
-    return forEachLimited(items, this.concurrency, task);
-  }
-  place(rel) {
-    const path = safeJoin(this.root, rel);
-    if (path === null) throw new Error(`refusing to write "${safeText(rel)}": it would land outside ${safeText(this.root)}`);
-    return path;
-  }
-  /**
-   * The root as followed: while it is a link, the link must belong to root or the login user, and so
-   * must every folder above it (else anyone who may write there could point it anywhere); a
-   * provisioner's /var/lib/mysql -> /data/mysql is followed, as rsync follows its transfer root.
-   */
-  async resolveRoot(root) {
-    let trusted;
-    for (let hops = 0; ; hops++) {
-      const st = await this.lstatOrNull(root);
-      if (!st?.isSymbolicLink()) return root;
-      const target = await this.io.readlink(root);
-      const through = `refusing to restore through ${safeText(root)}: it is a link to ${safeText(target)}`;
-      if (hops >= 8) throw new UserError(`${through}, one link too many`);
-      trusted ??= await this.trustedOwners();
-      for (let up = root; up !== "/" && up !== "."; up = import_node_path8.posix.dirname(up)) {
-        const owner = up === root ? st.uid : (await this.io.lstat(up)).uid;
-        if (trusted.has(owner)) continue;
-        const what = up === root ? "the link belongs to" : `${safeText(up)}, a folder above it, belongs to`;
-        throw new UserError(`${through} and ${what} uid ${owner}; a destination that is a link is followed only when the link and every folder above it belong to root or the login user`);
-      }
-      root = (target.startsWith("/") ? import_node_path8.posix.normalize(target) : import_node_path8.posix.join(import_node_path8.posix.dirname(root), target)).replace(/(.)\/+$/, "$1");
-    }
-  }
-  /**
-   * Root and the login user. SFTP does not say who the login is: the owner of the folder the session
-   * starts in (the home) stands for it; in a chroot that is root, which only trusts less.
-   */
-  async trustedOwners() {
-    return /* @__PURE__ */ new Set([0, (await this.io.stat(".")).uid]);
-  }
-  async lstatOrNull(path) {
-    try {
-      return await this.io.lstat(path);
-    } catch (err) {
-      if (statusOf(err) !== NO_SUCH_FILE) throw err;
-      return null;
-    }
-  }
-  /**
-   * A real folder at `path` (the root or below it): a link there is removed, never followed, and a
-   * folder made in its place, as rsync does; anything else in the way is an error.
-   */
-  async makeRealDir(path) {
-    const st = await this.lstatOrNull(path);
-    if (st?.isDirectory()) return;
-    try {
-      if (st?.isSymbolicLink()) await this.io.unlink(path);
-      await this.io.mkdir(path);
-    } catch (err) {
-      if ((await this.lstatOrNull(path))?.isDirectory()) return;
-      throw new Error(`cannot create the folder ${safeText(path)}: ${safeText(messageOf(err))}`);
-    }
-  }
-  /** A folder about to be changed by path must still be one (not a link swapped in since). */
-  async mustBeRealDir(path) {
-    if ((await this.lstatOrNull(path))?.isDirectory()) return;
-    throw new UserError(`${safeText(path)} is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it`);
-  }
-  /** True when every folder from the root down to `rel`'s is a real folder, not a link. */
-  async reachedWithoutLinks(rel) {
-    let path = this.root;
-    for (const part of rel.split("/").slice(0, -1)) {
-      path = import_node_path8.posix.join(path, part);
-      if (!(await this.lstatOrNull(path))?.isDirectory()) return false;
-    }
-    return true;
-  }
-  /**
-   * Each file or link about to be replaced goes to previousDir + its absolute path, linked if possible.
-   * One reached only through a link below the root is not the destination's: it is not kept.
-   */
-  async keepPrevious() {
-    if (this.req.keepPrevious.length === 0) return;
-    const dir = await this.expandHome(this.req.previousDir);
-    await this.each(this.req.keepPrevious, async (rel) => {
-      const from = this.place(rel);
-      const to = import_node_path8.posix.join(dir, remotePathOf(this.req.root, rel));
-      if (!await this.reachedWithoutLinks(rel)) return;
-      try {
-        await this.makeDir(import_node_path8.posix.dirname(to));
-        await this.io.hardlink(from, to).catch((err) => {
-          if (statusOf(err) === void 0) throw err;
-          return this.copy(from, to);
-        });
-      } catch (err) {
-        throw new Error(`could not keep the previous content of ${safeText(from)} in ${safeText(dir)}: ${safeText(messageOf(err))}`);
-      }
-    });
-  }
-  /** "~/" is where the SFTP session starts: the home, or the start folder of a chroot. */
-  async expandHome(dir) {
-    if (!dir.startsWith("~/")) return dir;
-    return import_node_path8.posix.join(await this.io.realpath("."), dir.slice(2));
-  }
-  /** `cp -p` over SFTP: a link is made anew; a file's bytes come down and go back up with its mode and mtime. */
-  async copy(from, to) {
-    const st = await this.io.lstat(from);
-    if (typeOf(st.mode) === "symlink") return this.putSymlink(to, await this.io.readlink(from));
-    const download = new Download(this.io, from, this.window);
-    try {
-      const file = await download.handOver();
-      if (typeof file === "string") throw new Error(file);
-      await this.putContent(to, () => file.stream, { mode: st.mode & 4095, mtime: st.mtime });
-    } finally {
-      download.abort();
-      await download.closed;
-    }
-  }
-  /** mkdir -p: an existing folder (or a link to one) will do; anything else in the way is an error. */
-  async makeDir(path) {
-    try {
-      await this.io.mkdir(path);
-    } catch (err) {
-      if (await this.isDir(path)) return;
-      if (statusOf(err) !== NO_SUCH_FILE || path === "/") throw new Error(`cannot create the folder ${safeText(path)}: ${safeText(messageOf(err))}`);
-      await this.makeDir(import_node_path8.posix.dirname(path));
-      await this.io.mkdir(path).catch(async (again) => {
-        if (!await this.isDir(path)) throw again;
-      });
-    }
-  }
-  async isDir(path) {
-    try {
-      return typeOf((await this.io.stat(path)).mode) === "dir";
-    } catch (err) {
-      if (statusOf(err) === void 0) throw err;
-      return false;
-    }
-  }
-  async putItem(item) {
-    const dest = this.place(item.rel);
-    if (item.type === "symlink") return this.putSymlink(dest, item.target ?? "", item);
-    await this.putContent(dest, () => (0, import_node_fs7.createReadStream)("", { fd: (0, import_node_fs7.openSync)(item.source, import_node_fs7.constants.O_RDONLY | import_node_fs7.constants.O_NOFOLLOW), highWaterMark: 8 * CHUNK }), item, item);
-  }
-  /**
-   * Content to a temp file beside `dest`, then owner, mode, mtime, then renamed over `dest` atomically.
-   * The content is opened only once the temp file is, so nothing can fail unobserved meanwhile.
-   */
-  async putContent(dest, content, meta, owner) {
-    const temp = tempBeside(dest);
-    try {
-      const handle = await this.io.open(temp, "wx", { mode: 384 });
-      try {
-        await writeAll(this.io, handle, content());
-        await this.setOwner(owner, (uid, gid) => this.io.fchown(handle, uid, gid));
-        await this.io.fsetstat(handle, { mode: meta.mode, atime: meta.mtime, mtime: meta.mtime });
-      } catch (err) {
-        await this.io.close(handle).catch(() => void 0);
-        throw err;
-      }
-      await this.io.close(handle);
-      await this.io.rename(temp, dest);
-    } catch (err) {
-      await this.io.unlink(temp).catch(() => void 0);
-      throw err;
-    }
-  }
-  async putSymlink(dest, target, owner) {
-    const temp = tempBeside(dest);
-    try {
-      await this.io.symlink(target, temp);
-      await this.setOwner(owner, (uid, gid) => this.io.lsetstat(temp, { uid, gid }));
-      await this.io.rename(temp, dest);
-    } catch (err) {
-      await this.io.unlink(temp).catch(() => void 0);
-      throw err;
-    }
-  }
-  /**
-   * lsetstat never follows a link (OpenSSH: lchown, and fchmodat and utimensat with
-   * AT_SYMLINK_NOFOLLOW), so a link swapped in since the folder was made is left alone. Where the
-   * server lacks it or refuses it, the folder is checked first and changed by path.
-   */
-  async finishDir(item) {
-    const path = this.place(item.rel);
-    await this.setOwner(
-      item,
-      (uid, gid) => this.io.lsetstat(path, { uid, gid }).catch(async (err) => {
-        if (statusOf(err) !== OP_UNSUPPORTED) throw err;
-        await this.mustBeRealDir(path);
-        await this.io.chown(path, uid, gid);
-      })
-    );
-    const attrs = { mode: item.mode, atime: item.mtime, mtime: item.mtime };
-    try {
-      await this.io.lsetstat(path, attrs);
-    } catch (err) {
-      if (statusOf(err) === void 0) throw err;
-      await this.mustBeRealDir(path);
-      await this.io.setstat(path, attrs);
-    }
-  }
-  /** Owner and group when asked for; a refusal (the login is not root) is reported, not fatal. */
-  async setOwner(item, apply) {
-    if (!this.req.chown || !item) return;
-    try {
-      await apply(ownerId(item.user, item.uid), ownerId(item.group, item.gid));
-    } catch (err) {
-      if (statusOf(err) === void 0) throw err;
-      this.ownerNotSet.push(item.rel);
-    }
-  }
-};
-function ownerId(name, id) {
-  return /^\d+$/.test(name) ? Number(name) : id;
-}
-function byDepth(dirs) {
-  const levels = [];
-  for (const d of dirs) (levels[d.rel === "" ? 0 : d.rel.split("/").length] ??= []).push(d);
-  return levels.filter((l) => l !== void 0);
-}
-function tempBeside(path) {
-  return import_node_path8.posix.join(import_node_path8.posix.dirname(path), `.remote-files-${(0, import_node_crypto3.randomBytes)(6).toString("hex")}.tmp`);
-}
-async function writeAll(io, handle, content) {
-  const pending = /* @__PURE__ */ new Set();
-  let failure;
-  let position = 0;
-  for await (const data of content) {
-    for (let at = 0; at < data.length; at += CHUNK) {
-      const piece = data.subarray(at, at + CHUNK);
-      const sent = io.write(handle, piece, position).then(
-        () => void pending.delete(sent),
-        (error) => {
-          failure ??= { error };
-          pending.delete(sent);
-        }
-      );
-      pending.add(sent);
-      position += piece.length;
-      if (pending.size >= REQUESTS_PER_FILE) await Promise.race(pending);
-      if (failure) throw failure.error;
-    }
-  }
-  await Promise.all(pending);
-  if (failure) throw failure.error;
-}
-var Limiter = class {
-  constructor(size) {
-    this.size = size;
-  }
-  size;
-  active = 0;
-  waiting = [];
-  async run(task) {
-    if (this.active < this.size) this.active++;
-    else await new Promise((go) => this.waiting.push(go));
-    try {
-      return await task();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    }
-  }
-};
-async function forEachLimited(items, limit, task) {
-  let next = 0;
-  let failure;
-  const worker = async () => {
-    while (failure === void 0 && next < items.length) {
-      try {
-        await task(items[next++]);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
-}
-var StatusError = class extends Error {
-  constructor(message, code) {
-    super(message);
-    this.code = code;
-  }
-  code;
-};
-function statusOf(err) {
-  const code = err?.code;
-  return err instanceof Error && typeof code === "number" ? code : void 0;
-}
-function messageOf(err) {
-  return err instanceof Error ? err.message : String(err);
-}
-var Sftp = class {
-  constructor(raw, connectionLost = () => void 0) {
-    this.raw = raw;
-    this.connectionLost = connectionLost;
-    const onLost = (err) => {
-      this.lost ??= err ?? new Error("the SFTP connection closed");
-      const loss = this.connectionLost() ?? this.lost;
-      for (const fail2 of [...this.pending]) fail2(loss);
-      this.pending.clear();
-    };
-    raw.once("end", () => onLost());
-    raw.once("close", () => onLost());
-    raw.on("error", (err) => onLost(err));
-  }
-  raw;
-  connectionLost;
-  lost;
-  /** The rejecters of the requests still waiting for an answer. */
-  pending = /* @__PURE__ */ new Set();
-  lstat = (path) => this.call((cb) => this.raw.lstat(path, cb));
-  stat = (path) => this.call((cb) => this.raw.stat(path, cb));
-  readdir = (path) => this.call((cb) => this.raw.readdir(path, cb));
-  readlink = (path) => this.call((cb) => this.raw.readlink(path, cb));
-  realpath = (path) => this.call((cb) => this.raw.realpath(path, cb));
-  open = (path, flags, attrs = {}) => this.call((cb) => this.raw.open(path, flags, attrs, cb));
-  fstat = (handle) => this.call((cb) => this.raw.fstat(handle, cb));
-  close = (handle) => this.call((cb) => this.raw.close(handle, cb));
-  write = (handle, data, position) => this.call((cb) => this.raw.write(handle, data, 0, data.length, position, cb));
-  fsetstat = (handle, attrs) => this.call((cb) => this.raw.fsetstat(handle, attrs, cb));
-  fchown = (handle, uid, gid) => this.call((cb) => this.raw.fchown(handle, uid, gid, cb));
-  setstat = (path, attrs) => this.call((cb) => this.raw.setstat(path, attrs, cb));
-  chown = (path, uid, gid) => this.call((cb) => this.raw.chown(path, uid, gid, cb));
-  mkdir = (path) => this.call((cb) => this.raw.mkdir(path, cb));
-  symlink = (target, path) => this.call((cb) => this.raw.symlink(target, path, cb));
-  unlink = (path) => this.call((cb) => this.raw.unlink(path, cb));
-  hardlink = (from, to) => this.extension("hardlink@openssh.com", (cb) => this.raw.ext_openssh_hardlink(from, to, cb));
-  lsetstat = (path, attrs) => this.extension("lsetstat@openssh.com", (cb) => this.raw.ext_openssh_lsetstat(path, attrs, cb));
-  /** Bytes from `position` (fewer at the end of the file, none past it). */
-  read(handle, position, length) {
-    const buffer = Buffer.allocUnsafe(length);
-    return this.call((cb) => this.raw.read(handle, buffer, 0, length, position, (err, n) => cb(err, n))).then((n) => buffer.subarray(0, n));
-  }
-  /** Replaces `to` atomically (posix-rename@openssh.com); without the extension a plain rename, which may refuse to replace. */
-  async rename(from, to) {
-    try {
-      await this.extension("posix-rename@openssh.com", (cb) => this.raw.ext_openssh_rename(from, to, cb));
-    } catch (err) {
-      if (statusOf(err) !== OP_UNSUPPORTED) throw err;
-      await this.call((cb) => this.raw.rename(from, to, cb));
-    }
-  }
-  call(start) {
-    if (this.lost) return Promise.reject(this.connectionLost() ?? this.lost);
-    const explain = (err) => statusOf(err) === void 0 ? this.connectionLost() ?? err : err;
-    return new Promise((done, fail2) => {
-      this.pending.add(fail2);
-      start((err, value) => {
-        this.pending.delete(fail2);
-        if (err) fail2(explain(err));
-        else done(value);
-      });
-    });
-  }
-  /** ssh2 throws at once when the server lacks an extension; that is the server's "unsupported" answer. */
-  extension(name, start) {
-    return this.call((cb) => {
-      try {
-        start(cb);
-      } catch {
-        cb(new StatusError(`the server does not support ${name}`, OP_UNSUPPORTED));
-      }
-    });
-  }
-};
-
-// src/transfer/tar-transport.ts
-var import_node_fs8 = __toESM(require_fs(), 1);
-var import_node_stream2 = __toESM(require_stream(), 1);
-var import_tar_stream = __toESM(require_tar_stream(), 1);
-
-// src/transfer/listing.ts
-var TYPES2 = { f: "file", d: "dir", l: "symlink" };
-function parseListing(out, expected) {
-  const tokens = new Tokens(out);
-  const result = [];
-  let names;
-  while (!tokens.done()) {
-    if (tokens.peekIs(N)) {
-      tokens.skip();
-      names = readNames(tokens);
-      break;
-    }
-    if (!tokens.peekIs(E)) throw new Error(`unexpected server listing near token ${tokens.count}`);
-    tokens.skip();
-    if (tokens.peekIs(M) || tokens.peekIs(D)) {
-      result.push(tokens.peekIs(M) ? { status: "missing" } : { status: "denied", reason: "permission denied on a parent folder" });
-      tokens.skip();
-      continue;
-    }
-    const files = [];
-    const seen = /* @__PURE__ */ new Map();
-    while (!tokens.done() && !tokens.peekIs(E) && !tokens.peekIs(N)) files.push(checkShape(readRecord(tokens), seen));
-    if (files.length === 0) result.push({ status: "denied", reason: "the server listed nothing for it (it vanished, or find failed on it)" });
-    else result.push(rootDenied(files) ?? { status: "ok", files });
-  }
-  if (result.length !== expected) throw new Error(`server listing has ${result.length} entries, expected ${expected}`);
-  if (!names) throw new Error("truncated server listing: its end (the owner names section) is missing");
-  nameOwners(result, names);
-  return result;
-}
-var [E, N, M, D, R, U] = ["E", "N", "M", "D", "R", "U"].map((c) => c.charCodeAt(0));
-function readRecord(tokens) {
-  const at = tokens.count;
-  const truncated = () => new Error(`truncated server listing near token ${at}`);
-  const flag = tokens.peekIs(R) ? R : tokens.peekIs(U) ? U : -1;
-  if (flag < 0) throw truncated();
-  tokens.skip();
-  const letter = tokens.next();
-  const type = Object.hasOwn(TYPES2, letter) ? TYPES2[letter] : "other";
-  const size = tokens.number(10);
-  const mtime = tokens.number(10, true);
-  const mode = tokens.number(8);
-  const uid = tokens.number(10);
-  const gid = tokens.number(10);
-  const user = tokens.next(true);
-  const group = tokens.next(true);
-  const rel = tokens.next();
-  const target = type === "symlink" ? tokens.next() : (tokens.skip(), void 0);
-  if (tokens.overrun) throw truncated();
-  if (!(Number.isSafeInteger(size) && Number.isSafeInteger(mtime) && Number.isSafeInteger(mode) && Number.isSafeInteger(uid) && Number.isSafeInteger(gid))) throw new Error(`unexpected server listing near token ${at}`);
-  return { rel, type, size, mtime, mode, uid, gid, user, group, ...target !== void 0 && { target }, readable: flag === R };
-}
-function readNames(tokens) {
-  const users = /* @__PURE__ */ new Map();
-  const groups = /* @__PURE__ */ new Map();
-  while (!tokens.done()) {
-    const at = tokens.count;
-    const kind = tokens.next();
-    const id = tokens.done() ? "" : tokens.next();
-    if (kind !== "u" && kind !== "g" || !/^\d+$/.test(id) || tokens.done()) throw new Error(`truncated owner names in the server listing near token ${at}`);
-    const name = tokens.next(true);
-    if (name !== "") (kind === "u" ? users : groups).set(Number(id), name);
-  }
-  return { users, groups };
-}
-function nameOwners(listings, names) {
-  for (const l of listings) {
-    if (l.status !== "ok") continue;
-    for (const f of l.files) {
-      if (f.user === "") f.user = names.users.get(f.uid) ?? String(f.uid);
-      if (f.group === "") f.group = names.groups.get(f.gid) ?? String(f.gid);
-    }
-  }
-}
-var Tokens = class {
-  constructor(buf) {
-    this.buf = buf;
-    this.end = buf.length;
-  }
-  buf;
-  count = 0;
-  at = 0;
-  end;
-  names = /* @__PURE__ */ new Map();
-  /** Set once a token was asked for past the end: a record cut short. */
-  overrun = false;
-  done() {
-    return this.at >= this.end;
-  }
-  /** Is the next token exactly the one character `code`? */
-  peekIs(code) {
-    return this.buf[this.at] === code && (this.at + 1 >= this.end || this.buf[this.at + 1] === 0);
-  }
-  skip() {
-    this.at = this.stop() + 1;
-    this.count++;
-  }
-  next(shared = false) {
-    const stop = this.stop();
-    const token = this.buf.toString("utf8", this.at, stop);
-    this.at = stop + 1;
-    this.count++;
-    if (!shared) return token;
-    const known = this.names.get(token);
-    if (known !== void 0) return known;
-    this.names.set(token, token);
-    return token;
-  }
-  /**
-   * The next token as a whole number in `base`, read from its bytes; NaN unless it is digits only (with
-   * `seconds`: an optional sign and fraction, rounded down, as %T@ prints times).
-   */
-  number(base, seconds = false) {
-    const stop = this.stop();
-    let i = this.at;
-    const negative = seconds && this.buf[i] === 45;
-    if (negative) i++;
-    let value = i < stop ? 0 : NaN;
-    for (; i < stop; i++) {
-      const digit = this.buf[i] - 48;
-      if (digit < 0 || digit >= base) break;
-      value = value * base + digit;
-    }
-    let fraction = false;
-    if (seconds && i < stop && this.buf[i] === 46) {
-      for (i++; i < stop; i++) {
-        const digit = this.buf[i] - 48;
-        if (digit < 0 || digit > 9) break;
-        if (digit > 0) fraction = true;
-      }
-    }
-    if (i !== stop) value = NaN;
-    this.at = stop + 1;
-    this.count++;
-    return negative ? -value - (fraction ? 1 : 0) : value;
-  }
-  stop() {
-    if (this.at >= this.end) this.overrun = true;
-    const i = this.buf.indexOf(0, this.at);
-    return i < 0 ? this.end : i;
-  }
-};
-var PLAIN_REL = /^(?!\.\.?(?:\/|$))[^/]+(?:\/(?!\.\.?(?:\/|$))[^/]+)*$/;
-function checkShape(f, seen) {
-  const refuse = (why) => {
-    throw new HostileServerError(`the server listed "${safeText(f.rel)}", ${why}; refusing the listing`);
-  };
-  if (seen.size === 0 && f.rel !== "") refuse("where the entry itself was expected first");
-  if (seen.size > 0) {
-    if (!PLAIN_REL.test(f.rel)) refuse("which is not a plain relative path");
-    if (seen.has(f.rel)) refuse("twice");
-    const slash = f.rel.lastIndexOf("/");
-    if (seen.get(slash < 0 ? "" : f.rel.slice(0, slash)) !== "dir") refuse("which is not inside a folder listed before it");
-  }
-  seen.set(f.rel, f.type);
-  return f;
-}
-function rootDenied(files) {
-  const root = files.find((f) => f.rel === "");
-  if (root && !root.readable) return { status: "denied", reason: root.type === "dir" ? "folder not readable" : "file not readable" };
-  return null;
-}
-
-// src/transfer/tar-transport.ts
-var SMALL_FILE = 1 << 20;
-var TarTransport = class {
-  constructor(shell, sudo, prefetched) {
-    this.shell = shell;
-    this.sudo = sudo;
-    this.prefetched = prefetched;
-  }
-  shell;
-  sudo;
-  prefetched;
-  name = "tar";
-  canRunCommands = true;
-  async list(remotes) {
-    if (remotes.length === 0) return [];
-    const ready = this.prefetched;
-    this.prefetched = void 0;
-    const same = ready && ready.remotes.length === remotes.length && ready.remotes.every((r2, i) => r2 === remotes[i]);
-    const r = same ? ready : await this.shell.exec(shCommand(LIST_SCRIPT, remotes, this.sudo));
-    if (r.code !== 0 && r.stdout.length === 0) throw new Error(`listing on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
-    return parseListing(r.stdout, remotes.length);
-  }
-  async checksums(remotes) {
-    const sums = /* @__PURE__ */ new Map();
-    if (remotes.length === 0) return sums;
-    const r = await this.shell.exec(shCommand(CHECKSUM_SCRIPT, [], this.sudo), { stdin: nulList(remotes) });
-    for (const line of r.stdout.toString("utf8").split("\n")) {
-      const m = /^(\\?)([0-9a-f]{64}) [ *](.*)$/s.exec(line);
-      if (!m) continue;
-      const name = m[1] ? m[3].replace(/\\(\\|n)/g, (_x, c) => c === "n" ? "\n" : "\\") : m[3];
-      sums.set(name, m[2]);
-    }
-    return sums;
-  }
-  async fetch(remotes, onFile) {
-    if (remotes.length === 0) return { notSent: [], message: "" };
-    const channel = await this.shell.execStream(shCommand(FETCH_SCRIPT, [], this.sudo));
-    let stderr = "";
-    channel.stderr.on("data", (d) => stderr += d.toString("utf8"));
-    const exited = exitOf(channel);
-    channel.end(nulList(remotes));
-    const requested = new Set(remotes);
-    const wanted = new Set(remotes);
-    const extract = import_tar_stream.default.extract();
-    let lost;
-    let parseError;
-    let member;
-    channel.on("error", (err) => {
-      lost ??= err;
-      extract.destroy(err);
-    });
-    extract.on("error", (err) => parseError ??= err);
-    channel.pipe(extract);
-    try {
-      for await (const entry of extract) {
-        const h = entry.header;
-        if (requested.has(h.name) && !wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}" twice; refusing the archive`);
-        if (!wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}", which was not requested; refusing the archive`);
-        if (h.type !== "file" && h.type !== "contiguous-file") {
-          throw new HostileServerError(`the server sent "${safeText(h.name)}" as a ${h.type ?? "unknown"} entry where a regular file was requested; refusing the archive`);
-        }
-        wanted.delete(h.name);
-        member = h.name;
-        await onFile({ remote: h.name, size: h.size ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1e3), stream: entry });
-        entry.resume();
-        member = void 0;
-      }
-    } catch (err) {
-      if (lost) throw lost;
-      if (!parseError || err !== parseError) throw err;
-      const said = stderr.trim() ? ` (the server said: ${safeText(stderr.trim())})` : "";
-      throw new HostileServerError(`the archive the server sent is broken${member ? ` in "${safeText(member)}"` : ""}: ${parseError.message}${said}; refusing it`);
-    }
-    const code = await exited;
-    if (code !== 0 && code !== 1 && wanted.size === 0) throw new Error(`tar on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
-    return { notSent: [...wanted], message: stderr.trim() };
-  }
-  async upload(req) {
-    if (req.keepPrevious.length > 0) {
-      const kept = await this.shell.exec(shCommand(KEEP_PREVIOUS_SCRIPT, [req.previousDir, req.root, req.rootType], this.sudo), { stdin: nulList(req.keepPrevious) });
-      if (kept.code !== 0) throw refusal2(kept.stderr) ?? writeDenied(kept.stderr) ?? new Error(`could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`);
-    }
-    const channel = await this.shell.execStream(shCommand(UPLOAD_SCRIPT, [req.root, req.rootType, req.chown ? "1" : "0"], this.sudo));
-    let stderr = "";
-    channel.stderr.on("data", (d) => stderr += d.toString("utf8"));
-    channel.resume();
-    const exited = exitOf(channel);
-    const pack = import_tar_stream.default.pack();
-    const sent = new Promise((done, fail2) => {
-      pack.on("error", fail2);
-      channel.on("error", fail2);
-      channel.on("finish", () => done());
-    });
-    sent.catch(() => void 0);
-    pack.pipe(new Coalescer(channel));
-    try {
-      if (req.rootType === "dir") await addEntry(pack, { name: ".rf-dirs.tar", type: "file", mode: 384 }, await dirsArchive(req.items));
-      await addItems(pack, req.items);
-      pack.finalize();
-      await sent;
-    } catch (err) {
-      if (await exited.catch(() => null) !== 0) throw refusal2(stderr) ?? writeDenied(stderr) ?? err;
-      throw err;
-    }
-    const code = await exited;
-    if (code !== 0) throw refusal2(stderr) ?? writeDenied(stderr) ?? new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
-    return { ownerNotSet: [] };
-  }
-  async removeFiles(paths) {
-    if (paths.length === 0) return;
-    const r = await this.shell.exec(shCommand("xargs -0 rm -f --", [], this.sudo), { stdin: nulList(paths) });
-    if (r.code !== 0) throw new Error(`rm on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
-  }
-  async run(command) {
-    const r = await this.shell.exec(shCommand(command, [], this.sudo), { maxStdout: 1 << 20, unwatched: true });
-    return { code: r.code, output: (r.stdout.toString("utf8") + r.stderr).trim() };
-  }
-};
-function exitOf(channel) {
-  const exited = new Promise((done, fail2) => {
-    channel.on("exit", (code) => done(code));
-    const early = exitAlreadySent(channel);
-    if (early) done(early.code);
-    channel.on("error", fail2);
-    channel.on("close", () => setTimeout(() => done(null), EXIT_GRACE_MS).unref());
-  });
-  exited.catch(() => void 0);
-  return exited;
-}
-var GATHER = 64 << 10;
-var Coalescer = class extends import_node_stream2.Writable {
-  constructor(channel) {
-    super({ highWaterMark: 1 << 20 });
-    this.channel = channel;
-    channel.on("error", (err) => this.destroy(err));
-    this.on("error", () => void 0);
-  }
-  channel;
-  parts = [];
-  size = 0;
-  scheduled = false;
-  _write(chunk, _encoding, done) {
-    this.parts.push(chunk);
-    this.size += chunk.length;
-    if (this.size >= GATHER) return this.flush(done);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        if (this.size > 0 && !this.destroyed) this.flush(() => void 0);
-      });
-    }
-    done();
-  }
-  _final(done) {
-    if (this.size > 0) this.flush(() => void 0);
-    this.channel.end();
-    done();
-  }
-  /** Sends what gathered; `done` waits for the channel to drain when it says it is full. */
-  flush(done) {
-    const data = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts);
-    this.parts = [];
-    this.size = 0;
-    if (this.channel.write(data)) done();
-    else this.channel.once("drain", done);
-  }
-};
-function refusal2(stderr) {
-  const m = /^remote-files refused: (.*)$/m.exec(stderr);
-  return m ? new UserError(safeText(m[1])) : void 0;
-}
-function writeDenied(stderr) {
-  const line = deniedLine(stderr);
-  return line === void 0 ? void 0 : new WriteDeniedError(safeText(line));
-}
-function nulList(paths) {
-  return Buffer.from(paths.map((p) => p + "\0").join(""), "utf8");
-}
-function header(item, name) {
-  return {
-    name,
-    mode: item.mode,
-    mtime: new Date(item.mtime * 1e3),
-    uid: item.uid,
-    gid: item.gid,
-    uname: item.user,
-    gname: item.group
-  };
-}
-function memberName(rel) {
-  return rel === "" ? "r" : `r/${rel}`;
-}
-var AHEAD = 16 << 20;
-var NO_FOLLOW = import_node_fs8.constants.O_RDONLY | import_node_fs8.constants.O_NOFOLLOW;
-function readStored(path) {
-  const fd = (0, import_node_fs8.openSync)(path, NO_FOLLOW);
-  try {
-    return (0, import_node_fs8.readFileSync)(fd);
-  } finally {
-    (0, import_node_fs8.closeSync)(fd);
-  }
-}
-function storedFileSize(path) {
-  const st = (0, import_node_fs8.lstatSync)(path);
-  if (!st.isFile()) throw new UserError(`${path} is not a regular file in the data folder (a link or something else was put in its place); nothing more is uploaded`);
-  return st.size;
-}
-async function addItems(pack, items) {
-  const ahead = [];
-  let bytes2 = 0;
-  const settle = async (limit) => {
-    while (ahead.length > 0 && bytes2 > limit) {
-      const first = ahead.shift();
-      bytes2 -= first.bytes;
-      await first.added;
-    }
-  };
-  for (const item of items) {
-    const size = item.type === "file" ? storedFileSize(item.source) : 0;
-    if (size > SMALL_FILE) {
-      await settle(-1);
-      await addItem(pack, item, size);
-      continue;
-    }
-    const added = addItem(pack, item, size);
-    added.catch(() => void 0);
-    ahead.push({ added, bytes: size + 512 });
-    bytes2 += size + 512;
-    await settle(AHEAD);
-  }
-  await settle(-1);
-}
-async function addItem(pack, item, size) {
-  const name = memberName(item.rel);
-  if (item.type === "dir") return addEntry(pack, { ...header(item, name), type: "directory" });
-  if (item.type === "symlink") return addEntry(pack, { ...header(item, name), type: "symlink", linkname: item.target ?? "" });
-  if (size <= SMALL_FILE) return addEntry(pack, { ...header(item, name), type: "file" }, readStored(item.source));
-  await new Promise((done, fail2) => {
-    const sink = pack.entry({ ...header(item, name), type: "file", size }, (err) => err ? fail2(err) : done());
-    const source = (0, import_node_fs8.createReadStream)("", { fd: (0, import_node_fs8.openSync)(item.source, NO_FOLLOW) });
-    source.on("error", fail2);
-    sink.on("error", (err) => {
-      source.destroy();
-      fail2(err);
-    });
-    source.pipe(sink);
-  });
-}
-function addEntry(pack, h, content) {
-  return new Promise((done, fail2) => {
-    const cb = (err) => err ? fail2(err) : done();
-    const sink = content === void 0 ? pack.entry(h, cb) : pack.entry({ ...h, size: content.length }, content, cb);
-    sink.on("error", fail2);
-  });
-}
-async function dirsArchive(items) {
-  const pack = import_tar_stream.default.pack();
-  const chunks = [];
-  pack.on("data", (c) => chunks.push(c));
-  const ended = new Promise((done) => pack.on("end", done));
-  for (const item of items.filter((i) => i.type === "dir")) {
-    await addEntry(pack, { ...header(item, item.rel === "" ? "." : item.rel), type: "directory" });
-  }
-  pack.finalize();
-  await ended;
-  return Buffer.concat(chunks);
-}
-
-// src/transfer/choose.ts
-async function chooseTransport(session, s, prefetch, whileListing) {
-  if (s.transport === "sftp") return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency, lost: () => session.lostError?.() }), uid: -1 };
-  const ahead = prefetch && !s.sudo ? prefetch : void 0;
-  const command = ahead ? shCommand(`${PROBE_SCRIPT}
-printf '${LISTING_MARK}'
-${LIST_SCRIPT}`, ahead, false) : PROBE_SCRIPT;
-  const probe = await session.exec(command, { stdin: "", ...ahead ? whileListing && { started: whileListing } : { maxStdout: OUTPUT_CAP } }).catch((err) => {
-    if (session.lostError?.()) throw err;
-    return null;
-  });
-  const mark = probe ? probe.stdout.indexOf(LISTING_MARK) : -1;
-  const text = probe ? probe.stdout.subarray(0, mark < 0 ? void 0 : mark).toString("utf8") : "";
-  const gnu = /GNU findutils/.test(text) && /GNU tar/.test(text);
-  if (!gnu) {
-    if (s.transport === "tar") {
-      throw new UserError(`transport: tar needs a shell with GNU find and GNU tar on the server, and the probe found ${probe ? `"${safeText(text.trim() || probe.stderr.trim())}"` : "no shell"}; use transport: sftp`);
-    }
-    if (s.sudo) throw new UserError("input `sudo`: true needs a shell with GNU find and tar on the server; this account has none (SFTP only?)");
-    return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency, lost: () => session.lostError?.() }), uid: -1 };
-  }
-  const uid = Number(text.trim().split("\n").at(-1));
-  if (s.sudo) {
-    const check = await session.exec(shCommand("id -u", [], true), { maxStdout: OUTPUT_CAP });
-    if (check.code !== 0 || check.stdout.toString().trim() !== "0") {
-      throw new UserError(`input \`sudo\`: \`sudo -n\` failed for ${s.ssh.username} (${safeText(check.stderr.trim() || "no output")}); it needs passwordless sudo`);
-    }
-    return { transport: new TarTransport(session, true), uid: 0 };
-  }
-  const listed = ahead && probe && mark >= 0 ? { remotes: ahead, stdout: probe.stdout.subarray(mark + LISTING_MARK.length), code: probe.code, stderr: probe.stderr } : void 0;
-  return { transport: new TarTransport(session, false, listed), uid };
-}
-var LISTING_MARK = "\nremote-files listing:\n";
-
-// src/transfer/migrate-names.ts
-var import_node_fs9 = __toESM(require_fs(), 1);
-var import_node_path9 = __toESM(require_path(), 1);
-function migrateStoredNames(domainDir, m) {
-  if (m.names === GIT_SAFE_NAMES) return { manifest: m, notes: [] };
-  const paths = Object.keys(m.files).sort();
-  const renamed = [];
-  const done = /* @__PURE__ */ new Set();
-  for (const path of paths) {
-    const parts = path.split("/");
-    let disk = "";
-    let logical = "";
-    for (const part of parts) {
-      logical = logical === "" ? part : `${logical}/${part}`;
-      const parent = disk;
-      disk = disk === "" ? escapeName(part) : `${disk}/${escapeName(part)}`;
-      const escaped = escapeName(part);
-      if (escaped === part || done.has(logical)) continue;
-      done.add(logical);
-      const from = (0, import_node_path9.join)(domainDir, parent, part);
-      const to = (0, import_node_path9.join)(domainDir, disk);
-      if ((0, import_node_fs9.lstatSync)(to, { throwIfNoEntry: false }) || !(0, import_node_fs9.lstatSync)(from, { throwIfNoEntry: false })) continue;
-      (0, import_node_fs9.renameSync)(from, to);
-      renamed.push(`${logical} \u2192 ${disk}`);
-    }
-  }
-  const manifest = { ...m, names: GIT_SAFE_NAMES };
-  writeManifest(domainDir, manifest);
-  const notes = [];
-  if (renamed.length > 0) {
-    notes.push(
-      `data folder moved to git-safe names (git would have read them as its own): renamed ${renamed.length} path(s): ${renamed.slice(0, 5).join(", ")}${renamed.length > 5 ? ", \u2026" : ""}`
-    );
-  }
-  const checkouts = paths.filter((p) => /(^|\/)\.git$/i.test(p)).map((p) => p.replace(/\/?\.git$/i, "") || ".");
-  for (const dir of checkouts.slice(0, 5)) {
-    const missing = paths.some((p) => p.startsWith(`${dir}/`) && m.files[p].type === "file" && !(0, import_node_fs9.lstatSync)((0, import_node_path9.join)(domainDir, ...p.split("/").map(escapeName)), { throwIfNoEntry: false }));
-    if (missing) notes.push(`${dir} holds a git checkout, which an earlier version's commit store kept as a gitlink without its files: they are salvaged again`);
-  }
-  return { manifest, notes };
-}
-
-// src/transfer/judge.ts
-function judgeEntries(items, opts, wording) {
-  const problems = [];
-  const warnings = [];
-  for (const e of items.filter((x) => x.missing)) {
-    const msg = `${e.recipe}: ${safeText(e.remote)} is missing${wording.missing}`;
-    if (opts.ifMissing === "error") problems.push(msg);
-    else if (opts.ifMissing === "warn") warnings.push(msg);
-  }
-  for (const e of items.filter((x) => x.wholeDenied || x.denied.length > 0)) {
-    const whole = wholly(e);
-    const what = whole ? safeText(e.remote) : `${e.denied.length} path(s) in ${safeText(e.remote)} (${e.denied.slice(0, 5).map(safeText).join(", ")}${e.denied.length > 5 ? ", \u2026" : ""})`;
-    const msg = `${e.recipe}: ${what} ${wording.denied} ${safeText(opts.username)}; ${wording.consequence}. Use sudo: true or allow-denied: true`;
-    if (opts.allowDenied) warnings.push(msg);
-    else problems.push(msg);
-  }
-  return { problems, warnings };
-}
-function wholly(e) {
-  return e.wholeDenied && (e.denied.length === 0 || e.denied.length === 1 && e.denied[0] === e.remote);
-}
-
-// src/transfer/verify.ts
-async function verify(entries, transport, manifest, opts) {
-  const listings = entries.length ? await transport.list(entries.map((e) => e.remote)) : [];
-  const compared = entries.map((e, i) => compareEntry(e, listings[i], manifest, opts));
-  const wanted = compared.flatMap((c) => c.confirm.map((x) => x.remote));
-  const sums = wanted.length ? await transport.checksums(wanted) : /* @__PURE__ */ new Map();
-  return verifyResult(compared.map((c) => finishEntry(c, sums)));
-}
-function compareEntry(entry, listing, manifest, opts) {
-  const result = { recipe: entry.recipe, remote: entry.remote, local: entry.local, status: "same", added: [], removed: [], changed: [], denied: [], notes: [] };
-  const cmp = { result, confirm: [] };
-  if (listing.status === "missing") {
-    result.status = "missing";
-    return cmp;
-  }
-  if (listing.status === "denied") {
-    result.status = "denied";
-    result.denied.push(entry.remote);
-    result.notes.push(listing.reason);
-    return cmp;
-  }
-  const rootIsDir = listing.files.find((f) => f.rel === "")?.type === "dir";
-  const skip = makeExcludeTest(entry.skip);
-  const files = applyExcludes(listing.files, skip, (f) => excludeRel(entry.remote, f.rel, rootIsDir));
-  const server = new Map(files.map((f) => [storedPath(entry.local, f.rel), f]));
-  const hidden = files.filter((f) => !f.readable && f.type === "dir").map((f) => storedPath(entry.local, f.rel));
-  const isHidden = (p) => hidden.some((h) => p.startsWith(h + "/"));
-  const remoteOf = (p) => remotePathOf(entry.remote, relOf(entry, p));
-  const added = [];
-  const removed = [];
-  for (const [path, f] of server) {
-    if (!f.readable) result.denied.push(remoteOf(path));
-    const prev = manifest.files[path];
-    if (!prev) {
-      added.push(path);
-      continue;
-    }
-    if (differs(f, prev)) {
-      result.changed.push(remoteOf(path));
-      continue;
-    }
-    if (opts.checksum && f.type === "file" && prev.sha256) {
-      if (f.readable) cmp.confirm.push({ remote: remoteOf(path), sha256: prev.sha256 });
-    }
-  }
-  const storedExcluded = storedExcludeTest(entry, manifest, skip);
-  for (const path of ownPaths(manifest, entry.local).paths) {
-    if (server.has(path) || isHidden(path) || storedExcluded(path)) continue;
-    removed.push(path);
-  }
-  result.added = collapse(added).map(remoteOf);
-  result.removed = collapse(removed).map(remoteOf);
-  return cmp;
-}
-function finishEntry(cmp, sums) {
-  const r = { ...cmp.result, changed: [...cmp.result.changed], denied: [...cmp.result.denied], notes: [...cmp.result.notes] };
-  const unhashed = [];
-  for (const c of cmp.confirm) {
-    const sum = sums.get(c.remote);
-    if (sum === void 0) unhashed.push(c.remote);
-    else if (sum !== c.sha256) r.changed.push(c.remote);
-  }
-  if (unhashed.length) {
-    r.denied.push(...unhashed);
-    r.notes.push(`${unhashed.length} file(s) could not be hashed on the server; their content was not compared`);
-  }
-  r.changed.sort();
-  r.denied.sort();
-  r.added.sort();
-  r.removed.sort();
-  if (r.status === "missing" || r.status === "denied") return r;
-  r.status = r.added.length + r.removed.length + r.changed.length > 0 ? "drift" : r.denied.length > 0 ? "denied" : "same";
-  return r;
-}
-function verifyResult(entries) {
-  const sum = (k) => entries.reduce((n, e) => n + e[k].length, 0);
-  return { entries, drift: entries.some((e) => e.status === "drift"), counts: { added: sum("added"), removed: sum("removed"), changed: sum("changed") } };
-}
-function judgeVerify(r, s) {
-  const judged = r.entries.map((e) => ({ recipe: e.recipe, remote: e.remote, missing: e.status === "missing", wholeDenied: e.status === "denied", denied: e.denied }));
-  const { problems, warnings } = judgeEntries(judged, s, { missing: " on the server", denied: "not readable by", consequence: "not compared" });
-  if (r.drift && s.failOnDrift) {
-    problems.push(`the server and the stored copy differ: ${r.counts.added} added, ${r.counts.removed} removed, ${r.counts.changed} changed (fail-on-drift: true)`);
-  }
-  return { problems, warnings };
-}
-function differs(f, prev) {
-  if (f.type !== prev.type) return true;
-  if (f.type === "file") return f.size !== prev.size || f.mtime !== prev.mtime;
-  if (f.type === "symlink") return (f.target ?? "") !== (prev.target ?? "");
-  return false;
-}
-function relOf(entry, path) {
-  return path === entry.local ? "" : path.slice(entry.local.length + 1);
-}
-function storedExcludeTest(entry, manifest, skip) {
-  const rootIsDir = manifest.files[entry.local]?.type === "dir";
-  return (path) => {
-    const rel = relOf(entry, path);
-    if (rel === "") return !rootIsDir && skip(excludeRel(entry.remote, "", false), false);
-    const parts = rel.split("/");
-    return parts.some((_, i) => skip(parts.slice(0, i + 1).join("/"), i < parts.length - 1 || manifest.files[path]?.type === "dir"));
-  };
-}
-function collapse(paths) {
-  const parents = /* @__PURE__ */ new Set();
-  for (const p of paths) for (let i = p.indexOf("/"); i > 0; i = p.indexOf("/", i + 1)) parents.add(p.slice(0, i));
-  return paths.filter((p) => !parents.has(p));
-}
-
-// src/report/verify-report.ts
-var ICON = {
-  same: "\u2705 same",
-  drift: "\u26A0\uFE0F drift",
-  missing: "\u26A0\uFE0F missing",
-  denied: "\u26D4 denied"
-};
-function verifyLogLines(r, limit = 20) {
-  const lines = [];
-  for (const e of r.entries) {
-    lines.push(`${e.status.padEnd(7)} ${safeText(e.remote)} -> ${safeText(e.local)}${counts(e)}`);
-    for (const [mark, paths] of kinds(e)) {
-      for (const p of paths.slice(0, limit)) lines.push(`  ${mark} ${safeText(p)}`);
-      if (paths.length > limit) lines.push(`  ${mark} \u2026and ${paths.length - limit} more`);
-    }
-    for (const n of e.notes) lines.push(`  note: ${safeText(n)}`);
-  }
-  lines.push(totalLine(r));
-  return lines;
-}
-function verifyMarkdown(title, r, limit = 10) {
-  const out = [`### ${title}`, "", "| Recipe | Server path | Stored at | Result | Added | Removed | Changed | Notes |", "| --- | --- | --- | --- | ---: | ---: | ---: | --- |"];
-  for (const e of r.entries) {
-    const notes = [...e.denied.length ? [`${e.denied.length} not readable`] : [], ...e.notes.map(md)];
-    out.push(`| ${md(e.recipe)} | \`${md(e.remote)}\` | \`${md(e.local)}\` | ${ICON[e.status]} | ${e.added.length} | ${e.removed.length} | ${e.changed.length} | ${notes.join("<br>")} |`);
-  }
-  out.push("", totalLine(r).replace(/^(\w+)/, "**$1**"));
-  for (const e of r.entries.filter((x) => kinds(x).length > 0)) {
-    out.push("", `<details><summary><code>${html(e.remote)}</code>${html(counts(e))}</summary>`, "");
-    for (const [mark, paths] of kinds(e)) {
-      out.push(`${NAMES[mark]}:`, "");
-      for (const p of paths.slice(0, limit)) out.push(`- \`${md(p)}\``);
-      if (paths.length > limit) out.push(`- \u2026and ${paths.length - limit} more`);
-      out.push("");
-    }
-    out.push("</details>");
-  }
-  return out.concat("").join("\n");
-}
-function verifyOutputs(r) {
-  const all = (k) => JSON.stringify(r.entries.flatMap((e) => e[k]));
-  return { drift: String(r.drift), added: all("added"), removed: all("removed"), "changed-files": all("changed") };
-}
-var NAMES = { "+": "Added on the server", "-": "Removed from the server", "~": "Changed", "!": "Not readable, not compared" };
-function kinds(e) {
-  const all = [
-    ["+", e.added],
-    ["-", e.removed],
-    ["~", e.changed],
-    ["!", e.denied]
-  ];
-  return all.filter(([, paths]) => paths.length > 0);
-}
-function counts(e) {
-  const parts = [
-    e.added.length && `${e.added.length} added`,
-    e.removed.length && `${e.removed.length} removed`,
-    e.changed.length && `${e.changed.length} changed`,
-    e.denied.length && `${e.denied.length} not readable`
-  ].filter(Boolean);
-  return parts.length ? `: ${parts.join(", ")}` : "";
-}
-function totalLine(r) {
-  const n = (s) => r.entries.filter((e) => e.status === s).length;
-  const head = r.drift ? "Drift" : "No drift";
-  return `${head}: ${r.counts.added} added, ${r.counts.removed} removed, ${r.counts.changed} changed; ${n("same")} of ${r.entries.length} entries the same, ${n("missing")} missing, ${n("denied")} denied.`;
-}
-function html(text) {
-  return safeText(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
-// src/transfer/outcome.ts
-function totals(outcomes, changed) {
-  return {
-    files: outcomes.reduce((n, o) => n + o.files, 0),
-    bytes: outcomes.reduce((n, o) => n + o.bytes, 0),
-    unchanged: outcomes.reduce((n, o) => n + o.unchanged, 0),
-    missing: outcomes.filter((o) => o.status === "missing").length,
-    denied: outcomes.reduce((n, o) => n + (o.status === "denied" ? Math.max(1, o.denied.length) : o.denied.length), 0),
-    changed
-  };
-}
-
-// src/transfer/restore.ts
-async function restore(entries, restores2, transport, tree, stored, opts) {
-  const { manifest: m, dropped } = opts.specialBits ? { manifest: stored, dropped: [] } : withoutSpecialBits(stored);
-  const result = { outcomes: [], changed: false, keptPrevious: { dir: opts.previousDir, paths: [] }, ownerNotSet: [], specialBitsDropped: dropped, warnings: [] };
-  restores2 = [...restores2].sort((a, b) => a.to < b.to ? -1 : a.to > b.to ? 1 : 0);
-  const roots = [...entries.map((e) => e.remote), ...restores2.map((r) => r.to)];
-  const listed = await transport.list(roots);
-  const stale = listed.map((l, i) => staleTemps(l, roots[i]));
-  const listings = listed.map(withoutStaleTemps);
-  refuseDamagedCopy(entries, tree, m);
-  const jobs = entries.map((e, i) => planEntryRestore(e, listings[i], tree, m, opts));
-  const conflicts = jobs.flatMap((j) => j.conflicts);
-  if (opts.conflict === "fail" && conflicts.length > 0) {
-    throw new UserError(`conflict: fail \u2014 ${conflicts.length} file(s) on the server differ from the stored copy, nothing was restored: ${conflicts.slice(0, 10).map(safeText).join(", ")}${conflicts.length > 10 ? ", \u2026" : ""}`);
-  }
-  const folders = jobs.flatMap((j) => j.folderInTheWay);
-  if (folders.length > 0) {
-    throw new UserError(
-      `the server has a folder where the stored copy has a file, nothing was restored: ${folders.slice(0, 10).map(safeText).join(", ")}${folders.length > 10 ? ", \u2026" : ""}. Move the folder away, or restore with conflict: keep`
-    );
-  }
-  for (const job of jobs) await runJob(job, transport, opts, result);
-  const owners = await lookUpOwners(restores2, transport);
-  for (const [i, r] of restores2.entries()) {
-    const now = result.changed ? (await transport.list([r.to])).map(withoutStaleTemps)[0] : listings[entries.length + i];
-    const job = planCopyRestore(r, now, tree, m, owners, opts, result.warnings);
-    jobs.push(job);
-    await runJob(job, transport, opts, result);
-  }
-  if (!opts.dryRun) await removeStaleTemps(stale, jobs, transport);
-  result.outcomes = jobs.map((j) => j.outcome);
-  return result;
-}
-function withoutSpecialBits(m) {
-  const dropped = [];
-  const files = {};
-  for (const [path, r] of Object.entries(m.files)) {
-    const mode = parseInt(r.mode, 8);
-    if ((mode & 3584) === 0) files[path] = r;
-    else {
-      dropped.push(path);
-      files[path] = { ...r, mode: (mode & 511).toString(8).padStart(4, "0") };
-    }
-  }
-  return { manifest: dropped.length ? { ...m, files } : m, dropped };
-}
-function refuseDamagedCopy(entries, tree, m) {
-  const damaged = [];
-  const linked = /* @__PURE__ */ new Set();
-  for (const e of entries) {
-    for (const path of entryPaths(m, e.local)) {
-      const r = m.files[path];
-      if (r.type !== "file" && r.type !== "dir") continue;
-      const { item: have, through } = tree.inspect(path);
-      if (through !== void 0) linked.add(through);
-      else if (have?.type === "symlink") linked.add(path);
-      else if (r.type === "dir") continue;
-      else if (have?.type !== "file") damaged.push(`${path} (missing)`);
-      else if (have.size !== r.size) damaged.push(`${path} (${have.size} bytes, the manifest records ${r.size})`);
-    }
-  }
-  if (linked.size > 0) {
-    const names = [...linked].sort();
-    throw new UserError(
-      `the stored copy holds symbolic links where its manifest records files or folders, nothing was restored: ${names.slice(0, 10).map(safeText).join(", ")}${names.length > 10 ? `, and ${names.length - 10} more` : ""}. remote-files never reads through a link in the data folder. Replace them with the stored files (a backup from the old server fetches them again), or take the data folder from the store\u2019s history.`
-    );
-  }
-  if (damaged.length === 0) return;
-  throw new UserError(
-    `the stored copy is damaged, nothing was restored: ${damaged.slice(0, 10).map(safeText).join(", ")}${damaged.length > 10 ? `, and ${damaged.length - 10} more` : ""}. A backup from the old server fetches these again; or take the data folder from the store\u2019s history (with Git LFS, check out with \`lfs: true\`).`
-  );
-}
-function isUploadTemp(f) {
-  return (f.type === "file" || f.type === "symlink") && UPLOAD_TEMP_NAME.test(f.rel.slice(f.rel.lastIndexOf("/") + 1));
-}
-function staleTemps(listing, root) {
-  return listing.status === "ok" ? listing.files.filter(isUploadTemp).map((f) => remotePathOf(root, f.rel)) : [];
-}
-function withoutStaleTemps(listing) {
-  return listing.status === "ok" ? { status: "ok", files: listing.files.filter((f) => !isUploadTemp(f)) } : listing;
-}
-async function removeStaleTemps(stale, jobs, transport) {
-  for (const [i, paths] of stale.entries()) {
-    if (paths.length === 0) continue;
-    const notes = jobs[i].outcome.notes;
-    await transport.removeFiles(paths).then(
-      () => notes.push(`removed ${paths.length} temp file(s) an interrupted restore left`),
-      (err) => notes.push(`could not remove ${paths.length} temp file(s) an interrupted restore left: ${safeText(err.message)}`)
-    );
-  }
-}
-function newOutcome(recipe, remote, local) {
-  return { recipe, remote, local, status: "unchanged", files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
-}
-function storedItems(local, m, tree, notes) {
-  const own = ownPaths(m, local);
-  for (const link of own.shadowed) notes?.push(`${safeText(link)} was stored as a link to ${safeText(m.files[link].target ?? "")} holding another entry's files; not recreated: that entry restores them through whatever the server has there`);
-  const shadowed = new Set(own.shadowed);
-  return own.paths.filter((p) => !shadowed.has(p)).sort().map((path) => {
-    const r = m.files[path];
-    const rel = path === local ? "" : path.slice(local.length + 1);
-    return toItem(rel, r, r.type === "file" ? tree.resolve(path) : void 0);
-  }).filter((i) => i !== null);
-}
-function toItem(rel, r, source) {
-  if (r.type === "other") return null;
-  return { rel, type: r.type, size: r.size, mtime: r.mtime, mode: parseInt(r.mode, 8), uid: r.uid, gid: r.gid, user: r.user, group: r.group, ...r.target !== void 0 && { target: r.target }, ...source && { source } };
-}
-function planEntryRestore(e, listing, tree, m, opts) {
-  const outcome = newOutcome(e.recipe, e.remote, e.local);
-  const stored = storedItems(e.local, m, tree, outcome.notes);
-  const root = stored.find((i) => i.rel === "");
-  const job = { outcome, root: e.remote, rootType: root?.type === "file" ? "file" : "dir", items: [], keepPrevious: [], conflicts: [], folderInTheWay: [] };
-  if (!root) {
-    outcome.status = "missing";
-    outcome.notes.push("nothing stored for this entry");
-    return job;
-  }
-  if (listing.status === "denied") {
-    outcome.status = "denied";
-    outcome.denied.push(e.remote);
-    return job;
-  }
-  const onServer = new Map(listing.status === "ok" ? listing.files.map((f) => [f.rel, f]) : []);
-  for (const item of stored) {
-    const there = onServer.get(item.rel);
-    if (item.type === "dir") {
-      job.items.push(item);
-      continue;
-    }
-    if (!there) {
-      job.items.push(item);
-      continue;
-    }
-    if (sameContent(item, there)) {
-      outcome.unchanged++;
-      continue;
-    }
-    job.conflicts.push(remotePathOf(e.remote, item.rel));
-    if (opts.conflict === "keep") {
-      outcome.notes.push(`kept the server's ${remotePathOf(e.remote, item.rel)} (differs from the stored copy; conflict: keep)`);
-      continue;
-    }
-    if (there.type === "dir") job.folderInTheWay.push(remotePathOf(e.remote, item.rel));
-    job.items.push(item);
-    if (there.type === "file" || there.type === "symlink") job.keepPrevious.push(item.rel);
-  }
-  if (!job.items.some((i) => i.type !== "dir")) job.items = [];
-  return job;
-}
-function sameContent(item, there) {
-  if (item.type !== there.type) return false;
-  if (item.type === "symlink") return item.target === there.target;
-  return item.size === there.size && item.mtime === there.mtime;
-}
-async function lookUpOwners(restores2, transport) {
-  const users = /* @__PURE__ */ new Set();
-  const groups = /* @__PURE__ */ new Set();
-  for (const r of restores2) {
-    if (!r.owner) continue;
-    const [user, group] = r.owner.split(":");
-    if (user && !NUMERIC.test(user)) users.add(user);
-    if (group && !NUMERIC.test(group)) groups.add(group);
-  }
-  if (users.size + groups.size === 0) return { users: /* @__PURE__ */ new Map(), groups: /* @__PURE__ */ new Map() };
-  if (!transport.canRunCommands) return null;
-  const words = [...[...users].map((u) => `u:${u}`), ...[...groups].map((g) => `g:${g}`)].map(shQuote).join(" ");
-  const script = `for x in ${words}; do n=\${x#?:}; case $x in u:*) db=passwd;; *) db=group;; esac; printf '%s %s\\n' "$x" "$(getent "$db" "$n" | cut -d: -f3)"; done`;
-  const { code, output } = await transport.run(script);
-  if (code !== 0) return null;
-  const ids = { users: /* @__PURE__ */ new Map(), groups: /* @__PURE__ */ new Map() };
-  for (const line of output.split("\n")) {
-    const m = /^([ug]):(\S+) ?(\d*)$/.exec(line.trim());
-    if (m) (m[1] === "u" ? ids.users : ids.groups).set(m[2], m[3] ? Number(m[3]) : null);
-  }
-  return ids;
-}
-var NUMERIC = /^\d+$/;
-function ownerPart(name, known) {
-  if (!name) return void 0;
-  if (NUMERIC.test(name)) return { name, id: Number(name) };
-  const id = known?.get(name);
-  return id === void 0 || id === null ? null : { name, id };
-}
-function planCopyRestore(r, listing, tree, m, owners, opts, warnings) {
-  const outcome = newOutcome(r.recipe, r.to, r.local);
-  const stored = storedItems(r.local, m, tree);
-  const root = stored.find((i) => i.rel === "");
-  const job = { outcome, root: r.to, rootType: root?.type === "file" ? "file" : "dir", items: [], keepPrevious: [], conflicts: [], folderInTheWay: [] };
-  if (!root || root.type === "symlink") {
-    outcome.notes.push(`restores: nothing salvaged in ${r.local}; ${r.to} left as it is`);
-    return job;
-  }
-  if (root.type === "dir" && stored.length === 1) {
-    outcome.notes.push(`restores: the salvage ${r.local} is an empty folder; ${r.to} left as it is`);
-    return job;
-  }
-  if (root.type === "file" && root.size === 0) {
-    outcome.notes.push(`restores: the salvage ${r.local} is an empty file; ${r.to} left as it is`);
-    return job;
-  }
-  const there = listing.status === "ok" ? listing.files.find((f) => f.rel === "") : void 0;
-  const empty2 = listing.status === "missing" || listing.status === "ok" && listing.files.length === 1 && (there?.type === "dir" || there?.type === "file" && there.size === 0);
-  if (listing.status === "denied") {
-    outcome.notes.push(`restores: ${r.to} cannot be read by the login, so it may hold state; left as it is`);
-    return job;
-  }
-  if (!empty2) {
-    outcome.notes.push(`restores: ${r.to} already holds state; left as it is`);
-    return job;
-  }
-  if (there && there.type !== root.type) {
-    outcome.notes.push(`restores: ${r.to} is an empty ${there.type === "dir" ? "folder" : "file"} where the salvage ${r.local} is a ${root.type === "dir" ? "folder" : "file"}; left as it is`);
-    return job;
-  }
-  const [userName, groupName] = (r.owner ?? "").split(":");
-  const user = ownerPart(userName, owners?.users);
-  const group = ownerPart(groupName, owners?.groups);
-  for (const [name, part, kind] of [[userName, user, "account"], [groupName, group, "group"]]) {
-    if (part !== null) continue;
-    warnings.push(
-      owners === null ? `${r.recipe}: restores ${safeText(r.to)}: owner ${kind} "${name}" cannot be looked up (the login has no shell); left as salvaged. Give it as ids ("33:33") to have it set over SFTP` : `${r.recipe}: restores ${safeText(r.to)}: the ${kind} "${name}" does not exist on the server yet; left as salvaged`
-    );
-  }
-  const mode = r.mode ? parseInt(r.mode, 8) : null;
-  job.items = stored.map((i) => {
-    const base = i.rel === "" && there?.type === "dir" ? { ...i, mode: there.mode, uid: there.uid, gid: there.gid, user: there.user, group: there.group } : i;
-    return {
-      ...base,
-      ...user && { user: user.name, uid: user.id },
-      ...group && { group: group.name, gid: group.id },
-      ...mode !== null && i.type !== "symlink" && { mode: i.type === "dir" || opts.specialBits ? mode : mode & 511 }
-    };
-  });
-  return job;
-}
-async function runJob(job, transport, opts, result) {
-  const files = job.items.filter((i) => i.type !== "dir");
-  if (job.outcome.status !== "unchanged" || files.length === 0) return;
-  job.outcome.files = files.length;
-  job.outcome.bytes = files.reduce((n, i) => n + (i.type === "file" ? i.size : 0), 0);
-  job.outcome.status = "changed";
-  if (opts.dryRun) {
-    job.outcome.notes.push("dry run: nothing was written");
-    return;
-  }
-  const tryChown = opts.chown || opts.loginUid < 0;
-  let uploaded;
-  try {
-    uploaded = await transport.upload({ root: job.root, rootType: job.rootType, items: job.items, keepPrevious: job.keepPrevious, previousDir: opts.previousDir, chown: tryChown });
-  } catch (err) {
-    if (!(err instanceof WriteDeniedError)) throw err;
-    job.outcome.status = "denied";
-    job.outcome.files = 0;
-    job.outcome.bytes = 0;
-    job.outcome.denied.push(job.root);
-    job.outcome.notes.push(`not written: ${err.message} (sudo: true writes as root)`);
-    return;
-  }
-  result.changed = true;
-  result.keptPrevious.paths.push(...job.keepPrevious.map((rel) => remotePathOf(job.root, rel)));
-  const refused = tryChown ? uploaded.ownerNotSet : job.items.filter((i) => i.uid !== opts.loginUid).map((i) => i.rel);
-  result.ownerNotSet.push(...refused.map((rel) => remotePathOf(job.root, rel)));
-}
-
 // src/run.ts
-async function makePlan(s) {
-  const ctx = { installDir: s.installDir, domain: s.domain, vars: s.vars };
-  const recipes = await loadRecipes(
-    { sources: s.recipes, sourcesAreDefault: s.recipesAreDefault, workspace: s.workspace, distro: s.distro, only: s.only },
-    ctx
-  );
-  return buildPlan(recipes, {
-    domain: s.domain,
-    installDir: s.installDir,
-    dataDir: s.dataDir,
-    values: templateValues(s.domain, s.installDir, s.vars),
-    dollarBraces: (file) => !file.endsWith(".pm")
-  });
-}
 async function run(s, out) {
   const plan = await makePlan(s);
-  out.setOutput("plan", JSON.stringify(plan));
-  await out.group("Plan", async () => {
-    for (const line of planLogLines(plan)) out.info(line);
-  });
-  const nothing = nothingPlanned(s, plan);
-  if (nothing && s.mode === "plan") out.warning(nothing);
-  else if (nothing) throw new UserError(nothing);
-  if (s.mode === "plan") {
-    await out.summary(planMarkdown(plan));
-    return;
-  }
-  await runServerMode(s, plan, out);
-}
-function nothingPlanned(s, plan) {
-  const what = s.mode === "plan" ? "nothing would be moved" : `nothing to ${s.mode}`;
-  if (plan.recipes.length === 0) {
-    return `${what}: no recipe that names remote files found in the workspace ${s.workspace} (looked for ${s.recipes.join(", ")}). Is the repository checked out before this step (actions/checkout)? Or set \`recipes\``;
-  }
-  if (planEntries(plan, s.exclude).length === 0) return `${what}: the recipes found (${plan.recipes.map((r) => r.name).join(", ")}) name no remote files`;
-  return void 0;
-}
-async function runServerMode(s, plan, out) {
-  const entries = planEntries(plan, s.exclude);
-  const domainDir = (0, import_node_path10.join)(s.workspace, s.dataDir, s.domain);
-  const stores = await makeStores(s);
-  const ctx = storeContext(s, domainDir, out);
-  await checkStores(stores, ctx, s.mode === "backup" && !s.dryRun);
-  const encryption = s.mode === "backup" ? await backupEncryption(s.age.recipients) : void 0;
-  const loaded = s.mode === "restore" || s.mode === "verify" || s.mode === "backup" && stores.some((x) => x.name !== "commit") && !(0, import_node_fs10.existsSync)(manifestPath(domainDir)) ? await out.group("Load the stored copy", () => loadFromStores(stores, ctx, s.mode !== "backup")) : { from: null, outputs: {}, summary: [] };
-  for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
-  checkDataFolder(s.workspace, s.dataDir, s.domain);
-  if ((s.mode === "restore" || s.mode === "verify") && stores.length === 0 && !(0, import_node_fs10.existsSync)(manifestPath(domainDir))) throw nothingStored(s.domain, []);
-  const stored = storedManifest(domainDir, s.domain, s.mode === "backup" && !s.dryRun);
-  const prefetch = listedFirst(s, plan, entries);
-  if (!prefetch) stored.read();
-  const session = await connect({
-    target: endpoint(s.ssh),
-    ...s.ssh.proxy && { proxy: { host: s.ssh.proxy.host, port: s.ssh.proxy.port, username: s.ssh.proxy.username, ...secrets(s.ssh.proxy.key, s.ssh.passphrase, s.ssh.proxy.password) } },
-    hostKeys: { knownHosts: s.ssh.knownHosts, fingerprints: s.ssh.fingerprints, proxyFingerprints: s.ssh.proxy?.fingerprints ?? "", insecure: s.ssh.insecure },
-    timeoutMs: s.ssh.timeoutMs,
-    retries: s.ssh.retries,
-    onWarning: (m) => out.warning(m),
-    onInfo: (m) => out.info(m)
-  });
+  await showPlan(s, plan, out);
+  if (s.mode === "plan") return planMode(plan, out);
+  const job = await prepareJob(s, plan, out);
+  const session = await connect(connectOptions(s, out));
   let result;
   try {
-    const tree = new LocalTree(domainDir, encryption && { encrypt: encryption.encrypt });
-    const whileListing = () => {
-      stored.read();
-      if (s.mode === "backup") tree.prewalk(entries.map((e) => e.local));
-    };
-    const { transport, uid } = await chooseTransport(session, s, prefetch, whileListing);
-    const manifest = stored.get();
-    out.info(`Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? " (sudo)" : ""}`);
-    if (s.mode === "verify") return await runVerify(s, entries, transport, manifest, loaded.summary, out);
-    if (s.mode === "backup") {
-      await runPrepare(plan, transport, s, out);
-      const tag = encryption?.tag ?? "";
-      let baseline = manifest;
-      if ((manifest.encryption ?? "") !== tag && Object.keys(manifest.files).length > 0) {
-        out.info(tag ? "age-recipients changed or newly set: every file is salvaged and encrypted again" : "age-recipients removed: every file is salvaged again, unencrypted");
-        baseline = { ...manifest, files: {} };
-      }
-      for (const note of stored.notes) out.info(note);
-      const r = await out.group("Salvage", () => backup(entries, transport, tree, baseline, { checksum: s.checksum, delete: s.delete, maxDelete: s.maxDelete, dryRun: s.dryRun, ...encryption && { encryption: encryption.tag } }));
-      if (!s.dryRun) {
-        for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
-        writeDataAttributes(domainDir);
-      }
-      result = { outcomes: r.outcomes, changed: r.changed, extra: [...loaded.summary, ...stored.notes] };
-    } else {
-      const source = await restoreSource(domainDir, manifest, s.age.identity);
-      try {
-        const storedTree = new LocalTree(source.root, { rawNames: manifest.names !== GIT_SAFE_NAMES });
-        result = await runRestore(s, plan, entries, transport, storedTree, manifest, uid, out);
-        result.extra.unshift(...loaded.summary);
-      } finally {
-        source.cleanup();
-      }
-    }
+    if (s.mode === "verify") return await verifyMode(job, session);
+    result = s.mode === "backup" ? await backupMode(job, session) : await restoreMode(job, session);
   } finally {
     session.close();
   }
-  const problems = judge(s, result, out);
-  let saved = { outputs: {}, summary: [] };
-  if (s.mode === "backup" && !s.dryRun && problems.length === 0 && stores.length > 0) {
-    try {
-      saved = await out.group("Store", () => saveToStores(stores, ctx, result.changed));
-    } catch (err) {
-      const where = `the salvage is in the workspace's ${s.dataDir}/${s.domain}, not stored (${stores.map((x) => x.name).join(", ")})`;
-      result.extra.push(`The backup succeeded but storing it failed: ${where}`);
-      await report2(s, result, out);
-      const message = err instanceof Error ? err.message : String(err);
-      throw new UserError(`${message.replace(/\.$/, "")}. The backup itself succeeded: ${where}`);
-    }
-  }
-  if (s.mode === "backup" && problems.length > 0 && stores.length > 0) result.extra.push(`Nothing was stored (${stores.map((x) => x.name).join(", ")}): the backup failed`);
-  result.extra.push(...saved.summary);
-  for (const [name, value] of Object.entries(saved.outputs)) out.setOutput(name, value);
+  const problems = [...judge(s, result, out), ...result.failed ?? []];
+  await storeSalvage(job, result, problems);
   await report2(s, result, out);
-  if (problems.length) throw new UserError(problems.length === 1 ? problems[0] : `${problems.length} problems: ${problems.join("; ")}`);
-}
-function storedManifest(domainDir, domain, migrate) {
-  let result;
-  const notes = [];
-  const read = () => {
-    if (result) return;
-    try {
-      const m = readManifest(domainDir, domain);
-      if (!migrate) result = { manifest: m };
-      else {
-        const migrated = migrateStoredNames(domainDir, m);
-        notes.push(...migrated.notes);
-        result = { manifest: migrated.manifest };
-      }
-    } catch (error) {
-      result = { error };
-    }
-  };
-  return {
-    read,
-    notes,
-    get: () => {
-      read();
-      if ("error" in result) throw result.error;
-      return result.manifest;
-    }
-  };
-}
-function listedFirst(s, plan, entries) {
-  if (entries.length === 0) return void 0;
-  const prepares = s.prepare && !s.dryRun && plan.recipes.some((r) => r.prepare.length > 0);
-  return s.mode === "verify" || s.mode === "backup" && !prepares ? entries.map((e) => e.remote) : void 0;
-}
-async function runVerify(s, entries, transport, manifest, extra, out) {
-  const r = await out.group("Verify", () => verify(entries, transport, manifest, { checksum: s.checksum }));
-  for (const line of verifyLogLines(r)) out.info(line);
-  for (const line of extra) out.info(line);
-  for (const [name, value] of Object.entries(verifyOutputs(r))) out.setOutput(name, value);
-  writeReport(s, { mode: "verify", domain: s.domain, checksum: s.checksum, ...r, notes: extra }, out);
-  const { problems, warnings } = judgeVerify(r, { ifMissing: s.ifMissing, allowDenied: s.allowDenied, failOnDrift: s.failOnDrift, username: s.ssh.username });
-  for (const w of warnings) out.warning(w);
-  await out.summary(verifyMarkdown(`remote-files verify of \`${s.domain}\``, r) + extra.map((x) => `${safeText(x)}
-`).join(""));
-  if (problems.length) throw new UserError(problems.length === 1 ? problems[0] : `${problems.length} problems: ${problems.join("; ")}`);
-}
-async function runRestore(s, plan, entries, transport, tree, manifest, uid, out) {
-  const stamp = (/* @__PURE__ */ new Date()).toISOString().replace(/[:.]/g, "-");
-  const restores2 = plan.recipes.flatMap((r2) => r2.restores.map((x) => ({ ...x, recipe: r2.name })));
-  const r = await out.group(
-    "Restore",
-    () => restore(entries, restores2, transport, tree, manifest, {
-      conflict: s.conflict,
-      dryRun: s.dryRun,
-      chown: uid === 0,
-      loginUid: uid,
-      previousDir: `~/.remote-files/previous/${s.domain}/${stamp}`,
-      specialBits: s.specialBits
-    })
-  );
-  const extra = [];
-  if (r.keptPrevious.paths.length) extra.push(`Previous content of ${r.keptPrevious.paths.length} replaced file(s) kept on the server in ${r.keptPrevious.dir}`);
-  if (r.specialBitsDropped.length) {
-    const n = r.specialBitsDropped.length;
-    const msg = `setuid, setgid or sticky bit not restored on ${n} path(s) (set special-bits: true to restore them as recorded): ${r.specialBitsDropped.slice(0, 10).map(safeText).join(", ")}${n > 10 ? ", \u2026" : ""}`;
-    out.warning(msg);
-    extra.push(msg);
-  }
-  for (const w of r.warnings) {
-    out.warning(w);
-    extra.push(w);
-  }
-  if (r.ownerNotSet.length) {
-    const msg = `owner/group not set (log in as root or use sudo: true) for ${r.ownerNotSet.length} path(s): ${r.ownerNotSet.slice(0, 10).map(safeText).join(", ")}${r.ownerNotSet.length > 10 ? ", \u2026" : ""}`;
-    out.warning(msg);
-    extra.push(msg);
-  }
-  return { outcomes: r.outcomes, changed: r.changed, extra };
-}
-function endpoint(ssh) {
-  return { host: ssh.host, port: ssh.port, username: ssh.username, ...secrets(ssh.key, ssh.passphrase, ssh.password) };
-}
-function secrets(key, passphrase, password) {
-  return { ...key.trim() && { privateKey: key }, ...passphrase && { passphrase }, ...password && { password } };
-}
-async function runPrepare(plan, transport, s, out) {
-  const commands = plan.recipes.flatMap((r) => r.prepare.map((c) => ({ recipe: r.name, command: c })));
-  if (commands.length === 0 || !s.prepare) return;
-  if (!transport.canRunCommands) {
-    out.warning(`${commands.length} remote_prepare command(s) skipped: the account has no shell (SFTP only)`);
-    return;
-  }
-  if (s.dryRun) {
-    out.info(`dry run: ${commands.length} remote_prepare command(s) not run`);
-    return;
-  }
-  await out.group("Prepare", async () => {
-    for (const { recipe, command } of commands) {
-      const r = await transport.run(command);
-      if (r.code === 0) out.info(`${recipe}: ${safeText(command)} \u2014 ok`);
-      else out.warning(`${recipe}: prepare command failed (exit ${r.code}): ${safeText(command)}
-${safeText(r.output)}`);
-    }
-  });
-}
-async function report2(s, r, out) {
-  const t = totals(r.outcomes, r.changed);
-  for (const recipe of new Set(r.outcomes.map((o) => o.recipe))) {
-    await out.group(recipe, async () => {
-      for (const o of r.outcomes.filter((x) => x.recipe === recipe)) {
-        out.info(outcomeLine(o));
-        for (const note of o.notes) out.info(`  note: ${safeText(note)}`);
-      }
-    });
-  }
-  out.info(`${s.mode}${s.dryRun ? " (dry run)" : ""}: ${t.files} file(s), ${formatBytes(t.bytes)} moved, ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied`);
-  for (const line of r.extra) out.info(line);
-  writeReport(s, { mode: s.mode, domain: s.domain, dryRun: s.dryRun, totals: t, entries: r.outcomes, notes: r.extra }, out);
-  for (const [name, value] of Object.entries(t)) out.setOutput(name, value);
-  const title = `remote-files ${s.mode}${s.dryRun ? " (dry run)" : ""} of \`${s.domain}\``;
-  await out.summary(outcomesMarkdown(title, r.outcomes, t, r.extra));
-}
-function writeReport(s, data, out) {
-  const path = (0, import_node_path10.join)(privateTempDir("remote-files-report-"), `remote-files-${s.domain}-${s.mode}-report.json`);
-  (0, import_node_fs10.writeFileSync)(path, JSON.stringify(data, null, 2) + "\n", { flag: "wx", mode: 384 });
-  out.setOutput("report", path);
-}
-function judge(s, r, out) {
-  const backup2 = s.mode === "backup";
-  const judged = r.outcomes.map((o) => ({ recipe: o.recipe, remote: o.remote, missing: o.status === "missing", wholeDenied: o.status === "denied", denied: o.denied }));
-  const { problems, warnings } = judgeEntries(judged, { ifMissing: s.ifMissing, allowDenied: s.allowDenied, username: s.ssh.username }, {
-    missing: backup2 ? " on the server; the stored copy is kept" : "",
-    denied: backup2 ? "not readable by" : "not writable by",
-    consequence: backup2 ? "stored copy kept" : "not restored"
-  });
-  for (const w of warnings) out.warning(w);
-  return problems;
+  if (problems.length) throw new UserError(problemsError(problems));
 }
 
 export {

@@ -5,15 +5,13 @@ var require = __rfCreateRequire(import.meta.url);
 var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
-  require_events
-} from "./chunk-Q5VFHCFS.js";
-import {
   TEMP_MARK,
   formatBytes,
+  require_events,
   require_module,
   require_tar_stream,
   require_url
-} from "./chunk-OZH7E2VM.js";
+} from "./chunk-VWVID3L2.js";
 import {
   require_promises,
   require_stream
@@ -21,7 +19,7 @@ import {
 import {
   require_crypto,
   require_os
-} from "./chunk-RBHUNC33.js";
+} from "./chunk-VECADJ3N.js";
 import {
   __commonJS,
   __require,

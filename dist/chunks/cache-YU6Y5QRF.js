@@ -44,7 +44,7 @@ import {
   storageSharedKeyCredentialPolicy,
   stringifyXML,
   withProcessEnv
-} from "./chunk-TFAMETI6.js";
+} from "./chunk-PPOQPV6S.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -57,15 +57,15 @@ import {
   isDebug,
   mkdirP,
   require_assert,
-  require_events,
   rmRF,
   setSecret,
   warning,
   which
-} from "./chunk-Q5VFHCFS.js";
+} from "./chunk-TO2I4IEU.js";
 import {
+  require_events,
   require_url
-} from "./chunk-OZH7E2VM.js";
+} from "./chunk-VWVID3L2.js";
 import {
   require_stream
 } from "./chunk-F7NAIOVD.js";
@@ -73,7 +73,7 @@ import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-RBHUNC33.js";
+} from "./chunk-VECADJ3N.js";
 import {
   UserError,
   __commonJS,

@@ -33,19 +33,6 @@ var require_child_process = __commonJS({
   }
 });
 
-// src/temp.ts
-var import_node_fs = __toESM(require_fs(), 1);
-var import_node_os = __toESM(require_os(), 1);
-var import_node_path = __toESM(require_path(), 1);
-function tempRoot() {
-  const root = process.env.RUNNER_TEMP || (0, import_node_os.tmpdir)();
-  (0, import_node_fs.mkdirSync)(root, { recursive: true });
-  return root;
-}
-function privateTempDir(prefix) {
-  return (0, import_node_fs.mkdtempSync)((0, import_node_path.join)(tempRoot(), prefix));
-}
-
 // src/transfer/stored-names.ts
 var GIT_SAFE_NAMES = "git-safe-1";
 var ESCAPE = "%";
@@ -72,15 +59,28 @@ function escapePath(rel) {
   return rel.split("/").map(escapeName).join("/");
 }
 
+// src/temp.ts
+var import_node_fs = __toESM(require_fs(), 1);
+var import_node_os = __toESM(require_os(), 1);
+var import_node_path = __toESM(require_path(), 1);
+function tempRoot() {
+  const root = process.env.RUNNER_TEMP || (0, import_node_os.tmpdir)();
+  (0, import_node_fs.mkdirSync)(root, { recursive: true });
+  return root;
+}
+function privateTempDir(prefix) {
+  return (0, import_node_fs.mkdtempSync)((0, import_node_path.join)(tempRoot(), prefix));
+}
+
 export {
   require_os,
   require_crypto,
   require_child_process,
-  tempRoot,
-  privateTempDir,
   GIT_SAFE_NAMES,
   escapeName,
   unescapeName,
   isUnescapedGitName,
-  escapePath
+  escapePath,
+  tempRoot,
+  privateTempDir
 };
