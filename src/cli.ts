@@ -47,6 +47,7 @@ const FLAGS: Record<string, 'value' | 'bool' | 'list'> = {
   'if-missing': 'value',
   'allow-denied': 'bool',
   transport: 'value',
+  compression: 'value',
   sudo: 'bool',
   concurrency: 'value',
   conflict: 'value',
@@ -96,7 +97,7 @@ Server:       --host --port --username --key --passphrase --password --timeout -
 Host keys:    --known-hosts --host-fingerprint --insecure-ignore-host-key
 Jump host:    --proxy-host --proxy-port --proxy-username --proxy-key --proxy-password
               --proxy-fingerprint (pins the jump host; --host-fingerprint pins the server only)
-Transfer:     --transport --sudo --concurrency --prepare --checksum --delete --if-missing
+Transfer:     --transport --compression --sudo --concurrency --prepare --checksum --delete --if-missing
               --allow-denied --dry-run --conflict --fail-on-drift --special-bits
 Store:        --store (default commit: commits and pushes <data-dir>/<domain>; --store none keeps
               the workspace only) --commit-message --commit-user-name --commit-user-email

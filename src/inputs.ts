@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import { UserError } from './errors.js';
 import { DEFAULT_RECIPE_SOURCES } from './recipes/discover.js';
+import { COMPRESSIONS, type CompressionSetting } from './transfer/compression.js';
 import { parseVars } from './recipes/template.js';
 
 /**
@@ -51,6 +52,8 @@ export interface Settings {
   ifMissing: (typeof IF_MISSING)[number];
   allowDenied: boolean;
   transport: (typeof TRANSPORTS)[number];
+  /** Compression on the wire (src/transfer/compression.ts). */
+  compression: CompressionSetting;
   sudo: boolean;
   concurrency: number;
   conflict: (typeof CONFLICTS)[number];
@@ -93,6 +96,7 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
     ifMissing: oneOf(get, 'if-missing', IF_MISSING, 'warn'),
     allowDenied: bool(get, 'allow-denied', false),
     transport: oneOf(get, 'transport', TRANSPORTS, 'auto'),
+    compression: oneOf(get, 'compression', COMPRESSIONS, 'auto'),
     sudo: bool(get, 'sudo', false),
     concurrency: int(get, 'concurrency', 32, 1, 64),
     conflict: oneOf(get, 'conflict', CONFLICTS, 'overwrite'),

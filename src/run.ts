@@ -101,7 +101,7 @@ async function runServerMode(s: Settings, plan: Plan, out: Reporter): Promise<vo
     };
     const { transport, uid } = await chooseTransport(session, s, prefetch, whileListing);
     const manifest = stored.get();
-    out.info(`Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? ' (sudo)' : ''}`);
+    out.info(`Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? ' (sudo)' : ''}${transport.compression ? ` (${transport.compression})` : ''}`);
     if (s.mode === 'verify') return await runVerify(s, entries, transport, manifest, loaded.summary, out);
     if (s.mode === 'backup') {
       await runPrepare(plan, transport, s, out);
