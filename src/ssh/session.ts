@@ -147,20 +147,32 @@ export class SshSession {
    * (the probe), they cost no wall time of their own. Undefined when it cannot be measured (a future
    * ssh2 without these internals) or the first takes over 5 s.
    */
-  async roundTrip(until?: Promise<unknown>): Promise<number | undefined> {
-    let settled = !until;
-    until?.then(
-      () => (settled = true),
-      () => (settled = true),
-    );
-    let best: number | undefined;
-    for (let n = 1; n <= 8; n++) {
-      const t = await this.ping();
-      if (t === undefined) break;
-      best = Math.min(best ?? t, t);
-      if (until ? settled : n >= 3) break;
-    }
-    return best;
+  roundTrip(until?: Promise<unknown>): Promise<number | undefined> {
+    return new Promise((resolve) => {
+      let best: number | undefined;
+      let settled = !until;
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        resolve(best);
+      };
+      // Once `until` settles, the fastest so far is the answer: a ping still in flight is not waited for.
+      const stop = (): void => {
+        settled = true;
+        if (best !== undefined) finish();
+      };
+      until?.then(stop, stop);
+      void (async () => {
+        for (let n = 1; n <= 8 && !done; n++) {
+          const t = await this.ping();
+          if (t === undefined) break;
+          best = Math.min(best ?? t, t);
+          if (until ? settled : n >= 3) break;
+        }
+        finish();
+      })();
+    });
   }
 
   /** One keepalive request's round trip in ms (see roundTrip). */
