@@ -45,7 +45,7 @@ Server:       --host --port --username --key --passphrase --password --timeout -
 Host keys:    --known-hosts --host-fingerprint --insecure-ignore-host-key
 Jump host:    --proxy-host --proxy-port --proxy-username --proxy-key --proxy-password
               --proxy-fingerprint (pins the jump host; --host-fingerprint pins the server only)
-Transfer:     --transport --sudo --concurrency --prepare --checksum --delete --max-delete --if-missing
+Transfer:     --transport --compression --sudo --concurrency --prepare --checksum --delete --max-delete --if-missing
               --allow-denied --dry-run --conflict --fail-on-drift --special-bits
 Store:        --store (default here none: the salvage stays in <data-dir>/<domain>; --store commit
               commits and pushes it) --commit-message --commit-user-name --commit-user-email

@@ -4,6 +4,7 @@ import { posix } from 'node:path';
 import { UserError } from './errors.js';
 import { nearestName } from './nearest.js';
 import { DEFAULT_RECIPE_SOURCES } from './recipes/discover.js';
+import { COMPRESSIONS, type CompressionSetting } from './transfer/compression.js';
 import { parseVars } from './recipes/template.js';
 import { parseMaxDelete, type MaxDelete } from './transfer/shrink-guard.js';
 
@@ -53,6 +54,7 @@ export const INPUTS: Readonly<Record<string, 'value' | 'bool' | 'list'>> = {
   'if-missing': 'value',
   'allow-denied': 'bool',
   transport: 'value',
+  compression: 'value',
   sudo: 'bool',
   concurrency: 'value',
   conflict: 'value',
@@ -135,6 +137,8 @@ export interface Settings {
   ifMissing: (typeof IF_MISSING)[number];
   allowDenied: boolean;
   transport: (typeof TRANSPORTS)[number];
+  /** Compression on the wire (src/transfer/compression.ts). */
+  compression: CompressionSetting;
   sudo: boolean;
   concurrency: number;
   conflict: (typeof CONFLICTS)[number];
@@ -183,6 +187,7 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
     ifMissing: oneOf(get, 'if-missing', IF_MISSING, 'warn'),
     allowDenied: bool(get, 'allow-denied', false),
     transport: oneOf(get, 'transport', TRANSPORTS, 'auto'),
+    compression: oneOf(get, 'compression', COMPRESSIONS, 'auto'),
     sudo: bool(get, 'sudo', false),
     concurrency: int(get, 'concurrency', 32, 1, 64),
     conflict: oneOf(get, 'conflict', CONFLICTS, 'overwrite'),

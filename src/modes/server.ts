@@ -85,12 +85,12 @@ export function connectOptions(s: Settings, out: Reporter): ConnectOptions {
  */
 export async function openTransport(job: ServerJob, session: Session, whileListing?: () => void): Promise<{ transport: Transport; uid: number; manifest: Manifest }> {
   const { s, stored, out } = job;
-  const { transport, uid } = await chooseTransport(session, { transport: s.transport, sudo: s.sudo, concurrency: s.concurrency, ssh: { username: s.ssh.username } }, job.prefetch, () => {
+  const { transport, uid } = await chooseTransport(session, { transport: s.transport, compression: s.compression, sudo: s.sudo, concurrency: s.concurrency, ssh: { username: s.ssh.username } }, job.prefetch, () => {
     stored.read();
     whileListing?.();
   });
   const manifest = stored.get();
-  out.info(`Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? ' (sudo)' : ''}`);
+  out.info(`Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? ' (sudo)' : ''}${transport.compression ? ` (${transport.compression})` : ''}`);
   return { transport, uid, manifest };
 }
 

@@ -139,6 +139,79 @@ export class SshSession {
     return this.sftpSession;
   }
 
+  /**
+   * The link's round trip in ms: the fastest of keepalive requests sent one after another, until
+   * `until` settles (at least one; at most 8), or 3 without it. The server answers them from its main
+   * loop (no process started), so this is the link's latency; one answer alone may wait for a delayed
+   * ACK (40 ms on loopback) or a busy CPU, the fastest of several does not. Sent alongside other work
+   * (the probe), they cost no wall time of their own. Undefined when it cannot be measured (a future
+   * ssh2 without these internals) or the first takes over 5 s.
+   */
+  roundTrip(until?: Promise<unknown>): Promise<number | undefined> {
+    return new Promise((resolve) => {
+      let best: number | undefined;
+      let settled = !until;
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        resolve(best);
+      };
+      // Once `until` settles, the fastest so far is the answer: a ping still in flight is not waited for.
+      const stop = (): void => {
+        settled = true;
+        if (best !== undefined) finish();
+      };
+      until?.then(stop, stop);
+      void (async () => {
+        for (let n = 1; n <= 8 && !done; n++) {
+          const t = await this.ping();
+          if (t === undefined) break;
+          best = Math.min(best ?? t, t);
+          if (until ? settled : n >= 3) break;
+        }
+        finish();
+      })();
+    });
+  }
+
+  /** One keepalive request's round trip in ms (see roundTrip). */
+  private ping(): Promise<number | undefined> {
+    const c = this.client as unknown as { _callbacks?: Array<() => void>; _protocol?: { ping?: () => void } };
+    const ping = c._protocol?.ping;
+    if (this.lost || !Array.isArray(c._callbacks) || typeof ping !== 'function') return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const t0 = performance.now();
+      const late = setTimeout(() => resolve(undefined), 5000).unref();
+      // ssh2 answers global requests in order from `_callbacks`, as its own keepalive does.
+      c._callbacks!.push(() => {
+        clearTimeout(late);
+        resolve(performance.now() - t0);
+      });
+      ping.call(c._protocol);
+    });
+  }
+
+  /**
+   * Turns on the SSH layer's compression (zlib@openssh.com, else zlib) by a key re-exchange offering
+   * it, for what follows (SFTP: there is no shell to compress with). Everything but the compression
+   * lists is offered as before (ciphers, host key types). False when ssh2's internals are not as
+   * expected (nothing is changed then); whether the server agreed shows in `compression()`.
+   */
+  compressFromNowOn(): boolean {
+    const p = (this.client as unknown as { _protocol?: { _offer?: { lists?: Record<string, unknown>; constructor: new (o: object) => object }; rekey?: () => void } })._protocol;
+    const lists = p?._offer?.lists as { kex?: { array: string[] }; serverHostKey?: { array: string[] }; cs?: Record<string, { array: string[] }>; sc?: Record<string, { array: string[] }> } | undefined;
+    if (!p || typeof p.rekey !== 'function' || !lists?.kex || !lists.serverHostKey || !lists.cs || !lists.sc) return false;
+    const side = (l: Record<string, { array: string[] }>) => ({ cipher: l.cipher!.array, mac: l.mac!.array, compress: ['zlib@openssh.com', 'zlib', 'none'], lang: l.lang!.array });
+    try {
+      p._offer = new p._offer!.constructor({ kex: lists.kex.array, serverHostKey: lists.serverHostKey.array, cs: side(lists.cs), sc: side(lists.sc) }) as typeof p._offer;
+    } catch {
+      return false;
+    }
+    p.rekey();
+    return true;
+  }
+
   /** Why the connection is gone ("connection to host:port lost (cause)"), or undefined while it is up. */
   lostError(): Error | undefined {
     return this.lost;

@@ -56,12 +56,22 @@ export const CHECKSUM_SCRIPT = `LC_ALL=C; export LC_ALL; xargs -0 -r sha256sum -
 
 /**
  * Streams the NUL-separated files on stdin as one tar archive with their absolute names (-P), hard
- * links stored as files, nothing recursed into.
+ * links stored as files, nothing recursed into. With a codec in $1 (zstd or gzip, at level 1: zstd -1
+ * moves ~600 MB/s of data that does not compress, ~300 MB/s of text here; -3 saved 4% of P7's bytes
+ * but made P8, at 1 Gbit/s, 1.04× rsync instead of 0.84×) the archive goes through it, and the
+ * script still exits with tar's status (1: a file changed meanwhile).
  */
-export const FETCH_SCRIPT = `LC_ALL=C; export LC_ALL; exec tar -c -f - -P --hard-dereference --no-recursion --null -T -`;
+export const FETCH_SCRIPT = `LC_ALL=C; export LC_ALL
+case $1 in zstd) z="zstd -q -1 -c";; gzip) z="gzip -1 -c";; *) exec tar -c -f - -P --hard-dereference --no-recursion --null -T -;; esac
+exec 4>&1
+rc=$( { { tar -c -f - -P --hard-dereference --no-recursion --null -T -; echo $? >&3; } | $z >&4; } 3>&1 )
+exit \${rc:-2}`;
 
-/** Probe for what the tar transport needs: GNU find and GNU tar. */
-export const PROBE_SCRIPT = `find --version 2>/dev/null | head -n 1; tar --version 2>/dev/null | head -n 1; id -u`;
+/**
+ * Probe for what the tar transport needs: GNU find and GNU tar; and which compressors there are
+ * ("codec NAME" lines). The uid comes last.
+ */
+export const PROBE_SCRIPT = `find --version 2>/dev/null | head -n 1; tar --version 2>/dev/null | head -n 1; for c in zstd gzip; do command -v $c >/dev/null 2>&1 && echo "codec $c"; done; id -u`;
 
 /**
  * Shell functions of the restore scripts, which run as root with `sudo: true` or a root login: a
@@ -146,7 +156,8 @@ xargs -0 -r sh -c "$per_file" sh "$prev" "$rootp" "$asked"`;
  * last, deepest first, because moving files into a folder changes its mtime: a second archive
  * (.rf-dirs.tar) carried inside the first is unpacked into a skeleton of the folders (m/), whose
  * metadata is copied onto each destination folder (chown -h/chmod/touch -h --reference, on ".").
- * $1 root, $2 root type (file|dir), $3 1 to keep owners (root or sudo).
+ * $1 root, $2 root type (file|dir), $3 1 to keep owners (root or sudo), $4 the codec the archive is
+ * compressed with (zstd or gzip; empty: none).
  *
  * Links below the root are never followed (see FUNCTIONS): the staging folder is pinned by a
  * descriptor (/proc/$$/fd/3), and every destination folder is entered and checked before anything is
@@ -170,7 +181,7 @@ exec 3<.
 src=/proc/$$/fd/3
 [ -d "$src/" ] || src=$stage
 if [ "$owners" = 1 ]; then own=--same-owner; else own=--no-same-owner; fi
-tar -x -p $own -f -
+case $4 in zstd|gzip) $4 -d -c | tar -x -p $own -f -;; *) tar -x -p $own -f -;; esac
 enter "$parentp"
 if [ "$kind" = file ]; then
   if [ -d "$name" ] && [ ! -L "$name" ]; then refuse "$root is a folder on the server where the stored copy has a file: nothing was written in it"; fi

@@ -23,8 +23,12 @@ export class SftpTransport implements Transport {
   /** Bytes each download may read ahead of its consumer: the fetch memory shared by the files in flight. */
   private readonly window: number;
 
+  /** How the wire is compressed (the SSH layer's zlib, or not), for the log. */
+  readonly compression: string | undefined;
+
   /** `lost`: the connection's loss once it is gone, to report instead of ssh2's "No response from server". */
-  constructor(sftp: SFTPWrapper, opts: { concurrency: number; lost?: () => Error | undefined }) {
+  constructor(sftp: SFTPWrapper, opts: { concurrency: number; lost?: () => Error | undefined; compression?: string }) {
+    this.compression = opts.compression;
     this.io = new Sftp(sftp, opts.lost);
     this.concurrency = Math.max(1, Math.floor(opts.concurrency));
     this.window = Math.max(CHUNK, Math.floor(FETCH_MEMORY / this.concurrency) - STREAM_BUFFER);

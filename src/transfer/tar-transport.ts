@@ -4,6 +4,7 @@ import tar from 'tar-stream';
 import { HostileServerError, UserError } from '../errors.js';
 import { safeText } from '../report/reporter.js';
 import { EXIT_GRACE_MS, exitAlreadySent } from '../ssh/session.js';
+import { decoder, encoder, mostlyCompressed, type Codec } from './compression.js';
 import { parseListing } from './listing.js';
 import {
   CHECKSUM_SCRIPT,
@@ -43,7 +44,18 @@ export class TarTransport implements Transport {
     private readonly sudo: boolean,
     /** A listing already made together with the probe (see chooseTransport); used once, for the same paths. */
     private prefetched?: { remotes: string[]; stdout: Buffer; code: number | null; stderr: string },
+    /** Compression on the wire (see chooseCodec); `adaptive` (auto) sends already-compressed formats as they are. */
+    private readonly wire: { codec: Codec; adaptive: boolean; reason?: string } = { codec: 'none', adaptive: false },
   ) {}
+
+  get compression(): string | undefined {
+    return this.wire.reason;
+  }
+
+  /** The codec for moving these files. */
+  private codecFor(names: string[]): Codec {
+    return this.wire.adaptive && mostlyCompressed(names) ? 'none' : this.wire.codec;
+  }
 
   async list(remotes: string[]): Promise<EntryListing[]> {
     if (remotes.length === 0) return [];
@@ -71,7 +83,8 @@ export class TarTransport implements Transport {
 
   async fetch(remotes: string[], onFile: (file: IncomingFile) => Promise<void>): Promise<FetchResult> {
     if (remotes.length === 0) return { notSent: [], message: '' };
-    const channel = await this.shell.execStream(shCommand(FETCH_SCRIPT, [], this.sudo));
+    const codec = this.codecFor(remotes);
+    const channel = await this.shell.execStream(shCommand(FETCH_SCRIPT, codec === 'none' ? [] : [codec], this.sudo));
     let stderr = '';
     channel.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
     const exited = exitOf(channel);
@@ -88,7 +101,16 @@ export class TarTransport implements Transport {
       extract.destroy(err);
     });
     extract.on('error', (err: Error) => (parseError ??= err));
-    channel.pipe(extract as unknown as Writable);
+    if (codec === 'none') channel.pipe(extract as unknown as Writable);
+    else {
+      // A stream that does not decompress is as broken as an archive that does not parse.
+      const unpack = decoder(codec);
+      unpack.on('error', (err: Error) => {
+        parseError ??= err;
+        extract.destroy(err);
+      });
+      channel.pipe(unpack).pipe(extract as unknown as Writable);
+    }
     try {
       for await (const entry of extract) {
         const h = entry.header;
@@ -123,21 +145,30 @@ export class TarTransport implements Transport {
       const kept = await this.shell.exec(shCommand(KEEP_PREVIOUS_SCRIPT, [req.previousDir, req.root, req.rootType], this.sudo), { stdin: nulList(req.keepPrevious) });
       if (kept.code !== 0) throw refusal(kept.stderr) ?? writeDenied(kept.stderr) ?? new Error(`could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`);
     }
-    const channel = await this.shell.execStream(shCommand(UPLOAD_SCRIPT, [req.root, req.rootType, req.chown ? '1' : '0'], this.sudo));
+    const codec = this.codecFor(req.items.filter((i) => i.type === 'file').map((i) => i.rel));
+    const channel = await this.shell.execStream(shCommand(UPLOAD_SCRIPT, [req.root, req.rootType, req.chown ? '1' : '0', ...(codec === 'none' ? [] : [codec])], this.sudo));
     let stderr = '';
     channel.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
     channel.resume();
     const exited = exitOf(channel);
     const pack = tar.pack();
+    const squeeze = codec === 'none' ? undefined : encoder(codec);
     const sent = new Promise<void>((done, fail) => {
       (pack as unknown as Readable).on('error', fail);
+      squeeze?.on('error', fail);
       channel.on('error', fail);
       channel.on('finish', () => done());
     });
     // Awaited once the archive is written; a failure before then (the connection lost) also fails the
     // entry being written, which is what reports it, so this one must not count as unhandled meanwhile.
     sent.catch(() => undefined);
-    (pack as unknown as Readable).pipe(new Coalescer(channel));
+    const out = new Coalescer(channel);
+    if (squeeze) {
+      // A failure anywhere down the line stops the archive too, as the channel's does without one.
+      out.on('error', (err: Error) => squeeze.destroy(err));
+      squeeze.on('error', (err: Error) => pack.destroy(err));
+      (pack as unknown as Readable).pipe(squeeze).pipe(out);
+    } else (pack as unknown as Readable).pipe(out);
     try {
       if (req.rootType === 'dir') await addEntry(pack, { name: '.rf-dirs.tar', type: 'file', mode: 0o600 }, await dirsArchive(req.items));
       await addItems(pack, req.items);

@@ -80,6 +80,8 @@ export interface UploadResult {
  */
 export interface Transport {
   readonly name: 'tar' | 'sftp';
+  /** How the wire is compressed, and why (for the log). */
+  readonly compression?: string;
   /** False when the account has no shell (prepare commands cannot run). */
   readonly canRunCommands: boolean;
   /** Lists each entry recursively (symlinks not followed), in the order given. */
