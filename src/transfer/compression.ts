@@ -80,7 +80,10 @@ export function mostlyCompressed(names: readonly string[]): boolean {
 /** Decompresses what the server compressed. */
 export function decoder(codec: Exclude<Codec, 'none'>): Transform {
   if (codec === 'gzip') return zlib.createGunzip({ chunkSize: 64 << 10 });
-  return (zlib as unknown as { createZstdDecompress(o?: object): Transform }).createZstdDecompress({ chunkSize: 64 << 10 });
+  // A frame may ask for a window of up to 128 MiB (libzstd's default limit): a hostile server could make
+  // this side hold that much. zstd -1 to -9 use 0.5–8 MiB; larger windows are refused.
+  const z = zlib as unknown as { createZstdDecompress(o?: object): Transform; constants: Record<string, number> };
+  return z.createZstdDecompress({ chunkSize: 64 << 10, params: { [z.constants.ZSTD_d_windowLogMax!]: 23 } });
 }
 
 /** Input compressed as a sample before deciding whether gzip is worth it for an upload. */
