@@ -11,22 +11,24 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-BKL2BHJA.js";
-import "./chunks/chunk-MNAD6UYY.js";
+} from "./chunks/chunk-VXOATV5V.js";
+import "./chunks/chunk-S6BAAE35.js";
 import {
   formatBytes
-} from "./chunks/chunk-VWVID3L2.js";
-import "./chunks/chunk-F7NAIOVD.js";
-import "./chunks/chunk-VECADJ3N.js";
+} from "./chunks/chunk-CPZTSEM3.js";
+import "./chunks/chunk-3TYOJI2R.js";
+import "./chunks/chunk-FRSMLBGB.js";
 import {
   UserError,
   __toESM,
   require_fs
-} from "./chunks/chunk-AVJ33FCR.js";
+} from "./chunks/chunk-T7UN7EJR.js";
 
 // src/cli.ts
 var import_node_fs = __toESM(require_fs(), 1);
-var FLAGS = Object.fromEntries(Object.entries(INPUTS).filter(([name]) => name !== "mode"));
+var FLAGS = Object.fromEntries(
+  Object.entries(INPUTS).filter(([name]) => name !== "mode")
+);
 var FILE_FLAGS = ["key", "known-hosts", "proxy-key", "age-identity", "password", "passphrase", "proxy-password"];
 var USAGE = `usage: remote-files plan|backup|restore|verify [--flag value ...]
        remote-files --mode plan|backup|restore|verify [--flag value ...]
@@ -52,7 +54,7 @@ Server:       --host --port --username --key --passphrase --password --timeout -
 Host keys:    --known-hosts --host-fingerprint --insecure-ignore-host-key
 Jump host:    --proxy-host --proxy-port --proxy-username --proxy-key --proxy-password
               --proxy-fingerprint (pins the jump host; --host-fingerprint pins the server only)
-Transfer:     --transport --sudo --concurrency --prepare --checksum --delete --max-delete --if-missing
+Transfer:     --transport --compression --sudo --concurrency --prepare --checksum --delete --max-delete --if-missing
               --allow-denied --dry-run --conflict --fail-on-drift --special-bits
 Store:        --store (default here none: the salvage stays in <data-dir>/<domain>; --store commit
               commits and pushes it) --commit-message --commit-user-name --commit-user-email
@@ -78,9 +80,14 @@ function parseArgs(argv) {
     mode = i < 0 ? void 0 : inline ? rest[i].slice("--mode=".length) : rest[i + 1];
     if (i >= 0) rest.splice(i, inline ? 1 : 2);
   }
-  if (!mode || mode.startsWith("--")) throw new UsageError("no mode given: the first argument (or --mode) is plan, backup, restore or verify");
-  if (!MODES.includes(mode)) throw new UsageError(`unknown mode "${mode}" (plan, backup, restore or verify)`);
-  const values = /* @__PURE__ */ new Map([["mode", mode], ["store", "none"]]);
+  if (!mode || mode.startsWith("--"))
+    throw new UsageError("no mode given: the first argument (or --mode) is plan, backup, restore or verify");
+  if (!MODES.includes(mode))
+    throw new UsageError(`unknown mode "${mode}" (plan, backup, restore or verify)`);
+  const values = /* @__PURE__ */ new Map([
+    ["mode", mode],
+    ["store", "none"]
+  ]);
   const given = /* @__PURE__ */ new Set();
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
@@ -114,7 +121,9 @@ function readInputFile(flag, path) {
   try {
     return (0, import_node_fs.readFileSync)(path, "utf8");
   } catch (err) {
-    throw new UsageError(`--${flag}: cannot read ${path} (${err.code ?? err.message})`);
+    throw new UsageError(
+      `--${flag}: cannot read ${path} (${err.code ?? err.message})`
+    );
   }
 }
 var TRANSFERS = {

@@ -9,8 +9,8 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-BKL2BHJA.js";
-import "./chunks/chunk-MNAD6UYY.js";
+} from "./chunks/chunk-VXOATV5V.js";
+import "./chunks/chunk-S6BAAE35.js";
 import {
   debug,
   getInput,
@@ -21,13 +21,13 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-TO2I4IEU.js";
-import "./chunks/chunk-VWVID3L2.js";
-import "./chunks/chunk-F7NAIOVD.js";
-import "./chunks/chunk-VECADJ3N.js";
+} from "./chunks/chunk-Y7ZBH55H.js";
+import "./chunks/chunk-CPZTSEM3.js";
+import "./chunks/chunk-3TYOJI2R.js";
+import "./chunks/chunk-FRSMLBGB.js";
 import {
   UserError
-} from "./chunks/chunk-AVJ33FCR.js";
+} from "./chunks/chunk-T7UN7EJR.js";
 
 // src/main.ts
 function maskSecrets(get) {
@@ -54,10 +54,14 @@ async function run2() {
   try {
     maskSecrets(get);
     for (const u of unknownInputs(process.env)) {
-      warning(`input \`${u.name}\` is not an input of remote-files and is ignored${u.nearest ? `: did you mean \`${u.nearest}\`?` : ""}`);
+      warning(
+        `input \`${u.name}\` is not an input of remote-files and is ignored${u.nearest ? `: did you mean \`${u.nearest}\`?` : ""}`
+      );
     }
     const settings = readSettings(get, process.env.GITHUB_WORKSPACE || process.cwd());
-    maskSecrets((name) => name === "key" ? settings.ssh.key : name === "proxy-key" ? settings.ssh.proxy?.key ?? "" : "");
+    maskSecrets(
+      (name) => name === "key" ? settings.ssh.key : name === "proxy-key" ? settings.ssh.proxy?.key ?? "" : ""
+    );
     await run(settings, actionReporter);
   } catch (err) {
     if (!(err instanceof UserError) && err instanceof Error && err.stack) debug(err.stack);
@@ -69,7 +73,9 @@ async function run2() {
 var finished = false;
 process.once("exit", (code) => {
   if (finished) return;
-  setFailed(`remote-files stopped before finishing (exit ${code}): an operation never completed. This is a bug; the stored copy was not changed past the last completed file.`);
+  setFailed(
+    `remote-files stopped before finishing (exit ${code}): an operation never completed. This is a bug; the stored copy was not changed past the last completed file.`
+  );
   process.exitCode = 1;
 });
 await run2();

@@ -37,7 +37,11 @@ const banner = [
 const UNDICI_FILE = 'undici.cjs';
 const UNDICI_IMPORT = "import { ProxyAgent } from 'undici';";
 const UNDICI_REQUIRE = `require("./${UNDICI_FILE}")`;
-const LAZY_IMPORTS = [["import * as http from 'http';", 'http'], ["import * as https from 'https';", 'https'], ["import * as tunnel from 'tunnel';", 'tunnel']];
+const LAZY_IMPORTS = [
+  ["import * as http from 'http';", 'http'],
+  ["import * as https from 'https';", 'https'],
+  ["import * as tunnel from 'tunnel';", 'tunnel'],
+];
 const lazyUndici = {
   name: 'lazy-undici',
   setup(b) {
@@ -47,7 +51,8 @@ const lazyUndici = {
       if (args.path !== target) return undefined;
       const text = await readFile(args.path, 'utf8');
       // A newer http-client that changed this line must be looked at again, not bundled blindly.
-      if (!text.includes(UNDICI_IMPORT)) throw new Error(`${args.path}: expected "${UNDICI_IMPORT}" (see lazyUndici in scripts/bundle.mjs)`);
+      if (!text.includes(UNDICI_IMPORT))
+        throw new Error(`${args.path}: expected "${UNDICI_IMPORT}" (see lazyUndici in scripts/bundle.mjs)`);
       const lazy = `let __rfUndici; function ProxyAgent(options) { __rfUndici ??= ${UNDICI_REQUIRE}; return new __rfUndici.ProxyAgent(options); }`;
       let contents = text.replace(UNDICI_IMPORT, lazy);
       // Likewise http, https and tunnel (which loads tls): the client only reads their members when a
@@ -55,23 +60,32 @@ const lazyUndici = {
       // Saves ~10 ms of built-ins every run loads and no run without HTTP uses.
       contents = `const __rfLazy = (load) => { let m; return new Proxy({}, { get: (_, key) => (m ??= load())[key] }); };\n${contents}`;
       for (const [line, name] of LAZY_IMPORTS) {
-        if (!contents.includes(line)) throw new Error(`${args.path}: expected "${line}" (see lazyUndici in scripts/bundle.mjs)`);
+        if (!contents.includes(line))
+          throw new Error(`${args.path}: expected "${line}" (see lazyUndici in scripts/bundle.mjs)`);
         contents = contents.replace(line, `const ${name} = __rfLazy(() => require('${name}'));`);
       }
       return { contents, loader: 'js' };
     });
     b.onResolve({ filter: /^undici$/ }, () => ({ path: 'undici', namespace: 'undici-file' }));
-    b.onLoad({ filter: /.*/, namespace: 'undici-file' }, () => ({ contents: `module.exports = ${UNDICI_REQUIRE};`, loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: 'undici-file' }, () => ({
+      contents: `module.exports = ${UNDICI_REQUIRE};`,
+      loader: 'js',
+    }));
     // esbuild emits that require as its `__require` helper, which calls the banner's `require` of the
     // chunk that defines the helper: the path is relative to that chunk, so it (like every chunk that
     // holds the require) must be in chunks/, beside the file.
-    b.onResolve({ filter: new RegExp(`^\\./${UNDICI_FILE.replace('.', '\\.')}$`) }, (args) => ({ path: args.path, external: true }));
+    b.onResolve({ filter: new RegExp(`^\\./${UNDICI_FILE.replace('.', '\\.')}$`) }, (args) => ({
+      path: args.path,
+      external: true,
+    }));
     b.onEnd((result) => {
       for (const file of Object.keys(result.metafile?.outputs ?? {})) {
         if (file.includes('/chunks/')) continue;
         const text = readFileSync(file, 'utf8');
         if (text.includes(UNDICI_REQUIRE) || text.includes('var __require = ')) {
-          throw new Error(`${file} requires ./${UNDICI_FILE}, or defines the __require that does, but is not in chunks/ (see lazyUndici in scripts/bundle.mjs)`);
+          throw new Error(
+            `${file} requires ./${UNDICI_FILE}, or defines the __require that does, but is not in chunks/ (see lazyUndici in scripts/bundle.mjs)`,
+          );
         }
       }
     });
@@ -89,7 +103,8 @@ const gcmKeyObjects = {
     b.onLoad({ filter: /[\\/]ssh2[\\/]lib[\\/]protocol[\\/]crypto\.js$/ }, async (args) => {
       let text = await readFile(args.path, 'utf8');
       for (const line of GCM_KEYS) {
-        if (text.split(line).length !== 2) throw new Error(`${args.path}: expected "${line}" once (see gcmKeyObjects in scripts/bundle.mjs)`);
+        if (text.split(line).length !== 2)
+          throw new Error(`${args.path}: expected "${line}" once (see gcmKeyObjects in scripts/bundle.mjs)`);
         const [lhs, rhs] = line.slice(0, -1).split(' = ');
         text = text.replace(line, `${lhs} = require('crypto').createSecretKey(${rhs});`);
       }
@@ -153,16 +168,20 @@ await build({
 
 if (check) {
   const list = (dir, prefix = '') =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-      e.isDirectory() ? list(join(dir, e.name), prefix + e.name + '/') : [prefix + e.name],
-    ).sort();
+    readdirSync(dir, { withFileTypes: true })
+      .flatMap((e) => (e.isDirectory() ? list(join(dir, e.name), prefix + e.name + '/') : [prefix + e.name]))
+      .sort();
   const want = list(outdir);
   const have = list('dist');
-  const stale = want.filter((f) => !have.includes(f) || !readFileSync(join(outdir, f)).equals(readFileSync(join('dist', f))));
+  const stale = want.filter(
+    (f) => !have.includes(f) || !readFileSync(join(outdir, f)).equals(readFileSync(join('dist', f))),
+  );
   const extra = have.filter((f) => !want.includes(f));
   rmSync(outdir, { recursive: true, force: true });
   if (stale.length || extra.length) {
-    console.error(`dist/ is not what the sources build: ${[...stale, ...extra].join(', ')}. Run \`npm run bundle\` and commit dist/.`);
+    console.error(
+      `dist/ is not what the sources build: ${[...stale, ...extra].join(', ')}. Run \`npm run bundle\` and commit dist/.`,
+    );
     process.exit(1);
   }
   console.log('dist/ is up to date');

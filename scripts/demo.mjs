@@ -12,7 +12,9 @@ import { fileURLToPath } from 'node:url';
 
 const SSHD = ['/usr/sbin/sshd', '/usr/local/sbin/sshd'].find((p) => existsSync(p));
 if (!SSHD) {
-  console.error('The demo needs OpenSSH\'s server binary (sshd). Install it, e.g.:\n  sudo apt-get install -y openssh-server   # Debian/Ubuntu\n  sudo dnf install -y openssh-server       # Fedora\n  brew install openssh                     # macOS');
+  console.error(
+    "The demo needs OpenSSH's server binary (sshd). Install it, e.g.:\n  sudo apt-get install -y openssh-server   # Debian/Ubuntu\n  sudo dnf install -y openssh-server       # Fedora\n  brew install openssh                     # macOS",
+  );
   process.exit(1);
 }
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -29,16 +31,28 @@ const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8',
 
 try {
   step('A throwaway SSH server on 127.0.0.1');
-  for (const name of ['host', 'client']) sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', join(tmp, name)]);
+  for (const name of ['host', 'client'])
+    sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', join(tmp, name)]);
   writeFileSync(join(tmp, 'authorized_keys'), readFileSync(join(tmp, 'client.pub')), { mode: 0o600 });
   const port = await freePort();
   const root = process.getuid?.() === 0;
   if (root) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // privilege separation folder
-  writeFileSync(join(tmp, 'sshd_config'), [
-    `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(tmp, 'host')}`, `PidFile ${join(tmp, 'sshd.pid')}`,
-    `AuthorizedKeysFile ${join(tmp, 'authorized_keys')}`, 'UsePAM no', 'StrictModes no', 'PasswordAuthentication no',
-    `PermitRootLogin ${root ? 'prohibit-password' : 'no'}`, 'Subsystem sftp internal-sftp', '',
-  ].join('\n'));
+  writeFileSync(
+    join(tmp, 'sshd_config'),
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${join(tmp, 'host')}`,
+      `PidFile ${join(tmp, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${join(tmp, 'authorized_keys')}`,
+      'UsePAM no',
+      'StrictModes no',
+      'PasswordAuthentication no',
+      `PermitRootLogin ${root ? 'prohibit-password' : 'no'}`,
+      'Subsystem sftp internal-sftp',
+      '',
+    ].join('\n'),
+  );
   sshd = spawn(SSHD, ['-D', '-e', '-f', join(tmp, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let sshdLog = '';
   sshd.stderr.on('data', (d) => (sshdLog += d));
@@ -47,7 +61,7 @@ try {
   writeFileSync(knownHosts, `[127.0.0.1]:${port} ${readFileSync(join(tmp, 'host.pub'), 'utf8')}`);
   console.log(`sshd on 127.0.0.1:${port}, logging in as ${user}; host key pinned in ${knownHosts}`);
 
-  step('The server\'s state worth keeping');
+  step("The server's state worth keeping");
   const site = join(srv, domain);
   mkdirSync(join(site, 'db'), { recursive: true });
   mkdirSync(join(site, 'uploads', '2026', 'empty folder'), { recursive: true });
@@ -65,7 +79,9 @@ try {
   sh('git', ['init', '-q', '--bare', '-b', 'main', origin]);
   sh('git', ['clone', '-q', origin, repo], { stdio: 'ignore' });
   mkdirSync(join(repo, 'lib', 'Provisioner', 'Recipe'), { recursive: true });
-  writeFileSync(join(repo, 'lib', 'Provisioner', 'Recipe', 'Shop.pm'), `package Provisioner::Recipe::Shop;
+  writeFileSync(
+    join(repo, 'lib', 'Provisioner', 'Recipe', 'Shop.pm'),
+    `package Provisioner::Recipe::Shop;
 use 5.041;
 use parent 'Provisioner::Recipe';
 
@@ -78,25 +94,49 @@ sub remote_files {
 }
 
 1;
-`);
-  writeFileSync(join(repo, 'remote-files.yml'), `version: 1
+`,
+  );
+  writeFileSync(
+    join(repo, 'remote-files.yml'),
+    `version: 1
 recipes:
   Media:
     remote_files:
       "\${install_dir}/\${domain}/uploads": media
     remote_skip: ["*.tmp"]
-`);
-  const git = (...args) => sh('git', ['-C', repo, '-c', 'user.name=demo', '-c', 'user.email=demo@example.invalid', ...args]);
+`,
+  );
+  const git = (...args) =>
+    sh('git', ['-C', repo, '-c', 'user.name=demo', '-c', 'user.email=demo@example.invalid', ...args]);
   git('checkout', '-q', '-b', 'main');
   git('add', '.');
   git('commit', '-q', '-m', 'recipes');
   git('push', '-q', 'origin', 'main');
   console.log(sh(process.execPath, [cli, 'plan', '--domain', domain, '--install-dir', srv], { cwd: repo }).trim());
 
-  const common = ['--domain', domain, '--install-dir', srv, '--host', '127.0.0.1', '--port', String(port), '--username', user, '--key-file', join(tmp, 'client'), '--known-hosts-file', knownHosts];
+  const common = [
+    '--domain',
+    domain,
+    '--install-dir',
+    srv,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--username',
+    user,
+    '--key-file',
+    join(tmp, 'client'),
+    '--known-hosts-file',
+    knownHosts,
+  ];
   const run = (mode, ...extra) => {
     // RUNNER_TEMP: the CLI writes its JSON report there; keep it inside the demo's folder.
-    const r = spawnSync(process.execPath, [cli, mode, ...common, ...extra], { cwd: repo, encoding: 'utf8', env: { ...process.env, RUNNER_TEMP: tmp } });
+    const r = spawnSync(process.execPath, [cli, mode, ...common, ...extra], {
+      cwd: repo,
+      encoding: 'utf8',
+      env: { ...process.env, RUNNER_TEMP: tmp },
+    });
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
     if (r.status !== 0) throw new Error(`remote-files ${mode} exited with ${r.status}`);
@@ -119,7 +159,9 @@ recipes:
   step('Verify: the server and the stored copy agree');
   run('verify', '--store', 'commit', '--fail-on-drift', 'true');
 
-  const same = readFileSync(join(site, 'db', 'shop.sqlite'), 'utf8') === 'orders: 42\n' && readFileSync(join(site, 'uploads', '2026', 'cat picture.jpg')).length === 200_000;
+  const same =
+    readFileSync(join(site, 'db', 'shop.sqlite'), 'utf8') === 'orders: 42\n' &&
+    readFileSync(join(site, 'uploads', '2026', 'cat picture.jpg')).length === 200_000;
   if (!same) throw new Error('the restored files differ from the originals');
   step('Done: salvaged, committed, wiped, restored and verified.');
 } catch (err) {

@@ -16,7 +16,9 @@ import { run } from './run.js';
  * may be given bare (`--dry-run`), a `list` may be repeated (values joined by newlines, as the action
  * takes them).
  */
-const FLAGS: Record<string, 'value' | 'bool' | 'list'> = Object.fromEntries(Object.entries(INPUTS).filter(([name]) => name !== 'mode'));
+const FLAGS: Record<string, 'value' | 'bool' | 'list'> = Object.fromEntries(
+  Object.entries(INPUTS).filter(([name]) => name !== 'mode'),
+);
 
 /** `--<input>-file PATH` reads these inputs from a file: keys and secrets stay out of `ps` and shell history. */
 const FILE_FLAGS = ['key', 'known-hosts', 'proxy-key', 'age-identity', 'password', 'passphrase', 'proxy-password'];
@@ -76,10 +78,15 @@ function parseArgs(argv: string[]): Map<string, string> | typeof HELP {
     mode = i < 0 ? undefined : inline ? rest[i]!.slice('--mode='.length) : rest[i + 1];
     if (i >= 0) rest.splice(i, inline ? 1 : 2);
   }
-  if (!mode || mode.startsWith('--')) throw new UsageError('no mode given: the first argument (or --mode) is plan, backup, restore or verify');
-  if (!(MODES as readonly string[]).includes(mode)) throw new UsageError(`unknown mode "${mode}" (plan, backup, restore or verify)`);
+  if (!mode || mode.startsWith('--'))
+    throw new UsageError('no mode given: the first argument (or --mode) is plan, backup, restore or verify');
+  if (!(MODES as readonly string[]).includes(mode))
+    throw new UsageError(`unknown mode "${mode}" (plan, backup, restore or verify)`);
   // From a person's shell, nothing is committed or pushed unless asked: --store commit.
-  const values = new Map<string, string>([['mode', mode], ['store', 'none']]);
+  const values = new Map<string, string>([
+    ['mode', mode],
+    ['store', 'none'],
+  ]);
   const given = new Set<string>();
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
@@ -114,7 +121,9 @@ function readInputFile(flag: string, path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new UsageError(`--${flag}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new UsageError(
+      `--${flag}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
 }
 

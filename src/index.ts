@@ -10,7 +10,9 @@ import { run } from './main.js';
 let finished = false;
 process.once('exit', (code) => {
   if (finished) return;
-  core.setFailed(`remote-files stopped before finishing (exit ${code}): an operation never completed. This is a bug; the stored copy was not changed past the last completed file.`);
+  core.setFailed(
+    `remote-files stopped before finishing (exit ${code}): an operation never completed. This is a bug; the stored copy was not changed past the last completed file.`,
+  );
   process.exitCode = 1;
 });
 await run();

@@ -150,7 +150,13 @@ export interface Settings {
   /** Where the salvage is persisted (backup) and loaded from (restore, verify); empty = `none`. */
   store: StoreName[];
   commit: { message: string; userName: string; userEmail: string; branch: string; push: boolean; pushAttempts: number };
-  artifact: { name: string; retentionDays: number | undefined; githubToken: string; runId: number | undefined; branch: string };
+  artifact: {
+    name: string;
+    retentionDays: number | undefined;
+    githubToken: string;
+    runId: number | undefined;
+    branch: string;
+  };
   cache: { key: string };
   /** age encryption at rest: recipients (public keys) encrypt, identities (secret) decrypt. Raw text. */
   age: { recipients: string; identity: string };
@@ -161,7 +167,15 @@ export interface Settings {
 }
 
 /** Inputs whose values are secrets: masked (line by line) before anything else runs. */
-export const SECRET_INPUTS = ['key', 'passphrase', 'password', 'proxy-key', 'proxy-password', 'age-identity', 'github-token'];
+export const SECRET_INPUTS = [
+  'key',
+  'passphrase',
+  'password',
+  'proxy-key',
+  'proxy-password',
+  'age-identity',
+  'github-token',
+];
 
 export function readSettings(get: InputGetter, workspace: string): Settings {
   const mode = modeInput(get);
@@ -206,7 +220,8 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
       name: artifactNameInput(get),
       retentionDays: get('retention-days').trim() === '' ? undefined : int(get, 'retention-days', 0, 1, 90),
       githubToken: get('github-token').trim(),
-      runId: get('artifact-run-id').trim() === '' ? undefined : int(get, 'artifact-run-id', 0, 1, Number.MAX_SAFE_INTEGER),
+      runId:
+        get('artifact-run-id').trim() === '' ? undefined : int(get, 'artifact-run-id', 0, 1, Number.MAX_SAFE_INTEGER),
       branch: get('artifact-branch').trim(),
     },
     cache: { key: get('cache-key').trim() },
@@ -216,7 +231,9 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
     afterRestore: list(get('after-restore'), /\r?\n/),
   };
   if (settings.sudo && settings.transport === 'sftp') {
-    throw new UserError('input `sudo`: true needs a shell on the server, but `transport` is sftp (SFTP cannot run commands as root); use transport: tar or auto');
+    throw new UserError(
+      'input `sudo`: true needs a shell on the server, but `transport` is sftp (SFTP cannot run commands as root); use transport: tar or auto',
+    );
   }
   return settings;
 }
@@ -226,7 +243,10 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
  * back up the rebuilt server over the good copy.
  */
 function modeInput(get: InputGetter): (typeof MODES)[number] {
-  if (get('mode').trim() === '') throw new UserError(`input \`mode\` is required: ${MODES.join(', ')} (backup before the rebuild, restore after it; plan connects to nothing)`);
+  if (get('mode').trim() === '')
+    throw new UserError(
+      `input \`mode\` is required: ${MODES.join(', ')} (backup before the rebuild, restore after it; plan connects to nothing)`,
+    );
   return oneOf(get, 'mode', MODES, 'backup');
 }
 
@@ -247,7 +267,9 @@ function durationInput(get: InputGetter, name: string, fallback: number, min: nu
   if (raw === '') return fallback;
   const secs = parseDuration(raw);
   if (secs === undefined || secs < min || secs > max) {
-    throw new UserError(`input \`${name}\`: "${raw}" is not a duration from ${min} to ${max} seconds (seconds, or with a unit: 30s, 5m, 1h)`);
+    throw new UserError(
+      `input \`${name}\`: "${raw}" is not a duration from ${min} to ${max} seconds (seconds, or with a unit: 30s, 5m, 1h)`,
+    );
   }
   return secs;
 }
@@ -264,10 +286,14 @@ export function keyInput(name: string, value: string): string {
     try {
       return readFileSync(path, 'utf8');
     } catch (err) {
-      throw new UserError(`input \`${name}\` looks like a file path, and ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw new UserError(
+        `input \`${name}\` looks like a file path, and ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
     }
   }
-  throw new UserError(`input \`${name}\` looks like a file path ("${v}"), not a private key, and there is no such file on the runner: give the key itself (e.g. \`${name}: \${{ secrets.SSH_KEY }}\`)`);
+  throw new UserError(
+    `input \`${name}\` looks like a file path ("${v}"), not a private key, and there is no such file on the runner: give the key itself (e.g. \`${name}: \${{ secrets.SSH_KEY }}\`)`,
+  );
 }
 
 /** `commit` by default; `none` alone turns persisting off; several stores may be combined. */
@@ -283,14 +309,19 @@ function storeInput(get: InputGetter): StoreName[] {
 function artifactNameInput(get: InputGetter): string {
   const name = get('artifact-name').trim();
   if (/[":<>|*?\\/\r\n]/.test(name)) {
-    throw new UserError(`input \`artifact-name\`: "${name}" holds a character artifact names cannot have (" : < > | * ? \\ / or a line break)`);
+    throw new UserError(
+      `input \`artifact-name\`: "${name}" holds a character artifact names cannot have (" : < > | * ? \\ / or a line break)`,
+    );
   }
   return name;
 }
 
 /** Comma- or newline-separated list, blanks dropped. */
 export function list(text: string, separator: RegExp = /[\r\n,]+/): string[] {
-  return text.split(separator).map((s) => s.trim()).filter((s) => s !== '');
+  return text
+    .split(separator)
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 function checkEnum<T extends string>(name: string, value: string, allowed: readonly T[]): T {
@@ -339,7 +370,8 @@ export function checkDomain(domain: string): string | undefined {
   if (bad) return `holds ${bad}: only letters, digits, "-", "_" and "." are allowed`;
   for (const label of domain.split('.')) {
     if (label === '') return 'has an empty label (two dots in a row, or a leading dot)';
-    if (label.length > 63) return `has a label of ${label.length} characters ("${label.slice(0, 20)}…"); a label has 63 at most`;
+    if (label.length > 63)
+      return `has a label of ${label.length} characters ("${label.slice(0, 20)}…"); a label has 63 at most`;
     if (label.startsWith('-') || label.endsWith('-')) return `has a label that starts or ends with "-" ("${label}")`;
   }
   return undefined;
@@ -353,7 +385,8 @@ export function checkDomain(domain: string): string | undefined {
 export function checkInstallDir(dir: string): string | undefined {
   if (!dir.startsWith('/')) return 'must be an absolute server path (starting with /)';
   const bad = unsafeChars(dir, /[A-Za-z0-9._/+@:-]/);
-  if (bad) return `holds ${bad}: only letters, digits and . _ / + @ : - are allowed (it is put into the recipes' shell commands as it is)`;
+  if (bad)
+    return `holds ${bad}: only letters, digits and . _ / + @ : - are allowed (it is put into the recipes' shell commands as it is)`;
   if (dir.split('/').includes('..')) return 'must be an absolute server path without ".."';
   return undefined;
 }
@@ -362,23 +395,38 @@ export function checkInstallDir(dir: string): string | undefined {
 function unsafeChars(text: string, allowed: RegExp): string | undefined {
   const bad = [...new Set([...text].filter((c) => !allowed.test(c)))];
   if (bad.length === 0) return undefined;
-  const show = (c: string) => (c === ' ' ? 'a space' : c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : `"${c}"`);
+  const show = (c: string) =>
+    c === ' '
+      ? 'a space'
+      : c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f
+        ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`
+        : `"${c}"`;
   return bad.slice(0, 8).map(show).join(', ') + (bad.length > 8 ? ', …' : '');
 }
 
 function domainInput(get: InputGetter): string {
   const domain = get('domain').trim();
-  if (domain === '') throw new UserError('input `domain` is required: the fully qualified domain whose data this run moves');
+  if (domain === '')
+    throw new UserError('input `domain` is required: the fully qualified domain whose data this run moves');
   const why = checkDomain(domain);
-  if (why) throw new UserError(`input \`domain\`: ${JSON.stringify(domain)} is not a domain name: it ${why}. Give the site's DNS name, e.g. shop.example.com`);
+  if (why)
+    throw new UserError(
+      `input \`domain\`: ${JSON.stringify(domain)} is not a domain name: it ${why}. Give the site's DNS name, e.g. shop.example.com`,
+    );
   return domain;
 }
 
 function installDirInput(get: InputGetter): string {
   const dir = get('install-dir').trim();
-  if (dir === '') throw new UserError('input `install-dir` is required: the folder on the server where the domain is installed (the recipes\' $install_dir)');
+  if (dir === '')
+    throw new UserError(
+      "input `install-dir` is required: the folder on the server where the domain is installed (the recipes' $install_dir)",
+    );
   const why = checkInstallDir(dir);
-  if (why) throw new UserError(`input \`install-dir\`: ${JSON.stringify(dir)} ${why}. Give the server folder where the domain is installed, e.g. /srv (a folder with other characters: point a symlink at it)`);
+  if (why)
+    throw new UserError(
+      `input \`install-dir\`: ${JSON.stringify(dir)} ${why}. Give the server folder where the domain is installed, e.g. /srv (a folder with other characters: point a symlink at it)`,
+    );
   return dir.length > 1 ? dir.replace(/\/+$/, '') : dir;
 }
 
@@ -398,7 +446,9 @@ function sshInputs(get: InputGetter, required: boolean): SshSettings {
   if (required && username === '') throw new UserError('input `username` is required for backup, restore and verify');
   const proxyHost = get('proxy-host').trim();
   if (proxyHost === '' && get('proxy-fingerprint').trim() !== '') {
-    throw new UserError('input `proxy-fingerprint` pins the jump host\'s key, but `proxy-host` is not set; pin the server itself with `host-fingerprint`');
+    throw new UserError(
+      "input `proxy-fingerprint` pins the jump host's key, but `proxy-host` is not set; pin the server itself with `host-fingerprint`",
+    );
   }
   const key = keyInput('key', get('key'));
   const password = get('password');

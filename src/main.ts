@@ -36,11 +36,15 @@ export async function run(): Promise<void> {
     maskSecrets(get);
     // An input from another action's docs (`proxy_host:`, `timeout_ms:`) would be ignored without a word.
     for (const u of unknownInputs(process.env)) {
-      core.warning(`input \`${u.name}\` is not an input of remote-files and is ignored${u.nearest ? `: did you mean \`${u.nearest}\`?` : ''}`);
+      core.warning(
+        `input \`${u.name}\` is not an input of remote-files and is ignored${u.nearest ? `: did you mean \`${u.nearest}\`?` : ''}`,
+      );
     }
     const settings = readSettings(get, process.env.GITHUB_WORKSPACE || process.cwd());
     // A key given as a path was read from its file (inputs.ts): its content is a secret too.
-    maskSecrets((name) => (name === 'key' ? settings.ssh.key : name === 'proxy-key' ? (settings.ssh.proxy?.key ?? '') : ''));
+    maskSecrets((name) =>
+      name === 'key' ? settings.ssh.key : name === 'proxy-key' ? (settings.ssh.proxy?.key ?? '') : '',
+    );
     await runAction(settings, actionReporter);
   } catch (err) {
     if (!(err instanceof UserError) && err instanceof Error && err.stack) core.debug(err.stack);

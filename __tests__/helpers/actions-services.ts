@@ -11,7 +11,13 @@
 // what the REST API tells of it (`GET …/actions/runs/{id}`, and `workflow_run` in artifact listings):
 // its workflow file, event, branch and head repository — a fork's for a fork's pull request, which runs
 // in this repository and may upload artifacts here like any other run.
-import { BlobSASPermissions, BlobServiceClient, type ContainerClient, StorageSharedKeyCredential, generateBlobSASQueryParameters } from '@azure/storage-blob';
+import {
+  BlobSASPermissions,
+  BlobServiceClient,
+  type ContainerClient,
+  StorageSharedKeyCredential,
+  generateBlobSASQueryParameters,
+} from '@azure/storage-blob';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
@@ -188,7 +194,13 @@ export async function startActionsServices(opts: { firstRunId?: number } = {}): 
       const runBackendId = uuidFor(`run/${runId}`);
       const jobBackendId = uuidFor(`job/${runId}/${attempt}/${job}`);
       state.runs.set(runBackendId, runId);
-      const run: RunRecord = { id: runId, workflowPath: o.workflow ?? WORKFLOW, event: o.event ?? 'push', branch: o.branch ?? 'main', fork: o.fork };
+      const run: RunRecord = {
+        id: runId,
+        workflowPath: o.workflow ?? WORKFLOW,
+        event: o.event ?? 'push',
+        branch: o.branch ?? 'main',
+        fork: o.fork,
+      };
       state.runInfo.set(runId, run);
       // What the runner sets: a pull request's run is on refs/pull/N/merge (pull_request) or the base
       // branch (pull_request_target), with the head branch in GITHUB_HEAD_REF.
@@ -219,7 +231,8 @@ export async function startActionsServices(opts: { firstRunId?: number } = {}): 
       runEnv,
       calls: state.calls,
       artifacts: () => state.artifactViews(),
-      caches: () => state.caches.map((c) => ({ id: c.id, key: c.key, version: c.version, size: c.size, finalized: c.finalized })),
+      caches: () =>
+        state.caches.map((c) => ({ id: c.id, key: c.key, version: c.version, size: c.size, finalized: c.finalized })),
       expireArtifact: (id) => {
         const a = state.artifacts.find((x) => x.id === id);
         if (!a) throw new Error(`no artifact ${id}`);
@@ -311,7 +324,17 @@ class DoubleState {
   }
 
   artifactViews(): ArtifactView[] {
-    return this.artifacts.map((a) => ({ id: a.id, name: a.name, runId: a.runId, size: a.size, digest: a.digest, finalized: a.finalized, expired: this.expired(a), createdAt: new Date(a.createdAt), expiresAt: a.expiresAt === undefined ? undefined : new Date(a.expiresAt) }));
+    return this.artifacts.map((a) => ({
+      id: a.id,
+      name: a.name,
+      runId: a.runId,
+      size: a.size,
+      digest: a.digest,
+      finalized: a.finalized,
+      expired: this.expired(a),
+      createdAt: new Date(a.createdAt),
+      expiresAt: a.expiresAt === undefined ? undefined : new Date(a.expiresAt),
+    }));
   }
 
   private expired(a: ArtifactRecord): boolean {
@@ -333,7 +356,8 @@ class DoubleState {
           throw new TwirpError(400, 'malformed', 'the request body is not JSON');
         }
         const ids = backendIdsOf(req.headers.authorization);
-        if (!ids || !this.runs.has(ids.run)) throw new TwirpError(401, 'unauthenticated', 'missing or unknown runtime token');
+        if (!ids || !this.runs.has(ids.run))
+          throw new TwirpError(401, 'unauthenticated', 'missing or unknown runtime token');
         const out = await this.twirp(twirp[1]!, twirp[2]!, input, ids);
         sendJson(res, 200, out);
         return;
@@ -342,18 +366,25 @@ class DoubleState {
       await this.rest(req, url, res);
     } catch (err) {
       if (err instanceof TwirpError) sendJson(res, err.status, { code: err.code, msg: err.message });
-      else if (err instanceof RestError) sendJson(res, err.status, { message: err.message, documentation_url: 'https://docs.github.com/rest' });
+      else if (err instanceof RestError)
+        sendJson(res, err.status, { message: err.message, documentation_url: 'https://docs.github.com/rest' });
       else sendJson(res, 500, { code: 'internal', msg: String((err as Error)?.stack ?? err), message: String(err) });
     }
   }
 
   // ---- Twirp: results service ----
 
-  private async twirp(service: string, method: string, input: Record<string, unknown>, ids: { run: string; job: string }): Promise<object> {
+  private async twirp(
+    service: string,
+    method: string,
+    input: Record<string, unknown>,
+    ids: { run: string; job: string },
+  ): Promise<object> {
     if (service === ARTIFACT_SERVICE) {
       // The service authorises by the token: a job may only touch its own run's artifacts.
       const run = str(input.workflow_run_backend_id);
-      if (run !== ids.run) throw new TwirpError(403, 'permission_denied', 'workflow_run_backend_id does not match the runtime token');
+      if (run !== ids.run)
+        throw new TwirpError(403, 'permission_denied', 'workflow_run_backend_id does not match the runtime token');
       switch (method) {
         case 'CreateArtifact':
           return this.createArtifact(input, ids);
@@ -385,7 +416,12 @@ class DoubleState {
     if (name === '') throw new TwirpError(400, 'invalid_argument', 'name is required');
     const clash = this.artifacts.find((a) => a.runBackendId === ids.run && a.name === name);
     // The real service refuses a second artifact of one name in a run (what breaks re-runs of a job).
-    if (clash?.finalized) throw new TwirpError(409, 'already_exists', `an artifact with this name already exists on the workflow run: ${name}`);
+    if (clash?.finalized)
+      throw new TwirpError(
+        409,
+        'already_exists',
+        `an artifact with this name already exists on the workflow run: ${name}`,
+      );
     if (clash) this.artifacts.splice(this.artifacts.indexOf(clash), 1);
     const id = this.nextId++;
     const expires = typeof input.expires_at === 'string' ? Date.parse(input.expires_at) : undefined;
@@ -412,7 +448,8 @@ class DoubleState {
     const size = Number(input.size ?? 0);
     const stored = await this.blobSize(a.blobName);
     if (stored === null) throw new TwirpError(400, 'invalid_argument', `artifact ${name}: nothing was uploaded`);
-    if (stored !== size) throw new TwirpError(400, 'invalid_argument', `artifact ${name}: ${stored} bytes uploaded, ${size} announced`);
+    if (stored !== size)
+      throw new TwirpError(400, 'invalid_argument', `artifact ${name}: ${stored} bytes uploaded, ${size} announced`);
     a.size = size;
     a.digest = typeof input.hash === 'string' ? input.hash : undefined;
     a.finalized = true;
@@ -424,7 +461,9 @@ class DoubleState {
     const idFilter = input.id_filter === undefined ? undefined : Number(input.id_filter);
     const artifacts = this.artifacts
       .filter((a) => a.runBackendId === ids.run && a.finalized && !this.expired(a))
-      .filter((a) => (nameFilter === undefined || a.name === nameFilter) && (idFilter === undefined || a.id === idFilter))
+      .filter(
+        (a) => (nameFilter === undefined || a.name === nameFilter) && (idFilter === undefined || a.id === idFilter),
+      )
       .map((a) => ({
         workflow_run_backend_id: a.runBackendId,
         workflow_job_run_backend_id: a.jobBackendId,
@@ -439,7 +478,9 @@ class DoubleState {
 
   private signedArtifactUrl(input: Record<string, unknown>, ids: { run: string; job: string }): object {
     const name = str(input.name);
-    const a = this.artifacts.find((x) => x.runBackendId === ids.run && x.name === name && x.finalized && !this.expired(x));
+    const a = this.artifacts.find(
+      (x) => x.runBackendId === ids.run && x.name === name && x.finalized && !this.expired(x),
+    );
     if (!a) throw new TwirpError(404, 'not_found', `no artifact ${name} in this run`);
     return { signed_url: this.sign(a.blobName, 'r', 10, a.name) };
   }
@@ -463,7 +504,11 @@ class DoubleState {
     if (key === '' || version === '') throw new TwirpError(400, 'invalid_argument', 'key and version are required');
     // Cache entries are immutable: one key and version is written once.
     if (this.caches.some((c) => c.key === key && c.version === version)) {
-      throw new TwirpError(409, 'already_exists', `cache entry with the same key, version, and scope already exists: ${key}`);
+      throw new TwirpError(
+        409,
+        'already_exists',
+        `cache entry with the same key, version, and scope already exists: ${key}`,
+      );
     }
     const id = this.nextId++;
     const blobName = `caches/${id}`;
@@ -478,7 +523,8 @@ class DoubleState {
     if (!c) return { ok: false, entry_id: '0', message: `no cache entry ${key} is being uploaded` };
     const size = Number(input.size_bytes ?? 0);
     const stored = await this.blobSize(c.blobName);
-    if (stored === null || stored !== size) return { ok: false, entry_id: '0', message: `cache ${key}: ${stored ?? 0} bytes uploaded, ${size} announced` };
+    if (stored === null || stored !== size)
+      return { ok: false, entry_id: '0', message: `cache ${key}: ${stored ?? 0} bytes uploaded, ${size} announced` };
     c.size = size;
     c.finalized = true;
     c.createdAt = this.now();
@@ -520,7 +566,14 @@ class DoubleState {
       sendJson(res, 200, this.restRun(run));
     } else if (req.method === 'GET' && (r = /^runs\/(\d+)\/artifacts$/.exec(rest))) {
       const runId = Number(r[1]);
-      sendJson(res, 200, this.page(finalized.filter((a) => a.runId === runId), url));
+      sendJson(
+        res,
+        200,
+        this.page(
+          finalized.filter((a) => a.runId === runId),
+          url,
+        ),
+      );
     } else if ((r = /^artifacts\/(\d+)(?:\/(zip))?$/.exec(rest))) {
       const a = finalized.find((x) => x.id === Number(r![1]));
       if (!a) throw new RestError(404, 'Not Found');
@@ -546,7 +599,10 @@ class DoubleState {
     const perPage = Math.min(100, Number(url.searchParams.get('per_page') ?? 30) || 30);
     const page = Math.max(1, Number(url.searchParams.get('page') ?? 1) || 1);
     const all = list.filter((a) => name === null || a.name === name).sort((a, b) => b.id - a.id);
-    return { total_count: all.length, artifacts: all.slice((page - 1) * perPage, page * perPage).map((a) => this.restArtifact(a)) };
+    return {
+      total_count: all.length,
+      artifacts: all.slice((page - 1) * perPage, page * perPage).map((a) => this.restArtifact(a)),
+    };
   }
 
   private restArtifact(a: ArtifactRecord): object {
@@ -565,13 +621,24 @@ class DoubleState {
       updated_at: iso(a.createdAt),
       expires_at: iso(a.expiresAt ?? a.createdAt + 90 * 86400_000),
       digest: a.digest ?? null,
-      workflow_run: { id: a.runId, repository_id: REPOSITORY_ID, head_repository_id: this.headRepository(run).id, head_branch: run.branch, head_sha: HEAD_SHA },
+      workflow_run: {
+        id: a.runId,
+        repository_id: REPOSITORY_ID,
+        head_repository_id: this.headRepository(run).id,
+        head_branch: run.branch,
+        head_sha: HEAD_SHA,
+      },
     };
   }
 
   /** A fork gets an id of its own, stable per name. */
   private headRepository(run: RunRecord): { id: number; full_name: string } {
-    return run.fork === undefined ? { id: REPOSITORY_ID, full_name: REPOSITORY } : { id: 900000 + (parseInt(createHash('sha256').update(run.fork).digest('hex').slice(0, 5), 16) % 99999), full_name: run.fork };
+    return run.fork === undefined
+      ? { id: REPOSITORY_ID, full_name: REPOSITORY }
+      : {
+          id: 900000 + (parseInt(createHash('sha256').update(run.fork).digest('hex').slice(0, 5), 16) % 99999),
+          full_name: run.fork,
+        };
   }
 
   private workflowId(path: string): number {
@@ -581,7 +648,14 @@ class DoubleState {
 
   /** `GET /repos/{o}/{r}/actions/runs/{id}`, the fields GitHub documents (those that matter here filled in). */
   private restRun(run: RunRecord): object {
-    const repo = (full: string, id: number) => ({ id, node_id: Buffer.from(`Repository${id}`).toString('base64'), name: full.split('/')[1], full_name: full, owner: { login: full.split('/')[0] }, private: false });
+    const repo = (full: string, id: number) => ({
+      id,
+      node_id: Buffer.from(`Repository${id}`).toString('base64'),
+      name: full.split('/')[1],
+      full_name: full,
+      owner: { login: full.split('/')[0] },
+      private: false,
+    });
     const head = this.headRepository(run);
     return {
       id: run.id,
@@ -615,7 +689,9 @@ class DoubleState {
         permissions: BlobSASPermissions.parse(permissions),
         startsOn: new Date(Date.now() - 60_000),
         expiresOn: new Date(Date.now() + minutes * 60_000),
-        ...(fileName !== undefined && { contentDisposition: `attachment; filename="${fileName}"; filename*=UTF-8''${encodeURIComponent(fileName)}` }),
+        ...(fileName !== undefined && {
+          contentDisposition: `attachment; filename="${fileName}"; filename*=UTF-8''${encodeURIComponent(fileName)}`,
+        }),
       },
       this.credential,
     );
@@ -639,7 +715,9 @@ function str(v: unknown): string {
 
 function sendJson(res: http.ServerResponse, status: number, body: object): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) }).end(text);
+  res
+    .writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
+    .end(text);
 }
 
 async function readBody(req: http.IncomingMessage): Promise<Buffer> {
@@ -657,7 +735,19 @@ async function startAzurite(location: string): Promise<{ url: string; stop(): Pr
   const bin = realpathSync(fileURLToPath(new URL('../../node_modules/.bin/azurite-blob', import.meta.url)));
   const child: ChildProcess = spawn(
     process.execPath,
-    [bin, '--inMemoryPersistence', '--blobHost', '127.0.0.1', '--blobPort', '0', '--loose', '--skipApiVersionCheck', '--disableTelemetry', '--extentMemoryLimit', '512'],
+    [
+      bin,
+      '--inMemoryPersistence',
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      '0',
+      '--loose',
+      '--skipApiVersionCheck',
+      '--disableTelemetry',
+      '--extentMemoryLimit',
+      '512',
+    ],
     // Its working folder is ours: whatever it might write stays in the helper's temp folder.
     { stdio: ['ignore', 'pipe', 'pipe'], cwd: location },
   );

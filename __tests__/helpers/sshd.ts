@@ -2,7 +2,16 @@
 // keys, its own config and temp folder, and three local test accounts. Tests run as root (locally and in
 // CI), which sshd, useradd and chroot need.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 
@@ -93,7 +102,9 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
 
 async function launch(dir: string, opts: SshdOptions): Promise<Sshd> {
   const types = opts.hostKeyTypes ?? HOST_KEY_TYPES;
-  const hostKeys = Object.fromEntries(types.map((t) => [t, makeKey(join(dir, `host_${t}`), t, '')])) as Partial<Record<HostKeyType, KeyFiles>>;
+  const hostKeys = Object.fromEntries(types.map((t) => [t, makeKey(join(dir, `host_${t}`), t, '')])) as Partial<
+    Record<HostKeyType, KeyFiles>
+  >;
   const fingerprints = Object.fromEntries(types.map((t) => [t, fingerprintOfFile(`${hostKeys[t]!.path}.pub`)]));
   const key = makeKey(join(dir, 'client_ed25519'), 'ed25519', '');
   const encryptedKey = { ...makeKey(join(dir, 'client_encrypted'), 'ed25519', PASSPHRASE), passphrase: PASSPHRASE };
@@ -181,7 +192,10 @@ function opensshVersion(): number {
 }
 
 /** Picks a free port and starts sshd on it; another process may grab the port in between, so retry. */
-async function spawnListening(config: string, configFor: (port: number) => string): Promise<{ child: ChildProcess; port: number; log: () => string }> {
+async function spawnListening(
+  config: string,
+  configFor: (port: number) => string,
+): Promise<{ child: ChildProcess; port: number; log: () => string }> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     writeFileSync(config, configFor(port), { mode: 0o644 });
@@ -248,7 +262,8 @@ function fingerprintOfFile(pubPath: string): string {
 function prepareUsers(dir: string, authorized: string): Sshd['users'] {
   const keysDir = join(dir, 'authorized_keys');
   mkdirSync(keysDir, { mode: 0o755 });
-  for (const user of ['rf-shell', 'rf-other', 'rf-sftp']) writeFileSync(join(keysDir, user), authorized, { mode: 0o644 });
+  for (const user of ['rf-shell', 'rf-other', 'rf-sftp'])
+    writeFileSync(join(keysDir, user), authorized, { mode: 0o644 });
 
   const shell = passwdEntry('rf-shell');
   const scratch = join(dir, 'scratch');
@@ -304,7 +319,10 @@ function ensureAccounts(): void {
     mv /etc/sudoers.d/rf-shell.tmp /etc/sudoers.d/rf-shell
   `;
   mkdirSync('/run/lock', { recursive: true });
-  execFileSync('flock', [ACCOUNTS_LOCK, 'sh', '-c', script], { env: { ...process.env, RF_PASSWORD: PASSWORD }, stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('flock', [ACCOUNTS_LOCK, 'sh', '-c', script], {
+    env: { ...process.env, RF_PASSWORD: PASSWORD },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   accountsReady = true;
 }
 

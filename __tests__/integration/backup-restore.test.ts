@@ -1,5 +1,16 @@
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -68,7 +79,21 @@ function asShell(script: string): string {
   return rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
 }
 
-function readManifest(ws: string): { files: Record<string, { type: string; size: number; mtime: number; mode: string; user: string; uid: number; target?: string; sha256?: string }> } {
+function readManifest(ws: string): {
+  files: Record<
+    string,
+    {
+      type: string;
+      size: number;
+      mtime: number;
+      mode: string;
+      user: string;
+      uid: number;
+      target?: string;
+      sha256?: string;
+    }
+  >;
+} {
   return JSON.parse(readFileSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'), 'utf8'));
 }
 
@@ -116,7 +141,11 @@ describe('backup and restore over tar (shell account)', () => {
 
   test('first backup salvages the tree: empty files and folders, unicode, 0600, symlinks, 100 MB', async () => {
     const r = ok(await act(ws, baseInputs()));
-    assert.match(r.stdout, /prepare command failed \(exit 3\)[\s\S]*broken/, 'a failing prepare command is a warning with its output');
+    assert.match(
+      r.stdout,
+      /prepare command failed \(exit 3\)[\s\S]*broken/,
+      'a failing prepare command is a warning with its output',
+    );
     assert.match(r.stdout, /::warning::.*nope is missing/);
     assert.equal(r.outputs.missing, '1');
     assert.equal(r.outputs.denied, '0');
@@ -128,7 +157,11 @@ describe('backup and restore over tar (shell account)', () => {
     assert.ok(statSync(stored(ws, 'app/empty dir')).isDirectory());
     assert.equal(statSync(stored(ws, 'app/secret.key')).mode & 0o777, 0o600);
     assert.equal(readlinkSync(stored(ws, 'app/link')), 'secret.key');
-    assert.equal(readlinkSync(stored(ws, 'app/outside')), '/etc/passwd', 'a link out of the entry is recorded, never followed');
+    assert.equal(
+      readlinkSync(stored(ws, 'app/outside')),
+      '/etc/passwd',
+      'a link out of the entry is recorded, never followed',
+    );
     assert.ok(readFileSync(stored(ws, 'big/big.bin')).equals(readFileSync(join(srv, 'big.bin'))));
     assert.equal(readFileSync(stored(ws, 'db/db.sqlite'), 'utf8'), 'sqlite');
     assert.ok(!existsSync(stored(ws, 'app/tmp')), 'remote_skip tmp/ (a folder)');
@@ -144,7 +177,10 @@ describe('backup and restore over tar (shell account)', () => {
     assert.equal(report.totals.missing, 1);
     assert.match(r.summary, /\| App \|/);
     // No temp files are left behind anywhere in the data folder.
-    assert.deepEqual(walk(join(ws, 'data')).filter((p) => p.includes('.rf-tmp-')), []);
+    assert.deepEqual(
+      walk(join(ws, 'data')).filter((p) => p.includes('.rf-tmp-')),
+      [],
+    );
   });
 
   test('nothing changed: no bytes move and the manifest is not rewritten', async () => {
@@ -196,7 +232,10 @@ describe('backup and restore over tar (shell account)', () => {
     const serverState = () => rootSh(`cd '${srv}' && find . -printf '%p %y %s %T@\\n' | sort | md5sum`);
     const serverBefore = serverState();
     try {
-      const r = failed(await act(ws, baseInputs({ mode: 'restore' })), /the stored copy is damaged, nothing was restored: /);
+      const r = failed(
+        await act(ws, baseInputs({ mode: 'restore' })),
+        /the stored copy is damaged, nothing was restored: /,
+      );
       assert.match(r.stdout, /app\/deep\/er\/file \(missing\)/);
       assert.match(r.stdout, /db\/db\.sqlite \(43 bytes, the manifest records 6\)/);
       assert.match(r.stdout, /lfs: true/);
@@ -209,7 +248,9 @@ describe('backup and restore over tar (shell account)', () => {
   });
 
   test('checksum: true confirms by SHA-256 a change that keeps size and mtime', async () => {
-    asShell(`printf SQLITE > '${srv}/db.sqlite.new' && touch -r '${srv}/db.sqlite' '${srv}/db.sqlite.new' && mv '${srv}/db.sqlite.new' '${srv}/db.sqlite'`);
+    asShell(
+      `printf SQLITE > '${srv}/db.sqlite.new' && touch -r '${srv}/db.sqlite' '${srv}/db.sqlite.new' && mv '${srv}/db.sqlite.new' '${srv}/db.sqlite'`,
+    );
     const quick = ok(await act(ws, baseInputs({ prepare: 'false' })));
     assert.equal(quick.outputs.changed, 'false', 'size + mtime cannot see it');
     const sure = ok(await act(ws, baseInputs({ prepare: 'false', checksum: 'true' })));
@@ -242,7 +283,9 @@ describe('backup and restore over tar (shell account)', () => {
     asShell(`set -e; mkdir -p '${app}/shape1/sub'; printf old > '${app}/shape1/sub/f'; printf old > '${app}/shape2'`);
     ok(await act(ws, baseInputs({ prepare: 'false' })));
     assert.equal(readFileSync(stored(ws, 'app/shape1/sub/f'), 'utf8'), 'old');
-    asShell(`set -e; rm -r '${app}/shape1' '${app}/shape2'; printf 'now a file' > '${app}/shape1'; mkdir '${app}/shape2'; printf inner > '${app}/shape2/inner'`);
+    asShell(
+      `set -e; rm -r '${app}/shape1' '${app}/shape2'; printf 'now a file' > '${app}/shape1'; mkdir '${app}/shape2'; printf inner > '${app}/shape2/inner'`,
+    );
     ok(await act(ws, baseInputs({ prepare: 'false' })));
     assert.equal(readFileSync(stored(ws, 'app/shape1'), 'utf8'), 'now a file');
     assert.equal(readFileSync(stored(ws, 'app/shape2/inner'), 'utf8'), 'inner');
@@ -250,7 +293,10 @@ describe('backup and restore over tar (shell account)', () => {
     assert.equal(m.files['app/shape1']?.type, 'file');
     assert.equal(m.files['app/shape1/sub/f'], undefined);
     assert.equal(m.files['app/shape2']?.type, 'dir');
-    assert.deepEqual(readdirSync(stored(ws, 'app')).filter((n) => n.startsWith('.rf-tmp-')), []);
+    assert.deepEqual(
+      readdirSync(stored(ws, 'app')).filter((n) => n.startsWith('.rf-tmp-')),
+      [],
+    );
     asShell(`rm -r '${app}/shape1' '${app}/shape2'`);
     ok(await act(ws, baseInputs({ prepare: 'false' })));
     assert.ok(!existsSync(stored(ws, 'app/shape1')) && !existsSync(stored(ws, 'app/shape2')));
@@ -259,7 +305,10 @@ describe('backup and restore over tar (shell account)', () => {
   test('a missing entry keeps what was stored for it; if-missing: error fails naming it', async () => {
     mkdirSync(stored(ws, 'nope'), { recursive: true });
     writeFileSync(stored(ws, 'nope/old.txt'), 'old');
-    const r = failed(await act(ws, baseInputs({ prepare: 'false', 'if-missing': 'error' })), /::error::.*App: .*\/nope is missing/);
+    const r = failed(
+      await act(ws, baseInputs({ prepare: 'false', 'if-missing': 'error' })),
+      /::error::.*App: .*\/nope is missing/,
+    );
     assert.equal(r.outputs.missing, '1');
     assert.equal(readFileSync(stored(ws, 'nope/old.txt'), 'utf8'), 'old');
     rmSync(stored(ws, 'nope'), { recursive: true });
@@ -282,7 +331,11 @@ describe('backup and restore over tar (shell account)', () => {
     assert.equal(statSync(join(srv, 'restored-app')).mode & 0o777, 0o750);
     assert.equal(readFileSync(join(srv, 'restored-app/deep/er/file'), 'utf8'), 'deep');
     assert.equal(ownerOf(join(srv, 'restored-app/deep/er/file')), 'rf-other');
-    assert.deepEqual(walk(srv).filter((p) => p.includes('.rf-tmp-') || p.includes('.rf-stage')), [], 'no staging left on the server');
+    assert.deepEqual(
+      walk(srv).filter((p) => p.includes('.rf-tmp-') || p.includes('.rf-stage')),
+      [],
+      'no staging left on the server',
+    );
   });
 
   test('restores never overwrite live state (the framework rule)', async () => {
@@ -294,7 +347,10 @@ describe('backup and restore over tar (shell account)', () => {
 
   test('conflict: fail writes nothing; keep leaves the server file; overwrite keeps the old content aside', async () => {
     asShell(`printf 'server edit' > '${app}/secret.key'`);
-    const fail = failed(await act(ws, baseInputs({ mode: 'restore', conflict: 'fail' })), /conflict: fail.*secret\.key/);
+    const fail = failed(
+      await act(ws, baseInputs({ mode: 'restore', conflict: 'fail' })),
+      /conflict: fail.*secret\.key/,
+    );
     assert.notEqual(fail.outputs.changed, 'true');
     assert.equal(readFileSync(join(app, 'secret.key'), 'utf8'), 'server edit');
 
@@ -310,16 +366,25 @@ describe('backup and restore over tar (shell account)', () => {
     assert.equal(readFileSync(join(app, 'secret.key'), 'utf8'), 'key');
     assert.match(over.summary, /Previous content of 1 replaced file\(s\) kept on the server in/);
     const kept = walk(join(server.users.shell.home, '.remote-files')).filter((p) => p.endsWith('secret.key'));
-    assert.ok(kept.some((p) => readFileSync(p, 'utf8') === 'server edit'), `previous content kept: ${kept.join(', ')}`);
+    assert.ok(
+      kept.some((p) => readFileSync(p, 'utf8') === 'server edit'),
+      `previous content kept: ${kept.join(', ')}`,
+    );
   });
 });
 
 describe('denied files (another account owns them)', () => {
   test('a denied entry is reported and fails the run, and its stored copy is kept; allow-denied passes', async () => {
     const priv = join(srv, 'private');
-    rootSh(`mkdir -p '${priv}/inner' && echo s > '${priv}/s.txt' && chown -R rf-other: '${priv}' && chmod 700 '${priv}'`);
-    rootSh(`mkdir -p '${srv}/mixed/locked' && echo a > '${srv}/mixed/a' && echo b > '${srv}/mixed/locked/b' && chown -R rf-shell: '${srv}/mixed' && chown rf-other: '${srv}/mixed/locked' && chmod 700 '${srv}/mixed/locked'`);
-    const ws = workspace(`  Priv:\n    remote_files:\n      "\${install_dir}/private": private\n      "\${install_dir}/mixed": mixed\n`);
+    rootSh(
+      `mkdir -p '${priv}/inner' && echo s > '${priv}/s.txt' && chown -R rf-other: '${priv}' && chmod 700 '${priv}'`,
+    );
+    rootSh(
+      `mkdir -p '${srv}/mixed/locked' && echo a > '${srv}/mixed/a' && echo b > '${srv}/mixed/locked/b' && chown -R rf-shell: '${srv}/mixed' && chown rf-other: '${srv}/mixed/locked' && chmod 700 '${srv}/mixed/locked'`,
+    );
+    const ws = workspace(
+      `  Priv:\n    remote_files:\n      "\${install_dir}/private": private\n      "\${install_dir}/mixed": mixed\n`,
+    );
     mkdirSync(stored(ws, 'private'), { recursive: true });
     writeFileSync(stored(ws, 'private/old.txt'), 'old');
     mkdirSync(stored(ws, 'mixed/locked'), { recursive: true });
@@ -327,7 +392,11 @@ describe('denied files (another account owns them)', () => {
     const r = failed(await act(ws, baseInputs()), /::error::.*not readable by rf-shell/);
     assert.equal(r.outputs.denied, '2');
     assert.equal(r.outputs.missing, '0');
-    assert.equal(readFileSync(stored(ws, 'private/old.txt'), 'utf8'), 'old', 'a denied folder never erases its stored copy');
+    assert.equal(
+      readFileSync(stored(ws, 'private/old.txt'), 'utf8'),
+      'old',
+      'a denied folder never erases its stored copy',
+    );
     assert.equal(readFileSync(stored(ws, 'mixed/locked/b'), 'utf8'), 'stored b', 'nor does a denied subfolder');
     assert.equal(readFileSync(stored(ws, 'mixed/a'), 'utf8'), 'a\n');
     ok(await act(ws, baseInputs({ 'allow-denied': 'true' })));
@@ -350,12 +419,17 @@ describe('host keys and connections', () => {
     const other = join(mkdtempSync(join(tmpdir(), 'rf-otherkey-')), 'k');
     rootSh(`ssh-keygen -q -t ed25519 -N '' -C '' -f '${other}'`);
     const wrong = `[127.0.0.1]:${server.port} ${readFileSync(`${other}.pub`, 'utf8').trim()}`;
-    failed(await act(ws(), baseInputs({ 'known-hosts': '', 'host-fingerprint': 'SHA256:' + 'A'.repeat(43) })), /host key/i);
+    failed(
+      await act(ws(), baseInputs({ 'known-hosts': '', 'host-fingerprint': 'SHA256:' + 'A'.repeat(43) })),
+      /host key/i,
+    );
     failed(await act(ws(), baseInputs({ 'known-hosts': wrong })), /host key/i);
   });
 
   test('pinned by fingerprint (any key type) or by a hashed known_hosts line', async () => {
-    const byFp = ok(await act(ws(), baseInputs({ 'known-hosts': '', 'host-fingerprint': server.fingerprint('ed25519') })));
+    const byFp = ok(
+      await act(ws(), baseInputs({ 'known-hosts': '', 'host-fingerprint': server.fingerprint('ed25519') })),
+    );
     assert.equal(byFp.outputs.files, '1');
     const hashedFile = join(mkdtempSync(join(tmpdir(), 'rf-kh-')), 'known_hosts');
     writeFileSync(hashedFile, server.knownHostsLine('ed25519') + '\n');
@@ -371,18 +445,50 @@ describe('host keys and connections', () => {
   });
 
   test('through a jump host, both keys verified; secrets never reach the log', async () => {
-    const r = ok(await act(ws(), baseInputs({ 'proxy-host': '127.0.0.1', 'proxy-port': String(server.port), 'proxy-username': 'rf-shell', 'proxy-key': server.key.privateKey })));
+    const r = ok(
+      await act(
+        ws(),
+        baseInputs({
+          'proxy-host': '127.0.0.1',
+          'proxy-port': String(server.port),
+          'proxy-username': 'rf-shell',
+          'proxy-key': server.key.privateKey,
+        }),
+      ),
+    );
     assert.equal(r.outputs.files, '1');
     assert.equal(r.stdout.match(/Host key of 127\.0\.0\.1:\d+ verified/g)?.length, 2, 'the jump host and the target');
     const keyLines = server.key.privateKey.split('\n').filter((l) => l.length > 20);
     const logged = r.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::'));
-    assert.deepEqual(logged.filter((l) => keyLines.some((k) => l.includes(k))), [], 'no key line reaches the log');
-    assert.ok(keyLines.every((k) => r.stdout.includes(`::add-mask::${k}\n`)), 'every key line is masked');
-    failed(await act(ws(), baseInputs({ 'proxy-host': '127.0.0.1', 'proxy-port': String(server.port), 'proxy-username': 'rf-shell', 'proxy-key': server.key.privateKey, 'known-hosts': '', 'host-fingerprint': 'SHA256:' + 'B'.repeat(43) })), /host key/i);
+    assert.deepEqual(
+      logged.filter((l) => keyLines.some((k) => l.includes(k))),
+      [],
+      'no key line reaches the log',
+    );
+    assert.ok(
+      keyLines.every((k) => r.stdout.includes(`::add-mask::${k}\n`)),
+      'every key line is masked',
+    );
+    failed(
+      await act(
+        ws(),
+        baseInputs({
+          'proxy-host': '127.0.0.1',
+          'proxy-port': String(server.port),
+          'proxy-username': 'rf-shell',
+          'proxy-key': server.key.privateKey,
+          'known-hosts': '',
+          'host-fingerprint': 'SHA256:' + 'B'.repeat(43),
+        }),
+      ),
+      /host key/i,
+    );
   });
 
   test('an encrypted key with its passphrase, and a password, log in', async () => {
-    ok(await act(ws(), baseInputs({ key: server.encryptedKey.privateKey, passphrase: server.encryptedKey.passphrase })));
+    ok(
+      await act(ws(), baseInputs({ key: server.encryptedKey.privateKey, passphrase: server.encryptedKey.passphrase })),
+    );
     ok(await act(ws(), baseInputs({ key: '', password: server.password })));
     failed(await act(ws(), baseInputs({ key: '', password: 'wrong' })), /authentication/i);
   });
@@ -391,7 +497,9 @@ describe('host keys and connections', () => {
 describe('SFTP-only account (chrooted internal-sftp)', () => {
   test('auto picks sftp; round trip with folders, links and modes; prepare is skipped with a warning', async () => {
     const data = server.users.sftp.data;
-    rootSh(`mkdir -p '${data}/site/sub' '${data}/site/empty' && printf cfg > '${data}/site/sub/c.conf' && chmod 640 '${data}/site/sub/c.conf' && ln -s sub/c.conf '${data}/site/link' && printf 'ü' > '${data}/site/ü name' && chown -R rf-sftp: '${data}/site'`);
+    rootSh(
+      `mkdir -p '${data}/site/sub' '${data}/site/empty' && printf cfg > '${data}/site/sub/c.conf' && chmod 640 '${data}/site/sub/c.conf' && ln -s sub/c.conf '${data}/site/link' && printf 'ü' > '${data}/site/ü name' && chown -R rf-sftp: '${data}/site'`,
+    );
     const ws = workspace(`  Site:\n    remote_files:\n      /data/site: site\n    remote_prepare: [ "true" ]\n`);
     const inputs = baseInputs({ username: 'rf-sftp' });
     const r = ok(await act(ws, inputs));
@@ -421,8 +529,14 @@ describe('a hostile server', () => {
     // archive, which it replaces with a crafted one: names that climb out, absolute names, links.
     work = mkdtempSync('/var/lib/rf-test-sshd/hostile-');
     rootSh(`chmod 755 '${work}'`);
-    writeFileSync(join(work, 'evil.sh'), `#!/bin/bash\nif [[ "$SSH_ORIGINAL_COMMAND" == *--hard-dereference* ]]; then cat >/dev/null; cat "$(dirname "$0")/$RF_ARCHIVE"; exit 0; fi\nexec bash -c "$SSH_ORIGINAL_COMMAND"\n`, { mode: 0o755 });
-    evil = await startSshd({ extraConfig: `Match User rf-shell\n  ForceCommand ${join(work, 'evil.sh')}\n  SetEnv RF_ARCHIVE=current.tar` });
+    writeFileSync(
+      join(work, 'evil.sh'),
+      `#!/bin/bash\nif [[ "$SSH_ORIGINAL_COMMAND" == *--hard-dereference* ]]; then cat >/dev/null; cat "$(dirname "$0")/$RF_ARCHIVE"; exit 0; fi\nexec bash -c "$SSH_ORIGINAL_COMMAND"\n`,
+      { mode: 0o755 },
+    );
+    evil = await startSshd({
+      extraConfig: `Match User rf-shell\n  ForceCommand ${join(work, 'evil.sh')}\n  SetEnv RF_ARCHIVE=current.tar`,
+    });
     asShell(`mkdir -p '${srv}/victim' && echo fine > '${srv}/victim/a.txt'`);
   });
   after(async () => {
@@ -433,18 +547,38 @@ describe('a hostile server', () => {
   for (const [name, members] of [
     ['a name that climbs out', [['../../../escaped.txt', 'file', 'x']]],
     ['an absolute name', [['/tmp/rf-escaped-abs.txt', 'file', 'x']]],
-    ['a link, then a file through it', [[`${'SRV'}/victim/a.txt`, 'symlink', '/tmp'], ['SRV/victim/a.txt/rf-escaped-link.txt', 'file', 'x']]],
+    [
+      'a link, then a file through it',
+      [
+        [`${'SRV'}/victim/a.txt`, 'symlink', '/tmp'],
+        ['SRV/victim/a.txt/rf-escaped-link.txt', 'file', 'x'],
+      ],
+    ],
     ['a file nobody asked for', [['SRV/victim/other.txt', 'file', 'x']]],
   ] as const) {
     test(`refuses ${name}, and writes nothing outside the data folder`, async () => {
-      const archive = await craftTar(members.map(([n, t, c]) => ({ name: n.replace('SRV', srv), type: t, content: c })));
+      const archive = await craftTar(
+        members.map(([n, t, c]) => ({ name: n.replace('SRV', srv), type: t, content: c })),
+      );
       writeFileSync(join(work, 'current.tar'), archive);
       const ws = workspace(`  Victim:\n    remote_files:\n      "\${install_dir}/victim": victim\n`);
-      const r = await runAction({ ...baseInputs(), port: String(evil.port), key: evil.key.privateKey, 'known-hosts': evil.knownHostsLine('ed25519'), transport: 'tar' }, { workspace: ws, node: node20 });
+      const r = await runAction(
+        {
+          ...baseInputs(),
+          port: String(evil.port),
+          key: evil.key.privateKey,
+          'known-hosts': evil.knownHostsLine('ed25519'),
+          transport: 'tar',
+        },
+        { workspace: ws, node: node20 },
+      );
       assert.equal(r.code, 1, r.stdout);
       assert.match(r.stdout, /::error::.*(unexpected|refus|hostile|not requested)/i);
       assert.ok(!existsSync('/tmp/rf-escaped-abs.txt') && !existsSync('/tmp/rf-escaped-link.txt'));
-      assert.deepEqual(walk(ws).filter((p) => /escaped|other\.txt/.test(p)), []);
+      assert.deepEqual(
+        walk(ws).filter((p) => /escaped|other\.txt/.test(p)),
+        [],
+      );
       assert.ok(!existsSync(join(ws, '..', 'escaped.txt')));
     });
   }

@@ -50,7 +50,9 @@ describe('usage', () => {
     const r = exits(await cli(['--help']), 0);
     assert.match(r.stdout, /^usage: remote-files plan\|backup\|restore\|verify/);
     assert.match(r.stdout, /Exit codes: 0 success; 1 the run failed/);
-    const inputs = Object.keys((parse(readFileSync('action.yml', 'utf8')) as { inputs: Record<string, unknown> }).inputs).filter((n) => n !== 'mode');
+    const inputs = Object.keys(
+      (parse(readFileSync('action.yml', 'utf8')) as { inputs: Record<string, unknown> }).inputs,
+    ).filter((n) => n !== 'mode');
     assert.ok(inputs.length > 40, 'action.yml was read');
     const missing = inputs.filter((n) => !new RegExp(`--${n}(?![\\w-])`).test(r.stdout));
     assert.deepEqual(missing, [], 'every input is documented as a flag');
@@ -58,7 +60,8 @@ describe('usage', () => {
   });
 
   test('every action input is accepted as a flag', async () => {
-    const inputs = (parse(readFileSync('action.yml', 'utf8')) as { inputs: Record<string, { default?: string }> }).inputs;
+    const inputs = (parse(readFileSync('action.yml', 'utf8')) as { inputs: Record<string, { default?: string }> })
+      .inputs;
     // A valid value for each input whose action.yml default is empty (or an expression); the rest take their default.
     const values: Record<string, string> = {
       domain: 'example.com',
@@ -90,8 +93,26 @@ describe('usage', () => {
       [['rescue', '--domain', 'example.com'], /unknown mode "rescue"/],
       [[], /no mode given/],
       [['plan', '--install-dir', '/srv'], /input `domain` is required/],
-      [['plan', '--domain', 'example.com', '--install-dir', '/srv', '--dry-run', 'maybe'], /input `dry-run`: "maybe" is not a boolean/],
-      [['backup', '--domain', 'example.com', '--install-dir', '/srv', '--host', 'h', '--username', 'u', '--key-file', '/nonexistent/key'], /--key-file: cannot read \/nonexistent\/key \(ENOENT\)/],
+      [
+        ['plan', '--domain', 'example.com', '--install-dir', '/srv', '--dry-run', 'maybe'],
+        /input `dry-run`: "maybe" is not a boolean/,
+      ],
+      [
+        [
+          'backup',
+          '--domain',
+          'example.com',
+          '--install-dir',
+          '/srv',
+          '--host',
+          'h',
+          '--username',
+          'u',
+          '--key-file',
+          '/nonexistent/key',
+        ],
+        /--key-file: cannot read \/nonexistent\/key \(ENOENT\)/,
+      ],
     ];
     for (const [args, pattern] of cases) {
       const r = exits(await cli(args), 2);
@@ -103,19 +124,31 @@ describe('usage', () => {
 
 describe('plan', () => {
   test('plans the fixture workspace (Perl and YAML recipes) in plain lines', async () => {
-    const r = exits(await cli(['plan', '--domain', 'example.com', '--install-dir', '/srv', '--vars', 'spool_name=postfix']), 0);
+    const r = exits(
+      await cli(['plan', '--domain', 'example.com', '--install-dir', '/srv', '--vars', 'spool_name=postfix']),
+      0,
+    );
     const lines = r.stdout.split('\n');
     assert.equal(lines[0], '== Plan');
     assert.ok(lines.includes('Plan for example.com (install dir /srv, stored under data/example.com/)'), r.stdout);
-    assert.ok(lines.some((l) => /^ {2}\/var\/spool\/postfix +-> {2}data\/example\.com\/mail\/spool$/.test(l)), 'the Perl recipe, with --vars applied');
-    assert.ok(lines.some((l) => /^ {2}\/srv\/shop\.example\.com_data +-> {2}data\/example\.com\/shop$/.test(l)), 'the YAML recipe');
+    assert.ok(
+      lines.some((l) => /^ {2}\/var\/spool\/postfix +-> {2}data\/example\.com\/mail\/spool$/.test(l)),
+      'the Perl recipe, with --vars applied',
+    );
+    assert.ok(
+      lines.some((l) => /^ {2}\/srv\/shop\.example\.com_data +-> {2}data\/example\.com\/shop$/.test(l)),
+      'the YAML recipe',
+    );
     assert.ok(lines.includes('Redis (lib/Provisioner/Recipe/Ubuntu/Redis.pm)'));
     noWorkflowCommands(r);
     assert.ok(!existsSync(join(FIXTURE, 'data')), 'plan writes nothing');
   });
 
   test('--only and repeated list flags reach the engine', async () => {
-    const r = exits(await cli(['plan', '--domain', 'example.com', '--install-dir', '/srv', '--only', 'Shop', '--only', 'Redis']), 0);
+    const r = exits(
+      await cli(['plan', '--domain', 'example.com', '--install-dir', '/srv', '--only', 'Shop', '--only', 'Redis']),
+      0,
+    );
     assert.match(r.stdout, /^Shop \(remote-files\.yml\)$/m);
     assert.match(r.stdout, /^Redis \(/m);
     assert.doesNotMatch(r.stdout, /^Mail \(/m);
@@ -132,12 +165,15 @@ describe('backup against a real sshd', () => {
   before(async () => {
     server = await startSshd({ hostKeyTypes: ['ed25519'] });
     srv = join(server.users.shell.scratch, 'cli');
-    rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, `set -e
+    rootSh(
+      `cd / && su -s /bin/sh rf-shell -c 'sh -s'`,
+      `set -e
       mkdir -p '${srv}/app/sub'
       printf hello > '${srv}/app/hello.txt'
       printf deep > '${srv}/app/sub/deep.txt'
       head -c ${BIG} /dev/urandom > '${srv}/app/big.bin'
-    `);
+    `,
+    );
     const secrets = mkdtempSync(join(tmpdir(), 'rf-cli-'));
     keyFile = server.key.path;
     knownHostsFile = join(secrets, 'known_hosts');
@@ -149,15 +185,43 @@ describe('backup against a real sshd', () => {
 
   function workspace(): string {
     const ws = mkdtempSync(join(tmpdir(), 'rf-cli-ws-'));
-    writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n  App:\n    remote_files:\n      "\${install_dir}/app": app\n`);
+    writeFileSync(
+      join(ws, 'remote-files.yml'),
+      `version: 1\nrecipes:\n  App:\n    remote_files:\n      "\${install_dir}/app": app\n`,
+    );
     return ws;
   }
 
-  const base = () => ['--domain', 'example.com', '--install-dir', srv, '--host', '127.0.0.1', '--port', String(server.port), '--username', 'rf-shell', '--key-file', keyFile, '--timeout', '20', '--retries', '0', '--store', 'none'];
+  const base = () => [
+    '--domain',
+    'example.com',
+    '--install-dir',
+    srv,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(server.port),
+    '--username',
+    'rf-shell',
+    '--key-file',
+    keyFile,
+    '--timeout',
+    '20',
+    '--retries',
+    '0',
+    '--store',
+    'none',
+  ];
 
   test('--key-file and --known-hosts-file: exit 0, the files land, with a progress line on stderr', async () => {
     const ws = workspace();
-    const r = exits(await cli(['backup', ...base(), '--known-hosts-file', knownHostsFile], { cwd: ws, env: { REMOTE_FILES_PROGRESS_MS: '20' } }), 0);
+    const r = exits(
+      await cli(['backup', ...base(), '--known-hosts-file', knownHostsFile], {
+        cwd: ws,
+        env: { REMOTE_FILES_PROGRESS_MS: '20' },
+      }),
+      0,
+    );
     const stored = join(ws, 'data', 'example.com', 'app');
     assert.equal(readFileSync(join(stored, 'hello.txt'), 'utf8'), 'hello');
     assert.equal(readFileSync(join(stored, 'sub/deep.txt'), 'utf8'), 'deep');

@@ -20,18 +20,24 @@ const node24 = NODES.find((n) => /node 2[4-9]/.test(n.name))?.path;
 /** A folder of symlinks to every program in /usr/bin but `without`: a PATH on which those are missing. */
 function pathWithout(without: string[]): string {
   const dir = mkdtempSync(join(tmpdir(), 'rf-path-'));
-  rootSh(`chmod 755 '${dir}' && cd /usr/bin && for f in *; do case " ${without.join(' ')} " in *" $f "*) ;; *) ln -s "/usr/bin/$f" '${dir}/'"$f";; esac; done`);
+  rootSh(
+    `chmod 755 '${dir}' && cd /usr/bin && for f in *; do case " ${without.join(' ')} " in *" $f "*) ;; *) ln -s "/usr/bin/$f" '${dir}/'"$f";; esac; done`,
+  );
   return dir;
 }
 
 // A dump that compresses (~3×), random bytes that do not, an already-compressed name, small files.
 function seed(dir: string): void {
   const lines: string[] = [];
-  for (let i = 0; i < 40_000; i++) lines.push(`INSERT INTO t VALUES (${i}, 'name${i % 97}', '${randomBytes(4).toString('hex')}', 'shipped');`);
+  for (let i = 0; i < 40_000; i++)
+    lines.push(`INSERT INTO t VALUES (${i}, 'name${i % 97}', '${randomBytes(4).toString('hex')}', 'shipped');`);
   const script = `rm -rf '${dir}/app' && mkdir -p '${dir}/app/sub' && cat > '${dir}/app/dump.sql'`;
   rootSh(`su -s /bin/sh rf-shell -c "${script.replace(/"/g, '\\"')}"`, lines.join('\n'));
   const rnd = randomBytes(3 << 20).toString('base64');
-  rootSh(`su -s /bin/sh rf-shell -c "base64 -d > '${dir}/app/random.bin' && head -c 1000 /dev/urandom > '${dir}/app/x.gz' && echo hi > '${dir}/app/sub/a.txt' && : > '${dir}/app/sub/empty'"`, rnd);
+  rootSh(
+    `su -s /bin/sh rf-shell -c "base64 -d > '${dir}/app/random.bin' && head -c 1000 /dev/urandom > '${dir}/app/x.gz' && echo hi > '${dir}/app/sub/a.txt' && : > '${dir}/app/sub/empty'"`,
+    rnd,
+  );
 }
 
 function sha(dir: string): string {
@@ -49,14 +55,24 @@ describe('compression on the wire (tar transport)', () => {
     const a = pathWithout(['zstd']);
     const b = pathWithout(['gzip']);
     paths.push(a, b);
-    [plain, noZstd, noGzip] = await Promise.all([startSshd(), startSshd({ extraConfig: `SetEnv PATH=${a}` }), startSshd({ extraConfig: `SetEnv PATH=${b}` })]);
+    [plain, noZstd, noGzip] = await Promise.all([
+      startSshd(),
+      startSshd({ extraConfig: `SetEnv PATH=${a}` }),
+      startSshd({ extraConfig: `SetEnv PATH=${b}` }),
+    ]);
   });
   after(async () => {
     await Promise.all([plain?.stop(), noZstd?.stop(), noGzip?.stop()]);
     for (const p of paths) rmSync(p, { recursive: true, force: true });
   });
 
-  async function roundTrip(server: Sshd, compression: string, node: string, expect: RegExp, port = server.port): Promise<void> {
+  async function roundTrip(
+    server: Sshd,
+    compression: string,
+    node: string,
+    expect: RegExp,
+    port = server.port,
+  ): Promise<void> {
     const srv = join(server.users.shell.scratch, `c-${compression}-${port}`);
     rootSh(`su -s /bin/sh rf-shell -c "mkdir -p '${srv}'"`);
     seed(srv);
@@ -90,20 +106,42 @@ describe('compression on the wire (tar transport)', () => {
     }
   }
 
-  if (node24) test('zstd both ways (Node 24 has zstd)', () => roundTrip(plain, 'zstd', node24!, /transport tar \(compression: zstd\)/));
+  if (node24)
+    test('zstd both ways (Node 24 has zstd)', () =>
+      roundTrip(plain, 'zstd', node24!, /transport tar \(compression: zstd\)/));
   test('gzip both ways', () => roundTrip(plain, 'gzip', node20, /transport tar \(compression: gzip\)/));
   test('none both ways', () => roundTrip(plain, 'none', node20, /transport tar \(compression: none\)/));
-  test("zstd asked on a Node without it: gzip", { skip: /node 2[0-1]\b/.test(NODES[0]!.name) ? false : 'system Node has zstd' }, () =>
-    roundTrip(plain, 'zstd', node20, /compression: zstd asked, gzip used \(this Node's zlib has no zstd\)/),
+  test(
+    'zstd asked on a Node without it: gzip',
+    { skip: /node 2[0-1]\b/.test(NODES[0]!.name) ? false : 'system Node has zstd' },
+    () => roundTrip(plain, 'zstd', node20, /compression: zstd asked, gzip used \(this Node's zlib has no zstd\)/),
   );
-  test('zstd asked on a server without zstd: gzip', () => roundTrip(noZstd, 'zstd', node24 ?? node20, /compression: zstd asked, gzip used \(/));
-  test('gzip asked on a server without gzip: none', () => roundTrip(noGzip, 'gzip', node20, /compression: gzip asked, none used \(the server has no gzip\)/));
-  if (node24) test('zstd on a server without gzip', () => roundTrip(noGzip, 'zstd', node24!, /transport tar \(compression: zstd\)/));
-  test('auto on loopback sends as it is', () => roundTrip(plain, 'auto', node24 ?? node20, /transport tar \(auto: fast link \(round trip [\d.]+ ms < 4 ms\), sent as it is\)/));
+  test('zstd asked on a server without zstd: gzip', () =>
+    roundTrip(noZstd, 'zstd', node24 ?? node20, /compression: zstd asked, gzip used \(/));
+  test('gzip asked on a server without gzip: none', () =>
+    roundTrip(noGzip, 'gzip', node20, /compression: gzip asked, none used \(the server has no gzip\)/));
+  if (node24)
+    test('zstd on a server without gzip', () =>
+      roundTrip(noGzip, 'zstd', node24!, /transport tar \(compression: zstd\)/));
+  test('auto on loopback sends as it is', () =>
+    roundTrip(
+      plain,
+      'auto',
+      node24 ?? node20,
+      /transport tar \(auto: fast link \(round trip [\d.]+ ms < 4 ms\), sent as it is\)/,
+    ));
   test('auto over a link with 5 ms each way compresses', async () => {
     const proxy: DelayProxy = await startDelayProxy({ target: plain.port, delayMs: 5 });
     try {
-      await roundTrip(plain, 'auto', node24 ?? node20, node24 ? /transport tar \(auto: round trip [\d.]+ ms, zstd\)/ : /transport tar \(auto: round trip [\d.]+ ms, gzip/, proxy.port);
+      await roundTrip(
+        plain,
+        'auto',
+        node24 ?? node20,
+        node24
+          ? /transport tar \(auto: round trip [\d.]+ ms, zstd\)/
+          : /transport tar \(auto: round trip [\d.]+ ms, gzip/,
+        proxy.port,
+      );
     } finally {
       await proxy.close();
     }
@@ -137,7 +175,10 @@ describe('compression on the wire (SFTP-only account: SSH zlib)', () => {
       const before = sha(`${data}/app`);
       const ws = mkdtempSync(join(tmpdir(), 'rf-ws-'));
       try {
-        writeFileSync(join(ws, 'remote-files.yml'), 'version: 1\nrecipes:\n  App:\n    remote_files:\n      "/data/app": app\n');
+        writeFileSync(
+          join(ws, 'remote-files.yml'),
+          'version: 1\nrecipes:\n  App:\n    remote_files:\n      "/data/app": app\n',
+        );
         const inputs = {
           host: '127.0.0.1',
           port: String(proxy.port),
@@ -161,7 +202,10 @@ describe('compression on the wire (SFTP-only account: SSH zlib)', () => {
         assert.equal(sha(`${data}/app`), before);
         moved.set(compression, proxy.bytes - start);
         if (compression !== 'none' && moved.has('none')) {
-          assert.ok(moved.get(compression)! < 0.6 * moved.get('none')!, `${moved.get(compression)} bytes on the wire with SSH zlib, ${moved.get('none')} without`);
+          assert.ok(
+            moved.get(compression)! < 0.6 * moved.get('none')!,
+            `${moved.get(compression)} bytes on the wire with SSH zlib, ${moved.get('none')} without`,
+          );
         }
       } finally {
         rmSync(ws, { recursive: true, force: true });

@@ -24,7 +24,15 @@ const expectedPlan = {
       datadirs: ['mail'],
       skip: ['lock', '/tmp/'],
       prepare: ['postqueue -f'],
-      restores: [{ to: '/etc/opendkim/keys', from: '/srv/example.com/mail/dkim', owner: 'opendkim:opendkim', mode: '0750', local: 'mail/dkim' }],
+      restores: [
+        {
+          to: '/etc/opendkim/keys',
+          from: '/srv/example.com/mail/dkim',
+          owner: 'opendkim:opendkim',
+          mode: '0750',
+          local: 'mail/dkim',
+        },
+      ],
     },
     {
       name: 'Redis',
@@ -45,7 +53,15 @@ const expectedPlan = {
       datadirs: [],
       skip: ['cache'],
       prepare: [],
-      restores: [{ to: '/srv/shop/data', from: '/srv/example.com/shop', owner: 'www-data:www-data', mode: '0750', local: 'shop' }],
+      restores: [
+        {
+          to: '/srv/shop/data',
+          from: '/srv/example.com/shop',
+          owner: 'www-data:www-data',
+          mode: '0750',
+          local: 'shop',
+        },
+      ],
     },
   ],
 };
@@ -63,12 +79,18 @@ for (const node of NODES) {
       assert.deepEqual(JSON.parse(r.outputs.plan!), expectedPlan);
       assert.match(r.stdout, /\/etc\/opendkim\/keys\s+->\s+data\/example\.com\/mail\/dkim/);
       assert.match(r.summary, /\| Mail \| `\/etc\/opendkim\/keys` \| `data\/example\.com\/mail\/dkim` \|/);
-      assert.match(r.summary, /\| Shop \| `\/srv\/shop\/data` \| `\/srv\/example\.com\/shop` \| www-data:www-data \| 0750 \|/);
+      assert.match(
+        r.summary,
+        /\| Shop \| `\/srv\/shop\/data` \| `\/srv\/example\.com\/shop` \| www-data:www-data \| 0750 \|/,
+      );
     });
 
     test('only selects recipes; an unknown name fails naming the input', async () => {
       const ok = await runAction({ ...inputs, only: 'Redis' }, { node: node.path, workspace });
-      assert.deepEqual(JSON.parse(ok.outputs.plan!).recipes.map((r: { name: string }) => r.name), ['Redis']);
+      assert.deepEqual(
+        JSON.parse(ok.outputs.plan!).recipes.map((r: { name: string }) => r.name),
+        ['Redis'],
+      );
       const bad = await runAction({ ...inputs, only: 'Nope' }, { node: node.path, workspace });
       assert.equal(bad.code, 1);
       assert.match(bad.stdout, /::error::input `only`: no recipe named "Nope" \(found: Mail, Nginx, Redis, Shop\)/);

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -45,7 +54,10 @@ interface Site {
 const sites: Partial<Record<Site['transport'], Site>> = {};
 
 before(async () => {
-  [server, sftpServer] = await Promise.all([startSshd({ hostKeyTypes: ['ed25519'] }), startSshd({ hostKeyTypes: ['ed25519'] })]);
+  [server, sftpServer] = await Promise.all([
+    startSshd({ hostKeyTypes: ['ed25519'] }),
+    startSshd({ hostKeyTypes: ['ed25519'] }),
+  ]);
   [sites.tar, sites.sftp] = await Promise.all([
     makeSite(server, 'tar', 22, 'rf-shell', server.users.shell.scratch, server.users.shell.scratch),
     makeSite(sftpServer, 'sftp', 8, 'rf-sftp', sftpServer.users.sftp.data, '/data'),
@@ -59,7 +71,14 @@ after(async () => {
 });
 
 /** Builds version A of a mixed tree, backs it up, then changes it into version B. */
-async function makeSite(sshd: Sshd, transport: Site['transport'], points: number, username: string, root: string, installDir: string): Promise<Site> {
+async function makeSite(
+  sshd: Sshd,
+  transport: Site['transport'],
+  points: number,
+  username: string,
+  root: string,
+  installDir: string,
+): Promise<Site> {
   const dir = join(root, 'app');
   // The SFTP account has no shell: root builds its tree and hands it over.
   const build = (script: string) => {
@@ -77,7 +96,18 @@ async function makeSite(sshd: Sshd, transport: Site['transport'], points: number
     # Older than anything B writes: a change must show in size or mtime (checksum is off).
     find '${dir}' -exec touch -h -d '2021-01-01 00:00:00' {} +
   `);
-  const site: Site = { sshd, transport, points, username, dir, installDir, versionA: snapshot(dir), versionB: new Map(), baselineA: workspace(), pristineB: join(sshd.dir, 'pristine-b') };
+  const site: Site = {
+    sshd,
+    transport,
+    points,
+    username,
+    dir,
+    installDir,
+    versionA: snapshot(dir),
+    versionB: new Map(),
+    baselineA: workspace(),
+    pristineB: join(sshd.dir, 'pristine-b'),
+  };
   ok(await act(site, site.baselineA, sshd.port));
   // Every kind of change at once: new content (large and small), a new file, a deleted one, a link
   // pointing elsewhere, a new empty folder.
@@ -104,7 +134,11 @@ function workspace(from?: string): string {
   const ws = mkdtempSync(join(tmpdir(), 'rf-faults-'));
   scratch.push(ws);
   if (from) execFileSync('cp', ['-a', `${from}/.`, ws]);
-  else writeFileSync(join(ws, 'remote-files.yml'), 'version: 1\nrecipes:\n  App:\n    remote_files:\n      "${install_dir}/app": app\n');
+  else
+    writeFileSync(
+      join(ws, 'remote-files.yml'),
+      'version: 1\nrecipes:\n  App:\n    remote_files:\n      "${install_dir}/app": app\n',
+    );
   return ws;
 }
 
@@ -150,7 +184,11 @@ function clearFailure(r: ActionResult, context: string): string {
 /** A run cut by the network says so: not a wrong diagnosis (such as "no shell") or a parse error. */
 function networkFailure(r: ActionResult, context: string): string {
   const msg = clearFailure(r, context);
-  assert.match(msg, /^connection to 127\.0\.0\.1:\d+ lost \(|^Cannot connect to 127\.0\.0\.1:\d+: /, `${context}: ${msg}`);
+  assert.match(
+    msg,
+    /^connection to 127\.0\.0\.1:\d+ lost \(|^Cannot connect to 127\.0\.0\.1:\d+: /,
+    `${context}: ${msg}`,
+  );
   return msg;
 }
 
@@ -190,7 +228,11 @@ interface ManifestFile {
 }
 
 function manifestFiles(ws: string): Record<string, ManifestFile> {
-  return (JSON.parse(readFileSync(join(domainDir(ws), '.remote-files', 'manifest.json'), 'utf8')) as { files: Record<string, ManifestFile> }).files;
+  return (
+    JSON.parse(readFileSync(join(domainDir(ws), '.remote-files', 'manifest.json'), 'utf8')) as {
+      files: Record<string, ManifestFile>;
+    }
+  ).files;
 }
 
 /**
@@ -206,11 +248,18 @@ function assertDataFolderSound(site: Site, ws: string, context: string): void {
     if (node.type !== 'file' || !rel.startsWith('app/')) continue;
     const key = rel.slice('app/'.length);
     const known = [site.versionA.get(key), site.versionB.get(key)].flatMap((n) => (n?.type === 'file' ? [n.sha] : []));
-    assert.ok(known.includes(node.sha), `${context}: ${rel} is neither version A nor B of the server's file (partial or corrupt)`);
+    assert.ok(
+      known.includes(node.sha),
+      `${context}: ${rel} is neither version A nor B of the server's file (partial or corrupt)`,
+    );
   }
   for (const [rel, rec] of Object.entries(manifestFiles(ws))) {
     const have = tree.get(rel);
-    assert.equal(have?.type, rec.type, `${context}: manifest says ${rel} is a ${rec.type}, the folder has ${have?.type ?? 'nothing'}`);
+    assert.equal(
+      have?.type,
+      rec.type,
+      `${context}: manifest says ${rel} is a ${rec.type}, the folder has ${have?.type ?? 'nothing'}`,
+    );
     if (have?.type === 'file') {
       assert.match(rec.sha256 ?? '', /^[0-9a-f]{64}$/, `${context}: ${rel} has no sha256 in the manifest`);
       assert.equal(have.sha, rec.sha256, `${context}: ${rel}'s content differs from its manifest sha256`);
@@ -222,9 +271,17 @@ function assertDataFolderSound(site: Site, ws: string, context: string): void {
 /** After a finished run: the stored copy is exactly the server's tree B, manifest included. */
 function assertCompleteCopy(site: Site, ws: string, context: string): void {
   assertDataFolderSound(site, ws, context);
-  assert.deepEqual(snapshot(join(domainDir(ws), 'app')), site.versionB, `${context}: the stored copy is not the server's tree`);
+  assert.deepEqual(
+    snapshot(join(domainDir(ws), 'app')),
+    site.versionB,
+    `${context}: the stored copy is not the server's tree`,
+  );
   const paths = Object.keys(manifestFiles(ws)).filter((p) => p !== 'app');
-  assert.deepEqual(paths.map((p) => p.slice('app/'.length)).sort(), [...site.versionB.keys()].sort(), `${context}: manifest paths`);
+  assert.deepEqual(
+    paths.map((p) => p.slice('app/'.length)).sort(),
+    [...site.versionB.keys()].sort(),
+    `${context}: manifest paths`,
+  );
 }
 
 /**
@@ -233,7 +290,10 @@ function assertCompleteCopy(site: Site, ws: string, context: string): void {
  */
 function target(site: Site, lane: number): { dir: string; inputs: Record<string, string> } {
   if (lane === 0) return { dir: site.dir, inputs: {} };
-  return { dir: join(site.dir, '..', `lane${lane}`, 'app'), inputs: { 'install-dir': `${site.installDir}/lane${lane}` } };
+  return {
+    dir: join(site.dir, '..', `lane${lane}`, 'app'),
+    inputs: { 'install-dir': `${site.installDir}/lane${lane}` },
+  };
 }
 
 /** Leftovers of an interrupted restore on the server: tar's staging folders, SFTP's temp files. */
@@ -251,16 +311,24 @@ function serverLeftovers(dir: string): string[] {
  * (the SFTP site has its sshd to itself and runs one lane, so any child will do).
  */
 async function settle(site: Site, dir: string): Promise<void> {
-  const busy = () => (site.transport === 'tar' ? spawnSync('pgrep', ['-f', dir]) : spawnSync('pgrep', ['-P', String(site.sshd.pid)])).status === 0;
+  const busy = () =>
+    (site.transport === 'tar' ? spawnSync('pgrep', ['-f', dir]) : spawnSync('pgrep', ['-P', String(site.sshd.pid)]))
+      .status === 0;
   for (let i = 0; i < 50; i++) {
     if (!busy()) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  assert.fail(`server-side processes still running 5 s after the cut: ${spawnSync('pgrep', ['-af', dir], { encoding: 'utf8' }).stdout}`);
+  assert.fail(
+    `server-side processes still running 5 s after the cut: ${spawnSync('pgrep', ['-af', dir], { encoding: 'utf8' }).stdout}`,
+  );
 }
 
 /** `body` for every point, `lanes` at a time; each call knows its lane. */
-async function inLanes(points: number[], lanes: number, body: (n: number, lane: number) => Promise<void>): Promise<void> {
+async function inLanes(
+  points: number[],
+  lanes: number,
+  body: (n: number, lane: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: lanes }, async (_, lane) => {
@@ -276,11 +344,17 @@ async function inLanes(points: number[], lanes: number, body: (n: number, lane: 
 function cutPoints(total: number, count: number): number[] {
   const half = Math.ceil(count / 2);
   const linear = Array.from({ length: half }, (_, i) => Math.floor((total * (i + 0.5)) / half));
-  const log = Array.from({ length: half }, (_, i) => Math.floor(40 * Math.pow(Math.min(100_000, total / 4) / 40, i / (half - 1))));
+  const log = Array.from({ length: half }, (_, i) =>
+    Math.floor(40 * Math.pow(Math.min(100_000, total / 4) / 40, i / (half - 1))),
+  );
   return [...new Set([...log, ...linear])].sort((a, b) => a - b);
 }
 
-async function throughProxy<T>(site: Site, opts: Omit<CutProxyOptions, 'port'>, body: (port: number) => Promise<T>): Promise<{ result: T; bytes: number; cut: boolean }> {
+async function throughProxy<T>(
+  site: Site,
+  opts: Omit<CutProxyOptions, 'port'>,
+  body: (port: number) => Promise<T>,
+): Promise<{ result: T; bytes: number; cut: boolean }> {
   const proxy = await startCutProxy({ port: site.sshd.port, ...opts });
   try {
     const result = await body(proxy.port);
@@ -297,84 +371,108 @@ describe('a connection cut after N bytes', { concurrency: 2 }, () => {
 
     // Backup, then restore: they share the server's tree (a suite would inherit the parent's concurrency).
     describe(transport, { concurrency: 1 }, () => {
-      test('backup: every cut ends in success or one clear error, a sound data folder, and a clean re-run', { timeout: 180_000 }, async () => {
-        const site = sites[transport]!;
-        resetServer(site);
-        const measured = await throughProxy(site, { cutAfter: Infinity }, (port) => act(site, workspace(site.baselineA), port));
-        ok(measured.result);
-        const points = cutPoints(measured.bytes, site.points);
-        assert.ok(points.length >= site.points, `${points.length} cut points`);
-        let survived = 0;
-        const errors = new Set<string>();
-        // A backup only reads the server: the lanes share its tree.
-        await inLanes(points, lanes, async (n) => {
-          const ws = workspace(site.baselineA);
-          const cutRun = await throughProxy(site, { cutAfter: n }, (port) => act(site, ws, port));
-          const context = `${transport} backup cut at ${n} of ${measured.bytes} bytes`;
-          assert.ok(cutRun.cut, `${context}: the proxy cut nothing`);
-          if (cutRun.result.code === 0) {
-            // A success after a cut (the connect retried) is a whole success, not a quiet partial copy.
-            survived++;
-            assertCompleteCopy(site, ws, `${context}, reported a success`);
-          } else errors.add(networkFailure(cutRun.result, context).replace(/\d+/g, 'N'));
-          assertDataFolderSound(site, ws, context);
-          ok(await act(site, ws, site.sshd.port));
-          assertCompleteCopy(site, ws, `${context}, then re-run`);
-          rmSync(ws, { recursive: true, force: true });
-        });
-        console.log(`faults: ${points.length} ${transport} backup cuts over ${measured.bytes} bytes: ${survived} survived, ${points.length - survived} failed cleanly (${[...errors].join(' | ')})`);
-        assert.ok(survived > 0, 'a cut during the key exchange is retried and the run succeeds');
-      });
+      test(
+        'backup: every cut ends in success or one clear error, a sound data folder, and a clean re-run',
+        { timeout: 180_000 },
+        async () => {
+          const site = sites[transport]!;
+          resetServer(site);
+          const measured = await throughProxy(site, { cutAfter: Infinity }, (port) =>
+            act(site, workspace(site.baselineA), port),
+          );
+          ok(measured.result);
+          const points = cutPoints(measured.bytes, site.points);
+          assert.ok(points.length >= site.points, `${points.length} cut points`);
+          let survived = 0;
+          const errors = new Set<string>();
+          // A backup only reads the server: the lanes share its tree.
+          await inLanes(points, lanes, async (n) => {
+            const ws = workspace(site.baselineA);
+            const cutRun = await throughProxy(site, { cutAfter: n }, (port) => act(site, ws, port));
+            const context = `${transport} backup cut at ${n} of ${measured.bytes} bytes`;
+            assert.ok(cutRun.cut, `${context}: the proxy cut nothing`);
+            if (cutRun.result.code === 0) {
+              // A success after a cut (the connect retried) is a whole success, not a quiet partial copy.
+              survived++;
+              assertCompleteCopy(site, ws, `${context}, reported a success`);
+            } else errors.add(networkFailure(cutRun.result, context).replace(/\d+/g, 'N'));
+            assertDataFolderSound(site, ws, context);
+            ok(await act(site, ws, site.sshd.port));
+            assertCompleteCopy(site, ws, `${context}, then re-run`);
+            rmSync(ws, { recursive: true, force: true });
+          });
+          console.log(
+            `faults: ${points.length} ${transport} backup cuts over ${measured.bytes} bytes: ${survived} survived, ${points.length - survived} failed cleanly (${[...errors].join(' | ')})`,
+          );
+          assert.ok(survived > 0, 'a cut during the key exchange is retried and the run succeeds');
+        },
+      );
 
-      test('restore: every cut ends in success or one clear error, no partial file on the server, and a clean re-run', { timeout: 180_000 }, async () => {
-        const site = sites[transport]!;
-        resetServer(site);
-        const stored = workspace(site.baselineA);
-        ok(await act(site, stored, site.sshd.port));
-        assertCompleteCopy(site, stored, 'the copy restores start from');
-        const restore = { mode: 'restore' };
-        rootSh(`rm -rf '${site.dir}'`);
-        const measured = await throughProxy(site, { cutAfter: Infinity }, (port) => act(site, stored, port, restore));
-        ok(measured.result);
-        assert.deepEqual(snapshot(site.dir), site.versionB);
-        const points = cutPoints(measured.bytes, site.points);
-        let survived = 0;
-        let leftBehind = 0;
-        const errors = new Set<string>();
-        await inLanes(points, lanes, async (n, lane) => {
-          const { dir, inputs } = target(site, lane);
-          const run = { ...restore, ...inputs };
-          rootSh(`rm -rf '${dir}'`);
-          const cutRun = await throughProxy(site, { cutAfter: n }, (port) => act(site, stored, port, run));
-          const context = `${transport} restore cut at ${n} of ${measured.bytes} bytes`;
-          assert.ok(cutRun.cut, `${context}: the proxy cut nothing`);
-          if (cutRun.result.code === 0) {
-            survived++;
-            assert.deepEqual(snapshot(dir), site.versionB, `${context}, reported a success: the server's tree`);
-          } else errors.add(networkFailure(cutRun.result, context).replace(/\d+/g, 'N'));
-          await settle(site, dir);
-          // Whatever is in place is whole: files are renamed into place only once complete.
-          if (existsSync(dir)) {
-            for (const [rel, node] of snapshot(dir, (name) => name.startsWith('.remote-files-'))) {
-              if (node.type === 'file') assert.deepEqual(node, site.versionB.get(rel), `${context}: ${rel} on the server is partial or corrupt`);
+      test(
+        'restore: every cut ends in success or one clear error, no partial file on the server, and a clean re-run',
+        { timeout: 180_000 },
+        async () => {
+          const site = sites[transport]!;
+          resetServer(site);
+          const stored = workspace(site.baselineA);
+          ok(await act(site, stored, site.sshd.port));
+          assertCompleteCopy(site, stored, 'the copy restores start from');
+          const restore = { mode: 'restore' };
+          rootSh(`rm -rf '${site.dir}'`);
+          const measured = await throughProxy(site, { cutAfter: Infinity }, (port) => act(site, stored, port, restore));
+          ok(measured.result);
+          assert.deepEqual(snapshot(site.dir), site.versionB);
+          const points = cutPoints(measured.bytes, site.points);
+          let survived = 0;
+          let leftBehind = 0;
+          const errors = new Set<string>();
+          await inLanes(points, lanes, async (n, lane) => {
+            const { dir, inputs } = target(site, lane);
+            const run = { ...restore, ...inputs };
+            rootSh(`rm -rf '${dir}'`);
+            const cutRun = await throughProxy(site, { cutAfter: n }, (port) => act(site, stored, port, run));
+            const context = `${transport} restore cut at ${n} of ${measured.bytes} bytes`;
+            assert.ok(cutRun.cut, `${context}: the proxy cut nothing`);
+            if (cutRun.result.code === 0) {
+              survived++;
+              assert.deepEqual(snapshot(dir), site.versionB, `${context}, reported a success: the server's tree`);
+            } else errors.add(networkFailure(cutRun.result, context).replace(/\d+/g, 'N'));
+            await settle(site, dir);
+            // Whatever is in place is whole: files are renamed into place only once complete.
+            if (existsSync(dir)) {
+              for (const [rel, node] of snapshot(dir, (name) => name.startsWith('.remote-files-'))) {
+                if (node.type === 'file')
+                  assert.deepEqual(
+                    node,
+                    site.versionB.get(rel),
+                    `${context}: ${rel} on the server is partial or corrupt`,
+                  );
+              }
             }
-          }
-          const leftovers = serverLeftovers(dir);
-          if (leftovers.length > 0) leftBehind++;
-          // tar stages in a folder its script removes whatever happens; an SFTP temp file can only be
-          // removed over the connection that was just cut, so the re-run removes it.
-          if (transport === 'tar') assert.deepEqual(leftovers, [], `${context}: staging left on the server`);
-          else assert.ok(leftovers.every((p) => SFTP_TEMP.test(p.slice(p.lastIndexOf('/') + 1))), `${context}: ${leftovers.join(', ')}`);
-          const rerun = await act(site, stored, site.sshd.port, run);
-          ok(rerun);
-          assert.deepEqual(snapshot(dir), site.versionB, `${context}, then re-run: the server's tree`);
-          assert.deepEqual(serverLeftovers(dir), [], `${context}, then re-run: temp files left on the server`);
-          if (leftovers.length > 0) assert.match(rerun.stdout, /removed \d+ temp file\(s\) an interrupted restore left/, context);
-        });
-        assertDataFolderSound(site, stored, 'the stored copy the restores read');
-        console.log(`faults: ${points.length} ${transport} restore cuts over ${measured.bytes} bytes: ${survived} survived, ${points.length - survived} failed cleanly (${[...errors].join(' | ')}); ${leftBehind} left temp files on the server${leftBehind > 0 ? ', every one removed by the re-run' : ''}`);
-        assert.ok(survived > 0, 'a cut during the key exchange is retried and the run succeeds');
-      });
+            const leftovers = serverLeftovers(dir);
+            if (leftovers.length > 0) leftBehind++;
+            // tar stages in a folder its script removes whatever happens; an SFTP temp file can only be
+            // removed over the connection that was just cut, so the re-run removes it.
+            if (transport === 'tar') assert.deepEqual(leftovers, [], `${context}: staging left on the server`);
+            else
+              assert.ok(
+                leftovers.every((p) => SFTP_TEMP.test(p.slice(p.lastIndexOf('/') + 1))),
+                `${context}: ${leftovers.join(', ')}`,
+              );
+            const rerun = await act(site, stored, site.sshd.port, run);
+            ok(rerun);
+            assert.deepEqual(snapshot(dir), site.versionB, `${context}, then re-run: the server's tree`);
+            assert.deepEqual(serverLeftovers(dir), [], `${context}, then re-run: temp files left on the server`);
+            if (leftovers.length > 0)
+              assert.match(rerun.stdout, /removed \d+ temp file\(s\) an interrupted restore left/, context);
+          });
+          assertDataFolderSound(site, stored, 'the stored copy the restores read');
+          console.log(
+            `faults: ${points.length} ${transport} restore cuts over ${measured.bytes} bytes: ${survived} survived, ${points.length - survived} failed cleanly (${[...errors].join(' | ')}); ${leftBehind} left temp files on the server${leftBehind > 0 ? ', every one removed by the re-run' : ''}`,
+          );
+          assert.ok(survived > 0, 'a cut during the key exchange is retried and the run succeeds');
+        },
+      );
     });
   }
 });
@@ -396,59 +494,70 @@ describe('a server that stops answering (no RST)', () => {
     return { r, elapsed };
   }
 
-  test('frozen before the connection: the timeout trips, retried once, then one clear error', { timeout: 60_000 }, async () => {
-    const site = sites.tar!;
-    resetServer(site);
-    const ws = workspace(site.baselineA);
-    server.freeze();
-    const { r, elapsed } = await bounded(act(site, ws, server.port), 25_000);
-    const msg = clearFailure(r, 'frozen at connect');
-    assert.match(msg, /no answer within 3 s/);
-    // Two attempts of 3 s and one retry pause of 1 s, plus the process start.
-    assert.ok(elapsed < 12_000, `took ${elapsed} ms`);
-    assertDataFolderSound(site, ws, 'frozen at connect');
-    console.log(`faults: frozen at connect failed after ${elapsed} ms: ${msg}`);
-  });
-
-  for (const mode of ['backup', 'restore'] as const) {
-    test(`frozen in the middle of a ${mode}: the keepalive timeout ends it with one clear error`, { timeout: 60_000 }, async () => {
+  test(
+    'frozen before the connection: the timeout trips, retried once, then one clear error',
+    { timeout: 60_000 },
+    async () => {
       const site = sites.tar!;
       resetServer(site);
       const ws = workspace(site.baselineA);
-      if (mode === 'restore') {
-        ok(await act(site, ws, server.port));
-        rootSh(`rm -rf '${site.dir}'`);
-      }
-      let frozenAt = 0;
-      const t = await throughProxy(
-        site,
-        {
-          cutAfter: Infinity,
-          // A third of the way into the 3 MB file.
-          onBytes: (bytes) => {
-            if (frozenAt === 0 && bytes > 1_000_000) {
-              frozenAt = bytes;
-              server.freeze();
-            }
+      server.freeze();
+      const { r, elapsed } = await bounded(act(site, ws, server.port), 25_000);
+      const msg = clearFailure(r, 'frozen at connect');
+      assert.match(msg, /no answer within 3 s/);
+      // Two attempts of 3 s and one retry pause of 1 s, plus the process start.
+      assert.ok(elapsed < 12_000, `took ${elapsed} ms`);
+      assertDataFolderSound(site, ws, 'frozen at connect');
+      console.log(`faults: frozen at connect failed after ${elapsed} ms: ${msg}`);
+    },
+  );
+
+  for (const mode of ['backup', 'restore'] as const) {
+    test(
+      `frozen in the middle of a ${mode}: the keepalive timeout ends it with one clear error`,
+      { timeout: 60_000 },
+      async () => {
+        const site = sites.tar!;
+        resetServer(site);
+        const ws = workspace(site.baselineA);
+        if (mode === 'restore') {
+          ok(await act(site, ws, server.port));
+          rootSh(`rm -rf '${site.dir}'`);
+        }
+        let frozenAt = 0;
+        const t = await throughProxy(
+          site,
+          {
+            cutAfter: Infinity,
+            // A third of the way into the 3 MB file.
+            onBytes: (bytes) => {
+              if (frozenAt === 0 && bytes > 1_000_000) {
+                frozenAt = bytes;
+                server.freeze();
+              }
+            },
           },
-        },
-        (port) => bounded(act(site, ws, port, { mode }), 25_000),
-      );
-      const { r, elapsed } = t.result;
-      assert.ok(frozenAt > 0, 'the server was frozen mid-transfer');
-      const msg = clearFailure(r, `frozen mid-${mode}`);
-      // The keepalive (about 3 s) or the idle watchdog (3 s without progress): whichever notices first.
-      assert.match(msg, /lost \((Keepalive timeout|no progress for 3 s: .*the `timeout` input \(3 s\) bounds this)\)/);
-      // Three keepalive intervals of a second, plus the process start.
-      assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
-      assertDataFolderSound(site, ws, `frozen mid-${mode}`);
-      // The thawed sessions wake up to a closed connection; let them finish or clean up first.
-      await settle(site, site.dir);
-      assert.deepEqual(serverLeftovers(site.dir), [], 'no staging left on the server');
-      ok(await act(site, ws, server.port, { mode }));
-      if (mode === 'backup') assertCompleteCopy(site, ws, 'after the freeze, re-run');
-      else assert.deepEqual(snapshot(site.dir), site.versionB);
-      console.log(`faults: frozen mid-${mode} after ${frozenAt} bytes failed after ${elapsed} ms: ${msg}`);
-    });
+          (port) => bounded(act(site, ws, port, { mode }), 25_000),
+        );
+        const { r, elapsed } = t.result;
+        assert.ok(frozenAt > 0, 'the server was frozen mid-transfer');
+        const msg = clearFailure(r, `frozen mid-${mode}`);
+        // The keepalive (about 3 s) or the idle watchdog (3 s without progress): whichever notices first.
+        assert.match(
+          msg,
+          /lost \((Keepalive timeout|no progress for 3 s: .*the `timeout` input \(3 s\) bounds this)\)/,
+        );
+        // Three keepalive intervals of a second, plus the process start.
+        assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
+        assertDataFolderSound(site, ws, `frozen mid-${mode}`);
+        // The thawed sessions wake up to a closed connection; let them finish or clean up first.
+        await settle(site, site.dir);
+        assert.deepEqual(serverLeftovers(site.dir), [], 'no staging left on the server');
+        ok(await act(site, ws, server.port, { mode }));
+        if (mode === 'backup') assertCompleteCopy(site, ws, 'after the freeze, re-run');
+        else assert.deepEqual(snapshot(site.dir), site.versionB);
+        console.log(`faults: frozen mid-${mode} after ${frozenAt} bytes failed after ${elapsed} ms: ${msg}`);
+      },
+    );
   }
 });

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +35,17 @@ const SECRET_MARK = 'rf-canary-secret-7f3a';
  * git cannot apply (an encoding the file is not in).
  */
 function makeShapes(dir: string, all: boolean): void {
-  const hooks = ['pre-commit', 'post-commit', 'pre-push', 'post-checkout', 'reference-transaction', 'post-index-change', 'pre-auto-gc', 'fsmonitor-watchman', 'post-rewrite'];
+  const hooks = [
+    'pre-commit',
+    'post-commit',
+    'pre-push',
+    'post-checkout',
+    'reference-transaction',
+    'post-index-change',
+    'pre-auto-gc',
+    'fsmonitor-watchman',
+    'post-rewrite',
+  ];
   const script = `
 set -e
 mkdir -p '${dir}/app' && cd '${dir}/app'
@@ -67,7 +86,13 @@ function storedState(domainDir: string, sub: string): Map<string, string> {
       const st = lstatSync(join(domainDir, child));
       if (st.isDirectory()) visit(child);
       else if (st.isSymbolicLink()) out.set(unescapePath(child), `link:${readlinkSync(join(domainDir, child))}`);
-      else out.set(unescapePath(child), createHash('sha256').update(readFileSync(join(domainDir, child))).digest('hex'));
+      else
+        out.set(
+          unescapePath(child),
+          createHash('sha256')
+            .update(readFileSync(join(domainDir, child)))
+            .digest('hex'),
+        );
     }
   };
   visit(sub);
@@ -99,7 +124,10 @@ function repository(installDir: string): { origin: string; clone: (config?: stri
   };
   const first = clone();
   git(first, 'checkout', '-q', '-b', 'main');
-  writeFileSync(join(first, 'remote-files.yml'), `version: 1\nrecipes:\n  Shapes:\n    remote_files:\n      "${installDir}/app": app\n`);
+  writeFileSync(
+    join(first, 'remote-files.yml'),
+    `version: 1\nrecipes:\n  Shapes:\n    remote_files:\n      "${installDir}/app": app\n`,
+  );
   writeFileSync(join(first, '.gitattributes'), '* text=auto\n');
   git(first, 'add', '.');
   git(first, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'recipes');
@@ -156,7 +184,9 @@ describe('the commit store keeps every byte, and git runs nothing of the salvage
     const wsA = clone();
     const envDump = join(canary, '..', `${canary.split('/').pop()}-env`);
     git(wsA, 'config', 'remote.origin.receivepack', `env > '${envDump}'; git-receive-pack`);
-    writeFileSync(join(wsA, '.git/hooks/pre-push'), `#!/bin/sh\ntouch '${canary}/workspace-pre-push-ran'\n`, { mode: 0o755 });
+    writeFileSync(join(wsA, '.git/hooks/pre-push'), `#!/bin/sh\ntouch '${canary}/workspace-pre-push-ran'\n`, {
+      mode: 0o755,
+    });
     const first = ok(await runAction(inputs(installDir, 'backup'), { workspace: wsA }));
     assert.equal(first.outputs.pushed, 'true', first.stdout);
     assertNoCanary();
@@ -165,7 +195,19 @@ describe('the commit store keeps every byte, and git runs nothing of the salvage
     assert.ok(!childEnv.includes(SECRET_MARK) && !childEnv.includes('PRIVATE KEY'), 'no secret reaches git');
     assertNoGitlinks(origin);
     const names = git(origin, 'ls-tree', '-r', '--name-only', 'main');
-    for (const p of ['app/checkout/%.git/HEAD', 'app/%.gitattributes', 'app/%.gitignore', 'app/%.gitmodules', 'app/nocommit/%.git/HEAD', 'app/caps/%.GIT', 'app/caps/%git~1', 'app/caps/%%literal', 'app/caps/%%%.git', 'app/x.log', 'app/ignored/y.txt']) {
+    for (const p of [
+      'app/checkout/%.git/HEAD',
+      'app/%.gitattributes',
+      'app/%.gitignore',
+      'app/%.gitmodules',
+      'app/nocommit/%.git/HEAD',
+      'app/caps/%.GIT',
+      'app/caps/%git~1',
+      'app/caps/%%literal',
+      'app/caps/%%%.git',
+      'app/x.log',
+      'app/ignored/y.txt',
+    ]) {
       assert.ok(names.includes(`data/${DOMAIN}/${p}`), `${p} is committed\n${names}`);
     }
     assert.equal(readFileSync(join(wsA, 'data', DOMAIN, '.gitattributes'), 'utf8').includes('-text'), true);
@@ -177,7 +219,11 @@ describe('the commit store keeps every byte, and git runs nothing of the salvage
     assert.equal(second.outputs.changed, 'false', second.stdout);
     assertNoCanary();
     const wsC = clone(['core.autocrlf=true']);
-    assert.deepEqual(storedState(join(wsC, 'data', DOMAIN), 'app'), serverFiles(join(installDir, 'app')), 'core.autocrlf=true changes nothing');
+    assert.deepEqual(
+      storedState(join(wsC, 'data', DOMAIN), 'app'),
+      serverFiles(join(installDir, 'app')),
+      'core.autocrlf=true changes nothing',
+    );
 
     // The server is rebuilt: the restore from the autocrlf clone puts back the very same tree.
     rootSh(`rm -rf '${installDir}/app'`);
@@ -200,16 +246,29 @@ describe('the commit store keeps every byte, and git runs nothing of the salvage
     const before = serverState(join(installDir, 'app'));
     const { origin, clone } = repository(installDir);
     ok(await runAction(inputs(installDir, 'backup'), { workspace: clone(), entry: join(old, 'dist/index.js') }));
-    assert.match(git(origin, 'ls-tree', '-r', 'main'), /^160000 commit \w+\tdata\/git-shapes\.example\/app\/checkout$/m, 'the previous version stored a gitlink');
+    assert.match(
+      git(origin, 'ls-tree', '-r', 'main'),
+      /^160000 commit \w+\tdata\/git-shapes\.example\/app\/checkout$/m,
+      'the previous version stored a gitlink',
+    );
 
     const ws = clone();
     const r = ok(await runAction(inputs(installDir, 'backup'), { workspace: ws }));
-    assert.match(r.stdout, /data folder moved to git-safe names .*renamed \d+ path\(s\): .*app\/\.gitattributes → app\/%\.gitattributes/);
-    assert.match(r.stdout, /app\/checkout holds a git checkout, which an earlier version's commit store kept as a gitlink without its files: they are salvaged again/);
+    assert.match(
+      r.stdout,
+      /data folder moved to git-safe names .*renamed \d+ path\(s\): .*app\/\.gitattributes → app\/%\.gitattributes/,
+    );
+    assert.match(
+      r.stdout,
+      /app\/checkout holds a git checkout, which an earlier version's commit store kept as a gitlink without its files: they are salvaged again/,
+    );
     assert.equal(r.outputs.pushed, 'true');
     assertNoGitlinks(origin);
     assertNoCanary();
-    assert.match(readFileSync(join(ws, 'data', DOMAIN, '.remote-files/manifest.json'), 'utf8'), /"names": "git-safe-1"/);
+    assert.match(
+      readFileSync(join(ws, 'data', DOMAIN, '.remote-files/manifest.json'), 'utf8'),
+      /"names": "git-safe-1"/,
+    );
 
     const fresh = clone(['core.autocrlf=true']);
     rootSh(`rm -rf '${installDir}/app'`);

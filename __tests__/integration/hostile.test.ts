@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -19,7 +31,15 @@ import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 const DOMAIN = 'example.com';
 /** Files the action must never create, wherever a crafted name points. */
-const ESCAPES = ['/tmp/rf-hostile-escaped.txt', '/tmp/rf-hostile-pax.txt', '/tmp/rf-hostile-longname.txt', '/tmp/rf-hostile-sftp.txt', '/tmp/rf-hostile-link.txt', '/tmp/rf-hostile-listdir', '/tmp/rf-hostile-absdir'];
+const ESCAPES = [
+  '/tmp/rf-hostile-escaped.txt',
+  '/tmp/rf-hostile-pax.txt',
+  '/tmp/rf-hostile-longname.txt',
+  '/tmp/rf-hostile-sftp.txt',
+  '/tmp/rf-hostile-link.txt',
+  '/tmp/rf-hostile-listdir',
+  '/tmp/rf-hostile-absdir',
+];
 const scratch: string[] = [];
 const counts = { archives: 0, listings: 0, names: 0 };
 // ssh2 is CommonJS: its server side is reached through the default export.
@@ -55,16 +75,23 @@ before(async () => {
     ].join('\n'),
     { mode: 0o755 },
   );
-  sshd = await startSshd({ hostKeyTypes: ['ed25519'], extraConfig: `Match User rf-shell\n  ForceCommand ${join(work, 'evil.sh')}` });
+  sshd = await startSshd({
+    hostKeyTypes: ['ed25519'],
+    extraConfig: `Match User rf-shell\n  ForceCommand ${join(work, 'evil.sh')}`,
+  });
   srv = sshd.users.shell.scratch;
-  rootSh(`mkdir -p '${srv}/victim' && printf fine > '${srv}/victim/a.txt' && head -c 2000000 /dev/zero > '${srv}/victim/big.bin' && chown -R rf-shell: '${srv}/victim'`);
+  rootSh(
+    `mkdir -p '${srv}/victim' && printf fine > '${srv}/victim/a.txt' && head -c 2000000 /dev/zero > '${srv}/victim/big.bin' && chown -R rf-shell: '${srv}/victim'`,
+  );
 });
 
 after(async () => {
   await sshd?.stop();
   rmSync(work, { recursive: true, force: true });
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
-  console.log(`hostile: ${counts.archives} crafted archives refused, ${counts.listings} crafted listings (tar and SFTP) handled, ${counts.names} hostile file names logged safely; 0 writes outside the data folder`);
+  console.log(
+    `hostile: ${counts.archives} crafted archives refused, ${counts.listings} crafted listings (tar and SFTP) handled, ${counts.names} hostile file names logged safely; 0 writes outside the data folder`,
+  );
 });
 
 function workspace(recipe = '  Victim:\n    remote_files:\n      "${install_dir}/victim": victim\n'): string {
@@ -106,7 +133,17 @@ function tree(root: string): Tree {
       if (st.isDirectory()) {
         out.set(r, 'dir');
         visit(r);
-      } else out.set(r, st.isFile() ? `file ${createHash('sha256').update(readFileSync(join(root, r))).digest('hex')}` : st.isSymbolicLink() ? 'link' : 'other');
+      } else
+        out.set(
+          r,
+          st.isFile()
+            ? `file ${createHash('sha256')
+                .update(readFileSync(join(root, r)))
+                .digest('hex')}`
+            : st.isSymbolicLink()
+              ? 'link'
+              : 'other',
+        );
     }
   };
   visit('');
@@ -122,8 +159,14 @@ function assertContained(ws: string, before: Tree, allowed: (rel: string) => boo
   assert.deepEqual(outside(tree(ws)), outside(before), `${context}: the workspace outside the data folder changed`);
   for (const p of ESCAPES) assert.ok(!existsSync(p), `${context}: ${p} was written`);
   // The manifest's folder and the domain folder's own .gitattributes are ours.
-  const stored = [...tree(join(ws, 'data', DOMAIN)).keys()].filter((p) => !p.startsWith('.remote-files') && p !== '.gitattributes');
-  assert.deepEqual(stored.filter((p) => !allowed(p)), [], `${context}: unexpected paths in the data folder`);
+  const stored = [...tree(join(ws, 'data', DOMAIN)).keys()].filter(
+    (p) => !p.startsWith('.remote-files') && p !== '.gitattributes',
+  );
+  assert.deepEqual(
+    stored.filter((p) => !allowed(p)),
+    [],
+    `${context}: unexpected paths in the data folder`,
+  );
 }
 
 /** Refused: exit 1, one `::error::` line naming what was refused, no stack, no "undefined". */
@@ -201,19 +244,53 @@ describe('crafted tar streams (tar transport)', () => {
   const A = () => `${srv}/victim/a.txt`;
   const BIG = () => `${srv}/victim/big.bin`;
   const cases: Array<{ name: string; members: () => Member[]; complete?: boolean; expect: RegExp }> = [
-    { name: 'a hard link to /etc/passwd under a requested name', members: () => [{ name: A(), type: '1', linkname: '/etc/passwd' }], expect: /a\.txt.* as a link entry.*refusing/ },
-    { name: 'a hard link to a path outside, under a name nobody asked for', members: () => [{ name: '/tmp/rf-hostile-escaped.txt', type: '1', linkname: A() }], expect: /rf-hostile-escaped\.txt.*not requested.*refusing/ },
-    { name: 'a character device under a requested name', members: () => [{ name: A(), type: '3' }], expect: /a\.txt.* as a character-device entry.*refusing/ },
-    { name: 'a block device under a requested name', members: () => [{ name: BIG(), type: '4' }], expect: /big\.bin.* as a block-device entry.*refusing/ },
+    {
+      name: 'a hard link to /etc/passwd under a requested name',
+      members: () => [{ name: A(), type: '1', linkname: '/etc/passwd' }],
+      expect: /a\.txt.* as a link entry.*refusing/,
+    },
+    {
+      name: 'a hard link to a path outside, under a name nobody asked for',
+      members: () => [{ name: '/tmp/rf-hostile-escaped.txt', type: '1', linkname: A() }],
+      expect: /rf-hostile-escaped\.txt.*not requested.*refusing/,
+    },
+    {
+      name: 'a character device under a requested name',
+      members: () => [{ name: A(), type: '3' }],
+      expect: /a\.txt.* as a character-device entry.*refusing/,
+    },
+    {
+      name: 'a block device under a requested name',
+      members: () => [{ name: BIG(), type: '4' }],
+      expect: /big\.bin.* as a block-device entry.*refusing/,
+    },
     {
       name: 'a member declaring 1 GB whose stream ends after 4 KB',
       members: () => [{ name: BIG(), type: '0', size: 1_000_000_000, body: Buffer.alloc(4096, 7) }],
       complete: false,
       expect: /archive the server sent is broken in ".*big\.bin": Unexpected end of data; refusing it/,
     },
-    { name: 'the same member twice', members: () => [{ name: A(), type: '0', body: 'first' }, { name: A(), type: '0', body: 'second, overwriting' }], expect: /a\.txt.*twice.*refusing/ },
-    { name: 'a pax header renaming a requested member out of the folder', members: () => [paxPath('/tmp/rf-hostile-pax.txt'), { name: A(), type: '0', body: 'x' }], expect: /rf-hostile-pax\.txt.*not requested.*refusing/ },
-    { name: 'a GNU long name climbing out', members: () => [{ name: '././@LongLink', type: 'L', body: '../../../../../../tmp/rf-hostile-longname.txt\0' }, { name: A(), type: '0', body: 'x' }], expect: /rf-hostile-longname\.txt.*not requested.*refusing/ },
+    {
+      name: 'the same member twice',
+      members: () => [
+        { name: A(), type: '0', body: 'first' },
+        { name: A(), type: '0', body: 'second, overwriting' },
+      ],
+      expect: /a\.txt.*twice.*refusing/,
+    },
+    {
+      name: 'a pax header renaming a requested member out of the folder',
+      members: () => [paxPath('/tmp/rf-hostile-pax.txt'), { name: A(), type: '0', body: 'x' }],
+      expect: /rf-hostile-pax\.txt.*not requested.*refusing/,
+    },
+    {
+      name: 'a GNU long name climbing out',
+      members: () => [
+        { name: '././@LongLink', type: 'L', body: '../../../../../../tmp/rf-hostile-longname.txt\0' },
+        { name: A(), type: '0', body: 'x' },
+      ],
+      expect: /rf-hostile-longname\.txt.*not requested.*refusing/,
+    },
   ];
 
   for (const c of cases) {
@@ -238,14 +315,47 @@ describe('crafted tar streams (tar transport)', () => {
 
 describe('crafted listings (tar transport)', () => {
   /** One record as LIST_SCRIPT prints it: flag, type, size, mtime, mode, uid, gid, user, group, rel, target. */
-  const rec = (type: 'd' | 'f' | 'l', rel: string, target = '') => ['R', type, type === 'f' ? '4' : '0', '1600000000.0', type === 'l' ? '777' : '644', '1001', '1001', 'rf-shell', 'rf-shell', rel, target].join('\0') + '\0';
+  const rec = (type: 'd' | 'f' | 'l', rel: string, target = '') =>
+    [
+      'R',
+      type,
+      type === 'f' ? '4' : '0',
+      '1600000000.0',
+      type === 'l' ? '777' : '644',
+      '1001',
+      '1001',
+      'rf-shell',
+      'rf-shell',
+      rel,
+      target,
+    ].join('\0') + '\0';
   const listing = (...records: string[]) => `E\0${rec('d', '')}${records.join('')}`;
   const cases: Array<{ name: string; list: string; expect: RegExp }> = [
-    { name: 'a folder that climbs out with ".."', list: listing(rec('f', 'a.txt'), rec('d', `${'../'.repeat(12)}tmp/rf-hostile-listdir`)), expect: /rf-hostile-listdir", which is not a plain relative path; refusing the listing/ },
-    { name: 'an absolute folder', list: listing(rec('d', '/tmp/rf-hostile-absdir')), expect: /rf-hostile-absdir", which is not a plain relative path; refusing the listing/ },
-    { name: 'a file below a link to /tmp', list: listing(rec('l', 'sub', '/tmp'), rec('f', 'sub/rf-hostile-link.txt')), expect: /sub\/rf-hostile-link\.txt", which is not inside a folder listed before it; refusing the listing/ },
-    { name: 'the same name twice', list: listing(rec('f', 'a.txt'), rec('f', 'a.txt')), expect: /a\.txt", twice; refusing the listing/ },
-    { name: 'a listing without its root', list: `E\0${rec('f', 'a.txt')}`, expect: /a\.txt", where the entry itself was expected first; refusing the listing/ },
+    {
+      name: 'a folder that climbs out with ".."',
+      list: listing(rec('f', 'a.txt'), rec('d', `${'../'.repeat(12)}tmp/rf-hostile-listdir`)),
+      expect: /rf-hostile-listdir", which is not a plain relative path; refusing the listing/,
+    },
+    {
+      name: 'an absolute folder',
+      list: listing(rec('d', '/tmp/rf-hostile-absdir')),
+      expect: /rf-hostile-absdir", which is not a plain relative path; refusing the listing/,
+    },
+    {
+      name: 'a file below a link to /tmp',
+      list: listing(rec('l', 'sub', '/tmp'), rec('f', 'sub/rf-hostile-link.txt')),
+      expect: /sub\/rf-hostile-link\.txt", which is not inside a folder listed before it; refusing the listing/,
+    },
+    {
+      name: 'the same name twice',
+      list: listing(rec('f', 'a.txt'), rec('f', 'a.txt')),
+      expect: /a\.txt", twice; refusing the listing/,
+    },
+    {
+      name: 'a listing without its root',
+      list: `E\0${rec('f', 'a.txt')}`,
+      expect: /a\.txt", where the entry itself was expected first; refusing the listing/,
+    },
   ];
   for (const c of cases) {
     test(`refuses ${c.name}, and writes nothing outside the data folder`, async () => {
@@ -291,14 +401,15 @@ async function startFakeSftp(root: string, listings: Record<string, FakeEntry[]>
   // ssh2 now and then generates an ed25519 key its own parser calls malformed (seen once in ~30 full
   // runs): draw again rather than fail a test that is not about keys.
   let keys = utils.generateKeyPairSync('ed25519');
-  for (let i = 0; i < 5 && utils.parseKey(keys.private) instanceof Error; i++) keys = utils.generateKeyPairSync('ed25519');
+  for (let i = 0; i < 5 && utils.parseKey(keys.private) instanceof Error; i++)
+    keys = utils.generateKeyPairSync('ed25519');
   const blob = Buffer.from(keys.public.split(' ')[1]!, 'base64');
   const fingerprint = `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
   const requests: string[] = [];
   const { STATUS_CODE } = utils.sftp;
 
   const attrsOf = (kind: FakeEntry['kind'], content = ''): Attributes => ({
-    mode: (kind === 'dir' ? S_IFDIR | 0o755 : kind === 'symlink' ? S_IFLNK | 0o777 : S_IFREG | 0o644),
+    mode: kind === 'dir' ? S_IFDIR | 0o755 : kind === 'symlink' ? S_IFLNK | 0o777 : S_IFREG | 0o644,
     uid: 1001,
     gid: 1001,
     size: Buffer.byteLength(content),
@@ -346,7 +457,11 @@ async function startFakeSftp(root: string, listings: Record<string, FakeEntry[]>
       const entries = listings[open.path] ?? [];
       sftp.name(
         id,
-        entries.map((e) => ({ filename: e.name, longname: `-rw-r--r--    1 rf-shell rf-shell ${Buffer.byteLength(e.content ?? '')} Jan  1 00:00 ${e.name}`, attrs: attrsOf(e.kind, e.content) })),
+        entries.map((e) => ({
+          filename: e.name,
+          longname: `-rw-r--r--    1 rf-shell rf-shell ${Buffer.byteLength(e.content ?? '')} Jan  1 00:00 ${e.name}`,
+          attrs: attrsOf(e.kind, e.content),
+        })),
       );
     });
     sftp.on('READLINK', (id, path) => {
@@ -409,10 +524,17 @@ async function startFakeSftp(root: string, listings: Record<string, FakeEntry[]>
 describe('crafted SFTP listings (an ssh2 server written here)', () => {
   const ROOT = '/srv/victim';
   const legit: FakeEntry = { name: 'a.txt', kind: 'file', content: 'fine' };
-  const cases: Array<{ name: string; listings: Record<string, FakeEntry[]>; expect: RegExp | 'stored'; allowed: string[] }> = [
+  const cases: Array<{
+    name: string;
+    listings: Record<string, FakeEntry[]>;
+    expect: RegExp | 'stored';
+    allowed: string[];
+  }> = [
     {
       name: 'a name that climbs out with "../"',
-      listings: { [ROOT]: [legit, { name: '../../../../../../tmp/rf-hostile-sftp.txt', kind: 'file', content: 'pwned' }] },
+      listings: {
+        [ROOT]: [legit, { name: '../../../../../../tmp/rf-hostile-sftp.txt', kind: 'file', content: 'pwned' }],
+      },
       expect: /rf-hostile-sftp\.txt.* not a plain file name; refusing the listing/,
       allowed: [],
     },
@@ -443,7 +565,9 @@ describe('crafted SFTP listings (an ssh2 server written here)', () => {
     {
       // Every server lists "." and ".."; as files with content they are still skipped, never opened.
       name: '".." and "." listed as files with content',
-      listings: { [ROOT]: [{ name: '..', kind: 'file', content: 'pwned' }, { name: '.', kind: 'file', content: 'pwned' }, legit] },
+      listings: {
+        [ROOT]: [{ name: '..', kind: 'file', content: 'pwned' }, { name: '.', kind: 'file', content: 'pwned' }, legit],
+      },
       expect: 'stored',
       allowed: ['victim', 'victim/a.txt'],
     },
@@ -451,7 +575,10 @@ describe('crafted SFTP listings (an ssh2 server written here)', () => {
       // The same name as a link to /tmp and as a folder holding a file: stored, the file would sit below
       // the link, and a restore would read it through the link (from /tmp, or the runner's ~/.ssh).
       name: 'a name listed twice: a link to /tmp and a folder with a file',
-      listings: { [ROOT]: [legit, { name: 'sub', kind: 'symlink', target: '/tmp' }, { name: 'sub', kind: 'dir' }], [`${ROOT}/sub`]: [{ name: 'rf-hostile-link.txt', kind: 'file', content: 'pwned' }] },
+      listings: {
+        [ROOT]: [legit, { name: 'sub', kind: 'symlink', target: '/tmp' }, { name: 'sub', kind: 'dir' }],
+        [`${ROOT}/sub`]: [{ name: 'rf-hostile-link.txt', kind: 'file', content: 'pwned' }],
+      },
       expect: /"sub" twice in \/srv\/victim; refusing the listing/,
       allowed: [],
     },
@@ -464,7 +591,20 @@ describe('crafted SFTP listings (an ssh2 server written here)', () => {
         const ws = workspace(`  Victim:\n    remote_files:\n      ${ROOT}: victim\n`);
         const before = tree(ws);
         const r = await runAction(
-          { host: '127.0.0.1', port: String(fake.port), username: 'anyone', password: 'anything', 'host-fingerprint': fake.fingerprint, mode: 'backup', domain: DOMAIN, 'install-dir': '/srv', transport: 'sftp', timeout: '10', retries: '0', store: 'none' },
+          {
+            host: '127.0.0.1',
+            port: String(fake.port),
+            username: 'anyone',
+            password: 'anything',
+            'host-fingerprint': fake.fingerprint,
+            mode: 'backup',
+            domain: DOMAIN,
+            'install-dir': '/srv',
+            transport: 'sftp',
+            timeout: '10',
+            retries: '0',
+            store: 'none',
+          },
           { workspace: ws },
         );
         if (c.expect === 'stored') {
@@ -476,8 +616,15 @@ describe('crafted SFTP listings (an ssh2 server written here)', () => {
         }
         assertContained(ws, before, (p) => c.allowed.includes(p), c.name);
         // The crafted names were never opened, and a backup asked the server to write nothing.
-        assert.deepEqual(fake.requests.filter((q) => /^(OPEN|READ) /.test(q) && !q.endsWith(`${ROOT}/a.txt`)), [], fake.requests.join('\n'));
-        assert.deepEqual(fake.requests.filter((q) => /^(WRITE|SETSTAT|FSETSTAT|MKDIR|REMOVE|RMDIR|RENAME|SYMLINK) /.test(q)), []);
+        assert.deepEqual(
+          fake.requests.filter((q) => /^(OPEN|READ) /.test(q) && !q.endsWith(`${ROOT}/a.txt`)),
+          [],
+          fake.requests.join('\n'),
+        );
+        assert.deepEqual(
+          fake.requests.filter((q) => /^(WRITE|SETSTAT|FSETSTAT|MKDIR|REMOVE|RMDIR|RENAME|SYMLINK) /.test(q)),
+          [],
+        );
         counts.listings++;
       } finally {
         await fake.close();
@@ -517,7 +664,11 @@ function assertNoInjection(r: ActionResult, context: string): void {
     if (!t.startsWith('::')) continue;
     const command = /^::([A-Za-z-]+)/.exec(t)?.[1] ?? '';
     assert.ok(OWN_COMMANDS.has(command), `${context}: an injected workflow command: ${JSON.stringify(line)}`);
-    assert.doesNotMatch(t, /^::[A-Za-z-]+(?: [^:]*)?::[^\n]{0,20}INJECTED/, `${context}: injected text starts a command: ${JSON.stringify(line)}`);
+    assert.doesNotMatch(
+      t,
+      /^::[A-Za-z-]+(?: [^:]*)?::[^\n]{0,20}INJECTED/,
+      `${context}: injected text starts a command: ${JSON.stringify(line)}`,
+    );
   }
 }
 
@@ -539,7 +690,12 @@ describe('file names that look like workflow commands, on a real server', () => 
   function assertSalvaged(ws: string): void {
     const stored = join(ws, 'data', DOMAIN, 'evil');
     // Stored under git-safe names (a leading % is escaped with another).
-    for (const name of EVIL_NAMES) assert.equal(readFileSync(join(stored, escapeName(name)), 'utf8'), `content of ${JSON.stringify(name)}`, JSON.stringify(name));
+    for (const name of EVIL_NAMES)
+      assert.equal(
+        readFileSync(join(stored, escapeName(name)), 'utf8'),
+        `content of ${JSON.stringify(name)}`,
+        JSON.stringify(name),
+      );
     assert.equal(readFileSync(join(stored, EVIL_DIR, EVIL_NAMES[0]!), 'utf8'), 'nested');
   }
 
@@ -564,7 +720,12 @@ describe('file names that look like workflow commands, on a real server', () => 
       const restored = await runAction({ ...inputs, mode: 'restore' }, { workspace: ws, ...debug });
       assert.equal(restored.code, 0, restored.stdout);
       assertNoInjection(restored, `${transport}: a restore`);
-      for (const name of EVIL_NAMES) assert.equal(readFileSync(join(dir, name), 'utf8'), `content of ${JSON.stringify(name)}`, `restored ${JSON.stringify(name)}`);
+      for (const name of EVIL_NAMES)
+        assert.equal(
+          readFileSync(join(dir, name), 'utf8'),
+          `content of ${JSON.stringify(name)}`,
+          `restored ${JSON.stringify(name)}`,
+        );
       counts.names += EVIL_NAMES.length + 2;
     });
   }

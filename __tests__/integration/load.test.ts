@@ -29,7 +29,10 @@ after(async () => {
 function workspace(entries: Record<string, string>): string {
   const ws = mkdtempSync(join(tmpdir(), 'rf-load-'));
   const lines = Object.entries(entries).map(([remote, local]) => `      "${remote}": ${local}`);
-  writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n  Load:\n    remote_files:\n${lines.join('\n')}\n`);
+  writeFileSync(
+    join(ws, 'remote-files.yml'),
+    `version: 1\nrecipes:\n  Load:\n    remote_files:\n${lines.join('\n')}\n`,
+  );
   return ws;
 }
 
@@ -93,11 +96,20 @@ describe('load', () => {
       writeFileSync(join(shared, `s${i % 10}`, `f${i}`), Buffer.alloc(8192, i));
     }
     rootSh(`chown -R rf-shell: '${shared}'`);
-    const runs = await Promise.all(Array.from({ length: 10 }, (_, i) => runAction(inputs({ domain: `c${i}.example` }), { workspace: workspace({ [shared]: 'shared' }), node: RUNNER_NODE })));
+    const runs = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        runAction(inputs({ domain: `c${i}.example` }), {
+          workspace: workspace({ [shared]: 'shared' }),
+          node: RUNNER_NODE,
+        }),
+      ),
+    );
     runs.forEach((r, i) => {
       assert.equal(r.code, 0, `backup ${i}: ${r.stdout}`);
       assert.equal(r.outputs.files, '200', `backup ${i}`);
     });
-    console.log(`load: 10 concurrent backups complete, peak RSS of the largest ${mb(Math.max(...runs.map((r) => r.peakRss)))}`);
+    console.log(
+      `load: 10 concurrent backups complete, peak RSS of the largest ${mb(Math.max(...runs.map((r) => r.peakRss)))}`,
+    );
   });
 });

@@ -21,7 +21,9 @@ after(() => {
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
-function workspace(yaml = 'version: 1\nrecipes:\n  App:\n    remote_files:\n      "${install_dir}/app": app\n      "${install_dir}/nope": nope\n'): string {
+function workspace(
+  yaml = 'version: 1\nrecipes:\n  App:\n    remote_files:\n      "${install_dir}/app": app\n      "${install_dir}/nope": nope\n',
+): string {
   const ws = mkdtempSync(join(tmpdir(), 'rf-secrets-'));
   scratch.push(ws);
   writeFileSync(join(ws, 'remote-files.yml'), yaml);
@@ -59,7 +61,9 @@ describe('secrets stay out of every log, summary, output and report', () => {
   });
   after(async () => {
     await server?.stop();
-    console.log(`secrets-and-inputs: ${checked} runs with step debug on checked for secrets in stdout, stderr, summary, outputs and report`);
+    console.log(
+      `secrets-and-inputs: ${checked} runs with step debug on checked for secrets in stdout, stderr, summary, outputs and report`,
+    );
   });
 
   function inputs(extra: Record<string, string>): Record<string, string> {
@@ -80,7 +84,9 @@ describe('secrets stay out of every log, summary, output and report', () => {
 
   /** What must never be seen: every line of every key given, each passphrase and password. */
   function secretsOf(given: Record<string, string>): string[] {
-    const keyLines = ['key', 'proxy-key'].flatMap((k) => (given[k] ?? '').split('\n')).filter((l) => l.trim().length >= 8 && !l.startsWith('-----'));
+    const keyLines = ['key', 'proxy-key']
+      .flatMap((k) => (given[k] ?? '').split('\n'))
+      .filter((l) => l.trim().length >= 8 && !l.startsWith('-----'));
     const words = ['passphrase', 'password', 'proxy-password'].map((k) => given[k] ?? '').filter((v) => v !== '');
     return [...keyLines, ...words];
   }
@@ -96,7 +102,11 @@ describe('secrets stay out of every log, summary, output and report', () => {
     const lines = r.stdout.split('\n');
     const firstOther = lines.findIndex((l) => !l.startsWith('::add-mask::'));
     const masks = lines.slice(0, firstOther).map((l) => l.slice('::add-mask::'.length));
-    for (const s of secrets) assert.ok(masks.includes(s), `${context}: ${JSON.stringify(s.slice(0, 6))}… is masked before anything else is printed`);
+    for (const s of secrets)
+      assert.ok(
+        masks.includes(s),
+        `${context}: ${JSON.stringify(s.slice(0, 6))}… is masked before anything else is printed`,
+      );
     const report = r.outputs.report && existsSync(r.outputs.report) ? readFileSync(r.outputs.report, 'utf8') : '';
     const places: Record<string, string> = {
       stdout: lines.slice(firstOther).join('\n'),
@@ -106,13 +116,18 @@ describe('secrets stay out of every log, summary, output and report', () => {
       report,
     };
     for (const [where, text] of Object.entries(places)) {
-      for (const s of secrets) assert.ok(!text.includes(s), `${context}: a secret (${JSON.stringify(s.slice(0, 6))}…) in ${where}`);
+      for (const s of secrets)
+        assert.ok(!text.includes(s), `${context}: a secret (${JSON.stringify(s.slice(0, 6))}…) in ${where}`);
     }
     checked++;
   }
 
   test('a wrong passphrase: refused, the key named but never shown', async () => {
-    const given = inputs({ key: server.encryptedKey.privateKey, passphrase: WRONG_PASSPHRASE, password: WRONG_PASSWORD });
+    const given = inputs({
+      key: server.encryptedKey.privateKey,
+      passphrase: WRONG_PASSPHRASE,
+      password: WRONG_PASSWORD,
+    });
     const r = await runAction(given, { workspace: workspace(), env: DEBUG });
     assert.match(oneError(r, 'wrong passphrase'), /private key for rf-shell@127\.0\.0\.1:\d+ cannot be used/);
     assertNoSecrets(r, given, 'wrong passphrase');
@@ -121,12 +136,21 @@ describe('secrets stay out of every log, summary, output and report', () => {
   test('authentication failure with a key and a password: both tried, neither shown', async () => {
     const given = inputs({ key: strangerKey, password: WRONG_PASSWORD });
     const r = await runAction(given, { workspace: workspace(), env: DEBUG });
-    assert.match(oneError(r, 'auth failure'), /Authentication as rf-shell@127\.0\.0\.1:\d+ failed \(tried: publickey, password/);
+    assert.match(
+      oneError(r, 'auth failure'),
+      /Authentication as rf-shell@127\.0\.0\.1:\d+ failed \(tried: publickey, password/,
+    );
     assertNoSecrets(r, given, 'auth failure');
   });
 
   test('a jump host refusing the key and the proxy password', async () => {
-    const given = inputs({ key: strangerKey, password: WRONG_PASSWORD, 'proxy-host': '127.0.0.1', 'proxy-port': String(server.port), 'proxy-password': PROXY_PASSWORD });
+    const given = inputs({
+      key: strangerKey,
+      password: WRONG_PASSWORD,
+      'proxy-host': '127.0.0.1',
+      'proxy-port': String(server.port),
+      'proxy-password': PROXY_PASSWORD,
+    });
     const r = await runAction(given, { workspace: workspace(), env: DEBUG });
     assert.match(oneError(r, 'jump host auth failure'), /Authentication as rf-shell@127\.0\.0\.1:\d+ failed/);
     assertNoSecrets(r, given, 'jump host auth failure');
@@ -137,7 +161,12 @@ describe('secrets stay out of every log, summary, output and report', () => {
     scratch.push(other);
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', join(other, 'h')]);
     const wrongLine = `[127.0.0.1]:${server.port} ${readFileSync(join(other, 'h.pub'), 'utf8').trim()}`;
-    const given = inputs({ key: server.encryptedKey.privateKey, passphrase: server.encryptedKey.passphrase, password: server.password, 'known-hosts': wrongLine });
+    const given = inputs({
+      key: server.encryptedKey.privateKey,
+      passphrase: server.encryptedKey.passphrase,
+      password: server.password,
+      'known-hosts': wrongLine,
+    });
     const logBefore = server.log().length;
     const r = await runAction(given, { workspace: workspace(), env: DEBUG });
     assert.match(oneError(r, 'host key refusal'), /host key/i);
@@ -149,7 +178,12 @@ describe('secrets stay out of every log, summary, output and report', () => {
   });
 
   test('a backup that logs in and then fails (if-missing: error), with its report and summary', async () => {
-    const given = inputs({ key: server.encryptedKey.privateKey, passphrase: server.encryptedKey.passphrase, password: server.password, 'if-missing': 'error' });
+    const given = inputs({
+      key: server.encryptedKey.privateKey,
+      passphrase: server.encryptedKey.passphrase,
+      password: server.password,
+      'if-missing': 'error',
+    });
     const r = await runAction(given, { workspace: workspace(), env: DEBUG });
     assert.match(oneError(r, 'failed backup'), /nope is missing/);
     assert.ok(r.outputs.report && existsSync(r.outputs.report), 'the failed run still wrote its report');
@@ -158,7 +192,12 @@ describe('secrets stay out of every log, summary, output and report', () => {
   });
 
   test('a successful backup and restore with every secret set', async () => {
-    const given = inputs({ key: server.encryptedKey.privateKey, passphrase: server.encryptedKey.passphrase, password: server.password, 'proxy-password': PROXY_PASSWORD });
+    const given = inputs({
+      key: server.encryptedKey.privateKey,
+      passphrase: server.encryptedKey.passphrase,
+      password: server.password,
+      'proxy-password': PROXY_PASSWORD,
+    });
     const ws = workspace('version: 1\nrecipes:\n  App:\n    remote_files:\n      "${install_dir}/app": app\n');
     const backup = await runAction(given, { workspace: ws, env: DEBUG });
     assert.equal(backup.code, 0, backup.stdout);
@@ -196,14 +235,22 @@ describe('bad inputs: exit 1 and one ::error:: naming the input', () => {
     ['store', { store: 's3' }, /input `store`: "s3" is not one of/],
     ['store (none combined)', { store: 'none, commit' }, /input `store`/],
     // numbers
-    ...(['abc', '0', '65536', '22.5', '-1'] as const).map((v): [string, Record<string, string>, RegExp] => [`port ${v}`, { port: v }, /input `port`: ".*" is not a whole number from 1 to 65535/]),
+    ...(['abc', '0', '65536', '22.5', '-1'] as const).map((v): [string, Record<string, string>, RegExp] => [
+      `port ${v}`,
+      { port: v },
+      /input `port`: ".*" is not a whole number from 1 to 65535/,
+    ]),
     ['timeout', { timeout: '0' }, /input `timeout`: "0" is not a duration from 1 to 3600 seconds/],
     ['timeout (words)', { timeout: 'ten' }, /input `timeout`: "ten" is not a duration from 1 to 3600 seconds/],
     ['retries', { retries: '-1' }, /input `retries`: "-1" is not a whole number from 0 to 20/],
     ['retries (too many)', { retries: '21' }, /input `retries`: "21"/],
     ['concurrency', { concurrency: '0' }, /input `concurrency`: "0" is not a whole number from 1 to 64/],
     ['concurrency (too many)', { concurrency: '65' }, /input `concurrency`: "65"/],
-    ['proxy-port', { 'proxy-host': 'jump.example.com', 'proxy-port': 'x' }, /input `proxy-port`: "x" is not a whole number/],
+    [
+      'proxy-port',
+      { 'proxy-host': 'jump.example.com', 'proxy-port': 'x' },
+      /input `proxy-port`: "x" is not a whole number/,
+    ],
     ['push-attempts', { 'push-attempts': '0' }, /input `push-attempts`: "0"/],
     ['retention-days', { 'retention-days': '91' }, /input `retention-days`: "91" is not a whole number from 1 to 90/],
     ['artifact-run-id', { 'artifact-run-id': 'latest' }, /input `artifact-run-id`: "latest"/],
@@ -220,18 +267,52 @@ describe('bad inputs: exit 1 and one ::error:: naming the input', () => {
         ['push', 'no'],
         ['fail-on-drift', 'off'],
       ] as const
-    ).map(([name, v]): [string, Record<string, string>, RegExp] => [name, { [name]: v }, new RegExp(`input \`${name}\`: "${v.replace(/[!]/g, '\\$&')}" is not a boolean`)]),
+    ).map(([name, v]): [string, Record<string, string>, RegExp] => [
+      name,
+      { [name]: v },
+      new RegExp(`input \`${name}\`: "${v.replace(/[!]/g, '\\$&')}" is not a boolean`),
+    ]),
     // paths and names
-    ...(['../outside', '/abs/data', 'a/../../b', '.', '..'] as const).map((v): [string, Record<string, string>, RegExp] => [`data-dir ${v}`, { 'data-dir': v }, /input `data-dir`: ".*" must be a folder inside the workspace/]),
-    ['install-dir relative', { 'install-dir': 'srv/app' }, /input `install-dir`: "srv\/app" must be an absolute server path/],
-    ['install-dir ..', { 'install-dir': '/srv/../etc' }, /input `install-dir`: "\/srv\/\.\.\/etc" must be an absolute server path without/],
+    ...(['../outside', '/abs/data', 'a/../../b', '.', '..'] as const).map(
+      (v): [string, Record<string, string>, RegExp] => [
+        `data-dir ${v}`,
+        { 'data-dir': v },
+        /input `data-dir`: ".*" must be a folder inside the workspace/,
+      ],
+    ),
+    [
+      'install-dir relative',
+      { 'install-dir': 'srv/app' },
+      /input `install-dir`: "srv\/app" must be an absolute server path/,
+    ],
+    [
+      'install-dir ..',
+      { 'install-dir': '/srv/../etc' },
+      /input `install-dir`: "\/srv\/\.\.\/etc" must be an absolute server path without/,
+    ],
     ['domain with /', { domain: 'a/b' }, /input `domain`: "a\/b" is not a domain name/],
     ['domain ..', { domain: '..' }, /input `domain`: "\.\." is not a domain name/],
     ['domain empty', { domain: '' }, /input `domain` is required/],
-    ['install-dir with shell syntax', { 'install-dir': '/srv/x;id>/tmp/x;#' }, /input `install-dir`: "\/srv\/x;id>\/tmp\/x;#" holds ";", ">", "#": only letters, digits/],
-    ['domain with shell syntax', { domain: 'example.com;id' }, /input `domain`: "example\.com;id" is not a domain name: it holds ";"/],
-    ['domain wildcard', { domain: '*.example.com' }, /input `domain`: "\*\.example\.com" is not a domain name: it is a wildcard/],
-    ['proxy-fingerprint without proxy-host', { 'proxy-fingerprint': 'SHA256:' + 'A'.repeat(43) }, /input `proxy-fingerprint` pins the jump host's key, but `proxy-host` is not set/],
+    [
+      'install-dir with shell syntax',
+      { 'install-dir': '/srv/x;id>/tmp/x;#' },
+      /input `install-dir`: "\/srv\/x;id>\/tmp\/x;#" holds ";", ">", "#": only letters, digits/,
+    ],
+    [
+      'domain with shell syntax',
+      { domain: 'example.com;id' },
+      /input `domain`: "example\.com;id" is not a domain name: it holds ";"/,
+    ],
+    [
+      'domain wildcard',
+      { domain: '*.example.com' },
+      /input `domain`: "\*\.example\.com" is not a domain name: it is a wildcard/,
+    ],
+    [
+      'proxy-fingerprint without proxy-host',
+      { 'proxy-fingerprint': 'SHA256:' + 'A'.repeat(43) },
+      /input `proxy-fingerprint` pins the jump host's key, but `proxy-host` is not set/,
+    ],
     ['install-dir empty', { 'install-dir': '' }, /input `install-dir` is required/],
     ['artifact-name', { 'artifact-name': 'a:b' }, /input `artifact-name`: "a:b" holds a character/],
     ['vars', { vars: 'GOOD=1\nnot a pair' }, /input `vars`:2: expected KEY=VALUE/],
@@ -248,20 +329,50 @@ describe('bad inputs: exit 1 and one ::error:: naming the input', () => {
       assert.match(oneError(r, label), pattern, label);
       assert.doesNotMatch(r.stdout, /^Plan for /m, `${label}: refused before anything ran`);
     });
-    console.log(`secrets-and-inputs: ${cases.length} bad input values tried, each refused with one ::error:: naming the input`);
+    console.log(
+      `secrets-and-inputs: ${cases.length} bad input values tried, each refused with one ::error:: naming the input`,
+    );
   });
 
   const serverCases: Array<[string, Record<string, string>, RegExp]> = [
     ['known-hosts garbage', { 'known-hosts': 'this is not a known_hosts line' }, /input `known-hosts`:1: /],
-    ['known-hosts bad base64 on line 2', { 'known-hosts': `# a comment\n[127.0.0.1]:22 ssh-ed25519 !!!notbase64!!!` }, /input `known-hosts`:2: .*not base64/],
-    ['known-hosts key of another type', { 'known-hosts': `127.0.0.1 ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIHc6` }, /input `known-hosts`:1: /],
-    ['host-fingerprint', { 'known-hosts': '', 'host-fingerprint': 'SHA256:tooshort' }, /input `host-fingerprint`: "SHA256:tooshort" is not a SHA256 fingerprint/],
-    ['host-fingerprint MD5', { 'known-hosts': '', 'host-fingerprint': 'MD5:12:34:56:78:9a:bc:de:f0:12:34:56:78:9a:bc:de:f0' }, /input `host-fingerprint`: .* MD5/],
+    [
+      'known-hosts bad base64 on line 2',
+      { 'known-hosts': `# a comment\n[127.0.0.1]:22 ssh-ed25519 !!!notbase64!!!` },
+      /input `known-hosts`:2: .*not base64/,
+    ],
+    [
+      'known-hosts key of another type',
+      { 'known-hosts': `127.0.0.1 ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIHc6` },
+      /input `known-hosts`:1: /,
+    ],
+    [
+      'host-fingerprint',
+      { 'known-hosts': '', 'host-fingerprint': 'SHA256:tooshort' },
+      /input `host-fingerprint`: "SHA256:tooshort" is not a SHA256 fingerprint/,
+    ],
+    [
+      'host-fingerprint MD5',
+      { 'known-hosts': '', 'host-fingerprint': 'MD5:12:34:56:78:9a:bc:de:f0:12:34:56:78:9a:bc:de:f0' },
+      /input `host-fingerprint`: .* MD5/,
+    ],
   ];
 
   test(`each of ${serverCases.length} bad host-key inputs fails before connecting`, { timeout: 60_000 }, async () => {
-    const base = { mode: 'backup', domain: DOMAIN, 'install-dir': '/srv/app', host: '127.0.0.1', port: String(closedPort), username: 'nobody', password: 'unused-password', store: 'none', retries: '0' };
-    const results = await mapLimited(serverCases, 4, ([, over]) => runAction({ ...base, ...over }, { workspace: planWs }));
+    const base = {
+      mode: 'backup',
+      domain: DOMAIN,
+      'install-dir': '/srv/app',
+      host: '127.0.0.1',
+      port: String(closedPort),
+      username: 'nobody',
+      password: 'unused-password',
+      store: 'none',
+      retries: '0',
+    };
+    const results = await mapLimited(serverCases, 4, ([, over]) =>
+      runAction({ ...base, ...over }, { workspace: planWs }),
+    );
     serverCases.forEach(([label, , pattern], i) => {
       const msg = oneError(results[i]!, label);
       assert.match(msg, pattern, label);
@@ -271,13 +382,33 @@ describe('bad inputs: exit 1 and one ::error:: naming the input', () => {
   });
 
   const recipeCases: Array<[string, string, RegExp]> = [
-    ['unclosed flow sequence', 'version: 1\nrecipes:\n  App:\n    remote_files: [unclosed\n', /^remote-files\.yml:\d+: not valid YAML\/JSON: /],
+    [
+      'unclosed flow sequence',
+      'version: 1\nrecipes:\n  App:\n    remote_files: [unclosed\n',
+      /^remote-files\.yml:\d+: not valid YAML\/JSON: /,
+    ],
     ['tab indentation', 'version: 1\nrecipes:\n\tApp:\n', /^remote-files\.yml:3: not valid YAML\/JSON: /],
-    ['duplicate key', 'version: 1\nrecipes:\n  App:\n    remote_files:\n      /a: a\n  App:\n    remote_files:\n      /b: b\n', /^remote-files\.yml:6: not valid YAML\/JSON: .*[Uu]nique|^remote-files\.yml:6: /],
-    ['unknown key', 'version: 1\nrecipes:\n  App:\n    remote_filez: { /a: a }\n', /^remote-files\.yml:4: recipes\.App has an unknown key "remote_filez"/],
+    [
+      'duplicate key',
+      'version: 1\nrecipes:\n  App:\n    remote_files:\n      /a: a\n  App:\n    remote_files:\n      /b: b\n',
+      /^remote-files\.yml:6: not valid YAML\/JSON: .*[Uu]nique|^remote-files\.yml:6: /,
+    ],
+    [
+      'unknown key',
+      'version: 1\nrecipes:\n  App:\n    remote_filez: { /a: a }\n',
+      /^remote-files\.yml:4: recipes\.App has an unknown key "remote_filez"/,
+    ],
     ['wrong version', 'version: 7\nrecipes: {}\n', /^remote-files\.yml:1: /],
-    ['a local path that climbs out', 'version: 1\nrecipes:\n  App:\n    remote_files:\n      /srv/a: ../../escape\n', /^remote-files\.yml(:\d+)?: .*\.\./],
-    ['an unknown placeholder', 'version: 1\nrecipes:\n  App:\n    remote_files:\n      "${nowhere}/a": a\n', /^remote-files\.yml(:\d+)?: unknown placeholder "nowhere"/],
+    [
+      'a local path that climbs out',
+      'version: 1\nrecipes:\n  App:\n    remote_files:\n      /srv/a: ../../escape\n',
+      /^remote-files\.yml(:\d+)?: .*\.\./,
+    ],
+    [
+      'an unknown placeholder',
+      'version: 1\nrecipes:\n  App:\n    remote_files:\n      "${nowhere}/a": a\n',
+      /^remote-files\.yml(:\d+)?: unknown placeholder "nowhere"/,
+    ],
   ];
 
   test(`each of ${recipeCases.length} malformed recipe files names file and line`, { timeout: 60_000 }, async () => {

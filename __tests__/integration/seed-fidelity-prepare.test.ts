@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -83,7 +93,15 @@ function snapshot(root: string): Map<string, string> {
       if (st.isDirectory()) {
         out.set(r, `dir ${st.mode}`);
         visit(r);
-      } else out.set(r, st.isFile() ? `file ${sha(join(root, r))} ${st.mode} ${st.mtimeMs}` : st.isSymbolicLink() ? `link ${readlinkSync(join(root, r))}` : 'other');
+      } else
+        out.set(
+          r,
+          st.isFile()
+            ? `file ${sha(join(root, r))} ${st.mode} ${st.mtimeMs}`
+            : st.isSymbolicLink()
+              ? `link ${readlinkSync(join(root, r))}`
+              : 'other',
+        );
     }
   };
   visit('');
@@ -105,7 +123,13 @@ function reportEntries(r: ActionResult): ReportEntry[] {
 }
 
 describe('the partial-dump rule: remote_prepare between two readings of the recipe paths', () => {
-  const recipes = ['  Db:', '    remote_files:', '      "${install_dir}/db/dumps": db', '    remote_prepare: [ "sh ${install_dir}/prep.sh" ]', ''].join('\n');
+  const recipes = [
+    '  Db:',
+    '    remote_files:',
+    '      "${install_dir}/db/dumps": db',
+    '    remote_prepare: [ "sh ${install_dir}/prep.sh" ]',
+    '',
+  ].join('\n');
   let ws: string;
   let domainDir: string;
 
@@ -143,7 +167,10 @@ describe('the partial-dump rule: remote_prepare between two readings of the reci
     serverFile('db/dumps/shop.sql', 'good dump 2, newer\n');
     serverFile('prep.sh', `echo 'cannot connect to the database' >&2; exit 2\n`);
     const r = ok(await runAction(inputs(), { workspace: ws }));
-    assert.match(r.stdout, /::warning::Db: prepare command failed \(exit 2\) and changed nothing under [^\n]*db\/dumps: the salvage is as old as the last time/);
+    assert.match(
+      r.stdout,
+      /::warning::Db: prepare command failed \(exit 2\) and changed nothing under [^\n]*db\/dumps: the salvage is as old as the last time/,
+    );
     assert.match(r.stdout, /cannot connect to the database/);
     assert.equal(readFileSync(join(domainDir, 'db/shop.sql'), 'utf8'), 'good dump 2, newer\n');
     assert.equal(r.outputs.changed, 'true');
@@ -201,8 +228,11 @@ describe('entries that name the same server path', () => {
       assert.equal(byLocal.get('b/app')!.files, 2);
       assert.equal(byLocal.get('c/app')!.files, 2);
       assert.equal(byLocal.get('c/app/app.conf')!.files, 1);
-      const manifest = JSON.parse(readFileSync(join(domainDir, '.remote-files/manifest.json'), 'utf8')) as { files: Record<string, { sha256?: string }> };
-      for (const local of ['a/app.conf', 'b/app.conf', 'b/app/app.conf', 'c/app/app.conf']) assert.ok(manifest.files[local]?.sha256, local);
+      const manifest = JSON.parse(readFileSync(join(domainDir, '.remote-files/manifest.json'), 'utf8')) as {
+        files: Record<string, { sha256?: string }>;
+      };
+      for (const local of ['a/app.conf', 'b/app.conf', 'b/app/app.conf', 'c/app/app.conf'])
+        assert.ok(manifest.files[local]?.sha256, local);
 
       // The next run finds everything as stored.
       const again = ok(await runAction(inputs({ transport }), { workspace: ws }));
@@ -219,7 +249,9 @@ describe('entries that name the same server path', () => {
     serverFile('ov/etc/app/app.conf', 'listen 8080\n');
     const drift = ok(await runAction(inputs({ mode: 'verify' }), { workspace: ws }));
     assert.equal(drift.outputs.drift, 'true');
-    const report = JSON.parse(readFileSync(drift.outputs.report!, 'utf8')) as { entries: Array<{ local: string; changed: string[]; added: string[]; removed: string[] }> };
+    const report = JSON.parse(readFileSync(drift.outputs.report!, 'utf8')) as {
+      entries: Array<{ local: string; changed: string[]; added: string[]; removed: string[] }>;
+    };
     for (const e of report.entries) {
       assert.deepEqual(e.changed, [conf()], `${e.local}: ${JSON.stringify(e)}`);
       assert.deepEqual([...e.added, ...e.removed], [], e.local);
@@ -243,7 +275,10 @@ describe('entries that name the same server path', () => {
     assert.equal(entries.filter((e) => e.status === 'changed').length, 1, JSON.stringify(entries));
     for (const e of entries.filter((x) => x.status !== 'changed')) {
       assert.equal(e.status, 'unchanged', JSON.stringify(e));
-      assert.ok(e.notes.some((n) => /is restored once, from/.test(n)), JSON.stringify(e));
+      assert.ok(
+        e.notes.some((n) => /is restored once, from/.test(n)),
+        JSON.stringify(e),
+      );
     }
     // And the server now matches every entry's stored copy.
     const verify = ok(await runAction(inputs({ mode: 'verify' }), { workspace: ws }));
@@ -274,7 +309,7 @@ describe('commands around a restore', () => {
     serverFile('svc/log', '');
   };
 
-  test('order: before-restore, the recipe\'s before_restore, the restore, its after_restore, after-restore', async () => {
+  test("order: before-restore, the recipe's before_restore, the restore, its after_restore, after-restore", async () => {
     reset();
     const r = ok(
       await runAction(
@@ -287,7 +322,10 @@ describe('commands around a restore', () => {
         { workspace: ws },
       ),
     );
-    assert.equal(readFileSync(log(), 'utf8'), 'input-before-1\ninput-before-2 absent 0\nrecipe-before\nrecipe-after loaded\ninput-after\n');
+    assert.equal(
+      readFileSync(log(), 'utf8'),
+      'input-before-1\ninput-before-2 absent 0\nrecipe-before\nrecipe-after loaded\ninput-after\n',
+    );
     assert.equal(readFileSync(join(srv, 'svc/data/state.txt'), 'utf8'), 'loaded');
     assert.equal(r.outputs.files, '1');
   });
@@ -295,7 +333,13 @@ describe('commands around a restore', () => {
   test('a failing before-restore stops the restore before anything is written', async () => {
     reset();
     const out = failed(
-      await runAction(inputs({ mode: 'restore', 'before-restore': `echo input-before >> ${log()}\necho 'service will not stop' >&2; exit 5\necho never >> ${log()}` }), { workspace: ws }),
+      await runAction(
+        inputs({
+          mode: 'restore',
+          'before-restore': `echo input-before >> ${log()}\necho 'service will not stop' >&2; exit 5\necho never >> ${log()}`,
+        }),
+        { workspace: ws },
+      ),
     );
     assert.match(out, /before-restore command failed \(exit 5\)/);
     assert.match(out, /service will not stop/);
@@ -307,9 +351,18 @@ describe('commands around a restore', () => {
 
   test('a failing after-restore fails the step with the data in place, and says so', async () => {
     reset();
-    const r = await runAction(inputs({ mode: 'restore', 'after-restore': `echo 'dump will not load' >&2; exit 4\necho input-after >> ${log()}` }), { workspace: ws });
+    const r = await runAction(
+      inputs({
+        mode: 'restore',
+        'after-restore': `echo 'dump will not load' >&2; exit 4\necho input-after >> ${log()}`,
+      }),
+      { workspace: ws },
+    );
     const out = failed(r);
-    assert.match(out, /::error::[^\n]*after-restore command failed \(exit 4\)[^\n]*dump will not load[^\n]*The data is in place/);
+    assert.match(
+      out,
+      /::error::[^\n]*after-restore command failed \(exit 4\)[^\n]*dump will not load[^\n]*The data is in place/,
+    );
     assert.equal(readFileSync(join(srv, 'svc/data/state.txt'), 'utf8'), 'loaded');
     assert.equal(readFileSync(log(), 'utf8'), 'recipe-before\nrecipe-after loaded\n');
     assert.equal(r.outputs.files, '1');
@@ -319,8 +372,24 @@ describe('commands around a restore', () => {
     // A stored copy, so that the run gets as far as the server (nothing stored fails before connecting).
     const ws = workspace(recipes);
     mkdirSync(join(ws, 'data', DOMAIN, '.remote-files'), { recursive: true });
-    writeFileSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'), JSON.stringify({ version: 1, domain: DOMAIN, names: 'git-safe-1', entries: {}, files: {} }));
-    const out = failed(await runAction(inputs({ mode: 'restore', username: 'rf-sftp', 'install-dir': '/data', 'before-restore': 'systemctl stop app' }), { workspace: ws }));
-    assert.match(out, /commands around the restore are configured \(before-restore, Svc: before_restore, Svc: after_restore\), but this account only offers SFTP/);
+    writeFileSync(
+      join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'),
+      JSON.stringify({ version: 1, domain: DOMAIN, names: 'git-safe-1', entries: {}, files: {} }),
+    );
+    const out = failed(
+      await runAction(
+        inputs({
+          mode: 'restore',
+          username: 'rf-sftp',
+          'install-dir': '/data',
+          'before-restore': 'systemctl stop app',
+        }),
+        { workspace: ws },
+      ),
+    );
+    assert.match(
+      out,
+      /commands around the restore are configured \(before-restore, Svc: before_restore, Svc: after_restore\), but this account only offers SFTP/,
+    );
   });
 });

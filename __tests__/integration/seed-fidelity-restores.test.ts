@@ -91,7 +91,8 @@ function inputs(extra: Record<string, string> = {}): Record<string, string> {
   };
 }
 
-const act = (ws: string, extra: Record<string, string>) => runAction(inputs(extra), { workspace: ws, node: NODES[0]!.path });
+const act = (ws: string, extra: Record<string, string>) =>
+  runAction(inputs(extra), { workspace: ws, node: NODES[0]!.path });
 
 function ok(r: ActionResult): ActionResult {
   assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
@@ -126,13 +127,25 @@ describe('restores(%opts) and the restore rules, through the bundle', () => {
   });
 
   test('without vars, a recipe reading $opts{admin_user} fails naming recipe, file, line, key and the vars input', async () => {
-    const r = failed(await act(ws, { mode: 'plan' }), /::error::lib\/Provisioner\/Recipe\/Opts\.pm:\d+: recipe Opts: restores reads \$opts\{admin_user\}, which is not set/);
+    const r = failed(
+      await act(ws, { mode: 'plan' }),
+      /::error::lib\/Provisioner\/Recipe\/Opts\.pm:\d+: recipe Opts: restores reads \$opts\{admin_user\}, which is not set/,
+    );
     assert.match(r.stdout, /add admin_user=VALUE to `vars`/);
   });
 
   test('with vars, %opts holds them: `$opts{user} // $opts{admin_user}` works as in Perl; a twin’s ${name} resolves too', async () => {
-    const plan = (vars: string) => act(ws, { mode: 'plan', vars }).then((r) => JSON.parse(ok(r).outputs.plan!) as { recipes: Array<{ name: string; restores: Array<{ to: string; owner: string | null }> }> });
-    const owners = async (vars: string) => Object.fromEntries((await plan(vars)).recipes.flatMap((x) => x.restores).map((x) => [x.to.slice(srv.length), x.owner]));
+    const plan = (vars: string) =>
+      act(ws, { mode: 'plan', vars }).then(
+        (r) =>
+          JSON.parse(ok(r).outputs.plan!) as {
+            recipes: Array<{ name: string; restores: Array<{ to: string; owner: string | null }> }>;
+          },
+      );
+    const owners = async (vars: string) =>
+      Object.fromEntries(
+        (await plan(vars)).recipes.flatMap((x) => x.restores).map((x) => [x.to.slice(srv.length), x.owner]),
+      );
     const admin = await owners('admin_user=rf-other');
     assert.equal(admin['/out/z-app'], 'rf-other:rf-other');
     assert.equal(admin['/out/twin.conf'], 'rf-other:rf-other');
@@ -140,8 +153,17 @@ describe('restores(%opts) and the restore rules, through the bundle', () => {
   });
 
   test('two recipes giving one destination different specs: the run fails naming both', async () => {
-    const clash = workspace({ 'clash.yml': `version: 1\nrecipes:\n  Clash:\n    remote_files: { "\${install_dir}/one.conf": one.conf }\n    restores:\n      "\${install_dir}/out/one.conf": { from: "\${install_dir}/\${domain}/one.conf", mode: "0600" }\n` });
-    failed(await act(clash, { mode: 'plan', vars: 'admin_user=rf-other', recipes: 'lib/Provisioner/Recipe\nremote-files.yml\nclash.yml' }), /::error::restores: two recipes give .*\/out\/one\.conf different specs: recipe Opts \(lib\/Provisioner\/Recipe\/Opts\.pm\).*recipe Clash \(clash\.yml\)/);
+    const clash = workspace({
+      'clash.yml': `version: 1\nrecipes:\n  Clash:\n    remote_files: { "\${install_dir}/one.conf": one.conf }\n    restores:\n      "\${install_dir}/out/one.conf": { from: "\${install_dir}/\${domain}/one.conf", mode: "0600" }\n`,
+    });
+    failed(
+      await act(clash, {
+        mode: 'plan',
+        vars: 'admin_user=rf-other',
+        recipes: 'lib/Provisioner/Recipe\nremote-files.yml\nclash.yml',
+      }),
+      /::error::restores: two recipes give .*\/out\/one\.conf different specs: recipe Opts \(lib\/Provisioner\/Recipe\/Opts\.pm\).*recipe Clash \(clash\.yml\)/,
+    );
   });
 
   test('restore applies each rule of the framework’s restore_state', async () => {
@@ -150,13 +172,18 @@ describe('restores(%opts) and the restore rules, through the bundle', () => {
     const out = join(srv, 'out');
     // A folder salvage: owner and mode recursively (chown -R, chmod -R), files included.
     assert.equal(readFileSync(join(out, 'z-app/data/sub/b.txt'), 'utf8'), 'b');
-    for (const p of ['z-app', 'z-app/data', 'z-app/data/a.txt', 'z-app/data/sub/b.txt']) assert.equal(stat(join(out, p)), 'rf-other:rf-other 750', p);
+    for (const p of ['z-app', 'z-app/data', 'z-app/data/a.txt', 'z-app/data/sub/b.txt'])
+      assert.equal(stat(join(out, p)), 'rf-other:rf-other 750', p);
     // `from` a subfolder of a salvage; owner `user` alone keeps the salvaged group.
     assert.equal(readFileSync(join(out, 'a-sub/b.txt'), 'utf8'), 'b');
     assert.equal(stat(join(out, 'a-sub/b.txt')).split(' ')[0], 'rf-other:rf-shell');
     // Sorted order, each destination judged when its turn comes: out/n first, so out/n/data/sub then holds state.
     assert.equal(readFileSync(join(out, 'n/data/sub/b.txt'), 'utf8'), 'b');
-    assert.notEqual(stat(join(out, 'n/data/sub')).split(' ')[1], '700', 'the nested destination was left as out/n put it');
+    assert.notEqual(
+      stat(join(out, 'n/data/sub')).split(' ')[1],
+      '700',
+      'the nested destination was left as out/n put it',
+    );
     assert.match(r.stdout, /out\/n\/data\/sub already holds state; left as it is/);
     // Nothing salvaged, an empty folder, a 0-byte file: nothing happens.
     assert.ok(!existsSync(join(out, 'missing')) && !existsSync(join(out, 'empty')) && !existsSync(join(out, 'zero')));
@@ -170,7 +197,10 @@ describe('restores(%opts) and the restore rules, through the bundle', () => {
     assert.equal(readFileSync(join(out, 'into-empty/sub/b.txt'), 'utf8'), 'b');
     assert.equal(stat(join(out, 'into-empty')), 'rf-shell:rf-shell 755');
     // An owner account that does not exist yet: a warning, the rest applied (mode), salvaged owner left.
-    assert.match(r.stdout, /::warning::Opts: restores .*out\/one\.conf: the account "rf-no-such-user" does not exist on the server yet; left as salvaged/);
+    assert.match(
+      r.stdout,
+      /::warning::Opts: restores .*out\/one\.conf: the account "rf-no-such-user" does not exist on the server yet; left as salvaged/,
+    );
     assert.equal(readFileSync(join(out, 'one.conf'), 'utf8'), 'one');
     assert.equal(stat(join(out, 'one.conf')), 'rf-shell:rf-shell 640');
     // The twin's owner from vars.

@@ -1,6 +1,20 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -42,7 +56,11 @@ after(async () => {
 const sha = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
 /** A file in the server's folder, with fixed mtime, mode and owner (the SFTP account unless said). */
-function put(rel: string, content: Buffer | string, opts: { mode?: number; owner?: number; mtime?: number } = {}): void {
+function put(
+  rel: string,
+  content: Buffer | string,
+  opts: { mode?: number; owner?: number; mtime?: number } = {},
+): void {
   const path = join(local, rel);
   mkdirSync(join(path, '..'), { recursive: true });
   writeFileSync(path, content);
@@ -69,7 +87,12 @@ test('list: a tree with an empty folder, a link, unicode and spaces, a 0600 file
   folder('tree/no-search', 0o744, 0);
   utimesSync(join(local, 'tree/empty'), T + 5, T + 5);
 
-  const [tree, missing, underLocked, locked] = await sftp.list(['/data/tree', '/data/nope', '/data/tree/locked/inner', '/data/tree/locked']);
+  const [tree, missing, underLocked, locked] = await sftp.list([
+    '/data/tree',
+    '/data/nope',
+    '/data/tree/locked/inner',
+    '/data/tree/locked',
+  ]);
   assert.equal(tree!.status, 'ok');
   const files = (tree as { files: RemoteFile[] }).files;
   assert.deepEqual(
@@ -129,7 +152,13 @@ test('fetch: a 20 MB file and 500 small ones arrive intact; an unreadable one is
   assert.ok(elapsed < 15_000, `fetch took ${elapsed} ms`);
 
   const sums = await sftp.checksums(['/data/bulk/big', '/data/bulk/small/f3', '/data/bulk/secret']);
-  assert.deepEqual(sums, new Map([['/data/bulk/big', sha(big)], ['/data/bulk/small/f3', wanted.get('/data/bulk/small/f3')]]));
+  assert.deepEqual(
+    sums,
+    new Map([
+      ['/data/bulk/big', sha(big)],
+      ['/data/bulk/small/f3', wanted.get('/data/bulk/small/f3')],
+    ]),
+  );
 });
 
 test('upload: content, modes and mtimes land; a replaced file is kept in previousDir; no temp file is left', async () => {
@@ -157,9 +186,25 @@ test('upload: content, modes and mtimes land; a replaced file is kept in previou
       { ...mine, rel: 'deep/er', type: 'dir', mtime: T + 14, mode: 0o500 },
       { ...mine, rel: 'deep/er/big', type: 'file', mtime: T + 15, mode: 0o600, source: join(src, 'big') },
       { ...mine, rel: 'root.txt', type: 'file', mtime: T + 16, mode: 0o644, source: join(src, 'root.txt') },
-      { ...mine, uid: 0, user: 'root', rel: 'run.sh', type: 'file', mtime: T + 17, mode: 0o4755, source: join(src, 'run.sh') },
+      {
+        ...mine,
+        uid: 0,
+        user: 'root',
+        rel: 'run.sh',
+        type: 'file',
+        mtime: T + 17,
+        mode: 0o4755,
+        source: join(src, 'run.sh'),
+      },
     ];
-    const r = await sftp.upload({ root: '/data/site', rootType: 'dir', items, keepPrevious: ['conf/app.ini', 'root.txt'], previousDir: '~/previous/run1', chown: true });
+    const r = await sftp.upload({
+      root: '/data/site',
+      rootType: 'dir',
+      items,
+      keepPrevious: ['conf/app.ini', 'root.txt'],
+      previousDir: '~/previous/run1',
+      chown: true,
+    });
     assert.deepEqual(r.ownerNotSet, ['run.sh'], 'only the chown to root is refused');
 
     for (const item of items) {
@@ -171,7 +216,8 @@ test('upload: content, modes and mtimes land; a replaced file is kept in previou
       }
       assert.equal((st.mode & 0o7777).toString(8), item.mode.toString(8), `mode of "${item.rel}"`);
       assert.equal(Math.floor(st.mtimeMs / 1000), item.mtime, `mtime of "${item.rel}"`);
-      if (item.type === 'file') assert.equal(sha(readFileSync(path)), sha(readFileSync(item.source!)), `content of ${item.rel}`);
+      if (item.type === 'file')
+        assert.equal(sha(readFileSync(path)), sha(readFileSync(item.source!)), `content of ${item.rel}`);
     }
     const kept = join(local, 'previous/run1/data/site');
     assert.equal(readFileSync(join(kept, 'conf/app.ini'), 'utf8'), 'old settings');
@@ -180,7 +226,14 @@ test('upload: content, modes and mtimes land; a replaced file is kept in previou
     assert.deepEqual(temps(join(local, 'site')), []);
 
     // A file entry: the root itself is the one file, its folder created as needed.
-    const one = await sftp.upload({ root: '/data/single/dir/app.ini', rootType: 'file', items: [{ ...items[2]!, rel: '' }], keepPrevious: [], previousDir: '~/previous/run1', chown: false });
+    const one = await sftp.upload({
+      root: '/data/single/dir/app.ini',
+      rootType: 'file',
+      items: [{ ...items[2]!, rel: '' }],
+      keepPrevious: [],
+      previousDir: '~/previous/run1',
+      chown: false,
+    });
     assert.deepEqual(one.ownerNotSet, []);
     assert.equal(readFileSync(join(local, 'single/dir/app.ini'), 'utf8'), 'new settings');
   } finally {
@@ -191,14 +244,30 @@ test('upload: content, modes and mtimes land; a replaced file is kept in previou
 test('upload: a failed file leaves no temp file behind and fails the upload', async () => {
   const items: OutgoingItem[] = [
     { rel: '', type: 'dir', size: 0, mtime: T, mode: 0o755, uid, gid, user: '', group: '' },
-    { rel: 'gone', type: 'file', size: 1, mtime: T, mode: 0o644, uid, gid, user: '', group: '', source: '/nonexistent/rf-source' },
+    {
+      rel: 'gone',
+      type: 'file',
+      size: 1,
+      mtime: T,
+      mode: 0o644,
+      uid,
+      gid,
+      user: '',
+      group: '',
+      source: '/nonexistent/rf-source',
+    },
   ];
-  await assert.rejects(sftp.upload({ root: '/data/failing', rootType: 'dir', items, keepPrevious: [], previousDir: '~/p', chown: false }), /ENOENT/);
+  await assert.rejects(
+    sftp.upload({ root: '/data/failing', rootType: 'dir', items, keepPrevious: [], previousDir: '~/p', chown: false }),
+    /ENOENT/,
+  );
   assert.deepEqual(temps(join(local, 'failing')), []);
 });
 
 function temps(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((p) => p.split('/').pop()!.startsWith('.remote-files-'));
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((p) =>
+    p.split('/').pop()!.startsWith('.remote-files-'),
+  );
 }
 
 test('run: an SFTP-only account cannot run commands', async () => {

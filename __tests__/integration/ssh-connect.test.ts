@@ -50,7 +50,11 @@ async function withSession<T>(opts: ConnectOptions, body: (s: SshSession) => Pro
 
 const whoami = (s: SshSession) => s.exec('id -un').then((r) => r.stdout.toString().trim());
 
-async function rejectsWith(p: Promise<unknown>, re: RegExp, type: new (...a: never[]) => Error = UserError): Promise<Error> {
+async function rejectsWith(
+  p: Promise<unknown>,
+  re: RegExp,
+  type: new (...a: never[]) => Error = UserError,
+): Promise<Error> {
   const err = await p.then(
     () => assert.fail(`expected a rejection matching ${re}`),
     (e: unknown) => e as Error,
@@ -71,7 +75,12 @@ test('key login; exec round-trips binary stdin, stderr and the exit code', async
     assert.equal(r.stderr, 'oops\n');
     assert.equal((await s.exec('kill -TERM $$')).signal, 'SIGTERM');
   });
-  assert.ok(log.info.some((m) => m === `Host key of 127.0.0.1:${sshd.port} verified: ssh-ed25519 ${sshd.fingerprint('ed25519')}`), log.info.join('\n'));
+  assert.ok(
+    log.info.some(
+      (m) => m === `Host key of 127.0.0.1:${sshd.port} verified: ssh-ed25519 ${sshd.fingerprint('ed25519')}`,
+    ),
+    log.info.join('\n'),
+  );
 });
 
 test('the accounts later tests rely on: sudo for rf-shell, files rf-other keeps to itself', async () => {
@@ -86,8 +95,13 @@ test('the accounts later tests rely on: sudo for rf-shell, files rf-other keeps 
 
 test('encrypted key with its passphrase; without it a UserError', async () => {
   const target = { host: sshd.host, port: sshd.port, username: 'rf-shell', privateKey: sshd.encryptedKey.privateKey };
-  await withSession(options(sshd, { target: { ...target, passphrase: sshd.encryptedKey.passphrase } }), async (s) => assert.equal(await whoami(s), 'rf-shell'));
-  const err = await rejectsWith(connect(options(sshd, { target })), /^The private key for rf-shell@127\.0\.0\.1:\d+ cannot be used: .*passphrase/);
+  await withSession(options(sshd, { target: { ...target, passphrase: sshd.encryptedKey.passphrase } }), async (s) =>
+    assert.equal(await whoami(s), 'rf-shell'),
+  );
+  const err = await rejectsWith(
+    connect(options(sshd, { target })),
+    /^The private key for rf-shell@127\.0\.0\.1:\d+ cannot be used: .*passphrase/,
+  );
   assert.ok(!err.message.includes('PRIVATE KEY'));
 });
 
@@ -99,16 +113,31 @@ test('password login', async () => {
 test('wrong key or password: an authentication error naming user and methods, not retried', async () => {
   const log = newLog();
   const t0 = Date.now();
-  const wrongKey = { host: sshd.host, port: sshd.port, username: 'rf-shell', privateKey: victim.key.privateKey, password: 'wrong' };
-  const err = await rejectsWith(connect(options(sshd, { target: wrongKey, retries: 3, retryBaseMs: 1000 }, log)), /^Authentication as rf-shell@127\.0\.0\.1:\d+ failed \(tried: publickey, password; the server accepts: publickey, password\)/);
+  const wrongKey = {
+    host: sshd.host,
+    port: sshd.port,
+    username: 'rf-shell',
+    privateKey: victim.key.privateKey,
+    password: 'wrong',
+  };
+  const err = await rejectsWith(
+    connect(options(sshd, { target: wrongKey, retries: 3, retryBaseMs: 1000 }, log)),
+    /^Authentication as rf-shell@127\.0\.0\.1:\d+ failed \(tried: publickey, password; the server accepts: publickey, password\)/,
+  );
   assert.ok(!err.message.includes('wrong'), 'the password is never echoed');
   assert.ok(Date.now() - t0 < 3000, 'no retry delay');
   assert.equal(log.info.filter((m) => m.includes('retry')).length, 0);
-  await rejectsWith(connect(options(sshd, { target: { ...wrongKey, username: 'nobody-here', password: undefined } })), /Authentication as nobody-here@/);
+  await rejectsWith(
+    connect(options(sshd, { target: { ...wrongKey, username: 'nobody-here', password: undefined } })),
+    /Authentication as nobody-here@/,
+  );
 });
 
 test('unknown host key: refused with the commands that pin it', async () => {
-  const err = await rejectsWith(connect(options(sshd, { hostKeys: { knownHosts: '', fingerprints: '', insecure: false }, retries: 3 })), /is not verified/);
+  const err = await rejectsWith(
+    connect(options(sshd, { hostKeys: { knownHosts: '', fingerprints: '', insecure: false }, retries: 3 })),
+    /is not verified/,
+  );
   assert.ok(err.message.includes(`ssh-keyscan -p ${sshd.port} 127.0.0.1`), err.message);
   assert.ok(err.message.includes(`ssh-keyscan -p ${sshd.port} 127.0.0.1 | ssh-keygen -lf -`), err.message);
   assert.ok(err.message.includes(`the server offered ssh-ed25519 ${sshd.fingerprint('ed25519')}`), err.message);
@@ -116,7 +145,10 @@ test('unknown host key: refused with the commands that pin it', async () => {
 
 test('known_hosts with another key for the host: refused as a mismatch', async () => {
   const knownHosts = `[127.0.0.1]:${sshd.port} ${victim.hostKeys.ed25519}`;
-  const err = await rejectsWith(connect(options(sshd, { hostKeys: { knownHosts, fingerprints: '', insecure: false } })), /does not match/);
+  const err = await rejectsWith(
+    connect(options(sshd, { hostKeys: { knownHosts, fingerprints: '', insecure: false } })),
+    /does not match/,
+  );
   assert.ok(err.message.includes(`offered ssh-ed25519 ${sshd.fingerprint('ed25519')}`), err.message);
 });
 
@@ -124,21 +156,32 @@ test('pinned by a known_hosts line of a type ssh2 would not pick first (rsa)', a
   const log = newLog();
   const hostKeys = { knownHosts: sshd.knownHostsLine('rsa'), fingerprints: '', insecure: false };
   await withSession(options(sshd, { hostKeys }, log), async (s) => assert.equal(await whoami(s), 'rf-shell'));
-  assert.ok(log.info.some((m) => m.endsWith(`verified: ssh-rsa ${sshd.fingerprint('rsa')}`)), log.info.join('\n'));
+  assert.ok(
+    log.info.some((m) => m.endsWith(`verified: ssh-rsa ${sshd.fingerprint('rsa')}`)),
+    log.info.join('\n'),
+  );
 });
 
 test('pinned by a bare fingerprint of any key type: rsa, ecdsa, or ssh-keygen -lf output', async () => {
   for (const fingerprints of [sshd.fingerprint('rsa'), `SHA256:${'A'.repeat(43)}, ${sshd.fingerprint('ecdsa')}`]) {
-    await withSession(options(sshd, { hostKeys: { knownHosts: '', fingerprints, insecure: false } }), async (s) => assert.equal(await whoami(s), 'rf-shell'));
+    await withSession(options(sshd, { hostKeys: { knownHosts: '', fingerprints, insecure: false } }), async (s) =>
+      assert.equal(await whoami(s), 'rf-shell'),
+    );
   }
-  const keygen = execFileSync('ssh-keygen', ['-lf', '-'], { input: `${sshd.knownHostsLine('rsa')}\n`, encoding: 'utf8' });
-  await withSession(options(sshd, { hostKeys: { knownHosts: '', fingerprints: keygen, insecure: false } }), async (s) => assert.equal(await whoami(s), 'rf-shell'));
+  const keygen = execFileSync('ssh-keygen', ['-lf', '-'], {
+    input: `${sshd.knownHostsLine('rsa')}\n`,
+    encoding: 'utf8',
+  });
+  await withSession(options(sshd, { hostKeys: { knownHosts: '', fingerprints: keygen, insecure: false } }), async (s) =>
+    assert.equal(await whoami(s), 'rf-shell'),
+  );
 });
 
 test('fingerprints that match none of the server keys: refused, naming every key it offered', async () => {
   const hostKeys = { knownHosts: '', fingerprints: victim.fingerprint('rsa'), insecure: false };
   const err = await rejectsWith(connect(options(sshd, { hostKeys })), /does not match/);
-  for (const t of ['ed25519', 'ecdsa', 'rsa'] as const) assert.ok(err.message.includes(sshd.fingerprint(t)), err.message);
+  for (const t of ['ed25519', 'ecdsa', 'rsa'] as const)
+    assert.ok(err.message.includes(sshd.fingerprint(t)), err.message);
 });
 
 test('insecure: connects and warns with the fingerprint', async () => {
@@ -154,7 +197,10 @@ test('connection refused: retried with backoff, then an error naming host:port a
   const port = await closedPort();
   const log = newLog();
   const target = { host: '127.0.0.1', port, username: 'rf-shell', privateKey: sshd.key.privateKey };
-  await rejectsWith(connect(options(sshd, { target, retries: 2 }, log)), new RegExp(`^Cannot connect to 127\\.0\\.0\\.1:${port}: connection refused \\(ECONNREFUSED\\) \\(3 attempts\\)$`));
+  await rejectsWith(
+    connect(options(sshd, { target, retries: 2 }, log)),
+    new RegExp(`^Cannot connect to 127\\.0\\.0\\.1:${port}: connection refused \\(ECONNREFUSED\\) \\(3 attempts\\)$`),
+  );
   assert.deepEqual(
     log.info.map((m) => m.replace(/.* (retry \d of \d in [\d.]+ s)$/, '$1')),
     ['retry 1 of 2 in 0.01 s', 'retry 2 of 2 in 0.02 s'],
@@ -168,7 +214,10 @@ test('a server that accepts and never speaks: fails within the timeout', async (
   const t0 = Date.now();
   try {
     const target = { host: '127.0.0.1', port, username: 'rf-shell', privateKey: sshd.key.privateKey };
-    await rejectsWith(connect(options(sshd, { target, timeoutMs: 1000 })), /^Cannot connect to 127\.0\.0\.1:\d+: no answer within 1 s/);
+    await rejectsWith(
+      connect(options(sshd, { target, timeoutMs: 1000 })),
+      /^Cannot connect to 127\.0\.0\.1:\d+: no answer within 1 s/,
+    );
     assert.ok(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`);
   } finally {
     silent.close();
@@ -179,7 +228,11 @@ test('jump host: the target is reached through the proxy, both host keys verifie
   const log = newLog();
   const proxy = { host: sshd.host, port: sshd.port, username: 'rf-shell', privateKey: sshd.key.privateKey };
   const target = { host: victim.host, port: victim.port, username: 'rf-other', privateKey: victim.key.privateKey };
-  const hostKeys = { knownHosts: `${sshd.knownHostsLine()}\n${victim.knownHostsLine('ecdsa')}`, fingerprints: '', insecure: false };
+  const hostKeys = {
+    knownHosts: `${sshd.knownHostsLine()}\n${victim.knownHostsLine('ecdsa')}`,
+    fingerprints: '',
+    insecure: false,
+  };
   await withSession(options(victim, { target, proxy, hostKeys }, log), async (s) => {
     assert.equal(await whoami(s), 'rf-other');
     // The target saw the connection come from the jump host's sshd, over loopback.
@@ -188,33 +241,63 @@ test('jump host: the target is reached through the proxy, both host keys verifie
   assert.equal(log.info.filter((m) => m.includes('verified')).length, 2, log.info.join('\n'));
   // The target's key is checked against the target's host:port, not the proxy's.
   const onlyProxy = { ...hostKeys, knownHosts: sshd.knownHostsLine() };
-  await rejectsWith(connect(options(victim, { target, proxy, hostKeys: onlyProxy })), new RegExp(`Host key of 127\\.0\\.0\\.1:${victim.port} is not pinned`));
+  await rejectsWith(
+    connect(options(victim, { target, proxy, hostKeys: onlyProxy })),
+    new RegExp(`Host key of 127\\.0\\.0\\.1:${victim.port} is not pinned`),
+  );
   // A target the jump host cannot reach is a network failure: retried, then named with the jump host.
   const port = await closedPort();
   await rejectsWith(
     connect(options(victim, { target: { ...target, port }, proxy, hostKeys, retries: 1 })),
-    new RegExp(`^Cannot connect to 127\\.0\\.0\\.1:${port} via jump host 127\\.0\\.0\\.1:${sshd.port}: the jump host could not open a connection to it: .*refused.* \\(2 attempts\\)$`, 'i'),
+    new RegExp(
+      `^Cannot connect to 127\\.0\\.0\\.1:${port} via jump host 127\\.0\\.0\\.1:${sshd.port}: the jump host could not open a connection to it: .*refused.* \\(2 attempts\\)$`,
+      'i',
+    ),
   );
 });
 
 test('jump host by fingerprints: host-fingerprint pins the target only, proxy-fingerprint the jump host only', async () => {
   const proxy = { host: sshd.host, port: sshd.port, username: 'rf-shell', privateKey: sshd.key.privateKey };
   const target = { host: victim.host, port: victim.port, username: 'rf-other', privateKey: victim.key.privateKey };
-  const pins = (fingerprints: string, proxyFingerprints: string) => ({ knownHosts: '', fingerprints, proxyFingerprints, insecure: false });
-  const log = newLog();
-  await withSession(options(victim, { target, proxy, hostKeys: pins(victim.fingerprint('ed25519'), sshd.fingerprint('ed25519')) }, log), async (s) => {
-    assert.equal(await whoami(s), 'rf-other');
+  const pins = (fingerprints: string, proxyFingerprints: string) => ({
+    knownHosts: '',
+    fingerprints,
+    proxyFingerprints,
+    insecure: false,
   });
+  const log = newLog();
+  await withSession(
+    options(victim, { target, proxy, hostKeys: pins(victim.fingerprint('ed25519'), sshd.fingerprint('ed25519')) }, log),
+    async (s) => {
+      assert.equal(await whoami(s), 'rf-other');
+    },
+  );
   assert.equal(log.info.filter((m) => m.includes('verified')).length, 2, log.info.join('\n'));
   // Both in host-fingerprint (one list for both, as before proxy-fingerprint): the jump host is refused.
   await rejectsWith(
-    connect(options(victim, { target, proxy, hostKeys: pins(`${victim.fingerprint('ed25519')}\n${sshd.fingerprint('ed25519')}`, '') })),
-    new RegExp(`^Host key of jump host 127\\.0\\.0\\.1:${sshd.port} is not verified\\. .*Its fingerprint is in \`host-fingerprint\`, which pins the target server only`),
+    connect(
+      options(victim, {
+        target,
+        proxy,
+        hostKeys: pins(`${victim.fingerprint('ed25519')}\n${sshd.fingerprint('ed25519')}`, ''),
+      }),
+    ),
+    new RegExp(
+      `^Host key of jump host 127\\.0\\.0\\.1:${sshd.port} is not verified\\. .*Its fingerprint is in \`host-fingerprint\`, which pins the target server only`,
+    ),
   );
   // Both in proxy-fingerprint: the jump host is reached, the target refused.
   await rejectsWith(
-    connect(options(victim, { target, proxy, hostKeys: pins('', `${victim.fingerprint('ed25519')}\n${sshd.fingerprint('ed25519')}`) })),
-    new RegExp(`^Host key of 127\\.0\\.0\\.1:${victim.port} is not verified\\. .*Its fingerprint is in \`proxy-fingerprint\`, which pins the jump host only`),
+    connect(
+      options(victim, {
+        target,
+        proxy,
+        hostKeys: pins('', `${victim.fingerprint('ed25519')}\n${sshd.fingerprint('ed25519')}`),
+      }),
+    ),
+    new RegExp(
+      `^Host key of 127\\.0\\.0\\.1:${victim.port} is not verified\\. .*Its fingerprint is in \`proxy-fingerprint\`, which pins the jump host only`,
+    ),
   );
 });
 
@@ -224,7 +307,11 @@ test('a command that stalls while the server still answers keepalives: ended by 
     const quiet = await s.exec('sleep 2.5; echo done', { unwatched: true });
     assert.equal(quiet.stdout.toString(), 'done\n');
     const t0 = Date.now();
-    await rejectsWith(s.exec('echo start; sleep 30'), /^connection to 127\.0\.0\.1:\d+ lost \(no progress for 1\.5 s: .*the `timeout` input \(1\.5 s\) bounds this\)$/, Error);
+    await rejectsWith(
+      s.exec('echo start; sleep 30'),
+      /^connection to 127\.0\.0\.1:\d+ lost \(no progress for 1\.5 s: .*the `timeout` input \(1\.5 s\) bounds this\)$/,
+      Error,
+    );
     const took = Date.now() - t0;
     assert.ok(took >= 1400 && took < 3500, `took ${took} ms`);
   });
@@ -252,7 +339,11 @@ test('a server gone silent mid-session: pending operations fail within about the
     await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();
     victim.freeze();
-    await rejectsWith(pending, new RegExp(`^connection to 127\\.0\\.0\\.1:${victim.port} lost \\(Keepalive timeout\\)`), Error);
+    await rejectsWith(
+      pending,
+      new RegExp(`^connection to 127\\.0\\.0\\.1:${victim.port} lost \\(Keepalive timeout\\)`),
+      Error,
+    );
     assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
     assert.match((await streamError).message, /lost/);
     assert.match((await closed)!.message, /lost/);

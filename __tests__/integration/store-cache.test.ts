@@ -1,5 +1,18 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -28,7 +41,14 @@ let wsCount = 0;
 function context(domain: string): StoreContext {
   const workspace = join(scratch, `ws${++wsCount}`);
   mkdirSync(workspace, { recursive: true });
-  return { workspace, dataDir: 'data', domain, domainDir: join(workspace, 'data', domain), info: () => undefined, warning: () => undefined };
+  return {
+    workspace,
+    dataDir: 'data',
+    domain,
+    domainDir: join(workspace, 'data', domain),
+    info: () => undefined,
+    warning: () => undefined,
+  };
 }
 
 /** Runs `fn` as run `runId` would see the world. */
@@ -62,7 +82,9 @@ function tree(dir: string): Record<string, string> {
       else if (st.isDirectory()) {
         out[r] = `dir ${(st.mode & 0o777).toString(8)}`;
         walk(r);
-      } else out[r] = `file ${(st.mode & 0o777).toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${readFileSync(join(dir, r), 'utf8')}`;
+      } else
+        out[r] =
+          `file ${(st.mode & 0o777).toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${readFileSync(join(dir, r), 'utf8')}`;
     }
   };
   walk('');
@@ -146,7 +168,10 @@ describe('cache store', () => {
     fill(ctx.domainDir, 'n');
     const restore = applyEnv({ ...svc.runEnv(3400), ACTIONS_RESULTS_URL: '', ACTIONS_CACHE_URL: '' });
     try {
-      await assert.rejects(new CacheStore({ key: '' }).save(ctx, true), (err: Error) => err instanceof UserError && /cache service/.test(err.message));
+      await assert.rejects(
+        new CacheStore({ key: '' }).save(ctx, true),
+        (err: Error) => err instanceof UserError && /cache service/.test(err.message),
+      );
     } finally {
       restore();
     }

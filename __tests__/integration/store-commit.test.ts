@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -21,8 +30,21 @@ let seq = 0;
 /** git for the test's own setup, under a fixed identity so the store's author is told apart. */
 function git(cwd: string, ...args: string[]): string {
   const env = { ...process.env };
-  for (const k of ['GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL', 'GIT_DIR', 'GIT_INDEX_FILE', 'GIT_WORK_TREE']) delete env[k];
-  return execFileSync('git', ['-c', 'user.name=Tester', '-c', 'user.email=tester@example.org', '-c', 'core.quotepath=off', ...args], { cwd, env, encoding: 'utf8' }).trim();
+  for (const k of [
+    'GIT_AUTHOR_NAME',
+    'GIT_AUTHOR_EMAIL',
+    'GIT_COMMITTER_NAME',
+    'GIT_COMMITTER_EMAIL',
+    'GIT_DIR',
+    'GIT_INDEX_FILE',
+    'GIT_WORK_TREE',
+  ])
+    delete env[k];
+  return execFileSync(
+    'git',
+    ['-c', 'user.name=Tester', '-c', 'user.email=tester@example.org', '-c', 'core.quotepath=off', ...args],
+    { cwd, env, encoding: 'utf8' },
+  ).trim();
 }
 
 /** A bare origin whose main holds a README and an older snapshot of example.com. */
@@ -72,13 +94,26 @@ function context(ws: string, domain = DOMAIN): Ctx {
 }
 
 function store(opts: Partial<CommitOptions> = {}): CommitStore {
-  return new CommitStore({ message: '', userName: '', userEmail: '', branch: '', push: true, pushAttempts: 5, env: {}, ...opts });
+  return new CommitStore({
+    message: '',
+    userName: '',
+    userEmail: '',
+    branch: '',
+    push: true,
+    pushAttempts: 5,
+    env: {},
+    ...opts,
+  });
 }
 
 const status = (ws: string) =>
-  execFileSync('git', ['status', '--porcelain', '--untracked-files=all'], { cwd: ws, encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+  execFileSync('git', ['status', '--porcelain', '--untracked-files=all'], { cwd: ws, encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)
+    .sort();
 const tip = (origin: string, branch = 'main') => git(origin, 'rev-parse', `refs/heads/${branch}`);
-const remoteFiles = (origin: string, rev: string, path = '.') => git(origin, 'ls-tree', '-r', '--name-only', rev, '--', path).split('\n').filter(Boolean).sort();
+const remoteFiles = (origin: string, rev: string, path = '.') =>
+  git(origin, 'ls-tree', '-r', '--name-only', rev, '--', path).split('\n').filter(Boolean).sort();
 const show = (origin: string, rev: string, path: string) => git(origin, 'show', `${rev}:${path}`);
 
 describe('commit store: what is committed', () => {
@@ -87,10 +122,19 @@ describe('commit store: what is committed', () => {
   let first = '';
 
   test('commits and pushes only the domain folder; other changes of the user stay as they were', async () => {
-    writeFiles(ws, { 'README.md': 'edited by the user\n', 'notes.txt': 'untracked\n', 'staged.txt': 'staged\n', '.gitignore': '.env\n' });
+    writeFiles(ws, {
+      'README.md': 'edited by the user\n',
+      'notes.txt': 'untracked\n',
+      'staged.txt': 'staged\n',
+      '.gitignore': '.env\n',
+    });
     git(ws, 'add', 'staged.txt');
     rmSync(join(ws, 'data', DOMAIN, 'old.txt'));
-    writeFiles(join(ws, 'data', DOMAIN), { 'app/ünï cödé.txt': 'unicode\n', 'app/.env': 'SECRET=1\n', 'db/db.sqlite': 'sqlite\n' });
+    writeFiles(join(ws, 'data', DOMAIN), {
+      'app/ünï cödé.txt': 'unicode\n',
+      'app/.env': 'SECRET=1\n',
+      'db/db.sqlite': 'sqlite\n',
+    });
     const prevHead = git(ws, 'rev-parse', 'HEAD');
     process.env.GIT_AUTHOR_NAME = 'Someone From The Environment';
     const ctx = context(ws);
@@ -109,11 +153,20 @@ describe('commit store: what is committed', () => {
     assert.equal(git(ws, 'rev-parse', `${first}^`), prevHead);
     assert.deepEqual(
       git(ws, 'show', '--name-status', '--format=', first).split('\n').sort(),
-      ['A\tdata/example.com/app/.env', 'A\tdata/example.com/app/ünï cödé.txt', 'A\tdata/example.com/db/db.sqlite', 'D\tdata/example.com/old.txt'],
+      [
+        'A\tdata/example.com/app/.env',
+        'A\tdata/example.com/app/ünï cödé.txt',
+        'A\tdata/example.com/db/db.sqlite',
+        'D\tdata/example.com/old.txt',
+      ],
       'exactly the folder, deletions and git-ignored salvage included',
     );
     assert.equal(show(origin, 'main', 'README.md'), 'readme', 'the user edit is not pushed');
-    assert.deepEqual(status(ws), [' M README.md', '?? .gitignore', '?? notes.txt', 'A  staged.txt'], 'nothing of the folder left to stage');
+    assert.deepEqual(
+      status(ws),
+      [' M README.md', '?? .gitignore', '?? notes.txt', 'A  staged.txt'],
+      'nothing of the folder left to stage',
+    );
     assert.equal(readFileSync(join(ws, 'README.md'), 'utf8'), 'edited by the user\n');
     assert.deepEqual(ctx.warnings, []);
   });
@@ -136,11 +189,17 @@ describe('commit store: what is committed', () => {
 
   test('message and author from the options; the repository config is left alone', async () => {
     writeFiles(join(ws, 'data', DOMAIN), { 'db/db.sqlite': 'sqlite v2\n' });
-    const r = await store({ message: 'salvage: nightly', userName: 'Ops Bot', userEmail: 'ops@example.org' }).save(context(ws), true);
+    const r = await store({ message: 'salvage: nightly', userName: 'Ops Bot', userEmail: 'ops@example.org' }).save(
+      context(ws),
+      true,
+    );
     const sha = r.outputs['commit-sha']!;
     assert.equal(tip(origin), sha);
     assert.equal(git(origin, 'log', '-1', '--format=%B', sha), 'salvage: nightly');
-    assert.equal(git(origin, 'log', '-1', '--format=%an <%ae>|%cn <%ce>', sha), 'Ops Bot <ops@example.org>|Ops Bot <ops@example.org>');
+    assert.equal(
+      git(origin, 'log', '-1', '--format=%an <%ae>|%cn <%ce>', sha),
+      'Ops Bot <ops@example.org>|Ops Bot <ops@example.org>',
+    );
     assert.throws(() => git(ws, 'config', '--local', 'user.name'), 'no user.name written to .git/config');
   });
 
@@ -195,7 +254,9 @@ describe('commit store: branches', () => {
     const detachedAt = git(ws, 'rev-parse', 'HEAD');
     writeFiles(join(ws, 'data', DOMAIN), { 'a.txt': 'a\n' });
 
-    const r = await store({ env: { GITHUB_HEAD_REF: 'feature', GITHUB_REF: 'refs/pull/7/merge', GITHUB_REF_NAME: '7/merge' } }).save(context(ws), true);
+    const r = await store({
+      env: { GITHUB_HEAD_REF: 'feature', GITHUB_REF: 'refs/pull/7/merge', GITHUB_REF_NAME: '7/merge' },
+    }).save(context(ws), true);
     const sha = r.outputs['commit-sha']!;
     assert.equal(tip(origin, 'feature'), sha);
     assert.equal(git(origin, 'rev-parse', `${sha}^`), featureTip);
@@ -223,7 +284,11 @@ describe('commit store: branches', () => {
     assert.equal(show(origin, 'main', 'data/example.com/a.txt'), 'a2', 'nothing pushed on error');
 
     const r3 = await store({ branch: 'salvage', env: {} }).save(context(ws), true);
-    assert.equal(tip(origin, 'salvage'), r3.outputs['commit-sha'], 'commit-branch works in a detached checkout and creates the branch');
+    assert.equal(
+      tip(origin, 'salvage'),
+      r3.outputs['commit-sha'],
+      'commit-branch works in a detached checkout and creates the branch',
+    );
     assert.equal(show(origin, 'salvage', 'data/example.com/a.txt'), 'a3');
   });
 
@@ -233,7 +298,11 @@ describe('commit store: branches', () => {
     const ws = join(root, `ws-${++seq}`);
     git(root, 'clone', '-q', '--depth', '1', `file://${origin}`, ws);
     const other = clone(origin);
-    writeFiles(other, { 'other.txt': 'pushed first\n', 'data/other.org/x.txt': 'other domain\n', [`data/${DOMAIN}/from-other.txt`]: 'stale copy\n' });
+    writeFiles(other, {
+      'other.txt': 'pushed first\n',
+      'data/other.org/x.txt': 'other domain\n',
+      [`data/${DOMAIN}/from-other.txt`]: 'stale copy\n',
+    });
     git(other, 'add', '-A');
     git(other, 'commit', '-q', '-m', 'other clone');
     git(other, 'push', '-q', 'origin', 'main');
@@ -247,7 +316,12 @@ describe('commit store: branches', () => {
     assert.equal(r.outputs.pushed, 'true');
     assert.equal(tip(origin), sha);
     assert.equal(git(origin, 'rev-parse', `${sha}^`), otherTip, 'built on the tip the other clone pushed');
-    assert.deepEqual(remoteFiles(origin, sha), ['README.md', 'data/example.com/new.txt', 'data/other.org/x.txt', 'other.txt']);
+    assert.deepEqual(remoteFiles(origin, sha), [
+      'README.md',
+      'data/example.com/new.txt',
+      'data/other.org/x.txt',
+      'other.txt',
+    ]);
     assert.match(ctx.infos.join('\n'), /attempt 1 of 5/);
     assert.ok(!ctx.infos.join('\n').includes(origin), 'the remote URL is not logged');
     assert.match(r.summary, /attempt 2/);
@@ -288,7 +362,9 @@ describe('commit store: concurrent writers', () => {
       return { ws, domain: 'shared.example' };
     });
 
-    const results = await Promise.all([...writers, ...shared].map(({ ws, domain }) => store({ pushAttempts: 12 }).save(context(ws, domain), true)));
+    const results = await Promise.all(
+      [...writers, ...shared].map(({ ws, domain }) => store({ pushAttempts: 12 }).save(context(ws, domain), true)),
+    );
 
     const final = tip(origin);
     for (const r of results) {
@@ -296,14 +372,25 @@ describe('commit store: concurrent writers', () => {
       execFileSync('git', ['merge-base', '--is-ancestor', r.outputs['commit-sha']!, final], { cwd: origin }); // throws when not
     }
     domains.forEach((domain, i) => {
-      assert.deepEqual(remoteFiles(origin, final, `data/${domain}`), [`data/${domain}/deep/w${i}.txt`, `data/${domain}/file.txt`]);
+      assert.deepEqual(remoteFiles(origin, final, `data/${domain}`), [
+        `data/${domain}/deep/w${i}.txt`,
+        `data/${domain}/file.txt`,
+      ]);
       assert.equal(show(origin, final, `data/${domain}/file.txt`), `writer ${i}`);
     });
     const who = show(origin, final, 'data/shared.example/a.txt');
     assert.ok(who === 'X' || who === 'Y');
-    assert.deepEqual(remoteFiles(origin, final, 'data/shared.example'), ['data/shared.example/a.txt', `data/shared.example/only-${who}.txt`], 'one snapshot, whole');
+    assert.deepEqual(
+      remoteFiles(origin, final, 'data/shared.example'),
+      ['data/shared.example/a.txt', `data/shared.example/only-${who}.txt`],
+      'one snapshot, whole',
+    );
     assert.equal(show(origin, final, 'README.md'), 'readme');
-    assert.deepEqual(remoteFiles(origin, final, `data/${DOMAIN}`), [`data/${DOMAIN}/old.txt`], 'a domain nobody wrote is kept');
+    assert.deepEqual(
+      remoteFiles(origin, final, `data/${DOMAIN}`),
+      [`data/${DOMAIN}/old.txt`],
+      'a domain nobody wrote is kept',
+    );
   });
 });
 
@@ -315,7 +402,11 @@ describe('commit store: file sizes', () => {
     writeFiles(dir, { 'small.txt': 'small\n', 'media/big.bin': '' });
     truncateSync(join(dir, 'media/big.bin'), 101 * MiB); // sparse: no 100 MiB actually written
     symlinkSync('big.bin', join(dir, 'media/link-to-big'));
-    assert.deepEqual(checkCommitSizes(dir, ws), { refuse: ['data/example.com/media/big.bin (101.0 MiB)'], warn: [], gitNames: [] }, 'the link is not followed');
+    assert.deepEqual(
+      checkCommitSizes(dir, ws),
+      { refuse: ['data/example.com/media/big.bin (101.0 MiB)'], warn: [], gitNames: [] },
+      'the link is not followed',
+    );
 
     const before = git(ws, 'rev-parse', 'HEAD');
     await assert.rejects(store().save(context(ws), true), (err: Error) => {

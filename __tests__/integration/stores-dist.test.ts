@@ -20,7 +20,10 @@ const DOMAIN = 'stores.example';
 before(async () => {
   server = await startSshd();
   srv = server.users.shell.scratch;
-  rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, `mkdir -p '${srv}/site/keys' && printf 'db' > '${srv}/site/db.sqlite' && printf 'secret key' > '${srv}/site/keys/k' && chmod 600 '${srv}/site/keys/k' && ln -s keys/k '${srv}/site/current'`);
+  rootSh(
+    `cd / && su -s /bin/sh rf-shell -c 'sh -s'`,
+    `mkdir -p '${srv}/site/keys' && printf 'db' > '${srv}/site/db.sqlite' && printf 'secret key' > '${srv}/site/keys/k' && chmod 600 '${srv}/site/keys/k' && ln -s keys/k '${srv}/site/current'`,
+  );
 });
 after(async () => {
   await server?.stop();
@@ -77,7 +80,10 @@ describe('store: commit (the default) through dist/', () => {
     assert.match(r.outputs['commit-sha']!, /^[0-9a-f]{40}$/);
     assert.equal(r.outputs.pushed, 'true');
     assert.equal(git(origin, 'rev-parse', 'main'), r.outputs['commit-sha']);
-    assert.match(git(origin, 'log', '-1', '--format=%s%n%an', 'main'), /stores\.example.*\[skip ci\]\ngithub-actions\[bot\]/);
+    assert.match(
+      git(origin, 'log', '-1', '--format=%s%n%an', 'main'),
+      /stores\.example.*\[skip ci\]\ngithub-actions\[bot\]/,
+    );
     assert.match(git(origin, 'ls-tree', '-r', '--name-only', 'main'), /data\/stores\.example\/site\/db\.sqlite/);
 
     const again = ok(await runAction(inputs(), { workspace: ws }));
@@ -87,7 +93,11 @@ describe('store: commit (the default) through dist/', () => {
     const fresh = clone();
     ok(await runAction(inputs({ mode: 'restore' }), { workspace: fresh }));
     assert.equal(readFileSync(join(srv, 'site/keys/k'), 'utf8'), 'secret key');
-    assert.equal(statSync(join(srv, 'site/keys/k')).mode & 0o777, 0o600, 'the mode git cannot keep comes from the manifest');
+    assert.equal(
+      statSync(join(srv, 'site/keys/k')).mode & 0o777,
+      0o600,
+      'the mode git cannot keep comes from the manifest',
+    );
   });
 
   test('a failed backup commits nothing; a file over 100 MB is refused naming it', async () => {
@@ -120,12 +130,16 @@ describe('encryption at rest (age) through dist/', () => {
       const ws = mkdtempSync(join(tmpdir(), 'rf-age-'));
       writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
       const stored = join(ws, 'data', DOMAIN, 'site', 'keys', 'k');
-      const run = (extra: Record<string, string>) => runAction(inputs({ store: 'none', ...extra }), { workspace: ws, node: node.path });
+      const run = (extra: Record<string, string>) =>
+        runAction(inputs({ store: 'none', ...extra }), { workspace: ws, node: node.path });
 
       ok(await run({ 'age-recipients': `# ops team\n${recipient}\n` }));
       assert.ok(isAgeFile(stored), 'stored content is ciphertext');
       assert.ok(!readFileSync(stored).includes('secret key'));
-      assert.match(readFileSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'), 'utf8'), /"encryption": "age:/);
+      assert.match(
+        readFileSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'), 'utf8'),
+        /"encryption": "age:/,
+      );
       const before = statSync(stored).mtimeMs;
       const again = ok(await run({ 'age-recipients': recipient }));
       assert.equal(again.outputs.bytes, '0');
@@ -154,10 +168,15 @@ describe('mode: verify through dist/', () => {
     const ws = mkdtempSync(join(tmpdir(), 'rf-verify-'));
     writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
     ok(await runAction(inputs({ store: 'none' }), { workspace: ws }));
-    const same = ok(await runAction(inputs({ store: 'none', mode: 'verify', 'fail-on-drift': 'true' }), { workspace: ws }));
+    const same = ok(
+      await runAction(inputs({ store: 'none', mode: 'verify', 'fail-on-drift': 'true' }), { workspace: ws }),
+    );
     assert.equal(same.outputs.drift, 'false');
 
-    rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, `printf new > '${srv}/site/added.txt' && printf 'db2' > '${srv}/site/db.sqlite' && mv '${srv}/site/current' '${srv}/site/current.off'`);
+    rootSh(
+      `cd / && su -s /bin/sh rf-shell -c 'sh -s'`,
+      `printf new > '${srv}/site/added.txt' && printf 'db2' > '${srv}/site/db.sqlite' && mv '${srv}/site/current' '${srv}/site/current.off'`,
+    );
     const manifestBefore = readFileSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'), 'utf8');
     const drift = ok(await runAction(inputs({ store: 'none', mode: 'verify' }), { workspace: ws }));
     assert.equal(drift.outputs.drift, 'true');
@@ -165,12 +184,21 @@ describe('mode: verify through dist/', () => {
     assert.match(drift.outputs.removed!, /site\/current"/);
     assert.match(drift.outputs['changed-files']!, /db\.sqlite/);
     assert.match(drift.summary, /added\.txt/);
-    const failing = await runAction(inputs({ store: 'none', mode: 'verify', 'fail-on-drift': 'true' }), { workspace: ws });
+    const failing = await runAction(inputs({ store: 'none', mode: 'verify', 'fail-on-drift': 'true' }), {
+      workspace: ws,
+    });
     assert.equal(failing.code, 1);
     assert.match(failing.stdout, /::error::.*drift/i);
-    assert.equal(readFileSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'), 'utf8'), manifestBefore, 'the stored copy is untouched');
+    assert.equal(
+      readFileSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'), 'utf8'),
+      manifestBefore,
+      'the stored copy is untouched',
+    );
     assert.ok(existsSync(join(srv, 'site/added.txt')), 'the server is untouched');
-    rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, `rm '${srv}/site/added.txt' && printf db > '${srv}/site/db.sqlite' && mv '${srv}/site/current.off' '${srv}/site/current'`);
+    rootSh(
+      `cd / && su -s /bin/sh rf-shell -c 'sh -s'`,
+      `rm '${srv}/site/added.txt' && printf db > '${srv}/site/db.sqlite' && mv '${srv}/site/current.off' '${srv}/site/current'`,
+    );
   });
 });
 
@@ -187,14 +215,24 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
     test(`${store}: backup in one run, restore in a later run on a fresh workspace`, async () => {
       const ws = mkdtempSync(join(tmpdir(), `rf-${store}-`));
       writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
-      const saved = ok(await runAction(inputs({ store, 'github-token': svc.githubToken }), { workspace: ws, env: svc.runEnv(store === 'artifact' ? 9101 : 9201) }));
+      const saved = ok(
+        await runAction(inputs({ store, 'github-token': svc.githubToken }), {
+          workspace: ws,
+          env: svc.runEnv(store === 'artifact' ? 9101 : 9201),
+        }),
+      );
       if (store === 'artifact') assert.match(saved.outputs['artifact-id']!, /^\d+$/);
       else assert.equal(saved.outputs['cache-key'], 'remote-files-stores.example-9201-1');
 
       rootSh(`rm -rf '${srv}/site'`);
       const later = mkdtempSync(join(tmpdir(), `rf-${store}-later-`));
       writeFileSync(join(later, 'remote-files.yml'), RECIPE);
-      const restored = ok(await runAction(inputs({ store, mode: 'restore', 'github-token': svc.githubToken }), { workspace: later, env: svc.runEnv(store === 'artifact' ? 9102 : 9202) }));
+      const restored = ok(
+        await runAction(inputs({ store, mode: 'restore', 'github-token': svc.githubToken }), {
+          workspace: later,
+          env: svc.runEnv(store === 'artifact' ? 9102 : 9202),
+        }),
+      );
       if (store === 'cache') {
         assert.equal(restored.outputs['cache-hit'], 'false', 'a prefix hit, not the exact key of this run');
         assert.equal(restored.outputs['cache-key'], 'remote-files-stores.example-9201-1');
@@ -209,26 +247,48 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
     const asShell = (script: string) => rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
     const ws = mkdtempSync(join(tmpdir(), 'rf-poison-own-'));
     writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
-    ok(await runAction(inputs({ store: 'artifact', 'github-token': svc.githubToken }), { workspace: ws, env: svc.runEnv(9401) }));
+    ok(
+      await runAction(inputs({ store: 'artifact', 'github-token': svc.githubToken }), {
+        workspace: ws,
+        env: svc.runEnv(9401),
+      }),
+    );
     // A fork's pull request runs the fork's copy of the workflow in this repository and uploads an
     // artifact of the same name, holding whatever it likes (here: what its server says).
     asShell(`printf poison > '${srv}/site/db.sqlite'`);
     const forkWs = mkdtempSync(join(tmpdir(), 'rf-poison-fork-'));
     writeFileSync(join(forkWs, 'remote-files.yml'), RECIPE);
-    ok(await runAction(inputs({ store: 'artifact', 'github-token': svc.githubToken }), { workspace: forkWs, env: svc.runEnv(9402, { event: 'pull_request', branch: 'main', fork: 'mallory/remote-files-fixture' }) }));
+    ok(
+      await runAction(inputs({ store: 'artifact', 'github-token': svc.githubToken }), {
+        workspace: forkWs,
+        env: svc.runEnv(9402, { event: 'pull_request', branch: 'main', fork: 'mallory/remote-files-fixture' }),
+      }),
+    );
 
     rootSh(`rm -rf '${srv}/site'`);
     const later = mkdtempSync(join(tmpdir(), 'rf-poison-restore-'));
     writeFileSync(join(later, 'remote-files.yml'), RECIPE);
-    const restored = ok(await runAction(inputs({ store: 'artifact', mode: 'restore', 'github-token': svc.githubToken }), { workspace: later, env: svc.runEnv(9403) }));
-    assert.equal(readFileSync(join(srv, 'site/db.sqlite'), 'utf8'), 'db', "this repository's own salvage, not the fork's");
+    const restored = ok(
+      await runAction(inputs({ store: 'artifact', mode: 'restore', 'github-token': svc.githubToken }), {
+        workspace: later,
+        env: svc.runEnv(9403),
+      }),
+    );
+    assert.equal(
+      readFileSync(join(srv, 'site/db.sqlite'), 'utf8'),
+      'db',
+      "this repository's own salvage, not the fork's",
+    );
     assert.match(restored.stdout, /::warning::.*skipped 1 .*from a fork's or a pull_request_target run \(run 9402\)/);
   });
 
   test('restore with nothing stored fails with one clear message', async () => {
     const ws = mkdtempSync(join(tmpdir(), 'rf-nothing-'));
     writeFileSync(join(ws, 'remote-files.yml'), RECIPE.replace('Site', 'Other'));
-    const r = await runAction(inputs({ store: 'cache', mode: 'restore', domain: 'never.example' }), { workspace: ws, env: svc.runEnv(9300) });
+    const r = await runAction(inputs({ store: 'cache', mode: 'restore', domain: 'never.example' }), {
+      workspace: ws,
+      env: svc.runEnv(9300),
+    });
     assert.equal(r.code, 1);
     assert.match(r.stdout, /::error::no stored copy of never\.example in store cache/);
   });

@@ -31,17 +31,36 @@ after(async () => {
 function workspace(name: string): { ws: string; domainDir: string; dest: string } {
   const ws = mkdtempSync(join(tmpdir(), 'rf-trust-ws-'));
   const dest = join(srv, `trust-${name}`);
-  writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n  Web:\n    remote_files:\n      "${dest}": www\n`);
+  writeFileSync(
+    join(ws, 'remote-files.yml'),
+    `version: 1\nrecipes:\n  Web:\n    remote_files:\n      "${dest}": www\n`,
+  );
   return { ws, domainDir: join(ws, 'data', DOMAIN), dest };
 }
 
 function record(type: 'file' | 'dir' | 'symlink', extra: Record<string, unknown> = {}) {
-  return { type, size: 0, mtime: 1700000000, mode: type === 'dir' ? '0755' : '0644', uid: 0, gid: 0, user: 'root', group: 'root', ...extra };
+  return {
+    type,
+    size: 0,
+    mtime: 1700000000,
+    mode: type === 'dir' ? '0755' : '0644',
+    uid: 0,
+    gid: 0,
+    user: 'root',
+    group: 'root',
+    ...extra,
+  };
 }
 
 function writeManifest(domainDir: string, dest: string, files: Record<string, object>): void {
   mkdirSync(join(domainDir, '.remote-files'), { recursive: true });
-  const m = { version: 1, domain: DOMAIN, names: 'git-safe-1', entries: { www: { remote: dest, recipe: 'Web', type: 'dir' } }, files };
+  const m = {
+    version: 1,
+    domain: DOMAIN,
+    names: 'git-safe-1',
+    entries: { www: { remote: dest, recipe: 'Web', type: 'dir' } },
+    files,
+  };
   writeFileSync(join(domainDir, '.remote-files/manifest.json'), JSON.stringify(m));
 }
 
@@ -86,7 +105,12 @@ describe('a crafted data folder cannot make a restore read outside it', () => {
     writeManifest(domainDir, dest, { www: record('dir'), 'www/environ': record('file') });
     const before = serverTree(dest);
     const r = await restore(ws);
-    assertRefused(r, /symbolic links where its manifest records files or folders, nothing was restored: www\b/, dest, before);
+    assertRefused(
+      r,
+      /symbolic links where its manifest records files or folders, nothing was restored: www\b/,
+      dest,
+      before,
+    );
   });
 
   test('a link one level down to a runner folder, sizes matching: refused, naming it', async () => {
@@ -94,7 +118,11 @@ describe('a crafted data folder cannot make a restore read outside it', () => {
     mkdirSync(join(domainDir, 'www'), { recursive: true });
     symlinkSync(runnerSecrets, join(domainDir, 'www', 'conf'));
     const size = readFileSync(join(runnerSecrets, 'key')).length;
-    writeManifest(domainDir, dest, { www: record('dir'), 'www/conf': record('dir'), 'www/conf/key': record('file', { size }) });
+    writeManifest(domainDir, dest, {
+      www: record('dir'),
+      'www/conf': record('dir'),
+      'www/conf/key': record('file', { size }),
+    });
     const before = serverTree(dest);
     assertRefused(await restore(ws), /nothing was restored: www\/conf\b/, dest, before);
   });
@@ -103,7 +131,10 @@ describe('a crafted data folder cannot make a restore read outside it', () => {
     const { ws, domainDir, dest } = workspace('filelink');
     mkdirSync(join(domainDir, 'www'), { recursive: true });
     symlinkSync(join(runnerSecrets, 'key'), join(domainDir, 'www', 'key'));
-    writeManifest(domainDir, dest, { www: record('dir'), 'www/key': record('file', { size: readFileSync(join(runnerSecrets, 'key')).length }) });
+    writeManifest(domainDir, dest, {
+      www: record('dir'),
+      'www/key': record('file', { size: readFileSync(join(runnerSecrets, 'key')).length }),
+    });
     const before = serverTree(dest);
     assertRefused(await restore(ws), /nothing was restored: www\/key\b/, dest, before);
   });
@@ -123,7 +154,12 @@ describe('a crafted data folder cannot make a restore read outside it', () => {
     mkdirSync(join(domainDir, 'www'), { recursive: true });
     writeManifest(domainDir, dest, { www: record('dir'), 'www/../../../etc/passwd': record('file') });
     const before = serverTree(dest);
-    assertRefused(await restore(ws), /files\["www\/\.\.\/\.\.\/\.\.\/etc\/passwd"\] is not a path inside the data folder/, dest, before);
+    assertRefused(
+      await restore(ws),
+      /files\["www\/\.\.\/\.\.\/\.\.\/etc\/passwd"\] is not a path inside the data folder/,
+      dest,
+      before,
+    );
   });
 
   test('a manifest mode 6755 with uid 0 (restored with sudo) makes no setuid-root file unless special-bits is set', async () => {
@@ -134,7 +170,10 @@ describe('a crafted data folder cannot make a restore read outside it', () => {
     const r = await restore(ws, { sudo: 'true' });
     assert.equal(r.code, 0, r.stdout);
     assert.equal(rootSh(`stat -c '%a %u' '${dest}/tool'`).trim(), '755 0');
-    assert.match(r.stdout, /::warning::setuid, setgid or sticky bit not restored on 1 path\(s\) \(set special-bits: true to restore them as recorded\): www\/tool/);
+    assert.match(
+      r.stdout,
+      /::warning::setuid, setgid or sticky bit not restored on 1 path\(s\) \(set special-bits: true to restore them as recorded\): www\/tool/,
+    );
     rootSh(`rm -rf '${dest}'`);
     const allowed = await restore(ws, { sudo: 'true', 'special-bits': 'true' });
     assert.equal(allowed.code, 0, allowed.stdout);

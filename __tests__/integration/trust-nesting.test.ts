@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -43,7 +55,10 @@ before(async () => {
     ].join('\n'),
     { mode: 0o755 },
   );
-  sshd = await startSshd({ hostKeyTypes: ['ed25519'], extraConfig: `Match User rf-shell\n  ForceCommand ${join(work, 'wrap.sh')}` });
+  sshd = await startSshd({
+    hostKeyTypes: ['ed25519'],
+    extraConfig: `Match User rf-shell\n  ForceCommand ${join(work, 'wrap.sh')}`,
+  });
   srv = sshd.users.shell.scratch;
 });
 
@@ -96,7 +111,17 @@ function tree(root: string): Tree {
       if (st.isDirectory()) {
         out.set(r, 'dir');
         visit(r);
-      } else out.set(r, st.isFile() ? `file ${createHash('sha256').update(readFileSync(join(root, r))).digest('hex')}` : st.isSymbolicLink() ? `link ${readlinkSync(join(root, r))}` : 'other');
+      } else
+        out.set(
+          r,
+          st.isFile()
+            ? `file ${createHash('sha256')
+                .update(readFileSync(join(root, r)))
+                .digest('hex')}`
+            : st.isSymbolicLink()
+              ? `link ${readlinkSync(join(root, r))}`
+              : 'other',
+        );
     }
   };
   visit('');
@@ -116,7 +141,13 @@ describe('the honest Capistrano layout: a link above a nested entry', () => {
     '',
   ].join('\n');
   /** The files a restore must bring back, server paths relative to cap/site (read through the link). */
-  const FILES = ['index.html', 'config/app.yml', 'shared/uploads/a.jpg', 'shared/uploads/2024/b.bin', 'shared/uploads/2024/c.txt'];
+  const FILES = [
+    'index.html',
+    'config/app.yml',
+    'shared/uploads/a.jpg',
+    'shared/uploads/2024/b.bin',
+    'shared/uploads/2024/c.txt',
+  ];
 
   for (const transport of ['tar', 'sftp']) {
     test(`${transport}: both entries are stored, a re-run changes nothing, a restore to a wiped server brings every file back byte for byte`, async () => {
@@ -141,11 +172,17 @@ describe('the honest Capistrano layout: a link above a nested entry', () => {
       // Every file of both entries is in the data folder, below a real folder (never the link).
       assert.ok(lstatSync(join(data, 'site', 'shared')).isDirectory(), 'site/shared is a folder in the data folder');
       for (const [f, hash] of original) assert.equal(sha(join(data, 'site', f)), hash, `stored ${f}`);
-      const manifest = JSON.parse(readFileSync(join(data, '.remote-files', 'manifest.json'), 'utf8')) as { files: Record<string, ManifestFile> };
+      const manifest = JSON.parse(readFileSync(join(data, '.remote-files', 'manifest.json'), 'utf8')) as {
+        files: Record<string, ManifestFile>;
+      };
       assert.equal(manifest.files['site/shared']?.type, 'symlink', 'the link is recorded');
       assert.equal(manifest.files['site/shared']?.target, join(cap, 'shared_real'));
       for (const f of FILES) assert.equal(manifest.files[`site/${f}`]?.type, 'file', `recorded site/${f}`);
-      for (const path of Object.keys(manifest.files)) assert.ok(existsSync(join(data, path)) || manifest.files[path]!.type === 'symlink', `${path} is recorded and stored`);
+      for (const path of Object.keys(manifest.files))
+        assert.ok(
+          existsSync(join(data, path)) || manifest.files[path]!.type === 'symlink',
+          `${path} is recorded and stored`,
+        );
 
       // A second run: nothing moves, nothing is deleted (the outer entry leaves the nested one's files alone).
       const before2 = tree(data);
@@ -158,10 +195,15 @@ describe('the honest Capistrano layout: a link above a nested entry', () => {
       rootSh(`rm -rf '${cap}' && mkdir '${cap}' && chown rf-shell: '${cap}'`);
       ok(await runAction(inputs({ transport, mode: 'restore' }), { workspace: ws }));
       for (const [f, hash] of original) assert.equal(sha(join(cap, 'site', f)), hash, `restored ${f}`);
-      assert.ok(!lstatSync(join(cap, 'site', 'shared')).isSymbolicLink(), 'the link is not recreated over the nested entry (its target is gone)');
+      assert.ok(
+        !lstatSync(join(cap, 'site', 'shared')).isSymbolicLink(),
+        'the link is not recreated over the nested entry (its target is gone)',
+      );
 
       // Restored onto a deployed server (the link in place, its folder empty): the files go through the link.
-      rootSh(`rm -rf '${cap}' && mkdir -p '${cap}/site' '${cap}/shared_real' && ln -s '${cap}/shared_real' '${cap}/site/shared' && chown -hR rf-shell: '${cap}'`);
+      rootSh(
+        `rm -rf '${cap}' && mkdir -p '${cap}/site' '${cap}/shared_real' && ln -s '${cap}/shared_real' '${cap}/site/shared' && chown -hR rf-shell: '${cap}'`,
+      );
       ok(await runAction(inputs({ transport, mode: 'restore' }), { workspace: ws }));
       assert.ok(lstatSync(join(cap, 'site', 'shared')).isSymbolicLink(), 'the deployed link stays');
       for (const [f, hash] of original) assert.equal(sha(join(cap, 'site', f)), hash, `restored ${f} through the link`);
@@ -180,7 +222,9 @@ test('a data folder left with the link in place of the nested folder (by an olde
   writeFileSync(join(cap, 'shared_real', 'uploads', 'a.txt'), 'the real upload\n');
   symlinkSync(join(cap, 'shared_real'), join(cap, 'site', 'shared'));
   rootSh(`chown -hR rf-shell: '${cap}'`);
-  const ws = workspace('  App:\n    remote_files:\n      "${install_dir}/cap2/site": site\n  Uploads:\n    remote_files:\n      "${install_dir}/cap2/site/shared/uploads": site/shared/uploads\n');
+  const ws = workspace(
+    '  App:\n    remote_files:\n      "${install_dir}/cap2/site": site\n  Uploads:\n    remote_files:\n      "${install_dir}/cap2/site/shared/uploads": site/shared/uploads\n',
+  );
   const data = join(ws, 'data', DOMAIN);
   ok(await runAction(inputs({ transport: 'tar' }), { workspace: ws }));
   // What the old version left: the link stored over the folder, pointing at a decoy of the same sizes.
@@ -200,26 +244,48 @@ test('a data folder left with the link in place of the nested folder (by an olde
 
 describe('listings that disagree about a path two nested entries reach are refused, nothing written', () => {
   /** One record as LIST_SCRIPT prints it: flag, type, size, mtime, mode, uid, gid, user, group, rel, target. */
-  const rec = (type: 'd' | 'f' | 'l', rel: string, target = '') => ['R', type, type === 'f' ? '4' : '0', '1600000000.0', type === 'l' ? '777' : '644', '1001', '1001', 'rf-shell', 'rf-shell', rel, target].join('\0') + '\0';
+  const rec = (type: 'd' | 'f' | 'l', rel: string, target = '') =>
+    [
+      'R',
+      type,
+      type === 'f' ? '4' : '0',
+      '1600000000.0',
+      type === 'l' ? '777' : '644',
+      '1001',
+      '1001',
+      'rf-shell',
+      'rf-shell',
+      rel,
+      target,
+    ].join('\0') + '\0';
   const entry = (...records: string[]) => `E\0${records.join('')}`;
   const cases: Array<{ name: string; recipes: string; list: string; expect: RegExp }> = [
     {
       name: 'a link to /proc/self for the outer entry, a folder for the nested one',
-      recipes: '  App:\n    remote_files:\n      "${install_dir}/site": site\n  Shared:\n    remote_files:\n      "${install_dir}/site/shared": site/shared\n',
-      list: entry(rec('d', ''), rec('f', 'index.html'), rec('l', 'shared', '/proc/self')) + entry(rec('d', ''), rec('f', 'environ')) + 'N\0',
-      expect: /"site\/shared": a symlink for recipe App \(.*\/site => site\), a folder for recipe Shared \(.*\/site\/shared => site\/shared\)/,
+      recipes:
+        '  App:\n    remote_files:\n      "${install_dir}/site": site\n  Shared:\n    remote_files:\n      "${install_dir}/site/shared": site/shared\n',
+      list:
+        entry(rec('d', ''), rec('f', 'index.html'), rec('l', 'shared', '/proc/self')) +
+        entry(rec('d', ''), rec('f', 'environ')) +
+        'N\0',
+      expect:
+        /"site\/shared": a symlink for recipe App \(.*\/site => site\), a folder for recipe Shared \(.*\/site\/shared => site\/shared\)/,
     },
     {
       name: 'a folder for the outer entry, a link for the nested one',
-      recipes: '  Shared:\n    remote_files:\n      "${install_dir}/site/shared": site/shared\n  App:\n    remote_files:\n      "${install_dir}/site": site\n',
+      recipes:
+        '  Shared:\n    remote_files:\n      "${install_dir}/site/shared": site/shared\n  App:\n    remote_files:\n      "${install_dir}/site": site\n',
       list: entry(rec('l', '', '/etc')) + entry(rec('d', ''), rec('d', 'shared'), rec('f', 'shared/passwd')) + 'N\0',
-      expect: /"site\/shared": a folder for recipe App \(.*\/site => site\), a symlink for recipe Shared \(.*\/site\/shared => site\/shared\)/,
+      expect:
+        /"site\/shared": a folder for recipe App \(.*\/site => site\), a symlink for recipe Shared \(.*\/site\/shared => site\/shared\)/,
     },
     {
       name: 'a file where the nested entry needs a folder',
-      recipes: '  App:\n    remote_files:\n      "${install_dir}/site": site\n  Uploads:\n    remote_files:\n      "${install_dir}/site/shared/uploads": site/shared/uploads\n',
+      recipes:
+        '  App:\n    remote_files:\n      "${install_dir}/site": site\n  Uploads:\n    remote_files:\n      "${install_dir}/site/shared/uploads": site/shared/uploads\n',
       list: entry(rec('d', ''), rec('f', 'shared')) + entry(rec('d', ''), rec('f', 'a.jpg')) + 'N\0',
-      expect: /"site\/shared": a file for recipe App \(.*\/site => site\), a folder holding its files for recipe Uploads \(.*\/site\/shared\/uploads => site\/shared\/uploads\)/,
+      expect:
+        /"site\/shared": a file for recipe App \(.*\/site => site\), a folder holding its files for recipe Uploads \(.*\/site\/shared\/uploads => site\/shared\/uploads\)/,
     },
   ];
   for (const c of cases) {
@@ -236,7 +302,11 @@ describe('listings that disagree about a path two nested entries reach are refus
         assert.match(errors[0]!, /Nothing was written/);
         assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at |undefined/, 'no stack, no "undefined"');
         // Nothing in the data folder (no file, no link, no manifest); the rest of the workspace as it was.
-        assert.deepEqual([...tree(join(ws, 'data')).keys()].filter((p) => p !== DOMAIN), [], 'nothing written to the data folder');
+        assert.deepEqual(
+          [...tree(join(ws, 'data')).keys()].filter((p) => p !== DOMAIN),
+          [],
+          'nothing written to the data folder',
+        );
         assert.deepEqual(new Map([...tree(ws)].filter(([p]) => !p.startsWith('data'))), before);
       } finally {
         rmSync(join(work, 'current.list'), { force: true });
@@ -246,7 +316,17 @@ describe('listings that disagree about a path two nested entries reach are refus
 });
 
 describe('the invariant checked before the manifest is written', () => {
-  const record = (type: ManifestFile['type'], target?: string): ManifestFile => ({ type, size: 0, mtime: 0, mode: '0644', uid: 0, gid: 0, user: 'root', group: 'root', ...(target && { target }) });
+  const record = (type: ManifestFile['type'], target?: string): ManifestFile => ({
+    type,
+    size: 0,
+    mtime: 0,
+    mode: '0644',
+    uid: 0,
+    gid: 0,
+    user: 'root',
+    group: 'root',
+    ...(target && { target }),
+  });
 
   test('a recorded file below a symlink in the data folder fails the run; below a real folder it passes', () => {
     const root = mkdtempSync(join(tmpdir(), 'rf-nesting-tree-'));
@@ -254,12 +334,20 @@ describe('the invariant checked before the manifest is written', () => {
     mkdirSync(join(root, 'site', 'shared', 'uploads'), { recursive: true });
     writeFileSync(join(root, 'site', 'shared', 'uploads', 'a.jpg'), '');
     const m = emptyManifest(DOMAIN);
-    m.files = { site: record('dir'), 'site/shared': record('symlink', '/srv/shared'), 'site/shared/uploads': record('dir'), 'site/shared/uploads/a.jpg': record('file') };
+    m.files = {
+      site: record('dir'),
+      'site/shared': record('symlink', '/srv/shared'),
+      'site/shared/uploads': record('dir'),
+      'site/shared/uploads/a.jpg': record('file'),
+    };
     // A link recorded where the data folder has a real folder (the shadowed link) is fine.
     assertNoRecordBelowLink(new LocalTree(root), m);
     // The link on disk, the files' records kept: refused, naming the file and the link.
     rmSync(join(root, 'site', 'shared'), { recursive: true });
     symlinkSync('/proc/self', join(root, 'site', 'shared'));
-    assert.throws(() => assertNoRecordBelowLink(new LocalTree(root), m), /2 recorded path\(s\) lie below a symlink in the data folder \(site\/shared\/uploads below site\/shared, site\/shared\/uploads\/a\.jpg below site\/shared\)/);
+    assert.throws(
+      () => assertNoRecordBelowLink(new LocalTree(root), m),
+      /2 recorded path\(s\) lie below a symlink in the data folder \(site\/shared\/uploads below site\/shared, site\/shared\/uploads\/a\.jpg below site\/shared\)/,
+    );
   });
 });

@@ -62,7 +62,9 @@ function assertRestoredFolder(path: string, mode: number, mtime?: number): void 
 
 /** The server side changed since the backup: the stored copy now differs, so a restore writes. */
 function editSite(): void {
-  asShell(`printf edited > '${srv}/site/top.txt'; printf edited > '${srv}/site/uploads/a.txt'; printf edited > '${srv}/site/uploads/cache/c.txt'`);
+  asShell(
+    `printf edited > '${srv}/site/top.txt'; printf edited > '${srv}/site/uploads/a.txt'; printf edited > '${srv}/site/uploads/cache/c.txt'`,
+  );
 }
 
 before(async () => {
@@ -83,7 +85,10 @@ before(async () => {
   `);
   ws = mkdtempSync(join(tmpdir(), 'rf-links-'));
   scratch.push(ws);
-  writeFileSync(join(ws, 'remote-files.yml'), 'version: 1\nrecipes:\n  Site:\n    remote_files:\n      "${install_dir}/site": site\n      "${install_dir}/conf.php": conf/conf.php\n');
+  writeFileSync(
+    join(ws, 'remote-files.yml'),
+    'version: 1\nrecipes:\n  Site:\n    remote_files:\n      "${install_dir}/site": site\n      "${install_dir}/conf.php": conf/conf.php\n',
+  );
   plantSite();
   ok(await act({ transport: 'tar' }), 'backup');
 });
@@ -137,9 +142,16 @@ function picture(root: string): Record<string, string> {
   const out: Record<string, string> = {};
   const visit = (path: string, rel: string) => {
     const st = lstatSync(path);
-    const kind = st.isDirectory() ? 'dir' : st.isFile() ? `file ${createHash('sha256').update(readFileSync(path)).digest('hex')}` : st.isSymbolicLink() ? 'link' : 'other';
+    const kind = st.isDirectory()
+      ? 'dir'
+      : st.isFile()
+        ? `file ${createHash('sha256').update(readFileSync(path)).digest('hex')}`
+        : st.isSymbolicLink()
+          ? 'link'
+          : 'other';
     out[rel || '.'] = `${kind} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${st.mtimeMs}`;
-    if (st.isDirectory()) for (const name of readdirSync(path).sort()) visit(join(path, name), rel ? `${rel}/${name}` : name);
+    if (st.isDirectory())
+      for (const name of readdirSync(path).sort()) visit(join(path, name), rel ? `${rel}/${name}` : name);
   };
   visit(root, '');
   return out;
@@ -165,7 +177,9 @@ for (const { name, extra } of transports) {
     test('a link where a first-level folder goes is replaced by a real folder; nothing lands in its target', async () => {
       plantSite();
       editSite();
-      rootSh(`rm -rf '${srv}/site/uploads' && ln -s '${victim}' '${srv}/site/uploads' && chown -h rf-other:rf-other '${srv}/site/uploads'`);
+      rootSh(
+        `rm -rf '${srv}/site/uploads' && ln -s '${victim}' '${srv}/site/uploads' && chown -h rf-other:rf-other '${srv}/site/uploads'`,
+      );
       const before = victimBefore();
       const r = ok(await act({ ...extra, mode: 'restore' }), name);
       assertVictimIntact(before, name);
@@ -181,7 +195,9 @@ for (const { name, extra } of transports) {
     test('a link one level down (uploads/cache) is replaced the same way', async () => {
       plantSite();
       editSite();
-      rootSh(`rm -rf '${srv}/site/uploads/cache' && ln -s '${victim}' '${srv}/site/uploads/cache' && chown -h rf-other:rf-other '${srv}/site/uploads/cache'`);
+      rootSh(
+        `rm -rf '${srv}/site/uploads/cache' && ln -s '${victim}' '${srv}/site/uploads/cache' && chown -h rf-other:rf-other '${srv}/site/uploads/cache'`,
+      );
       const before = victimBefore();
       ok(await act({ ...extra, mode: 'restore' }), name);
       assertVictimIntact(before, name);
@@ -193,7 +209,9 @@ for (const { name, extra } of transports) {
 
     test('a link at a stored file’s name is replaced by the file, its target left alone', async () => {
       plantSite();
-      rootSh(`rm -f '${srv}/site/uploads/a.txt' && ln -s '${victim}/keep.txt' '${srv}/site/uploads/a.txt' && chown -h rf-other:rf-other '${srv}/site/uploads/a.txt'`);
+      rootSh(
+        `rm -f '${srv}/site/uploads/a.txt' && ln -s '${victim}/keep.txt' '${srv}/site/uploads/a.txt' && chown -h rf-other:rf-other '${srv}/site/uploads/a.txt'`,
+      );
       const before = victimBefore();
       ok(await act({ ...extra, mode: 'restore' }), name);
       assertVictimIntact(before, name);
@@ -205,7 +223,11 @@ for (const { name, extra } of transports) {
       plantSite();
       rootSh(`rm -rf '${srv}/site' && ln -s '${victim}' '${srv}/site' && chown -h rf-other:rf-other '${srv}/site'`);
       const before = victimBefore();
-      const line = refused(await act({ ...extra, mode: 'restore' }), /refusing to restore through .*\/site: it is a link to \/var\/lib\/rf-victim-/, name);
+      const line = refused(
+        await act({ ...extra, mode: 'restore' }),
+        /refusing to restore through .*\/site: it is a link to \/var\/lib\/rf-victim-/,
+        name,
+      );
       assert.match(line, /the link belongs to (rf-other|uid \d+)/);
       assertVictimIntact(before, name);
       assert.ok(lstatSync(join(srv, 'site')).isSymbolicLink(), 'the link is left as it is');
@@ -214,7 +236,9 @@ for (const { name, extra } of transports) {
     test('a root that is a link root made (an admin’s data disk) is followed', async () => {
       plantSite();
       const target = join(disk, `site-${name.split(' ')[0]}`);
-      rootSh(`rm -rf '${srv}/site' '${target}' && mkdir '${target}' && chown rf-shell:rf-shell '${target}' && ln -s '${target}/' '${srv}/site'`);
+      rootSh(
+        `rm -rf '${srv}/site' '${target}' && mkdir '${target}' && chown rf-shell:rf-shell '${target}' && ln -s '${target}/' '${srv}/site'`,
+      );
       const before = victimBefore();
       ok(await act({ ...extra, mode: 'restore' }), name);
       assertVictimIntact(before, name);
@@ -225,9 +249,15 @@ for (const { name, extra } of transports) {
 
     test('a file entry whose server path is now a folder is refused, and nothing is written in the folder', async () => {
       plantSite();
-      rootSh(`rm -f '${srv}/conf.php' && mkdir '${srv}/conf.php' && printf mine > '${srv}/conf.php/x' && chown -R rf-other:rf-other '${srv}/conf.php'`);
+      rootSh(
+        `rm -f '${srv}/conf.php' && mkdir '${srv}/conf.php' && printf mine > '${srv}/conf.php/x' && chown -R rf-other:rf-other '${srv}/conf.php'`,
+      );
       const folder = picture(join(srv, 'conf.php'));
-      refused(await act({ ...extra, mode: 'restore' }), /the server has a folder where the stored copy has a file, nothing was restored: .*\/conf\.php/, name);
+      refused(
+        await act({ ...extra, mode: 'restore' }),
+        /the server has a folder where the stored copy has a file, nothing was restored: .*\/conf\.php/,
+        name,
+      );
       assert.deepEqual(picture(join(srv, 'conf.php')), folder, 'the folder is untouched');
       rootSh(`rm -rf '${srv}/conf.php'`);
     });
@@ -243,12 +273,24 @@ describe('a link swapped in while a restore runs (tar as root)', () => {
       const before = victimBefore();
       const up = `${srv}/site/uploads`;
       // Runs as root for the whole restore; ended through its stop file, then awaited by its own exit.
-      const flipper = spawn('sh', ['-c', `while [ ! -e '${stop}' ]; do mv '${up}' '${up}.real' 2>/dev/null; ln -s '${victim}' '${up}' 2>/dev/null; rm -f '${up}' 2>/dev/null; mv '${up}.real' '${up}' 2>/dev/null; done`], { stdio: 'ignore' });
+      const flipper = spawn(
+        'sh',
+        [
+          '-c',
+          `while [ ! -e '${stop}' ]; do mv '${up}' '${up}.real' 2>/dev/null; ln -s '${victim}' '${up}' 2>/dev/null; rm -f '${up}' 2>/dev/null; mv '${up}.real' '${up}' 2>/dev/null; done`,
+        ],
+        { stdio: 'ignore' },
+      );
       const exited = new Promise((done) => flipper.on('exit', done));
       try {
         const r = await act({ transport: 'tar', sudo: 'true', mode: 'restore' });
         // Either the restore won every check, or it refused a folder that was a link when entered.
-        if (r.code !== 0) refused(r, /is not a real folder on the server \(a link, or replaced meanwhile\)|writing .* on the server failed/, `round ${round}`);
+        if (r.code !== 0)
+          refused(
+            r,
+            /is not a real folder on the server \(a link, or replaced meanwhile\)|writing .* on the server failed/,
+            `round ${round}`,
+          );
       } finally {
         writeFileSync(stop, '');
         await exited;
@@ -263,16 +305,28 @@ describe('the root link rule, as root', () => {
   test('a root link root owns, in a folder another account owns, is refused naming that folder', async () => {
     plantSite();
     const open = join(srv, 'open');
-    rootSh(`rm -rf '${open}' && mkdir '${open}' && chown rf-other:rf-other '${open}' && ln -s '${victim}' '${open}/site'`);
-    writeFileSync(join(ws, 'remote-files.yml'), 'version: 1\nrecipes:\n  Site:\n    remote_files:\n      "${install_dir}/open/site": site\n');
+    rootSh(
+      `rm -rf '${open}' && mkdir '${open}' && chown rf-other:rf-other '${open}' && ln -s '${victim}' '${open}/site'`,
+    );
+    writeFileSync(
+      join(ws, 'remote-files.yml'),
+      'version: 1\nrecipes:\n  Site:\n    remote_files:\n      "${install_dir}/open/site": site\n',
+    );
     try {
       const before = victimBefore();
-      const line = refused(await act({ transport: 'tar', sudo: 'true', mode: 'restore' }), /refusing to restore through .*\/open\/site: it is a link to \/var\/lib\/rf-victim-/, 'folder above');
+      const line = refused(
+        await act({ transport: 'tar', sudo: 'true', mode: 'restore' }),
+        /refusing to restore through .*\/open\/site: it is a link to \/var\/lib\/rf-victim-/,
+        'folder above',
+      );
       assert.match(line, /\/open, a folder above it, belongs to rf-other/);
       assertVictimIntact(before, 'folder above');
       assert.ok(!existsSync(join(victim, 'top.txt')));
     } finally {
-      writeFileSync(join(ws, 'remote-files.yml'), 'version: 1\nrecipes:\n  Site:\n    remote_files:\n      "${install_dir}/site": site\n      "${install_dir}/conf.php": conf/conf.php\n');
+      writeFileSync(
+        join(ws, 'remote-files.yml'),
+        'version: 1\nrecipes:\n  Site:\n    remote_files:\n      "${install_dir}/site": site\n      "${install_dir}/conf.php": conf/conf.php\n',
+      );
       rootSh(`rm -rf '${open}'`);
     }
   });

@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -25,9 +36,14 @@ let jump: Sshd;
 let srv: string;
 
 before(async () => {
-  [server, jump] = await Promise.all([startSshd({ hostKeyTypes: ['ed25519'] }), startSshd({ hostKeyTypes: ['ed25519'] })]);
+  [server, jump] = await Promise.all([
+    startSshd({ hostKeyTypes: ['ed25519'] }),
+    startSshd({ hostKeyTypes: ['ed25519'] }),
+  ]);
   srv = join(server.users.shell.scratch, 'trust');
-  asShell(`rm -rf '${srv}' && mkdir -p '${srv}/app' && printf small > '${srv}/app/small.txt' && head -c 24000000 /dev/urandom > '${srv}/app/big.bin'`);
+  asShell(
+    `rm -rf '${srv}' && mkdir -p '${srv}/app' && printf small > '${srv}/app/small.txt' && head -c 24000000 /dev/urandom > '${srv}/app/big.bin'`,
+  );
 });
 
 after(async () => {
@@ -104,7 +120,10 @@ function oneError(r: ActionResult, context: string): string {
 
 describe('values are not code', () => {
   test('install-dir and domain carrying shell syntax: refused before connecting, naming the input; the canary never appears', async () => {
-    const ws = workspace({ 'remote-files.yml': yamlRecipe(['ls ${install_dir} [% domain %]']), 'lib/Provisioner/Recipe/Shop.pm': PERL_RECIPE });
+    const ws = workspace({
+      'remote-files.yml': yamlRecipe(['ls ${install_dir} [% domain %]']),
+      'lib/Provisioner/Recipe/Shop.pm': PERL_RECIPE,
+    });
     for (const [input, value] of [
       ['install-dir', `${srv};touch ${canary()};#`],
       ['install-dir', `${srv}/$(touch ${canary()})`],
@@ -115,22 +134,33 @@ describe('values are not code', () => {
       const r = await runAction(inputs({ [input]: value, vars: 'db=shop' }), { workspace: ws });
       const msg = oneError(r, `${input}=${value}`);
       assert.match(msg, new RegExp(`^input \`${input}\`: `), msg);
-      assert.match(msg, input === 'domain' ? /is not a domain name: it holds .*Give the site's DNS name/ : /holds .*only letters, digits .*Give the server folder/, msg);
+      assert.match(
+        msg,
+        input === 'domain'
+          ? /is not a domain name: it holds .*Give the site's DNS name/
+          : /holds .*only letters, digits .*Give the server folder/,
+        msg,
+      );
       assert.doesNotMatch(r.stdout, /^Connected to/m, 'nothing ran: it never connected');
     }
-    for (const path of scratch.filter((p) => p.startsWith('/tmp/canary-rf-'))) assert.equal(existsSync(path), false, `${path} must not exist`);
+    for (const path of scratch.filter((p) => p.startsWith('/tmp/canary-rf-')))
+      assert.equal(existsSync(path), false, `${path} must not exist`);
   });
 
   test('a vars value with shell syntax in an unquoted placeholder is one literal argument (YAML and Perl); the canary never appears', async () => {
     const mark = canary();
     const value = `x;touch ${mark};echo 'q' "$(touch ${mark})" \`touch ${mark}\``;
     const ws = workspace({
-      'remote-files.yml': yamlRecipe(['printf %s [% db %] > ${install_dir}/from-yaml.txt', 'printf %s ${db} > ${install_dir}/from-yaml-2.txt']),
+      'remote-files.yml': yamlRecipe([
+        'printf %s [% db %] > ${install_dir}/from-yaml.txt',
+        'printf %s ${db} > ${install_dir}/from-yaml-2.txt',
+      ]),
       'lib/Provisioner/Recipe/Shop.pm': PERL_RECIPE,
     });
     const r = ok(await runAction(inputs({ vars: `db=${value}` }), { workspace: ws }));
     assert.doesNotMatch(r.stdout, /prepare command failed/, r.stdout);
-    for (const f of ['from-yaml.txt', 'from-yaml-2.txt', 'from-perl.txt']) assert.equal(readFileSync(join(srv, f), 'utf8'), value, f);
+    for (const f of ['from-yaml.txt', 'from-yaml-2.txt', 'from-perl.txt'])
+      assert.equal(readFileSync(join(srv, f), 'utf8'), value, f);
     assert.equal(existsSync(mark), false, 'the injected command never ran');
   });
 
@@ -145,7 +175,13 @@ describe('values are not code', () => {
       const ws = workspace({ [file]: text });
       const r = await runAction(inputs({ vars: `db=x";touch ${mark};"` }), { workspace: ws });
       const msg = oneError(r, file);
-      assert.match(msg, new RegExp(`^${file.replace(/[./]/g, '\\$&')}: recipe (App|Shop): remote_prepare command .* stands inside (".*"|'.*') quotes, and its value from input \`vars\`, .*touch ${mark}.*refused, nothing was run`), msg);
+      assert.match(
+        msg,
+        new RegExp(
+          `^${file.replace(/[./]/g, '\\$&')}: recipe (App|Shop): remote_prepare command .* stands inside (".*"|'.*') quotes, and its value from input \`vars\`, .*touch ${mark}.*refused, nothing was run`,
+        ),
+        msg,
+      );
       assert.doesNotMatch(r.stdout, /^Connected to/m, 'refused while planning, before connecting');
     }
     assert.equal(existsSync(before), false, 'no command of the plan ran');
@@ -183,7 +219,10 @@ describe('a hostile server is bounded', () => {
    * SIGSTOP: sshd still answers keepalives, the transfer makes no progress. Returns the run and how long
    * it took after the stop.
    */
-  async function stalled(mode: 'backup' | 'restore', ws: string): Promise<{ r: ActionResult; afterStop: number; stopped: number[] }> {
+  async function stalled(
+    mode: 'backup' | 'restore',
+    ws: string,
+  ): Promise<{ r: ActionResult; afterStop: number; stopped: number[] }> {
     let stoppedAt = 0;
     const stopped: number[] = [];
     const proxy = await startCutProxy({
@@ -199,7 +238,9 @@ describe('a hostile server is bounded', () => {
       },
     });
     try {
-      const r = await runAction(inputs({ mode, port: String(proxy.port), timeout: '3', transport: 'tar' }), { workspace: ws });
+      const r = await runAction(inputs({ mode, port: String(proxy.port), timeout: '3', transport: 'tar' }), {
+        workspace: ws,
+      });
       return { r, afterStop: stoppedAt ? Date.now() - stoppedAt : -1, stopped };
     } finally {
       for (const pid of stopped) {
@@ -214,34 +255,52 @@ describe('a hostile server is bounded', () => {
   }
 
   for (const mode of ['backup', 'restore'] as const) {
-    test(`a ${mode} the server stalls (keepalives still answered) ends within timeout + a few seconds, naming host and \`timeout\``, { timeout: 120_000 }, async () => {
-      const ws = workspace({ 'remote-files.yml': 'version: 1\nrecipes:\n  App:\n    remote_files:\n      "${install_dir}/app": app\n' });
-      if (mode === 'restore') {
-        ok(await runAction(inputs({}), { workspace: ws }));
-        asShell(`rm -rf '${srv}/app.restored' && mv '${srv}/app' '${srv}/app.restored'`);
-      }
-      try {
-        const { r, afterStop, stopped } = await stalled(mode, ws);
-        assert.ok(stopped.length > 0, `the server's tar was stopped mid-${mode}\n${r.stdout}`);
-        const msg = oneError(r, `stalled ${mode}`);
-        assert.match(msg, /connection to 127\.0\.0\.1:\d+ lost \(no progress for 3 s: the server sent nothing and acknowledged nothing of ours .*the `timeout` input \(3 s\) bounds this\)/, msg);
-        assert.ok(afterStop < 3000 + 4000, `ended ${afterStop} ms after the stall`);
-        console.log(`trust-values: stalled ${mode} ended ${afterStop} ms after the server's tar stopped: ${msg}`);
-      } finally {
-        if (mode === 'restore') asShell(`rm -rf '${srv}/app' && mv '${srv}/app.restored' '${srv}/app'`);
-      }
-    });
+    test(
+      `a ${mode} the server stalls (keepalives still answered) ends within timeout + a few seconds, naming host and \`timeout\``,
+      { timeout: 120_000 },
+      async () => {
+        const ws = workspace({
+          'remote-files.yml': 'version: 1\nrecipes:\n  App:\n    remote_files:\n      "${install_dir}/app": app\n',
+        });
+        if (mode === 'restore') {
+          ok(await runAction(inputs({}), { workspace: ws }));
+          asShell(`rm -rf '${srv}/app.restored' && mv '${srv}/app' '${srv}/app.restored'`);
+        }
+        try {
+          const { r, afterStop, stopped } = await stalled(mode, ws);
+          assert.ok(stopped.length > 0, `the server's tar was stopped mid-${mode}\n${r.stdout}`);
+          const msg = oneError(r, `stalled ${mode}`);
+          assert.match(
+            msg,
+            /connection to 127\.0\.0\.1:\d+ lost \(no progress for 3 s: the server sent nothing and acknowledged nothing of ours .*the `timeout` input \(3 s\) bounds this\)/,
+            msg,
+          );
+          assert.ok(afterStop < 3000 + 4000, `ended ${afterStop} ms after the stall`);
+          console.log(`trust-values: stalled ${mode} ended ${afterStop} ms after the server's tar stopped: ${msg}`);
+        } finally {
+          if (mode === 'restore') asShell(`rm -rf '${srv}/app' && mv '${srv}/app.restored' '${srv}/app'`);
+        }
+      },
+    );
   }
 
-  test('a remote_prepare command that floods its output: 1 MiB kept in the log, then "…output truncated"', { timeout: 60_000 }, async () => {
-    const ws = workspace({ 'remote-files.yml': yamlRecipe(['head -c 30000000 /dev/zero | tr "\\0" y; head -c 30000000 /dev/zero | tr "\\0" z >&2; exit 3']) });
-    const r = ok(await runAction(inputs({}), { workspace: ws }));
-    const warning = r.stdout.split('\n').find((l) => l.startsWith('::warning::App: prepare command failed (exit 3)'));
-    assert.ok(warning, r.stdout.slice(0, 2000));
-    assert.match(warning, /y{1000}.*…output truncated.*z{1000}.*…output truncated/);
-    assert.ok(r.stdout.length < 3 * 1024 * 1024, `the log holds ${r.stdout.length} bytes`);
-    assert.ok(r.peakRss < 400 * 1024 * 1024, `peak RSS ${r.peakRss}`);
-  });
+  test(
+    'a remote_prepare command that floods its output: 1 MiB kept in the log, then "…output truncated"',
+    { timeout: 60_000 },
+    async () => {
+      const ws = workspace({
+        'remote-files.yml': yamlRecipe([
+          'head -c 30000000 /dev/zero | tr "\\0" y; head -c 30000000 /dev/zero | tr "\\0" z >&2; exit 3',
+        ]),
+      });
+      const r = ok(await runAction(inputs({}), { workspace: ws }));
+      const warning = r.stdout.split('\n').find((l) => l.startsWith('::warning::App: prepare command failed (exit 3)'));
+      assert.ok(warning, r.stdout.slice(0, 2000));
+      assert.match(warning, /y{1000}.*…output truncated.*z{1000}.*…output truncated/);
+      assert.ok(r.stdout.length < 3 * 1024 * 1024, `the log holds ${r.stdout.length} bytes`);
+      assert.ok(r.peakRss < 400 * 1024 * 1024, `peak RSS ${r.peakRss}`);
+    },
+  );
 });
 
 describe('fingerprints pin one host each', () => {
@@ -254,26 +313,63 @@ describe('fingerprints pin one host each', () => {
         'proxy-key': jump.key.privateKey,
         ...extra,
       }),
-      { workspace: workspace({ 'remote-files.yml': 'version: 1\nrecipes:\n  App:\n    remote_files:\n      "${install_dir}/app/small.txt": small.txt\n' }) },
+      {
+        workspace: workspace({
+          'remote-files.yml':
+            'version: 1\nrecipes:\n  App:\n    remote_files:\n      "${install_dir}/app/small.txt": small.txt\n',
+        }),
+      },
     );
 
   test('host-fingerprint for the server and proxy-fingerprint for the jump host: connects', async () => {
-    const r = ok(await through({ 'host-fingerprint': server.fingerprint('ed25519'), 'proxy-fingerprint': jump.fingerprint('ed25519') }));
+    const r = ok(
+      await through({
+        'host-fingerprint': server.fingerprint('ed25519'),
+        'proxy-fingerprint': jump.fingerprint('ed25519'),
+      }),
+    );
     assert.match(r.stdout, new RegExp(`Host key of 127\\.0\\.0\\.1:${jump.port} verified`));
     assert.match(r.stdout, new RegExp(`Host key of 127\\.0\\.0\\.1:${server.port} verified`));
   });
 
   test('one list for both hosts in host-fingerprint: the jump host is not authenticated by it', async () => {
-    const msg = oneError(await through({ 'host-fingerprint': `${server.fingerprint('ed25519')}\n${jump.fingerprint('ed25519')}` }), 'one list');
-    assert.match(msg, new RegExp(`^Host key of jump host 127\\.0\\.0\\.1:${jump.port} is not verified\\. Pin it with .*\`proxy-fingerprint\`.*Its fingerprint is in \`host-fingerprint\`, which pins the target server only`), msg);
+    const msg = oneError(
+      await through({ 'host-fingerprint': `${server.fingerprint('ed25519')}\n${jump.fingerprint('ed25519')}` }),
+      'one list',
+    );
+    assert.match(
+      msg,
+      new RegExp(
+        `^Host key of jump host 127\\.0\\.0\\.1:${jump.port} is not verified\\. Pin it with .*\`proxy-fingerprint\`.*Its fingerprint is in \`host-fingerprint\`, which pins the target server only`,
+      ),
+      msg,
+    );
   });
 
   test('swapped: the jump host refuses host-fingerprint, the server refuses proxy-fingerprint', async () => {
-    const swapped = oneError(await through({ 'host-fingerprint': jump.fingerprint('ed25519'), 'proxy-fingerprint': server.fingerprint('ed25519') }), 'swapped');
+    const swapped = oneError(
+      await through({
+        'host-fingerprint': jump.fingerprint('ed25519'),
+        'proxy-fingerprint': server.fingerprint('ed25519'),
+      }),
+      'swapped',
+    );
     assert.match(swapped, new RegExp(`^Host key of jump host 127\\.0\\.0\\.1:${jump.port} does not match`), swapped);
     // The jump host pinned right, the server's pin only in proxy-fingerprint: the server is refused.
-    const target = oneError(await through({ 'host-fingerprint': '', 'proxy-fingerprint': `${jump.fingerprint('ed25519')}\n${server.fingerprint('ed25519')}` }), 'server by proxy-fingerprint');
-    assert.match(target, new RegExp(`^Host key of 127\\.0\\.0\\.1:${server.port} is not verified.*Its fingerprint is in \`proxy-fingerprint\`, which pins the jump host only`), target);
+    const target = oneError(
+      await through({
+        'host-fingerprint': '',
+        'proxy-fingerprint': `${jump.fingerprint('ed25519')}\n${server.fingerprint('ed25519')}`,
+      }),
+      'server by proxy-fingerprint',
+    );
+    assert.match(
+      target,
+      new RegExp(
+        `^Host key of 127\\.0\\.0\\.1:${server.port} is not verified.*Its fingerprint is in \`proxy-fingerprint\`, which pins the jump host only`,
+      ),
+      target,
+    );
   });
 });
 
@@ -285,12 +381,40 @@ describe('the CLI report outside Actions', () => {
     writeFileSync(victim, 'untouched');
     // Where the report used to go: a name anyone could predict, and plant a link at.
     symlinkSync(victim, join(tmp, `remote-files-${DOMAIN}-backup-report.json`));
-    const ws = workspace({ 'remote-files.yml': 'version: 1\nrecipes:\n  App:\n    remote_files:\n      "${install_dir}/app/small.txt": small.txt\n' });
-    const child = spawn(NODES[0]!.path, [resolve('dist/cli.js'), 'backup', '--domain', DOMAIN, '--install-dir', srv, '--host', '127.0.0.1', '--port', String(server.port), '--username', 'rf-shell', '--key-file', server.key.path, '--host-fingerprint', server.fingerprint('ed25519'), '--store', 'none', '--retries', '0'], {
-      cwd: ws,
-      // No RUNNER_TEMP: the temp folder is os.tmpdir(), here TMPDIR.
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmp, TMPDIR: tmp },
+    const ws = workspace({
+      'remote-files.yml':
+        'version: 1\nrecipes:\n  App:\n    remote_files:\n      "${install_dir}/app/small.txt": small.txt\n',
     });
+    const child = spawn(
+      NODES[0]!.path,
+      [
+        resolve('dist/cli.js'),
+        'backup',
+        '--domain',
+        DOMAIN,
+        '--install-dir',
+        srv,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(server.port),
+        '--username',
+        'rf-shell',
+        '--key-file',
+        server.key.path,
+        '--host-fingerprint',
+        server.fingerprint('ed25519'),
+        '--store',
+        'none',
+        '--retries',
+        '0',
+      ],
+      {
+        cwd: ws,
+        // No RUNNER_TEMP: the temp folder is os.tmpdir(), here TMPDIR.
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmp, TMPDIR: tmp },
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));

@@ -37,7 +37,16 @@ after(async () => {
 
 /** A real connection and the transport chooseTransport picks for the account (tar for rf-shell, sftp for rf-sftp). */
 async function open(username: string, transport = 'auto'): Promise<Transport> {
-  const inputs: Record<string, string> = { mode: 'verify', domain: DOMAIN, 'install-dir': srv, host: server.host, port: String(server.port), username, key: server.key.privateKey, transport };
+  const inputs: Record<string, string> = {
+    mode: 'verify',
+    domain: DOMAIN,
+    'install-dir': srv,
+    host: server.host,
+    port: String(server.port),
+    username,
+    key: server.key.privateKey,
+    transport,
+  };
   const settings = readSettings((name) => inputs[name] ?? '', tmpdir());
   const session = await connect({
     target: { host: server.host, port: server.port, username, privateKey: server.key.privateKey },
@@ -57,8 +66,15 @@ function asShell(script: string): void {
 /** A fresh stored copy of `entries`, made by the real backup. */
 async function storedCopy(transport: Transport, entries: Entry[]): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'rf-verify-'));
-  const r = await backup(entries, transport, new LocalTree(dir), readManifest(dir, DOMAIN), { checksum: false, delete: true, dryRun: false });
-  assert.ok(r.outcomes.every((o) => o.status !== 'denied' && o.denied.length === 0), `backup could read everything: ${JSON.stringify(r.outcomes)}`);
+  const r = await backup(entries, transport, new LocalTree(dir), readManifest(dir, DOMAIN), {
+    checksum: false,
+    delete: true,
+    dryRun: false,
+  });
+  assert.ok(
+    r.outcomes.every((o) => o.status !== 'denied' && o.denied.length === 0),
+    `backup could read everything: ${JSON.stringify(r.outcomes)}`,
+  );
   return dir;
 }
 
@@ -71,7 +87,13 @@ function snapshot(root: string): string[] {
   const out: string[] = [];
   const visit = (p: string) => {
     const st = lstatSync(p);
-    const what = st.isSymbolicLink() ? `link ${readlinkSync(p)}` : st.isFile() ? `file ${createHash('sha256').update(readFileSync(p)).digest('hex')}` : st.isDirectory() ? 'dir' : 'other';
+    const what = st.isSymbolicLink()
+      ? `link ${readlinkSync(p)}`
+      : st.isFile()
+        ? `file ${createHash('sha256').update(readFileSync(p)).digest('hex')}`
+        : st.isDirectory()
+          ? 'dir'
+          : 'other';
     out.push(`${p} ${what} ${st.size} ${st.mode} ${st.uid}:${st.gid} ${st.mtimeMs} ${st.ctimeMs}`);
     if (st.isDirectory()) for (const name of readdirSync(p).sort()) visit(join(p, name));
   };
@@ -80,11 +102,21 @@ function snapshot(root: string): string[] {
 }
 
 /** verify(), asserting that neither the server folders nor the stored copy changed in any way. */
-async function check(entries: Entry[], transport: Transport, stored: string, checksum: boolean, serverRoots: string[]): Promise<VerifyResult> {
+async function check(
+  entries: Entry[],
+  transport: Transport,
+  stored: string,
+  checksum: boolean,
+  serverRoots: string[],
+): Promise<VerifyResult> {
   const before = [...serverRoots.flatMap(snapshot), ...snapshot(stored)];
   assert.ok(before.length > 1, 'the snapshot sees the trees');
   const r = await verify(entries, transport, readManifest(stored, DOMAIN), { checksum });
-  assert.deepEqual([...serverRoots.flatMap(snapshot), ...snapshot(stored)], before, 'verify changed nothing on the server or in the stored copy');
+  assert.deepEqual(
+    [...serverRoots.flatMap(snapshot), ...snapshot(stored)],
+    before,
+    'verify changed nothing on the server or in the stored copy',
+  );
   return r;
 }
 
@@ -122,11 +154,16 @@ describe('verify over tar (shell account)', () => {
     for (const checksum of [false, true]) {
       const r = await check(f.entries, tar, f.stored, checksum, f.roots);
       assert.equal(r.drift, false, JSON.stringify(r));
-      assert.deepEqual(r.entries.map((e) => e.status), ['same', 'same']);
+      assert.deepEqual(
+        r.entries.map((e) => e.status),
+        ['same', 'same'],
+      );
       assert.deepEqual(r.counts, { added: 0, removed: 0, changed: 0 });
     }
     // New and changed files under excluded names are none of verify's business, as they are none of backup's.
-    asShell(`printf more > '${f.dir}/tmp/junk2'; printf changed > '${f.dir}/x.lock'; printf new > '${f.dir}/sub/y.lock'`);
+    asShell(
+      `printf more > '${f.dir}/tmp/junk2'; printf changed > '${f.dir}/x.lock'; printf new > '${f.dir}/sub/y.lock'`,
+    );
     const r = await check(f.entries, tar, f.stored, true, f.roots);
     assert.equal(r.drift, false, JSON.stringify(r));
   });
@@ -135,7 +172,11 @@ describe('verify over tar (shell account)', () => {
     const f = await fixture('newskip');
     asShell(`rm -r '${f.dir}/sub'`);
     const all = await check(f.entries, tar, f.stored, false, f.roots);
-    assert.deepEqual(all.entries[0]!.removed, [`${f.dir}/sub/b.txt`, `${f.dir}/sub/deeper/c.txt`], 'without the exclude the deletion is drift');
+    assert.deepEqual(
+      all.entries[0]!.removed,
+      [`${f.dir}/sub/b.txt`, `${f.dir}/sub/deeper/c.txt`],
+      'without the exclude the deletion is drift',
+    );
     const skipping = [{ ...f.entries[0]!, skip: [...f.entries[0]!.skip, 'sub/'] }, f.entries[1]!];
     const r = await check(skipping, tar, f.stored, false, f.roots);
     assert.equal(r.drift, false, JSON.stringify(r));
@@ -143,18 +184,30 @@ describe('verify over tar (shell account)', () => {
 
   test('added: new files, a new folder with files (listed by its files), a new empty folder', async () => {
     const f = await fixture('added');
-    asShell(`printf new > '${f.dir}/new.txt'; mkdir -p '${f.dir}/newdir/inner' '${f.dir}/sub/new empty'; printf n > '${f.dir}/newdir/inner/n.txt'; ln -s nowhere '${f.dir}/newlink'`);
+    asShell(
+      `printf new > '${f.dir}/new.txt'; mkdir -p '${f.dir}/newdir/inner' '${f.dir}/sub/new empty'; printf n > '${f.dir}/newdir/inner/n.txt'; ln -s nowhere '${f.dir}/newlink'`,
+    );
     const r = await check(f.entries, tar, f.stored, false, f.roots);
     assert.equal(r.drift, true);
-    assert.deepEqual(r.entries.map((e) => e.status), ['drift', 'same']);
-    assert.deepEqual(r.entries[0]!.added, [`${f.dir}/new.txt`, `${f.dir}/newdir/inner/n.txt`, `${f.dir}/newlink`, `${f.dir}/sub/new empty`]);
+    assert.deepEqual(
+      r.entries.map((e) => e.status),
+      ['drift', 'same'],
+    );
+    assert.deepEqual(r.entries[0]!.added, [
+      `${f.dir}/new.txt`,
+      `${f.dir}/newdir/inner/n.txt`,
+      `${f.dir}/newlink`,
+      `${f.dir}/sub/new empty`,
+    ]);
     assert.deepEqual([r.entries[0]!.removed, r.entries[0]!.changed], [[], []]);
     assert.deepEqual(r.counts, { added: 4, removed: 0, changed: 0 });
   });
 
   test('removed: a file, a folder with files, an empty folder, a single-file entry turned folder', async () => {
     const f = await fixture('removed');
-    asShell(`rm '${f.dir}/a.txt'; rm -r '${f.dir}/sub/deeper' '${f.dir}/empty dir'; rm '${f.dir}.db'; mkdir '${f.dir}.db'`);
+    asShell(
+      `rm '${f.dir}/a.txt'; rm -r '${f.dir}/sub/deeper' '${f.dir}/empty dir'; rm '${f.dir}.db'; mkdir '${f.dir}.db'`,
+    );
     const r = await check(f.entries, tar, f.stored, false, f.roots);
     assert.deepEqual(r.entries[0]!.removed, [`${f.dir}/a.txt`, `${f.dir}/empty dir`, `${f.dir}/sub/deeper/c.txt`]);
     assert.deepEqual(r.entries[0]!.added, []);
@@ -180,7 +233,9 @@ describe('verify over tar (shell account)', () => {
 
   test('a change of content alone (same size, same mtime) takes checksum: true', async () => {
     const f = await fixture('content');
-    asShell(`printf ALPHA > '${f.dir}/a.new'; touch -r '${f.dir}/a.txt' '${f.dir}/a.new'; mv '${f.dir}/a.new' '${f.dir}/a.txt'`);
+    asShell(
+      `printf ALPHA > '${f.dir}/a.new'; touch -r '${f.dir}/a.txt' '${f.dir}/a.new'; mv '${f.dir}/a.new' '${f.dir}/a.txt'`,
+    );
     const quick = await check(f.entries, tar, f.stored, false, f.roots);
     assert.equal(quick.drift, false, 'size and mtime cannot see it');
     const sure = await check(f.entries, tar, f.stored, true, f.roots);
@@ -193,28 +248,46 @@ describe('verify over tar (shell account)', () => {
     const f = await fixture('missing');
     rootSh(`rm -r '${f.dir}'`);
     const r = await check(f.entries, tar, f.stored, true, [`${f.dir}.db`]);
-    assert.deepEqual(r.entries.map((e) => e.status), ['missing', 'same']);
+    assert.deepEqual(
+      r.entries.map((e) => e.status),
+      ['missing', 'same'],
+    );
     assert.deepEqual(r.entries[0]!.removed, []);
     assert.equal(r.drift, false);
     const opts = { allowDenied: false, failOnDrift: true, username: 'rf-shell' };
-    assert.match(judgeVerify(r, { ...opts, ifMissing: 'error' }).problems.join('\n'), /^App: \S+\/missing is missing on the server$/);
+    assert.match(
+      judgeVerify(r, { ...opts, ifMissing: 'error' }).problems.join('\n'),
+      /^App: \S+\/missing is missing on the server$/,
+    );
     assert.deepEqual(judgeVerify(r, { ...opts, ifMissing: 'warn' }).problems, []);
     assert.equal(judgeVerify(r, { ...opts, ifMissing: 'warn' }).warnings.length, 1);
   });
 
   test('denied: an unreadable entry, and an unreadable folder inside one, are reported, never drift', async () => {
     const f = await fixture('denied');
-    rootSh(`chown -R rf-other: '${f.dir}/sub' && chmod 700 '${f.dir}/sub' && chown rf-other: '${f.dir}.db' && chmod 600 '${f.dir}.db'`);
+    rootSh(
+      `chown -R rf-other: '${f.dir}/sub' && chmod 700 '${f.dir}/sub' && chown rf-other: '${f.dir}.db' && chmod 600 '${f.dir}.db'`,
+    );
     const r = await check(f.entries, tar, f.stored, true, f.roots);
-    assert.deepEqual(r.entries.map((e) => e.status), ['denied', 'denied']);
+    assert.deepEqual(
+      r.entries.map((e) => e.status),
+      ['denied', 'denied'],
+    );
     assert.deepEqual(r.entries[0]!.denied, [`${f.dir}/sub`]);
-    assert.deepEqual(r.entries[0]!.removed, [], 'what the stored copy has below the unreadable folder is not "removed"');
+    assert.deepEqual(
+      r.entries[0]!.removed,
+      [],
+      'what the stored copy has below the unreadable folder is not "removed"',
+    );
     assert.deepEqual(r.entries[1]!.denied, [`${f.dir}.db`]);
     assert.equal(r.drift, false);
     const judged = judgeVerify(r, { ifMissing: 'warn', allowDenied: false, failOnDrift: true, username: 'rf-shell' });
     assert.equal(judged.problems.length, 2);
     assert.match(judged.problems[0]!, /not readable by rf-shell/);
-    assert.deepEqual(judgeVerify(r, { ifMissing: 'warn', allowDenied: true, failOnDrift: true, username: 'rf-shell' }).problems, []);
+    assert.deepEqual(
+      judgeVerify(r, { ifMissing: 'warn', allowDenied: true, failOnDrift: true, username: 'rf-shell' }).problems,
+      [],
+    );
     // A real change next to the unreadable folder is still drift.
     asShell(`printf new > '${f.dir}/new.txt'`);
     const drifted = await check(f.entries, tar, f.stored, false, f.roots);
@@ -244,7 +317,10 @@ describe('verify over tar (shell account)', () => {
     assert.equal(r.entries[0]!.added.length, 3);
     assert.ok(r.entries[0]!.added.includes(`${f.dir}/line\n::warning::evil`), 'the name is reported as it is');
     const lines = verifyLogLines(r);
-    assert.ok(lines.some((l) => l.includes('::error::pwned')), 'the hostile names are shown');
+    assert.ok(
+      lines.some((l) => l.includes('::error::pwned')),
+      'the hostile names are shown',
+    );
     for (const l of lines) {
       assert.ok(!l.startsWith('::') && !l.includes('\n'), `unsafe log line: ${JSON.stringify(l)}`);
     }
@@ -274,13 +350,17 @@ describe('verify over SFTP (chrooted SFTP-only account)', () => {
     const sftp = await open('rf-sftp');
     assert.equal(sftp.name, 'sftp');
     const data = server.users.sftp.data;
-    rootSh(`mkdir -p '${data}/site/sub' && printf cfg > '${data}/site/sub/c.conf' && printf keep > '${data}/site/k.txt' && ln -s sub/c.conf '${data}/site/link' && chown -R rf-sftp: '${data}/site'`);
+    rootSh(
+      `mkdir -p '${data}/site/sub' && printf cfg > '${data}/site/sub/c.conf' && printf keep > '${data}/site/k.txt' && ln -s sub/c.conf '${data}/site/link' && chown -R rf-sftp: '${data}/site'`,
+    );
     const entries = [entry('/data/site', 'site')];
     const stored = await storedCopy(sftp, entries);
     const roots = [join(data, 'site')];
     const same = await check(entries, sftp, stored, true, roots);
     assert.equal(same.drift, false, JSON.stringify(same));
-    rootSh(`printf CFG > '${data}/site/sub/c.new' && touch -r '${data}/site/sub/c.conf' '${data}/site/sub/c.new' && mv '${data}/site/sub/c.new' '${data}/site/sub/c.conf' && printf 'keep more' > '${data}/site/k.txt'`);
+    rootSh(
+      `printf CFG > '${data}/site/sub/c.new' && touch -r '${data}/site/sub/c.conf' '${data}/site/sub/c.new' && mv '${data}/site/sub/c.new' '${data}/site/sub/c.conf' && printf 'keep more' > '${data}/site/k.txt'`,
+    );
     const quick = await check(entries, sftp, stored, false, roots);
     assert.deepEqual(quick.entries[0]!.changed, ['/data/site/k.txt']);
     const sure = await check(entries, sftp, stored, true, roots);

@@ -58,7 +58,10 @@ function ok(r: ActionResult): ActionResult {
 function failed(r: ActionResult, pattern: RegExp): string {
   assert.equal(r.code, 1, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
   // Workflow commands escape %, CR and LF.
-  const errors = r.stdout.split('\n').filter((l) => l.startsWith('::error::')).map((l) => l.replace(/%0A/g, '\n').replace(/%0D/g, '\r').replace(/%25/g, '%'));
+  const errors = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('::error::'))
+    .map((l) => l.replace(/%0A/g, '\n').replace(/%0D/g, '\r').replace(/%25/g, '%'));
   assert.equal(errors.length, 1, r.stdout);
   assert.match(errors[0]!, pattern);
   return errors[0]!;
@@ -80,8 +83,12 @@ describe('1. mode has no default', () => {
 
 describe('2. the shrink guard (max-delete)', () => {
   test('a backup that would delete or empty too much fails before writing, naming the entry and the counts', async () => {
-    asShell(`mkdir -p '${srv}/shrink/app' && cd '${srv}/shrink' && for f in a b c d; do echo "$f content" > app/$f; done && echo rows > db.sqlite`);
-    const ws = workspace(`  App:\n    remote_files:\n      "\${install_dir}/shrink/app": app\n      "\${install_dir}/shrink/db.sqlite": db.sqlite\n`);
+    asShell(
+      `mkdir -p '${srv}/shrink/app' && cd '${srv}/shrink' && for f in a b c d; do echo "$f content" > app/$f; done && echo rows > db.sqlite`,
+    );
+    const ws = workspace(
+      `  App:\n    remote_files:\n      "\${install_dir}/shrink/app": app\n      "\${install_dir}/shrink/db.sqlite": db.sqlite\n`,
+    );
     ok(await runAction(inputs(), { workspace: ws }));
     const before = manifest(ws);
 
@@ -89,8 +96,14 @@ describe('2. the shrink guard (max-delete)', () => {
     asShell(`cd '${srv}/shrink' && rm app/a app/b app/c && : > db.sqlite`);
     const r = await runAction(inputs(), { workspace: ws });
     const line = failed(r, /refusing the backup, nothing was written and the stored copy is untouched: /);
-    assert.match(line, /recipe App \(\S+\/shrink\/app => app\): the backup would delete 3 of its 4 stored file\(s\) \(max-delete: 50%\)/);
-    assert.match(line, /recipe App \(\S+\/shrink\/db\.sqlite => db\.sqlite\): the backup would empty 1 of its 1 stored file\(s\), leaving none with content/);
+    assert.match(
+      line,
+      /recipe App \(\S+\/shrink\/app => app\): the backup would delete 3 of its 4 stored file\(s\) \(max-delete: 50%\)/,
+    );
+    assert.match(
+      line,
+      /recipe App \(\S+\/shrink\/db\.sqlite => db\.sqlite\): the backup would empty 1 of its 1 stored file\(s\), leaving none with content/,
+    );
     assert.equal(manifest(ws), before, 'the manifest is untouched');
     for (const f of ['a', 'b', 'c']) assert.equal(readFileSync(stored(ws, `app/${f}`), 'utf8'), `${f} content\n`);
     assert.equal(readFileSync(stored(ws, 'db.sqlite'), 'utf8'), 'rows\n');
@@ -98,12 +111,18 @@ describe('2. the shrink guard (max-delete)', () => {
     // A dry run says the same.
     failed(await runAction(inputs({ 'dry-run': 'true' }), { workspace: ws }), /refusing the backup/);
     // A count: 3 deletions are allowed by max-delete: 3, but the emptied database still leaves its entry with nothing.
-    failed(await runAction(inputs({ 'max-delete': '3' }), { workspace: ws }), /^(?!.*shrink\/app).*db\.sqlite.*leaving none with content \(max-delete: 3\)/);
+    failed(
+      await runAction(inputs({ 'max-delete': '3' }), { workspace: ws }),
+      /^(?!.*shrink\/app).*db\.sqlite.*leaving none with content \(max-delete: 3\)/,
+    );
     // 100% turns the guard off: the backup mirrors the server.
     ok(await runAction(inputs({ 'max-delete': '100%' }), { workspace: ws }));
     assert.equal(existsSync(stored(ws, 'app/a')), false);
     assert.equal(readFileSync(stored(ws, 'db.sqlite'), 'utf8'), '');
-    failed(await runAction(inputs({ 'max-delete': 'lots' }), { workspace: ws }), /input `max-delete`: "lots" is not a percentage/);
+    failed(
+      await runAction(inputs({ 'max-delete': 'lots' }), { workspace: ws }),
+      /input `max-delete`: "lots" is not a percentage/,
+    );
   });
 });
 
@@ -112,7 +131,10 @@ describe('3. nothing found is an error', () => {
     const ws = workspace();
     for (const mode of ['backup', 'restore', 'verify']) {
       const r = await runAction(inputs({ mode }), { workspace: ws });
-      failed(r, new RegExp(`nothing to ${mode}: no recipe that names remote files found in the workspace .*actions/checkout`));
+      failed(
+        r,
+        new RegExp(`nothing to ${mode}: no recipe that names remote files found in the workspace .*actions/checkout`),
+      );
       assert.doesNotMatch(r.stdout, /Connected to/);
     }
     const plan = ok(await runAction({ mode: 'plan', domain: DOMAIN, 'install-dir': srv }, { workspace: ws }));
@@ -122,11 +144,21 @@ describe('3. nothing found is an error', () => {
   test('a restore with nothing stored fails with the same message in every store, none included', async () => {
     const recipe = `  App:\n    remote_files:\n      "\${install_dir}/never": never\n`;
     const none = await runAction(inputs({ mode: 'restore' }), { workspace: workspace(recipe) });
-    failed(none, new RegExp(`no stored copy of ${DOMAIN.replace('.', '\\.')} in store none \\(the workspace's data folder\\): nothing to restore or compare\\. Run a backup first`));
+    failed(
+      none,
+      new RegExp(
+        `no stored copy of ${DOMAIN.replace('.', '\\.')} in store none \\(the workspace's data folder\\): nothing to restore or compare\\. Run a backup first`,
+      ),
+    );
     assert.doesNotMatch(none.stdout, /is missing/, 'no warning that reads as if server paths were missing');
     assert.doesNotMatch(none.stdout, /Connected to/);
     const commit = await runAction(inputs({ mode: 'restore', store: 'commit' }), { workspace: workspace(recipe) });
-    failed(commit, new RegExp(`no stored copy of ${DOMAIN.replace('.', '\\.')} in store commit: nothing to restore or compare\\. Run a backup first`));
+    failed(
+      commit,
+      new RegExp(
+        `no stored copy of ${DOMAIN.replace('.', '\\.')} in store commit: nothing to restore or compare\\. Run a backup first`,
+      ),
+    );
   });
 });
 
@@ -136,13 +168,22 @@ describe('4. denied on restore', () => {
       const base = `${srv}/denied-${transport}`;
       asShell(`mkdir -p '${base}/open' && echo open > '${base}/open/o.txt'`);
       // A root-owned folder the login may read but not write: the backup works, the restore cannot stage there.
-      rootSh(`mkdir -p '${base}/locked/conf' && echo locked > '${base}/locked/conf/l.txt' && chmod 755 '${base}/locked' '${base}/locked/conf'`);
-      const ws = workspace(`  App:\n    remote_files:\n      "\${install_dir}/denied-${transport}/locked/conf": conf\n      "\${install_dir}/denied-${transport}/open": open\n`);
+      rootSh(
+        `mkdir -p '${base}/locked/conf' && echo locked > '${base}/locked/conf/l.txt' && chmod 755 '${base}/locked' '${base}/locked/conf'`,
+      );
+      const ws = workspace(
+        `  App:\n    remote_files:\n      "\${install_dir}/denied-${transport}/locked/conf": conf\n      "\${install_dir}/denied-${transport}/open": open\n`,
+      );
       ok(await runAction(inputs({ transport }), { workspace: ws }));
       rootSh(`rm -rf '${base}/open' '${base}/locked/conf'`);
 
       const r = await runAction(inputs({ mode: 'restore', transport }), { workspace: ws });
-      const line = failed(r, new RegExp(`App: \\S+/locked/conf not writable by rf-shell; not restored\\. Use sudo: true or allow-denied: true`));
+      const line = failed(
+        r,
+        new RegExp(
+          `App: \\S+/locked/conf not writable by rf-shell; not restored\\. Use sudo: true or allow-denied: true`,
+        ),
+      );
       assert.doesNotMatch(line, /mktemp|Permission denied/, 'no raw error stops the run');
       assert.match(r.stdout, /^denied +\S+\/locked\/conf -> conf/m);
       assert.equal(r.outputs.denied, '1');
@@ -151,7 +192,9 @@ describe('4. denied on restore', () => {
       assert.equal(existsSync(`${base}/locked/conf`), false);
 
       rootSh(`rm -rf '${base}/open'`);
-      const allowed = ok(await runAction(inputs({ mode: 'restore', transport, 'allow-denied': 'true' }), { workspace: ws }));
+      const allowed = ok(
+        await runAction(inputs({ mode: 'restore', transport, 'allow-denied': 'true' }), { workspace: ws }),
+      );
       assert.match(allowed.stdout, /::warning::App: \S+\/locked\/conf not writable by rf-shell/);
       assert.equal(readFileSync(`${base}/open/o.txt`, 'utf8'), 'open\n');
     });
@@ -189,7 +232,10 @@ describe('5. stores are checked before connecting; a store failing after the tra
     git(ws, 'init', '-q', '-b', 'main');
     git(ws, 'remote', 'add', 'origin', join(tmpdir(), 'rf-no-such-remote.git'));
     const r = await runAction(inputs({ store: 'commit' }), { workspace: ws });
-    failed(r, /store: commit could not push data\/safety\.example to main \(not retried: .*\): .*does not appear to be a git repository.* The backup itself succeeded: the salvage is in the workspace's data\/safety\.example, not stored \(commit\)/s);
+    failed(
+      r,
+      /store: commit could not push data\/safety\.example to main \(not retried: .*\): .*does not appear to be a git repository.* The backup itself succeeded: the salvage is in the workspace's data\/safety\.example, not stored \(commit\)/s,
+    );
     assert.doesNotMatch(r.stdout, /attempt 2/);
     assert.equal(r.outputs.files, '1');
     assert.ok(r.outputs.report, 'the report output is set');
@@ -202,7 +248,10 @@ describe('5. stores are checked before connecting; a store failing after the tra
     const dir = mkdtempSync(join(tmpdir(), 'rf-keyfile-'));
     writeFileSync(join(dir, 'id'), server.key.privateKey, { mode: 0o600 });
     ok(await runAction(inputs({ key: join(dir, 'id') }), { workspace: workspace(recipe()) }));
-    failed(await runAction(inputs({ key: '~/.ssh/rf_no_such_key' }), { workspace: workspace(recipe()) }), /input `key` looks like a file path \("~\/\.ssh\/rf_no_such_key"\), not a private key/);
+    failed(
+      await runAction(inputs({ key: '~/.ssh/rf_no_such_key' }), { workspace: workspace(recipe()) }),
+      /input `key` looks like a file path \("~\/\.ssh\/rf_no_such_key"\), not a private key/,
+    );
   });
 
   test('the CLI stores nothing unless asked (--store none by default) and names the nearest flag for an unknown one', () => {
@@ -212,12 +261,36 @@ describe('5. stores are checked before connecting; a store failing after the tra
     writeFileSync(keyFile, server.key.privateKey, { mode: 0o600 });
     const hosts = `${keyFile}-hosts`;
     writeFileSync(hosts, server.knownHostsLine('ed25519') + '\n');
-    const cli = (...args: string[]) => spawnSync(process.execPath, [resolve('dist/cli.js'), ...args], { cwd: ws, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: tmpdir() } });
-    const args = ['--domain', DOMAIN, '--install-dir', srv, '--host', '127.0.0.1', '--port', String(server.port), '--username', 'rf-shell', '--key-file', keyFile, '--known-hosts-file', hosts];
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, [resolve('dist/cli.js'), ...args], {
+        cwd: ws,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '', HOME: tmpdir() },
+      });
+    const args = [
+      '--domain',
+      DOMAIN,
+      '--install-dir',
+      srv,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(server.port),
+      '--username',
+      'rf-shell',
+      '--key-file',
+      keyFile,
+      '--known-hosts-file',
+      hosts,
+    ];
     const r = cli('backup', ...args);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.equal(readFileSync(stored(ws, 'store/s.txt'), 'utf8'), 's\n');
-    assert.equal(spawnSync('git', ['-C', ws, 'rev-parse', '-q', '--verify', 'HEAD']).status, 1, 'nothing was committed');
+    assert.equal(
+      spawnSync('git', ['-C', ws, 'rev-parse', '-q', '--verify', 'HEAD']).status,
+      1,
+      'nothing was committed',
+    );
     const byFlag = cli('--mode', 'verify', ...args);
     assert.equal(byFlag.status, 0, byFlag.stdout + byFlag.stderr);
     const typo = cli('backup', ...args, '--stor', 'commit');
@@ -232,10 +305,21 @@ describe('5. stores are checked before connecting; a store failing after the tra
 describe('6. inputs people bring from other actions', () => {
   test('timeout takes durations; an unknown input is named with the nearest real one', async () => {
     const ws = workspace(`  App:\n    remote_files:\n      "\${install_dir}/x": x\n`);
-    const r = ok(await runAction({ mode: 'plan', domain: DOMAIN, 'install-dir': srv, timeout: '5m', proxy_host: 'jump.example', script: 'ls' }, { workspace: ws }));
-    assert.match(r.stdout, /::warning::input `proxy_host` is not an input of remote-files and is ignored: did you mean `proxy-host`\?/);
+    const r = ok(
+      await runAction(
+        { mode: 'plan', domain: DOMAIN, 'install-dir': srv, timeout: '5m', proxy_host: 'jump.example', script: 'ls' },
+        { workspace: ws },
+      ),
+    );
+    assert.match(
+      r.stdout,
+      /::warning::input `proxy_host` is not an input of remote-files and is ignored: did you mean `proxy-host`\?/,
+    );
     assert.match(r.stdout, /::warning::input `script` is not an input of remote-files and is ignored\n/);
     assert.doesNotMatch(r.stdout, /input `(timeout|mode|domain|install-dir)` is not/);
-    failed(await runAction(inputs({ timeout: '2 minutes' }), { workspace: ws }), /input `timeout`: "2 minutes" is not a duration from 1 to 3600 seconds/);
+    failed(
+      await runAction(inputs({ timeout: '2 minutes' }), { workspace: ws }),
+      /input `timeout`: "2 minutes" is not a duration from 1 to 3600 seconds/,
+    );
   });
 });

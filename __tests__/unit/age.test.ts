@@ -1,13 +1,31 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { generateHybridIdentity, generateIdentity, identityToRecipient } from 'age-encryption';
 import { UserError } from '../../src/errors.js';
-import { decryptStream, decryptTree, encryptStream, isAgeFile, parseIdentities, parseRecipients, requireIdentity } from '../../src/store/age.js';
+import {
+  decryptStream,
+  decryptTree,
+  encryptStream,
+  isAgeFile,
+  parseIdentities,
+  parseRecipients,
+  requireIdentity,
+} from '../../src/store/age.js';
 import { LocalTree, TEMP_MARK } from '../../src/transfer/local-tree.js';
 
 let dir: string;
@@ -30,9 +48,12 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** A Readable that hands out `data` in chunks of `chunk` bytes, like a network or file stream. */
 function chunked(data: Buffer, chunk = 65_000): Readable {
-  return Readable.from((function* () {
-    for (let i = 0; i < data.length; i += chunk) yield data.subarray(i, i + chunk);
-  })(), { objectMode: false });
+  return Readable.from(
+    (function* () {
+      for (let i = 0; i < data.length; i += chunk) yield data.subarray(i, i + chunk);
+    })(),
+    { objectMode: false },
+  );
 }
 
 async function collect(r: Readable): Promise<Buffer> {
@@ -56,7 +77,10 @@ function assertNoSecret(message: string): void {
   for (const s of secrets) {
     // The bech32 data part too: a message quoting it lowercased or cut would still leak the key.
     const data = s.slice(s.lastIndexOf('1') + 1, s.lastIndexOf('1') + 21);
-    assert.ok(!message.includes(s) && !message.toLowerCase().includes(data.toLowerCase()), `secret leaked into: ${message}`);
+    assert.ok(
+      !message.includes(s) && !message.toLowerCase().includes(data.toLowerCase()),
+      `secret leaked into: ${message}`,
+    );
   }
 }
 
@@ -65,7 +89,12 @@ test('round trip: small, empty and multi-MB content (chunked input) come back by
     const cipher = await collect(encryptStream(chunked(plain), [recipient]));
     assert.equal(cipher.subarray(0, 22).toString(), 'age-encryption.org/v1\n');
     assert.ok(cipher.length > plain.length, 'ciphertext carries a header and per-chunk tags');
-    if (plain.length > 0) assert.equal(cipher.indexOf(plain.subarray(0, Math.min(plain.length, 64))), -1, 'plaintext visible in ciphertext');
+    if (plain.length > 0)
+      assert.equal(
+        cipher.indexOf(plain.subarray(0, Math.min(plain.length, 64))),
+        -1,
+        'plaintext visible in ciphertext',
+      );
     const back = await collect(decryptStream(chunked(cipher, 7000), [otherIdentity, identity]));
     assert.equal(back.length, plain.length);
     assert.equal(sha(back), sha(plain));
@@ -113,7 +142,10 @@ test('LocalTree with encrypt stores ciphertext atomically and returns the plaint
   const root = join(dir, 'tree');
   const tree = new LocalTree(root, { encrypt: (p) => encryptStream(p, [recipient]) });
   // One file on the small in-memory path, one on the streaming path (over 1 MiB).
-  for (const [rel, plain] of [['small.txt', Buffer.from('DB_PASSWORD=hunter2\n'.repeat(50))], ['big/blob.bin', randomBytes(3 * 1024 * 1024 + 5)]] as const) {
+  for (const [rel, plain] of [
+    ['small.txt', Buffer.from('DB_PASSWORD=hunter2\n'.repeat(50))],
+    ['big/blob.bin', randomBytes(3 * 1024 * 1024 + 5)],
+  ] as const) {
     const r = await tree.writeFile(rel, chunked(plain), plain.length, 0o640, 1_700_000_000);
     assert.deepEqual(r, { sha256: sha(plain), size: plain.length });
     const abs = join(root, rel);
@@ -125,12 +157,21 @@ test('LocalTree with encrypt stores ciphertext atomically and returns the plaint
     assert.equal(statSync(abs).mtimeMs, 1_700_000_000_000);
     assert.equal(sha(await collect(decryptStream(createReadStream(abs), [identity]))), sha(plain));
   }
-  assert.deepEqual(readdirSync(root).filter((n) => n.startsWith(TEMP_MARK)), []);
+  assert.deepEqual(
+    readdirSync(root).filter((n) => n.startsWith(TEMP_MARK)),
+    [],
+  );
 
   // The announced size is still checked against the plaintext, and a failed write leaves no temp file.
   await assert.rejects(tree.writeFile('short.txt', chunked(Buffer.from('abc')), 4, 0o600, 1), /received 3 bytes/);
-  await assert.rejects(tree.writeFile('big/short.bin', chunked(Buffer.alloc(2 << 20)), (2 << 20) + 1, 0o600, 1), /received 2097152 bytes/);
-  assert.deepEqual(readdirSync(root).filter((n) => n.startsWith(TEMP_MARK) || n === 'short.txt'), []);
+  await assert.rejects(
+    tree.writeFile('big/short.bin', chunked(Buffer.alloc(2 << 20)), (2 << 20) + 1, 0o600, 1),
+    /received 2097152 bytes/,
+  );
+  assert.deepEqual(
+    readdirSync(root).filter((n) => n.startsWith(TEMP_MARK) || n === 'short.txt'),
+    [],
+  );
   assert.deepEqual(readdirSync(join(root, 'big')), ['blob.bin']);
 
   // Without the option nothing changes: plaintext on disk.
@@ -152,7 +193,10 @@ test('damaged ciphertext and plaintext are refused without quoting their content
   const cipher = await collect(encryptStream(chunked(plain), [recipient]));
   const flipped = Buffer.from(cipher);
   flipped[flipped.length - 70_000]! ^= 1;
-  assert.match((await userError(collect(decryptStream(chunked(flipped), [identity])))).message, /damaged, truncated or not an age file/);
+  assert.match(
+    (await userError(collect(decryptStream(chunked(flipped), [identity])))).message,
+    /damaged, truncated or not an age file/,
+  );
   const cut = cipher.subarray(0, cipher.length - 100);
   assert.match((await userError(collect(decryptStream(chunked(cut), [identity])))).message, /damaged, truncated/);
   // The library would quote the first line of a non-age file: here that is the user's own data.
@@ -161,14 +205,22 @@ test('damaged ciphertext and plaintext are refused without quoting their content
 });
 
 test('an error reading the source comes through as itself, not as a crypto error', async () => {
-  const failing = () => new Readable({ read() { this.destroy(new Error('EIO: disk on fire')); } });
+  const failing = () =>
+    new Readable({
+      read() {
+        this.destroy(new Error('EIO: disk on fire'));
+      },
+    });
   await assert.rejects(collect(encryptStream(failing(), [recipient])), /EIO: disk on fire/);
   await assert.rejects(collect(decryptStream(failing(), [identity])), /EIO: disk on fire/);
 });
 
 test('parseRecipients: comments and blanks skipped, a bad line named by number, secrets never echoed', async () => {
   const second = await identityToRecipient(otherIdentity);
-  assert.deepEqual(parseRecipients(`# team keys\n\n  ${recipient}  \r\n${second}\n${recipient}\n`), [recipient, second]);
+  assert.deepEqual(parseRecipients(`# team keys\n\n  ${recipient}  \r\n${second}\n${recipient}\n`), [
+    recipient,
+    second,
+  ]);
 
   const bad = await userError(() => parseRecipients(`# x\n${recipient}\nage1notakey\n`));
   assert.match(bad.message, /^age-recipients line 3: not a valid age recipient/);
@@ -176,11 +228,17 @@ test('parseRecipients: comments and blanks skipped, a bad line named by number, 
 
   // A corrupted recipient (bad checksum): the library's message would quote it.
   const corrupt = recipient.slice(0, -1) + (recipient.endsWith('q') ? 'p' : 'q');
-  assert.match((await userError(() => parseRecipients(corrupt, 'recipients-extra'))).message, /^recipients-extra line 1:/);
+  assert.match(
+    (await userError(() => parseRecipients(corrupt, 'recipients-extra'))).message,
+    /^recipients-extra line 1:/,
+  );
 
   const pasted = await userError(() => parseRecipients(`${recipient}\n${identity}`));
   assert.match(pasted.message, /^age-recipients line 2: this is a secret identity/);
-  assert.match((await userError(() => parseRecipients('ssh-ed25519 AAAAC3Nza user@host'))).message, /line 1: ssh public keys are not supported/);
+  assert.match(
+    (await userError(() => parseRecipients('ssh-ed25519 AAAAC3Nza user@host'))).message,
+    /line 1: ssh public keys are not supported/,
+  );
   assert.match((await userError(() => parseRecipients('# only a comment\n\n'))).message, /no recipient found/);
 });
 
@@ -198,15 +256,24 @@ test('parseIdentities: a key file with comments parses; a bad line is named, its
 
   const truncated = identity.slice(0, 40);
   assert.ok(!(await userError(() => parseIdentities(truncated, 'restore-key'))).message.includes(truncated.slice(16)));
-  assert.match((await userError(() => parseIdentities(recipient))).message, /line 1: this is a public key \(recipient\), not an identity/);
-  assert.match((await userError(() => parseIdentities('-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n'))).message, /line 1: ssh or PEM private keys are not supported/);
+  assert.match(
+    (await userError(() => parseIdentities(recipient))).message,
+    /line 1: this is a public key \(recipient\), not an identity/,
+  );
+  assert.match(
+    (await userError(() => parseIdentities('-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n'))).message,
+    /line 1: ssh or PEM private keys are not supported/,
+  );
 });
 
 test('requireIdentity, and decryptStream without an identity, give the input to set', async () => {
   assert.doesNotThrow(() => requireIdentity([identity], 'x'));
   const err = await userError(() => requireIdentity([], 'example.com'));
   assert.equal(err.message, 'the stored copy of example.com is encrypted (age); set the `age-identity` input');
-  assert.match((await userError(() => decryptStream(chunked(Buffer.from('x')), [], '"a"'))).message, /set the `age-identity` input/);
+  assert.match(
+    (await userError(() => decryptStream(chunked(Buffer.from('x')), [], '"a"'))).message,
+    /set the `age-identity` input/,
+  );
 });
 
 test('decryptTree writes a private plaintext mirror with modes and mtimes', async () => {
@@ -221,7 +288,12 @@ test('decryptTree writes a private plaintext mirror with modes and mtimes', asyn
   for (const f of files) await tree.writeFile(f.rel, chunked(f.data), f.data.length, f.mode, f.mtime);
 
   const dest = join(dir, 'mirror');
-  await decryptTree(src, files.map(({ rel, mode, mtime }) => ({ rel, mode, mtime })), [identity], dest);
+  await decryptTree(
+    src,
+    files.map(({ rel, mode, mtime }) => ({ rel, mode, mtime })),
+    [identity],
+    dest,
+  );
   assert.equal(statSync(dest).mode & 0o777, 0o700);
   assert.equal(statSync(join(dest, 'conf')).mode & 0o777, 0o700);
   for (const f of files) {
@@ -232,10 +304,28 @@ test('decryptTree writes a private plaintext mirror with modes and mtimes', asyn
     assert.equal(statSync(abs).mtimeMs, f.mtime * 1000, f.rel);
   }
 
-  const wrong = await userError(decryptTree(src, [{ rel: 'conf/app.env', mode: 0o600, mtime: 1 }], [otherIdentity], join(dir, 'mirror-wrong')));
+  const wrong = await userError(
+    decryptTree(src, [{ rel: 'conf/app.env', mode: 0o600, mtime: 1 }], [otherIdentity], join(dir, 'mirror-wrong')),
+  );
   assert.match(wrong.message, /"conf\/app\.env" is encrypted to other recipients/);
-  assert.match((await userError(decryptTree(src, [{ rel: '../enc-src/bin/run', mode: 0o600, mtime: 1 }], [identity], join(dir, 'mirror-escape')))).message, /outside the data folder/);
-  assert.match((await userError(decryptTree(src, [{ rel: 'gone', mode: 0o600, mtime: 1 }], [identity], join(dir, 'mirror-gone')))).message, /no stored file "gone"/);
+  assert.match(
+    (
+      await userError(
+        decryptTree(
+          src,
+          [{ rel: '../enc-src/bin/run', mode: 0o600, mtime: 1 }],
+          [identity],
+          join(dir, 'mirror-escape'),
+        ),
+      )
+    ).message,
+    /outside the data folder/,
+  );
+  assert.match(
+    (await userError(decryptTree(src, [{ rel: 'gone', mode: 0o600, mtime: 1 }], [identity], join(dir, 'mirror-gone'))))
+      .message,
+    /no stored file "gone"/,
+  );
   await userError(decryptTree(src, [], [], join(dir, 'mirror-none')));
 });
 

@@ -4,7 +4,15 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { gunzipSync } from 'node:zlib';
 import { test } from 'node:test';
-import { chooseCodec, compresses, decoder, encoder, mostlyCompressed, nodeHasZstd, parseServerCodecs } from '../../src/transfer/compression.js';
+import {
+  chooseCodec,
+  compresses,
+  decoder,
+  encoder,
+  mostlyCompressed,
+  nodeHasZstd,
+  parseServerCodecs,
+} from '../../src/transfer/compression.js';
 
 test('chooseCodec: auto sends as it is on a fast link or when not measured', () => {
   assert.equal(chooseCodec('auto', ['zstd', 'gzip'], true, 0.3).codec, 'none');
@@ -24,15 +32,24 @@ test('chooseCodec: auto on a slow link prefers zstd, else gzip, else none', () =
 test('chooseCodec: an explicit codec ignores the link and falls back, saying why', () => {
   assert.equal(chooseCodec('none', ['zstd', 'gzip'], true, 50).codec, 'none');
   assert.equal(chooseCodec('zstd', ['zstd', 'gzip'], true, 0.1).codec, 'zstd');
-  assert.deepEqual(chooseCodec('zstd', ['gzip'], true, 0.1), { codec: 'gzip', reason: 'compression: zstd asked, gzip used (the server has no zstd)' });
-  assert.deepEqual(chooseCodec('zstd', ['zstd', 'gzip'], false, 0.1), { codec: 'gzip', reason: "compression: zstd asked, gzip used (this Node's zlib has no zstd)" });
+  assert.deepEqual(chooseCodec('zstd', ['gzip'], true, 0.1), {
+    codec: 'gzip',
+    reason: 'compression: zstd asked, gzip used (the server has no zstd)',
+  });
+  assert.deepEqual(chooseCodec('zstd', ['zstd', 'gzip'], false, 0.1), {
+    codec: 'gzip',
+    reason: "compression: zstd asked, gzip used (this Node's zlib has no zstd)",
+  });
   assert.equal(chooseCodec('zstd', [], true, 0.1).codec, 'none');
   assert.equal(chooseCodec('gzip', ['zstd', 'gzip'], true, 0.1).codec, 'gzip');
   assert.equal(chooseCodec('gzip', ['zstd'], true, 0.1).codec, 'none');
 });
 
 test('parseServerCodecs reads the probe', () => {
-  assert.deepEqual(parseServerCodecs('find (GNU findutils) 4.9.0\ntar (GNU tar) 1.34\ncodec zstd\ncodec gzip\n1000\n'), ['zstd', 'gzip']);
+  assert.deepEqual(
+    parseServerCodecs('find (GNU findutils) 4.9.0\ntar (GNU tar) 1.34\ncodec zstd\ncodec gzip\n1000\n'),
+    ['zstd', 'gzip'],
+  );
   assert.deepEqual(parseServerCodecs('find (GNU findutils) 4.9.0\ncodec gzip\n1000\n'), ['gzip']);
   assert.deepEqual(parseServerCodecs('codec zstdx\n codec gzip\n'), []);
 });
@@ -58,12 +75,16 @@ test('gzip encoder: level 1 on text, stored blocks on random data; both decode b
   }
 });
 
-test('zstd encoder and decoder round trip', { skip: nodeHasZstd() ? false : "this Node's zlib has no zstd" }, async () => {
-  const data = Buffer.concat([Buffer.from('abc\n'.repeat(300_000)), randomBytes(1 << 20)]);
-  const packed = await buffer(Readable.from(chunks(data)).pipe(encoder('zstd')));
-  assert.ok(packed.length < data.length);
-  assert.deepEqual(await buffer(Readable.from([packed]).pipe(decoder('zstd'))), data);
-});
+test(
+  'zstd encoder and decoder round trip',
+  { skip: nodeHasZstd() ? false : "this Node's zlib has no zstd" },
+  async () => {
+    const data = Buffer.concat([Buffer.from('abc\n'.repeat(300_000)), randomBytes(1 << 20)]);
+    const packed = await buffer(Readable.from(chunks(data)).pipe(encoder('zstd')));
+    assert.ok(packed.length < data.length);
+    assert.deepEqual(await buffer(Readable.from([packed]).pipe(decoder('zstd'))), data);
+  },
+);
 
 function* chunks(data: Buffer, size = 100_000): Generator<Buffer> {
   for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);

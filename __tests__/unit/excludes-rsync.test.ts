@@ -127,7 +127,11 @@ function walk(root: string, rel = ''): Array<{ rel: string; type: string }> {
   return out;
 }
 
-const show = (items: Array<{ rel: string; type: string }>) => items.filter((i) => i.rel !== '').map((i) => `${i.rel}${i.type === 'dir' ? '/' : ''}`).sort();
+const show = (items: Array<{ rel: string; type: string }>) =>
+  items
+    .filter((i) => i.rel !== '')
+    .map((i) => `${i.rel}${i.type === 'dir' ? '/' : ''}`)
+    .sort();
 
 let run = 0;
 function rsync(patterns: string[], from: string): string {

@@ -17,8 +17,14 @@ const RSA = ssh2.utils.generateKeyPairSync('rsa', { bits: 1024 }).public;
 const OTHER_ED = ssh2.utils.generateKeyPairSync('ed25519').public;
 
 const blob = (line: string): Buffer => Buffer.from(line.split(' ')[1]!, 'base64');
-const policy = (p: Partial<HostKeyPolicy>): HostKeyPolicy => ({ knownHosts: '', fingerprints: '', insecure: false, ...p });
-const accepts = (p: Partial<HostKeyPolicy>, host: string, port: number, key: string): boolean => makeHostVerifier(policy(p), host, port).verify(blob(key));
+const policy = (p: Partial<HostKeyPolicy>): HostKeyPolicy => ({
+  knownHosts: '',
+  fingerprints: '',
+  insecure: false,
+  ...p,
+});
+const accepts = (p: Partial<HostKeyPolicy>, host: string, port: number, key: string): boolean =>
+  makeHostVerifier(policy(p), host, port).verify(blob(key));
 
 test('fingerprints are computed as ssh-keygen -lf prints them', () => {
   assert.equal(fingerprintOf(blob(ED)), ED_FP);
@@ -77,14 +83,22 @@ test('several key types for one host: any of them is accepted, and pinned types 
 });
 
 test('@revoked keys are refused even when a fingerprint pins them', () => {
-  const v = makeHostVerifier(policy({ knownHosts: `[h]:2222 ${RSA}\n@revoked * ${ED}`, fingerprints: ED_FP }), 'h', 2222);
+  const v = makeHostVerifier(
+    policy({ knownHosts: `[h]:2222 ${RSA}\n@revoked * ${ED}`, fingerprints: ED_FP }),
+    'h',
+    2222,
+  );
   assert.equal(v.verify(blob(ED)), false);
   assert.match(v.refusal!, /revoked.*ssh-ed25519 SHA256:mIGa.*line 2/);
   assert.equal(v.verify(blob(RSA)), true);
 });
 
 test('@cert-authority lines are ignored with a note', () => {
-  const v = makeHostVerifier(policy({ knownHosts: `@cert-authority *.example.com ${ED}\nh ${RSA}` }), 'a.example.com', 22);
+  const v = makeHostVerifier(
+    policy({ knownHosts: `@cert-authority *.example.com ${ED}\nh ${RSA}` }),
+    'a.example.com',
+    22,
+  );
   assert.equal(v.notes.length, 1);
   assert.match(v.notes[0]!, /line 1: @cert-authority is not supported/);
   assert.equal(v.verify(blob(ED)), false);
@@ -92,7 +106,10 @@ test('@cert-authority lines are ignored with a note', () => {
 
 test('a line that does not parse is a UserError naming the input and line number', () => {
   const bad = (text: string, re: RegExp) =>
-    assert.throws(() => makeHostVerifier(policy({ knownHosts: text }), 'h', 22), (e: unknown) => e instanceof UserError && re.test(e.message));
+    assert.throws(
+      () => makeHostVerifier(policy({ knownHosts: text }), 'h', 22),
+      (e: unknown) => e instanceof UserError && re.test(e.message),
+    );
   bad(`h ${ED}\n\nh ssh-ed25519`, /^input `known-hosts`:3: expected `hosts key-type base64-key`/);
   bad(ED, /^input `known-hosts`:1: .*public key without the host/);
   bad('h ssh-ed25519 not*base64', /:1: the key of type ssh-ed25519 is not base64/);
@@ -103,8 +120,13 @@ test('a line that does not parse is a UserError naming the input and line number
 
 test('host-fingerprint: bare, comma- or space-separated, or whole ssh-keygen -lf lines', () => {
   const other = fingerprintOf(blob(OTHER_ED));
-  assert.deepEqual(parseFingerprints(`${ED_FP}, ${other}\n ${other}=`).map((f) => f.fingerprint), [ED_FP, other, other]);
-  const keygen = parseFingerprints(`256 ${ED_FP} [127.0.0.1]:2222 (ED25519)\n256 SHA256:scvVfBNR3LhPI9NGiD4UHiWNq19J64U3e1hZ1mz7j6k no comment (ECDSA)\n`);
+  assert.deepEqual(
+    parseFingerprints(`${ED_FP}, ${other}\n ${other}=`).map((f) => f.fingerprint),
+    [ED_FP, other, other],
+  );
+  const keygen = parseFingerprints(
+    `256 ${ED_FP} [127.0.0.1]:2222 (ED25519)\n256 SHA256:scvVfBNR3LhPI9NGiD4UHiWNq19J64U3e1hZ1mz7j6k no comment (ECDSA)\n`,
+  );
   assert.deepEqual(keygen, [
     { fingerprint: ED_FP, keyType: 'ssh-ed25519' },
     { fingerprint: 'SHA256:scvVfBNR3LhPI9NGiD4UHiWNq19J64U3e1hZ1mz7j6k', keyType: 'ecdsa-sha2-nistp256' },
@@ -114,14 +136,21 @@ test('host-fingerprint: bare, comma- or space-separated, or whole ssh-keygen -lf
 
 test('a malformed fingerprint is a UserError naming host-fingerprint', () => {
   const bad = (text: string, re: RegExp) =>
-    assert.throws(() => makeHostVerifier(policy({ fingerprints: text }), 'h', 22), (e: unknown) => e instanceof UserError && re.test(e.message));
+    assert.throws(
+      () => makeHostVerifier(policy({ fingerprints: text }), 'h', 22),
+      (e: unknown) => e instanceof UserError && re.test(e.message),
+    );
   bad(`${ED_FP} SHA256:tooShort`, /^input `host-fingerprint`: "SHA256:tooShort" is not a SHA256 fingerprint/);
   bad('MD5:9f:5b:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd', /^input `host-fingerprint`: .*is an MD5 fingerprint/);
   bad('ssh-ed25519', /^input `host-fingerprint`: "ssh-ed25519" is not a SHA256 fingerprint/);
 });
 
 test('a typed fingerprint puts its type first in the offer', () => {
-  const v = makeHostVerifier(policy({ fingerprints: '256 SHA256:scvVfBNR3LhPI9NGiD4UHiWNq19J64U3e1hZ1mz7j6k h (ECDSA)' }), 'h', 22);
+  const v = makeHostVerifier(
+    policy({ fingerprints: '256 SHA256:scvVfBNR3LhPI9NGiD4UHiWNq19J64U3e1hZ1mz7j6k h (ECDSA)' }),
+    'h',
+    22,
+  );
   assert.equal(v.algorithms()[0], 'ecdsa-sha2-nistp256');
   assert.equal(v.canTryOtherKeyTypes(), false);
 });
@@ -132,7 +161,10 @@ test('a bare fingerprint that does not match asks for other key types until none
   assert.equal(v.canTryOtherKeyTypes(), true);
   assert.ok(!v.algorithms().includes('ssh-ed25519'));
   assert.equal(v.verify(blob(ECDSA)), false);
-  assert.match(v.refusal!, /does not match: the server offered ssh-ed25519 SHA256:mIGa\S+, ecdsa-sha2-nistp256 SHA256:\S+, which differs from the pinned key\(s\): SHA256:/);
+  assert.match(
+    v.refusal!,
+    /does not match: the server offered ssh-ed25519 SHA256:mIGa\S+, ecdsa-sha2-nistp256 SHA256:\S+, which differs from the pinned key\(s\): SHA256:/,
+  );
   assert.equal(v.verify(blob(RSA)), true);
   assert.equal(v.refusal, undefined);
   assert.deepEqual(v.accepted, { type: 'ssh-rsa', fingerprint: fingerprintOf(blob(RSA)) });
@@ -142,7 +174,12 @@ test('a mismatch names the offered key type and fingerprint and the pinned keys'
   const v = makeHostVerifier(policy({ knownHosts: `[127.0.0.1]:2222 ${OTHER_ED}` }), '127.0.0.1', 2222);
   assert.equal(v.verify(blob(ED)), false);
   assert.equal(v.canTryOtherKeyTypes(), false, 'known_hosts keys are typed: another handshake cannot help');
-  assert.match(v.refusal!, new RegExp(`^Host key of 127\\.0\\.0\\.1:2222 does not match: the server offered ssh-ed25519 ${ED_FP.replace(/[+/]/g, '\\$&')}, which differs`));
+  assert.match(
+    v.refusal!,
+    new RegExp(
+      `^Host key of 127\\.0\\.0\\.1:2222 does not match: the server offered ssh-ed25519 ${ED_FP.replace(/[+/]/g, '\\$&')}, which differs`,
+    ),
+  );
   assert.match(v.refusal!, /ssh-ed25519 SHA256:\S+ \(known-hosts line 1\)/);
   assert.match(v.refusal!, /If the server was rebuilt/);
 });
@@ -161,5 +198,8 @@ test('nothing pinned: refused with the commands that pin it', () => {
 test('insecure accepts any key and says so in a warning', () => {
   const v = makeHostVerifier(policy({ insecure: true, knownHosts: `h ${OTHER_ED}` }), 'h', 22);
   assert.equal(v.verify(blob(ED)), true);
-  assert.match(v.warning!, /NOT verified \(insecure-ignore-host-key: true\); the server offered ssh-ed25519 SHA256:mIGa/);
+  assert.match(
+    v.warning!,
+    /NOT verified \(insecure-ignore-host-key: true\); the server offered ssh-ed25519 SHA256:mIGa/,
+  );
 });

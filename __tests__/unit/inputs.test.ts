@@ -58,7 +58,11 @@ test('every input action.yml declares is read, and nothing undeclared is', () =>
   const asked = new Set<string>();
   readSettings((n) => {
     asked.add(n);
-    return ({ ...base, mode: 'backup', host: 'h', username: 'u', key: 'k', 'proxy-host': 'p' } as Record<string, string>)[n] ?? '';
+    return (
+      ({ ...base, mode: 'backup', host: 'h', username: 'u', key: 'k', 'proxy-host': 'p' } as Record<string, string>)[
+        n
+      ] ?? ''
+    );
   }, '/ws');
   assert.deepEqual([...asked].sort(), declared);
 });

@@ -89,7 +89,12 @@ const EXPECTED: Record<string, Omit<RawRecipe, 'file'>> = {
     prepare: [],
     restores: [
       { to: '/etc/wordpress', from: '[% install_dir %]/[% domain %]/blog/etc', mode: '2750' },
-      { to: '/srv/[% domain %]/media', from: '[% install_dir %]/[% domain %]/blog/media', owner: 'www-data:www-data', mode: '0750' },
+      {
+        to: '/srv/[% domain %]/media',
+        from: '[% install_dir %]/[% domain %]/blog/media',
+        owner: 'www-data:www-data',
+        mode: '0750',
+      },
     ],
   },
   Modern: {
@@ -109,7 +114,9 @@ const EXPECTED: Record<string, Omit<RawRecipe, 'file'>> = {
     datadirs: [],
     skip: [],
     prepare: ['queuectl pause --all\n'],
-    restores: [{ to: '/var/spool/queue', from: '/srv/www/example.com/queue/spool', owner: 'queue:queue', mode: '0750' }],
+    restores: [
+      { to: '/var/spool/queue', from: '/srv/www/example.com/queue/spool', owner: 'queue:queue', mode: '0750' },
+    ],
   },
 };
 
@@ -155,16 +162,29 @@ test('differential: for every fixture the static reader follows, perl evaluating
   assert.deepEqual(statically, byPerl);
   assert.deepEqual(statically[1], UBUNTU_REDIS, 'inherited hooks are found statically too');
   // Where only some hooks are followable (App, Queue), the mix of static and perl answers agrees too.
-  const all = files(...['App', 'Queue', 'Modern', ...STATIC_FIXTURES.map((f) => f.slice('lib/Provisioner/Recipe/'.length, -3))].map(good));
-  assert.deepEqual(await readPerlRecipes(all, CTX, { perl: PERL }), await readPerlRecipes(all, CTX, { perl: PERL, forcePerl: true }));
+  const all = files(
+    ...['App', 'Queue', 'Modern', ...STATIC_FIXTURES.map((f) => f.slice('lib/Provisioner/Recipe/'.length, -3))].map(
+      good,
+    ),
+  );
+  assert.deepEqual(
+    await readPerlRecipes(all, CTX, { perl: PERL }),
+    await readPerlRecipes(all, CTX, { perl: PERL, forcePerl: true }),
+  );
 });
 
 /** Hook forms the static reader follows, beyond the fixtures: each becomes a module of its own. */
 const INLINE_FORMS: Array<[header: string, body: string]> = [
   ['use strict;', String.raw`sub remote_files { ('a\'b' => 'c\\d', 'e\nf' => '$x @y') }`],
-  ['use strict;', String.raw`sub remote_files { ("\t|\n|\\|\"|\$x|\@y|\x41|\x{263A}|\101|\cA|\e|\N{U+263A}|\d|\o{101}" => 1) }`],
-  ['use strict;', String.raw`sub datadirs { (q(a(b)c), q[a[b]], q{a{b}}, q<a<b>>, q/a\/b/, q|a\|b|, q!a!, q#a#, q (x), qq{d={x}}, qw/w1 w2/, qw[ w3
-    w4 ], qw<w5>) }`],
+  [
+    'use strict;',
+    String.raw`sub remote_files { ("\t|\n|\\|\"|\$x|\@y|\x41|\x{263A}|\101|\cA|\e|\N{U+263A}|\d|\o{101}" => 1) }`,
+  ],
+  [
+    'use strict;',
+    String.raw`sub datadirs { (q(a(b)c), q[a[b]], q{a{b}}, q<a<b>>, q/a\/b/, q|a\|b|, q!a!, q#a#, q (x), qq{d={x}}, qw/w1 w2/, qw[ w3
+    w4 ], qw<w5>) }`,
+  ],
   [
     'use strict;',
     'sub remote_files { my ($self, $dir, $domain) = @_; ("$dir/$domain.db", "$domain:x", "shop.${domain}_data", "${ domain }", ' +
@@ -172,15 +192,24 @@ const INLINE_FORMS: Array<[header: string, body: string]> = [
   ],
   ['use strict;', "sub datadirs { return 'a', 'b'; 'never' }"],
   ['use strict;', "sub datadirs { ; 'a'; ; }"],
-  ['use strict;', 'sub remote_files { my (undef, $dir, $domain) = @_; my $self = __PACKAGE__; ("$self:$dir" => $domain) }'],
-  ['use strict;', 'sub remote_files { my $self = shift @_; my $dir = shift(@_); my $domain = shift(); ("$self:$dir" => $domain) }'],
+  [
+    'use strict;',
+    'sub remote_files { my (undef, $dir, $domain) = @_; my $self = __PACKAGE__; ("$self:$dir" => $domain) }',
+  ],
+  [
+    'use strict;',
+    'sub remote_files { my $self = shift @_; my $dir = shift(@_); my $domain = shift(); ("$self:$dir" => $domain) }',
+  ],
   ['use strict;', 'sub remote_files { shift; my ($dir, $domain) = @_; ($dir => $domain) }'],
   ['use strict;', 'sub remote_files { my ($self, $dir, $domain, $extra, @rest) = @_; ("$self:$dir" => $domain) }'],
   [
     'use strict;',
     "sub remote_files { my ($s, $dir, $domain) = @_; my $base = \"$dir/$domain\"; my $db = $base . '/app' . \".db\"; my $c; $c = '/var/'; $c .= $domain; ($db => 'app/' . 'app.db', $c . '/' => 'c') }",
   ],
-  ['use strict;', "sub restores { return { '/a' => { from => 'x', owner => 'u:g', mode => 0x1e8 }, '/b' => +{ 'from', 'y', 'mode', 0b111101000 }, '/c' => { from => 'z', mode => 0o750 } }; }"],
+  [
+    'use strict;',
+    "sub restores { return { '/a' => { from => 'x', owner => 'u:g', mode => 0x1e8 }, '/b' => +{ 'from', 'y', 'mode', 0b111101000 }, '/c' => { from => 'z', mode => 0o750 } }; }",
+  ],
   ['use strict;', "sub datadirs { ('v' . 10, -5, 1_000, 0777, -bare => 1) }"],
   ['use strict;', 'sub remote_prepare { my ($s, $d, $dom) = @_; "pg_dump > \\$HOME/$dom.sql" }'],
   ['use v5.36;', 'sub remote_files ($, $dir, $) { ($dir => "x") }'],
@@ -223,34 +252,51 @@ test('without perl, a hook the static reader cannot follow names file, line and 
     'lib/Provisioner/Recipe/App.pm:9: remote_files: a call to ref(...) cannot be read without running the code; this requires perl to evaluate (not found on PATH)',
   );
   const queue = await rejection(readPerlRecipes(files(good('Queue')), CTX, { perl: null }));
-  assert.match(queue.message, /^lib\/Provisioner\/Recipe\/Queue\.pm:10: remote_files: a method call \$class->spool_dir .*requires perl to evaluate \(not found on PATH\)$/);
+  assert.match(
+    queue.message,
+    /^lib\/Provisioner\/Recipe\/Queue\.pm:10: remote_files: a method call \$class->spool_dir .*requires perl to evaluate \(not found on PATH\)$/,
+  );
 });
 
-test('a module that does not compile is an error with Perl\'s own message, even when its hooks read statically', async () => {
+test("a module that does not compile is an error with Perl's own message, even when its hooks read statically", async () => {
   const typo = await rejection(readPerlRecipes(files(good('Blog'), broken('Typo')), CTX, { perl: PERL }));
   assert.equal(
     typo.message,
     `${broken('Typo')}:7: does not compile: Global symbol "$domian" requires explicit package name (did you forget to declare "my $domian"?) at ${broken('Typo')} line 7.`,
   );
-  assert.deepEqual(await readPerlRecipes(files(broken('Syntax')), CTX, { perl: null }).then((r) => r[0]!.remoteFiles), [['/etc/syntax', 'syntax']]);
+  assert.deepEqual(await readPerlRecipes(files(broken('Syntax')), CTX, { perl: null }).then((r) => r[0]!.remoteFiles), [
+    ['/etc/syntax', 'syntax'],
+  ]);
   const syntax = await rejection(readPerlRecipes(files(broken('Syntax')), CTX, { perl: PERL }));
-  assert.match(syntax.message, /^broken\/lib\/Provisioner\/Recipe\/Syntax\.pm:6: does not compile: syntax error at broken\/lib\/Provisioner\/Recipe\/Syntax\.pm line 6, near "= ;"$/);
+  assert.match(
+    syntax.message,
+    /^broken\/lib\/Provisioner\/Recipe\/Syntax\.pm:6: does not compile: syntax error at broken\/lib\/Provisioner\/Recipe\/Syntax\.pm line 6, near "= ;"$/,
+  );
 });
 
-test('a hook that dies names the file, the hook and Perl\'s message', async () => {
+test("a hook that dies names the file, the hook and Perl's message", async () => {
   const dies = await rejection(readPerlRecipes(files(broken('Dies')), CTX, { perl: PERL }));
-  assert.equal(dies.message, `${broken('Dies')}:4: remote_files died: no spool configured for Provisioner::Recipe::Dies`);
+  assert.equal(
+    dies.message,
+    `${broken('Dies')}:4: remote_files died: no spool configured for Provisioner::Recipe::Dies`,
+  );
   const uninit = await rejection(readPerlRecipes(files(broken('Uninit')), CTX, { perl: PERL, forcePerl: true }));
   assert.match(uninit.message, /:8: remote_files died: Use of uninitialized value \$spool in concatenation/);
 });
 
 test('hook results are checked: odd lists, restores without from, decimal modes', async () => {
   const odd = await rejection(readPerlRecipes(files(broken('Odd')), CTX, { perl: PERL }));
-  assert.equal(odd.message, `${broken('Odd')}:5: remote_files: returns an odd number of elements (3): it must be remote => local pairs`);
+  assert.equal(
+    odd.message,
+    `${broken('Odd')}:5: remote_files: returns an odd number of elements (3): it must be remote => local pairs`,
+  );
   const noFrom = await rejection(readPerlRecipes(files(broken('NoFrom')), CTX, { perl: PERL }));
   assert.equal(noFrom.message, `${broken('NoFrom')}:5: restores: "/etc/x" has no from (where its salvage was placed)`);
   const mode = await rejection(readPerlRecipes(files(broken('BadMode')), CTX, { perl: PERL, forcePerl: true }));
-  assert.match(mode.message, /restores: the mode of "\/etc\/x" is the number 750 \(01356 in octal\); write it as a string '0750'/);
+  assert.match(
+    mode.message,
+    /restores: the mode of "\/etc\/x" is the number 750 \(01356 in octal\); write it as a string '0750'/,
+  );
 });
 
 test('perl is stopped when a hook runs too long, and the error names the file and the hook', async () => {
@@ -264,7 +310,10 @@ test('a hook that exits, and two files declaring one package, are errors naming 
   const exits = await rejection(readPerlRecipes(files(broken('Exits')), CTX, { perl: PERL }));
   assert.equal(exits.message, `${broken('Exits')}: perl stopped while calling datadirs: noise on stdout`);
   const twin = await rejection(readPerlRecipes(files(broken('Odd'), broken('Twin')), CTX, { perl: null }));
-  assert.equal(twin.message, `${broken('Twin')}:1: declares package Provisioner::Recipe::Odd, which ${broken('Odd')} declares too`);
+  assert.equal(
+    twin.message,
+    `${broken('Twin')}:1: declares package Provisioner::Recipe::Odd, which ${broken('Odd')} declares too`,
+  );
 });
 
 test('a module without a package statement, and an empty file list', async () => {
@@ -284,9 +333,9 @@ test('the optional before_restore and after_restore hooks return command lists, 
         'package Provisioner::Recipe::Svc;',
         'use strict;',
         "use parent 'Provisioner::Recipe';",
-        "sub remote_files { my ($self, $install_dir, $domain) = @_; return (\"$install_dir/$domain/svc\" => 'svc') }",
+        'sub remote_files { my ($self, $install_dir, $domain) = @_; return ("$install_dir/$domain/svc" => \'svc\') }',
         "sub before_restore { return ('systemctl stop svc') }",
-        "sub after_restore { my ($self, $install_dir, $domain) = @_; return (\"svc-load $install_dir/$domain/svc/dump\", 'systemctl start svc') }",
+        'sub after_restore { my ($self, $install_dir, $domain) = @_; return ("svc-load $install_dir/$domain/svc/dump", \'systemctl start svc\') }',
         '1;',
         '',
       ].join('\n'),

@@ -52,13 +52,19 @@ function fault(body: string, hook = 'remote_files', header = HEADER): { line: nu
 }
 
 test("single quotes: only \\\\ and \\' are escapes", () => {
-  assert.deepEqual(values(String.raw`sub remote_files { ('a\'b', 'c\\d', 'e\nf', '$x @y') }`), ["a'b", 'c\\d', 'e\\nf', '$x @y']);
+  assert.deepEqual(values(String.raw`sub remote_files { ('a\'b', 'c\\d', 'e\nf', '$x @y') }`), [
+    "a'b",
+    'c\\d',
+    'e\\nf',
+    '$x @y',
+  ]);
 });
 
 test('double quotes: Perl escapes, an unknown escape is the character itself', () => {
-  assert.deepEqual(values(String.raw`sub remote_files { ("\t|\n|\\|\"|\$x|\@y|\x41|\x{263A}|\101|\cA|\e|\N{U+263A}|\d|\o{101}") }`), [
-    '\t|\n|\\|"|$x|@y|A|\u263a|A|\x01|\x1b|\u263a|d|A',
-  ]);
+  assert.deepEqual(
+    values(String.raw`sub remote_files { ("\t|\n|\\|\"|\$x|\@y|\x41|\x{263A}|\101|\cA|\e|\N{U+263A}|\d|\o{101}") }`),
+    ['\t|\n|\\|"|$x|@y|A|\u263a|A|\x01|\x1b|\u263a|d|A'],
+  );
 });
 
 test('q, qq and qw with any delimiter: brackets nest, an escaped delimiter is the delimiter', () => {
@@ -71,7 +77,23 @@ test('q, qq and qw with any delimiter: brackets nest, an escaped delimiter is th
   // qq'...' interpolates (only m'', qr'', s''' and qx'' do not), so $ARGS (a file lexical) is not followable.
   assert.match(dynamic(body, 'remote_files', header).construct, /\$ARGS, declared outside the hook/);
   const followable = body.replace(`qq'$ARGS',`, '').replace('{$domain}', '{x}');
-  assert.deepEqual(values(followable), ['a(b)c', 'a[b]', 'a{b}', 'a<b>', 'a/b', 'a|b', 'a', 'a', 'spaced', 'd={x}', 'w1', 'w2', 'w3', 'w4', 'w5']);
+  assert.deepEqual(values(followable), [
+    'a(b)c',
+    'a[b]',
+    'a{b}',
+    'a<b>',
+    'a/b',
+    'a|b',
+    'a',
+    'a',
+    'spaced',
+    'd={x}',
+    'w1',
+    'w2',
+    'w3',
+    'w4',
+    'w5',
+  ]);
 });
 
 test('$var and ${var} interpolate; "." and ":" end a name; braces and arrows after ${name} are text', () => {
@@ -138,7 +160,14 @@ sub remote_files { ('/after' => 'end') }
 });
 
 test('the fat comma quotes a bareword; trailing and doubled commas are allowed', () => {
-  assert.deepEqual(values('sub restores { (from => "x", -flag => 1,, mode => 0750,) }', 'restores'), ['from', 'x', '-flag', { n: 1 }, 'mode', { n: 488 }]);
+  assert.deepEqual(values('sub restores { (from => "x", -flag => 1,, mode => 0750,) }', 'restores'), [
+    'from',
+    'x',
+    '-flag',
+    { n: 1 },
+    'mode',
+    { n: 488 },
+  ]);
 });
 
 test('return forms: return; return LIST; return qw; an implicit last value; an empty body', () => {
@@ -164,13 +193,23 @@ test('every way of unpacking @_: the invocant is the package name', () => {
     'my ($self, $dir, $domain, $extra, @rest) = @_;',
   ];
   for (const form of forms) {
-    assert.deepEqual(values(`sub remote_files { ${form} ("$self:$dir" => $domain) }`), ['P:/srv/www', 'example.com'], form);
+    assert.deepEqual(
+      values(`sub remote_files { ${form} ("$self:$dir" => $domain) }`),
+      ['P:/srv/www', 'example.com'],
+      form,
+    );
   }
   assert.deepEqual(values("sub remote_files { ('/fixed' => 'x') }"), ['/fixed', 'x']);
   const sig = 'package P;\nuse v5.36;\n';
-  assert.deepEqual(values('sub remote_files ($self, $dir, $domain) { ("$self:$dir" => $domain) }', 'remote_files', sig), ['P:/srv/www', 'example.com']);
+  assert.deepEqual(
+    values('sub remote_files ($self, $dir, $domain) { ("$self:$dir" => $domain) }', 'remote_files', sig),
+    ['P:/srv/www', 'example.com'],
+  );
   assert.deepEqual(values('sub remote_files ($, $dir, $) { ($dir => "x") }', 'remote_files', sig), ['/srv/www', 'x']);
-  assert.deepEqual(values("sub remote_files ($s, $d, $dom, $x = 'dflt') { ($x => $dom) }", 'remote_files', sig), ['dflt', 'example.com']);
+  assert.deepEqual(values("sub remote_files ($s, $d, $dom, $x = 'dflt') { ($x => $dom) }", 'remote_files', sig), [
+    'dflt',
+    'example.com',
+  ]);
   assert.deepEqual(values('sub restores ($class, %opts) { () }', 'restores', sig), []);
 });
 
@@ -180,18 +219,30 @@ test('signatures: checked like Perl checks them, and only where the feature is o
     line: 3,
     detail: "Too few arguments for subroutine 'P::datadirs' (got 1; expected 2)",
   });
-  assert.match(fault('sub remote_files ($self) { () }', 'remote_files', sig).detail, /Too many arguments .* \(got 3; expected 1\)/);
+  assert.match(
+    fault('sub remote_files ($self) { () }', 'remote_files', sig).detail,
+    /Too many arguments .* \(got 3; expected 1\)/,
+  );
   assert.match(fault('sub remote_files ($self, $d = 1) { () }', 'remote_files', sig).detail, /expected at most 2/);
   assert.match(fault('sub remote_files ($c, $d, %o) { () }', 'remote_files', sig).detail, /Odd name\/value argument/);
   assert.deepEqual(values('sub datadirs ($c) { qw(a) }', 'datadirs', "package P;\nuse feature 'signatures';\n"), ['a']);
-  assert.deepEqual(values('sub datadirs ($c) { qw(a) }', 'datadirs', "package P;\nuse experimental qw(signatures);\n"), ['a']);
+  assert.deepEqual(
+    values('sub datadirs ($c) { qw(a) }', 'datadirs', 'package P;\nuse experimental qw(signatures);\n'),
+    ['a'],
+  );
   assert.deepEqual(values('sub datadirs ($c) { qw(a) }', 'datadirs', 'package P;\nuse 5.041;\n'), ['a']);
   // Without the feature `($$)` is a prototype (ignored for method calls), `($c)` something Perl rejects.
   assert.deepEqual(values('sub datadirs ($$) { qw(a) }', 'datadirs'), ['a']);
   assert.match(dynamic('sub datadirs ($c) { qw(a) }', 'datadirs').construct, /signatures feature is off/);
-  assert.match(dynamic('sub datadirs ($c) { qw(a) }', 'datadirs', 'package P;\nuse Mojo::Base -base;\n').construct, /cannot be confirmed/);
+  assert.match(
+    dynamic('sub datadirs ($c) { qw(a) }', 'datadirs', 'package P;\nuse Mojo::Base -base;\n').construct,
+    /cannot be confirmed/,
+  );
   // `use v5.10` replaces the feature bundle, signatures included.
-  assert.match(dynamic('sub datadirs ($c) { 1 }', 'datadirs', "package P;\nuse feature 'signatures';\nuse v5.10;\n").construct, /off/);
+  assert.match(
+    dynamic('sub datadirs ($c) { 1 }', 'datadirs', "package P;\nuse feature 'signatures';\nuse v5.10;\n").construct,
+    /off/,
+  );
 });
 
 test('lexicals: strings, interpolation and concatenation of known values, then . in the list itself', () => {
@@ -208,7 +259,8 @@ test('lexicals: strings, interpolation and concatenation of known values, then .
 });
 
 test('numbers: octal, hex, binary and 0o literals are the value Perl holds; floats are not followed', () => {
-  const body = 'sub restores { ({ mode => 0750 }, { mode => 0o750 }, { mode => 0x1e8 }, { mode => 0b111101000 }, { mode => 488 }, { mode => 1_000 }) }';
+  const body =
+    'sub restores { ({ mode => 0750 }, { mode => 0o750 }, { mode => 0x1e8 }, { mode => 0b111101000 }, { mode => 488 }, { mode => 1_000 }) }';
   const modes = values(body, 'restores').map((h) => (h as Array<[string, unknown]>)[0]![1]);
   assert.deepEqual(modes, [{ n: 488 }, { n: 488 }, { n: 488 }, { n: 488 }, { n: 488 }, { n: 1000 }]);
   assert.match(dynamic('sub restores { ({ mode => 7.5 }) }', 'restores').construct, /numeric literal 7\.5/);
@@ -221,8 +273,20 @@ test('hash references: nested, +{...}, a missing last value is undef, a repeated
   }`;
   assert.deepEqual(values(body, 'restores'), [
     [
-      ['/a', [['from', 'x'], ['owner', 'u:g']]],
-      ['/b', [['from', 'y'], ['mode', null]]],
+      [
+        '/a',
+        [
+          ['from', 'x'],
+          ['owner', 'u:g'],
+        ],
+      ],
+      [
+        '/b',
+        [
+          ['from', 'y'],
+          ['mode', null],
+        ],
+      ],
       ['/a', [['from', 'z']]],
     ],
   ]);
@@ -241,8 +305,14 @@ test('an undeclared variable under strict is the compile error Perl gives, with 
   assert.match(dynamic(body, 'remote_files', 'package P;\n\n').construct, /global variable \$domian/);
   assert.match(dynamic(body, 'remote_files', 'package P;\nuse Moose;\n').construct, /global variable \$domian/);
   // Declared outside the sub: known to Perl, but its value is not followed.
-  assert.match(dynamic('sub datadirs { ($base) }', 'datadirs', `${HEADER}my $base = '/x';\n`).construct, /\$base, declared outside the hook/);
-  assert.match(dynamic('sub datadirs { ($base) }', 'datadirs', `${HEADER}use vars qw($base);\n`).construct, /declared outside/);
+  assert.match(
+    dynamic('sub datadirs { ($base) }', 'datadirs', `${HEADER}my $base = '/x';\n`).construct,
+    /\$base, declared outside the hook/,
+  );
+  assert.match(
+    dynamic('sub datadirs { ($base) }', 'datadirs', `${HEADER}use vars qw($base);\n`).construct,
+    /declared outside/,
+  );
 });
 
 test('an undefined value in a string is refused, as perl refuses it (uninitialized warnings are fatal)', () => {
@@ -264,27 +334,35 @@ test('constructs that need running are reported with their line, never guessed',
     ['my $x = $self->spool;', 'method', /a method call \$self->spool/],
     ['my $x = $self->{spool};', 'deref', /a dereference \$self->\.\.\./],
     ["my $x = sprintf('%s', $self);", 'sprintf', /a call to sprintf/],
-    ["return map { $_ => 1 } qw(a);", 'map', /"map"/],
-    ["for my $d (qw(a)) { }", 'for', /"for"/],
-    ["my $x = $ENV{HOME};", 'element', /element access \$ENV\{\.\.\.\}/],
-    ["my $x = $_[0];", 'args element', /element access \$_\[\.\.\.\]/],
+    ['return map { $_ => 1 } qw(a);', 'map', /"map"/],
+    ['for my $d (qw(a)) { }', 'for', /"for"/],
+    ['my $x = $ENV{HOME};', 'element', /element access \$ENV\{\.\.\.\}/],
+    ['my $x = $_[0];', 'args element', /element access \$_\[\.\.\.\]/],
     ["return join('/', 'a');", 'join', /a call to join/],
     ["my $x = 'a' x 3;", 'repeat', /the operator "x"/],
     ["my $x = $self eq 'P';", 'eq', /the operator "eq"/],
-    ["my $x = $self =~ /x/;", 'match', /pattern match/],
+    ['my $x = $self =~ /x/;', 'match', /pattern match/],
   ];
   for (const [stmt, name, construct] of cases) {
     const got = dynamic(`sub remote_files {\n  my ($self) = @_;\n  ${stmt}\n  ('a' => 'b')\n}`);
     assert.match(got.construct, construct, name);
     assert.equal(got.line, 5, name);
   }
-  const heredoc = dynamic("sub remote_prepare {\n  return (<<~'SH');\n    pg_dump\n    SH\n}\nsub datadirs { qw(after) }", 'remote_prepare');
+  const heredoc = dynamic(
+    "sub remote_prepare {\n  return (<<~'SH');\n    pg_dump\n    SH\n}\nsub datadirs { qw(after) }",
+    'remote_prepare',
+  );
   assert.deepEqual(heredoc, { line: 4, construct: 'a heredoc <<SH' });
-  assert.deepEqual(values("sub remote_prepare {\n  return (<<~'SH');\n    pg_dump\n    SH\n}\nsub datadirs { qw(after) }", 'datadirs'), ['after']);
+  assert.deepEqual(
+    values("sub remote_prepare {\n  return (<<~'SH');\n    pg_dump\n    SH\n}\nsub datadirs { qw(after) }", 'datadirs'),
+    ['after'],
+  );
 });
 
 test('module structure: package, parents, imports and run-time definitions', () => {
-  const mod = parsePerlModule("package A::B;\nuse parent -norequire, 'X', 'Y';\nuse base qw(Z);\nsub datadirs { 1 }\nsub Other::remote_files { 2 }\n");
+  const mod = parsePerlModule(
+    "package A::B;\nuse parent -norequire, 'X', 'Y';\nuse base qw(Z);\nsub datadirs { 1 }\nsub Other::remote_files { 2 }\n",
+  );
   assert.deepEqual(mod.pkg, { name: 'A::B', line: 1 });
   assert.deepEqual(mod.parents, ['X', 'Y', 'Z']);
   assert.deepEqual([...mod.subs.keys()], ['datadirs']);
@@ -296,15 +374,18 @@ test('module structure: package, parents, imports and run-time definitions', () 
   assert.deepEqual(values("sub datadirs { 'first' }\nsub datadirs { 'second' }", 'datadirs'), ['second']);
   // An absent hook is absent only if nothing can define it at run time.
   assert.deepEqual(read('sub datadirs { 1 }', 'remote_files'), { kind: 'absent' });
-  assert.match(dynamic("use My::Helpers qw(remote_files);\n", 'remote_files').construct, /imported from My::Helpers/);
-  assert.match(dynamic("*remote_files = sub { () };\n", 'remote_files').construct, /glob assignment/);
+  assert.match(dynamic('use My::Helpers qw(remote_files);\n', 'remote_files').construct, /imported from My::Helpers/);
+  assert.match(dynamic('*remote_files = sub { () };\n', 'remote_files').construct, /glob assignment/);
   assert.match(dynamic('sub AUTOLOAD { }\n', 'remote_files').construct, /AUTOLOAD/);
 });
 
 test('where the tokenizer stops, hooks before it are read and hooks after it are not', () => {
-  const body = "sub datadirs { qw(a) }\nsub helper { frobnicate / 2 }\nsub remote_skip { qw(b) }\n";
+  const body = 'sub datadirs { qw(a) }\nsub helper { frobnicate / 2 }\nsub remote_skip { qw(b) }\n';
   assert.deepEqual(values(body, 'datadirs'), ['a']);
-  assert.deepEqual(dynamic(body, 'remote_skip'), { line: 4, construct: 'a "/" after "frobnicate" (pattern or division?), past which the reader cannot see' });
+  assert.deepEqual(dynamic(body, 'remote_skip'), {
+    line: 4,
+    construct: 'a "/" after "frobnicate" (pattern or division?), past which the reader cannot see',
+  });
   assert.equal(read(body, 'remote_files').kind, 'dynamic');
 });
 

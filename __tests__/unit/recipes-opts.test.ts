@@ -19,11 +19,18 @@ after(() => rmSync(root, { recursive: true, force: true }));
 function recipe(name: string, body: string): PerlFile {
   const rel = `lib/Provisioner/Recipe/${name}.pm`;
   mkdirSync(join(root, 'lib/Provisioner/Recipe'), { recursive: true });
-  writeFileSync(join(root, rel), `package Provisioner::Recipe::${name};\nuse strict;\nuse warnings;\n\nsub restores {\n${body}\n}\n\n1;\n`);
+  writeFileSync(
+    join(root, rel),
+    `package Provisioner::Recipe::${name};\nuse strict;\nuse warnings;\n\nsub restores {\n${body}\n}\n\n1;\n`,
+  );
   return { abs: join(root, rel), rel, name };
 }
 
-const ctx = (vars: Record<string, string>) => ({ installDir: '/srv/www', domain: 'example.com', vars: new Map(Object.entries(vars)) });
+const ctx = (vars: Record<string, string>) => ({
+  installDir: '/srv/www',
+  domain: 'example.com',
+  vars: new Map(Object.entries(vars)),
+});
 
 async function restoresOf(file: PerlFile, vars: Record<string, string>): Promise<RawRecipe['restores']> {
   const [r] = await readPerlRecipes([file], ctx(vars), { perl: PERL });
@@ -53,7 +60,10 @@ test('every vars entry reaches %opts, with install_dir and domain', async () => 
     { to: '/var/lib/app', from: '/srv/www/example.com/app', owner: 'deploy:www-data', mode: '0750' },
   ]);
   // A vars entry named like the run's own values does not replace them.
-  assert.deepEqual(await restoresOf(ADMIN, { admin_user: 'deploy', domain: 'evil.example' }).then((r) => r[0]!.from), '/srv/www/example.com/app');
+  assert.deepEqual(
+    await restoresOf(ADMIN, { admin_user: 'deploy', domain: 'evil.example' }).then((r) => r[0]!.from),
+    '/srv/www/example.com/app',
+  );
 });
 
 test('a key nobody set: an error naming the recipe, its file and line, the key and the vars input', async () => {
@@ -66,10 +76,18 @@ test('a key nobody set: an error naming the recipe, its file and line, the key a
 });
 
 test('a key read as a whole value (not in a string), unset: named too', async () => {
-  const plain = recipe('Plain', `    my ( $class, %opts ) = @_;\n    return ( '/etc/app' => { from => '/srv/www/example.com/etc', owner => $opts{user} } );`);
-  assert.deepEqual(await restoresOf(plain, { user: 'app' }), [{ to: '/etc/app', from: '/srv/www/example.com/etc', owner: 'app' }]);
+  const plain = recipe(
+    'Plain',
+    `    my ( $class, %opts ) = @_;\n    return ( '/etc/app' => { from => '/srv/www/example.com/etc', owner => $opts{user} } );`,
+  );
+  assert.deepEqual(await restoresOf(plain, { user: 'app' }), [
+    { to: '/etc/app', from: '/srv/www/example.com/etc', owner: 'app' },
+  ]);
   const e = await rejection(restoresOf(plain, {}));
-  assert.match(e.message, /^lib\/Provisioner\/Recipe\/Plain\.pm:\d+: recipe Plain: restores reads \$opts\{user\}, which is not set.*`vars` input \(none set\)/);
+  assert.match(
+    e.message,
+    /^lib\/Provisioner\/Recipe\/Plain\.pm:\d+: recipe Plain: restores reads \$opts\{user\}, which is not set.*`vars` input \(none set\)/,
+  );
 });
 
 test('a recipe that handles a missing key works as in Perl: //, ||, exists, defined', async () => {
@@ -83,23 +101,36 @@ test('a recipe that handles a missing key works as in Perl: //, ||, exists, defi
     $r{'/etc/mailname'} = { from => "$opts{install_dir}/$opts{domain}/mailname" } if defined $opts{admin_email};
     return %r;`,
   );
-  const got = (vars: Record<string, string>) => restoresOf(fallback, vars).then((r) => r.map((x) => `${x.to} ${x.owner ?? '-'} ${x.mode ?? '-'}`).sort());
+  const got = (vars: Record<string, string>) =>
+    restoresOf(fallback, vars).then((r) => r.map((x) => `${x.to} ${x.owner ?? '-'} ${x.mode ?? '-'}`).sort());
   assert.deepEqual(await got({ admin_user: 'deploy' }), ['/srv/app deploy:www-data 0750']);
-  assert.deepEqual(await got({ admin_user: 'deploy', user: 'app', group: 'app', mode: '0700', admin_email: 'a@b' }), ['/etc/mailname - -', '/srv/app app:app 0700']);
+  assert.deepEqual(await got({ admin_user: 'deploy', user: 'app', group: 'app', mode: '0700', admin_email: 'a@b' }), [
+    '/etc/mailname - -',
+    '/srv/app app:app 0700',
+  ]);
   // Neither user nor admin_user: the one without a fallback is named.
   const e = await rejection(restoresOf(fallback, {}));
-  assert.match(e.message, /recipe Fallback: restores reads \$opts\{admin_user\}, which is not set\..*add admin_user=VALUE to `vars`/);
+  assert.match(
+    e.message,
+    /recipe Fallback: restores reads \$opts\{admin_user\}, which is not set\..*add admin_user=VALUE to `vars`/,
+  );
 });
 
 test('a recipe that drops an entry depending on the configuration', async () => {
-  const optional = recipe('Optional', `    my ( $class, %opts ) = @_;\n    return () unless $opts{backup_mail};\n    return ( '/var/mail' => { from => '/srv/www/example.com/mail', owner => 'vmail' } );`);
+  const optional = recipe(
+    'Optional',
+    `    my ( $class, %opts ) = @_;\n    return () unless $opts{backup_mail};\n    return ( '/var/mail' => { from => '/srv/www/example.com/mail', owner => 'vmail' } );`,
+  );
   assert.deepEqual(await restoresOf(optional, {}), []);
   assert.equal((await restoresOf(optional, { backup_mail: '1' })).length, 1);
 });
 
 test('remote_skip returning a qr{} is an error naming file, line and hook', async () => {
   const rel = 'lib/Provisioner/Recipe/Qr.pm';
-  writeFileSync(join(root, rel), `package Provisioner::Recipe::Qr;\nuse strict;\n\nsub remote_files { return ('/etc/qr/' => 'qr') }\n\nsub remote_skip {\n    return ( '*.log', qr{\\.tmp$} );\n}\n\n1;\n`);
+  writeFileSync(
+    join(root, rel),
+    `package Provisioner::Recipe::Qr;\nuse strict;\n\nsub remote_files { return ('/etc/qr/' => 'qr') }\n\nsub remote_skip {\n    return ( '*.log', qr{\\.tmp$} );\n}\n\n1;\n`,
+  );
   const e = await rejection(readPerlRecipes([{ abs: join(root, rel), rel, name: 'Qr' }], ctx({}), { perl: PERL }));
   assert.equal(e.file, rel);
   assert.equal(e.line, 6);
@@ -131,19 +162,55 @@ test('a twin’s ${name} and [% name %] in restores resolve from install_dir, do
     'recipes/app.yml',
   );
   const plan = buildPlan([twin!], settings);
-  assert.deepEqual(plan.recipes[0]!.restores, [{ to: '/var/lib/example.com', from: '/srv/www/example.com/app/data', owner: 'deploy:deploy', mode: '0750', local: 'app/data' }]);
-  const [unknown] = readTwinRecipes('recipes:\n  App:\n    restores:\n      /x:\n        from: /srv/www/example.com/app\n        owner: "${user}"\n', 'recipes/app.yml');
-  assert.throws(() => buildPlan([unknown!], settings), /^RecipeError: recipes\/app\.yml: recipe App: restores owner "\$\{user\}": unknown placeholder "user".*`vars` input as user=VALUE/m);
+  assert.deepEqual(plan.recipes[0]!.restores, [
+    {
+      to: '/var/lib/example.com',
+      from: '/srv/www/example.com/app/data',
+      owner: 'deploy:deploy',
+      mode: '0750',
+      local: 'app/data',
+    },
+  ]);
+  const [unknown] = readTwinRecipes(
+    'recipes:\n  App:\n    restores:\n      /x:\n        from: /srv/www/example.com/app\n        owner: "${user}"\n',
+    'recipes/app.yml',
+  );
+  assert.throws(
+    () => buildPlan([unknown!], settings),
+    /^RecipeError: recipes\/app\.yml: recipe App: restores owner "\$\{user\}": unknown placeholder "user".*`vars` input as user=VALUE/m,
+  );
   const spaced = { ...settings, values: templateValues('example.com', '/srv/www', new Map([['who', 'a b']])) };
-  assert.throws(() => buildPlan([raw('S', 'lib/S.pm', [{ to: '/x', from: '/srv/www/example.com/app', owner: '[% who %]' }])], spaced), /recipe S: restores owner "\[% who %\]" must be user or user:group, got "a b"/);
+  assert.throws(
+    () =>
+      buildPlan([raw('S', 'lib/S.pm', [{ to: '/x', from: '/srv/www/example.com/app', owner: '[% who %]' }])], spaced),
+    /recipe S: restores owner "\[% who %\]" must be user or user:group, got "a b"/,
+  );
 });
 
-const raw = (name: string, file: string, restores: RawRecipe['restores']): RawRecipe => ({ name, file, remoteFiles: [], datadirs: [], skip: [], prepare: [], restores });
+const raw = (name: string, file: string, restores: RawRecipe['restores']): RawRecipe => ({
+  name,
+  file,
+  remoteFiles: [],
+  datadirs: [],
+  skip: [],
+  prepare: [],
+  restores,
+});
 
 test('two recipes giving one destination different specs: an error naming both; the same spec is one restore', () => {
-  const a = raw('Nginx', 'lib/Nginx.pm', [{ to: '/etc/ssl/private', from: '/srv/www/example.com/ssl', owner: 'root:ssl-cert', mode: '0710' }]);
-  const b = raw('Mail', 'lib/Mail.pm', [{ to: '/etc/ssl/private/', from: '/srv/www/example.com/ssl', owner: 'root:ssl-cert', mode: '0700' }]);
-  assert.throws(() => buildPlan([a, b], settings), /two recipes give \/etc\/ssl\/private different specs: recipe Nginx \(lib\/Nginx\.pm\) gives .*mode => 0710.*; recipe Mail \(lib\/Mail\.pm\) gives .*mode => 0700/);
+  const a = raw('Nginx', 'lib/Nginx.pm', [
+    { to: '/etc/ssl/private', from: '/srv/www/example.com/ssl', owner: 'root:ssl-cert', mode: '0710' },
+  ]);
+  const b = raw('Mail', 'lib/Mail.pm', [
+    { to: '/etc/ssl/private/', from: '/srv/www/example.com/ssl', owner: 'root:ssl-cert', mode: '0700' },
+  ]);
+  assert.throws(
+    () => buildPlan([a, b], settings),
+    /two recipes give \/etc\/ssl\/private different specs: recipe Nginx \(lib\/Nginx\.pm\) gives .*mode => 0710.*; recipe Mail \(lib\/Mail\.pm\) gives .*mode => 0700/,
+  );
   const same = buildPlan([a, { ...b, restores: [{ ...a.restores[0]!, to: '/etc/ssl/private/' }] }], settings);
-  assert.deepEqual(same.recipes.map((r) => r.restores.length), [1, 0]);
+  assert.deepEqual(
+    same.recipes.map((r) => r.restores.length),
+    [1, 0],
+  );
 });

@@ -19,7 +19,7 @@ test('mode has no default: an empty mode fails naming the input and its four val
   assert.equal(read({ mode: 'Plan' }).mode, 'plan');
 });
 
-test('INPUTS is action.yml\'s list of inputs, one source for the CLI flags and the unknown-input check', () => {
+test("INPUTS is action.yml's list of inputs, one source for the CLI flags and the unknown-input check", () => {
   const yml = (parse(readFileSync('action.yml', 'utf8')) as { inputs: Record<string, unknown> }).inputs;
   assert.deepEqual(Object.keys(INPUTS).sort(), Object.keys(yml).sort());
 });
@@ -30,19 +30,38 @@ test('max-delete: a percentage or a count; 100% is off; anything else names the 
   assert.deepEqual(parseMaxDelete(' 12.5 % '), { kind: 'percent', value: 12.5 });
   assert.deepEqual(parseMaxDelete('100'), { kind: 'count', value: 100 });
   assert.deepEqual(parseMaxDelete('0'), { kind: 'count', value: 0 });
-  for (const bad of ['101%', '-1', 'half', '5 files', '1e3']) assert.throws(() => parseMaxDelete(bad), /input `max-delete`: ".*" is not a percentage from 0% to 100% or a whole number/, bad);
+  for (const bad of ['101%', '-1', 'half', '5 files', '1e3'])
+    assert.throws(
+      () => parseMaxDelete(bad),
+      /input `max-delete`: ".*" is not a percentage from 0% to 100% or a whole number/,
+      bad,
+    );
   assert.deepEqual(read({ 'max-delete': '10' }).maxDelete, { kind: 'count', value: 10 });
   assert.deepEqual(read().maxDelete, { kind: 'percent', value: 50 });
 });
 
 test('the shrink guard: over the share or count, or nothing with content left, fails naming the entry and the counts', () => {
-  const c = (over: Partial<ShrinkCounts>): ShrinkCounts => ({ entry: 'recipe App (/srv/app => app)', stored: 10, deleted: 0, emptied: 0, left: 10, ...over });
+  const c = (over: Partial<ShrinkCounts>): ShrinkCounts => ({
+    entry: 'recipe App (/srv/app => app)',
+    stored: 10,
+    deleted: 0,
+    emptied: 0,
+    left: 10,
+    ...over,
+  });
   const half = parseMaxDelete('50%');
   assert.deepEqual(shrinkProblems([c({ deleted: 5, left: 5 })], half), [], 'exactly the limit is allowed');
-  assert.deepEqual(shrinkProblems([c({ deleted: 6, left: 4 })], half), ['recipe App (/srv/app => app): the backup would delete 6 of its 10 stored file(s) (max-delete: 50%)']);
-  assert.deepEqual(shrinkProblems([c({ deleted: 3, emptied: 3, left: 4 })], half), ['recipe App (/srv/app => app): the backup would delete 3 and empty 3 of its 10 stored file(s) (max-delete: 50%)']);
+  assert.deepEqual(shrinkProblems([c({ deleted: 6, left: 4 })], half), [
+    'recipe App (/srv/app => app): the backup would delete 6 of its 10 stored file(s) (max-delete: 50%)',
+  ]);
+  assert.deepEqual(shrinkProblems([c({ deleted: 3, emptied: 3, left: 4 })], half), [
+    'recipe App (/srv/app => app): the backup would delete 3 and empty 3 of its 10 stored file(s) (max-delete: 50%)',
+  ]);
   // An entry left with nothing fails whatever the limit, unless the guard is off.
-  assert.match(shrinkProblems([c({ stored: 1, emptied: 1, left: 0 })], parseMaxDelete('100'))[0]!, /empty 1 of its 1 stored file\(s\), leaving none with content \(max-delete: 100\)/);
+  assert.match(
+    shrinkProblems([c({ stored: 1, emptied: 1, left: 0 })], parseMaxDelete('100'))[0]!,
+    /empty 1 of its 1 stored file\(s\), leaving none with content \(max-delete: 100\)/,
+  );
   assert.deepEqual(shrinkProblems([c({ deleted: 10, left: 0 })], parseMaxDelete('100%')), []);
   // A count: more than that many per entry.
   assert.equal(shrinkProblems([c({ deleted: 3, left: 7 })], parseMaxDelete('2')).length, 1);
@@ -63,7 +82,10 @@ test('timeout: seconds, or a duration as other actions write it', () => {
   const ssh = (t: string) => read({ mode: 'backup', host: 'h', username: 'u', key: 'k', timeout: t }).ssh.timeoutMs;
   assert.equal(ssh('5m'), 300_000);
   assert.equal(ssh('45'), 45_000);
-  assert.throws(() => ssh('2h'), /input `timeout`: "2h" is not a duration from 1 to 3600 seconds \(seconds, or with a unit: 30s, 5m, 1h\)/);
+  assert.throws(
+    () => ssh('2h'),
+    /input `timeout`: "2h" is not a duration from 1 to 3600 seconds \(seconds, or with a unit: 30s, 5m, 1h\)/,
+  );
   assert.throws(() => ssh('0s'), /input `timeout`/);
 });
 
@@ -80,7 +102,14 @@ test('nearest name: edit distance, with case, _ and - ignored; nothing when noth
 });
 
 test('unknown INPUT_* variables are named with the nearest real input; known ones (any spelling the runner makes) are not', () => {
-  const env = { INPUT_TIMEOUT: '30s', 'INPUT_PROXY-HOST': 'j', INPUT_PROXY_HOST: 'j', INPUT_SCRIPT: 'x', INPUT_MODE: 'backup', PATH: '/bin' };
+  const env = {
+    INPUT_TIMEOUT: '30s',
+    'INPUT_PROXY-HOST': 'j',
+    INPUT_PROXY_HOST: 'j',
+    INPUT_SCRIPT: 'x',
+    INPUT_MODE: 'backup',
+    PATH: '/bin',
+  };
   assert.deepEqual(unknownInputs(env), [
     { name: 'proxy_host', nearest: 'proxy-host' },
     { name: 'script', nearest: undefined },
@@ -92,19 +121,29 @@ test('a key given as a file path is read, or the error says it looks like a path
   const file = join(dir, 'id_ed25519');
   writeFileSync(file, '-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n');
   assert.match(keyInput('key', file), /BEGIN OPENSSH PRIVATE KEY/);
-  assert.throws(() => keyInput('key', '~/.ssh/nope_rf_test'), /input `key` looks like a file path \("~\/\.ssh\/nope_rf_test"\), not a private key, and there is no such file on the runner/);
-  assert.throws(() => read({ mode: 'backup', host: 'h', username: 'u', key: '/nonexistent/id_rsa' }), /input `key` looks like a file path/);
+  assert.throws(
+    () => keyInput('key', '~/.ssh/nope_rf_test'),
+    /input `key` looks like a file path \("~\/\.ssh\/nope_rf_test"\), not a private key, and there is no such file on the runner/,
+  );
+  assert.throws(
+    () => read({ mode: 'backup', host: 'h', username: 'u', key: '/nonexistent/id_rsa' }),
+    /input `key` looks like a file path/,
+  );
   assert.equal(keyInput('key', '-----BEGIN KEY-----\n/x\n'), '-----BEGIN KEY-----\n/x\n', 'a key is left alone');
   assert.equal(read({ mode: 'backup', host: 'h', username: 'u', key: file }).ssh.key.includes('abc'), true);
 });
 
 test('a push that cannot succeed is told apart from one worth retrying', () => {
-  assert.ok(cannotSucceed("fatal: '/tmp/nowhere' does not appear to be a git repository\nfatal: Could not read from remote repository."));
+  assert.ok(
+    cannotSucceed(
+      "fatal: '/tmp/nowhere' does not appear to be a git repository\nfatal: Could not read from remote repository.",
+    ),
+  );
   assert.ok(cannotSucceed('remote: Repository not found.'));
   assert.ok(cannotSucceed('remote: Permission to o/r.git denied to github-actions[bot].'));
   assert.ok(cannotSucceed('The requested URL returned error: 403'));
   assert.ok(!cannotSucceed(' ! [rejected]        main -> main (fetch first)'));
-  assert.ok(!cannotSucceed('fatal: unable to access \'https://x/\': Could not resolve host: x'));
+  assert.ok(!cannotSucceed("fatal: unable to access 'https://x/': Could not resolve host: x"));
 });
 
 test('one judge for every mode: if-missing and allow-denied, the wording a parameter', () => {

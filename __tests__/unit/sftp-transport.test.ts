@@ -58,7 +58,14 @@ class FakeSftp extends EventEmitter {
   }
 
   private stats(n: Node) {
-    return { mode: n.mode, uid: n.uid ?? 1000, gid: 100, size: n.size ?? n.data?.length ?? 4096, atime: 1700000000, mtime: 1700000000 };
+    return {
+      mode: n.mode,
+      uid: n.uid ?? 1000,
+      gid: 100,
+      size: n.size ?? n.data?.length ?? 4096,
+      atime: 1700000000,
+      mtime: 1700000000,
+    };
   }
 
   lstat(path: string, cb: Cb): void {
@@ -81,12 +88,24 @@ class FakeSftp extends EventEmitter {
     if (n.denyList) return this.answer(cb, this.status(3, 'Permission denied'));
     if (n.noSearch) return this.answer(cb, undefined, []);
     const prefix = path === '/' ? '/' : `${path}/`;
-    const names = n.names ?? ['.', '..', ...Object.keys(this.tree).filter((p) => p.startsWith(prefix) && !p.slice(prefix.length).includes('/') && p !== prefix)].map((p) => p.replace(prefix, ''));
+    const names =
+      n.names ??
+      [
+        '.',
+        '..',
+        ...Object.keys(this.tree).filter(
+          (p) => p.startsWith(prefix) && !p.slice(prefix.length).includes('/') && p !== prefix,
+        ),
+      ].map((p) => p.replace(prefix, ''));
     const entries = names.map((name) => {
       const child = this.tree[prefix + name] ?? { mode: 0o100644 };
       const st = this.stats(child);
       const user = st.uid === 33 ? 'www-data' : String(st.uid);
-      return { filename: name, longname: `-rw-r--r--    1 ${user.padEnd(8)} staff    ${String(st.size).padStart(8)} Nov 14 22:13 ${name}`, attrs: st };
+      return {
+        filename: name,
+        longname: `-rw-r--r--    1 ${user.padEnd(8)} staff    ${String(st.size).padStart(8)} Nov 14 22:13 ${name}`,
+        attrs: st,
+      };
     });
     this.answer(cb, undefined, entries);
   }
@@ -121,10 +140,16 @@ class FakeSftp extends EventEmitter {
     const now = (this.readsInFlight.get(key) ?? 0) + 1;
     this.readsInFlight.set(key, now);
     this.maxReadsInFlight = Math.max(this.maxReadsInFlight, now);
-    this.answer((err, ...rest) => {
-      this.readsInFlight.set(key, this.readsInFlight.get(key)! - 1);
-      cb(err, ...rest);
-    }, undefined, n, buffer, position);
+    this.answer(
+      (err, ...rest) => {
+        this.readsInFlight.set(key, this.readsInFlight.get(key)! - 1);
+        cb(err, ...rest);
+      },
+      undefined,
+      n,
+      buffer,
+      position,
+    );
   }
 
   /** What ssh2 does when the connection goes: every request in flight fails, then the channel ends. */
@@ -167,7 +192,15 @@ test('list: pre-order records, "." and ".." skipped, unreadable and unsearchable
   if (listing!.status !== 'ok') return;
   assert.deepEqual(
     listing!.files.map((f) => [f.rel, f.type, f.readable]),
-    [['', 'dir', true], ['a', 'dir', true], ['a/x', 'file', true], ['b.txt', 'file', true], ['link', 'symlink', true], ['locked', 'dir', false], ['nosearch', 'dir', false]],
+    [
+      ['', 'dir', true],
+      ['a', 'dir', true],
+      ['a/x', 'file', true],
+      ['b.txt', 'file', true],
+      ['link', 'symlink', true],
+      ['locked', 'dir', false],
+      ['nosearch', 'dir', false],
+    ],
   );
   const b = listing!.files.find((f) => f.rel === 'b.txt')!;
   assert.equal(b.mode, 0o4750, 'setuid kept, type bits dropped');
@@ -197,10 +230,16 @@ test('list: missing root, unreadable root folder, root file and root link', asyn
 test('list: a name with a slash, a NUL or nothing at all is refused, never joined into a path', async () => {
   for (const name of ['../../etc/passwd', 'a/b', 'x\0y', '']) {
     const { sftp } = transport({ '/srv': { mode: DIR, names: ['.', '..', 'ok', name] } });
-    await assert.rejects(sftp.list(['/srv']), (err: Error) => err instanceof HostileServerError && err.message.includes('/srv'));
+    await assert.rejects(
+      sftp.list(['/srv']),
+      (err: Error) => err instanceof HostileServerError && err.message.includes('/srv'),
+    );
   }
   const { sftp } = transport({ '/srv': { mode: DIR, names: ['evil\n::error::x/y'] } });
-  await assert.rejects(sftp.list(['/srv']), (err: Error) => err.message.includes('"evil\\n::error::x/y"') && !err.message.includes('\n'));
+  await assert.rejects(
+    sftp.list(['/srv']),
+    (err: Error) => err.message.includes('"evil\\n::error::x/y"') && !err.message.includes('\n'),
+  );
 });
 
 test('fetch: many reads in flight per file, short reads and a shrunken file put together in order', async () => {
@@ -214,14 +253,20 @@ test('fetch: many reads in flight per file, short reads and a shrunken file put 
   const got = new Map<string, Buffer>();
   const r = await sftp.fetch(['/big', '/small', '/shrunk'], async (f) => void got.set(f.remote, await collect(f)));
   assert.deepEqual(r, { notSent: [], message: '' });
-  assert.equal(createHash('sha256').update(got.get('/big')!).digest('hex'), createHash('sha256').update(big).digest('hex'));
+  assert.equal(
+    createHash('sha256').update(got.get('/big')!).digest('hex'),
+    createHash('sha256').update(big).digest('hex'),
+  );
   assert.equal(got.get('/small')!.toString(), 'small');
   assert.deepEqual(got.get('/shrunk'), big.subarray(0, 50_000));
   assert.ok(fake.maxReadsInFlight > 8 && fake.maxReadsInFlight <= 64, `reads in flight: ${fake.maxReadsInFlight}`);
 });
 
 test('fetch: files read ahead of their turn stay within the memory window', async () => {
-  const { fake, sftp } = transport({ '/a': { mode: FILE, data: Buffer.alloc(4 << 20) }, '/b': { mode: FILE, data: Buffer.alloc(4 << 20) } }, 64);
+  const { fake, sftp } = transport(
+    { '/a': { mode: FILE, data: Buffer.alloc(4 << 20) }, '/b': { mode: FILE, data: Buffer.alloc(4 << 20) } },
+    64,
+  );
   await sftp.fetch(['/a', '/b'], async (f) => {
     if (f.remote === '/a') {
       await new Promise((r) => setTimeout(r, 100));
@@ -233,10 +278,17 @@ test('fetch: files read ahead of their turn stay within the memory window', asyn
   assert.equal(fake.bytesServed, 8 << 20);
 });
 
-test('fetch: an unreadable or vanished file is not sent, with the server\'s reason; the others are', async () => {
-  const { sftp } = transport({ '/a': { mode: FILE, data: Buffer.from('a') }, '/x': { mode: FILE, denyOpen: true }, '/dir': { mode: DIR } });
+test("fetch: an unreadable or vanished file is not sent, with the server's reason; the others are", async () => {
+  const { sftp } = transport({
+    '/a': { mode: FILE, data: Buffer.from('a') },
+    '/x': { mode: FILE, denyOpen: true },
+    '/dir': { mode: DIR },
+  });
   const seen: string[] = [];
-  const r = await sftp.fetch(['/x', '/gone', '/a', '/dir'], async (f) => void seen.push(`${f.remote}=${(await collect(f)).toString()}`));
+  const r = await sftp.fetch(
+    ['/x', '/gone', '/a', '/dir'],
+    async (f) => void seen.push(`${f.remote}=${(await collect(f)).toString()}`),
+  );
   assert.deepEqual(seen, ['/a=a']);
   assert.deepEqual(r.notSent, ['/x', '/gone', '/dir']);
   assert.match(r.message, /^\/x: Permission denied$/m);
@@ -247,10 +299,16 @@ test('fetch: an unreadable or vanished file is not sent, with the server\'s reas
 });
 
 test('fetch: a dropped connection rejects instead of reporting files as not sent', async () => {
-  const { fake, sftp } = transport({ '/a': { mode: FILE, data: Buffer.alloc(1 << 20) }, '/b': { mode: FILE, data: Buffer.alloc(10) } });
+  const { fake, sftp } = transport({
+    '/a': { mode: FILE, data: Buffer.alloc(1 << 20) },
+    '/b': { mode: FILE, data: Buffer.alloc(10) },
+  });
   fake.dropAfterReads = 5;
   setTimeout(() => fake.drop(), 50);
-  await assert.rejects(sftp.fetch(['/a', '/b'], async (f) => void (await collect(f))), /No response from server|connection closed/);
+  await assert.rejects(
+    sftp.fetch(['/a', '/b'], async (f) => void (await collect(f))),
+    /No response from server|connection closed/,
+  );
   await assert.rejects(sftp.list(['/a']), /connection closed/, 'later calls fail at once instead of hanging');
 });
 

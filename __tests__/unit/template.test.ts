@@ -16,17 +16,27 @@ test('${name} resolves only where the format allows it (YAML/JSON), never in Per
 });
 
 test('an unknown placeholder is an error naming the file and the name, never an empty string', () => {
-  assert.throws(() => resolveTemplate('/var/[% nope %]/x', values, 'lib/R.pm', false), (e: unknown) => {
-    assert.ok(e instanceof RecipeError);
-    assert.match(e.message, /^lib\/R\.pm: unknown placeholder "nope"/);
-    assert.match(e.message, /vars/);
-    return true;
-  });
+  assert.throws(
+    () => resolveTemplate('/var/[% nope %]/x', values, 'lib/R.pm', false),
+    (e: unknown) => {
+      assert.ok(e instanceof RecipeError);
+      assert.match(e.message, /^lib\/R\.pm: unknown placeholder "nope"/);
+      assert.match(e.message, /vars/);
+      return true;
+    },
+  );
   assert.throws(() => resolveTemplate('${missing}', values, 'r.yml', true), /r\.yml: unknown placeholder "missing"/);
 });
 
 test('vars: KEY=VALUE lines, comments and blanks skipped, a bad line names input and line', () => {
-  assert.deepEqual([...parseVars('a=1\n\n# c\n b = two words \nc=')], [['a', '1'], ['b', 'two words'], ['c', '']]);
+  assert.deepEqual(
+    [...parseVars('a=1\n\n# c\n b = two words \nc=')],
+    [
+      ['a', '1'],
+      ['b', 'two words'],
+      ['c', ''],
+    ],
+  );
   assert.throws(() => parseVars('ok=1\nnot a pair'), /input `vars`:2: expected KEY=VALUE/);
 });
 

@@ -24,7 +24,10 @@ test('a YAML file holds several recipes with every hook', () => {
     {
       name: 'A',
       file: 'remote-files.yml',
-      remoteFiles: [['/etc/a/', 'a/'], ['/srv/${domain}/db', 'a/db']],
+      remoteFiles: [
+        ['/etc/a/', 'a/'],
+        ['/srv/${domain}/db', 'a/db'],
+      ],
       datadirs: ['a'],
       skip: ['tmp', '/cache/'],
       prepare: ['a-dump > /srv/a.sql'],
@@ -35,40 +38,78 @@ test('a YAML file holds several recipes with every hook', () => {
 });
 
 test('JSON twins read the same way', () => {
-  const recipes = readTwinRecipes('{"recipes":{"J":{"remote_files":{"/a":"b"},"restores":{"/x":{"from":"/y","mode":750}}}}}', 'r.json');
+  const recipes = readTwinRecipes(
+    '{"recipes":{"J":{"remote_files":{"/a":"b"},"restores":{"/x":{"from":"/y","mode":750}}}}}',
+    'r.json',
+  );
   assert.deepEqual(recipes[0]!.remoteFiles, [['/a', 'b']]);
   assert.equal(recipes[0]!.restores[0]!.mode, '0750');
 });
 
 test('before_restore and after_restore are read when given, absent otherwise', () => {
-  const [a, b] = readTwinRecipes('recipes:\n  A:\n    before_restore: ["systemctl stop a"]\n    after_restore: ["a-load /srv/a.sql", "systemctl start a"]\n  B: {}\n', 'r.yml');
+  const [a, b] = readTwinRecipes(
+    'recipes:\n  A:\n    before_restore: ["systemctl stop a"]\n    after_restore: ["a-load /srv/a.sql", "systemctl start a"]\n  B: {}\n',
+    'r.yml',
+  );
   assert.deepEqual(a!.beforeRestore, ['systemctl stop a']);
   assert.deepEqual(a!.afterRestore, ['a-load /srv/a.sql', 'systemctl start a']);
   assert.equal('beforeRestore' in b!, false);
-  assert.throws(() => readTwinRecipes('recipes:\n  A:\n    after_restore: "one string"\n', 'r.yml'), /r\.yml:3: recipes\.A\.after_restore must be array/);
+  assert.throws(
+    () => readTwinRecipes('recipes:\n  A:\n    after_restore: "one string"\n', 'r.yml'),
+    /r\.yml:3: recipes\.A\.after_restore must be array/,
+  );
 });
 
 test('schema errors name the file, the line and the key path', () => {
   const bad = 'recipes:\n  A:\n    remote_files:\n      /etc/a: 3\n';
-  assert.throws(() => readTwinRecipes(bad, 'r.yml'), /^RecipeError: r\.yml:4: recipes\.A\.remote_files\["\/etc\/a"\] must be string$/m);
-  assert.throws(() => readTwinRecipes('recipes:\n  A:\n    remote_file: {}\n', 'r.yml'), /r\.yml:3: recipes\.A has an unknown key "remote_file"/);
-  assert.throws(() => readTwinRecipes('recipes:\n  A:\n    restores:\n      /x: { owner: a }\n', 'r.yml'), /r\.yml:4: recipes\.A\.restores\["\/x"\] needs the key "from"/);
-  assert.throws(() => readTwinRecipes('recipes:\n  A:\n    restores:\n      /x: { from: /y, mode: "rwx" }\n', 'r.yml'), /mode must be an octal mode/);
-  assert.throws(() => readTwinRecipes('recipes: {}\nother: 1\n', 'r.yml'), /r\.yml:2: the top level has an unknown key "other"/);
+  assert.throws(
+    () => readTwinRecipes(bad, 'r.yml'),
+    /^RecipeError: r\.yml:4: recipes\.A\.remote_files\["\/etc\/a"\] must be string$/m,
+  );
+  assert.throws(
+    () => readTwinRecipes('recipes:\n  A:\n    remote_file: {}\n', 'r.yml'),
+    /r\.yml:3: recipes\.A has an unknown key "remote_file"/,
+  );
+  assert.throws(
+    () => readTwinRecipes('recipes:\n  A:\n    restores:\n      /x: { owner: a }\n', 'r.yml'),
+    /r\.yml:4: recipes\.A\.restores\["\/x"\] needs the key "from"/,
+  );
+  assert.throws(
+    () => readTwinRecipes('recipes:\n  A:\n    restores:\n      /x: { from: /y, mode: "rwx" }\n', 'r.yml'),
+    /mode must be an octal mode/,
+  );
+  assert.throws(
+    () => readTwinRecipes('recipes: {}\nother: 1\n', 'r.yml'),
+    /r\.yml:2: the top level has an unknown key "other"/,
+  );
 });
 
 test('malformed YAML names file and line; duplicate keys are refused', () => {
-  assert.throws(() => readTwinRecipes('recipes:\n  A: [unclosed\n', 'r.yml'), /^RecipeError: r\.yml:\d+: not valid YAML\/JSON/m);
+  assert.throws(
+    () => readTwinRecipes('recipes:\n  A: [unclosed\n', 'r.yml'),
+    /^RecipeError: r\.yml:\d+: not valid YAML\/JSON/m,
+  );
   assert.throws(() => readTwinRecipes('recipes:\n  A: {}\n  A: {}\n', 'r.yml'), /r\.yml:3: not valid YAML\/JSON/);
 });
 
 test('the JSON Schema in the repository is the one enforced', () => {
   const schema = JSON.parse(readFileSync('schema/remote-files.schema.json', 'utf8'));
-  assert.deepEqual(Object.keys(schema.definitions.recipe.properties).sort(), ['after_restore', 'before_restore', 'datadirs', 'remote_files', 'remote_prepare', 'remote_skip', 'restores']);
+  assert.deepEqual(Object.keys(schema.definitions.recipe.properties).sort(), [
+    'after_restore',
+    'before_restore',
+    'datadirs',
+    'remote_files',
+    'remote_prepare',
+    'remote_skip',
+    'restores',
+  ]);
 });
 
 test('the committed validator is what the schema compiles to (npm run gen-validator after a schema edit)', async () => {
   // @ts-expect-error: a plain .mjs script, no types
-  const { TARGET, validatorSource } = (await import('../../scripts/gen-validator.mjs')) as { TARGET: string; validatorSource: () => string };
+  const { TARGET, validatorSource } = (await import('../../scripts/gen-validator.mjs')) as {
+    TARGET: string;
+    validatorSource: () => string;
+  };
   assert.equal(readFileSync(TARGET, 'utf8'), validatorSource(), `${TARGET} is stale: run npm run gen-validator`);
 });

@@ -16,11 +16,26 @@ import { OUTPUT_CAP, SshSession, TRUNCATED_NOTE } from '../../src/ssh/session.js
 // meaning, and a placeholder's value put into a remote_prepare command is quoted where that is safe and
 // refused where it is not. Plus the pure parts of "bounded against a hostile server".
 
-const read = (over: Record<string, string>) => readSettings((n) => ({ mode: 'plan', domain: 'example.com', 'install-dir': '/srv', ...over })[n] ?? '', '/ws');
-const fails = (over: Record<string, string>, re: RegExp) => assert.throws(() => read(over), (e: unknown) => e instanceof UserError && re.test(e.message), JSON.stringify(over));
+const read = (over: Record<string, string>) =>
+  readSettings((n) => ({ mode: 'plan', domain: 'example.com', 'install-dir': '/srv', ...over })[n] ?? '', '/ws');
+const fails = (over: Record<string, string>, re: RegExp) =>
+  assert.throws(
+    () => read(over),
+    (e: unknown) => e instanceof UserError && re.test(e.message),
+    JSON.stringify(over),
+  );
 
 test('domain: a DNS name; labels 1–63, 253 in all, hyphens inside labels, underscores allowed, no wildcard or trailing dot', () => {
-  for (const ok of ['example.com', 'shop.example.com', 'a', 'xn--bcher-kva.example', 'my_site.internal', 'A-1.B-2.c', `${'a'.repeat(63)}.com`, Array(4).fill('a'.repeat(61)).join('.')]) {
+  for (const ok of [
+    'example.com',
+    'shop.example.com',
+    'a',
+    'xn--bcher-kva.example',
+    'my_site.internal',
+    'A-1.B-2.c',
+    `${'a'.repeat(63)}.com`,
+    Array(4).fill('a'.repeat(61)).join('.'),
+  ]) {
     assert.equal(checkDomain(ok), undefined, ok);
     assert.equal(read({ domain: ok }).domain, ok);
   }
@@ -46,7 +61,8 @@ test('domain: a DNS name; labels 1–63, 253 in all, hyphens inside labels, unde
 });
 
 test('install-dir: an absolute path of letters, digits and . _ / + @ : -, without ".."', () => {
-  for (const ok of ['/', '/srv', '/srv/www/shop.example.com', '/home/deploy/app-1_2/v+3@x:y']) assert.equal(checkInstallDir(ok), undefined, ok);
+  for (const ok of ['/', '/srv', '/srv/www/shop.example.com', '/home/deploy/app-1_2/v+3@x:y'])
+    assert.equal(checkInstallDir(ok), undefined, ok);
   assert.equal(read({ 'install-dir': '/srv/x/' }).installDir, '/srv/x');
   const bad: Array<[string, RegExp]> = [
     ['/srv/x;id>/tmp/x;#', /holds ";", ">", "#"/],
@@ -62,19 +78,27 @@ test('install-dir: an absolute path of letters, digits and . _ / + @ : -, withou
   ];
   for (const [dir, re] of bad) {
     assert.match(checkInstallDir(dir) ?? '', re, dir);
-    fails({ 'install-dir': dir }, /^input `install-dir`: ".*" (holds|must).*Give the server folder where the domain is installed/s);
+    fails(
+      { 'install-dir': dir },
+      /^input `install-dir`: ".*" (holds|must).*Give the server folder where the domain is installed/s,
+    );
   }
 });
 
-const VALUES = templateValues('example.com', '/srv', new Map([
-  ['evil', "x;touch /tmp/canary-unit'\"$(id)`id`"],
-  ['spaced', 'my db'],
-  ['plain', 'shop_db-1.2'],
-  ['empty', ''],
-]));
+const VALUES = templateValues(
+  'example.com',
+  '/srv',
+  new Map([
+    ['evil', 'x;touch /tmp/canary-unit\'"$(id)`id`'],
+    ['spaced', 'my db'],
+    ['plain', 'shop_db-1.2'],
+    ['empty', ''],
+  ]),
+);
 const fill = (text: string, yaml = true) => resolveCommand(text, VALUES, 'remote-files.yml', yaml, 'Shop');
 /** What `sh` makes of a command: its arguments, one per line. */
-const argsOf = (command: string) => execFileSync('sh', ['-c', `set -- ${command}; printf '%s\\n' "$@"`], { encoding: 'utf8' });
+const argsOf = (command: string) =>
+  execFileSync('sh', ['-c', `set -- ${command}; printf '%s\\n' "$@"`], { encoding: 'utf8' });
 
 test('shellQuote: the shell reads back exactly the value, whatever it holds', () => {
   for (const v of ['', 'a b', "it's", "''", '$(id) `id` ${x} \\ " ; | & > < * ? ~ # !', '\n\t']) {
@@ -89,10 +113,10 @@ test('remote_prepare: an unquoted placeholder is single-quoted; a plain value go
   assert.equal(fill('ls ${install_dir}/${domain} [% domain %]'), 'ls /srv/example.com example.com');
   // The value is one literal argument: no command ran, nothing was split or expanded.
   const evil = fill('set -- [% evil %]');
-  assert.equal(evil, `set -- ${shellQuote("x;touch /tmp/canary-unit'\"$(id)`id`")}`);
-  assert.equal(argsOf(fill('[% evil %] /srv/[% spaced %]/x')), "x;touch /tmp/canary-unit'\"$(id)`id`\n/srv/my db/x\n");
+  assert.equal(evil, `set -- ${shellQuote('x;touch /tmp/canary-unit\'"$(id)`id`')}`);
+  assert.equal(argsOf(fill('[% evil %] /srv/[% spaced %]/x')), 'x;touch /tmp/canary-unit\'"$(id)`id`\n/srv/my db/x\n');
   // Unquoted again after a quoted part closes, and inside $( … ) at the top level.
-  assert.equal(fill("echo 'a' [% spaced %] \"b\" $(cat [% spaced %])"), "echo 'a' 'my db' \"b\" $(cat 'my db')");
+  assert.equal(fill('echo \'a\' [% spaced %] "b" $(cat [% spaced %])'), "echo 'a' 'my db' \"b\" $(cat 'my db')");
   // `${name}` is a placeholder in YAML/JSON only; in Perl recipes it was Perl's own interpolation.
   assert.equal(resolveCommand('echo ${HOME} [% spaced %]', VALUES, 'Shop.pm', false, 'Shop'), "echo ${HOME} 'my db'");
 });
@@ -131,33 +155,71 @@ test('remote_prepare: a value with shell syntax where quoting would change the c
 });
 
 test('the plan runs remote_prepare through the rule; paths keep their own (values are data there)', () => {
-  const recipe = (prepare: string[]): RawRecipe => ({ name: 'Shop', file: 'remote-files.yml', remoteFiles: [['/srv/[% spaced %]', 'shop']], datadirs: [], skip: [], prepare, restores: [] });
-  const settings = { domain: 'example.com', installDir: '/srv', dataDir: 'data', values: VALUES, dollarBraces: () => true };
+  const recipe = (prepare: string[]): RawRecipe => ({
+    name: 'Shop',
+    file: 'remote-files.yml',
+    remoteFiles: [['/srv/[% spaced %]', 'shop']],
+    datadirs: [],
+    skip: [],
+    prepare,
+    restores: [],
+  });
+  const settings = {
+    domain: 'example.com',
+    installDir: '/srv',
+    dataDir: 'data',
+    values: VALUES,
+    dollarBraces: () => true,
+  };
   const plan = buildPlan([recipe(['dump [% evil %]'])], settings);
-  assert.deepEqual(plan.recipes[0]!.prepare, [`dump ${shellQuote("x;touch /tmp/canary-unit'\"$(id)`id`")}`]);
+  assert.deepEqual(plan.recipes[0]!.prepare, [`dump ${shellQuote('x;touch /tmp/canary-unit\'"$(id)`id`')}`]);
   assert.equal(plan.recipes[0]!.files[0]!.remote, '/srv/my db');
-  assert.throws(() => buildPlan([recipe(['dump "[% evil %]"'])], settings), /recipe Shop: remote_prepare command .* refused/);
+  assert.throws(
+    () => buildPlan([recipe(['dump "[% evil %]"'])], settings),
+    /recipe Shop: remote_prepare command .* refused/,
+  );
 });
 
 test('proxy-fingerprint pins the jump host only; host-fingerprint the target only', () => {
-  const key = execFileSync('sh', ['-c', 'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -C "" -f $d/k && cat $d/k.pub && rm -r $d'], { encoding: 'utf8' }).trim();
+  const key = execFileSync(
+    'sh',
+    ['-c', 'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -C "" -f $d/k && cat $d/k.pub && rm -r $d'],
+    { encoding: 'utf8' },
+  ).trim();
   const blob = Buffer.from(key.split(' ')[1]!, 'base64');
   const fp = execFileSync('ssh-keygen', ['-lf', '-'], { input: key, encoding: 'utf8' }).split(' ')[1]!;
-  const policy = (fingerprints: string, proxyFingerprints: string) => ({ knownHosts: '', fingerprints, proxyFingerprints, insecure: false });
+  const policy = (fingerprints: string, proxyFingerprints: string) => ({
+    knownHosts: '',
+    fingerprints,
+    proxyFingerprints,
+    insecure: false,
+  });
   assert.equal(makeHostVerifier(policy(fp, ''), 'target', 22).verify(blob), true);
   assert.equal(makeHostVerifier(policy('', fp), 'jump', 22, 'proxy').verify(blob), true);
   // Crossed over: refused, and the refusal says which input pins which host.
   const jump = makeHostVerifier(policy(fp, ''), 'jump', 22, 'proxy');
   assert.equal(jump.verify(blob), false);
-  assert.match(jump.refusal!, /^Host key of jump host jump:22 is not verified\. Pin it with `known-hosts` .* or `proxy-fingerprint` .*Its fingerprint is in `host-fingerprint`, which pins the target server only; the jump host's key goes in `proxy-fingerprint`/);
+  assert.match(
+    jump.refusal!,
+    /^Host key of jump host jump:22 is not verified\. Pin it with `known-hosts` .* or `proxy-fingerprint` .*Its fingerprint is in `host-fingerprint`, which pins the target server only; the jump host's key goes in `proxy-fingerprint`/,
+  );
   const target = makeHostVerifier(policy('', fp), 'target', 22);
   assert.equal(target.verify(blob), false);
-  assert.match(target.refusal!, /Its fingerprint is in `proxy-fingerprint`, which pins the jump host only; the target server's key goes in `host-fingerprint`/);
+  assert.match(
+    target.refusal!,
+    /Its fingerprint is in `proxy-fingerprint`, which pins the jump host only; the target server's key goes in `host-fingerprint`/,
+  );
   // A malformed proxy-fingerprint names its input.
-  assert.throws(() => makeHostVerifier(policy('', 'SHA256:short'), 'jump', 22, 'proxy'), /^Error: input `proxy-fingerprint`: "SHA256:short" is not a SHA256 fingerprint|input `proxy-fingerprint`/);
+  assert.throws(
+    () => makeHostVerifier(policy('', 'SHA256:short'), 'jump', 22, 'proxy'),
+    /^Error: input `proxy-fingerprint`: "SHA256:short" is not a SHA256 fingerprint|input `proxy-fingerprint`/,
+  );
   // The input: only with a jump host.
   assert.equal(read({ 'proxy-host': 'jump', 'proxy-fingerprint': fp }).ssh.proxy!.fingerprints, fp);
-  fails({ 'proxy-fingerprint': fp }, /^input `proxy-fingerprint` pins the jump host's key, but `proxy-host` is not set/);
+  fails(
+    { 'proxy-fingerprint': fp },
+    /^input `proxy-fingerprint` pins the jump host's key, but `proxy-host` is not set/,
+  );
 });
 
 /** A fake ssh2 client whose one command writes `stdout` and `stderr` bytes, then exits 0. */
@@ -165,7 +227,9 @@ function flooding(stdoutBytes: number, stderrBytes: number): Client {
   const client = new EventEmitter();
   const exec = (_command: string, cb: (err: Error | undefined, ch: unknown) => void) => {
     // Readable side: the command's stdout; writable side: its stdin (ignored).
-    const ch = Object.assign(new Duplex({ read: () => undefined, write: (_c, _e, done) => done() }), { stderr: new PassThrough() });
+    const ch = Object.assign(new Duplex({ read: () => undefined, write: (_c, _e, done) => done() }), {
+      stderr: new PassThrough(),
+    });
     cb(undefined, ch);
     setImmediate(() => {
       const chunk = Buffer.alloc(64 * 1024, 'y');
@@ -185,7 +249,9 @@ function flooding(stdoutBytes: number, stderrBytes: number): Client {
 }
 
 test('a flood of output is cut at OUTPUT_CAP with a note: stderr always, stdout where asked', async () => {
-  const r = await new SshSession(flooding(5 * OUTPUT_CAP, 5 * OUTPUT_CAP), 'test:22').exec('yes', { maxStdout: OUTPUT_CAP });
+  const r = await new SshSession(flooding(5 * OUTPUT_CAP, 5 * OUTPUT_CAP), 'test:22').exec('yes', {
+    maxStdout: OUTPUT_CAP,
+  });
   assert.equal(r.stdout.length, OUTPUT_CAP + Buffer.byteLength(TRUNCATED_NOTE));
   assert.ok(r.stdout.toString().endsWith(TRUNCATED_NOTE));
   assert.equal(Buffer.byteLength(r.stderr), OUTPUT_CAP + Buffer.byteLength(TRUNCATED_NOTE));
@@ -200,7 +266,10 @@ test('a flood of output is cut at OUTPUT_CAP with a note: stderr always, stdout 
 function silent(): Client & { destroyed: boolean } {
   const client = Object.assign(new EventEmitter(), { destroyed: false });
   const exec = (_command: string, cb: (err: Error | undefined, ch: unknown) => void) => {
-    const ch = Object.assign(new Duplex({ read: () => undefined, write: (_c, _e, done) => done() }), { stderr: new PassThrough(), outgoing: { window: 2 << 20 } });
+    const ch = Object.assign(new Duplex({ read: () => undefined, write: (_c, _e, done) => done() }), {
+      stderr: new PassThrough(),
+      outgoing: { window: 2 << 20 },
+    });
     cb(undefined, ch);
     return client;
   };
@@ -217,7 +286,10 @@ test('idle watchdog: a command that makes no progress for idleMs fails naming th
   const t0 = Date.now();
   const quiet = session.exec('sleep 1000', { unwatched: true });
   quiet.catch(() => undefined);
-  await assert.rejects(session.exec('tar -c big'), /^ConnectionLostError: connection to stall\.example:22 lost \(no progress for 0\.4 s: the server sent nothing and acknowledged nothing of ours .*the `timeout` input \(0\.4 s\) bounds this\)$/);
+  await assert.rejects(
+    session.exec('tar -c big'),
+    /^ConnectionLostError: connection to stall\.example:22 lost \(no progress for 0\.4 s: the server sent nothing and acknowledged nothing of ours .*the `timeout` input \(0\.4 s\) bounds this\)$/,
+  );
   const took = Date.now() - t0;
   assert.ok(took >= 400 && took < 1500, `took ${took} ms`);
   assert.equal(client.destroyed, true, 'the connection was dropped');
@@ -227,7 +299,13 @@ test('idle watchdog: a command that makes no progress for idleMs fails naming th
   // Only unwatched commands pending: no stall is declared.
   const calm = new SshSession(silent(), 'calm:22', undefined, { idleMs: 200 });
   const dump = calm.exec('pg_dump > /srv/dump.sql', { unwatched: true });
-  const outcome = await Promise.race([dump.then(() => 'settled', () => 'rejected'), new Promise((r) => setTimeout(() => r('still running'), 800))]);
+  const outcome = await Promise.race([
+    dump.then(
+      () => 'settled',
+      () => 'rejected',
+    ),
+    new Promise((r) => setTimeout(() => r('still running'), 800)),
+  ]);
   assert.equal(outcome, 'still running');
   calm.close();
 });

@@ -2,7 +2,18 @@
 // handed to the account that will read it. File contents are random, so nothing compresses, except the
 // SQL-like dump of makeDump (P7–P9).
 import { randomFillSync } from 'node:crypto';
-import { chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import {
+  chownSync,
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 export interface Account {
@@ -52,7 +63,10 @@ export function makeFile(path: string, size: number, owner: Account): void {
   chownSync(path, owner.uid, owner.gid);
 }
 
-const WORDS = 'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu order invoice customer shipped pending refund paid cancelled berlin paris london madrid rome vienna oslo'.split(' ');
+const WORDS =
+  'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu order invoice customer shipped pending refund paid cancelled berlin paris london madrid rome vienna oslo'.split(
+    ' ',
+  );
 const STATUS = ['new', 'paid', 'shipped', 'refunded', 'cancelled'];
 
 /**
@@ -78,9 +92,14 @@ export function makeDump(path: string, size: number, owner: Account): void {
       for (let i = 0; i < 500; i++, id++) {
         const date = new Date(1.6e12 + Math.floor(rnd() * 1e11)).toISOString().slice(0, 19).replace('T', ' ');
         let token = '';
-        for (let k = 0; k < 5; k++) token += Math.floor(rnd() * 4294967296).toString(16).padStart(8, '0');
+        for (let k = 0; k < 5; k++)
+          token += Math.floor(rnd() * 4294967296)
+            .toString(16)
+            .padStart(8, '0');
         const note = Array.from({ length: 2 + Math.floor(rnd() * 6) }, () => pick(WORDS)).join(' ');
-        lines.push(`INSERT INTO orders VALUES (${id}, ${Math.floor(rnd() * 1e6)}, '${date}', '${pick(STATUS)}', ${(rnd() * 1e4).toFixed(2)}, '${pick(WORDS)}${Math.floor(rnd() * 1e4)}@example.com', '${token}', '${note}');\n`);
+        lines.push(
+          `INSERT INTO orders VALUES (${id}, ${Math.floor(rnd() * 1e6)}, '${date}', '${pick(STATUS)}', ${(rnd() * 1e4).toFixed(2)}, '${pick(WORDS)}${Math.floor(rnd() * 1e4)}@example.com', '${token}', '${note}');\n`,
+        );
       }
       const b = Buffer.from(lines.join(''));
       const n = Math.min(b.length, size - written);

@@ -153,6 +153,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.error('usage: delay-proxy.ts <target-port> [delay-ms] [listen-port] [mbit/s]');
     process.exit(2);
   }
-  const proxy = await startDelayProxy({ target: Number(target), delayMs: Number(delay), listen: Number(listen), ...(mbit && { bitsPerSecond: Number(mbit) * 1e6 }) });
-  console.log(`127.0.0.1:${proxy.port} → 127.0.0.1:${target}, +${delay} ms each way${mbit ? `, ${mbit} Mbit/s each way` : ''}`);
+  const proxy = await startDelayProxy({
+    target: Number(target),
+    delayMs: Number(delay),
+    listen: Number(listen),
+    ...(mbit && { bitsPerSecond: Number(mbit) * 1e6 }),
+  });
+  console.log(
+    `127.0.0.1:${proxy.port} → 127.0.0.1:${target}, +${delay} ms each way${mbit ? `, ${mbit} Mbit/s each way` : ''}`,
+  );
 }

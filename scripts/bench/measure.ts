@@ -52,7 +52,9 @@ export async function measure(cmd: Command, tmp: string): Promise<Measured> {
     stderr = (stderr + d.toString('utf8')).slice(-100_000);
   });
   const poll = HAVE_GNU_TIME ? undefined : pollRss(child.pid!);
-  const exited = new Promise<{ code: number | null; ms: number }>((resolve) => child.once('exit', (code) => resolve({ code, ms: performance.now() - start })));
+  const exited = new Promise<{ code: number | null; ms: number }>((resolve) =>
+    child.once('exit', (code) => resolve({ code, ms: performance.now() - start })),
+  );
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const { code, ms } = await exited;
   await closed;

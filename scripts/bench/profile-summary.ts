@@ -68,7 +68,12 @@ export function summarise(file: string, top: number): string {
     const n = byId.get(id)!;
     const { url, lineNumber, functionName } = n.callFrame;
     total += us;
-    const src = functionName === '(idle)' ? '(idle: waiting for I/O)' : functionName === '(garbage collector)' ? '(garbage collector)' : sourceOf(url, lineNumber);
+    const src =
+      functionName === '(idle)'
+        ? '(idle: waiting for I/O)'
+        : functionName === '(garbage collector)'
+          ? '(garbage collector)'
+          : sourceOf(url, lineNumber);
     bySource.set(src, (bySource.get(src) ?? 0) + us);
     const fn = `${functionName || '(anonymous)'} [${src}]`;
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
@@ -77,7 +82,9 @@ export function summarise(file: string, top: number): string {
     [...m.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
-      .map(([k, us]) => `  ${(us / 1000).toFixed(0).padStart(6)} ms ${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`)
+      .map(
+        ([k, us]) => `  ${(us / 1000).toFixed(0).padStart(6)} ms ${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`,
+      )
       .join('\n');
   return `${file}: ${(total / 1000).toFixed(0)} ms sampled\n by source:\n${rows(bySource)}\n by function:\n${rows(byFunction)}`;
 }
@@ -87,7 +94,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const t = args.indexOf('--top');
   const top = t >= 0 ? Number(args.splice(t, 2)[1]) : 15;
   for (const a of args) {
-    const files = statSync(a).isDirectory() ? readdirSync(a).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(a, f)) : [a];
+    const files = statSync(a).isDirectory()
+      ? readdirSync(a)
+          .filter((f) => f.endsWith('.cpuprofile'))
+          .map((f) => join(a, f))
+      : [a];
     for (const f of files.sort()) console.log(summarise(f, top) + '\n');
   }
 }

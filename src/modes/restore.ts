@@ -33,35 +33,58 @@ export async function restoreMode(job: ServerJob, session: Session): Promise<Mod
 }
 
 /** The before-restore commands, the restore, the after-restore commands: a failure before the restore writes nothing. */
-async function runRestore(s: Settings, plan: Plan, entries: Entry[], transport: Transport, tree: LocalTree, manifest: Manifest, uid: number, out: Reporter): Promise<ModeResult> {
+async function runRestore(
+  s: Settings,
+  plan: Plan,
+  entries: Entry[],
+  transport: Transport,
+  tree: LocalTree,
+  manifest: Manifest,
+  uid: number,
+  out: Reporter,
+): Promise<ModeResult> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const restores = plan.recipes.flatMap((r) => r.restores.map((x) => ({ ...x, recipe: r.name })));
   const around = commandsAroundRestore(s, plan, transport);
   const ranBefore = await runAround('Before restore', around.before, transport, s, out);
-  if (ranBefore.failed) throw new UserError(`${ranBefore.failed}; nothing was restored (nothing was written)${ranBefore.ran ? `, after ${ranBefore.ran} earlier command(s) had run` : ''}`);
-  const r = await out.group('Restore', () =>
-    restore(entries, restores, transport, tree, manifest, {
-      conflict: s.conflict,
-      dryRun: s.dryRun,
-      chown: uid === 0,
-      loginUid: uid,
-      previousDir: `~/.remote-files/previous/${s.domain}/${stamp}`,
-      specialBits: s.specialBits,
-    }),
-  ).catch((err: unknown) => {
-    if (ranBefore.ran > 0 && err instanceof Error) err.message += `; the ${ranBefore.ran} before-restore command(s) had run, the after-restore commands were not run`;
-    throw err;
-  });
+  if (ranBefore.failed)
+    throw new UserError(
+      `${ranBefore.failed}; nothing was restored (nothing was written)${ranBefore.ran ? `, after ${ranBefore.ran} earlier command(s) had run` : ''}`,
+    );
+  const r = await out
+    .group('Restore', () =>
+      restore(entries, restores, transport, tree, manifest, {
+        conflict: s.conflict,
+        dryRun: s.dryRun,
+        chown: uid === 0,
+        loginUid: uid,
+        previousDir: `~/.remote-files/previous/${s.domain}/${stamp}`,
+        specialBits: s.specialBits,
+      }),
+    )
+    .catch((err: unknown) => {
+      if (ranBefore.ran > 0 && err instanceof Error)
+        err.message += `; the ${ranBefore.ran} before-restore command(s) had run, the after-restore commands were not run`;
+      throw err;
+    });
   const ranAfter = await runAround('After restore', around.after, transport, s, out);
   const extra = restoreNotes(r, ranAfter.failed, out);
-  return { outcomes: r.outcomes, changed: r.changed, extra, ...(ranAfter.failed && { failed: [`${ranAfter.failed}. The data is in place: the restore itself finished`] }) };
+  return {
+    outcomes: r.outcomes,
+    changed: r.changed,
+    extra,
+    ...(ranAfter.failed && { failed: [`${ranAfter.failed}. The data is in place: the restore itself finished`] }),
+  };
 }
 
 /** What the restore leaves to say: a failed after-restore command, kept previous files, bits and owners not set. */
 function restoreNotes(r: RestoreResult, afterFailed: string | undefined, out: Reporter): string[] {
   const extra: string[] = [];
   if (afterFailed) extra.push(`${afterFailed}. The data is in place: the restore itself finished`);
-  if (r.keptPrevious.paths.length) extra.push(`Previous content of ${r.keptPrevious.paths.length} replaced file(s) kept on the server in ${r.keptPrevious.dir}`);
+  if (r.keptPrevious.paths.length)
+    extra.push(
+      `Previous content of ${r.keptPrevious.paths.length} replaced file(s) kept on the server in ${r.keptPrevious.dir}`,
+    );
   if (r.specialBitsDropped.length) {
     const n = r.specialBitsDropped.length;
     const msg = `setuid, setgid or sticky bit not restored on ${n} path(s) (set special-bits: true to restore them as recorded): ${r.specialBitsDropped.slice(0, 10).map(safeText).join(', ')}${n > 10 ? ', …' : ''}`;

@@ -52,13 +52,16 @@ export async function prepareJob(s: Settings, plan: Plan, out: Reporter): Promis
   // Restore needs the stored copy; a backup with an artifact or cache store starts from the last one
   // (incremental, and deletions mirrored) unless the checkout already holds it.
   const loaded =
-    s.mode === 'restore' || s.mode === 'verify' || (s.mode === 'backup' && stores.some((x) => x.name !== 'commit') && !existsSync(manifestPath(domainDir)))
+    s.mode === 'restore' ||
+    s.mode === 'verify' ||
+    (s.mode === 'backup' && stores.some((x) => x.name !== 'commit') && !existsSync(manifestPath(domainDir)))
       ? await out.group('Load the stored copy', () => loadFromStores(stores, ctx, s.mode !== 'backup'))
       : { from: null, outputs: {}, summary: [] };
   for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
   checkDataFolder(s.workspace, s.dataDir, s.domain);
   // With `store: none` the workspace is the store: the same message as when a store holds nothing.
-  if ((s.mode === 'restore' || s.mode === 'verify') && stores.length === 0 && !existsSync(manifestPath(domainDir))) throw nothingStored(s.domain, []);
+  if ((s.mode === 'restore' || s.mode === 'verify') && stores.length === 0 && !existsSync(manifestPath(domainDir)))
+    throw nothingStored(s.domain, []);
   const stored = storedManifest(domainDir, s.domain, s.mode === 'backup' && !s.dryRun);
   const prefetch = listedFirst(s, plan, entries);
   // Without a listing to wait for, a manifest that cannot be read fails the run before it connects.
@@ -70,8 +73,20 @@ export async function prepareJob(s: Settings, plan: Plan, out: Reporter): Promis
 export function connectOptions(s: Settings, out: Reporter): ConnectOptions {
   return {
     target: endpoint(s.ssh),
-    ...(s.ssh.proxy && { proxy: { host: s.ssh.proxy.host, port: s.ssh.proxy.port, username: s.ssh.proxy.username, ...secrets(s.ssh.proxy.key, s.ssh.passphrase, s.ssh.proxy.password) } }),
-    hostKeys: { knownHosts: s.ssh.knownHosts, fingerprints: s.ssh.fingerprints, proxyFingerprints: s.ssh.proxy?.fingerprints ?? '', insecure: s.ssh.insecure },
+    ...(s.ssh.proxy && {
+      proxy: {
+        host: s.ssh.proxy.host,
+        port: s.ssh.proxy.port,
+        username: s.ssh.proxy.username,
+        ...secrets(s.ssh.proxy.key, s.ssh.passphrase, s.ssh.proxy.password),
+      },
+    }),
+    hostKeys: {
+      knownHosts: s.ssh.knownHosts,
+      fingerprints: s.ssh.fingerprints,
+      proxyFingerprints: s.ssh.proxy?.fingerprints ?? '',
+      insecure: s.ssh.insecure,
+    },
     timeoutMs: s.ssh.timeoutMs,
     retries: s.ssh.retries,
     onWarning: (m) => out.warning(m),
@@ -83,14 +98,31 @@ export function connectOptions(s: Settings, out: Reporter): ConnectOptions {
  * Once connected: the transport, and the stored manifest, read while the server lists (with the
  * mode's own `whileListing`, if any), or now.
  */
-export async function openTransport(job: ServerJob, session: Session, whileListing?: () => void): Promise<{ transport: Transport; uid: number; manifest: Manifest }> {
+export async function openTransport(
+  job: ServerJob,
+  session: Session,
+  whileListing?: () => void,
+): Promise<{ transport: Transport; uid: number; manifest: Manifest }> {
   const { s, stored, out } = job;
-  const { transport, uid } = await chooseTransport(session, { transport: s.transport, compression: s.compression, sudo: s.sudo, concurrency: s.concurrency, ssh: { username: s.ssh.username } }, job.prefetch, () => {
-    stored.read();
-    whileListing?.();
-  });
+  const { transport, uid } = await chooseTransport(
+    session,
+    {
+      transport: s.transport,
+      compression: s.compression,
+      sudo: s.sudo,
+      concurrency: s.concurrency,
+      ssh: { username: s.ssh.username },
+    },
+    job.prefetch,
+    () => {
+      stored.read();
+      whileListing?.();
+    },
+  );
   const manifest = stored.get();
-  out.info(`Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? ' (sudo)' : ''}${transport.compression ? ` (${transport.compression})` : ''}`);
+  out.info(
+    `Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? ' (sudo)' : ''}${transport.compression ? ` (${transport.compression})` : ''}`,
+  );
   return { transport, uid, manifest };
 }
 

@@ -22,7 +22,8 @@ export async function storeSalvage(job: ServerJob, result: ModeResult, problems:
       throw new UserError(`${message.replace(/\.$/, '')}. The backup itself succeeded: ${where}`);
     }
   }
-  if (s.mode === 'backup' && problems.length > 0 && stores.length > 0) result.extra.push(`Nothing was stored (${stores.map((x) => x.name).join(', ')}): the backup failed`);
+  if (s.mode === 'backup' && problems.length > 0 && stores.length > 0)
+    result.extra.push(`Nothing was stored (${stores.map((x) => x.name).join(', ')}): the backup failed`);
   result.extra.push(...saved.summary);
   for (const [name, value] of Object.entries(saved.outputs)) out.setOutput(name, value);
 }

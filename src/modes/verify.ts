@@ -20,8 +20,15 @@ export async function verifyMode(job: ServerJob, session: Session): Promise<void
   for (const line of extra) out.info(line);
   for (const [name, value] of Object.entries(verifyOutputs(r))) out.setOutput(name, value);
   writeReport(s, { mode: 'verify', domain: s.domain, checksum: s.checksum, ...r, notes: extra }, out);
-  const { problems, warnings } = judgeVerify(r, { ifMissing: s.ifMissing, allowDenied: s.allowDenied, failOnDrift: s.failOnDrift, username: s.ssh.username });
+  const { problems, warnings } = judgeVerify(r, {
+    ifMissing: s.ifMissing,
+    allowDenied: s.allowDenied,
+    failOnDrift: s.failOnDrift,
+    username: s.ssh.username,
+  });
   for (const w of warnings) out.warning(w);
-  await out.summary(verifyMarkdown(`remote-files verify of \`${s.domain}\``, r) + extra.map((x) => `${safeText(x)}\n`).join(''));
+  await out.summary(
+    verifyMarkdown(`remote-files verify of \`${s.domain}\``, r) + extra.map((x) => `${safeText(x)}\n`).join(''),
+  );
   if (problems.length) throw new UserError(problemsError(problems));
 }

@@ -8,7 +8,8 @@ import { posix } from 'node:path';
 /** Normalises a recipe's local path; returns an error string when it is absolute, empty or climbs out. */
 export function checkLocalPath(local: string): { ok: true; path: string } | { ok: false; why: string } {
   if (local.includes('\0')) return { ok: false, why: 'contains a NUL byte' };
-  if (local.startsWith('/')) return { ok: false, why: 'is absolute (local paths are relative to the domain data folder)' };
+  if (local.startsWith('/'))
+    return { ok: false, why: 'is absolute (local paths are relative to the domain data folder)' };
   const parts = local.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) return { ok: false, why: 'climbs out of the data folder with ".."' };
   if (parts.length === 0) return { ok: false, why: 'is empty (it would be the whole data folder)' };
@@ -43,7 +44,8 @@ const ODD_NAME = /\0|^\/|\/\/|\/$|(^|\/)\.\.?(\/|$)/;
 export function safeJoin(base: string, member: string): string | null {
   // The usual name (plain parts, nothing to normalise) is joined as it is: this runs per file, and
   // splitting and re-joining every name cost more than the rest of deciding that a file is unchanged.
-  if (member !== '' && !ODD_NAME.test(member)) return base === '' || base.endsWith('/') ? base + member : `${base}/${member}`;
+  if (member !== '' && !ODD_NAME.test(member))
+    return base === '' || base.endsWith('/') ? base + member : `${base}/${member}`;
   if (member.includes('\0') || member.startsWith('/')) return null;
   const parts = member.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) return null;

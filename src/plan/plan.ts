@@ -81,12 +81,20 @@ function planRecipe(r: RawRecipe, s: PlanSettings): PlanRecipe {
     skip: r.skip.map(fill),
     // Commands: placeholder values are quoted for the shell, or refused where quoting cannot work.
     prepare: r.prepare.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)),
-    ...(r.beforeRestore?.length && { beforeRestore: r.beforeRestore.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)) }),
-    ...(r.afterRestore?.length && { afterRestore: r.afterRestore.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)) }),
+    ...(r.beforeRestore?.length && {
+      beforeRestore: r.beforeRestore.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)),
+    }),
+    ...(r.afterRestore?.length && {
+      afterRestore: r.afterRestore.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)),
+    }),
     restores: r.restores.map((spec) => {
       const from = remote(spec.from, 'restores "from"');
       if (!isWithin(salvageRoot, from) || from === salvageRoot) {
-        throw new RecipeError(r.file, undefined, `recipe ${r.name}: restores "from" ${from} is not below ${salvageRoot}/ (where the framework places a salvage), so it names nothing we stored`);
+        throw new RecipeError(
+          r.file,
+          undefined,
+          `recipe ${r.name}: restores "from" ${from} is not below ${salvageRoot}/ (where the framework places a salvage), so it names nothing we stored`,
+        );
       }
       return {
         to: remote(spec.to, 'restores destination'),
@@ -107,10 +115,20 @@ function restoreOwner(r: RawRecipe, owner: string, fill: (text: string) => strin
   try {
     filled = fill(owner);
   } catch (e) {
-    if (e instanceof RecipeError) throw new RecipeError(r.file, undefined, `recipe ${r.name}: restores owner "${owner}": ${e.message.slice(e.message.indexOf(': ') + 2)}`);
+    if (e instanceof RecipeError)
+      throw new RecipeError(
+        r.file,
+        undefined,
+        `recipe ${r.name}: restores owner "${owner}": ${e.message.slice(e.message.indexOf(': ') + 2)}`,
+      );
     throw e;
   }
-  if (!OWNER.test(filled)) throw new RecipeError(r.file, undefined, `recipe ${r.name}: restores owner "${owner}" must be user or user:group, got "${filled}"`);
+  if (!OWNER.test(filled))
+    throw new RecipeError(
+      r.file,
+      undefined,
+      `recipe ${r.name}: restores owner "${owner}" must be user or user:group, got "${filled}"`,
+    );
   return filled;
 }
 
@@ -131,7 +149,9 @@ function oneSpecPerDestination(recipes: PlanRecipe[]): void {
       if (same) return false;
       const show = (x: { recipe: PlanRecipe; spec: PlanRestore }) =>
         `recipe ${x.recipe.name} (${x.recipe.file}) gives { from => ${x.spec.from}, owner => ${x.spec.owner ?? 'unset'}, mode => ${x.spec.mode ?? 'unset'} }`;
-      throw new UserError(`restores: two recipes give ${spec.to} different specs: ${show(other)}; ${show({ recipe, spec })}. Make them agree, or drop one`);
+      throw new UserError(
+        `restores: two recipes give ${spec.to} different specs: ${show(other)}; ${show({ recipe, spec })}. Make them agree, or drop one`,
+      );
     });
   }
 }
@@ -148,8 +168,13 @@ function rejectOverlaps(recipes: PlanRecipe[]): void {
     for (let j = i + 1; j < entries.length; j++) {
       const a = entries[i]!;
       const b = entries[j]!;
-      if (!consistent(a.file, b.file) && !consistent(b.file, a.file) && (isWithin(a.file.local, b.file.local) || isWithin(b.file.local, a.file.local))) {
-        const where = (e: typeof a) => `"${e.file.local}" (recipe ${e.recipe.name}, ${e.recipe.file}, from ${e.file.remote})`;
+      if (
+        !consistent(a.file, b.file) &&
+        !consistent(b.file, a.file) &&
+        (isWithin(a.file.local, b.file.local) || isWithin(b.file.local, a.file.local))
+      ) {
+        const where = (e: typeof a) =>
+          `"${e.file.local}" (recipe ${e.recipe.name}, ${e.recipe.file}, from ${e.file.remote})`;
         throw new UserError(`local paths overlap: ${where(a)} and ${where(b)}; each entry needs its own local folder`);
       }
     }

@@ -24,9 +24,12 @@ export function discoverRecipeFiles(sources: string[], workspace: string, isDefa
   for (const source of sources) {
     const matches = expandSource(source, workspace);
     if (matches.length === 0 && !isDefault) {
-      throw new UserError(`input \`recipes\`: "${source}" matches no recipe file (looked for *.pm, *.yml, *.yaml, *.json in ${resolve(workspace, source)})`);
+      throw new UserError(
+        `input \`recipes\`: "${source}" matches no recipe file (looked for *.pm, *.yml, *.yaml, *.json in ${resolve(workspace, source)})`,
+      );
     }
-    for (const abs of matches) found.set(abs, { abs, rel: toRel(workspace, abs), kind: abs.endsWith('.pm') ? 'perl' : 'twin' });
+    for (const abs of matches)
+      found.set(abs, { abs, rel: toRel(workspace, abs), kind: abs.endsWith('.pm') ? 'perl' : 'twin' });
   }
   return [...found.values()].sort((a, b) => a.rel.localeCompare(b.rel));
 }
@@ -41,7 +44,9 @@ function expandSource(source: string, workspace: string): string[] {
   const stat = statSync(abs, { throwIfNoEntry: false });
   if (!stat) return [];
   if (stat.isFile()) return [abs];
-  return globSync(['**/*.pm', '**/*.yml', '**/*.yaml', '**/*.json'], { cwd: abs, absolute: true, onlyFiles: true }).map((f) => resolve(f));
+  return globSync(['**/*.pm', '**/*.yml', '**/*.yaml', '**/*.json'], { cwd: abs, absolute: true, onlyFiles: true }).map(
+    (f) => resolve(f),
+  );
 }
 
 function toRel(workspace: string, abs: string): string {

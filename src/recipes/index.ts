@@ -18,13 +18,18 @@ export interface RecipeSelection {
 /** Finds, reads and selects the recipes the run uses. Every problem is one error naming file or input. */
 export async function loadRecipes(sel: RecipeSelection, ctx: HookContext): Promise<RawRecipe[]> {
   const files = discoverRecipeFiles(sel.sources, sel.workspace, sel.sourcesAreDefault);
-  const perlFiles = pickPerlFiles(files.filter((f) => f.kind === 'perl'), sel.distro);
+  const perlFiles = pickPerlFiles(
+    files.filter((f) => f.kind === 'perl'),
+    sel.distro,
+  );
   const perl = await readPerlRecipes(
     perlFiles.map((f) => ({ abs: f.abs, rel: f.rel, name: perlRecipeName(f) })),
     ctx,
     { perl: findOnPath('perl') },
   );
-  const twins = files.filter((f) => f.kind === 'twin').flatMap((f) => readTwinRecipes(readFileSync(f.abs, 'utf8'), f.rel));
+  const twins = files
+    .filter((f) => f.kind === 'twin')
+    .flatMap((f) => readTwinRecipes(readFileSync(f.abs, 'utf8'), f.rel));
   const all = [...perl, ...twins];
   rejectDuplicateNames(all);
   return selectRecipes(all, sel.only);
@@ -43,7 +48,8 @@ export function pickPerlFiles(files: RecipeFile[], distro: string): RecipeFile[]
     const shallowest = Math.min(...candidates.map(depth));
     const generic = candidates.filter((f) => depth(f) === shallowest);
     let specific = candidates.filter((f) => depth(f) > shallowest);
-    if (distro) specific = specific.filter((f) => folderOf(f).split('/').at(-1)!.toLowerCase() === distro.toLowerCase());
+    if (distro)
+      specific = specific.filter((f) => folderOf(f).split('/').at(-1)!.toLowerCase() === distro.toLowerCase());
     const pool = specific.length > 0 ? specific : generic;
     if (pool.length > 1) {
       throw new UserError(
@@ -70,7 +76,9 @@ export function selectRecipes(recipes: RawRecipe[], only: string[]): RawRecipe[]
   const known = new Map(recipes.map((r) => [r.name, r]));
   const unknown = only.filter((n) => !known.has(n));
   if (unknown.length > 0) {
-    throw new UserError(`input \`only\`: no recipe named ${unknown.map((n) => `"${n}"`).join(', ')} (found: ${[...known.keys()].sort().join(', ') || 'none'})`);
+    throw new UserError(
+      `input \`only\`: no recipe named ${unknown.map((n) => `"${n}"`).join(', ')} (found: ${[...known.keys()].sort().join(', ') || 'none'})`,
+    );
   }
   return only.map((n) => known.get(n)!);
 }

@@ -21,7 +21,11 @@ export function resolveTemplate(text: string, values: TemplateValues, file: stri
     const value = values.get(name);
     if (value === undefined) {
       const known = [...values.keys()].sort().join(', ');
-      throw new RecipeError(file, undefined, `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`);
+      throw new RecipeError(
+        file,
+        undefined,
+        `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`,
+      );
     }
     return value;
   };
@@ -54,7 +58,16 @@ export function shellQuote(value: string): string {
 }
 
 /** Where a placeholder stands in a command's shell text, as far as quoting goes. */
-export type CommandContext = 'plain' | 'single-quotes' | 'double-quotes' | 'ansi-quotes' | 'backquotes' | 'comment' | 'heredoc' | 'nested' | 'backslash';
+export type CommandContext =
+  | 'plain'
+  | 'single-quotes'
+  | 'double-quotes'
+  | 'ansi-quotes'
+  | 'backquotes'
+  | 'comment'
+  | 'heredoc'
+  | 'nested'
+  | 'backslash';
 
 const CONTEXT_WORDS: Record<Exclude<CommandContext, 'plain'>, string> = {
   'single-quotes': "inside '…' quotes",
@@ -84,12 +97,20 @@ const CONTEXT_WORDS: Record<Exclude<CommandContext, 'plain'>, string> = {
  * `sh -c`, `ssh host …`) is the recipe's own code: it gets the literal value, and what it does with it
  * is as written.
  */
-export function resolveCommand(text: string, values: TemplateValues, file: string, dollarBraces: boolean, recipe: string): string {
-  const placeholder = dollarBraces ? /\[%\s*([A-Za-z_][A-Za-z0-9_]*)\s*%\]|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/y : /\[%\s*([A-Za-z_][A-Za-z0-9_]*)\s*%\]/y;
+export function resolveCommand(
+  text: string,
+  values: TemplateValues,
+  file: string,
+  dollarBraces: boolean,
+  recipe: string,
+): string {
+  const placeholder = dollarBraces
+    ? /\[%\s*([A-Za-z_][A-Za-z0-9_]*)\s*%\]|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/y
+    : /\[%\s*([A-Za-z_][A-Za-z0-9_]*)\s*%\]/y;
   let out = '';
   let state: CommandContext = 'plain';
   let escaped = false;
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     placeholder.lastIndex = i;
     const m = placeholder.exec(text);
     if (m) {
@@ -97,7 +118,11 @@ export function resolveCommand(text: string, values: TemplateValues, file: strin
       const value = values.get(name);
       if (value === undefined) {
         const known = [...values.keys()].sort().join(', ');
-        throw new RecipeError(file, undefined, `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`);
+        throw new RecipeError(
+          file,
+          undefined,
+          `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`,
+        );
       }
       const context: CommandContext = escaped ? 'backslash' : state;
       escaped = false;
@@ -149,9 +174,19 @@ export function resolveCommand(text: string, values: TemplateValues, file: strin
   return out;
 }
 
-function refusal(file: string, recipe: string, text: string, shown: string, name: string, value: string, context: Exclude<CommandContext, 'plain'>): RecipeError {
+function refusal(
+  file: string,
+  recipe: string,
+  text: string,
+  shown: string,
+  name: string,
+  value: string,
+  context: Exclude<CommandContext, 'plain'>,
+): RecipeError {
   const input = name === 'domain' ? 'input `domain`' : name === 'install_dir' ? 'input `install-dir`' : 'input `vars`';
-  const odd = [...new Set([...value].filter((c) => !PLAIN_VALUE.test(c)))].map((c) => (c === ' ' ? 'a space' : JSON.stringify(c))).join(', ');
+  const odd = [...new Set([...value].filter((c) => !PLAIN_VALUE.test(c)))]
+    .map((c) => (c === ' ' ? 'a space' : JSON.stringify(c)))
+    .join(', ');
   return new RecipeError(
     file,
     undefined,

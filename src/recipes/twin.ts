@@ -60,18 +60,26 @@ function octalMode(mode: string | number): string {
 }
 
 function pointerToKeys(pointer: string): string[] {
-  return pointer === '' ? [] : pointer.slice(1).split('/').map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return pointer === ''
+    ? []
+    : pointer
+        .slice(1)
+        .split('/')
+        .map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 function describeKeyPath(keys: string[]): string {
   if (keys.length === 0) return 'the top level';
-  return keys.map((k, i) => (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(k) ? (i ? '.' : '') + k : `[${JSON.stringify(k)}]`)).join('');
+  return keys
+    .map((k, i) => (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(k) ? (i ? '.' : '') + k : `[${JSON.stringify(k)}]`))
+    .join('');
 }
 
 function describeError(err: ErrorObject): string {
   if (err.keyword === 'additionalProperties') return `has an unknown key "${String(err.params.additionalProperty)}"`;
   if (err.keyword === 'required') return `needs the key "${String(err.params.missingProperty)}"`;
-  if (err.keyword === 'propertyNames') return `has a key that is not a valid recipe name "${String(err.params.propertyName)}"`;
+  if (err.keyword === 'propertyNames')
+    return `has a key that is not a valid recipe name "${String(err.params.propertyName)}"`;
   if (err.instancePath.endsWith('/mode')) return 'must be an octal mode such as "0750"';
   return err.message ?? 'is invalid';
 }

@@ -21,13 +21,23 @@ export function outcomeLine(o: EntryOutcome): string {
 }
 
 export function outcomesMarkdown(title: string, outcomes: EntryOutcome[], t: RunTotals, extra: string[]): string {
-  const out = [`### ${title}`, '', '| Recipe | Server path | Stored at | Outcome | Files | Bytes | Unchanged | Deleted | Notes |', '| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |'];
+  const out = [
+    `### ${title}`,
+    '',
+    '| Recipe | Server path | Stored at | Outcome | Files | Bytes | Unchanged | Deleted | Notes |',
+    '| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |',
+  ];
   for (const o of outcomes) {
     const notes = [...o.denied.slice(0, 5).map((d) => `denied: \`${md(d)}\``), ...o.notes.map(md)];
     if (o.denied.length > 5) notes.push(`…and ${o.denied.length - 5} more denied`);
-    out.push(`| ${md(o.recipe)} | \`${md(o.remote)}\` | \`${md(o.local)}\` | ${ICON[o.status]} | ${o.files} | ${formatBytes(o.bytes)} | ${o.unchanged} | ${o.deleted} | ${notes.join('<br>')} |`);
+    out.push(
+      `| ${md(o.recipe)} | \`${md(o.remote)}\` | \`${md(o.local)}\` | ${ICON[o.status]} | ${o.files} | ${formatBytes(o.bytes)} | ${o.unchanged} | ${o.deleted} | ${notes.join('<br>')} |`,
+    );
   }
-  out.push('', `**${t.files}** file(s), **${formatBytes(t.bytes)}** moved; ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied; stored copy ${t.changed ? 'changed' : 'unchanged'}.`);
+  out.push(
+    '',
+    `**${t.files}** file(s), **${formatBytes(t.bytes)}** moved; ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied; stored copy ${t.changed ? 'changed' : 'unchanged'}.`,
+  );
   return out.concat(extra.map(md), '').join('\n');
 }
 

@@ -3,7 +3,9 @@ import { safeText } from './reporter.js';
 
 /** The plan as plain-text lines for the log: one block per recipe, one line per entry. */
 export function planLogLines(plan: Plan): string[] {
-  const lines = [`Plan for ${plan.domain} (install dir ${plan.installDir}, stored under ${plan.dataDir}/${plan.domain}/)`];
+  const lines = [
+    `Plan for ${plan.domain} (install dir ${plan.installDir}, stored under ${plan.dataDir}/${plan.domain}/)`,
+  ];
   for (const r of plan.recipes) {
     lines.push(`${r.name} (${r.file})`);
     const width = Math.max(0, ...r.files.map((f) => f.remote.length));
@@ -13,7 +15,10 @@ export function planLogLines(plan: Plan): string[] {
     if (r.beforeRestore?.length) lines.push(`  before_restore: ${r.beforeRestore.map(safeText).join(' ; ')}`);
     if (r.afterRestore?.length) lines.push(`  after_restore: ${r.afterRestore.map(safeText).join(' ; ')}`);
     if (r.datadirs.length) lines.push(`  datadirs: ${r.datadirs.map(safeText).join(', ')}`);
-    for (const x of r.restores) lines.push(`  restores ${safeText(x.to)} from ${safeText(x.from)}${x.owner ? ` owner ${x.owner}` : ''}${x.mode ? ` mode ${x.mode}` : ''}`);
+    for (const x of r.restores)
+      lines.push(
+        `  restores ${safeText(x.to)} from ${safeText(x.from)}${x.owner ? ` owner ${x.owner}` : ''}${x.mode ? ` mode ${x.mode}` : ''}`,
+      );
   }
   if (plan.recipes.length === 0) lines.push('No recipe declares remote files.');
   return lines;
@@ -26,13 +31,16 @@ export function planMarkdown(plan: Plan): string {
   out.push('| Recipe | Server path | Stored at | Skip | Prepare |', '| --- | --- | --- | --- | --- |');
   for (const r of plan.recipes) {
     for (const f of r.files) {
-      out.push(`| ${md(r.name)} | \`${md(f.remote)}\` | \`${md(f.path)}\` | ${r.skip.map((s) => `\`${md(s)}\``).join(' ')} | ${r.prepare.length} |`);
+      out.push(
+        `| ${md(r.name)} | \`${md(f.remote)}\` | \`${md(f.path)}\` | ${r.skip.map((s) => `\`${md(s)}\``).join(' ')} | ${r.prepare.length} |`,
+      );
     }
   }
   const restores = plan.recipes.flatMap((r) => r.restores.map((x) => ({ r, x })));
   if (restores.length) {
     out.push('', '| Recipe | Restore to | From | Owner | Mode |', '| --- | --- | --- | --- | --- |');
-    for (const { r, x } of restores) out.push(`| ${md(r.name)} | \`${md(x.to)}\` | \`${md(x.from)}\` | ${md(x.owner ?? '')} | ${x.mode ?? ''} |`);
+    for (const { r, x } of restores)
+      out.push(`| ${md(r.name)} | \`${md(x.to)}\` | \`${md(x.from)}\` | ${md(x.owner ?? '')} | ${x.mode ?? ''} |`);
   }
   return out.concat('').join('\n');
 }

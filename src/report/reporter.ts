@@ -17,5 +17,8 @@ export interface Reporter {
  * as a workflow command, so neutralise that (and other control characters) before anything is logged.
  */
 export function safeText(text: string): string {
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).replace(/\n/g, '\\n').replace(/^::/, ': :');
+  return text
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .replace(/\n/g, '\\n')
+    .replace(/^::/, ': :');
 }

@@ -29,10 +29,17 @@ export function verifyLogLines(r: VerifyResult, limit = 20): string[] {
 
 /** The step summary: a table of entries, then per drifted or denied entry its first `limit` paths of each kind. */
 export function verifyMarkdown(title: string, r: VerifyResult, limit = 10): string {
-  const out = [`### ${title}`, '', '| Recipe | Server path | Stored at | Result | Added | Removed | Changed | Notes |', '| --- | --- | --- | --- | ---: | ---: | ---: | --- |'];
+  const out = [
+    `### ${title}`,
+    '',
+    '| Recipe | Server path | Stored at | Result | Added | Removed | Changed | Notes |',
+    '| --- | --- | --- | --- | ---: | ---: | ---: | --- |',
+  ];
   for (const e of r.entries) {
     const notes = [...(e.denied.length ? [`${e.denied.length} not readable`] : []), ...e.notes.map(md)];
-    out.push(`| ${md(e.recipe)} | \`${md(e.remote)}\` | \`${md(e.local)}\` | ${ICON[e.status]} | ${e.added.length} | ${e.removed.length} | ${e.changed.length} | ${notes.join('<br>')} |`);
+    out.push(
+      `| ${md(e.recipe)} | \`${md(e.remote)}\` | \`${md(e.local)}\` | ${ICON[e.status]} | ${e.added.length} | ${e.removed.length} | ${e.changed.length} | ${notes.join('<br>')} |`,
+    );
   }
   out.push('', totalLine(r).replace(/^(\w+)/, '**$1**'));
   for (const e of r.entries.filter((x) => kinds(x).length > 0)) {
@@ -52,13 +59,23 @@ export function verifyMarkdown(title: string, r: VerifyResult, limit = 10): stri
  * The step outputs of a verify: `drift` as true/false, the three path lists as JSON arrays of server
  * paths (a name may hold a newline, so no line-per-path format is safe; fromJSON reads these).
  */
-export function verifyOutputs(r: VerifyResult): { drift: string; added: string; removed: string; 'changed-files': string } {
+export function verifyOutputs(r: VerifyResult): {
+  drift: string;
+  added: string;
+  removed: string;
+  'changed-files': string;
+} {
   const all = (k: 'added' | 'removed' | 'changed') => JSON.stringify(r.entries.flatMap((e) => e[k]));
   return { drift: String(r.drift), added: all('added'), removed: all('removed'), 'changed-files': all('changed') };
 }
 
 type Mark = '+' | '-' | '~' | '!';
-const NAMES: Record<Mark, string> = { '+': 'Added on the server', '-': 'Removed from the server', '~': 'Changed', '!': 'Not readable, not compared' };
+const NAMES: Record<Mark, string> = {
+  '+': 'Added on the server',
+  '-': 'Removed from the server',
+  '~': 'Changed',
+  '!': 'Not readable, not compared',
+};
 
 function kinds(e: VerifyEntry): Array<[Mark, string[]]> {
   const all: Array<[Mark, string[]]> = [

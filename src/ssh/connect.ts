@@ -1,7 +1,14 @@
 // Opens the SSH connection a run works over: host key verified, credentials tried in a sensible order,
 // network failures retried with backoff, optionally through a jump host.
 import { Socket } from 'node:net';
-import type { AuthenticationType, AuthHandlerMiddleware, CipherAlgorithm, Client, ClientChannel, ConnectConfig } from 'ssh2';
+import type {
+  AuthenticationType,
+  AuthHandlerMiddleware,
+  CipherAlgorithm,
+  Client,
+  ClientChannel,
+  ConnectConfig,
+} from 'ssh2';
 // The client alone, not ssh2's index: the index also loads its SSH server, key generator and HTTP(S)
 // agents (http, https, tls), ~10 ms of every run's startup for code a client never runs.
 import SshClient from 'ssh2/lib/client.js';
@@ -36,7 +43,14 @@ export interface ConnectOptions {
 const RETRY_CAP_MS = 10_000;
 
 /** AES-GCM first: on CPUs with AES instructions it is much faster than the rest (FIELD-GUIDE §3). */
-const CIPHERS: CipherAlgorithm[] = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr', 'chacha20-poly1305@openssh.com'];
+const CIPHERS: CipherAlgorithm[] = [
+  'aes128-gcm@openssh.com',
+  'aes256-gcm@openssh.com',
+  'aes128-ctr',
+  'aes192-ctr',
+  'aes256-ctr',
+  'chacha20-poly1305@openssh.com',
+];
 
 /** A failure worth another attempt: the network, not the configuration. */
 class TransientError extends Error {}
@@ -52,10 +66,15 @@ export async function connect(opts: ConnectOptions): Promise<SshSession> {
   for (const note of targetKeys.notes) opts.onInfo?.(note);
   for (const ep of [opts.target, ...(opts.proxy ? [opts.proxy] : [])]) requireCredentials(ep);
 
-  const via = opts.proxy && proxyKeys ? { client: await reach(opts.proxy, proxyKeys, undefined, opts), ep: opts.proxy } : undefined;
+  const via =
+    opts.proxy && proxyKeys
+      ? { client: await reach(opts.proxy, proxyKeys, undefined, opts), ep: opts.proxy }
+      : undefined;
   try {
     const client = await reach(opts.target, targetKeys, via, opts);
-    return new SshSession(client, label(opts.target), via && { client: via.client, label: label(via.ep) }, { idleMs: opts.timeoutMs });
+    return new SshSession(client, label(opts.target), via && { client: via.client, label: label(via.ep) }, {
+      idleMs: opts.timeoutMs,
+    });
   } catch (err) {
     via?.client.end();
     throw err;
@@ -84,16 +103,21 @@ async function reach(ep: SshEndpoint, keys: HostVerifier, via: Via | undefined, 
     try {
       const client = await negotiateHostKey(ep, keys, via, opts);
       if (keys.warning) opts.onWarning?.(keys.warning);
-      else if (keys.accepted) opts.onInfo?.(`Host key of ${label(ep)} verified: ${keys.accepted.type} ${keys.accepted.fingerprint}`);
+      else if (keys.accepted)
+        opts.onInfo?.(`Host key of ${label(ep)} verified: ${keys.accepted.type} ${keys.accepted.fingerprint}`);
       return client;
     } catch (err) {
       if (!(err instanceof TransientError)) throw err;
       const where = `${label(ep)}${via ? ` via jump host ${label(via.ep)}` : ''}`;
       if (attempt >= opts.retries) {
-        throw new UserError(`Cannot connect to ${where}: ${err.message}${attempt > 0 ? ` (${attempt + 1} attempts)` : ''}`);
+        throw new UserError(
+          `Cannot connect to ${where}: ${err.message}${attempt > 0 ? ` (${attempt + 1} attempts)` : ''}`,
+        );
       }
       const delay = Math.min(base * 2 ** attempt, RETRY_CAP_MS);
-      opts.onInfo?.(`Connecting to ${where} failed (${err.message}); retry ${attempt + 1} of ${opts.retries} in ${delay / 1000} s`);
+      opts.onInfo?.(
+        `Connecting to ${where} failed (${err.message}); retry ${attempt + 1} of ${opts.retries} in ${delay / 1000} s`,
+      );
       await new Promise((r) => setTimeout(r, delay));
     }
   }
@@ -104,7 +128,12 @@ async function reach(ep: SshEndpoint, keys: HostVerifier, via: Via | undefined, 
  * fingerprint (type unknown) did not match, the server may still have a key of another type that does,
  * so handshake again without the refused type (see HostVerifier).
  */
-async function negotiateHostKey(ep: SshEndpoint, keys: HostVerifier, via: Via | undefined, opts: ConnectOptions): Promise<Client> {
+async function negotiateHostKey(
+  ep: SshEndpoint,
+  keys: HostVerifier,
+  via: Via | undefined,
+  opts: ConnectOptions,
+): Promise<Client> {
   for (;;) {
     try {
       return await handshake(ep, keys, via, opts);
@@ -121,7 +150,12 @@ interface AuthLog {
 }
 
 /** One attempt: TCP (or a channel forwarded by the jump host), key exchange, host key, login. */
-async function handshake(ep: SshEndpoint, keys: HostVerifier, via: Via | undefined, opts: ConnectOptions): Promise<Client> {
+async function handshake(
+  ep: SshEndpoint,
+  keys: HostVerifier,
+  via: Via | undefined,
+  opts: ConnectOptions,
+): Promise<Client> {
   const sock = via ? await forward(via.client, ep) : undefined;
   return new Promise<Client>((resolve, reject) => {
     const client = new SshClient();
@@ -151,12 +185,20 @@ async function handshake(ep: SshEndpoint, keys: HostVerifier, via: Via | undefin
     } catch (err) {
       settled = true;
       // ssh2 parses the private key here; its messages name the problem, never the key's content.
-      reject(new UserError(`The private key for ${ep.username}@${label(ep)} cannot be used: ${(err as Error).message}`));
+      reject(
+        new UserError(`The private key for ${ep.username}@${label(ep)} cannot be used: ${(err as Error).message}`),
+      );
     }
   });
 }
 
-function clientConfig(ep: SshEndpoint, keys: HostVerifier, auth: AuthLog, opts: ConnectOptions, sock: ClientChannel | undefined): ConnectConfig {
+function clientConfig(
+  ep: SshEndpoint,
+  keys: HostVerifier,
+  auth: AuthLog,
+  opts: ConnectOptions,
+  sock: ClientChannel | undefined,
+): ConnectConfig {
   return {
     host: ep.host,
     port: ep.port,
@@ -207,7 +249,10 @@ const NO_MORE_METHODS = false as unknown as AuthenticationType;
  * skipping any the server has said it does not accept. Records what was tried for the error message.
  */
 function authHandler(ep: SshEndpoint, log: AuthLog): AuthHandlerMiddleware {
-  const methods: AuthenticationType[] = [...(ep.privateKey ? ['publickey' as const] : []), ...(ep.password !== undefined ? ['password' as const] : [])];
+  const methods: AuthenticationType[] = [
+    ...(ep.privateKey ? ['publickey' as const] : []),
+    ...(ep.password !== undefined ? ['password' as const] : []),
+  ];
   return (authsLeft, _partialSuccess, next) => {
     // ssh2 passes null before the server has answered anything.
     if (authsLeft) log.serverAccepts = authsLeft;
@@ -219,7 +264,8 @@ function authHandler(ep: SshEndpoint, log: AuthLog): AuthHandlerMiddleware {
 
 function forward(jump: Client, ep: SshEndpoint): Promise<ClientChannel> {
   return new Promise((resolve, reject) => {
-    const failed = (err: Error) => reject(new TransientError(`the jump host could not open a connection to it: ${err.message}`));
+    const failed = (err: Error) =>
+      reject(new TransientError(`the jump host could not open a connection to it: ${err.message}`));
     try {
       jump.forwardOut('127.0.0.1', 0, ep.host, ep.port, (err, stream) => (err ? failed(err) : resolve(stream)));
     } catch (err) {
@@ -229,14 +275,22 @@ function forward(jump: Client, ep: SshEndpoint): Promise<ClientChannel> {
 }
 
 /** What a failed attempt means: a UserError to stop on, or a TransientError to retry. */
-function classify(err: Error & { level?: string; code?: string }, ep: SshEndpoint, keys: HostVerifier, auth: AuthLog, opts: ConnectOptions): Error {
+function classify(
+  err: Error & { level?: string; code?: string },
+  ep: SshEndpoint,
+  keys: HostVerifier,
+  auth: AuthLog,
+  opts: ConnectOptions,
+): Error {
   const where = label(ep);
   if (keys.refusal && /Host denied/.test(err.message)) return new HostKeyRefused(keys.refusal);
   // Every key type the refused fingerprints could belong to has been tried.
   if (keys.refusal && /no matching host key format/.test(err.message)) return new UserError(keys.refusal);
   if (err.level === 'client-authentication') {
     const accepts = auth.serverAccepts ? auth.serverAccepts.join(', ') : 'unknown';
-    return new UserError(`Authentication as ${ep.username}@${where} failed (tried: ${auth.tried.join(', ') || 'none the server accepts'}; the server accepts: ${accepts}). Check \`username\` and the key or password.`);
+    return new UserError(
+      `Authentication as ${ep.username}@${where} failed (tried: ${auth.tried.join(', ') || 'none the server accepts'}; the server accepts: ${accepts}). Check \`username\` and the key or password.`,
+    );
   }
   if (err.level === 'handshake') return new UserError(`SSH handshake with ${where} failed: ${err.message}`);
   if (err.code === 'ENOTFOUND') return new UserError(`Cannot connect to ${where}: host name ${ep.host} not found`);

@@ -60,7 +60,15 @@ const ALGORITHMS_BY_KEY_TYPE: Record<string, ServerHostKeyAlgorithm[]> = {
   'ssh-dss': ['ssh-dss'],
 };
 /** ssh2's default offer (DSA is not in it: OpenSSH dropped it); pinned types are moved to the front. */
-const DEFAULT_ALGORITHMS: ServerHostKeyAlgorithm[] = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+const DEFAULT_ALGORITHMS: ServerHostKeyAlgorithm[] = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
 
 /** `SHA256:` + unpadded base64, exactly as `ssh-keygen -lf` prints it. */
 export function fingerprintOf(key: Buffer): string {
@@ -107,7 +115,9 @@ export function parseKnownHosts(text: string): { entries: KnownHostsEntry[]; not
     }
     const entry = parseEntry(fields, i + 1, marker === '@revoked');
     if (marker === '@cert-authority') {
-      notes.push(`\`known-hosts\` line ${i + 1}: @cert-authority is not supported; line ignored (pin the host's own key instead)`);
+      notes.push(
+        `\`known-hosts\` line ${i + 1}: @cert-authority is not supported; line ignored (pin the host's own key instead)`,
+      );
     } else {
       entries.push(entry);
     }
@@ -117,9 +127,10 @@ export function parseKnownHosts(text: string): { entries: KnownHostsEntry[]; not
 
 function parseEntry(fields: string[], line: number, revoked: boolean): KnownHostsEntry {
   if (fields.length < 3) {
-    const hint = fields[0] !== undefined && keyTypeLooking(fields[0])
-      ? ': this looks like a public key without the host in front; known_hosts lines are `[host]:port key-type base64-key`, as ssh-keyscan prints them'
-      : '';
+    const hint =
+      fields[0] !== undefined && keyTypeLooking(fields[0])
+        ? ': this looks like a public key without the host in front; known_hosts lines are `[host]:port key-type base64-key`, as ssh-keyscan prints them'
+        : '';
     throw knownHostsError(line, `expected \`hosts key-type base64-key\`${hint}`);
   }
   const [hosts, keyType, keyData] = fields as [string, string, string];
@@ -127,7 +138,10 @@ function parseEntry(fields: string[], line: number, revoked: boolean): KnownHost
   const key = Buffer.from(keyData, 'base64');
   const blobType = keyTypeOf(key);
   if (blobType !== keyType) {
-    throw knownHostsError(line, `the key data is ${blobType ? `a ${blobType} key` : 'not an SSH public key'}, but the line says ${keyType}`);
+    throw knownHostsError(
+      line,
+      `the key data is ${blobType ? `a ${blobType} key` : 'not an SSH public key'}, but the line says ${keyType}`,
+    );
   }
   return { line, revoked, matches: hostMatcher(hosts, line), keyType, key };
 }
@@ -148,7 +162,10 @@ function hostMatcher(hosts: string, line: number): (name: string) => boolean {
 
 /** `*` any run of characters, `?` exactly one; hostnames compare case-insensitively. */
 function patternRegExp(pattern: string): RegExp {
-  const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`, 'i');
 }
 
@@ -182,7 +199,8 @@ export function parseFingerprints(text: string, input = FINGERPRINT_INPUT.target
       pins.push({ fingerprint: parseFingerprint(keygen[2]!, input), ...(keyType && { keyType }) });
       continue;
     }
-    for (const token of line.split(/[\s,]+/).filter(Boolean)) pins.push({ fingerprint: parseFingerprint(token, input) });
+    for (const token of line.split(/[\s,]+/).filter(Boolean))
+      pins.push({ fingerprint: parseFingerprint(token, input) });
   }
   return pins;
 }
@@ -194,7 +212,10 @@ function parseFingerprint(token: string, input: string): string {
   if (/^MD5:/i.test(token) || /^([0-9a-f]{2}:){15}[0-9a-f]{2}$/i.test(token)) {
     throw fingerprintError(input, `"${shown}" is an MD5 fingerprint; give the SHA256 one (ssh-keygen -lf prints it)`);
   }
-  throw fingerprintError(input, `"${shown}" is not a SHA256 fingerprint (expected SHA256: and 43 base64 characters, as ssh-keygen -lf prints)`);
+  throw fingerprintError(
+    input,
+    `"${shown}" is not a SHA256 fingerprint (expected SHA256: and 43 base64 characters, as ssh-keygen -lf prints)`,
+  );
 }
 
 function keyTypeFromKeygen(name: string, bits: string): string | undefined {
@@ -273,9 +294,14 @@ export class HostVerifier {
 
   /** Host key algorithms to offer, pinned types first, without types already refused. */
   algorithms(): ServerHostKeyAlgorithm[] {
-    const pinnedTypes = [...this.pins.pinned.map((e) => e.keyType), ...this.pins.fingerprints.flatMap((f) => (f.keyType ? [f.keyType] : []))];
+    const pinnedTypes = [
+      ...this.pins.pinned.map((e) => e.keyType),
+      ...this.pins.fingerprints.flatMap((f) => (f.keyType ? [f.keyType] : [])),
+    ];
     const preferred = pinnedTypes.flatMap((t) => ALGORITHMS_BY_KEY_TYPE[t] ?? []);
-    const refused = new Set<ServerHostKeyAlgorithm>([...this.refusedTypes].flatMap((t) => ALGORITHMS_BY_KEY_TYPE[t] ?? []));
+    const refused = new Set<ServerHostKeyAlgorithm>(
+      [...this.refusedTypes].flatMap((t) => ALGORITHMS_BY_KEY_TYPE[t] ?? []),
+    );
     return [...new Set([...preferred, ...DEFAULT_ALGORITHMS])].filter((a) => !refused.has(a));
   }
 
@@ -287,9 +313,14 @@ export class HostVerifier {
   /** undefined = accept; otherwise the reason for refusing. */
   private judge(key: Buffer, offered: OfferedKey): string | undefined {
     const revoked = this.pins.revoked.find((e) => e.key.equals(key));
-    if (revoked) return `Host key of ${this.label} is revoked: the server offered ${describe(offered)}, marked @revoked in \`known-hosts\` line ${revoked.line}.`;
+    if (revoked)
+      return `Host key of ${this.label} is revoked: the server offered ${describe(offered)}, marked @revoked in \`known-hosts\` line ${revoked.line}.`;
     if (this.pins.pinned.length === 0 && this.pins.fingerprints.length === 0) return this.unpinnedMessage(offered);
-    if (this.pins.pinned.some((e) => e.key.equals(key)) || this.pins.fingerprints.some((f) => f.fingerprint === offered.fingerprint)) return undefined;
+    if (
+      this.pins.pinned.some((e) => e.key.equals(key)) ||
+      this.pins.fingerprints.some((f) => f.fingerprint === offered.fingerprint)
+    )
+      return undefined;
     return this.mismatchMessage();
   }
 
@@ -327,7 +358,12 @@ export class HostVerifier {
  * for the target, `proxy-fingerprint` for the jump host. Fingerprints name no host, so one list for
  * both would let a key pinned for the jump host authenticate the target (and the reverse).
  */
-export function makeHostVerifier(policy: HostKeyPolicy, host: string, port: number, role: HostRole = 'target'): HostVerifier {
+export function makeHostVerifier(
+  policy: HostKeyPolicy,
+  host: string,
+  port: number,
+  role: HostRole = 'target',
+): HostVerifier {
   const { entries, notes } = parseKnownHosts(policy.knownHosts);
   const texts: Record<HostRole, string> = { target: policy.fingerprints, proxy: policy.proxyFingerprints ?? '' };
   const fingerprints = parseFingerprints(texts[role], FINGERPRINT_INPUT[role]);

@@ -109,7 +109,9 @@ export class SshSession {
           this.client.exec(command, (err, ch) => {
             if (err) return reject(err);
             // Listening from the first moment: see exitAlreadySent().
-            ch.once('exit', (code: number | null, signal?: string) => EARLY_EXITS.set(ch, { code: code ?? null, ...(signal && { signal }) }));
+            ch.once('exit', (code: number | null, signal?: string) =>
+              EARLY_EXITS.set(ch, { code: code ?? null, ...(signal && { signal }) }),
+            );
             resolve(ch);
           }),
         ),
@@ -123,7 +125,10 @@ export class SshSession {
   /** One SFTP session per connection, opened on first use and reopened if the server ended it. */
   sftp(): Promise<SFTPWrapper> {
     if (!this.sftpSession) {
-      const opening = this.guard(() => new Promise<SFTPWrapper>((resolve, reject) => this.client.sftp((err, s) => (err ? reject(err) : resolve(s)))));
+      const opening = this.guard(
+        () =>
+          new Promise<SFTPWrapper>((resolve, reject) => this.client.sftp((err, s) => (err ? reject(err) : resolve(s)))),
+      );
       const forget = () => {
         if (this.sftpSession === opening) this.sftpSession = undefined;
       };
@@ -199,12 +204,37 @@ export class SshSession {
    * expected (nothing is changed then); whether the server agreed shows in `compression()`.
    */
   compressFromNowOn(): boolean {
-    const p = (this.client as unknown as { _protocol?: { _offer?: { lists?: Record<string, unknown>; constructor: new (o: object) => object }; rekey?: () => void } })._protocol;
-    const lists = p?._offer?.lists as { kex?: { array: string[] }; serverHostKey?: { array: string[] }; cs?: Record<string, { array: string[] }>; sc?: Record<string, { array: string[] }> } | undefined;
-    if (!p || typeof p.rekey !== 'function' || !lists?.kex || !lists.serverHostKey || !lists.cs || !lists.sc) return false;
-    const side = (l: Record<string, { array: string[] }>) => ({ cipher: l.cipher!.array, mac: l.mac!.array, compress: ['zlib@openssh.com', 'zlib', 'none'], lang: l.lang!.array });
+    const p = (
+      this.client as unknown as {
+        _protocol?: {
+          _offer?: { lists?: Record<string, unknown>; constructor: new (o: object) => object };
+          rekey?: () => void;
+        };
+      }
+    )._protocol;
+    const lists = p?._offer?.lists as
+      | {
+          kex?: { array: string[] };
+          serverHostKey?: { array: string[] };
+          cs?: Record<string, { array: string[] }>;
+          sc?: Record<string, { array: string[] }>;
+        }
+      | undefined;
+    if (!p || typeof p.rekey !== 'function' || !lists?.kex || !lists.serverHostKey || !lists.cs || !lists.sc)
+      return false;
+    const side = (l: Record<string, { array: string[] }>) => ({
+      cipher: l.cipher!.array,
+      mac: l.mac!.array,
+      compress: ['zlib@openssh.com', 'zlib', 'none'],
+      lang: l.lang!.array,
+    });
     try {
-      p._offer = new p._offer!.constructor({ kex: lists.kex.array, serverHostKey: lists.serverHostKey.array, cs: side(lists.cs), sc: side(lists.sc) }) as typeof p._offer;
+      p._offer = new p._offer!.constructor({
+        kex: lists.kex.array,
+        serverHostKey: lists.serverHostKey.array,
+        cs: side(lists.cs),
+        sc: side(lists.sc),
+      }) as typeof p._offer;
     } catch {
       return false;
     }
@@ -253,7 +283,9 @@ export class SshSession {
   private markLost(cause: string): void {
     if (this.lost) return;
     this.stopWatchdog();
-    this.lost = new ConnectionLostError(this.closing ? `connection to ${this.label} closed` : `connection to ${this.label} lost (${cause})`);
+    this.lost = new ConnectionLostError(
+      this.closing ? `connection to ${this.label} closed` : `connection to ${this.label} lost (${cause})`,
+    );
     this.rejectLost(this.lost);
     for (const channel of this.channels) channel.emit('error', this.lost);
     this.channels.clear();
@@ -314,7 +346,9 @@ export class SshSession {
   /** A transfer stalled: fail everything waiting with one message, and drop the connection. */
   private stalled(): void {
     const secs = this.idleMs / 1000;
-    this.markLost(`no progress for ${secs} s: the server sent nothing and acknowledged nothing of ours while an operation waited on it; the \`timeout\` input (${secs} s) bounds this`);
+    this.markLost(
+      `no progress for ${secs} s: the server sent nothing and acknowledged nothing of ours while an operation waited on it; the \`timeout\` input (${secs} s) bounds this`,
+    );
     this.client.destroy();
     this.proxy?.client.destroy();
   }
@@ -411,11 +445,15 @@ function collect(channel: ClientChannel, stdin: Buffer | string, maxStdout: numb
       stdout.push(d.subarray(0, room), Buffer.from(TRUNCATED_NOTE));
     });
     channel.stderr.on('data', (d: Buffer) => stderr.push(d));
-    channel.on('exit', (code: number | null, signal?: string) => (exit = { code: code ?? null, ...(signal && { signal }) }));
+    channel.on(
+      'exit',
+      (code: number | null, signal?: string) => (exit = { code: code ?? null, ...(signal && { signal }) }),
+    );
     exit ??= exitAlreadySent(channel);
     channel.once('error', reject);
     let closed = false;
-    const finish = () => resolve({ code: null, ...exit, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') });
+    const finish = () =>
+      resolve({ code: null, ...exit, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') });
     channel.on('exit', () => closed && finish());
     // OpenSSH sends EOF before the exit status, and the stream may close on EOF: give the status a
     // moment to arrive rather than report a failing command's exit as unknown.

@@ -1,4 +1,16 @@
-import { chmodSync, closeSync, constants, createReadStream, createWriteStream, lstatSync, mkdirSync, openSync, readSync, realpathSync, utimesSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  createReadStream,
+  createWriteStream,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  realpathSync,
+  utimesSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -37,14 +49,22 @@ export function parseRecipients(text: string, input = 'age-recipients'): string[
   for (const { line, value } of keyLines(text)) {
     const at = `${input} line ${line}`;
     // A secret pasted here would end up in workflow files or logs; say what it is without showing it.
-    if (/^AGE-SECRET-KEY-/i.test(value)) throw new UserError(`${at}: this is a secret identity (AGE-SECRET-KEY-…), not a recipient; put its public key (age1…, from \`age-keygen -y\`) here and the identity in the \`age-identity\` secret`);
-    if (/^(ssh-|ecdsa-|sk-)/.test(value)) throw new UserError(`${at}: ssh public keys are not supported as recipients here; use an age public key (age1…, made by \`age-keygen\`)`);
+    if (/^AGE-SECRET-KEY-/i.test(value))
+      throw new UserError(
+        `${at}: this is a secret identity (AGE-SECRET-KEY-…), not a recipient; put its public key (age1…, from \`age-keygen -y\`) here and the identity in the \`age-identity\` secret`,
+      );
+    if (/^(ssh-|ecdsa-|sk-)/.test(value))
+      throw new UserError(
+        `${at}: ssh public keys are not supported as recipients here; use an age public key (age1…, made by \`age-keygen\`)`,
+      );
     try {
       // addRecipient decodes and checks the key (bech32, checksum, length) without any network or I/O.
       new Encrypter().addRecipient(value);
     } catch {
       // The line is not shown: it may be something pasted by mistake that is secret.
-      throw new UserError(`${at}: not a valid age recipient (expected a public key age1… as printed by \`age-keygen\`)`);
+      throw new UserError(
+        `${at}: not a valid age recipient (expected a public key age1… as printed by \`age-keygen\`)`,
+      );
     }
     out.push(value);
   }
@@ -61,12 +81,20 @@ export function parseIdentities(text: string, input = 'age-identity'): string[] 
   const out: string[] = [];
   for (const { line, value } of keyLines(text)) {
     const at = `${input} line ${line}`;
-    if (value.startsWith('age1')) throw new UserError(`${at}: this is a public key (recipient), not an identity; \`${input}\` takes the AGE-SECRET-KEY-1… line of the key file`);
-    if (value.startsWith('-----BEGIN')) throw new UserError(`${at}: ssh or PEM private keys are not supported; use an age identity (AGE-SECRET-KEY-1…, made by \`age-keygen\`)`);
+    if (value.startsWith('age1'))
+      throw new UserError(
+        `${at}: this is a public key (recipient), not an identity; \`${input}\` takes the AGE-SECRET-KEY-1… line of the key file`,
+      );
+    if (value.startsWith('-----BEGIN'))
+      throw new UserError(
+        `${at}: ssh or PEM private keys are not supported; use an age identity (AGE-SECRET-KEY-1…, made by \`age-keygen\`)`,
+      );
     try {
       new Decrypter().addIdentity(value);
     } catch {
-      throw new UserError(`${at}: not a valid age identity (expected AGE-SECRET-KEY-1…; the line is not shown because it is secret)`);
+      throw new UserError(
+        `${at}: not a valid age identity (expected AGE-SECRET-KEY-1…; the line is not shown because it is secret)`,
+      );
     }
     out.push(value);
   }
@@ -76,7 +104,8 @@ export function parseIdentities(text: string, input = 'age-identity'): string[] 
 
 /** Refuses to go on without an identity, with the message the user needs to fix it. */
 export function requireIdentity(identities: string[], what: string): void {
-  if (identities.length === 0) throw new UserError(`the stored copy of ${what} is encrypted (age); set the \`age-identity\` input`);
+  if (identities.length === 0)
+    throw new UserError(`the stored copy of ${what} is encrypted (age); set the \`age-identity\` input`);
 }
 
 /** Ciphertext of `plain`, streamed: read from `plain` only as fast as the result is consumed. */
@@ -86,7 +115,11 @@ export function encryptStream(plain: Readable, recipients: string[]): Readable {
   const encrypter = new Encrypter();
   for (const r of recipients) encrypter.addRecipient(r);
   const source = pullFrom(plain);
-  return pushTo(() => encrypter.encrypt(source.stream), (err) => err, source.close);
+  return pushTo(
+    () => encrypter.encrypt(source.stream),
+    (err) => err,
+    source.close,
+  );
 }
 
 /**
@@ -106,9 +139,13 @@ export function decryptStream(cipher: Readable, identities: string[], what = 'a 
       // Reading the stored file failed (ENOENT, EIO…): that error is already the right one.
       if (source.failures.has(err)) return err;
       if (err instanceof Error && err.message === "no identity matched any of the file's recipients") {
-        return new UserError(`the stored copy of ${what} is encrypted to other recipients: \`age-identity\` does not match any of them (use the identity whose public key was in \`age-recipients\` when it was stored)`);
+        return new UserError(
+          `the stored copy of ${what} is encrypted to other recipients: \`age-identity\` does not match any of them (use the identity whose public key was in \`age-recipients\` when it was stored)`,
+        );
       }
-      return new UserError(`the stored copy of ${what} is damaged, truncated or not an age file: it cannot be decrypted`);
+      return new UserError(
+        `the stored copy of ${what} is damaged, truncated or not an age file: it cannot be decrypted`,
+      );
     },
     source.close,
   );
@@ -120,7 +157,12 @@ export function decryptStream(cipher: Readable, identities: string[], what = 'a 
  * writable by us, as LocalTree stores it) and mtime. Symlinks and folders need no decryption and are
  * not listed; the restore takes them from the manifest.
  */
-export async function decryptTree(srcRoot: string, files: Array<{ rel: string; mode: number; mtime: number }>, identities: string[], destRoot: string): Promise<void> {
+export async function decryptTree(
+  srcRoot: string,
+  files: Array<{ rel: string; mode: number; mtime: number }>,
+  identities: string[],
+  destRoot: string,
+): Promise<void> {
   requireIdentity(identities, 'the data folder');
   mkdirSync(destRoot, { recursive: true, mode: 0o700 });
   // mkdir keeps an existing folder's mode (mkdtemp already makes 0700, but nothing else may rely on it).
@@ -130,21 +172,30 @@ export async function decryptTree(srcRoot: string, files: Array<{ rel: string; m
     const src = safeJoin(srcRoot, f.rel);
     const dest = safeJoin(destRoot, f.rel);
     // The manifest comes from a store; a path that climbs out of the folder is refused, never read or written.
-    if (src === null || dest === null || dest === destRoot) throw new UserError(`the manifest lists "${f.rel}", a path outside the data folder`);
+    if (src === null || dest === null || dest === destRoot)
+      throw new UserError(`the manifest lists "${f.rel}", a path outside the data folder`);
     // No folder on the way may be a link: the data folder is input, and `www -> /proc/self` would make
     // us read (and upload) the runner's own files.
     const parent = dirname(f.rel);
     const realParent = realOrUndefined(dirname(src));
     if (realParent !== undefined && realParent !== (parent === '.' ? realRoot : join(realRoot, parent))) {
-      throw new UserError(`the data folder reaches "${f.rel}" through a symbolic link: remote-files never reads through links in the data folder; replace the link with the stored folder`);
+      throw new UserError(
+        `the data folder reaches "${f.rel}" through a symbolic link: remote-files never reads through links in the data folder; replace the link with the stored folder`,
+      );
     }
     const st = lstatSync(src, { throwIfNoEntry: false });
-    if (!st?.isFile()) throw new UserError(`the data folder has no stored file "${f.rel}", which its manifest lists: the stored copy is incomplete`);
+    if (!st?.isFile())
+      throw new UserError(
+        `the data folder has no stored file "${f.rel}", which its manifest lists: the stored copy is incomplete`,
+      );
     mkdirSync(dirname(dest), { recursive: true, mode: 0o700 });
     // O_NOFOLLOW: a symlink swapped in after the check is refused, not followed out of the folder.
     const input = createReadStream(src, { fd: openSync(src, constants.O_RDONLY | constants.O_NOFOLLOW) });
     // 'wx': the mirror is fresh, so an existing path means a duplicate or a planted link; never overwrite.
-    await pipeline(decryptStream(input, identities, `"${f.rel}"`), createWriteStream(dest, { flags: 'wx', mode: 0o600 }));
+    await pipeline(
+      decryptStream(input, identities, `"${f.rel}"`),
+      createWriteStream(dest, { flags: 'wx', mode: 0o600 }),
+    );
     chmodSync(dest, (f.mode & 0o777) | 0o600);
     utimesSync(dest, f.mtime, f.mtime);
   }
@@ -154,7 +205,8 @@ function realOrUndefined(path: string): string | undefined {
   try {
     return realpathSync(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR')
+      return undefined;
     throw err;
   }
 }
@@ -210,7 +262,11 @@ function pullFrom(r: Readable): { stream: ReadableStream<Uint8Array>; failures: 
  * Web stream (made asynchronously) → Node stream, read only as the consumer reads; errors go through
  * `mapError`, and `release` frees the source however it ends.
  */
-function pushTo(make: () => Promise<ReadableStream<Uint8Array>>, mapError: (err: unknown) => unknown, release: () => void): Readable {
+function pushTo(
+  make: () => Promise<ReadableStream<Uint8Array>>,
+  mapError: (err: unknown) => unknown,
+  release: () => void,
+): Readable {
   async function* chunks(): AsyncGenerator<Buffer> {
     let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
     try {

@@ -47,24 +47,40 @@ export type Refusal = 'foreign' | 'workflow' | 'branch';
  */
 export function foreignOrigin(run: RunFacts, repository: string, repositoryId?: number): string | null {
   const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
-  if (!run.repository || !same(run.repository.fullName, repository) || (repositoryId !== undefined && run.repository.id !== repositoryId)) {
+  if (
+    !run.repository ||
+    !same(run.repository.fullName, repository) ||
+    (repositoryId !== undefined && run.repository.id !== repositoryId)
+  ) {
     return `belongs to ${run.repository?.fullName ?? 'an unknown repository'}, not ${repository}`;
   }
   // GitHub drops the head repository of a run whose fork was deleted: unknown is not ours.
-  if (!run.headRepository) return `was started from a repository GitHub no longer names (a deleted fork?), event ${run.event || 'unknown'}`;
+  if (!run.headRepository)
+    return `was started from a repository GitHub no longer names (a deleted fork?), event ${run.event || 'unknown'}`;
   if (run.headRepository.id !== run.repository.id || !same(run.headRepository.fullName, run.repository.fullName)) {
     return `was started from the fork ${run.headRepository.fullName} (event ${run.event || 'unknown'})`;
   }
   // Runs in this repository's context for any pull request, a fork's included, and commonly builds the
   // pull request's code: what it uploads is not a backup of ours, whatever its head fields say.
-  if (run.event === 'pull_request_target') return 'was started by a pull_request_target event, which any fork can trigger';
+  if (run.event === 'pull_request_target')
+    return 'was started by a pull_request_target event, which any fork can trigger';
   return null;
 }
 
 /** A first look at an artifact from the listing alone, without fetching its run; null = fetch and judge. */
 export function screenListed(listed: ListedRun, wanted: Wanted): Refusal | null {
-  if (wanted.repositoryId !== undefined && listed.repository_id !== undefined && listed.repository_id !== wanted.repositoryId) return 'foreign';
-  if (listed.repository_id !== undefined && listed.head_repository_id !== undefined && listed.head_repository_id !== listed.repository_id) return 'foreign';
+  if (
+    wanted.repositoryId !== undefined &&
+    listed.repository_id !== undefined &&
+    listed.repository_id !== wanted.repositoryId
+  )
+    return 'foreign';
+  if (
+    listed.repository_id !== undefined &&
+    listed.head_repository_id !== undefined &&
+    listed.head_repository_id !== listed.repository_id
+  )
+    return 'foreign';
   if (typeof listed.head_branch === 'string' && listed.head_branch !== wanted.branch) return 'branch';
   return null;
 }
@@ -72,7 +88,10 @@ export function screenListed(listed: ListedRun, wanted: Wanted): Refusal | null 
 /** The whole rule for one run: null when its artifacts may be restored. */
 export function judgeRun(run: RunFacts, wanted: Wanted): Refusal | null {
   if (foreignOrigin(run, wanted.repository, wanted.repositoryId) !== null) return 'foreign';
-  const sameWorkflow = wanted.workflowId !== undefined && run.workflowId !== undefined ? run.workflowId === wanted.workflowId : run.path !== '' && run.path === wanted.workflowPath;
+  const sameWorkflow =
+    wanted.workflowId !== undefined && run.workflowId !== undefined
+      ? run.workflowId === wanted.workflowId
+      : run.path !== '' && run.path === wanted.workflowPath;
   if (!sameWorkflow) return 'workflow';
   if (run.headBranch !== wanted.branch) return 'branch';
   return null;
@@ -104,7 +123,8 @@ export function describeSkipped(name: string, skipped: Skipped, wanted: Wanted):
     return `run${unique.length > 1 ? 's' : ''} ${unique.slice(0, 5).join(', ')}${unique.length > 5 ? ', …' : ''}`;
   };
   const parts = [
-    skipped.foreign.length > 0 && `${skipped.foreign.length} from a fork's or a pull_request_target run (${runs(skipped.foreign)})`,
+    skipped.foreign.length > 0 &&
+      `${skipped.foreign.length} from a fork's or a pull_request_target run (${runs(skipped.foreign)})`,
     skipped.workflow.length > 0 && `${skipped.workflow.length} from another workflow`,
     skipped.branch.length > 0 && `${skipped.branch.length} from another branch`,
   ].filter((p): p is string => typeof p === 'string');

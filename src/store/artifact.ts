@@ -7,7 +7,18 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
 import { tempRoot } from '../temp.js';
-import { currentBranch, describeSkipped, describeWanted, foreignOrigin, judgeRun, screenListed, workflowPathOfRef, type RunFacts, type Skipped, type Wanted } from './artifact-origin.js';
+import {
+  currentBranch,
+  describeSkipped,
+  describeWanted,
+  foreignOrigin,
+  judgeRun,
+  screenListed,
+  workflowPathOfRef,
+  type RunFacts,
+  type Skipped,
+  type Wanted,
+} from './artifact-origin.js';
 import { describeStats, packSnapshot, restoreSnapshot, withProcessEnv } from './snapshot.js';
 import type { LoadResult, SaveResult, Store, StoreContext } from './types.js';
 
@@ -48,7 +59,12 @@ interface RestArtifact {
   name: string;
   expired: boolean;
   digest?: string | null;
-  workflow_run?: { id?: number; repository_id?: number; head_repository_id?: number; head_branch?: string | null } | null;
+  workflow_run?: {
+    id?: number;
+    repository_id?: number;
+    head_repository_id?: number;
+    head_branch?: string | null;
+  } | null;
 }
 
 /** One workflow run in the REST API (the fields we use). */
@@ -99,7 +115,9 @@ export class ArtifactStore implements Store {
       const work = mkdtempSync(join(tempRoot(), 'remote-files-artifact-'));
       try {
         const file = join(work, name);
-        const stats = await packSnapshot(ctx.domainDir, file, (rel, why) => ctx.warning(`not stored in the artifact: ${JSON.stringify(rel)} (${why})`));
+        const stats = await packSnapshot(ctx.domainDir, file, (rel, why) =>
+          ctx.warning(`not stored in the artifact: ${JSON.stringify(rel)} (${why})`),
+        );
         const client = new DefaultArtifactClient();
         // One name per run: a re-run of this job (or a second backup in it) would be refused with 409.
         // The older copy of this run goes; earlier runs keep theirs.
@@ -113,7 +131,10 @@ export class ArtifactStore implements Store {
           ...(this.opts.retentionDays !== undefined && { retentionDays: this.opts.retentionDays }),
         });
         if (up.id === undefined) throw new Error(`artifact ${name}: the upload finished without an artifact id`);
-        return { outputs: { 'artifact-id': String(up.id) }, summary: `uploaded artifact ${name} (id ${up.id}: ${describeStats(stats)})` };
+        return {
+          outputs: { 'artifact-id': String(up.id) },
+          summary: `uploaded artifact ${name} (id ${up.id}: ${describeStats(stats)})`,
+        };
       } finally {
         rmSync(work, { recursive: true, force: true });
       }
@@ -131,7 +152,10 @@ export class ArtifactStore implements Store {
         // local-action's stand-in lists the artifacts of its own process as this run's, and there are no
         // other runs to search: its artifact list lives in memory (version 7), not in LOCAL_ACTION_ARTIFACT_PATH.
         const lookup = standIn()
-          ? { found: null, why: 'in this @github/local-action run (it keeps the artifacts of the run that uploaded them only; restore from `store: cache` locally)' }
+          ? {
+              found: null,
+              why: 'in this @github/local-action run (it keeps the artifacts of the run that uploaded them only; restore from `store: cache` locally)',
+            }
           : this.opts.runId !== undefined
             ? await this.findInRun(repository(), this.opts.runId, name)
             : await this.findNewest(repository(), name, ctx);
@@ -148,14 +172,23 @@ export class ArtifactStore implements Store {
       try {
         let file: string;
         if (found.runId === undefined) {
-          const got = await client.downloadArtifact(found.id, { path: work, skipDecompress: true, ...(found.digest ? { expectedHash: found.digest } : {}) });
-          if (got.digestMismatch) throw new Error(`artifact ${name} (id ${found.id}): the download does not match the artifact's digest`);
+          const got = await client.downloadArtifact(found.id, {
+            path: work,
+            skipDecompress: true,
+            ...(found.digest ? { expectedHash: found.digest } : {}),
+          });
+          if (got.digestMismatch)
+            throw new Error(`artifact ${name} (id ${found.id}): the download does not match the artifact's digest`);
           file = downloadedFile(work, name);
         } else {
           file = await this.downloadFromRun(repository(), found, name, work);
         }
         const stats = await restoreSnapshot(file, ctx.domainDir);
-        return { found: true, outputs: { 'artifact-id': String(found.id) }, summary: `restored artifact ${name} (id ${found.id}, ${where}: ${describeStats(stats)})` };
+        return {
+          found: true,
+          outputs: { 'artifact-id': String(found.id) },
+          summary: `restored artifact ${name} (id ${found.id}, ${where}: ${describeStats(stats)})`,
+        };
       } finally {
         rmSync(work, { recursive: true, force: true });
       }
@@ -173,10 +206,16 @@ export class ArtifactStore implements Store {
    */
   private async findInRun(repo: Repo, runId: number, name: string): Promise<{ found: Found | null; why: string }> {
     const run = await this.runFacts(repo, runId, true);
-    if (!run) return { found: null, why: `in run ${runId}: ${repo.owner}/${repo.repo} has no such run, or the token cannot see it (input \`artifact-run-id\`)` };
+    if (!run)
+      return {
+        found: null,
+        why: `in run ${runId}: ${repo.owner}/${repo.repo} has no such run, or the token cannot see it (input \`artifact-run-id\`)`,
+      };
     const foreign = foreignOrigin(run, `${repo.owner}/${repo.repo}`);
     if (foreign !== null) {
-      throw new UserError(`input \`artifact-run-id\`: run ${runId} ${foreign}; its artifacts are not restored, since such a run can upload any file under any name. Name a run of this repository's own`);
+      throw new UserError(
+        `input \`artifact-run-id\`: run ${runId} ${foreign}; its artifacts are not restored, since such a run can upload any file under any name. Name a run of this repository's own`,
+      );
     }
     const list = await this.rest(repo, `actions/runs/${runId}/artifacts`, { name, per_page: '100' });
     const r = pick(list.artifacts, name, runId);
@@ -203,7 +242,8 @@ export class ArtifactStore implements Store {
           continue;
         }
         const runId = a.workflow_run?.id;
-        if (runId === undefined) throw new Error(`artifact ${name} (id ${a.id}): GitHub did not say which run it belongs to`);
+        if (runId === undefined)
+          throw new Error(`artifact ${name} (id ${a.id}): GitHub did not say which run it belongs to`);
         let refusal = screenListed(a.workflow_run ?? {}, wanted);
         if (refusal === null) {
           if (!runs.has(runId)) runs.set(runId, await this.runFacts(repo, runId, true));
@@ -225,7 +265,10 @@ export class ArtifactStore implements Store {
     if (line !== null && skipped.foreign.length > 0) ctx.warning(line);
     else if (line !== null) ctx.info(line);
     if (found) return { found, why: '' };
-    const notes = [expired > 0 && `${expired} expired`, line !== null && `${skipped.foreign.length + skipped.workflow.length + skipped.branch.length} skipped`].filter((x): x is string => typeof x === 'string');
+    const notes = [
+      expired > 0 && `${expired} expired`,
+      line !== null && `${skipped.foreign.length + skipped.workflow.length + skipped.branch.length} skipped`,
+    ].filter((x): x is string => typeof x === 'string');
     return {
       found: null,
       why:
@@ -237,11 +280,15 @@ export class ArtifactStore implements Store {
   /** The runs an artifact may come from: this run's workflow (from the API) and branch (or `artifact-branch`). */
   private async wanted(repo: Repo): Promise<Wanted> {
     const runId = Number(process.env.GITHUB_RUN_ID);
-    if (!Number.isSafeInteger(runId) || runId <= 0) throw new UserError('GITHUB_RUN_ID is not set: the artifact store only works in a GitHub Actions job');
+    if (!Number.isSafeInteger(runId) || runId <= 0)
+      throw new UserError('GITHUB_RUN_ID is not set: the artifact store only works in a GitHub Actions job');
     const me = await this.runFacts(repo, runId);
     if (!me) throw new Error(`run ${runId} of ${repo.owner}/${repo.repo}: no answer`);
     const branch = this.opts.branch || currentBranch(process.env);
-    if (branch === '') throw new UserError('which branch to restore the artifact of cannot be told (GITHUB_HEAD_REF and GITHUB_REF_NAME are empty): set input `artifact-branch`');
+    if (branch === '')
+      throw new UserError(
+        'which branch to restore the artifact of cannot be told (GITHUB_HEAD_REF and GITHUB_REF_NAME are empty): set input `artifact-branch`',
+      );
     return {
       repository: `${repo.owner}/${repo.repo}`,
       repositoryId: me.repository?.id,
@@ -267,8 +314,10 @@ export class ArtifactStore implements Store {
     } catch {
       // An error page is not JSON; the status says enough.
     }
-    if (status < 200 || status > 299 || !run || typeof run !== 'object') throw new Error(`reading run ${runId} of ${repo.owner}/${repo.repo} failed: HTTP ${status}`);
-    const repoOf = (r: RestRun['repository']) => (r && typeof r.id === 'number' && typeof r.full_name === 'string' ? { id: r.id, fullName: r.full_name } : null);
+    if (status < 200 || status > 299 || !run || typeof run !== 'object')
+      throw new Error(`reading run ${runId} of ${repo.owner}/${repo.repo} failed: HTTP ${status}`);
+    const repoOf = (r: RestRun['repository']) =>
+      r && typeof r.id === 'number' && typeof r.full_name === 'string' ? { id: r.id, fullName: r.full_name } : null;
     return {
       id: runId,
       workflowId: typeof run.workflow_id === 'number' ? run.workflow_id : undefined,
@@ -291,7 +340,10 @@ export class ArtifactStore implements Store {
     const location = res.message.headers.location;
     await res.readBody();
     if (status === 410) throw new Error(`artifact ${name} (id ${found.id}) expired while it was being fetched`);
-    if (status !== 302 || !location) throw new Error(`downloading artifact ${name} (id ${found.id}): GitHub answered HTTP ${status}, not a redirect to the file`);
+    if (status !== 302 || !location)
+      throw new Error(
+        `downloading artifact ${name} (id ${found.id}): GitHub answered HTTP ${status}, not a redirect to the file`,
+      );
     const blob = await new HttpClient('remote-files', undefined, { allowRetries: true, maxRetries: 3 }).get(location);
     const blobStatus = blob.message.statusCode ?? 0;
     if (blobStatus !== 200) {
@@ -311,7 +363,8 @@ export class ArtifactStore implements Store {
       createWriteStream(file, { flags: 'wx', mode: 0o600 }),
     );
     const digest = `sha256:${hash.digest('hex')}`;
-    if (found.digest && found.digest !== digest) throw new Error(`artifact ${name} (id ${found.id}): the download does not match the artifact's digest`);
+    if (found.digest && found.digest !== digest)
+      throw new Error(`artifact ${name} (id ${found.id}): the download does not match the artifact's digest`);
     return file;
   }
 
@@ -326,7 +379,9 @@ export class ArtifactStore implements Store {
       // An error page is not JSON; the status says enough.
     }
     if (status < 200 || status > 299 || !Array.isArray(body.artifacts)) {
-      throw new Error(`listing the artifacts of ${repo.owner}/${repo.repo} failed: HTTP ${status}${body.message ? ` (${body.message})` : ''}`);
+      throw new Error(
+        `listing the artifacts of ${repo.owner}/${repo.repo} failed: HTTP ${status}${body.message ? ` (${body.message})` : ''}`,
+      );
     }
     return { artifacts: body.artifacts };
   }
@@ -335,9 +390,16 @@ export class ArtifactStore implements Store {
    * One GET of the REST API with the token; a refusal becomes an error that names the permission.
    * `notFoundOk`: a 404 is returned to the caller (a run that does not exist) instead.
    */
-  private async api(repo: Repo, path: string, query: Record<string, string>, notFoundOk = false): Promise<HttpClientResponse> {
+  private async api(
+    repo: Repo,
+    path: string,
+    query: Record<string, string>,
+    notFoundOk = false,
+  ): Promise<HttpClientResponse> {
     if (this.opts.githubToken === '') {
-      throw new UserError('input `github-token` is empty: finding the artifact of an earlier run needs a token with `actions: read` (the default `${{ github.token }}` has it unless `permissions` removes it)');
+      throw new UserError(
+        'input `github-token` is empty: finding the artifact of an earlier run needs a token with `actions: read` (the default `${{ github.token }}` has it unless `permissions` removes it)',
+      );
     }
     // Read at each call (not at import), so it always agrees with the rest of the environment.
     const base = (process.env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '');
@@ -345,7 +407,11 @@ export class ArtifactStore implements Store {
     const url = `${base}/repos/${repo.owner}/${repo.repo}/${path}${qs ? `?${qs}` : ''}`;
     // @actions/http-client, like the toolkit: it honours the runner's proxy settings. Redirects are
     // followed by hand, so the token never travels to blob storage.
-    const http = new HttpClient('remote-files', undefined, { allowRetries: true, maxRetries: 3, allowRedirects: false });
+    const http = new HttpClient('remote-files', undefined, {
+      allowRetries: true,
+      maxRetries: 3,
+      allowRedirects: false,
+    });
     const res = await http.get(url, {
       accept: 'application/vnd.github+json',
       authorization: `Bearer ${this.opts.githubToken}`,
@@ -383,7 +449,8 @@ function pick(list: RestArtifact[], name: string, runId?: number): { found: Foun
   const expired = named.filter((a) => a.expired).length;
   if (!live) return { found: null, expired };
   const run = runId ?? live.workflow_run?.id;
-  if (run === undefined) throw new Error(`artifact ${name} (id ${live.id}): GitHub did not say which run it belongs to`);
+  if (run === undefined)
+    throw new Error(`artifact ${name} (id ${live.id}): GitHub did not say which run it belongs to`);
   return { found: { id: live.id, runId: run, digest: live.digest ?? undefined }, expired };
 }
 
@@ -392,7 +459,9 @@ function downloadedFile(dir: string, name: string): string {
   const names = readdirSync(dir);
   const only = names.length === 1 ? join(dir, names[0]!) : null;
   if (!only || !lstatSync(only).isFile()) {
-    throw new Error(`artifact ${name}: expected one snapshot file in the download, found ${names.length === 0 ? 'nothing' : names.join(', ')} (was it uploaded by remote-files?)`);
+    throw new Error(
+      `artifact ${name}: expected one snapshot file in the download, found ${names.length === 0 ? 'nothing' : names.join(', ')} (was it uploaded by remote-files?)`,
+    );
   }
   return only;
 }
@@ -404,7 +473,10 @@ interface Repo {
 
 function repository(): Repo {
   const [owner, repo, ...rest] = (process.env.GITHUB_REPOSITORY ?? '').split('/');
-  if (!owner || !repo || rest.length > 0) throw new UserError('GITHUB_REPOSITORY is not set to owner/name: the artifact store only works in a GitHub Actions job');
+  if (!owner || !repo || rest.length > 0)
+    throw new UserError(
+      'GITHUB_REPOSITORY is not set to owner/name: the artifact store only works in a GitHub Actions job',
+    );
   return { owner, repo };
 }
 
@@ -420,12 +492,15 @@ function standIn(): boolean {
 function requireRuntime(): void {
   if (standIn()) {
     if (!process.env.LOCAL_ACTION_ARTIFACT_PATH || !process.env.LOCAL_ACTION_WORKSPACE) {
-      throw new UserError('store: artifact under @github/local-action needs LOCAL_ACTION_ARTIFACT_PATH and LOCAL_ACTION_WORKSPACE (existing folders) in its .env file');
+      throw new UserError(
+        'store: artifact under @github/local-action needs LOCAL_ACTION_ARTIFACT_PATH and LOCAL_ACTION_WORKSPACE (existing folders) in its .env file',
+      );
     }
     return;
   }
   if (!process.env.ACTIONS_RUNTIME_TOKEN || !process.env.ACTIONS_RESULTS_URL) {
-    throw new UserError('store: artifact needs the Actions runtime (ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL are not set): it only works in a GitHub Actions job');
+    throw new UserError(
+      'store: artifact needs the Actions runtime (ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL are not set): it only works in a GitHub Actions job',
+    );
   }
 }
-

@@ -38,7 +38,10 @@ export class CacheStore implements Store {
     if (this.opts.key !== '') return checkKey(this.opts.key);
     const run = process.env.GITHUB_RUN_ID;
     const attempt = process.env.GITHUB_RUN_ATTEMPT || '1';
-    if (!run) throw new UserError('GITHUB_RUN_ID is not set: the cache store only works in a GitHub Actions job (or set `cache-key`)');
+    if (!run)
+      throw new UserError(
+        'GITHUB_RUN_ID is not set: the cache store only works in a GitHub Actions job (or set `cache-key`)',
+      );
     return checkKey(`${CacheStore.prefix(domain)}${run}-${attempt}`);
   }
 
@@ -49,15 +52,20 @@ export class CacheStore implements Store {
     const key = this.key(ctx.domain);
     const work = mkdtempSync(join(tempRoot(), 'remote-files-cache-'));
     try {
-      const stats = await packSnapshot(ctx.domainDir, join(work, SNAPSHOT_FILE), (rel, why) => ctx.warning(`not stored in the cache: ${JSON.stringify(rel)} (${why})`));
+      const stats = await packSnapshot(ctx.domainDir, join(work, SNAPSHOT_FILE), (rel, why) =>
+        ctx.warning(`not stored in the cache: ${JSON.stringify(rel)} (${why})`),
+      );
       const id = await inFolder(work, () => cache.saveCache([SNAPSHOT_FILE], key));
       // The toolkit returns -1 on failure, an entry id > 0 otherwise; the local-action stand-in returns
       // -1 on failure too, but its ids can be -Infinity (one more than the largest of no entries).
       if (standIn() ? id === -1 : id <= 0) {
         // saveCache reports its failures as log lines and returns -1; say which one it was.
-        const taken = (await inFolder(work, () => cache.restoreCache([SNAPSHOT_FILE], key, [], { lookupOnly: true }))) === key;
+        const taken =
+          (await inFolder(work, () => cache.restoreCache([SNAPSHOT_FILE], key, [], { lookupOnly: true }))) === key;
         if (taken) {
-          throw new UserError(`cache key "${key}" already exists and cache entries cannot be overwritten: make \`cache-key\` unique per run (e.g. with \${{ github.run_id }}) or leave it empty`);
+          throw new UserError(
+            `cache key "${key}" already exists and cache entries cannot be overwritten: make \`cache-key\` unique per run (e.g. with \${{ github.run_id }}) or leave it empty`,
+          );
         }
         throw new Error(`saving the cache under "${key}" failed (the messages above say why)`);
       }
@@ -82,8 +90,11 @@ export class CacheStore implements Store {
       const matched = await inFolder(work, () => cache.restoreCache([SNAPSHOT_FILE], key, [prefix]));
       if (matched === undefined) {
         // restoreCache turns a failed download into a miss with a warning: a miss must really be one.
-        const present = await inFolder(work, () => cache.restoreCache([SNAPSHOT_FILE], key, [prefix], { lookupOnly: true }));
-        if (present !== undefined) throw new Error(`cache entry "${present}" exists but could not be restored (the warning above says why)`);
+        const present = await inFolder(work, () =>
+          cache.restoreCache([SNAPSHOT_FILE], key, [prefix], { lookupOnly: true }),
+        );
+        if (present !== undefined)
+          throw new Error(`cache entry "${present}" exists but could not be restored (the warning above says why)`);
         return { found: false, outputs: { 'cache-hit': 'false' }, summary: `no cache entry ${key} or ${prefix}*` };
       }
       const file = join(work, SNAPSHOT_FILE);
@@ -128,11 +139,15 @@ function standIn(): boolean {
 function requireService(): void {
   if (standIn()) {
     if (!process.env.LOCAL_ACTION_CACHE_PATH || !process.env.LOCAL_ACTION_WORKSPACE) {
-      throw new UserError('store: cache under @github/local-action needs LOCAL_ACTION_CACHE_PATH and LOCAL_ACTION_WORKSPACE (existing folders) in its .env file');
+      throw new UserError(
+        'store: cache under @github/local-action needs LOCAL_ACTION_CACHE_PATH and LOCAL_ACTION_WORKSPACE (existing folders) in its .env file',
+      );
     }
     return;
   }
   if (!cache.isFeatureAvailable() || !process.env.ACTIONS_RUNTIME_TOKEN) {
-    throw new UserError('store: cache needs the Actions cache service (ACTIONS_RESULTS_URL or ACTIONS_CACHE_URL and ACTIONS_RUNTIME_TOKEN are not set): it only works in a GitHub Actions job');
+    throw new UserError(
+      'store: cache needs the Actions cache service (ACTIONS_RESULTS_URL or ACTIONS_CACHE_URL and ACTIONS_RUNTIME_TOKEN are not set): it only works in a GitHub Actions job',
+    );
   }
 }

@@ -40,7 +40,10 @@ const WARN_BYTES = 50 * MiB;
  * `.git`, `.gitattributes`, …; this version stores them escaped, so one here was put there by someone
  * else, and staging it would let git act on it). Symlinks are not followed: git stores a link, not its target.
  */
-export function checkCommitSizes(domainDir: string, workspace: string): { refuse: string[]; warn: string[]; gitNames: string[] } {
+export function checkCommitSizes(
+  domainDir: string,
+  workspace: string,
+): { refuse: string[]; warn: string[]; gitNames: string[] } {
   const refuse: string[] = [];
   const warn: string[] = [];
   const gitNames: string[] = [];
@@ -61,7 +64,9 @@ export function checkCommitSizes(domainDir: string, workspace: string): { refuse
       const st = lstatSync(path);
       if (st.isDirectory()) visit(path);
       else if (st.isFile() && st.size > WARN_BYTES) {
-        (st.size > REFUSE_BYTES ? refuse : warn).push(`${toPosix(relative(workspace, path))} (${(st.size / MiB).toFixed(1)} MiB)`);
+        (st.size > REFUSE_BYTES ? refuse : warn).push(
+          `${toPosix(relative(workspace, path))} (${(st.size / MiB).toFixed(1)} MiB)`,
+        );
       }
     }
   };
@@ -94,7 +99,9 @@ export class CommitStore implements Store {
       );
     }
     if (sizes.warn.length > 0) {
-      ctx.warning(`GitHub warns about files over 50 MiB, and every version stays in the repository's history: ${sizes.warn.join(', ')}. Consider \`store: artifact\` or \`store: cache\`, or the \`exclude\` input.`);
+      ctx.warning(
+        `GitHub warns about files over 50 MiB, and every version stays in the repository's history: ${sizes.warn.join(', ')}. Consider \`store: artifact\` or \`store: cache\`, or the \`exclude\` input.`,
+      );
     }
 
     const repo = await openRepo(ctx.workspace);
@@ -112,7 +119,9 @@ export class CommitStore implements Store {
     let localOld = repo.head;
     if (!onBranch) {
       const localTip = await git.revParse(local);
-      const remoteTip = this.opts.push ? await fetchTip(git, branch).catch(asUserError(`could not fetch ${branch} from origin`)) : null;
+      const remoteTip = this.opts.push
+        ? await fetchTip(git, branch).catch(asUserError(`could not fetch ${branch} from origin`))
+        : null;
       base = remoteTip ?? localTip ?? repo.head;
       if (repo.headRef !== null) {
         localRef = local;
@@ -121,7 +130,15 @@ export class CommitStore implements Store {
     }
     // Moving HEAD keeps the user's files; only the index learns our folder, so `git status` stays clean for it.
     const moveLocal = async (sha: string) => {
-      await git.run(['update-ref', ...(localRef === 'HEAD' && !onBranch ? ['--no-deref'] : []), '-m', 'remote-files: salvage', localRef, sha, localOld ?? '']);
+      await git.run([
+        'update-ref',
+        ...(localRef === 'HEAD' && !onBranch ? ['--no-deref'] : []),
+        '-m',
+        'remote-files: salvage',
+        localRef,
+        sha,
+        localOld ?? '',
+      ]);
       if (localRef === 'HEAD') await stageFolder(git, path, ctx);
     };
 
@@ -133,29 +150,53 @@ export class CommitStore implements Store {
       // Compared with the base rather than trusting `changed`: the folder can differ from the branch without
       // this backup changing it (it came from another store, or from a run that never committed it).
       if (base !== null ? tree === (await git.run(['rev-parse', `${base}^{tree}`])).trim() : snapshot === null) {
-        return { outputs: { 'commit-sha': '', pushed: 'false' }, summary: `nothing to commit: ${path} is unchanged on ${branch}` };
+        return {
+          outputs: { 'commit-sha': '', pushed: 'false' },
+          summary: `nothing to commit: ${path} is unchanged on ${branch}`,
+        };
       }
       const commit = (c: string | null, t: string) => this.commitTree(git, ctx.domain, c, t);
       const sha = await commit(base, tree);
 
       if (!this.opts.push) {
         await moveLocal(sha);
-        return { outputs: { 'commit-sha': sha, pushed: 'false' }, summary: `committed ${sha.slice(0, 7)} to ${branch} (not pushed: \`push\` is false)` };
+        return {
+          outputs: { 'commit-sha': sha, pushed: 'false' },
+          summary: `committed ${sha.slice(0, 7)} to ${branch} (not pushed: \`push\` is false)`,
+        };
       }
 
-      const pushed = await pushConverging(git, ctx, branch, path, snapshot, index, sha, Math.max(1, this.opts.pushAttempts), commit);
+      const pushed = await pushConverging(
+        git,
+        ctx,
+        branch,
+        path,
+        snapshot,
+        index,
+        sha,
+        Math.max(1, this.opts.pushAttempts),
+        commit,
+      );
       try {
         await moveLocal(pushed.sha);
       } catch (err) {
         if (!(err instanceof GitError)) throw err;
         // The data is on the remote already; a checkout that moved under us is not worth failing the run.
-        ctx.warning(`pushed to ${branch}, but could not move the local ${localRef} to ${pushed.sha.slice(0, 7)}: ${err.detail}`);
+        ctx.warning(
+          `pushed to ${branch}, but could not move the local ${localRef} to ${pushed.sha.slice(0, 7)}: ${err.detail}`,
+        );
       }
       if (pushed.alreadyThere) {
-        return { outputs: { 'commit-sha': '', pushed: 'false' }, summary: `nothing to push: ${branch} on origin already holds this snapshot of ${path}` };
+        return {
+          outputs: { 'commit-sha': '', pushed: 'false' },
+          summary: `nothing to push: ${branch} on origin already holds this snapshot of ${path}`,
+        };
       }
       const tries = pushed.attempt > 1 ? ` (attempt ${pushed.attempt})` : '';
-      return { outputs: { 'commit-sha': pushed.sha, pushed: 'true' }, summary: `committed ${pushed.sha.slice(0, 7)} and pushed to ${branch}${tries}` };
+      return {
+        outputs: { 'commit-sha': pushed.sha, pushed: 'true' },
+        summary: `committed ${pushed.sha.slice(0, 7)} and pushed to ${branch}${tries}`,
+      };
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -168,21 +209,32 @@ export class CommitStore implements Store {
     repoPath(repo.top, ctx.workspace, ctx.domainDir);
     await this.resolveBranch(repo);
     if (this.opts.push && !(await repo.git.run(['remote'])).split('\n').includes('origin')) {
-      throw new UserError(`store: commit has no remote to push to: the repository at ${repo.top} has no \`origin\`. Check out with actions/checkout, set \`push: false\`, or use another \`store\``);
+      throw new UserError(
+        `store: commit has no remote to push to: the repository at ${repo.top} has no \`origin\`. Check out with actions/checkout, set \`push: false\`, or use another \`store\``,
+      );
     }
   }
 
   async load(ctx: StoreContext): Promise<LoadResult> {
     const found = existsSync(manifestPath(ctx.domainDir));
     const folder = toPosix(relative(ctx.workspace, ctx.domainDir));
-    return { found, outputs: {}, summary: found ? `using the committed copy in ${folder}` : `no committed copy in ${folder}` };
+    return {
+      found,
+      outputs: {},
+      summary: found ? `using the committed copy in ${folder}` : `no committed copy in ${folder}`,
+    };
   }
 
   private async resolveBranch(repo: Repo): Promise<string> {
     const env = this.opts.env ?? process.env;
     let branch = this.opts.branch.replace(/^refs\/heads\//, '');
     if (!branch && repo.headRef?.startsWith('refs/heads/')) branch = repo.headRef.slice('refs/heads/'.length);
-    if (!branch) branch = env.GITHUB_HEAD_REF || (env.GITHUB_REF?.startsWith('refs/heads/') ? env.GITHUB_REF_NAME || env.GITHUB_REF.slice('refs/heads/'.length) : '');
+    if (!branch)
+      branch =
+        env.GITHUB_HEAD_REF ||
+        (env.GITHUB_REF?.startsWith('refs/heads/')
+          ? env.GITHUB_REF_NAME || env.GITHUB_REF.slice('refs/heads/'.length)
+          : '');
     if (!branch) {
       throw new UserError(
         `store: commit: the checkout is detached and the workflow's ref${env.GITHUB_REF ? ` (${env.GITHUB_REF})` : ''} is not a branch: set \`commit-branch\` to the branch to commit to`,
@@ -191,7 +243,8 @@ export class CommitStore implements Store {
     try {
       await repo.git.run(['check-ref-format', `refs/heads/${branch}`]);
     } catch (err) {
-      if (err instanceof GitError) throw new UserError(`store: commit: "${branch}" is not a valid branch name (\`commit-branch\`)`);
+      if (err instanceof GitError)
+        throw new UserError(`store: commit: "${branch}" is not a valid branch name (\`commit-branch\`)`);
       throw err;
     }
     return branch;
@@ -230,10 +283,15 @@ async function pushConverging(
       if (!(err instanceof GitError)) throw err;
       // A remote that does not exist or refuses us says so again on every try: no retry.
       if (attempt >= attempts || cannotSucceed(err.detail)) {
-        const tries = attempt < attempts ? ' (not retried: the remote is missing or refuses us)' : ` after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
+        const tries =
+          attempt < attempts
+            ? ' (not retried: the remote is missing or refuses us)'
+            : ` after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
         throw new UserError(`store: commit could not push ${path} to ${branch}${tries}: ${err.detail}`);
       }
-      ctx.info(`Push to ${branch} failed (attempt ${attempt} of ${attempts}), re-applying ${path} on the branch's tip: ${err.detail}`);
+      ctx.info(
+        `Push to ${branch} failed (attempt ${attempt} of ${attempts}), re-applying ${path} on the branch's tip: ${err.detail}`,
+      );
     }
     await sleep(backoffMs(attempt));
     let tip: string | null;
@@ -255,7 +313,9 @@ async function pushConverging(
 
 /** git's messages for a push that fails the same way however often it is tried. */
 export function cannotSucceed(detail: string): boolean {
-  return /does not appear to be a git repository|repository .*not found|Authentication failed|could not read (Username|Password)|Permission to \S+ denied|returned error: 40[134]|protected branch|GH006|GH013|pre-receive hook declined|No such remote/i.test(detail);
+  return /does not appear to be a git repository|repository .*not found|Authentication failed|could not read (Username|Password)|Permission to \S+ denied|returned error: 40[134]|protected branch|GH006|GH013|pre-receive hook declined|No such remote/i.test(
+    detail,
+  );
 }
 
 /** Full jitter that grows with the attempt: racing writers spread out instead of colliding again. */
@@ -276,7 +336,13 @@ async function snapshotTree(git: Git, path: string, index: string): Promise<stri
 }
 
 /** `base`'s tree with `<path>` replaced by `snapshot` (removed when null); everything else as it is in `base`. */
-async function treeWith(git: Git, base: string | null, path: string, snapshot: string | null, index: string): Promise<string> {
+async function treeWith(
+  git: Git,
+  base: string | null,
+  path: string,
+  snapshot: string | null,
+  index: string,
+): Promise<string> {
   rmSync(index, { force: true });
   const env = { GIT_INDEX_FILE: index };
   if (base !== null) {
@@ -327,7 +393,8 @@ async function openRepo(workspace: string): Promise<Repo> {
   try {
     top = (await new Git(workspace).run(['rev-parse', '--show-toplevel'])).trim();
   } catch (err) {
-    if (err instanceof GitError) throw new UserError(`store: commit needs a git checkout in the workspace (actions/checkout): ${err.detail}`);
+    if (err instanceof GitError)
+      throw new UserError(`store: commit needs a git checkout in the workspace (actions/checkout): ${err.detail}`);
     throw err;
   }
   const git = new Git(top);

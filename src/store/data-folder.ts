@@ -43,7 +43,9 @@ export function checkDataFolder(workspace: string, dataDir: string, domain: stri
     if (!st) return;
     if (!st.isDirectory()) {
       const what = st.isSymbolicLink() ? 'a symbolic link' : 'not a folder';
-      throw new UserError(`the data folder ${relative(workspace, current)} is ${what}: remote-files reads and writes only real folders in the workspace. Replace it with a folder (the data-dir and domain inputs name it).`);
+      throw new UserError(
+        `the data folder ${relative(workspace, current)} is ${what}: remote-files reads and writes only real folders in the workspace. Replace it with a folder (the data-dir and domain inputs name it).`,
+      );
     }
   }
 }

@@ -18,7 +18,10 @@ export async function backupEncryption(recipientsText: string): Promise<Encrypti
   if (recipientsText.trim() === '') return undefined;
   const { encryptStream, parseRecipients } = await import('./age.js');
   const recipients = parseRecipients(recipientsText);
-  const digest = createHash('sha256').update([...recipients].sort().join('\n')).digest('hex').slice(0, 16);
+  const digest = createHash('sha256')
+    .update([...recipients].sort().join('\n'))
+    .digest('hex')
+    .slice(0, 16);
   return { encrypt: (plain) => encryptStream(plain, recipients), tag: `age:${digest}` };
 }
 
@@ -26,7 +29,11 @@ export async function backupEncryption(recipientsText: string): Promise<Encrypti
  * The folder a restore uploads from: the domain folder itself, or for an encrypted copy a plaintext
  * mirror in a private temp folder (removed by `cleanup`), so the transports never see ciphertext.
  */
-export async function restoreSource(domainDir: string, m: Manifest, identityText: string): Promise<{ root: string; cleanup: () => void }> {
+export async function restoreSource(
+  domainDir: string,
+  m: Manifest,
+  identityText: string,
+): Promise<{ root: string; cleanup: () => void }> {
   if (!m.encryption) return { root: domainDir, cleanup: () => undefined };
   const { decryptTree, parseIdentities, requireIdentity } = await import('./age.js');
   const identities = identityText.trim() === '' ? [] : parseIdentities(identityText);
@@ -37,7 +44,11 @@ export async function restoreSource(domainDir: string, m: Manifest, identityText
     const files = Object.entries(m.files)
       .filter(([, f]) => f.type === 'file')
       // Read and written under the stored (escaped) names: the restore reads the mirror as it would the folder.
-      .map(([rel, f]) => ({ rel: m.names === GIT_SAFE_NAMES ? escapePath(rel) : rel, mode: parseInt(f.mode, 8), mtime: f.mtime }));
+      .map(([rel, f]) => ({
+        rel: m.names === GIT_SAFE_NAMES ? escapePath(rel) : rel,
+        mode: parseInt(f.mode, 8),
+        mtime: f.mtime,
+      }));
     await decryptTree(domainDir, files, identities, root);
   } catch (err) {
     cleanup();

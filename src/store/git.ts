@@ -34,7 +34,8 @@ export const HARDENING = [
  * password, age identities), no token of the runner's; a push authenticates with what the checkout
  * configured (actions/checkout's extraheader), or an SSH agent / GIT_SSH_COMMAND the workflow set up.
  */
-const PASSED = /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TEMP|TMP|SYSTEMROOT|SystemRoot|COMSPEC|ComSpec|PATHEXT|WINDIR|APPDATA|LOCALAPPDATA|USERPROFILE|HOMEDRIVE|HOMEPATH|XDG_CONFIG_HOME|SSH_AUTH_SOCK|GIT_SSH|GIT_SSH_COMMAND|GIT_SSH_VARIANT|GIT_CONFIG_GLOBAL|GIT_CONFIG_NOSYSTEM|GIT_EXEC_PATH|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY|all_proxy|ALL_PROXY)$/;
+const PASSED =
+  /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TEMP|TMP|SYSTEMROOT|SystemRoot|COMSPEC|ComSpec|PATHEXT|WINDIR|APPDATA|LOCALAPPDATA|USERPROFILE|HOMEDRIVE|HOMEPATH|XDG_CONFIG_HOME|SSH_AUTH_SOCK|GIT_SSH|GIT_SSH_COMMAND|GIT_SSH_VARIANT|GIT_CONFIG_GLOBAL|GIT_CONFIG_NOSYSTEM|GIT_EXEC_PATH|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY|all_proxy|ALL_PROXY)$/;
 
 /** The environment git runs with: the allow-list above from `from`, then our own settings. */
 export function gitEnvironment(from: NodeJS.ProcessEnv, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -88,11 +89,23 @@ export class Git {
     const env = gitEnvironment(process.env, opts.env);
     const config = [...HARDENING, ...(opts.config ?? [])].flatMap((c) => ['-c', c]);
     return new Promise((resolve, reject) => {
-      execFile('git', [...config, ...args], { cwd: this.cwd, env, encoding: 'utf8', maxBuffer: 64 * MiB }, (err, stdout, stderr) => {
-        if (!err) return resolve(stdout);
-        if (err.code === 'ENOENT') return reject(new UserError('store: commit needs git, and git is not on the PATH'));
-        reject(new GitError(args[0] ?? '', typeof err.code === 'number' ? err.code : null, this.redact(stderr || err.message)));
-      });
+      execFile(
+        'git',
+        [...config, ...args],
+        { cwd: this.cwd, env, encoding: 'utf8', maxBuffer: 64 * MiB },
+        (err, stdout, stderr) => {
+          if (!err) return resolve(stdout);
+          if (err.code === 'ENOENT')
+            return reject(new UserError('store: commit needs git, and git is not on the PATH'));
+          reject(
+            new GitError(
+              args[0] ?? '',
+              typeof err.code === 'number' ? err.code : null,
+              this.redact(stderr || err.message),
+            ),
+          );
+        },
+      );
     });
   }
 

@@ -33,7 +33,13 @@ export async function makeStores(s: StoresOptions): Promise<Store[]> {
         case 'commit':
           return new (await import('./commit.js')).CommitStore(s.commit);
         case 'artifact':
-          return new (await import('./artifact.js')).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId, branch: s.artifact.branch });
+          return new (await import('./artifact.js')).ArtifactStore({
+            name: s.artifact.name,
+            retentionDays: s.artifact.retentionDays,
+            githubToken: s.artifact.githubToken,
+            runId: s.artifact.runId,
+            branch: s.artifact.branch,
+          });
         case 'cache':
           return new (await import('./cache.js')).CacheStore({ key: s.cache.key });
       }
@@ -42,7 +48,14 @@ export async function makeStores(s: StoresOptions): Promise<Store[]> {
 }
 
 export function storeContext(s: StoreWhere, domainDir: string, out: Pick<Reporter, 'info' | 'warning'>): StoreContext {
-  return { workspace: s.workspace, dataDir: s.dataDir, domain: s.domain, domainDir, info: (m) => out.info(m), warning: (m) => out.warning(m) };
+  return {
+    workspace: s.workspace,
+    dataDir: s.dataDir,
+    domain: s.domain,
+    domainDir,
+    info: (m) => out.info(m),
+    warning: (m) => out.warning(m),
+  };
 }
 
 export interface Loaded {
@@ -66,14 +79,18 @@ export async function loadFromStores(stores: Store[], ctx: StoreContext, require
       return loaded;
     }
   }
-  if (required && stores.length > 0) throw nothingStored(ctx.domain, stores.map((x) => x.name));
+  if (required && stores.length > 0)
+    throw nothingStored(
+      ctx.domain,
+      stores.map((x) => x.name),
+    );
   return loaded;
 }
 
 /** The one message of a restore (or verify) with nothing stored, whatever the store, `none` included. */
 export function nothingStored(domain: string, stores: string[]): UserError {
   return new UserError(
-    `no stored copy of ${domain} in store ${stores.length ? stores.join(', ') : 'none (the workspace\'s data folder)'}: nothing to restore or compare. Run a backup first (or check \`store\`, \`data-dir\` and \`domain\`)`,
+    `no stored copy of ${domain} in store ${stores.length ? stores.join(', ') : "none (the workspace's data folder)"}: nothing to restore or compare. Run a backup first (or check \`store\`, \`data-dir\` and \`domain\`)`,
   );
 }
 
@@ -86,7 +103,11 @@ export async function checkStores(stores: Store[], ctx: StoreContext, saving: bo
 }
 
 /** Persists the domain folder in every store; the first failure stops the run with its message. */
-export async function saveToStores(stores: Store[], ctx: StoreContext, changed: boolean): Promise<{ outputs: Record<string, string>; summary: string[] }> {
+export async function saveToStores(
+  stores: Store[],
+  ctx: StoreContext,
+  changed: boolean,
+): Promise<{ outputs: Record<string, string>; summary: string[] }> {
   const outputs: Record<string, string> = {};
   const summary: string[] = [];
   for (const store of stores) {

@@ -1,5 +1,25 @@
 import { randomBytes } from 'node:crypto';
-import { constants, createReadStream, createWriteStream, closeSync, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, chmodSync, utimesSync, lutimesSync, readSync } from 'node:fs';
+import {
+  constants,
+  createReadStream,
+  createWriteStream,
+  closeSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  chmodSync,
+  utimesSync,
+  lutimesSync,
+  readSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar, { type Header, type Pack } from 'tar-stream';
@@ -36,7 +56,11 @@ const END_OF_ARCHIVE = 2 * BLOCK;
  * links and never followed, modes and whole-second mtimes kept. Anything that is neither a file, a
  * folder nor a symlink (a socket, a fifo) cannot be restored by any store and is reported to `onSkip`.
  */
-export async function packSnapshot(dir: string, outFile: string, onSkip: (rel: string, why: string) => void = () => undefined): Promise<SnapshotStats> {
+export async function packSnapshot(
+  dir: string,
+  outFile: string,
+  onSkip: (rel: string, why: string) => void = () => undefined,
+): Promise<SnapshotStats> {
   const st = lstatSync(dir, { throwIfNoEntry: false });
   if (!st?.isDirectory()) throw new Error(`${dir}: nothing to store (the folder does not exist)`);
   const stats: SnapshotStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
@@ -100,7 +124,10 @@ async function addFile(pack: Pack, abs: string, rel: string): Promise<number> {
     const done = new Promise<void>((resolve, reject) => {
       settle = (err) => (err ? reject(err) : resolve());
     });
-    const entry = pack.entry({ name: rel, type: 'file', size: st.size, mode: st.mode & 0o777, mtime: wholeSeconds(st.mtimeMs) }, (err) => settle(err));
+    const entry = pack.entry(
+      { name: rel, type: 'file', size: st.size, mode: st.mode & 0o777, mtime: wholeSeconds(st.mtimeMs) },
+      (err) => settle(err),
+    );
     // Failures arrive through the callback; without a listener an 'error' event would be thrown.
     entry.on('error', () => undefined);
     // The read stream owns the descriptor from here on and closes it.
@@ -108,7 +135,8 @@ async function addFile(pack: Pack, abs: string, rel: string): Promise<number> {
     const input = createReadStream('', { fd, autoClose: true });
     for await (const chunk of input) {
       // tar-stream's entry is a streamx stream: honour its back-pressure by hand.
-      if (!entry.write(chunk as Buffer)) await Promise.race([new Promise<void>((resolve) => entry.once('drain', () => resolve())), done]);
+      if (!entry.write(chunk as Buffer))
+        await Promise.race([new Promise<void>((resolve) => entry.once('drain', () => resolve())), done]);
     }
     // tar-stream fails the entry if the file grew or shrank since fstat: the archive never lies about a size.
     entry.end(null);
@@ -167,7 +195,12 @@ export async function unpackSnapshot(tarFile: string, destDir: string): Promise<
     if (seen.has(name)) refuse('it appears twice in the archive');
     const slash = name.lastIndexOf('/');
     const parent = slash < 0 ? '' : name.slice(0, slash);
-    if (seen.get(parent) !== 'dir') refuse(seen.has(parent) ? `"${printable(parent)}" is not a folder of this archive (nothing is written through a link)` : `its folder "${printable(parent)}" is not in the archive before it`);
+    if (seen.get(parent) !== 'dir')
+      refuse(
+        seen.has(parent)
+          ? `"${printable(parent)}" is not a folder of this archive (nothing is written through a link)`
+          : `its folder "${printable(parent)}" is not in the archive before it`,
+      );
     const size = h.size ?? 0;
     if (type !== 'file' && size !== 0) refuse(`a ${type} cannot carry ${size} bytes of content`);
     const mode = (h.mode ?? 0o644) & 0o777;
@@ -202,13 +235,19 @@ export async function unpackSnapshot(tarFile: string, destDir: string): Promise<
             for await (const c of chunks) {
               const chunk = c as Buffer;
               got += chunk.length;
-              if (got > size) throw new UnsafeSnapshotError(`${tarFile}: member "${printable(name)}" holds more than its declared ${size} bytes`);
+              if (got > size)
+                throw new UnsafeSnapshotError(
+                  `${tarFile}: member "${printable(name)}" holds more than its declared ${size} bytes`,
+                );
               yield chunk;
             }
           },
           createWriteStream(tmp, { flags: 'wx', mode: 0o600 }),
         );
-        if (got !== size) throw new UnsafeSnapshotError(`${tarFile}: member "${printable(name)}" holds ${got} bytes, its header declares ${size}`);
+        if (got !== size)
+          throw new UnsafeSnapshotError(
+            `${tarFile}: member "${printable(name)}" holds ${got} bytes, its header declares ${size}`,
+          );
         // Same rule as the LocalTree: the permission bits, and always readable and writable by us.
         chmodSync(tmp, mode | 0o600);
         utimesSync(tmp, mtime, mtime);
@@ -241,14 +280,18 @@ export async function unpackSnapshot(tarFile: string, destDir: string): Promise<
 function checkComplete(tarFile: string, dataEnd: number): void {
   const size = statSync(tarFile).size;
   const tail = size - dataEnd;
-  if (tail < END_OF_ARCHIVE) throw new UnsafeSnapshotError(`${tarFile}: the snapshot is truncated (no end-of-archive marker after its last member)`);
+  if (tail < END_OF_ARCHIVE)
+    throw new UnsafeSnapshotError(
+      `${tarFile}: the snapshot is truncated (no end-of-archive marker after its last member)`,
+    );
   const fd = openSync(tarFile, 'r');
   try {
     const buf = Buffer.alloc(Math.min(tail, 1 << 20));
-    for (let pos = dataEnd; pos < size; ) {
+    for (let pos = dataEnd; pos < size;) {
       const n = readSync(fd, buf, 0, Math.min(buf.length, size - pos), pos);
       if (n <= 0) break;
-      if (buf.subarray(0, n).some((b) => b !== 0)) throw new UnsafeSnapshotError(`${tarFile}: unexpected data after the end of the snapshot`);
+      if (buf.subarray(0, n).some((b) => b !== 0))
+        throw new UnsafeSnapshotError(`${tarFile}: unexpected data after the end of the snapshot`);
       pos += n;
     }
   } finally {
@@ -263,13 +306,16 @@ function canonicalName(raw: string, isDir: boolean): string | { why: string } {
   const name = isDir && raw.endsWith('/') ? raw.slice(0, -1) : raw;
   const parts = name.split('/');
   if (parts.includes('..')) return { why: 'its name climbs out with ".."' };
-  if (name === '' || parts.some((p) => p === '' || p === '.')) return { why: 'its name is empty or not in canonical form (".", "//" or a trailing "/")' };
+  if (name === '' || parts.some((p) => p === '' || p === '.'))
+    return { why: 'its name is empty or not in canonical form (".", "//" or a trailing "/")' };
   return name;
 }
 
 /** Member names come from a server: shown with control characters escaped, never raw in a log. */
 function printable(s: string | undefined): string {
-  return JSON.stringify(s ?? '').slice(1, -1).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(s ?? '')
+    .slice(1, -1)
+    .replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**
@@ -314,14 +360,17 @@ export function describeStats(s: SnapshotStats): string {
   return `${n(s.files, 'file', 'files')}, ${n(s.dirs, 'folder', 'folders')}, ${n(s.symlinks, 'symlink', 'symlinks')}, ${formatBytes(s.bytes)}`;
 }
 
-
 /**
  * The toolkit clients read their configuration from process.env (and @actions/cache also from the
  * working directory). Runs `fn` with `overlay` applied to process.env (an undefined value removes the
  * variable) and, if given, with `cwd` as working directory; both are put back afterwards. Stores run one
  * after another, so nothing else observes the change.
  */
-export async function withProcessEnv<T>(overlay: Record<string, string | undefined>, cwd: string | undefined, fn: () => Promise<T>): Promise<T> {
+export async function withProcessEnv<T>(
+  overlay: Record<string, string | undefined>,
+  cwd: string | undefined,
+  fn: () => Promise<T>,
+): Promise<T> {
   const saved = new Map<string, string | undefined>();
   for (const [k, v] of Object.entries(overlay)) {
     if (process.env[k] === v) continue;

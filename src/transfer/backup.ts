@@ -8,7 +8,18 @@ import { excludeRel, nestedIn, remotePathOf, type Entry } from './entries.js';
 import { applyExcludes, makeExcludeTest } from './excludes.js';
 import { GIT_SAFE_NAMES } from './stored-names.js';
 import { LocalTree, TEMP_MARK, type StoredItem } from './local-tree.js';
-import { entryPaths, manifestChunks, manifestPath, recordOf, sameManifest, storedPath, toManifestFile, type Manifest, type ManifestEntry, type ManifestFile } from './manifest.js';
+import {
+  entryPaths,
+  manifestChunks,
+  manifestPath,
+  recordOf,
+  sameManifest,
+  storedPath,
+  toManifestFile,
+  type Manifest,
+  type ManifestEntry,
+  type ManifestFile,
+} from './manifest.js';
 import type { EntryOutcome } from '../model/outcome.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
 import { shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
@@ -67,19 +78,35 @@ interface EntryPlan {
  * all entries) → mirror deletions → write the manifest last. A missing or unreadable entry (or
  * folder, or file) keeps what was stored for it.
  */
-export async function backup(entries: Entry[], transport: Transport, tree: LocalTree, old: Manifest, opts: BackupOptions): Promise<BackupResult> {
+export async function backup(
+  entries: Entry[],
+  transport: Transport,
+  tree: LocalTree,
+  old: Manifest,
+  opts: BackupOptions,
+): Promise<BackupResult> {
   const listings = await transport.list(entries.map((e) => e.remote));
   const nesting = entries.map((e) => nestedIn(e, entries));
   const involved = new Set([...nesting.flat(), ...entries.filter((_, i) => nesting[i]!.length > 0)]);
-  const plans = entries.map((entry, i) => decideEntry(entry, listings[i]!, old, tree, opts, nesting[i]!, involved.has(entry)));
+  const plans = entries.map((entry, i) =>
+    decideEntry(entry, listings[i]!, old, tree, opts, nesting[i]!, involved.has(entry)),
+  );
   refuseInconsistentNesting(plans);
   if (opts.checksum) await confirmByChecksum(plans, transport, old);
   // The shrink guard decides on the plan alone, before anything is written (a dry run says so too).
   if (opts.maxDelete) {
-    const problems = shrinkProblems(plans.filter((p) => p.listing.status === 'ok').map((p) => shrinkCounts(p, old)), opts.maxDelete);
+    const problems = shrinkProblems(
+      plans.filter((p) => p.listing.status === 'ok').map((p) => shrinkCounts(p, old)),
+      opts.maxDelete,
+    );
     if (problems.length > 0) throw shrinkError(problems);
   }
-  if (opts.dryRun) return { outcomes: plans.map(dryRunOutcome), manifest: old, changed: plans.some((p) => p.fetch.length + p.deletions.length > 0) };
+  if (opts.dryRun)
+    return {
+      outcomes: plans.map(dryRunOutcome),
+      manifest: old,
+      changed: plans.some((p) => p.fetch.length + p.deletions.length > 0),
+    };
 
   // Several entries may name one server file (two recipes salvaging /etc/app/app.conf, or a file inside
   // a folder another entry salvages): it arrives once and is stored at each of their local paths.
@@ -102,7 +129,12 @@ export async function backup(entries: Entry[], transport: Transport, tree: Local
       // One stream, one or several writers (each stored path written once, its copy made as it arrives).
       const copies = paths.length === 1 ? [] : paths.map(() => new PassThrough());
       const streams = paths.length === 1 ? [incoming.stream] : copies;
-      const [written] = await Promise.all([Promise.all(paths.map((path, i) => tree.writeFile(path, streams[i]!, incoming.size, first.mode, incoming.mtime))), tee(incoming.stream, copies)]);
+      const [written] = await Promise.all([
+        Promise.all(
+          paths.map((path, i) => tree.writeFile(path, streams[i]!, incoming.size, first.mode, incoming.mtime)),
+        ),
+        tee(incoming.stream, copies),
+      ]);
       for (const t of targets) {
         const w = written[paths.indexOf(t.path)]!;
         const record = toManifestFile({ ...t.file, size: w.size, mtime: incoming.mtime }, w.sha256);
@@ -121,13 +153,15 @@ export async function backup(entries: Entry[], transport: Transport, tree: Local
       tree.abandonWrites();
       throw err;
     });
-  for (const remote of fetched.notSent) for (const target of byRemote.get(remote)!) keepNotSent(target, old, fetched.message);
+  for (const remote of fetched.notSent)
+    for (const target of byRemote.get(remote)!) keepNotSent(target, old, fetched.message);
   for (const p of plans) {
     for (const l of p.links) tree.writeSymlink(l.path, l.target);
     for (const d of p.deletions) tree.remove(d);
     finishOutcome(p);
   }
-  const manifest = (nothingChanged(old, plans, opts.encryption) ? old : undefined) ?? nextManifest(old, plans, opts.encryption);
+  const manifest =
+    (nothingChanged(old, plans, opts.encryption) ? old : undefined) ?? nextManifest(old, plans, opts.encryption);
   const changed = plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || !sameManifest(manifest, old);
   if (changed) {
     assertNoRecordBelowLink(tree, manifest);
@@ -140,16 +174,50 @@ export async function backup(entries: Entry[], transport: Transport, tree: Local
 async function tee(source: Readable, copies: PassThrough[]): Promise<void> {
   if (copies.length === 0) return;
   try {
-    for await (const chunk of source) await Promise.all(copies.map((c) => (c.write(chunk) ? undefined : once(c, 'drain'))));
+    for await (const chunk of source)
+      await Promise.all(copies.map((c) => (c.write(chunk) ? undefined : once(c, 'drain'))));
     for (const c of copies) c.end();
   } catch (err) {
     for (const c of copies) c.destroy(err as Error);
   }
 }
 
-function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: LocalTree, opts: BackupOptions, nested: Entry[], involved: boolean): EntryPlan {
-  const outcome: EntryOutcome = { recipe: entry.recipe, remote: entry.remote, local: entry.local, status: 'unchanged', files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
-  const plan: EntryPlan = { entry, outcome, listing, rootIsDir: false, records: new Map(), fetch: [], links: [], dirs: [], deletions: [], oldCount: 0, nested, ceded: [], types: undefined };
+function decideEntry(
+  entry: Entry,
+  listing: EntryListing,
+  old: Manifest,
+  tree: LocalTree,
+  opts: BackupOptions,
+  nested: Entry[],
+  involved: boolean,
+): EntryPlan {
+  const outcome: EntryOutcome = {
+    recipe: entry.recipe,
+    remote: entry.remote,
+    local: entry.local,
+    status: 'unchanged',
+    files: 0,
+    bytes: 0,
+    unchanged: 0,
+    deleted: 0,
+    denied: [],
+    notes: [],
+  };
+  const plan: EntryPlan = {
+    entry,
+    outcome,
+    listing,
+    rootIsDir: false,
+    records: new Map(),
+    fetch: [],
+    links: [],
+    dirs: [],
+    deletions: [],
+    oldCount: 0,
+    nested,
+    ceded: [],
+    types: undefined,
+  };
   if (listing.status === 'missing') {
     outcome.status = 'missing';
     return plan;
@@ -196,13 +264,22 @@ function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: L
       plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === 'symlink') {
       const prev = old.files[path];
-      if (!shadows(path) && !(prev?.type === 'symlink' && prev.target === f.target && stored.get(path)?.type === 'symlink')) plan.links.push({ path, target: f.target ?? '' });
+      if (
+        !shadows(path) &&
+        !(prev?.type === 'symlink' && prev.target === f.target && stored.get(path)?.type === 'symlink')
+      )
+        plan.links.push({ path, target: f.target ?? '' });
       plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === 'file') {
       const prev = old.files[path];
       const have = stored.get(path);
       // Encrypted, the stored size is the ciphertext's and cannot be compared.
-      const same = prev?.type === 'file' && prev.size === f.size && (opts.checksum || prev.mtime === f.mtime) && have?.type === 'file' && (opts.encryption !== undefined || have.size === f.size);
+      const same =
+        prev?.type === 'file' &&
+        prev.size === f.size &&
+        (opts.checksum || prev.mtime === f.mtime) &&
+        have?.type === 'file' &&
+        (opts.encryption !== undefined || have.size === f.size);
       if (same) {
         plan.records.set(path, recordOf(f, prev, prev.sha256));
         outcome.unchanged++;
@@ -220,7 +297,14 @@ function decideEntry(entry: Entry, listing: EntryListing, old: Manifest, tree: L
  * Stored paths the server no longer has are deleted (with `delete`), except those below something
  * unreadable or excluded, which keep their stored copy and record.
  */
-function decideDeletions(plan: EntryPlan, old: Manifest, stored: Map<string, StoredItem>, opts: BackupOptions, protectedPaths: string[], skip: ReturnType<typeof makeExcludeTest>): void {
+function decideDeletions(
+  plan: EntryPlan,
+  old: Manifest,
+  stored: Map<string, StoredItem>,
+  opts: BackupOptions,
+  protectedPaths: string[],
+  skip: ReturnType<typeof makeExcludeTest>,
+): void {
   const { entry } = plan;
   // In the new plan: a record, a fetch or a link (records are by far the most: no combined copy).
   const fetched = new Set(plan.fetch.map((f) => f.path));
@@ -228,14 +312,20 @@ function decideDeletions(plan: EntryPlan, old: Manifest, stored: Map<string, Sto
   const live = { has: (p: string) => plan.records.has(p) || fetched.has(p) || linked.has(p) };
   const isProtected = (p: string) => protectedPaths.some((q) => p === q || p.startsWith(q + '/'));
   const relOf = (p: string) => (p === entry.local ? '' : p.slice(entry.local.length + 1));
-  const excluded = (p: string) => relOf(p).split('/').some((_, i, parts) => skip(parts.slice(0, i + 1).join('/'), i < parts.length - 1 || old.files[p]?.type === 'dir'));
+  const excluded = (p: string) =>
+    relOf(p)
+      .split('/')
+      .some((_, i, parts) =>
+        skip(parts.slice(0, i + 1).join('/'), i < parts.length - 1 || old.files[p]?.type === 'dir'),
+      );
   // A root that turned from folder into file cannot keep children, whatever `delete` says.
   const rootBecameFile = !plan.rootIsDir;
   const deleted = new Set<string>();
   // Ceded paths are a nested entry's; the folders above them hold its files, whatever this entry lists.
   const ceded = (p: string) => plan.ceded.some((c) => p === c || p.startsWith(c + '/'));
   const holdsCeded = (p: string) => plan.ceded.some((c) => c.startsWith(p + '/'));
-  const oldPaths = plan.ceded.length === 0 ? entryPaths(old, entry.local) : entryPaths(old, entry.local).filter((p) => !ceded(p));
+  const oldPaths =
+    plan.ceded.length === 0 ? entryPaths(old, entry.local) : entryPaths(old, entry.local).filter((p) => !ceded(p));
   plan.oldCount = oldPaths.length;
   for (const p of oldPaths) {
     if (live.has(p)) continue;
@@ -258,10 +348,12 @@ function decideDeletions(plan: EntryPlan, old: Manifest, stored: Map<string, Sto
   // Leftovers not in the manifest (an interrupted run's temp files, files put there by hand).
   const liveFolders = new Set<string>();
   for (const paths of [plan.records.keys(), fetched, linked]) {
-    for (const p of paths) for (let q = parentOf(p); q !== '' && !liveFolders.has(q); q = parentOf(q)) liveFolders.add(q);
+    for (const p of paths)
+      for (let q = parentOf(p); q !== '' && !liveFolders.has(q); q = parentOf(q)) liveFolders.add(q);
   }
   for (const p of stored.keys()) {
-    if (p === entry.local || live.has(p) || liveFolders.has(p) || isProtected(p) || deleted.has(p) || below(p, deleted)) continue;
+    if (p === entry.local || live.has(p) || liveFolders.has(p) || isProtected(p) || deleted.has(p) || below(p, deleted))
+      continue;
     if (plan.ceded.length > 0 && (ceded(p) || holdsCeded(p))) continue;
     const name = p.slice(p.lastIndexOf('/') + 1);
     if (!name.startsWith(TEMP_MARK) && excluded(p)) continue;
@@ -281,7 +373,8 @@ function decideDeletions(plan: EntryPlan, old: Manifest, stored: Map<string, Sto
 function refuseInconsistentNesting(plans: EntryPlan[]): void {
   const byEntry = new Map(plans.map((p) => [p.entry, p] as const));
   const name = (e: Entry) => `recipe ${e.recipe} (${e.remote} => ${e.local})`;
-  const kind = (t: RemoteFile['type']) => (t === 'dir' ? 'a folder' : t === 'symlink' ? 'a symlink' : t === 'file' ? 'a file' : 'a device, fifo or socket');
+  const kind = (t: RemoteFile['type']) =>
+    t === 'dir' ? 'a folder' : t === 'symlink' ? 'a symlink' : t === 'file' ? 'a file' : 'a device, fifo or socket';
   const refuse = (path: string, outer: Entry, outerSays: string, inner: Entry, innerSays: string) => {
     throw new HostileServerError(
       `entries that nest disagree about "${safeText(path)}": ${outerSays} for ${safeText(name(outer))}, ${innerSays} for ${safeText(name(inner))}; ` +
@@ -332,7 +425,10 @@ export function assertNoRecordBelowLink(tree: LocalTree, m: Manifest): void {
     return q;
   };
   throw new Error(
-    `refusing to write the manifest: ${bad.length} recorded path(s) lie below a symlink in the data folder (${bad.slice(0, 5).map((p) => `${safeText(p)} below ${safeText(link(p))}`).join(', ')}${bad.length > 5 ? ', …' : ''}); ` +
+    `refusing to write the manifest: ${bad.length} recorded path(s) lie below a symlink in the data folder (${bad
+      .slice(0, 5)
+      .map((p) => `${safeText(p)} below ${safeText(link(p))}`)
+      .join(', ')}${bad.length > 5 ? ', …' : ''}); ` +
       'this is a bug, please report it. The previous manifest was kept',
   );
 }
@@ -340,9 +436,12 @@ export function assertNoRecordBelowLink(tree: LocalTree, m: Manifest): void {
 /** With `checksum`, a file is unchanged only when its SHA-256 on the server equals the stored one. */
 async function confirmByChecksum(plans: EntryPlan[], transport: Transport, old: Manifest): Promise<void> {
   const candidates = plans.flatMap((p) =>
-    [...p.records.entries()].filter(([path, r]) => r.type === 'file' && old.files[path]?.sha256 && p.listing.status === 'ok').map(([path]) => ({ p, path })),
+    [...p.records.entries()]
+      .filter(([path, r]) => r.type === 'file' && old.files[path]?.sha256 && p.listing.status === 'ok')
+      .map(([path]) => ({ p, path })),
   );
-  const remoteOf = (p: EntryPlan, path: string) => remotePathOf(p.entry.remote, path === p.entry.local ? '' : path.slice(p.entry.local.length + 1));
+  const remoteOf = (p: EntryPlan, path: string) =>
+    remotePathOf(p.entry.remote, path === p.entry.local ? '' : path.slice(p.entry.local.length + 1));
   const sums = await transport.checksums(candidates.map((c) => remoteOf(c.p, c.path)));
   for (const { p, path } of candidates) {
     if (sums.get(remoteOf(p, path)) === old.files[path]!.sha256) continue;
@@ -359,7 +458,13 @@ async function confirmByChecksum(plans: EntryPlan[], transport: Transport, old: 
 function shrinkCounts(p: EntryPlan, old: Manifest): ShrinkCounts {
   const ceded = (q: string) => p.ceded.some((c) => q === c || q.startsWith(c + '/'));
   const fetched = new Map(p.fetch.map((f) => [f.path, f.file] as const));
-  const counts: ShrinkCounts = { entry: `recipe ${safeText(p.entry.recipe)} (${safeText(p.entry.remote)} => ${safeText(p.entry.local)})`, stored: 0, deleted: 0, emptied: 0, left: 0 };
+  const counts: ShrinkCounts = {
+    entry: `recipe ${safeText(p.entry.recipe)} (${safeText(p.entry.remote)} => ${safeText(p.entry.local)})`,
+    stored: 0,
+    deleted: 0,
+    emptied: 0,
+    left: 0,
+  };
   for (const path of entryPaths(old, p.entry.local)) {
     const r = old.files[path]!;
     if (r.type !== 'file' || ceded(path)) continue;
@@ -379,7 +484,10 @@ function keepNotSent(target: { plan: EntryPlan; path: string }, old: Manifest, m
   if (prev) target.plan.records.set(target.path, prev);
   const denied = /Permission denied/.test(message);
   if (denied) target.plan.outcome.denied.push(target.path);
-  else target.plan.outcome.notes.push(`${target.path}: not sent by the server (${safeText(message.split('\n')[0] ?? 'no reason given')}); stored copy kept`);
+  else
+    target.plan.outcome.notes.push(
+      `${target.path}: not sent by the server (${safeText(message.split('\n')[0] ?? 'no reason given')}); stored copy kept`,
+    );
 }
 
 /** Is a folder above `path` a symlink in the data folder? */
@@ -450,7 +558,9 @@ function nextManifest(old: Manifest, plans: EntryPlan[], encryption: string | un
   // was a visible part of a run with nothing to do.
   const files: Record<string, ManifestFile> = {};
   // An old record stays unless a listed entry owns its path (a path it ceded stays its nested entry's).
-  const owns = (p: EntryPlan, path: string) => (path === p.entry.local || path.startsWith(p.entry.local + '/')) && !p.ceded.some((c) => path === c || path.startsWith(c + '/'));
+  const owns = (p: EntryPlan, path: string) =>
+    (path === p.entry.local || path.startsWith(p.entry.local + '/')) &&
+    !p.ceded.some((c) => path === c || path.startsWith(c + '/'));
   for (const path in old.files) if (!listed.some((p) => owns(p, path))) files[path] = old.files[path]!;
   const entries = { ...old.entries };
   for (const p of listed) {
@@ -464,9 +574,18 @@ function nextManifest(old: Manifest, plans: EntryPlan[], encryption: string | un
 function withStored(old: Manifest, stored: Map<string, ManifestFile>, encryption: string | undefined): Manifest {
   // A file written where a folder was stored replaced that folder and everything in it.
   const replaced = [...stored.keys()].filter((p) => old.files[p]?.type === 'dir');
-  const files = Object.fromEntries(Object.entries(old.files).filter(([p]) => !replaced.some((d) => p.startsWith(d + '/'))));
+  const files = Object.fromEntries(
+    Object.entries(old.files).filter(([p]) => !replaced.some((d) => p.startsWith(d + '/'))),
+  );
   for (const [path, record] of stored) files[path] = record;
-  return { version: 1, domain: old.domain, ...(encryption && { encryption }), names: GIT_SAFE_NAMES, entries: old.entries, files };
+  return {
+    version: 1,
+    domain: old.domain,
+    ...(encryption && { encryption }),
+    names: GIT_SAFE_NAMES,
+    entries: old.entries,
+    files,
+  };
 }
 
 export function writeManifest(domainDir: string, m: Manifest): void {

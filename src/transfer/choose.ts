@@ -1,7 +1,13 @@
 import { UserError } from '../errors.js';
 import { safeText } from '../report/reporter.js';
 import { OUTPUT_CAP } from '../ssh/session.js';
-import { chooseCodec, nodeHasZstd, parseServerCodecs, FAST_LINK_RTT_MS, type CompressionSetting } from './compression.js';
+import {
+  chooseCodec,
+  nodeHasZstd,
+  parseServerCodecs,
+  FAST_LINK_RTT_MS,
+  type CompressionSetting,
+} from './compression.js';
 import { LIST_SCRIPT, PROBE_SCRIPT, shCommand } from './remote-scripts.js';
 import { SftpTransport } from './sftp-transport.js';
 import { TarTransport, type ShellRunner } from './tar-transport.js';
@@ -40,37 +46,58 @@ export interface Chosen {
  * server which it has: an SFTP-only account (ForceCommand internal-sftp) answers the probe with
  * nothing usable, so it gets SFTP.
  */
-export async function chooseTransport(session: Session, s: TransportOptions, prefetch?: string[], whileListing?: () => void): Promise<Chosen> {
+export async function chooseTransport(
+  session: Session,
+  s: TransportOptions,
+  prefetch?: string[],
+  whileListing?: () => void,
+): Promise<Chosen> {
   // `auto` measures the link while the probe runs (see SshSession.roundTrip): no round trip of its own.
   let probed: (v?: unknown) => void = () => undefined;
   const probeDone = new Promise((done) => (probed = done));
-  const rtt = s.compression === 'auto' && session.roundTrip ? session.roundTrip(s.transport === 'sftp' ? undefined : probeDone) : Promise.resolve(undefined);
+  const rtt =
+    s.compression === 'auto' && session.roundTrip
+      ? session.roundTrip(s.transport === 'sftp' ? undefined : probeDone)
+      : Promise.resolve(undefined);
   if (s.transport === 'sftp') return { transport: await sftpTransport(session, s, await rtt), uid: -1 };
   // With `prefetch`, the listing of those paths rides along with the probe: one command, not two (on a
   // link with 10 ms each way, one exec costs about 60 ms of round trips). Never with sudo, whose
   // listing must run as root, after the sudo check.
   const ahead = prefetch && !s.sudo ? prefetch : undefined;
-  const command = ahead ? shCommand(`${PROBE_SCRIPT}
+  const command = ahead
+    ? shCommand(
+        `${PROBE_SCRIPT}
 printf '${LISTING_MARK}'
-${LIST_SCRIPT}`, ahead, false) : PROBE_SCRIPT;
+${LIST_SCRIPT}`,
+        ahead,
+        false,
+      )
+    : PROBE_SCRIPT;
   // A refused exec means no shell; a connection lost meanwhile means nothing about the account.
   // `whileListing` (reading the stored manifest) runs while the server lists: a listing of 20,000
   // files takes the server ~80 ms, and this side would only wait for it.
   // The probe's own answer is a few lines: a server that floods it is cut at OUTPUT_CAP (a listing
   // riding along is data, and bounded by what was asked).
-  const probe = await session.exec(command, { stdin: '', ...(ahead ? whileListing && { started: whileListing } : { maxStdout: OUTPUT_CAP }) }).catch((err: unknown) => {
-    if (session.lostError?.()) throw err;
-    return null;
-  });
+  const probe = await session
+    .exec(command, { stdin: '', ...(ahead ? whileListing && { started: whileListing } : { maxStdout: OUTPUT_CAP }) })
+    .catch((err: unknown) => {
+      if (session.lostError?.()) throw err;
+      return null;
+    });
   probed();
   const mark = probe ? probe.stdout.indexOf(LISTING_MARK) : -1;
   const text = probe ? probe.stdout.subarray(0, mark < 0 ? undefined : mark).toString('utf8') : '';
   const gnu = /GNU findutils/.test(text) && /GNU tar/.test(text);
   if (!gnu) {
     if (s.transport === 'tar') {
-      throw new UserError(`transport: tar needs a shell with GNU find and GNU tar on the server, and the probe found ${probe ? `"${safeText(text.trim() || probe.stderr.trim())}"` : 'no shell'}; use transport: sftp`);
+      throw new UserError(
+        `transport: tar needs a shell with GNU find and GNU tar on the server, and the probe found ${probe ? `"${safeText(text.trim() || probe.stderr.trim())}"` : 'no shell'}; use transport: sftp`,
+      );
     }
-    if (s.sudo) throw new UserError('input `sudo`: true needs a shell with GNU find and tar on the server; this account has none (SFTP only?)');
+    if (s.sudo)
+      throw new UserError(
+        'input `sudo`: true needs a shell with GNU find and tar on the server; this account has none (SFTP only?)',
+      );
     return { transport: await sftpTransport(session, s, await rtt), uid: -1 };
   }
   const wire = chooseCodec(s.compression, parseServerCodecs(text), nodeHasZstd(), await rtt);
@@ -79,11 +106,21 @@ ${LIST_SCRIPT}`, ahead, false) : PROBE_SCRIPT;
   if (s.sudo) {
     const check = await session.exec(shCommand('id -u', [], true), { maxStdout: OUTPUT_CAP });
     if (check.code !== 0 || check.stdout.toString().trim() !== '0') {
-      throw new UserError(`input \`sudo\`: \`sudo -n\` failed for ${s.ssh.username} (${safeText(check.stderr.trim() || 'no output')}); it needs passwordless sudo`);
+      throw new UserError(
+        `input \`sudo\`: \`sudo -n\` failed for ${s.ssh.username} (${safeText(check.stderr.trim() || 'no output')}); it needs passwordless sudo`,
+      );
     }
     return { transport: new TarTransport(session, true, undefined, codec), uid: 0 };
   }
-  const listed = ahead && probe && mark >= 0 ? { remotes: ahead, stdout: probe.stdout.subarray(mark + LISTING_MARK.length), code: probe.code, stderr: probe.stderr } : undefined;
+  const listed =
+    ahead && probe && mark >= 0
+      ? {
+          remotes: ahead,
+          stdout: probe.stdout.subarray(mark + LISTING_MARK.length),
+          code: probe.code,
+          stderr: probe.stderr,
+        }
+      : undefined;
   return { transport: new TarTransport(session, false, listed, codec), uid };
 }
 
@@ -94,8 +131,18 @@ ${LIST_SCRIPT}`, ahead, false) : PROBE_SCRIPT;
 async function sftpTransport(session: Session, s: TransportOptions, rtt: number | undefined): Promise<SftpTransport> {
   const fast = s.compression === 'auto' && (rtt === undefined || rtt < FAST_LINK_RTT_MS);
   const zlib = s.compression !== 'none' && !fast && session.compressFromNowOn?.() === true;
-  const compression = zlib ? 'SSH zlib' : s.compression === 'none' ? 'compression: none' : fast ? `auto: fast link (round trip ${rtt === undefined ? 'not measured' : `${rtt.toFixed(1)} ms`}), sent as it is` : 'SSH compression unavailable';
-  return new SftpTransport(await session.sftp(), { concurrency: s.concurrency, lost: () => session.lostError?.(), compression });
+  const compression = zlib
+    ? 'SSH zlib'
+    : s.compression === 'none'
+      ? 'compression: none'
+      : fast
+        ? `auto: fast link (round trip ${rtt === undefined ? 'not measured' : `${rtt.toFixed(1)} ms`}), sent as it is`
+        : 'SSH compression unavailable';
+  return new SftpTransport(await session.sftp(), {
+    concurrency: s.concurrency,
+    lost: () => session.lostError?.(),
+    compression,
+  });
 }
 
 /** Ends the probe's output and starts the listing's when both run as one command. */

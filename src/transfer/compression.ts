@@ -18,7 +18,8 @@ export type Codec = 'zstd' | 'gzip' | 'none';
 export const FAST_LINK_RTT_MS = 4;
 
 /** Names of formats that are compressed already: `auto` sends a fetch made mostly of them as it is. */
-const COMPRESSED = /\.(gz|tgz|zst|zstd|xz|txz|bz2|tbz2?|lz4|lzma|lz|br|zip|jar|war|7z|rar|jpe?g|png|gif|webp|avif|heic|mp[34]|m4[av]|mkv|webm|mov|avi|ogg|opus|flac|woff2?|pdf|docx|xlsx|pptx|odt|apk|deb|rpm|crypt|age|gpg)$/i;
+const COMPRESSED =
+  /\.(gz|tgz|zst|zstd|xz|txz|bz2|tbz2?|lz4|lzma|lz|br|zip|jar|war|7z|rar|jpe?g|png|gif|webp|avif|heic|mp[34]|m4[av]|mkv|webm|mov|avi|ogg|opus|flac|woff2?|pdf|docx|xlsx|pptx|odt|apk|deb|rpm|crypt|age|gpg)$/i;
 
 /** What the server has, from the probe's `codec NAME` lines. */
 export function parseServerCodecs(probe: string): Codec[] {
@@ -47,15 +48,22 @@ export interface CodecChoice {
  * - `auto`: none on a fast link (round trip under FAST_LINK_RTT_MS, or not measured); otherwise zstd
  *   where both sides have it, else gzip.
  */
-export function chooseCodec(setting: CompressionSetting, server: readonly Codec[], clientZstd: boolean, rttMs: number | undefined): CodecChoice {
+export function chooseCodec(
+  setting: CompressionSetting,
+  server: readonly Codec[],
+  clientZstd: boolean,
+  rttMs: number | undefined,
+): CodecChoice {
   if (setting === 'none') return { codec: 'none', reason: 'compression: none' };
   const zstd = server.includes('zstd') && clientZstd;
   const gzip = server.includes('gzip');
-  const missing = (c: Codec) => (c === 'zstd' && !clientZstd ? "this Node's zlib has no zstd" : `the server has no ${c}`);
+  const missing = (c: Codec) =>
+    c === 'zstd' && !clientZstd ? "this Node's zlib has no zstd" : `the server has no ${c}`;
   if (setting === 'auto') {
     if (rttMs === undefined) return { codec: 'none', reason: 'auto: round trip not measured, sent as it is' };
     const rtt = `round trip ${rttMs.toFixed(1)} ms`;
-    if (rttMs < FAST_LINK_RTT_MS) return { codec: 'none', reason: `auto: fast link (${rtt} < ${FAST_LINK_RTT_MS} ms), sent as it is` };
+    if (rttMs < FAST_LINK_RTT_MS)
+      return { codec: 'none', reason: `auto: fast link (${rtt} < ${FAST_LINK_RTT_MS} ms), sent as it is` };
     if (zstd) return { codec: 'zstd', reason: `auto: ${rtt}, zstd` };
     if (gzip) return { codec: 'gzip', reason: `auto: ${rtt}, gzip (${missing('zstd')})` };
     return { codec: 'none', reason: `auto: ${rtt}, but the server has neither zstd nor gzip` };

@@ -26,7 +26,12 @@ export function planEntries(plan: Plan, extraExcludes: string[]): Entry[] {
       const key = `${f.remote}\0${f.local}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      entries.push({ recipe: r.name, remote: f.remote, local: f.local, skip: [...r.skip, ...extraExcludes, ...OWN_TEMP_PATTERNS] });
+      entries.push({
+        recipe: r.name,
+        remote: f.remote,
+        local: f.local,
+        skip: [...r.skip, ...extraExcludes, ...OWN_TEMP_PATTERNS],
+      });
     }
   }
   return entries;
@@ -65,7 +70,11 @@ export function ownPaths(m: Manifest, local: string): { paths: string[]; shadowe
   if (links.size === 0) return { paths: all, shadowed: [] };
   const shadowed = new Set<string>();
   const paths = all.filter((p) => {
-    for (let q = p.slice(0, Math.max(0, p.lastIndexOf('/'))); q.length >= local.length; q = q.slice(0, Math.max(0, q.lastIndexOf('/')))) {
+    for (
+      let q = p.slice(0, Math.max(0, p.lastIndexOf('/')));
+      q.length >= local.length;
+      q = q.slice(0, Math.max(0, q.lastIndexOf('/')))
+    ) {
       if (links.has(q)) {
         shadowed.add(q);
         return false;

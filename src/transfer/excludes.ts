@@ -78,7 +78,8 @@ function ruleMatches(r: Rule, rel: string, isDir: boolean): boolean {
   } else if (r.dirOnly) return false;
   const pattern = r.anchored ? r.pattern.slice(1) : r.pattern;
   // Unanchored with a slash but no `**`: the last slashes+1 names; with `**` (not leading): after any slash.
-  const where = !r.anchored && r.slashes > 0 && !r.wild2 ? r.slashes + 1 : !r.anchored && !r.wild2Prefix && r.wild2 ? -1 : 0;
+  const where =
+    !r.anchored && r.slashes > 0 && !r.wild2 ? r.slashes + 1 : !r.anchored && !r.wild2Prefix && r.wild2 ? -1 : 0;
   // Only a wildcard pattern gets the extra "/" above, so a literal is one string, compared as written
   // (a backslash in a pattern without wildcards is a backslash).
   if (r.wild) return wildmatchArray(pattern, text, where);
@@ -228,7 +229,11 @@ const CLASSES: Record<string, RegExp> = {
  * Drops excluded paths and everything below an excluded folder. `rel`s are relative to the
  * transfer's top; for a single-file entry the top is its parent, so its rel is its own name.
  */
-export function applyExcludes<T extends { rel: string; type: string }>(files: T[], test: ExcludeTest, relOf: (f: T) => string = (f) => f.rel): T[] {
+export function applyExcludes<T extends { rel: string; type: string }>(
+  files: T[],
+  test: ExcludeTest,
+  relOf: (f: T) => string = (f) => f.rel,
+): T[] {
   const excludedDirs: string[] = [];
   const kept: T[] = [];
   // Parents come before children in every listing we make (find and our SFTP walk are pre-order).

@@ -30,7 +30,11 @@ export interface JudgeOptions {
   username: string;
 }
 
-export function judgeEntries(items: Judged[], opts: JudgeOptions, wording: Wording): { problems: string[]; warnings: string[] } {
+export function judgeEntries(
+  items: Judged[],
+  opts: JudgeOptions,
+  wording: Wording,
+): { problems: string[]; warnings: string[] } {
   const problems: string[] = [];
   const warnings: string[] = [];
   for (const e of items.filter((x) => x.missing)) {
@@ -40,7 +44,9 @@ export function judgeEntries(items: Judged[], opts: JudgeOptions, wording: Wordi
   }
   for (const e of items.filter((x) => x.wholeDenied || x.denied.length > 0)) {
     const whole = wholly(e);
-    const what = whole ? safeText(e.remote) : `${e.denied.length} path(s) in ${safeText(e.remote)} (${e.denied.slice(0, 5).map(safeText).join(', ')}${e.denied.length > 5 ? ', …' : ''})`;
+    const what = whole
+      ? safeText(e.remote)
+      : `${e.denied.length} path(s) in ${safeText(e.remote)} (${e.denied.slice(0, 5).map(safeText).join(', ')}${e.denied.length > 5 ? ', …' : ''})`;
     const msg = `${e.recipe}: ${what} ${wording.denied} ${safeText(opts.username)}; ${wording.consequence}. Use sudo: true or allow-denied: true`;
     if (opts.allowDenied) warnings.push(msg);
     else problems.push(msg);

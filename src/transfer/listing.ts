@@ -23,7 +23,9 @@ export function parseListing(out: Buffer, expected: number): EntryListing[] {
     if (!tokens.peekIs(E)) throw new Error(`unexpected server listing near token ${tokens.count}`);
     tokens.skip();
     if (tokens.peekIs(M) || tokens.peekIs(D)) {
-      result.push(tokens.peekIs(M) ? { status: 'missing' } : { status: 'denied', reason: 'permission denied on a parent folder' });
+      result.push(
+        tokens.peekIs(M) ? { status: 'missing' } : { status: 'denied', reason: 'permission denied on a parent folder' },
+      );
       tokens.skip();
       continue;
     }
@@ -32,7 +34,8 @@ export function parseListing(out: Buffer, expected: number): EntryListing[] {
     while (!tokens.done() && !tokens.peekIs(E) && !tokens.peekIs(N)) files.push(checkShape(readRecord(tokens), seen));
     // The path existed, yet find printed nothing for it (gone in between, or an I/O error): nothing
     // is known, so nothing may be concluded, least of all that everything below it was deleted.
-    if (files.length === 0) result.push({ status: 'denied', reason: 'the server listed nothing for it (it vanished, or find failed on it)' });
+    if (files.length === 0)
+      result.push({ status: 'denied', reason: 'the server listed nothing for it (it vanished, or find failed on it)' });
     else result.push(rootDenied(files) ?? { status: 'ok', files });
   }
   if (result.length !== expected) throw new Error(`server listing has ${result.length} entries, expected ${expected}`);
@@ -43,7 +46,14 @@ export function parseListing(out: Buffer, expected: number): EntryListing[] {
   return result;
 }
 
-const [E, N, M, D, R, U] = ['E', 'N', 'M', 'D', 'R', 'U'].map((c) => c.charCodeAt(0)) as [number, number, number, number, number, number];
+const [E, N, M, D, R, U] = ['E', 'N', 'M', 'D', 'R', 'U'].map((c) => c.charCodeAt(0)) as [
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+];
 
 /**
  * One record of 11 tokens: flag, type, size, mtime, mode, uid, gid, user, group, rel, link
@@ -69,8 +79,27 @@ function readRecord(tokens: Tokens): RemoteFile {
   const target = type === 'symlink' ? tokens.next() : (tokens.skip(), undefined);
   if (tokens.overrun) throw truncated();
   // Digits only, and few enough to be exact (400 digits would read as Infinity).
-  if (!(Number.isSafeInteger(size) && Number.isSafeInteger(mtime) && Number.isSafeInteger(mode) && Number.isSafeInteger(uid) && Number.isSafeInteger(gid))) throw new Error(`unexpected server listing near token ${at}`);
-  return { rel, type, size, mtime, mode, uid, gid, user, group, ...(target !== undefined && { target }), readable: flag === R };
+  if (!(
+    Number.isSafeInteger(size) &&
+    Number.isSafeInteger(mtime) &&
+    Number.isSafeInteger(mode) &&
+    Number.isSafeInteger(uid) &&
+    Number.isSafeInteger(gid)
+  ))
+    throw new Error(`unexpected server listing near token ${at}`);
+  return {
+    rel,
+    type,
+    size,
+    mtime,
+    mode,
+    uid,
+    gid,
+    user,
+    group,
+    ...(target !== undefined && { target }),
+    readable: flag === R,
+  };
 }
 
 /** The `N` section: `u` or `g`, an id, its name (empty when the server has none), to the end. */
@@ -81,7 +110,8 @@ function readNames(tokens: Tokens): { users: Map<number, string>; groups: Map<nu
     const at = tokens.count;
     const kind = tokens.next();
     const id = tokens.done() ? '' : tokens.next();
-    if ((kind !== 'u' && kind !== 'g') || !/^\d+$/.test(id) || tokens.done()) throw new Error(`truncated owner names in the server listing near token ${at}`);
+    if ((kind !== 'u' && kind !== 'g') || !/^\d+$/.test(id) || tokens.done())
+      throw new Error(`truncated owner names in the server listing near token ${at}`);
     const name = tokens.next(true);
     if (name !== '') (kind === 'u' ? users : groups).set(Number(id), name);
   }
@@ -89,7 +119,10 @@ function readNames(tokens: Tokens): { users: Map<number, string>; groups: Map<nu
 }
 
 /** Fills in owner and group names the records left empty; an id with no name keeps its number. */
-function nameOwners(listings: EntryListing[], names: { users: Map<number, string>; groups: Map<number, string> }): void {
+function nameOwners(
+  listings: EntryListing[],
+  names: { users: Map<number, string>; groups: Map<number, string> },
+): void {
   for (const l of listings) {
     if (l.status !== 'ok') continue;
     for (const f of l.files) {
@@ -188,7 +221,8 @@ function checkShape(f: RemoteFile, seen: Map<string, RemoteFile['type']>): Remot
     if (!PLAIN_REL.test(f.rel)) refuse('which is not a plain relative path');
     if (seen.has(f.rel)) refuse('twice');
     const slash = f.rel.lastIndexOf('/');
-    if (seen.get(slash < 0 ? '' : f.rel.slice(0, slash)) !== 'dir') refuse('which is not inside a folder listed before it');
+    if (seen.get(slash < 0 ? '' : f.rel.slice(0, slash)) !== 'dir')
+      refuse('which is not inside a folder listed before it');
   }
   seen.set(f.rel, f.type);
   return f;
@@ -197,6 +231,7 @@ function checkShape(f: RemoteFile, seen: Map<string, RemoteFile['type']>): Remot
 /** An entry whose root is an unreadable file is denied as a whole; an unreadable root folder too. */
 function rootDenied(files: RemoteFile[]): EntryListing | null {
   const root = files.find((f) => f.rel === '');
-  if (root && !root.readable) return { status: 'denied', reason: root.type === 'dir' ? 'folder not readable' : 'file not readable' };
+  if (root && !root.readable)
+    return { status: 'denied', reason: root.type === 'dir' ? 'folder not readable' : 'file not readable' };
   return null;
 }

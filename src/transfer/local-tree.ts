@@ -1,5 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, openSync, chmodSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, readdirSync, type Stats } from 'node:fs';
+import {
+  createWriteStream,
+  openSync,
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+  readdirSync,
+  type Stats,
+} from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HostileServerError } from '../errors.js';
@@ -78,7 +91,13 @@ export class LocalTree {
   }
 
   /** Writes a file atomically with mode and mtime; returns its SHA-256 and size. */
-  async writeFile(rel: string, content: Readable, size: number, mode: number, mtime: number): Promise<{ sha256: string; size: number }> {
+  async writeFile(
+    rel: string,
+    content: Readable,
+    size: number,
+    mode: number,
+    mtime: number,
+  ): Promise<{ sha256: string; size: number }> {
     const abs = this.resolve(rel);
     this.ensureDir(parentOf(rel));
     const tmp = this.tempName(abs);
@@ -95,7 +114,11 @@ export class LocalTree {
         const data = Buffer.concat(chunks);
         hash.update(data);
         // "wx": a name that exists (even as a link) fails rather than being written through.
-        writeFileSync(tmp, this.options.encrypt ? Buffer.concat(await this.options.encrypt(Readable.from([data])).toArray()) : data, { mode: localMode(mode), flag: 'wx' });
+        writeFileSync(
+          tmp,
+          this.options.encrypt ? Buffer.concat(await this.options.encrypt(Readable.from([data])).toArray()) : data,
+          { mode: localMode(mode), flag: 'wx' },
+        );
       } else {
         // Opened now, not lazily: abandonWrites() must find the file to remove it, not race its creation.
         // A deep buffer: chunks that pile up while one write is in flight go out in one writev, so a
@@ -110,7 +133,8 @@ export class LocalTree {
           }
         };
         const encrypt = this.options.encrypt;
-        if (encrypt) await pipeline(content, counted, (plain: AsyncIterable<Buffer>) => encrypt(Readable.from(plain)), out);
+        if (encrypt)
+          await pipeline(content, counted, (plain: AsyncIterable<Buffer>) => encrypt(Readable.from(plain)), out);
         else await pipeline(content, counted, out);
       }
       if (written !== size) throw new Error(`"${rel}": received ${written} bytes, the archive announced ${size}`);
@@ -165,7 +189,10 @@ export class LocalTree {
       throw err;
     }
     if (!st) return null;
-    return { type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other', size: st.size };
+    return {
+      type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other',
+      size: st.size,
+    };
   }
 
   /**
@@ -231,7 +258,8 @@ export class LocalTree {
         // A live `.git` or `.gitattributes` is never one of ours (ours are escaped): not part of the copy.
         if (!raw && isUnescapedGitName(e.name)) continue;
         const child = `${r}/${raw ? e.name : unescapeName(e.name)}`;
-        if (e.isFile()) out.set(child, { type: 'file', size: lstatSync(`${abs}/${e.name}`, { throwIfNoEntry: false })?.size ?? -1 });
+        if (e.isFile())
+          out.set(child, { type: 'file', size: lstatSync(`${abs}/${e.name}`, { throwIfNoEntry: false })?.size ?? -1 });
         else out.set(child, { type: e.isDirectory() ? 'dir' : e.isSymbolicLink() ? 'symlink' : 'other', size: 0 });
         if (e.isDirectory()) visit(child);
       }
@@ -276,4 +304,3 @@ function parentOf(rel: string): string {
 function localMode(mode: number): number {
   return (mode & 0o777) | 0o600;
 }
-

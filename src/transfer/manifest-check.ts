@@ -24,14 +24,18 @@ const MAX_ID = 0xffffffff;
 
 export function checkManifest(data: unknown, path: string): Manifest {
   const fail = (where: string, what: string): never => {
-    throw new UserError(`${path}: ${where} ${what}. The manifest may have been edited by hand or by someone else; take it from the store's history, or run a backup from the old server.`);
+    throw new UserError(
+      `${path}: ${where} ${what}. The manifest may have been edited by hand or by someone else; take it from the store's history, or run a backup from the old server.`,
+    );
   };
   if (!isObject(data) || data.version !== 1 || !isObject(data.files) || !isObject(data.entries)) {
     throw new UserError(`${path}: not a remote-files manifest of version 1`);
   }
   if (typeof data.domain !== 'string') fail('"domain"', 'is not a string');
-  if (data.encryption !== undefined && (typeof data.encryption !== 'string' || !ENCRYPTION.test(data.encryption))) fail('"encryption"', 'is not age:<16 hex digits>');
-  if (data.names !== undefined && data.names !== GIT_SAFE_NAMES) fail('"names"', `is ${JSON.stringify(data.names)}, not "${GIT_SAFE_NAMES}" (written by a newer version?)`);
+  if (data.encryption !== undefined && (typeof data.encryption !== 'string' || !ENCRYPTION.test(data.encryption)))
+    fail('"encryption"', 'is not age:<16 hex digits>');
+  if (data.names !== undefined && data.names !== GIT_SAFE_NAMES)
+    fail('"names"', `is ${JSON.stringify(data.names)}, not "${GIT_SAFE_NAMES}" (written by a newer version?)`);
 
   const locals: string[] = [];
   for (const [local, e] of Object.entries(data.entries)) {
@@ -39,9 +43,11 @@ export function checkManifest(data: unknown, path: string): Manifest {
     checkKey(local, where, fail);
     if (!isObject(e)) fail(where, 'is not an object');
     const entry = e as Record<string, unknown>;
-    if (typeof entry.remote !== 'string' || !isCanonicalRemote(entry.remote)) fail(`${where}.remote`, 'is not an absolute, normalised server path');
+    if (typeof entry.remote !== 'string' || !isCanonicalRemote(entry.remote))
+      fail(`${where}.remote`, 'is not an absolute, normalised server path');
     if (typeof entry.recipe !== 'string') fail(`${where}.recipe`, 'is not a string');
-    if (typeof entry.type !== 'string' || !TYPES.has(entry.type)) fail(`${where}.type`, 'is not file, dir, symlink or other');
+    if (typeof entry.type !== 'string' || !TYPES.has(entry.type))
+      fail(`${where}.type`, 'is not file, dir, symlink or other');
     locals.push(local);
   }
 
@@ -52,17 +58,22 @@ export function checkManifest(data: unknown, path: string): Manifest {
     if (!isObject(f)) fail(where, 'is not an object');
     const r = f as Record<string, unknown>;
     if (typeof r.type !== 'string' || !TYPES.has(r.type)) fail(`${where}.type`, 'is not file, dir, symlink or other');
-    if (!isCount(r.size, Number.MAX_SAFE_INTEGER) || (r.type !== 'file' && r.size !== 0)) fail(`${where}.size`, 'is not a byte count (0 for anything but a file)');
-    if (typeof r.mtime !== 'number' || !Number.isInteger(r.mtime) || Math.abs(r.mtime) > 1e13) fail(`${where}.mtime`, 'is not whole seconds');
+    if (!isCount(r.size, Number.MAX_SAFE_INTEGER) || (r.type !== 'file' && r.size !== 0))
+      fail(`${where}.size`, 'is not a byte count (0 for anything but a file)');
+    if (typeof r.mtime !== 'number' || !Number.isInteger(r.mtime) || Math.abs(r.mtime) > 1e13)
+      fail(`${where}.mtime`, 'is not whole seconds');
     if (typeof r.mode !== 'string' || !MODE.test(r.mode)) fail(`${where}.mode`, 'is not four octal digits');
     if (!isCount(r.uid, MAX_ID)) fail(`${where}.uid`, 'is not a user id');
     if (!isCount(r.gid, MAX_ID)) fail(`${where}.gid`, 'is not a group id');
     if (typeof r.user !== 'string' || !ACCOUNT.test(r.user)) fail(`${where}.user`, 'is not an account name');
     if (typeof r.group !== 'string' || !ACCOUNT.test(r.group)) fail(`${where}.group`, 'is not a group name');
-    if (r.target !== undefined && (typeof r.target !== 'string' || r.target.includes('\0') || r.target === '')) fail(`${where}.target`, 'is not a link target');
+    if (r.target !== undefined && (typeof r.target !== 'string' || r.target.includes('\0') || r.target === ''))
+      fail(`${where}.target`, 'is not a link target');
     if (r.type === 'symlink' && r.target === undefined) fail(`${where}.target`, 'is missing (the record is a symlink)');
-    if (r.type !== 'symlink' && r.target !== undefined) fail(`${where}.target`, 'is set on a record that is not a symlink');
-    if (r.sha256 !== undefined && (typeof r.sha256 !== 'string' || !SHA256.test(r.sha256))) fail(`${where}.sha256`, 'is not 64 hex digits');
+    if (r.type !== 'symlink' && r.target !== undefined)
+      fail(`${where}.target`, 'is set on a record that is not a symlink');
+    if (r.sha256 !== undefined && (typeof r.sha256 !== 'string' || !SHA256.test(r.sha256)))
+      fail(`${where}.sha256`, 'is not 64 hex digits');
   }
   return data as unknown as Manifest;
 }

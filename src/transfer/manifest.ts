@@ -69,7 +69,9 @@ export function readManifest(domainDir: string, domain: string): Manifest {
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new UserError(`${path}: the manifest is not valid JSON (${(err as Error).message}); restore it from the store's history`);
+    throw new UserError(
+      `${path}: the manifest is not valid JSON (${(err as Error).message}); restore it from the store's history`,
+    );
   }
   return checkManifest(data, path);
 }
@@ -109,7 +111,14 @@ export function serializeManifest(m: Manifest): string {
 
 /** Same content (property order aside), compared without serialising either. */
 export function sameManifest(a: Manifest, b: Manifest): boolean {
-  return a === b || a.domain === b.domain && a.encryption === b.encryption && a.names === b.names && sameRecords(a.entries, b.entries) && sameRecords(a.files, b.files);
+  return (
+    a === b ||
+    (a.domain === b.domain &&
+      a.encryption === b.encryption &&
+      a.names === b.names &&
+      sameRecords(a.entries, b.entries) &&
+      sameRecords(a.files, b.files))
+  );
 }
 
 function sameRecords(a: Record<string, object>, b: Record<string, object>): boolean {

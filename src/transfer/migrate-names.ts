@@ -49,8 +49,16 @@ export function migrateStoredNames(domainDir: string, m: Manifest): { manifest: 
   // store, so a fresh checkout lacks them and this backup fetches them again.
   const checkouts = paths.filter((p) => /(^|\/)\.git$/i.test(p)).map((p) => p.replace(/\/?\.git$/i, '') || '.');
   for (const dir of checkouts.slice(0, 5)) {
-    const missing = paths.some((p) => p.startsWith(`${dir}/`) && m.files[p]!.type === 'file' && !lstatSync(join(domainDir, ...p.split('/').map(escapeName)), { throwIfNoEntry: false }));
-    if (missing) notes.push(`${dir} holds a git checkout, which an earlier version's commit store kept as a gitlink without its files: they are salvaged again`);
+    const missing = paths.some(
+      (p) =>
+        p.startsWith(`${dir}/`) &&
+        m.files[p]!.type === 'file' &&
+        !lstatSync(join(domainDir, ...p.split('/').map(escapeName)), { throwIfNoEntry: false }),
+    );
+    if (missing)
+      notes.push(
+        `${dir} holds a git checkout, which an earlier version's commit store kept as a gitlink without its files: they are salvaged again`,
+      );
   }
   return { manifest, notes };
 }

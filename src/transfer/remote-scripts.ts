@@ -272,7 +272,13 @@ export function parsePrepare(output: string, paths: string[]): { before: string[
   if (lines[0] !== PREPARE_MARK || lines.length < 1 + paths.length) return null;
   const before = lines.slice(1, 1 + paths.length);
   if (!before.every((l) => TIMES.test(l))) return null;
-  return { before, output: lines.slice(1 + paths.length).join('\n').trim() };
+  return {
+    before,
+    output: lines
+      .slice(1 + paths.length)
+      .join('\n')
+      .trim(),
+  };
 }
 
 /** NEWEST_SCRIPT's answer, one reading per path (null: not that). */

@@ -41,9 +41,23 @@ export interface NamedRestore extends PlanRestore {
  * Puts each stored entry back at its server path, then applies the recipes' `restores` with the
  * framework's rule: never over live state, never from an empty salvage.
  */
-export async function restore(entries: Entry[], restores: NamedRestore[], transport: Transport, tree: LocalTree, stored: Manifest, opts: RestoreOptions): Promise<RestoreResult> {
+export async function restore(
+  entries: Entry[],
+  restores: NamedRestore[],
+  transport: Transport,
+  tree: LocalTree,
+  stored: Manifest,
+  opts: RestoreOptions,
+): Promise<RestoreResult> {
   const { manifest: m, dropped } = opts.specialBits ? { manifest: stored, dropped: [] } : withoutSpecialBits(stored);
-  const result: RestoreResult = { outcomes: [], changed: false, keptPrevious: { dir: opts.previousDir, paths: [] }, ownerNotSet: [], specialBitsDropped: dropped, warnings: [] };
+  const result: RestoreResult = {
+    outcomes: [],
+    changed: false,
+    keptPrevious: { dir: opts.previousDir, paths: [] },
+    ownerNotSet: [],
+    specialBitsDropped: dropped,
+    warnings: [],
+  };
   // The framework's restore_state goes through the destinations in sorted order.
   restores = [...restores].sort((a, b) => (a.to < b.to ? -1 : a.to > b.to ? 1 : 0));
   const roots = [...entries.map((e) => e.remote), ...restores.map((r) => r.to)];
@@ -57,7 +71,9 @@ export async function restore(entries: Entry[], restores: NamedRestore[], transp
   restoreEachPathOnce(jobs);
   const conflicts = jobs.flatMap((j) => j.conflicts);
   if (opts.conflict === 'fail' && conflicts.length > 0) {
-    throw new UserError(`conflict: fail — ${conflicts.length} file(s) on the server differ from the stored copy, nothing was restored: ${conflicts.slice(0, 10).map(safeText).join(', ')}${conflicts.length > 10 ? ', …' : ''}`);
+    throw new UserError(
+      `conflict: fail — ${conflicts.length} file(s) on the server differ from the stored copy, nothing was restored: ${conflicts.slice(0, 10).map(safeText).join(', ')}${conflicts.length > 10 ? ', …' : ''}`,
+    );
   }
   // A file written over a folder would land inside it (or fail half way): refused before anything moves.
   const folders = jobs.flatMap((j) => j.folderInTheWay);
@@ -70,7 +86,9 @@ export async function restore(entries: Entry[], restores: NamedRestore[], transp
   const owners = await lookUpOwners(restores, transport);
   for (const [i, r] of restores.entries()) {
     // Each destination is judged as it is now: an entry or an earlier destination may have filled it.
-    const now = result.changed ? (await transport.list([r.to])).map(withoutStaleTemps)[0]! : listings[entries.length + i]!;
+    const now = result.changed
+      ? (await transport.list([r.to])).map(withoutStaleTemps)[0]!
+      : listings[entries.length + i]!;
     const job = planCopyRestore(r, now, tree, m, owners, opts, result.warnings);
     jobs.push(job);
     await runJob(job, transport, opts, result);
@@ -155,7 +173,10 @@ async function removeStaleTemps(stale: string[][], jobs: Job[], transport: Trans
     const notes = jobs[i]!.outcome.notes;
     await transport.removeFiles(paths).then(
       () => notes.push(`removed ${paths.length} temp file(s) an interrupted restore left`),
-      (err: unknown) => notes.push(`could not remove ${paths.length} temp file(s) an interrupted restore left: ${safeText((err as Error).message)}`),
+      (err: unknown) =>
+        notes.push(
+          `could not remove ${paths.length} temp file(s) an interrupted restore left: ${safeText((err as Error).message)}`,
+        ),
     );
   }
 }
@@ -172,7 +193,18 @@ interface Job {
 }
 
 function newOutcome(recipe: string, remote: string, local: string): EntryOutcome {
-  return { recipe, remote, local, status: 'unchanged', files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
+  return {
+    recipe,
+    remote,
+    local,
+    status: 'unchanged',
+    files: 0,
+    bytes: 0,
+    unchanged: 0,
+    deleted: 0,
+    denied: [],
+    notes: [],
+  };
 }
 
 /**
@@ -181,25 +213,52 @@ function newOutcome(recipe: string, remote: string, local: string): EntryOutcome
  */
 function storedItems(local: string, m: Manifest, tree: LocalTree, notes?: string[]): OutgoingItem[] {
   const own = ownPaths(m, local);
-  for (const link of own.shadowed) notes?.push(`${safeText(link)} was stored as a link to ${safeText(m.files[link]!.target ?? '')} holding another entry's files; not recreated: that entry restores them through whatever the server has there`);
+  for (const link of own.shadowed)
+    notes?.push(
+      `${safeText(link)} was stored as a link to ${safeText(m.files[link]!.target ?? '')} holding another entry's files; not recreated: that entry restores them through whatever the server has there`,
+    );
   const shadowed = new Set(own.shadowed);
-  return own.paths.filter((p) => !shadowed.has(p)).sort().map((path) => {
-    const r = m.files[path]!;
-    const rel = path === local ? '' : path.slice(local.length + 1);
-    return toItem(rel, r, r.type === 'file' ? tree.resolve(path) : undefined);
-  }).filter((i): i is OutgoingItem => i !== null);
+  return own.paths
+    .filter((p) => !shadowed.has(p))
+    .sort()
+    .map((path) => {
+      const r = m.files[path]!;
+      const rel = path === local ? '' : path.slice(local.length + 1);
+      return toItem(rel, r, r.type === 'file' ? tree.resolve(path) : undefined);
+    })
+    .filter((i): i is OutgoingItem => i !== null);
 }
 
 function toItem(rel: string, r: ManifestFile, source: string | undefined): OutgoingItem | null {
   if (r.type === 'other') return null;
-  return { rel, type: r.type, size: r.size, mtime: r.mtime, mode: parseInt(r.mode, 8), uid: r.uid, gid: r.gid, user: r.user, group: r.group, ...(r.target !== undefined && { target: r.target }), ...(source && { source }) };
+  return {
+    rel,
+    type: r.type,
+    size: r.size,
+    mtime: r.mtime,
+    mode: parseInt(r.mode, 8),
+    uid: r.uid,
+    gid: r.gid,
+    user: r.user,
+    group: r.group,
+    ...(r.target !== undefined && { target: r.target }),
+    ...(source && { source }),
+  };
 }
 
 function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: Manifest, opts: RestoreOptions): Job {
   const outcome = newOutcome(e.recipe, e.remote, e.local);
   const stored = storedItems(e.local, m, tree, outcome.notes);
   const root = stored.find((i) => i.rel === '');
-  const job: Job = { outcome, root: e.remote, rootType: root?.type === 'file' ? 'file' : 'dir', items: [], keepPrevious: [], conflicts: [], folderInTheWay: [] };
+  const job: Job = {
+    outcome,
+    root: e.remote,
+    rootType: root?.type === 'file' ? 'file' : 'dir',
+    items: [],
+    keepPrevious: [],
+    conflicts: [],
+    folderInTheWay: [],
+  };
   if (!root) {
     outcome.status = 'missing';
     outcome.notes.push('nothing stored for this entry');
@@ -227,7 +286,9 @@ function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: M
     }
     job.conflicts.push(remotePathOf(e.remote, item.rel));
     if (opts.conflict === 'keep') {
-      outcome.notes.push(`kept the server's ${remotePathOf(e.remote, item.rel)} (differs from the stored copy; conflict: keep)`);
+      outcome.notes.push(
+        `kept the server's ${remotePathOf(e.remote, item.rel)} (differs from the stored copy; conflict: keep)`,
+      );
       continue;
     }
     if (there.type === 'dir') job.folderInTheWay.push(remotePathOf(e.remote, item.rel));
@@ -258,9 +319,15 @@ function restoreEachPathOnce(jobs: Job[]): void {
       }
       job.conflicts = job.conflicts.filter((c) => c !== place(item.rel));
       job.keepPrevious = job.keepPrevious.filter((rel) => rel !== item.rel);
-      const same = first.item.type === item.type && first.item.size === item.size && first.item.mtime === item.mtime && first.item.target === item.target;
+      const same =
+        first.item.type === item.type &&
+        first.item.size === item.size &&
+        first.item.mtime === item.mtime &&
+        first.item.target === item.target;
       if (same) job.outcome.unchanged++;
-      job.outcome.notes.push(`${safeText(place(item.rel))} is restored once, from ${safeText(first.by.outcome.local)} (recipe ${first.by.outcome.recipe})${same ? '' : '; the copy stored here differs from it and was not used'}`);
+      job.outcome.notes.push(
+        `${safeText(place(item.rel))} is restored once, from ${safeText(first.by.outcome.local)} (recipe ${first.by.outcome.recipe})${same ? '' : '; the copy stored here differs from it and was not used'}`,
+      );
     }
     job.items = kept.some((i) => i.type !== 'dir') ? kept : [];
   }
@@ -304,7 +371,10 @@ async function lookUpOwners(restores: NamedRestore[], transport: Transport): Pro
 const NUMERIC = /^\d+$/;
 
 /** What `owner` gives a restored item: a name with its id, a bare id, or null (left as salvaged). */
-function ownerPart(name: string | undefined, known: Map<string, number | null> | undefined): { name: string; id: number } | null | undefined {
+function ownerPart(
+  name: string | undefined,
+  known: Map<string, number | null> | undefined,
+): { name: string; id: number } | null | undefined {
   if (!name) return undefined;
   if (NUMERIC.test(name)) return { name, id: Number(name) };
   const id = known?.get(name);
@@ -325,11 +395,27 @@ function ownerPart(name: string | undefined, known: Map<string, number | null> |
  *   given to folders, and to files only with `special-bits: true`.
  * Nothing below `to` is followed: the transports' rules for every upload.
  */
-function planCopyRestore(r: NamedRestore, listing: EntryListing, tree: LocalTree, m: Manifest, owners: OwnerIds, opts: RestoreOptions, warnings: string[]): Job {
+function planCopyRestore(
+  r: NamedRestore,
+  listing: EntryListing,
+  tree: LocalTree,
+  m: Manifest,
+  owners: OwnerIds,
+  opts: RestoreOptions,
+  warnings: string[],
+): Job {
   const outcome = newOutcome(r.recipe, r.to, r.local);
   const stored = storedItems(r.local, m, tree);
   const root = stored.find((i) => i.rel === '');
-  const job: Job = { outcome, root: r.to, rootType: root?.type === 'file' ? 'file' : 'dir', items: [], keepPrevious: [], conflicts: [], folderInTheWay: [] };
+  const job: Job = {
+    outcome,
+    root: r.to,
+    rootType: root?.type === 'file' ? 'file' : 'dir',
+    items: [],
+    keepPrevious: [],
+    conflicts: [],
+    folderInTheWay: [],
+  };
   if (!root || root.type === 'symlink') {
     outcome.notes.push(`restores: nothing salvaged in ${r.local}; ${r.to} left as it is`);
     return job;
@@ -343,7 +429,11 @@ function planCopyRestore(r: NamedRestore, listing: EntryListing, tree: LocalTree
     return job;
   }
   const there = listing.status === 'ok' ? listing.files.find((f) => f.rel === '') : undefined;
-  const empty = listing.status === 'missing' || (listing.status === 'ok' && listing.files.length === 1 && ((there?.type === 'dir') || (there?.type === 'file' && there.size === 0)));
+  const empty =
+    listing.status === 'missing' ||
+    (listing.status === 'ok' &&
+      listing.files.length === 1 &&
+      (there?.type === 'dir' || (there?.type === 'file' && there.size === 0)));
   if (listing.status === 'denied') {
     outcome.notes.push(`restores: ${r.to} cannot be read by the login, so it may hold state; left as it is`);
     return job;
@@ -353,13 +443,18 @@ function planCopyRestore(r: NamedRestore, listing: EntryListing, tree: LocalTree
     return job;
   }
   if (there && there.type !== root.type) {
-    outcome.notes.push(`restores: ${r.to} is an empty ${there.type === 'dir' ? 'folder' : 'file'} where the salvage ${r.local} is a ${root.type === 'dir' ? 'folder' : 'file'}; left as it is`);
+    outcome.notes.push(
+      `restores: ${r.to} is an empty ${there.type === 'dir' ? 'folder' : 'file'} where the salvage ${r.local} is a ${root.type === 'dir' ? 'folder' : 'file'}; left as it is`,
+    );
     return job;
   }
   const [userName, groupName] = (r.owner ?? '').split(':');
   const user = ownerPart(userName, owners?.users);
   const group = ownerPart(groupName, owners?.groups);
-  for (const [name, part, kind] of [[userName, user, 'account'], [groupName, group, 'group']] as const) {
+  for (const [name, part, kind] of [
+    [userName, user, 'account'],
+    [groupName, group, 'group'],
+  ] as const) {
     if (part !== null) continue;
     warnings.push(
       owners === null
@@ -370,12 +465,16 @@ function planCopyRestore(r: NamedRestore, listing: EntryListing, tree: LocalTree
   const mode = r.mode ? parseInt(r.mode, 8) : null;
   job.items = stored.map((i) => {
     // An existing empty folder keeps its own top mode and owner, as `cp -a salvage/. to/` leaves them.
-    const base = i.rel === '' && there?.type === 'dir' ? { ...i, mode: there.mode, uid: there.uid, gid: there.gid, user: there.user, group: there.group } : i;
+    const base =
+      i.rel === '' && there?.type === 'dir'
+        ? { ...i, mode: there.mode, uid: there.uid, gid: there.gid, user: there.user, group: there.group }
+        : i;
     return {
       ...base,
       ...(user && { user: user.name, uid: user.id }),
       ...(group && { group: group.name, gid: group.id }),
-      ...(mode !== null && i.type !== 'symlink' && { mode: i.type === 'dir' || opts.specialBits ? mode : mode & 0o777 }),
+      ...(mode !== null &&
+        i.type !== 'symlink' && { mode: i.type === 'dir' || opts.specialBits ? mode : mode & 0o777 }),
     };
   });
   return job;
@@ -395,7 +494,14 @@ async function runJob(job: Job, transport: Transport, opts: RestoreOptions, resu
   const tryChown = opts.chown || opts.loginUid < 0;
   let uploaded: Awaited<ReturnType<Transport['upload']>>;
   try {
-    uploaded = await transport.upload({ root: job.root, rootType: job.rootType, items: job.items, keepPrevious: job.keepPrevious, previousDir: opts.previousDir, chown: tryChown });
+    uploaded = await transport.upload({
+      root: job.root,
+      rootType: job.rootType,
+      items: job.items,
+      keepPrevious: job.keepPrevious,
+      previousDir: opts.previousDir,
+      chown: tryChown,
+    });
   } catch (err) {
     if (!(err instanceof WriteDeniedError)) throw err;
     // The login user may not write there: this entry is denied (judged with allow-denied), the others go on.

@@ -86,7 +86,13 @@ export class Download {
   }
 
   private pump(): void {
-    while (!this.stopped && this.handle && this.inFlight < REQUESTS_PER_FILE && this.issued < this.end && this.issued - this.delivered < this.window) {
+    while (
+      !this.stopped &&
+      this.handle &&
+      this.inFlight < REQUESTS_PER_FILE &&
+      this.issued < this.end &&
+      this.issued - this.delivered < this.window
+    ) {
       const length = Math.min(CHUNK, this.end - this.issued);
       this.request(this.issued, length);
       this.issued += length;

@@ -41,7 +41,11 @@ export class Limiter {
  * Runs `task` over the items, `limit` at a time. After a failure no new task starts; the running
  * ones finish (and clean up their temp files) before the first error is thrown.
  */
-export async function forEachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | undefined;
   const worker = async () => {
@@ -113,10 +117,12 @@ export class Sftp {
   readdir = (path: string) => this.call<FileEntryWithStats[]>((cb) => this.raw.readdir(path, cb));
   readlink = (path: string) => this.call<string>((cb) => this.raw.readlink(path, cb));
   realpath = (path: string) => this.call<string>((cb) => this.raw.realpath(path, cb));
-  open = (path: string, flags: OpenMode, attrs: InputAttributes = {}) => this.call<Buffer>((cb) => this.raw.open(path, flags, attrs, cb));
+  open = (path: string, flags: OpenMode, attrs: InputAttributes = {}) =>
+    this.call<Buffer>((cb) => this.raw.open(path, flags, attrs, cb));
   fstat = (handle: Buffer) => this.call<Stats>((cb) => this.raw.fstat(handle, cb));
   close = (handle: Buffer) => this.call<void>((cb) => this.raw.close(handle, cb));
-  write = (handle: Buffer, data: Buffer, position: number) => this.call<void>((cb) => this.raw.write(handle, data, 0, data.length, position, cb));
+  write = (handle: Buffer, data: Buffer, position: number) =>
+    this.call<void>((cb) => this.raw.write(handle, data, 0, data.length, position, cb));
   fsetstat = (handle: Buffer, attrs: InputAttributes) => this.call<void>((cb) => this.raw.fsetstat(handle, attrs, cb));
   fchown = (handle: Buffer, uid: number, gid: number) => this.call<void>((cb) => this.raw.fchown(handle, uid, gid, cb));
   setstat = (path: string, attrs: InputAttributes) => this.call<void>((cb) => this.raw.setstat(path, attrs, cb));
@@ -124,13 +130,17 @@ export class Sftp {
   mkdir = (path: string) => this.call<void>((cb) => this.raw.mkdir(path, cb));
   symlink = (target: string, path: string) => this.call<void>((cb) => this.raw.symlink(target, path, cb));
   unlink = (path: string) => this.call<void>((cb) => this.raw.unlink(path, cb));
-  hardlink = (from: string, to: string) => this.extension('hardlink@openssh.com', (cb) => this.raw.ext_openssh_hardlink(from, to, cb));
-  lsetstat = (path: string, attrs: InputAttributes) => this.extension('lsetstat@openssh.com', (cb) => this.raw.ext_openssh_lsetstat(path, attrs, cb));
+  hardlink = (from: string, to: string) =>
+    this.extension('hardlink@openssh.com', (cb) => this.raw.ext_openssh_hardlink(from, to, cb));
+  lsetstat = (path: string, attrs: InputAttributes) =>
+    this.extension('lsetstat@openssh.com', (cb) => this.raw.ext_openssh_lsetstat(path, attrs, cb));
 
   /** Bytes from `position` (fewer at the end of the file, none past it). */
   read(handle: Buffer, position: number, length: number): Promise<Buffer> {
     const buffer = Buffer.allocUnsafe(length);
-    return this.call<number>((cb) => this.raw.read(handle, buffer, 0, length, position, (err, n) => cb(err, n))).then((n) => buffer.subarray(0, n));
+    return this.call<number>((cb) => this.raw.read(handle, buffer, 0, length, position, (err, n) => cb(err, n))).then(
+      (n) => buffer.subarray(0, n),
+    );
   }
 
   /** Replaces `to` atomically (posix-rename@openssh.com); without the extension a plain rename, which may refuse to replace. */

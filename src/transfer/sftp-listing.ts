@@ -17,7 +17,9 @@ export interface ListContext {
 export function isChildName(name: string, dir: string): boolean {
   if (name === '.' || name === '..') return false;
   if (name === '' || name.includes('/') || name.includes('\0')) {
-    throw new HostileServerError(`the server listed "${safeText(name)}" in ${safeText(dir)}, which is not a plain file name; refusing the listing`);
+    throw new HostileServerError(
+      `the server listed "${safeText(name)}" in ${safeText(dir)}, which is not a plain file name; refusing the listing`,
+    );
   }
   return true;
 }

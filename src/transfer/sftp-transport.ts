@@ -4,9 +4,30 @@ import type { Attributes, FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
 import { HostileServerError, UserError } from '../errors.js';
 import { safeText } from '../report/reporter.js';
 import { remotePathOf } from './entries.js';
-import { deniedLine, WriteDeniedError, type EntryListing, type FetchResult, type IncomingFile, type RemoteFile, type Transport, type UploadRequest, type UploadResult } from './types.js';
+import {
+  deniedLine,
+  WriteDeniedError,
+  type EntryListing,
+  type FetchResult,
+  type IncomingFile,
+  type RemoteFile,
+  type Transport,
+  type UploadRequest,
+  type UploadResult,
+} from './types.js';
 import { Download, track } from './sftp-download.js';
-import { CHUNK, FETCH_MEMORY, forEachLimited, Limiter, messageOf, NO_SUCH_FILE, PERMISSION_DENIED, Sftp, statusOf, STREAM_BUFFER } from './sftp-io.js';
+import {
+  CHUNK,
+  FETCH_MEMORY,
+  forEachLimited,
+  Limiter,
+  messageOf,
+  NO_SUCH_FILE,
+  PERMISSION_DENIED,
+  Sftp,
+  statusOf,
+  STREAM_BUFFER,
+} from './sftp-io.js';
 import { isChildName, type ListContext, OwnerNames, toRecord } from './sftp-listing.js';
 import { UploadJob } from './sftp-upload.js';
 
@@ -64,7 +85,8 @@ export class SftpTransport implements Transport {
     let next = 0;
     try {
       while (queue.length > 0 || next < remotes.length) {
-        while (next < remotes.length && queue.length < this.concurrency) queue.push(track(live, new Download(this.io, remotes[next++]!, this.window)));
+        while (next < remotes.length && queue.length < this.concurrency)
+          queue.push(track(live, new Download(this.io, remotes[next++]!, this.window)));
         const download = queue.shift()!;
         const file = await download.handOver();
         if (typeof file === 'string') {
@@ -87,7 +109,12 @@ export class SftpTransport implements Transport {
   upload(req: UploadRequest): Promise<UploadResult> {
     return new UploadJob(this.io, req, this.concurrency, this.window).run().catch((err: unknown) => {
       // A folder or file the login user may not write: that entry is denied, the others go on.
-      const line = statusOf(err) === PERMISSION_DENIED ? `${safeText(req.root)}: ${safeText(messageOf(err))}` : err instanceof Error && !(err instanceof UserError) ? deniedLine(err.message) : undefined;
+      const line =
+        statusOf(err) === PERMISSION_DENIED
+          ? `${safeText(req.root)}: ${safeText(messageOf(err))}`
+          : err instanceof Error && !(err instanceof UserError)
+            ? deniedLine(err.message)
+            : undefined;
       throw line === undefined ? err : new WriteDeniedError(line);
     });
   }
@@ -102,7 +129,9 @@ export class SftpTransport implements Transport {
 
   run(): Promise<{ code: number | null; output: string }> {
     return Promise.reject(
-      new UserError('this account only offers SFTP (no shell), so commands cannot run on the server; run them from an account with a shell, or go without'),
+      new UserError(
+        'this account only offers SFTP (no shell), so commands cannot run on the server; run them from an account with a shell, or go without',
+      ),
     );
   }
 
@@ -112,13 +141,15 @@ export class SftpTransport implements Transport {
       attrs = await ctx.limit.run(() => this.io.lstat(root));
     } catch (err) {
       // As on the tar side: permission refused is "denied", any other refusal is "missing".
-      if (statusOf(err) === PERMISSION_DENIED) return { status: 'denied', reason: 'permission denied on a parent folder' };
+      if (statusOf(err) === PERMISSION_DENIED)
+        return { status: 'denied', reason: 'permission denied on a parent folder' };
       if (statusOf(err) !== undefined) return { status: 'missing' };
       throw err;
     }
     const record = await this.describe(root, '', attrs, ctx);
     if (record.type === 'file') record.readable = await ctx.limit.run(() => this.canOpen(root));
-    if (!record.readable) return { status: 'denied', reason: record.type === 'dir' ? 'folder not readable' : 'file not readable' };
+    if (!record.readable)
+      return { status: 'denied', reason: record.type === 'dir' ? 'folder not readable' : 'file not readable' };
     if (record.type !== 'dir') return { status: 'ok', files: [record] };
     const below = await this.walk(root, '', ctx);
     if (below === null) return { status: 'denied', reason: 'folder not readable' };
@@ -160,7 +191,10 @@ export class SftpTransport implements Transport {
       entries.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
       // A name listed twice (say, a link to /tmp and a folder with files) would store files below a link.
       const twice = entries.find((e, i) => i > 0 && entries[i - 1]!.filename === e.filename);
-      if (twice) throw new HostileServerError(`the server listed "${safeText(twice.filename)}" twice in ${safeText(dir)}; refusing the listing`);
+      if (twice)
+        throw new HostileServerError(
+          `the server listed "${safeText(twice.filename)}" twice in ${safeText(dir)}; refusing the listing`,
+        );
       return entries;
     } catch (err) {
       if (statusOf(err) !== undefined) return null;

@@ -10,7 +10,16 @@ import { safeText } from '../report/reporter.js';
 import { remotePathOf } from './entries.js';
 import type { OutgoingItem, UploadRequest, UploadResult } from './types.js';
 import { Download } from './sftp-download.js';
-import { CHUNK, forEachLimited, messageOf, NO_SUCH_FILE, OP_UNSUPPORTED, REQUESTS_PER_FILE, Sftp, statusOf } from './sftp-io.js';
+import {
+  CHUNK,
+  forEachLimited,
+  messageOf,
+  NO_SUCH_FILE,
+  OP_UNSUPPORTED,
+  REQUESTS_PER_FILE,
+  Sftp,
+  statusOf,
+} from './sftp-io.js';
 import { typeOf } from './sftp-listing.js';
 
 /**
@@ -49,11 +58,20 @@ export class UploadJob {
     await this.makeDir(posix.dirname(this.root));
     if (req.rootType === 'dir') await this.makeRealDir(this.root);
     else if ((await this.lstatOrNull(this.root))?.isDirectory()) {
-      throw new UserError(`${safeText(this.root)} is a folder on the server where the stored copy has a file: nothing was written in it`);
+      throw new UserError(
+        `${safeText(this.root)} is a folder on the server where the stored copy has a file: nothing was written in it`,
+      );
     }
     const levels = byDepth(req.items.filter((i) => i.type === 'dir'));
-    for (const level of levels) await this.each(level.filter((d) => d.rel !== ''), (d) => this.makeRealDir(this.place(d.rel)));
-    await this.each(req.items.filter((i) => i.type !== 'dir'), (item) => this.putItem(item));
+    for (const level of levels)
+      await this.each(
+        level.filter((d) => d.rel !== ''),
+        (d) => this.makeRealDir(this.place(d.rel)),
+      );
+    await this.each(
+      req.items.filter((i) => i.type !== 'dir'),
+      (item) => this.putItem(item),
+    );
     // Deepest first: a parent made read-only or unsearchable would block its children's changes.
     for (const level of levels.reverse()) await this.each(level, (d) => this.finishDir(d));
     return { ownerNotSet: this.ownerNotSet };
@@ -65,7 +83,8 @@ export class UploadJob {
 
   private place(rel: string): string {
     const path = safeJoin(this.root, rel);
-    if (path === null) throw new Error(`refusing to write "${safeText(rel)}": it would land outside ${safeText(this.root)}`);
+    if (path === null)
+      throw new Error(`refusing to write "${safeText(rel)}": it would land outside ${safeText(this.root)}`);
     return path;
   }
 
@@ -87,9 +106,14 @@ export class UploadJob {
         const owner = up === root ? st.uid : (await this.io.lstat(up)).uid;
         if (trusted.has(owner)) continue;
         const what = up === root ? 'the link belongs to' : `${safeText(up)}, a folder above it, belongs to`;
-        throw new UserError(`${through} and ${what} uid ${owner}; a destination that is a link is followed only when the link and every folder above it belong to root or the login user`);
+        throw new UserError(
+          `${through} and ${what} uid ${owner}; a destination that is a link is followed only when the link and every folder above it belong to root or the login user`,
+        );
       }
-      root = (target.startsWith('/') ? posix.normalize(target) : posix.join(posix.dirname(root), target)).replace(/(.)\/+$/, '$1');
+      root = (target.startsWith('/') ? posix.normalize(target) : posix.join(posix.dirname(root), target)).replace(
+        /(.)\/+$/,
+        '$1',
+      );
     }
   }
 
@@ -130,7 +154,9 @@ export class UploadJob {
   /** A folder about to be changed by path must still be one (not a link swapped in since). */
   private async mustBeRealDir(path: string): Promise<void> {
     if ((await this.lstatOrNull(path))?.isDirectory()) return;
-    throw new UserError(`${safeText(path)} is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it`);
+    throw new UserError(
+      `${safeText(path)} is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it`,
+    );
   }
 
   /** True when every folder from the root down to `rel`'s is a real folder, not a link. */
@@ -162,7 +188,9 @@ export class UploadJob {
           return this.copy(from, to);
         });
       } catch (err) {
-        throw new Error(`could not keep the previous content of ${safeText(from)} in ${safeText(dir)}: ${safeText(messageOf(err))}`);
+        throw new Error(
+          `could not keep the previous content of ${safeText(from)} in ${safeText(dir)}: ${safeText(messageOf(err))}`,
+        );
       }
     });
   }
@@ -194,7 +222,8 @@ export class UploadJob {
       await this.io.mkdir(path);
     } catch (err) {
       if (await this.isDir(path)) return;
-      if (statusOf(err) !== NO_SUCH_FILE || path === '/') throw new Error(`cannot create the folder ${safeText(path)}: ${safeText(messageOf(err))}`);
+      if (statusOf(err) !== NO_SUCH_FILE || path === '/')
+        throw new Error(`cannot create the folder ${safeText(path)}: ${safeText(messageOf(err))}`);
       await this.makeDir(posix.dirname(path));
       // Another task may create it meanwhile (keepPrevious makes shared parents in parallel).
       await this.io.mkdir(path).catch(async (again: unknown) => {
@@ -215,14 +244,28 @@ export class UploadJob {
   private async putItem(item: OutgoingItem): Promise<void> {
     const dest = this.place(item.rel);
     if (item.type === 'symlink') return this.putSymlink(dest, item.target ?? '', item);
-    await this.putContent(dest, () => createReadStream('', { fd: openSync(item.source!, constants.O_RDONLY | constants.O_NOFOLLOW), highWaterMark: 8 * CHUNK }), item, item);
+    await this.putContent(
+      dest,
+      () =>
+        createReadStream('', {
+          fd: openSync(item.source!, constants.O_RDONLY | constants.O_NOFOLLOW),
+          highWaterMark: 8 * CHUNK,
+        }),
+      item,
+      item,
+    );
   }
 
   /**
    * Content to a temp file beside `dest`, then owner, mode, mtime, then renamed over `dest` atomically.
    * The content is opened only once the temp file is, so nothing can fail unobserved meanwhile.
    */
-  private async putContent(dest: string, content: () => AsyncIterable<Buffer>, meta: { mode: number; mtime: number }, owner?: OutgoingItem): Promise<void> {
+  private async putContent(
+    dest: string,
+    content: () => AsyncIterable<Buffer>,
+    meta: { mode: number; mtime: number },
+    owner?: OutgoingItem,
+  ): Promise<void> {
     const temp = tempBeside(dest);
     try {
       // Exclusive create: a link planted at the temp name is never followed.
@@ -281,7 +324,10 @@ export class UploadJob {
   }
 
   /** Owner and group when asked for; a refusal (the login is not root) is reported, not fatal. */
-  private async setOwner(item: OutgoingItem | undefined, apply: (uid: number, gid: number) => Promise<void>): Promise<void> {
+  private async setOwner(
+    item: OutgoingItem | undefined,
+    apply: (uid: number, gid: number) => Promise<void>,
+  ): Promise<void> {
     if (!this.req.chown || !item) return;
     try {
       await apply(ownerId(item.user, item.uid), ownerId(item.group, item.gid));

@@ -17,7 +17,9 @@ export function parseMaxDelete(raw: string): MaxDelete {
   const pct = /^(\d+(?:\.\d+)?)\s*%$/.exec(v);
   if (pct && Number(pct[1]) <= 100) return { kind: 'percent', value: Number(pct[1]) };
   if (/^\d+$/.test(v) && Number.isSafeInteger(Number(v))) return { kind: 'count', value: Number(v) };
-  throw new UserError(`input \`max-delete\`: "${v}" is not a percentage from 0% to 100% or a whole number of files (e.g. 50% or 100; 100% turns the guard off)`);
+  throw new UserError(
+    `input \`max-delete\`: "${v}" is not a percentage from 0% to 100% or a whole number of files (e.g. 50% or 100; 100% turns the guard off)`,
+  );
 }
 
 export function describeMaxDelete(m: MaxDelete): string {
@@ -51,8 +53,12 @@ export function shrinkProblems(counts: ShrinkCounts[], limit: MaxDelete): string
     const over = limit.kind === 'percent' ? affected * 100 > c.stored * limit.value : affected > limit.value;
     const noneLeft = c.left === 0;
     if (!over && !noneLeft) continue;
-    const what = [c.deleted > 0 && `delete ${c.deleted}`, c.emptied > 0 && `empty ${c.emptied}`].filter(Boolean).join(' and ');
-    problems.push(`${c.entry}: the backup would ${what} of its ${c.stored} stored file(s)${noneLeft ? ', leaving none with content' : ''} (max-delete: ${describeMaxDelete(limit)})`);
+    const what = [c.deleted > 0 && `delete ${c.deleted}`, c.emptied > 0 && `empty ${c.emptied}`]
+      .filter(Boolean)
+      .join(' and ');
+    problems.push(
+      `${c.entry}: the backup would ${what} of its ${c.stored} stored file(s)${noneLeft ? ', leaving none with content' : ''} (max-delete: ${describeMaxDelete(limit)})`,
+    );
   }
   return problems;
 }

@@ -14,7 +14,17 @@ import {
   shCommand,
   UPLOAD_SCRIPT,
 } from './remote-scripts.js';
-import { deniedLine, WriteDeniedError, type EntryListing, type FetchResult, type IncomingFile, type OutgoingItem, type Transport, type UploadRequest, type UploadResult } from './types.js';
+import {
+  deniedLine,
+  WriteDeniedError,
+  type EntryListing,
+  type FetchResult,
+  type IncomingFile,
+  type OutgoingItem,
+  type Transport,
+  type UploadRequest,
+  type UploadResult,
+} from './types.js';
 
 const SMALL_FILE = 1 << 20;
 
@@ -27,7 +37,10 @@ export interface ShellChannel extends Readable {
 }
 export interface ShellRunner {
   /** `started` is called once the server has started the command, while its output is still to come. */
-  exec(command: string, opts?: { stdin?: Buffer | string; started?: () => void; maxStdout?: number; unwatched?: boolean }): Promise<{ code: number | null; stdout: Buffer; stderr: string }>;
+  exec(
+    command: string,
+    opts?: { stdin?: Buffer | string; started?: () => void; maxStdout?: number; unwatched?: boolean },
+  ): Promise<{ code: number | null; stdout: Buffer; stderr: string }>;
   execStream(command: string): Promise<ShellChannel & Writable>;
 }
 
@@ -63,7 +76,8 @@ export class TarTransport implements Transport {
     this.prefetched = undefined;
     const same = ready && ready.remotes.length === remotes.length && ready.remotes.every((r, i) => r === remotes[i]);
     const r = same ? ready : await this.shell.exec(shCommand(LIST_SCRIPT, remotes, this.sudo));
-    if (r.code !== 0 && r.stdout.length === 0) throw new Error(`listing on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
+    if (r.code !== 0 && r.stdout.length === 0)
+      throw new Error(`listing on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
     return parseListing(r.stdout, remotes.length);
   }
 
@@ -116,14 +130,25 @@ export class TarTransport implements Transport {
         const h = entry.header;
         // We asked for exact absolute names: anything else (other names, "..", links, devices, a second
         // copy) is refused before a byte of it is written.
-        if (requested.has(h.name) && !wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}" twice; refusing the archive`);
-        if (!wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}", which was not requested; refusing the archive`);
+        if (requested.has(h.name) && !wanted.has(h.name))
+          throw new HostileServerError(`the server sent "${safeText(h.name)}" twice; refusing the archive`);
+        if (!wanted.has(h.name))
+          throw new HostileServerError(
+            `the server sent "${safeText(h.name)}", which was not requested; refusing the archive`,
+          );
         if (h.type !== 'file' && h.type !== 'contiguous-file') {
-          throw new HostileServerError(`the server sent "${safeText(h.name)}" as a ${h.type ?? 'unknown'} entry where a regular file was requested; refusing the archive`);
+          throw new HostileServerError(
+            `the server sent "${safeText(h.name)}" as a ${h.type ?? 'unknown'} entry where a regular file was requested; refusing the archive`,
+          );
         }
         wanted.delete(h.name);
         member = h.name;
-        await onFile({ remote: h.name, size: h.size ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), stream: entry as unknown as Readable });
+        await onFile({
+          remote: h.name,
+          size: h.size ?? 0,
+          mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000),
+          stream: entry as unknown as Readable,
+        });
         entry.resume();
         member = undefined;
       }
@@ -133,20 +158,39 @@ export class TarTransport implements Transport {
       if (lost) throw lost;
       if (!parseError || err !== parseError) throw err;
       const said = stderr.trim() ? ` (the server said: ${safeText(stderr.trim())})` : '';
-      throw new HostileServerError(`the archive the server sent is broken${member ? ` in "${safeText(member)}"` : ''}: ${parseError.message}${said}; refusing it`);
+      throw new HostileServerError(
+        `the archive the server sent is broken${member ? ` in "${safeText(member)}"` : ''}: ${parseError.message}${said}; refusing it`,
+      );
     }
     const code = await exited;
-    if (code !== 0 && code !== 1 && wanted.size === 0) throw new Error(`tar on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
+    if (code !== 0 && code !== 1 && wanted.size === 0)
+      throw new Error(`tar on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
     return { notSent: [...wanted], message: stderr.trim() };
   }
 
   async upload(req: UploadRequest): Promise<UploadResult> {
     if (req.keepPrevious.length > 0) {
-      const kept = await this.shell.exec(shCommand(KEEP_PREVIOUS_SCRIPT, [req.previousDir, req.root, req.rootType], this.sudo), { stdin: nulList(req.keepPrevious) });
-      if (kept.code !== 0) throw refusal(kept.stderr) ?? writeDenied(kept.stderr) ?? new Error(`could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`);
+      const kept = await this.shell.exec(
+        shCommand(KEEP_PREVIOUS_SCRIPT, [req.previousDir, req.root, req.rootType], this.sudo),
+        { stdin: nulList(req.keepPrevious) },
+      );
+      if (kept.code !== 0)
+        throw (
+          refusal(kept.stderr) ??
+          writeDenied(kept.stderr) ??
+          new Error(
+            `could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`,
+          )
+        );
     }
     const codec = this.codecFor(req.items.filter((i) => i.type === 'file').map((i) => i.rel));
-    const channel = await this.shell.execStream(shCommand(UPLOAD_SCRIPT, [req.root, req.rootType, req.chown ? '1' : '0', ...(codec === 'none' ? [] : [codec])], this.sudo));
+    const channel = await this.shell.execStream(
+      shCommand(
+        UPLOAD_SCRIPT,
+        [req.root, req.rootType, req.chown ? '1' : '0', ...(codec === 'none' ? [] : [codec])],
+        this.sudo,
+      ),
+    );
     let stderr = '';
     channel.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
     channel.resume();
@@ -170,7 +214,8 @@ export class TarTransport implements Transport {
       (pack as unknown as Readable).pipe(squeeze).pipe(out);
     } else (pack as unknown as Readable).pipe(out);
     try {
-      if (req.rootType === 'dir') await addEntry(pack, { name: '.rf-dirs.tar', type: 'file', mode: 0o600 }, await dirsArchive(req.items));
+      if (req.rootType === 'dir')
+        await addEntry(pack, { name: '.rf-dirs.tar', type: 'file', mode: 0o600 }, await dirsArchive(req.items));
       await addItems(pack, req.items);
       pack.finalize();
       await sent;
@@ -180,7 +225,12 @@ export class TarTransport implements Transport {
       throw err;
     }
     const code = await exited;
-    if (code !== 0) throw refusal(stderr) ?? writeDenied(stderr) ?? new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
+    if (code !== 0)
+      throw (
+        refusal(stderr) ??
+        writeDenied(stderr) ??
+        new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`)
+      );
     return { ownerNotSet: [] };
   }
 
@@ -326,7 +376,10 @@ function readStored(path: string): Buffer {
 
 function storedFileSize(path: string): number {
   const st = lstatSync(path);
-  if (!st.isFile()) throw new UserError(`${path} is not a regular file in the data folder (a link or something else was put in its place); nothing more is uploaded`);
+  if (!st.isFile())
+    throw new UserError(
+      `${path} is not a regular file in the data folder (a link or something else was put in its place); nothing more is uploaded`,
+    );
   return st.size;
 }
 
@@ -360,12 +413,15 @@ async function addItems(pack: tar.Pack, items: OutgoingItem[]): Promise<void> {
 async function addItem(pack: tar.Pack, item: OutgoingItem, size: number): Promise<void> {
   const name = memberName(item.rel);
   if (item.type === 'dir') return addEntry(pack, { ...header(item, name), type: 'directory' });
-  if (item.type === 'symlink') return addEntry(pack, { ...header(item, name), type: 'symlink', linkname: item.target ?? '' });
+  if (item.type === 'symlink')
+    return addEntry(pack, { ...header(item, name), type: 'symlink', linkname: item.target ?? '' });
   // `size` is the stored file's real size, not the manifest's: tar needs the exact byte count it reads.
   // Small files in one read: a stream per file costs more than the file (2,000 files: 550 → 100 ms).
   if (size <= SMALL_FILE) return addEntry(pack, { ...header(item, name), type: 'file' }, readStored(item.source!));
   await new Promise<void>((done, fail) => {
-    const sink = pack.entry({ ...header(item, name), type: 'file', size } as tar.Header, (err) => (err ? fail(err) : done()));
+    const sink = pack.entry({ ...header(item, name), type: 'file', size } as tar.Header, (err) =>
+      err ? fail(err) : done(),
+    );
     const source = createReadStream('', { fd: openSync(item.source!, NO_FOLLOW) });
     source.on('error', fail);
     // The pack destroyed (the channel failed) destroys this entry with the error: the callback above
@@ -381,7 +437,10 @@ async function addItem(pack: tar.Pack, item: OutgoingItem, size: number): Promis
 function addEntry(pack: tar.Pack, h: MemberHeader, content?: Buffer): Promise<void> {
   return new Promise((done, fail) => {
     const cb = (err?: Error | null) => (err ? fail(err) : done());
-    const sink = content === undefined ? pack.entry(h as tar.Header, cb) : pack.entry({ ...h, size: content.length } as tar.Header, content, cb);
+    const sink =
+      content === undefined
+        ? pack.entry(h as tar.Header, cb)
+        : pack.entry({ ...h, size: content.length } as tar.Header, content, cb);
     // Destroyed with the pack (the channel failed): the callback reports it, the event must not crash.
     sink.on('error', fail);
   });

@@ -21,9 +21,7 @@ export interface RemoteFile {
 }
 
 export type EntryListing =
-  | { status: 'ok'; files: RemoteFile[] }
-  | { status: 'missing' }
-  | { status: 'denied'; reason: string };
+  { status: 'ok'; files: RemoteFile[] } | { status: 'missing' } | { status: 'denied'; reason: string };
 
 /** One file's content as it arrives. `stream` must be consumed before the next file arrives. */
 export interface IncomingFile {
@@ -111,5 +109,8 @@ export class WriteDeniedError extends Error {
 
 /** The line of a server's message that says permission was refused, if any. */
 export function deniedLine(text: string): string | undefined {
-  return text.split('\n').find((l) => /Permission denied|Operation not permitted|Read-only file system/i.test(l))?.trim();
+  return text
+    .split('\n')
+    .find((l) => /Permission denied|Operation not permitted|Read-only file system/i.test(l))
+    ?.trim();
 }

@@ -36,7 +36,12 @@ export interface EntryComparison {
 }
 
 /** Lists (and with `checksum` hashes) every entry on the server and compares it with the manifest. Read-only. */
-export async function verify(entries: Entry[], transport: Transport, manifest: Manifest, opts: VerifyOptions): Promise<VerifyResult> {
+export async function verify(
+  entries: Entry[],
+  transport: Transport,
+  manifest: Manifest,
+  opts: VerifyOptions,
+): Promise<VerifyResult> {
   const listings = entries.length ? await transport.list(entries.map((e) => e.remote)) : [];
   const compared = entries.map((e, i) => compareEntry(e, listings[i]!, manifest, opts));
   const wanted = compared.flatMap((c) => c.confirm.map((x) => x.remote));
@@ -49,8 +54,23 @@ export async function verify(entries: Entry[], transport: Transport, manifest: M
  * the same excludes on both sides, and what is below an unreadable folder is neither added nor removed.
  * Pure.
  */
-export function compareEntry(entry: Entry, listing: EntryListing, manifest: Manifest, opts: VerifyOptions): EntryComparison {
-  const result: VerifyEntry = { recipe: entry.recipe, remote: entry.remote, local: entry.local, status: 'same', added: [], removed: [], changed: [], denied: [], notes: [] };
+export function compareEntry(
+  entry: Entry,
+  listing: EntryListing,
+  manifest: Manifest,
+  opts: VerifyOptions,
+): EntryComparison {
+  const result: VerifyEntry = {
+    recipe: entry.recipe,
+    remote: entry.remote,
+    local: entry.local,
+    status: 'same',
+    added: [],
+    removed: [],
+    changed: [],
+    denied: [],
+    notes: [],
+  };
   const cmp: EntryComparison = { result, confirm: [] };
   if (listing.status === 'missing') {
     result.status = 'missing';
@@ -102,7 +122,12 @@ export function compareEntry(entry: Entry, listing: EntryListing, manifest: Mani
 
 /** Settles an entry: files whose SHA-256 on the server is not the stored one become changed, unhashable ones denied; then its status. Pure. */
 export function finishEntry(cmp: EntryComparison, sums: ReadonlyMap<string, string>): VerifyEntry {
-  const r = { ...cmp.result, changed: [...cmp.result.changed], denied: [...cmp.result.denied], notes: [...cmp.result.notes] };
+  const r = {
+    ...cmp.result,
+    changed: [...cmp.result.changed],
+    denied: [...cmp.result.denied],
+    notes: [...cmp.result.notes],
+  };
   const unhashed: string[] = [];
   for (const c of cmp.confirm) {
     const sum = sums.get(c.remote);
@@ -119,22 +144,42 @@ export function finishEntry(cmp: EntryComparison, sums: ReadonlyMap<string, stri
   r.added.sort();
   r.removed.sort();
   if (r.status === 'missing' || r.status === 'denied') return r;
-  r.status = r.added.length + r.removed.length + r.changed.length > 0 ? 'drift' : r.denied.length > 0 ? 'denied' : 'same';
+  r.status =
+    r.added.length + r.removed.length + r.changed.length > 0 ? 'drift' : r.denied.length > 0 ? 'denied' : 'same';
   return r;
 }
 
 /** Totals over the entries. Pure. */
 export function verifyResult(entries: VerifyEntry[]): VerifyResult {
   const sum = (k: keyof VerifyCounts) => entries.reduce((n, e) => n + e[k].length, 0);
-  return { entries, drift: entries.some((e) => e.status === 'drift'), counts: { added: sum('added'), removed: sum('removed'), changed: sum('changed') } };
+  return {
+    entries,
+    drift: entries.some((e) => e.status === 'drift'),
+    counts: { added: sum('added'), removed: sum('removed'), changed: sum('changed') },
+  };
 }
 
 /** What a run should fail on or warn about, by the same rules as backup (if-missing, allow-denied) plus fail-on-drift. Pure. */
-export function judgeVerify(r: VerifyResult, s: { ifMissing: 'warn' | 'error' | 'ignore'; allowDenied: boolean; failOnDrift: boolean; username: string }): { problems: string[]; warnings: string[] } {
-  const judged = r.entries.map((e) => ({ recipe: e.recipe, remote: e.remote, missing: e.status === 'missing', wholeDenied: e.status === 'denied', denied: e.denied }));
-  const { problems, warnings } = judgeEntries(judged, s, { missing: ' on the server', denied: 'not readable by', consequence: 'not compared' });
+export function judgeVerify(
+  r: VerifyResult,
+  s: { ifMissing: 'warn' | 'error' | 'ignore'; allowDenied: boolean; failOnDrift: boolean; username: string },
+): { problems: string[]; warnings: string[] } {
+  const judged = r.entries.map((e) => ({
+    recipe: e.recipe,
+    remote: e.remote,
+    missing: e.status === 'missing',
+    wholeDenied: e.status === 'denied',
+    denied: e.denied,
+  }));
+  const { problems, warnings } = judgeEntries(judged, s, {
+    missing: ' on the server',
+    denied: 'not readable by',
+    consequence: 'not compared',
+  });
   if (r.drift && s.failOnDrift) {
-    problems.push(`the server and the stored copy differ: ${r.counts.added} added, ${r.counts.removed} removed, ${r.counts.changed} changed (fail-on-drift: true)`);
+    problems.push(
+      `the server and the stored copy differ: ${r.counts.added} added, ${r.counts.removed} removed, ${r.counts.changed} changed (fail-on-drift: true)`,
+    );
   }
   return { problems, warnings };
 }
@@ -165,7 +210,9 @@ function storedExcludeTest(entry: Entry, manifest: Manifest, skip: ExcludeTest):
     const rel = relOf(entry, path);
     if (rel === '') return !rootIsDir && skip(excludeRel(entry.remote, '', false), false);
     const parts = rel.split('/');
-    return parts.some((_, i) => skip(parts.slice(0, i + 1).join('/'), i < parts.length - 1 || manifest.files[path]?.type === 'dir'));
+    return parts.some((_, i) =>
+      skip(parts.slice(0, i + 1).join('/'), i < parts.length - 1 || manifest.files[path]?.type === 'dir'),
+    );
   };
 }
 

@@ -27,11 +27,32 @@ const str = (v: string): PerlValue => ({ t: 'str', v });
 
 /** Names that strict never complains about: punctuation and digit variables, %ENV, @ARGV, $a/$b, Pkg::names. */
 function isGlobalName(name: string): boolean {
-  return name.includes('::') || !/^[A-Za-z]/.test(name) || ['ENV', 'INC', 'ARGV', 'ARGVOUT', 'STDIN', 'STDOUT', 'STDERR', 'SIG', 'a', 'b'].includes(name);
+  return (
+    name.includes('::') ||
+    !/^[A-Za-z]/.test(name) ||
+    ['ENV', 'INC', 'ARGV', 'ARGVOUT', 'STDIN', 'STDOUT', 'STDERR', 'SIG', 'a', 'b'].includes(name)
+  );
 }
 
 const WORD_OPERATORS = new Set(['eq', 'ne', 'lt', 'gt', 'le', 'ge', 'cmp', 'and', 'or', 'not', 'xor', 'x', 'isa']);
-const CONTROL = new Set(['if', 'unless', 'while', 'until', 'for', 'foreach', 'do', 'eval', 'map', 'grep', 'sort', 'local', 'our', 'state', 'no', 'use']);
+const CONTROL = new Set([
+  'if',
+  'unless',
+  'while',
+  'until',
+  'for',
+  'foreach',
+  'do',
+  'eval',
+  'map',
+  'grep',
+  'sort',
+  'local',
+  'our',
+  'state',
+  'no',
+  'use',
+]);
 const OP_NAMES: Record<string, string> = {
   '?': 'a conditional (?:)',
   '||': 'a logical or (||)',
@@ -94,7 +115,11 @@ class Evaluator {
     const next = this.peek(1);
     let what = 'the end of the sub';
     if (t?.k === 'ident') {
-      what = CONTROL.has(t.v) ? `"${t.v}"` : WORD_OPERATORS.has(t.v) ? `the operator "${t.v}"` : `a call to ${t.v}${isOp(next, '(') ? '(...)' : ''}`;
+      what = CONTROL.has(t.v)
+        ? `"${t.v}"`
+        : WORD_OPERATORS.has(t.v)
+          ? `the operator "${t.v}"`
+          : `a call to ${t.v}${isOp(next, '(') ? '(...)' : ''}`;
     } else if (t?.k === 'op') what = OP_NAMES[t.v] ?? `the operator "${t.v}"`;
     else if (t?.k === 'opaque') what = t.what;
     else if (t?.k === 'cast') what = `a dereference ${t.sigil}{...}`;
@@ -106,9 +131,10 @@ class Evaluator {
   bindSignature(sub: SubDef): void {
     const [from, to] = sub.params!.range;
     const params: Array<{ sigil: Sigil; name: string; dflt: [number, number] | null }> = [];
-    for (let j = from; j < to; ) {
+    for (let j = from; j < to;) {
       const t = this.mod.toks[j]!;
-      if (t.k !== 'var' || !'$@%'.includes(t.sigil)) throw new Unfollowable(t.line, 'a signature the reader cannot follow');
+      if (t.k !== 'var' || !'$@%'.includes(t.sigil))
+        throw new Unfollowable(t.line, 'a signature the reader cannot follow');
       let dflt: [number, number] | null = null;
       j++;
       if (isOp(this.mod.toks[j], '=')) {
@@ -117,7 +143,8 @@ class Evaluator {
         dflt = [j + 1, k];
         j = k;
       }
-      if (j < to && !isOp(this.mod.toks[j], ',')) throw new Unfollowable(this.mod.toks[j]!.line, 'a signature the reader cannot follow');
+      if (j < to && !isOp(this.mod.toks[j], ','))
+        throw new Unfollowable(this.mod.toks[j]!.line, 'a signature the reader cannot follow');
       j++;
       params.push({ sigil: t.sigil, name: t.name, dflt });
     }
@@ -132,16 +159,23 @@ class Evaluator {
     const got = this.args.length;
     const name = `'${this.ctx.pkg}::${sub.name}'`;
     if (got > max) {
-      throw new Fault(sub.line, `Too many arguments for subroutine ${name} (got ${got}; expected ${required === max ? '' : 'at most '}${max})`);
+      throw new Fault(
+        sub.line,
+        `Too many arguments for subroutine ${name} (got ${got}; expected ${required === max ? '' : 'at most '}${max})`,
+      );
     }
     if (got < required) {
-      throw new Fault(sub.line, `Too few arguments for subroutine ${name} (got ${got}; expected ${required === max ? '' : 'at least '}${required})`);
+      throw new Fault(
+        sub.line,
+        `Too few arguments for subroutine ${name} (got ${got}; expected ${required === max ? '' : 'at least '}${required})`,
+      );
     }
   }
 
   private bindParam(sub: SubDef, p: { sigil: Sigil; name: string; dflt: [number, number] | null }, k: number): void {
     if (p.sigil !== '$') {
-      if (p.sigil === '%' && (this.args.length - k) % 2 !== 0) throw new Fault(sub.line, `Odd name/value argument for subroutine '${this.ctx.pkg}::${sub.name}'`);
+      if (p.sigil === '%' && (this.args.length - k) % 2 !== 0)
+        throw new Fault(sub.line, `Odd name/value argument for subroutine '${this.ctx.pkg}::${sub.name}'`);
       if (p.name) this.env.set(p.sigil + p.name, { known: false, why: `the slurpy parameter ${p.sigil}${p.name}` });
       return;
     }
@@ -177,7 +211,8 @@ class Evaluator {
       }
       result = this.statement(t);
     }
-    if (result === null) throw new Unfollowable(this.resultLine, 'a last statement that is not a plain value (no explicit return)');
+    if (result === null)
+      throw new Unfollowable(this.resultLine, 'a last statement that is not a plain value (no explicit return)');
     return result;
   }
 
@@ -216,7 +251,8 @@ class Evaluator {
     if (isVar(this.peek(), '@', '_')) this.i++;
     else if (this.isOp('(') && isVar(this.peek(1), '@', '_') && isOp(this.peek(2), ')')) this.i += 3;
     else if (this.isOp('(') && isOp(this.peek(1), ')')) this.i += 2;
-    else if (this.peek()?.k === 'var' || this.peek()?.k === 'cast') throw new Unfollowable(this.line(), 'shift of an array other than @_');
+    else if (this.peek()?.k === 'var' || this.peek()?.k === 'cast')
+      throw new Unfollowable(this.line(), 'shift of an array other than @_');
   }
 
   private declaration(): void {
@@ -239,7 +275,10 @@ class Evaluator {
         else this.list();
       }
       this.statementEnd();
-      this.env.set(t.sigil + t.name, { known: false, why: `the ${t.sigil === '@' ? 'array' : 'hash'} ${t.sigil}${t.name}` });
+      this.env.set(t.sigil + t.name, {
+        known: false,
+        why: `the ${t.sigil === '@' ? 'array' : 'hash'} ${t.sigil}${t.name}`,
+      });
     } else if (isOp(t, '(')) this.listDeclaration();
     else throw this.unfollowable();
   }
@@ -269,7 +308,10 @@ class Evaluator {
       if (target?.sigil === '$') this.env.set('$' + target.name, { known: true, value: source.shift() ?? UNDEF });
       else if (target) {
         source = [];
-        this.env.set(target.sigil + target.name, { known: false, why: `the ${target.sigil === '@' ? 'array' : 'hash'} ${target.sigil}${target.name}` });
+        this.env.set(target.sigil + target.name, {
+          known: false,
+          why: `the ${target.sigil === '@' ? 'array' : 'hash'} ${target.sigil}${target.name}`,
+        });
       } else source.shift();
     }
   }
@@ -286,7 +328,10 @@ class Evaluator {
     this.i += 2;
     const value = this.scalar();
     this.statementEnd();
-    const joined = op === '.=' ? str(this.stringify(this.lookup(t.name, t.line), t.line, `$${t.name}`) + this.stringify(value, t.line)) : value;
+    const joined =
+      op === '.='
+        ? str(this.stringify(this.lookup(t.name, t.line), t.line, `$${t.name}`) + this.stringify(value, t.line))
+        : value;
     this.env.set(key, { known: true, value: joined });
   }
 
@@ -451,7 +496,8 @@ class Evaluator {
   private stringify(v: PerlValue, line: number, name?: string): string {
     if (v.t === 'str') return v.v;
     if (v.t === 'num') return v.s;
-    if (v.t === 'undef') throw new Fault(line, `Use of uninitialized value${name ? ` ${name}` : ''} in concatenation (.) or string`);
+    if (v.t === 'undef')
+      throw new Fault(line, `Use of uninitialized value${name ? ` ${name}` : ''} in concatenation (.) or string`);
     throw new Unfollowable(line, 'a reference used as a string');
   }
 
@@ -471,7 +517,11 @@ class Evaluator {
     if (isGlobalName(name) || this.env.has(sigil + name)) return;
     if (this.mod.decls.some((d) => d.name === sigil + name && d.at < this.i)) return;
     const full = sigil + name;
-    if (this.ctx.strict === 'on') throw new Fault(line, `Global symbol "${full}" requires explicit package name (did you forget to declare "my ${full}"?)`);
+    if (this.ctx.strict === 'on')
+      throw new Fault(
+        line,
+        `Global symbol "${full}" requires explicit package name (did you forget to declare "my ${full}"?)`,
+      );
     throw new Unfollowable(line, `the global variable ${full}`);
   }
 }
@@ -480,7 +530,9 @@ class Evaluator {
 export function constantList(mod: PerlModule, pkg: string, from: number, end: number): string[] | null {
   try {
     const values = new Evaluator(mod, { pkg, strict: 'off' }, from, end, []).list();
-    return values.every((v) => v.t === 'str' || v.t === 'num') ? values.map((v) => (v.t === 'str' ? v.v : (v as { s: string }).s)) : null;
+    return values.every((v) => v.t === 'str' || v.t === 'num')
+      ? values.map((v) => (v.t === 'str' ? v.v : (v as { s: string }).s))
+      : null;
   } catch (e) {
     if (e instanceof Unfollowable || e instanceof Fault) return null;
     throw e;
@@ -497,9 +549,17 @@ const PROTOTYPE = /^[\s$@%&*;\\[\]+_]*$/;
 export function evalHook(mod: PerlModule, hook: string, invocant: string, args: string[]): StaticOutcome {
   const sub = mod.subs.get(hook);
   if (!sub) return absentHook(mod, hook);
-  if (!sub.body) return { kind: 'dynamic', line: mod.stopped?.line ?? sub.line, construct: mod.stopped?.construct ?? 'an unterminated sub' };
+  if (!sub.body)
+    return {
+      kind: 'dynamic',
+      line: mod.stopped?.line ?? sub.line,
+      construct: mod.stopped?.construct ?? 'an unterminated sub',
+    };
   const state = pragmasAt(mod, sub.at);
-  const ev = new Evaluator(mod, { pkg: mod.pkg!.name, strict: state.strict }, sub.body[0], sub.body[1], [str(invocant), ...args.map(str)]);
+  const ev = new Evaluator(mod, { pkg: mod.pkg!.name, strict: state.strict }, sub.body[0], sub.body[1], [
+    str(invocant),
+    ...args.map(str),
+  ]);
   try {
     if (sub.params) bindParams(ev, sub, state.signatures);
     const values = ev.run();
@@ -514,7 +574,8 @@ export function evalHook(mod: PerlModule, hook: string, invocant: string, args: 
 /** The effect of the pragmas before token `at`. */
 function pragmasAt(mod: PerlModule, at: number): { strict: Tri; signatures: Tri } {
   const state: { strict: Tri; signatures: Tri } = { strict: 'off', signatures: 'off' };
-  const apply = (was: Tri, now: Tri | undefined): Tri => (now === 'maybe' ? (was === 'on' ? 'on' : 'maybe') : (now ?? was));
+  const apply = (was: Tri, now: Tri | undefined): Tri =>
+    now === 'maybe' ? (was === 'on' ? 'on' : 'maybe') : (now ?? was);
   for (const p of mod.pragmas) {
     if (p.at >= at) break;
     state.strict = apply(state.strict, p.strict);
@@ -530,13 +591,25 @@ function bindParams(ev: Evaluator, sub: SubDef, signatures: Tri): void {
   if (signatures === 'off' && prototype) return;
   throw new Unfollowable(
     sub.line,
-    signatures === 'maybe' ? 'a parameter list (signature or prototype? the signatures feature cannot be confirmed)' : 'a parameter list while the signatures feature is off',
+    signatures === 'maybe'
+      ? 'a parameter list (signature or prototype? the signatures feature cannot be confirmed)'
+      : 'a parameter list while the signatures feature is off',
   );
 }
 
 function absentHook(mod: PerlModule, hook: string): StaticOutcome {
-  if (mod.stopped) return { kind: 'dynamic', line: mod.stopped.line, construct: `${mod.stopped.construct}, past which the reader cannot see` };
-  if (mod.runtimeSubs) return { kind: 'dynamic', line: mod.runtimeSubs.line, construct: `${mod.runtimeSubs.construct}, which may define ${hook}` };
+  if (mod.stopped)
+    return {
+      kind: 'dynamic',
+      line: mod.stopped.line,
+      construct: `${mod.stopped.construct}, past which the reader cannot see`,
+    };
+  if (mod.runtimeSubs)
+    return {
+      kind: 'dynamic',
+      line: mod.runtimeSubs.line,
+      construct: `${mod.runtimeSubs.construct}, which may define ${hook}`,
+    };
   const imported = mod.imports.get(hook);
   if (imported) return { kind: 'dynamic', line: imported.line, construct: `${hook} imported from ${imported.from}` };
   return { kind: 'absent' };
@@ -555,7 +628,8 @@ export function hashKeysRead(mod: PerlModule, hook: string): Array<{ hash: strin
   const to = mod.toks[sub.body[1]]?.pos ?? mod.source.length;
   const text = mod.source.slice(from, to);
   const hashes = new Set<string>();
-  for (const m of text.matchAll(/\bmy\s*\(([^)]*)\)\s*=\s*@_/g)) for (const h of m[1]!.matchAll(/%(\w+)/g)) hashes.add(h[1]!);
+  for (const m of text.matchAll(/\bmy\s*\(([^)]*)\)\s*=\s*@_/g))
+    for (const h of m[1]!.matchAll(/%(\w+)/g)) hashes.add(h[1]!);
   for (const m of text.matchAll(/\bmy\s+%(\w+)\s*=\s*@_/g)) hashes.add(m[1]!);
   for (const h of (sub.params?.text ?? '').matchAll(/%(\w+)/g)) hashes.add(h[1]!);
   const out: Array<{ hash: string; key: string; handled: boolean }> = [];
@@ -572,7 +646,9 @@ export function hashKeysRead(mod: PerlModule, hook: string): Array<{ hash: strin
   // is one the recipe handles when missing.
   for (const k of out) {
     const el = `\\$${k.hash}\\s*\\{\\s*(?:${escapeRe(k.key)}|'${escapeRe(k.key)}'|"${escapeRe(k.key)}")\\s*\\}`;
-    const tested = new RegExp(`(?:\\b(?:exists|defined|if|unless)\\s*\\(?\\s*!?\\s*${el})|(?:${el}\\s*(?:\\/\\/|\\|\\||\\?|&&|\\bor\\b|\\band\\b))|(?:!\\s*${el})`);
+    const tested = new RegExp(
+      `(?:\\b(?:exists|defined|if|unless)\\s*\\(?\\s*!?\\s*${el})|(?:${el}\\s*(?:\\/\\/|\\|\\||\\?|&&|\\bor\\b|\\band\\b))|(?:!\\s*${el})`,
+    );
     k.handled = tested.test(text);
   }
   return out;

@@ -33,22 +33,104 @@ type TokBody = Tok extends infer T ? (T extends Tok ? Omit<T, 'line' | 'pos'> : 
 
 export const isOp = (t: Tok | undefined, v: string): boolean => t?.k === 'op' && t.v === v;
 export const isIdent = (t: Tok | undefined, v: string): boolean => t?.k === 'ident' && t.v === v;
-export const isVar = (t: Tok | undefined, sigil: Sigil, name: string): boolean => t?.k === 'var' && t.sigil === sigil && t.name === name;
+export const isVar = (t: Tok | undefined, sigil: Sigil, name: string): boolean =>
+  t?.k === 'var' && t.sigil === sigil && t.name === name;
 
 export const PAIRS: Record<string, string> = { '(': ')', '[': ']', '{': '}', '<': '>' };
 const QUOTE_OPS = new Set(['q', 'qq', 'qw', 'm', 'qr', 's', 'tr', 'y', 'qx']);
 const OPERATORS = [
-  '<=>', '**=', '||=', '&&=', '//=', '<<=', '>>=', '...',
-  '->', '++', '--', '**', '=~', '!~', '==', '!=', '<=', '>=', '&&', '||', '//', '..', '::', '<<', '>>', '=>',
-  '+=', '-=', '*=', '/=', '.=', '%=', '&=', '|=', '^=',
+  '<=>',
+  '**=',
+  '||=',
+  '&&=',
+  '//=',
+  '<<=',
+  '>>=',
+  '...',
+  '->',
+  '++',
+  '--',
+  '**',
+  '=~',
+  '!~',
+  '==',
+  '!=',
+  '<=',
+  '>=',
+  '&&',
+  '||',
+  '//',
+  '..',
+  '::',
+  '<<',
+  '>>',
+  '=>',
+  '+=',
+  '-=',
+  '*=',
+  '/=',
+  '.=',
+  '%=',
+  '&=',
+  '|=',
+  '^=',
 ];
 const SINGLE_OPS = new Set('+-*/%.<>=!~\\?:,;()[]{}&|^');
 /** Words after which Perl expects a term, so `/` starts a pattern and `%x` is a hash. */
 const TERM_AFTER = new Set([
-  'return', 'and', 'or', 'not', 'xor', 'if', 'unless', 'while', 'until', 'elsif', 'for', 'foreach', 'x',
-  'lt', 'gt', 'le', 'ge', 'eq', 'ne', 'cmp', 'split', 'grep', 'map', 'join', 'push', 'unshift', 'print', 'say',
-  'die', 'warn', 'defined', 'ref', 'scalar', 'lc', 'uc', 'lcfirst', 'ucfirst', 'length', 'exists', 'delete',
-  'sort', 'reverse', 'keys', 'values', 'each', 'my', 'our', 'local', 'state', 'when', 'sprintf', 'unlink', 'chomp',
+  'return',
+  'and',
+  'or',
+  'not',
+  'xor',
+  'if',
+  'unless',
+  'while',
+  'until',
+  'elsif',
+  'for',
+  'foreach',
+  'x',
+  'lt',
+  'gt',
+  'le',
+  'ge',
+  'eq',
+  'ne',
+  'cmp',
+  'split',
+  'grep',
+  'map',
+  'join',
+  'push',
+  'unshift',
+  'print',
+  'say',
+  'die',
+  'warn',
+  'defined',
+  'ref',
+  'scalar',
+  'lc',
+  'uc',
+  'lcfirst',
+  'ucfirst',
+  'length',
+  'exists',
+  'delete',
+  'sort',
+  'reverse',
+  'keys',
+  'values',
+  'each',
+  'my',
+  'our',
+  'local',
+  'state',
+  'when',
+  'sprintf',
+  'unlink',
+  'chomp',
 ]);
 /** Words that take no argument, so what follows is an operator. */
 const OPERATOR_AFTER = new Set(['shift', 'pop', 'time', 'wantarray', '__PACKAGE__', '__FILE__', '__LINE__', '__SUB__']);
@@ -182,12 +264,15 @@ export class Lexer {
     if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(next) && this.expect() !== 'op')) this.number(start);
     else if (c === '$') this.scalarVar(start);
     else if ('@%&*'.includes(c) && this.sigilHere(c, next)) this.sigilVar(c as Sigil, start);
-    else if (c === '"' || c === "'" || c === '`') this.quoteLike(c === '"' ? 'qq' : c === "'" ? 'q' : 'qx', start, start);
+    else if (c === '"' || c === "'" || c === '`')
+      this.quoteLike(c === '"' ? 'qq' : c === "'" ? 'q' : 'qx', start, start);
     else if (c === '/' && this.expect() !== 'op') {
-      if (this.expect() === 'ambiguous') throw new LexStop(start, `a "/" after "${this.lastWord()}" (pattern or division?)`);
+      if (this.expect() === 'ambiguous')
+        throw new LexStop(start, `a "/" after "${this.lastWord()}" (pattern or division?)`);
       this.quoteLike('m', start, start);
     } else if (c === '<' && sticky(/<<~?(?:[ \t]*["']|[A-Za-z_])/, this.src, start) && this.expect() !== 'op') {
-      if (this.expect() === 'ambiguous') throw new LexStop(start, `a "<<" after "${this.lastWord()}" (heredoc or shift?)`);
+      if (this.expect() === 'ambiguous')
+        throw new LexStop(start, `a "<<" after "${this.lastWord()}" (heredoc or shift?)`);
       this.heredocStart(start);
     } else this.operator(start);
     return true;
@@ -257,7 +342,8 @@ export class Lexer {
       return this.push({ k: 'var', sigil: '$', name: braced[1]! }, start);
     }
     const name =
-      sticky(/(?:::)?[A-Za-z_]\w*(?:::\w*)*/, src, start + 1) ?? sticky(/\^[A-Z\[\]^_?\\]|\d+|[^\s\w{]/, src, start + 1);
+      sticky(/(?:::)?[A-Za-z_]\w*(?:::\w*)*/, src, start + 1) ??
+      sticky(/\^[A-Z\[\]^_?\\]|\d+|[^\s\w{]/, src, start + 1);
     if (!name) throw new LexStop(start, 'a "$" that starts no variable');
     this.i = start + 1 + name[0].length;
     this.push({ k: 'var', sigil: '$', name: name[0] }, start);
@@ -316,8 +402,16 @@ export class Lexer {
     const line = this.lineAt(start);
     if (op === 'q') this.push({ k: 'str', v: unescapeSingle(body, open, close) }, start);
     else if (op === 'qq') this.push({ k: 'istr', parts: parseInterpolation(body, open, close, line) }, start);
-    else if (op === 'qw') this.push({ k: 'qw', words: unescapeSingle(body, open, close).split(/\s+/).filter(Boolean) }, start);
-    else this.push({ k: 'opaque', what: `a ${op === 'qx' ? 'command' : op === 'm' || op === 'qr' ? 'pattern' : 'substitution'} ${op}${open}...${close}` }, start);
+    else if (op === 'qw')
+      this.push({ k: 'qw', words: unescapeSingle(body, open, close).split(/\s+/).filter(Boolean) }, start);
+    else
+      this.push(
+        {
+          k: 'opaque',
+          what: `a ${op === 'qx' ? 'command' : op === 'm' || op === 'qr' ? 'pattern' : 'substitution'} ${op}${open}...${close}`,
+        },
+        start,
+      );
   }
 
   /** After a quote operator: `#` right after it is a delimiter; after whitespace it starts a comment. */
@@ -383,7 +477,12 @@ function unescapeSingle(body: string, open: string, close: string): string {
 const SIMPLE_ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', f: '\f', b: '\b', a: '\x07', e: '\x1b' };
 
 /** One backslash escape in a double-quoted string: the text it stands for, or why it is not followed. */
-function escapeAt(body: string, k: number, open: string, close: string): { text: string; next: number } | { why: string } {
+function escapeAt(
+  body: string,
+  k: number,
+  open: string,
+  close: string,
+): { text: string; next: number } | { why: string } {
   const e = body[k + 1] ?? '';
   if (e === open || e === close) return { text: e, next: k + 2 };
   const simple = SIMPLE_ESCAPES[e];
@@ -405,7 +504,8 @@ function escapeAt(body: string, k: number, open: string, close: string): { text:
     return { text: String.fromCodePoint(code), next: k + 1 + m[0].length };
   }
   if (e === 'N') return { why: 'a named character escape \\N{...}' };
-  if (e === 'c') return { text: String.fromCharCode((body[k + 2] ?? '').toUpperCase().charCodeAt(0) ^ 64), next: k + 3 };
+  if (e === 'c')
+    return { text: String.fromCharCode((body[k + 2] ?? '').toUpperCase().charCodeAt(0) ^ 64), next: k + 3 };
   return { text: e, next: k + 2 };
 }
 
@@ -418,7 +518,7 @@ function parseInterpolation(body: string, open: string, close: string, line: num
     if (lit) parts.push({ k: 'lit', v: lit });
     lit = '';
   };
-  for (let k = 0; k < body.length; ) {
+  for (let k = 0; k < body.length;) {
     const c = body[k]!;
     if (c === '\n') ln++;
     if (c === '\\') {
@@ -451,16 +551,27 @@ function scalarInString(body: string, k: number, line: number): [StrPart, number
   const plain = braced ? null : sticky(/(?:::)?[A-Za-z_]\w*(?:::\w*)*/, body, k + 1);
   const m = braced ?? plain;
   if (!m) {
-    const what = body[k + 1] === '{' ? 'an expression ${...}' : /\d/.test(body[k + 1] ?? '') ? 'a capture variable' : 'a special variable';
+    const what =
+      body[k + 1] === '{'
+        ? 'an expression ${...}'
+        : /\d/.test(body[k + 1] ?? '')
+          ? 'a capture variable'
+          : 'a special variable';
     return [{ k: 'dyn', line, why: `${what} interpolated into a string` }, k];
   }
   const name = braced ? m[1]! : m[0];
   const after = k + 1 + m[0].length;
-  const part = (sigil: Sigil, why?: string): [StrPart, number] => [{ k: 'var', sigil, name, line, ...(why && { why }) }, after];
-  if (/^(\^|\d)/.test(name) || name.includes('::')) return part('$', `the ${name.includes('::') ? 'package' : 'special'} variable $${name} in a string`);
-  if (body.startsWith('->', after) && /[[{@$]/.test(body[after + 2] ?? '')) return part('$', `a dereference "$${name}->..." in a string`);
+  const part = (sigil: Sigil, why?: string): [StrPart, number] => [
+    { k: 'var', sigil, name, line, ...(why && { why }) },
+    after,
+  ];
+  if (/^(\^|\d)/.test(name) || name.includes('::'))
+    return part('$', `the ${name.includes('::') ? 'package' : 'special'} variable $${name} in a string`);
+  if (body.startsWith('->', after) && /[[{@$]/.test(body[after + 2] ?? ''))
+    return part('$', `a dereference "$${name}->..." in a string`);
   if (braced) return part('$');
-  if (body[after] === "'" && IDENT_START.test(body[after + 1] ?? '')) return part('$', `"$${name}'..." (an old-style package separator)`);
+  if (body[after] === "'" && IDENT_START.test(body[after + 1] ?? ''))
+    return part('$', `"$${name}'..." (an old-style package separator)`);
   if (body[after] === '[') return part('@', `an element access "$${name}[...]" in a string`);
   if (body[after] === '{') return part('%', `an element access "$${name}{...}" in a string`);
   return part('$');

@@ -211,7 +211,12 @@ function spawnDriver(
     child.on('error', (e) => (spawnError = e));
     child.on('close', () => {
       clearTimeout(timer);
-      resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), timedOut, spawnError });
+      resolve({
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        timedOut,
+        spawnError,
+      });
     });
     child.stdin.end(JSON.stringify(job));
   });

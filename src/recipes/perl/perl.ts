@@ -6,7 +6,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { RecipeError } from '../../errors.js';
 import { perlLine, runPerl, type PerlAnswer, type PerlJob } from './perl-eval.js';
-import { evalHook, hashKeysRead, HOOKS, parsePerlModule, type PerlModule, type PerlValue, type StaticOutcome } from './static.js';
+import {
+  evalHook,
+  hashKeysRead,
+  HOOKS,
+  parsePerlModule,
+  type PerlModule,
+  type PerlValue,
+  type StaticOutcome,
+} from './static.js';
 import type { HookContext, RawRecipe, RestoreSpec } from '../types.js';
 
 export interface PerlFile {
@@ -93,13 +101,22 @@ function load(file: PerlFile, index: number): Loaded {
   const mod = parsePerlModule(readSource(file.abs, file.rel));
   if (!mod.pkg) {
     const where = mod.stopped ? ` (the reader stopped at line ${mod.stopped.line}: ${mod.stopped.construct})` : '';
-    throw new RecipeError(file.rel, undefined, `no \`package\` statement: the framework calls hooks on the module's package${where}`);
+    throw new RecipeError(
+      file.rel,
+      undefined,
+      `no \`package\` statement: the framework calls hooks on the module's package${where}`,
+    );
   }
   const slashed = file.abs.split('\\').join('/');
   const cut = slashed.lastIndexOf('/Provisioner/Recipe/');
-  if (cut < 0) return { file, mod, pkg: mod.pkg.name, lib: null, key: `RemoteFiles/Given${index}/${basename(file.abs)}` };
+  if (cut < 0)
+    return { file, mod, pkg: mod.pkg.name, lib: null, key: `RemoteFiles/Given${index}/${basename(file.abs)}` };
   const key = slashed.slice(cut + 1);
-  const relLib = file.rel.endsWith(`/${key}`) ? file.rel.slice(0, -key.length - 1) : file.rel === key ? '.' : slashed.slice(0, cut);
+  const relLib = file.rel.endsWith(`/${key}`)
+    ? file.rel.slice(0, -key.length - 1)
+    : file.rel === key
+      ? '.'
+      : slashed.slice(0, cut);
   return { file, mod, pkg: mod.pkg.name, lib: { abs: slashed.slice(0, cut), rel: relLib }, key };
 }
 
@@ -108,7 +125,12 @@ function rejectSharedPackages(loaded: Loaded[]): void {
   const seen = new Map<string, Loaded>();
   for (const m of loaded) {
     const other = seen.get(m.pkg);
-    if (other) throw new RecipeError(m.file.rel, m.mod.pkg!.line, `declares package ${m.pkg}, which ${other.file.rel} declares too`);
+    if (other)
+      throw new RecipeError(
+        m.file.rel,
+        m.mod.pkg!.line,
+        `declares package ${m.pkg}, which ${other.file.rel} declares too`,
+      );
     seen.set(m.pkg, m);
   }
 }
@@ -146,7 +168,9 @@ function hookArgs(ctx: HookContext): Record<Hook, string[]> {
  * name does not replace (as for placeholders, see templateValues). Sorted: a hash has no order anyway.
  */
 function optsList(ctx: HookContext): Array<[string, string]> {
-  const vars = [...(ctx.vars ?? new Map<string, string>())].filter(([k]) => k !== 'install_dir' && k !== 'domain').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const vars = [...(ctx.vars ?? new Map<string, string>())]
+    .filter(([k]) => k !== 'install_dir' && k !== 'domain')
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return [...vars, ['install_dir', ctx.installDir], ['domain', ctx.domain]];
 }
 
@@ -186,17 +210,38 @@ function staticHook(m: Loaded, hook: Hook, args: string[], parents: ParentFinder
 }
 
 /** The hook as Perl's method resolution finds it: the class itself, then its parents depth first. */
-function lookupHook(mod: PerlModule, rel: string, hook: Hook, invocant: string, args: string[], parents: ParentFinder, seen: Set<string>): Located {
+function lookupHook(
+  mod: PerlModule,
+  rel: string,
+  hook: Hook,
+  invocant: string,
+  args: string[],
+  parents: ParentFinder,
+  seen: Set<string>,
+): Located {
   const own = evalHook(mod, hook, invocant, args);
   if (own.kind !== 'absent') return { outcome: own, rel, mod };
-  if (mod.parents === null) return { outcome: { kind: 'dynamic', line: mod.parentsLine, construct: '@ISA set up in a way the reader cannot follow' }, rel, mod };
+  if (mod.parents === null)
+    return {
+      outcome: { kind: 'dynamic', line: mod.parentsLine, construct: '@ISA set up in a way the reader cannot follow' },
+      rel,
+      mod,
+    };
   for (const parent of mod.parents) {
     if (seen.has(parent)) continue;
     seen.add(parent);
     const found = parents.find(parent);
     if (found === 'stub') continue;
     if (found === 'unknown') {
-      return { outcome: { kind: 'dynamic', line: mod.parentsLine, construct: `the parent class ${parent}, which is not in the repository` }, rel, mod };
+      return {
+        outcome: {
+          kind: 'dynamic',
+          line: mod.parentsLine,
+          construct: `the parent class ${parent}, which is not in the repository`,
+        },
+        rel,
+        mod,
+      };
     }
     const inherited = lookupHook(found.mod, found.rel, hook, invocant, args, parents, seen);
     if (inherited.outcome.kind !== 'absent') return inherited;
@@ -232,13 +277,19 @@ function resolve(m: Loaded, hook: Hook, located: Located, answer: PerlAnswer | u
   const subLine = m.mod.subs.get(hook)?.line;
   const unset = hook === 'restores' ? unsetKeys(m.file.name, located.mod, given) : undefined;
   if (answer?.kind === 'absent') return { kind: 'absent' };
-  if (answer?.kind === 'list') return { kind: 'list', values: answer.values, hook, rel, via: undefined, line: subLine, ...(unset && { unset }) };
+  if (answer?.kind === 'list')
+    return { kind: 'list', values: answer.values, hook, rel, via: undefined, line: subLine, ...(unset && { unset }) };
   if (answer?.kind === 'died') {
     const line = perlLine(answer.message, rel) ?? subLine;
     // Perl names the element it found undefined: `$opts{"admin_user"}`.
     const undefKey = /^Use of uninitialized value \$(\w+)\{"([^"]*)"\}/.exec(answer.message);
     if (hook === 'restores' && undefKey && !given.includes(undefKey[2]!)) {
-      throw missingKeys(rel, line, { recipe: m.file.name, keys: [{ hash: undefKey[1]!, key: undefKey[2]! }], given }, hook);
+      throw missingKeys(
+        rel,
+        line,
+        { recipe: m.file.name, keys: [{ hash: undefKey[1]!, key: undefKey[2]! }], given },
+        hook,
+      );
     }
     // Undefined through a lexical (`my $owner = $opts{user} // $opts{admin_user};`): the keys it reads
     // that nobody set (admin_user here: user has a fallback).
@@ -252,7 +303,15 @@ function resolve(m: Loaded, hook: Hook, located: Located, answer: PerlAnswer | u
     case 'absent':
       return outcome;
     case 'list':
-      return { kind: 'list', values: outcome.values, hook, rel: located.rel, via, line: outcome.line, ...(unset && { unset }) };
+      return {
+        kind: 'list',
+        values: outcome.values,
+        hook,
+        rel: located.rel,
+        via,
+        line: outcome.line,
+        ...(unset && { unset }),
+      };
     case 'error':
       throw new RecipeError(located.rel, outcome.line, `${label}: ${outcome.detail}`);
     case 'dynamic':
@@ -336,7 +395,10 @@ function strings(r: Resolved): string[] {
   if (r.kind === 'absent') return [];
   return r.values.map((v, k) => {
     if (r.hook === 'remote_skip' && v.t === 'ref' && v.kind === 'Regexp') {
-      throw fail(r, `element ${k + 1} is a qr{} regular expression, which rsync cannot take: remote_skip returns rsync exclude patterns as strings ('*.log', '/cache/', 'tmp/**')`);
+      throw fail(
+        r,
+        `element ${k + 1} is a qr{} regular expression, which rsync cannot take: remote_skip returns rsync exclude patterns as strings ('*.log', '/cache/', 'tmp/**')`,
+      );
     }
     return asString(r, v, `element ${k + 1}`);
   });
@@ -354,12 +416,16 @@ function pairs(r: ListResolved, values: PerlValue[], what: string): Map<string, 
 
 function remoteFiles(r: Resolved): Array<[string, string]> | null {
   if (r.kind === 'absent') return null;
-  return [...pairs(r, r.values, 'remote => local')].map(([remote, local]) => [remote, asString(r, local, `the local path for "${remote}"`)]);
+  return [...pairs(r, r.values, 'remote => local')].map(([remote, local]) => [
+    remote,
+    asString(r, local, `the local path for "${remote}"`),
+  ]);
 }
 
 const RESTORE_KEYS = new Set(['from', 'owner', 'mode']);
 /** user or user:group; a `[% name %]` placeholder is filled (and the result checked) by the plan. */
-const OWNER = /^(?:[A-Za-z0-9_.-]|\[%\s*[A-Za-z_][A-Za-z0-9_]*\s*%\])+(:(?:[A-Za-z0-9_.-]|\[%\s*[A-Za-z_][A-Za-z0-9_]*\s*%\])+)?$/;
+const OWNER =
+  /^(?:[A-Za-z0-9_.-]|\[%\s*[A-Za-z_][A-Za-z0-9_]*\s*%\])+(:(?:[A-Za-z0-9_.-]|\[%\s*[A-Za-z_][A-Za-z0-9_]*\s*%\])+)?$/;
 
 /**
  * `restores` returns a flat list or one hashref. A hash has no order in Perl (it changes from run to
@@ -370,19 +436,24 @@ function restores(r: Resolved): RestoreSpec[] {
   if (r.unset && r.values.some(hasUndef)) throw missingKeys(r.rel, r.line, r.unset, r.hook);
   const only = r.values.length === 1 ? r.values[0]! : null;
   const entries =
-    only?.t === 'hash' ? [...new Map(only.pairs)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : [...pairs(r, r.values, 'destination => { from => ... }')];
+    only?.t === 'hash'
+      ? [...new Map(only.pairs)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      : [...pairs(r, r.values, 'destination => { from => ... }')];
   return entries.map(([to, spec]) => restoreSpec(r, to, spec));
 }
 
 function restoreSpec(r: ListResolved, to: string, spec: PerlValue): RestoreSpec {
-  if (spec.t !== 'hash') throw fail(r, `the value for "${to}" must be a hash reference { from => ..., owner => ..., mode => ... }`);
+  if (spec.t !== 'hash')
+    throw fail(r, `the value for "${to}" must be a hash reference { from => ..., owner => ..., mode => ... }`);
   const fields = new Map(spec.pairs);
-  for (const key of fields.keys()) if (!RESTORE_KEYS.has(key)) throw fail(r, `"${to}" has an unknown key "${key}" (expected from, owner, mode)`);
+  for (const key of fields.keys())
+    if (!RESTORE_KEYS.has(key)) throw fail(r, `"${to}" has an unknown key "${key}" (expected from, owner, mode)`);
   const from = fields.get('from');
   if (from === undefined) throw fail(r, `"${to}" has no from (where its salvage was placed)`);
   const owner = fields.get('owner');
   const ownerText = owner === undefined ? undefined : asString(r, owner, `the owner of "${to}"`);
-  if (ownerText !== undefined && !OWNER.test(ownerText)) throw fail(r, `the owner of "${to}" must be user or user:group, got "${ownerText}"`);
+  if (ownerText !== undefined && !OWNER.test(ownerText))
+    throw fail(r, `the owner of "${to}" must be user or user:group, got "${ownerText}"`);
   const mode = fields.get('mode');
   return {
     to,
@@ -403,9 +474,13 @@ function octalMode(r: ListResolved, to: string, mode: PerlValue): string {
     if (m) return m[1]!.padStart(4, '0');
     throw fail(r, `the mode of "${to}" must be octal digits like '0750', got '${mode.v}'`);
   }
-  if (mode.t === 'num' && Number.isInteger(mode.v) && mode.v >= 0 && mode.v <= 0o777) return mode.v.toString(8).padStart(4, '0');
+  if (mode.t === 'num' && Number.isInteger(mode.v) && mode.v >= 0 && mode.v <= 0o777)
+    return mode.v.toString(8).padStart(4, '0');
   if (mode.t === 'num') {
-    throw fail(r, `the mode of "${to}" is the number ${mode.s} (${Number.isInteger(mode.v) && mode.v >= 0 ? `0${mode.v.toString(8)} in octal` : 'not a mode'}); write it as a string '0750' or an octal literal 0750`);
+    throw fail(
+      r,
+      `the mode of "${to}" is the number ${mode.s} (${Number.isInteger(mode.v) && mode.v >= 0 ? `0${mode.v.toString(8)} in octal` : 'not a mode'}); write it as a string '0750' or an octal literal 0750`,
+    );
   }
   throw fail(r, `the mode of "${to}" must be a string like '0750' or an octal literal like 0750`);
 }

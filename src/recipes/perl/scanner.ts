@@ -49,14 +49,50 @@ export interface PerlModule {
 
 /** Modules known not to change strictness or enable signatures when imported. */
 const PLAIN_MODULES = new Set([
-  'warnings', 'utf8', 'lib', 'constant', 'integer', 'bytes', 'open', 'overload', 'Carp', 'POSIX', 'Cwd', 'English',
-  'Exporter', 'File::Spec', 'File::Spec::Functions', 'File::Basename', 'File::Path', 'File::Temp', 'File::Copy',
-  'File::Find', 'Data::Dumper', 'Scalar::Util', 'List::Util', 'JSON::PP', 'Storable', 'Time::Local', 'Encode',
-  'Getopt::Long', 'IO::File', 'IO::Handle', 'Sys::Hostname', 'FindBin',
+  'warnings',
+  'utf8',
+  'lib',
+  'constant',
+  'integer',
+  'bytes',
+  'open',
+  'overload',
+  'Carp',
+  'POSIX',
+  'Cwd',
+  'English',
+  'Exporter',
+  'File::Spec',
+  'File::Spec::Functions',
+  'File::Basename',
+  'File::Path',
+  'File::Temp',
+  'File::Copy',
+  'File::Find',
+  'Data::Dumper',
+  'Scalar::Util',
+  'List::Util',
+  'JSON::PP',
+  'Storable',
+  'Time::Local',
+  'Encode',
+  'Getopt::Long',
+  'IO::File',
+  'IO::Handle',
+  'Sys::Hostname',
+  'FindBin',
 ]);
 
 /** The hooks the framework calls, in the order they are read. */
-export const HOOKS = ['remote_files', 'datadirs', 'remote_skip', 'remote_prepare', 'restores', 'before_restore', 'after_restore'] as const;
+export const HOOKS = [
+  'remote_files',
+  'datadirs',
+  'remote_skip',
+  'remote_prepare',
+  'restores',
+  'before_restore',
+  'after_restore',
+] as const;
 const HOOK_NAMES = new Set<string>(HOOKS);
 
 /** Tokenizes and scans a module. Never throws: what it cannot read is recorded in `stopped`. */
@@ -123,7 +159,8 @@ class Scanner {
     else if (statementStart && (t.v === 'extends' || t.v === 'with')) this.classBuilder(t);
     else if (t.v === 'sub' && toks[i + 1]?.k === 'ident' && !isOp(toks[i + 2], '=>')) this.subDefinition(i);
     else if (t.v === 'my' || t.v === 'our' || t.v === 'state') this.declaration(i);
-    else if (t.v === 'eval' && !isOp(toks[i + 1], '{') && !isOp(toks[i + 1], '=>')) this.runtime(t.line, 'a string eval');
+    else if (t.v === 'eval' && !isOp(toks[i + 1], '{') && !isOp(toks[i + 1], '=>'))
+      this.runtime(t.line, 'a string eval');
   }
 
   /** Moose/Moo-style `extends 'Parent'` and `with 'Role'` set up inheritance when the module runs. */
@@ -204,7 +241,8 @@ class Scanner {
     if (this.depth > 0) return;
     const bundle = list?.map((f) => /^:5\.(\d+)/.exec(f)).find(Boolean);
     if (list === null) this.mod.pragmas.push({ at: i, signatures: 'maybe' });
-    else if (list.includes('signatures') || list.includes(':all')) this.mod.pragmas.push({ at: i, signatures: use ? 'on' : 'off' });
+    else if (list.includes('signatures') || list.includes(':all'))
+      this.mod.pragmas.push({ at: i, signatures: use ? 'on' : 'off' });
     else if (bundle && use) this.mod.pragmas.push({ at: i, signatures: Number(bundle[1]) >= 36 ? 'on' : 'off' });
   }
 
@@ -277,7 +315,14 @@ class Scanner {
     const cut = full.lastIndexOf('::');
     const name = cut < 0 ? full : full.slice(cut + 2);
     if (name === 'AUTOLOAD') this.runtime(nameTok.line, 'an AUTOLOAD sub');
-    this.subs.push({ name, line: nameTok.line, at: i, params, body, pkg: cut < 0 ? this.currentPackage() : full.slice(0, cut) });
+    this.subs.push({
+      name,
+      line: nameTok.line,
+      at: i,
+      params,
+      body,
+      pkg: cut < 0 ? this.currentPackage() : full.slice(0, cut),
+    });
   }
 
   private finish(): void {

@@ -15,7 +15,7 @@ import {
   storedPath,
   toManifestFile,
   writeDataAttributes
-} from "./chunk-MNAD6UYY.js";
+} from "./chunk-S6BAAE35.js";
 import {
   LocalTree,
   TEMP_MARK,
@@ -29,12 +29,13 @@ import {
   require_module,
   require_tar_stream,
   require_url,
+  require_zlib,
   safeText
-} from "./chunk-VWVID3L2.js";
+} from "./chunk-CPZTSEM3.js";
 import {
   require_promises,
   require_stream
-} from "./chunk-F7NAIOVD.js";
+} from "./chunk-3TYOJI2R.js";
 import {
   GIT_SAFE_NAMES,
   escapeName,
@@ -44,7 +45,7 @@ import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-VECADJ3N.js";
+} from "./chunk-FRSMLBGB.js";
 import {
   HostileServerError,
   RecipeError,
@@ -58,7 +59,7 @@ import {
   require_fs,
   require_path,
   safeJoin
-} from "./chunk-AVJ33FCR.js";
+} from "./chunk-T7UN7EJR.js";
 
 // builtin-by-require:v8
 var require_v8 = __commonJS({
@@ -16948,7 +16949,7 @@ ${formatted}-----END ${type} KEY-----`;
 });
 
 // node_modules/ssh2/lib/protocol/zlib.js
-var require_zlib = __commonJS({
+var require_zlib2 = __commonJS({
   "node_modules/ssh2/lib/protocol/zlib.js"(exports, module) {
     "use strict";
     var { kMaxLength } = __require("buffer");
@@ -18144,7 +18145,7 @@ var require_kex = __commonJS({
       PacketWriter,
       ZlibPacketReader,
       ZlibPacketWriter
-    } = require_zlib();
+    } = require_zlib2();
     var MESSAGE_HANDLERS;
     var GEX_MIN_BITS = 2048;
     var GEX_MAX_BITS = 8192;
@@ -19777,7 +19778,7 @@ var require_Protocol = __commonJS({
       PacketWriter,
       ZlibPacketReader,
       ZlibPacketWriter
-    } = require_zlib();
+    } = require_zlib2();
     var MODULE_VER = require_package().version;
     var VALID_DISCONNECT_REASONS = new Map(
       Object.values(DISCONNECT_REASON).map((n) => [n, 1])
@@ -27617,7 +27618,8 @@ function editDistance(a, b) {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
     prev = row;
   }
   return prev[b.length];
@@ -28428,9 +28430,12 @@ function discoverRecipeFiles(sources, workspace, isDefault) {
   for (const source of sources) {
     const matches = expandSource(source, workspace);
     if (matches.length === 0 && !isDefault) {
-      throw new UserError(`input \`recipes\`: "${source}" matches no recipe file (looked for *.pm, *.yml, *.yaml, *.json in ${(0, import_node_path.resolve)(workspace, source)})`);
+      throw new UserError(
+        `input \`recipes\`: "${source}" matches no recipe file (looked for *.pm, *.yml, *.yaml, *.json in ${(0, import_node_path.resolve)(workspace, source)})`
+      );
     }
-    for (const abs of matches) found.set(abs, { abs, rel: toRel(workspace, abs), kind: abs.endsWith(".pm") ? "perl" : "twin" });
+    for (const abs of matches)
+      found.set(abs, { abs, rel: toRel(workspace, abs), kind: abs.endsWith(".pm") ? "perl" : "twin" });
   }
   return [...found.values()].sort((a, b) => a.rel.localeCompare(b.rel));
 }
@@ -28442,7 +28447,9 @@ function expandSource(source, workspace) {
   const stat2 = (0, import_node_fs.statSync)(abs, { throwIfNoEntry: false });
   if (!stat2) return [];
   if (stat2.isFile()) return [abs];
-  return globSync(["**/*.pm", "**/*.yml", "**/*.yaml", "**/*.json"], { cwd: abs, absolute: true, onlyFiles: true }).map((f) => (0, import_node_path.resolve)(f));
+  return globSync(["**/*.pm", "**/*.yml", "**/*.yaml", "**/*.json"], { cwd: abs, absolute: true, onlyFiles: true }).map(
+    (f) => (0, import_node_path.resolve)(f)
+  );
 }
 function toRel(workspace, abs) {
   return (0, import_node_path.relative)(workspace, abs).split(import_node_path.sep).join("/");
@@ -28453,6 +28460,107 @@ function perlRecipeName(file) {
 function folderOf(file) {
   return (0, import_node_path.dirname)(file.rel);
 }
+
+// src/transfer/compression.ts
+var import_node_zlib = __toESM(require_zlib(), 1);
+var import_node_stream = __toESM(require_stream(), 1);
+var COMPRESSIONS = ["auto", "zstd", "gzip", "none"];
+var FAST_LINK_RTT_MS = 4;
+var COMPRESSED = /\.(gz|tgz|zst|zstd|xz|txz|bz2|tbz2?|lz4|lzma|lz|br|zip|jar|war|7z|rar|jpe?g|png|gif|webp|avif|heic|mp[34]|m4[av]|mkv|webm|mov|avi|ogg|opus|flac|woff2?|pdf|docx|xlsx|pptx|odt|apk|deb|rpm|crypt|age|gpg)$/i;
+function parseServerCodecs(probe) {
+  const found = /* @__PURE__ */ new Set();
+  for (const m of probe.matchAll(/^codec (zstd|gzip)$/gm)) found.add(m[1]);
+  return ["zstd", "gzip"].filter((c) => found.has(c));
+}
+function nodeHasZstd() {
+  const z = import_node_zlib.default;
+  return typeof z.createZstdCompress === "function" && typeof z.createZstdDecompress === "function";
+}
+function chooseCodec(setting, server, clientZstd, rttMs) {
+  if (setting === "none") return { codec: "none", reason: "compression: none" };
+  const zstd = server.includes("zstd") && clientZstd;
+  const gzip = server.includes("gzip");
+  const missing = (c) => c === "zstd" && !clientZstd ? "this Node's zlib has no zstd" : `the server has no ${c}`;
+  if (setting === "auto") {
+    if (rttMs === void 0) return { codec: "none", reason: "auto: round trip not measured, sent as it is" };
+    const rtt = `round trip ${rttMs.toFixed(1)} ms`;
+    if (rttMs < FAST_LINK_RTT_MS)
+      return { codec: "none", reason: `auto: fast link (${rtt} < ${FAST_LINK_RTT_MS} ms), sent as it is` };
+    if (zstd) return { codec: "zstd", reason: `auto: ${rtt}, zstd` };
+    if (gzip) return { codec: "gzip", reason: `auto: ${rtt}, gzip (${missing("zstd")})` };
+    return { codec: "none", reason: `auto: ${rtt}, but the server has neither zstd nor gzip` };
+  }
+  if (setting === "zstd") {
+    if (zstd) return { codec: "zstd", reason: "compression: zstd" };
+    if (gzip) return { codec: "gzip", reason: `compression: zstd asked, gzip used (${missing("zstd")})` };
+    return { codec: "none", reason: `compression: zstd asked, none used (${missing("zstd")}, nor gzip)` };
+  }
+  if (gzip) return { codec: "gzip", reason: "compression: gzip" };
+  return { codec: "none", reason: "compression: gzip asked, none used (the server has no gzip)" };
+}
+function mostlyCompressed(names) {
+  if (names.length === 0) return false;
+  let n = 0;
+  for (const name of names) if (COMPRESSED.test(name)) n++;
+  return n * 2 > names.length;
+}
+function decoder(codec) {
+  if (codec === "gzip") return import_node_zlib.default.createGunzip({ chunkSize: 64 << 10 });
+  const z = import_node_zlib.default;
+  return z.createZstdDecompress({ chunkSize: 64 << 10, params: { [z.constants.ZSTD_d_windowLogMax]: 23 } });
+}
+var SAMPLE_BYTES = 1 << 20;
+function encoder(codec) {
+  if (codec === "zstd") {
+    const z = import_node_zlib.default;
+    return z.createZstdCompress({ chunkSize: 64 << 10, params: { [z.constants.ZSTD_c_compressionLevel]: 3 } });
+  }
+  return new SampledGzip();
+}
+function compresses(sample) {
+  return sample.length === 0 || import_node_zlib.default.deflateRawSync(sample, { level: 1 }).length <= 0.9 * sample.length;
+}
+var SampledGzip = class extends import_node_stream.Transform {
+  held = [];
+  size = 0;
+  gz;
+  constructor() {
+    super({ highWaterMark: 1 << 20 });
+  }
+  _read(size) {
+    this.gz?.resume();
+    super._read(size);
+  }
+  _transform(chunk, _enc, done) {
+    if (this.gz) return this.feed(chunk, done);
+    this.held.push(chunk);
+    this.size += chunk.length;
+    if (this.size < SAMPLE_BYTES) return done();
+    this.feed(this.start(), done);
+  }
+  _flush(done) {
+    const rest = this.gz ? void 0 : this.start();
+    const gz = this.gz;
+    gz.once("end", () => done());
+    gz.end(rest);
+  }
+  /** Creates the compressor at the level the sample calls for; returns the sample. */
+  start() {
+    const sample = Buffer.concat(this.held);
+    this.held = [];
+    const gz = import_node_zlib.default.createGzip({ level: compresses(sample.subarray(0, SAMPLE_BYTES)) ? 1 : 0, chunkSize: 64 << 10 });
+    gz.on("data", (c) => {
+      if (!this.push(c)) gz.pause();
+    });
+    gz.on("error", (err) => this.destroy(err));
+    this.gz = gz;
+    return sample;
+  }
+  feed(chunk, done) {
+    if (this.gz.write(chunk)) done();
+    else this.gz.once("drain", () => done());
+  }
+};
 
 // src/recipes/template.ts
 function templateValues(domain, installDir, vars) {
@@ -28465,7 +28573,11 @@ function resolveTemplate(text, values, file, dollarBraces) {
     const value = values.get(name);
     if (value === void 0) {
       const known = [...values.keys()].sort().join(", ");
-      throw new RecipeError(file, void 0, `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`);
+      throw new RecipeError(
+        file,
+        void 0,
+        `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`
+      );
     }
     return value;
   };
@@ -28510,7 +28622,11 @@ function resolveCommand(text, values, file, dollarBraces, recipe) {
       const value = values.get(name);
       if (value === void 0) {
         const known = [...values.keys()].sort().join(", ");
-        throw new RecipeError(file, void 0, `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`);
+        throw new RecipeError(
+          file,
+          void 0,
+          `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`
+        );
       }
       const context = escaped ? "backslash" : state;
       escaped = false;
@@ -28577,7 +28693,9 @@ function parseMaxDelete(raw) {
   const pct = /^(\d+(?:\.\d+)?)\s*%$/.exec(v);
   if (pct && Number(pct[1]) <= 100) return { kind: "percent", value: Number(pct[1]) };
   if (/^\d+$/.test(v) && Number.isSafeInteger(Number(v))) return { kind: "count", value: Number(v) };
-  throw new UserError(`input \`max-delete\`: "${v}" is not a percentage from 0% to 100% or a whole number of files (e.g. 50% or 100; 100% turns the guard off)`);
+  throw new UserError(
+    `input \`max-delete\`: "${v}" is not a percentage from 0% to 100% or a whole number of files (e.g. 50% or 100; 100% turns the guard off)`
+  );
 }
 function describeMaxDelete(m) {
   return m.kind === "percent" ? `${m.value}%` : String(m.value);
@@ -28592,7 +28710,9 @@ function shrinkProblems(counts2, limit) {
     const noneLeft = c.left === 0;
     if (!over && !noneLeft) continue;
     const what = [c.deleted > 0 && `delete ${c.deleted}`, c.emptied > 0 && `empty ${c.emptied}`].filter(Boolean).join(" and ");
-    problems.push(`${c.entry}: the backup would ${what} of its ${c.stored} stored file(s)${noneLeft ? ", leaving none with content" : ""} (max-delete: ${describeMaxDelete(limit)})`);
+    problems.push(
+      `${c.entry}: the backup would ${what} of its ${c.stored} stored file(s)${noneLeft ? ", leaving none with content" : ""} (max-delete: ${describeMaxDelete(limit)})`
+    );
   }
   return problems;
 }
@@ -28638,6 +28758,7 @@ var INPUTS = {
   "if-missing": "value",
   "allow-denied": "bool",
   transport: "value",
+  compression: "value",
   sudo: "bool",
   concurrency: "value",
   conflict: "value",
@@ -28675,7 +28796,15 @@ var TRANSPORTS = ["auto", "tar", "sftp"];
 var IF_MISSING = ["warn", "error", "ignore"];
 var CONFLICTS = ["overwrite", "keep", "fail"];
 var STORES = ["commit", "artifact", "cache", "none"];
-var SECRET_INPUTS = ["key", "passphrase", "password", "proxy-key", "proxy-password", "age-identity", "github-token"];
+var SECRET_INPUTS = [
+  "key",
+  "passphrase",
+  "password",
+  "proxy-key",
+  "proxy-password",
+  "age-identity",
+  "github-token"
+];
 function readSettings(get, workspace) {
   const mode = modeInput(get);
   const recipesRaw = list(get("recipes"));
@@ -28700,6 +28829,7 @@ function readSettings(get, workspace) {
     ifMissing: oneOf(get, "if-missing", IF_MISSING, "warn"),
     allowDenied: bool(get, "allow-denied", false),
     transport: oneOf(get, "transport", TRANSPORTS, "auto"),
+    compression: oneOf(get, "compression", COMPRESSIONS, "auto"),
     sudo: bool(get, "sudo", false),
     concurrency: int(get, "concurrency", 32, 1, 64),
     conflict: oneOf(get, "conflict", CONFLICTS, "overwrite"),
@@ -28728,12 +28858,17 @@ function readSettings(get, workspace) {
     afterRestore: list(get("after-restore"), /\r?\n/)
   };
   if (settings.sudo && settings.transport === "sftp") {
-    throw new UserError("input `sudo`: true needs a shell on the server, but `transport` is sftp (SFTP cannot run commands as root); use transport: tar or auto");
+    throw new UserError(
+      "input `sudo`: true needs a shell on the server, but `transport` is sftp (SFTP cannot run commands as root); use transport: tar or auto"
+    );
   }
   return settings;
 }
 function modeInput(get) {
-  if (get("mode").trim() === "") throw new UserError(`input \`mode\` is required: ${MODES.join(", ")} (backup before the rebuild, restore after it; plan connects to nothing)`);
+  if (get("mode").trim() === "")
+    throw new UserError(
+      `input \`mode\` is required: ${MODES.join(", ")} (backup before the rebuild, restore after it; plan connects to nothing)`
+    );
   return oneOf(get, "mode", MODES, "backup");
 }
 function parseDuration(raw) {
@@ -28748,7 +28883,9 @@ function durationInput(get, name, fallback, min, max) {
   if (raw === "") return fallback;
   const secs = parseDuration(raw);
   if (secs === void 0 || secs < min || secs > max) {
-    throw new UserError(`input \`${name}\`: "${raw}" is not a duration from ${min} to ${max} seconds (seconds, or with a unit: 30s, 5m, 1h)`);
+    throw new UserError(
+      `input \`${name}\`: "${raw}" is not a duration from ${min} to ${max} seconds (seconds, or with a unit: 30s, 5m, 1h)`
+    );
   }
   return secs;
 }
@@ -28760,10 +28897,14 @@ function keyInput(name, value) {
     try {
       return (0, import_node_fs2.readFileSync)(path, "utf8");
     } catch (err) {
-      throw new UserError(`input \`${name}\` looks like a file path, and ${path} cannot be read (${err.code ?? err.message})`);
+      throw new UserError(
+        `input \`${name}\` looks like a file path, and ${path} cannot be read (${err.code ?? err.message})`
+      );
     }
   }
-  throw new UserError(`input \`${name}\` looks like a file path ("${v}"), not a private key, and there is no such file on the runner: give the key itself (e.g. \`${name}: \${{ secrets.SSH_KEY }}\`)`);
+  throw new UserError(
+    `input \`${name}\` looks like a file path ("${v}"), not a private key, and there is no such file on the runner: give the key itself (e.g. \`${name}: \${{ secrets.SSH_KEY }}\`)`
+  );
 }
 function storeInput(get) {
   const names = list(get("store") || "commit").map((s) => checkEnum("store", s, STORES));
@@ -28776,7 +28917,9 @@ function storeInput(get) {
 function artifactNameInput(get) {
   const name = get("artifact-name").trim();
   if (/[":<>|*?\\/\r\n]/.test(name)) {
-    throw new UserError(`input \`artifact-name\`: "${name}" holds a character artifact names cannot have (" : < > | * ? \\ / or a line break)`);
+    throw new UserError(
+      `input \`artifact-name\`: "${name}" holds a character artifact names cannot have (" : < > | * ? \\ / or a line break)`
+    );
   }
   return name;
 }
@@ -28817,7 +28960,8 @@ function checkDomain(domain) {
   if (bad) return `holds ${bad}: only letters, digits, "-", "_" and "." are allowed`;
   for (const label2 of domain.split(".")) {
     if (label2 === "") return "has an empty label (two dots in a row, or a leading dot)";
-    if (label2.length > 63) return `has a label of ${label2.length} characters ("${label2.slice(0, 20)}\u2026"); a label has 63 at most`;
+    if (label2.length > 63)
+      return `has a label of ${label2.length} characters ("${label2.slice(0, 20)}\u2026"); a label has 63 at most`;
     if (label2.startsWith("-") || label2.endsWith("-")) return `has a label that starts or ends with "-" ("${label2}")`;
   }
   return void 0;
@@ -28825,7 +28969,8 @@ function checkDomain(domain) {
 function checkInstallDir(dir) {
   if (!dir.startsWith("/")) return "must be an absolute server path (starting with /)";
   const bad = unsafeChars(dir, /[A-Za-z0-9._/+@:-]/);
-  if (bad) return `holds ${bad}: only letters, digits and . _ / + @ : - are allowed (it is put into the recipes' shell commands as it is)`;
+  if (bad)
+    return `holds ${bad}: only letters, digits and . _ / + @ : - are allowed (it is put into the recipes' shell commands as it is)`;
   if (dir.split("/").includes("..")) return 'must be an absolute server path without ".."';
   return void 0;
 }
@@ -28837,16 +28982,26 @@ function unsafeChars(text, allowed) {
 }
 function domainInput(get) {
   const domain = get("domain").trim();
-  if (domain === "") throw new UserError("input `domain` is required: the fully qualified domain whose data this run moves");
+  if (domain === "")
+    throw new UserError("input `domain` is required: the fully qualified domain whose data this run moves");
   const why = checkDomain(domain);
-  if (why) throw new UserError(`input \`domain\`: ${JSON.stringify(domain)} is not a domain name: it ${why}. Give the site's DNS name, e.g. shop.example.com`);
+  if (why)
+    throw new UserError(
+      `input \`domain\`: ${JSON.stringify(domain)} is not a domain name: it ${why}. Give the site's DNS name, e.g. shop.example.com`
+    );
   return domain;
 }
 function installDirInput(get) {
   const dir = get("install-dir").trim();
-  if (dir === "") throw new UserError("input `install-dir` is required: the folder on the server where the domain is installed (the recipes' $install_dir)");
+  if (dir === "")
+    throw new UserError(
+      "input `install-dir` is required: the folder on the server where the domain is installed (the recipes' $install_dir)"
+    );
   const why = checkInstallDir(dir);
-  if (why) throw new UserError(`input \`install-dir\`: ${JSON.stringify(dir)} ${why}. Give the server folder where the domain is installed, e.g. /srv (a folder with other characters: point a symlink at it)`);
+  if (why)
+    throw new UserError(
+      `input \`install-dir\`: ${JSON.stringify(dir)} ${why}. Give the server folder where the domain is installed, e.g. /srv (a folder with other characters: point a symlink at it)`
+    );
   return dir.length > 1 ? dir.replace(/\/+$/, "") : dir;
 }
 function dataDirInput(get) {
@@ -28864,7 +29019,9 @@ function sshInputs(get, required) {
   if (required && username === "") throw new UserError("input `username` is required for backup, restore and verify");
   const proxyHost = get("proxy-host").trim();
   if (proxyHost === "" && get("proxy-fingerprint").trim() !== "") {
-    throw new UserError("input `proxy-fingerprint` pins the jump host's key, but `proxy-host` is not set; pin the server itself with `host-fingerprint`");
+    throw new UserError(
+      "input `proxy-fingerprint` pins the jump host's key, but `proxy-host` is not set; pin the server itself with `host-fingerprint`"
+    );
   }
   const key = keyInput("key", get("key"));
   const password = get("password");
@@ -28898,7 +29055,7 @@ function sshInputs(get, required) {
 var import_node_fs3 = __toESM(require_fs(), 1);
 var import_node_path3 = __toESM(require_path(), 1);
 var import_node_events = __toESM(require_events(), 1);
-var import_node_stream = __toESM(require_stream(), 1);
+var import_node_stream2 = __toESM(require_stream(), 1);
 
 // src/transfer/entries.ts
 var OWN_TEMP_PATTERNS = [".remote-files-*.tmp", ".remote-files-??????/"];
@@ -28911,7 +29068,12 @@ function planEntries(plan, extraExcludes) {
       const key = `${f.remote}\0${f.local}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      entries.push({ recipe: r.name, remote: f.remote, local: f.local, skip: [...r.skip, ...extraExcludes, ...OWN_TEMP_PATTERNS] });
+      entries.push({
+        recipe: r.name,
+        remote: f.remote,
+        local: f.local,
+        skip: [...r.skip, ...extraExcludes, ...OWN_TEMP_PATTERNS]
+      });
     }
   }
   return entries;
@@ -29141,14 +29303,24 @@ async function backup(entries, transport, tree, old, opts) {
   const listings = await transport.list(entries.map((e) => e.remote));
   const nesting = entries.map((e) => nestedIn(e, entries));
   const involved = /* @__PURE__ */ new Set([...nesting.flat(), ...entries.filter((_, i) => nesting[i].length > 0)]);
-  const plans = entries.map((entry, i) => decideEntry(entry, listings[i], old, tree, opts, nesting[i], involved.has(entry)));
+  const plans = entries.map(
+    (entry, i) => decideEntry(entry, listings[i], old, tree, opts, nesting[i], involved.has(entry))
+  );
   refuseInconsistentNesting(plans);
   if (opts.checksum) await confirmByChecksum(plans, transport, old);
   if (opts.maxDelete) {
-    const problems = shrinkProblems(plans.filter((p) => p.listing.status === "ok").map((p) => shrinkCounts(p, old)), opts.maxDelete);
+    const problems = shrinkProblems(
+      plans.filter((p) => p.listing.status === "ok").map((p) => shrinkCounts(p, old)),
+      opts.maxDelete
+    );
     if (problems.length > 0) throw shrinkError(problems);
   }
-  if (opts.dryRun) return { outcomes: plans.map(dryRunOutcome), manifest: old, changed: plans.some((p) => p.fetch.length + p.deletions.length > 0) };
+  if (opts.dryRun)
+    return {
+      outcomes: plans.map(dryRunOutcome),
+      manifest: old,
+      changed: plans.some((p) => p.fetch.length + p.deletions.length > 0)
+    };
   const byRemote = /* @__PURE__ */ new Map();
   for (const p of plans) {
     for (const f of p.fetch) {
@@ -29164,9 +29336,14 @@ async function backup(entries, transport, tree, old, opts) {
     const targets = byRemote.get(incoming.remote);
     const paths = [...new Set(targets.map((t) => t.path))];
     const first = targets[0].file;
-    const copies = paths.length === 1 ? [] : paths.map(() => new import_node_stream.PassThrough());
+    const copies = paths.length === 1 ? [] : paths.map(() => new import_node_stream2.PassThrough());
     const streams = paths.length === 1 ? [incoming.stream] : copies;
-    const [written] = await Promise.all([Promise.all(paths.map((path, i) => tree.writeFile(path, streams[i], incoming.size, first.mode, incoming.mtime))), tee(incoming.stream, copies)]);
+    const [written] = await Promise.all([
+      Promise.all(
+        paths.map((path, i) => tree.writeFile(path, streams[i], incoming.size, first.mode, incoming.mtime))
+      ),
+      tee(incoming.stream, copies)
+    ]);
     for (const t of targets) {
       const w = written[paths.indexOf(t.path)];
       const record = toManifestFile({ ...t.file, size: w.size, mtime: incoming.mtime }, w.sha256);
@@ -29180,7 +29357,8 @@ async function backup(entries, transport, tree, old, opts) {
     tree.abandonWrites();
     throw err;
   });
-  for (const remote of fetched.notSent) for (const target of byRemote.get(remote)) keepNotSent(target, old, fetched.message);
+  for (const remote of fetched.notSent)
+    for (const target of byRemote.get(remote)) keepNotSent(target, old, fetched.message);
   for (const p of plans) {
     for (const l of p.links) tree.writeSymlink(l.path, l.target);
     for (const d of p.deletions) tree.remove(d);
@@ -29197,15 +29375,41 @@ async function backup(entries, transport, tree, old, opts) {
 async function tee(source, copies) {
   if (copies.length === 0) return;
   try {
-    for await (const chunk of source) await Promise.all(copies.map((c) => c.write(chunk) ? void 0 : (0, import_node_events.once)(c, "drain")));
+    for await (const chunk of source)
+      await Promise.all(copies.map((c) => c.write(chunk) ? void 0 : (0, import_node_events.once)(c, "drain")));
     for (const c of copies) c.end();
   } catch (err) {
     for (const c of copies) c.destroy(err);
   }
 }
 function decideEntry(entry, listing, old, tree, opts, nested, involved) {
-  const outcome = { recipe: entry.recipe, remote: entry.remote, local: entry.local, status: "unchanged", files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
-  const plan = { entry, outcome, listing, rootIsDir: false, records: /* @__PURE__ */ new Map(), fetch: [], links: [], dirs: [], deletions: [], oldCount: 0, nested, ceded: [], types: void 0 };
+  const outcome = {
+    recipe: entry.recipe,
+    remote: entry.remote,
+    local: entry.local,
+    status: "unchanged",
+    files: 0,
+    bytes: 0,
+    unchanged: 0,
+    deleted: 0,
+    denied: [],
+    notes: []
+  };
+  const plan = {
+    entry,
+    outcome,
+    listing,
+    rootIsDir: false,
+    records: /* @__PURE__ */ new Map(),
+    fetch: [],
+    links: [],
+    dirs: [],
+    deletions: [],
+    oldCount: 0,
+    nested,
+    ceded: [],
+    types: void 0
+  };
   if (listing.status === "missing") {
     outcome.status = "missing";
     return plan;
@@ -29241,7 +29445,8 @@ function decideEntry(entry, listing, old, tree, opts, nested, involved) {
       plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === "symlink") {
       const prev = old.files[path];
-      if (!shadows(path) && !(prev?.type === "symlink" && prev.target === f.target && stored.get(path)?.type === "symlink")) plan.links.push({ path, target: f.target ?? "" });
+      if (!shadows(path) && !(prev?.type === "symlink" && prev.target === f.target && stored.get(path)?.type === "symlink"))
+        plan.links.push({ path, target: f.target ?? "" });
       plan.records.set(path, recordOf(f, old.files[path]));
     } else if (f.type === "file") {
       const prev = old.files[path];
@@ -29266,7 +29471,9 @@ function decideDeletions(plan, old, stored, opts, protectedPaths, skip) {
   const live = { has: (p) => plan.records.has(p) || fetched.has(p) || linked.has(p) };
   const isProtected = (p) => protectedPaths.some((q) => p === q || p.startsWith(q + "/"));
   const relOf2 = (p) => p === entry.local ? "" : p.slice(entry.local.length + 1);
-  const excluded = (p) => relOf2(p).split("/").some((_, i, parts) => skip(parts.slice(0, i + 1).join("/"), i < parts.length - 1 || old.files[p]?.type === "dir"));
+  const excluded = (p) => relOf2(p).split("/").some(
+    (_, i, parts) => skip(parts.slice(0, i + 1).join("/"), i < parts.length - 1 || old.files[p]?.type === "dir")
+  );
   const rootBecameFile = !plan.rootIsDir;
   const deleted = /* @__PURE__ */ new Set();
   const ceded = (p) => plan.ceded.some((c) => p === c || p.startsWith(c + "/"));
@@ -29292,10 +29499,12 @@ function decideDeletions(plan, old, stored, opts, protectedPaths, skip) {
   if (!opts.delete) return;
   const liveFolders = /* @__PURE__ */ new Set();
   for (const paths of [plan.records.keys(), fetched, linked]) {
-    for (const p of paths) for (let q = parentOf(p); q !== "" && !liveFolders.has(q); q = parentOf(q)) liveFolders.add(q);
+    for (const p of paths)
+      for (let q = parentOf(p); q !== "" && !liveFolders.has(q); q = parentOf(q)) liveFolders.add(q);
   }
   for (const p of stored.keys()) {
-    if (p === entry.local || live.has(p) || liveFolders.has(p) || isProtected(p) || deleted.has(p) || below(p, deleted)) continue;
+    if (p === entry.local || live.has(p) || liveFolders.has(p) || isProtected(p) || deleted.has(p) || below(p, deleted))
+      continue;
     if (plan.ceded.length > 0 && (ceded(p) || holdsCeded(p))) continue;
     const name = p.slice(p.lastIndexOf("/") + 1);
     if (!name.startsWith(TEMP_MARK) && excluded(p)) continue;
@@ -29370,7 +29579,13 @@ async function confirmByChecksum(plans, transport, old) {
 function shrinkCounts(p, old) {
   const ceded = (q) => p.ceded.some((c) => q === c || q.startsWith(c + "/"));
   const fetched = new Map(p.fetch.map((f) => [f.path, f.file]));
-  const counts2 = { entry: `recipe ${safeText(p.entry.recipe)} (${safeText(p.entry.remote)} => ${safeText(p.entry.local)})`, stored: 0, deleted: 0, emptied: 0, left: 0 };
+  const counts2 = {
+    entry: `recipe ${safeText(p.entry.recipe)} (${safeText(p.entry.remote)} => ${safeText(p.entry.local)})`,
+    stored: 0,
+    deleted: 0,
+    emptied: 0,
+    left: 0
+  };
   for (const path of entryPaths(old, p.entry.local)) {
     const r = old.files[path];
     if (r.type !== "file" || ceded(path)) continue;
@@ -29389,7 +29604,10 @@ function keepNotSent(target, old, message) {
   if (prev) target.plan.records.set(target.path, prev);
   const denied = /Permission denied/.test(message);
   if (denied) target.plan.outcome.denied.push(target.path);
-  else target.plan.outcome.notes.push(`${target.path}: not sent by the server (${safeText(message.split("\n")[0] ?? "no reason given")}); stored copy kept`);
+  else
+    target.plan.outcome.notes.push(
+      `${target.path}: not sent by the server (${safeText(message.split("\n")[0] ?? "no reason given")}); stored copy kept`
+    );
 }
 function linkAbove(tree, path) {
   for (let q = parentOf(path); q !== ""; q = parentOf(q)) if (tree.exists(q)?.type === "symlink") return true;
@@ -29450,9 +29668,18 @@ function nextManifest(old, plans, encryption) {
 }
 function withStored(old, stored, encryption) {
   const replaced = [...stored.keys()].filter((p) => old.files[p]?.type === "dir");
-  const files = Object.fromEntries(Object.entries(old.files).filter(([p]) => !replaced.some((d) => p.startsWith(d + "/"))));
+  const files = Object.fromEntries(
+    Object.entries(old.files).filter(([p]) => !replaced.some((d) => p.startsWith(d + "/")))
+  );
   for (const [path, record] of stored) files[path] = record;
-  return { version: 1, domain: old.domain, ...encryption && { encryption }, names: GIT_SAFE_NAMES, entries: old.entries, files };
+  return {
+    version: 1,
+    domain: old.domain,
+    ...encryption && { encryption },
+    names: GIT_SAFE_NAMES,
+    entries: old.entries,
+    files
+  };
 }
 function writeManifest(domainDir, m) {
   const path = manifestPath(domainDir);
@@ -29500,8 +29727,12 @@ cat "$ids"/i* 2>/dev/null | sort -u > "$ids/pairs"
 for id in $(cut -d ' ' -f 1 "$ids/pairs" | sort -un); do printf 'u\\0%s\\0%s\\0' "$id" "$(getent passwd "$id" | cut -d: -f1)"; done
 for id in $(cut -d ' ' -f 2 "$ids/pairs" | sort -un); do printf 'g\\0%s\\0%s\\0' "$id" "$(getent group "$id" | cut -d: -f1)"; done`;
 var CHECKSUM_SCRIPT = `LC_ALL=C; export LC_ALL; xargs -0 -r sha256sum --`;
-var FETCH_SCRIPT = `LC_ALL=C; export LC_ALL; exec tar -c -f - -P --hard-dereference --no-recursion --null -T -`;
-var PROBE_SCRIPT = `find --version 2>/dev/null | head -n 1; tar --version 2>/dev/null | head -n 1; id -u`;
+var FETCH_SCRIPT = `LC_ALL=C; export LC_ALL
+case $1 in zstd) z="zstd -q -1 -c";; gzip) z="gzip -1 -c";; *) exec tar -c -f - -P --hard-dereference --no-recursion --null -T -;; esac
+exec 4>&1
+rc=$( { { tar -c -f - -P --hard-dereference --no-recursion --null -T -; echo $? >&3; } | $z >&4; } 3>&1 )
+exit \${rc:-2}`;
+var PROBE_SCRIPT = `find --version 2>/dev/null | head -n 1; tar --version 2>/dev/null | head -n 1; for c in zstd gzip; do command -v $c >/dev/null 2>&1 && echo "codec $c"; done; id -u`;
 var FUNCTIONS = `me=\${SUDO_UID:-$(id -u)}
 refuse() { printf "remote-files refused: %s\\n" "$*" >&2; exit 3; }
 enter() { cd -P -- "$1" 2>/dev/null && [ "$(pwd -P)" = "$1" ] || refuse "$1 is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it"; }
@@ -29563,7 +29794,7 @@ exec 3<.
 src=/proc/$$/fd/3
 [ -d "$src/" ] || src=$stage
 if [ "$owners" = 1 ]; then own=--same-owner; else own=--no-same-owner; fi
-tar -x -p $own -f -
+case $4 in zstd|gzip) $4 -d -c | tar -x -p $own -f -;; *) tar -x -p $own -f -;; esac
 enter "$parentp"
 if [ "$kind" = file ]; then
   if [ -d "$name" ] && [ ! -L "$name" ]; then refuse "$root is a folder on the server where the stored copy has a file: nothing was written in it"; fi
@@ -29633,7 +29864,10 @@ function parsePrepare(output, paths) {
   if (lines[0] !== PREPARE_MARK || lines.length < 1 + paths.length) return null;
   const before = lines.slice(1, 1 + paths.length);
   if (!before.every((l) => TIMES.test(l))) return null;
-  return { before, output: lines.slice(1 + paths.length).join("\n").trim() };
+  return {
+    before,
+    output: lines.slice(1 + paths.length).join("\n").trim()
+  };
 }
 function parseNewest(output, paths) {
   const lines = output.trim() === "" ? [] : output.trim().split("\n");
@@ -29642,7 +29876,9 @@ function parseNewest(output, paths) {
 
 // src/modes/prepare.ts
 async function runPrepare(plan, transport, s, out) {
-  const commands = plan.recipes.flatMap((r) => r.prepare.map((c) => ({ recipe: r.name, command: c, paths: [...new Set(r.files.map((f) => f.remote))] })));
+  const commands = plan.recipes.flatMap(
+    (r) => r.prepare.map((c) => ({ recipe: r.name, command: c, paths: [...new Set(r.files.map((f) => f.remote))] }))
+  );
   if (commands.length === 0 || !s.prepare) return;
   if (!transport.canRunCommands) {
     out.warning(`${commands.length} remote_prepare command(s) skipped: the account has no shell (SFTP only)`);
@@ -29665,8 +29901,10 @@ async function runPrepare(plan, transport, s, out) {
       const after = answer ? parseNewest((await transport.run(NEWEST_SCRIPT, paths)).output, paths) : null;
       const changed = answer && after ? paths.filter((_, i) => answer.before[i] !== after[i]) : null;
       if (changed?.length === 0) {
-        out.warning(`${recipe}: prepare command failed (${status}) and changed nothing under ${paths.map(safeText).join(", ") || "its paths"}: the salvage is as old as the last time: ${safeText(command)}${shown ? `
-${safeText(shown)}` : ""}`);
+        out.warning(
+          `${recipe}: prepare command failed (${status}) and changed nothing under ${paths.map(safeText).join(", ") || "its paths"}: the salvage is as old as the last time: ${safeText(command)}${shown ? `
+${safeText(shown)}` : ""}`
+        );
         continue;
       }
       const what = changed ? `after changing ${changed.map(safeText).join(", ")}` : `and whether it changed ${paths.map(safeText).join(", ")} could not be read`;
@@ -29687,20 +29925,24 @@ var import_node_fs4 = __toESM(require_fs(), 1);
 var import_node_path4 = __toESM(require_path(), 1);
 async function backupEncryption(recipientsText) {
   if (recipientsText.trim() === "") return void 0;
-  const { encryptStream, parseRecipients } = await import("./age-E4CV45GX.js");
+  const { encryptStream, parseRecipients } = await import("./age-NSLD4A2Z.js");
   const recipients = parseRecipients(recipientsText);
   const digest = (0, import_node_crypto.createHash)("sha256").update([...recipients].sort().join("\n")).digest("hex").slice(0, 16);
   return { encrypt: (plain) => encryptStream(plain, recipients), tag: `age:${digest}` };
 }
 async function restoreSource(domainDir, m, identityText) {
   if (!m.encryption) return { root: domainDir, cleanup: () => void 0 };
-  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-E4CV45GX.js");
+  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-NSLD4A2Z.js");
   const identities = identityText.trim() === "" ? [] : parseIdentities(identityText);
   requireIdentity(identities, m.domain);
   const root = (0, import_node_fs4.mkdtempSync)((0, import_node_path4.join)(tempRoot(), "remote-files-plain-"));
   const cleanup = () => (0, import_node_fs4.rmSync)(root, { recursive: true, force: true });
   try {
-    const files = Object.entries(m.files).filter(([, f]) => f.type === "file").map(([rel, f]) => ({ rel: m.names === GIT_SAFE_NAMES ? escapePath(rel) : rel, mode: parseInt(f.mode, 8), mtime: f.mtime }));
+    const files = Object.entries(m.files).filter(([, f]) => f.type === "file").map(([rel, f]) => ({
+      rel: m.names === GIT_SAFE_NAMES ? escapePath(rel) : rel,
+      mode: parseInt(f.mode, 8),
+      mtime: f.mtime
+    }));
     await decryptTree(domainDir, files, identities, root);
   } catch (err) {
     cleanup();
@@ -29715,17 +29957,30 @@ async function makeStores(s) {
     s.names.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-LJEFEGDH.js")).CommitStore(s.commit);
+          return new (await import("./commit-ZVTJKEN2.js")).CommitStore(s.commit);
         case "artifact":
-          return new (await import("./artifact-6E26WTI5.js")).ArtifactStore({ name: s.artifact.name, retentionDays: s.artifact.retentionDays, githubToken: s.artifact.githubToken, runId: s.artifact.runId, branch: s.artifact.branch });
+          return new (await import("./artifact-V3I72IDT.js")).ArtifactStore({
+            name: s.artifact.name,
+            retentionDays: s.artifact.retentionDays,
+            githubToken: s.artifact.githubToken,
+            runId: s.artifact.runId,
+            branch: s.artifact.branch
+          });
         case "cache":
-          return new (await import("./cache-YU6Y5QRF.js")).CacheStore({ key: s.cache.key });
+          return new (await import("./cache-LFQE6EXT.js")).CacheStore({ key: s.cache.key });
       }
     })
   );
 }
 function storeContext(s, domainDir, out) {
-  return { workspace: s.workspace, dataDir: s.dataDir, domain: s.domain, domainDir, info: (m) => out.info(m), warning: (m) => out.warning(m) };
+  return {
+    workspace: s.workspace,
+    dataDir: s.dataDir,
+    domain: s.domain,
+    domainDir,
+    info: (m) => out.info(m),
+    warning: (m) => out.warning(m)
+  };
 }
 async function loadFromStores(stores, ctx, required) {
   const loaded = { from: null, outputs: {}, summary: [] };
@@ -29738,7 +29993,11 @@ async function loadFromStores(stores, ctx, required) {
       return loaded;
     }
   }
-  if (required && stores.length > 0) throw nothingStored(ctx.domain, stores.map((x) => x.name));
+  if (required && stores.length > 0)
+    throw nothingStored(
+      ctx.domain,
+      stores.map((x) => x.name)
+    );
   return loaded;
 }
 function nothingStored(domain, stores) {
@@ -29814,7 +30073,10 @@ var SshSession = class {
       () => new Promise(
         (resolve5, reject) => this.client.exec(command, (err, ch) => {
           if (err) return reject(err);
-          ch.once("exit", (code, signal) => EARLY_EXITS.set(ch, { code: code ?? null, ...signal && { signal } }));
+          ch.once(
+            "exit",
+            (code, signal) => EARLY_EXITS.set(ch, { code: code ?? null, ...signal && { signal } })
+          );
           resolve5(ch);
         })
       )
@@ -29827,7 +30089,9 @@ var SshSession = class {
   /** One SFTP session per connection, opened on first use and reopened if the server ended it. */
   sftp() {
     if (!this.sftpSession) {
-      const opening = this.guard(() => new Promise((resolve5, reject) => this.client.sftp((err, s) => err ? reject(err) : resolve5(s))));
+      const opening = this.guard(
+        () => new Promise((resolve5, reject) => this.client.sftp((err, s) => err ? reject(err) : resolve5(s)))
+      );
       const forget = () => {
         if (this.sftpSession === opening) this.sftpSession = void 0;
       };
@@ -29839,6 +30103,85 @@ var SshSession = class {
       this.sftpSession = opening;
     }
     return this.sftpSession;
+  }
+  /**
+   * The link's round trip in ms: the fastest of keepalive requests sent one after another, until
+   * `until` settles (at least one; at most 8), or 3 without it. The server answers them from its main
+   * loop (no process started), so this is the link's latency; one answer alone may wait for a delayed
+   * ACK (40 ms on loopback) or a busy CPU, the fastest of several does not. Sent alongside other work
+   * (the probe), they cost no wall time of their own. Undefined when it cannot be measured (a future
+   * ssh2 without these internals) or the first takes over 5 s.
+   */
+  roundTrip(until) {
+    return new Promise((resolve5) => {
+      let best;
+      let settled = !until;
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        resolve5(best);
+      };
+      const stop = () => {
+        settled = true;
+        if (best !== void 0) finish();
+      };
+      until?.then(stop, stop);
+      void (async () => {
+        for (let n = 1; n <= 8 && !done; n++) {
+          const t = await this.ping();
+          if (t === void 0) break;
+          best = Math.min(best ?? t, t);
+          if (until ? settled : n >= 3) break;
+        }
+        finish();
+      })();
+    });
+  }
+  /** One keepalive request's round trip in ms (see roundTrip). */
+  ping() {
+    const c = this.client;
+    const ping = c._protocol?.ping;
+    if (this.lost || !Array.isArray(c._callbacks) || typeof ping !== "function") return Promise.resolve(void 0);
+    return new Promise((resolve5) => {
+      const t0 = performance.now();
+      const late = setTimeout(() => resolve5(void 0), 5e3).unref();
+      c._callbacks.push(() => {
+        clearTimeout(late);
+        resolve5(performance.now() - t0);
+      });
+      ping.call(c._protocol);
+    });
+  }
+  /**
+   * Turns on the SSH layer's compression (zlib@openssh.com, else zlib) by a key re-exchange offering
+   * it, for what follows (SFTP: there is no shell to compress with). Everything but the compression
+   * lists is offered as before (ciphers, host key types). False when ssh2's internals are not as
+   * expected (nothing is changed then); whether the server agreed shows in `compression()`.
+   */
+  compressFromNowOn() {
+    const p = this.client._protocol;
+    const lists = p?._offer?.lists;
+    if (!p || typeof p.rekey !== "function" || !lists?.kex || !lists.serverHostKey || !lists.cs || !lists.sc)
+      return false;
+    const side = (l) => ({
+      cipher: l.cipher.array,
+      mac: l.mac.array,
+      compress: ["zlib@openssh.com", "zlib", "none"],
+      lang: l.lang.array
+    });
+    try {
+      p._offer = new p._offer.constructor({
+        kex: lists.kex.array,
+        serverHostKey: lists.serverHostKey.array,
+        cs: side(lists.cs),
+        sc: side(lists.sc)
+      });
+    } catch {
+      return false;
+    }
+    p.rekey();
+    return true;
   }
   /** Why the connection is gone ("connection to host:port lost (cause)"), or undefined while it is up. */
   lostError() {
@@ -29874,7 +30217,9 @@ var SshSession = class {
   markLost(cause) {
     if (this.lost) return;
     this.stopWatchdog();
-    this.lost = new ConnectionLostError(this.closing ? `connection to ${this.label} closed` : `connection to ${this.label} lost (${cause})`);
+    this.lost = new ConnectionLostError(
+      this.closing ? `connection to ${this.label} closed` : `connection to ${this.label} lost (${cause})`
+    );
     this.rejectLost(this.lost);
     for (const channel of this.channels) channel.emit("error", this.lost);
     this.channels.clear();
@@ -29929,7 +30274,9 @@ var SshSession = class {
   /** A transfer stalled: fail everything waiting with one message, and drop the connection. */
   stalled() {
     const secs = this.idleMs / 1e3;
-    this.markLost(`no progress for ${secs} s: the server sent nothing and acknowledged nothing of ours while an operation waited on it; the \`timeout\` input (${secs} s) bounds this`);
+    this.markLost(
+      `no progress for ${secs} s: the server sent nothing and acknowledged nothing of ours while an operation waited on it; the \`timeout\` input (${secs} s) bounds this`
+    );
     this.client.destroy();
     this.proxy?.client.destroy();
   }
@@ -29986,7 +30333,10 @@ function collect(channel, stdin, maxStdout) {
       stdout.push(d.subarray(0, room), Buffer.from(TRUNCATED_NOTE));
     });
     channel.stderr.on("data", (d) => stderr.push(d));
-    channel.on("exit", (code, signal) => exit = { code: code ?? null, ...signal && { signal } });
+    channel.on(
+      "exit",
+      (code, signal) => exit = { code: code ?? null, ...signal && { signal } }
+    );
     exit ??= exitAlreadySent(channel);
     channel.once("error", reject);
     let closed = false;
@@ -30014,7 +30364,7 @@ function deniedLine(text) {
 }
 
 // src/transfer/sftp-download.ts
-var import_node_stream2 = __toESM(require_stream(), 1);
+var import_node_stream3 = __toESM(require_stream(), 1);
 
 // src/transfer/sftp-io.ts
 var CHUNK = 32 * 1024;
@@ -30112,7 +30462,9 @@ var Sftp = class {
   /** Bytes from `position` (fewer at the end of the file, none past it). */
   read(handle, position, length) {
     const buffer = Buffer.allocUnsafe(length);
-    return this.call((cb) => this.raw.read(handle, buffer, 0, length, position, (err, n) => cb(err, n))).then((n) => buffer.subarray(0, n));
+    return this.call((cb) => this.raw.read(handle, buffer, 0, length, position, (err, n) => cb(err, n))).then(
+      (n) => buffer.subarray(0, n)
+    );
   }
   /** Replaces `to` atomically (posix-rename@openssh.com); without the extension a plain rename, which may refuse to replace. */
   async rename(from, to) {
@@ -30152,7 +30504,9 @@ var TYPES = { 32768: "file", 16384: "dir", 40960: "symlink" };
 function isChildName(name, dir) {
   if (name === "." || name === "..") return false;
   if (name === "" || name.includes("/") || name.includes("\0")) {
-    throw new HostileServerError(`the server listed "${safeText(name)}" in ${safeText(dir)}, which is not a plain file name; refusing the listing`);
+    throw new HostileServerError(
+      `the server listed "${safeText(name)}" in ${safeText(dir)}, which is not a plain file name; refusing the listing`
+    );
   }
   return true;
 }
@@ -30199,7 +30553,7 @@ var Download = class {
     this.io = io;
     this.remote = remote;
     this.window = window2;
-    this.stream = new import_node_stream2.Readable({
+    this.stream = new import_node_stream3.Readable({
       highWaterMark: STREAM_BUFFER,
       read: () => {
         this.wanted = true;
@@ -30352,11 +30706,20 @@ var UploadJob = class {
     await this.makeDir(import_node_path5.posix.dirname(this.root));
     if (req.rootType === "dir") await this.makeRealDir(this.root);
     else if ((await this.lstatOrNull(this.root))?.isDirectory()) {
-      throw new UserError(`${safeText(this.root)} is a folder on the server where the stored copy has a file: nothing was written in it`);
+      throw new UserError(
+        `${safeText(this.root)} is a folder on the server where the stored copy has a file: nothing was written in it`
+      );
     }
     const levels = byDepth(req.items.filter((i) => i.type === "dir"));
-    for (const level of levels) await this.each(level.filter((d) => d.rel !== ""), (d) => this.makeRealDir(this.place(d.rel)));
-    await this.each(req.items.filter((i) => i.type !== "dir"), (item) => this.putItem(item));
+    for (const level of levels)
+      await this.each(
+        level.filter((d) => d.rel !== ""),
+        (d) => this.makeRealDir(this.place(d.rel))
+      );
+    await this.each(
+      req.items.filter((i) => i.type !== "dir"),
+      (item) => this.putItem(item)
+    );
     for (const level of levels.reverse()) await this.each(level, (d) => this.finishDir(d));
     return { ownerNotSet: this.ownerNotSet };
   }
@@ -30365,7 +30728,8 @@ var UploadJob = class {
   }
   place(rel) {
     const path = safeJoin(this.root, rel);
-    if (path === null) throw new Error(`refusing to write "${safeText(rel)}": it would land outside ${safeText(this.root)}`);
+    if (path === null)
+      throw new Error(`refusing to write "${safeText(rel)}": it would land outside ${safeText(this.root)}`);
     return path;
   }
   /**
@@ -30386,9 +30750,14 @@ var UploadJob = class {
         const owner = up === root ? st.uid : (await this.io.lstat(up)).uid;
         if (trusted.has(owner)) continue;
         const what = up === root ? "the link belongs to" : `${safeText(up)}, a folder above it, belongs to`;
-        throw new UserError(`${through} and ${what} uid ${owner}; a destination that is a link is followed only when the link and every folder above it belong to root or the login user`);
+        throw new UserError(
+          `${through} and ${what} uid ${owner}; a destination that is a link is followed only when the link and every folder above it belong to root or the login user`
+        );
       }
-      root = (target.startsWith("/") ? import_node_path5.posix.normalize(target) : import_node_path5.posix.join(import_node_path5.posix.dirname(root), target)).replace(/(.)\/+$/, "$1");
+      root = (target.startsWith("/") ? import_node_path5.posix.normalize(target) : import_node_path5.posix.join(import_node_path5.posix.dirname(root), target)).replace(
+        /(.)\/+$/,
+        "$1"
+      );
     }
   }
   /**
@@ -30424,7 +30793,9 @@ var UploadJob = class {
   /** A folder about to be changed by path must still be one (not a link swapped in since). */
   async mustBeRealDir(path) {
     if ((await this.lstatOrNull(path))?.isDirectory()) return;
-    throw new UserError(`${safeText(path)} is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it`);
+    throw new UserError(
+      `${safeText(path)} is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it`
+    );
   }
   /** True when every folder from the root down to `rel`'s is a real folder, not a link. */
   async reachedWithoutLinks(rel) {
@@ -30453,7 +30824,9 @@ var UploadJob = class {
           return this.copy(from, to);
         });
       } catch (err) {
-        throw new Error(`could not keep the previous content of ${safeText(from)} in ${safeText(dir)}: ${safeText(messageOf(err))}`);
+        throw new Error(
+          `could not keep the previous content of ${safeText(from)} in ${safeText(dir)}: ${safeText(messageOf(err))}`
+        );
       }
     });
   }
@@ -30482,7 +30855,8 @@ var UploadJob = class {
       await this.io.mkdir(path);
     } catch (err) {
       if (await this.isDir(path)) return;
-      if (statusOf(err) !== NO_SUCH_FILE || path === "/") throw new Error(`cannot create the folder ${safeText(path)}: ${safeText(messageOf(err))}`);
+      if (statusOf(err) !== NO_SUCH_FILE || path === "/")
+        throw new Error(`cannot create the folder ${safeText(path)}: ${safeText(messageOf(err))}`);
       await this.makeDir(import_node_path5.posix.dirname(path));
       await this.io.mkdir(path).catch(async (again) => {
         if (!await this.isDir(path)) throw again;
@@ -30500,7 +30874,15 @@ var UploadJob = class {
   async putItem(item) {
     const dest = this.place(item.rel);
     if (item.type === "symlink") return this.putSymlink(dest, item.target ?? "", item);
-    await this.putContent(dest, () => (0, import_node_fs5.createReadStream)("", { fd: (0, import_node_fs5.openSync)(item.source, import_node_fs5.constants.O_RDONLY | import_node_fs5.constants.O_NOFOLLOW), highWaterMark: 8 * CHUNK }), item, item);
+    await this.putContent(
+      dest,
+      () => (0, import_node_fs5.createReadStream)("", {
+        fd: (0, import_node_fs5.openSync)(item.source, import_node_fs5.constants.O_RDONLY | import_node_fs5.constants.O_NOFOLLOW),
+        highWaterMark: 8 * CHUNK
+      }),
+      item,
+      item
+    );
   }
   /**
    * Content to a temp file beside `dest`, then owner, mode, mtime, then renamed over `dest` atomically.
@@ -30614,8 +30996,11 @@ var SftpTransport = class {
   concurrency;
   /** Bytes each download may read ahead of its consumer: the fetch memory shared by the files in flight. */
   window;
+  /** How the wire is compressed (the SSH layer's zlib, or not), for the log. */
+  compression;
   /** `lost`: the connection's loss once it is gone, to report instead of ssh2's "No response from server". */
   constructor(sftp, opts) {
+    this.compression = opts.compression;
     this.io = new Sftp(sftp, opts.lost);
     this.concurrency = Math.max(1, Math.floor(opts.concurrency));
     this.window = Math.max(CHUNK, Math.floor(FETCH_MEMORY / this.concurrency) - STREAM_BUFFER);
@@ -30648,7 +31033,8 @@ var SftpTransport = class {
     let next = 0;
     try {
       while (queue.length > 0 || next < remotes.length) {
-        while (next < remotes.length && queue.length < this.concurrency) queue.push(track(live, new Download(this.io, remotes[next++], this.window)));
+        while (next < remotes.length && queue.length < this.concurrency)
+          queue.push(track(live, new Download(this.io, remotes[next++], this.window)));
         const download = queue.shift();
         const file = await download.handOver();
         if (typeof file === "string") {
@@ -30683,7 +31069,9 @@ var SftpTransport = class {
   }
   run() {
     return Promise.reject(
-      new UserError("this account only offers SFTP (no shell), so commands cannot run on the server; run them from an account with a shell, or go without")
+      new UserError(
+        "this account only offers SFTP (no shell), so commands cannot run on the server; run them from an account with a shell, or go without"
+      )
     );
   }
   async listRoot(root, ctx) {
@@ -30691,13 +31079,15 @@ var SftpTransport = class {
     try {
       attrs = await ctx.limit.run(() => this.io.lstat(root));
     } catch (err) {
-      if (statusOf(err) === PERMISSION_DENIED) return { status: "denied", reason: "permission denied on a parent folder" };
+      if (statusOf(err) === PERMISSION_DENIED)
+        return { status: "denied", reason: "permission denied on a parent folder" };
       if (statusOf(err) !== void 0) return { status: "missing" };
       throw err;
     }
     const record = await this.describe(root, "", attrs, ctx);
     if (record.type === "file") record.readable = await ctx.limit.run(() => this.canOpen(root));
-    if (!record.readable) return { status: "denied", reason: record.type === "dir" ? "folder not readable" : "file not readable" };
+    if (!record.readable)
+      return { status: "denied", reason: record.type === "dir" ? "folder not readable" : "file not readable" };
     if (record.type !== "dir") return { status: "ok", files: [record] };
     const below2 = await this.walk(root, "", ctx);
     if (below2 === null) return { status: "denied", reason: "folder not readable" };
@@ -30736,7 +31126,10 @@ var SftpTransport = class {
       if (entries.length === 0) await this.io.stat(`${dir === "/" ? "" : dir}/.`);
       entries.sort((a, b) => a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0);
       const twice = entries.find((e, i) => i > 0 && entries[i - 1].filename === e.filename);
-      if (twice) throw new HostileServerError(`the server listed "${safeText(twice.filename)}" twice in ${safeText(dir)}; refusing the listing`);
+      if (twice)
+        throw new HostileServerError(
+          `the server listed "${safeText(twice.filename)}" twice in ${safeText(dir)}; refusing the listing`
+        );
       return entries;
     } catch (err) {
       if (statusOf(err) !== void 0) return null;
@@ -30773,7 +31166,7 @@ var SftpTransport = class {
 
 // src/transfer/tar-transport.ts
 var import_node_fs6 = __toESM(require_fs(), 1);
-var import_node_stream3 = __toESM(require_stream(), 1);
+var import_node_stream4 = __toESM(require_stream(), 1);
 var import_tar_stream = __toESM(require_tar_stream(), 1);
 
 // src/transfer/listing.ts
@@ -30791,14 +31184,17 @@ function parseListing(out, expected) {
     if (!tokens.peekIs(E)) throw new Error(`unexpected server listing near token ${tokens.count}`);
     tokens.skip();
     if (tokens.peekIs(M) || tokens.peekIs(D)) {
-      result.push(tokens.peekIs(M) ? { status: "missing" } : { status: "denied", reason: "permission denied on a parent folder" });
+      result.push(
+        tokens.peekIs(M) ? { status: "missing" } : { status: "denied", reason: "permission denied on a parent folder" }
+      );
       tokens.skip();
       continue;
     }
     const files = [];
     const seen = /* @__PURE__ */ new Map();
     while (!tokens.done() && !tokens.peekIs(E) && !tokens.peekIs(N)) files.push(checkShape(readRecord(tokens), seen));
-    if (files.length === 0) result.push({ status: "denied", reason: "the server listed nothing for it (it vanished, or find failed on it)" });
+    if (files.length === 0)
+      result.push({ status: "denied", reason: "the server listed nothing for it (it vanished, or find failed on it)" });
     else result.push(rootDenied(files) ?? { status: "ok", files });
   }
   if (result.length !== expected) throw new Error(`server listing has ${result.length} entries, expected ${expected}`);
@@ -30825,8 +31221,21 @@ function readRecord(tokens) {
   const rel = tokens.next();
   const target = type === "symlink" ? tokens.next() : (tokens.skip(), void 0);
   if (tokens.overrun) throw truncated();
-  if (!(Number.isSafeInteger(size) && Number.isSafeInteger(mtime) && Number.isSafeInteger(mode) && Number.isSafeInteger(uid) && Number.isSafeInteger(gid))) throw new Error(`unexpected server listing near token ${at}`);
-  return { rel, type, size, mtime, mode, uid, gid, user, group, ...target !== void 0 && { target }, readable: flag === R };
+  if (!(Number.isSafeInteger(size) && Number.isSafeInteger(mtime) && Number.isSafeInteger(mode) && Number.isSafeInteger(uid) && Number.isSafeInteger(gid)))
+    throw new Error(`unexpected server listing near token ${at}`);
+  return {
+    rel,
+    type,
+    size,
+    mtime,
+    mode,
+    uid,
+    gid,
+    user,
+    group,
+    ...target !== void 0 && { target },
+    readable: flag === R
+  };
 }
 function readNames(tokens) {
   const users = /* @__PURE__ */ new Map();
@@ -30835,7 +31244,8 @@ function readNames(tokens) {
     const at = tokens.count;
     const kind = tokens.next();
     const id = tokens.done() ? "" : tokens.next();
-    if (kind !== "u" && kind !== "g" || !/^\d+$/.test(id) || tokens.done()) throw new Error(`truncated owner names in the server listing near token ${at}`);
+    if (kind !== "u" && kind !== "g" || !/^\d+$/.test(id) || tokens.done())
+      throw new Error(`truncated owner names in the server listing near token ${at}`);
     const name = tokens.next(true);
     if (name !== "") (kind === "u" ? users : groups).set(Number(id), name);
   }
@@ -30928,37 +31338,49 @@ function checkShape(f, seen) {
     if (!PLAIN_REL.test(f.rel)) refuse("which is not a plain relative path");
     if (seen.has(f.rel)) refuse("twice");
     const slash = f.rel.lastIndexOf("/");
-    if (seen.get(slash < 0 ? "" : f.rel.slice(0, slash)) !== "dir") refuse("which is not inside a folder listed before it");
+    if (seen.get(slash < 0 ? "" : f.rel.slice(0, slash)) !== "dir")
+      refuse("which is not inside a folder listed before it");
   }
   seen.set(f.rel, f.type);
   return f;
 }
 function rootDenied(files) {
   const root = files.find((f) => f.rel === "");
-  if (root && !root.readable) return { status: "denied", reason: root.type === "dir" ? "folder not readable" : "file not readable" };
+  if (root && !root.readable)
+    return { status: "denied", reason: root.type === "dir" ? "folder not readable" : "file not readable" };
   return null;
 }
 
 // src/transfer/tar-transport.ts
 var SMALL_FILE = 1 << 20;
 var TarTransport = class {
-  constructor(shell, sudo, prefetched) {
+  constructor(shell, sudo, prefetched, wire = { codec: "none", adaptive: false }) {
     this.shell = shell;
     this.sudo = sudo;
     this.prefetched = prefetched;
+    this.wire = wire;
   }
   shell;
   sudo;
   prefetched;
+  wire;
   name = "tar";
   canRunCommands = true;
+  get compression() {
+    return this.wire.reason;
+  }
+  /** The codec for moving these files. */
+  codecFor(names) {
+    return this.wire.adaptive && mostlyCompressed(names) ? "none" : this.wire.codec;
+  }
   async list(remotes) {
     if (remotes.length === 0) return [];
     const ready = this.prefetched;
     this.prefetched = void 0;
     const same = ready && ready.remotes.length === remotes.length && ready.remotes.every((r2, i) => r2 === remotes[i]);
     const r = same ? ready : await this.shell.exec(shCommand(LIST_SCRIPT, remotes, this.sudo));
-    if (r.code !== 0 && r.stdout.length === 0) throw new Error(`listing on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
+    if (r.code !== 0 && r.stdout.length === 0)
+      throw new Error(`listing on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
     return parseListing(r.stdout, remotes.length);
   }
   async checksums(remotes) {
@@ -30975,7 +31397,8 @@ var TarTransport = class {
   }
   async fetch(remotes, onFile) {
     if (remotes.length === 0) return { notSent: [], message: "" };
-    const channel = await this.shell.execStream(shCommand(FETCH_SCRIPT, [], this.sudo));
+    const codec = this.codecFor(remotes);
+    const channel = await this.shell.execStream(shCommand(FETCH_SCRIPT, codec === "none" ? [] : [codec], this.sudo));
     let stderr = "";
     channel.stderr.on("data", (d) => stderr += d.toString("utf8"));
     const exited = exitOf(channel);
@@ -30991,18 +31414,37 @@ var TarTransport = class {
       extract.destroy(err);
     });
     extract.on("error", (err) => parseError ??= err);
-    channel.pipe(extract);
+    if (codec === "none") channel.pipe(extract);
+    else {
+      const unpack = decoder(codec);
+      unpack.on("error", (err) => {
+        parseError ??= err;
+        extract.destroy(err);
+      });
+      channel.pipe(unpack).pipe(extract);
+    }
     try {
       for await (const entry of extract) {
         const h = entry.header;
-        if (requested.has(h.name) && !wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}" twice; refusing the archive`);
-        if (!wanted.has(h.name)) throw new HostileServerError(`the server sent "${safeText(h.name)}", which was not requested; refusing the archive`);
+        if (requested.has(h.name) && !wanted.has(h.name))
+          throw new HostileServerError(`the server sent "${safeText(h.name)}" twice; refusing the archive`);
+        if (!wanted.has(h.name))
+          throw new HostileServerError(
+            `the server sent "${safeText(h.name)}", which was not requested; refusing the archive`
+          );
         if (h.type !== "file" && h.type !== "contiguous-file") {
-          throw new HostileServerError(`the server sent "${safeText(h.name)}" as a ${h.type ?? "unknown"} entry where a regular file was requested; refusing the archive`);
+          throw new HostileServerError(
+            `the server sent "${safeText(h.name)}" as a ${h.type ?? "unknown"} entry where a regular file was requested; refusing the archive`
+          );
         }
         wanted.delete(h.name);
         member = h.name;
-        await onFile({ remote: h.name, size: h.size ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1e3), stream: entry });
+        await onFile({
+          remote: h.name,
+          size: h.size ?? 0,
+          mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1e3),
+          stream: entry
+        });
         entry.resume();
         member = void 0;
       }
@@ -31010,32 +31452,56 @@ var TarTransport = class {
       if (lost) throw lost;
       if (!parseError || err !== parseError) throw err;
       const said = stderr.trim() ? ` (the server said: ${safeText(stderr.trim())})` : "";
-      throw new HostileServerError(`the archive the server sent is broken${member ? ` in "${safeText(member)}"` : ""}: ${parseError.message}${said}; refusing it`);
+      throw new HostileServerError(
+        `the archive the server sent is broken${member ? ` in "${safeText(member)}"` : ""}: ${parseError.message}${said}; refusing it`
+      );
     }
     const code = await exited;
-    if (code !== 0 && code !== 1 && wanted.size === 0) throw new Error(`tar on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
+    if (code !== 0 && code !== 1 && wanted.size === 0)
+      throw new Error(`tar on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
     return { notSent: [...wanted], message: stderr.trim() };
   }
   async upload(req) {
     if (req.keepPrevious.length > 0) {
-      const kept = await this.shell.exec(shCommand(KEEP_PREVIOUS_SCRIPT, [req.previousDir, req.root, req.rootType], this.sudo), { stdin: nulList(req.keepPrevious) });
-      if (kept.code !== 0) throw refusal2(kept.stderr) ?? writeDenied(kept.stderr) ?? new Error(`could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`);
+      const kept = await this.shell.exec(
+        shCommand(KEEP_PREVIOUS_SCRIPT, [req.previousDir, req.root, req.rootType], this.sudo),
+        { stdin: nulList(req.keepPrevious) }
+      );
+      if (kept.code !== 0)
+        throw refusal2(kept.stderr) ?? writeDenied(kept.stderr) ?? new Error(
+          `could not keep the previous content of ${req.keepPrevious.length} file(s) in ${req.previousDir}: ${safeText(kept.stderr.trim())}`
+        );
     }
-    const channel = await this.shell.execStream(shCommand(UPLOAD_SCRIPT, [req.root, req.rootType, req.chown ? "1" : "0"], this.sudo));
+    const codec = this.codecFor(req.items.filter((i) => i.type === "file").map((i) => i.rel));
+    const channel = await this.shell.execStream(
+      shCommand(
+        UPLOAD_SCRIPT,
+        [req.root, req.rootType, req.chown ? "1" : "0", ...codec === "none" ? [] : [codec]],
+        this.sudo
+      )
+    );
     let stderr = "";
     channel.stderr.on("data", (d) => stderr += d.toString("utf8"));
     channel.resume();
     const exited = exitOf(channel);
     const pack = import_tar_stream.default.pack();
+    const squeeze = codec === "none" ? void 0 : encoder(codec);
     const sent = new Promise((done, fail2) => {
       pack.on("error", fail2);
+      squeeze?.on("error", fail2);
       channel.on("error", fail2);
       channel.on("finish", () => done());
     });
     sent.catch(() => void 0);
-    pack.pipe(new Coalescer(channel));
+    const out = new Coalescer(channel);
+    if (squeeze) {
+      out.on("error", (err) => squeeze.destroy(err));
+      squeeze.on("error", (err) => pack.destroy(err));
+      pack.pipe(squeeze).pipe(out);
+    } else pack.pipe(out);
     try {
-      if (req.rootType === "dir") await addEntry(pack, { name: ".rf-dirs.tar", type: "file", mode: 384 }, await dirsArchive(req.items));
+      if (req.rootType === "dir")
+        await addEntry(pack, { name: ".rf-dirs.tar", type: "file", mode: 384 }, await dirsArchive(req.items));
       await addItems(pack, req.items);
       pack.finalize();
       await sent;
@@ -31044,7 +31510,8 @@ var TarTransport = class {
       throw err;
     }
     const code = await exited;
-    if (code !== 0) throw refusal2(stderr) ?? writeDenied(stderr) ?? new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
+    if (code !== 0)
+      throw refusal2(stderr) ?? writeDenied(stderr) ?? new Error(`writing ${safeText(req.root)} on the server failed (exit ${code}): ${safeText(stderr.trim())}`);
     return { ownerNotSet: [] };
   }
   async removeFiles(paths) {
@@ -31069,7 +31536,7 @@ function exitOf(channel) {
   return exited;
 }
 var GATHER = 64 << 10;
-var Coalescer = class extends import_node_stream3.Writable {
+var Coalescer = class extends import_node_stream4.Writable {
   constructor(channel) {
     super({ highWaterMark: 1 << 20 });
     this.channel = channel;
@@ -31144,7 +31611,10 @@ function readStored(path) {
 }
 function storedFileSize(path) {
   const st = (0, import_node_fs6.lstatSync)(path);
-  if (!st.isFile()) throw new UserError(`${path} is not a regular file in the data folder (a link or something else was put in its place); nothing more is uploaded`);
+  if (!st.isFile())
+    throw new UserError(
+      `${path} is not a regular file in the data folder (a link or something else was put in its place); nothing more is uploaded`
+    );
   return st.size;
 }
 async function addItems(pack, items) {
@@ -31175,10 +31645,14 @@ async function addItems(pack, items) {
 async function addItem(pack, item, size) {
   const name = memberName(item.rel);
   if (item.type === "dir") return addEntry(pack, { ...header(item, name), type: "directory" });
-  if (item.type === "symlink") return addEntry(pack, { ...header(item, name), type: "symlink", linkname: item.target ?? "" });
+  if (item.type === "symlink")
+    return addEntry(pack, { ...header(item, name), type: "symlink", linkname: item.target ?? "" });
   if (size <= SMALL_FILE) return addEntry(pack, { ...header(item, name), type: "file" }, readStored(item.source));
   await new Promise((done, fail2) => {
-    const sink = pack.entry({ ...header(item, name), type: "file", size }, (err) => err ? fail2(err) : done());
+    const sink = pack.entry(
+      { ...header(item, name), type: "file", size },
+      (err) => err ? fail2(err) : done()
+    );
     const source = (0, import_node_fs6.createReadStream)("", { fd: (0, import_node_fs6.openSync)(item.source, NO_FOLLOW) });
     source.on("error", fail2);
     sink.on("error", (err) => {
@@ -31210,35 +31684,67 @@ async function dirsArchive(items) {
 
 // src/transfer/choose.ts
 async function chooseTransport(session, s, prefetch, whileListing) {
-  if (s.transport === "sftp") return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency, lost: () => session.lostError?.() }), uid: -1 };
+  let probed = () => void 0;
+  const probeDone = new Promise((done) => probed = done);
+  const rtt = s.compression === "auto" && session.roundTrip ? session.roundTrip(s.transport === "sftp" ? void 0 : probeDone) : Promise.resolve(void 0);
+  if (s.transport === "sftp") return { transport: await sftpTransport(session, s, await rtt), uid: -1 };
   const ahead = prefetch && !s.sudo ? prefetch : void 0;
-  const command = ahead ? shCommand(`${PROBE_SCRIPT}
+  const command = ahead ? shCommand(
+    `${PROBE_SCRIPT}
 printf '${LISTING_MARK}'
-${LIST_SCRIPT}`, ahead, false) : PROBE_SCRIPT;
+${LIST_SCRIPT}`,
+    ahead,
+    false
+  ) : PROBE_SCRIPT;
   const probe = await session.exec(command, { stdin: "", ...ahead ? whileListing && { started: whileListing } : { maxStdout: OUTPUT_CAP } }).catch((err) => {
     if (session.lostError?.()) throw err;
     return null;
   });
+  probed();
   const mark = probe ? probe.stdout.indexOf(LISTING_MARK) : -1;
   const text = probe ? probe.stdout.subarray(0, mark < 0 ? void 0 : mark).toString("utf8") : "";
   const gnu = /GNU findutils/.test(text) && /GNU tar/.test(text);
   if (!gnu) {
     if (s.transport === "tar") {
-      throw new UserError(`transport: tar needs a shell with GNU find and GNU tar on the server, and the probe found ${probe ? `"${safeText(text.trim() || probe.stderr.trim())}"` : "no shell"}; use transport: sftp`);
+      throw new UserError(
+        `transport: tar needs a shell with GNU find and GNU tar on the server, and the probe found ${probe ? `"${safeText(text.trim() || probe.stderr.trim())}"` : "no shell"}; use transport: sftp`
+      );
     }
-    if (s.sudo) throw new UserError("input `sudo`: true needs a shell with GNU find and tar on the server; this account has none (SFTP only?)");
-    return { transport: new SftpTransport(await session.sftp(), { concurrency: s.concurrency, lost: () => session.lostError?.() }), uid: -1 };
+    if (s.sudo)
+      throw new UserError(
+        "input `sudo`: true needs a shell with GNU find and tar on the server; this account has none (SFTP only?)"
+      );
+    return { transport: await sftpTransport(session, s, await rtt), uid: -1 };
   }
+  const wire = chooseCodec(s.compression, parseServerCodecs(text), nodeHasZstd(), await rtt);
+  const codec = { codec: wire.codec, adaptive: s.compression === "auto", reason: wire.reason };
   const uid = Number(text.trim().split("\n").at(-1));
   if (s.sudo) {
     const check = await session.exec(shCommand("id -u", [], true), { maxStdout: OUTPUT_CAP });
     if (check.code !== 0 || check.stdout.toString().trim() !== "0") {
-      throw new UserError(`input \`sudo\`: \`sudo -n\` failed for ${s.ssh.username} (${safeText(check.stderr.trim() || "no output")}); it needs passwordless sudo`);
+      throw new UserError(
+        `input \`sudo\`: \`sudo -n\` failed for ${s.ssh.username} (${safeText(check.stderr.trim() || "no output")}); it needs passwordless sudo`
+      );
     }
-    return { transport: new TarTransport(session, true), uid: 0 };
+    return { transport: new TarTransport(session, true, void 0, codec), uid: 0 };
   }
-  const listed = ahead && probe && mark >= 0 ? { remotes: ahead, stdout: probe.stdout.subarray(mark + LISTING_MARK.length), code: probe.code, stderr: probe.stderr } : void 0;
-  return { transport: new TarTransport(session, false, listed), uid };
+  const listed = ahead && probe && mark >= 0 ? {
+    remotes: ahead,
+    stdout: probe.stdout.subarray(mark + LISTING_MARK.length),
+    code: probe.code,
+    stderr: probe.stderr
+  } : void 0;
+  return { transport: new TarTransport(session, false, listed, codec), uid };
+}
+async function sftpTransport(session, s, rtt) {
+  const fast = s.compression === "auto" && (rtt === void 0 || rtt < FAST_LINK_RTT_MS);
+  const zlib2 = s.compression !== "none" && !fast && session.compressFromNowOn?.() === true;
+  const compression = zlib2 ? "SSH zlib" : s.compression === "none" ? "compression: none" : fast ? `auto: fast link (round trip ${rtt === void 0 ? "not measured" : `${rtt.toFixed(1)} ms`}), sent as it is` : "SSH compression unavailable";
+  return new SftpTransport(await session.sftp(), {
+    concurrency: s.concurrency,
+    lost: () => session.lostError?.(),
+    compression
+  });
 }
 var LISTING_MARK = "\nremote-files listing:\n";
 
@@ -31278,8 +31784,13 @@ function migrateStoredNames(domainDir, m) {
   }
   const checkouts = paths.filter((p) => /(^|\/)\.git$/i.test(p)).map((p) => p.replace(/\/?\.git$/i, "") || ".");
   for (const dir of checkouts.slice(0, 5)) {
-    const missing = paths.some((p) => p.startsWith(`${dir}/`) && m.files[p].type === "file" && !(0, import_node_fs7.lstatSync)((0, import_node_path6.join)(domainDir, ...p.split("/").map(escapeName)), { throwIfNoEntry: false }));
-    if (missing) notes.push(`${dir} holds a git checkout, which an earlier version's commit store kept as a gitlink without its files: they are salvaged again`);
+    const missing = paths.some(
+      (p) => p.startsWith(`${dir}/`) && m.files[p].type === "file" && !(0, import_node_fs7.lstatSync)((0, import_node_path6.join)(domainDir, ...p.split("/").map(escapeName)), { throwIfNoEntry: false })
+    );
+    if (missing)
+      notes.push(
+        `${dir} holds a git checkout, which an earlier version's commit store kept as a gitlink without its files: they are salvaged again`
+      );
   }
   return { manifest, notes };
 }
@@ -31295,7 +31806,8 @@ async function prepareJob(s, plan, out) {
   const loaded = s.mode === "restore" || s.mode === "verify" || s.mode === "backup" && stores.some((x) => x.name !== "commit") && !(0, import_node_fs8.existsSync)(manifestPath(domainDir)) ? await out.group("Load the stored copy", () => loadFromStores(stores, ctx, s.mode !== "backup")) : { from: null, outputs: {}, summary: [] };
   for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
   checkDataFolder(s.workspace, s.dataDir, s.domain);
-  if ((s.mode === "restore" || s.mode === "verify") && stores.length === 0 && !(0, import_node_fs8.existsSync)(manifestPath(domainDir))) throw nothingStored(s.domain, []);
+  if ((s.mode === "restore" || s.mode === "verify") && stores.length === 0 && !(0, import_node_fs8.existsSync)(manifestPath(domainDir)))
+    throw nothingStored(s.domain, []);
   const stored = storedManifest(domainDir, s.domain, s.mode === "backup" && !s.dryRun);
   const prefetch = listedFirst(s, plan, entries);
   if (!prefetch) stored.read();
@@ -31304,8 +31816,20 @@ async function prepareJob(s, plan, out) {
 function connectOptions(s, out) {
   return {
     target: endpoint(s.ssh),
-    ...s.ssh.proxy && { proxy: { host: s.ssh.proxy.host, port: s.ssh.proxy.port, username: s.ssh.proxy.username, ...secrets(s.ssh.proxy.key, s.ssh.passphrase, s.ssh.proxy.password) } },
-    hostKeys: { knownHosts: s.ssh.knownHosts, fingerprints: s.ssh.fingerprints, proxyFingerprints: s.ssh.proxy?.fingerprints ?? "", insecure: s.ssh.insecure },
+    ...s.ssh.proxy && {
+      proxy: {
+        host: s.ssh.proxy.host,
+        port: s.ssh.proxy.port,
+        username: s.ssh.proxy.username,
+        ...secrets(s.ssh.proxy.key, s.ssh.passphrase, s.ssh.proxy.password)
+      }
+    },
+    hostKeys: {
+      knownHosts: s.ssh.knownHosts,
+      fingerprints: s.ssh.fingerprints,
+      proxyFingerprints: s.ssh.proxy?.fingerprints ?? "",
+      insecure: s.ssh.insecure
+    },
     timeoutMs: s.ssh.timeoutMs,
     retries: s.ssh.retries,
     onWarning: (m) => out.warning(m),
@@ -31314,12 +31838,25 @@ function connectOptions(s, out) {
 }
 async function openTransport(job, session, whileListing) {
   const { s, stored, out } = job;
-  const { transport, uid } = await chooseTransport(session, { transport: s.transport, sudo: s.sudo, concurrency: s.concurrency, ssh: { username: s.ssh.username } }, job.prefetch, () => {
-    stored.read();
-    whileListing?.();
-  });
+  const { transport, uid } = await chooseTransport(
+    session,
+    {
+      transport: s.transport,
+      compression: s.compression,
+      sudo: s.sudo,
+      concurrency: s.concurrency,
+      ssh: { username: s.ssh.username }
+    },
+    job.prefetch,
+    () => {
+      stored.read();
+      whileListing?.();
+    }
+  );
   const manifest = stored.get();
-  out.info(`Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? " (sudo)" : ""}`);
+  out.info(
+    `Connected to ${s.ssh.username}@${s.ssh.host}:${s.ssh.port}; transport ${transport.name}${s.sudo ? " (sudo)" : ""}${transport.compression ? ` (${transport.compression})` : ""}`
+  );
   return { transport, uid, manifest };
 }
 function storedManifest(domainDir, domain, migrate) {
@@ -31369,7 +31906,16 @@ async function backupMode(job, session) {
   await runPrepare(plan, transport, s, out);
   const baseline = baselineFor(manifest, encryption?.tag ?? "", out);
   for (const note of stored.notes) out.info(note);
-  const r = await out.group("Salvage", () => backup(entries, transport, tree, baseline, { checksum: s.checksum, delete: s.delete, maxDelete: s.maxDelete, dryRun: s.dryRun, ...encryption && { encryption: encryption.tag } }));
+  const r = await out.group(
+    "Salvage",
+    () => backup(entries, transport, tree, baseline, {
+      checksum: s.checksum,
+      delete: s.delete,
+      maxDelete: s.maxDelete,
+      dryRun: s.dryRun,
+      ...encryption && { encryption: encryption.tag }
+    })
+  );
   if (!s.dryRun) {
     for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
     writeDataAttributes(domainDir);
@@ -31379,7 +31925,9 @@ async function backupMode(job, session) {
 function baselineFor(manifest, tag, out) {
   let baseline = manifest;
   if ((manifest.encryption ?? "") !== tag && Object.keys(manifest.files).length > 0) {
-    out.info(tag ? "age-recipients changed or newly set: every file is salvaged and encrypted again" : "age-recipients removed: every file is salvaged again, unencrypted");
+    out.info(
+      tag ? "age-recipients changed or newly set: every file is salvaged and encrypted again" : "age-recipients removed: every file is salvaged again, unencrypted"
+    );
     baseline = { ...manifest, files: {} };
   }
   return baseline;
@@ -31417,12 +31965,20 @@ function planRecipe(r, s) {
     skip: r.skip.map(fill),
     // Commands: placeholder values are quoted for the shell, or refused where quoting cannot work.
     prepare: r.prepare.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)),
-    ...r.beforeRestore?.length && { beforeRestore: r.beforeRestore.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)) },
-    ...r.afterRestore?.length && { afterRestore: r.afterRestore.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name)) },
+    ...r.beforeRestore?.length && {
+      beforeRestore: r.beforeRestore.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name))
+    },
+    ...r.afterRestore?.length && {
+      afterRestore: r.afterRestore.map((c) => resolveCommand(c, s.values, r.file, s.dollarBraces(r.file), r.name))
+    },
     restores: r.restores.map((spec) => {
       const from = remote(spec.from, 'restores "from"');
       if (!isWithin(salvageRoot, from) || from === salvageRoot) {
-        throw new RecipeError(r.file, void 0, `recipe ${r.name}: restores "from" ${from} is not below ${salvageRoot}/ (where the framework places a salvage), so it names nothing we stored`);
+        throw new RecipeError(
+          r.file,
+          void 0,
+          `recipe ${r.name}: restores "from" ${from} is not below ${salvageRoot}/ (where the framework places a salvage), so it names nothing we stored`
+        );
       }
       return {
         to: remote(spec.to, "restores destination"),
@@ -31440,10 +31996,20 @@ function restoreOwner(r, owner, fill) {
   try {
     filled = fill(owner);
   } catch (e) {
-    if (e instanceof RecipeError) throw new RecipeError(r.file, void 0, `recipe ${r.name}: restores owner "${owner}": ${e.message.slice(e.message.indexOf(": ") + 2)}`);
+    if (e instanceof RecipeError)
+      throw new RecipeError(
+        r.file,
+        void 0,
+        `recipe ${r.name}: restores owner "${owner}": ${e.message.slice(e.message.indexOf(": ") + 2)}`
+      );
     throw e;
   }
-  if (!OWNER.test(filled)) throw new RecipeError(r.file, void 0, `recipe ${r.name}: restores owner "${owner}" must be user or user:group, got "${filled}"`);
+  if (!OWNER.test(filled))
+    throw new RecipeError(
+      r.file,
+      void 0,
+      `recipe ${r.name}: restores owner "${owner}" must be user or user:group, got "${filled}"`
+    );
   return filled;
 }
 function oneSpecPerDestination(recipes) {
@@ -31458,7 +32024,9 @@ function oneSpecPerDestination(recipes) {
       const same = other.spec.from === spec.from && other.spec.owner === spec.owner && other.spec.mode === spec.mode;
       if (same) return false;
       const show = (x) => `recipe ${x.recipe.name} (${x.recipe.file}) gives { from => ${x.spec.from}, owner => ${x.spec.owner ?? "unset"}, mode => ${x.spec.mode ?? "unset"} }`;
-      throw new UserError(`restores: two recipes give ${spec.to} different specs: ${show(other)}; ${show({ recipe, spec })}. Make them agree, or drop one`);
+      throw new UserError(
+        `restores: two recipes give ${spec.to} different specs: ${show(other)}; ${show({ recipe, spec })}. Make them agree, or drop one`
+      );
     });
   }
 }
@@ -31653,7 +32221,12 @@ function spawnDriver(perl, job, timeoutMs) {
     child.on("error", (e) => spawnError = e);
     child.on("close", () => {
       clearTimeout(timer);
-      resolve5({ stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), timedOut, spawnError });
+      resolve5({
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+        timedOut,
+        spawnError
+      });
     });
     child.stdin.end(JSON.stringify(job));
   });
@@ -31910,12 +32483,15 @@ var Lexer = class {
     if (/[0-9]/.test(c) || c === "." && /[0-9]/.test(next) && this.expect() !== "op") this.number(start);
     else if (c === "$") this.scalarVar(start);
     else if ("@%&*".includes(c) && this.sigilHere(c, next)) this.sigilVar(c, start);
-    else if (c === '"' || c === "'" || c === "`") this.quoteLike(c === '"' ? "qq" : c === "'" ? "q" : "qx", start, start);
+    else if (c === '"' || c === "'" || c === "`")
+      this.quoteLike(c === '"' ? "qq" : c === "'" ? "q" : "qx", start, start);
     else if (c === "/" && this.expect() !== "op") {
-      if (this.expect() === "ambiguous") throw new LexStop(start, `a "/" after "${this.lastWord()}" (pattern or division?)`);
+      if (this.expect() === "ambiguous")
+        throw new LexStop(start, `a "/" after "${this.lastWord()}" (pattern or division?)`);
       this.quoteLike("m", start, start);
     } else if (c === "<" && sticky(/<<~?(?:[ \t]*["']|[A-Za-z_])/, this.src, start) && this.expect() !== "op") {
-      if (this.expect() === "ambiguous") throw new LexStop(start, `a "<<" after "${this.lastWord()}" (heredoc or shift?)`);
+      if (this.expect() === "ambiguous")
+        throw new LexStop(start, `a "<<" after "${this.lastWord()}" (heredoc or shift?)`);
       this.heredocStart(start);
     } else this.operator(start);
     return true;
@@ -32033,8 +32609,16 @@ var Lexer = class {
     const line = this.lineAt(start);
     if (op === "q") this.push({ k: "str", v: unescapeSingle(body, open, close) }, start);
     else if (op === "qq") this.push({ k: "istr", parts: parseInterpolation(body, open, close, line) }, start);
-    else if (op === "qw") this.push({ k: "qw", words: unescapeSingle(body, open, close).split(/\s+/).filter(Boolean) }, start);
-    else this.push({ k: "opaque", what: `a ${op === "qx" ? "command" : op === "m" || op === "qr" ? "pattern" : "substitution"} ${op}${open}...${close}` }, start);
+    else if (op === "qw")
+      this.push({ k: "qw", words: unescapeSingle(body, open, close).split(/\s+/).filter(Boolean) }, start);
+    else
+      this.push(
+        {
+          k: "opaque",
+          what: `a ${op === "qx" ? "command" : op === "m" || op === "qr" ? "pattern" : "substitution"} ${op}${open}...${close}`
+        },
+        start
+      );
   }
   /** After a quote operator: `#` right after it is a delimiter; after whitespace it starts a comment. */
   skipToDelimiter(at, start, op) {
@@ -32113,7 +32697,8 @@ function escapeAt(body, k, open, close) {
     return { text: String.fromCodePoint(code), next: k + 1 + m[0].length };
   }
   if (e === "N") return { why: "a named character escape \\N{...}" };
-  if (e === "c") return { text: String.fromCharCode((body[k + 2] ?? "").toUpperCase().charCodeAt(0) ^ 64), next: k + 3 };
+  if (e === "c")
+    return { text: String.fromCharCode((body[k + 2] ?? "").toUpperCase().charCodeAt(0) ^ 64), next: k + 3 };
   return { text: e, next: k + 2 };
 }
 function parseInterpolation(body, open, close, line) {
@@ -32160,11 +32745,17 @@ function scalarInString(body, k, line) {
   }
   const name = braced ? m[1] : m[0];
   const after = k + 1 + m[0].length;
-  const part = (sigil, why) => [{ k: "var", sigil, name, line, ...why && { why } }, after];
-  if (/^(\^|\d)/.test(name) || name.includes("::")) return part("$", `the ${name.includes("::") ? "package" : "special"} variable $${name} in a string`);
-  if (body.startsWith("->", after) && /[[{@$]/.test(body[after + 2] ?? "")) return part("$", `a dereference "$${name}->..." in a string`);
+  const part = (sigil, why) => [
+    { k: "var", sigil, name, line, ...why && { why } },
+    after
+  ];
+  if (/^(\^|\d)/.test(name) || name.includes("::"))
+    return part("$", `the ${name.includes("::") ? "package" : "special"} variable $${name} in a string`);
+  if (body.startsWith("->", after) && /[[{@$]/.test(body[after + 2] ?? ""))
+    return part("$", `a dereference "$${name}->..." in a string`);
   if (braced) return part("$");
-  if (body[after] === "'" && IDENT_START.test(body[after + 1] ?? "")) return part("$", `"$${name}'..." (an old-style package separator)`);
+  if (body[after] === "'" && IDENT_START.test(body[after + 1] ?? ""))
+    return part("$", `"$${name}'..." (an old-style package separator)`);
   if (body[after] === "[") return part("@", `an element access "$${name}[...]" in a string`);
   if (body[after] === "{") return part("%", `an element access "$${name}{...}" in a string`);
   return part("$");
@@ -32198,7 +32789,24 @@ function isGlobalName(name) {
   return name.includes("::") || !/^[A-Za-z]/.test(name) || ["ENV", "INC", "ARGV", "ARGVOUT", "STDIN", "STDOUT", "STDERR", "SIG", "a", "b"].includes(name);
 }
 var WORD_OPERATORS = /* @__PURE__ */ new Set(["eq", "ne", "lt", "gt", "le", "ge", "cmp", "and", "or", "not", "xor", "x", "isa"]);
-var CONTROL = /* @__PURE__ */ new Set(["if", "unless", "while", "until", "for", "foreach", "do", "eval", "map", "grep", "sort", "local", "our", "state", "no", "use"]);
+var CONTROL = /* @__PURE__ */ new Set([
+  "if",
+  "unless",
+  "while",
+  "until",
+  "for",
+  "foreach",
+  "do",
+  "eval",
+  "map",
+  "grep",
+  "sort",
+  "local",
+  "our",
+  "state",
+  "no",
+  "use"
+]);
 var OP_NAMES = {
   "?": "a conditional (?:)",
   "||": "a logical or (||)",
@@ -32260,7 +32868,8 @@ var Evaluator = class {
     const params = [];
     for (let j = from; j < to; ) {
       const t = this.mod.toks[j];
-      if (t.k !== "var" || !"$@%".includes(t.sigil)) throw new Unfollowable(t.line, "a signature the reader cannot follow");
+      if (t.k !== "var" || !"$@%".includes(t.sigil))
+        throw new Unfollowable(t.line, "a signature the reader cannot follow");
       let dflt = null;
       j++;
       if (isOp(this.mod.toks[j], "=")) {
@@ -32269,7 +32878,8 @@ var Evaluator = class {
         dflt = [j + 1, k];
         j = k;
       }
-      if (j < to && !isOp(this.mod.toks[j], ",")) throw new Unfollowable(this.mod.toks[j].line, "a signature the reader cannot follow");
+      if (j < to && !isOp(this.mod.toks[j], ","))
+        throw new Unfollowable(this.mod.toks[j].line, "a signature the reader cannot follow");
       j++;
       params.push({ sigil: t.sigil, name: t.name, dflt });
     }
@@ -32283,15 +32893,22 @@ var Evaluator = class {
     const got = this.args.length;
     const name = `'${this.ctx.pkg}::${sub.name}'`;
     if (got > max) {
-      throw new Fault(sub.line, `Too many arguments for subroutine ${name} (got ${got}; expected ${required === max ? "" : "at most "}${max})`);
+      throw new Fault(
+        sub.line,
+        `Too many arguments for subroutine ${name} (got ${got}; expected ${required === max ? "" : "at most "}${max})`
+      );
     }
     if (got < required) {
-      throw new Fault(sub.line, `Too few arguments for subroutine ${name} (got ${got}; expected ${required === max ? "" : "at least "}${required})`);
+      throw new Fault(
+        sub.line,
+        `Too few arguments for subroutine ${name} (got ${got}; expected ${required === max ? "" : "at least "}${required})`
+      );
     }
   }
   bindParam(sub, p, k) {
     if (p.sigil !== "$") {
-      if (p.sigil === "%" && (this.args.length - k) % 2 !== 0) throw new Fault(sub.line, `Odd name/value argument for subroutine '${this.ctx.pkg}::${sub.name}'`);
+      if (p.sigil === "%" && (this.args.length - k) % 2 !== 0)
+        throw new Fault(sub.line, `Odd name/value argument for subroutine '${this.ctx.pkg}::${sub.name}'`);
       if (p.name) this.env.set(p.sigil + p.name, { known: false, why: `the slurpy parameter ${p.sigil}${p.name}` });
       return;
     }
@@ -32325,7 +32942,8 @@ var Evaluator = class {
       }
       result = this.statement(t);
     }
-    if (result === null) throw new Unfollowable(this.resultLine, "a last statement that is not a plain value (no explicit return)");
+    if (result === null)
+      throw new Unfollowable(this.resultLine, "a last statement that is not a plain value (no explicit return)");
     return result;
   }
   /** One statement; its value if it is an expression, null if it is a declaration or assignment. */
@@ -32361,7 +32979,8 @@ var Evaluator = class {
     if (isVar(this.peek(), "@", "_")) this.i++;
     else if (this.isOp("(") && isVar(this.peek(1), "@", "_") && isOp(this.peek(2), ")")) this.i += 3;
     else if (this.isOp("(") && isOp(this.peek(1), ")")) this.i += 2;
-    else if (this.peek()?.k === "var" || this.peek()?.k === "cast") throw new Unfollowable(this.line(), "shift of an array other than @_");
+    else if (this.peek()?.k === "var" || this.peek()?.k === "cast")
+      throw new Unfollowable(this.line(), "shift of an array other than @_");
   }
   declaration() {
     this.i++;
@@ -32383,7 +33002,10 @@ var Evaluator = class {
         else this.list();
       }
       this.statementEnd();
-      this.env.set(t.sigil + t.name, { known: false, why: `the ${t.sigil === "@" ? "array" : "hash"} ${t.sigil}${t.name}` });
+      this.env.set(t.sigil + t.name, {
+        known: false,
+        why: `the ${t.sigil === "@" ? "array" : "hash"} ${t.sigil}${t.name}`
+      });
     } else if (isOp(t, "(")) this.listDeclaration();
     else throw this.unfollowable();
   }
@@ -32412,7 +33034,10 @@ var Evaluator = class {
       if (target?.sigil === "$") this.env.set("$" + target.name, { known: true, value: source.shift() ?? UNDEF });
       else if (target) {
         source = [];
-        this.env.set(target.sigil + target.name, { known: false, why: `the ${target.sigil === "@" ? "array" : "hash"} ${target.sigil}${target.name}` });
+        this.env.set(target.sigil + target.name, {
+          known: false,
+          why: `the ${target.sigil === "@" ? "array" : "hash"} ${target.sigil}${target.name}`
+        });
       } else source.shift();
     }
   }
@@ -32581,7 +33206,8 @@ var Evaluator = class {
   stringify(v, line, name) {
     if (v.t === "str") return v.v;
     if (v.t === "num") return v.s;
-    if (v.t === "undef") throw new Fault(line, `Use of uninitialized value${name ? ` ${name}` : ""} in concatenation (.) or string`);
+    if (v.t === "undef")
+      throw new Fault(line, `Use of uninitialized value${name ? ` ${name}` : ""} in concatenation (.) or string`);
     throw new Unfollowable(line, "a reference used as a string");
   }
   lookup(name, line) {
@@ -32599,7 +33225,11 @@ var Evaluator = class {
     if (isGlobalName(name) || this.env.has(sigil + name)) return;
     if (this.mod.decls.some((d) => d.name === sigil + name && d.at < this.i)) return;
     const full = sigil + name;
-    if (this.ctx.strict === "on") throw new Fault(line, `Global symbol "${full}" requires explicit package name (did you forget to declare "my ${full}"?)`);
+    if (this.ctx.strict === "on")
+      throw new Fault(
+        line,
+        `Global symbol "${full}" requires explicit package name (did you forget to declare "my ${full}"?)`
+      );
     throw new Unfollowable(line, `the global variable ${full}`);
   }
 };
@@ -32616,9 +33246,17 @@ var PROTOTYPE = /^[\s$@%&*;\\[\]+_]*$/;
 function evalHook(mod, hook, invocant, args) {
   const sub = mod.subs.get(hook);
   if (!sub) return absentHook(mod, hook);
-  if (!sub.body) return { kind: "dynamic", line: mod.stopped?.line ?? sub.line, construct: mod.stopped?.construct ?? "an unterminated sub" };
+  if (!sub.body)
+    return {
+      kind: "dynamic",
+      line: mod.stopped?.line ?? sub.line,
+      construct: mod.stopped?.construct ?? "an unterminated sub"
+    };
   const state = pragmasAt(mod, sub.at);
-  const ev = new Evaluator(mod, { pkg: mod.pkg.name, strict: state.strict }, sub.body[0], sub.body[1], [str(invocant), ...args.map(str)]);
+  const ev = new Evaluator(mod, { pkg: mod.pkg.name, strict: state.strict }, sub.body[0], sub.body[1], [
+    str(invocant),
+    ...args.map(str)
+  ]);
   try {
     if (sub.params) bindParams(ev, sub, state.signatures);
     const values = ev.run();
@@ -32649,8 +33287,18 @@ function bindParams(ev, sub, signatures) {
   );
 }
 function absentHook(mod, hook) {
-  if (mod.stopped) return { kind: "dynamic", line: mod.stopped.line, construct: `${mod.stopped.construct}, past which the reader cannot see` };
-  if (mod.runtimeSubs) return { kind: "dynamic", line: mod.runtimeSubs.line, construct: `${mod.runtimeSubs.construct}, which may define ${hook}` };
+  if (mod.stopped)
+    return {
+      kind: "dynamic",
+      line: mod.stopped.line,
+      construct: `${mod.stopped.construct}, past which the reader cannot see`
+    };
+  if (mod.runtimeSubs)
+    return {
+      kind: "dynamic",
+      line: mod.runtimeSubs.line,
+      construct: `${mod.runtimeSubs.construct}, which may define ${hook}`
+    };
   const imported = mod.imports.get(hook);
   if (imported) return { kind: "dynamic", line: imported.line, construct: `${hook} imported from ${imported.from}` };
   return { kind: "absent" };
@@ -32662,7 +33310,8 @@ function hashKeysRead(mod, hook) {
   const to = mod.toks[sub.body[1]]?.pos ?? mod.source.length;
   const text = mod.source.slice(from, to);
   const hashes = /* @__PURE__ */ new Set();
-  for (const m of text.matchAll(/\bmy\s*\(([^)]*)\)\s*=\s*@_/g)) for (const h of m[1].matchAll(/%(\w+)/g)) hashes.add(h[1]);
+  for (const m of text.matchAll(/\bmy\s*\(([^)]*)\)\s*=\s*@_/g))
+    for (const h of m[1].matchAll(/%(\w+)/g)) hashes.add(h[1]);
   for (const m of text.matchAll(/\bmy\s+%(\w+)\s*=\s*@_/g)) hashes.add(m[1]);
   for (const h of (sub.params?.text ?? "").matchAll(/%(\w+)/g)) hashes.add(h[1]);
   const out = [];
@@ -32677,7 +33326,9 @@ function hashKeysRead(mod, hook) {
   }
   for (const k of out) {
     const el = `\\$${k.hash}\\s*\\{\\s*(?:${escapeRe(k.key)}|'${escapeRe(k.key)}'|"${escapeRe(k.key)}")\\s*\\}`;
-    const tested = new RegExp(`(?:\\b(?:exists|defined|if|unless)\\s*\\(?\\s*!?\\s*${el})|(?:${el}\\s*(?:\\/\\/|\\|\\||\\?|&&|\\bor\\b|\\band\\b))|(?:!\\s*${el})`);
+    const tested = new RegExp(
+      `(?:\\b(?:exists|defined|if|unless)\\s*\\(?\\s*!?\\s*${el})|(?:${el}\\s*(?:\\/\\/|\\|\\||\\?|&&|\\bor\\b|\\band\\b))|(?:!\\s*${el})`
+    );
     k.handled = tested.test(text);
   }
   return out;
@@ -32721,7 +33372,15 @@ var PLAIN_MODULES = /* @__PURE__ */ new Set([
   "Sys::Hostname",
   "FindBin"
 ]);
-var HOOKS = ["remote_files", "datadirs", "remote_skip", "remote_prepare", "restores", "before_restore", "after_restore"];
+var HOOKS = [
+  "remote_files",
+  "datadirs",
+  "remote_skip",
+  "remote_prepare",
+  "restores",
+  "before_restore",
+  "after_restore"
+];
 var HOOK_NAMES = new Set(HOOKS);
 function parsePerlModule(source) {
   const lexer = new Lexer(source, lineIndex(source));
@@ -32782,7 +33441,8 @@ var Scanner = class {
     else if (statementStart && (t.v === "extends" || t.v === "with")) this.classBuilder(t);
     else if (t.v === "sub" && toks[i + 1]?.k === "ident" && !isOp(toks[i + 2], "=>")) this.subDefinition(i);
     else if (t.v === "my" || t.v === "our" || t.v === "state") this.declaration(i);
-    else if (t.v === "eval" && !isOp(toks[i + 1], "{") && !isOp(toks[i + 1], "=>")) this.runtime(t.line, "a string eval");
+    else if (t.v === "eval" && !isOp(toks[i + 1], "{") && !isOp(toks[i + 1], "=>"))
+      this.runtime(t.line, "a string eval");
   }
   /** Moose/Moo-style `extends 'Parent'` and `with 'Role'` set up inheritance when the module runs. */
   classBuilder(t) {
@@ -32853,7 +33513,8 @@ var Scanner = class {
     if (this.depth > 0) return;
     const bundle = list2?.map((f) => /^:5\.(\d+)/.exec(f)).find(Boolean);
     if (list2 === null) this.mod.pragmas.push({ at: i, signatures: "maybe" });
-    else if (list2.includes("signatures") || list2.includes(":all")) this.mod.pragmas.push({ at: i, signatures: use ? "on" : "off" });
+    else if (list2.includes("signatures") || list2.includes(":all"))
+      this.mod.pragmas.push({ at: i, signatures: use ? "on" : "off" });
     else if (bundle && use) this.mod.pragmas.push({ at: i, signatures: Number(bundle[1]) >= 36 ? "on" : "off" });
   }
   /** `use parent`/`use base` push onto @ISA when the module is compiled. */
@@ -32918,7 +33579,14 @@ var Scanner = class {
     const cut = full.lastIndexOf("::");
     const name = cut < 0 ? full : full.slice(cut + 2);
     if (name === "AUTOLOAD") this.runtime(nameTok.line, "an AUTOLOAD sub");
-    this.subs.push({ name, line: nameTok.line, at: i, params, body, pkg: cut < 0 ? this.currentPackage() : full.slice(0, cut) });
+    this.subs.push({
+      name,
+      line: nameTok.line,
+      at: i,
+      params,
+      body,
+      pkg: cut < 0 ? this.currentPackage() : full.slice(0, cut)
+    });
   }
   finish() {
     const own = this.mod.pkg?.name;
@@ -32964,11 +33632,16 @@ function load(file, index) {
   const mod = parsePerlModule(readSource(file.abs, file.rel));
   if (!mod.pkg) {
     const where = mod.stopped ? ` (the reader stopped at line ${mod.stopped.line}: ${mod.stopped.construct})` : "";
-    throw new RecipeError(file.rel, void 0, `no \`package\` statement: the framework calls hooks on the module's package${where}`);
+    throw new RecipeError(
+      file.rel,
+      void 0,
+      `no \`package\` statement: the framework calls hooks on the module's package${where}`
+    );
   }
   const slashed = file.abs.split("\\").join("/");
   const cut = slashed.lastIndexOf("/Provisioner/Recipe/");
-  if (cut < 0) return { file, mod, pkg: mod.pkg.name, lib: null, key: `RemoteFiles/Given${index}/${(0, import_node_path9.basename)(file.abs)}` };
+  if (cut < 0)
+    return { file, mod, pkg: mod.pkg.name, lib: null, key: `RemoteFiles/Given${index}/${(0, import_node_path9.basename)(file.abs)}` };
   const key = slashed.slice(cut + 1);
   const relLib = file.rel.endsWith(`/${key}`) ? file.rel.slice(0, -key.length - 1) : file.rel === key ? "." : slashed.slice(0, cut);
   return { file, mod, pkg: mod.pkg.name, lib: { abs: slashed.slice(0, cut), rel: relLib }, key };
@@ -32977,7 +33650,12 @@ function rejectSharedPackages(loaded) {
   const seen = /* @__PURE__ */ new Map();
   for (const m of loaded) {
     const other = seen.get(m.pkg);
-    if (other) throw new RecipeError(m.file.rel, m.mod.pkg.line, `declares package ${m.pkg}, which ${other.file.rel} declares too`);
+    if (other)
+      throw new RecipeError(
+        m.file.rel,
+        m.mod.pkg.line,
+        `declares package ${m.pkg}, which ${other.file.rel} declares too`
+      );
     seen.set(m.pkg, m);
   }
 }
@@ -33037,14 +33715,27 @@ function staticHook(m, hook, args, parents) {
 function lookupHook(mod, rel, hook, invocant, args, parents, seen) {
   const own = evalHook(mod, hook, invocant, args);
   if (own.kind !== "absent") return { outcome: own, rel, mod };
-  if (mod.parents === null) return { outcome: { kind: "dynamic", line: mod.parentsLine, construct: "@ISA set up in a way the reader cannot follow" }, rel, mod };
+  if (mod.parents === null)
+    return {
+      outcome: { kind: "dynamic", line: mod.parentsLine, construct: "@ISA set up in a way the reader cannot follow" },
+      rel,
+      mod
+    };
   for (const parent of mod.parents) {
     if (seen.has(parent)) continue;
     seen.add(parent);
     const found = parents.find(parent);
     if (found === "stub") continue;
     if (found === "unknown") {
-      return { outcome: { kind: "dynamic", line: mod.parentsLine, construct: `the parent class ${parent}, which is not in the repository` }, rel, mod };
+      return {
+        outcome: {
+          kind: "dynamic",
+          line: mod.parentsLine,
+          construct: `the parent class ${parent}, which is not in the repository`
+        },
+        rel,
+        mod
+      };
     }
     const inherited = lookupHook(found.mod, found.rel, hook, invocant, args, parents, seen);
     if (inherited.outcome.kind !== "absent") return inherited;
@@ -33070,12 +33761,18 @@ function resolve4(m, hook, located, answer, given) {
   const subLine = m.mod.subs.get(hook)?.line;
   const unset = hook === "restores" ? unsetKeys(m.file.name, located.mod, given) : void 0;
   if (answer?.kind === "absent") return { kind: "absent" };
-  if (answer?.kind === "list") return { kind: "list", values: answer.values, hook, rel, via: void 0, line: subLine, ...unset && { unset } };
+  if (answer?.kind === "list")
+    return { kind: "list", values: answer.values, hook, rel, via: void 0, line: subLine, ...unset && { unset } };
   if (answer?.kind === "died") {
     const line = perlLine(answer.message, rel) ?? subLine;
     const undefKey = /^Use of uninitialized value \$(\w+)\{"([^"]*)"\}/.exec(answer.message);
     if (hook === "restores" && undefKey && !given.includes(undefKey[2])) {
-      throw missingKeys(rel, line, { recipe: m.file.name, keys: [{ hash: undefKey[1], key: undefKey[2] }], given }, hook);
+      throw missingKeys(
+        rel,
+        line,
+        { recipe: m.file.name, keys: [{ hash: undefKey[1], key: undefKey[2] }], given },
+        hook
+      );
     }
     if (unset && /^Use of uninitialized value/.test(answer.message)) throw missingKeys(rel, line, unset, hook);
     throw new RecipeError(rel, line, `${hook} died: ${answer.message}`);
@@ -33087,7 +33784,15 @@ function resolve4(m, hook, located, answer, given) {
     case "absent":
       return outcome;
     case "list":
-      return { kind: "list", values: outcome.values, hook, rel: located.rel, via, line: outcome.line, ...unset && { unset } };
+      return {
+        kind: "list",
+        values: outcome.values,
+        hook,
+        rel: located.rel,
+        via,
+        line: outcome.line,
+        ...unset && { unset }
+      };
     case "error":
       throw new RecipeError(located.rel, outcome.line, `${label2}: ${outcome.detail}`);
     case "dynamic":
@@ -33147,7 +33852,10 @@ function strings(r) {
   if (r.kind === "absent") return [];
   return r.values.map((v, k) => {
     if (r.hook === "remote_skip" && v.t === "ref" && v.kind === "Regexp") {
-      throw fail(r, `element ${k + 1} is a qr{} regular expression, which rsync cannot take: remote_skip returns rsync exclude patterns as strings ('*.log', '/cache/', 'tmp/**')`);
+      throw fail(
+        r,
+        `element ${k + 1} is a qr{} regular expression, which rsync cannot take: remote_skip returns rsync exclude patterns as strings ('*.log', '/cache/', 'tmp/**')`
+      );
     }
     return asString(r, v, `element ${k + 1}`);
   });
@@ -33162,7 +33870,10 @@ function pairs(r, values, what) {
 }
 function remoteFiles(r) {
   if (r.kind === "absent") return null;
-  return [...pairs(r, r.values, "remote => local")].map(([remote, local]) => [remote, asString(r, local, `the local path for "${remote}"`)]);
+  return [...pairs(r, r.values, "remote => local")].map(([remote, local]) => [
+    remote,
+    asString(r, local, `the local path for "${remote}"`)
+  ]);
 }
 var RESTORE_KEYS = /* @__PURE__ */ new Set(["from", "owner", "mode"]);
 var OWNER2 = /^(?:[A-Za-z0-9_.-]|\[%\s*[A-Za-z_][A-Za-z0-9_]*\s*%\])+(:(?:[A-Za-z0-9_.-]|\[%\s*[A-Za-z_][A-Za-z0-9_]*\s*%\])+)?$/;
@@ -33174,14 +33885,17 @@ function restores(r) {
   return entries.map(([to, spec]) => restoreSpec(r, to, spec));
 }
 function restoreSpec(r, to, spec) {
-  if (spec.t !== "hash") throw fail(r, `the value for "${to}" must be a hash reference { from => ..., owner => ..., mode => ... }`);
+  if (spec.t !== "hash")
+    throw fail(r, `the value for "${to}" must be a hash reference { from => ..., owner => ..., mode => ... }`);
   const fields = new Map(spec.pairs);
-  for (const key of fields.keys()) if (!RESTORE_KEYS.has(key)) throw fail(r, `"${to}" has an unknown key "${key}" (expected from, owner, mode)`);
+  for (const key of fields.keys())
+    if (!RESTORE_KEYS.has(key)) throw fail(r, `"${to}" has an unknown key "${key}" (expected from, owner, mode)`);
   const from = fields.get("from");
   if (from === void 0) throw fail(r, `"${to}" has no from (where its salvage was placed)`);
   const owner = fields.get("owner");
   const ownerText = owner === void 0 ? void 0 : asString(r, owner, `the owner of "${to}"`);
-  if (ownerText !== void 0 && !OWNER2.test(ownerText)) throw fail(r, `the owner of "${to}" must be user or user:group, got "${ownerText}"`);
+  if (ownerText !== void 0 && !OWNER2.test(ownerText))
+    throw fail(r, `the owner of "${to}" must be user or user:group, got "${ownerText}"`);
   const mode = fields.get("mode");
   return {
     to,
@@ -33196,9 +33910,13 @@ function octalMode(r, to, mode) {
     if (m) return m[1].padStart(4, "0");
     throw fail(r, `the mode of "${to}" must be octal digits like '0750', got '${mode.v}'`);
   }
-  if (mode.t === "num" && Number.isInteger(mode.v) && mode.v >= 0 && mode.v <= 511) return mode.v.toString(8).padStart(4, "0");
+  if (mode.t === "num" && Number.isInteger(mode.v) && mode.v >= 0 && mode.v <= 511)
+    return mode.v.toString(8).padStart(4, "0");
   if (mode.t === "num") {
-    throw fail(r, `the mode of "${to}" is the number ${mode.s} (${Number.isInteger(mode.v) && mode.v >= 0 ? `0${mode.v.toString(8)} in octal` : "not a mode"}); write it as a string '0750' or an octal literal 0750`);
+    throw fail(
+      r,
+      `the mode of "${to}" is the number ${mode.s} (${Number.isInteger(mode.v) && mode.v >= 0 ? `0${mode.v.toString(8)} in octal` : "not a mode"}); write it as a string '0750' or an octal literal 0750`
+    );
   }
   throw fail(r, `the mode of "${to}" must be a string like '0750' or an octal literal like 0750`);
 }
@@ -33790,7 +34508,8 @@ function describeKeyPath(keys) {
 function describeError(err) {
   if (err.keyword === "additionalProperties") return `has an unknown key "${String(err.params.additionalProperty)}"`;
   if (err.keyword === "required") return `needs the key "${String(err.params.missingProperty)}"`;
-  if (err.keyword === "propertyNames") return `has a key that is not a valid recipe name "${String(err.params.propertyName)}"`;
+  if (err.keyword === "propertyNames")
+    return `has a key that is not a valid recipe name "${String(err.params.propertyName)}"`;
   if (err.instancePath.endsWith("/mode")) return 'must be an octal mode such as "0750"';
   return err.message ?? "is invalid";
 }
@@ -33798,7 +34517,10 @@ function describeError(err) {
 // src/recipes/index.ts
 async function loadRecipes(sel, ctx) {
   const files = discoverRecipeFiles(sel.sources, sel.workspace, sel.sourcesAreDefault);
-  const perlFiles = pickPerlFiles(files.filter((f) => f.kind === "perl"), sel.distro);
+  const perlFiles = pickPerlFiles(
+    files.filter((f) => f.kind === "perl"),
+    sel.distro
+  );
   const perl = await readPerlRecipes(
     perlFiles.map((f) => ({ abs: f.abs, rel: f.rel, name: perlRecipeName(f) })),
     ctx,
@@ -33818,7 +34540,8 @@ function pickPerlFiles(files, distro) {
     const shallowest = Math.min(...candidates.map(depth));
     const generic = candidates.filter((f) => depth(f) === shallowest);
     let specific = candidates.filter((f) => depth(f) > shallowest);
-    if (distro) specific = specific.filter((f) => folderOf(f).split("/").at(-1).toLowerCase() === distro.toLowerCase());
+    if (distro)
+      specific = specific.filter((f) => folderOf(f).split("/").at(-1).toLowerCase() === distro.toLowerCase());
     const pool = specific.length > 0 ? specific : generic;
     if (pool.length > 1) {
       throw new UserError(
@@ -33842,7 +34565,9 @@ function selectRecipes(recipes, only) {
   const known = new Map(recipes.map((r) => [r.name, r]));
   const unknown = only.filter((n) => !known.has(n));
   if (unknown.length > 0) {
-    throw new UserError(`input \`only\`: no recipe named ${unknown.map((n) => `"${n}"`).join(", ")} (found: ${[...known.keys()].sort().join(", ") || "none"})`);
+    throw new UserError(
+      `input \`only\`: no recipe named ${unknown.map((n) => `"${n}"`).join(", ")} (found: ${[...known.keys()].sort().join(", ") || "none"})`
+    );
   }
   return only.map((n) => known.get(n));
 }
@@ -33863,7 +34588,13 @@ function findOnPath(command) {
 async function makePlan(s) {
   const ctx = { installDir: s.installDir, domain: s.domain, vars: s.vars };
   const recipes = await loadRecipes(
-    { sources: s.recipes, sourcesAreDefault: s.recipesAreDefault, workspace: s.workspace, distro: s.distro, only: s.only },
+    {
+      sources: s.recipes,
+      sourcesAreDefault: s.recipesAreDefault,
+      workspace: s.workspace,
+      distro: s.distro,
+      only: s.only
+    },
     ctx
   );
   return buildPlan(recipes, {
@@ -33891,7 +34622,8 @@ function nothingPlanned(s, plan) {
   if (plan.recipes.length === 0) {
     return `${what}: no recipe that names remote files found in the workspace ${s.workspace} (looked for ${s.recipes.join(", ")}). Is the repository checked out before this step (actions/checkout)? Or set \`recipes\``;
   }
-  if (planEntries(plan, s.exclude).length === 0) return `${what}: the recipes found (${plan.recipes.map((r) => r.name).join(", ")}) name no remote files`;
+  if (planEntries(plan, s.exclude).length === 0)
+    return `${what}: the recipes found (${plan.recipes.map((r) => r.name).join(", ")}) name no remote files`;
   return void 0;
 }
 
@@ -33944,9 +34676,15 @@ async function report2(s, r, out) {
       }
     });
   }
-  out.info(`${s.mode}${s.dryRun ? " (dry run)" : ""}: ${t.files} file(s), ${formatBytes(t.bytes)} moved, ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied`);
+  out.info(
+    `${s.mode}${s.dryRun ? " (dry run)" : ""}: ${t.files} file(s), ${formatBytes(t.bytes)} moved, ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied`
+  );
   for (const line of r.extra) out.info(line);
-  writeReport(s, { mode: s.mode, domain: s.domain, dryRun: s.dryRun, totals: t, entries: r.outcomes, notes: r.extra }, out);
+  writeReport(
+    s,
+    { mode: s.mode, domain: s.domain, dryRun: s.dryRun, totals: t, entries: r.outcomes, notes: r.extra },
+    out
+  );
   for (const [name, value] of Object.entries(t)) out.setOutput(name, value);
   const title = `remote-files ${s.mode}${s.dryRun ? " (dry run)" : ""} of \`${s.domain}\``;
   await out.summary(outcomesMarkdown(title, r.outcomes, t, r.extra));
@@ -33958,12 +34696,22 @@ function writeReport(s, data, out) {
 }
 function judge(s, r, out) {
   const backup2 = s.mode === "backup";
-  const judged = r.outcomes.map((o) => ({ recipe: o.recipe, remote: o.remote, missing: o.status === "missing", wholeDenied: o.status === "denied", denied: o.denied }));
-  const { problems, warnings } = judgeEntries(judged, { ifMissing: s.ifMissing, allowDenied: s.allowDenied, username: s.ssh.username }, {
-    missing: backup2 ? " on the server; the stored copy is kept" : "",
-    denied: backup2 ? "not readable by" : "not writable by",
-    consequence: backup2 ? "stored copy kept" : "not restored"
-  });
+  const judged = r.outcomes.map((o) => ({
+    recipe: o.recipe,
+    remote: o.remote,
+    missing: o.status === "missing",
+    wholeDenied: o.status === "denied",
+    denied: o.denied
+  }));
+  const { problems, warnings } = judgeEntries(
+    judged,
+    { ifMissing: s.ifMissing, allowDenied: s.allowDenied, username: s.ssh.username },
+    {
+      missing: backup2 ? " on the server; the stored copy is kept" : "",
+      denied: backup2 ? "not readable by" : "not writable by",
+      consequence: backup2 ? "stored copy kept" : "not restored"
+    }
+  );
   for (const w of warnings) out.warning(w);
   return problems;
 }
@@ -33974,7 +34722,14 @@ function problemsError(problems) {
 // src/transfer/restore.ts
 async function restore(entries, restores2, transport, tree, stored, opts) {
   const { manifest: m, dropped } = opts.specialBits ? { manifest: stored, dropped: [] } : withoutSpecialBits(stored);
-  const result = { outcomes: [], changed: false, keptPrevious: { dir: opts.previousDir, paths: [] }, ownerNotSet: [], specialBitsDropped: dropped, warnings: [] };
+  const result = {
+    outcomes: [],
+    changed: false,
+    keptPrevious: { dir: opts.previousDir, paths: [] },
+    ownerNotSet: [],
+    specialBitsDropped: dropped,
+    warnings: []
+  };
   restores2 = [...restores2].sort((a, b) => a.to < b.to ? -1 : a.to > b.to ? 1 : 0);
   const roots = [...entries.map((e) => e.remote), ...restores2.map((r) => r.to)];
   const listed = await transport.list(roots);
@@ -33985,7 +34740,9 @@ async function restore(entries, restores2, transport, tree, stored, opts) {
   restoreEachPathOnce(jobs);
   const conflicts = jobs.flatMap((j) => j.conflicts);
   if (opts.conflict === "fail" && conflicts.length > 0) {
-    throw new UserError(`conflict: fail \u2014 ${conflicts.length} file(s) on the server differ from the stored copy, nothing was restored: ${conflicts.slice(0, 10).map(safeText).join(", ")}${conflicts.length > 10 ? ", \u2026" : ""}`);
+    throw new UserError(
+      `conflict: fail \u2014 ${conflicts.length} file(s) on the server differ from the stored copy, nothing was restored: ${conflicts.slice(0, 10).map(safeText).join(", ")}${conflicts.length > 10 ? ", \u2026" : ""}`
+    );
   }
   const folders = jobs.flatMap((j) => j.folderInTheWay);
   if (folders.length > 0) {
@@ -34059,16 +34816,32 @@ async function removeStaleTemps(stale, jobs, transport) {
     const notes = jobs[i].outcome.notes;
     await transport.removeFiles(paths).then(
       () => notes.push(`removed ${paths.length} temp file(s) an interrupted restore left`),
-      (err) => notes.push(`could not remove ${paths.length} temp file(s) an interrupted restore left: ${safeText(err.message)}`)
+      (err) => notes.push(
+        `could not remove ${paths.length} temp file(s) an interrupted restore left: ${safeText(err.message)}`
+      )
     );
   }
 }
 function newOutcome(recipe, remote, local) {
-  return { recipe, remote, local, status: "unchanged", files: 0, bytes: 0, unchanged: 0, deleted: 0, denied: [], notes: [] };
+  return {
+    recipe,
+    remote,
+    local,
+    status: "unchanged",
+    files: 0,
+    bytes: 0,
+    unchanged: 0,
+    deleted: 0,
+    denied: [],
+    notes: []
+  };
 }
 function storedItems(local, m, tree, notes) {
   const own = ownPaths(m, local);
-  for (const link of own.shadowed) notes?.push(`${safeText(link)} was stored as a link to ${safeText(m.files[link].target ?? "")} holding another entry's files; not recreated: that entry restores them through whatever the server has there`);
+  for (const link of own.shadowed)
+    notes?.push(
+      `${safeText(link)} was stored as a link to ${safeText(m.files[link].target ?? "")} holding another entry's files; not recreated: that entry restores them through whatever the server has there`
+    );
   const shadowed = new Set(own.shadowed);
   return own.paths.filter((p) => !shadowed.has(p)).sort().map((path) => {
     const r = m.files[path];
@@ -34078,13 +34851,33 @@ function storedItems(local, m, tree, notes) {
 }
 function toItem(rel, r, source) {
   if (r.type === "other") return null;
-  return { rel, type: r.type, size: r.size, mtime: r.mtime, mode: parseInt(r.mode, 8), uid: r.uid, gid: r.gid, user: r.user, group: r.group, ...r.target !== void 0 && { target: r.target }, ...source && { source } };
+  return {
+    rel,
+    type: r.type,
+    size: r.size,
+    mtime: r.mtime,
+    mode: parseInt(r.mode, 8),
+    uid: r.uid,
+    gid: r.gid,
+    user: r.user,
+    group: r.group,
+    ...r.target !== void 0 && { target: r.target },
+    ...source && { source }
+  };
 }
 function planEntryRestore(e, listing, tree, m, opts) {
   const outcome = newOutcome(e.recipe, e.remote, e.local);
   const stored = storedItems(e.local, m, tree, outcome.notes);
   const root = stored.find((i) => i.rel === "");
-  const job = { outcome, root: e.remote, rootType: root?.type === "file" ? "file" : "dir", items: [], keepPrevious: [], conflicts: [], folderInTheWay: [] };
+  const job = {
+    outcome,
+    root: e.remote,
+    rootType: root?.type === "file" ? "file" : "dir",
+    items: [],
+    keepPrevious: [],
+    conflicts: [],
+    folderInTheWay: []
+  };
   if (!root) {
     outcome.status = "missing";
     outcome.notes.push("nothing stored for this entry");
@@ -34112,7 +34905,9 @@ function planEntryRestore(e, listing, tree, m, opts) {
     }
     job.conflicts.push(remotePathOf(e.remote, item.rel));
     if (opts.conflict === "keep") {
-      outcome.notes.push(`kept the server's ${remotePathOf(e.remote, item.rel)} (differs from the stored copy; conflict: keep)`);
+      outcome.notes.push(
+        `kept the server's ${remotePathOf(e.remote, item.rel)} (differs from the stored copy; conflict: keep)`
+      );
       continue;
     }
     if (there.type === "dir") job.folderInTheWay.push(remotePathOf(e.remote, item.rel));
@@ -34138,7 +34933,9 @@ function restoreEachPathOnce(jobs) {
       job.keepPrevious = job.keepPrevious.filter((rel) => rel !== item.rel);
       const same = first.item.type === item.type && first.item.size === item.size && first.item.mtime === item.mtime && first.item.target === item.target;
       if (same) job.outcome.unchanged++;
-      job.outcome.notes.push(`${safeText(place(item.rel))} is restored once, from ${safeText(first.by.outcome.local)} (recipe ${first.by.outcome.recipe})${same ? "" : "; the copy stored here differs from it and was not used"}`);
+      job.outcome.notes.push(
+        `${safeText(place(item.rel))} is restored once, from ${safeText(first.by.outcome.local)} (recipe ${first.by.outcome.recipe})${same ? "" : "; the copy stored here differs from it and was not used"}`
+      );
     }
     job.items = kept.some((i) => i.type !== "dir") ? kept : [];
   }
@@ -34181,7 +34978,15 @@ function planCopyRestore(r, listing, tree, m, owners, opts, warnings) {
   const outcome = newOutcome(r.recipe, r.to, r.local);
   const stored = storedItems(r.local, m, tree);
   const root = stored.find((i) => i.rel === "");
-  const job = { outcome, root: r.to, rootType: root?.type === "file" ? "file" : "dir", items: [], keepPrevious: [], conflicts: [], folderInTheWay: [] };
+  const job = {
+    outcome,
+    root: r.to,
+    rootType: root?.type === "file" ? "file" : "dir",
+    items: [],
+    keepPrevious: [],
+    conflicts: [],
+    folderInTheWay: []
+  };
   if (!root || root.type === "symlink") {
     outcome.notes.push(`restores: nothing salvaged in ${r.local}; ${r.to} left as it is`);
     return job;
@@ -34205,13 +35010,18 @@ function planCopyRestore(r, listing, tree, m, owners, opts, warnings) {
     return job;
   }
   if (there && there.type !== root.type) {
-    outcome.notes.push(`restores: ${r.to} is an empty ${there.type === "dir" ? "folder" : "file"} where the salvage ${r.local} is a ${root.type === "dir" ? "folder" : "file"}; left as it is`);
+    outcome.notes.push(
+      `restores: ${r.to} is an empty ${there.type === "dir" ? "folder" : "file"} where the salvage ${r.local} is a ${root.type === "dir" ? "folder" : "file"}; left as it is`
+    );
     return job;
   }
   const [userName, groupName] = (r.owner ?? "").split(":");
   const user = ownerPart(userName, owners?.users);
   const group = ownerPart(groupName, owners?.groups);
-  for (const [name, part, kind] of [[userName, user, "account"], [groupName, group, "group"]]) {
+  for (const [name, part, kind] of [
+    [userName, user, "account"],
+    [groupName, group, "group"]
+  ]) {
     if (part !== null) continue;
     warnings.push(
       owners === null ? `${r.recipe}: restores ${safeText(r.to)}: owner ${kind} "${name}" cannot be looked up (the login has no shell); left as salvaged. Give it as ids ("33:33") to have it set over SFTP` : `${r.recipe}: restores ${safeText(r.to)}: the ${kind} "${name}" does not exist on the server yet; left as salvaged`
@@ -34242,7 +35052,14 @@ async function runJob(job, transport, opts, result) {
   const tryChown = opts.chown || opts.loginUid < 0;
   let uploaded;
   try {
-    uploaded = await transport.upload({ root: job.root, rootType: job.rootType, items: job.items, keepPrevious: job.keepPrevious, previousDir: opts.previousDir, chown: tryChown });
+    uploaded = await transport.upload({
+      root: job.root,
+      rootType: job.rootType,
+      items: job.items,
+      keepPrevious: job.keepPrevious,
+      previousDir: opts.previousDir,
+      chown: tryChown
+    });
   } catch (err) {
     if (!(err instanceof WriteDeniedError)) throw err;
     job.outcome.status = "denied";
@@ -34262,15 +35079,21 @@ async function runJob(job, transport, opts, result) {
 function commandsAroundRestore(s, plan, transport) {
   const before = [
     ...s.beforeRestore.map((command) => ({ who: "before-restore", command })),
-    ...plan.recipes.flatMap((r) => (r.beforeRestore ?? []).map((command) => ({ who: `${r.name}: before_restore`, command })))
+    ...plan.recipes.flatMap(
+      (r) => (r.beforeRestore ?? []).map((command) => ({ who: `${r.name}: before_restore`, command }))
+    )
   ];
   const after = [
-    ...plan.recipes.flatMap((r) => (r.afterRestore ?? []).map((command) => ({ who: `${r.name}: after_restore`, command }))),
+    ...plan.recipes.flatMap(
+      (r) => (r.afterRestore ?? []).map((command) => ({ who: `${r.name}: after_restore`, command }))
+    ),
     ...s.afterRestore.map((command) => ({ who: "after-restore", command }))
   ];
   if (before.length + after.length > 0 && !transport.canRunCommands) {
     const names = [...new Set([...before, ...after].map((c) => c.who))].join(", ");
-    throw new UserError(`commands around the restore are configured (${names}), but this account only offers SFTP (no shell), so they cannot run; nothing was restored. Use an account with a shell, or remove them`);
+    throw new UserError(
+      `commands around the restore are configured (${names}), but this account only offers SFTP (no shell), so they cannot run; nothing was restored. Use an account with a shell, or remove them`
+    );
   }
   return { before, after };
 }
@@ -34318,7 +35141,10 @@ async function runRestore(s, plan, entries, transport, tree, manifest, uid, out)
   const restores2 = plan.recipes.flatMap((r2) => r2.restores.map((x) => ({ ...x, recipe: r2.name })));
   const around = commandsAroundRestore(s, plan, transport);
   const ranBefore = await runAround("Before restore", around.before, transport, s, out);
-  if (ranBefore.failed) throw new UserError(`${ranBefore.failed}; nothing was restored (nothing was written)${ranBefore.ran ? `, after ${ranBefore.ran} earlier command(s) had run` : ""}`);
+  if (ranBefore.failed)
+    throw new UserError(
+      `${ranBefore.failed}; nothing was restored (nothing was written)${ranBefore.ran ? `, after ${ranBefore.ran} earlier command(s) had run` : ""}`
+    );
   const r = await out.group(
     "Restore",
     () => restore(entries, restores2, transport, tree, manifest, {
@@ -34330,17 +35156,26 @@ async function runRestore(s, plan, entries, transport, tree, manifest, uid, out)
       specialBits: s.specialBits
     })
   ).catch((err) => {
-    if (ranBefore.ran > 0 && err instanceof Error) err.message += `; the ${ranBefore.ran} before-restore command(s) had run, the after-restore commands were not run`;
+    if (ranBefore.ran > 0 && err instanceof Error)
+      err.message += `; the ${ranBefore.ran} before-restore command(s) had run, the after-restore commands were not run`;
     throw err;
   });
   const ranAfter = await runAround("After restore", around.after, transport, s, out);
   const extra = restoreNotes(r, ranAfter.failed, out);
-  return { outcomes: r.outcomes, changed: r.changed, extra, ...ranAfter.failed && { failed: [`${ranAfter.failed}. The data is in place: the restore itself finished`] } };
+  return {
+    outcomes: r.outcomes,
+    changed: r.changed,
+    extra,
+    ...ranAfter.failed && { failed: [`${ranAfter.failed}. The data is in place: the restore itself finished`] }
+  };
 }
 function restoreNotes(r, afterFailed, out) {
   const extra = [];
   if (afterFailed) extra.push(`${afterFailed}. The data is in place: the restore itself finished`);
-  if (r.keptPrevious.paths.length) extra.push(`Previous content of ${r.keptPrevious.paths.length} replaced file(s) kept on the server in ${r.keptPrevious.dir}`);
+  if (r.keptPrevious.paths.length)
+    extra.push(
+      `Previous content of ${r.keptPrevious.paths.length} replaced file(s) kept on the server in ${r.keptPrevious.dir}`
+    );
   if (r.specialBitsDropped.length) {
     const n = r.specialBitsDropped.length;
     const msg = `setuid, setgid or sticky bit not restored on ${n} path(s) (set special-bits: true to restore them as recorded): ${r.specialBitsDropped.slice(0, 10).map(safeText).join(", ")}${n > 10 ? ", \u2026" : ""}`;
@@ -34374,7 +35209,8 @@ async function storeSalvage(job, result, problems) {
       throw new UserError(`${message.replace(/\.$/, "")}. The backup itself succeeded: ${where}`);
     }
   }
-  if (s.mode === "backup" && problems.length > 0 && stores.length > 0) result.extra.push(`Nothing was stored (${stores.map((x) => x.name).join(", ")}): the backup failed`);
+  if (s.mode === "backup" && problems.length > 0 && stores.length > 0)
+    result.extra.push(`Nothing was stored (${stores.map((x) => x.name).join(", ")}): the backup failed`);
   result.extra.push(...saved.summary);
   for (const [name, value] of Object.entries(saved.outputs)) out.setOutput(name, value);
 }
@@ -34400,10 +35236,17 @@ function verifyLogLines(r, limit = 20) {
   return lines;
 }
 function verifyMarkdown(title, r, limit = 10) {
-  const out = [`### ${title}`, "", "| Recipe | Server path | Stored at | Result | Added | Removed | Changed | Notes |", "| --- | --- | --- | --- | ---: | ---: | ---: | --- |"];
+  const out = [
+    `### ${title}`,
+    "",
+    "| Recipe | Server path | Stored at | Result | Added | Removed | Changed | Notes |",
+    "| --- | --- | --- | --- | ---: | ---: | ---: | --- |"
+  ];
   for (const e of r.entries) {
     const notes = [...e.denied.length ? [`${e.denied.length} not readable`] : [], ...e.notes.map(md)];
-    out.push(`| ${md(e.recipe)} | \`${md(e.remote)}\` | \`${md(e.local)}\` | ${ICON[e.status]} | ${e.added.length} | ${e.removed.length} | ${e.changed.length} | ${notes.join("<br>")} |`);
+    out.push(
+      `| ${md(e.recipe)} | \`${md(e.remote)}\` | \`${md(e.local)}\` | ${ICON[e.status]} | ${e.added.length} | ${e.removed.length} | ${e.changed.length} | ${notes.join("<br>")} |`
+    );
   }
   out.push("", totalLine(r).replace(/^(\w+)/, "**$1**"));
   for (const e of r.entries.filter((x) => kinds(x).length > 0)) {
@@ -34422,7 +35265,12 @@ function verifyOutputs(r) {
   const all = (k) => JSON.stringify(r.entries.flatMap((e) => e[k]));
   return { drift: String(r.drift), added: all("added"), removed: all("removed"), "changed-files": all("changed") };
 }
-var NAMES = { "+": "Added on the server", "-": "Removed from the server", "~": "Changed", "!": "Not readable, not compared" };
+var NAMES = {
+  "+": "Added on the server",
+  "-": "Removed from the server",
+  "~": "Changed",
+  "!": "Not readable, not compared"
+};
 function kinds(e) {
   const all = [
     ["+", e.added],
@@ -34459,7 +35307,17 @@ async function verify(entries, transport, manifest, opts) {
   return verifyResult(compared.map((c) => finishEntry(c, sums)));
 }
 function compareEntry(entry, listing, manifest, opts) {
-  const result = { recipe: entry.recipe, remote: entry.remote, local: entry.local, status: "same", added: [], removed: [], changed: [], denied: [], notes: [] };
+  const result = {
+    recipe: entry.recipe,
+    remote: entry.remote,
+    local: entry.local,
+    status: "same",
+    added: [],
+    removed: [],
+    changed: [],
+    denied: [],
+    notes: []
+  };
   const cmp = { result, confirm: [] };
   if (listing.status === "missing") {
     result.status = "missing";
@@ -34505,7 +35363,12 @@ function compareEntry(entry, listing, manifest, opts) {
   return cmp;
 }
 function finishEntry(cmp, sums) {
-  const r = { ...cmp.result, changed: [...cmp.result.changed], denied: [...cmp.result.denied], notes: [...cmp.result.notes] };
+  const r = {
+    ...cmp.result,
+    changed: [...cmp.result.changed],
+    denied: [...cmp.result.denied],
+    notes: [...cmp.result.notes]
+  };
   const unhashed = [];
   for (const c of cmp.confirm) {
     const sum = sums.get(c.remote);
@@ -34526,13 +35389,29 @@ function finishEntry(cmp, sums) {
 }
 function verifyResult(entries) {
   const sum = (k) => entries.reduce((n, e) => n + e[k].length, 0);
-  return { entries, drift: entries.some((e) => e.status === "drift"), counts: { added: sum("added"), removed: sum("removed"), changed: sum("changed") } };
+  return {
+    entries,
+    drift: entries.some((e) => e.status === "drift"),
+    counts: { added: sum("added"), removed: sum("removed"), changed: sum("changed") }
+  };
 }
 function judgeVerify(r, s) {
-  const judged = r.entries.map((e) => ({ recipe: e.recipe, remote: e.remote, missing: e.status === "missing", wholeDenied: e.status === "denied", denied: e.denied }));
-  const { problems, warnings } = judgeEntries(judged, s, { missing: " on the server", denied: "not readable by", consequence: "not compared" });
+  const judged = r.entries.map((e) => ({
+    recipe: e.recipe,
+    remote: e.remote,
+    missing: e.status === "missing",
+    wholeDenied: e.status === "denied",
+    denied: e.denied
+  }));
+  const { problems, warnings } = judgeEntries(judged, s, {
+    missing: " on the server",
+    denied: "not readable by",
+    consequence: "not compared"
+  });
   if (r.drift && s.failOnDrift) {
-    problems.push(`the server and the stored copy differ: ${r.counts.added} added, ${r.counts.removed} removed, ${r.counts.changed} changed (fail-on-drift: true)`);
+    problems.push(
+      `the server and the stored copy differ: ${r.counts.added} added, ${r.counts.removed} removed, ${r.counts.changed} changed (fail-on-drift: true)`
+    );
   }
   return { problems, warnings };
 }
@@ -34551,7 +35430,9 @@ function storedExcludeTest(entry, manifest, skip) {
     const rel = relOf(entry, path);
     if (rel === "") return !rootIsDir && skip(excludeRel(entry.remote, "", false), false);
     const parts = rel.split("/");
-    return parts.some((_, i) => skip(parts.slice(0, i + 1).join("/"), i < parts.length - 1 || manifest.files[path]?.type === "dir"));
+    return parts.some(
+      (_, i) => skip(parts.slice(0, i + 1).join("/"), i < parts.length - 1 || manifest.files[path]?.type === "dir")
+    );
   };
 }
 function collapse(paths) {
@@ -34570,10 +35451,17 @@ async function verifyMode(job, session) {
   for (const line of extra) out.info(line);
   for (const [name, value] of Object.entries(verifyOutputs(r))) out.setOutput(name, value);
   writeReport(s, { mode: "verify", domain: s.domain, checksum: s.checksum, ...r, notes: extra }, out);
-  const { problems, warnings } = judgeVerify(r, { ifMissing: s.ifMissing, allowDenied: s.allowDenied, failOnDrift: s.failOnDrift, username: s.ssh.username });
+  const { problems, warnings } = judgeVerify(r, {
+    ifMissing: s.ifMissing,
+    allowDenied: s.allowDenied,
+    failOnDrift: s.failOnDrift,
+    username: s.ssh.username
+  });
   for (const w of warnings) out.warning(w);
-  await out.summary(verifyMarkdown(`remote-files verify of \`${s.domain}\``, r) + extra.map((x) => `${safeText(x)}
-`).join(""));
+  await out.summary(
+    verifyMarkdown(`remote-files verify of \`${s.domain}\``, r) + extra.map((x) => `${safeText(x)}
+`).join("")
+  );
   if (problems.length) throw new UserError(problemsError(problems));
 }
 
@@ -34592,7 +35480,15 @@ var ALGORITHMS_BY_KEY_TYPE = {
   "ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
   "ssh-dss": ["ssh-dss"]
 };
-var DEFAULT_ALGORITHMS = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
+var DEFAULT_ALGORITHMS = [
+  "ssh-ed25519",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521",
+  "rsa-sha2-512",
+  "rsa-sha2-256",
+  "ssh-rsa"
+];
 function fingerprintOf(key) {
   return "SHA256:" + (0, import_node_crypto4.createHash)("sha256").update(key).digest("base64").replace(/=+$/, "");
 }
@@ -34627,7 +35523,9 @@ function parseKnownHosts(text) {
     }
     const entry = parseEntry(fields, i + 1, marker === "@revoked");
     if (marker === "@cert-authority") {
-      notes.push(`\`known-hosts\` line ${i + 1}: @cert-authority is not supported; line ignored (pin the host's own key instead)`);
+      notes.push(
+        `\`known-hosts\` line ${i + 1}: @cert-authority is not supported; line ignored (pin the host's own key instead)`
+      );
     } else {
       entries.push(entry);
     }
@@ -34644,7 +35542,10 @@ function parseEntry(fields, line, revoked) {
   const key = Buffer.from(keyData, "base64");
   const blobType = keyTypeOf(key);
   if (blobType !== keyType) {
-    throw knownHostsError(line, `the key data is ${blobType ? `a ${blobType} key` : "not an SSH public key"}, but the line says ${keyType}`);
+    throw knownHostsError(
+      line,
+      `the key data is ${blobType ? `a ${blobType} key` : "not an SSH public key"}, but the line says ${keyType}`
+    );
   }
   return { line, revoked, matches: hostMatcher(hosts, line), keyType, key };
 }
@@ -34686,7 +35587,8 @@ function parseFingerprints(text, input = FINGERPRINT_INPUT.target) {
       pins.push({ fingerprint: parseFingerprint(keygen[2], input), ...keyType && { keyType } });
       continue;
     }
-    for (const token of line.split(/[\s,]+/).filter(Boolean)) pins.push({ fingerprint: parseFingerprint(token, input) });
+    for (const token of line.split(/[\s,]+/).filter(Boolean))
+      pins.push({ fingerprint: parseFingerprint(token, input) });
   }
   return pins;
 }
@@ -34697,7 +35599,10 @@ function parseFingerprint(token, input) {
   if (/^MD5:/i.test(token) || /^([0-9a-f]{2}:){15}[0-9a-f]{2}$/i.test(token)) {
     throw fingerprintError(input, `"${shown}" is an MD5 fingerprint; give the SHA256 one (ssh-keygen -lf prints it)`);
   }
-  throw fingerprintError(input, `"${shown}" is not a SHA256 fingerprint (expected SHA256: and 43 base64 characters, as ssh-keygen -lf prints)`);
+  throw fingerprintError(
+    input,
+    `"${shown}" is not a SHA256 fingerprint (expected SHA256: and 43 base64 characters, as ssh-keygen -lf prints)`
+  );
 }
 function keyTypeFromKeygen(name, bits) {
   switch (name) {
@@ -34764,9 +35669,14 @@ var HostVerifier = class {
   };
   /** Host key algorithms to offer, pinned types first, without types already refused. */
   algorithms() {
-    const pinnedTypes = [...this.pins.pinned.map((e) => e.keyType), ...this.pins.fingerprints.flatMap((f) => f.keyType ? [f.keyType] : [])];
+    const pinnedTypes = [
+      ...this.pins.pinned.map((e) => e.keyType),
+      ...this.pins.fingerprints.flatMap((f) => f.keyType ? [f.keyType] : [])
+    ];
     const preferred = pinnedTypes.flatMap((t) => ALGORITHMS_BY_KEY_TYPE[t] ?? []);
-    const refused = new Set([...this.refusedTypes].flatMap((t) => ALGORITHMS_BY_KEY_TYPE[t] ?? []));
+    const refused = new Set(
+      [...this.refusedTypes].flatMap((t) => ALGORITHMS_BY_KEY_TYPE[t] ?? [])
+    );
     return [.../* @__PURE__ */ new Set([...preferred, ...DEFAULT_ALGORITHMS])].filter((a) => !refused.has(a));
   }
   /** After a refusal: a bare fingerprint may belong to a key type the server has not shown yet. */
@@ -34776,9 +35686,11 @@ var HostVerifier = class {
   /** undefined = accept; otherwise the reason for refusing. */
   judge(key, offered) {
     const revoked = this.pins.revoked.find((e) => e.key.equals(key));
-    if (revoked) return `Host key of ${this.label} is revoked: the server offered ${describe(offered)}, marked @revoked in \`known-hosts\` line ${revoked.line}.`;
+    if (revoked)
+      return `Host key of ${this.label} is revoked: the server offered ${describe(offered)}, marked @revoked in \`known-hosts\` line ${revoked.line}.`;
     if (this.pins.pinned.length === 0 && this.pins.fingerprints.length === 0) return this.unpinnedMessage(offered);
-    if (this.pins.pinned.some((e) => e.key.equals(key)) || this.pins.fingerprints.some((f) => f.fingerprint === offered.fingerprint)) return void 0;
+    if (this.pins.pinned.some((e) => e.key.equals(key)) || this.pins.fingerprints.some((f) => f.fingerprint === offered.fingerprint))
+      return void 0;
     return this.mismatchMessage();
   }
   /** A refused key that is pinned for the other host: say which input pins what. */
@@ -34825,7 +35737,14 @@ function makeHostVerifier(policy, host, port, role = "target") {
 
 // src/ssh/connect.ts
 var RETRY_CAP_MS = 1e4;
-var CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr", "chacha20-poly1305@openssh.com"];
+var CIPHERS = [
+  "aes128-gcm@openssh.com",
+  "aes256-gcm@openssh.com",
+  "aes128-ctr",
+  "aes192-ctr",
+  "aes256-ctr",
+  "chacha20-poly1305@openssh.com"
+];
 var TransientError = class extends Error {
 };
 var HostKeyRefused = class extends UserError {
@@ -34838,7 +35757,9 @@ async function connect(opts) {
   const via = opts.proxy && proxyKeys ? { client: await reach(opts.proxy, proxyKeys, void 0, opts), ep: opts.proxy } : void 0;
   try {
     const client = await reach(opts.target, targetKeys, via, opts);
-    return new SshSession(client, label(opts.target), via && { client: via.client, label: label(via.ep) }, { idleMs: opts.timeoutMs });
+    return new SshSession(client, label(opts.target), via && { client: via.client, label: label(via.ep) }, {
+      idleMs: opts.timeoutMs
+    });
   } catch (err) {
     via?.client.end();
     throw err;
@@ -34858,16 +35779,21 @@ async function reach(ep, keys, via, opts) {
     try {
       const client = await negotiateHostKey(ep, keys, via, opts);
       if (keys.warning) opts.onWarning?.(keys.warning);
-      else if (keys.accepted) opts.onInfo?.(`Host key of ${label(ep)} verified: ${keys.accepted.type} ${keys.accepted.fingerprint}`);
+      else if (keys.accepted)
+        opts.onInfo?.(`Host key of ${label(ep)} verified: ${keys.accepted.type} ${keys.accepted.fingerprint}`);
       return client;
     } catch (err) {
       if (!(err instanceof TransientError)) throw err;
       const where = `${label(ep)}${via ? ` via jump host ${label(via.ep)}` : ""}`;
       if (attempt >= opts.retries) {
-        throw new UserError(`Cannot connect to ${where}: ${err.message}${attempt > 0 ? ` (${attempt + 1} attempts)` : ""}`);
+        throw new UserError(
+          `Cannot connect to ${where}: ${err.message}${attempt > 0 ? ` (${attempt + 1} attempts)` : ""}`
+        );
       }
       const delay = Math.min(base * 2 ** attempt, RETRY_CAP_MS);
-      opts.onInfo?.(`Connecting to ${where} failed (${err.message}); retry ${attempt + 1} of ${opts.retries} in ${delay / 1e3} s`);
+      opts.onInfo?.(
+        `Connecting to ${where} failed (${err.message}); retry ${attempt + 1} of ${opts.retries} in ${delay / 1e3} s`
+      );
       await new Promise((r) => setTimeout(r, delay));
     }
   }
@@ -34906,7 +35832,9 @@ async function handshake(ep, keys, via, opts) {
       if (own instanceof import_node_net.Socket) batchWrites(own);
     } catch (err) {
       settled = true;
-      reject(new UserError(`The private key for ${ep.username}@${label(ep)} cannot be used: ${err.message}`));
+      reject(
+        new UserError(`The private key for ${ep.username}@${label(ep)} cannot be used: ${err.message}`)
+      );
     }
   });
 }
@@ -34946,7 +35874,10 @@ function batchWrites(sock) {
 }
 var NO_MORE_METHODS = false;
 function authHandler(ep, log2) {
-  const methods = [...ep.privateKey ? ["publickey"] : [], ...ep.password !== void 0 ? ["password"] : []];
+  const methods = [
+    ...ep.privateKey ? ["publickey"] : [],
+    ...ep.password !== void 0 ? ["password"] : []
+  ];
   return (authsLeft, _partialSuccess, next) => {
     if (authsLeft) log2.serverAccepts = authsLeft;
     const method = methods.find((m) => !log2.tried.includes(m) && (!authsLeft || authsLeft.includes(m)));
@@ -34970,7 +35901,9 @@ function classify(err, ep, keys, auth, opts) {
   if (keys.refusal && /no matching host key format/.test(err.message)) return new UserError(keys.refusal);
   if (err.level === "client-authentication") {
     const accepts = auth.serverAccepts ? auth.serverAccepts.join(", ") : "unknown";
-    return new UserError(`Authentication as ${ep.username}@${where} failed (tried: ${auth.tried.join(", ") || "none the server accepts"}; the server accepts: ${accepts}). Check \`username\` and the key or password.`);
+    return new UserError(
+      `Authentication as ${ep.username}@${where} failed (tried: ${auth.tried.join(", ") || "none the server accepts"}; the server accepts: ${accepts}). Check \`username\` and the key or password.`
+    );
   }
   if (err.level === "handshake") return new UserError(`SSH handshake with ${where} failed: ${err.message}`);
   if (err.code === "ENOTFOUND") return new UserError(`Cannot connect to ${where}: host name ${ep.host} not found`);

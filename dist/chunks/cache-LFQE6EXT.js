@@ -44,7 +44,7 @@ import {
   storageSharedKeyCredentialPolicy,
   stringifyXML,
   withProcessEnv
-} from "./chunk-PPOQPV6S.js";
+} from "./chunk-DPJEAI43.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -61,19 +61,19 @@ import {
   setSecret,
   warning,
   which
-} from "./chunk-TO2I4IEU.js";
+} from "./chunk-Y7ZBH55H.js";
 import {
   require_events,
   require_url
-} from "./chunk-VWVID3L2.js";
+} from "./chunk-CPZTSEM3.js";
 import {
   require_stream
-} from "./chunk-F7NAIOVD.js";
+} from "./chunk-3TYOJI2R.js";
 import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-VECADJ3N.js";
+} from "./chunk-FRSMLBGB.js";
 import {
   UserError,
   __commonJS,
@@ -81,7 +81,7 @@ import {
   __toESM,
   require_fs,
   require_path
-} from "./chunk-AVJ33FCR.js";
+} from "./chunk-T7UN7EJR.js";
 
 // node_modules/semver/internal/constants.js
 var require_constants = __commonJS({
@@ -27936,7 +27936,10 @@ var CacheStore = class _CacheStore {
     if (this.opts.key !== "") return checkKey2(this.opts.key);
     const run = process.env.GITHUB_RUN_ID;
     const attempt = process.env.GITHUB_RUN_ATTEMPT || "1";
-    if (!run) throw new UserError("GITHUB_RUN_ID is not set: the cache store only works in a GitHub Actions job (or set `cache-key`)");
+    if (!run)
+      throw new UserError(
+        "GITHUB_RUN_ID is not set: the cache store only works in a GitHub Actions job (or set `cache-key`)"
+      );
     return checkKey2(`${_CacheStore.prefix(domain)}${run}-${attempt}`);
   }
   async save(ctx, _changed) {
@@ -27944,12 +27947,18 @@ var CacheStore = class _CacheStore {
     const key = this.key(ctx.domain);
     const work = (0, import_node_fs2.mkdtempSync)((0, import_node_path.join)(tempRoot(), "remote-files-cache-"));
     try {
-      const stats = await packSnapshot(ctx.domainDir, (0, import_node_path.join)(work, SNAPSHOT_FILE), (rel, why) => ctx.warning(`not stored in the cache: ${JSON.stringify(rel)} (${why})`));
+      const stats = await packSnapshot(
+        ctx.domainDir,
+        (0, import_node_path.join)(work, SNAPSHOT_FILE),
+        (rel, why) => ctx.warning(`not stored in the cache: ${JSON.stringify(rel)} (${why})`)
+      );
       const id = await inFolder(work, () => saveCache2([SNAPSHOT_FILE], key));
       if (standIn() ? id === -1 : id <= 0) {
         const taken = await inFolder(work, () => restoreCache([SNAPSHOT_FILE], key, [], { lookupOnly: true })) === key;
         if (taken) {
-          throw new UserError(`cache key "${key}" already exists and cache entries cannot be overwritten: make \`cache-key\` unique per run (e.g. with \${{ github.run_id }}) or leave it empty`);
+          throw new UserError(
+            `cache key "${key}" already exists and cache entries cannot be overwritten: make \`cache-key\` unique per run (e.g. with \${{ github.run_id }}) or leave it empty`
+          );
         }
         throw new Error(`saving the cache under "${key}" failed (the messages above say why)`);
       }
@@ -27970,8 +27979,12 @@ var CacheStore = class _CacheStore {
     try {
       const matched = await inFolder(work, () => restoreCache([SNAPSHOT_FILE], key, [prefix2]));
       if (matched === void 0) {
-        const present = await inFolder(work, () => restoreCache([SNAPSHOT_FILE], key, [prefix2], { lookupOnly: true }));
-        if (present !== void 0) throw new Error(`cache entry "${present}" exists but could not be restored (the warning above says why)`);
+        const present = await inFolder(
+          work,
+          () => restoreCache([SNAPSHOT_FILE], key, [prefix2], { lookupOnly: true })
+        );
+        if (present !== void 0)
+          throw new Error(`cache entry "${present}" exists but could not be restored (the warning above says why)`);
         return { found: false, outputs: { "cache-hit": "false" }, summary: `no cache entry ${key} or ${prefix2}*` };
       }
       const file = (0, import_node_path.join)(work, SNAPSHOT_FILE);
@@ -28002,12 +28015,16 @@ function standIn() {
 function requireService() {
   if (standIn()) {
     if (!process.env.LOCAL_ACTION_CACHE_PATH || !process.env.LOCAL_ACTION_WORKSPACE) {
-      throw new UserError("store: cache under @github/local-action needs LOCAL_ACTION_CACHE_PATH and LOCAL_ACTION_WORKSPACE (existing folders) in its .env file");
+      throw new UserError(
+        "store: cache under @github/local-action needs LOCAL_ACTION_CACHE_PATH and LOCAL_ACTION_WORKSPACE (existing folders) in its .env file"
+      );
     }
     return;
   }
   if (!isFeatureAvailable() || !process.env.ACTIONS_RUNTIME_TOKEN) {
-    throw new UserError("store: cache needs the Actions cache service (ACTIONS_RESULTS_URL or ACTIONS_CACHE_URL and ACTIONS_RUNTIME_TOKEN are not set): it only works in a GitHub Actions job");
+    throw new UserError(
+      "store: cache needs the Actions cache service (ACTIONS_RESULTS_URL or ACTIONS_CACHE_URL and ACTIONS_RUNTIME_TOKEN are not set): it only works in a GitHub Actions job"
+    );
   }
 }
 export {

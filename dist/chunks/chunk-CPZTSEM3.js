@@ -7,13 +7,13 @@ var __dirname = __rfDirname(__filename);
 import {
   require_promises,
   require_stream
-} from "./chunk-F7NAIOVD.js";
+} from "./chunk-3TYOJI2R.js";
 import {
   escapePath,
   isUnescapedGitName,
   require_crypto,
   unescapeName
-} from "./chunk-VECADJ3N.js";
+} from "./chunk-FRSMLBGB.js";
 import {
   HostileServerError,
   __commonJS,
@@ -21,7 +21,7 @@ import {
   __toESM,
   require_fs,
   safeJoin
-} from "./chunk-AVJ33FCR.js";
+} from "./chunk-T7UN7EJR.js";
 
 // node_modules/events-universal/default.js
 var require_default = __commonJS({
@@ -2456,6 +2456,13 @@ var require_url = __commonJS({
   }
 });
 
+// builtin-by-require:zlib
+var require_zlib = __commonJS({
+  "builtin-by-require:zlib"(exports, module) {
+    module.exports = __require("node:zlib");
+  }
+});
+
 // builtin-by-require:events
 var require_events = __commonJS({
   "builtin-by-require:events"(exports, module) {
@@ -2477,7 +2484,9 @@ function safeText(text) {
 
 // src/report/plan-report.ts
 function planLogLines(plan) {
-  const lines = [`Plan for ${plan.domain} (install dir ${plan.installDir}, stored under ${plan.dataDir}/${plan.domain}/)`];
+  const lines = [
+    `Plan for ${plan.domain} (install dir ${plan.installDir}, stored under ${plan.dataDir}/${plan.domain}/)`
+  ];
   for (const r of plan.recipes) {
     lines.push(`${r.name} (${r.file})`);
     const width = Math.max(0, ...r.files.map((f) => f.remote.length));
@@ -2487,7 +2496,10 @@ function planLogLines(plan) {
     if (r.beforeRestore?.length) lines.push(`  before_restore: ${r.beforeRestore.map(safeText).join(" ; ")}`);
     if (r.afterRestore?.length) lines.push(`  after_restore: ${r.afterRestore.map(safeText).join(" ; ")}`);
     if (r.datadirs.length) lines.push(`  datadirs: ${r.datadirs.map(safeText).join(", ")}`);
-    for (const x of r.restores) lines.push(`  restores ${safeText(x.to)} from ${safeText(x.from)}${x.owner ? ` owner ${x.owner}` : ""}${x.mode ? ` mode ${x.mode}` : ""}`);
+    for (const x of r.restores)
+      lines.push(
+        `  restores ${safeText(x.to)} from ${safeText(x.from)}${x.owner ? ` owner ${x.owner}` : ""}${x.mode ? ` mode ${x.mode}` : ""}`
+      );
   }
   if (plan.recipes.length === 0) lines.push("No recipe declares remote files.");
   return lines;
@@ -2498,13 +2510,16 @@ function planMarkdown(plan) {
   out.push("| Recipe | Server path | Stored at | Skip | Prepare |", "| --- | --- | --- | --- | --- |");
   for (const r of plan.recipes) {
     for (const f of r.files) {
-      out.push(`| ${md(r.name)} | \`${md(f.remote)}\` | \`${md(f.path)}\` | ${r.skip.map((s) => `\`${md(s)}\``).join(" ")} | ${r.prepare.length} |`);
+      out.push(
+        `| ${md(r.name)} | \`${md(f.remote)}\` | \`${md(f.path)}\` | ${r.skip.map((s) => `\`${md(s)}\``).join(" ")} | ${r.prepare.length} |`
+      );
     }
   }
   const restores = plan.recipes.flatMap((r) => r.restores.map((x) => ({ r, x })));
   if (restores.length) {
     out.push("", "| Recipe | Restore to | From | Owner | Mode |", "| --- | --- | --- | --- | --- |");
-    for (const { r, x } of restores) out.push(`| ${md(r.name)} | \`${md(x.to)}\` | \`${md(x.from)}\` | ${md(x.owner ?? "")} | ${x.mode ?? ""} |`);
+    for (const { r, x } of restores)
+      out.push(`| ${md(r.name)} | \`${md(x.to)}\` | \`${md(x.from)}\` | ${md(x.owner ?? "")} | ${x.mode ?? ""} |`);
   }
   return out.concat("").join("\n");
 }
@@ -2529,13 +2544,23 @@ function outcomeLine(o) {
   return parts.join(", ");
 }
 function outcomesMarkdown(title, outcomes, t, extra) {
-  const out = [`### ${title}`, "", "| Recipe | Server path | Stored at | Outcome | Files | Bytes | Unchanged | Deleted | Notes |", "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |"];
+  const out = [
+    `### ${title}`,
+    "",
+    "| Recipe | Server path | Stored at | Outcome | Files | Bytes | Unchanged | Deleted | Notes |",
+    "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |"
+  ];
   for (const o of outcomes) {
     const notes = [...o.denied.slice(0, 5).map((d) => `denied: \`${md(d)}\``), ...o.notes.map(md)];
     if (o.denied.length > 5) notes.push(`\u2026and ${o.denied.length - 5} more denied`);
-    out.push(`| ${md(o.recipe)} | \`${md(o.remote)}\` | \`${md(o.local)}\` | ${ICON[o.status]} | ${o.files} | ${formatBytes(o.bytes)} | ${o.unchanged} | ${o.deleted} | ${notes.join("<br>")} |`);
+    out.push(
+      `| ${md(o.recipe)} | \`${md(o.remote)}\` | \`${md(o.local)}\` | ${ICON[o.status]} | ${o.files} | ${formatBytes(o.bytes)} | ${o.unchanged} | ${o.deleted} | ${notes.join("<br>")} |`
+    );
   }
-  out.push("", `**${t.files}** file(s), **${formatBytes(t.bytes)}** moved; ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied; stored copy ${t.changed ? "changed" : "unchanged"}.`);
+  out.push(
+    "",
+    `**${t.files}** file(s), **${formatBytes(t.bytes)}** moved; ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied; stored copy ${t.changed ? "changed" : "unchanged"}.`
+  );
   return out.concat(extra.map(md), "").join("\n");
 }
 function formatBytes(n) {
@@ -2627,7 +2652,11 @@ var LocalTree = class {
         }
         const data = Buffer.concat(chunks);
         hash.update(data);
-        (0, import_node_fs.writeFileSync)(tmp, this.options.encrypt ? Buffer.concat(await this.options.encrypt(import_node_stream.Readable.from([data])).toArray()) : data, { mode: localMode(mode), flag: "wx" });
+        (0, import_node_fs.writeFileSync)(
+          tmp,
+          this.options.encrypt ? Buffer.concat(await this.options.encrypt(import_node_stream.Readable.from([data])).toArray()) : data,
+          { mode: localMode(mode), flag: "wx" }
+        );
       } else {
         const out = (0, import_node_fs.createWriteStream)(tmp, { fd: (0, import_node_fs.openSync)(tmp, "wx", localMode(mode)), highWaterMark: 1 << 20 });
         const counted = async function* (source) {
@@ -2638,7 +2667,8 @@ var LocalTree = class {
           }
         };
         const encrypt = this.options.encrypt;
-        if (encrypt) await (0, import_promises.pipeline)(content, counted, (plain) => encrypt(import_node_stream.Readable.from(plain)), out);
+        if (encrypt)
+          await (0, import_promises.pipeline)(content, counted, (plain) => encrypt(import_node_stream.Readable.from(plain)), out);
         else await (0, import_promises.pipeline)(content, counted, out);
       }
       if (written !== size) throw new Error(`"${rel}": received ${written} bytes, the archive announced ${size}`);
@@ -2687,7 +2717,10 @@ var LocalTree = class {
       throw err;
     }
     if (!st) return null;
-    return { type: st.isFile() ? "file" : st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : "other", size: st.size };
+    return {
+      type: st.isFile() ? "file" : st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : "other",
+      size: st.size
+    };
   }
   /**
    * What is stored at `rel`, checked component by component from the tree's root, for a restore that
@@ -2745,7 +2778,8 @@ var LocalTree = class {
       for (const e of (0, import_node_fs.readdirSync)(abs, { withFileTypes: true })) {
         if (!raw && isUnescapedGitName(e.name)) continue;
         const child = `${r}/${raw ? e.name : unescapeName(e.name)}`;
-        if (e.isFile()) out.set(child, { type: "file", size: (0, import_node_fs.lstatSync)(`${abs}/${e.name}`, { throwIfNoEntry: false })?.size ?? -1 });
+        if (e.isFile())
+          out.set(child, { type: "file", size: (0, import_node_fs.lstatSync)(`${abs}/${e.name}`, { throwIfNoEntry: false })?.size ?? -1 });
         else out.set(child, { type: e.isDirectory() ? "dir" : e.isSymbolicLink() ? "symlink" : "other", size: 0 });
         if (e.isDirectory()) visit(child);
       }
@@ -2789,6 +2823,7 @@ export {
   require_events,
   require_url,
   require_module,
+  require_zlib,
   safeText,
   TEMP_MARK,
   LocalTree,

@@ -10,7 +10,7 @@ import {
   __toESM,
   require_fs,
   require_path
-} from "./chunk-AVJ33FCR.js";
+} from "./chunk-T7UN7EJR.js";
 
 // builtin-by-require:crypto
 var require_crypto = __commonJS({

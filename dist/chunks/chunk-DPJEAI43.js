@@ -10,23 +10,24 @@ import {
   require_events,
   require_module,
   require_tar_stream,
-  require_url
-} from "./chunk-VWVID3L2.js";
+  require_url,
+  require_zlib
+} from "./chunk-CPZTSEM3.js";
 import {
   require_promises,
   require_stream
-} from "./chunk-F7NAIOVD.js";
+} from "./chunk-3TYOJI2R.js";
 import {
   require_crypto,
   require_os
-} from "./chunk-VECADJ3N.js";
+} from "./chunk-FRSMLBGB.js";
 import {
   __commonJS,
   __require,
   __toESM,
   require_fs,
   require_path
-} from "./chunk-AVJ33FCR.js";
+} from "./chunk-T7UN7EJR.js";
 
 // builtin-by-require:util
 var require_util = __commonJS({
@@ -5654,13 +5655,6 @@ var require_https = __commonJS({
   }
 });
 
-// builtin-by-require:zlib
-var require_zlib = __commonJS({
-  "builtin-by-require:zlib"(exports2, module) {
-    module.exports = __require("node:zlib");
-  }
-});
-
 // node_modules/@azure/core-tracing/dist/commonjs/state.js
 var require_state = __commonJS({
   "node_modules/@azure/core-tracing/dist/commonjs/state.js"(exports2) {
@@ -5752,12 +5746,16 @@ async function addFile(pack, abs, rel) {
     const done = new Promise((resolve, reject) => {
       settle = (err) => err ? reject(err) : resolve();
     });
-    const entry = pack.entry({ name: rel, type: "file", size: st.size, mode: st.mode & 511, mtime: wholeSeconds(st.mtimeMs) }, (err) => settle(err));
+    const entry = pack.entry(
+      { name: rel, type: "file", size: st.size, mode: st.mode & 511, mtime: wholeSeconds(st.mtimeMs) },
+      (err) => settle(err)
+    );
     entry.on("error", () => void 0);
     closed = true;
     const input = (0, import_node_fs.createReadStream)("", { fd, autoClose: true });
     for await (const chunk of input) {
-      if (!entry.write(chunk)) await Promise.race([new Promise((resolve) => entry.once("drain", () => resolve())), done]);
+      if (!entry.write(chunk))
+        await Promise.race([new Promise((resolve) => entry.once("drain", () => resolve())), done]);
     }
     entry.end(null);
     await done;
@@ -5795,7 +5793,10 @@ async function unpackSnapshot(tarFile, destDir) {
     if (seen.has(name)) refuse("it appears twice in the archive");
     const slash = name.lastIndexOf("/");
     const parent = slash < 0 ? "" : name.slice(0, slash);
-    if (seen.get(parent) !== "dir") refuse(seen.has(parent) ? `"${printable(parent)}" is not a folder of this archive (nothing is written through a link)` : `its folder "${printable(parent)}" is not in the archive before it`);
+    if (seen.get(parent) !== "dir")
+      refuse(
+        seen.has(parent) ? `"${printable(parent)}" is not a folder of this archive (nothing is written through a link)` : `its folder "${printable(parent)}" is not in the archive before it`
+      );
     const size = h.size ?? 0;
     if (type !== "file" && size !== 0) refuse(`a ${type} cannot carry ${size} bytes of content`);
     const mode = (h.mode ?? 420) & 511;
@@ -5827,13 +5828,19 @@ async function unpackSnapshot(tarFile, destDir) {
             for await (const c of chunks) {
               const chunk = c;
               got += chunk.length;
-              if (got > size) throw new UnsafeSnapshotError(`${tarFile}: member "${printable(name)}" holds more than its declared ${size} bytes`);
+              if (got > size)
+                throw new UnsafeSnapshotError(
+                  `${tarFile}: member "${printable(name)}" holds more than its declared ${size} bytes`
+                );
               yield chunk;
             }
           },
           (0, import_node_fs.createWriteStream)(tmp, { flags: "wx", mode: 384 })
         );
-        if (got !== size) throw new UnsafeSnapshotError(`${tarFile}: member "${printable(name)}" holds ${got} bytes, its header declares ${size}`);
+        if (got !== size)
+          throw new UnsafeSnapshotError(
+            `${tarFile}: member "${printable(name)}" holds ${got} bytes, its header declares ${size}`
+          );
         (0, import_node_fs.chmodSync)(tmp, mode | 384);
         (0, import_node_fs.utimesSync)(tmp, mtime, mtime);
         (0, import_node_fs.renameSync)(tmp, abs);
@@ -5857,14 +5864,18 @@ async function unpackSnapshot(tarFile, destDir) {
 function checkComplete(tarFile, dataEnd) {
   const size = (0, import_node_fs.statSync)(tarFile).size;
   const tail = size - dataEnd;
-  if (tail < END_OF_ARCHIVE) throw new UnsafeSnapshotError(`${tarFile}: the snapshot is truncated (no end-of-archive marker after its last member)`);
+  if (tail < END_OF_ARCHIVE)
+    throw new UnsafeSnapshotError(
+      `${tarFile}: the snapshot is truncated (no end-of-archive marker after its last member)`
+    );
   const fd = (0, import_node_fs.openSync)(tarFile, "r");
   try {
     const buf = Buffer.alloc(Math.min(tail, 1 << 20));
     for (let pos = dataEnd; pos < size; ) {
       const n = (0, import_node_fs.readSync)(fd, buf, 0, Math.min(buf.length, size - pos), pos);
       if (n <= 0) break;
-      if (buf.subarray(0, n).some((b) => b !== 0)) throw new UnsafeSnapshotError(`${tarFile}: unexpected data after the end of the snapshot`);
+      if (buf.subarray(0, n).some((b) => b !== 0))
+        throw new UnsafeSnapshotError(`${tarFile}: unexpected data after the end of the snapshot`);
       pos += n;
     }
   } finally {
@@ -5877,7 +5888,8 @@ function canonicalName(raw, isDir) {
   const name = isDir && raw.endsWith("/") ? raw.slice(0, -1) : raw;
   const parts = name.split("/");
   if (parts.includes("..")) return { why: 'its name climbs out with ".."' };
-  if (name === "" || parts.some((p) => p === "" || p === ".")) return { why: 'its name is empty or not in canonical form (".", "//" or a trailing "/")' };
+  if (name === "" || parts.some((p) => p === "" || p === "."))
+    return { why: 'its name is empty or not in canonical form (".", "//" or a trailing "/")' };
   return name;
 }
 function printable(s) {

@@ -80,7 +80,8 @@ var HostileServerError = class extends Error {
 var import_node_path = __toESM(require_path(), 1);
 function checkLocalPath(local) {
   if (local.includes("\0")) return { ok: false, why: "contains a NUL byte" };
-  if (local.startsWith("/")) return { ok: false, why: "is absolute (local paths are relative to the domain data folder)" };
+  if (local.startsWith("/"))
+    return { ok: false, why: "is absolute (local paths are relative to the domain data folder)" };
   const parts = local.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.includes("..")) return { ok: false, why: 'climbs out of the data folder with ".."' };
   if (parts.length === 0) return { ok: false, why: "is empty (it would be the whole data folder)" };
@@ -100,7 +101,8 @@ function isWithin(outer, inner) {
 }
 var ODD_NAME = /\0|^\/|\/\/|\/$|(^|\/)\.\.?(\/|$)/;
 function safeJoin(base, member) {
-  if (member !== "" && !ODD_NAME.test(member)) return base === "" || base.endsWith("/") ? base + member : `${base}/${member}`;
+  if (member !== "" && !ODD_NAME.test(member))
+    return base === "" || base.endsWith("/") ? base + member : `${base}/${member}`;
   if (member.includes("\0") || member.startsWith("/")) return null;
   const parts = member.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.includes("..")) return null;

@@ -48,7 +48,7 @@ import {
   structuredMessageDecodingStream,
   structuredMessageEncoding,
   withProcessEnv
-} from "./chunk-PPOQPV6S.js";
+} from "./chunk-DPJEAI43.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -59,20 +59,20 @@ import {
   require_tunnel,
   setSecret,
   warning
-} from "./chunk-TO2I4IEU.js";
+} from "./chunk-Y7ZBH55H.js";
 import {
   require_events,
   require_tar_stream
-} from "./chunk-VWVID3L2.js";
+} from "./chunk-CPZTSEM3.js";
 import {
   require_promises,
   require_stream
-} from "./chunk-F7NAIOVD.js";
+} from "./chunk-3TYOJI2R.js";
 import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-VECADJ3N.js";
+} from "./chunk-FRSMLBGB.js";
 import {
   UserError,
   __commonJS,
@@ -81,7 +81,7 @@ import {
   __toESM,
   require_fs,
   require_path
-} from "./chunk-AVJ33FCR.js";
+} from "./chunk-T7UN7EJR.js";
 
 // node_modules/@actions/artifact/package.json
 var require_package = __commonJS({
@@ -62669,16 +62669,20 @@ function foreignOrigin(run, repository2, repositoryId) {
   if (!run.repository || !same(run.repository.fullName, repository2) || repositoryId !== void 0 && run.repository.id !== repositoryId) {
     return `belongs to ${run.repository?.fullName ?? "an unknown repository"}, not ${repository2}`;
   }
-  if (!run.headRepository) return `was started from a repository GitHub no longer names (a deleted fork?), event ${run.event || "unknown"}`;
+  if (!run.headRepository)
+    return `was started from a repository GitHub no longer names (a deleted fork?), event ${run.event || "unknown"}`;
   if (run.headRepository.id !== run.repository.id || !same(run.headRepository.fullName, run.repository.fullName)) {
     return `was started from the fork ${run.headRepository.fullName} (event ${run.event || "unknown"})`;
   }
-  if (run.event === "pull_request_target") return "was started by a pull_request_target event, which any fork can trigger";
+  if (run.event === "pull_request_target")
+    return "was started by a pull_request_target event, which any fork can trigger";
   return null;
 }
 function screenListed(listed, wanted) {
-  if (wanted.repositoryId !== void 0 && listed.repository_id !== void 0 && listed.repository_id !== wanted.repositoryId) return "foreign";
-  if (listed.repository_id !== void 0 && listed.head_repository_id !== void 0 && listed.head_repository_id !== listed.repository_id) return "foreign";
+  if (wanted.repositoryId !== void 0 && listed.repository_id !== void 0 && listed.repository_id !== wanted.repositoryId)
+    return "foreign";
+  if (listed.repository_id !== void 0 && listed.head_repository_id !== void 0 && listed.head_repository_id !== listed.repository_id)
+    return "foreign";
   if (typeof listed.head_branch === "string" && listed.head_branch !== wanted.branch) return "branch";
   return null;
 }
@@ -62745,7 +62749,11 @@ var ArtifactStore = class {
       const work = (0, import_node_fs2.mkdtempSync)((0, import_node_path.join)(tempRoot(), "remote-files-artifact-"));
       try {
         const file = (0, import_node_path.join)(work, name);
-        const stats = await packSnapshot(ctx.domainDir, file, (rel, why) => ctx.warning(`not stored in the artifact: ${JSON.stringify(rel)} (${why})`));
+        const stats = await packSnapshot(
+          ctx.domainDir,
+          file,
+          (rel, why) => ctx.warning(`not stored in the artifact: ${JSON.stringify(rel)} (${why})`)
+        );
         const client2 = new DefaultArtifactClient();
         const older = await thisRunArtifact(client2, name);
         if (older) {
@@ -62757,7 +62765,10 @@ var ArtifactStore = class {
           ...this.opts.retentionDays !== void 0 && { retentionDays: this.opts.retentionDays }
         });
         if (up.id === void 0) throw new Error(`artifact ${name}: the upload finished without an artifact id`);
-        return { outputs: { "artifact-id": String(up.id) }, summary: `uploaded artifact ${name} (id ${up.id}: ${describeStats(stats)})` };
+        return {
+          outputs: { "artifact-id": String(up.id) },
+          summary: `uploaded artifact ${name} (id ${up.id}: ${describeStats(stats)})`
+        };
       } finally {
         (0, import_node_fs2.rmSync)(work, { recursive: true, force: true });
       }
@@ -62771,7 +62782,10 @@ var ArtifactStore = class {
       let found = await thisRunArtifact(client2, name);
       let where2 = "this run";
       if (!found) {
-        const lookup = standIn() ? { found: null, why: "in this @github/local-action run (it keeps the artifacts of the run that uploaded them only; restore from `store: cache` locally)" } : this.opts.runId !== void 0 ? await this.findInRun(repository(), this.opts.runId, name) : await this.findNewest(repository(), name, ctx);
+        const lookup = standIn() ? {
+          found: null,
+          why: "in this @github/local-action run (it keeps the artifacts of the run that uploaded them only; restore from `store: cache` locally)"
+        } : this.opts.runId !== void 0 ? await this.findInRun(repository(), this.opts.runId, name) : await this.findNewest(repository(), name, ctx);
         if (!lookup.found) {
           const summary = `no artifact ${name} found ${lookup.why}`;
           ctx.info(summary);
@@ -62784,14 +62798,23 @@ var ArtifactStore = class {
       try {
         let file;
         if (found.runId === void 0) {
-          const got = await client2.downloadArtifact(found.id, { path: work, skipDecompress: true, ...found.digest ? { expectedHash: found.digest } : {} });
-          if (got.digestMismatch) throw new Error(`artifact ${name} (id ${found.id}): the download does not match the artifact's digest`);
+          const got = await client2.downloadArtifact(found.id, {
+            path: work,
+            skipDecompress: true,
+            ...found.digest ? { expectedHash: found.digest } : {}
+          });
+          if (got.digestMismatch)
+            throw new Error(`artifact ${name} (id ${found.id}): the download does not match the artifact's digest`);
           file = downloadedFile(work, name);
         } else {
           file = await this.downloadFromRun(repository(), found, name, work);
         }
         const stats = await restoreSnapshot(file, ctx.domainDir);
-        return { found: true, outputs: { "artifact-id": String(found.id) }, summary: `restored artifact ${name} (id ${found.id}, ${where2}: ${describeStats(stats)})` };
+        return {
+          found: true,
+          outputs: { "artifact-id": String(found.id) },
+          summary: `restored artifact ${name} (id ${found.id}, ${where2}: ${describeStats(stats)})`
+        };
       } finally {
         (0, import_node_fs2.rmSync)(work, { recursive: true, force: true });
       }
@@ -62807,10 +62830,16 @@ var ArtifactStore = class {
    */
   async findInRun(repo, runId, name) {
     const run = await this.runFacts(repo, runId, true);
-    if (!run) return { found: null, why: `in run ${runId}: ${repo.owner}/${repo.repo} has no such run, or the token cannot see it (input \`artifact-run-id\`)` };
+    if (!run)
+      return {
+        found: null,
+        why: `in run ${runId}: ${repo.owner}/${repo.repo} has no such run, or the token cannot see it (input \`artifact-run-id\`)`
+      };
     const foreign = foreignOrigin(run, `${repo.owner}/${repo.repo}`);
     if (foreign !== null) {
-      throw new UserError(`input \`artifact-run-id\`: run ${runId} ${foreign}; its artifacts are not restored, since such a run can upload any file under any name. Name a run of this repository's own`);
+      throw new UserError(
+        `input \`artifact-run-id\`: run ${runId} ${foreign}; its artifacts are not restored, since such a run can upload any file under any name. Name a run of this repository's own`
+      );
     }
     const list = await this.rest(repo, `actions/runs/${runId}/artifacts`, { name, per_page: "100" });
     const r = pick(list.artifacts, name, runId);
@@ -62836,7 +62865,8 @@ var ArtifactStore = class {
           continue;
         }
         const runId = a.workflow_run?.id;
-        if (runId === void 0) throw new Error(`artifact ${name} (id ${a.id}): GitHub did not say which run it belongs to`);
+        if (runId === void 0)
+          throw new Error(`artifact ${name} (id ${a.id}): GitHub did not say which run it belongs to`);
         let refusal = screenListed(a.workflow_run ?? {}, wanted);
         if (refusal === null) {
           if (!runs.has(runId)) runs.set(runId, await this.runFacts(repo, runId, true));
@@ -62856,7 +62886,10 @@ var ArtifactStore = class {
     if (line !== null && skipped.foreign.length > 0) ctx.warning(line);
     else if (line !== null) ctx.info(line);
     if (found) return { found, why: "" };
-    const notes = [expired > 0 && `${expired} expired`, line !== null && `${skipped.foreign.length + skipped.workflow.length + skipped.branch.length} skipped`].filter((x) => typeof x === "string");
+    const notes = [
+      expired > 0 && `${expired} expired`,
+      line !== null && `${skipped.foreign.length + skipped.workflow.length + skipped.branch.length} skipped`
+    ].filter((x) => typeof x === "string");
     return {
       found: null,
       why: `in this run or an earlier one of ${describeWanted(wanted)}${notes.length > 0 ? ` (${notes.join(", ")})` : ""}; to restore from another branch set input \`artifact-branch\`, or name a run of this repository with \`artifact-run-id\``
@@ -62865,11 +62898,15 @@ var ArtifactStore = class {
   /** The runs an artifact may come from: this run's workflow (from the API) and branch (or `artifact-branch`). */
   async wanted(repo) {
     const runId = Number(process.env.GITHUB_RUN_ID);
-    if (!Number.isSafeInteger(runId) || runId <= 0) throw new UserError("GITHUB_RUN_ID is not set: the artifact store only works in a GitHub Actions job");
+    if (!Number.isSafeInteger(runId) || runId <= 0)
+      throw new UserError("GITHUB_RUN_ID is not set: the artifact store only works in a GitHub Actions job");
     const me = await this.runFacts(repo, runId);
     if (!me) throw new Error(`run ${runId} of ${repo.owner}/${repo.repo}: no answer`);
     const branch = this.opts.branch || currentBranch(process.env);
-    if (branch === "") throw new UserError("which branch to restore the artifact of cannot be told (GITHUB_HEAD_REF and GITHUB_REF_NAME are empty): set input `artifact-branch`");
+    if (branch === "")
+      throw new UserError(
+        "which branch to restore the artifact of cannot be told (GITHUB_HEAD_REF and GITHUB_REF_NAME are empty): set input `artifact-branch`"
+      );
     return {
       repository: `${repo.owner}/${repo.repo}`,
       repositoryId: me.repository?.id,
@@ -62893,7 +62930,8 @@ var ArtifactStore = class {
       run = JSON.parse(text);
     } catch {
     }
-    if (status < 200 || status > 299 || !run || typeof run !== "object") throw new Error(`reading run ${runId} of ${repo.owner}/${repo.repo} failed: HTTP ${status}`);
+    if (status < 200 || status > 299 || !run || typeof run !== "object")
+      throw new Error(`reading run ${runId} of ${repo.owner}/${repo.repo} failed: HTTP ${status}`);
     const repoOf = (r) => r && typeof r.id === "number" && typeof r.full_name === "string" ? { id: r.id, fullName: r.full_name } : null;
     return {
       id: runId,
@@ -62916,7 +62954,10 @@ var ArtifactStore = class {
     const location = res.message.headers.location;
     await res.readBody();
     if (status === 410) throw new Error(`artifact ${name} (id ${found.id}) expired while it was being fetched`);
-    if (status !== 302 || !location) throw new Error(`downloading artifact ${name} (id ${found.id}): GitHub answered HTTP ${status}, not a redirect to the file`);
+    if (status !== 302 || !location)
+      throw new Error(
+        `downloading artifact ${name} (id ${found.id}): GitHub answered HTTP ${status}, not a redirect to the file`
+      );
     const blob = await new HttpClient("remote-files", void 0, { allowRetries: true, maxRetries: 3 }).get(location);
     const blobStatus = blob.message.statusCode ?? 0;
     if (blobStatus !== 200) {
@@ -62936,7 +62977,8 @@ var ArtifactStore = class {
       (0, import_node_fs2.createWriteStream)(file, { flags: "wx", mode: 384 })
     );
     const digest = `sha256:${hash.digest("hex")}`;
-    if (found.digest && found.digest !== digest) throw new Error(`artifact ${name} (id ${found.id}): the download does not match the artifact's digest`);
+    if (found.digest && found.digest !== digest)
+      throw new Error(`artifact ${name} (id ${found.id}): the download does not match the artifact's digest`);
     return file;
   }
   async rest(repo, path4, query) {
@@ -62949,7 +62991,9 @@ var ArtifactStore = class {
     } catch {
     }
     if (status < 200 || status > 299 || !Array.isArray(body2.artifacts)) {
-      throw new Error(`listing the artifacts of ${repo.owner}/${repo.repo} failed: HTTP ${status}${body2.message ? ` (${body2.message})` : ""}`);
+      throw new Error(
+        `listing the artifacts of ${repo.owner}/${repo.repo} failed: HTTP ${status}${body2.message ? ` (${body2.message})` : ""}`
+      );
     }
     return { artifacts: body2.artifacts };
   }
@@ -62959,12 +63003,18 @@ var ArtifactStore = class {
    */
   async api(repo, path4, query, notFoundOk = false) {
     if (this.opts.githubToken === "") {
-      throw new UserError("input `github-token` is empty: finding the artifact of an earlier run needs a token with `actions: read` (the default `${{ github.token }}` has it unless `permissions` removes it)");
+      throw new UserError(
+        "input `github-token` is empty: finding the artifact of an earlier run needs a token with `actions: read` (the default `${{ github.token }}` has it unless `permissions` removes it)"
+      );
     }
     const base = (process.env.GITHUB_API_URL || "https://api.github.com").replace(/\/+$/, "");
     const qs = new URLSearchParams(query).toString();
     const url2 = `${base}/repos/${repo.owner}/${repo.repo}/${path4}${qs ? `?${qs}` : ""}`;
-    const http = new HttpClient("remote-files", void 0, { allowRetries: true, maxRetries: 3, allowRedirects: false });
+    const http = new HttpClient("remote-files", void 0, {
+      allowRetries: true,
+      maxRetries: 3,
+      allowRedirects: false
+    });
     const res = await http.get(url2, {
       accept: "application/vnd.github+json",
       authorization: `Bearer ${this.opts.githubToken}`,
@@ -62995,20 +63045,26 @@ function pick(list, name, runId) {
   const expired = named.filter((a) => a.expired).length;
   if (!live) return { found: null, expired };
   const run = runId ?? live.workflow_run?.id;
-  if (run === void 0) throw new Error(`artifact ${name} (id ${live.id}): GitHub did not say which run it belongs to`);
+  if (run === void 0)
+    throw new Error(`artifact ${name} (id ${live.id}): GitHub did not say which run it belongs to`);
   return { found: { id: live.id, runId: run, digest: live.digest ?? void 0 }, expired };
 }
 function downloadedFile(dir, name) {
   const names = (0, import_node_fs2.readdirSync)(dir);
   const only = names.length === 1 ? (0, import_node_path.join)(dir, names[0]) : null;
   if (!only || !(0, import_node_fs2.lstatSync)(only).isFile()) {
-    throw new Error(`artifact ${name}: expected one snapshot file in the download, found ${names.length === 0 ? "nothing" : names.join(", ")} (was it uploaded by remote-files?)`);
+    throw new Error(
+      `artifact ${name}: expected one snapshot file in the download, found ${names.length === 0 ? "nothing" : names.join(", ")} (was it uploaded by remote-files?)`
+    );
   }
   return only;
 }
 function repository() {
   const [owner, repo, ...rest] = (process.env.GITHUB_REPOSITORY ?? "").split("/");
-  if (!owner || !repo || rest.length > 0) throw new UserError("GITHUB_REPOSITORY is not set to owner/name: the artifact store only works in a GitHub Actions job");
+  if (!owner || !repo || rest.length > 0)
+    throw new UserError(
+      "GITHUB_REPOSITORY is not set to owner/name: the artifact store only works in a GitHub Actions job"
+    );
   return { owner, repo };
 }
 function standIn() {
@@ -63017,12 +63073,16 @@ function standIn() {
 function requireRuntime() {
   if (standIn()) {
     if (!process.env.LOCAL_ACTION_ARTIFACT_PATH || !process.env.LOCAL_ACTION_WORKSPACE) {
-      throw new UserError("store: artifact under @github/local-action needs LOCAL_ACTION_ARTIFACT_PATH and LOCAL_ACTION_WORKSPACE (existing folders) in its .env file");
+      throw new UserError(
+        "store: artifact under @github/local-action needs LOCAL_ACTION_ARTIFACT_PATH and LOCAL_ACTION_WORKSPACE (existing folders) in its .env file"
+      );
     }
     return;
   }
   if (!process.env.ACTIONS_RUNTIME_TOKEN || !process.env.ACTIONS_RESULTS_URL) {
-    throw new UserError("store: artifact needs the Actions runtime (ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL are not set): it only works in a GitHub Actions job");
+    throw new UserError(
+      "store: artifact needs the Actions runtime (ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL are not set): it only works in a GitHub Actions job"
+    );
   }
 }
 export {

@@ -7,7 +7,7 @@ var __dirname = __rfDirname(__filename);
 import {
   __commonJS,
   __require
-} from "./chunk-AVJ33FCR.js";
+} from "./chunk-T7UN7EJR.js";
 
 // builtin-by-require:stream
 var require_stream = __commonJS({

@@ -7,13 +7,13 @@ var __dirname = __rfDirname(__filename);
 import {
   ATTRIBUTES_NAME,
   manifestPath
-} from "./chunk-MNAD6UYY.js";
+} from "./chunk-S6BAAE35.js";
 import {
   isUnescapedGitName,
   require_child_process,
   require_crypto,
   tempRoot
-} from "./chunk-VECADJ3N.js";
+} from "./chunk-FRSMLBGB.js";
 import {
   UserError,
   __commonJS,
@@ -21,7 +21,7 @@ import {
   __toESM,
   require_fs,
   require_path
-} from "./chunk-AVJ33FCR.js";
+} from "./chunk-T7UN7EJR.js";
 
 // builtin-by-require:timers/promises
 var require_promises = __commonJS({
@@ -94,11 +94,23 @@ var Git = class {
     const env = gitEnvironment(process.env, opts.env);
     const config = [...HARDENING, ...opts.config ?? []].flatMap((c) => ["-c", c]);
     return new Promise((resolve, reject) => {
-      (0, import_node_child_process.execFile)("git", [...config, ...args], { cwd: this.cwd, env, encoding: "utf8", maxBuffer: 64 * MiB }, (err, stdout, stderr) => {
-        if (!err) return resolve(stdout);
-        if (err.code === "ENOENT") return reject(new UserError("store: commit needs git, and git is not on the PATH"));
-        reject(new GitError(args[0] ?? "", typeof err.code === "number" ? err.code : null, this.redact(stderr || err.message)));
-      });
+      (0, import_node_child_process.execFile)(
+        "git",
+        [...config, ...args],
+        { cwd: this.cwd, env, encoding: "utf8", maxBuffer: 64 * MiB },
+        (err, stdout, stderr) => {
+          if (!err) return resolve(stdout);
+          if (err.code === "ENOENT")
+            return reject(new UserError("store: commit needs git, and git is not on the PATH"));
+          reject(
+            new GitError(
+              args[0] ?? "",
+              typeof err.code === "number" ? err.code : null,
+              this.redact(stderr || err.message)
+            )
+          );
+        }
+      );
     });
   }
   /** Null when git exits 1: the `-q` "no such thing" of rev-parse --verify and symbolic-ref. */
@@ -142,7 +154,9 @@ function checkCommitSizes(domainDir, workspace) {
       const st = (0, import_node_fs.lstatSync)(path);
       if (st.isDirectory()) visit(path);
       else if (st.isFile() && st.size > WARN_BYTES) {
-        (st.size > REFUSE_BYTES ? refuse : warn).push(`${toPosix((0, import_node_path.relative)(workspace, path))} (${(st.size / MiB2).toFixed(1)} MiB)`);
+        (st.size > REFUSE_BYTES ? refuse : warn).push(
+          `${toPosix((0, import_node_path.relative)(workspace, path))} (${(st.size / MiB2).toFixed(1)} MiB)`
+        );
       }
     }
   };
@@ -170,7 +184,9 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
       );
     }
     if (sizes.warn.length > 0) {
-      ctx.warning(`GitHub warns about files over 50 MiB, and every version stays in the repository's history: ${sizes.warn.join(", ")}. Consider \`store: artifact\` or \`store: cache\`, or the \`exclude\` input.`);
+      ctx.warning(
+        `GitHub warns about files over 50 MiB, and every version stays in the repository's history: ${sizes.warn.join(", ")}. Consider \`store: artifact\` or \`store: cache\`, or the \`exclude\` input.`
+      );
     }
     const repo = await openRepo(ctx.workspace);
     const path = repoPath(repo.top, ctx.workspace, ctx.domainDir);
@@ -191,7 +207,15 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
       }
     }
     const moveLocal = async (sha) => {
-      await git.run(["update-ref", ...localRef === "HEAD" && !onBranch ? ["--no-deref"] : [], "-m", "remote-files: salvage", localRef, sha, localOld ?? ""]);
+      await git.run([
+        "update-ref",
+        ...localRef === "HEAD" && !onBranch ? ["--no-deref"] : [],
+        "-m",
+        "remote-files: salvage",
+        localRef,
+        sha,
+        localOld ?? ""
+      ]);
       if (localRef === "HEAD") await stageFolder(git, path, ctx);
     };
     const tmp = (0, import_node_fs.mkdtempSync)((0, import_node_path.join)(tempRoot(), "remote-files-commit-"));
@@ -200,26 +224,50 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
       const snapshot = (0, import_node_fs.existsSync)(ctx.domainDir) ? await snapshotTree(git, path, index) : null;
       const tree = await treeWith(git, base, path, snapshot, index);
       if (base !== null ? tree === (await git.run(["rev-parse", `${base}^{tree}`])).trim() : snapshot === null) {
-        return { outputs: { "commit-sha": "", pushed: "false" }, summary: `nothing to commit: ${path} is unchanged on ${branch}` };
+        return {
+          outputs: { "commit-sha": "", pushed: "false" },
+          summary: `nothing to commit: ${path} is unchanged on ${branch}`
+        };
       }
       const commit = (c, t) => this.commitTree(git, ctx.domain, c, t);
       const sha = await commit(base, tree);
       if (!this.opts.push) {
         await moveLocal(sha);
-        return { outputs: { "commit-sha": sha, pushed: "false" }, summary: `committed ${sha.slice(0, 7)} to ${branch} (not pushed: \`push\` is false)` };
+        return {
+          outputs: { "commit-sha": sha, pushed: "false" },
+          summary: `committed ${sha.slice(0, 7)} to ${branch} (not pushed: \`push\` is false)`
+        };
       }
-      const pushed = await pushConverging(git, ctx, branch, path, snapshot, index, sha, Math.max(1, this.opts.pushAttempts), commit);
+      const pushed = await pushConverging(
+        git,
+        ctx,
+        branch,
+        path,
+        snapshot,
+        index,
+        sha,
+        Math.max(1, this.opts.pushAttempts),
+        commit
+      );
       try {
         await moveLocal(pushed.sha);
       } catch (err) {
         if (!(err instanceof GitError)) throw err;
-        ctx.warning(`pushed to ${branch}, but could not move the local ${localRef} to ${pushed.sha.slice(0, 7)}: ${err.detail}`);
+        ctx.warning(
+          `pushed to ${branch}, but could not move the local ${localRef} to ${pushed.sha.slice(0, 7)}: ${err.detail}`
+        );
       }
       if (pushed.alreadyThere) {
-        return { outputs: { "commit-sha": "", pushed: "false" }, summary: `nothing to push: ${branch} on origin already holds this snapshot of ${path}` };
+        return {
+          outputs: { "commit-sha": "", pushed: "false" },
+          summary: `nothing to push: ${branch} on origin already holds this snapshot of ${path}`
+        };
       }
       const tries = pushed.attempt > 1 ? ` (attempt ${pushed.attempt})` : "";
-      return { outputs: { "commit-sha": pushed.sha, pushed: "true" }, summary: `committed ${pushed.sha.slice(0, 7)} and pushed to ${branch}${tries}` };
+      return {
+        outputs: { "commit-sha": pushed.sha, pushed: "true" },
+        summary: `committed ${pushed.sha.slice(0, 7)} and pushed to ${branch}${tries}`
+      };
     } finally {
       (0, import_node_fs.rmSync)(tmp, { recursive: true, force: true });
     }
@@ -231,19 +279,26 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
     repoPath(repo.top, ctx.workspace, ctx.domainDir);
     await this.resolveBranch(repo);
     if (this.opts.push && !(await repo.git.run(["remote"])).split("\n").includes("origin")) {
-      throw new UserError(`store: commit has no remote to push to: the repository at ${repo.top} has no \`origin\`. Check out with actions/checkout, set \`push: false\`, or use another \`store\``);
+      throw new UserError(
+        `store: commit has no remote to push to: the repository at ${repo.top} has no \`origin\`. Check out with actions/checkout, set \`push: false\`, or use another \`store\``
+      );
     }
   }
   async load(ctx) {
     const found = (0, import_node_fs.existsSync)(manifestPath(ctx.domainDir));
     const folder = toPosix((0, import_node_path.relative)(ctx.workspace, ctx.domainDir));
-    return { found, outputs: {}, summary: found ? `using the committed copy in ${folder}` : `no committed copy in ${folder}` };
+    return {
+      found,
+      outputs: {},
+      summary: found ? `using the committed copy in ${folder}` : `no committed copy in ${folder}`
+    };
   }
   async resolveBranch(repo) {
     const env = this.opts.env ?? process.env;
     let branch = this.opts.branch.replace(/^refs\/heads\//, "");
     if (!branch && repo.headRef?.startsWith("refs/heads/")) branch = repo.headRef.slice("refs/heads/".length);
-    if (!branch) branch = env.GITHUB_HEAD_REF || (env.GITHUB_REF?.startsWith("refs/heads/") ? env.GITHUB_REF_NAME || env.GITHUB_REF.slice("refs/heads/".length) : "");
+    if (!branch)
+      branch = env.GITHUB_HEAD_REF || (env.GITHUB_REF?.startsWith("refs/heads/") ? env.GITHUB_REF_NAME || env.GITHUB_REF.slice("refs/heads/".length) : "");
     if (!branch) {
       throw new UserError(
         `store: commit: the checkout is detached and the workflow's ref${env.GITHUB_REF ? ` (${env.GITHUB_REF})` : ""} is not a branch: set \`commit-branch\` to the branch to commit to`
@@ -252,7 +307,8 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
     try {
       await repo.git.run(["check-ref-format", `refs/heads/${branch}`]);
     } catch (err) {
-      if (err instanceof GitError) throw new UserError(`store: commit: "${branch}" is not a valid branch name (\`commit-branch\`)`);
+      if (err instanceof GitError)
+        throw new UserError(`store: commit: "${branch}" is not a valid branch name (\`commit-branch\`)`);
       throw err;
     }
     return branch;
@@ -277,7 +333,9 @@ async function pushConverging(git, ctx, branch, path, snapshot, index, first, at
         const tries = attempt < attempts ? " (not retried: the remote is missing or refuses us)" : ` after ${attempts} attempt${attempts === 1 ? "" : "s"}`;
         throw new UserError(`store: commit could not push ${path} to ${branch}${tries}: ${err.detail}`);
       }
-      ctx.info(`Push to ${branch} failed (attempt ${attempt} of ${attempts}), re-applying ${path} on the branch's tip: ${err.detail}`);
+      ctx.info(
+        `Push to ${branch} failed (attempt ${attempt} of ${attempts}), re-applying ${path} on the branch's tip: ${err.detail}`
+      );
     }
     await (0, import_promises.setTimeout)(backoffMs(attempt));
     let tip;
@@ -296,7 +354,9 @@ async function pushConverging(git, ctx, branch, path, snapshot, index, first, at
   }
 }
 function cannotSucceed(detail) {
-  return /does not appear to be a git repository|repository .*not found|Authentication failed|could not read (Username|Password)|Permission to \S+ denied|returned error: 40[134]|protected branch|GH006|GH013|pre-receive hook declined|No such remote/i.test(detail);
+  return /does not appear to be a git repository|repository .*not found|Authentication failed|could not read (Username|Password)|Permission to \S+ denied|returned error: 40[134]|protected branch|GH006|GH013|pre-receive hook declined|No such remote/i.test(
+    detail
+  );
 }
 function backoffMs(attempt) {
   return (0, import_node_crypto.randomInt)(200, 1e3) * Math.min(2 ** (attempt - 1), 4);
@@ -345,7 +405,8 @@ async function openRepo(workspace) {
   try {
     top = (await new Git(workspace).run(["rev-parse", "--show-toplevel"])).trim();
   } catch (err) {
-    if (err instanceof GitError) throw new UserError(`store: commit needs a git checkout in the workspace (actions/checkout): ${err.detail}`);
+    if (err instanceof GitError)
+      throw new UserError(`store: commit needs a git checkout in the workspace (actions/checkout): ${err.detail}`);
     throw err;
   }
   const git = new Git(top);

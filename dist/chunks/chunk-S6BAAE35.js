@@ -6,7 +6,7 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   GIT_SAFE_NAMES
-} from "./chunk-VECADJ3N.js";
+} from "./chunk-FRSMLBGB.js";
 import {
   META_DIR,
   UserError,
@@ -16,7 +16,7 @@ import {
   isWithin,
   require_fs,
   require_path
-} from "./chunk-AVJ33FCR.js";
+} from "./chunk-T7UN7EJR.js";
 
 // src/store/data-folder.ts
 var import_node_fs = __toESM(require_fs(), 1);
@@ -41,7 +41,9 @@ function checkDataFolder(workspace, dataDir, domain) {
     if (!st) return;
     if (!st.isDirectory()) {
       const what = st.isSymbolicLink() ? "a symbolic link" : "not a folder";
-      throw new UserError(`the data folder ${(0, import_node_path.relative)(workspace, current)} is ${what}: remote-files reads and writes only real folders in the workspace. Replace it with a folder (the data-dir and domain inputs name it).`);
+      throw new UserError(
+        `the data folder ${(0, import_node_path.relative)(workspace, current)} is ${what}: remote-files reads and writes only real folders in the workspace. Replace it with a folder (the data-dir and domain inputs name it).`
+      );
     }
   }
 }
@@ -59,23 +61,29 @@ var ACCOUNT = /^[^\x00-\x1f\x7f]{0,256}$/;
 var MAX_ID = 4294967295;
 function checkManifest(data, path) {
   const fail = (where, what) => {
-    throw new UserError(`${path}: ${where} ${what}. The manifest may have been edited by hand or by someone else; take it from the store's history, or run a backup from the old server.`);
+    throw new UserError(
+      `${path}: ${where} ${what}. The manifest may have been edited by hand or by someone else; take it from the store's history, or run a backup from the old server.`
+    );
   };
   if (!isObject(data) || data.version !== 1 || !isObject(data.files) || !isObject(data.entries)) {
     throw new UserError(`${path}: not a remote-files manifest of version 1`);
   }
   if (typeof data.domain !== "string") fail('"domain"', "is not a string");
-  if (data.encryption !== void 0 && (typeof data.encryption !== "string" || !ENCRYPTION.test(data.encryption))) fail('"encryption"', "is not age:<16 hex digits>");
-  if (data.names !== void 0 && data.names !== GIT_SAFE_NAMES) fail('"names"', `is ${JSON.stringify(data.names)}, not "${GIT_SAFE_NAMES}" (written by a newer version?)`);
+  if (data.encryption !== void 0 && (typeof data.encryption !== "string" || !ENCRYPTION.test(data.encryption)))
+    fail('"encryption"', "is not age:<16 hex digits>");
+  if (data.names !== void 0 && data.names !== GIT_SAFE_NAMES)
+    fail('"names"', `is ${JSON.stringify(data.names)}, not "${GIT_SAFE_NAMES}" (written by a newer version?)`);
   const locals = [];
   for (const [local, e] of Object.entries(data.entries)) {
     const where = `entries[${JSON.stringify(local)}]`;
     checkKey(local, where, fail);
     if (!isObject(e)) fail(where, "is not an object");
     const entry = e;
-    if (typeof entry.remote !== "string" || !isCanonicalRemote(entry.remote)) fail(`${where}.remote`, "is not an absolute, normalised server path");
+    if (typeof entry.remote !== "string" || !isCanonicalRemote(entry.remote))
+      fail(`${where}.remote`, "is not an absolute, normalised server path");
     if (typeof entry.recipe !== "string") fail(`${where}.recipe`, "is not a string");
-    if (typeof entry.type !== "string" || !TYPES.has(entry.type)) fail(`${where}.type`, "is not file, dir, symlink or other");
+    if (typeof entry.type !== "string" || !TYPES.has(entry.type))
+      fail(`${where}.type`, "is not file, dir, symlink or other");
     locals.push(local);
   }
   for (const [key, f] of Object.entries(data.files)) {
@@ -85,17 +93,22 @@ function checkManifest(data, path) {
     if (!isObject(f)) fail(where, "is not an object");
     const r = f;
     if (typeof r.type !== "string" || !TYPES.has(r.type)) fail(`${where}.type`, "is not file, dir, symlink or other");
-    if (!isCount(r.size, Number.MAX_SAFE_INTEGER) || r.type !== "file" && r.size !== 0) fail(`${where}.size`, "is not a byte count (0 for anything but a file)");
-    if (typeof r.mtime !== "number" || !Number.isInteger(r.mtime) || Math.abs(r.mtime) > 1e13) fail(`${where}.mtime`, "is not whole seconds");
+    if (!isCount(r.size, Number.MAX_SAFE_INTEGER) || r.type !== "file" && r.size !== 0)
+      fail(`${where}.size`, "is not a byte count (0 for anything but a file)");
+    if (typeof r.mtime !== "number" || !Number.isInteger(r.mtime) || Math.abs(r.mtime) > 1e13)
+      fail(`${where}.mtime`, "is not whole seconds");
     if (typeof r.mode !== "string" || !MODE.test(r.mode)) fail(`${where}.mode`, "is not four octal digits");
     if (!isCount(r.uid, MAX_ID)) fail(`${where}.uid`, "is not a user id");
     if (!isCount(r.gid, MAX_ID)) fail(`${where}.gid`, "is not a group id");
     if (typeof r.user !== "string" || !ACCOUNT.test(r.user)) fail(`${where}.user`, "is not an account name");
     if (typeof r.group !== "string" || !ACCOUNT.test(r.group)) fail(`${where}.group`, "is not a group name");
-    if (r.target !== void 0 && (typeof r.target !== "string" || r.target.includes("\0") || r.target === "")) fail(`${where}.target`, "is not a link target");
+    if (r.target !== void 0 && (typeof r.target !== "string" || r.target.includes("\0") || r.target === ""))
+      fail(`${where}.target`, "is not a link target");
     if (r.type === "symlink" && r.target === void 0) fail(`${where}.target`, "is missing (the record is a symlink)");
-    if (r.type !== "symlink" && r.target !== void 0) fail(`${where}.target`, "is set on a record that is not a symlink");
-    if (r.sha256 !== void 0 && (typeof r.sha256 !== "string" || !SHA256.test(r.sha256))) fail(`${where}.sha256`, "is not 64 hex digits");
+    if (r.type !== "symlink" && r.target !== void 0)
+      fail(`${where}.target`, "is set on a record that is not a symlink");
+    if (r.sha256 !== void 0 && (typeof r.sha256 !== "string" || !SHA256.test(r.sha256)))
+      fail(`${where}.sha256`, "is not 64 hex digits");
   }
   return data;
 }
@@ -136,7 +149,9 @@ function readManifest(domainDir, domain) {
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new UserError(`${path}: the manifest is not valid JSON (${err.message}); restore it from the store's history`);
+    throw new UserError(
+      `${path}: the manifest is not valid JSON (${err.message}); restore it from the store's history`
+    );
   }
   return checkManifest(data, path);
 }

@@ -7,14 +7,14 @@ var __dirname = __rfDirname(__filename);
 import {
   require_promises,
   require_stream
-} from "./chunk-F7NAIOVD.js";
+} from "./chunk-3TYOJI2R.js";
 import {
   UserError,
   __toESM,
   require_fs,
   require_path,
   safeJoin
-} from "./chunk-AVJ33FCR.js";
+} from "./chunk-T7UN7EJR.js";
 
 // src/store/age.ts
 var import_node_fs = __toESM(require_fs(), 1);
@@ -8933,12 +8933,20 @@ function parseRecipients(text, input = "age-recipients") {
   const out = [];
   for (const { line, value } of keyLines(text)) {
     const at = `${input} line ${line}`;
-    if (/^AGE-SECRET-KEY-/i.test(value)) throw new UserError(`${at}: this is a secret identity (AGE-SECRET-KEY-\u2026), not a recipient; put its public key (age1\u2026, from \`age-keygen -y\`) here and the identity in the \`age-identity\` secret`);
-    if (/^(ssh-|ecdsa-|sk-)/.test(value)) throw new UserError(`${at}: ssh public keys are not supported as recipients here; use an age public key (age1\u2026, made by \`age-keygen\`)`);
+    if (/^AGE-SECRET-KEY-/i.test(value))
+      throw new UserError(
+        `${at}: this is a secret identity (AGE-SECRET-KEY-\u2026), not a recipient; put its public key (age1\u2026, from \`age-keygen -y\`) here and the identity in the \`age-identity\` secret`
+      );
+    if (/^(ssh-|ecdsa-|sk-)/.test(value))
+      throw new UserError(
+        `${at}: ssh public keys are not supported as recipients here; use an age public key (age1\u2026, made by \`age-keygen\`)`
+      );
     try {
       new Encrypter().addRecipient(value);
     } catch {
-      throw new UserError(`${at}: not a valid age recipient (expected a public key age1\u2026 as printed by \`age-keygen\`)`);
+      throw new UserError(
+        `${at}: not a valid age recipient (expected a public key age1\u2026 as printed by \`age-keygen\`)`
+      );
     }
     out.push(value);
   }
@@ -8949,26 +8957,39 @@ function parseIdentities(text, input = "age-identity") {
   const out = [];
   for (const { line, value } of keyLines(text)) {
     const at = `${input} line ${line}`;
-    if (value.startsWith("age1")) throw new UserError(`${at}: this is a public key (recipient), not an identity; \`${input}\` takes the AGE-SECRET-KEY-1\u2026 line of the key file`);
-    if (value.startsWith("-----BEGIN")) throw new UserError(`${at}: ssh or PEM private keys are not supported; use an age identity (AGE-SECRET-KEY-1\u2026, made by \`age-keygen\`)`);
+    if (value.startsWith("age1"))
+      throw new UserError(
+        `${at}: this is a public key (recipient), not an identity; \`${input}\` takes the AGE-SECRET-KEY-1\u2026 line of the key file`
+      );
+    if (value.startsWith("-----BEGIN"))
+      throw new UserError(
+        `${at}: ssh or PEM private keys are not supported; use an age identity (AGE-SECRET-KEY-1\u2026, made by \`age-keygen\`)`
+      );
     try {
       new Decrypter().addIdentity(value);
     } catch {
-      throw new UserError(`${at}: not a valid age identity (expected AGE-SECRET-KEY-1\u2026; the line is not shown because it is secret)`);
+      throw new UserError(
+        `${at}: not a valid age identity (expected AGE-SECRET-KEY-1\u2026; the line is not shown because it is secret)`
+      );
     }
     out.push(value);
   }
   return [...new Set(out)];
 }
 function requireIdentity(identities, what) {
-  if (identities.length === 0) throw new UserError(`the stored copy of ${what} is encrypted (age); set the \`age-identity\` input`);
+  if (identities.length === 0)
+    throw new UserError(`the stored copy of ${what} is encrypted (age); set the \`age-identity\` input`);
 }
 function encryptStream(plain, recipients) {
   if (recipients.length === 0) throw new Error("encryptStream: no recipients");
   const encrypter = new Encrypter();
   for (const r of recipients) encrypter.addRecipient(r);
   const source = pullFrom(plain);
-  return pushTo(() => encrypter.encrypt(source.stream), (err) => err, source.close);
+  return pushTo(
+    () => encrypter.encrypt(source.stream),
+    (err) => err,
+    source.close
+  );
 }
 function decryptStream(cipher, identities, what = "a stored file") {
   requireIdentity(identities, what);
@@ -8980,9 +9001,13 @@ function decryptStream(cipher, identities, what = "a stored file") {
     (err) => {
       if (source.failures.has(err)) return err;
       if (err instanceof Error && err.message === "no identity matched any of the file's recipients") {
-        return new UserError(`the stored copy of ${what} is encrypted to other recipients: \`age-identity\` does not match any of them (use the identity whose public key was in \`age-recipients\` when it was stored)`);
+        return new UserError(
+          `the stored copy of ${what} is encrypted to other recipients: \`age-identity\` does not match any of them (use the identity whose public key was in \`age-recipients\` when it was stored)`
+        );
       }
-      return new UserError(`the stored copy of ${what} is damaged, truncated or not an age file: it cannot be decrypted`);
+      return new UserError(
+        `the stored copy of ${what} is damaged, truncated or not an age file: it cannot be decrypted`
+      );
     },
     source.close
   );
@@ -8995,17 +9020,26 @@ async function decryptTree(srcRoot, files, identities, destRoot) {
   for (const f of files) {
     const src = safeJoin(srcRoot, f.rel);
     const dest = safeJoin(destRoot, f.rel);
-    if (src === null || dest === null || dest === destRoot) throw new UserError(`the manifest lists "${f.rel}", a path outside the data folder`);
+    if (src === null || dest === null || dest === destRoot)
+      throw new UserError(`the manifest lists "${f.rel}", a path outside the data folder`);
     const parent = (0, import_node_path.dirname)(f.rel);
     const realParent = realOrUndefined((0, import_node_path.dirname)(src));
     if (realParent !== void 0 && realParent !== (parent === "." ? realRoot : (0, import_node_path.join)(realRoot, parent))) {
-      throw new UserError(`the data folder reaches "${f.rel}" through a symbolic link: remote-files never reads through links in the data folder; replace the link with the stored folder`);
+      throw new UserError(
+        `the data folder reaches "${f.rel}" through a symbolic link: remote-files never reads through links in the data folder; replace the link with the stored folder`
+      );
     }
     const st = (0, import_node_fs.lstatSync)(src, { throwIfNoEntry: false });
-    if (!st?.isFile()) throw new UserError(`the data folder has no stored file "${f.rel}", which its manifest lists: the stored copy is incomplete`);
+    if (!st?.isFile())
+      throw new UserError(
+        `the data folder has no stored file "${f.rel}", which its manifest lists: the stored copy is incomplete`
+      );
     (0, import_node_fs.mkdirSync)((0, import_node_path.dirname)(dest), { recursive: true, mode: 448 });
     const input = (0, import_node_fs.createReadStream)(src, { fd: (0, import_node_fs.openSync)(src, import_node_fs.constants.O_RDONLY | import_node_fs.constants.O_NOFOLLOW) });
-    await (0, import_promises.pipeline)(decryptStream(input, identities, `"${f.rel}"`), (0, import_node_fs.createWriteStream)(dest, { flags: "wx", mode: 384 }));
+    await (0, import_promises.pipeline)(
+      decryptStream(input, identities, `"${f.rel}"`),
+      (0, import_node_fs.createWriteStream)(dest, { flags: "wx", mode: 384 })
+    );
     (0, import_node_fs.chmodSync)(dest, f.mode & 511 | 384);
     (0, import_node_fs.utimesSync)(dest, f.mtime, f.mtime);
   }
@@ -9014,7 +9048,8 @@ function realOrUndefined(path) {
   try {
     return (0, import_node_fs.realpathSync)(path);
   } catch (err) {
-    if (err.code === "ENOENT" || err.code === "ENOTDIR") return void 0;
+    if (err.code === "ENOENT" || err.code === "ENOTDIR")
+      return void 0;
     throw err;
   }
 }

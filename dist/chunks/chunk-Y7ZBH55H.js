@@ -6,19 +6,19 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   require_events
-} from "./chunk-VWVID3L2.js";
+} from "./chunk-CPZTSEM3.js";
 import {
   require_child_process,
   require_crypto,
   require_os
-} from "./chunk-VECADJ3N.js";
+} from "./chunk-FRSMLBGB.js";
 import {
   __commonJS,
   __require,
   __toESM,
   require_fs,
   require_path
-} from "./chunk-AVJ33FCR.js";
+} from "./chunk-T7UN7EJR.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
