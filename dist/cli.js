@@ -11,7 +11,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-VXOATV5V.js";
+} from "./chunks/chunk-HCLQPWKM.js";
 import "./chunks/chunk-S6BAAE35.js";
 import {
   formatBytes

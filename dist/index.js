@@ -9,7 +9,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-VXOATV5V.js";
+} from "./chunks/chunk-HCLQPWKM.js";
 import "./chunks/chunk-S6BAAE35.js";
 import {
   debug,

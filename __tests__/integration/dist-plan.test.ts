@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { NODES, runAction } from '../helpers/run-action.js';
 
@@ -125,3 +127,22 @@ for (const node of NODES) {
     assert.equal(r.status, 0, r.stderr);
   });
 }
+
+describe('recipes are repository code: perl sees no input', () => {
+  test('a Perl hook evaluated by perl reads no INPUT_* variable (the key stays out of it)', async () => {
+    const ws = mkdtempSync(join(tmpdir(), 'rf-perl-env-'));
+    const dir = join(ws, 'lib/Provisioner/Recipe');
+    mkdirSync(dir, { recursive: true });
+    // The `if` makes the hook dynamic: the static reader hands it to perl.
+    writeFileSync(
+      join(dir, 'Peek.pm'),
+      `package Provisioner::Recipe::Peek;\nuse strict;\nsub remote_files {\n  my ($self, $install_dir, $domain) = @_;\n  my $seen = join('-', sort grep { /^INPUT_/ } keys %ENV) || 'none';\n  return ("/srv/peek-$seen" => 'peek') if 1;\n}\n1;\n`,
+    );
+    const r = await runAction(
+      { mode: 'plan', domain: 'example.com', 'install-dir': '/srv', key: 'rf-canary-perl-env' },
+      { workspace: ws },
+    );
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /\/srv\/peek-none\s/, 'perl saw no INPUT_* variable');
+  });
+});

@@ -195,7 +195,7 @@ function spawnDriver(
   timeoutMs: number,
 ): Promise<{ stdout: string; stderr: string; timedOut: boolean; spawnError: Error | null }> {
   return new Promise((resolve) => {
-    const child = spawn(perl, ['-e', DRIVER], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(perl, ['-e', DRIVER], { stdio: ['pipe', 'pipe', 'pipe'], env: perlEnvironment(process.env) });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
@@ -272,4 +272,17 @@ export function perlLine(message: string, rel: string): number | undefined {
 
 function lastLines(text: string): string {
   return text.trim().split('\n').slice(-5).join('\n');
+}
+
+/**
+ * Recipes are the repository's code, run here by perl: the interpreter gets the variables it needs to
+ * find itself and its libraries, and nothing else — no INPUT_* (the private key, passwords), no token.
+ */
+export function perlEnvironment(from: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(from)) {
+    if (v !== undefined && /^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|PERL5LIB|PERLLIB|PERL_LOCAL_LIB_ROOT)$/.test(k))
+      env[k] = v;
+  }
+  return env;
 }

@@ -32205,7 +32205,7 @@ async function runPerl(perl, job, timeoutMs = 3e4) {
 }
 function spawnDriver(perl, job, timeoutMs) {
   return new Promise((resolve5) => {
-    const child = (0, import_node_child_process.spawn)(perl, ["-e", DRIVER], { stdio: ["pipe", "pipe", "pipe"] });
+    const child = (0, import_node_child_process.spawn)(perl, ["-e", DRIVER], { stdio: ["pipe", "pipe", "pipe"], env: perlEnvironment(process.env) });
     const out = [];
     const err = [];
     let timedOut = false;
@@ -32267,6 +32267,14 @@ function perlLine(message, rel) {
 }
 function lastLines(text) {
   return text.trim().split("\n").slice(-5).join("\n");
+}
+function perlEnvironment(from) {
+  const env = {};
+  for (const [k, v] of Object.entries(from)) {
+    if (v !== void 0 && /^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|PERL5LIB|PERLLIB|PERL_LOCAL_LIB_ROOT)$/.test(k))
+      env[k] = v;
+  }
+  return env;
 }
 
 // src/recipes/perl/lexer.ts
