@@ -62,6 +62,7 @@ async function run2() {
     maskSecrets(
       (name) => name === "key" ? settings.ssh.key : name === "proxy-key" ? settings.ssh.proxy?.key ?? "" : ""
     );
+    for (const name of Object.keys(process.env)) if (name.startsWith("INPUT_")) delete process.env[name];
     await run(settings, actionReporter);
   } catch (err) {
     if (!(err instanceof UserError) && err instanceof Error && err.stack) debug(err.stack);

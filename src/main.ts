@@ -45,6 +45,9 @@ export async function run(): Promise<void> {
     maskSecrets((name) =>
       name === 'key' ? settings.ssh.key : name === 'proxy-key' ? (settings.ssh.proxy?.key ?? '') : '',
     );
+    // Read once: from here on no child process (tar and zstd for the cache store, git, perl) inherits
+    // the inputs, the private key and passwords among them.
+    for (const name of Object.keys(process.env)) if (name.startsWith('INPUT_')) delete process.env[name];
     await runAction(settings, actionReporter);
   } catch (err) {
     if (!(err instanceof UserError) && err instanceof Error && err.stack) core.debug(err.stack);

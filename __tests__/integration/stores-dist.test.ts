@@ -282,6 +282,25 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
     assert.match(restored.stdout, /::warning::.*skipped 1 .*from a fork's or a pull_request_target run \(run 9402\)/);
   });
 
+  test('child processes (the cache store runs tar and zstd) see no input: not the key, not any INPUT_*', async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'rf-env-bin-'));
+    const dump = join(bin, 'tar.env');
+    const realTar = execFileSync('sh', ['-c', 'command -v tar'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(bin, 'tar'), `#!/bin/sh\nenv >> '${dump}'\nexec '${realTar}' "$@"\n`, { mode: 0o755 });
+    const ws = mkdtempSync(join(tmpdir(), 'rf-env-'));
+    writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
+    ok(
+      await runAction(inputs({ store: 'cache' }), {
+        workspace: ws,
+        env: { ...svc.runEnv(9501), PATH: `${bin}:${process.env.PATH ?? ''}` },
+      }),
+    );
+    const seen = readFileSync(dump, 'utf8');
+    assert.match(seen, /^PATH=/m, 'the wrapper ran');
+    assert.doesNotMatch(seen, /^INPUT_/m);
+    assert.ok(!seen.includes('PRIVATE KEY'), 'the key never reaches a child process');
+  });
+
   test('restore with nothing stored fails with one clear message', async () => {
     const ws = mkdtempSync(join(tmpdir(), 'rf-nothing-'));
     writeFileSync(join(ws, 'remote-files.yml'), RECIPE.replace('Site', 'Other'));
