@@ -11,13 +11,13 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-HCLQPWKM.js";
-import "./chunks/chunk-S6BAAE35.js";
+} from "./chunks/chunk-ADH5LUBK.js";
+import "./chunks/chunk-Y7HTZ7I3.js";
 import {
   formatBytes
-} from "./chunks/chunk-CPZTSEM3.js";
+} from "./chunks/chunk-DAMUIRXE.js";
 import "./chunks/chunk-3TYOJI2R.js";
-import "./chunks/chunk-FRSMLBGB.js";
+import "./chunks/chunk-2ZGDTD7H.js";
 import {
   UserError,
   __toESM,

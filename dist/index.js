@@ -9,8 +9,8 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-HCLQPWKM.js";
-import "./chunks/chunk-S6BAAE35.js";
+} from "./chunks/chunk-ADH5LUBK.js";
+import "./chunks/chunk-Y7HTZ7I3.js";
 import {
   debug,
   getInput,
@@ -21,10 +21,10 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-Y7ZBH55H.js";
-import "./chunks/chunk-CPZTSEM3.js";
+} from "./chunks/chunk-YSM2WRWE.js";
+import "./chunks/chunk-DAMUIRXE.js";
 import "./chunks/chunk-3TYOJI2R.js";
-import "./chunks/chunk-FRSMLBGB.js";
+import "./chunks/chunk-2ZGDTD7H.js";
 import {
   UserError
 } from "./chunks/chunk-T7UN7EJR.js";

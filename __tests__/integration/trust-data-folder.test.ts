@@ -145,7 +145,7 @@ describe('a crafted data folder cannot make a restore read outside it', () => {
     symlinkSync(runnerSecrets, join(ws, 'data', DOMAIN));
     const before = serverTree(dest);
     const r = await restore(ws);
-    assertRefused(r, /the data folder data\/trust\.example is a symbolic link/, dest, before);
+    assertRefused(r, /the data folder's data\/trust\.example is a symbolic link/, dest, before);
     assert.doesNotMatch(r.stdout, /Connected to/);
   });
 
@@ -178,5 +178,53 @@ describe('a crafted data folder cannot make a restore read outside it', () => {
     const allowed = await restore(ws, { sudo: 'true', 'special-bits': 'true' });
     assert.equal(allowed.code, 0, allowed.stdout);
     assert.equal(rootSh(`stat -c '%a %u' '${dest}/tool'`).trim(), '6755 0', 'asked for, the bits come back');
+  });
+});
+
+describe('a crafted data folder cannot make a backup write or rename outside it', () => {
+  /** A folder outside the workspace with a file in it; returns a snapshot function. */
+  function victim(): { dir: string; state: () => string } {
+    const dir = mkdtempSync(join(tmpdir(), 'rf-victim-'));
+    writeFileSync(join(dir, '.git'), 'victim');
+    return {
+      dir,
+      state: () => rootSh(`cd '${dir}' && find . -printf '%p %y %s\\n' | sort && cat .git 2>/dev/null; true`),
+    };
+  }
+
+  test('the manifest folder a link to a runner folder: refused before connecting, nothing written there', async () => {
+    const { ws, domainDir } = workspace('metalink');
+    const v = victim();
+    const before = v.state();
+    mkdirSync(domainDir, { recursive: true });
+    symlinkSync(v.dir, join(domainDir, '.remote-files'));
+    const r = await restore(ws, { mode: 'backup' });
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stdout, /::error::the data folder's data\/trust\.example\/\.remote-files is a symbolic link/);
+    assert.doesNotMatch(r.stdout, /Connected to/);
+    assert.equal(v.state(), before, 'nothing written in the folder the link points to');
+  });
+
+  test('migrating an older data folder never renames through a link (x -> a runner folder with a .git)', async () => {
+    const { ws, domainDir, dest } = workspace('migratelink');
+    const v = victim();
+    const before = v.state();
+    rootSh(`cd / && su -s /bin/sh rf-shell -c 'mkdir -p "${dest}" && printf new > "${dest}/file"'`);
+    mkdirSync(join(domainDir, 'www'), { recursive: true });
+    symlinkSync(v.dir, join(domainDir, 'www', 'x'));
+    // A manifest of the previous version (no "names"): www/x/.git would be renamed to www/x/%.git.
+    mkdirSync(join(domainDir, '.remote-files'), { recursive: true });
+    const files = { www: record('dir'), 'www/x': record('dir'), 'www/x/.git': record('file', { size: 6 }) };
+    writeFileSync(
+      join(domainDir, '.remote-files/manifest.json'),
+      JSON.stringify({
+        version: 1,
+        domain: DOMAIN,
+        entries: { www: { remote: dest, recipe: 'Web', type: 'dir' } },
+        files,
+      }),
+    );
+    await restore(ws, { mode: 'backup' });
+    assert.equal(v.state(), before, 'the folder the link points to is untouched');
   });
 });

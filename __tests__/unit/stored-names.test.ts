@@ -39,6 +39,8 @@ test('a real name that looks escaped is escaped too, so every name comes back', 
   assert.equal(escapePath(path), 'www/%.git/hooks/%%x/%.gitattributes/a.txt');
   assert.equal(unescapePath(escapePath(path)), path);
   assert.equal(escapePath('plain/path/file.txt'), 'plain/path/file.txt');
+  assert.equal(escapePath('www/a\\.git'), 'www/%a\\.git', 'a backslash name git reads as holding .git');
+  assert.ok(isGitSensitive('x\\.GITMODULES') && !isGitSensitive('a\\b'));
 });
 
 const good = () => ({

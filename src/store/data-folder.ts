@@ -1,6 +1,8 @@
 import { lstatSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { UserError } from '../errors.js';
+import { META_DIR } from '../plan/paths.js';
+import { MANIFEST_NAME } from '../transfer/manifest.js';
 
 /**
  * The attributes file each domain folder carries. Salvaged files are bytes, not source: whatever the
@@ -36,15 +38,19 @@ export function writeDataAttributes(domainDir: string): void {
 export function checkDataFolder(workspace: string, dataDir: string, domain: string): void {
   const rel = relative(workspace, join(workspace, dataDir, domain));
   if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return; // validated with the inputs
+  // The manifest's folder and file too: a link there would make a backup write the manifest (through
+  // its temp name) wherever the link points.
+  const parts = [...rel.split(sep), META_DIR, MANIFEST_NAME];
   let current = workspace;
-  for (const part of rel.split(sep)) {
+  for (const [i, part] of parts.entries()) {
     current = join(current, part);
     const st = lstatSync(current, { throwIfNoEntry: false });
     if (!st) return;
-    if (!st.isDirectory()) {
-      const what = st.isSymbolicLink() ? 'a symbolic link' : 'not a folder';
+    const last = i === parts.length - 1;
+    if (last ? !st.isFile() : !st.isDirectory()) {
+      const what = st.isSymbolicLink() ? 'a symbolic link' : last ? 'not a file' : 'not a folder';
       throw new UserError(
-        `the data folder ${relative(workspace, current)} is ${what}: remote-files reads and writes only real folders in the workspace. Replace it with a folder (the data-dir and domain inputs name it).`,
+        `the data folder's ${relative(workspace, current)} is ${what}: remote-files reads and writes only real folders and files in the workspace. Replace it (the data-dir and domain inputs name the folder).`,
       );
     }
   }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { once } from 'node:events';
@@ -591,8 +592,9 @@ function withStored(old: Manifest, stored: Map<string, ManifestFile>, encryption
 export function writeManifest(domainDir: string, m: Manifest): void {
   const path = manifestPath(domainDir);
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${TEMP_MARK}${process.pid}`;
-  const fd = openSync(tmp, 'w');
+  // Created exclusively under an unguessable name: a link planted at a temp name is never written through.
+  const tmp = `${path}.${TEMP_MARK}${randomBytes(6).toString('hex')}`;
+  const fd = openSync(tmp, 'wx', 0o644);
   try {
     for (const chunk of manifestChunks(m)) writeSync(fd, chunk);
   } finally {

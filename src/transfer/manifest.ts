@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { META_DIR } from '../plan/paths.js';
@@ -60,9 +60,19 @@ export function readManifest(domainDir: string, domain: string): Manifest {
   const path = manifestPath(domainDir);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    // Not through a link: a manifest that is one (to /proc/self/environ, say) is refused, never read.
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyManifest(domain);
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP')
+      throw new UserError(
+        `${path} is a symbolic link: replace it with the manifest (take it from the store's history)`,
+      );
     throw err;
   }
   let data: unknown;

@@ -18,6 +18,17 @@ export function migrateStoredNames(domainDir: string, m: Manifest): { manifest: 
   const paths = Object.keys(m.files).sort();
   const renamed: string[] = [];
   const done = new Set<string>();
+  // Folders on the way are checked to be real ones, never followed: the data folder is input, and a
+  // link in it (`x -> /home/runner/work/repo`) would otherwise make us rename files outside it.
+  const realDirs = new Set<string>(['']);
+  const isRealDir = (disk: string): boolean => {
+    if (realDirs.has(disk)) return true;
+    const slash = disk.lastIndexOf('/');
+    if (!isRealDir(slash < 0 ? '' : disk.slice(0, slash))) return false;
+    if (!lstatSync(join(domainDir, disk), { throwIfNoEntry: false })?.isDirectory()) return false;
+    realDirs.add(disk);
+    return true;
+  };
   for (const path of paths) {
     const parts = path.split('/');
     let disk = '';
@@ -29,6 +40,7 @@ export function migrateStoredNames(domainDir: string, m: Manifest): { manifest: 
       const escaped = escapeName(part);
       if (escaped === part || done.has(logical)) continue;
       done.add(logical);
+      if (!isRealDir(parent)) continue;
       const from = join(domainDir, parent, part);
       const to = join(domainDir, disk);
       if (lstatSync(to, { throwIfNoEntry: false }) || !lstatSync(from, { throwIfNoEntry: false })) continue;

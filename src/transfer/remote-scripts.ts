@@ -89,7 +89,8 @@ export const PROBE_SCRIPT = `find --version 2>/dev/null | head -n 1; tar --versi
  */
 const FUNCTIONS = `me=\${SUDO_UID:-$(id -u)}
 refuse() { printf "remote-files refused: %s\\n" "$*" >&2; exit 3; }
-enter() { cd -P -- "$1" 2>/dev/null && [ "$(pwd -P)" = "$1" ] || refuse "$1 is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it"; }
+here() { rf_here=$(pwd -P; echo .); [ "\${rf_here%?.}" = "$1" ]; }
+enter() { cd -P -- "$1" 2>/dev/null && here "$1" || refuse "$1 is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it"; }
 follow_root() {
   hops=0
   while [ -L "$root" ]; do
@@ -139,7 +140,7 @@ for rel do
     n=\${rel##*/}; dst=$prev$root/$rel
   fi
   [ -n "$dir" ] || dir=/
-  if cd -P -- "$dir" 2>/dev/null && [ "$(pwd -P)" = "$dir" ]; then
+  if cd -P -- "$dir" 2>/dev/null && h=$(pwd -P; echo .) && [ "\${h%?.}" = "$dir" ]; then
     mkdir -p -- "\${dst%/*}"
     ln -- "$n" "$dst" 2>/dev/null || cp -P -p -- "$n" "$dst"
   fi

@@ -32,6 +32,9 @@ const GIT_NAMES = new Set(['.git', '.gitattributes', '.gitignore', '.gitmodules'
  * (`git~1`, `gitmod~1`, `gi7eba~1`).
  */
 export function isGitSensitive(name: string): boolean {
+  // git's NTFS protection (on by default everywhere) reads `\` as a folder separator: `a\.git` holds
+  // a `.git` for it, and it refuses to stage the name at all.
+  if (name.includes('\\')) return name.split('\\').some(isGitSensitive);
   const folded = name.replace(HFS_IGNORABLE, '').toLowerCase();
   const bare = folded.replace(/:.*$/, '').replace(/[ .]+$/, '');
   if (GIT_NAMES.has(bare)) return true;
@@ -52,7 +55,7 @@ export function isUnescapedGitName(stored: string): boolean {
 }
 
 // Most paths hold no component that needs escaping: tested once per path, not once per component.
-const MAY_NEED = /(^|\/)(%|\.|git~|gi[0-9a-z]{4}~)|[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/i;
+const MAY_NEED = /(^|\/|\\)(%|\.|git~|gi[0-9a-z]{4}~)|[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/i;
 
 /** The on-disk form of a domain-relative path (`/`-separated). */
 export function escapePath(rel: string): string {

@@ -15,7 +15,7 @@ import {
   storedPath,
   toManifestFile,
   writeDataAttributes
-} from "./chunk-S6BAAE35.js";
+} from "./chunk-Y7HTZ7I3.js";
 import {
   LocalTree,
   TEMP_MARK,
@@ -31,7 +31,7 @@ import {
   require_url,
   require_zlib,
   safeText
-} from "./chunk-CPZTSEM3.js";
+} from "./chunk-DAMUIRXE.js";
 import {
   require_promises,
   require_stream
@@ -45,7 +45,7 @@ import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-FRSMLBGB.js";
+} from "./chunk-2ZGDTD7H.js";
 import {
   HostileServerError,
   RecipeError,
@@ -29052,6 +29052,7 @@ function sshInputs(get, required) {
 }
 
 // src/transfer/backup.ts
+var import_node_crypto = __toESM(require_crypto(), 1);
 var import_node_fs3 = __toESM(require_fs(), 1);
 var import_node_path3 = __toESM(require_path(), 1);
 var import_node_events = __toESM(require_events(), 1);
@@ -29684,8 +29685,8 @@ function withStored(old, stored, encryption) {
 function writeManifest(domainDir, m) {
   const path = manifestPath(domainDir);
   (0, import_node_fs3.mkdirSync)((0, import_node_path3.dirname)(path), { recursive: true });
-  const tmp = `${path}.${TEMP_MARK}${process.pid}`;
-  const fd = (0, import_node_fs3.openSync)(tmp, "w");
+  const tmp = `${path}.${TEMP_MARK}${(0, import_node_crypto.randomBytes)(6).toString("hex")}`;
+  const fd = (0, import_node_fs3.openSync)(tmp, "wx", 420);
   try {
     for (const chunk of manifestChunks(m)) (0, import_node_fs3.writeSync)(fd, chunk);
   } finally {
@@ -29735,7 +29736,8 @@ exit \${rc:-2}`;
 var PROBE_SCRIPT = `find --version 2>/dev/null | head -n 1; tar --version 2>/dev/null | head -n 1; for c in zstd gzip; do command -v $c >/dev/null 2>&1 && echo "codec $c"; done; id -u`;
 var FUNCTIONS = `me=\${SUDO_UID:-$(id -u)}
 refuse() { printf "remote-files refused: %s\\n" "$*" >&2; exit 3; }
-enter() { cd -P -- "$1" 2>/dev/null && [ "$(pwd -P)" = "$1" ] || refuse "$1 is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it"; }
+here() { rf_here=$(pwd -P; echo .); [ "\${rf_here%?.}" = "$1" ]; }
+enter() { cd -P -- "$1" 2>/dev/null && here "$1" || refuse "$1 is not a real folder on the server (a link, or replaced meanwhile): nothing was written through it"; }
 follow_root() {
   hops=0
   while [ -L "$root" ]; do
@@ -29776,7 +29778,7 @@ for rel do
     n=\${rel##*/}; dst=$prev$root/$rel
   fi
   [ -n "$dir" ] || dir=/
-  if cd -P -- "$dir" 2>/dev/null && [ "$(pwd -P)" = "$dir" ]; then
+  if cd -P -- "$dir" 2>/dev/null && h=$(pwd -P; echo .) && [ "\${h%?.}" = "$dir" ]; then
     mkdir -p -- "\${dst%/*}"
     ln -- "$n" "$dst" 2>/dev/null || cp -P -p -- "$n" "$dst"
   fi
@@ -29920,14 +29922,14 @@ var import_node_fs8 = __toESM(require_fs(), 1);
 var import_node_path7 = __toESM(require_path(), 1);
 
 // src/store/encryption.ts
-var import_node_crypto = __toESM(require_crypto(), 1);
+var import_node_crypto2 = __toESM(require_crypto(), 1);
 var import_node_fs4 = __toESM(require_fs(), 1);
 var import_node_path4 = __toESM(require_path(), 1);
 async function backupEncryption(recipientsText) {
   if (recipientsText.trim() === "") return void 0;
   const { encryptStream, parseRecipients } = await import("./age-NSLD4A2Z.js");
   const recipients = parseRecipients(recipientsText);
-  const digest = (0, import_node_crypto.createHash)("sha256").update([...recipients].sort().join("\n")).digest("hex").slice(0, 16);
+  const digest = (0, import_node_crypto2.createHash)("sha256").update([...recipients].sort().join("\n")).digest("hex").slice(0, 16);
   return { encrypt: (plain) => encryptStream(plain, recipients), tag: `age:${digest}` };
 }
 async function restoreSource(domainDir, m, identityText) {
@@ -29957,9 +29959,9 @@ async function makeStores(s) {
     s.names.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-ZVTJKEN2.js")).CommitStore(s.commit);
+          return new (await import("./commit-UAGCL7QA.js")).CommitStore(s.commit);
         case "artifact":
-          return new (await import("./artifact-V3I72IDT.js")).ArtifactStore({
+          return new (await import("./artifact-P4OVGMHD.js")).ArtifactStore({
             name: s.artifact.name,
             retentionDays: s.artifact.retentionDays,
             githubToken: s.artifact.githubToken,
@@ -29967,7 +29969,7 @@ async function makeStores(s) {
             branch: s.artifact.branch
           });
         case "cache":
-          return new (await import("./cache-LFQE6EXT.js")).CacheStore({ key: s.cache.key });
+          return new (await import("./cache-3THHXEBM.js")).CacheStore({ key: s.cache.key });
       }
     })
   );
@@ -30352,7 +30354,7 @@ function collect(channel, stdin, maxStdout) {
 }
 
 // src/transfer/sftp-transport.ts
-var import_node_crypto3 = __toESM(require_crypto(), 1);
+var import_node_crypto4 = __toESM(require_crypto(), 1);
 var import_promises = __toESM(require_promises(), 1);
 
 // src/transfer/types.ts
@@ -30681,7 +30683,7 @@ function track(live, d) {
 }
 
 // src/transfer/sftp-upload.ts
-var import_node_crypto2 = __toESM(require_crypto(), 1);
+var import_node_crypto3 = __toESM(require_crypto(), 1);
 var import_node_fs5 = __toESM(require_fs(), 1);
 var import_node_path5 = __toESM(require_path(), 1);
 var UploadJob = class {
@@ -30962,7 +30964,7 @@ function byDepth(dirs) {
   return levels.filter((l) => l !== void 0);
 }
 function tempBeside(path) {
-  return import_node_path5.posix.join(import_node_path5.posix.dirname(path), `.remote-files-${(0, import_node_crypto2.randomBytes)(6).toString("hex")}.tmp`);
+  return import_node_path5.posix.join(import_node_path5.posix.dirname(path), `.remote-files-${(0, import_node_crypto3.randomBytes)(6).toString("hex")}.tmp`);
 }
 async function writeAll(io, handle, content) {
   const pending = /* @__PURE__ */ new Set();
@@ -31015,7 +31017,7 @@ var SftpTransport = class {
   async checksums(remotes) {
     const sums = /* @__PURE__ */ new Map();
     await this.fetch(remotes, async (file) => {
-      const hash = (0, import_node_crypto3.createHash)("sha256");
+      const hash = (0, import_node_crypto4.createHash)("sha256");
       for await (const chunk of file.stream) hash.update(chunk);
       sums.set(file.remote, hash.digest("hex"));
     });
@@ -31756,6 +31758,15 @@ function migrateStoredNames(domainDir, m) {
   const paths = Object.keys(m.files).sort();
   const renamed = [];
   const done = /* @__PURE__ */ new Set();
+  const realDirs = /* @__PURE__ */ new Set([""]);
+  const isRealDir = (disk) => {
+    if (realDirs.has(disk)) return true;
+    const slash = disk.lastIndexOf("/");
+    if (!isRealDir(slash < 0 ? "" : disk.slice(0, slash))) return false;
+    if (!(0, import_node_fs7.lstatSync)((0, import_node_path6.join)(domainDir, disk), { throwIfNoEntry: false })?.isDirectory()) return false;
+    realDirs.add(disk);
+    return true;
+  };
   for (const path of paths) {
     const parts = path.split("/");
     let disk = "";
@@ -31767,6 +31778,7 @@ function migrateStoredNames(domainDir, m) {
       const escaped = escapeName(part);
       if (escaped === part || done.has(logical)) continue;
       done.add(logical);
+      if (!isRealDir(parent)) continue;
       const from = (0, import_node_path6.join)(domainDir, parent, part);
       const to = (0, import_node_path6.join)(domainDir, disk);
       if ((0, import_node_fs7.lstatSync)(to, { throwIfNoEntry: false }) || !(0, import_node_fs7.lstatSync)(from, { throwIfNoEntry: false })) continue;
@@ -35478,7 +35490,7 @@ var import_node_net = __toESM(require_net(), 1);
 var import_client = __toESM(require_client(), 1);
 
 // src/ssh/hostkeys.ts
-var import_node_crypto4 = __toESM(require_crypto(), 1);
+var import_node_crypto5 = __toESM(require_crypto(), 1);
 var FINGERPRINT_INPUT = { target: "host-fingerprint", proxy: "proxy-fingerprint" };
 var ALGORITHMS_BY_KEY_TYPE = {
   "ssh-ed25519": ["ssh-ed25519"],
@@ -35498,7 +35510,7 @@ var DEFAULT_ALGORITHMS = [
   "ssh-rsa"
 ];
 function fingerprintOf(key) {
-  return "SHA256:" + (0, import_node_crypto4.createHash)("sha256").update(key).digest("base64").replace(/=+$/, "");
+  return "SHA256:" + (0, import_node_crypto5.createHash)("sha256").update(key).digest("base64").replace(/=+$/, "");
 }
 function keyTypeOf(blob) {
   if (blob.length < 4) return void 0;
@@ -35578,7 +35590,7 @@ function hashedMatcher(hosts, line) {
   if (!salt || !hash || salt.length !== 20 || hash.length !== 20) {
     throw knownHostsError(line, "malformed hashed host (expected |1|salt|hash, as ssh-keygen -H writes)");
   }
-  return (name) => (0, import_node_crypto4.createHmac)("sha1", salt).update(name.toLowerCase()).digest().equals(hash);
+  return (name) => (0, import_node_crypto5.createHmac)("sha1", salt).update(name.toLowerCase()).digest().equals(hash);
 }
 function fingerprintError(input, detail) {
   return new UserError(`input \`${input}\`: ${detail}`);

@@ -48,7 +48,7 @@ import {
   structuredMessageDecodingStream,
   structuredMessageEncoding,
   withProcessEnv
-} from "./chunk-DPJEAI43.js";
+} from "./chunk-YMWAB2K2.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -59,11 +59,11 @@ import {
   require_tunnel,
   setSecret,
   warning
-} from "./chunk-Y7ZBH55H.js";
+} from "./chunk-YSM2WRWE.js";
 import {
   require_events,
   require_tar_stream
-} from "./chunk-CPZTSEM3.js";
+} from "./chunk-DAMUIRXE.js";
 import {
   require_promises,
   require_stream
@@ -72,7 +72,7 @@ import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-FRSMLBGB.js";
+} from "./chunk-2ZGDTD7H.js";
 import {
   UserError,
   __commonJS,

@@ -12,7 +12,7 @@ import {
   require_tar_stream,
   require_url,
   require_zlib
-} from "./chunk-CPZTSEM3.js";
+} from "./chunk-DAMUIRXE.js";
 import {
   require_promises,
   require_stream
@@ -20,7 +20,7 @@ import {
 import {
   require_crypto,
   require_os
-} from "./chunk-FRSMLBGB.js";
+} from "./chunk-2ZGDTD7H.js";
 import {
   __commonJS,
   __require,

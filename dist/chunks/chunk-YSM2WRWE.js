@@ -6,12 +6,12 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   require_events
-} from "./chunk-CPZTSEM3.js";
+} from "./chunk-DAMUIRXE.js";
 import {
   require_child_process,
   require_crypto,
   require_os
-} from "./chunk-FRSMLBGB.js";
+} from "./chunk-2ZGDTD7H.js";
 import {
   __commonJS,
   __require,

@@ -13,7 +13,7 @@ import {
   isUnescapedGitName,
   require_crypto,
   unescapeName
-} from "./chunk-FRSMLBGB.js";
+} from "./chunk-2ZGDTD7H.js";
 import {
   HostileServerError,
   __commonJS,

@@ -39,6 +39,7 @@ var ESCAPE = "%";
 var HFS_IGNORABLE = /[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/g;
 var GIT_NAMES = /* @__PURE__ */ new Set([".git", ".gitattributes", ".gitignore", ".gitmodules"]);
 function isGitSensitive(name) {
+  if (name.includes("\\")) return name.split("\\").some(isGitSensitive);
   const folded = name.replace(HFS_IGNORABLE, "").toLowerCase();
   const bare = folded.replace(/:.*$/, "").replace(/[ .]+$/, "");
   if (GIT_NAMES.has(bare)) return true;
@@ -53,7 +54,7 @@ function unescapeName(stored) {
 function isUnescapedGitName(stored) {
   return !stored.startsWith(ESCAPE) && isGitSensitive(stored);
 }
-var MAY_NEED = /(^|\/)(%|\.|git~|gi[0-9a-z]{4}~)|[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/i;
+var MAY_NEED = /(^|\/|\\)(%|\.|git~|gi[0-9a-z]{4}~)|[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/i;
 function escapePath(rel) {
   if (!MAY_NEED.test(rel)) return rel;
   return rel.split("/").map(escapeName).join("/");

@@ -6,7 +6,7 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   GIT_SAFE_NAMES
-} from "./chunk-FRSMLBGB.js";
+} from "./chunk-2ZGDTD7H.js";
 import {
   META_DIR,
   UserError,
@@ -18,39 +18,9 @@ import {
   require_path
 } from "./chunk-T7UN7EJR.js";
 
-// src/store/data-folder.ts
+// src/transfer/manifest.ts
 var import_node_fs = __toESM(require_fs(), 1);
 var import_node_path = __toESM(require_path(), 1);
-var DATA_ATTRIBUTES = "# Written by remote-files. These files are salvaged bytes and must come back exactly as they were:\n# no line-ending conversion, no filters (LFS included), no $Id$ expansion, no re-encoding.\n* -text -eol -crlf -ident -filter -working-tree-encoding -export-subst\n";
-var ATTRIBUTES_NAME = ".gitattributes";
-function writeDataAttributes(domainDir) {
-  const path = (0, import_node_path.join)(domainDir, ATTRIBUTES_NAME);
-  const st = (0, import_node_fs.lstatSync)(path, { throwIfNoEntry: false });
-  if (st?.isFile() && (0, import_node_fs.readFileSync)(path, "utf8") === DATA_ATTRIBUTES) return;
-  const tmp = `${path}.rf-tmp-${process.pid}`;
-  (0, import_node_fs.writeFileSync)(tmp, DATA_ATTRIBUTES, { flag: "wx", mode: 420 });
-  (0, import_node_fs.renameSync)(tmp, path);
-}
-function checkDataFolder(workspace, dataDir, domain) {
-  const rel = (0, import_node_path.relative)(workspace, (0, import_node_path.join)(workspace, dataDir, domain));
-  if (rel === "" || rel.startsWith("..") || (0, import_node_path.isAbsolute)(rel)) return;
-  let current = workspace;
-  for (const part of rel.split(import_node_path.sep)) {
-    current = (0, import_node_path.join)(current, part);
-    const st = (0, import_node_fs.lstatSync)(current, { throwIfNoEntry: false });
-    if (!st) return;
-    if (!st.isDirectory()) {
-      const what = st.isSymbolicLink() ? "a symbolic link" : "not a folder";
-      throw new UserError(
-        `the data folder ${(0, import_node_path.relative)(workspace, current)} is ${what}: remote-files reads and writes only real folders in the workspace. Replace it with a folder (the data-dir and domain inputs name it).`
-      );
-    }
-  }
-}
-
-// src/transfer/manifest.ts
-var import_node_fs2 = __toESM(require_fs(), 1);
-var import_node_path2 = __toESM(require_path(), 1);
 
 // src/transfer/manifest-check.ts
 var TYPES = /* @__PURE__ */ new Set(["file", "dir", "symlink", "other"]);
@@ -131,7 +101,7 @@ function isCount(v, max) {
 // src/transfer/manifest.ts
 var MANIFEST_NAME = "manifest.json";
 function manifestPath(domainDir) {
-  return (0, import_node_path2.join)(domainDir, META_DIR, MANIFEST_NAME);
+  return (0, import_node_path.join)(domainDir, META_DIR, MANIFEST_NAME);
 }
 function emptyManifest(domain) {
   return { version: 1, domain, names: GIT_SAFE_NAMES, entries: {}, files: {} };
@@ -140,9 +110,18 @@ function readManifest(domainDir, domain) {
   const path = manifestPath(domainDir);
   let text;
   try {
-    text = (0, import_node_fs2.readFileSync)(path, "utf8");
+    const fd = (0, import_node_fs.openSync)(path, import_node_fs.constants.O_RDONLY | import_node_fs.constants.O_NOFOLLOW);
+    try {
+      text = (0, import_node_fs.readFileSync)(fd, "utf8");
+    } finally {
+      (0, import_node_fs.closeSync)(fd);
+    }
   } catch (err) {
     if (err.code === "ENOENT") return emptyManifest(domain);
+    if (err.code === "ELOOP")
+      throw new UserError(
+        `${path} is a symbolic link: replace it with the manifest (take it from the store's history)`
+      );
     throw err;
   }
   let data;
@@ -230,10 +209,39 @@ function entryPaths(m, local) {
   return Object.keys(m.files).filter((p) => p === local || p.startsWith(local + "/"));
 }
 
+// src/store/data-folder.ts
+var import_node_fs2 = __toESM(require_fs(), 1);
+var import_node_path2 = __toESM(require_path(), 1);
+var DATA_ATTRIBUTES = "# Written by remote-files. These files are salvaged bytes and must come back exactly as they were:\n# no line-ending conversion, no filters (LFS included), no $Id$ expansion, no re-encoding.\n* -text -eol -crlf -ident -filter -working-tree-encoding -export-subst\n";
+var ATTRIBUTES_NAME = ".gitattributes";
+function writeDataAttributes(domainDir) {
+  const path = (0, import_node_path2.join)(domainDir, ATTRIBUTES_NAME);
+  const st = (0, import_node_fs2.lstatSync)(path, { throwIfNoEntry: false });
+  if (st?.isFile() && (0, import_node_fs2.readFileSync)(path, "utf8") === DATA_ATTRIBUTES) return;
+  const tmp = `${path}.rf-tmp-${process.pid}`;
+  (0, import_node_fs2.writeFileSync)(tmp, DATA_ATTRIBUTES, { flag: "wx", mode: 420 });
+  (0, import_node_fs2.renameSync)(tmp, path);
+}
+function checkDataFolder(workspace, dataDir, domain) {
+  const rel = (0, import_node_path2.relative)(workspace, (0, import_node_path2.join)(workspace, dataDir, domain));
+  if (rel === "" || rel.startsWith("..") || (0, import_node_path2.isAbsolute)(rel)) return;
+  const parts = [...rel.split(import_node_path2.sep), META_DIR, MANIFEST_NAME];
+  let current = workspace;
+  for (const [i, part] of parts.entries()) {
+    current = (0, import_node_path2.join)(current, part);
+    const st = (0, import_node_fs2.lstatSync)(current, { throwIfNoEntry: false });
+    if (!st) return;
+    const last = i === parts.length - 1;
+    if (last ? !st.isFile() : !st.isDirectory()) {
+      const what = st.isSymbolicLink() ? "a symbolic link" : last ? "not a file" : "not a folder";
+      throw new UserError(
+        `the data folder's ${(0, import_node_path2.relative)(workspace, current)} is ${what}: remote-files reads and writes only real folders and files in the workspace. Replace it (the data-dir and domain inputs name the folder).`
+      );
+    }
+  }
+}
+
 export {
-  ATTRIBUTES_NAME,
-  writeDataAttributes,
-  checkDataFolder,
   manifestPath,
   readManifest,
   manifestChunks,
@@ -241,5 +249,8 @@ export {
   toManifestFile,
   recordOf,
   storedPath,
-  entryPaths
+  entryPaths,
+  ATTRIBUTES_NAME,
+  writeDataAttributes,
+  checkDataFolder
 };

@@ -7,13 +7,13 @@ var __dirname = __rfDirname(__filename);
 import {
   ATTRIBUTES_NAME,
   manifestPath
-} from "./chunk-S6BAAE35.js";
+} from "./chunk-Y7HTZ7I3.js";
 import {
   isUnescapedGitName,
   require_child_process,
   require_crypto,
   tempRoot
-} from "./chunk-FRSMLBGB.js";
+} from "./chunk-2ZGDTD7H.js";
 import {
   UserError,
   __commonJS,

@@ -44,7 +44,7 @@ import {
   storageSharedKeyCredentialPolicy,
   stringifyXML,
   withProcessEnv
-} from "./chunk-DPJEAI43.js";
+} from "./chunk-YMWAB2K2.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -61,11 +61,11 @@ import {
   setSecret,
   warning,
   which
-} from "./chunk-Y7ZBH55H.js";
+} from "./chunk-YSM2WRWE.js";
 import {
   require_events,
   require_url
-} from "./chunk-CPZTSEM3.js";
+} from "./chunk-DAMUIRXE.js";
 import {
   require_stream
 } from "./chunk-3TYOJI2R.js";
@@ -73,7 +73,7 @@ import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-FRSMLBGB.js";
+} from "./chunk-2ZGDTD7H.js";
 import {
   UserError,
   __commonJS,
