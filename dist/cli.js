@@ -11,18 +11,17 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-ADH5LUBK.js";
-import "./chunks/chunk-Y7HTZ7I3.js";
+} from "./chunks/chunk-NJFMQAOZ.js";
+import "./chunks/chunk-AHRNPDAC.js";
 import {
   formatBytes
-} from "./chunks/chunk-DAMUIRXE.js";
-import "./chunks/chunk-3TYOJI2R.js";
-import "./chunks/chunk-2ZGDTD7H.js";
+} from "./chunks/chunk-CSEAYAE7.js";
+import "./chunks/chunk-X5NJ4HR2.js";
 import {
   UserError,
   __toESM,
   require_fs
-} from "./chunks/chunk-T7UN7EJR.js";
+} from "./chunks/chunk-44VJ4H4T.js";
 
 // src/cli.ts
 var import_node_fs = __toESM(require_fs(), 1);

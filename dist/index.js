@@ -9,8 +9,8 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-ADH5LUBK.js";
-import "./chunks/chunk-Y7HTZ7I3.js";
+} from "./chunks/chunk-NJFMQAOZ.js";
+import "./chunks/chunk-AHRNPDAC.js";
 import {
   debug,
   getInput,
@@ -21,13 +21,12 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-YSM2WRWE.js";
-import "./chunks/chunk-DAMUIRXE.js";
-import "./chunks/chunk-3TYOJI2R.js";
-import "./chunks/chunk-2ZGDTD7H.js";
+} from "./chunks/chunk-IVJXPRSM.js";
+import "./chunks/chunk-CSEAYAE7.js";
+import "./chunks/chunk-X5NJ4HR2.js";
 import {
   UserError
-} from "./chunks/chunk-T7UN7EJR.js";
+} from "./chunks/chunk-44VJ4H4T.js";
 
 // src/main.ts
 function maskSecrets(get) {

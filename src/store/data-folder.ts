@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { lstatSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { UserError } from '../errors.js';
 import { META_DIR } from '../plan/paths.js';
+import { TEMP_MARK } from '../transfer/local-tree.js';
 import { MANIFEST_NAME } from '../transfer/manifest.js';
 
 /**
@@ -23,7 +25,8 @@ export function writeDataAttributes(domainDir: string): void {
   const path = join(domainDir, ATTRIBUTES_NAME);
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (st?.isFile() && readFileSync(path, 'utf8') === DATA_ATTRIBUTES) return;
-  const tmp = `${path}.rf-tmp-${process.pid}`;
+  // Exclusive and unguessable, as every temp name in the data folder: a planted link is never written through.
+  const tmp = `${path}${TEMP_MARK}${randomBytes(6).toString('hex')}`;
   writeFileSync(tmp, DATA_ATTRIBUTES, { flag: 'wx', mode: 0o644 });
   // rename replaces a link or file that was there; it never writes through it.
   renameSync(tmp, path);

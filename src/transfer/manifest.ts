@@ -185,7 +185,8 @@ export function recordOf(f: RemoteFile, prev: ManifestFile | undefined, sha256?:
   return toManifestFile(f, sha256);
 }
 
-function modeText(mode: number): string {
+/** A mode as the manifest writes it: four octal digits. */
+export function modeText(mode: number): string {
   return mode.toString(8).padStart(4, '0');
 }
 

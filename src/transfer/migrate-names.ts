@@ -36,8 +36,8 @@ export function migrateStoredNames(domainDir: string, m: Manifest): { manifest: 
     for (const part of parts) {
       logical = logical === '' ? part : `${logical}/${part}`;
       const parent = disk;
-      disk = disk === '' ? escapeName(part) : `${disk}/${escapeName(part)}`;
       const escaped = escapeName(part);
+      disk = disk === '' ? escaped : `${disk}/${escaped}`;
       if (escaped === part || done.has(logical)) continue;
       done.add(logical);
       if (!isRealDir(parent)) continue;

@@ -4,7 +4,7 @@ import { safeText } from '../report/reporter.js';
 import { ownPaths, remotePathOf, UPLOAD_TEMP_NAME, type Entry } from './entries.js';
 import { shQuote } from './remote-scripts.js';
 import type { LocalTree } from './local-tree.js';
-import { entryPaths, type Manifest, type ManifestFile } from './manifest.js';
+import { entryPaths, type Manifest, type ManifestFile, modeText } from './manifest.js';
 import type { EntryOutcome } from '../model/outcome.js';
 import { WriteDeniedError, type EntryListing, type OutgoingItem, type RemoteFile, type Transport } from './types.js';
 
@@ -111,7 +111,7 @@ function withoutSpecialBits(m: Manifest): { manifest: Manifest; dropped: string[
     if ((mode & 0o7000) === 0) files[path] = r;
     else {
       dropped.push(path);
-      files[path] = { ...r, mode: (mode & 0o777).toString(8).padStart(4, '0') };
+      files[path] = { ...r, mode: modeText(mode & 0o777) };
     }
   }
   return { manifest: dropped.length ? { ...m, files } : m, dropped };

@@ -6,19 +6,19 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   require_events
-} from "./chunk-DAMUIRXE.js";
+} from "./chunk-CSEAYAE7.js";
 import {
   require_child_process,
   require_crypto,
   require_os
-} from "./chunk-2ZGDTD7H.js";
+} from "./chunk-X5NJ4HR2.js";
 import {
   __commonJS,
   __require,
   __toESM,
   require_fs,
   require_path
-} from "./chunk-T7UN7EJR.js";
+} from "./chunk-44VJ4H4T.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({

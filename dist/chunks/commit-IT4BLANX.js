@@ -7,13 +7,13 @@ var __dirname = __rfDirname(__filename);
 import {
   ATTRIBUTES_NAME,
   manifestPath
-} from "./chunk-Y7HTZ7I3.js";
+} from "./chunk-AHRNPDAC.js";
 import {
   isUnescapedGitName,
   require_child_process,
   require_crypto,
   tempRoot
-} from "./chunk-2ZGDTD7H.js";
+} from "./chunk-X5NJ4HR2.js";
 import {
   UserError,
   __commonJS,
@@ -21,7 +21,7 @@ import {
   __toESM,
   require_fs,
   require_path
-} from "./chunk-T7UN7EJR.js";
+} from "./chunk-44VJ4H4T.js";
 
 // builtin-by-require:timers/promises
 var require_promises = __commonJS({

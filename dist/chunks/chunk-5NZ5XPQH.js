@@ -5,29 +5,27 @@ var require = __rfCreateRequire(import.meta.url);
 var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
-  TEMP_MARK,
   formatBytes,
   require_events,
   require_module,
   require_tar_stream,
   require_url,
   require_zlib
-} from "./chunk-DAMUIRXE.js";
+} from "./chunk-CSEAYAE7.js";
 import {
-  require_promises,
-  require_stream
-} from "./chunk-3TYOJI2R.js";
-import {
+  TEMP_MARK,
   require_crypto,
   require_os
-} from "./chunk-2ZGDTD7H.js";
+} from "./chunk-X5NJ4HR2.js";
 import {
   __commonJS,
   __require,
   __toESM,
   require_fs,
-  require_path
-} from "./chunk-T7UN7EJR.js";
+  require_path,
+  require_promises,
+  require_stream
+} from "./chunk-44VJ4H4T.js";
 
 // builtin-by-require:util
 var require_util = __commonJS({

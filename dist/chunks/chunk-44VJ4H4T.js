@@ -58,6 +58,20 @@ var require_path = __commonJS({
   }
 });
 
+// builtin-by-require:stream
+var require_stream = __commonJS({
+  "builtin-by-require:stream"(exports, module) {
+    module.exports = __require("node:stream");
+  }
+});
+
+// builtin-by-require:stream/promises
+var require_promises = __commonJS({
+  "builtin-by-require:stream/promises"(exports, module) {
+    module.exports = __require("node:stream/promises");
+  }
+});
+
 // src/errors.ts
 var UserError = class extends Error {
   name = "UserError";
@@ -119,9 +133,11 @@ export {
   UserError,
   RecipeError,
   HostileServerError,
+  require_stream,
   checkLocalPath,
   META_DIR,
   checkRemotePath,
   isWithin,
-  safeJoin
+  safeJoin,
+  require_promises
 };

@@ -5,16 +5,14 @@ var require = __rfCreateRequire(import.meta.url);
 var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
-  require_promises,
-  require_stream
-} from "./chunk-3TYOJI2R.js";
-import {
   UserError,
   __toESM,
   require_fs,
   require_path,
+  require_promises,
+  require_stream,
   safeJoin
-} from "./chunk-T7UN7EJR.js";
+} from "./chunk-44VJ4H4T.js";
 
 // src/store/age.ts
 var import_node_fs = __toESM(require_fs(), 1);

@@ -48,7 +48,7 @@ import {
   structuredMessageDecodingStream,
   structuredMessageEncoding,
   withProcessEnv
-} from "./chunk-YMWAB2K2.js";
+} from "./chunk-5NZ5XPQH.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -59,20 +59,16 @@ import {
   require_tunnel,
   setSecret,
   warning
-} from "./chunk-YSM2WRWE.js";
+} from "./chunk-IVJXPRSM.js";
 import {
   require_events,
   require_tar_stream
-} from "./chunk-DAMUIRXE.js";
-import {
-  require_promises,
-  require_stream
-} from "./chunk-3TYOJI2R.js";
+} from "./chunk-CSEAYAE7.js";
 import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-2ZGDTD7H.js";
+} from "./chunk-X5NJ4HR2.js";
 import {
   UserError,
   __commonJS,
@@ -80,8 +76,10 @@ import {
   __require,
   __toESM,
   require_fs,
-  require_path
-} from "./chunk-T7UN7EJR.js";
+  require_path,
+  require_promises,
+  require_stream
+} from "./chunk-44VJ4H4T.js";
 
 // node_modules/@actions/artifact/package.json
 var require_package = __commonJS({

@@ -9,16 +9,15 @@ import {
   entryPaths,
   manifestChunks,
   manifestPath,
+  modeText,
   readManifest,
   recordOf,
   sameManifest,
   storedPath,
   toManifestFile,
   writeDataAttributes
-} from "./chunk-Y7HTZ7I3.js";
+} from "./chunk-AHRNPDAC.js";
 import {
-  LocalTree,
-  TEMP_MARK,
   formatBytes,
   md,
   outcomeLine,
@@ -31,13 +30,11 @@ import {
   require_url,
   require_zlib,
   safeText
-} from "./chunk-DAMUIRXE.js";
-import {
-  require_promises,
-  require_stream
-} from "./chunk-3TYOJI2R.js";
+} from "./chunk-CSEAYAE7.js";
 import {
   GIT_SAFE_NAMES,
+  LocalTree,
+  TEMP_MARK,
   escapeName,
   escapePath,
   privateTempDir,
@@ -45,7 +42,7 @@ import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-2ZGDTD7H.js";
+} from "./chunk-X5NJ4HR2.js";
 import {
   HostileServerError,
   RecipeError,
@@ -58,8 +55,10 @@ import {
   isWithin,
   require_fs,
   require_path,
+  require_promises,
+  require_stream,
   safeJoin
-} from "./chunk-T7UN7EJR.js";
+} from "./chunk-44VJ4H4T.js";
 
 // builtin-by-require:v8
 var require_v8 = __commonJS({
@@ -29927,14 +29926,14 @@ var import_node_fs4 = __toESM(require_fs(), 1);
 var import_node_path4 = __toESM(require_path(), 1);
 async function backupEncryption(recipientsText) {
   if (recipientsText.trim() === "") return void 0;
-  const { encryptStream, parseRecipients } = await import("./age-NSLD4A2Z.js");
+  const { encryptStream, parseRecipients } = await import("./age-7BMD5UXT.js");
   const recipients = parseRecipients(recipientsText);
   const digest = (0, import_node_crypto2.createHash)("sha256").update([...recipients].sort().join("\n")).digest("hex").slice(0, 16);
   return { encrypt: (plain) => encryptStream(plain, recipients), tag: `age:${digest}` };
 }
 async function restoreSource(domainDir, m, identityText) {
   if (!m.encryption) return { root: domainDir, cleanup: () => void 0 };
-  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-NSLD4A2Z.js");
+  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-7BMD5UXT.js");
   const identities = identityText.trim() === "" ? [] : parseIdentities(identityText);
   requireIdentity(identities, m.domain);
   const root = (0, import_node_fs4.mkdtempSync)((0, import_node_path4.join)(tempRoot(), "remote-files-plain-"));
@@ -29959,9 +29958,9 @@ async function makeStores(s) {
     s.names.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-UAGCL7QA.js")).CommitStore(s.commit);
+          return new (await import("./commit-IT4BLANX.js")).CommitStore(s.commit);
         case "artifact":
-          return new (await import("./artifact-P4OVGMHD.js")).ArtifactStore({
+          return new (await import("./artifact-OCKAAJHQ.js")).ArtifactStore({
             name: s.artifact.name,
             retentionDays: s.artifact.retentionDays,
             githubToken: s.artifact.githubToken,
@@ -29969,7 +29968,7 @@ async function makeStores(s) {
             branch: s.artifact.branch
           });
         case "cache":
-          return new (await import("./cache-3THHXEBM.js")).CacheStore({ key: s.cache.key });
+          return new (await import("./cache-2WMMIQYR.js")).CacheStore({ key: s.cache.key });
       }
     })
   );
@@ -31774,8 +31773,8 @@ function migrateStoredNames(domainDir, m) {
     for (const part of parts) {
       logical = logical === "" ? part : `${logical}/${part}`;
       const parent = disk;
-      disk = disk === "" ? escapeName(part) : `${disk}/${escapeName(part)}`;
       const escaped = escapeName(part);
+      disk = disk === "" ? escaped : `${disk}/${escaped}`;
       if (escaped === part || done.has(logical)) continue;
       done.add(logical);
       if (!isRealDir(parent)) continue;
@@ -34790,7 +34789,7 @@ function withoutSpecialBits(m) {
     if ((mode & 3584) === 0) files[path] = r;
     else {
       dropped.push(path);
-      files[path] = { ...r, mode: (mode & 511).toString(8).padStart(4, "0") };
+      files[path] = { ...r, mode: modeText(mode & 511) };
     }
   }
   return { manifest: dropped.length ? { ...m, files } : m, dropped };

@@ -44,7 +44,7 @@ import {
   storageSharedKeyCredentialPolicy,
   stringifyXML,
   withProcessEnv
-} from "./chunk-YMWAB2K2.js";
+} from "./chunk-5NZ5XPQH.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -61,27 +61,25 @@ import {
   setSecret,
   warning,
   which
-} from "./chunk-YSM2WRWE.js";
+} from "./chunk-IVJXPRSM.js";
 import {
   require_events,
   require_url
-} from "./chunk-DAMUIRXE.js";
-import {
-  require_stream
-} from "./chunk-3TYOJI2R.js";
+} from "./chunk-CSEAYAE7.js";
 import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-2ZGDTD7H.js";
+} from "./chunk-X5NJ4HR2.js";
 import {
   UserError,
   __commonJS,
   __export,
   __toESM,
   require_fs,
-  require_path
-} from "./chunk-T7UN7EJR.js";
+  require_path,
+  require_stream
+} from "./chunk-44VJ4H4T.js";
 
 // node_modules/semver/internal/constants.js
 var require_constants = __commonJS({

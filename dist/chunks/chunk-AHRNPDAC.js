@@ -5,8 +5,10 @@ var require = __rfCreateRequire(import.meta.url);
 var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
-  GIT_SAFE_NAMES
-} from "./chunk-2ZGDTD7H.js";
+  GIT_SAFE_NAMES,
+  TEMP_MARK,
+  require_crypto
+} from "./chunk-X5NJ4HR2.js";
 import {
   META_DIR,
   UserError,
@@ -16,7 +18,7 @@ import {
   isWithin,
   require_fs,
   require_path
-} from "./chunk-T7UN7EJR.js";
+} from "./chunk-44VJ4H4T.js";
 
 // src/transfer/manifest.ts
 var import_node_fs = __toESM(require_fs(), 1);
@@ -210,6 +212,7 @@ function entryPaths(m, local) {
 }
 
 // src/store/data-folder.ts
+var import_node_crypto = __toESM(require_crypto(), 1);
 var import_node_fs2 = __toESM(require_fs(), 1);
 var import_node_path2 = __toESM(require_path(), 1);
 var DATA_ATTRIBUTES = "# Written by remote-files. These files are salvaged bytes and must come back exactly as they were:\n# no line-ending conversion, no filters (LFS included), no $Id$ expansion, no re-encoding.\n* -text -eol -crlf -ident -filter -working-tree-encoding -export-subst\n";
@@ -218,7 +221,7 @@ function writeDataAttributes(domainDir) {
   const path = (0, import_node_path2.join)(domainDir, ATTRIBUTES_NAME);
   const st = (0, import_node_fs2.lstatSync)(path, { throwIfNoEntry: false });
   if (st?.isFile() && (0, import_node_fs2.readFileSync)(path, "utf8") === DATA_ATTRIBUTES) return;
-  const tmp = `${path}.rf-tmp-${process.pid}`;
+  const tmp = `${path}${TEMP_MARK}${(0, import_node_crypto.randomBytes)(6).toString("hex")}`;
   (0, import_node_fs2.writeFileSync)(tmp, DATA_ATTRIBUTES, { flag: "wx", mode: 420 });
   (0, import_node_fs2.renameSync)(tmp, path);
 }
@@ -248,6 +251,7 @@ export {
   sameManifest,
   toManifestFile,
   recordOf,
+  modeText,
   storedPath,
   entryPaths,
   ATTRIBUTES_NAME,
