@@ -11,7 +11,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-NJFMQAOZ.js";
+} from "./chunks/chunk-S5L6H6JF.js";
 import "./chunks/chunk-AHRNPDAC.js";
 import {
   formatBytes

@@ -9,7 +9,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-NJFMQAOZ.js";
+} from "./chunks/chunk-S5L6H6JF.js";
 import "./chunks/chunk-AHRNPDAC.js";
 import {
   debug,

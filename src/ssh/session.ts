@@ -81,6 +81,10 @@ export class SshSession {
     // Only ever observed through Promise.race in guard(); unobserved it must not count as unhandled.
     this.lostSignal.catch(() => undefined);
     client.on('error', (err: Error) => this.markLost(err.message));
+    // ssh2 tears its protocol down on the socket's 'end' (the server's FIN), before 'close': from then
+    // on a write throws ssh2's own error ("Invalid Zlib instance" with compression), so the loss counts
+    // from 'end'.
+    client.on('end', () => this.markLost('the server closed the connection'));
     client.on('close', () => this.markLost('the server closed the connection'));
     proxy?.client.on('error', (err: Error) => this.markLost(`jump host ${proxy.label}: ${err.message}`));
     proxy?.client.on('close', () => this.markLost(`jump host ${proxy.label} closed the connection`));

@@ -160,11 +160,18 @@ export class Sftp {
     const explain = (err: Error) => (statusOf(err) === undefined ? (this.connectionLost() ?? err) : err);
     return new Promise<T>((done, fail) => {
       this.pending.add(fail);
-      start((err, value) => {
+      try {
+        start((err, value) => {
+          this.pending.delete(fail);
+          if (err) fail(explain(err));
+          else done(value as T);
+        });
+      } catch (err) {
+        // ssh2 throws at once when its connection is already torn down (a write through a closed zlib
+        // stream). The session hears of the loss in the same turn: explain the throw once it has.
         this.pending.delete(fail);
-        if (err) fail(explain(err));
-        else done(value as T);
-      });
+        setImmediate(() => fail(explain(err instanceof Error ? err : new Error(String(err)))));
+      }
     });
   }
 

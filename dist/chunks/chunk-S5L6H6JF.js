@@ -30035,6 +30035,7 @@ var SshSession = class {
     this.lostSignal = new Promise((_, reject) => this.rejectLost = reject);
     this.lostSignal.catch(() => void 0);
     client.on("error", (err) => this.markLost(err.message));
+    client.on("end", () => this.markLost("the server closed the connection"));
     client.on("close", () => this.markLost("the server closed the connection"));
     proxy?.client.on("error", (err) => this.markLost(`jump host ${proxy.label}: ${err.message}`));
     proxy?.client.on("close", () => this.markLost(`jump host ${proxy.label} closed the connection`));
@@ -30481,11 +30482,16 @@ var Sftp = class {
     const explain = (err) => statusOf(err) === void 0 ? this.connectionLost() ?? err : err;
     return new Promise((done, fail2) => {
       this.pending.add(fail2);
-      start((err, value) => {
+      try {
+        start((err, value) => {
+          this.pending.delete(fail2);
+          if (err) fail2(explain(err));
+          else done(value);
+        });
+      } catch (err) {
         this.pending.delete(fail2);
-        if (err) fail2(explain(err));
-        else done(value);
-      });
+        setImmediate(() => fail2(explain(err instanceof Error ? err : new Error(String(err)))));
+      }
     });
   }
   /** ssh2 throws at once when the server lacks an extension; that is the server's "unsupported" answer. */
