@@ -61,9 +61,14 @@ function assertRestoredFolder(path: string, mode: number, mtime?: number): void 
 }
 
 /** The server side changed since the backup: the stored copy now differs, so a restore writes. */
+/**
+ * Server-side edits a restore must undo. Their sizes differ from the stored files': a restore, like
+ * rsync's quick check, takes same size and same mtime second for unchanged, and a test fast enough to
+ * plant and edit within the second of the backup would otherwise see its edit kept.
+ */
 function editSite(): void {
   asShell(
-    `printf edited > '${srv}/site/top.txt'; printf edited > '${srv}/site/uploads/a.txt'; printf edited > '${srv}/site/uploads/cache/c.txt'`,
+    `printf 'edited on the server' > '${srv}/site/top.txt'; printf 'edited on the server' > '${srv}/site/uploads/a.txt'; printf 'edited on the server' > '${srv}/site/uploads/cache/c.txt'`,
   );
 }
 
