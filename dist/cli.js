@@ -11,17 +11,17 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-S5L6H6JF.js";
-import "./chunks/chunk-AHRNPDAC.js";
+} from "./chunks/chunk-7SWXP4DV.js";
+import "./chunks/chunk-WLDSCGK4.js";
 import {
   formatBytes
-} from "./chunks/chunk-CSEAYAE7.js";
-import "./chunks/chunk-X5NJ4HR2.js";
+} from "./chunks/chunk-RTU7HEQL.js";
+import "./chunks/chunk-PXCYKEN7.js";
 import {
   UserError,
   __toESM,
   require_fs
-} from "./chunks/chunk-44VJ4H4T.js";
+} from "./chunks/chunk-BNJA3E5O.js";
 
 // src/cli.ts
 var import_node_fs = __toESM(require_fs(), 1);

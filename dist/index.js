@@ -9,8 +9,8 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-S5L6H6JF.js";
-import "./chunks/chunk-AHRNPDAC.js";
+} from "./chunks/chunk-7SWXP4DV.js";
+import "./chunks/chunk-WLDSCGK4.js";
 import {
   debug,
   getInput,
@@ -21,12 +21,12 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-IVJXPRSM.js";
-import "./chunks/chunk-CSEAYAE7.js";
-import "./chunks/chunk-X5NJ4HR2.js";
+} from "./chunks/chunk-IPSLXVGS.js";
+import "./chunks/chunk-RTU7HEQL.js";
+import "./chunks/chunk-PXCYKEN7.js";
 import {
   UserError
-} from "./chunks/chunk-44VJ4H4T.js";
+} from "./chunks/chunk-BNJA3E5O.js";
 
 // src/main.ts
 function maskSecrets(get) {

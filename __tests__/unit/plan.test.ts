@@ -119,6 +119,16 @@ test('overlapping local paths from unrelated sources are refused; agreeing ones 
 
 test('path rules', () => {
   assert.deepEqual(checkLocalPath('a/./b//c/'), { ok: true, path: 'a/b/c' });
+  // The quick path for plain names must still refuse the manifest's own folder and climbing out.
+  assert.deepEqual(checkLocalPath('a/b.c/.d'), { ok: true, path: 'a/b.c/.d' });
+  assert.equal(checkLocalPath('.remote-files').ok, false);
+  assert.equal(checkLocalPath('.remote-files/manifest.json').ok, false);
+  assert.deepEqual(checkLocalPath('.remote-files2/x'), { ok: true, path: '.remote-files2/x' });
+  assert.equal(checkLocalPath('a/..').ok, false);
+  assert.equal(checkLocalPath('..').ok, false);
+  assert.equal(checkLocalPath('').ok, false);
+  assert.equal(checkLocalPath('/etc').ok, false);
+  assert.equal(checkLocalPath('a\0b').ok, false);
   assert.deepEqual(checkRemotePath('/'), { ok: true, path: '/' });
   assert.equal(checkRemotePath('/a/../b').ok, false);
   assert.equal(safeJoin('/d', '../x'), null);

@@ -5,8 +5,14 @@ import { posix } from 'node:path';
  * rule guards recipe input and whatever a server sends back.
  */
 
+/** A name that needs the careful path: NUL, absolute, empty or "." or ".." parts, a trailing slash. */
+const ODD_NAME = /\0|^\/|\/\/|\/$|(^|\/)\.\.?(\/|$)/;
+
 /** Normalises a recipe's local path; returns an error string when it is absolute, empty or climbs out. */
 export function checkLocalPath(local: string): { ok: true; path: string } | { ok: false; why: string } {
+  // The usual path (plain parts, nothing to normalise) is taken as it is: this runs for every record of
+  // the manifest on every run, and splitting each one cost a tenth of a no-change run at 2,000 files.
+  if (local !== '' && !ODD_NAME.test(local) && !isWithin(META_DIR, local)) return { ok: true, path: local };
   if (local.includes('\0')) return { ok: false, why: 'contains a NUL byte' };
   if (local.startsWith('/'))
     return { ok: false, why: 'is absolute (local paths are relative to the domain data folder)' };
@@ -33,9 +39,6 @@ export function checkRemotePath(remote: string): { ok: true; path: string } | { 
 export function isWithin(outer: string, inner: string): boolean {
   return inner === outer || inner.startsWith(outer.endsWith('/') ? outer : outer + '/');
 }
-
-/** A name that needs the careful path below: NUL, absolute, empty or "." or ".." parts, a trailing slash. */
-const ODD_NAME = /\0|^\/|\/\/|\/$|(^|\/)\.\.?(\/|$)/;
 
 /**
  * Joins a relative member name (from an archive or a listing) below `base` and refuses anything that

@@ -7,13 +7,13 @@ var __dirname = __rfDirname(__filename);
 import {
   ATTRIBUTES_NAME,
   manifestPath
-} from "./chunk-AHRNPDAC.js";
+} from "./chunk-WLDSCGK4.js";
 import {
   isUnescapedGitName,
   require_child_process,
   require_crypto,
   tempRoot
-} from "./chunk-X5NJ4HR2.js";
+} from "./chunk-PXCYKEN7.js";
 import {
   UserError,
   __commonJS,
@@ -21,7 +21,7 @@ import {
   __toESM,
   require_fs,
   require_path
-} from "./chunk-44VJ4H4T.js";
+} from "./chunk-BNJA3E5O.js";
 
 // builtin-by-require:timers/promises
 var require_promises = __commonJS({

@@ -48,7 +48,7 @@ import {
   structuredMessageDecodingStream,
   structuredMessageEncoding,
   withProcessEnv
-} from "./chunk-5NZ5XPQH.js";
+} from "./chunk-YY4KMSNM.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -59,16 +59,16 @@ import {
   require_tunnel,
   setSecret,
   warning
-} from "./chunk-IVJXPRSM.js";
+} from "./chunk-IPSLXVGS.js";
 import {
   require_events,
   require_tar_stream
-} from "./chunk-CSEAYAE7.js";
+} from "./chunk-RTU7HEQL.js";
 import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-X5NJ4HR2.js";
+} from "./chunk-PXCYKEN7.js";
 import {
   UserError,
   __commonJS,
@@ -79,7 +79,7 @@ import {
   require_path,
   require_promises,
   require_stream
-} from "./chunk-44VJ4H4T.js";
+} from "./chunk-BNJA3E5O.js";
 
 // node_modules/@actions/artifact/package.json
 var require_package = __commonJS({

@@ -14,7 +14,7 @@ import {
   require_promises,
   require_stream,
   safeJoin
-} from "./chunk-44VJ4H4T.js";
+} from "./chunk-BNJA3E5O.js";
 
 // builtin-by-require:crypto
 var require_crypto = __commonJS({

@@ -11,12 +11,12 @@ import {
   require_tar_stream,
   require_url,
   require_zlib
-} from "./chunk-CSEAYAE7.js";
+} from "./chunk-RTU7HEQL.js";
 import {
   TEMP_MARK,
   require_crypto,
   require_os
-} from "./chunk-X5NJ4HR2.js";
+} from "./chunk-PXCYKEN7.js";
 import {
   __commonJS,
   __require,
@@ -25,7 +25,7 @@ import {
   require_path,
   require_promises,
   require_stream
-} from "./chunk-44VJ4H4T.js";
+} from "./chunk-BNJA3E5O.js";
 
 // builtin-by-require:util
 var require_util = __commonJS({

@@ -7,7 +7,7 @@ var __dirname = __rfDirname(__filename);
 import {
   __commonJS,
   __require
-} from "./chunk-44VJ4H4T.js";
+} from "./chunk-BNJA3E5O.js";
 
 // node_modules/events-universal/default.js
 var require_default = __commonJS({

@@ -8,7 +8,7 @@ import {
   GIT_SAFE_NAMES,
   TEMP_MARK,
   require_crypto
-} from "./chunk-X5NJ4HR2.js";
+} from "./chunk-PXCYKEN7.js";
 import {
   META_DIR,
   UserError,
@@ -18,7 +18,7 @@ import {
   isWithin,
   require_fs,
   require_path
-} from "./chunk-44VJ4H4T.js";
+} from "./chunk-BNJA3E5O.js";
 
 // src/transfer/manifest.ts
 var import_node_fs = __toESM(require_fs(), 1);

@@ -92,7 +92,9 @@ var HostileServerError = class extends Error {
 
 // src/plan/paths.ts
 var import_node_path = __toESM(require_path(), 1);
+var ODD_NAME = /\0|^\/|\/\/|\/$|(^|\/)\.\.?(\/|$)/;
 function checkLocalPath(local) {
+  if (local !== "" && !ODD_NAME.test(local) && !isWithin(META_DIR, local)) return { ok: true, path: local };
   if (local.includes("\0")) return { ok: false, why: "contains a NUL byte" };
   if (local.startsWith("/"))
     return { ok: false, why: "is absolute (local paths are relative to the domain data folder)" };
@@ -113,7 +115,6 @@ function checkRemotePath(remote) {
 function isWithin(outer, inner) {
   return inner === outer || inner.startsWith(outer.endsWith("/") ? outer : outer + "/");
 }
-var ODD_NAME = /\0|^\/|\/\/|\/$|(^|\/)\.\.?(\/|$)/;
 function safeJoin(base, member) {
   if (member !== "" && !ODD_NAME.test(member))
     return base === "" || base.endsWith("/") ? base + member : `${base}/${member}`;

@@ -16,7 +16,7 @@ import {
   storedPath,
   toManifestFile,
   writeDataAttributes
-} from "./chunk-AHRNPDAC.js";
+} from "./chunk-WLDSCGK4.js";
 import {
   formatBytes,
   md,
@@ -30,7 +30,7 @@ import {
   require_url,
   require_zlib,
   safeText
-} from "./chunk-CSEAYAE7.js";
+} from "./chunk-RTU7HEQL.js";
 import {
   GIT_SAFE_NAMES,
   LocalTree,
@@ -42,7 +42,7 @@ import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-X5NJ4HR2.js";
+} from "./chunk-PXCYKEN7.js";
 import {
   HostileServerError,
   RecipeError,
@@ -58,7 +58,7 @@ import {
   require_promises,
   require_stream,
   safeJoin
-} from "./chunk-44VJ4H4T.js";
+} from "./chunk-BNJA3E5O.js";
 
 // builtin-by-require:v8
 var require_v8 = __commonJS({
@@ -29926,14 +29926,14 @@ var import_node_fs4 = __toESM(require_fs(), 1);
 var import_node_path4 = __toESM(require_path(), 1);
 async function backupEncryption(recipientsText) {
   if (recipientsText.trim() === "") return void 0;
-  const { encryptStream, parseRecipients } = await import("./age-7BMD5UXT.js");
+  const { encryptStream, parseRecipients } = await import("./age-EU4EH6JS.js");
   const recipients = parseRecipients(recipientsText);
   const digest = (0, import_node_crypto2.createHash)("sha256").update([...recipients].sort().join("\n")).digest("hex").slice(0, 16);
   return { encrypt: (plain) => encryptStream(plain, recipients), tag: `age:${digest}` };
 }
 async function restoreSource(domainDir, m, identityText) {
   if (!m.encryption) return { root: domainDir, cleanup: () => void 0 };
-  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-7BMD5UXT.js");
+  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-EU4EH6JS.js");
   const identities = identityText.trim() === "" ? [] : parseIdentities(identityText);
   requireIdentity(identities, m.domain);
   const root = (0, import_node_fs4.mkdtempSync)((0, import_node_path4.join)(tempRoot(), "remote-files-plain-"));
@@ -29958,9 +29958,9 @@ async function makeStores(s) {
     s.names.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-IT4BLANX.js")).CommitStore(s.commit);
+          return new (await import("./commit-DC3B2PSN.js")).CommitStore(s.commit);
         case "artifact":
-          return new (await import("./artifact-OCKAAJHQ.js")).ArtifactStore({
+          return new (await import("./artifact-4BFSINSK.js")).ArtifactStore({
             name: s.artifact.name,
             retentionDays: s.artifact.retentionDays,
             githubToken: s.artifact.githubToken,
@@ -29968,7 +29968,7 @@ async function makeStores(s) {
             branch: s.artifact.branch
           });
         case "cache":
-          return new (await import("./cache-2WMMIQYR.js")).CacheStore({ key: s.cache.key });
+          return new (await import("./cache-BK4VUNOH.js")).CacheStore({ key: s.cache.key });
       }
     })
   );

@@ -6,19 +6,19 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   require_events
-} from "./chunk-CSEAYAE7.js";
+} from "./chunk-RTU7HEQL.js";
 import {
   require_child_process,
   require_crypto,
   require_os
-} from "./chunk-X5NJ4HR2.js";
+} from "./chunk-PXCYKEN7.js";
 import {
   __commonJS,
   __require,
   __toESM,
   require_fs,
   require_path
-} from "./chunk-44VJ4H4T.js";
+} from "./chunk-BNJA3E5O.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({

@@ -12,7 +12,7 @@ import {
   require_promises,
   require_stream,
   safeJoin
-} from "./chunk-44VJ4H4T.js";
+} from "./chunk-BNJA3E5O.js";
 
 // src/store/age.ts
 var import_node_fs = __toESM(require_fs(), 1);

@@ -44,7 +44,7 @@ import {
   storageSharedKeyCredentialPolicy,
   stringifyXML,
   withProcessEnv
-} from "./chunk-5NZ5XPQH.js";
+} from "./chunk-YY4KMSNM.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -61,16 +61,16 @@ import {
   setSecret,
   warning,
   which
-} from "./chunk-IVJXPRSM.js";
+} from "./chunk-IPSLXVGS.js";
 import {
   require_events,
   require_url
-} from "./chunk-CSEAYAE7.js";
+} from "./chunk-RTU7HEQL.js";
 import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-X5NJ4HR2.js";
+} from "./chunk-PXCYKEN7.js";
 import {
   UserError,
   __commonJS,
@@ -79,7 +79,7 @@ import {
   require_fs,
   require_path,
   require_stream
-} from "./chunk-44VJ4H4T.js";
+} from "./chunk-BNJA3E5O.js";
 
 // node_modules/semver/internal/constants.js
 var require_constants = __commonJS({
