@@ -205,7 +205,18 @@ async function spawnListening(
       output = (output + d.toString('utf8')).slice(-200_000);
     });
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
-    const up = await Promise.race([waitForPort(port, 10_000).then(() => true), exited.then(() => false)]);
+    // Up once sshd itself says it listens: a connect alone could reach another process that took the
+    // port between freePort() and sshd's bind (a proxy or fake server of a test file running alongside).
+    const listening = `Server listening on 127.0.0.1 port ${port}.`;
+    const up = await Promise.race([
+      waitFor(() => output.includes(listening), 10_000)
+        .then(() => waitForPort(port, 10_000))
+        .then(
+          () => true,
+          () => false,
+        ),
+      exited.then(() => false),
+    ]);
     if (up) return { child, port, log: () => output };
     if (attempt < 5 && /Address already in use/.test(output)) continue;
     child.kill('SIGKILL');
@@ -222,6 +233,14 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`sshd said nothing of listening after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {

@@ -123,12 +123,14 @@ describe('compression on the wire (tar transport)', () => {
   if (node24)
     test('zstd on a server without gzip', () =>
       roundTrip(noGzip, 'zstd', node24!, /transport tar \(compression: zstd\)/));
-  test('auto on loopback sends as it is', () =>
+  // Loopback usually answers in well under 4 ms, but a loaded machine can measure more: either branch of
+  // `auto` is accepted here (which one a round trip picks is unit-tested), the bytes must come back whole.
+  test('auto on loopback: whole either way, sent as it is when the round trip is short', () =>
     roundTrip(
       plain,
       'auto',
       node24 ?? node20,
-      /transport tar \(auto: fast link \(round trip [\d.]+ ms < 4 ms\), sent as it is\)/,
+      /transport tar \(auto: (fast link \(round trip [\d.]+ ms < 4 ms\), sent as it is|round trip [\d.]+ ms, (zstd|gzip)\b)/,
     ));
   test('auto over a link with 5 ms each way compresses', async () => {
     const proxy: DelayProxy = await startDelayProxy({ target: plain.port, delayMs: 5 });

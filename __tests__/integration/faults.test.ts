@@ -511,7 +511,7 @@ describe('a server that stops answering (no RST)', () => {
       const msg = clearFailure(r, 'frozen at connect');
       assert.match(msg, /no answer within 3 s/);
       // Two attempts of 3 s and one retry pause of 1 s, plus the process start.
-      assert.ok(elapsed < 12_000, `took ${elapsed} ms`);
+      assert.ok(elapsed < 20_000, `took ${elapsed} ms`);
       assertDataFolderSound(site, ws, 'frozen at connect');
       console.log(`faults: frozen at connect failed after ${elapsed} ms: ${msg}`);
     },
@@ -553,7 +553,7 @@ describe('a server that stops answering (no RST)', () => {
           /lost \((Keepalive timeout|no progress for 3 s: .*the `timeout` input \(3 s\) bounds this)\)/,
         );
         // Three keepalive intervals of a second, plus the process start.
-        assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
+        assert.ok(elapsed < 20_000, `took ${elapsed} ms`);
         assertDataFolderSound(site, ws, `frozen mid-${mode}`);
         // The thawed sessions wake up to a closed connection; let them finish or clean up first.
         await settle(site, site.dir);

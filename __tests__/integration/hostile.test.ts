@@ -55,6 +55,8 @@ let srv: string;
 
 before(async () => {
   for (const p of ESCAPES) rmSync(p, { recursive: true, force: true });
+  // startSshd() makes this folder too, but later: a run of this file alone must not depend on another's.
+  mkdirSync('/var/lib/rf-test-sshd', { recursive: true, mode: 0o755 });
   work = mkdtempSync('/var/lib/rf-test-sshd/hostile2-');
   chmodSync(work, 0o755);
   // Every command of the shell account goes through this script: honest (probe, listing) except the

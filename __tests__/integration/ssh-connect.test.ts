@@ -125,7 +125,7 @@ test('wrong key or password: an authentication error naming user and methods, no
     /^Authentication as rf-shell@127\.0\.0\.1:\d+ failed \(tried: publickey, password; the server accepts: publickey, password\)/,
   );
   assert.ok(!err.message.includes('wrong'), 'the password is never echoed');
-  assert.ok(Date.now() - t0 < 3000, 'no retry delay');
+  assert.ok(Date.now() - t0 < 6000, 'no retry delay (three would wait 7 s)');
   assert.equal(log.info.filter((m) => m.includes('retry')).length, 0);
   await rejectsWith(
     connect(options(sshd, { target: { ...wrongKey, username: 'nobody-here', password: undefined } })),
@@ -313,7 +313,7 @@ test('a command that stalls while the server still answers keepalives: ended by 
       Error,
     );
     const took = Date.now() - t0;
-    assert.ok(took >= 1400 && took < 3500, `took ${took} ms`);
+    assert.ok(took >= 1400 && took < 6000, `took ${took} ms`);
   });
 });
 
@@ -344,7 +344,7 @@ test('a server gone silent mid-session: pending operations fail within about the
       new RegExp(`^connection to 127\\.0\\.0\\.1:${victim.port} lost \\(Keepalive timeout\\)`),
       Error,
     );
-    assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+    assert.ok(Date.now() - t0 < 6000, `took ${Date.now() - t0} ms`);
     assert.match((await streamError).message, /lost/);
     assert.match((await closed)!.message, /lost/);
     await rejectsWith(session.exec('true'), /lost/, Error);
@@ -361,7 +361,7 @@ test('a connection dropped mid-command: rejected at once, not left hanging', asy
     const t0 = Date.now();
     victim.killSessions();
     await rejectsWith(pending, /^connection to 127\.0\.0\.1:\d+ lost/, Error);
-    assert.ok(Date.now() - t0 < 1000);
+    assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms (the command sleeps 30 s)`);
   });
 });
 

@@ -37,6 +37,8 @@ let work: string;
 let srv: string;
 
 before(async () => {
+  // startSshd() makes this folder too, but later: a run of this file alone must not depend on another's.
+  mkdirSync('/var/lib/rf-test-sshd', { recursive: true, mode: 0o755 });
   work = mkdtempSync('/var/lib/rf-test-sshd/nesting-');
   chmodSync(work, 0o755);
   writeFileSync(

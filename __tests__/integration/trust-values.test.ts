@@ -275,7 +275,7 @@ describe('a hostile server is bounded', () => {
             /connection to 127\.0\.0\.1:\d+ lost \(no progress for 3 s: the server sent nothing and acknowledged nothing of ours .*the `timeout` input \(3 s\) bounds this\)/,
             msg,
           );
-          assert.ok(afterStop < 3000 + 4000, `ended ${afterStop} ms after the stall`);
+          assert.ok(afterStop < 3000 + 10_000, `ended ${afterStop} ms after the stall`);
           console.log(`trust-values: stalled ${mode} ended ${afterStop} ms after the server's tar stopped: ${msg}`);
         } finally {
           if (mode === 'restore') asShell(`rm -rf '${srv}/app' && mv '${srv}/app.restored' '${srv}/app'`);

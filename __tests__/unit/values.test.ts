@@ -291,7 +291,7 @@ test('idle watchdog: a command that makes no progress for idleMs fails naming th
     /^ConnectionLostError: connection to stall\.example:22 lost \(no progress for 0\.4 s: the server sent nothing and acknowledged nothing of ours .*the `timeout` input \(0\.4 s\) bounds this\)$/,
   );
   const took = Date.now() - t0;
-  assert.ok(took >= 400 && took < 1500, `took ${took} ms`);
+  assert.ok(took >= 400 && took < 3000, `took ${took} ms`);
   assert.equal(client.destroyed, true, 'the connection was dropped');
   // The loss reaches everything waiting on the connection, the unwatched command too.
   await assert.rejects(quiet, /lost \(no progress/);
