@@ -11,7 +11,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-7SWXP4DV.js";
+} from "./chunks/chunk-GVCOWKNV.js";
 import "./chunks/chunk-WLDSCGK4.js";
 import {
   formatBytes

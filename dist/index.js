@@ -9,7 +9,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-7SWXP4DV.js";
+} from "./chunks/chunk-GVCOWKNV.js";
 import "./chunks/chunk-WLDSCGK4.js";
 import {
   debug,

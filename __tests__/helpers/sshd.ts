@@ -204,7 +204,8 @@ async function spawnListening(
     child.stderr!.on('data', (d: Buffer) => {
       output = (output + d.toString('utf8')).slice(-200_000);
     });
-    const exited = new Promise<void>((done) => child.once('exit', () => done()));
+    // 'close', not 'exit': only then has all of stderr been read (the "Address already in use" below).
+    const exited = new Promise<void>((done) => child.once('close', () => done()));
     // Up once sshd itself says it listens: a connect alone could reach another process that took the
     // port between freePort() and sshd's bind (a proxy or fake server of a test file running alongside).
     const listening = `Server listening on 127.0.0.1 port ${port}.`;

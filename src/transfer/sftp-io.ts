@@ -154,7 +154,9 @@ export class Sftp {
   }
 
   private call<T>(start: (cb: Cb<T>) => void): Promise<T> {
-    if (this.lost) return Promise.reject(this.connectionLost() ?? this.lost);
+    // Gone, as the channel or the session knows: nothing is sent (ssh2 would throw or never answer).
+    const gone = this.connectionLost() ?? this.lost;
+    if (gone) return Promise.reject(gone);
     // A request the dead connection left unanswered fails with ssh2's "No response from server",
     // which names neither host nor cause: report the loss instead. A server's status answer stays.
     const explain = (err: Error) => (statusOf(err) === undefined ? (this.connectionLost() ?? err) : err);
@@ -175,12 +177,16 @@ export class Sftp {
     });
   }
 
-  /** ssh2 throws at once when the server lacks an extension; that is the server's "unsupported" answer. */
+  /**
+   * ssh2 throws at once when the server lacks an extension; that is the server's "unsupported" answer.
+   * Any other throw (a torn-down connection) is not: call() reports it as the loss.
+   */
   private extension(name: string, start: (cb: Cb<void>) => void): Promise<void> {
     return this.call<void>((cb) => {
       try {
         start(cb);
-      } catch {
+      } catch (err) {
+        if (!/does not support/i.test(err instanceof Error ? err.message : '')) throw err;
         cb(new StatusError(`the server does not support ${name}`, OP_UNSUPPORTED));
       }
     });

@@ -30478,7 +30478,8 @@ var Sftp = class {
     }
   }
   call(start) {
-    if (this.lost) return Promise.reject(this.connectionLost() ?? this.lost);
+    const gone = this.connectionLost() ?? this.lost;
+    if (gone) return Promise.reject(gone);
     const explain = (err) => statusOf(err) === void 0 ? this.connectionLost() ?? err : err;
     return new Promise((done, fail2) => {
       this.pending.add(fail2);
@@ -30494,12 +30495,16 @@ var Sftp = class {
       }
     });
   }
-  /** ssh2 throws at once when the server lacks an extension; that is the server's "unsupported" answer. */
+  /**
+   * ssh2 throws at once when the server lacks an extension; that is the server's "unsupported" answer.
+   * Any other throw (a torn-down connection) is not: call() reports it as the loss.
+   */
   extension(name, start) {
     return this.call((cb) => {
       try {
         start(cb);
-      } catch {
+      } catch (err) {
+        if (!/does not support/i.test(err instanceof Error ? err.message : "")) throw err;
         cb(new StatusError(`the server does not support ${name}`, OP_UNSUPPORTED));
       }
     });
