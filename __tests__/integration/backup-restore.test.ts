@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tar from 'tar-stream';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
+import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Backup and restore end to end: the committed dist/ bundle, run as the runner runs it, against a real
@@ -61,11 +62,6 @@ function baseInputs(extra: Record<string, string> = {}): Record<string, string> 
 
 async function act(ws: string, inputs: Record<string, string>, node = node20): Promise<ActionResult> {
   return runAction(inputs, { workspace: ws, node });
-}
-
-function ok(r: ActionResult): ActionResult {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r;
 }
 
 function failed(r: ActionResult, pattern: RegExp): ActionResult {

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDelayProxy, type DelayProxy } from '../../scripts/bench/delay-proxy.js';
-import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
+import { NODES, runAction } from '../helpers/run-action.js';
+import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Compression on the wire, through the dist/ bundle against real sshd instances: each codec in both
@@ -217,8 +218,3 @@ describe('compression on the wire (SFTP-only account: SSH zlib)', () => {
     });
   }
 });
-
-function ok(r: ActionResult): ActionResult {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r;
-}

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startCutProxy, type CutProxyOptions } from '../helpers/cut-proxy.js';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
+import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Network faults, end to end: the committed bundle talks to a real sshd through a proxy that cuts the
@@ -165,11 +166,6 @@ function act(site: Site, ws: string, port: number, extra: Record<string, string>
     },
     { workspace: ws },
   );
-}
-
-function ok(r: ActionResult): ActionResult {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r;
 }
 
 /** A failed run says why in one `::error::` line a person can act on: no stack, no "undefined". */

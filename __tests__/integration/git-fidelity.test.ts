@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { unescapePath } from '../../src/transfer/stored-names.js';
-import { runAction, type ActionResult } from '../helpers/run-action.js';
+import { runAction } from '../helpers/run-action.js';
+import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // The commit store keeps every byte of whatever git would make something of — salvaged checkouts, bare
@@ -147,11 +148,6 @@ function inputs(installDir: string, mode: string): Record<string, string> {
     'install-dir': installDir,
     vars: `canary=${SECRET_MARK}`,
   };
-}
-
-function ok(r: ActionResult): ActionResult {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r;
 }
 
 function assertNoCanary(): void {

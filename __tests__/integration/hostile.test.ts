@@ -4,10 +4,8 @@ import {
   chmodSync,
   chownSync,
   existsSync,
-  lstatSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -20,6 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import ssh2, { type Attributes, type SFTPWrapper } from 'ssh2';
 import { escapeName } from '../../src/transfer/stored-names.js';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
+import { treePicture } from '../helpers/tree.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Hostile servers, end to end through the committed bundle. Three kinds: a real sshd whose fetch
@@ -124,46 +123,25 @@ function shellInputs(extra: Record<string, string> = {}): Record<string, string>
   };
 }
 
-type Tree = Map<string, string>;
-
-/** Every path below `root` with its type and, for files, a hash of the content: a before/after picture. */
-function tree(root: string): Tree {
-  const out: Tree = new Map();
-  if (!existsSync(root)) return out;
-  const visit = (rel: string) => {
-    for (const name of readdirSync(join(root, rel))) {
-      const r = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(join(root, r));
-      if (st.isDirectory()) {
-        out.set(r, 'dir');
-        visit(r);
-      } else
-        out.set(
-          r,
-          st.isFile()
-            ? `file ${createHash('sha256')
-                .update(readFileSync(join(root, r)))
-                .digest('hex')}`
-            : st.isSymbolicLink()
-              ? 'link'
-              : 'other',
-        );
-    }
-  };
-  visit('');
-  return out;
-}
-
 /**
  * Nothing outside the workspace's data folder changed, no crafted escape target exists, and the data
  * folder holds only what `allowed` accepts (no temp file either).
  */
-function assertContained(ws: string, before: Tree, allowed: (rel: string) => boolean, context: string): void {
-  const outside = (t: Tree) => new Map([...t].filter(([p]) => p !== 'data' && !p.startsWith('data/')));
-  assert.deepEqual(outside(tree(ws)), outside(before), `${context}: the workspace outside the data folder changed`);
+function assertContained(
+  ws: string,
+  before: Map<string, string>,
+  allowed: (rel: string) => boolean,
+  context: string,
+): void {
+  const outside = (t: Map<string, string>) => new Map([...t].filter(([p]) => p !== 'data' && !p.startsWith('data/')));
+  assert.deepEqual(
+    outside(treePicture(ws)),
+    outside(before),
+    `${context}: the workspace outside the data folder changed`,
+  );
   for (const p of ESCAPES) assert.ok(!existsSync(p), `${context}: ${p} was written`);
   // The manifest's folder and the domain folder's own .gitattributes are ours.
-  const stored = [...tree(join(ws, 'data', DOMAIN)).keys()].filter(
+  const stored = [...treePicture(join(ws, 'data', DOMAIN)).keys()].filter(
     (p) => !p.startsWith('.remote-files') && p !== '.gitattributes',
   );
   assert.deepEqual(
@@ -302,7 +280,7 @@ describe('crafted tar streams (tar transport)', () => {
       writeFileSync(join(work, 'current.tar'), craftTar(c.members(), c.complete ?? true));
       try {
         const ws = workspace();
-        const before = tree(ws);
+        const before = treePicture(ws);
         const r = await runAction(shellInputs({ transport: 'tar' }), { workspace: ws });
         refused(r, c.expect, c.name);
         assertContained(ws, before, (p) => ['victim', 'victim/a.txt', 'victim/big.bin'].includes(p), c.name);
@@ -366,7 +344,7 @@ describe('crafted listings (tar transport)', () => {
       writeFileSync(join(work, 'current.list'), c.list);
       try {
         const ws = workspace();
-        const before = tree(ws);
+        const before = treePicture(ws);
         const r = await runAction(shellInputs({ transport: 'tar' }), { workspace: ws });
         refused(r, c.expect, c.name);
         assertContained(ws, before, () => false, c.name);
@@ -593,7 +571,7 @@ describe('crafted SFTP listings (an ssh2 server written here)', () => {
       const fake = await startFakeSftp(ROOT, c.listings);
       try {
         const ws = workspace(`  Victim:\n    remote_files:\n      ${ROOT}: victim\n`);
-        const before = tree(ws);
+        const before = treePicture(ws);
         const r = await runAction(
           {
             host: '127.0.0.1',

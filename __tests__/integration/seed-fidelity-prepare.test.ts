@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
+import { treePicture } from '../helpers/tree.js';
+import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Issue #14, points 3, 4 and 6, end to end through the bundle (dist/) against a real sshd on 127.0.0.1:
@@ -61,12 +52,6 @@ function inputs(extra: Record<string, string> = {}): Record<string, string> {
   };
 }
 
-function ok(r: ActionResult): ActionResult {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  assert.ok(!r.stdout.includes('::error::'), r.stdout);
-  return r;
-}
-
 function failed(r: ActionResult): string {
   assert.notEqual(r.code, 0, `expected a failure\n${r.stdout}\n${r.stderr}`);
   return r.stdout + r.stderr;
@@ -78,34 +63,6 @@ function serverFile(rel: string, content: string): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, content);
   rootSh(`chown -R rf-shell: '${srv}'`);
-}
-
-const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-
-/** Every path below `root` with its type, a file's content hash, mode and mtime: byte-identical or not. */
-function snapshot(root: string): Map<string, string> {
-  const out = new Map<string, string>();
-  if (!existsSync(root)) return out;
-  const visit = (rel: string) => {
-    for (const name of readdirSync(join(root, rel))) {
-      const r = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(join(root, r));
-      if (st.isDirectory()) {
-        out.set(r, `dir ${st.mode}`);
-        visit(r);
-      } else
-        out.set(
-          r,
-          st.isFile()
-            ? `file ${sha(join(root, r))} ${st.mode} ${st.mtimeMs}`
-            : st.isSymbolicLink()
-              ? `link ${readlinkSync(join(root, r))}`
-              : 'other',
-        );
-    }
-  };
-  visit('');
-  return out;
 }
 
 interface ReportEntry {
@@ -145,7 +102,7 @@ describe('the partial-dump rule: remote_prepare between two readings of the reci
 
   for (const sudo of ['false', 'true']) {
     test(`a command that fails after changing a dump fails the run before anything is fetched (sudo: ${sudo})`, async () => {
-      const before = snapshot(ws);
+      const before = treePicture(ws, { modes: true, fileTimes: true });
       // The dump is half written, then the command fails: a partial dump.
       serverFile('prep.sh', `printf 'partial' > ${srv}/db/dumps/shop.sql; echo 'dump failed: disk full' >&2; exit 3\n`);
       const out = failed(await runAction(inputs({ sudo }), { workspace: ws }));
@@ -155,7 +112,7 @@ describe('the partial-dump rule: remote_prepare between two readings of the reci
       assert.match(out, /nothing was fetched/);
       assert.match(out, /dump failed: disk full/);
       // Stored copy and data folder byte-identical (contents, modes, mtimes, manifest).
-      assert.deepEqual(snapshot(ws), before);
+      assert.deepEqual(treePicture(ws, { modes: true, fileTimes: true }), before);
       assert.equal(readFileSync(join(domainDir, 'db/shop.sql'), 'utf8'), 'good dump 1\n');
       serverFile('db/dumps/shop.sql', 'good dump 1\n');
     });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
+import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // restores(%opts) and the framework's restore rules, through the committed bundle against a real sshd:
@@ -93,11 +94,6 @@ function inputs(extra: Record<string, string> = {}): Record<string, string> {
 
 const act = (ws: string, extra: Record<string, string>) =>
   runAction(inputs(extra), { workspace: ws, node: NODES[0]!.path });
-
-function ok(r: ActionResult): ActionResult {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
 
 function failed(r: ActionResult, pattern: RegExp): ActionResult {
   assert.equal(r.code, 1, `expected failure, got exit ${r.code}\n${r.stdout}`);

@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { isAgeFile } from '../../src/store/age.js';
 import { startActionsServices, type ActionsServices } from '../helpers/actions-services.js';
-import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
+import { NODES, runAction } from '../helpers/run-action.js';
+import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Stores and encryption at rest through the committed bundle, run as the runner runs it, against a real
@@ -43,11 +44,6 @@ function inputs(extra: Record<string, string> = {}): Record<string, string> {
     'install-dir': srv,
     ...extra,
   };
-}
-
-function ok(r: ActionResult): ActionResult {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r;
 }
 
 const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-C', cwd, ...args], { encoding: 'utf8' }).trim();

@@ -6,9 +6,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
-  readlinkSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -16,7 +14,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runAction, type ActionResult } from '../helpers/run-action.js';
+import { runAction } from '../helpers/run-action.js';
+import { treePicture } from '../helpers/tree.js';
+import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 import { assertNoRecordBelowLink } from '../../src/transfer/backup.js';
 import { LocalTree } from '../../src/transfer/local-tree.js';
@@ -94,42 +94,6 @@ function inputs(extra: Record<string, string> = {}): Record<string, string> {
   };
 }
 
-function ok(r: ActionResult): ActionResult {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  assert.ok(!r.stdout.includes('::error::'), r.stdout);
-  return r;
-}
-
-type Tree = Map<string, string>;
-
-/** Every path below `root` with its type, a file's content hash and a link's target. */
-function tree(root: string): Tree {
-  const out: Tree = new Map();
-  if (!existsSync(root)) return out;
-  const visit = (rel: string) => {
-    for (const name of readdirSync(join(root, rel))) {
-      const r = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(join(root, r));
-      if (st.isDirectory()) {
-        out.set(r, 'dir');
-        visit(r);
-      } else
-        out.set(
-          r,
-          st.isFile()
-            ? `file ${createHash('sha256')
-                .update(readFileSync(join(root, r)))
-                .digest('hex')}`
-            : st.isSymbolicLink()
-              ? `link ${readlinkSync(join(root, r))}`
-              : 'other',
-        );
-    }
-  };
-  visit('');
-  return out;
-}
-
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 describe('the honest Capistrano layout: a link above a nested entry', () => {
@@ -187,11 +151,11 @@ describe('the honest Capistrano layout: a link above a nested entry', () => {
         );
 
       // A second run: nothing moves, nothing is deleted (the outer entry leaves the nested one's files alone).
-      const before2 = tree(data);
+      const before2 = treePicture(data);
       const again = ok(await runAction(inputs({ transport }), { workspace: ws }));
       assert.equal(again.outputs.changed, 'false', again.stdout);
       assert.equal(again.outputs.files, '0');
-      assert.deepEqual(tree(data), before2);
+      assert.deepEqual(treePicture(data), before2);
 
       // The server rebuilt from nothing: the site and the shared folder both gone.
       rootSh(`rm -rf '${cap}' && mkdir '${cap}' && chown rf-shell: '${cap}'`);
@@ -236,11 +200,11 @@ test('a data folder left with the link in place of the nested folder (by an olde
   writeFileSync(join(decoy, 'uploads', 'a.txt'), 'a decoy, 16 byte');
   rmSync(join(data, 'site', 'shared'), { recursive: true });
   symlinkSync(decoy, join(data, 'site', 'shared'));
-  const decoyBefore = tree(decoy);
+  const decoyBefore = treePicture(decoy);
   ok(await runAction(inputs({ transport: 'tar' }), { workspace: ws }));
   assert.ok(lstatSync(join(data, 'site', 'shared')).isDirectory(), 'the link is replaced by a real folder');
   assert.equal(readFileSync(join(data, 'site', 'shared', 'uploads', 'a.txt'), 'utf8'), 'the real upload\n');
-  assert.deepEqual(tree(decoy), decoyBefore, 'nothing below the link was touched');
+  assert.deepEqual(treePicture(decoy), decoyBefore, 'nothing below the link was touched');
   rootSh(`rm -rf '${cap}'`);
 });
 
@@ -295,7 +259,7 @@ describe('listings that disagree about a path two nested entries reach are refus
       writeFileSync(join(work, 'current.list'), c.list);
       try {
         const ws = workspace(c.recipes);
-        const before = tree(ws);
+        const before = treePicture(ws);
         const r = await runAction(inputs({ transport: 'tar' }), { workspace: ws });
         assert.equal(r.code, 1, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
         const errors = r.stdout.split('\n').filter((l) => l.startsWith('::error::'));
@@ -305,11 +269,11 @@ describe('listings that disagree about a path two nested entries reach are refus
         assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at |undefined/, 'no stack, no "undefined"');
         // Nothing in the data folder (no file, no link, no manifest); the rest of the workspace as it was.
         assert.deepEqual(
-          [...tree(join(ws, 'data')).keys()].filter((p) => p !== DOMAIN),
+          [...treePicture(join(ws, 'data')).keys()].filter((p) => p !== DOMAIN),
           [],
           'nothing written to the data folder',
         );
-        assert.deepEqual(new Map([...tree(ws)].filter(([p]) => !p.startsWith('data'))), before);
+        assert.deepEqual(new Map([...treePicture(ws)].filter(([p]) => !p.startsWith('data'))), before);
       } finally {
         rmSync(join(work, 'current.list'), { force: true });
       }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
+import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Issue #13 point 3: a restore never follows a link on the server below a destination's root. The
@@ -124,11 +125,6 @@ function inputs(extra: Record<string, string>): Record<string, string> {
 
 function act(extra: Record<string, string>): Promise<ActionResult> {
   return runAction(inputs(extra), { workspace: ws, node: node20 });
-}
-
-function ok(r: ActionResult, context: string): ActionResult {
-  assert.equal(r.code, 0, `${context}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r;
 }
 
 /** Refused: exit 1, one `::error::` line matching `pattern`, no stack. */

@@ -18,6 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startCutProxy } from '../helpers/cut-proxy.js';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
+import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // What a run trusts, attacked through the committed bundle against a real sshd. Values are not code:
@@ -101,11 +102,6 @@ function inputs(extra: Record<string, string>): Record<string, string> {
     store: 'none',
     ...extra,
   };
-}
-
-function ok(r: ActionResult): ActionResult {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r;
 }
 
 /** Exit 1 and one `::error::` line: its message. */

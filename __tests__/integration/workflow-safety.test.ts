@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
+import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Issue 15, points 1–6, through the bundle (dist/) as the runner runs it, against a real sshd: safe by
@@ -47,11 +48,6 @@ function inputs(extra: Record<string, string> = {}): Record<string, string> {
     store: 'none',
     ...extra,
   };
-}
-
-function ok(r: ActionResult): ActionResult {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r;
 }
 
 /** Fails with exactly one ::error:: line matching `pattern`; returns that line. */
