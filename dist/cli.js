@@ -11,7 +11,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-GVCOWKNV.js";
+} from "./chunks/chunk-5RUFIF4Q.js";
 import "./chunks/chunk-WLDSCGK4.js";
 import {
   formatBytes

@@ -9,7 +9,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-GVCOWKNV.js";
+} from "./chunks/chunk-5RUFIF4Q.js";
 import "./chunks/chunk-WLDSCGK4.js";
 import {
   debug,

@@ -16,6 +16,22 @@ export interface EntryOutcome {
   notes: string[];
 }
 
+/** An entry's outcome before anything was done: unchanged, nothing counted. */
+export function newOutcome(recipe: string, remote: string, local: string): EntryOutcome {
+  return {
+    recipe,
+    remote,
+    local,
+    status: 'unchanged',
+    files: 0,
+    bytes: 0,
+    unchanged: 0,
+    deleted: 0,
+    denied: [],
+    notes: [],
+  };
+}
+
 export interface RunTotals {
   files: number;
   bytes: number;

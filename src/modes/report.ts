@@ -5,7 +5,7 @@ import { totals, type EntryOutcome, type RunTotals } from '../model/outcome.js';
 import { formatBytes, outcomeLine, outcomesMarkdown } from '../report/outcome-report.js';
 import { safeText, type Reporter } from '../report/reporter.js';
 import { privateTempDir } from '../temp.js';
-import { judgeEntries } from '../transfer/judge.js';
+import { judged, judgeEntries } from '../transfer/judge.js';
 
 /** What a backup or restore hands to the store and report steps. */
 export interface ModeResult {
@@ -56,15 +56,8 @@ export function writeReport(s: Settings, data: object, out: Reporter): void {
 /** What makes the run fail (missing with if-missing: error, denied without allow-denied); warns the rest. */
 export function judge(s: Settings, r: ModeResult, out: Reporter): string[] {
   const backup = s.mode === 'backup';
-  const judged = r.outcomes.map((o) => ({
-    recipe: o.recipe,
-    remote: o.remote,
-    missing: o.status === 'missing',
-    wholeDenied: o.status === 'denied',
-    denied: o.denied,
-  }));
   const { problems, warnings } = judgeEntries(
-    judged,
+    r.outcomes.map(judged),
     { ifMissing: s.ifMissing, allowDenied: s.allowDenied, username: s.ssh.username },
     {
       missing: backup ? ' on the server; the stored copy is kept' : '',

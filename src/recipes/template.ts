@@ -17,18 +17,7 @@ const SHELLISH = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
  * place would silently salvage (or restore to) the wrong path.
  */
 export function resolveTemplate(text: string, values: TemplateValues, file: string, dollarBraces: boolean): string {
-  const replace = (_m: string, name: string): string => {
-    const value = values.get(name);
-    if (value === undefined) {
-      const known = [...values.keys()].sort().join(', ');
-      throw new RecipeError(
-        file,
-        undefined,
-        `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`,
-      );
-    }
-    return value;
-  };
+  const replace = (_m: string, name: string): string => valueOf(name, text, values, file);
   const once = text.replace(TT, replace);
   return dollarBraces ? once.replace(SHELLISH, replace) : once;
 }
@@ -115,15 +104,7 @@ export function resolveCommand(
     const m = placeholder.exec(text);
     if (m) {
       const name = (m[1] ?? m[2])!;
-      const value = values.get(name);
-      if (value === undefined) {
-        const known = [...values.keys()].sort().join(', ');
-        throw new RecipeError(
-          file,
-          undefined,
-          `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`,
-        );
-      }
+      const value = valueOf(name, text, values, file);
       const context: CommandContext = escaped ? 'backslash' : state;
       escaped = false;
       if (context === 'plain') out += value !== '' && PLAIN_VALUE.test(value) ? value : shellQuote(value);
@@ -193,5 +174,17 @@ function refusal(
     `recipe ${recipe}: remote_prepare command ${JSON.stringify(text)}: ${shown} stands ${CONTEXT_WORDS[context]}, and its value from ${input}, ${JSON.stringify(value)}, holds ${odd}. ` +
       `There it could run as code, and quoting it would change the command: refused, nothing was run. ` +
       `Write the placeholder unquoted in the recipe (the value is then quoted for the shell), or set \`${name}\` to letters, digits and . _ / + @ : , = % - only`,
+  );
+}
+
+/** A placeholder's value; an unknown name is an error naming the file, the text and how to set it. */
+function valueOf(name: string, text: string, values: TemplateValues, file: string): string {
+  const value = values.get(name);
+  if (value !== undefined) return value;
+  const known = [...values.keys()].sort().join(', ');
+  throw new RecipeError(
+    file,
+    undefined,
+    `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`,
   );
 }

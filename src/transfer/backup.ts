@@ -21,7 +21,7 @@ import {
   type ManifestEntry,
   type ManifestFile,
 } from './manifest.js';
-import type { EntryOutcome } from '../model/outcome.js';
+import { newOutcome, type EntryOutcome } from '../model/outcome.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
 import { shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
 
@@ -192,18 +192,7 @@ function decideEntry(
   nested: Entry[],
   involved: boolean,
 ): EntryPlan {
-  const outcome: EntryOutcome = {
-    recipe: entry.recipe,
-    remote: entry.remote,
-    local: entry.local,
-    status: 'unchanged',
-    files: 0,
-    bytes: 0,
-    unchanged: 0,
-    deleted: 0,
-    denied: [],
-    notes: [],
-  };
+  const outcome = newOutcome(entry.recipe, entry.remote, entry.local);
   const plan: EntryPlan = {
     entry,
     outcome,

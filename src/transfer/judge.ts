@@ -15,6 +15,17 @@ export interface Judged {
   denied: string[];
 }
 
+/** An entry's outcome (backup, restore) or verify result as judgeEntries reads it. */
+export function judged(o: { recipe: string; remote: string; status: string; denied: string[] }): Judged {
+  return {
+    recipe: o.recipe,
+    remote: o.remote,
+    missing: o.status === 'missing',
+    wholeDenied: o.status === 'denied',
+    denied: o.denied,
+  };
+}
+
 export interface Wording {
   /** After "is missing", e.g. " on the server; the stored copy is kept". */
   missing: string;

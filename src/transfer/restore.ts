@@ -5,7 +5,7 @@ import { ownPaths, remotePathOf, UPLOAD_TEMP_NAME, type Entry } from './entries.
 import { shQuote } from './remote-scripts.js';
 import type { LocalTree } from './local-tree.js';
 import { entryPaths, type Manifest, type ManifestFile, modeText } from './manifest.js';
-import type { EntryOutcome } from '../model/outcome.js';
+import { newOutcome, type EntryOutcome } from '../model/outcome.js';
 import { WriteDeniedError, type EntryListing, type OutgoingItem, type RemoteFile, type Transport } from './types.js';
 
 export interface RestoreOptions {
@@ -190,21 +190,6 @@ interface Job {
   conflicts: string[];
   /** Server paths of stored files (or links) where the server now has a folder. */
   folderInTheWay: string[];
-}
-
-function newOutcome(recipe: string, remote: string, local: string): EntryOutcome {
-  return {
-    recipe,
-    remote,
-    local,
-    status: 'unchanged',
-    files: 0,
-    bytes: 0,
-    unchanged: 0,
-    deleted: 0,
-    denied: [],
-    notes: [],
-  };
 }
 
 /**

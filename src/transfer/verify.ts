@@ -1,4 +1,4 @@
-import { judgeEntries } from './judge.js';
+import { judged, judgeEntries } from './judge.js';
 import { excludeRel, ownPaths, remotePathOf, type Entry } from './entries.js';
 import { applyExcludes, makeExcludeTest, type ExcludeTest } from './excludes.js';
 import { storedPath, type Manifest, type ManifestFile } from './manifest.js';
@@ -164,14 +164,7 @@ export function judgeVerify(
   r: VerifyResult,
   s: { ifMissing: 'warn' | 'error' | 'ignore'; allowDenied: boolean; failOnDrift: boolean; username: string },
 ): { problems: string[]; warnings: string[] } {
-  const judged = r.entries.map((e) => ({
-    recipe: e.recipe,
-    remote: e.remote,
-    missing: e.status === 'missing',
-    wholeDenied: e.status === 'denied',
-    denied: e.denied,
-  }));
-  const { problems, warnings } = judgeEntries(judged, s, {
+  const { problems, warnings } = judgeEntries(r.entries.map(judged), s, {
     missing: ' on the server',
     denied: 'not readable by',
     consequence: 'not compared',

@@ -28568,18 +28568,7 @@ function templateValues(domain, installDir, vars) {
 var TT = /\[%\s*([A-Za-z_][A-Za-z0-9_]*)\s*%\]/g;
 var SHELLISH = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 function resolveTemplate(text, values, file, dollarBraces) {
-  const replace = (_m, name) => {
-    const value = values.get(name);
-    if (value === void 0) {
-      const known = [...values.keys()].sort().join(", ");
-      throw new RecipeError(
-        file,
-        void 0,
-        `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`
-      );
-    }
-    return value;
-  };
+  const replace = (_m, name) => valueOf(name, text, values, file);
   const once2 = text.replace(TT, replace);
   return dollarBraces ? once2.replace(SHELLISH, replace) : once2;
 }
@@ -28618,15 +28607,7 @@ function resolveCommand(text, values, file, dollarBraces, recipe) {
     const m = placeholder.exec(text);
     if (m) {
       const name = m[1] ?? m[2];
-      const value = values.get(name);
-      if (value === void 0) {
-        const known = [...values.keys()].sort().join(", ");
-        throw new RecipeError(
-          file,
-          void 0,
-          `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`
-        );
-      }
+      const value = valueOf(name, text, values, file);
       const context = escaped ? "backslash" : state;
       escaped = false;
       if (context === "plain") out += value !== "" && PLAIN_VALUE.test(value) ? value : shellQuote(value);
@@ -28681,6 +28662,16 @@ function refusal(file, recipe, text, shown, name, value, context) {
     file,
     void 0,
     `recipe ${recipe}: remote_prepare command ${JSON.stringify(text)}: ${shown} stands ${CONTEXT_WORDS[context]}, and its value from ${input}, ${JSON.stringify(value)}, holds ${odd}. There it could run as code, and quoting it would change the command: refused, nothing was run. Write the placeholder unquoted in the recipe (the value is then quoted for the shell), or set \`${name}\` to letters, digits and . _ / + @ : , = % - only`
+  );
+}
+function valueOf(name, text, values, file) {
+  const value = values.get(name);
+  if (value !== void 0) return value;
+  const known = [...values.keys()].sort().join(", ");
+  throw new RecipeError(
+    file,
+    void 0,
+    `unknown placeholder "${name}" in "${text}" (known: ${known}; add it with the \`vars\` input as ${name}=VALUE)`
   );
 }
 
@@ -29298,6 +29289,32 @@ function applyExcludes(files, test, relOf2 = (f) => f.rel) {
   return kept;
 }
 
+// src/model/outcome.ts
+function newOutcome(recipe, remote, local) {
+  return {
+    recipe,
+    remote,
+    local,
+    status: "unchanged",
+    files: 0,
+    bytes: 0,
+    unchanged: 0,
+    deleted: 0,
+    denied: [],
+    notes: []
+  };
+}
+function totals(outcomes, changed) {
+  return {
+    files: outcomes.reduce((n, o) => n + o.files, 0),
+    bytes: outcomes.reduce((n, o) => n + o.bytes, 0),
+    unchanged: outcomes.reduce((n, o) => n + o.unchanged, 0),
+    missing: outcomes.filter((o) => o.status === "missing").length,
+    denied: outcomes.reduce((n, o) => n + (o.status === "denied" ? Math.max(1, o.denied.length) : o.denied.length), 0),
+    changed
+  };
+}
+
 // src/transfer/backup.ts
 async function backup(entries, transport, tree, old, opts) {
   const listings = await transport.list(entries.map((e) => e.remote));
@@ -29383,18 +29400,7 @@ async function tee(source, copies) {
   }
 }
 function decideEntry(entry, listing, old, tree, opts, nested, involved) {
-  const outcome = {
-    recipe: entry.recipe,
-    remote: entry.remote,
-    local: entry.local,
-    status: "unchanged",
-    files: 0,
-    bytes: 0,
-    unchanged: 0,
-    deleted: 0,
-    denied: [],
-    notes: []
-  };
+  const outcome = newOutcome(entry.recipe, entry.remote, entry.local);
   const plan = {
     entry,
     outcome,
@@ -34661,19 +34667,16 @@ function nothingPlanned(s, plan) {
 var import_node_fs11 = __toESM(require_fs(), 1);
 var import_node_path11 = __toESM(require_path(), 1);
 
-// src/model/outcome.ts
-function totals(outcomes, changed) {
+// src/transfer/judge.ts
+function judged(o) {
   return {
-    files: outcomes.reduce((n, o) => n + o.files, 0),
-    bytes: outcomes.reduce((n, o) => n + o.bytes, 0),
-    unchanged: outcomes.reduce((n, o) => n + o.unchanged, 0),
-    missing: outcomes.filter((o) => o.status === "missing").length,
-    denied: outcomes.reduce((n, o) => n + (o.status === "denied" ? Math.max(1, o.denied.length) : o.denied.length), 0),
-    changed
+    recipe: o.recipe,
+    remote: o.remote,
+    missing: o.status === "missing",
+    wholeDenied: o.status === "denied",
+    denied: o.denied
   };
 }
-
-// src/transfer/judge.ts
 function judgeEntries(items, opts, wording) {
   const problems = [];
   const warnings = [];
@@ -34726,15 +34729,8 @@ function writeReport(s, data, out) {
 }
 function judge(s, r, out) {
   const backup2 = s.mode === "backup";
-  const judged = r.outcomes.map((o) => ({
-    recipe: o.recipe,
-    remote: o.remote,
-    missing: o.status === "missing",
-    wholeDenied: o.status === "denied",
-    denied: o.denied
-  }));
   const { problems, warnings } = judgeEntries(
-    judged,
+    r.outcomes.map(judged),
     { ifMissing: s.ifMissing, allowDenied: s.allowDenied, username: s.ssh.username },
     {
       missing: backup2 ? " on the server; the stored copy is kept" : "",
@@ -34851,20 +34847,6 @@ async function removeStaleTemps(stale, jobs, transport) {
       )
     );
   }
-}
-function newOutcome(recipe, remote, local) {
-  return {
-    recipe,
-    remote,
-    local,
-    status: "unchanged",
-    files: 0,
-    bytes: 0,
-    unchanged: 0,
-    deleted: 0,
-    denied: [],
-    notes: []
-  };
 }
 function storedItems(local, m, tree, notes) {
   const own = ownPaths(m, local);
@@ -35426,14 +35408,7 @@ function verifyResult(entries) {
   };
 }
 function judgeVerify(r, s) {
-  const judged = r.entries.map((e) => ({
-    recipe: e.recipe,
-    remote: e.remote,
-    missing: e.status === "missing",
-    wholeDenied: e.status === "denied",
-    denied: e.denied
-  }));
-  const { problems, warnings } = judgeEntries(judged, s, {
+  const { problems, warnings } = judgeEntries(r.entries.map(judged), s, {
     missing: " on the server",
     denied: "not readable by",
     consequence: "not compared"
