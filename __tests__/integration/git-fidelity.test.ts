@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { unescapePath } from '../../src/transfer/stored-names.js';
+import { unescapePath } from '../../src/transfer/manifest/stored-names.js';
 import { runAction } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import ssh2, { type Attributes, type SFTPWrapper } from 'ssh2';
-import { escapeName } from '../../src/transfer/stored-names.js';
+import { escapeName } from '../../src/transfer/manifest/stored-names.js';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { treePicture } from '../helpers/tree.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';

@@ -21,7 +21,7 @@ import { after, before, test } from 'node:test';
 import { UserError } from '../../src/errors.js';
 import { connect } from '../../src/ssh/connect.js';
 import type { SshSession } from '../../src/ssh/session.js';
-import { SftpTransport } from '../../src/transfer/sftp-transport.js';
+import { SftpTransport } from '../../src/transfer/sftp/transport.js';
 import type { OutgoingItem, RemoteFile } from '../../src/transfer/types.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 

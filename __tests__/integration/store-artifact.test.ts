@@ -29,7 +29,7 @@ import {
   withProcessEnv,
 } from '../../src/store/snapshot.js';
 import type { StoreContext } from '../../src/store/types.js';
-import { emptyManifest, readManifest, serializeManifest, manifestPath } from '../../src/transfer/manifest.js';
+import { emptyManifest, readManifest, serializeManifest, manifestPath } from '../../src/transfer/manifest/manifest.js';
 import { startActionsServices, type ActionsServices, type RunOptions } from '../helpers/actions-services.js';
 
 // The artifact store with the real @actions/artifact client against Azurite and a results-service

@@ -19,8 +19,8 @@ import { treePicture } from '../helpers/tree.js';
 import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 import { assertNoRecordBelowLink } from '../../src/transfer/backup.js';
-import { LocalTree } from '../../src/transfer/local-tree.js';
-import { emptyManifest, type ManifestFile } from '../../src/transfer/manifest.js';
+import { LocalTree } from '../../src/transfer/local/tree.js';
+import { emptyManifest, type ManifestFile } from '../../src/transfer/manifest/manifest.js';
 
 // Entries whose local paths nest (issue #13, point 2), end to end through the bundle against a real
 // sshd on 127.0.0.1. The honest case is a Capistrano layout: `site/shared` a link to a folder outside

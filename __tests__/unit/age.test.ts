@@ -26,7 +26,7 @@ import {
   parseRecipients,
   requireIdentity,
 } from '../../src/store/age.js';
-import { LocalTree, TEMP_MARK } from '../../src/transfer/local-tree.js';
+import { LocalTree, TEMP_MARK } from '../../src/transfer/local/tree.js';
 
 let dir: string;
 let identity: string;

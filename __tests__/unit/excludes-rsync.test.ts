@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { excludeRel } from '../../src/transfer/entries.js';
-import { applyExcludes, makeExcludeTest } from '../../src/transfer/excludes.js';
+import { applyExcludes, makeExcludeTest } from '../../src/transfer/local/excludes.js';
 
 // Our selection against real `rsync -a --exclude=PATTERN src/ dst/`, pattern by pattern, on one tree.
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseNewest, parsePrepare, PREPARE_MARK } from '../../src/transfer/remote-scripts.js';
+import { parseNewest, parsePrepare, PREPARE_MARK } from '../../src/transfer/tar/remote-scripts.js';
 
 test('the prepare answer: the readings before the command, then its own output; the reading after', () => {
   const paths = ['/srv/db', '/srv/new'];

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import type { SFTPWrapper } from 'ssh2';
-import { Sftp } from '../../src/transfer/sftp-io.js';
+import { Sftp } from '../../src/transfer/sftp/io.js';
 
 type Cb = (err?: Error | null) => void;
 

@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import type { SFTPWrapper } from 'ssh2';
 import { HostileServerError, UserError } from '../../src/errors.js';
-import { SftpTransport } from '../../src/transfer/sftp-transport.js';
+import { SftpTransport } from '../../src/transfer/sftp/transport.js';
 import type { IncomingFile } from '../../src/transfer/types.js';
 
 /**

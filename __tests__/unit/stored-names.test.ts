@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkManifest } from '../../src/transfer/manifest-check.js';
-import { escapeName, escapePath, isGitSensitive, unescapeName, unescapePath } from '../../src/transfer/stored-names.js';
+import { checkManifest } from '../../src/transfer/manifest/check.js';
+import {
+  escapeName,
+  escapePath,
+  isGitSensitive,
+  unescapeName,
+  unescapePath,
+} from '../../src/transfer/manifest/stored-names.js';
 
 test('names git interprets are escaped, in every form git itself guards against', () => {
   for (const name of [

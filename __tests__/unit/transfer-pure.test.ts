@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { applyExcludes, makeExcludeTest } from '../../src/transfer/excludes.js';
+import { applyExcludes, makeExcludeTest } from '../../src/transfer/local/excludes.js';
 import { OWN_TEMP_PATTERNS } from '../../src/transfer/entries.js';
-import { parseListing } from '../../src/transfer/listing.js';
-import { emptyManifest, manifestChunks, sameManifest, serializeManifest } from '../../src/transfer/manifest.js';
-import { shCommand, shQuote } from '../../src/transfer/remote-scripts.js';
+import { parseListing } from '../../src/transfer/tar/listing.js';
+import {
+  emptyManifest,
+  manifestChunks,
+  sameManifest,
+  serializeManifest,
+} from '../../src/transfer/manifest/manifest.js';
+import { shCommand, shQuote } from '../../src/transfer/tar/remote-scripts.js';
 
 test('excludes follow rsync: no slash = name at any depth, leading slash = anchored, trailing slash = folders only', () => {
   const skip = makeExcludeTest(['lock', '/tmp/', 'cache/', '*.log', 'a/b', '/c/d']);

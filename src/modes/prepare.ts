@@ -2,7 +2,7 @@ import { UserError } from '../errors.js';
 import type { Settings } from '../inputs.js';
 import type { Plan } from '../plan/plan.js';
 import { safeText, type Reporter } from '../report/reporter.js';
-import { NEWEST_SCRIPT, parseNewest, parsePrepare, PREPARE_SCRIPT } from '../transfer/remote-scripts.js';
+import { NEWEST_SCRIPT, parseNewest, parsePrepare, PREPARE_SCRIPT } from '../transfer/tar/remote-scripts.js';
 import type { Transport } from '../transfer/types.js';
 
 /**

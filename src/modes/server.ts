@@ -10,8 +10,8 @@ import { checkStores, loadFromStores, makeStores, nothingStored, storeContext, t
 import type { Store, StoreContext } from '../store/types.js';
 import { chooseTransport, type Session } from '../transfer/choose.js';
 import { planEntries, type Entry } from '../transfer/entries.js';
-import { manifestPath, readManifest, type Manifest } from '../transfer/manifest.js';
-import { migrateStoredNames } from '../transfer/migrate-names.js';
+import { manifestPath, readManifest, type Manifest } from '../transfer/manifest/manifest.js';
+import { migrateStoredNames } from '../transfer/manifest/migrate-names.js';
 import type { Transport } from '../transfer/types.js';
 
 /**

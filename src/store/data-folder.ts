@@ -3,8 +3,8 @@ import { lstatSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { UserError } from '../errors.js';
 import { META_DIR } from '../plan/paths.js';
-import { TEMP_MARK } from '../transfer/local-tree.js';
-import { MANIFEST_NAME } from '../transfer/manifest.js';
+import { TEMP_MARK } from '../transfer/local/tree.js';
+import { MANIFEST_NAME } from '../transfer/manifest/manifest.js';
 
 /**
  * The attributes file each domain folder carries. Salvaged files are bytes, not source: whatever the

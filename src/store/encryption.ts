@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempRoot } from '../temp.js';
 import type { Readable } from 'node:stream';
-import type { Manifest } from '../transfer/manifest.js';
-import { escapePath, GIT_SAFE_NAMES } from '../transfer/stored-names.js';
+import type { Manifest } from '../transfer/manifest/manifest.js';
+import { escapePath, GIT_SAFE_NAMES } from '../transfer/manifest/stored-names.js';
 
 /** How a backup encrypts: the transform for new content, and the tag the manifest records. */
 export interface Encryption {

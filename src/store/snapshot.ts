@@ -23,7 +23,7 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar, { type Header, type Pack } from 'tar-stream';
-import { TEMP_MARK } from '../transfer/local-tree.js';
+import { TEMP_MARK } from '../transfer/local/tree.js';
 import { formatBytes } from '../report/outcome-report.js';
 
 /**

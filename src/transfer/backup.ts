@@ -1,26 +1,22 @@
-import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { once } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
 import { HostileServerError } from '../errors.js';
 import { safeText } from '../report/reporter.js';
 import { excludeRel, nestedIn, remotePathOf, type Entry } from './entries.js';
-import { applyExcludes, makeExcludeTest } from './excludes.js';
-import { GIT_SAFE_NAMES } from './stored-names.js';
-import { LocalTree, TEMP_MARK, type StoredItem } from './local-tree.js';
+import { applyExcludes, makeExcludeTest } from './local/excludes.js';
+import { GIT_SAFE_NAMES } from './manifest/stored-names.js';
+import { LocalTree, TEMP_MARK, type StoredItem } from './local/tree.js';
 import {
   entryPaths,
-  manifestChunks,
-  manifestPath,
   recordOf,
   sameManifest,
   storedPath,
   toManifestFile,
+  writeManifest,
   type Manifest,
   type ManifestEntry,
   type ManifestFile,
-} from './manifest.js';
+} from './manifest/manifest.js';
 import { newOutcome, type EntryOutcome } from '../model/outcome.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
 import { shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
@@ -576,18 +572,4 @@ function withStored(old: Manifest, stored: Map<string, ManifestFile>, encryption
     entries: old.entries,
     files,
   };
-}
-
-export function writeManifest(domainDir: string, m: Manifest): void {
-  const path = manifestPath(domainDir);
-  mkdirSync(dirname(path), { recursive: true });
-  // Created exclusively under an unguessable name: a link planted at a temp name is never written through.
-  const tmp = `${path}.${TEMP_MARK}${randomBytes(6).toString('hex')}`;
-  const fd = openSync(tmp, 'wx', 0o644);
-  try {
-    for (const chunk of manifestChunks(m)) writeSync(fd, chunk);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
 }

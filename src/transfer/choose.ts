@@ -8,9 +8,9 @@ import {
   FAST_LINK_RTT_MS,
   type CompressionSetting,
 } from './compression.js';
-import { LIST_SCRIPT, PROBE_SCRIPT, shCommand } from './remote-scripts.js';
-import { SftpTransport } from './sftp-transport.js';
-import { TarTransport, type ShellRunner } from './tar-transport.js';
+import { LIST_SCRIPT, PROBE_SCRIPT, shCommand } from './tar/remote-scripts.js';
+import { SftpTransport } from './sftp/transport.js';
+import { TarTransport, type ShellRunner } from './tar/transport.js';
 import type { Transport } from './types.js';
 import type { SFTPWrapper } from 'ssh2';
 

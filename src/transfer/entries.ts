@@ -1,5 +1,5 @@
 import type { Plan } from '../plan/plan.js';
-import { entryPaths, type Manifest } from './manifest.js';
+import { entryPaths, type Manifest } from './manifest/manifest.js';
 
 /** One planned entry to move, with the recipe it came from and the skip rules of that recipe. */
 export interface Entry {
@@ -14,7 +14,7 @@ export interface Entry {
  * off mid-run) are never salvaged as data, nor reported as drift.
  */
 export const OWN_TEMP_PATTERNS = ['.remote-files-*.tmp', '.remote-files-??????/'];
-/** The name of the temp file an SFTP upload writes beside its place (see sftp-transport.ts). */
+/** The name of the temp file an SFTP upload writes beside its place (see sftp/transport.ts). */
 export const UPLOAD_TEMP_NAME = /^\.remote-files-[0-9a-f]{12}\.tmp$/;
 
 /** The plan's entries, each (remote, local) pair once: two recipes may name the same path. */

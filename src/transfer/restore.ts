@@ -2,9 +2,9 @@ import { UserError } from '../errors.js';
 import type { PlanRestore } from '../plan/plan.js';
 import { safeText } from '../report/reporter.js';
 import { ownPaths, remotePathOf, UPLOAD_TEMP_NAME, type Entry } from './entries.js';
-import { shQuote } from './remote-scripts.js';
-import type { LocalTree } from './local-tree.js';
-import { entryPaths, type Manifest, type ManifestFile, modeText } from './manifest.js';
+import { shQuote } from './tar/remote-scripts.js';
+import type { LocalTree } from './local/tree.js';
+import { entryPaths, type Manifest, type ManifestFile, modeText } from './manifest/manifest.js';
 import { newOutcome, type EntryOutcome } from '../model/outcome.js';
 import { WriteDeniedError, type EntryListing, type OutgoingItem, type RemoteFile, type Transport } from './types.js';
 

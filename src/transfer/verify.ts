@@ -1,7 +1,7 @@
 import { judged, judgeEntries } from './judge.js';
 import { excludeRel, ownPaths, remotePathOf, type Entry } from './entries.js';
-import { applyExcludes, makeExcludeTest, type ExcludeTest } from './excludes.js';
-import { storedPath, type Manifest, type ManifestFile } from './manifest.js';
+import { applyExcludes, makeExcludeTest, type ExcludeTest } from './local/excludes.js';
+import { storedPath, type Manifest, type ManifestFile } from './manifest/manifest.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
 import type { VerifyCounts, VerifyEntry, VerifyResult } from '../model/verify-result.js';
 

@@ -4,12 +4,12 @@ import { randomBytes } from 'node:crypto';
 import { constants, createReadStream, openSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Stats } from 'ssh2';
-import { UserError } from '../errors.js';
-import { safeJoin } from '../plan/paths.js';
-import { safeText } from '../report/reporter.js';
-import { remotePathOf } from './entries.js';
-import type { OutgoingItem, UploadRequest, UploadResult } from './types.js';
-import { Download } from './sftp-download.js';
+import { UserError } from '../../errors.js';
+import { safeJoin } from '../../plan/paths.js';
+import { safeText } from '../../report/reporter.js';
+import { remotePathOf } from '../entries.js';
+import type { OutgoingItem, UploadRequest, UploadResult } from '../types.js';
+import { Download } from './download.js';
 import {
   CHUNK,
   forEachLimited,
@@ -19,8 +19,8 @@ import {
   REQUESTS_PER_FILE,
   Sftp,
   statusOf,
-} from './sftp-io.js';
-import { typeOf } from './sftp-listing.js';
+} from './io.js';
+import { typeOf } from './listing.js';
 
 /**
  * One `upload` request: the previous contents kept aside, folders made (parents first), files and

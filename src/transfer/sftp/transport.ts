@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { finished } from 'node:stream/promises';
 import type { Attributes, FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
-import { HostileServerError, UserError } from '../errors.js';
-import { safeText } from '../report/reporter.js';
-import { remotePathOf } from './entries.js';
+import { HostileServerError, UserError } from '../../errors.js';
+import { safeText } from '../../report/reporter.js';
+import { remotePathOf } from '../entries.js';
 import {
   deniedLine,
   WriteDeniedError,
@@ -14,8 +14,8 @@ import {
   type Transport,
   type UploadRequest,
   type UploadResult,
-} from './types.js';
-import { Download, track } from './sftp-download.js';
+} from '../types.js';
+import { Download, track } from './download.js';
 import {
   CHUNK,
   FETCH_MEMORY,
@@ -27,9 +27,9 @@ import {
   Sftp,
   statusOf,
   STREAM_BUFFER,
-} from './sftp-io.js';
-import { isChildName, type ListContext, OwnerNames, toRecord } from './sftp-listing.js';
-import { UploadJob } from './sftp-upload.js';
+} from './io.js';
+import { isChildName, type ListContext, OwnerNames, toRecord } from './listing.js';
+import { UploadJob } from './upload.js';
 
 /**
  * The transport for accounts with no shell (a chrooted `internal-sftp`). SFTP pays a round trip per

@@ -1,6 +1,6 @@
-import { UserError } from '../errors.js';
-import { checkLocalPath, checkRemotePath, isWithin } from '../plan/paths.js';
-import type { Manifest } from './manifest.js';
+import { UserError } from '../../errors.js';
+import { checkLocalPath, checkRemotePath, isWithin } from '../../plan/paths.js';
+import type { Manifest } from './types.js';
 import { GIT_SAFE_NAMES } from './stored-names.js';
 
 /**

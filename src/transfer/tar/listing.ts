@@ -1,6 +1,6 @@
-import { HostileServerError } from '../errors.js';
-import { safeText } from '../report/reporter.js';
-import type { EntryListing, RemoteFile } from './types.js';
+import { HostileServerError } from '../../errors.js';
+import { safeText } from '../../report/reporter.js';
+import type { EntryListing, RemoteFile } from '../types.js';
 
 const TYPES: Record<string, RemoteFile['type']> = { f: 'file', d: 'dir', l: 'symlink' };
 

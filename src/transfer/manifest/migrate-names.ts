@@ -1,7 +1,6 @@
 import { lstatSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeManifest } from './backup.js';
-import type { Manifest } from './manifest.js';
+import { writeManifest, type Manifest } from './manifest.js';
 import { escapeName, GIT_SAFE_NAMES } from './stored-names.js';
 
 /**

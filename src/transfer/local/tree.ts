@@ -15,9 +15,9 @@ import {
 } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { HostileServerError } from '../errors.js';
-import { safeJoin } from '../plan/paths.js';
-import { escapePath, isUnescapedGitName, unescapeName } from './stored-names.js';
+import { HostileServerError } from '../../errors.js';
+import { safeJoin } from '../../plan/paths.js';
+import { escapePath, isUnescapedGitName, unescapeName } from '../manifest/stored-names.js';
 
 /** Files up to this size are collected in memory and written with one call: far fewer syscalls. */
 const SMALL_FILE = 1 << 20;

@@ -1,10 +1,10 @@
 import { closeSync, constants, createReadStream, lstatSync, openSync, readFileSync } from 'node:fs';
 import { Writable, type Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { HostileServerError, UserError } from '../errors.js';
-import { safeText } from '../report/reporter.js';
-import { EXIT_GRACE_MS, exitAlreadySent } from '../ssh/session.js';
-import { decoder, encoder, mostlyCompressed, type Codec } from './compression.js';
+import { HostileServerError, UserError } from '../../errors.js';
+import { safeText } from '../../report/reporter.js';
+import { EXIT_GRACE_MS, exitAlreadySent } from '../../ssh/session.js';
+import { decoder, encoder, mostlyCompressed, type Codec } from '../compression.js';
 import { parseListing } from './listing.js';
 import {
   CHECKSUM_SCRIPT,
@@ -24,7 +24,7 @@ import {
   type Transport,
   type UploadRequest,
   type UploadResult,
-} from './types.js';
+} from '../types.js';
 
 const SMALL_FILE = 1 << 20;
 

@@ -1,10 +1,10 @@
 /** Fetching over SFTP: one file read with many requests in flight, streamed within its window. */
 
 import { Readable } from 'node:stream';
-import { safeText } from '../report/reporter.js';
-import type { IncomingFile } from './types.js';
-import { CHUNK, NO_SUCH_FILE, REQUESTS_PER_FILE, Sftp, StatusError, statusOf, STREAM_BUFFER } from './sftp-io.js';
-import { typeOf } from './sftp-listing.js';
+import { safeText } from '../../report/reporter.js';
+import type { IncomingFile } from '../types.js';
+import { CHUNK, NO_SUCH_FILE, REQUESTS_PER_FILE, Sftp, StatusError, statusOf, STREAM_BUFFER } from './io.js';
+import { typeOf } from './listing.js';
 
 /**
  * One remote file read with up to REQUESTS_PER_FILE reads in flight, its bytes handed out in order

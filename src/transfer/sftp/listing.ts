@@ -1,10 +1,10 @@
 /** Listing over SFTP: attributes to records, names checked, owners named from OpenSSH's longname. */
 
 import type { Attributes, FileEntryWithStats } from 'ssh2';
-import { HostileServerError } from '../errors.js';
-import { safeText } from '../report/reporter.js';
-import type { RemoteFile } from './types.js';
-import { Limiter } from './sftp-io.js';
+import { HostileServerError } from '../../errors.js';
+import { safeText } from '../../report/reporter.js';
+import type { RemoteFile } from '../types.js';
+import { Limiter } from './io.js';
 
 const TYPES: Record<number, RemoteFile['type']> = { 0o100000: 'file', 0o040000: 'dir', 0o120000: 'symlink' };
 

@@ -1,49 +1,15 @@
-import { closeSync, constants, openSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { UserError } from '../errors.js';
-import { META_DIR } from '../plan/paths.js';
-import { checkManifest } from './manifest-check.js';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { UserError } from '../../errors.js';
+import { META_DIR } from '../../plan/paths.js';
+import { checkManifest } from './check.js';
+import type { Manifest, ManifestFile } from './types.js';
 import { GIT_SAFE_NAMES } from './stored-names.js';
-import type { RemoteFile } from './types.js';
+import type { RemoteFile } from '../types.js';
+import { TEMP_MARK } from '../local/tree.js';
 
-/**
- * The manifest keeps what git and zip lose: type, size, mtime, mode, owner, group, link target and
- * SHA-256 of every stored file, keyed by its path in the domain's data folder. Restore and verify
- * work from it; backup compares the server against it to move only what changed.
- */
-export interface ManifestFile {
-  type: RemoteFile['type'];
-  size: number;
-  mtime: number;
-  /** Octal, four digits ("0640"): readable in a diff. */
-  mode: string;
-  uid: number;
-  gid: number;
-  user: string;
-  group: string;
-  target?: string;
-  sha256?: string;
-}
-
-export interface ManifestEntry {
-  remote: string;
-  recipe: string;
-  type: RemoteFile['type'];
-}
-
-export interface Manifest {
-  version: 1;
-  domain: string;
-  /** Set when file contents are encrypted at rest (`age:<recipients digest>`); sizes and hashes stay plaintext's. */
-  encryption?: string;
-  /**
-   * `git-safe-1`: names git would interpret are stored escaped (stored-names.ts). Absent in a folder an
-   * older version wrote, whose names are as the server gave them; the next backup migrates it.
-   */
-  names?: typeof GIT_SAFE_NAMES;
-  entries: Record<string, ManifestEntry>;
-  files: Record<string, ManifestFile>;
-}
+export type { Manifest, ManifestEntry, ManifestFile } from './types.js';
 
 export const MANIFEST_NAME = 'manifest.json';
 
@@ -198,4 +164,19 @@ export function storedPath(local: string, rel: string): string {
 /** Every manifest path of one entry (its root and everything below). */
 export function entryPaths(m: Manifest, local: string): string[] {
   return Object.keys(m.files).filter((p) => p === local || p.startsWith(local + '/'));
+}
+
+/** Writes the manifest atomically: a temp file beside it, then a rename. */
+export function writeManifest(domainDir: string, m: Manifest): void {
+  const path = manifestPath(domainDir);
+  mkdirSync(dirname(path), { recursive: true });
+  // Created exclusively under an unguessable name: a link planted at a temp name is never written through.
+  const tmp = `${path}.${TEMP_MARK}${randomBytes(6).toString('hex')}`;
+  const fd = openSync(tmp, 'wx', 0o644);
+  try {
+    for (const chunk of manifestChunks(m)) writeSync(fd, chunk);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
 }

@@ -1,0 +1,41 @@
+import type { RemoteFile } from '../types.js';
+import type { GIT_SAFE_NAMES } from './stored-names.js';
+
+/**
+ * The manifest keeps what git and zip lose: type, size, mtime, mode, owner, group, link target and
+ * SHA-256 of every stored file, keyed by its path in the domain's data folder. Restore and verify
+ * work from it; backup compares the server against it to move only what changed.
+ */
+export interface ManifestFile {
+  type: RemoteFile['type'];
+  size: number;
+  mtime: number;
+  /** Octal, four digits ("0640"): readable in a diff. */
+  mode: string;
+  uid: number;
+  gid: number;
+  user: string;
+  group: string;
+  target?: string;
+  sha256?: string;
+}
+
+export interface ManifestEntry {
+  remote: string;
+  recipe: string;
+  type: RemoteFile['type'];
+}
+
+export interface Manifest {
+  version: 1;
+  domain: string;
+  /** Set when file contents are encrypted at rest (`age:<recipients digest>`); sizes and hashes stay plaintext's. */
+  encryption?: string;
+  /**
+   * `git-safe-1`: names git would interpret are stored escaped (stored-names.ts). Absent in a folder an
+   * older version wrote, whose names are as the server gave them; the next backup migrates it.
+   */
+  names?: typeof GIT_SAFE_NAMES;
+  entries: Record<string, ManifestEntry>;
+  files: Record<string, ManifestFile>;
+}
