@@ -3,17 +3,17 @@
  * Perl would evaluate them, or not at all (what stopped it, with its line). Pure.
  */
 import { isIdent, isOp, isVar, type Sigil, type StrPart, type Tok, type TokOf } from './lexer.js';
-import type { PerlModule, SubDef, Tri } from './scanner.js';
-import type { PerlValue, StaticOutcome } from './values.js';
+import type { PerlModule, SubDef, Tri } from './module.js';
+import type { PerlValue } from './values.js';
 
-class Unfollowable {
+export class Unfollowable {
   constructor(
     readonly line: number,
     readonly construct: string,
   ) {}
 }
 
-class Fault {
+export class Fault {
   constructor(
     readonly line: number,
     readonly detail: string,
@@ -23,7 +23,7 @@ class Fault {
 type Binding = { known: true; value: PerlValue } | { known: false; why: string };
 
 const UNDEF: PerlValue = { t: 'undef' };
-const str = (v: string): PerlValue => ({ t: 'str', v });
+export const str = (v: string): PerlValue => ({ t: 'str', v });
 
 /** Names that strict never complains about: punctuation and digit variables, %ENV, @ARGV, $a/$b, Pkg::names. */
 function isGlobalName(name: string): boolean {
@@ -72,7 +72,7 @@ interface EvalContext {
 }
 
 /** Evaluates a token range as a sub body (or a constant list) in list context, exactly or not at all. */
-class Evaluator {
+export class Evaluator {
   private i: number;
   private readonly env = new Map<string, Binding>();
   resultLine: number;
@@ -537,123 +537,4 @@ export function constantList(mod: PerlModule, pkg: string, from: number, end: nu
     if (e instanceof Unfollowable || e instanceof Fault) return null;
     throw e;
   }
-}
-
-/** A parameter list that is a valid prototype when signatures are off. */
-const PROTOTYPE = /^[\s$@%&*;\\[\]+_]*$/;
-
-/**
- * Reads hook `hook` of `mod` called as a method: `invocant` is the class name, `args` the arguments.
- * 'absent' means the module itself does not define it (inheritance is the caller's business).
- */
-export function evalHook(mod: PerlModule, hook: string, invocant: string, args: string[]): StaticOutcome {
-  const sub = mod.subs.get(hook);
-  if (!sub) return absentHook(mod, hook);
-  if (!sub.body)
-    return {
-      kind: 'dynamic',
-      line: mod.stopped?.line ?? sub.line,
-      construct: mod.stopped?.construct ?? 'an unterminated sub',
-    };
-  const state = pragmasAt(mod, sub.at);
-  const ev = new Evaluator(mod, { pkg: mod.pkg!.name, strict: state.strict }, sub.body[0], sub.body[1], [
-    str(invocant),
-    ...args.map(str),
-  ]);
-  try {
-    if (sub.params) bindParams(ev, sub, state.signatures);
-    const values = ev.run();
-    return { kind: 'list', line: ev.resultLine, values };
-  } catch (e) {
-    if (e instanceof Unfollowable) return { kind: 'dynamic', line: e.line, construct: e.construct };
-    if (e instanceof Fault) return { kind: 'error', line: e.line, detail: e.detail };
-    throw e;
-  }
-}
-
-/** The effect of the pragmas before token `at`. */
-function pragmasAt(mod: PerlModule, at: number): { strict: Tri; signatures: Tri } {
-  const state: { strict: Tri; signatures: Tri } = { strict: 'off', signatures: 'off' };
-  const apply = (was: Tri, now: Tri | undefined): Tri =>
-    now === 'maybe' ? (was === 'on' ? 'on' : 'maybe') : (now ?? was);
-  for (const p of mod.pragmas) {
-    if (p.at >= at) break;
-    state.strict = apply(state.strict, p.strict);
-    state.signatures = apply(state.signatures, p.signatures);
-  }
-  return state;
-}
-
-/** `sub f (...)` is a signature or a prototype depending on the signatures feature at that point. */
-function bindParams(ev: Evaluator, sub: SubDef, signatures: Tri): void {
-  const prototype = PROTOTYPE.test(sub.params!.text);
-  if (signatures === 'on') return ev.bindSignature(sub);
-  if (signatures === 'off' && prototype) return;
-  throw new Unfollowable(
-    sub.line,
-    signatures === 'maybe'
-      ? 'a parameter list (signature or prototype? the signatures feature cannot be confirmed)'
-      : 'a parameter list while the signatures feature is off',
-  );
-}
-
-function absentHook(mod: PerlModule, hook: string): StaticOutcome {
-  if (mod.stopped)
-    return {
-      kind: 'dynamic',
-      line: mod.stopped.line,
-      construct: `${mod.stopped.construct}, past which the reader cannot see`,
-    };
-  if (mod.runtimeSubs)
-    return {
-      kind: 'dynamic',
-      line: mod.runtimeSubs.line,
-      construct: `${mod.runtimeSubs.construct}, which may define ${hook}`,
-    };
-  const imported = mod.imports.get(hook);
-  if (imported) return { kind: 'dynamic', line: imported.line, construct: `${hook} imported from ${imported.from}` };
-  return { kind: 'absent' };
-}
-
-/**
- * The keys a sub reads from the hash it fills from its arguments (`my ($self, %opts) = @_;`, `my %o =
- * @_;`, a signature `($class, %opts)`): every `$opts{key}`, `$opts{'key'}` or `$opts{"key"}` in its
- * text, strings included, in order of appearance. Used to name a key nobody set when a hook's value
- * turns out undefined; never to decide what the hook returns (perl does that).
- */
-export function hashKeysRead(mod: PerlModule, hook: string): Array<{ hash: string; key: string; handled: boolean }> {
-  const sub = mod.subs.get(hook);
-  if (!sub?.body) return [];
-  const from = mod.toks[sub.body[0]]?.pos ?? 0;
-  const to = mod.toks[sub.body[1]]?.pos ?? mod.source.length;
-  const text = mod.source.slice(from, to);
-  const hashes = new Set<string>();
-  for (const m of text.matchAll(/\bmy\s*\(([^)]*)\)\s*=\s*@_/g))
-    for (const h of m[1]!.matchAll(/%(\w+)/g)) hashes.add(h[1]!);
-  for (const m of text.matchAll(/\bmy\s+%(\w+)\s*=\s*@_/g)) hashes.add(m[1]!);
-  for (const h of (sub.params?.text ?? '').matchAll(/%(\w+)/g)) hashes.add(h[1]!);
-  const out: Array<{ hash: string; key: string; handled: boolean }> = [];
-  const seen = new Set<string>();
-  for (const m of text.matchAll(/\$(\w+)\s*\{\s*(?:(-?[A-Za-z_]\w*)|'([^'\\]*)'|"([^"\\$@]*)")\s*\}/g)) {
-    const hash = m[1]!;
-    const key = (m[2] ?? m[3] ?? m[4])!;
-    if (hashes.size > 0 && !hashes.has(hash)) continue;
-    if (seen.has(`${hash}\0${key}`)) continue;
-    seen.add(`${hash}\0${key}`);
-    out.push({ hash, key, handled: false });
-  }
-  // A key tested or given a fallback somewhere (`exists`, `defined`, `//`, `||`, `?:`, `if`/`unless`)
-  // is one the recipe handles when missing.
-  for (const k of out) {
-    const el = `\\$${k.hash}\\s*\\{\\s*(?:${escapeRe(k.key)}|'${escapeRe(k.key)}'|"${escapeRe(k.key)}")\\s*\\}`;
-    const tested = new RegExp(
-      `(?:\\b(?:exists|defined|if|unless)\\s*\\(?\\s*!?\\s*${el})|(?:${el}\\s*(?:\\/\\/|\\|\\||\\?|&&|\\bor\\b|\\band\\b))|(?:!\\s*${el})`,
-    );
-    k.handled = tested.test(text);
-  }
-  return out;
-}
-
-function escapeRe(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
