@@ -280,7 +280,11 @@ function silent(): Client & { destroyed: boolean } {
   return Object.assign(client, { exec, destroy, end: destroy }) as unknown as Client & { destroyed: boolean };
 }
 
-test('idle watchdog: a command that makes no progress for idleMs fails naming the host and `timeout`; an unwatched one does not', async () => {
+test('idle watchdog: a command that makes no progress for idleMs fails naming the host and `timeout`; an unwatched one does not', async (t) => {
+  // The watchdog's timer is unref'd (a real connection's socket holds the event loop open); the fake
+  // client holds nothing, so without this the test runner would see an empty loop and cancel the test.
+  const holdLoop = setInterval(() => undefined, 1000);
+  t.after(() => clearInterval(holdLoop));
   const client = silent();
   const session = new SshSession(client, 'stall.example:22', undefined, { idleMs: 400 });
   const t0 = Date.now();
