@@ -8,3 +8,14 @@ export function ok(r: ActionResult, context = ''): ActionResult {
   assert.ok(!r.stdout.includes('::error::'), `${where}an ::error:: line in a run that succeeded\n${r.stdout}`);
   return r;
 }
+
+/** Refused: exit 1, one `::error::` line matching `pattern`, no stack, no "undefined"; returns its message. */
+export function refused(r: ActionResult, pattern: RegExp, context: string): string {
+  assert.equal(r.code, 1, `${context}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  const errors = r.stdout.split('\n').filter((l) => l.startsWith('::error::'));
+  assert.equal(errors.length, 1, `${context}: one ::error:: line\n${r.stdout}\n${r.stderr}`);
+  assert.match(errors[0]!, pattern, context);
+  assert.doesNotMatch(errors[0]!, /undefined|\bat .*:\d+:\d+/, context);
+  assert.doesNotMatch(r.stderr, /^\s+at /m, `${context}: no stack on stderr`);
+  return errors[0]!.slice('::error::'.length);
+}

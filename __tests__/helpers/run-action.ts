@@ -93,6 +93,17 @@ export async function runAction(
   };
 }
 
+/**
+ * A fresh workspace, a temp folder named `prefix…`, with a remote-files.yml holding `recipes`; added to
+ * `scratch`, when given, for the caller to remove.
+ */
+export function recipeWorkspace(prefix: string, recipes: string, scratch?: string[]): string {
+  const ws = mkdtempSync(join(tmpdir(), prefix));
+  scratch?.push(ws);
+  writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n${recipes}`);
+  return ws;
+}
+
 /** GITHUB_OUTPUT holds `name<<DELIMITER\nvalue\nDELIMITER` blocks. */
 function parseOutputs(text: string): Record<string, string> {
   const outputs: Record<string, string> = {};

@@ -15,9 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tar from 'tar-stream';
-import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
+import { NODES, recipeWorkspace, runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Backup and restore end to end: the committed dist/ bundle, run as the runner runs it, against a real
 // OpenSSH server on 127.0.0.1. The "server" is this machine, so the tests set up and inspect server files
@@ -39,25 +39,15 @@ const node20 = NODES[0]!.path;
 
 /** A fresh workspace with one YAML recipe file. */
 function workspace(recipes: string): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-ws-'));
-  writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n${recipes}`);
-  return ws;
+  return recipeWorkspace('rf-ws-', recipes);
 }
 
 function baseInputs(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(server.port),
-    username: server.users.shell.username,
-    key: server.key.privateKey,
-    'known-hosts': server.knownHostsLine('ed25519'),
-    mode: 'backup',
-    domain: DOMAIN,
-    'install-dir': srv,
-    timeout: '20',
-    store: 'none',
-    ...extra,
-  };
+  return sshInputs(
+    server,
+    { domain: DOMAIN, installDir: srv },
+    { mode: 'backup', timeout: '20', store: 'none', ...extra },
+  );
 }
 
 async function act(ws: string, inputs: Record<string, string>, node = node20): Promise<ActionResult> {

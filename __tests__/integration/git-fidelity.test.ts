@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { unescapePath } from '../../src/transfer/manifest/stored-names.js';
 import { runAction } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // The commit store keeps every byte of whatever git would make something of — salvaged checkouts, bare
 // repositories, attributes, ignores, submodule files, CRLF — through push, a fresh clone (also with
@@ -137,17 +137,7 @@ function repository(installDir: string): { origin: string; clone: (config?: stri
 }
 
 function inputs(installDir: string, mode: string): Record<string, string> {
-  return {
-    mode,
-    host: '127.0.0.1',
-    port: String(server.port),
-    username: 'rf-shell',
-    key: server.key.privateKey,
-    'known-hosts': server.knownHostsLine('ed25519'),
-    domain: DOMAIN,
-    'install-dir': installDir,
-    vars: `canary=${SECRET_MARK}`,
-  };
+  return sshInputs(server, { domain: DOMAIN, installDir }, { mode, vars: `canary=${SECRET_MARK}` });
 }
 
 function assertNoCanary(): void {

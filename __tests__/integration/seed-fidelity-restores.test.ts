@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // restores(%opts) and the framework's restore rules, through the committed bundle against a real sshd:
 // the configuration reaches %opts (with and without `vars`), and each rule of restore_state holds.
@@ -78,18 +78,7 @@ function workspace(extra: Record<string, string> = {}): string {
 }
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(server.port),
-    username: server.users.shell.username,
-    key: server.key.privateKey,
-    'known-hosts': server.knownHostsLine('ed25519'),
-    domain: DOMAIN,
-    'install-dir': srv,
-    timeout: '20',
-    store: 'none',
-    ...extra,
-  };
+  return sshInputs(server, { domain: DOMAIN, installDir: srv }, { timeout: '20', store: 'none', ...extra });
 }
 
 const act = (ws: string, extra: Record<string, string>) =>

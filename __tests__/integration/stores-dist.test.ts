@@ -9,7 +9,7 @@ import { isAgeFile } from '../../src/store/age.js';
 import { startActionsServices, type ActionsServices } from '../helpers/actions-services.js';
 import { NODES, runAction } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Stores and encryption at rest through the committed bundle, run as the runner runs it, against a real
 // sshd and a real git remote (a bare repository).
@@ -33,17 +33,7 @@ after(async () => {
 const RECIPE = `version: 1\nrecipes:\n  Site:\n    remote_files:\n      "\${install_dir}/site": site\n`;
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(server.port),
-    username: 'rf-shell',
-    key: server.key.privateKey,
-    'known-hosts': server.knownHostsLine('ed25519'),
-    mode: 'backup',
-    domain: DOMAIN,
-    'install-dir': srv,
-    ...extra,
-  };
+  return sshInputs(server, { domain: DOMAIN, installDir: srv }, { mode: 'backup', ...extra });
 }
 
 const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-C', cwd, ...args], { encoding: 'utf8' }).trim();

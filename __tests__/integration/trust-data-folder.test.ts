@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // The repository's data folder and manifest are input: anyone who can push writes them. A restore must
 // never read outside the data folder (links to /proc/self or a runner folder), and a crafted manifest
@@ -66,18 +66,7 @@ function writeManifest(domainDir: string, dest: string, files: Record<string, ob
 
 function restore(ws: string, extra: Record<string, string> = {}): Promise<ActionResult> {
   return runAction(
-    {
-      mode: 'restore',
-      store: 'none',
-      host: '127.0.0.1',
-      port: String(server.port),
-      username: 'rf-shell',
-      key: server.key.privateKey,
-      'known-hosts': server.knownHostsLine('ed25519'),
-      domain: DOMAIN,
-      'install-dir': srv,
-      ...extra,
-    },
+    sshInputs(server, { domain: DOMAIN, installDir: srv }, { mode: 'restore', store: 'none', ...extra }),
     { workspace: ws, env: { RF_RUNNER_CANARY: CANARY } },
   );
 }

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
-import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { ok, refused } from '../helpers/outcome.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Issue #13 point 3: a restore never follows a link on the server below a destination's root. The
 // committed bundle runs against a real sshd; an account that owns a folder below a destination (here
@@ -107,35 +107,15 @@ after(async () => {
 });
 
 function inputs(extra: Record<string, string>): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(server.port),
-    username: server.users.shell.username,
-    key: server.key.privateKey,
-    'known-hosts': server.knownHostsLine('ed25519'),
-    mode: 'backup',
-    domain: DOMAIN,
-    'install-dir': srv,
-    timeout: '20',
-    retries: '0',
-    store: 'none',
-    ...extra,
-  };
+  return sshInputs(
+    server,
+    { domain: DOMAIN, installDir: srv },
+    { mode: 'backup', timeout: '20', retries: '0', store: 'none', ...extra },
+  );
 }
 
 function act(extra: Record<string, string>): Promise<ActionResult> {
   return runAction(inputs(extra), { workspace: ws, node: node20 });
-}
-
-/** Refused: exit 1, one `::error::` line matching `pattern`, no stack. */
-function refused(r: ActionResult, pattern: RegExp, context: string): string {
-  assert.equal(r.code, 1, `${context}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  const errors = r.stdout.split('\n').filter((l) => l.startsWith('::error::'));
-  assert.equal(errors.length, 1, `${context}: one ::error:: line\n${r.stdout}\n${r.stderr}`);
-  assert.match(errors[0]!, pattern, context);
-  assert.doesNotMatch(errors[0]!, /undefined|\bat .*:\d+:\d+/, context);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, `${context}: no stack on stderr`);
-  return errors[0]!;
 }
 
 /** Every path below (and including) `root`: type, mode, owner, group, mtime, content hash. */
