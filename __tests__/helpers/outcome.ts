@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { RecipeError } from '../../src/errors.js';
 import type { ActionResult } from './run-action.js';
 
 /** A run that succeeded: exit 0 and no `::error::` line (the whole output in the message if not). */
@@ -18,4 +19,15 @@ export function refused(r: ActionResult, pattern: RegExp, context: string): stri
   assert.doesNotMatch(errors[0]!, /undefined|\bat .*:\d+:\d+/, context);
   assert.doesNotMatch(r.stderr, /^\s+at /m, `${context}: no stack on stderr`);
   return errors[0]!.slice('::error::'.length);
+}
+
+/** What `promise` rejects with, which must be a RecipeError (a recipe refused, not a crash). */
+export async function rejection(promise: Promise<unknown>): Promise<RecipeError> {
+  try {
+    await promise;
+  } catch (e) {
+    assert.ok(e instanceof RecipeError, String(e));
+    return e;
+  }
+  assert.fail('expected a RecipeError');
 }
