@@ -86,6 +86,11 @@ export function rootSh(script: string, input?: string): string {
   return r.stdout;
 }
 
+/** Runs a shell script on the "server" as rf-shell, from /, so what it makes is that account's own; returns stdout. */
+export function asShell(script: string): string {
+  return rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
+}
+
 export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   ensureAccounts();
   mkdirSync(BASE, { recursive: true, mode: 0o755 });

@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import tar from 'tar-stream';
 import { NODES, recipeWorkspace, runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { asShell, rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Backup and restore end to end: the committed dist/ bundle, run as the runner runs it, against a real
 // OpenSSH server on 127.0.0.1. The "server" is this machine, so the tests set up and inspect server files
@@ -58,11 +58,6 @@ function failed(r: ActionResult, pattern: RegExp): ActionResult {
   assert.equal(r.code, 1, `expected failure, got exit ${r.code}\n${r.stdout}`);
   assert.match(r.stdout, pattern);
   return r;
-}
-
-/** As the shell account, so files belong to it as they would on a real server. */
-function asShell(script: string): string {
-  return rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
 }
 
 function readManifest(ws: string): {
@@ -431,17 +426,13 @@ describe('host keys and connections', () => {
   });
 
   test('through a jump host, both keys verified; secrets never reach the log', async () => {
-    const r = ok(
-      await act(
-        ws(),
-        baseInputs({
-          'proxy-host': '127.0.0.1',
-          'proxy-port': String(server.port),
-          'proxy-username': 'rf-shell',
-          'proxy-key': server.key.privateKey,
-        }),
-      ),
-    );
+    const jump = {
+      'proxy-host': '127.0.0.1',
+      'proxy-port': String(server.port),
+      'proxy-username': 'rf-shell',
+      'proxy-key': server.key.privateKey,
+    };
+    const r = ok(await act(ws(), baseInputs(jump)));
     assert.equal(r.outputs.files, '1');
     assert.equal(r.stdout.match(/Host key of 127\.0\.0\.1:\d+ verified/g)?.length, 2, 'the jump host and the target');
     const keyLines = server.key.privateKey.split('\n').filter((l) => l.length > 20);
@@ -459,10 +450,7 @@ describe('host keys and connections', () => {
       await act(
         ws(),
         baseInputs({
-          'proxy-host': '127.0.0.1',
-          'proxy-port': String(server.port),
-          'proxy-username': 'rf-shell',
-          'proxy-key': server.key.privateKey,
+          ...jump,
           'known-hosts': '',
           'host-fingerprint': 'SHA256:' + 'B'.repeat(43),
         }),

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshFlags, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // The CLI as a person runs it: src/cli.ts through tsx, in a workspace folder, reading the key and
 // known_hosts from files, against a real OpenSSH server.
@@ -193,18 +193,7 @@ describe('backup against a real sshd', () => {
   }
 
   const base = () => [
-    '--domain',
-    'example.com',
-    '--install-dir',
-    srv,
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(server.port),
-    '--username',
-    'rf-shell',
-    '--key-file',
-    keyFile,
+    ...sshFlags(server, { domain: 'example.com', installDir: srv, keyFile }),
     '--timeout',
     '20',
     '--retries',

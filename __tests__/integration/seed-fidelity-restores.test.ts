@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { asShell, rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // restores(%opts) and the framework's restore rules, through the committed bundle against a real sshd:
 // the configuration reaches %opts (with and without `vars`), and each rule of restore_state holds.
@@ -90,7 +90,6 @@ function failed(r: ActionResult, pattern: RegExp): ActionResult {
   return r;
 }
 
-const asShell = (script: string) => rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
 const stat = (path: string) => rootSh(`stat -c '%U:%G %a' '${path}'`).trim();
 
 describe('restores(%opts) and the restore rules, through the bundle', () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok, refused } from '../helpers/outcome.js';
-import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { asShell, rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Issue #13 point 3: a restore never follows a link on the server below a destination's root. The
 // committed bundle runs against a real sshd; an account that owns a folder below a destination (here
@@ -29,11 +29,6 @@ let disk: string;
 let ws: string;
 const scratch: string[] = [];
 
-/** As the shell account, so files belong to it as they would on a real server. */
-function asShell(script: string): string {
-  return rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
-}
-
 /** The server tree the stored copy was made from: a folder entry and a file entry. */
 function plantSite(): void {
   rootSh(`rm -rf '${srv}/site' '${srv}/conf.php'`);
@@ -48,6 +43,11 @@ function plantSite(): void {
     chmod 0700 '${srv}/site/uploads/cache'
     touch -d '2020-01-02 03:04:05' '${srv}/site/uploads/cache'
   `);
+}
+
+/** A link at `path` (whatever was there removed) to `target`, made by rf-other as an attack would be. */
+function plantLink(path: string, target: string): void {
+  rootSh(`rm -rf '${path}' && ln -s '${target}' '${path}' && chown -h rf-other:rf-other '${path}'`);
 }
 
 const CACHE_MTIME = new Date('2020-01-02T03:04:05').getTime();
@@ -158,9 +158,7 @@ for (const { name, extra } of transports) {
     test('a link where a first-level folder goes is replaced by a real folder; nothing lands in its target', async () => {
       plantSite();
       editSite();
-      rootSh(
-        `rm -rf '${srv}/site/uploads' && ln -s '${victim}' '${srv}/site/uploads' && chown -h rf-other:rf-other '${srv}/site/uploads'`,
-      );
+      plantLink(`${srv}/site/uploads`, victim);
       const before = victimBefore();
       const r = ok(await act({ ...extra, mode: 'restore' }), name);
       assertVictimIntact(before, name);
@@ -176,9 +174,7 @@ for (const { name, extra } of transports) {
     test('a link one level down (uploads/cache) is replaced the same way', async () => {
       plantSite();
       editSite();
-      rootSh(
-        `rm -rf '${srv}/site/uploads/cache' && ln -s '${victim}' '${srv}/site/uploads/cache' && chown -h rf-other:rf-other '${srv}/site/uploads/cache'`,
-      );
+      plantLink(`${srv}/site/uploads/cache`, victim);
       const before = victimBefore();
       ok(await act({ ...extra, mode: 'restore' }), name);
       assertVictimIntact(before, name);
@@ -190,9 +186,7 @@ for (const { name, extra } of transports) {
 
     test('a link at a stored file’s name is replaced by the file, its target left alone', async () => {
       plantSite();
-      rootSh(
-        `rm -f '${srv}/site/uploads/a.txt' && ln -s '${victim}/keep.txt' '${srv}/site/uploads/a.txt' && chown -h rf-other:rf-other '${srv}/site/uploads/a.txt'`,
-      );
+      plantLink(`${srv}/site/uploads/a.txt`, `${victim}/keep.txt`);
       const before = victimBefore();
       ok(await act({ ...extra, mode: 'restore' }), name);
       assertVictimIntact(before, name);
@@ -202,7 +196,7 @@ for (const { name, extra } of transports) {
 
     test('a root that is a link another account owns is refused, naming the link and its target', async () => {
       plantSite();
-      rootSh(`rm -rf '${srv}/site' && ln -s '${victim}' '${srv}/site' && chown -h rf-other:rf-other '${srv}/site'`);
+      plantLink(`${srv}/site`, victim);
       const before = victimBefore();
       const line = refused(
         await act({ ...extra, mode: 'restore' }),

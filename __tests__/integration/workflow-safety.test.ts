@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { asShell, rootSh, sshFlags, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Issue 15, points 1–6, through the bundle (dist/) as the runner runs it, against a real sshd: safe by
 // default for the person writing the workflow, and inputs people bring from other actions.
@@ -14,9 +14,6 @@ import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 let server: Sshd;
 let srv: string;
 const DOMAIN = 'safety.example';
-
-/** Runs a shell script as rf-shell (the SSH user), so the files are its own. */
-const asShell = (script: string) => rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
 
 before(async () => {
   server = await startSshd();
@@ -254,22 +251,7 @@ describe('5. stores are checked before connecting; a store failing after the tra
         encoding: 'utf8',
         env: { PATH: process.env.PATH ?? '', HOME: tmpdir() },
       });
-    const args = [
-      '--domain',
-      DOMAIN,
-      '--install-dir',
-      srv,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(server.port),
-      '--username',
-      'rf-shell',
-      '--key-file',
-      keyFile,
-      '--known-hosts-file',
-      hosts,
-    ];
+    const args = [...sshFlags(server, { domain: DOMAIN, installDir: srv, keyFile }), '--known-hosts-file', hosts];
     const r = cli('backup', ...args);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.equal(readFileSync(stored(ws, 'store/s.txt'), 'utf8'), 's\n');
