@@ -51,6 +51,8 @@ export const INPUTS: Readonly<Record<string, 'value' | 'bool' | 'list'>> = {
   checksum: 'bool',
   delete: 'bool',
   'max-delete': 'value',
+  'new-server': 'value',
+  'salvage-ref': 'value',
   'if-missing': 'value',
   'allow-denied': 'bool',
   transport: 'value',
@@ -100,6 +102,7 @@ export const TRANSPORTS = ['auto', 'tar', 'sftp'] as const;
 export const IF_MISSING = ['warn', 'error', 'ignore'] as const;
 export const CONFLICTS = ['overwrite', 'keep', 'fail'] as const;
 export const STORES = ['commit', 'artifact', 'cache', 'none'] as const;
+export const NEW_SERVER = ['fail', 'skip', 'allow'] as const;
 export type StoreName = Exclude<(typeof STORES)[number], 'none'>;
 
 export interface SshSettings {
@@ -147,9 +150,23 @@ export interface Settings {
   specialBits: boolean;
   /** The shrink guard: how many of an entry's stored files a backup may delete or empty. */
   maxDelete: MaxDelete;
+  /**
+   * Backup: what to do when the server is not the one the stored salvage came from (rebuilt, or restored
+   * from another salvage): fail before writing anything, skip the backup (exit 0), or back it up anyway.
+   */
+  newServer: (typeof NEW_SERVER)[number];
   /** Where the salvage is persisted (backup) and loaded from (restore, verify); empty = `none`. */
   store: StoreName[];
-  commit: { message: string; userName: string; userEmail: string; branch: string; push: boolean; pushAttempts: number };
+  commit: {
+    message: string;
+    userName: string;
+    userEmail: string;
+    branch: string;
+    push: boolean;
+    pushAttempts: number;
+    /** Restore, verify: the commit whose salvage to use on purpose ('' = the newest). */
+    salvageRef: string;
+  };
   artifact: {
     name: string;
     retentionDays: number | undefined;
@@ -198,6 +215,7 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
     checksum: bool(get, 'checksum', false),
     delete: bool(get, 'delete', true),
     maxDelete: parseMaxDelete(get('max-delete')),
+    newServer: oneOf(get, 'new-server', NEW_SERVER, 'fail'),
     ifMissing: oneOf(get, 'if-missing', IF_MISSING, 'warn'),
     allowDenied: bool(get, 'allow-denied', false),
     transport: oneOf(get, 'transport', TRANSPORTS, 'auto'),
@@ -215,6 +233,7 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
       branch: get('commit-branch').trim(),
       push: bool(get, 'push', true),
       pushAttempts: int(get, 'push-attempts', 5, 1, 50),
+      salvageRef: get('salvage-ref').trim(),
     },
     artifact: {
       name: artifactNameInput(get),

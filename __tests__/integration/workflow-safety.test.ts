@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -211,11 +211,21 @@ describe('5. stores are checked before connecting; a store failing after the tra
     }
   });
 
-  test('a push to a remote that does not exist is not retried; the summary and outputs are written and the message says where the salvage is', async () => {
+  test('a remote that does not exist fails a backup before it connects; a push to one is not retried: the summary and outputs are written and the message says where the salvage is', async () => {
     const ws = workspace(recipe());
     git(ws, 'init', '-q', '-b', 'main');
     git(ws, 'remote', 'add', 'origin', join(tmpdir(), 'rf-no-such-remote.git'));
+    // The backup fetches the branch's tip first (its baseline): a remote that is not there fails before connecting.
+    const early = await runAction(inputs({ store: 'commit' }), { workspace: ws });
+    failed(early, /store: commit could not fetch main from origin: .*does not appear to be a git repository/s);
+    assert.doesNotMatch(early.stdout, /Connected to/);
+    // Fetched from an empty origin, pushed to one that is not there: the push fails after the transfer.
+    const empty = mkdtempSync(join(tmpdir(), 'rf-empty-origin-'));
+    git(empty, 'init', '-q', '--bare', '-b', 'main');
+    git(ws, 'remote', 'set-url', 'origin', empty);
+    git(ws, 'remote', 'set-url', '--push', 'origin', join(tmpdir(), 'rf-no-such-remote.git'));
     const r = await runAction(inputs({ store: 'commit' }), { workspace: ws });
+    rmSync(empty, { recursive: true, force: true });
     failed(
       r,
       /store: commit could not push data\/safety\.example to main \(not retried: .*\): .*does not appear to be a git repository.* The backup itself succeeded: the salvage is in the workspace's data\/safety\.example, not stored \(commit\)/s,

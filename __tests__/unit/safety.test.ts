@@ -8,7 +8,7 @@ import { INPUTS, keyInput, parseDuration, readSettings, unknownInputs } from '..
 import { editDistance, nearestName } from '../../src/nearest.js';
 import { cannotSucceed } from '../../src/store/commit.js';
 import { judgeEntries } from '../../src/transfer/judge.js';
-import { parseMaxDelete, shrinkProblems, type ShrinkCounts } from '../../src/transfer/shrink-guard.js';
+import { byteShrinkProblem, parseMaxDelete, shrinkProblems, type ShrinkCounts } from '../../src/transfer/shrink-guard.js';
 
 const base: Record<string, string> = { mode: 'plan', domain: 'example.com', 'install-dir': '/srv' };
 const read = (over: Record<string, string> = {}) => readSettings((n) => ({ ...base, ...over })[n] ?? '', '/ws');
@@ -47,6 +47,8 @@ test('the shrink guard: over the share or count, or nothing with content left, f
     deleted: 0,
     emptied: 0,
     left: 10,
+    storedBytes: 1000,
+    lostBytes: 0,
     ...over,
   });
   const half = parseMaxDelete('50%');
@@ -69,6 +71,29 @@ test('the shrink guard: over the share or count, or nothing with content left, f
   assert.equal(shrinkProblems([c({ deleted: 1, left: 9 })], parseMaxDelete('0')).length, 1, '0 allows none');
   // Nothing stored before, or nothing taken: no opinion.
   assert.deepEqual(shrinkProblems([c({ stored: 0, left: 0 }), c({ left: 0 })], half), []);
+});
+
+test('the byte guard: a backup losing more than the share of the stored bytes fails, though no file is deleted', () => {
+  const c = (storedBytes: number, lostBytes: number): ShrinkCounts => ({
+    entry: 'recipe App (/srv/app => app)',
+    stored: 1,
+    deleted: 0,
+    emptied: 0,
+    left: 1,
+    storedBytes,
+    lostBytes,
+  });
+  const half = parseMaxDelete('50%');
+  // A fresh install's 4 KiB database in place of a salvaged 1 MiB one: one changed file, 99.6% of the bytes.
+  assert.match(
+    byteShrinkProblem([c(1 << 20, (1 << 20) - 4096), c(100, 0)], half)!,
+    /shrink the stored files from 1048676 to 4196 bytes, losing 100% \(more than 50%; max-delete: 50%\)/,
+  );
+  assert.equal(byteShrinkProblem([c(1000, 500)], half), undefined, 'exactly the share is allowed');
+  assert.equal(byteShrinkProblem([c(1000, 501)], parseMaxDelete('60%')), undefined);
+  assert.ok(byteShrinkProblem([c(1000, 501)], parseMaxDelete('10')), 'a count keeps 50% for bytes');
+  assert.equal(byteShrinkProblem([c(1000, 1000)], parseMaxDelete('100%')), undefined, '100% turns it off');
+  assert.equal(byteShrinkProblem([c(0, 0)], half), undefined, 'nothing stored: no opinion');
 });
 
 test('timeout: seconds, or a duration as other actions write it', () => {

@@ -12,6 +12,8 @@ export interface ModeResult {
   outcomes: EntryOutcome[];
   changed: boolean;
   extra: string[];
+  /** A backup that did not run (`new-server: skip`): nothing is stored. */
+  skipped?: boolean;
   /** What fails the run once it is reported (an after-restore command that failed). */
   failed?: string[];
 }

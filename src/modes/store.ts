@@ -10,7 +10,7 @@ import type { ServerJob } from './server.js';
 export async function storeSalvage(job: ServerJob, result: ModeResult, problems: string[]): Promise<void> {
   const { s, stores, ctx, out } = job;
   let saved: { outputs: Record<string, string>; summary: string[] } = { outputs: {}, summary: [] };
-  if (s.mode === 'backup' && !s.dryRun && problems.length === 0 && stores.length > 0) {
+  if (s.mode === 'backup' && !s.dryRun && !result.skipped && problems.length === 0 && stores.length > 0) {
     try {
       saved = await out.group('Store', () => saveToStores(stores, ctx, result.changed));
     } catch (err) {

@@ -11,17 +11,23 @@ import {
   recordOf,
   sameManifest,
   storedPath,
+  stampSalvage,
   toManifestFile,
   writeManifest,
   type Manifest,
   type ManifestEntry,
   type ManifestFile,
+  type ServerRecord,
 } from './manifest/manifest.js';
 import { newOutcome, type EntryOutcome } from '../model/outcome.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
-import { shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
+import { byteShrinkProblem, shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
 
 export interface BackupOptions {
+  /** The byte half of the shrink guard; off when the workflow backs up a new server on purpose. */
+  byteGuard?: boolean;
+  /** The server this salvage comes from, recorded in the manifest (absent: the old record is kept). */
+  server?: ServerRecord;
   checksum: boolean;
   delete: boolean;
   dryRun: boolean;
@@ -92,10 +98,10 @@ export async function backup(
   if (opts.checksum) await confirmByChecksum(plans, transport, old);
   // The shrink guard decides on the plan alone, before anything is written (a dry run says so too).
   if (opts.maxDelete) {
-    const problems = shrinkProblems(
-      plans.filter((p) => p.listing.status === 'ok').map((p) => shrinkCounts(p, old)),
-      opts.maxDelete,
-    );
+    const counts = plans.filter((p) => p.listing.status === 'ok').map((p) => shrinkCounts(p, old));
+    const problems = shrinkProblems(counts, opts.maxDelete);
+    const bytes = opts.byteGuard === false ? undefined : byteShrinkProblem(counts, opts.maxDelete);
+    if (bytes) problems.push(bytes);
     if (problems.length > 0) throw shrinkError(problems);
   }
   if (opts.dryRun)
@@ -157,9 +163,14 @@ export async function backup(
     for (const d of p.deletions) tree.remove(d);
     finishOutcome(p);
   }
-  const manifest =
+  const content =
     (nothingChanged(old, plans, opts.encryption) ? old : undefined) ?? nextManifest(old, plans, opts.encryption);
-  const changed = plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || !sameManifest(manifest, old);
+  const contentChanged =
+    plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || !sameManifest(content, old);
+  // The server it came from, and a new salvage id when what is stored changed (see transfer/identity/).
+  const stamped = stampSalvage(content, old, opts.server, contentChanged);
+  const manifest = sameManifest(stamped, old) ? old : stamped;
+  const changed = contentChanged || manifest !== old;
   if (changed) {
     assertNoRecordBelowLink(tree, manifest);
     writeManifest(tree.root, manifest);
@@ -450,15 +461,22 @@ function shrinkCounts(p: EntryPlan, old: Manifest): ShrinkCounts {
     deleted: 0,
     emptied: 0,
     left: 0,
+    storedBytes: 0,
+    lostBytes: 0,
   };
   for (const path of entryPaths(old, p.entry.local)) {
     const r = old.files[path]!;
     if (r.type !== 'file' || ceded(path)) continue;
     counts.stored++;
+    counts.storedBytes += r.size;
     const incoming = fetched.get(path);
     if (incoming) {
       if (incoming.size === 0 && r.size > 0) counts.emptied++;
-    } else if (p.records.get(path)?.type !== 'file') counts.deleted++;
+      counts.lostBytes += Math.max(0, r.size - incoming.size);
+    } else if (p.records.get(path)?.type !== 'file') {
+      counts.deleted++;
+      counts.lostBytes += r.size;
+    }
   }
   for (const r of p.records.values()) if (r.type === 'file' && r.size > 0) counts.left++;
   for (const f of p.fetch) if (f.file.size > 0) counts.left++;
@@ -553,7 +571,15 @@ function nextManifest(old: Manifest, plans: EntryPlan[], encryption: string | un
     for (const [path, record] of p.records) files[path] = record;
     entries[p.entry.local] = entryRecord(p, files[p.entry.local]);
   }
-  return { version: 1, domain: old.domain, ...(encryption && { encryption }), names: GIT_SAFE_NAMES, entries, files };
+  return {
+    version: 1,
+    domain: old.domain,
+    ...(encryption && { encryption }),
+    names: GIT_SAFE_NAMES,
+    ...identityOf(old),
+    entries,
+    files,
+  };
 }
 
 /** The old manifest with the records of files written before a failure (and nothing stale below them). */
@@ -569,7 +595,13 @@ function withStored(old: Manifest, stored: Map<string, ManifestFile>, encryption
     domain: old.domain,
     ...(encryption && { encryption }),
     names: GIT_SAFE_NAMES,
+    ...identityOf(old),
     entries: old.entries,
     files,
   };
+}
+
+/** The manifest's server and salvage records, carried into the next manifest as they are. */
+function identityOf(m: Manifest): Pick<Manifest, 'server' | 'salvage'> {
+  return { ...(m.server && { server: m.server }), ...(m.salvage && { salvage: m.salvage }) };
 }

@@ -37,6 +37,8 @@ export function checkManifest(data: unknown, path: string): Manifest {
   if (data.names !== undefined && data.names !== GIT_SAFE_NAMES)
     fail('"names"', `is ${JSON.stringify(data.names)}, not "${GIT_SAFE_NAMES}" (written by a newer version?)`);
 
+  checkServer(data.server, data.salvage, fail);
+
   const locals: string[] = [];
   for (const [local, e] of Object.entries(data.entries)) {
     const where = `entries[${JSON.stringify(local)}]`;
@@ -87,6 +89,33 @@ function checkKey(key: string, where: string, fail: (where: string, what: string
 function isCanonicalRemote(remote: string): boolean {
   const c = checkRemotePath(remote);
   return c.ok && c.path === remote;
+}
+
+const HEX32 = /^[0-9a-f]{32}$/;
+const HOST_KEY = /^[a-z0-9@.-]{1,64} SHA256:[A-Za-z0-9+/]{43}$/;
+
+/** The server and salvage records only ever reach comparisons and messages: still, exact forms only. */
+function checkServer(server: unknown, salvage: unknown, fail: (where: string, what: string) => never): void {
+  if (server !== undefined) {
+    if (!isObject(server)) fail('"server"', 'is not an object');
+    const r = server as Record<string, unknown>;
+    for (const k of Object.keys(r))
+      if (!['hostKey', 'machine', 'instance'].includes(k)) fail(`"server".${k}`, 'is unknown');
+    if (r.hostKey !== undefined && (typeof r.hostKey !== 'string' || !HOST_KEY.test(r.hostKey)))
+      fail('"server".hostKey', 'is not "<key type> SHA256:<43 base64 digits>"');
+    if (r.machine !== undefined && (typeof r.machine !== 'string' || !SHA256.test(r.machine)))
+      fail('"server".machine', 'is not 64 hex digits');
+    if (r.instance !== undefined && (typeof r.instance !== 'string' || !HEX32.test(r.instance)))
+      fail('"server".instance', 'is not 32 hex digits');
+  }
+  if (salvage !== undefined) {
+    if (!isObject(salvage)) fail('"salvage"', 'is not an object');
+    const r = salvage as Record<string, unknown>;
+    if (typeof r.id !== 'string' || !HEX32.test(r.id)) fail('"salvage".id', 'is not 32 hex digits');
+    if (typeof r.at !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(r.at))
+      fail('"salvage".at', 'is not an ISO 8601 UTC time');
+    if (Object.keys(r).length !== 2) fail('"salvage"', 'holds fields other than id and at');
+  }
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -36,6 +36,30 @@ export interface Manifest {
    * older version wrote, whose names are as the server gave them; the next backup migrates it.
    */
   names?: typeof GIT_SAFE_NAMES;
+  /** The server instance this salvage came from (see transfer/identity/): absent before version 0.2. */
+  server?: ServerRecord;
+  /** This salvage: a new id and time whenever a backup changes what is stored; a restore leaves the id on the server. */
+  salvage?: SalvageRecord;
   entries: Record<string, ManifestEntry>;
   files: Record<string, ManifestFile>;
+}
+
+/**
+ * What identifies a server instance, each as a value that changes when the server is rebuilt. Any may be
+ * absent (an SFTP-only account runs no command; a server without /etc/machine-id).
+ */
+export interface ServerRecord {
+  /** The host key the connection verified, `<type> SHA256:<base64>`. */
+  hostKey?: string;
+  /** SHA-256 of the domain and /etc/machine-id: the id itself is meant to stay on its machine. */
+  machine?: string;
+  /** The random id of the marker remote-files leaves on the server (32 hex digits). */
+  instance?: string;
+}
+
+export interface SalvageRecord {
+  /** 32 hex digits. */
+  id: string;
+  /** ISO 8601, UTC. */
+  at: string;
 }
