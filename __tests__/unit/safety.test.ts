@@ -8,7 +8,12 @@ import { INPUTS, keyInput, parseDuration, readSettings, unknownInputs } from '..
 import { editDistance, nearestName } from '../../src/nearest.js';
 import { cannotSucceed } from '../../src/store/commit.js';
 import { judgeEntries } from '../../src/transfer/judge.js';
-import { byteShrinkProblem, parseMaxDelete, shrinkProblems, type ShrinkCounts } from '../../src/transfer/shrink-guard.js';
+import {
+  byteShrinkProblem,
+  parseMaxDelete,
+  shrinkProblems,
+  type ShrinkCounts,
+} from '../../src/transfer/shrink-guard.js';
 
 const base: Record<string, string> = { mode: 'plan', domain: 'example.com', 'install-dir': '/srv' };
 const read = (over: Record<string, string> = {}) => readSettings((n) => ({ ...base, ...over })[n] ?? '', '/ws');
