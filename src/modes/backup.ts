@@ -4,6 +4,7 @@ import { backup } from '../transfer/backup.js';
 import type { Session } from '../transfer/choose.js';
 import { LocalTree } from '../transfer/local/tree.js';
 import type { Manifest } from '../transfer/manifest/manifest.js';
+import { namesOf } from '../transfer/manifest/portable-names.js';
 import { runPrepare } from './prepare.js';
 import type { ModeResult } from './report.js';
 import { openTransport, type ServerJob } from './server.js';
@@ -16,7 +17,11 @@ export async function backupMode(job: ServerJob, session: Session): Promise<Mode
   const { s, plan, entries, domainDir, encryption, stored, loaded, out } = job;
   // The backup's view of the data folder (encryption is set for backups only). It is walked while the
   // server lists too: one lstat per stored file.
-  const tree = new LocalTree(domainDir, encryption && { encrypt: encryption.encrypt });
+  // Its names are the stored manifest's (read during the listing, migrated to portable-1 first).
+  const tree = new LocalTree(domainDir, {
+    ...(encryption && { encrypt: encryption.encrypt }),
+    names: () => namesOf(stored.get()),
+  });
   const { transport, manifest } = await openTransport(job, session, () => tree.prewalk(entries.map((e) => e.local)));
   await runPrepare(plan, transport, s, out);
   const baseline = baselineFor(manifest, encryption?.tag ?? '', out);

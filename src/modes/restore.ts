@@ -8,7 +8,7 @@ import type { Entry } from '../transfer/entries.js';
 import { LocalTree } from '../transfer/local/tree.js';
 import type { Manifest } from '../transfer/manifest/manifest.js';
 import { restore, type RestoreResult } from '../transfer/restore.js';
-import { GIT_SAFE_NAMES } from '../transfer/manifest/stored-names.js';
+import { namesOf } from '../transfer/manifest/portable-names.js';
 import type { Transport } from '../transfer/types.js';
 import type { ModeResult } from './report.js';
 import { commandsAroundRestore, runAround } from './restore-commands.js';
@@ -23,7 +23,7 @@ export async function restoreMode(job: ServerJob, session: Session): Promise<Mod
   const { transport, uid, manifest } = await openTransport(job, session);
   const source = await restoreSource(domainDir, manifest, s.age.identity);
   try {
-    const storedTree = new LocalTree(source.root, { rawNames: manifest.names !== GIT_SAFE_NAMES });
+    const storedTree = new LocalTree(source.root, { names: namesOf(manifest) });
     const result = await runRestore(s, plan, entries, transport, storedTree, manifest, uid, out);
     result.extra.unshift(...loaded.summary);
     return result;
