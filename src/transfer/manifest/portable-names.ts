@@ -44,8 +44,10 @@ function byteLength(s: string): number {
   return Buffer.byteLength(s, 'utf8');
 }
 
+const ASCII = /^[\x00-\x7f]*$/;
+
 function isNFC(s: string): boolean {
-  return s === s.normalize('NFC');
+  return ASCII.test(s) || s === s.normalize('NFC');
 }
 
 /** True when a name can be stored as it is (see above). */
@@ -136,6 +138,7 @@ export function nameOfStored(stored: string): string | undefined {
  * key are one file there. Errs towards more collisions (full case folding on both sides).
  */
 export function foldKey(stored: string): string {
+  if (ASCII.test(stored)) return stored.toLowerCase();
   return stored.normalize('NFD').toUpperCase().toLowerCase().normalize('NFC');
 }
 
@@ -161,6 +164,10 @@ function parentOf(path: string): string {
   return i < 0 ? '' : path.slice(0, i);
 }
 
+function nameOf(path: string, parent: string): string {
+  return parent === '' ? path : path.slice(parent.length + 1);
+}
+
 function byBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
@@ -174,6 +181,8 @@ export class PortableNames implements NameScheme {
   private readonly disk = new Map<string, string>();
   /** Folder → fold key of a stored name in it → the path stored under it. */
   private readonly taken = new Map<string, Map<string, string>>();
+  /** How many exception forms were assigned (none: the manifest records none, found at once). */
+  private exceptionCount = 0;
   /** Folder → exception stored name → server name. */
   private readonly exceptions = new Map<string, Map<string, string>>();
 
@@ -188,11 +197,38 @@ export class PortableNames implements NameScheme {
 
   /** Decides the stored names of these paths and the folders above them, in byte order. */
   decide(paths: Iterable<string>): void {
-    const all = new Set<string>();
+    const fresh: string[] = [];
+    const seen = new Set<string>();
     for (const p of paths) {
-      for (let q = p; q !== '' && !all.has(q); q = parentOf(q)) all.add(q);
+      for (let q = p; q !== '' && !seen.has(q); q = parentOf(q)) {
+        seen.add(q);
+        if (!this.disk.has(q)) fresh.push(q);
+      }
     }
-    for (const p of [...all].filter((p) => !this.disk.has(p)).sort(byBytes)) this.component(p);
+    // Only names one folder would hold twice on macOS or Windows need an order: the rest (nearly all)
+    // take their base form as they come, and no sort of every path is needed.
+    const groups = new Map<string, Array<{ path: string; stored: string }>>();
+    const exceptional: string[] = [];
+    for (const path of fresh) {
+      const parent = parentOf(path);
+      const stored = baseForm(nameOf(path, parent));
+      if (byteLength(stored) > MAX_NAME_BYTES || this.isTaken(parent, stored, path)) {
+        exceptional.push(path);
+        continue;
+      }
+      const key = `${parent}\0${foldKey(stored)}`;
+      const group = groups.get(key);
+      if (group) group.push({ path, stored });
+      else groups.set(key, [{ path, stored }]);
+    }
+    for (const group of groups.values()) {
+      if (group.length > 1) {
+        group.sort((a, b) => byBytes(a.path, b.path));
+        exceptional.push(...group.slice(1).map((g) => g.path));
+      }
+      this.assign(group[0]!.path, group[0]!.stored);
+    }
+    for (const path of exceptional.sort(byBytes)) this.component(path);
   }
 
   /** The stored name of a path's last component. */
@@ -200,7 +236,7 @@ export class PortableNames implements NameScheme {
     const known = this.disk.get(path);
     if (known !== undefined) return known;
     const parent = parentOf(path);
-    const name = path.slice(parent === '' ? 0 : parent.length + 1);
+    const name = nameOf(path, parent);
     let stored = baseForm(name);
     if (byteLength(stored) > MAX_NAME_BYTES || this.isTaken(parent, stored, path)) {
       for (let n = 1; ; n++) {
@@ -243,6 +279,7 @@ export class PortableNames implements NameScheme {
   /** The exceptions among these paths and the folders above them: the manifest's `stored` field. */
   table(paths: Iterable<string>): Record<string, string> {
     const out: Record<string, string> = {};
+    if (this.exceptionCount === 0) return out;
     const seen = new Set<string>();
     for (const p of paths) {
       for (let q = p; q !== '' && !seen.has(q); q = parentOf(q)) {
@@ -270,6 +307,7 @@ export class PortableNames implements NameScheme {
     if (!keys) this.taken.set(parent, (keys = new Map()));
     keys.set(foldKey(stored), path);
     if (isExceptionForm(stored)) {
+      this.exceptionCount++;
       let ex = this.exceptions.get(parent);
       if (!ex) this.exceptions.set(parent, (ex = new Map()));
       ex.set(stored, path.slice(parent === '' ? 0 : parent.length + 1));
