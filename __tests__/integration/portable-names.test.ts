@@ -15,6 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { portabilityProblems } from '../helpers/portable-paths.js';
 import { ok } from '../helpers/outcome.js';
 import { runAction } from '../helpers/run-action.js';
@@ -194,6 +195,26 @@ describe('portable names: the data folder checks out on every system and gives b
     rootSh(`rm -rf '${app}'`);
     ok(await runAction(inputs(installDir, 'restore'), { workspace: fresh }));
     assert.deepEqual(picture(app), beforeTree, 'every name, byte, mode and time comes back');
+  });
+
+  test('encrypted at rest, over SFTP: the same names come back through the decrypted copy', async () => {
+    const installDir = join(srv, 'encrypted');
+    const app = join(installDir, 'app');
+    makeTree(app, [...NAMES, ...NEW_ONLY]);
+    const beforeTree = picture(app);
+    const identity = await generateIdentity();
+    const ws = mkdtempSync(join(tmpdir(), 'rf-portable-age-'));
+    writeFileSync(
+      join(ws, 'remote-files.yml'),
+      `version: 1\nrecipes:\n  Names:\n    remote_files:\n      "${installDir}/app": app\n`,
+    );
+    const run = (mode: string, extra: Record<string, string>) =>
+      runAction({ ...inputs(installDir, mode), store: 'none', transport: 'sftp', ...extra }, { workspace: ws });
+    ok(await run('backup', { 'age-recipients': await identityToRecipient(identity) }));
+    assert.deepEqual(portabilityProblems(readdirSync(join(ws, 'data', DOMAIN, 'app')).map((n) => `app/${n}`)), []);
+    rootSh(`rm -rf '${app}'`);
+    ok(await run('restore', { 'age-identity': identity }));
+    assert.deepEqual(picture(app), beforeTree);
   });
 
   test('a data folder git-safe-1 wrote moves to portable names once; a second run changes nothing', async (t) => {
