@@ -5,6 +5,7 @@
 import './memory.js';
 import { readFileSync } from 'node:fs';
 import { UserError } from './errors.js';
+import { assertSupportedPlatform } from './platform.js';
 import { INPUTS, MODES, readSettings } from './inputs.js';
 import { nearestName } from './nearest.js';
 import { formatBytes } from './report/outcome-report.js';
@@ -214,6 +215,7 @@ async function main(): Promise<number> {
     return 2;
   }
   try {
+    assertSupportedPlatform();
     await run(settings, cliReporter);
     printOutputs(settings.mode);
     return 0;

@@ -4,6 +4,7 @@
 import * as core from '@actions/core';
 import { UserError } from './errors.js';
 import { readSettings, SECRET_INPUTS, unknownInputs } from './inputs.js';
+import { assertSupportedPlatform } from './platform.js';
 import type { Reporter } from './report/reporter.js';
 import { run as runAction } from './run.js';
 
@@ -34,6 +35,7 @@ export async function run(): Promise<void> {
   const get = (name: string) => core.getInput(name);
   try {
     maskSecrets(get);
+    assertSupportedPlatform();
     // An input from another action's docs (`proxy_host:`, `timeout_ms:`) would be ignored without a word.
     for (const u of unknownInputs(process.env)) {
       core.warning(

@@ -14,7 +14,8 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { unescapePath } from '../../src/transfer/manifest/stored-names.js';
+import { readManifest } from '../../src/transfer/manifest/manifest.js';
+import { namesOf } from '../../src/transfer/manifest/portable-names.js';
 import { runAction } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
 import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
@@ -78,25 +79,23 @@ function serverState(dir: string): string {
   );
 }
 
-/** The data folder's files and links by their server names (unescaped), with content hashes. */
+/** The data folder's files and links by their server names (as the manifest reads them back), with content hashes. */
 function storedState(domainDir: string, sub: string): Map<string, string> {
+  const names = namesOf(readManifest(domainDir, DOMAIN));
   const out = new Map<string, string>();
-  const visit = (rel: string) => {
-    for (const name of readdirSync(join(domainDir, rel))) {
-      const child = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(join(domainDir, child));
-      if (st.isDirectory()) visit(child);
-      else if (st.isSymbolicLink()) out.set(unescapePath(child), `link:${readlinkSync(join(domainDir, child))}`);
-      else
-        out.set(
-          unescapePath(child),
-          createHash('sha256')
-            .update(readFileSync(join(domainDir, child)))
-            .digest('hex'),
-        );
+  const visit = (disk: string, rel: string) => {
+    for (const stored of readdirSync(join(domainDir, disk))) {
+      const name = names.fromDisk(rel, stored);
+      assert.ok(name !== undefined, `${disk}/${stored} is a name the manifest reads back`);
+      const child = `${rel}/${name}`;
+      const at = join(domainDir, disk, stored);
+      const st = lstatSync(at);
+      if (st.isDirectory()) visit(`${disk}/${stored}`, child);
+      else if (st.isSymbolicLink()) out.set(child, `link:${readlinkSync(at)}`);
+      else out.set(child, createHash('sha256').update(readFileSync(at)).digest('hex'));
     }
   };
-  visit(sub);
+  visit(sub, sub);
   return out;
 }
 
@@ -189,8 +188,8 @@ describe('the commit store keeps every byte, and git runs nothing of the salvage
       'app/nocommit/%.git/HEAD',
       'app/caps/%.GIT',
       'app/caps/%git~1',
-      'app/caps/%%literal',
-      'app/caps/%%%.git',
+      'app/caps/%%25literal',
+      'app/caps/%%25%25.git',
       'app/x.log',
       'app/ignored/y.txt',
     ]) {
@@ -242,7 +241,7 @@ describe('the commit store keeps every byte, and git runs nothing of the salvage
     const r = ok(await runAction(inputs(installDir, 'backup'), { workspace: ws }));
     assert.match(
       r.stdout,
-      /data folder moved to git-safe names .*renamed \d+ path\(s\): .*app\/\.gitattributes → app\/%\.gitattributes/,
+      /data folder moved to portable names .*renamed \d+ path\(s\): .*app\/\.gitattributes → app\/%\.gitattributes/,
     );
     assert.match(
       r.stdout,
@@ -253,7 +252,7 @@ describe('the commit store keeps every byte, and git runs nothing of the salvage
     assertNoCanary();
     assert.match(
       readFileSync(join(ws, 'data', DOMAIN, '.remote-files/manifest.json'), 'utf8'),
-      /"names": "git-safe-1"/,
+      /"names": "portable-1"/,
     );
 
     const fresh = clone(['core.autocrlf=true']);

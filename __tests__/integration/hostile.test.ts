@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join, posix } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import ssh2, { type Attributes, type SFTPWrapper } from 'ssh2';
-import { escapeName } from '../../src/transfer/manifest/stored-names.js';
+import { baseForm } from '../../src/transfer/manifest/portable-names.js';
 import { recipeWorkspace, runAction, type ActionResult } from '../helpers/run-action.js';
 import { refused } from '../helpers/outcome.js';
 import { treePicture } from '../helpers/tree.js';
@@ -611,14 +611,14 @@ describe('file names that look like workflow commands, on a real server', () => 
 
   function assertSalvaged(ws: string): void {
     const stored = join(ws, 'data', DOMAIN, 'evil');
-    // Stored under git-safe names (a leading % is escaped with another).
+    // Stored under portable names (control characters and `:` percent-encoded, behind a leading %).
     for (const name of EVIL_NAMES)
       assert.equal(
-        readFileSync(join(stored, escapeName(name)), 'utf8'),
+        readFileSync(join(stored, baseForm(name)), 'utf8'),
         `content of ${JSON.stringify(name)}`,
         JSON.stringify(name),
       );
-    assert.equal(readFileSync(join(stored, EVIL_DIR, EVIL_NAMES[0]!), 'utf8'), 'nested');
+    assert.equal(readFileSync(join(stored, baseForm(EVIL_DIR), baseForm(EVIL_NAMES[0]!)), 'utf8'), 'nested');
   }
 
   for (const transport of ['tar', 'sftp'] as const) {

@@ -1,3 +1,4 @@
+// linux-only: runs perl through POSIX shell wrappers
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -7,6 +7,7 @@ import { LocalTree } from '../transfer/local/tree.js';
 import { judgeServer, newServerMessage, serverRecord } from '../transfer/identity/identity.js';
 import { leaveMarker, newId, probeServer } from '../transfer/identity/probe.js';
 import type { Manifest, ServerRecord } from '../transfer/manifest/manifest.js';
+import { namesOf } from '../transfer/manifest/portable-names.js';
 import type { Transport } from '../transfer/types.js';
 import { runPrepare } from './prepare.js';
 import type { ModeResult } from './report.js';
@@ -20,7 +21,11 @@ export async function backupMode(job: ServerJob, session: Session): Promise<Mode
   const { s, plan, entries, domainDir, encryption, stored, loaded, out } = job;
   // The backup's view of the data folder (encryption is set for backups only). It is walked while the
   // server lists too: one lstat per stored file.
-  const tree = new LocalTree(domainDir, encryption && { encrypt: encryption.encrypt });
+  // Its names are the stored manifest's (read during the listing, migrated to portable-1 first).
+  const tree = new LocalTree(domainDir, {
+    ...(encryption && { encrypt: encryption.encrypt }),
+    names: () => namesOf(stored.get()),
+  });
   const { transport, manifest } = await openTransport(job, session, () => tree.prewalk(entries.map((e) => e.local)));
   const server = await checkServer(job, session, transport, manifest);
   if (server.skip) return server.skip;

@@ -9,7 +9,7 @@ import { leaveMarker, newId, type MarkerShell } from '../transfer/identity/probe
 import { LocalTree } from '../transfer/local/tree.js';
 import type { Manifest } from '../transfer/manifest/manifest.js';
 import { restore, type RestoreResult } from '../transfer/restore.js';
-import { GIT_SAFE_NAMES } from '../transfer/manifest/stored-names.js';
+import { namesOf } from '../transfer/manifest/portable-names.js';
 import type { Transport } from '../transfer/types.js';
 import type { ModeResult } from './report.js';
 import { commandsAroundRestore, runAround } from './restore-commands.js';
@@ -25,7 +25,7 @@ export async function restoreMode(job: ServerJob, session: Session): Promise<Mod
   const which = salvageLine(manifest, loaded.outputs['salvage-commit'], loaded.outputs['salvage-date'], out);
   const source = await restoreSource(domainDir, manifest, s.age.identity);
   try {
-    const storedTree = new LocalTree(source.root, { rawNames: manifest.names !== GIT_SAFE_NAMES });
+    const storedTree = new LocalTree(source.root, { names: namesOf(manifest) });
     const result = await runRestore(s, plan, entries, transport, storedTree, manifest, uid, out);
     result.extra.unshift(which, ...loaded.summary);
     if (!s.dryRun)

@@ -4,7 +4,7 @@ import { HostileServerError } from '../errors.js';
 import { safeText } from '../report/reporter.js';
 import { excludeRel, nestedIn, remotePathOf, type Entry } from './entries.js';
 import { applyExcludes, makeExcludeTest } from './local/excludes.js';
-import { GIT_SAFE_NAMES } from './manifest/stored-names.js';
+import { manifestPaths, PORTABLE_NAMES, PortableNames } from './manifest/portable-names.js';
 import { LocalTree, TEMP_MARK, type StoredItem } from './local/tree.js';
 import {
   entryPaths,
@@ -122,6 +122,18 @@ export async function backup(
       else byRemote.set(remote, [{ plan: p, ...f }]);
     }
   }
+  // Stored names are decided for all paths at once, in byte order: which of two names that differ only
+  // in case is stored under an exception form never depends on the order files arrive in.
+  const names = tree.names instanceof PortableNames ? tree.names : undefined;
+  names?.decide(
+    plans.flatMap((p) => [
+      ...p.records.keys(),
+      ...p.fetch.map((f) => f.path),
+      ...p.links.map((l) => l.path),
+      ...p.dirs,
+    ]),
+  );
+  const named = (m: Manifest) => withNames(m, names);
   for (const p of plans) for (const d of p.dirs) tree.ensureDir(d);
   const stored = new Map<string, ManifestFile>();
   const fetched = await transport
@@ -151,7 +163,7 @@ export async function backup(
       // Cut off mid-archive (the connection lost): the files already renamed into place hold the
       // server's new content, and the old manifest would vouch for the old. Record them, so the manifest
       // always describes what the folder holds (a restore would pair new bytes with old metadata).
-      if (stored.size > 0) writeManifest(tree.root, withStored(old, stored, opts.encryption));
+      if (stored.size > 0) writeManifest(tree.root, named(withStored(old, stored, opts.encryption)));
       // Files still arriving when the transfer failed will never finish: drop their temp files now.
       tree.abandonWrites();
       throw err;
@@ -163,8 +175,9 @@ export async function backup(
     for (const d of p.deletions) tree.remove(d);
     finishOutcome(p);
   }
-  const content =
-    (nothingChanged(old, plans, opts.encryption) ? old : undefined) ?? nextManifest(old, plans, opts.encryption);
+  const content = named(
+    (nothingChanged(old, plans, opts.encryption) ? old : undefined) ?? nextManifest(old, plans, opts.encryption),
+  );
   const contentChanged =
     plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || !sameManifest(content, old);
   // The server it came from, and a new salvage id when what is stored changed (see transfer/identity/).
@@ -176,6 +189,17 @@ export async function backup(
     writeManifest(tree.root, manifest);
   }
   return { outcomes: plans.map((p) => p.outcome), manifest, changed };
+}
+
+/** The manifest with portable-1's exceptions for the paths it records (itself when they are unchanged). */
+function withNames(m: Manifest, names: PortableNames | undefined): Manifest {
+  if (!names) return m;
+  const table = names.table(manifestPaths(m));
+  const keys = Object.keys(table);
+  const had = m.stored ?? {};
+  if (keys.length === Object.keys(had).length && keys.every((k) => had[k] === table[k])) return m;
+  const { stored: _, ...rest } = m;
+  return keys.length > 0 ? { ...rest, stored: table } : rest;
 }
 
 /** Copies one stream into several, each at the pace of the slowest (nothing to do without copies). */
@@ -575,7 +599,7 @@ function nextManifest(old: Manifest, plans: EntryPlan[], encryption: string | un
     version: 1,
     domain: old.domain,
     ...(encryption && { encryption }),
-    names: GIT_SAFE_NAMES,
+    names: PORTABLE_NAMES,
     ...identityOf(old),
     entries,
     files,
@@ -594,7 +618,7 @@ function withStored(old: Manifest, stored: Map<string, ManifestFile>, encryption
     version: 1,
     domain: old.domain,
     ...(encryption && { encryption }),
-    names: GIT_SAFE_NAMES,
+    names: PORTABLE_NAMES,
     ...identityOf(old),
     entries: old.entries,
     files,

@@ -1,6 +1,7 @@
 import { UserError } from '../../errors.js';
 import { checkLocalPath, checkRemotePath, isWithin } from '../../plan/paths.js';
 import type { Manifest } from './types.js';
+import { exceptionForm, foldKey, PORTABLE_NAMES } from './portable-names.js';
 import { GIT_SAFE_NAMES } from './stored-names.js';
 
 /**
@@ -34,8 +35,11 @@ export function checkManifest(data: unknown, path: string): Manifest {
   if (typeof data.domain !== 'string') fail('"domain"', 'is not a string');
   if (data.encryption !== undefined && (typeof data.encryption !== 'string' || !ENCRYPTION.test(data.encryption)))
     fail('"encryption"', 'is not age:<16 hex digits>');
-  if (data.names !== undefined && data.names !== GIT_SAFE_NAMES)
-    fail('"names"', `is ${JSON.stringify(data.names)}, not "${GIT_SAFE_NAMES}" (written by a newer version?)`);
+  if (data.names !== undefined && data.names !== GIT_SAFE_NAMES && data.names !== PORTABLE_NAMES)
+    fail(
+      '"names"',
+      `is ${JSON.stringify(data.names)}, not "${PORTABLE_NAMES}" or "${GIT_SAFE_NAMES}" (written by a newer version?)`,
+    );
 
   checkServer(data.server, data.salvage, fail);
 
@@ -77,7 +81,38 @@ export function checkManifest(data: unknown, path: string): Manifest {
     if (r.sha256 !== undefined && (typeof r.sha256 !== 'string' || !SHA256.test(r.sha256)))
       fail(`${where}.sha256`, 'is not 64 hex digits');
   }
+  if (data.stored !== undefined) checkStored(data.stored, data, fail);
   return data as unknown as Manifest;
+}
+
+/**
+ * portable-1's exceptions: each names a path the manifest records (or a folder above one), and is the
+ * exception form of that path's own name, unique in its folder: a crafted record can neither point a
+ * path at another name nor at a place outside its folder.
+ */
+function checkStored(
+  stored: unknown,
+  data: Record<string, unknown>,
+  fail: (where: string, what: string) => never,
+): void {
+  if (data.names !== PORTABLE_NAMES) fail('"stored"', `is set, but "names" is not "${PORTABLE_NAMES}"`);
+  if (!isObject(stored)) fail('"stored"', 'is not an object');
+  const known = new Set<string>();
+  for (const p of [...Object.keys(data.files as object), ...Object.keys(data.entries as object)])
+    for (let q = p; q !== '' && !known.has(q); q = q.includes('/') ? q.slice(0, q.lastIndexOf('/')) : '') known.add(q);
+  const used = new Set<string>();
+  for (const [key, value] of Object.entries(stored as Record<string, unknown>)) {
+    const where = `stored[${JSON.stringify(key)}]`;
+    checkKey(key, where, fail);
+    if (!known.has(key)) fail(where, 'names no path the manifest records');
+    const slash = key.lastIndexOf('/');
+    const n = typeof value === 'string' ? /%~([1-9][0-9]{0,5})$/.exec(value)?.[1] : undefined;
+    if (n === undefined || value !== exceptionForm(key.slice(slash + 1), Number(n)))
+      fail(where, "is not the stored form portable-1 gives this path's name");
+    const inFolder = `${key.slice(0, slash + 1)}${foldKey(value as string)}`;
+    if (used.has(inFolder)) fail(where, 'is the stored form of another path in its folder too');
+    used.add(inFolder);
+  }
 }
 
 function checkKey(key: string, where: string, fail: (where: string, what: string) => never): void {

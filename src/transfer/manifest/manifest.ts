@@ -5,7 +5,7 @@ import { UserError } from '../../errors.js';
 import { META_DIR } from '../../plan/paths.js';
 import { checkManifest } from './check.js';
 import type { Manifest, ManifestFile, SalvageRecord, ServerRecord } from './types.js';
-import { GIT_SAFE_NAMES } from './stored-names.js';
+import { PORTABLE_NAMES } from './portable-names.js';
 import type { RemoteFile } from '../types.js';
 import { TEMP_MARK } from '../local/tree.js';
 
@@ -18,7 +18,7 @@ export function manifestPath(domainDir: string): string {
 }
 
 export function emptyManifest(domain: string): Manifest {
-  return { version: 1, domain, names: GIT_SAFE_NAMES, entries: {}, files: {} };
+  return { version: 1, domain, names: PORTABLE_NAMES, entries: {}, files: {} };
 }
 
 /** Reads the manifest of a domain folder; none yet is an empty one, a corrupt one is an error. */
@@ -62,7 +62,14 @@ export function* manifestChunks(m: Manifest): Generator<string> {
   const names = m.names ? `  "names": ${JSON.stringify(m.names)},\n` : '';
   const server = m.server ? `  "server": ${JSON.stringify(m.server)},\n` : '';
   const salvage = m.salvage ? `  "salvage": ${JSON.stringify(m.salvage)},\n` : '';
-  yield `{\n  "version": 1,\n  "domain": ${JSON.stringify(m.domain)},\n${encryption}${names}${server}${salvage}  "entries": {\n`;
+  const stored =
+    m.stored && Object.keys(m.stored).length > 0
+      ? `  "stored": {\n${Object.keys(m.stored)
+          .sort()
+          .map((k) => `    ${JSON.stringify(k)}: ${JSON.stringify(m.stored![k])}`)
+          .join(',\n')}\n  },\n`
+      : '';
+  yield `{\n  "version": 1,\n  "domain": ${JSON.stringify(m.domain)},\n${encryption}${names}${stored}${server}${salvage}  "entries": {\n`;
   yield* block(m.entries);
   yield '\n  },\n  "files": {\n';
   yield* block(m.files);
@@ -96,6 +103,7 @@ export function sameManifest(a: Manifest, b: Manifest): boolean {
       a.names === b.names &&
       sameFields(a.server, b.server) &&
       sameFields(a.salvage, b.salvage) &&
+      sameRecords({ s: a.stored ?? {} }, { s: b.stored ?? {} }) &&
       sameRecords(a.entries, b.entries) &&
       sameRecords(a.files, b.files))
   );

@@ -1,4 +1,5 @@
 import type { RemoteFile } from '../types.js';
+import type { PORTABLE_NAMES } from './portable-names.js';
 import type { GIT_SAFE_NAMES } from './stored-names.js';
 
 /**
@@ -32,14 +33,21 @@ export interface Manifest {
   /** Set when file contents are encrypted at rest (`age:<recipients digest>`); sizes and hashes stay plaintext's. */
   encryption?: string;
   /**
-   * `git-safe-1`: names git would interpret are stored escaped (stored-names.ts). Absent in a folder an
-   * older version wrote, whose names are as the server gave them; the next backup migrates it.
+   * `portable-1`: every name is stored so that it checks out on Linux, macOS and Windows
+   * (portable-names.ts). `git-safe-1`: only names git would interpret are escaped (stored-names.ts).
+   * Absent in a folder an older version wrote, whose names are as the server gave them. The next backup
+   * migrates an older folder to portable-1.
    */
-  names?: typeof GIT_SAFE_NAMES;
+  names?: typeof GIT_SAFE_NAMES | typeof PORTABLE_NAMES;
   /** The server instance this salvage came from (see transfer/identity/): absent before version 0.2. */
   server?: ServerRecord;
   /** This salvage: a new id and time whenever a backup changes what is stored; a restore leaves the id on the server. */
   salvage?: SalvageRecord;
+  /**
+   * portable-1's exceptions: path → the stored name of its last component, for the names a folder's
+   * siblings or the length limit made stored under a `%…%~n` form. Absent when there are none.
+   */
+  stored?: Record<string, string>;
   entries: Record<string, ManifestEntry>;
   files: Record<string, ManifestFile>;
 }
