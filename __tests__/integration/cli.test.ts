@@ -230,7 +230,11 @@ describe('backup against a real sshd', () => {
     assert.match(r.stdout, /^== Salvage$/m);
     assert.match(r.stdout, /^changed +\S+\/app -> app, 3 file\(s\)/m);
     assert.match(r.stdout, /^files: 3$/m, 'the outputs are printed at the end');
-    assert.match(r.stderr, /^ {2}Salvage: ~\d+(\.\d)? (B|KiB|MiB) received in 0:\d\d/m, 'a progress line');
+    assert.match(
+      r.stderr,
+      /^ {2}received \d+(\.\d)? (B|KiB|MiB) of \d+(\.\d)? (B|KiB|MiB) \(\d+%\), \d of 3 file\(s\), /m,
+      'a progress line',
+    );
     noWorkflowCommands(r);
   });
 

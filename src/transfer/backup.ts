@@ -18,6 +18,7 @@ import {
   type ManifestFile,
 } from './manifest/manifest.js';
 import { newOutcome, type EntryOutcome } from '../model/outcome.js';
+import { NO_PROGRESS, type Progress } from '../report/progress.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
 import { shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
 
@@ -29,6 +30,8 @@ export interface BackupOptions {
   maxDelete?: MaxDelete;
   /** Contents are stored encrypted with this tag (see store/encryption.ts): stored sizes are not plaintext sizes. */
   encryption?: string;
+  /** Told what is about to be fetched, then of the bytes and files as they arrive. */
+  progress?: Progress;
 }
 
 export interface BackupResult {
@@ -117,6 +120,11 @@ export async function backup(
     }
   }
   for (const p of plans) for (const d of p.dirs) tree.ensureDir(d);
+  const progress = opts.progress ?? NO_PROGRESS;
+  progress.planned(
+    byRemote.size,
+    [...byRemote.values()].reduce((n, t) => n + t[0]!.file.size, 0),
+  );
   const stored = new Map<string, ManifestFile>();
   const fetched = await transport
     .fetch([...byRemote.keys()], async (incoming) => {
@@ -128,10 +136,20 @@ export async function backup(
       const streams = paths.length === 1 ? [incoming.stream] : copies;
       const [written] = await Promise.all([
         Promise.all(
-          paths.map((path, i) => tree.writeFile(path, streams[i]!, incoming.size, first.mode, incoming.mtime)),
+          paths.map((path, i) =>
+            tree.writeFile(
+              path,
+              streams[i]!,
+              incoming.size,
+              first.mode,
+              incoming.mtime,
+              i === 0 ? progress.bytes : undefined,
+            ),
+          ),
         ),
         tee(incoming.stream, copies),
       ]);
+      progress.fileDone();
       for (const t of targets) {
         const w = written[paths.indexOf(t.path)]!;
         const record = toManifestFile({ ...t.file, size: w.size, mtime: incoming.mtime }, w.sha256);
