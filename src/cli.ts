@@ -61,8 +61,15 @@ terminal, every 10 s otherwise (REMOTE_FILES_PROGRESS_MS sets the period in mill
 Exit codes: 0 success; 1 the run failed (connection, host key, a missing or denied path
 that is an error, drift with --fail-on-drift); 2 bad usage or input.`;
 
-/** Bad command line or input: exit 2, with the usage hint. */
-class UsageError extends Error {}
+/** Bad command line or input: exit 2, with the usage (or, for a near miss, a pointer to it). */
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly showUsage = true,
+  ) {
+    super(message);
+  }
+}
 
 const HELP = Symbol('help');
 
@@ -90,7 +97,8 @@ function parseArgs(argv: string[]): Map<string, string> | typeof HELP {
   const given = new Set<string>();
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
-    const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
+    // `_` and capitals are let through to be named with the nearest real flag (`--proxy_host`).
+    const m = /^--([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?$/s.exec(arg);
     if (!m) throw new UsageError(`unexpected argument "${arg}"`);
     const flag = m[1]!;
     const fileOf = flag.endsWith('-file') ? flag.slice(0, -'-file'.length) : undefined;
@@ -99,7 +107,9 @@ function parseArgs(argv: string[]): Map<string, string> | typeof HELP {
     if (flag === 'mode') throw new UsageError('the mode is the first argument, not a flag');
     if (!kind) {
       const near = nearestName(flag, [...Object.keys(FLAGS), ...FILE_FLAGS.map((f) => `${f}-file`)]);
-      throw new UsageError(`unknown flag --${flag}${near ? ` (did you mean --${near}?)` : ''}`);
+      // A near miss needs its fix, not the whole usage.
+      if (near) throw new UsageError(`unknown flag --${flag} (did you mean --${near}?)`, false);
+      throw new UsageError(`unknown flag --${flag}`);
     }
     let value = m[2];
     if (value === undefined) {
@@ -171,7 +181,10 @@ async function main(): Promise<number> {
     }
     settings = readSettings((name) => values.get(name) ?? '', process.cwd());
   } catch (err) {
-    if (err instanceof UsageError) console.error(`error: ${err.message}\n\n${USAGE}`);
+    if (err instanceof UsageError)
+      console.error(
+        `error: ${err.message}\n${err.showUsage ? `\n${USAGE}` : '(remote-files --help prints the usage)'}`,
+      );
     else console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
     return 2;
   }

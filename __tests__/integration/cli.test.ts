@@ -120,6 +120,22 @@ describe('usage', () => {
       assert.equal(r.stdout, '', 'nothing ran');
     }
   });
+
+  test('a flag spelt with `_` (as other tools spell it) gets the nearest flag in two lines, not the whole usage', async () => {
+    for (const [flag, near] of [
+      ['--proxy_host', '--proxy-host'],
+      ['--known_hosts_file', '--known-hosts-file'],
+      ['--Install_Dir', '--install-dir'],
+    ] as const) {
+      const r = exits(await cli(['plan', '--domain', 'example.com', flag, '/srv']), 2);
+      assert.equal(
+        r.stderr,
+        `error: unknown flag ${flag} (did you mean ${near}?)\n(remote-files --help prints the usage)\n`,
+        `for ${flag}`,
+      );
+      assert.equal(r.stdout, '', 'nothing ran');
+    }
+  });
 });
 
 describe('plan', () => {
