@@ -24,13 +24,17 @@ before(async () => {
   server = await startSshd({ hostKeyTypes: ['ed25519'] });
   proxy = await startCutProxy({ port: server.port, cutAfter: Infinity, bytesPerSecond: RATE });
   app = join(server.users.shell.scratch, 'app');
-  rootSh(`
-    set -e
-    mkdir -p '${app}'
-    head -c 3145728 /dev/urandom > '${app}/big.bin'
-    for i in 1 2 3; do printf "small $i" > "${app}/s$i.txt"; done
-    chown -R rf-shell: '${app}'
-  `);
+  for (const [dir, owner] of [
+    [app, 'rf-shell'],
+    [join(server.users.sftp.data, 'app'), 'rf-sftp'],
+  ])
+    rootSh(`
+      set -e
+      mkdir -p '${dir}'
+      head -c 3145728 /dev/urandom > '${dir}/big.bin'
+      for i in 1 2 3; do printf "small $i" > "${dir}/s$i.txt"; done
+      chown -R ${owner}: '${dir}'
+    `);
 });
 
 after(async () => {
@@ -126,6 +130,26 @@ describe('progress in the Actions log, through a link slowed to 1 MiB/s', () => 
     const later = all.slice(restore).flatMap((g) => g.lines);
     assert.ok(!later.some((l) => /committed copy/.test(l)), `not said again after the restore:\n${r.stdout}`);
     assert.match(r.summary, /using the committed copy/, 'the step summary still says it');
+  });
+
+  test('over SFTP too: progress lines inside Salvage and Restore', async () => {
+    const sftpWs = testTempDir('rf-progress-sftp-');
+    writeFileSync(
+      join(sftpWs, 'remote-files.yml'),
+      'version: 1\nrecipes:\n  App:\n    remote_files:\n      "${install_dir}/app": app\n',
+    );
+    const sftp = { username: 'rf-sftp', 'install-dir': '/data', transport: 'sftp' };
+    const backup = ok(await act(sftpWs, { mode: 'backup', store: 'none', ...sftp }));
+    assert.ok(
+      linesOf(backup.stdout, 'Salvage').filter((l) => PROGRESS('received').test(l)).length >= 2,
+      `progress lines inside Salvage:\n${backup.stdout}`,
+    );
+    rootSh(`rm -rf '${join(server.users.sftp.data, 'app')}'`);
+    const restore = ok(await act(sftpWs, { mode: 'restore', store: 'none', ...sftp }));
+    assert.ok(
+      linesOf(restore.stdout, 'Restore').filter((l) => PROGRESS('sent').test(l)).length >= 2,
+      `progress lines inside Restore:\n${restore.stdout}`,
+    );
   });
 
   test('verify: the comparison lines inside Verify', async () => {
