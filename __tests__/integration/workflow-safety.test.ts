@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Issue 15, points 1–6, through the bundle (dist/) as the runner runs it, against a real sshd: safe by
 // default for the person writing the workflow, and inputs people bring from other actions.
@@ -28,7 +29,7 @@ after(async () => {
 });
 
 function workspace(recipes?: string): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-safety-'));
+  const ws = testTempDir('rf-safety-');
   if (recipes !== undefined) writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n${recipes}`);
   return ws;
 }
@@ -241,7 +242,7 @@ describe('5. stores are checked before connecting; a store failing after the tra
   });
 
   test('a key given as a file path is read; a path that is not there says so', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rf-keyfile-'));
+    const dir = testTempDir('rf-keyfile-');
     writeFileSync(join(dir, 'id'), server.key.privateKey, { mode: 0o600 });
     ok(await runAction(inputs({ key: join(dir, 'id') }), { workspace: workspace(recipe()) }));
     failed(
