@@ -11,13 +11,13 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tar from 'tar-stream';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Backup and restore end to end: the committed dist/ bundle, run as the runner runs it, against a real
 // OpenSSH server on 127.0.0.1. The "server" is this machine, so the tests set up and inspect server files
@@ -39,7 +39,7 @@ const node20 = NODES[0]!.path;
 
 /** A fresh workspace with one YAML recipe file. */
 function workspace(recipes: string): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-ws-'));
+  const ws = testTempDir('rf-ws-');
   writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n${recipes}`);
   return ws;
 }
@@ -412,7 +412,7 @@ describe('host keys and connections', () => {
   });
 
   test('a mismatched key is refused', async () => {
-    const other = join(mkdtempSync(join(tmpdir(), 'rf-otherkey-')), 'k');
+    const other = join(testTempDir('rf-otherkey-'), 'k');
     rootSh(`ssh-keygen -q -t ed25519 -N '' -C '' -f '${other}'`);
     const wrong = `[127.0.0.1]:${server.port} ${readFileSync(`${other}.pub`, 'utf8').trim()}`;
     failed(
@@ -427,7 +427,7 @@ describe('host keys and connections', () => {
       await act(ws(), baseInputs({ 'known-hosts': '', 'host-fingerprint': server.fingerprint('ed25519') })),
     );
     assert.equal(byFp.outputs.files, '1');
-    const hashedFile = join(mkdtempSync(join(tmpdir(), 'rf-kh-')), 'known_hosts');
+    const hashedFile = join(testTempDir('rf-kh-'), 'known_hosts');
     writeFileSync(hashedFile, server.knownHostsLine('ed25519') + '\n');
     rootSh(`ssh-keygen -H -f '${hashedFile}' >/dev/null 2>&1`);
     const hashed = readFileSync(hashedFile, 'utf8');
