@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
+import { testTempDir } from './temp.js';
 
 /**
  * This machine's own Node (20), found on PATH outside node_modules: under `npm test` the `node` first on
@@ -46,7 +46,8 @@ export async function runAction(
   inputs: Record<string, string>,
   opts: { node?: string; workspace: string; env?: Record<string, string>; entry?: string },
 ): Promise<ActionResult> {
-  const tmp = mkdtempSync(join(tmpdir(), 'rf-action-'));
+  // RUNNER_TEMP too (the report output points into it): removed when the test file's process exits.
+  const tmp = testTempDir('rf-action-');
   const outputFile = join(tmp, 'output');
   const summaryFile = join(tmp, 'summary');
   writeFileSync(outputFile, '');
@@ -98,7 +99,7 @@ export async function runAction(
  * `scratch`, when given, for the caller to remove.
  */
 export function recipeWorkspace(prefix: string, recipes: string, scratch?: string[]): string {
-  const ws = mkdtempSync(join(tmpdir(), prefix));
+  const ws = testTempDir(prefix);
   scratch?.push(ws);
   writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n${recipes}`);
   return ws;

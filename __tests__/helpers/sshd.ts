@@ -434,6 +434,10 @@ let accountsReady = false;
  */
 function ensureAccounts(): void {
   if (accountsReady) return;
+  if (process.getuid?.() !== 0)
+    throw new Error(
+      'the integration tests need root: they create the local accounts rf-shell, rf-other and rf-sftp and start sshd (run them with sudo; `npm test` removes the accounts again at the end)',
+    );
   const script = `
     set -e
     mkdir -p /run/sshd && chmod 0755 /run/sshd

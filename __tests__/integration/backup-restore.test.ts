@@ -11,13 +11,13 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tar from 'tar-stream';
 import { NODES, recipeWorkspace, runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
 import { asShell, rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Backup and restore end to end: the committed dist/ bundle, run as the runner runs it, against a real
 // OpenSSH server on 127.0.0.1. The "server" is this machine, so the tests set up and inspect server files
@@ -397,7 +397,7 @@ describe('host keys and connections', () => {
   });
 
   test('a mismatched key is refused', async () => {
-    const other = join(mkdtempSync(join(tmpdir(), 'rf-otherkey-')), 'k');
+    const other = join(testTempDir('rf-otherkey-'), 'k');
     rootSh(`ssh-keygen -q -t ed25519 -N '' -C '' -f '${other}'`);
     const wrong = `[127.0.0.1]:${server.port} ${readFileSync(`${other}.pub`, 'utf8').trim()}`;
     failed(
@@ -412,7 +412,7 @@ describe('host keys and connections', () => {
       await act(ws(), baseInputs({ 'known-hosts': '', 'host-fingerprint': server.fingerprint('ed25519') })),
     );
     assert.equal(byFp.outputs.files, '1');
-    const hashedFile = join(mkdtempSync(join(tmpdir(), 'rf-kh-')), 'known_hosts');
+    const hashedFile = join(testTempDir('rf-kh-'), 'known_hosts');
     writeFileSync(hashedFile, server.knownHostsLine('ed25519') + '\n');
     rootSh(`ssh-keygen -H -f '${hashedFile}' >/dev/null 2>&1`);
     const hashed = readFileSync(hashedFile, 'utf8');

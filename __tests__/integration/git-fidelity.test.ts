@@ -1,17 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import {
-  chmodSync,
-  existsSync,
-  lstatSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readManifest } from '../../src/transfer/manifest/manifest.js';
@@ -19,6 +9,7 @@ import { namesOf } from '../../src/transfer/manifest/portable-names.js';
 import { runAction } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
 import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // The commit store keeps every byte of whatever git would make something of — salvaged checkouts, bare
 // repositories, attributes, ignores, submodule files, CRLF — through push, a fresh clone (also with
@@ -113,7 +104,7 @@ const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-C', cwd, 
 
 /** A bare origin whose main holds the recipe and `* text=auto`; clones of it as actions/checkout makes them. */
 function repository(installDir: string): { origin: string; clone: (config?: string[]) => string } {
-  const base = mkdtempSync(join(tmpdir(), 'rf-gitfid-'));
+  const base = testTempDir('rf-gitfid-');
   const origin = join(base, 'origin.git');
   execFileSync('git', ['init', '-q', '--bare', '-b', 'main', origin]);
   let n = 0;
@@ -151,7 +142,7 @@ function assertNoGitlinks(origin: string): void {
 before(async () => {
   server = await startSshd();
   srv = server.users.shell.scratch;
-  canary = mkdtempSync(join(tmpdir(), 'rf-canary-'));
+  canary = testTempDir('rf-canary-');
   chmodSync(canary, 0o1777);
 });
 after(async () => {
@@ -219,7 +210,7 @@ describe('the commit store keeps every byte, and git runs nothing of the salvage
 
   test('a data folder the previous version wrote (a gitlink, a live .gitattributes) is repaired by the next backup', async (t) => {
     // The previous version's own bundle, from this repository's history.
-    const old = mkdtempSync(join(tmpdir(), 'rf-old-dist-'));
+    const old = testTempDir('rf-old-dist-');
     try {
       execFileSync('sh', ['-c', `git archive ${PREVIOUS} dist | tar -x -C '${old}'`], { stdio: 'pipe' });
     } catch {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
 import { asShell, rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // restores(%opts) and the framework's restore rules, through the committed bundle against a real sshd:
 // the configuration reaches %opts (with and without `vars`), and each rule of restore_state holds.
@@ -69,7 +69,7 @@ recipes:
 `;
 
 function workspace(extra: Record<string, string> = {}): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-seed-'));
+  const ws = testTempDir('rf-seed-');
   mkdirSync(join(ws, 'lib/Provisioner/Recipe'), { recursive: true });
   writeFileSync(join(ws, 'lib/Provisioner/Recipe/Opts.pm'), OPTS_PM);
   writeFileSync(join(ws, 'remote-files.yml'), TWIN);

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
 import { asShell, rootSh, sshFlags, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Issue 15, points 1–6, through the bundle (dist/) as the runner runs it, against a real sshd: safe by
 // default for the person writing the workflow, and inputs people bring from other actions.
@@ -25,7 +26,7 @@ after(async () => {
 });
 
 function workspace(recipes?: string): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-safety-'));
+  const ws = testTempDir('rf-safety-');
   if (recipes !== undefined) writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n${recipes}`);
   return ws;
 }
@@ -239,7 +240,7 @@ describe('5. stores are checked before connecting; a store failing after the tra
   });
 
   test('a key given as a file path is read; a path that is not there says so', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rf-keyfile-'));
+    const dir = testTempDir('rf-keyfile-');
     writeFileSync(join(dir, 'id'), server.key.privateKey, { mode: 0o600 });
     ok(await runAction(inputs({ key: join(dir, 'id') }), { workspace: workspace(recipe()) }));
     failed(

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { INPUTS, keyInput, parseDuration, readSettings, unknownInputs } from '../../src/inputs.js';
+import { INPUTS, keyInput, nearMissNote, parseDuration, readSettings, unknownInputs } from '../../src/inputs.js';
 import { editDistance, nearestName } from '../../src/nearest.js';
 import { cannotSucceed } from '../../src/store/commit.js';
 import { judgeEntries } from '../../src/transfer/judge.js';
@@ -14,6 +13,7 @@ import {
   shrinkProblems,
   type ShrinkCounts,
 } from '../../src/transfer/shrink-guard.js';
+import { testTempDir } from '../helpers/temp.js';
 
 const base: Record<string, string> = { mode: 'plan', domain: 'example.com', 'install-dir': '/srv' };
 const read = (over: Record<string, string> = {}) => readSettings((n) => ({ ...base, ...over })[n] ?? '', '/ws');
@@ -147,8 +147,7 @@ test('unknown INPUT_* variables are named with the nearest real input; known one
 });
 
 test('a key given as a file path is read, or the error says it looks like a path', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rf-key-'));
-  const file = join(dir, 'id_ed25519');
+  const file = join(testTempDir('rf-key-'), 'id_ed25519');
   writeFileSync(file, '-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n');
   assert.match(keyInput('key', file), /BEGIN OPENSSH PRIVATE KEY/);
   assert.throws(
@@ -161,6 +160,56 @@ test('a key given as a file path is read, or the error says it looks like a path
   );
   assert.equal(keyInput('key', '-----BEGIN KEY-----\n/x\n'), '-----BEGIN KEY-----\n/x\n', 'a key is left alone');
   assert.equal(read({ mode: 'backup', host: 'h', username: 'u', key: file }).ssh.key.includes('abc'), true);
+});
+
+test('an ignored near-miss input is named again in an error it could explain, and only there', () => {
+  const ignored = [
+    { name: 'known_hosts', nearest: 'known-hosts' },
+    { name: 'proxy_host', nearest: 'proxy-host' },
+    { name: 'script', nearest: undefined },
+  ];
+  assert.equal(
+    nearMissNote('Host key of h:22 does not match: …', ignored),
+    '. Note: inputs `known_hosts` (did you mean `known-hosts`?), `proxy_host` (did you mean `proxy-host`?) were ignored: not inputs of remote-files',
+  );
+  assert.match(
+    nearMissNote('Cannot connect to h:22: connection refused (1 attempts)', ignored),
+    /^\. Note: input `proxy_host` /,
+  );
+  assert.match(
+    nearMissNote('Authentication as u@h:22 failed', [{ name: 'ssh_key', nearest: 'key' }]),
+    /`ssh_key` \(did you mean `key`\?\) was ignored/,
+  );
+  assert.match(
+    nearMissNote('input `max-delete`: "x" is not …', [{ name: 'max_delete', nearest: 'max-delete' }]),
+    /max_delete/,
+  );
+  assert.equal(nearMissNote('input `domain` is required', ignored), '');
+});
+
+test('a public key given as `key` (or `proxy-key`) has its own message, whether pasted or read from a .pub file', () => {
+  const pub = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL5kJfC7qGWA0a83pU5bw7XTZVuuF64Qae/EwIpunEFl me@laptop';
+  const said =
+    /holds a public key \(ssh-ed25519 AAAA…\), not a private key: give the private key, the file without \.pub .*authorized_keys/;
+  assert.throws(
+    () => read({ mode: 'backup', host: 'h', username: 'u', key: `${pub}\n` }),
+    new RegExp(`: input \`key\` ${said.source}`),
+  );
+  assert.throws(
+    () => read({ mode: 'backup', host: 'h', username: 'u', key: 'x', 'proxy-host': 'j', 'proxy-key': pub }),
+    new RegExp(`: input \`proxy-key\` ${said.source}`),
+  );
+  assert.throws(() => keyInput('key', `restrict ${pub}`), said, 'an authorized_keys line with options');
+  assert.throws(
+    () => keyInput('key', '-----BEGIN PUBLIC KEY-----\nMCow\n-----END PUBLIC KEY-----'),
+    /holds a public key \(-----BEGIN PUBLIC KEY-----\)/,
+  );
+  const file = join(testTempDir('rf-key-pub-'), 'id_ed25519.pub');
+  writeFileSync(file, `${pub}\n`);
+  assert.throws(() => keyInput('key', file), new RegExp(`: input \`key\` \\(read from ${file}\\) ${said.source}`));
+  assert.doesNotThrow(() =>
+    keyInput('key', '-----BEGIN OPENSSH PRIVATE KEY-----\nssh-ed25519 AAAA\n-----END OPENSSH PRIVATE KEY-----'),
+  );
 });
 
 test('a push that cannot succeed is told apart from one worth retrying', () => {

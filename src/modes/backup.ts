@@ -1,4 +1,5 @@
 import { UserError } from '../errors.js';
+import { withProgress } from '../report/progress.js';
 import { safeText, type Reporter } from '../report/reporter.js';
 import { writeDataAttributes } from '../store/data-folder.js';
 import { backup } from '../transfer/backup.js';
@@ -33,22 +34,26 @@ export async function backupMode(job: ServerJob, session: Session): Promise<Mode
   const baseline = baselineFor(manifest, encryption?.tag ?? '', out);
   for (const note of stored.notes) out.info(note);
   const r = await out.group('Salvage', () =>
-    backup(entries, transport, tree, baseline, {
-      checksum: s.checksum,
-      delete: s.delete,
-      maxDelete: s.maxDelete,
-      dryRun: s.dryRun,
-      server: server.record,
-      // `new-server: allow` expects a server whose state is not the salvage's: smaller is no alarm then.
-      byteGuard: s.newServer !== 'allow',
-      ...(encryption && { encryption: encryption.tag }),
-    }),
+    withProgress(out, 'received', (progress) =>
+      backup(entries, transport, tree, baseline, {
+        checksum: s.checksum,
+        delete: s.delete,
+        maxDelete: s.maxDelete,
+        dryRun: s.dryRun,
+        progress,
+        server: server.record,
+        // `new-server: allow` expects a server whose state is not the salvage's: smaller is no alarm then.
+        byteGuard: s.newServer !== 'allow',
+        ...(encryption && { encryption: encryption.tag }),
+      }),
+    ),
   );
   if (!s.dryRun) {
     for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
     writeDataAttributes(domainDir);
   }
-  return { outcomes: r.outcomes, changed: r.changed, extra: [...loaded.summary, ...stored.notes] };
+  const extra = [...loaded.summary, ...stored.notes];
+  return { outcomes: r.outcomes, changed: r.changed, extra, inLog: extra };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { UserError } from '../errors.js';
 import type { Settings } from '../inputs.js';
 import type { Plan } from '../plan/plan.js';
+import { withProgress } from '../report/progress.js';
 import { safeText, type Reporter } from '../report/reporter.js';
 import { restoreSource } from '../store/encryption.js';
 import type { Session } from '../transfer/choose.js';
@@ -28,6 +29,7 @@ export async function restoreMode(job: ServerJob, session: Session): Promise<Mod
     const storedTree = new LocalTree(source.root, { names: namesOf(manifest) });
     const result = await runRestore(s, plan, entries, transport, storedTree, manifest, uid, out);
     result.extra.unshift(which, ...loaded.summary);
+    result.inLog = [which, ...loaded.summary];
     if (!s.dryRun)
       await markRestored(s.domain, { shell: session, canRunCommands: transport.canRunCommands }, manifest, out);
     return result;
@@ -88,14 +90,17 @@ async function runRestore(
     );
   const r = await out
     .group('Restore', () =>
-      restore(entries, restores, transport, tree, manifest, {
-        conflict: s.conflict,
-        dryRun: s.dryRun,
-        chown: uid === 0,
-        loginUid: uid,
-        previousDir: `~/.remote-files/previous/${s.domain}/${stamp}`,
-        specialBits: s.specialBits,
-      }),
+      withProgress(out, 'sent', (progress) =>
+        restore(entries, restores, transport, tree, manifest, {
+          conflict: s.conflict,
+          dryRun: s.dryRun,
+          chown: uid === 0,
+          loginUid: uid,
+          previousDir: `~/.remote-files/previous/${s.domain}/${stamp}`,
+          specialBits: s.specialBits,
+          progress,
+        }),
+      ),
     )
     .catch((err: unknown) => {
       if (ranBefore.ran > 0 && err instanceof Error)

@@ -61,7 +61,12 @@ export async function prepareJob(s: Settings, plan: Plan, out: Reporter): Promis
     s.mode === 'restore' ||
     s.mode === 'verify' ||
     (s.mode === 'backup' && stores.some((x) => x.name !== 'commit') && !existsSync(manifestPath(domainDir)))
-      ? await out.group('Load the stored copy', () => loadFromStores(stores, ctx, s.mode !== 'backup'))
+      ? await out.group('Load the stored copy', async () => {
+          // Said here, inside its group and before what it describes (the restore, the comparison).
+          const l = await loadFromStores(stores, ctx, s.mode !== 'backup');
+          for (const line of l.summary) out.info(line);
+          return l;
+        })
       : { from: null, outputs: {}, summary: [] };
   loaded.summary.unshift(...baselineNotes);
   for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);

@@ -20,6 +20,7 @@ import {
   type ServerRecord,
 } from './manifest/manifest.js';
 import { newOutcome, type EntryOutcome } from '../model/outcome.js';
+import { NO_PROGRESS, type Progress } from '../report/progress.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
 import { byteShrinkProblem, shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
 
@@ -35,6 +36,8 @@ export interface BackupOptions {
   maxDelete?: MaxDelete;
   /** Contents are stored encrypted with this tag (see store/encryption.ts): stored sizes are not plaintext sizes. */
   encryption?: string;
+  /** Told what is about to be fetched, then of the bytes and files as they arrive. */
+  progress?: Progress;
 }
 
 export interface BackupResult {
@@ -135,6 +138,11 @@ export async function backup(
   );
   const named = (m: Manifest) => withNames(m, names);
   for (const p of plans) for (const d of p.dirs) tree.ensureDir(d);
+  const progress = opts.progress ?? NO_PROGRESS;
+  progress.planned(
+    byRemote.size,
+    [...byRemote.values()].reduce((n, t) => n + t[0]!.file.size, 0),
+  );
   const stored = new Map<string, ManifestFile>();
   const fetched = await transport
     .fetch([...byRemote.keys()], async (incoming) => {
@@ -146,10 +154,20 @@ export async function backup(
       const streams = paths.length === 1 ? [incoming.stream] : copies;
       const [written] = await Promise.all([
         Promise.all(
-          paths.map((path, i) => tree.writeFile(path, streams[i]!, incoming.size, first.mode, incoming.mtime)),
+          paths.map((path, i) =>
+            tree.writeFile(
+              path,
+              streams[i]!,
+              incoming.size,
+              first.mode,
+              incoming.mtime,
+              i === 0 ? progress.bytes : undefined,
+            ),
+          ),
         ),
         tee(incoming.stream, copies),
       ]);
+      progress.fileDone();
       for (const t of targets) {
         const w = written[paths.indexOf(t.path)]!;
         const record = toManifestFile({ ...t.file, size: w.size, mtime: incoming.mtime }, w.sha256);

@@ -6,6 +6,7 @@ import { shQuote } from './tar/remote-scripts.js';
 import type { LocalTree } from './local/tree.js';
 import { entryPaths, type Manifest, type ManifestFile, modeText } from './manifest/manifest.js';
 import { newOutcome, type EntryOutcome } from '../model/outcome.js';
+import type { Progress } from '../report/progress.js';
 import { WriteDeniedError, type EntryListing, type OutgoingItem, type RemoteFile, type Transport } from './types.js';
 
 export interface RestoreOptions {
@@ -18,6 +19,8 @@ export interface RestoreOptions {
   previousDir: string;
   /** Restore setuid, setgid and sticky bits as recorded (input `special-bits`); otherwise they are dropped. */
   specialBits: boolean;
+  /** Told what is about to be uploaded, then of the bytes and files as they leave. */
+  progress?: Progress;
 }
 
 export interface RestoreResult {
@@ -82,6 +85,7 @@ export async function restore(
       `the server has a folder where the stored copy has a file, nothing was restored: ${folders.slice(0, 10).map(safeText).join(', ')}${folders.length > 10 ? ', …' : ''}. Move the folder away, or restore with conflict: keep`,
     );
   }
+  for (const job of jobs) planProgress(job, opts);
   for (const job of jobs) await runJob(job, transport, opts, result);
   const owners = await lookUpOwners(restores, transport);
   for (const [i, r] of restores.entries()) {
@@ -91,6 +95,7 @@ export async function restore(
       : listings[entries.length + i]!;
     const job = planCopyRestore(r, now, tree, m, owners, opts, result.warnings);
     jobs.push(job);
+    planProgress(job, opts);
     await runJob(job, transport, opts, result);
   }
   if (!opts.dryRun) await removeStaleTemps(stale, jobs, transport);
@@ -465,6 +470,16 @@ function planCopyRestore(
   return job;
 }
 
+/** What a job will upload (the same test as runJob's), told to the progress before anything moves. */
+function planProgress(job: Job, opts: RestoreOptions): void {
+  const files = job.items.filter((i) => i.type !== 'dir');
+  if (opts.dryRun || !opts.progress || job.outcome.status !== 'unchanged' || files.length === 0) return;
+  opts.progress.planned(
+    files.length,
+    files.reduce((n, i) => n + (i.type === 'file' ? i.size : 0), 0),
+  );
+}
+
 async function runJob(job: Job, transport: Transport, opts: RestoreOptions, result: RestoreResult): Promise<void> {
   const files = job.items.filter((i) => i.type !== 'dir');
   if (job.outcome.status !== 'unchanged' || files.length === 0) return;
@@ -486,6 +501,7 @@ async function runJob(job: Job, transport: Transport, opts: RestoreOptions, resu
       keepPrevious: job.keepPrevious,
       previousDir: opts.previousDir,
       chown: tryChown,
+      ...(opts.progress && { progress: opts.progress }),
     });
   } catch (err) {
     if (!(err instanceof WriteDeniedError)) throw err;

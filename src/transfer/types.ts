@@ -65,6 +65,8 @@ export interface UploadRequest {
   previousDir: string;
   /** Try to set owner and group (works as root or via sudo). */
   chown: boolean;
+  /** Told of the content bytes as they leave, and of each file or link once sent. */
+  progress?: { bytes(n: number): void; fileDone(): void };
 }
 
 export interface UploadResult {

@@ -111,6 +111,8 @@ export class LocalTree {
     size: number,
     mode: number,
     mtime: number,
+    /** Told of each chunk's bytes as it arrives: the transfer's progress. */
+    onBytes?: (n: number) => void,
   ): Promise<{ sha256: string; size: number }> {
     const abs = this.resolve(rel);
     this.ensureDir(parentOf(rel));
@@ -124,6 +126,7 @@ export class LocalTree {
         for await (const chunk of content) {
           chunks.push(chunk as Buffer);
           written += (chunk as Buffer).length;
+          onBytes?.((chunk as Buffer).length);
         }
         const data = Buffer.concat(chunks);
         hash.update(data);
@@ -143,6 +146,7 @@ export class LocalTree {
           for await (const chunk of source) {
             hash.update(chunk);
             written += chunk.length;
+            onBytes?.(chunk.length);
             yield chunk;
           }
         };

@@ -243,17 +243,22 @@ export class UploadJob {
 
   private async putItem(item: OutgoingItem): Promise<void> {
     const dest = this.place(item.rel);
-    if (item.type === 'symlink') return this.putSymlink(dest, item.target ?? '', item);
-    await this.putContent(
-      dest,
-      () =>
-        createReadStream('', {
-          fd: openSync(item.source!, constants.O_RDONLY | constants.O_NOFOLLOW),
-          highWaterMark: 8 * CHUNK,
-        }),
-      item,
-      item,
-    );
+    const progress = this.req.progress;
+    if (item.type === 'symlink') await this.putSymlink(dest, item.target ?? '', item);
+    else
+      await this.putContent(
+        dest,
+        () => {
+          const source = createReadStream('', {
+            fd: openSync(item.source!, constants.O_RDONLY | constants.O_NOFOLLOW),
+            highWaterMark: 8 * CHUNK,
+          });
+          return progress ? counted(source, progress.bytes) : source;
+        },
+        item,
+        item,
+      );
+    progress?.fileDone();
   }
 
   /**
@@ -377,4 +382,12 @@ async function writeAll(io: Sftp, handle: Buffer, content: AsyncIterable<Buffer>
   }
   await Promise.all(pending);
   if (failure) throw failure.error;
+}
+
+/** The chunks of `source`, each told to `onBytes` as it is taken. */
+async function* counted(source: AsyncIterable<Buffer>, onBytes: (n: number) => void): AsyncIterable<Buffer> {
+  for await (const chunk of source) {
+    onBytes(chunk.length);
+    yield chunk;
+  }
 }

@@ -216,7 +216,7 @@ export class TarTransport implements Transport {
     try {
       if (req.rootType === 'dir')
         await addEntry(pack, { name: '.rf-dirs.tar', type: 'file', mode: 0o600 }, await dirsArchive(req.items));
-      await addItems(pack, req.items);
+      await addItems(pack, req.items, req.progress);
       pack.finalize();
       await sent;
     } catch (err) {
@@ -383,7 +383,7 @@ function storedFileSize(path: string): number {
   return st.size;
 }
 
-async function addItems(pack: tar.Pack, items: OutgoingItem[]): Promise<void> {
+async function addItems(pack: tar.Pack, items: OutgoingItem[], progress?: UploadRequest['progress']): Promise<void> {
   const ahead: Array<{ added: Promise<void>; bytes: number }> = [];
   let bytes = 0;
   const settle = async (limit: number) => {
@@ -397,10 +397,17 @@ async function addItems(pack: tar.Pack, items: OutgoingItem[]): Promise<void> {
     const size = item.type === 'file' ? storedFileSize(item.source!) : 0;
     if (size > SMALL_FILE) {
       await settle(-1);
-      await addItem(pack, item, size);
+      await addItem(pack, item, size, progress?.bytes);
+      progress?.fileDone();
       continue;
     }
-    const added = addItem(pack, item, size);
+    const added = addItem(pack, item, size).then(
+      progress &&
+        (() => {
+          progress.bytes(size);
+          if (item.type !== 'dir') progress.fileDone();
+        }),
+    );
     // Awaited in order by settle(); a failure meanwhile must not count as unhandled.
     added.catch(() => undefined);
     ahead.push({ added, bytes: size + 512 });
@@ -410,7 +417,7 @@ async function addItems(pack: tar.Pack, items: OutgoingItem[]): Promise<void> {
   await settle(-1);
 }
 
-async function addItem(pack: tar.Pack, item: OutgoingItem, size: number): Promise<void> {
+async function addItem(pack: tar.Pack, item: OutgoingItem, size: number, onBytes?: (n: number) => void): Promise<void> {
   const name = memberName(item.rel);
   if (item.type === 'dir') return addEntry(pack, { ...header(item, name), type: 'directory' });
   if (item.type === 'symlink')
@@ -431,6 +438,8 @@ async function addItem(pack: tar.Pack, item: OutgoingItem, size: number): Promis
       fail(err);
     });
     source.pipe(sink as unknown as Writable);
+    // Counted beside the pipe, which already makes the stream flow (and pauses it for back-pressure).
+    if (onBytes) source.on('data', (chunk: Buffer | string) => onBytes(chunk.length));
   });
 }
 
