@@ -270,7 +270,7 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
       branch: get('commit-branch').trim(),
       push: bool(get, 'push', true),
       pushAttempts: int(get, 'push-attempts', 5, 1, 50),
-      salvageRef: get('salvage-ref').trim(),
+      salvageRef: salvageRefInput(get),
     },
     artifact: {
       name: artifactNameInput(get),
@@ -292,6 +292,20 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
     );
   }
   return settings;
+}
+
+/**
+ * A commit id, branch or tag. It reaches git as an argument (`git fetch origin <ref>`): a value that
+ * begins with `-` would be read as an option (`--upload-pack=…` runs a command), so only a name's
+ * characters are taken.
+ */
+function salvageRefInput(get: InputGetter): string {
+  const v = get('salvage-ref').trim();
+  if (v !== '' && !/^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$/.test(v))
+    throw new UserError(
+      `input \`salvage-ref\`: "${v.slice(0, 80)}" is not a commit id, branch or tag (letters, digits and . _ / -, not starting with - or .)`,
+    );
+  return v;
 }
 
 /**

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { asShell, rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Issue 21, through the bundle with a real sshd and a real bare origin: the most common failure of the
 // workflow this action serves is backup → deploy fails → "Re-run jobs". The re-run checks out the
@@ -15,13 +15,11 @@ import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 let server: Sshd;
 let srv: string;
-const temps: string[] = [];
 let holds = 0;
 const DOMAIN = 'rerun.example';
 const OTHER = 'other.example';
 const ENV = { GITHUB_REF: 'refs/heads/main', GITHUB_REF_NAME: 'main' };
 
-const asShell = (script: string) => rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
 const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-C', cwd, ...args], { encoding: 'utf8' }).trim();
 
 before(async () => {
@@ -33,14 +31,7 @@ after(async () => {
   // A test that failed while a backup was held must not leave it waiting forever.
   asShell(`rm -f '${srv}'/hold-*`);
   await server?.stop();
-  for (const t of temps) rmSync(t, { recursive: true, force: true });
 });
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  temps.push(dir);
-  return dir;
-}
 
 /** The old server's state: a 256 KiB database, a config, an upload. */
 function oldServer(domain: string, conf = 'tuned\n'): void {
@@ -67,7 +58,7 @@ const serverHash = (domain: string, rel: string) => rootSh(`sha256sum < '${srv}/
  * `main` checked out at a given commit (a re-run's is the triggering one, not the tip).
  */
 function repository(): { origin: string; first: string; clone: (at?: string) => string; tip: () => string } {
-  const base = tempDir('rf-rerun-');
+  const base = testTempDir('rf-rerun-');
   const origin = join(base, 'origin.git');
   execFileSync('git', ['init', '-q', '--bare', '-b', 'main', origin]);
   let n = 0;
