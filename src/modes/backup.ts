@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import type { Reporter } from '../report/reporter.js';
 import { writeDataAttributes } from '../store/data-folder.js';
 import { backup } from '../transfer/backup.js';
@@ -32,6 +33,8 @@ export async function backupMode(job: ServerJob, session: Session): Promise<Mode
   );
   if (!s.dryRun) {
     for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
+    // Every entry missing on a first backup wrote nothing: the folder the attributes go in is made here.
+    mkdirSync(domainDir, { recursive: true });
     writeDataAttributes(domainDir);
   }
   return { outcomes: r.outcomes, changed: r.changed, extra: [...loaded.summary, ...stored.notes] };

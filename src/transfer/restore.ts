@@ -3,6 +3,7 @@ import type { PlanRestore } from '../plan/plan.js';
 import { safeText } from '../report/reporter.js';
 import { ownPaths, remotePathOf, UPLOAD_TEMP_NAME, type Entry } from './entries.js';
 import { shQuote } from './tar/remote-scripts.js';
+import { treeOrder } from './tree-order.js';
 import type { LocalTree } from './local/tree.js';
 import { entryPaths, type Manifest, type ManifestFile, modeText } from './manifest/manifest.js';
 import { newOutcome, type EntryOutcome } from '../model/outcome.js';
@@ -205,7 +206,7 @@ function storedItems(local: string, m: Manifest, tree: LocalTree, notes?: string
   const shadowed = new Set(own.shadowed);
   return own.paths
     .filter((p) => !shadowed.has(p))
-    .sort()
+    .sort(treeOrder)
     .map((path) => {
       const r = m.files[path]!;
       const rel = path === local ? '' : path.slice(local.length + 1);
