@@ -206,6 +206,24 @@ describe('SFTP: times before 1970', () => {
   });
 });
 
+describe('SFTP: what a restore writes', () => {
+  test('a link keeps its own time; a time before 1970 is written as 1970, not as one in the 2100s', async () => {
+    const app = join(server.users.sftp.data, 'app');
+    rootSh(`rm -rf '${app}' && mkdir -p '${app}' && cd '${app}'
+      printf a > old.txt && touch -d @-820540800 old.txt
+      printf b > b.txt && ln -s b.txt link && touch -h -d @1500000000 link b.txt
+      chown -hR ${server.users.sftp.username}: '${app}'`);
+    const ws = workspace({ '${install_dir}/app': 'app' });
+    ok(await act(ws, 'sftp'), 'backup');
+    rootSh(`rm -rf '${app}'`);
+    ok(await act(ws, 'sftp', { mode: 'restore' }), 'restore');
+    assert.equal(
+      rootSh(`cd '${app}' && stat -c '%n %Y' link b.txt old.txt`),
+      'link 1500000000\nb.txt 1500000000\nold.txt 0\n',
+    );
+  });
+});
+
 describe('first backups that store nothing whole', () => {
   test('a first backup cut mid-archive leaves a manifest the next backup and a restore accept', async () => {
     const app = join(server.users.shell.scratch, 'cut-first');

@@ -38,6 +38,15 @@ export function sftpTime(wire: number): number {
   return Math.floor(wire) | 0;
 }
 
+/**
+ * A time as SFTP v3 can write it: 32 unsigned bits, which OpenSSH's server takes as they are. A time
+ * before 1970 would land in 2038–2106, so it is written as 1970-01-01 00:00:00 instead (and one past
+ * 2106 as the last second there is): the nearest the protocol can say (README, "What comes back").
+ */
+export function sftpWriteTime(time: number): number {
+  return Math.min(Math.max(Math.floor(time), 0), 0xffffffff);
+}
+
 export function toRecord(rel: string, a: Attributes): RemoteFile {
   // A server may leave attributes out (their flag unset); ssh2 then leaves them undefined.
   const mode = a.mode ?? 0;
