@@ -163,7 +163,7 @@ export function randomTree(seed: number, limits: Limits): TreeSpec {
   const nodes: NodeSpec[] = [];
   const dirs = [''];
   const taken = new Set<string>();
-  const count = 6 + Math.floor(r() * 22);
+  const count = 10 + Math.floor(r() * 40);
   const files: string[] = [];
   for (let i = 0; i < count; i++) {
     const parent = pick(r, dirs);

@@ -188,6 +188,18 @@ describe('tar: times, modes and ids come back exactly', () => {
   });
 });
 
+describe('empty folders', () => {
+  test('an entry holding only empty folders comes back onto an emptied server', async () => {
+    const app = join(server.users.shell.scratch, 'app');
+    rootSh(`rm -rf '${app}' && mkdir -p '${app}/a/b' '${app}/c' && chown -R ${server.users.shell.username}: '${app}'`);
+    const ws = workspace({ '${install_dir}/app': 'app' });
+    ok(await act(ws, 'shell'), 'backup');
+    rootSh(`rm -rf '${app}'`);
+    ok(await act(ws, 'shell', { mode: 'restore' }), 'restore');
+    assert.equal(rootSh(`cd '${app}' && find . | LC_ALL=C sort`), '.\n./a\n./a/b\n./c\n');
+  });
+});
+
 describe('SFTP: times before 1970', () => {
   test('are recorded as they are on the server, not wrapped to the 2100s', async () => {
     const app = join(server.users.sftp.data, 'app');

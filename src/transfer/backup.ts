@@ -576,7 +576,8 @@ function withStored(
   for (const p of plans) {
     const local = p.entry.local;
     if (![...stored.keys()].some((path) => path === local || path.startsWith(local + '/'))) continue;
-    for (const [path, record] of p.records) if (record.type === 'dir' && !files[path]) files[path] = record;
+    for (const [path, record] of p.records)
+      if (record.type === 'dir' && files[path]?.type !== 'dir') files[path] = record;
     entries[local] ??= entryRecord(p, stored.get(local) ?? p.records.get(local));
   }
   for (const [path, record] of stored) files[path] = record;

@@ -191,6 +191,13 @@ interface Job {
   conflicts: string[];
   /** Server paths of stored files (or links) where the server now has a folder. */
   folderInTheWay: string[];
+  /** Stored folders the server lacks (an emptied server): made even when no file needs writing. */
+  makesDirs: boolean;
+}
+
+/** Is there anything to upload: a file or link, or a folder the server lacks? Else the job does nothing. */
+function worthUploading(job: Job, items: OutgoingItem[]): OutgoingItem[] {
+  return job.makesDirs || items.some((i) => i.type !== 'dir') ? items : [];
 }
 
 /**
@@ -244,6 +251,7 @@ function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: M
     keepPrevious: [],
     conflicts: [],
     folderInTheWay: [],
+    makesDirs: false,
   };
   if (!root) {
     outcome.status = 'missing';
@@ -281,7 +289,8 @@ function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: M
     job.items.push(item);
     if (there.type === 'file' || there.type === 'symlink') job.keepPrevious.push(item.rel);
   }
-  if (!job.items.some((i) => i.type !== 'dir')) job.items = [];
+  job.makesDirs = job.items.some((i) => i.type === 'dir' && !onServer.has(i.rel));
+  job.items = worthUploading(job, job.items);
   return job;
 }
 
@@ -315,7 +324,7 @@ function restoreEachPathOnce(jobs: Job[]): void {
         `${safeText(place(item.rel))} is restored once, from ${safeText(first.by.outcome.local)} (recipe ${first.by.outcome.recipe})${same ? '' : '; the copy stored here differs from it and was not used'}`,
       );
     }
-    job.items = kept.some((i) => i.type !== 'dir') ? kept : [];
+    job.items = worthUploading(job, kept);
   }
 }
 
@@ -401,6 +410,7 @@ function planCopyRestore(
     keepPrevious: [],
     conflicts: [],
     folderInTheWay: [],
+    makesDirs: false,
   };
   if (!root || root.type === 'symlink') {
     outcome.notes.push(`restores: nothing salvaged in ${r.local}; ${r.to} left as it is`);
@@ -468,7 +478,7 @@ function planCopyRestore(
 
 async function runJob(job: Job, transport: Transport, opts: RestoreOptions, result: RestoreResult): Promise<void> {
   const files = job.items.filter((i) => i.type !== 'dir');
-  if (job.outcome.status !== 'unchanged' || files.length === 0) return;
+  if (job.outcome.status !== 'unchanged' || job.items.length === 0) return;
   job.outcome.files = files.length;
   job.outcome.bytes = files.reduce((n, i) => n + (i.type === 'file' ? i.size : 0), 0);
   job.outcome.status = 'changed';
