@@ -39,7 +39,8 @@ export function memberHeader(item: OutgoingItem, name: string): MemberHeader {
   };
 }
 
-const PAX_TIME = /^-?\d{1,15}(\.\d+)?$/;
+/** A pax time as GNU tar writes it; twelve digits at most, within what a manifest may hold (check.ts). */
+const PAX_TIME = /^-?\d{1,12}(\.\d+)?$/;
 
 /**
  * A fetched member's mtime in whole seconds (rounded down), or undefined where the archive cannot be
