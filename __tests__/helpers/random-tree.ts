@@ -54,6 +54,8 @@ export interface TreeSpec {
   seed: number;
   /** Tar with root (every mode, owner and time) or SFTP as its own unprivileged account. */
   transport: 'tar' | 'sftp';
+  /** The entry's own folder: its owner (default root's) and time (default 2009-02-13), mode 0755. */
+  root?: { uid: number; gid: number; mtime: number };
   nodes: NodeSpec[];
 }
 
@@ -208,7 +210,7 @@ export function randomTree(seed: number, limits: Limits): TreeSpec {
       nodes.push({ ...base, kind: 'fifo', mode: mode(r, 'file', limits) & 0o777 });
     }
   }
-  return { seed, transport: limits.transport, nodes };
+  return { seed, transport: limits.transport, root: { ...ids(), mtime: time(r, limits) }, nodes };
 }
 
 /** Makes `spec` below `root` (which must not exist), as root: content, links, then modes, owners and times. */
@@ -240,6 +242,9 @@ export function buildTree(root: string, spec: TreeSpec): void {
     // Not fs.lutimesSync: Node takes a negative time for "now".
     execFileSync('touch', ['-h', '-d', `@${n.mtime}`, '--', at(n.path)]);
   }
+  const top = spec.root ?? { uid: 0, gid: 0, mtime: 1_234_567_890 };
+  lchownSync(root, top.uid, top.gid);
+  execFileSync('touch', ['-d', `@${top.mtime}`, '--', root]);
 }
 
 export interface Seen {
@@ -256,30 +261,31 @@ export interface Seen {
 export function readTree(root: string): Map<string, Seen> {
   const out = new Map<string, Seen>();
   if (!existsSync(root)) return out;
-  const visit = (rel: string) => {
-    for (const n of readdirSync(join(root, rel)).sort()) {
-      const path = rel ? `${rel}/${n}` : n;
-      const abs = join(root, path);
-      const st = lstatSync(abs, { bigint: true });
-      const base = { uid: Number(st.uid), gid: Number(st.gid), mtime: Number(st.mtimeNs / 1_000_000_000n) };
-      // BigInt division rounds toward zero: a time before 1970 with a fraction is a second lower.
-      if (st.mtimeNs < 0n && st.mtimeNs % 1_000_000_000n !== 0n) base.mtime -= 1;
-      const mode = Number(st.mode) & 0o7777;
-      if (st.isSymbolicLink()) out.set(path, { ...base, type: 'symlink', target: readlinkSync(abs) });
-      else if (st.isDirectory()) {
-        out.set(path, { ...base, type: 'dir', mode });
-        visit(path);
-      } else if (st.isFile())
-        out.set(path, {
-          ...base,
-          type: 'file',
-          mode,
-          sha: createHash('sha256').update(readFileSync(abs)).digest('hex'),
-        });
-      else out.set(path, { ...base, type: 'other', mode });
-    }
+  // The entry's own folder is ''.
+  const see = (path: string) => {
+    const abs = join(root, path);
+    const st = lstatSync(abs, { bigint: true });
+    const base = { uid: Number(st.uid), gid: Number(st.gid), mtime: Number(st.mtimeNs / 1_000_000_000n) };
+    // BigInt division rounds toward zero: a time before 1970 with a fraction is a second lower.
+    if (st.mtimeNs < 0n && st.mtimeNs % 1_000_000_000n !== 0n) base.mtime -= 1;
+    const mode = Number(st.mode) & 0o7777;
+    if (st.isSymbolicLink()) out.set(path, { ...base, type: 'symlink', target: readlinkSync(abs) });
+    else if (st.isDirectory()) {
+      out.set(path, { ...base, type: 'dir', mode });
+      visit(path);
+    } else if (st.isFile())
+      out.set(path, {
+        ...base,
+        type: 'file',
+        mode,
+        sha: createHash('sha256').update(readFileSync(abs)).digest('hex'),
+      });
+    else out.set(path, { ...base, type: 'other', mode });
   };
-  visit('');
+  const visit = (rel: string) => {
+    for (const n of readdirSync(join(root, rel)).sort()) see(rel ? `${rel}/${n}` : n);
+  };
+  see('');
   return out;
 }
 
