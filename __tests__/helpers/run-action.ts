@@ -44,7 +44,14 @@ export interface ActionResult {
  */
 export async function runAction(
   inputs: Record<string, string>,
-  opts: { node?: string; workspace: string; env?: Record<string, string>; entry?: string },
+  opts: {
+    node?: string;
+    workspace: string;
+    env?: Record<string, string>;
+    entry?: string;
+    /** Called with the action's pid once it started: to kill it at a chosen moment. */
+    onSpawn?: (pid: number) => void;
+  },
 ): Promise<ActionResult> {
   // RUNNER_TEMP too (the report output points into it): removed when the test file's process exits.
   const tmp = testTempDir('rf-action-');
@@ -66,6 +73,7 @@ export async function runAction(
     cwd: opts.workspace,
     env,
   });
+  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d));

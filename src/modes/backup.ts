@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { UserError } from '../errors.js';
 import { withProgress } from '../report/progress.js';
 import { safeText, type Reporter } from '../report/reporter.js';
@@ -50,6 +51,8 @@ export async function backupMode(job: ServerJob, session: Session): Promise<Mode
   );
   if (!s.dryRun) {
     for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
+    // Every entry missing on a first backup wrote nothing: the folder the attributes go in is made here.
+    mkdirSync(domainDir, { recursive: true });
     writeDataAttributes(domainDir);
   }
   const extra = [...loaded.summary, ...stored.notes];

@@ -149,6 +149,7 @@ export async function backup(
       const targets = byRemote.get(incoming.remote)!;
       const paths = [...new Set(targets.map((t) => t.path))];
       const first = targets[0]!.file;
+      const mtime = incoming.mtime ?? first.mtime;
       // One stream, one or several writers (each stored path written once, its copy made as it arrives).
       const copies = paths.length === 1 ? [] : paths.map(() => new PassThrough());
       const streams = paths.length === 1 ? [incoming.stream] : copies;
@@ -160,7 +161,7 @@ export async function backup(
               streams[i]!,
               incoming.size,
               first.mode,
-              incoming.mtime,
+              mtime,
               i === 0 ? progress.bytes : undefined,
             ),
           ),
@@ -170,7 +171,7 @@ export async function backup(
       progress.fileDone();
       for (const t of targets) {
         const w = written[paths.indexOf(t.path)]!;
-        const record = toManifestFile({ ...t.file, size: w.size, mtime: incoming.mtime }, w.sha256);
+        const record = toManifestFile({ ...t.file, size: w.size, mtime }, w.sha256);
         t.plan.records.set(t.path, record);
         stored.set(t.path, record);
         t.plan.outcome.files++;
@@ -181,7 +182,7 @@ export async function backup(
       // Cut off mid-archive (the connection lost): the files already renamed into place hold the
       // server's new content, and the old manifest would vouch for the old. Record them, so the manifest
       // always describes what the folder holds (a restore would pair new bytes with old metadata).
-      if (stored.size > 0) writeManifest(tree.root, named(withStored(old, stored, opts.encryption)));
+      if (stored.size > 0) writeManifest(tree.root, named(withStored(old, stored, plans, opts.encryption)));
       // Files still arriving when the transfer failed will never finish: drop their temp files now.
       tree.abandonWrites();
       throw err;
@@ -624,13 +625,31 @@ function nextManifest(old: Manifest, plans: EntryPlan[], encryption: string | un
   };
 }
 
-/** The old manifest with the records of files written before a failure (and nothing stale below them). */
-function withStored(old: Manifest, stored: Map<string, ManifestFile>, encryption: string | undefined): Manifest {
+/**
+ * The old manifest with the records of files written before a failure (and nothing stale below them).
+ * An entry that stored a file gets its entry record and its folders' records too (every folder of a
+ * listed entry was made before the fetch): on a first backup the old manifest has no entries, and files
+ * in no entry would make the manifest one every later backup and restore refuses.
+ */
+function withStored(
+  old: Manifest,
+  stored: Map<string, ManifestFile>,
+  plans: EntryPlan[],
+  encryption: string | undefined,
+): Manifest {
   // A file written where a folder was stored replaced that folder and everything in it.
   const replaced = [...stored.keys()].filter((p) => old.files[p]?.type === 'dir');
   const files = Object.fromEntries(
     Object.entries(old.files).filter(([p]) => !replaced.some((d) => p.startsWith(d + '/'))),
   );
+  const entries = { ...old.entries };
+  for (const p of plans) {
+    const local = p.entry.local;
+    if (![...stored.keys()].some((path) => path === local || path.startsWith(local + '/'))) continue;
+    for (const [path, record] of p.records)
+      if (record.type === 'dir' && files[path]?.type !== 'dir') files[path] = record;
+    entries[local] ??= entryRecord(p, stored.get(local) ?? p.records.get(local));
+  }
   for (const [path, record] of stored) files[path] = record;
   return {
     version: 1,
@@ -638,7 +657,7 @@ function withStored(old: Manifest, stored: Map<string, ManifestFile>, encryption
     ...(encryption && { encryption }),
     names: PORTABLE_NAMES,
     ...identityOf(old),
-    entries: old.entries,
+    entries,
     files,
   };
 }

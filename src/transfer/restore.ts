@@ -3,6 +3,7 @@ import type { PlanRestore } from '../plan/plan.js';
 import { safeText } from '../report/reporter.js';
 import { ownPaths, remotePathOf, UPLOAD_TEMP_NAME, type Entry } from './entries.js';
 import { shQuote } from './tar/remote-scripts.js';
+import { treeOrder } from './tree-order.js';
 import type { LocalTree } from './local/tree.js';
 import { entryPaths, type Manifest, type ManifestFile, modeText } from './manifest/manifest.js';
 import { newOutcome, type EntryOutcome } from '../model/outcome.js';
@@ -195,6 +196,13 @@ interface Job {
   conflicts: string[];
   /** Server paths of stored files (or links) where the server now has a folder. */
   folderInTheWay: string[];
+  /** Stored folders the server lacks (an emptied server): made even when no file needs writing. */
+  makesDirs: boolean;
+}
+
+/** Is there anything to upload: a file or link, or a folder the server lacks? Else the job does nothing. */
+function worthUploading(job: Job, items: OutgoingItem[]): OutgoingItem[] {
+  return job.makesDirs || items.some((i) => i.type !== 'dir') ? items : [];
 }
 
 /**
@@ -210,7 +218,7 @@ function storedItems(local: string, m: Manifest, tree: LocalTree, notes?: string
   const shadowed = new Set(own.shadowed);
   return own.paths
     .filter((p) => !shadowed.has(p))
-    .sort()
+    .sort(treeOrder)
     .map((path) => {
       const r = m.files[path]!;
       const rel = path === local ? '' : path.slice(local.length + 1);
@@ -248,6 +256,7 @@ function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: M
     keepPrevious: [],
     conflicts: [],
     folderInTheWay: [],
+    makesDirs: false,
   };
   if (!root) {
     outcome.status = 'missing';
@@ -285,7 +294,8 @@ function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: M
     job.items.push(item);
     if (there.type === 'file' || there.type === 'symlink') job.keepPrevious.push(item.rel);
   }
-  if (!job.items.some((i) => i.type !== 'dir')) job.items = [];
+  job.makesDirs = job.items.some((i) => i.type === 'dir' && !onServer.has(i.rel));
+  job.items = worthUploading(job, job.items);
   return job;
 }
 
@@ -319,7 +329,7 @@ function restoreEachPathOnce(jobs: Job[]): void {
         `${safeText(place(item.rel))} is restored once, from ${safeText(first.by.outcome.local)} (recipe ${first.by.outcome.recipe})${same ? '' : '; the copy stored here differs from it and was not used'}`,
       );
     }
-    job.items = kept.some((i) => i.type !== 'dir') ? kept : [];
+    job.items = worthUploading(job, kept);
   }
 }
 
@@ -405,6 +415,7 @@ function planCopyRestore(
     keepPrevious: [],
     conflicts: [],
     folderInTheWay: [],
+    makesDirs: false,
   };
   if (!root || root.type === 'symlink') {
     outcome.notes.push(`restores: nothing salvaged in ${r.local}; ${r.to} left as it is`);
@@ -482,7 +493,7 @@ function planProgress(job: Job, opts: RestoreOptions): void {
 
 async function runJob(job: Job, transport: Transport, opts: RestoreOptions, result: RestoreResult): Promise<void> {
   const files = job.items.filter((i) => i.type !== 'dir');
-  if (job.outcome.status !== 'unchanged' || files.length === 0) return;
+  if (job.outcome.status !== 'unchanged' || job.items.length === 0) return;
   job.outcome.files = files.length;
   job.outcome.bytes = files.reduce((n, i) => n + (i.type === 'file' ? i.size : 0), 0);
   job.outcome.status = 'changed';

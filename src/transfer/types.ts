@@ -27,7 +27,8 @@ export type EntryListing =
 export interface IncomingFile {
   remote: string;
   size: number;
-  mtime: number;
+  /** Whole seconds as the transfer read them; undefined when it cannot tell (the listing's time stands). */
+  mtime: number | undefined;
   stream: Readable;
 }
 
