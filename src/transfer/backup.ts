@@ -156,14 +156,7 @@ export async function backup(
       const [written] = await Promise.all([
         Promise.all(
           paths.map((path, i) =>
-            tree.writeFile(
-              path,
-              streams[i]!,
-              incoming.size,
-              first.mode,
-              mtime,
-              i === 0 ? progress.bytes : undefined,
-            ),
+            tree.writeFile(path, streams[i]!, incoming.size, first.mode, mtime, i === 0 ? progress.bytes : undefined),
           ),
         ),
         tee(incoming.stream, copies),
