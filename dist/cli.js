@@ -12,7 +12,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-JECZCJNH.js";
+} from "./chunks/chunk-K3EA3WTK.js";
 import "./chunks/chunk-7CF3HWDN.js";
 import "./chunks/chunk-LCXP7VM5.js";
 import "./chunks/chunk-N6R7QW3M.js";

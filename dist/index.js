@@ -11,7 +11,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-JECZCJNH.js";
+} from "./chunks/chunk-K3EA3WTK.js";
 import "./chunks/chunk-7CF3HWDN.js";
 import {
   debug,
