@@ -48,11 +48,11 @@ Host keys:    --known-hosts --host-fingerprint --insecure-ignore-host-key
 Jump host:    --proxy-host --proxy-port --proxy-username --proxy-key --proxy-password
               --proxy-fingerprint (pins the jump host; --host-fingerprint pins the server only)
 Transfer:     --transport --compression --sudo --concurrency --prepare --checksum --delete --max-delete --if-missing
-              --allow-denied --dry-run --conflict --fail-on-drift --special-bits
+              --allow-denied --dry-run --conflict --fail-on-drift --special-bits --new-server
 Store:        --store (default here none: the salvage stays in <data-dir>/<domain>; --store commit
               commits and pushes it) --commit-message --commit-user-name --commit-user-email
               --commit-branch --push --push-attempts --artifact-name --retention-days
-              --artifact-run-id --artifact-branch --github-token --cache-key
+              --artifact-run-id --artifact-branch --github-token --cache-key --salvage-ref
 Encryption:   --age-recipients --age-identity
 Restore:      --before-restore --after-restore (commands run on the server around it; repeatable)
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -211,6 +211,31 @@ describe('a re-run never overwrites the salvage', () => {
     // A raised max-delete takes it.
     ok(await run(repo.clone(), 'backup', DOMAIN, { 'max-delete': '100%' }));
     assert.equal(onOrigin(repo.origin, DOMAIN, 'app.db').toString(), 'fresh schema');
+  });
+});
+
+describe('the server rule is the same in every store', () => {
+  test('the workspace as the store (store: none; artifact and cache load into it the same way): a rebuilt server is refused', async () => {
+    oldServer(DOMAIN);
+    const ws = testTempDir('rf-rerun-none-');
+    writeFileSync(
+      join(ws, 'remote-files.yml'),
+      `version: 1\nrecipes:\n  App:\n    remote_files:\n      "\${install_dir}/\${domain}": app\n`,
+    );
+    const none = { store: 'none', 'new-server': 'allow' };
+    ok(await runAction(inputs('backup', DOMAIN, none), { workspace: ws }));
+    const manifest = readFileSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'), 'utf8');
+    assert.match(
+      manifest,
+      /"server": \{"hostKey":"ssh-ed25519 SHA256:[^"]+","machine":"[0-9a-f]{64}","instance":"[0-9a-f]{32}"\}/,
+    );
+    rebuild(DOMAIN);
+    const line = errorLine(await runAction(inputs('backup', DOMAIN, { store: 'none' }), { workspace: ws }));
+    assert.match(
+      line,
+      /this is not the server it came from: the marker remote-files left on it at the last backup is gone/,
+    );
+    assert.equal(readFileSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'), 'utf8'), manifest);
   });
 });
 

@@ -36,7 +36,17 @@ test('judgeServer: the marker decides; a restore of this salvage is its successo
   assert.equal(older.kind, 'different');
   assert.match(
     (older as { changes: string[] }).changes.join('; '),
-    /host key changed.*machine-id changed.*restored from another salvage \(ffffffff\) than the stored one \(aaaaaaaa, made 2026-12-01/,
+    /host key changed.*machine-id changed.*restored from another, older salvage \(ffffffff\) than the stored one \(aaaaaaaa, made 2026-12-01/,
+  );
+  // Restored from a salvage newer than the stored one (kept in another store or branch): nothing older replaces anything.
+  assert.deepEqual(
+    judgeServer(recorded, S1, {
+      probed: true,
+      instance: I2,
+      restoredFrom: 'f'.repeat(32),
+      restoredAt: '2026-12-02T00:00:00.000Z',
+    }),
+    { kind: 'restored' },
   );
   // SFTP only: the host key alone, and a key of another type proves nothing.
   assert.deepEqual(judgeServer(recorded, S1, { probed: false, hostKey: RSA }), { kind: 'same' });
@@ -58,12 +68,13 @@ test('serverRecord: what was seen; without a shell the old record keeps what cou
 
 test('parseIdentity: only exact forms are taken from what the server says; the machine id is hashed with the domain', () => {
   const seen = parseIdentity(
-    `machine 0123456789abcdef0123456789abcdef\ninstance ${I1}\nrestored-from ${S1.id}\ninstance ${I2} extra\nrestored-from ../../etc\n`,
+    `machine 0123456789abcdef0123456789abcdef\ninstance ${I1}\nrestored-from ${S1.id} ${S1.at}\ninstance ${I2} extra\nrestored-from ../../etc\n`,
     'a.example',
     KEY_A,
   );
   assert.equal(seen.instance, I1);
   assert.equal(seen.restoredFrom, S1.id);
+  assert.equal(seen.restoredAt, S1.at);
   assert.match(seen.machine!, /^[0-9a-f]{64}$/);
   assert.notEqual(seen.machine, parseIdentity('machine 0123456789abcdef0123456789abcdef', 'b.example', KEY_A).machine);
   assert.deepEqual(parseIdentity('machine \ninstance nothex\n', 'a.example', undefined), { probed: true });

@@ -62,7 +62,7 @@ function salvageLine(
 async function markRestored(domain: string, on: MarkerShell, manifest: Manifest, out: Reporter): Promise<void> {
   // An SFTP-only account is told by its host key alone (see probeServer): no marker to leave.
   if (!on.canRunCommands) return;
-  const why = await leaveMarker(on, domain, newId(), manifest.salvage?.id);
+  const why = await leaveMarker(on, domain, newId(), manifest.salvage);
   if (why !== undefined)
     out.warning(
       `could not leave the remote-files marker on the server (${safeText(why)}): the next backup of it may be refused as one of a new server (\`new-server\`)`,

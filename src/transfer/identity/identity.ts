@@ -11,6 +11,8 @@ import type { SalvageRecord, ServerRecord } from '../manifest/types.js';
 export interface ServerSeen extends ServerRecord {
   /** The salvage id our restore left in the marker, when the server was restored by us. */
   restoredFrom?: string;
+  /** When that salvage was made (ISO 8601, UTC), as the restore wrote it. */
+  restoredAt?: string;
   /** False when no command could run (SFTP only): only the host key was seen. */
   probed: boolean;
 }
@@ -31,6 +33,9 @@ export function judgeServer(
   if (!recorded) return { kind: 'first' };
   if (seen.probed && recorded.instance && seen.instance === recorded.instance) return { kind: 'same' };
   if (seen.probed && seen.restoredFrom && salvage && seen.restoredFrom === salvage.id) return { kind: 'restored' };
+  // Restored from a salvage made after the stored one (kept in another store or branch): what the
+  // server holds is newer than what a backup would replace, so nothing is lost by taking it.
+  if (seen.probed && seen.restoredAt && salvage && seen.restoredAt > salvage.at) return { kind: 'restored' };
   const changes: string[] = [];
   // Keys of different types say nothing about each other: a server offers several, the pin picks one.
   const sameType = (a: string, b: string) => a.split(' ')[0] === b.split(' ')[0];
@@ -41,7 +46,7 @@ export function judgeServer(
       changes.push('its /etc/machine-id changed');
     if (seen.restoredFrom) {
       changes.push(
-        `it was restored from another salvage (${seen.restoredFrom.slice(0, 8)}) than the stored one (${salvage ? `${salvage.id.slice(0, 8)}, made ${salvage.at}` : 'which has no id'})`,
+        `it was restored from another, older salvage (${seen.restoredFrom.slice(0, 8)}${seen.restoredAt ? `, made ${seen.restoredAt}` : ''}) than the stored one (${salvage ? `${salvage.id.slice(0, 8)}, made ${salvage.at}` : 'which has no id'})`,
       );
     } else if (recorded.instance && !seen.instance) {
       changes.push('the marker remote-files left on it at the last backup is gone');

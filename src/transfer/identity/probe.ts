@@ -21,27 +21,36 @@ printf 'machine %s\\n' "$m"
 f="$d/$1"
 if [ ! -L "$d" ] && [ ! -L "$f" ] && [ -f "$f" ]; then head -c 4096 "$f"; fi`;
 
-/** $1 domain, $2 instance id, $3 restored-from salvage id or empty. Temp file, then rename: never half a marker. */
+/**
+ * $1 domain, $2 instance id, $3 the restored salvage's id and $4 its time, or empty. Temp file, then
+ * rename: never half a marker.
+ */
 const WRITE_SCRIPT = `set -e; LC_ALL=C; export LC_ALL; umask 077
 ${MARKER_DIR}
 if [ -L "$d" ]; then echo "$d is a symbolic link: not writing through it" >&2; exit 3; fi
 mkdir -p "$d"
 t=$(mktemp "$d/.$1.XXXXXX")
-{ printf 'instance %s\\n' "$2"; if [ -n "$3" ]; then printf 'restored-from %s\\n' "$3"; fi; } > "$t"
+{ printf 'instance %s\\n' "$2"; if [ -n "$3" ]; then printf 'restored-from %s %s\\n' "$3" "$4"; fi; } > "$t"
 mv -f "$t" "$d/$1"`;
 
 const HEX32 = /^[0-9a-f]{32}$/;
+const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
 /** Parses READ_SCRIPT's answer. Pure. */
 export function parseIdentity(output: string, domain: string, hostKey: string | undefined): ServerSeen {
   const seen: ServerSeen = { probed: true, ...(hostKey && { hostKey }) };
   for (const line of output.split('\n')) {
-    const [key, value, extra] = line.trim().split(' ');
-    if (extra !== undefined || value === undefined) continue;
+    const [key, value, extra, more] = line.trim().split(' ');
+    if (value === undefined || more !== undefined) continue;
+    if (key === 'restored-from' && HEX32.test(value)) {
+      seen.restoredFrom = value;
+      if (extra !== undefined && ISO_UTC.test(extra)) seen.restoredAt = extra;
+      continue;
+    }
+    if (extra !== undefined) continue;
     if (key === 'machine' && /^[0-9A-Za-z-]{8,64}$/.test(value))
       seen.machine = createHash('sha256').update(`${domain}\n${value}`).digest('hex');
     else if (key === 'instance' && HEX32.test(value)) seen.instance = value;
-    else if (key === 'restored-from' && HEX32.test(value)) seen.restoredFrom = value;
   }
   return seen;
 }
@@ -68,11 +77,14 @@ export async function leaveMarker(
   on: MarkerShell,
   domain: string,
   instance: string,
-  restoredFrom: string | undefined,
+  restoredFrom: { id: string; at: string } | undefined,
 ): Promise<string | undefined> {
   if (!on.canRunCommands) return 'the account runs no commands (SFTP only)';
-  const r = await on.shell.exec(shCommand(WRITE_SCRIPT, [domain, instance, restoredFrom ?? ''], false), {
-    maxStdout: 16384,
-  });
+  const r = await on.shell.exec(
+    shCommand(WRITE_SCRIPT, [domain, instance, restoredFrom?.id ?? '', restoredFrom?.at ?? ''], false),
+    {
+      maxStdout: 16384,
+    },
+  );
   return r.code === 0 ? undefined : r.stderr.trim().slice(0, 500) || `exit ${r.code}`;
 }
