@@ -56,8 +56,11 @@ export interface OutgoingItem {
 export interface UploadRequest {
   /** Server path of the entry root. */
   root: string;
-  /** Root's own type: a file entry uploads one item with rel ''. */
-  rootType: 'file' | 'dir';
+  /**
+   * Root's own type: a file entry uploads one item with rel ''. A link root is put back only where the
+   * server has nothing, and never entered nor searched through (it may point anywhere on the server).
+   */
+  rootType: 'file' | 'dir' | 'symlink';
   items: OutgoingItem[];
   /** Rels whose current server content must be kept aside before being replaced. */
   keepPrevious: string[];
