@@ -20,6 +20,7 @@ import {
 import { newOutcome, type EntryOutcome } from '../model/outcome.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
 import { shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
+import { describeMember, judgeMemberSize, memberSizeError } from './member-size.js';
 
 export interface BackupOptions {
   checksum: boolean;
@@ -118,11 +119,21 @@ export async function backup(
   }
   for (const p of plans) for (const d of p.dirs) tree.ensureDir(d);
   const stored = new Map<string, ManifestFile>();
+  /** Files that arrived smaller than listed: skipped, their stored copy kept (see member-size.ts). */
+  const offSize: string[] = [];
   const fetched = await transport
     .fetch([...byRemote.keys()], async (incoming) => {
       const targets = byRemote.get(incoming.remote)!;
       const paths = [...new Set(targets.map((t) => t.path))];
       const first = targets[0]!.file;
+      const size = judgeMemberSize(first.size, incoming.size);
+      const named = describeMember(incoming.remote, first.size, incoming.size);
+      if (size === 'larger') throw new HostileServerError(memberSizeError([named], true));
+      if (size === 'smaller') {
+        offSize.push(named);
+        await drain(incoming.stream);
+        return;
+      }
       // One stream, one or several writers (each stored path written once, its copy made as it arrives).
       const copies = paths.length === 1 ? [] : paths.map(() => new PassThrough());
       const streams = paths.length === 1 ? [incoming.stream] : copies;
@@ -150,6 +161,11 @@ export async function backup(
       tree.abandonWrites();
       throw err;
     });
+  if (offSize.length > 0) {
+    // The files that did arrive whole are in place: the manifest must vouch for them (as after a cut).
+    if (stored.size > 0) writeManifest(tree.root, withStored(old, stored, opts.encryption));
+    throw new HostileServerError(memberSizeError(offSize, false));
+  }
   for (const remote of fetched.notSent)
     for (const target of byRemote.get(remote)!) keepNotSent(target, old, fetched.message);
   for (const p of plans) {
@@ -463,6 +479,11 @@ function shrinkCounts(p: EntryPlan, old: Manifest): ShrinkCounts {
   for (const r of p.records.values()) if (r.type === 'file' && r.size > 0) counts.left++;
   for (const f of p.fetch) if (f.file.size > 0) counts.left++;
   return counts;
+}
+
+/** Reads a stream to its end, keeping nothing: a skipped member must still be read past. */
+async function drain(stream: Readable): Promise<void> {
+  for await (const chunk of stream) void chunk;
 }
 
 function keepNotSent(target: { plan: EntryPlan; path: string }, old: Manifest, message: string): void {

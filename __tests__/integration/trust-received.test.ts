@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import {
+  createWriteStream,
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { finished } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
+import { once } from 'node:events';
+import { after, before, test } from 'node:test';
+import tar from 'tar-stream';
+import { runAction, type ActionResult } from '../helpers/run-action.js';
+import { ok } from '../helpers/outcome.js';
+import { treePicture } from '../helpers/tree.js';
+import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+
+// Issue #23: what a hostile server sends is held to what it listed, end to end through the bundle
+// against a real sshd whose commands go through a wrapper. The wrapper is honest until the test puts
+// a crafted answer in its folder: `fetch.tar` (or `fetch.tar.gz` for a gzip-compressed fetch (Node 20 has no zstd)) replaces
+// every archive, `list.out` every listing.
+
+const DOMAIN = 'example.com';
+let sshd: Sshd;
+let work: string;
+let srv: string;
+const scratch: string[] = [];
+
+before(async () => {
+  mkdirSync('/var/lib/rf-test-sshd', { recursive: true, mode: 0o755 });
+  work = mkdtempSync('/var/lib/rf-test-sshd/received-');
+  chmodSync(work, 0o755);
+  writeFileSync(
+    join(work, 'wrap.sh'),
+    [
+      '#!/bin/bash',
+      'here=$(dirname "$0")',
+      'c=$SSH_ORIGINAL_COMMAND',
+      'if [[ "$c" == *--hard-dereference* ]]; then',
+      '  if [[ "$c" == *"\'gzip\'" && -f "$here/fetch.tar.gz" ]]; then cat >/dev/null; cat "$here/fetch.tar.gz"; exit 0; fi',
+      '  if [[ -f "$here/fetch.tar" ]]; then cat >/dev/null; cat "$here/fetch.tar"; exit 0; fi',
+      'fi',
+      'if [[ "$c" == *-readable* && -f "$here/list.out" ]]; then',
+      '  if [[ "$c" == *--version* ]]; then find --version | head -n 1; tar --version | head -n 1; id -u; printf "\\nremote-files listing:\\n"; fi',
+      '  cat "$here/list.out"; exit 0',
+      'fi',
+      'exec bash -c "$c"',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  sshd = await startSshd({
+    hostKeyTypes: ['ed25519'],
+    extraConfig: `Match User rf-shell\n  ForceCommand ${join(work, 'wrap.sh')}`,
+  });
+  srv = sshd.users.shell.scratch;
+});
+
+after(async () => {
+  await sshd?.stop();
+  rmSync(work, { recursive: true, force: true });
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
+function crafted(): void {
+  for (const f of ['fetch.tar', 'fetch.tar.gz', 'list.out']) rmSync(join(work, f), { force: true });
+}
+
+function workspace(): string {
+  const ws = mkdtempSync(join(tmpdir(), 'rf-received-'));
+  scratch.push(ws);
+  writeFileSync(
+    join(ws, 'remote-files.yml'),
+    'version: 1\nrecipes:\n  Site:\n    remote_files:\n      "${install_dir}/site": site\n',
+  );
+  return ws;
+}
+
+function inputs(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    host: '127.0.0.1',
+    port: String(sshd.port),
+    username: 'rf-shell',
+    key: sshd.key.privateKey,
+    'host-fingerprint': sshd.fingerprint('ed25519'),
+    mode: 'backup',
+    domain: DOMAIN,
+    'install-dir': srv,
+    transport: 'tar',
+    timeout: '20',
+    retries: '0',
+    store: 'none',
+    compression: 'none',
+    ...extra,
+  };
+}
+
+/** The site on the server: three files with content, owned by the login. */
+function plantSite(): string {
+  const site = join(srv, 'site');
+  rootSh(
+    `rm -rf '${site}' && mkdir -p '${site}/db' && printf 'orders' > '${site}/db/orders.sql' && printf 'users!' > '${site}/db/users.sql' && printf 'config' > '${site}/app.conf' && chown -R rf-shell: '${site}'`,
+  );
+  return site;
+}
+
+/** A tar of absolute-named members whose bodies are `size` zero bytes each (the header says so). */
+async function zeroTar(path: string, members: Array<{ name: string; size: number }>, codec?: 'gzip'): Promise<void> {
+  const pack = tar.pack();
+  const out = createWriteStream(path);
+  const z = codec ? spawn('gzip', ['-1', '-c'], { stdio: ['pipe', 'pipe', 'inherit'] }) : undefined;
+  if (z) {
+    pack.pipe(z.stdin);
+    z.stdout.pipe(out);
+  } else pack.pipe(out);
+  const chunk = Buffer.alloc(1 << 20);
+  for (const m of members) {
+    const entry = pack.entry({
+      name: m.name,
+      size: m.size,
+      mode: 0o644,
+      mtime: new Date(1_700_000_000_000),
+    }) as unknown as Writable;
+    for (let left = m.size; left > 0; left -= chunk.length) {
+      if (!entry.write(left >= chunk.length ? chunk : chunk.subarray(0, left))) await once(entry, 'drain');
+    }
+    entry.end();
+  }
+  pack.finalize();
+  await finished(out);
+}
+
+function failedWith(r: ActionResult, pattern: RegExp): void {
+  assert.equal(r.code, 1, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  const errors = r.stdout.split('\n').filter((l) => l.startsWith('::error::'));
+  assert.equal(errors.length, 1, r.stdout);
+  assert.match(errors[0]!, pattern);
+}
+
+test('files listed with their sizes but sent empty never replace the stored copy (the shrink guard sees bytes)', async () => {
+  crafted();
+  const site = plantSite();
+  const ws = workspace();
+  ok(await runAction(inputs(), { workspace: ws }));
+  const data = join(ws, 'data', DOMAIN);
+  const stored = treePicture(data);
+  // The server's files changed (same sizes, new times): the listing is honest, the archive sends nothing.
+  rootSh(`touch -d '2030-01-01' '${site}/db/orders.sql' '${site}/db/users.sql' '${site}/app.conf'`);
+  await zeroTar(
+    join(work, 'fetch.tar'),
+    ['app.conf', 'db/orders.sql', 'db/users.sql'].map((f) => ({ name: `${site}/${f}`, size: 0 })),
+  );
+  try {
+    const r = await runAction(inputs(), { workspace: ws });
+    failedWith(
+      r,
+      /3 file\(s\) arrived with another size than the server listed, and were not stored .*app\.conf \(listed 6 B, sent 0 B\)/,
+    );
+    assert.deepEqual(treePicture(data), stored, 'the stored copy (files and manifest) is untouched');
+  } finally {
+    crafted();
+  }
+});
+
+test('a file listed as 5 bytes that arrives as 256 MiB of compressed zeros is cut off, nothing of it stored', async () => {
+  crafted();
+  const site = plantSite();
+  writeFileSync(join(site, 'small.txt'), 'small');
+  const ws = workspace();
+  await zeroTar(
+    join(work, 'fetch.tar.gz'),
+    [
+      { name: `${site}/app.conf`, size: 6 },
+      { name: `${site}/small.txt`, size: 256 << 20 },
+    ],
+    'gzip',
+  );
+  try {
+    const r = await runAction(inputs({ compression: 'gzip' }), { workspace: ws });
+    failedWith(r, /small\.txt \(listed 5 B, sent 268435456 B\)\. The transfer was cut off there/);
+    const data = join(ws, 'data', DOMAIN);
+    const sizes = readdirSync(data, { recursive: true, withFileTypes: true })
+      .filter((d) => d.isFile())
+      .map((d) => ({ name: d.name, size: statSync(join(d.parentPath, d.name)).size }));
+    assert.ok(
+      sizes.every((s) => s.size < 1 << 20),
+      `nothing large was stored: ${JSON.stringify(sizes)}`,
+    );
+    assert.ok(!sizes.some((s) => s.name === 'small.txt' || s.name.includes('.rf-tmp-')), JSON.stringify(sizes));
+  } finally {
+    crafted();
+  }
+});
