@@ -44,7 +44,13 @@ export interface ServerJob {
 export async function prepareJob(s: Settings, plan: Plan, out: Reporter): Promise<ServerJob> {
   const entries = planEntries(plan, s.exclude);
   const domainDir = join(s.workspace, s.dataDir, s.domain);
-  const stores = await makeStores({ names: s.store, commit: s.commit, artifact: s.artifact, cache: s.cache });
+  const stores = await makeStores({
+    names: s.store,
+    commit: s.commit,
+    artifact: s.artifact,
+    // Cache entries are sealed with the login credential: only who can log in writes one we restore.
+    cache: { ...s.cache, credential: s.ssh.key || s.ssh.password },
+  });
   const ctx = storeContext({ workspace: s.workspace, dataDir: s.dataDir, domain: s.domain }, domainDir, out);
   // Before connecting: a store that cannot work here would otherwise fail after the whole transfer.
   await checkStores(stores, ctx, s.mode === 'backup' && !s.dryRun);
