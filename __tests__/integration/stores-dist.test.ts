@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,6 +9,7 @@ import { isAgeFile } from '../../src/store/age.js';
 import { startActionsServices, type ActionsServices } from '../helpers/actions-services.js';
 import { NODES, runAction } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
+import { treePicture } from '../helpers/tree.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Stores and encryption at rest through the committed bundle, run as the runner runs it, against a real
@@ -236,6 +237,32 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
       assert.equal(readFileSync(join(srv, 'site/keys/k'), 'utf8'), 'secret key');
       assert.equal(statSync(join(srv, 'site/keys/k')).mode & 0o777, 0o600);
       assert.equal(readFileSync(join(srv, 'site/db.sqlite'), 'utf8'), 'db');
+    });
+  }
+
+  for (const [store, run] of [
+    ['artifact', 9601],
+    ['cache', 9611],
+  ] as const) {
+    test(`${store}: a data folder that is a link (data -> elsewhere) gets nothing unpacked through it (issue #23)`, async () => {
+      const ws = mkdtempSync(join(tmpdir(), `rf-linked-${store}-`));
+      writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
+      ok(await runAction(inputs({ store, 'github-token': svc.githubToken }), { workspace: ws, env: svc.runEnv(run) }));
+      const later = mkdtempSync(join(tmpdir(), `rf-linked-${store}-later-`));
+      writeFileSync(join(later, 'remote-files.yml'), RECIPE);
+      const elsewhere = mkdtempSync(join(tmpdir(), `rf-linked-${store}-elsewhere-`));
+      mkdirSync(join(elsewhere, DOMAIN));
+      writeFileSync(join(elsewhere, DOMAIN, 'not-ours.txt'), 'someone else’s');
+      writeFileSync(join(elsewhere, 'keep.txt'), 'keep');
+      symlinkSync(elsewhere, join(later, 'data'));
+      const before = treePicture(elsewhere);
+      const r = await runAction(inputs({ store, mode: 'restore', 'github-token': svc.githubToken }), {
+        workspace: later,
+        env: svc.runEnv(run + 1),
+      });
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stdout, /::error::the data folder's data is a symbolic link/);
+      assert.deepEqual(treePicture(elsewhere), before, 'nothing was written, renamed or deleted through the link');
     });
   }
 

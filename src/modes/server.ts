@@ -57,6 +57,9 @@ export async function prepareJob(s: Settings, plan: Plan, out: Reporter): Promis
   const encryption = s.mode === 'backup' ? await backupEncryption(s.age.recipients) : undefined;
   // Restore needs the stored copy; a backup with an artifact or cache store starts from the last one
   // (incremental, and deletions mirrored) unless the checkout already holds it.
+  // Before any store writes into it (a snapshot is unpacked beside the domain folder and swapped in):
+  // a data folder that is a link would have it written, and the old copy deleted, wherever it points.
+  checkDataFolder(s.workspace, s.dataDir, s.domain);
   const loaded =
     s.mode === 'restore' ||
     s.mode === 'verify' ||
@@ -64,6 +67,7 @@ export async function prepareJob(s: Settings, plan: Plan, out: Reporter): Promis
       ? await out.group('Load the stored copy', () => loadFromStores(stores, ctx, s.mode !== 'backup'))
       : { from: null, outputs: {}, summary: [] };
   for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
+  // Again on what the store put there (a snapshot may hold a link at the manifest's place).
   checkDataFolder(s.workspace, s.dataDir, s.domain);
   // With `store: none` the workspace is the store: the same message as when a store holds nothing.
   if ((s.mode === 'restore' || s.mode === 'verify') && stores.length === 0 && !existsSync(manifestPath(domainDir)))
