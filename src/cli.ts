@@ -8,7 +8,7 @@ import { UserError } from './errors.js';
 import { INPUTS, MODES, readSettings } from './inputs.js';
 import { nearestName } from './nearest.js';
 import { formatBytes } from './report/outcome-report.js';
-import type { Reporter } from './report/reporter.js';
+import { logSafe, type Reporter } from './report/reporter.js';
 import { run } from './run.js';
 
 /**
@@ -182,14 +182,15 @@ function clock(secs: number): string {
 const outputs = new Map<string, string>();
 const QUIET_OUTPUTS = new Set(['plan', 'added', 'removed', 'changed-files']);
 
+/** Every line goes through logSafe: names in it came from a server or a repository. */
 const cliReporter: Reporter = {
-  info: (m) => console.log(m),
-  warning: (m) => console.error(`warning: ${m}`),
+  info: (m) => console.log(logSafe(m)),
+  warning: (m) => console.error(`warning: ${logSafe(m)}`),
   debug: (m) => {
-    if (process.env.REMOTE_FILES_DEBUG) console.error(`debug: ${m}`);
+    if (process.env.REMOTE_FILES_DEBUG) console.error(`debug: ${logSafe(m)}`);
   },
   group: async (title, body) => {
-    console.log(`== ${title}`);
+    console.log(`== ${logSafe(title)}`);
     return withProgress(title, body);
   },
   setOutput: (name, value) => {
@@ -209,8 +210,8 @@ async function main(): Promise<number> {
     }
     settings = readSettings((name) => values.get(name) ?? '', process.cwd());
   } catch (err) {
-    if (err instanceof UsageError) console.error(`error: ${err.message}\n\n${USAGE}`);
-    else console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    if (err instanceof UsageError) console.error(`error: ${logSafe(err.message)}\n\n${USAGE}`);
+    else console.error(`error: ${logSafe(err instanceof Error ? err.message : String(err))}`);
     return 2;
   }
   try {
@@ -220,7 +221,7 @@ async function main(): Promise<number> {
   } catch (err) {
     // A failed run may still have set outputs (the report's path, what drifted): show them before the error.
     printOutputs(settings.mode);
-    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`error: ${logSafe(err instanceof Error ? err.message : String(err))}`);
     if (!(err instanceof UserError) && err instanceof Error && process.env.REMOTE_FILES_DEBUG) console.error(err.stack);
     return 1;
   }
@@ -228,7 +229,7 @@ async function main(): Promise<number> {
 
 function printOutputs(mode: string): void {
   if (mode === 'plan' || outputs.size === 0) return;
-  console.log(['== Outputs', ...[...outputs].map(([k, v]) => `${k}: ${v}`)].join('\n'));
+  console.log(logSafe(['== Outputs', ...[...outputs].map(([k, v]) => `${k}: ${v}`)].join('\n')));
 }
 
 process.exitCode = await main();

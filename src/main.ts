@@ -4,7 +4,7 @@
 import * as core from '@actions/core';
 import { UserError } from './errors.js';
 import { readSettings, SECRET_INPUTS, unknownInputs } from './inputs.js';
-import type { Reporter } from './report/reporter.js';
+import { logSafe, type Reporter } from './report/reporter.js';
 import { run as runAction } from './run.js';
 
 /** Masks every secret input, line by line: the runner masks a value as one string, so a multi-line key would leak by lines. */
@@ -17,11 +17,12 @@ export function maskSecrets(get: (name: string) => string): void {
   }
 }
 
+/** Every line goes through logSafe: names in it came from a server or a repository. */
 const actionReporter: Reporter = {
-  info: (m) => core.info(m),
-  warning: (m) => core.warning(m),
-  debug: (m) => core.debug(m),
-  group: (title, body) => core.group(title, body),
+  info: (m) => core.info(logSafe(m)),
+  warning: (m) => core.warning(logSafe(m)),
+  debug: (m) => core.debug(logSafe(m)),
+  group: (title, body) => core.group(logSafe(title), body),
   setOutput: (name, value) => core.setOutput(name, value),
   summary: async (markdown) => {
     if (!process.env.GITHUB_STEP_SUMMARY) return;
@@ -36,7 +37,7 @@ export async function run(): Promise<void> {
     maskSecrets(get);
     // An input from another action's docs (`proxy_host:`, `timeout_ms:`) would be ignored without a word.
     for (const u of unknownInputs(process.env)) {
-      core.warning(
+      actionReporter.warning(
         `input \`${u.name}\` is not an input of remote-files and is ignored${u.nearest ? `: did you mean \`${u.nearest}\`?` : ''}`,
       );
     }
@@ -51,6 +52,6 @@ export async function run(): Promise<void> {
     await runAction(settings, actionReporter);
   } catch (err) {
     if (!(err instanceof UserError) && err instanceof Error && err.stack) core.debug(err.stack);
-    core.setFailed(err instanceof Error ? err.message : String(err));
+    core.setFailed(logSafe(err instanceof Error ? err.message : String(err)));
   }
 }

@@ -6,12 +6,13 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
@@ -197,4 +198,69 @@ test('a file listed as 5 bytes that arrives as 256 MiB of compressed zeros is cu
   } finally {
     crafted();
   }
+});
+
+test('names migrated from an older data folder print as text, never as workflow commands or terminal escapes (action and CLI)', async () => {
+  crafted();
+  plantSite();
+  const ws = workspace();
+  ok(await runAction(inputs(), { workspace: ws }));
+  // What an older version left: raw names, no `names` mark; a folder whose name carries commands and
+  // an escape sequence, holding a salvaged checkout's `.git` that the migration renames and names.
+  const data = join(ws, 'data', DOMAIN);
+  const evil = 'x\n::add-mask::Connected\n::error::pwned\u001b]0;title\u0007\u001b[2J';
+  mkdirSync(join(data, 'site', evil, '.git'), { recursive: true });
+  writeFileSync(join(data, 'site', evil, '.git', 'HEAD'), 'ref: refs/heads/main\n');
+  const path = join(data, '.remote-files', 'manifest.json');
+  const m = JSON.parse(readFileSync(path, 'utf8')) as {
+    names?: string;
+    files: Record<string, Record<string, unknown>>;
+  };
+  delete m.names;
+  const dir = m.files.site!;
+  m.files[`site/${evil}`] = dir;
+  m.files[`site/${evil}/.git`] = dir;
+  m.files[`site/${evil}/.git/HEAD`] = { ...m.files['site/app.conf'], size: 21 };
+  writeFileSync(path, JSON.stringify(m));
+  const copy = mkdtempSync(join(tmpdir(), 'rf-received-cli-'));
+  scratch.push(copy);
+  rootSh(`cp -a '${ws}/.' '${copy}/'`);
+
+  const r = await runAction(inputs({ 'max-delete': '100%' }), { workspace: ws });
+  assert.match(r.stdout, /data folder moved to git-safe names/, r.stdout);
+  assert.match(r.stdout, /^Connected to rf-shell@/m, 'the line a mask would have hidden is there');
+  const commands = r.stdout
+    .split('\n')
+    .filter(
+      (l) => /^\s*::/.test(l) && !/^::(add-mask::-----|add-mask::[A-Za-z0-9+/=]{20,}$|group::|endgroup::)/.test(l),
+    );
+  assert.deepEqual(commands, [], 'no workflow command but the action’s own');
+  assert.ok(!r.stdout.includes('\u001b'), 'no terminal escape');
+
+  const keyFile = join(copy, 'id');
+  writeFileSync(keyFile, sshd.key.privateKey, { mode: 0o600 });
+  const cli = await new Promise<{ out: string; code: number | null }>((done) => {
+    const child = spawn(
+      process.execPath,
+      [
+        resolve('dist/cli.js'),
+        'backup',
+        ...['--domain', DOMAIN, '--install-dir', srv, '--host', '127.0.0.1', '--port', String(sshd.port)],
+        ...['--username', 'rf-shell', '--key-file', keyFile, '--host-fingerprint', sshd.fingerprint('ed25519')],
+        ...['--transport', 'tar', '--compression', 'none', '--max-delete', '100%'],
+      ],
+      { cwd: copy, env: { PATH: process.env.PATH ?? '', HOME: copy } },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (out += d));
+    child.on('close', (code) => done({ out, code }));
+  });
+  assert.match(cli.out, /data folder moved to git-safe names/, cli.out);
+  assert.ok(!cli.out.includes('\u001b'), `no terminal escape in the CLI's output:\n${JSON.stringify(cli.out)}`);
+  assert.deepEqual(
+    cli.out.split('\n').filter((l) => /^\s*::/.test(l)),
+    [],
+    'no line a runner would obey',
+  );
 });
