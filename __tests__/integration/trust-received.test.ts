@@ -48,6 +48,11 @@ before(async () => {
       '  if [[ "$c" == *"\'gzip\'" && -f "$here/fetch.tar.gz" ]]; then cat >/dev/null; cat "$here/fetch.tar.gz"; exit 0; fi',
       '  if [[ -f "$here/fetch.tar" ]]; then cat >/dev/null; cat "$here/fetch.tar"; exit 0; fi',
       'fi',
+      'if [[ "$c" == *sha256sum* && -f "$here/sums.sh" ]]; then cat >/dev/null; bash "$here/sums.sh"; exit 0; fi',
+      'if [[ "$c" == *-readable* && -f "$here/list.sh" ]]; then',
+      '  if [[ "$c" == *--version* ]]; then find --version | head -n 1; tar --version | head -n 1; id -u; printf "\\nremote-files listing:\\n"; fi',
+      '  bash "$here/list.sh"; exit 0',
+      'fi',
       'if [[ "$c" == *-readable* && -f "$here/list.out" ]]; then',
       '  if [[ "$c" == *--version* ]]; then find --version | head -n 1; tar --version | head -n 1; id -u; printf "\\nremote-files listing:\\n"; fi',
       '  cat "$here/list.out"; exit 0',
@@ -71,7 +76,8 @@ after(async () => {
 });
 
 function crafted(): void {
-  for (const f of ['fetch.tar', 'fetch.tar.gz', 'list.out']) rmSync(join(work, f), { force: true });
+  for (const f of ['fetch.tar', 'fetch.tar.gz', 'list.out', 'list.sh', 'sums.sh'])
+    rmSync(join(work, f), { force: true });
 }
 
 function workspace(): string {
@@ -263,4 +269,51 @@ test('names migrated from an older data folder print as text, never as workflow 
     [],
     'no line a runner would obey',
   );
+});
+
+test('a listing flooded with junk is refused as it arrives: memory stays bounded (with and without sudo)', async () => {
+  crafted();
+  plantSite();
+  const ws = workspace();
+  const floods: Array<[string, RegExp]> = [
+    // 512 MiB without a NUL: one endless field.
+    ['yes junk | head -c 536870912', /a field far longer than any listing holds/],
+    // Entries beyond those asked for, and owner names beyond the files' owners: tokens of a listing.
+    [`perl -e 'while (1) { print "E\\0M\\0" x 65536 }' | head -c 536870912`, /more than the 1 entries asked for/],
+    [
+      "printf '%s\\0' E R f 1 1 644 0 0 '' '' '' '' N; yes u | tr '\\n' '\\0' | head -c 536870912",
+      /more owner names than its files have owners|where an owner or group was expected/,
+    ],
+  ];
+  try {
+    for (const sudo of ['false', 'true']) {
+      for (const [script, expect] of floods) {
+        writeFileSync(join(work, 'list.sh'), `${script}\n`);
+        const r = await runAction(inputs({ sudo }), { workspace: ws });
+        failedWith(r, expect);
+        assert.match(r.stdout, /the server's listing holds/);
+        assert.ok(
+          r.peakRss < 400 * 2 ** 20,
+          `peak ${Math.round(r.peakRss / 2 ** 20)} MiB with sudo: ${sudo} (${script})`,
+        );
+      }
+    }
+  } finally {
+    crafted();
+  }
+});
+
+test('checksum output is kept up to one line per file asked for: a flood of it costs no memory, the files are fetched again', async () => {
+  crafted();
+  plantSite();
+  const ws = workspace();
+  ok(await runAction(inputs(), { workspace: ws }));
+  writeFileSync(join(work, 'sums.sh'), 'yes "$(printf %064d 0)  /etc/passwd" | head -c 536870912\n');
+  try {
+    const r = ok(await runAction(inputs({ checksum: 'true' }), { workspace: ws }));
+    assert.equal(r.outputs.files, '3', 'no checksum matched: every file fetched again');
+    assert.ok(r.peakRss < 400 * 2 ** 20, `peak ${Math.round(r.peakRss / 2 ** 20)} MiB`);
+  } finally {
+    crafted();
+  }
 });

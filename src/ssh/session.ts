@@ -19,6 +19,11 @@ export interface ExecOptions {
   /** Keep at most this many bytes of stdout (then TRUNCATED_NOTE); default: all of it. */
   maxStdout?: number;
   /**
+   * Sees each piece of stdout before it is kept, and throws to refuse the output: the command is then
+   * closed and exec fails with that error (a listing that is not one, see listing-guard.ts).
+   */
+  check?: (chunk: Buffer) => void;
+  /**
    * Not ended by the idle watchdog: for a command that may rightly run silent for long (a
    * remote_prepare database dump). A server that dies meanwhile is still caught by the keepalive.
    */
@@ -97,7 +102,7 @@ export class SshSession {
    */
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const channel = await this.execStream(command, opts);
-    const result = this.guard(() => collect(channel, opts.stdin ?? '', opts.maxStdout ?? Infinity));
+    const result = this.guard(() => collect(channel, opts.stdin ?? '', opts.maxStdout ?? Infinity, opts.check));
     opts.started?.();
     return result;
   }
@@ -430,16 +435,33 @@ export const EXIT_GRACE_MS = 2000;
 
 /** Collects a command's output; resolves on 'close', after the last byte and the exit status. */
 
-function collect(channel: ClientChannel, stdin: Buffer | string, maxStdout: number): Promise<ExecResult> {
+function collect(
+  channel: ClientChannel,
+  stdin: Buffer | string,
+  maxStdout: number,
+  check?: (chunk: Buffer) => void,
+): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let exit: { code: number | null; signal?: string } | undefined;
     let room = maxStdout;
     let truncated = false;
+    let refused = false;
     channel.on('data', (d: Buffer) => {
       // Beyond the cap the output is still read (the server must not block on it), not kept.
-      if (truncated) return;
+      if (truncated || refused) return;
+      if (check) {
+        try {
+          check(d);
+        } catch (err) {
+          refused = true;
+          stdout.length = 0;
+          reject(err as Error);
+          channel.close();
+          return;
+        }
+      }
       if (d.length <= room) {
         room -= d.length;
         stdout.push(d);
