@@ -43,7 +43,7 @@ Files instead of values (keep secrets out of the process list and shell history)
   --proxy-password-file, --age-identity-file
 
 Recipes:      --recipes --only --distro --vars --data-dir --exclude
-Server:       --host --port --username --key --passphrase --password --timeout --retries
+Server:       --host --port --username --key --passphrase --password --timeout --command-timeout --retries
 Host keys:    --known-hosts --host-fingerprint --insecure-ignore-host-key
 Jump host:    --proxy-host --proxy-port --proxy-username --proxy-key --proxy-password
               --proxy-fingerprint (pins the jump host; --host-fingerprint pins the server only)

@@ -5,6 +5,7 @@ import {
   chmodSync,
   mkdirSync,
   mkdtempSync,
+  existsSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -44,6 +45,7 @@ before(async () => {
       '#!/bin/bash',
       'here=$(dirname "$0")',
       'c=$SSH_ORIGINAL_COMMAND',
+      'if [[ "$c" == *--hard-dereference* && -f "$here/fetch.sh" ]]; then cat >/dev/null; bash "$here/fetch.sh"; exit 0; fi',
       'if [[ "$c" == *--hard-dereference* ]]; then',
       '  if [[ "$c" == *"\'gzip\'" && -f "$here/fetch.tar.gz" ]]; then cat >/dev/null; cat "$here/fetch.tar.gz"; exit 0; fi',
       '  if [[ -f "$here/fetch.tar" ]]; then cat >/dev/null; cat "$here/fetch.tar"; exit 0; fi',
@@ -76,7 +78,7 @@ after(async () => {
 });
 
 function crafted(): void {
-  for (const f of ['fetch.tar', 'fetch.tar.gz', 'list.out', 'list.sh', 'sums.sh'])
+  for (const f of ['fetch.tar', 'fetch.tar.gz', 'list.out', 'list.sh', 'sums.sh', 'fetch.sh'])
     rmSync(join(work, f), { force: true });
 }
 
@@ -316,4 +318,45 @@ test('checksum output is kept up to one line per file asked for: a flood of it c
   } finally {
     crafted();
   }
+});
+
+test('a server that trickles a byte every 2 s cannot outlast `timeout`: too little progress ends the run', async () => {
+  crafted();
+  const site = plantSite();
+  const ws = workspace();
+  // 60 s of trickle (a byte every 2 s: the old watchdog saw it as alive) before a broken archive.
+  writeFileSync(join(work, 'fetch.sh'), 'for i in $(seq 30); do printf x; sleep 2; done\n');
+  try {
+    const t0 = Date.now();
+    const r = await runAction(inputs({ timeout: '4' }), { workspace: ws });
+    const took = Date.now() - t0;
+    failedWith(r, /too little progress: \d+ byte\(s\) moved in 4 s .*the `timeout` input \(4 s\) bounds this/);
+    assert.ok(took < 40_000, `ended after ${took} ms, well before the trickle would (60 s)`);
+    assert.ok(existsSync(join(site, 'app.conf')));
+  } finally {
+    crafted();
+  }
+});
+
+test('a hung remote_prepare or before-restore command is stopped after `command-timeout`', async () => {
+  crafted();
+  plantSite();
+  const ws = workspace();
+  writeFileSync(
+    join(ws, 'remote-files.yml'),
+    `version: 1\nrecipes:\n  Site:\n    remote_files:\n      "\${install_dir}/site": site\n    remote_prepare:\n      - sleep 60\n`,
+  );
+  let t0 = Date.now();
+  const backup = ok(await runAction(inputs({ 'command-timeout': '3s' }), { workspace: ws }));
+  assert.ok(Date.now() - t0 < 40_000, 'the prepare command did not run its 60 s');
+  // It changed nothing below the entry's paths: a warning, and the backup goes on.
+  assert.match(backup.stdout, /::warning::Site: prepare command failed \(stopped after `command-timeout`, 3 s\)/);
+  assert.equal(backup.outputs.changed, 'true');
+
+  t0 = Date.now();
+  const r = await runAction(inputs({ mode: 'restore', 'command-timeout': '3', 'before-restore': 'sleep 60' }), {
+    workspace: ws,
+  });
+  assert.ok(Date.now() - t0 < 40_000, 'the before-restore command did not run its 60 s');
+  failedWith(r, /before-restore command failed \(stopped after `command-timeout`, 3 s\): sleep 60/);
 });

@@ -28,14 +28,23 @@ export interface ExecOptions {
    * remote_prepare database dump). A server that dies meanwhile is still caught by the keepalive.
    */
   unwatched?: boolean;
+  /**
+   * The command is closed, and exec fails with a message naming `limitName`, when it has not finished
+   * after this many ms (the `command-timeout` input's backstop: the server's own `timeout` usually
+   * stops it first).
+   */
+  limitMs?: number;
+  limitName?: string;
 }
 
 export interface SessionOptions {
   /**
    * The idle watchdog (the `timeout` input): an operation in progress — a command's channel open, SFTP
    * requests outstanding — that receives no byte and gets none of ours acknowledged for this long
-   * ends the connection with an error naming the host and the input. The keepalive alone does not
-   * catch a server that answers keepalives while its transfer stalls or trickles nothing. 0: off.
+   * ends the connection with an error naming the host and the input. So does one that moves fewer
+   * than MIN_PROGRESS_BYTES in a stretch of that length: a server trickling one byte every 2 s would
+   * otherwise hold a run for as long as it likes. The keepalive alone catches neither, as the server
+   * answers it meanwhile. 0: off.
    */
   idleMs?: number;
 }
@@ -104,7 +113,21 @@ export class SshSession {
     const channel = await this.execStream(command, opts);
     const result = this.guard(() => collect(channel, opts.stdin ?? '', opts.maxStdout ?? Infinity, opts.check));
     opts.started?.();
-    return result;
+    if (!opts.limitMs) return result;
+    let timer: NodeJS.Timeout | undefined;
+    const limited = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        channel.close();
+        const secs = Math.round(opts.limitMs! / 1000);
+        reject(
+          new Error(
+            `a command on ${this.label} did not finish within ${secs} s and was stopped; the \`${opts.limitName ?? 'command-timeout'}\` input bounds it`,
+          ),
+        );
+      }, opts.limitMs);
+      timer.unref();
+    });
+    return Promise.race([result, limited]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -310,8 +333,18 @@ export class SshSession {
    */
   private watch(channel: Watchable, busy: () => boolean): void {
     if (this.idleMs <= 0 || this.lost) return;
-    const w: Watch = { last: Date.now(), busy, heldByUs: () => channel._waitChanDrain === true };
-    const touch = () => (w.last = Date.now());
+    const now = Date.now();
+    const w: Watch = {
+      last: now,
+      stretch: now,
+      moved: 0,
+      busy,
+      heldByUs: () => channel._waitChanDrain === true,
+    };
+    const touch = (bytes: number) => {
+      w.last = Date.now();
+      w.moved += bytes;
+    };
     onPush(channel, touch);
     if (channel.stderr) onPush(channel.stderr, touch);
     const outgoing = channel.outgoing;
@@ -322,7 +355,7 @@ export class SshSession {
         enumerable: true,
         get: () => window,
         set: (v: number) => {
-          if (v !== window) touch();
+          if (v !== window) touch(Math.abs(v - window));
           window = v;
         },
       });
@@ -343,8 +376,15 @@ export class SshSession {
     const late = now - this.lastCheck > 2 * this.checkPeriod();
     this.lastCheck = now;
     for (const w of this.watched.values()) {
-      if (late || !w.busy() || w.heldByUs()) w.last = now;
-      else if (now - w.last >= this.idleMs) return this.stalled();
+      if (late || !w.busy() || w.heldByUs()) {
+        w.last = w.stretch = now;
+        w.moved = 0;
+      } else if (now - w.last >= this.idleMs) return this.stalled();
+      else if (now - w.stretch >= this.idleMs) {
+        if (w.moved < MIN_PROGRESS_BYTES) return this.trickled(w.moved);
+        w.stretch = now;
+        w.moved = 0;
+      }
     }
   }
 
@@ -362,6 +402,16 @@ export class SshSession {
     this.proxy?.client.destroy();
   }
 
+  /** A transfer moved, but too little to ever end: the same failure, saying how little. */
+  private trickled(moved: number): void {
+    const secs = this.idleMs / 1000;
+    this.markLost(
+      `too little progress: ${moved} byte(s) moved in ${secs} s while an operation waited on the server (at least ${MIN_PROGRESS_BYTES / 1024} KiB per \`timeout\` is needed); the \`timeout\` input (${secs} s) bounds this`,
+    );
+    this.client.destroy();
+    this.proxy?.client.destroy();
+  }
+
   private stopWatchdog(): void {
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = undefined;
@@ -369,8 +419,18 @@ export class SshSession {
   }
 }
 
+/**
+ * The least an operation in progress must move (receive, or have acknowledged) in every stretch of
+ * `timeout`: ~2 KiB/s at the default 30 s. Far below any real link or disk; a server compressing a
+ * file of zeros still sends more.
+ */
+export const MIN_PROGRESS_BYTES = 64 * 1024;
+
 interface Watch {
   last: number;
+  /** When the current stretch of `timeout` began, and the bytes moved since. */
+  stretch: number;
+  moved: number;
   busy: () => boolean;
   heldByUs: () => boolean;
 }
@@ -384,11 +444,14 @@ interface Watchable {
   once(event: 'close', listener: () => void): unknown;
 }
 
-/** Calls `seen` whenever ssh2 hands the stream a chunk (or its end). */
-function onPush(stream: { push(chunk: unknown, encoding?: BufferEncoding): boolean }, seen: () => void): void {
+/** Calls `seen` with its size whenever ssh2 hands the stream a chunk (or its end: 0 bytes). */
+function onPush(
+  stream: { push(chunk: unknown, encoding?: BufferEncoding): boolean },
+  seen: (bytes: number) => void,
+): void {
   const push = stream.push;
   stream.push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding) {
-    seen();
+    seen(Buffer.isBuffer(chunk) ? chunk.length : typeof chunk === 'string' ? chunk.length : 0);
     return push.call(this, chunk, encoding);
   };
 }

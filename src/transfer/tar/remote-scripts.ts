@@ -245,6 +245,18 @@ exit $fail'
 cd "$src/m"
 find . -depth -type d -exec sh -c "$per_meta" sh "$rootp" "$src/m" "$owners" {} +`;
 
+/**
+ * Runs the script $1 with a time limit of $2 seconds, the rest as its $1…: through coreutils'
+ * `timeout` where the server has it (exit 124 when it ran out: TERM, then KILL 10 s later), else as
+ * it is (this side's backstop then bounds it, see SshSession.exec's limitMs).
+ */
+export const TIME_LIMIT_SCRIPT = `s=$1; n=$2; shift 2
+if command -v timeout >/dev/null 2>&1; then exec timeout -k 10 "$n" sh -c "$s" sh "$@"; fi
+exec sh -c "$s" sh "$@"`;
+
+/** Exit status of a command `timeout` stopped. */
+export const TIMED_OUT = 124;
+
 /** The first line PREPARE_SCRIPT prints on stdout, before the command's own output. */
 export const PREPARE_MARK = 'remote-files prepare:';
 

@@ -13,6 +13,8 @@ import {
   KEEP_PREVIOUS_SCRIPT,
   LIST_SCRIPT,
   shCommand,
+  TIME_LIMIT_SCRIPT,
+  TIMED_OUT,
   UPLOAD_SCRIPT,
 } from './remote-scripts.js';
 import {
@@ -46,6 +48,8 @@ export interface ShellRunner {
       maxStdout?: number;
       unwatched?: boolean;
       check?: (chunk: Buffer) => void;
+      limitMs?: number;
+      limitName?: string;
     },
   ): Promise<{ code: number | null; stdout: Buffer; stderr: string }>;
   execStream(command: string): Promise<ShellChannel & Writable>;
@@ -258,9 +262,26 @@ export class TarTransport implements Transport {
     if (r.code !== 0) throw new Error(`rm on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
   }
 
-  async run(command: string, args: string[] = []): Promise<{ code: number | null; output: string }> {
-    const r = await this.shell.exec(shCommand(command, args, this.sudo), { maxStdout: 1 << 20, unwatched: true }); // a dump may run silent for long; output capped (session.ts)
-    return { code: r.code, output: (r.stdout.toString('utf8') + r.stderr).trim() };
+  async run(
+    command: string,
+    args: string[] = [],
+    limitSecs?: number,
+  ): Promise<{ code: number | null; output: string; timedOut?: boolean }> {
+    // A dump may run silent for long (unwatched): `command-timeout` bounds it instead; output capped (session.ts).
+    const r = limitSecs
+      ? await this.shell.exec(shCommand(TIME_LIMIT_SCRIPT, [command, String(limitSecs), ...args], this.sudo), {
+          maxStdout: 1 << 20,
+          unwatched: true,
+          // The server's `timeout` stops it first (and KILLs 10 s later); this is for a server without one.
+          limitMs: (limitSecs + 30) * 1000,
+          limitName: 'command-timeout',
+        })
+      : await this.shell.exec(shCommand(command, args, this.sudo), { maxStdout: 1 << 20, unwatched: true });
+    return {
+      code: r.code,
+      output: (r.stdout.toString('utf8') + r.stderr).trim(),
+      ...(limitSecs && r.code === TIMED_OUT && { timedOut: true }),
+    };
   }
 }
 
