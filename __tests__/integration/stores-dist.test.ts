@@ -240,9 +240,10 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
     });
   }
 
+  // Run ids grow with time, as GitHub's do: these come before the poisoning test's (94xx).
   for (const [store, run] of [
-    ['artifact', 9601],
-    ['cache', 9611],
+    ['artifact', 9351],
+    ['cache', 9361],
   ] as const) {
     test(`${store}: a data folder that is a link (data -> elsewhere) gets nothing unpacked through it (issue #23)`, async () => {
       const ws = mkdtempSync(join(tmpdir(), `rf-linked-${store}-`));
@@ -265,6 +266,44 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
       assert.deepEqual(treePicture(elsewhere), before, 'nothing was written, renamed or deleted through the link');
     });
   }
+
+  test('artifact listing flood: 1,000 newer artifacts of the same name from other runs do not hide the genuine one (issue #23)', async () => {
+    const name = 'rf-flood-test';
+    // A workflow of its own: the other tests' runs stay out of its listing.
+    const FLOOD_WORKFLOW = '.github/workflows/flood.yml';
+    const ws = mkdtempSync(join(tmpdir(), 'rf-flood-'));
+    writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
+    const saved = ok(
+      await runAction(inputs({ store: 'artifact', 'artifact-name': name, 'github-token': svc.githubToken }), {
+        workspace: ws,
+        env: svc.runEnv(9801, { workflow: FLOOD_WORKFLOW }),
+      }),
+    );
+    // Newer, all of them: other workflows' runs on main (a pull_request_target job's, say), and fork
+    // pull requests running this very workflow with a head branch named main.
+    for (let i = 0; i < 1000; i++) {
+      const run = 9802 + i;
+      if (i % 10 < 7)
+        svc.plantArtifact(run, { workflow: '.github/workflows/other.yml', event: 'pull_request_target' }, name);
+      else
+        svc.plantArtifact(
+          run,
+          { workflow: FLOOD_WORKFLOW, event: 'pull_request', branch: 'main', fork: `mallory${i}/remote-files-fixture` },
+          name,
+        );
+    }
+    rootSh(`rm -rf '${srv}/site'`);
+    const later = mkdtempSync(join(tmpdir(), 'rf-flood-restore-'));
+    writeFileSync(join(later, 'remote-files.yml'), RECIPE);
+    const restored = ok(
+      await runAction(
+        inputs({ store: 'artifact', mode: 'restore', 'artifact-name': name, 'github-token': svc.githubToken }),
+        { workspace: later, env: svc.runEnv(12000, { workflow: FLOOD_WORKFLOW }) },
+      ),
+    );
+    assert.equal(restored.outputs['artifact-id'], saved.outputs['artifact-id'], 'the genuine artifact was restored');
+    assert.equal(readFileSync(join(srv, 'site/db.sqlite'), 'utf8'), 'db');
+  });
 
   test("artifact poisoning: a fork's newer artifact of the same name is never restored", async () => {
     const asShell = (script: string) => rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
