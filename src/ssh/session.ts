@@ -20,9 +20,10 @@ export interface ExecOptions {
   maxStdout?: number;
   /**
    * Sees each piece of stdout before it is kept, and throws to refuse the output: the command is then
-   * closed and exec fails with that error (a listing that is not one, see listing-guard.ts).
+   * closed and exec fails with that error (a listing that is not one, see listing-guard.ts). Returning
+   * false drops the piece (read, not kept).
    */
-  check?: (chunk: Buffer) => void;
+  check?: (chunk: Buffer) => boolean | void;
   /**
    * Not ended by the idle watchdog: for a command that may rightly run silent for long (a
    * remote_prepare database dump). A server that dies meanwhile is still caught by the keepalive.
@@ -502,7 +503,7 @@ function collect(
   channel: ClientChannel,
   stdin: Buffer | string,
   maxStdout: number,
-  check?: (chunk: Buffer) => void,
+  check?: (chunk: Buffer) => boolean | void,
 ): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const stdout: Buffer[] = [];
@@ -516,7 +517,7 @@ function collect(
       if (truncated || refused) return;
       if (check) {
         try {
-          check(d);
+          if (check(d) === false) return;
         } catch (err) {
           refused = true;
           stdout.length = 0;

@@ -85,7 +85,7 @@ ${LIST_SCRIPT}`,
       ...(ahead
         ? {
             ...(whileListing && { started: whileListing }),
-            check: afterMark(LISTING_MARK, OUTPUT_CAP, new ListingGuard(ahead.length)),
+            check: afterMark(LISTING_MARK, OUTPUT_CAP, new ListingGuard(ahead.length), isGnu),
           }
         : { maxStdout: OUTPUT_CAP }),
     })
@@ -96,7 +96,7 @@ ${LIST_SCRIPT}`,
   probed();
   const mark = probe ? probe.stdout.indexOf(LISTING_MARK) : -1;
   const text = probe ? probe.stdout.subarray(0, mark < 0 ? undefined : mark).toString('utf8') : '';
-  const gnu = /GNU findutils/.test(text) && /GNU tar/.test(text);
+  const gnu = isGnu(text);
   if (!gnu) {
     if (s.transport === 'tar') {
       throw new UserError(
@@ -152,6 +152,11 @@ async function sftpTransport(session: Session, s: TransportOptions, rtt: number 
     lost: () => session.lostError?.(),
     compression,
   });
+}
+
+/** The probe found what the tar transport needs: GNU find and GNU tar. */
+function isGnu(probe: string): boolean {
+  return /GNU findutils/.test(probe) && /GNU tar/.test(probe);
 }
 
 /** Ends the probe's output and starts the listing's when both run as one command. */

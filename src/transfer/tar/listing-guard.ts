@@ -108,21 +108,37 @@ export class ListingGuard {
 
 /**
  * A guard for output that starts with something else (the transport probe's answer) up to `mark`:
- * that part may be at most `before` bytes, the rest is the listing.
+ * that part may be at most `before` bytes, the rest is the listing. When the probe's part does not
+ * `qualify` (a server without GNU find and tar: its listing is never used, SFTP takes over), the rest
+ * is not checked but dropped: returns false for what is not to be kept.
  */
-export function afterMark(mark: string, before: number, guard: ListingGuard): (chunk: Buffer) => void {
+export function afterMark(
+  mark: string,
+  before: number,
+  guard: ListingGuard,
+  qualify: (probe: string) => boolean,
+): (chunk: Buffer) => boolean {
   let seen = Buffer.alloc(0);
-  let inListing = false;
+  let state: 'probe' | 'listing' | 'dropped' = 'probe';
   return (chunk) => {
-    if (inListing) return guard.feed(chunk);
+    if (state === 'dropped') return false;
+    if (state === 'listing') {
+      guard.feed(chunk);
+      return true;
+    }
     seen = Buffer.concat([seen, chunk]);
     const at = seen.indexOf(mark);
     if (at < 0) {
       if (seen.length > before + mark.length)
         throw new HostileServerError('the server answered the probe with far more than a probe says; refusing it');
-      return;
+      return true;
     }
-    inListing = true;
+    if (!qualify(seen.subarray(0, at).toString('utf8'))) {
+      state = 'dropped';
+      return true; // this chunk holds the probe's answer; what follows is not kept
+    }
+    state = 'listing';
     guard.feed(seen.subarray(at + mark.length));
+    return true;
   };
 }

@@ -47,7 +47,7 @@ export interface ShellRunner {
       started?: () => void;
       maxStdout?: number;
       unwatched?: boolean;
-      check?: (chunk: Buffer) => void;
+      check?: (chunk: Buffer) => boolean | void;
       limitMs?: number;
       limitName?: string;
     },
