@@ -61,6 +61,8 @@ function decompressed(path: string): { stream: Readable; done: Promise<void> } {
         code === 0 ? resolve() : reject(new Error(`zstd could not read the cache archive: ${safeText(stderr.trim())}`)),
       );
     });
+    // Awaited once the archive was read whole; refused before that, zstd's broken pipe is no news.
+    done.catch(() => undefined);
     return { stream: z.stdout, done };
   }
   const raw = createReadStream(path);
