@@ -128,12 +128,10 @@ export class CacheStore implements Store {
           throw new Error(`cache entry "${present}" exists but could not be restored (the warning above says why)`);
         return { found: false, outputs: { 'cache-hit': 'false' }, summary: `no cache entry ${key} or ${prefix}*` };
       }
-      // local-action's stand-in copies the files itself (no tar); the real toolkit went through the shim.
-      if (!standIn()) {
-        const archive = join(work, 'entry.archive');
-        if (!existsSync(archive)) throw new Error(`cache entry "${matched}" was not downloaded`);
-        await readCacheArchive(archive, files, ENTRY_LIMITS, matched);
-      }
+      // The toolkit (and local-action's stand-in, which extracts with tar too) went through the shim.
+      const archive = join(work, 'entry.archive');
+      if (existsSync(archive)) await readCacheArchive(archive, files, ENTRY_LIMITS, matched);
+      else if (!standIn()) throw new Error(`cache entry "${matched}" was not downloaded`);
       const file = join(files, SNAPSHOT_FILE);
       if (!existsSync(file)) throw new Error(`cache entry "${matched}" holds no remote-files snapshot`);
       const seal = existsSync(join(files, SEAL_FILE)) ? readFileSync(join(files, SEAL_FILE), 'utf8') : '';
