@@ -8,7 +8,7 @@ import { UserError } from './errors.js';
 import { assertSupportedPlatform } from './platform.js';
 import { INPUTS, MODES, readSettings } from './inputs.js';
 import { nearestName } from './nearest.js';
-import type { Reporter } from './report/reporter.js';
+import { logSafe, type Reporter } from './report/reporter.js';
 import { run } from './run.js';
 
 /**
@@ -43,7 +43,7 @@ Files instead of values (keep secrets out of the process list and shell history)
   --proxy-password-file, --age-identity-file
 
 Recipes:      --recipes --only --distro --vars --data-dir --exclude
-Server:       --host --port --username --key --passphrase --password --timeout --retries
+Server:       --host --port --username --key --passphrase --password --timeout --command-timeout --retries
 Host keys:    --known-hosts --host-fingerprint --insecure-ignore-host-key
 Jump host:    --proxy-host --proxy-port --proxy-username --proxy-key --proxy-password
               --proxy-fingerprint (pins the jump host; --host-fingerprint pins the server only)
@@ -146,14 +146,15 @@ let progressShown = false;
 const outputs = new Map<string, string>();
 const QUIET_OUTPUTS = new Set(['plan', 'added', 'removed', 'changed-files']);
 
+/** Every line goes through logSafe: names in it came from a server or a repository. */
 const cliReporter: Reporter = {
-  info: (m) => console.log(m),
-  warning: (m) => console.error(`warning: ${m}`),
+  info: (m) => console.log(logSafe(m)),
+  warning: (m) => console.error(`warning: ${logSafe(m)}`),
   debug: (m) => {
-    if (process.env.REMOTE_FILES_DEBUG) console.error(`debug: ${m}`);
+    if (process.env.REMOTE_FILES_DEBUG) console.error(`debug: ${logSafe(m)}`);
   },
   group: async (title, body) => {
-    console.log(`== ${title}`);
+    console.log(`== ${logSafe(title)}`);
     return body();
   },
   progress: (line) => {
@@ -184,9 +185,9 @@ async function main(): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError)
       console.error(
-        `error: ${err.message}\n${err.showUsage ? `\n${USAGE}` : '(remote-files --help prints the usage)'}`,
+        `error: ${logSafe(err.message)}\n${err.showUsage ? `\n${USAGE}` : '(remote-files --help prints the usage)'}`,
       );
-    else console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    else console.error(`error: ${logSafe(err instanceof Error ? err.message : String(err))}`);
     return 2;
   }
   try {
@@ -197,7 +198,7 @@ async function main(): Promise<number> {
   } catch (err) {
     // A failed run may still have set outputs (the report's path, what drifted): show them before the error.
     printOutputs(settings.mode);
-    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`error: ${logSafe(err instanceof Error ? err.message : String(err))}`);
     if (!(err instanceof UserError) && err instanceof Error && process.env.REMOTE_FILES_DEBUG) console.error(err.stack);
     return 1;
   }
@@ -205,7 +206,7 @@ async function main(): Promise<number> {
 
 function printOutputs(mode: string): void {
   if (mode === 'plan' || outputs.size === 0) return;
-  console.log(['== Outputs', ...[...outputs].map(([k, v]) => `${k}: ${v}`)].join('\n'));
+  console.log(logSafe(['== Outputs', ...[...outputs].map(([k, v]) => `${k}: ${v}`)].join('\n')));
 }
 
 process.exitCode = await main();

@@ -36,6 +36,7 @@ export const INPUTS: Readonly<Record<string, 'value' | 'bool' | 'list'>> = {
   passphrase: 'value',
   password: 'value',
   timeout: 'value',
+  'command-timeout': 'value',
   retries: 'value',
   'known-hosts': 'list',
   'host-fingerprint': 'list',
@@ -218,6 +219,8 @@ export interface Settings {
   /** Restore: shell commands run on the server before anything is written, and after; one per line. */
   beforeRestore: string[];
   afterRestore: string[];
+  /** How long one command on the server may run (remote_prepare, before/after-restore), seconds. */
+  commandTimeoutSecs: number;
 }
 
 /** Inputs whose values are secrets: masked (line by line) before anything else runs. */
@@ -285,6 +288,7 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
     failOnDrift: bool(get, 'fail-on-drift', false),
     beforeRestore: list(get('before-restore'), /\r?\n/),
     afterRestore: list(get('after-restore'), /\r?\n/),
+    commandTimeoutSecs: durationInput(get, 'command-timeout', 3600, 1, 6 * 3600),
   };
   if (settings.sudo && settings.transport === 'sftp') {
     throw new UserError(

@@ -5,7 +5,7 @@ import * as core from '@actions/core';
 import { UserError } from './errors.js';
 import { nearMissNote, readSettings, SECRET_INPUTS, unknownInputs } from './inputs.js';
 import { assertSupportedPlatform } from './platform.js';
-import type { Reporter } from './report/reporter.js';
+import { logSafe, type Reporter } from './report/reporter.js';
 import { run as runAction } from './run.js';
 
 /** Masks every secret input, line by line: the runner masks a value as one string, so a multi-line key would leak by lines. */
@@ -18,11 +18,12 @@ export function maskSecrets(get: (name: string) => string): void {
   }
 }
 
+/** Every line goes through logSafe: names in it came from a server or a repository. */
 const actionReporter: Reporter = {
-  info: (m) => core.info(m),
-  warning: (m) => core.warning(m),
-  debug: (m) => core.debug(m),
-  group: (title, body) => core.group(title, body),
+  info: (m) => core.info(logSafe(m)),
+  warning: (m) => core.warning(logSafe(m)),
+  debug: (m) => core.debug(logSafe(m)),
+  group: (title, body) => core.group(logSafe(title), body),
   setOutput: (name, value) => core.setOutput(name, value),
   summary: async (markdown) => {
     if (!process.env.GITHUB_STEP_SUMMARY) return;
@@ -39,7 +40,7 @@ export async function run(): Promise<void> {
   try {
     maskSecrets(get);
     assertSupportedPlatform();
-    for (const u of ignored) core.warning(ignoredWarning(u, get));
+    for (const u of ignored) actionReporter.warning(ignoredWarning(u, get));
     const settings = readSettings(get, process.env.GITHUB_WORKSPACE || process.cwd());
     // A key given as a path was read from its file (inputs.ts): its content is a secret too.
     maskSecrets((name) =>
@@ -53,7 +54,7 @@ export async function run(): Promise<void> {
     if (!(err instanceof UserError) && err instanceof Error && err.stack) core.debug(err.stack);
     const message = err instanceof Error ? err.message : String(err);
     const note = nearMissNote(message, ignored);
-    core.setFailed(note ? message.replace(/\.\s*$/, '') + note : message);
+    core.setFailed(logSafe(note ? message.replace(/\.\s*$/, '') + note : message));
   }
 }
 

@@ -81,6 +81,11 @@ export interface ActionsServices {
   caches(): CacheView[];
   /** Makes an artifact expired, as its retention running out would. */
   expireArtifact(id: number): void;
+  /**
+   * Lists an artifact of that name for a run described by `run` (registered as runEnv would), without
+   * uploading anything: a flood of others' artifacts that a restore must look past, never download.
+   */
+  plantArtifact(runId: number, run: RunOptions, name: string): void;
   /** Calls the double received, as "Service/Method" or "GET /path" (for asserting what a client did). */
   calls: string[];
   /** A folder for the test's own files, removed by stop(). */
@@ -256,6 +261,23 @@ export async function startActionsServices(opts: { firstRunId?: number } = {}): 
       artifacts: () => state.artifactViews(),
       caches: () =>
         state.caches.map((c) => ({ id: c.id, key: c.key, version: c.version, size: c.size, finalized: c.finalized })),
+      plantArtifact: (runId, run, name) => {
+        runEnv(runId, run);
+        const id = state.nextId++;
+        state.artifacts.push({
+          id,
+          name,
+          runId,
+          runBackendId: uuidFor(`run/${runId}`),
+          jobBackendId: uuidFor(`job/${runId}/1/planted`),
+          blobName: `artifacts/planted/${id}`,
+          size: 1,
+          digest: undefined,
+          finalized: true,
+          createdAt: Date.now(),
+          expiresAt: undefined,
+        });
+      },
       expireArtifact: (id) => {
         const a = state.artifacts.find((x) => x.id === id);
         if (!a) throw new Error(`no artifact ${id}`);
@@ -330,7 +352,7 @@ class DoubleState {
   readonly caches: CacheRecord[] = [];
   readonly calls: string[] = [];
   apiBase = '';
-  private nextId = 4001;
+  nextId = 4001;
   private lastTime = 0;
 
   constructor(
@@ -583,6 +605,19 @@ class DoubleState {
     let r: RegExpExecArray | null;
     if (req.method === 'GET' && rest === 'artifacts') {
       sendJson(res, 200, this.page(finalized, url));
+    } else if (req.method === 'GET' && (r = /^workflows\/(\d+)\/runs$/.exec(rest))) {
+      // This workflow's runs, newest first, `branch` (the head branch) filtered as GitHub does.
+      const workflowId = Number(r[1]);
+      const branch = url.searchParams.get('branch');
+      const perPage = Math.min(100, Number(url.searchParams.get('per_page') ?? 30) || 30);
+      const page = Math.max(1, Number(url.searchParams.get('page') ?? 1) || 1);
+      const runs = [...this.runInfo.values()]
+        .filter((x) => this.workflowId(x.workflowPath) === workflowId && (branch === null || x.branch === branch))
+        .sort((a, b) => b.id - a.id);
+      sendJson(res, 200, {
+        total_count: runs.length,
+        workflow_runs: runs.slice((page - 1) * perPage, page * perPage).map((x) => this.restRun(x)),
+      });
     } else if (req.method === 'GET' && (r = /^runs\/(\d+)$/.exec(rest))) {
       const run = this.runInfo.get(Number(r[1]));
       if (!run) throw new RestError(404, 'Not Found');

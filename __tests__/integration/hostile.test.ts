@@ -200,16 +200,17 @@ describe('crafted tar streams (tar transport)', () => {
       expect: /big\.bin.* as a block-device entry.*refusing/,
     },
     {
-      name: 'a member declaring 1 GB whose stream ends after 4 KB',
-      members: () => [{ name: BIG(), type: '0', size: 1_000_000_000, body: Buffer.alloc(4096, 7) }],
+      // Declaring its listed size (a larger one is cut off at its header: trust-received.test.ts).
+      name: 'a member declaring its 2 MB whose stream ends after 4 KB',
+      members: () => [{ name: BIG(), type: '0', size: 2_000_000, body: Buffer.alloc(4096, 7) }],
       complete: false,
       expect: /archive the server sent is broken in ".*big\.bin": Unexpected end of data; refusing it/,
     },
     {
       name: 'the same member twice',
       members: () => [
-        { name: A(), type: '0', body: 'first' },
-        { name: A(), type: '0', body: 'second, overwriting' },
+        { name: A(), type: '0', body: 'one!' },
+        { name: A(), type: '0', body: 'two!' },
       ],
       expect: /a\.txt.*twice.*refusing/,
     },

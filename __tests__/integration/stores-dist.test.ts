@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
@@ -8,6 +9,7 @@ import { isAgeFile } from '../../src/store/age.js';
 import { startActionsServices, type ActionsServices } from '../helpers/actions-services.js';
 import { NODES, runAction } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
+import { treePicture } from '../helpers/tree.js';
 import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 import { testTempDir } from '../helpers/temp.js';
 
@@ -228,6 +230,71 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
       assert.equal(readFileSync(join(srv, 'site/db.sqlite'), 'utf8'), 'db');
     });
   }
+
+  // Run ids grow with time, as GitHub's do: these come before the poisoning test's (94xx).
+  for (const [store, run] of [
+    ['artifact', 9351],
+    ['cache', 9361],
+  ] as const) {
+    test(`${store}: a data folder that is a link (data -> elsewhere) gets nothing unpacked through it (issue #23)`, async () => {
+      const ws = mkdtempSync(join(tmpdir(), `rf-linked-${store}-`));
+      writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
+      ok(await runAction(inputs({ store, 'github-token': svc.githubToken }), { workspace: ws, env: svc.runEnv(run) }));
+      const later = mkdtempSync(join(tmpdir(), `rf-linked-${store}-later-`));
+      writeFileSync(join(later, 'remote-files.yml'), RECIPE);
+      const elsewhere = mkdtempSync(join(tmpdir(), `rf-linked-${store}-elsewhere-`));
+      mkdirSync(join(elsewhere, DOMAIN));
+      writeFileSync(join(elsewhere, DOMAIN, 'not-ours.txt'), 'someone else’s');
+      writeFileSync(join(elsewhere, 'keep.txt'), 'keep');
+      symlinkSync(elsewhere, join(later, 'data'));
+      const before = treePicture(elsewhere);
+      const r = await runAction(inputs({ store, mode: 'restore', 'github-token': svc.githubToken }), {
+        workspace: later,
+        env: svc.runEnv(run + 1),
+      });
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stdout, /::error::the data folder's data is a symbolic link/);
+      assert.deepEqual(treePicture(elsewhere), before, 'nothing was written, renamed or deleted through the link');
+    });
+  }
+
+  test('artifact listing flood: 1,000 newer artifacts of the same name from other runs do not hide the genuine one (issue #23)', async () => {
+    const name = 'rf-flood-test';
+    // A workflow of its own: the other tests' runs stay out of its listing.
+    const FLOOD_WORKFLOW = '.github/workflows/flood.yml';
+    const ws = mkdtempSync(join(tmpdir(), 'rf-flood-'));
+    writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
+    const saved = ok(
+      await runAction(inputs({ store: 'artifact', 'artifact-name': name, 'github-token': svc.githubToken }), {
+        workspace: ws,
+        env: svc.runEnv(9801, { workflow: FLOOD_WORKFLOW }),
+      }),
+    );
+    // Newer, all of them: other workflows' runs on main (a pull_request_target job's, say), and fork
+    // pull requests running this very workflow with a head branch named main.
+    for (let i = 0; i < 1000; i++) {
+      const run = 9802 + i;
+      if (i % 10 < 7)
+        svc.plantArtifact(run, { workflow: '.github/workflows/other.yml', event: 'pull_request_target' }, name);
+      else
+        svc.plantArtifact(
+          run,
+          { workflow: FLOOD_WORKFLOW, event: 'pull_request', branch: 'main', fork: `mallory${i}/remote-files-fixture` },
+          name,
+        );
+    }
+    rootSh(`rm -rf '${srv}/site'`);
+    const later = mkdtempSync(join(tmpdir(), 'rf-flood-restore-'));
+    writeFileSync(join(later, 'remote-files.yml'), RECIPE);
+    const restored = ok(
+      await runAction(
+        inputs({ store: 'artifact', mode: 'restore', 'artifact-name': name, 'github-token': svc.githubToken }),
+        { workspace: later, env: svc.runEnv(12000, { workflow: FLOOD_WORKFLOW }) },
+      ),
+    );
+    assert.equal(restored.outputs['artifact-id'], saved.outputs['artifact-id'], 'the genuine artifact was restored');
+    assert.equal(readFileSync(join(srv, 'site/db.sqlite'), 'utf8'), 'db');
+  });
 
   test("artifact poisoning: a fork's newer artifact of the same name is never restored", async () => {
     const asShell = (script: string) => rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);

@@ -176,6 +176,26 @@ describe('values are not code', () => {
   });
 });
 
+test('nested quoting ("${X:-"[% v %]"}") and values beginning with - are refused before anything runs (issue #23)', async () => {
+  const mark = canary();
+  const victim = join(srv, 'victim.txt');
+  asShell(`printf keep > '${victim}'`);
+  for (const [prepare, value, expect] of [
+    [`echo "\${X:-"[% db %]"}" > /dev/null`, `$(touch ${mark})`, /\$\{…\} opened inside "…" quotes/],
+    [`rm [% db %] ${victim}.none`, '-f', /begins with "-", which the command would read as an option/],
+    [`cp [% db %] ${victim} /dev/null`, `--remove-destination`, /begins with "-"/],
+  ] as const) {
+    const ws = workspace({ 'remote-files.yml': yamlRecipe([prepare]) });
+    const r = await runAction(inputs({ vars: `db=${value}` }), { workspace: ws });
+    const msg = oneError(r, prepare);
+    assert.match(msg, expect, msg);
+    assert.match(msg, /refused, nothing was run/);
+    assert.doesNotMatch(r.stdout, /^Connected to/m, 'refused while planning, before connecting');
+  }
+  assert.equal(existsSync(mark), false, 'the injected command never ran');
+  assert.equal(readFileSync(victim, 'utf8'), 'keep');
+});
+
 describe('a hostile server is bounded', () => {
   /** Process ids below the sshd listener (its sessions and their commands) whose name is `name`. */
   function serverProcesses(sshd: Sshd, name: string): number[] {

@@ -15,6 +15,8 @@ test('defaults', () => {
   assert.equal(s.recipesAreDefault, true);
   assert.equal(s.ssh.port, 22);
   assert.equal(s.ssh.timeoutMs, 30000);
+  assert.equal(s.commandTimeoutSecs, 3600);
+  assert.equal(read({ 'command-timeout': '90m' }).commandTimeoutSecs, 5400);
   assert.equal(s.delete, true);
   assert.equal(s.transport, 'auto');
 });
@@ -35,6 +37,8 @@ const bad: Array<[Record<string, string>, RegExp]> = [
   [{ port: '0' }, /input `port`: "0" is not a whole number from 1 to 65535/],
   [{ port: '22x' }, /input `port`/],
   [{ timeout: '-1' }, /input `timeout`/],
+  [{ 'command-timeout': '7h' }, /input `command-timeout`: "7h" is not a duration from 1 to 21600 seconds/],
+  [{ 'command-timeout': '0' }, /input `command-timeout`/],
   [{ concurrency: '1000' }, /input `concurrency`/],
   [{ domain: '' }, /input `domain` is required/],
   [{ domain: '../etc' }, /input `domain`: "\.\.\/etc" is not a domain name/],

@@ -2,6 +2,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Duplex, PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import type { Client } from 'ssh2';
@@ -129,7 +132,7 @@ test('remote_prepare: a value with shell syntax where quoting would change the c
     ['pg_dump "${spaced}"', /inside "…" quotes/],
     ["echo $'[% spaced %]'", /inside \$'…' quotes/],
     ['echo `cat [% spaced %]`', /inside `…` backquotes/],
-    ['echo "$(cat [% spaced %])"', /command substitution opened inside "…"/],
+    ['echo "$(cat [% spaced %])"', /command substitution or \$\{…\} opened inside "…"/],
     ['true # [% spaced %]', /in a # comment/],
     ['cat <<EOF\n[% spaced %]\nEOF', /after a << here-document/],
     ['echo \\[% spaced %]', /right after a backslash/],
@@ -153,6 +156,31 @@ test('remote_prepare: a value with shell syntax where quoting would change the c
   // Quotes closed before the placeholder: unquoted again, so quoted, not refused.
   assert.equal(fill("echo 'it''s' # not a comment\n[% spaced %]"), "echo 'it''s' # not a comment\n'my db'");
   assert.equal(fill('echo a#b [% spaced %]'), "echo a#b 'my db'");
+});
+
+test('remote_prepare: `${…}` opened inside "…" nests quotes again; a value beginning with - is refused anywhere (issue #23)', () => {
+  // In "${X:-"[% v %]"}" the inner quotes open a new "…": a '…' around the value would be literal there.
+  for (const command of ['echo "${X:-"[% spaced %]"}"', 'echo "${X:-[% spaced %]}"', 'echo "${#X} [% spaced %]"']) {
+    assert.throws(() => fill(command), /\$\{…\} opened inside "…" quotes.*refused, nothing was run/, command);
+    assert.doesNotThrow(() => fill(command.replace('spaced', 'plain')), command);
+  }
+  // What the shell really does with the value the old rule would have put there: runs it.
+  const mark = join(mkdtempSync(join(tmpdir(), 'rf-nested-')), 'ran');
+  execFileSync('sh', ['-c', `echo "\${X:-"${shellQuote(`$(touch ${mark})`)}"}" >/dev/null`]);
+  assert.ok(existsSync(mark), 'inside "${…"…"}" a single-quoted value is not protected');
+  const options = new Map([...VALUES, ['dash', '-rf'], ['dashes', '--output=/etc/passwd']]);
+  for (const command of ['rm [% dash %] /tmp/x', "rm '[% dash %]'", 'dump --db [% dashes %]', 'dump ${dash}']) {
+    assert.throws(
+      () => resolveCommand(command, options, 'remote-files.yml', true, 'Shop'),
+      /from input `vars`, "--?[a-z=/]+", begins with "-", which the command would read as an option, quoted or not: refused/,
+      command,
+    );
+  }
+  // Not at the start of the value: data as before.
+  assert.equal(
+    resolveCommand('dump --db=x[% plain %]', options, 'remote-files.yml', true, 'Shop'),
+    'dump --db=xshop_db-1.2',
+  );
 });
 
 test('the plan runs remote_prepare through the rule; paths keep their own (values are data there)', () => {

@@ -15,6 +15,7 @@ export async function makePlan(s: Settings): Promise<Plan> {
       sources: s.recipes,
       sourcesAreDefault: s.recipesAreDefault,
       workspace: s.workspace,
+      dataDir: s.dataDir,
       distro: s.distro,
       only: s.only,
     },

@@ -27,14 +27,18 @@ export async function runPrepare(plan: Plan, transport: Transport, s: Settings, 
   }
   await out.group('Prepare', async () => {
     for (const { recipe, command, paths } of commands) {
-      const r = await transport.run(PREPARE_SCRIPT, [command, ...paths]);
+      const r = await transport.run(PREPARE_SCRIPT, [command, ...paths], s.commandTimeoutSecs);
       const answer = parsePrepare(r.output, paths);
       if (r.code === 0 && answer) {
         out.info(`${recipe}: ${safeText(command)} — ok`);
         continue;
       }
       const shown = (answer ? answer.output : r.output).trim();
-      const status = r.code === null ? 'no exit status' : `exit ${r.code}`;
+      const status = r.timedOut
+        ? `stopped after \`command-timeout\`, ${s.commandTimeoutSecs} s`
+        : r.code === null
+          ? 'no exit status'
+          : `exit ${r.code}`;
       const after = answer ? parseNewest((await transport.run(NEWEST_SCRIPT, paths)).output, paths) : null;
       const changed = answer && after ? paths.filter((_, i) => answer.before[i] !== after[i]) : null;
       if (changed?.length === 0) {

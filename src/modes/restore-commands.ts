@@ -55,7 +55,7 @@ export async function runAround(
   }
   return out.group(title, async () => {
     for (const [i, { who, command }] of commands.entries()) {
-      const r = await transport.run(command);
+      const r = await transport.run(command, [], s.commandTimeoutSecs);
       const shown = r.output.trim();
       if (r.code === 0) {
         out.info(`${who}: ${safeText(command)} — ok${shown ? `\n${safeText(shown.slice(-2000))}` : ''}`);
@@ -65,7 +65,7 @@ export async function runAround(
       return {
         ran: i,
         failed:
-          `${who} command failed (exit ${r.code ?? 'unknown'}): ${safeText(command)}${shown ? ` — ${safeText(shown.slice(-2000))}` : ''}` +
+          `${who} command failed (${r.timedOut ? `stopped after \`command-timeout\`, ${s.commandTimeoutSecs} s` : `exit ${r.code ?? 'unknown'}`}): ${safeText(command)}${shown ? ` — ${safeText(shown.slice(-2000))}` : ''}` +
           (rest.length
             ? `; ${rest.length} later command(s) not run: ${rest.map((c) => safeText(c.command)).join(', ')}`
             : ''),

@@ -44,7 +44,13 @@ export interface ServerJob {
 export async function prepareJob(s: Settings, plan: Plan, out: Reporter): Promise<ServerJob> {
   const entries = planEntries(plan, s.exclude);
   const domainDir = join(s.workspace, s.dataDir, s.domain);
-  const stores = await makeStores({ names: s.store, commit: s.commit, artifact: s.artifact, cache: s.cache });
+  const stores = await makeStores({
+    names: s.store,
+    commit: s.commit,
+    artifact: s.artifact,
+    // Cache entries are sealed with the login credential: only who can log in writes one we restore.
+    cache: { ...s.cache, credential: s.ssh.key || s.ssh.password },
+  });
   const ctx = storeContext({ workspace: s.workspace, dataDir: s.dataDir, domain: s.domain }, domainDir, out);
   // Before connecting: a store that cannot work here would otherwise fail after the whole transfer.
   await checkStores(stores, ctx, s.mode === 'backup' && !s.dryRun);
@@ -57,6 +63,9 @@ export async function prepareJob(s: Settings, plan: Plan, out: Reporter): Promis
   for (const note of baselineNotes) out.info(note);
   // Restore needs the stored copy; a backup with an artifact or cache store starts from the last one
   // (incremental, and deletions mirrored) unless the checkout already holds it.
+  // Before any store writes into it (a snapshot is unpacked beside the domain folder and swapped in):
+  // a data folder that is a link would have it written, and the old copy deleted, wherever it points.
+  checkDataFolder(s.workspace, s.dataDir, s.domain);
   const loaded =
     s.mode === 'restore' ||
     s.mode === 'verify' ||
@@ -70,6 +79,7 @@ export async function prepareJob(s: Settings, plan: Plan, out: Reporter): Promis
       : { from: null, outputs: {}, summary: [] };
   loaded.summary.unshift(...baselineNotes);
   for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
+  // Again on what the store put there (a snapshot may hold a link at the manifest's place).
   checkDataFolder(s.workspace, s.dataDir, s.domain);
   // With `store: none` the workspace is the store: the same message as when a store holds nothing.
   if ((s.mode === 'restore' || s.mode === 'verify') && stores.length === 0 && !existsSync(manifestPath(domainDir)))

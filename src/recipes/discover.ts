@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { basename, dirname, relative, resolve, sep } from 'node:path';
 import { globSync, isDynamicPattern } from 'tinyglobby';
 import { UserError } from '../errors.js';
@@ -18,14 +18,24 @@ const TWIN = /\.(ya?ml|json)$/i;
 /**
  * Expands the `recipes` input (files, folders, globs) into recipe files, sorted and de-duplicated.
  * A source the user named that matches nothing is an error; the built-in defaults may be absent.
+ * Nothing inside the data folder (`dataDir`, workspace-relative) is ever a recipe: it holds what the
+ * server sent, and a salvaged `.pm` would be compiled by perl on the runner (a BEGIN block runs as it
+ * compiles), a salvaged `.yml` would name what to fetch and run. So a glob that covers it (`**\/*.pm`)
+ * skips it, and a source inside it matches nothing.
  */
-export function discoverRecipeFiles(sources: string[], workspace: string, isDefault: boolean): RecipeFile[] {
+export function discoverRecipeFiles(
+  sources: string[],
+  workspace: string,
+  isDefault: boolean,
+  dataDir: string,
+): RecipeFile[] {
   const found = new Map<string, RecipeFile>();
+  const salvaged = insideFolder(resolve(workspace, dataDir));
   for (const source of sources) {
-    const matches = expandSource(source, workspace);
+    const matches = expandSource(source, workspace, resolve(workspace, dataDir)).filter((abs) => !salvaged(abs));
     if (matches.length === 0 && !isDefault) {
       throw new UserError(
-        `input \`recipes\`: "${source}" matches no recipe file (looked for *.pm, *.yml, *.yaml, *.json in ${resolve(workspace, source)})`,
+        `input \`recipes\`: "${source}" matches no recipe file (looked for *.pm, *.yml, *.yaml, *.json in ${resolve(workspace, source)}, outside the data folder ${dataDir}, which holds salvaged files and is never read for recipes)`,
       );
     }
     for (const abs of matches)
@@ -34,9 +44,20 @@ export function discoverRecipeFiles(sources: string[], workspace: string, isDefa
   return [...found.values()].sort((a, b) => a.rel.localeCompare(b.rel));
 }
 
-function expandSource(source: string, workspace: string): string[] {
+function expandSource(source: string, workspace: string, dataAbs: string): string[] {
+  // Not even walked: the data folder may hold 20,000 salvaged files (the filter above is the rule).
+  const skipData = (cwd: string) => {
+    const rel = relative(cwd, dataAbs).split(sep).join('/');
+    return rel === '' || rel.startsWith('..') ? [] : [`${rel}/**`];
+  };
   if (isDynamicPattern(source)) {
-    return globSync(source, { cwd: workspace, absolute: true, onlyFiles: true, dot: false })
+    return globSync(source, {
+      cwd: workspace,
+      absolute: true,
+      onlyFiles: true,
+      dot: false,
+      ignore: skipData(workspace),
+    })
       .filter((f) => f.endsWith('.pm') || TWIN.test(f))
       .map((f) => resolve(f));
   }
@@ -44,9 +65,30 @@ function expandSource(source: string, workspace: string): string[] {
   const stat = statSync(abs, { throwIfNoEntry: false });
   if (!stat) return [];
   if (stat.isFile()) return [abs];
-  return globSync(['**/*.pm', '**/*.yml', '**/*.yaml', '**/*.json'], { cwd: abs, absolute: true, onlyFiles: true }).map(
-    (f) => resolve(f),
-  );
+  return globSync(['**/*.pm', '**/*.yml', '**/*.yaml', '**/*.json'], {
+    cwd: abs,
+    absolute: true,
+    onlyFiles: true,
+    ignore: skipData(abs),
+  }).map((f) => resolve(f));
+}
+
+/**
+ * Whether a path lies in `folder`, by name and by where it really is (a link in the workspace that
+ * points into the data folder leads there too).
+ */
+function insideFolder(folder: string): (abs: string) => boolean {
+  const real = realOrSelf(folder);
+  const within = (p: string, dir: string) => p === dir || p.startsWith(dir + sep);
+  return (abs) => within(abs, folder) || within(realOrSelf(abs), real);
+}
+
+function realOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
 }
 
 function toRel(workspace: string, abs: string): string {

@@ -10,6 +10,8 @@ export interface RecipeSelection {
   sources: string[];
   sourcesAreDefault: boolean;
   workspace: string;
+  /** The data folder (workspace-relative): never searched for recipes, it holds salvaged files. */
+  dataDir: string;
   /** Distro subfolder to prefer (e.g. "Ubuntu"); empty: the one specialisation there is. */
   distro: string;
   only: string[];
@@ -17,7 +19,7 @@ export interface RecipeSelection {
 
 /** Finds, reads and selects the recipes the run uses. Every problem is one error naming file or input. */
 export async function loadRecipes(sel: RecipeSelection, ctx: HookContext): Promise<RawRecipe[]> {
-  const files = discoverRecipeFiles(sel.sources, sel.workspace, sel.sourcesAreDefault);
+  const files = discoverRecipeFiles(sel.sources, sel.workspace, sel.sourcesAreDefault, sel.dataDir);
   const perlFiles = pickPerlFiles(
     files.filter((f) => f.kind === 'perl'),
     sel.distro,

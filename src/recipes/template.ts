@@ -65,7 +65,7 @@ const CONTEXT_WORDS: Record<Exclude<CommandContext, 'plain'>, string> = {
   backquotes: 'inside `…` backquotes',
   comment: 'in a # comment',
   heredoc: 'after a << here-document',
-  nested: 'after a command substitution opened inside "…" quotes',
+  nested: 'after a command substitution or ${…} opened inside "…" quotes',
   backslash: 'right after a backslash',
 };
 
@@ -79,8 +79,10 @@ const CONTEXT_WORDS: Record<Exclude<CommandContext, 'plain'>, string> = {
  *   placeholder stands unquoted in the command — outside quotes, backquotes, comments and here-documents,
  *   and not after a backslash —, so the shell reads it back as one literal word (or word part).
  * - Anywhere else quoting would change what the command means (a `'` inside "…" is a literal
- *   character; a here-document or comment ends at a newline whatever quotes say), so such a value is
- *   refused with an error naming the recipe, the file and the value.
+ *   character, also inside a `${…}` or `$(…)` opened within "…"; a here-document or comment ends at a
+ *   newline whatever quotes say), so such a value is refused with an error naming the recipe, the file
+ *   and the value.
+ * - A value that begins with `-` is refused anywhere: quoted or not, a command reads it as an option.
  *
  * This guards the shell that runs the command. A command that evaluates its arguments again (`eval`,
  * `sh -c`, `ssh host …`) is the recipe's own code: it gets the literal value, and what it does with it
@@ -107,6 +109,8 @@ export function resolveCommand(
       const value = valueOf(name, text, values, file);
       const context: CommandContext = escaped ? 'backslash' : state;
       escaped = false;
+      // Quoting keeps a value one word, but `-rf` quoted is still an option to the command it reaches.
+      if (value.startsWith('-')) throw optionRefusal(file, recipe, text, m[0], name, value);
       if (context === 'plain') out += value !== '' && PLAIN_VALUE.test(value) ? value : shellQuote(value);
       else if (PLAIN_VALUE.test(value)) out += value;
       else throw refusal(file, recipe, text, m[0], name, value, context);
@@ -133,9 +137,10 @@ export function resolveCommand(
         if (c === "'") state = 'plain';
         break;
       case 'double-quotes':
-        // Quotes nest again inside `$(…)` or `…` within "…": not followed here, so nothing after
-        // it counts as unquoted.
-        if (c === '`' || (c === '$' && text[i] === '(')) state = 'nested';
+        // Quotes nest again inside `$(…)`, `…` or `${…}` within "…" (`"${X:-"[% v %]"}"`: the inner
+        // quotes open a new "…", where a '…' around a value is literal): not followed here, so
+        // nothing after it counts as unquoted.
+        if (c === '`' || (c === '$' && (text[i] === '(' || text[i] === '{'))) state = 'nested';
         else if (c === '\\') escaped = true;
         else if (c === '"') state = 'plain';
         break;
@@ -164,7 +169,7 @@ function refusal(
   value: string,
   context: Exclude<CommandContext, 'plain'>,
 ): RecipeError {
-  const input = name === 'domain' ? 'input `domain`' : name === 'install_dir' ? 'input `install-dir`' : 'input `vars`';
+  const input = inputOf(name);
   const odd = [...new Set([...value].filter((c) => !PLAIN_VALUE.test(c)))]
     .map((c) => (c === ' ' ? 'a space' : JSON.stringify(c)))
     .join(', ');
@@ -174,6 +179,26 @@ function refusal(
     `recipe ${recipe}: remote_prepare command ${JSON.stringify(text)}: ${shown} stands ${CONTEXT_WORDS[context]}, and its value from ${input}, ${JSON.stringify(value)}, holds ${odd}. ` +
       `There it could run as code, and quoting it would change the command: refused, nothing was run. ` +
       `Write the placeholder unquoted in the recipe (the value is then quoted for the shell), or set \`${name}\` to letters, digits and . _ / + @ : , = % - only`,
+  );
+}
+
+function inputOf(name: string): string {
+  return name === 'domain' ? 'input `domain`' : name === 'install_dir' ? 'input `install-dir`' : 'input `vars`';
+}
+
+function optionRefusal(
+  file: string,
+  recipe: string,
+  text: string,
+  shown: string,
+  name: string,
+  value: string,
+): RecipeError {
+  return new RecipeError(
+    file,
+    undefined,
+    `recipe ${recipe}: remote_prepare command ${JSON.stringify(text)}: the value of ${shown} from ${inputOf(name)}, ${JSON.stringify(value)}, begins with "-", which the command would read as an option, quoted or not: refused, nothing was run. ` +
+      `Give \`${name}\` a value that does not begin with "-" (a path: ./-name)`,
   );
 }
 

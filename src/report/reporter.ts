@@ -28,3 +28,26 @@ export function safeText(text: string): string {
     .replace(/\n/g, '\\n')
     .replace(/^::/, ': :');
 }
+
+/**
+ * The one path every line printed takes, in the action's log and the CLI's (see the reporters in
+ * main.ts and cli.ts): messages carry names a server or a repository chose, and some carry several of
+ * them or several lines. A line starting with `::` (after blanks) would be read by the runner as a
+ * workflow command (`::add-mask::Connected`, `::error::…`), and a control character (ESC starts a
+ * terminal's escape sequence, CR rewrites the line) would be obeyed by a terminal. So each line is
+ * neutralised alike: control characters but the tab shown as `\xNN`, a leading `::` broken up. Line
+ * breaks stay (a command's output spans lines).
+ */
+export function logSafe(message: string): string {
+  return message
+    .split('\n')
+    .map((line) =>
+      line
+        .replace(
+          /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
+          (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+        )
+        .replace(/^(\s*)::/, '$1: :'),
+    )
+    .join('\n');
+}

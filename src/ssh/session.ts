@@ -19,10 +19,23 @@ export interface ExecOptions {
   /** Keep at most this many bytes of stdout (then TRUNCATED_NOTE); default: all of it. */
   maxStdout?: number;
   /**
+   * Sees each piece of stdout before it is kept, and throws to refuse the output: the command is then
+   * closed and exec fails with that error (a listing that is not one, see listing-guard.ts). Returning
+   * false drops the piece (read, not kept).
+   */
+  check?: (chunk: Buffer) => boolean | void;
+  /**
    * Not ended by the idle watchdog: for a command that may rightly run silent for long (a
    * remote_prepare database dump). A server that dies meanwhile is still caught by the keepalive.
    */
   unwatched?: boolean;
+  /**
+   * The command is closed, and exec fails with a message naming `limitName`, when it has not finished
+   * after this many ms (the `command-timeout` input's backstop: the server's own `timeout` usually
+   * stops it first).
+   */
+  limitMs?: number;
+  limitName?: string;
 }
 
 export interface SessionOptions {
@@ -31,8 +44,10 @@ export interface SessionOptions {
   /**
    * The idle watchdog (the `timeout` input): an operation in progress — a command's channel open, SFTP
    * requests outstanding — that receives no byte and gets none of ours acknowledged for this long
-   * ends the connection with an error naming the host and the input. The keepalive alone does not
-   * catch a server that answers keepalives while its transfer stalls or trickles nothing. 0: off.
+   * ends the connection with an error naming the host and the input. So does one that moves fewer
+   * than MIN_PROGRESS_BYTES in a stretch of that length: a server trickling one byte every 2 s would
+   * otherwise hold a run for as long as it likes. The keepalive alone catches neither, as the server
+   * answers it meanwhile. 0: off.
    */
   idleMs?: number;
 }
@@ -102,9 +117,23 @@ export class SshSession {
    */
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const channel = await this.execStream(command, opts);
-    const result = this.guard(() => collect(channel, opts.stdin ?? '', opts.maxStdout ?? Infinity));
+    const result = this.guard(() => collect(channel, opts.stdin ?? '', opts.maxStdout ?? Infinity, opts.check));
     opts.started?.();
-    return result;
+    if (!opts.limitMs) return result;
+    let timer: NodeJS.Timeout | undefined;
+    const limited = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        channel.close();
+        const secs = Math.round(opts.limitMs! / 1000);
+        reject(
+          new Error(
+            `a command on ${this.label} did not finish within ${secs} s and was stopped; the \`${opts.limitName ?? 'command-timeout'}\` input bounds it`,
+          ),
+        );
+      }, opts.limitMs);
+      timer.unref();
+    });
+    return Promise.race([result, limited]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -310,8 +339,18 @@ export class SshSession {
    */
   private watch(channel: Watchable, busy: () => boolean): void {
     if (this.idleMs <= 0 || this.lost) return;
-    const w: Watch = { last: Date.now(), busy, heldByUs: () => channel._waitChanDrain === true };
-    const touch = () => (w.last = Date.now());
+    const now = Date.now();
+    const w: Watch = {
+      last: now,
+      stretch: now,
+      moved: 0,
+      busy,
+      heldByUs: () => channel._waitChanDrain === true,
+    };
+    const touch = (bytes: number) => {
+      w.last = Date.now();
+      w.moved += bytes;
+    };
     onPush(channel, touch);
     if (channel.stderr) onPush(channel.stderr, touch);
     const outgoing = channel.outgoing;
@@ -322,7 +361,7 @@ export class SshSession {
         enumerable: true,
         get: () => window,
         set: (v: number) => {
-          if (v !== window) touch();
+          if (v !== window) touch(Math.abs(v - window));
           window = v;
         },
       });
@@ -343,8 +382,15 @@ export class SshSession {
     const late = now - this.lastCheck > 2 * this.checkPeriod();
     this.lastCheck = now;
     for (const w of this.watched.values()) {
-      if (late || !w.busy() || w.heldByUs()) w.last = now;
-      else if (now - w.last >= this.idleMs) return this.stalled();
+      if (late || !w.busy() || w.heldByUs()) {
+        w.last = w.stretch = now;
+        w.moved = 0;
+      } else if (now - w.last >= this.idleMs) return this.stalled();
+      else if (now - w.stretch >= this.idleMs) {
+        if (w.moved < MIN_PROGRESS_BYTES) return this.trickled(w.moved);
+        w.stretch = now;
+        w.moved = 0;
+      }
     }
   }
 
@@ -362,6 +408,16 @@ export class SshSession {
     this.proxy?.client.destroy();
   }
 
+  /** A transfer moved, but too little to ever end: the same failure, saying how little. */
+  private trickled(moved: number): void {
+    const secs = this.idleMs / 1000;
+    this.markLost(
+      `too little progress: ${moved} byte(s) moved in ${secs} s while an operation waited on the server (at least ${MIN_PROGRESS_BYTES / 1024} KiB per \`timeout\` is needed); the \`timeout\` input (${secs} s) bounds this`,
+    );
+    this.client.destroy();
+    this.proxy?.client.destroy();
+  }
+
   private stopWatchdog(): void {
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = undefined;
@@ -369,8 +425,18 @@ export class SshSession {
   }
 }
 
+/**
+ * The least an operation in progress must move (receive, or have acknowledged) in every stretch of
+ * `timeout`: ~2 KiB/s at the default 30 s. Far below any real link or disk; a server compressing a
+ * file of zeros still sends more.
+ */
+export const MIN_PROGRESS_BYTES = 64 * 1024;
+
 interface Watch {
   last: number;
+  /** When the current stretch of `timeout` began, and the bytes moved since. */
+  stretch: number;
+  moved: number;
   busy: () => boolean;
   heldByUs: () => boolean;
 }
@@ -384,11 +450,14 @@ interface Watchable {
   once(event: 'close', listener: () => void): unknown;
 }
 
-/** Calls `seen` whenever ssh2 hands the stream a chunk (or its end). */
-function onPush(stream: { push(chunk: unknown, encoding?: BufferEncoding): boolean }, seen: () => void): void {
+/** Calls `seen` with its size whenever ssh2 hands the stream a chunk (or its end: 0 bytes). */
+function onPush(
+  stream: { push(chunk: unknown, encoding?: BufferEncoding): boolean },
+  seen: (bytes: number) => void,
+): void {
   const push = stream.push;
   stream.push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding) {
-    seen();
+    seen(Buffer.isBuffer(chunk) ? chunk.length : typeof chunk === 'string' ? chunk.length : 0);
     return push.call(this, chunk, encoding);
   };
 }
@@ -435,16 +504,33 @@ export const EXIT_GRACE_MS = 2000;
 
 /** Collects a command's output; resolves on 'close', after the last byte and the exit status. */
 
-function collect(channel: ClientChannel, stdin: Buffer | string, maxStdout: number): Promise<ExecResult> {
+function collect(
+  channel: ClientChannel,
+  stdin: Buffer | string,
+  maxStdout: number,
+  check?: (chunk: Buffer) => boolean | void,
+): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let exit: { code: number | null; signal?: string } | undefined;
     let room = maxStdout;
     let truncated = false;
+    let refused = false;
     channel.on('data', (d: Buffer) => {
       // Beyond the cap the output is still read (the server must not block on it), not kept.
-      if (truncated) return;
+      if (truncated || refused) return;
+      if (check) {
+        try {
+          if (check(d) === false) return;
+        } catch (err) {
+          refused = true;
+          stdout.length = 0;
+          reject(err as Error);
+          channel.close();
+          return;
+        }
+      }
       if (d.length <= room) {
         room -= d.length;
         stdout.push(d);

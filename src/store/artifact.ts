@@ -13,7 +13,6 @@ import {
   describeWanted,
   foreignOrigin,
   judgeRun,
-  screenListed,
   workflowPathOfRef,
   type RunFacts,
   type Skipped,
@@ -224,50 +223,48 @@ export class ArtifactStore implements Store {
 
   /**
    * The newest artifact of that name from an eligible run (artifact-origin.ts): this repository's own,
-   * same workflow, same branch. GitHub lists newest first; later pages are read only while nothing
-   * eligible was found. An artifact is judged from the listing first (a fork's, another branch's), and
-   * only then by its run (workflow, event), each run fetched once.
+   * same workflow, same branch. Searched run by run, not in the repository's artifact listing: anyone
+   * who can run a workflow here (a fork's pull request) can fill that listing with artifacts of our
+   * name, and ~1,000 of them pushed the genuine one past any number of pages read. The runs of this
+   * workflow on this branch (GitHub filters them) are read newest first and judged from the listing
+   * alone (a fork's is skipped without a request); only an eligible run's artifacts are asked for.
    */
   private async findNewest(repo: Repo, name: string, ctx: StoreContext): Promise<{ found: Found | null; why: string }> {
     const wanted = await this.wanted(repo);
+    if (wanted.workflowId === undefined)
+      throw new Error(`run ${process.env.GITHUB_RUN_ID}: GitHub did not say which workflow it belongs to`);
     const skipped: Skipped = { foreign: [], workflow: [], branch: [] };
-    const runs = new Map<number, RunFacts | null>();
     let expired = 0;
+    let asked = 0;
     let found: Found | null = null;
-    search: for (let page = 1; page <= 10; page++) {
-      const list = await this.rest(repo, 'actions/artifacts', { name, per_page: '100', page: String(page) });
-      for (const a of list.artifacts.filter((x) => x.name === name).sort((x, y) => y.id - x.id)) {
-        if (a.expired) {
-          expired++;
-          continue;
-        }
-        const runId = a.workflow_run?.id;
-        if (runId === undefined)
-          throw new Error(`artifact ${name} (id ${a.id}): GitHub did not say which run it belongs to`);
-        let refusal = screenListed(a.workflow_run ?? {}, wanted);
-        if (refusal === null) {
-          if (!runs.has(runId)) runs.set(runId, await this.runFacts(repo, runId, true));
-          const run = runs.get(runId);
-          // A run that cannot be read (deleted) cannot be vouched for.
-          refusal = run ? judgeRun(run, wanted) : 'foreign';
-        }
+    search: for (let page = 1; page <= MAX_RUN_PAGES; page++) {
+      const runs = await this.workflowRuns(repo, wanted.workflowId, wanted.branch, page);
+      for (const run of [...runs].sort((a, b) => b.id - a.id)) {
+        const refusal = judgeRun(run, wanted);
         if (refusal !== null) {
-          skipped[refusal].push(runId);
+          skipped[refusal].push(run.id);
           continue;
         }
-        found = { id: a.id, runId, digest: a.digest ?? undefined };
-        break search;
+        if (++asked > MAX_RUNS_ASKED) break search;
+        const list = await this.rest(repo, `actions/runs/${run.id}/artifacts`, { name, per_page: '100' });
+        const r = pick(list.artifacts, name, run.id);
+        expired += r.expired;
+        if (r.found) {
+          found = r.found;
+          break search;
+        }
       }
-      if (list.artifacts.length < 100) break;
+      if (runs.length < 100) break;
     }
     const line = describeSkipped(name, skipped, wanted);
-    // A fork's artifact under our name is worth a look (an attempt to poison the restore?); the rest is routine.
+    // A fork's run under our workflow and branch is worth a look (an attempt to poison the restore?); the rest is routine.
     if (line !== null && skipped.foreign.length > 0) ctx.warning(line);
     else if (line !== null) ctx.info(line);
     if (found) return { found, why: '' };
     const notes = [
       expired > 0 && `${expired} expired`,
       line !== null && `${skipped.foreign.length + skipped.workflow.length + skipped.branch.length} skipped`,
+      asked > MAX_RUNS_ASKED && `only the newest ${MAX_RUNS_ASKED} runs looked at`,
     ].filter((x): x is string => typeof x === 'string');
     return {
       found: null,
@@ -275,6 +272,28 @@ export class ArtifactStore implements Store {
         `in this run or an earlier one of ${describeWanted(wanted)}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}; ` +
         'to restore from another branch set input `artifact-branch`, or name a run of this repository with `artifact-run-id`',
     };
+  }
+
+  /** One page of this workflow's runs on `branch` (`GET …/actions/workflows/{id}/runs`), as the rule reads them. */
+  private async workflowRuns(repo: Repo, workflowId: number, branch: string, page: number): Promise<RunFacts[]> {
+    const res = await this.api(repo, `actions/workflows/${workflowId}/runs`, {
+      branch,
+      per_page: '100',
+      page: String(page),
+    });
+    const status = res.message.statusCode ?? 0;
+    const text = await res.readBody();
+    let body: { workflow_runs?: RestRun[] } = {};
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      // An error page is not JSON; the status says enough.
+    }
+    if (status < 200 || status > 299 || !Array.isArray(body.workflow_runs))
+      throw new Error(
+        `listing the runs of workflow ${workflowId} of ${repo.owner}/${repo.repo} failed: HTTP ${status}`,
+      );
+    return body.workflow_runs.filter((r) => typeof r.id === 'number').map((r) => factsOf(r.id!, r));
   }
 
   /** The runs an artifact may come from: this run's workflow (from the API) and branch (or `artifact-branch`). */
@@ -316,17 +335,7 @@ export class ArtifactStore implements Store {
     }
     if (status < 200 || status > 299 || !run || typeof run !== 'object')
       throw new Error(`reading run ${runId} of ${repo.owner}/${repo.repo} failed: HTTP ${status}`);
-    const repoOf = (r: RestRun['repository']) =>
-      r && typeof r.id === 'number' && typeof r.full_name === 'string' ? { id: r.id, fullName: r.full_name } : null;
-    return {
-      id: runId,
-      workflowId: typeof run.workflow_id === 'number' ? run.workflow_id : undefined,
-      path: typeof run.path === 'string' ? run.path : '',
-      event: typeof run.event === 'string' ? run.event : '',
-      headBranch: typeof run.head_branch === 'string' ? run.head_branch : '',
-      repository: repoOf(run.repository),
-      headRepository: repoOf(run.head_repository),
-    };
+    return factsOf(runId, run);
   }
 
   /**
@@ -440,6 +449,25 @@ async function thisRunArtifact(client: DefaultArtifactClient, name: string): Pro
   const { artifacts } = await client.listArtifacts({ latest: true });
   const a = artifacts.find((x) => x.name === name);
   return a ? { id: a.id, runId: undefined, digest: a.digest } : null;
+}
+
+/** Pages of 100 runs read at most (a skipped run costs nothing more), and eligible runs whose artifacts are asked for at most. */
+const MAX_RUN_PAGES = 50;
+const MAX_RUNS_ASKED = 100;
+
+/** A run as the REST API gives it, as the origin rule reads it. */
+function factsOf(runId: number, run: RestRun): RunFacts {
+  const repoOf = (r: RestRun['repository']) =>
+    r && typeof r.id === 'number' && typeof r.full_name === 'string' ? { id: r.id, fullName: r.full_name } : null;
+  return {
+    id: runId,
+    workflowId: typeof run.workflow_id === 'number' ? run.workflow_id : undefined,
+    path: typeof run.path === 'string' ? run.path : '',
+    event: typeof run.event === 'string' ? run.event : '',
+    headBranch: typeof run.head_branch === 'string' ? run.head_branch : '',
+    repository: repoOf(run.repository),
+    headRepository: repoOf(run.head_repository),
+  };
 }
 
 /** The newest unexpired artifact of that name in a listing (ids grow with time), and how many had expired. */

@@ -41,7 +41,7 @@ export async function makeStores(s: StoresOptions): Promise<Store[]> {
             branch: s.artifact.branch,
           });
         case 'cache':
-          return new (await import('./cache.js')).CacheStore({ key: s.cache.key });
+          return new (await import('./cache.js')).CacheStore(s.cache);
       }
     }),
   );

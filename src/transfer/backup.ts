@@ -23,6 +23,7 @@ import { newOutcome, type EntryOutcome } from '../model/outcome.js';
 import { NO_PROGRESS, type Progress } from '../report/progress.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
 import { byteShrinkProblem, shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
+import { describeMember, judgeMemberSize, memberSizeError } from './member-size.js';
 
 export interface BackupOptions {
   /** The byte half of the shrink guard; off when the workflow backs up a new server on purpose. */
@@ -144,11 +145,21 @@ export async function backup(
     [...byRemote.values()].reduce((n, t) => n + t[0]!.file.size, 0),
   );
   const stored = new Map<string, ManifestFile>();
+  /** Files that arrived smaller than listed: skipped, their stored copy kept (see member-size.ts). */
+  const offSize: string[] = [];
   const fetched = await transport
     .fetch([...byRemote.keys()], async (incoming) => {
       const targets = byRemote.get(incoming.remote)!;
       const paths = [...new Set(targets.map((t) => t.path))];
       const first = targets[0]!.file;
+      const size = judgeMemberSize(first.size, incoming.size);
+      const named = describeMember(incoming.remote, first.size, incoming.size);
+      if (size === 'larger') throw new HostileServerError(memberSizeError([named], true));
+      if (size === 'smaller') {
+        offSize.push(named);
+        await drain(incoming.stream);
+        return;
+      }
       const mtime = incoming.mtime ?? first.mtime;
       // One stream, one or several writers (each stored path written once, its copy made as it arrives).
       const copies = paths.length === 1 ? [] : paths.map(() => new PassThrough());
@@ -180,6 +191,11 @@ export async function backup(
       tree.abandonWrites();
       throw err;
     });
+  if (offSize.length > 0) {
+    // The files that did arrive whole are in place: the manifest must vouch for them (as after a cut).
+    if (stored.size > 0) writeManifest(tree.root, named(withStored(old, stored, plans, opts.encryption)));
+    throw new HostileServerError(memberSizeError(offSize, false));
+  }
   for (const remote of fetched.notSent)
     for (const target of byRemote.get(remote)!) keepNotSent(target, old, fetched.message);
   for (const p of plans) {
@@ -517,6 +533,11 @@ function shrinkCounts(p: EntryPlan, old: Manifest): ShrinkCounts {
   for (const r of p.records.values()) if (r.type === 'file' && r.size > 0) counts.left++;
   for (const f of p.fetch) if (f.file.size > 0) counts.left++;
   return counts;
+}
+
+/** Reads a stream to its end, keeping nothing: a skipped member must still be read past. */
+async function drain(stream: Readable): Promise<void> {
+  for await (const chunk of stream) void chunk;
 }
 
 function keepNotSent(target: { plan: EntryPlan; path: string }, old: Manifest, message: string): void {

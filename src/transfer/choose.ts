@@ -1,4 +1,4 @@
-import { UserError } from '../errors.js';
+import { HostileServerError, UserError } from '../errors.js';
 import { safeText } from '../report/reporter.js';
 import { OUTPUT_CAP } from '../ssh/session.js';
 import {
@@ -9,6 +9,7 @@ import {
   type CompressionSetting,
 } from './compression.js';
 import { LIST_SCRIPT, PROBE_SCRIPT, shCommand } from './tar/remote-scripts.js';
+import { afterMark, ListingGuard } from './tar/listing-guard.js';
 import { SftpTransport } from './sftp/transport.js';
 import { TarTransport, type ShellRunner } from './tar/transport.js';
 import type { Transport } from './types.js';
@@ -81,15 +82,23 @@ ${LIST_SCRIPT}`,
   // The probe's own answer is a few lines: a server that floods it is cut at OUTPUT_CAP (a listing
   // riding along is data, and bounded by what was asked).
   const probe = await session
-    .exec(command, { stdin: '', ...(ahead ? whileListing && { started: whileListing } : { maxStdout: OUTPUT_CAP }) })
+    .exec(command, {
+      stdin: '',
+      ...(ahead
+        ? {
+            ...(whileListing && { started: whileListing }),
+            check: afterMark(LISTING_MARK, OUTPUT_CAP, new ListingGuard(ahead.length), isGnu),
+          }
+        : { maxStdout: OUTPUT_CAP }),
+    })
     .catch((err: unknown) => {
-      if (session.lostError?.()) throw err;
+      if (session.lostError?.() || err instanceof HostileServerError) throw err;
       return null;
     });
   probed();
   const mark = probe ? probe.stdout.indexOf(LISTING_MARK) : -1;
   const text = probe ? probe.stdout.subarray(0, mark < 0 ? undefined : mark).toString('utf8') : '';
-  const gnu = /GNU findutils/.test(text) && /GNU tar/.test(text);
+  const gnu = isGnu(text);
   if (!gnu) {
     if (s.transport === 'tar') {
       throw new UserError(
@@ -145,6 +154,11 @@ async function sftpTransport(session: Session, s: TransportOptions, rtt: number 
     lost: () => session.lostError?.(),
     compression,
   });
+}
+
+/** The probe found what the tar transport needs: GNU find and GNU tar. */
+function isGnu(probe: string): boolean {
+  return /GNU findutils/.test(probe) && /GNU tar/.test(probe);
 }
 
 /** Ends the probe's output and starts the listing's when both run as one command. */

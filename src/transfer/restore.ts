@@ -190,7 +190,7 @@ async function removeStaleTemps(stale: string[][], jobs: Job[], transport: Trans
 interface Job {
   outcome: EntryOutcome;
   root: string;
-  rootType: 'file' | 'dir';
+  rootType: OutgoingItem['type'];
   items: OutgoingItem[];
   keepPrevious: string[];
   conflicts: string[];
@@ -251,7 +251,7 @@ function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: M
   const job: Job = {
     outcome,
     root: e.remote,
-    rootType: root?.type === 'file' ? 'file' : 'dir',
+    rootType: root?.type ?? 'dir',
     items: [],
     keepPrevious: [],
     conflicts: [],
@@ -269,6 +269,7 @@ function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: M
     return job;
   }
   const onServer = new Map<string, RemoteFile>(listing.status === 'ok' ? listing.files.map((f) => [f.rel, f]) : []);
+  if (root.type === 'symlink') return planLinkRoot(job, root, onServer.get(''));
   for (const item of stored) {
     const there = onServer.get(item.rel);
     if (item.type === 'dir') {
@@ -296,6 +297,28 @@ function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: M
   }
   job.makesDirs = job.items.some((i) => i.type === 'dir' && !onServer.has(i.rel));
   job.items = worthUploading(job, job.items);
+  return job;
+}
+
+/**
+ * An entry whose root was stored as a link (a crafted manifest can say so of any entry) is put back
+ * only where the server has nothing: the link may point anywhere on the server (`/etc`), so it is never
+ * entered, searched through, or made to replace what is there. The transports refuse it too, should
+ * something appear there before the upload (an outer entry's folder restored first).
+ */
+function planLinkRoot(job: Job, root: OutgoingItem, there: RemoteFile | undefined): Job {
+  if (!there) {
+    job.items = [root];
+    return job;
+  }
+  if (sameContent(root, there)) {
+    job.outcome.unchanged++;
+    return job;
+  }
+  job.conflicts.push(job.root);
+  job.outcome.notes.push(
+    `kept the server's ${safeText(job.root)}: it was stored as a link to ${safeText(root.target ?? '')}, and a link is put back only where the server has nothing`,
+  );
   return job;
 }
 
@@ -410,7 +433,7 @@ function planCopyRestore(
   const job: Job = {
     outcome,
     root: r.to,
-    rootType: root?.type === 'file' ? 'file' : 'dir',
+    rootType: root?.type ?? 'dir',
     items: [],
     keepPrevious: [],
     conflicts: [],

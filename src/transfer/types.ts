@@ -57,8 +57,11 @@ export interface OutgoingItem {
 export interface UploadRequest {
   /** Server path of the entry root. */
   root: string;
-  /** Root's own type: a file entry uploads one item with rel ''. */
-  rootType: 'file' | 'dir';
+  /**
+   * Root's own type: a file entry uploads one item with rel ''. A link root is put back only where the
+   * server has nothing, and never entered nor searched through (it may point anywhere on the server).
+   */
+  rootType: 'file' | 'dir' | 'symlink';
   items: OutgoingItem[];
   /** Rels whose current server content must be kept aside before being replaced. */
   keepPrevious: string[];
@@ -98,8 +101,16 @@ export interface Transport {
   upload(request: UploadRequest): Promise<UploadResult>;
   /** Removes these server files (never folders; a missing one is no error). */
   removeFiles(paths: string[]): Promise<void>;
-  /** Runs a shell command (as root with sudo), `args` as its $1…; never throws for a non-zero exit. */
-  run(command: string, args?: string[]): Promise<{ code: number | null; output: string }>;
+  /**
+   * Runs a shell command (as root with sudo), `args` as its $1…; never throws for a non-zero exit.
+   * With `limitSecs` (the `command-timeout` input) the command is stopped when it runs longer: on the
+   * server by its own `timeout` (exit 124, `timedOut`), and failing that from here.
+   */
+  run(
+    command: string,
+    args?: string[],
+    limitSecs?: number,
+  ): Promise<{ code: number | null; output: string; timedOut?: boolean }>;
 }
 
 /**

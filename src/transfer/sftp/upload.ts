@@ -57,7 +57,11 @@ export class UploadJob {
     await this.keepPrevious();
     await this.makeDir(posix.dirname(this.root));
     if (req.rootType === 'dir') await this.makeRealDir(this.root);
-    else if ((await this.lstatOrNull(this.root))?.isDirectory()) {
+    else if (req.rootType === 'symlink' && (await this.lstatOrNull(this.root))) {
+      throw new UserError(
+        `${safeText(this.root)} is there on the server, and a stored link is put back only where the server has nothing: nothing was written`,
+      );
+    } else if ((await this.lstatOrNull(this.root))?.isDirectory()) {
       throw new UserError(
         `${safeText(this.root)} is a folder on the server where the stored copy has a file: nothing was written in it`,
       );

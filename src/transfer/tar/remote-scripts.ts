@@ -132,7 +132,7 @@ ${FUNCTIONS}
 case "$prev" in "~/"*) prev="$HOME/\${prev#\\~/}";; esac
 mkdir -p -- "$prev"
 printf '%s\\n' "$prev"
-[ "$kind" = file ] || follow_root
+[ "$kind" != dir ] || follow_root
 ${ROOT_PATHS}
 per_file='prev=$1; rootp=$2; root=$3; shift 3
 for rel do
@@ -159,7 +159,8 @@ xargs -0 -r sh -c "$per_file" sh "$prev" "$rootp" "$asked"`;
  * last, deepest first, because moving files into a folder changes its mtime: a second archive
  * (.rf-dirs.tar) carried inside the first is unpacked into a skeleton of the folders (m/), whose
  * metadata is copied onto each destination folder (chown -h/chmod/touch -h --reference, on ".").
- * $1 root, $2 root type (file|dir), $3 1 to keep owners (root or sudo), $4 the codec the archive is
+ * $1 root, $2 root type (file|dir|symlink: a link goes only where nothing is), $3 1 to keep owners
+ * (root or sudo), $4 the codec the archive is
  * compressed with (zstd or gzip; empty: none).
  *
  * Links below the root are never followed (see FUNCTIONS): the staging folder is pinned by a
@@ -175,7 +176,7 @@ xargs -0 -r sh -c "$per_file" sh "$prev" "$rootp" "$asked"`;
 export const UPLOAD_SCRIPT = `set -e; LC_ALL=C; export LC_ALL
 root=$1; kind=$2; owners=$3
 ${FUNCTIONS}
-[ "$kind" = file ] || follow_root
+[ "$kind" != dir ] || follow_root
 ${ROOT_PATHS}
 stage=$(mktemp -d "$parentp/.remote-files-XXXXXX")
 trap 'rm -rf -- "$stage"' EXIT
@@ -186,6 +187,20 @@ src=/proc/$$/fd/3
 if [ "$owners" = 1 ]; then own=--same-owner; else own=--no-same-owner; fi
 case $4 in zstd|gzip) $4 -d -c | tar -x -p $own -f -;; *) tar -x -p $own -f -;; esac
 enter "$parentp"
+# The staged root must be what the request says: a link staged as a folder root would be entered below.
+case $kind in
+  dir) [ -d "$src/r" ] && [ ! -L "$src/r" ] || refuse "the archive for $root does not hold a folder: nothing was written";;
+  file) [ -f "$src/r" ] && [ ! -L "$src/r" ] || refuse "the archive for $root does not hold a file: nothing was written";;
+  symlink) [ -L "$src/r" ] || refuse "the archive for $root does not hold a link: nothing was written";;
+  *) refuse "unknown root type $kind";;
+esac
+if [ "$kind" = symlink ]; then
+  # A link may point anywhere on the server: it goes only where nothing is, never entered nor followed.
+  if [ -e "$name" ] || [ -L "$name" ]; then refuse "$root is there on the server, and a stored link is put back only where the server has nothing: nothing was written"; fi
+  mv -nT -- "$src/r" "$name" || true
+  [ ! -L "$src/r" ] || refuse "$root appeared on the server meanwhile, and a stored link is put back only where the server has nothing: nothing was written"
+  exit 0
+fi
 if [ "$kind" = file ]; then
   if [ -d "$name" ] && [ ! -L "$name" ]; then refuse "$root is a folder on the server where the stored copy has a file: nothing was written in it"; fi
   mv -fT -- "$src/r" "$name"
@@ -231,6 +246,18 @@ done
 exit $fail'
 cd "$src/m"
 find . -depth -type d -exec sh -c "$per_meta" sh "$rootp" "$src/m" "$owners" {} +`;
+
+/**
+ * Runs the script $1 with a time limit of $2 seconds, the rest as its $1…: through coreutils'
+ * `timeout` where the server has it (exit 124 when it ran out: TERM, then KILL 10 s later), else as
+ * it is (this side's backstop then bounds it, see SshSession.exec's limitMs).
+ */
+export const TIME_LIMIT_SCRIPT = `s=$1; n=$2; shift 2
+if command -v timeout >/dev/null 2>&1; then exec timeout -k 10 "$n" sh -c "$s" sh "$@"; fi
+exec sh -c "$s" sh "$@"`;
+
+/** Exit status of a command `timeout` stopped. */
+export const TIMED_OUT = 124;
 
 /** The first line PREPARE_SCRIPT prints on stdout, before the command's own output. */
 export const PREPARE_MARK = 'remote-files prepare:';

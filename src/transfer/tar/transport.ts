@@ -7,12 +7,15 @@ import { EXIT_GRACE_MS, exitAlreadySent } from '../../ssh/session.js';
 import { decoder, encoder, mostlyCompressed, type Codec } from '../compression.js';
 import { parseListing } from './listing.js';
 import { archiveTime, memberHeader, type MemberHeader } from './member-header.js';
+import { ListingGuard } from './listing-guard.js';
 import {
   CHECKSUM_SCRIPT,
   FETCH_SCRIPT,
   KEEP_PREVIOUS_SCRIPT,
   LIST_SCRIPT,
   shCommand,
+  TIME_LIMIT_SCRIPT,
+  TIMED_OUT,
   UPLOAD_SCRIPT,
 } from './remote-scripts.js';
 import {
@@ -40,7 +43,15 @@ export interface ShellRunner {
   /** `started` is called once the server has started the command, while its output is still to come. */
   exec(
     command: string,
-    opts?: { stdin?: Buffer | string; started?: () => void; maxStdout?: number; unwatched?: boolean },
+    opts?: {
+      stdin?: Buffer | string;
+      started?: () => void;
+      maxStdout?: number;
+      unwatched?: boolean;
+      check?: (chunk: Buffer) => boolean | void;
+      limitMs?: number;
+      limitName?: string;
+    },
   ): Promise<{ code: number | null; stdout: Buffer; stderr: string }>;
   execStream(command: string): Promise<ShellChannel & Writable>;
 }
@@ -75,8 +86,13 @@ export class TarTransport implements Transport {
     if (remotes.length === 0) return [];
     const ready = this.prefetched;
     this.prefetched = undefined;
+    const guard = new ListingGuard(remotes.length);
     const same = ready && ready.remotes.length === remotes.length && ready.remotes.every((r, i) => r === remotes[i]);
-    const r = same ? ready : await this.shell.exec(shCommand(LIST_SCRIPT, remotes, this.sudo));
+    const r = same
+      ? ready
+      : await this.shell.exec(shCommand(LIST_SCRIPT, remotes, this.sudo), {
+          check: (chunk) => guard.feed(chunk),
+        });
     if (r.code !== 0 && r.stdout.length === 0)
       throw new Error(`listing on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
     return parseListing(r.stdout, remotes.length);
@@ -85,7 +101,13 @@ export class TarTransport implements Transport {
   async checksums(remotes: string[]): Promise<Map<string, string>> {
     const sums = new Map<string, string>();
     if (remotes.length === 0) return sums;
-    const r = await this.shell.exec(shCommand(CHECKSUM_SCRIPT, [], this.sudo), { stdin: nulList(remotes) });
+    // One line per file asked for (a name sha256sum escapes takes up to twice its bytes): beyond that
+    // the server is not answering the question, and its output is not kept.
+    const most = remotes.reduce((n, r) => n + 2 * Buffer.byteLength(r) + 80, 0);
+    const r = await this.shell.exec(shCommand(CHECKSUM_SCRIPT, [], this.sudo), {
+      stdin: nulList(remotes),
+      maxStdout: most,
+    });
     for (const line of r.stdout.toString('utf8').split('\n')) {
       // sha256sum escapes a name holding "\" or a newline and marks that line with a leading "\".
       const m = /^(\\?)([0-9a-f]{64}) [ *](.*)$/s.exec(line);
@@ -241,9 +263,26 @@ export class TarTransport implements Transport {
     if (r.code !== 0) throw new Error(`rm on the server failed (exit ${r.code}): ${safeText(r.stderr.trim())}`);
   }
 
-  async run(command: string, args: string[] = []): Promise<{ code: number | null; output: string }> {
-    const r = await this.shell.exec(shCommand(command, args, this.sudo), { maxStdout: 1 << 20, unwatched: true }); // a dump may run silent for long; output capped (session.ts)
-    return { code: r.code, output: (r.stdout.toString('utf8') + r.stderr).trim() };
+  async run(
+    command: string,
+    args: string[] = [],
+    limitSecs?: number,
+  ): Promise<{ code: number | null; output: string; timedOut?: boolean }> {
+    // A dump may run silent for long (unwatched): `command-timeout` bounds it instead; output capped (session.ts).
+    const r = limitSecs
+      ? await this.shell.exec(shCommand(TIME_LIMIT_SCRIPT, [command, String(limitSecs), ...args], this.sudo), {
+          maxStdout: 1 << 20,
+          unwatched: true,
+          // The server's `timeout` stops it first (and KILLs 10 s later); this is for a server without one.
+          limitMs: (limitSecs + 30) * 1000,
+          limitName: 'command-timeout',
+        })
+      : await this.shell.exec(shCommand(command, args, this.sudo), { maxStdout: 1 << 20, unwatched: true });
+    return {
+      code: r.code,
+      output: (r.stdout.toString('utf8') + r.stderr).trim(),
+      ...(limitSecs && r.code === TIMED_OUT && { timedOut: true }),
+    };
   }
 }
 

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { runAction } from '../helpers/run-action.js';
+import { ok } from '../helpers/outcome.js';
+import { treePicture } from '../helpers/tree.js';
+import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+
+// Issue #23, first finding: two entries whose server paths nest (`app` and `app/www`), the inner one
+// recorded as a symlink (a crafted manifest, or a backup from a server that listed it as a link). The
+// outer entry's restore makes `app/www` a real folder; the inner entry's staged link must then never be
+// entered nor searched through on the server: a link root goes back only where nothing is. The link
+// points at a root-owned canary standing in for /etc, which must come through every restore untouched.
+
+const DOMAIN = 'example.com';
+let sshd: Sshd;
+let srv: string;
+let canary: string;
+const scratch: string[] = [];
+
+before(async () => {
+  sshd = await startSshd({ hostKeyTypes: ['ed25519'] });
+  srv = sshd.users.shell.scratch;
+  canary = `/var/lib/rf-canary-${randomBytes(4).toString('hex')}`;
+  rootSh(
+    `mkdir -p '${canary}/sub' && printf 'root:x:0:0' > '${canary}/passwd' && printf secret > '${canary}/sub/shadow'`,
+  );
+});
+
+after(async () => {
+  await sshd?.stop();
+  rootSh(`rm -rf '${canary}'`);
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
+const recipes = [
+  'version: 1',
+  'recipes:',
+  '  App:',
+  '    remote_files:',
+  '      "${install_dir}/app": app',
+  '  Www:',
+  '    remote_files:',
+  '      "${install_dir}/app/www": www',
+  '',
+].join('\n');
+
+function inputs(extra: Record<string, string>): Record<string, string> {
+  return {
+    host: '127.0.0.1',
+    port: String(sshd.port),
+    username: 'rf-shell',
+    key: sshd.key.privateKey,
+    'host-fingerprint': sshd.fingerprint('ed25519'),
+    domain: DOMAIN,
+    'install-dir': srv,
+    timeout: '20',
+    retries: '0',
+    store: 'none',
+    sudo: 'true',
+    ...extra,
+  };
+}
+
+// As root (sudo: true), where following the link would reach anything; SFTP cannot run as root.
+for (const transport of ['tar']) {
+  test(`${transport}: a stored link at a nested entry's root is never entered: the folder it points at stays whole`, async () => {
+    const app = join(srv, 'app');
+    rootSh(
+      `rm -rf '${app}' && mkdir -p '${app}/www' && printf home > '${app}/index.html' && printf page > '${app}/www/page.html' && chown -R rf-shell: '${app}'`,
+    );
+    const ws = mkdtempSync(join(tmpdir(), 'rf-root-links-'));
+    scratch.push(ws);
+    writeFileSync(join(ws, 'remote-files.yml'), recipes);
+    ok(await runAction(inputs({ mode: 'backup', transport }), { workspace: ws }));
+
+    // The crafted data folder: the inner entry's root recorded as a link to the canary.
+    const data = join(ws, 'data', DOMAIN);
+    const path = join(data, '.remote-files', 'manifest.json');
+    const manifest = JSON.parse(readFileSync(path, 'utf8')) as { files: Record<string, Record<string, unknown>> };
+    for (const p of Object.keys(manifest.files)) if (p.startsWith('www/')) delete manifest.files[p];
+    manifest.files.www = { ...manifest.files.www, type: 'symlink', size: 0, mode: '0777', target: canary };
+    writeFileSync(path, JSON.stringify(manifest, null, 2));
+    rmSync(join(data, 'www'), { recursive: true });
+
+    const canaryBefore = treePicture(canary, { modes: true });
+    assert.equal(canaryBefore.size, 3, 'the canary holds its files');
+    rootSh(`rm -rf '${app}'`);
+    const r = await runAction(inputs({ mode: 'restore', transport }), { workspace: ws });
+    assert.deepEqual(treePicture(canary, { modes: true }), canaryBefore, `the canary is untouched\n${r.stdout}`);
+    // The outer entry's folder is there (with its own file); no file of the canary reached it.
+    assert.ok(lstatSync(join(app, 'www')).isDirectory(), "app/www is the outer entry's real folder");
+    assert.deepEqual([...treePicture(join(app, 'www')).keys()], ['page.html']);
+    assert.match(r.stdout, /is put back only where the server has nothing/);
+    rootSh(`rm -rf '${app}'`);
+  });
+}
+
+test('tar: a stored link root onto a missing path is put back as the link, never followed', async () => {
+  const app = join(srv, 'app2');
+  rootSh(`rm -rf '${app}' && mkdir -p '${app}' && ln -s '${canary}' '${app}/www' && chown -hR rf-shell: '${app}'`);
+  const ws = mkdtempSync(join(tmpdir(), 'rf-root-links-'));
+  scratch.push(ws);
+  writeFileSync(join(ws, 'remote-files.yml'), recipes.replace(/\/app/g, '/app2'));
+  ok(await runAction(inputs({ mode: 'backup', transport: 'tar' }), { workspace: ws }));
+  const canaryBefore = treePicture(canary, { modes: true });
+  rootSh(`rm -rf '${app}'`);
+  ok(await runAction(inputs({ mode: 'restore', transport: 'tar' }), { workspace: ws }));
+  assert.ok(lstatSync(join(app, 'www')).isSymbolicLink(), 'the link is back');
+  assert.deepEqual(treePicture(canary, { modes: true }), canaryBefore, 'the canary is untouched');
+  rootSh(`rm -rf '${app}'`);
+});
