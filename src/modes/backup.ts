@@ -28,6 +28,7 @@ export async function backupMode(job: ServerJob, session: Session): Promise<Mode
       maxDelete: s.maxDelete,
       dryRun: s.dryRun,
       ...(encryption && { encryption: encryption.tag }),
+      log: (line) => out.info(line),
     }),
   );
   if (!s.dryRun) {

@@ -18,6 +18,8 @@ import {
   type ManifestFile,
 } from './manifest/manifest.js';
 import { newOutcome, type EntryOutcome } from '../model/outcome.js';
+import { mostlyCompressed } from './compression.js';
+import { DELTA_MIN, fetchByDelta } from './delta/delta.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
 import { shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
 
@@ -29,6 +31,8 @@ export interface BackupOptions {
   maxDelete?: MaxDelete;
   /** Contents are stored encrypted with this tag (see store/encryption.ts): stored sizes are not plaintext sizes. */
   encryption?: string;
+  /** Lines for the log (what the delta transfer did). */
+  log?: (line: string) => void;
 }
 
 export interface BackupResult {
@@ -43,6 +47,8 @@ interface FetchTarget {
   plan: EntryPlan;
   path: string;
   file: RemoteFile;
+  /** A stored copy of it is in the data folder (a delta transfer can compare with it). */
+  stored?: boolean;
 }
 
 /** What to do for one entry, decided from the listing and the manifest before any byte moves. */
@@ -53,7 +59,7 @@ interface EntryPlan {
   rootIsDir: boolean;
   /** Records for the new manifest that need no transfer (folders, links, unchanged files, kept ones). */
   records: Map<string, ManifestFile>;
-  fetch: Array<{ path: string; file: RemoteFile }>;
+  fetch: Array<{ path: string; file: RemoteFile; stored?: boolean }>;
   links: Array<{ path: string; target: string }>;
   dirs: string[];
   deletions: string[];
@@ -118,29 +124,35 @@ export async function backup(
   }
   for (const p of plans) for (const d of p.dirs) tree.ensureDir(d);
   const stored = new Map<string, ManifestFile>();
-  const fetched = await transport
-    .fetch([...byRemote.keys()], async (incoming) => {
-      const targets = byRemote.get(incoming.remote)!;
-      const paths = [...new Set(targets.map((t) => t.path))];
-      const first = targets[0]!.file;
-      // One stream, one or several writers (each stored path written once, its copy made as it arrives).
-      const copies = paths.length === 1 ? [] : paths.map(() => new PassThrough());
-      const streams = paths.length === 1 ? [incoming.stream] : copies;
-      const [written] = await Promise.all([
-        Promise.all(
-          paths.map((path, i) => tree.writeFile(path, streams[i]!, incoming.size, first.mode, incoming.mtime)),
-        ),
-        tee(incoming.stream, copies),
-      ]);
-      for (const t of targets) {
-        const w = written[paths.indexOf(t.path)]!;
-        const record = toManifestFile({ ...t.file, size: w.size, mtime: incoming.mtime }, w.sha256);
-        t.plan.records.set(t.path, record);
-        stored.set(t.path, record);
-        t.plan.outcome.files++;
-        t.plan.outcome.bytes += w.size;
-      }
-    })
+  /** Records what was written for a server file at each of its stored paths (`written` in the order of `paths`). */
+  const keep = (remote: string, paths: string[], written: Array<{ sha256: string; size: number }>, mtime: number) => {
+    for (const t of byRemote.get(remote)!) {
+      const w = written[paths.indexOf(t.path)]!;
+      const record = toManifestFile({ ...t.file, size: w.size, mtime }, w.sha256);
+      t.plan.records.set(t.path, record);
+      stored.set(t.path, record);
+      t.plan.outcome.files++;
+      t.plan.outcome.bytes += w.size;
+    }
+  };
+  const fetched = await deltaFirst(byRemote, transport, tree, opts, keep)
+    .then((rest) =>
+      transport.fetch(rest, async (incoming) => {
+        const targets = byRemote.get(incoming.remote)!;
+        const paths = [...new Set(targets.map((t) => t.path))];
+        const first = targets[0]!.file;
+        // One stream, one or several writers (each stored path written once, its copy made as it arrives).
+        const copies = paths.length === 1 ? [] : paths.map(() => new PassThrough());
+        const streams = paths.length === 1 ? [incoming.stream] : copies;
+        const [written] = await Promise.all([
+          Promise.all(
+            paths.map((path, i) => tree.writeFile(path, streams[i]!, incoming.size, first.mode, incoming.mtime)),
+          ),
+          tee(incoming.stream, copies),
+        ]);
+        keep(incoming.remote, paths, written, incoming.mtime);
+      }),
+    )
     .catch((err: unknown) => {
       // Cut off mid-archive (the connection lost): the files already renamed into place hold the
       // server's new content, and the old manifest would vouch for the old. Record them, so the manifest
@@ -165,6 +177,37 @@ export async function backup(
     writeManifest(tree.root, manifest);
   }
   return { outcomes: plans.map((p) => p.outcome), manifest, changed };
+}
+
+/**
+ * Changed files that have a stored copy, one stored path and DELTA_MIN bytes or more move as their
+ * changed blocks where the transport can (tar: see delta/), unencrypted (the stored ciphertext cannot
+ * be compared: a backup holds the recipients, not the identity). Returns the server files left to fetch whole.
+ */
+async function deltaFirst(
+  byRemote: Map<string, FetchTarget[]>,
+  transport: Transport,
+  tree: LocalTree,
+  opts: BackupOptions,
+  keep: (remote: string, paths: string[], written: Array<{ sha256: string; size: number }>, mtime: number) => void,
+): Promise<string[]> {
+  const remotes = [...byRemote.keys()];
+  if (!transport.delta || opts.encryption !== undefined) return remotes;
+  const items = remotes.flatMap((remote) => {
+    const targets = byRemote.get(remote)!;
+    const { path, file, stored } = targets[0]!;
+    const fits = stored && file.size >= DELTA_MIN && targets.every((t) => t.path === path);
+    return fits && !mostlyCompressed([remote])
+      ? [{ remote, path, size: file.size, mtime: file.mtime, mode: file.mode }]
+      : [];
+  });
+  if (items.length === 0) return remotes;
+  const r = await fetchByDelta(items, transport.delta, tree, opts.log ?? (() => undefined));
+  for (const item of items) {
+    const w = r.done.get(item.remote);
+    if (w) keep(item.remote, [item.path], [w], item.mtime);
+  }
+  return remotes.filter((remote) => !r.done.has(remote));
 }
 
 /** Copies one stream into several, each at the pace of the slowest (nothing to do without copies). */
@@ -269,7 +312,8 @@ function decideEntry(
       if (same) {
         plan.records.set(path, recordOf(f, prev, prev.sha256));
         outcome.unchanged++;
-      } else plan.fetch.push({ path, file: f });
+      } else
+        plan.fetch.push({ path, file: f, stored: prev?.type === 'file' && have?.type === 'file' && have.size > 0 });
     } else {
       outcome.notes.push(`${f.rel || entry.remote}: a ${f.type} (device, fifo or socket) is recorded, not copied`);
       plan.records.set(path, recordOf(f, old.files[path]));
