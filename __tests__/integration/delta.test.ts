@@ -38,7 +38,7 @@ case "$SSH_ORIGINAL_COMMAND" in
   *"remote-files delta digests"*)
     echo "digests $mode" >> "$here/seen"
     case $mode in
-      notools) PATH=$here/notools exec /bin/bash -c "$SSH_ORIGINAL_COMMAND";;
+      notools|noperl|coreutils) PATH=$here/$mode exec /bin/bash -c "$SSH_ORIGINAL_COMMAND";;
       truncate-listed) truncate -s 1000000 "$target";;
       change-during) PATH=$here/shadow:$PATH; export PATH;;
       lie-*) /bin/bash -c "$SSH_ORIGINAL_COMMAND" | perl "$here/lie.pl" "$mode" "$here"; exit 0;;
@@ -46,6 +46,7 @@ case "$SSH_ORIGINAL_COMMAND" in
   *"remote-files delta blocks"*)
     echo "blocks $mode" >> "$here/seen"
     case $mode in
+      noperl|coreutils) PATH=$here/$mode exec /bin/bash -c "$SSH_ORIGINAL_COMMAND";;
       truncate-blocks) truncate -s 3000000 "$target";;
       change-blocks) printf 'CHANGED!' | dd of="$target" bs=1 seek=$((500 * 4096 + 100)) conv=notrunc 2>/dev/null;;
     esac;;
@@ -85,11 +86,17 @@ exec /usr/bin/sha256sum "$@"
 `,
     { mode: 0o755 },
   );
-  // A PATH without perl, python3, md5sum and split.
-  mkdirSync(join(work, 'notools'));
-  rootSh(
-    `cd /usr/bin && for f in *; do case "$f" in perl|perl5*|python3*|md5sum|split) ;; *) ln -s "/usr/bin/$f" '${work}/notools/'"$f";; esac; done`,
-  );
+  // PATHs without perl; without perl and python3 (coreutils left); without any digest tool.
+  for (const [name, without] of [
+    ['noperl', 'perl|perl5*'],
+    ['coreutils', 'perl|perl5*|python3*'],
+    ['notools', 'perl|perl5*|python3*|md5sum|split'],
+  ]) {
+    mkdirSync(join(work, name!));
+    rootSh(
+      `cd /usr/bin && for f in *; do case "$f" in ${without}) ;; *) ln -s "/usr/bin/$f" '${work}/${name}/'"$f";; esac; done`,
+    );
+  }
   rootSh(`chmod -R a+rX '${work}'`);
   sshd = await startSshd({
     hostKeyTypes: ['ed25519'],
@@ -255,6 +262,31 @@ describe('delta transfer on an honest server', () => {
       /dump\.sql: \d+% of its blocks differ \(data shifted, or rewritten\); fetched whole/,
     );
   });
+
+  for (const [mode, tool, block] of [
+    ['noperl', 'python3', PAGE],
+    ['coreutils', 'coreutils', 64 << 10],
+  ] as const) {
+    test(`a server without perl: ${tool} computes the digests and reads the blocks`, async () => {
+      misbehave('');
+      const { dir, ws, stored } = setup(`tool-${tool}`);
+      const old = pages(1024);
+      serverWrite(`${dir}/f.bin`, old, '2024-01-01 00:00:00');
+      await backup(ws);
+      for (const p of [3, 500, 1000]) randomBytes(PAGE).copy(old, p * PAGE);
+      serverWrite(`${dir}/f.bin`, old, '2024-01-01 00:00:09');
+      misbehave(mode);
+      const r = await backup(ws, { compression: 'gzip' });
+      same(stored("f.bin"), `${dir}/f.bin`, tool);
+      assert.match(
+        deltaLines(r).join('\n'),
+        new RegExp(
+          `3 of \\d+ blocks of ${block} bytes changed, ${3 * block} of ${old.length} bytes fetched \\(${tool}\\)`,
+        ),
+      );
+      assert.equal(seen(), `digests ${mode}\nblocks ${mode}\n`);
+    });
+  }
 
   test('a file whose content is unchanged (only touched) moves no byte', async () => {
     const { dir, ws, stored } = setup('touched');
