@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { needLink, rsyncDown, rsyncFile, rsyncUp, scpDown, scpUp, sftpBatch, sshCat } from './baselines.js';
 import { emptyFolder } from './datasets.js';
+import { DELTA_SCENARIOS } from './delta-scenarios.js';
 import { measure } from './measure.js';
 import { dataDir, downloadTools, expectOutputs, expectTree, ours, seed, stored, workspace } from './tools.js';
 import {
@@ -559,4 +560,5 @@ export const SCENARIOS: Scenario[] = [
       },
     ],
   },
+  ...DELTA_SCENARIOS,
 ];
