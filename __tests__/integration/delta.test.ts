@@ -4,6 +4,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { ok } from '../helpers/outcome.js';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
@@ -277,7 +278,7 @@ describe('delta transfer on an honest server', () => {
       serverWrite(`${dir}/f.bin`, old, '2024-01-01 00:00:09');
       misbehave(mode);
       const r = await backup(ws, { compression: 'gzip' });
-      same(stored("f.bin"), `${dir}/f.bin`, tool);
+      same(stored('f.bin'), `${dir}/f.bin`, tool);
       assert.match(
         deltaLines(r).join('\n'),
         new RegExp(
@@ -297,6 +298,48 @@ describe('delta transfer on an honest server', () => {
     const r = await backup(ws);
     same(stored('t.bin'), `${dir}/t.bin`, 'after the touch');
     assert.equal(fetched(r, 't.bin').moved, 0);
+  });
+});
+
+describe('where delta transfer does not apply, whole files', () => {
+  before(() => misbehave(''));
+
+  test('an encrypted stored copy: the changed file moves whole (a backup cannot read the old plaintext)', async () => {
+    const { dir, ws } = setup('encrypted');
+    const recipient = await identityToRecipient(await generateIdentity());
+    const content = pages(512);
+    serverWrite(`${dir}/f.bin`, content, '2024-01-01 00:00:00');
+    await backup(ws, { 'age-recipients': recipient });
+    randomBytes(PAGE).copy(content, 0);
+    serverWrite(`${dir}/f.bin`, content, '2024-01-01 00:00:09');
+    const r = await backup(ws, { 'age-recipients': recipient });
+    assert.deepEqual(deltaLines(r), []);
+    assert.equal(seen(), '', 'no delta command ran');
+    assert.match(r.stdout, /1 file\(s\), 2\.0 MiB/);
+  });
+
+  test('an SFTP-only account: the changed file moves whole, as before', async () => {
+    const data = sshd.users.sftp.data;
+    rootSh(`rm -rf '${data}/sf' && mkdir -p '${data}/sf'`);
+    const ws = mkdtempSync(join(tmpdir(), 'rf-delta-'));
+    scratch.push(ws);
+    writeFileSync(
+      join(ws, 'remote-files.yml'),
+      'version: 1\nrecipes:\n  App:\n    remote_files:\n      "/data/sf": sf\n',
+    );
+    const content = pages(512);
+    const write = (mtime: string) => {
+      writeFileSync(`${data}/sf/f.bin`, content);
+      rootSh(`chown -R rf-sftp: '${data}/sf' && touch -d '${mtime}' '${data}/sf/f.bin'`);
+    };
+    write('2024-01-01 00:00:00');
+    const sftp = { username: 'rf-sftp', 'install-dir': '/data', transport: 'sftp' };
+    await backup(ws, sftp);
+    randomBytes(PAGE).copy(content, PAGE * 9);
+    write('2024-01-01 00:00:09');
+    const r = await backup(ws, sftp);
+    same(join(ws, 'data', DOMAIN, 'sf', 'f.bin'), `${data}/sf/f.bin`, 'over SFTP');
+    assert.deepEqual(deltaLines(r), []);
   });
 });
 
