@@ -75,18 +75,20 @@ while (defined(my $l = <STDIN>)) {
 }
 `,
   );
-  // sha256sum that first changes the file (same size, another mtime): a change while its blocks are read.
+  // sha256sum and openssl that first change the file (same size, another mtime): a change while its
+  // blocks are read (perl runs one of them beside its block loop).
   mkdirSync(join(work, 'shadow'));
-  writeFileSync(
-    join(work, 'shadow', 'sha256sum'),
-    `#!/bin/sh
+  for (const tool of ['sha256sum', 'openssl'])
+    writeFileSync(
+      join(work, 'shadow', tool),
+      `#!/bin/sh
 t=$(cat "${work}/target")
 printf 'CHANGED WHILE READ' | dd of="$t" bs=1 seek=5000 conv=notrunc 2>/dev/null
 touch -d '2001-02-03 04:05:06' "$t"
-exec /usr/bin/sha256sum "$@"
+exec /usr/bin/${tool} "$@"
 `,
-    { mode: 0o755 },
-  );
+      { mode: 0o755 },
+    );
   // PATHs without perl; without perl and python3 (coreutils left); without any digest tool.
   for (const [name, without] of [
     ['noperl', 'perl|perl5*'],

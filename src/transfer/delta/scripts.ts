@@ -13,13 +13,17 @@
 /**
  * Per path: `X` (not a readable regular file) or `F size mtime blocksize count`, the blocks' digests
  * (MD5's first 8 bytes each), then `S sha256 size mtime` with the size and mtime read again after the
- * last block. The whole file's SHA-256 comes from `sha256sum`, run beside the block loop (the other
- * core), or from Digest::SHA where the server has no sha256sum.
+ * last block. The whole file's SHA-256 comes from `openssl dgst` (SHA-NI: a third of sha256sum's CPU
+ * here) or `sha256sum`, run beside the block loop (on the other core), else from Digest::SHA; a file
+ * none of them could hash gets a SHA-256 of zeros, which no file put together matches (fetched whole).
  */
 const PERL_DIGESTS = `use strict;
 BEGIN { eval { require Digest::MD5; 1 } or exit 97 }
-my $ext = grep { -x "$_/sha256sum" } split /:/, ($ENV{PATH} // "");
-if (!$ext) { eval { require Digest::SHA; 1 } or exit 97 }
+my %has;
+for my $t ("openssl", "sha256sum") { $has{$t} = grep { -x "$_/$t" } split /:/, ($ENV{PATH} // "") }
+my $dsha = eval { require Digest::SHA; 1 };
+exit 97 unless $has{openssl} || $has{sha256sum} || $dsha;
+sub hexsum { my ($pipe) = @_; local $/ = "\\n"; my $l = <$pipe>; close $pipe; return defined $l && $l =~ /^\\\\?([0-9a-f]{64})/ ? $1 : "" }
 binmode STDIN; binmode STDOUT;
 $/ = "\\0";
 print "T perl\\n";
@@ -32,7 +36,9 @@ while (defined(my $p = <STDIN>)) {
   my $n = int(($size + $bs - 1) / $bs);
   print "F $size $mtime $bs $n\\n";
   my ($pipe, $sha);
-  if ($ext) { open($pipe, "-|", "sha256sum", "--", $p) or exit 1 } else { $sha = Digest::SHA->new(256) }
+  if ($has{openssl}) { open($pipe, "-|", "openssl", "dgst", "-sha256", "-r", $p) }
+  elsif ($has{sha256sum}) { open($pipe, "-|", "sha256sum", "--", $p) }
+  else { $sha = Digest::SHA->new(256) }
   my $out = "";
   for (my $i = 0; $i < $n; $i++) {
     read($fh, my $buf, $bs);
@@ -43,9 +49,9 @@ while (defined(my $p = <STDIN>)) {
   }
   print $out;
   close $fh;
-  my $sum = "";
-  if ($pipe) { local $/ = "\\n"; my $l = <$pipe>; close $pipe; $sum = $1 if defined $l && $l =~ /^\\\\?([0-9a-f]{64})/ }
-  else { $sum = $sha->hexdigest }
+  my $sum = $sha ? $sha->hexdigest : $pipe ? hexsum($pipe) : "";
+  if ($sum eq "" && $has{sha256sum} && open($pipe, "-|", "sha256sum", "--", $p)) { $sum = hexsum($pipe) }
+  $sum = "0" x 64 if $sum eq "";
   my @a = stat $p;
   print "S $sum ", (@a ? "$a[7] $a[9]" : "-1 -1"), "\\n";
 }`;
