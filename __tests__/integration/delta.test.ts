@@ -291,6 +291,18 @@ describe('delta transfer on an honest server', () => {
     });
   }
 
+  test('with checksum: a same-size, same-mtime change is found by its SHA-256 and moves by delta', async () => {
+    const { dir, ws, stored } = setup('checksum');
+    const content = pages(512);
+    serverWrite(`${dir}/c.bin`, content, '2024-01-01 00:00:00');
+    await backup(ws, { checksum: 'true' });
+    randomBytes(PAGE).copy(content, PAGE * 100);
+    serverWrite(`${dir}/c.bin`, content, '2024-01-01 00:00:00');
+    const r = await backup(ws, { checksum: 'true' });
+    same(stored('c.bin'), `${dir}/c.bin`, 'checksum');
+    assert.equal(fetched(r, 'c.bin').moved, PAGE);
+  });
+
   test('a file whose content is unchanged (only touched) moves no byte', async () => {
     const { dir, ws, stored } = setup('touched');
     const content = pages(300);

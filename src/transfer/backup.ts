@@ -480,7 +480,8 @@ async function confirmByChecksum(plans: EntryPlan[], transport: Transport, old: 
     if (!file) continue;
     p.records.delete(path);
     p.outcome.unchanged--;
-    p.fetch.push({ path, file });
+    // It was judged unchanged but for its content: a stored copy of the same size is there to compare with.
+    p.fetch.push({ path, file, stored: true });
   }
 }
 
