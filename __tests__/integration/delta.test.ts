@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -48,6 +48,7 @@ case "$SSH_ORIGINAL_COMMAND" in
     echo "blocks $mode" >> "$here/seen"
     case $mode in
       noperl|coreutils) PATH=$here/$mode exec /bin/bash -c "$SSH_ORIGINAL_COMMAND";;
+      stall-blocks) sleep 60;;
       truncate-blocks) truncate -s 3000000 "$target";;
       change-blocks) printf 'CHANGED!' | dd of="$target" bs=1 seek=$((500 * 4096 + 100)) conv=notrunc 2>/dev/null;;
     esac;;
@@ -433,6 +434,32 @@ describe('delta transfer on a server that changes the file or lies', () => {
     const { r, dir, stored } = await scenario('lie-sha', 'lie-sha');
     same(stored, `${dir}/f.bin`, 'lying checksum');
     assert.match(deltaLines(r).join('\n'), /does not have the server's SHA-256.*; fetched whole/);
+  });
+
+  test('a server that stalls before sending its blocks: one clear error, the old copy intact, a clean re-run', async () => {
+    misbehave('');
+    const { dir, ws, stored } = setup('stall');
+    const old = pages(1024);
+    serverWrite(`${dir}/f.bin`, old, '2024-01-01 00:00:00');
+    await backup(ws);
+    const next = Buffer.from(old);
+    randomBytes(PAGE).copy(next, 77 * PAGE);
+    serverWrite(`${dir}/f.bin`, next, '2024-01-01 00:00:09');
+    misbehave('stall-blocks', `${dir}/f.bin`);
+    const r = await runAction(inputs({ timeout: '3' }), { workspace: ws });
+    assert.equal(r.code, 1, r.stdout);
+    assert.equal(r.stdout.split('\n').filter((l) => l.startsWith('::error::')).length, 1, r.stdout);
+    assert.match(r.stdout, /::error::.*timeout/);
+    assert.equal(sha(stored('f.bin')), createHash('sha256').update(old).digest('hex'), 'the old copy is intact');
+    assert.deepEqual(
+      readdirSync(join(ws, 'data', DOMAIN, 'stall')).filter((n) => n.startsWith('.rf-tmp-')),
+      [],
+      'no temp file left',
+    );
+    misbehave('');
+    const again = await backup(ws);
+    same(stored('f.bin'), `${dir}/f.bin`, 'the re-run');
+    assert.equal(fetched(again, 'f.bin').moved, PAGE);
   });
 
   test('a server without the digest tools: whole files, said once', async () => {
