@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { ok } from '../helpers/outcome.js';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
@@ -214,7 +214,7 @@ function digestsOf(content: Buffer): Buffer {
 }
 
 describe('delta transfer on an honest server', () => {
-  before(() => misbehave(''));
+  beforeEach(() => misbehave(''));
 
   test('a database file with 1% of its pages rewritten moves only those pages (zstd on the wire)', async () => {
     const { dir, ws, stored } = setup('db');
@@ -317,7 +317,7 @@ describe('delta transfer on an honest server', () => {
 });
 
 describe('where delta transfer does not apply, whole files', () => {
-  before(() => misbehave(''));
+  beforeEach(() => misbehave(''));
 
   test('an encrypted stored copy: the changed file moves whole (a backup cannot read the old plaintext)', async () => {
     const { dir, ws } = setup('encrypted');

@@ -137,6 +137,8 @@ async function digestPass(
   const reader = new FrameReader(run.output);
   let next = 0;
   let named: Tool | undefined;
+  /** The stored copy open for the file being read, until it joins `plans` (closed if the answer breaks). */
+  let open: FileHandle | undefined;
   try {
     const tool = parseTool((await reader.line()) ?? '');
     if (tool === null) throw new ProtocolError('its first line names no tool');
@@ -156,16 +158,13 @@ async function digestPass(
       const header = parseHeader(first);
       if (!header) throw new ProtocolError(`a block header that does not hold together ("${safeText(first)}")`);
       // The stored copy is hashed while the server's digests arrive.
-      const fh = await openStored(tree.resolve(item.path)).catch(() => undefined);
+      const fh = (open = await openStored(tree.resolve(item.path)).catch(() => undefined));
       const mine = fh ? localDigests(fh, header.blockSize, header.count) : Promise.reject(new Error('unreadable'));
       mine.catch(() => undefined);
       const raw = await reader.exact(header.count * digestWidth(tool));
       const digests = tool === 'coreutils' ? fromHexLines(raw, header.count) : raw;
       const sum = parseSum((await reader.line()) ?? '');
-      if (!digests || !sum) {
-        await fh?.close();
-        throw new ProtocolError('digests or a checksum line that do not hold together');
-      }
+      if (!digests || !sum) throw new ProtocolError('digests or a checksum line that do not hold together');
       const local = await mine.catch(() => undefined);
       const why =
         !fh || !local
@@ -177,6 +176,7 @@ async function digestPass(
               : undefined;
       const runs = why ? [] : changedRuns(local!, digests, header.count);
       const moving = runs.reduce((n, r) => n + runBytes(r, header.blockSize, header.size), 0);
+      open = undefined;
       if (why || moving > WHOLE_SHARE * header.size) {
         await fh?.close();
         fetchWhole(
@@ -191,10 +191,11 @@ async function digestPass(
     }
     return tool;
   } catch (err) {
+    await open?.close().catch(() => undefined);
     if (run.lost()) throw run.lost()!;
     run.stop();
     // Whatever else broke (the answer, this side's reading of the stored copy), the rest moves whole.
-    const { stderr } = await run.exit.catch(() => ({ stderr: '' }));
+    const stderr = run.stderr();
     const said = stderr ? ` (the server said: ${safeText(stderr.split('\n')[0] ?? '')})` : '';
     log(
       `delta: the server's digests were refused: ${safeText((err as Error).message)}${said}; ${batch.length - next} file(s) fetched whole`,

@@ -1,20 +1,22 @@
-import type { Readable, Writable } from 'node:stream';
-import { EXIT_GRACE_MS, exitAlreadySent } from '../../ssh/session.js';
+import type { Readable } from 'node:stream';
 import { decoder, type Codec } from '../compression.js';
 import { shCommand } from '../tar/remote-scripts.js';
-import type { ShellChannel, ShellRunner } from '../tar/transport.js';
+import type { ShellRunner } from '../tar/transport.js';
 import { BLOCKS_ARGS, BLOCKS_SCRIPT, DIGESTS_ARGS, DIGESTS_SCRIPT } from './scripts.js';
 import type { Tool } from './plan.js';
 
-/** One run of a delta script on the server: its output (decompressed) and, once it ends, its status. */
+/**
+ * One run of a delta script on the server: its output (decompressed). Its exit status is not waited
+ * for: the answer is complete when every file's part has been read, and anything else is refused.
+ */
 export interface DeltaRun {
   output: Readable;
-  /** Exit status and stderr, once the command ends (null: none sent). */
-  exit: Promise<{ code: number | null; stderr: string }>;
   /** Stops the command (its answer is no longer wanted). */
   stop(): void;
   /** The channel's failure (the connection lost), if it failed: that fails the backup, as a fetch's would. */
   lost(): Error | undefined;
+  /** What the command said on stderr so far. */
+  stderr(): string;
 }
 
 /** What a transport offers the delta transfer: the two scripts, run on the server. */
@@ -47,7 +49,6 @@ export class ShellDelta implements DeltaSource {
     const channel = await this.shell.execStream(command);
     let stderr = '';
     channel.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const exited = exitOf(channel);
     let lost: Error | undefined;
     channel.on('error', (err: Error) => (lost ??= err));
     channel.end(stdin);
@@ -59,32 +60,16 @@ export class ShellDelta implements DeltaSource {
       channel.on('error', (err: Error) => unpack.destroy(err));
       output = channel.pipe(unpack);
     }
-    const exit = exited.then((code) => ({ code, stderr: stderr.trim() }));
-    // Awaited only when the answer was refused; a connection lost meanwhile is reported by the reader.
-    exit.catch(() => undefined);
     return {
       output,
-      exit,
       stop: () => {
         output.destroy();
         channel.destroy();
       },
       lost: () => lost,
+      stderr: () => stderr.trim(),
     };
   }
-}
-
-/** The command's exit status, or null when the channel closed without one (as the tar transport waits for it). */
-function exitOf(channel: ShellChannel & Writable): Promise<number | null> {
-  const exited = new Promise<number | null>((done, fail) => {
-    channel.on('exit', (code: number | null) => done(code));
-    const early = exitAlreadySent(channel);
-    if (early) done(early.code);
-    channel.on('error', fail);
-    channel.on('close', () => setTimeout(() => done(null), EXIT_GRACE_MS).unref());
-  });
-  exited.catch(() => undefined);
-  return exited;
 }
 
 /** The server's answer broke the protocol (or ended early): nothing more of it can be read. */
