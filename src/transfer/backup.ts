@@ -135,33 +135,34 @@ export async function backup(
       t.plan.outcome.bytes += w.size;
     }
   };
-  const fetched = await deltaFirst(byRemote, transport, tree, opts, keep)
-    .then((rest) =>
-      transport.fetch(rest, async (incoming) => {
-        const targets = byRemote.get(incoming.remote)!;
-        const paths = [...new Set(targets.map((t) => t.path))];
-        const first = targets[0]!.file;
-        // One stream, one or several writers (each stored path written once, its copy made as it arrives).
-        const copies = paths.length === 1 ? [] : paths.map(() => new PassThrough());
-        const streams = paths.length === 1 ? [incoming.stream] : copies;
-        const [written] = await Promise.all([
-          Promise.all(
-            paths.map((path, i) => tree.writeFile(path, streams[i]!, incoming.size, first.mode, incoming.mtime)),
-          ),
-          tee(incoming.stream, copies),
-        ]);
-        keep(incoming.remote, paths, written, incoming.mtime);
-      }),
-    )
-    .catch((err: unknown) => {
-      // Cut off mid-archive (the connection lost): the files already renamed into place hold the
-      // server's new content, and the old manifest would vouch for the old. Record them, so the manifest
-      // always describes what the folder holds (a restore would pair new bytes with old metadata).
-      if (stored.size > 0) writeManifest(tree.root, withStored(old, stored, opts.encryption));
-      // Files still arriving when the transfer failed will never finish: drop their temp files now.
-      tree.abandonWrites();
-      throw err;
-    });
+  const failed = (err: unknown): never => {
+    // Cut off mid-archive (the connection lost): the files already renamed into place hold the
+    // server's new content, and the old manifest would vouch for the old. Record them, so the manifest
+    // always describes what the folder holds (a restore would pair new bytes with old metadata).
+    if (stored.size > 0) writeManifest(tree.root, withStored(old, stored, opts.encryption));
+    // Files still arriving when the transfer failed will never finish: drop their temp files now.
+    tree.abandonWrites();
+    throw err;
+  };
+  // Big changed files with a stored copy first, as their changed blocks; the rest (and any they left) whole.
+  const whole = await deltaFirst(byRemote, transport, tree, opts, keep).catch(failed);
+  const fetched = await transport
+    .fetch(whole, async (incoming) => {
+      const targets = byRemote.get(incoming.remote)!;
+      const paths = [...new Set(targets.map((t) => t.path))];
+      const first = targets[0]!.file;
+      // One stream, one or several writers (each stored path written once, its copy made as it arrives).
+      const copies = paths.length === 1 ? [] : paths.map(() => new PassThrough());
+      const streams = paths.length === 1 ? [incoming.stream] : copies;
+      const [written] = await Promise.all([
+        Promise.all(
+          paths.map((path, i) => tree.writeFile(path, streams[i]!, incoming.size, first.mode, incoming.mtime)),
+        ),
+        tee(incoming.stream, copies),
+      ]);
+      keep(incoming.remote, paths, written, incoming.mtime);
+    })
+    .catch(failed);
   for (const remote of fetched.notSent)
     for (const target of byRemote.get(remote)!) keepNotSent(target, old, fetched.message);
   for (const p of plans) {
