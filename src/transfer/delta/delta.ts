@@ -8,8 +8,12 @@
  * fetch. The server's answers size nothing beyond MAX_BLOCKS digests per file, and only bytes the
  * server sent for that file, or the stored copy's own at the same offset, are ever written.
  */
-import type { FileHandle } from 'node:fs/promises';
+import { createWriteStream, rmSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { privateTempDir } from '../../temp.js';
 import { safeText } from '../../report/reporter.js';
 import { ContentMismatch, type LocalTree } from '../local/tree.js';
 import { assemble, BlockFeed, localDigests, openStored, ShortError } from './local.js';
@@ -30,7 +34,7 @@ import {
   type Run,
   type Tool,
 } from './plan.js';
-import { FrameReader, ProtocolError, type DeltaRun, type DeltaSource } from './remote.js';
+import { FrameReader, ProtocolError, type DeltaSource } from './remote.js';
 
 export { DELTA_MIN } from './plan.js';
 export type { DeltaSource } from './remote.js';
@@ -207,7 +211,13 @@ async function digestPass(
   }
 }
 
-/** Fetches the changed blocks of `plans` and stores each file, or sends it to the whole-file fetch. */
+/**
+ * Fetches the changed blocks of `plans` and stores each file, or sends it to the whole-file fetch. The
+ * blocks are first spooled, file by file, to a private temp folder as fast as they come; only then are
+ * the files put together from their stored copies, with no command waiting meanwhile (copying the
+ * unchanged gigabytes before a file's last changed block could otherwise leave the channel idle for
+ * longer than `timeout`).
+ */
 async function blocksPass(
   plans: FilePlan[],
   tool: Tool,
@@ -217,30 +227,22 @@ async function blocksPass(
   log: (line: string) => void,
 ): Promise<void> {
   const asking = plans.filter((p) => p.runs.length > 0);
-  const run: DeltaRun | undefined =
-    asking.length === 0
-      ? undefined
-      : await source.blocks(
-          tool,
-          nulList(asking.flatMap((p) => [p.item.remote, requestSpec(p.runs, p.header.blockSize)])),
-          asking.map((p) => p.item.remote),
-        );
-  const feed = run && new BlockFeed(new FrameReader(run.output));
-  let broken: string | undefined;
+  const spool = asking.length > 0 ? privateTempDir('rf-delta-') : undefined;
+  const why = new Map<FilePlan, string>();
   try {
+    if (spool) await receive(asking, tool, source, spool, why);
     for (const p of plans) {
       const { item, header } = p;
-      if (broken && p.runs.length > 0) {
-        fetchWhole(item, result, log, broken);
+      const reason = why.get(p);
+      if (reason) {
+        fetchWhole(item, result, log, reason);
         continue;
       }
-      const state = { settled: false };
-      const uses = p.runs.length > 0 ? feed : undefined;
-      uses?.begin();
+      const spooled = p.runs.length > 0 ? await open(join(spool!, String(asking.indexOf(p)))) : undefined;
       try {
         const w = await tree.writeFile(
           item.path,
-          Readable.from(assemble(p.fh, p.runs, header, uses, state)),
+          Readable.from(assemble(p.fh, p.runs, header, spooled)),
           header.size,
           item.mode,
           item.mtime,
@@ -252,26 +254,57 @@ async function blocksPass(
           `delta: ${safeText(item.path)}: ${changed} of ${header.count} blocks of ${header.blockSize} bytes changed, ${p.moving} of ${header.size} bytes fetched (${tool})`,
         );
       } catch (err) {
-        if (run?.lost()) throw run.lost()!;
-        const reason =
+        fetchWhole(
+          item,
+          result,
+          log,
           err instanceof ContentMismatch
             ? "the file put together does not have the server's SHA-256 (changed meanwhile, or its digests are wrong)"
-            : err instanceof ShortError
-              ? 'it shrank on the server while its blocks were read'
-              : `its blocks could not be used (${safeText((err as Error).message)})`;
-        fetchWhole(item, result, log, reason);
-        if (!uses) continue;
-        if (err instanceof ProtocolError || !state.settled) broken = `the server's blocks were refused (${reason})`;
-        else
-          await uses.finish().catch((e: unknown) => {
-            if (run?.lost()) throw run.lost()!;
-            broken = `the server's blocks were refused (${safeText((e as Error).message)})`;
-          });
-        if (broken) run?.stop();
+            : `it could not be put together (${safeText((err as Error).message)})`,
+        );
+      } finally {
+        await spooled?.close();
       }
     }
   } finally {
-    run?.stop();
+    if (spool) rmSync(spool, { recursive: true, force: true });
+  }
+}
+
+/** Reads the blocks command's answer into one spool file per plan; what cannot be used is noted in `why`. */
+async function receive(
+  asking: FilePlan[],
+  tool: Tool,
+  source: DeltaSource,
+  spool: string,
+  why: Map<FilePlan, string>,
+): Promise<void> {
+  const run = await source.blocks(
+    tool,
+    nulList(asking.flatMap((p) => [p.item.remote, requestSpec(p.runs, p.header.blockSize)])),
+    asking.map((p) => p.item.remote),
+  );
+  const feed = new BlockFeed(new FrameReader(run.output));
+  try {
+    for (const [i, p] of asking.entries()) {
+      feed.begin();
+      try {
+        await pipeline(feed.take(p.moving), createWriteStream(join(spool, String(i)), { flags: 'wx' }));
+        if (!(await feed.finish())) why.set(p, "the server's blocks were refused (more bytes than were asked for)");
+      } catch (err) {
+        if (run.lost()) throw run.lost()!;
+        if (err instanceof ShortError) {
+          why.set(p, 'it shrank on the server while its blocks were read');
+          continue;
+        }
+        // The answer cannot be followed any more: this file and those after it move whole.
+        const reason = `the server's blocks were refused (${safeText((err as Error).message)})`;
+        for (const q of asking.slice(i)) why.set(q, reason);
+        return;
+      }
+    }
+  } finally {
+    run.stop();
   }
 }
 

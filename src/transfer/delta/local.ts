@@ -121,40 +121,34 @@ export class BlockFeed {
 
 /**
  * The new file, in order: stored bytes where a block did not change, the server's where it did (`runs`,
- * sorted), up to the server's size. `state.settled` tells the caller the generator stopped on its own
- * (finished or threw), so the feed is not being read any more.
+ * sorted; their bytes one after the other in `spooled`), up to the server's size.
  */
 export async function* assemble(
   fh: FileHandle,
   runs: Run[],
   header: BlockHeader,
-  feed: BlockFeed | undefined,
-  state: { settled: boolean },
+  spooled: FileHandle | undefined,
 ): AsyncGenerator<Buffer> {
   const { blockSize, size } = header;
-  async function* stored(from: number, to: number): AsyncGenerator<Buffer> {
-    while (from < to) {
-      const len = Math.min(READ, to - from);
+  let at = 0;
+  async function* from(file: FileHandle, pos: number, to: number, what: string): AsyncGenerator<Buffer> {
+    while (pos < to) {
+      const len = Math.min(READ, to - pos);
       const b = Buffer.allocUnsafe(len);
-      const { bytesRead } = await fh.read(b, 0, len, from);
-      if (bytesRead !== len) throw new Error('the stored copy is shorter than its digests said');
+      const { bytesRead } = await file.read(b, 0, len, pos);
+      if (bytesRead !== len) throw new Error(`${what} is shorter than expected`);
       yield b;
-      from += len;
+      pos += len;
     }
   }
-  try {
-    let pos = 0;
-    for (const run of runs) {
-      const start = run.first * blockSize;
-      yield* stored(pos, start);
-      const n = runBytes(run, blockSize, size);
-      yield* feed!.take(n);
-      pos = start + n;
-    }
-    yield* stored(pos, size);
-    // More than was asked for: refused, though the next file's data can still be read.
-    if (feed && !(await feed.finish())) throw new Error('the server sent more bytes than were asked for');
-  } finally {
-    state.settled = true;
+  let pos = 0;
+  for (const run of runs) {
+    const start = run.first * blockSize;
+    yield* from(fh, pos, start, 'the stored copy');
+    const n = runBytes(run, blockSize, size);
+    yield* from(spooled!, at, at + n, 'the spooled blocks');
+    at += n;
+    pos = start + n;
   }
+  yield* from(fh, pos, size, 'the stored copy');
 }
