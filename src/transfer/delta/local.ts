@@ -30,15 +30,22 @@ export async function localDigests(fh: FileHandle, blockSize: number, count: num
   const size = (await fh.stat()).size;
   const have = Math.min(count, Math.ceil(size / blockSize));
   const out = Buffer.alloc(have * DIGEST_BYTES);
-  const buf = Buffer.allocUnsafe(Math.min(READ, Math.max(blockSize, READ - (READ % blockSize))));
+  const buf = Buffer.allocUnsafe(READ);
   let done = 0;
-  if (blockSize <= buf.length) {
-    const per = Math.floor(buf.length / blockSize);
-    while (done < have) {
+  if (blockSize <= READ) {
+    // Two buffers: the next read runs in the thread pool while this one is hashed.
+    const per = READ / blockSize;
+    const bufs = [buf, Buffer.allocUnsafe(READ)];
+    const readAt = (i: number, n: number) =>
+      n > 0 ? fh.read(bufs[i % 2]!, 0, Math.min(per, have - n) * blockSize, n * blockSize) : undefined;
+    let pending = have > 0 ? fh.read(bufs[0]!, 0, Math.min(per, have) * blockSize, 0) : undefined;
+    for (let i = 0; pending; i++) {
       const want = Math.min(per, have - done) * blockSize;
-      const { bytesRead } = await fh.read(buf, 0, want, done * blockSize);
+      const { bytesRead, buffer } = await pending;
+      const next = done + per < have && bytesRead === want ? done + per : 0;
+      pending = readAt(i + 1, next);
       for (let o = 0; o < bytesRead && done < have; o += blockSize, done++)
-        md5(buf.subarray(o, Math.min(o + blockSize, bytesRead))).copy(out, done * DIGEST_BYTES, 0, DIGEST_BYTES);
+        md5(buffer.subarray(o, Math.min(o + blockSize, bytesRead))).copy(out, done * DIGEST_BYTES, 0, DIGEST_BYTES);
       if (bytesRead < want) break;
     }
   } else {
