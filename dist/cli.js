@@ -8,15 +8,14 @@ var __dirname = __rfDirname(__filename);
 import {
   INPUTS,
   MODES,
+  assertSupportedPlatform,
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-5RUFIF4Q.js";
-import "./chunks/chunk-WLDSCGK4.js";
-import {
-  formatBytes
-} from "./chunks/chunk-RTU7HEQL.js";
-import "./chunks/chunk-PXCYKEN7.js";
+} from "./chunks/chunk-K3EA3WTK.js";
+import "./chunks/chunk-7CF3HWDN.js";
+import "./chunks/chunk-LCXP7VM5.js";
+import "./chunks/chunk-N6R7QW3M.js";
 import {
   UserError,
   __toESM,
@@ -62,11 +61,17 @@ Store:        --store (default here none: the salvage stays in <data-dir>/<domai
 Encryption:   --age-recipients --age-identity
 Restore:      --before-restore --after-restore (commands run on the server around it; repeatable)
 
-Set REMOTE_FILES_DEBUG=1 for debug lines. A transfer shows its progress on stderr.
+Set REMOTE_FILES_DEBUG=1 for debug lines. A transfer shows its progress on stderr: every second on a
+terminal, every 10 s otherwise (REMOTE_FILES_PROGRESS_MS sets the period in milliseconds).
 
 Exit codes: 0 success; 1 the run failed (connection, host key, a missing or denied path
 that is an error, drift with --fail-on-drift); 2 bad usage or input.`;
 var UsageError = class extends Error {
+  constructor(message, showUsage = true) {
+    super(message);
+    this.showUsage = showUsage;
+  }
+  showUsage;
 };
 var HELP = /* @__PURE__ */ Symbol("help");
 function parseArgs(argv) {
@@ -90,7 +95,7 @@ function parseArgs(argv) {
   const given = /* @__PURE__ */ new Set();
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
-    const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
+    const m = /^--([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?$/s.exec(arg);
     if (!m) throw new UsageError(`unexpected argument "${arg}"`);
     const flag = m[1];
     const fileOf = flag.endsWith("-file") ? flag.slice(0, -"-file".length) : void 0;
@@ -99,7 +104,8 @@ function parseArgs(argv) {
     if (flag === "mode") throw new UsageError("the mode is the first argument, not a flag");
     if (!kind) {
       const near = nearestName(flag, [...Object.keys(FLAGS), ...FILE_FLAGS.map((f) => `${f}-file`)]);
-      throw new UsageError(`unknown flag --${flag}${near ? ` (did you mean --${near}?)` : ""}`);
+      if (near) throw new UsageError(`unknown flag --${flag} (did you mean --${near}?)`, false);
+      throw new UsageError(`unknown flag --${flag}`);
     }
     let value = m[2];
     if (value === void 0) {
@@ -125,44 +131,8 @@ function readInputFile(flag, path) {
     );
   }
 }
-var TRANSFERS = {
-  Salvage: { counter: "rchar", verb: "received" },
-  Restore: { counter: "wchar", verb: "sent" }
-};
-function ioCounter(name) {
-  try {
-    const m = new RegExp(`^${name}: (\\d+)$`, "m").exec((0, import_node_fs.readFileSync)("/proc/self/io", "utf8"));
-    return m ? Number(m[1]) : void 0;
-  } catch {
-    return void 0;
-  }
-}
-async function withProgress(title, body) {
-  const transfer = TRANSFERS[title];
-  const start = transfer && ioCounter(transfer.counter);
-  if (!transfer || start === void 0) return body();
-  const tty = process.stderr.isTTY === true;
-  const period = Number(process.env.REMOTE_FILES_PROGRESS_MS) || (tty ? 1e3 : 3e4);
-  const t0 = Date.now();
-  let shown = false;
-  const timer = setInterval(() => {
-    const bytes = (ioCounter(transfer.counter) ?? start) - start;
-    const secs = Math.max(1, Math.round((Date.now() - t0) / 1e3));
-    const line = `  ${title}: ~${formatBytes(bytes)} ${transfer.verb} in ${clock(secs)} (~${formatBytes(Math.round(bytes / secs))}/s)`;
-    process.stderr.write(tty ? `\r${line}\x1B[K` : `${line}
-`);
-    shown = true;
-  }, period);
-  try {
-    return await body();
-  } finally {
-    clearInterval(timer);
-    if (tty && shown) process.stderr.write("\r\x1B[K");
-  }
-}
-function clock(secs) {
-  return `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, "0")}`;
-}
+var tty = process.stderr.isTTY === true;
+var progressShown = false;
 var outputs = /* @__PURE__ */ new Map();
 var QUIET_OUTPUTS = /* @__PURE__ */ new Set(["plan", "added", "removed", "changed-files"]);
 var cliReporter = {
@@ -173,8 +143,18 @@ var cliReporter = {
   },
   group: async (title, body) => {
     console.log(`== ${title}`);
-    return withProgress(title, body);
+    return body();
   },
+  progress: (line) => {
+    process.stderr.write(tty ? `\r  ${line}\x1B[K` : `  ${line}
+`);
+    progressShown = true;
+  },
+  progressDone: () => {
+    if (tty && progressShown) process.stderr.write("\r\x1B[K");
+    progressShown = false;
+  },
+  progressPeriodMs: tty ? 1e3 : 1e4,
   setOutput: (name, value) => {
     if (!QUIET_OUTPUTS.has(name)) outputs.set(name, String(value));
   },
@@ -192,13 +172,17 @@ async function main() {
     }
     settings = readSettings((name) => values.get(name) ?? "", process.cwd());
   } catch (err) {
-    if (err instanceof UsageError) console.error(`error: ${err.message}
-
-${USAGE}`);
+    if (err instanceof UsageError)
+      console.error(
+        `error: ${err.message}
+${err.showUsage ? `
+${USAGE}` : "(remote-files --help prints the usage)"}`
+      );
     else console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
     return 2;
   }
   try {
+    assertSupportedPlatform();
     await run(settings, cliReporter);
     printOutputs(settings.mode);
     return 0;

@@ -6,11 +6,13 @@ var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
   SECRET_INPUTS,
+  assertSupportedPlatform,
+  nearMissNote,
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-5RUFIF4Q.js";
-import "./chunks/chunk-WLDSCGK4.js";
+} from "./chunks/chunk-K3EA3WTK.js";
+import "./chunks/chunk-7CF3HWDN.js";
 import {
   debug,
   getInput,
@@ -21,9 +23,9 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-IPSLXVGS.js";
-import "./chunks/chunk-RTU7HEQL.js";
-import "./chunks/chunk-PXCYKEN7.js";
+} from "./chunks/chunk-YK7JM44U.js";
+import "./chunks/chunk-LCXP7VM5.js";
+import "./chunks/chunk-N6R7QW3M.js";
 import {
   UserError
 } from "./chunks/chunk-BNJA3E5O.js";
@@ -50,13 +52,11 @@ var actionReporter = {
 };
 async function run2() {
   const get = (name) => getInput(name);
+  const ignored = unknownInputs(process.env);
   try {
     maskSecrets(get);
-    for (const u of unknownInputs(process.env)) {
-      warning(
-        `input \`${u.name}\` is not an input of remote-files and is ignored${u.nearest ? `: did you mean \`${u.nearest}\`?` : ""}`
-      );
-    }
+    assertSupportedPlatform();
+    for (const u of ignored) warning(ignoredWarning(u, get));
     const settings = readSettings(get, process.env.GITHUB_WORKSPACE || process.cwd());
     maskSecrets(
       (name) => name === "key" ? settings.ssh.key : name === "proxy-key" ? settings.ssh.proxy?.key ?? "" : ""
@@ -65,8 +65,15 @@ async function run2() {
     await run(settings, actionReporter);
   } catch (err) {
     if (!(err instanceof UserError) && err instanceof Error && err.stack) debug(err.stack);
-    setFailed(err instanceof Error ? err.message : String(err));
+    const message = err instanceof Error ? err.message : String(err);
+    const note = nearMissNote(message, ignored);
+    setFailed(note ? message.replace(/\.\s*$/, "") + note : message);
   }
+}
+function ignoredWarning(u, get) {
+  const warning2 = `input \`${u.name}\` is not an input of remote-files and is ignored${u.nearest ? `: did you mean \`${u.nearest}\`?` : ""}`;
+  const direct = u.nearest?.startsWith("proxy-") && get("proxy-host").trim() === "" && !["", "plan"].includes(get("mode").trim());
+  return direct ? `${warning2} Without \`proxy-host\`, this run connects to ${get("host").trim() || "the server"} directly, not through a jump host` : warning2;
 }
 
 // src/index.ts

@@ -5,9 +5,9 @@
 import './memory.js';
 import { readFileSync } from 'node:fs';
 import { UserError } from './errors.js';
+import { assertSupportedPlatform } from './platform.js';
 import { INPUTS, MODES, readSettings } from './inputs.js';
 import { nearestName } from './nearest.js';
-import { formatBytes } from './report/outcome-report.js';
 import type { Reporter } from './report/reporter.js';
 import { run } from './run.js';
 
@@ -56,13 +56,21 @@ Store:        --store (default here none: the salvage stays in <data-dir>/<domai
 Encryption:   --age-recipients --age-identity
 Restore:      --before-restore --after-restore (commands run on the server around it; repeatable)
 
-Set REMOTE_FILES_DEBUG=1 for debug lines. A transfer shows its progress on stderr.
+Set REMOTE_FILES_DEBUG=1 for debug lines. A transfer shows its progress on stderr: every second on a
+terminal, every 10 s otherwise (REMOTE_FILES_PROGRESS_MS sets the period in milliseconds).
 
 Exit codes: 0 success; 1 the run failed (connection, host key, a missing or denied path
 that is an error, drift with --fail-on-drift); 2 bad usage or input.`;
 
-/** Bad command line or input: exit 2, with the usage hint. */
-class UsageError extends Error {}
+/** Bad command line or input: exit 2, with the usage (or, for a near miss, a pointer to it). */
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly showUsage = true,
+  ) {
+    super(message);
+  }
+}
 
 const HELP = Symbol('help');
 
@@ -90,7 +98,8 @@ function parseArgs(argv: string[]): Map<string, string> | typeof HELP {
   const given = new Set<string>();
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
-    const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
+    // `_` and capitals are let through to be named with the nearest real flag (`--proxy_host`).
+    const m = /^--([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?$/s.exec(arg);
     if (!m) throw new UsageError(`unexpected argument "${arg}"`);
     const flag = m[1]!;
     const fileOf = flag.endsWith('-file') ? flag.slice(0, -'-file'.length) : undefined;
@@ -99,7 +108,9 @@ function parseArgs(argv: string[]): Map<string, string> | typeof HELP {
     if (flag === 'mode') throw new UsageError('the mode is the first argument, not a flag');
     if (!kind) {
       const near = nearestName(flag, [...Object.keys(FLAGS), ...FILE_FLAGS.map((f) => `${f}-file`)]);
-      throw new UsageError(`unknown flag --${flag}${near ? ` (did you mean --${near}?)` : ''}`);
+      // A near miss needs its fix, not the whole usage.
+      if (near) throw new UsageError(`unknown flag --${flag} (did you mean --${near}?)`, false);
+      throw new UsageError(`unknown flag --${flag}`);
     }
     let value = m[2];
     if (value === undefined) {
@@ -127,56 +138,9 @@ function readInputFile(flag: string, path: string): string {
   }
 }
 
-/**
- * The groups of run.ts that move file contents over SSH, and the /proc/self/io counter that grows with
- * them: bytes read (backup: the archive arriving) or written (restore: the files leaving). The counter
- * is the whole process's, so it is an estimate: that is why it needs no hook in the engine.
- */
-const TRANSFERS: Record<string, { counter: 'rchar' | 'wchar'; verb: string }> = {
-  Salvage: { counter: 'rchar', verb: 'received' },
-  Restore: { counter: 'wchar', verb: 'sent' },
-};
-
-function ioCounter(name: 'rchar' | 'wchar'): number | undefined {
-  try {
-    const m = new RegExp(`^${name}: (\\d+)$`, 'm').exec(readFileSync('/proc/self/io', 'utf8'));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined; // Not Linux (or no procfs): no progress line.
-  }
-}
-
-/**
- * Runs one group's body with a progress line on stderr: rewritten in place every second on a terminal,
- * one line every 30 s in a log (REMOTE_FILES_PROGRESS_MS overrides the period). A short transfer
- * finishes before the first tick and prints nothing.
- */
-async function withProgress<T>(title: string, body: () => Promise<T>): Promise<T> {
-  const transfer = TRANSFERS[title];
-  const start = transfer && ioCounter(transfer.counter);
-  if (!transfer || start === undefined) return body();
-  const tty = process.stderr.isTTY === true;
-  const period = Number(process.env.REMOTE_FILES_PROGRESS_MS) || (tty ? 1000 : 30_000);
-  const t0 = Date.now();
-  let shown = false;
-  const timer = setInterval(() => {
-    const bytes = (ioCounter(transfer.counter) ?? start) - start;
-    const secs = Math.max(1, Math.round((Date.now() - t0) / 1000));
-    const line = `  ${title}: ~${formatBytes(bytes)} ${transfer.verb} in ${clock(secs)} (~${formatBytes(Math.round(bytes / secs))}/s)`;
-    process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
-    shown = true;
-  }, period);
-  try {
-    return await body();
-  } finally {
-    clearInterval(timer);
-    if (tty && shown) process.stderr.write('\r\x1b[K');
-  }
-}
-
-function clock(secs: number): string {
-  return `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, '0')}`;
-}
+/** Progress lines (report/progress.ts) on stderr: rewritten in place on a terminal, one per line in a log. */
+const tty = process.stderr.isTTY === true;
+let progressShown = false;
 
 /** Outputs worth showing a person at the end; the plan and the path lists are in the log already. */
 const outputs = new Map<string, string>();
@@ -190,8 +154,17 @@ const cliReporter: Reporter = {
   },
   group: async (title, body) => {
     console.log(`== ${title}`);
-    return withProgress(title, body);
+    return body();
   },
+  progress: (line) => {
+    process.stderr.write(tty ? `\r  ${line}\x1b[K` : `  ${line}\n`);
+    progressShown = true;
+  },
+  progressDone: () => {
+    if (tty && progressShown) process.stderr.write('\r\x1b[K');
+    progressShown = false;
+  },
+  progressPeriodMs: tty ? 1000 : 10_000,
   setOutput: (name, value) => {
     if (!QUIET_OUTPUTS.has(name)) outputs.set(name, String(value));
   },
@@ -209,11 +182,15 @@ async function main(): Promise<number> {
     }
     settings = readSettings((name) => values.get(name) ?? '', process.cwd());
   } catch (err) {
-    if (err instanceof UsageError) console.error(`error: ${err.message}\n\n${USAGE}`);
+    if (err instanceof UsageError)
+      console.error(
+        `error: ${err.message}\n${err.showUsage ? `\n${USAGE}` : '(remote-files --help prints the usage)'}`,
+      );
     else console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
     return 2;
   }
   try {
+    assertSupportedPlatform();
     await run(settings, cliReporter);
     printOutputs(settings.mode);
     return 0;

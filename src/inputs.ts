@@ -51,6 +51,8 @@ export const INPUTS: Readonly<Record<string, 'value' | 'bool' | 'list'>> = {
   checksum: 'bool',
   delete: 'bool',
   'max-delete': 'value',
+  'new-server': 'value',
+  'salvage-ref': 'value',
   'if-missing': 'value',
   'allow-denied': 'bool',
   transport: 'value',
@@ -96,10 +98,48 @@ export function unknownInputs(env: NodeJS.ProcessEnv): Array<{ name: string; nea
       return { name, nearest: nearestName(name, known) };
     });
 }
+/**
+ * The failures an ignored near-miss input could explain, by the real input it was likely meant as: a
+ * host key refused when `known_hosts` was ignored, a connection or login failing when `proxy_host` or
+ * `ssh_key` was. Any failure that names the real input counts too.
+ */
+const EXPLAINED_BY: Array<{ inputs: RegExp; failure: RegExp }> = [
+  {
+    inputs: /^(known-hosts|host-fingerprint|proxy-fingerprint|insecure-ignore-host-key)$/,
+    failure: /Host key of/,
+  },
+  {
+    inputs: /^(host|port|proxy-host|proxy-port|proxy-username|proxy-key|proxy-password|timeout|retries)$/,
+    failure: /Host key of|Cannot connect|connection to .* lost|Authentication|handshake|timed out|no progress/i,
+  },
+  {
+    inputs: /^(username|key|passphrase|password)$/,
+    failure: /Authentication|No credentials|private key|passphrase/i,
+  },
+  { inputs: /^(sudo|allow-denied)$/, failure: /not readable|not writable|sudo/ },
+];
+
+/**
+ * Said again at the end of an error the ignored inputs could explain (the warning about them may be far
+ * up the log): empty when none could.
+ */
+export function nearMissNote(message: string, ignored: Array<{ name: string; nearest: string | undefined }>): string {
+  const relevant = ignored.filter(
+    ({ nearest }) =>
+      nearest !== undefined &&
+      (message.includes(`\`${nearest}\``) ||
+        EXPLAINED_BY.some((e) => e.inputs.test(nearest) && e.failure.test(message))),
+  );
+  if (relevant.length === 0) return '';
+  const list = relevant.map((u) => `\`${u.name}\` (did you mean \`${u.nearest}\`?)`).join(', ');
+  return `. Note: ${relevant.length === 1 ? 'input' : 'inputs'} ${list} ${relevant.length === 1 ? 'was' : 'were'} ignored: not ${relevant.length === 1 ? 'an input' : 'inputs'} of remote-files`;
+}
+
 export const TRANSPORTS = ['auto', 'tar', 'sftp'] as const;
 export const IF_MISSING = ['warn', 'error', 'ignore'] as const;
 export const CONFLICTS = ['overwrite', 'keep', 'fail'] as const;
 export const STORES = ['commit', 'artifact', 'cache', 'none'] as const;
+export const NEW_SERVER = ['fail', 'skip', 'allow'] as const;
 export type StoreName = Exclude<(typeof STORES)[number], 'none'>;
 
 export interface SshSettings {
@@ -147,9 +187,23 @@ export interface Settings {
   specialBits: boolean;
   /** The shrink guard: how many of an entry's stored files a backup may delete or empty. */
   maxDelete: MaxDelete;
+  /**
+   * Backup: what to do when the server is not the one the stored salvage came from (rebuilt, or restored
+   * from another salvage): fail before writing anything, skip the backup (exit 0), or back it up anyway.
+   */
+  newServer: (typeof NEW_SERVER)[number];
   /** Where the salvage is persisted (backup) and loaded from (restore, verify); empty = `none`. */
   store: StoreName[];
-  commit: { message: string; userName: string; userEmail: string; branch: string; push: boolean; pushAttempts: number };
+  commit: {
+    message: string;
+    userName: string;
+    userEmail: string;
+    branch: string;
+    push: boolean;
+    pushAttempts: number;
+    /** Restore, verify: the commit whose salvage to use on purpose ('' = the newest). */
+    salvageRef: string;
+  };
   artifact: {
     name: string;
     retentionDays: number | undefined;
@@ -198,6 +252,7 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
     checksum: bool(get, 'checksum', false),
     delete: bool(get, 'delete', true),
     maxDelete: parseMaxDelete(get('max-delete')),
+    newServer: oneOf(get, 'new-server', NEW_SERVER, 'fail'),
     ifMissing: oneOf(get, 'if-missing', IF_MISSING, 'warn'),
     allowDenied: bool(get, 'allow-denied', false),
     transport: oneOf(get, 'transport', TRANSPORTS, 'auto'),
@@ -215,6 +270,7 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
       branch: get('commit-branch').trim(),
       push: bool(get, 'push', true),
       pushAttempts: int(get, 'push-attempts', 5, 1, 50),
+      salvageRef: salvageRefInput(get),
     },
     artifact: {
       name: artifactNameInput(get),
@@ -236,6 +292,20 @@ export function readSettings(get: InputGetter, workspace: string): Settings {
     );
   }
   return settings;
+}
+
+/**
+ * A commit id, branch or tag. It reaches git as an argument (`git fetch origin <ref>`): a value that
+ * begins with `-` would be read as an option (`--upload-pack=…` runs a command), so only a name's
+ * characters are taken.
+ */
+function salvageRefInput(get: InputGetter): string {
+  const v = get('salvage-ref').trim();
+  if (v !== '' && !/^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$/.test(v))
+    throw new UserError(
+      `input \`salvage-ref\`: "${v.slice(0, 80)}" is not a commit id, branch or tag (letters, digits and . _ / -, not starting with - or .)`,
+    );
+  return v;
 }
 
 /**
@@ -280,12 +350,16 @@ function durationInput(get: InputGetter, name: string, fallback: number, min: nu
  */
 export function keyInput(name: string, value: string): string {
   const v = value.trim();
+  notAPublicKey(name, v);
   if (v === '' || v.includes('\n') || v.includes('PRIVATE KEY') || !/^(?:~\/|\/|\.\.?\/)/.test(v)) return value;
   const path = v.startsWith('~/') ? posix.join(homedir(), v.slice(2)) : v;
   if (existsSync(path)) {
     try {
-      return readFileSync(path, 'utf8');
+      const text = readFileSync(path, 'utf8');
+      notAPublicKey(name, text.trim(), path);
+      return text;
     } catch (err) {
+      if (err instanceof UserError) throw err;
       throw new UserError(
         `input \`${name}\` looks like a file path, and ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
       );
@@ -293,6 +367,21 @@ export function keyInput(name: string, value: string): string {
   }
   throw new UserError(
     `input \`${name}\` looks like a file path ("${v}"), not a private key, and there is no such file on the runner: give the key itself (e.g. \`${name}: \${{ secrets.SSH_KEY }}\`)`,
+  );
+}
+
+/**
+ * A public key where the private one goes (the `.pub` file, or a line of authorized_keys): ssh2 would
+ * say only that it cannot parse a private key.
+ */
+function notAPublicKey(name: string, text: string, path?: string): void {
+  const m =
+    /^(?:\S+\s+)?(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp\d+|sk-\S+@openssh\.com)\s+AAAA[A-Za-z0-9+/]/.exec(text);
+  const pem = /^-----BEGIN (?:SSH2 |RSA )?PUBLIC KEY-----/.test(text);
+  if (!m && !pem) return;
+  const what = m ? `a public key (${m[1]} AAAA…)` : 'a public key (-----BEGIN PUBLIC KEY-----)';
+  throw new UserError(
+    `input \`${name}\`${path ? ` (read from ${path})` : ''} holds ${what}, not a private key: give the private key, the file without .pub (it starts with -----BEGIN OPENSSH PRIVATE KEY-----), e.g. from a secret (\`${name}: \${{ secrets.SSH_KEY }}\`); the public key belongs in the server's ~/.ssh/authorized_keys`,
   );
 }
 

@@ -3,7 +3,8 @@
 // @github/local-action (`npx local-action run . src/main.ts .env`), with its stand-ins for the toolkit.
 import * as core from '@actions/core';
 import { UserError } from './errors.js';
-import { readSettings, SECRET_INPUTS, unknownInputs } from './inputs.js';
+import { nearMissNote, readSettings, SECRET_INPUTS, unknownInputs } from './inputs.js';
+import { assertSupportedPlatform } from './platform.js';
 import type { Reporter } from './report/reporter.js';
 import { run as runAction } from './run.js';
 
@@ -32,14 +33,13 @@ const actionReporter: Reporter = {
 /** Runs the action once. Never throws: a failure is reported with core.setFailed (exit code 1). */
 export async function run(): Promise<void> {
   const get = (name: string) => core.getInput(name);
+  // An input from another action's docs (`proxy_host:`, `known_hosts:`) would be ignored without a word:
+  // warned about now, and named again in an error it could explain.
+  const ignored = unknownInputs(process.env);
   try {
     maskSecrets(get);
-    // An input from another action's docs (`proxy_host:`, `timeout_ms:`) would be ignored without a word.
-    for (const u of unknownInputs(process.env)) {
-      core.warning(
-        `input \`${u.name}\` is not an input of remote-files and is ignored${u.nearest ? `: did you mean \`${u.nearest}\`?` : ''}`,
-      );
-    }
+    assertSupportedPlatform();
+    for (const u of ignored) core.warning(ignoredWarning(u, get));
     const settings = readSettings(get, process.env.GITHUB_WORKSPACE || process.cwd());
     // A key given as a path was read from its file (inputs.ts): its content is a secret too.
     maskSecrets((name) =>
@@ -51,6 +51,18 @@ export async function run(): Promise<void> {
     await runAction(settings, actionReporter);
   } catch (err) {
     if (!(err instanceof UserError) && err instanceof Error && err.stack) core.debug(err.stack);
-    core.setFailed(err instanceof Error ? err.message : String(err));
+    const message = err instanceof Error ? err.message : String(err);
+    const note = nearMissNote(message, ignored);
+    core.setFailed(note ? message.replace(/\.\s*$/, '') + note : message);
   }
+}
+
+function ignoredWarning(u: { name: string; nearest: string | undefined }, get: (name: string) => string): string {
+  const warning = `input \`${u.name}\` is not an input of remote-files and is ignored${u.nearest ? `: did you mean \`${u.nearest}\`?` : ''}`;
+  // No jump host means a direct connection: say so before it is made, not after it fails.
+  const direct =
+    u.nearest?.startsWith('proxy-') && get('proxy-host').trim() === '' && !['', 'plan'].includes(get('mode').trim());
+  return direct
+    ? `${warning} Without \`proxy-host\`, this run connects to ${get('host').trim() || 'the server'} directly, not through a jump host`
+    : warning;
 }

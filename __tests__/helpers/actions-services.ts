@@ -26,6 +26,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { StoreContext } from '../../src/store/types.js';
 
 /** Azurite's documented development account; its key is public and only valid against the emulator. */
 const ACCOUNT = 'devstoreaccount1';
@@ -82,6 +83,10 @@ export interface ActionsServices {
   expireArtifact(id: number): void;
   /** Calls the double received, as "Service/Method" or "GET /path" (for asserting what a client did). */
   calls: string[];
+  /** A folder for the test's own files, removed by stop(). */
+  scratch: string;
+  /** A store's view of a fresh workspace (a new folder in `scratch`) for `domain`; what it logs lands in `log`. */
+  storeContext(domain: string): StoreContext & { log: string[] };
   stop(): Promise<void>;
 }
 
@@ -155,6 +160,9 @@ export async function startActionsServices(opts: { firstRunId?: number } = {}): 
   const temp = mkdtempSync(join(tmpdir(), 'rf-actions-'));
   const runnerTemp = join(temp, 'runner-temp');
   mkdirSync(runnerTemp);
+  const scratch = join(temp, 'scratch');
+  mkdirSync(scratch);
+  let workspaces = 0;
   let azurite: Awaited<ReturnType<typeof startAzurite>> | undefined;
   let server: http.Server | undefined;
   try {
@@ -230,6 +238,21 @@ export async function startActionsServices(opts: { firstRunId?: number } = {}): 
       deniedToken,
       runEnv,
       calls: state.calls,
+      scratch,
+      storeContext: (domain) => {
+        const workspace = join(scratch, `ws${++workspaces}`);
+        mkdirSync(workspace, { recursive: true });
+        const log: string[] = [];
+        return {
+          workspace,
+          dataDir: 'data',
+          domain,
+          domainDir: join(workspace, 'data', domain),
+          info: (m) => log.push(m),
+          warning: (m) => log.push(`warning: ${m}`),
+          log,
+        };
+      },
       artifacts: () => state.artifactViews(),
       caches: () =>
         state.caches.map((c) => ({ id: c.id, key: c.key, version: c.version, size: c.size, finalized: c.finalized })),

@@ -17,6 +17,11 @@ export interface CutProxyOptions {
   cuts?: number;
   /** Called with the running byte count after every chunk forwarded: to act at a chosen moment (freeze the server). */
   onBytes?: (bytes: number) => void;
+  /**
+   * A slow link: each direction of each connection forwards at most this many bytes per second, so a
+   * transfer of N bytes takes at least N / rate seconds however fast the machine is.
+   */
+  bytesPerSecond?: number;
 }
 
 export interface CutProxy {
@@ -57,8 +62,33 @@ export async function startCutProxy(opts: CutProxyOptions): Promise<CutProxy> {
     };
     // Forwards what fits in the budget; the byte that spends it is the last one through.
     const pipe = (from: net.Socket, to: net.Socket) => {
+      const rate = opts.bytesPerSecond;
+      /** When this direction's link is free again (ms), at `rate`. */
+      let free = Date.now();
+      /** The held-back chunks, in order: the end is passed on after the last of them. */
+      let held = Promise.resolve();
       from.on('data', (chunk: Buffer) => {
         if (dead) return;
+        if (rate !== undefined) {
+          // Held back until the link has carried it: nothing more is read from `from` meanwhile.
+          free = Math.max(free, Date.now()) + (chunk.length / rate) * 1000;
+          from.pause();
+          const wait = Math.max(0, free - Date.now());
+          held = held.then(
+            () =>
+              new Promise<void>((done) =>
+                setTimeout(() => {
+                  done();
+                  if (dead) return;
+                  bytes += chunk.length;
+                  opts.onBytes?.(bytes);
+                  if (to.write(chunk)) from.resume();
+                  else to.once('drain', () => from.resume());
+                }, wait),
+              ),
+          );
+          return;
+        }
         const part = chunk.length <= budget ? chunk : chunk.subarray(0, budget);
         budget -= part.length;
         bytes += part.length;
@@ -78,7 +108,7 @@ export async function startCutProxy(opts: CutProxyOptions): Promise<CutProxy> {
           else to.once('drain', kill);
         }
       });
-      from.on('end', () => to.end());
+      from.on('end', () => void held.then(() => to.end()));
     };
     pipe(client, upstream);
     pipe(upstream, client);

@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
+import { testTempDir } from './temp.js';
 
 /**
  * This machine's own Node (20), found on PATH outside node_modules: under `npm test` the `node` first on
@@ -44,9 +44,17 @@ export interface ActionResult {
  */
 export async function runAction(
   inputs: Record<string, string>,
-  opts: { node?: string; workspace: string; env?: Record<string, string>; entry?: string },
+  opts: {
+    node?: string;
+    workspace: string;
+    env?: Record<string, string>;
+    entry?: string;
+    /** Called with the action's pid once it started: to kill it at a chosen moment. */
+    onSpawn?: (pid: number) => void;
+  },
 ): Promise<ActionResult> {
-  const tmp = mkdtempSync(join(tmpdir(), 'rf-action-'));
+  // RUNNER_TEMP too (the report output points into it): removed when the test file's process exits.
+  const tmp = testTempDir('rf-action-');
   const outputFile = join(tmp, 'output');
   const summaryFile = join(tmp, 'summary');
   writeFileSync(outputFile, '');
@@ -65,6 +73,7 @@ export async function runAction(
     cwd: opts.workspace,
     env,
   });
+  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -91,6 +100,17 @@ export async function runAction(
     summary: readFileSync(summaryFile, 'utf8'),
     peakRss,
   };
+}
+
+/**
+ * A fresh workspace, a temp folder named `prefix…`, with a remote-files.yml holding `recipes`; added to
+ * `scratch`, when given, for the caller to remove.
+ */
+export function recipeWorkspace(prefix: string, recipes: string, scratch?: string[]): string {
+  const ws = testTempDir(prefix);
+  scratch?.push(ws);
+  writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n${recipes}`);
+  return ws;
 }
 
 /** GITHUB_OUTPUT holds `name<<DELIMITER\nvalue\nDELIMITER` blocks. */

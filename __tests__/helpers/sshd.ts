@@ -86,6 +86,11 @@ export function rootSh(script: string, input?: string): string {
   return r.stdout;
 }
 
+/** Runs a shell script on the "server" as rf-shell, from /, so what it makes is that account's own; returns stdout. */
+export function asShell(script: string): string {
+  return rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
+}
+
 export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   ensureAccounts();
   mkdirSync(BASE, { recursive: true, mode: 0o755 });
@@ -98,6 +103,113 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** What a run is for: its domain, and the install dir on the server. */
+export interface Target {
+  domain: string;
+  installDir: string;
+}
+
+/**
+ * The inputs that point a run at `server` as rf-shell on 127.0.0.1 with the test key, the server's
+ * ed25519 host key pinned by a `known-hosts` line (or by `host-fingerprint`), and `target`'s domain and
+ * install dir; `extra` after them (mode, timeout, store, …), so it may change any of them.
+ */
+export function sshInputs(
+  server: Sshd,
+  target: Target & { pin?: 'known-hosts' | 'host-fingerprint' },
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    host: '127.0.0.1',
+    port: String(server.port),
+    username: server.users.shell.username,
+    key: server.key.privateKey,
+    ...(target.pin === 'host-fingerprint'
+      ? { 'host-fingerprint': server.fingerprint('ed25519') }
+      : { 'known-hosts': server.knownHostsLine('ed25519') }),
+    domain: target.domain,
+    'install-dir': target.installDir,
+    ...extra,
+  };
+}
+
+/** The CLI's flags for the same: `target`, 127.0.0.1 and the server's port, rf-shell, and a key file. */
+export function sshFlags(server: Sshd, target: Target & { keyFile: string }): string[] {
+  return [
+    '--domain',
+    target.domain,
+    '--install-dir',
+    target.installDir,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(server.port),
+    '--username',
+    server.users.shell.username,
+    '--key-file',
+    target.keyFile,
+  ];
+}
+
+/**
+ * A server that stands in for a hostile one: an ed25519-only sshd whose shell account runs every command
+ * through a wrapper script (ForceCommand) in `work`, a fresh folder of its own. The wrapper runs the
+ * lines of `first` (which may answer a command themselves), then answers a listing with
+ * `work/current.list` when the test has put one there, and runs any other command as sent. The caller
+ * removes `work` after stopping the server.
+ */
+export async function startWrappedSshd(name: string, first: string[] = []): Promise<{ sshd: Sshd; work: string }> {
+  // startSshd() makes this folder too, but later: a run of one file alone must not depend on another's.
+  mkdirSync(BASE, { recursive: true, mode: 0o755 });
+  const work = mkdtempSync(join(BASE, `${name}-`));
+  try {
+    chmodSync(work, 0o755);
+    writeFileSync(
+      join(work, 'wrap.sh'),
+      [
+        '#!/bin/bash',
+        'here=$(dirname "$0")',
+        ...first,
+        // A listing made together with the probe (see chooseTransport) keeps its honest probe part.
+        'if [[ "$SSH_ORIGINAL_COMMAND" == *-readable* && -f "$here/current.list" ]]; then',
+        '  if [[ "$SSH_ORIGINAL_COMMAND" == *--version* ]]; then find --version | head -n 1; tar --version | head -n 1; id -u; printf "\\nremote-files listing:\\n"; fi',
+        '  cat "$here/current.list"; exit 0',
+        'fi',
+        'exec bash -c "$SSH_ORIGINAL_COMMAND"',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const sshd = await startSshd({
+      hostKeyTypes: ['ed25519'],
+      extraConfig: `Match User rf-shell\n  ForceCommand ${join(work, 'wrap.sh')}`,
+    });
+    return { sshd, work };
+  } catch (err) {
+    rmSync(work, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** One record as LIST_SCRIPT prints it: flag, type, size, mtime, mode, uid, gid, user, group, rel, target. */
+export function listingRecord(type: 'd' | 'f' | 'l', rel: string, target = ''): string {
+  return (
+    [
+      'R',
+      type,
+      type === 'f' ? '4' : '0',
+      '1600000000.0',
+      type === 'l' ? '777' : '644',
+      '1001',
+      '1001',
+      'rf-shell',
+      'rf-shell',
+      rel,
+      target,
+    ].join('\0') + '\0'
+  );
 }
 
 async function launch(dir: string, opts: SshdOptions): Promise<Sshd> {
@@ -322,6 +434,10 @@ let accountsReady = false;
  */
 function ensureAccounts(): void {
   if (accountsReady) return;
+  if (process.getuid?.() !== 0)
+    throw new Error(
+      'the integration tests need root: they create the local accounts rf-shell, rf-other and rf-sftp and start sshd (run them with sudo; `npm test` removes the accounts again at the end)',
+    );
   const script = `
     set -e
     mkdir -p /run/sshd && chmod 0755 /run/sshd

@@ -11,13 +11,13 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tar from 'tar-stream';
-import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
+import { NODES, recipeWorkspace, runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { asShell, rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Backup and restore end to end: the committed dist/ bundle, run as the runner runs it, against a real
 // OpenSSH server on 127.0.0.1. The "server" is this machine, so the tests set up and inspect server files
@@ -39,25 +39,15 @@ const node20 = NODES[0]!.path;
 
 /** A fresh workspace with one YAML recipe file. */
 function workspace(recipes: string): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-ws-'));
-  writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n${recipes}`);
-  return ws;
+  return recipeWorkspace('rf-ws-', recipes);
 }
 
 function baseInputs(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(server.port),
-    username: server.users.shell.username,
-    key: server.key.privateKey,
-    'known-hosts': server.knownHostsLine('ed25519'),
-    mode: 'backup',
-    domain: DOMAIN,
-    'install-dir': srv,
-    timeout: '20',
-    store: 'none',
-    ...extra,
-  };
+  return sshInputs(
+    server,
+    { domain: DOMAIN, installDir: srv },
+    { mode: 'backup', timeout: '20', store: 'none', ...extra },
+  );
 }
 
 async function act(ws: string, inputs: Record<string, string>, node = node20): Promise<ActionResult> {
@@ -68,11 +58,6 @@ function failed(r: ActionResult, pattern: RegExp): ActionResult {
   assert.equal(r.code, 1, `expected failure, got exit ${r.code}\n${r.stdout}`);
   assert.match(r.stdout, pattern);
   return r;
-}
-
-/** As the shell account, so files belong to it as they would on a real server. */
-function asShell(script: string): string {
-  return rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
 }
 
 function readManifest(ws: string): {
@@ -412,7 +397,7 @@ describe('host keys and connections', () => {
   });
 
   test('a mismatched key is refused', async () => {
-    const other = join(mkdtempSync(join(tmpdir(), 'rf-otherkey-')), 'k');
+    const other = join(testTempDir('rf-otherkey-'), 'k');
     rootSh(`ssh-keygen -q -t ed25519 -N '' -C '' -f '${other}'`);
     const wrong = `[127.0.0.1]:${server.port} ${readFileSync(`${other}.pub`, 'utf8').trim()}`;
     failed(
@@ -427,7 +412,7 @@ describe('host keys and connections', () => {
       await act(ws(), baseInputs({ 'known-hosts': '', 'host-fingerprint': server.fingerprint('ed25519') })),
     );
     assert.equal(byFp.outputs.files, '1');
-    const hashedFile = join(mkdtempSync(join(tmpdir(), 'rf-kh-')), 'known_hosts');
+    const hashedFile = join(testTempDir('rf-kh-'), 'known_hosts');
     writeFileSync(hashedFile, server.knownHostsLine('ed25519') + '\n');
     rootSh(`ssh-keygen -H -f '${hashedFile}' >/dev/null 2>&1`);
     const hashed = readFileSync(hashedFile, 'utf8');
@@ -441,17 +426,13 @@ describe('host keys and connections', () => {
   });
 
   test('through a jump host, both keys verified; secrets never reach the log', async () => {
-    const r = ok(
-      await act(
-        ws(),
-        baseInputs({
-          'proxy-host': '127.0.0.1',
-          'proxy-port': String(server.port),
-          'proxy-username': 'rf-shell',
-          'proxy-key': server.key.privateKey,
-        }),
-      ),
-    );
+    const jump = {
+      'proxy-host': '127.0.0.1',
+      'proxy-port': String(server.port),
+      'proxy-username': 'rf-shell',
+      'proxy-key': server.key.privateKey,
+    };
+    const r = ok(await act(ws(), baseInputs(jump)));
     assert.equal(r.outputs.files, '1');
     assert.equal(r.stdout.match(/Host key of 127\.0\.0\.1:\d+ verified/g)?.length, 2, 'the jump host and the target');
     const keyLines = server.key.privateKey.split('\n').filter((l) => l.length > 20);
@@ -469,10 +450,7 @@ describe('host keys and connections', () => {
       await act(
         ws(),
         baseInputs({
-          'proxy-host': '127.0.0.1',
-          'proxy-port': String(server.port),
-          'proxy-username': 'rf-shell',
-          'proxy-key': server.key.privateKey,
+          ...jump,
           'known-hosts': '',
           'host-fingerprint': 'SHA256:' + 'B'.repeat(43),
         }),

@@ -15,7 +15,8 @@ import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 // with the stored file byte for byte the server's (or the entry reported), and the honest cases prove,
 // from the log's "bytes fetched", that only the changed blocks moved. Never timed.
 
-const DOMAIN = 'example.com';
+// A domain of its own: the login's server marker (issue #21) is per domain, and other suites restore example.com.
+const DOMAIN = 'delta.example.com';
 const PAGE = 4096;
 const scratch: string[] = [];
 let sshd: Sshd;

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { NODES, runAction } from '../helpers/run-action.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // The shipped bundle, run as the runner runs it, on every Node we support.
 const workspace = resolve('__tests__/fixtures/workspace');
@@ -130,7 +130,7 @@ for (const node of NODES) {
 
 describe('recipes are repository code: perl sees no input', () => {
   test('a Perl hook evaluated by perl reads no INPUT_* variable (the key stays out of it)', async () => {
-    const ws = mkdtempSync(join(tmpdir(), 'rf-perl-env-'));
+    const ws = testTempDir('rf-perl-env-');
     const dir = join(ws, 'lib/Provisioner/Recipe');
     mkdirSync(dir, { recursive: true });
     // The `if` makes the hook dynamic: the static reader hands it to perl.

@@ -1,23 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import {
-  chmodSync,
-  existsSync,
-  lstatSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { unescapePath } from '../../src/transfer/manifest/stored-names.js';
+import { readManifest } from '../../src/transfer/manifest/manifest.js';
+import { namesOf } from '../../src/transfer/manifest/portable-names.js';
 import { runAction } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // The commit store keeps every byte of whatever git would make something of — salvaged checkouts, bare
 // repositories, attributes, ignores, submodule files, CRLF — through push, a fresh clone (also with
@@ -78,25 +70,23 @@ function serverState(dir: string): string {
   );
 }
 
-/** The data folder's files and links by their server names (unescaped), with content hashes. */
+/** The data folder's files and links by their server names (as the manifest reads them back), with content hashes. */
 function storedState(domainDir: string, sub: string): Map<string, string> {
+  const names = namesOf(readManifest(domainDir, DOMAIN));
   const out = new Map<string, string>();
-  const visit = (rel: string) => {
-    for (const name of readdirSync(join(domainDir, rel))) {
-      const child = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(join(domainDir, child));
-      if (st.isDirectory()) visit(child);
-      else if (st.isSymbolicLink()) out.set(unescapePath(child), `link:${readlinkSync(join(domainDir, child))}`);
-      else
-        out.set(
-          unescapePath(child),
-          createHash('sha256')
-            .update(readFileSync(join(domainDir, child)))
-            .digest('hex'),
-        );
+  const visit = (disk: string, rel: string) => {
+    for (const stored of readdirSync(join(domainDir, disk))) {
+      const name = names.fromDisk(rel, stored);
+      assert.ok(name !== undefined, `${disk}/${stored} is a name the manifest reads back`);
+      const child = `${rel}/${name}`;
+      const at = join(domainDir, disk, stored);
+      const st = lstatSync(at);
+      if (st.isDirectory()) visit(`${disk}/${stored}`, child);
+      else if (st.isSymbolicLink()) out.set(child, `link:${readlinkSync(at)}`);
+      else out.set(child, createHash('sha256').update(readFileSync(at)).digest('hex'));
     }
   };
-  visit(sub);
+  visit(sub, sub);
   return out;
 }
 
@@ -114,7 +104,7 @@ const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-C', cwd, 
 
 /** A bare origin whose main holds the recipe and `* text=auto`; clones of it as actions/checkout makes them. */
 function repository(installDir: string): { origin: string; clone: (config?: string[]) => string } {
-  const base = mkdtempSync(join(tmpdir(), 'rf-gitfid-'));
+  const base = testTempDir('rf-gitfid-');
   const origin = join(base, 'origin.git');
   execFileSync('git', ['init', '-q', '--bare', '-b', 'main', origin]);
   let n = 0;
@@ -137,17 +127,7 @@ function repository(installDir: string): { origin: string; clone: (config?: stri
 }
 
 function inputs(installDir: string, mode: string): Record<string, string> {
-  return {
-    mode,
-    host: '127.0.0.1',
-    port: String(server.port),
-    username: 'rf-shell',
-    key: server.key.privateKey,
-    'known-hosts': server.knownHostsLine('ed25519'),
-    domain: DOMAIN,
-    'install-dir': installDir,
-    vars: `canary=${SECRET_MARK}`,
-  };
+  return sshInputs(server, { domain: DOMAIN, installDir }, { mode, vars: `canary=${SECRET_MARK}` });
 }
 
 function assertNoCanary(): void {
@@ -162,7 +142,7 @@ function assertNoGitlinks(origin: string): void {
 before(async () => {
   server = await startSshd();
   srv = server.users.shell.scratch;
-  canary = mkdtempSync(join(tmpdir(), 'rf-canary-'));
+  canary = testTempDir('rf-canary-');
   chmodSync(canary, 0o1777);
 });
 after(async () => {
@@ -199,8 +179,8 @@ describe('the commit store keeps every byte, and git runs nothing of the salvage
       'app/nocommit/%.git/HEAD',
       'app/caps/%.GIT',
       'app/caps/%git~1',
-      'app/caps/%%literal',
-      'app/caps/%%%.git',
+      'app/caps/%%25literal',
+      'app/caps/%%25%25.git',
       'app/x.log',
       'app/ignored/y.txt',
     ]) {
@@ -230,7 +210,7 @@ describe('the commit store keeps every byte, and git runs nothing of the salvage
 
   test('a data folder the previous version wrote (a gitlink, a live .gitattributes) is repaired by the next backup', async (t) => {
     // The previous version's own bundle, from this repository's history.
-    const old = mkdtempSync(join(tmpdir(), 'rf-old-dist-'));
+    const old = testTempDir('rf-old-dist-');
     try {
       execFileSync('sh', ['-c', `git archive ${PREVIOUS} dist | tar -x -C '${old}'`], { stdio: 'pipe' });
     } catch {
@@ -252,7 +232,7 @@ describe('the commit store keeps every byte, and git runs nothing of the salvage
     const r = ok(await runAction(inputs(installDir, 'backup'), { workspace: ws }));
     assert.match(
       r.stdout,
-      /data folder moved to git-safe names .*renamed \d+ path\(s\): .*app\/\.gitattributes → app\/%\.gitattributes/,
+      /data folder moved to portable names .*renamed \d+ path\(s\): .*app\/\.gitattributes → app\/%\.gitattributes/,
     );
     assert.match(
       r.stdout,
@@ -263,7 +243,7 @@ describe('the commit store keeps every byte, and git runs nothing of the salvage
     assertNoCanary();
     assert.match(
       readFileSync(join(ws, 'data', DOMAIN, '.remote-files/manifest.json'), 'utf8'),
-      /"names": "git-safe-1"/,
+      /"names": "portable-1"/,
     );
 
     const fresh = clone(['core.autocrlf=true']);

@@ -1,25 +1,15 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import ssh2, { type Attributes, type SFTPWrapper } from 'ssh2';
-import { escapeName } from '../../src/transfer/manifest/stored-names.js';
-import { runAction, type ActionResult } from '../helpers/run-action.js';
+import { baseForm } from '../../src/transfer/manifest/portable-names.js';
+import { recipeWorkspace, runAction, type ActionResult } from '../helpers/run-action.js';
+import { refused } from '../helpers/outcome.js';
 import { treePicture } from '../helpers/tree.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { listingRecord, rootSh, sshInputs, startWrappedSshd, type Sshd } from '../helpers/sshd.js';
 
 // Hostile servers, end to end through the committed bundle. Three kinds: a real sshd whose fetch
 // command is replaced by a crafted tar stream; an SFTP server written here (ssh2's server side) that
@@ -54,32 +44,11 @@ let srv: string;
 
 before(async () => {
   for (const p of ESCAPES) rmSync(p, { recursive: true, force: true });
-  // startSshd() makes this folder too, but later: a run of this file alone must not depend on another's.
-  mkdirSync('/var/lib/rf-test-sshd', { recursive: true, mode: 0o755 });
-  work = mkdtempSync('/var/lib/rf-test-sshd/hostile2-');
-  chmodSync(work, 0o755);
-  // Every command of the shell account goes through this script: honest (probe, listing) except the
+  // Every command of the shell account goes through the wrapper: honest (probe, listing) except the
   // fetch and the listing, whose output it swaps for a crafted one when the test has put one in place.
-  writeFileSync(
-    join(work, 'evil.sh'),
-    [
-      '#!/bin/bash',
-      'here=$(dirname "$0")',
-      'if [[ "$SSH_ORIGINAL_COMMAND" == *--hard-dereference* && -f "$here/current.tar" ]]; then cat >/dev/null; cat "$here/current.tar"; exit 0; fi',
-      // A listing made together with the probe (see chooseTransport) keeps its honest probe part.
-      'if [[ "$SSH_ORIGINAL_COMMAND" == *-readable* && -f "$here/current.list" ]]; then',
-      '  if [[ "$SSH_ORIGINAL_COMMAND" == *--version* ]]; then find --version | head -n 1; tar --version | head -n 1; id -u; printf "\\nremote-files listing:\\n"; fi',
-      '  cat "$here/current.list"; exit 0',
-      'fi',
-      'exec bash -c "$SSH_ORIGINAL_COMMAND"',
-      '',
-    ].join('\n'),
-    { mode: 0o755 },
-  );
-  sshd = await startSshd({
-    hostKeyTypes: ['ed25519'],
-    extraConfig: `Match User rf-shell\n  ForceCommand ${join(work, 'evil.sh')}`,
-  });
+  ({ sshd, work } = await startWrappedSshd('hostile2', [
+    'if [[ "$SSH_ORIGINAL_COMMAND" == *--hard-dereference* && -f "$here/current.tar" ]]; then cat >/dev/null; cat "$here/current.tar"; exit 0; fi',
+  ]));
   srv = sshd.users.shell.scratch;
   rootSh(
     `mkdir -p '${srv}/victim' && printf fine > '${srv}/victim/a.txt' && head -c 2000000 /dev/zero > '${srv}/victim/big.bin' && chown -R rf-shell: '${srv}/victim'`,
@@ -96,31 +65,26 @@ after(async () => {
 });
 
 function workspace(recipe = '  Victim:\n    remote_files:\n      "${install_dir}/victim": victim\n'): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-hostile-'));
-  scratch.push(ws);
-  writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n${recipe}`);
+  const ws = recipeWorkspace('rf-hostile-', recipe, scratch);
   mkdirSync(join(ws, 'elsewhere'));
   writeFileSync(join(ws, 'elsewhere', 'keep.txt'), 'keep');
   return ws;
 }
 
 function shellInputs(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(sshd.port),
-    username: 'rf-shell',
-    key: sshd.key.privateKey,
-    'host-fingerprint': sshd.fingerprint('ed25519'),
-    mode: 'backup',
-    domain: DOMAIN,
-    'install-dir': srv,
-    timeout: '10',
-    retries: '0',
-    store: 'none',
-    // The crafted streams are raw tar: on a loaded machine `auto` may measure loopback as a slow link.
-    compression: 'none',
-    ...extra,
-  };
+  return sshInputs(
+    sshd,
+    { domain: DOMAIN, installDir: srv, pin: 'host-fingerprint' },
+    {
+      mode: 'backup',
+      timeout: '10',
+      retries: '0',
+      store: 'none',
+      // The crafted streams are raw tar: on a loaded machine `auto` may measure loopback as a slow link.
+      compression: 'none',
+      ...extra,
+    },
+  );
 }
 
 /**
@@ -149,17 +113,6 @@ function assertContained(
     [],
     `${context}: unexpected paths in the data folder`,
   );
-}
-
-/** Refused: exit 1, one `::error::` line naming what was refused, no stack, no "undefined". */
-function refused(r: ActionResult, pattern: RegExp, context: string): string {
-  assert.equal(r.code, 1, `${context}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  const errors = r.stdout.split('\n').filter((l) => l.startsWith('::error::'));
-  assert.equal(errors.length, 1, `${context}: one ::error:: line\n${r.stdout}\n${r.stderr}`);
-  assert.match(errors[0]!, pattern, context);
-  assert.doesNotMatch(errors[0]!, /undefined|\bat .*:\d+:\d+/, context);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, `${context}: no stack on stderr`);
-  return errors[0]!.slice('::error::'.length);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -296,21 +249,7 @@ describe('crafted tar streams (tar transport)', () => {
 });
 
 describe('crafted listings (tar transport)', () => {
-  /** One record as LIST_SCRIPT prints it: flag, type, size, mtime, mode, uid, gid, user, group, rel, target. */
-  const rec = (type: 'd' | 'f' | 'l', rel: string, target = '') =>
-    [
-      'R',
-      type,
-      type === 'f' ? '4' : '0',
-      '1600000000.0',
-      type === 'l' ? '777' : '644',
-      '1001',
-      '1001',
-      'rf-shell',
-      'rf-shell',
-      rel,
-      target,
-    ].join('\0') + '\0';
+  const rec = listingRecord;
   const listing = (...records: string[]) => `E\0${rec('d', '')}${records.join('')}`;
   const cases: Array<{ name: string; list: string; expect: RegExp }> = [
     {
@@ -672,14 +611,14 @@ describe('file names that look like workflow commands, on a real server', () => 
 
   function assertSalvaged(ws: string): void {
     const stored = join(ws, 'data', DOMAIN, 'evil');
-    // Stored under git-safe names (a leading % is escaped with another).
+    // Stored under portable names (control characters and `:` percent-encoded, behind a leading %).
     for (const name of EVIL_NAMES)
       assert.equal(
-        readFileSync(join(stored, escapeName(name)), 'utf8'),
+        readFileSync(join(stored, baseForm(name)), 'utf8'),
         `content of ${JSON.stringify(name)}`,
         JSON.stringify(name),
       );
-    assert.equal(readFileSync(join(stored, EVIL_DIR, EVIL_NAMES[0]!), 'utf8'), 'nested');
+    assert.equal(readFileSync(join(stored, baseForm(EVIL_DIR), baseForm(EVIL_NAMES[0]!)), 'utf8'), 'nested');
   }
 
   for (const transport of ['tar', 'sftp'] as const) {

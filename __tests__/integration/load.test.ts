@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NODES, runAction } from '../helpers/run-action.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Load, through the bundle as the runner runs it: many files, one huge file, many clients at once.
 // Memory is the promise here (≤ 200 MB resident), not speed: speed is the benchmarks' business.
@@ -36,19 +36,12 @@ function workspace(entries: Record<string, string>): string {
   return ws;
 }
 
-const inputs = (extra: Record<string, string> = {}) => ({
-  host: '127.0.0.1',
-  port: String(server.port),
-  username: 'rf-shell',
-  key: server.key.privateKey,
-  'known-hosts': server.knownHostsLine('ed25519'),
-  mode: 'backup',
-  domain: 'load.example',
-  'install-dir': srv,
-  store: 'none',
-  timeout: '60',
-  ...extra,
-});
+const inputs = (extra: Record<string, string> = {}) =>
+  sshInputs(
+    server,
+    { domain: 'load.example', installDir: srv },
+    { mode: 'backup', store: 'none', timeout: '60', ...extra },
+  );
 
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MB`;
 

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runAction, type ActionResult } from '../helpers/run-action.js';
+import { recipeWorkspace, runAction, type ActionResult } from '../helpers/run-action.js';
 import { treePicture } from '../helpers/tree.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Issue #14, points 3, 4 and 6, end to end through the bundle (dist/) against a real sshd on 127.0.0.1:
 // the partial-dump rule around remote_prepare commands, entries that name the same server path, and
@@ -29,27 +28,15 @@ after(async () => {
 });
 
 function workspace(recipes: string): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-seed-prepare-'));
-  scratch.push(ws);
-  writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n${recipes}`);
-  return ws;
+  return recipeWorkspace('rf-seed-prepare-', recipes, scratch);
 }
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    mode: 'backup',
-    host: '127.0.0.1',
-    port: String(sshd.port),
-    username: 'rf-shell',
-    key: sshd.key.privateKey,
-    'host-fingerprint': sshd.fingerprint('ed25519'),
-    domain: DOMAIN,
-    'install-dir': srv,
-    timeout: '20',
-    retries: '0',
-    store: 'none',
-    ...extra,
-  };
+  return sshInputs(
+    sshd,
+    { domain: DOMAIN, installDir: srv, pin: 'host-fingerprint' },
+    { mode: 'backup', timeout: '20', retries: '0', store: 'none', ...extra },
+  );
 }
 
 function failed(r: ActionResult): string {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { asShell, rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // restores(%opts) and the framework's restore rules, through the committed bundle against a real sshd:
 // the configuration reaches %opts (with and without `vars`), and each rule of restore_state holds.
@@ -69,7 +69,7 @@ recipes:
 `;
 
 function workspace(extra: Record<string, string> = {}): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-seed-'));
+  const ws = testTempDir('rf-seed-');
   mkdirSync(join(ws, 'lib/Provisioner/Recipe'), { recursive: true });
   writeFileSync(join(ws, 'lib/Provisioner/Recipe/Opts.pm'), OPTS_PM);
   writeFileSync(join(ws, 'remote-files.yml'), TWIN);
@@ -78,18 +78,7 @@ function workspace(extra: Record<string, string> = {}): string {
 }
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(server.port),
-    username: server.users.shell.username,
-    key: server.key.privateKey,
-    'known-hosts': server.knownHostsLine('ed25519'),
-    domain: DOMAIN,
-    'install-dir': srv,
-    timeout: '20',
-    store: 'none',
-    ...extra,
-  };
+  return sshInputs(server, { domain: DOMAIN, installDir: srv }, { timeout: '20', store: 'none', ...extra });
 }
 
 const act = (ws: string, extra: Record<string, string>) =>
@@ -101,7 +90,6 @@ function failed(r: ActionResult, pattern: RegExp): ActionResult {
   return r;
 }
 
-const asShell = (script: string) => rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
 const stat = (path: string) => rootSh(`stat -c '%U:%G %a' '${path}'`).trim();
 
 describe('restores(%opts) and the restore rules, through the bundle', () => {

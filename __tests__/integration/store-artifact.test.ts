@@ -15,7 +15,6 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tar from 'tar-stream';
@@ -40,27 +39,14 @@ let scratch: string;
 
 before(async () => {
   svc = await startActionsServices({ firstRunId: 1000 });
-  scratch = mkdtempSync(join(tmpdir(), 'rf-artifact-test-'));
+  scratch = svc.scratch;
 });
 after(async () => {
   await svc?.stop();
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-let wsCount = 0;
 function context(domain: string): StoreContext & { log: string[] } {
-  const workspace = join(scratch, `ws${++wsCount}`);
-  mkdirSync(workspace, { recursive: true });
-  const log: string[] = [];
-  return {
-    workspace,
-    dataDir: 'data',
-    domain,
-    domainDir: join(workspace, 'data', domain),
-    info: (m) => log.push(m),
-    warning: (m) => log.push(`warning: ${m}`),
-    log,
-  };
+  return svc.storeContext(domain);
 }
 
 /** The store as run `runId` sees it; `artifactBranch` is the input, the RunOptions describe the run. */

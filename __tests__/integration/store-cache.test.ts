@@ -4,7 +4,6 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -13,7 +12,6 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { UserError } from '../../src/errors.js';
@@ -26,29 +24,16 @@ import { applyEnv, startActionsServices, type ActionsServices } from '../helpers
 // each step runs with process.env set to the run it plays.
 
 let svc: ActionsServices;
-let scratch: string;
 
 before(async () => {
   svc = await startActionsServices({ firstRunId: 3000 });
-  scratch = mkdtempSync(join(tmpdir(), 'rf-cache-test-'));
 });
 after(async () => {
   await svc?.stop();
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-let wsCount = 0;
 function context(domain: string): StoreContext {
-  const workspace = join(scratch, `ws${++wsCount}`);
-  mkdirSync(workspace, { recursive: true });
-  return {
-    workspace,
-    dataDir: 'data',
-    domain,
-    domainDir: join(workspace, 'data', domain),
-    info: () => undefined,
-    warning: () => undefined,
-  };
+  return svc.storeContext(domain);
 }
 
 /** Runs `fn` as run `runId` would see the world. */

@@ -231,7 +231,9 @@ describe('commit store: what is committed', () => {
     writeFiles(join(ws, 'data', DOMAIN), { '.remote-files/manifest.json': '{}' });
     const r = await store().load(context(ws));
     assert.equal(r.found, true);
-    assert.deepEqual(r.outputs, {});
+    // The checkout's commit is the salvage's (its folder on origin's tip is the same: not behind).
+    assert.deepEqual(Object.keys(r.outputs), ['salvage-commit', 'salvage-date']);
+    assert.equal(r.outputs['salvage-commit'], git(ws, 'rev-parse', 'HEAD'));
     assert.equal((await store().load(context(ws, 'other.org'))).found, false);
   });
 });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
@@ -9,7 +8,8 @@ import { isAgeFile } from '../../src/store/age.js';
 import { startActionsServices, type ActionsServices } from '../helpers/actions-services.js';
 import { NODES, runAction } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Stores and encryption at rest through the committed bundle, run as the runner runs it, against a real
 // sshd and a real git remote (a bare repository).
@@ -33,24 +33,14 @@ after(async () => {
 const RECIPE = `version: 1\nrecipes:\n  Site:\n    remote_files:\n      "\${install_dir}/site": site\n`;
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(server.port),
-    username: 'rf-shell',
-    key: server.key.privateKey,
-    'known-hosts': server.knownHostsLine('ed25519'),
-    mode: 'backup',
-    domain: DOMAIN,
-    'install-dir': srv,
-    ...extra,
-  };
+  return sshInputs(server, { domain: DOMAIN, installDir: srv }, { mode: 'backup', ...extra });
 }
 
 const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-C', cwd, ...args], { encoding: 'utf8' }).trim();
 
 /** A bare origin with the recipe committed, and a clone of it as the workspace (as actions/checkout leaves it). */
 function repository(): { origin: string; clone: () => string } {
-  const base = mkdtempSync(join(tmpdir(), 'rf-store-'));
+  const base = testTempDir('rf-store-');
   const origin = join(base, 'origin.git');
   execFileSync('git', ['init', '-q', '--bare', '-b', 'main', origin]);
   let n = 0;
@@ -123,7 +113,7 @@ describe('encryption at rest (age) through dist/', () => {
       const identity = await generateIdentity();
       const recipient = await identityToRecipient(identity);
       const other = await generateIdentity();
-      const ws = mkdtempSync(join(tmpdir(), 'rf-age-'));
+      const ws = testTempDir('rf-age-');
       writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
       const stored = join(ws, 'data', DOMAIN, 'site', 'keys', 'k');
       const run = (extra: Record<string, string>) =>
@@ -161,7 +151,7 @@ describe('encryption at rest (age) through dist/', () => {
 
 describe('mode: verify through dist/', () => {
   test('no drift, then each kind of drift; fail-on-drift fails; neither side changes', async () => {
-    const ws = mkdtempSync(join(tmpdir(), 'rf-verify-'));
+    const ws = testTempDir('rf-verify-');
     writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
     ok(await runAction(inputs({ store: 'none' }), { workspace: ws }));
     const same = ok(
@@ -209,7 +199,7 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
 
   for (const store of ['artifact', 'cache'] as const) {
     test(`${store}: backup in one run, restore in a later run on a fresh workspace`, async () => {
-      const ws = mkdtempSync(join(tmpdir(), `rf-${store}-`));
+      const ws = testTempDir(`rf-${store}-`);
       writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
       const saved = ok(
         await runAction(inputs({ store, 'github-token': svc.githubToken }), {
@@ -221,7 +211,7 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
       else assert.equal(saved.outputs['cache-key'], 'remote-files-stores.example-9201-1');
 
       rootSh(`rm -rf '${srv}/site'`);
-      const later = mkdtempSync(join(tmpdir(), `rf-${store}-later-`));
+      const later = testTempDir(`rf-${store}-later-`);
       writeFileSync(join(later, 'remote-files.yml'), RECIPE);
       const restored = ok(
         await runAction(inputs({ store, mode: 'restore', 'github-token': svc.githubToken }), {
@@ -241,7 +231,7 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
 
   test("artifact poisoning: a fork's newer artifact of the same name is never restored", async () => {
     const asShell = (script: string) => rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
-    const ws = mkdtempSync(join(tmpdir(), 'rf-poison-own-'));
+    const ws = testTempDir('rf-poison-own-');
     writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
     ok(
       await runAction(inputs({ store: 'artifact', 'github-token': svc.githubToken }), {
@@ -252,7 +242,7 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
     // A fork's pull request runs the fork's copy of the workflow in this repository and uploads an
     // artifact of the same name, holding whatever it likes (here: what its server says).
     asShell(`printf poison > '${srv}/site/db.sqlite'`);
-    const forkWs = mkdtempSync(join(tmpdir(), 'rf-poison-fork-'));
+    const forkWs = testTempDir('rf-poison-fork-');
     writeFileSync(join(forkWs, 'remote-files.yml'), RECIPE);
     ok(
       await runAction(inputs({ store: 'artifact', 'github-token': svc.githubToken }), {
@@ -262,7 +252,7 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
     );
 
     rootSh(`rm -rf '${srv}/site'`);
-    const later = mkdtempSync(join(tmpdir(), 'rf-poison-restore-'));
+    const later = testTempDir('rf-poison-restore-');
     writeFileSync(join(later, 'remote-files.yml'), RECIPE);
     const restored = ok(
       await runAction(inputs({ store: 'artifact', mode: 'restore', 'github-token': svc.githubToken }), {
@@ -279,11 +269,11 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
   });
 
   test('child processes (the cache store runs tar and zstd) see no input: not the key, not any INPUT_*', async () => {
-    const bin = mkdtempSync(join(tmpdir(), 'rf-env-bin-'));
+    const bin = testTempDir('rf-env-bin-');
     const dump = join(bin, 'tar.env');
     const realTar = execFileSync('sh', ['-c', 'command -v tar'], { encoding: 'utf8' }).trim();
     writeFileSync(join(bin, 'tar'), `#!/bin/sh\nenv >> '${dump}'\nexec '${realTar}' "$@"\n`, { mode: 0o755 });
-    const ws = mkdtempSync(join(tmpdir(), 'rf-env-'));
+    const ws = testTempDir('rf-env-');
     writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
     ok(
       await runAction(inputs({ store: 'cache' }), {
@@ -298,7 +288,7 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
   });
 
   test('restore with nothing stored fails with one clear message', async () => {
-    const ws = mkdtempSync(join(tmpdir(), 'rf-nothing-'));
+    const ws = testTempDir('rf-nothing-');
     writeFileSync(join(ws, 'remote-files.yml'), RECIPE.replace('Site', 'Other'));
     const r = await runAction(inputs({ store: 'cache', mode: 'restore', domain: 'never.example' }), {
       workspace: ws,

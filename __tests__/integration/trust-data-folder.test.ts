@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // The repository's data folder and manifest are input: anyone who can push writes them. A restore must
 // never read outside the data folder (links to /proc/self or a runner folder), and a crafted manifest
@@ -21,7 +21,7 @@ let runnerSecrets: string;
 before(async () => {
   server = await startSshd();
   srv = server.users.shell.scratch;
-  runnerSecrets = mkdtempSync(join(tmpdir(), 'rf-runner-secrets-'));
+  runnerSecrets = testTempDir('rf-runner-secrets-');
   writeFileSync(join(runnerSecrets, 'key'), `${CANARY}-file`);
 });
 after(async () => {
@@ -29,7 +29,7 @@ after(async () => {
 });
 
 function workspace(name: string): { ws: string; domainDir: string; dest: string } {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-trust-ws-'));
+  const ws = testTempDir('rf-trust-ws-');
   const dest = join(srv, `trust-${name}`);
   writeFileSync(
     join(ws, 'remote-files.yml'),
@@ -66,18 +66,7 @@ function writeManifest(domainDir: string, dest: string, files: Record<string, ob
 
 function restore(ws: string, extra: Record<string, string> = {}): Promise<ActionResult> {
   return runAction(
-    {
-      mode: 'restore',
-      store: 'none',
-      host: '127.0.0.1',
-      port: String(server.port),
-      username: 'rf-shell',
-      key: server.key.privateKey,
-      'known-hosts': server.knownHostsLine('ed25519'),
-      domain: DOMAIN,
-      'install-dir': srv,
-      ...extra,
-    },
+    sshInputs(server, { domain: DOMAIN, installDir: srv }, { mode: 'restore', store: 'none', ...extra }),
     { workspace: ws, env: { RF_RUNNER_CANARY: CANARY } },
   );
 }
@@ -184,7 +173,7 @@ describe('a crafted data folder cannot make a restore read outside it', () => {
 describe('a crafted data folder cannot make a backup write or rename outside it', () => {
   /** A folder outside the workspace with a file in it; returns a snapshot function. */
   function victim(): { dir: string; state: () => string } {
-    const dir = mkdtempSync(join(tmpdir(), 'rf-victim-'));
+    const dir = testTempDir('rf-victim-');
     writeFileSync(join(dir, '.git'), 'victim');
     return {
       dir,

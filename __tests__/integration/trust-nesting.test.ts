@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  chmodSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -14,10 +13,10 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runAction } from '../helpers/run-action.js';
+import { recipeWorkspace, runAction } from '../helpers/run-action.js';
 import { treePicture } from '../helpers/tree.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { listingRecord, rootSh, sshInputs, startWrappedSshd, type Sshd } from '../helpers/sshd.js';
 import { assertNoRecordBelowLink } from '../../src/transfer/backup.js';
 import { LocalTree } from '../../src/transfer/local/tree.js';
 import { emptyManifest, type ManifestFile } from '../../src/transfer/manifest/manifest.js';
@@ -37,30 +36,10 @@ let work: string;
 let srv: string;
 
 before(async () => {
-  // startSshd() makes this folder too, but later: a run of this file alone must not depend on another's.
-  mkdirSync('/var/lib/rf-test-sshd', { recursive: true, mode: 0o755 });
-  work = mkdtempSync('/var/lib/rf-test-sshd/nesting-');
-  chmodSync(work, 0o755);
-  writeFileSync(
-    join(work, 'wrap.sh'),
-    [
-      '#!/bin/bash',
-      'here=$(dirname "$0")',
-      // The SFTP subsystem arrives here too (ForceCommand): the server's own sftp-server answers it.
-      'if [[ "$SSH_ORIGINAL_COMMAND" == sftp || "$SSH_ORIGINAL_COMMAND" == internal-sftp ]]; then exec /usr/lib/openssh/sftp-server; fi',
-      'if [[ "$SSH_ORIGINAL_COMMAND" == *-readable* && -f "$here/current.list" ]]; then',
-      '  if [[ "$SSH_ORIGINAL_COMMAND" == *--version* ]]; then find --version | head -n 1; tar --version | head -n 1; id -u; printf "\\nremote-files listing:\\n"; fi',
-      '  cat "$here/current.list"; exit 0',
-      'fi',
-      'exec bash -c "$SSH_ORIGINAL_COMMAND"',
-      '',
-    ].join('\n'),
-    { mode: 0o755 },
-  );
-  sshd = await startSshd({
-    hostKeyTypes: ['ed25519'],
-    extraConfig: `Match User rf-shell\n  ForceCommand ${join(work, 'wrap.sh')}`,
-  });
+  ({ sshd, work } = await startWrappedSshd('nesting', [
+    // The SFTP subsystem arrives here too (ForceCommand): the server's own sftp-server answers it.
+    'if [[ "$SSH_ORIGINAL_COMMAND" == sftp || "$SSH_ORIGINAL_COMMAND" == internal-sftp ]]; then exec /usr/lib/openssh/sftp-server; fi',
+  ]));
   srv = sshd.users.shell.scratch;
 });
 
@@ -71,27 +50,15 @@ after(async () => {
 });
 
 function workspace(recipes: string): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-nesting-'));
-  scratch.push(ws);
-  writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n${recipes}`);
-  return ws;
+  return recipeWorkspace('rf-nesting-', recipes, scratch);
 }
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(sshd.port),
-    username: 'rf-shell',
-    key: sshd.key.privateKey,
-    'host-fingerprint': sshd.fingerprint('ed25519'),
-    mode: 'backup',
-    domain: DOMAIN,
-    'install-dir': srv,
-    timeout: '20',
-    retries: '0',
-    store: 'none',
-    ...extra,
-  };
+  return sshInputs(
+    sshd,
+    { domain: DOMAIN, installDir: srv, pin: 'host-fingerprint' },
+    { mode: 'backup', timeout: '20', retries: '0', store: 'none', ...extra },
+  );
 }
 
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -209,21 +176,7 @@ test('a data folder left with the link in place of the nested folder (by an olde
 });
 
 describe('listings that disagree about a path two nested entries reach are refused, nothing written', () => {
-  /** One record as LIST_SCRIPT prints it: flag, type, size, mtime, mode, uid, gid, user, group, rel, target. */
-  const rec = (type: 'd' | 'f' | 'l', rel: string, target = '') =>
-    [
-      'R',
-      type,
-      type === 'f' ? '4' : '0',
-      '1600000000.0',
-      type === 'l' ? '777' : '644',
-      '1001',
-      '1001',
-      'rf-shell',
-      'rf-shell',
-      rel,
-      target,
-    ].join('\0') + '\0';
+  const rec = listingRecord;
   const entry = (...records: string[]) => `E\0${records.join('')}`;
   const cases: Array<{ name: string; recipes: string; list: string; expect: RegExp }> = [
     {

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
-import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { ok, refused } from '../helpers/outcome.js';
+import { asShell, rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Issue #13 point 3: a restore never follows a link on the server below a destination's root. The
 // committed bundle runs against a real sshd; an account that owns a folder below a destination (here
@@ -29,11 +29,6 @@ let disk: string;
 let ws: string;
 const scratch: string[] = [];
 
-/** As the shell account, so files belong to it as they would on a real server. */
-function asShell(script: string): string {
-  return rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
-}
-
 /** The server tree the stored copy was made from: a folder entry and a file entry. */
 function plantSite(): void {
   rootSh(`rm -rf '${srv}/site' '${srv}/conf.php'`);
@@ -48,6 +43,11 @@ function plantSite(): void {
     chmod 0700 '${srv}/site/uploads/cache'
     touch -d '2020-01-02 03:04:05' '${srv}/site/uploads/cache'
   `);
+}
+
+/** A link at `path` (whatever was there removed) to `target`, made by rf-other as an attack would be. */
+function plantLink(path: string, target: string): void {
+  rootSh(`rm -rf '${path}' && ln -s '${target}' '${path}' && chown -h rf-other:rf-other '${path}'`);
 }
 
 const CACHE_MTIME = new Date('2020-01-02T03:04:05').getTime();
@@ -107,35 +107,15 @@ after(async () => {
 });
 
 function inputs(extra: Record<string, string>): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(server.port),
-    username: server.users.shell.username,
-    key: server.key.privateKey,
-    'known-hosts': server.knownHostsLine('ed25519'),
-    mode: 'backup',
-    domain: DOMAIN,
-    'install-dir': srv,
-    timeout: '20',
-    retries: '0',
-    store: 'none',
-    ...extra,
-  };
+  return sshInputs(
+    server,
+    { domain: DOMAIN, installDir: srv },
+    { mode: 'backup', timeout: '20', retries: '0', store: 'none', ...extra },
+  );
 }
 
 function act(extra: Record<string, string>): Promise<ActionResult> {
   return runAction(inputs(extra), { workspace: ws, node: node20 });
-}
-
-/** Refused: exit 1, one `::error::` line matching `pattern`, no stack. */
-function refused(r: ActionResult, pattern: RegExp, context: string): string {
-  assert.equal(r.code, 1, `${context}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  const errors = r.stdout.split('\n').filter((l) => l.startsWith('::error::'));
-  assert.equal(errors.length, 1, `${context}: one ::error:: line\n${r.stdout}\n${r.stderr}`);
-  assert.match(errors[0]!, pattern, context);
-  assert.doesNotMatch(errors[0]!, /undefined|\bat .*:\d+:\d+/, context);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, `${context}: no stack on stderr`);
-  return errors[0]!;
 }
 
 /** Every path below (and including) `root`: type, mode, owner, group, mtime, content hash. */
@@ -178,9 +158,7 @@ for (const { name, extra } of transports) {
     test('a link where a first-level folder goes is replaced by a real folder; nothing lands in its target', async () => {
       plantSite();
       editSite();
-      rootSh(
-        `rm -rf '${srv}/site/uploads' && ln -s '${victim}' '${srv}/site/uploads' && chown -h rf-other:rf-other '${srv}/site/uploads'`,
-      );
+      plantLink(`${srv}/site/uploads`, victim);
       const before = victimBefore();
       const r = ok(await act({ ...extra, mode: 'restore' }), name);
       assertVictimIntact(before, name);
@@ -196,9 +174,7 @@ for (const { name, extra } of transports) {
     test('a link one level down (uploads/cache) is replaced the same way', async () => {
       plantSite();
       editSite();
-      rootSh(
-        `rm -rf '${srv}/site/uploads/cache' && ln -s '${victim}' '${srv}/site/uploads/cache' && chown -h rf-other:rf-other '${srv}/site/uploads/cache'`,
-      );
+      plantLink(`${srv}/site/uploads/cache`, victim);
       const before = victimBefore();
       ok(await act({ ...extra, mode: 'restore' }), name);
       assertVictimIntact(before, name);
@@ -210,9 +186,7 @@ for (const { name, extra } of transports) {
 
     test('a link at a stored file’s name is replaced by the file, its target left alone', async () => {
       plantSite();
-      rootSh(
-        `rm -f '${srv}/site/uploads/a.txt' && ln -s '${victim}/keep.txt' '${srv}/site/uploads/a.txt' && chown -h rf-other:rf-other '${srv}/site/uploads/a.txt'`,
-      );
+      plantLink(`${srv}/site/uploads/a.txt`, `${victim}/keep.txt`);
       const before = victimBefore();
       ok(await act({ ...extra, mode: 'restore' }), name);
       assertVictimIntact(before, name);
@@ -222,7 +196,7 @@ for (const { name, extra } of transports) {
 
     test('a root that is a link another account owns is refused, naming the link and its target', async () => {
       plantSite();
-      rootSh(`rm -rf '${srv}/site' && ln -s '${victim}' '${srv}/site' && chown -h rf-other:rf-other '${srv}/site'`);
+      plantLink(`${srv}/site`, victim);
       const before = victimBefore();
       const line = refused(
         await act({ ...extra, mode: 'restore' }),

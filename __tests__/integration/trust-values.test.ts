@@ -19,7 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import { startCutProxy } from '../helpers/cut-proxy.js';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshFlags, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // What a run trusts, attacked through the committed bundle against a real sshd. Values are not code:
 // an `install-dir`, `domain` or `vars` value carrying shell syntax never runs on the server (a canary
@@ -88,20 +88,11 @@ sub remote_prepare {
 `;
 
 function inputs(extra: Record<string, string>): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(server.port),
-    username: 'rf-shell',
-    key: server.key.privateKey,
-    'host-fingerprint': server.fingerprint('ed25519'),
-    mode: 'backup',
-    domain: DOMAIN,
-    'install-dir': srv,
-    timeout: '10',
-    retries: '0',
-    store: 'none',
-    ...extra,
-  };
+  return sshInputs(
+    server,
+    { domain: DOMAIN, installDir: srv, pin: 'host-fingerprint' },
+    { mode: 'backup', timeout: '10', retries: '0', store: 'none', ...extra },
+  );
 }
 
 /** Exit 1 and one `::error::` line: its message. */
@@ -386,18 +377,7 @@ describe('the CLI report outside Actions', () => {
       [
         resolve('dist/cli.js'),
         'backup',
-        '--domain',
-        DOMAIN,
-        '--install-dir',
-        srv,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(server.port),
-        '--username',
-        'rf-shell',
-        '--key-file',
-        server.key.path,
+        ...sshFlags(server, { domain: DOMAIN, installDir: srv, keyFile: server.key.path }),
         '--host-fingerprint',
         server.fingerprint('ed25519'),
         '--store',

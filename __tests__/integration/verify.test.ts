@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +16,7 @@ import { readManifest } from '../../src/transfer/manifest/manifest.js';
 import type { Transport } from '../../src/transfer/types.js';
 import { judgeVerify, verify, type VerifyResult } from '../../src/transfer/verify.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Verify against a real OpenSSH server: a real backup() makes the stored copy in a temp folder, the
 // test changes the server (this machine, as root or as the test account), and verify() must see
@@ -65,7 +66,7 @@ function asShell(script: string): void {
 
 /** A fresh stored copy of `entries`, made by the real backup. */
 async function storedCopy(transport: Transport, entries: Entry[]): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'rf-verify-'));
+  const dir = testTempDir('rf-verify-');
   const r = await backup(entries, transport, new LocalTree(dir), readManifest(dir, DOMAIN), {
     checksum: false,
     delete: true,

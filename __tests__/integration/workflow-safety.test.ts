@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { asShell, rootSh, sshFlags, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Issue 15, points 1–6, through the bundle (dist/) as the runner runs it, against a real sshd: safe by
 // default for the person writing the workflow, and inputs people bring from other actions.
@@ -14,9 +15,6 @@ import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 let server: Sshd;
 let srv: string;
 const DOMAIN = 'safety.example';
-
-/** Runs a shell script as rf-shell (the SSH user), so the files are its own. */
-const asShell = (script: string) => rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
 
 before(async () => {
   server = await startSshd();
@@ -28,26 +26,17 @@ after(async () => {
 });
 
 function workspace(recipes?: string): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-safety-'));
+  const ws = testTempDir('rf-safety-');
   if (recipes !== undefined) writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n${recipes}`);
   return ws;
 }
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    mode: 'backup',
-    host: '127.0.0.1',
-    port: String(server.port),
-    username: 'rf-shell',
-    key: server.key.privateKey,
-    'known-hosts': server.knownHostsLine('ed25519'),
-    domain: DOMAIN,
-    'install-dir': srv,
-    timeout: '20s',
-    retries: '0',
-    store: 'none',
-    ...extra,
-  };
+  return sshInputs(
+    server,
+    { domain: DOMAIN, installDir: srv },
+    { mode: 'backup', timeout: '20s', retries: '0', store: 'none', ...extra },
+  );
 }
 
 /** Fails with exactly one ::error:: line matching `pattern`; returns that line. */
@@ -223,11 +212,21 @@ describe('5. stores are checked before connecting; a store failing after the tra
     }
   });
 
-  test('a push to a remote that does not exist is not retried; the summary and outputs are written and the message says where the salvage is', async () => {
+  test('a remote that does not exist fails a backup before it connects; a push to one is not retried: the summary and outputs are written and the message says where the salvage is', async () => {
     const ws = workspace(recipe());
     git(ws, 'init', '-q', '-b', 'main');
     git(ws, 'remote', 'add', 'origin', join(tmpdir(), 'rf-no-such-remote.git'));
+    // The backup fetches the branch's tip first (its baseline): a remote that is not there fails before connecting.
+    const early = await runAction(inputs({ store: 'commit' }), { workspace: ws });
+    failed(early, /store: commit could not fetch main from origin: .*does not appear to be a git repository/s);
+    assert.doesNotMatch(early.stdout, /Connected to/);
+    // Fetched from an empty origin, pushed to one that is not there: the push fails after the transfer.
+    const empty = mkdtempSync(join(tmpdir(), 'rf-empty-origin-'));
+    git(empty, 'init', '-q', '--bare', '-b', 'main');
+    git(ws, 'remote', 'set-url', 'origin', empty);
+    git(ws, 'remote', 'set-url', '--push', 'origin', join(tmpdir(), 'rf-no-such-remote.git'));
     const r = await runAction(inputs({ store: 'commit' }), { workspace: ws });
+    rmSync(empty, { recursive: true, force: true });
     failed(
       r,
       /store: commit could not push data\/safety\.example to main \(not retried: .*\): .*does not appear to be a git repository.* The backup itself succeeded: the salvage is in the workspace's data\/safety\.example, not stored \(commit\)/s,
@@ -241,7 +240,7 @@ describe('5. stores are checked before connecting; a store failing after the tra
   });
 
   test('a key given as a file path is read; a path that is not there says so', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rf-keyfile-'));
+    const dir = testTempDir('rf-keyfile-');
     writeFileSync(join(dir, 'id'), server.key.privateKey, { mode: 0o600 });
     ok(await runAction(inputs({ key: join(dir, 'id') }), { workspace: workspace(recipe()) }));
     failed(
@@ -263,22 +262,7 @@ describe('5. stores are checked before connecting; a store failing after the tra
         encoding: 'utf8',
         env: { PATH: process.env.PATH ?? '', HOME: tmpdir() },
       });
-    const args = [
-      '--domain',
-      DOMAIN,
-      '--install-dir',
-      srv,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(server.port),
-      '--username',
-      'rf-shell',
-      '--key-file',
-      keyFile,
-      '--known-hosts-file',
-      hosts,
-    ];
+    const args = [...sshFlags(server, { domain: DOMAIN, installDir: srv, keyFile }), '--known-hosts-file', hosts];
     const r = cli('backup', ...args);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.equal(readFileSync(stored(ws, 'store/s.txt'), 'utf8'), 's\n');

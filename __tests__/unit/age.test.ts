@@ -1,3 +1,4 @@
+// linux-only: stored files keep POSIX modes and symlinks
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import {

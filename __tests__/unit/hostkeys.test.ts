@@ -118,6 +118,35 @@ test('a line that does not parse is a UserError naming the input and line number
   bad(`|1|short|hash ${ED}`, /:1: malformed hashed host/);
 });
 
+test('a known-hosts line cut short or damaged is "malformed" with its line number and what to do, never "does not match"', () => {
+  const refusal = (text: string): string => {
+    try {
+      makeHostVerifier(policy({ knownHosts: text }), 'h', 22);
+    } catch (e) {
+      assert.ok(e instanceof UserError, String(e));
+      return e.message;
+    }
+    assert.fail(`accepted: ${text}`);
+  };
+  // Cut inside the base64 (a copy that lost its end), at every length that still decodes to a key type.
+  const [type, data] = ED.split(' ') as [string, string];
+  for (let n = 24; n < data.length; n += 4) {
+    const message = refusal(`# pinned\nh ${type} ${data.slice(0, n)}`);
+    assert.match(message, /^input `known-hosts`:2: the ssh-ed25519 key is cut short/, message);
+    assert.match(message, /The line is malformed: copy it again, whole .* as ssh-keyscan prints it/);
+    assert.doesNotMatch(message, /does not match|pin its new key/);
+  }
+  for (const key of [ECDSA, RSA]) {
+    const [t, d] = key.split(' ') as [string, string];
+    assert.match(refusal(`h ${t} ${d.slice(0, d.length - 8)}`), new RegExp(`:1: the ${t} key is cut short.*malformed`));
+  }
+  // A whole key with something glued on is damaged too.
+  const glued = Buffer.concat([blob(ED), Buffer.from([0, 0, 0, 1, 7])]).toString('base64');
+  assert.match(refusal(`h ${type} ${glued}`), /:1: the ssh-ed25519 key has 1 part\(s\) too many.*malformed/);
+  // The other errors about a line say "malformed" as well.
+  assert.match(refusal(`h ${type}`), /:1: expected `hosts key-type base64-key`.*The line is malformed/);
+});
+
 test('host-fingerprint: bare, comma- or space-separated, or whole ssh-keygen -lf lines', () => {
   const other = fingerprintOf(blob(OTHER_ED));
   assert.deepEqual(

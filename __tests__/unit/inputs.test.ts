@@ -66,3 +66,13 @@ test('every input action.yml declares is read, and nothing undeclared is', () =>
   }, '/ws');
   assert.deepEqual([...asked].sort(), declared);
 });
+
+test('salvage-ref is a commit id, branch or tag, never something git would read as an option; new-server takes fail, skip or allow', () => {
+  assert.equal(read({ 'salvage-ref': ' 0123abc ' }).commit.salvageRef, '0123abc');
+  assert.equal(read({ 'salvage-ref': 'release/v1.2' }).commit.salvageRef, 'release/v1.2');
+  for (const bad of ['--upload-pack=touch /tmp/x', '-x', '.hidden', 'a b', 'a;b', `a${'b'.repeat(200)}`])
+    assert.throws(() => read({ 'salvage-ref': bad }), /input `salvage-ref`: .* is not a commit id, branch or tag/);
+  assert.equal(read().newServer, 'fail');
+  assert.equal(read({ 'new-server': 'skip' }).newServer, 'skip');
+  assert.throws(() => read({ 'new-server': 'yes' }), /new-server/);
+});

@@ -1,11 +1,12 @@
+// linux-only: runs perl through POSIX shell wrappers
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { RecipeError } from '../../src/errors.js';
 import { readPerlRecipes, type PerlFile } from '../../src/recipes/perl/perl.js';
 import type { RawRecipe } from '../../src/recipes/types.js';
+import { rejection } from '../helpers/outcome.js';
 
 const ROOT = join(import.meta.dirname, '..', 'fixtures', 'recipes', 'perl');
 const PERL = '/usr/bin/perl';
@@ -128,16 +129,6 @@ const UBUNTU_REDIS: RawRecipe = {
 
 /** Fixtures whose every hook the static reader follows. */
 const STATIC_FIXTURES = [good('Redis'), good('Ubuntu/Redis'), good('Mail'), good('Shop'), good('Blog')];
-
-async function rejection(promise: Promise<unknown>): Promise<RecipeError> {
-  try {
-    await promise;
-  } catch (e) {
-    assert.ok(e instanceof RecipeError, String(e));
-    return e;
-  }
-  assert.fail('expected a RecipeError');
-}
 
 test('every fixture reads to its exact hooks, in input order, with one perl for the whole call', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'perl-count-'));

@@ -3,12 +3,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { RecipeError } from '../../src/errors.js';
 import { buildPlan, type PlanSettings } from '../../src/plan/plan.js';
 import { readPerlRecipes, type PerlFile } from '../../src/recipes/perl/perl.js';
 import { templateValues } from '../../src/recipes/template.js';
 import { readTwinRecipes } from '../../src/recipes/twin.js';
 import type { RawRecipe } from '../../src/recipes/types.js';
+import { rejection } from '../helpers/outcome.js';
 
 // restores(%opts) gets the whole configuration: install_dir, domain and every `vars` entry.
 
@@ -35,16 +35,6 @@ const ctx = (vars: Record<string, string>) => ({
 async function restoresOf(file: PerlFile, vars: Record<string, string>): Promise<RawRecipe['restores']> {
   const [r] = await readPerlRecipes([file], ctx(vars), { perl: PERL });
   return r!.restores;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RecipeError> {
-  try {
-    await promise;
-  } catch (e) {
-    assert.ok(e instanceof RecipeError, String(e));
-    return e;
-  }
-  assert.fail('expected a RecipeError');
 }
 
 const ADMIN = recipe(

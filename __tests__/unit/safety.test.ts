@@ -1,14 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { INPUTS, keyInput, parseDuration, readSettings, unknownInputs } from '../../src/inputs.js';
+import { INPUTS, keyInput, nearMissNote, parseDuration, readSettings, unknownInputs } from '../../src/inputs.js';
 import { editDistance, nearestName } from '../../src/nearest.js';
 import { cannotSucceed } from '../../src/store/commit.js';
 import { judgeEntries } from '../../src/transfer/judge.js';
-import { parseMaxDelete, shrinkProblems, type ShrinkCounts } from '../../src/transfer/shrink-guard.js';
+import {
+  byteShrinkProblem,
+  parseMaxDelete,
+  shrinkProblems,
+  type ShrinkCounts,
+} from '../../src/transfer/shrink-guard.js';
+import { testTempDir } from '../helpers/temp.js';
 
 const base: Record<string, string> = { mode: 'plan', domain: 'example.com', 'install-dir': '/srv' };
 const read = (over: Record<string, string> = {}) => readSettings((n) => ({ ...base, ...over })[n] ?? '', '/ws');
@@ -47,6 +52,8 @@ test('the shrink guard: over the share or count, or nothing with content left, f
     deleted: 0,
     emptied: 0,
     left: 10,
+    storedBytes: 1000,
+    lostBytes: 0,
     ...over,
   });
   const half = parseMaxDelete('50%');
@@ -69,6 +76,29 @@ test('the shrink guard: over the share or count, or nothing with content left, f
   assert.equal(shrinkProblems([c({ deleted: 1, left: 9 })], parseMaxDelete('0')).length, 1, '0 allows none');
   // Nothing stored before, or nothing taken: no opinion.
   assert.deepEqual(shrinkProblems([c({ stored: 0, left: 0 }), c({ left: 0 })], half), []);
+});
+
+test('the byte guard: a backup losing more than the share of the stored bytes fails, though no file is deleted', () => {
+  const c = (storedBytes: number, lostBytes: number): ShrinkCounts => ({
+    entry: 'recipe App (/srv/app => app)',
+    stored: 1,
+    deleted: 0,
+    emptied: 0,
+    left: 1,
+    storedBytes,
+    lostBytes,
+  });
+  const half = parseMaxDelete('50%');
+  // A fresh install's 4 KiB database in place of a salvaged 1 MiB one: one changed file, 99.6% of the bytes.
+  assert.match(
+    byteShrinkProblem([c(1 << 20, (1 << 20) - 4096), c(100, 0)], half)!,
+    /shrink the stored files from 1048676 to 4196 bytes, losing 100% \(more than 50%; max-delete: 50%\)/,
+  );
+  assert.equal(byteShrinkProblem([c(1000, 500)], half), undefined, 'exactly the share is allowed');
+  assert.equal(byteShrinkProblem([c(1000, 501)], parseMaxDelete('60%')), undefined);
+  assert.ok(byteShrinkProblem([c(1000, 501)], parseMaxDelete('10')), 'a count keeps 50% for bytes');
+  assert.equal(byteShrinkProblem([c(1000, 1000)], parseMaxDelete('100%')), undefined, '100% turns it off');
+  assert.equal(byteShrinkProblem([c(0, 0)], half), undefined, 'nothing stored: no opinion');
 });
 
 test('timeout: seconds, or a duration as other actions write it', () => {
@@ -117,8 +147,7 @@ test('unknown INPUT_* variables are named with the nearest real input; known one
 });
 
 test('a key given as a file path is read, or the error says it looks like a path', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rf-key-'));
-  const file = join(dir, 'id_ed25519');
+  const file = join(testTempDir('rf-key-'), 'id_ed25519');
   writeFileSync(file, '-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n');
   assert.match(keyInput('key', file), /BEGIN OPENSSH PRIVATE KEY/);
   assert.throws(
@@ -131,6 +160,56 @@ test('a key given as a file path is read, or the error says it looks like a path
   );
   assert.equal(keyInput('key', '-----BEGIN KEY-----\n/x\n'), '-----BEGIN KEY-----\n/x\n', 'a key is left alone');
   assert.equal(read({ mode: 'backup', host: 'h', username: 'u', key: file }).ssh.key.includes('abc'), true);
+});
+
+test('an ignored near-miss input is named again in an error it could explain, and only there', () => {
+  const ignored = [
+    { name: 'known_hosts', nearest: 'known-hosts' },
+    { name: 'proxy_host', nearest: 'proxy-host' },
+    { name: 'script', nearest: undefined },
+  ];
+  assert.equal(
+    nearMissNote('Host key of h:22 does not match: …', ignored),
+    '. Note: inputs `known_hosts` (did you mean `known-hosts`?), `proxy_host` (did you mean `proxy-host`?) were ignored: not inputs of remote-files',
+  );
+  assert.match(
+    nearMissNote('Cannot connect to h:22: connection refused (1 attempts)', ignored),
+    /^\. Note: input `proxy_host` /,
+  );
+  assert.match(
+    nearMissNote('Authentication as u@h:22 failed', [{ name: 'ssh_key', nearest: 'key' }]),
+    /`ssh_key` \(did you mean `key`\?\) was ignored/,
+  );
+  assert.match(
+    nearMissNote('input `max-delete`: "x" is not …', [{ name: 'max_delete', nearest: 'max-delete' }]),
+    /max_delete/,
+  );
+  assert.equal(nearMissNote('input `domain` is required', ignored), '');
+});
+
+test('a public key given as `key` (or `proxy-key`) has its own message, whether pasted or read from a .pub file', () => {
+  const pub = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL5kJfC7qGWA0a83pU5bw7XTZVuuF64Qae/EwIpunEFl me@laptop';
+  const said =
+    /holds a public key \(ssh-ed25519 AAAA…\), not a private key: give the private key, the file without \.pub .*authorized_keys/;
+  assert.throws(
+    () => read({ mode: 'backup', host: 'h', username: 'u', key: `${pub}\n` }),
+    new RegExp(`: input \`key\` ${said.source}`),
+  );
+  assert.throws(
+    () => read({ mode: 'backup', host: 'h', username: 'u', key: 'x', 'proxy-host': 'j', 'proxy-key': pub }),
+    new RegExp(`: input \`proxy-key\` ${said.source}`),
+  );
+  assert.throws(() => keyInput('key', `restrict ${pub}`), said, 'an authorized_keys line with options');
+  assert.throws(
+    () => keyInput('key', '-----BEGIN PUBLIC KEY-----\nMCow\n-----END PUBLIC KEY-----'),
+    /holds a public key \(-----BEGIN PUBLIC KEY-----\)/,
+  );
+  const file = join(testTempDir('rf-key-pub-'), 'id_ed25519.pub');
+  writeFileSync(file, `${pub}\n`);
+  assert.throws(() => keyInput('key', file), new RegExp(`: input \`key\` \\(read from ${file}\\) ${said.source}`));
+  assert.doesNotThrow(() =>
+    keyInput('key', '-----BEGIN OPENSSH PRIVATE KEY-----\nssh-ed25519 AAAA\n-----END OPENSSH PRIVATE KEY-----'),
+  );
 });
 
 test('a push that cannot succeed is told apart from one worth retrying', () => {

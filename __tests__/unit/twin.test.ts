@@ -84,6 +84,33 @@ test('schema errors name the file, the line and the key path', () => {
   );
 });
 
+test('an unknown key gets the nearest known one of its level, and a recipe key at the top says where it goes', () => {
+  assert.throws(
+    () => readTwinRecipes('remote-files:\n  Shop:\n    remote_files: {}\n', 'r.yml'),
+    /^RecipeError: r\.yml:1: the top level has an unknown key "remote-files": did you mean "remote_files"\? it belongs inside a recipe: "version: 1", then "recipes:", a recipe name/m,
+  );
+  assert.throws(
+    () => readTwinRecipes('version: 1\nremote_files:\n  /a: b\n', 'r.yml'),
+    /r\.yml:2: the top level has an unknown key "remote_files": it belongs inside a recipe/,
+  );
+  assert.throws(
+    () => readTwinRecipes('recipe:\n  A: {}\n', 'r.yml'),
+    /r\.yml:1: the top level has an unknown key "recipe": did you mean "recipes"\?/,
+  );
+  assert.throws(
+    () => readTwinRecipes('recipes:\n  A:\n    remote-files: {}\n', 'r.yml'),
+    /r\.yml:3: recipes\.A has an unknown key "remote-files": did you mean "remote_files"\?/,
+  );
+  assert.throws(
+    () => readTwinRecipes('recipes:\n  A:\n    restores:\n      /x: { from: /y, onwer: a }\n', 'r.yml'),
+    /has an unknown key "onwer": did you mean "owner"\?/,
+  );
+  assert.throws(
+    () => readTwinRecipes('recipes: {}\nother: 1\n', 'r.yml'),
+    /the top level has an unknown key "other" \(known here: version, recipes\)/,
+  );
+});
+
 test('malformed YAML names file and line; duplicate keys are refused', () => {
   assert.throws(
     () => readTwinRecipes('recipes:\n  A: [unclosed\n', 'r.yml'),

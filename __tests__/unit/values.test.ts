@@ -1,3 +1,4 @@
+// linux-only: runs sh to read quoted values back
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';

@@ -1,9 +1,16 @@
-import type { Reporter } from '../report/reporter.js';
+import { mkdirSync } from 'node:fs';
+import { UserError } from '../errors.js';
+import { withProgress } from '../report/progress.js';
+import { safeText, type Reporter } from '../report/reporter.js';
 import { writeDataAttributes } from '../store/data-folder.js';
 import { backup } from '../transfer/backup.js';
 import type { Session } from '../transfer/choose.js';
 import { LocalTree } from '../transfer/local/tree.js';
-import type { Manifest } from '../transfer/manifest/manifest.js';
+import { judgeServer, newServerMessage, serverRecord } from '../transfer/identity/identity.js';
+import { leaveMarker, newId, probeServer } from '../transfer/identity/probe.js';
+import type { Manifest, ServerRecord } from '../transfer/manifest/manifest.js';
+import { namesOf } from '../transfer/manifest/portable-names.js';
+import type { Transport } from '../transfer/types.js';
 import { runPrepare } from './prepare.js';
 import type { ModeResult } from './report.js';
 import { openTransport, type ServerJob } from './server.js';
@@ -16,26 +23,97 @@ export async function backupMode(job: ServerJob, session: Session): Promise<Mode
   const { s, plan, entries, domainDir, encryption, stored, loaded, out } = job;
   // The backup's view of the data folder (encryption is set for backups only). It is walked while the
   // server lists too: one lstat per stored file.
-  const tree = new LocalTree(domainDir, encryption && { encrypt: encryption.encrypt });
+  // Its names are the stored manifest's (read during the listing, migrated to portable-1 first).
+  const tree = new LocalTree(domainDir, {
+    ...(encryption && { encrypt: encryption.encrypt }),
+    names: () => namesOf(stored.get()),
+  });
   const { transport, manifest } = await openTransport(job, session, () => tree.prewalk(entries.map((e) => e.local)));
+  const server = await checkServer(job, session, transport, manifest);
+  if (server.skip) return server.skip;
   await runPrepare(plan, transport, s, out);
   const baseline = baselineFor(manifest, encryption?.tag ?? '', out);
   for (const note of stored.notes) out.info(note);
   const r = await out.group('Salvage', () =>
-    backup(entries, transport, tree, baseline, {
-      checksum: s.checksum,
-      delete: s.delete,
-      maxDelete: s.maxDelete,
-      dryRun: s.dryRun,
-      ...(encryption && { encryption: encryption.tag }),
-      log: (line) => out.info(line),
-    }),
+    withProgress(out, 'received', (progress) =>
+      backup(entries, transport, tree, baseline, {
+        checksum: s.checksum,
+        delete: s.delete,
+        maxDelete: s.maxDelete,
+        dryRun: s.dryRun,
+        progress,
+        server: server.record,
+        // `new-server: allow` expects a server whose state is not the salvage's: smaller is no alarm then.
+        byteGuard: s.newServer !== 'allow',
+        ...(encryption && { encryption: encryption.tag }),
+        log: (line) => out.info(line),
+      }),
+    ),
   );
   if (!s.dryRun) {
     for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
+    // Every entry missing on a first backup wrote nothing: the folder the attributes go in is made here.
+    mkdirSync(domainDir, { recursive: true });
     writeDataAttributes(domainDir);
   }
-  return { outcomes: r.outcomes, changed: r.changed, extra: [...loaded.summary, ...stored.notes] };
+  const extra = [...loaded.summary, ...stored.notes];
+  return { outcomes: r.outcomes, changed: r.changed, extra, inLog: extra };
+}
+
+/**
+ * Is this the server the stored salvage came from? Refuses (or skips, with `new-server: skip`) a backup
+ * of a server that is not — rebuilt, or restored from another salvage — before anything is written, and
+ * leaves the marker that lets the next backup tell (see transfer/identity/).
+ */
+async function checkServer(
+  job: ServerJob,
+  session: Session,
+  transport: Transport,
+  manifest: Manifest,
+): Promise<{ record: ServerRecord; skip?: ModeResult }> {
+  const { s, out } = job;
+  const on = { shell: session, canRunCommands: transport.canRunCommands };
+  const seen = await probeServer(on, s.domain, session.hostKey);
+  const verdict = judgeServer(manifest.server, manifest.salvage, seen);
+  let check: string = verdict.kind;
+  if (verdict.kind === 'different') {
+    const message = newServerMessage(verdict.changes, manifest.salvage);
+    if (s.newServer === 'fail') throw new UserError(message);
+    if (s.newServer === 'skip') {
+      out.warning(`${message.replace(/^refusing the backup/, 'backup skipped (new-server: skip)')}`);
+      out.setOutput('server-check', 'skipped');
+      return {
+        record: manifest.server ?? {},
+        skip: {
+          outcomes: [],
+          changed: false,
+          skipped: true,
+          extra: [
+            'Backup skipped (new-server: skip): this is not the server the stored salvage came from; the stored salvage is kept',
+          ],
+        },
+      };
+    }
+    out.warning(`backing up a new server, as \`new-server: allow\` says: ${verdict.changes.join('; ')}`);
+    check = 'new';
+  } else if (verdict.kind === 'restored') {
+    out.info(
+      "This server was restored from the stored salvage since the last backup: recording it as the salvage's server",
+    );
+  }
+  out.setOutput('server-check', check);
+  let instance = seen.instance;
+  if (seen.probed && !instance && !s.dryRun) {
+    instance = newId();
+    const why = await leaveMarker(on, s.domain, instance, undefined);
+    if (why !== undefined) {
+      out.warning(
+        `could not leave the remote-files marker on the server (${safeText(why)}): the next backup tells this server by its host key and machine id alone`,
+      );
+      instance = undefined;
+    }
+  }
+  return { record: serverRecord(manifest.server, seen, instance) };
 }
 
 /** The manifest to compare with: none (everything salvaged again) when the encryption changed. */

@@ -12,8 +12,12 @@ export interface ModeResult {
   outcomes: EntryOutcome[];
   changed: boolean;
   extra: string[];
+  /** A backup that did not run (`new-server: skip`): nothing is stored. */
+  skipped?: boolean;
   /** What fails the run once it is reported (an after-restore command that failed). */
   failed?: string[];
+  /** Lines of `extra` already in the log, inside the group they belong to: the summary has them, the log not twice. */
+  inLog?: string[];
 }
 
 /** Outputs, log lines, step summary and the JSON report of a backup or restore. */
@@ -31,7 +35,8 @@ export async function report(s: Settings, r: ModeResult, out: Reporter): Promise
   out.info(
     `${s.mode}${s.dryRun ? ' (dry run)' : ''}: ${t.files} file(s), ${formatBytes(t.bytes)} moved, ${t.unchanged} unchanged, ${t.missing} missing, ${t.denied} denied`,
   );
-  for (const line of r.extra) out.info(line);
+  const inLog = new Set(r.inLog);
+  for (const line of r.extra) if (!inLog.has(line)) out.info(line);
   writeReport(
     s,
     { mode: s.mode, domain: s.domain, dryRun: s.dryRun, totals: t, entries: r.outcomes, notes: r.extra },

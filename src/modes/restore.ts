@@ -1,14 +1,16 @@
 import { UserError } from '../errors.js';
 import type { Settings } from '../inputs.js';
 import type { Plan } from '../plan/plan.js';
+import { withProgress } from '../report/progress.js';
 import { safeText, type Reporter } from '../report/reporter.js';
 import { restoreSource } from '../store/encryption.js';
 import type { Session } from '../transfer/choose.js';
 import type { Entry } from '../transfer/entries.js';
+import { leaveMarker, newId, type MarkerShell } from '../transfer/identity/probe.js';
 import { LocalTree } from '../transfer/local/tree.js';
 import type { Manifest } from '../transfer/manifest/manifest.js';
 import { restore, type RestoreResult } from '../transfer/restore.js';
-import { GIT_SAFE_NAMES } from '../transfer/manifest/stored-names.js';
+import { namesOf } from '../transfer/manifest/portable-names.js';
 import type { Transport } from '../transfer/types.js';
 import type { ModeResult } from './report.js';
 import { commandsAroundRestore, runAround } from './restore-commands.js';
@@ -21,15 +23,50 @@ import { openTransport, type ServerJob } from './server.js';
 export async function restoreMode(job: ServerJob, session: Session): Promise<ModeResult> {
   const { s, plan, entries, domainDir, loaded, out } = job;
   const { transport, uid, manifest } = await openTransport(job, session);
+  const which = salvageLine(manifest, loaded.outputs['salvage-commit'], loaded.outputs['salvage-date'], out);
   const source = await restoreSource(domainDir, manifest, s.age.identity);
   try {
-    const storedTree = new LocalTree(source.root, { rawNames: manifest.names !== GIT_SAFE_NAMES });
+    const storedTree = new LocalTree(source.root, { names: namesOf(manifest) });
     const result = await runRestore(s, plan, entries, transport, storedTree, manifest, uid, out);
-    result.extra.unshift(...loaded.summary);
+    result.extra.unshift(which, ...loaded.summary);
+    result.inLog = [which, ...loaded.summary];
+    if (!s.dryRun)
+      await markRestored(s.domain, { shell: session, canRunCommands: transport.canRunCommands }, manifest, out);
     return result;
   } finally {
     source.cleanup();
   }
+}
+
+/**
+ * Says which salvage is put back, before anything is written: its date (the manifest's, else its
+ * commit's) and its commit; also as the `salvage-date` output.
+ */
+function salvageLine(
+  manifest: Manifest,
+  commit: string | undefined,
+  loadedDate: string | undefined,
+  out: Reporter,
+): string {
+  const date = manifest.salvage?.at ?? loadedDate ?? '';
+  if (date) out.setOutput('salvage-date', date);
+  const line = `Restoring the salvage${date ? ` made ${date}` : ''}${commit ? ` (commit ${commit.slice(0, 7)})` : ''}`;
+  out.info(line);
+  return line;
+}
+
+/**
+ * Leaves the marker that tells the next backup this server holds this salvage (transfer/identity/):
+ * without it, a backup of the restored server would look like one of a rebuilt, empty server.
+ */
+async function markRestored(domain: string, on: MarkerShell, manifest: Manifest, out: Reporter): Promise<void> {
+  // An SFTP-only account is told by its host key alone (see probeServer): no marker to leave.
+  if (!on.canRunCommands) return;
+  const why = await leaveMarker(on, domain, newId(), manifest.salvage?.id);
+  if (why !== undefined)
+    out.warning(
+      `could not leave the remote-files marker on the server (${safeText(why)}): the next backup of it may be refused as one of a new server (\`new-server\`)`,
+    );
 }
 
 /** The before-restore commands, the restore, the after-restore commands: a failure before the restore writes nothing. */
@@ -53,14 +90,17 @@ async function runRestore(
     );
   const r = await out
     .group('Restore', () =>
-      restore(entries, restores, transport, tree, manifest, {
-        conflict: s.conflict,
-        dryRun: s.dryRun,
-        chown: uid === 0,
-        loginUid: uid,
-        previousDir: `~/.remote-files/previous/${s.domain}/${stamp}`,
-        specialBits: s.specialBits,
-      }),
+      withProgress(out, 'sent', (progress) =>
+        restore(entries, restores, transport, tree, manifest, {
+          conflict: s.conflict,
+          dryRun: s.dryRun,
+          chown: uid === 0,
+          loginUid: uid,
+          previousDir: `~/.remote-files/previous/${s.domain}/${stamp}`,
+          specialBits: s.specialBits,
+          progress,
+        }),
+      ),
     )
     .catch((err: unknown) => {
       if (ranBefore.ran > 0 && err instanceof Error)

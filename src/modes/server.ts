@@ -49,14 +49,26 @@ export async function prepareJob(s: Settings, plan: Plan, out: Reporter): Promis
   // Before connecting: a store that cannot work here would otherwise fail after the whole transfer.
   await checkStores(stores, ctx, s.mode === 'backup' && !s.dryRun);
   const encryption = s.mode === 'backup' ? await backupEncryption(s.age.recipients) : undefined;
+  // A backup builds on the newest salvage, which a re-run's checkout may not hold (see CommitStore.baseline).
+  // Before any store writes into the data folder: it must be a real folder of the workspace.
+  checkDataFolder(s.workspace, s.dataDir, s.domain);
+  const baselineNotes: string[] = [];
+  if (s.mode === 'backup') for (const store of stores) baselineNotes.push(...((await store.baseline?.(ctx)) ?? []));
+  for (const note of baselineNotes) out.info(note);
   // Restore needs the stored copy; a backup with an artifact or cache store starts from the last one
   // (incremental, and deletions mirrored) unless the checkout already holds it.
   const loaded =
     s.mode === 'restore' ||
     s.mode === 'verify' ||
     (s.mode === 'backup' && stores.some((x) => x.name !== 'commit') && !existsSync(manifestPath(domainDir)))
-      ? await out.group('Load the stored copy', () => loadFromStores(stores, ctx, s.mode !== 'backup'))
+      ? await out.group('Load the stored copy', async () => {
+          // Said here, inside its group and before what it describes (the restore, the comparison).
+          const l = await loadFromStores(stores, ctx, s.mode !== 'backup');
+          for (const line of l.summary) out.info(line);
+          return l;
+        })
       : { from: null, outputs: {}, summary: [] };
+  loaded.summary.unshift(...baselineNotes);
   for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
   checkDataFolder(s.workspace, s.dataDir, s.domain);
   // With `store: none` the workspace is the store: the same message as when a store holds nothing.

@@ -10,9 +10,14 @@ import type { ServerJob } from './server.js';
 export async function storeSalvage(job: ServerJob, result: ModeResult, problems: string[]): Promise<void> {
   const { s, stores, ctx, out } = job;
   let saved: { outputs: Record<string, string>; summary: string[] } = { outputs: {}, summary: [] };
-  if (s.mode === 'backup' && !s.dryRun && problems.length === 0 && stores.length > 0) {
+  if (s.mode === 'backup' && !s.dryRun && !result.skipped && problems.length === 0 && stores.length > 0) {
     try {
-      saved = await out.group('Store', () => saveToStores(stores, ctx, result.changed));
+      saved = await out.group('Store', async () => {
+        const done = await saveToStores(stores, ctx, result.changed);
+        for (const line of done.summary) out.info(line);
+        return done;
+      });
+      result.inLog = [...(result.inLog ?? []), ...saved.summary];
     } catch (err) {
       // The transfer succeeded: its summary and outputs are still written, and the message says where the salvage is.
       const where = `the salvage is in the workspace's ${s.dataDir}/${s.domain}, not stored (${stores.map((x) => x.name).join(', ')})`;

@@ -15,9 +15,12 @@ export async function verifyMode(job: ServerJob, session: Session): Promise<void
   const { s, entries, loaded, out } = job;
   const extra = loaded.summary;
   const { transport, manifest } = await openTransport(job, session);
-  const r = await out.group('Verify', () => verify(entries, transport, manifest, { checksum: s.checksum }));
-  for (const line of verifyLogLines(r)) out.info(line);
-  for (const line of extra) out.info(line);
+  // The comparison's lines inside its group; what loading the stored copy said is in that group already.
+  const r = await out.group('Verify', async () => {
+    const result = await verify(entries, transport, manifest, { checksum: s.checksum });
+    for (const line of verifyLogLines(result)) out.info(line);
+    return result;
+  });
   for (const [name, value] of Object.entries(verifyOutputs(r))) out.setOutput(name, value);
   writeReport(s, { mode: 'verify', domain: s.domain, checksum: s.checksum, ...r, notes: extra }, out);
   const { problems, warnings } = judgeVerify(r, {

@@ -10,6 +10,12 @@ export interface Reporter {
   setOutput(name: string, value: string | number | boolean): void;
   /** Markdown appended to the step summary. */
   summary(markdown: string): Promise<void>;
+  /** A transfer's progress line (report/progress.ts); `info` when absent. */
+  progress?(line: string): void;
+  /** Called once a transfer's progress lines end (the CLI clears its line on a terminal). */
+  progressDone?(): void;
+  /** How often progress lines come by default (REMOTE_FILES_PROGRESS_MS overrides it): 10 s when absent. */
+  progressPeriodMs?: number;
 }
 
 /**

@@ -72,8 +72,10 @@ export async function connect(opts: ConnectOptions): Promise<SshSession> {
       : undefined;
   try {
     const client = await reach(opts.target, targetKeys, via, opts);
+    const accepted = targetKeys.accepted;
     return new SshSession(client, label(opts.target), via && { client: via.client, label: label(via.ep) }, {
       idleMs: opts.timeoutMs,
+      ...(accepted && { hostKey: `${accepted.type} ${accepted.fingerprint}` }),
     });
   } catch (err) {
     via?.client.end();

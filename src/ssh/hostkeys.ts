@@ -96,8 +96,43 @@ export function hostPortName(host: string, port: number): string {
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
+/**
+ * A line that cannot be read: nothing was compared with any server's key, so the message says the line
+ * is malformed (never "does not match", which would invite pinning whatever the server offers now).
+ */
 function knownHostsError(line: number, detail: string): UserError {
-  return new UserError(`input \`known-hosts\`:${line}: ${detail}`);
+  return new UserError(
+    `input \`known-hosts\`:${line}: ${detail}. The line is malformed: copy it again, whole (one line per key, \`host key-type base64-key\`, as ssh-keyscan prints it), from where you pinned it`,
+  );
+}
+
+/** Public key blobs by type: how many length-prefixed fields, and the size of the last one where it is fixed. */
+const KEY_SHAPES: Record<string, { fields: number; last?: number }> = {
+  'ssh-ed25519': { fields: 2, last: 32 },
+  'ecdsa-sha2-nistp256': { fields: 3, last: 65 },
+  'ecdsa-sha2-nistp384': { fields: 3, last: 97 },
+  'ecdsa-sha2-nistp521': { fields: 3, last: 133 },
+  'ssh-rsa': { fields: 3 },
+  'ssh-dss': { fields: 5 },
+};
+
+/** Why a key blob is not a whole key (a line cut short, a character lost), or undefined. */
+export function keyBlobProblem(blob: Buffer, type: string): string | undefined {
+  const fields: Buffer[] = [];
+  for (let at = 0; at < blob.length;) {
+    const len = at + 4 <= blob.length ? blob.readUInt32BE(at) : -1;
+    if (len < 0 || at + 4 + len > blob.length)
+      return `the ${type} key is cut short (${blob.length} bytes, and more announced)`;
+    fields.push(blob.subarray(at + 4, at + 4 + len));
+    at += 4 + len;
+  }
+  const shape = KEY_SHAPES[type];
+  if (!shape) return undefined;
+  const last = fields[shape.fields - 1];
+  if (fields.length < shape.fields || (shape.last !== undefined && last?.length !== shape.last))
+    return `the ${type} key is cut short (${blob.length} bytes: not a whole ${type} key)`;
+  if (fields.length > shape.fields) return `the ${type} key has ${fields.length - shape.fields} part(s) too many`;
+  return undefined;
 }
 
 /** known_hosts text → entries for pinning/revocation, plus notes about lines that were ignored. */
@@ -143,6 +178,8 @@ function parseEntry(fields: string[], line: number, revoked: boolean): KnownHost
       `the key data is ${blobType ? `a ${blobType} key` : 'not an SSH public key'}, but the line says ${keyType}`,
     );
   }
+  const problem = keyBlobProblem(key, keyType);
+  if (problem) throw knownHostsError(line, problem);
   return { line, revoked, matches: hostMatcher(hosts, line), keyType, key };
 }
 

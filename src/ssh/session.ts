@@ -26,6 +26,8 @@ export interface ExecOptions {
 }
 
 export interface SessionOptions {
+  /** The target's host key as the connection verified it, `<type> SHA256:<base64>` (see transfer/identity/). */
+  hostKey?: string;
   /**
    * The idle watchdog (the `timeout` input): an operation in progress — a command's channel open, SFTP
    * requests outstanding — that receives no byte and gets none of ours acknowledged for this long
@@ -64,6 +66,8 @@ export class SshSession {
   private sftpSession: Promise<SFTPWrapper> | undefined;
   private closing = false;
   private readonly idleMs: number;
+  /** The target's verified host key, `<type> SHA256:<base64>`; undefined when unknown. */
+  readonly hostKey: string | undefined;
   /** What the idle watchdog watches: per channel (or SFTP session), when it last moved, and whether it is waited on. */
   private readonly watched = new Map<object, Watch>();
   private watchdog: NodeJS.Timeout | undefined;
@@ -77,6 +81,7 @@ export class SshSession {
     opts: SessionOptions = {},
   ) {
     this.idleMs = opts.idleMs ?? 0;
+    this.hostKey = opts.hostKey;
     this.lostSignal = new Promise<never>((_, reject) => (this.rejectLost = reject));
     // Only ever observed through Promise.race in guard(); unobserved it must not count as unhandled.
     this.lostSignal.catch(() => undefined);

@@ -7,6 +7,15 @@ import { tempRoot } from '../temp.js';
 import { manifestPath } from '../transfer/manifest/manifest.js';
 import { isUnescapedGitName } from '../transfer/manifest/stored-names.js';
 import { ATTRIBUTES_NAME } from './data-folder.js';
+import {
+  checkoutFolder,
+  commitLabel,
+  fetchTip,
+  folderAt,
+  folderTree,
+  isBehind,
+  type FolderAt,
+} from './commit-baseline.js';
 import { Git, GitError } from './git.js';
 import type { LoadResult, SaveResult, Store, StoreContext } from './types.js';
 
@@ -22,6 +31,8 @@ export interface CommitOptions {
   push: boolean;
   /** >= 1. */
   pushAttempts: number;
+  /** Restore: the commit (or branch, tag) whose salvage to restore, on purpose; '' = the checkout's, if it is the newest. */
+  salvageRef?: string;
   /** Where the GITHUB_* variables are read from; process.env when absent. */
   env?: NodeJS.ProcessEnv;
 }
@@ -82,7 +93,38 @@ export function checkCommitSizes(
 export class CommitStore implements Store {
   readonly name = 'commit' as const;
 
+  /**
+   * The branch's tip on origin as a backup found it before connecting (see baseline): the salvage it
+   * builds on. A push rejected because that folder changed on origin since then must not replace it.
+   */
+  private startTip: FolderAt | null | undefined;
+
   constructor(private readonly opts: CommitOptions) {}
+
+  /**
+   * A backup's baseline is the domain folder as the branch's tip on origin has it, not as the checkout
+   * does: a re-run checks out the triggering commit, from before the salvage the first run pushed.
+   * When the checkout is behind for the folder, the tip's folder replaces it in the workspace.
+   */
+  async baseline(ctx: StoreContext): Promise<string[]> {
+    if (!this.opts.push) return [];
+    const repo = await openRepo(ctx.workspace);
+    const path = repoPath(repo.top, ctx.workspace, ctx.domainDir);
+    const branch = await this.resolveBranch(repo);
+    const tipSha = await fetchTip(repo.git, branch).catch(asUserError(`could not fetch ${branch} from origin`));
+    if (tipSha === null) {
+      this.startTip = null;
+      return [];
+    }
+    const tip = await folderAt(repo.git, tipSha, path);
+    this.startTip = tip;
+    const head = repo.head ? await folderAt(repo.git, repo.head, path) : null;
+    if (!(await isBehind(repo.git, head, tip))) return [];
+    await checkoutFolder(repo.git, path, ctx.domainDir, tip);
+    return [
+      `The checkout${head ? ` (${commitLabel(head)})` : ''} is behind ${branch} on origin for ${path}: working from the salvage at the branch's tip, ${commitLabel(tip)}`,
+    ];
+  }
 
   async save(ctx: StoreContext, _changed: boolean): Promise<SaveResult> {
     const sizes = checkCommitSizes(ctx.domainDir, ctx.workspace);
@@ -176,6 +218,7 @@ export class CommitStore implements Store {
         sha,
         Math.max(1, this.opts.pushAttempts),
         commit,
+        this.startTip,
       );
       try {
         await moveLocal(pushed.sha);
@@ -215,14 +258,91 @@ export class CommitStore implements Store {
     }
   }
 
+  /**
+   * Restore and verify use the committed copy in the checkout, once it is known to be the newest: a
+   * checkout behind the branch's tip for the folder (a re-run, an old ref) fails, naming both commits,
+   * unless `salvage-ref` names the salvage to use on purpose.
+   */
   async load(ctx: StoreContext): Promise<LoadResult> {
-    const found = existsSync(manifestPath(ctx.domainDir));
     const folder = toPosix(relative(ctx.workspace, ctx.domainDir));
-    return {
-      found,
-      outputs: {},
-      summary: found ? `using the committed copy in ${folder}` : `no committed copy in ${folder}`,
-    };
+    const at = this.opts.salvageRef ? await this.checkoutSalvageRef(ctx, this.opts.salvageRef) : await this.newest(ctx);
+    const found = existsSync(manifestPath(ctx.domainDir));
+    if (!found) return { found, outputs: {}, summary: `no committed copy in ${folder}` };
+    const outputs: Record<string, string> = at ? { 'salvage-commit': at.commit, 'salvage-date': at.date } : {};
+    const from = at ? ` from commit ${commitLabel(at)}` : '';
+    const why = this.opts.salvageRef ? `, as \`salvage-ref: ${this.opts.salvageRef}\` asks` : '';
+    return { found, outputs, summary: `using the committed copy in ${folder}${from}${why}` };
+  }
+
+  /** The checkout's commit, once the branch's tip on origin is known not to hold a newer salvage. */
+  private async newest(ctx: StoreContext): Promise<FolderAt | null> {
+    const repo = await openRepo(ctx.workspace).catch(() => null);
+    if (!repo?.head) return null;
+    const path = repoPath(repo.top, ctx.workspace, ctx.domainDir);
+    const head = await folderAt(repo.git, repo.head, path);
+    if (!(await repo.git.run(['remote'])).split('\n').includes('origin')) return head;
+    const branch = await this.resolveBranch(repo).catch((err: unknown) => {
+      if (!(err instanceof UserError)) throw err;
+      ctx.warning(
+        `cannot tell whether the checkout holds the newest salvage of ${path}: ${err.message}. Restoring the checkout's, commit ${commitLabel(head)}`,
+      );
+      return null;
+    });
+    if (branch === null) return head;
+    const tipSha = await fetchTip(repo.git, branch).catch(
+      asUserError(
+        `could not fetch ${branch} from origin to make sure the checkout holds the newest salvage (set \`salvage-ref: ${head.commit.slice(0, 7)}\` to restore the checkout's)`,
+      ),
+    );
+    if (tipSha === null) return head;
+    const tip = await folderAt(repo.git, tipSha, path);
+    if (await isBehind(repo.git, head, tip)) {
+      // An earlier step of this job (a backup, skipped or not) may have brought the tip's salvage in already.
+      if ((await this.workspaceTree(repo.git, path)) === tip.tree) return tip;
+      throw new UserError(
+        `store: commit: the checkout (${commitLabel(head)}) is behind ${branch} on origin (${commitLabel(tip)}) for ${path}: the tip holds a newer salvage, and a restore from here would put back the older one. ` +
+          `Check out the branch's tip (actions/checkout with \`ref: \${{ github.ref }}\`), or set \`salvage-ref: ${head.commit.slice(0, 7)}\` to restore the older salvage on purpose`,
+      );
+    }
+    return head;
+  }
+
+  /** The tree of the folder as the workspace holds it (not as HEAD does). */
+  private async workspaceTree(git: Git, path: string): Promise<string | null> {
+    if (!existsSync(join(git.cwd, path))) return null;
+    const tmp = mkdtempSync(join(tempRoot(), 'remote-files-commit-'));
+    try {
+      return await snapshotTree(git, path, join(tmp, 'index'));
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** `salvage-ref`'s folder in the workspace, fetched from origin when the checkout does not have it. */
+  private async checkoutSalvageRef(ctx: StoreContext, ref: string): Promise<FolderAt> {
+    const repo = await openRepo(ctx.workspace);
+    const path = repoPath(repo.top, ctx.workspace, ctx.domainDir);
+    let sha = await repo.git.revParse(`${ref}^{commit}`);
+    if (sha === null && (await repo.git.run(['remote'])).split('\n').includes('origin')) {
+      // A name on origin (a branch, a tag, a full commit id) the shallow checkout does not have.
+      const fetched = await repo.git.run(['fetch', '-q', '--no-tags', 'origin', ref]).then(
+        () => true,
+        () => false,
+      );
+      if (fetched) sha = await repo.git.revParse('FETCH_HEAD^{commit}');
+    }
+    if (sha === null) {
+      throw new UserError(
+        `input \`salvage-ref\`: "${ref}" names no commit here or on origin; give a commit id (the \`commit-sha\` output of the backup), a branch or a tag`,
+      );
+    }
+    const at = await folderAt(repo.git, sha, path);
+    if (at.tree === null)
+      throw new UserError(
+        `input \`salvage-ref\`: commit ${commitLabel(at)} holds no ${path}: nothing to restore from it`,
+      );
+    await checkoutFolder(repo.git, path, ctx.domainDir, at);
+    return at;
   }
 
   private async resolveBranch(repo: Repo): Promise<string> {
@@ -273,6 +393,7 @@ async function pushConverging(
   first: string,
   attempts: number,
   commit: (parent: string | null, tree: string) => Promise<string>,
+  start: FolderAt | null | undefined,
 ): Promise<{ sha: string; attempt: number; alreadyThere: boolean }> {
   let sha = first;
   for (let attempt = 1; ; attempt++) {
@@ -306,6 +427,13 @@ async function pushConverging(
     if (tree === (await git.run(['rev-parse', `${tip}^{tree}`])).trim()) {
       // Another writer already pushed exactly this snapshot of the folder.
       return { sha: tip, attempt, alreadyThere: true };
+    }
+    // Another run salvaged this domain meanwhile: re-applying ours would replace a salvage it never saw.
+    const now = await folderTree(git, tip, path);
+    if (start !== undefined && now !== (start?.tree ?? null)) {
+      throw new UserError(
+        `store: commit stopped: ${path} changed on ${branch} while this backup ran (now at ${tip.slice(0, 7)}, it was at ${start ? start.commit.slice(0, 7) : 'no commit'}); another run salvaged this domain. Nothing was pushed and that salvage is untouched; run the backup again to build on it`,
+      );
     }
     sha = await commit(tip, tree);
   }
@@ -360,23 +488,6 @@ async function stageFolder(git: Git, path: string, ctx: StoreContext): Promise<v
     if (!(err instanceof GitError)) throw err;
     ctx.warning(`committed ${path}, but could not stage it in the checkout's index: ${err.detail}`);
   }
-}
-
-/** The branch's tip on origin (fetched), or null when origin has no such branch. */
-async function fetchTip(git: Git, branch: string): Promise<string | null> {
-  try {
-    await git.run(['fetch', '-q', '--no-tags', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`]);
-  } catch (err) {
-    if (!(err instanceof GitError)) throw err;
-    // Asked after the fact, so a failure for any other reason keeps git's own message.
-    const missing = await git.run(['ls-remote', '--exit-code', '--heads', 'origin', `refs/heads/${branch}`]).then(
-      () => false,
-      (e: unknown) => e instanceof GitError && e.code === 2,
-    );
-    if (missing) return null;
-    throw err;
-  }
-  return git.revParse(`refs/remotes/origin/${branch}`);
 }
 
 interface Repo {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { tempRoot } from '../temp.js';
 import type { Readable } from 'node:stream';
 import type { Manifest } from '../transfer/manifest/manifest.js';
-import { escapePath, GIT_SAFE_NAMES } from '../transfer/manifest/stored-names.js';
+import { namesOf } from '../transfer/manifest/portable-names.js';
 
 /** How a backup encrypts: the transform for new content, and the tag the manifest records. */
 export interface Encryption {
@@ -45,7 +45,7 @@ export async function restoreSource(
       .filter(([, f]) => f.type === 'file')
       // Read and written under the stored (escaped) names: the restore reads the mirror as it would the folder.
       .map(([rel, f]) => ({
-        rel: m.names === GIT_SAFE_NAMES ? escapePath(rel) : rel,
+        rel: namesOf(m).toDisk(rel),
         mode: parseInt(f.mode, 8),
         mtime: f.mtime,
       }));

@@ -41,6 +41,11 @@ export interface Store {
    * otherwise for a load): no git work tree, no remote to push to, no Actions runtime.
    */
   check?(ctx: StoreContext, saving: boolean): Promise<void>;
+  /**
+   * Before a backup connects: brings the stored copy the backup must build on into the workspace when
+   * the checkout does not hold it (the commit store: the branch's tip). Returns lines for the log.
+   */
+  baseline?(ctx: StoreContext): Promise<string[]>;
   /** Replaces the domain folder with the newest stored copy (restore, verify, and a backup's baseline). */
   load(ctx: StoreContext): Promise<LoadResult>;
 }

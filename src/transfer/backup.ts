@@ -4,26 +4,33 @@ import { HostileServerError } from '../errors.js';
 import { safeText } from '../report/reporter.js';
 import { excludeRel, nestedIn, remotePathOf, type Entry } from './entries.js';
 import { applyExcludes, makeExcludeTest } from './local/excludes.js';
-import { GIT_SAFE_NAMES } from './manifest/stored-names.js';
+import { manifestPaths, PORTABLE_NAMES, PortableNames } from './manifest/portable-names.js';
 import { LocalTree, TEMP_MARK, type StoredItem } from './local/tree.js';
 import {
   entryPaths,
   recordOf,
   sameManifest,
   storedPath,
+  stampSalvage,
   toManifestFile,
   writeManifest,
   type Manifest,
   type ManifestEntry,
   type ManifestFile,
+  type ServerRecord,
 } from './manifest/manifest.js';
 import { newOutcome, type EntryOutcome } from '../model/outcome.js';
 import { mostlyCompressed } from './compression.js';
 import { DELTA_MIN, fetchByDelta } from './delta/delta.js';
+import { NO_PROGRESS, type Progress } from '../report/progress.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
-import { shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
+import { byteShrinkProblem, shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
 
 export interface BackupOptions {
+  /** The byte half of the shrink guard; off when the workflow backs up a new server on purpose. */
+  byteGuard?: boolean;
+  /** The server this salvage comes from, recorded in the manifest (absent: the old record is kept). */
+  server?: ServerRecord;
   checksum: boolean;
   delete: boolean;
   dryRun: boolean;
@@ -33,6 +40,8 @@ export interface BackupOptions {
   encryption?: string;
   /** Lines for the log (what the delta transfer did). */
   log?: (line: string) => void;
+  /** Told what is about to be fetched, then of the bytes and files as they arrive. */
+  progress?: Progress;
 }
 
 export interface BackupResult {
@@ -98,10 +107,10 @@ export async function backup(
   if (opts.checksum) await confirmByChecksum(plans, transport, old);
   // The shrink guard decides on the plan alone, before anything is written (a dry run says so too).
   if (opts.maxDelete) {
-    const problems = shrinkProblems(
-      plans.filter((p) => p.listing.status === 'ok').map((p) => shrinkCounts(p, old)),
-      opts.maxDelete,
-    );
+    const counts = plans.filter((p) => p.listing.status === 'ok').map((p) => shrinkCounts(p, old));
+    const problems = shrinkProblems(counts, opts.maxDelete);
+    const bytes = opts.byteGuard === false ? undefined : byteShrinkProblem(counts, opts.maxDelete);
+    if (bytes) problems.push(bytes);
     if (problems.length > 0) throw shrinkError(problems);
   }
   if (opts.dryRun)
@@ -122,7 +131,24 @@ export async function backup(
       else byRemote.set(remote, [{ plan: p, ...f }]);
     }
   }
+  // Stored names are decided for all paths at once, in byte order: which of two names that differ only
+  // in case is stored under an exception form never depends on the order files arrive in.
+  const names = tree.names instanceof PortableNames ? tree.names : undefined;
+  names?.decide(
+    plans.flatMap((p) => [
+      ...p.records.keys(),
+      ...p.fetch.map((f) => f.path),
+      ...p.links.map((l) => l.path),
+      ...p.dirs,
+    ]),
+  );
+  const named = (m: Manifest) => withNames(m, names);
   for (const p of plans) for (const d of p.dirs) tree.ensureDir(d);
+  const progress = opts.progress ?? NO_PROGRESS;
+  progress.planned(
+    byRemote.size,
+    [...byRemote.values()].reduce((n, t) => n + t[0]!.file.size, 0),
+  );
   const stored = new Map<string, ManifestFile>();
   /** Records what was written for a server file at each of its stored paths (`written` in the order of `paths`). */
   const keep = (remote: string, paths: string[], written: Array<{ sha256: string; size: number }>, mtime: number) => {
@@ -139,28 +165,32 @@ export async function backup(
     // Cut off mid-archive (the connection lost): the files already renamed into place hold the
     // server's new content, and the old manifest would vouch for the old. Record them, so the manifest
     // always describes what the folder holds (a restore would pair new bytes with old metadata).
-    if (stored.size > 0) writeManifest(tree.root, withStored(old, stored, opts.encryption));
+    if (stored.size > 0) writeManifest(tree.root, named(withStored(old, stored, plans, opts.encryption)));
     // Files still arriving when the transfer failed will never finish: drop their temp files now.
     tree.abandonWrites();
     throw err;
   };
   // Big changed files with a stored copy first, as their changed blocks; the rest (and any they left) whole.
-  const whole = await deltaFirst(byRemote, transport, tree, opts, keep).catch(failed);
+  const whole = await deltaFirst(byRemote, transport, tree, opts, keep, progress).catch(failed);
   const fetched = await transport
     .fetch(whole, async (incoming) => {
       const targets = byRemote.get(incoming.remote)!;
       const paths = [...new Set(targets.map((t) => t.path))];
       const first = targets[0]!.file;
+      const mtime = incoming.mtime ?? first.mtime;
       // One stream, one or several writers (each stored path written once, its copy made as it arrives).
       const copies = paths.length === 1 ? [] : paths.map(() => new PassThrough());
       const streams = paths.length === 1 ? [incoming.stream] : copies;
       const [written] = await Promise.all([
         Promise.all(
-          paths.map((path, i) => tree.writeFile(path, streams[i]!, incoming.size, first.mode, incoming.mtime)),
+          paths.map((path, i) =>
+            tree.writeFile(path, streams[i]!, incoming.size, first.mode, mtime, i === 0 ? progress.bytes : undefined),
+          ),
         ),
         tee(incoming.stream, copies),
       ]);
-      keep(incoming.remote, paths, written, incoming.mtime);
+      progress.fileDone();
+      keep(incoming.remote, paths, written, mtime);
     })
     .catch(failed);
   for (const remote of fetched.notSent)
@@ -170,9 +200,15 @@ export async function backup(
     for (const d of p.deletions) tree.remove(d);
     finishOutcome(p);
   }
-  const manifest =
-    (nothingChanged(old, plans, opts.encryption) ? old : undefined) ?? nextManifest(old, plans, opts.encryption);
-  const changed = plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || !sameManifest(manifest, old);
+  const content = named(
+    (nothingChanged(old, plans, opts.encryption) ? old : undefined) ?? nextManifest(old, plans, opts.encryption),
+  );
+  const contentChanged =
+    plans.some((p) => p.outcome.files > 0 || p.deletions.length > 0) || !sameManifest(content, old);
+  // The server it came from, and a new salvage id when what is stored changed (see transfer/identity/).
+  const stamped = stampSalvage(content, old, opts.server, contentChanged);
+  const manifest = sameManifest(stamped, old) ? old : stamped;
+  const changed = contentChanged || manifest !== old;
   if (changed) {
     assertNoRecordBelowLink(tree, manifest);
     writeManifest(tree.root, manifest);
@@ -191,6 +227,7 @@ async function deltaFirst(
   tree: LocalTree,
   opts: BackupOptions,
   keep: (remote: string, paths: string[], written: Array<{ sha256: string; size: number }>, mtime: number) => void,
+  progress: Progress,
 ): Promise<string[]> {
   const remotes = [...byRemote.keys()];
   if (!transport.delta || opts.encryption !== undefined) return remotes;
@@ -206,9 +243,23 @@ async function deltaFirst(
   const r = await fetchByDelta(items, transport.delta, tree, opts.log ?? (() => undefined));
   for (const item of items) {
     const w = r.done.get(item.remote);
-    if (w) keep(item.remote, [item.path], [w], item.mtime);
+    if (!w) continue;
+    progress.bytes(w.size);
+    progress.fileDone();
+    keep(item.remote, [item.path], [w], item.mtime);
   }
   return remotes.filter((remote) => !r.done.has(remote));
+}
+
+/** The manifest with portable-1's exceptions for the paths it records (itself when they are unchanged). */
+function withNames(m: Manifest, names: PortableNames | undefined): Manifest {
+  if (!names) return m;
+  const table = names.table(manifestPaths(m));
+  const keys = Object.keys(table);
+  const had = m.stored ?? {};
+  if (keys.length === Object.keys(had).length && keys.every((k) => had[k] === table[k])) return m;
+  const { stored: _, ...rest } = m;
+  return keys.length > 0 ? { ...rest, stored: table } : rest;
 }
 
 /** Copies one stream into several, each at the pace of the slowest (nothing to do without copies). */
@@ -496,15 +547,22 @@ function shrinkCounts(p: EntryPlan, old: Manifest): ShrinkCounts {
     deleted: 0,
     emptied: 0,
     left: 0,
+    storedBytes: 0,
+    lostBytes: 0,
   };
   for (const path of entryPaths(old, p.entry.local)) {
     const r = old.files[path]!;
     if (r.type !== 'file' || ceded(path)) continue;
     counts.stored++;
+    counts.storedBytes += r.size;
     const incoming = fetched.get(path);
     if (incoming) {
       if (incoming.size === 0 && r.size > 0) counts.emptied++;
-    } else if (p.records.get(path)?.type !== 'file') counts.deleted++;
+      counts.lostBytes += Math.max(0, r.size - incoming.size);
+    } else if (p.records.get(path)?.type !== 'file') {
+      counts.deleted++;
+      counts.lostBytes += r.size;
+    }
   }
   for (const r of p.records.values()) if (r.type === 'file' && r.size > 0) counts.left++;
   for (const f of p.fetch) if (f.file.size > 0) counts.left++;
@@ -599,23 +657,55 @@ function nextManifest(old: Manifest, plans: EntryPlan[], encryption: string | un
     for (const [path, record] of p.records) files[path] = record;
     entries[p.entry.local] = entryRecord(p, files[p.entry.local]);
   }
-  return { version: 1, domain: old.domain, ...(encryption && { encryption }), names: GIT_SAFE_NAMES, entries, files };
+  return {
+    version: 1,
+    domain: old.domain,
+    ...(encryption && { encryption }),
+    names: PORTABLE_NAMES,
+    ...identityOf(old),
+    entries,
+    files,
+  };
 }
 
-/** The old manifest with the records of files written before a failure (and nothing stale below them). */
-function withStored(old: Manifest, stored: Map<string, ManifestFile>, encryption: string | undefined): Manifest {
+/**
+ * The old manifest with the records of files written before a failure (and nothing stale below them).
+ * An entry that stored a file gets its entry record and its folders' records too (every folder of a
+ * listed entry was made before the fetch): on a first backup the old manifest has no entries, and files
+ * in no entry would make the manifest one every later backup and restore refuses.
+ */
+function withStored(
+  old: Manifest,
+  stored: Map<string, ManifestFile>,
+  plans: EntryPlan[],
+  encryption: string | undefined,
+): Manifest {
   // A file written where a folder was stored replaced that folder and everything in it.
   const replaced = [...stored.keys()].filter((p) => old.files[p]?.type === 'dir');
   const files = Object.fromEntries(
     Object.entries(old.files).filter(([p]) => !replaced.some((d) => p.startsWith(d + '/'))),
   );
+  const entries = { ...old.entries };
+  for (const p of plans) {
+    const local = p.entry.local;
+    if (![...stored.keys()].some((path) => path === local || path.startsWith(local + '/'))) continue;
+    for (const [path, record] of p.records)
+      if (record.type === 'dir' && files[path]?.type !== 'dir') files[path] = record;
+    entries[local] ??= entryRecord(p, stored.get(local) ?? p.records.get(local));
+  }
   for (const [path, record] of stored) files[path] = record;
   return {
     version: 1,
     domain: old.domain,
     ...(encryption && { encryption }),
-    names: GIT_SAFE_NAMES,
-    entries: old.entries,
+    names: PORTABLE_NAMES,
+    ...identityOf(old),
+    entries,
     files,
   };
+}
+
+/** The manifest's server and salvage records, carried into the next manifest as they are. */
+function identityOf(m: Manifest): Pick<Manifest, 'server' | 'salvage'> {
+  return { ...(m.server && { server: m.server }), ...(m.salvage && { salvage: m.salvage }) };
 }

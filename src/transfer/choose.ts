@@ -15,6 +15,8 @@ import type { Transport } from './types.js';
 import type { SFTPWrapper } from 'ssh2';
 
 export interface Session extends ShellRunner {
+  /** The target's verified host key, `<type> SHA256:<base64>`. */
+  readonly hostKey?: string;
   sftp(): Promise<SFTPWrapper>;
   /** Why the connection is gone, once it is (names host and cause). */
   lostError?(): Error | undefined;

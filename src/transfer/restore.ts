@@ -3,9 +3,11 @@ import type { PlanRestore } from '../plan/plan.js';
 import { safeText } from '../report/reporter.js';
 import { ownPaths, remotePathOf, UPLOAD_TEMP_NAME, type Entry } from './entries.js';
 import { shQuote } from './tar/remote-scripts.js';
+import { treeOrder } from './tree-order.js';
 import type { LocalTree } from './local/tree.js';
 import { entryPaths, type Manifest, type ManifestFile, modeText } from './manifest/manifest.js';
 import { newOutcome, type EntryOutcome } from '../model/outcome.js';
+import type { Progress } from '../report/progress.js';
 import { WriteDeniedError, type EntryListing, type OutgoingItem, type RemoteFile, type Transport } from './types.js';
 
 export interface RestoreOptions {
@@ -18,6 +20,8 @@ export interface RestoreOptions {
   previousDir: string;
   /** Restore setuid, setgid and sticky bits as recorded (input `special-bits`); otherwise they are dropped. */
   specialBits: boolean;
+  /** Told what is about to be uploaded, then of the bytes and files as they leave. */
+  progress?: Progress;
 }
 
 export interface RestoreResult {
@@ -82,6 +86,7 @@ export async function restore(
       `the server has a folder where the stored copy has a file, nothing was restored: ${folders.slice(0, 10).map(safeText).join(', ')}${folders.length > 10 ? ', …' : ''}. Move the folder away, or restore with conflict: keep`,
     );
   }
+  for (const job of jobs) planProgress(job, opts);
   for (const job of jobs) await runJob(job, transport, opts, result);
   const owners = await lookUpOwners(restores, transport);
   for (const [i, r] of restores.entries()) {
@@ -91,6 +96,7 @@ export async function restore(
       : listings[entries.length + i]!;
     const job = planCopyRestore(r, now, tree, m, owners, opts, result.warnings);
     jobs.push(job);
+    planProgress(job, opts);
     await runJob(job, transport, opts, result);
   }
   if (!opts.dryRun) await removeStaleTemps(stale, jobs, transport);
@@ -190,6 +196,13 @@ interface Job {
   conflicts: string[];
   /** Server paths of stored files (or links) where the server now has a folder. */
   folderInTheWay: string[];
+  /** Stored folders the server lacks (an emptied server): made even when no file needs writing. */
+  makesDirs: boolean;
+}
+
+/** Is there anything to upload: a file or link, or a folder the server lacks? Else the job does nothing. */
+function worthUploading(job: Job, items: OutgoingItem[]): OutgoingItem[] {
+  return job.makesDirs || items.some((i) => i.type !== 'dir') ? items : [];
 }
 
 /**
@@ -205,7 +218,7 @@ function storedItems(local: string, m: Manifest, tree: LocalTree, notes?: string
   const shadowed = new Set(own.shadowed);
   return own.paths
     .filter((p) => !shadowed.has(p))
-    .sort()
+    .sort(treeOrder)
     .map((path) => {
       const r = m.files[path]!;
       const rel = path === local ? '' : path.slice(local.length + 1);
@@ -243,6 +256,7 @@ function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: M
     keepPrevious: [],
     conflicts: [],
     folderInTheWay: [],
+    makesDirs: false,
   };
   if (!root) {
     outcome.status = 'missing';
@@ -280,7 +294,8 @@ function planEntryRestore(e: Entry, listing: EntryListing, tree: LocalTree, m: M
     job.items.push(item);
     if (there.type === 'file' || there.type === 'symlink') job.keepPrevious.push(item.rel);
   }
-  if (!job.items.some((i) => i.type !== 'dir')) job.items = [];
+  job.makesDirs = job.items.some((i) => i.type === 'dir' && !onServer.has(i.rel));
+  job.items = worthUploading(job, job.items);
   return job;
 }
 
@@ -314,7 +329,7 @@ function restoreEachPathOnce(jobs: Job[]): void {
         `${safeText(place(item.rel))} is restored once, from ${safeText(first.by.outcome.local)} (recipe ${first.by.outcome.recipe})${same ? '' : '; the copy stored here differs from it and was not used'}`,
       );
     }
-    job.items = kept.some((i) => i.type !== 'dir') ? kept : [];
+    job.items = worthUploading(job, kept);
   }
 }
 
@@ -400,6 +415,7 @@ function planCopyRestore(
     keepPrevious: [],
     conflicts: [],
     folderInTheWay: [],
+    makesDirs: false,
   };
   if (!root || root.type === 'symlink') {
     outcome.notes.push(`restores: nothing salvaged in ${r.local}; ${r.to} left as it is`);
@@ -465,9 +481,19 @@ function planCopyRestore(
   return job;
 }
 
+/** What a job will upload (the same test as runJob's), told to the progress before anything moves. */
+function planProgress(job: Job, opts: RestoreOptions): void {
+  const files = job.items.filter((i) => i.type !== 'dir');
+  if (opts.dryRun || !opts.progress || job.outcome.status !== 'unchanged' || files.length === 0) return;
+  opts.progress.planned(
+    files.length,
+    files.reduce((n, i) => n + (i.type === 'file' ? i.size : 0), 0),
+  );
+}
+
 async function runJob(job: Job, transport: Transport, opts: RestoreOptions, result: RestoreResult): Promise<void> {
   const files = job.items.filter((i) => i.type !== 'dir');
-  if (job.outcome.status !== 'unchanged' || files.length === 0) return;
+  if (job.outcome.status !== 'unchanged' || job.items.length === 0) return;
   job.outcome.files = files.length;
   job.outcome.bytes = files.reduce((n, i) => n + (i.type === 'file' ? i.size : 0), 0);
   job.outcome.status = 'changed';
@@ -486,6 +512,7 @@ async function runJob(job: Job, transport: Transport, opts: RestoreOptions, resu
       keepPrevious: job.keepPrevious,
       previousDir: opts.previousDir,
       chown: tryChown,
+      ...(opts.progress && { progress: opts.progress }),
     });
   } catch (err) {
     if (!(err instanceof WriteDeniedError)) throw err;

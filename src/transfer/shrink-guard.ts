@@ -38,6 +38,10 @@ export interface ShrinkCounts {
   emptied: number;
   /** Files with content the entry would hold afterwards. */
   left: number;
+  /** Bytes of the stored files. */
+  storedBytes: number;
+  /** Of those, how many would go: a deleted file's size, or what a changed file would shrink by. */
+  lostBytes: number;
 }
 
 /**
@@ -61,6 +65,20 @@ export function shrinkProblems(counts: ShrinkCounts[], limit: MaxDelete): string
     );
   }
   return problems;
+}
+
+/**
+ * The whole backup's bytes: one that would lose more than `max-delete`'s share of the stored bytes (50%
+ * when it is a count) is refused, though no file is deleted. A rebuilt server's fresh database replaces
+ * the salvaged one in place: a changed file, not a deletion, and only its size shows what is lost.
+ */
+export function byteShrinkProblem(counts: ShrinkCounts[], limit: MaxDelete): string | undefined {
+  const share = limit.kind === 'percent' ? limit.value : 50;
+  if (share >= 100) return undefined;
+  const stored = counts.reduce((n, c) => n + c.storedBytes, 0);
+  const lost = counts.reduce((n, c) => n + c.lostBytes, 0);
+  if (stored === 0 || lost * 100 <= stored * share) return undefined;
+  return `the backup would shrink the stored files from ${stored} to ${stored - lost} bytes, losing ${((lost * 100) / stored).toFixed(0)}% (more than ${share}%; max-delete: ${describeMaxDelete(limit)})`;
 }
 
 /** The error for refused entries: what, why, and how to go on when the server really lost the files. */

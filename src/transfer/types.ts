@@ -28,7 +28,8 @@ export type EntryListing =
 export interface IncomingFile {
   remote: string;
   size: number;
-  mtime: number;
+  /** Whole seconds as the transfer read them; undefined when it cannot tell (the listing's time stands). */
+  mtime: number | undefined;
   stream: Readable;
 }
 
@@ -66,6 +67,8 @@ export interface UploadRequest {
   previousDir: string;
   /** Try to set owner and group (works as root or via sudo). */
   chown: boolean;
+  /** Told of the content bytes as they leave, and of each file or link once sent. */
+  progress?: { bytes(n: number): void; fileDone(): void };
 }
 
 export interface UploadResult {

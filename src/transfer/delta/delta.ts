@@ -246,6 +246,7 @@ async function blocksPass(
           header.size,
           item.mode,
           item.mtime,
+          undefined,
           { sha256: p.sum.sha256 },
         );
         result.done.set(item.remote, w);

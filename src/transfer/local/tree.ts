@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HostileServerError } from '../../errors.js';
 import { safeJoin } from '../../plan/paths.js';
-import { escapePath, isUnescapedGitName, unescapeName } from '../manifest/stored-names.js';
+import { PortableNames, type NameScheme } from '../manifest/portable-names.js';
 
 /** Files up to this size are collected in memory and written with one call: far fewer syscalls. */
 const SMALL_FILE = 1 << 20;
@@ -53,16 +53,30 @@ export class LocalTree {
    */
   constructor(
     readonly root: string,
-    private readonly options: { encrypt?: (plain: Readable) => Readable; rawNames?: boolean } = {},
+    private readonly options: {
+      encrypt?: (plain: Readable) => Readable;
+      /**
+       * How names are stored (portable-names.ts): the manifest's scheme, or a function giving it once
+       * the manifest is read. A tree an older version wrote (raw or git-safe-1 names) is only ever read.
+       */
+      names?: NameScheme | (() => NameScheme);
+    } = {},
   ) {}
+
+  private scheme: NameScheme | undefined;
+
+  /** The scheme that maps server names to stored names; portable-1 for a new folder. */
+  get names(): NameScheme {
+    const given = this.options.names;
+    return (this.scheme ??= typeof given === 'function' ? given() : (given ?? new PortableNames(undefined, [])));
+  }
 
   /**
    * Absolute path of a domain-relative path (as the server names it), refused if it could leave the
-   * folder. Names git would interpret are escaped on disk (stored-names.ts), unless this tree is one an
-   * older version wrote (`rawNames`), which is only ever read.
+   * folder. On disk, each name has its stored form (portable-names.ts).
    */
   resolve(rel: string): string {
-    const abs = safeJoin(this.root, this.options.rawNames ? rel : escapePath(rel));
+    const abs = safeJoin(this.root, this.names.toDisk(rel));
     if (abs === null) throw new HostileServerError(`refusing to write "${rel}": it would land outside the data folder`);
     return abs;
   }
@@ -100,6 +114,8 @@ export class LocalTree {
     size: number,
     mode: number,
     mtime: number,
+    /** Told of each chunk's bytes as it arrives: the transfer's progress. */
+    onBytes?: (n: number) => void,
     expect?: { sha256: string },
   ): Promise<{ sha256: string; size: number }> {
     const abs = this.resolve(rel);
@@ -115,6 +131,7 @@ export class LocalTree {
         for await (const chunk of content) {
           chunks.push(chunk as Buffer);
           written += (chunk as Buffer).length;
+          onBytes?.((chunk as Buffer).length);
         }
         const data = Buffer.concat(chunks);
         hash.update(data);
@@ -134,6 +151,7 @@ export class LocalTree {
           for await (const chunk of source) {
             hash.update(chunk);
             written += chunk.length;
+            onBytes?.(chunk.length);
             yield chunk;
           }
         };
@@ -259,13 +277,14 @@ export class LocalTree {
     const root = this.exists(rel);
     if (!root) return out;
     out.set(rel, root);
-    const raw = this.options.rawNames === true;
+    const names = this.names;
     const visit = (r: string) => {
       const abs = this.resolve(r);
       for (const e of readdirSync(abs, { withFileTypes: true })) {
-        // A live `.git` or `.gitattributes` is never one of ours (ours are escaped): not part of the copy.
-        if (!raw && isUnescapedGitName(e.name)) continue;
-        const child = `${r}/${raw ? e.name : unescapeName(e.name)}`;
+        // A name this scheme never writes (a live `.git`, a stale form) is not part of the copy.
+        const name = names.fromDisk(r, e.name);
+        if (name === undefined) continue;
+        const child = `${r}/${name}`;
         if (e.isFile())
           out.set(child, { type: 'file', size: lstatSync(`${abs}/${e.name}`, { throwIfNoEntry: false })?.size ?? -1 });
         else out.set(child, { type: e.isDirectory() ? 'dir' : e.isSymbolicLink() ? 'symlink' : 'other', size: 0 });

@@ -4,12 +4,12 @@ import { dirname, join } from 'node:path';
 import { UserError } from '../../errors.js';
 import { META_DIR } from '../../plan/paths.js';
 import { checkManifest } from './check.js';
-import type { Manifest, ManifestFile } from './types.js';
-import { GIT_SAFE_NAMES } from './stored-names.js';
+import type { Manifest, ManifestFile, SalvageRecord, ServerRecord } from './types.js';
+import { PORTABLE_NAMES } from './portable-names.js';
 import type { RemoteFile } from '../types.js';
 import { TEMP_MARK } from '../local/tree.js';
 
-export type { Manifest, ManifestEntry, ManifestFile } from './types.js';
+export type { Manifest, ManifestEntry, ManifestFile, SalvageRecord, ServerRecord } from './types.js';
 
 export const MANIFEST_NAME = 'manifest.json';
 
@@ -18,7 +18,7 @@ export function manifestPath(domainDir: string): string {
 }
 
 export function emptyManifest(domain: string): Manifest {
-  return { version: 1, domain, names: GIT_SAFE_NAMES, entries: {}, files: {} };
+  return { version: 1, domain, names: PORTABLE_NAMES, entries: {}, files: {} };
 }
 
 /** Reads the manifest of a domain folder; none yet is an empty one, a corrupt one is an error. */
@@ -60,7 +60,16 @@ export function readManifest(domainDir: string, domain: string): Manifest {
 export function* manifestChunks(m: Manifest): Generator<string> {
   const encryption = m.encryption ? `  "encryption": ${JSON.stringify(m.encryption)},\n` : '';
   const names = m.names ? `  "names": ${JSON.stringify(m.names)},\n` : '';
-  yield `{\n  "version": 1,\n  "domain": ${JSON.stringify(m.domain)},\n${encryption}${names}  "entries": {\n`;
+  const server = m.server ? `  "server": ${JSON.stringify(m.server)},\n` : '';
+  const salvage = m.salvage ? `  "salvage": ${JSON.stringify(m.salvage)},\n` : '';
+  const stored =
+    m.stored && Object.keys(m.stored).length > 0
+      ? `  "stored": {\n${Object.keys(m.stored)
+          .sort()
+          .map((k) => `    ${JSON.stringify(k)}: ${JSON.stringify(m.stored![k])}`)
+          .join(',\n')}\n  },\n`
+      : '';
+  yield `{\n  "version": 1,\n  "domain": ${JSON.stringify(m.domain)},\n${encryption}${names}${stored}${server}${salvage}  "entries": {\n`;
   yield* block(m.entries);
   yield '\n  },\n  "files": {\n';
   yield* block(m.files);
@@ -92,9 +101,17 @@ export function sameManifest(a: Manifest, b: Manifest): boolean {
     (a.domain === b.domain &&
       a.encryption === b.encryption &&
       a.names === b.names &&
+      sameFields(a.server, b.server) &&
+      sameFields(a.salvage, b.salvage) &&
+      sameRecords({ s: a.stored ?? {} }, { s: b.stored ?? {} }) &&
       sameRecords(a.entries, b.entries) &&
       sameRecords(a.files, b.files))
   );
+}
+
+function sameFields(a: object | undefined, b: object | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return sameRecords({ x: a }, { x: b });
 }
 
 function sameRecords(a: Record<string, object>, b: Record<string, object>): boolean {
@@ -164,6 +181,24 @@ export function storedPath(local: string, rel: string): string {
 /** Every manifest path of one entry (its root and everything below). */
 export function entryPaths(m: Manifest, local: string): string[] {
   return Object.keys(m.files).filter((p) => p === local || p.startsWith(local + '/'));
+}
+
+/**
+ * The manifest with the server it came from (kept as it was when not given) and, when the stored content
+ * changed or no salvage id exists yet, a new salvage id and time: what a restore leaves on the server.
+ */
+export function stampSalvage(
+  m: Manifest,
+  old: Manifest,
+  server: ServerRecord | undefined,
+  contentChanged: boolean,
+): Manifest {
+  const salvage: SalvageRecord =
+    contentChanged || !old.salvage
+      ? { id: randomBytes(16).toString('hex'), at: new Date().toISOString() }
+      : old.salvage;
+  const record = server ?? old.server;
+  return { ...m, ...(record && { server: record }), salvage };
 }
 
 /** Writes the manifest atomically: a temp file beside it, then a rename. */

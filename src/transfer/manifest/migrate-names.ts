@@ -1,19 +1,23 @@
 import { lstatSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeManifest, type Manifest } from './manifest.js';
+import { manifestPaths, PORTABLE_NAMES, PortableNames } from './portable-names.js';
 import { escapeName, GIT_SAFE_NAMES } from './stored-names.js';
 
 /**
- * Moves a data folder an older version wrote (names as the server gave them) to git-safe names
- * (stored-names.ts), before a backup reads or writes it. Each stored path the manifest lists is renamed
- * to its escaped form, parents first; the manifest is then marked. Every step can be repeated: a run
- * cut off half-way leaves paths of which some are renamed, and the next run renames the rest (a path is
- * renamed only while its escaped form does not exist yet), so nothing is renamed twice.
+ * Moves a data folder an older version wrote (names as the server gave them, or git-safe-1's) to
+ * portable-1 names (portable-names.ts), before a backup reads or writes it. Each stored path the
+ * manifest lists is renamed to its new form, parents first; the manifest is then marked. Every step can
+ * be repeated: a run cut off half-way leaves paths of which some are renamed, and the next run renames
+ * the rest (a path is renamed only while its new form does not exist yet), so nothing is renamed twice;
+ * the new forms are a function of the manifest's paths alone, so the next run decides the same ones.
  *
  * Returns the marked manifest and notes for the log saying what changed.
  */
 export function migrateStoredNames(domainDir: string, m: Manifest): { manifest: Manifest; notes: string[] } {
-  if (m.names === GIT_SAFE_NAMES) return { manifest: m, notes: [] };
+  if (m.names === PORTABLE_NAMES) return { manifest: m, notes: [] };
+  const oldName = m.names === GIT_SAFE_NAMES ? escapeName : (name: string) => name;
+  const names = new PortableNames(undefined, manifestPaths(m));
   const paths = Object.keys(m.files).sort();
   const renamed: string[] = [];
   const done = new Set<string>();
@@ -28,31 +32,56 @@ export function migrateStoredNames(domainDir: string, m: Manifest): { manifest: 
     realDirs.add(disk);
     return true;
   };
-  for (const path of paths) {
-    const parts = path.split('/');
-    let disk = '';
-    let logical = '';
-    for (const part of parts) {
-      logical = logical === '' ? part : `${logical}/${part}`;
-      const parent = disk;
-      const escaped = escapeName(part);
-      disk = disk === '' ? escaped : `${disk}/${escaped}`;
-      if (escaped === part || done.has(logical)) continue;
-      done.add(logical);
-      if (!isRealDir(parent)) continue;
-      const from = join(domainDir, parent, part);
-      const to = join(domainDir, disk);
-      if (lstatSync(to, { throwIfNoEntry: false }) || !lstatSync(from, { throwIfNoEntry: false })) continue;
-      renameSync(from, to);
-      renamed.push(`${logical} → ${disk}`);
+  // Old forms that move, by folder and name (`<folder>/<old form>` → the path): see below.
+  const leaving = new Map<string, string>();
+  for (const p of names.decidedPaths()) {
+    const before = oldName(p.slice(p.lastIndexOf('/') + 1));
+    if (before !== names.component(p)) leaving.set(`${parentOf(p)}/${before}`, p);
+  }
+  // A path whose new form is another's old form (` ` is stored `%%20`, which was git-safe-1's form of
+  // `%20`) waits for that one to move: passes repeat while one renames something.
+  for (let moved = true; moved;) {
+    moved = false;
+    for (const path of paths) {
+      const parts = path.split('/');
+      let disk = '';
+      let logical = '';
+      for (const part of parts) {
+        logical = logical === '' ? part : `${logical}/${part}`;
+        const parent = disk;
+        const before = oldName(part);
+        const after = names.component(logical);
+        disk = disk === '' ? after : `${disk}/${after}`;
+        if (before === after || done.has(logical)) continue;
+        if (!isRealDir(parent)) continue;
+        const from = join(domainDir, parent, before);
+        const to = join(domainDir, disk);
+        if (lstatSync(to, { throwIfNoEntry: false })) {
+          // Taken by a sibling's old form, that sibling still to move: wait for it. Else moved already.
+          const other = leaving.get(`${parentOf(logical)}/${after}`);
+          if (other === undefined || other === logical || done.has(other)) done.add(logical);
+          continue;
+        }
+        if (!lstatSync(from, { throwIfNoEntry: false })) continue;
+        renameSync(from, to);
+        done.add(logical);
+        moved = true;
+        renamed.push(`${logical} → ${disk}`);
+      }
     }
   }
-  const manifest: Manifest = { ...m, names: GIT_SAFE_NAMES };
+  const table = names.table(manifestPaths(m));
+  const { stored: _, ...rest } = m;
+  const manifest: Manifest = {
+    ...rest,
+    names: PORTABLE_NAMES,
+    ...(Object.keys(table).length > 0 && { stored: table }),
+  };
   writeManifest(domainDir, manifest);
   const notes: string[] = [];
   if (renamed.length > 0) {
     notes.push(
-      `data folder moved to git-safe names (git would have read them as its own): renamed ${renamed.length} path(s): ` +
+      `data folder moved to portable names (git, Windows or macOS would have misread them): renamed ${renamed.length} path(s): ` +
         `${renamed.slice(0, 5).join(', ')}${renamed.length > 5 ? ', …' : ''}`,
     );
   }
@@ -64,7 +93,7 @@ export function migrateStoredNames(domainDir: string, m: Manifest): { manifest: 
       (p) =>
         p.startsWith(`${dir}/`) &&
         m.files[p]!.type === 'file' &&
-        !lstatSync(join(domainDir, ...p.split('/').map(escapeName)), { throwIfNoEntry: false }),
+        !lstatSync(join(domainDir, names.toDisk(p)), { throwIfNoEntry: false }),
     );
     if (missing)
       notes.push(
@@ -72,4 +101,9 @@ export function migrateStoredNames(domainDir: string, m: Manifest): { manifest: 
       );
   }
   return { manifest, notes };
+}
+
+function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '' : path.slice(0, i);
 }

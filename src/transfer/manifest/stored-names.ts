@@ -9,6 +9,9 @@
  * Reading back strips exactly one leading `%`. Because every real name that starts with `%` is escaped
  * too, the mapping is reversible. Manifests record paths as they are on the server; the manifest's
  * `names` field says the data folder uses this rule.
+ *
+ * New data folders use portable-1 (portable-names.ts), which keeps this rule's forms for git's names and
+ * adds what other systems need; this module stays for reading and migrating git-safe-1 folders.
  */
 
 /** The value of the manifest's `names` field for data folders written with this rule. */

@@ -1,4 +1,5 @@
 import type { RemoteFile } from '../types.js';
+import type { PORTABLE_NAMES } from './portable-names.js';
 import type { GIT_SAFE_NAMES } from './stored-names.js';
 
 /**
@@ -32,10 +33,41 @@ export interface Manifest {
   /** Set when file contents are encrypted at rest (`age:<recipients digest>`); sizes and hashes stay plaintext's. */
   encryption?: string;
   /**
-   * `git-safe-1`: names git would interpret are stored escaped (stored-names.ts). Absent in a folder an
-   * older version wrote, whose names are as the server gave them; the next backup migrates it.
+   * `portable-1`: every name is stored so that it checks out on Linux, macOS and Windows
+   * (portable-names.ts). `git-safe-1`: only names git would interpret are escaped (stored-names.ts).
+   * Absent in a folder an older version wrote, whose names are as the server gave them. The next backup
+   * migrates an older folder to portable-1.
    */
-  names?: typeof GIT_SAFE_NAMES;
+  names?: typeof GIT_SAFE_NAMES | typeof PORTABLE_NAMES;
+  /** The server instance this salvage came from (see transfer/identity/): absent before version 0.2. */
+  server?: ServerRecord;
+  /** This salvage: a new id and time whenever a backup changes what is stored; a restore leaves the id on the server. */
+  salvage?: SalvageRecord;
+  /**
+   * portable-1's exceptions: path → the stored name of its last component, for the names a folder's
+   * siblings or the length limit made stored under a `%…%~n` form. Absent when there are none.
+   */
+  stored?: Record<string, string>;
   entries: Record<string, ManifestEntry>;
   files: Record<string, ManifestFile>;
+}
+
+/**
+ * What identifies a server instance, each as a value that changes when the server is rebuilt. Any may be
+ * absent (an SFTP-only account runs no command; a server without /etc/machine-id).
+ */
+export interface ServerRecord {
+  /** The host key the connection verified, `<type> SHA256:<base64>`. */
+  hostKey?: string;
+  /** SHA-256 of the domain and /etc/machine-id: the id itself is meant to stay on its machine. */
+  machine?: string;
+  /** The random id of the marker remote-files leaves on the server (32 hex digits). */
+  instance?: string;
+}
+
+export interface SalvageRecord {
+  /** 32 hex digits. */
+  id: string;
+  /** ISO 8601, UTC. */
+  at: string;
 }

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { safeText } from '../../report/reporter.js';
 import type { IncomingFile } from '../types.js';
 import { CHUNK, NO_SUCH_FILE, REQUESTS_PER_FILE, Sftp, StatusError, statusOf, STREAM_BUFFER } from './io.js';
-import { typeOf } from './listing.js';
+import { sftpTime, typeOf } from './listing.js';
 
 /**
  * One remote file read with up to REQUESTS_PER_FILE reads in flight, its bytes handed out in order
@@ -78,7 +78,7 @@ export class Download {
       // The file may have been replaced by a folder or a device since it was listed.
       if (typeOf(st.mode) !== 'file') throw new StatusError('not a regular file', NO_SUCH_FILE);
       this.size = this.end = st.size;
-      this.mtime = Math.floor(st.mtime);
+      this.mtime = sftpTime(st.mtime);
     } catch (err) {
       this.fail(err);
     }

@@ -28,6 +28,25 @@ export function typeOf(mode: number): RemoteFile['type'] {
   return TYPES[mode & 0o170000] ?? 'other';
 }
 
+/**
+ * SFTP v3 carries a time as 32 unsigned bits: OpenSSH's server sends a time before 1970 as its low 32
+ * bits (1969-12-31 23:59:59 as 4294967295, a date in 2106). Read as signed, the range is 1901–2038,
+ * which holds every time a server can have now, and the pre-1970 ones tools leave behind; a time past
+ * 2038 cannot be told from one before 1970 and reads as the latter (README, "What comes back").
+ */
+export function sftpTime(wire: number): number {
+  return Math.floor(wire) | 0;
+}
+
+/**
+ * A time as SFTP v3 can write it: 32 unsigned bits, which OpenSSH's server takes as they are. A time
+ * before 1970 would land in 2038–2106, so it is written as 1970-01-01 00:00:00 instead (and one past
+ * 2106 as the last second there is): the nearest the protocol can say (README, "What comes back").
+ */
+export function sftpWriteTime(time: number): number {
+  return Math.min(Math.max(Math.floor(time), 0), 0xffffffff);
+}
+
 export function toRecord(rel: string, a: Attributes): RemoteFile {
   // A server may leave attributes out (their flag unset); ssh2 then leaves them undefined.
   const mode = a.mode ?? 0;
@@ -37,7 +56,7 @@ export function toRecord(rel: string, a: Attributes): RemoteFile {
     rel,
     type: typeOf(mode),
     size: a.size ?? 0,
-    mtime: Math.floor(a.mtime ?? 0),
+    mtime: sftpTime(a.mtime ?? 0),
     mode: mode & 0o7777,
     uid,
     gid,

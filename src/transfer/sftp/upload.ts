@@ -20,7 +20,7 @@ import {
   Sftp,
   statusOf,
 } from './io.js';
-import { typeOf } from './listing.js';
+import { sftpWriteTime, typeOf } from './listing.js';
 
 /**
  * One `upload` request: the previous contents kept aside, folders made (parents first), files and
@@ -243,17 +243,22 @@ export class UploadJob {
 
   private async putItem(item: OutgoingItem): Promise<void> {
     const dest = this.place(item.rel);
-    if (item.type === 'symlink') return this.putSymlink(dest, item.target ?? '', item);
-    await this.putContent(
-      dest,
-      () =>
-        createReadStream('', {
-          fd: openSync(item.source!, constants.O_RDONLY | constants.O_NOFOLLOW),
-          highWaterMark: 8 * CHUNK,
-        }),
-      item,
-      item,
-    );
+    const progress = this.req.progress;
+    if (item.type === 'symlink') await this.putSymlink(dest, item.target ?? '', item);
+    else
+      await this.putContent(
+        dest,
+        () => {
+          const source = createReadStream('', {
+            fd: openSync(item.source!, constants.O_RDONLY | constants.O_NOFOLLOW),
+            highWaterMark: 8 * CHUNK,
+          });
+          return progress ? counted(source, progress.bytes) : source;
+        },
+        item,
+        item,
+      );
+    progress?.fileDone();
   }
 
   /**
@@ -274,7 +279,8 @@ export class UploadJob {
         await writeAll(this.io, handle, content());
         // Owner before mode: chown clears the setuid and setgid bits.
         await this.setOwner(owner, (uid, gid) => this.io.fchown(handle, uid, gid));
-        await this.io.fsetstat(handle, { mode: meta.mode, atime: meta.mtime, mtime: meta.mtime });
+        const time = sftpWriteTime(meta.mtime);
+        await this.io.fsetstat(handle, { mode: meta.mode, atime: time, mtime: time });
       } catch (err) {
         await this.io.close(handle).catch(() => undefined);
         throw err;
@@ -292,11 +298,24 @@ export class UploadJob {
     try {
       await this.io.symlink(target, temp);
       await this.setOwner(owner, (uid, gid) => this.io.lsetstat(temp, { uid, gid }));
+      if (owner) await this.setLinkTime(temp, owner.mtime);
       await this.io.rename(temp, dest);
     } catch (err) {
       await this.io.unlink(temp).catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * A link's own time, as tar sets it: lsetstat never follows the link (OpenSSH: utimensat with
+   * AT_SYMLINK_NOFOLLOW). Without it (or refused), the link keeps the time it was made at, as
+   * `rsync -a` leaves it: not worth failing a restore for.
+   */
+  private async setLinkTime(path: string, mtime: number): Promise<void> {
+    const time = sftpWriteTime(mtime);
+    await this.io.lsetstat(path, { atime: time, mtime: time }).catch((err: unknown) => {
+      if (statusOf(err) === undefined) throw err;
+    });
   }
 
   /**
@@ -313,7 +332,8 @@ export class UploadJob {
         await this.io.chown(path, uid, gid);
       }),
     );
-    const attrs = { mode: item.mode, atime: item.mtime, mtime: item.mtime };
+    const time = sftpWriteTime(item.mtime);
+    const attrs = { mode: item.mode, atime: time, mtime: time };
     try {
       await this.io.lsetstat(path, attrs);
     } catch (err) {
@@ -377,4 +397,12 @@ async function writeAll(io: Sftp, handle: Buffer, content: AsyncIterable<Buffer>
   }
   await Promise.all(pending);
   if (failure) throw failure.error;
+}
+
+/** The chunks of `source`, each told to `onBytes` as it is taken. */
+async function* counted(source: AsyncIterable<Buffer>, onBytes: (n: number) => void): AsyncIterable<Buffer> {
+  for await (const chunk of source) {
+    onBytes(chunk.length);
+    yield chunk;
+  }
 }

@@ -18,8 +18,10 @@ export function shCommand(script: string, args: string[], sudo: boolean): string
 
 // One record per path: readable flag, then find's fields; every field ends in NUL. Owner and group
 // names are left empty here (find looks each one up per file: 20,000 files took 0.4 s) and come once
-// per id at the end, see LIST_SCRIPT.
-const FIELDS = '%y\\0%s\\0%T@\\0%m\\0%U\\0%G\\0\\0\\0%P\\0%l\\0';
+// per id at the end, see LIST_SCRIPT. The mtime is %Ts, whole seconds rounded down: %T@ prints a time
+// before 1970 as its seconds and nanoseconds side by side (-1.5 s as "-2.5000000000"), which no parser
+// can tell from a real -2.5.
+const FIELDS = '%y\\0%s\\0%Ts\\0%m\\0%U\\0%G\\0\\0\\0%P\\0%l\\0';
 const IDS = `-fprintf "$i" '%U %G\\n'`;
 
 /**
