@@ -37,7 +37,7 @@ export interface ToolResult {
 
 export interface TargetResult {
   label: string;
-  kind: 'ratio' | 'rss' | 'bytes0';
+  kind: 'ratio' | 'rss' | 'bytes0' | 'wire';
   limit: number;
   /** ratio (median of the per-round ratios), peak RSS in bytes, or the largest `bytes` output. */
   value: number;
@@ -46,6 +46,8 @@ export interface TargetResult {
   oursMs?: number;
   baseMs?: number;
   ratios?: number[];
+  /** What the value is made of (wire: both medians in MB). */
+  note?: string;
 }
 
 export interface ScenarioResult {
@@ -82,6 +84,15 @@ export function targetsTable(results: ScenarioResult[]): string {
         ];
       }
       if (t.kind === 'rss') return [t.label, '', '', `${mb(t.value)} MB peak RSS`, `≤ ${mb(t.limit)} MB`, verdict(t)];
+      if (t.kind === 'wire')
+        return [
+          t.label,
+          '',
+          '',
+          `${t.note ?? ''} on the wire (medians): ${x(t.value)}`,
+          `≤ ${t.limit.toFixed(2)}×`,
+          verdict(t),
+        ];
       return [t.label, '', '', `max bytes output ${Number.isFinite(t.value) ? t.value : '–'}`, '0', verdict(t)];
     }),
   );

@@ -26,6 +26,9 @@
 // direction, 10 ms each way; --link-delay MS): P7 first backup of a 128 MiB SQL-like dump (~3×
 // compressible) at 100 Mbit/s; P8 the same at 1 Gbit/s; P9 its restore at 100 Mbit/s; P10 128 MiB of
 // random bytes at 100 Mbit/s; P11 P1 at 100 Mbit/s. Ours runs with its default compression (auto).
+// P12–P14 (delta-scenarios.ts) re-back-up a big file that changed a little, at 100 Mbit/s against
+// rsync -az, with each tool's bytes on the wire: P12 a 128 MiB page file with 1% of its 4 KiB pages
+// rewritten, P13 a 64 MiB mailbox with 1 MiB appended, P14 P12 at 1 GiB (and its peak memory).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {

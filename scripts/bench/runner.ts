@@ -130,6 +130,15 @@ function judge(tg: Target, samples: Map<string, Array<Sample | undefined>>, runs
     const worst = bytes.length ? Math.max(...bytes) : NaN;
     return { ...base, value: worst, pass: okOurs.length === runs && worst === 0 };
   }
+  if (tg.kind === 'wire') {
+    // Bytes through the shaping proxy per run (see delta-scenarios.ts), medians of ours and the baseline.
+    const wire = (name: string) =>
+      median((samples.get(name) ?? []).flatMap((x) => (x?.outputs.wire ? [Number(x.outputs.wire)] : [])));
+    const [a, b] = [wire(tg.ours), wire(tg.base!)];
+    const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
+    const note = `ours ${mb(a)}, ${tg.base} ${mb(b)}`;
+    return { ...base, value: a / b, pass: okOurs.length === runs && a / b <= tg.limit, note };
+  }
   const bases = (tg.bases ?? [tg.base!]).map((b) => samples.get(b) ?? []);
   // Per round, the fastest baseline of that round (every one of them must have succeeded).
   const other = Array.from({ length: runs }, (_, r): Sample | undefined =>

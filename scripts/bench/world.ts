@@ -58,7 +58,8 @@ export interface Tool {
 
 export interface Target {
   label: string;
-  kind: 'ratio' | 'rss' | 'bytes0';
+  /** wire: the median of each tool's `wire` output (bytes through the link) over the run, ours ÷ base. */
+  kind: 'ratio' | 'rss' | 'bytes0' | 'wire';
   ours: string;
   base?: string;
   /** Several baselines: each round's fastest of them is the baseline (P8: the faster of rsync -a and -az). */

@@ -46,6 +46,7 @@ export async function backupMode(job: ServerJob, session: Session): Promise<Mode
         // `new-server: allow` expects a server whose state is not the salvage's: smaller is no alarm then.
         byteGuard: s.newServer !== 'allow',
         ...(encryption && { encryption: encryption.tag }),
+        log: (line) => out.info(line),
       }),
     ),
   );

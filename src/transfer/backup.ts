@@ -20,6 +20,8 @@ import {
   type ServerRecord,
 } from './manifest/manifest.js';
 import { newOutcome, type EntryOutcome } from '../model/outcome.js';
+import { mostlyCompressed } from './compression.js';
+import { DELTA_MIN, fetchByDelta } from './delta/delta.js';
 import { NO_PROGRESS, type Progress } from '../report/progress.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
 import { byteShrinkProblem, shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
@@ -37,6 +39,8 @@ export interface BackupOptions {
   maxDelete?: MaxDelete;
   /** Contents are stored encrypted with this tag (see store/encryption.ts): stored sizes are not plaintext sizes. */
   encryption?: string;
+  /** Lines for the log (what the delta transfer did). */
+  log?: (line: string) => void;
   /** Told what is about to be fetched, then of the bytes and files as they arrive. */
   progress?: Progress;
 }
@@ -53,6 +57,8 @@ interface FetchTarget {
   plan: EntryPlan;
   path: string;
   file: RemoteFile;
+  /** A stored copy of it is in the data folder (a delta transfer can compare with it). */
+  stored?: boolean;
 }
 
 /** What to do for one entry, decided from the listing and the manifest before any byte moves. */
@@ -63,7 +69,7 @@ interface EntryPlan {
   rootIsDir: boolean;
   /** Records for the new manifest that need no transfer (folders, links, unchanged files, kept ones). */
   records: Map<string, ManifestFile>;
-  fetch: Array<{ path: string; file: RemoteFile }>;
+  fetch: Array<{ path: string; file: RemoteFile; stored?: boolean }>;
   links: Array<{ path: string; target: string }>;
   dirs: string[];
   deletions: string[];
@@ -147,16 +153,38 @@ export async function backup(
   const stored = new Map<string, ManifestFile>();
   /** Files that arrived smaller than listed: skipped, their stored copy kept (see member-size.ts). */
   const offSize: string[] = [];
+  /** Records what was written for a server file at each of its stored paths (`written` in the order of `paths`). */
+  const keep = (remote: string, paths: string[], written: Array<{ sha256: string; size: number }>, mtime: number) => {
+    for (const t of byRemote.get(remote)!) {
+      const w = written[paths.indexOf(t.path)]!;
+      const record = toManifestFile({ ...t.file, size: w.size, mtime }, w.sha256);
+      t.plan.records.set(t.path, record);
+      stored.set(t.path, record);
+      t.plan.outcome.files++;
+      t.plan.outcome.bytes += w.size;
+    }
+  };
+  const failed = (err: unknown): never => {
+    // Cut off mid-archive (the connection lost): the files already renamed into place hold the
+    // server's new content, and the old manifest would vouch for the old. Record them, so the manifest
+    // always describes what the folder holds (a restore would pair new bytes with old metadata).
+    if (stored.size > 0) writeManifest(tree.root, named(withStored(old, stored, plans, opts.encryption)));
+    // Files still arriving when the transfer failed will never finish: drop their temp files now.
+    tree.abandonWrites();
+    throw err;
+  };
+  // Big changed files with a stored copy first, as their changed blocks; the rest (and any they left) whole.
+  const whole = await deltaFirst(byRemote, transport, tree, opts, keep, progress).catch(failed);
   const fetched = await transport
-    .fetch([...byRemote.keys()], async (incoming) => {
+    .fetch(whole, async (incoming) => {
       const targets = byRemote.get(incoming.remote)!;
       const paths = [...new Set(targets.map((t) => t.path))];
       const first = targets[0]!.file;
       const size = judgeMemberSize(first.size, incoming.size);
-      const named = describeMember(incoming.remote, first.size, incoming.size);
-      if (size === 'larger') throw new HostileServerError(memberSizeError([named], true));
+      const member = describeMember(incoming.remote, first.size, incoming.size);
+      if (size === 'larger') throw new HostileServerError(memberSizeError([member], true));
       if (size === 'smaller') {
-        offSize.push(named);
+        offSize.push(member);
         await drain(incoming.stream);
         return;
       }
@@ -173,24 +201,9 @@ export async function backup(
         tee(incoming.stream, copies),
       ]);
       progress.fileDone();
-      for (const t of targets) {
-        const w = written[paths.indexOf(t.path)]!;
-        const record = toManifestFile({ ...t.file, size: w.size, mtime }, w.sha256);
-        t.plan.records.set(t.path, record);
-        stored.set(t.path, record);
-        t.plan.outcome.files++;
-        t.plan.outcome.bytes += w.size;
-      }
+      keep(incoming.remote, paths, written, mtime);
     })
-    .catch((err: unknown) => {
-      // Cut off mid-archive (the connection lost): the files already renamed into place hold the
-      // server's new content, and the old manifest would vouch for the old. Record them, so the manifest
-      // always describes what the folder holds (a restore would pair new bytes with old metadata).
-      if (stored.size > 0) writeManifest(tree.root, named(withStored(old, stored, plans, opts.encryption)));
-      // Files still arriving when the transfer failed will never finish: drop their temp files now.
-      tree.abandonWrites();
-      throw err;
-    });
+    .catch(failed);
   if (offSize.length > 0) {
     // The files that did arrive whole are in place: the manifest must vouch for them (as after a cut).
     if (stored.size > 0) writeManifest(tree.root, named(withStored(old, stored, plans, opts.encryption)));
@@ -217,6 +230,41 @@ export async function backup(
     writeManifest(tree.root, manifest);
   }
   return { outcomes: plans.map((p) => p.outcome), manifest, changed };
+}
+
+/**
+ * Changed files that have a stored copy, one stored path and DELTA_MIN bytes or more move as their
+ * changed blocks where the transport can (tar: see delta/), unencrypted (the stored ciphertext cannot
+ * be compared: a backup holds the recipients, not the identity). Returns the server files left to fetch whole.
+ */
+async function deltaFirst(
+  byRemote: Map<string, FetchTarget[]>,
+  transport: Transport,
+  tree: LocalTree,
+  opts: BackupOptions,
+  keep: (remote: string, paths: string[], written: Array<{ sha256: string; size: number }>, mtime: number) => void,
+  progress: Progress,
+): Promise<string[]> {
+  const remotes = [...byRemote.keys()];
+  if (!transport.delta || opts.encryption !== undefined) return remotes;
+  const items = remotes.flatMap((remote) => {
+    const targets = byRemote.get(remote)!;
+    const { path, file, stored } = targets[0]!;
+    const fits = stored && file.size >= DELTA_MIN && targets.every((t) => t.path === path);
+    return fits && !mostlyCompressed([remote])
+      ? [{ remote, path, size: file.size, mtime: file.mtime, mode: file.mode }]
+      : [];
+  });
+  if (items.length === 0) return remotes;
+  const r = await fetchByDelta(items, transport.delta, tree, opts.log ?? (() => undefined));
+  for (const item of items) {
+    const w = r.done.get(item.remote);
+    if (!w) continue;
+    progress.bytes(w.size);
+    progress.fileDone();
+    keep(item.remote, [item.path], [w], item.mtime);
+  }
+  return remotes.filter((remote) => !r.done.has(remote));
 }
 
 /** The manifest with portable-1's exceptions for the paths it records (itself when they are unchanged). */
@@ -332,7 +380,8 @@ function decideEntry(
       if (same) {
         plan.records.set(path, recordOf(f, prev, prev.sha256));
         outcome.unchanged++;
-      } else plan.fetch.push({ path, file: f });
+      } else
+        plan.fetch.push({ path, file: f, stored: prev?.type === 'file' && have?.type === 'file' && have.size > 0 });
     } else {
       outcome.notes.push(`${f.rel || entry.remote}: a ${f.type} (device, fifo or socket) is recorded, not copied`);
       plan.records.set(path, recordOf(f, old.files[path]));
@@ -499,7 +548,8 @@ async function confirmByChecksum(plans: EntryPlan[], transport: Transport, old: 
     if (!file) continue;
     p.records.delete(path);
     p.outcome.unchanged--;
-    p.fetch.push({ path, file });
+    // It was judged unchanged but for its content: a stored copy of the same size is there to compare with.
+    p.fetch.push({ path, file, stored: true });
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { DeltaSource } from './delta/remote.js';
 
 /** What a server says about one path below a planned entry (its root included, as rel ''). */
 export interface RemoteFile {
@@ -88,6 +89,8 @@ export interface Transport {
   readonly compression?: string;
   /** False when the account has no shell (prepare commands cannot run). */
   readonly canRunCommands: boolean;
+  /** Changed blocks of big files, computed and read on the server (tar only; SFTP moves whole files). */
+  readonly delta?: DeltaSource;
   /** Lists each entry recursively (symlinks not followed), in the order given. */
   list(remotes: string[]): Promise<EntryListing[]>;
   /** SHA-256 (hex) of each readable file; a file that cannot be read is absent from the map. */

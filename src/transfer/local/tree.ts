@@ -104,7 +104,10 @@ export class LocalTree {
     }
   }
 
-  /** Writes a file atomically with mode and mtime; returns its SHA-256 and size. */
+  /**
+   * Writes a file atomically with mode and mtime; returns its SHA-256 and size. With `expect`, content
+   * whose SHA-256 differs is refused (ContentMismatch) and nothing is renamed into place.
+   */
   async writeFile(
     rel: string,
     content: Readable,
@@ -113,12 +116,14 @@ export class LocalTree {
     mtime: number,
     /** Told of each chunk's bytes as it arrives: the transfer's progress. */
     onBytes?: (n: number) => void,
+    expect?: { sha256: string },
   ): Promise<{ sha256: string; size: number }> {
     const abs = this.resolve(rel);
     this.ensureDir(parentOf(rel));
     const tmp = this.tempName(abs);
     const hash = createHash('sha256');
     let written = 0;
+    let sha256 = '';
     this.inFlight.add(tmp);
     try {
       if (size <= SMALL_FILE) {
@@ -156,6 +161,9 @@ export class LocalTree {
         else await pipeline(content, counted, out);
       }
       if (written !== size) throw new Error(`"${rel}": received ${written} bytes, the archive announced ${size}`);
+      sha256 = hash.digest('hex');
+      if (expect && sha256 !== expect.sha256)
+        throw new ContentMismatch(`"${rel}": its SHA-256 is not the expected one`);
       chmodSync(tmp, localMode(mode));
       utimesSync(tmp, mtime, mtime);
       this.renameOver(tmp, rel, abs);
@@ -165,7 +173,7 @@ export class LocalTree {
     } finally {
       this.inFlight.delete(tmp);
     }
-    return { sha256: hash.digest('hex'), size: written };
+    return { sha256, size: written };
   }
 
   /**
@@ -312,6 +320,11 @@ export class LocalTree {
   private tempName(abs: string): string {
     return `${abs.slice(0, abs.lastIndexOf('/') + 1)}${this.tempPrefix}${++this.tempCount}`;
   }
+}
+
+/** Content whose SHA-256 is not the one expected (see writeFile): nothing was stored. */
+export class ContentMismatch extends Error {
+  override name = 'ContentMismatch';
 }
 
 function parentOf(rel: string): string {

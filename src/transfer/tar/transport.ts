@@ -5,6 +5,7 @@ import { HostileServerError, UserError } from '../../errors.js';
 import { safeText } from '../../report/reporter.js';
 import { EXIT_GRACE_MS, exitAlreadySent } from '../../ssh/session.js';
 import { decoder, encoder, mostlyCompressed, type Codec } from '../compression.js';
+import { ShellDelta } from '../delta/remote.js';
 import { parseListing } from './listing.js';
 import { archiveTime, memberHeader, type MemberHeader } from './member-header.js';
 import { ListingGuard } from './listing-guard.js';
@@ -75,6 +76,11 @@ export class TarTransport implements Transport {
 
   get compression(): string | undefined {
     return this.wire.reason;
+  }
+
+  /** Delta transfer's server side (see delta/): its scripts over the same exec channels, compressed alike. */
+  get delta(): ShellDelta {
+    return new ShellDelta(this.shell, this.sudo, (names) => this.codecFor(names));
   }
 
   /** The codec for moving these files. */

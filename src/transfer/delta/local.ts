@@ -1,0 +1,161 @@
+// The runner's side of a delta transfer: the stored copy's block digests, and the new file put together
+// from its unchanged blocks and the server's changed ones, streamed (never held whole).
+import crypto, { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { DIGEST_BYTES, parseChunk, runBytes, type BlockHeader, type Run } from './plan.js';
+import { ProtocolError, type FrameReader } from './remote.js';
+
+/** Bytes read from the stored copy at once. */
+const READ = 1 << 20;
+
+/** The stored copy, opened for reading: never through a link in its place, and only a regular file. */
+export async function openStored(abs: string): Promise<FileHandle> {
+  const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+  if (!(await fh.stat()).isFile()) {
+    await fh.close();
+    throw new Error('not a regular file');
+  }
+  return fh;
+}
+
+/** MD5 of one block, one call (crypto.hash: Node ≥ 20.12; half the cost of a Hash object per 4 KiB block). */
+const md5: (data: Buffer) => Buffer =
+  typeof crypto.hash === 'function'
+    ? (data) => crypto.hash('md5', data, 'buffer')
+    : (data) => createHash('md5').update(data).digest();
+
+/** The stored copy's block digests (DIGEST_BYTES each), at most `count`: fewer when it is shorter. */
+export async function localDigests(fh: FileHandle, blockSize: number, count: number): Promise<Buffer> {
+  const size = (await fh.stat()).size;
+  const have = Math.min(count, Math.ceil(size / blockSize));
+  const out = Buffer.alloc(have * DIGEST_BYTES);
+  const buf = Buffer.allocUnsafe(READ);
+  let done = 0;
+  if (blockSize <= READ) {
+    // Two buffers: the next read runs in the thread pool while this one is hashed.
+    const per = READ / blockSize;
+    const bufs = [buf, Buffer.allocUnsafe(READ)];
+    const readAt = (i: number, n: number) =>
+      n > 0 ? fh.read(bufs[i % 2]!, 0, Math.min(per, have - n) * blockSize, n * blockSize) : undefined;
+    let pending = have > 0 ? fh.read(bufs[0]!, 0, Math.min(per, have) * blockSize, 0) : undefined;
+    for (let i = 0; pending; i++) {
+      const want = Math.min(per, have - done) * blockSize;
+      const { bytesRead, buffer } = await pending;
+      const next = done + per < have && bytesRead === want ? done + per : 0;
+      pending = readAt(i + 1, next);
+      for (let o = 0; o < bytesRead && done < have; o += blockSize, done++)
+        md5(buffer.subarray(o, Math.min(o + blockSize, bytesRead))).copy(out, done * DIGEST_BYTES, 0, DIGEST_BYTES);
+      if (bytesRead < want) break;
+    }
+  } else {
+    // Blocks bigger than a read (files above 2^18 × 1 MiB): each hashed in pieces.
+    for (; done < have; done++) {
+      const h = createHash('md5');
+      let pos = done * blockSize;
+      const end = pos + blockSize;
+      while (pos < end) {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
+        if (bytesRead === 0) break;
+        h.update(buf.subarray(0, bytesRead));
+        pos += bytesRead;
+      }
+      h.digest().copy(out, done * DIGEST_BYTES, 0, DIGEST_BYTES);
+    }
+  }
+  return done === have ? out : out.subarray(0, done * DIGEST_BYTES);
+}
+
+/** The server sent fewer bytes than were asked for (the file shrank meanwhile): this file is fetched whole. */
+export class ShortError extends Error {
+  override name = 'ShortError';
+}
+
+/**
+ * The changed blocks as the blocks script sends them: `D n` pieces, then `E`, per file. Framing errors
+ * are ProtocolErrors (nothing more can be read); a file that ends early is a ShortError, after which
+ * the next file's data can still be read.
+ */
+export class BlockFeed {
+  /** Bytes left in the current `D` piece. */
+  private left = 0;
+  /** Reading a file's data, its `E` not yet seen. */
+  private open = false;
+
+  constructor(private readonly reader: FrameReader) {}
+
+  begin(): void {
+    this.open = true;
+    this.left = 0;
+  }
+
+  /** The next `n` bytes of this file's data, in pieces. */
+  async *take(n: number): AsyncGenerator<Buffer> {
+    while (n > 0) {
+      if (this.left === 0) {
+        const c = parseChunk((await this.reader.line()) ?? '');
+        if (c === null) throw new ProtocolError('a block piece that is neither "D n" nor "E"');
+        if (c === 'end') {
+          this.open = false;
+          throw new ShortError('the server sent fewer bytes than asked for (the file shrank meanwhile?)');
+        }
+        this.left = c;
+      }
+      const k = Math.min(n, this.left);
+      yield* this.reader.take(k);
+      this.left -= k;
+      n -= k;
+    }
+  }
+
+  /** Reads to the file's `E`; false when there was more data than asked for (skipped). */
+  async finish(): Promise<boolean> {
+    let exact = this.left === 0;
+    while (this.open) {
+      for await (const piece of this.reader.take(this.left)) void piece;
+      this.left = 0;
+      const c = parseChunk((await this.reader.line()) ?? '');
+      if (c === null) throw new ProtocolError('a block piece that is neither "D n" nor "E"');
+      if (c === 'end') this.open = false;
+      else {
+        exact = false;
+        this.left = c;
+      }
+    }
+    return exact;
+  }
+}
+
+/**
+ * The new file, in order: stored bytes where a block did not change, the server's where it did (`runs`,
+ * sorted; their bytes one after the other in `spooled`), up to the server's size.
+ */
+export async function* assemble(
+  fh: FileHandle,
+  runs: Run[],
+  header: BlockHeader,
+  spooled: FileHandle | undefined,
+): AsyncGenerator<Buffer> {
+  const { blockSize, size } = header;
+  let at = 0;
+  async function* from(file: FileHandle, pos: number, to: number, what: string): AsyncGenerator<Buffer> {
+    while (pos < to) {
+      const len = Math.min(READ, to - pos);
+      const b = Buffer.allocUnsafe(len);
+      const { bytesRead } = await file.read(b, 0, len, pos);
+      if (bytesRead !== len) throw new Error(`${what} is shorter than expected`);
+      yield b;
+      pos += len;
+    }
+  }
+  let pos = 0;
+  for (const run of runs) {
+    const start = run.first * blockSize;
+    yield* from(fh, pos, start, 'the stored copy');
+    const n = runBytes(run, blockSize, size);
+    yield* from(spooled!, at, at + n, 'the spooled blocks');
+    at += n;
+    pos = start + n;
+  }
+  yield* from(fh, pos, size, 'the stored copy');
+}

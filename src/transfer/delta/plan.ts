@@ -1,0 +1,130 @@
+// Delta transfer, the pure part: what the server's answers may say, and which blocks move.
+// Every number here comes from a possibly hostile server: each is checked before it sizes anything.
+
+/** Files smaller than this move whole: the extra round trip and the server's read cost more than they save. */
+export const DELTA_MIN = 1 << 20;
+/** Blocks per file, at most: the digests held for one file stay under 2 MiB whatever the file's size. */
+export const MAX_BLOCKS = 1 << 18;
+/** The smallest block: a database page (SQLite, PostgreSQL and InnoDB use 4–16 KiB). */
+export const MIN_BLOCK = 4096;
+/** The largest block a server may choose (files up to MAX_BLOCKS of these). */
+export const MAX_BLOCK = 1 << 30;
+/** Bytes of each block's digest kept (MD5's first 8): a collision costs a refetch, never a wrong file (see the SHA-256 check). */
+export const DIGEST_BYTES = 8;
+/** Changed blocks are asked for in pieces of at most this many bytes (the coreutils fallback stages each in a temp file). */
+export const PIECE_BYTES = 8 << 20;
+/** Above this share of changed bytes the file is fetched whole (shifted data: every block after an insertion differs). */
+export const WHOLE_SHARE = 0.75;
+
+/** The tools the digest script found on the server, in its fallback order. */
+export const TOOLS = ['perl', 'python3', 'coreutils'] as const;
+export type Tool = (typeof TOOLS)[number];
+
+/** One file's digest header: its size and mtime when the server opened it, and how it was cut. */
+export interface BlockHeader {
+  size: number;
+  mtime: number;
+  blockSize: number;
+  count: number;
+}
+
+/** The server's word after reading: the whole file's SHA-256, and its size and mtime then. */
+export interface FileSum {
+  sha256: string;
+  size: number;
+  mtime: number;
+}
+
+/** `T <tool>`: the tool the server uses, `none` when it has none of them; null: not that line. */
+export function parseTool(line: string): Tool | 'none' | null {
+  const m = /^T (perl|python3|coreutils|none)$/.exec(line);
+  return m ? (m[1] as Tool | 'none') : null;
+}
+
+/**
+ * `F <size> <mtime> <block size> <count>`; null when the line is not that, or its numbers do not
+ * hold together: a block size that is a power of two within bounds, exactly the blocks the size needs,
+ * at most MAX_BLOCKS of them.
+ */
+export function parseHeader(line: string): BlockHeader | null {
+  const m = /^F (\d{1,16}) (-?\d{1,16}) (\d{1,10}) (\d{1,7})$/.exec(line);
+  if (!m) return null;
+  const [size, mtime, blockSize, count] = [m[1], m[2], m[3], m[4]].map(Number) as [number, number, number, number];
+  if (!Number.isSafeInteger(size) || !Number.isSafeInteger(mtime)) return null;
+  if (blockSize < MIN_BLOCK || blockSize > MAX_BLOCK || (blockSize & (blockSize - 1)) !== 0) return null;
+  if (count > MAX_BLOCKS || count !== Math.ceil(size / blockSize)) return null;
+  return { size, mtime, blockSize, count };
+}
+
+/** `S <sha256> <size> <mtime>` (size and mtime -1 when the file was gone); null: not that line. */
+export function parseSum(line: string): FileSum | null {
+  const m = /^S ([0-9a-f]{64}) (-1|\d{1,16}) (-?\d{1,16})$/.exec(line);
+  if (!m) return null;
+  return { sha256: m[1]!, size: Number(m[2]), mtime: Number(m[3]) };
+}
+
+/** The coreutils fallback prints each digest as 16 hex digits and a newline; the others as 8 raw bytes. */
+export function digestWidth(tool: Tool): number {
+  return tool === 'coreutils' ? DIGEST_BYTES * 2 + 1 : DIGEST_BYTES;
+}
+
+/** The raw digests of `count` hex lines; null when any line is not 16 hex digits. */
+export function fromHexLines(text: Buffer, count: number): Buffer | null {
+  const out = Buffer.alloc(count * DIGEST_BYTES);
+  const width = DIGEST_BYTES * 2 + 1;
+  for (let i = 0; i < count; i++) {
+    const line = text.toString('latin1', i * width, (i + 1) * width);
+    if (!/^[0-9a-f]{16}\n$/.test(line)) return null;
+    out.write(line.slice(0, 16), i * DIGEST_BYTES, 'hex');
+  }
+  return out;
+}
+
+/** A run of consecutive changed blocks. */
+export interface Run {
+  first: number;
+  count: number;
+}
+
+/**
+ * The runs of blocks whose digests differ. `local` holds the stored copy's digests (fewer than
+ * `remote`'s when it was shorter: every block beyond it differs), `remote` the server's.
+ */
+export function changedRuns(local: Buffer, remote: Buffer, count: number): Run[] {
+  const runs: Run[] = [];
+  const have = Math.floor(local.length / DIGEST_BYTES);
+  let open: Run | undefined;
+  for (let i = 0; i < count; i++) {
+    const o = i * DIGEST_BYTES;
+    const same = i < have && local.compare(remote, o, o + DIGEST_BYTES, o, o + DIGEST_BYTES) === 0;
+    if (same) open = undefined;
+    else if (open) open.count++;
+    else runs.push((open = { first: i, count: 1 }));
+  }
+  return runs;
+}
+
+/** The bytes a run covers in a file of `size` (its last block may be short). */
+export function runBytes(run: Run, blockSize: number, size: number): number {
+  return Math.max(0, Math.min((run.first + run.count) * blockSize, size) - run.first * blockSize);
+}
+
+/** `<block size> <first>+<count> …`: what the blocks script reads, runs cut into pieces of PIECE_BYTES at most. */
+export function requestSpec(runs: Run[], blockSize: number): string {
+  const per = Math.max(1, Math.floor(PIECE_BYTES / blockSize));
+  const parts = [String(blockSize)];
+  for (const r of runs)
+    for (let i = r.first; i < r.first + r.count; i += per) parts.push(`${i}+${Math.min(per, r.first + r.count - i)}`);
+  return parts.join(' ');
+}
+
+/**
+ * `D <length>` (a piece of block data follows: streamed, never held whole, so any length up to a block
+ * or a piece will do) or `E` (the file's data ends); null: neither.
+ */
+export function parseChunk(line: string): number | 'end' | null {
+  if (line === 'E') return 'end';
+  const m = /^D (\d{1,10})$/.exec(line);
+  const n = m ? Number(m[1]) : 0;
+  return n > 0 && n <= MAX_BLOCK ? n : null;
+}
