@@ -159,6 +159,9 @@ function act(site: Site, ws: string, port: number, extra: Record<string, string>
       timeout: '3',
       retries: '1',
       store: 'none',
+      // One server serves every workspace here, each salvaging and restoring it in turn: the server rule
+      // (rerun-safety.test.ts) would rightly see "restored from another salvage". Not what this suite tests.
+      'new-server': 'allow',
       // Never `auto`: on a loaded machine it may measure loopback as a slow link, and which path a cut
       // hits would then vary from run to run. Restores compress (see below), backups do not.
       compression: 'none',

@@ -35,7 +35,9 @@ after(async () => {
 const RECIPE = `version: 1\nrecipes:\n  Site:\n    remote_files:\n      "\${install_dir}/site": site\n`;
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
-  return sshInputs(server, { domain: DOMAIN, installDir: srv }, { mode: 'backup', ...extra });
+  // One server for every store and workspace, each salvaging and restoring it in turn: the server rule
+  // (rerun-safety.test.ts) would rightly see "restored from another salvage". Not what this suite tests.
+  return sshInputs(server, { domain: DOMAIN, installDir: srv }, { mode: 'backup', 'new-server': 'allow', ...extra });
 }
 
 const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-C', cwd, ...args], { encoding: 'utf8' }).trim();
