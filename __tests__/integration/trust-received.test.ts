@@ -107,6 +107,9 @@ function inputs(extra: Record<string, string> = {}): Record<string, string> {
     retries: '0',
     store: 'none',
     compression: 'none',
+    // One server for every workspace here, each salvaging it in turn: the server rule
+    // (rerun-safety.test.ts) would rightly refuse some of them. Not what this suite tests.
+    'new-server': 'allow',
     ...extra,
   };
 }
@@ -235,7 +238,7 @@ test('names migrated from an older data folder print as text, never as workflow 
   rootSh(`cp -a '${ws}/.' '${copy}/'`);
 
   const r = await runAction(inputs({ 'max-delete': '100%' }), { workspace: ws });
-  assert.match(r.stdout, /data folder moved to git-safe names/, r.stdout);
+  assert.match(r.stdout, /data folder moved to portable names/, r.stdout);
   assert.match(r.stdout, /^Connected to rf-shell@/m, 'the line a mask would have hidden is there');
   const commands = r.stdout
     .split('\n')
@@ -264,7 +267,7 @@ test('names migrated from an older data folder print as text, never as workflow 
     child.stderr.on('data', (d: Buffer) => (out += d));
     child.on('close', (code) => done({ out, code }));
   });
-  assert.match(cli.out, /data folder moved to git-safe names/, cli.out);
+  assert.match(cli.out, /data folder moved to portable names/, cli.out);
   assert.ok(!cli.out.includes('\u001b'), `no terminal escape in the CLI's output:\n${JSON.stringify(cli.out)}`);
   assert.deepEqual(
     cli.out.split('\n').filter((l) => /^\s*::/.test(l)),

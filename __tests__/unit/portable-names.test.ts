@@ -4,6 +4,7 @@ import { checkManifest } from '../../src/transfer/manifest/check.js';
 import {
   baseForm,
   exceptionForm,
+  isExceptionForm,
   isPortableName,
   nameOfStored,
   PortableNames,
@@ -234,5 +235,43 @@ test('random folders of look-alike names (seeded): unique on the simulated disk,
     for (const p of [...kept, ...added]) fs.write(after.toDisk(p), p);
     const reader = new PortableNames(after.table([...kept, ...added]), [...kept, ...added]);
     for (const p of [...kept, ...added]) assert.equal(fs.read(reader.toDisk(p)), p);
+  }
+});
+
+test('a name that starts with `~` is escaped to `%~…`, and is no exception form for that (seed 1087585775)', () => {
+  // `~|aß'\*` is stored escaped as `%~%7Caß'%5C%2A`, which begins like the `%~<n>` mark. Taken for an
+  // exception, it went into the manifest's stored field, and the check refused it on the next restore.
+  const name = "~|aß'\\*";
+  const twin = "~|ASS'\\*"; // ß folds to ss: one file on a case-insensitive disk.
+  assert.equal(baseForm(name), "%~%7Caß'%5C%2A");
+  assert.ok(!isExceptionForm(baseForm(name)));
+  assert.equal(nameOfStored(baseForm(name)), name);
+  assert.ok(isExceptionForm(exceptionForm(name, 1)) && isExceptionForm(exceptionForm('~', 12)));
+  for (const names of [[name], [name, twin], [name, twin, '~', '~1', '~%~1', '%~1']])
+    roundTrip(names, new SimulatedFs());
+
+  const manifest = (names: string[]) => {
+    const paths = ['tree', ...names.map((n) => `tree/${n}`)];
+    const table = new PortableNames(undefined, paths).table(paths);
+    const file = { type: 'file', size: 0, mtime: 1, mode: '0644', uid: 0, gid: 0, user: 'root', group: 'root' };
+    return {
+      version: 1,
+      domain: 'example.com',
+      names: 'portable-1',
+      entries: { tree: { remote: '/srv/tree', recipe: 'Tree', type: 'dir' } },
+      files: Object.fromEntries(paths.map((p) => [p, p === 'tree' ? { ...file, type: 'dir' } : file])),
+      ...(Object.keys(table).length > 0 && { stored: table }),
+    } as Record<string, unknown> & { stored?: Record<string, string> };
+  };
+  // What a backup writes, the check takes.
+  assert.equal(manifest([name]).stored, undefined, 'no exception to record');
+  const twins = manifest([name, twin]);
+  assert.deepEqual(twins.stored, { [`tree/${name}`]: exceptionForm(name, 1) });
+  assert.doesNotThrow(() => checkManifest(twins, 'm.json'));
+  // Still strict: a record holding the plain escaped form, or another name's, is refused.
+  for (const wrong of [baseForm(name), exceptionForm(twin, 1), `${baseForm(name)}%~1`]) {
+    const m = manifest([name, twin]);
+    m.stored![`tree/${name}`] = wrong;
+    assert.throws(() => checkManifest(m, 'm.json'), /is not the stored form portable-1 gives/, wrong);
   }
 });

@@ -107,9 +107,16 @@ export function exceptionForm(name: string, n: number): string {
   return `%${body}${EXCEPTION_MARK}${n}`;
 }
 
+/**
+ * An exception form: `%`, the name escaped to printable ASCII, then the mark `%~<n>` at the end. Outside
+ * the mark, every `%` but the first starts a `%XX`, so an escaped name that starts with `~` (`~|a` →
+ * `%~%7Ca`) is never taken for one.
+ */
+const EXCEPTION_FORM = /^%(?:[\x20-\x24\x26-\x7e]|%[0-9A-F]{2})+%~[1-9][0-9]*$/;
+
 /** True for a form only a record can read back. */
 export function isExceptionForm(stored: string): boolean {
-  return stored.startsWith('%') && stored.includes(EXCEPTION_MARK);
+  return EXCEPTION_FORM.test(stored);
 }
 
 /** The name a stored name that is not an exception stands for; undefined for any name we never write. */
