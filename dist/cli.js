@@ -12,10 +12,13 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-K3EA3WTK.js";
-import "./chunks/chunk-7CF3HWDN.js";
-import "./chunks/chunk-LCXP7VM5.js";
-import "./chunks/chunk-N6R7QW3M.js";
+} from "./chunks/chunk-F6V62ERP.js";
+import "./chunks/chunk-CT2I354Z.js";
+import "./chunks/chunk-KMXA7L2O.js";
+import {
+  logSafe
+} from "./chunks/chunk-ILZLWGQY.js";
+import "./chunks/chunk-SGNWZWZA.js";
 import {
   UserError,
   __toESM,
@@ -48,16 +51,16 @@ Files instead of values (keep secrets out of the process list and shell history)
   --proxy-password-file, --age-identity-file
 
 Recipes:      --recipes --only --distro --vars --data-dir --exclude
-Server:       --host --port --username --key --passphrase --password --timeout --retries
+Server:       --host --port --username --key --passphrase --password --timeout --command-timeout --retries
 Host keys:    --known-hosts --host-fingerprint --insecure-ignore-host-key
 Jump host:    --proxy-host --proxy-port --proxy-username --proxy-key --proxy-password
               --proxy-fingerprint (pins the jump host; --host-fingerprint pins the server only)
 Transfer:     --transport --compression --sudo --concurrency --prepare --checksum --delete --max-delete --if-missing
-              --allow-denied --dry-run --conflict --fail-on-drift --special-bits
+              --allow-denied --dry-run --conflict --fail-on-drift --special-bits --new-server
 Store:        --store (default here none: the salvage stays in <data-dir>/<domain>; --store commit
               commits and pushes it) --commit-message --commit-user-name --commit-user-email
               --commit-branch --push --push-attempts --artifact-name --retention-days
-              --artifact-run-id --artifact-branch --github-token --cache-key
+              --artifact-run-id --artifact-branch --github-token --cache-key --salvage-ref
 Encryption:   --age-recipients --age-identity
 Restore:      --before-restore --after-restore (commands run on the server around it; repeatable)
 
@@ -136,13 +139,13 @@ var progressShown = false;
 var outputs = /* @__PURE__ */ new Map();
 var QUIET_OUTPUTS = /* @__PURE__ */ new Set(["plan", "added", "removed", "changed-files"]);
 var cliReporter = {
-  info: (m) => console.log(m),
-  warning: (m) => console.error(`warning: ${m}`),
+  info: (m) => console.log(logSafe(m)),
+  warning: (m) => console.error(`warning: ${logSafe(m)}`),
   debug: (m) => {
-    if (process.env.REMOTE_FILES_DEBUG) console.error(`debug: ${m}`);
+    if (process.env.REMOTE_FILES_DEBUG) console.error(`debug: ${logSafe(m)}`);
   },
   group: async (title, body) => {
-    console.log(`== ${title}`);
+    console.log(`== ${logSafe(title)}`);
     return body();
   },
   progress: (line) => {
@@ -174,11 +177,11 @@ async function main() {
   } catch (err) {
     if (err instanceof UsageError)
       console.error(
-        `error: ${err.message}
+        `error: ${logSafe(err.message)}
 ${err.showUsage ? `
 ${USAGE}` : "(remote-files --help prints the usage)"}`
       );
-    else console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    else console.error(`error: ${logSafe(err instanceof Error ? err.message : String(err))}`);
     return 2;
   }
   try {
@@ -188,13 +191,13 @@ ${USAGE}` : "(remote-files --help prints the usage)"}`
     return 0;
   } catch (err) {
     printOutputs(settings.mode);
-    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`error: ${logSafe(err instanceof Error ? err.message : String(err))}`);
     if (!(err instanceof UserError) && err instanceof Error && process.env.REMOTE_FILES_DEBUG) console.error(err.stack);
     return 1;
   }
 }
 function printOutputs(mode) {
   if (mode === "plan" || outputs.size === 0) return;
-  console.log(["== Outputs", ...[...outputs].map(([k, v]) => `${k}: ${v}`)].join("\n"));
+  console.log(logSafe(["== Outputs", ...[...outputs].map(([k, v]) => `${k}: ${v}`)].join("\n")));
 }
 process.exitCode = await main();

@@ -11,8 +11,9 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-K3EA3WTK.js";
-import "./chunks/chunk-7CF3HWDN.js";
+} from "./chunks/chunk-F6V62ERP.js";
+import "./chunks/chunk-CT2I354Z.js";
+import "./chunks/chunk-KMXA7L2O.js";
 import {
   debug,
   getInput,
@@ -23,9 +24,11 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-YK7JM44U.js";
-import "./chunks/chunk-LCXP7VM5.js";
-import "./chunks/chunk-N6R7QW3M.js";
+} from "./chunks/chunk-J46BNF7R.js";
+import {
+  logSafe
+} from "./chunks/chunk-ILZLWGQY.js";
+import "./chunks/chunk-SGNWZWZA.js";
 import {
   UserError
 } from "./chunks/chunk-BNJA3E5O.js";
@@ -40,10 +43,10 @@ function maskSecrets(get) {
   }
 }
 var actionReporter = {
-  info: (m) => info(m),
-  warning: (m) => warning(m),
-  debug: (m) => debug(m),
-  group: (title, body) => group(title, body),
+  info: (m) => info(logSafe(m)),
+  warning: (m) => warning(logSafe(m)),
+  debug: (m) => debug(logSafe(m)),
+  group: (title, body) => group(logSafe(title), body),
   setOutput: (name, value) => setOutput(name, value),
   summary: async (markdown) => {
     if (!process.env.GITHUB_STEP_SUMMARY) return;
@@ -56,7 +59,7 @@ async function run2() {
   try {
     maskSecrets(get);
     assertSupportedPlatform();
-    for (const u of ignored) warning(ignoredWarning(u, get));
+    for (const u of ignored) actionReporter.warning(ignoredWarning(u, get));
     const settings = readSettings(get, process.env.GITHUB_WORKSPACE || process.cwd());
     maskSecrets(
       (name) => name === "key" ? settings.ssh.key : name === "proxy-key" ? settings.ssh.proxy?.key ?? "" : ""
@@ -67,7 +70,7 @@ async function run2() {
     if (!(err instanceof UserError) && err instanceof Error && err.stack) debug(err.stack);
     const message = err instanceof Error ? err.message : String(err);
     const note = nearMissNote(message, ignored);
-    setFailed(note ? message.replace(/\.\s*$/, "") + note : message);
+    setFailed(logSafe(note ? message.replace(/\.\s*$/, "") + note : message));
   }
 }
 function ignoredWarning(u, get) {
