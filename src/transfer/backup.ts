@@ -4,7 +4,7 @@ import { HostileServerError } from '../errors.js';
 import { safeText } from '../report/reporter.js';
 import { excludeRel, nestedIn, remotePathOf, type Entry } from './entries.js';
 import { applyExcludes, makeExcludeTest } from './local/excludes.js';
-import { manifestPaths, PORTABLE_NAMES, PortableNames } from './manifest/portable-names.js';
+import { PortableNames } from './manifest/portable-names.js';
 import { LocalTree, TEMP_MARK, type StoredItem } from './local/tree.js';
 import {
   entryPaths,
@@ -15,7 +15,6 @@ import {
   toManifestFile,
   writeManifest,
   type Manifest,
-  type ManifestEntry,
   type ManifestFile,
   type ServerRecord,
 } from './manifest/manifest.js';
@@ -24,6 +23,8 @@ import { mostlyCompressed } from './compression.js';
 import { DELTA_MIN, fetchByDelta } from './delta/delta.js';
 import { NO_PROGRESS, type Progress } from '../report/progress.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
+import type { EntryPlan, FetchTarget } from './entry-plan.js';
+import { nextManifest, nothingChanged, withNames, withStored } from './backup-manifest.js';
 import { byteShrinkProblem, shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
 import { describeMember, judgeMemberSize, memberSizeError } from './member-size.js';
 
@@ -50,40 +51,6 @@ export interface BackupResult {
   manifest: Manifest;
   /** Did the stored copy change (files or manifest)? */
   changed: boolean;
-}
-
-/** A file to fetch for one entry: several entries may want the same server file. */
-interface FetchTarget {
-  plan: EntryPlan;
-  path: string;
-  file: RemoteFile;
-  /** A stored copy of it is in the data folder (a delta transfer can compare with it). */
-  stored?: boolean;
-}
-
-/** What to do for one entry, decided from the listing and the manifest before any byte moves. */
-interface EntryPlan {
-  entry: Entry;
-  outcome: EntryOutcome;
-  listing: EntryListing;
-  rootIsDir: boolean;
-  /** Records for the new manifest that need no transfer (folders, links, unchanged files, kept ones). */
-  records: Map<string, ManifestFile>;
-  fetch: Array<{ path: string; file: RemoteFile; stored?: boolean }>;
-  links: Array<{ path: string; target: string }>;
-  dirs: string[];
-  deletions: string[];
-  /** How many paths the old manifest has for this entry (its own: ceded ones aside). */
-  oldCount: number;
-  /** Entries whose local path lies strictly inside this one's. */
-  nested: Entry[];
-  /**
-   * Local paths of nested entries this entry's listing does not reach (below one of its links, or not
-   * there at all): theirs alone. This entry neither records, deletes nor drops anything at or below them.
-   */
-  ceded: string[];
-  /** The type of every path it listed (excludes applied), kept only for an entry that nests or is nested. */
-  types: Map<string, RemoteFile['type']> | undefined;
 }
 
 /**
@@ -265,17 +232,6 @@ async function deltaFirst(
     keep(item.remote, [item.path], [w], item.mtime);
   }
   return remotes.filter((remote) => !r.done.has(remote));
-}
-
-/** The manifest with portable-1's exceptions for the paths it records (itself when they are unchanged). */
-function withNames(m: Manifest, names: PortableNames | undefined): Manifest {
-  if (!names) return m;
-  const table = names.table(manifestPaths(m));
-  const keys = Object.keys(table);
-  const had = m.stored ?? {};
-  if (keys.length === Object.keys(had).length && keys.every((k) => had[k] === table[k])) return m;
-  const { stored: _, ...rest } = m;
-  return keys.length > 0 ? { ...rest, stored: table } : rest;
 }
 
 /** Copies one stream into several, each at the pace of the slowest (nothing to do without copies). */
@@ -637,96 +593,4 @@ function dryRunOutcome(p: EntryPlan): EntryOutcome {
   o.status = o.denied.length > 0 ? 'partial' : o.files + o.deleted + p.links.length > 0 ? 'changed' : 'unchanged';
   o.notes.push('dry run: nothing was written');
   return o;
-}
-
-/** The manifest after this run: entries that were listed are replaced, the others kept as they were. */
-/**
- * True when the run changes nothing the manifest says: every listed entry kept exactly its old records
- * (the same objects, see recordOf), all of them, and its entry record. Then the old manifest is the
- * new one, and a run over 20,000 unchanged files neither rebuilds nor compares it.
- */
-function nothingChanged(old: Manifest, plans: EntryPlan[], encryption: string | undefined): boolean {
-  if ((old.encryption ?? undefined) !== (encryption || undefined)) return false;
-  for (const p of plans) {
-    if (p.listing.status !== 'ok') continue;
-    if (p.fetch.length + p.links.length + p.deletions.length > 0 || p.records.size !== p.oldCount) return false;
-    for (const [path, record] of p.records) if (old.files[path] !== record) return false;
-    const e = old.entries[p.entry.local];
-    const want = entryRecord(p, p.records.get(p.entry.local));
-    if (!e || e.remote !== want.remote || e.recipe !== want.recipe || e.type !== want.type) return false;
-  }
-  return true;
-}
-
-/** The manifest's record of a listed entry, from the record of its root (a folder when it has none). */
-function entryRecord(p: EntryPlan, root: ManifestFile | undefined): ManifestEntry {
-  return { remote: p.entry.remote, recipe: p.entry.recipe, type: root?.type ?? 'dir' };
-}
-
-function nextManifest(old: Manifest, plans: EntryPlan[], encryption: string | undefined): Manifest {
-  const listed = plans.filter((p) => p.listing.status === 'ok');
-  // Built afresh rather than copied and pruned: deleting keys one by one from an object of 20,000
-  // was a visible part of a run with nothing to do.
-  const files: Record<string, ManifestFile> = {};
-  // An old record stays unless a listed entry owns its path (a path it ceded stays its nested entry's).
-  const owns = (p: EntryPlan, path: string) =>
-    (path === p.entry.local || path.startsWith(p.entry.local + '/')) &&
-    !p.ceded.some((c) => path === c || path.startsWith(c + '/'));
-  for (const path in old.files) if (!listed.some((p) => owns(p, path))) files[path] = old.files[path]!;
-  const entries = { ...old.entries };
-  for (const p of listed) {
-    for (const [path, record] of p.records) files[path] = record;
-    entries[p.entry.local] = entryRecord(p, files[p.entry.local]);
-  }
-  return {
-    version: 1,
-    domain: old.domain,
-    ...(encryption && { encryption }),
-    names: PORTABLE_NAMES,
-    ...identityOf(old),
-    entries,
-    files,
-  };
-}
-
-/**
- * The old manifest with the records of files written before a failure (and nothing stale below them).
- * An entry that stored a file gets its entry record and its folders' records too (every folder of a
- * listed entry was made before the fetch): on a first backup the old manifest has no entries, and files
- * in no entry would make the manifest one every later backup and restore refuses.
- */
-function withStored(
-  old: Manifest,
-  stored: Map<string, ManifestFile>,
-  plans: EntryPlan[],
-  encryption: string | undefined,
-): Manifest {
-  // A file written where a folder was stored replaced that folder and everything in it.
-  const replaced = [...stored.keys()].filter((p) => old.files[p]?.type === 'dir');
-  const files = Object.fromEntries(
-    Object.entries(old.files).filter(([p]) => !replaced.some((d) => p.startsWith(d + '/'))),
-  );
-  const entries = { ...old.entries };
-  for (const p of plans) {
-    const local = p.entry.local;
-    if (![...stored.keys()].some((path) => path === local || path.startsWith(local + '/'))) continue;
-    for (const [path, record] of p.records)
-      if (record.type === 'dir' && files[path]?.type !== 'dir') files[path] = record;
-    entries[local] ??= entryRecord(p, stored.get(local) ?? p.records.get(local));
-  }
-  for (const [path, record] of stored) files[path] = record;
-  return {
-    version: 1,
-    domain: old.domain,
-    ...(encryption && { encryption }),
-    names: PORTABLE_NAMES,
-    ...identityOf(old),
-    entries,
-    files,
-  };
-}
-
-/** The manifest's server and salvage records, carried into the next manifest as they are. */
-function identityOf(m: Manifest): Pick<Manifest, 'server' | 'salvage'> {
-  return { ...(m.server && { server: m.server }), ...(m.salvage && { salvage: m.salvage }) };
 }

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { DeltaSource } from './delta/remote.js';
+import type { DeltaSource } from './delta/source.js';
 
 /** What a server says about one path below a planned entry (its root included, as rel ''). */
 export interface RemoteFile {

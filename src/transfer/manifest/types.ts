@@ -1,6 +1,4 @@
 import type { RemoteFile } from '../types.js';
-import type { PORTABLE_NAMES } from './portable-names.js';
-import type { GIT_SAFE_NAMES } from './stored-names.js';
 
 /**
  * The manifest keeps what git and zip lose: type, size, mtime, mode, owner, group, link target and
@@ -38,7 +36,7 @@ export interface Manifest {
    * Absent in a folder an older version wrote, whose names are as the server gave them. The next backup
    * migrates an older folder to portable-1.
    */
-  names?: typeof GIT_SAFE_NAMES | typeof PORTABLE_NAMES;
+  names?: 'git-safe-1' | 'portable-1';
   /** The server instance this salvage came from (see transfer/identity/): absent before version 0.2. */
   server?: ServerRecord;
   /** This salvage: a new id and time whenever a backup changes what is stored; a restore leaves the id on the server. */

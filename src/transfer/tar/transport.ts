@@ -31,31 +31,11 @@ import {
   type UploadResult,
 } from '../types.js';
 
+import type { ShellChannel, ShellRunner } from '../shell.js';
+
 const SMALL_FILE = 1 << 20;
 
-/** The part of an SSH session the tar transport needs. */
-export interface ShellChannel extends Readable {
-  stderr: Readable;
-  end(data?: Buffer | string): this;
-  on(event: 'exit', listener: (code: number | null, signal?: string) => void): this;
-  on(event: string, listener: (...args: never[]) => void): this;
-}
-export interface ShellRunner {
-  /** `started` is called once the server has started the command, while its output is still to come. */
-  exec(
-    command: string,
-    opts?: {
-      stdin?: Buffer | string;
-      started?: () => void;
-      maxStdout?: number;
-      unwatched?: boolean;
-      check?: (chunk: Buffer) => boolean | void;
-      limitMs?: number;
-      limitName?: string;
-    },
-  ): Promise<{ code: number | null; stdout: Buffer; stderr: string }>;
-  execStream(command: string): Promise<ShellChannel & Writable>;
-}
+export type { ShellChannel, ShellRunner } from '../shell.js';
 
 /**
  * The fast path: each operation is one command over an exec channel; file contents travel as one tar

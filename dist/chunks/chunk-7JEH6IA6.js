@@ -30358,6 +30358,79 @@ function nulList(parts) {
   return Buffer.from(parts.map((p) => p + "\0").join(""), "utf8");
 }
 
+// src/transfer/backup-manifest.ts
+function withNames(m, names) {
+  if (!names) return m;
+  const table = names.table(manifestPaths(m));
+  const keys = Object.keys(table);
+  const had = m.stored ?? {};
+  if (keys.length === Object.keys(had).length && keys.every((k) => had[k] === table[k])) return m;
+  const { stored: _, ...rest } = m;
+  return keys.length > 0 ? { ...rest, stored: table } : rest;
+}
+function nothingChanged(old, plans, encryption) {
+  if ((old.encryption ?? void 0) !== (encryption || void 0)) return false;
+  for (const p of plans) {
+    if (p.listing.status !== "ok") continue;
+    if (p.fetch.length + p.links.length + p.deletions.length > 0 || p.records.size !== p.oldCount) return false;
+    for (const [path, record] of p.records) if (old.files[path] !== record) return false;
+    const e = old.entries[p.entry.local];
+    const want = entryRecord(p, p.records.get(p.entry.local));
+    if (!e || e.remote !== want.remote || e.recipe !== want.recipe || e.type !== want.type) return false;
+  }
+  return true;
+}
+function entryRecord(p, root) {
+  return { remote: p.entry.remote, recipe: p.entry.recipe, type: root?.type ?? "dir" };
+}
+function nextManifest(old, plans, encryption) {
+  const listed = plans.filter((p) => p.listing.status === "ok");
+  const files = {};
+  const owns = (p, path) => (path === p.entry.local || path.startsWith(p.entry.local + "/")) && !p.ceded.some((c) => path === c || path.startsWith(c + "/"));
+  for (const path in old.files) if (!listed.some((p) => owns(p, path))) files[path] = old.files[path];
+  const entries = { ...old.entries };
+  for (const p of listed) {
+    for (const [path, record] of p.records) files[path] = record;
+    entries[p.entry.local] = entryRecord(p, files[p.entry.local]);
+  }
+  return {
+    version: 1,
+    domain: old.domain,
+    ...encryption && { encryption },
+    names: PORTABLE_NAMES,
+    ...identityOf(old),
+    entries,
+    files
+  };
+}
+function withStored(old, stored, plans, encryption) {
+  const replaced = [...stored.keys()].filter((p) => old.files[p]?.type === "dir");
+  const files = Object.fromEntries(
+    Object.entries(old.files).filter(([p]) => !replaced.some((d) => p.startsWith(d + "/")))
+  );
+  const entries = { ...old.entries };
+  for (const p of plans) {
+    const local = p.entry.local;
+    if (![...stored.keys()].some((path) => path === local || path.startsWith(local + "/"))) continue;
+    for (const [path, record] of p.records)
+      if (record.type === "dir" && files[path]?.type !== "dir") files[path] = record;
+    entries[local] ??= entryRecord(p, stored.get(local) ?? p.records.get(local));
+  }
+  for (const [path, record] of stored) files[path] = record;
+  return {
+    version: 1,
+    domain: old.domain,
+    ...encryption && { encryption },
+    names: PORTABLE_NAMES,
+    ...identityOf(old),
+    entries,
+    files
+  };
+}
+function identityOf(m) {
+  return { ...m.server && { server: m.server }, ...m.salvage && { salvage: m.salvage } };
+}
+
 // src/transfer/member-size.ts
 function judgeMemberSize(listed, announced) {
   if (announced === listed) return "as-listed";
@@ -30506,15 +30579,6 @@ async function deltaFirst(byRemote, transport, tree, opts, keep, progress) {
     keep(item.remote, [item.path], [w], item.mtime);
   }
   return remotes.filter((remote) => !r.done.has(remote));
-}
-function withNames(m, names) {
-  if (!names) return m;
-  const table = names.table(manifestPaths(m));
-  const keys = Object.keys(table);
-  const had = m.stored ?? {};
-  if (keys.length === Object.keys(had).length && keys.every((k) => had[k] === table[k])) return m;
-  const { stored: _, ...rest } = m;
-  return keys.length > 0 ? { ...rest, stored: table } : rest;
 }
 async function tee(source, copies) {
   if (copies.length === 0) return;
@@ -30782,68 +30846,6 @@ function dryRunOutcome(p) {
   o.status = o.denied.length > 0 ? "partial" : o.files + o.deleted + p.links.length > 0 ? "changed" : "unchanged";
   o.notes.push("dry run: nothing was written");
   return o;
-}
-function nothingChanged(old, plans, encryption) {
-  if ((old.encryption ?? void 0) !== (encryption || void 0)) return false;
-  for (const p of plans) {
-    if (p.listing.status !== "ok") continue;
-    if (p.fetch.length + p.links.length + p.deletions.length > 0 || p.records.size !== p.oldCount) return false;
-    for (const [path, record] of p.records) if (old.files[path] !== record) return false;
-    const e = old.entries[p.entry.local];
-    const want = entryRecord(p, p.records.get(p.entry.local));
-    if (!e || e.remote !== want.remote || e.recipe !== want.recipe || e.type !== want.type) return false;
-  }
-  return true;
-}
-function entryRecord(p, root) {
-  return { remote: p.entry.remote, recipe: p.entry.recipe, type: root?.type ?? "dir" };
-}
-function nextManifest(old, plans, encryption) {
-  const listed = plans.filter((p) => p.listing.status === "ok");
-  const files = {};
-  const owns = (p, path) => (path === p.entry.local || path.startsWith(p.entry.local + "/")) && !p.ceded.some((c) => path === c || path.startsWith(c + "/"));
-  for (const path in old.files) if (!listed.some((p) => owns(p, path))) files[path] = old.files[path];
-  const entries = { ...old.entries };
-  for (const p of listed) {
-    for (const [path, record] of p.records) files[path] = record;
-    entries[p.entry.local] = entryRecord(p, files[p.entry.local]);
-  }
-  return {
-    version: 1,
-    domain: old.domain,
-    ...encryption && { encryption },
-    names: PORTABLE_NAMES,
-    ...identityOf(old),
-    entries,
-    files
-  };
-}
-function withStored(old, stored, plans, encryption) {
-  const replaced = [...stored.keys()].filter((p) => old.files[p]?.type === "dir");
-  const files = Object.fromEntries(
-    Object.entries(old.files).filter(([p]) => !replaced.some((d) => p.startsWith(d + "/")))
-  );
-  const entries = { ...old.entries };
-  for (const p of plans) {
-    const local = p.entry.local;
-    if (![...stored.keys()].some((path) => path === local || path.startsWith(local + "/"))) continue;
-    for (const [path, record] of p.records)
-      if (record.type === "dir" && files[path]?.type !== "dir") files[path] = record;
-    entries[local] ??= entryRecord(p, stored.get(local) ?? p.records.get(local));
-  }
-  for (const [path, record] of stored) files[path] = record;
-  return {
-    version: 1,
-    domain: old.domain,
-    ...encryption && { encryption },
-    names: PORTABLE_NAMES,
-    ...identityOf(old),
-    entries,
-    files
-  };
-}
-function identityOf(m) {
-  return { ...m.server && { server: m.server }, ...m.salvage && { salvage: m.salvage } };
 }
 
 // src/transfer/identity/identity.ts

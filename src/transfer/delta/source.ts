@@ -1,0 +1,24 @@
+import type { Readable } from 'node:stream';
+import type { Tool } from './plan.js';
+
+/**
+ * One run of a delta script on the server: its output (decompressed). Its exit status is not waited
+ * for: the answer is complete when every file's part has been read, and anything else is refused.
+ */
+export interface DeltaRun {
+  output: Readable;
+  /** Stops the command (its answer is no longer wanted). */
+  stop(): void;
+  /** The channel's failure (the connection lost), if it failed: that fails the backup, as a fetch's would. */
+  lost(): Error | undefined;
+  /** What the command said on stderr so far. */
+  stderr(): string;
+}
+
+/** What a transport offers the delta transfer: the two scripts, run on the server. */
+export interface DeltaSource {
+  /** Block digests of the NUL-separated paths in `stdin` (see DIGESTS_SCRIPT). */
+  digests(stdin: Buffer): Promise<DeltaRun>;
+  /** The blocks asked for in `stdin`, read with `tool` (see BLOCKS_SCRIPT), compressed as the wire is for `names`. */
+  blocks(tool: Tool, stdin: Buffer, names: string[]): Promise<DeltaRun>;
+}

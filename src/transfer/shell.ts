@@ -1,0 +1,28 @@
+import type { Readable, Writable } from 'node:stream';
+
+/**
+ * The part of an SSH session that runs commands on the server: what the tar transport, the delta
+ * transfer and the identity probe need (SshSession is one). Below all of them, so none imports another.
+ */
+export interface ShellChannel extends Readable {
+  stderr: Readable;
+  end(data?: Buffer | string): this;
+  on(event: 'exit', listener: (code: number | null, signal?: string) => void): this;
+  on(event: string, listener: (...args: never[]) => void): this;
+}
+export interface ShellRunner {
+  /** `started` is called once the server has started the command, while its output is still to come. */
+  exec(
+    command: string,
+    opts?: {
+      stdin?: Buffer | string;
+      started?: () => void;
+      maxStdout?: number;
+      unwatched?: boolean;
+      check?: (chunk: Buffer) => boolean | void;
+      limitMs?: number;
+      limitName?: string;
+    },
+  ): Promise<{ code: number | null; stdout: Buffer; stderr: string }>;
+  execStream(command: string): Promise<ShellChannel & Writable>;
+}
