@@ -12,7 +12,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-7JEH6IA6.js";
+} from "./chunks/chunk-RLGYCKCW.js";
 import "./chunks/chunk-CT2I354Z.js";
 import "./chunks/chunk-KMXA7L2O.js";
 import {

@@ -11,7 +11,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-7JEH6IA6.js";
+} from "./chunks/chunk-RLGYCKCW.js";
 import "./chunks/chunk-CT2I354Z.js";
 import "./chunks/chunk-KMXA7L2O.js";
 import {

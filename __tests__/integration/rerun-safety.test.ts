@@ -274,6 +274,18 @@ describe('pushes that race', () => {
     );
     assert.equal(repo.tip(), pushedFirst);
     assert.equal(onOrigin(repo.origin, DOMAIN, 'app.conf').toString(), 'third\n');
+
+    // The same from a detached checkout (a pull request's, a tag's), whose commit goes on the fetched tip.
+    const detached = repo.clone();
+    git(detached, 'checkout', '-q', '--detach');
+    const third = await holding(detached, DOMAIN);
+    asShell(`printf 'fifth\n' > '${srv}/${DOMAIN}/app.conf'`);
+    ok(await run(repo.clone(), 'backup'));
+    const pushedSecond = repo.tip();
+    asShell(`printf 'sixth\n' > '${srv}/${DOMAIN}/app.conf'`);
+    assert.match(errorLine(await third.release()), /store: commit stopped: data\/rerun\.example changed on main/);
+    assert.equal(repo.tip(), pushedSecond);
+    assert.equal(onOrigin(repo.origin, DOMAIN, 'app.conf').toString(), 'fifth\n');
   });
 });
 

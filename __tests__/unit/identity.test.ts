@@ -15,8 +15,13 @@ const M2 = 'e'.repeat(64);
 test('judgeServer: the marker decides; a restore of this salvage is its successor; anything else is named', () => {
   const recorded = { hostKey: KEY_A, machine: M1, instance: I1 };
   assert.deepEqual(judgeServer(undefined, undefined, { probed: true }), { kind: 'first' });
-  assert.deepEqual(judgeServer(recorded, S1, { probed: true, hostKey: KEY_B, machine: M2, instance: I1 }), {
+  assert.deepEqual(judgeServer(recorded, S1, { probed: true, hostKey: KEY_A, machine: M1, instance: I1 }), {
     kind: 'same',
+  });
+  // A rebuild that kept the login's home keeps the marker: the machine id still tells.
+  assert.deepEqual(judgeServer(recorded, S1, { probed: true, hostKey: KEY_A, machine: M2, instance: I1 }), {
+    kind: 'different',
+    changes: ['its /etc/machine-id changed'],
   });
   assert.deepEqual(judgeServer(recorded, S1, { probed: true, instance: I2, restoredFrom: S1.id }), {
     kind: 'restored',

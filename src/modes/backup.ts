@@ -74,6 +74,10 @@ async function checkServer(
   const { s, out } = job;
   const on = { shell: session, canRunCommands: transport.canRunCommands };
   const seen = await probeServer(on, s.domain, session.hostKey);
+  if (seen.unreadable !== undefined)
+    out.warning(
+      `could not read the server's identity (${safeText(seen.unreadable)}): this time it is told by its host key alone`,
+    );
   const verdict = judgeServer(manifest.server, manifest.salvage, seen);
   let check: string = verdict.kind;
   if (verdict.kind === 'different') {

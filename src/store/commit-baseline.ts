@@ -51,12 +51,13 @@ export async function folderTree(git: Git, commit: string, path: string): Promis
 }
 
 /**
- * True when `tip` holds another version of the folder than `head` and is not already part of `head`'s
- * history: the checkout is behind for the folder. A checkout *ahead* of the tip (a commit an earlier step
- * made, not pushed yet) is not behind, whatever its folder holds.
+ * True when `tip` holds a salvage of the folder that `head` does not, and is not already part of
+ * `head`'s history: the checkout is behind for the folder. A checkout *ahead* of the tip (a commit an
+ * earlier step made, not pushed yet) is not behind, nor is one whose branch holds no salvage.
  */
 export async function isBehind(git: Git, head: FolderAt | null, tip: FolderAt): Promise<boolean> {
-  if (head === null) return tip.tree !== null;
+  if (tip.tree === null) return false;
+  if (head === null) return true;
   if (head.tree === tip.tree) return false;
   const contained = await git
     .run(['merge-base', '--is-ancestor', tip.commit, head.commit])
@@ -65,7 +66,12 @@ export async function isBehind(git: Git, head: FolderAt | null, tip: FolderAt): 
       if (err instanceof GitError && err.code === 1) return false;
       throw err;
     });
-  return !contained;
+  if (contained) return false;
+  // A shallow checkout (actions/checkout's default) may lack the history that would show the tip is
+  // contained: a pull request's merge commit, whose parents were cut off. There the tip counts as
+  // newer only when it was committed after the checkout's commit (a re-run's triggering commit is older).
+  const shallow = (await git.run(['rev-parse', '--is-shallow-repository'])).trim() === 'true';
+  return !shallow || Date.parse(tip.date) > Date.parse(head.date);
 }
 
 /**

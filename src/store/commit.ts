@@ -98,6 +98,8 @@ export class CommitStore implements Store {
    * builds on. A push rejected because that folder changed on origin since then must not replace it.
    */
   private startTip: FolderAt | null | undefined;
+  /** The checkout was behind startTip for the folder (baseline brought the tip's folder in). */
+  private behind = false;
 
   constructor(private readonly opts: CommitOptions) {}
 
@@ -120,6 +122,7 @@ export class CommitStore implements Store {
     this.startTip = tip;
     const head = repo.head ? await folderAt(repo.git, repo.head, path) : null;
     if (!(await isBehind(repo.git, head, tip))) return [];
+    this.behind = true;
     await checkoutFolder(repo.git, path, ctx.domainDir, tip);
     return [
       `The checkout${head ? ` (${commitLabel(head)})` : ''} is behind ${branch} on origin for ${path}: working from the salvage at the branch's tip, ${commitLabel(tip)}`,
@@ -156,7 +159,8 @@ export class CommitStore implements Store {
     // Where the commit goes on top of, and which local ref then points at it. A checkout of the branch
     // builds on HEAD, so commits earlier steps made are pushed with ours. Anything else builds on the
     // branch itself: in a pull request's detached merge checkout, building on HEAD would push the merge.
-    let base = repo.head;
+    // A checkout of the branch behind its tip (see baseline) builds on the tip: its push would be refused.
+    let base = onBranch && this.behind && this.startTip ? this.startTip.commit : repo.head;
     let localRef = 'HEAD';
     let localOld = repo.head;
     if (!onBranch) {
@@ -164,6 +168,7 @@ export class CommitStore implements Store {
       const remoteTip = this.opts.push
         ? await fetchTip(git, branch).catch(asUserError(`could not fetch ${branch} from origin`))
         : null;
+      if (remoteTip !== null) await this.refuseChangedMeanwhile(git, remoteTip, path, branch);
       base = remoteTip ?? localTip ?? repo.head;
       if (repo.headRef !== null) {
         localRef = local;
@@ -218,7 +223,7 @@ export class CommitStore implements Store {
         sha,
         Math.max(1, this.opts.pushAttempts),
         commit,
-        this.startTip,
+        (tip) => this.refuseChangedMeanwhile(git, tip, path, branch),
       );
       try {
         await moveLocal(pushed.sha);
@@ -243,6 +248,16 @@ export class CommitStore implements Store {
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
+  }
+
+  /** Another run pushed this domain's folder since the baseline: building on it would replace a salvage it never saw. */
+  private async refuseChangedMeanwhile(git: Git, tip: string, path: string, branch: string): Promise<void> {
+    if (this.startTip === undefined) return;
+    const now = await folderTree(git, tip, path);
+    if (now === (this.startTip?.tree ?? null)) return;
+    throw new UserError(
+      `store: commit stopped: ${path} changed on ${branch} while this backup ran (now at ${tip.slice(0, 7)}, it was at ${this.startTip ? this.startTip.commit.slice(0, 7) : 'no commit'}); another run salvaged this domain. Nothing was pushed and that salvage is untouched; run the backup again to build on it`,
+    );
   }
 
   /** A work tree holding the data folder, a branch to commit to and, with `push`, a remote (identity: the bot's by default). */
@@ -322,15 +337,18 @@ export class CommitStore implements Store {
   private async checkoutSalvageRef(ctx: StoreContext, ref: string): Promise<FolderAt> {
     const repo = await openRepo(ctx.workspace);
     const path = repoPath(repo.top, ctx.workspace, ctx.domainDir);
-    let sha = await repo.git.revParse(`${ref}^{commit}`);
+    // A branch or tag is origin's (a re-run's checkout has moved the local branch to an older commit);
+    // a commit id is looked up here first, then fetched if the shallow checkout lacks it.
+    const isCommitId = /^[0-9a-f]{7,40}$/.test(ref);
+    let sha = isCommitId ? await repo.git.revParse(`${ref}^{commit}`) : null;
     if (sha === null && (await repo.git.run(['remote'])).split('\n').includes('origin')) {
-      // A name on origin (a branch, a tag, a full commit id) the shallow checkout does not have.
       const fetched = await repo.git.run(['fetch', '-q', '--no-tags', 'origin', ref]).then(
         () => true,
         () => false,
       );
       if (fetched) sha = await repo.git.revParse('FETCH_HEAD^{commit}');
     }
+    sha ??= await repo.git.revParse(`${ref}^{commit}`);
     if (sha === null) {
       throw new UserError(
         `input \`salvage-ref\`: "${ref}" names no commit here or on origin; give a commit id (the \`commit-sha\` output of the backup), a branch or a tag`,
@@ -393,7 +411,7 @@ async function pushConverging(
   first: string,
   attempts: number,
   commit: (parent: string | null, tree: string) => Promise<string>,
-  start: FolderAt | null | undefined,
+  refuseChanged: (tip: string) => Promise<void>,
 ): Promise<{ sha: string; attempt: number; alreadyThere: boolean }> {
   let sha = first;
   for (let attempt = 1; ; attempt++) {
@@ -429,12 +447,7 @@ async function pushConverging(
       return { sha: tip, attempt, alreadyThere: true };
     }
     // Another run salvaged this domain meanwhile: re-applying ours would replace a salvage it never saw.
-    const now = await folderTree(git, tip, path);
-    if (start !== undefined && now !== (start?.tree ?? null)) {
-      throw new UserError(
-        `store: commit stopped: ${path} changed on ${branch} while this backup ran (now at ${tip.slice(0, 7)}, it was at ${start ? start.commit.slice(0, 7) : 'no commit'}); another run salvaged this domain. Nothing was pushed and that salvage is untouched; run the backup again to build on it`,
-      );
-    }
+    await refuseChanged(tip);
     sha = await commit(tip, tree);
   }
 }

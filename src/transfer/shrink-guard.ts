@@ -78,7 +78,7 @@ export function byteShrinkProblem(counts: ShrinkCounts[], limit: MaxDelete): str
   const stored = counts.reduce((n, c) => n + c.storedBytes, 0);
   const lost = counts.reduce((n, c) => n + c.lostBytes, 0);
   if (stored === 0 || lost * 100 <= stored * share) return undefined;
-  return `the backup would shrink the stored files from ${stored} to ${stored - lost} bytes, losing ${((lost * 100) / stored).toFixed(0)}% (more than ${share}%; max-delete: ${describeMaxDelete(limit)})`;
+  return `the backup would shrink the stored files from ${stored} to ${stored - lost} bytes, losing ${((lost * 100) / stored).toFixed(0)}% (more than ${share}%; max-delete: ${describeMaxDelete(limit)}${limit.kind === 'count' ? ', a count of files, which leaves the bytes at 50%: 100% lifts it' : ''})`;
 }
 
 /** The error for refused entries: what, why, and how to go on when the server really lost the files. */

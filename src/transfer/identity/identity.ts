@@ -13,8 +13,10 @@ export interface ServerSeen extends ServerRecord {
   restoredFrom?: string;
   /** When that salvage was made (ISO 8601, UTC), as the restore wrote it. */
   restoredAt?: string;
-  /** False when no command could run (SFTP only): only the host key was seen. */
+  /** False when no command could run (SFTP only), or the probe failed: only the host key was seen. */
   probed: boolean;
+  /** Why the probe saw nothing, when it ran and failed. */
+  unreadable?: string;
 }
 
 export type ServerVerdict =
@@ -31,19 +33,27 @@ export function judgeServer(
   seen: ServerSeen,
 ): ServerVerdict {
   if (!recorded) return { kind: 'first' };
-  if (seen.probed && recorded.instance && seen.instance === recorded.instance) return { kind: 'same' };
-  if (seen.probed && seen.restoredFrom && salvage && seen.restoredFrom === salvage.id) return { kind: 'restored' };
-  // Restored from a salvage made after the stored one (kept in another store or branch): what the
-  // server holds is newer than what a backup would replace, so nothing is lost by taking it.
-  if (seen.probed && seen.restoredAt && salvage && seen.restoredAt > salvage.at) return { kind: 'restored' };
+  // What the machine itself says comes first: a rebuild that kept the login's home (and so the marker)
+  // still has a new machine id, and usually new host keys.
   const changes: string[] = [];
   // Keys of different types say nothing about each other: a server offers several, the pin picks one.
   const sameType = (a: string, b: string) => a.split(' ')[0] === b.split(' ')[0];
   if (recorded.hostKey && seen.hostKey && sameType(recorded.hostKey, seen.hostKey) && recorded.hostKey !== seen.hostKey)
     changes.push(`its host key changed (${recorded.hostKey} then, ${seen.hostKey} now)`);
-  if (seen.probed) {
-    if (recorded.machine && seen.machine && recorded.machine !== seen.machine)
-      changes.push('its /etc/machine-id changed');
+  if (seen.probed && recorded.machine && seen.machine && recorded.machine !== seen.machine)
+    changes.push('its /etc/machine-id changed');
+  const restoredHere =
+    seen.probed &&
+    salvage !== undefined &&
+    ((seen.restoredFrom !== undefined && seen.restoredFrom === salvage.id) ||
+      // Restored from a salvage made after the stored one (kept in another store or branch): what the
+      // server holds is newer than what a backup would replace, so nothing is lost by taking it.
+      (seen.restoredAt !== undefined && seen.restoredAt > salvage.at));
+  const sameMarker = seen.probed && recorded.instance !== undefined && seen.instance === recorded.instance;
+  if (changes.length === 0 && sameMarker) return { kind: 'same' };
+  // Our restore put this salvage (or a newer one) on it: its successor, whatever else changed.
+  if (restoredHere) return { kind: 'restored' };
+  if (seen.probed && !sameMarker) {
     if (seen.restoredFrom) {
       changes.push(
         `it was restored from another, older salvage (${seen.restoredFrom.slice(0, 8)}${seen.restoredAt ? `, made ${seen.restoredAt}` : ''}) than the stored one (${salvage ? `${salvage.id.slice(0, 8)}, made ${salvage.at}` : 'which has no id'})`,

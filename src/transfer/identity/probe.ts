@@ -65,7 +65,14 @@ export interface MarkerShell {
 export async function probeServer(on: MarkerShell, domain: string, hostKey: string | undefined): Promise<ServerSeen> {
   if (!on.canRunCommands) return { probed: false, ...(hostKey && { hostKey }) };
   const r = await on.shell.exec(shCommand(READ_SCRIPT, [domain], false), { maxStdout: 16384 });
-  return parseIdentity(r.code === 0 ? r.stdout.toString('utf8') : '', domain, hostKey);
+  // A script that could not run (no $HOME, no head) saw nothing: that is not "the marker is gone".
+  if (r.code !== 0)
+    return {
+      probed: false,
+      ...(hostKey && { hostKey }),
+      unreadable: r.stderr.trim().slice(0, 300) || `exit ${r.code}`,
+    };
+  return parseIdentity(r.stdout.toString('utf8'), domain, hostKey);
 }
 
 export function newId(): string {

@@ -157,13 +157,16 @@ async function folderTree(git, commit, path) {
   return (await git.run(["cat-file", "-t", id])).trim() === "tree" ? id : null;
 }
 async function isBehind(git, head, tip) {
-  if (head === null) return tip.tree !== null;
+  if (tip.tree === null) return false;
+  if (head === null) return true;
   if (head.tree === tip.tree) return false;
   const contained = await git.run(["merge-base", "--is-ancestor", tip.commit, head.commit]).then(() => true).catch((err) => {
     if (err instanceof GitError && err.code === 1) return false;
     throw err;
   });
-  return !contained;
+  if (contained) return false;
+  const shallow = (await git.run(["rev-parse", "--is-shallow-repository"])).trim() === "true";
+  return !shallow || Date.parse(tip.date) > Date.parse(head.date);
 }
 async function checkoutFolder(git, path, domainDir, at) {
   const parent = (0, import_node_path.dirname)(domainDir);
@@ -241,6 +244,8 @@ var CommitStore = class {
    * builds on. A push rejected because that folder changed on origin since then must not replace it.
    */
   startTip;
+  /** The checkout was behind startTip for the folder (baseline brought the tip's folder in). */
+  behind = false;
   /**
    * A backup's baseline is the domain folder as the branch's tip on origin has it, not as the checkout
    * does: a re-run checks out the triggering commit, from before the salvage the first run pushed.
@@ -260,6 +265,7 @@ var CommitStore = class {
     this.startTip = tip;
     const head = repo.head ? await folderAt(repo.git, repo.head, path) : null;
     if (!await isBehind(repo.git, head, tip)) return [];
+    this.behind = true;
     await checkoutFolder(repo.git, path, ctx.domainDir, tip);
     return [
       `The checkout${head ? ` (${commitLabel(head)})` : ""} is behind ${branch} on origin for ${path}: working from the salvage at the branch's tip, ${commitLabel(tip)}`
@@ -290,12 +296,13 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
     const local = `refs/heads/${branch}`;
     const onBranch = repo.headRef === local;
     const git = repo.git;
-    let base = repo.head;
+    let base = onBranch && this.behind && this.startTip ? this.startTip.commit : repo.head;
     let localRef = "HEAD";
     let localOld = repo.head;
     if (!onBranch) {
       const localTip = await git.revParse(local);
       const remoteTip = this.opts.push ? await fetchTip(git, branch).catch(asUserError(`could not fetch ${branch} from origin`)) : null;
+      if (remoteTip !== null) await this.refuseChangedMeanwhile(git, remoteTip, path, branch);
       base = remoteTip ?? localTip ?? repo.head;
       if (repo.headRef !== null) {
         localRef = local;
@@ -344,7 +351,7 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
         sha,
         Math.max(1, this.opts.pushAttempts),
         commit,
-        this.startTip
+        (tip) => this.refuseChangedMeanwhile(git, tip, path, branch)
       );
       try {
         await moveLocal(pushed.sha);
@@ -368,6 +375,15 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
     } finally {
       (0, import_node_fs2.rmSync)(tmp, { recursive: true, force: true });
     }
+  }
+  /** Another run pushed this domain's folder since the baseline: building on it would replace a salvage it never saw. */
+  async refuseChangedMeanwhile(git, tip, path, branch) {
+    if (this.startTip === void 0) return;
+    const now = await folderTree(git, tip, path);
+    if (now === (this.startTip?.tree ?? null)) return;
+    throw new UserError(
+      `store: commit stopped: ${path} changed on ${branch} while this backup ran (now at ${tip.slice(0, 7)}, it was at ${this.startTip ? this.startTip.commit.slice(0, 7) : "no commit"}); another run salvaged this domain. Nothing was pushed and that salvage is untouched; run the backup again to build on it`
+    );
   }
   /** A work tree holding the data folder, a branch to commit to and, with `push`, a remote (identity: the bot's by default). */
   async check(ctx, saving) {
@@ -440,7 +456,8 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
   async checkoutSalvageRef(ctx, ref) {
     const repo = await openRepo(ctx.workspace);
     const path = repoPath(repo.top, ctx.workspace, ctx.domainDir);
-    let sha = await repo.git.revParse(`${ref}^{commit}`);
+    const isCommitId = /^[0-9a-f]{7,40}$/.test(ref);
+    let sha = isCommitId ? await repo.git.revParse(`${ref}^{commit}`) : null;
     if (sha === null && (await repo.git.run(["remote"])).split("\n").includes("origin")) {
       const fetched = await repo.git.run(["fetch", "-q", "--no-tags", "origin", ref]).then(
         () => true,
@@ -448,6 +465,7 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
       );
       if (fetched) sha = await repo.git.revParse("FETCH_HEAD^{commit}");
     }
+    sha ??= await repo.git.revParse(`${ref}^{commit}`);
     if (sha === null) {
       throw new UserError(
         `input \`salvage-ref\`: "${ref}" names no commit here or on origin; give a commit id (the \`commit-sha\` output of the backup), a branch or a tag`
@@ -489,7 +507,7 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
     return out.trim();
   }
 };
-async function pushConverging(git, ctx, branch, path, snapshot, index, first, attempts, commit, start) {
+async function pushConverging(git, ctx, branch, path, snapshot, index, first, attempts, commit, refuseChanged) {
   let sha = first;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -518,12 +536,7 @@ async function pushConverging(git, ctx, branch, path, snapshot, index, first, at
     if (tree === (await git.run(["rev-parse", `${tip}^{tree}`])).trim()) {
       return { sha: tip, attempt, alreadyThere: true };
     }
-    const now = await folderTree(git, tip, path);
-    if (start !== void 0 && now !== (start?.tree ?? null)) {
-      throw new UserError(
-        `store: commit stopped: ${path} changed on ${branch} while this backup ran (now at ${tip.slice(0, 7)}, it was at ${start ? start.commit.slice(0, 7) : "no commit"}); another run salvaged this domain. Nothing was pushed and that salvage is untouched; run the backup again to build on it`
-      );
-    }
+    await refuseChanged(tip);
     sha = await commit(tip, tree);
   }
 }

@@ -28757,7 +28757,7 @@ function byteShrinkProblem(counts2, limit) {
   const stored = counts2.reduce((n, c) => n + c.storedBytes, 0);
   const lost = counts2.reduce((n, c) => n + c.lostBytes, 0);
   if (stored === 0 || lost * 100 <= stored * share) return void 0;
-  return `the backup would shrink the stored files from ${stored} to ${stored - lost} bytes, losing ${(lost * 100 / stored).toFixed(0)}% (more than ${share}%; max-delete: ${describeMaxDelete(limit)})`;
+  return `the backup would shrink the stored files from ${stored} to ${stored - lost} bytes, losing ${(lost * 100 / stored).toFixed(0)}% (more than ${share}%; max-delete: ${describeMaxDelete(limit)}${limit.kind === "count" ? ", a count of files, which leaves the bytes at 50%: 100% lifts it" : ""})`;
 }
 function shrinkError(problems) {
   return new UserError(
@@ -30851,16 +30851,19 @@ function dryRunOutcome(p) {
 // src/transfer/identity/identity.ts
 function judgeServer(recorded, salvage, seen) {
   if (!recorded) return { kind: "first" };
-  if (seen.probed && recorded.instance && seen.instance === recorded.instance) return { kind: "same" };
-  if (seen.probed && seen.restoredFrom && salvage && seen.restoredFrom === salvage.id) return { kind: "restored" };
-  if (seen.probed && seen.restoredAt && salvage && seen.restoredAt > salvage.at) return { kind: "restored" };
   const changes = [];
   const sameType = (a, b) => a.split(" ")[0] === b.split(" ")[0];
   if (recorded.hostKey && seen.hostKey && sameType(recorded.hostKey, seen.hostKey) && recorded.hostKey !== seen.hostKey)
     changes.push(`its host key changed (${recorded.hostKey} then, ${seen.hostKey} now)`);
-  if (seen.probed) {
-    if (recorded.machine && seen.machine && recorded.machine !== seen.machine)
-      changes.push("its /etc/machine-id changed");
+  if (seen.probed && recorded.machine && seen.machine && recorded.machine !== seen.machine)
+    changes.push("its /etc/machine-id changed");
+  const restoredHere = seen.probed && salvage !== void 0 && (seen.restoredFrom !== void 0 && seen.restoredFrom === salvage.id || // Restored from a salvage made after the stored one (kept in another store or branch): what the
+  // server holds is newer than what a backup would replace, so nothing is lost by taking it.
+  seen.restoredAt !== void 0 && seen.restoredAt > salvage.at);
+  const sameMarker = seen.probed && recorded.instance !== void 0 && seen.instance === recorded.instance;
+  if (changes.length === 0 && sameMarker) return { kind: "same" };
+  if (restoredHere) return { kind: "restored" };
+  if (seen.probed && !sameMarker) {
     if (seen.restoredFrom) {
       changes.push(
         `it was restored from another, older salvage (${seen.restoredFrom.slice(0, 8)}${seen.restoredAt ? `, made ${seen.restoredAt}` : ""}) than the stored one (${salvage ? `${salvage.id.slice(0, 8)}, made ${salvage.at}` : "which has no id"})`
@@ -30924,7 +30927,13 @@ ${value}`).digest("hex");
 async function probeServer(on, domain, hostKey) {
   if (!on.canRunCommands) return { probed: false, ...hostKey && { hostKey } };
   const r = await on.shell.exec(shCommand(READ_SCRIPT, [domain], false), { maxStdout: 16384 });
-  return parseIdentity(r.code === 0 ? r.stdout.toString("utf8") : "", domain, hostKey);
+  if (r.code !== 0)
+    return {
+      probed: false,
+      ...hostKey && { hostKey },
+      unreadable: r.stderr.trim().slice(0, 300) || `exit ${r.code}`
+    };
+  return parseIdentity(r.stdout.toString("utf8"), domain, hostKey);
 }
 function newId() {
   return (0, import_node_crypto2.randomBytes)(16).toString("hex");
@@ -31023,7 +31032,7 @@ async function makeStores(s) {
     s.names.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-RTVIXIIE.js")).CommitStore(s.commit);
+          return new (await import("./commit-F33ASJPL.js")).CommitStore(s.commit);
         case "artifact":
           return new (await import("./artifact-3CHWMU5Y.js")).ArtifactStore({
             name: s.artifact.name,
@@ -33328,6 +33337,10 @@ async function checkServer(job, session, transport, manifest) {
   const { s, out } = job;
   const on = { shell: session, canRunCommands: transport.canRunCommands };
   const seen = await probeServer(on, s.domain, session.hostKey);
+  if (seen.unreadable !== void 0)
+    out.warning(
+      `could not read the server's identity (${safeText(seen.unreadable)}): this time it is told by its host key alone`
+    );
   const verdict = judgeServer(manifest.server, manifest.salvage, seen);
   let check = verdict.kind;
   if (verdict.kind === "different") {
