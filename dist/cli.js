@@ -12,7 +12,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-RLGYCKCW.js";
+} from "./chunks/chunk-WYFWC24X.js";
 import "./chunks/chunk-CT2I354Z.js";
 import "./chunks/chunk-KMXA7L2O.js";
 import {

@@ -4,6 +4,7 @@ import { posix } from 'node:path';
 import { UserError } from './errors.js';
 import { nearestName } from './nearest.js';
 import { DEFAULT_RECIPE_SOURCES } from './recipes/discover.js';
+import type { CommitOptions } from './store/commit.js';
 import { COMPRESSIONS, type CompressionSetting } from './transfer/compression.js';
 import { parseVars } from './recipes/template.js';
 import { parseMaxDelete, type MaxDelete } from './transfer/shrink-guard.js';
@@ -195,16 +196,8 @@ export interface Settings {
   newServer: (typeof NEW_SERVER)[number];
   /** Where the salvage is persisted (backup) and loaded from (restore, verify); empty = `none`. */
   store: StoreName[];
-  commit: {
-    message: string;
-    userName: string;
-    userEmail: string;
-    branch: string;
-    push: boolean;
-    pushAttempts: number;
-    /** Restore, verify: the commit whose salvage to use on purpose ('' = the newest). */
-    salvageRef: string;
-  };
+  /** Restore and verify read `salvageRef`: the commit whose salvage to use on purpose ('' = the newest). */
+  commit: Omit<CommitOptions, 'env'> & { salvageRef: string };
   artifact: {
     name: string;
     retentionDays: number | undefined;

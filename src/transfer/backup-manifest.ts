@@ -57,15 +57,7 @@ export function nextManifest(old: Manifest, plans: EntryPlan[], encryption: stri
     for (const [path, record] of p.records) files[path] = record;
     entries[p.entry.local] = entryRecord(p, files[p.entry.local]);
   }
-  return {
-    version: 1,
-    domain: old.domain,
-    ...(encryption && { encryption }),
-    names: PORTABLE_NAMES,
-    ...identityOf(old),
-    entries,
-    files,
-  };
+  return manifestAfter(old, encryption, entries, files);
 }
 
 /**
@@ -94,18 +86,24 @@ export function withStored(
     entries[local] ??= entryRecord(p, stored.get(local) ?? p.records.get(local));
   }
   for (const [path, record] of stored) files[path] = record;
+  return manifestAfter(old, encryption, entries, files);
+}
+
+/** A manifest in this version's form, with `old`'s server and salvage records carried over as they are. */
+function manifestAfter(
+  old: Manifest,
+  encryption: string | undefined,
+  entries: Manifest['entries'],
+  files: Manifest['files'],
+): Manifest {
   return {
     version: 1,
     domain: old.domain,
     ...(encryption && { encryption }),
     names: PORTABLE_NAMES,
-    ...identityOf(old),
+    ...(old.server && { server: old.server }),
+    ...(old.salvage && { salvage: old.salvage }),
     entries,
     files,
   };
-}
-
-/** The manifest's server and salvage records, carried into the next manifest as they are. */
-function identityOf(m: Manifest): Pick<Manifest, 'server' | 'salvage'> {
-  return { ...(m.server && { server: m.server }), ...(m.salvage && { salvage: m.salvage }) };
 }

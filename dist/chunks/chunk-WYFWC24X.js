@@ -30393,15 +30393,7 @@ function nextManifest(old, plans, encryption) {
     for (const [path, record] of p.records) files[path] = record;
     entries[p.entry.local] = entryRecord(p, files[p.entry.local]);
   }
-  return {
-    version: 1,
-    domain: old.domain,
-    ...encryption && { encryption },
-    names: PORTABLE_NAMES,
-    ...identityOf(old),
-    entries,
-    files
-  };
+  return manifestAfter(old, encryption, entries, files);
 }
 function withStored(old, stored, plans, encryption) {
   const replaced = [...stored.keys()].filter((p) => old.files[p]?.type === "dir");
@@ -30417,18 +30409,19 @@ function withStored(old, stored, plans, encryption) {
     entries[local] ??= entryRecord(p, stored.get(local) ?? p.records.get(local));
   }
   for (const [path, record] of stored) files[path] = record;
+  return manifestAfter(old, encryption, entries, files);
+}
+function manifestAfter(old, encryption, entries, files) {
   return {
     version: 1,
     domain: old.domain,
     ...encryption && { encryption },
     names: PORTABLE_NAMES,
-    ...identityOf(old),
+    ...old.server && { server: old.server },
+    ...old.salvage && { salvage: old.salvage },
     entries,
     files
   };
-}
-function identityOf(m) {
-  return { ...m.server && { server: m.server }, ...m.salvage && { salvage: m.salvage } };
 }
 
 // src/transfer/member-size.ts
