@@ -12,13 +12,12 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-WYFWC24X.js";
-import "./chunks/chunk-CT2I354Z.js";
-import "./chunks/chunk-KMXA7L2O.js";
+} from "./chunks/chunk-O2ZZBJB6.js";
+import "./chunks/chunk-6TSRKEG7.js";
 import {
   logSafe
 } from "./chunks/chunk-ILZLWGQY.js";
-import "./chunks/chunk-SGNWZWZA.js";
+import "./chunks/chunk-QQKRVXZT.js";
 import {
   UserError,
   __toESM,

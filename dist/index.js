@@ -11,9 +11,8 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-WYFWC24X.js";
-import "./chunks/chunk-CT2I354Z.js";
-import "./chunks/chunk-KMXA7L2O.js";
+} from "./chunks/chunk-O2ZZBJB6.js";
+import "./chunks/chunk-6TSRKEG7.js";
 import {
   debug,
   getInput,
@@ -24,11 +23,11 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-J46BNF7R.js";
+} from "./chunks/chunk-VKBRXYJE.js";
 import {
   logSafe
 } from "./chunks/chunk-ILZLWGQY.js";
-import "./chunks/chunk-SGNWZWZA.js";
+import "./chunks/chunk-QQKRVXZT.js";
 import {
   UserError
 } from "./chunks/chunk-BNJA3E5O.js";

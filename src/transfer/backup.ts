@@ -219,7 +219,7 @@ async function deltaFirst(
     const { path, file, stored } = targets[0]!;
     const fits = stored && file.size >= DELTA_MIN && targets.every((t) => t.path === path);
     return fits && !mostlyCompressed([remote])
-      ? [{ remote, path, size: file.size, mtime: file.mtime, mode: file.mode }]
+      ? [{ remote, path, size: file.size, mtime: file.mtime, mode: file.mode, stored }]
       : [];
   });
   if (items.length === 0) return remotes;
@@ -337,7 +337,14 @@ function decideEntry(
         plan.records.set(path, recordOf(f, prev, prev.sha256));
         outcome.unchanged++;
       } else
-        plan.fetch.push({ path, file: f, stored: prev?.type === 'file' && have?.type === 'file' && have.size > 0 });
+        plan.fetch.push({
+          path,
+          file: f,
+          stored:
+            prev?.type === 'file' && have?.type === 'file' && have.size > 0
+              ? { size: prev.size, sha256: prev.sha256 }
+              : undefined,
+        });
     } else {
       outcome.notes.push(`${f.rel || entry.remote}: a ${f.type} (device, fifo or socket) is recorded, not copied`);
       plan.records.set(path, recordOf(f, old.files[path]));
@@ -505,7 +512,7 @@ async function confirmByChecksum(plans: EntryPlan[], transport: Transport, old: 
     p.records.delete(path);
     p.outcome.unchanged--;
     // It was judged unchanged but for its content: a stored copy of the same size is there to compare with.
-    p.fetch.push({ path, file, stored: true });
+    p.fetch.push({ path, file, stored: { size: old.files[path]!.size, sha256: old.files[path]!.sha256 } });
   }
 }
 

@@ -8,8 +8,17 @@ export interface FetchTarget {
   plan: EntryPlan;
   path: string;
   file: RemoteFile;
-  /** A stored copy of it is in the data folder (a delta transfer can compare with it). */
-  stored?: boolean;
+  /**
+   * A stored copy of it is in the data folder, as the manifest records it (a delta transfer compares
+   * with it; an appended file is told by its SHA-256 as a prefix).
+   */
+  stored?: StoredCopy;
+}
+
+/** A file's stored copy, by the manifest's record of it. */
+export interface StoredCopy {
+  size: number;
+  sha256?: string;
 }
 
 /** What to do for one entry, decided from the listing and the manifest before any byte moves. */
@@ -20,7 +29,7 @@ export interface EntryPlan {
   rootIsDir: boolean;
   /** Records for the new manifest that need no transfer (folders, links, unchanged files, kept ones). */
   records: Map<string, ManifestFile>;
-  fetch: Array<{ path: string; file: RemoteFile; stored?: boolean }>;
+  fetch: Array<{ path: string; file: RemoteFile; stored?: StoredCopy }>;
   links: Array<{ path: string; target: string }>;
   dirs: string[];
   deletions: string[];

@@ -1,9 +1,9 @@
-// The runner's side of a delta transfer: the stored copy's block digests, and the new file put together
-// from its unchanged blocks and the server's changed ones, streamed (never held whole).
+// The runner's side of a delta transfer: the stored copy, opened safely, its block digests, and the
+// server's block stream read piece by piece (never held whole).
 import crypto, { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { DIGEST_BYTES, parseChunk, runBytes, type BlockHeader, type Run } from './plan.js';
+import { DIGEST_BYTES, parseChunk } from './plan.js';
 import { ProtocolError, type FrameReader } from './remote.js';
 
 /** Bytes read from the stored copy at once. */
@@ -108,6 +108,21 @@ export class BlockFeed {
     }
   }
 
+  /** All of this file's data, to its `E`, in pieces (an appended tail: its length is not asked for). */
+  async *rest(): AsyncGenerator<Buffer> {
+    while (this.open) {
+      if (this.left > 0) {
+        yield* this.reader.take(this.left);
+        this.left = 0;
+        continue;
+      }
+      const c = parseChunk((await this.reader.line()) ?? '');
+      if (c === null) throw new ProtocolError('a piece that is neither "D n" nor "E"');
+      if (c === 'end') this.open = false;
+      else this.left = c;
+    }
+  }
+
   /** Reads to the file's `E`; false when there was more data than asked for (skipped). */
   async finish(): Promise<boolean> {
     let exact = this.left === 0;
@@ -124,38 +139,4 @@ export class BlockFeed {
     }
     return exact;
   }
-}
-
-/**
- * The new file, in order: stored bytes where a block did not change, the server's where it did (`runs`,
- * sorted; their bytes one after the other in `spooled`), up to the server's size.
- */
-export async function* assemble(
-  fh: FileHandle,
-  runs: Run[],
-  header: BlockHeader,
-  spooled: FileHandle | undefined,
-): AsyncGenerator<Buffer> {
-  const { blockSize, size } = header;
-  let at = 0;
-  async function* from(file: FileHandle, pos: number, to: number, what: string): AsyncGenerator<Buffer> {
-    while (pos < to) {
-      const len = Math.min(READ, to - pos);
-      const b = Buffer.allocUnsafe(len);
-      const { bytesRead } = await file.read(b, 0, len, pos);
-      if (bytesRead !== len) throw new Error(`${what} is shorter than expected`);
-      yield b;
-      pos += len;
-    }
-  }
-  let pos = 0;
-  for (const run of runs) {
-    const start = run.first * blockSize;
-    yield* from(fh, pos, start, 'the stored copy');
-    const n = runBytes(run, blockSize, size);
-    yield* from(spooled!, at, at + n, 'the spooled blocks');
-    at += n;
-    pos = start + n;
-  }
-  yield* from(fh, pos, size, 'the stored copy');
 }

@@ -56,6 +56,27 @@ export function parseHeader(line: string): BlockHeader | null {
   return { size, mtime, blockSize, count };
 }
 
+/** An appended file's answer: its size and mtime when the server opened it, and its tail's codec. */
+export interface AppendHeader {
+  size: number;
+  mtime: number;
+  codec: 'zstd' | 'gzip' | 'none';
+}
+
+/** `A <size> <mtime> <codec>`; null when the line is not that. */
+export function parseAppend(line: string): AppendHeader | null {
+  const m = /^A (\d{1,16}) (-?\d{1,16}) (zstd|gzip|none)$/.exec(line);
+  if (!m) return null;
+  const [size, mtime] = [Number(m[1]), Number(m[2])];
+  if (!Number.isSafeInteger(size) || !Number.isSafeInteger(mtime)) return null;
+  return { size, mtime, codec: m[3] as AppendHeader['codec'] };
+}
+
+/** What the digest script is told of a stored copy: `<size> <sha256>`, `-` for an unknown SHA-256. */
+export function storedSpec(size: number, sha256: string | undefined): string {
+  return `${size} ${sha256 && /^[0-9a-f]{64}$/.test(sha256) ? sha256 : '-'}`;
+}
+
 /** `S <sha256> <size> <mtime>` (size and mtime -1 when the file was gone); null: not that line. */
 export function parseSum(line: string): FileSum | null {
   const m = /^S ([0-9a-f]{64}) (-1|\d{1,16}) (-?\d{1,16})$/.exec(line);

@@ -16,8 +16,11 @@ export class ShellDelta implements DeltaSource {
     private readonly codecFor: (names: string[]) => Codec,
   ) {}
 
-  digests(stdin: Buffer): Promise<DeltaRun> {
-    return this.start(shCommand(DIGESTS_SCRIPT, DIGESTS_ARGS, this.sudo), stdin, 'none');
+  async digests(stdin: Buffer, names: string[]): Promise<DeltaRun & { codec: Codec }> {
+    // The answer itself is not compressed (digests do not shrink); an appended tail is, inside it.
+    const codec = this.codecFor(names);
+    const args = [codec === 'none' ? '' : codec, ...DIGESTS_ARGS];
+    return { ...(await this.start(shCommand(DIGESTS_SCRIPT, args, this.sudo), stdin, 'none')), codec };
   }
 
   blocks(tool: Tool, stdin: Buffer, names: string[]): Promise<DeltaRun> {

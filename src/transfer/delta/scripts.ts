@@ -11,46 +11,84 @@
 // plan.ts). The coreutils fallback pays a process per block, so it cuts into at most 512, of 64 KiB or more.
 
 /**
- * Per path: `X` (not a readable regular file) or `F size mtime blocksize count`, the blocks' digests
- * (MD5's first 8 bytes each), then `S sha256 size mtime` with the size and mtime read again after the
- * last block. The whole file's SHA-256 comes from `openssl dgst` (SHA-NI: a third of sha256sum's CPU
- * here) or `sha256sum`, run beside the block loop (on the other core), else from Digest::SHA; a file
- * none of them could hash gets a SHA-256 of zeros, which no file put together matches (fetched whole).
+ * Per request (a path, then `oldsize oldsha256` of the stored copy, `0 -` when unknown): `X` (not a
+ * readable regular file); or, when the file grew and its first `oldsize` bytes have that SHA-256 (an
+ * appended mailbox or log), `A size mtime codec`, the new tail as `D length` pieces (compressed with
+ * `codec` as one stream: zstd, gzip or none), `E`; or else `F size mtime blocksize count` and the
+ * blocks' digests (MD5's first 8 bytes each). Then `S sha256 size mtime`, the size and mtime read again
+ * after the last byte. The whole file's SHA-256 comes from `openssl dgst` (SHA-NI: a third of
+ * sha256sum's CPU here) or `sha256sum`, run beside the block loop (on the other core), else from
+ * Digest::SHA; a file none of them could hash gets a SHA-256 of zeros, which no file put together
+ * matches (fetched whole). The tail's codec is the script's first argument (empty: none).
  */
 const PERL_DIGESTS = `use strict;
 BEGIN { eval { require Digest::MD5; 1 } or exit 97 }
+my $z = shift(@ARGV) // "";
 my %has;
-for my $t ("openssl", "sha256sum") { $has{$t} = grep { -x "$_/$t" } split /:/, ($ENV{PATH} // "") }
+for my $t ("openssl", "sha256sum", "head", "tail", $z) { $has{$t} = grep { -x "$_/$t" } split /:/, ($ENV{PATH} // "") }
 my $dsha = eval { require Digest::SHA; 1 };
 exit 97 unless $has{openssl} || $has{sha256sum} || $dsha;
+$z = "" unless ($z eq "zstd" || $z eq "gzip") && $has{$z} && $has{tail} && $has{head};
+my $zcmd = $z eq "zstd" ? "zstd -q -1 -c" : "gzip -1 -c";
 sub hexsum { my ($pipe) = @_; local $/ = "\\n"; my $l = <$pipe>; close $pipe; return defined $l && $l =~ /^\\\\?([0-9a-f]{64})/ ? $1 : "" }
+sub summer { return $has{openssl} ? "openssl dgst -sha256 -r" : $has{sha256sum} ? "sha256sum" : "" }
 binmode STDIN; binmode STDOUT;
 $/ = "\\0";
 print "T perl\\n";
 while (defined(my $p = <STDIN>)) {
   chomp $p;
+  my $was = <STDIN>;
+  last unless defined $was;
+  chomp $was;
+  my ($osize, $osha) = split / /, $was;
   my $fh;
   if (!open($fh, "<:raw", $p) || !-f $fh) { print "X\\n"; next }
   my ($size, $mtime) = (stat $fh)[7, 9];
-  my $bs = 4096; $bs *= 2 while $bs * 262144 < $size;
-  my $n = int(($size + $bs - 1) / $bs);
-  print "F $size $mtime $bs $n\\n";
   my ($pipe, $sha);
-  if ($has{openssl}) { open($pipe, "-|", "openssl", "dgst", "-sha256", "-r", $p) }
-  elsif ($has{sha256sum}) { open($pipe, "-|", "sha256sum", "--", $p) }
+  if (summer()) { open($pipe, "-|", "sh", "-c", summer() . ' < "$1"', "sh", $p) }
   else { $sha = Digest::SHA->new(256) }
-  my $out = "";
-  for (my $i = 0; $i < $n; $i++) {
-    read($fh, my $buf, $bs);
-    $buf = "" unless defined $buf;
-    $sha->add($buf) if $sha;
-    $out .= substr(Digest::MD5::md5($buf), 0, 8);
-    if (length($out) >= 65536) { print $out; $out = "" }
+  my $appended = 0;
+  if (defined $osha && $osha =~ /^[0-9a-f]{64}$/ && $osize =~ /^[0-9]+$/ && $osize > 0 && $size > $osize) {
+    my $pre = "";
+    if (summer() && $has{head} && open(my $pp, "-|", "sh", "-c", 'head -c "$1" < "$2" | ' . summer(), "sh", $osize, $p)) { $pre = hexsum($pp) }
+    elsif ($dsha) {
+      my $d = Digest::SHA->new(256); my $left = $osize;
+      while ($left > 0) { my $n = read($fh, my $buf, $left < 1048576 ? $left : 1048576); last unless $n; $d->add($buf); $left -= $n }
+      $pre = $left == 0 ? $d->hexdigest : "";
+    }
+    $appended = $pre eq $osha;
   }
-  print $out;
+  if ($appended) {
+    my $len = $size - $osize;
+    print "A $size $mtime ", ($z || "none"), "\\n";
+    my $t;
+    if ($z && open($t, "-|", "sh", "-c", 'tail -c +"$1" < "$2" | head -c "$3" | ' . $zcmd, "sh", $osize + 1, $p, $len)) {
+      binmode $t;
+      while (my $n = read($t, my $buf, 262144)) { print "D $n\\n", $buf }
+      close $t;
+    } else {
+      seek($fh, $osize, 0);
+      while ($len > 0) { my $n = read($fh, my $buf, $len < 1048576 ? $len : 1048576); last unless $n; print "D $n\\n", $buf; $len -= $n }
+    }
+    print "E\\n";
+    if ($sha) { seek($fh, 0, 0); while (read($fh, my $buf, 1048576)) { $sha->add($buf) } }
+  } else {
+    my $bs = 4096; $bs *= 2 while $bs * 262144 < $size;
+    my $n = int(($size + $bs - 1) / $bs);
+    print "F $size $mtime $bs $n\\n";
+    seek($fh, 0, 0);
+    my $out = "";
+    for (my $i = 0; $i < $n; $i++) {
+      read($fh, my $buf, $bs);
+      $buf = "" unless defined $buf;
+      $sha->add($buf) if $sha;
+      $out .= substr(Digest::MD5::md5($buf), 0, 8);
+      if (length($out) >= 65536) { print $out; $out = "" }
+    }
+    print $out;
+  }
   close $fh;
   my $sum = $sha ? $sha->hexdigest : $pipe ? hexsum($pipe) : "";
-  if ($sum eq "" && $has{sha256sum} && open($pipe, "-|", "sha256sum", "--", $p)) { $sum = hexsum($pipe) }
   $sum = "0" x 64 if $sum eq "";
   my @a = stat $p;
   print "S $sum ", (@a ? "$a[7] $a[9]" : "-1 -1"), "\\n";
@@ -68,7 +106,10 @@ except Exception:
         sys.exit(97)
 out = sys.stdout.buffer
 out.write(b"T python3\\n")
-for p in sys.stdin.buffer.read().split(b"\\0")[:-1]:
+data = sys.stdin.buffer.read().split(b"\\0")
+for k in range(0, len(data) - 1, 2):
+    p = data[k]
+    was = data[k + 1].split(b" ")
     try:
         f = open(p, "rb")
         st = os.fstat(f.fileno())
@@ -78,21 +119,48 @@ for p in sys.stdin.buffer.read().split(b"\\0")[:-1]:
         out.write(b"X\\n")
         continue
     size = st.st_size
-    bs = 4096
-    while bs * 262144 < size:
-        bs *= 2
-    n = (size + bs - 1) // bs
-    out.write(b"F %d %d %d %d\\n" % (size, st.st_mtime_ns // 1000000000, bs, n))
+    mtime = st.st_mtime_ns // 1000000000
     sha = hashlib.sha256()
-    parts = []
-    for i in range(n):
-        b = f.read(bs)
-        sha.update(b)
-        parts.append(md5(b).digest()[:8])
-        if len(parts) >= 8192:
-            out.write(b"".join(parts))
-            parts = []
-    out.write(b"".join(parts))
+    appended = False
+    if len(was) == 2 and was[0].isdigit() and 0 < int(was[0]) < size and len(was[1]) == 64:
+        left = int(was[0])
+        while left > 0:
+            b = f.read(min(left, 1 << 20))
+            if not b:
+                break
+            sha.update(b)
+            left -= len(b)
+        appended = left == 0 and sha.hexdigest().encode() == was[1]
+        if not appended:
+            f.seek(0)
+            sha = hashlib.sha256()
+    if appended:
+        out.write(b"A %d %d none\\n" % (size, mtime))
+        left = size - int(was[0])
+        while left > 0:
+            b = f.read(min(left, 1 << 20))
+            if not b:
+                break
+            sha.update(b)
+            out.write(b"D %d\\n" % len(b))
+            out.write(b)
+            left -= len(b)
+        out.write(b"E\\n")
+    else:
+        bs = 4096
+        while bs * 262144 < size:
+            bs *= 2
+        n = (size + bs - 1) // bs
+        out.write(b"F %d %d %d %d\\n" % (size, mtime, bs, n))
+        parts = []
+        for i in range(n):
+            b = f.read(bs)
+            sha.update(b)
+            parts.append(md5(b).digest()[:8])
+            if len(parts) >= 8192:
+                out.write(b"".join(parts))
+                parts = []
+        out.write(b"".join(parts))
     f.close()
     try:
         a = os.stat(p)
@@ -102,8 +170,13 @@ for p in sys.stdin.buffer.read().split(b"\\0")[:-1]:
     out.write(b"S " + sha.hexdigest().encode() + b" " + after + b"\\n")
 out.flush()`;
 
-/** One file per argument; digests as 16 hex digits per line (a shell cannot print raw bytes portably). */
-const SH_DIGESTS = `for p do
+/**
+ * A path and its stored copy's size and SHA-256 per pair of arguments (never an appended answer: a
+ * shell cannot compare a prefix cheaply); digests as 16 hex digits per line (a shell cannot print raw
+ * bytes portably).
+ */
+const SH_DIGESTS = `while [ $# -ge 2 ]; do
+  p=$1; shift 2
   if [ ! -f "$p" ] || [ ! -r "$p" ]; then echo X; continue; fi
   st=$(stat -L -c '%s %Y' -- "$p") || { echo X; continue; }
   size=\${st% *}; mtime=\${st#* }
@@ -121,15 +194,19 @@ done`;
 export const DIGESTS_MARK = 'remote-files delta digests';
 export const BLOCKS_MARK = 'remote-files delta blocks';
 
-/** Digests of the NUL-separated paths on stdin, by the first tool the server has (see above). */
+/**
+ * Digests of the NUL-separated requests on stdin, by the first tool the server has (see above); $1 is
+ * the codec for an appended tail (zstd, gzip or empty).
+ */
 export const DIGESTS_SCRIPT = `# ${DIGESTS_MARK}
 LC_ALL=C; export LC_ALL
-if command -v perl >/dev/null 2>&1; then perl -e "$1"; rc=$?; [ $rc = 97 ] || exit $rc; fi
+z=$1; shift
+if command -v perl >/dev/null 2>&1; then perl -e "$1" "$z"; rc=$?; [ $rc = 97 ] || exit $rc; fi
 if command -v python3 >/dev/null 2>&1; then python3 -c "$2"; rc=$?; [ $rc = 97 ] || exit $rc; fi
 if command -v md5sum >/dev/null 2>&1 && command -v sha256sum >/dev/null 2>&1 && command -v stat >/dev/null 2>&1 &&
   split --help 2>/dev/null | grep -q -e --filter; then
   printf 'T coreutils\\n'
-  exec xargs -0 -r sh -c "$3" sh
+  exec xargs -0 -r -n 2 sh -c "$3" sh
 fi
 printf 'T none\\n'`;
 

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { Codec } from '../compression.js';
 import type { Tool } from './plan.js';
 
 /**
@@ -17,8 +18,11 @@ export interface DeltaRun {
 
 /** What a transport offers the delta transfer: the two scripts, run on the server. */
 export interface DeltaSource {
-  /** Block digests of the NUL-separated paths in `stdin` (see DIGESTS_SCRIPT). */
-  digests(stdin: Buffer): Promise<DeltaRun>;
+  /**
+   * Block digests, or an appended tail compressed as the wire is for `names`, of the NUL-separated
+   * requests in `stdin` (see DIGESTS_SCRIPT). `codec` is the tail's codec the script was asked for.
+   */
+  digests(stdin: Buffer, names: string[]): Promise<DeltaRun & { codec: Codec }>;
   /** The blocks asked for in `stdin`, read with `tool` (see BLOCKS_SCRIPT), compressed as the wire is for `names`. */
   blocks(tool: Tool, stdin: Buffer, names: string[]): Promise<DeltaRun>;
 }

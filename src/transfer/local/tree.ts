@@ -13,11 +13,13 @@ import {
   readdirSync,
   type Stats,
 } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HostileServerError } from '../../errors.js';
 import { safeJoin } from '../../plan/paths.js';
 import { PortableNames, type NameScheme } from '../manifest/portable-names.js';
+import { PatchedFile, PatchMismatch } from './patched-file.js';
 
 /** Files up to this size are collected in memory and written with one call: far fewer syscalls. */
 const SMALL_FILE = 1 << 20;
@@ -185,6 +187,46 @@ export class LocalTree {
     this.inFlight.clear();
   }
 
+  /**
+   * A temp copy of the stored file at `rel`, made from `stored` (opened without following a link), for a
+   * delta transfer to change in place: `store` checks the result's SHA-256 and renames it over the old
+   * file, `drop` removes it. Either way the temp file never outlives the run (see abandonWrites).
+   */
+  async patchFile(rel: string, stored: FileHandle): Promise<Patch> {
+    const abs = this.resolve(rel);
+    const tmp = this.tempName(abs);
+    this.inFlight.add(tmp);
+    let file: PatchedFile | undefined;
+    const drop = async (): Promise<void> => {
+      await file?.close();
+      rmSync(tmp, { force: true });
+      this.inFlight.delete(tmp);
+    };
+    try {
+      file = await PatchedFile.copyOf(stored, tmp);
+    } catch (err) {
+      await drop();
+      throw err;
+    }
+    const opened = file;
+    return {
+      hashTo: (offset) => opened.hashTo(offset),
+      put: (offset, data) => opened.put(offset, data),
+      store: async (size, sha256, mode, mtime) => {
+        try {
+          await opened.finish(size, sha256, localMode(mode), mtime);
+          this.renameOver(tmp, rel, abs);
+        } catch (err) {
+          await drop();
+          throw err instanceof PatchMismatch ? new ContentMismatch(err.message) : err;
+        }
+        this.inFlight.delete(tmp);
+        return { sha256, size };
+      },
+      drop,
+    };
+  }
+
   /** Stores a symlink as a symlink (never followed), atomically replacing what was there. */
   writeSymlink(rel: string, target: string): void {
     const abs = this.resolve(rel);
@@ -320,6 +362,15 @@ export class LocalTree {
   private tempName(abs: string): string {
     return `${abs.slice(0, abs.lastIndexOf('/') + 1)}${this.tempPrefix}${++this.tempCount}`;
   }
+}
+
+/** A stored file's new version in the making (see LocalTree.patchFile and PatchedFile). */
+export interface Patch {
+  hashTo(offset: number): Promise<void>;
+  put(offset: number, data: Buffer): Promise<void>;
+  /** Finishes, checks and renames into place; ContentMismatch when the SHA-256 differs (nothing stored). */
+  store(size: number, sha256: string, mode: number, mtime: number): Promise<{ sha256: string; size: number }>;
+  drop(): Promise<void>;
 }
 
 /** Content whose SHA-256 is not the one expected (see writeFile): nothing was stored. */

@@ -17,10 +17,7 @@ import {
   toManifestFile,
   writeDataAttributes,
   writeManifest
-} from "./chunk-CT2I354Z.js";
-import {
-  require_promises as require_promises2
-} from "./chunk-KMXA7L2O.js";
+} from "./chunk-6TSRKEG7.js";
 import {
   formatBytes,
   md,
@@ -49,8 +46,9 @@ import {
   require_child_process,
   require_crypto,
   require_os,
+  require_promises as require_promises2,
   tempRoot
-} from "./chunk-SGNWZWZA.js";
+} from "./chunk-QQKRVXZT.js";
 import {
   HostileServerError,
   RecipeError,
@@ -1076,16 +1074,16 @@ var require_parse = __commonJS({
         const analysis = analyzeRepeatedExtglob(body, opts);
         if ((token.type === "plus" || token.type === "star") && analysis.risky) {
           const safeOutput = analysis.safeOutput ? (token.output ? "" : ONE_CHAR) + (opts.capture ? `(${analysis.safeOutput})` : analysis.safeOutput) : void 0;
-          const open3 = tokens[token.tokensIndex];
-          open3.type = "text";
-          open3.value = literal;
-          open3.output = safeOutput || utils.escapeRegex(literal);
+          const open2 = tokens[token.tokensIndex];
+          open2.type = "text";
+          open2.value = literal;
+          open2.output = safeOutput || utils.escapeRegex(literal);
           for (let i = token.tokensIndex + 1; i < tokens.length; i++) {
             tokens[i].value = "";
             tokens[i].output = "";
             delete tokens[i].suffix;
           }
-          state.output = token.output + open3.output;
+          state.output = token.output + open2.output;
           state.backtrack = true;
           push({ type: "paren", extglob: true, value, output: "" });
           decrement("parens");
@@ -1305,15 +1303,15 @@ var require_parse = __commonJS({
         }
         if (value === "{" && opts.nobrace !== true) {
           increment("braces");
-          const open3 = {
+          const open2 = {
             type: "brace",
             value,
             output: "(",
             outputIndex: state.output.length,
             tokensIndex: state.tokens.length
           };
-          braces.push(open3);
-          push(open3);
+          braces.push(open2);
+          push(open2);
           continue;
         }
         if (value === "}") {
@@ -29155,7 +29153,7 @@ function assertSupportedPlatform(platform = process.platform) {
 }
 
 // src/modes/backup.ts
-var import_node_fs10 = __toESM(require_fs(), 1);
+var import_node_fs9 = __toESM(require_fs(), 1);
 
 // src/report/progress.ts
 var NO_PROGRESS = { planned: () => {
@@ -29215,7 +29213,7 @@ function clock(secs) {
 
 // src/transfer/backup.ts
 var import_node_events = __toESM(require_events(), 1);
-var import_node_stream3 = __toESM(require_stream(), 1);
+var import_node_stream2 = __toESM(require_stream(), 1);
 
 // src/transfer/entries.ts
 var OWN_TEMP_PATTERNS = [".remote-files-*.tmp", ".remote-files-??????/"];
@@ -29489,11 +29487,7 @@ function totals(outcomes, changed) {
 }
 
 // src/transfer/delta/delta.ts
-var import_node_fs4 = __toESM(require_fs(), 1);
-var import_promises2 = __toESM(require_promises2(), 1);
-var import_node_path3 = __toESM(require_path(), 1);
-var import_node_stream2 = __toESM(require_stream(), 1);
-var import_promises3 = __toESM(require_promises(), 1);
+var import_promises2 = __toESM(require_promises(), 1);
 
 // src/transfer/delta/local.ts
 var import_node_crypto = __toESM(require_crypto(), 1);
@@ -29521,6 +29515,16 @@ function parseHeader(line) {
   if (count > MAX_BLOCKS || count !== Math.ceil(size / blockSize)) return null;
   return { size, mtime, blockSize, count };
 }
+function parseAppend(line) {
+  const m = /^A (\d{1,16}) (-?\d{1,16}) (zstd|gzip|none)$/.exec(line);
+  if (!m) return null;
+  const [size, mtime] = [Number(m[1]), Number(m[2])];
+  if (!Number.isSafeInteger(size) || !Number.isSafeInteger(mtime)) return null;
+  return { size, mtime, codec: m[3] };
+}
+function storedSpec(size, sha256) {
+  return `${size} ${sha256 && /^[0-9a-f]{64}$/.test(sha256) ? sha256 : "-"}`;
+}
 function parseSum(line) {
   const m = /^S ([0-9a-f]{64}) (-1|\d{1,16}) (-?\d{1,16})$/.exec(line);
   if (!m) return null;
@@ -29542,13 +29546,13 @@ function fromHexLines(text, count) {
 function changedRuns(local, remote, count) {
   const runs = [];
   const have = Math.floor(local.length / DIGEST_BYTES);
-  let open3;
+  let open2;
   for (let i = 0; i < count; i++) {
     const o = i * DIGEST_BYTES;
     const same = i < have && local.compare(remote, o, o + DIGEST_BYTES, o, o + DIGEST_BYTES) === 0;
-    if (same) open3 = void 0;
-    else if (open3) open3.count++;
-    else runs.push(open3 = { first: i, count: 1 });
+    if (same) open2 = void 0;
+    else if (open2) open2.count++;
+    else runs.push(open2 = { first: i, count: 1 });
   }
   return runs;
 }
@@ -29771,38 +29775,72 @@ function parseNewest(output, paths) {
 // src/transfer/delta/scripts.ts
 var PERL_DIGESTS = `use strict;
 BEGIN { eval { require Digest::MD5; 1 } or exit 97 }
+my $z = shift(@ARGV) // "";
 my %has;
-for my $t ("openssl", "sha256sum") { $has{$t} = grep { -x "$_/$t" } split /:/, ($ENV{PATH} // "") }
+for my $t ("openssl", "sha256sum", "head", "tail", $z) { $has{$t} = grep { -x "$_/$t" } split /:/, ($ENV{PATH} // "") }
 my $dsha = eval { require Digest::SHA; 1 };
 exit 97 unless $has{openssl} || $has{sha256sum} || $dsha;
+$z = "" unless ($z eq "zstd" || $z eq "gzip") && $has{$z} && $has{tail} && $has{head};
+my $zcmd = $z eq "zstd" ? "zstd -q -1 -c" : "gzip -1 -c";
 sub hexsum { my ($pipe) = @_; local $/ = "\\n"; my $l = <$pipe>; close $pipe; return defined $l && $l =~ /^\\\\?([0-9a-f]{64})/ ? $1 : "" }
+sub summer { return $has{openssl} ? "openssl dgst -sha256 -r" : $has{sha256sum} ? "sha256sum" : "" }
 binmode STDIN; binmode STDOUT;
 $/ = "\\0";
 print "T perl\\n";
 while (defined(my $p = <STDIN>)) {
   chomp $p;
+  my $was = <STDIN>;
+  last unless defined $was;
+  chomp $was;
+  my ($osize, $osha) = split / /, $was;
   my $fh;
   if (!open($fh, "<:raw", $p) || !-f $fh) { print "X\\n"; next }
   my ($size, $mtime) = (stat $fh)[7, 9];
-  my $bs = 4096; $bs *= 2 while $bs * 262144 < $size;
-  my $n = int(($size + $bs - 1) / $bs);
-  print "F $size $mtime $bs $n\\n";
   my ($pipe, $sha);
-  if ($has{openssl}) { open($pipe, "-|", "openssl", "dgst", "-sha256", "-r", $p) }
-  elsif ($has{sha256sum}) { open($pipe, "-|", "sha256sum", "--", $p) }
+  if (summer()) { open($pipe, "-|", "sh", "-c", summer() . ' < "$1"', "sh", $p) }
   else { $sha = Digest::SHA->new(256) }
-  my $out = "";
-  for (my $i = 0; $i < $n; $i++) {
-    read($fh, my $buf, $bs);
-    $buf = "" unless defined $buf;
-    $sha->add($buf) if $sha;
-    $out .= substr(Digest::MD5::md5($buf), 0, 8);
-    if (length($out) >= 65536) { print $out; $out = "" }
+  my $appended = 0;
+  if (defined $osha && $osha =~ /^[0-9a-f]{64}$/ && $osize =~ /^[0-9]+$/ && $osize > 0 && $size > $osize) {
+    my $pre = "";
+    if (summer() && $has{head} && open(my $pp, "-|", "sh", "-c", 'head -c "$1" < "$2" | ' . summer(), "sh", $osize, $p)) { $pre = hexsum($pp) }
+    elsif ($dsha) {
+      my $d = Digest::SHA->new(256); my $left = $osize;
+      while ($left > 0) { my $n = read($fh, my $buf, $left < 1048576 ? $left : 1048576); last unless $n; $d->add($buf); $left -= $n }
+      $pre = $left == 0 ? $d->hexdigest : "";
+    }
+    $appended = $pre eq $osha;
   }
-  print $out;
+  if ($appended) {
+    my $len = $size - $osize;
+    print "A $size $mtime ", ($z || "none"), "\\n";
+    my $t;
+    if ($z && open($t, "-|", "sh", "-c", 'tail -c +"$1" < "$2" | head -c "$3" | ' . $zcmd, "sh", $osize + 1, $p, $len)) {
+      binmode $t;
+      while (my $n = read($t, my $buf, 262144)) { print "D $n\\n", $buf }
+      close $t;
+    } else {
+      seek($fh, $osize, 0);
+      while ($len > 0) { my $n = read($fh, my $buf, $len < 1048576 ? $len : 1048576); last unless $n; print "D $n\\n", $buf; $len -= $n }
+    }
+    print "E\\n";
+    if ($sha) { seek($fh, 0, 0); while (read($fh, my $buf, 1048576)) { $sha->add($buf) } }
+  } else {
+    my $bs = 4096; $bs *= 2 while $bs * 262144 < $size;
+    my $n = int(($size + $bs - 1) / $bs);
+    print "F $size $mtime $bs $n\\n";
+    seek($fh, 0, 0);
+    my $out = "";
+    for (my $i = 0; $i < $n; $i++) {
+      read($fh, my $buf, $bs);
+      $buf = "" unless defined $buf;
+      $sha->add($buf) if $sha;
+      $out .= substr(Digest::MD5::md5($buf), 0, 8);
+      if (length($out) >= 65536) { print $out; $out = "" }
+    }
+    print $out;
+  }
   close $fh;
   my $sum = $sha ? $sha->hexdigest : $pipe ? hexsum($pipe) : "";
-  if ($sum eq "" && $has{sha256sum} && open($pipe, "-|", "sha256sum", "--", $p)) { $sum = hexsum($pipe) }
   $sum = "0" x 64 if $sum eq "";
   my @a = stat $p;
   print "S $sum ", (@a ? "$a[7] $a[9]" : "-1 -1"), "\\n";
@@ -29819,7 +29857,10 @@ except Exception:
         sys.exit(97)
 out = sys.stdout.buffer
 out.write(b"T python3\\n")
-for p in sys.stdin.buffer.read().split(b"\\0")[:-1]:
+data = sys.stdin.buffer.read().split(b"\\0")
+for k in range(0, len(data) - 1, 2):
+    p = data[k]
+    was = data[k + 1].split(b" ")
     try:
         f = open(p, "rb")
         st = os.fstat(f.fileno())
@@ -29829,21 +29870,48 @@ for p in sys.stdin.buffer.read().split(b"\\0")[:-1]:
         out.write(b"X\\n")
         continue
     size = st.st_size
-    bs = 4096
-    while bs * 262144 < size:
-        bs *= 2
-    n = (size + bs - 1) // bs
-    out.write(b"F %d %d %d %d\\n" % (size, st.st_mtime_ns // 1000000000, bs, n))
+    mtime = st.st_mtime_ns // 1000000000
     sha = hashlib.sha256()
-    parts = []
-    for i in range(n):
-        b = f.read(bs)
-        sha.update(b)
-        parts.append(md5(b).digest()[:8])
-        if len(parts) >= 8192:
-            out.write(b"".join(parts))
-            parts = []
-    out.write(b"".join(parts))
+    appended = False
+    if len(was) == 2 and was[0].isdigit() and 0 < int(was[0]) < size and len(was[1]) == 64:
+        left = int(was[0])
+        while left > 0:
+            b = f.read(min(left, 1 << 20))
+            if not b:
+                break
+            sha.update(b)
+            left -= len(b)
+        appended = left == 0 and sha.hexdigest().encode() == was[1]
+        if not appended:
+            f.seek(0)
+            sha = hashlib.sha256()
+    if appended:
+        out.write(b"A %d %d none\\n" % (size, mtime))
+        left = size - int(was[0])
+        while left > 0:
+            b = f.read(min(left, 1 << 20))
+            if not b:
+                break
+            sha.update(b)
+            out.write(b"D %d\\n" % len(b))
+            out.write(b)
+            left -= len(b)
+        out.write(b"E\\n")
+    else:
+        bs = 4096
+        while bs * 262144 < size:
+            bs *= 2
+        n = (size + bs - 1) // bs
+        out.write(b"F %d %d %d %d\\n" % (size, mtime, bs, n))
+        parts = []
+        for i in range(n):
+            b = f.read(bs)
+            sha.update(b)
+            parts.append(md5(b).digest()[:8])
+            if len(parts) >= 8192:
+                out.write(b"".join(parts))
+                parts = []
+        out.write(b"".join(parts))
     f.close()
     try:
         a = os.stat(p)
@@ -29852,7 +29920,8 @@ for p in sys.stdin.buffer.read().split(b"\\0")[:-1]:
         after = b"-1 -1"
     out.write(b"S " + sha.hexdigest().encode() + b" " + after + b"\\n")
 out.flush()`;
-var SH_DIGESTS = `for p do
+var SH_DIGESTS = `while [ $# -ge 2 ]; do
+  p=$1; shift 2
   if [ ! -f "$p" ] || [ ! -r "$p" ]; then echo X; continue; fi
   st=$(stat -L -c '%s %Y' -- "$p") || { echo X; continue; }
   size=\${st% *}; mtime=\${st#* }
@@ -29869,12 +29938,13 @@ var DIGESTS_MARK = "remote-files delta digests";
 var BLOCKS_MARK = "remote-files delta blocks";
 var DIGESTS_SCRIPT = `# ${DIGESTS_MARK}
 LC_ALL=C; export LC_ALL
-if command -v perl >/dev/null 2>&1; then perl -e "$1"; rc=$?; [ $rc = 97 ] || exit $rc; fi
+z=$1; shift
+if command -v perl >/dev/null 2>&1; then perl -e "$1" "$z"; rc=$?; [ $rc = 97 ] || exit $rc; fi
 if command -v python3 >/dev/null 2>&1; then python3 -c "$2"; rc=$?; [ $rc = 97 ] || exit $rc; fi
 if command -v md5sum >/dev/null 2>&1 && command -v sha256sum >/dev/null 2>&1 && command -v stat >/dev/null 2>&1 &&
   split --help 2>/dev/null | grep -q -e --filter; then
   printf 'T coreutils\\n'
-  exec xargs -0 -r sh -c "$3" sh
+  exec xargs -0 -r -n 2 sh -c "$3" sh
 fi
 printf 'T none\\n'`;
 var DIGESTS_ARGS = [PERL_DIGESTS, PY_DIGESTS, SH_DIGESTS];
@@ -29965,8 +30035,10 @@ var ShellDelta = class {
   shell;
   sudo;
   codecFor;
-  digests(stdin) {
-    return this.start(shCommand(DIGESTS_SCRIPT, DIGESTS_ARGS, this.sudo), stdin, "none");
+  async digests(stdin, names) {
+    const codec = this.codecFor(names);
+    const args = [codec === "none" ? "" : codec, ...DIGESTS_ARGS];
+    return { ...await this.start(shCommand(DIGESTS_SCRIPT, args, this.sudo), stdin, "none"), codec };
   }
   blocks(tool, stdin, names) {
     const codec = this.codecFor(names);
@@ -30133,6 +30205,20 @@ var BlockFeed = class {
       n -= k;
     }
   }
+  /** All of this file's data, to its `E`, in pieces (an appended tail: its length is not asked for). */
+  async *rest() {
+    while (this.open) {
+      if (this.left > 0) {
+        yield* this.reader.take(this.left);
+        this.left = 0;
+        continue;
+      }
+      const c = parseChunk(await this.reader.line() ?? "");
+      if (c === null) throw new ProtocolError('a piece that is neither "D n" nor "E"');
+      if (c === "end") this.open = false;
+      else this.left = c;
+    }
+  }
   /** Reads to the file's `E`; false when there was more data than asked for (skipped). */
   async finish() {
     let exact = this.left === 0;
@@ -30150,30 +30236,6 @@ var BlockFeed = class {
     return exact;
   }
 };
-async function* assemble(fh, runs, header, spooled) {
-  const { blockSize, size } = header;
-  let at = 0;
-  async function* from(file, pos2, to, what) {
-    while (pos2 < to) {
-      const len = Math.min(READ, to - pos2);
-      const b = Buffer.allocUnsafe(len);
-      const { bytesRead } = await file.read(b, 0, len, pos2);
-      if (bytesRead !== len) throw new Error(`${what} is shorter than expected`);
-      yield b;
-      pos2 += len;
-    }
-  }
-  let pos = 0;
-  for (const run2 of runs) {
-    const start = run2.first * blockSize;
-    yield* from(fh, pos, start, "the stored copy");
-    const n = runBytes(run2, blockSize, size);
-    yield* from(spooled, at, at + n, "the spooled blocks");
-    at += n;
-    pos = start + n;
-  }
-  yield* from(fh, pos, size, "the stored copy");
-}
 
 // src/transfer/delta/delta.ts
 var BATCH_BLOCKS = 1 << 19;
@@ -30193,9 +30255,9 @@ async function fetchByDelta(items, source, tree, log2) {
       if (tool === "none") {
         log2(NO_TOOLS);
         toolless = true;
-      } else if (tool) await blocksPass(plans, tool, source, tree, result, log2);
+      } else if (tool) await blocksPass(plans, tool, source, result, log2);
     } finally {
-      await Promise.all(plans.map((p) => p.fh.close().catch(() => void 0)));
+      await Promise.all(plans.map((p) => Promise.all([p.patch.drop(), p.fh.close().catch(() => void 0)])));
     }
   }
   return result;
@@ -30218,12 +30280,28 @@ function fetchWhole(item, result, log2, reason) {
   log2(`delta: ${safeText(item.path)}: ${reason}; fetched whole`);
   result.whole.push(item.remote);
 }
+async function openCopy(item, tree) {
+  const fh = await openStored(tree.resolve(item.path)).catch(() => void 0);
+  if (!fh) return void 0;
+  const patch = await tree.patchFile(item.path, fh).catch(() => void 0);
+  if (patch) return { fh, patch };
+  await fh.close().catch(() => void 0);
+  return void 0;
+}
 async function digestPass(batch, source, tree, plans, result, log2) {
-  const run2 = await source.digests(nulList(batch.map((i) => i.remote)));
+  const run2 = await source.digests(
+    nulList(batch.flatMap((i) => [i.remote, storedSpec(i.stored.size, i.stored.sha256)])),
+    batch.map((i) => i.remote)
+  );
   const reader = new FrameReader(run2.output);
   let next = 0;
   let named;
-  let open3;
+  let pending;
+  const release = async () => {
+    const c = await pending;
+    pending = void 0;
+    if (c) await Promise.all([c.patch.drop(), c.fh.close().catch(() => void 0)]);
+  };
   try {
     const tool = parseTool(await reader.line() ?? "");
     if (tool === null) throw new ProtocolError("its first line names no tool");
@@ -30234,28 +30312,35 @@ async function digestPass(batch, source, tree, plans, result, log2) {
     named = tool;
     for (; next < batch.length; next++) {
       const item = batch[next];
+      pending = openCopy(item, tree);
       const first = await reader.line();
       if (first === null) throw new ProtocolError("the answer ends early");
       if (first === "X") {
+        await release();
         fetchWhole(item, result, log2, "the server could not read it for its digests");
+        continue;
+      }
+      const appended = parseAppend(first);
+      if (appended) {
+        await appendPass(item, appended, reader, run2.codec, pending, tool, result, log2);
+        pending = void 0;
         continue;
       }
       const header = parseHeader(first);
       if (!header) throw new ProtocolError(`a block header that does not hold together ("${safeText(first)}")`);
-      const fh = open3 = await openStored(tree.resolve(item.path)).catch(() => void 0);
-      const mine = fh ? localDigests(fh, header.blockSize, header.count) : Promise.reject(new Error("unreadable"));
+      const copy = await pending;
+      const mine = copy ? localDigests(copy.fh, header.blockSize, header.count) : Promise.reject(new Error("unreadable"));
       mine.catch(() => void 0);
       const raw = await reader.exact(header.count * digestWidth(tool));
       const digests = tool === "coreutils" ? fromHexLines(raw, header.count) : raw;
       const sum = parseSum(await reader.line() ?? "");
       if (!digests || !sum) throw new ProtocolError("digests or a checksum line that do not hold together");
       const local = await mine.catch(() => void 0);
-      const why = !fh || !local ? "its stored copy could not be read" : header.size !== item.size || header.mtime !== item.mtime ? "it changed on the server since it was listed" : sum.size !== header.size || sum.mtime !== header.mtime ? "it changed on the server while its blocks were read" : void 0;
+      const why = !copy || !local ? "its stored copy could not be read" : changedSince(item, header, sum);
       const runs = why ? [] : changedRuns(local, digests, header.count);
       const moving = runs.reduce((n, r) => n + runBytes(r, header.blockSize, header.size), 0);
-      open3 = void 0;
       if (why || moving > WHOLE_SHARE * header.size) {
-        await fh?.close();
+        await release();
         fetchWhole(
           item,
           result,
@@ -30264,11 +30349,12 @@ async function digestPass(batch, source, tree, plans, result, log2) {
         );
         continue;
       }
-      plans.push({ item, fh, header, sum, runs, moving });
+      pending = void 0;
+      plans.push({ item, fh: copy.fh, patch: copy.patch, header, sum, runs, moving });
     }
     return tool;
   } catch (err) {
-    await open3?.close().catch(() => void 0);
+    await release();
     if (run2.lost()) throw run2.lost();
     run2.stop();
     const stderr = run2.stderr();
@@ -30282,51 +30368,80 @@ async function digestPass(batch, source, tree, plans, result, log2) {
     run2.stop();
   }
 }
-async function blocksPass(plans, tool, source, tree, result, log2) {
-  const asking = plans.filter((p) => p.runs.length > 0);
-  const spool = asking.length > 0 ? privateTempDir("rf-delta-") : void 0;
-  const why = /* @__PURE__ */ new Map();
+function changedSince(item, at, sum) {
+  if (at.size !== item.size || at.mtime !== item.mtime) return "it changed on the server since it was listed";
+  if (sum.size !== at.size || sum.mtime !== at.mtime) return "it changed on the server while its blocks were read";
+  return void 0;
+}
+async function appendPass(item, header, reader, asked, pending, tool, result, log2) {
+  const from = item.stored.size;
+  const tail = header.size - from;
+  if (header.codec !== "none" && header.codec !== asked)
+    throw new ProtocolError(`a tail in ${header.codec}, which was not asked for`);
+  if (tail <= 0) throw new ProtocolError("an appended answer for a file that did not grow");
+  const copy = await pending;
+  let failed = header.size !== item.size || header.mtime !== item.mtime ? "it changed on the server since it was listed" : copy ? void 0 : "its stored copy could not be read";
+  let got = 0;
+  const feed = new BlockFeed(reader);
+  feed.begin();
   try {
-    if (spool) await receive(asking, tool, source, spool, why);
-    for (const p of plans) {
-      const { item, header } = p;
-      const reason = why.get(p);
-      if (reason) {
-        fetchWhole(item, result, log2, reason);
-        continue;
+    const pieces = feed.rest();
+    const sink = async function(source) {
+      for await (const piece of source) {
+        if (got + piece.length > tail) throw new ProtocolError("an appended tail longer than the file grew");
+        if (!failed)
+          await copy.patch.put(from + got, piece).catch((err) => {
+            failed = `it could not be put together (${safeText(err.message)})`;
+          });
+        got += piece.length;
       }
-      const spooled = p.runs.length > 0 ? await (0, import_promises2.open)((0, import_node_path3.join)(spool, String(asking.indexOf(p)))) : void 0;
-      try {
-        const w = await tree.writeFile(
-          item.path,
-          import_node_stream2.Readable.from(assemble(p.fh, p.runs, header, spooled)),
-          header.size,
-          item.mode,
-          item.mtime,
-          void 0,
-          { sha256: p.sum.sha256 }
-        );
-        result.done.set(item.remote, w);
-        const changed = p.runs.reduce((n, r) => n + r.count, 0);
-        log2(
-          `delta: ${safeText(item.path)}: ${changed} of ${header.count} blocks of ${header.blockSize} bytes changed, ${p.moving} of ${header.size} bytes fetched (${tool})`
-        );
-      } catch (err) {
-        fetchWhole(
-          item,
-          result,
-          log2,
-          err instanceof ContentMismatch ? "the file put together does not have the server's SHA-256 (changed meanwhile, or its digests are wrong)" : `it could not be put together (${safeText(err.message)})`
-        );
-      } finally {
-        await spooled?.close();
-      }
+    };
+    if (header.codec === "none") await sink(pieces);
+    else {
+      const unpack = decoder(header.codec);
+      await (0, import_promises2.pipeline)(pieces, unpack, sink).catch((err) => {
+        throw err instanceof ProtocolError ? err : new ProtocolError(`an appended tail that does not decompress (${safeText(err.message)})`);
+      });
+    }
+    const sum = parseSum(await reader.line() ?? "");
+    if (!sum) throw new ProtocolError("a checksum line that does not hold together");
+    failed ??= changedSince(item, header, sum) ?? (got < tail ? "it shrank on the server while its tail was read" : void 0);
+    if (failed) return fetchWhole(item, result, log2, failed);
+    try {
+      result.done.set(item.remote, await copy.patch.store(header.size, sum.sha256, item.mode, item.mtime));
+      log2(`delta: ${safeText(item.path)}: appended to, ${tail} of ${header.size} bytes fetched (${tool})`);
+    } catch (err) {
+      fetchWhole(item, result, log2, wrongResult(err));
     }
   } finally {
-    if (spool) (0, import_node_fs4.rmSync)(spool, { recursive: true, force: true });
+    await copy?.patch.drop();
+    await copy?.fh.close().catch(() => void 0);
   }
 }
-async function receive(asking, tool, source, spool, why) {
+function wrongResult(err) {
+  return err instanceof ContentMismatch ? "the file put together does not have the server's SHA-256 (changed meanwhile, or its digests are wrong)" : `it could not be put together (${safeText(err.message)})`;
+}
+async function blocksPass(plans, tool, source, result, log2) {
+  const asking = plans.filter((p) => p.runs.length > 0);
+  const why = /* @__PURE__ */ new Map();
+  const store = async (p) => {
+    const { item, header } = p;
+    const reason = why.get(p);
+    if (reason) return fetchWhole(item, result, log2, reason);
+    try {
+      result.done.set(item.remote, await p.patch.store(header.size, p.sum.sha256, item.mode, item.mtime));
+      const changed = p.runs.reduce((n, r) => n + r.count, 0);
+      log2(
+        `delta: ${safeText(item.path)}: ${changed} of ${header.count} blocks of ${header.blockSize} bytes changed, ${p.moving} of ${header.size} bytes fetched (${tool})`
+      );
+    } catch (err) {
+      fetchWhole(item, result, log2, wrongResult(err));
+    }
+  };
+  if (asking.length > 0) await receive(asking, tool, source, why, store);
+  for (const p of plans) if (p.runs.length === 0) await store(p);
+}
+async function receive(asking, tool, source, why, store) {
   const run2 = await source.blocks(
     tool,
     nulList(asking.flatMap((p) => [p.item.remote, requestSpec(p.runs, p.header.blockSize)])),
@@ -30337,21 +30452,32 @@ async function receive(asking, tool, source, spool, why) {
     for (const [i, p] of asking.entries()) {
       feed.begin();
       try {
-        await (0, import_promises3.pipeline)(feed.take(p.moving), (0, import_node_fs4.createWriteStream)((0, import_node_path3.join)(spool, String(i)), { flags: "wx" }));
+        await putRuns(p, feed);
         if (!await feed.finish()) why.set(p, "the server's blocks were refused (more bytes than were asked for)");
       } catch (err) {
         if (run2.lost()) throw run2.lost();
-        if (err instanceof ShortError) {
-          why.set(p, "it shrank on the server while its blocks were read");
-          continue;
+        if (err instanceof ShortError) why.set(p, "it shrank on the server while its blocks were read");
+        else {
+          const reason = `the server's blocks were refused (${safeText(err.message)})`;
+          for (const q of asking.slice(i)) why.set(q, reason);
+          for (const q of asking.slice(i)) await store(q);
+          return;
         }
-        const reason = `the server's blocks were refused (${safeText(err.message)})`;
-        for (const q of asking.slice(i)) why.set(q, reason);
-        return;
       }
+      await store(p);
     }
   } finally {
     run2.stop();
+  }
+}
+async function putRuns(p, feed) {
+  const { blockSize, size } = p.header;
+  for (const r of p.runs) {
+    let at = r.first * blockSize;
+    for await (const piece of feed.take(runBytes(r, blockSize, size))) {
+      await p.patch.put(at, piece);
+      at += piece.length;
+    }
   }
 }
 function nulList(parts) {
@@ -30516,7 +30642,7 @@ async function backup(entries, transport, tree, old, opts) {
       return;
     }
     const mtime = incoming.mtime ?? first.mtime;
-    const copies = paths.length === 1 ? [] : paths.map(() => new import_node_stream3.PassThrough());
+    const copies = paths.length === 1 ? [] : paths.map(() => new import_node_stream2.PassThrough());
     const streams = paths.length === 1 ? [incoming.stream] : copies;
     const [written] = await Promise.all([
       Promise.all(
@@ -30560,7 +30686,7 @@ async function deltaFirst(byRemote, transport, tree, opts, keep, progress) {
     const targets = byRemote.get(remote);
     const { path, file, stored } = targets[0];
     const fits = stored && file.size >= DELTA_MIN && targets.every((t) => t.path === path);
-    return fits && !mostlyCompressed([remote]) ? [{ remote, path, size: file.size, mtime: file.mtime, mode: file.mode }] : [];
+    return fits && !mostlyCompressed([remote]) ? [{ remote, path, size: file.size, mtime: file.mtime, mode: file.mode, stored }] : [];
   });
   if (items.length === 0) return remotes;
   const r = await fetchByDelta(items, transport.delta, tree, opts.log ?? (() => void 0));
@@ -30646,7 +30772,11 @@ function decideEntry(entry, listing, old, tree, opts, nested, involved) {
         plan.records.set(path, recordOf(f, prev, prev.sha256));
         outcome.unchanged++;
       } else
-        plan.fetch.push({ path, file: f, stored: prev?.type === "file" && have?.type === "file" && have.size > 0 });
+        plan.fetch.push({
+          path,
+          file: f,
+          stored: prev?.type === "file" && have?.type === "file" && have.size > 0 ? { size: prev.size, sha256: prev.sha256 } : void 0
+        });
     } else {
       outcome.notes.push(`${f.rel || entry.remote}: a ${f.type} (device, fifo or socket) is recorded, not copied`);
       plan.records.set(path, recordOf(f, old.files[path]));
@@ -30764,7 +30894,7 @@ async function confirmByChecksum(plans, transport, old) {
     if (!file) continue;
     p.records.delete(path);
     p.outcome.unchanged--;
-    p.fetch.push({ path, file, stored: true });
+    p.fetch.push({ path, file, stored: { size: old.files[path].size, sha256: old.files[path].sha256 } });
   }
 }
 function shrinkCounts(p, old) {
@@ -30984,13 +31114,13 @@ ${safeText(shown)}` : ""}`
 }
 
 // src/modes/server.ts
-var import_node_fs9 = __toESM(require_fs(), 1);
-var import_node_path7 = __toESM(require_path(), 1);
+var import_node_fs8 = __toESM(require_fs(), 1);
+var import_node_path6 = __toESM(require_path(), 1);
 
 // src/store/encryption.ts
 var import_node_crypto3 = __toESM(require_crypto(), 1);
-var import_node_fs5 = __toESM(require_fs(), 1);
-var import_node_path4 = __toESM(require_path(), 1);
+var import_node_fs4 = __toESM(require_fs(), 1);
+var import_node_path3 = __toESM(require_path(), 1);
 async function backupEncryption(recipientsText) {
   if (recipientsText.trim() === "") return void 0;
   const { encryptStream, parseRecipients } = await import("./age-EU4EH6JS.js");
@@ -31003,8 +31133,8 @@ async function restoreSource(domainDir, m, identityText) {
   const { decryptTree, parseIdentities, requireIdentity } = await import("./age-EU4EH6JS.js");
   const identities = identityText.trim() === "" ? [] : parseIdentities(identityText);
   requireIdentity(identities, m.domain);
-  const root = (0, import_node_fs5.mkdtempSync)((0, import_node_path4.join)(tempRoot(), "remote-files-plain-"));
-  const cleanup = () => (0, import_node_fs5.rmSync)(root, { recursive: true, force: true });
+  const root = (0, import_node_fs4.mkdtempSync)((0, import_node_path3.join)(tempRoot(), "remote-files-plain-"));
+  const cleanup = () => (0, import_node_fs4.rmSync)(root, { recursive: true, force: true });
   try {
     const files = Object.entries(m.files).filter(([, f]) => f.type === "file").map(([rel, f]) => ({
       rel: namesOf(m).toDisk(rel),
@@ -31025,9 +31155,9 @@ async function makeStores(s) {
     s.names.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-F33ASJPL.js")).CommitStore(s.commit);
+          return new (await import("./commit-SUHPLFO5.js")).CommitStore(s.commit);
         case "artifact":
-          return new (await import("./artifact-3CHWMU5Y.js")).ArtifactStore({
+          return new (await import("./artifact-EYL7UEH3.js")).ArtifactStore({
             name: s.artifact.name,
             retentionDays: s.artifact.retentionDays,
             githubToken: s.artifact.githubToken,
@@ -31035,7 +31165,7 @@ async function makeStores(s) {
             branch: s.artifact.branch
           });
         case "cache":
-          return new (await import("./cache-37WIW45S.js")).CacheStore(s.cache);
+          return new (await import("./cache-XAJQ2B2X.js")).CacheStore(s.cache);
       }
     })
   );
@@ -31584,7 +31714,7 @@ function afterMark(mark, before, guard, qualify) {
 
 // src/transfer/sftp/transport.ts
 var import_node_crypto5 = __toESM(require_crypto(), 1);
-var import_promises4 = __toESM(require_promises(), 1);
+var import_promises3 = __toESM(require_promises(), 1);
 
 // src/transfer/types.ts
 var WriteDeniedError = class extends Error {
@@ -31595,7 +31725,7 @@ function deniedLine(text) {
 }
 
 // src/transfer/sftp/download.ts
-var import_node_stream4 = __toESM(require_stream(), 1);
+var import_node_stream3 = __toESM(require_stream(), 1);
 
 // src/transfer/sftp/io.ts
 var CHUNK = 32 * 1024;
@@ -31800,7 +31930,7 @@ var Download = class {
     this.io = io;
     this.remote = remote;
     this.window = window2;
-    this.stream = new import_node_stream4.Readable({
+    this.stream = new import_node_stream3.Readable({
       highWaterMark: STREAM_BUFFER,
       read: () => {
         this.wanted = true;
@@ -31929,8 +32059,8 @@ function track(live, d) {
 
 // src/transfer/sftp/upload.ts
 var import_node_crypto4 = __toESM(require_crypto(), 1);
-var import_node_fs6 = __toESM(require_fs(), 1);
-var import_node_path5 = __toESM(require_path(), 1);
+var import_node_fs5 = __toESM(require_fs(), 1);
+var import_node_path4 = __toESM(require_path(), 1);
 var UploadJob = class {
   constructor(io, req, concurrency, window2) {
     this.io = io;
@@ -31950,7 +32080,7 @@ var UploadJob = class {
     const { req } = this;
     if (req.rootType === "dir") this.root = await this.resolveRoot(req.root);
     await this.keepPrevious();
-    await this.makeDir(import_node_path5.posix.dirname(this.root));
+    await this.makeDir(import_node_path4.posix.dirname(this.root));
     if (req.rootType === "dir") await this.makeRealDir(this.root);
     else if (req.rootType === "symlink" && await this.lstatOrNull(this.root)) {
       throw new UserError(
@@ -31997,7 +32127,7 @@ var UploadJob = class {
       const through = `refusing to restore through ${safeText(root)}: it is a link to ${safeText(target)}`;
       if (hops >= 8) throw new UserError(`${through}, one link too many`);
       trusted ??= await this.trustedOwners();
-      for (let up = root; up !== "/" && up !== "."; up = import_node_path5.posix.dirname(up)) {
+      for (let up = root; up !== "/" && up !== "."; up = import_node_path4.posix.dirname(up)) {
         const owner = up === root ? st.uid : (await this.io.lstat(up)).uid;
         if (trusted.has(owner)) continue;
         const what = up === root ? "the link belongs to" : `${safeText(up)}, a folder above it, belongs to`;
@@ -32005,7 +32135,7 @@ var UploadJob = class {
           `${through} and ${what} uid ${owner}; a destination that is a link is followed only when the link and every folder above it belong to root or the login user`
         );
       }
-      root = (target.startsWith("/") ? import_node_path5.posix.normalize(target) : import_node_path5.posix.join(import_node_path5.posix.dirname(root), target)).replace(
+      root = (target.startsWith("/") ? import_node_path4.posix.normalize(target) : import_node_path4.posix.join(import_node_path4.posix.dirname(root), target)).replace(
         /(.)\/+$/,
         "$1"
       );
@@ -32052,7 +32182,7 @@ var UploadJob = class {
   async reachedWithoutLinks(rel) {
     let path = this.root;
     for (const part of rel.split("/").slice(0, -1)) {
-      path = import_node_path5.posix.join(path, part);
+      path = import_node_path4.posix.join(path, part);
       if (!(await this.lstatOrNull(path))?.isDirectory()) return false;
     }
     return true;
@@ -32066,10 +32196,10 @@ var UploadJob = class {
     const dir = await this.expandHome(this.req.previousDir);
     await this.each(this.req.keepPrevious, async (rel) => {
       const from = this.place(rel);
-      const to = import_node_path5.posix.join(dir, remotePathOf(this.req.root, rel));
+      const to = import_node_path4.posix.join(dir, remotePathOf(this.req.root, rel));
       if (!await this.reachedWithoutLinks(rel)) return;
       try {
-        await this.makeDir(import_node_path5.posix.dirname(to));
+        await this.makeDir(import_node_path4.posix.dirname(to));
         await this.io.hardlink(from, to).catch((err) => {
           if (statusOf(err) === void 0) throw err;
           return this.copy(from, to);
@@ -32084,7 +32214,7 @@ var UploadJob = class {
   /** "~/" is where the SFTP session starts: the home, or the start folder of a chroot. */
   async expandHome(dir) {
     if (!dir.startsWith("~/")) return dir;
-    return import_node_path5.posix.join(await this.io.realpath("."), dir.slice(2));
+    return import_node_path4.posix.join(await this.io.realpath("."), dir.slice(2));
   }
   /** `cp -p` over SFTP: a link is made anew; a file's bytes come down and go back up with its mode and mtime. */
   async copy(from, to) {
@@ -32108,7 +32238,7 @@ var UploadJob = class {
       if (await this.isDir(path)) return;
       if (statusOf(err) !== NO_SUCH_FILE || path === "/")
         throw new Error(`cannot create the folder ${safeText(path)}: ${safeText(messageOf(err))}`);
-      await this.makeDir(import_node_path5.posix.dirname(path));
+      await this.makeDir(import_node_path4.posix.dirname(path));
       await this.io.mkdir(path).catch(async (again) => {
         if (!await this.isDir(path)) throw again;
       });
@@ -32130,8 +32260,8 @@ var UploadJob = class {
       await this.putContent(
         dest,
         () => {
-          const source = (0, import_node_fs6.createReadStream)("", {
-            fd: (0, import_node_fs6.openSync)(item.source, import_node_fs6.constants.O_RDONLY | import_node_fs6.constants.O_NOFOLLOW),
+          const source = (0, import_node_fs5.createReadStream)("", {
+            fd: (0, import_node_fs5.openSync)(item.source, import_node_fs5.constants.O_RDONLY | import_node_fs5.constants.O_NOFOLLOW),
             highWaterMark: 8 * CHUNK
           });
           return progress ? counted(source, progress.bytes) : source;
@@ -32233,7 +32363,7 @@ function byDepth(dirs) {
   return levels.filter((l) => l !== void 0);
 }
 function tempBeside(path) {
-  return import_node_path5.posix.join(import_node_path5.posix.dirname(path), `.remote-files-${(0, import_node_crypto4.randomBytes)(6).toString("hex")}.tmp`);
+  return import_node_path4.posix.join(import_node_path4.posix.dirname(path), `.remote-files-${(0, import_node_crypto4.randomBytes)(6).toString("hex")}.tmp`);
 }
 async function writeAll(io, handle, content) {
   const pending = /* @__PURE__ */ new Set();
@@ -32321,7 +32451,7 @@ var SftpTransport = class {
         }
         await onFile(file);
         file.stream.resume();
-        await (0, import_promises4.finished)(file.stream);
+        await (0, import_promises3.finished)(file.stream);
       }
     } finally {
       for (const d of live) d.abort();
@@ -32442,8 +32572,8 @@ var SftpTransport = class {
 };
 
 // src/transfer/tar/transport.ts
-var import_node_fs7 = __toESM(require_fs(), 1);
-var import_node_stream5 = __toESM(require_stream(), 1);
+var import_node_fs6 = __toESM(require_fs(), 1);
+var import_node_stream4 = __toESM(require_stream(), 1);
 var import_tar_stream = __toESM(require_tar_stream(), 1);
 
 // src/transfer/tar/listing.ts
@@ -32865,7 +32995,7 @@ function exitOf(channel) {
   return exited;
 }
 var GATHER = 64 << 10;
-var Coalescer = class extends import_node_stream5.Writable {
+var Coalescer = class extends import_node_stream4.Writable {
   constructor(channel) {
     super({ highWaterMark: 1 << 20 });
     this.channel = channel;
@@ -32918,17 +33048,17 @@ function memberName(rel) {
   return rel === "" ? "r" : `r/${rel}`;
 }
 var AHEAD = 16 << 20;
-var NO_FOLLOW = import_node_fs7.constants.O_RDONLY | import_node_fs7.constants.O_NOFOLLOW;
+var NO_FOLLOW = import_node_fs6.constants.O_RDONLY | import_node_fs6.constants.O_NOFOLLOW;
 function readStored(path) {
-  const fd = (0, import_node_fs7.openSync)(path, NO_FOLLOW);
+  const fd = (0, import_node_fs6.openSync)(path, NO_FOLLOW);
   try {
-    return (0, import_node_fs7.readFileSync)(fd);
+    return (0, import_node_fs6.readFileSync)(fd);
   } finally {
-    (0, import_node_fs7.closeSync)(fd);
+    (0, import_node_fs6.closeSync)(fd);
   }
 }
 function storedFileSize(path) {
-  const st = (0, import_node_fs7.lstatSync)(path);
+  const st = (0, import_node_fs6.lstatSync)(path);
   if (!st.isFile())
     throw new UserError(
       `${path} is not a regular file in the data folder (a link or something else was put in its place); nothing more is uploaded`
@@ -32978,7 +33108,7 @@ async function addItem(pack, item, size, onBytes) {
       { ...memberHeader(item, name), type: "file", size },
       (err) => err ? fail2(err) : done()
     );
-    const source = (0, import_node_fs7.createReadStream)("", { fd: (0, import_node_fs7.openSync)(item.source, NO_FOLLOW) });
+    const source = (0, import_node_fs6.createReadStream)("", { fd: (0, import_node_fs6.openSync)(item.source, NO_FOLLOW) });
     source.on("error", fail2);
     sink.on("error", (err) => {
       source.destroy();
@@ -33084,8 +33214,8 @@ function isGnu(probe) {
 var LISTING_MARK = "\nremote-files listing:\n";
 
 // src/transfer/manifest/migrate-names.ts
-var import_node_fs8 = __toESM(require_fs(), 1);
-var import_node_path6 = __toESM(require_path(), 1);
+var import_node_fs7 = __toESM(require_fs(), 1);
+var import_node_path5 = __toESM(require_path(), 1);
 function migrateStoredNames(domainDir, m) {
   if (m.names === PORTABLE_NAMES) return { manifest: m, notes: [] };
   const oldName = m.names === GIT_SAFE_NAMES ? escapeName : (name) => name;
@@ -33098,7 +33228,7 @@ function migrateStoredNames(domainDir, m) {
     if (realDirs.has(disk)) return true;
     const slash = disk.lastIndexOf("/");
     if (!isRealDir(slash < 0 ? "" : disk.slice(0, slash))) return false;
-    if (!(0, import_node_fs8.lstatSync)((0, import_node_path6.join)(domainDir, disk), { throwIfNoEntry: false })?.isDirectory()) return false;
+    if (!(0, import_node_fs7.lstatSync)((0, import_node_path5.join)(domainDir, disk), { throwIfNoEntry: false })?.isDirectory()) return false;
     realDirs.add(disk);
     return true;
   };
@@ -33121,15 +33251,15 @@ function migrateStoredNames(domainDir, m) {
         disk = disk === "" ? after : `${disk}/${after}`;
         if (before === after || done.has(logical)) continue;
         if (!isRealDir(parent)) continue;
-        const from = (0, import_node_path6.join)(domainDir, parent, before);
-        const to = (0, import_node_path6.join)(domainDir, disk);
-        if ((0, import_node_fs8.lstatSync)(to, { throwIfNoEntry: false })) {
+        const from = (0, import_node_path5.join)(domainDir, parent, before);
+        const to = (0, import_node_path5.join)(domainDir, disk);
+        if ((0, import_node_fs7.lstatSync)(to, { throwIfNoEntry: false })) {
           const other = leaving.get(`${parentOf2(logical)}/${after}`);
           if (other === void 0 || other === logical || done.has(other)) done.add(logical);
           continue;
         }
-        if (!(0, import_node_fs8.lstatSync)(from, { throwIfNoEntry: false })) continue;
-        (0, import_node_fs8.renameSync)(from, to);
+        if (!(0, import_node_fs7.lstatSync)(from, { throwIfNoEntry: false })) continue;
+        (0, import_node_fs7.renameSync)(from, to);
         done.add(logical);
         moved = true;
         renamed.push(`${logical} \u2192 ${disk}`);
@@ -33153,7 +33283,7 @@ function migrateStoredNames(domainDir, m) {
   const checkouts = paths.filter((p) => /(^|\/)\.git$/i.test(p)).map((p) => p.replace(/\/?\.git$/i, "") || ".");
   for (const dir of checkouts.slice(0, 5)) {
     const missing = paths.some(
-      (p) => p.startsWith(`${dir}/`) && m.files[p].type === "file" && !(0, import_node_fs8.lstatSync)((0, import_node_path6.join)(domainDir, names.toDisk(p)), { throwIfNoEntry: false })
+      (p) => p.startsWith(`${dir}/`) && m.files[p].type === "file" && !(0, import_node_fs7.lstatSync)((0, import_node_path5.join)(domainDir, names.toDisk(p)), { throwIfNoEntry: false })
     );
     if (missing)
       notes.push(
@@ -33170,7 +33300,7 @@ function parentOf2(path) {
 // src/modes/server.ts
 async function prepareJob(s, plan, out) {
   const entries = planEntries(plan, s.exclude);
-  const domainDir = (0, import_node_path7.join)(s.workspace, s.dataDir, s.domain);
+  const domainDir = (0, import_node_path6.join)(s.workspace, s.dataDir, s.domain);
   const stores = await makeStores({
     names: s.store,
     commit: s.commit,
@@ -33186,7 +33316,7 @@ async function prepareJob(s, plan, out) {
   if (s.mode === "backup") for (const store of stores) baselineNotes.push(...await store.baseline?.(ctx) ?? []);
   for (const note of baselineNotes) out.info(note);
   checkDataFolder(s.workspace, s.dataDir, s.domain);
-  const loaded = s.mode === "restore" || s.mode === "verify" || s.mode === "backup" && stores.some((x) => x.name !== "commit") && !(0, import_node_fs9.existsSync)(manifestPath(domainDir)) ? await out.group("Load the stored copy", async () => {
+  const loaded = s.mode === "restore" || s.mode === "verify" || s.mode === "backup" && stores.some((x) => x.name !== "commit") && !(0, import_node_fs8.existsSync)(manifestPath(domainDir)) ? await out.group("Load the stored copy", async () => {
     const l = await loadFromStores(stores, ctx, s.mode !== "backup");
     for (const line of l.summary) out.info(line);
     return l;
@@ -33194,7 +33324,7 @@ async function prepareJob(s, plan, out) {
   loaded.summary.unshift(...baselineNotes);
   for (const [name, value] of Object.entries(loaded.outputs)) out.setOutput(name, value);
   checkDataFolder(s.workspace, s.dataDir, s.domain);
-  if ((s.mode === "restore" || s.mode === "verify") && stores.length === 0 && !(0, import_node_fs9.existsSync)(manifestPath(domainDir)))
+  if ((s.mode === "restore" || s.mode === "verify") && stores.length === 0 && !(0, import_node_fs8.existsSync)(manifestPath(domainDir)))
     throw nothingStored(s.domain, []);
   const stored = storedManifest(domainDir, s.domain, s.mode === "backup" && !s.dryRun);
   const prefetch = listedFirst(s, plan, entries);
@@ -33320,7 +33450,7 @@ async function backupMode(job, session) {
   );
   if (!s.dryRun) {
     for (const d of plan.recipes.flatMap((x) => x.datadirs)) tree.ensureDir(d);
-    (0, import_node_fs10.mkdirSync)(domainDir, { recursive: true });
+    (0, import_node_fs9.mkdirSync)(domainDir, { recursive: true });
     writeDataAttributes(domainDir);
   }
   const extra = [...loaded.summary, ...stored.notes];
@@ -33387,7 +33517,7 @@ function baselineFor(manifest, tag, out) {
 }
 
 // src/plan/plan.ts
-var import_node_path8 = __toESM(require_path(), 1);
+var import_node_path7 = __toESM(require_path(), 1);
 function buildPlan(recipes, s) {
   const planned = recipes.map((r) => planRecipe(r, s));
   rejectOverlaps(planned);
@@ -33406,13 +33536,13 @@ function planRecipe(r, s) {
     if (!checked.ok) throw new RecipeError(r.file, void 0, `recipe ${r.name}: ${what} "${text}" ${checked.why}`);
     return checked.path;
   };
-  const salvageRoot = import_node_path8.posix.join(s.installDir, s.domain);
+  const salvageRoot = import_node_path7.posix.join(s.installDir, s.domain);
   return {
     name: r.name,
     file: r.file,
     files: (r.remoteFiles ?? []).map(([rem, loc]) => {
       const l = local(loc, "local path");
-      return { remote: remote(rem, "remote path"), local: l, path: import_node_path8.posix.join(s.dataDir, s.domain, l) };
+      return { remote: remote(rem, "remote path"), local: l, path: import_node_path7.posix.join(s.dataDir, s.domain, l) };
     }),
     datadirs: r.datadirs.map((d) => local(d, "datadir")),
     skip: r.skip.map(fill),
@@ -33503,12 +33633,12 @@ function consistent(outer, inner) {
 }
 
 // src/recipes/index.ts
-var import_node_fs12 = __toESM(require_fs(), 1);
-var import_node_path10 = __toESM(require_path(), 1);
-
-// src/recipes/perl/perl.ts
 var import_node_fs11 = __toESM(require_fs(), 1);
 var import_node_path9 = __toESM(require_path(), 1);
+
+// src/recipes/perl/perl.ts
+var import_node_fs10 = __toESM(require_fs(), 1);
+var import_node_path8 = __toESM(require_path(), 1);
 
 // src/recipes/perl/perl-eval.ts
 var import_node_child_process = __toESM(require_child_process(), 1);
@@ -34058,25 +34188,25 @@ var Lexer = class {
   /** `q{...}`, `"..."`, `s/a/b/g`...: `at` is where the delimiter search starts. */
   quoteLike(op, start, at) {
     const j = at === start ? start : this.skipToDelimiter(at, start, op);
-    const open3 = this.src[j];
-    const close = PAIRS[open3] ?? open3;
+    const open2 = this.src[j];
+    const close = PAIRS[open2] ?? open2;
     const [body, end] = this.delimited(j, start, op);
     let k = end;
     if (op === "s" || op === "tr" || op === "y") {
-      const second = PAIRS[open3] ? this.skipToDelimiter(end, start, op) : end - 1;
+      const second = PAIRS[open2] ? this.skipToDelimiter(end, start, op) : end - 1;
       k = this.delimited(second, start, op)[1];
     }
     this.i = k + sticky(/[a-zA-Z]*/, this.src, k)[0].length;
     const line = this.lineAt(start);
-    if (op === "q") this.push({ k: "str", v: unescapeSingle(body, open3, close) }, start);
-    else if (op === "qq") this.push({ k: "istr", parts: parseInterpolation(body, open3, close, line) }, start);
+    if (op === "q") this.push({ k: "str", v: unescapeSingle(body, open2, close) }, start);
+    else if (op === "qq") this.push({ k: "istr", parts: parseInterpolation(body, open2, close, line) }, start);
     else if (op === "qw")
-      this.push({ k: "qw", words: unescapeSingle(body, open3, close).split(/\s+/).filter(Boolean) }, start);
+      this.push({ k: "qw", words: unescapeSingle(body, open2, close).split(/\s+/).filter(Boolean) }, start);
     else
       this.push(
         {
           k: "opaque",
-          what: `a ${op === "qx" ? "command" : op === "m" || op === "qr" ? "pattern" : "substitution"} ${op}${open3}...${close}`
+          what: `a ${op === "qx" ? "command" : op === "m" || op === "qr" ? "pattern" : "substitution"} ${op}${open2}...${close}`
         },
         start
       );
@@ -34099,16 +34229,16 @@ var Lexer = class {
   }
   /** The text between a delimiter at `j` and its closing partner (bracket pairs nest), and the offset after it. */
   delimited(j, start, op) {
-    const open3 = this.src[j];
-    const close = PAIRS[open3] ?? open3;
+    const open2 = this.src[j];
+    const close = PAIRS[open2] ?? open2;
     let depth = 1;
     for (let k = j + 1; k < this.src.length; k++) {
       const c = this.src[k];
       if (c === "\\") k++;
       else if (c === close && --depth === 0) return [this.src.slice(j + 1, k), k + 1];
-      else if (c === open3 && open3 !== close) depth++;
+      else if (c === open2 && open2 !== close) depth++;
     }
-    throw new LexStop(start, `an unterminated ${op === "q" || op === "qq" ? "string" : op + open3 + "..." + close}`);
+    throw new LexStop(start, `an unterminated ${op === "q" || op === "qq" ? "string" : op + open2 + "..." + close}`);
   }
   operator(start) {
     const op = OPERATORS.find((o) => this.src.startsWith(o, start)) ?? this.src[start];
@@ -34125,11 +34255,11 @@ var Lexer = class {
     } else if (op === ")" && this.sigDepth > 0) this.sigDepth--;
   }
 };
-function unescapeSingle(body, open3, close) {
+function unescapeSingle(body, open2, close) {
   let out = "";
   for (let k = 0; k < body.length; k++) {
     const next = body[k + 1];
-    if (body[k] === "\\" && (next === "\\" || next === open3 || next === close)) {
+    if (body[k] === "\\" && (next === "\\" || next === open2 || next === close)) {
       out += next;
       k++;
     } else out += body[k];
@@ -34137,9 +34267,9 @@ function unescapeSingle(body, open3, close) {
   return out;
 }
 var SIMPLE_ESCAPES = { n: "\n", t: "	", r: "\r", f: "\f", b: "\b", a: "\x07", e: "\x1B" };
-function escapeAt(body, k, open3, close) {
+function escapeAt(body, k, open2, close) {
   const e = body[k + 1] ?? "";
-  if (e === open3 || e === close) return { text: e, next: k + 2 };
+  if (e === open2 || e === close) return { text: e, next: k + 2 };
   const simple = SIMPLE_ESCAPES[e];
   if (simple !== void 0) return { text: simple, next: k + 2 };
   if (e !== "" && "lLuUQEF".includes(e)) return { why: `a case-changing escape \\${e}` };
@@ -34162,7 +34292,7 @@ function escapeAt(body, k, open3, close) {
     return { text: String.fromCharCode((body[k + 2] ?? "").toUpperCase().charCodeAt(0) ^ 64), next: k + 3 };
   return { text: e, next: k + 2 };
 }
-function parseInterpolation(body, open3, close, line) {
+function parseInterpolation(body, open2, close, line) {
   const parts = [];
   let lit = "";
   let ln = line;
@@ -34174,7 +34304,7 @@ function parseInterpolation(body, open3, close, line) {
     const c = body[k];
     if (c === "\n") ln++;
     if (c === "\\") {
-      const r = escapeAt(body, k, open3, close);
+      const r = escapeAt(body, k, open2, close);
       if ("why" in r) {
         flush();
         parts.push({ k: "dyn", line: ln, why: r.why });
@@ -35059,11 +35189,11 @@ var Scanner = class {
     this.mod.parents = this.isaUnknown ? null : this.isaAssigned ?? this.usedParents;
   }
 };
-function matching(toks, open3) {
-  const o = toks[open3].v;
+function matching(toks, open2) {
+  const o = toks[open2].v;
   const c = PAIRS[o];
   let depth = 0;
-  for (let j = open3; j < toks.length; j++) {
+  for (let j = open2; j < toks.length; j++) {
     if (isOp(toks[j], o)) depth++;
     else if (isOp(toks[j], c) && --depth === 0) return j;
   }
@@ -35106,7 +35236,7 @@ function load(file, index) {
   const slashed = file.abs.split("\\").join("/");
   const cut = slashed.lastIndexOf("/Provisioner/Recipe/");
   if (cut < 0)
-    return { file, mod, pkg: mod.pkg.name, lib: null, key: `RemoteFiles/Given${index}/${(0, import_node_path9.basename)(file.abs)}` };
+    return { file, mod, pkg: mod.pkg.name, lib: null, key: `RemoteFiles/Given${index}/${(0, import_node_path8.basename)(file.abs)}` };
   const key = slashed.slice(cut + 1);
   const relLib = file.rel.endsWith(`/${key}`) ? file.rel.slice(0, -key.length - 1) : file.rel === key ? "." : slashed.slice(0, cut);
   return { file, mod, pkg: mod.pkg.name, lib: { abs: slashed.slice(0, cut), rel: relLib }, key };
@@ -35126,7 +35256,7 @@ function rejectSharedPackages(loaded) {
 }
 function readSource(abs, rel) {
   try {
-    return (0, import_node_fs11.readFileSync)(abs, "utf8");
+    return (0, import_node_fs10.readFileSync)(abs, "utf8");
   } catch (e) {
     throw new RecipeError(rel, void 0, `cannot read: ${e.message}`);
   }
@@ -35165,7 +35295,7 @@ var ParentFinder = class {
       const abs = `${lib.abs}/${tail}`;
       const hit = this.cache.get(abs);
       if (hit) return hit;
-      if (!(0, import_node_fs11.existsSync)(abs)) continue;
+      if (!(0, import_node_fs10.existsSync)(abs)) continue;
       const rel = `${lib.rel}/${tail}`;
       const parsed = { mod: parsePerlModule(readSource(abs, rel)), rel };
       this.cache.set(abs, parsed);
@@ -36029,7 +36159,7 @@ async function loadRecipes(sel, ctx) {
     ctx,
     { perl: findOnPath("perl") }
   );
-  const twins = files.filter((f) => f.kind === "twin").flatMap((f) => readTwinRecipes((0, import_node_fs12.readFileSync)(f.abs, "utf8"), f.rel));
+  const twins = files.filter((f) => f.kind === "twin").flatMap((f) => readTwinRecipes((0, import_node_fs11.readFileSync)(f.abs, "utf8"), f.rel));
   const all = [...perl, ...twins];
   rejectDuplicateNames(all);
   return selectRecipes(all, sel.only);
@@ -36075,11 +36205,11 @@ function selectRecipes(recipes, only) {
   return only.map((n) => known.get(n));
 }
 function findOnPath(command) {
-  for (const dir of (process.env.PATH ?? "").split(import_node_path10.delimiter)) {
+  for (const dir of (process.env.PATH ?? "").split(import_node_path9.delimiter)) {
     if (!dir) continue;
-    const candidate = (0, import_node_path10.join)(dir, command);
+    const candidate = (0, import_node_path9.join)(dir, command);
     try {
-      (0, import_node_fs12.accessSync)(candidate, import_node_fs12.constants.X_OK);
+      (0, import_node_fs11.accessSync)(candidate, import_node_fs11.constants.X_OK);
       return candidate;
     } catch {
     }
@@ -36132,8 +36262,8 @@ function nothingPlanned(s, plan) {
 }
 
 // src/modes/report.ts
-var import_node_fs13 = __toESM(require_fs(), 1);
-var import_node_path11 = __toESM(require_path(), 1);
+var import_node_fs12 = __toESM(require_fs(), 1);
+var import_node_path10 = __toESM(require_path(), 1);
 
 // src/transfer/judge.ts
 function judged(o) {
@@ -36192,8 +36322,8 @@ async function report2(s, r, out) {
   await out.summary(outcomesMarkdown(title, r.outcomes, t, r.extra));
 }
 function writeReport(s, data, out) {
-  const path = (0, import_node_path11.join)(privateTempDir("remote-files-report-"), `remote-files-${s.domain}-${s.mode}-report.json`);
-  (0, import_node_fs13.writeFileSync)(path, JSON.stringify(data, null, 2) + "\n", { flag: "wx", mode: 384 });
+  const path = (0, import_node_path10.join)(privateTempDir("remote-files-report-"), `remote-files-${s.domain}-${s.mode}-report.json`);
+  (0, import_node_fs12.writeFileSync)(path, JSON.stringify(data, null, 2) + "\n", { flag: "wx", mode: 384 });
   out.setOutput("report", path);
 }
 function judge(s, r, out) {

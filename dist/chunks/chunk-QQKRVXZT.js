@@ -37,6 +37,13 @@ var require_child_process = __commonJS({
   }
 });
 
+// builtin-by-require:fs/promises
+var require_promises2 = __commonJS({
+  "builtin-by-require:fs/promises"(exports, module) {
+    module.exports = __require("node:fs/promises");
+  }
+});
+
 // src/transfer/manifest/stored-names.ts
 var GIT_SAFE_NAMES = "git-safe-1";
 var ESCAPE = "%";
@@ -304,10 +311,77 @@ function namesOf(m) {
 }
 
 // src/transfer/local/tree.ts
+var import_node_crypto2 = __toESM(require_crypto(), 1);
+var import_node_fs3 = __toESM(require_fs(), 1);
+var import_node_stream = __toESM(require_stream(), 1);
+var import_promises2 = __toESM(require_promises(), 1);
+
+// src/transfer/local/patched-file.ts
 var import_node_crypto = __toESM(require_crypto(), 1);
 var import_node_fs2 = __toESM(require_fs(), 1);
-var import_node_stream = __toESM(require_stream(), 1);
-var import_promises = __toESM(require_promises(), 1);
+var import_promises = __toESM(require_promises2(), 1);
+var READ = 1 << 20;
+var PatchMismatch = class extends Error {
+  name = "PatchMismatch";
+};
+var PatchedFile = class _PatchedFile {
+  constructor(fh) {
+    this.fh = fh;
+  }
+  fh;
+  hash = (0, import_node_crypto.createHash)("sha256");
+  /** Bytes from the start already hashed: nothing before this offset may change any more. */
+  hashed = 0;
+  buf = Buffer.allocUnsafe(READ);
+  /**
+   * Copies the open stored file to `tmp` (a name that must not exist). The copy reads the open file,
+   * not its name (`/proc/self/fd`): a link put in its place meanwhile is never followed.
+   */
+  static async copyOf(stored, tmp) {
+    await (0, import_promises.copyFile)(`/proc/self/fd/${stored.fd}`, tmp, import_node_fs2.constants.COPYFILE_EXCL | import_node_fs2.constants.COPYFILE_FICLONE);
+    return new _PatchedFile(await (0, import_promises.open)(tmp, import_node_fs2.constants.O_RDWR | import_node_fs2.constants.O_NOFOLLOW));
+  }
+  /** Hashes the copy's own bytes up to `offset`: they stay as the stored copy had them. */
+  async hashTo(offset) {
+    while (this.hashed < offset) {
+      const want = Math.min(READ, offset - this.hashed);
+      const { bytesRead } = await this.fh.read(this.buf, 0, want, this.hashed);
+      if (bytesRead === 0) throw new Error("the stored copy is shorter than its unchanged part");
+      this.hash.update(this.buf.subarray(0, bytesRead));
+      this.hashed += bytesRead;
+    }
+  }
+  /** Writes the server's bytes at `offset`, which may not go back before what is already hashed. */
+  async put(offset, data) {
+    if (offset < this.hashed) throw new Error("changed bytes out of order");
+    await this.hashTo(offset);
+    for (let done = 0; done < data.length; ) {
+      const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
+      done += bytesWritten;
+    }
+    this.hash.update(data);
+    this.hashed = offset + data.length;
+  }
+  /**
+   * Cuts the copy to `size`, hashes what is left, and checks the whole against `sha256`
+   * (PatchMismatch when it differs). Mode and mtime are set on the open file; the caller renames it.
+   */
+  async finish(size, sha256, mode, mtime) {
+    if (this.hashed > size) throw new PatchMismatch("more bytes than the file has");
+    await this.fh.truncate(size);
+    await this.hashTo(size);
+    if (this.hash.digest("hex") !== sha256)
+      throw new PatchMismatch("the file put together does not have the server's SHA-256");
+    await this.fh.chmod(mode);
+    await this.fh.utimes(mtime, mtime);
+    await this.close();
+  }
+  async close() {
+    await this.fh.close().catch(() => void 0);
+  }
+};
+
+// src/transfer/local/tree.ts
 var SMALL_FILE = 1 << 20;
 var TEMP_MARK = ".rf-tmp-";
 var LocalTree = class {
@@ -329,7 +403,7 @@ var LocalTree = class {
    */
   knownDirs = /* @__PURE__ */ new Set();
   /** Temp names: unguessable per run, then counted (a random name per file cost a syscall each). */
-  tempPrefix = `${TEMP_MARK}${(0, import_node_crypto.randomBytes)(6).toString("hex")}-`;
+  tempPrefix = `${TEMP_MARK}${(0, import_node_crypto2.randomBytes)(6).toString("hex")}-`;
   tempCount = 0;
   scheme;
   /** The scheme that maps server names to stored names; portable-1 for a new folder. */
@@ -354,7 +428,7 @@ var LocalTree = class {
     if (this.knownDirs.has(rel)) return;
     this.resolve(rel);
     if (!this.knownDirs.has("")) {
-      (0, import_node_fs2.mkdirSync)(this.root, { recursive: true });
+      (0, import_node_fs3.mkdirSync)(this.root, { recursive: true });
       this.knownDirs.add("");
     }
     let current = "";
@@ -362,9 +436,9 @@ var LocalTree = class {
       current = current === "" ? part : `${current}/${part}`;
       if (this.knownDirs.has(current)) continue;
       const abs = this.resolve(current);
-      const st = (0, import_node_fs2.lstatSync)(abs, { throwIfNoEntry: false });
-      if (st && !st.isDirectory()) (0, import_node_fs2.rmSync)(abs, { force: true });
-      if (!st?.isDirectory()) (0, import_node_fs2.mkdirSync)(abs);
+      const st = (0, import_node_fs3.lstatSync)(abs, { throwIfNoEntry: false });
+      if (st && !st.isDirectory()) (0, import_node_fs3.rmSync)(abs, { force: true });
+      if (!st?.isDirectory()) (0, import_node_fs3.mkdirSync)(abs);
       this.knownDirs.add(current);
     }
   }
@@ -376,7 +450,7 @@ var LocalTree = class {
     const abs = this.resolve(rel);
     this.ensureDir(parentOf2(rel));
     const tmp = this.tempName(abs);
-    const hash = (0, import_node_crypto.createHash)("sha256");
+    const hash = (0, import_node_crypto2.createHash)("sha256");
     let written = 0;
     let sha256 = "";
     this.inFlight.add(tmp);
@@ -390,13 +464,13 @@ var LocalTree = class {
         }
         const data = Buffer.concat(chunks);
         hash.update(data);
-        (0, import_node_fs2.writeFileSync)(
+        (0, import_node_fs3.writeFileSync)(
           tmp,
           this.options.encrypt ? Buffer.concat(await this.options.encrypt(import_node_stream.Readable.from([data])).toArray()) : data,
           { mode: localMode(mode), flag: "wx" }
         );
       } else {
-        const out = (0, import_node_fs2.createWriteStream)(tmp, { fd: (0, import_node_fs2.openSync)(tmp, "wx", localMode(mode)), highWaterMark: 1 << 20 });
+        const out = (0, import_node_fs3.createWriteStream)(tmp, { fd: (0, import_node_fs3.openSync)(tmp, "wx", localMode(mode)), highWaterMark: 1 << 20 });
         const counted = async function* (source) {
           for await (const chunk of source) {
             hash.update(chunk);
@@ -407,18 +481,18 @@ var LocalTree = class {
         };
         const encrypt = this.options.encrypt;
         if (encrypt)
-          await (0, import_promises.pipeline)(content, counted, (plain) => encrypt(import_node_stream.Readable.from(plain)), out);
-        else await (0, import_promises.pipeline)(content, counted, out);
+          await (0, import_promises2.pipeline)(content, counted, (plain) => encrypt(import_node_stream.Readable.from(plain)), out);
+        else await (0, import_promises2.pipeline)(content, counted, out);
       }
       if (written !== size) throw new Error(`"${rel}": received ${written} bytes, the archive announced ${size}`);
       sha256 = hash.digest("hex");
       if (expect && sha256 !== expect.sha256)
         throw new ContentMismatch(`"${rel}": its SHA-256 is not the expected one`);
-      (0, import_node_fs2.chmodSync)(tmp, localMode(mode));
-      (0, import_node_fs2.utimesSync)(tmp, mtime, mtime);
+      (0, import_node_fs3.chmodSync)(tmp, localMode(mode));
+      (0, import_node_fs3.utimesSync)(tmp, mtime, mtime);
       this.renameOver(tmp, rel, abs);
     } catch (err) {
-      (0, import_node_fs2.rmSync)(tmp, { force: true });
+      (0, import_node_fs3.rmSync)(tmp, { force: true });
       throw err;
     } finally {
       this.inFlight.delete(tmp);
@@ -430,21 +504,60 @@ var LocalTree = class {
    * waiting forever on a stream that will neither end nor fail; its temp file must not outlive the run.
    */
   abandonWrites() {
-    for (const tmp of this.inFlight) (0, import_node_fs2.rmSync)(tmp, { force: true });
+    for (const tmp of this.inFlight) (0, import_node_fs3.rmSync)(tmp, { force: true });
     this.inFlight.clear();
+  }
+  /**
+   * A temp copy of the stored file at `rel`, made from `stored` (opened without following a link), for a
+   * delta transfer to change in place: `store` checks the result's SHA-256 and renames it over the old
+   * file, `drop` removes it. Either way the temp file never outlives the run (see abandonWrites).
+   */
+  async patchFile(rel, stored) {
+    const abs = this.resolve(rel);
+    const tmp = this.tempName(abs);
+    this.inFlight.add(tmp);
+    let file;
+    const drop = async () => {
+      await file?.close();
+      (0, import_node_fs3.rmSync)(tmp, { force: true });
+      this.inFlight.delete(tmp);
+    };
+    try {
+      file = await PatchedFile.copyOf(stored, tmp);
+    } catch (err) {
+      await drop();
+      throw err;
+    }
+    const opened = file;
+    return {
+      hashTo: (offset) => opened.hashTo(offset),
+      put: (offset, data) => opened.put(offset, data),
+      store: async (size, sha256, mode, mtime) => {
+        try {
+          await opened.finish(size, sha256, localMode(mode), mtime);
+          this.renameOver(tmp, rel, abs);
+        } catch (err) {
+          await drop();
+          throw err instanceof PatchMismatch ? new ContentMismatch(err.message) : err;
+        }
+        this.inFlight.delete(tmp);
+        return { sha256, size };
+      },
+      drop
+    };
   }
   /** Stores a symlink as a symlink (never followed), atomically replacing what was there. */
   writeSymlink(rel, target) {
     const abs = this.resolve(rel);
     this.ensureDir(parentOf2(rel));
     const tmp = this.tempName(abs);
-    (0, import_node_fs2.symlinkSync)(target, tmp);
+    (0, import_node_fs3.symlinkSync)(target, tmp);
     this.renameOver(tmp, rel, abs);
   }
   /** Removes a stored path (a folder with everything in it); symlinks are removed, not followed. */
   remove(rel) {
     try {
-      (0, import_node_fs2.rmSync)(this.resolve(rel), { recursive: true, force: true });
+      (0, import_node_fs3.rmSync)(this.resolve(rel), { recursive: true, force: true });
     } catch (err) {
       if (err.code !== "ENOTDIR") throw err;
     }
@@ -453,7 +566,7 @@ var LocalTree = class {
   exists(rel) {
     let st;
     try {
-      st = (0, import_node_fs2.lstatSync)(this.resolve(rel), { throwIfNoEntry: false });
+      st = (0, import_node_fs3.lstatSync)(this.resolve(rel), { throwIfNoEntry: false });
     } catch (err) {
       if (err.code === "ENOTDIR") return null;
       throw err;
@@ -476,7 +589,7 @@ var LocalTree = class {
     for (const part of parts.slice(0, -1)) {
       current = current === "" ? part : `${current}/${part}`;
       if (this.checkedDirs.has(current)) continue;
-      const st = (0, import_node_fs2.lstatSync)(this.resolve(current), { throwIfNoEntry: false });
+      const st = (0, import_node_fs3.lstatSync)(this.resolve(current), { throwIfNoEntry: false });
       if (!st) return { item: null };
       if (!st.isDirectory()) return { item: null, through: current };
       this.checkedDirs.add(current);
@@ -517,12 +630,12 @@ var LocalTree = class {
     const names = this.names;
     const visit = (r) => {
       const abs = this.resolve(r);
-      for (const e of (0, import_node_fs2.readdirSync)(abs, { withFileTypes: true })) {
+      for (const e of (0, import_node_fs3.readdirSync)(abs, { withFileTypes: true })) {
         const name = names.fromDisk(r, e.name);
         if (name === void 0) continue;
         const child = `${r}/${name}`;
         if (e.isFile())
-          out.set(child, { type: "file", size: (0, import_node_fs2.lstatSync)(`${abs}/${e.name}`, { throwIfNoEntry: false })?.size ?? -1 });
+          out.set(child, { type: "file", size: (0, import_node_fs3.lstatSync)(`${abs}/${e.name}`, { throwIfNoEntry: false })?.size ?? -1 });
         else out.set(child, { type: e.isDirectory() ? "dir" : e.isSymbolicLink() ? "symlink" : "other", size: 0 });
         if (e.isDirectory()) visit(child);
       }
@@ -537,13 +650,13 @@ var LocalTree = class {
    */
   renameOver(tmp, rel, abs) {
     try {
-      (0, import_node_fs2.renameSync)(tmp, abs);
+      (0, import_node_fs3.renameSync)(tmp, abs);
     } catch (err) {
       const code = err.code;
       if (code !== "EISDIR" && code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
-      (0, import_node_fs2.rmSync)(abs, { recursive: true, force: true });
+      (0, import_node_fs3.rmSync)(abs, { recursive: true, force: true });
       this.forgetDirs(rel);
-      (0, import_node_fs2.renameSync)(tmp, abs);
+      (0, import_node_fs3.renameSync)(tmp, abs);
     }
   }
   forgetDirs(rel) {
@@ -578,6 +691,7 @@ export {
   PortableNames,
   manifestPaths,
   namesOf,
+  require_promises2 as require_promises,
   TEMP_MARK,
   LocalTree,
   ContentMismatch,

@@ -7,13 +7,13 @@ var __dirname = __rfDirname(__filename);
 import {
   ATTRIBUTES_NAME,
   manifestPath
-} from "./chunk-CT2I354Z.js";
+} from "./chunk-6TSRKEG7.js";
 import {
   isUnescapedGitName,
   require_child_process,
   require_crypto,
   tempRoot
-} from "./chunk-SGNWZWZA.js";
+} from "./chunk-QQKRVXZT.js";
 import {
   UserError,
   __commonJS,

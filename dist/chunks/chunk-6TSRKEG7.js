@@ -11,7 +11,7 @@ import {
   exceptionForm,
   foldKey,
   require_crypto
-} from "./chunk-SGNWZWZA.js";
+} from "./chunk-QQKRVXZT.js";
 import {
   META_DIR,
   UserError,

@@ -11,7 +11,7 @@ import {
   require_child_process,
   require_crypto,
   require_os
-} from "./chunk-SGNWZWZA.js";
+} from "./chunk-QQKRVXZT.js";
 import {
   __commonJS,
   __require,

@@ -5,9 +5,6 @@ var require = __rfCreateRequire(import.meta.url);
 var __filename = __rfFileURLToPath(import.meta.url);
 var __dirname = __rfDirname(__filename);
 import {
-  require_promises as require_promises2
-} from "./chunk-KMXA7L2O.js";
-import {
   AbortError,
   AnonymousCredential,
   BufferScheduler,
@@ -51,7 +48,7 @@ import {
   structuredMessageDecodingStream,
   structuredMessageEncoding,
   withProcessEnv
-} from "./chunk-HMSULB3J.js";
+} from "./chunk-AFIWZM3Z.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -62,7 +59,7 @@ import {
   require_tunnel,
   setSecret,
   warning
-} from "./chunk-J46BNF7R.js";
+} from "./chunk-VKBRXYJE.js";
 import {
   require_events,
   require_tar_stream
@@ -70,8 +67,9 @@ import {
 import {
   require_crypto,
   require_os,
+  require_promises as require_promises2,
   tempRoot
-} from "./chunk-SGNWZWZA.js";
+} from "./chunk-QQKRVXZT.js";
 import {
   UserError,
   __commonJS,

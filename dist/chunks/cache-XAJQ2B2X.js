@@ -45,7 +45,7 @@ import {
   storageSharedKeyCredentialPolicy,
   stringifyXML,
   withProcessEnv
-} from "./chunk-HMSULB3J.js";
+} from "./chunk-AFIWZM3Z.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -62,7 +62,7 @@ import {
   setSecret,
   warning,
   which
-} from "./chunk-J46BNF7R.js";
+} from "./chunk-VKBRXYJE.js";
 import {
   require_events,
   require_tar_stream,
@@ -75,7 +75,7 @@ import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-SGNWZWZA.js";
+} from "./chunk-QQKRVXZT.js";
 import {
   UserError,
   __commonJS,

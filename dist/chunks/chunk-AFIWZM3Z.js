@@ -16,7 +16,7 @@ import {
   TEMP_MARK,
   require_crypto,
   require_os
-} from "./chunk-SGNWZWZA.js";
+} from "./chunk-QQKRVXZT.js";
 import {
   __commonJS,
   __require,
