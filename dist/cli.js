@@ -12,7 +12,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-O2ZZBJB6.js";
+} from "./chunks/chunk-RWEWH6ZS.js";
 import "./chunks/chunk-6TSRKEG7.js";
 import {
   logSafe

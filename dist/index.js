@@ -11,7 +11,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-O2ZZBJB6.js";
+} from "./chunks/chunk-RWEWH6ZS.js";
 import "./chunks/chunk-6TSRKEG7.js";
 import {
   debug,

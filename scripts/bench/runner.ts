@@ -61,7 +61,11 @@ export async function runScenario(w: World, sc: Scenario): Promise<ScenarioResul
       if (w.opts.trace && tool.ours && sample.phases) {
         const p = sample.phases;
         process.stdout.write(
-          `\n      (${tool.name}: startup ${p.startup.toFixed(0)} ms, connect ${p.connect.toFixed(0)} ms, transfer ${p.transfer.toFixed(0)} ms, finish ${p.finish.toFixed(0)} ms; outputs ${JSON.stringify({ files: outputs.files, bytes: outputs.bytes, unchanged: outputs.unchanged })})\n     `,
+          m.lines
+            .filter((l) => !l.line.startsWith('::add-mask::'))
+            .map((l) => `\n        ${l.t.toFixed(0).padStart(6)} ms ${l.line.slice(0, 160)}`)
+            .join('') +
+            `\n      (${tool.name}: startup ${p.startup.toFixed(0)} ms, connect ${p.connect.toFixed(0)} ms, transfer ${p.transfer.toFixed(0)} ms, finish ${p.finish.toFixed(0)} ms; outputs ${JSON.stringify({ files: outputs.files, bytes: outputs.bytes, unchanged: outputs.unchanged })})\n     `,
         );
       }
     }

@@ -7,7 +7,7 @@ import { backup } from '../transfer/backup.js';
 import type { Session } from '../transfer/choose.js';
 import { LocalTree } from '../transfer/local/tree.js';
 import { judgeServer, newServerMessage, serverRecord } from '../transfer/identity/identity.js';
-import { leaveMarker, newId, probeServer } from '../transfer/identity/probe.js';
+import { leaveMarker, newId, probeServer, readMarker, type MarkerRead } from '../transfer/identity/probe.js';
 import type { Manifest, ServerRecord } from '../transfer/manifest/manifest.js';
 import { namesOf } from '../transfer/manifest/portable-names.js';
 import type { Transport } from '../transfer/types.js';
@@ -28,8 +28,12 @@ export async function backupMode(job: ServerJob, session: Session): Promise<Mode
     ...(encryption && { encrypt: encryption.encrypt }),
     names: () => namesOf(stored.get()),
   });
+  // The server's identity is read while the transport is chosen (one round trip less). An SFTP-only
+  // account runs no command: its answer is not used (told by its host key alone), and with
+  // `transport: sftp` it is not asked.
+  const marker = s.transport === 'sftp' ? undefined : readMarker(session, s.domain);
   const { transport, manifest } = await openTransport(job, session, () => tree.prewalk(entries.map((e) => e.local)));
-  const server = await checkServer(job, session, transport, manifest);
+  const server = await checkServer(job, session, transport, manifest, marker);
   if (server.skip) return server.skip;
   await runPrepare(plan, transport, s, out);
   const baseline = baselineFor(manifest, encryption?.tag ?? '', out);
@@ -70,10 +74,11 @@ async function checkServer(
   session: Session,
   transport: Transport,
   manifest: Manifest,
+  marker: MarkerRead | undefined,
 ): Promise<{ record: ServerRecord; skip?: ModeResult }> {
   const { s, out } = job;
   const on = { shell: session, canRunCommands: transport.canRunCommands };
-  const seen = await probeServer(on, s.domain, session.hostKey);
+  const seen = await probeServer(on, s.domain, session.hostKey, marker);
   if (seen.unreadable !== undefined)
     out.warning(
       `could not read the server's identity (${safeText(seen.unreadable)}): this time it is told by its host key alone`,

@@ -61,10 +61,28 @@ export interface MarkerShell {
   canRunCommands: boolean;
 }
 
-/** What the server is now; with no shell (SFTP only) the host key alone. */
-export async function probeServer(on: MarkerShell, domain: string, hostKey: string | undefined): Promise<ServerSeen> {
+/** The marker's read, started (e.g. while the transport is chosen: one round trip less); see probeServer. */
+export type MarkerRead = ReturnType<ShellRunner['exec']>;
+
+/** Starts reading what identifies the server (READ_SCRIPT); probeServer takes the answer. */
+export function readMarker(shell: ShellRunner, domain: string): MarkerRead {
+  const r = shell.exec(shCommand(READ_SCRIPT, [domain], false), { maxStdout: 16384 });
+  r.catch(() => undefined); // Not waited for where the account runs no commands.
+  return r;
+}
+
+/**
+ * What the server is now; with no shell (SFTP only) the host key alone. `started`: the read, begun
+ * before it was known whether the account runs commands.
+ */
+export async function probeServer(
+  on: MarkerShell,
+  domain: string,
+  hostKey: string | undefined,
+  started?: MarkerRead,
+): Promise<ServerSeen> {
   if (!on.canRunCommands) return { probed: false, ...(hostKey && { hostKey }) };
-  const r = await on.shell.exec(shCommand(READ_SCRIPT, [domain], false), { maxStdout: 16384 });
+  const r = await (started ?? readMarker(on.shell, domain));
   // A script that could not run (no $HOME, no head) saw nothing: that is not "the marker is gone".
   if (r.code !== 0)
     return {

@@ -31047,9 +31047,14 @@ ${value}`).digest("hex");
   }
   return seen;
 }
-async function probeServer(on, domain, hostKey) {
+function readMarker(shell, domain) {
+  const r = shell.exec(shCommand(READ_SCRIPT, [domain], false), { maxStdout: 16384 });
+  r.catch(() => void 0);
+  return r;
+}
+async function probeServer(on, domain, hostKey, started) {
   if (!on.canRunCommands) return { probed: false, ...hostKey && { hostKey } };
-  const r = await on.shell.exec(shCommand(READ_SCRIPT, [domain], false), { maxStdout: 16384 });
+  const r = await (started ?? readMarker(on.shell, domain));
   if (r.code !== 0)
     return {
       probed: false,
@@ -33423,8 +33428,9 @@ async function backupMode(job, session) {
     ...encryption && { encrypt: encryption.encrypt },
     names: () => namesOf(stored.get())
   });
+  const marker = s.transport === "sftp" ? void 0 : readMarker(session, s.domain);
   const { transport, manifest } = await openTransport(job, session, () => tree.prewalk(entries.map((e) => e.local)));
-  const server = await checkServer(job, session, transport, manifest);
+  const server = await checkServer(job, session, transport, manifest, marker);
   if (server.skip) return server.skip;
   await runPrepare(plan, transport, s, out);
   const baseline = baselineFor(manifest, encryption?.tag ?? "", out);
@@ -33456,10 +33462,10 @@ async function backupMode(job, session) {
   const extra = [...loaded.summary, ...stored.notes];
   return { outcomes: r.outcomes, changed: r.changed, extra, inLog: extra };
 }
-async function checkServer(job, session, transport, manifest) {
+async function checkServer(job, session, transport, manifest, marker) {
   const { s, out } = job;
   const on = { shell: session, canRunCommands: transport.canRunCommands };
-  const seen = await probeServer(on, s.domain, session.hostKey);
+  const seen = await probeServer(on, s.domain, session.hostKey, marker);
   if (seen.unreadable !== void 0)
     out.warning(
       `could not read the server's identity (${safeText(seen.unreadable)}): this time it is told by its host key alone`
