@@ -12,12 +12,12 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-RWEWH6ZS.js";
-import "./chunks/chunk-6TSRKEG7.js";
+} from "./chunks/chunk-NQMLGOVU.js";
+import "./chunks/chunk-EUL36KN4.js";
 import {
   logSafe
 } from "./chunks/chunk-ILZLWGQY.js";
-import "./chunks/chunk-QQKRVXZT.js";
+import "./chunks/chunk-I64HRVNT.js";
 import {
   UserError,
   __toESM,

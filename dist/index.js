@@ -11,8 +11,8 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-RWEWH6ZS.js";
-import "./chunks/chunk-6TSRKEG7.js";
+} from "./chunks/chunk-NQMLGOVU.js";
+import "./chunks/chunk-EUL36KN4.js";
 import {
   debug,
   getInput,
@@ -23,11 +23,11 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunks/chunk-VKBRXYJE.js";
+} from "./chunks/chunk-23DFZF4L.js";
 import {
   logSafe
 } from "./chunks/chunk-ILZLWGQY.js";
-import "./chunks/chunk-QQKRVXZT.js";
+import "./chunks/chunk-I64HRVNT.js";
 import {
   UserError
 } from "./chunks/chunk-BNJA3E5O.js";

@@ -95,7 +95,7 @@ exec /usr/bin/${tool} "$@"
   for (const [name, without] of [
     ['noperl', 'perl|perl5*'],
     ['coreutils', 'perl|perl5*|python3*'],
-    ['notools', 'perl|perl5*|python3*|md5sum|split'],
+    ['notools', 'perl|perl5*|python3*|sha1sum|split'],
   ]) {
     mkdirSync(join(work, name!));
     rootSh(
@@ -201,12 +201,12 @@ function pages(count: number): Buffer {
   return randomBytes(count * PAGE);
 }
 
-/** The runner's digests of a content (MD5's first 8 bytes per 4 KiB block), as lie.bin wants them. */
+/** The runner's digests of a content (SHA-1's first 8 bytes per 4 KiB block), as lie.bin wants them. */
 function digestsOf(content: Buffer): Buffer {
   const parts: Buffer[] = [];
   for (let o = 0; o < content.length; o += PAGE)
     parts.push(
-      createHash('md5')
+      createHash('sha1')
         .update(content.subarray(o, o + PAGE))
         .digest()
         .subarray(0, 8),
@@ -234,22 +234,66 @@ describe('delta transfer on an honest server', () => {
     assert.match(seen(), /blocks/, 'the blocks were asked for');
   });
 
-  test('an appended log moves only its tail', async () => {
-    const { dir, ws, stored } = setup('log');
+  /** A log of 60,000 lines backed up, then `tail` appended on the server. */
+  async function appendedLog(
+    name: string,
+    tail: Buffer,
+  ): Promise<{ dir: string; ws: string; log: Buffer; stored: string }> {
+    const { dir, ws, stored } = setup(name);
     const lines = Array.from({ length: 60_000 }, (_, i) => `2026-12-07T07:${i} GET /item/${i} 200\n`).join('');
     const log = Buffer.from(lines);
     serverWrite(`${dir}/access.log`, log, '2024-01-01 00:00:00');
     await backup(ws);
-    const tail = Buffer.from('2026-12-07T08:00 POST /login 302\n'.repeat(2000));
     serverWrite(`${dir}/access.log`, Buffer.concat([log, tail]), '2024-01-01 00:01:00');
+    return { dir, ws, log, stored: stored('access.log') };
+  }
+  const TAIL = Buffer.from('2026-12-07T08:00 POST /login 302\n'.repeat(2000));
+
+  // The server checks the stored copy's SHA-256 against the file's first bytes and sends the tail alone,
+  // compressed (perl), or as it is (python3): no block digests.
+  for (const [mode, tool, compression] of [
+    ['', 'perl', 'zstd'],
+    ['', 'perl', 'gzip'],
+    ['noperl', 'python3', 'gzip'],
+  ] as const) {
+    test(`an appended log moves only its tail (${tool}, ${compression} asked for)`, async () => {
+      misbehave('');
+      const { dir, ws, stored } = await appendedLog(`log-${tool}-${compression}`, TAIL);
+      misbehave(mode);
+      const r = await backup(ws, { compression });
+      same(stored, `${dir}/access.log`, 'after the append');
+      assert.match(
+        deltaLines(r).join('\n'),
+        new RegExp(`access\\.log: appended to, ${TAIL.length} of \\d+ bytes fetched \\(${tool}\\)`),
+      );
+      assert.equal(seen(), `digests ${mode}\n`, 'one command: no blocks asked for');
+    });
+  }
+
+  test('an appended log whose stored copy was altered in the data folder: the SHA-256 check refuses it, fetched whole', async () => {
+    const { dir, ws, stored } = await appendedLog('log-altered', TAIL);
+    // Same size, other bytes: the manifest's SHA-256 (which the server finds as the prefix) no longer describes it.
+    const altered = readFileSync(stored);
+    altered.write('TAMPERED', 100);
+    writeFileSync(stored, altered);
     const r = await backup(ws);
-    same(stored('access.log'), `${dir}/access.log`, 'after the append');
-    const { moved } = fetched(r, 'access.log');
-    // The tail, plus what the old last (partial) block held.
-    assert.ok(
-      moved <= tail.length + PAGE && moved >= tail.length,
-      `${moved} bytes fetched for a ${tail.length}-byte tail`,
+    same(stored, `${dir}/access.log`, 'after the append');
+    assert.match(
+      deltaLines(r).join('\n'),
+      /access\.log: the file put together does not have the server's SHA-256.*; fetched whole/,
     );
+  });
+
+  test('a log changed near its start and appended to: its blocks are compared instead', async () => {
+    const { dir, ws, log, stored } = await appendedLog('log-edited', TAIL);
+    const edited = Buffer.concat([log, TAIL]);
+    edited.write('EDITED', 10);
+    serverWrite(`${dir}/access.log`, edited, '2024-01-01 00:02:00');
+    const r = await backup(ws);
+    same(stored, `${dir}/access.log`, 'after the edit');
+    assert.match(deltaLines(r).join('\n'), /access\.log: \d+ of \d+ blocks of 4096 bytes changed/);
+    const { moved } = fetched(r, 'access.log');
+    assert.ok(moved <= TAIL.length + 2 * PAGE, `${moved} bytes fetched for a ${TAIL.length}-byte tail and one page`);
   });
 
   test('a dump with rows inserted at its start falls back to the whole file, and says why', async () => {

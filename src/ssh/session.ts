@@ -140,7 +140,10 @@ export class SshSession {
    * The raw channel of `command`, for streaming; the caller writes, ends and reads it. Its stderr is
    * capped at OUTPUT_CAP; it is watched for progress unless `unwatched`.
    */
-  async execStream(command: string, opts: { unwatched?: boolean } = {}): Promise<ClientChannel> {
+  async execStream(
+    command: string,
+    opts: { unwatched?: boolean; waitedOn?: () => boolean } = {},
+  ): Promise<ClientChannel> {
     const channel = await this.guard(
       () =>
         new Promise<ClientChannel>((resolve, reject) =>
@@ -156,7 +159,7 @@ export class SshSession {
     );
     this.track(channel);
     capStderr(channel.stderr);
-    if (!opts.unwatched) this.watch(channel as unknown as Watchable, () => true);
+    if (!opts.unwatched) this.watch(channel as unknown as Watchable, opts.waitedOn ?? (() => true));
     return channel;
   }
 

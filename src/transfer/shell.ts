@@ -24,5 +24,9 @@ export interface ShellRunner {
       limitName?: string;
     },
   ): Promise<{ code: number | null; stdout: Buffer; stderr: string }>;
-  execStream(command: string): Promise<ShellChannel & Writable>;
+  /**
+   * `waitedOn`: whether the channel is waited on now, for the idle watchdog (`timeout`); always when
+   * not given. A channel fed requests as another one's answer shows them is not, until its last is sent.
+   */
+  execStream(command: string, opts?: { waitedOn?: () => boolean }): Promise<ShellChannel & Writable>;
 }

@@ -11,14 +11,25 @@
  * MAX_BLOCKS digests per file, and only bytes the server sent for that file, or the stored copy's own at
  * the same offset, are ever written.
  */
-import { pipeline } from 'node:stream/promises';
-import type { FileHandle } from 'node:fs/promises';
+import type { LocalTree } from '../local/tree.js';
 import { safeText } from '../../report/reporter.js';
-import { decoder } from '../compression.js';
-import { ContentMismatch, type LocalTree, type Patch } from '../local/tree.js';
-import { BlockFeed, localDigests, openStored, ShortError } from './local.js';
+import { appendPass } from './append.js';
 import {
-  changedRuns,
+  changedSince,
+  fetchWhole,
+  release,
+  wrongResult,
+  type Copy,
+  type DeltaItem,
+  type DeltaResult,
+  type FilePlan,
+  type Log,
+} from './items.js';
+import { LocalDigests, openStored } from './local.js';
+import {
+  askEarly,
+  blockSizeFor,
+  EARLY_AFTER,
   digestWidth,
   fromHexLines,
   MAX_BLOCKS,
@@ -27,40 +38,19 @@ import {
   parseHeader,
   parseSum,
   parseTool,
-  requestSpec,
+  RunFinder,
   runBytes,
   storedSpec,
   WHOLE_SHARE,
-  type BlockHeader,
-  type FileSum,
-  type Run,
   type Tool,
 } from './plan.js';
 import { FrameReader, ProtocolError, type DeltaSource } from './remote.js';
+import { BlockReceiver } from './receiver.js';
 
 export { DELTA_MIN } from './plan.js';
 export type { DeltaSource } from './remote.js';
 
-/** A changed file with a stored copy, as the backup asks for it. */
-export interface DeltaItem {
-  /** Server path. */
-  remote: string;
-  /** Stored path (data folder). */
-  path: string;
-  /** Size and mtime from the listing: the server's digests must be of that very file. */
-  size: number;
-  mtime: number;
-  mode: number;
-  /** The stored copy as the manifest records it: an appended file is told by its SHA-256 as a prefix. */
-  stored: { size: number; sha256?: string };
-}
-
-export interface DeltaResult {
-  /** Files stored by delta, by server path. */
-  done: Map<string, { sha256: string; size: number }>;
-  /** Files to fetch whole. */
-  whole: string[];
-}
+export type { DeltaItem, DeltaResult } from './items.js';
 
 /** Digests held at once across a batch (the runs of a batch are kept until its blocks arrive). */
 const BATCH_BLOCKS = 1 << 19;
@@ -68,25 +58,13 @@ const BATCH_FILES = 256;
 
 /** Why the server has no delta transfer, said once per run. */
 const NO_TOOLS =
-  'delta transfer unavailable: the server has none of perl (Digest::MD5), python3 (hashlib) or coreutils (split --filter, md5sum, sha256sum); changed files are fetched whole';
-
-interface FilePlan {
-  item: DeltaItem;
-  fh: FileHandle;
-  /** The stored copy's temp copy, made while the digests are read. */
-  patch: Patch;
-  header: BlockHeader;
-  sum: FileSum;
-  runs: Run[];
-  /** Bytes the changed blocks hold. */
-  moving: number;
-}
+  'delta transfer unavailable: the server has none of perl (Digest::SHA), python3 (hashlib) or coreutils (split --filter, sha1sum, sha256sum); changed files are fetched whole';
 
 export async function fetchByDelta(
   items: DeltaItem[],
   source: DeltaSource,
   tree: LocalTree,
-  log: (line: string) => void,
+  log: Log,
 ): Promise<DeltaResult> {
   const result: DeltaResult = { done: new Map(), whole: [] };
   let toolless = false;
@@ -95,16 +73,9 @@ export async function fetchByDelta(
       result.whole.push(...batch.map((i) => i.remote));
       continue;
     }
-    const plans: FilePlan[] = [];
-    try {
-      const tool = await digestPass(batch, source, tree, plans, result, log);
-      if (tool === 'none') {
-        log(NO_TOOLS);
-        toolless = true;
-      } else if (tool) await blocksPass(plans, tool, source, result, log);
-    } finally {
-      // Stored or not, nothing of a plan outlives its batch (a stored patch has nothing left to drop).
-      await Promise.all(plans.map((p) => Promise.all([p.patch.drop(), p.fh.close().catch(() => undefined)])));
+    if ((await batchPass(batch, source, tree, result, log)) === 'none') {
+      log(NO_TOOLS);
+      toolless = true;
     }
   }
   return result;
@@ -126,34 +97,35 @@ function batches(items: DeltaItem[]): DeltaItem[][] {
   return out;
 }
 
-function fetchWhole(item: DeltaItem, result: DeltaResult, log: (line: string) => void, reason: string): void {
-  log(`delta: ${safeText(item.path)}: ${reason}; fetched whole`);
-  result.whole.push(item.remote);
-}
-
-/** The stored copy, open, and its temp copy; undefined when either cannot be made. */
-async function openCopy(item: DeltaItem, tree: LocalTree): Promise<{ fh: FileHandle; patch: Patch } | undefined> {
+/**
+ * The stored copy, open, and its temp copy; undefined when either cannot be made. A file that grew
+ * has its first bytes hashed ahead: if the server finds it appended to, only its tail is left to hash.
+ */
+async function openCopy(item: DeltaItem, tree: LocalTree): Promise<Copy | undefined> {
   const fh = await openStored(tree.resolve(item.path)).catch(() => undefined);
   if (!fh) return undefined;
   const patch = await tree.patchFile(item.path, fh).catch(() => undefined);
-  if (patch) return { fh, patch };
-  await fh.close().catch(() => undefined);
-  return undefined;
+  if (!patch) {
+    await fh.close().catch(() => undefined);
+    return undefined;
+  }
+  if (item.size > item.stored.size && item.stored.sha256) patch.prefix(item.stored.size);
+  return { fh, patch };
 }
 
 /**
- * Reads the server's first answer for a batch and decides each file: an appended one is stored from its
- * tail at once; one with block digests goes into `plans` (its changed runs known, its copy made), or
- * to the whole-file fetch. Returns the server's tool (undefined: its answer was refused before it
- * named one).
+ * One batch: the digests command, read file by file, and the blocks command beside it (started at the
+ * first changed block). An appended file is stored from its tail at once; for one with block digests,
+ * the changed blocks are asked for as they are found, while the server still reads the file (unless
+ * too many differ: see askEarly), and the file is stored once they are in. Returns the server's tool
+ * (undefined: its answer was refused before it named one).
  */
-async function digestPass(
+async function batchPass(
   batch: DeltaItem[],
   source: DeltaSource,
   tree: LocalTree,
-  plans: FilePlan[],
   result: DeltaResult,
-  log: (line: string) => void,
+  log: Log,
 ): Promise<Tool | 'none' | undefined> {
   const run = await source.digests(
     nulList(batch.flatMap((i) => [i.remote, storedSpec(i.stored.size, i.stored.sha256)])),
@@ -162,13 +134,11 @@ async function digestPass(
   const reader = new FrameReader(run.output);
   let next = 0;
   let named: Tool | undefined;
-  /** The file being read, until it joins `plans` or is stored (dropped if the answer breaks). */
-  let pending: Promise<{ fh: FileHandle; patch: Patch } | undefined> | undefined;
-  const release = async (): Promise<void> => {
-    const c = await pending;
-    pending = undefined;
-    if (c) await Promise.all([c.patch.drop(), c.fh.close().catch(() => undefined)]);
-  };
+  let receiver: BlockReceiver | undefined;
+  /** The file being read, until the receiver or the append has it (released if the answer breaks). */
+  let pending: Promise<Copy | undefined> | undefined;
+  /** The plan being read, once some of its blocks were asked for (settled as refused if the answer breaks). */
+  let asking: FilePlan | undefined;
   try {
     const tool = parseTool((await reader.line()) ?? '');
     if (tool === null) throw new ProtocolError('its first line names no tool');
@@ -177,6 +147,12 @@ async function digestPass(
       return tool;
     }
     named = tool;
+    receiver = new BlockReceiver(
+      source,
+      tool,
+      batch.map((i) => i.remote),
+      (plan, why) => storePlan(plan, why, tool, result, log),
+    );
     for (; next < batch.length; next++) {
       const item = batch[next]!;
       // The copy is made (in the kernel) while the server reads the file.
@@ -184,225 +160,152 @@ async function digestPass(
       const first = await reader.line();
       if (first === null) throw new ProtocolError('the answer ends early');
       if (first === 'X') {
-        await release();
+        await release(await pending);
+        pending = undefined;
         fetchWhole(item, result, log, 'the server could not read it for its digests');
         continue;
       }
       const appended = parseAppend(first);
       if (appended) {
-        await appendPass(item, appended, reader, run.codec, pending, tool, result, log);
+        const copy = pending;
         pending = undefined;
+        await appendPass(item, appended, reader, run.codec, copy, tool, result, log);
         continue;
       }
       const header = parseHeader(first);
       if (!header) throw new ProtocolError(`a block header that does not hold together ("${safeText(first)}")`);
-      // The stored copy is hashed while the server's digests arrive.
       const copy = await pending;
-      const mine = copy
-        ? localDigests(copy.fh, header.blockSize, header.count)
-        : Promise.reject(new Error('unreadable'));
-      mine.catch(() => undefined);
-      const raw = await reader.exact(header.count * digestWidth(tool));
-      const digests = tool === 'coreutils' ? fromHexLines(raw, header.count) : raw;
-      const sum = parseSum((await reader.line()) ?? '');
-      if (!digests || !sum) throw new ProtocolError('digests or a checksum line that do not hold together');
-      const local = await mine.catch(() => undefined);
-      const why = !copy || !local ? 'its stored copy could not be read' : changedSince(item, header, sum);
-      const runs = why ? [] : changedRuns(local!, digests, header.count);
-      const moving = runs.reduce((n, r) => n + runBytes(r, header.blockSize, header.size), 0);
-      if (why || moving > WHOLE_SHARE * header.size) {
-        await release();
-        fetchWhole(
-          item,
-          result,
-          log,
-          why ?? `${Math.round((100 * moving) / header.size)}% of its blocks differ (data shifted, or rewritten)`,
-        );
+      if (!copy) {
+        // Read to its end (the next file's answer follows), and fetched whole.
+        await reader.exact(header.count * digestWidth(tool));
+        if (!parseSum((await reader.line()) ?? ''))
+          throw new ProtocolError('a checksum line that does not hold together');
+        pending = undefined;
+        fetchWhole(item, result, log, 'its stored copy could not be read');
         continue;
       }
+      const plan: FilePlan = { ...copy, item, header, runs: [], moving: 0 };
       pending = undefined;
-      plans.push({ item, fh: copy!.fh, patch: copy!.patch, header, sum, runs, moving });
+      asking = plan;
+      await compare(plan, tool, reader, receiver, result, log);
+      asking = undefined;
     }
     return tool;
   } catch (err) {
-    await release();
-    if (run.lost()) throw run.lost()!;
+    await release(await pending);
+    if (asking) receiver?.settle(asking, "the server's digests were refused");
+    if (run.lost()) {
+      await receiver?.close().catch(() => undefined);
+      throw run.lost()!;
+    }
     run.stop();
     // Whatever else broke (the answer, this side's reading of the stored copy), the rest moves whole.
     const stderr = run.stderr();
     const said = stderr ? ` (the server said: ${safeText(stderr.split('\n')[0] ?? '')})` : '';
+    const left = batch.length - next - (asking ? 1 : 0);
     log(
-      `delta: the server's digests were refused: ${safeText((err as Error).message)}${said}; ${batch.length - next} file(s) fetched whole`,
+      `delta: the server's digests were refused: ${safeText((err as Error).message)}${said}; ${left} file(s) fetched whole`,
     );
-    result.whole.push(...batch.slice(next).map((i) => i.remote));
+    result.whole.push(...batch.slice(next + (asking ? 1 : 0)).map((i) => i.remote));
     return named;
   } finally {
     run.stop();
+    await receiver?.close();
   }
 }
 
-/** Why a file's answer does not describe the listed file, or undefined when it does. */
-function changedSince(item: DeltaItem, at: { size: number; mtime: number }, sum: FileSum): string | undefined {
-  if (at.size !== item.size || at.mtime !== item.mtime) return 'it changed on the server since it was listed';
-  if (sum.size !== at.size || sum.mtime !== at.mtime) return 'it changed on the server while its blocks were read';
-  return undefined;
-}
-
 /**
- * An appended file: its tail (`D` pieces to `E`, one compressed stream when `codec` is not none) goes
- * after the stored copy's first `stored.size` bytes, then `S` says the whole file's SHA-256. The
- * answer is read to its end whatever happens to the file, so the next file's can be read; a tail
- * longer than the file grew, or one that does not decompress, breaks the answer (ProtocolError).
+ * Reads one file's digests and compares them with the stored copy's as both come, asking the receiver
+ * for the changed blocks found so far while few differ; at the file's `S` line, decides: the rest of
+ * its blocks, or the whole-file fetch.
  */
-async function appendPass(
-  item: DeltaItem,
-  header: { size: number; mtime: number; codec: 'zstd' | 'gzip' | 'none' },
+async function compare(
+  plan: FilePlan,
+  tool: Tool,
   reader: FrameReader,
-  asked: string,
-  pending: Promise<{ fh: FileHandle; patch: Patch } | undefined>,
-  tool: Tool,
+  receiver: BlockReceiver,
   result: DeltaResult,
-  log: (line: string) => void,
+  log: Log,
 ): Promise<void> {
-  const from = item.stored.size;
-  const tail = header.size - from;
-  if (header.codec !== 'none' && header.codec !== asked)
-    throw new ProtocolError(`a tail in ${header.codec}, which was not asked for`);
-  if (tail <= 0) throw new ProtocolError('an appended answer for a file that did not grow');
-  const copy = await pending;
-  // An answer about another file than the one listed is read to its end, and nothing of it is written.
-  let failed: string | undefined =
-    header.size !== item.size || header.mtime !== item.mtime
-      ? 'it changed on the server since it was listed'
-      : copy
-        ? undefined
-        : 'its stored copy could not be read';
+  const { item, header } = plan;
+  // The digests are computed for the block size the server chooses for the listed size; a header with
+  // another (the file changed since it was listed) is read and fetched whole.
+  const local =
+    header.blockSize === blockSizeFor(item.size, tool)
+      ? new LocalDigests(plan.fh, header.blockSize, header.count)
+      : undefined;
+  const width = digestWidth(tool);
+  const raw = Buffer.alloc(header.count * width);
+  const remote = tool === 'coreutils' ? Buffer.alloc(header.count * 8) : raw;
+  const finder = new RunFinder();
   let got = 0;
-  const feed = new BlockFeed(reader);
-  feed.begin();
-  try {
-    const pieces = feed.rest();
-    const sink = async function (source: AsyncIterable<Buffer>): Promise<void> {
-      for await (const piece of source) {
-        if (got + piece.length > tail) throw new ProtocolError('an appended tail longer than the file grew');
-        if (!failed)
-          await copy!.patch.put(from + got, piece).catch((err: Error) => {
-            failed = `it could not be put together (${safeText(err.message)})`;
-          });
-        got += piece.length;
-      }
-    };
-    if (header.codec === 'none') await sink(pieces);
-    else {
-      const unpack = decoder(header.codec);
-      await pipeline(pieces, unpack, sink).catch((err: unknown) => {
-        throw err instanceof ProtocolError
-          ? err
-          : new ProtocolError(`an appended tail that does not decompress (${safeText((err as Error).message)})`);
-      });
+  let converted = 0;
+  let asked = 0;
+  let early = local !== undefined && header.size === item.size && header.mtime === item.mtime;
+  for await (const piece of reader.take(raw.length)) {
+    piece.copy(raw, got);
+    got += piece.length;
+    const known = Math.floor(got / width);
+    if (tool === 'coreutils') {
+      const hex = fromHexLines(raw.subarray(converted * width, known * width), known - converted);
+      if (!hex) throw new ProtocolError('digests that do not hold together');
+      hex.copy(remote, converted * 8);
+      converted = known;
     }
-    const sum = parseSum((await reader.line()) ?? '');
-    if (!sum) throw new ProtocolError('a checksum line that does not hold together');
-    failed ??=
-      changedSince(item, header, sum) ?? (got < tail ? 'it shrank on the server while its tail was read' : undefined);
-    if (failed) return fetchWhole(item, result, log, failed);
-    try {
-      result.done.set(item.remote, await copy!.patch.store(header.size, sum.sha256, item.mode, item.mtime));
-      log(`delta: ${safeText(item.path)}: appended to, ${tail} of ${header.size} bytes fetched (${tool})`);
-    } catch (err) {
-      fetchWhole(item, result, log, wrongResult(err));
+    if (!early) continue;
+    const mine = local!.now(header.count);
+    finder.feed(mine.digests, remote, Math.min(known, mine.upTo));
+    if (finder.seen < EARLY_AFTER) continue;
+    if (!askEarly(finder.seen, finder.changed)) early = false;
+    else if (finder.closed > asked) {
+      receiver.ask(plan, finder.runs.slice(asked, finder.closed));
+      asked = finder.closed;
     }
-  } finally {
-    await copy?.patch.drop();
-    await copy?.fh.close().catch(() => undefined);
   }
+  const sum = parseSum((await reader.line()) ?? '');
+  if (!sum) throw new ProtocolError('digests or a checksum line that do not hold together');
+  plan.sum = sum;
+  const mine = local ? await local.result.catch(() => undefined) : undefined;
+  if (mine) finder.feed(mine, remote, header.count);
+  plan.runs = finder.runs;
+  plan.moving = finder.runs.reduce((n, r) => n + runBytes(r, header.blockSize, header.size), 0);
+  const why = !mine
+    ? local
+      ? 'its stored copy could not be read'
+      : 'it changed on the server since it was listed'
+    : (changedSince(item, header, sum) ??
+      (plan.moving > WHOLE_SHARE * header.size
+        ? `${Math.round((100 * plan.moving) / header.size)}% of its blocks differ (data shifted, or rewritten)`
+        : undefined));
+  if (!why) receiver.ask(plan, finder.runs.slice(asked));
+  else if (asked === 0) {
+    // Nothing was asked for: the receiver need not wait for it.
+    await release(plan);
+    return fetchWhole(item, result, log, why);
+  }
+  receiver.settle(plan, why);
 }
 
-function wrongResult(err: unknown): string {
-  return err instanceof ContentMismatch
-    ? "the file put together does not have the server's SHA-256 (changed meanwhile, or its digests are wrong)"
-    : `it could not be put together (${safeText((err as Error).message)})`;
-}
-
-/**
- * Fetches the changed blocks of `plans`, writes them over each file's copy as they come (hashing the
- * copy's unchanged stretches in between, so no stretch waits long: at ~1 GB/s, well inside any
- * `timeout`), and stores each file, or sends it to the whole-file fetch.
- */
-async function blocksPass(
-  plans: FilePlan[],
+/** Stores a plan whose blocks are in, or sends it to the whole-file fetch; either way releases it. */
+async function storePlan(
+  plan: FilePlan,
+  why: string | undefined,
   tool: Tool,
-  source: DeltaSource,
   result: DeltaResult,
-  log: (line: string) => void,
+  log: Log,
 ): Promise<void> {
-  const asking = plans.filter((p) => p.runs.length > 0);
-  const why = new Map<FilePlan, string>();
-  const store = async (p: FilePlan): Promise<void> => {
-    const { item, header } = p;
-    const reason = why.get(p);
-    if (reason) return fetchWhole(item, result, log, reason);
-    try {
-      result.done.set(item.remote, await p.patch.store(header.size, p.sum.sha256, item.mode, item.mtime));
-      const changed = p.runs.reduce((n, r) => n + r.count, 0);
-      log(
-        `delta: ${safeText(item.path)}: ${changed} of ${header.count} blocks of ${header.blockSize} bytes changed, ${p.moving} of ${header.size} bytes fetched (${tool})`,
-      );
-    } catch (err) {
-      fetchWhole(item, result, log, wrongResult(err));
-    }
-  };
-  if (asking.length > 0) await receive(asking, tool, source, why, store);
-  for (const p of plans) if (p.runs.length === 0) await store(p);
-}
-
-/** Reads the blocks command's answer into each plan's copy, storing each file once its blocks are in. */
-async function receive(
-  asking: FilePlan[],
-  tool: Tool,
-  source: DeltaSource,
-  why: Map<FilePlan, string>,
-  store: (p: FilePlan) => Promise<void>,
-): Promise<void> {
-  const run = await source.blocks(
-    tool,
-    nulList(asking.flatMap((p) => [p.item.remote, requestSpec(p.runs, p.header.blockSize)])),
-    asking.map((p) => p.item.remote),
-  );
-  const feed = new BlockFeed(new FrameReader(run.output));
+  const { item, header } = plan;
   try {
-    for (const [i, p] of asking.entries()) {
-      feed.begin();
-      try {
-        await putRuns(p, feed);
-        if (!(await feed.finish())) why.set(p, "the server's blocks were refused (more bytes than were asked for)");
-      } catch (err) {
-        if (run.lost()) throw run.lost()!;
-        if (err instanceof ShortError) why.set(p, 'it shrank on the server while its blocks were read');
-        else {
-          // The answer cannot be followed any more: this file and those after it move whole.
-          const reason = `the server's blocks were refused (${safeText((err as Error).message)})`;
-          for (const q of asking.slice(i)) why.set(q, reason);
-          for (const q of asking.slice(i)) await store(q);
-          return;
-        }
-      }
-      await store(p);
-    }
+    if (why) return fetchWhole(item, result, log, why);
+    result.done.set(item.remote, await plan.patch.store(header.size, plan.sum!.sha256, item.mode, item.mtime));
+    const changed = plan.runs.reduce((n, r) => n + r.count, 0);
+    log(
+      `delta: ${safeText(item.path)}: ${changed} of ${header.count} blocks of ${header.blockSize} bytes changed, ${plan.moving} of ${header.size} bytes fetched (${tool})`,
+    );
+  } catch (err) {
+    fetchWhole(item, result, log, wrongResult(err));
   } finally {
-    run.stop();
-  }
-}
-
-/** One file's changed runs, in order, written over its copy (pieces come in increasing offsets). */
-async function putRuns(p: FilePlan, feed: BlockFeed): Promise<void> {
-  const { blockSize, size } = p.header;
-  for (const r of p.runs) {
-    let at = r.first * blockSize;
-    for await (const piece of feed.take(runBytes(r, blockSize, size))) {
-      await p.patch.put(at, piece);
-      at += piece.length;
-    }
+    await release(plan);
   }
 }
 

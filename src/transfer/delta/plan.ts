@@ -9,7 +9,7 @@ export const MAX_BLOCKS = 1 << 18;
 export const MIN_BLOCK = 4096;
 /** The largest block a server may choose (files up to MAX_BLOCKS of these). */
 export const MAX_BLOCK = 1 << 30;
-/** Bytes of each block's digest kept (MD5's first 8): a collision costs a refetch, never a wrong file (see the SHA-256 check). */
+/** Bytes of each block's digest kept (SHA-1's first 8): a collision costs a refetch, never a wrong file (see the SHA-256 check). */
 export const DIGEST_BYTES = 8;
 /** Changed blocks are asked for in pieces of at most this many bytes (the coreutils fallback stages each in a temp file). */
 export const PIECE_BYTES = 8 << 20;
@@ -108,21 +108,75 @@ export interface Run {
 }
 
 /**
+ * The runs of blocks whose digests differ, found as the digests come (see changedRuns). Runs before
+ * the one still open are final: they can be asked for before the rest of the file is compared.
+ */
+export class RunFinder {
+  readonly runs: Run[] = [];
+  private open: Run | undefined;
+  /** Blocks compared so far, and how many of them differ. */
+  seen = 0;
+  changed = 0;
+
+  /**
+   * Compares blocks up to `upTo` (exclusive). `local` holds the stored copy's digests known so far, at
+   * least up to `upTo` unless the stored copy is shorter (every block beyond it differs); `remote`
+   * the server's, at least up to `upTo`.
+   */
+  feed(local: Buffer, remote: Buffer, upTo: number): void {
+    const have = Math.floor(local.length / DIGEST_BYTES);
+    for (let i = this.seen; i < upTo; i++) {
+      const o = i * DIGEST_BYTES;
+      const same = i < have && local.compare(remote, o, o + DIGEST_BYTES, o, o + DIGEST_BYTES) === 0;
+      if (same) this.open = undefined;
+      else {
+        this.changed++;
+        if (this.open) this.open.count++;
+        else this.runs.push((this.open = { first: i, count: 1 }));
+      }
+    }
+    this.seen = Math.max(this.seen, upTo);
+  }
+
+  /** How many runs (from the first) can no longer grow. */
+  get closed(): number {
+    return this.open ? this.runs.length - 1 : this.runs.length;
+  }
+}
+
+/**
  * The runs of blocks whose digests differ. `local` holds the stored copy's digests (fewer than
  * `remote`'s when it was shorter: every block beyond it differs), `remote` the server's.
  */
 export function changedRuns(local: Buffer, remote: Buffer, count: number): Run[] {
-  const runs: Run[] = [];
-  const have = Math.floor(local.length / DIGEST_BYTES);
-  let open: Run | undefined;
-  for (let i = 0; i < count; i++) {
-    const o = i * DIGEST_BYTES;
-    const same = i < have && local.compare(remote, o, o + DIGEST_BYTES, o, o + DIGEST_BYTES) === 0;
-    if (same) open = undefined;
-    else if (open) open.count++;
-    else runs.push((open = { first: i, count: 1 }));
-  }
-  return runs;
+  const finder = new RunFinder();
+  finder.feed(local, remote, count);
+  return finder.runs;
+}
+
+/**
+ * Whether a file's changed runs found so far may be asked for before its last digest is in: after
+ * EARLY_AFTER blocks, while at most EARLY_SHARE of those compared differ (a rewritten or shifted file
+ * is decided whole at its end, with nothing asked for).
+ */
+export function askEarly(seen: number, changed: number): boolean {
+  return seen >= EARLY_AFTER && changed <= EARLY_SHARE * seen;
+}
+/** Blocks compared before any is asked for early. */
+export const EARLY_AFTER = 1024;
+/** The most of the blocks compared so far that may differ for blocks to be asked for early. */
+export const EARLY_SHARE = 0.125;
+
+/**
+ * The block size the digest scripts choose for a file of `size` bytes (see scripts.ts): perl and
+ * python3 cut it into at most MAX_BLOCKS, the coreutils fallback (a process per block) into at most 512
+ * of 64 KiB or more.
+ */
+export function blockSizeFor(size: number, tool: Tool): number {
+  const most = tool === 'coreutils' ? 512 : MAX_BLOCKS;
+  let bs = tool === 'coreutils' ? 1 << 16 : MIN_BLOCK;
+  while (bs * most < size) bs *= 2;
+  return bs;
 }
 
 /** The bytes a run covers in a file of `size` (its last block may be short). */

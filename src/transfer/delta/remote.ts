@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { decoder, type Codec } from '../compression.js';
 import { shCommand } from '../tar/remote-scripts.js';
 import type { ShellRunner } from '../shell.js';
-import type { DeltaRun, DeltaSource } from './source.js';
+import type { DeltaRun, DeltaSource, Requests } from './source.js';
 import { BLOCKS_ARGS, BLOCKS_SCRIPT, DIGESTS_ARGS, DIGESTS_SCRIPT } from './scripts.js';
 import type { Tool } from './plan.js';
 
@@ -20,22 +20,27 @@ export class ShellDelta implements DeltaSource {
     // The answer itself is not compressed (digests do not shrink); an appended tail is, inside it.
     const codec = this.codecFor(names);
     const args = [codec === 'none' ? '' : codec, ...DIGESTS_ARGS];
-    return { ...(await this.start(shCommand(DIGESTS_SCRIPT, args, this.sudo), stdin, 'none')), codec };
+    const run = await this.start(shCommand(DIGESTS_SCRIPT, args, this.sudo), 'none');
+    run.send(stdin);
+    run.end();
+    return { ...run, codec };
   }
 
-  blocks(tool: Tool, stdin: Buffer, names: string[]): Promise<DeltaRun> {
+  blocks(tool: Tool, names: string[]): Promise<DeltaRun & Requests> {
     const codec = this.codecFor(names);
     const args = [tool, codec === 'none' ? '' : codec, ...BLOCKS_ARGS];
-    return this.start(shCommand(BLOCKS_SCRIPT, args, this.sudo), stdin, codec);
+    return this.start(shCommand(BLOCKS_SCRIPT, args, this.sudo), codec);
   }
 
-  private async start(command: string, stdin: Buffer, codec: Codec): Promise<DeltaRun> {
-    const channel = await this.shell.execStream(command);
+  private async start(command: string, codec: Codec): Promise<DeltaRun & Requests> {
+    // Until its last request is sent, the channel may rightly be still (the server has found no more
+    // changes yet; a compressor holds a part block): the digests channel is the one waited on then.
+    let ended = false;
+    const channel = await this.shell.execStream(command, { waitedOn: () => ended });
     let stderr = '';
     channel.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
     let lost: Error | undefined;
     channel.on('error', (err: Error) => (lost ??= err));
-    channel.end(stdin);
     let output: Readable = channel;
     if (codec !== 'none') {
       // A stream that does not decompress is a broken answer; the reader sees the error, nothing else must.
@@ -46,6 +51,13 @@ export class ShellDelta implements DeltaSource {
     }
     return {
       output,
+      // Requests are small (a path and a list of runs): written as they come, never waited on.
+      send: (request) => void channel.write(request),
+      end: () => {
+        if (ended) return;
+        ended = true;
+        channel.end();
+      },
       stop: () => {
         output.destroy();
         channel.destroy();

@@ -1,6 +1,6 @@
 /**
- * What the delta transfer runs on the server, with tools a server has: perl with its core Digest::MD5,
- * else python3's hashlib, else coreutils (`split --filter`, `md5sum`, `dd`). Nothing is installed; a
+ * What the delta transfer runs on the server, with tools a server has: perl with its core Digest::SHA,
+ * else python3's hashlib, else coreutils (`split --filter`, `sha1sum`, `dd`). Nothing is installed; a
  * server with none of them gets `T none` and its changed files move whole.
  *
  * Paths come NUL-separated on stdin, never in the script; the programs come as arguments ($1, $2, …),
@@ -15,24 +15,24 @@
  * readable regular file); or, when the file grew and its first `oldsize` bytes have that SHA-256 (an
  * appended mailbox or log), `A size mtime codec`, the new tail as `D length` pieces (compressed with
  * `codec` as one stream: zstd, gzip or none), `E`; or else `F size mtime blocksize count` and the
- * blocks' digests (MD5's first 8 bytes each). Then `S sha256 size mtime`, the size and mtime read again
+ * blocks' digests (SHA-1's first 8 bytes each). Then `S sha256 size mtime`, the size and mtime read again
  * after the last byte. The whole file's SHA-256 comes from `openssl dgst` (SHA-NI: a third of
  * sha256sum's CPU here) or `sha256sum`, run beside the block loop (on the other core), else from
  * Digest::SHA; a file none of them could hash gets a SHA-256 of zeros, which no file put together
  * matches (fetched whole). The tail's codec is the script's first argument (empty: none).
  */
 const PERL_DIGESTS = `use strict;
-BEGIN { eval { require Digest::MD5; 1 } or exit 97 }
+BEGIN { eval { require Digest::SHA; 1 } or exit 97 }
 my $z = shift(@ARGV) // "";
 my %has;
 for my $t ("openssl", "sha256sum", "head", "tail", $z) { $has{$t} = grep { -x "$_/$t" } split /:/, ($ENV{PATH} // "") }
-my $dsha = eval { require Digest::SHA; 1 };
-exit 97 unless $has{openssl} || $has{sha256sum} || $dsha;
+my $dsha = 1;
 $z = "" unless ($z eq "zstd" || $z eq "gzip") && $has{$z} && $has{tail} && $has{head};
 my $zcmd = $z eq "zstd" ? "zstd -q -1 -c" : "gzip -1 -c";
 sub hexsum { my ($pipe) = @_; local $/ = "\\n"; my $l = <$pipe>; close $pipe; return defined $l && $l =~ /^\\\\?([0-9a-f]{64})/ ? $1 : "" }
 sub summer { return $has{openssl} ? "openssl dgst -sha256 -r" : $has{sha256sum} ? "sha256sum" : "" }
 binmode STDIN; binmode STDOUT;
+$| = 1;
 $/ = "\\0";
 print "T perl\\n";
 while (defined(my $p = <STDIN>)) {
@@ -82,8 +82,8 @@ while (defined(my $p = <STDIN>)) {
       read($fh, my $buf, $bs);
       $buf = "" unless defined $buf;
       $sha->add($buf) if $sha;
-      $out .= substr(Digest::MD5::md5($buf), 0, 8);
-      if (length($out) >= 65536) { print $out; $out = "" }
+      $out .= substr(Digest::SHA::sha1($buf), 0, 8);
+      if (length($out) >= 8192) { print $out; $out = "" }
     }
     print $out;
   }
@@ -96,12 +96,12 @@ while (defined(my $p = <STDIN>)) {
 
 const PY_DIGESTS = `import hashlib, os, stat, sys
 try:
-    hashlib.md5(b"", usedforsecurity=False)
-    md5 = lambda b: hashlib.md5(b, usedforsecurity=False)
+    hashlib.sha1(b"", usedforsecurity=False)
+    sha1 = lambda b: hashlib.sha1(b, usedforsecurity=False)
 except Exception:
     try:
-        hashlib.md5(b"")
-        md5 = hashlib.md5
+        hashlib.sha1(b"")
+        sha1 = hashlib.sha1
     except Exception:
         sys.exit(97)
 out = sys.stdout.buffer
@@ -156,9 +156,10 @@ for k in range(0, len(data) - 1, 2):
         for i in range(n):
             b = f.read(bs)
             sha.update(b)
-            parts.append(md5(b).digest()[:8])
-            if len(parts) >= 8192:
+            parts.append(sha1(b).digest()[:8])
+            if len(parts) >= 1024:
                 out.write(b"".join(parts))
+                out.flush()
                 parts = []
         out.write(b"".join(parts))
     f.close()
@@ -182,7 +183,7 @@ const SH_DIGESTS = `while [ $# -ge 2 ]; do
   size=\${st% *}; mtime=\${st#* }
   bs=65536; while [ $((bs * 512)) -lt "$size" ]; do bs=$((bs * 2)); done
   n=$(( (size + bs - 1) / bs ))
-  d=$(split -b "$bs" --filter='md5sum | cut -c1-16' -- "$p" 2>/dev/null)
+  d=$(split -b "$bs" --filter='sha1sum | cut -c1-16' -- "$p" 2>/dev/null)
   printf 'F %s %s %s %s\\n' "$size" "$mtime" "$bs" "$n"
   { [ -z "$d" ] || printf '%s\\n' "$d"; i=0; while [ $i -lt "$n" ]; do echo 0000000000000000; i=$((i + 1)); done; } | head -n "$n"
   s=$(sha256sum < "$p" | cut -c1-64)
@@ -203,7 +204,7 @@ LC_ALL=C; export LC_ALL
 z=$1; shift
 if command -v perl >/dev/null 2>&1; then perl -e "$1" "$z"; rc=$?; [ $rc = 97 ] || exit $rc; fi
 if command -v python3 >/dev/null 2>&1; then python3 -c "$2"; rc=$?; [ $rc = 97 ] || exit $rc; fi
-if command -v md5sum >/dev/null 2>&1 && command -v sha256sum >/dev/null 2>&1 && command -v stat >/dev/null 2>&1 &&
+if command -v sha1sum >/dev/null 2>&1 && command -v sha256sum >/dev/null 2>&1 && command -v stat >/dev/null 2>&1 &&
   split --help 2>/dev/null | grep -q -e --filter; then
   printf 'T coreutils\\n'
   exec xargs -0 -r -n 2 sh -c "$3" sh
@@ -213,7 +214,8 @@ printf 'T none\\n'`;
 export const DIGESTS_ARGS = [PERL_DIGESTS, PY_DIGESTS, SH_DIGESTS];
 
 /**
- * Per request (path, then `blocksize first+count …`, NUL-separated on stdin): the blocks' bytes as
+ * Per request (path, then `blocksize first+count …`, NUL-separated on stdin, read one by one as the
+ * runner finds changed blocks, several per file): the blocks' bytes as
  * `D length` lines each followed by that many bytes, then `E`. Reading stops at the end of the file (a
  * file that shrank meanwhile: the runner finds fewer bytes than it asked for).
  */
@@ -243,14 +245,26 @@ while (defined(my $p = <STDIN>)) {
   print "E\\n";
 }`;
 
-const PY_BLOCKS = `import sys
-data = sys.stdin.buffer.read().split(b"\\0")
+const PY_BLOCKS = `import os, sys
 out = sys.stdout.buffer
-for k in range(0, len(data) - 1, 2):
-    parts = data[k + 1].split(b" ")
+def fields():
+    pending = b""
+    while True:
+        chunk = os.read(0, 65536)
+        if not chunk:
+            return
+        pending += chunk
+        *done, pending = pending.split(b"\\0")
+        yield from done
+it = fields()
+for path in it:
+    spec = next(it, None)
+    if spec is None:
+        break
+    parts = spec.split(b" ")
     bs = int(parts[0])
     try:
-        f = open(data[k], "rb", buffering=0)
+        f = open(path, "rb", buffering=0)
     except OSError:
         f = None
     if f is not None:
@@ -269,6 +283,7 @@ for k in range(0, len(data) - 1, 2):
                 if left > 0:
                     break
     out.write(b"E\\n")
+    out.flush()
 out.flush()`;
 
 /** One request per call ($1 path, $2 spec): each piece staged by dd in a temp file, for its length. */

@@ -16,6 +16,13 @@ export interface DeltaRun {
   stderr(): string;
 }
 
+/** A command's stdin, written as the requests are known. */
+export interface Requests {
+  send(request: Buffer): void;
+  /** No more requests: the command ends once it has answered them. */
+  end(): void;
+}
+
 /** What a transport offers the delta transfer: the two scripts, run on the server. */
 export interface DeltaSource {
   /**
@@ -23,6 +30,9 @@ export interface DeltaSource {
    * requests in `stdin` (see DIGESTS_SCRIPT). `codec` is the tail's codec the script was asked for.
    */
   digests(stdin: Buffer, names: string[]): Promise<DeltaRun & { codec: Codec }>;
-  /** The blocks asked for in `stdin`, read with `tool` (see BLOCKS_SCRIPT), compressed as the wire is for `names`. */
-  blocks(tool: Tool, stdin: Buffer, names: string[]): Promise<DeltaRun>;
+  /**
+   * The blocks script, read with `tool` (see BLOCKS_SCRIPT), compressed as the wire is for `names`:
+   * its requests are sent one by one as they are known, its answers follow in their order.
+   */
+  blocks(tool: Tool, names: string[]): Promise<DeltaRun & Requests>;
 }

@@ -210,7 +210,7 @@ export class LocalTree {
     }
     const opened = file;
     return {
-      hashTo: (offset) => opened.hashTo(offset),
+      prefix: (offset) => opened.prefix(offset),
       put: (offset, data) => opened.put(offset, data),
       store: async (size, sha256, mode, mtime) => {
         try {
@@ -366,7 +366,8 @@ export class LocalTree {
 
 /** A stored file's new version in the making (see LocalTree.patchFile and PatchedFile). */
 export interface Patch {
-  hashTo(offset: number): Promise<void>;
+  /** Hashes the first `offset` bytes ahead (see PatchedFile.prefix). */
+  prefix(offset: number): void;
   put(offset: number, data: Buffer): Promise<void>;
   /** Finishes, checks and renames into place; ContentMismatch when the SHA-256 differs (nothing stored). */
   store(size: number, sha256: string, mode: number, mtime: number): Promise<{ sha256: string; size: number }>;

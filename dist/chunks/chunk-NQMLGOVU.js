@@ -17,7 +17,7 @@ import {
   toManifestFile,
   writeDataAttributes,
   writeManifest
-} from "./chunk-6TSRKEG7.js";
+} from "./chunk-EUL36KN4.js";
 import {
   formatBytes,
   md,
@@ -48,7 +48,7 @@ import {
   require_os,
   require_promises as require_promises2,
   tempRoot
-} from "./chunk-QQKRVXZT.js";
+} from "./chunk-I64HRVNT.js";
 import {
   HostileServerError,
   RecipeError,
@@ -29486,7 +29486,7 @@ function totals(outcomes, changed) {
   };
 }
 
-// src/transfer/delta/delta.ts
+// src/transfer/delta/append.ts
 var import_promises2 = __toESM(require_promises(), 1);
 
 // src/transfer/delta/local.ts
@@ -29543,18 +29543,46 @@ function fromHexLines(text, count) {
   }
   return out;
 }
-function changedRuns(local, remote, count) {
-  const runs = [];
-  const have = Math.floor(local.length / DIGEST_BYTES);
-  let open2;
-  for (let i = 0; i < count; i++) {
-    const o = i * DIGEST_BYTES;
-    const same = i < have && local.compare(remote, o, o + DIGEST_BYTES, o, o + DIGEST_BYTES) === 0;
-    if (same) open2 = void 0;
-    else if (open2) open2.count++;
-    else runs.push(open2 = { first: i, count: 1 });
+var RunFinder = class {
+  runs = [];
+  open;
+  /** Blocks compared so far, and how many of them differ. */
+  seen = 0;
+  changed = 0;
+  /**
+   * Compares blocks up to `upTo` (exclusive). `local` holds the stored copy's digests known so far, at
+   * least up to `upTo` unless the stored copy is shorter (every block beyond it differs); `remote`
+   * the server's, at least up to `upTo`.
+   */
+  feed(local, remote, upTo) {
+    const have = Math.floor(local.length / DIGEST_BYTES);
+    for (let i = this.seen; i < upTo; i++) {
+      const o = i * DIGEST_BYTES;
+      const same = i < have && local.compare(remote, o, o + DIGEST_BYTES, o, o + DIGEST_BYTES) === 0;
+      if (same) this.open = void 0;
+      else {
+        this.changed++;
+        if (this.open) this.open.count++;
+        else this.runs.push(this.open = { first: i, count: 1 });
+      }
+    }
+    this.seen = Math.max(this.seen, upTo);
   }
-  return runs;
+  /** How many runs (from the first) can no longer grow. */
+  get closed() {
+    return this.open ? this.runs.length - 1 : this.runs.length;
+  }
+};
+function askEarly(seen, changed) {
+  return seen >= EARLY_AFTER && changed <= EARLY_SHARE * seen;
+}
+var EARLY_AFTER = 1024;
+var EARLY_SHARE = 0.125;
+function blockSizeFor(size, tool) {
+  const most = tool === "coreutils" ? 512 : MAX_BLOCKS;
+  let bs = tool === "coreutils" ? 1 << 16 : MIN_BLOCK;
+  while (bs * most < size) bs *= 2;
+  return bs;
 }
 function runBytes(run2, blockSize, size) {
   return Math.max(0, Math.min((run2.first + run2.count) * blockSize, size) - run2.first * blockSize);
@@ -29774,17 +29802,17 @@ function parseNewest(output, paths) {
 
 // src/transfer/delta/scripts.ts
 var PERL_DIGESTS = `use strict;
-BEGIN { eval { require Digest::MD5; 1 } or exit 97 }
+BEGIN { eval { require Digest::SHA; 1 } or exit 97 }
 my $z = shift(@ARGV) // "";
 my %has;
 for my $t ("openssl", "sha256sum", "head", "tail", $z) { $has{$t} = grep { -x "$_/$t" } split /:/, ($ENV{PATH} // "") }
-my $dsha = eval { require Digest::SHA; 1 };
-exit 97 unless $has{openssl} || $has{sha256sum} || $dsha;
+my $dsha = 1;
 $z = "" unless ($z eq "zstd" || $z eq "gzip") && $has{$z} && $has{tail} && $has{head};
 my $zcmd = $z eq "zstd" ? "zstd -q -1 -c" : "gzip -1 -c";
 sub hexsum { my ($pipe) = @_; local $/ = "\\n"; my $l = <$pipe>; close $pipe; return defined $l && $l =~ /^\\\\?([0-9a-f]{64})/ ? $1 : "" }
 sub summer { return $has{openssl} ? "openssl dgst -sha256 -r" : $has{sha256sum} ? "sha256sum" : "" }
 binmode STDIN; binmode STDOUT;
+$| = 1;
 $/ = "\\0";
 print "T perl\\n";
 while (defined(my $p = <STDIN>)) {
@@ -29834,8 +29862,8 @@ while (defined(my $p = <STDIN>)) {
       read($fh, my $buf, $bs);
       $buf = "" unless defined $buf;
       $sha->add($buf) if $sha;
-      $out .= substr(Digest::MD5::md5($buf), 0, 8);
-      if (length($out) >= 65536) { print $out; $out = "" }
+      $out .= substr(Digest::SHA::sha1($buf), 0, 8);
+      if (length($out) >= 8192) { print $out; $out = "" }
     }
     print $out;
   }
@@ -29847,12 +29875,12 @@ while (defined(my $p = <STDIN>)) {
 }`;
 var PY_DIGESTS = `import hashlib, os, stat, sys
 try:
-    hashlib.md5(b"", usedforsecurity=False)
-    md5 = lambda b: hashlib.md5(b, usedforsecurity=False)
+    hashlib.sha1(b"", usedforsecurity=False)
+    sha1 = lambda b: hashlib.sha1(b, usedforsecurity=False)
 except Exception:
     try:
-        hashlib.md5(b"")
-        md5 = hashlib.md5
+        hashlib.sha1(b"")
+        sha1 = hashlib.sha1
     except Exception:
         sys.exit(97)
 out = sys.stdout.buffer
@@ -29907,9 +29935,10 @@ for k in range(0, len(data) - 1, 2):
         for i in range(n):
             b = f.read(bs)
             sha.update(b)
-            parts.append(md5(b).digest()[:8])
-            if len(parts) >= 8192:
+            parts.append(sha1(b).digest()[:8])
+            if len(parts) >= 1024:
                 out.write(b"".join(parts))
+                out.flush()
                 parts = []
         out.write(b"".join(parts))
     f.close()
@@ -29927,7 +29956,7 @@ var SH_DIGESTS = `while [ $# -ge 2 ]; do
   size=\${st% *}; mtime=\${st#* }
   bs=65536; while [ $((bs * 512)) -lt "$size" ]; do bs=$((bs * 2)); done
   n=$(( (size + bs - 1) / bs ))
-  d=$(split -b "$bs" --filter='md5sum | cut -c1-16' -- "$p" 2>/dev/null)
+  d=$(split -b "$bs" --filter='sha1sum | cut -c1-16' -- "$p" 2>/dev/null)
   printf 'F %s %s %s %s\\n' "$size" "$mtime" "$bs" "$n"
   { [ -z "$d" ] || printf '%s\\n' "$d"; i=0; while [ $i -lt "$n" ]; do echo 0000000000000000; i=$((i + 1)); done; } | head -n "$n"
   s=$(sha256sum < "$p" | cut -c1-64)
@@ -29941,7 +29970,7 @@ LC_ALL=C; export LC_ALL
 z=$1; shift
 if command -v perl >/dev/null 2>&1; then perl -e "$1" "$z"; rc=$?; [ $rc = 97 ] || exit $rc; fi
 if command -v python3 >/dev/null 2>&1; then python3 -c "$2"; rc=$?; [ $rc = 97 ] || exit $rc; fi
-if command -v md5sum >/dev/null 2>&1 && command -v sha256sum >/dev/null 2>&1 && command -v stat >/dev/null 2>&1 &&
+if command -v sha1sum >/dev/null 2>&1 && command -v sha256sum >/dev/null 2>&1 && command -v stat >/dev/null 2>&1 &&
   split --help 2>/dev/null | grep -q -e --filter; then
   printf 'T coreutils\\n'
   exec xargs -0 -r -n 2 sh -c "$3" sh
@@ -29973,14 +30002,26 @@ while (defined(my $p = <STDIN>)) {
   }
   print "E\\n";
 }`;
-var PY_BLOCKS = `import sys
-data = sys.stdin.buffer.read().split(b"\\0")
+var PY_BLOCKS = `import os, sys
 out = sys.stdout.buffer
-for k in range(0, len(data) - 1, 2):
-    parts = data[k + 1].split(b" ")
+def fields():
+    pending = b""
+    while True:
+        chunk = os.read(0, 65536)
+        if not chunk:
+            return
+        pending += chunk
+        *done, pending = pending.split(b"\\0")
+        yield from done
+it = fields()
+for path in it:
+    spec = next(it, None)
+    if spec is None:
+        break
+    parts = spec.split(b" ")
     bs = int(parts[0])
     try:
-        f = open(data[k], "rb", buffering=0)
+        f = open(path, "rb", buffering=0)
     except OSError:
         f = None
     if f is not None:
@@ -29999,6 +30040,7 @@ for k in range(0, len(data) - 1, 2):
                 if left > 0:
                     break
     out.write(b"E\\n")
+    out.flush()
 out.flush()`;
 var SH_BLOCKS = `p=$1; set -- $2; bs=$1; shift
 t=$(mktemp) || exit 1
@@ -30038,20 +30080,23 @@ var ShellDelta = class {
   async digests(stdin, names) {
     const codec = this.codecFor(names);
     const args = [codec === "none" ? "" : codec, ...DIGESTS_ARGS];
-    return { ...await this.start(shCommand(DIGESTS_SCRIPT, args, this.sudo), stdin, "none"), codec };
+    const run2 = await this.start(shCommand(DIGESTS_SCRIPT, args, this.sudo), "none");
+    run2.send(stdin);
+    run2.end();
+    return { ...run2, codec };
   }
-  blocks(tool, stdin, names) {
+  blocks(tool, names) {
     const codec = this.codecFor(names);
     const args = [tool, codec === "none" ? "" : codec, ...BLOCKS_ARGS];
-    return this.start(shCommand(BLOCKS_SCRIPT, args, this.sudo), stdin, codec);
+    return this.start(shCommand(BLOCKS_SCRIPT, args, this.sudo), codec);
   }
-  async start(command, stdin, codec) {
-    const channel = await this.shell.execStream(command);
+  async start(command, codec) {
+    let ended = false;
+    const channel = await this.shell.execStream(command, { waitedOn: () => ended });
     let stderr = "";
     channel.stderr.on("data", (d) => stderr += d.toString("utf8"));
     let lost;
     channel.on("error", (err) => lost ??= err);
-    channel.end(stdin);
     let output = channel;
     if (codec !== "none") {
       const unpack = decoder(codec);
@@ -30061,6 +30106,13 @@ var ShellDelta = class {
     }
     return {
       output,
+      // Requests are small (a path and a list of runs): written as they come, never waited on.
+      send: (request) => void channel.write(request),
+      end: () => {
+        if (ended) return;
+        ended = true;
+        channel.end();
+      },
       stop: () => {
         output.destroy();
         channel.destroy();
@@ -30134,11 +30186,12 @@ async function openStored(abs) {
   }
   return fh;
 }
-var md5 = typeof import_node_crypto.default.hash === "function" ? (data) => import_node_crypto.default.hash("md5", data, "buffer") : (data) => (0, import_node_crypto.createHash)("md5").update(data).digest();
-async function localDigests(fh, blockSize, count) {
+var sha1 = typeof import_node_crypto.default.hash === "function" ? (data) => import_node_crypto.default.hash("sha1", data, "buffer") : (data) => (0, import_node_crypto.createHash)("sha1").update(data).digest();
+async function localDigests(fh, blockSize, count, progress) {
   const size = (await fh.stat()).size;
   const have = Math.min(count, Math.ceil(size / blockSize));
   const out = Buffer.alloc(have * DIGEST_BYTES);
+  progress?.(out, 0);
   const buf = Buffer.allocUnsafe(READ);
   let done = 0;
   if (blockSize <= READ) {
@@ -30152,12 +30205,13 @@ async function localDigests(fh, blockSize, count) {
       const next = done + per < have && bytesRead === want ? done + per : 0;
       pending = readAt(i + 1, next);
       for (let o = 0; o < bytesRead && done < have; o += blockSize, done++)
-        md5(buffer.subarray(o, Math.min(o + blockSize, bytesRead))).copy(out, done * DIGEST_BYTES, 0, DIGEST_BYTES);
+        sha1(buffer.subarray(o, Math.min(o + blockSize, bytesRead))).copy(out, done * DIGEST_BYTES, 0, DIGEST_BYTES);
+      progress?.(out, done);
       if (bytesRead < want) break;
     }
   } else {
     for (; done < have; done++) {
-      const h = (0, import_node_crypto.createHash)("md5");
+      const h = (0, import_node_crypto.createHash)("sha1");
       let pos = done * blockSize;
       const end = pos + blockSize;
       while (pos < end) {
@@ -30167,10 +30221,35 @@ async function localDigests(fh, blockSize, count) {
         pos += bytesRead;
       }
       h.digest().copy(out, done * DIGEST_BYTES, 0, DIGEST_BYTES);
+      progress?.(out, done + 1);
     }
   }
   return done === have ? out : out.subarray(0, done * DIGEST_BYTES);
 }
+var LocalDigests = class {
+  out = Buffer.alloc(0);
+  done = 0;
+  finished = false;
+  result;
+  constructor(fh, blockSize, count) {
+    this.result = localDigests(fh, blockSize, count, (out, done) => {
+      this.out = out;
+      this.done = done;
+    });
+    this.result.then(
+      () => this.finished = true,
+      () => void 0
+    );
+  }
+  /**
+   * The digests known now, and up to which block they can be compared: all of them once done (a
+   * shorter stored copy has fewer: every block beyond it differs). Never waits: the server's answer is
+   * read on while these are computed.
+   */
+  now(count) {
+    return { digests: this.out.subarray(0, this.done * DIGEST_BYTES), upTo: this.finished ? count : this.done };
+  }
+};
 var ShortError = class extends Error {
   name = "ShortError";
 };
@@ -30237,142 +30316,26 @@ var BlockFeed = class {
   }
 };
 
-// src/transfer/delta/delta.ts
-var BATCH_BLOCKS = 1 << 19;
-var BATCH_FILES = 256;
-var NO_TOOLS = "delta transfer unavailable: the server has none of perl (Digest::MD5), python3 (hashlib) or coreutils (split --filter, md5sum, sha256sum); changed files are fetched whole";
-async function fetchByDelta(items, source, tree, log2) {
-  const result = { done: /* @__PURE__ */ new Map(), whole: [] };
-  let toolless = false;
-  for (const batch of batches(items)) {
-    if (toolless) {
-      result.whole.push(...batch.map((i) => i.remote));
-      continue;
-    }
-    const plans = [];
-    try {
-      const tool = await digestPass(batch, source, tree, plans, result, log2);
-      if (tool === "none") {
-        log2(NO_TOOLS);
-        toolless = true;
-      } else if (tool) await blocksPass(plans, tool, source, result, log2);
-    } finally {
-      await Promise.all(plans.map((p) => Promise.all([p.patch.drop(), p.fh.close().catch(() => void 0)])));
-    }
-  }
-  return result;
-}
-function batches(items) {
-  const out = [];
-  let blocks = Infinity;
-  for (const item of items) {
-    const n = Math.min(MAX_BLOCKS, Math.ceil(item.size / MIN_BLOCK));
-    if (blocks + n > BATCH_BLOCKS || out.at(-1).length >= BATCH_FILES) {
-      out.push([]);
-      blocks = 0;
-    }
-    out.at(-1).push(item);
-    blocks += n;
-  }
-  return out;
-}
+// src/transfer/delta/items.ts
 function fetchWhole(item, result, log2, reason) {
   log2(`delta: ${safeText(item.path)}: ${reason}; fetched whole`);
   result.whole.push(item.remote);
 }
-async function openCopy(item, tree) {
-  const fh = await openStored(tree.resolve(item.path)).catch(() => void 0);
-  if (!fh) return void 0;
-  const patch = await tree.patchFile(item.path, fh).catch(() => void 0);
-  if (patch) return { fh, patch };
-  await fh.close().catch(() => void 0);
-  return void 0;
-}
-async function digestPass(batch, source, tree, plans, result, log2) {
-  const run2 = await source.digests(
-    nulList(batch.flatMap((i) => [i.remote, storedSpec(i.stored.size, i.stored.sha256)])),
-    batch.map((i) => i.remote)
-  );
-  const reader = new FrameReader(run2.output);
-  let next = 0;
-  let named;
-  let pending;
-  const release = async () => {
-    const c = await pending;
-    pending = void 0;
-    if (c) await Promise.all([c.patch.drop(), c.fh.close().catch(() => void 0)]);
-  };
-  try {
-    const tool = parseTool(await reader.line() ?? "");
-    if (tool === null) throw new ProtocolError("its first line names no tool");
-    if (tool === "none") {
-      result.whole.push(...batch.map((i) => i.remote));
-      return tool;
-    }
-    named = tool;
-    for (; next < batch.length; next++) {
-      const item = batch[next];
-      pending = openCopy(item, tree);
-      const first = await reader.line();
-      if (first === null) throw new ProtocolError("the answer ends early");
-      if (first === "X") {
-        await release();
-        fetchWhole(item, result, log2, "the server could not read it for its digests");
-        continue;
-      }
-      const appended = parseAppend(first);
-      if (appended) {
-        await appendPass(item, appended, reader, run2.codec, pending, tool, result, log2);
-        pending = void 0;
-        continue;
-      }
-      const header = parseHeader(first);
-      if (!header) throw new ProtocolError(`a block header that does not hold together ("${safeText(first)}")`);
-      const copy = await pending;
-      const mine = copy ? localDigests(copy.fh, header.blockSize, header.count) : Promise.reject(new Error("unreadable"));
-      mine.catch(() => void 0);
-      const raw = await reader.exact(header.count * digestWidth(tool));
-      const digests = tool === "coreutils" ? fromHexLines(raw, header.count) : raw;
-      const sum = parseSum(await reader.line() ?? "");
-      if (!digests || !sum) throw new ProtocolError("digests or a checksum line that do not hold together");
-      const local = await mine.catch(() => void 0);
-      const why = !copy || !local ? "its stored copy could not be read" : changedSince(item, header, sum);
-      const runs = why ? [] : changedRuns(local, digests, header.count);
-      const moving = runs.reduce((n, r) => n + runBytes(r, header.blockSize, header.size), 0);
-      if (why || moving > WHOLE_SHARE * header.size) {
-        await release();
-        fetchWhole(
-          item,
-          result,
-          log2,
-          why ?? `${Math.round(100 * moving / header.size)}% of its blocks differ (data shifted, or rewritten)`
-        );
-        continue;
-      }
-      pending = void 0;
-      plans.push({ item, fh: copy.fh, patch: copy.patch, header, sum, runs, moving });
-    }
-    return tool;
-  } catch (err) {
-    await release();
-    if (run2.lost()) throw run2.lost();
-    run2.stop();
-    const stderr = run2.stderr();
-    const said = stderr ? ` (the server said: ${safeText(stderr.split("\n")[0] ?? "")})` : "";
-    log2(
-      `delta: the server's digests were refused: ${safeText(err.message)}${said}; ${batch.length - next} file(s) fetched whole`
-    );
-    result.whole.push(...batch.slice(next).map((i) => i.remote));
-    return named;
-  } finally {
-    run2.stop();
-  }
+function wrongResult(err) {
+  return err instanceof ContentMismatch ? "the file put together does not have the server's SHA-256 (changed meanwhile, or its digests are wrong)" : `it could not be put together (${safeText(err.message)})`;
 }
 function changedSince(item, at, sum) {
   if (at.size !== item.size || at.mtime !== item.mtime) return "it changed on the server since it was listed";
   if (sum.size !== at.size || sum.mtime !== at.mtime) return "it changed on the server while its blocks were read";
   return void 0;
 }
+async function release(copy) {
+  if (!copy) return;
+  await copy.patch.drop();
+  await copy.fh.close().catch(() => void 0);
+}
+
+// src/transfer/delta/append.ts
 async function appendPass(item, header, reader, asked, pending, tool, result, log2) {
   const from = item.stored.size;
   const tail = header.size - from;
@@ -30414,70 +30377,305 @@ async function appendPass(item, header, reader, asked, pending, tool, result, lo
       fetchWhole(item, result, log2, wrongResult(err));
     }
   } finally {
-    await copy?.patch.drop();
-    await copy?.fh.close().catch(() => void 0);
+    await release(copy);
   }
 }
-function wrongResult(err) {
-  return err instanceof ContentMismatch ? "the file put together does not have the server's SHA-256 (changed meanwhile, or its digests are wrong)" : `it could not be put together (${safeText(err.message)})`;
-}
-async function blocksPass(plans, tool, source, result, log2) {
-  const asking = plans.filter((p) => p.runs.length > 0);
-  const why = /* @__PURE__ */ new Map();
-  const store = async (p) => {
-    const { item, header } = p;
-    const reason = why.get(p);
-    if (reason) return fetchWhole(item, result, log2, reason);
+
+// src/transfer/delta/receiver.ts
+var BlockReceiver = class {
+  constructor(source, tool, names, store) {
+    this.source = source;
+    this.tool = tool;
+    this.names = names;
+    this.store = store;
+    this.done = this.loop();
+    this.done.catch(() => void 0);
+  }
+  source;
+  tool;
+  names;
+  store;
+  jobs = [];
+  wake;
+  closed = false;
+  link;
+  /** Why the answer can no longer be followed: every request after it is refused. */
+  broken;
+  /** Why a plan cannot be stored (then it is fetched whole). */
+  why = /* @__PURE__ */ new Map();
+  done;
+  /** Asks for `runs` of `plan` (sorted, after any asked for before). */
+  ask(plan, runs) {
+    if (runs.length === 0) return;
+    this.link ??= this.open();
+    const request = Buffer.from(`${plan.item.remote}\0${requestSpec(runs, plan.header.blockSize)}\0`, "utf8");
+    void this.link.then((l) => l.run.send(request)).catch(() => void 0);
+    this.push({ plan, runs });
+  }
+  /** The plan's requests are all made: once they are answered, it is stored (`why`: fetched whole instead). */
+  settle(plan, why) {
+    if (why !== void 0 && !this.why.has(plan)) this.why.set(plan, why);
+    this.push({ plan, settle: true });
+  }
+  /** No more requests: waits for every answer and store (throws when the connection was lost). */
+  async close() {
+    if (this.closed) return this.done;
+    this.closed = true;
+    this.wake?.();
+    void this.link?.then((l) => l.run.end()).catch(() => void 0);
     try {
-      result.done.set(item.remote, await p.patch.store(header.size, p.sum.sha256, item.mode, item.mtime));
-      const changed = p.runs.reduce((n, r) => n + r.count, 0);
-      log2(
-        `delta: ${safeText(item.path)}: ${changed} of ${header.count} blocks of ${header.blockSize} bytes changed, ${p.moving} of ${header.size} bytes fetched (${tool})`
-      );
-    } catch (err) {
-      fetchWhole(item, result, log2, wrongResult(err));
+      await this.done;
+    } finally {
+      if (this.link) await this.link.then((l) => l.run.stop()).catch(() => void 0);
     }
-  };
-  if (asking.length > 0) await receive(asking, tool, source, why, store);
-  for (const p of plans) if (p.runs.length === 0) await store(p);
-}
-async function receive(asking, tool, source, why, store) {
-  const run2 = await source.blocks(
-    tool,
-    nulList(asking.flatMap((p) => [p.item.remote, requestSpec(p.runs, p.header.blockSize)])),
-    asking.map((p) => p.item.remote)
-  );
-  const feed = new BlockFeed(new FrameReader(run2.output));
-  try {
-    for (const [i, p] of asking.entries()) {
-      feed.begin();
-      try {
-        await putRuns(p, feed);
-        if (!await feed.finish()) why.set(p, "the server's blocks were refused (more bytes than were asked for)");
-      } catch (err) {
-        if (run2.lost()) throw run2.lost();
-        if (err instanceof ShortError) why.set(p, "it shrank on the server while its blocks were read");
-        else {
-          const reason = `the server's blocks were refused (${safeText(err.message)})`;
-          for (const q of asking.slice(i)) why.set(q, reason);
-          for (const q of asking.slice(i)) await store(q);
-          return;
-        }
-      }
-      await store(p);
-    }
-  } finally {
-    run2.stop();
   }
-}
-async function putRuns(p, feed) {
-  const { blockSize, size } = p.header;
-  for (const r of p.runs) {
+  async open() {
+    const run2 = await this.source.blocks(this.tool, this.names);
+    return { run: run2, feed: new BlockFeed(new FrameReader(run2.output)) };
+  }
+  push(job) {
+    this.jobs.push(job);
+    this.wake?.();
+  }
+  async loop() {
+    for (; ; ) {
+      const job = this.jobs.shift();
+      if (!job) {
+        if (this.closed) return;
+        await new Promise((wake) => this.wake = wake);
+        this.wake = void 0;
+        continue;
+      }
+      if ("settle" in job) await this.store(job.plan, this.why.get(job.plan));
+      else await this.answer(job.plan, job.runs);
+    }
+  }
+  /** Reads one request's answer into the plan's copy; what cannot be used is noted in `why`. */
+  async answer(plan, runs) {
+    if (this.broken) return void (this.why.has(plan) || this.why.set(plan, this.broken));
+    let link;
+    try {
+      link = await this.link;
+    } catch (err) {
+      this.broken = `the server's blocks were refused (${safeText(err.message)})`;
+      return this.answer(plan, runs);
+    }
+    const { run: run2, feed } = link;
+    feed.begin();
+    try {
+      if (this.why.has(plan)) await feed.finish();
+      else {
+        await putRuns(plan, runs, feed);
+        if (!await feed.finish())
+          this.why.set(plan, "the server's blocks were refused (more bytes than were asked for)");
+      }
+    } catch (err) {
+      if (run2.lost()) throw run2.lost();
+      if (err instanceof ShortError) {
+        if (!this.why.has(plan)) this.why.set(plan, "it shrank on the server while its blocks were read");
+        return;
+      }
+      this.broken = `the server's blocks were refused (${safeText(err.message)})`;
+      if (!this.why.has(plan)) this.why.set(plan, this.broken);
+    }
+  }
+};
+async function putRuns(plan, runs, feed) {
+  const { blockSize, size } = plan.header;
+  for (const r of runs) {
     let at = r.first * blockSize;
     for await (const piece of feed.take(runBytes(r, blockSize, size))) {
-      await p.patch.put(at, piece);
+      await plan.patch.put(at, piece);
       at += piece.length;
     }
+  }
+}
+
+// src/transfer/delta/delta.ts
+var BATCH_BLOCKS = 1 << 19;
+var BATCH_FILES = 256;
+var NO_TOOLS = "delta transfer unavailable: the server has none of perl (Digest::SHA), python3 (hashlib) or coreutils (split --filter, sha1sum, sha256sum); changed files are fetched whole";
+async function fetchByDelta(items, source, tree, log2) {
+  const result = { done: /* @__PURE__ */ new Map(), whole: [] };
+  let toolless = false;
+  for (const batch of batches(items)) {
+    if (toolless) {
+      result.whole.push(...batch.map((i) => i.remote));
+      continue;
+    }
+    if (await batchPass(batch, source, tree, result, log2) === "none") {
+      log2(NO_TOOLS);
+      toolless = true;
+    }
+  }
+  return result;
+}
+function batches(items) {
+  const out = [];
+  let blocks = Infinity;
+  for (const item of items) {
+    const n = Math.min(MAX_BLOCKS, Math.ceil(item.size / MIN_BLOCK));
+    if (blocks + n > BATCH_BLOCKS || out.at(-1).length >= BATCH_FILES) {
+      out.push([]);
+      blocks = 0;
+    }
+    out.at(-1).push(item);
+    blocks += n;
+  }
+  return out;
+}
+async function openCopy(item, tree) {
+  const fh = await openStored(tree.resolve(item.path)).catch(() => void 0);
+  if (!fh) return void 0;
+  const patch = await tree.patchFile(item.path, fh).catch(() => void 0);
+  if (!patch) {
+    await fh.close().catch(() => void 0);
+    return void 0;
+  }
+  if (item.size > item.stored.size && item.stored.sha256) patch.prefix(item.stored.size);
+  return { fh, patch };
+}
+async function batchPass(batch, source, tree, result, log2) {
+  const run2 = await source.digests(
+    nulList(batch.flatMap((i) => [i.remote, storedSpec(i.stored.size, i.stored.sha256)])),
+    batch.map((i) => i.remote)
+  );
+  const reader = new FrameReader(run2.output);
+  let next = 0;
+  let named;
+  let receiver;
+  let pending;
+  let asking;
+  try {
+    const tool = parseTool(await reader.line() ?? "");
+    if (tool === null) throw new ProtocolError("its first line names no tool");
+    if (tool === "none") {
+      result.whole.push(...batch.map((i) => i.remote));
+      return tool;
+    }
+    named = tool;
+    receiver = new BlockReceiver(
+      source,
+      tool,
+      batch.map((i) => i.remote),
+      (plan, why) => storePlan(plan, why, tool, result, log2)
+    );
+    for (; next < batch.length; next++) {
+      const item = batch[next];
+      pending = openCopy(item, tree);
+      const first = await reader.line();
+      if (first === null) throw new ProtocolError("the answer ends early");
+      if (first === "X") {
+        await release(await pending);
+        pending = void 0;
+        fetchWhole(item, result, log2, "the server could not read it for its digests");
+        continue;
+      }
+      const appended = parseAppend(first);
+      if (appended) {
+        const copy2 = pending;
+        pending = void 0;
+        await appendPass(item, appended, reader, run2.codec, copy2, tool, result, log2);
+        continue;
+      }
+      const header = parseHeader(first);
+      if (!header) throw new ProtocolError(`a block header that does not hold together ("${safeText(first)}")`);
+      const copy = await pending;
+      if (!copy) {
+        await reader.exact(header.count * digestWidth(tool));
+        if (!parseSum(await reader.line() ?? ""))
+          throw new ProtocolError("a checksum line that does not hold together");
+        pending = void 0;
+        fetchWhole(item, result, log2, "its stored copy could not be read");
+        continue;
+      }
+      const plan = { ...copy, item, header, runs: [], moving: 0 };
+      pending = void 0;
+      asking = plan;
+      await compare(plan, tool, reader, receiver, result, log2);
+      asking = void 0;
+    }
+    return tool;
+  } catch (err) {
+    await release(await pending);
+    if (asking) receiver?.settle(asking, "the server's digests were refused");
+    if (run2.lost()) {
+      await receiver?.close().catch(() => void 0);
+      throw run2.lost();
+    }
+    run2.stop();
+    const stderr = run2.stderr();
+    const said = stderr ? ` (the server said: ${safeText(stderr.split("\n")[0] ?? "")})` : "";
+    const left = batch.length - next - (asking ? 1 : 0);
+    log2(
+      `delta: the server's digests were refused: ${safeText(err.message)}${said}; ${left} file(s) fetched whole`
+    );
+    result.whole.push(...batch.slice(next + (asking ? 1 : 0)).map((i) => i.remote));
+    return named;
+  } finally {
+    run2.stop();
+    await receiver?.close();
+  }
+}
+async function compare(plan, tool, reader, receiver, result, log2) {
+  const { item, header } = plan;
+  const local = header.blockSize === blockSizeFor(item.size, tool) ? new LocalDigests(plan.fh, header.blockSize, header.count) : void 0;
+  const width = digestWidth(tool);
+  const raw = Buffer.alloc(header.count * width);
+  const remote = tool === "coreutils" ? Buffer.alloc(header.count * 8) : raw;
+  const finder = new RunFinder();
+  let got = 0;
+  let converted = 0;
+  let asked = 0;
+  let early = local !== void 0 && header.size === item.size && header.mtime === item.mtime;
+  for await (const piece of reader.take(raw.length)) {
+    piece.copy(raw, got);
+    got += piece.length;
+    const known = Math.floor(got / width);
+    if (tool === "coreutils") {
+      const hex = fromHexLines(raw.subarray(converted * width, known * width), known - converted);
+      if (!hex) throw new ProtocolError("digests that do not hold together");
+      hex.copy(remote, converted * 8);
+      converted = known;
+    }
+    if (!early) continue;
+    const mine2 = local.now(header.count);
+    finder.feed(mine2.digests, remote, Math.min(known, mine2.upTo));
+    if (finder.seen < EARLY_AFTER) continue;
+    if (!askEarly(finder.seen, finder.changed)) early = false;
+    else if (finder.closed > asked) {
+      receiver.ask(plan, finder.runs.slice(asked, finder.closed));
+      asked = finder.closed;
+    }
+  }
+  const sum = parseSum(await reader.line() ?? "");
+  if (!sum) throw new ProtocolError("digests or a checksum line that do not hold together");
+  plan.sum = sum;
+  const mine = local ? await local.result.catch(() => void 0) : void 0;
+  if (mine) finder.feed(mine, remote, header.count);
+  plan.runs = finder.runs;
+  plan.moving = finder.runs.reduce((n, r) => n + runBytes(r, header.blockSize, header.size), 0);
+  const why = !mine ? local ? "its stored copy could not be read" : "it changed on the server since it was listed" : changedSince(item, header, sum) ?? (plan.moving > WHOLE_SHARE * header.size ? `${Math.round(100 * plan.moving / header.size)}% of its blocks differ (data shifted, or rewritten)` : void 0);
+  if (!why) receiver.ask(plan, finder.runs.slice(asked));
+  else if (asked === 0) {
+    await release(plan);
+    return fetchWhole(item, result, log2, why);
+  }
+  receiver.settle(plan, why);
+}
+async function storePlan(plan, why, tool, result, log2) {
+  const { item, header } = plan;
+  try {
+    if (why) return fetchWhole(item, result, log2, why);
+    result.done.set(item.remote, await plan.patch.store(header.size, plan.sum.sha256, item.mode, item.mtime));
+    const changed = plan.runs.reduce((n, r) => n + r.count, 0);
+    log2(
+      `delta: ${safeText(item.path)}: ${changed} of ${header.count} blocks of ${header.blockSize} bytes changed, ${plan.moving} of ${header.size} bytes fetched (${tool})`
+    );
+  } catch (err) {
+    fetchWhole(item, result, log2, wrongResult(err));
+  } finally {
+    await release(plan);
   }
 }
 function nulList(parts) {
@@ -31160,9 +31358,9 @@ async function makeStores(s) {
     s.names.map(async (name) => {
       switch (name) {
         case "commit":
-          return new (await import("./commit-SUHPLFO5.js")).CommitStore(s.commit);
+          return new (await import("./commit-IW7R3PEB.js")).CommitStore(s.commit);
         case "artifact":
-          return new (await import("./artifact-EYL7UEH3.js")).ArtifactStore({
+          return new (await import("./artifact-MU5FI3XQ.js")).ArtifactStore({
             name: s.artifact.name,
             retentionDays: s.artifact.retentionDays,
             githubToken: s.artifact.githubToken,
@@ -31170,7 +31368,7 @@ async function makeStores(s) {
             branch: s.artifact.branch
           });
         case "cache":
-          return new (await import("./cache-XAJQ2B2X.js")).CacheStore(s.cache);
+          return new (await import("./cache-EERPF6A4.js")).CacheStore(s.cache);
       }
     })
   );
@@ -31304,7 +31502,7 @@ var SshSession = class {
     );
     this.track(channel);
     capStderr(channel.stderr);
-    if (!opts.unwatched) this.watch(channel, () => true);
+    if (!opts.unwatched) this.watch(channel, opts.waitedOn ?? (() => true));
     return channel;
   }
   /** One SFTP session per connection, opened on first use and reopened if the server ended it. */

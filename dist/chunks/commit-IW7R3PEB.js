@@ -7,13 +7,13 @@ var __dirname = __rfDirname(__filename);
 import {
   ATTRIBUTES_NAME,
   manifestPath
-} from "./chunk-6TSRKEG7.js";
+} from "./chunk-EUL36KN4.js";
 import {
   isUnescapedGitName,
   require_child_process,
   require_crypto,
   tempRoot
-} from "./chunk-QQKRVXZT.js";
+} from "./chunk-I64HRVNT.js";
 import {
   UserError,
   __commonJS,

@@ -11,7 +11,7 @@ import {
   exceptionForm,
   foldKey,
   require_crypto
-} from "./chunk-QQKRVXZT.js";
+} from "./chunk-I64HRVNT.js";
 import {
   META_DIR,
   UserError,

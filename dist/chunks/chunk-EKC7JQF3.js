@@ -16,7 +16,7 @@ import {
   TEMP_MARK,
   require_crypto,
   require_os
-} from "./chunk-QQKRVXZT.js";
+} from "./chunk-I64HRVNT.js";
 import {
   __commonJS,
   __require,

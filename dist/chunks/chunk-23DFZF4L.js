@@ -11,7 +11,7 @@ import {
   require_child_process,
   require_crypto,
   require_os
-} from "./chunk-QQKRVXZT.js";
+} from "./chunk-I64HRVNT.js";
 import {
   __commonJS,
   __require,

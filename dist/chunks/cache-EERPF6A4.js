@@ -45,7 +45,7 @@ import {
   storageSharedKeyCredentialPolicy,
   stringifyXML,
   withProcessEnv
-} from "./chunk-AFIWZM3Z.js";
+} from "./chunk-EKC7JQF3.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -62,7 +62,7 @@ import {
   setSecret,
   warning,
   which
-} from "./chunk-VKBRXYJE.js";
+} from "./chunk-23DFZF4L.js";
 import {
   require_events,
   require_tar_stream,
@@ -75,7 +75,7 @@ import {
   require_crypto,
   require_os,
   tempRoot
-} from "./chunk-QQKRVXZT.js";
+} from "./chunk-I64HRVNT.js";
 import {
   UserError,
   __commonJS,

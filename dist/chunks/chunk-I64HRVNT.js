@@ -333,6 +333,8 @@ var PatchedFile = class _PatchedFile {
   /** Bytes from the start already hashed: nothing before this offset may change any more. */
   hashed = 0;
   buf = Buffer.allocUnsafe(READ);
+  /** A hash of the copy's first bytes made ahead, in case the changes all come after them (see prefix). */
+  side;
   /**
    * Copies the open stored file to `tmp` (a name that must not exist). The copy reads the open file,
    * not its name (`/proc/self/fd`): a link put in its place meanwhile is never followed.
@@ -351,9 +353,34 @@ var PatchedFile = class _PatchedFile {
       this.hashed += bytesRead;
     }
   }
+  /**
+   * Hashes the copy's first `offset` bytes ahead, while the server decides (an appended file's tail
+   * comes after them); used by the first put() at or after `offset`, ignored by one before it.
+   */
+  prefix(offset) {
+    const ready = (async () => {
+      const hash = (0, import_node_crypto.createHash)("sha256");
+      const buf = Buffer.allocUnsafe(READ);
+      for (let at = 0; at < offset; ) {
+        const { bytesRead } = await this.fh.read(buf, 0, Math.min(READ, offset - at), at);
+        if (bytesRead === 0) throw new Error("the stored copy is shorter than its unchanged part");
+        hash.update(buf.subarray(0, bytesRead));
+        at += bytesRead;
+      }
+      return hash;
+    })();
+    ready.catch(() => void 0);
+    this.side = { offset, ready };
+  }
   /** Writes the server's bytes at `offset`, which may not go back before what is already hashed. */
   async put(offset, data) {
     if (offset < this.hashed) throw new Error("changed bytes out of order");
+    const side = this.side;
+    this.side = void 0;
+    if (side && this.hashed === 0 && offset >= side.offset) {
+      const hash = await side.ready.catch(() => void 0);
+      if (hash) [this.hash, this.hashed] = [hash, side.offset];
+    }
     await this.hashTo(offset);
     for (let done = 0; done < data.length; ) {
       const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
@@ -367,6 +394,7 @@ var PatchedFile = class _PatchedFile {
    * (PatchMismatch when it differs). Mode and mtime are set on the open file; the caller renames it.
    */
   async finish(size, sha256, mode, mtime) {
+    this.side = void 0;
     if (this.hashed > size) throw new PatchMismatch("more bytes than the file has");
     await this.fh.truncate(size);
     await this.hashTo(size);
@@ -530,7 +558,7 @@ var LocalTree = class {
     }
     const opened = file;
     return {
-      hashTo: (offset) => opened.hashTo(offset),
+      prefix: (offset) => opened.prefix(offset),
       put: (offset, data) => opened.put(offset, data),
       store: async (size, sha256, mode, mtime) => {
         try {

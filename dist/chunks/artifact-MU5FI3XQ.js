@@ -48,7 +48,7 @@ import {
   structuredMessageDecodingStream,
   structuredMessageEncoding,
   withProcessEnv
-} from "./chunk-AFIWZM3Z.js";
+} from "./chunk-EKC7JQF3.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -59,7 +59,7 @@ import {
   require_tunnel,
   setSecret,
   warning
-} from "./chunk-VKBRXYJE.js";
+} from "./chunk-23DFZF4L.js";
 import {
   require_events,
   require_tar_stream
@@ -69,7 +69,7 @@ import {
   require_os,
   require_promises as require_promises2,
   tempRoot
-} from "./chunk-QQKRVXZT.js";
+} from "./chunk-I64HRVNT.js";
 import {
   UserError,
   __commonJS,
