@@ -3,15 +3,22 @@ import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { BlockFeed, ShortError } from '../../src/transfer/delta/local.js';
 import {
+  askEarly,
+  blockSizeFor,
   changedRuns,
+  EARLY_AFTER,
+  EARLY_SHARE,
   fromHexLines,
   MAX_BLOCKS,
+  parseAppend,
   parseChunk,
   parseHeader,
   parseSum,
   parseTool,
   requestSpec,
+  RunFinder,
   runBytes,
+  storedSpec,
 } from '../../src/transfer/delta/plan.js';
 import { FrameReader, ProtocolError } from '../../src/transfer/delta/remote.js';
 
@@ -117,4 +124,54 @@ test('the block stream: exact, short, too long, or broken', async () => {
     feed.begin();
     await assert.rejects(collect(feed, 3), ProtocolError, bad.slice(0, 20));
   }
+});
+
+test('an appended answer holds together or is refused; the stored copy is told as size and SHA-256', () => {
+  assert.deepEqual(parseAppend('A 68157440 1700003600 zstd'), {
+    size: 68_157_440,
+    mtime: 1_700_003_600,
+    codec: 'zstd',
+  });
+  assert.deepEqual(parseAppend('A 10 -5 none'), { size: 10, mtime: -5, codec: 'none' });
+  for (const bad of ['A 10 5 xz', 'A 10 5', 'A 99999999999999999 0 none', 'A 10 5 none extra', 'F 10 5 none'])
+    assert.equal(parseAppend(bad), null, bad);
+  const sha = 'a'.repeat(64);
+  assert.equal(storedSpec(1024, sha), `1024 ${sha}`);
+  // Anything but 64 lower-case hex digits from the manifest is not passed on to the server.
+  for (const odd of [undefined, 'A'.repeat(64), `${sha} x`, 'a'.repeat(63)])
+    assert.equal(storedSpec(1024, odd), '1024 -');
+});
+
+test('runs found as the digests come are the runs found at once; closed runs can be asked for early', () => {
+  const count = 64;
+  const local = Buffer.alloc(count * 8);
+  const remote = Buffer.alloc(count * 8);
+  for (const i of [1, 2, 3, 10, 40, 41, 63]) remote[i * 8] = 1;
+  const finder = new RunFinder();
+  finder.feed(local, remote, 3);
+  assert.deepEqual(finder.runs, [{ first: 1, count: 2 }]);
+  assert.equal(finder.closed, 0, 'run 1+2 may still grow');
+  finder.feed(local, remote, 20);
+  assert.equal(finder.closed, 2);
+  finder.feed(local, remote, count);
+  assert.deepEqual(finder.runs, changedRuns(local, remote, count));
+  assert.equal(finder.changed, 7);
+  // A stored copy shorter than the server's file: every block beyond it differs.
+  const short = new RunFinder();
+  short.feed(local.subarray(0, 60 * 8), remote, count);
+  assert.deepEqual(short.runs.at(-1), { first: 60, count: 4 });
+});
+
+test('blocks are asked for early only after enough are compared, and while few differ', () => {
+  assert.equal(askEarly(EARLY_AFTER - 1, 0), false);
+  assert.equal(askEarly(EARLY_AFTER, Math.floor(EARLY_AFTER * EARLY_SHARE)), true);
+  assert.equal(askEarly(EARLY_AFTER, Math.floor(EARLY_AFTER * EARLY_SHARE) + 1), false);
+});
+
+test('the block size the scripts choose: perl and python3 up to 2^18 blocks, coreutils up to 512 of 64 KiB', () => {
+  assert.equal(blockSizeFor(128 << 20, 'perl'), 4096);
+  assert.equal(blockSizeFor(1 << 30, 'python3'), 4096);
+  assert.equal(blockSizeFor((1 << 30) + 1, 'perl'), 8192);
+  assert.equal(blockSizeFor(4 << 20, 'coreutils'), 65536);
+  assert.equal(blockSizeFor((32 << 20) + 1, 'coreutils'), 131072);
 });
