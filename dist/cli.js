@@ -12,7 +12,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-NQMLGOVU.js";
+} from "./chunks/chunk-LJKJAMFF.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   logSafe

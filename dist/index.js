@@ -11,7 +11,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-NQMLGOVU.js";
+} from "./chunks/chunk-LJKJAMFF.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   debug,

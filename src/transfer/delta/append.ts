@@ -39,11 +39,12 @@ export async function appendPass(
     throw new ProtocolError(`a tail in ${header.codec}, which was not asked for`);
   if (tail <= 0) throw new ProtocolError('an appended answer for a file that did not grow');
   const copy = await pending;
+  const patch = await copy?.patch;
   // An answer about another file than the one listed is read to its end, and nothing of it is written.
   let failed: string | undefined =
     header.size !== item.size || header.mtime !== item.mtime
       ? 'it changed on the server since it was listed'
-      : copy
+      : patch
         ? undefined
         : 'its stored copy could not be read';
   let got = 0;
@@ -55,7 +56,7 @@ export async function appendPass(
       for await (const piece of source) {
         if (got + piece.length > tail) throw new ProtocolError('an appended tail longer than the file grew');
         if (!failed)
-          await copy!.patch.put(from + got, piece).catch((err: Error) => {
+          await patch!.put(from + got, piece).catch((err: Error) => {
             failed = `it could not be put together (${safeText(err.message)})`;
           });
         got += piece.length;
@@ -76,7 +77,7 @@ export async function appendPass(
       changedSince(item, header, sum) ?? (got < tail ? 'it shrank on the server while its tail was read' : undefined);
     if (failed) return fetchWhole(item, result, log, failed);
     try {
-      result.done.set(item.remote, await copy!.patch.store(header.size, sum.sha256, item.mode, item.mtime));
+      result.done.set(item.remote, await patch!.store(header.size, sum.sha256, item.mode, item.mtime));
       log(`delta: ${safeText(item.path)}: appended to, ${tail} of ${header.size} bytes fetched (${tool})`);
     } catch (err) {
       fetchWhole(item, result, log, wrongResult(err));

@@ -98,19 +98,24 @@ function batches(items: DeltaItem[]): DeltaItem[][] {
 }
 
 /**
- * The stored copy, open, and its temp copy; undefined when either cannot be made. A file that grew
- * has its first bytes hashed ahead: if the server finds it appended to, only its tail is left to hash.
+ * The stored copy, open (undefined when it cannot be), its temp copy begun, and the work the server's
+ * answer will most likely need begun too: for a file that grew, its first bytes hashed (if the server
+ * finds it appended to, only its tail is left to hash); for any other, its block digests, for the
+ * block size the server chooses for the listed size.
  */
-async function openCopy(item: DeltaItem, tree: LocalTree): Promise<Copy | undefined> {
+async function openCopy(item: DeltaItem, tree: LocalTree, tool: Tool): Promise<Copy | undefined> {
   const fh = await openStored(tree.resolve(item.path)).catch(() => undefined);
   if (!fh) return undefined;
-  const patch = await tree.patchFile(item.path, fh).catch(() => undefined);
-  if (!patch) {
-    await fh.close().catch(() => undefined);
-    return undefined;
-  }
-  if (item.size > item.stored.size && item.stored.sha256) patch.prefix(item.stored.size);
-  return { fh, patch };
+  const grew = item.size > item.stored.size && item.stored.sha256 !== undefined;
+  const patch = tree.patchFile(item.path, fh).then(
+    (p) => {
+      if (grew) p.prefix(item.stored.size);
+      return p;
+    },
+    () => undefined,
+  );
+  const bs = blockSizeFor(item.size, tool);
+  return { fh, patch, ...(!grew && { local: new LocalDigests(fh, bs, Math.ceil(item.size / bs)) }) };
 }
 
 /**
@@ -156,7 +161,7 @@ async function batchPass(
     for (; next < batch.length; next++) {
       const item = batch[next]!;
       // The copy is made (in the kernel) while the server reads the file.
-      pending = openCopy(item, tree);
+      pending = openCopy(item, tree, tool);
       const first = await reader.line();
       if (first === null) throw new ProtocolError('the answer ends early');
       if (first === 'X') {
@@ -185,6 +190,9 @@ async function batchPass(
         continue;
       }
       const plan: FilePlan = { ...copy, item, header, runs: [], moving: 0 };
+      // Digests begun for another block size, or none begun (it grew, yet was not found appended to).
+      if (header.blockSize !== blockSizeFor(item.size, tool)) delete plan.local;
+      else plan.local ??= new LocalDigests(copy.fh, header.blockSize, header.count);
       pending = undefined;
       asking = plan;
       await compare(plan, tool, reader, receiver, result, log);
@@ -227,13 +235,9 @@ async function compare(
   result: DeltaResult,
   log: Log,
 ): Promise<void> {
-  const { item, header } = plan;
   // The digests are computed for the block size the server chooses for the listed size; a header with
   // another (the file changed since it was listed) is read and fetched whole.
-  const local =
-    header.blockSize === blockSizeFor(item.size, tool)
-      ? new LocalDigests(plan.fh, header.blockSize, header.count)
-      : undefined;
+  const { item, header, local } = plan;
   const width = digestWidth(tool);
   const raw = Buffer.alloc(header.count * width);
   const remote = tool === 'coreutils' ? Buffer.alloc(header.count * 8) : raw;
@@ -297,7 +301,9 @@ async function storePlan(
   const { item, header } = plan;
   try {
     if (why) return fetchWhole(item, result, log, why);
-    result.done.set(item.remote, await plan.patch.store(header.size, plan.sum!.sha256, item.mode, item.mtime));
+    const patch = await plan.patch;
+    if (!patch) return fetchWhole(item, result, log, 'its stored copy could not be copied');
+    result.done.set(item.remote, await patch.store(header.size, plan.sum!.sha256, item.mode, item.mtime));
     const changed = plan.runs.reduce((n, r) => n + r.count, 0);
     log(
       `delta: ${safeText(item.path)}: ${changed} of ${header.count} blocks of ${header.blockSize} bytes changed, ${plan.moving} of ${header.size} bytes fetched (${tool})`,

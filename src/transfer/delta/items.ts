@@ -3,6 +3,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { safeText } from '../../report/reporter.js';
 import { ContentMismatch, type Patch } from '../local/tree.js';
+import type { LocalDigests } from './local.js';
 import type { BlockHeader, FileSum, Run } from './plan.js';
 
 /** A changed file with a stored copy, as the backup asks for it. */
@@ -26,10 +27,14 @@ export interface DeltaResult {
   whole: string[];
 }
 
-/** The stored copy, open, and its temp copy (see LocalTree.patchFile). */
+/**
+ * The stored copy, open; its temp copy, being made (undefined when it could not be: see
+ * LocalTree.patchFile); and its block digests, begun at once where blocks are likely to be compared.
+ */
 export interface Copy {
   fh: FileHandle;
-  patch: Patch;
+  patch: Promise<Patch | undefined>;
+  local?: LocalDigests;
 }
 
 /** A file whose digests were read: its changed runs, asked for as they were found. */
@@ -67,6 +72,6 @@ export function changedSince(item: DeltaItem, at: { size: number; mtime: number 
 /** Closes what a plan holds; its temp copy goes unless it was stored. */
 export async function release(copy: Copy | undefined): Promise<void> {
   if (!copy) return;
-  await copy.patch.drop();
+  await (await copy.patch)?.drop();
   await copy.fh.close().catch(() => undefined);
 }

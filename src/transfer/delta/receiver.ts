@@ -112,6 +112,12 @@ export class BlockReceiver {
       }
     } catch (err) {
       if (run.lost()) throw run.lost()!;
+      if (err instanceof CopyError) {
+        // This side could not write it; the server's answer may hold more of it: read to its end.
+        this.why.set(plan, err.message);
+        await feed.finish().catch(() => undefined);
+        return;
+      }
       if (err instanceof ShortError) {
         // Its `E` came early: the stream is still in step.
         if (!this.why.has(plan)) this.why.set(plan, 'it shrank on the server while its blocks were read');
@@ -123,13 +129,18 @@ export class BlockReceiver {
   }
 }
 
+/** The temp copy cannot be written: a local failure, not the server's. */
+class CopyError extends Error {}
+
 /** One request's runs, in order, written over the plan's copy (pieces come in increasing offsets). */
 async function putRuns(plan: FilePlan, runs: Run[], feed: BlockFeed): Promise<void> {
   const { blockSize, size } = plan.header;
+  const patch = await plan.patch;
   for (const r of runs) {
     let at = r.first * blockSize;
     for await (const piece of feed.take(runBytes(r, blockSize, size))) {
-      await plan.patch.put(at, piece);
+      if (!patch) throw new CopyError('its stored copy could not be copied');
+      await patch.put(at, piece);
       at += piece.length;
     }
   }

@@ -30331,7 +30331,7 @@ function changedSince(item, at, sum) {
 }
 async function release(copy) {
   if (!copy) return;
-  await copy.patch.drop();
+  await (await copy.patch)?.drop();
   await copy.fh.close().catch(() => void 0);
 }
 
@@ -30343,7 +30343,8 @@ async function appendPass(item, header, reader, asked, pending, tool, result, lo
     throw new ProtocolError(`a tail in ${header.codec}, which was not asked for`);
   if (tail <= 0) throw new ProtocolError("an appended answer for a file that did not grow");
   const copy = await pending;
-  let failed = header.size !== item.size || header.mtime !== item.mtime ? "it changed on the server since it was listed" : copy ? void 0 : "its stored copy could not be read";
+  const patch = await copy?.patch;
+  let failed = header.size !== item.size || header.mtime !== item.mtime ? "it changed on the server since it was listed" : patch ? void 0 : "its stored copy could not be read";
   let got = 0;
   const feed = new BlockFeed(reader);
   feed.begin();
@@ -30353,7 +30354,7 @@ async function appendPass(item, header, reader, asked, pending, tool, result, lo
       for await (const piece of source) {
         if (got + piece.length > tail) throw new ProtocolError("an appended tail longer than the file grew");
         if (!failed)
-          await copy.patch.put(from + got, piece).catch((err) => {
+          await patch.put(from + got, piece).catch((err) => {
             failed = `it could not be put together (${safeText(err.message)})`;
           });
         got += piece.length;
@@ -30371,7 +30372,7 @@ async function appendPass(item, header, reader, asked, pending, tool, result, lo
     failed ??= changedSince(item, header, sum) ?? (got < tail ? "it shrank on the server while its tail was read" : void 0);
     if (failed) return fetchWhole(item, result, log2, failed);
     try {
-      result.done.set(item.remote, await copy.patch.store(header.size, sum.sha256, item.mode, item.mtime));
+      result.done.set(item.remote, await patch.store(header.size, sum.sha256, item.mode, item.mtime));
       log2(`delta: ${safeText(item.path)}: appended to, ${tail} of ${header.size} bytes fetched (${tool})`);
     } catch (err) {
       fetchWhole(item, result, log2, wrongResult(err));
@@ -30471,6 +30472,11 @@ var BlockReceiver = class {
       }
     } catch (err) {
       if (run2.lost()) throw run2.lost();
+      if (err instanceof CopyError) {
+        this.why.set(plan, err.message);
+        await feed.finish().catch(() => void 0);
+        return;
+      }
       if (err instanceof ShortError) {
         if (!this.why.has(plan)) this.why.set(plan, "it shrank on the server while its blocks were read");
         return;
@@ -30480,12 +30486,16 @@ var BlockReceiver = class {
     }
   }
 };
+var CopyError = class extends Error {
+};
 async function putRuns(plan, runs, feed) {
   const { blockSize, size } = plan.header;
+  const patch = await plan.patch;
   for (const r of runs) {
     let at = r.first * blockSize;
     for await (const piece of feed.take(runBytes(r, blockSize, size))) {
-      await plan.patch.put(at, piece);
+      if (!patch) throw new CopyError("its stored copy could not be copied");
+      await patch.put(at, piece);
       at += piece.length;
     }
   }
@@ -30524,16 +30534,19 @@ function batches(items) {
   }
   return out;
 }
-async function openCopy(item, tree) {
+async function openCopy(item, tree, tool) {
   const fh = await openStored(tree.resolve(item.path)).catch(() => void 0);
   if (!fh) return void 0;
-  const patch = await tree.patchFile(item.path, fh).catch(() => void 0);
-  if (!patch) {
-    await fh.close().catch(() => void 0);
-    return void 0;
-  }
-  if (item.size > item.stored.size && item.stored.sha256) patch.prefix(item.stored.size);
-  return { fh, patch };
+  const grew = item.size > item.stored.size && item.stored.sha256 !== void 0;
+  const patch = tree.patchFile(item.path, fh).then(
+    (p) => {
+      if (grew) p.prefix(item.stored.size);
+      return p;
+    },
+    () => void 0
+  );
+  const bs = blockSizeFor(item.size, tool);
+  return { fh, patch, ...!grew && { local: new LocalDigests(fh, bs, Math.ceil(item.size / bs)) } };
 }
 async function batchPass(batch, source, tree, result, log2) {
   const run2 = await source.digests(
@@ -30562,7 +30575,7 @@ async function batchPass(batch, source, tree, result, log2) {
     );
     for (; next < batch.length; next++) {
       const item = batch[next];
-      pending = openCopy(item, tree);
+      pending = openCopy(item, tree, tool);
       const first = await reader.line();
       if (first === null) throw new ProtocolError("the answer ends early");
       if (first === "X") {
@@ -30590,6 +30603,8 @@ async function batchPass(batch, source, tree, result, log2) {
         continue;
       }
       const plan = { ...copy, item, header, runs: [], moving: 0 };
+      if (header.blockSize !== blockSizeFor(item.size, tool)) delete plan.local;
+      else plan.local ??= new LocalDigests(copy.fh, header.blockSize, header.count);
       pending = void 0;
       asking = plan;
       await compare(plan, tool, reader, receiver, result, log2);
@@ -30618,8 +30633,7 @@ async function batchPass(batch, source, tree, result, log2) {
   }
 }
 async function compare(plan, tool, reader, receiver, result, log2) {
-  const { item, header } = plan;
-  const local = header.blockSize === blockSizeFor(item.size, tool) ? new LocalDigests(plan.fh, header.blockSize, header.count) : void 0;
+  const { item, header, local } = plan;
   const width = digestWidth(tool);
   const raw = Buffer.alloc(header.count * width);
   const remote = tool === "coreutils" ? Buffer.alloc(header.count * 8) : raw;
@@ -30667,7 +30681,9 @@ async function storePlan(plan, why, tool, result, log2) {
   const { item, header } = plan;
   try {
     if (why) return fetchWhole(item, result, log2, why);
-    result.done.set(item.remote, await plan.patch.store(header.size, plan.sum.sha256, item.mode, item.mtime));
+    const patch = await plan.patch;
+    if (!patch) return fetchWhole(item, result, log2, "its stored copy could not be copied");
+    result.done.set(item.remote, await patch.store(header.size, plan.sum.sha256, item.mode, item.mtime));
     const changed = plan.runs.reduce((n, r) => n + r.count, 0);
     log2(
       `delta: ${safeText(item.path)}: ${changed} of ${header.count} blocks of ${header.blockSize} bytes changed, ${plan.moving} of ${header.size} bytes fetched (${tool})`
