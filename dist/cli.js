@@ -12,7 +12,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-LJKJAMFF.js";
+} from "./chunks/chunk-DD7BFFHC.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   logSafe

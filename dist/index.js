@@ -11,7 +11,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-LJKJAMFF.js";
+} from "./chunks/chunk-DD7BFFHC.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   debug,

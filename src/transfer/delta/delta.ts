@@ -271,6 +271,8 @@ async function compare(
   plan.sum = sum;
   const mine = local ? await local.result.catch(() => undefined) : undefined;
   if (mine) finder.feed(mine, remote, header.count);
+  // The digests are done with: a plan waiting for its blocks holds only its runs.
+  delete plan.local;
   plan.runs = finder.runs;
   plan.moving = finder.runs.reduce((n, r) => n + runBytes(r, header.blockSize, header.size), 0);
   const why = !mine

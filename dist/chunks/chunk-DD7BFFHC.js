@@ -30667,6 +30667,7 @@ async function compare(plan, tool, reader, receiver, result, log2) {
   plan.sum = sum;
   const mine = local ? await local.result.catch(() => void 0) : void 0;
   if (mine) finder.feed(mine, remote, header.count);
+  delete plan.local;
   plan.runs = finder.runs;
   plan.moving = finder.runs.reduce((n, r) => n + runBytes(r, header.blockSize, header.size), 0);
   const why = !mine ? local ? "its stored copy could not be read" : "it changed on the server since it was listed" : changedSince(item, header, sum) ?? (plan.moving > WHOLE_SHARE * header.size ? `${Math.round(100 * plan.moving / header.size)}% of its blocks differ (data shifted, or rewritten)` : void 0);
