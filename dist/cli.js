@@ -12,7 +12,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-DD7BFFHC.js";
+} from "./chunks/chunk-Y7656SPZ.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   logSafe

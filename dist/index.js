@@ -11,7 +11,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-DD7BFFHC.js";
+} from "./chunks/chunk-Y7656SPZ.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   debug,
