@@ -36,6 +36,8 @@ before(async () => {
 here=$(dirname "$0")
 mode=$(cat "$here/mode" 2>/dev/null)
 target=$(cat "$here/target" 2>/dev/null)
+# A server with no perl at all (every command): the restore's tar then reads its usual 64 KiB pipe.
+if [ "$mode" = noperl-all ]; then PATH=$here/noperl exec /bin/bash -c "$SSH_ORIGINAL_COMMAND"; fi
 case "$SSH_ORIGINAL_COMMAND" in
   *"remote-files delta digests"*)
     echo "digests $mode" >> "$here/seen"
@@ -401,6 +403,25 @@ describe('where delta transfer does not apply, whole files', () => {
     same(join(ws, 'data', DOMAIN, 'sf', 'f.bin'), `${data}/sf/f.bin`, 'over SFTP');
     assert.deepEqual(deltaLines(r), []);
   });
+});
+
+describe('a restore (the tar it unpacks with)', () => {
+  // Where the server has perl, tar reads the archive through a 1 MiB pipe (F_SETPIPE_SZ); where it has
+  // none, through the usual one: the same files either way.
+  for (const mode of ['', 'noperl-all'])
+    test(`puts every file back ${mode ? 'on a server without perl' : 'through the wide pipe'}`, async () => {
+      misbehave('');
+      const name = `restore-${mode || 'perl'}`;
+      const { dir, ws, stored } = setup(name);
+      const files = Array.from({ length: 300 }, (_, i) => [`f${i}.bin`, randomBytes(1 + ((i * 997) % 9000))] as const);
+      for (const [f, content] of files) serverWrite(`${dir}/${f}`, content, '2024-01-01 00:00:00');
+      await backup(ws);
+      rootSh(`rm -rf '${dir}'/*`);
+      misbehave(mode);
+      ok(await runAction(inputs({ mode: 'restore' }), { workspace: ws }));
+      for (const [f] of files) same(stored(f), `${dir}/${f}`, `${f} restored`);
+      assert.equal(readdirSync(dir).length, files.length);
+    });
 });
 
 describe('delta transfer on a server that changes the file or lies', () => {
