@@ -12,7 +12,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-Y7656SPZ.js";
+} from "./chunks/chunk-DJMX4HBR.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   logSafe

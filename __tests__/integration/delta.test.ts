@@ -61,12 +61,22 @@ exec /bin/bash -c "$SSH_ORIGINAL_COMMAND"
     { mode: 0o755 },
   );
   // The digests, rewritten: the same blocks as the stored copy (lie.bin), a block count that does not
-  // fit the size, or a whole-file SHA-256 of zeros.
+  // fit the size, a whole-file SHA-256 of zeros, or an appended tail with five bytes more.
   writeFileSync(
     join(work, 'lie.pl'),
     `my ($mode, $here) = @ARGV; binmode STDIN; binmode STDOUT;
 my $t = <STDIN>; print $t;
 while (defined(my $l = <STDIN>)) {
+  if ($l =~ /^A /) {
+    print $l;
+    while (defined(my $c = <STDIN>)) {
+      if ($c =~ /^D (\\d+)$/) { read(STDIN, my $b, $1); print $c, $b; next }
+      print "D 5\\nXXXXX" if $mode eq 'lie-tail';
+      print $c;
+      last;
+    }
+    next;
+  }
   if ($l !~ /^F (\\d+) (-?\\d+) (\\d+) (\\d+)$/) { print $l; next }
   my ($size, $mtime, $bs, $n) = ($1, $2, $3, $4);
   read(STDIN, my $d, $n * 8);
@@ -283,6 +293,18 @@ describe('delta transfer on an honest server', () => {
     assert.match(
       deltaLines(r).join('\n'),
       /access\.log: the file put together does not have the server's SHA-256.*; fetched whole/,
+    );
+  });
+
+  test('an appended tail longer than the file grew: the answer is refused, the file fetched whole', async () => {
+    misbehave('');
+    const { dir, ws, stored } = await appendedLog('log-lie-tail', TAIL);
+    misbehave('lie-tail');
+    const r = await backup(ws);
+    same(stored, `${dir}/access.log`, 'after the lying tail');
+    assert.match(
+      deltaLines(r).join('\n'),
+      /the server's digests were refused: an appended tail longer than the file grew; 1 file\(s\) fetched whole/,
     );
   });
 

@@ -15,7 +15,7 @@ import {
   type Log,
 } from './items.js';
 import { parseSum, type AppendHeader, type Tool } from './plan.js';
-import { ProtocolError, type FrameReader } from './remote.js';
+import { ProtocolError, type FrameReader } from './frames.js';
 
 /**
  * An appended file: its tail (`D` pieces to `E`, one compressed stream when `codec` is not none) goes
@@ -35,22 +35,23 @@ export async function appendPass(
 ): Promise<void> {
   const from = item.stored.size;
   const tail = header.size - from;
-  if (header.codec !== 'none' && header.codec !== asked)
-    throw new ProtocolError(`a tail in ${header.codec}, which was not asked for`);
-  if (tail <= 0) throw new ProtocolError('an appended answer for a file that did not grow');
+  // The copy is released however the answer ends, a refused one included (its temp file must not stay).
   const copy = await pending;
-  const patch = await copy?.patch;
-  // An answer about another file than the one listed is read to its end, and nothing of it is written.
-  let failed: string | undefined =
-    header.size !== item.size || header.mtime !== item.mtime
-      ? 'it changed on the server since it was listed'
-      : patch
-        ? undefined
-        : 'its stored copy could not be read';
-  let got = 0;
-  const feed = new BlockFeed(reader);
-  feed.begin();
   try {
+    if (header.codec !== 'none' && header.codec !== asked)
+      throw new ProtocolError(`a tail in ${header.codec}, which was not asked for`);
+    if (tail <= 0) throw new ProtocolError('an appended answer for a file that did not grow');
+    const patch = await copy?.patch;
+    // An answer about another file than the one listed is read to its end, and nothing of it is written.
+    let failed: string | undefined =
+      header.size !== item.size || header.mtime !== item.mtime
+        ? 'it changed on the server since it was listed'
+        : patch
+          ? undefined
+          : 'its stored copy could not be read';
+    let got = 0;
+    const feed = new BlockFeed(reader);
+    feed.begin();
     const pieces = feed.rest();
     const sink = async function (source: AsyncIterable<Buffer>): Promise<void> {
       for await (const piece of source) {

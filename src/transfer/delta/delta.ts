@@ -44,7 +44,8 @@ import {
   WHOLE_SHARE,
   type Tool,
 } from './plan.js';
-import { FrameReader, ProtocolError, type DeltaSource } from './remote.js';
+import { ProtocolError, type FrameReader } from './frames.js';
+import type { DeltaSource } from './remote.js';
 import { BlockReceiver } from './receiver.js';
 
 export { DELTA_MIN } from './plan.js';
@@ -136,7 +137,7 @@ async function batchPass(
     nulList(batch.flatMap((i) => [i.remote, storedSpec(i.stored.size, i.stored.sha256)])),
     batch.map((i) => i.remote),
   );
-  const reader = new FrameReader(run.output);
+  const reader = run.reader;
   let next = 0;
   let named: Tool | undefined;
   let receiver: BlockReceiver | undefined;

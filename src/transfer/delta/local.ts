@@ -4,7 +4,7 @@ import crypto, { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { DIGEST_BYTES, parseChunk } from './plan.js';
-import { ProtocolError, type FrameReader } from './remote.js';
+import { ProtocolError, type FrameReader } from './frames.js';
 
 /** Bytes read from the stored copy at once. */
 const READ = 1 << 20;
@@ -144,10 +144,12 @@ export class BlockFeed {
         }
         this.left = c;
       }
-      const k = Math.min(n, this.left);
-      yield* this.reader.take(k);
-      this.left -= k;
-      n -= k;
+      // Counted before each piece goes out: a reader that stops midway leaves the feed in step.
+      for await (const piece of this.reader.take(Math.min(n, this.left))) {
+        this.left -= piece.length;
+        n -= piece.length;
+        yield piece;
+      }
     }
   }
 
@@ -155,8 +157,10 @@ export class BlockFeed {
   async *rest(): AsyncGenerator<Buffer> {
     while (this.open) {
       if (this.left > 0) {
-        yield* this.reader.take(this.left);
-        this.left = 0;
+        for await (const piece of this.reader.take(this.left)) {
+          this.left -= piece.length;
+          yield piece;
+        }
         continue;
       }
       const c = parseChunk((await this.reader.line()) ?? '');

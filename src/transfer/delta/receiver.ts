@@ -3,9 +3,9 @@
 // file stored (or sent to the whole-file fetch) once its last request is answered.
 import { safeText } from '../../report/reporter.js';
 import { BlockFeed, ShortError } from './local.js';
-import type { FilePlan } from './items.js';
+import { release, type FilePlan } from './items.js';
 import { requestSpec, runBytes, type Run, type Tool } from './plan.js';
-import { FrameReader, type DeltaSource } from './remote.js';
+import type { DeltaSource } from './remote.js';
 import type { DeltaRun, Requests } from './source.js';
 
 /** A request's runs for a plan, or the plan's end: store it (or fetch it whole, with `why`). */
@@ -61,6 +61,10 @@ export class BlockReceiver {
     void this.link?.then((l) => l.run.end()).catch(() => undefined);
     try {
       await this.done;
+    } catch (err) {
+      // The connection was lost: the plans still queued are released here (their temp copies removed).
+      for (const plan of new Set(this.jobs.map((j) => j.plan))) await release(plan);
+      throw err;
     } finally {
       if (this.link) await this.link.then((l) => l.run.stop()).catch(() => undefined);
     }
@@ -68,7 +72,7 @@ export class BlockReceiver {
 
   private async open(): Promise<Link> {
     const run = await this.source.blocks(this.tool, this.names);
-    return { run, feed: new BlockFeed(new FrameReader(run.output)) };
+    return { run, feed: new BlockFeed(run.reader) };
   }
 
   private push(job: Job): void {
@@ -113,9 +117,13 @@ export class BlockReceiver {
     } catch (err) {
       if (run.lost()) throw run.lost()!;
       if (err instanceof CopyError) {
-        // This side could not write it; the server's answer may hold more of it: read to its end.
-        this.why.set(plan, err.message);
-        await feed.finish().catch(() => undefined);
+        // This side could not write it (the feed is still in step): the rest of its answer is read to its end.
+        if (!this.why.has(plan)) this.why.set(plan, err.message);
+        try {
+          await feed.finish();
+        } catch (e) {
+          this.broken = `the server's blocks were refused (${safeText((e as Error).message)})`;
+        }
         return;
       }
       if (err instanceof ShortError) {
@@ -136,11 +144,15 @@ class CopyError extends Error {}
 async function putRuns(plan: FilePlan, runs: Run[], feed: BlockFeed): Promise<void> {
   const { blockSize, size } = plan.header;
   const patch = await plan.patch;
+  if (!patch) throw new CopyError('its stored copy could not be copied');
   for (const r of runs) {
     let at = r.first * blockSize;
     for await (const piece of feed.take(runBytes(r, blockSize, size))) {
-      if (!patch) throw new CopyError('its stored copy could not be copied');
-      await patch.put(at, piece);
+      // A write that fails here (a full disk, a stored copy shorter than its manifest says) is this
+      // side's: the file is fetched whole, and the rest of its answer is still read.
+      await patch.put(at, piece).catch((err: Error) => {
+        throw new CopyError(`it could not be put together (${safeText(err.message)})`);
+      });
       at += piece.length;
     }
   }

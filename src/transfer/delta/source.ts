@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Codec } from '../compression.js';
+import type { FrameReader } from './frames.js';
 import type { Tool } from './plan.js';
 
 /**
@@ -8,6 +9,8 @@ import type { Tool } from './plan.js';
  */
 export interface DeltaRun {
   output: Readable;
+  /** Its answer, read (see FrameReader; `waiting` tells the idle watchdog when the server's silence counts). */
+  reader: FrameReader;
   /** Stops the command (its answer is no longer wanted). */
   stop(): void;
   /** The channel's failure (the connection lost), if it failed: that fails the backup, as a fetch's would. */

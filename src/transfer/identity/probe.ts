@@ -82,7 +82,9 @@ export async function probeServer(
   started?: MarkerRead,
 ): Promise<ServerSeen> {
   if (!on.canRunCommands) return { probed: false, ...(hostKey && { hostKey }) };
-  const r = await (started ?? readMarker(on.shell, domain));
+  // Started early, it may have been refused where the later one is not (a server allowing one session
+  // channel at a time): then it is asked again, now.
+  const r = await (started?.catch(() => readMarker(on.shell, domain)) ?? readMarker(on.shell, domain));
   // A script that could not run (no $HOME, no head) saw nothing: that is not "the marker is gone".
   if (r.code !== 0)
     return {
