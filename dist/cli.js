@@ -12,7 +12,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-DJMX4HBR.js";
+} from "./chunks/chunk-SBBEXLOQ.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   logSafe

@@ -11,7 +11,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-DJMX4HBR.js";
+} from "./chunks/chunk-SBBEXLOQ.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   debug,

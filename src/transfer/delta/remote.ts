@@ -41,7 +41,9 @@ export class ShellDelta implements DeltaSource {
     // server sent waits unread.
     let ended = false;
     const answer: { reader?: FrameReader } = {};
-    const channel = await this.shell.execStream(command, { waitedOn: () => ended && (answer.reader?.waiting ?? false) });
+    const channel = await this.shell.execStream(command, {
+      waitedOn: () => ended && (answer.reader?.waiting ?? false),
+    });
     let stderr = '';
     channel.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
     // Once the command has exited or its channel closed, a failed write (a request after a script that

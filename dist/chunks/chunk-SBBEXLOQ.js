@@ -32793,7 +32793,9 @@ var ShellDelta = class {
   async start(command, codec) {
     let ended = false;
     const answer = {};
-    const channel = await this.shell.execStream(command, { waitedOn: () => ended && (answer.reader?.waiting ?? false) });
+    const channel = await this.shell.execStream(command, {
+      waitedOn: () => ended && (answer.reader?.waiting ?? false)
+    });
     let stderr = "";
     channel.stderr.on("data", (d) => stderr += d.toString("utf8"));
     let over = false;
