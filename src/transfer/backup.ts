@@ -20,6 +20,7 @@ import {
 } from './manifest/manifest.js';
 import { newOutcome, type EntryOutcome } from '../model/outcome.js';
 import { mostlyCompressed } from './compression.js';
+import { collectIfGrown } from '../memory.js';
 import { DELTA_MIN, fetchByDelta } from './delta/delta.js';
 import { NO_PROGRESS, type Progress } from '../report/progress.js';
 import type { EntryListing, RemoteFile, Transport } from './types.js';
@@ -130,6 +131,7 @@ export async function backup(
       t.plan.outcome.files++;
       t.plan.outcome.bytes += w.size;
     }
+    collectIfGrown();
   };
   const failed = (err: unknown): never => {
     // Cut off mid-archive (the connection lost): the files already renamed into place hold the
@@ -140,6 +142,8 @@ export async function backup(
     tree.abandonWrites();
     throw err;
   };
+  // What the listing and the plans left behind goes before the transfer piles more on it.
+  collectIfGrown(true);
   // Big changed files with a stored copy first, as their changed blocks; the rest (and any they left) whole.
   const whole = await deltaFirst(byRemote, transport, tree, opts, keep, progress).catch(failed);
   const fetched = await transport
@@ -183,6 +187,8 @@ export async function backup(
     for (const d of p.deletions) tree.remove(d);
     finishOutcome(p);
   }
+  // The transfer's garbage goes before the next manifest is built beside the records it copies.
+  collectIfGrown(true);
   const content = named(
     (nothingChanged(old, plans, opts.encryption) ? old : undefined) ?? nextManifest(old, plans, opts.encryption),
   );

@@ -73,6 +73,13 @@ var require_v8 = __commonJS({
   }
 });
 
+// builtin-by-require:vm
+var require_vm = __commonJS({
+  "builtin-by-require:vm"(exports, module) {
+    module.exports = __require("node:vm");
+  }
+});
+
 // node_modules/picomatch/lib/constants.js
 var require_constants = __commonJS({
   "node_modules/picomatch/lib/constants.js"(exports, module) {
@@ -27616,7 +27623,27 @@ var require_client = __commonJS({
 
 // src/memory.ts
 var import_node_v8 = __toESM(require_v8(), 1);
+var import_node_vm = __toESM(require_vm(), 1);
 (0, import_node_v8.setFlagsFromString)("--semi-space-growth-factor=1");
+(0, import_node_v8.setFlagsFromString)("--expose-gc");
+var fullGc = (() => {
+  try {
+    const gc = (0, import_node_vm.runInNewContext)("gc");
+    return typeof gc === "function" ? gc : void 0;
+  } catch {
+    return void 0;
+  }
+})();
+var GROWTH = 24 << 20;
+var EVERY = 256;
+var calls = 0;
+var floor = 0;
+function collectIfGrown(now = false) {
+  if (!fullGc || !now && ++calls % EVERY !== 0) return;
+  if ((0, import_node_v8.getHeapStatistics)().used_heap_size < floor + GROWTH) return;
+  fullGc();
+  floor = (0, import_node_v8.getHeapStatistics)().used_heap_size;
+}
 
 // src/nearest.ts
 function editDistance(a, b) {
@@ -30335,12 +30362,14 @@ async function backup(entries, transport, tree, old, opts) {
       t.plan.outcome.files++;
       t.plan.outcome.bytes += w.size;
     }
+    collectIfGrown();
   };
   const failed = (err) => {
     if (stored.size > 0) writeManifest(tree.root, named(withStored(old, stored, plans, opts.encryption)));
     tree.abandonWrites();
     throw err;
   };
+  collectIfGrown(true);
   const whole = await deltaFirst(byRemote, transport, tree, opts, keep, progress).catch(failed);
   const fetched = await transport.fetch(whole, async (incoming) => {
     const targets = byRemote.get(incoming.remote);
@@ -30379,6 +30408,7 @@ async function backup(entries, transport, tree, old, opts) {
     for (const d of p.deletions) tree.remove(d);
     finishOutcome(p);
   }
+  collectIfGrown(true);
   const content = named(
     (nothingChanged(old, plans, opts.encryption) ? old : void 0) ?? nextManifest(old, plans, opts.encryption)
   );
