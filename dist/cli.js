@@ -12,7 +12,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-LI57NEGF.js";
+} from "./chunks/chunk-2IIXVYHD.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   logSafe

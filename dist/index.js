@@ -11,7 +11,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-LI57NEGF.js";
+} from "./chunks/chunk-2IIXVYHD.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   debug,

@@ -229,14 +229,12 @@ async function deltaFirst(
       : [];
   });
   if (items.length === 0) return remotes;
-  const r = await fetchByDelta(items, transport.delta, tree, opts.log ?? (() => undefined));
-  for (const item of items) {
-    const w = r.done.get(item.remote);
-    if (!w) continue;
+  // Each file is recorded as it is renamed into place: a run cut off in a later batch still vouches for it.
+  const r = await fetchByDelta(items, transport.delta, tree, opts.log ?? (() => undefined), (item, w) => {
     progress.bytes(w.size);
     progress.fileDone();
     keep(item.remote, [item.path], [w], item.mtime);
-  }
+  });
   return remotes.filter((remote) => !r.done.has(remote));
 }
 

@@ -8,6 +8,7 @@ import {
   changedSince,
   fetchWhole,
   release,
+  storedBy,
   wrongResult,
   type Copy,
   type DeltaItem,
@@ -78,7 +79,7 @@ export async function appendPass(
       changedSince(item, header, sum) ?? (got < tail ? 'it shrank on the server while its tail was read' : undefined);
     if (failed) return fetchWhole(item, result, log, failed);
     try {
-      result.done.set(item.remote, await patch!.store(header.size, sum.sha256, item.mode, item.mtime));
+      storedBy(result, item, await patch!.store(header.size, sum.sha256, item.mode, item.mtime));
       log(`delta: ${safeText(item.path)}: appended to, ${tail} of ${header.size} bytes fetched (${tool})`);
     } catch (err) {
       fetchWhole(item, result, log, wrongResult(err));

@@ -18,6 +18,7 @@ import {
   changedSince,
   fetchWhole,
   release,
+  storedBy,
   wrongResult,
   type Copy,
   type DeltaItem,
@@ -66,8 +67,9 @@ export async function fetchByDelta(
   source: DeltaSource,
   tree: LocalTree,
   log: Log,
+  onStored?: DeltaResult['onStored'],
 ): Promise<DeltaResult> {
-  const result: DeltaResult = { done: new Map(), whole: [] };
+  const result: DeltaResult = { done: new Map(), whole: [], ...(onStored && { onStored }) };
   let toolless = false;
   for (const batch of batches(items)) {
     if (toolless) {
@@ -306,7 +308,7 @@ async function storePlan(
     if (why) return fetchWhole(item, result, log, why);
     const patch = await plan.patch;
     if (!patch) return fetchWhole(item, result, log, 'its stored copy could not be copied');
-    result.done.set(item.remote, await patch.store(header.size, plan.sum!.sha256, item.mode, item.mtime));
+    storedBy(result, item, await patch.store(header.size, plan.sum!.sha256, item.mode, item.mtime));
     const changed = plan.runs.reduce((n, r) => n + r.count, 0);
     log(
       `delta: ${safeText(item.path)}: ${changed} of ${header.count} blocks of ${header.blockSize} bytes changed, ${plan.moving} of ${header.size} bytes fetched (${tool})`,

@@ -25,6 +25,17 @@ export interface DeltaResult {
   done: Map<string, { sha256: string; size: number }>;
   /** Files to fetch whole. */
   whole: string[];
+  /** Told of each file as it is renamed into place (the backup records it at once: see storedBy). */
+  onStored?: (item: DeltaItem, written: { sha256: string; size: number }) => void;
+}
+
+/**
+ * A file renamed into place by delta: noted, and the backup told at once, so that a run cut off later
+ * (the connection lost in the next batch) still writes a manifest that vouches for its new content.
+ */
+export function storedBy(result: DeltaResult, item: DeltaItem, written: { sha256: string; size: number }): void {
+  result.done.set(item.remote, written);
+  result.onStored?.(item, written);
 }
 
 /**

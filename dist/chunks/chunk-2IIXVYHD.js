@@ -29833,6 +29833,10 @@ var BlockFeed = class {
 };
 
 // src/transfer/delta/items.ts
+function storedBy(result, item, written) {
+  result.done.set(item.remote, written);
+  result.onStored?.(item, written);
+}
 function fetchWhole(item, result, log2, reason) {
   log2(`delta: ${safeText(item.path)}: ${reason}; fetched whole`);
   result.whole.push(item.remote);
@@ -29888,7 +29892,7 @@ async function appendPass(item, header, reader, asked, pending, tool, result, lo
     failed ??= changedSince(item, header, sum) ?? (got < tail ? "it shrank on the server while its tail was read" : void 0);
     if (failed) return fetchWhole(item, result, log2, failed);
     try {
-      result.done.set(item.remote, await patch.store(header.size, sum.sha256, item.mode, item.mtime));
+      storedBy(result, item, await patch.store(header.size, sum.sha256, item.mode, item.mtime));
       log2(`delta: ${safeText(item.path)}: appended to, ${tail} of ${header.size} bytes fetched (${tool})`);
     } catch (err) {
       fetchWhole(item, result, log2, wrongResult(err));
@@ -30030,8 +30034,8 @@ async function putRuns(plan, runs, feed) {
 var BATCH_BLOCKS = 1 << 19;
 var BATCH_FILES = 256;
 var NO_TOOLS = "delta transfer unavailable: the server has none of perl (Digest::SHA), python3 (hashlib) or coreutils (split --filter, sha1sum, sha256sum); changed files are fetched whole";
-async function fetchByDelta(items, source, tree, log2) {
-  const result = { done: /* @__PURE__ */ new Map(), whole: [] };
+async function fetchByDelta(items, source, tree, log2, onStored) {
+  const result = { done: /* @__PURE__ */ new Map(), whole: [], ...onStored && { onStored } };
   let toolless = false;
   for (const batch of batches(items)) {
     if (toolless) {
@@ -30209,7 +30213,7 @@ async function storePlan(plan, why, tool, result, log2) {
     if (why) return fetchWhole(item, result, log2, why);
     const patch = await plan.patch;
     if (!patch) return fetchWhole(item, result, log2, "its stored copy could not be copied");
-    result.done.set(item.remote, await patch.store(header.size, plan.sum.sha256, item.mode, item.mtime));
+    storedBy(result, item, await patch.store(header.size, plan.sum.sha256, item.mode, item.mtime));
     const changed = plan.runs.reduce((n, r) => n + r.count, 0);
     log2(
       `delta: ${safeText(item.path)}: ${changed} of ${header.count} blocks of ${header.blockSize} bytes changed, ${plan.moving} of ${header.size} bytes fetched (${tool})`
@@ -30432,14 +30436,11 @@ async function deltaFirst(byRemote, transport, tree, opts, keep, progress) {
     return fits && !mostlyCompressed([remote]) ? [{ remote, path, size: file.size, mtime: file.mtime, mode: file.mode, stored }] : [];
   });
   if (items.length === 0) return remotes;
-  const r = await fetchByDelta(items, transport.delta, tree, opts.log ?? (() => void 0));
-  for (const item of items) {
-    const w = r.done.get(item.remote);
-    if (!w) continue;
+  const r = await fetchByDelta(items, transport.delta, tree, opts.log ?? (() => void 0), (item, w) => {
     progress.bytes(w.size);
     progress.fileDone();
     keep(item.remote, [item.path], [w], item.mtime);
-  }
+  });
   return remotes.filter((remote) => !r.done.has(remote));
 }
 async function tee(source, copies) {
