@@ -12,7 +12,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-2IIXVYHD.js";
+} from "./chunks/chunk-OCYTCPQC.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   logSafe

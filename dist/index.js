@@ -11,7 +11,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-2IIXVYHD.js";
+} from "./chunks/chunk-OCYTCPQC.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   debug,

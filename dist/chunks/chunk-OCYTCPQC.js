@@ -32537,7 +32537,6 @@ BEGIN { eval { require Digest::SHA; 1 } or exit 97 }
 my $z = shift(@ARGV) // "";
 my %has;
 for my $t ("openssl", "sha256sum", "head", "tail", $z) { $has{$t} = grep { -x "$_/$t" } split /:/, ($ENV{PATH} // "") }
-my $dsha = 1;
 $z = "" unless ($z eq "zstd" || $z eq "gzip") && $has{$z} && $has{tail} && $has{head};
 my $zcmd = $z eq "zstd" ? "zstd -q -1 -c" : "gzip -1 -c";
 sub hexsum { my ($pipe) = @_; local $/ = "\\n"; my $l = <$pipe>; close $pipe; return defined $l && $l =~ /^\\\\?([0-9a-f]{64})/ ? $1 : "" }
@@ -32562,7 +32561,7 @@ while (defined(my $p = <STDIN>)) {
   if (defined $osha && $osha =~ /^[0-9a-f]{64}$/ && $osize =~ /^[0-9]+$/ && $osize > 0 && $size > $osize) {
     my $pre = "";
     if (summer() && $has{head} && open(my $pp, "-|", "sh", "-c", 'head -c "$1" < "$2" | ' . summer(), "sh", $osize, $p)) { $pre = hexsum($pp) }
-    elsif ($dsha) {
+    else {
       my $d = Digest::SHA->new(256); my $left = $osize;
       while ($left > 0) { my $n = read($fh, my $buf, $left < 1048576 ? $left : 1048576); last unless $n; $d->add($buf); $left -= $n }
       $pre = $left == 0 ? $d->hexdigest : "";
