@@ -61,13 +61,15 @@ exec /bin/bash -c "$SSH_ORIGINAL_COMMAND"
     { mode: 0o755 },
   );
   // The digests, rewritten: the same blocks as the stored copy (lie.bin), a block count that does not
-  // fit the size, a whole-file SHA-256 of zeros, or an appended tail with five bytes more.
+  // fit the size, a whole-file SHA-256 of zeros, an appended tail with five bytes more, or one said to be
+  // in a codec that was not asked for.
   writeFileSync(
     join(work, 'lie.pl'),
     `my ($mode, $here) = @ARGV; binmode STDIN; binmode STDOUT;
 my $t = <STDIN>; print $t;
 while (defined(my $l = <STDIN>)) {
   if ($l =~ /^A /) {
+    $l =~ s/ none$/ zstd/ if $mode eq 'lie-codec';
     print $l;
     while (defined(my $c = <STDIN>)) {
       if ($c =~ /^D (\\d+)$/) { read(STDIN, my $b, $1); print $c, $b; next }
@@ -306,6 +308,20 @@ describe('delta transfer on an honest server', () => {
       deltaLines(r).join('\n'),
       /the server's digests were refused: an appended tail longer than the file grew; 1 file\(s\) fetched whole/,
     );
+  });
+
+  test('an appended tail in a codec not asked for: refused, fetched whole, and its temp copy removed', async () => {
+    misbehave('');
+    const { dir, ws, stored } = await appendedLog('log-lie-codec', TAIL);
+    misbehave('lie-codec');
+    const r = await backup(ws);
+    same(stored, `${dir}/access.log`, 'after the lying codec');
+    assert.match(
+      deltaLines(r).join('\n'),
+      /the server's digests were refused: a tail in zstd, which was not asked for; 1 file\(s\) fetched whole/,
+    );
+    const left = readdirSync(join(stored, '..')).filter((n) => n.startsWith('.rf-tmp-'));
+    assert.deepEqual(left, [], 'no temp copy of the stored file is left in the data folder');
   });
 
   test('a log changed near its start and appended to: its blocks are compared instead', async () => {
