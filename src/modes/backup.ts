@@ -47,8 +47,9 @@ export async function backupMode(job: ServerJob, session: Session): Promise<Mode
         dryRun: s.dryRun,
         progress,
         server: server.record,
-        // `new-server: allow` expects a server whose state is not the salvage's: smaller is no alarm then.
-        byteGuard: s.newServer !== 'allow',
+        // A new server let in by `new-server: allow` is expected to differ from the salvage: smaller is no
+        // alarm then. The salvage's own server keeps the guard, even with the input left set.
+        byteGuard: !server.newAllowed,
         ...(encryption && { encryption: encryption.tag }),
         log: (line) => out.info(line),
       }),
@@ -75,7 +76,7 @@ async function checkServer(
   transport: Transport,
   manifest: Manifest,
   marker: MarkerRead | undefined,
-): Promise<{ record: ServerRecord; skip?: ModeResult }> {
+): Promise<{ record: ServerRecord; newAllowed?: boolean; skip?: ModeResult }> {
   const { s, out } = job;
   const on = { shell: session, canRunCommands: transport.canRunCommands };
   const seen = await probeServer(on, s.domain, session.hostKey, marker);
@@ -122,7 +123,7 @@ async function checkServer(
       instance = undefined;
     }
   }
-  return { record: serverRecord(manifest.server, seen, instance) };
+  return { record: serverRecord(manifest.server, seen, instance), newAllowed: check === 'new' };
 }
 
 /** The manifest to compare with: none (everything salvaged again) when the encryption changed. */
