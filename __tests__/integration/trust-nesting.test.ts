@@ -17,7 +17,7 @@ import { recipeWorkspace, runAction } from '../helpers/run-action.js';
 import { treePicture } from '../helpers/tree.js';
 import { ok } from '../helpers/outcome.js';
 import { listingRecord, rootSh, sshInputs, startWrappedSshd, type Sshd } from '../helpers/sshd.js';
-import { assertNoRecordBelowLink } from '../../src/transfer/backup.js';
+import { assertNoRecordBelowLink } from '../../src/transfer/nesting.js';
 import { LocalTree } from '../../src/transfer/local/tree.js';
 import { emptyManifest, type ManifestFile } from '../../src/transfer/manifest/manifest.js';
 

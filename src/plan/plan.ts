@@ -160,7 +160,7 @@ function oneSpecPerDestination(recipes: PlanRecipe[]): void {
  * Two entries storing into the same or nested local paths would overwrite (or, with deletions
  * mirrored, delete) each other's salvage; refuse the plan instead. Entries that agree (two recipes
  * naming the same path, or a folder and a path inside it mapped to the same place) are fine; what the
- * server lists for them must agree too, which the backup checks (refuseInconsistentNesting, backup.ts).
+ * server lists for them must agree too, which the backup checks (refuseInconsistentNesting, transfer/nesting.ts).
  */
 function rejectOverlaps(recipes: PlanRecipe[]): void {
   const entries = recipes.flatMap((r) => r.files.map((f) => ({ recipe: r, file: f })));

@@ -23,11 +23,12 @@ import { mostlyCompressed } from './compression.js';
 import { collectIfGrown } from '../memory.js';
 import { DELTA_MIN, fetchByDelta } from './delta/delta.js';
 import { NO_PROGRESS, type Progress } from '../report/progress.js';
-import type { EntryListing, RemoteFile, Transport } from './types.js';
+import type { EntryListing, Transport } from './types.js';
 import type { EntryPlan, FetchTarget } from './entry-plan.js';
 import { nextManifest, nothingChanged, withNames, withStored } from './backup-manifest.js';
 import { byteShrinkProblem, shrinkError, shrinkProblems, type MaxDelete, type ShrinkCounts } from './shrink-guard.js';
 import { describeMember, judgeMemberSize, memberSizeError } from './member-size.js';
+import { assertNoRecordBelowLink, linkAbove, parentOf, refuseInconsistentNesting } from './nesting.js';
 
 export interface BackupOptions {
   /** The byte half of the shrink guard; off when the workflow backs up a new server on purpose. */
@@ -427,77 +428,6 @@ function decideDeletions(
   }
 }
 
-/**
- * Entries that nest must agree on every path both of them reach, before anything is written: a path
- * one lists as a link (or a file) and the other as a folder, or one that holds a nested entry's files
- * yet is a file in the outer one's listing, cannot be stored as both. Written in turn, the second
- * would replace the first with its records left behind: files the manifest vouches for, gone, or a
- * link planted where the manifest says files are, which a later restore would read through. The one
- * honest difference, a link above a nested entry's path, is not refused: see `shadows` in decideEntry.
- */
-function refuseInconsistentNesting(plans: EntryPlan[]): void {
-  const byEntry = new Map(plans.map((p) => [p.entry, p] as const));
-  const name = (e: Entry) => `recipe ${e.recipe} (${e.remote} => ${e.local})`;
-  const kind = (t: RemoteFile['type']) =>
-    t === 'dir' ? 'a folder' : t === 'symlink' ? 'a symlink' : t === 'file' ? 'a file' : 'a device, fifo or socket';
-  const refuse = (path: string, outer: Entry, outerSays: string, inner: Entry, innerSays: string) => {
-    throw new HostileServerError(
-      `entries that nest disagree about "${safeText(path)}": ${outerSays} for ${safeText(name(outer))}, ${innerSays} for ${safeText(name(inner))}; ` +
-        'the server changed meanwhile, or is not honest. Nothing was written',
-    );
-  };
-  for (const outer of plans) {
-    if (!outer.types) continue;
-    for (const entry of outer.nested) {
-      // Folders above the nested entry: a folder or a link (which it reaches through) will do; a file cannot hold it.
-      for (let q = entry.local.slice(0, entry.local.lastIndexOf('/')); ; q = q.slice(0, q.lastIndexOf('/'))) {
-        const t = outer.types.get(q);
-        if (t === 'symlink') break;
-        if (t !== undefined && t !== 'dir') refuse(q, outer.entry, kind(t), entry, `a folder holding its files`);
-        if (q === outer.entry.local) break;
-      }
-      const inner = byEntry.get(entry)!;
-      if (!inner.types || outer.ceded.includes(entry.local)) continue;
-      // Both reach the nested entry's paths: each path the same kind of thing for both.
-      for (const [path, t] of inner.types) {
-        const u = outer.types.get(path);
-        if (u !== undefined && u !== t) refuse(path, outer.entry, kind(u), entry, kind(t));
-      }
-    }
-  }
-}
-
-/**
- * The invariant the steps above keep, checked before the manifest vouches for it: no recorded path
- * lies below a symlink in the data folder. A restore reads stored files by their paths, and one read
- * through a link would upload whatever the link points at. Fails the run rather than store that.
- */
-export function assertNoRecordBelowLink(tree: LocalTree, m: Manifest): void {
-  const linkFree = new Map<string, boolean>([['', true]]);
-  const check = (dir: string): boolean => {
-    let known = linkFree.get(dir);
-    if (known === undefined) {
-      known = check(parentOf(dir)) && tree.exists(dir)?.type !== 'symlink';
-      linkFree.set(dir, known);
-    }
-    return known;
-  };
-  const bad = Object.keys(m.files).filter((path) => !check(parentOf(path)));
-  if (bad.length === 0) return;
-  const link = (path: string) => {
-    let q = parentOf(path);
-    while (!check(parentOf(q))) q = parentOf(q);
-    return q;
-  };
-  throw new Error(
-    `refusing to write the manifest: ${bad.length} recorded path(s) lie below a symlink in the data folder (${bad
-      .slice(0, 5)
-      .map((p) => `${safeText(p)} below ${safeText(link(p))}`)
-      .join(', ')}${bad.length > 5 ? ', …' : ''}); ` +
-      'this is a bug, please report it. The previous manifest was kept',
-  );
-}
-
 /** With `checksum`, a file is unchanged only when its SHA-256 on the server equals the stored one. */
 async function confirmByChecksum(plans: EntryPlan[], transport: Transport, old: Manifest): Promise<void> {
   const candidates = plans.flatMap((p) =>
@@ -566,18 +496,6 @@ function keepNotSent(target: { plan: EntryPlan; path: string }, old: Manifest, m
     target.plan.outcome.notes.push(
       `${target.path}: not sent by the server (${safeText(message.split('\n')[0] ?? 'no reason given')}); stored copy kept`,
     );
-}
-
-/** Is a folder above `path` a symlink in the data folder? */
-function linkAbove(tree: LocalTree, path: string): boolean {
-  for (let q = parentOf(path); q !== ''; q = parentOf(q)) if (tree.exists(q)?.type === 'symlink') return true;
-  return false;
-}
-
-/** "a/b/c" → "a/b"; "a" → "". */
-function parentOf(path: string): string {
-  const i = path.lastIndexOf('/');
-  return i < 0 ? '' : path.slice(0, i);
 }
 
 /** Is some folder above `path` in `folders`? (A walk up the path: a scan of the set would be quadratic.) */
