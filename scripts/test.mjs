@@ -72,7 +72,8 @@ try {
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...batch],
-      { stdio: 'inherit', env: { ...process.env, TMPDIR: tmp } },
+      // Node's tmpdir() reads TMPDIR on Linux and macOS, TEMP and TMP on Windows.
+      { stdio: 'inherit', env: { ...process.env, TMPDIR: tmp, TEMP: tmp, TMP: tmp } },
     );
     const code = await new Promise((done) => child.on('close', (c) => done(c ?? 1)));
     status ||= code;

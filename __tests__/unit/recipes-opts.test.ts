@@ -1,3 +1,4 @@
+// linux-only: runs the system perl at /usr/bin/perl, which Windows runners lack
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
