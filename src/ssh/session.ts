@@ -1,6 +1,7 @@
 // One established SSH connection (possibly through a jump host) and the operations the transports use.
 import type { Readable } from 'node:stream';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
+import { AckCounter } from './ack-counter.js';
 
 /**
  * Most bytes of a server's messages kept: a command's stderr (always) and its stdout where the caller
@@ -335,8 +336,7 @@ export class SshSession {
 
   /**
    * Watches a channel (or the SFTP session) for progress: a byte received (stdout, stderr, SFTP
-   * replies), or its outgoing window changing (our bytes sent, or the server acknowledging them with a
-   * window adjustment). While `busy()` and not held up by us (a reader that stopped reading), a channel
+   * replies), or bytes of ours the server acknowledged with a window adjustment (see AckCounter). While `busy()` and not held up by us (a reader that stopped reading), a channel
    * still for idleMs ends the connection. Hooks ssh2's channel objects (`push`, `outgoing.window`,
    * `_waitChanDrain`), which ssh2 1.x has for exec channels and SFTP alike.
    */
@@ -358,14 +358,14 @@ export class SshSession {
     if (channel.stderr) onPush(channel.stderr, touch);
     const outgoing = channel.outgoing;
     if (outgoing && typeof outgoing.window === 'number') {
-      let window = outgoing.window;
+      const acks = new AckCounter(outgoing.window);
       Object.defineProperty(outgoing, 'window', {
         configurable: true,
         enumerable: true,
-        get: () => window,
+        get: () => acks.window,
         set: (v: number) => {
-          if (v !== window) touch(Math.abs(v - window));
-          window = v;
+          const acked = acks.update(v);
+          if (acked > 0) touch(acked);
         },
       });
     }
