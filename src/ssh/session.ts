@@ -31,9 +31,9 @@ export interface ExecOptions {
    */
   unwatched?: boolean;
   /**
-   * The command is closed, and exec fails with a message naming `limitName`, when it has not finished
-   * after this many ms (the `command-timeout` input's backstop: the server's own `timeout` usually
-   * stops it first).
+   * The command's channel is closed, and exec fails with a CommandTimeLimitError naming `limitName`,
+   * when it has not finished after this many ms (the `command-timeout` input's backstop: the server's
+   * own `timeout` usually stops it first).
    */
   limitMs?: number;
   limitName?: string;
@@ -60,6 +60,23 @@ export interface ExecResult {
   signal?: string;
   stdout: Buffer;
   stderr: string;
+}
+
+/**
+ * A command ran past ExecOptions.limitMs. This side closed its channel and stopped waiting; sshd does
+ * not end a command for that (nor deliver our signals to a forced command), so it may still run there.
+ */
+export class CommandTimeLimitError extends Error {
+  override name = 'CommandTimeLimitError';
+  constructor(
+    label: string,
+    readonly secs: number,
+    limitName: string,
+  ) {
+    super(
+      `a command on ${label} did not finish within ${secs} s: this side stopped waiting and closed its channel (the command may still be running on the server); the \`${limitName}\` input bounds it`,
+    );
+  }
 }
 
 /** The connection dropped (or was closed) while something was using it. */
@@ -125,12 +142,7 @@ export class SshSession {
     const limited = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         channel.close();
-        const secs = Math.round(opts.limitMs! / 1000);
-        reject(
-          new Error(
-            `a command on ${this.label} did not finish within ${secs} s and was stopped; the \`${opts.limitName ?? 'command-timeout'}\` input bounds it`,
-          ),
-        );
+        reject(new CommandTimeLimitError(this.label, opts.limitMs! / 1000, opts.limitName ?? 'command-timeout'));
       }, opts.limitMs);
       timer.unref();
     });
