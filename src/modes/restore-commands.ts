@@ -1,4 +1,5 @@
 import { UserError } from '../errors.js';
+import { CommandTimeLimitError } from '../ssh/session.js';
 import type { Settings } from '../inputs.js';
 import type { Plan } from '../plan/plan.js';
 import { safeText, type Reporter } from '../report/reporter.js';
@@ -55,7 +56,11 @@ export async function runAround(
   }
   return out.group(title, async () => {
     for (const [i, { who, command }] of commands.entries()) {
-      const r = await transport.run(command, [], s.commandTimeoutSecs);
+      const r = await transport.run(command, [], s.commandTimeoutSecs).catch((err: unknown) => {
+        // A server without `timeout` cannot stop it: this side gave up waiting (see SshSession.exec).
+        if (err instanceof CommandTimeLimitError) return { code: null, output: '', gaveUpAfter: err.secs };
+        throw err;
+      });
       const shown = r.output.trim();
       if (r.code === 0) {
         out.info(`${who}: ${safeText(command)} — ok${shown ? `\n${safeText(shown.slice(-2000))}` : ''}`);
@@ -65,7 +70,7 @@ export async function runAround(
       return {
         ran: i,
         failed:
-          `${who} command failed (${r.timedOut ? `stopped after \`command-timeout\`, ${s.commandTimeoutSecs} s` : `exit ${r.code ?? 'unknown'}`}): ${safeText(command)}${shown ? ` — ${safeText(shown.slice(-2000))}` : ''}` +
+          `${who} command failed (${failure(r, s.commandTimeoutSecs)}): ${safeText(command)}${shown ? ` — ${safeText(shown.slice(-2000))}` : ''}` +
           (rest.length
             ? `; ${rest.length} later command(s) not run: ${rest.map((c) => safeText(c.command)).join(', ')}`
             : ''),
@@ -73,4 +78,12 @@ export async function runAround(
     }
     return { ran: commands.length };
   });
+}
+
+/** How a command failed, for its message. */
+function failure(r: { code: number | null; timedOut?: boolean; gaveUpAfter?: number }, limitSecs: number): string {
+  if (r.gaveUpAfter !== undefined)
+    return `still running after ${r.gaveUpAfter} s, \`command-timeout\` is ${limitSecs} s: the server has no \`timeout\` command to stop it, so this side stopped waiting; it may still be running there`;
+  if (r.timedOut) return `stopped after \`command-timeout\`, ${limitSecs} s`;
+  return `exit ${r.code ?? 'unknown'}`;
 }

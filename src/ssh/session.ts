@@ -1,6 +1,7 @@
 // One established SSH connection (possibly through a jump host) and the operations the transports use.
 import type { Readable } from 'node:stream';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
+import { AckCounter } from './ack-counter.js';
 
 /**
  * Most bytes of a server's messages kept: a command's stderr (always) and its stdout where the caller
@@ -30,9 +31,9 @@ export interface ExecOptions {
    */
   unwatched?: boolean;
   /**
-   * The command is closed, and exec fails with a message naming `limitName`, when it has not finished
-   * after this many ms (the `command-timeout` input's backstop: the server's own `timeout` usually
-   * stops it first).
+   * The command's channel is closed, and exec fails with a CommandTimeLimitError naming `limitName`,
+   * when it has not finished after this many ms (the `command-timeout` input's backstop: the server's
+   * own `timeout` usually stops it first).
    */
   limitMs?: number;
   limitName?: string;
@@ -59,6 +60,23 @@ export interface ExecResult {
   signal?: string;
   stdout: Buffer;
   stderr: string;
+}
+
+/**
+ * A command ran past ExecOptions.limitMs. This side closed its channel and stopped waiting; sshd does
+ * not end a command for that (nor deliver our signals to a forced command), so it may still run there.
+ */
+export class CommandTimeLimitError extends Error {
+  override name = 'CommandTimeLimitError';
+  constructor(
+    label: string,
+    readonly secs: number,
+    limitName: string,
+  ) {
+    super(
+      `a command on ${label} did not finish within ${secs} s: this side stopped waiting and closed its channel (the command may still be running on the server); the \`${limitName}\` input bounds it`,
+    );
+  }
 }
 
 /** The connection dropped (or was closed) while something was using it. */
@@ -124,12 +142,7 @@ export class SshSession {
     const limited = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         channel.close();
-        const secs = Math.round(opts.limitMs! / 1000);
-        reject(
-          new Error(
-            `a command on ${this.label} did not finish within ${secs} s and was stopped; the \`${opts.limitName ?? 'command-timeout'}\` input bounds it`,
-          ),
-        );
+        reject(new CommandTimeLimitError(this.label, opts.limitMs! / 1000, opts.limitName ?? 'command-timeout'));
       }, opts.limitMs);
       timer.unref();
     });
@@ -335,8 +348,7 @@ export class SshSession {
 
   /**
    * Watches a channel (or the SFTP session) for progress: a byte received (stdout, stderr, SFTP
-   * replies), or its outgoing window changing (our bytes sent, or the server acknowledging them with a
-   * window adjustment). While `busy()` and not held up by us (a reader that stopped reading), a channel
+   * replies), or bytes of ours the server acknowledged with a window adjustment (see AckCounter). While `busy()` and not held up by us (a reader that stopped reading), a channel
    * still for idleMs ends the connection. Hooks ssh2's channel objects (`push`, `outgoing.window`,
    * `_waitChanDrain`), which ssh2 1.x has for exec channels and SFTP alike.
    */
@@ -358,14 +370,14 @@ export class SshSession {
     if (channel.stderr) onPush(channel.stderr, touch);
     const outgoing = channel.outgoing;
     if (outgoing && typeof outgoing.window === 'number') {
-      let window = outgoing.window;
+      const acks = new AckCounter(outgoing.window);
       Object.defineProperty(outgoing, 'window', {
         configurable: true,
         enumerable: true,
-        get: () => window,
+        get: () => acks.window,
         set: (v: number) => {
-          if (v !== window) touch(Math.abs(v - window));
-          window = v;
+          const acked = acks.update(v);
+          if (acked > 0) touch(acked);
         },
       });
     }
