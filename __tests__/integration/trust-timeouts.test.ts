@@ -50,12 +50,12 @@ after(async () => {
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
-function workspace(): string {
+function workspace(extra = ''): string {
   const ws = mkdtempSync(join(tmpdir(), 'rf-timeouts-'));
   scratch.push(ws);
   writeFileSync(
     join(ws, 'remote-files.yml'),
-    'version: 1\nrecipes:\n  Site:\n    remote_files:\n      "${install_dir}/site": site\n',
+    'version: 1\nrecipes:\n  Site:\n    remote_files:\n      "${install_dir}/site": site\n' + extra,
   );
   return ws;
 }
@@ -139,6 +139,22 @@ test('on a server without `timeout`, a hung before-restore command is given up o
     );
     assert.ok(took >= 31_000 && took < 90_000, `ended after ${took} ms: the backstop is 1 + 30 s`);
     assert.ok(!existsSync(site), 'nothing was restored');
+  } finally {
+    rmSync(join(work, 'no-timeout'), { force: true });
+  }
+});
+
+test('on a server without `timeout`, a hung remote_prepare command fails the backup naming its recipe; nothing is stored', async () => {
+  plantSite();
+  const ws = workspace('    remote_prepare: [ "sleep 600" ]\n');
+  writeFileSync(join(work, 'no-timeout'), '');
+  try {
+    const r = await runAction(inputs({ 'command-timeout': '1' }), { workspace: ws });
+    failedWith(
+      r,
+      /Site: prepare command still running after 31 s \(`command-timeout` is 1 s; the server has no `timeout` command to stop it.*\): sleep 600\. Nothing was fetched/,
+    );
+    assert.ok(!existsSync(join(ws, 'data', DOMAIN, 'site')), 'nothing was stored');
   } finally {
     rmSync(join(work, 'no-timeout'), { force: true });
   }

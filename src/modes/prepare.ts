@@ -1,4 +1,5 @@
 import { UserError } from '../errors.js';
+import { CommandTimeLimitError } from '../ssh/session.js';
 import type { Settings } from '../inputs.js';
 import type { Plan } from '../plan/plan.js';
 import { safeText, type Reporter } from '../report/reporter.js';
@@ -27,7 +28,13 @@ export async function runPrepare(plan: Plan, transport: Transport, s: Settings, 
   }
   await out.group('Prepare', async () => {
     for (const { recipe, command, paths } of commands) {
-      const r = await transport.run(PREPARE_SCRIPT, [command, ...paths], s.commandTimeoutSecs);
+      const r = await transport.run(PREPARE_SCRIPT, [command, ...paths], s.commandTimeoutSecs).catch((err: unknown) => {
+        // A server without `timeout` cannot stop it, and it may still be writing the dump: fail, naming it.
+        if (!(err instanceof CommandTimeLimitError)) throw err;
+        throw new UserError(
+          `${recipe}: prepare command still running after ${err.secs} s (\`command-timeout\` is ${s.commandTimeoutSecs} s; the server has no \`timeout\` command to stop it, so this side stopped waiting, and it may still be running there): ${safeText(command)}. Nothing was fetched: the stored copy and the data folder are as they were`,
+        );
+      });
       const answer = parsePrepare(r.output, paths);
       if (r.code === 0 && answer) {
         out.info(`${recipe}: ${safeText(command)} — ok`);

@@ -348,8 +348,9 @@ export class SshSession {
 
   /**
    * Watches a channel (or the SFTP session) for progress: a byte received (stdout, stderr, SFTP
-   * replies), or bytes of ours the server acknowledged with a window adjustment (see AckCounter). While `busy()` and not held up by us (a reader that stopped reading), a channel
-   * still for idleMs ends the connection. Hooks ssh2's channel objects (`push`, `outgoing.window`,
+   * replies), or bytes of ours the server acknowledged with a window adjustment (see AckCounter).
+   * While `busy()` and not held up by us (a reader that stopped reading), a channel still for idleMs
+   * ends the connection. Hooks ssh2's channel objects (`push`, `outgoing.window`,
    * `_waitChanDrain`), which ssh2 1.x has for exec channels and SFTP alike.
    */
   private watch(channel: Watchable, busy: () => boolean): void {
