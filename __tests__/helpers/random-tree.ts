@@ -59,7 +59,10 @@ export interface TreeSpec {
   nodes: NodeSpec[];
 }
 
-/** What an SFTP account can hold and SFTP v3 can say: its own files, readable by it, times 1901–2038. */
+/**
+ * What an SFTP account can hold and SFTP v3 can say: its own files, readable by it, times 1901–2106 (32
+ * bits, which a backup reads as signed: 1901–2038).
+ */
 export interface Limits {
   transport: 'tar' | 'sftp';
   /** The SFTP account's ids (tar trees use any id). */
@@ -95,6 +98,8 @@ const NAME_CHARS = [
   '🙂',
 ];
 const GIT_NAMES = ['.git', '.GIT', '.Git', '.gitignore', '.GITIGNORE', '.gitattributes', '.gitmodules', '.GitModules'];
+/** A backslash before one of git's names: git for Windows reads `\\` as a separator (issue #22, item 8). */
+const BACKSLASH_GIT_NAMES = ['dir\\.git', 'a\\.GIT\\b', 'x\\.Gitmodules', '\\.git', 'a\\.git\\'];
 
 function pick<T>(r: () => number, xs: readonly T[]): T {
   return xs[Math.floor(r() * xs.length)]!;
@@ -104,15 +109,16 @@ const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
 /**
  * One name: plain, full of what shells and globs read, prefixed with `%` or `-`, one of git's own names
- * in any case, or exactly 255 bytes. Left out: what issue #26 escapes (a 255-byte name starting with
- * `%`, a backslash before `.git`), owned elsewhere.
+ * in any case or behind a backslash, or exactly 255 bytes (some starting with `%`, which the stored
+ * form's escape would make 256).
  */
 function name(r: () => number): string {
   const roll = r();
-  if (roll < 0.12) return pick(r, GIT_NAMES);
-  if (roll < 0.18) {
+  if (roll < 0.1) return pick(r, GIT_NAMES);
+  if (roll < 0.14) return pick(r, BACKSLASH_GIT_NAMES);
+  if (roll < 0.2) {
     // 255 bytes exactly: multibyte characters up to the last few, then ASCII.
-    let n = '';
+    let n = r() < 0.4 ? '%' : '';
     while (bytes(n) < 240) n += pick(r, ['é', '日', 'a', '🙂', 'x']);
     return n + 'z'.repeat(255 - bytes(n));
   }
@@ -121,19 +127,30 @@ function name(r: () => number): string {
   for (let i = 0; i < length; i++) n += pick(r, NAME_CHARS);
   if (r() < 0.15) n = `%${n}`;
   else if (r() < 0.15) n = `-${n}`;
-  if (n === '.' || n === '..' || /\\\.git/i.test(n)) return `n${n}`;
+  if (n === '.' || n === '..') return `n${n}`;
   return n;
 }
 
-/** A time: now-ish, the epoch's neighbours, before 1970, around 2038, past 2100; fractions often. */
+/** Seconds in 32 bits: SFTP v3 carries 0 to 2³²−1 on the wire; a backup reads them as −2³¹ to 2³¹−1. */
+const TWO_31 = 2 ** 31;
+const TWO_32 = 2 ** 32;
+
+/**
+ * A time: now-ish, the epoch's neighbours, before 1970, around 2038, past 2100; fractions often. Over
+ * SFTP the whole range its 32 bits carry: 1901-12-13 (−2³¹) to 2106-02-07 (2³²−1), the 2038 edge on
+ * both sides.
+ */
 function time(r: () => number, limits: Limits): number {
   const whole = pick(r, [
     1_700_000_000 + Math.floor(r() * 1e8),
     0,
     -1,
     -Math.floor(r() * 2e9),
-    2 ** 31 - 1,
-    ...(limits.transport === 'tar' ? [2 ** 31, 4_102_444_800 + Math.floor(r() * 1e9), 10_000_000_000] : []),
+    TWO_31 - 1,
+    TWO_31,
+    ...(limits.transport === 'tar'
+      ? [4_102_444_800 + Math.floor(r() * 1e9), 10_000_000_000]
+      : [-TWO_31, TWO_31 + Math.floor(r() * TWO_31), 2_524_608_000 /* 2050 */, TWO_32 - 1]),
   ]);
   return r() < 0.5 ? whole : whole + Math.floor(r() * 1000) / 1000;
 }
@@ -292,9 +309,10 @@ export function readTree(root: string): Map<string, Seen> {
 /**
  * What README promises comes back of a tree read before the backup, per transport: files (hard links
  * as separate files of the same content), folders and links with their names; modes with the special
- * bits only with `special-bits: true`; owners over tar as root; times to the second — over SFTP a time
- * before 1970 is written as 1970 (the protocol's 32 unsigned bits). Fifos, sockets and devices are
- * recorded, not copied.
+ * bits only with `special-bits: true`; owners over tar as root; times to the second. Over SFTP a time
+ * is 32 bits a backup reads as signed (one past 2038-01-19 comes back 2³² seconds, 136 years, earlier)
+ * and a restore writes as unsigned (one before 1970 is written as 1970-01-01). Fifos, sockets and
+ * devices are recorded, not copied.
  */
 export function promised(
   before: Map<string, Seen>,
@@ -305,9 +323,16 @@ export function promised(
   for (const [path, seen] of before) {
     if (seen.type === 'other') continue;
     const kept = { ...seen };
-    if (kept.mode !== undefined && !specialBits && kept.type === 'file') kept.mode &= 0o777;
-    if (transport === 'sftp') kept.mtime = Math.max(kept.mtime, 0);
+    if (kept.mode !== undefined && !specialBits) kept.mode &= 0o777;
+    if (transport === 'sftp') kept.mtime = sftpRoundTrip(kept.mtime);
     out.set(path, kept);
   }
   return out;
+}
+
+/** A whole-second time 1901–2106 after an SFTP backup (32 bits read as signed) and restore (written from 0). */
+export function sftpRoundTrip(seconds: number): number {
+  const wire = ((seconds % TWO_32) + TWO_32) % TWO_32;
+  const read = wire >= TWO_31 ? wire - TWO_32 : wire;
+  return Math.max(read, 0);
 }

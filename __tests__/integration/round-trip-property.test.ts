@@ -9,6 +9,7 @@ import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { startActionsServices, type ActionsServices } from '../helpers/actions-services.js';
 import { buildTree, promised, randomTree, readTree, type Limits, type TreeSpec } from '../helpers/random-tree.js';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
+import { shrinkTree } from '../helpers/shrink-tree.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // The round-trip property (issue #22): a random server tree — names with newlines, quotes, globs, `%`
@@ -19,15 +20,20 @@ import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 // server and compared with what README's "What comes back" promises for each kind.
 //
 // Seeded: the seed is printed, RF_PROPERTY_SEED=<seed> repeats a run, RF_PROPERTY_TREES=<n> tries more
-// trees (default 3 per transport, to stay within CI's time). A failing tree is shrunk (nodes dropped
-// while it still fails) and printed as JSON: add it to __tests__/fixtures/round-trip-regressions.json,
-// whose trees run every time.
+// trees (default 3 per transport, to stay within CI's time). The trees of a run go through a fixed
+// schedule of stores, age and special-bits (WAYS), so every run tries each store over each transport,
+// with and without age. A failing tree is shrunk (__tests__/helpers/shrink-tree.ts: nodes dropped, then
+// names, times, modes, contents and owners made plain, while it still fails the same way, for at most
+// RF_PROPERTY_SHRINK_RUNS round trips and 8 minutes) and printed as JSON: add it to
+// __tests__/fixtures/round-trip-regressions.json, whose trees run every time.
 
 const SEED = Number(process.env.RF_PROPERTY_SEED ?? randomInt(2 ** 31));
 const TREES = Number(process.env.RF_PROPERTY_TREES ?? 3);
+const SHRINK_RUNS = Number(process.env.RF_PROPERTY_SHRINK_RUNS ?? 40);
+const SHRINK_MS = 8 * 60_000;
 const REGRESSIONS = JSON.parse(
   readFileSync(join(import.meta.dirname, '../fixtures/round-trip-regressions.json'), 'utf8'),
-) as Array<{ why: string; tree: TreeSpec }>;
+) as Array<{ why: string; way: Way; tree: TreeSpec }>;
 
 let server: Sshd;
 let services: ActionsServices;
@@ -54,7 +60,10 @@ type Store = 'commit' | 'artifact' | 'cache';
 interface Way {
   store: Store;
   age: boolean;
+  /** The restore's `special-bits` input: false drops setuid, setgid and sticky (README's default). */
+  specialBits: boolean;
 }
+const STORES: Store[] = ['commit', 'artifact', 'cache'];
 
 function limitsOf(transport: 'tar' | 'sftp'): Limits {
   const [uid, gid] = rootSh(`id -u ${server.users.sftp.username}; id -g ${server.users.sftp.username}`)
@@ -128,7 +137,7 @@ async function run(
       compression: 'none',
       timeout: '30',
       store: way.store,
-      'special-bits': 'true',
+      'special-bits': String(way.specialBits),
       ...(transport === 'tar' && { sudo: 'true' }),
       ...(way.store !== 'commit' && { 'github-token': services.githubToken }),
       ...(way.age && (mode === 'backup' ? { 'age-recipients': recipient } : { 'age-identity': identity })),
@@ -152,7 +161,7 @@ async function roundTrip(tree: TreeSpec, way: Way, label: string): Promise<strin
     rootSh(`rm -rf '${dir}'`);
     const restored = await run(ws.restore(), tree.transport, domain, way, 'restore');
     if (restored.code !== 0) return `restore failed (exit ${restored.code}): ${errorLine(restored)}`;
-    return difference(promised(beforeBackup, tree.transport, true), readTree(dir));
+    return difference(promised(beforeBackup, tree.transport, way.specialBits), readTree(dir));
   } finally {
     rootSh(`rm -rf '${dir}'`);
   }
@@ -176,59 +185,67 @@ function difference(want: Map<string, unknown>, got: Map<string, unknown>): stri
     : lines.slice(0, 12).join('\n') + (lines.length > 12 ? `\n… ${lines.length} in all` : '');
 }
 
+/** Which way a round trip failed: a shrunk tree must fail the same way, not find another fault. */
+const failureKind = (problem: string) => /^(backup|restore) failed/.exec(problem)?.[1] ?? 'difference';
+
 /**
- * Drops nodes (and what hangs below or on them) one at a time while the round trip still fails, for at
- * most `budget` further round trips: what is left is the tree to keep as a regression case.
+ * The way tree `i` of a transport goes: a fixed schedule over the trees of a run, turned by the seed.
+ * Three trees of a transport take the three stores in turn, age on and off alternately, and `special-bits`
+ * in the opposite setting from the other transport's; six take every store with and without age.
  */
-async function shrink(tree: TreeSpec, way: Way, label: string, budget = 12): Promise<TreeSpec> {
-  let current = tree;
-  for (let i = current.nodes.length - 1; i >= 0 && budget > 0; i--) {
-    const gone = current.nodes[i];
-    if (!gone) continue;
-    const nodes = current.nodes.filter(
-      (n) => n !== gone && !n.path.startsWith(`${gone.path}/`) && !(n.kind === 'hardlink' && n.target === gone.path),
-    );
-    budget--;
-    const smaller = { ...current, nodes };
-    if ((await roundTrip(smaller, way, label)) !== null) current = smaller;
-  }
-  return current;
+function wayFor(transport: 'tar' | 'sftp', i: number): Way {
+  const k = (SEED % 6) + i;
+  const t = transport === 'tar' ? 0 : 1;
+  return { store: STORES[k % 3]!, age: (k + t) % 2 === 1, specialBits: (Math.floor(k / 3) + t) % 2 === 0 };
 }
 
-/** The way a tree goes: store and age picked by the seed, so over many runs every pairing is tried. */
-function wayFor(seed: number): Way {
-  const stores: Store[] = ['commit', 'artifact', 'cache'];
-  return { store: stores[seed % 3]!, age: Math.floor(seed / 3) % 2 === 1 };
-}
+const describeWay = (tree: TreeSpec, way: Way) =>
+  `${tree.transport}, store ${way.store}${way.age ? ', age' : ''}, special-bits ${way.specialBits}`;
 
-async function check(tree: TreeSpec, way: Way, label: string): Promise<void> {
+async function check(tree: TreeSpec, way: Way, label: string, repeat: string): Promise<void> {
   const kinds = new Map<string, number>();
   for (const n of tree.nodes) kinds.set(n.kind, (kinds.get(n.kind) ?? 0) + 1);
-  console.log(
-    `tree ${tree.seed} (${tree.transport}, store ${way.store}${way.age ? ', age' : ''}): ${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}`,
-  );
+  console.log(`tree ${tree.seed} (${describeWay(tree, way)}): ${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}`);
   const problem = await roundTrip(tree, way, label);
   if (problem === null) return;
-  const small = await shrink(tree, way, label);
-  const regression = JSON.stringify({ why: problem.split('\n')[0], tree: small });
+  const kind = failureKind(problem);
+  const {
+    tree: small,
+    runs,
+    cut,
+  } = await shrinkTree(
+    tree,
+    async (candidate) => {
+      const again = await roundTrip(candidate, way, label);
+      return again !== null && failureKind(again) === kind;
+    },
+    { runs: SHRINK_RUNS, deadline: Date.now() + SHRINK_MS },
+  );
+  const regression = JSON.stringify({ why: problem.split('\n')[0], way, tree: small });
   assert.fail(
-    `round trip of tree ${tree.seed} (${tree.transport}, store ${way.store}${way.age ? ', age' : ''}) broke a promise:\n${problem}\n` +
-      `shrunk to ${small.nodes.length} of ${tree.nodes.length} nodes; keep it in __tests__/fixtures/round-trip-regressions.json:\n${regression}`,
+    `round trip of tree ${tree.seed} (${describeWay(tree, way)}) broke a promise:\n${problem}\n${repeat}\n` +
+      `shrunk in ${runs} round trips${cut ? ' (stopped by its limit)' : ''} to ${small.nodes.length} of ` +
+      `${tree.nodes.length} nodes; keep it in __tests__/fixtures/round-trip-regressions.json:\n${regression}`,
   );
 }
+
+// A failing tree's own test may take the first round trip, SHRINK_MS of shrinking and one more.
+const TEST_TIMEOUT = SHRINK_MS + 4 * 60_000;
 
 describe('round trip of random trees: what comes back is what README promises', { concurrency: 1 }, () => {
   for (const transport of ['tar', 'sftp'] as const) {
     for (let i = 0; i < TREES; i++) {
-      test(`${transport}: random tree ${i + 1} of ${TREES}`, { timeout: 600_000 }, async () => {
+      test(`${transport}: random tree ${i + 1} of ${TREES}`, { timeout: TEST_TIMEOUT }, async () => {
         const seed = (SEED + i * 7919 + (transport === 'sftp' ? 104729 : 0)) >>> 0;
         const tree = randomTree(seed, limitsOf(transport));
-        await check(tree, wayFor(seed), `p${transport}${i}`);
+        const trees = TREES === 3 ? '' : ` RF_PROPERTY_TREES=${TREES}`;
+        const repeat = `run seed ${SEED}; repeat with RF_PROPERTY_SEED=${SEED}${trees} npm test -- round-trip-property`;
+        await check(tree, wayFor(transport, i), `p${transport}${i}`, repeat);
       });
     }
   }
-  for (const [i, { why, tree }] of REGRESSIONS.entries()) {
-    test(`regression ${i + 1}: ${why}`, { timeout: 600_000 }, async () => {
+  for (const [i, { why, way, tree }] of REGRESSIONS.entries()) {
+    test(`regression ${i + 1}: ${why}`, { timeout: TEST_TIMEOUT }, async () => {
       const fixed =
         tree.transport === 'sftp'
           ? {
@@ -237,7 +254,8 @@ describe('round trip of random trees: what comes back is what README promises', 
               nodes: tree.nodes.map((n) => ({ ...n, ...sftpOwner() })),
             }
           : tree;
-      await check(fixed, wayFor(tree.seed), `r${i}`);
+      const repeat = `regression ${i + 1} of __tests__/fixtures/round-trip-regressions.json runs in every run`;
+      await check(fixed, way, `r${i}`, repeat);
     });
   }
 });
