@@ -10,8 +10,12 @@ import { safeText } from '../report/reporter.js';
  * The caps sit where no run could finish anyway. A record takes about 90 bytes of listing and as much
  * again once parsed (measured: 1 million records with 40-byte paths); a whole backup peaks at about
  * 180 MB for 50,000 files (README, "Performance"), some 2 KB a file, so 10 million files would need
- * some 20 GB, beyond any hosted runner. A server with millions of files is listed; a flooding one costs
- * at most the bytes cap in memory, refused as they arrive, before any of it is parsed.
+ * some 20 GB, beyond any hosted runner; and past 16.7 million files in one entry the parser's own
+ * set of names reaches V8's limit for a Map (a flood of 512 MiB of records failed there, after 9 minutes
+ * and gigabytes). A server with millions of files is listed. A flooding one is refused as its records
+ * arrive, before any is parsed: over tar it costs at most the bytes it sent up to a cap (short records
+ * reach the records cap at about 280 MB); over SFTP, where ssh2 hands over each name as an object of a
+ * few hundred bytes, up to a few GB at the records cap, as a listing of that many files would.
  */
 export const MAX_LISTED_RECORDS = 10_000_000;
 /** The listing's bytes (over SFTP: its names), about what 10 million records of real paths take. */
