@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { logSafe } from '../../src/report/reporter.js';
+import { LISTING_CAPS } from '../../src/transfer/listing-cap.js';
 import { parseListing } from '../../src/transfer/tar/listing.js';
 import { afterMark, ListingGuard } from '../../src/transfer/tar/listing-guard.js';
 import { LIST_SCRIPT } from '../../src/transfer/tar/remote-scripts.js';
@@ -43,6 +44,47 @@ test('the guard refuses what is not a listing at once, and more entries or names
   assert.throws(() => new ListingGuard(1).feed(Buffer.from('X\0')), /"X" where an entry or the owner names/);
   const names = Buffer.from('E\0R\0f\x001\x001\x00644\x000\x000\0\0\0\0\0N\0' + 'u\x000\0root\0'.repeat(19));
   assert.throws(() => new ListingGuard(1).feed(names), /more owner names than its files have owners/);
+});
+
+/** `count` unique well-formed file records, `f<n>` in the entry's root folder. */
+function records(from: number, count: number): Buffer {
+  const one = (n: number) => ['R', 'f', '1', '1', '644', '0', '0', '', '', `f${n}`, ''].join('\0') + '\0';
+  return Buffer.from(Array.from({ length: count }, (_x, i) => one(from + i)).join(''));
+}
+
+test('well-formed records are no less a flood: the guard refuses the record past the cap, naming the entry', () => {
+  const caps = { records: 1000, bytes: 2 ** 30 };
+  const guard = new ListingGuard(2, { remotes: ['/srv/app', '/srv/other'], caps });
+  // The first entry is done; the second streams records without end.
+  guard.feed(Buffer.from('E\0M\0E\0R\0d\0' + '4096\x001\x00755\x000\x000\0\0\0\0\0'));
+  guard.feed(records(0, 998));
+  guard.feed(records(998, 1)); // the 1000th record: at the cap, still a listing
+  assert.throws(
+    () => guard.feed(records(999, 1)),
+    /listing grew past its cap at \/srv\/other: more than 1,000 files and folders.*nothing was written/,
+  );
+  // Without the paths asked for, the entry is named by its number.
+  const unnamed = new ListingGuard(1, { caps: { records: 5, bytes: 2 ** 30 } });
+  assert.throws(() => unnamed.feed(Buffer.concat([Buffer.from('E\0'), records(0, 6)])), /at entry 1 of 1: more than 5/);
+});
+
+test('the listing caps hold for an honest listing at their edge, over records and bytes', () => {
+  const root = join(scratch, 'edge');
+  mkdirSync(join(root, 'sub'), { recursive: true });
+  for (const name of ['a', 'b', 'sub/c']) writeFileSync(join(root, name), name);
+  const out = realListing([root]);
+  const exact = { records: 5, bytes: out.length }; // root, a, b, sub, sub/c
+  for (const size of [1, 7, out.length]) feedInPieces(new ListingGuard(1, { remotes: [root], caps: exact }), out, size);
+  assert.throws(
+    () => new ListingGuard(1, { remotes: [root], caps: { ...exact, records: 4 } }).feed(out),
+    /more than 4 files and folders/,
+  );
+  assert.throws(
+    () => feedInPieces(new ListingGuard(1, { remotes: [root], caps: { ...exact, bytes: out.length - 1 } }), out, 7),
+    /more than \d+ bytes of listing/,
+  );
+  // The real caps: what a server with millions of files lists, and no flood beyond it.
+  assert.deepEqual(LISTING_CAPS, { records: 10_000_000, bytes: 2 ** 30 });
 });
 
 test('after the probe: a GNU server’s listing is checked, another server’s is dropped', () => {

@@ -40,6 +40,8 @@ class FakeSftp extends EventEmitter {
   private reads = 0;
   private readonly pending = new Set<Cb>();
   private readonly handles = new Map<string, string>();
+  /** Folder handles whose one batch was sent. */
+  private readonly listed = new Set<string>();
 
   constructor(private readonly tree: Record<string, Node>) {
     super();
@@ -83,9 +85,21 @@ class FakeSftp extends EventEmitter {
     this.answer(cb, undefined, this.tree[path]!.target);
   }
 
-  readdir(path: string, cb: Cb): void {
+  /** ssh2's OPENDIR: an unlistable folder is refused here, as OpenSSH does. */
+  opendir(path: string, cb: Cb): void {
+    if (this.tree[path]!.denyList) return this.answer(cb, this.status(3, 'Permission denied'));
+    const handle = Buffer.from(`d${this.handles.size}`);
+    this.handles.set(handle.toString(), path);
+    this.answer(cb, undefined, handle);
+  }
+
+  /** ssh2's READDIR on a handle: the whole folder in one batch, then EOF (status 1). */
+  readdir(handle: Buffer, cb: Cb): void {
+    const key = handle.toString();
+    if (this.listed.has(key)) return this.answer(cb, this.status(1, 'End of file'));
+    this.listed.add(key);
+    const path = this.handles.get(key)!;
     const n = this.tree[path]!;
-    if (n.denyList) return this.answer(cb, this.status(3, 'Permission denied'));
     if (n.noSearch) return this.answer(cb, undefined, []);
     const prefix = path === '/' ? '/' : `${path}/`;
     const names =

@@ -87,7 +87,7 @@ ${LIST_SCRIPT}`,
       ...(ahead
         ? {
             ...(whileListing && { started: whileListing }),
-            check: afterMark(LISTING_MARK, OUTPUT_CAP, new ListingGuard(ahead.length), isGnu),
+            check: afterMark(LISTING_MARK, OUTPUT_CAP, new ListingGuard(ahead.length, { remotes: ahead }), isGnu),
           }
         : { maxStdout: OUTPUT_CAP }),
     })

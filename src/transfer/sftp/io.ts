@@ -12,6 +12,7 @@ export const FETCH_MEMORY = 64 * 1024 * 1024;
 export const STREAM_BUFFER = 2 * CHUNK;
 
 // SFTP v3 status codes (draft-ietf-secsh-filexfer-02 §7).
+export const EOF = 1;
 export const NO_SUCH_FILE = 2;
 export const PERMISSION_DENIED = 3;
 export const OP_UNSUPPORTED = 8;
@@ -114,7 +115,6 @@ export class Sftp {
 
   lstat = (path: string) => this.call<Stats>((cb) => this.raw.lstat(path, cb));
   stat = (path: string) => this.call<Stats>((cb) => this.raw.stat(path, cb));
-  readdir = (path: string) => this.call<FileEntryWithStats[]>((cb) => this.raw.readdir(path, cb));
   readlink = (path: string) => this.call<string>((cb) => this.raw.readlink(path, cb));
   realpath = (path: string) => this.call<string>((cb) => this.raw.realpath(path, cb));
   open = (path: string, flags: OpenMode, attrs: InputAttributes = {}) =>
@@ -134,6 +134,33 @@ export class Sftp {
     this.extension('hardlink@openssh.com', (cb) => this.raw.ext_openssh_hardlink(from, to, cb));
   lsetstat = (path: string, attrs: InputAttributes) =>
     this.extension('lsetstat@openssh.com', (cb) => this.raw.ext_openssh_lsetstat(path, attrs, cb));
+
+  /**
+   * A folder's entries, read batch by batch (ssh2's own readdir keeps asking until the server says it
+   * is done: a server that never does would fill memory). `onBatch` sees each batch before it is kept,
+   * and throws to stop: the folder is closed and its error thrown.
+   */
+  async readdir(
+    path: string,
+    onBatch: (batch: FileEntryWithStats[]) => void = () => {},
+  ): Promise<FileEntryWithStats[]> {
+    const handle = await this.call<Buffer>((cb) => this.raw.opendir(path, cb));
+    const entries: FileEntryWithStats[] = [];
+    try {
+      for (;;) {
+        const batch = await this.call<FileEntryWithStats[]>((cb) => this.raw.readdir(handle, cb));
+        onBatch(batch);
+        for (const entry of batch) entries.push(entry);
+      }
+    } catch (err) {
+      if (statusOf(err) !== EOF) {
+        await this.close(handle).catch(() => undefined);
+        throw err;
+      }
+    }
+    await this.close(handle);
+    return entries;
+  }
 
   /** Bytes from `position` (fewer at the end of the file, none past it). */
   read(handle: Buffer, position: number, length: number): Promise<Buffer> {

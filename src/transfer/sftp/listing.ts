@@ -3,6 +3,7 @@
 import type { Attributes, FileEntryWithStats } from 'ssh2';
 import { HostileServerError } from '../../errors.js';
 import { safeText } from '../../report/reporter.js';
+import { ListingBudget } from '../listing-cap.js';
 import type { RemoteFile } from '../types.js';
 import { Limiter } from './io.js';
 
@@ -11,6 +12,18 @@ const TYPES: Record<number, RemoteFile['type']> = { 0o100000: 'file', 0o040000: 
 export interface ListContext {
   limit: Limiter;
   names: OwnerNames;
+  /** The listing caps, over every folder of every entry of one listing. */
+  budget: ListingBudget;
+}
+
+/**
+ * Counts a folder's batch against the listing caps before it is kept: a record each, and the bytes of
+ * its names (a name and its `ls -l` line are what an entry holds beyond fixed-size attributes).
+ */
+export function countBatch(budget: ListingBudget, dir: string, batch: readonly FileEntryWithStats[]): void {
+  let bytes = 0;
+  for (const entry of batch) bytes += entry.filename.length + (entry.longname?.length ?? 0);
+  budget.take(batch.length, bytes, () => dir);
 }
 
 /** Keeps a name from a folder listing: "." and ".." are skipped; anything but one plain name is refused. */

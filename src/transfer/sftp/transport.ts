@@ -28,7 +28,8 @@ import {
   statusOf,
   STREAM_BUFFER,
 } from './io.js';
-import { isChildName, type ListContext, OwnerNames, toRecord } from './listing.js';
+import { LISTING_CAPS, ListingBudget, type ListingCaps } from '../listing-cap.js';
+import { countBatch, isChildName, type ListContext, OwnerNames, toRecord } from './listing.js';
 import { UploadJob } from './upload.js';
 
 /**
@@ -47,16 +48,27 @@ export class SftpTransport implements Transport {
   /** How the wire is compressed (the SSH layer's zlib, or not), for the log. */
   readonly compression: string | undefined;
 
+  /** How big a listing may grow (listing-cap.ts); smaller only in tests. */
+  private readonly caps: ListingCaps;
+
   /** `lost`: the connection's loss once it is gone, to report instead of ssh2's "No response from server". */
-  constructor(sftp: SFTPWrapper, opts: { concurrency: number; lost?: () => Error | undefined; compression?: string }) {
+  constructor(
+    sftp: SFTPWrapper,
+    opts: { concurrency: number; lost?: () => Error | undefined; compression?: string; caps?: ListingCaps },
+  ) {
     this.compression = opts.compression;
+    this.caps = opts.caps ?? LISTING_CAPS;
     this.io = new Sftp(sftp, opts.lost);
     this.concurrency = Math.max(1, Math.floor(opts.concurrency));
     this.window = Math.max(CHUNK, Math.floor(FETCH_MEMORY / this.concurrency) - STREAM_BUFFER);
   }
 
   async list(remotes: string[]): Promise<EntryListing[]> {
-    const ctx: ListContext = { limit: new Limiter(this.concurrency), names: new OwnerNames() };
+    const ctx: ListContext = {
+      limit: new Limiter(this.concurrency),
+      names: new OwnerNames(),
+      budget: new ListingBudget(this.caps),
+    };
     const listings = await Promise.all(remotes.map((root) => this.listRoot(root, ctx)));
     for (const l of listings) if (l.status === 'ok') l.files.forEach((f) => ctx.names.apply(f));
     return listings;
@@ -162,7 +174,7 @@ export class SftpTransport implements Transport {
    * not entered.
    */
   private async walk(dir: string, rel: string, ctx: ListContext): Promise<RemoteFile[] | null> {
-    const entries = await ctx.limit.run(() => this.readFolder(dir));
+    const entries = await ctx.limit.run(() => this.readFolder(dir, ctx));
     if (entries === null) return null;
     const nested = await Promise.all(
       entries.map(async (entry) => {
@@ -184,9 +196,10 @@ export class SftpTransport implements Transport {
    * it may read but not search (r without x) with no entries at all, so an empty answer is confirmed
    * by a stat of "folder/.", which needs search permission.
    */
-  private async readFolder(dir: string): Promise<FileEntryWithStats[] | null> {
+  private async readFolder(dir: string, ctx: ListContext): Promise<FileEntryWithStats[] | null> {
     try {
-      const entries = (await this.io.readdir(dir)).filter((e) => isChildName(e.filename, dir));
+      const listed = await this.io.readdir(dir, (batch) => countBatch(ctx.budget, dir, batch));
+      const entries = listed.filter((e) => isChildName(e.filename, dir));
       if (entries.length === 0) await this.io.stat(`${dir === '/' ? '' : dir}/.`);
       entries.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
       // A name listed twice (say, a link to /tmp and a folder with files) would store files below a link.

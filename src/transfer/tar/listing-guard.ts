@@ -1,5 +1,6 @@
 import { HostileServerError } from '../../errors.js';
 import { safeText } from '../../report/reporter.js';
+import { LISTING_CAPS, ListingBudget, type ListingCaps } from '../listing-cap.js';
 
 /**
  * Reads LIST_SCRIPT's output as it arrives, token by token, and refuses it at the first thing that
@@ -7,7 +8,9 @@ import { safeText } from '../../report/reporter.js';
  * 1.15 GB. What it lets through is bounded by entries, not by what the server sends: each token has
  * a size limit for its place (a flag, a number, a name, a path), every record is one of the entries
  * (at most `expected` entries, each `E` then `M`, `D` or records), and the owner names at the end are
- * at most two per record. parseListing then reads the whole of it exactly; this only bounds it.
+ * at most two per record. Records and bytes as a whole are held to the listing caps (listing-cap.ts):
+ * well-formed records are no less a flood. parseListing then reads the whole of it exactly; this only
+ * bounds it.
  */
 
 /** Longest token of each kind, in bytes. A path: Linux's PATH_MAX is 4096; a relative one nests deeper. */
@@ -32,11 +35,21 @@ export class ListingGuard {
   private entries = 0;
   private records = 0;
   private names = 0;
+  private readonly budget: ListingBudget;
+  private readonly remotes: readonly string[];
 
-  constructor(private readonly expected: number) {}
+  /** `remotes`: the paths asked for, to name the entry a refusal stops at. */
+  constructor(
+    private readonly expected: number,
+    opts: { remotes?: readonly string[]; caps?: ListingCaps } = {},
+  ) {
+    this.remotes = opts.remotes ?? [];
+    this.budget = new ListingBudget(opts.caps ?? LISTING_CAPS);
+  }
 
   /** Checks the next bytes of the listing; throws at the first that cannot be one. */
   feed(chunk: Buffer): void {
+    this.budget.take(0, chunk.length, () => this.where());
     let from = 0;
     while (from < chunk.length) {
       const nul = chunk.indexOf(0, from);
@@ -96,7 +109,15 @@ export class ListingGuard {
 
   private record(): void {
     this.records++;
+    this.budget.take(1, 0, () => this.where());
     this.state = { at: 'record', field: 0 };
+  }
+
+  /** The entry being listed, as asked for (its number when the paths were not given). */
+  private where(): string {
+    if (this.state.at === 'names') return 'the owner names at its end';
+    const at = Math.max(this.entries, 1);
+    return this.remotes[at - 1] ?? `entry ${at} of ${this.expected}`;
   }
 
   private refuse(what: string): never {

@@ -72,7 +72,7 @@ export class TarTransport implements Transport {
     if (remotes.length === 0) return [];
     const ready = this.prefetched;
     this.prefetched = undefined;
-    const guard = new ListingGuard(remotes.length);
+    const guard = new ListingGuard(remotes.length, { remotes });
     const same = ready && ready.remotes.length === remotes.length && ready.remotes.every((r, i) => r === remotes[i]);
     const r = same
       ? ready
