@@ -53,17 +53,37 @@ function rebuild(domain: string): void {
 const serverFile = (domain: string, rel: string) => rootSh(`cat '${srv}/${domain}/${rel}'`);
 const serverHash = (domain: string, rel: string) => rootSh(`sha256sum < '${srv}/${domain}/${rel}'`).split(' ')[0];
 
+/** How a workspace is checked out; see repository(). */
+type Checkout = 'full' | 'shallow';
+
 /**
  * A bare origin whose main holds the recipe; clones of it as actions/checkout makes them: the branch
- * `main` checked out at a given commit (a re-run's is the triggering one, not the tip).
+ * `main` checked out at a given commit (a re-run's is the triggering one, not the tip). `full`: a whole
+ * clone whose origin/main is the tip. `shallow`: what actions/checkout really makes (fetch-depth 1): the
+ * one commit fetched by id, origin/main set to it, main checked out from it — the history that would show
+ * how the commit and the tip relate is not there (see isBehind in src/store/commit-baseline.ts).
+ * `seedDate`: the recipe commit's author and committer date (the triggering commit of the tests' re-runs).
  */
-function repository(): { origin: string; first: string; clone: (at?: string) => string; tip: () => string } {
+function repository(seedDate?: string): {
+  origin: string;
+  first: string;
+  clone: (at?: string, how?: Checkout) => string;
+  tip: () => string;
+} {
   const base = testTempDir('rf-rerun-');
   const origin = join(base, 'origin.git');
   execFileSync('git', ['init', '-q', '--bare', '-b', 'main', origin]);
   let n = 0;
-  const clone = (at?: string) => {
+  const clone = (at?: string, how: Checkout = 'full') => {
     const dir = join(base, `clone-${n++}`);
+    if (how === 'shallow') {
+      const sha = at ?? git(origin, 'rev-parse', 'main');
+      execFileSync('git', ['init', '-q', '-b', 'main', dir]);
+      git(dir, 'remote', 'add', 'origin', `file://${origin}`);
+      git(dir, 'fetch', '-q', '--no-tags', '--depth=1', 'origin', `+${sha}:refs/remotes/origin/main`);
+      git(dir, 'checkout', '-q', '--force', '-B', 'main', 'refs/remotes/origin/main');
+      return dir;
+    }
     execFileSync('git', ['clone', '-q', origin, dir], { stdio: 'ignore' });
     if (at) git(dir, 'checkout', '-q', '-B', 'main', at);
     return dir;
@@ -85,7 +105,10 @@ recipes:
 `,
   );
   git(seed, 'add', '.');
-  git(seed, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'recipes');
+  const dated = seedDate ? { GIT_AUTHOR_DATE: seedDate, GIT_COMMITTER_DATE: seedDate } : {};
+  execFileSync('git', ['-C', seed, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'recipes'], {
+    env: { ...process.env, ...dated },
+  });
   git(seed, 'push', '-q', origin, 'main');
   return { origin, first: git(origin, 'rev-parse', 'main'), clone, tip: () => git(origin, 'rev-parse', 'main') };
 }
@@ -122,57 +145,61 @@ const onOrigin = (origin: string, domain: string, rel: string) =>
   execFileSync('git', ['-C', origin, 'show', `main:data/${domain}/app/${rel}`]);
 
 describe('a re-run never overwrites the salvage', () => {
-  test('re-run from the triggering commit onto the rebuilt server: refused, the tip intact; skip → restore puts the salvage back → the next backup goes on', async () => {
-    oldServer(DOMAIN);
-    const dbHash = serverHash(DOMAIN, 'app.db');
-    const repo = repository();
-    const first = ok(await run(repo.clone(repo.first), 'backup'));
-    assert.equal(first.outputs.pushed, 'true');
-    assert.equal(first.outputs['server-check'], 'first');
-    const salvaged = repo.tip();
+  for (const how of ['full', 'shallow'] as const) {
+    test(`re-run from the triggering commit (${how === 'full' ? 'a full clone' : "actions/checkout's depth-1 fetch"}) onto the rebuilt server: refused, the tip intact; skip → restore puts the salvage back → the next backup goes on`, async () => {
+      oldServer(DOMAIN);
+      const dbHash = serverHash(DOMAIN, 'app.db');
+      // The triggering commit was pushed before the workflow ran: a shallow checkout tells a newer tip by its date.
+      const repo = repository(minutesAgo(60));
+      const first = ok(await run(repo.clone(repo.first, how), 'backup'));
+      assert.equal(first.outputs.pushed, 'true');
+      assert.equal(first.outputs['server-check'], 'first');
+      const salvaged = repo.tip();
 
-    // The deploy rebuilt the server, then failed. "Re-run jobs": the same triggering commit, checked out again.
-    rebuild(DOMAIN);
-    const rerun = repo.clone(repo.first);
-    const refused = await run(rerun, 'backup');
-    const line = errorLine(refused);
-    assert.match(line, /refusing the backup, nothing was written and the stored salvage \(made \S+\) is untouched/);
-    assert.match(
-      line,
-      /this is not the server it came from: the marker remote-files left on it at the last backup is gone/,
-    );
-    assert.match(line, /`new-server: skip`.*`new-server: allow`/);
-    assert.match(
-      refused.stdout,
-      new RegExp(
-        `is behind main on origin for data/${DOMAIN.replace('.', '\\.')}: working from the salvage at the branch's tip, ${salvaged.slice(0, 7)}`,
-      ),
-    );
-    assert.equal(repo.tip(), salvaged, 'nothing was pushed');
-    assert.equal(
-      createHashOf(onOrigin(repo.origin, DOMAIN, 'app.db')),
-      dbHash,
-      "the tip's salvage is the old server's",
-    );
+      // The deploy rebuilt the server, then failed. "Re-run jobs": the same triggering commit, checked out again.
+      rebuild(DOMAIN);
+      const rerun = repo.clone(repo.first, how);
+      if (how === 'shallow') assert.equal(git(rerun, 'rev-parse', '--is-shallow-repository'), 'true');
+      const refused = await run(rerun, 'backup');
+      const line = errorLine(refused);
+      assert.match(line, /refusing the backup, nothing was written and the stored salvage \(made \S+\) is untouched/);
+      assert.match(
+        line,
+        /this is not the server it came from: the marker remote-files left on it at the last backup is gone/,
+      );
+      assert.match(line, /`new-server: skip`.*`new-server: allow`/);
+      assert.match(
+        refused.stdout,
+        new RegExp(
+          `is behind main on origin for data/${DOMAIN.replace('.', '\\.')}: working from the salvage at the branch's tip, ${salvaged.slice(0, 7)}`,
+        ),
+      );
+      assert.equal(repo.tip(), salvaged, 'nothing was pushed');
+      assert.equal(
+        createHashOf(onOrigin(repo.origin, DOMAIN, 'app.db')),
+        dbHash,
+        "the tip's salvage is the old server's",
+      );
 
-    // `new-server: skip`: the step succeeds without a backup, so the workflow goes on to its restore.
-    const skipped = ok(await run(rerun, 'backup', DOMAIN, { 'new-server': 'skip' }));
-    assert.equal(skipped.outputs['server-check'], 'skipped');
-    assert.match(skipped.stdout, /::warning::backup skipped \(new-server: skip\)/);
-    assert.equal(repo.tip(), salvaged, 'nothing was pushed');
-    // The restore in the same job (its checkout still at the triggering commit, its data folder the tip's).
-    const restored = ok(await run(rerun, 'restore'));
-    assert.equal(restored.outputs['salvage-commit'], salvaged);
-    assert.match(restored.stdout, new RegExp(`Restoring the salvage made \\S+ \\(commit ${salvaged.slice(0, 7)}\\)`));
-    assert.equal(serverHash(DOMAIN, 'app.db'), dbHash, 'the old database is back');
-    assert.equal(serverFile(DOMAIN, 'app.conf'), 'tuned\n');
+      // `new-server: skip`: the step succeeds without a backup, so the workflow goes on to its restore.
+      const skipped = ok(await run(rerun, 'backup', DOMAIN, { 'new-server': 'skip' }));
+      assert.equal(skipped.outputs['server-check'], 'skipped');
+      assert.match(skipped.stdout, /::warning::backup skipped \(new-server: skip\)/);
+      assert.equal(repo.tip(), salvaged, 'nothing was pushed');
+      // The restore in the same job (its checkout still at the triggering commit, its data folder the tip's).
+      const restored = ok(await run(rerun, 'restore'));
+      assert.equal(restored.outputs['salvage-commit'], salvaged);
+      assert.match(restored.stdout, new RegExp(`Restoring the salvage made \\S+ \\(commit ${salvaged.slice(0, 7)}\\)`));
+      assert.equal(serverHash(DOMAIN, 'app.db'), dbHash, 'the old database is back');
+      assert.equal(serverFile(DOMAIN, 'app.conf'), 'tuned\n');
 
-    // The next backup knows the restored server holds this very salvage; the one after, that it is the same.
-    const next = ok(await run(repo.clone(), 'backup'));
-    assert.equal(next.outputs['server-check'], 'restored');
-    const again = ok(await run(repo.clone(), 'backup'));
-    assert.equal(again.outputs['server-check'], 'same');
-  });
+      // The next backup knows the restored server holds this very salvage; the one after, that it is the same.
+      const next = ok(await run(repo.clone(undefined, how), 'backup'));
+      assert.equal(next.outputs['server-check'], 'restored');
+      const again = ok(await run(repo.clone(undefined, how), 'backup'));
+      assert.equal(again.outputs['server-check'], 'same');
+    });
+  }
 
   test('checkout at the tip, host key kept across the rebuild: refused; `new-server: allow` backs the new server up on purpose', async () => {
     oldServer(DOMAIN);
@@ -346,6 +373,11 @@ async function holding(ws: string, domain: string): Promise<{ release: () => Pro
       return running;
     },
   };
+}
+
+/** An ISO 8601 date `n` minutes before now, as git takes it for a commit's date. */
+function minutesAgo(n: number): string {
+  return new Date(Date.now() - n * 60_000).toISOString();
 }
 
 function createHashOf(data: Buffer): string {
