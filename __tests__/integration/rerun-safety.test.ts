@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -8,6 +9,7 @@ import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
 import { asShell, rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 import { testTempDir } from '../helpers/temp.js';
+import { treePicture } from '../helpers/tree.js';
 
 // Issue 21, through the bundle with a real sshd and a real bare origin: the most common failure of the
 // workflow this action serves is backup → deploy fails → "Re-run jobs". The re-run checks out the
@@ -16,8 +18,13 @@ import { testTempDir } from '../helpers/temp.js';
 let server: Sshd;
 let srv: string;
 let holds = 0;
-const DOMAIN = 'rerun.example';
-const OTHER = 'other.example';
+// The marker a backup leaves lives in the login's real home, one file per domain, shared by every sshd
+// the tests start: names of this run's own keep another run of this file (another checkout's) out of it.
+const RUN = randomBytes(3).toString('hex');
+const DOMAIN = `rerun-${RUN}.example`;
+const OTHER = `other-${RUN}.example`;
+/** A domain's data folder as it appears in a RegExp. */
+const folderRe = (domain: string) => `data/${domain.replace(/\./g, '\\.')}`;
 const ENV = { GITHUB_REF: 'refs/heads/main', GITHUB_REF_NAME: 'main' };
 
 const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-C', cwd, ...args], { encoding: 'utf8' }).trim();
@@ -41,29 +48,52 @@ function oldServer(domain: string, conf = 'tuned\n'): void {
   );
 }
 
-/** A rebuild: the same names with a fresh install's content, and the login's home (with our marker) anew. */
+/**
+ * A rebuild: the same names with a fresh install's content, and the login's home anew — for this
+ * domain, that is its marker gone (only its own: other suites' backups use the same login meanwhile).
+ */
 function rebuild(domain: string): void {
   asShell(
     `set -e; d='${srv}/${domain}'; rm -rf "$d"; mkdir -p "$d/uploads"
      printf 'fresh schema' > "$d/app.db"; printf 'default\\n' > "$d/app.conf"; printf jpeg > "$d/uploads/a.jpg"
-     rm -rf "$HOME/.local/state/remote-files"`,
+     rm -f "$HOME/.local/state/remote-files/${domain}"`,
   );
 }
 
 const serverFile = (domain: string, rel: string) => rootSh(`cat '${srv}/${domain}/${rel}'`);
 const serverHash = (domain: string, rel: string) => rootSh(`sha256sum < '${srv}/${domain}/${rel}'`).split(' ')[0];
 
+/** How a workspace is checked out; see repository(). */
+type Checkout = 'full' | 'shallow';
+
 /**
  * A bare origin whose main holds the recipe; clones of it as actions/checkout makes them: the branch
- * `main` checked out at a given commit (a re-run's is the triggering one, not the tip).
+ * `main` checked out at a given commit (a re-run's is the triggering one, not the tip). `full`: a whole
+ * clone whose origin/main is the tip. `shallow`: what actions/checkout really makes (fetch-depth 1): the
+ * one commit fetched by id, origin/main set to it, main checked out from it — the history that would show
+ * how the commit and the tip relate is not there (see isBehind in src/store/commit-baseline.ts).
+ * `seedDate`: the recipe commit's author and committer date (the triggering commit of the tests' re-runs).
  */
-function repository(): { origin: string; first: string; clone: (at?: string) => string; tip: () => string } {
+function repository(seedDate?: string): {
+  origin: string;
+  first: string;
+  clone: (at?: string, how?: Checkout) => string;
+  tip: () => string;
+} {
   const base = testTempDir('rf-rerun-');
   const origin = join(base, 'origin.git');
   execFileSync('git', ['init', '-q', '--bare', '-b', 'main', origin]);
   let n = 0;
-  const clone = (at?: string) => {
+  const clone = (at?: string, how: Checkout = 'full') => {
     const dir = join(base, `clone-${n++}`);
+    if (how === 'shallow') {
+      const sha = at ?? git(origin, 'rev-parse', 'main');
+      execFileSync('git', ['init', '-q', '-b', 'main', dir]);
+      git(dir, 'remote', 'add', 'origin', `file://${origin}`);
+      git(dir, 'fetch', '-q', '--no-tags', '--depth=1', 'origin', `+${sha}:refs/remotes/origin/main`);
+      git(dir, 'checkout', '-q', '--force', '-B', 'main', 'refs/remotes/origin/main');
+      return dir;
+    }
     execFileSync('git', ['clone', '-q', origin, dir], { stdio: 'ignore' });
     if (at) git(dir, 'checkout', '-q', '-B', 'main', at);
     return dir;
@@ -85,7 +115,10 @@ recipes:
 `,
   );
   git(seed, 'add', '.');
-  git(seed, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'recipes');
+  const dated = seedDate ? { GIT_AUTHOR_DATE: seedDate, GIT_COMMITTER_DATE: seedDate } : {};
+  execFileSync('git', ['-C', seed, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'recipes'], {
+    env: { ...process.env, ...dated },
+  });
   git(seed, 'push', '-q', origin, 'main');
   return { origin, first: git(origin, 'rev-parse', 'main'), clone, tip: () => git(origin, 'rev-parse', 'main') };
 }
@@ -122,57 +155,61 @@ const onOrigin = (origin: string, domain: string, rel: string) =>
   execFileSync('git', ['-C', origin, 'show', `main:data/${domain}/app/${rel}`]);
 
 describe('a re-run never overwrites the salvage', () => {
-  test('re-run from the triggering commit onto the rebuilt server: refused, the tip intact; skip → restore puts the salvage back → the next backup goes on', async () => {
-    oldServer(DOMAIN);
-    const dbHash = serverHash(DOMAIN, 'app.db');
-    const repo = repository();
-    const first = ok(await run(repo.clone(repo.first), 'backup'));
-    assert.equal(first.outputs.pushed, 'true');
-    assert.equal(first.outputs['server-check'], 'first');
-    const salvaged = repo.tip();
+  for (const how of ['full', 'shallow'] as const) {
+    test(`re-run from the triggering commit (${how === 'full' ? 'a full clone' : "actions/checkout's depth-1 fetch"}) onto the rebuilt server: refused, the tip intact; skip → restore puts the salvage back → the next backup goes on`, async () => {
+      oldServer(DOMAIN);
+      const dbHash = serverHash(DOMAIN, 'app.db');
+      // The triggering commit was pushed before the workflow ran: a shallow checkout tells a newer tip by its date.
+      const repo = repository(minutesAgo(60));
+      const first = ok(await run(repo.clone(repo.first, how), 'backup'));
+      assert.equal(first.outputs.pushed, 'true');
+      assert.equal(first.outputs['server-check'], 'first');
+      const salvaged = repo.tip();
 
-    // The deploy rebuilt the server, then failed. "Re-run jobs": the same triggering commit, checked out again.
-    rebuild(DOMAIN);
-    const rerun = repo.clone(repo.first);
-    const refused = await run(rerun, 'backup');
-    const line = errorLine(refused);
-    assert.match(line, /refusing the backup, nothing was written and the stored salvage \(made \S+\) is untouched/);
-    assert.match(
-      line,
-      /this is not the server it came from: the marker remote-files left on it at the last backup is gone/,
-    );
-    assert.match(line, /`new-server: skip`.*`new-server: allow`/);
-    assert.match(
-      refused.stdout,
-      new RegExp(
-        `is behind main on origin for data/${DOMAIN.replace('.', '\\.')}: working from the salvage at the branch's tip, ${salvaged.slice(0, 7)}`,
-      ),
-    );
-    assert.equal(repo.tip(), salvaged, 'nothing was pushed');
-    assert.equal(
-      createHashOf(onOrigin(repo.origin, DOMAIN, 'app.db')),
-      dbHash,
-      "the tip's salvage is the old server's",
-    );
+      // The deploy rebuilt the server, then failed. "Re-run jobs": the same triggering commit, checked out again.
+      rebuild(DOMAIN);
+      const rerun = repo.clone(repo.first, how);
+      if (how === 'shallow') assert.equal(git(rerun, 'rev-parse', '--is-shallow-repository'), 'true');
+      const refused = await run(rerun, 'backup');
+      const line = errorLine(refused);
+      assert.match(line, /refusing the backup, nothing was written and the stored salvage \(made \S+\) is untouched/);
+      assert.match(
+        line,
+        /this is not the server it came from: the marker remote-files left on it at the last backup is gone/,
+      );
+      assert.match(line, /`new-server: skip`.*`new-server: allow`/);
+      assert.match(
+        refused.stdout,
+        new RegExp(
+          `is behind main on origin for ${folderRe(DOMAIN)}: working from the salvage at the branch's tip, ${salvaged.slice(0, 7)}`,
+        ),
+      );
+      assert.equal(repo.tip(), salvaged, 'nothing was pushed');
+      assert.equal(
+        createHashOf(onOrigin(repo.origin, DOMAIN, 'app.db')),
+        dbHash,
+        "the tip's salvage is the old server's",
+      );
 
-    // `new-server: skip`: the step succeeds without a backup, so the workflow goes on to its restore.
-    const skipped = ok(await run(rerun, 'backup', DOMAIN, { 'new-server': 'skip' }));
-    assert.equal(skipped.outputs['server-check'], 'skipped');
-    assert.match(skipped.stdout, /::warning::backup skipped \(new-server: skip\)/);
-    assert.equal(repo.tip(), salvaged, 'nothing was pushed');
-    // The restore in the same job (its checkout still at the triggering commit, its data folder the tip's).
-    const restored = ok(await run(rerun, 'restore'));
-    assert.equal(restored.outputs['salvage-commit'], salvaged);
-    assert.match(restored.stdout, new RegExp(`Restoring the salvage made \\S+ \\(commit ${salvaged.slice(0, 7)}\\)`));
-    assert.equal(serverHash(DOMAIN, 'app.db'), dbHash, 'the old database is back');
-    assert.equal(serverFile(DOMAIN, 'app.conf'), 'tuned\n');
+      // `new-server: skip`: the step succeeds without a backup, so the workflow goes on to its restore.
+      const skipped = ok(await run(rerun, 'backup', DOMAIN, { 'new-server': 'skip' }));
+      assert.equal(skipped.outputs['server-check'], 'skipped');
+      assert.match(skipped.stdout, /::warning::backup skipped \(new-server: skip\)/);
+      assert.equal(repo.tip(), salvaged, 'nothing was pushed');
+      // The restore in the same job (its checkout still at the triggering commit, its data folder the tip's).
+      const restored = ok(await run(rerun, 'restore'));
+      assert.equal(restored.outputs['salvage-commit'], salvaged);
+      assert.match(restored.stdout, new RegExp(`Restoring the salvage made \\S+ \\(commit ${salvaged.slice(0, 7)}\\)`));
+      assert.equal(serverHash(DOMAIN, 'app.db'), dbHash, 'the old database is back');
+      assert.equal(serverFile(DOMAIN, 'app.conf'), 'tuned\n');
 
-    // The next backup knows the restored server holds this very salvage; the one after, that it is the same.
-    const next = ok(await run(repo.clone(), 'backup'));
-    assert.equal(next.outputs['server-check'], 'restored');
-    const again = ok(await run(repo.clone(), 'backup'));
-    assert.equal(again.outputs['server-check'], 'same');
-  });
+      // The next backup knows the restored server holds this very salvage; the one after, that it is the same.
+      const next = ok(await run(repo.clone(undefined, how), 'backup'));
+      assert.equal(next.outputs['server-check'], 'restored');
+      const again = ok(await run(repo.clone(undefined, how), 'backup'));
+      assert.equal(again.outputs['server-check'], 'same');
+    });
+  }
 
   test('checkout at the tip, host key kept across the rebuild: refused; `new-server: allow` backs the new server up on purpose', async () => {
     oldServer(DOMAIN);
@@ -195,23 +232,118 @@ describe('a re-run never overwrites the salvage', () => {
     assert.equal(ok(await run(repo.clone(), 'backup')).outputs['server-check'], 'same');
   });
 
-  test('a backup that would replace most of the stored bytes is refused though no file is deleted', async () => {
+  test('a backup that would replace most of the stored bytes is refused though no file is deleted, before anything is written; `new-server: allow` left set keeps the guard for the same server', async () => {
     oldServer(DOMAIN);
     const repo = repository();
     ok(await run(repo.clone(), 'backup', DOMAIN, { 'new-server': 'allow' }));
     const salvaged = repo.tip();
     // The same server (its marker kept), but its database replaced by a near-empty one.
     asShell(`printf 'fresh schema' > '${srv}/${DOMAIN}/app.db'`);
-    const line = errorLine(await run(repo.clone(), 'backup'));
-    assert.match(
-      line,
-      /the backup would shrink the stored files from \d+ to \d+ bytes, losing 100% \(more than 50%; max-delete: 50%\)/,
-    );
+    // One workspace that holds the salvage: what a refused backup would have written, it would have written here.
+    const ws = repo.clone();
+    const untouched = workspacePicture(ws);
+    assert.ok(untouched.folder.has('app/app.db') && untouched.folder.has('.remote-files/manifest.json'));
+    const shrink =
+      /the backup would shrink the stored files from \d+ to \d+ bytes, losing 100% \(more than 50%; max-delete: 50%\)/;
+    const refused = await run(ws, 'backup');
+    assert.match(errorLine(refused), shrink);
+    assert.equal(refused.outputs['server-check'], 'same');
+    assert.deepEqual(workspacePicture(ws), untouched, 'nothing was written to the data folder, the index or HEAD');
     assert.equal(repo.tip(), salvaged);
+
+    // `new-server: allow` left set in the workflow lifts the guard only for a server it lets in as new:
+    // this is the salvage's own server, so its shrunk database is refused all the same.
+    const allowLeftSet = await run(ws, 'backup', DOMAIN, { 'new-server': 'allow' });
+    assert.match(errorLine(allowLeftSet), shrink);
+    assert.equal(allowLeftSet.outputs['server-check'], 'same');
+    assert.doesNotMatch(allowLeftSet.stdout, /backing up a new server/);
+    assert.deepEqual(workspacePicture(ws), untouched, 'nothing was written to the data folder, the index or HEAD');
+    assert.equal(repo.tip(), salvaged);
+
     // A raised max-delete takes it.
-    ok(await run(repo.clone(), 'backup', DOMAIN, { 'max-delete': '100%' }));
+    ok(await run(ws, 'backup', DOMAIN, { 'max-delete': '100%' }));
     assert.equal(onOrigin(repo.origin, DOMAIN, 'app.db').toString(), 'fresh schema');
   });
+});
+
+describe("depth-1 checkouts: where the history is cut off, the tip's date decides", () => {
+  test("a pull request's merge checkout (detached at a merge of the tip) is not behind: its own salvage is restored", async () => {
+    oldServer(DOMAIN, 'version one\n');
+    const repo = repository(minutesAgo(60));
+    ok(await run(repo.clone(), 'backup', DOMAIN, { 'new-server': 'allow' }));
+    const tip = repo.tip();
+    // The pull request edits the stored config (same size: the manifest's sizes still hold); GitHub merges
+    // it with main's tip into refs/pull/1/merge, whose folder then differs from the tip's.
+    const author = repo.clone();
+    git(author, 'checkout', '-q', '-b', 'feature');
+    writeFileSync(join(author, 'data', DOMAIN, 'app', 'app.conf'), 'version PR1\n');
+    git(author, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-am', 'tune the stored config');
+    git(author, 'checkout', '-q', '--detach', tip);
+    git(
+      author,
+      '-c',
+      'user.name=t',
+      '-c',
+      'user.email=t@t',
+      'merge',
+      '-q',
+      '--no-ff',
+      '-m',
+      'Merge pull request #1',
+      'feature',
+    );
+    git(author, 'push', '-q', 'origin', 'feature', 'HEAD:refs/pull/1/merge');
+    const merge = git(author, 'rev-parse', 'HEAD');
+    assert.equal(git(author, 'rev-parse', 'HEAD^1'), tip);
+
+    // actions/checkout on pull_request: the merge commit alone, detached.
+    const ws = join(testTempDir('rf-rerun-pr-'), 'ws');
+    execFileSync('git', ['init', '-q', ws]);
+    git(ws, 'remote', 'add', 'origin', `file://${repo.origin}`);
+    git(ws, 'fetch', '-q', '--no-tags', '--depth=1', 'origin', `+${merge}:refs/remotes/pull/1/merge`);
+    git(ws, 'checkout', '-q', '--force', 'refs/remotes/pull/1/merge');
+    assert.equal(git(ws, 'rev-parse', '--is-shallow-repository'), 'true');
+    const pr = {
+      GITHUB_REF: 'refs/pull/1/merge',
+      GITHUB_REF_NAME: '1/merge',
+      GITHUB_HEAD_REF: 'feature',
+      GITHUB_BASE_REF: 'main',
+    };
+    // Checked against main (commit-branch), whose tip the checkout cannot show to be its parent. The
+    // server's config drifted (another size), so the restore writes the stored one: the merge's.
+    asShell(`printf 'drifted on the server\\n' > '${srv}/${DOMAIN}/app.conf'`);
+    const restored = ok(
+      await runAction(inputs('restore', DOMAIN, { 'commit-branch': 'main' }), { workspace: ws, env: pr }),
+    );
+    assert.equal(restored.outputs['salvage-commit'], merge);
+    assert.doesNotMatch(restored.stdout, /is behind/);
+    assert.equal(readFileSync(join(ws, 'data', DOMAIN, 'app', 'app.conf'), 'utf8'), 'version PR1\n');
+    assert.equal(serverFile(DOMAIN, 'app.conf'), 'version PR1\n');
+    assert.equal(repo.tip(), tip);
+  });
+
+  // KNOWN TO FAIL (found by this test, reported on issue #21): in a depth-1 checkout isBehind
+  // (src/store/commit-baseline.ts) decides by the committer dates alone, though after fetchTip the tip's
+  // history reaches the checkout's commit (`git merge-base --is-ancestor HEAD origin/main` proves it
+  // behind). A triggering commit dated after the salvage (a clock ahead; the same second also) counts as
+  // not behind: the backup salvages the rebuilt server as a first one, its push is rejected, and it is
+  // re-applied on the tip, replacing the salvage (exit 0). Drop `todo` once isBehind asks git first.
+  test(
+    "a re-run whose triggering commit is dated after the salvage (its committer's clock ahead): refused all the same, the tip intact",
+    { todo: 'isBehind trusts dates in a shallow checkout (issue #21)' },
+    async () => {
+      oldServer(DOMAIN);
+      const dbHash = serverHash(DOMAIN, 'app.db');
+      const repo = repository(minutesAgo(-30));
+      ok(await run(repo.clone(repo.first, 'shallow'), 'backup', DOMAIN, { 'new-server': 'allow' }));
+      const salvaged = repo.tip();
+      rebuild(DOMAIN);
+      const rerun = await run(repo.clone(repo.first, 'shallow'), 'backup');
+      assert.equal(repo.tip(), salvaged, `nothing was pushed\n${rerun.stdout}`);
+      assert.equal(createHashOf(onOrigin(repo.origin, DOMAIN, 'app.db')), dbHash);
+      assert.match(errorLine(rerun), /the marker remote-files left on it at the last backup is gone/);
+    },
+  );
 });
 
 describe('the server rule is the same in every store', () => {
@@ -229,6 +361,7 @@ describe('the server rule is the same in every store', () => {
       manifest,
       /"server": \{"hostKey":"ssh-ed25519 SHA256:[^"]+","machine":"[0-9a-f]{64}","instance":"[0-9a-f]{32}"\}/,
     );
+    const stored = treePicture(join(ws, 'data', DOMAIN));
     rebuild(DOMAIN);
     const line = errorLine(await runAction(inputs('backup', DOMAIN, { store: 'none' }), { workspace: ws }));
     assert.match(
@@ -236,6 +369,7 @@ describe('the server rule is the same in every store', () => {
       /this is not the server it came from: the marker remote-files left on it at the last backup is gone/,
     );
     assert.equal(readFileSync(join(ws, 'data', DOMAIN, '.remote-files', 'manifest.json'), 'utf8'), manifest);
+    assert.deepEqual(treePicture(join(ws, 'data', DOMAIN)), stored, 'no stored file was written or removed');
   });
 });
 
@@ -254,7 +388,7 @@ describe('pushes that race', () => {
     assert.equal(other.outputs.pushed, 'true');
     assert.match(
       other.stdout,
-      /Push to main failed \(attempt 1 of 5\), re-applying data\/other\.example on the branch's tip/,
+      new RegExp(`Push to main failed \\(attempt 1 of 5\\), re-applying ${folderRe(OTHER)} on the branch's tip`),
     );
     assert.equal(onOrigin(repo.origin, DOMAIN, 'app.conf').toString(), 'tuned twice\n');
     assert.ok(onOrigin(repo.origin, OTHER, 'app.db').length > 0, 'both domains are on main');
@@ -269,7 +403,7 @@ describe('pushes that race', () => {
     assert.match(
       line,
       new RegExp(
-        `store: commit stopped: data/rerun\\.example changed on main while this backup ran \\(now at ${pushedFirst.slice(0, 7)}`,
+        `store: commit stopped: ${folderRe(DOMAIN)} changed on main while this backup ran \\(now at ${pushedFirst.slice(0, 7)}`,
       ),
     );
     assert.equal(repo.tip(), pushedFirst);
@@ -283,7 +417,10 @@ describe('pushes that race', () => {
     ok(await run(repo.clone(), 'backup'));
     const pushedSecond = repo.tip();
     asShell(`printf 'sixth\n' > '${srv}/${DOMAIN}/app.conf'`);
-    assert.match(errorLine(await third.release()), /store: commit stopped: data\/rerun\.example changed on main/);
+    assert.match(
+      errorLine(await third.release()),
+      new RegExp(`store: commit stopped: ${folderRe(DOMAIN)} changed on main`),
+    );
     assert.equal(repo.tip(), pushedSecond);
     assert.equal(onOrigin(repo.origin, DOMAIN, 'app.conf').toString(), 'fifth\n');
   });
@@ -304,7 +441,7 @@ describe('restore says what it restores', () => {
     assert.match(
       line,
       new RegExp(
-        `the checkout \\(${one.slice(0, 7)} \\(\\S+\\)\\) is behind main on origin \\(${two.slice(0, 7)} \\(\\S+\\)\\) for data/rerun\\.example`,
+        `the checkout \\(${one.slice(0, 7)} \\(\\S+\\)\\) is behind main on origin \\(${two.slice(0, 7)} \\(\\S+\\)\\) for ${folderRe(DOMAIN)}`,
       ),
     );
     assert.match(line, new RegExp(`set \`salvage-ref: ${one.slice(0, 7)}\``));
@@ -312,17 +449,48 @@ describe('restore says what it restores', () => {
 
     const older = ok(await run(stale, 'restore', DOMAIN, { 'salvage-ref': one }));
     assert.equal(older.outputs['salvage-commit'], one);
-    assert.match(older.outputs['salvage-date'] ?? '', /^\d{4}-\d\d-\d\dT/);
-    assert.match(older.summary, new RegExp(`from commit ${one.slice(0, 7)}.*as .salvage-ref: ${one}. asks`));
+    // The summary names the salvage by its commit and the commit's date; `salvage-date` is when the
+    // salvage was made (the manifest's time, README's Outputs).
+    const oneDate = git(repo.origin, 'show', '-s', '--format=%cI', one);
+    assert.match(oneDate, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
+    const madeOne = older.outputs['salvage-date'];
+    assert.match(madeOne ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
+    assert.match(
+      older.stdout,
+      new RegExp(`Restoring the salvage made ${escape(madeOne!)} \\(commit ${one.slice(0, 7)}\\)`),
+    );
+    assert.match(
+      older.summary,
+      new RegExp(`from commit ${one.slice(0, 7)} \\(${escape(oneDate)}\\).*as .salvage-ref: ${one}. asks`),
+    );
     assert.equal(serverFile(DOMAIN, 'app.conf'), 'version one\n');
 
     const newest = ok(await run(repo.clone(), 'restore'));
     assert.equal(newest.outputs['salvage-commit'], two);
     assert.match(
       newest.summary,
-      new RegExp(`using the committed copy in data/rerun\\.example from commit ${two.slice(0, 7)}`),
+      new RegExp(
+        `using the committed copy in ${folderRe(DOMAIN)} from commit ${two.slice(0, 7)} \\(\\d{4}-\\d\\d-\\d\\dT[^)]+\\)`,
+      ),
     );
     assert.equal(serverFile(DOMAIN, 'app.conf'), 'version two\n');
+
+    // A tag or a branch on origin names the older salvage too, from a checkout that has neither
+    // (actions/checkout fetches one commit, no tags): an annotated tag is taken as the commit it tags.
+    git(repo.origin, '-c', 'user.name=t', '-c', 'user.email=t@t', 'tag', '-a', '-m', 'the first salvage', 'v1', one);
+    git(repo.origin, 'branch', 'keep-one', one);
+    for (const ref of ['v1', 'keep-one']) {
+      asShell(`printf 'version two\\n' > '${srv}/${DOMAIN}/app.conf'`);
+      const ws = repo.clone(undefined, 'shallow');
+      const byName = ok(await run(ws, 'restore', DOMAIN, { 'salvage-ref': ref }));
+      assert.equal(byName.outputs['salvage-commit'], one, ref);
+      assert.equal(byName.outputs['salvage-date'], madeOne, ref);
+      assert.match(
+        byName.summary,
+        new RegExp(`from commit ${one.slice(0, 7)} \\(${escape(oneDate)}\\).*as .salvage-ref: ${ref}. asks`),
+      );
+      assert.equal(serverFile(DOMAIN, 'app.conf'), 'version one\n', `salvage-ref: ${ref} restored the older salvage`);
+    }
 
     const unknown = errorLine(await run(stale, 'restore', DOMAIN, { 'salvage-ref': 'no-such-ref' }));
     assert.match(unknown, /input `salvage-ref`: "no-such-ref" names no commit here or on origin/);
@@ -346,6 +514,28 @@ async function holding(ws: string, domain: string): Promise<{ release: () => Pro
       return running;
     },
   };
+}
+
+/**
+ * What a refused backup must leave as it was: every file of the domain's data folder (content hashes,
+ * the manifest among them), what git has staged, and HEAD.
+ */
+function workspacePicture(ws: string): { folder: Map<string, string>; status: string; head: string } {
+  return {
+    folder: treePicture(join(ws, 'data', DOMAIN)),
+    status: git(ws, 'status', '--porcelain', '--untracked-files=all'),
+    head: git(ws, 'rev-parse', 'HEAD'),
+  };
+}
+
+/** `text` matched literally in a RegExp. */
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** An ISO 8601 date `n` minutes before now, as git takes it for a commit's date. */
+function minutesAgo(n: number): string {
+  return new Date(Date.now() - n * 60_000).toISOString();
 }
 
 function createHashOf(data: Buffer): string {

@@ -1,12 +1,25 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import * as cache from '@actions/cache';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { isAgeFile } from '../../src/store/age.js';
-import { startActionsServices, type ActionsServices } from '../helpers/actions-services.js';
+import { sealOf, sealSecret, sha256File } from '../../src/store/cache-seal.js';
+import { packSnapshot, withProcessEnv } from '../../src/store/snapshot.js';
+import { applyEnv, startActionsServices, type ActionsServices } from '../helpers/actions-services.js';
 import { NODES, runAction } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
 import { treePicture } from '../helpers/tree.js';
@@ -355,6 +368,128 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
     assert.doesNotMatch(seen, /^INPUT_/m);
     assert.ok(!seen.includes('PRIVATE KEY'), 'the key never reaches a child process');
   });
+
+  // The server rule (issue #21) in the stores whose "newest" is the baseline. The marker a backup leaves
+  // is one file per domain in the login's real home, which every sshd the tests start shares: a domain of
+  // this run's own keeps another run of this file out of it (and its artifact name and cache keys apart).
+  for (const [store, run] of [
+    ['artifact', 9601],
+    ['cache', 9701],
+  ] as const) {
+    test(`${store}: a rebuilt server's backup without \`new-server: allow\` is refused, nothing stored; a restore puts the salvage back`, async () => {
+      const asShell = (script: string) => rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, script);
+      const domain = `rebuilt-${store}-${randomBytes(3).toString('hex')}.example`;
+      const id = store === 'artifact' ? 'artifact-id' : 'cache-key';
+      const entries = () => (store === 'artifact' ? svc.artifacts().length : svc.caches().length);
+      const workspace = () => {
+        const ws = testTempDir(`rf-${store}-rebuilt-`);
+        writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
+        return ws;
+      };
+      const saved = ok(
+        await runAction(inputs({ store, domain, 'github-token': svc.githubToken }), {
+          workspace: workspace(),
+          env: svc.runEnv(run),
+        }),
+      );
+      const salvage = treePicture(join(srv, 'site'));
+
+      // The rebuild: a fresh install's database, and the login's home without the marker remote-files left.
+      asShell(`rm -f "$HOME/.local/state/remote-files/${domain}" && printf 'fresh' > '${srv}/site/db.sqlite'`);
+      const before = entries();
+      const refused = await runAction(
+        inputs({ store, domain, 'new-server': 'fail', 'github-token': svc.githubToken }),
+        {
+          workspace: workspace(),
+          env: svc.runEnv(run + 1),
+        },
+      );
+      assert.equal(refused.code, 1, refused.stdout);
+      const errors = refused.stdout.split('\n').filter((l) => l.startsWith('::error::'));
+      assert.equal(errors.length, 1, refused.stdout);
+      assert.match(
+        errors[0]!,
+        /this is not the server it came from: the marker remote-files left on it at the last backup is gone/,
+      );
+      assert.equal(entries(), before, `no ${store} was stored`);
+      // The only artifact-id / cache-key output is the one the backup loaded as its baseline: the first salvage's.
+      assert.equal(refused.outputs[id], saved.outputs[id]);
+      assert.equal(readFileSync(join(srv, 'site/db.sqlite'), 'utf8'), 'fresh', 'the server is untouched');
+
+      const restored = ok(
+        await runAction(inputs({ store, domain, mode: 'restore', 'github-token': svc.githubToken }), {
+          workspace: workspace(),
+          env: svc.runEnv(run + 2),
+        }),
+      );
+      assert.equal(restored.outputs[id], saved.outputs[id]);
+      assert.deepEqual(treePicture(join(srv, 'site')), salvage, 'the first salvage is back');
+    });
+  }
+
+  test("cache poisoning: a newer entry under the domain's prefix that this workflow did not seal is refused, the server untouched", async () => {
+    const ws = testTempDir('rf-cache-poison-');
+    writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
+    const saved = ok(await runAction(inputs({ store: 'cache' }), { workspace: ws, env: svc.runEnv(9751) }));
+    // Another job of the repository (no login credential) saves an entry of its own under the prefix:
+    // the genuine snapshot's layout with its own database, sealed with a key that is not the login's.
+    const evil = join(svc.scratch, 'evil');
+    cpSync(join(ws, 'data', DOMAIN), evil, { recursive: true });
+    writeFileSync(join(evil, 'site', 'db.sqlite'), 'pw');
+    const tar = join(svc.scratch, 'evil.tar');
+    await packSnapshot(evil, tar);
+    const forged = sealOf(
+      sealSecret('-----BEGIN OPENSSH PRIVATE KEY-----\nanother key\n'),
+      DOMAIN,
+      await sha256File(tar),
+    );
+    const key = `remote-files-${DOMAIN}-9752-1`;
+    await plantCacheEntry(9752, key, { 'remote-files.snapshot.tar': readFileSync(tar), 'remote-files.seal': forged });
+
+    // The server drifted: any restore would write its database (the foreign entry's `pw` included).
+    rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, `printf 'drifted' > '${srv}/site/db.sqlite'`);
+    const server = treePicture(join(srv, 'site'));
+    const later = testTempDir('rf-cache-poison-restore-');
+    writeFileSync(join(later, 'remote-files.yml'), RECIPE);
+    const r = await runAction(inputs({ store: 'cache', mode: 'restore' }), { workspace: later, env: svc.runEnv(9753) });
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `::error::.*cache entry "${key.replace(/\./g, '\\.')}" was not written by this workflow for stores\\.example`,
+      ),
+    );
+    assert.deepEqual(treePicture(join(srv, 'site')), server, 'nothing was restored');
+    assert.ok(!existsSync(join(later, 'data', DOMAIN)), 'nothing was unpacked into the workspace');
+
+    // A genuine backup after it is what a restore takes (and what the tests after this one find newest).
+    rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, `printf 'db' > '${srv}/site/db.sqlite'`);
+    const again = ok(await runAction(inputs({ store: 'cache' }), { workspace: ws, env: svc.runEnv(9754) }));
+    assert.notEqual(again.outputs['cache-key'], saved.outputs['cache-key']);
+    const after = testTempDir('rf-cache-poison-after-');
+    writeFileSync(join(after, 'remote-files.yml'), RECIPE);
+    const fine = ok(
+      await runAction(inputs({ store: 'cache', mode: 'restore' }), { workspace: after, env: svc.runEnv(9755) }),
+    );
+    assert.equal(fine.outputs['cache-key'], `remote-files-${DOMAIN}-9754-1`);
+    assert.equal(readFileSync(join(srv, 'site/db.sqlite'), 'utf8'), 'db');
+  });
+
+  /**
+   * An entry saved as another job of the repository could save it: the real toolkit's saveCache under
+   * `key`, from a folder holding `files` (as store-cache.test.ts plants them).
+   */
+  async function plantCacheEntry(runId: number, key: string, files: Record<string, Buffer | string>): Promise<void> {
+    const dir = mkdtempSync(join(svc.scratch, 'foreign-'));
+    for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
+    const restoreEnv = applyEnv(svc.runEnv(runId));
+    try {
+      const id = await withProcessEnv({ GITHUB_WORKSPACE: dir }, dir, () => cache.saveCache(Object.keys(files), key));
+      assert.ok(id > 0, `the foreign entry ${key} was saved`);
+    } finally {
+      restoreEnv();
+    }
+  }
 
   test('restore with nothing stored fails with one clear message', async () => {
     const ws = testTempDir('rf-nothing-');
