@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startCutProxy } from '../helpers/cut-proxy.js';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
-import { ok } from '../helpers/outcome.js';
+import { ok, refused } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Every interruption heals on a plain re-run (issue #22). The action is killed with SIGKILL, as a
@@ -26,10 +26,14 @@ import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 // returned: a `git` first on PATH that counts its calls), and the connection is cut at the same byte
 // points. Then the same step runs again, in the same workspace, and must succeed; after it the manifest
 // describes exactly what the data folder holds, the branch on origin still has every commit it had and
-// ends holding the server's tree, and nothing is left on the server. More points: RF_KILL_POINTS=<n>.
+// ends holding the server's tree, and nothing is left on the server: not beside the entry, not in the
+// login's TMPDIR, not in its marker folder. A push is also cut while it is in flight (a pre-receive hook
+// on origin kills the action, or the push's own git, as a lost connection does). Each byte scenario
+// must actually interrupt its run at all points but one (a run that finished first proves nothing).
+// More points: RF_KILL_POINTS=<n>.
 
 const DOMAIN = 'interrupt.example';
-const POINTS = Number(process.env.RF_KILL_POINTS ?? 4);
+const POINTS = Number(process.env.RF_KILL_POINTS ?? 6);
 /** With more points asked for, every git call is killed both before and after; else the ones that write. */
 const ALL_GIT_CALLS = POINTS >= 10;
 const WRITING_GIT = /^(commit-tree|push|update-ref|update-index|read-tree|write-tree|add)$/;
@@ -43,9 +47,25 @@ const subcommand = (call: string) =>
 let server: Sshd;
 const scratch: string[] = [];
 const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
+/**
+ * The shell login's TMPDIR and HOME, this sshd's own (SetEnv): so what a killed run leaves there is
+ * this file's to see, and another suite that clears rf-shell's marker folder (a rebuilt server) does
+ * not make a re-run here meet "another server".
+ */
+const login = { tmp: '', home: '' };
+const markerFolder = () => join(login.home, '.local', 'state', 'remote-files');
 
 before(async () => {
-  server = await startSshd({ hostKeyTypes: ['ed25519'] });
+  const base = mkdtempSync(join(tmpdir(), 'rf-interrupt-login-'));
+  scratch.push(base);
+  chmodSync(base, 0o755);
+  login.tmp = join(base, 'tmp');
+  login.home = join(base, 'home');
+  server = await startSshd({
+    hostKeyTypes: ['ed25519'],
+    extraConfig: `SetEnv TMPDIR=${login.tmp} HOME=${login.home}`,
+  });
+  rootSh(`mkdir -m 0700 '${login.tmp}' '${login.home}' && chown rf-shell: '${login.tmp}' '${login.home}'`);
 });
 after(async () => {
   await server?.stop();
@@ -254,11 +274,23 @@ function assertManifestIsFolder(ws: string, context: string): void {
   assert.deepEqual(held, recorded, `${context}: the manifest and the data folder differ`);
 }
 
-/** Leftovers of a killed run on the server: tar's staging folders, SFTP's temp files. */
+/**
+ * Leftovers of a killed run on the server: tar's staging folders and SFTP's temp files beside the
+ * entry; the listing's and the block reader's temp files in the login's TMPDIR; the marker's temp file.
+ */
 function serverLeftovers(transport: Transport): string[] {
   const { dir } = site(transport);
   const parent = join(dir, '..');
-  return [...picture(parent).keys()].filter((p) => p.split('/').some((n) => n.startsWith('.remote-files-')));
+  const beside = [...picture(parent).keys()].filter((p) => p.split('/').some((n) => n.startsWith('.remote-files-')));
+  const inTmp = readdirSync(login.tmp).map((n) => `TMPDIR/${n}`);
+  const markers = existsSync(markerFolder()) ? readdirSync(markerFolder()) : [];
+  return [...beside, ...inTmp, ...markers.filter((n) => n.startsWith('.')).map((n) => `marker folder/${n}`)];
+}
+
+/** How many of a scenario's interruptions hit their run: all but one must (a run may end a little early). */
+function assertMostHit(hit: number, tried: number, context: string): void {
+  console.log(`interruptions: ${context}: ${hit} of ${tried} points hit`);
+  assert.ok(tried >= 2 && hit >= tried - 1, `${context}: only ${hit} of ${tried} points interrupted their run`);
 }
 
 /**
@@ -316,6 +348,9 @@ function assertEnded(r: ActionResult, how: 'kill' | 'cut', context: string): voi
   else assert.ok(r.code === 0 || r.code === 1, `${context}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
 }
 
+/** The branch's commits on origin, oldest first (read in the bare repository). */
+const originCommits = (url: string) => git(url, 'rev-list', '--reverse', 'main').split('\n');
+
 /** The branch on origin: its commits (oldest first) and, in a fresh clone, the stored tree. */
 function originState(url: string): { commits: string[]; stored: Map<string, Node> } {
   const dir = mkdtempSync(join(tmpdir(), 'rf-interrupt-check-'));
@@ -341,9 +376,48 @@ function assertHealedBackup(transport: Transport, ws: string, url: string, befor
   assert.deepEqual(serverLeftovers(transport), [], `${context}: temp files left on the server`);
 }
 
+/**
+ * A pre-receive hook on origin that, once (it removes its plan), cuts the push in flight: the pack is
+ * on origin, the ref not yet moved. It SIGKILLs the action (`action`), or the push's own `git`, the
+ * action's child among the hook's ancestors, as a lost connection ends the client (`git`); then it
+ * waits a second and lets the push land (exit 0) or refuses it (exit 1). `arm` writes the plan once the
+ * action's pid is known; `fired` says whether the hook cut a push.
+ */
+function pushCutter(url: string, what: 'action' | 'git', lands: boolean) {
+  const hook = join(url, 'hooks', 'pre-receive');
+  writeFileSync(
+    hook,
+    `#!/bin/sh
+PATH=/usr/bin:/bin
+cat > /dev/null
+[ -f kill-plan ] || exit 0
+set -- $(cat kill-plan); rm -f kill-plan
+if [ "$1" = action ]; then
+  kill -KILL "$2"
+else
+  p=$$
+  while [ "$p" -gt 1 ]; do
+    pp=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$p/status)
+    if [ "$pp" = "$2" ]; then kill -KILL "$p"; break; fi
+    p=$pp
+  done
+fi
+touch fired
+sleep 1
+exit $3
+`,
+  );
+  chmodSync(hook, 0o755);
+  return {
+    arm: (pid: number) => writeFileSync(join(url, 'kill-plan'), `${what} ${pid} ${lands ? 0 : 1}\n`),
+    fired: () => existsSync(join(url, 'fired')),
+  };
+}
+
 describe('killed or cut, a plain re-run heals', { concurrency: 1 }, () => {
   for (const transport of ['tar', 'sftp'] as const) {
-    const points = transport === 'tar' ? POINTS : Math.ceil(POINTS / 2);
+    // SFTP's runs are slower and its byte stream simpler (no shell scripts): fewer points.
+    const points = transport === 'tar' ? POINTS : Math.ceil(POINTS / 3);
 
     for (const phase of ['first', 'later'] as const) {
       test(
@@ -358,18 +432,22 @@ describe('killed or cut, a plain re-run heals', { concurrency: 1 }, () => {
           await measured.close();
           // The faults suite cuts later backups at many points already: cuts here are for first ones.
           for (const how of phase === 'first' ? (['kill', 'cut'] as const) : (['kill'] as const)) {
-            for (const at of bytePoints(total, points)) {
-              const context = `${transport} ${phase} backup, ${how} at ${at} of ${total} bytes`;
+            const at = bytePoints(total, points);
+            let hit = 0;
+            for (const n of at) {
+              const context = `${transport} ${phase} backup, ${how} at ${n} of ${total} bytes`;
               const { url, clone } = fresh();
-              const before = originState(url).commits;
+              const before = originCommits(url);
               const ws = clone();
-              const run = await interrupted(at, how, (port, onSpawn) => act(ws, transport, {}, { port, onSpawn }));
-              if (!run.hit) continue; // the run finished first
+              const run = await interrupted(n, how, (port, onSpawn) => act(ws, transport, {}, { port, onSpawn }));
+              if (!run.hit) continue; // the run finished first: counted below
+              hit++;
               assertEnded(run.result, how, context);
               await settle(transport);
               ok(await act(ws, transport), `${context}: the re-run`);
               assertHealedBackup(transport, ws, url, before, context);
             }
+            assertMostHit(hit, at.length, `${transport} ${phase} backup, ${how}`);
           }
         },
       );
@@ -392,17 +470,21 @@ describe('killed or cut, a plain re-run heals', { concurrency: 1 }, () => {
         await measured.close();
         // Cut restores are the faults suite's: here the action is killed.
         for (const how of ['kill'] as const) {
-          for (const at of bytePoints(total, points)) {
-            const context = `${transport} restore, ${how} at ${at} of ${total} bytes`;
+          const at = bytePoints(total, points);
+          let hit = 0;
+          for (const n of at) {
+            const context = `${transport} restore, ${how} at ${n} of ${total} bytes`;
             rootSh(`rm -rf '${site(transport).dir}'`);
-            const run = await interrupted(at, how, (port, onSpawn) => act(ws, transport, restore, { port, onSpawn }));
+            const run = await interrupted(n, how, (port, onSpawn) => act(ws, transport, restore, { port, onSpawn }));
             if (!run.hit) continue;
+            hit++;
             assertEnded(run.result, how, context);
             await settle(transport);
             ok(await act(ws, transport, restore), `${context}: the re-run`);
             assert.deepEqual(picture(site(transport).dir), want, `${context}: the server's tree after the re-run`);
             assert.deepEqual(serverLeftovers(transport), [], `${context}: temp files left on the server`);
           }
+          assertMostHit(hit, at.length, `${transport} restore, ${how}`);
         }
       },
     );
@@ -428,11 +510,12 @@ describe('killed or cut, a plain re-run heals', { concurrency: 1 }, () => {
           : phase === 'first'
             ? ['before']
             : ['after'];
+        let killed = 0;
         for (const k of points) {
           for (const when of moments) {
             const { url, clone } = fresh();
             const ws = clone();
-            const before = originState(url).commits;
+            const before = originCommits(url);
             // A shim of its own: a git call of an earlier killed run still ending must not count here.
             const shim = gitShim();
             shim.killAt(k, when);
@@ -443,9 +526,52 @@ describe('killed or cut, a plain re-run heals', { concurrency: 1 }, () => {
               ok(r, `${context}: not killed, so a whole run`);
               continue;
             }
+            killed++;
             ok(await act(ws, 'tar'), `${context}: the re-run`);
             assertHealedBackup('tar', ws, url, before, context);
           }
+        }
+        const tried = points.length * moments.length;
+        console.log(`interruptions: a ${phase} backup: ${killed} of ${tried} git calls killed the run`);
+        assert.ok(killed >= Math.ceil(tried * 0.75), `${phase} backup: only ${killed} of ${tried} git kill points hit`);
+      }
+    },
+  );
+
+  test(
+    'a push cut in flight: the action or its git killed as origin receives it, then re-run',
+    { timeout: 600_000 },
+    async () => {
+      const cases = [
+        { phase: 'later', what: 'action', lands: true },
+        { phase: 'later', what: 'action', lands: false },
+        { phase: 'first', what: 'action', lands: true },
+        { phase: 'later', what: 'git', lands: true },
+      ] as const;
+      for (const phase of ['first', 'later'] as const) {
+        const fresh = await startingPoint('tar', phase);
+        for (const c of cases.filter((x) => x.phase === phase)) {
+          const context = `${phase} backup, ${c.what === 'action' ? 'the action' : 'its git push'} killed mid-push, the push ${c.lands ? 'landing' : 'refused'}`;
+          const { url, clone } = fresh();
+          const ws = clone();
+          const before = originCommits(url);
+          const cutter = pushCutter(url, c.what, c.lands);
+          // A lost connection, with one push attempt (the default retries would heal it in the same run),
+          // is a failure the action reports: the salvage is in the workspace, not stored.
+          const attempts: Record<string, string> = c.what === 'git' ? { 'push-attempts': '1' } : {};
+          const r = await act(ws, 'tar', attempts, { onSpawn: cutter.arm });
+          assert.ok(cutter.fired(), `${context}: the hook cut the push\n${r.stdout}`);
+          if (c.what === 'action') assert.equal(r.code, null, `${context}: the action was killed\n${r.stdout}`);
+          else
+            refused(
+              r,
+              /store: commit could not push data\/interrupt\.example to main after 1 attempt: .+ The backup itself succeeded/,
+              context,
+            );
+          assert.deepEqual(originCommits(url).slice(0, before.length), before, `${context}: origin lost commits`);
+          await settle('tar');
+          ok(await act(ws, 'tar'), `${context}: the re-run`);
+          assertHealedBackup('tar', ws, url, before, context);
         }
       }
     },

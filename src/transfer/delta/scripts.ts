@@ -7,6 +7,8 @@
  * so they may hold any quote. Answers name no path: they follow the order of the request.
  */
 
+import { EXIT_ON_SIGNALS } from '../tar/remote-scripts.js';
+
 // Block size: the smallest power of two from 4 KiB that cuts the file into at most 2^18 blocks (see
 // plan.ts). The coreutils fallback pays a process per block, so it cuts into at most 512, of 64 KiB or more.
 
@@ -288,6 +290,8 @@ out.flush()`;
 /** One request per call ($1 path, $2 spec): each piece staged by dd in a temp file, for its length. */
 const SH_BLOCKS = `p=$1; set -- $2; bs=$1; shift
 t=$(mktemp) || exit 1
+trap 'rm -f -- "$t"' EXIT
+${EXIT_ON_SIGNALS}
 for r do
   i=\${r%+*}; c=\${r#*+}
   dd if="$p" of="$t" bs="$bs" skip="$i" count="$c" 2>/dev/null || break
@@ -295,7 +299,6 @@ for r do
   printf 'D %s\\n' "$n"; cat "$t"
   [ "$n" -eq $((c * bs)) ] || break
 done
-rm -f -- "$t"
 printf 'E\\n'`;
 
 /**

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { shCommand } from '../tar/remote-scripts.js';
+import { EXIT_ON_SIGNALS, shCommand } from '../tar/remote-scripts.js';
 import type { ShellRunner } from '../tar/transport.js';
 import type { ServerSeen } from './identity.js';
 
@@ -25,11 +25,13 @@ if [ ! -L "$d" ] && [ ! -L "$f" ] && [ -f "$f" ]; then head -c 4096 "$f"; fi`;
  * $1 domain, $2 instance id, $3 the restored salvage's id and $4 its time, or empty. Temp file, then
  * rename: never half a marker.
  */
-const WRITE_SCRIPT = `set -e; LC_ALL=C; export LC_ALL; umask 077
+export const WRITE_SCRIPT = `set -e; LC_ALL=C; export LC_ALL; umask 077
 ${MARKER_DIR}
 if [ -L "$d" ]; then echo "$d is a symbolic link: not writing through it" >&2; exit 3; fi
 mkdir -p "$d"
 t=$(mktemp "$d/.$1.XXXXXX")
+trap 'rm -f -- "$t"' EXIT
+${EXIT_ON_SIGNALS}
 { printf 'instance %s\\n' "$2"; if [ -n "$3" ]; then printf 'restored-from %s %s\\n' "$3" "$4"; fi; } > "$t"
 mv -f "$t" "$d/$1"`;
 

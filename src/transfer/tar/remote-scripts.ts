@@ -16,6 +16,15 @@ export function shCommand(script: string, args: string[], sudo: boolean): string
   return sudo ? `sudo -n ${words}` : words;
 }
 
+/**
+ * Ends the shell through its EXIT trap on the signals that end a script whose run was cut off: a killed
+ * action closes its connection, sshd then closes the command's pipes, and the next write raises SIGPIPE;
+ * `timeout` sends TERM; a terminal, HUP or INT. dash (Debian's and Ubuntu's /bin/sh) runs no EXIT trap
+ * when a signal ends it, so a script's `trap '<cleanup>' EXIT` alone leaks its temp files on exactly
+ * those ends. Put after the EXIT trap; the status is the usual 128 + the signal's number.
+ */
+export const EXIT_ON_SIGNALS = `trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM`;
+
 // One record per path: readable flag, then find's fields; every field ends in NUL. Owner and group
 // names are left empty here (find looks each one up per file: 20,000 files took 0.4 s) and come once
 // per id at the end, see LIST_SCRIPT. The mtime is %Ts, whole seconds rounded down: %T@ prints a time
@@ -31,7 +40,7 @@ const IDS = `-fprintf "$i" '%U %G\\n'`;
  * id and its name (empty when the server has none). Without a temp folder the names stay empty.
  */
 export const LIST_SCRIPT = `LC_ALL=C; export LC_ALL
-if ids=$(mktemp -d 2>/dev/null); then trap 'rm -rf -- "$ids"' EXIT; else ids=; fi
+if ids=$(mktemp -d 2>/dev/null); then trap 'rm -rf -- "$ids"' EXIT; ${EXIT_ON_SIGNALS}; else ids=; fi
 n=0
 for p do
   printf 'E\\0'
@@ -180,6 +189,7 @@ ${FUNCTIONS}
 ${ROOT_PATHS}
 stage=$(mktemp -d "$parentp/.remote-files-XXXXXX")
 trap 'rm -rf -- "$stage"' EXIT
+${EXIT_ON_SIGNALS}
 enter "$stage"
 exec 3<.
 src=/proc/$$/fd/3
