@@ -266,7 +266,7 @@ describe('a re-run never overwrites the salvage', () => {
   });
 });
 
-describe("depth-1 checkouts: where the history is cut off, the tip's date decides", () => {
+describe("depth-1 checkouts: ancestry decides; only where the history is cut off (a merge) does the date", () => {
   test("a pull request's merge checkout (detached at a merge of the tip) is not behind: its own salvage is restored", async () => {
     oldServer(DOMAIN, 'version one\n');
     const repo = repository(minutesAgo(60));
@@ -322,28 +322,21 @@ describe("depth-1 checkouts: where the history is cut off, the tip's date decide
     assert.equal(repo.tip(), tip);
   });
 
-  // KNOWN TO FAIL (found by this test, reported on issue #21): in a depth-1 checkout isBehind
-  // (src/store/commit-baseline.ts) decides by the committer dates alone, though after fetchTip the tip's
-  // history reaches the checkout's commit (`git merge-base --is-ancestor HEAD origin/main` proves it
-  // behind). A triggering commit dated after the salvage (a clock ahead; the same second also) counts as
-  // not behind: the backup salvages the rebuilt server as a first one, its push is rejected, and it is
-  // re-applied on the tip, replacing the salvage (exit 0). Drop `todo` once isBehind asks git first.
-  test(
-    "a re-run whose triggering commit is dated after the salvage (its committer's clock ahead): refused all the same, the tip intact",
-    { todo: 'isBehind trusts dates in a shallow checkout (issue #21)' },
-    async () => {
-      oldServer(DOMAIN);
-      const dbHash = serverHash(DOMAIN, 'app.db');
-      const repo = repository(minutesAgo(-30));
-      ok(await run(repo.clone(repo.first, 'shallow'), 'backup', DOMAIN, { 'new-server': 'allow' }));
-      const salvaged = repo.tip();
-      rebuild(DOMAIN);
-      const rerun = await run(repo.clone(repo.first, 'shallow'), 'backup');
-      assert.equal(repo.tip(), salvaged, `nothing was pushed\n${rerun.stdout}`);
-      assert.equal(createHashOf(onOrigin(repo.origin, DOMAIN, 'app.db')), dbHash);
-      assert.match(errorLine(rerun), /the marker remote-files left on it at the last backup is gone/);
-    },
-  );
+  // Found by this test: isBehind once decided by committer dates in a depth-1 checkout, and a triggering
+  // commit dated after the salvage (a clock ahead; the same second also) passed as not behind, so the
+  // re-run's push was re-applied on the tip, replacing the salvage (exit 0). Ancestry decides now.
+  test("a re-run whose triggering commit is dated after the salvage (its committer's clock ahead): refused all the same, the tip intact", async () => {
+    oldServer(DOMAIN);
+    const dbHash = serverHash(DOMAIN, 'app.db');
+    const repo = repository(minutesAgo(-30));
+    ok(await run(repo.clone(repo.first, 'shallow'), 'backup', DOMAIN, { 'new-server': 'allow' }));
+    const salvaged = repo.tip();
+    rebuild(DOMAIN);
+    const rerun = await run(repo.clone(repo.first, 'shallow'), 'backup');
+    assert.equal(repo.tip(), salvaged, `nothing was pushed\n${rerun.stdout}`);
+    assert.equal(createHashOf(onOrigin(repo.origin, DOMAIN, 'app.db')), dbHash);
+    assert.match(errorLine(rerun), /the marker remote-files left on it at the last backup is gone/);
+  });
 });
 
 describe('the server rule is the same in every store', () => {

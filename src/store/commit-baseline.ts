@@ -54,24 +54,40 @@ export async function folderTree(git: Git, commit: string, path: string): Promis
  * True when `tip` holds a salvage of the folder that `head` does not, and is not already part of
  * `head`'s history: the checkout is behind for the folder. A checkout *ahead* of the tip (a commit an
  * earlier step made, not pushed yet) is not behind, nor is one whose branch holds no salvage.
+ *
+ * Ancestry decides first, in both directions: fetchTip brings the tip's history down to the commits
+ * the checkout has, so even a depth-1 checkout can prove that the tip descends from it (a re-run's
+ * triggering commit). Dates are never trusted for that: a clock running ahead, or the same second,
+ * let a re-run of a rebuilt server pass as "not behind". What ancestry cannot prove — a shallow
+ * checkout of a pull request's merge commit, whose parents were cut off — is `unprovable`'s call: a
+ * backup builds on the tip it pushes onto ('behind'); a restore takes the newer commit by date.
  */
-export async function isBehind(git: Git, head: FolderAt | null, tip: FolderAt): Promise<boolean> {
+export async function isBehind(
+  git: Git,
+  head: FolderAt | null,
+  tip: FolderAt,
+  unprovable: 'behind' | 'by-date',
+): Promise<boolean> {
   if (tip.tree === null) return false;
   if (head === null) return true;
   if (head.tree === tip.tree) return false;
-  const contained = await git
-    .run(['merge-base', '--is-ancestor', tip.commit, head.commit])
+  if (await isAncestor(git, head.commit, tip.commit)) return true;
+  if (await isAncestor(git, tip.commit, head.commit)) return false;
+  const shallow = (await git.run(['rev-parse', '--is-shallow-repository'])).trim() === 'true';
+  // A full history that shows neither contains the other: the tip holds a salvage head never saw.
+  if (!shallow || unprovable === 'behind') return true;
+  return Date.parse(tip.date) > Date.parse(head.date);
+}
+
+/** Is `a` in `b`'s history (or `b` itself)? */
+async function isAncestor(git: Git, a: string, b: string): Promise<boolean> {
+  return git
+    .run(['merge-base', '--is-ancestor', a, b])
     .then(() => true)
     .catch((err: unknown) => {
       if (err instanceof GitError && err.code === 1) return false;
       throw err;
     });
-  if (contained) return false;
-  // A shallow checkout (actions/checkout's default) may lack the history that would show the tip is
-  // contained: a pull request's merge commit, whose parents were cut off. There the tip counts as
-  // newer only when it was committed after the checkout's commit (a re-run's triggering commit is older).
-  const shallow = (await git.run(['rev-parse', '--is-shallow-repository'])).trim() === 'true';
-  return !shallow || Date.parse(tip.date) > Date.parse(head.date);
 }
 
 /**

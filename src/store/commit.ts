@@ -121,7 +121,7 @@ export class CommitStore implements Store {
     const tip = await folderAt(repo.git, tipSha, path);
     this.startTip = tip;
     const head = repo.head ? await folderAt(repo.git, repo.head, path) : null;
-    if (!(await isBehind(repo.git, head, tip))) return [];
+    if (!(await isBehind(repo.git, head, tip, 'behind'))) return [];
     this.behind = true;
     await checkoutFolder(repo.git, path, ctx.domainDir, tip);
     return [
@@ -311,7 +311,7 @@ export class CommitStore implements Store {
     );
     if (tipSha === null) return head;
     const tip = await folderAt(repo.git, tipSha, path);
-    if (await isBehind(repo.git, head, tip)) {
+    if (await isBehind(repo.git, head, tip, 'by-date')) {
       // An earlier step of this job (a backup, skipped or not) may have brought the tip's salvage in already.
       if ((await this.workspaceTree(repo.git, path)) === tip.tree) return tip;
       throw new UserError(
