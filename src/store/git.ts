@@ -101,7 +101,8 @@ export class Git {
             new GitError(
               args[0] ?? '',
               typeof err.code === 'number' ? err.code : null,
-              this.redact(stderr || err.message),
+              // A git ended by a signal (a lost connection's ssh, the runner stopping it) prints nothing.
+              this.redact(stderr || (err.signal ? `git was ended by ${err.signal}` : err.message)),
             ),
           );
         },
