@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { asShell, rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { asShell, rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 import { testTempDir } from '../helpers/temp.js';
 
 // Issue 21, through the bundle with a real sshd and a real bare origin: the most common failure of the
@@ -91,20 +91,11 @@ recipes:
 }
 
 function inputs(mode: string, domain = DOMAIN, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    mode,
-    host: '127.0.0.1',
-    port: String(server.port),
-    username: 'rf-shell',
-    key: server.key.privateKey,
-    'known-hosts': server.knownHostsLine('ed25519'),
-    domain,
-    'install-dir': srv,
-    timeout: '30s',
-    retries: '0',
-    vars: 'hold=none',
-    ...extra,
-  };
+  return sshInputs(
+    server,
+    { domain, installDir: srv },
+    { mode, timeout: '30s', retries: '0', vars: 'hold=none', ...extra },
+  );
 }
 
 const run = (ws: string, mode: string, domain = DOMAIN, extra: Record<string, string> = {}) =>
