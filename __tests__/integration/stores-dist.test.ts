@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
@@ -239,12 +238,12 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
     ['cache', 9361],
   ] as const) {
     test(`${store}: a data folder that is a link (data -> elsewhere) gets nothing unpacked through it (issue #23)`, async () => {
-      const ws = mkdtempSync(join(tmpdir(), `rf-linked-${store}-`));
+      const ws = testTempDir(`rf-linked-${store}-`);
       writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
       ok(await runAction(inputs({ store, 'github-token': svc.githubToken }), { workspace: ws, env: svc.runEnv(run) }));
-      const later = mkdtempSync(join(tmpdir(), `rf-linked-${store}-later-`));
+      const later = testTempDir(`rf-linked-${store}-later-`);
       writeFileSync(join(later, 'remote-files.yml'), RECIPE);
-      const elsewhere = mkdtempSync(join(tmpdir(), `rf-linked-${store}-elsewhere-`));
+      const elsewhere = testTempDir(`rf-linked-${store}-elsewhere-`);
       mkdirSync(join(elsewhere, DOMAIN));
       writeFileSync(join(elsewhere, DOMAIN, 'not-ours.txt'), 'someone else’s');
       writeFileSync(join(elsewhere, 'keep.txt'), 'keep');
@@ -264,7 +263,7 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
     const name = 'rf-flood-test';
     // A workflow of its own: the other tests' runs stay out of its listing.
     const FLOOD_WORKFLOW = '.github/workflows/flood.yml';
-    const ws = mkdtempSync(join(tmpdir(), 'rf-flood-'));
+    const ws = testTempDir('rf-flood-');
     writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
     const saved = ok(
       await runAction(inputs({ store: 'artifact', 'artifact-name': name, 'github-token': svc.githubToken }), {
@@ -286,7 +285,7 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
         );
     }
     rootSh(`rm -rf '${srv}/site'`);
-    const later = mkdtempSync(join(tmpdir(), 'rf-flood-restore-'));
+    const later = testTempDir('rf-flood-restore-');
     writeFileSync(join(later, 'remote-files.yml'), RECIPE);
     const restored = ok(
       await runAction(
