@@ -20,13 +20,13 @@ import {
 } from '@azure/storage-blob';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { mkdirSync, realpathSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StoreContext } from '../../src/store/types.js';
+import { testTempDir } from './temp.js';
 
 /** Azurite's documented development account; its key is public and only valid against the emulator. */
 const ACCOUNT = 'devstoreaccount1';
@@ -162,7 +162,7 @@ class RestError extends Error {
 
 export async function startActionsServices(opts: { firstRunId?: number } = {}): Promise<ActionsServices> {
   const firstRunId = opts.firstRunId ?? 1000;
-  const temp = mkdtempSync(join(tmpdir(), 'rf-actions-'));
+  const temp = testTempDir('rf-actions-');
   const runnerTemp = join(temp, 'runner-temp');
   mkdirSync(runnerTemp);
   const scratch = join(temp, 'scratch');

@@ -153,44 +153,79 @@ export function sshFlags(server: Sshd, target: Target & { keyFile: string }): st
   ];
 }
 
+/** A server whose shell account runs every command through a wrapper script, and the wrapper's folder. */
+export interface WrappedSshd {
+  /** Its stop() also removes `work`. */
+  sshd: Sshd;
+  /** The wrapper's own fresh folder (root-owned, 0755): the script is `work/wrap.sh`. */
+  work: string;
+}
+
+export interface WrapperOptions {
+  /** The whole wrapper script; it finds its folder as `$(dirname "$0")` and the command in `$SSH_ORIGINAL_COMMAND`. */
+  script: string;
+  /** Writes what else the wrapper reads into `work`, after the script and before sshd starts. */
+  prepare?: (work: string) => void;
+  /** sshd_config lines for the shell account after its ForceCommand (e.g. `SetEnv …`). */
+  matchConfig?: string[];
+  /** Host key types the server has (default: ed25519 only). */
+  hostKeyTypes?: readonly HostKeyType[];
+}
+
 /**
- * A server that stands in for a hostile one: an ed25519-only sshd whose shell account runs every command
- * through a wrapper script (ForceCommand) in `work`, a fresh folder of its own. The wrapper runs the
- * lines of `first` (which may answer a command themselves), then answers a listing with
- * `work/current.list` when the test has put one there, and runs any other command as sent. The caller
- * removes `work` after stopping the server.
+ * A server whose shell account runs every command through `opts.script` (ForceCommand), kept in `work`,
+ * a fresh folder of its own beside the instances' (0755: the account runs the script from it). Stopping
+ * the server removes `work` too, so a test file's after() only stops it.
  */
-export async function startWrappedSshd(name: string, first: string[] = []): Promise<{ sshd: Sshd; work: string }> {
+export async function startSshdWithWrapper(name: string, opts: WrapperOptions): Promise<WrappedSshd> {
   // startSshd() makes this folder too, but later: a run of one file alone must not depend on another's.
   mkdirSync(BASE, { recursive: true, mode: 0o755 });
   const work = mkdtempSync(join(BASE, `${name}-`));
   try {
     chmodSync(work, 0o755);
-    writeFileSync(
-      join(work, 'wrap.sh'),
-      [
-        '#!/bin/bash',
-        'here=$(dirname "$0")',
-        ...first,
-        // A listing made together with the probe (see chooseTransport) keeps its honest probe part.
-        'if [[ "$SSH_ORIGINAL_COMMAND" == *-readable* && -f "$here/current.list" ]]; then',
-        '  if [[ "$SSH_ORIGINAL_COMMAND" == *--version* ]]; then find --version | head -n 1; tar --version | head -n 1; id -u; printf "\\nremote-files listing:\\n"; fi',
-        '  cat "$here/current.list"; exit 0',
-        'fi',
-        'exec bash -c "$SSH_ORIGINAL_COMMAND"',
-        '',
-      ].join('\n'),
-      { mode: 0o755 },
-    );
+    writeFileSync(join(work, 'wrap.sh'), opts.script, { mode: 0o755 });
+    opts.prepare?.(work);
     const sshd = await startSshd({
-      hostKeyTypes: ['ed25519'],
-      extraConfig: `Match User rf-shell\n  ForceCommand ${join(work, 'wrap.sh')}`,
+      hostKeyTypes: opts.hostKeyTypes ?? ['ed25519'],
+      extraConfig: [
+        'Match User rf-shell',
+        `  ForceCommand ${join(work, 'wrap.sh')}`,
+        ...(opts.matchConfig ?? []).map((l) => `  ${l}`),
+      ].join('\n'),
     });
+    const stop = sshd.stop;
+    sshd.stop = async () => {
+      await stop();
+      rmSync(work, { recursive: true, force: true });
+    };
     return { sshd, work };
   } catch (err) {
     rmSync(work, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * A server that stands in for a hostile one: an ed25519-only sshd whose shell account runs every command
+ * through a wrapper script (see startSshdWithWrapper). The wrapper runs the lines of `first` (which may
+ * answer a command themselves), then answers a listing with `work/current.list` when the test has put one
+ * there, and runs any other command as sent.
+ */
+export function startWrappedSshd(name: string, first: string[] = []): Promise<WrappedSshd> {
+  return startSshdWithWrapper(name, {
+    script: [
+      '#!/bin/bash',
+      'here=$(dirname "$0")',
+      ...first,
+      // A listing made together with the probe (see chooseTransport) keeps its honest probe part.
+      'if [[ "$SSH_ORIGINAL_COMMAND" == *-readable* && -f "$here/current.list" ]]; then',
+      '  if [[ "$SSH_ORIGINAL_COMMAND" == *--version* ]]; then find --version | head -n 1; tar --version | head -n 1; id -u; printf "\\nremote-files listing:\\n"; fi',
+      '  cat "$here/current.list"; exit 0',
+      'fi',
+      'exec bash -c "$SSH_ORIGINAL_COMMAND"',
+      '',
+    ].join('\n'),
+  });
 }
 
 /** One record as LIST_SCRIPT prints it: flag, type, size, mtime, mode, uid, gid, user, group, rel, target. */

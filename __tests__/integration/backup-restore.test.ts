@@ -3,7 +3,6 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -16,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import tar from 'tar-stream';
 import { NODES, recipeWorkspace, runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { asShell, rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { asShell, rootSh, sshInputs, startSshd, startSshdWithWrapper, type Sshd } from '../helpers/sshd.js';
 import { testTempDir } from '../helpers/temp.js';
 
 // Backup and restore end to end: the committed dist/ bundle, run as the runner runs it, against a real
@@ -501,21 +500,14 @@ describe('a hostile server', () => {
   before(async () => {
     // The shell account's every command goes through a script that answers honestly except for the
     // archive, which it replaces with a crafted one: names that climb out, absolute names, links.
-    work = mkdtempSync('/var/lib/rf-test-sshd/hostile-');
-    rootSh(`chmod 755 '${work}'`);
-    writeFileSync(
-      join(work, 'evil.sh'),
-      `#!/bin/bash\nif [[ "$SSH_ORIGINAL_COMMAND" == *--hard-dereference* ]]; then cat >/dev/null; cat "$(dirname "$0")/$RF_ARCHIVE"; exit 0; fi\nexec bash -c "$SSH_ORIGINAL_COMMAND"\n`,
-      { mode: 0o755 },
-    );
-    evil = await startSshd({
-      extraConfig: `Match User rf-shell\n  ForceCommand ${join(work, 'evil.sh')}\n  SetEnv RF_ARCHIVE=current.tar`,
-    });
+    ({ sshd: evil, work } = await startSshdWithWrapper('hostile', {
+      script: `#!/bin/bash\nif [[ "$SSH_ORIGINAL_COMMAND" == *--hard-dereference* ]]; then cat >/dev/null; cat "$(dirname "$0")/$RF_ARCHIVE"; exit 0; fi\nexec bash -c "$SSH_ORIGINAL_COMMAND"\n`,
+      matchConfig: ['SetEnv RF_ARCHIVE=current.tar'],
+    }));
     asShell(`mkdir -p '${srv}/victim' && echo fine > '${srv}/victim/a.txt'`);
   });
   after(async () => {
     await evil?.stop();
-    rmSync(work, { recursive: true, force: true });
   });
 
   for (const [name, members] of [

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDelayProxy, type DelayProxy } from '../../scripts/bench/delay-proxy.js';
 import { NODES, runAction } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Compression on the wire, through the dist/ bundle against real sshd instances: each codec in both
 // directions (backup fetches, restore uploads), a server whose PATH has no zstd, one with no gzip, the
@@ -20,7 +20,7 @@ const node24 = NODES.find((n) => /node 2[4-9]/.test(n.name))?.path;
 
 /** A folder of symlinks to every program in /usr/bin but `without`: a PATH on which those are missing. */
 function pathWithout(without: string[]): string {
-  const dir = mkdtempSync(join(tmpdir(), 'rf-path-'));
+  const dir = testTempDir('rf-path-');
   rootSh(
     `chmod 755 '${dir}' && cd /usr/bin && for f in *; do case " ${without.join(' ')} " in *" $f "*) ;; *) ln -s "/usr/bin/$f" '${dir}/'"$f";; esac; done`,
   );
@@ -78,7 +78,7 @@ describe('compression on the wire (tar transport)', () => {
     rootSh(`su -s /bin/sh rf-shell -c "mkdir -p '${srv}'"`);
     seed(srv);
     const before = sha(`${srv}/app`);
-    const ws = mkdtempSync(join(tmpdir(), 'rf-ws-'));
+    const ws = testTempDir('rf-ws-');
     try {
       writeFileSync(join(ws, 'remote-files.yml'), recipe());
       const inputs = {
@@ -178,7 +178,7 @@ describe('compression on the wire (SFTP-only account: SSH zlib)', () => {
       writeFileSync(`${data}/app/sub/a.txt`, 'hi\n');
       rootSh(`chown -R rf-sftp '${data}/app'`);
       const before = sha(`${data}/app`);
-      const ws = mkdtempSync(join(tmpdir(), 'rf-ws-'));
+      const ws = testTempDir('rf-ws-');
       try {
         writeFileSync(
           join(ws, 'remote-files.yml'),

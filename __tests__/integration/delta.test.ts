@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { ok } from '../helpers/outcome.js';
+import { testTempDir } from '../helpers/temp.js';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshdWithWrapper, type Sshd } from '../helpers/sshd.js';
 
 // Delta transfer (issue #25), end to end through the committed bundle against a real sshd: a changed
 // database file, an appended log and a shifted dump on an honest server; then a server that changes or
@@ -18,21 +18,16 @@ import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 // A domain of its own: the login's server marker (issue #21) is per domain, and other suites restore example.com.
 const DOMAIN = 'delta.example.com';
 const PAGE = 4096;
-const scratch: string[] = [];
 let sshd: Sshd;
 /** The wrapper's folder: `mode` says how the server misbehaves on the delta commands, `target` on which file. */
 let work: string;
 let srv: string;
 
 before(async () => {
-  mkdirSync('/var/lib/rf-test-sshd', { recursive: true, mode: 0o755 });
-  work = mkdtempSync('/var/lib/rf-test-sshd/delta-');
-  chmodSync(work, 0o755);
   // Every command of the shell account goes through this script: honest unless `mode` says otherwise,
   // and then only for the two delta commands (told apart by the marker in their first line).
-  writeFileSync(
-    join(work, 'wrap.sh'),
-    `#!/bin/bash
+  ({ sshd, work } = await startSshdWithWrapper('delta', {
+    script: `#!/bin/bash
 here=$(dirname "$0")
 mode=$(cat "$here/mode" 2>/dev/null)
 target=$(cat "$here/target" 2>/dev/null)
@@ -58,14 +53,13 @@ case "$SSH_ORIGINAL_COMMAND" in
 esac
 exec /bin/bash -c "$SSH_ORIGINAL_COMMAND"
 `,
-    { mode: 0o755 },
-  );
-  // The digests, rewritten: the same blocks as the stored copy (lie.bin), a block count that does not
-  // fit the size, a whole-file SHA-256 of zeros, an appended tail with five bytes more, or one said to be
-  // in a codec that was not asked for.
-  writeFileSync(
-    join(work, 'lie.pl'),
-    `my ($mode, $here) = @ARGV; binmode STDIN; binmode STDOUT;
+    prepare: (work) => {
+      // The digests, rewritten: the same blocks as the stored copy (lie.bin), a block count that does not
+      // fit the size, a whole-file SHA-256 of zeros, an appended tail with five bytes more, or one said to be
+      // in a codec that was not asked for.
+      writeFileSync(
+        join(work, 'lie.pl'),
+        `my ($mode, $here) = @ARGV; binmode STDIN; binmode STDOUT;
 my $t = <STDIN>; print $t;
 while (defined(my $l = <STDIN>)) {
   if ($l =~ /^A /) {
@@ -90,44 +84,40 @@ while (defined(my $l = <STDIN>)) {
   print $s;
 }
 `,
-  );
-  // sha256sum and openssl that first change the file (same size, another mtime): a change while its
-  // blocks are read (perl runs one of them beside its block loop).
-  mkdirSync(join(work, 'shadow'));
-  for (const tool of ['sha256sum', 'openssl'])
-    writeFileSync(
-      join(work, 'shadow', tool),
-      `#!/bin/sh
+      );
+      // sha256sum and openssl that first change the file (same size, another mtime): a change while its
+      // blocks are read (perl runs one of them beside its block loop).
+      mkdirSync(join(work, 'shadow'));
+      for (const tool of ['sha256sum', 'openssl'])
+        writeFileSync(
+          join(work, 'shadow', tool),
+          `#!/bin/sh
 t=$(cat "${work}/target")
 printf 'CHANGED WHILE READ' | dd of="$t" bs=1 seek=5000 conv=notrunc 2>/dev/null
 touch -d '2001-02-03 04:05:06' "$t"
 exec /usr/bin/${tool} "$@"
 `,
-      { mode: 0o755 },
-    );
-  // PATHs without perl; without perl and python3 (coreutils left); without any digest tool.
-  for (const [name, without] of [
-    ['noperl', 'perl|perl5*'],
-    ['coreutils', 'perl|perl5*|python3*'],
-    ['notools', 'perl|perl5*|python3*|sha1sum|split'],
-  ]) {
-    mkdirSync(join(work, name!));
-    rootSh(
-      `cd /usr/bin && for f in *; do case "$f" in ${without}) ;; *) ln -s "/usr/bin/$f" '${work}/${name}/'"$f";; esac; done`,
-    );
-  }
-  rootSh(`chmod -R a+rX '${work}'`);
-  sshd = await startSshd({
-    hostKeyTypes: ['ed25519'],
-    extraConfig: `Match User rf-shell\n  ForceCommand ${join(work, 'wrap.sh')}`,
-  });
+          { mode: 0o755 },
+        );
+      // PATHs without perl; without perl and python3 (coreutils left); without any digest tool.
+      for (const [name, without] of [
+        ['noperl', 'perl|perl5*'],
+        ['coreutils', 'perl|perl5*|python3*'],
+        ['notools', 'perl|perl5*|python3*|sha1sum|split'],
+      ]) {
+        mkdirSync(join(work, name!));
+        rootSh(
+          `cd /usr/bin && for f in *; do case "$f" in ${without}) ;; *) ln -s "/usr/bin/$f" '${work}/${name}/'"$f";; esac; done`,
+        );
+      }
+      rootSh(`chmod -R a+rX '${work}'`);
+    },
+  }));
   srv = sshd.users.shell.scratch;
 });
 
 after(async () => {
   await sshd?.stop();
-  rmSync(work, { recursive: true, force: true });
-  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
 function misbehave(mode: string, target = ''): void {
@@ -150,8 +140,7 @@ function seen(): string {
 function setup(name: string): { dir: string; ws: string; stored: (file: string) => string } {
   const dir = `${srv}/${name}`;
   rootSh(`rm -rf '${dir}' && mkdir -p '${dir}' && chown rf-shell: '${dir}'`);
-  const ws = mkdtempSync(join(tmpdir(), 'rf-delta-'));
-  scratch.push(ws);
+  const ws = testTempDir('rf-delta-');
   writeFileSync(
     join(ws, 'remote-files.yml'),
     `version: 1\nrecipes:\n  App:\n    remote_files:\n      "\${install_dir}/${name}": ${name}\n`,
@@ -166,22 +155,11 @@ function serverWrite(path: string, content: Buffer, mtime: string): void {
 }
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(sshd.port),
-    username: 'rf-shell',
-    key: sshd.key.privateKey,
-    'host-fingerprint': sshd.fingerprint('ed25519'),
-    mode: 'backup',
-    domain: DOMAIN,
-    'install-dir': srv,
-    transport: 'tar',
-    timeout: '30',
-    retries: '0',
-    store: 'none',
-    compression: 'none',
-    ...extra,
-  };
+  return sshInputs(
+    sshd,
+    { domain: DOMAIN, installDir: srv, pin: 'host-fingerprint' },
+    { mode: 'backup', transport: 'tar', timeout: '30', retries: '0', store: 'none', compression: 'none', ...extra },
+  );
 }
 
 async function backup(ws: string, extra: Record<string, string> = {}): Promise<ActionResult> {
@@ -421,8 +399,7 @@ describe('where delta transfer does not apply, whole files', () => {
   test('an SFTP-only account: the changed file moves whole, as before', async () => {
     const data = sshd.users.sftp.data;
     rootSh(`rm -rf '${data}/sf' && mkdir -p '${data}/sf'`);
-    const ws = mkdtempSync(join(tmpdir(), 'rf-delta-'));
-    scratch.push(ws);
+    const ws = testTempDir('rf-delta-');
     writeFileSync(
       join(ws, 'remote-files.yml'),
       'version: 1\nrecipes:\n  App:\n    remote_files:\n      "/data/sf": sf\n',

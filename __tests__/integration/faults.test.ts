@@ -1,23 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  lstatSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startCutProxy, type CutProxyOptions } from '../helpers/cut-proxy.js';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Network faults, end to end: the committed bundle talks to a real sshd through a proxy that cuts the
 // TCP connection after N bytes. N is swept across the bytes an uncut run moves, so cuts land in the
@@ -30,7 +21,6 @@ const DOMAIN = 'example.com';
 /** The tar site's server: the one the freeze tests stop. */
 let server: Sshd;
 let sftpServer: Sshd;
-const scratch: string[] = [];
 
 /** One server account and its tree: the shell account (tar transport) or the chrooted SFTP-only one. */
 interface Site {
@@ -68,7 +58,6 @@ before(async () => {
 after(async () => {
   server?.thaw();
   await Promise.all([server?.stop(), sftpServer?.stop()]);
-  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
 /** Builds version A of a mixed tree, backs it up, then changes it into version B. */
@@ -132,8 +121,7 @@ function resetServer(site: Site): void {
 
 /** A copy of `from` (or an empty workspace) with the one-recipe YAML file. */
 function workspace(from?: string): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-faults-'));
-  scratch.push(ws);
+  const ws = testTempDir('rf-faults-');
   if (from) execFileSync('cp', ['-a', `${from}/.`, ws]);
   else
     writeFileSync(
@@ -146,27 +134,26 @@ function workspace(from?: string): string {
 /** One run of the bundle against `port` (the server's own, or a proxy's): the key is pinned by fingerprint, so either port will do. */
 function act(site: Site, ws: string, port: number, extra: Record<string, string> = {}): Promise<ActionResult> {
   return runAction(
-    {
-      host: '127.0.0.1',
-      port: String(port),
-      username: site.username,
-      key: site.sshd.key.privateKey,
-      'host-fingerprint': site.sshd.fingerprint('ed25519'),
-      mode: 'backup',
-      domain: DOMAIN,
-      'install-dir': site.installDir,
-      transport: site.transport,
-      timeout: '3',
-      retries: '1',
-      store: 'none',
-      // One server serves every workspace here, each salvaging and restoring it in turn: the server rule
-      // (rerun-safety.test.ts) would rightly see "restored from another salvage". Not what this suite tests.
-      'new-server': 'allow',
-      // Never `auto`: on a loaded machine it may measure loopback as a slow link, and which path a cut
-      // hits would then vary from run to run. Restores compress (see below), backups do not.
-      compression: 'none',
-      ...extra,
-    },
+    sshInputs(
+      site.sshd,
+      { domain: DOMAIN, installDir: site.installDir, pin: 'host-fingerprint' },
+      {
+        port: String(port),
+        username: site.username,
+        mode: 'backup',
+        transport: site.transport,
+        timeout: '3',
+        retries: '1',
+        store: 'none',
+        // One server serves every workspace here, each salvaging and restoring it in turn: the server rule
+        // (rerun-safety.test.ts) would rightly see "restored from another salvage". Not what this suite tests.
+        'new-server': 'allow',
+        // Never `auto`: on a loaded machine it may measure loopback as a slow link, and which path a cut
+        // hits would then vary from run to run. Restores compress (see below), backups do not.
+        compression: 'none',
+        ...extra,
+      },
+    ),
     { workspace: ws },
   );
 }

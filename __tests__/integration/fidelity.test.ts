@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startCutProxy } from '../helpers/cut-proxy.js';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // What a round trip keeps, one promise at a time (issue #22): times before 1970 and past 2038, mode
 // 0000, ids above 262143, a folder's time beside a sibling named like it, over tar and SFTP; and the
@@ -27,7 +27,7 @@ after(async () => {
 });
 
 function workspace(remoteFiles: Record<string, string>): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-fidelity-'));
+  const ws = testTempDir('rf-fidelity-');
   scratch.push(ws);
   const lines = Object.entries(remoteFiles).map(([from, to]) => `      "${from}": ${to}\n`);
   writeFileSync(join(ws, 'remote-files.yml'), `version: 1\nrecipes:\n  App:\n    remote_files:\n${lines.join('')}`);
@@ -38,21 +38,24 @@ type Account = 'shell' | 'sftp';
 
 function act(ws: string, account: Account, extra: Record<string, string> = {}, port = server.port) {
   return runAction(
-    {
-      host: '127.0.0.1',
-      port: String(port),
-      username: account === 'shell' ? server.users.shell.username : server.users.sftp.username,
-      key: server.key.privateKey,
-      'host-fingerprint': server.fingerprint('ed25519'),
-      mode: 'backup',
-      domain: DOMAIN,
-      'install-dir': account === 'shell' ? server.users.shell.scratch : server.users.sftp.dataInChroot,
-      transport: account === 'shell' ? 'tar' : 'sftp',
-      compression: 'none',
-      timeout: '20',
-      store: 'none',
-      ...extra,
-    },
+    sshInputs(
+      server,
+      {
+        domain: DOMAIN,
+        installDir: account === 'shell' ? server.users.shell.scratch : server.users.sftp.dataInChroot,
+        pin: 'host-fingerprint',
+      },
+      {
+        port: String(port),
+        username: account === 'shell' ? server.users.shell.username : server.users.sftp.username,
+        mode: 'backup',
+        transport: account === 'shell' ? 'tar' : 'sftp',
+        compression: 'none',
+        timeout: '20',
+        store: 'none',
+        ...extra,
+      },
+    ),
     { workspace: ws },
   );
 }

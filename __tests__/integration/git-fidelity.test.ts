@@ -10,6 +10,7 @@ import { runAction } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
 import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 import { testTempDir } from '../helpers/temp.js';
+import { gitOrigin, type GitOrigin } from '../helpers/git-origin.js';
 
 // The commit store keeps every byte of whatever git would make something of — salvaged checkouts, bare
 // repositories, attributes, ignores, submodule files, CRLF — through push, a fresh clone (also with
@@ -103,27 +104,11 @@ function serverFiles(dir: string): Map<string, string> {
 const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-C', cwd, ...args], { encoding: 'utf8' }).trim();
 
 /** A bare origin whose main holds the recipe and `* text=auto`; clones of it as actions/checkout makes them. */
-function repository(installDir: string): { origin: string; clone: (config?: string[]) => string } {
-  const base = testTempDir('rf-gitfid-');
-  const origin = join(base, 'origin.git');
-  execFileSync('git', ['init', '-q', '--bare', '-b', 'main', origin]);
-  let n = 0;
-  const clone = (config: string[] = []) => {
-    const dir = join(base, `clone-${n++}`);
-    execFileSync('git', ['clone', '-q', ...config.flatMap((c) => ['-c', c]), origin, dir], { stdio: 'ignore' });
-    return dir;
-  };
-  const first = clone();
-  git(first, 'checkout', '-q', '-b', 'main');
-  writeFileSync(
-    join(first, 'remote-files.yml'),
-    `version: 1\nrecipes:\n  Shapes:\n    remote_files:\n      "${installDir}/app": app\n`,
-  );
-  writeFileSync(join(first, '.gitattributes'), '* text=auto\n');
-  git(first, 'add', '.');
-  git(first, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'recipes');
-  git(first, 'push', '-q', 'origin', 'main');
-  return { origin, clone };
+function repository(installDir: string): GitOrigin {
+  return gitOrigin('rf-gitfid-', {
+    'remote-files.yml': `version: 1\nrecipes:\n  Shapes:\n    remote_files:\n      "${installDir}/app": app\n`,
+    '.gitattributes': '* text=auto\n',
+  });
 }
 
 function inputs(installDir: string, mode: string): Record<string, string> {

@@ -29,7 +29,6 @@ const ESCAPES = [
   '/tmp/rf-hostile-listdir',
   '/tmp/rf-hostile-absdir',
 ];
-const scratch: string[] = [];
 const counts = { archives: 0, listings: 0, names: 0 };
 // ssh2 is CommonJS: its server side is reached through the default export.
 const { Server, utils } = ssh2;
@@ -57,15 +56,13 @@ before(async () => {
 
 after(async () => {
   await sshd?.stop();
-  rmSync(work, { recursive: true, force: true });
-  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
   console.log(
     `hostile: ${counts.archives} crafted archives refused, ${counts.listings} crafted listings (tar and SFTP) handled, ${counts.names} hostile file names logged safely; 0 writes outside the data folder`,
   );
 });
 
 function workspace(recipe = '  Victim:\n    remote_files:\n      "${install_dir}/victim": victim\n'): string {
-  const ws = recipeWorkspace('rf-hostile-', recipe, scratch);
+  const ws = recipeWorkspace('rf-hostile-', recipe);
   mkdirSync(join(ws, 'elsewhere'));
   writeFileSync(join(ws, 'elsewhere', 'keep.txt'), 'keep');
   return ws;

@@ -5,20 +5,19 @@ import {
   chmodSync,
   existsSync,
   lstatSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startCutProxy } from '../helpers/cut-proxy.js';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok, refused } from '../helpers/outcome.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Every interruption heals on a plain re-run (issue #22). The action is killed with SIGKILL, as a
 // cancelled job ends, at many points of a first backup, a later backup, a restore (after N bytes on the
@@ -56,7 +55,7 @@ const login = { tmp: '', home: '' };
 const markerFolder = () => join(login.home, '.local', 'state', 'remote-files');
 
 before(async () => {
-  const base = mkdtempSync(join(tmpdir(), 'rf-interrupt-login-'));
+  const base = testTempDir('rf-interrupt-login-');
   scratch.push(base);
   chmodSync(base, 0o755);
   login.tmp = join(base, 'tmp');
@@ -134,7 +133,7 @@ const git = (cwd: string, ...args: string[]) =>
 
 /** A bare origin whose main holds the recipe, and a way to clone it as actions/checkout does. */
 function origin(): { url: string; clone: () => string } {
-  const base = mkdtempSync(join(tmpdir(), 'rf-interrupt-'));
+  const base = testTempDir('rf-interrupt-');
   scratch.push(base);
   const url = join(base, 'origin.git');
   execFileSync(realGit, ['init', '-q', '--bare', '-b', 'main', url]);
@@ -193,7 +192,7 @@ async function startingPoint(
  * Git runs with an allow-listed environment, so the plan is read from files beside the script.
  */
 function gitShim(): { path: string; calls: () => string[]; killAt: (call: number, when: 'before' | 'after') => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'rf-gitshim-'));
+  const dir = testTempDir('rf-gitshim-');
   scratch.push(dir);
   writeFileSync(
     join(dir, 'git'),
@@ -227,22 +226,21 @@ function act(
 ): Promise<ActionResult> {
   const s = site(transport);
   return runAction(
-    {
-      host: '127.0.0.1',
-      port: String(how.port ?? server.port),
-      username: s.username,
-      key: server.key.privateKey,
-      'host-fingerprint': server.fingerprint('ed25519'),
-      mode: 'backup',
-      domain: DOMAIN,
-      'install-dir': s.installDir,
-      transport,
-      compression: 'none',
-      timeout: '20',
-      retries: '1',
-      store: 'commit',
-      ...extra,
-    },
+    sshInputs(
+      server,
+      { domain: DOMAIN, installDir: s.installDir, pin: 'host-fingerprint' },
+      {
+        port: String(how.port ?? server.port),
+        username: s.username,
+        mode: 'backup',
+        transport,
+        compression: 'none',
+        timeout: '20',
+        retries: '1',
+        store: 'commit',
+        ...extra,
+      },
+    ),
     {
       workspace: ws,
       ...(how.path && { env: { PATH: `${how.path}:${process.env.PATH ?? ''}` } }),
@@ -353,7 +351,7 @@ const originCommits = (url: string) => git(url, 'rev-list', '--reverse', 'main')
 
 /** The branch on origin: its commits (oldest first) and, in a fresh clone, the stored tree. */
 function originState(url: string): { commits: string[]; stored: Map<string, Node> } {
-  const dir = mkdtempSync(join(tmpdir(), 'rf-interrupt-check-'));
+  const dir = testTempDir('rf-interrupt-check-');
   try {
     execFileSync(realGit, ['clone', '-q', url, join(dir, 'c')], { stdio: 'ignore' });
     const commits = git(join(dir, 'c'), 'rev-list', '--reverse', 'main').split('\n');

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NODES, runAction } from '../helpers/run-action.js';
 import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Load, through the bundle as the runner runs it: many files, one huge file, many clients at once.
 // Memory is the promise here (≤ 200 MB resident), not speed: speed is the benchmarks' business.
@@ -27,7 +27,7 @@ after(async () => {
 });
 
 function workspace(entries: Record<string, string>): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-load-'));
+  const ws = testTempDir('rf-load-');
   const lines = Object.entries(entries).map(([remote, local]) => `      "${remote}": ${local}`);
   writeFileSync(
     join(ws, 'remote-files.yml'),

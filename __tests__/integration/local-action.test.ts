@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // src/main.ts run by @github/local-action (GitHub's tool for running an action on a laptop), as the
 // README shows it: `npx local-action run . src/main.ts .env`. It loads the TypeScript sources itself
@@ -32,7 +23,7 @@ let base: string;
 before(async () => {
   server = await startSshd();
   srv = server.users.shell.scratch;
-  base = mkdtempSync(join(tmpdir(), 'rf-local-action-'));
+  base = testTempDir('rf-local-action-');
 });
 after(async () => {
   await server?.stop();

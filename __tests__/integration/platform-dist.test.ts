@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { NODES, runAction } from '../helpers/run-action.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // The bundle on a runner system it does not support (simulated: process.platform set before it loads,
 // no hook in the action) fails at once with one clear message, before it reads the data folder or
@@ -13,7 +13,7 @@ import { NODES, runAction } from '../helpers/run-action.js';
 for (const node of NODES) {
   for (const platform of ['win32', 'darwin']) {
     test(`${node.name}: on ${platform} the action fails at once, before connecting`, async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'rf-platform-'));
+      const dir = testTempDir('rf-platform-');
       const entry = join(dir, 'as-other-system.mjs');
       writeFileSync(
         entry,
@@ -27,7 +27,7 @@ for (const node of NODES) {
       });
       await new Promise<void>((done) => listener.listen(0, '127.0.0.1', done));
       const port = (listener.address() as net.AddressInfo).port;
-      const ws = mkdtempSync(join(tmpdir(), 'rf-platform-ws-'));
+      const ws = testTempDir('rf-platform-ws-');
       writeFileSync(join(ws, 'remote-files.yml'), 'version: 1\nrecipes:\n  A:\n    remote_files:\n      "/srv/a": a\n');
       try {
         const r = await runAction(

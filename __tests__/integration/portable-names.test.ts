@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { portabilityProblems } from '../helpers/portable-paths.js';
 import { ok } from '../helpers/outcome.js';
 import { runAction } from '../helpers/run-action.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
+import { treePicture } from '../helpers/tree.js';
+import { gitOrigin, type GitOrigin } from '../helpers/git-origin.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // Issue #26 (and #22 items 7, 8): a salvage whose names other systems cannot check out is committed
 // under names that check out on Linux, macOS and Windows, and comes back byte for byte. Runs the bundle
@@ -80,65 +71,19 @@ function makeTree(app: string, names: string[]): void {
 }
 
 /** Every path below `root` with type, mode, mtime (files), content hash or link target: what must come back. */
-function picture(root: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const visit = (rel: string) => {
-    for (const name of readdirSync(join(root, rel))) {
-      const r = rel ? `${rel}/${name}` : name;
-      const path = join(root, r);
-      const st = lstatSync(path);
-      const mode = (st.mode & 0o7777).toString(8);
-      if (st.isDirectory()) {
-        out.set(r, `dir ${mode}`);
-        visit(r);
-      } else if (st.isFile())
-        out.set(
-          r,
-          `file ${mode} ${Math.floor(st.mtimeMs / 1000)} ${createHash('sha256').update(readFileSync(path)).digest('hex')}`,
-        );
-      else out.set(r, `link ${readlinkSync(path)}`);
-    }
-  };
-  visit('');
-  return out;
-}
+const picture = (root: string) => treePicture(root, { modes: true, fileTimes: true, seconds: true });
 
 const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-C', cwd, ...args], { encoding: 'utf8' }).trim();
 
 /** A bare origin whose main holds the recipe; clones of it as actions/checkout makes them. */
-function repository(installDir: string): { origin: string; clone: (config?: string[]) => string } {
-  const base = mkdtempSync(join(tmpdir(), 'rf-portable-'));
-  const origin = join(base, 'origin.git');
-  execFileSync('git', ['init', '-q', '--bare', '-b', 'main', origin]);
-  let n = 0;
-  const clone = (config: string[] = []) => {
-    const dir = join(base, `clone-${n++}`);
-    execFileSync('git', ['clone', '-q', ...config.flatMap((c) => ['-c', c]), origin, dir], { stdio: 'ignore' });
-    return dir;
-  };
-  const first = clone();
-  git(first, 'checkout', '-q', '-b', 'main');
-  writeFileSync(
-    join(first, 'remote-files.yml'),
-    `version: 1\nrecipes:\n  Names:\n    remote_files:\n      "${installDir}/app": app\n`,
-  );
-  git(first, 'add', '.');
-  git(first, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'recipes');
-  git(first, 'push', '-q', 'origin', 'main');
-  return { origin, clone };
+function repository(installDir: string): GitOrigin {
+  return gitOrigin('rf-portable-', {
+    'remote-files.yml': `version: 1\nrecipes:\n  Names:\n    remote_files:\n      "${installDir}/app": app\n`,
+  });
 }
 
 function inputs(installDir: string, mode: string): Record<string, string> {
-  return {
-    mode,
-    host: '127.0.0.1',
-    port: String(server.port),
-    username: 'rf-shell',
-    key: server.key.privateKey,
-    'known-hosts': server.knownHostsLine('ed25519'),
-    domain: DOMAIN,
-    'install-dir': installDir,
-  };
+  return sshInputs(server, { domain: DOMAIN, installDir }, { mode });
 }
 
 /** The committed tree checks out on Windows and macOS, and git reads none of the salvage as its own. */
@@ -203,7 +148,7 @@ describe('portable names: the data folder checks out on every system and gives b
     makeTree(app, [...NAMES, ...NEW_ONLY]);
     const beforeTree = picture(app);
     const identity = await generateIdentity();
-    const ws = mkdtempSync(join(tmpdir(), 'rf-portable-age-'));
+    const ws = testTempDir('rf-portable-age-');
     writeFileSync(
       join(ws, 'remote-files.yml'),
       `version: 1\nrecipes:\n  Names:\n    remote_files:\n      "${installDir}/app": app\n`,
@@ -218,7 +163,7 @@ describe('portable names: the data folder checks out on every system and gives b
   });
 
   test('a data folder git-safe-1 wrote moves to portable names once; a second run changes nothing', async (t) => {
-    const old = mkdtempSync(join(tmpdir(), 'rf-gitsafe-dist-'));
+    const old = testTempDir('rf-gitsafe-dist-');
     try {
       execFileSync('sh', ['-c', `git archive ${GIT_SAFE_VERSION} dist | tar -x -C '${old}'`], { stdio: 'pipe' });
     } catch {

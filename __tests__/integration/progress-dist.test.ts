@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { startCutProxy, type CutProxy } from '../helpers/cut-proxy.js';
 import { ok } from '../helpers/outcome.js';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 import { testTempDir } from '../helpers/temp.js';
 
 // The Actions log of a transfer that takes a while: the committed bundle, through a proxy that carries
@@ -44,19 +44,11 @@ after(async () => {
 
 function act(ws: string, inputs: Record<string, string>, port = proxy.port): Promise<ActionResult> {
   return runAction(
-    {
-      host: '127.0.0.1',
-      port: String(port),
-      username: 'rf-shell',
-      key: server.key.privateKey,
-      'host-fingerprint': server.fingerprint('ed25519'),
-      domain: DOMAIN,
-      'install-dir': server.users.shell.scratch,
-      transport: 'tar',
-      compression: 'none',
-      retries: '0',
-      ...inputs,
-    },
+    sshInputs(
+      server,
+      { domain: DOMAIN, installDir: server.users.shell.scratch, pin: 'host-fingerprint' },
+      { port: String(port), transport: 'tar', compression: 'none', retries: '0', ...inputs },
+    ),
     { workspace: ws, env: { REMOTE_FILES_PROGRESS_MS: '200' } },
   );
 }

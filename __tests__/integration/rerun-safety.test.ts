@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { asShell, rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { asShell, rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 import { testTempDir } from '../helpers/temp.js';
 import { treePicture } from '../helpers/tree.js';
 
@@ -124,20 +124,11 @@ recipes:
 }
 
 function inputs(mode: string, domain = DOMAIN, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    mode,
-    host: '127.0.0.1',
-    port: String(server.port),
-    username: 'rf-shell',
-    key: server.key.privateKey,
-    'known-hosts': server.knownHostsLine('ed25519'),
-    domain,
-    'install-dir': srv,
-    timeout: '30s',
-    retries: '0',
-    vars: 'hold=none',
-    ...extra,
-  };
+  return sshInputs(
+    server,
+    { domain, installDir: srv },
+    { mode, timeout: '30s', retries: '0', vars: 'hold=none', ...extra },
+  );
 }
 
 const run = (ws: string, mode: string, domain = DOMAIN, extra: Record<string, string> = {}) =>
@@ -266,7 +257,7 @@ describe('a re-run never overwrites the salvage', () => {
   });
 });
 
-describe("depth-1 checkouts: ancestry decides; only where the history is cut off (a merge) does the date", () => {
+describe('depth-1 checkouts: ancestry decides; only where the history is cut off (a merge) does the date', () => {
   test("a pull request's merge checkout (detached at a merge of the tip) is not behind: its own salvage is restored", async () => {
     oldServer(DOMAIN, 'version one\n');
     const repo = repository(minutesAgo(60));

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
@@ -10,7 +9,8 @@ import { startActionsServices, type ActionsServices } from '../helpers/actions-s
 import { buildTree, promised, randomTree, readTree, type Limits, type TreeSpec } from '../helpers/random-tree.js';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { shrinkTree } from '../helpers/shrink-tree.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // The round-trip property (issue #22): a random server tree — names with newlines, quotes, globs, `%`
 // and `-` prefixes, NFC beside NFD, 255 bytes, git's own names; empty, CRLF, NUL and sparse files; every
@@ -85,7 +85,7 @@ const git = (cwd: string, ...args: string[]) =>
 
 /** A workspace for `way`: a clone of a fresh origin for commit, a plain folder otherwise. */
 function workspaces(way: Way, recipe: string): { backup: string; restore: () => string } {
-  const base = mkdtempSync(join(tmpdir(), 'rf-prop-'));
+  const base = testTempDir('rf-prop-');
   scratch.push(base);
   if (way.store !== 'commit') {
     const plain = (name: string) => {
@@ -124,24 +124,22 @@ async function run(
 ): Promise<ActionResult> {
   const at = place(transport, '');
   return runAction(
-    {
-      host: '127.0.0.1',
-      port: String(server.port),
-      username: transport === 'tar' ? server.users.shell.username : server.users.sftp.username,
-      key: server.key.privateKey,
-      'host-fingerprint': server.fingerprint('ed25519'),
-      mode,
-      domain,
-      'install-dir': at.installDir,
-      transport,
-      compression: 'none',
-      timeout: '30',
-      store: way.store,
-      'special-bits': String(way.specialBits),
-      ...(transport === 'tar' && { sudo: 'true' }),
-      ...(way.store !== 'commit' && { 'github-token': services.githubToken }),
-      ...(way.age && (mode === 'backup' ? { 'age-recipients': recipient } : { 'age-identity': identity })),
-    },
+    sshInputs(
+      server,
+      { domain, installDir: at.installDir, pin: 'host-fingerprint' },
+      {
+        username: transport === 'tar' ? server.users.shell.username : server.users.sftp.username,
+        mode,
+        transport,
+        compression: 'none',
+        timeout: '30',
+        store: way.store,
+        'special-bits': String(way.specialBits),
+        ...(transport === 'tar' && { sudo: 'true' }),
+        ...(way.store !== 'commit' && { 'github-token': services.githubToken }),
+        ...(way.age && (mode === 'backup' ? { 'age-recipients': recipient } : { 'age-identity': identity })),
+      },
+    ),
     { workspace: ws, env: services.runEnv(runId++) },
   );
 }

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Two promises of the action's front door, checked through the committed bundle. Secrets (private key
 // lines, passphrase, passwords) never reach the log, the step summary, the outputs or the JSON report —
@@ -15,17 +15,11 @@ import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 
 const DOMAIN = 'example.com';
 const DEBUG = { ACTIONS_STEP_DEBUG: 'true', RUNNER_DEBUG: '1' };
-const scratch: string[] = [];
-
-after(() => {
-  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
-});
 
 function workspace(
   yaml = 'version: 1\nrecipes:\n  App:\n    remote_files:\n      "${install_dir}/app": app\n      "${install_dir}/nope": nope\n',
 ): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-secrets-'));
-  scratch.push(ws);
+  const ws = testTempDir('rf-secrets-');
   writeFileSync(join(ws, 'remote-files.yml'), yaml);
   return ws;
 }
@@ -54,8 +48,7 @@ describe('secrets stay out of every log, summary, output and report', () => {
     server = await startSshd({ hostKeyTypes: ['ed25519'] });
     srv = server.users.shell.scratch;
     rootSh(`cd / && su -s /bin/sh rf-shell -c 'sh -s'`, `mkdir -p '${srv}/app' && printf data > '${srv}/app/f.txt'`);
-    const dir = mkdtempSync(join(tmpdir(), 'rf-stranger-'));
-    scratch.push(dir);
+    const dir = testTempDir('rf-stranger-');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', join(dir, 'k')]);
     strangerKey = readFileSync(join(dir, 'k'), 'utf8');
   });
@@ -157,8 +150,7 @@ describe('secrets stay out of every log, summary, output and report', () => {
   });
 
   test('a host key refused before any credential is sent', async () => {
-    const other = mkdtempSync(join(tmpdir(), 'rf-otherhost-'));
-    scratch.push(other);
+    const other = testTempDir('rf-otherhost-');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', join(other, 'h')]);
     const wrongLine = `[127.0.0.1]:${server.port} ${readFileSync(join(other, 'h.pub'), 'utf8').trim()}`;
     const given = inputs({

@@ -12,7 +12,6 @@ import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 // the commands around a restore (before-restore / after-restore and the recipes' own).
 
 const DOMAIN = 'example.com';
-const scratch: string[] = [];
 let sshd: Sshd;
 /** The install dir on the server: rf-shell's scratch folder of this sshd instance. */
 let srv: string;
@@ -24,11 +23,10 @@ before(async () => {
 
 after(async () => {
   await sshd?.stop();
-  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
 function workspace(recipes: string): string {
-  return recipeWorkspace('rf-seed-prepare-', recipes, scratch);
+  return recipeWorkspace('rf-seed-prepare-', recipes);
 }
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ok } from '../helpers/outcome.js';
 import { runAction } from '../helpers/run-action.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // SFTP v3 carries a time in 32 bits (issue #22). A backup reads them as signed, so times before 1970
 // survive and a server time after 2038-01-19 03:14:07 UTC is recorded 2³² seconds (136 years)
@@ -31,7 +31,7 @@ after(async () => {
 const app = () => join(server.users.sftp.data, 'app');
 
 function workspace(): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-sftp-times-'));
+  const ws = testTempDir('rf-sftp-times-');
   scratch.push(ws);
   writeFileSync(
     join(ws, 'remote-files.yml'),

@@ -5,7 +5,6 @@ import {
   chownSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -15,7 +14,6 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { UserError } from '../../src/errors.js';
@@ -24,6 +22,7 @@ import type { SshSession } from '../../src/ssh/session.js';
 import { SftpTransport } from '../../src/transfer/sftp/transport.js';
 import type { OutgoingItem, RemoteFile } from '../../src/transfer/types.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // The chrooted SFTP-only account sees its writable folder as /data; as root we build the fixtures
 // straight in the local folder behind it (`local`).
@@ -162,7 +161,7 @@ test('fetch: a 20 MB file and 500 small ones arrive intact; an unreadable one is
 });
 
 test('upload: content, modes and mtimes land; a replaced file is kept in previousDir; no temp file is left', async () => {
-  const src = mkdtempSync(join(tmpdir(), 'rf-sftp-up-'));
+  const src = testTempDir('rf-sftp-up-');
   try {
     writeFileSync(join(src, 'app.ini'), 'new settings');
     writeFileSync(join(src, 'run.sh'), '#!/bin/sh\n');

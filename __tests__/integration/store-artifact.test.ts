@@ -4,7 +4,6 @@ import { createHash } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
-  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -30,6 +29,7 @@ import {
 import type { StoreContext } from '../../src/store/types.js';
 import { emptyManifest, readManifest, serializeManifest, manifestPath } from '../../src/transfer/manifest/manifest.js';
 import { startActionsServices, type ActionsServices, type RunOptions } from '../helpers/actions-services.js';
+import { treePicture } from '../helpers/tree.js';
 
 // The artifact store with the real @actions/artifact client against Azurite and a results-service
 // double (see helpers/actions-services.ts). Runs are simulated by switching the env the store sees.
@@ -98,25 +98,8 @@ function fillDomain(dir: string, variant: string): void {
 }
 
 /** Everything a restore must bring back, per path: type, permission bits, mtime, link target, content hash. */
-function describeTree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string) => {
-    for (const name of readdirSync(join(dir, rel)).sort()) {
-      const r = rel ? `${rel}/${name}` : name;
-      const abs = join(dir, r);
-      const st = lstatSync(abs);
-      if (st.isSymbolicLink()) out[r] = `link -> ${readlinkSync(abs)}`;
-      else if (st.isDirectory()) {
-        out[r] = `dir ${(st.mode & 0o777).toString(8)} ${Math.floor(st.mtimeMs / 1000)}`;
-        walk(r);
-      } else
-        out[r] =
-          `file ${(st.mode & 0o777).toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${createHash('sha256').update(readFileSync(abs)).digest('hex').slice(0, 16)}`;
-    }
-  };
-  walk('');
-  return out;
-}
+const describeTree = (dir: string) =>
+  Object.fromEntries(treePicture(dir, { modes: true, fileTimes: true, dirTimes: true, seconds: true }));
 
 /** Directory mtimes change whenever something is created in them; compare them only where the test fixed them. */
 function withoutDirTimes(tree: Record<string, string>): Record<string, string> {

@@ -22,6 +22,7 @@ import { sealOf, sealSecret, sha256File } from '../../src/store/cache-seal.js';
 import { packSnapshot, withProcessEnv } from '../../src/store/snapshot.js';
 import type { StoreContext } from '../../src/store/types.js';
 import { testTempDir } from '../helpers/temp.js';
+import { treePicture } from '../helpers/tree.js';
 import { applyEnv, startActionsServices, type ActionsServices } from '../helpers/actions-services.js';
 
 // The cache store with the real @actions/cache client (cache service v2: Twirp + Azure blob, GNU tar +
@@ -65,24 +66,8 @@ function fill(dir: string, variant: string): void {
   utimesSync(join(dir, 'keys/dkim.key'), 1_650_000_000, 1_650_000_000);
 }
 
-function tree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string) => {
-    for (const name of readdirSync(join(dir, rel)).sort()) {
-      const r = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(join(dir, r));
-      if (st.isSymbolicLink()) out[r] = `link ${readlinkSync(join(dir, r))}`;
-      else if (st.isDirectory()) {
-        out[r] = `dir ${(st.mode & 0o777).toString(8)}`;
-        walk(r);
-      } else
-        out[r] =
-          `file ${(st.mode & 0o777).toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${readFileSync(join(dir, r), 'utf8')}`;
-    }
-  };
-  walk('');
-  return out;
-}
+/** Each path's type, mode, mtime (files, whole seconds), content hash or link target, in path order. */
+const tree = (dir: string) => Object.fromEntries(treePicture(dir, { modes: true, fileTimes: true, seconds: true }));
 
 describe('cache store', () => {
   test('a miss is found=false and leaves the folder alone', async () => {

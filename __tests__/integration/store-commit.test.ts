@@ -1,26 +1,17 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { UserError } from '../../src/errors.js';
 import { checkCommitSizes, CommitStore, type CommitOptions } from '../../src/store/commit.js';
 import type { StoreContext } from '../../src/store/types.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // The commit store against real git: every "origin" is a bare repository in a temp folder and every
 // workspace a clone of it, as actions/checkout leaves one.
 
-const root = mkdtempSync(join(tmpdir(), 'rf-commit-'));
+const root = testTempDir('rf-commit-');
 after(() => rmSync(root, { recursive: true, force: true }));
 
 const MiB = 1024 * 1024;

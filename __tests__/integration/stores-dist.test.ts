@@ -11,7 +11,6 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as cache from '@actions/cache';
@@ -252,12 +251,12 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
     ['cache', 9361],
   ] as const) {
     test(`${store}: a data folder that is a link (data -> elsewhere) gets nothing unpacked through it (issue #23)`, async () => {
-      const ws = mkdtempSync(join(tmpdir(), `rf-linked-${store}-`));
+      const ws = testTempDir(`rf-linked-${store}-`);
       writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
       ok(await runAction(inputs({ store, 'github-token': svc.githubToken }), { workspace: ws, env: svc.runEnv(run) }));
-      const later = mkdtempSync(join(tmpdir(), `rf-linked-${store}-later-`));
+      const later = testTempDir(`rf-linked-${store}-later-`);
       writeFileSync(join(later, 'remote-files.yml'), RECIPE);
-      const elsewhere = mkdtempSync(join(tmpdir(), `rf-linked-${store}-elsewhere-`));
+      const elsewhere = testTempDir(`rf-linked-${store}-elsewhere-`);
       mkdirSync(join(elsewhere, DOMAIN));
       writeFileSync(join(elsewhere, DOMAIN, 'not-ours.txt'), 'someone else’s');
       writeFileSync(join(elsewhere, 'keep.txt'), 'keep');
@@ -277,7 +276,7 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
     const name = 'rf-flood-test';
     // A workflow of its own: the other tests' runs stay out of its listing.
     const FLOOD_WORKFLOW = '.github/workflows/flood.yml';
-    const ws = mkdtempSync(join(tmpdir(), 'rf-flood-'));
+    const ws = testTempDir('rf-flood-');
     writeFileSync(join(ws, 'remote-files.yml'), RECIPE);
     const saved = ok(
       await runAction(inputs({ store: 'artifact', 'artifact-name': name, 'github-token': svc.githubToken }), {
@@ -299,7 +298,7 @@ describe('store: artifact and cache through dist/ (real clients, Azurite and a r
         );
     }
     rootSh(`rm -rf '${srv}/site'`);
-    const later = mkdtempSync(join(tmpdir(), 'rf-flood-restore-'));
+    const later = testTempDir('rf-flood-restore-');
     writeFileSync(join(later, 'remote-files.yml'), RECIPE);
     const restored = ok(
       await runAction(

@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 import { testTempDir } from '../helpers/temp.js';
+import { manifestRecord } from '../helpers/manifest-record.js';
 
 // The repository's data folder and manifest are input: anyone who can push writes them. A restore must
 // never read outside the data folder (links to /proc/self or a runner folder), and a crafted manifest
@@ -38,19 +39,7 @@ function workspace(name: string): { ws: string; domainDir: string; dest: string 
   return { ws, domainDir: join(ws, 'data', DOMAIN), dest };
 }
 
-function record(type: 'file' | 'dir' | 'symlink', extra: Record<string, unknown> = {}) {
-  return {
-    type,
-    size: 0,
-    mtime: 1700000000,
-    mode: type === 'dir' ? '0755' : '0644',
-    uid: 0,
-    gid: 0,
-    user: 'root',
-    group: 'root',
-    ...extra,
-  };
-}
+const record = manifestRecord;
 
 function writeManifest(domainDir: string, dest: string, files: Record<string, object>): void {
   mkdirSync(join(domainDir, '.remote-files'), { recursive: true });

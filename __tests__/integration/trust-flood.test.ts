@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import ssh2, { type Attributes, type FileEntry, type SFTPWrapper } from 'ssh2';
 import { SftpTransport } from '../../src/transfer/sftp/transport.js';
 import { runAction } from '../helpers/run-action.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Issue #23: a listing of well-formed records is no less a flood than junk. Every record below passes
 // every check of its shape (unique names, in the entry's folder); only the listing caps end it:
@@ -86,7 +86,7 @@ const FLOOD = [
 test('a listing of endless well-formed records is refused at the records cap, naming the entry: memory stays bounded (with and without sudo)', async () => {
   const site = join(srv, 'site');
   rootSh(`rm -rf '${site}' && mkdir -p '${site}' && printf x > '${site}/a' && chown -R rf-shell: '${site}'`);
-  const ws = mkdtempSync(join(tmpdir(), 'rf-flood-'));
+  const ws = testTempDir('rf-flood-');
   scratch.push(ws);
   writeFileSync(
     join(ws, 'remote-files.yml'),

@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { recipeWorkspace, runAction } from '../helpers/run-action.js';
+import { manifestRecord } from '../helpers/manifest-record.js';
+import { testTempDir } from '../helpers/temp.js';
 import { treePicture } from '../helpers/tree.js';
 import { ok } from '../helpers/outcome.js';
 import { listingRecord, rootSh, sshInputs, startWrappedSshd, type Sshd } from '../helpers/sshd.js';
@@ -29,7 +21,6 @@ import { emptyManifest, type ManifestFile } from '../../src/transfer/manifest/ma
 // shell account's commands go through a wrapper that swaps the listing for a crafted one on demand.
 
 const DOMAIN = 'example.com';
-const scratch: string[] = [];
 let sshd: Sshd;
 /** The wrapper's folder: `current.list`, when present, replaces the output of every listing. */
 let work: string;
@@ -45,12 +36,10 @@ before(async () => {
 
 after(async () => {
   await sshd?.stop();
-  rmSync(work, { recursive: true, force: true });
-  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
 function workspace(recipes: string): string {
-  return recipeWorkspace('rf-nesting-', recipes, scratch);
+  return recipeWorkspace('rf-nesting-', recipes);
 }
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
@@ -161,8 +150,7 @@ test('a data folder left with the link in place of the nested folder (by an olde
   const data = join(ws, 'data', DOMAIN);
   ok(await runAction(inputs({ transport: 'tar' }), { workspace: ws }));
   // What the old version left: the link stored over the folder, pointing at a decoy of the same sizes.
-  const decoy = mkdtempSync(join(tmpdir(), 'rf-nesting-decoy-'));
-  scratch.push(decoy);
+  const decoy = testTempDir('rf-nesting-decoy-');
   mkdirSync(join(decoy, 'uploads'));
   writeFileSync(join(decoy, 'uploads', 'a.txt'), 'a decoy, 16 byte');
   rmSync(join(data, 'site', 'shared'), { recursive: true });
@@ -235,21 +223,10 @@ describe('listings that disagree about a path two nested entries reach are refus
 });
 
 describe('the invariant checked before the manifest is written', () => {
-  const record = (type: ManifestFile['type'], target?: string): ManifestFile => ({
-    type,
-    size: 0,
-    mtime: 0,
-    mode: '0644',
-    uid: 0,
-    gid: 0,
-    user: 'root',
-    group: 'root',
-    ...(target && { target }),
-  });
+  const record = (type: ManifestFile['type'], target?: string) => manifestRecord(type, target ? { target } : {});
 
   test('a recorded file below a symlink in the data folder fails the run; below a real folder it passes', () => {
-    const root = mkdtempSync(join(tmpdir(), 'rf-nesting-tree-'));
-    scratch.push(root);
+    const root = testTempDir('rf-nesting-tree-');
     mkdirSync(join(root, 'site', 'shared', 'uploads'), { recursive: true });
     writeFileSync(join(root, 'site', 'shared', 'uploads', 'a.jpg'), '');
     const m = emptyManifest(DOMAIN);

@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import {
   createWriteStream,
-  chmodSync,
   mkdirSync,
-  mkdtempSync,
   existsSync,
   readdirSync,
   readFileSync,
@@ -12,7 +10,6 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
@@ -21,8 +18,9 @@ import { after, before, test } from 'node:test';
 import tar from 'tar-stream';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
+import { testTempDir } from '../helpers/temp.js';
 import { treePicture } from '../helpers/tree.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshFlags, sshInputs, startSshdWithWrapper, type Sshd } from '../helpers/sshd.js';
 
 // Issue #23: what a hostile server sends is held to what it listed, end to end through the bundle
 // against a real sshd whose commands go through a wrapper. The wrapper is honest until the test puts
@@ -33,15 +31,10 @@ const DOMAIN = 'example.com';
 let sshd: Sshd;
 let work: string;
 let srv: string;
-const scratch: string[] = [];
 
 before(async () => {
-  mkdirSync('/var/lib/rf-test-sshd', { recursive: true, mode: 0o755 });
-  work = mkdtempSync('/var/lib/rf-test-sshd/received-');
-  chmodSync(work, 0o755);
-  writeFileSync(
-    join(work, 'wrap.sh'),
-    [
+  ({ sshd, work } = await startSshdWithWrapper('received', {
+    script: [
       '#!/bin/bash',
       'here=$(dirname "$0")',
       'c=$SSH_ORIGINAL_COMMAND',
@@ -62,19 +55,12 @@ before(async () => {
       'exec bash -c "$c"',
       '',
     ].join('\n'),
-    { mode: 0o755 },
-  );
-  sshd = await startSshd({
-    hostKeyTypes: ['ed25519'],
-    extraConfig: `Match User rf-shell\n  ForceCommand ${join(work, 'wrap.sh')}`,
-  });
+  }));
   srv = sshd.users.shell.scratch;
 });
 
 after(async () => {
   await sshd?.stop();
-  rmSync(work, { recursive: true, force: true });
-  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
 function crafted(): void {
@@ -83,8 +69,7 @@ function crafted(): void {
 }
 
 function workspace(): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-received-'));
-  scratch.push(ws);
+  const ws = testTempDir('rf-received-');
   writeFileSync(
     join(ws, 'remote-files.yml'),
     'version: 1\nrecipes:\n  Site:\n    remote_files:\n      "${install_dir}/site": site\n',
@@ -93,25 +78,22 @@ function workspace(): string {
 }
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(sshd.port),
-    username: 'rf-shell',
-    key: sshd.key.privateKey,
-    'host-fingerprint': sshd.fingerprint('ed25519'),
-    mode: 'backup',
-    domain: DOMAIN,
-    'install-dir': srv,
-    transport: 'tar',
-    timeout: '20',
-    retries: '0',
-    store: 'none',
-    compression: 'none',
-    // One server for every workspace here, each salvaging it in turn: the server rule
-    // (rerun-safety.test.ts) would rightly refuse some of them. Not what this suite tests.
-    'new-server': 'allow',
-    ...extra,
-  };
+  return sshInputs(
+    sshd,
+    { domain: DOMAIN, installDir: srv, pin: 'host-fingerprint' },
+    {
+      mode: 'backup',
+      transport: 'tar',
+      timeout: '20',
+      retries: '0',
+      store: 'none',
+      compression: 'none',
+      // One server for every workspace here, each salvaging it in turn: the server rule
+      // (rerun-safety.test.ts) would rightly refuse some of them. Not what this suite tests.
+      'new-server': 'allow',
+      ...extra,
+    },
+  );
 }
 
 /** The site on the server: three files with content, owned by the login. */
@@ -233,8 +215,7 @@ test('names migrated from an older data folder print as text, never as workflow 
   m.files[`site/${evil}/.git`] = dir;
   m.files[`site/${evil}/.git/HEAD`] = { ...m.files['site/app.conf'], size: 21 };
   writeFileSync(path, JSON.stringify(m));
-  const copy = mkdtempSync(join(tmpdir(), 'rf-received-cli-'));
-  scratch.push(copy);
+  const copy = testTempDir('rf-received-cli-');
   rootSh(`cp -a '${ws}/.' '${copy}/'`);
 
   const r = await runAction(inputs({ 'max-delete': '100%' }), { workspace: ws });
@@ -259,8 +240,8 @@ test('names migrated from an older data folder print as text, never as workflow 
       [
         resolve('dist/cli.js'),
         'backup',
-        ...['--domain', DOMAIN, '--install-dir', srv, '--host', '127.0.0.1', '--port', String(sshd.port)],
-        ...['--username', 'rf-shell', '--key-file', keyFile, '--host-fingerprint', sshd.fingerprint('ed25519')],
+        ...sshFlags(sshd, { domain: DOMAIN, installDir: srv, keyFile }),
+        ...['--host-fingerprint', sshd.fingerprint('ed25519')],
         ...['--transport', 'tar', '--compression', 'none', '--max-delete', '100%'],
         // As the action's runs in this file: another suite may restore this domain onto the same login
         // meanwhile (the marker lives in its home), which the server rule would rightly refuse.

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { lstatSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runAction } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
 import { treePicture } from '../helpers/tree.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Issue #23, first finding: two entries whose server paths nest (`app` and `app/www`), the inner one
 // recorded as a symlink (a crafted manifest, or a backup from a server that listed it as a link). The
@@ -53,20 +53,11 @@ const recipes = [
 ].join('\n');
 
 function inputs(extra: Record<string, string>): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(sshd.port),
-    username: 'rf-shell',
-    key: sshd.key.privateKey,
-    'host-fingerprint': sshd.fingerprint('ed25519'),
-    domain: DOMAIN,
-    'install-dir': srv,
-    timeout: '20',
-    retries: '0',
-    store: 'none',
-    sudo: 'true',
-    ...extra,
-  };
+  return sshInputs(
+    sshd,
+    { domain: DOMAIN, installDir: srv, pin: 'host-fingerprint' },
+    { timeout: '20', retries: '0', store: 'none', sudo: 'true', ...extra },
+  );
 }
 
 // tar as root (sudo: true), where following the link would reach anything; SFTP as the login user.
@@ -82,7 +73,7 @@ for (const { transport, sudo, target } of cases) {
     rootSh(
       `rm -rf '${app}' && mkdir -p '${app}/www' && printf home > '${app}/index.html' && printf page > '${app}/www/page.html' && chown -R rf-shell: '${app}'`,
     );
-    const ws = mkdtempSync(join(tmpdir(), 'rf-root-links-'));
+    const ws = testTempDir('rf-root-links-');
     scratch.push(ws);
     writeFileSync(join(ws, 'remote-files.yml'), recipes);
     ok(await runAction(inputs({ mode: 'backup', transport, sudo }), { workspace: ws }));
@@ -112,7 +103,7 @@ for (const { transport, sudo, target } of cases) {
     const canary = target();
     const app = join(srv, `app2-${transport}`);
     rootSh(`rm -rf '${app}' && mkdir -p '${app}' && ln -s '${canary}' '${app}/www' && chown -hR rf-shell: '${app}'`);
-    const ws = mkdtempSync(join(tmpdir(), 'rf-root-links-'));
+    const ws = testTempDir('rf-root-links-');
     scratch.push(ws);
     writeFileSync(join(ws, 'remote-files.yml'), recipes.replace(/\/app/g, `/app2-${transport}`));
     ok(await runAction(inputs({ mode: 'backup', transport, sudo }), { workspace: ws }));

@@ -1,24 +1,18 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { runAction } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Issue #23: what was salvaged never becomes code or commands on the runner. These runs need no
 // server (mode: plan, or stores checked before connecting), through the committed bundle.
 
 const DOMAIN = 'example.com';
-const scratch: string[] = [];
-
-after(() => {
-  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
-});
 
 function workspace(): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-runner-'));
-  scratch.push(ws);
+  const ws = testTempDir('rf-runner-');
   return ws;
 }
 

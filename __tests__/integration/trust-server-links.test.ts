@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok, refused } from '../helpers/outcome.js';
 import { asShell, rootSh, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Issue #13 point 3: a restore never follows a link on the server below a destination's root. The
 // committed bundle runs against a real sshd; an account that owns a folder below a destination (here
@@ -27,7 +27,6 @@ let victim: string;
 /** Root-owned folder holding the target of the admin's root link. */
 let disk: string;
 let ws: string;
-const scratch: string[] = [];
 
 /** The server tree the stored copy was made from: a folder entry and a file entry. */
 function plantSite(): void {
@@ -89,8 +88,7 @@ before(async () => {
     chmod 0644 '${victim}/keep.txt' '${victim}/sub/deep.txt'
     touch -d '2021-03-04 05:06:07' '${victim}/keep.txt' '${victim}/sub/deep.txt' '${victim}/sub' '${victim}'
   `);
-  ws = mkdtempSync(join(tmpdir(), 'rf-links-'));
-  scratch.push(ws);
+  ws = testTempDir('rf-links-');
   writeFileSync(
     join(ws, 'remote-files.yml'),
     'version: 1\nrecipes:\n  Site:\n    remote_files:\n      "${install_dir}/site": site\n      "${install_dir}/conf.php": conf/conf.php\n',
@@ -103,7 +101,6 @@ after(async () => {
   await server?.stop();
   rmSync(victim, { recursive: true, force: true });
   rmSync(disk, { recursive: true, force: true });
-  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
 function inputs(extra: Record<string, string>): Record<string, string> {

@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
 import { rootSh, startWrappedSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Issue #23: `command-timeout` bounds the commands around a restore, end to end through the bundle
 // against a real sshd: a hung after-restore command (the restored files stay in place), and a server
@@ -51,7 +42,7 @@ after(async () => {
 });
 
 function workspace(extra = ''): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-timeouts-'));
+  const ws = testTempDir('rf-timeouts-');
   scratch.push(ws);
   writeFileSync(
     join(ws, 'remote-files.yml'),

@@ -5,7 +5,6 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -13,13 +12,13 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startCutProxy } from '../helpers/cut-proxy.js';
 import { NODES, runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
 import { rootSh, sshFlags, sshInputs, startSshd, type Sshd } from '../helpers/sshd.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // What a run trusts, attacked through the committed bundle against a real sshd. Values are not code:
 // an `install-dir`, `domain` or `vars` value carrying shell syntax never runs on the server (a canary
@@ -64,8 +63,7 @@ function canary(): string {
 }
 
 function workspace(files: Record<string, string>): string {
-  const ws = mkdtempSync(join(tmpdir(), 'rf-trust-'));
-  scratch.push(ws);
+  const ws = testTempDir('rf-trust-');
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(dirname(join(ws, name)), { recursive: true });
     writeFileSync(join(ws, name), text);
@@ -382,8 +380,7 @@ describe('fingerprints pin one host each', () => {
 
 describe('the CLI report outside Actions', () => {
   test('is created in a private folder, exclusively, mode 0600: never through a link planted at a predictable /tmp name', async () => {
-    const tmp = mkdtempSync(join(tmpdir(), 'rf-trust-tmp-'));
-    scratch.push(tmp);
+    const tmp = testTempDir('rf-trust-tmp-');
     const victim = join(tmp, 'victim');
     writeFileSync(victim, 'untouched');
     // Where the report used to go: a name anyone could predict, and plant a link at.

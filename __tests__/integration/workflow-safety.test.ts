@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -221,7 +221,7 @@ describe('5. stores are checked before connecting; a store failing after the tra
     failed(early, /store: commit could not fetch main from origin: .*does not appear to be a git repository/s);
     assert.doesNotMatch(early.stdout, /Connected to/);
     // Fetched from an empty origin, pushed to one that is not there: the push fails after the transfer.
-    const empty = mkdtempSync(join(tmpdir(), 'rf-empty-origin-'));
+    const empty = testTempDir('rf-empty-origin-');
     git(empty, 'init', '-q', '--bare', '-b', 'main');
     git(ws, 'remote', 'set-url', 'origin', empty);
     git(ws, 'remote', 'set-url', '--push', 'origin', join(tmpdir(), 'rf-no-such-remote.git'));

@@ -4,7 +4,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   createReadStream,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   readdirSync,
   rmSync,
@@ -12,7 +11,6 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
@@ -28,6 +26,7 @@ import {
   requireIdentity,
 } from '../../src/store/age.js';
 import { LocalTree, TEMP_MARK } from '../../src/transfer/local/tree.js';
+import { testTempDir } from '../helpers/temp.js';
 
 let dir: string;
 let identity: string;
@@ -37,7 +36,7 @@ let otherIdentity: string;
 const secrets: string[] = [];
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'rf-age-'));
+  dir = testTempDir('rf-age-');
   identity = await generateIdentity();
   recipient = await identityToRecipient(identity);
   otherIdentity = await generateIdentity();

@@ -1,12 +1,12 @@
 // linux-only: compares with the rsync binary
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { excludeRel } from '../../src/transfer/entries.js';
 import { applyExcludes, makeExcludeTest } from '../../src/transfer/local/excludes.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Our selection against real `rsync -a --exclude=PATTERN src/ dst/`, pattern by pattern, on one tree.
 
@@ -108,7 +108,7 @@ const PATTERNS = [
   '/*/*/b',
 ];
 
-const base = mkdtempSync(join(tmpdir(), 'rf-excludes-rsync-'));
+const base = testTempDir('rf-excludes-rsync-');
 after(() => rmSync(base, { recursive: true, force: true }));
 const src = join(base, 'src');
 for (const f of TREE) {

@@ -1,27 +1,19 @@
 // linux-only: makes names Windows refuses on the real disk
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readManifest, writeManifest, type Manifest } from '../../src/transfer/manifest/manifest.js';
 import { migrateStoredNames } from '../../src/transfer/manifest/migrate-names.js';
+import { manifestRecord } from '../helpers/manifest-record.js';
+import { testTempDir } from '../helpers/temp.js';
 import { treePicture } from '../helpers/tree.js';
 
-const record = (type: 'file' | 'dir') => ({
-  type,
-  size: 0,
-  mtime: 1700000000,
-  mode: type === 'dir' ? '0755' : '0644',
-  uid: 0,
-  gid: 0,
-  user: 'root',
-  group: 'root',
-});
+const record = manifestRecord;
 
 /** A folder git-safe-1 wrote: ` ` (whose new form `%%20` is git-safe-1's form of `%20`), case twins, `a:b`. */
 function gitSafeFolder(): { dir: string; m: Manifest } {
-  const dir = mkdtempSync(join(tmpdir(), 'rf-migrate-'));
+  const dir = testTempDir('rf-migrate-');
   mkdirSync(join(dir, 'www/%.git'), { recursive: true });
   const disk: Record<string, string> = {
     'www/ ': 'space',

@@ -1,12 +1,12 @@
 // linux-only: runs perl through POSIX shell wrappers
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readPerlRecipes, type PerlFile } from '../../src/recipes/perl/perl.js';
 import type { RawRecipe } from '../../src/recipes/types.js';
 import { rejection } from '../helpers/outcome.js';
+import { testTempDir } from '../helpers/temp.js';
 
 const ROOT = join(import.meta.dirname, '..', 'fixtures', 'recipes', 'perl');
 const PERL = '/usr/bin/perl';
@@ -131,7 +131,7 @@ const UBUNTU_REDIS: RawRecipe = {
 const STATIC_FIXTURES = [good('Redis'), good('Ubuntu/Redis'), good('Mail'), good('Shop'), good('Blog')];
 
 test('every fixture reads to its exact hooks, in input order, with one perl for the whole call', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'perl-count-'));
+  const dir = testTempDir('perl-count-');
   try {
     const count = join(dir, 'count');
     const wrapper = join(dir, 'perl');
@@ -210,7 +210,7 @@ const INLINE_FORMS: Array<[header: string, body: string]> = [
 ];
 
 test('differential: inline hook forms read statically equal what perl evaluates', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'perl-forms-'));
+  const dir = testTempDir('perl-forms-');
   try {
     const lib = join(dir, 'lib', 'Provisioner', 'Recipe');
     mkdirSync(lib, { recursive: true });
@@ -314,7 +314,7 @@ test('a module without a package statement, and an empty file list', async () =>
 });
 
 test('the optional before_restore and after_restore hooks return command lists, read statically and by perl alike', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rf-perl-around-'));
+  const dir = testTempDir('rf-perl-around-');
   try {
     const rel = 'lib/Provisioner/Recipe/Svc.pm';
     mkdirSync(join(dir, 'lib/Provisioner/Recipe'), { recursive: true });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { logSafe } from '../../src/report/reporter.js';
@@ -9,11 +8,12 @@ import { LISTING_CAPS } from '../../src/transfer/listing-cap.js';
 import { parseListing } from '../../src/transfer/tar/listing.js';
 import { afterMark, ListingGuard } from '../../src/transfer/tar/listing-guard.js';
 import { LIST_SCRIPT } from '../../src/transfer/tar/remote-scripts.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Issue #23: the bounds on what a server sends (the listing guard) must let every honest listing
 // through, however its bytes are split; and the one escaping path for printed lines.
 
-const scratch = mkdtempSync(join(tmpdir(), 'rf-bounds-'));
+const scratch = testTempDir('rf-bounds-');
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** LIST_SCRIPT's real output for `paths`, made by this machine's GNU find. */

@@ -1,7 +1,6 @@
 // linux-only: runs the system perl at /usr/bin/perl, which Windows runners lack
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { buildPlan, type PlanSettings } from '../../src/plan/plan.js';
@@ -10,11 +9,12 @@ import { templateValues } from '../../src/recipes/template.js';
 import { readTwinRecipes } from '../../src/recipes/twin.js';
 import type { RawRecipe } from '../../src/recipes/types.js';
 import { rejection } from '../helpers/outcome.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // restores(%opts) gets the whole configuration: install_dir, domain and every `vars` entry.
 
 const PERL = '/usr/bin/perl';
-const root = mkdtempSync(join(tmpdir(), 'rf-opts-'));
+const root = testTempDir('rf-opts-');
 after(() => rmSync(root, { recursive: true, force: true }));
 
 function recipe(name: string, body: string): PerlFile {

@@ -2,8 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Duplex, PassThrough } from 'node:stream';
 import { test } from 'node:test';
@@ -15,6 +14,7 @@ import { resolveCommand, shellQuote, templateValues } from '../../src/recipes/te
 import type { RawRecipe } from '../../src/recipes/types.js';
 import { makeHostVerifier } from '../../src/ssh/hostkeys.js';
 import { OUTPUT_CAP, SshSession, TRUNCATED_NOTE } from '../../src/ssh/session.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // Values are not code: `domain` and `install-dir` are validated to characters the shell gives no
 // meaning, and a placeholder's value put into a remote_prepare command is quoted where that is safe and
@@ -165,7 +165,7 @@ test('remote_prepare: `${…}` opened inside "…" nests quotes again; a value b
     assert.doesNotThrow(() => fill(command.replace('spaced', 'plain')), command);
   }
   // What the shell really does with the value the old rule would have put there: runs it.
-  const mark = join(mkdtempSync(join(tmpdir(), 'rf-nested-')), 'ran');
+  const mark = join(testTempDir('rf-nested-'), 'ran');
   execFileSync('sh', ['-c', `echo "\${X:-"${shellQuote(`$(touch ${mark})`)}"}" >/dev/null`]);
   assert.ok(existsSync(mark), 'inside "${…"…"}" a single-quoted value is not protected');
   const options = new Map([...VALUES, ['dash', '-rf'], ['dashes', '--output=/etc/passwd']]);
