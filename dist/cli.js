@@ -12,7 +12,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-OCYTCPQC.js";
+} from "./chunks/chunk-RLJRIX53.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   logSafe

@@ -11,7 +11,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-OCYTCPQC.js";
+} from "./chunks/chunk-RLJRIX53.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   debug,

@@ -111,7 +111,8 @@ var Git = class {
             new GitError(
               args[0] ?? "",
               typeof err.code === "number" ? err.code : null,
-              this.redact(stderr || err.message)
+              // A git ended by a signal (a lost connection's ssh, the runner stopping it) prints nothing.
+              this.redact(stderr || (err.signal ? `git was ended by ${err.signal}` : err.message))
             )
           );
         }
@@ -156,17 +157,21 @@ async function folderTree(git, commit, path) {
   if (id === null) return null;
   return (await git.run(["cat-file", "-t", id])).trim() === "tree" ? id : null;
 }
-async function isBehind(git, head, tip) {
+async function isBehind(git, head, tip, unprovable) {
   if (tip.tree === null) return false;
   if (head === null) return true;
   if (head.tree === tip.tree) return false;
-  const contained = await git.run(["merge-base", "--is-ancestor", tip.commit, head.commit]).then(() => true).catch((err) => {
+  if (await isAncestor(git, head.commit, tip.commit)) return true;
+  if (await isAncestor(git, tip.commit, head.commit)) return false;
+  const shallow = (await git.run(["rev-parse", "--is-shallow-repository"])).trim() === "true";
+  if (!shallow || unprovable === "behind") return true;
+  return Date.parse(tip.date) > Date.parse(head.date);
+}
+async function isAncestor(git, a, b) {
+  return git.run(["merge-base", "--is-ancestor", a, b]).then(() => true).catch((err) => {
     if (err instanceof GitError && err.code === 1) return false;
     throw err;
   });
-  if (contained) return false;
-  const shallow = (await git.run(["rev-parse", "--is-shallow-repository"])).trim() === "true";
-  return !shallow || Date.parse(tip.date) > Date.parse(head.date);
 }
 async function checkoutFolder(git, path, domainDir, at) {
   const parent = (0, import_node_path.dirname)(domainDir);
@@ -264,7 +269,7 @@ var CommitStore = class {
     const tip = await folderAt(repo.git, tipSha, path);
     this.startTip = tip;
     const head = repo.head ? await folderAt(repo.git, repo.head, path) : null;
-    if (!await isBehind(repo.git, head, tip)) return [];
+    if (!await isBehind(repo.git, head, tip, "behind")) return [];
     this.behind = true;
     await checkoutFolder(repo.git, path, ctx.domainDir, tip);
     return [
@@ -434,7 +439,7 @@ Use \`store: artifact\` or \`store: cache\` for this domain, or leave these file
     );
     if (tipSha === null) return head;
     const tip = await folderAt(repo.git, tipSha, path);
-    if (await isBehind(repo.git, head, tip)) {
+    if (await isBehind(repo.git, head, tip, "by-date")) {
       if (await this.workspaceTree(repo.git, path) === tip.tree) return tip;
       throw new UserError(
         `store: commit: the checkout (${commitLabel(head)}) is behind ${branch} on origin (${commitLabel(tip)}) for ${path}: the tip holds a newer salvage, and a restore from here would put back the older one. Check out the branch's tip (actions/checkout with \`ref: \${{ github.ref }}\`), or set \`salvage-ref: ${head.commit.slice(0, 7)}\` to restore the older salvage on purpose`

@@ -30307,6 +30307,64 @@ function memberSizeError(members, cutOff) {
   return `${members.length} file(s) arrived with another size than the server listed, and were not stored (their stored copy is kept): ${shown}. ` + (cutOff ? "The transfer was cut off there. " : "") + "A file that changed between the listing and the fetch does this (run the backup again); a server that is not honest does it every time";
 }
 
+// src/transfer/nesting.ts
+function refuseInconsistentNesting(plans) {
+  const byEntry = new Map(plans.map((p) => [p.entry, p]));
+  const name = (e) => `recipe ${e.recipe} (${e.remote} => ${e.local})`;
+  const kind = (t) => t === "dir" ? "a folder" : t === "symlink" ? "a symlink" : t === "file" ? "a file" : "a device, fifo or socket";
+  const refuse = (path, outer, outerSays, inner, innerSays) => {
+    throw new HostileServerError(
+      `entries that nest disagree about "${safeText(path)}": ${outerSays} for ${safeText(name(outer))}, ${innerSays} for ${safeText(name(inner))}; the server changed meanwhile, or is not honest. Nothing was written`
+    );
+  };
+  for (const outer of plans) {
+    if (!outer.types) continue;
+    for (const entry of outer.nested) {
+      for (let q = entry.local.slice(0, entry.local.lastIndexOf("/")); ; q = q.slice(0, q.lastIndexOf("/"))) {
+        const t = outer.types.get(q);
+        if (t === "symlink") break;
+        if (t !== void 0 && t !== "dir") refuse(q, outer.entry, kind(t), entry, `a folder holding its files`);
+        if (q === outer.entry.local) break;
+      }
+      const inner = byEntry.get(entry);
+      if (!inner.types || outer.ceded.includes(entry.local)) continue;
+      for (const [path, t] of inner.types) {
+        const u = outer.types.get(path);
+        if (u !== void 0 && u !== t) refuse(path, outer.entry, kind(u), entry, kind(t));
+      }
+    }
+  }
+}
+function assertNoRecordBelowLink(tree, m) {
+  const linkFree = /* @__PURE__ */ new Map([["", true]]);
+  const check = (dir) => {
+    let known = linkFree.get(dir);
+    if (known === void 0) {
+      known = check(parentOf(dir)) && tree.exists(dir)?.type !== "symlink";
+      linkFree.set(dir, known);
+    }
+    return known;
+  };
+  const bad = Object.keys(m.files).filter((path) => !check(parentOf(path)));
+  if (bad.length === 0) return;
+  const link = (path) => {
+    let q = parentOf(path);
+    while (!check(parentOf(q))) q = parentOf(q);
+    return q;
+  };
+  throw new Error(
+    `refusing to write the manifest: ${bad.length} recorded path(s) lie below a symlink in the data folder (${bad.slice(0, 5).map((p) => `${safeText(p)} below ${safeText(link(p))}`).join(", ")}${bad.length > 5 ? ", \u2026" : ""}); this is a bug, please report it. The previous manifest was kept`
+  );
+}
+function linkAbove(tree, path) {
+  for (let q = parentOf(path); q !== ""; q = parentOf(q)) if (tree.exists(q)?.type === "symlink") return true;
+  return false;
+}
+function parentOf(path) {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "" : path.slice(0, i);
+}
+
 // src/transfer/backup.ts
 async function backup(entries, transport, tree, old, opts) {
   const listings = await transport.list(entries.map((e) => e.remote));
@@ -30577,54 +30635,6 @@ function decideDeletions(plan, old, stored, opts, protectedPaths, skip) {
     deleted.add(p);
   }
 }
-function refuseInconsistentNesting(plans) {
-  const byEntry = new Map(plans.map((p) => [p.entry, p]));
-  const name = (e) => `recipe ${e.recipe} (${e.remote} => ${e.local})`;
-  const kind = (t) => t === "dir" ? "a folder" : t === "symlink" ? "a symlink" : t === "file" ? "a file" : "a device, fifo or socket";
-  const refuse = (path, outer, outerSays, inner, innerSays) => {
-    throw new HostileServerError(
-      `entries that nest disagree about "${safeText(path)}": ${outerSays} for ${safeText(name(outer))}, ${innerSays} for ${safeText(name(inner))}; the server changed meanwhile, or is not honest. Nothing was written`
-    );
-  };
-  for (const outer of plans) {
-    if (!outer.types) continue;
-    for (const entry of outer.nested) {
-      for (let q = entry.local.slice(0, entry.local.lastIndexOf("/")); ; q = q.slice(0, q.lastIndexOf("/"))) {
-        const t = outer.types.get(q);
-        if (t === "symlink") break;
-        if (t !== void 0 && t !== "dir") refuse(q, outer.entry, kind(t), entry, `a folder holding its files`);
-        if (q === outer.entry.local) break;
-      }
-      const inner = byEntry.get(entry);
-      if (!inner.types || outer.ceded.includes(entry.local)) continue;
-      for (const [path, t] of inner.types) {
-        const u = outer.types.get(path);
-        if (u !== void 0 && u !== t) refuse(path, outer.entry, kind(u), entry, kind(t));
-      }
-    }
-  }
-}
-function assertNoRecordBelowLink(tree, m) {
-  const linkFree = /* @__PURE__ */ new Map([["", true]]);
-  const check = (dir) => {
-    let known = linkFree.get(dir);
-    if (known === void 0) {
-      known = check(parentOf(dir)) && tree.exists(dir)?.type !== "symlink";
-      linkFree.set(dir, known);
-    }
-    return known;
-  };
-  const bad = Object.keys(m.files).filter((path) => !check(parentOf(path)));
-  if (bad.length === 0) return;
-  const link = (path) => {
-    let q = parentOf(path);
-    while (!check(parentOf(q))) q = parentOf(q);
-    return q;
-  };
-  throw new Error(
-    `refusing to write the manifest: ${bad.length} recorded path(s) lie below a symlink in the data folder (${bad.slice(0, 5).map((p) => `${safeText(p)} below ${safeText(link(p))}`).join(", ")}${bad.length > 5 ? ", \u2026" : ""}); this is a bug, please report it. The previous manifest was kept`
-  );
-}
 async function confirmByChecksum(plans, transport, old) {
   const candidates = plans.flatMap(
     (p) => [...p.records.entries()].filter(([path, r]) => r.type === "file" && old.files[path]?.sha256 && p.listing.status === "ok").map(([path]) => ({ p, path }))
@@ -30683,14 +30693,6 @@ function keepNotSent(target, old, message) {
     target.plan.outcome.notes.push(
       `${target.path}: not sent by the server (${safeText(message.split("\n")[0] ?? "no reason given")}); stored copy kept`
     );
-}
-function linkAbove(tree, path) {
-  for (let q = parentOf(path); q !== ""; q = parentOf(q)) if (tree.exists(q)?.type === "symlink") return true;
-  return false;
-}
-function parentOf(path) {
-  const i = path.lastIndexOf("/");
-  return i < 0 ? "" : path.slice(0, i);
 }
 function below(path, folders) {
   if (folders.size === 0) return false;
@@ -30766,10 +30768,11 @@ function shCommand(script, args, sudo) {
   const words = ["sh", "-c", script, "sh", ...args].map(shQuote).join(" ");
   return sudo ? `sudo -n ${words}` : words;
 }
+var EXIT_ON_SIGNALS = `trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM`;
 var FIELDS = "%y\\0%s\\0%Ts\\0%m\\0%U\\0%G\\0\\0\\0%P\\0%l\\0";
 var IDS = `-fprintf "$i" '%U %G\\n'`;
 var LIST_SCRIPT = `LC_ALL=C; export LC_ALL
-if ids=$(mktemp -d 2>/dev/null); then trap 'rm -rf -- "$ids"' EXIT; else ids=; fi
+if ids=$(mktemp -d 2>/dev/null); then trap 'rm -rf -- "$ids"' EXIT; ${EXIT_ON_SIGNALS}; else ids=; fi
 n=0
 for p do
   printf 'E\\0'
@@ -30854,6 +30857,7 @@ ${FUNCTIONS}
 ${ROOT_PATHS}
 stage=$(mktemp -d "$parentp/.remote-files-XXXXXX")
 trap 'rm -rf -- "$stage"' EXIT
+${EXIT_ON_SIGNALS}
 enter "$stage"
 exec 3<.
 src=/proc/$$/fd/3
@@ -30975,6 +30979,8 @@ ${MARKER_DIR}
 if [ -L "$d" ]; then echo "$d is a symbolic link: not writing through it" >&2; exit 3; fi
 mkdir -p "$d"
 t=$(mktemp "$d/.$1.XXXXXX")
+trap 'rm -f -- "$t"' EXIT
+${EXIT_ON_SIGNALS}
 { printf 'instance %s\\n' "$2"; if [ -n "$3" ]; then printf 'restored-from %s %s\\n' "$3" "$4"; fi; } > "$t"
 mv -f "$t" "$d/$1"`;
 var HEX32 = /^[0-9a-f]{32}$/;
@@ -31027,154 +31033,45 @@ async function leaveMarker(on, domain, instance, restoredFrom) {
   return r.code === 0 ? void 0 : r.stderr.trim().slice(0, 500) || `exit ${r.code}`;
 }
 
-// src/modes/prepare.ts
-async function runPrepare(plan, transport, s, out) {
-  const commands = plan.recipes.flatMap(
-    (r) => r.prepare.map((c) => ({ recipe: r.name, command: c, paths: [...new Set(r.files.map((f) => f.remote))] }))
-  );
-  if (commands.length === 0 || !s.prepare) return;
-  if (!transport.canRunCommands) {
-    out.warning(`${commands.length} remote_prepare command(s) skipped: the account has no shell (SFTP only)`);
-    return;
+// src/ssh/ack-counter.ts
+var AckCounter = class {
+  constructor(current) {
+    this.current = current;
   }
-  if (s.dryRun) {
-    out.info(`dry run: ${commands.length} remote_prepare command(s) not run`);
-    return;
+  current;
+  /** Sent and not yet acknowledged. */
+  unacked = 0;
+  /** The window as ssh2 last set it. */
+  get window() {
+    return this.current;
   }
-  await out.group("Prepare", async () => {
-    for (const { recipe, command, paths } of commands) {
-      const r = await transport.run(PREPARE_SCRIPT, [command, ...paths], s.commandTimeoutSecs);
-      const answer = parsePrepare(r.output, paths);
-      if (r.code === 0 && answer) {
-        out.info(`${recipe}: ${safeText(command)} \u2014 ok`);
-        continue;
-      }
-      const shown = (answer ? answer.output : r.output).trim();
-      const status = r.timedOut ? `stopped after \`command-timeout\`, ${s.commandTimeoutSecs} s` : r.code === null ? "no exit status" : `exit ${r.code}`;
-      const after = answer ? parseNewest((await transport.run(NEWEST_SCRIPT, paths)).output, paths) : null;
-      const changed = answer && after ? paths.filter((_, i) => answer.before[i] !== after[i]) : null;
-      if (changed?.length === 0) {
-        out.warning(
-          `${recipe}: prepare command failed (${status}) and changed nothing under ${paths.map(safeText).join(", ") || "its paths"}: the salvage is as old as the last time: ${safeText(command)}${shown ? `
-${safeText(shown)}` : ""}`
-        );
-        continue;
-      }
-      const what = changed ? `after changing ${changed.map(safeText).join(", ")}` : `and whether it changed ${paths.map(safeText).join(", ")} could not be read`;
-      throw new UserError(
-        `${recipe}: prepare command failed (${status}) ${what}: ${safeText(command)}. That is a partial dump, not a stale one: nothing was fetched, the stored copy and the data folder are as they were${shown ? `. Its output: ${safeText(shown.slice(-2e3))}` : ""}`
-      );
+  /** Takes the window's new value; returns how many bytes that acknowledges (0 when it fell, or grew unasked). */
+  update(next) {
+    const change = next - this.current;
+    this.current = next;
+    if (change <= 0) {
+      this.unacked -= change;
+      return 0;
     }
-  });
-}
-
-// src/modes/server.ts
-var import_node_fs8 = __toESM(require_fs(), 1);
-var import_node_path6 = __toESM(require_path(), 1);
-
-// src/store/encryption.ts
-var import_node_crypto3 = __toESM(require_crypto(), 1);
-var import_node_fs4 = __toESM(require_fs(), 1);
-var import_node_path3 = __toESM(require_path(), 1);
-async function backupEncryption(recipientsText) {
-  if (recipientsText.trim() === "") return void 0;
-  const { encryptStream, parseRecipients } = await import("./age-EU4EH6JS.js");
-  const recipients = parseRecipients(recipientsText);
-  const digest = (0, import_node_crypto3.createHash)("sha256").update([...recipients].sort().join("\n")).digest("hex").slice(0, 16);
-  return { encrypt: (plain) => encryptStream(plain, recipients), tag: `age:${digest}` };
-}
-async function restoreSource(domainDir, m, identityText) {
-  if (!m.encryption) return { root: domainDir, cleanup: () => void 0 };
-  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-EU4EH6JS.js");
-  const identities = identityText.trim() === "" ? [] : parseIdentities(identityText);
-  requireIdentity(identities, m.domain);
-  const root = (0, import_node_fs4.mkdtempSync)((0, import_node_path3.join)(tempRoot(), "remote-files-plain-"));
-  const cleanup = () => (0, import_node_fs4.rmSync)(root, { recursive: true, force: true });
-  try {
-    const files = Object.entries(m.files).filter(([, f]) => f.type === "file").map(([rel, f]) => ({
-      rel: namesOf(m).toDisk(rel),
-      mode: parseInt(f.mode, 8),
-      mtime: f.mtime
-    }));
-    await decryptTree(domainDir, files, identities, root);
-  } catch (err) {
-    cleanup();
-    throw err;
+    const acked = Math.min(change, this.unacked);
+    this.unacked -= acked;
+    return acked;
   }
-  return { root, cleanup };
-}
-
-// src/store/index.ts
-async function makeStores(s) {
-  return Promise.all(
-    s.names.map(async (name) => {
-      switch (name) {
-        case "commit":
-          return new (await import("./commit-IW7R3PEB.js")).CommitStore(s.commit);
-        case "artifact":
-          return new (await import("./artifact-MU5FI3XQ.js")).ArtifactStore({
-            name: s.artifact.name,
-            retentionDays: s.artifact.retentionDays,
-            githubToken: s.artifact.githubToken,
-            runId: s.artifact.runId,
-            branch: s.artifact.branch
-          });
-        case "cache":
-          return new (await import("./cache-EERPF6A4.js")).CacheStore(s.cache);
-      }
-    })
-  );
-}
-function storeContext(s, domainDir, out) {
-  return {
-    workspace: s.workspace,
-    dataDir: s.dataDir,
-    domain: s.domain,
-    domainDir,
-    info: (m) => out.info(m),
-    warning: (m) => out.warning(m)
-  };
-}
-async function loadFromStores(stores, ctx, required) {
-  const loaded = { from: null, outputs: {}, summary: [] };
-  for (const store of stores) {
-    const r = await store.load(ctx);
-    Object.assign(loaded.outputs, r.outputs);
-    if (r.summary) loaded.summary.push(r.summary);
-    if (r.found) {
-      loaded.from = store;
-      return loaded;
-    }
-  }
-  if (required && stores.length > 0)
-    throw nothingStored(
-      ctx.domain,
-      stores.map((x) => x.name)
-    );
-  return loaded;
-}
-function nothingStored(domain, stores) {
-  return new UserError(
-    `no stored copy of ${domain} in store ${stores.length ? stores.join(", ") : "none (the workspace's data folder)"}: nothing to restore or compare. Run a backup first (or check \`store\`, \`data-dir\` and \`domain\`)`
-  );
-}
-async function checkStores(stores, ctx, saving) {
-  for (const store of stores) await store.check?.(ctx, saving);
-}
-async function saveToStores(stores, ctx, changed) {
-  const outputs = {};
-  const summary = [];
-  for (const store of stores) {
-    const r = await store.save(ctx, changed);
-    Object.assign(outputs, r.outputs);
-    if (r.summary) summary.push(r.summary);
-  }
-  return { outputs, summary };
-}
+};
 
 // src/ssh/session.ts
 var OUTPUT_CAP = 1 << 20;
 var TRUNCATED_NOTE = "\n\u2026output truncated";
+var CommandTimeLimitError = class extends Error {
+  constructor(label2, secs, limitName) {
+    super(
+      `a command on ${label2} did not finish within ${secs} s: this side stopped waiting and closed its channel (the command may still be running on the server); the \`${limitName}\` input bounds it`
+    );
+    this.secs = secs;
+  }
+  secs;
+  name = "CommandTimeLimitError";
+};
 var ConnectionLostError = class extends Error {
   name = "ConnectionLostError";
 };
@@ -31224,12 +31121,7 @@ var SshSession = class {
     const limited = new Promise((_, reject) => {
       timer = setTimeout(() => {
         channel.close();
-        const secs = Math.round(opts.limitMs / 1e3);
-        reject(
-          new Error(
-            `a command on ${this.label} did not finish within ${secs} s and was stopped; the \`${opts.limitName ?? "command-timeout"}\` input bounds it`
-          )
-        );
+        reject(new CommandTimeLimitError(this.label, opts.limitMs / 1e3, opts.limitName ?? "command-timeout"));
       }, opts.limitMs);
       timer.unref();
     });
@@ -31398,9 +31290,9 @@ var SshSession = class {
   }
   /**
    * Watches a channel (or the SFTP session) for progress: a byte received (stdout, stderr, SFTP
-   * replies), or its outgoing window changing (our bytes sent, or the server acknowledging them with a
-   * window adjustment). While `busy()` and not held up by us (a reader that stopped reading), a channel
-   * still for idleMs ends the connection. Hooks ssh2's channel objects (`push`, `outgoing.window`,
+   * replies), or bytes of ours the server acknowledged with a window adjustment (see AckCounter).
+   * While `busy()` and not held up by us (a reader that stopped reading), a channel still for idleMs
+   * ends the connection. Hooks ssh2's channel objects (`push`, `outgoing.window`,
    * `_waitChanDrain`), which ssh2 1.x has for exec channels and SFTP alike.
    */
   watch(channel, busy) {
@@ -31421,14 +31313,14 @@ var SshSession = class {
     if (channel.stderr) onPush(channel.stderr, touch);
     const outgoing = channel.outgoing;
     if (outgoing && typeof outgoing.window === "number") {
-      let window2 = outgoing.window;
+      const acks = new AckCounter(outgoing.window);
       Object.defineProperty(outgoing, "window", {
         configurable: true,
         enumerable: true,
-        get: () => window2,
+        get: () => acks.window,
         set: (v) => {
-          if (v !== window2) touch(Math.abs(v - window2));
-          window2 = v;
+          const acked = acks.update(v);
+          if (acked > 0) touch(acked);
         }
       });
     }
@@ -31561,12 +31453,194 @@ function collect(channel, stdin, maxStdout, check) {
   });
 }
 
+// src/modes/prepare.ts
+async function runPrepare(plan, transport, s, out) {
+  const commands = plan.recipes.flatMap(
+    (r) => r.prepare.map((c) => ({ recipe: r.name, command: c, paths: [...new Set(r.files.map((f) => f.remote))] }))
+  );
+  if (commands.length === 0 || !s.prepare) return;
+  if (!transport.canRunCommands) {
+    out.warning(`${commands.length} remote_prepare command(s) skipped: the account has no shell (SFTP only)`);
+    return;
+  }
+  if (s.dryRun) {
+    out.info(`dry run: ${commands.length} remote_prepare command(s) not run`);
+    return;
+  }
+  await out.group("Prepare", async () => {
+    for (const { recipe, command, paths } of commands) {
+      const r = await transport.run(PREPARE_SCRIPT, [command, ...paths], s.commandTimeoutSecs).catch((err) => {
+        if (!(err instanceof CommandTimeLimitError)) throw err;
+        throw new UserError(
+          `${recipe}: prepare command still running after ${err.secs} s (\`command-timeout\` is ${s.commandTimeoutSecs} s; the server has no \`timeout\` command to stop it, so this side stopped waiting, and it may still be running there): ${safeText(command)}. Nothing was fetched: the stored copy and the data folder are as they were`
+        );
+      });
+      const answer = parsePrepare(r.output, paths);
+      if (r.code === 0 && answer) {
+        out.info(`${recipe}: ${safeText(command)} \u2014 ok`);
+        continue;
+      }
+      const shown = (answer ? answer.output : r.output).trim();
+      const status = r.timedOut ? `stopped after \`command-timeout\`, ${s.commandTimeoutSecs} s` : r.code === null ? "no exit status" : `exit ${r.code}`;
+      const after = answer ? parseNewest((await transport.run(NEWEST_SCRIPT, paths)).output, paths) : null;
+      const changed = answer && after ? paths.filter((_, i) => answer.before[i] !== after[i]) : null;
+      if (changed?.length === 0) {
+        out.warning(
+          `${recipe}: prepare command failed (${status}) and changed nothing under ${paths.map(safeText).join(", ") || "its paths"}: the salvage is as old as the last time: ${safeText(command)}${shown ? `
+${safeText(shown)}` : ""}`
+        );
+        continue;
+      }
+      const what = changed ? `after changing ${changed.map(safeText).join(", ")}` : `and whether it changed ${paths.map(safeText).join(", ")} could not be read`;
+      throw new UserError(
+        `${recipe}: prepare command failed (${status}) ${what}: ${safeText(command)}. That is a partial dump, not a stale one: nothing was fetched, the stored copy and the data folder are as they were${shown ? `. Its output: ${safeText(shown.slice(-2e3))}` : ""}`
+      );
+    }
+  });
+}
+
+// src/modes/server.ts
+var import_node_fs8 = __toESM(require_fs(), 1);
+var import_node_path6 = __toESM(require_path(), 1);
+
+// src/store/encryption.ts
+var import_node_crypto3 = __toESM(require_crypto(), 1);
+var import_node_fs4 = __toESM(require_fs(), 1);
+var import_node_path3 = __toESM(require_path(), 1);
+async function backupEncryption(recipientsText) {
+  if (recipientsText.trim() === "") return void 0;
+  const { encryptStream, parseRecipients } = await import("./age-EU4EH6JS.js");
+  const recipients = parseRecipients(recipientsText);
+  const digest = (0, import_node_crypto3.createHash)("sha256").update([...recipients].sort().join("\n")).digest("hex").slice(0, 16);
+  return { encrypt: (plain) => encryptStream(plain, recipients), tag: `age:${digest}` };
+}
+async function restoreSource(domainDir, m, identityText) {
+  if (!m.encryption) return { root: domainDir, cleanup: () => void 0 };
+  const { decryptTree, parseIdentities, requireIdentity } = await import("./age-EU4EH6JS.js");
+  const identities = identityText.trim() === "" ? [] : parseIdentities(identityText);
+  requireIdentity(identities, m.domain);
+  const root = (0, import_node_fs4.mkdtempSync)((0, import_node_path3.join)(tempRoot(), "remote-files-plain-"));
+  const cleanup = () => (0, import_node_fs4.rmSync)(root, { recursive: true, force: true });
+  try {
+    const files = Object.entries(m.files).filter(([, f]) => f.type === "file").map(([rel, f]) => ({
+      rel: namesOf(m).toDisk(rel),
+      mode: parseInt(f.mode, 8),
+      mtime: f.mtime
+    }));
+    await decryptTree(domainDir, files, identities, root);
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+  return { root, cleanup };
+}
+
+// src/store/index.ts
+async function makeStores(s) {
+  return Promise.all(
+    s.names.map(async (name) => {
+      switch (name) {
+        case "commit":
+          return new (await import("./commit-P3ZIAQXV.js")).CommitStore(s.commit);
+        case "artifact":
+          return new (await import("./artifact-MU5FI3XQ.js")).ArtifactStore({
+            name: s.artifact.name,
+            retentionDays: s.artifact.retentionDays,
+            githubToken: s.artifact.githubToken,
+            runId: s.artifact.runId,
+            branch: s.artifact.branch
+          });
+        case "cache":
+          return new (await import("./cache-EERPF6A4.js")).CacheStore(s.cache);
+      }
+    })
+  );
+}
+function storeContext(s, domainDir, out) {
+  return {
+    workspace: s.workspace,
+    dataDir: s.dataDir,
+    domain: s.domain,
+    domainDir,
+    info: (m) => out.info(m),
+    warning: (m) => out.warning(m)
+  };
+}
+async function loadFromStores(stores, ctx, required) {
+  const loaded = { from: null, outputs: {}, summary: [] };
+  for (const store of stores) {
+    const r = await store.load(ctx);
+    Object.assign(loaded.outputs, r.outputs);
+    if (r.summary) loaded.summary.push(r.summary);
+    if (r.found) {
+      loaded.from = store;
+      return loaded;
+    }
+  }
+  if (required && stores.length > 0)
+    throw nothingStored(
+      ctx.domain,
+      stores.map((x) => x.name)
+    );
+  return loaded;
+}
+function nothingStored(domain, stores) {
+  return new UserError(
+    `no stored copy of ${domain} in store ${stores.length ? stores.join(", ") : "none (the workspace's data folder)"}: nothing to restore or compare. Run a backup first (or check \`store\`, \`data-dir\` and \`domain\`)`
+  );
+}
+async function checkStores(stores, ctx, saving) {
+  for (const store of stores) await store.check?.(ctx, saving);
+}
+async function saveToStores(stores, ctx, changed) {
+  const outputs = {};
+  const summary = [];
+  for (const store of stores) {
+    const r = await store.save(ctx, changed);
+    Object.assign(outputs, r.outputs);
+    if (r.summary) summary.push(r.summary);
+  }
+  return { outputs, summary };
+}
+
+// src/transfer/listing-cap.ts
+var MAX_LISTED_RECORDS = 1e7;
+var MAX_LISTING_BYTES = 2 ** 30;
+var LISTING_CAPS = { records: MAX_LISTED_RECORDS, bytes: MAX_LISTING_BYTES };
+var ListingBudget = class {
+  constructor(caps = LISTING_CAPS) {
+    this.caps = caps;
+  }
+  caps;
+  records = 0;
+  bytes = 0;
+  /** `where`: the entry or folder being listed, for the message (called only when refusing). */
+  take(records, bytes2, where) {
+    this.records += records;
+    this.bytes += bytes2;
+    if (this.records > this.caps.records)
+      throw tooLarge(where(), `more than ${this.caps.records.toLocaleString("en")} files and folders`);
+    if (this.bytes > this.caps.bytes) throw tooLarge(where(), `more than ${sizeOf(this.caps.bytes)} of listing`);
+  }
+};
+function tooLarge(where, what) {
+  return new HostileServerError(
+    `the server's listing grew past its cap at ${safeText(where)}: ${what}, more than any run can back up (README, "Security model"); refusing it, nothing was written`
+  );
+}
+function sizeOf(bytes2) {
+  return bytes2 >= 2 ** 30 && bytes2 % 2 ** 30 === 0 ? `${bytes2 / 2 ** 30} GiB` : bytes2 >= 2 ** 20 && bytes2 % 2 ** 20 === 0 ? `${bytes2 / 2 ** 20} MiB` : `${bytes2} bytes`;
+}
+
 // src/transfer/tar/listing-guard.ts
 var LIMITS = { flag: 1, number: 32, name: 256, path: 64 * 1024 };
 var RECORD = ["flag", "number", "number", "number", "number", "number", "name", "name", "path", "path"];
 var ListingGuard = class {
-  constructor(expected) {
+  /** `remotes`: the paths asked for, to name the entry a refusal stops at. */
+  constructor(expected, opts = {}) {
     this.expected = expected;
+    this.remotes = opts.remotes ?? [];
+    this.budget = new ListingBudget(opts.caps ?? LISTING_CAPS);
   }
   expected;
   state = { at: "top" };
@@ -31576,8 +31650,11 @@ var ListingGuard = class {
   entries = 0;
   records = 0;
   names = 0;
+  budget;
+  remotes;
   /** Checks the next bytes of the listing; throws at the first that cannot be one. */
   feed(chunk) {
+    this.budget.take(0, chunk.length, () => this.where());
     let from = 0;
     while (from < chunk.length) {
       const nul = chunk.indexOf(0, from);
@@ -31633,7 +31710,14 @@ var ListingGuard = class {
   }
   record() {
     this.records++;
+    this.budget.take(1, 0, () => this.where());
     this.state = { at: "record", field: 0 };
+  }
+  /** The entry being listed, as asked for (its number when the paths were not given). */
+  where() {
+    if (this.state.at === "names") return "the owner names at its end";
+    const at = Math.max(this.entries, 1);
+    return this.remotes[at - 1] ?? `entry ${at} of ${this.expected}`;
   }
   refuse(what) {
     throw new HostileServerError(
@@ -31687,6 +31771,7 @@ var CHUNK = 32 * 1024;
 var REQUESTS_PER_FILE = 64;
 var FETCH_MEMORY = 64 * 1024 * 1024;
 var STREAM_BUFFER = 2 * CHUNK;
+var EOF = 1;
 var NO_SUCH_FILE = 2;
 var PERMISSION_DENIED = 3;
 var OP_UNSUPPORTED = 8;
@@ -31711,18 +31796,18 @@ var Limiter = class {
 };
 async function forEachLimited(items, limit, task) {
   let next = 0;
-  let failure;
+  let failure2;
   const worker = async () => {
-    while (failure === void 0 && next < items.length) {
+    while (failure2 === void 0 && next < items.length) {
       try {
         await task(items[next++]);
       } catch (error) {
-        failure ??= { error };
+        failure2 ??= { error };
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
+  if (failure2) throw failure2.error;
 }
 var StatusError = class extends Error {
   constructor(message, code) {
@@ -31759,7 +31844,6 @@ var Sftp = class {
   pending = /* @__PURE__ */ new Set();
   lstat = (path) => this.call((cb) => this.raw.lstat(path, cb));
   stat = (path) => this.call((cb) => this.raw.stat(path, cb));
-  readdir = (path) => this.call((cb) => this.raw.readdir(path, cb));
   readlink = (path) => this.call((cb) => this.raw.readlink(path, cb));
   realpath = (path) => this.call((cb) => this.raw.realpath(path, cb));
   open = (path, flags, attrs = {}) => this.call((cb) => this.raw.open(path, flags, attrs, cb));
@@ -31775,6 +31859,30 @@ var Sftp = class {
   unlink = (path) => this.call((cb) => this.raw.unlink(path, cb));
   hardlink = (from, to) => this.extension("hardlink@openssh.com", (cb) => this.raw.ext_openssh_hardlink(from, to, cb));
   lsetstat = (path, attrs) => this.extension("lsetstat@openssh.com", (cb) => this.raw.ext_openssh_lsetstat(path, attrs, cb));
+  /**
+   * A folder's entries, read batch by batch (ssh2's own readdir keeps asking until the server says it
+   * is done: a server that never does would fill memory). `onBatch` sees each batch before it is kept,
+   * and throws to stop: the folder is closed and its error thrown.
+   */
+  async readdir(path, onBatch = () => {
+  }) {
+    const handle = await this.call((cb) => this.raw.opendir(path, cb));
+    const entries = [];
+    try {
+      for (; ; ) {
+        const batch = await this.call((cb) => this.raw.readdir(handle, cb));
+        onBatch(batch);
+        for (const entry of batch) entries.push(entry);
+      }
+    } catch (err) {
+      if (statusOf(err) !== EOF) {
+        await this.close(handle).catch(() => void 0);
+        throw err;
+      }
+    }
+    await this.close(handle);
+    return entries;
+  }
   /** Bytes from `position` (fewer at the end of the file, none past it). */
   read(handle, position, length) {
     const buffer = Buffer.allocUnsafe(length);
@@ -31827,6 +31935,11 @@ var Sftp = class {
 
 // src/transfer/sftp/listing.ts
 var TYPES = { 32768: "file", 16384: "dir", 40960: "symlink" };
+function countBatch(budget, dir, batch) {
+  let bytes2 = 0;
+  for (const entry of batch) bytes2 += entry.filename.length + (entry.longname?.length ?? 0);
+  budget.take(batch.length, bytes2, () => dir);
+}
 function isChildName(name, dir) {
   if (name === "." || name === "..") return false;
   if (name === "" || name.includes("/") || name.includes("\0")) {
@@ -32322,7 +32435,7 @@ function tempBeside(path) {
 }
 async function writeAll(io, handle, content) {
   const pending = /* @__PURE__ */ new Set();
-  let failure;
+  let failure2;
   let position = 0;
   for await (const data of content) {
     for (let at = 0; at < data.length; at += CHUNK) {
@@ -32330,18 +32443,18 @@ async function writeAll(io, handle, content) {
       const sent = io.write(handle, piece, position).then(
         () => void pending.delete(sent),
         (error) => {
-          failure ??= { error };
+          failure2 ??= { error };
           pending.delete(sent);
         }
       );
       pending.add(sent);
       position += piece.length;
       if (pending.size >= REQUESTS_PER_FILE) await Promise.race(pending);
-      if (failure) throw failure.error;
+      if (failure2) throw failure2.error;
     }
   }
   await Promise.all(pending);
-  if (failure) throw failure.error;
+  if (failure2) throw failure2.error;
 }
 async function* counted(source, onBytes) {
   for await (const chunk of source) {
@@ -32360,15 +32473,22 @@ var SftpTransport = class {
   window;
   /** How the wire is compressed (the SSH layer's zlib, or not), for the log. */
   compression;
+  /** How big a listing may grow (listing-cap.ts); smaller only in tests. */
+  caps;
   /** `lost`: the connection's loss once it is gone, to report instead of ssh2's "No response from server". */
   constructor(sftp, opts) {
     this.compression = opts.compression;
+    this.caps = opts.caps ?? LISTING_CAPS;
     this.io = new Sftp(sftp, opts.lost);
     this.concurrency = Math.max(1, Math.floor(opts.concurrency));
     this.window = Math.max(CHUNK, Math.floor(FETCH_MEMORY / this.concurrency) - STREAM_BUFFER);
   }
   async list(remotes) {
-    const ctx = { limit: new Limiter(this.concurrency), names: new OwnerNames() };
+    const ctx = {
+      limit: new Limiter(this.concurrency),
+      names: new OwnerNames(),
+      budget: new ListingBudget(this.caps)
+    };
     const listings = await Promise.all(remotes.map((root) => this.listRoot(root, ctx)));
     for (const l of listings) if (l.status === "ok") l.files.forEach((f) => ctx.names.apply(f));
     return listings;
@@ -32461,7 +32581,7 @@ var SftpTransport = class {
    * not entered.
    */
   async walk(dir, rel, ctx) {
-    const entries = await ctx.limit.run(() => this.readFolder(dir));
+    const entries = await ctx.limit.run(() => this.readFolder(dir, ctx));
     if (entries === null) return null;
     const nested = await Promise.all(
       entries.map(async (entry) => {
@@ -32482,9 +32602,10 @@ var SftpTransport = class {
    * it may read but not search (r without x) with no entries at all, so an empty answer is confirmed
    * by a stat of "folder/.", which needs search permission.
    */
-  async readFolder(dir) {
+  async readFolder(dir, ctx) {
     try {
-      const entries = (await this.io.readdir(dir)).filter((e) => isChildName(e.filename, dir));
+      const listed = await this.io.readdir(dir, (batch) => countBatch(ctx.budget, dir, batch));
+      const entries = listed.filter((e) => isChildName(e.filename, dir));
       if (entries.length === 0) await this.io.stat(`${dir === "/" ? "" : dir}/.`);
       entries.sort((a, b) => a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0);
       const twice = entries.find((e, i) => i > 0 && entries[i - 1].filename === e.filename);
@@ -32774,6 +32895,8 @@ for path in it:
 out.flush()`;
 var SH_BLOCKS = `p=$1; set -- $2; bs=$1; shift
 t=$(mktemp) || exit 1
+trap 'rm -f -- "$t"' EXIT
+${EXIT_ON_SIGNALS}
 for r do
   i=\${r%+*}; c=\${r#*+}
   dd if="$p" of="$t" bs="$bs" skip="$i" count="$c" 2>/dev/null || break
@@ -32781,7 +32904,6 @@ for r do
   printf 'D %s\\n' "$n"; cat "$t"
   [ "$n" -eq $((c * bs)) ] || break
 done
-rm -f -- "$t"
 printf 'E\\n'`;
 var BLOCKS_SCRIPT = `# ${BLOCKS_MARK}
 LC_ALL=C; export LC_ALL
@@ -33106,7 +33228,7 @@ var TarTransport = class {
     if (remotes.length === 0) return [];
     const ready = this.prefetched;
     this.prefetched = void 0;
-    const guard = new ListingGuard(remotes.length);
+    const guard = new ListingGuard(remotes.length, { remotes });
     const same = ready && ready.remotes.length === remotes.length && ready.remotes.every((r2, i) => r2 === remotes[i]);
     const r = same ? ready : await this.shell.exec(shCommand(LIST_SCRIPT, remotes, this.sudo), {
       check: (chunk) => guard.feed(chunk)
@@ -33443,7 +33565,7 @@ ${LIST_SCRIPT}`,
     stdin: "",
     ...ahead ? {
       ...whileListing && { started: whileListing },
-      check: afterMark(LISTING_MARK, OUTPUT_CAP, new ListingGuard(ahead.length), isGnu)
+      check: afterMark(LISTING_MARK, OUTPUT_CAP, new ListingGuard(ahead.length, { remotes: ahead }), isGnu)
     } : { maxStdout: OUTPUT_CAP }
   }).catch((err) => {
     if (session.lostError?.() || err instanceof HostileServerError) throw err;
@@ -33729,8 +33851,9 @@ async function backupMode(job, session) {
         dryRun: s.dryRun,
         progress,
         server: server.record,
-        // `new-server: allow` expects a server whose state is not the salvage's: smaller is no alarm then.
-        byteGuard: s.newServer !== "allow",
+        // A new server let in by `new-server: allow` is expected to differ from the salvage: smaller is no
+        // alarm then. The salvage's own server keeps the guard, even with the input left set.
+        byteGuard: !server.newAllowed,
         ...encryption && { encryption: encryption.tag },
         log: (line) => out.info(line)
       })
@@ -33791,7 +33914,7 @@ async function checkServer(job, session, transport, manifest, marker) {
       instance = void 0;
     }
   }
-  return { record: serverRecord(manifest.server, seen, instance) };
+  return { record: serverRecord(manifest.server, seen, instance), newAllowed: check === "new" };
 }
 function baselineFor(manifest, tag, out) {
   let baseline = manifest;
@@ -37051,7 +37174,10 @@ async function runAround(title, commands, transport, s, out) {
   }
   return out.group(title, async () => {
     for (const [i, { who, command }] of commands.entries()) {
-      const r = await transport.run(command, [], s.commandTimeoutSecs);
+      const r = await transport.run(command, [], s.commandTimeoutSecs).catch((err) => {
+        if (err instanceof CommandTimeLimitError) return { code: null, output: "", gaveUpAfter: err.secs };
+        throw err;
+      });
       const shown = r.output.trim();
       if (r.code === 0) {
         out.info(`${who}: ${safeText(command)} \u2014 ok${shown ? `
@@ -37061,11 +37187,17 @@ ${safeText(shown.slice(-2e3))}` : ""}`);
       const rest = commands.slice(i + 1);
       return {
         ran: i,
-        failed: `${who} command failed (${r.timedOut ? `stopped after \`command-timeout\`, ${s.commandTimeoutSecs} s` : `exit ${r.code ?? "unknown"}`}): ${safeText(command)}${shown ? ` \u2014 ${safeText(shown.slice(-2e3))}` : ""}` + (rest.length ? `; ${rest.length} later command(s) not run: ${rest.map((c) => safeText(c.command)).join(", ")}` : "")
+        failed: `${who} command failed (${failure(r, s.commandTimeoutSecs)}): ${safeText(command)}${shown ? ` \u2014 ${safeText(shown.slice(-2e3))}` : ""}` + (rest.length ? `; ${rest.length} later command(s) not run: ${rest.map((c) => safeText(c.command)).join(", ")}` : "")
       };
     }
     return { ran: commands.length };
   });
+}
+function failure(r, limitSecs) {
+  if (r.gaveUpAfter !== void 0)
+    return `still running after ${r.gaveUpAfter} s, \`command-timeout\` is ${limitSecs} s: the server has no \`timeout\` command to stop it, so this side stopped waiting; it may still be running there`;
+  if (r.timedOut) return `stopped after \`command-timeout\`, ${limitSecs} s`;
+  return `exit ${r.code ?? "unknown"}`;
 }
 
 // src/modes/restore.ts
