@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import ssh2, { type Attributes, type FileEntry, type SFTPWrapper } from 'ssh2';
 import { SftpTransport } from '../../src/transfer/sftp/transport.js';
 import { runAction } from '../helpers/run-action.js';
-import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, type Sshd, sshInputs, startSshd } from '../helpers/sshd.js';
 import { testTempDir } from '../helpers/temp.js';
 
 // Issue #23: a listing of well-formed records is no less a flood than junk. Every record below passes
@@ -55,24 +55,21 @@ after(async () => {
 });
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(sshd.port),
-    username: 'rf-shell',
-    key: sshd.key.privateKey,
-    'host-fingerprint': sshd.fingerprint('ed25519'),
-    mode: 'backup',
-    domain: DOMAIN,
-    'install-dir': srv,
-    transport: 'tar',
-    timeout: '60',
-    retries: '0',
-    store: 'none',
-    compression: 'none',
-    // One server for every workspace here: the server rule (rerun-safety.test.ts) is not tested here.
-    'new-server': 'allow',
-    ...extra,
-  };
+  return sshInputs(
+    sshd,
+    { domain: DOMAIN, installDir: srv, pin: 'host-fingerprint' },
+    {
+      mode: 'backup',
+      transport: 'tar',
+      timeout: '60',
+      retries: '0',
+      store: 'none',
+      compression: 'none',
+      // One server for every workspace here: the server rule (rerun-safety.test.ts) is not tested here.
+      'new-server': 'allow',
+      ...extra,
+    },
+  );
 }
 
 // 512 MiB of unique file records in the entry's root folder (`f0`, `f1`, …; ~28 bytes each, so the

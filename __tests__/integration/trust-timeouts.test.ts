@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runAction, type ActionResult } from '../helpers/run-action.js';
 import { ok } from '../helpers/outcome.js';
-import { rootSh, startWrappedSshd, type Sshd } from '../helpers/sshd.js';
+import { rootSh, type Sshd, sshInputs, startWrappedSshd } from '../helpers/sshd.js';
 import { testTempDir } from '../helpers/temp.js';
 
 // Issue #23: `command-timeout` bounds the commands around a restore, end to end through the bundle
@@ -52,25 +52,22 @@ function workspace(extra = ''): string {
 }
 
 function inputs(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    port: String(sshd.port),
-    username: 'rf-shell',
-    key: sshd.key.privateKey,
-    'host-fingerprint': sshd.fingerprint('ed25519'),
-    mode: 'backup',
-    domain: DOMAIN,
-    'install-dir': srv,
-    transport: 'tar',
-    timeout: '20',
-    retries: '0',
-    store: 'none',
-    compression: 'none',
-    // Each test salvages this one server into a workspace of its own: the server rule
-    // (rerun-safety.test.ts) would rightly refuse some of them. Not what this suite tests.
-    'new-server': 'allow',
-    ...extra,
-  };
+  return sshInputs(
+    sshd,
+    { domain: DOMAIN, installDir: srv, pin: 'host-fingerprint' },
+    {
+      mode: 'backup',
+      transport: 'tar',
+      timeout: '20',
+      retries: '0',
+      store: 'none',
+      compression: 'none',
+      // Each test salvages this one server into a workspace of its own: the server rule
+      // (rerun-safety.test.ts) would rightly refuse some of them. Not what this suite tests.
+      'new-server': 'allow',
+      ...extra,
+    },
+  );
 }
 
 /** The site on the server: two files with content, owned by the login; returns its folder. */
