@@ -114,9 +114,10 @@ test('a listing of endless well-formed records is refused at the records cap, na
 /**
  * An SFTP server (ssh2's server side, on a real socket) whose folders answer in batches of `batch`
  * names: `/flood` never says it is done, `/honest` holds three folders of 1,500 files each. With
- * `long` a name and its `ls -l` line take 64 KiB. Counts the READDIR requests and the folders closed.
+ * `long` a name and its `ls -l` line take 64 KiB; with `empty`, `/flood` answers every READDIR with
+ * only "." and ".." (which ssh2 drops). Counts the READDIR requests and the folders closed.
  */
-async function floodServer(opts: { batch: number; long?: boolean }) {
+async function floodServer(opts: { batch: number; long?: boolean; empty?: boolean }) {
   const seen = { readdirs: 0, closed: [] as string[] };
   const attrs = (mode: number): Attributes => ({ mode, uid: 1000, gid: 1000, size: 1, atime: 1, mtime: 1 });
   const entry = (filename: string, mode: number): FileEntry => ({
@@ -150,7 +151,9 @@ async function floodServer(opts: { batch: number; long?: boolean }) {
           const all = tree.get(dir.path);
           const names = all
             ? all.slice(dir.at, dir.at + opts.batch)
-            : Array.from({ length: opts.batch }, (_x, i) => entry(`f${dir.at + i}`, 0o100644));
+            : opts.empty
+              ? [entry('.', 0o040755), entry('..', 0o040755)]
+              : Array.from({ length: opts.batch }, (_x, i) => entry(`f${dir.at + i}`, 0o100644));
           dir.at += names.length;
           if (names.length === 0) sftp.status(id, ssh2.utils.sftp.STATUS_CODE.EOF);
           else sftp.name(id, names);
@@ -214,6 +217,22 @@ test('sftp: a folder of endless long names is refused at the bytes cap', async (
     await new Promise((done) => setTimeout(done, 200));
     // 128 KiB a batch: the 33rd (past 4 MiB) is the last asked for.
     assert.equal(server.seen.readdirs, 33);
+    assert.deepEqual(server.seen.closed, ['/flood']);
+  } finally {
+    server.close();
+  }
+});
+
+test('sftp: a folder answered with nothing, batch after batch, never ending, is refused and closed', async () => {
+  const server = await floodServer({ batch: 2, empty: true });
+  try {
+    await assert.rejects(
+      server.transport({ records: 10_000_000, bytes: 2 ** 30 }).list(['/flood']),
+      /listed \/flood as batch after batch of nothing, never ending it; refusing it, nothing was written/,
+    );
+    await new Promise((done) => setTimeout(done, 200));
+    // An honest server's first batch may be only "." and "..": 16 such in a row are let through, not 17.
+    assert.equal(server.seen.readdirs, 17);
     assert.deepEqual(server.seen.closed, ['/flood']);
   } finally {
     server.close();

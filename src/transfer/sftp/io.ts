@@ -1,6 +1,11 @@
 /** ssh2's SFTP calls as promises, SFTP status codes and the limits the transport works within. */
 
 import type { FileEntryWithStats, InputAttributes, OpenMode, SFTPWrapper, Stats } from 'ssh2';
+import { HostileServerError } from '../../errors.js';
+import { safeText } from '../../report/reporter.js';
+
+/** Empty READDIR answers in a row that end a folder's listing as hostile (see Sftp.readdir). */
+const MAX_EMPTY_BATCHES = 16;
 
 /** Bytes per READ/WRITE request: what OpenSSH's own sftp client and ssh2's fastGet use. */
 export const CHUNK = 32 * 1024;
@@ -146,9 +151,17 @@ export class Sftp {
   ): Promise<FileEntryWithStats[]> {
     const handle = await this.call<Buffer>((cb) => this.raw.opendir(path, cb));
     const entries: FileEntryWithStats[] = [];
+    let empty = 0;
     try {
       for (;;) {
         const batch = await this.call<FileEntryWithStats[]>((cb) => this.raw.readdir(handle, cb));
+        // ssh2 drops "." and "..": an honest server's first batch may come out empty, never batch after
+        // batch. One that answers with nothing and never ends would spin here past the listing caps.
+        empty = batch.length === 0 ? empty + 1 : 0;
+        if (empty > MAX_EMPTY_BATCHES)
+          throw new HostileServerError(
+            `the server listed ${safeText(path)} as batch after batch of nothing, never ending it; refusing it, nothing was written`,
+          );
         onBatch(batch);
         for (const entry of batch) entries.push(entry);
       }
