@@ -140,10 +140,26 @@ test('on a server without `timeout`, a hung remote_prepare command fails the bac
     const r = await runAction(inputs({ 'command-timeout': '1' }), { workspace: ws });
     failedWith(
       r,
-      /Site: prepare command still running after 31 s \(`command-timeout` is 1 s; the server has no `timeout` command to stop it.*\): sleep 600\. Nothing was fetched/,
+      /Site: prepare command failed \(still running after 31 s, `command-timeout` is 1 s: the server has no `timeout` command to stop it.*\): sleep 600\. Nothing was fetched/,
     );
     assert.ok(!existsSync(join(ws, 'data', DOMAIN, 'site')), 'nothing was stored');
   } finally {
     rmSync(join(work, 'no-timeout'), { force: true });
+  }
+});
+
+test('an after-restore command that exits but leaves a background process holding its output: named as such, not as a missing `timeout`', async () => {
+  const { ws, site } = await salvaged();
+  try {
+    const r = await runAction(inputs({ mode: 'restore', 'command-timeout': '1', 'after-restore': 'sleep 613 &' }), {
+      workspace: ws,
+    });
+    failedWith(
+      r,
+      /after-restore command failed \(it exited \(status 0\), but a process it started still held its output open after 31 s .*`nohup svc >\/dev\/null 2>&1 &`\): sleep 613 &/,
+    );
+    assert.equal(readFileSync(join(site, 'app.conf'), 'utf8'), 'config', 'the restore itself finished');
+  } finally {
+    rootSh(`pkill -f 'sleep 61[3]' || true`); // [3]: not this shell's own command line
   }
 });

@@ -29,10 +29,10 @@ export async function runPrepare(plan: Plan, transport: Transport, s: Settings, 
   await out.group('Prepare', async () => {
     for (const { recipe, command, paths } of commands) {
       const r = await transport.run(PREPARE_SCRIPT, [command, ...paths], s.commandTimeoutSecs).catch((err: unknown) => {
-        // A server without `timeout` cannot stop it, and it may still be writing the dump: fail, naming it.
+        // This side gave up waiting (see CommandTimeLimitError.why): the dump may be unfinished. Fail, naming it.
         if (!(err instanceof CommandTimeLimitError)) throw err;
         throw new UserError(
-          `${recipe}: prepare command still running after ${err.secs} s (\`command-timeout\` is ${s.commandTimeoutSecs} s; the server has no \`timeout\` command to stop it, so this side stopped waiting, and it may still be running there): ${safeText(command)}. Nothing was fetched: the stored copy and the data folder are as they were`,
+          `${recipe}: prepare command failed (${err.why(s.commandTimeoutSecs)}): ${safeText(command)}. Nothing was fetched: the stored copy and the data folder are as they were`,
         );
       });
       const answer = parsePrepare(r.output, paths);

@@ -58,7 +58,7 @@ export async function runAround(
     for (const [i, { who, command }] of commands.entries()) {
       const r = await transport.run(command, [], s.commandTimeoutSecs).catch((err: unknown) => {
         // A server without `timeout` cannot stop it: this side gave up waiting (see SshSession.exec).
-        if (err instanceof CommandTimeLimitError) return { code: null, output: '', gaveUpAfter: err.secs };
+        if (err instanceof CommandTimeLimitError) return { code: null, output: '', gaveUp: err };
         throw err;
       });
       const shown = r.output.trim();
@@ -81,9 +81,11 @@ export async function runAround(
 }
 
 /** How a command failed, for its message. */
-function failure(r: { code: number | null; timedOut?: boolean; gaveUpAfter?: number }, limitSecs: number): string {
-  if (r.gaveUpAfter !== undefined)
-    return `still running after ${r.gaveUpAfter} s, \`command-timeout\` is ${limitSecs} s: the server has no \`timeout\` command to stop it, so this side stopped waiting; it may still be running there`;
+function failure(
+  r: { code: number | null; timedOut?: boolean; gaveUp?: CommandTimeLimitError },
+  limitSecs: number,
+): string {
+  if (r.gaveUp) return r.gaveUp.why(limitSecs);
   if (r.timedOut) return `stopped after \`command-timeout\`, ${limitSecs} s`;
   return `exit ${r.code ?? 'unknown'}`;
 }

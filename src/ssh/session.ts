@@ -72,10 +72,22 @@ export class CommandTimeLimitError extends Error {
     label: string,
     readonly secs: number,
     limitName: string,
+    /**
+     * Set when the command did exit (its status came) and only its output stayed open: a process it
+     * started in the background still holds it. Not a server without `timeout` then.
+     */
+    readonly exitedWith?: number | null,
   ) {
     super(
       `a command on ${label} did not finish within ${secs} s: this side stopped waiting and closed its channel (the command may still be running on the server); the \`${limitName}\` input bounds it`,
     );
+  }
+
+  /** Why the wait ended, for a message naming the command (restore-commands.ts, prepare.ts). */
+  why(limitSecs: number): string {
+    if (this.exitedWith !== undefined)
+      return `it exited (${this.exitedWith === null ? 'no status' : `status ${this.exitedWith}`}), but a process it started still held its output open after ${this.secs} s (\`command-timeout\` is ${limitSecs} s): send a background process's output elsewhere, e.g. \`nohup svc >/dev/null 2>&1 &\``;
+    return `still running after ${this.secs} s, \`command-timeout\` is ${limitSecs} s: the server has no \`timeout\` command to stop it, so this side stopped waiting; it may still be running there`;
   }
 }
 
@@ -142,7 +154,15 @@ export class SshSession {
     const limited = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         channel.close();
-        reject(new CommandTimeLimitError(this.label, opts.limitMs! / 1000, opts.limitName ?? 'command-timeout'));
+        const exited = EARLY_EXITS.get(channel);
+        reject(
+          new CommandTimeLimitError(
+            this.label,
+            opts.limitMs! / 1000,
+            opts.limitName ?? 'command-timeout',
+            exited?.code,
+          ),
+        );
       }, opts.limitMs);
       timer.unref();
     });
