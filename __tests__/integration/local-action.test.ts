@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
@@ -46,7 +47,8 @@ async function localAction(name: string, vars: Record<string, string>): Promise<
       .join('\n') + '\n',
   );
   // A clean environment: only what the .env file says reaches the action (plus what npm needs).
-  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? base, NO_COLOR: '1' };
+  // TMPDIR too: the action's report and temp folders go below the test run's, which npm test removes.
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? base, TMPDIR: tmpdir(), NO_COLOR: '1' };
   const child = spawn(process.execPath, [BIN, 'run', ROOT, 'src/main.ts', envFile], { cwd: ROOT, env });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d));

@@ -10,6 +10,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
@@ -247,7 +248,7 @@ test('names migrated from an older data folder print as text, never as workflow 
         // meanwhile (the marker lives in its home), which the server rule would rightly refuse.
         ...['--new-server', 'allow'],
       ],
-      { cwd: copy, env: { PATH: process.env.PATH ?? '', HOME: copy } },
+      { cwd: copy, env: { PATH: process.env.PATH ?? '', HOME: copy, TMPDIR: tmpdir() } },
     );
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d));

@@ -260,7 +260,7 @@ describe('5. stores are checked before connecting; a store failing after the tra
       spawnSync(process.execPath, [resolve('dist/cli.js'), ...args], {
         cwd: ws,
         encoding: 'utf8',
-        env: { PATH: process.env.PATH ?? '', HOME: tmpdir() },
+        env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), TMPDIR: tmpdir() },
       });
     const args = [...sshFlags(server, { domain: DOMAIN, installDir: srv, keyFile }), '--known-hosts-file', hosts];
     const r = cli('backup', ...args);

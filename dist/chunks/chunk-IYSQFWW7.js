@@ -31063,14 +31063,22 @@ var AckCounter = class {
 var OUTPUT_CAP = 1 << 20;
 var TRUNCATED_NOTE = "\n\u2026output truncated";
 var CommandTimeLimitError = class extends Error {
-  constructor(label2, secs, limitName) {
+  constructor(label2, secs, limitName, exitedWith) {
     super(
       `a command on ${label2} did not finish within ${secs} s: this side stopped waiting and closed its channel (the command may still be running on the server); the \`${limitName}\` input bounds it`
     );
     this.secs = secs;
+    this.exitedWith = exitedWith;
   }
   secs;
+  exitedWith;
   name = "CommandTimeLimitError";
+  /** Why the wait ended, for a message naming the command (restore-commands.ts, prepare.ts). */
+  why(limitSecs) {
+    if (this.exitedWith !== void 0)
+      return `it exited (${this.exitedWith === null ? "no status" : `status ${this.exitedWith}`}), but a process it started still held its output open after ${this.secs} s (\`command-timeout\` is ${limitSecs} s): send a background process's output elsewhere, e.g. \`nohup svc >/dev/null 2>&1 &\``;
+    return `still running after ${this.secs} s, \`command-timeout\` is ${limitSecs} s: the server has no \`timeout\` command to stop it, so this side stopped waiting; it may still be running there`;
+  }
 };
 var ConnectionLostError = class extends Error {
   name = "ConnectionLostError";
@@ -31121,7 +31129,15 @@ var SshSession = class {
     const limited = new Promise((_, reject) => {
       timer = setTimeout(() => {
         channel.close();
-        reject(new CommandTimeLimitError(this.label, opts.limitMs / 1e3, opts.limitName ?? "command-timeout"));
+        const exited = EARLY_EXITS.get(channel);
+        reject(
+          new CommandTimeLimitError(
+            this.label,
+            opts.limitMs / 1e3,
+            opts.limitName ?? "command-timeout",
+            exited?.code
+          )
+        );
       }, opts.limitMs);
       timer.unref();
     });
@@ -31472,7 +31488,7 @@ async function runPrepare(plan, transport, s, out) {
       const r = await transport.run(PREPARE_SCRIPT, [command, ...paths], s.commandTimeoutSecs).catch((err) => {
         if (!(err instanceof CommandTimeLimitError)) throw err;
         throw new UserError(
-          `${recipe}: prepare command still running after ${err.secs} s (\`command-timeout\` is ${s.commandTimeoutSecs} s; the server has no \`timeout\` command to stop it, so this side stopped waiting, and it may still be running there): ${safeText(command)}. Nothing was fetched: the stored copy and the data folder are as they were`
+          `${recipe}: prepare command failed (${err.why(s.commandTimeoutSecs)}): ${safeText(command)}. Nothing was fetched: the stored copy and the data folder are as they were`
         );
       });
       const answer = parsePrepare(r.output, paths);
@@ -31767,6 +31783,7 @@ function deniedLine(text) {
 var import_node_stream3 = __toESM(require_stream(), 1);
 
 // src/transfer/sftp/io.ts
+var MAX_EMPTY_BATCHES = 16;
 var CHUNK = 32 * 1024;
 var REQUESTS_PER_FILE = 64;
 var FETCH_MEMORY = 64 * 1024 * 1024;
@@ -31868,9 +31885,15 @@ var Sftp = class {
   }) {
     const handle = await this.call((cb) => this.raw.opendir(path, cb));
     const entries = [];
+    let empty2 = 0;
     try {
       for (; ; ) {
         const batch = await this.call((cb) => this.raw.readdir(handle, cb));
+        empty2 = batch.length === 0 ? empty2 + 1 : 0;
+        if (empty2 > MAX_EMPTY_BATCHES)
+          throw new HostileServerError(
+            `the server listed ${safeText(path)} as batch after batch of nothing, never ending it; refusing it, nothing was written`
+          );
         onBatch(batch);
         for (const entry of batch) entries.push(entry);
       }
@@ -37175,7 +37198,7 @@ async function runAround(title, commands, transport, s, out) {
   return out.group(title, async () => {
     for (const [i, { who, command }] of commands.entries()) {
       const r = await transport.run(command, [], s.commandTimeoutSecs).catch((err) => {
-        if (err instanceof CommandTimeLimitError) return { code: null, output: "", gaveUpAfter: err.secs };
+        if (err instanceof CommandTimeLimitError) return { code: null, output: "", gaveUp: err };
         throw err;
       });
       const shown = r.output.trim();
@@ -37194,8 +37217,7 @@ ${safeText(shown.slice(-2e3))}` : ""}`);
   });
 }
 function failure(r, limitSecs) {
-  if (r.gaveUpAfter !== void 0)
-    return `still running after ${r.gaveUpAfter} s, \`command-timeout\` is ${limitSecs} s: the server has no \`timeout\` command to stop it, so this side stopped waiting; it may still be running there`;
+  if (r.gaveUp) return r.gaveUp.why(limitSecs);
   if (r.timedOut) return `stopped after \`command-timeout\`, ${limitSecs} s`;
   return `exit ${r.code ?? "unknown"}`;
 }
