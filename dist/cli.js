@@ -12,7 +12,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-IYSQFWW7.js";
+} from "./chunks/chunk-QBFOJUAZ.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   logSafe

@@ -11,7 +11,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-IYSQFWW7.js";
+} from "./chunks/chunk-QBFOJUAZ.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   debug,

@@ -15,7 +15,7 @@ import { safeText } from '../report/reporter.js';
  * and gigabytes). A server with millions of files is listed. A flooding one is refused as its records
  * arrive, before any is parsed: over tar it costs at most the bytes it sent up to a cap (short records
  * reach the records cap at about 280 MB); over SFTP, where ssh2 hands over each name as an object of a
- * few hundred bytes, up to a few GB at the records cap, as a listing of that many files would.
+ * few hundred bytes, the cap is lower (SFTP_LISTING_CAPS).
  */
 export const MAX_LISTED_RECORDS = 10_000_000;
 /** The listing's bytes (over SFTP: its names), about what 10 million records of real paths take. */
@@ -26,6 +26,13 @@ export interface ListingCaps {
   bytes: number;
 }
 export const LISTING_CAPS: ListingCaps = { records: MAX_LISTED_RECORDS, bytes: MAX_LISTING_BYTES };
+/**
+ * Over SFTP each record arrives as an object of a few hundred bytes: at 10 million that is some 3 GB,
+ * past the heap Node gives itself on a 7 GB runner, so a flood would end the action out of memory
+ * before the cap refused it. 2 million records (~600 MB) is still more than a backup of an SFTP-only
+ * account could finish (~2 KB a file).
+ */
+export const SFTP_LISTING_CAPS: ListingCaps = { records: 2_000_000, bytes: MAX_LISTING_BYTES };
 
 /** Counts a listing's records and bytes as they arrive; refuses the one past either cap. */
 export class ListingBudget {

@@ -28,7 +28,7 @@ import {
   statusOf,
   STREAM_BUFFER,
 } from './io.js';
-import { LISTING_CAPS, ListingBudget, type ListingCaps } from '../listing-cap.js';
+import { ListingBudget, SFTP_LISTING_CAPS, type ListingCaps } from '../listing-cap.js';
 import { countBatch, isChildName, type ListContext, OwnerNames, toRecord } from './listing.js';
 import { UploadJob } from './upload.js';
 
@@ -57,7 +57,7 @@ export class SftpTransport implements Transport {
     opts: { concurrency: number; lost?: () => Error | undefined; compression?: string; caps?: ListingCaps },
   ) {
     this.compression = opts.compression;
-    this.caps = opts.caps ?? LISTING_CAPS;
+    this.caps = opts.caps ?? SFTP_LISTING_CAPS;
     this.io = new Sftp(sftp, opts.lost);
     this.concurrency = Math.max(1, Math.floor(opts.concurrency));
     this.window = Math.max(CHUNK, Math.floor(FETCH_MEMORY / this.concurrency) - STREAM_BUFFER);

@@ -31623,6 +31623,7 @@ async function saveToStores(stores, ctx, changed) {
 var MAX_LISTED_RECORDS = 1e7;
 var MAX_LISTING_BYTES = 2 ** 30;
 var LISTING_CAPS = { records: MAX_LISTED_RECORDS, bytes: MAX_LISTING_BYTES };
+var SFTP_LISTING_CAPS = { records: 2e6, bytes: MAX_LISTING_BYTES };
 var ListingBudget = class {
   constructor(caps = LISTING_CAPS) {
     this.caps = caps;
@@ -32501,7 +32502,7 @@ var SftpTransport = class {
   /** `lost`: the connection's loss once it is gone, to report instead of ssh2's "No response from server". */
   constructor(sftp, opts) {
     this.compression = opts.compression;
-    this.caps = opts.caps ?? LISTING_CAPS;
+    this.caps = opts.caps ?? SFTP_LISTING_CAPS;
     this.io = new Sftp(sftp, opts.lost);
     this.concurrency = Math.max(1, Math.floor(opts.concurrency));
     this.window = Math.max(CHUNK, Math.floor(FETCH_MEMORY / this.concurrency) - STREAM_BUFFER);
