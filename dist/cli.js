@@ -12,7 +12,7 @@ import {
   nearestName,
   readSettings,
   run
-} from "./chunks/chunk-QBFOJUAZ.js";
+} from "./chunks/chunk-6GVPVX6C.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   logSafe

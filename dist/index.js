@@ -11,7 +11,7 @@ import {
   readSettings,
   run,
   unknownInputs
-} from "./chunks/chunk-QBFOJUAZ.js";
+} from "./chunks/chunk-6GVPVX6C.js";
 import "./chunks/chunk-EUL36KN4.js";
 import {
   debug,

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { BLOCKS_ARGS, BLOCKS_SCRIPT } from '../../src/transfer/delta/scripts.js';
 import { WRITE_SCRIPT } from '../../src/transfer/identity/probe.js';
-import { LIST_SCRIPT, shCommand } from '../../src/transfer/tar/remote-scripts.js';
+import { LIST_SCRIPT } from '../../src/transfer/tar/remote-scripts.js';
+import { shCommand } from '../../src/transfer/shell.js';
 import { rootSh, startSshd, type Sshd } from '../helpers/sshd.js';
 import { testTempDir } from '../helpers/temp.js';
 

@@ -9,7 +9,7 @@ import {
   sameManifest,
   serializeManifest,
 } from '../../src/transfer/manifest/manifest.js';
-import { shCommand, shQuote } from '../../src/transfer/tar/remote-scripts.js';
+import { shCommand, shQuote } from '../../src/transfer/shell.js';
 
 test('excludes follow rsync: no slash = name at any depth, leading slash = anchored, trailing slash = folders only', () => {
   const skip = makeExcludeTest(['lock', '/tmp/', 'cache/', '*.log', 'a/b', '/c/d']);

@@ -57,7 +57,7 @@ export async function runAround(
   return out.group(title, async () => {
     for (const [i, { who, command }] of commands.entries()) {
       const r = await transport.run(command, [], s.commandTimeoutSecs).catch((err: unknown) => {
-        // A server without `timeout` cannot stop it: this side gave up waiting (see SshSession.exec).
+        // This side gave up waiting (no `timeout` on the server, or output held open): see CommandTimeLimitError.why.
         if (err instanceof CommandTimeLimitError) return { code: null, output: '', gaveUp: err };
         throw err;
       });

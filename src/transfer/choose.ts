@@ -8,10 +8,11 @@ import {
   FAST_LINK_RTT_MS,
   type CompressionSetting,
 } from './compression.js';
-import { LIST_SCRIPT, PROBE_SCRIPT, shCommand } from './tar/remote-scripts.js';
+import { LIST_SCRIPT, PROBE_SCRIPT } from './tar/remote-scripts.js';
+import { shCommand, type ShellRunner } from './shell.js';
 import { afterMark, ListingGuard } from './tar/listing-guard.js';
 import { SftpTransport } from './sftp/transport.js';
-import { TarTransport, type ShellRunner } from './tar/transport.js';
+import { TarTransport } from './tar/transport.js';
 import type { Transport } from './types.js';
 import type { SFTPWrapper } from 'ssh2';
 

@@ -2,7 +2,7 @@ import { UserError } from '../errors.js';
 import type { PlanRestore } from '../plan/plan.js';
 import { safeText } from '../report/reporter.js';
 import { ownPaths, remotePathOf, UPLOAD_TEMP_NAME, type Entry } from './entries.js';
-import { shQuote } from './tar/remote-scripts.js';
+import { shQuote } from './shell.js';
 import { treeOrder } from './tree-order.js';
 import type { LocalTree } from './local/tree.js';
 import { entryPaths, type Manifest, type ManifestFile, modeText } from './manifest/manifest.js';

@@ -1,8 +1,9 @@
 import type { Readable, Writable } from 'node:stream';
 
 /**
- * The part of an SSH session that runs commands on the server: what the tar transport, the delta
- * transfer and the identity probe need (SshSession is one). Below all of them, so none imports another.
+ * The part of an SSH session that runs commands on the server, and how a command line and a script's
+ * clean-up are written for its POSIX sh: what the tar transport, the delta transfer and the identity
+ * probe need (SshSession is one). Below all of them, so none imports another.
  */
 export interface ShellChannel extends Readable {
   stderr: Readable;
@@ -30,3 +31,23 @@ export interface ShellRunner {
    */
   execStream(command: string, opts?: { waitedOn?: () => boolean }): Promise<ShellChannel & Writable>;
 }
+
+/** Quotes one word for POSIX sh. */
+export function shQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `sh -c SCRIPT sh ARGS...`, optionally as root through `sudo -n` (never prompts: fails instead). */
+export function shCommand(script: string, args: string[], sudo: boolean): string {
+  const words = ['sh', '-c', script, 'sh', ...args].map(shQuote).join(' ');
+  return sudo ? `sudo -n ${words}` : words;
+}
+
+/**
+ * Ends the shell through its EXIT trap on the signals that end a script whose run was cut off: a killed
+ * action closes its connection, sshd then closes the command's pipes, and the next write raises SIGPIPE;
+ * `timeout` sends TERM; a terminal, HUP or INT. dash (Debian's and Ubuntu's /bin/sh) runs no EXIT trap
+ * when a signal ends it, so a script's `trap '<cleanup>' EXIT` alone leaks its temp files on exactly
+ * those ends. Put after the EXIT trap; the status is the usual 128 + the signal's number.
+ */
+export const EXIT_ON_SIGNALS = `trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM`;

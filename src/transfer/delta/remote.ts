@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { decoder, type Codec } from '../compression.js';
-import { shCommand } from '../tar/remote-scripts.js';
+import { shCommand } from '../shell.js';
 import type { ShellRunner } from '../shell.js';
 import { FrameReader } from './frames.js';
 import type { DeltaRun, DeltaSource, Requests } from './source.js';

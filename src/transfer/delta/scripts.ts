@@ -7,7 +7,7 @@
  * so they may hold any quote. Answers name no path: they follow the order of the request.
  */
 
-import { EXIT_ON_SIGNALS } from '../tar/remote-scripts.js';
+import { EXIT_ON_SIGNALS } from '../shell.js';
 
 // Block size: the smallest power of two from 4 KiB that cuts the file into at most 2^18 blocks (see
 // plan.ts). The coreutils fallback pays a process per block, so it cuts into at most 512, of 64 KiB or more.

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { EXIT_ON_SIGNALS, shCommand } from '../tar/remote-scripts.js';
-import type { ShellRunner } from '../tar/transport.js';
+import { EXIT_ON_SIGNALS, shCommand } from '../shell.js';
+import type { ShellRunner } from '../shell.js';
 import type { ServerSeen } from './identity.js';
 
 /**

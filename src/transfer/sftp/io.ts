@@ -145,10 +145,7 @@ export class Sftp {
    * is done: a server that never does would fill memory). `onBatch` sees each batch before it is kept,
    * and throws to stop: the folder is closed and its error thrown.
    */
-  async readdir(
-    path: string,
-    onBatch: (batch: FileEntryWithStats[]) => void = () => {},
-  ): Promise<FileEntryWithStats[]> {
+  async readdir(path: string, onBatch: (batch: FileEntryWithStats[]) => void): Promise<FileEntryWithStats[]> {
     const handle = await this.call<Buffer>((cb) => this.raw.opendir(path, cb));
     const entries: FileEntryWithStats[] = [];
     let empty = 0;

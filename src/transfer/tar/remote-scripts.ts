@@ -1,29 +1,11 @@
 /**
  * The shell the tar transport runs on the server. POSIX sh plus GNU find, tar, coreutils (what every
  * mainstream Linux server has); `transport: auto` probes for them and falls back to SFTP otherwise.
- * Paths travel as arguments (quoted here) or NUL-separated on stdin, never spliced into the script, so
+ * Paths travel as arguments (quoted by shCommand, ../shell.ts) or NUL-separated on stdin, never spliced into the script, so
  * names with spaces, quotes or newlines are safe.
  */
 
-/** Quotes one word for POSIX sh. */
-export function shQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-/** `sh -c SCRIPT sh ARGS...`, optionally as root through `sudo -n` (never prompts: fails instead). */
-export function shCommand(script: string, args: string[], sudo: boolean): string {
-  const words = ['sh', '-c', script, 'sh', ...args].map(shQuote).join(' ');
-  return sudo ? `sudo -n ${words}` : words;
-}
-
-/**
- * Ends the shell through its EXIT trap on the signals that end a script whose run was cut off: a killed
- * action closes its connection, sshd then closes the command's pipes, and the next write raises SIGPIPE;
- * `timeout` sends TERM; a terminal, HUP or INT. dash (Debian's and Ubuntu's /bin/sh) runs no EXIT trap
- * when a signal ends it, so a script's `trap '<cleanup>' EXIT` alone leaks its temp files on exactly
- * those ends. Put after the EXIT trap; the status is the usual 128 + the signal's number.
- */
-export const EXIT_ON_SIGNALS = `trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM`;
+import { EXIT_ON_SIGNALS } from '../shell.js';
 
 // One record per path: readable flag, then find's fields; every field ends in NUL. Owner and group
 // names are left empty here (find looks each one up per file: 20,000 files took 0.4 s) and come once

@@ -14,7 +14,6 @@ import {
   FETCH_SCRIPT,
   KEEP_PREVIOUS_SCRIPT,
   LIST_SCRIPT,
-  shCommand,
   TIME_LIMIT_SCRIPT,
   TIMED_OUT,
   UPLOAD_SCRIPT,
@@ -31,11 +30,9 @@ import {
   type UploadResult,
 } from '../types.js';
 
-import type { ShellChannel, ShellRunner } from '../shell.js';
+import { shCommand, type ShellChannel, type ShellRunner } from '../shell.js';
 
 const SMALL_FILE = 1 << 20;
-
-export type { ShellChannel, ShellRunner } from '../shell.js';
 
 /**
  * The fast path: each operation is one command over an exec channel; file contents travel as one tar
